@@ -1,0 +1,52 @@
+/*
+ * config.h - shmqd's configuration: daemon settings and declared channels,
+ * from a small INI-style text (see docs/CONFIG.md). Main thread only.
+ */
+#ifndef DAEMON_CONFIG_H
+#define DAEMON_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_CHANNELS 256
+#define CONFIG_MAX_UIDS 16
+
+/* Who may do something: everyone, or a list of uids (root and the owner always may). */
+struct acl {
+	bool everyone;
+	uint32_t n;
+	uint32_t uids[CONFIG_MAX_UIDS];
+};
+
+struct channel_spec {
+	char name[201];
+	uint64_t capacity_bytes;
+	uint32_t max_message_bytes;
+	uint32_t policy;
+	struct acl publish;
+	struct acl subscribe;
+};
+
+struct config {
+	uint64_t stuck_ms;       /* abandon a claim held this long */
+	uint32_t max_channels;
+	struct acl create;       /* who may create channels on demand */
+	uint32_t nchannels;
+	struct channel_spec channels[CONFIG_MAX_CHANNELS];
+};
+
+/* Defaults: no channels, stuck_ms 500, max_channels 1024, creation by everyone. */
+void config_defaults(struct config *cfg);
+
+/*
+ * Parse text into cfg (on top of what it holds). On error returns -1 and
+ * writes "line N: why" into err.
+ */
+int config_parse(struct config *cfg, const char *text, char *err, unsigned err_len);
+
+/* Read and parse a file. */
+int config_load(struct config *cfg, const char *path, char *err, unsigned err_len);
+
+bool acl_allows(const struct acl *acl, uint32_t uid);
+
+#endif

@@ -1,0 +1,642 @@
+/*
+ * ctl.c - the control socket (see ctl.h). Every datagram is checked before
+ * it is believed: size, magic, version, op, body size, NUL-terminated
+ * names. A client that sends garbage gets -SHMQ_EPROTO and, after a few,
+ * is disconnected; descriptors it sends are closed. Logging of what a
+ * client can trigger is limited per client. Main thread only.
+ */
+#include "ctl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "logmsg.h"
+#include "name.h"
+#include "proto.h"
+
+#define MAX_BAD_REQUESTS 8u
+#define MAX_LOGGED_BAD 3u
+
+struct handle {
+	uint64_t channel_id;
+	uint32_t role;
+	uint32_t reader_idx;
+};
+
+struct client {
+	uint64_t id;
+	int fd;
+	int pidfd;
+	uint32_t pid;
+	uint32_t uid;
+	bool hello;
+	unsigned bad;
+	uint32_t nh;
+	uint32_t caph;
+	struct handle *h;
+};
+
+struct ctl {
+	int lfd;
+	int epfd;
+	uint32_t uid; /* the daemon's own uid: an administrator */
+	struct registry *reg;
+	const struct config *cfg;
+	struct client **cl;
+	uint32_t n;
+	uint32_t cap;
+	uint64_t next_id;
+	char path[108];
+};
+
+/* What a handler answers: a body and descriptors. */
+struct reply {
+	uint8_t body[PROTO_MAX_BYTES - sizeof(struct proto_hdr)];
+	uint32_t len;
+	uint32_t nfds;
+	int fds[PROTO_MAX_FDS];
+};
+
+static bool is_admin(const struct ctl *c, uint32_t uid)
+{
+	return uid == 0 || uid == c->uid;
+}
+
+static bool may(const struct ctl *c, const struct client *cl, const struct channel *ch,
+		uint32_t role)
+{
+	if (is_admin(c, cl->uid) || cl->uid == ch->owner_uid)
+		return true;
+	return acl_allows(role == ROLE_PUB ? &ch->publish : &ch->subscribe, cl->uid);
+}
+
+static struct client *client_find(struct ctl *c, uint64_t id, uint32_t *at)
+{
+	for (uint32_t i = 0; i < c->n; i++) {
+		if (c->cl[i]->id == id) {
+			if (at)
+				*at = i;
+			return c->cl[i];
+		}
+	}
+	return NULL;
+}
+
+static void send_reply(struct client *cl, const struct proto_hdr *req, int32_t status,
+		       const struct reply *rep)
+{
+	uint8_t buf[PROTO_MAX_BYTES];
+	char cbuf[CMSG_SPACE(sizeof(int) * PROTO_MAX_FDS)];
+	struct proto_hdr h = {
+		.magic = PROTO_MAGIC,
+		.version = PROTO_VERSION,
+		.op = req->op,
+		.seq = req->seq,
+		.status = status,
+		.body_bytes = status ? 0 : rep->len,
+	};
+	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(h) + h.body_bytes};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+
+	memcpy(buf, &h, sizeof(h));
+	if (h.body_bytes)
+		memcpy(buf + sizeof(h), rep->body, h.body_bytes);
+	if (!status && rep->nfds) {
+		struct cmsghdr *cm;
+
+		memset(cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * rep->nfds);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * rep->nfds);
+		memcpy(CMSG_DATA(cm), rep->fds, sizeof(int) * rep->nfds);
+	}
+	if (sendmsg(cl->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && cl->bad < MAX_LOGGED_BAD)
+		log_msg(LOG_WARN, "ctl", "reply failed pid=%u err=%s", cl->pid, strerror(errno));
+}
+
+static void info_fill(struct proto_info *o, const struct channel *ch)
+{
+	memset(o, 0, sizeof(*o));
+	strcpy(o->name, ch->name);
+	o->capacity_bytes = ch->v.nslots * ch->v.slot_bytes;
+	o->nslots = ch->v.nslots;
+	o->tail = log_tail(&ch->v);
+	o->max_message_bytes = ch->v.max_message_bytes;
+	o->policy = ch->v.policy;
+	o->readers = channel_readers(ch);
+}
+
+static int handle_add(struct client *cl, uint64_t channel_id, uint32_t role, uint32_t idx)
+{
+	if (cl->nh == cl->caph) {
+		uint32_t cap = cl->caph ? cl->caph * 2 : 8;
+		struct handle *h = realloc(cl->h, cap * sizeof(*h));
+
+		if (!h)
+			return -SHMQ_ENOMEM;
+		cl->h = h;
+		cl->caph = cap;
+	}
+	cl->h[cl->nh++] = (struct handle){channel_id, role, idx};
+	return 0;
+}
+
+/* Release one handle of a client: its reader slot and channel reference. */
+static void handle_release(struct ctl *c, struct client *cl, uint32_t at)
+{
+	struct handle h = cl->h[at];
+	struct channel *ch = registry_by_id(c->reg, h.channel_id);
+
+	cl->h[at] = cl->h[--cl->nh];
+	if (!ch)
+		return;
+	if (h.role == ROLE_SUB)
+		registry_reader_remove(ch, h.reader_idx);
+	registry_handle_put(c->reg, ch);
+}
+
+static int spec_from_wire(struct channel_spec *spec, const char *name,
+			  const struct proto_chan_opts *o, uint32_t owner)
+{
+	struct log_geometry g;
+
+	if (log_geometry_make(o->capacity_bytes, o->max_message_bytes, o->policy, &g))
+		return -SHMQ_EINVAL;
+	memset(spec, 0, sizeof(*spec));
+	strcpy(spec->name, name);
+	spec->capacity_bytes = o->capacity_bytes;
+	spec->max_message_bytes = o->max_message_bytes;
+	spec->policy = o->policy;
+	spec->publish.n = spec->subscribe.n = 1;
+	spec->publish.uids[0] = spec->subscribe.uids[0] = owner;
+	return 0;
+}
+
+static int create_for(struct ctl *c, struct client *cl, const char *name,
+		      const struct proto_chan_opts *o, struct channel **out)
+{
+	struct channel_spec spec;
+	int err;
+
+	if (!is_admin(c, cl->uid) && !acl_allows(&c->cfg->create, cl->uid))
+		return -SHMQ_EPERM;
+	err = spec_from_wire(&spec, name, o, cl->uid);
+	if (err)
+		return err;
+	return registry_create(c->reg, &spec, cl->uid, out);
+}
+
+static int op_create(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
+{
+	const struct proto_name *req = body;
+	struct proto_info *info = (struct proto_info *)rep->body;
+	struct channel *ch;
+	char name[NAME_BYTES];
+	int err = name_from_wire(req->name, sizeof(req->name), name, sizeof(name));
+
+	if (err)
+		return err;
+	err = create_for(c, cl, name, &req->opts, &ch);
+	if (err)
+		return err;
+	info_fill(info, ch);
+	rep->len = sizeof(*info);
+	return 0;
+}
+
+static int op_lookup(struct ctl *c, const void *body, struct channel **ch)
+{
+	const struct proto_name *req = body;
+	char name[NAME_BYTES];
+	int err = name_from_wire(req->name, sizeof(req->name), name, sizeof(name));
+
+	if (err)
+		return err;
+	*ch = registry_find(c->reg, name);
+	return *ch ? 0 : -SHMQ_ENOENT;
+}
+
+static int op_info(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
+{
+	struct channel *ch;
+	int err = op_lookup(c, body, &ch);
+
+	(void)cl;
+	if (err)
+		return err;
+	info_fill((struct proto_info *)rep->body, ch);
+	rep->len = sizeof(struct proto_info);
+	return 0;
+}
+
+static int op_delete(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
+{
+	struct channel *ch;
+	int err = op_lookup(c, body, &ch);
+
+	if (err)
+		return err;
+	if (!is_admin(c, cl->uid) && cl->uid != ch->owner_uid)
+		return -SHMQ_EPERM;
+	info_fill((struct proto_info *)rep->body, ch);
+	rep->len = sizeof(struct proto_info);
+	registry_delete(c->reg, ch);
+	return 0;
+}
+
+static int op_list(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
+{
+	const struct proto_list_req *req = body;
+	struct proto_list *out = (struct proto_list *)rep->body;
+	uint32_t live = 0;
+
+	(void)cl;
+	memset(out, 0, sizeof(*out));
+	for (uint32_t i = 0; i < c->reg->n; i++) {
+		struct channel *ch = c->reg->ch[i];
+
+		if (ch->deleted)
+			continue;
+		if (live >= req->start && out->count < PROTO_LIST_ROWS)
+			info_fill(&out->rows[out->count++], ch);
+		live++;
+	}
+	out->total = live;
+	rep->len = sizeof(*out);
+	return 0;
+}
+
+static int open_channel(struct ctl *c, struct client *cl, const struct proto_open *req,
+			struct channel **out)
+{
+	char name[NAME_BYTES];
+	int err = name_from_wire(req->name, sizeof(req->name), name, sizeof(name));
+
+	if (err)
+		return err;
+	if (req->role != ROLE_PUB && req->role != ROLE_SUB)
+		return -SHMQ_EINVAL;
+	*out = registry_find(c->reg, name);
+	if (!*out && !req->create)
+		return -SHMQ_ENOENT;
+	if (!*out) {
+		err = create_for(c, cl, name, &req->opts, out);
+		if (err)
+			return err;
+	}
+	return may(c, cl, *out, req->role) ? 0 : -SHMQ_EPERM;
+}
+
+static int op_open(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
+{
+	const struct proto_open *req = body;
+	struct proto_opened *out = (struct proto_opened *)rep->body;
+	struct channel *ch;
+	int err = open_channel(c, cl, req, &ch);
+
+	if (err)
+		return err;
+	memset(out, 0, sizeof(*out));
+	out->channel_id = ch->id;
+	if (req->role == ROLE_SUB) {
+		if (req->wait_mode > 3)
+			return -SHMQ_EINVAL;
+		err = registry_reader_add(ch, cl->id, cl->pid, req->start, req->offset,
+					  req->wait_mode, &out->reader_idx, &out->start_pos);
+		if (err)
+			return err;
+		out->reader_gen = atomic_load_explicit(&ch->v.readers[out->reader_idx].gen,
+						       memory_order_relaxed);
+	}
+	err = handle_add(cl, ch->id, req->role, out->reader_idx);
+	if (err) {
+		if (req->role == ROLE_SUB)
+			registry_reader_remove(ch, out->reader_idx);
+		return err;
+	}
+	ch->handles++;
+	rep->fds[0] = req->role == ROLE_SUB ? ch->data_ro_fd : ch->data_fd;
+	rep->fds[1] = ch->ctl_fd;
+	rep->nfds = 2;
+	if (req->role == ROLE_SUB)
+		rep->fds[rep->nfds++] = ch->efds[out->reader_idx];
+	out->nfds = rep->nfds;
+	rep->len = sizeof(*out);
+	return 0;
+}
+
+static int find_handle(const struct client *cl, uint64_t channel_id, uint32_t role, uint32_t idx)
+{
+	for (uint32_t i = 0; i < cl->nh; i++)
+		if (cl->h[i].channel_id == channel_id && cl->h[i].role == role &&
+		    (role == ROLE_PUB || cl->h[i].reader_idx == idx))
+			return (int)i;
+	return -1;
+}
+
+static int op_close(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
+{
+	const struct proto_close *req = body;
+	int at = find_handle(cl, req->channel_id, req->role, req->reader_idx);
+
+	if (at < 0)
+		return -SHMQ_ESTATE;
+	handle_release(c, cl, (uint32_t)at);
+	memcpy(rep->body, req, sizeof(*req));
+	rep->len = sizeof(*req);
+	return 0;
+}
+
+static int op_eventfds(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
+{
+	const struct proto_efds *req = body;
+	struct proto_efds *out = (struct proto_efds *)rep->body;
+	struct channel *ch = registry_by_id(c->reg, req->channel_id);
+
+	if (!ch || find_handle(cl, req->channel_id, ROLE_PUB, 0) < 0)
+		return -SHMQ_ESTATE;
+	memcpy(rep->fds, ch->efds, sizeof(ch->efds));
+	rep->nfds = MAX_READERS;
+	*out = (struct proto_efds){.channel_id = ch->id, .count = MAX_READERS};
+	rep->len = sizeof(*out);
+	return 0;
+}
+
+static int op_hello(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
+{
+	const struct proto_hello *req = body;
+	struct proto_hello *out = (struct proto_hello *)rep->body;
+
+	(void)c;
+	if (req->major != PROTO_VERSION)
+		return -SHMQ_EVERSION;
+	cl->hello = true;
+	*out = (struct proto_hello){.major = PROTO_VERSION, .minor = 1, .pid = (uint32_t)getpid()};
+	rep->len = sizeof(*out);
+	return 0;
+}
+
+typedef int (*op_fn)(struct ctl *, struct client *, const void *, struct reply *);
+
+static const struct {
+	op_fn fn;
+	uint32_t body;
+} ops[OP_MAX] = {
+	[OP_HELLO] = {op_hello, sizeof(struct proto_hello)},
+	[OP_CREATE] = {op_create, sizeof(struct proto_name)},
+	[OP_DELETE] = {op_delete, sizeof(struct proto_name)},
+	[OP_LIST] = {op_list, sizeof(struct proto_list_req)},
+	[OP_INFO] = {op_info, sizeof(struct proto_name)},
+	[OP_OPEN] = {op_open, sizeof(struct proto_open)},
+	[OP_CLOSE] = {op_close, sizeof(struct proto_close)},
+	[OP_EVENTFDS] = {op_eventfds, sizeof(struct proto_efds)},
+};
+
+/* Check a request; 0 if it may be dispatched. */
+static int request_check(const struct client *cl, const struct proto_hdr *h, size_t n)
+{
+	if (n < sizeof(*h) || h->magic != PROTO_MAGIC)
+		return -SHMQ_EPROTO;
+	if (h->version != PROTO_VERSION)
+		return -SHMQ_EVERSION;
+	if (h->op == 0 || h->op >= OP_MAX || h->body_bytes != n - sizeof(*h) ||
+	    h->body_bytes != ops[h->op].body)
+		return -SHMQ_EPROTO;
+	if (!cl->hello && h->op != OP_HELLO)
+		return -SHMQ_EPROTO;
+	return 0;
+}
+
+static void close_passed_fds(struct msghdr *mh)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++)
+			close(((int *)CMSG_DATA(cm))[i]);
+	}
+}
+
+static void client_drop(struct ctl *c, struct client *cl);
+
+static void note_bad(struct client *cl, int err, size_t n)
+{
+	if (cl->bad++ < MAX_LOGGED_BAD)
+		log_msg(LOG_WARN, "ctl", "bad request pid=%u uid=%u bytes=%zu err=%s", cl->pid,
+			cl->uid, n, err == -SHMQ_EVERSION ? "version" : "malformed");
+}
+
+static void client_request(struct ctl *c, struct client *cl)
+{
+	static _Alignas(16) uint8_t buf[PROTO_MAX_BYTES + 1];
+	static struct reply rep;
+	char cbuf[CMSG_SPACE(sizeof(int) * 16)];
+	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			    .msg_controllen = sizeof(cbuf)};
+	struct proto_hdr h = {0};
+	ssize_t n = recvmsg(cl->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	int err;
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		client_drop(c, cl);
+		return;
+	}
+	close_passed_fds(&mh);
+	memcpy(&h, buf, (size_t)n < sizeof(h) ? (size_t)n : sizeof(h));
+	err = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ? -SHMQ_EPROTO
+							 : request_check(cl, &h, (size_t)n);
+	memset(&rep, 0, sizeof(rep));
+	if (!err)
+		err = ops[h.op].fn(c, cl, buf + sizeof(h), &rep);
+	else
+		note_bad(cl, err, (size_t)n);
+	send_reply(cl, &h, err, &rep);
+	if (cl->bad >= MAX_BAD_REQUESTS) {
+		log_msg(LOG_WARN, "ctl", "disconnecting client pid=%u after %u bad requests",
+			cl->pid, cl->bad);
+		client_drop(c, cl);
+	}
+}
+
+static void client_drop(struct ctl *c, struct client *cl)
+{
+	uint32_t at;
+
+	while (cl->nh)
+		handle_release(c, cl, cl->nh - 1);
+	epoll_ctl(c->epfd, EPOLL_CTL_DEL, cl->fd, NULL);
+	close(cl->fd);
+	if (cl->pidfd >= 0) {
+		epoll_ctl(c->epfd, EPOLL_CTL_DEL, cl->pidfd, NULL);
+		close(cl->pidfd);
+	}
+	log_msg(LOG_DEBUG, "ctl", "client gone pid=%u", cl->pid);
+	if (client_find(c, cl->id, &at))
+		c->cl[at] = c->cl[--c->n];
+	free(cl->h);
+	free(cl);
+}
+
+static int watch(struct ctl *c, int fd, uint64_t tag)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
+
+	return epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static int client_register(struct ctl *c, struct client *cl)
+{
+	if (c->n == c->cap) {
+		uint32_t cap = c->cap ? c->cap * 2 : 16;
+		struct client **n = realloc(c->cl, cap * sizeof(*n));
+
+		if (!n)
+			return -1;
+		c->cl = n;
+		c->cap = cap;
+	}
+	if (watch(c, cl->fd, CTL_TAG_CLIENT | cl->id))
+		return -1;
+	cl->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)cl->pid, 0);
+	if (cl->pidfd >= 0 && watch(c, cl->pidfd, CTL_TAG_PIDFD | cl->id)) {
+		close(cl->pidfd);
+		cl->pidfd = -1;
+	}
+	c->cl[c->n++] = cl;
+	return 0;
+}
+
+static void client_accept(struct ctl *c)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct client *cl;
+	int fd = accept4(c->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+	if (fd < 0)
+		return;
+	cl = calloc(1, sizeof(*cl));
+	if (!cl || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		goto out_close;
+	*cl = (struct client){.id = ++c->next_id, .fd = fd, .pidfd = -1, .pid = (uint32_t)cred.pid,
+			      .uid = cred.uid};
+	if (client_register(c, cl))
+		goto out_close;
+	log_msg(LOG_DEBUG, "ctl", "client pid=%u uid=%u", cl->pid, cl->uid);
+	return;
+
+out_close:
+	log_msg(LOG_WARN, "ctl", "cannot accept client: %s", strerror(errno));
+	free(cl);
+	close(fd);
+}
+
+void ctl_event(struct ctl *c, uint64_t tag, uint32_t events)
+{
+	struct client *cl;
+
+	if ((tag & CTL_TAG_MASK) == CTL_TAG_LISTEN) {
+		client_accept(c);
+		return;
+	}
+	cl = client_find(c, tag & ~CTL_TAG_MASK, NULL);
+	if (!cl)
+		return;
+	if ((tag & CTL_TAG_MASK) == CTL_TAG_PIDFD)
+		client_drop(c, cl);
+	else if (events & EPOLLIN)
+		client_request(c, cl);
+	else if (events & (EPOLLHUP | EPOLLERR))
+		client_drop(c, cl);
+}
+
+static int make_parent(const char *path)
+{
+	char dir[108];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = 0;
+	if (mkdir(dir, geteuid() == 0 ? 0755 : 0700) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/* Refuse to steal the socket of a live daemon; remove a stale one. */
+static int claim_path(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	int live;
+
+	if (fd < 0)
+		return -1;
+	live = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
+	close(fd);
+	if (live) {
+		errno = EADDRINUSE;
+		return -1;
+	}
+	unlink(sa->sun_path);
+	return 0;
+}
+
+int ctl_open(struct ctl **out, const char *path, int epfd, struct registry *reg,
+	     const struct config *cfg)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct ctl *c;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(sa.sun_path, path);
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -1;
+	*c = (struct ctl){.epfd = epfd, .reg = reg, .cfg = cfg, .uid = (uint32_t)geteuid()};
+	strcpy(c->path, path);
+	if (make_parent(path) || claim_path(&sa))
+		goto out_free;
+	c->lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (c->lfd < 0)
+		goto out_free;
+	if (bind(c->lfd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(path, 0666) ||
+	    listen(c->lfd, 128) || watch(c, c->lfd, CTL_TAG_LISTEN))
+		goto out_close;
+	*out = c;
+	return 0;
+
+out_close:
+	close(c->lfd);
+out_free:
+	free(c);
+	return -1;
+}
+
+void ctl_close(struct ctl *c)
+{
+	while (c->n)
+		client_drop(c, c->cl[c->n - 1]);
+	free(c->cl);
+	close(c->lfd);
+	unlink(c->path);
+	free(c);
+}

@@ -1,0 +1,33 @@
+/*
+ * ctl.h - the control socket: accept clients, identify them by
+ * SO_PEERCRED, watch their liveness with a pidfd, parse and answer requests
+ * (shm/proto.h), and release everything a client held when it goes. Single
+ * threaded, driven by the daemon's epoll loop.
+ */
+#ifndef DAEMON_CTL_H
+#define DAEMON_CTL_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "registry.h"
+
+struct ctl;
+
+/* Bind the socket (creating its directory) and register with epoll. */
+int ctl_open(struct ctl **out, const char *path, int epfd, struct registry *reg,
+	     const struct config *cfg);
+
+/* Close every client and the socket; unlink the socket path. */
+void ctl_close(struct ctl *c);
+
+/* Handle an epoll event whose data.u64 is tagged for ctl. */
+void ctl_event(struct ctl *c, uint64_t tag, uint32_t events);
+
+/* epoll tag values: top byte the kind, the rest a client id. */
+#define CTL_TAG_LISTEN (1ull << 56)
+#define CTL_TAG_CLIENT (2ull << 56)
+#define CTL_TAG_PIDFD (3ull << 56)
+#define CTL_TAG_MASK (0xffull << 56)
+
+#endif

@@ -1,0 +1,421 @@
+/*
+ * registry.c - channel lifecycle in the daemon (see registry.h).
+ * Segments are created 0600 and owned by the daemon; clients never open them
+ * by name, they receive descriptors over the control socket. Main thread.
+ */
+#include "registry.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "logmsg.h"
+#include "map.h"
+#include "wait.h"
+
+#define REPAIR_BUDGET 65536u
+
+static uint64_t fnv1a(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 0x100000001b3ull;
+	return h;
+}
+
+int registry_init(struct registry *r, const char *socket_path, const struct config *cfg)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->ns, sizeof(r->ns), "%08x", (unsigned)(fnv1a(socket_path) >> 32));
+	r->max_channels = cfg->max_channels;
+	r->stuck_ns = cfg->stuck_ms * 1000000ull;
+	r->next_id = 1;
+	return 0;
+}
+
+static void seg_name(const struct registry *r, const char *chan, char kind, char *out, size_t n)
+{
+	snprintf(out, n, "/shmq.%s.%s.%c", r->ns, chan, kind);
+}
+
+static int err_from_errno(int e)
+{
+	switch (e) {
+	case EEXIST:
+		return -SHMQ_EEXIST;
+	case ENOMEM:
+	case ENOSPC:
+		return -SHMQ_ENOMEM;
+	case EMFILE:
+	case ENFILE:
+		return -SHMQ_ELIMIT;
+	case EACCES:
+	case EPERM:
+		return -SHMQ_EPERM;
+	default:
+		return -SHMQ_ESYS;
+	}
+}
+
+/* Create (or, with adopt, open an existing) segment and map it. */
+static int seg_open(const char *name, uint64_t bytes, bool adopt, int *fd_out, void **base,
+		    uint64_t *mapped)
+{
+	int fd, err;
+
+	fd = shm_open(name, adopt ? O_RDWR | O_CLOEXEC : O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+		      0600);
+	if (fd < 0)
+		return err_from_errno(errno);
+	if (!adopt && ftruncate(fd, (off_t)bytes) < 0) {
+		err = err_from_errno(errno);
+		goto out_unlink;
+	}
+	err = map_fd(fd, true, base, mapped);
+	if (err)
+		goto out_unlink;
+	*fd_out = fd;
+	return 0;
+
+out_unlink:
+	if (!adopt)
+		shm_unlink(name);
+	close(fd);
+	return err;
+}
+
+static void channel_free(struct registry *r, struct channel *ch)
+{
+	for (unsigned i = 0; i < MAX_READERS; i++)
+		if (ch->efds[i] >= 0)
+			close(ch->efds[i]);
+	if (!ch->deleted && !r->persist) {
+		char name[300];
+
+		seg_name(r, ch->name, 'd', name, sizeof(name));
+		shm_unlink(name);
+		seg_name(r, ch->name, 'c', name, sizeof(name));
+		shm_unlink(name);
+	}
+	map_release(ch->data, ch->g.data_bytes);
+	map_release(ch->ctl, ch->g.ctl_bytes);
+	close(ch->data_fd);
+	close(ch->data_ro_fd);
+	close(ch->ctl_fd);
+	free(ch);
+}
+
+static int make_efds(struct channel *ch)
+{
+	for (unsigned i = 0; i < MAX_READERS; i++) {
+		ch->efds[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (ch->efds[i] < 0)
+			return err_from_errno(errno);
+	}
+	return 0;
+}
+
+static int channel_map(struct registry *r, struct channel *ch, bool adopt)
+{
+	char dname[300], cname[300];
+	uint64_t dbytes, cbytes;
+	int err;
+
+	seg_name(r, ch->name, 'd', dname, sizeof(dname));
+	seg_name(r, ch->name, 'c', cname, sizeof(cname));
+	err = seg_open(dname, ch->g.data_bytes, adopt, &ch->data_fd, &ch->data, &dbytes);
+	if (err)
+		return err;
+	err = seg_open(cname, ch->g.ctl_bytes, adopt, &ch->ctl_fd, &ch->ctl, &cbytes);
+	if (err)
+		goto out_data;
+	ch->data_ro_fd = shm_open(dname, O_RDONLY | O_CLOEXEC, 0);
+	if (ch->data_ro_fd < 0) {
+		err = err_from_errno(errno);
+		goto out_ctl;
+	}
+	if (!adopt)
+		err = log_format(ch->data, ch->ctl, &ch->g, ch->name, ch->id);
+	if (!err)
+		err = log_attach(&ch->v, ch->data, dbytes, ch->ctl, cbytes);
+	if (err)
+		goto out_ctl;
+	ch->g.data_bytes = dbytes;
+	ch->g.ctl_bytes = cbytes;
+	ch->id = ch->v.channel_id; /* an adopted segment keeps its id */
+	return 0;
+
+out_ctl:
+	if (ch->data_ro_fd >= 0)
+		close(ch->data_ro_fd);
+	map_release(ch->ctl, cbytes);
+	close(ch->ctl_fd);
+	if (!adopt)
+		shm_unlink(cname);
+out_data:
+	map_release(ch->data, dbytes);
+	close(ch->data_fd);
+	if (!adopt)
+		shm_unlink(dname);
+	return err;
+}
+
+static int registry_grow(struct registry *r)
+{
+	struct channel **n;
+	uint32_t cap = r->cap ? r->cap * 2 : 16;
+
+	if (r->n < r->cap)
+		return 0;
+	n = realloc(r->ch, cap * sizeof(*n));
+	if (!n)
+		return -SHMQ_ENOMEM;
+	r->ch = n;
+	r->cap = cap;
+	return 0;
+}
+
+static uint32_t live_channels(const struct registry *r)
+{
+	uint32_t live = 0;
+
+	for (uint32_t i = 0; i < r->n; i++)
+		live += !r->ch[i]->deleted;
+	return live;
+}
+
+static int channel_new(struct registry *r, const struct channel_spec *spec, uint32_t owner_uid,
+		       bool adopt, struct channel **out)
+{
+	struct channel *ch;
+	int err;
+
+	if (registry_find(r, spec->name))
+		return -SHMQ_EEXIST;
+	if (live_channels(r) >= r->max_channels || registry_grow(r))
+		return -SHMQ_ELIMIT;
+	ch = calloc(1, sizeof(*ch));
+	if (!ch)
+		return -SHMQ_ENOMEM;
+	for (unsigned i = 0; i < MAX_READERS; i++)
+		ch->efds[i] = -1;
+	ch->data_ro_fd = -1;
+	strcpy(ch->name, spec->name);
+	ch->owner_uid = owner_uid;
+	ch->publish = spec->publish;
+	ch->subscribe = spec->subscribe;
+	ch->id = r->next_id++ | ((uint64_t)getpid() << 32);
+	err = log_geometry_make(spec->capacity_bytes, spec->max_message_bytes, spec->policy, &ch->g);
+	if (!err)
+		err = channel_map(r, ch, adopt);
+	if (!err)
+		err = make_efds(ch);
+	if (err) {
+		if (ch->data) {
+			ch->deleted = adopt; /* keep an adopted channel's names */
+			channel_free(r, ch);
+		} else {
+			free(ch);
+		}
+		return err;
+	}
+	r->ch[r->n++] = ch;
+	*out = ch;
+	return 0;
+}
+
+int registry_create(struct registry *r, const struct channel_spec *spec, uint32_t owner_uid,
+		    struct channel **out)
+{
+	int err = channel_new(r, spec, owner_uid, false, out);
+
+	if (err == -SHMQ_EEXIST && !registry_find(r, spec->name)) {
+		/* a segment of a previous daemon on this socket: adopt it */
+		err = channel_new(r, spec, owner_uid, true, out);
+		if (!err)
+			log_msg(LOG_INFO, "registry", "adopted channel=%s", spec->name);
+	}
+	if (!err)
+		log_msg(LOG_INFO, "registry", "created channel=%s slots=%llu max_message=%u policy=%s",
+			spec->name, (unsigned long long)(*out)->v.nslots,
+			(*out)->v.max_message_bytes, (*out)->v.policy ? "block" : "drop");
+	return err;
+}
+
+struct channel *registry_find(struct registry *r, const char *name)
+{
+	for (uint32_t i = 0; i < r->n; i++)
+		if (!r->ch[i]->deleted && !strcmp(r->ch[i]->name, name))
+			return r->ch[i];
+	return NULL;
+}
+
+struct channel *registry_by_id(struct registry *r, uint64_t id)
+{
+	for (uint32_t i = 0; i < r->n; i++)
+		if (r->ch[i]->id == id)
+			return r->ch[i];
+	return NULL;
+}
+
+static void registry_drop(struct registry *r, struct channel *ch)
+{
+	for (uint32_t i = 0; i < r->n; i++) {
+		if (r->ch[i] == ch) {
+			r->ch[i] = r->ch[--r->n];
+			break;
+		}
+	}
+	channel_free(r, ch);
+}
+
+void registry_delete(struct registry *r, struct channel *ch)
+{
+	char name[300];
+
+	seg_name(r, ch->name, 'd', name, sizeof(name));
+	shm_unlink(name);
+	seg_name(r, ch->name, 'c', name, sizeof(name));
+	shm_unlink(name);
+	ch->deleted = true;
+	log_msg(LOG_INFO, "registry", "deleted channel=%s handles=%u", ch->name, ch->handles);
+	if (!ch->handles)
+		registry_drop(r, ch);
+}
+
+void registry_handle_put(struct registry *r, struct channel *ch)
+{
+	if (ch->handles)
+		ch->handles--;
+	if (ch->deleted && !ch->handles)
+		registry_drop(r, ch);
+}
+
+static int start_pos(const struct channel *ch, uint32_t start, uint64_t offset, uint64_t *pos)
+{
+	uint64_t tail = log_tail(&ch->v), oldest = log_oldest(&ch->v);
+
+	switch (start) {
+	case 0: /* SHMQ_START_LATEST */
+		*pos = tail;
+		return 0;
+	case 1: /* SHMQ_START_EARLIEST */
+		*pos = oldest;
+		return 0;
+	case 2: /* SHMQ_START_OFFSET */
+		if (offset > tail)
+			return -SHMQ_EINVAL;
+		*pos = offset < oldest ? oldest : offset;
+		return 0;
+	default:
+		return -SHMQ_EINVAL;
+	}
+}
+
+int registry_reader_add(struct channel *ch, uint64_t client_id, uint32_t pid, uint32_t start,
+			uint64_t offset, uint32_t wait_mode, uint32_t *idx, uint64_t *pos)
+{
+	struct reader_entry *e;
+	unsigned i;
+	int err = start_pos(ch, start, offset, pos);
+
+	if (err)
+		return err;
+	for (i = 0; i < MAX_READERS && ch->reader_client[i]; i++)
+		;
+	if (i == MAX_READERS)
+		return -SHMQ_ELIMIT;
+	e = &ch->v.readers[i];
+	/* relaxed: the entry is free; the release store of state below
+	 * publishes these fields (pairs with log_reader_limit()'s loads). */
+	atomic_store_explicit(&e->pos, *pos, memory_order_relaxed);
+	atomic_store_explicit(&e->received, 0, memory_order_relaxed);
+	atomic_store_explicit(&e->lost, 0, memory_order_relaxed);
+	atomic_store_explicit(&e->armed, MARK_NONE, memory_order_relaxed);
+	atomic_store_explicit(&e->owner_pid, pid, memory_order_relaxed);
+	atomic_fetch_add_explicit(&e->gen, 1, memory_order_relaxed);
+	e->wait_mode = wait_mode;
+	/* release: the fields above are visible to whoever sees ACTIVE. */
+	atomic_store_explicit(&e->state, READER_ACTIVE, memory_order_release);
+	/* relaxed: a change counter for observers. */
+	atomic_fetch_add_explicit(&ch->v.ctl->readers_gen, 1, memory_order_relaxed);
+	ch->reader_client[i] = client_id;
+	wait_efd_drain(ch->efds[i]);
+	*idx = i;
+	return 0;
+}
+
+static void wake_publishers(struct channel *ch)
+{
+	/* release: publish the new sequence before the wake (pairs with
+	 * wait_space() in libclient/pub.c). */
+	atomic_fetch_add_explicit(&ch->v.ctl->space_seq, 1, memory_order_release);
+	wait_wake(&ch->v.ctl->space_seq, INT32_MAX);
+}
+
+void registry_reader_remove(struct channel *ch, uint32_t idx)
+{
+	struct reader_entry *e;
+
+	if (idx >= MAX_READERS || !ch->reader_client[idx])
+		return;
+	e = &ch->v.readers[idx];
+	ch->reader_client[idx] = 0;
+	/* release: a publisher that no longer sees the reader may overwrite
+	 * what it was reading; it closed or died, so nobody reads it now. */
+	atomic_store_explicit(&e->state, READER_FREE, memory_order_release);
+	log_reader_unmark(&ch->v, e, MARK_EFD);
+	log_reader_unmark(&ch->v, e, MARK_FUTEX);
+	atomic_fetch_add_explicit(&ch->v.ctl->readers_gen, 1, memory_order_relaxed);
+	wake_publishers(ch);
+}
+
+uint32_t channel_readers(const struct channel *ch)
+{
+	uint32_t n = 0;
+
+	for (unsigned i = 0; i < MAX_READERS; i++)
+		n += ch->reader_client[i] != 0;
+	return n;
+}
+
+static bool pid_alive(uint32_t pid, void *arg)
+{
+	(void)arg;
+	if (pid == 0)
+		return true; /* not written yet: rely on the stuck timeout */
+	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+void registry_tick(struct registry *r, uint64_t now_ns)
+{
+	for (uint32_t i = 0; i < r->n; i++) {
+		struct channel *ch = r->ch[i];
+		int n = log_repair_step(&ch->v, &ch->rep, now_ns, r->stuck_ns, REPAIR_BUDGET,
+					pid_alive, NULL);
+
+		if (n <= 0)
+			continue;
+		log_msg(LOG_WARN, "registry", "abandoned stuck claims channel=%s count=%d pos=%llu",
+			ch->name, n, (unsigned long long)ch->rep.scan_pos);
+		log_wake(&ch->v, ch->efds, &ch->have_efds, NULL, NULL);
+		wake_publishers(ch);
+	}
+}
+
+void registry_fini(struct registry *r)
+{
+	for (uint32_t i = 0; i < r->n; i++)
+		channel_free(r, r->ch[i]);
+	free(r->ch);
+	r->ch = NULL;
+	r->n = r->cap = 0;
+}

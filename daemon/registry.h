@@ -1,0 +1,82 @@
+/*
+ * registry.h - the daemon's channels: their shm segments and names, reader
+ * slot assignment, per-reader event fds, deletion, and the periodic repair
+ * of claims abandoned by dead publishers. The daemon owns the shm namespace
+ * "/shmq.<ns>.<channel>.{d,c}", where ns is derived from the socket path so
+ * that daemons on different sockets never meet. Main thread only.
+ */
+#ifndef DAEMON_REGISTRY_H
+#define DAEMON_REGISTRY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "log.h"
+
+struct channel {
+	char name[201];
+	uint64_t id;
+	uint32_t owner_uid;
+	bool deleted;          /* unlinked; kept while handles are open */
+	uint32_t handles;      /* open publisher and subscriber handles */
+	struct acl publish;
+	struct acl subscribe;
+	struct log_geometry g;
+	void *data;
+	void *ctl;
+	int data_fd;
+	int data_ro_fd; /* read-only descriptor for pure subscribers */
+	int ctl_fd;
+	struct log_view v;
+	struct log_repair rep;
+	uint64_t reader_client[MAX_READERS]; /* owning client id, 0 = free */
+	int efds[MAX_READERS];
+	bool have_efds;
+};
+
+struct registry {
+	struct channel **ch;
+	uint32_t n;
+	uint32_t cap;
+	uint32_t max_channels;
+	uint64_t next_id;
+	uint64_t stuck_ns;
+	bool persist; /* keep segments on a clean stop */
+	char ns[17];
+};
+
+int registry_init(struct registry *r, const char *socket_path, const struct config *cfg);
+
+/* Unmap everything; unlink the segments unless persist. */
+void registry_fini(struct registry *r);
+
+/* A live (not deleted) channel by name, or NULL. */
+struct channel *registry_find(struct registry *r, const char *name);
+
+/* Any channel, deleted or not, by id. */
+struct channel *registry_by_id(struct registry *r, uint64_t id);
+
+/* Create a channel from a spec; -SHMQ_EEXIST, -SHMQ_ELIMIT, ... */
+int registry_create(struct registry *r, const struct channel_spec *spec, uint32_t owner_uid,
+		    struct channel **out);
+
+/* Unlink a channel's names; it lives on until its last handle closes. */
+void registry_delete(struct registry *r, struct channel *ch);
+
+/* Assign a reader slot; start is enum shmq_start. */
+int registry_reader_add(struct channel *ch, uint64_t client_id, uint32_t pid, uint32_t start,
+			uint64_t offset, uint32_t wait_mode, uint32_t *idx, uint64_t *pos);
+
+/* Free a reader slot and wake whoever waits on it. */
+void registry_reader_remove(struct channel *ch, uint32_t idx);
+
+/* A handle closed: drop the count, free the channel if deleted and unused. */
+void registry_handle_put(struct registry *r, struct channel *ch);
+
+/* Periodic work: repair abandoned claims. */
+void registry_tick(struct registry *r, uint64_t now_ns);
+
+uint32_t channel_readers(const struct channel *ch);
+
+#endif

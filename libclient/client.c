@@ -1,0 +1,377 @@
+/*
+ * client.c - the connection to shmqd: socket path resolution, connect and
+ * version handshake, the request/response helper, and the channel
+ * administration calls. A client is shared by threads: every request holds
+ * c->lock from send to receive.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "map.h"
+#include "name.h"
+
+SHMQ_EXPORT int shmq_socket_path(const char *socket_path, char *buf, size_t len)
+{
+	const char *env = getenv("SHMQ_SOCKET"), *rt = getenv("XDG_RUNTIME_DIR");
+	int n;
+
+	if (!buf || !len)
+		return -SHMQ_EINVAL;
+	if (socket_path && socket_path[0])
+		n = snprintf(buf, len, "%s", socket_path);
+	else if (env && env[0])
+		n = snprintf(buf, len, "%s", env);
+	else if (geteuid() != 0 && rt && rt[0])
+		n = snprintf(buf, len, "%s/shmq/shmqd.sock", rt);
+	else
+		n = snprintf(buf, len, "/run/shmq/shmqd.sock");
+	return n < 0 || (size_t)n >= len ? -SHMQ_EINVAL : 0;
+}
+
+static int send_req(struct shmq_client *c, uint16_t op, const void *req, uint32_t req_len)
+{
+	uint8_t buf[PROTO_MAX_BYTES];
+	struct proto_hdr h = {
+		.magic = PROTO_MAGIC,
+		.version = PROTO_VERSION,
+		.op = op,
+		.seq = ++c->seq,
+		.body_bytes = req_len,
+	};
+	ssize_t n;
+
+	if (sizeof(h) + req_len > sizeof(buf))
+		return -SHMQ_EINVAL;
+	memcpy(buf, &h, sizeof(h));
+	if (req_len)
+		memcpy(buf + sizeof(h), req, req_len);
+	do
+		n = send(c->fd, buf, sizeof(h) + req_len, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)(sizeof(h) + req_len) ? 0 : -SHMQ_ECLOSED;
+}
+
+static unsigned take_fds(struct msghdr *mh, int *fds, unsigned max)
+{
+	unsigned got = 0;
+
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		int *p = (int *)CMSG_DATA(cm);
+		size_t n;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			if (fds && got < max)
+				fds[got++] = p[i];
+			else
+				close(p[i]);
+		}
+	}
+	return got;
+}
+
+static int recv_resp(struct shmq_client *c, uint16_t op, void *resp, uint32_t resp_len, int *fds,
+		     unsigned *nfds)
+{
+	uint8_t buf[PROTO_MAX_BYTES];
+	char cbuf[CMSG_SPACE(sizeof(int) * PROTO_MAX_FDS)];
+	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			    .msg_controllen = sizeof(cbuf)};
+	struct proto_hdr h;
+	unsigned got;
+	ssize_t n;
+
+	do
+		n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return -SHMQ_ECLOSED;
+	got = take_fds(&mh, fds, nfds ? *nfds : 0);
+	if (nfds)
+		*nfds = got;
+	if ((size_t)n < sizeof(h))
+		goto bad;
+	memcpy(&h, buf, sizeof(h));
+	if (h.magic != PROTO_MAGIC || h.seq != c->seq || h.body_bytes != n - sizeof(h))
+		goto bad;
+	if (h.version != PROTO_VERSION)
+		return -SHMQ_EVERSION;
+	if (h.status)
+		return h.status < 0 && h.status > -SHMQ_ERR_COUNT ? h.status : -SHMQ_EPROTO;
+	if (h.op != op || h.body_bytes != resp_len)
+		goto bad;
+	memcpy(resp, buf + sizeof(h), resp_len);
+	return 0;
+bad:
+	for (unsigned i = 0; i < got; i++)
+		close(fds[i]);
+	if (nfds)
+		*nfds = 0;
+	return -SHMQ_EPROTO;
+}
+
+int client_call(struct shmq_client *c, uint16_t op, const void *req, uint32_t req_len, void *resp,
+		uint32_t resp_len, int *fds, unsigned *nfds)
+{
+	int err;
+
+	pthread_mutex_lock(&c->lock);
+	err = send_req(c, op, req, req_len);
+	if (!err)
+		err = recv_resp(c, op, resp, resp_len, fds, nfds);
+	else if (nfds)
+		*nfds = 0;
+	if (err && nfds) {
+		for (unsigned i = 0; i < *nfds; i++)
+			close(fds[i]);
+		*nfds = 0;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return err;
+}
+
+static int dial(const char *path, int *out)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -SHMQ_EINVAL;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errno == EMFILE || errno == ENFILE ? -SHMQ_ELIMIT : -SHMQ_ESYS;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+
+		close(fd);
+		if (e == EACCES || e == EPERM)
+			return -SHMQ_EPERM;
+		return -SHMQ_ENODAEMON;
+	}
+	*out = fd;
+	return 0;
+}
+
+SHMQ_EXPORT int shmq_connect(const char *socket_path, struct shmq_client **out)
+{
+	struct proto_hello hello = {.major = PROTO_VERSION, .minor = SHMQ_VERSION_MINOR};
+	struct shmq_client *c;
+	int err;
+
+	if (!out)
+		return -SHMQ_EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -SHMQ_ENOMEM;
+	err = shmq_socket_path(socket_path, c->path, sizeof(c->path));
+	if (err)
+		goto out_free;
+	err = dial(c->path, &c->fd);
+	if (err)
+		goto out_free;
+	pthread_mutex_init(&c->lock, NULL);
+	err = client_call(c, OP_HELLO, &hello, sizeof(hello), &hello, sizeof(hello), NULL, NULL);
+	if (err)
+		goto out_close;
+	c->daemon_pid = hello.pid;
+	*out = c;
+	return 0;
+
+out_close:
+	pthread_mutex_destroy(&c->lock);
+	close(c->fd);
+out_free:
+	free(c);
+	return err;
+}
+
+SHMQ_EXPORT void shmq_disconnect(struct shmq_client *c)
+{
+	if (!c)
+		return;
+	close(c->fd);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+int client_wire_name(char wire[PROTO_NAME_BYTES], const char *name)
+{
+	int err = name_check(name);
+
+	if (err)
+		return err;
+	memset(wire, 0, PROTO_NAME_BYTES);
+	strcpy(wire, name);
+	return 0;
+}
+
+SHMQ_EXPORT void shmq_channel_opts_default(struct shmq_channel_opts *o)
+{
+	if (!o->capacity_bytes)
+		o->capacity_bytes = 4u << 20;
+	if (!o->max_message_bytes)
+		o->max_message_bytes = 4096;
+}
+
+void client_wire_opts(struct proto_chan_opts *w, const struct shmq_channel_opts *o)
+{
+	struct shmq_channel_opts d = {0};
+
+	if (o)
+		d = *o;
+	shmq_channel_opts_default(&d);
+	*w = (struct proto_chan_opts){
+		.capacity_bytes = d.capacity_bytes,
+		.max_message_bytes = d.max_message_bytes,
+		.policy = d.policy,
+	};
+}
+
+SHMQ_EXPORT int shmq_channel_create(struct shmq_client *c, const char *name,
+				    const struct shmq_channel_opts *opts)
+{
+	struct proto_name req;
+	struct proto_info resp;
+	int err;
+
+	if (!c)
+		return -SHMQ_EINVAL;
+	err = client_wire_name(req.name, name);
+	if (err)
+		return err;
+	client_wire_opts(&req.opts, opts);
+	return client_call(c, OP_CREATE, &req, sizeof(req), &resp, sizeof(resp), NULL, NULL);
+}
+
+SHMQ_EXPORT int shmq_channel_delete(struct shmq_client *c, const char *name)
+{
+	struct proto_name req = {0};
+	struct proto_info resp;
+	int err;
+
+	if (!c)
+		return -SHMQ_EINVAL;
+	err = client_wire_name(req.name, name);
+	if (err)
+		return err;
+	return client_call(c, OP_DELETE, &req, sizeof(req), &resp, sizeof(resp), NULL, NULL);
+}
+
+static void info_from_wire(struct shmq_channel_info *o, const struct proto_info *w)
+{
+	memset(o, 0, sizeof(*o));
+	memcpy(o->name, w->name, sizeof(o->name) - 1);
+	o->policy = w->policy;
+	o->capacity_bytes = w->capacity_bytes;
+	o->max_message_bytes = w->max_message_bytes;
+	o->readers = w->readers;
+	o->nslots = w->nslots;
+	o->tail = w->tail;
+}
+
+SHMQ_EXPORT int shmq_channel_info(struct shmq_client *c, const char *name,
+				  struct shmq_channel_info *out)
+{
+	struct proto_name req = {0};
+	struct proto_info resp;
+	int err;
+
+	if (!c || !out)
+		return -SHMQ_EINVAL;
+	err = client_wire_name(req.name, name);
+	if (err)
+		return err;
+	err = client_call(c, OP_INFO, &req, sizeof(req), &resp, sizeof(resp), NULL, NULL);
+	if (!err)
+		info_from_wire(out, &resp);
+	return err;
+}
+
+SHMQ_EXPORT int shmq_channel_list(struct shmq_client *c, struct shmq_channel_info *out, size_t max)
+{
+	struct proto_list_req req = {0};
+	struct proto_list resp;
+	size_t filled = 0;
+	int err;
+
+	if (!c || (max && !out))
+		return -SHMQ_EINVAL;
+	do {
+		err = client_call(c, OP_LIST, &req, sizeof(req), &resp, sizeof(resp), NULL, NULL);
+		if (err)
+			return err;
+		if (resp.count > PROTO_LIST_ROWS)
+			return -SHMQ_EPROTO;
+		for (uint32_t i = 0; i < resp.count && filled < max; i++)
+			info_from_wire(&out[filled++], &resp.rows[i]);
+		req.start += resp.count;
+	} while (resp.count && filled < max && req.start < resp.total);
+	return resp.total > (uint32_t)INT32_MAX ? -SHMQ_EPROTO : (int)resp.total;
+}
+
+int chan_open(struct shmq_client *c, const struct proto_open *req, bool writable,
+	      struct proto_opened *resp, struct chan_map *m, int *efd)
+{
+	int fds[3] = {-1, -1, -1}, err;
+	unsigned nfds = 3;
+
+	memset(m, 0, sizeof(*m));
+	err = client_call(c, OP_OPEN, req, sizeof(*req), resp, sizeof(*resp), fds, &nfds);
+	if (err)
+		return err;
+	err = -SHMQ_EPROTO;
+	if (nfds < 2 || nfds != resp->nfds)
+		goto out_close;
+	err = map_fd(fds[0], writable, &m->data, &m->data_bytes);
+	if (err)
+		goto out_close;
+	err = map_fd(fds[1], true, &m->ctl, &m->ctl_bytes);
+	if (err)
+		goto out_unmap;
+	err = log_attach(&m->v, m->data, m->data_bytes, m->ctl, m->ctl_bytes);
+	if (err || m->v.channel_id != resp->channel_id) {
+		err = err ? err : -SHMQ_ECORRUPT;
+		goto out_unmap;
+	}
+	m->channel_id = resp->channel_id;
+	close(fds[0]);
+	close(fds[1]);
+	if (efd)
+		*efd = nfds > 2 ? fds[2] : -1;
+	else if (nfds > 2)
+		close(fds[2]);
+	return 0;
+
+out_unmap:
+	chan_unmap(m);
+out_close:
+	for (unsigned i = 0; i < nfds; i++)
+		close(fds[i]);
+	return err;
+}
+
+void chan_unmap(struct chan_map *m)
+{
+	map_release(m->data, m->data_bytes);
+	map_release(m->ctl, m->ctl_bytes);
+	m->data = m->ctl = NULL;
+}
+
+void chan_close_notify(struct shmq_client *c, uint64_t channel_id, uint32_t role,
+		       uint32_t reader_idx)
+{
+	struct proto_close req = {.channel_id = channel_id, .role = role, .reader_idx = reader_idx};
+	struct proto_close resp;
+
+	client_call(c, OP_CLOSE, &req, sizeof(req), &resp, sizeof(resp), NULL, NULL);
+}

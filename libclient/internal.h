@@ -1,0 +1,61 @@
+/*
+ * internal.h - libshmq's private structures, shared by its files: the
+ * client connection, a mapped channel, and the request helper. Not
+ * installed.
+ */
+#ifndef SHMQ_INTERNAL_H
+#define SHMQ_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "log.h"
+#include "proto.h"
+#include "shmq.h"
+
+#define SHMQ_EXPORT __attribute__((visibility("default")))
+
+struct shmq_client {
+	pthread_mutex_t lock; /* serialises requests on fd */
+	int fd;
+	uint32_t seq;
+	uint32_t daemon_pid;
+	char path[108];
+};
+
+/* A channel's two segments, mapped. */
+struct chan_map {
+	void *data;
+	uint64_t data_bytes;
+	void *ctl;
+	uint64_t ctl_bytes;
+	struct log_view v;
+	uint64_t channel_id;
+};
+
+/*
+ * Send one request and wait for its response. resp_len must match the
+ * response body exactly on success. fds, if not NULL, receives up to
+ * *nfds descriptors (in/out); unexpected descriptors are closed.
+ * Returns the daemon's status (0 or -SHMQ_E...) or a transport error.
+ */
+int client_call(struct shmq_client *c, uint16_t op, const void *req, uint32_t req_len, void *resp,
+		uint32_t resp_len, int *fds, unsigned *nfds);
+
+/* Fill a wire name; -SHMQ_ENAME if invalid. */
+int client_wire_name(char wire[PROTO_NAME_BYTES], const char *name);
+
+void client_wire_opts(struct proto_chan_opts *w, const struct shmq_channel_opts *o);
+
+/* Open a channel through the daemon and map it. */
+int chan_open(struct shmq_client *c, const struct proto_open *req, bool writable,
+	      struct proto_opened *resp, struct chan_map *m, int *efd);
+
+void chan_unmap(struct chan_map *m);
+
+/* Tell the daemon a handle closed; errors are ignored (it cleans up on exit). */
+void chan_close_notify(struct shmq_client *c, uint64_t channel_id, uint32_t role,
+		       uint32_t reader_idx);
+
+#endif

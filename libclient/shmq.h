@@ -1,0 +1,257 @@
+/*
+ * shmq.h - the public API of libshmq, the client library of the shmq
+ * shared-memory message broker. This is the only header an application
+ * includes; link with `pkg-config --libs shmq`.
+ *
+ * Thread safety:
+ *  - struct shmq_client is safe to share between threads: control requests are
+ *    serialised by an internal mutex. Close every channel handle before
+ *    shmq_disconnect().
+ *  - struct shmq_pub and struct shmq_sub are used by one thread at a time.
+ *    Any number of publisher handles, in any threads or processes, may publish
+ *    to one channel concurrently without locks; open one handle per thread.
+ *  - Nothing in this library prints, exits or aborts: every failure is a
+ *    negative enum shmq_err value, and shmq_strerror() explains it.
+ */
+#ifndef SHMQ_H
+#define SHMQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shmq_err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SHMQ_VERSION_MAJOR 0
+#define SHMQ_VERSION_MINOR 1
+
+/* Longest channel name, without the terminating NUL. */
+#define SHMQ_NAME_MAX 200
+
+struct shmq_client;
+struct shmq_pub;
+struct shmq_sub;
+
+/* What a channel does when its slowest live reader is a full ring behind. */
+enum shmq_policy {
+	SHMQ_POLICY_DROP = 0,  /* publishers never wait; the lapped reader learns its loss */
+	SHMQ_POLICY_BLOCK = 1, /* publishers wait for (or are refused by) the slowest reader */
+};
+
+/* Where a new subscriber starts reading. */
+enum shmq_start {
+	SHMQ_START_LATEST = 0,   /* only messages published after it opened */
+	SHMQ_START_EARLIEST = 1, /* the oldest message still in the ring */
+	SHMQ_START_OFFSET = 2,   /* shmq_sub_opts.offset (clamped to the oldest retained) */
+};
+
+/* How a subscriber waits in shmq_recv() when no message is ready. */
+enum shmq_wait {
+	SHMQ_WAIT_SPIN_SLEEP = 0, /* spin for spin_ns, then sleep on a futex (default) */
+	SHMQ_WAIT_SPIN = 1,       /* busy-poll until a message or the timeout */
+	SHMQ_WAIT_SLEEP = 2,      /* sleep on a futex at once */
+	SHMQ_WAIT_EVENTFD = 3,    /* never block: wait on shmq_sub_fd() with epoll */
+};
+
+/* Settings of a channel. Zero fields take the defaults shown. */
+struct shmq_channel_opts {
+	uint64_t capacity_bytes;    /* ring size at least, default 4 MiB (rounded up to 2^n slots) */
+	uint32_t max_message_bytes; /* largest payload, default 4096, at most 16 MiB */
+	uint32_t policy;            /* enum shmq_policy, default DROP */
+};
+
+/* One row of shmq_channel_list(). */
+struct shmq_channel_info {
+	char name[SHMQ_NAME_MAX + 1];
+	uint32_t policy;
+	uint64_t capacity_bytes;
+	uint32_t max_message_bytes;
+	uint32_t readers;   /* subscribers attached now */
+	uint64_t nslots;    /* messages the ring holds */
+	uint64_t tail;      /* offset the next message gets */
+};
+
+struct shmq_pub_opts {
+	/* Create the channel with .channel settings if it does not exist. */
+	int create;
+	struct shmq_channel_opts channel;
+};
+
+struct shmq_sub_opts {
+	uint32_t start;   /* enum shmq_start */
+	uint32_t wait;    /* enum shmq_wait */
+	uint64_t offset;  /* with SHMQ_START_OFFSET */
+	uint64_t spin_ns; /* SPIN_SLEEP spin window, default 20000 */
+	int create;       /* create the channel with .channel if missing */
+	struct shmq_channel_opts channel;
+};
+
+/* A received message: a read-only view into shared memory. */
+struct shmq_msg {
+	const void *data;
+	uint32_t len;
+	uint32_t flags;
+	uint64_t offset;       /* position in the channel, dense, never reused */
+	uint64_t timestamp_ns; /* CLOCK_REALTIME at commit */
+	uint64_t lost;         /* messages lost just before this one (overrun or dead publisher) */
+};
+
+/* Space claimed in the ring by shmq_pub_claim(), written in place. */
+struct shmq_claim {
+	void *data;
+	uint32_t capacity; /* bytes that may be written at data */
+	uint32_t reserved;
+	uint64_t offset;   /* the message's offset once committed */
+};
+
+/* Counters of a subscriber, since it opened. */
+struct shmq_sub_stats {
+	uint64_t received;
+	uint64_t lost_overrun;   /* overwritten before they were read (drop policy) */
+	uint64_t lost_abandoned; /* their publisher died or stalled between claim and commit */
+};
+
+/* ---- connection ------------------------------------------------------- */
+
+/*
+ * Connect to shmqd. socket_path NULL means $SHMQ_SOCKET, else the default
+ * ($XDG_RUNTIME_DIR/shmq/shmqd.sock, or /run/shmq/shmqd.sock for root).
+ * Errors: -SHMQ_ENODAEMON (nobody listens there), -SHMQ_EVERSION,
+ * -SHMQ_EINVAL (path too long), -SHMQ_ENOMEM, -SHMQ_ESYS.
+ */
+int shmq_connect(const char *socket_path, struct shmq_client **out);
+
+/* Close the connection. NULL is ignored. */
+void shmq_disconnect(struct shmq_client *client);
+
+/* The socket path the client connects (or would connect) to; into buf. */
+int shmq_socket_path(const char *socket_path, char *buf, size_t len);
+
+/* ---- channels --------------------------------------------------------- */
+
+/* Create a channel. -SHMQ_EEXIST, -SHMQ_ENAME, -SHMQ_EINVAL, -SHMQ_EPERM, -SHMQ_ELIMIT. */
+int shmq_channel_create(struct shmq_client *client, const char *name,
+			const struct shmq_channel_opts *opts);
+
+/* Delete a channel; handles already open keep their mapping. -SHMQ_ENOENT, -SHMQ_EPERM. */
+int shmq_channel_delete(struct shmq_client *client, const char *name);
+
+/*
+ * Fill up to max rows of out; return the number of channels the daemon has
+ * (which may exceed max), or a negative error.
+ */
+int shmq_channel_list(struct shmq_client *client, struct shmq_channel_info *out, size_t max);
+
+/* Describe one channel. -SHMQ_ENOENT. */
+int shmq_channel_info(struct shmq_client *client, const char *name,
+		      struct shmq_channel_info *out);
+
+/* Return the default channel settings with every zero field filled in. */
+void shmq_channel_opts_default(struct shmq_channel_opts *opts);
+
+/* ---- publishing ------------------------------------------------------- */
+
+/* Open a channel for publishing. opts may be NULL. */
+int shmq_pub_open(struct shmq_client *client, const char *name, const struct shmq_pub_opts *opts,
+		  struct shmq_pub **out);
+
+/* Close a publisher handle. NULL is ignored. An open claim is abandoned. */
+void shmq_pub_close(struct shmq_pub *pub);
+
+/* Largest payload this channel accepts. */
+uint32_t shmq_pub_max_message(const struct shmq_pub *pub);
+
+/*
+ * Claim space for one message of up to len bytes and write it in place at
+ * claim->data; then shmq_pub_commit() or shmq_pub_abort(). One open claim
+ * per handle. timeout_ns applies to block-policy channels only: 0 returns
+ * -SHMQ_EFULL at once when the slowest reader is a ring behind, < 0 waits
+ * forever, > 0 waits that long and then returns -SHMQ_ETIMEDOUT.
+ * -SHMQ_ETOOBIG when len exceeds the channel's maximum.
+ */
+int shmq_pub_claim(struct shmq_pub *pub, uint32_t len, struct shmq_claim *claim,
+		   int64_t timeout_ns);
+
+/*
+ * Make the claimed message visible with len bytes (<= the claimed size).
+ * -SHMQ_EABANDONED if the claim was held so long that the daemon gave it up;
+ * the message was then not published.
+ */
+int shmq_pub_commit(struct shmq_pub *pub, struct shmq_claim *claim, uint32_t len);
+
+/* Give a claim up; readers skip it and count it as lost. */
+int shmq_pub_abort(struct shmq_pub *pub, struct shmq_claim *claim);
+
+/*
+ * Copy len bytes into the channel as one message; claim + memcpy + commit.
+ * On success returns 0 and, if offset is not NULL, the message's offset.
+ */
+int shmq_publish(struct shmq_pub *pub, const void *data, uint32_t len, int64_t timeout_ns,
+		 uint64_t *offset);
+
+/* ---- subscribing ------------------------------------------------------ */
+
+/* Open a subscriber with its own cursor. opts may be NULL (latest, spin-then-sleep). */
+int shmq_sub_open(struct shmq_client *client, const char *name, const struct shmq_sub_opts *opts,
+		  struct shmq_sub **out);
+
+/* Close a subscriber handle and release its cursor. NULL is ignored. */
+void shmq_sub_close(struct shmq_sub *sub);
+
+/*
+ * Receive the next message as a view into shared memory, valid until the
+ * next shmq_recv()/shmq_poll() on this handle. On block-policy channels
+ * publishers cannot overwrite it meanwhile; on drop-policy channels they
+ * can, and shmq_msg_verify() says whether the view was still intact.
+ * timeout_ns: 0 never waits (-SHMQ_EAGAIN), < 0 waits forever, > 0 waits that
+ * long (-SHMQ_ETIMEDOUT). With SHMQ_WAIT_EVENTFD the call never blocks and,
+ * when it returns -SHMQ_EAGAIN, shmq_sub_fd() becomes readable once a
+ * message arrives.
+ */
+int shmq_recv(struct shmq_sub *sub, struct shmq_msg *msg, int64_t timeout_ns);
+
+/* 0 if msg (from shmq_recv) was not overwritten since; else -SHMQ_EOVERRUN. */
+int shmq_msg_verify(const struct shmq_sub *sub, const struct shmq_msg *msg);
+
+/*
+ * Receive into buf, checking the copy is intact (drop policy safe).
+ * -SHMQ_EINVAL if buf is shorter than the message (msg->len tells its size;
+ * the message is not consumed). msg->data points to buf.
+ */
+int shmq_recv_copy(struct shmq_sub *sub, void *buf, size_t len, struct shmq_msg *msg,
+		   int64_t timeout_ns);
+
+/*
+ * Deliver up to max ready messages to cb, waiting up to timeout_ns for the
+ * first. Returns the number delivered or a negative error. The cursor is
+ * published once for the batch. cb returning non-zero stops the batch
+ * after that message.
+ */
+typedef int (*shmq_msg_cb)(void *arg, const struct shmq_msg *msg);
+int shmq_poll(struct shmq_sub *sub, shmq_msg_cb cb, void *arg, unsigned max, int64_t timeout_ns);
+
+/* The subscriber's event fd (SHMQ_WAIT_EVENTFD only, else -SHMQ_ESTATE). */
+int shmq_sub_fd(const struct shmq_sub *sub);
+
+/* Counters of this subscriber. */
+void shmq_sub_stats(const struct shmq_sub *sub, struct shmq_sub_stats *out);
+
+/* The offset the next shmq_recv() will look at. */
+uint64_t shmq_sub_position(const struct shmq_sub *sub);
+
+/* ---- errors ----------------------------------------------------------- */
+
+/* A sentence for err (negative or positive enum shmq_err value). */
+const char *shmq_strerror(int err);
+
+/* The name of the code, such as "SHMQ_ENOENT". */
+const char *shmq_errname(int err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

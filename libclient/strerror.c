@@ -1,0 +1,56 @@
+/*
+ * strerror.c - sentences and names for enum shmq_err. Pure; any thread.
+ */
+#include "internal.h"
+
+static const struct {
+	const char *name;
+	const char *text;
+} errs[SHMQ_ERR_COUNT] = {
+	[SHMQ_OK] = {"SHMQ_OK", "success"},
+	[SHMQ_EINVAL] = {"SHMQ_EINVAL", "invalid argument"},
+	[SHMQ_ENAME] = {"SHMQ_ENAME",
+			"invalid channel name (dot-separated tokens of letters, digits, '_' "
+			"and '-', at most 200 bytes)"},
+	[SHMQ_ENOENT] = {"SHMQ_ENOENT", "no such channel"},
+	[SHMQ_EEXIST] = {"SHMQ_EEXIST", "channel already exists"},
+	[SHMQ_ETOOBIG] = {"SHMQ_ETOOBIG", "message is larger than the channel's maximum size"},
+	[SHMQ_EFULL] = {"SHMQ_EFULL", "channel is full: the slowest reader is a whole ring behind"},
+	[SHMQ_EAGAIN] = {"SHMQ_EAGAIN", "no message available now"},
+	[SHMQ_ETIMEDOUT] = {"SHMQ_ETIMEDOUT", "timed out"},
+	[SHMQ_ENODAEMON] = {"SHMQ_ENODAEMON", "shmqd is not reachable at the socket path"},
+	[SHMQ_EVERSION] = {"SHMQ_EVERSION", "library and daemon protocol versions differ"},
+	[SHMQ_EPROTO] = {"SHMQ_EPROTO", "malformed message on the control socket"},
+	[SHMQ_EPERM] = {"SHMQ_EPERM", "permission denied"},
+	[SHMQ_ECORRUPT] = {"SHMQ_ECORRUPT", "shared memory holds invalid data"},
+	[SHMQ_ENOMEM] = {"SHMQ_ENOMEM", "out of memory"},
+	[SHMQ_ESYS] = {"SHMQ_ESYS", "a system call failed"},
+	[SHMQ_EABANDONED] = {"SHMQ_EABANDONED",
+			     "the claim was abandoned by the daemon; the message was not published"},
+	[SHMQ_EOVERRUN] = {"SHMQ_EOVERRUN", "the message was overwritten by a faster publisher"},
+	[SHMQ_ECLOSED] = {"SHMQ_ECLOSED", "the connection to shmqd is closed"},
+	[SHMQ_ELIMIT] = {"SHMQ_ELIMIT", "a limit was reached (readers, channels or descriptors)"},
+	[SHMQ_EMISMATCH] = {"SHMQ_EMISMATCH", "channel exists with different settings"},
+	[SHMQ_ESTATE] = {"SHMQ_ESTATE", "call not valid in the handle's current state"},
+};
+
+static int err_index(int err)
+{
+	if (err < 0)
+		err = -err;
+	return err < SHMQ_ERR_COUNT ? err : -1;
+}
+
+SHMQ_EXPORT const char *shmq_strerror(int err)
+{
+	int i = err_index(err);
+
+	return i < 0 ? "unknown shmq error" : errs[i].text;
+}
+
+SHMQ_EXPORT const char *shmq_errname(int err)
+{
+	int i = err_index(err);
+
+	return i < 0 ? "SHMQ_E?" : errs[i].name;
+}

@@ -1,0 +1,345 @@
+/*
+ * sub.c - subscriber handles: a private cursor in the control segment's
+ * reader table, receive (view, copy, batch), and the four wait strategies.
+ * A handle is used by one thread at a time. No system call while messages
+ * are ready; a reader only sleeps after announcing itself in ctl->sleepers.
+ */
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "wait.h"
+
+#define DEFAULT_SPIN_NS 20000u
+
+struct shmq_sub {
+	struct shmq_client *client;
+	struct chan_map m;
+	struct reader_entry *me;
+	uint64_t pos;       /* next pos to look at (a held record's pos while held) */
+	uint64_t published; /* last pos stored in me->pos */
+	bool holding;       /* a view from shmq_recv is out at pos */
+	bool armed;         /* event fd mode: we set me->armed */
+	uint32_t idx;
+	uint32_t wait_mode;
+	uint64_t spin_ns;
+	int efd;
+	struct log_rec last;
+	struct shmq_sub_stats st;
+};
+
+SHMQ_EXPORT int shmq_sub_open(struct shmq_client *c, const char *name,
+			      const struct shmq_sub_opts *opts, struct shmq_sub **out)
+{
+	struct shmq_sub_opts o = {0};
+	struct proto_open req = {.role = ROLE_SUB};
+	struct proto_opened resp;
+	struct shmq_sub *s;
+	int err;
+
+	if (!c || !out)
+		return -SHMQ_EINVAL;
+	if (opts)
+		o = *opts;
+	if (o.start > SHMQ_START_OFFSET || o.wait > SHMQ_WAIT_EVENTFD)
+		return -SHMQ_EINVAL;
+	err = client_wire_name(req.name, name);
+	if (err)
+		return err;
+	req.create = (uint32_t)!!o.create;
+	client_wire_opts(&req.opts, &o.channel);
+	req.start = o.start;
+	req.wait_mode = o.wait;
+	req.offset = o.offset;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -SHMQ_ENOMEM;
+	err = chan_open(c, &req, false, &resp, &s->m, &s->efd);
+	if (err)
+		goto out_free;
+	err = -SHMQ_EPROTO;
+	if (resp.reader_idx >= MAX_READERS || (o.wait == SHMQ_WAIT_EVENTFD && s->efd < 0))
+		goto out_close;
+	s->client = c;
+	s->idx = resp.reader_idx;
+	s->me = &s->m.v.readers[s->idx];
+	s->pos = s->published = resp.start_pos;
+	s->wait_mode = o.wait;
+	s->spin_ns = o.spin_ns ? o.spin_ns : DEFAULT_SPIN_NS;
+	*out = s;
+	return 0;
+
+out_close:
+	chan_close_notify(c, resp.channel_id, ROLE_SUB, resp.reader_idx);
+	chan_unmap(&s->m);
+	if (s->efd >= 0)
+		close(s->efd);
+out_free:
+	free(s);
+	return err;
+}
+
+static void sub_disarm(struct shmq_sub *s)
+{
+	if (!s->armed)
+		return;
+	s->armed = false;
+	/* relaxed: only we set MARK_EFD; log_reader_unmark() decides. */
+	if (atomic_load_explicit(&s->me->armed, memory_order_relaxed) == MARK_EFD)
+		log_reader_unmark(&s->m.v, s->me, MARK_EFD);
+	wait_efd_drain(s->efd); /* a publisher may have signalled us */
+}
+
+SHMQ_EXPORT void shmq_sub_close(struct shmq_sub *s)
+{
+	if (!s)
+		return;
+	sub_disarm(s);
+	chan_close_notify(s->client, s->m.channel_id, ROLE_SUB, s->idx);
+	chan_unmap(&s->m);
+	if (s->efd >= 0)
+		close(s->efd);
+	free(s);
+}
+
+/* Store the cursor; on block channels wake publishers waiting for space. */
+static void publish_cursor(struct shmq_sub *s)
+{
+	struct ctl_hdr *ctl = s->m.v.ctl;
+
+	if (s->pos == s->published)
+		return;
+	s->published = s->pos;
+	if (s->m.v.policy != SHMQ_POLICY_BLOCK) {
+		/* release; pairs with the acquire in log_reader_limit(). */
+		atomic_store_explicit(&s->me->pos, s->pos, memory_order_release);
+		return;
+	}
+	/* seq_cst: release for log_reader_limit(), and ordered before the
+	 * pub_sleepers load (pairs with wait_space() in pub.c). */
+	atomic_store_explicit(&s->me->pos, s->pos, memory_order_seq_cst);
+	if (atomic_load_explicit(&ctl->pub_sleepers, memory_order_seq_cst)) {
+		/* release: publish the new sequence before the wake. */
+		atomic_fetch_add_explicit(&ctl->space_seq, 1, memory_order_release);
+		wait_wake(&ctl->space_seq, INT32_MAX);
+	}
+}
+
+static int read_one(struct shmq_sub *s, struct log_rec *rec)
+{
+	int r = log_read(&s->m.v, &s->pos, rec);
+
+	if (r < 0)
+		return r;
+	s->st.lost_overrun += rec->lost - rec->abandoned;
+	s->st.lost_abandoned += rec->abandoned;
+	s->last.lost += rec->lost;
+	return r;
+}
+
+/* Futex sleep: announce, re-check, sleep. Returns 1 ready, 0 woken, <0. */
+static int sleep_futex(struct shmq_sub *s, struct log_rec *rec, int64_t left)
+{
+	struct ctl_hdr *ctl = s->m.v.ctl;
+	uint32_t seq;
+	int r;
+
+	/* relaxed: the mark lets the daemon fix the count if we die asleep;
+	 * the seq_cst increment below orders it. */
+	atomic_store_explicit(&s->me->armed, MARK_FUTEX, memory_order_relaxed);
+	/* seq_cst; pairs with the seq_cst commit + sleepers load in finish()
+	 * (log.c): either the publisher sees us or we see its record. */
+	atomic_fetch_add_explicit(&ctl->sleepers, 1, memory_order_seq_cst);
+	seq = atomic_load_explicit(&ctl->wake_seq, memory_order_seq_cst);
+	atomic_thread_fence(memory_order_seq_cst);
+	r = read_one(s, rec);
+	if (r == 0)
+		r = wait_futex(&ctl->wake_seq, seq, left);
+	log_reader_unmark(&s->m.v, s->me, MARK_FUTEX);
+	return r == -SHMQ_ETIMEDOUT ? 0 : r;
+}
+
+/* Event fd mode: arm, re-check, poll the fd. */
+static int sleep_efd(struct shmq_sub *s, struct log_rec *rec, int64_t left)
+{
+	struct pollfd pfd = {.fd = s->efd, .events = POLLIN};
+	int r;
+
+	if (!s->armed) {
+		s->armed = true;
+		/* seq_cst: same pairing as sleep_futex(); armed is set before
+		 * the count so a publisher that counts us finds the flag. */
+		atomic_store_explicit(&s->me->armed, MARK_EFD, memory_order_seq_cst);
+		atomic_fetch_add_explicit(&s->m.v.ctl->sleepers, 1, memory_order_seq_cst);
+		atomic_thread_fence(memory_order_seq_cst);
+	}
+	r = read_one(s, rec);
+	if (r != 0 || left == 0)
+		return r;
+	poll(&pfd, 1, left < 0 ? -1 : (int)((left + 999999) / 1000000));
+	return 0;
+}
+
+static int wait_next(struct shmq_sub *s, struct log_rec *rec, int64_t timeout_ns)
+{
+	uint64_t start = 0, now;
+	unsigned spins = 0;
+	int r;
+
+	for (;;) {
+		r = read_one(s, rec);
+		if (r)
+			break;
+		if (timeout_ns == 0) {
+			if (s->wait_mode == SHMQ_WAIT_EVENTFD)
+				r = sleep_efd(s, rec, 0);
+			return r ? r : -SHMQ_EAGAIN;
+		}
+		if (++spins & 63) {
+			wait_cpu_relax();
+			continue;
+		}
+		now = wait_now_ns();
+		if (!start)
+			start = now;
+		if (timeout_ns > 0 && now - start >= (uint64_t)timeout_ns)
+			return -SHMQ_ETIMEDOUT;
+		if (s->wait_mode == SHMQ_WAIT_SPIN ||
+		    (s->wait_mode == SHMQ_WAIT_SPIN_SLEEP && now - start < s->spin_ns))
+			continue;
+		{
+			int64_t left = timeout_ns < 0 ? -1 : timeout_ns - (int64_t)(now - start);
+
+			r = s->wait_mode == SHMQ_WAIT_EVENTFD ? sleep_efd(s, rec, left)
+							      : sleep_futex(s, rec, left);
+		}
+		if (r)
+			break;
+	}
+	sub_disarm(s);
+	return r < 0 ? r : 0;
+}
+
+static void fill_msg(struct shmq_sub *s, const struct log_rec *rec, struct shmq_msg *msg,
+		     uint64_t lost)
+{
+	*msg = (struct shmq_msg){
+		.data = rec->data,
+		.len = rec->len,
+		.flags = rec->flags,
+		.offset = rec->pos,
+		.timestamp_ns = rec->timestamp_ns,
+		.lost = lost,
+	};
+	s->st.received++;
+}
+
+/* Release the held view: move past it. */
+static void release_held(struct shmq_sub *s)
+{
+	if (s->holding) {
+		s->holding = false;
+		s->pos++;
+	}
+}
+
+SHMQ_EXPORT int shmq_recv(struct shmq_sub *s, struct shmq_msg *msg, int64_t timeout_ns)
+{
+	struct log_rec rec;
+	int err;
+
+	if (!s || !msg)
+		return -SHMQ_EINVAL;
+	release_held(s);
+	s->last.lost = 0;
+	err = wait_next(s, &rec, timeout_ns);
+	publish_cursor(s);
+	if (err)
+		return err;
+	fill_msg(s, &rec, msg, s->last.lost);
+	s->last = rec;
+	s->holding = true;
+	return 0;
+}
+
+SHMQ_EXPORT int shmq_msg_verify(const struct shmq_sub *s, const struct shmq_msg *msg)
+{
+	if (!s || !msg || !s->holding || msg->offset != s->last.pos)
+		return -SHMQ_EINVAL;
+	return log_verify(&s->m.v, &s->last) ? 0 : -SHMQ_EOVERRUN;
+}
+
+SHMQ_EXPORT int shmq_recv_copy(struct shmq_sub *s, void *buf, size_t len, struct shmq_msg *msg,
+			       int64_t timeout_ns)
+{
+	int err;
+
+	if (!buf && len)
+		return -SHMQ_EINVAL;
+	for (;;) {
+		err = shmq_recv(s, msg, timeout_ns);
+		if (err)
+			return err;
+		if (msg->len > len) {
+			s->holding = false; /* not consumed: read it again next time */
+			return -SHMQ_EINVAL;
+		}
+		memcpy(buf, msg->data, msg->len);
+		if (log_verify(&s->m.v, &s->last))
+			break;
+		/* overwritten while copying: count it lost, read on */
+		s->st.lost_overrun++;
+		s->st.received--;
+	}
+	msg->data = buf;
+	return 0;
+}
+
+SHMQ_EXPORT int shmq_poll(struct shmq_sub *s, shmq_msg_cb cb, void *arg, unsigned max,
+			  int64_t timeout_ns)
+{
+	struct shmq_msg msg;
+	struct log_rec rec;
+	unsigned n = 0;
+	int err;
+
+	if (!s || !cb || !max)
+		return -SHMQ_EINVAL;
+	release_held(s);
+	s->last.lost = 0;
+	err = wait_next(s, &rec, timeout_ns);
+	while (!err) {
+		fill_msg(s, &rec, &msg, s->last.lost);
+		s->last.lost = 0;
+		n++;
+		s->pos++;
+		if (cb(arg, &msg) || n == max)
+			break;
+		err = read_one(s, &rec);
+		err = err == 1 ? 0 : -SHMQ_EAGAIN;
+	}
+	publish_cursor(s);
+	if (n)
+		return (int)n;
+	return err;
+}
+
+SHMQ_EXPORT int shmq_sub_fd(const struct shmq_sub *s)
+{
+	if (!s)
+		return -SHMQ_EINVAL;
+	return s->wait_mode == SHMQ_WAIT_EVENTFD && s->efd >= 0 ? s->efd : -SHMQ_ESTATE;
+}
+
+SHMQ_EXPORT void shmq_sub_stats(const struct shmq_sub *s, struct shmq_sub_stats *out)
+{
+	if (s && out)
+		*out = s->st;
+}
+
+SHMQ_EXPORT uint64_t shmq_sub_position(const struct shmq_sub *s)
+{
+	return s ? s->pos + (s->holding ? 1 : 0) : 0;
+}

@@ -1,0 +1,130 @@
+/*
+ * proto.h - the control protocol between libshmq and shmqd: message formats
+ * only, no I/O. Transport: a SOCK_SEQPACKET Unix socket; one datagram per
+ * request and per response, at most PROTO_MAX_BYTES, file descriptors (shm
+ * segments, event fds) in SCM_RIGHTS of the response. Every datagram starts
+ * with struct proto_hdr; the body's size must equal the op's struct size.
+ * The first request on a connection is OP_HELLO; a different major
+ * version is answered -SHMQ_EVERSION. All integers are host order (the
+ * peers share a host). Strings are NUL-terminated within their array.
+ */
+#ifndef SHM_PROTO_H
+#define SHM_PROTO_H
+
+#include <assert.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROTO_MAGIC 0x50514853u /* "SHQP" */
+#define PROTO_VERSION 1u
+#define PROTO_MAX_BYTES 4096u
+#define PROTO_NAME_BYTES 256u
+#define PROTO_LIST_ROWS 12u
+#define PROTO_MAX_FDS 64u
+
+enum proto_op {
+	OP_HELLO = 1,
+	OP_CREATE = 2,
+	OP_DELETE = 3,
+	OP_LIST = 4,
+	OP_INFO = 5,
+	OP_OPEN = 6,
+	OP_CLOSE = 7,
+	OP_EVENTFDS = 8,
+	OP_MAX
+};
+
+enum proto_role {
+	ROLE_PUB = 1,
+	ROLE_SUB = 2,
+};
+
+struct proto_hdr {
+	uint32_t magic;   /* PROTO_MAGIC */
+	uint16_t version; /* PROTO_VERSION */
+	uint16_t op;      /* enum proto_op; a response echoes it */
+	uint32_t seq;     /* chosen by the client, echoed */
+	int32_t status;   /* responses: 0 or -enum shmq_err */
+	uint32_t body_bytes;
+	uint32_t pad;
+};
+static_assert(sizeof(struct proto_hdr) == 24, "proto ABI");
+
+struct proto_chan_opts {
+	uint64_t capacity_bytes;
+	uint32_t max_message_bytes;
+	uint32_t policy;
+};
+
+struct proto_hello {
+	uint32_t major;
+	uint32_t minor;
+	uint32_t pid;   /* response: the daemon's pid */
+	uint32_t pad;
+};
+
+/* OP_CREATE, OP_DELETE, OP_INFO request. */
+struct proto_name {
+	char name[PROTO_NAME_BYTES];
+	struct proto_chan_opts opts;
+};
+
+struct proto_open {
+	char name[PROTO_NAME_BYTES];
+	uint32_t role;      /* enum proto_role */
+	uint32_t create;    /* 1: create with opts if missing */
+	struct proto_chan_opts opts;
+	uint32_t start;     /* enum shmq_start */
+	uint32_t wait_mode; /* enum shmq_wait */
+	uint64_t offset;
+};
+
+/* OP_OPEN response; fds: data segment, control segment, [event fd]. */
+struct proto_opened {
+	uint64_t channel_id;
+	uint64_t start_pos;
+	uint32_t reader_idx; /* subscribers */
+	uint32_t reader_gen;
+	uint32_t nfds;
+	uint32_t pad;
+};
+
+struct proto_close {
+	uint64_t channel_id;
+	uint32_t role;
+	uint32_t reader_idx;
+};
+
+struct proto_info {
+	char name[PROTO_NAME_BYTES];
+	uint64_t capacity_bytes;
+	uint64_t nslots;
+	uint64_t tail;
+	uint32_t max_message_bytes;
+	uint32_t policy;
+	uint32_t readers;
+	uint32_t pad;
+};
+
+struct proto_list_req {
+	uint32_t start;
+	uint32_t pad;
+};
+
+struct proto_list {
+	uint32_t total;
+	uint32_t count;
+	struct proto_info rows[PROTO_LIST_ROWS];
+};
+
+/* OP_EVENTFDS request; the response carries one event fd per reader slot. */
+struct proto_efds {
+	uint64_t channel_id;
+	uint32_t count;
+	uint32_t pad;
+};
+
+static_assert(sizeof(struct proto_hdr) + sizeof(struct proto_list) <= PROTO_MAX_BYTES,
+	      "list fits a datagram");
+
+#endif

@@ -1,0 +1,82 @@
+/*
+ * wait.c - futex, event fd and clock helpers (see wait.h). One of the two
+ * files of shm/ that make system calls; the other is map.c.
+ */
+#include "wait.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shmq_err.h"
+
+uint64_t wait_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t wait_realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int wait_futex(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns)
+{
+	struct timespec ts, *tsp = NULL;
+	long rc;
+
+	if (timeout_ns >= 0) {
+		ts.tv_sec = timeout_ns / 1000000000;
+		ts.tv_nsec = timeout_ns % 1000000000;
+		tsp = &ts;
+	}
+	rc = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT, expected, tsp, NULL, 0);
+	if (rc == 0)
+		return 0;
+	switch (errno) {
+	case EAGAIN:
+	case EINTR:
+		return 0;
+	case ETIMEDOUT:
+		return -SHMQ_ETIMEDOUT;
+	default:
+		return -SHMQ_ESYS;
+	}
+}
+
+void wait_wake(_Atomic uint32_t *word, int n)
+{
+	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, n, NULL, NULL, 0);
+}
+
+void wait_yield(void)
+{
+	sched_yield();
+}
+
+void wait_efd_signal(int fd)
+{
+	uint64_t one = 1;
+
+	if (write(fd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is saturated, so it is readable anyway */
+	}
+}
+
+void wait_efd_drain(int fd)
+{
+	uint64_t v;
+
+	if (read(fd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: nothing to drain */
+	}
+}

@@ -1,0 +1,49 @@
+/*
+ * wait.h - the system calls the shared-memory algorithms need to sleep and
+ * wake: futex wait/wake on a 32-bit shared word, event fd signal/drain, and
+ * a CPU pause. Callable from any thread; futex words must be 4-byte aligned
+ * inside a MAP_SHARED mapping (the futexes are shared, not private).
+ */
+#ifndef SHM_WAIT_H
+#define SHM_WAIT_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+static inline void wait_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield" ::: "memory");
+#else
+	atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+/* Monotonic clock in ns (vDSO, no system call). */
+uint64_t wait_now_ns(void);
+
+/* Wall clock in ns (vDSO), for message timestamps. */
+uint64_t wait_realtime_ns(void);
+
+/*
+ * Sleep while *word == expected, at most timeout_ns (< 0: forever).
+ * Returns 0 when woken or the word differs, -SHMQ_ETIMEDOUT, -SHMQ_ESYS.
+ * Spurious wake-ups are possible: callers re-check their condition.
+ */
+int wait_futex(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns);
+
+/* Wake up to n sleepers on word. */
+void wait_wake(_Atomic uint32_t *word, int n);
+
+/* Give the CPU away once (sched_yield). */
+void wait_yield(void);
+
+/* Make an event fd readable (write 1). Errors are ignored: it is a hint. */
+void wait_efd_signal(int fd);
+
+/* Reset a non-blocking event fd. */
+void wait_efd_drain(int fd);
+
+#endif
