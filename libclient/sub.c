@@ -20,8 +20,9 @@ struct shmq_sub {
 	struct reader_entry *me;
 	uint64_t pos;       /* next pos to look at (a held record's pos while held) */
 	uint64_t published; /* last pos stored in me->pos */
+	uint64_t lost_pending; /* lost since the last delivered message */
 	bool holding;       /* a view from shmq_recv is out at pos */
-	bool armed;         /* event fd mode: we set me->armed */
+	bool armed;         /* event fd mode: we set me->armed (a publisher may clear it) */
 	uint32_t idx;
 	uint32_t wait_mode;
 	uint64_t spin_ns;
@@ -135,7 +136,7 @@ static int read_one(struct shmq_sub *s, struct log_rec *rec)
 		return r;
 	s->st.lost_overrun += rec->lost - rec->abandoned;
 	s->st.lost_abandoned += rec->abandoned;
-	s->last.lost += rec->lost;
+	s->lost_pending += rec->lost;
 	return r;
 }
 
@@ -161,13 +162,21 @@ static int sleep_futex(struct shmq_sub *s, struct log_rec *rec, int64_t left)
 	return r == -SHMQ_ETIMEDOUT ? 0 : r;
 }
 
-/* Event fd mode: arm, re-check, poll the fd. */
+/*
+ * Event fd mode: arm (again, if a publisher took the mark when it
+ * signalled), drain, re-check, poll the fd. Draining before the re-check
+ * keeps the fd from staying readable after a wake-up that brought no
+ * message (an aborted or abandoned one), and a fresh mark makes the next
+ * message signal it again, which edge-triggered epoll needs.
+ */
 static int sleep_efd(struct shmq_sub *s, struct log_rec *rec, int64_t left)
 {
 	struct pollfd pfd = {.fd = s->efd, .events = POLLIN};
 	int r;
 
-	if (!s->armed) {
+	/* acquire; pairs with the CAS in log_wake(): a publisher that took
+	 * the mark has signalled, and the drain below consumes it. */
+	if (!s->armed || atomic_load_explicit(&s->me->armed, memory_order_acquire) != MARK_EFD) {
 		s->armed = true;
 		/* seq_cst: same pairing as sleep_futex(); armed is set before
 		 * the count so a publisher that counts us finds the flag. */
@@ -175,6 +184,7 @@ static int sleep_efd(struct shmq_sub *s, struct log_rec *rec, int64_t left)
 		atomic_fetch_add_explicit(&s->m.v.ctl->sleepers, 1, memory_order_seq_cst);
 		atomic_thread_fence(memory_order_seq_cst);
 	}
+	wait_efd_drain(s->efd);
 	r = read_one(s, rec);
 	if (r != 0 || left == 0)
 		return r;
@@ -195,7 +205,9 @@ static int wait_next(struct shmq_sub *s, struct log_rec *rec, int64_t timeout_ns
 		if (timeout_ns == 0) {
 			if (s->wait_mode == SHMQ_WAIT_EVENTFD)
 				r = sleep_efd(s, rec, 0);
-			return r ? r : -SHMQ_EAGAIN;
+			if (r == 0)
+				return -SHMQ_EAGAIN; /* stay armed: the fd tells */
+			break;
 		}
 		if (++spins & 63) {
 			wait_cpu_relax();
@@ -222,8 +234,7 @@ static int wait_next(struct shmq_sub *s, struct log_rec *rec, int64_t timeout_ns
 	return r < 0 ? r : 0;
 }
 
-static void fill_msg(struct shmq_sub *s, const struct log_rec *rec, struct shmq_msg *msg,
-		     uint64_t lost)
+static void fill_msg(struct shmq_sub *s, const struct log_rec *rec, struct shmq_msg *msg)
 {
 	*msg = (struct shmq_msg){
 		.data = rec->data,
@@ -231,8 +242,9 @@ static void fill_msg(struct shmq_sub *s, const struct log_rec *rec, struct shmq_
 		.flags = rec->flags,
 		.offset = rec->pos,
 		.timestamp_ns = rec->timestamp_ns,
-		.lost = lost,
+		.lost = s->lost_pending,
 	};
+	s->lost_pending = 0;
 	s->st.received++;
 }
 
@@ -253,12 +265,11 @@ SHMQ_EXPORT int shmq_recv(struct shmq_sub *s, struct shmq_msg *msg, int64_t time
 	if (!s || !msg)
 		return -SHMQ_EINVAL;
 	release_held(s);
-	s->last.lost = 0;
 	err = wait_next(s, &rec, timeout_ns);
 	publish_cursor(s);
 	if (err)
 		return err;
-	fill_msg(s, &rec, msg, s->last.lost);
+	fill_msg(s, &rec, msg);
 	s->last = rec;
 	s->holding = true;
 	return 0;
@@ -283,13 +294,17 @@ SHMQ_EXPORT int shmq_recv_copy(struct shmq_sub *s, void *buf, size_t len, struct
 		if (err)
 			return err;
 		if (msg->len > len) {
-			s->holding = false; /* not consumed: read it again next time */
+			/* not consumed: read it (and its loss) again next time */
+			s->holding = false;
+			s->lost_pending += msg->lost;
+			s->st.received--;
 			return -SHMQ_EINVAL;
 		}
 		memcpy(buf, msg->data, msg->len);
 		if (log_verify(&s->m.v, &s->last))
 			break;
 		/* overwritten while copying: count it lost, read on */
+		s->lost_pending += msg->lost + 1;
 		s->st.lost_overrun++;
 		s->st.received--;
 	}
@@ -308,11 +323,9 @@ SHMQ_EXPORT int shmq_poll(struct shmq_sub *s, shmq_msg_cb cb, void *arg, unsigne
 	if (!s || !cb || !max)
 		return -SHMQ_EINVAL;
 	release_held(s);
-	s->last.lost = 0;
 	err = wait_next(s, &rec, timeout_ns);
 	while (!err) {
-		fill_msg(s, &rec, &msg, s->last.lost);
-		s->last.lost = 0;
+		fill_msg(s, &rec, &msg);
 		n++;
 		s->pos++;
 		if (cb(arg, &msg) || n == max)
