@@ -1,0 +1,716 @@
+/*
+ * test_pubsub.c - publishing and subscribing through libshmq against a real
+ * shmqd: round trips, where a subscriber starts, batches, the four wait
+ * modes with a publisher in another process, zero-copy claims, and the
+ * block and drop policies. Children publish; the test process reads.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "daemon.h"
+#include "shmq.h"
+
+static struct shmq_client *connect_to(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = NULL;
+
+	assert_int_equal(shmq_connect(d->sock, &c), 0);
+	return c;
+}
+
+/* A tiny channel: 4 slots of 64-byte messages. */
+static void create_small(struct shmq_client *c, const char *name, uint32_t policy)
+{
+	struct shmq_channel_opts o = {
+	    .capacity_bytes = 1, .max_message_bytes = 64, .policy = policy};
+	struct shmq_channel_info ci;
+
+	assert_int_equal(shmq_channel_create(c, name, &o), 0);
+	assert_int_equal(shmq_channel_info(c, name, &ci), 0);
+	assert_int_equal(ci.nslots, 4);
+}
+
+static void publish_u64(struct shmq_pub *p, uint64_t v)
+{
+	assert_int_equal(shmq_publish(p, &v, sizeof(v), 0, NULL), 0);
+}
+
+static uint64_t msg_u64(const struct shmq_msg *m)
+{
+	uint64_t v;
+
+	assert_int_equal(m->len, sizeof(v));
+	memcpy(&v, m->data, sizeof(v));
+	return v;
+}
+
+/* ---- a publisher in another process ---- */
+
+struct pub_job {
+	const char *sock;
+	const char *chan;
+	uint64_t count; /* publish values 0 .. count-1 as uint64 */
+	int go_fd;	/* if >= 0: wait for a line on it first */
+	int64_t timeout_ns;
+};
+
+static int run_publisher(void *arg)
+{
+	const struct pub_job *j = arg;
+	struct shmq_client *c;
+	struct shmq_pub *p;
+	char go[8];
+
+	if (shmq_connect(j->sock, &c) || shmq_pub_open(c, j->chan, NULL, &p))
+		return 10;
+	if (j->go_fd >= 0 && read(j->go_fd, go, sizeof(go)) <= 0)
+		return 11;
+	for (uint64_t i = 0; i < j->count; i++) {
+		int err = shmq_publish(p, &i, sizeof(i), j->timeout_ns, NULL);
+
+		if (err) {
+			fprintf(stderr, "publisher: %s at %llu\n", shmq_errname(err),
+				(unsigned long long)i);
+			return 12;
+		}
+	}
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+	return 0;
+}
+
+/* ---- round trips ---- */
+
+static void test_publish_then_recv_round_trips_payload_and_offset(void **state)
+{
+	struct shmq_client *c = connect_to(state);
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+	struct shmq_sub_stats st;
+	char buf[300];
+	uint64_t off;
+
+	assert_int_equal(shmq_channel_create(c, "rt", NULL), 0);
+	assert_int_equal(shmq_sub_open(c, "rt", NULL, &s), 0);
+	assert_int_equal(shmq_pub_open(c, "rt", NULL, &p), 0);
+	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
+	assert_int_equal(shmq_publish(p, "hello", 5, 0, &off), 0);
+	assert_int_equal(off, 0);
+	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+	assert_int_equal(m.len, 5);
+	assert_memory_equal(m.data, "hello", 5);
+	assert_int_equal(m.offset, 0);
+	assert_int_equal(m.lost, 0);
+	assert_true(m.timestamp_ns > 0);
+	assert_int_equal(shmq_msg_verify(s, &m), 0);
+	assert_int_equal(shmq_sub_position(s), 1);
+	/* sizes 0 .. 299, each filled with its own byte */
+	for (unsigned i = 0; i < 300; i++) {
+		memset(buf, (int)i, i);
+		assert_int_equal(shmq_publish(p, buf, i, 0, &off), 0);
+		assert_int_equal(off, i + 1);
+	}
+	for (unsigned i = 0; i < 300; i++) {
+		assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+		assert_int_equal(m.offset, i + 1);
+		assert_int_equal(m.len, i);
+		memset(buf, (int)i, i);
+		assert_memory_equal(m.data, buf, i);
+	}
+	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
+	shmq_sub_stats(s, &st);
+	assert_int_equal(st.received, 301);
+	assert_int_equal(st.lost_overrun + st.lost_abandoned, 0);
+	shmq_pub_close(p);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+}
+
+static void test_recv_copy_with_a_short_buffer_leaves_the_message(void **state)
+{
+	struct shmq_client *c = connect_to(state);
+	char big[100], small[10], out[200];
+	struct shmq_sub_stats st;
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(shmq_channel_create(c, "copy", NULL), 0);
+	assert_int_equal(shmq_sub_open(c, "copy", NULL, &s), 0);
+	assert_int_equal(shmq_pub_open(c, "copy", NULL, &p), 0);
+	assert_int_equal(shmq_publish(p, big, sizeof(big), 0, NULL), 0);
+	assert_int_equal(shmq_recv_copy(s, small, sizeof(small), &m, 0), -SHMQ_EINVAL);
+	assert_int_equal(m.len, sizeof(big));
+	assert_int_equal(shmq_recv_copy(s, out, sizeof(out), &m, 0), 0);
+	assert_ptr_equal(m.data, out);
+	assert_int_equal(m.len, sizeof(big));
+	assert_int_equal(m.offset, 0);
+	assert_memory_equal(out, big, sizeof(big));
+	assert_int_equal(shmq_recv_copy(s, out, sizeof(out), &m, 0), -SHMQ_EAGAIN);
+	shmq_sub_stats(s, &st);
+	assert_int_equal(st.received, 1);
+	shmq_pub_close(p);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+}
+
+/* ---- where a subscriber starts ---- */
+
+static uint64_t first_offset(struct shmq_client *c, const char *name, uint32_t start,
+			     uint64_t offset)
+{
+	struct shmq_sub_opts so = {.start = start, .offset = offset};
+	struct shmq_sub *s;
+	struct shmq_msg m;
+	uint64_t v;
+
+	assert_int_equal(shmq_sub_open(c, name, &so, &s), 0);
+	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+	assert_int_equal(m.lost, 0);
+	v = msg_u64(&m);
+	assert_int_equal(v, m.offset);
+	shmq_sub_close(s);
+	return v;
+}
+
+static void test_subscriber_starts_at_latest_earliest_or_offset(void **state)
+{
+	struct shmq_client *c = connect_to(state);
+	struct shmq_sub_opts so = {.start = SHMQ_START_LATEST};
+	struct shmq_pub *p;
+	struct shmq_sub *latest;
+	struct shmq_msg m;
+
+	assert_int_equal(shmq_channel_create(c, "start", NULL), 0);
+	assert_int_equal(shmq_pub_open(c, "start", NULL, &p), 0);
+	for (uint64_t i = 0; i < 10; i++)
+		publish_u64(p, i);
+	assert_int_equal(shmq_sub_open(c, "start", &so, &latest), 0);
+	assert_int_equal(shmq_recv(latest, &m, 0), -SHMQ_EAGAIN);
+	publish_u64(p, 10);
+	assert_int_equal(shmq_recv(latest, &m, FX_HANG_NS), 0);
+	assert_int_equal(msg_u64(&m), 10);
+	assert_int_equal(first_offset(c, "start", SHMQ_START_EARLIEST, 0), 0);
+	assert_int_equal(first_offset(c, "start", SHMQ_START_OFFSET, 5), 5);
+	assert_int_equal(first_offset(c, "start", SHMQ_START_OFFSET, 10), 10);
+	/* the next offset to be written is a valid start; one past it is not */
+	so = (struct shmq_sub_opts){.start = SHMQ_START_OFFSET, .offset = 11};
+	shmq_sub_close(latest);
+	assert_int_equal(shmq_sub_open(c, "start", &so, &latest), 0);
+	assert_int_equal(shmq_recv(latest, &m, 0), -SHMQ_EAGAIN);
+	shmq_sub_close(latest);
+	so.offset = 12;
+	assert_int_equal(shmq_sub_open(c, "start", &so, &latest), -SHMQ_EINVAL);
+	so = (struct shmq_sub_opts){.start = 7};
+	assert_int_equal(shmq_sub_open(c, "start", &so, &latest), -SHMQ_EINVAL);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
+static void test_offset_before_the_oldest_retained_starts_at_the_oldest(void **state)
+{
+	struct shmq_client *c = connect_to(state);
+	struct shmq_pub *p;
+
+	create_small(c, "wrapped", SHMQ_POLICY_DROP);
+	assert_int_equal(shmq_pub_open(c, "wrapped", NULL, &p), 0);
+	for (uint64_t i = 0; i < 10; i++)
+		publish_u64(p, i);
+	/* 4 slots: 6 .. 9 are retained */
+	assert_int_equal(first_offset(c, "wrapped", SHMQ_START_OFFSET, 2), 6);
+	assert_int_equal(first_offset(c, "wrapped", SHMQ_START_EARLIEST, 0), 6);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
+/* ---- batches ---- */
+
+struct batch {
+	uint64_t offsets[64];
+	unsigned n;
+	unsigned stop_after; /* return non-zero at this count */
+};
+
+static int batch_cb(void *arg, const struct shmq_msg *m)
+{
+	struct batch *b = arg;
+
+	if (m->len != sizeof(uint64_t) || b->n == 64)
+		return 1;
+	memcpy(&b->offsets[b->n], m->data, sizeof(uint64_t));
+	if (b->offsets[b->n] != m->offset)
+		b->offsets[b->n] = UINT64_MAX;
+	b->n++;
+	return b->n == b->stop_after;
+}
+
+static void test_poll_delivers_a_batch_to_the_callback(void **state)
+{
+	struct shmq_client *c = connect_to(state);
+	struct batch b = {0};
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+
+	assert_int_equal(shmq_channel_create(c, "batch", NULL), 0);
+	assert_int_equal(shmq_sub_open(c, "batch", NULL, &s), 0);
+	assert_int_equal(shmq_pub_open(c, "batch", NULL, &p), 0);
+	assert_int_equal(shmq_poll(s, batch_cb, &b, 8, 0), -SHMQ_EAGAIN);
+	assert_int_equal(b.n, 0);
+	for (uint64_t i = 0; i < 20; i++)
+		publish_u64(p, i);
+	assert_int_equal(shmq_poll(s, batch_cb, &b, 4, FX_HANG_NS), 4);
+	assert_int_equal(b.n, 4);
+	/* the callback stops the batch after the message it returned 1 for */
+	b.stop_after = 7;
+	assert_int_equal(shmq_poll(s, batch_cb, &b, 100, FX_HANG_NS), 3);
+	b.stop_after = 0;
+	assert_int_equal(shmq_poll(s, batch_cb, &b, 100, FX_HANG_NS), 13);
+	assert_int_equal(b.n, 20);
+	for (unsigned i = 0; i < 20; i++)
+		assert_int_equal(b.offsets[i], i);
+	assert_int_equal(shmq_sub_position(s), 20);
+	assert_int_equal(shmq_poll(s, batch_cb, &b, 100, 0), -SHMQ_EAGAIN);
+	assert_int_equal(shmq_poll(s, batch_cb, &b, 0, 0), -SHMQ_EINVAL);
+	shmq_pub_close(p);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+}
+
+/* ---- wait modes, publisher in another process ---- */
+
+static void read_from_child_publisher(void **state, uint32_t wait)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = connect_to(state);
+	struct shmq_channel_opts o = {
+	    .capacity_bytes = 16 * 128, .max_message_bytes = 64, .policy = SHMQ_POLICY_BLOCK};
+	struct shmq_sub_opts so = {.wait = wait};
+	struct pub_job j = {
+	    .sock = d->sock, .chan = "wait", .count = 20000, .go_fd = -1, .timeout_ns = FX_HANG_NS};
+	struct shmq_sub *s;
+	struct shmq_msg m;
+	pid_t pid;
+
+	assert_int_equal(shmq_channel_create(c, "wait", &o), 0);
+	assert_int_equal(shmq_sub_open(c, "wait", &so, &s), 0);
+	assert_int_equal(shmq_sub_fd(s), -SHMQ_ESTATE);
+	pid = child_start(run_publisher, &j);
+	assert_true(pid > 0);
+	for (uint64_t i = 0; i < j.count; i++) {
+		assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+		assert_int_equal(m.lost, 0);
+		assert_int_equal(m.offset, i);
+		assert_int_equal(msg_u64(&m), i);
+	}
+	assert_int_equal(child_wait(pid, FX_HANG_S), 0);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+}
+
+static void test_sleep_reader_gets_messages_from_another_process(void **state)
+{
+	read_from_child_publisher(state, SHMQ_WAIT_SLEEP);
+}
+
+static void test_spin_reader_gets_messages_from_another_process(void **state)
+{
+	read_from_child_publisher(state, SHMQ_WAIT_SPIN);
+}
+
+static void test_spin_sleep_reader_gets_messages_from_another_process(void **state)
+{
+	read_from_child_publisher(state, SHMQ_WAIT_SPIN_SLEEP);
+}
+
+static int epoll_on(int fd, uint32_t events)
+{
+	struct epoll_event ev = {.events = events};
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+
+	assert_true(ep >= 0);
+	assert_int_equal(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev), 0);
+	return ep;
+}
+
+static int epoll_ready(int ep)
+{
+	struct epoll_event ev;
+
+	return epoll_wait(ep, &ev, 1, FX_HANG_S * 1000);
+}
+
+static void test_eventfd_reader_is_woken_through_epoll(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = connect_to(state);
+	struct shmq_sub_opts so = {.wait = SHMQ_WAIT_EVENTFD};
+	struct pub_job j = {.sock = d->sock, .chan = "efd", .count = 1, .timeout_ns = 0};
+	struct shmq_sub *s;
+	struct shmq_msg m;
+	int go[2], ep;
+	pid_t pid;
+
+	assert_int_equal(shmq_channel_create(c, "efd", NULL), 0);
+	assert_int_equal(shmq_sub_open(c, "efd", &so, &s), 0);
+	assert_true(shmq_sub_fd(s) >= 0);
+	ep = epoll_on(shmq_sub_fd(s), EPOLLIN);
+	assert_int_equal(pipe(go), 0);
+	j.go_fd = go[0];
+	pid = child_start(run_publisher, &j);
+	assert_true(pid > 0);
+	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
+	pipe_say(go[1], "go");
+	assert_int_equal(epoll_ready(ep), 1);
+	assert_int_equal(shmq_recv(s, &m, 0), 0);
+	assert_int_equal(msg_u64(&m), 0);
+	assert_int_equal(child_wait(pid, FX_HANG_S), 0);
+	close(go[0]);
+	close(go[1]);
+	close(ep);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+}
+
+static void test_eventfd_reader_is_rearmed_after_a_wake_without_message(void **state)
+{
+	struct shmq_client *c = connect_to(state);
+	struct shmq_sub_opts so = {.wait = SHMQ_WAIT_EVENTFD};
+	struct shmq_claim cl;
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+	int ep;
+
+	assert_int_equal(shmq_channel_create(c, "efd.abort", NULL), 0);
+	assert_int_equal(shmq_sub_open(c, "efd.abort", &so, &s), 0);
+	assert_int_equal(shmq_pub_open(c, "efd.abort", NULL, &p), 0);
+	/* edge-triggered: a reader must get a new edge for each message */
+	ep = epoll_on(shmq_sub_fd(s), EPOLLIN | EPOLLET);
+	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
+	assert_int_equal(shmq_pub_claim(p, 8, &cl, 0), 0);
+	assert_int_equal(shmq_pub_abort(p, &cl), 0);
+	assert_int_equal(epoll_ready(ep), 1);
+	/* woken, but the message was given up: nothing to read */
+	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
+	publish_u64(p, 1);
+	assert_int_equal(epoll_ready(ep), 1);
+	assert_int_equal(shmq_recv(s, &m, 0), 0);
+	assert_int_equal(msg_u64(&m), 1);
+	assert_int_equal(m.lost, 1);
+	close(ep);
+	shmq_pub_close(p);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+}
+
+static void test_eventfd_nonblocking_recv_returns_only_a_message_or_eagain(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = connect_to(state);
+	struct shmq_channel_opts o = {
+	    .capacity_bytes = 64 * 128, .max_message_bytes = 64, .policy = SHMQ_POLICY_BLOCK};
+	struct shmq_sub_opts so = {.wait = SHMQ_WAIT_EVENTFD};
+	struct pub_job j = {.sock = d->sock,
+			    .chan = "efd.race",
+			    .count = 100000,
+			    .go_fd = -1,
+			    .timeout_ns = FX_HANG_NS};
+	struct shmq_sub *s;
+	struct shmq_msg m;
+	uint64_t next = 0, eagain = 0;
+	int ep;
+	pid_t pid;
+
+	assert_int_equal(shmq_channel_create(c, "efd.race", &o), 0);
+	assert_int_equal(shmq_sub_open(c, "efd.race", &so, &s), 0);
+	ep = epoll_on(shmq_sub_fd(s), EPOLLIN);
+	pid = child_start(run_publisher, &j);
+	assert_true(pid > 0);
+	while (next < j.count) {
+		int r = shmq_recv(s, &m, 0);
+
+		if (r == -SHMQ_EAGAIN) {
+			eagain++;
+			assert_int_equal(epoll_ready(ep), 1);
+			continue;
+		}
+		assert_int_equal(r, 0);
+		assert_int_equal(m.lost, 0);
+		assert_int_equal(msg_u64(&m), next);
+		next++;
+	}
+	assert_int_equal(child_wait(pid, FX_HANG_S), 0);
+	print_message("%llu of %llu non-blocking receives found nothing\n",
+		      (unsigned long long)eagain, (unsigned long long)(eagain + next));
+	close(ep);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+}
+
+/* ---- zero copy ---- */
+
+static void test_claim_then_commit_publishes_in_place(void **state)
+{
+	struct shmq_client *c = connect_to(state);
+	struct shmq_sub_stats st;
+	struct shmq_claim cl, other;
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+
+	assert_int_equal(shmq_channel_create(c, "zc", NULL), 0);
+	assert_int_equal(shmq_sub_open(c, "zc", NULL, &s), 0);
+	assert_int_equal(shmq_pub_open(c, "zc", NULL, &p), 0);
+	assert_int_equal(shmq_pub_claim(p, 100, &cl, 0), 0);
+	assert_non_null(cl.data);
+	assert_true(cl.capacity >= 100);
+	assert_int_equal(cl.capacity, shmq_pub_max_message(p));
+	/* one open claim per handle */
+	assert_int_equal(shmq_pub_claim(p, 10, &other, 0), -SHMQ_ESTATE);
+	/* not visible before commit */
+	memcpy(cl.data, "in place", 8);
+	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
+	assert_int_equal(shmq_pub_commit(p, &cl, shmq_pub_max_message(p) + 1), -SHMQ_ETOOBIG);
+	assert_int_equal(shmq_pub_commit(p, &cl, 8), 0);
+	assert_int_equal(shmq_pub_commit(p, &cl, 8), -SHMQ_ESTATE);
+	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+	assert_int_equal(m.offset, 0);
+	assert_int_equal(m.len, 8);
+	assert_memory_equal(m.data, "in place", 8);
+	/* an aborted claim is skipped and counted */
+	assert_int_equal(shmq_pub_claim(p, 8, &cl, 0), 0);
+	assert_int_equal(cl.offset, 1);
+	assert_int_equal(shmq_pub_abort(p, &cl), 0);
+	assert_int_equal(shmq_pub_abort(p, &cl), -SHMQ_ESTATE);
+	assert_int_equal(shmq_pub_claim(p, shmq_pub_max_message(p) + 1, &cl, 0), -SHMQ_ETOOBIG);
+	assert_int_equal(shmq_pub_claim(p, 1, &cl, 0), 0);
+	memcpy(cl.data, "z", 1);
+	assert_int_equal(shmq_pub_commit(p, &cl, 1), 0);
+	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+	assert_int_equal(m.offset, 2);
+	assert_int_equal(m.lost, 1);
+	shmq_sub_stats(s, &st);
+	assert_int_equal(st.lost_abandoned, 1);
+	assert_int_equal(st.lost_overrun, 0);
+	assert_int_equal(st.received, 2);
+	shmq_pub_close(p);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+}
+
+static void test_lost_count_survives_a_recv_that_found_nothing(void **state)
+{
+	struct shmq_client *c = connect_to(state);
+	struct shmq_claim cl;
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+
+	assert_int_equal(shmq_channel_create(c, "lost.kept", NULL), 0);
+	assert_int_equal(shmq_sub_open(c, "lost.kept", NULL, &s), 0);
+	assert_int_equal(shmq_pub_open(c, "lost.kept", NULL, &p), 0);
+	assert_int_equal(shmq_pub_claim(p, 8, &cl, 0), 0);
+	assert_int_equal(shmq_pub_abort(p, &cl), 0);
+	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
+	publish_u64(p, 1);
+	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+	assert_int_equal(m.offset, 1);
+	assert_int_equal(m.lost, 1);
+	shmq_pub_close(p);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+}
+
+/* ---- block policy ---- */
+
+static void test_block_policy_refuses_then_waits_for_the_slowest_reader(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = connect_to(state);
+	struct pub_job j = {
+	    .sock = d->sock, .chan = "blk", .count = 3, .go_fd = -1, .timeout_ns = FX_HANG_NS};
+	struct shmq_claim cl;
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+	pid_t pid;
+
+	create_small(c, "blk", SHMQ_POLICY_BLOCK);
+	assert_int_equal(shmq_sub_open(c, "blk", NULL, &s), 0);
+	assert_int_equal(shmq_pub_open(c, "blk", NULL, &p), 0);
+	for (uint64_t i = 0; i < 4; i++)
+		publish_u64(p, 100 + i);
+	assert_int_equal(shmq_publish(p, "x", 1, 0, NULL), -SHMQ_EFULL);
+	assert_int_equal(shmq_pub_claim(p, 1, &cl, 0), -SHMQ_EFULL);
+	assert_int_equal(shmq_publish(p, "x", 1, 20 * 1000000, NULL), -SHMQ_ETIMEDOUT);
+	/* a view handed out by shmq_recv is not overwritten while held */
+	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+	assert_int_equal(msg_u64(&m), 100);
+	assert_int_equal(shmq_publish(p, "x", 1, 0, NULL), -SHMQ_EFULL);
+	assert_int_equal(msg_u64(&m), 100);
+	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+	assert_int_equal(msg_u64(&m), 101);
+	publish_u64(p, 104);
+	assert_int_equal(shmq_publish(p, "x", 1, 0, NULL), -SHMQ_EFULL);
+	/* a publisher in another process waits, and proceeds as we read */
+	pid = child_start(run_publisher, &j);
+	assert_true(pid > 0);
+	for (uint64_t want = 102; want <= 104; want++) {
+		assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+		assert_int_equal(msg_u64(&m), want);
+	}
+	for (uint64_t want = 0; want < 3; want++) {
+		assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+		assert_int_equal(msg_u64(&m), want);
+		assert_int_equal(m.lost, 0);
+	}
+	assert_int_equal(child_wait(pid, FX_HANG_S), 0);
+	shmq_pub_close(p);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+}
+
+static void test_block_policy_without_readers_never_blocks(void **state)
+{
+	struct shmq_client *c = connect_to(state);
+	struct shmq_pub *p;
+
+	create_small(c, "blk.alone", SHMQ_POLICY_BLOCK);
+	assert_int_equal(shmq_pub_open(c, "blk.alone", NULL, &p), 0);
+	for (uint64_t i = 0; i < 40; i++)
+		publish_u64(p, i);
+	assert_int_equal(first_offset(c, "blk.alone", SHMQ_START_EARLIEST, 0), 36);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
+/* ---- drop policy ---- */
+
+static void test_drop_policy_tells_an_overrun_reader_its_exact_loss(void **state)
+{
+	struct shmq_client *c = connect_to(state);
+	struct shmq_sub_stats st;
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+
+	create_small(c, "drop", SHMQ_POLICY_DROP);
+	assert_int_equal(shmq_sub_open(c, "drop", NULL, &s), 0);
+	assert_int_equal(shmq_pub_open(c, "drop", NULL, &p), 0);
+	for (uint64_t i = 0; i < 10; i++)
+		publish_u64(p, i);
+	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+	assert_int_equal(m.offset, 6);
+	assert_int_equal(m.lost, 6);
+	assert_int_equal(msg_u64(&m), 6);
+	for (uint64_t i = 7; i < 10; i++) {
+		assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+		assert_int_equal(m.lost, 0);
+		assert_int_equal(msg_u64(&m), i);
+	}
+	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
+	shmq_sub_stats(s, &st);
+	assert_int_equal(st.received, 4);
+	assert_int_equal(st.lost_overrun, 6);
+	assert_int_equal(st.lost_abandoned, 0);
+	shmq_pub_close(p);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+}
+
+/*
+ * A publisher process floods a 16-slot drop channel; every offset is
+ * either received intact (payload == offset) or counted lost, exactly once.
+ */
+static void drop_flood(void **state, bool copy)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = connect_to(state);
+	struct shmq_channel_opts o = {
+	    .capacity_bytes = 16 * 128, .max_message_bytes = 64, .policy = SHMQ_POLICY_DROP};
+	struct pub_job j = {.sock = d->sock, .chan = "flood", .count = 200000, .go_fd = -1};
+	uint64_t next = 0, got = 0, lost = 0, v;
+	struct shmq_sub_opts so = {.wait = SHMQ_WAIT_SPIN};
+	struct shmq_sub_stats st;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+	pid_t pid;
+
+	assert_int_equal(shmq_channel_create(c, "flood", &o), 0);
+	assert_int_equal(shmq_sub_open(c, "flood", &so, &s), 0);
+	pid = child_start(run_publisher, &j);
+	assert_true(pid > 0);
+	while (next < j.count) {
+		if (copy) {
+			assert_int_equal(shmq_recv_copy(s, &v, sizeof(v), &m, FX_HANG_NS), 0);
+		} else {
+			assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+			memcpy(&v, m.data, sizeof(v));
+			if (shmq_msg_verify(s, &m))
+				v = m.offset; /* overwritten meanwhile: only the offset counts */
+		}
+		assert_int_equal(m.offset, next + m.lost);
+		assert_int_equal(v, m.offset);
+		lost += m.lost;
+		got++;
+		next = m.offset + 1;
+	}
+	assert_int_equal(child_wait(pid, FX_HANG_S), 0);
+	shmq_sub_stats(s, &st);
+	assert_int_equal(got + lost, j.count);
+	assert_int_equal(st.received, got);
+	assert_int_equal(st.lost_overrun, lost);
+	assert_int_equal(st.lost_abandoned, 0);
+	print_message("received %llu, lost %llu\n", (unsigned long long)got,
+		      (unsigned long long)lost);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+}
+
+static void test_drop_policy_loss_is_exact_under_a_flood(void **state)
+{
+	drop_flood(state, false);
+}
+
+static void test_drop_policy_loss_is_exact_under_a_flood_with_recv_copy(void **state)
+{
+	drop_flood(state, true);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
+	    T(test_publish_then_recv_round_trips_payload_and_offset),
+	    T(test_recv_copy_with_a_short_buffer_leaves_the_message),
+	    T(test_subscriber_starts_at_latest_earliest_or_offset),
+	    T(test_offset_before_the_oldest_retained_starts_at_the_oldest),
+	    T(test_poll_delivers_a_batch_to_the_callback),
+	    T(test_sleep_reader_gets_messages_from_another_process),
+	    T(test_spin_reader_gets_messages_from_another_process),
+	    T(test_spin_sleep_reader_gets_messages_from_another_process),
+	    T(test_eventfd_reader_is_woken_through_epoll),
+	    T(test_eventfd_reader_is_rearmed_after_a_wake_without_message),
+	    T(test_eventfd_nonblocking_recv_returns_only_a_message_or_eagain),
+	    T(test_claim_then_commit_publishes_in_place),
+	    T(test_lost_count_survives_a_recv_that_found_nothing),
+	    T(test_block_policy_refuses_then_waits_for_the_slowest_reader),
+	    T(test_block_policy_without_readers_never_blocks),
+	    T(test_drop_policy_tells_an_overrun_reader_its_exact_loss),
+	    T(test_drop_policy_loss_is_exact_under_a_flood),
+	    T(test_drop_policy_loss_is_exact_under_a_flood_with_recv_copy),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
