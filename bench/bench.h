@@ -1,0 +1,175 @@
+/*
+ * bench.h - what every shmq-bench scenario shares: its configuration, its
+ * output, the clock, the pause instruction, anonymous shared mappings, and
+ * the process helpers of proc.c (fork, CPU pinning, start barrier).
+ *
+ * A scenario is one function of type bench_fn. The runner (shmq-bench.c) calls
+ * it once per repetition, in the runner's process, with a reset histogram; the
+ * function forks its peers, pins them to cfg->cpu[], measures in the parent
+ * and returns 0, BENCH_SKIP with out->reason set when the transport cannot run
+ * here, or a negative errno with out->reason set on failure. Scenarios run
+ * one at a time; nothing here is thread safe.
+ */
+#ifndef SHMQ_BENCH_H
+#define SHMQ_BENCH_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "hist.h"
+
+#define BENCH_SKIP 1
+#define BENCH_MAX_SUBS 64
+#define BENCH_REASON_LEN 160
+
+struct bench_cfg {
+	int cpu[2];		 /* [0]: the measuring parent, [1]: its peer(s) */
+	uint32_t size_bytes;	 /* message size */
+	uint32_t nsubs;		 /* fan-out: number of subscribers */
+	uint64_t iters;		 /* measured round trips or messages */
+	uint64_t warmup;	 /* unmeasured ones before them */
+	uint64_t rate_per_s;	 /* ping-pong: paced sends, 0 = back to back */
+	const char *tmpdir;	 /* private directory for socket paths */
+	const char *socket_path; /* shmqd control socket (shmq scenarios) */
+	uint64_t fanout_iters;	 /* fan-out: messages of the throughput phase */
+};
+
+struct bench_out {
+	struct hist *lat;  /* one-way latency; fan-out: to the first subscriber */
+	struct hist *lat2; /* fan-out: to the last subscriber */
+	double msgs_per_s; /* stream: received; fan-out: published */
+	double delivered;  /* fan-out: share the slowest subscriber received, 0..1 */
+	char reason[BENCH_REASON_LEN];
+};
+
+typedef int (*bench_fn)(const struct bench_cfg *cfg, struct bench_out *out);
+
+/*
+ * The clock is clock_gettime(CLOCK_MONOTONIC): here it is a vDSO call reading
+ * the TSC (clocksource tsc), ~24 ns, the same as lfence+rdtsc, needs no
+ * calibration, and is one clock for every process and CPU, so a timestamp
+ * taken in one process can be subtracted from one taken in another (fan-out).
+ * Ping-pong round trips include one clock read (~24 ns, ~12 ns one-way).
+ */
+static inline uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The spin-wait hint: lets the sibling hyperthread run and saves power. */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+static inline uint64_t round_up64(uint64_t v)
+{
+	return (v + 63) & ~(uint64_t)63;
+}
+
+/* ---- proc.c ----------------------------------------------------------- */
+
+/*
+ * The start line shared by a parent and its children, in a shared mapping:
+ * children count themselves ready, then wait for the parent's go.
+ */
+struct proc_sync {
+	alignas(64) _Atomic uint32_t ready; /* children increment */
+	alignas(64) _Atomic uint32_t go;    /* parent sets to 1 */
+	alignas(64) _Atomic uint32_t stop;  /* parent sets to 1 to end open-ended loops */
+};
+
+/* What a forked child runs: idx is 0..nchildren-1. Returns 0 or a negative errno. */
+typedef int (*proc_child_fn)(void *arg, unsigned idx);
+
+/* The parent's half; runs after fork with the parent pinned to cfg->cpu[0]. */
+typedef int (*proc_parent_fn)(void *arg);
+
+/* An anonymous MAP_SHARED mapping inherited across fork, zero-filled; NULL on failure. */
+void *shm_anon(size_t bytes);
+void shm_anon_free(void *p, size_t bytes);
+
+/*
+ * Fork nchildren children pinned to cfg->cpu[1] (killed if the parent dies),
+ * pin the caller to cfg->cpu[0], run parent(arg), wait for the children and
+ * restore the caller's CPU mask. A child's failure or an abnormal exit fails
+ * the run, with reason set.
+ */
+int proc_run(const struct bench_cfg *cfg, unsigned nchildren, proc_child_fn child,
+	     proc_parent_fn parent, void *arg, char *reason);
+
+/* Child: report ready and wait for the parent's go. */
+void proc_child_ready(struct proc_sync *s);
+
+/* Parent: wait until n children are ready, then let them go. */
+void proc_parent_go(struct proc_sync *s, unsigned n);
+
+/* Pin the calling process to one CPU. */
+int proc_pin(int cpu);
+
+/*
+ * Kill the children and exit(2) the whole benchmark, saying what hung, if the
+ * current run takes longer than seconds; 0 disarms. A hang is a bug (a peer
+ * died while the other spins), and a benchmark in CI must not wait forever.
+ */
+void proc_watchdog(unsigned seconds, const char *what);
+
+/* Set reason to a formatted message and return err (a negative errno). */
+int bench_fail(char *reason, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Write all / read exactly len bytes, retrying short transfers and EINTR. */
+int fd_write_all(int fd, const void *buf, size_t len);
+int fd_read_all(int fd, void *buf, size_t len);
+
+/* ---- the scenarios (one file each; the runner's table lists them) ----- */
+
+/* Spin window of the spin-then-sleep baseline: shmq's default spin_ns. */
+#define BENCH_SPIN_NS 20000
+
+int base_spin_pingpong(const struct bench_cfg *cfg, struct bench_out *out);
+int base_spinfutex_pingpong(const struct bench_cfg *cfg, struct bench_out *out);
+int base_futex_pingpong(const struct bench_cfg *cfg, struct bench_out *out);
+int base_eventfd_pingpong(const struct bench_cfg *cfg, struct bench_out *out);
+int base_pipe_pingpong(const struct bench_cfg *cfg, struct bench_out *out);
+int base_pipe_stream(const struct bench_cfg *cfg, struct bench_out *out);
+int base_unix_pingpong(const struct bench_cfg *cfg, struct bench_out *out);
+int base_unix_stream(const struct bench_cfg *cfg, struct bench_out *out);
+int base_seqpacket_pingpong(const struct bench_cfg *cfg, struct bench_out *out);
+int base_seqpacket_stream(const struct bench_cfg *cfg, struct bench_out *out);
+int base_ring_stream(const struct bench_cfg *cfg, struct bench_out *out);
+#ifdef HAVE_ZMQ
+int base_zmq_pingpong(const struct bench_cfg *cfg, struct bench_out *out);
+int base_zmq_stream(const struct bench_cfg *cfg, struct bench_out *out);
+#endif
+#ifdef HAVE_IOX
+int base_iox_pingpong_spin(const struct bench_cfg *cfg, struct bench_out *out);
+int base_iox_pingpong_waitset(const struct bench_cfg *cfg, struct bench_out *out);
+int base_iox_stream(const struct bench_cfg *cfg, struct bench_out *out);
+/* Stop the iox-roudi the iceoryx scenarios started, if any. */
+void base_iox_cleanup(void);
+#endif
+#ifdef HAVE_URING
+int base_disk_always(const struct bench_cfg *cfg, struct bench_out *out);
+int base_disk_batch(const struct bench_cfg *cfg, struct bench_out *out);
+#endif
+int scen_shmq_pingpong_spin(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_pingpong_spin_sleep(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_pingpong_sleep(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_pingpong_eventfd(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_stream(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_stream_batch(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_fanout(const struct bench_cfg *cfg, struct bench_out *out);
+
+#endif

@@ -1,0 +1,230 @@
+/*
+ * proc.c - process plumbing for scenarios: anonymous shared mappings, fork
+ * with CPU pinning, a start barrier in shared memory, a watchdog, and full
+ * reads and writes on descriptors.
+ *
+ * Called by the runner's (single-threaded) process only. Children are killed
+ * by the kernel if the parent dies (PR_SET_PDEATHSIG) and leave with _exit(),
+ * so they never flush the parent's stdio buffers or run its atexit handlers.
+ */
+#include "bench.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static pid_t proc_pids[BENCH_MAX_SUBS];
+static volatile sig_atomic_t proc_npids;
+static char proc_what[96];
+
+void *shm_anon(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void shm_anon_free(void *p, size_t bytes)
+{
+	if (p)
+		munmap(p, bytes);
+}
+
+int bench_fail(char *reason, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, BENCH_REASON_LEN, fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+int proc_pin(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
+}
+
+void proc_child_ready(struct proc_sync *s)
+{
+	unsigned spins = 0;
+
+	/* Release: whatever the child set up before is visible to the parent.
+	 * Pairs with the acquire load of ready in proc_parent_go(). */
+	atomic_fetch_add_explicit(&s->ready, 1, memory_order_release);
+	/* Acquire; pairs with the release store of go in proc_parent_go(), so the
+	 * parent's set-up is visible before the child starts. */
+	while (!atomic_load_explicit(&s->go, memory_order_acquire)) {
+		cpu_relax();
+		if (++spins % 1024 == 0) /* children may share one CPU */
+			sched_yield();
+	}
+}
+
+void proc_parent_go(struct proc_sync *s, unsigned n)
+{
+	unsigned spins = 0;
+
+	/* Acquire; pairs with the release fetch_add in proc_child_ready(). */
+	while (atomic_load_explicit(&s->ready, memory_order_acquire) < n) {
+		cpu_relax();
+		if (++spins % 1024 == 0)
+			sched_yield();
+	}
+	/* Release; pairs with the acquire load of go in proc_child_ready(). */
+	atomic_store_explicit(&s->go, 1, memory_order_release);
+}
+
+static void proc_watchdog_fire(int sig)
+{
+	static const char msg[] = "shmq-bench: watchdog: run timed out: ";
+	sig_atomic_t i;
+
+	(void)sig;
+	for (i = 0; i < proc_npids; i++)
+		kill(proc_pids[i], SIGKILL);
+	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0 ||
+	    write(STDERR_FILENO, proc_what, strlen(proc_what)) < 0 ||
+	    write(STDERR_FILENO, "\n", 1) < 0)
+		_exit(2);
+	_exit(2);
+}
+
+void proc_watchdog(unsigned seconds, const char *what)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = proc_watchdog_fire;
+	sigaction(SIGALRM, &sa, NULL);
+	snprintf(proc_what, sizeof(proc_what), "%s", what ? what : "");
+	alarm(seconds);
+}
+
+static void proc_child_main(const struct bench_cfg *cfg, proc_child_fn child, void *arg,
+			    unsigned idx)
+{
+	int err;
+
+	alarm(0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	err = proc_pin(cfg->cpu[1]);
+	if (err) {
+		fprintf(stderr, "shmq-bench: pin to CPU %d: %s\n", cfg->cpu[1], strerror(-err));
+		_exit(1);
+	}
+	err = child(arg, idx);
+	fflush(stderr);
+	_exit(err ? 1 : 0);
+}
+
+/* Wait for every child; 0 if all exited with 0. reason NULL: failures are expected. */
+static int proc_reap(char *reason)
+{
+	int status, err = 0;
+	sig_atomic_t i;
+
+	for (i = 0; i < proc_npids; i++) {
+		status = 0;
+		while (waitpid(proc_pids[i], &status, 0) < 0 && errno == EINTR)
+			;
+		if (err || !reason || (WIFEXITED(status) && WEXITSTATUS(status) == 0))
+			continue;
+		if (WIFSIGNALED(status))
+			err = bench_fail(reason, -ECHILD, "peer process killed by signal %d",
+					 WTERMSIG(status));
+		else
+			err = bench_fail(reason, -ECHILD, "peer process failed (exit %d)",
+					 WEXITSTATUS(status));
+	}
+	proc_npids = 0;
+	return err;
+}
+
+int proc_run(const struct bench_cfg *cfg, unsigned nchildren, proc_child_fn child,
+	     proc_parent_fn parent, void *arg, char *reason)
+{
+	cpu_set_t saved;
+	int err, perr;
+	pid_t pid;
+
+	if (nchildren > BENCH_MAX_SUBS)
+		return bench_fail(reason, -EINVAL, "too many children (%u)", nchildren);
+	if (sched_getaffinity(0, sizeof(saved), &saved))
+		return bench_fail(reason, -errno, "sched_getaffinity: %s", strerror(errno));
+	fflush(stdout);
+	fflush(stderr);
+	for (proc_npids = 0; proc_npids < (sig_atomic_t)nchildren; proc_npids++) {
+		pid = fork();
+		if (pid < 0) {
+			perr = bench_fail(reason, -errno, "fork: %s", strerror(errno));
+			goto out_kill;
+		}
+		if (pid == 0)
+			proc_child_main(cfg, child, arg, (unsigned)proc_npids);
+		proc_pids[proc_npids] = pid;
+	}
+	err = proc_pin(cfg->cpu[0]);
+	if (err) {
+		perr = bench_fail(reason, err, "pin to CPU %d: %s", cfg->cpu[0], strerror(-err));
+		goto out_kill;
+	}
+	perr = parent(arg);
+	if (perr)
+		goto out_kill;
+	err = proc_reap(reason);
+	sched_setaffinity(0, sizeof(saved), &saved);
+	return err;
+
+out_kill:
+	for (sig_atomic_t i = 0; i < proc_npids; i++)
+		kill(proc_pids[i], SIGKILL);
+	proc_reap(NULL);
+	sched_setaffinity(0, sizeof(saved), &saved);
+	return perr;
+}
+
+int fd_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	ssize_t n;
+
+	while (len) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EPIPE;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int fd_read_all(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	ssize_t n;
+
+	while (len) {
+		n = read(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EPIPE;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}

@@ -1,0 +1,503 @@
+/*
+ * report.c - the terminal output: per message size, a percentile table for
+ * every transport and, for every shmq figure, its ratio to every baseline
+ * measured in the same run; the streaming and fan-out tables; and the short
+ * --summary report (shmq vs the floors and a Unix socket); the issue-4
+ * targets with their verdicts. Reads results, prints only.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "results.h"
+
+#define MAX_SIZES 32
+
+const char *size_label(uint32_t bytes, char *buf, size_t len)
+{
+	if (bytes >= 1024 && bytes % 1024 == 0)
+		snprintf(buf, len, "%u KiB", bytes / 1024);
+	else
+		snprintf(buf, len, "%u B", bytes);
+	return buf;
+}
+
+const struct result *results_find(const struct results *rs, const char *group, const char *name,
+				  uint32_t size_bytes, uint32_t nsubs)
+{
+	size_t i;
+
+	for (i = 0; i < rs->n; i++) {
+		const struct result *r = &rs->v[i];
+
+		if (!strcmp(r->sc->group, group) && !strcmp(r->sc->name, name) &&
+		    r->size_bytes == size_bytes && r->nsubs == nsubs)
+			return r;
+	}
+	return NULL;
+}
+
+/* 22213 -> "22,213" */
+static const char *fmt_ns(uint64_t v, char *buf, size_t len)
+{
+	char tmp[32];
+	size_t n, i, o = 0;
+
+	n = (size_t)snprintf(tmp, sizeof(tmp), "%" PRIu64, v);
+	for (i = 0; i < n && o + 2 < len; i++) {
+		if (i && (n - i) % 3 == 0)
+			buf[o++] = ',';
+		buf[o++] = tmp[i];
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/* 18.2e6 -> "18.2 M" */
+static const char *fmt_rate(double v, char *buf, size_t len)
+{
+	if (v >= 1e6)
+		snprintf(buf, len, "%.2f M", v / 1e6);
+	else if (v >= 1e3)
+		snprintf(buf, len, "%.1f k", v / 1e3);
+	else
+		snprintf(buf, len, "%.0f", v);
+	return buf;
+}
+
+static const char *fmt_ratio(double num, double den, char *buf, size_t len)
+{
+	if (num <= 0 || den <= 0)
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%.3g", num / den);
+	return buf;
+}
+
+/* The distinct sizes the results of group have, in first-seen order. */
+static size_t group_sizes(const struct results *rs, const char *group, uint32_t *sizes)
+{
+	size_t i, j, n = 0;
+
+	for (i = 0; i < rs->n; i++) {
+		if (strcmp(rs->v[i].sc->group, group))
+			continue;
+		for (j = 0; j < n && sizes[j] != rs->v[i].size_bytes; j++)
+			;
+		if (j == n && n < MAX_SIZES)
+			sizes[n++] = rs->v[i].size_bytes;
+	}
+	return n;
+}
+
+static void print_status(FILE *f, const struct result *r)
+{
+	fprintf(f, "%s (%s)\n", r->status == RES_SKIPPED ? "skipped" : "FAILED", r->reason);
+}
+
+static void pingpong_rows(FILE *f, const struct results *rs, uint32_t size)
+{
+	char b[7][32];
+	size_t i;
+
+	fprintf(f, "  %-16s %9s %9s %9s %9s %9s %10s %9s\n", "transport", "p50", "p90", "p99",
+		"p99.9", "p99.99", "max", "mean");
+	for (i = 0; i < rs->n; i++) {
+		const struct result *r = &rs->v[i];
+
+		if (strcmp(r->sc->group, "pingpong") || r->size_bytes != size)
+			continue;
+		fprintf(f, "  %-16s ", r->sc->name);
+		if (r->status != RES_OK) {
+			print_status(f, r);
+			continue;
+		}
+		fprintf(f, "%9s %9s %9s %9s %9s %10s %9.0f\n", fmt_ns(r->lat.p50_ns, b[0], 32),
+			fmt_ns(r->lat.p90_ns, b[1], 32), fmt_ns(r->lat.p99_ns, b[2], 32),
+			fmt_ns(r->lat.p999_ns, b[3], 32), fmt_ns(r->lat.p9999_ns, b[4], 32),
+			fmt_ns(r->lat.max_ns, b[5], 32), r->lat.mean_ns);
+	}
+}
+
+/* Rows: baselines; columns: shmq transports; cells: p50 ratio (p99 ratio). */
+static void pingpong_ratios(FILE *f, const struct results *rs, uint32_t size)
+{
+	const struct result *shmq[16];
+	char a[32], b[32], cell[80];
+	size_t i, j, ns = 0;
+
+	for (i = 0; i < rs->n && ns < 16; i++)
+		if (!strcmp(rs->v[i].sc->group, "pingpong") && rs->v[i].size_bytes == size &&
+		    rs->v[i].sc->is_shmq && rs->v[i].status == RES_OK)
+			shmq[ns++] = &rs->v[i];
+	if (!ns)
+		return;
+	fprintf(f, "\n  shmq / baseline, p50 (p99); below 1 = shmq faster\n  %-16s", "baseline");
+	for (j = 0; j < ns; j++)
+		fprintf(f, " %17s", shmq[j]->sc->name);
+	fputc('\n', f);
+	for (i = 0; i < rs->n; i++) {
+		const struct result *r = &rs->v[i];
+
+		if (strcmp(r->sc->group, "pingpong") || r->size_bytes != size || r->sc->is_shmq ||
+		    r->status != RES_OK)
+			continue;
+		fprintf(f, "  %-16s", r->sc->name);
+		for (j = 0; j < ns; j++) {
+			snprintf(
+			    cell, sizeof(cell), "%s (%s)",
+			    fmt_ratio((double)shmq[j]->lat.p50_ns, (double)r->lat.p50_ns, a, 32),
+			    fmt_ratio((double)shmq[j]->lat.p99_ns, (double)r->lat.p99_ns, b, 32));
+			fprintf(f, " %17s", cell);
+		}
+		fputc('\n', f);
+	}
+}
+
+static void stream_rows(FILE *f, const struct results *rs)
+{
+	char a[32], b[32], c[32], sz[32];
+	double lo, hi;
+	size_t i;
+	unsigned k;
+
+	fprintf(f, "  %-16s %8s %11s %8s   %s\n", "transport", "size", "msgs/s", "GB/s",
+		"reps min .. max msgs/s");
+	for (i = 0; i < rs->n; i++) {
+		const struct result *r = &rs->v[i];
+
+		if (strcmp(r->sc->group, "stream"))
+			continue;
+		fprintf(f, "  %-16s %8s ", r->sc->name, size_label(r->size_bytes, sz, 32));
+		if (r->status != RES_OK) {
+			print_status(f, r);
+			continue;
+		}
+		lo = hi = r->rep_rate[0];
+		for (k = 1; k < r->nreps; k++) {
+			lo = r->rep_rate[k] < lo ? r->rep_rate[k] : lo;
+			hi = r->rep_rate[k] > hi ? r->rep_rate[k] : hi;
+		}
+		fprintf(f, "%11s %8.3f   %s .. %s\n", fmt_rate(r->rate, a, 32),
+			r->rate * r->size_bytes / 1e9, fmt_rate(lo, b, 32), fmt_rate(hi, c, 32));
+	}
+}
+
+/* Rows: baselines; columns: sizes; cells: shmq msgs/s / baseline msgs/s. */
+static void stream_ratios(FILE *f, const struct results *rs)
+{
+	uint32_t sizes[MAX_SIZES];
+	const struct result *s, *b;
+	char cell[32], sz[32];
+	size_t i, j, n = group_sizes(rs, "stream", sizes);
+
+	if (!n || !results_find(rs, "stream", "shmq", sizes[0], 0))
+		return;
+	fprintf(f, "\n  shmq / baseline, msgs/s; above 1 = shmq faster\n  %-16s", "baseline");
+	for (j = 0; j < n; j++)
+		fprintf(f, " %9s", size_label(sizes[j], sz, 32));
+	fputc('\n', f);
+	for (i = 0; i < rs->n; i++) {
+		b = &rs->v[i];
+		if (strcmp(b->sc->group, "stream") || b->sc->is_shmq || b->size_bytes != sizes[0])
+			continue;
+		fprintf(f, "  %-16s", b->sc->name);
+		for (j = 0; j < n; j++) {
+			const struct result *bj =
+			    results_find(rs, "stream", b->sc->name, sizes[j], 0);
+
+			s = results_find(rs, "stream", "shmq", sizes[j], 0);
+			if (!s || !bj || s->status != RES_OK || bj->status != RES_OK)
+				snprintf(cell, sizeof(cell), "-");
+			else
+				fmt_ratio(s->rate, bj->rate, cell, sizeof(cell));
+			fprintf(f, " %9s", cell);
+		}
+		fputc('\n', f);
+	}
+}
+
+static void fanout_rows(FILE *f, const struct results *rs)
+{
+	const struct result *one = NULL;
+	char b[6][32];
+	size_t i;
+
+	fprintf(f, "  %-6s %10s %10s %10s %10s %11s %9s %10s\n", "subs", "first p50", "first p99",
+		"last p50", "last p99", "pub msgs/s", "vs 1 sub", "delivered");
+	for (i = 0; i < rs->n; i++) {
+		const struct result *r = &rs->v[i];
+
+		if (r->sc->kind != KIND_FANOUT)
+			continue;
+		fprintf(f, "  %-6u ", r->nsubs);
+		if (r->status != RES_OK) {
+			print_status(f, r);
+			continue;
+		}
+		if (r->nsubs == 1)
+			one = r;
+		fprintf(f, "%10s %10s %10s %10s %11s %9s %9.1f%%\n",
+			fmt_ns(r->lat.p50_ns, b[0], 32), fmt_ns(r->lat.p99_ns, b[1], 32),
+			fmt_ns(r->lat2.p50_ns, b[2], 32), fmt_ns(r->lat2.p99_ns, b[3], 32),
+			fmt_rate(r->rate, b[4], 32),
+			fmt_ratio(r->rate, one ? one->rate : 0, b[5], 32), r->delivered * 100);
+	}
+}
+
+/* Durable scenarios and anything else that is not measured yet. */
+static void other_rows(FILE *f, const struct results *rs, const char *group)
+{
+	char a[32], b[32], c[32];
+	size_t i;
+
+	for (i = 0; i < rs->n; i++) {
+		const struct result *r = &rs->v[i];
+
+		if (strcmp(r->sc->group, group))
+			continue;
+		fprintf(f, "  %-16s ", r->sc->name);
+		if (r->status != RES_OK)
+			print_status(f, r);
+		else if (r->sc->kind == KIND_LATENCY)
+			fprintf(f, "p50 %s ns  p99 %s ns  max %s ns  (%s)\n",
+				fmt_ns(r->lat.p50_ns, a, 32), fmt_ns(r->lat.p99_ns, b, 32),
+				fmt_ns(r->lat.max_ns, c, 32), r->sc->desc);
+		else
+			fprintf(f, "%s msgs/s  %.3f GB/s  (%s)\n", fmt_rate(r->rate, a, 32),
+				r->rate * r->size_bytes / 1e9, r->sc->desc);
+	}
+}
+
+void report_table(FILE *f, const struct results *rs)
+{
+	const struct run_info *in = &rs->info;
+	uint32_t sizes[MAX_SIZES];
+	char sz[32];
+	size_t i, n;
+
+	fprintf(f, "\nshmq-bench %s  %s  CPUs %d,%d  median of %u repetitions%s%s\n", in->version,
+		in->started, in->cpu[0], in->cpu[1], in->reps, in->quick ? "  (--quick)" : "",
+		in->rate_per_s ? "  (--rate)" : "");
+	fprintf(f, "machine: %s, %d CPUs, Linux %s; clock CLOCK_MONOTONIC\n", in->cpu_model,
+		in->ncpus, in->kernel);
+	n = group_sizes(rs, "pingpong", sizes);
+	for (i = 0; i < n; i++) {
+		fprintf(f, "\nping-pong, one-way latency in ns (round trip / 2), %s%s\n",
+			size_label(sizes[i], sz, sizeof(sz)),
+			in->rate_per_s ? ", paced, timed from when each send was due" : "");
+		pingpong_rows(f, rs, sizes[i]);
+		pingpong_ratios(f, rs, sizes[i]);
+	}
+	if (group_sizes(rs, "stream", sizes)) {
+		fprintf(f, "\nstreaming, one way, consumer's rate\n");
+		stream_rows(f, rs);
+		stream_ratios(f, rs);
+	}
+	if (group_sizes(rs, "fanout", sizes)) {
+		fprintf(f,
+			"\nfan-out, shmq, sleeping subscribers, %s; latency of paced messages in "
+			"ns, then the publisher back to back\n",
+			size_label(sizes[0], sz, sizeof(sz)));
+		fanout_rows(f, rs);
+	}
+	if (group_sizes(rs, "group", sizes)) {
+		fprintf(f, "\nconsumer group with acks\n");
+		other_rows(f, rs, "group");
+	}
+	if (group_sizes(rs, "durable", sizes)) {
+		fprintf(f, "\ndurable publish, 4 KiB, file system %s\n", in->disk_fs);
+		other_rows(f, rs, "durable");
+	}
+	fputc('\n', f);
+}
+
+/* ---- --summary ------------------------------------------------------------ */
+
+static void summary_line(FILE *f, const char *label, const struct result *r,
+			 const struct result *floor, const char *floor_name)
+{
+	char a[32], b[32];
+
+	if (!r) {
+		fprintf(f, "  %-30s not run\n", label);
+		return;
+	}
+	if (r->status != RES_OK) {
+		fprintf(f, "  %-30s ", label);
+		print_status(f, r);
+		return;
+	}
+	fprintf(f, "  %-30s %9s %9s", label, fmt_ns(r->lat.p50_ns, a, 32),
+		fmt_ns(r->lat.p99_ns, b, 32));
+	if (floor && floor != r && floor->status == RES_OK && floor->lat.p50_ns)
+		fprintf(f, "   %5.2fx %s", (double)r->lat.p50_ns / (double)floor->lat.p50_ns,
+			floor_name);
+	fputc('\n', f);
+}
+
+static void summary_ratio(FILE *f, const char *label, const struct result *s,
+			  const struct result *u)
+{
+	if (!s || !u || s->status != RES_OK || u->status != RES_OK || !s->lat.p50_ns ||
+	    !s->lat.p99_ns)
+		return;
+	double p50 = (double)u->lat.p50_ns / (double)s->lat.p50_ns,
+	       p99 = (double)u->lat.p99_ns / (double)s->lat.p99_ns;
+
+	fprintf(f, "  %s vs Unix socket: %.1fx %s at p50, %.1fx %s at p99\n", label,
+		p50 >= 1 ? p50 : 1 / p50, p50 >= 1 ? "lower" : "higher", p99 >= 1 ? p99 : 1 / p99,
+		p99 >= 1 ? "lower" : "higher");
+}
+
+void report_summary(FILE *f, const struct results *rs)
+{
+	const struct result *spin, *dflt, *sleep, *unix_s, *floor, *futex;
+
+	floor = results_find(rs, "pingpong", "raw-spin", 64, 0);
+	futex = results_find(rs, "pingpong", "raw-futex", 64, 0);
+	spin = results_find(rs, "pingpong", "shmq-spin", 64, 0);
+	dflt = results_find(rs, "pingpong", "shmq-spin-sleep", 64, 0);
+	sleep = results_find(rs, "pingpong", "shmq-sleep", 64, 0);
+	unix_s = results_find(rs, "pingpong", "unix-stream", 64, 0);
+	fprintf(f,
+		"\nshmq-bench --summary: 64 B ping-pong, one-way latency (round trip / 2), "
+		"CPUs %d,%d, median of %u runs\n",
+		rs->info.cpu[0], rs->info.cpu[1], rs->info.reps);
+	fprintf(f, "  %-30s %9s %9s   %s\n", "transport", "p50 ns", "p99 ns", "p50 ratio");
+	summary_line(f, "raw shm spin (hardware floor)", floor, NULL, "");
+	summary_line(f, "shmq, spinning reader", spin, floor, "spin floor");
+	summary_line(f, "shmq, spin-then-sleep (default)", dflt, floor, "spin floor");
+	summary_line(f, "raw futex (wake-up floor)", futex, NULL, "");
+	summary_line(f, "shmq, sleeping reader", sleep, futex, "futex floor");
+	summary_line(f, "Unix stream socket", unix_s, NULL, "");
+	summary_ratio(f, "shmq spinning", spin, unix_s);
+	summary_ratio(f, "shmq default reader", dflt, unix_s);
+	summary_ratio(f, "shmq sleeping", sleep, unix_s);
+	fputc('\n', f);
+}
+
+/* ---- the issue-4 targets ------------------------------------------------ */
+
+static const struct result *ok_find(const struct results *rs, const char *group, const char *name,
+				    uint32_t size, uint32_t nsubs)
+{
+	const struct result *r = results_find(rs, group, name, size, nsubs);
+
+	return r && r->status == RES_OK ? r : NULL;
+}
+
+/*
+ * One target: value against bound, "<=" (at most) or ">=" (at least). a or b
+ * missing (not run, skipped): the line says so instead of a verdict.
+ */
+static void target(FILE *f, const char *what, double value, const char *op, double bound, int have)
+{
+	int met = op[0] == '<' ? value <= bound : value >= bound;
+
+	if (!have) {
+		fprintf(f, "  %-58s %2s %-6.3g %10s  %s\n", what, op, bound, "-", "not measured");
+		return;
+	}
+	fprintf(f, "  %-58s %2s %-6.3g %10.3g  %s\n", what, op, bound, value,
+		met ? "met" : "MISSED");
+}
+
+static double lat_ratio(const struct result *a, const struct result *b, int p99)
+{
+	if (!a || !b)
+		return 0;
+	return p99 ? (double)a->lat.p99_ns / (double)b->lat.p99_ns
+		   : (double)a->lat.p50_ns / (double)b->lat.p50_ns;
+}
+
+static double rep_min(const struct result *r)
+{
+	double v = r->rep_rate[0];
+
+	for (unsigned k = 1; k < r->nreps; k++)
+		v = r->rep_rate[k] < v ? r->rep_rate[k] : v;
+	return v;
+}
+
+static double rep_max(const struct result *r)
+{
+	double v = r->rep_rate[0];
+
+	for (unsigned k = 1; k < r->nreps; k++)
+		v = r->rep_rate[k] > v ? r->rep_rate[k] : v;
+	return v;
+}
+
+static void targets_pingpong(FILE *f, const struct results *rs)
+{
+	const struct result *floor = ok_find(rs, "pingpong", "raw-spin", 64, 0),
+			    *futex = ok_find(rs, "pingpong", "raw-futex", 64, 0),
+			    *spin = ok_find(rs, "pingpong", "shmq-spin", 64, 0),
+			    *dflt = ok_find(rs, "pingpong", "shmq-spin-sleep", 64, 0),
+			    *sleep = ok_find(rs, "pingpong", "shmq-sleep", 64, 0),
+			    *iox = ok_find(rs, "pingpong", "iox-spin", 64, 0),
+			    *unx = ok_find(rs, "pingpong", "unix-stream", 64, 0),
+			    *zmq = ok_find(rs, "pingpong", "zmq-ipc", 64, 0);
+
+	target(f, "ping-pong shmq-spin p50 / raw-spin p50", lat_ratio(spin, floor, 0), "<=", 1.3,
+	       spin && floor);
+	target(f, "ping-pong shmq-spin p99 / raw-spin p99", lat_ratio(spin, floor, 1), "<=", 2,
+	       spin && floor);
+	target(f, "ping-pong shmq-spin-sleep p50 / shmq-spin p50 (\"the same\")",
+	       lat_ratio(dflt, spin, 0), "<=", 1.1, dflt && spin);
+	target(f, "ping-pong shmq-spin-sleep p99 / shmq-spin p99 (\"the same\")",
+	       lat_ratio(dflt, spin, 1), "<=", 1.1, dflt && spin);
+	target(f, "ping-pong shmq-sleep p50 / raw-futex p50", lat_ratio(sleep, futex, 0), "<=", 1.2,
+	       sleep && futex);
+	target(f, "ping-pong iox-spin p50 / shmq-spin p50", lat_ratio(iox, spin, 0), ">=", 5,
+	       iox && spin);
+	target(f, "ping-pong iox-spin p99 / shmq-spin p99", lat_ratio(iox, spin, 1), ">=", 5,
+	       iox && spin);
+	target(f, "ping-pong unix-stream p50 / shmq-spin p50 (\"far below\")",
+	       lat_ratio(unx, spin, 0), ">=", 10, unx && spin);
+	target(f, "ping-pong unix-stream p99 / shmq-spin p99", lat_ratio(unx, spin, 1), ">=", 10,
+	       unx && spin);
+	target(f, "ping-pong zmq-ipc p50 / shmq-spin p50 (\"far below\")", lat_ratio(zmq, spin, 0),
+	       ">=", 10, zmq && spin);
+	target(f, "ping-pong zmq-ipc p99 / shmq-spin p99", lat_ratio(zmq, spin, 1), ">=", 10,
+	       zmq && spin);
+}
+
+static void targets_stream(FILE *f, const struct results *rs, const char *name)
+{
+	const struct result *s = ok_find(rs, "stream", name, 64, 0),
+			    *ring = ok_find(rs, "stream", "raw-ring", 64, 0),
+			    *zmq = ok_find(rs, "stream", "zmq-ipc", 64, 0),
+			    *s64k = ok_find(rs, "stream", name, 65536, 0),
+			    *r64k = ok_find(rs, "stream", "raw-ring", 65536, 0);
+	char what[96];
+
+	snprintf(what, sizeof(what), "stream 64 B %s msgs/s, slowest repetition (M)", name);
+	target(f, what, s ? rep_min(s) / 1e6 : 0, ">=", 10, s != NULL);
+	snprintf(what, sizeof(what), "stream 64 B %s slowest rep / raw-ring best rep", name);
+	target(f, what, s && ring ? rep_min(s) / rep_max(ring) : 0, ">=", 0.5, s && ring);
+	snprintf(what, sizeof(what), "stream 64 B %s / zmq-ipc msgs/s", name);
+	target(f, what, s && zmq ? s->rate / zmq->rate : 0, ">=", 1, s && zmq);
+	snprintf(what, sizeof(what), "stream 64 KiB %s / raw-ring GB/s", name);
+	target(f, what, s64k && r64k ? s64k->rate / r64k->rate : 0, ">=", 0.8, s64k && r64k);
+}
+
+void report_targets(FILE *f, const struct results *rs)
+{
+	const struct result *one = ok_find(rs, "fanout", "shmq", 64, 1),
+			    *eight = ok_find(rs, "fanout", "shmq", 64, 8);
+
+	fprintf(f, "targets of issue 4, 64 B unless said, ratios of figures from this run\n");
+	fprintf(f, "  %-58s %-9s %10s  %s\n", "figure", "bound", "measured", "verdict");
+	targets_pingpong(f, rs);
+	targets_stream(f, rs, "shmq");
+	targets_stream(f, rs, "shmq-batch");
+	target(f, "fan-out publisher msgs/s, 1 subscriber / 8 subscribers",
+	       one && eight ? one->rate / eight->rate : 0, "<", 2, one && eight);
+	fprintf(f, "  %-58s %s\n", "durable sync=batch 4 KiB / disk floor GB/s (>= 0.7)",
+		"not available yet");
+	fprintf(f, "  %-58s %s\n", "durable sync=always confirm p50 / fdatasync p50 (<= 1.2)",
+		"not available yet");
+	fputc('\n', f);
+}

@@ -1,0 +1,526 @@
+/*
+ * scen_shmq.c - the shmq scenarios, through the public API (shmq.h) against
+ * the runner's own shmqd (cfg->socket_path):
+ *
+ *  - ping-pong: channel "ping" (parent publishes, child subscribes) and
+ *    "pong" (the reverse); readers spin, spin-then-sleep (the default), sleep
+ *    on the futex, or wait on their event fd with epoll;
+ *  - streaming: the child publishes into a block-policy channel, the parent
+ *    receives with shmq_recv() and copies out (shmq), or in batches of up to
+ *    256 with shmq_poll() (shmq-batch);
+ *  - fan-out: the parent publishes to N sleeping subscribers on a drop-policy
+ *    channel; a paced phase measures latency to the first and the last
+ *    subscriber, then a back-to-back phase the publisher's rate and the share
+ *    the slowest subscriber received.
+ *
+ * Each run creates its channels, forks its peers (each connects on its own:
+ * a client is not shared across fork) and deletes the channels at the end.
+ * Every message carries its sequence number, checked by the receiver.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "drive.h"
+#include "shmq.h"
+
+#define SQ_BATCH 256
+#define SQ_FANOUT_RATE 5000 /* paced latency phase, messages/s, unless --rate */
+
+struct sq {
+	struct proc_sync *sync;
+	const struct bench_cfg *cfg;
+	struct bench_out *out;
+	char ping[64];
+	char pong[64];
+	uint32_t wait; /* enum shmq_wait of every reader */
+	uint32_t policy;
+	struct shmq_client *c;
+	struct shmq_pub *pub;
+	struct shmq_sub *sub;
+	int epfd;
+	int err; /* the last shmq error, for the reason */
+	void *buf;
+	/* streaming with shmq_poll() */
+	uint64_t seq;
+	int bad;
+};
+
+static int sq_fail(struct sq *q, int err)
+{
+	q->err = err;
+	return -EIO;
+}
+
+static int sq_publish(void *t, void *buf, uint32_t len)
+{
+	struct sq *q = t;
+	int err = shmq_publish(q->pub, buf, len, -1, NULL);
+
+	return err ? sq_fail(q, err) : 0;
+}
+
+static int sq_wait_event(struct sq *q)
+{
+	struct epoll_event ev;
+	int n;
+
+	do
+		n = epoll_wait(q->epfd, &ev, 1, -1);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : 0;
+}
+
+static int sq_recv(void *t, void *buf, uint32_t len)
+{
+	struct sq *q = t;
+	struct shmq_msg m;
+	int err;
+
+	for (;;) {
+		err = shmq_recv(q->sub, &m, q->wait == SHMQ_WAIT_EVENTFD ? 0 : -1);
+		if (err != -SHMQ_EAGAIN || q->epfd < 0)
+			break;
+		err = sq_wait_event(q);
+		if (err)
+			return err;
+	}
+	if (err)
+		return sq_fail(q, err);
+	if (m.len != len || m.lost)
+		return -EBADMSG;
+	memcpy(buf, m.data, len);
+	return 0;
+}
+
+static void sq_close(struct sq *q)
+{
+	if (q->epfd >= 0)
+		close(q->epfd);
+	shmq_sub_close(q->sub);
+	shmq_pub_close(q->pub);
+	shmq_disconnect(q->c);
+	q->epfd = -1;
+	q->sub = NULL;
+	q->pub = NULL;
+	q->c = NULL;
+}
+
+/* Connect, then open a subscriber on sub_name and a publisher on pub_name (either may be NULL). */
+static int sq_open(struct sq *q, const char *pub_name, const char *sub_name)
+{
+	struct shmq_sub_opts so = {.start = SHMQ_START_LATEST, .wait = q->wait};
+	struct epoll_event ev = {.events = EPOLLIN};
+	int err;
+
+	q->epfd = -1;
+	err = shmq_connect(q->cfg->socket_path, &q->c);
+	if (!err && sub_name)
+		err = shmq_sub_open(q->c, sub_name, &so, &q->sub);
+	if (!err && pub_name)
+		err = shmq_pub_open(q->c, pub_name, NULL, &q->pub);
+	if (err)
+		return sq_fail(q, err);
+	if (sub_name && q->wait == SHMQ_WAIT_EVENTFD) {
+		q->epfd = epoll_create1(EPOLL_CLOEXEC);
+		if (q->epfd < 0 || epoll_ctl(q->epfd, EPOLL_CTL_ADD, shmq_sub_fd(q->sub), &ev))
+			return -errno;
+	}
+	return 0;
+}
+
+/* Create the run's channels with the parent's client; names are unique per run. */
+static int sq_create(struct sq *q, const char *kind, unsigned nchan)
+{
+	static unsigned run;
+	struct shmq_channel_opts o = {.policy = q->policy};
+	int err = shmq_connect(q->cfg->socket_path, &q->c);
+
+	o.max_message_bytes = q->cfg->size_bytes < 64 ? 64 : q->cfg->size_bytes;
+	run++;
+	snprintf(q->ping, sizeof(q->ping), "bench.%s.%u.%u.a", kind, (unsigned)getpid(), run);
+	snprintf(q->pong, sizeof(q->pong), "bench.%s.%u.%u.b", kind, (unsigned)getpid(), run);
+	if (!err)
+		err = shmq_channel_create(q->c, q->ping, &o);
+	if (!err && nchan > 1)
+		err = shmq_channel_create(q->c, q->pong, &o);
+	if (err)
+		return sq_fail(q, err);
+	return 0;
+}
+
+static void sq_destroy(struct sq *q, unsigned nchan)
+{
+	if (!q->c)
+		return;
+	shmq_channel_delete(q->c, q->ping);
+	if (nchan > 1)
+		shmq_channel_delete(q->c, q->pong);
+	shmq_disconnect(q->c);
+	q->c = NULL;
+}
+
+/* Turn a run's error into its reason. */
+static int sq_result(struct sq *q, int err, const char *what)
+{
+	if (err && q->err && !q->out->reason[0])
+		bench_fail(q->out->reason, err, "%s: %s", what, shmq_strerror(q->err));
+	else if (err && !q->out->reason[0])
+		bench_fail(q->out->reason, err, "%s: %s", what, strerror(-err));
+	return err;
+}
+
+/* Prepare q and its shared start line; nchan channels of the given policy. */
+static int sq_setup(struct sq *q, const struct bench_cfg *cfg, struct bench_out *out,
+		    const char *kind, unsigned nchan, size_t extra_shared)
+{
+	*q = (struct sq){.cfg = cfg, .out = out, .epfd = -1};
+	if (!cfg->socket_path)
+		return bench_fail(out->reason, BENCH_SKIP, "no shmqd");
+	q->policy = strcmp(kind, "fanout") ? SHMQ_POLICY_BLOCK : SHMQ_POLICY_DROP;
+	q->sync = shm_anon(round_up64(sizeof(*q->sync)) + extra_shared);
+	q->buf = calloc(1, cfg->size_bytes);
+	if (!q->sync || !q->buf)
+		return bench_fail(out->reason, -ENOMEM, "out of memory");
+	return sq_result(q, sq_create(q, kind, nchan), "create channel");
+}
+
+static void sq_teardown(struct sq *q, unsigned nchan, size_t extra_shared)
+{
+	sq_destroy(q, nchan);
+	free(q->buf);
+	shm_anon_free(q->sync, round_up64(sizeof(*q->sync)) + extra_shared);
+}
+
+/* ---- ping-pong ------------------------------------------------------------ */
+
+static int sq_pp_child(void *arg, unsigned idx)
+{
+	struct sq *q = arg;
+	int err;
+
+	(void)idx;
+	q->c = NULL; /* the parent's; never used here */
+	err = sq_open(q, q->pong, q->ping);
+	if (!err) {
+		proc_child_ready(q->sync);
+		err = pp_server(q, q->cfg, q->buf, sq_recv, sq_publish);
+	}
+	if (err && q->err)
+		fprintf(stderr, "shmq-bench: echo peer: %s\n", shmq_strerror(q->err));
+	sq_close(q);
+	return err;
+}
+
+static int sq_pp_parent(void *arg)
+{
+	struct sq *q = arg, p = *q;
+	int err;
+
+	/* Our own handles, on a second client; q keeps the channel owner. */
+	p.c = NULL;
+	err = sq_open(&p, p.ping, p.pong);
+	if (!err) {
+		proc_parent_go(q->sync, 1);
+		err = pp_client(&p, p.cfg, p.out->lat, p.buf, sq_publish, sq_recv);
+	}
+	q->err = p.err;
+	sq_close(&p);
+	return sq_result(q, err, "ping-pong");
+}
+
+static int sq_pingpong(const struct bench_cfg *cfg, struct bench_out *out, uint32_t wait)
+{
+	struct sq q;
+	int err = sq_setup(&q, cfg, out, "pp", 2, 0);
+
+	q.wait = wait;
+	if (!err)
+		err = sq_result(&q, proc_run(cfg, 1, sq_pp_child, sq_pp_parent, &q, out->reason),
+				"ping-pong");
+	sq_teardown(&q, 2, 0);
+	return err;
+}
+
+int scen_shmq_pingpong_spin(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	return sq_pingpong(cfg, out, SHMQ_WAIT_SPIN);
+}
+
+int scen_shmq_pingpong_spin_sleep(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	return sq_pingpong(cfg, out, SHMQ_WAIT_SPIN_SLEEP);
+}
+
+int scen_shmq_pingpong_sleep(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	return sq_pingpong(cfg, out, SHMQ_WAIT_SLEEP);
+}
+
+int scen_shmq_pingpong_eventfd(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	return sq_pingpong(cfg, out, SHMQ_WAIT_EVENTFD);
+}
+
+/* ---- streaming ------------------------------------------------------------ */
+
+static int sq_st_child(void *arg, unsigned idx)
+{
+	struct sq *q = arg;
+	int err;
+
+	(void)idx;
+	q->c = NULL;
+	err = sq_open(q, q->ping, NULL);
+	if (!err) {
+		proc_child_ready(q->sync);
+		err = st_producer(q, q->cfg, q->buf, sq_publish);
+	}
+	if (err && q->err)
+		fprintf(stderr, "shmq-bench: producer: %s\n", shmq_strerror(q->err));
+	sq_close(q);
+	return err;
+}
+
+static int sq_st_parent(void *arg)
+{
+	struct sq *q = arg, p = *q;
+	int err;
+
+	p.c = NULL;
+	err = sq_open(&p, NULL, p.ping);
+	if (!err) {
+		proc_parent_go(q->sync, 1);
+		err = st_consumer(&p, p.cfg, p.buf, sq_recv, &p.out->msgs_per_s);
+	}
+	q->err = p.err;
+	sq_close(&p);
+	return sq_result(q, err, "stream");
+}
+
+/* shmq_poll() callback: copy out and check the sequence, as sq_recv() does. */
+static int sq_batch_cb(void *arg, const struct shmq_msg *m)
+{
+	struct sq *q = arg;
+
+	if (m->len != q->cfg->size_bytes || m->lost)
+		q->bad = 1;
+	memcpy(q->buf, m->data, m->len);
+	if (drive_check(q->buf, q->seq++))
+		q->bad = 1;
+	return 0;
+}
+
+static int sq_st_batch_parent(void *arg)
+{
+	struct sq *q = arg, p = *q;
+	uint64_t n = p.cfg->warmup + p.cfg->iters, t0 = 0, seq0 = 0;
+	int err, got;
+
+	p.c = NULL;
+	err = sq_open(&p, NULL, p.ping);
+	if (!err)
+		proc_parent_go(q->sync, 1);
+	while (!err && p.seq < n) {
+		got = shmq_poll(p.sub, sq_batch_cb, &p, SQ_BATCH, -1);
+		if (got < 0)
+			err = sq_fail(&p, got);
+		else if (p.bad)
+			err = -EBADMSG;
+		if (!t0 && p.seq >= p.cfg->warmup) {
+			/* the warm-up ends inside a batch: count from its end */
+			t0 = now_ns();
+			seq0 = p.seq;
+		}
+	}
+	if (!err)
+		p.out->msgs_per_s = (double)(n - seq0) * 1e9 / (double)(now_ns() - t0);
+	q->err = p.err;
+	sq_close(&p);
+	return sq_result(q, err, "stream");
+}
+
+static int sq_stream(const struct bench_cfg *cfg, struct bench_out *out, proc_parent_fn parent)
+{
+	struct sq q;
+	int err = sq_setup(&q, cfg, out, "st", 1, 0);
+
+	q.wait = SHMQ_WAIT_SPIN_SLEEP;
+	if (!err)
+		err =
+		    sq_result(&q, proc_run(cfg, 1, sq_st_child, parent, &q, out->reason), "stream");
+	sq_teardown(&q, 1, 0);
+	return err;
+}
+
+int scen_shmq_stream(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	return sq_stream(cfg, out, sq_st_parent);
+}
+
+int scen_shmq_stream_batch(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	return sq_stream(cfg, out, sq_st_batch_parent);
+}
+
+/* ---- fan-out -------------------------------------------------------------- */
+
+/*
+ * Shared between the publisher and its subscribers, after the start line:
+ * per subscriber its count of throughput-phase messages, then the send time
+ * of each paced message and each subscriber's receive time of it (0: never
+ * received).
+ */
+struct fo_shared {
+	uint64_t got[BENCH_MAX_SUBS];
+	uint64_t npaced; /* messages of the paced phase: warm-up + measured */
+	uint64_t nburst; /* of the back-to-back phase */
+};
+
+#define FO_END UINT64_MAX /* sequence number of the last message */
+
+static struct fo_shared *fo_of(struct sq *q)
+{
+	return (struct fo_shared *)((uint8_t *)q->sync + round_up64(sizeof(*q->sync)));
+}
+
+static uint64_t *fo_sent(struct fo_shared *f)
+{
+	return (uint64_t *)(f + 1);
+}
+
+static uint64_t *fo_recv(struct fo_shared *f, unsigned sub)
+{
+	return fo_sent(f) + f->npaced * (1 + sub);
+}
+
+static int fo_child(void *arg, unsigned idx)
+{
+	struct sq *q = arg;
+	struct fo_shared *f = fo_of(q);
+	uint64_t *recv = fo_recv(f, idx), seq, got = 0;
+	struct shmq_msg m;
+	int err;
+
+	q->c = NULL;
+	err = sq_open(q, NULL, q->ping);
+	if (!err)
+		proc_child_ready(q->sync);
+	while (!err) {
+		err = shmq_recv(q->sub, &m, -1);
+		if (err) {
+			err = sq_fail(q, err);
+			break;
+		}
+		memcpy(&seq, m.data, sizeof(seq));
+		if (seq == FO_END)
+			break;
+		if (seq < f->npaced)
+			recv[seq] = now_ns();
+		else
+			got++;
+	}
+	f->got[idx] = got;
+	if (err && q->err)
+		fprintf(stderr, "shmq-bench: subscriber %u: %s\n", idx, shmq_strerror(q->err));
+	sq_close(q);
+	return err;
+}
+
+/* Give the subscribers up to 1 s to receive the last paced message. */
+static void fo_drain(struct fo_shared *f, unsigned nsubs)
+{
+	uint64_t deadline = now_ns() + 1000000000u;
+	unsigned s;
+
+	for (s = 0; s < nsubs; s++)
+		while (!((volatile uint64_t *)fo_recv(f, s))[f->npaced - 1] && now_ns() < deadline)
+			usleep(100);
+}
+
+static int fo_parent(void *arg)
+{
+	struct sq *q = arg, p = *q;
+	struct fo_shared *f = fo_of(q);
+	uint64_t *sent = fo_sent(f), i, due = 0, t0, period;
+	int err;
+
+	period = 1000000000u / (p.cfg->rate_per_s ? p.cfg->rate_per_s : SQ_FANOUT_RATE);
+	p.c = NULL;
+	err = sq_open(&p, p.ping, NULL);
+	if (!err)
+		proc_parent_go(q->sync, p.cfg->nsubs);
+	for (i = 0; !err && i < f->npaced; i++) {
+		drive_stamp(p.buf, i);
+		sent[i] = drive_pace(&due, period, i == 0);
+		err = sq_publish(&p, p.buf, p.cfg->size_bytes);
+	}
+	if (!err)
+		fo_drain(f, p.cfg->nsubs);
+	t0 = now_ns();
+	for (i = 0; !err && i < f->nburst; i++) {
+		drive_stamp(p.buf, f->npaced + i);
+		err = sq_publish(&p, p.buf, p.cfg->size_bytes);
+	}
+	if (!err) {
+		p.out->msgs_per_s = (double)f->nburst * 1e9 / (double)(now_ns() - t0);
+		drive_stamp(p.buf, FO_END);
+		err = sq_publish(&p, p.buf, p.cfg->size_bytes);
+	}
+	q->err = p.err;
+	sq_close(&p);
+	return sq_result(q, err, "fan-out");
+}
+
+/* First and last receive time of each measured paced message, into the histograms. */
+static void fo_collect(struct fo_shared *f, const struct bench_cfg *cfg, struct bench_out *out)
+{
+	uint64_t i, first, last, t, low = UINT64_MAX;
+	unsigned s;
+
+	for (i = cfg->warmup; i < f->npaced; i++) {
+		first = UINT64_MAX;
+		last = 0;
+		for (s = 0; s < cfg->nsubs; s++) {
+			t = fo_recv(f, s)[i];
+			if (!t)
+				continue; /* lost (drop policy): no latency */
+			first = t < first ? t : first;
+			last = t > last ? t : last;
+		}
+		if (last) {
+			hist_record(out->lat, first - fo_sent(f)[i]);
+			hist_record(out->lat2, last - fo_sent(f)[i]);
+		}
+	}
+	for (s = 0; s < cfg->nsubs; s++)
+		low = f->got[s] < low ? f->got[s] : low;
+	out->delivered = f->nburst ? (double)low / (double)f->nburst : 0;
+}
+
+int scen_shmq_fanout(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	uint64_t npaced = cfg->warmup + cfg->iters;
+	size_t extra = sizeof(struct fo_shared) + (cfg->nsubs + 1) * npaced * sizeof(uint64_t);
+	struct sq q;
+	int err;
+
+	if (cfg->nsubs < 1 || cfg->nsubs > BENCH_MAX_SUBS || cfg->size_bytes < 8)
+		return bench_fail(out->reason, -EINVAL, "bad fan-out configuration");
+	err = sq_setup(&q, cfg, out, "fanout", 1, extra);
+	q.wait = SHMQ_WAIT_SLEEP;
+	if (!err) {
+		fo_of(&q)->npaced = npaced;
+		fo_of(&q)->nburst = cfg->fanout_iters;
+		err = sq_result(&q, proc_run(cfg, cfg->nsubs, fo_child, fo_parent, &q, out->reason),
+				"fan-out");
+	}
+	if (!err)
+		fo_collect(fo_of(&q), cfg, out);
+	sq_teardown(&q, 1, extra);
+	return err;
+}

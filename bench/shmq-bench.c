@@ -1,0 +1,848 @@
+/*
+ * shmq-bench.c - the runner: parse the command line, start a private shmqd,
+ * run every selected scenario (shmq and its baselines, one at a time, in this
+ * process tree) for each message size, repeat each, take the median of every
+ * figure across the repetitions, and write the terminal table, JSON, CSV and
+ * plots. A transport that is not built or cannot run here is "skipped" with
+ * its reason, never a zero; a scenario that breaks is "FAILED" and the exit
+ * status is 1. Single-threaded; scenarios fork their own peers.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "results.h"
+#include "shmq.h"
+
+#define NOT_YET_GROUPS "not available yet: consumer groups are not implemented in shmq"
+#define NOT_YET_DURABLE "not available yet: durable channels are not implemented in shmq"
+#define NO_ZMQ "ZeroMQ not found at build time (install libzmq3-dev and rebuild)"
+#define NO_IOX "iceoryx not found at build time (install libiceoryx-binding-c-dev and rebuild)"
+#define NO_URING "liburing not found at build time (install liburing-dev and rebuild)"
+
+#ifdef HAVE_ZMQ
+#define ZMQ_FN(f) f
+#else
+#define ZMQ_FN(f) NULL
+#endif
+#ifdef HAVE_IOX
+#define IOX_FN(f) f
+#else
+#define IOX_FN(f) NULL
+#endif
+#ifdef HAVE_URING
+#define URING_FN(f) f
+#else
+#define URING_FN(f) NULL
+#endif
+
+#define PP KIND_PINGPONG
+#define ST KIND_STREAM
+#define SL SC_SLEEPS
+#define SU SC_SUMMARY
+
+static const struct scenario scenarios[] = {
+    {"pingpong", "raw-spin", PP, 0, base_spin_pingpong, NULL,
+     "two padded sequence words, busy-poll: the hardware floor", SU},
+    {"pingpong", "raw-spin-futex", PP, 0, base_spinfutex_pingpong, NULL,
+     "spin 20 us, then futex; wake only a flagged sleeper", 0},
+    {"pingpong", "raw-futex", PP, 0, base_futex_pingpong, NULL,
+     "futex wait/wake on a shared word: the wake-up floor", SL | SU},
+    {"pingpong", "eventfd", PP, 0, base_eventfd_pingpong, NULL, "shm payload, eventfd doorbell",
+     SL},
+    {"pingpong", "pipe", PP, 0, base_pipe_pingpong, NULL, "two pipes", SL},
+    {"pingpong", "unix-stream", PP, 0, base_unix_pingpong, NULL, "socketpair SOCK_STREAM", SL | SU},
+    {"pingpong", "unix-seqpacket", PP, 0, base_seqpacket_pingpong, NULL,
+     "socketpair SOCK_SEQPACKET", SL},
+    {"pingpong", "zmq-ipc", PP, 0, ZMQ_FN(base_zmq_pingpong), NO_ZMQ, "ZeroMQ PAIR over ipc://",
+     SL},
+    {"pingpong", "iox-spin", PP, 0, IOX_FN(base_iox_pingpong_spin), NO_IOX,
+     "iceoryx C binding, busy-poll take", 0},
+    {"pingpong", "iox-waitset", PP, 0, IOX_FN(base_iox_pingpong_waitset), NO_IOX,
+     "iceoryx C binding, blocking WaitSet", SL},
+    {"pingpong", "shmq-spin", PP, 1, scen_shmq_pingpong_spin, NULL, "SHMQ_WAIT_SPIN readers", SU},
+    {"pingpong", "shmq-spin-sleep", PP, 1, scen_shmq_pingpong_spin_sleep, NULL,
+     "SHMQ_WAIT_SPIN_SLEEP readers (the default)", SU},
+    {"pingpong", "shmq-sleep", PP, 1, scen_shmq_pingpong_sleep, NULL,
+     "SHMQ_WAIT_SLEEP readers (futex)", SL | SU},
+    {"pingpong", "shmq-eventfd", PP, 1, scen_shmq_pingpong_eventfd, NULL,
+     "SHMQ_WAIT_EVENTFD readers in epoll_wait", SL},
+    {"stream", "raw-ring", ST, 0, base_ring_stream, NULL, "naive SPSC ring, 4 MiB, memcpy", 0},
+    {"stream", "pipe", ST, 0, base_pipe_stream, NULL, "one write per message", 0},
+    {"stream", "unix-stream", ST, 0, base_unix_stream, NULL, "one write per message", 0},
+    {"stream", "unix-seqpacket", ST, 0, base_seqpacket_stream, NULL, "one send per message", 0},
+    {"stream", "zmq-ipc", ST, 0, ZMQ_FN(base_zmq_stream), NO_ZMQ, "PAIR, default HWM", 0},
+    {"stream", "iox", ST, 0, IOX_FN(base_iox_stream), NO_IOX, "loan, copy, publish; take", 0},
+    {"stream", "shmq", ST, 1, scen_shmq_stream, NULL, "block policy, shmq_recv + copy", 0},
+    {"stream", "shmq-batch", ST, 1, scen_shmq_stream_batch, NULL,
+     "block policy, shmq_poll batches of 256 + copy", 0},
+    {"fanout", "shmq", KIND_FANOUT, 1, scen_shmq_fanout, NULL, "drop policy, sleeping subscribers",
+     SL},
+    {"group", "shmq-group", KIND_STREAM, 1, NULL, NOT_YET_GROUPS,
+     "2 producers, 2 consumers with acks", 0},
+    {"durable", "disk-always", KIND_LATENCY, 0, URING_FN(base_disk_always), NO_URING,
+     "io_uring 4 KiB append linked with fdatasync, one at a time", SC_DISK},
+    {"durable", "disk-batch", KIND_STREAM, 0, URING_FN(base_disk_batch), NO_URING,
+     "io_uring 4 KiB appends, 32 in flight, fdatasync per MiB", SC_DISK},
+    {"durable", "shmq-always", KIND_LATENCY, 1, NULL, NOT_YET_DURABLE, "sync=always confirms",
+     SC_DISK},
+    {"durable", "shmq-batch", KIND_STREAM, 1, NULL, NOT_YET_DURABLE, "sync=batch, 4 KiB", SC_DISK},
+};
+
+#define NSCEN (sizeof(scenarios) / sizeof(scenarios[0]))
+#define PP_WARMUP_MIN 40000
+#define MAX_LIST 32
+
+struct opts {
+	int quick;
+	int summary;
+	int progress; /* 1: a line on stderr per result; 2: one updated line (tty) */
+	unsigned reps;
+	uint64_t iters;	 /* 0: by scenario */
+	uint64_t warmup; /* UINT64_MAX: a tenth of iters */
+	uint64_t rate_per_s;
+	int cpu[2];
+	uint32_t sizes[MAX_LIST];
+	unsigned nsizes;
+	uint32_t stream_sizes[MAX_LIST];
+	unsigned nstream_sizes;
+	uint32_t subs[MAX_LIST];
+	unsigned nsubs;
+	const char *json;
+	const char *csv;
+	const char *plot;
+	const char *only;
+	const char *disk_dir;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(
+	    f, "usage: shmq-bench [options]\n"
+	       "  --summary          64 B ping-pong only: shmq vs the floors and a Unix socket (a "
+	       "few s)\n"
+	       "  --quick            every scenario, briefly (a smoke test, not a measurement)\n"
+	       "  --reps N           repetitions of each figure, the median is reported (3)\n"
+	       "  --iters N          measured messages per repetition (by scenario)\n"
+	       "  --warmup N         unmeasured messages first (a tenth of --iters; spinning\n"
+	       "                     ping-pong at least 40000, past a channel's first lap)\n"
+	       "  --rate N           ping-pong: send N per second on a schedule, timing each from\n"
+	       "                     when it was due (no coordinated omission); fan-out: pace\n"
+	       "  --cpus A,B         the two CPUs (0,1); peers run on B\n"
+	       "  --size LIST        ping-pong message sizes, e.g. 64,1K (64)\n"
+	       "  --stream-size LIST streaming sizes (8,64,256,1K,4K,16K,64K)\n"
+	       "  --subs LIST        fan-out subscriber counts (1,2,4,8)\n"
+	       "  --only LIST        only scenarios whose group/transport starts with one of LIST\n"
+	       "                     (e.g. pingpong,stream/shmq)\n"
+	       "  --disk-dir DIR     directory of the disk floor's file ($TMPDIR or /tmp)\n"
+	       "  --json FILE        write every result as JSON\n"
+	       "  --csv FILE         write every result as CSV\n"
+	       "  --plot DIR         draw PNG plots with gnuplot into DIR\n"
+	       "  --no-progress      no progress line on stderr\n"
+	       "  --list             list the scenarios and exit\n"
+	       "environment: SHMQD  the shmqd to start (default: next to this program,\n"
+	       "             ../daemon/shmqd in a build tree, or shmqd on PATH)\n");
+}
+
+/* "64,1K,4k" -> sizes; 0 on success. */
+static int parse_list(const char *s, uint32_t *out, unsigned *n, int sizes)
+{
+	char *end;
+	unsigned long v;
+
+	*n = 0;
+	while (*s) {
+		errno = 0;
+		v = strtoul(s, &end, 10);
+		if (errno || end == s || *n == MAX_LIST)
+			return -1;
+		if (sizes && (*end == 'K' || *end == 'k'))
+			v *= 1024, end++;
+		else if (sizes && (*end == 'M' || *end == 'm'))
+			v *= 1024 * 1024, end++;
+		if (v == 0 || v > (sizes ? (16ul << 20) : BENCH_MAX_SUBS) || (*end && *end != ','))
+			return -1;
+		if (sizes && v < 8)
+			return -1; /* every message carries its 8-byte sequence number */
+		out[(*n)++] = (uint32_t)v;
+		s = *end ? end + 1 : end;
+	}
+	return *n ? 0 : -1;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return errno || end == s || *end || s[0] == '-' ? -1 : 0;
+}
+
+static int parse_cpus(const char *s, int cpu[2])
+{
+	return sscanf(s, "%d,%d", &cpu[0], &cpu[1]) == 2 && cpu[0] >= 0 && cpu[1] >= 0 ? 0 : -1;
+}
+
+static void list_scenarios(void)
+{
+	size_t i;
+
+	for (i = 0; i < NSCEN; i++)
+		printf("%-9s %-16s %-8s %s%s%s\n", scenarios[i].group, scenarios[i].name,
+		       scenarios[i].is_shmq ? "shmq" : "baseline", scenarios[i].desc,
+		       scenarios[i].fn ? "" : "  [skipped: ",
+		       scenarios[i].fn ? "" : scenarios[i].missing);
+}
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	static const struct option lo[] = {{"summary", no_argument, NULL, 'S'},
+					   {"quick", no_argument, NULL, 'q'},
+					   {"reps", required_argument, NULL, 'r'},
+					   {"iters", required_argument, NULL, 'n'},
+					   {"warmup", required_argument, NULL, 'w'},
+					   {"rate", required_argument, NULL, 'R'},
+					   {"cpus", required_argument, NULL, 'c'},
+					   {"size", required_argument, NULL, 's'},
+					   {"stream-size", required_argument, NULL, 't'},
+					   {"subs", required_argument, NULL, 'u'},
+					   {"only", required_argument, NULL, 'o'},
+					   {"disk-dir", required_argument, NULL, 'd'},
+					   {"json", required_argument, NULL, 'j'},
+					   {"csv", required_argument, NULL, 'C'},
+					   {"plot", required_argument, NULL, 'p'},
+					   {"no-progress", no_argument, NULL, 'P'},
+					   {"list", no_argument, NULL, 'l'},
+					   {"help", no_argument, NULL, 'h'},
+					   {NULL, 0, NULL, 0}};
+	uint64_t v;
+	int c, bad = 0;
+
+	*o = (struct opts){.reps = 3, .warmup = UINT64_MAX, .cpu = {0, 1}, .progress = 1};
+	o->progress = isatty(STDERR_FILENO) ? 2 : 1;
+	parse_list("64", o->sizes, &o->nsizes, 1);
+	parse_list("8,64,256,1K,4K,16K,64K", o->stream_sizes, &o->nstream_sizes, 1);
+	parse_list("1,2,4,8", o->subs, &o->nsubs, 0);
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'S':
+			o->summary = 1;
+			break;
+		case 'q':
+			o->quick = 1;
+			break;
+		case 'r':
+			bad |= parse_u64(optarg, &v) || v < 1 || v > BENCH_MAX_REPS;
+			o->reps = (unsigned)v;
+			break;
+		case 'n':
+			bad |= parse_u64(optarg, &o->iters) || o->iters < 1;
+			break;
+		case 'w':
+			bad |= parse_u64(optarg, &o->warmup);
+			break;
+		case 'R':
+			bad |= parse_u64(optarg, &o->rate_per_s) || o->rate_per_s > 1000000000u;
+			break;
+		case 'c':
+			bad |= parse_cpus(optarg, o->cpu);
+			break;
+		case 's':
+			bad |= parse_list(optarg, o->sizes, &o->nsizes, 1);
+			break;
+		case 't':
+			bad |= parse_list(optarg, o->stream_sizes, &o->nstream_sizes, 1);
+			break;
+		case 'u':
+			bad |= parse_list(optarg, o->subs, &o->nsubs, 0);
+			break;
+		case 'o':
+			o->only = optarg;
+			break;
+		case 'd':
+			o->disk_dir = optarg;
+			break;
+		case 'j':
+			o->json = optarg;
+			break;
+		case 'C':
+			o->csv = optarg;
+			break;
+		case 'p':
+			o->plot = optarg;
+			break;
+		case 'P':
+			o->progress = 0;
+			break;
+		case 'l':
+			list_scenarios();
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(2);
+		}
+		if (bad) {
+			fprintf(stderr, "shmq-bench: bad value: %s\n", optarg);
+			usage(stderr);
+			exit(2);
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		exit(2);
+	}
+	return 0;
+}
+
+/* ---- the private shmqd ------------------------------------------------------ */
+
+struct daemon {
+	pid_t pid;
+	char dir[256];
+	char socket[300]; /* must fit sockaddr_un: a short $TMPDIR */
+	char log[300];
+	char why[BENCH_REASON_LEN]; /* when it could not start */
+};
+
+/* out = dir/rest if that fits and is executable; 0 then. */
+static int try_exec(char *out, size_t len, const char *dir, int dir_len, const char *rest)
+{
+	int n = snprintf(out, len, "%.*s/%s", dir_len, dir, rest);
+
+	return n > 0 && (size_t)n < len && dir_len > 0 ? access(out, X_OK) : -1;
+}
+
+/* The shmqd to run: $SHMQD, next to us, ../daemon/shmqd (build tree), or on PATH. */
+static int daemon_find(char *out, size_t len)
+{
+	const char *env = getenv("SHMQD"), *path = getenv("PATH"), *p, *e;
+	char self[PATH_MAX], *slash;
+	ssize_t n;
+
+	if (env && env[0]) {
+		snprintf(out, len, "%s", env);
+		return access(out, X_OK);
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash)
+			*slash = '\0';
+		if (!try_exec(out, len, self, (int)strlen(self), "../daemon/shmqd") ||
+		    !try_exec(out, len, self, (int)strlen(self), "shmqd") ||
+		    !try_exec(out, len, self, (int)strlen(self), "../sbin/shmqd"))
+			return 0;
+	}
+	for (p = path ? path : ""; *p; p = *e ? e + 1 : e) {
+		e = strchr(p, ':');
+		if (!e)
+			e = p + strlen(p);
+		if (!try_exec(out, len, p, (int)(e - p), "shmqd"))
+			return 0;
+	}
+	return -1;
+}
+
+static void daemon_exec(const char *bin, const struct daemon *d)
+{
+	int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	prctl(PR_SET_PDEATHSIG, SIGTERM); /* a watchdog exit must not leave it behind */
+	if (fd >= 0) {
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+	}
+	execl(bin, "shmqd", "--socket", d->socket, (char *)NULL);
+	_exit(127);
+}
+
+/* Start shmqd in d->dir and wait (up to 5 s) until it accepts a client. */
+static int daemon_start(struct daemon *d)
+{
+	char bin[PATH_MAX];
+	struct shmq_client *c;
+	int i, status, err = -1;
+
+	snprintf(d->socket, sizeof(d->socket), "%s/shmqd.sock", d->dir);
+	snprintf(d->log, sizeof(d->log), "%s/shmqd.log", d->dir);
+	if (daemon_find(bin, sizeof(bin))) {
+		snprintf(d->why, sizeof(d->why), "shmqd not found (set SHMQD to its path)");
+		return -1;
+	}
+	fflush(NULL);
+	d->pid = fork();
+	if (d->pid < 0) {
+		snprintf(d->why, sizeof(d->why), "fork: %s", strerror(errno));
+		return -1;
+	}
+	if (d->pid == 0)
+		daemon_exec(bin, d);
+	for (i = 0; i < 500 && err; i++) {
+		err = shmq_connect(d->socket, &c);
+		if (!err) {
+			shmq_disconnect(c);
+			break;
+		}
+		if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+			d->pid = 0;
+			snprintf(d->why, sizeof(d->why), "shmqd exited at start: %.100s", bin);
+			return -1;
+		}
+		usleep(10000);
+	}
+	if (err)
+		snprintf(d->why, sizeof(d->why), "shmqd did not answer: %s", shmq_strerror(err));
+	return err ? -1 : 0;
+}
+
+static void daemon_stop(struct daemon *d)
+{
+	int status;
+
+	if (d->pid <= 0)
+		return;
+	kill(d->pid, SIGTERM);
+	while (waitpid(d->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	d->pid = 0;
+}
+
+/* ---- running ---------------------------------------------------------------- */
+
+static int only_match(const char *only, const struct scenario *sc)
+{
+	char full[96];
+	const char *p, *e;
+
+	if (!only)
+		return 1;
+	snprintf(full, sizeof(full), "%s/%s", sc->group, sc->name);
+	for (p = only; *p; p = *e ? e + 1 : e) {
+		e = strchr(p, ',');
+		if (!e)
+			e = p + strlen(p);
+		if (e > p && !strncmp(full, p, (size_t)(e - p)))
+			return 1;
+	}
+	return 0;
+}
+
+/* Measured messages per repetition of one result. */
+static uint64_t iters_for(const struct opts *o, const struct scenario *sc, uint32_t size)
+{
+	uint64_t n;
+
+	if (o->iters)
+		return o->iters;
+	if (sc->flags & SC_DISK)
+		return o->quick ? 64 : (sc->kind == KIND_LATENCY ? 1000 : 16384);
+	if (o->summary)
+		return sc->flags & SC_SLEEPS ? 5000 : 50000;
+	if (sc->kind == KIND_FANOUT) /* the paced latency phase */
+		return o->quick ? 200 : 10000;
+	if (sc->kind == KIND_STREAM) {
+		n = (1ull << 30) / size;
+		n = n > 2000000 ? 2000000 : n < 20000 ? 20000 : n;
+		return o->quick ? n / 100 : n;
+	}
+	if (sc->flags & SC_SLEEPS)
+		return o->quick ? 400 : 50000;
+	return o->quick ? 4000 : 200000;
+}
+
+static void add_result(struct results *rs, const struct scenario *sc, uint32_t size, uint32_t nsubs)
+{
+	struct result *r = &rs->v[rs->n++];
+
+	memset(r, 0, sizeof(*r));
+	r->sc = sc;
+	r->size_bytes = size;
+	r->nsubs = nsubs;
+}
+
+/* Every result to measure, in table order. */
+static int plan(const struct opts *o, struct results *rs)
+{
+	size_t i, cap = NSCEN * (MAX_LIST + 1);
+	unsigned k;
+
+	rs->v = calloc(cap, sizeof(*rs->v));
+	if (!rs->v)
+		return -ENOMEM;
+	for (i = 0; i < NSCEN; i++) {
+		const struct scenario *sc = &scenarios[i];
+
+		if (!only_match(o->only, sc) || (o->summary && !(sc->flags & SC_SUMMARY)))
+			continue;
+		if (o->summary)
+			add_result(rs, sc, 64, 0);
+		else if (!strcmp(sc->group, "pingpong"))
+			for (k = 0; k < o->nsizes; k++)
+				add_result(rs, sc, o->sizes[k], 0);
+		else if (!strcmp(sc->group, "stream"))
+			for (k = 0; k < o->nstream_sizes; k++)
+				add_result(rs, sc, o->stream_sizes[k], 0);
+		else if (sc->kind == KIND_FANOUT)
+			for (k = 0; k < o->nsubs; k++)
+				add_result(rs, sc, 64, o->subs[k]);
+		else if (!strcmp(sc->group, "durable"))
+			add_result(rs, sc, 4096, 0);
+		else
+			add_result(rs, sc, 64, 0);
+	}
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The median of n values taken at byte offset off of each summary. */
+static uint64_t median_u64(const struct hist_summary *s, unsigned n, size_t off)
+{
+	uint64_t v[BENCH_MAX_REPS];
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		memcpy(&v[i], (const char *)&s[i] + off, sizeof(v[i]));
+	qsort(v, n, sizeof(v[0]), cmp_u64);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static double median_dbl(const double *in, unsigned n)
+{
+	double v[BENCH_MAX_REPS];
+
+	memcpy(v, in, n * sizeof(v[0]));
+	qsort(v, n, sizeof(v[0]), cmp_dbl);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void median_summary(struct hist_summary *m, const struct hist_summary *s, unsigned n)
+{
+	double means[BENCH_MAX_REPS];
+	unsigned i;
+
+	m->count = median_u64(s, n, offsetof(struct hist_summary, count));
+	m->min_ns = median_u64(s, n, offsetof(struct hist_summary, min_ns));
+	m->p50_ns = median_u64(s, n, offsetof(struct hist_summary, p50_ns));
+	m->p90_ns = median_u64(s, n, offsetof(struct hist_summary, p90_ns));
+	m->p99_ns = median_u64(s, n, offsetof(struct hist_summary, p99_ns));
+	m->p999_ns = median_u64(s, n, offsetof(struct hist_summary, p999_ns));
+	m->p9999_ns = median_u64(s, n, offsetof(struct hist_summary, p9999_ns));
+	m->max_ns = median_u64(s, n, offsetof(struct hist_summary, max_ns));
+	for (i = 0; i < n; i++)
+		means[i] = s[i].mean_ns;
+	m->mean_ns = median_dbl(means, n);
+}
+
+static void progress(const struct opts *o, size_t idx, size_t total, const struct result *r,
+		     unsigned rep, const char *state)
+{
+	char sz[32], subs[32] = "";
+
+	if (!o->progress)
+		return;
+	if (r->sc->kind == KIND_FANOUT)
+		snprintf(subs, sizeof(subs), " x%u", r->nsubs);
+	size_label(r->size_bytes, sz, sizeof(sz));
+	if (o->progress == 2)
+		fprintf(stderr, "\r\033[K[%zu/%zu] %s/%s %s%s rep %u/%u %s", idx + 1, total,
+			r->sc->group, r->sc->name, sz, subs, rep, o->reps, state);
+	else if (state[0])
+		fprintf(stderr, "[%zu/%zu] %s/%s %s%s: %s\n", idx + 1, total, r->sc->group,
+			r->sc->name, sz, subs, state);
+}
+
+/* One repetition of r into the hists; returns the scenario's result. */
+static int run_rep(const struct opts *o, const struct daemon *d, struct result *r, struct hist *lat,
+		   struct hist *lat2, struct bench_out *out)
+{
+	struct bench_cfg cfg = {
+	    .cpu = {o->cpu[0], o->cpu[1]},
+	    .size_bytes = r->size_bytes,
+	    .nsubs = r->nsubs,
+	    .iters = r->iters,
+	    .warmup = r->warmup,
+	    .rate_per_s = o->rate_per_s,
+	    .tmpdir = d->dir,
+	    .socket_path = d->pid > 0 ? d->socket : NULL,
+	    .fanout_iters = o->quick ? 20000 : 1000000,
+	};
+	char what[128];
+
+	hist_reset(lat);
+	hist_reset(lat2);
+	*out = (struct bench_out){.lat = lat, .lat2 = lat2};
+	if (r->sc->is_shmq && d->pid <= 0)
+		return bench_fail(out->reason, BENCH_SKIP, "%s", d->why);
+	snprintf(what, sizeof(what), "%s/%s", r->sc->group, r->sc->name);
+	proc_watchdog(o->quick ? 60 : 300, what);
+	if (o->disk_dir && !strcmp(r->sc->group, "durable"))
+		cfg.tmpdir = o->disk_dir;
+	return r->sc->fn(&cfg, out);
+}
+
+/* Before the first repetition: the counts, or "skipped" when not built. */
+static void result_begin(const struct opts *o, struct result *r)
+{
+	r->iters = iters_for(o, r->sc, r->size_bytes);
+	r->warmup = o->warmup != UINT64_MAX ? o->warmup : r->iters / 10;
+	/* Spinning ping-pong: warm up past the first lap of a default channel
+	 * (32768 slots), whose pages fault in on first touch (~5 us each). */
+	if (o->warmup == UINT64_MAX && !o->quick && r->sc->kind == KIND_PINGPONG &&
+	    !(r->sc->flags & SC_SLEEPS) && r->warmup < PP_WARMUP_MIN)
+		r->warmup = PP_WARMUP_MIN;
+	if ((r->sc->kind == KIND_STREAM || r->sc->kind == KIND_FANOUT) && !r->warmup)
+		r->warmup = 1; /* the consumers time from the end of the warm-up */
+	if (!r->sc->fn) {
+		r->status = RES_SKIPPED;
+		snprintf(r->reason, sizeof(r->reason), "%s", r->sc->missing);
+	}
+}
+
+/* Repetition k of r; a skip or failure ends r's repetitions. */
+static void result_rep(const struct opts *o, const struct daemon *d, struct result *r, unsigned k,
+		       struct hist *lat, struct hist *lat2)
+{
+	struct bench_out out;
+	int err;
+
+	err = run_rep(o, d, r, lat, lat2, &out);
+	proc_watchdog(0, NULL);
+	if (err) {
+		r->status = err == BENCH_SKIP ? RES_SKIPPED : RES_FAILED;
+		snprintf(r->reason, sizeof(r->reason), "%s",
+			 out.reason[0] ? out.reason : strerror(err < 0 ? -err : EIO));
+		return;
+	}
+	hist_summarize(lat, &r->rep_lat[k]);
+	hist_summarize(lat2, &r->rep_lat2[k]);
+	r->rep_rate[k] = out.msgs_per_s;
+	r->rep_delivered[k] = out.delivered;
+	hist_merge(r->all, lat);
+	hist_merge(r->all2, lat2);
+	r->nreps++;
+}
+
+static void result_end(struct result *r)
+{
+	if (r->status != RES_OK)
+		return;
+	median_summary(&r->lat, r->rep_lat, r->nreps);
+	median_summary(&r->lat2, r->rep_lat2, r->nreps);
+	r->rate = median_dbl(r->rep_rate, r->nreps);
+	r->delivered = median_dbl(r->rep_delivered, r->nreps);
+}
+
+static const char *status_word(const struct result *r)
+{
+	return r->status == RES_OK ? "ok" : r->status == RES_SKIPPED ? "skipped" : "FAILED";
+}
+
+/*
+ * Repetitions are rounds over every result, not back to back: the guest's
+ * vCPUs move between host cores over time (the spin floor alone moves between
+ * ~50 and ~300 ns here), so round k of each transport sees about the same
+ * placement, and the median across rounds compares like with like.
+ */
+static int run_all(const struct opts *o, const struct daemon *d, struct results *rs)
+{
+	struct hist *lat = malloc(sizeof(*lat)), *lat2 = malloc(sizeof(*lat2));
+	int failed = 0;
+	unsigned k;
+	size_t i;
+
+	if (!lat || !lat2)
+		return -ENOMEM;
+	for (i = 0; i < rs->n; i++) {
+		rs->v[i].all = malloc(sizeof(*rs->v[i].all));
+		rs->v[i].all2 = malloc(sizeof(*rs->v[i].all2));
+		if (!rs->v[i].all || !rs->v[i].all2)
+			return -ENOMEM;
+		hist_reset(rs->v[i].all);
+		hist_reset(rs->v[i].all2);
+		result_begin(o, &rs->v[i]);
+	}
+	for (k = 0; k < o->reps; k++) {
+		for (i = 0; i < rs->n; i++) {
+			struct result *r = &rs->v[i];
+
+			if (r->status != RES_OK)
+				continue;
+			progress(o, i, rs->n, r, k + 1, "");
+			result_rep(o, d, r, k, lat, lat2);
+			if (r->status != RES_OK || (k + 1 == o->reps && o->progress == 1))
+				progress(o, i, rs->n, r, k + 1, status_word(r));
+		}
+	}
+	for (i = 0; i < rs->n; i++) {
+		result_end(&rs->v[i]);
+		failed |= rs->v[i].status == RES_FAILED;
+	}
+	if (o->progress == 2)
+		fputs("\r\033[K", stderr);
+	free(lat);
+	free(lat2);
+	return failed;
+}
+
+/* ---- the machine ------------------------------------------------------------ */
+
+static void machine_info(const struct opts *o, const char *disk_dir, struct run_info *in)
+{
+	struct utsname u;
+	struct statfs sf;
+	char line[256], *p;
+	time_t now = time(NULL);
+	FILE *f;
+
+	in->version = SHMQ_BENCH_VERSION;
+	in->cpu[0] = o->cpu[0];
+	in->cpu[1] = o->cpu[1];
+	in->reps = o->reps;
+	in->quick = o->quick;
+	in->rate_per_s = o->rate_per_s;
+	in->ncpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	strftime(in->started, sizeof(in->started), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	snprintf(in->cpu_model, sizeof(in->cpu_model), "unknown");
+	f = fopen("/proc/cpuinfo", "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "model name", 10) || !(p = strchr(line, ':')))
+			continue;
+		p += strspn(p + 1, " \t") + 1;
+		p[strcspn(p, "\n")] = '\0';
+		snprintf(in->cpu_model, sizeof(in->cpu_model), "%s", p);
+		break;
+	}
+	if (f)
+		fclose(f);
+	if (!uname(&u))
+		snprintf(in->kernel, sizeof(in->kernel), "%s", u.release);
+	snprintf(in->disk_fs, sizeof(in->disk_fs), "unknown");
+	if (!statfs(disk_dir, &sf))
+		snprintf(in->disk_fs, sizeof(in->disk_fs), "%s (magic 0x%lx)",
+			 sf.f_type == 0xEF53	   ? "ext4"
+			 : sf.f_type == 0x01021994 ? "tmpfs"
+			 : sf.f_type == 0x58465342 ? "xfs"
+			 : sf.f_type == 0x9123683E ? "btrfs"
+						   : "other",
+			 (unsigned long)sf.f_type);
+}
+
+static int valid_cpus(const struct opts *o)
+{
+	long n = sysconf(_SC_NPROCESSORS_CONF);
+
+	if (o->cpu[0] >= n || o->cpu[1] >= n) {
+		fprintf(stderr, "shmq-bench: --cpus %d,%d: this machine has CPUs 0..%ld\n",
+			o->cpu[0], o->cpu[1], n - 1);
+		return 0;
+	}
+	return 1;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Our own mkdtemp directory: socket, daemon log, ipc endpoints, disk file. */
+static void remove_dir(const char *dir)
+{
+	if (nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS))
+		fprintf(stderr, "shmq-bench: could not remove %s: %s\n", dir, strerror(errno));
+}
+
+static int write_outputs(const struct opts *o, const struct results *rs)
+{
+	int err = 0, e;
+
+	if (o->summary)
+		report_summary(stdout, rs);
+	else {
+		report_table(stdout, rs);
+		report_targets(stdout, rs);
+	}
+	fflush(stdout);
+	if (o->json && (e = output_json(o->json, rs))) {
+		fprintf(stderr, "shmq-bench: %s: %s\n", o->json, strerror(-e));
+		err = e;
+	}
+	if (o->csv && (e = output_csv(o->csv, rs))) {
+		fprintf(stderr, "shmq-bench: %s: %s\n", o->csv, strerror(-e));
+		err = e;
+	}
+	if (o->plot && (e = output_plots(o->plot, rs))) {
+		fprintf(stderr, "shmq-bench: plots in %s: %s\n", o->plot, strerror(-e));
+		err = e;
+	}
+	return err;
+}
+
+int main(int argc, char **argv)
+{
+	struct results rs = {0};
+	struct daemon d = {0};
+	const char *tmp = getenv("TMPDIR");
+	struct opts o;
+	int failed, err;
+
+	parse_args(argc, argv, &o);
+	if (!valid_cpus(&o))
+		return 2;
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(d.dir, sizeof(d.dir), "%s/shmq-bench.XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+	if (!mkdtemp(d.dir)) {
+		fprintf(stderr, "shmq-bench: mkdtemp %s: %s\n", d.dir, strerror(errno));
+		return 2;
+	}
+	machine_info(&o, o.disk_dir ? o.disk_dir : d.dir, &rs.info);
+	if (plan(&o, &rs))
+		return 2;
+	if (daemon_start(&d))
+		fprintf(stderr, "shmq-bench: shmq scenarios skipped: %s\n", d.why);
+	failed = run_all(&o, &d, &rs);
+	daemon_stop(&d);
+#ifdef HAVE_IOX
+	base_iox_cleanup();
+#endif
+	remove_dir(d.dir);
+	if (failed < 0) {
+		fprintf(stderr, "shmq-bench: out of memory\n");
+		return 2;
+	}
+	err = write_outputs(&o, &rs);
+	return failed || err ? 1 : 0;
+}
