@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# deps.sh - install the Debian packages shmq needs, only those missing.
+#   scripts/deps.sh build   compiler, meson, liburing, libnuma, cmocka
+#   scripts/deps.sh bench   the above, plus the benchmark's baselines and plots
+# Runs apt-get through sudo when not root. Sourced or executed.
+set -euo pipefail
+
+deps_build=(gcc libc6-dev pkg-config meson ninja-build liburing-dev libnuma-dev libcmocka-dev)
+deps_bench=(libzmq3-dev gnuplot-nox iceoryx libiceoryx-binding-c-dev)
+
+deps_missing() {
+	local p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' ||
+			echo "$p"
+	done
+}
+
+deps_install() {
+	local want=() sudo=()
+	mapfile -t want < <(deps_missing "$@")
+	[ "${#want[@]}" -eq 0 ] && return 0
+	[ "$(id -u)" -ne 0 ] && sudo=(sudo)
+	echo "shmq: installing ${want[*]}" >&2
+	"${sudo[@]}" apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+		"${want[@]}" >/dev/null
+}
+
+case "${1:-build}" in
+build) deps_install "${deps_build[@]}" ;;
+bench)
+	deps_install "${deps_build[@]}"
+	# the baselines are optional: the benchmark reports a missing one as skipped
+	for p in "${deps_bench[@]}"; do
+		deps_install "$p" || echo "shmq: $p is not available; its baseline will be skipped" >&2
+	done
+	;;
+*)
+	echo "usage: scripts/deps.sh build|bench" >&2
+	exit 2
+	;;
+esac

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# test.sh - build shmq three ways and run its test suites, from a fresh
+# Debian 12 machine: installs what is missing, then
+#   build/        debugoptimized: every suite (unit, system, stress, bench)
+#   build-asan/   AddressSanitizer + UndefinedBehaviorSanitizer: unit, system, stress
+#   build-tsan/   ThreadSanitizer: the lock-free ring tests (suite tsan)
+# and ends with one line "N passed, N failed" over all three runs.
+# Options: --quick (only build/), SHMQ_STRESS_SECONDS (default 2).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+bash scripts/deps.sh build || exit 1
+
+stress_s=${SHMQ_STRESS_SECONDS:-2}
+export ASAN_OPTIONS=abort_on_error=1:halt_on_error=1:detect_leaks=1
+export UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+jobs=$(nproc)
+passed=0
+failed=0
+skipped=0
+
+# setup DIR [meson options...]: configure (or reconfigure) and build.
+setup() {
+	local dir=$1
+	shift
+	if [ -f "$dir/build.ninja" ]; then
+		meson setup --reconfigure "$dir" "$@" -Dstress_seconds="$stress_s" >/dev/null
+	else
+		meson setup "$dir" "$@" -Dstress_seconds="$stress_s" >/dev/null
+	fi && ninja -C "$dir" -j "$jobs"
+}
+
+# count DIR: add the results of DIR's last meson test run to the totals.
+count() {
+	local log=$1/meson-logs/testlog.json ok bad skip
+	[ -f "$log" ] || return 0
+	ok=$(grep -Ec '"result": "(OK|EXPECTEDFAIL)"' "$log")
+	skip=$(grep -Ec '"result": "SKIP"' "$log")
+	bad=$(grep -Ec '"result": "(FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS)"' "$log")
+	passed=$((passed + ok))
+	failed=$((failed + bad))
+	skipped=$((skipped + skip))
+}
+
+# run NAME DIR [meson setup options...] -- [meson test options...]
+run() {
+	local name=$1 dir=$2 setup_opts=() test_opts=()
+	shift 2
+	while [ $# -gt 0 ] && [ "$1" != "--" ]; do setup_opts+=("$1"); shift; done
+	[ $# -gt 0 ] && shift
+	test_opts=("$@")
+	echo "=== $name: build ($dir)"
+	rm -f "$dir/meson-logs/testlog.json"
+	if ! setup "$dir" "${setup_opts[@]}"; then
+		echo "=== $name: BUILD FAILED"
+		failed=$((failed + 1))
+		return
+	fi
+	echo "=== $name: test"
+	meson test -C "$dir" --print-errorlogs --num-processes 2 "${test_opts[@]}"
+	count "$dir"
+}
+
+run "default" build --
+if [ "$quick" -eq 0 ]; then
+	run "asan+ubsan" build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+		-- --no-suite bench --timeout-multiplier 3
+	run "tsan" build-tsan -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug \
+		-- --suite tsan --timeout-multiplier 4
+fi
+[ "$skipped" -gt 0 ] && echo "($skipped skipped: a missing optional dependency or capability)"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
