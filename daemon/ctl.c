@@ -39,6 +39,7 @@ struct client {
 	uint32_t uid;
 	bool hello;
 	unsigned bad;
+	unsigned lost_replies; /* replies its full socket refused */
 	uint32_t nh;
 	uint32_t caph;
 	struct handle *h;
@@ -121,7 +122,8 @@ static void send_reply(struct client *cl, const struct proto_hdr *req, int32_t s
 		cm->cmsg_len = CMSG_LEN(sizeof(int) * rep->nfds);
 		memcpy(CMSG_DATA(cm), rep->fds, sizeof(int) * rep->nfds);
 	}
-	if (sendmsg(cl->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && cl->bad < MAX_LOGGED_BAD)
+	if (sendmsg(cl->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
+	    cl->lost_replies++ < MAX_LOGGED_BAD)
 		log_msg(LOG_WARN, "ctl", "reply failed pid=%u err=%s", cl->pid, strerror(errno));
 }
 
@@ -484,6 +486,9 @@ static void client_drop(struct ctl *c, struct client *cl)
 		epoll_ctl(c->epfd, EPOLL_CTL_DEL, cl->pidfd, NULL);
 		close(cl->pidfd);
 	}
+	if (cl->lost_replies > MAX_LOGGED_BAD)
+		log_msg(LOG_WARN, "ctl", "client gone pid=%u lost_replies=%u", cl->pid,
+			cl->lost_replies);
 	log_msg(LOG_DEBUG, "ctl", "client gone pid=%u", cl->pid);
 	if (client_find(c, cl->id, &at))
 		c->cl[at] = c->cl[--c->n];
