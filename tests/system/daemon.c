@@ -63,6 +63,19 @@ void daemon_print_log(const struct daemon *d)
 	fclose(f);
 }
 
+int daemon_log_lines(const struct daemon *d)
+{
+	FILE *f = fopen(d->log, "r");
+	int c, n = 0;
+
+	if (!f)
+		return -1;
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
 static bool socket_accepts(const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -267,6 +280,8 @@ int daemon_fd_count(const struct daemon *d)
 	return n;
 }
 
+static void children_kill(void);
+
 int daemon_setup(void **state)
 {
 	struct daemon *d = calloc(1, sizeof(*d));
@@ -284,7 +299,10 @@ int daemon_setup(void **state)
 int daemon_teardown(void **state)
 {
 	struct daemon *d = *state;
-	int rc = daemon_stop(d);
+	int rc;
+
+	children_kill();
+	rc = daemon_stop(d);
 
 	daemon_remove(d);
 	free(d);
@@ -292,6 +310,26 @@ int daemon_teardown(void **state)
 }
 
 /* ---- child processes ---- */
+
+/* Children started and not yet reaped, killed at teardown if a test failed. */
+static pid_t children[64];
+
+static void child_forget(pid_t pid)
+{
+	for (unsigned i = 0; i < 64; i++)
+		if (children[i] == pid)
+			children[i] = 0;
+}
+
+static void children_kill(void)
+{
+	for (unsigned i = 0; i < 64; i++) {
+		if (children[i] > 0) {
+			fprintf(stderr, "killing child %d left running\n", (int)children[i]);
+			child_kill(children[i]);
+		}
+	}
+}
 
 pid_t child_start(int (*fn)(void *arg), void *arg)
 {
@@ -301,7 +339,23 @@ pid_t child_start(int (*fn)(void *arg), void *arg)
 	pid = fork();
 	if (pid == 0)
 		_exit(fn(arg));
+	for (unsigned i = 0; pid > 0 && i < 64; i++) {
+		if (children[i] == 0) {
+			children[i] = pid;
+			break;
+		}
+	}
 	return pid;
+}
+
+int pipe_wait_line(int fd)
+{
+	char c;
+
+	while (read(fd, &c, 1) == 1)
+		if (c == '\n')
+			return 0;
+	return -1;
 }
 
 int child_wait(pid_t pid, int timeout_s)
@@ -312,8 +366,10 @@ int child_wait(pid_t pid, int timeout_s)
 	for (;;) {
 		pid_t r = waitpid(pid, &st, WNOHANG);
 
-		if (r == pid)
+		if (r == pid) {
+			child_forget(pid);
 			break;
+		}
 		if (r < 0 && errno != EINTR)
 			return -1;
 		if (fx_now_ns() >= deadline) {
@@ -334,6 +390,7 @@ void child_kill(pid_t pid)
 	kill(pid, SIGKILL);
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 		;
+	child_forget(pid);
 }
 
 int pipe_expect(int fd, const char *want)

@@ -60,6 +60,9 @@ int daemon_shm_count(const struct daemon *d);
 
 void daemon_print_log(const struct daemon *d);
 
+/* Lines shmqd has written to its log so far. */
+int daemon_log_lines(const struct daemon *d);
+
 /* cmocka setup/teardown that start and stop a daemon in *state. */
 int daemon_setup(void **state);
 int daemon_teardown(void **state);
@@ -96,7 +99,10 @@ void tool_result_free(struct tool_result *r);
 
 /* ---- child processes ---- */
 
-/* fork(); the child runs fn(arg) and _exits with what it returns (no cmocka there). */
+/*
+ * fork(); the child runs fn(arg) and _exits with what it returns (no
+ * cmocka there). daemon_teardown() kills children a failed test left.
+ */
 pid_t child_start(int (*fn)(void *arg), void *arg);
 
 /* Wait for pid: its exit status, 128 + signal, or -1 (then it was killed) after timeout_s. */
@@ -110,6 +116,9 @@ void child_kill(pid_t pid);
  * FX_HANG_S; 0 if it equals want, -1 on timeout, EOF or another line.
  */
 int pipe_expect(int fd, const char *want);
+
+/* In a child: block until one line arrives on fd (reads it byte by byte). */
+int pipe_wait_line(int fd);
 
 /* Write one line into a pipe (in a child: errors make it _exit). */
 void pipe_say(int fd, const char *line);

@@ -94,7 +94,7 @@ int raw_reply(struct raw *r, struct proto_hdr *h, void *body, size_t max, int *f
 	struct msghdr mh = {
 	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
 	struct pollfd p = {.fd = r->fd, .events = POLLIN};
-	unsigned got;
+	unsigned got, max_fds = nfds ? *nfds : 0;
 	ssize_t n;
 
 	if (nfds)
@@ -110,7 +110,7 @@ int raw_reply(struct raw *r, struct proto_hdr *h, void *body, size_t max, int *f
 		return RAW_CLOSED;
 	if (n < (ssize_t)sizeof(*h))
 		return -1000;
-	got = take_fds(&mh, fds, nfds ? *nfds : 0);
+	got = take_fds(&mh, fds, max_fds);
 	if (nfds)
 		*nfds = got;
 	memcpy(h, buf, sizeof(*h));

@@ -68,11 +68,10 @@ static int run_publisher(void *arg)
 	const struct pub_job *j = arg;
 	struct shmq_client *c;
 	struct shmq_pub *p;
-	char go[8];
 
 	if (shmq_connect(j->sock, &c) || shmq_pub_open(c, j->chan, NULL, &p))
 		return 10;
-	if (j->go_fd >= 0 && read(j->go_fd, go, sizeof(go)) <= 0)
+	if (j->go_fd >= 0 && pipe_wait_line(j->go_fd))
 		return 11;
 	for (uint64_t i = 0; i < j->count; i++) {
 		int err = shmq_publish(p, &i, sizeof(i), j->timeout_ns, NULL);

@@ -1,0 +1,313 @@
+/*
+ * test_bad_input.c - what libshmq answers to bad input: oversized
+ * messages, unknown channels, bad names, no daemon, a daemon of another
+ * protocol version (a fake one, in a thread of this process), a full
+ * channel. Each cause has its own code and its own sentence.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "daemon.h"
+#include "proto.h"
+#include "shmq.h"
+
+static struct shmq_client *connect_to(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = NULL;
+
+	assert_int_equal(shmq_connect(d->sock, &c), 0);
+	return c;
+}
+
+static int oversize_code(void **state)
+{
+	struct shmq_client *c = connect_to(state);
+	struct shmq_channel_opts o = {.max_message_bytes = 100};
+	static char buf[4096];
+	struct shmq_claim cl;
+	struct shmq_pub *p;
+	int err;
+
+	assert_int_equal(shmq_channel_create(c, "small.msgs", &o), 0);
+	assert_int_equal(shmq_pub_open(c, "small.msgs", NULL, &p), 0);
+	assert_int_equal(shmq_publish(p, buf, 100, 0, NULL), 0);
+	err = shmq_publish(p, buf, 101, 0, NULL);
+	assert_int_equal(shmq_publish(p, buf, sizeof(buf), 0, NULL), err);
+	assert_int_equal(shmq_pub_claim(p, 101, &cl, 0), err);
+	assert_int_equal(shmq_pub_claim(p, UINT32_MAX, &cl, 0), err);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+	return err;
+}
+
+static void test_message_larger_than_the_maximum_fails_with_etoobig(void **state)
+{
+	assert_int_equal(oversize_code(state), -SHMQ_ETOOBIG);
+}
+
+static int unknown_code(void **state)
+{
+	struct shmq_client *c = connect_to(state);
+	struct shmq_channel_info ci;
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	int err = shmq_channel_info(c, "no.such.channel", &ci);
+
+	assert_int_equal(shmq_channel_delete(c, "no.such.channel"), err);
+	assert_int_equal(shmq_pub_open(c, "no.such.channel", NULL, &p), err);
+	assert_int_equal(shmq_sub_open(c, "no.such.channel", NULL, &s), err);
+	shmq_disconnect(c);
+	return err;
+}
+
+static void test_unknown_channel_fails_with_enoent(void **state)
+{
+	assert_int_equal(unknown_code(state), -SHMQ_ENOENT);
+}
+
+static int name_code(void **state)
+{
+	char long_name[301];
+	const char *bad[] = {"", "a..b", ".a", "a.", "a b", long_name, "a/b", "a\tb", "é", "."};
+	struct shmq_client *c = connect_to(state);
+	struct shmq_pub_opts po = {.create = 1};
+	struct shmq_sub_opts so = {.create = 1};
+	struct shmq_channel_info ci;
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	int err = 0, before = shmq_channel_list(c, NULL, 0);
+
+	assert_true(before >= 0);
+	memset(long_name, 'x', 300);
+	long_name[300] = 0;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err = shmq_channel_create(c, bad[i], NULL);
+		assert_int_equal(err, -SHMQ_ENAME);
+		assert_int_equal(shmq_channel_info(c, bad[i], &ci), err);
+		assert_int_equal(shmq_channel_delete(c, bad[i]), err);
+		assert_int_equal(shmq_pub_open(c, bad[i], &po, &p), err);
+		assert_int_equal(shmq_sub_open(c, bad[i], &so, &s), err);
+	}
+	/* one byte over the limit */
+	long_name[SHMQ_NAME_MAX + 1] = 0;
+	assert_int_equal(shmq_channel_create(c, long_name, NULL), err);
+	/* nothing was created on the way */
+	assert_int_equal(shmq_channel_list(c, NULL, 0), before);
+	shmq_disconnect(c);
+	return err;
+}
+
+static void test_invalid_names_fail_with_ename(void **state)
+{
+	assert_int_equal(name_code(state), -SHMQ_ENAME);
+}
+
+static int nodaemon_code(void **state)
+{
+	struct daemon *d = *state;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct shmq_client *c = NULL;
+	char path[200], file[200];
+	int err, fd;
+
+	snprintf(path, sizeof(path), "%s/nobody-listens", d->dir);
+	err = shmq_connect(path, &c);
+	assert_null(c);
+	/* a file that is not a socket */
+	snprintf(file, sizeof(file), "%s/shmqd.log", d->dir);
+	assert_int_equal(shmq_connect(file, &c), err);
+	/* a socket file left by a process that is gone */
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/stale", d->dir);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+	assert_int_equal(shmq_connect(sa.sun_path, &c), err);
+	unlink(sa.sun_path);
+	return err;
+}
+
+static void test_no_daemon_fails_with_enodaemon(void **state)
+{
+	assert_int_equal(nodaemon_code(state), -SHMQ_ENODAEMON);
+}
+
+static int full_code(void **state)
+{
+	struct shmq_client *c = connect_to(state);
+	struct shmq_channel_opts o = {
+	    .capacity_bytes = 1, .max_message_bytes = 8, .policy = SHMQ_POLICY_BLOCK};
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	int err;
+
+	assert_int_equal(shmq_channel_create(c, "full", &o), 0);
+	assert_int_equal(shmq_sub_open(c, "full", NULL, &s), 0);
+	assert_int_equal(shmq_pub_open(c, "full", NULL, &p), 0);
+	do
+		err = shmq_publish(p, "12345678", 8, 0, NULL);
+	while (!err);
+	shmq_pub_close(p);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+	return err;
+}
+
+static void test_full_block_channel_fails_with_efull(void **state)
+{
+	assert_int_equal(full_code(state), -SHMQ_EFULL);
+}
+
+static int exists_code(void **state)
+{
+	struct shmq_client *c = connect_to(state);
+	int err;
+
+	assert_int_equal(shmq_channel_create(c, "twice", NULL), 0);
+	err = shmq_channel_create(c, "twice", NULL);
+	shmq_disconnect(c);
+	return err;
+}
+
+/* ---- a fake daemon that answers HELLO as told ---- */
+
+enum fake_answer {
+	FAKE_EVERSION,	 /* status -SHMQ_EVERSION */
+	FAKE_VERSION2,	 /* a header of protocol version 2 */
+	FAKE_BAD_MAGIC,	 /* not our protocol at all */
+	FAKE_HANG_UP,	 /* close without an answer */
+	FAKE_BAD_STATUS, /* a status outside enum shmq_err */
+};
+
+struct fake {
+	char path[108];
+	int lfd;
+	enum fake_answer answer;
+	pthread_t thread;
+};
+
+static void *fake_serve(void *arg)
+{
+	struct fake *f = arg;
+	uint8_t buf[PROTO_MAX_BYTES];
+	struct proto_hdr h;
+	struct proto_hello hello = {.major = 2, .pid = 1};
+	int fd = accept(f->lfd, NULL, NULL);
+	ssize_t n;
+
+	if (fd < 0)
+		return NULL;
+	n = recv(fd, buf, sizeof(buf), 0);
+	if (n >= (ssize_t)sizeof(h) && f->answer != FAKE_HANG_UP) {
+		memcpy(&h, buf, sizeof(h));
+		h.status = f->answer == FAKE_EVERSION	  ? -SHMQ_EVERSION
+			   : f->answer == FAKE_BAD_STATUS ? -999
+							  : 0;
+		h.version = f->answer == FAKE_VERSION2 ? 2 : PROTO_VERSION;
+		h.magic = f->answer == FAKE_BAD_MAGIC ? 0x12345678 : PROTO_MAGIC;
+		h.body_bytes = h.status ? 0 : sizeof(hello);
+		memcpy(buf, &h, sizeof(h));
+		memcpy(buf + sizeof(h), &hello, sizeof(hello));
+		send(fd, buf, sizeof(h) + h.body_bytes, MSG_NOSIGNAL);
+	}
+	close(fd);
+	return NULL;
+}
+
+static int fake_connect(void **state, enum fake_answer answer)
+{
+	struct daemon *d = *state;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct shmq_client *c = NULL;
+	struct fake f = {.answer = answer};
+	int err;
+
+	snprintf(f.path, sizeof(f.path), "%s/fake", d->dir);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f.path);
+	f.lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	assert_true(f.lfd >= 0);
+	assert_int_equal(bind(f.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(f.lfd, 1), 0);
+	assert_int_equal(pthread_create(&f.thread, NULL, fake_serve, &f), 0);
+	err = shmq_connect(f.path, &c);
+	pthread_join(f.thread, NULL);
+	close(f.lfd);
+	unlink(f.path);
+	assert_null(c);
+	return err;
+}
+
+static void test_daemon_of_another_version_fails_with_eversion(void **state)
+{
+	assert_int_equal(fake_connect(state, FAKE_EVERSION), -SHMQ_EVERSION);
+	assert_int_equal(fake_connect(state, FAKE_VERSION2), -SHMQ_EVERSION);
+}
+
+static void test_daemon_speaking_garbage_fails_with_eproto(void **state)
+{
+	assert_int_equal(fake_connect(state, FAKE_BAD_MAGIC), -SHMQ_EPROTO);
+	assert_int_equal(fake_connect(state, FAKE_BAD_STATUS), -SHMQ_EPROTO);
+}
+
+static void test_daemon_hanging_up_fails_with_eclosed(void **state)
+{
+	assert_int_equal(fake_connect(state, FAKE_HANG_UP), -SHMQ_ECLOSED);
+}
+
+static void test_each_bad_input_has_its_own_code_and_sentence(void **state)
+{
+	int codes[] = {
+	    oversize_code(state),
+	    unknown_code(state),
+	    name_code(state),
+	    nodaemon_code(state),
+	    full_code(state),
+	    exists_code(state),
+	    fake_connect(state, FAKE_EVERSION),
+	};
+	size_t n = sizeof(codes) / sizeof(codes[0]);
+
+	for (size_t i = 0; i < n; i++) {
+		const char *text = shmq_strerror(codes[i]);
+
+		assert_true(codes[i] < 0 && codes[i] > -SHMQ_ERR_COUNT);
+		assert_non_null(text);
+		assert_true(strlen(text) > 8);
+		assert_null(strstr(text, "unknown"));
+		print_message("%-16s %s\n", shmq_errname(codes[i]), text);
+		for (size_t k = 0; k < i; k++) {
+			assert_int_not_equal(codes[i], codes[k]);
+			assert_string_not_equal(text, shmq_strerror(codes[k]));
+		}
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
+	    T(test_message_larger_than_the_maximum_fails_with_etoobig),
+	    T(test_unknown_channel_fails_with_enoent),
+	    T(test_invalid_names_fail_with_ename),
+	    T(test_no_daemon_fails_with_enodaemon),
+	    T(test_full_block_channel_fails_with_efull),
+	    T(test_daemon_of_another_version_fails_with_eversion),
+	    T(test_daemon_speaking_garbage_fails_with_eproto),
+	    T(test_daemon_hanging_up_fails_with_eclosed),
+	    T(test_each_bad_input_has_its_own_code_and_sentence),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,709 @@
+/*
+ * test_bad_protocol.c - a hostile client against a real shmqd: raw
+ * datagrams that libshmq would never send on the control socket, and
+ * garbage written into the shared memory a client may write. Each bad
+ * request is answered with an error (or the connection is closed); the
+ * daemon stays up, keeps serving other clients and leaks no descriptor.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "daemon.h"
+#include "raw.h"
+#include "shmq.h"
+
+/* A fresh libshmq client can still connect, list and round-trip a message. */
+static void assert_daemon_serves(struct daemon *d)
+{
+	struct shmq_sub_opts so = {.create = 1};
+	struct shmq_client *c;
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+
+	assert_true(daemon_running(d));
+	assert_int_equal(shmq_connect(d->sock, &c), 0);
+	assert_true(shmq_channel_list(c, NULL, 0) >= 0);
+	assert_int_equal(shmq_sub_open(c, "probe", &so, &s), 0);
+	assert_int_equal(shmq_pub_open(c, "probe", NULL, &p), 0);
+	assert_int_equal(shmq_publish(p, "ok", 2, 0, NULL), 0);
+	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+	assert_int_equal(m.len, 2);
+	shmq_pub_close(p);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+}
+
+static struct proto_hdr hdr(uint16_t op, uint32_t body_bytes)
+{
+	return (struct proto_hdr){.magic = PROTO_MAGIC,
+				  .version = PROTO_VERSION,
+				  .op = op,
+				  .seq = 7,
+				  .body_bytes = body_bytes};
+}
+
+/* Send one datagram on a new connection (after HELLO if hello); the answer. */
+static int send_once(struct daemon *d, const void *buf, size_t len, bool hello)
+{
+	struct proto_hdr h;
+	struct raw r;
+	int st;
+
+	assert_int_equal(raw_connect(&r, d->sock), 0);
+	if (hello)
+		assert_int_equal(raw_hello(&r), 0);
+	if (raw_send(&r, buf, len)) {
+		raw_close(&r);
+		return RAW_CLOSED;
+	}
+	st = raw_reply(&r, &h, NULL, 0, NULL, NULL);
+	raw_close(&r);
+	return st;
+}
+
+/* A header followed by body bytes, as one datagram. */
+static int send_hdr_body(struct daemon *d, struct proto_hdr h, const void *body, size_t len,
+			 bool hello)
+{
+	uint8_t buf[PROTO_MAX_BYTES];
+
+	assert_true(sizeof(h) + len <= sizeof(buf));
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), body, len);
+	return send_once(d, buf, sizeof(h) + len, hello);
+}
+
+static void test_short_datagram_is_refused(void **state)
+{
+	struct daemon *d = *state;
+	struct proto_hdr h = hdr(OP_HELLO, 0);
+	int st;
+
+	for (size_t len = 1; len < sizeof(h); len += 5)
+		assert_int_equal(send_once(d, &h, len, true), -SHMQ_EPROTO);
+	st = send_once(d, &h, 0, true);
+	assert_true(st == -SHMQ_EPROTO || st == RAW_CLOSED);
+	assert_daemon_serves(d);
+}
+
+static void test_bad_magic_is_refused(void **state)
+{
+	struct daemon *d = *state;
+	struct proto_hello hello = {.major = PROTO_VERSION};
+	struct proto_hdr h = hdr(OP_HELLO, sizeof(hello));
+
+	h.magic = 0x51485350;
+	assert_int_equal(send_hdr_body(d, h, &hello, sizeof(hello), false), -SHMQ_EPROTO);
+	h.magic = 0;
+	assert_int_equal(send_hdr_body(d, h, &hello, sizeof(hello), true), -SHMQ_EPROTO);
+	assert_daemon_serves(d);
+}
+
+static void test_wrong_protocol_version_is_answered_eversion(void **state)
+{
+	struct daemon *d = *state;
+	struct proto_hello hello = {.major = PROTO_VERSION};
+	struct proto_hdr h = hdr(OP_HELLO, sizeof(hello));
+	const uint16_t versions[] = {0, PROTO_VERSION + 1, 0xffff};
+
+	for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+		h.version = versions[i];
+		assert_int_equal(send_hdr_body(d, h, &hello, sizeof(hello), false), -SHMQ_EVERSION);
+	}
+	/* a well-formed HELLO asking for another major version */
+	h.version = PROTO_VERSION;
+	hello.major = PROTO_VERSION + 1;
+	assert_int_equal(send_hdr_body(d, h, &hello, sizeof(hello), false), -SHMQ_EVERSION);
+	hello.major = 0;
+	assert_int_equal(send_hdr_body(d, h, &hello, sizeof(hello), false), -SHMQ_EVERSION);
+	assert_daemon_serves(d);
+}
+
+static void test_body_length_mismatch_is_refused(void **state)
+{
+	struct daemon *d = *state;
+	uint8_t body[64] = {0};
+	struct proto_hdr h;
+
+	/* the header claims more than was sent, or less */
+	h = hdr(OP_LIST, sizeof(struct proto_list_req) + 8);
+	assert_int_equal(send_hdr_body(d, h, body, sizeof(struct proto_list_req), true),
+			 -SHMQ_EPROTO);
+	h = hdr(OP_LIST, sizeof(struct proto_list_req));
+	assert_int_equal(send_hdr_body(d, h, body, sizeof(struct proto_list_req) + 8, true),
+			 -SHMQ_EPROTO);
+	h = hdr(OP_LIST, UINT32_MAX);
+	assert_int_equal(send_hdr_body(d, h, body, 8, true), -SHMQ_EPROTO);
+	/* consistent, but not the op's body size */
+	h = hdr(OP_LIST, 4);
+	assert_int_equal(send_hdr_body(d, h, body, 4, true), -SHMQ_EPROTO);
+	h = hdr(OP_OPEN, sizeof(body));
+	assert_int_equal(send_hdr_body(d, h, body, sizeof(body), true), -SHMQ_EPROTO);
+	assert_daemon_serves(d);
+}
+
+static void test_unknown_op_is_refused(void **state)
+{
+	struct daemon *d = *state;
+	const uint16_t ops[] = {0, OP_MAX, 99, 0xffff};
+
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		struct proto_hdr h = hdr(ops[i], 0);
+
+		assert_int_equal(send_once(d, &h, sizeof(h), true), -SHMQ_EPROTO);
+	}
+	assert_daemon_serves(d);
+}
+
+static void test_huge_datagram_is_refused(void **state)
+{
+	struct daemon *d = *state;
+	size_t len = 64 << 10;
+	uint8_t *buf = calloc(1, len);
+	struct proto_hdr h = hdr(OP_LIST, (uint32_t)(len - sizeof(h)));
+
+	assert_non_null(buf);
+	memcpy(buf, &h, sizeof(h));
+	assert_int_equal(send_once(d, buf, len, true), -SHMQ_EPROTO);
+	/* exactly one byte more than a request may have */
+	h.body_bytes = PROTO_MAX_BYTES + 1 - sizeof(h);
+	memcpy(buf, &h, sizeof(h));
+	assert_int_equal(send_once(d, buf, PROTO_MAX_BYTES + 1, true), -SHMQ_EPROTO);
+	free(buf);
+	assert_daemon_serves(d);
+}
+
+static void test_request_before_hello_is_refused(void **state)
+{
+	struct daemon *d = *state;
+	struct proto_list_req req = {0};
+	struct raw r;
+
+	assert_int_equal(raw_connect(&r, d->sock), 0);
+	assert_int_equal(raw_call(&r, OP_LIST, &req, sizeof(req), NULL, 0), -SHMQ_EPROTO);
+	raw_close(&r);
+	assert_daemon_serves(d);
+}
+
+static int name_call(struct raw *r, uint16_t op, const char *fill, size_t n)
+{
+	struct proto_open o = {.role = ROLE_PUB, .create = 1};
+	struct proto_name req = {0};
+	uint8_t resp[PROTO_MAX_BYTES];
+
+	memcpy(req.name, fill, n);
+	req.opts = (struct proto_chan_opts){.capacity_bytes = 4096, .max_message_bytes = 64};
+	if (op != OP_OPEN)
+		return raw_call(r, op, &req, sizeof(req), resp, sizeof(resp));
+	memcpy(o.name, fill, n);
+	o.opts = req.opts;
+	return raw_call(r, op, &o, sizeof(o), resp, sizeof(resp));
+}
+
+static void test_bad_names_on_the_wire_are_refused(void **state)
+{
+	struct daemon *d = *state;
+	const uint16_t ops[] = {OP_CREATE, OP_INFO, OP_DELETE, OP_OPEN};
+	char unterminated[PROTO_NAME_BYTES], too_long[PROTO_NAME_BYTES] = {0};
+	struct raw r;
+
+	memset(unterminated, 'a', sizeof(unterminated));
+	memset(too_long, 'b', SHMQ_NAME_MAX + 1);
+	assert_int_equal(raw_connect(&r, d->sock), 0);
+	assert_int_equal(raw_hello(&r), 0);
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		/* a few bad requests per connection: the daemon drops one that sends many */
+		assert_int_equal(name_call(&r, ops[i], unterminated, sizeof(unterminated)),
+				 -SHMQ_ENAME);
+		assert_int_equal(name_call(&r, ops[i], too_long, sizeof(too_long)), -SHMQ_ENAME);
+		raw_close(&r);
+		assert_int_equal(raw_connect(&r, d->sock), 0);
+		assert_int_equal(raw_hello(&r), 0);
+		assert_int_equal(name_call(&r, ops[i], "a..b", 5), -SHMQ_ENAME);
+		assert_int_equal(name_call(&r, ops[i], "", 1), -SHMQ_ENAME);
+		assert_int_equal(name_call(&r, ops[i], "a/b", 4), -SHMQ_ENAME);
+		raw_close(&r);
+		assert_int_equal(raw_connect(&r, d->sock), 0);
+		assert_int_equal(raw_hello(&r), 0);
+	}
+	raw_close(&r);
+	assert_daemon_serves(d);
+}
+
+static int open_call(struct raw *r, const char *name, uint32_t role, uint32_t start, uint32_t wait)
+{
+	struct proto_open o = {.role = role, .start = start, .wait_mode = wait};
+	struct proto_opened resp;
+	struct proto_hdr h;
+	int fds[4], st;
+	unsigned nfds = 4;
+
+	snprintf(o.name, sizeof(o.name), "%s", name);
+	if (raw_request(r, OP_OPEN, &o, sizeof(o)))
+		return RAW_CLOSED;
+	st = raw_reply(r, &h, &resp, sizeof(resp), fds, &nfds);
+	for (unsigned i = 0; i < nfds; i++)
+		close(fds[i]);
+	return st;
+}
+
+static void test_open_with_bad_role_or_mode_is_refused(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_channel_info ci;
+	struct shmq_client *c;
+	struct raw r;
+
+	assert_int_equal(shmq_connect(d->sock, &c), 0);
+	assert_int_equal(shmq_channel_create(c, "roles", NULL), 0);
+	assert_int_equal(raw_connect(&r, d->sock), 0);
+	assert_int_equal(raw_hello(&r), 0);
+	assert_int_equal(open_call(&r, "roles", 0, 0, 0), -SHMQ_EINVAL);
+	assert_int_equal(open_call(&r, "roles", 3, 0, 0), -SHMQ_EINVAL);
+	assert_int_equal(open_call(&r, "roles", UINT32_MAX, 0, 0), -SHMQ_EINVAL);
+	assert_int_equal(open_call(&r, "roles", ROLE_SUB, 0, 4), -SHMQ_EINVAL);
+	assert_int_equal(open_call(&r, "roles", ROLE_SUB, 3, 0), -SHMQ_EINVAL);
+	/* nothing was left attached by the refused opens */
+	assert_int_equal(shmq_channel_info(c, "roles", &ci), 0);
+	assert_int_equal(ci.readers, 0);
+	assert_int_equal(open_call(&r, "roles", ROLE_SUB, 0, 0), 0);
+	assert_int_equal(shmq_channel_info(c, "roles", &ci), 0);
+	assert_int_equal(ci.readers, 1);
+	raw_close(&r);
+	shmq_disconnect(c);
+	assert_daemon_serves(d);
+}
+
+static void test_create_with_bad_settings_is_refused(void **state)
+{
+	struct daemon *d = *state;
+	const struct proto_chan_opts bad[] = {
+	    {.capacity_bytes = 4096, .max_message_bytes = 64, .policy = 2},
+	    {.capacity_bytes = 4096, .max_message_bytes = 0},
+	    {.capacity_bytes = 4096, .max_message_bytes = (16u << 20) + 1},
+	    {.capacity_bytes = 1ull << 50, .max_message_bytes = 4096},
+	};
+	struct proto_info resp;
+	struct raw r;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct proto_name req = {.name = "settings", .opts = bad[i]};
+
+		assert_int_equal(raw_connect(&r, d->sock), 0);
+		assert_int_equal(raw_hello(&r), 0);
+		assert_int_equal(raw_call(&r, OP_CREATE, &req, sizeof(req), &resp, sizeof(resp)),
+				 -SHMQ_EINVAL);
+		raw_close(&r);
+	}
+	assert_daemon_serves(d);
+}
+
+static void test_close_and_eventfds_of_channels_not_open_are_refused(void **state)
+{
+	struct daemon *d = *state;
+	struct proto_close cl = {.channel_id = 12345, .role = ROLE_PUB};
+	struct proto_efds ef = {.channel_id = 12345};
+	struct raw_chan sub, pub;
+	struct proto_hdr h;
+	int fds[PROTO_MAX_FDS];
+	unsigned nfds = PROTO_MAX_FDS;
+	struct raw r;
+
+	assert_int_equal(raw_connect(&r, d->sock), 0);
+	assert_int_equal(raw_hello(&r), 0);
+	assert_int_equal(raw_call(&r, OP_CLOSE, &cl, sizeof(cl), NULL, 0), -SHMQ_ESTATE);
+	assert_int_equal(raw_call(&r, OP_EVENTFDS, &ef, sizeof(ef), NULL, 0), -SHMQ_ESTATE);
+	raw_close(&r);
+	assert_int_equal(raw_connect(&r, d->sock), 0);
+	assert_int_equal(raw_hello(&r), 0);
+	assert_int_equal(open_call(&r, "probe.x", 1, 0, 0), -SHMQ_ENOENT);
+	{
+		struct shmq_client *c;
+
+		assert_int_equal(shmq_connect(d->sock, &c), 0);
+		assert_int_equal(shmq_channel_create(c, "open.sub", NULL), 0);
+		shmq_disconnect(c);
+	}
+	/* open as a subscriber: neither a publisher close nor event fds */
+	assert_int_equal(raw_open(&r, "open.sub", ROLE_SUB, &sub), 0);
+	ef.channel_id = cl.channel_id = sub.o.channel_id;
+	assert_int_equal(raw_call(&r, OP_EVENTFDS, &ef, sizeof(ef), NULL, 0), -SHMQ_ESTATE);
+	assert_int_equal(raw_call(&r, OP_CLOSE, &cl, sizeof(cl), NULL, 0), -SHMQ_ESTATE);
+	cl.role = ROLE_SUB;
+	cl.reader_idx = sub.o.reader_idx + 1;
+	assert_int_equal(raw_call(&r, OP_CLOSE, &cl, sizeof(cl), NULL, 0), -SHMQ_ESTATE);
+	raw_close(&r);
+	/* as a publisher, the event fds come */
+	assert_int_equal(raw_connect(&r, d->sock), 0);
+	assert_int_equal(raw_hello(&r), 0);
+	assert_int_equal(raw_open(&r, "open.sub", ROLE_PUB, &pub), 0);
+	assert_int_equal(raw_request(&r, OP_EVENTFDS, &ef, sizeof(ef)), 0);
+	assert_int_equal(raw_reply(&r, &h, NULL, 0, fds, &nfds), 0);
+	assert_int_equal(nfds, MAX_READERS);
+	for (unsigned i = 0; i < nfds; i++)
+		close(fds[i]);
+	raw_close(&r);
+	raw_chan_unmap(&sub);
+	raw_chan_unmap(&pub);
+	assert_daemon_serves(d);
+}
+
+static void test_client_sending_only_garbage_is_disconnected(void **state)
+{
+	struct daemon *d = *state;
+	struct proto_hdr h = hdr(99, 0), reply;
+	int st = 0, answered = 0;
+	bool closed = false;
+	struct raw r;
+
+	assert_int_equal(raw_connect(&r, d->sock), 0);
+	assert_int_equal(raw_hello(&r), 0);
+	for (int i = 0; i < 100 && !closed; i++) {
+		if (raw_send(&r, &h, sizeof(h))) {
+			closed = true; /* EPIPE: the daemon hung up after its last answer */
+			break;
+		}
+		st = raw_reply(&r, &reply, NULL, 0, NULL, NULL);
+		assert_true(st == -SHMQ_EPROTO || st == RAW_CLOSED);
+		answered += st == -SHMQ_EPROTO;
+		closed = st == RAW_CLOSED;
+	}
+	assert_true(closed);
+	assert_true(answered >= 1 && answered < 100);
+	raw_close(&r);
+	assert_daemon_serves(d);
+}
+
+/* Send HELLO with n descriptors attached; the answer. */
+static int hello_with_fds(struct raw *r, int n)
+{
+	struct proto_hello hello = {.major = PROTO_VERSION};
+	uint8_t buf[sizeof(struct proto_hdr) + sizeof(hello)];
+	char cbuf[CMSG_SPACE(sizeof(int) * 64)];
+	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = cbuf,
+			    .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n)};
+	struct proto_hdr h = hdr(OP_HELLO, sizeof(hello)), reply;
+	struct cmsghdr *cm;
+	int fds[64], st;
+
+	assert_true(n > 0 && n <= 64);
+	memset(cbuf, 0, sizeof(cbuf));
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), &hello, sizeof(hello));
+	for (int i = 0; i < n; i++)
+		fds[i] = dup(2);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
+	memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)n);
+	assert_int_equal(sendmsg(r->fd, &mh, MSG_NOSIGNAL), sizeof(buf));
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	st = raw_reply(r, &reply, NULL, 0, NULL, NULL);
+	return st;
+}
+
+static void test_descriptors_sent_by_a_client_are_closed(void **state)
+{
+	struct daemon *d = *state;
+	struct raw r;
+	int before;
+
+	assert_int_equal(raw_connect(&r, d->sock), 0);
+	assert_int_equal(raw_hello(&r), 0);
+	before = daemon_fd_count(d);
+	assert_true(before > 0);
+	/* a valid request with descriptors: answered, descriptors closed */
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(hello_with_fds(&r, 8), 0);
+	assert_int_equal(daemon_fd_count(d), before);
+	/* more than the daemon takes: refused, none kept */
+	assert_int_equal(hello_with_fds(&r, 64), -SHMQ_EPROTO);
+	assert_int_equal(daemon_fd_count(d), before);
+	raw_close(&r);
+	assert_daemon_serves(d);
+}
+
+static void test_flood_of_requests_without_reading_replies_is_survived(void **state)
+{
+	struct daemon *d = *state;
+	struct proto_list_req req = {0};
+	int sent = 0, lines = daemon_log_lines(d);
+	struct raw r;
+
+	assert_int_equal(raw_connect(&r, d->sock), 0);
+	assert_int_equal(raw_hello(&r), 0);
+	/* rounds: the daemon drains what we sent, and its replies pile up */
+	for (int round = 0; round < 10; round++) {
+		for (int i = 0; i < 5000; i++) {
+			uint8_t buf[sizeof(struct proto_hdr) + sizeof(req)];
+			struct proto_hdr h = hdr(OP_LIST, sizeof(req));
+
+			memcpy(buf, &h, sizeof(h));
+			memcpy(buf + sizeof(h), &req, sizeof(req));
+			if (send(r.fd, buf, sizeof(buf), MSG_NOSIGNAL | MSG_DONTWAIT) !=
+			    sizeof(buf))
+				break;
+			sent++;
+		}
+		assert_daemon_serves(d);
+	}
+	print_message("sent %d requests without reading a reply\n", sent);
+	assert_true(sent > 0);
+	raw_close(&r);
+	assert_daemon_serves(d);
+	/* what a client triggers is logged a bounded number of times */
+	lines = daemon_log_lines(d) - lines;
+	print_message("shmqd logged %d lines meanwhile\n", lines);
+	assert_true(lines < 20);
+}
+
+static void test_reader_slots_are_limited_and_freed_when_the_client_goes(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_channel_info ci;
+	struct shmq_client *c;
+	struct raw r;
+	int64_t deadline;
+
+	assert_int_equal(shmq_connect(d->sock, &c), 0);
+	assert_int_equal(shmq_channel_create(c, "crowded", NULL), 0);
+	assert_int_equal(raw_connect(&r, d->sock), 0);
+	assert_int_equal(raw_hello(&r), 0);
+	for (unsigned i = 0; i < MAX_READERS; i++)
+		assert_int_equal(open_call(&r, "crowded", ROLE_SUB, 0, 0), 0);
+	assert_int_equal(open_call(&r, "crowded", ROLE_SUB, 0, 0), -SHMQ_ELIMIT);
+	raw_close(&r);
+	deadline = fx_now_ns() + FX_HANG_NS;
+	do {
+		assert_int_equal(shmq_channel_info(c, "crowded", &ci), 0);
+		if (ci.readers)
+			fx_nap_ms(1);
+	} while (ci.readers && fx_now_ns() < deadline);
+	assert_int_equal(ci.readers, 0);
+	shmq_disconnect(c);
+	assert_daemon_serves(d);
+}
+
+/* One hostile connection: a mix of everything above, then a hang-up. */
+static void bad_client(struct daemon *d, unsigned i)
+{
+	struct proto_hdr h = hdr((uint16_t)(i * 7), (uint32_t)i), reply;
+	struct raw_chan rc;
+	struct raw r;
+
+	assert_int_equal(raw_connect(&r, d->sock), 0);
+	switch (i % 5) {
+	case 0: /* garbage at once */
+		raw_send(&r, &h, sizeof(h));
+		break;
+	case 1: /* hello, then opens that it never closes */
+		assert_int_equal(raw_hello(&r), 0);
+		assert_int_equal(raw_open(&r, "leaky", ROLE_SUB, &rc), 0);
+		raw_chan_unmap(&rc);
+		assert_int_equal(raw_open(&r, "leaky", ROLE_PUB, &rc), 0);
+		raw_chan_unmap(&rc);
+		break;
+	case 2: /* a request, and gone before the answer */
+		assert_int_equal(raw_hello(&r), 0);
+		raw_send(&r, &h, 3);
+		break;
+	case 3: /* garbage until dropped */
+		for (int k = 0; k < 20; k++)
+			if (raw_send(&r, &h, sizeof(h)) ||
+			    raw_reply(&r, &reply, NULL, 0, NULL, NULL) == RAW_CLOSED)
+				break;
+		break;
+	default: /* nothing at all */
+		break;
+	}
+	raw_close(&r);
+}
+
+static void test_many_bad_clients_leak_no_descriptor_in_the_daemon(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c;
+	int before, after;
+	int64_t deadline;
+
+	assert_int_equal(shmq_connect(d->sock, &c), 0);
+	assert_int_equal(shmq_channel_create(c, "leaky", NULL), 0);
+	shmq_disconnect(c);
+	assert_daemon_serves(d); /* creates "probe" before the count */
+	deadline = fx_now_ns() + FX_HANG_NS;
+	/* wait for the daemon to see our own clients go */
+	before = daemon_fd_count(d);
+	for (int last = -1; before != last && fx_now_ns() < deadline;) {
+		last = before;
+		fx_nap_ms(20);
+		before = daemon_fd_count(d);
+	}
+	for (unsigned i = 0; i < 300; i++)
+		bad_client(d, i);
+	deadline = fx_now_ns() + FX_HANG_NS;
+	while ((after = daemon_fd_count(d)) != before && fx_now_ns() < deadline)
+		fx_nap_ms(5);
+	print_message("shmqd holds %d descriptors before and %d after\n", before, after);
+	assert_int_equal(after, before);
+	assert_daemon_serves(d);
+}
+
+/* Deterministic garbage. */
+static uint64_t rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+static void scribble(void *base, uint64_t bytes, uint64_t seed)
+{
+	uint64_t *w = base;
+
+	for (uint64_t i = 0; i < bytes / 8; i++)
+		w[i] = rnd(&seed);
+}
+
+/* Honest handles on a channel about to be scribbled on must not crash. */
+struct honest {
+	struct shmq_client *c;
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+};
+
+static void honest_open(struct daemon *d, struct honest *h, const char *name)
+{
+	assert_int_equal(shmq_connect(d->sock, &h->c), 0);
+	assert_int_equal(shmq_pub_open(h->c, name, NULL, &h->p), 0);
+	assert_int_equal(shmq_sub_open(h->c, name, NULL, &h->s), 0);
+	assert_int_equal(shmq_publish(h->p, "before", 6, 0, NULL), 0);
+}
+
+static void honest_use_and_close(struct honest *h)
+{
+	struct shmq_msg m;
+	int err;
+
+	for (int i = 0; i < 8; i++) {
+		err = shmq_recv(h->s, &m, 0);
+		print_message("honest subscriber: %s\n", shmq_errname(err));
+	}
+	shmq_sub_close(h->s);
+	shmq_pub_close(h->p);
+	shmq_disconnect(h->c);
+}
+
+static void test_garbage_in_the_control_segment_does_not_crash_the_daemon(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c;
+	struct honest hon;
+	struct raw_chan rc;
+	struct raw r;
+
+	assert_int_equal(shmq_connect(d->sock, &c), 0);
+	assert_int_equal(shmq_channel_create(c, "victim", NULL), 0);
+	honest_open(d, &hon, "victim");
+	assert_int_equal(raw_connect(&r, d->sock), 0);
+	assert_int_equal(raw_hello(&r), 0);
+	assert_int_equal(raw_open(&r, "victim", ROLE_SUB, &rc), 0);
+	/* named words first: counts, marks, states, then everything */
+	atomic_store(&rc.ctl->sleepers, UINT32_MAX);
+	atomic_store(&rc.ctl->pub_sleepers, 3);
+	rc.ctl->max_readers = 1u << 30;
+	rc.ctl->groups_off = UINT64_MAX;
+	for (unsigned i = 0; i < MAX_READERS; i++) {
+		struct reader_entry *e = &raw_readers(&rc)[i];
+
+		atomic_store(&e->state, i % 3);
+		atomic_store(&e->armed, i % 4);
+		atomic_store(&e->pos, UINT64_MAX - i);
+		atomic_store(&e->owner_pid, 1);
+	}
+	fx_nap_ms(50); /* a few repair ticks */
+	assert_daemon_serves(d);
+	scribble(rc.ctl, rc.ctl_bytes, 0x9e3779b97f4a7c15ull);
+	fx_nap_ms(50);
+	assert_daemon_serves(d);
+	/* the daemon reads the reader table when handles close */
+	honest_use_and_close(&hon);
+	raw_close(&r);
+	assert_daemon_serves(d);
+	/* a new handle refuses the broken segment with a clear error */
+	assert_int_equal(shmq_pub_open(c, "victim", NULL, &hon.p), -SHMQ_ECORRUPT);
+	assert_int_equal(shmq_sub_open(c, "victim", NULL, &hon.s), -SHMQ_ECORRUPT);
+	raw_chan_unmap(&rc);
+	assert_int_equal(shmq_channel_delete(c, "victim"), 0);
+	shmq_disconnect(c);
+	assert_daemon_serves(d);
+}
+
+static void test_garbage_in_the_slots_does_not_crash_the_daemon_or_readers(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_channel_opts o = {.capacity_bytes = 64 * 128, .max_message_bytes = 64};
+	struct shmq_client *c;
+	struct honest hon;
+	struct raw_chan rc;
+	struct raw r;
+
+	assert_int_equal(shmq_connect(d->sock, &c), 0);
+	assert_int_equal(shmq_channel_create(c, "slots", &o), 0);
+	honest_open(d, &hon, "slots");
+	assert_int_equal(raw_connect(&r, d->sock), 0);
+	assert_int_equal(raw_hello(&r), 0);
+	assert_int_equal(raw_open(&r, "slots", ROLE_PUB, &rc), 0);
+	/* everything after the data header: slot states, lengths, payloads */
+	scribble((uint8_t *)rc.data + DATA_HDR_BYTES, rc.data_bytes - DATA_HDR_BYTES, 42);
+	fx_nap_ms(50);
+	assert_daemon_serves(d);
+	honest_use_and_close(&hon);
+	raw_chan_unmap(&rc);
+	raw_close(&r);
+	shmq_disconnect(c);
+	assert_daemon_serves(d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
+	    T(test_short_datagram_is_refused),
+	    T(test_bad_magic_is_refused),
+	    T(test_wrong_protocol_version_is_answered_eversion),
+	    T(test_body_length_mismatch_is_refused),
+	    T(test_unknown_op_is_refused),
+	    T(test_huge_datagram_is_refused),
+	    T(test_request_before_hello_is_refused),
+	    T(test_bad_names_on_the_wire_are_refused),
+	    T(test_open_with_bad_role_or_mode_is_refused),
+	    T(test_create_with_bad_settings_is_refused),
+	    T(test_close_and_eventfds_of_channels_not_open_are_refused),
+	    T(test_client_sending_only_garbage_is_disconnected),
+	    T(test_descriptors_sent_by_a_client_are_closed),
+	    T(test_flood_of_requests_without_reading_replies_is_survived),
+	    T(test_reader_slots_are_limited_and_freed_when_the_client_goes),
+	    T(test_many_bad_clients_leak_no_descriptor_in_the_daemon),
+	    T(test_garbage_in_the_control_segment_does_not_crash_the_daemon),
+	    T(test_garbage_in_the_slots_does_not_crash_the_daemon_or_readers),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,461 @@
+/*
+ * test_crash.c - processes killed at named pause points against a real
+ * shmqd: a publisher between claim and commit, a subscriber on a
+ * block-policy channel, readers asleep, and shmqd itself. A child reports
+ * reaching its pause point ("claimed", "opened", "asleep") through a pipe
+ * and then waits to be killed. Everything the survivors wait for is
+ * bounded by FX_HANG_S: a bug fails the test instead of hanging it.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "daemon.h"
+#include "raw.h"
+#include "shmq.h"
+
+struct child {
+	const char *sock;
+	const char *chan;
+	uint32_t wait;
+	int say_fd;
+};
+
+static struct shmq_client *connect_to(const struct daemon *d)
+{
+	struct shmq_client *c = NULL;
+
+	assert_int_equal(shmq_connect(d->sock, &c), 0);
+	return c;
+}
+
+static void create(struct shmq_client *c, const char *name, uint64_t slots, uint32_t policy)
+{
+	struct shmq_channel_opts o = {
+	    .capacity_bytes = slots * 128, .max_message_bytes = 64, .policy = policy};
+
+	assert_int_equal(shmq_channel_create(c, name, &o), 0);
+}
+
+static void publish_u64(struct shmq_pub *p, uint64_t v, int64_t timeout_ns)
+{
+	assert_int_equal(shmq_publish(p, &v, sizeof(v), timeout_ns, NULL), 0);
+}
+
+static uint64_t recv_u64(struct shmq_sub *s, struct shmq_msg *m)
+{
+	uint64_t v;
+
+	assert_int_equal(shmq_recv(s, m, FX_HANG_NS), 0);
+	assert_int_equal(m->len, sizeof(v));
+	memcpy(&v, m->data, sizeof(v));
+	return v;
+}
+
+/* Publish 1000, claim the next, say "claimed", wait for SIGUSR1, commit. */
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
+static int run_claimer(void *arg)
+{
+	const struct child *j = arg;
+	struct shmq_client *c;
+	struct shmq_claim cl;
+	struct shmq_pub *p;
+	sigset_t block, old;
+	uint64_t v = 1000;
+	int err;
+
+	signal(SIGUSR1, on_usr1);
+	sigemptyset(&block);
+	sigaddset(&block, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	if (shmq_connect(j->sock, &c) || shmq_pub_open(c, j->chan, NULL, &p))
+		return 10;
+	if (shmq_publish(p, &v, sizeof(v), FX_HANG_NS, NULL))
+		return 11;
+	if (shmq_pub_claim(p, sizeof(v), &cl, FX_HANG_NS))
+		return 12;
+	v = 1001;
+	memcpy(cl.data, &v, sizeof(v));
+	pipe_say(j->say_fd, "claimed");
+	sigsuspend(&old); /* the pause point: SIGKILL here, or SIGUSR1 to go on */
+	err = shmq_pub_commit(p, &cl, sizeof(v));
+	fprintf(stderr, "claimer: late commit returned %s\n", shmq_errname(err));
+	return err == -SHMQ_EABANDONED ? 0 : 13;
+}
+
+/* Publish 0 .. count-1, waiting up to FX_HANG_S for space each. */
+struct pub_job {
+	const char *sock;
+	const char *chan;
+	uint64_t count;
+};
+
+static int run_publisher(void *arg)
+{
+	const struct pub_job *j = arg;
+	struct shmq_client *c;
+	struct shmq_pub *p;
+
+	if (shmq_connect(j->sock, &c) || shmq_pub_open(c, j->chan, NULL, &p))
+		return 10;
+	for (uint64_t i = 0; i < j->count; i++) {
+		int err = shmq_publish(p, &i, sizeof(i), FX_HANG_NS, NULL);
+
+		if (err) {
+			fprintf(stderr, "publisher: %s at %llu\n", shmq_errname(err),
+				(unsigned long long)i);
+			return 12;
+		}
+	}
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+	return 0;
+}
+
+static pid_t start_claimer(struct child *j, const struct daemon *d, const char *chan, int *fds)
+{
+	pid_t pid;
+
+	assert_int_equal(pipe(fds), 0);
+	*j = (struct child){.sock = d->sock, .chan = chan, .say_fd = fds[1]};
+	pid = child_start(run_claimer, j);
+	assert_true(pid > 0);
+	assert_int_equal(pipe_expect(fds[0], "claimed"), 0);
+	return pid;
+}
+
+static void test_publisher_killed_after_claim_is_counted_lost_and_others_go_on(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = connect_to(d);
+	struct shmq_sub_stats st;
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+	struct child j;
+	int fds[2];
+	pid_t pid;
+
+	create(c, "crash.drop", 64, SHMQ_POLICY_DROP);
+	assert_int_equal(shmq_sub_open(c, "crash.drop", NULL, &s), 0);
+	assert_int_equal(shmq_pub_open(c, "crash.drop", NULL, &p), 0);
+	pid = start_claimer(&j, d, "crash.drop", fds);
+	/* another publisher appends behind the open claim */
+	for (uint64_t i = 0; i < 10; i++)
+		publish_u64(p, i, 0);
+	assert_int_equal(recv_u64(s, &m), 1000);
+	child_kill(pid);
+	/* the dead claim becomes a counted loss; what followed it arrives */
+	assert_int_equal(recv_u64(s, &m), 0);
+	assert_int_equal(m.offset, 2);
+	assert_int_equal(m.lost, 1);
+	for (uint64_t i = 1; i < 10; i++) {
+		assert_int_equal(recv_u64(s, &m), i);
+		assert_int_equal(m.lost, 0);
+	}
+	publish_u64(p, 10, 0);
+	assert_int_equal(recv_u64(s, &m), 10);
+	shmq_sub_stats(s, &st);
+	assert_int_equal(st.lost_abandoned, 1);
+	assert_int_equal(st.lost_overrun, 0);
+	close(fds[0]);
+	close(fds[1]);
+	shmq_pub_close(p);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+}
+
+static void test_publisher_killed_after_claim_does_not_block_a_block_channel(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = connect_to(d);
+	struct pub_job pj = {.sock = d->sock, .chan = "crash.block", .count = 100};
+	struct shmq_sub *s;
+	struct shmq_msg m;
+	struct child j;
+	int fds[2];
+	pid_t pid, other;
+
+	create(c, "crash.block", 4, SHMQ_POLICY_BLOCK);
+	assert_int_equal(shmq_sub_open(c, "crash.block", NULL, &s), 0);
+	pid = start_claimer(&j, d, "crash.block", fds);
+	/* this publisher fills the ring behind the claim, then has to wait */
+	other = child_start(run_publisher, &pj);
+	assert_true(other > 0);
+	assert_int_equal(recv_u64(s, &m), 1000);
+	child_kill(pid);
+	assert_int_equal(recv_u64(s, &m), 0);
+	assert_int_equal(m.lost, 1);
+	for (uint64_t i = 1; i < pj.count; i++) {
+		assert_int_equal(recv_u64(s, &m), i);
+		assert_int_equal(m.lost, 0);
+	}
+	assert_int_equal(child_wait(other, FX_HANG_S), 0);
+	close(fds[0]);
+	close(fds[1]);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+}
+
+static int stalled_setup(void **state)
+{
+	struct daemon *d = calloc(1, sizeof(*d));
+
+	if (!d || daemon_start(d, "[daemon]\nstuck_ms = 100\n")) {
+		if (d)
+			daemon_remove(d);
+		free(d);
+		return -1;
+	}
+	*state = d;
+	return 0;
+}
+
+static void test_stalled_claim_is_abandoned_and_its_late_commit_fails(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = connect_to(d);
+	struct shmq_sub_stats st;
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+	struct child j;
+	int fds[2];
+	pid_t pid;
+
+	create(c, "stall", 64, SHMQ_POLICY_DROP);
+	assert_int_equal(shmq_sub_open(c, "stall", NULL, &s), 0);
+	assert_int_equal(shmq_pub_open(c, "stall", NULL, &p), 0);
+	pid = start_claimer(&j, d, "stall", fds);
+	publish_u64(p, 7, 0);
+	assert_int_equal(recv_u64(s, &m), 1000);
+	/* the claimer lives but holds its claim past stuck_ms */
+	assert_int_equal(recv_u64(s, &m), 7);
+	assert_int_equal(m.lost, 1);
+	shmq_sub_stats(s, &st);
+	assert_int_equal(st.lost_abandoned, 1);
+	kill(pid, SIGUSR1);
+	assert_int_equal(child_wait(pid, FX_HANG_S), 0);
+	/* its commit did not resurrect the message */
+	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
+	close(fds[0]);
+	close(fds[1]);
+	shmq_pub_close(p);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+}
+
+/* Open a subscriber, say "opened", never read. */
+static int run_idle_subscriber(void *arg)
+{
+	const struct child *j = arg;
+	struct shmq_client *c;
+	struct shmq_sub *s;
+
+	if (shmq_connect(j->sock, &c) || shmq_sub_open(c, j->chan, NULL, &s))
+		return 10;
+	pipe_say(j->say_fd, "opened");
+	pause();
+	return 11;
+}
+
+static void test_killed_subscriber_releases_a_block_channel(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = connect_to(d);
+	struct shmq_channel_info ci;
+	struct shmq_pub *p;
+	struct child j;
+	int fds[2];
+	pid_t pid;
+
+	create(c, "slowpoke", 4, SHMQ_POLICY_BLOCK);
+	assert_int_equal(shmq_pub_open(c, "slowpoke", NULL, &p), 0);
+	assert_int_equal(pipe(fds), 0);
+	j = (struct child){.sock = d->sock, .chan = "slowpoke", .say_fd = fds[1]};
+	pid = child_start(run_idle_subscriber, &j);
+	assert_true(pid > 0);
+	assert_int_equal(pipe_expect(fds[0], "opened"), 0);
+	for (uint64_t i = 0; i < 4; i++)
+		publish_u64(p, i, 0);
+	assert_int_equal(shmq_publish(p, "x", 1, 0, NULL), -SHMQ_EFULL);
+	child_kill(pid);
+	/* the daemon sees the death (pidfd) and frees the cursor */
+	for (uint64_t i = 4; i < 100; i++)
+		publish_u64(p, i, FX_HANG_NS);
+	assert_int_equal(shmq_channel_info(c, "slowpoke", &ci), 0);
+	assert_int_equal(ci.readers, 0);
+	close(fds[0]);
+	close(fds[1]);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
+/* Open a subscriber in j->wait mode, say "asleep" and wait in shmq_recv. */
+static int run_sleeper(void *arg)
+{
+	const struct child *j = arg;
+	struct shmq_sub_opts so = {.wait = j->wait};
+	struct shmq_client *c;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+
+	if (shmq_connect(j->sock, &c) || shmq_sub_open(c, j->chan, &so, &s))
+		return 10;
+	if (j->wait == SHMQ_WAIT_EVENTFD) {
+		if (shmq_recv(s, &m, 0) != -SHMQ_EAGAIN)
+			return 11;
+		pipe_say(j->say_fd, "asleep");
+		pause();
+		return 12;
+	}
+	pipe_say(j->say_fd, "asleep");
+	shmq_recv(s, &m, -1);
+	return 13;
+}
+
+static uint32_t sleepers(const struct raw_chan *rc)
+{
+	return atomic_load_explicit(&rc->ctl->sleepers, memory_order_acquire);
+}
+
+/* Wait (bounded) until the control segment counts want sleepers. */
+static int wait_sleepers(const struct raw_chan *rc, uint32_t want)
+{
+	int64_t deadline = fx_now_ns() + FX_HANG_NS;
+
+	while (sleepers(rc) != want) {
+		if (fx_now_ns() >= deadline) {
+			fprintf(stderr, "sleepers is %u, expected %u\n", sleepers(rc), want);
+			return -1;
+		}
+		fx_nap_ms(1);
+	}
+	return 0;
+}
+
+static void reader_killed_asleep(void **state, uint32_t wait)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = connect_to(d);
+	struct shmq_sub_opts so = {.wait = SHMQ_WAIT_SLEEP};
+	struct raw_chan rc;
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+	struct child j;
+	struct raw r;
+	int fds[2];
+	pid_t pid;
+
+	create(c, "sleepy", 64, SHMQ_POLICY_DROP);
+	assert_int_equal(raw_connect(&r, d->sock), 0);
+	assert_int_equal(raw_hello(&r), 0);
+	assert_int_equal(raw_open(&r, "sleepy", ROLE_SUB, &rc), 0);
+	assert_int_equal(shmq_pub_open(c, "sleepy", NULL, &p), 0);
+	assert_int_equal(pipe(fds), 0);
+	j = (struct child){.sock = d->sock, .chan = "sleepy", .wait = wait, .say_fd = fds[1]};
+	pid = child_start(run_sleeper, &j);
+	assert_true(pid > 0);
+	assert_int_equal(pipe_expect(fds[0], "asleep"), 0);
+	assert_int_equal(wait_sleepers(&rc, 1), 0);
+	child_kill(pid);
+	/* the daemon clears the dead reader's mark and fixes the count */
+	assert_int_equal(wait_sleepers(&rc, 0), 0);
+	/* and sleeping readers are still woken */
+	assert_int_equal(shmq_sub_open(c, "sleepy", &so, &s), 0);
+	assert_int_equal(shmq_publish(p, "a", 1, 0, NULL), 0);
+	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+	assert_int_equal(sleepers(&rc), 0);
+	close(fds[0]);
+	close(fds[1]);
+	shmq_sub_close(s);
+	shmq_pub_close(p);
+	raw_chan_unmap(&rc);
+	raw_close(&r);
+	shmq_disconnect(c);
+}
+
+static void test_reader_killed_asleep_on_the_futex_leaves_no_sleeper_counted(void **state)
+{
+	reader_killed_asleep(state, SHMQ_WAIT_SLEEP);
+}
+
+static void test_reader_killed_with_its_event_fd_armed_leaves_no_sleeper_counted(void **state)
+{
+	reader_killed_asleep(state, SHMQ_WAIT_EVENTFD);
+}
+
+/*
+ * shmqd killed with SIGKILL: handles already open keep exchanging
+ * messages; control calls fail with SHMQ_ECLOSED; a new shmqd starts on
+ * the same socket, and creating the channel again adopts its segments, so
+ * old subscribers see what new publishers send.
+ */
+static void test_daemon_killed_keeps_the_data_path_and_restarts(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = connect_to(d), *c2;
+	struct shmq_sub_opts so = {.wait = SHMQ_WAIT_SLEEP};
+	struct shmq_pub *p, *p2;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+	int n;
+
+	create(c, "survivor", 64, SHMQ_POLICY_DROP);
+	assert_int_equal(shmq_pub_open(c, "survivor", NULL, &p), 0);
+	assert_int_equal(shmq_sub_open(c, "survivor", &so, &s), 0);
+	daemon_kill(d);
+	publish_u64(p, 1, 0);
+	assert_int_equal(recv_u64(s, &m), 1);
+	assert_int_equal(shmq_channel_list(c, NULL, 0), -SHMQ_ECLOSED);
+	assert_int_equal(shmq_connect(d->sock, &c2), -SHMQ_ENODAEMON);
+	assert_int_equal(daemon_restart(d), 0);
+	c2 = connect_to(d);
+	n = shmq_channel_list(c2, NULL, 0);
+	print_message("after a restart shmqd lists %d channel(s)\n", n);
+	assert_true(n >= 0);
+	if (n == 0)
+		create(c2, "survivor", 64, SHMQ_POLICY_DROP);
+	assert_int_equal(shmq_pub_open(c2, "survivor", NULL, &p2), 0);
+	publish_u64(p2, 2, 0);
+	assert_int_equal(recv_u64(s, &m), 2);
+	assert_int_equal(m.offset, 1);
+	publish_u64(p, 3, 0);
+	assert_int_equal(recv_u64(s, &m), 3);
+	shmq_pub_close(p2);
+	shmq_disconnect(c2);
+	shmq_sub_close(s);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
+	    T(test_publisher_killed_after_claim_is_counted_lost_and_others_go_on),
+	    T(test_publisher_killed_after_claim_does_not_block_a_block_channel),
+	    cmocka_unit_test_setup_teardown(
+		test_stalled_claim_is_abandoned_and_its_late_commit_fails, stalled_setup,
+		daemon_teardown),
+	    T(test_killed_subscriber_releases_a_block_channel),
+	    T(test_reader_killed_asleep_on_the_futex_leaves_no_sleeper_counted),
+	    T(test_reader_killed_with_its_event_fd_armed_leaves_no_sleeper_counted),
+	    T(test_daemon_killed_keeps_the_data_path_and_restarts),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
