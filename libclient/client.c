@@ -206,7 +206,7 @@ SHMQ_EXPORT void shmq_disconnect(struct shmq_client *c)
 
 int client_wire_name(char wire[PROTO_NAME_BYTES], const char *name)
 {
-	int err = name_check(name);
+	int err = name ? name_check(name) : -SHMQ_EINVAL;
 
 	if (err)
 		return err;
@@ -217,6 +217,8 @@ int client_wire_name(char wire[PROTO_NAME_BYTES], const char *name)
 
 SHMQ_EXPORT void shmq_channel_opts_default(struct shmq_channel_opts *o)
 {
+	if (!o)
+		return;
 	if (!o->capacity_bytes)
 		o->capacity_bytes = 4u << 20;
 	if (!o->max_message_bytes)

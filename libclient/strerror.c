@@ -34,11 +34,12 @@ static const struct {
 	[SHMQ_ESTATE] = {"SHMQ_ESTATE", "call not valid in the handle's current state"},
 };
 
+/* The table index of err or -err; -1 outside the table (also for INT_MIN). */
 static int err_index(int err)
 {
-	if (err < 0)
-		err = -err;
-	return err < SHMQ_ERR_COUNT ? err : -1;
+	if (err > -SHMQ_ERR_COUNT && err < 0)
+		return -err;
+	return err >= 0 && err < SHMQ_ERR_COUNT ? err : -1;
 }
 
 SHMQ_EXPORT const char *shmq_strerror(int err)
