@@ -115,6 +115,44 @@ static void test_invalid_names_fail_with_ename(void **state)
 	assert_int_equal(name_code(state), -SHMQ_ENAME);
 }
 
+static void test_null_name_or_output_fails_with_einval(void **state)
+{
+	struct shmq_client *c = connect_to(state);
+	struct shmq_channel_info ci;
+	struct shmq_pub *p = NULL;
+	struct shmq_sub *s = NULL;
+
+	assert_int_equal(shmq_channel_create(c, NULL, NULL), -SHMQ_EINVAL);
+	assert_int_equal(shmq_channel_delete(c, NULL), -SHMQ_EINVAL);
+	assert_int_equal(shmq_channel_info(c, NULL, &ci), -SHMQ_EINVAL);
+	assert_int_equal(shmq_pub_open(c, NULL, NULL, &p), -SHMQ_EINVAL);
+	assert_int_equal(shmq_sub_open(c, NULL, NULL, &s), -SHMQ_EINVAL);
+	assert_int_equal(shmq_channel_create(c, "real", NULL), 0);
+	assert_int_equal(shmq_channel_info(c, "real", NULL), -SHMQ_EINVAL);
+	assert_int_equal(shmq_channel_list(c, NULL, 1), -SHMQ_EINVAL);
+	assert_int_equal(shmq_pub_open(c, "real", NULL, NULL), -SHMQ_EINVAL);
+	assert_int_equal(shmq_sub_open(c, "real", NULL, NULL), -SHMQ_EINVAL);
+	assert_int_equal(shmq_pub_open(c, "real", NULL, &p), 0);
+	assert_int_equal(shmq_sub_open(c, "real", NULL, &s), 0);
+	assert_int_equal(shmq_publish(p, NULL, 1, 0, NULL), -SHMQ_EINVAL);
+	assert_int_equal(shmq_pub_claim(p, 1, NULL, 0), -SHMQ_EINVAL);
+	assert_int_equal(shmq_recv(s, NULL, 0), -SHMQ_EINVAL);
+	assert_int_equal(shmq_recv_copy(s, NULL, 1, NULL, 0), -SHMQ_EINVAL);
+	assert_int_equal(shmq_poll(s, NULL, NULL, 1, 0), -SHMQ_EINVAL);
+	assert_int_equal(shmq_msg_verify(s, NULL), -SHMQ_EINVAL);
+	/* and the handles still work */
+	assert_int_equal(shmq_publish(p, "", 0, 0, NULL), 0);
+	{
+		struct shmq_msg m;
+
+		assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+		assert_int_equal(m.len, 0);
+	}
+	shmq_pub_close(p);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+}
+
 static int nodaemon_code(void **state)
 {
 	struct daemon *d = *state;
@@ -294,13 +332,15 @@ static void test_each_bad_input_has_its_own_code_and_sentence(void **state)
 	}
 }
 
+#define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 	    T(test_message_larger_than_the_maximum_fails_with_etoobig),
 	    T(test_unknown_channel_fails_with_enoent),
 	    T(test_invalid_names_fail_with_ename),
+	    T(test_null_name_or_output_fails_with_einval),
 	    T(test_no_daemon_fails_with_enodaemon),
 	    T(test_full_block_channel_fails_with_efull),
 	    T(test_daemon_of_another_version_fails_with_eversion),

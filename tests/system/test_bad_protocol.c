@@ -681,10 +681,11 @@ static void test_garbage_in_the_slots_does_not_crash_the_daemon_or_readers(void 
 	assert_daemon_serves(d);
 }
 
+#define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 	    T(test_short_datagram_is_refused),
 	    T(test_bad_magic_is_refused),
 	    T(test_wrong_protocol_version_is_answered_eversion),

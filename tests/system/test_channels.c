@@ -196,10 +196,11 @@ static void test_pub_open_with_create_makes_a_missing_channel(void **state)
 	shmq_disconnect(c);
 }
 
+#define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 	    T(test_create_then_info_reports_the_settings),
 	    T(test_create_with_null_opts_takes_the_defaults),
 	    T(test_duplicate_create_fails_with_eexist),

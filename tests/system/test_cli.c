@@ -1,4 +1,295 @@
+/*
+ * test_cli.c - the shmq command against a real shmqd: create, ls, info,
+ * rm, pub (arguments and stdin), sub (--count, --from, --timeout), the
+ * socket from --socket or $SHMQ_SOCKET, and what it says when something
+ * is wrong. Exit status: 0 success, 1 failed operation, 2 usage error.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "daemon.h"
+
+/* Run shmq --socket SOCK args...; the result must be freed. */
+#define SHMQ(r, d, input, ...) tool_run((r), (input), TOOL_ARGS("--socket", (d)->sock, __VA_ARGS__))
+
+static void expect(struct tool_result *r, int status, const char *out)
+{
+	if (r->status != status || (out && strcmp(r->out, out)))
+		print_error("status %d, stdout:\n%s\nstderr:\n%s\n", r->status, r->out, r->err);
+	assert_int_equal(r->status, status);
+	if (out)
+		assert_string_equal(r->out, out);
+}
+
+static char *numbers(unsigned from, unsigned to)
+{
+	size_t cap = (size_t)(to - from + 1) * 12 + 1, n = 0;
+	char *s = malloc(cap);
+
+	assert_non_null(s);
+	s[0] = 0;
+	for (unsigned i = from; i <= to; i++)
+		n += (size_t)snprintf(s + n, cap - n, "%u\n", i);
+	return s;
+}
+
+static void test_create_ls_info_rm_manage_channels(void **state)
+{
+	struct daemon *d = *state;
+	struct tool_result r;
+
+	SHMQ(&r, d, NULL, "create", "orders.eu", "--capacity", "64K", "--max-message", "512",
+	     "--policy", "block");
+	expect(&r, 0, "");
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "create", "metrics", "--policy", "drop");
+	expect(&r, 0, "");
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "ls");
+	expect(&r, 0, NULL);
+	assert_non_null(strstr(r.out, "orders.eu"));
+	assert_non_null(strstr(r.out, "metrics"));
+	assert_non_null(strstr(r.out, "block"));
+	assert_non_null(strstr(r.out, "max_message=512"));
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "info", "orders.eu");
+	expect(&r, 0, NULL);
+	assert_non_null(strstr(r.out, "block"));
+	assert_non_null(strstr(r.out, "slots=128 "));
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "rm", "orders.eu");
+	expect(&r, 0, "");
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "ls");
+	expect(&r, 0, NULL);
+	assert_null(strstr(r.out, "orders.eu"));
+	assert_non_null(strstr(r.out, "metrics"));
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "rm", "orders.eu");
+	expect(&r, 1, "");
+	assert_non_null(strstr(r.err, "SHMQ_ENOENT"));
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "create", "metrics");
+	expect(&r, 1, "");
+	assert_non_null(strstr(r.err, "SHMQ_EEXIST"));
+	tool_result_free(&r);
+}
+
+static void test_sub_prints_in_order_what_pub_reads_from_stdin(void **state)
+{
+	struct daemon *d = *state;
+	char *input = numbers(1, 1000);
+	struct tool_result r, sr;
+	struct tool_proc sub;
+
+	assert_int_equal(
+	    tool_spawn(&sub, TOOL_ARGS("--socket", d->sock, "sub", "t", "--count", "1000")), 0);
+	SHMQ(&r, d, input, "pub", "t");
+	expect(&r, 0, "");
+	tool_result_free(&r);
+	tool_finish(&sub, NULL, &sr);
+	expect(&sr, 0, input);
+	tool_result_free(&sr);
+	free(input);
+}
+
+static void test_pub_publishes_each_argument_as_a_message(void **state)
+{
+	struct daemon *d = *state;
+	struct tool_result r;
+
+	SHMQ(&r, d, NULL, "pub", "args", "a", "b c", "");
+	expect(&r, 0, "");
+	tool_result_free(&r);
+	/* after "--", messages may look like options */
+	SHMQ(&r, d, NULL, "pub", "args", "--", "-- not an option", "-x");
+	expect(&r, 0, "");
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "sub", "args", "--count", "5");
+	expect(&r, 0, "a\nb c\n\n-- not an option\n-x\n");
+	tool_result_free(&r);
+}
+
+static void test_shmq_socket_environment_variable_is_honoured(void **state)
+{
+	struct daemon *d = *state;
+	struct tool_result r;
+
+	setenv("SHMQ_SOCKET", d->sock, 1);
+	tool_run(&r, NULL, TOOL_ARGS("create", "via.env"));
+	expect(&r, 0, "");
+	tool_result_free(&r);
+	tool_run(&r, NULL, TOOL_ARGS("ls"));
+	expect(&r, 0, NULL);
+	assert_non_null(strstr(r.out, "via.env"));
+	tool_result_free(&r);
+	/* --socket wins over the environment */
+	setenv("SHMQ_SOCKET", "/nonexistent/shmq.sock", 1);
+	SHMQ(&r, d, NULL, "info", "via.env");
+	expect(&r, 0, NULL);
+	tool_result_free(&r);
+	tool_run(&r, NULL, TOOL_ARGS("ls"));
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "/nonexistent/shmq.sock"));
+	tool_result_free(&r);
+	unsetenv("SHMQ_SOCKET");
+}
+
+static void publish_numbers(struct daemon *d, const char *chan, unsigned from, unsigned to)
+{
+	char *input = numbers(from, to);
+	struct tool_result r;
+
+	SHMQ(&r, d, input, "pub", chan);
+	expect(&r, 0, "");
+	tool_result_free(&r);
+	free(input);
+}
+
+static void test_sub_from_earliest_offset_and_latest(void **state)
+{
+	struct daemon *d = *state;
+	struct tool_result r;
+	struct tool_proc sub;
+	int64_t deadline;
+	int st;
+
+	publish_numbers(d, "from", 1, 5);
+	SHMQ(&r, d, NULL, "sub", "from", "--from", "earliest", "--count", "2");
+	expect(&r, 0, "1\n2\n");
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "sub", "from", "--from", "2", "--count", "3");
+	expect(&r, 0, "3\n4\n5\n");
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "sub", "from", "--from", "latest", "--timeout", "0.2");
+	expect(&r, 0, "");
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "sub", "from", "--from", "99", "--count", "1");
+	expect(&r, 1, "");
+	assert_non_null(strstr(r.err, "SHMQ_EINVAL"));
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "sub", "from", "--from", "yesterday");
+	expect(&r, 2, "");
+	tool_result_free(&r);
+	/* a latest subscriber gets what is published after it starts */
+	assert_int_equal(tool_spawn(&sub, TOOL_ARGS("--socket", d->sock, "sub", "from", "--from",
+						    "latest", "--count", "1")),
+			 0);
+	deadline = fx_now_ns() + FX_HANG_NS;
+	do {
+		publish_numbers(d, "from", 42, 42);
+		fx_nap_ms(10);
+	} while (waitpid(sub.pid, &st, WNOHANG | WNOWAIT) == 0 && fx_now_ns() < deadline);
+	tool_finish(&sub, NULL, &r);
+	expect(&r, 0, "42\n");
+	tool_result_free(&r);
+}
+
+static void test_sub_timeout_ends_a_quiet_subscription(void **state)
+{
+	struct daemon *d = *state;
+	struct tool_result r;
+
+	publish_numbers(d, "quiet", 1, 2);
+	SHMQ(&r, d, NULL, "sub", "quiet", "--timeout", "0.3");
+	expect(&r, 0, "1\n2\n");
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "sub", "quiet", "--timeout", "-1");
+	expect(&r, 2, "");
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "sub", "quiet", "--timeout", "soon");
+	expect(&r, 2, "");
+	tool_result_free(&r);
+}
+
+static void test_pub_without_a_daemon_says_it_is_not_reachable_and_where(void **state)
+{
+	struct daemon *d = *state;
+	struct tool_result r;
+	char path[200];
+
+	snprintf(path, sizeof(path), "%s/not-here.sock", d->dir);
+	tool_run(&r, NULL, TOOL_ARGS("--socket", path, "pub", "t", "hello"));
+	assert_int_equal(r.status, 1);
+	assert_string_equal(r.out, "");
+	assert_non_null(strstr(r.err, "not reachable"));
+	assert_non_null(strstr(r.err, path));
+	tool_result_free(&r);
+	setenv("SHMQ_SOCKET", path, 1);
+	tool_run(&r, "x\n", TOOL_ARGS("pub", "t"));
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "not reachable"));
+	assert_non_null(strstr(r.err, path));
+	tool_result_free(&r);
+	unsetenv("SHMQ_SOCKET");
+}
+
+static void test_bad_input_gets_a_clear_message_and_status(void **state)
+{
+	struct daemon *d = *state;
+	struct tool_result r;
+
+	SHMQ(&r, d, NULL, "create", "tiny", "--max-message", "4");
+	expect(&r, 0, "");
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "pub", "tiny", "fits", "too long");
+	expect(&r, 1, "");
+	assert_non_null(strstr(r.err, "SHMQ_ETOOBIG"));
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "create", "a..b");
+	expect(&r, 1, "");
+	assert_non_null(strstr(r.err, "SHMQ_ENAME"));
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "info", "nothing.here");
+	expect(&r, 1, "");
+	assert_non_null(strstr(r.err, "SHMQ_ENOENT"));
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "frobnicate");
+	expect(&r, 2, "");
+	assert_non_null(strstr(r.err, "unknown command"));
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "create", "p", "--policy", "sometimes");
+	expect(&r, 2, "");
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "create", "p", "--max-message", "0");
+	expect(&r, 2, "");
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "pub");
+	expect(&r, 2, "");
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "rm", "a", "b");
+	expect(&r, 2, "");
+	tool_result_free(&r);
+	tool_run(&r, NULL, TOOL_ARGS("--help"));
+	expect(&r, 0, NULL);
+	assert_non_null(strstr(r.out, "usage"));
+	tool_result_free(&r);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
+
 int main(void)
 {
-	return 77;
+	const struct CMUnitTest tests[] = {
+	    T(test_create_ls_info_rm_manage_channels),
+	    T(test_sub_prints_in_order_what_pub_reads_from_stdin),
+	    T(test_pub_publishes_each_argument_as_a_message),
+	    T(test_shmq_socket_environment_variable_is_honoured),
+	    T(test_sub_from_earliest_offset_and_latest),
+	    T(test_sub_timeout_ends_a_quiet_subscription),
+	    T(test_pub_without_a_daemon_says_it_is_not_reachable_and_where),
+	    T(test_bad_input_gets_a_clear_message_and_status),
+	};
+
+	unsetenv("SHMQ_SOCKET");
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }

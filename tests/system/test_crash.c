@@ -442,10 +442,11 @@ static void test_daemon_killed_keeps_the_data_path_and_restarts(void **state)
 	shmq_disconnect(c);
 }
 
+#define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 	    T(test_publisher_killed_after_claim_is_counted_lost_and_others_go_on),
 	    T(test_publisher_killed_after_claim_does_not_block_a_block_channel),
 	    cmocka_unit_test_setup_teardown(

@@ -179,10 +179,11 @@ static void test_four_zero_copy_publishers_reach_two_subscribers_in_order(void *
 	run(state, 4, 2, 20000, true);
 }
 
+#define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 	    T(test_two_publisher_processes_deliver_each_message_once_in_order),
 	    T(test_four_zero_copy_publishers_reach_two_subscribers_in_order),
 	};

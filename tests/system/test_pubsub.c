@@ -687,10 +687,11 @@ static void test_drop_policy_loss_is_exact_under_a_flood_with_recv_copy(void **s
 	drop_flood(state, true);
 }
 
+#define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 	    T(test_publish_then_recv_round_trips_payload_and_offset),
 	    T(test_recv_copy_with_a_short_buffer_leaves_the_message),
 	    T(test_subscriber_starts_at_latest_earliest_or_offset),
