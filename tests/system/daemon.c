@@ -219,6 +219,21 @@ void daemon_kill(struct daemon *d)
 	d->pid = 0;
 }
 
+/* True if the log holds needle (a sanitizer's report, say). */
+static bool log_has(const struct daemon *d, const char *needle)
+{
+	char line[1024];
+	bool found = false;
+	FILE *f = fopen(d->log, "r");
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, needle) != NULL;
+	fclose(f);
+	return found;
+}
+
 int daemon_stop(struct daemon *d)
 {
 	int st, left;
@@ -233,6 +248,11 @@ int daemon_stop(struct daemon *d)
 	d->pid = 0;
 	if (st != 0) {
 		fprintf(stderr, "shmqd stopped with status %d (expected 0)\n", st);
+		daemon_print_log(d);
+		return -1;
+	}
+	if (log_has(d, "runtime error") || log_has(d, "Sanitizer")) {
+		fprintf(stderr, "shmqd's log has a sanitizer report\n");
 		daemon_print_log(d);
 		return -1;
 	}

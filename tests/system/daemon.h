@@ -38,8 +38,8 @@ int daemon_restart(struct daemon *d);
 
 /*
  * SIGTERM; check that shmqd exits 0 (LeakSanitizer makes leaks fail
- * here), removed its socket and left no shared-memory segment behind.
- * Returns 0 or -1 (and prints the daemon's log).
+ * here), logged no sanitizer report, removed its socket and left no
+ * shared-memory segment behind. Returns 0 or -1 (and prints its log).
  */
 int daemon_stop(struct daemon *d);
 

@@ -5,6 +5,7 @@
  * is wrong. Exit status: 0 success, 1 failed operation, 2 usage error.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -161,7 +162,7 @@ static void test_sub_from_earliest_offset_and_latest(void **state)
 	struct tool_result r;
 	struct tool_proc sub;
 	int64_t deadline;
-	int st;
+	siginfo_t info;
 
 	publish_numbers(d, "from", 1, 5);
 	SHMQ(&r, d, NULL, "sub", "from", "--from", "earliest", "--count", "2");
@@ -185,10 +186,14 @@ static void test_sub_from_earliest_offset_and_latest(void **state)
 						    "latest", "--count", "1")),
 			 0);
 	deadline = fx_now_ns() + FX_HANG_NS;
+	/* publish until it has seen one: it may attach after any of them */
 	do {
 		publish_numbers(d, "from", 42, 42);
 		fx_nap_ms(10);
-	} while (waitpid(sub.pid, &st, WNOHANG | WNOWAIT) == 0 && fx_now_ns() < deadline);
+		memset(&info, 0, sizeof(info));
+		assert_int_equal(waitid(P_PID, (id_t)sub.pid, &info, WEXITED | WNOHANG | WNOWAIT),
+				 0);
+	} while (info.si_pid == 0 && fx_now_ns() < deadline);
 	tool_finish(&sub, NULL, &r);
 	expect(&r, 0, "42\n");
 	tool_result_free(&r);
