@@ -97,6 +97,7 @@ struct shmq_msg {
 	uint64_t offset;       /* position in the channel, dense, never reused */
 	uint64_t timestamp_ns; /* CLOCK_REALTIME at commit */
 	uint64_t lost;         /* messages lost just before this one (overrun or dead publisher) */
+	uint64_t seal;         /* the record's version, for shmq_msg_verify(); do not change */
 };
 
 /* Space claimed in the ring by shmq_pub_claim(), written in place. */
@@ -213,7 +214,13 @@ void shmq_sub_close(struct shmq_sub *sub);
  */
 int shmq_recv(struct shmq_sub *sub, struct shmq_msg *msg, int64_t timeout_ns);
 
-/* 0 if msg (from shmq_recv) was not overwritten since; else -SHMQ_EOVERRUN. */
+/*
+ * 0 if the view msg (from shmq_recv(), or given to a shmq_poll() callback)
+ * was not overwritten since it was received, else -SHMQ_EOVERRUN. Check it
+ * after reading a view on a drop-policy channel: a publisher that laps the
+ * reader may rewrite the slot while it is read. Always 0 on block channels
+ * while the view is valid.
+ */
 int shmq_msg_verify(const struct shmq_sub *sub, const struct shmq_msg *msg);
 
 /*
@@ -228,7 +235,8 @@ int shmq_recv_copy(struct shmq_sub *sub, void *buf, size_t len, struct shmq_msg 
  * Deliver up to max ready messages to cb, waiting up to timeout_ns for the
  * first. Returns the number delivered or a negative error. The cursor is
  * published once for the batch. cb returning non-zero stops the batch
- * after that message.
+ * after that message. Each view is valid during its callback; on drop
+ * channels the callback checks it with shmq_msg_verify() after reading.
  */
 typedef int (*shmq_msg_cb)(void *arg, const struct shmq_msg *msg);
 int shmq_poll(struct shmq_sub *sub, shmq_msg_cb cb, void *arg, unsigned max, int64_t timeout_ns);

@@ -243,6 +243,7 @@ static void fill_msg(struct shmq_sub *s, const struct log_rec *rec, struct shmq_
 		.offset = rec->pos,
 		.timestamp_ns = rec->timestamp_ns,
 		.lost = s->lost_pending,
+		.seal = rec->word,
 	};
 	s->lost_pending = 0;
 	s->st.received++;
@@ -277,9 +278,12 @@ SHMQ_EXPORT int shmq_recv(struct shmq_sub *s, struct shmq_msg *msg, int64_t time
 
 SHMQ_EXPORT int shmq_msg_verify(const struct shmq_sub *s, const struct shmq_msg *msg)
 {
-	if (!s || !msg || !s->holding || msg->offset != s->last.pos)
+	struct log_rec rec;
+
+	if (!s || !msg || slot_word_pos1(msg->seal) != msg->offset + 1)
 		return -SHMQ_EINVAL;
-	return log_verify(&s->m.v, &s->last) ? 0 : -SHMQ_EOVERRUN;
+	rec = (struct log_rec){.pos = msg->offset, .word = msg->seal};
+	return log_verify(&s->m.v, &rec) ? 0 : -SHMQ_EOVERRUN;
 }
 
 SHMQ_EXPORT int shmq_recv_copy(struct shmq_sub *s, void *buf, size_t len, struct shmq_msg *msg,

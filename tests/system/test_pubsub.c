@@ -687,6 +687,51 @@ static void test_drop_policy_loss_is_exact_under_a_flood_with_recv_copy(void **s
 	drop_flood(state, true);
 }
 
+/* A poll callback that laps its own reader before verifying the view. */
+struct lap_job {
+	struct shmq_sub *s;
+	struct shmq_pub *p;
+	int verified[2]; /* shmq_msg_verify() before and after the lap */
+	uint64_t seen;
+};
+
+static int lap_in_callback(void *arg, const struct shmq_msg *m)
+{
+	struct lap_job *j = arg;
+
+	j->verified[0] = shmq_msg_verify(j->s, m);
+	for (uint64_t i = 0; i < 4; i++) /* a 4-slot ring: rewrites m's slot */
+		publish_u64(j->p, 100 + i);
+	j->verified[1] = shmq_msg_verify(j->s, m);
+	j->seen = m->offset;
+	return 1;
+}
+
+static void test_poll_view_verify_detects_an_overwrite_on_drop(void **state)
+{
+	struct shmq_client *c = connect_to(state);
+	struct lap_job j = {0};
+	struct shmq_msg m;
+
+	create_small(c, "lap", SHMQ_POLICY_DROP);
+	assert_int_equal(shmq_sub_open(c, "lap", NULL, &j.s), 0);
+	assert_int_equal(shmq_pub_open(c, "lap", NULL, &j.p), 0);
+	publish_u64(j.p, 7);
+	assert_int_equal(shmq_poll(j.s, lap_in_callback, &j, 8, FX_HANG_NS), 1);
+	assert_int_equal(j.seen, 0);
+	assert_int_equal(j.verified[0], 0);
+	assert_int_equal(j.verified[1], -SHMQ_EOVERRUN);
+	/* the reader goes on at the oldest retained message and counts the rest */
+	assert_int_equal(shmq_recv(j.s, &m, FX_HANG_NS), 0);
+	assert_int_equal(m.offset, 1);
+	assert_int_equal(msg_u64(&m), 100);
+	m.seal ^= 4; /* a seal of another lap is not this record's */
+	assert_int_equal(shmq_msg_verify(j.s, &m), -SHMQ_EINVAL);
+	shmq_pub_close(j.p);
+	shmq_sub_close(j.s);
+	shmq_disconnect(c);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 
 int main(void)
@@ -710,6 +755,7 @@ int main(void)
 	    T(test_drop_policy_tells_an_overrun_reader_its_exact_loss),
 	    T(test_drop_policy_loss_is_exact_under_a_flood),
 	    T(test_drop_policy_loss_is_exact_under_a_flood_with_recv_copy),
+	    T(test_poll_view_verify_detects_an_overwrite_on_drop),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
