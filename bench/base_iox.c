@@ -6,9 +6,9 @@
  *
  * iox-spin: ping-pong, each side busy-polls iox_sub_take_chunk().
  * iox-waitset: ping-pong, each side sleeps in a WaitSet on "has data".
- * iox: streaming; the publisher waits for a slow consumer (no loss), the
- * consumer busy-polls. Each message is loaned, copied in and published; the
- * receiver copies it out and releases the chunk, as the other transports do.
+ * iox: streaming; the publisher waits for a slow consumer (no loss, a window
+ * of IOX_WINDOW messages), the consumer busy-polls. Each message is loaned, copied in and
+ * published; the receiver copies it out and releases the chunk, as the other transports do.
  *
  * An iceoryx runtime is a per-process singleton that cannot cross fork(), so
  * each run happens in a fresh process: the runner forks a measuring process,
@@ -40,6 +40,12 @@
 
 #define IOX_CONNECT_NS 5000000000ull /* publisher and subscriber must match by then */
 #define IOX_LOAN_NS 5000000000ull
+/*
+ * Streaming keeps fewer messages in flight than the subscriber queue holds
+ * (256), so iceoryx's blocking publisher path never runs: with 2 M messages
+ * it hung here now and then (iceoryx 2.0.3, WAIT_FOR_CONSUMER).
+ */
+#define IOX_WINDOW 192
 
 enum iox_mode {
 	IOX_SPIN = 0,
@@ -50,6 +56,8 @@ enum iox_mode {
 /* What the measuring process hands back to the runner. */
 struct iox_shared {
 	struct proc_sync sync;
+	alignas(64) _Atomic uint64_t taken; /* streaming: messages the consumer took */
+	alignas(64) uint64_t pad;
 	struct hist lat;
 	double msgs_per_s;
 	char reason[BENCH_REASON_LEN];
@@ -57,6 +65,8 @@ struct iox_shared {
 
 struct iox_peer {
 	struct iox_shared *sh;
+	uint64_t sent; /* streaming: producer's count */
+	uint64_t got;  /* streaming: consumer's count */
 	const struct bench_cfg *cfg;
 	enum iox_mode mode;
 	char instance[64];
@@ -130,6 +140,11 @@ static int iox_send(void *t, void *buf, uint32_t len)
 	uint64_t deadline = 0;
 	void *chunk;
 
+	/* Acquire; pairs with the release in iox_recv(): the window has room. */
+	while (p->mode == IOX_STREAM &&
+	       p->sent - atomic_load_explicit(&p->sh->taken, memory_order_acquire) >= IOX_WINDOW)
+		cpu_relax();
+	p->sent++;
 	while (iox_pub_loan_chunk(p->pub, &chunk, len) != AllocationResult_SUCCESS) {
 		/* the pool is out of chunks while a slow consumer holds them */
 		if (!deadline)
@@ -158,6 +173,10 @@ static int iox_recv(void *t, void *buf, uint32_t len)
 	}
 	memcpy(buf, chunk, len);
 	iox_sub_release_chunk(p->sub, chunk);
+	/* Once per 32, so the count's cache line does not bounce per message.
+	 * Release: our copies are done; pairs with the acquire in iox_send(). */
+	if (p->mode == IOX_STREAM && ++p->got % 32 == 0)
+		atomic_store_explicit(&p->sh->taken, p->got, memory_order_release);
 	return 0;
 }
 
@@ -169,7 +188,8 @@ static int iox_open(struct iox_peer *p, const char *pub_event, const char *sub_e
 	char name[64];
 	uint64_t deadline = now_ns() + IOX_CONNECT_NS;
 
-	iox_set_loglevel(Iceoryx_LogLevel_Off);
+	iox_set_loglevel(getenv("SHMQ_BENCH_IOX_LOG") ? Iceoryx_LogLevel_Warn
+						      : Iceoryx_LogLevel_Off);
 	snprintf(name, sizeof(name), "shmq-bench-%d", (int)getpid());
 	iox_runtime_init(name);
 	if (pub_event) {
