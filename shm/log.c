@@ -267,6 +267,10 @@ int log_commit(const struct log_view *v, uint64_t pos, uint32_t len, uint64_t ti
 
 	if (len > v->max_message_bytes)
 		return -SHMQ_ETOOBIG;
+	/* relaxed: a filter only, finish()'s CAS decides. If the daemon took
+	 * the claim, a later lap may own the slot: leave its header alone. */
+	if (atomic_load_explicit(&s->state, memory_order_relaxed) != slot_word(pos, SLOT_CLAIMED))
+		return -SHMQ_EABANDONED;
 	s->len = len;
 	s->flags = REC_F_NONE;
 	s->timestamp_ns = timestamp_ns;
@@ -345,8 +349,30 @@ bool log_verify(const struct log_view *v, const struct log_rec *rec)
 	       rec->word;
 }
 
+/*
+ * The pos a repair of the slot at scan_pos gives up: the pos it is CLAIMED
+ * for, which may be an earlier lap that holds up the claimer of scan_pos,
+ * or else the pos due next in the slot, whose claimer never took it. Never
+ * a later lap than that: a publisher waiting for the slot then goes on.
+ */
+static uint64_t repair_target(const struct log_view *v, uint64_t scan_pos, uint64_t w)
+{
+	uint64_t target;
+
+	if (slot_word_state(w) == SLOT_CLAIMED)
+		target = slot_word_pos1(w) - 1;
+	else if (w == 0)
+		target = scan_pos & v->mask;
+	else
+		target = slot_word_pos1(w) - 1 + v->nslots;
+	if (target > scan_pos || (target & v->mask) != (scan_pos & v->mask))
+		return scan_pos; /* no honest word: give up scan_pos itself */
+	return target;
+}
+
 static bool repair_stuck(const struct log_view *v, struct log_repair *rep, uint64_t w,
-			 uint64_t now_ns, uint64_t stuck_ns, log_pid_alive_fn alive, void *arg)
+			 uint64_t target, uint64_t now_ns, uint64_t stuck_ns,
+			 log_pid_alive_fn alive, void *arg)
 {
 	struct slot_hdr *s = log_slot(v, rep->scan_pos);
 	bool dead = false;
@@ -356,14 +382,14 @@ static bool repair_stuck(const struct log_view *v, struct log_repair *rep, uint6
 		rep->stuck_word = w;
 		rep->stuck_since_ns = now_ns;
 	}
-	if (slot_word_state(w) == SLOT_CLAIMED && slot_word_pos1(w) == rep->scan_pos + 1)
+	if (slot_word_state(w) == SLOT_CLAIMED && slot_word_pos1(w) == target + 1)
 		dead = alive && !alive(s->claimer_pid, arg);
 	if (!dead && now_ns - rep->stuck_since_ns < stuck_ns)
 		return false;
 	/* seq_cst: like finish(), the abandon is a release for readers; the
 	 * daemon wakes sleepers unconditionally after a repair. */
 	return atomic_compare_exchange_strong_explicit(&s->state, &w,
-						       slot_word(rep->scan_pos, SLOT_ABANDONED),
+						       slot_word(target, SLOT_ABANDONED),
 						       memory_order_seq_cst, memory_order_relaxed);
 }
 
@@ -379,7 +405,7 @@ int log_repair_step(const struct log_view *v, struct log_repair *rep, uint64_t n
 		/* acquire; pairs with finish(): for the record only. */
 		uint64_t w = atomic_load_explicit(&log_slot(v, rep->scan_pos)->state,
 						  memory_order_acquire);
-		uint64_t p1 = slot_word_pos1(w);
+		uint64_t p1 = slot_word_pos1(w), target;
 		unsigned st = slot_word_state(w);
 
 		if (p1 > rep->scan_pos + 1 ||
@@ -387,11 +413,14 @@ int log_repair_step(const struct log_view *v, struct log_repair *rep, uint64_t n
 			rep->scan_pos++;
 			continue;
 		}
-		if (!repair_stuck(v, rep, w, now_ns, stuck_ns, alive, arg))
+		target = repair_target(v, rep->scan_pos, w);
+		if (!repair_stuck(v, rep, w, target, now_ns, stuck_ns, alive, arg))
 			break;
 		/* relaxed: a statistic. */
 		atomic_fetch_add_explicit(&v->ctl->abandoned, 1, memory_order_relaxed);
 		abandoned++;
+		if (target != rep->scan_pos)
+			break; /* an earlier lap: scan_pos's claimer may go on now */
 		rep->scan_pos++;
 	}
 	return abandoned;
