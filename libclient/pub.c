@@ -108,16 +108,18 @@ static int wait_space(struct shmq_pub *p, int64_t timeout_ns, uint64_t deadline)
 		return -SHMQ_ETIMEDOUT;
 	if (left > 1000000) /* re-check at least every ms: a reader may die */
 		left = 1000000;
-	/* seq_cst; pairs with the seq_cst cursor store + pub_sleepers load of
-	 * a reader in sub.c (Dekker): either it sees us or we see its move. */
-	atomic_fetch_add_explicit(&ctl->pub_sleepers, 1, memory_order_seq_cst);
+	/* seq_cst; pairs with the seq_cst cursor store + space_wanted
+	 * exchange of a reader in sub.c (Dekker): either it sees the flag and
+	 * wakes us, or we see its move. A flag rather than a count: a
+	 * publisher killed asleep leaves it set only until the next reader
+	 * move clears it, at the cost of one spurious wake. */
+	atomic_store_explicit(&ctl->space_wanted, 1, memory_order_seq_cst);
 	seq = atomic_load_explicit(&ctl->space_seq, memory_order_seq_cst);
 	p->limit = 0;
 	if (log_tail(&p->m.v) < log_reader_limit(&p->m.v, log_tail(&p->m.v)))
 		err = 0;
 	else
 		err = wait_futex(&ctl->space_seq, seq, left);
-	atomic_fetch_sub_explicit(&ctl->pub_sleepers, 1, memory_order_relaxed);
 	return err == -SHMQ_ETIMEDOUT ? 0 : err;
 }
 

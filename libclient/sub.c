@@ -119,9 +119,13 @@ static void publish_cursor(struct shmq_sub *s)
 		return;
 	}
 	/* seq_cst: release for log_reader_limit(), and ordered before the
-	 * pub_sleepers load (pairs with wait_space() in pub.c). */
+	 * space_wanted load (pairs with wait_space() in pub.c). */
 	atomic_store_explicit(&s->me->pos, s->pos, memory_order_seq_cst);
-	if (atomic_load_explicit(&ctl->pub_sleepers, memory_order_seq_cst)) {
+	/* seq_cst load first, so the common case (nobody waits) writes no
+	 * shared line; whoever exchanges 1 -> 0 wakes every waiter, and those
+	 * still short of space set the flag again before sleeping. */
+	if (atomic_load_explicit(&ctl->space_wanted, memory_order_seq_cst) &&
+	    atomic_exchange_explicit(&ctl->space_wanted, 0, memory_order_seq_cst)) {
 		/* release: publish the new sequence before the wake. */
 		atomic_fetch_add_explicit(&ctl->space_seq, 1, memory_order_release);
 		wait_wake(&ctl->space_seq, INT32_MAX);

@@ -163,7 +163,7 @@ struct ctl_hdr {
 	uint8_t pad1[60];
 	alignas(64) _Atomic uint32_t wake_seq;    /* futex word readers sleep on */
 	uint8_t pad2[60];
-	alignas(64) _Atomic uint32_t pub_sleepers; /* publishers waiting for space */
+	alignas(64) _Atomic uint32_t space_wanted; /* 1: a publisher waits for space */
 	uint8_t pad3[60];
 	alignas(64) _Atomic uint32_t space_seq;   /* futex word those publishers sleep on */
 	uint8_t pad4[60];
@@ -177,7 +177,7 @@ struct ctl_hdr {
 static_assert(sizeof(struct ctl_hdr) == CTL_HDR_BYTES, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, sleepers) == 64, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, wake_seq) == 128, "shm ABI");
-static_assert(offsetof(struct ctl_hdr, pub_sleepers) == 192, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, space_wanted) == 192, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, space_seq) == 256, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, durable_pos) == 320, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, abandoned) == 384, "shm ABI");

@@ -626,7 +626,7 @@ static void test_garbage_in_the_control_segment_does_not_crash_the_daemon(void *
 	assert_int_equal(raw_open(&r, "victim", ROLE_SUB, &rc), 0);
 	/* named words first: counts, marks, states, then everything */
 	atomic_store(&rc.ctl->sleepers, UINT32_MAX);
-	atomic_store(&rc.ctl->pub_sleepers, 3);
+	atomic_store(&rc.ctl->space_wanted, 3);
 	rc.ctl->max_readers = 1u << 30;
 	rc.ctl->groups_off = UINT64_MAX;
 	for (unsigned i = 0; i < MAX_READERS; i++) {

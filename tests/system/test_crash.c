@@ -303,6 +303,71 @@ static void test_killed_subscriber_releases_a_block_channel(void **state)
 	shmq_disconnect(c);
 }
 
+/* Open a publisher, say "opened", then publish one message waiting for space. */
+static int run_waiting_publisher(void *arg)
+{
+	const struct child *j = arg;
+	struct shmq_client *c;
+	struct shmq_pub *p;
+
+	if (shmq_connect(j->sock, &c) || shmq_pub_open(c, j->chan, NULL, &p))
+		return 10;
+	pipe_say(j->say_fd, "opened");
+	shmq_publish(p, "w", 1, FX_HANG_NS, NULL); /* the pause point: waits for space */
+	return 11;
+}
+
+static uint32_t space_wanted(const struct raw_chan *rc)
+{
+	return atomic_load_explicit(&rc->ctl->space_wanted, memory_order_acquire);
+}
+
+static void test_publisher_killed_waiting_for_space_leaves_no_wake_flag(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = connect_to(d);
+	int64_t deadline = fx_now_ns() + FX_HANG_NS;
+	struct raw_chan rc;
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+	struct child j;
+	struct raw r;
+	int fds[2];
+	pid_t pid;
+
+	create(c, "jammed", 4, SHMQ_POLICY_BLOCK);
+	assert_int_equal(shmq_sub_open(c, "jammed", NULL, &s), 0);
+	assert_int_equal(shmq_pub_open(c, "jammed", NULL, &p), 0);
+	for (uint64_t i = 0; i < 4; i++)
+		publish_u64(p, i, 0);
+	assert_int_equal(raw_connect(&r, d->sock), 0);
+	assert_int_equal(raw_hello(&r), 0);
+	assert_int_equal(raw_open(&r, "jammed", ROLE_PUB, &rc), 0);
+	assert_int_equal(pipe(fds), 0);
+	j = (struct child){.sock = d->sock, .chan = "jammed", .say_fd = fds[1]};
+	pid = child_start(run_waiting_publisher, &j);
+	assert_true(pid > 0);
+	assert_int_equal(pipe_expect(fds[0], "opened"), 0);
+	while (space_wanted(&rc) != 1 && fx_now_ns() < deadline)
+		fx_nap_ms(1);
+	assert_int_equal(space_wanted(&rc), 1);
+	child_kill(pid);
+	assert_int_equal(space_wanted(&rc), 1); /* nobody can clear it for the dead */
+	/* the reader's next move clears it: one spurious wake, then none */
+	assert_int_equal(recv_u64(s, &m), 0);
+	assert_int_equal(recv_u64(s, &m), 1);
+	assert_int_equal(space_wanted(&rc), 0);
+	publish_u64(p, 4, 0);
+	close(fds[0]);
+	close(fds[1]);
+	raw_chan_unmap(&rc);
+	raw_close(&r);
+	shmq_sub_close(s);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
 /* Open a subscriber in j->wait mode, say "asleep" and wait in shmq_recv. */
 static int run_sleeper(void *arg)
 {
@@ -453,6 +518,7 @@ int main(void)
 		test_stalled_claim_is_abandoned_and_its_late_commit_fails, stalled_setup,
 		daemon_teardown),
 	    T(test_killed_subscriber_releases_a_block_channel),
+	    T(test_publisher_killed_waiting_for_space_leaves_no_wake_flag),
 	    T(test_reader_killed_asleep_on_the_futex_leaves_no_sleeper_counted),
 	    T(test_reader_killed_with_its_event_fd_armed_leaves_no_sleeper_counted),
 	    T(test_daemon_killed_keeps_the_data_path_and_restarts),
