@@ -46,6 +46,7 @@
  * it hung here now and then (iceoryx 2.0.3, WAIT_FOR_CONSUMER).
  */
 #define IOX_WINDOW 192
+#define IOX_RUN_S 90 /* below the runner's 300 s watchdog */
 
 enum iox_mode {
 	IOX_SPIN = 0,
@@ -275,6 +276,26 @@ static int iox_parent(void *arg)
 	return err;
 }
 
+/*
+ * Wait for the measuring process, at most IOX_RUN_S: iceoryx 2.0.3 sometimes
+ * hangs here after many runs, and one hung baseline must not end the whole
+ * benchmark (the runner's watchdog would). Its peer dies with it (PDEATHSIG).
+ */
+static int iox_wait(pid_t pid, int *status)
+{
+	uint64_t deadline = now_ns() + IOX_RUN_S * 1000000000ull;
+	pid_t r;
+
+	while ((r = waitpid(pid, status, WNOHANG)) == 0 && now_ns() < deadline)
+		usleep(10000);
+	if (r == pid)
+		return 0;
+	kill(pid, SIGKILL);
+	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+		;
+	return -ETIMEDOUT;
+}
+
 /* In the measuring process: run the scenario and leave. */
 static void iox_measure(struct iox_peer *p)
 {
@@ -312,8 +333,11 @@ static int iox_run(const struct bench_cfg *cfg, struct bench_out *out, enum iox_
 	}
 	if (pid == 0)
 		iox_measure(&p);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	err = iox_wait(pid, &status);
+	if (err) {
+		err = bench_fail(out->reason, err, "iceoryx run hung for %d s (killed)", IOX_RUN_S);
+		goto out_free;
+	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 		err = bench_fail(out->reason, -ECHILD, "%s",
 				 p.sh->reason[0] ? p.sh->reason : "iceoryx run failed");
