@@ -3,6 +3,9 @@
  * reader table, receive (view, copy, batch), and the four wait strategies.
  * A handle is used by one thread at a time. No system call while messages
  * are ready; a reader only sleeps after announcing itself in ctl->sleepers.
+ * The cursor in shared memory trails the private one: it is stored once per
+ * cursor_batch messages and always before the reader waits, so a blocked
+ * publisher always sees what a waiting reader has released.
  */
 #include <poll.h>
 #include <stdlib.h>
@@ -13,6 +16,7 @@
 #include "wait.h"
 
 #define DEFAULT_SPIN_NS 20000u
+#define MAX_CURSOR_BATCH 256u
 
 struct shmq_sub {
 	struct shmq_client *client;
@@ -26,6 +30,7 @@ struct shmq_sub {
 	uint32_t idx;
 	uint32_t wait_mode;
 	uint64_t spin_ns;
+	uint64_t cursor_batch; /* publish the cursor after this many messages, or before waiting */
 	int efd;
 	struct log_rec last;
 	struct shmq_sub_stats st;
@@ -69,6 +74,11 @@ SHMQ_EXPORT int shmq_sub_open(struct shmq_client *c, const char *name,
 	s->pos = s->published = resp.start_pos;
 	s->wait_mode = o.wait;
 	s->spin_ns = o.spin_ns ? o.spin_ns : DEFAULT_SPIN_NS;
+	s->cursor_batch = s->m.v.nslots / 8;
+	if (s->cursor_batch > MAX_CURSOR_BATCH)
+		s->cursor_batch = MAX_CURSOR_BATCH;
+	if (s->cursor_batch == 0)
+		s->cursor_batch = 1;
 	*out = s;
 	return 0;
 
@@ -206,6 +216,8 @@ static int wait_next(struct shmq_sub *s, struct log_rec *rec, int64_t timeout_ns
 		r = read_one(s, rec);
 		if (r)
 			break;
+		/* about to wait: publishers see every slot we are done with */
+		publish_cursor(s);
 		if (timeout_ns == 0) {
 			if (s->wait_mode == SHMQ_WAIT_EVENTFD)
 				r = sleep_efd(s, rec, 0);
@@ -213,7 +225,7 @@ static int wait_next(struct shmq_sub *s, struct log_rec *rec, int64_t timeout_ns
 				return -SHMQ_EAGAIN; /* stay armed: the fd tells */
 			break;
 		}
-		if (++spins & 63) {
+		if (s->wait_mode != SHMQ_WAIT_SLEEP && ++spins & 63) {
 			wait_cpu_relax();
 			continue;
 		}
@@ -271,7 +283,10 @@ SHMQ_EXPORT int shmq_recv(struct shmq_sub *s, struct shmq_msg *msg, int64_t time
 		return -SHMQ_EINVAL;
 	release_held(s);
 	err = wait_next(s, &rec, timeout_ns);
-	publish_cursor(s);
+	/* while messages stream, move the cursor once per batch: its cache
+	 * line then crosses to publishers once per batch, not per message */
+	if (s->pos - s->published >= s->cursor_batch)
+		publish_cursor(s);
 	if (err)
 		return err;
 	fill_msg(s, &rec, msg);

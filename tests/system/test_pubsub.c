@@ -580,6 +580,43 @@ static void test_block_policy_refuses_then_waits_for_the_slowest_reader(void **s
 	shmq_disconnect(c);
 }
 
+/*
+ * The reader stores its cursor once per batch while messages stream, but
+ * always before it waits: a drained reader holds no publisher back.
+ */
+static void test_block_policy_reader_releases_every_slot_before_it_waits(void **state)
+{
+	struct shmq_client *c = connect_to(state);
+	struct shmq_channel_opts o = {
+	    .capacity_bytes = 64 * 128, .max_message_bytes = 64, .policy = SHMQ_POLICY_BLOCK};
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+
+	assert_int_equal(shmq_channel_create(c, "batch", &o), 0);
+	assert_int_equal(shmq_sub_open(c, "batch", NULL, &s), 0);
+	assert_int_equal(shmq_pub_open(c, "batch", NULL, &p), 0);
+	for (uint64_t round = 0; round < 3; round++) {
+		for (uint64_t i = 0; i < 64; i++)
+			publish_u64(p, round * 64 + i);
+		assert_int_equal(shmq_publish(p, "x", 1, 0, NULL), -SHMQ_EFULL);
+		for (uint64_t i = 0; i < 64; i++) {
+			assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+			assert_int_equal(msg_u64(&m), round * 64 + i);
+		}
+		assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
+	}
+	/* a reader closed midway through a batch holds nothing back */
+	for (uint64_t i = 0; i < 64; i++)
+		publish_u64(p, i);
+	for (uint64_t i = 0; i < 3; i++)
+		assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+	shmq_sub_close(s);
+	assert_int_equal(shmq_publish(p, "x", 1, 0, NULL), 0);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
 static void test_block_policy_without_readers_never_blocks(void **state)
 {
 	struct shmq_client *c = connect_to(state);
@@ -751,6 +788,7 @@ int main(void)
 	    T(test_claim_then_commit_publishes_in_place),
 	    T(test_lost_count_survives_a_recv_that_found_nothing),
 	    T(test_block_policy_refuses_then_waits_for_the_slowest_reader),
+	    T(test_block_policy_reader_releases_every_slot_before_it_waits),
 	    T(test_block_policy_without_readers_never_blocks),
 	    T(test_drop_policy_tells_an_overrun_reader_its_exact_loss),
 	    T(test_drop_policy_loss_is_exact_under_a_flood),
