@@ -320,6 +320,17 @@ static int start_pos(const struct channel *ch, uint32_t start, uint64_t offset, 
 	}
 }
 
+/* Keep ctl->readers_hi at 1 + the highest assigned entry: log_wake() scans no further. */
+static void set_readers_hi(struct channel *ch)
+{
+	uint32_t hi = MAX_READERS;
+
+	while (hi > 0 && !ch->reader_client[hi - 1])
+		hi--;
+	/* release; pairs with the acquire in log_wake(). */
+	atomic_store_explicit(&ch->v.ctl->readers_hi, hi, memory_order_release);
+}
+
 int registry_reader_add(struct channel *ch, uint64_t client_id, uint32_t pid, uint32_t start,
 			uint64_t offset, uint32_t wait_mode, uint32_t *idx, uint64_t *pos)
 {
@@ -348,6 +359,7 @@ int registry_reader_add(struct channel *ch, uint64_t client_id, uint32_t pid, ui
 	/* relaxed: a change counter for observers. */
 	atomic_fetch_add_explicit(&ch->v.ctl->readers_gen, 1, memory_order_relaxed);
 	ch->reader_client[i] = client_id;
+	set_readers_hi(ch);
 	wait_efd_drain(ch->efds[i]);
 	*idx = i;
 	return 0;
@@ -369,6 +381,7 @@ void registry_reader_remove(struct channel *ch, uint32_t idx)
 		return;
 	e = &ch->v.readers[idx];
 	ch->reader_client[idx] = 0;
+	set_readers_hi(ch);
 	/* release: a publisher that no longer sees the reader may overwrite
 	 * what it was reading; it closed or died, so nobody reads it now. */
 	atomic_store_explicit(&e->state, READER_FREE, memory_order_release);

@@ -171,7 +171,8 @@ struct ctl_hdr {
 	uint8_t pad5[56];
 	alignas(64) _Atomic uint64_t abandoned;   /* slots the daemon gave up (daemon) */
 	_Atomic uint64_t readers_gen;             /* bumped on reader table changes (daemon) */
-	uint8_t pad6[48];
+	_Atomic uint32_t readers_hi;              /* 1 + highest assigned reader index (daemon) */
+	uint8_t pad6[44];
 	uint8_t pad7[CTL_HDR_BYTES - 448];
 };
 static_assert(sizeof(struct ctl_hdr) == CTL_HDR_BYTES, "shm ABI");
@@ -181,6 +182,7 @@ static_assert(offsetof(struct ctl_hdr, space_wanted) == 192, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, space_seq) == 256, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, durable_pos) == 320, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, abandoned) == 384, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, readers_hi) == 400, "shm ABI");
 
 #define CTL_SEG_BYTES                                                                               \
 	(CTL_HDR_BYTES + MAX_READERS * sizeof(struct reader_entry) + MAX_GROUPS * GROUP_ENTRY_BYTES)

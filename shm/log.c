@@ -443,9 +443,18 @@ void log_wake(const struct log_view *v, int *efds, bool *have_efds, log_efds_fn 
 {
 	/* release: the new sequence precedes the wake; a sleeper that loaded
 	 * the old one returns from FUTEX_WAIT (pairs with sub.c's load). */
+	uint32_t hi;
+
 	atomic_fetch_add_explicit(&v->ctl->wake_seq, 1, memory_order_release);
 	wait_wake(&v->ctl->wake_seq, INT32_MAX);
-	for (unsigned i = 0; i < MAX_READERS; i++) {
+	/* acquire; pairs with the release in the daemon's reader assignment.
+	 * A reader arms only after it was assigned, and our seq_cst load of
+	 * sleepers that brought us here read its increment, so its index is
+	 * below the value seen. Bounded: any client may write the word. */
+	hi = atomic_load_explicit(&v->ctl->readers_hi, memory_order_acquire);
+	if (hi > MAX_READERS)
+		hi = MAX_READERS;
+	for (unsigned i = 0; i < hi; i++) {
 		struct reader_entry *r = &v->readers[i];
 		uint32_t want = MARK_EFD;
 

@@ -116,7 +116,7 @@ typedef void (*log_efds_fn)(void *arg);
 
 /*
  * Wake every sleeping reader: bump wake_seq and FUTEX_WAKE it, then signal
- * the event fd of each reader that armed one (efds[i], fetched through
+ * the event fd of each reader below ctl->readers_hi that armed one (efds[i], fetched through
  * need_efds the first time one is armed; *have_efds remembers that).
  */
 void log_wake(const struct log_view *v, int *efds, bool *have_efds, log_efds_fn need_efds,

@@ -50,6 +50,8 @@ static inline void fx_reader_add(struct fx *f, unsigned idx, uint64_t pos)
 
 	atomic_store_explicit(&r->pos, pos, memory_order_relaxed);
 	atomic_store_explicit(&r->state, READER_ACTIVE, memory_order_release);
+	if (atomic_load_explicit(&f->v.ctl->readers_hi, memory_order_relaxed) <= idx)
+		atomic_store_explicit(&f->v.ctl->readers_hi, idx + 1, memory_order_release);
 }
 
 static inline void fx_reader_set(struct fx *f, unsigned idx, uint64_t pos)

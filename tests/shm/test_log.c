@@ -1109,6 +1109,7 @@ static void test_wake_signals_armed_event_fds(void **state)
 	efds[5] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	efds[9] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	assert_true(efds[5] >= 0 && efds[9] >= 0);
+	atomic_store(&f.v.ctl->readers_hi, 10); /* entries 0..9 assigned, as the daemon keeps it */
 	atomic_store(&f.v.readers[5].armed, MARK_EFD);
 	atomic_store(&f.v.readers[6].armed, MARK_FUTEX);
 	atomic_store(&f.v.ctl->sleepers, 2);
@@ -1134,6 +1135,19 @@ static void test_wake_signals_armed_event_fds(void **state)
 	assert_int_equal(read(efds[9], &n, sizeof(n)), sizeof(n));
 	assert_int_equal(atomic_load(&f.v.ctl->sleepers), 1);
 	assert_int_equal(atomic_load(&f.v.ctl->wake_seq), 3);
+
+	/* entries at or above readers_hi are not scanned; a hostile value is bounded */
+	atomic_store(&f.v.readers[9].armed, MARK_EFD);
+	atomic_fetch_add(&f.v.ctl->sleepers, 1);
+	atomic_store(&f.v.ctl->readers_hi, 9);
+	log_wake(&f.v, efds, &have, fill_efds, &ctx);
+	assert_int_equal(atomic_load(&f.v.readers[9].armed), MARK_EFD);
+	assert_true(read(efds[9], &n, sizeof(n)) < 0);
+	atomic_store(&f.v.ctl->readers_hi, UINT32_MAX);
+	log_wake(&f.v, efds, &have, fill_efds, &ctx);
+	assert_int_equal(atomic_load(&f.v.readers[9].armed), MARK_NONE);
+	assert_int_equal(read(efds[9], &n, sizeof(n)), sizeof(n));
+	assert_int_equal(atomic_load(&f.v.ctl->sleepers), 1);
 	close(efds[5]);
 	close(efds[9]);
 	fx_free(&f);

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "daemon.h"
+#include "raw.h"
 #include "shmq.h"
 
 static struct shmq_client *connect_to(void **state)
@@ -165,6 +166,38 @@ static void test_info_counts_attached_subscribers(void **state)
 	shmq_disconnect(c);
 }
 
+/* Publishers scan reader entries up to ctl->readers_hi only: the daemon keeps it exact. */
+static void test_readers_hi_follows_the_highest_assigned_reader(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = connect_to(state);
+	struct shmq_sub *s[3];
+	struct raw_chan rc;
+	struct raw r;
+
+	assert_int_equal(shmq_channel_create(c, "hi", NULL), 0);
+	assert_int_equal(raw_connect(&r, d->sock), 0);
+	assert_int_equal(raw_hello(&r), 0);
+	assert_int_equal(raw_open(&r, "hi", ROLE_PUB, &rc), 0);
+	assert_int_equal(atomic_load(&rc.ctl->readers_hi), 0);
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(shmq_sub_open(c, "hi", NULL, &s[i]), 0);
+		assert_int_equal(atomic_load(&rc.ctl->readers_hi), i + 1);
+	}
+	shmq_sub_close(s[1]); /* a hole below the highest keeps it */
+	assert_int_equal(atomic_load(&rc.ctl->readers_hi), 3);
+	shmq_sub_close(s[2]);
+	assert_int_equal(atomic_load(&rc.ctl->readers_hi), 1);
+	assert_int_equal(shmq_sub_open(c, "hi", NULL, &s[1]), 0); /* takes the lowest free */
+	assert_int_equal(atomic_load(&rc.ctl->readers_hi), 2);
+	shmq_sub_close(s[0]);
+	shmq_sub_close(s[1]);
+	assert_int_equal(atomic_load(&rc.ctl->readers_hi), 0);
+	raw_chan_unmap(&rc);
+	raw_close(&r);
+	shmq_disconnect(c);
+}
+
 static void test_longest_valid_name_is_accepted(void **state)
 {
 	struct shmq_client *c = connect_to(state);
@@ -208,6 +241,7 @@ int main(void)
 	    T(test_delete_removes_the_channel_from_list_and_info),
 	    T(test_deleted_channel_keeps_serving_open_handles),
 	    T(test_info_counts_attached_subscribers),
+	    T(test_readers_hi_follows_the_highest_assigned_reader),
 	    T(test_longest_valid_name_is_accepted),
 	    T(test_pub_open_with_create_makes_a_missing_channel),
 	};
