@@ -14,14 +14,18 @@
 int map_fd(int fd, bool writable, void **base, uint64_t *bytes)
 {
 	struct stat st;
+	int flags;
 	void *p;
 
 	if (fstat(fd, &st) < 0)
 		return -SHMQ_ESYS;
 	if (st.st_size <= 0)
 		return -SHMQ_ECORRUPT;
-	p = mmap(NULL, (size_t)st.st_size, writable ? PROT_READ | PROT_WRITE : PROT_READ,
-		 MAP_SHARED, fd, 0);
+	flags = MAP_SHARED;
+	if ((uint64_t)st.st_size <= MAP_POPULATE_MAX_BYTES)
+		flags |= MAP_POPULATE;
+	p = mmap(NULL, (size_t)st.st_size, writable ? PROT_READ | PROT_WRITE : PROT_READ, flags,
+		 fd, 0);
 	if (p == MAP_FAILED)
 		return errno == EACCES ? -SHMQ_EPERM : errno == ENOMEM ? -SHMQ_ENOMEM : -SHMQ_ESYS;
 	*base = p;
