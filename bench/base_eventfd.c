@@ -9,7 +9,6 @@
  * Parent = client on cfg->cpu[0], child = echo server on cfg->cpu[1].
  */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -25,7 +24,7 @@ struct efd_pp {
 	int pong_fd; /* server -> client doorbell */
 	const struct bench_cfg *cfg;
 	struct bench_out *out;
-	void *buf;
+	struct bench_mem mem;
 };
 
 static int efd_ring(int fd)
@@ -81,33 +80,29 @@ static int efd_child(void *arg, unsigned idx)
 	struct efd_pp *p = arg;
 
 	(void)idx;
-	proc_child_ready(p->sync);
-	return pp_server(p, p->cfg, p->buf, efd_server_recv, efd_server_send);
+	return pp_server_start(p, p->sync, p->cfg, p->mem.buf, efd_server_recv, efd_server_send);
 }
 
 static int efd_parent(void *arg)
 {
 	struct efd_pp *p = arg;
 
-	proc_parent_go(p->sync, 1);
-	return pp_client(p, p->cfg, p->out->lat, p->buf, efd_client_send, efd_client_recv);
+	return pp_client_start(p, p->sync, p->cfg, p->out->lat, p->mem.buf, efd_client_send,
+			       efd_client_recv);
 }
 
 int base_eventfd_pingpong(const struct bench_cfg *cfg, struct bench_out *out)
 {
 	uint64_t buf_bytes = round_up64(cfg->size_bytes);
-	size_t map_bytes = round_up64(sizeof(struct proc_sync)) + 2 * buf_bytes;
 	struct efd_pp p = {.cfg = cfg, .out = out, .ping_fd = -1, .pong_fd = -1};
 	int err;
 
-	p.sync = shm_anon(map_bytes);
-	p.buf = calloc(1, cfg->size_bytes);
-	if (!p.sync || !p.buf) {
-		err = bench_fail(out->reason, -ENOMEM, "out of memory");
+	err = bench_mem_alloc(&p.mem, sizeof(*p.sync), 2 * buf_bytes, cfg->size_bytes, out->reason);
+	if (err)
 		goto out_free;
-	}
-	p.ping_buf = (uint8_t *)p.sync + round_up64(sizeof(struct proc_sync));
-	p.pong_buf = p.ping_buf + buf_bytes;
+	p.sync = p.mem.hdr;
+	p.ping_buf = p.mem.data;
+	p.pong_buf = p.mem.data + buf_bytes;
 	p.ping_fd = eventfd(0, EFD_CLOEXEC);
 	p.pong_fd = eventfd(0, EFD_CLOEXEC);
 	if (p.ping_fd < 0 || p.pong_fd < 0) {
@@ -121,7 +116,6 @@ out_close:
 	if (p.pong_fd >= 0)
 		close(p.pong_fd);
 out_free:
-	free(p.buf);
-	shm_anon_free(p.sync, map_bytes);
+	bench_mem_free(&p.mem);
 	return err;
 }

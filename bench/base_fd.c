@@ -5,8 +5,6 @@
  * return one message per read. Each process closes the ends that are not its
  * own, so a peer that dies shows up as EOF instead of a hang.
  */
-#include <errno.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #include "base_fd.h"
@@ -19,7 +17,7 @@ struct fd_pp {
 	int wfd;
 	const struct bench_cfg *cfg;
 	struct bench_out *out;
-	void *buf;
+	struct bench_mem mem;
 };
 
 static int fd_send(void *t, void *buf, uint32_t len)
@@ -73,8 +71,7 @@ static int fd_pp_child(void *arg, unsigned idx)
 
 	(void)idx;
 	fd_take_child(p);
-	proc_child_ready(p->sync);
-	return pp_server(p, p->cfg, p->buf, fd_recv, fd_send);
+	return pp_server_start(p, p->sync, p->cfg, p->mem.buf, fd_recv, fd_send);
 }
 
 static int fd_pp_parent(void *arg)
@@ -82,8 +79,7 @@ static int fd_pp_parent(void *arg)
 	struct fd_pp *p = arg;
 
 	fd_take_parent(p);
-	proc_parent_go(p->sync, 1);
-	return pp_client(p, p->cfg, p->out->lat, p->buf, fd_send, fd_recv);
+	return pp_client_start(p, p->sync, p->cfg, p->out->lat, p->mem.buf, fd_send, fd_recv);
 }
 
 static int fd_st_child(void *arg, unsigned idx)
@@ -92,8 +88,7 @@ static int fd_st_child(void *arg, unsigned idx)
 
 	(void)idx;
 	fd_take_child(p);
-	proc_child_ready(p->sync);
-	return st_producer(p, p->cfg, p->buf, fd_send);
+	return st_producer_start(p, p->sync, p->cfg, p->mem.buf, fd_send);
 }
 
 static int fd_st_parent(void *arg)
@@ -101,8 +96,7 @@ static int fd_st_parent(void *arg)
 	struct fd_pp *p = arg;
 
 	fd_take_parent(p);
-	proc_parent_go(p->sync, 1);
-	return st_consumer(p, p->cfg, p->buf, fd_recv, &p->out->msgs_per_s);
+	return st_consumer_start(p, p->sync, p->cfg, p->mem.buf, fd_recv, &p->out->msgs_per_s);
 }
 
 static int fd_run(const struct bench_cfg *cfg, struct bench_out *out, struct fd_ends ends,
@@ -113,15 +107,13 @@ static int fd_run(const struct bench_cfg *cfg, struct bench_out *out, struct fd_
 
 	p.rfd = ends.parent_rfd;
 	p.wfd = ends.parent_wfd;
-	p.sync = shm_anon(sizeof(*p.sync));
-	p.buf = calloc(1, cfg->size_bytes);
-	if (!p.sync || !p.buf)
-		err = bench_fail(out->reason, -ENOMEM, "out of memory");
-	else
+	err = bench_mem_alloc(&p.mem, sizeof(*p.sync), 0, cfg->size_bytes, out->reason);
+	if (!err) {
+		p.sync = p.mem.hdr;
 		err = proc_run(cfg, 1, child, parent, &p, out->reason);
+	}
 	fd_close_ends(&p.ends, -1, -1);
-	free(p.buf);
-	shm_anon_free(p.sync, sizeof(*p.sync));
+	bench_mem_free(&p.mem);
 	return err;
 }
 

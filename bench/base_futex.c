@@ -12,9 +12,7 @@
  *
  * Parent = client on CPU cfg->cpu[0], child = echo server on cfg->cpu[1].
  */
-#include <errno.h>
 #include <linux/futex.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -38,7 +36,7 @@ struct futex_pp {
 	int spin_first;
 	const struct bench_cfg *cfg;
 	struct bench_out *out;
-	void *buf;
+	struct bench_mem mem;
 };
 
 static long futex_op(_Atomic uint32_t *word, int op, uint32_t val)
@@ -161,37 +159,32 @@ static int futex_child(void *arg, unsigned idx)
 	struct futex_pp *p = arg;
 
 	(void)idx;
-	proc_child_ready(&p->hdr->sync);
-	return pp_server(p, p->cfg, p->buf, futex_server_recv, futex_server_send);
+	return pp_server_start(p, &p->hdr->sync, p->cfg, p->mem.buf, futex_server_recv,
+			       futex_server_send);
 }
 
 static int futex_parent(void *arg)
 {
 	struct futex_pp *p = arg;
 
-	proc_parent_go(&p->hdr->sync, 1);
-	return pp_client(p, p->cfg, p->out->lat, p->buf, futex_client_send, futex_client_recv);
+	return pp_client_start(p, &p->hdr->sync, p->cfg, p->out->lat, p->mem.buf, futex_client_send,
+			       futex_client_recv);
 }
 
 static int futex_run(const struct bench_cfg *cfg, struct bench_out *out, int spin_first)
 {
 	uint64_t buf_bytes = round_up64(cfg->size_bytes);
-	size_t map_bytes = round_up64(sizeof(struct futex_hdr)) + 2 * buf_bytes;
 	struct futex_pp p = {.cfg = cfg, .out = out, .spin_first = spin_first};
 	int err;
 
-	p.hdr = shm_anon(map_bytes);
-	p.buf = calloc(1, cfg->size_bytes);
-	if (!p.hdr || !p.buf) {
-		err = bench_fail(out->reason, -ENOMEM, "out of memory");
-		goto out_free;
+	err = bench_mem_alloc(&p.mem, sizeof(*p.hdr), 2 * buf_bytes, cfg->size_bytes, out->reason);
+	if (!err) {
+		p.hdr = p.mem.hdr;
+		p.ping_buf = p.mem.data;
+		p.pong_buf = p.mem.data + buf_bytes;
+		err = proc_run(cfg, 1, futex_child, futex_parent, &p, out->reason);
 	}
-	p.ping_buf = (uint8_t *)p.hdr + round_up64(sizeof(struct futex_hdr));
-	p.pong_buf = p.ping_buf + buf_bytes;
-	err = proc_run(cfg, 1, futex_child, futex_parent, &p, out->reason);
-out_free:
-	free(p.buf);
-	shm_anon_free(p.hdr, map_bytes);
+	bench_mem_free(&p.mem);
 	return err;
 }
 

@@ -10,8 +10,6 @@
  * looks full (producer) or empty (consumer). No batching: this is the ring
  * anyone would write first, and on this machine type it is bimodal.
  */
-#include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "bench.h"
@@ -34,7 +32,7 @@ struct ring_pp {
 	uint64_t peer_pos; /* the other side's position, as last read */
 	const struct bench_cfg *cfg;
 	struct bench_out *out;
-	void *buf;
+	struct bench_mem mem;
 };
 
 static int ring_push(void *t, void *buf, uint32_t len)
@@ -77,39 +75,33 @@ static int ring_child(void *arg, unsigned idx)
 	struct ring_pp *r = arg;
 
 	(void)idx;
-	proc_child_ready(&r->hdr->sync);
-	return st_producer(r, r->cfg, r->buf, ring_push);
+	return st_producer_start(r, &r->hdr->sync, r->cfg, r->mem.buf, ring_push);
 }
 
 static int ring_parent(void *arg)
 {
 	struct ring_pp *r = arg;
 
-	proc_parent_go(&r->hdr->sync, 1);
-	return st_consumer(r, r->cfg, r->buf, ring_pop, &r->out->msgs_per_s);
+	return st_consumer_start(r, &r->hdr->sync, r->cfg, r->mem.buf, ring_pop,
+				 &r->out->msgs_per_s);
 }
 
 int base_ring_stream(const struct bench_cfg *cfg, struct bench_out *out)
 {
 	struct ring_pp r = {.cfg = cfg, .out = out};
-	size_t map_bytes;
 	int err;
 
 	r.slot_bytes = (cfg->size_bytes + 7) & ~7u;
 	r.nslots = 2;
 	while (r.nslots * 2 * r.slot_bytes <= RING_BYTES)
 		r.nslots *= 2;
-	map_bytes = round_up64(sizeof(struct ring_hdr)) + r.nslots * r.slot_bytes;
-	r.hdr = shm_anon(map_bytes);
-	r.buf = calloc(1, cfg->size_bytes);
-	if (!r.hdr || !r.buf) {
-		err = bench_fail(out->reason, -ENOMEM, "out of memory");
-		goto out_free;
+	err = bench_mem_alloc(&r.mem, sizeof(*r.hdr), r.nslots * r.slot_bytes, cfg->size_bytes,
+			      out->reason);
+	if (!err) {
+		r.hdr = r.mem.hdr;
+		r.slots = r.mem.data;
+		err = proc_run(cfg, 1, ring_child, ring_parent, &r, out->reason);
 	}
-	r.slots = (uint8_t *)r.hdr + round_up64(sizeof(struct ring_hdr));
-	err = proc_run(cfg, 1, ring_child, ring_parent, &r, out->reason);
-out_free:
-	free(r.buf);
-	shm_anon_free(r.hdr, map_bytes);
+	bench_mem_free(&r.mem);
 	return err;
 }

@@ -9,8 +9,6 @@
  * for ping_seq, echoes through pong_buf and pong_seq. Sequence numbers only
  * grow, so each side knows the exact value it waits for.
  */
-#include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "bench.h"
@@ -29,7 +27,7 @@ struct spin_pp {
 	uint64_t seq; /* this side's count of messages sent (client) or received (server) */
 	const struct bench_cfg *cfg;
 	struct bench_out *out;
-	void *buf;
+	struct bench_mem mem;
 };
 
 static inline void spin_wait_for(_Atomic uint64_t *word, uint64_t want)
@@ -85,36 +83,31 @@ static int spin_child(void *arg, unsigned idx)
 	struct spin_pp *p = arg;
 
 	(void)idx;
-	proc_child_ready(&p->hdr->sync);
-	return pp_server(p, p->cfg, p->buf, spin_server_recv, spin_server_send);
+	return pp_server_start(p, &p->hdr->sync, p->cfg, p->mem.buf, spin_server_recv,
+			       spin_server_send);
 }
 
 static int spin_parent(void *arg)
 {
 	struct spin_pp *p = arg;
 
-	proc_parent_go(&p->hdr->sync, 1);
-	return pp_client(p, p->cfg, p->out->lat, p->buf, spin_client_send, spin_client_recv);
+	return pp_client_start(p, &p->hdr->sync, p->cfg, p->out->lat, p->mem.buf, spin_client_send,
+			       spin_client_recv);
 }
 
 int base_spin_pingpong(const struct bench_cfg *cfg, struct bench_out *out)
 {
 	uint64_t buf_bytes = round_up64(cfg->size_bytes);
-	size_t map_bytes = round_up64(sizeof(struct spin_hdr)) + 2 * buf_bytes;
 	struct spin_pp p = {.cfg = cfg, .out = out};
 	int err;
 
-	p.hdr = shm_anon(map_bytes);
-	p.buf = calloc(1, cfg->size_bytes);
-	if (!p.hdr || !p.buf) {
-		err = bench_fail(out->reason, -ENOMEM, "out of memory");
-		goto out_free;
+	err = bench_mem_alloc(&p.mem, sizeof(*p.hdr), 2 * buf_bytes, cfg->size_bytes, out->reason);
+	if (!err) {
+		p.hdr = p.mem.hdr;
+		p.ping_buf = p.mem.data;
+		p.pong_buf = p.mem.data + buf_bytes;
+		err = proc_run(cfg, 1, spin_child, spin_parent, &p, out->reason);
 	}
-	p.ping_buf = (uint8_t *)p.hdr + round_up64(sizeof(struct spin_hdr));
-	p.pong_buf = p.ping_buf + buf_bytes;
-	err = proc_run(cfg, 1, spin_child, spin_parent, &p, out->reason);
-out_free:
-	free(p.buf);
-	shm_anon_free(p.hdr, map_bytes);
+	bench_mem_free(&p.mem);
 	return err;
 }

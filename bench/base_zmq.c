@@ -25,9 +25,10 @@ struct zpair {
 	char endpoint[256];
 	void *ctx;
 	void *sock;
+	int stream; /* 0: ping-pong, 1: the child produces a stream */
 	const struct bench_cfg *cfg;
 	struct bench_out *out;
-	void *buf;
+	struct bench_mem mem;
 };
 
 static int zpair_send(void *t, void *buf, uint32_t len)
@@ -86,25 +87,42 @@ out_close:
 	return rc;
 }
 
-/* In the child: forget the parent's context (never touch it) and open our own. */
-static int zpair_child_open(struct zpair *z)
+/*
+ * In the child: forget the parent's context (never touch it), open our own,
+ * connect, and wait at the start line.
+ */
+static int zpair_child_start(struct zpair *z)
 {
+	int err;
+
 	z->ctx = NULL;
 	z->sock = NULL;
-	return zpair_open(z, 0);
+	err = zpair_open(z, 0);
+	if (!err)
+		proc_child_ready(z->sync);
+	return err;
 }
 
+/* The child: the echo server (ping-pong) or the producer (stream). */
 static int zpair_child(void *arg, unsigned idx)
 {
 	struct zpair *z = arg;
 	int err;
 
 	(void)idx;
-	err = zpair_child_open(z);
+	err = zpair_child_start(z);
 	if (err)
 		return err;
-	proc_child_ready(z->sync);
-	err = pp_server(z, z->cfg, z->buf, zpair_recv, zpair_send);
+	if (!z->stream) {
+		err = pp_server(z, z->cfg, z->mem.buf, zpair_recv, zpair_send);
+	} else {
+		err = st_producer(z, z->cfg, z->mem.buf, zpair_send);
+		/* Linger is 0: closing now would drop what the I/O thread has
+		 * not sent yet. Acquire; pairs with the release store in
+		 * zpair_st_parent(). */
+		while (!err && !atomic_load_explicit(&z->sync->stop, memory_order_acquire))
+			usleep(1000);
+	}
 	zpair_close(z);
 	return err;
 }
@@ -114,26 +132,7 @@ static int zpair_parent(void *arg)
 	struct zpair *z = arg;
 
 	proc_parent_go(z->sync, 1);
-	return pp_client(z, z->cfg, z->out->lat, z->buf, zpair_send, zpair_recv);
-}
-
-static int zpair_st_child(void *arg, unsigned idx)
-{
-	struct zpair *z = arg;
-	int err;
-
-	(void)idx;
-	err = zpair_child_open(z);
-	if (err)
-		return err;
-	proc_child_ready(z->sync);
-	err = st_producer(z, z->cfg, z->buf, zpair_send);
-	/* Linger is 0: closing now would drop what the I/O thread has not sent
-	 * yet. Acquire; pairs with the release store in zpair_st_parent(). */
-	while (!err && !atomic_load_explicit(&z->sync->stop, memory_order_acquire))
-		usleep(1000);
-	zpair_close(z);
-	return err;
+	return pp_client(z, z->cfg, z->out->lat, z->mem.buf, zpair_send, zpair_recv);
 }
 
 static int zpair_st_parent(void *arg)
@@ -143,26 +142,24 @@ static int zpair_st_parent(void *arg)
 	int err;
 
 	proc_parent_go(z->sync, 1);
-	err = st_consumer(z, z->cfg, z->buf, zpair_recv, &z->out->msgs_per_s);
+	err = st_consumer(z, z->cfg, z->mem.buf, zpair_recv, &z->out->msgs_per_s);
 	/* Release: every message is in; the producer may close. */
 	atomic_store_explicit(&z->sync->stop, 1, memory_order_release);
 	return err;
 }
 
-static int zpair_run(const struct bench_cfg *cfg, struct bench_out *out, proc_child_fn child,
+static int zpair_run(const struct bench_cfg *cfg, struct bench_out *out, int stream,
 		     proc_parent_fn parent)
 {
-	struct zpair z = {.cfg = cfg, .out = out};
+	struct zpair z = {.cfg = cfg, .out = out, .stream = stream};
 	cpu_set_t saved;
 	int err;
 
 	snprintf(z.endpoint, sizeof(z.endpoint), "ipc://%s/zmq-pair", cfg->tmpdir);
-	z.sync = shm_anon(sizeof(*z.sync));
-	z.buf = calloc(1, cfg->size_bytes);
-	if (!z.sync || !z.buf) {
-		err = bench_fail(out->reason, -ENOMEM, "out of memory");
+	err = bench_mem_alloc(&z.mem, sizeof(*z.sync), 0, cfg->size_bytes, out->reason);
+	if (err)
 		goto out_free;
-	}
+	z.sync = z.mem.hdr;
 	if (sched_getaffinity(0, sizeof(saved), &saved) || proc_pin(cfg->cpu[0])) {
 		err = bench_fail(out->reason, -errno, "pin to CPU %d: %s", cfg->cpu[0],
 				 strerror(errno));
@@ -174,22 +171,21 @@ static int zpair_run(const struct bench_cfg *cfg, struct bench_out *out, proc_ch
 		    bench_fail(out->reason, err, "zmq bind %s: %s", z.endpoint, zmq_strerror(-err));
 		goto out_unpin;
 	}
-	err = proc_run(cfg, 1, child, parent, &z, out->reason);
+	err = proc_run(cfg, 1, zpair_child, parent, &z, out->reason);
 	zpair_close(&z);
 out_unpin:
 	sched_setaffinity(0, sizeof(saved), &saved);
 out_free:
-	free(z.buf);
-	shm_anon_free(z.sync, sizeof(*z.sync));
+	bench_mem_free(&z.mem);
 	return err;
 }
 
 int base_zmq_pingpong(const struct bench_cfg *cfg, struct bench_out *out)
 {
-	return zpair_run(cfg, out, zpair_child, zpair_parent);
+	return zpair_run(cfg, out, 0, zpair_parent);
 }
 
 int base_zmq_stream(const struct bench_cfg *cfg, struct bench_out *out)
 {
-	return zpair_run(cfg, out, zpair_st_child, zpair_st_parent);
+	return zpair_run(cfg, out, 1, zpair_st_parent);
 }

@@ -102,6 +102,23 @@ void *shm_anon(size_t bytes);
 void shm_anon_free(void *p, size_t bytes);
 
 /*
+ * A transport's memory: one zero-filled shared mapping, inherited across fork,
+ * of a header (which starts with struct proc_sync) rounded up to 64 bytes and
+ * then data_bytes of payload area; and a private message buffer of msg_bytes.
+ */
+struct bench_mem {
+	void *hdr;	  /* the mapping's start: the transport's header */
+	uint8_t *data;	  /* round_up64(hdr_bytes) past hdr */
+	size_t map_bytes; /* round_up64(hdr_bytes) + data_bytes */
+	void *buf;	  /* private, zeroed */
+};
+
+/* 0, or -ENOMEM with reason set; call bench_mem_free() in both cases. */
+int bench_mem_alloc(struct bench_mem *m, size_t hdr_bytes, size_t data_bytes, uint32_t msg_bytes,
+		    char *reason);
+void bench_mem_free(struct bench_mem *m);
+
+/*
  * Fork nchildren children pinned to cfg->cpu[1] (killed if the parent dies),
  * pin the caller to cfg->cpu[0], run parent(arg), wait for the children and
  * restore the caller's CPU mask. A child's failure or an abnormal exit fails

@@ -37,6 +37,16 @@ DRIVE_INLINE int drive_check(const void *buf, uint64_t seq)
 	return got == seq ? 0 : -EBADMSG;
 }
 
+/* Receive message seq into buf and check its sequence number. */
+DRIVE_INLINE int drive_recv_check(void *t, void *buf, uint32_t len, drive_io_fn recv, uint64_t seq)
+{
+	int err = recv(t, buf, len);
+
+	if (err)
+		return err;
+	return drive_check(buf, seq);
+}
+
 /* Wait until the next paced send is due; return the time it was due. */
 DRIVE_INLINE uint64_t drive_pace(uint64_t *due, uint64_t period_ns, int first)
 {
@@ -87,11 +97,9 @@ DRIVE_INLINE int pp_server(void *t, const struct bench_cfg *cfg, void *buf, driv
 	int err;
 
 	for (i = 0; i < n; i++) {
-		err = recv(t, buf, cfg->size_bytes);
+		err = drive_recv_check(t, buf, cfg->size_bytes, recv, i);
 		if (err)
 			return err;
-		if (drive_check(buf, i))
-			return -EBADMSG;
 		err = send(t, buf, cfg->size_bytes);
 		if (err)
 			return err;
@@ -121,16 +129,47 @@ DRIVE_INLINE int st_consumer(void *t, const struct bench_cfg *cfg, void *buf, dr
 	int err;
 
 	for (i = 0; i < n; i++) {
-		err = recv(t, buf, cfg->size_bytes);
+		err = drive_recv_check(t, buf, cfg->size_bytes, recv, i);
 		if (err)
 			return err;
-		if (drive_check(buf, i))
-			return -EBADMSG;
 		if (i + 1 == cfg->warmup)
 			t0 = now_ns();
 	}
 	*rate = (double)cfg->iters * 1e9 / (double)(now_ns() - t0);
 	return 0;
+}
+
+/*
+ * The two halves of a run under proc_run(), each starting at the start line
+ * in sync (the parent waits for one child): the ping-pong echo server and
+ * timed client, the streaming producer and consumer.
+ */
+DRIVE_INLINE int pp_server_start(void *t, struct proc_sync *sync, const struct bench_cfg *cfg,
+				 void *buf, drive_io_fn recv, drive_io_fn send)
+{
+	proc_child_ready(sync);
+	return pp_server(t, cfg, buf, recv, send);
+}
+
+DRIVE_INLINE int pp_client_start(void *t, struct proc_sync *sync, const struct bench_cfg *cfg,
+				 struct hist *h, void *buf, drive_io_fn send, drive_io_fn recv)
+{
+	proc_parent_go(sync, 1);
+	return pp_client(t, cfg, h, buf, send, recv);
+}
+
+DRIVE_INLINE int st_producer_start(void *t, struct proc_sync *sync, const struct bench_cfg *cfg,
+				   void *buf, drive_io_fn send)
+{
+	proc_child_ready(sync);
+	return st_producer(t, cfg, buf, send);
+}
+
+DRIVE_INLINE int st_consumer_start(void *t, struct proc_sync *sync, const struct bench_cfg *cfg,
+				   void *buf, drive_io_fn recv, double *rate)
+{
+	proc_parent_go(sync, 1);
+	return st_consumer(t, cfg, buf, recv, rate);
 }
 
 #endif

@@ -1,7 +1,7 @@
 /*
- * proc.c - process plumbing for scenarios: anonymous shared mappings, fork
- * with CPU pinning, a start barrier in shared memory, a watchdog, and full
- * reads and writes on descriptors.
+ * proc.c - process plumbing for scenarios: anonymous shared mappings and a
+ * transport's memory (bench_mem), fork with CPU pinning, a start barrier in
+ * shared memory, a watchdog, and full reads and writes on descriptors.
  *
  * Called by the runner's (single-threaded) process only. Children are killed
  * by the kernel if the parent dies (PR_SET_PDEATHSIG) and leave with _exit(),
@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -56,33 +57,52 @@ int proc_pin(int cpu)
 	return sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
 }
 
-void proc_child_ready(struct proc_sync *s)
+int bench_mem_alloc(struct bench_mem *m, size_t hdr_bytes, size_t data_bytes, uint32_t msg_bytes,
+		    char *reason)
 {
-	unsigned spins = 0;
-
-	/* Release: whatever the child set up before is visible to the parent.
-	 * Pairs with the acquire load of ready in proc_parent_go(). */
-	atomic_fetch_add_explicit(&s->ready, 1, memory_order_release);
-	/* Acquire; pairs with the release store of go in proc_parent_go(), so the
-	 * parent's set-up is visible before the child starts. */
-	while (!atomic_load_explicit(&s->go, memory_order_acquire)) {
-		cpu_relax();
-		if (++spins % 1024 == 0) /* children may share one CPU */
-			sched_yield();
-	}
+	m->map_bytes = round_up64(hdr_bytes) + data_bytes;
+	m->hdr = shm_anon(m->map_bytes);
+	m->data = m->hdr ? (uint8_t *)m->hdr + round_up64(hdr_bytes) : NULL;
+	m->buf = calloc(1, msg_bytes);
+	if (!m->hdr || !m->buf)
+		return bench_fail(reason, -ENOMEM, "out of memory");
+	return 0;
 }
 
-void proc_parent_go(struct proc_sync *s, unsigned n)
+void bench_mem_free(struct bench_mem *m)
+{
+	free(m->buf);
+	shm_anon_free(m->hdr, m->map_bytes);
+	*m = (struct bench_mem){0};
+}
+
+/* Spin until *word >= want, yielding now and then: the children may share one CPU. */
+static void proc_wait_at_least(_Atomic uint32_t *word, uint32_t want)
 {
 	unsigned spins = 0;
 
-	/* Acquire; pairs with the release fetch_add in proc_child_ready(). */
-	while (atomic_load_explicit(&s->ready, memory_order_acquire) < n) {
+	/* Acquire; pairs with the release store or fetch_add of word in
+	 * proc_child_ready() or proc_parent_go(), so what the other side set up
+	 * before it is visible. */
+	while (atomic_load_explicit(word, memory_order_acquire) < want) {
 		cpu_relax();
 		if (++spins % 1024 == 0)
 			sched_yield();
 	}
-	/* Release; pairs with the acquire load of go in proc_child_ready(). */
+}
+
+void proc_child_ready(struct proc_sync *s)
+{
+	/* Release: whatever the child set up before is visible to the parent.
+	 * Pairs with the acquire load of ready in proc_wait_at_least(). */
+	atomic_fetch_add_explicit(&s->ready, 1, memory_order_release);
+	proc_wait_at_least(&s->go, 1);
+}
+
+void proc_parent_go(struct proc_sync *s, unsigned n)
+{
+	proc_wait_at_least(&s->ready, n);
+	/* Release; pairs with the acquire load of go in proc_wait_at_least(). */
 	atomic_store_explicit(&s->go, 1, memory_order_release);
 }
 
@@ -195,13 +215,14 @@ out_kill:
 	return perr;
 }
 
-int fd_write_all(int fd, const void *buf, size_t len)
+/* Move all len bytes; writing is a constant at each call, so this folds away. */
+static inline __attribute__((always_inline)) int fd_move_all(int fd, char *p, size_t len,
+							     int writing)
 {
-	const char *p = buf;
 	ssize_t n;
 
 	while (len) {
-		n = write(fd, p, len);
+		n = writing ? write(fd, p, len) : read(fd, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -212,19 +233,12 @@ int fd_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+int fd_write_all(int fd, const void *buf, size_t len)
+{
+	return fd_move_all(fd, (char *)buf, len, 1);
+}
+
 int fd_read_all(int fd, void *buf, size_t len)
 {
-	char *p = buf;
-	ssize_t n;
-
-	while (len) {
-		n = read(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EPIPE;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return fd_move_all(fd, buf, len, 0);
 }

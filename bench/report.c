@@ -429,39 +429,35 @@ static double rep_max(const struct result *r)
 	return v;
 }
 
+/* The p50 and the p99 ratio of a to b, each against its bound. */
+static void target_lat(FILE *f, const struct results *rs, const char *a_name, const char *b_name,
+		       const char *op, double bound_p50, double bound_p99, const char *note)
+{
+	static const char *const pct[2] = {"p50", "p99"};
+	const struct result *a = ok_find(rs, "pingpong", a_name, 64, 0),
+			    *b = ok_find(rs, "pingpong", b_name, 64, 0);
+	const double bound[2] = {bound_p50, bound_p99};
+	char what[96];
+
+	for (int p99 = 0; p99 < 2; p99++) {
+		snprintf(what, sizeof(what), "ping-pong %s %s / %s %s%s", a_name, pct[p99], b_name,
+			 pct[p99], note);
+		target(f, what, lat_ratio(a, b, p99), op, bound[p99], a && b);
+	}
+}
+
 static void targets_pingpong(FILE *f, const struct results *rs)
 {
-	const struct result *floor = ok_find(rs, "pingpong", "raw-spin", 64, 0),
-			    *futex = ok_find(rs, "pingpong", "raw-futex", 64, 0),
-			    *spin = ok_find(rs, "pingpong", "shmq-spin", 64, 0),
-			    *dflt = ok_find(rs, "pingpong", "shmq-spin-sleep", 64, 0),
-			    *sleep = ok_find(rs, "pingpong", "shmq-sleep", 64, 0),
-			    *iox = ok_find(rs, "pingpong", "iox-spin", 64, 0),
-			    *unx = ok_find(rs, "pingpong", "unix-stream", 64, 0),
-			    *zmq = ok_find(rs, "pingpong", "zmq-ipc", 64, 0);
+	const struct result *futex = ok_find(rs, "pingpong", "raw-futex", 64, 0),
+			    *sleep = ok_find(rs, "pingpong", "shmq-sleep", 64, 0);
 
-	target(f, "ping-pong shmq-spin p50 / raw-spin p50", lat_ratio(spin, floor, 0), "<=", 1.3,
-	       spin && floor);
-	target(f, "ping-pong shmq-spin p99 / raw-spin p99", lat_ratio(spin, floor, 1), "<=", 2,
-	       spin && floor);
-	target(f, "ping-pong shmq-spin-sleep p50 / shmq-spin p50 (\"the same\")",
-	       lat_ratio(dflt, spin, 0), "<=", 1.1, dflt && spin);
-	target(f, "ping-pong shmq-spin-sleep p99 / shmq-spin p99 (\"the same\")",
-	       lat_ratio(dflt, spin, 1), "<=", 1.1, dflt && spin);
+	target_lat(f, rs, "shmq-spin", "raw-spin", "<=", 1.3, 2, "");
+	target_lat(f, rs, "shmq-spin-sleep", "shmq-spin", "<=", 1.1, 1.1, " (\"the same\")");
 	target(f, "ping-pong shmq-sleep p50 / raw-futex p50", lat_ratio(sleep, futex, 0), "<=", 1.2,
 	       sleep && futex);
-	target(f, "ping-pong iox-spin p50 / shmq-spin p50", lat_ratio(iox, spin, 0), ">=", 5,
-	       iox && spin);
-	target(f, "ping-pong iox-spin p99 / shmq-spin p99", lat_ratio(iox, spin, 1), ">=", 5,
-	       iox && spin);
-	target(f, "ping-pong unix-stream p50 / shmq-spin p50 (\"far below\")",
-	       lat_ratio(unx, spin, 0), ">=", 10, unx && spin);
-	target(f, "ping-pong unix-stream p99 / shmq-spin p99", lat_ratio(unx, spin, 1), ">=", 10,
-	       unx && spin);
-	target(f, "ping-pong zmq-ipc p50 / shmq-spin p50 (\"far below\")", lat_ratio(zmq, spin, 0),
-	       ">=", 10, zmq && spin);
-	target(f, "ping-pong zmq-ipc p99 / shmq-spin p99", lat_ratio(zmq, spin, 1), ">=", 10,
-	       zmq && spin);
+	target_lat(f, rs, "iox-spin", "shmq-spin", ">=", 5, 5, "");
+	target_lat(f, rs, "unix-stream", "shmq-spin", ">=", 10, 10, " (\"far below\")");
+	target_lat(f, rs, "zmq-ipc", "shmq-spin", ">=", 10, 10, " (\"far below\")");
 }
 
 static void targets_stream(FILE *f, const struct results *rs, const char *name)
