@@ -107,9 +107,12 @@ static void channel_free(struct registry *r, struct channel *ch)
 	}
 	map_release(ch->data, ch->g.data_bytes);
 	map_release(ch->ctl, ch->g.ctl_bytes);
-	close(ch->data_fd);
-	close(ch->data_ro_fd);
-	close(ch->ctl_fd);
+	if (ch->data_fd >= 0)
+		close(ch->data_fd);
+	if (ch->data_ro_fd >= 0)
+		close(ch->data_ro_fd);
+	if (ch->ctl_fd >= 0)
+		close(ch->ctl_fd);
 	free(ch);
 }
 
@@ -123,6 +126,11 @@ static int make_efds(struct channel *ch)
 	return 0;
 }
 
+/*
+ * Create, map, format and attach both segments. Each resource is stored in
+ * ch as soon as it exists; on error nothing is undone here: the caller's
+ * channel_free() releases whatever ch holds, once.
+ */
 static int channel_map(struct registry *r, struct channel *ch, bool adopt)
 {
 	char dname[300], cname[300];
@@ -134,38 +142,22 @@ static int channel_map(struct registry *r, struct channel *ch, bool adopt)
 	err = seg_open(dname, ch->g.data_bytes, adopt, &ch->data_fd, &ch->data, &dbytes);
 	if (err)
 		return err;
+	ch->g.data_bytes = dbytes;
 	err = seg_open(cname, ch->g.ctl_bytes, adopt, &ch->ctl_fd, &ch->ctl, &cbytes);
 	if (err)
-		goto out_data;
+		return err;
+	ch->g.ctl_bytes = cbytes;
 	ch->data_ro_fd = shm_open(dname, O_RDONLY | O_CLOEXEC, 0);
-	if (ch->data_ro_fd < 0) {
-		err = err_from_errno(errno);
-		goto out_ctl;
-	}
+	if (ch->data_ro_fd < 0)
+		return err_from_errno(errno);
 	if (!adopt)
 		err = log_format(ch->data, ch->ctl, &ch->g, ch->name, ch->id);
 	if (!err)
 		err = log_attach(&ch->v, ch->data, dbytes, ch->ctl, cbytes);
 	if (err)
-		goto out_ctl;
-	ch->g.data_bytes = dbytes;
-	ch->g.ctl_bytes = cbytes;
+		return err;
 	ch->id = ch->v.channel_id; /* an adopted segment keeps its id */
 	return 0;
-
-out_ctl:
-	if (ch->data_ro_fd >= 0)
-		close(ch->data_ro_fd);
-	map_release(ch->ctl, cbytes);
-	close(ch->ctl_fd);
-	if (!adopt)
-		shm_unlink(cname);
-out_data:
-	map_release(ch->data, dbytes);
-	close(ch->data_fd);
-	if (!adopt)
-		shm_unlink(dname);
-	return err;
 }
 
 static int registry_grow(struct registry *r)
@@ -207,7 +199,7 @@ static int channel_new(struct registry *r, const struct channel_spec *spec, uint
 		return -SHMQ_ENOMEM;
 	for (unsigned i = 0; i < MAX_READERS; i++)
 		ch->efds[i] = -1;
-	ch->data_ro_fd = -1;
+	ch->data_fd = ch->data_ro_fd = ch->ctl_fd = -1;
 	strcpy(ch->name, spec->name);
 	ch->owner_uid = owner_uid;
 	ch->publish = spec->publish;
@@ -219,12 +211,8 @@ static int channel_new(struct registry *r, const struct channel_spec *spec, uint
 	if (!err)
 		err = make_efds(ch);
 	if (err) {
-		if (ch->data) {
-			ch->deleted = adopt; /* keep an adopted channel's names */
-			channel_free(r, ch);
-		} else {
-			free(ch);
-		}
+		ch->deleted = adopt; /* keep an adopted channel's names */
+		channel_free(r, ch);
 		return err;
 	}
 	r->ch[r->n++] = ch;

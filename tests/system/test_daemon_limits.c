@@ -1,0 +1,139 @@
+/*
+ * test_daemon_limits.c - shmqd at its limits: out of descriptors (its
+ * RLIMIT_NOFILE lowered from outside with prlimit(2)), at max_channels,
+ * and the start position of late joiners on a full block-policy channel.
+ * Every resource the daemon runs out of gives the client a clear error,
+ * and the daemon serves again once it is back. Test process, one thread.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "daemon.h"
+#include "raw.h"
+#include "shmq.h"
+
+/* A fresh libshmq client can connect and round-trip a message. */
+static void assert_daemon_serves(struct daemon *d)
+{
+	struct shmq_sub_opts so = {.create = 1};
+	struct shmq_client *c;
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+
+	assert_true(daemon_running(d));
+	assert_int_equal(shmq_connect(d->sock, &c), 0);
+	assert_int_equal(shmq_sub_open(c, "probe", &so, &s), 0);
+	assert_int_equal(shmq_pub_open(c, "probe", NULL, &p), 0);
+	assert_int_equal(shmq_publish(p, "ok", 2, 0, NULL), 0);
+	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+	assert_int_equal(m.len, 2);
+	shmq_pub_close(p);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+}
+
+/* The n-th (from 0) descriptor number shmqd does not use now. */
+static int free_fd_nth(const struct daemon *d, int n)
+{
+	char path[64];
+	static bool used[4096];
+	struct dirent *e;
+	DIR *dir;
+
+	memset(used, 0, sizeof(used));
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)d->pid);
+	dir = opendir(path);
+	assert_non_null(dir);
+	while ((e = readdir(dir))) {
+		int fd = atoi(e->d_name);
+
+		if (e->d_name[0] != '.' && fd >= 0 && fd < 4096)
+			used[fd] = true;
+	}
+	closedir(dir);
+	for (int fd = 0; fd < 4096; fd++)
+		if (!used[fd] && n-- == 0)
+			return fd;
+	fail_msg("shmqd uses 4096 descriptors");
+	return -1;
+}
+
+/*
+ * Let shmqd open exactly n more descriptors: its soft RLIMIT_NOFILE. The
+ * hard limit stays, so that a later call may raise it again.
+ */
+static void daemon_fd_allow(const struct daemon *d, int n)
+{
+	struct rlimit rl;
+
+	assert_int_equal(prlimit(d->pid, RLIMIT_NOFILE, NULL, &rl), 0);
+	rl.rlim_cur = (rlim_t)free_fd_nth(d, n);
+	if (prlimit(d->pid, RLIMIT_NOFILE, &rl, NULL))
+		fail_msg("prlimit(%d, NOFILE, %d): %s", (int)d->pid, (int)rl.rlim_cur,
+			 strerror(errno));
+}
+
+/* Wait (bounded) until shmqd holds want descriptors. */
+static int wait_fd_count(const struct daemon *d, int want)
+{
+	int64_t deadline = fx_now_ns() + FX_HANG_NS;
+	int n;
+
+	while ((n = daemon_fd_count(d)) != want && fx_now_ns() < deadline)
+		fx_nap_ms(2);
+	if (n != want)
+		fprintf(stderr, "shmqd holds %d descriptors, expected %d\n", n, want);
+	return n == want ? 0 : -1;
+}
+
+/*
+ * Creating a channel fails at every step that needs a descriptor (data
+ * segment, control segment, read-only view, event fds): each time with
+ * -SHMQ_ELIMIT, nothing leaks and nothing is released twice (ASan).
+ */
+static void test_create_out_of_descriptors_fails_cleanly_at_every_step(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_channel_opts o = {.capacity_bytes = 4096, .max_message_bytes = 64};
+	struct shmq_client *c;
+	int base;
+
+	assert_int_equal(shmq_connect(d->sock, &c), 0);
+	assert_int_equal(wait_fd_count(d, daemon_fd_count(d)), 0);
+	base = daemon_fd_count(d);
+	for (int n = 0; n < 8; n++) {
+		daemon_fd_allow(d, n);
+		assert_int_equal(shmq_channel_create(c, "starved", &o), -SHMQ_ELIMIT);
+		assert_int_equal(daemon_fd_count(d), base);
+	}
+	daemon_fd_allow(d, 1000);
+	assert_int_equal(shmq_channel_create(c, "starved", &o), 0);
+	assert_int_equal(shmq_channel_delete(c, "starved"), 0);
+	shmq_disconnect(c);
+	assert_daemon_serves(d);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    T(test_create_out_of_descriptors_fails_cleanly_at_every_step),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
