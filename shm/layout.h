@@ -26,7 +26,7 @@ static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free");
 
 #define DATA_MAGIC 0x5348514d44415441ull /* "SHQMDATA" */
 #define CTL_MAGIC 0x5348514d4354524cull  /* "SHQMCTRL" */
-#define LAYOUT_VERSION 1u
+#define LAYOUT_VERSION 2u
 
 #define CACHE_LINE 64u
 #define SLOT_HDR_BYTES 64u

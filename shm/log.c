@@ -148,9 +148,9 @@ uint64_t log_reader_limit(const struct log_view *v, uint64_t tail)
 		struct reader_entry *r = &v->readers[i];
 		uint64_t pos;
 
-		/* relaxed: a stale state only makes the bound more or less
-		 * conservative for one scan; pos below carries the ordering. */
-		if (atomic_load_explicit(&r->state, memory_order_relaxed) != READER_ACTIVE)
+		/* acquire; pairs with the daemon's release store of ACTIVE,
+		 * after it wrote the entry's starting pos. */
+		if (atomic_load_explicit(&r->state, memory_order_acquire) != READER_ACTIVE)
 			continue;
 		/* acquire; pairs with the store in cursor publication (sub
 		 * side): the reader finished with every slot below pos. */
@@ -195,6 +195,20 @@ static int claim_pos(const struct log_view *v, uint64_t *limit, uint64_t *pos)
 	return 0;
 }
 
+/*
+ * The slot shows our pos or a later lap: the daemon gave our pos up (we
+ * stalled between tail and slot), and publishers may since have lapped
+ * it. Honest if the lap seen is one of ours, below tail.
+ */
+static int lapped_claim(const struct log_view *v, uint64_t w, uint64_t pos)
+{
+	uint64_t seen = slot_word_pos1(w) - 1;
+
+	if ((seen & v->mask) != (pos & v->mask) || seen >= log_tail(v))
+		return -SHMQ_ECORRUPT;
+	return -SHMQ_EABANDONED;
+}
+
 static int take_slot(const struct log_view *v, struct slot_hdr *s, uint64_t pos, uint32_t pid)
 {
 	unsigned spins = 0;
@@ -215,10 +229,8 @@ static int take_slot(const struct log_view *v, struct slot_hdr *s, uint64_t pos,
 				break;
 			continue;
 		}
-		if (slot_word_pos1(w) == pos + 1)
-			return -SHMQ_EABANDONED; /* the daemon gave our pos up */
-		if (slot_word_pos1(w) > pos + 1)
-			return -SHMQ_ECORRUPT;
+		if (slot_word_pos1(w) > pos)
+			return lapped_claim(v, w, pos);
 		/* the previous lap's publisher has not committed yet: wait;
 		 * the daemon abandons it within its stuck timeout. */
 		if (++spins & 1023)
@@ -452,7 +464,7 @@ void log_wake(const struct log_view *v, int *efds, bool *have_efds, log_efds_fn 
 	 * sleepers that brought us here read its increment, so its index is
 	 * below the value seen. Bounded: any client may write the word. */
 	hi = atomic_load_explicit(&v->ctl->readers_hi, memory_order_acquire);
-	if (hi > MAX_READERS)
+	if (hi == 0 || hi > MAX_READERS) /* someone sleeps, so 0 is not the truth */
 		hi = MAX_READERS;
 	for (unsigned i = 0; i < hi; i++) {
 		struct reader_entry *r = &v->readers[i];
@@ -461,6 +473,12 @@ void log_wake(const struct log_view *v, int *efds, bool *have_efds, log_efds_fn 
 		/* relaxed: a cheap filter; the CAS decides. */
 		if (atomic_load_explicit(&r->armed, memory_order_relaxed) != MARK_EFD)
 			continue;
+		if (!*have_efds && need_efds) {
+			*have_efds = true;
+			need_efds(arg); /* may leave *have_efds false: ask again next time */
+		}
+		if (!efds || efds[i] < 0)
+			continue; /* cannot signal it: leave the mark to one who can */
 		/* acq_rel; pairs with log_reader_unmark(). */
 		if (!atomic_compare_exchange_strong_explicit(&r->armed, &want, MARK_NONE,
 							     memory_order_acq_rel,
@@ -468,11 +486,6 @@ void log_wake(const struct log_view *v, int *efds, bool *have_efds, log_efds_fn 
 			continue;
 		/* relaxed: a count; the CAS above orders it. */
 		atomic_fetch_sub_explicit(&v->ctl->sleepers, 1, memory_order_relaxed);
-		if (!*have_efds && need_efds) {
-			*have_efds = true;
-			need_efds(arg);
-		}
-		if (efds && efds[i] >= 0)
-			wait_efd_signal(efds[i]);
+		wait_efd_signal(efds[i]);
 	}
 }

@@ -1148,6 +1148,21 @@ static void test_wake_signals_armed_event_fds(void **state)
 	assert_int_equal(atomic_load(&f.v.readers[9].armed), MARK_NONE);
 	assert_int_equal(read(efds[9], &n, sizeof(n)), sizeof(n));
 	assert_int_equal(atomic_load(&f.v.ctl->sleepers), 1);
+	/* 0 while someone sleeps is no honest value either: scan them all */
+	atomic_store(&f.v.readers[9].armed, MARK_EFD);
+	atomic_fetch_add(&f.v.ctl->sleepers, 1);
+	atomic_store(&f.v.ctl->readers_hi, 0);
+	log_wake(&f.v, efds, &have, fill_efds, &ctx);
+	assert_int_equal(read(efds[9], &n, sizeof(n)), sizeof(n));
+	assert_int_equal(atomic_load(&f.v.ctl->sleepers), 1);
+
+	/* a reader whose event fd the publisher lacks keeps its mark and count */
+	atomic_store(&f.v.ctl->readers_hi, 10);
+	atomic_store(&f.v.readers[7].armed, MARK_EFD);
+	atomic_fetch_add(&f.v.ctl->sleepers, 1);
+	log_wake(&f.v, efds, &have, fill_efds, &ctx);
+	assert_int_equal(atomic_load(&f.v.readers[7].armed), MARK_EFD);
+	assert_int_equal(atomic_load(&f.v.ctl->sleepers), 2);
 	close(efds[5]);
 	close(efds[9]);
 	fx_free(&f);
