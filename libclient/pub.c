@@ -17,7 +17,8 @@
 struct shmq_pub {
 	struct shmq_client *client;
 	struct chan_map m;
-	uint64_t limit;    /* block policy: cached bound on tail, see log_claim() */
+	uint64_t limit;       /* block policy: cached bound on tail, see log_claim() */
+	uint64_t readers_gen; /* ctl->readers_gen when limit was cached */
 	uint64_t claim_pos;
 	bool claimed;
 	bool have_efds;
@@ -56,12 +57,33 @@ SHMQ_EXPORT int shmq_pub_open(struct shmq_client *c, const char *name,
 	return 0;
 }
 
+static void fetch_efds(void *arg)
+{
+	struct shmq_pub *p = arg;
+	struct proto_efds req = {.channel_id = p->m.channel_id}, resp;
+	unsigned n = MAX_READERS;
+
+	if (client_call(p->client, OP_EVENTFDS, &req, sizeof(req), &resp, sizeof(resp), p->efds,
+			&n) ||
+	    n < MAX_READERS) {
+		/* daemon away or no descriptors left: log_wake() leaves the
+		 * armed readers' marks for a publisher that can signal them,
+		 * and the next wake asks again */
+		for (unsigned i = 0; i < n; i++)
+			close(p->efds[i]);
+		n = 0;
+		p->have_efds = false;
+	}
+	for (unsigned i = n; i < MAX_READERS; i++)
+		p->efds[i] = -1;
+}
+
 SHMQ_EXPORT void shmq_pub_close(struct shmq_pub *p)
 {
 	if (!p)
 		return;
-	if (p->claimed)
-		log_abort(&p->m.v, p->claim_pos);
+	if (p->claimed && log_abort(&p->m.v, p->claim_pos) == 1)
+		log_wake(&p->m.v, p->efds, &p->have_efds, fetch_efds, p); /* readers wait on it */
 	chan_close_notify(p->client, p->m.channel_id, ROLE_PUB, 0);
 	for (unsigned i = 0; i < MAX_READERS; i++)
 		if (p->efds[i] >= 0)
@@ -73,20 +95,6 @@ SHMQ_EXPORT void shmq_pub_close(struct shmq_pub *p)
 SHMQ_EXPORT uint32_t shmq_pub_max_message(const struct shmq_pub *p)
 {
 	return p ? p->m.v.max_message_bytes : 0;
-}
-
-static void fetch_efds(void *arg)
-{
-	struct shmq_pub *p = arg;
-	struct proto_efds req = {.channel_id = p->m.channel_id}, resp;
-	unsigned n = MAX_READERS;
-
-	/* one attempt; on failure event-fd readers still wake by timeout */
-	if (client_call(p->client, OP_EVENTFDS, &req, sizeof(req), &resp, sizeof(resp), p->efds,
-			&n))
-		n = 0;
-	for (unsigned i = n; i < MAX_READERS; i++)
-		p->efds[i] = -1;
 }
 
 static int64_t left_ns(uint64_t deadline)
@@ -123,6 +131,26 @@ static int wait_space(struct shmq_pub *p, int64_t timeout_ns, uint64_t deadline)
 	return err == -SHMQ_ETIMEDOUT ? 0 : err;
 }
 
+/*
+ * One log_claim(). On block channels the cached limit is dropped when the
+ * daemon changed the reader table: a reader that joined below it would
+ * otherwise be overwritten until the cache ran out.
+ */
+static int pub_claim_once(struct shmq_pub *p, uint32_t len)
+{
+	if (p->m.v.policy == SHMQ_POLICY_BLOCK) {
+		/* acquire; pairs with the daemon's release increment after it
+		 * activated or freed an entry: the rescan sees that entry. */
+		uint64_t gen = atomic_load_explicit(&p->m.v.ctl->readers_gen, memory_order_acquire);
+
+		if (gen != p->readers_gen) {
+			p->readers_gen = gen;
+			p->limit = 0;
+		}
+	}
+	return log_claim(&p->m.v, &p->limit, len, p->pid, &p->claim_pos);
+}
+
 SHMQ_EXPORT int shmq_pub_claim(struct shmq_pub *p, uint32_t len, struct shmq_claim *claim,
 			       int64_t timeout_ns)
 {
@@ -136,7 +164,7 @@ SHMQ_EXPORT int shmq_pub_claim(struct shmq_pub *p, uint32_t len, struct shmq_cla
 	if (timeout_ns > 0)
 		deadline = wait_now_ns() + (uint64_t)timeout_ns;
 	for (;;) {
-		err = log_claim(&p->m.v, &p->limit, len, p->pid, &p->claim_pos);
+		err = pub_claim_once(p, len);
 		if (err == -SHMQ_EABANDONED)
 			continue; /* the daemon skipped our pos; take the next */
 		if (err != -SHMQ_EFULL || timeout_ns == 0)
@@ -145,7 +173,9 @@ SHMQ_EXPORT int shmq_pub_claim(struct shmq_pub *p, uint32_t len, struct shmq_cla
 		if (err)
 			return err;
 		if (timeout_ns > 0 && left_ns(deadline) == 0) {
-			err = log_claim(&p->m.v, &p->limit, len, p->pid, &p->claim_pos);
+			do
+				err = pub_claim_once(p, len);
+			while (err == -SHMQ_EABANDONED);
 			if (err == -SHMQ_EFULL)
 				err = -SHMQ_ETIMEDOUT;
 			break;

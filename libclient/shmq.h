@@ -45,7 +45,8 @@ enum shmq_policy {
 enum shmq_start {
 	SHMQ_START_LATEST = 0,   /* only messages published after it opened */
 	SHMQ_START_EARLIEST = 1, /* the oldest message still in the ring */
-	SHMQ_START_OFFSET = 2,   /* shmq_sub_opts.offset (clamped to the oldest retained) */
+	SHMQ_START_OFFSET = 2,   /* shmq_sub_opts.offset (clamped to the oldest retained;
+				  * beyond the next offset: -SHMQ_EINVAL) */
 };
 
 /* How a subscriber waits in shmq_recv() when no message is ready. */
@@ -53,7 +54,7 @@ enum shmq_wait {
 	SHMQ_WAIT_SPIN_SLEEP = 0, /* spin for spin_ns, then sleep on a futex (default) */
 	SHMQ_WAIT_SPIN = 1,       /* busy-poll until a message or the timeout */
 	SHMQ_WAIT_SLEEP = 2,      /* sleep on a futex at once */
-	SHMQ_WAIT_EVENTFD = 3,    /* never block: wait on shmq_sub_fd() with epoll */
+	SHMQ_WAIT_EVENTFD = 3,    /* wait on shmq_sub_fd(): in your epoll loop, or in poll() */
 };
 
 /* Settings of a channel. Zero fields take the defaults shown. */
@@ -120,7 +121,9 @@ struct shmq_sub_stats {
 /*
  * Connect to shmqd. socket_path NULL means $SHMQ_SOCKET, else the default
  * ($XDG_RUNTIME_DIR/shmq/shmqd.sock, or /run/shmq/shmqd.sock for root).
- * Errors: -SHMQ_ENODAEMON (nobody listens there), -SHMQ_EVERSION,
+ * Errors: -SHMQ_ENODAEMON (nobody listens there), -SHMQ_EPERM (the socket
+ * refuses us), -SHMQ_EVERSION, -SHMQ_EPROTO (the peer is no shmqd),
+ * -SHMQ_ECLOSED (it hung up), -SHMQ_ELIMIT (no descriptors left),
  * -SHMQ_EINVAL (path too long), -SHMQ_ENOMEM, -SHMQ_ESYS.
  */
 int shmq_connect(const char *socket_path, struct shmq_client **out);
@@ -208,9 +211,10 @@ void shmq_sub_close(struct shmq_sub *sub);
  * publishers cannot overwrite it meanwhile; on drop-policy channels they
  * can, and shmq_msg_verify() says whether the view was still intact.
  * timeout_ns: 0 never waits (-SHMQ_EAGAIN), < 0 waits forever, > 0 waits that
- * long (-SHMQ_ETIMEDOUT). With SHMQ_WAIT_EVENTFD the call never blocks and,
- * when it returns -SHMQ_EAGAIN, shmq_sub_fd() becomes readable once a
- * message arrives.
+ * long (-SHMQ_ETIMEDOUT). With SHMQ_WAIT_EVENTFD, a call with timeout 0
+ * never blocks and, when it returns -SHMQ_EAGAIN, shmq_sub_fd() becomes
+ * readable once a message arrives (for the application's own epoll or
+ * io_uring loop); a non-zero timeout waits in poll() on that fd.
  */
 int shmq_recv(struct shmq_sub *sub, struct shmq_msg *msg, int64_t timeout_ns);
 

@@ -202,6 +202,8 @@ static int sleep_efd(struct shmq_sub *s, struct log_rec *rec, int64_t left)
 	r = read_one(s, rec);
 	if (r != 0 || left == 0)
 		return r;
+	if (left > (int64_t)INT32_MAX * 1000000)
+		left = (int64_t)INT32_MAX * 1000000; /* poll() takes int ms: ~24 days, then re-check */
 	poll(&pfd, 1, left < 0 ? -1 : (int)((left + 999999) / 1000000));
 	return 0;
 }
@@ -353,6 +355,9 @@ SHMQ_EXPORT int shmq_poll(struct shmq_sub *s, shmq_msg_cb cb, void *arg, unsigne
 		s->pos++;
 		if (cb(arg, &msg) || n == max)
 			break;
+		/* a long batch still frees slots for blocked publishers */
+		if (s->pos - s->published >= s->cursor_batch)
+			publish_cursor(s);
 		err = read_one(s, &rec);
 		err = err == 1 ? 0 : -SHMQ_EAGAIN;
 	}

@@ -171,14 +171,18 @@ static int cmd_ls(struct shmq_client *c, const struct opts *o)
 	if (n < 0)
 		return fail("ls", NULL, n, o);
 	if (n) {
-		rows = calloc((size_t)n, sizeof(*rows));
+		int cap = n;
+
+		rows = calloc((size_t)cap, sizeof(*rows));
 		if (!rows)
 			return fail("ls", NULL, -SHMQ_ENOMEM, o);
-		n = shmq_channel_list(c, rows, (size_t)n);
+		n = shmq_channel_list(c, rows, (size_t)cap);
 		if (n < 0) {
 			free(rows);
 			return fail("ls", NULL, n, o);
 		}
+		if (n > cap) /* channels created since the first call: print what fits */
+			n = cap;
 	}
 	for (int i = 0; i < n; i++)
 		print_info(&rows[i]);

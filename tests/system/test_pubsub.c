@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "daemon.h"
+#include "raw.h"
 #include "shmq.h"
 
 static struct shmq_client *connect_to(void **state)
@@ -617,6 +618,100 @@ static void test_block_policy_reader_releases_every_slot_before_it_waits(void **
 	shmq_disconnect(c);
 }
 
+/*
+ * A publisher's cached limit dates from before a reader joined: the
+ * reader table's generation makes it look again, so the newcomer loses
+ * nothing of what it was promised.
+ */
+static void test_block_policy_late_joiner_holds_publishers_back_at_once(void **state)
+{
+	struct shmq_client *c = connect_to(state);
+	struct shmq_channel_opts o = {
+	    .capacity_bytes = 16 * 128, .max_message_bytes = 64, .policy = SHMQ_POLICY_BLOCK};
+	struct shmq_sub_opts so = {.start = SHMQ_START_EARLIEST};
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+
+	assert_int_equal(shmq_channel_create(c, "late", &o), 0);
+	assert_int_equal(shmq_pub_open(c, "late", NULL, &p), 0);
+	for (uint64_t i = 0; i < 20; i++) /* no reader: the limit is cached a ring ahead */
+		publish_u64(p, i);
+	assert_int_equal(shmq_sub_open(c, "late", &so, &s), 0);
+	assert_int_equal(shmq_publish(p, "x", 1, 0, NULL), -SHMQ_EFULL);
+	for (uint64_t i = 4; i < 20; i++) {
+		assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+		assert_int_equal(m.lost, 0);
+		assert_int_equal(msg_u64(&m), i);
+	}
+	shmq_sub_close(s);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
+/* Child: a sleeping reader that reports the first message it gets, then exits. */
+static int run_sleeping_reader(void *arg)
+{
+	const struct pub_job *j = arg;
+	struct shmq_sub_opts so = {.wait = SHMQ_WAIT_SLEEP};
+	struct shmq_client *c;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+	char line[64];
+
+	if (shmq_connect(j->sock, &c) || shmq_sub_open(c, j->chan, &so, &s))
+		return 10;
+	pipe_say(j->go_fd, "opened");
+	if (shmq_recv(s, &m, -1)) /* forever: only a wake-up ends it */
+		return 11;
+	snprintf(line, sizeof(line), "offset %llu lost %llu", (unsigned long long)m.offset,
+		 (unsigned long long)m.lost);
+	pipe_say(j->go_fd, line);
+	return 0;
+}
+
+static void test_closing_a_publisher_with_an_open_claim_wakes_sleeping_readers(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = connect_to(state);
+	struct pub_job j = {.sock = d->sock, .chan = "openclaim"};
+	int64_t deadline = fx_now_ns() + FX_HANG_NS;
+	struct shmq_pub *a, *b;
+	struct shmq_claim cl;
+	struct raw_chan rc;
+	struct raw r;
+	int say[2];
+	pid_t pid;
+
+	assert_int_equal(shmq_channel_create(c, "openclaim", NULL), 0);
+	assert_int_equal(shmq_pub_open(c, "openclaim", NULL, &a), 0);
+	assert_int_equal(shmq_pub_open(c, "openclaim", NULL, &b), 0);
+	assert_int_equal(raw_connect(&r, d->sock), 0);
+	assert_int_equal(raw_hello(&r), 0);
+	assert_int_equal(raw_open(&r, "openclaim", ROLE_PUB, &rc), 0);
+	assert_int_equal(pipe(say), 0);
+	j.go_fd = say[1];
+	pid = child_start(run_sleeping_reader, &j);
+	assert_true(pid > 0);
+	assert_int_equal(pipe_expect(say[0], "opened"), 0);
+	assert_int_equal(shmq_pub_claim(a, 8, &cl, 0), 0); /* offset 0, held open */
+	publish_u64(b, 1);                                  /* offset 1 wakes the reader */
+	/* it finds offset 0 still claimed and goes back to sleep */
+	while (atomic_load(&rc.ctl->sleepers) != 1 && fx_now_ns() < deadline)
+		fx_nap_ms(1);
+	fx_nap_ms(20);
+	assert_int_equal(atomic_load(&rc.ctl->sleepers), 1);
+	shmq_pub_close(a); /* abandons offset 0: the reader may go on, so wake it */
+	assert_int_equal(pipe_expect(say[0], "offset 1 lost 1"), 0);
+	assert_int_equal(child_wait(pid, FX_HANG_S), 0);
+	close(say[0]);
+	close(say[1]);
+	raw_chan_unmap(&rc);
+	raw_close(&r);
+	shmq_pub_close(b);
+	shmq_disconnect(c);
+}
+
 static void test_block_policy_without_readers_never_blocks(void **state)
 {
 	struct shmq_client *c = connect_to(state);
@@ -789,6 +884,8 @@ int main(void)
 	    T(test_lost_count_survives_a_recv_that_found_nothing),
 	    T(test_block_policy_refuses_then_waits_for_the_slowest_reader),
 	    T(test_block_policy_reader_releases_every_slot_before_it_waits),
+	    T(test_block_policy_late_joiner_holds_publishers_back_at_once),
+	    T(test_closing_a_publisher_with_an_open_claim_wakes_sleeping_readers),
 	    T(test_block_policy_without_readers_never_blocks),
 	    T(test_drop_policy_tells_an_overrun_reader_its_exact_loss),
 	    T(test_drop_policy_loss_is_exact_under_a_flood),
