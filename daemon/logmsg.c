@@ -1,5 +1,5 @@
 /*
- * logmsg.c - stderr logging for shmqd (see logmsg.h).
+ * logmsg.c - stderr logging and rate limits for shmqd (see logmsg.h).
  */
 #include "logmsg.h"
 
@@ -29,4 +29,25 @@ void log_msg(enum log_level level, const char *component, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+bool log_rate_allow(struct log_rate *r, unsigned *suppressed)
+{
+	struct timespec ts;
+	unsigned long long now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
+	if (now - r->window_start_ns >= LOG_RATE_WINDOW_NS) {
+		r->window_start_ns = now;
+		r->lines = 0;
+	}
+	if (r->lines < LOG_RATE_BURST) {
+		r->lines++;
+		*suppressed = r->suppressed;
+		r->suppressed = 0;
+		return true;
+	}
+	r->suppressed++;
+	return false;
 }

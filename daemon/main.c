@@ -2,8 +2,8 @@
  * main.c - shmqd: parse the command line and configuration, create the
  * declared channels, then run one epoll loop over the control socket,
  * client pidfds, a 10 ms repair timer and SIGTERM/SIGINT (signalfd). Runs
- * in the foreground and logs to stderr; a clean stop removes the socket
- * and, unless --persist, the channels' segments.
+ * in the foreground and logs to stderr; a clean stop removes the socket.
+ * Channel segments are memfds: they live while any client maps them.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -29,12 +29,11 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: shmqd [--socket PATH] [--config FILE] [--persist] [--verbose|--quiet]\n"
+	fprintf(f, "usage: shmqd [--socket PATH] [--config FILE] [--verbose|--quiet]\n"
 		   "  --socket PATH   control socket (default $SHMQ_SOCKET, else\n"
 		   "                  $XDG_RUNTIME_DIR/shmq/shmqd.sock, /run/shmq/shmqd.sock for root)\n"
 		   "  --config FILE   channels and settings (see docs/CONFIG.md)\n"
 		   "  --check-config  parse the configuration, report, and exit\n"
-		   "  --persist       keep channel segments on a clean stop (re-adopted on start)\n"
 		   "  --version       print the version and exit\n");
 }
 
@@ -53,7 +52,6 @@ static void default_path(char *buf, size_t len)
 struct args {
 	char socket[108];
 	const char *config;
-	int persist;
 	int check;
 };
 
@@ -61,7 +59,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option longopts[] = {
 		{"socket", required_argument, NULL, 's'}, {"config", required_argument, NULL, 'c'},
-		{"persist", no_argument, NULL, 'p'},      {"verbose", no_argument, NULL, 'v'},
+		{"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'},        {"version", no_argument, NULL, 'V'},
 		{"check-config", no_argument, NULL, 'C'}, {"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
@@ -69,7 +67,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 
 	memset(a, 0, sizeof(*a));
 	default_path(a->socket, sizeof(a->socket));
-	while ((o = getopt_long(argc, argv, "s:c:pvqVCh", longopts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "s:c:vqVCh", longopts, NULL)) != -1) {
 		switch (o) {
 		case 's':
 			if (snprintf(a->socket, sizeof(a->socket), "%s", optarg) >=
@@ -80,9 +78,6 @@ static int parse_args(int argc, char **argv, struct args *a)
 			break;
 		case 'c':
 			a->config = optarg;
-			break;
-		case 'p':
-			a->persist = 1;
 			break;
 		case 'v':
 			log_threshold = LOG_DEBUG;
@@ -212,8 +207,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "shmqd: setup failed: %s\n", strerror(errno));
 		return 1;
 	}
-	registry_init(&reg, a.socket, &cfg);
-	reg.persist = a.persist;
+	registry_init(&reg, &cfg);
 	if (create_declared(&reg, &cfg))
 		goto out_registry;
 	if (ctl_open(&ctl, a.socket, epfd, &reg, &cfg)) {

@@ -1,11 +1,13 @@
 /*
  * registry.c - channel lifecycle in the daemon (see registry.h).
- * Segments are created 0600 and owned by the daemon; clients never open them
- * by name, they receive descriptors over the control socket. Main thread.
+ * Segments are sealed memfds (no name in any namespace): created and sized
+ * here, memory allocated up front, then sealed against shrinking and
+ * growing, so that no client holding a descriptor can truncate a segment
+ * under the others (SIGBUS). Clients receive descriptors over the control
+ * socket; pure subscribers a read-only one. Main thread.
  */
 #include "registry.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -14,6 +16,8 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "logmsg.h"
@@ -21,29 +25,15 @@
 #include "wait.h"
 
 #define REPAIR_BUDGET 65536u
+#define SEG_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
-static uint64_t fnv1a(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	while (*s)
-		h = (h ^ (uint8_t)*s++) * 0x100000001b3ull;
-	return h;
-}
-
-int registry_init(struct registry *r, const char *socket_path, const struct config *cfg)
+int registry_init(struct registry *r, const struct config *cfg)
 {
 	memset(r, 0, sizeof(*r));
-	snprintf(r->ns, sizeof(r->ns), "%08x", (unsigned)(fnv1a(socket_path) >> 32));
 	r->max_channels = cfg->max_channels;
 	r->stuck_ns = cfg->stuck_ms * 1000000ull;
 	r->next_id = 1;
 	return 0;
-}
-
-static void seg_name(const struct registry *r, const char *chan, char kind, char *out, size_t n)
-{
-	snprintf(out, n, "/shmq.%s.%s.%c", r->ns, chan, kind);
 }
 
 static int err_from_errno(int e)
@@ -65,46 +55,92 @@ static int err_from_errno(int e)
 	}
 }
 
-/* Create (or, with adopt, open an existing) segment and map it. */
-static int seg_open(const char *name, uint64_t bytes, bool adopt, int *fd_out, void **base,
-		    uint64_t *mapped)
+/*
+ * Memory a new segment may take now: MemAvailable + SwapFree, else (no
+ * /proc) free RAM + free swap. fallocate() of more would not fail: it
+ * would allocate until the OOM killer chose someone.
+ */
+static uint64_t mem_room_bytes(void)
 {
-	int fd, err;
+	unsigned long long kb, room = 0;
+	struct sysinfo si;
+	char line[128];
+	int found = 0;
+	FILE *f = fopen("/proc/meminfo", "re");
 
-	fd = shm_open(name, adopt ? O_RDWR | O_CLOEXEC : O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
-		      0600);
-	if (fd < 0)
-		return err_from_errno(errno);
-	if (!adopt && ftruncate(fd, (off_t)bytes) < 0) {
-		err = err_from_errno(errno);
-		goto out_unlink;
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1 ||
+		    sscanf(line, "SwapFree: %llu kB", &kb) == 1) {
+			room += kb << 10;
+			found++;
+		}
 	}
-	err = map_fd(fd, true, base, mapped);
-	if (err)
-		goto out_unlink;
-	*fd_out = fd;
-	return 0;
-
-out_unlink:
-	if (!adopt)
-		shm_unlink(name);
-	close(fd);
-	return err;
+	if (f)
+		fclose(f);
+	if (found == 2 || sysinfo(&si))
+		return room;
+	return ((uint64_t)si.freeram + si.freeswap) * si.mem_unit;
 }
 
-static void channel_free(struct registry *r, struct channel *ch)
+static struct log_rate nomem_rate;
+
+static int seg_no_memory(const char *name, uint64_t bytes, uint64_t room)
+{
+	unsigned n;
+
+	if (log_rate_allow(&nomem_rate, &n))
+		log_msg(LOG_WARN, "registry",
+			"no memory for segment=%s bytes=%llu available=%llu suppressed=%u", name,
+			(unsigned long long)bytes, (unsigned long long)room, n);
+	return -SHMQ_ENOMEM;
+}
+
+/*
+ * Create a sealed memfd of bytes, its memory allocated now (a full
+ * memory gives -SHMQ_ENOMEM here, not SIGBUS at first touch), and map it.
+ * *fd_out and *base are set as soon as they exist: the caller releases
+ * them on error too.
+ */
+static int seg_create(const char *name, uint64_t bytes, int *fd_out, void **base,
+		      uint64_t *mapped)
+{
+	uint64_t room = mem_room_bytes();
+	int fd;
+
+	if (bytes > room)
+		return seg_no_memory(name, bytes, room);
+	fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return err_from_errno(errno);
+	*fd_out = fd;
+	/* 0600: nobody but the daemon's uid may reopen it via /proc */
+	if (fchmod(fd, 0600) || ftruncate(fd, (off_t)bytes))
+		return err_from_errno(errno);
+	if (fallocate(fd, 0, 0, (off_t)bytes)) {
+		if (errno == ENOSPC || errno == ENOMEM)
+			return seg_no_memory(name, bytes, room);
+		return err_from_errno(errno);
+	}
+	if (fcntl(fd, F_ADD_SEALS, SEG_SEALS))
+		return err_from_errno(errno);
+	return map_fd(fd, true, base, mapped);
+}
+
+/* A read-only descriptor of the same memfd, for pure subscribers. */
+static int seg_open_ro(int fd, int *ro_out)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	*ro_out = open(path, O_RDONLY | O_CLOEXEC);
+	return *ro_out < 0 ? err_from_errno(errno) : 0;
+}
+
+static void channel_free(struct channel *ch)
 {
 	for (unsigned i = 0; i < MAX_READERS; i++)
 		if (ch->efds[i] >= 0)
 			close(ch->efds[i]);
-	if (!ch->deleted && !r->persist) {
-		char name[300];
-
-		seg_name(r, ch->name, 'd', name, sizeof(name));
-		shm_unlink(name);
-		seg_name(r, ch->name, 'c', name, sizeof(name));
-		shm_unlink(name);
-	}
 	map_release(ch->data, ch->g.data_bytes);
 	map_release(ch->ctl, ch->g.ctl_bytes);
 	if (ch->data_fd >= 0)
@@ -131,33 +167,24 @@ static int make_efds(struct channel *ch)
  * ch as soon as it exists; on error nothing is undone here: the caller's
  * channel_free() releases whatever ch holds, once.
  */
-static int channel_map(struct registry *r, struct channel *ch, bool adopt)
+static int channel_map(struct channel *ch)
 {
-	char dname[300], cname[300];
-	uint64_t dbytes, cbytes;
+	char name[256];
 	int err;
 
-	seg_name(r, ch->name, 'd', dname, sizeof(dname));
-	seg_name(r, ch->name, 'c', cname, sizeof(cname));
-	err = seg_open(dname, ch->g.data_bytes, adopt, &ch->data_fd, &ch->data, &dbytes);
+	snprintf(name, sizeof(name), "shmq.%s.d", ch->name);
+	err = seg_create(name, ch->g.data_bytes, &ch->data_fd, &ch->data, &ch->g.data_bytes);
 	if (err)
 		return err;
-	ch->g.data_bytes = dbytes;
-	err = seg_open(cname, ch->g.ctl_bytes, adopt, &ch->ctl_fd, &ch->ctl, &cbytes);
-	if (err)
-		return err;
-	ch->g.ctl_bytes = cbytes;
-	ch->data_ro_fd = shm_open(dname, O_RDONLY | O_CLOEXEC, 0);
-	if (ch->data_ro_fd < 0)
-		return err_from_errno(errno);
-	if (!adopt)
+	snprintf(name, sizeof(name), "shmq.%s.c", ch->name);
+	err = seg_create(name, ch->g.ctl_bytes, &ch->ctl_fd, &ch->ctl, &ch->g.ctl_bytes);
+	if (!err)
+		err = seg_open_ro(ch->data_fd, &ch->data_ro_fd);
+	if (!err)
 		err = log_format(ch->data, ch->ctl, &ch->g, ch->name, ch->id);
 	if (!err)
-		err = log_attach(&ch->v, ch->data, dbytes, ch->ctl, cbytes);
-	if (err)
-		return err;
-	ch->id = ch->v.channel_id; /* an adopted segment keeps its id */
-	return 0;
+		err = log_attach(&ch->v, ch->data, ch->g.data_bytes, ch->ctl, ch->g.ctl_bytes);
+	return err;
 }
 
 static int registry_grow(struct registry *r)
@@ -185,7 +212,7 @@ static uint32_t live_channels(const struct registry *r)
 }
 
 static int channel_new(struct registry *r, const struct channel_spec *spec, uint32_t owner_uid,
-		       bool adopt, struct channel **out)
+		       struct channel **out)
 {
 	struct channel *ch;
 	int err;
@@ -207,12 +234,11 @@ static int channel_new(struct registry *r, const struct channel_spec *spec, uint
 	ch->id = r->next_id++ | ((uint64_t)getpid() << 32);
 	err = log_geometry_make(spec->capacity_bytes, spec->max_message_bytes, spec->policy, &ch->g);
 	if (!err)
-		err = channel_map(r, ch, adopt);
+		err = channel_map(ch);
 	if (!err)
 		err = make_efds(ch);
 	if (err) {
-		ch->deleted = adopt; /* keep an adopted channel's names */
-		channel_free(r, ch);
+		channel_free(ch);
 		return err;
 	}
 	r->ch[r->n++] = ch;
@@ -223,14 +249,8 @@ static int channel_new(struct registry *r, const struct channel_spec *spec, uint
 int registry_create(struct registry *r, const struct channel_spec *spec, uint32_t owner_uid,
 		    struct channel **out)
 {
-	int err = channel_new(r, spec, owner_uid, false, out);
+	int err = channel_new(r, spec, owner_uid, out);
 
-	if (err == -SHMQ_EEXIST && !registry_find(r, spec->name)) {
-		/* a segment of a previous daemon on this socket: adopt it */
-		err = channel_new(r, spec, owner_uid, true, out);
-		if (!err)
-			log_msg(LOG_INFO, "registry", "adopted channel=%s", spec->name);
-	}
 	if (!err)
 		log_msg(LOG_INFO, "registry", "created channel=%s slots=%llu max_message=%u policy=%s",
 			spec->name, (unsigned long long)(*out)->v.nslots,
@@ -262,17 +282,11 @@ static void registry_drop(struct registry *r, struct channel *ch)
 			break;
 		}
 	}
-	channel_free(r, ch);
+	channel_free(ch);
 }
 
 void registry_delete(struct registry *r, struct channel *ch)
 {
-	char name[300];
-
-	seg_name(r, ch->name, 'd', name, sizeof(name));
-	shm_unlink(name);
-	seg_name(r, ch->name, 'c', name, sizeof(name));
-	shm_unlink(name);
 	ch->deleted = true;
 	log_msg(LOG_INFO, "registry", "deleted channel=%s handles=%u", ch->name, ch->handles);
 	if (!ch->handles)
@@ -415,7 +429,7 @@ void registry_tick(struct registry *r, uint64_t now_ns)
 void registry_fini(struct registry *r)
 {
 	for (uint32_t i = 0; i < r->n; i++)
-		channel_free(r, r->ch[i]);
+		channel_free(r->ch[i]);
 	free(r->ch);
 	r->ch = NULL;
 	r->n = r->cap = 0;

@@ -1,9 +1,8 @@
 /*
- * registry.h - the daemon's channels: their shm segments and names, reader
- * slot assignment, per-reader event fds, deletion, and the periodic repair
- * of claims abandoned by dead publishers. The daemon owns the shm namespace
- * "/shmq.<ns>.<channel>.{d,c}", where ns is derived from the socket path so
- * that daemons on different sockets never meet. Main thread only.
+ * registry.h - the daemon's channels: their shared-memory segments (sealed
+ * memfds, handed out as descriptors, never named), reader slot assignment,
+ * per-reader event fds, deletion, and the periodic repair of claims
+ * abandoned by dead publishers. Main thread only.
  */
 #ifndef DAEMON_REGISTRY_H
 #define DAEMON_REGISTRY_H
@@ -18,7 +17,7 @@ struct channel {
 	char name[201];
 	uint64_t id;
 	uint32_t owner_uid;
-	bool deleted;          /* unlinked; kept while handles are open */
+	bool deleted;          /* not findable; kept while handles are open */
 	uint32_t handles;      /* open publisher and subscriber handles */
 	struct acl publish;
 	struct acl subscribe;
@@ -42,13 +41,11 @@ struct registry {
 	uint32_t max_channels;
 	uint64_t next_id;
 	uint64_t stuck_ns;
-	bool persist; /* keep segments on a clean stop */
-	char ns[17];
 };
 
-int registry_init(struct registry *r, const char *socket_path, const struct config *cfg);
+int registry_init(struct registry *r, const struct config *cfg);
 
-/* Unmap everything; unlink the segments unless persist. */
+/* Unmap and close everything; the memory goes with the last client mapping. */
 void registry_fini(struct registry *r);
 
 /* A live (not deleted) channel by name, or NULL. */
@@ -61,7 +58,7 @@ struct channel *registry_by_id(struct registry *r, uint64_t id);
 int registry_create(struct registry *r, const struct channel_spec *spec, uint32_t owner_uid,
 		    struct channel **out);
 
-/* Unlink a channel's names; it lives on until its last handle closes. */
+/* Make a channel unfindable; it lives on until its last handle closes. */
 void registry_delete(struct registry *r, struct channel *ch);
 
 /* Assign a reader slot; start is enum shmq_start. */

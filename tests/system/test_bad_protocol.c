@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -681,6 +684,116 @@ static void test_garbage_in_the_slots_does_not_crash_the_daemon_or_readers(void 
 	assert_daemon_serves(d);
 }
 
+/* OP_OPEN by hand, keeping the descriptors (data, control, [event fd]). */
+static int open_fds(struct raw *r, const char *name, uint32_t role, int *fds, unsigned *nfds)
+{
+	struct proto_open o = {.role = role};
+	struct proto_opened resp;
+	struct proto_hdr h;
+
+	snprintf(o.name, sizeof(o.name), "%s", name);
+	*nfds = 3;
+	if (raw_request(r, OP_OPEN, &o, sizeof(o)))
+		return RAW_CLOSED;
+	return raw_reply(r, &h, &resp, sizeof(resp), fds, nfds);
+}
+
+/* Resize fd every way there is; each must fail. */
+static void assert_cannot_resize(int fd)
+{
+	struct stat st;
+
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(ftruncate(fd, 0), -1);
+	assert_int_equal(ftruncate(fd, st.st_size / 2), -1);
+	assert_int_equal(ftruncate(fd, st.st_size * 2 + 4096), -1);
+	assert_int_equal(fallocate(fd, 0, 0, st.st_size * 2 + 4096), -1);
+	/* and nobody may seal it further (F_SEAL_WRITE would stop publishers) */
+	assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE), -1);
+}
+
+/* In a child that is not root: reopen the read-only data fd writable. */
+static int reopen_as_nobody(void *arg)
+{
+	char path[64];
+
+	if (setgid(65534) || setuid(65534))
+		return 77;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", *(int *)arg);
+	if (open(path, O_RDWR) >= 0)
+		return 1;
+	return open(path, O_RDONLY) >= 0 ? 2 : 0;
+}
+
+/* A subscriber's data descriptor never yields a writable mapping. */
+static void assert_read_only(int fd)
+{
+	struct stat st;
+	void *p;
+	int st_child;
+
+	assert_int_equal(fstat(fd, &st), 0);
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(p == MAP_FAILED);
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	assert_true(p != MAP_FAILED);
+	assert_int_equal(mprotect(p, (size_t)st.st_size, PROT_READ | PROT_WRITE), -1);
+	munmap(p, (size_t)st.st_size);
+	st_child = child_wait(child_start(reopen_as_nobody, &fd), FX_HANG_S);
+	if (st_child == 77)
+		print_message("cannot become nobody: reopen via /proc not tested\n");
+	else
+		assert_int_equal(st_child, 0);
+}
+
+/*
+ * A client that truncates, grows or reseals every descriptor it was given
+ * fails each time (the segments are sealed memfds): the daemon and an
+ * honest publisher and subscriber on the same channel go on.
+ */
+static void test_client_cannot_resize_the_segments_or_map_them_writable(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c;
+	struct honest hon;
+	struct shmq_msg m;
+	int fds[3];
+	unsigned nfds;
+	struct raw r;
+
+	assert_int_equal(shmq_connect(d->sock, &c), 0);
+	assert_int_equal(shmq_channel_create(c, "sealed", NULL), 0);
+	honest_open(d, &hon, "sealed");
+	assert_int_equal(raw_connect(&r, d->sock), 0);
+	assert_int_equal(raw_hello(&r), 0);
+	assert_int_equal(open_fds(&r, "sealed", ROLE_PUB, fds, &nfds), 0);
+	assert_int_equal(nfds, 2);
+	for (unsigned i = 0; i < nfds; i++) {
+		assert_cannot_resize(fds[i]);
+		close(fds[i]);
+	}
+	assert_int_equal(open_fds(&r, "sealed", ROLE_SUB, fds, &nfds), 0);
+	assert_int_equal(nfds, 3);
+	assert_read_only(fds[0]);
+	for (unsigned i = 0; i < nfds; i++) {
+		assert_int_equal(ftruncate(fds[i], 0), -1);
+		if (i < 2)
+			assert_cannot_resize(fds[i]);
+		close(fds[i]);
+	}
+	fx_nap_ms(30); /* a few repair ticks over the channel */
+	assert_int_equal(shmq_recv(hon.s, &m, FX_HANG_NS), 0);
+	assert_int_equal(m.len, 6);
+	assert_int_equal(shmq_publish(hon.p, "after", 5, 0, NULL), 0);
+	assert_int_equal(shmq_recv(hon.s, &m, FX_HANG_NS), 0);
+	assert_int_equal(m.len, 5);
+	assert_memory_equal(m.data, "after", 5);
+	honest_use_and_close(&hon);
+	raw_close(&r);
+	shmq_disconnect(c);
+	assert_daemon_serves(d);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 
 int main(void)
@@ -704,6 +817,7 @@ int main(void)
 	    T(test_many_bad_clients_leak_no_descriptor_in_the_daemon),
 	    T(test_garbage_in_the_control_segment_does_not_crash_the_daemon),
 	    T(test_garbage_in_the_slots_does_not_crash_the_daemon_or_readers),
+	    T(test_client_cannot_resize_the_segments_or_map_them_writable),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,7 +5,6 @@
  * Every resource the daemon runs out of gives the client a clear error,
  * and the daemon serves again once it is back. Test process, one thread.
  */
-#define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -127,12 +126,35 @@ static void test_create_out_of_descriptors_fails_cleanly_at_every_step(void **st
 	assert_daemon_serves(d);
 }
 
+/*
+ * A channel larger than the memory there is fails with -SHMQ_ENOMEM at
+ * creation (memory is allocated up front), instead of SIGBUS on the first
+ * touch or an OOM kill. 2^30 slots of 128 bytes: 128 GiB.
+ */
+static void test_channel_larger_than_memory_fails_with_enomem(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_channel_opts o = {.capacity_bytes = 1ull << 40, .max_message_bytes = 64};
+	struct shmq_channel_info ci;
+	struct shmq_client *c;
+	int base;
+
+	assert_int_equal(shmq_connect(d->sock, &c), 0);
+	base = daemon_fd_count(d);
+	assert_int_equal(shmq_channel_create(c, "huge", &o), -SHMQ_ENOMEM);
+	assert_int_equal(shmq_channel_info(c, "huge", &ci), -SHMQ_ENOENT);
+	assert_int_equal(daemon_fd_count(d), base);
+	shmq_disconnect(c);
+	assert_daemon_serves(d);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    T(test_create_out_of_descriptors_fails_cleanly_at_every_step),
+	    T(test_channel_larger_than_memory_fails_with_enomem),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
