@@ -202,15 +202,6 @@ static int registry_grow(struct registry *r)
 	return 0;
 }
 
-static uint32_t live_channels(const struct registry *r)
-{
-	uint32_t live = 0;
-
-	for (uint32_t i = 0; i < r->n; i++)
-		live += !r->ch[i]->deleted;
-	return live;
-}
-
 static int channel_new(struct registry *r, const struct channel_spec *spec, uint32_t owner_uid,
 		       struct channel **out)
 {
@@ -219,7 +210,8 @@ static int channel_new(struct registry *r, const struct channel_spec *spec, uint
 
 	if (registry_find(r, spec->name))
 		return -SHMQ_EEXIST;
-	if (live_channels(r) >= r->max_channels || registry_grow(r))
+	/* deleted channels still open hold memory too: they count */
+	if (r->n >= r->max_channels || registry_grow(r))
 		return -SHMQ_ELIMIT;
 	ch = calloc(1, sizeof(*ch));
 	if (!ch)

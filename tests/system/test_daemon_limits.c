@@ -148,6 +148,54 @@ static void test_channel_larger_than_memory_fails_with_enomem(void **state)
 	assert_daemon_serves(d);
 }
 
+static int two_channels_setup(void **state)
+{
+	struct daemon *d = calloc(1, sizeof(*d));
+
+	if (!d || daemon_start(d, "[daemon]\nmax_channels = 2\n")) {
+		if (d)
+			daemon_remove(d);
+		free(d);
+		return -1;
+	}
+	*state = d;
+	return 0;
+}
+
+/*
+ * A deleted channel lives (and holds its memory) while handles are open,
+ * so it counts toward max_channels: a client looping create, open, delete
+ * runs into -SHMQ_ELIMIT instead of growing the daemon without bound.
+ */
+static void test_deleted_channels_still_open_count_toward_max_channels(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c;
+	struct shmq_pub *p[8];
+	char name[16];
+	int i, err = 0;
+
+	assert_int_equal(shmq_connect(d->sock, &c), 0);
+	for (i = 0; i < 8; i++) {
+		snprintf(name, sizeof(name), "churn%d", i);
+		err = shmq_channel_create(c, name, NULL);
+		if (err)
+			break;
+		assert_int_equal(shmq_pub_open(c, name, NULL, &p[i]), 0);
+		assert_int_equal(shmq_channel_delete(c, name), 0);
+	}
+	assert_int_equal(err, -SHMQ_ELIMIT);
+	assert_int_equal(i, 2);
+	/* the last handle gone, the deleted channel is freed and its place too */
+	shmq_pub_close(p[0]);
+	assert_int_equal(shmq_channel_create(c, "again", NULL), 0);
+	assert_int_equal(shmq_channel_create(c, "more", NULL), -SHMQ_ELIMIT);
+	shmq_pub_close(p[1]);
+	assert_int_equal(shmq_channel_delete(c, "again"), 0);
+	shmq_disconnect(c);
+	assert_daemon_serves(d);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 
 int main(void)
@@ -155,6 +203,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    T(test_create_out_of_descriptors_fails_cleanly_at_every_step),
 	    T(test_channel_larger_than_memory_fails_with_enomem),
+	    cmocka_unit_test_setup_teardown(
+		test_deleted_channels_still_open_count_toward_max_channels, two_channels_setup,
+		daemon_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
