@@ -211,8 +211,11 @@ static int channel_new(struct registry *r, const struct channel_spec *spec, uint
 	if (registry_find(r, spec->name))
 		return -SHMQ_EEXIST;
 	/* deleted channels still open hold memory too: they count */
-	if (r->n >= r->max_channels || registry_grow(r))
+	if (r->n >= r->max_channels)
 		return -SHMQ_ELIMIT;
+	err = registry_grow(r);
+	if (err)
+		return err;
 	ch = calloc(1, sizeof(*ch));
 	if (!ch)
 		return -SHMQ_ENOMEM;
