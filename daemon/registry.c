@@ -222,6 +222,9 @@ static int channel_new(struct registry *r, const struct channel_spec *spec, uint
 	for (unsigned i = 0; i < MAX_READERS; i++)
 		ch->efds[i] = -1;
 	ch->data_fd = ch->data_ro_fd = ch->ctl_fd = -1;
+	/* no pos is being watched yet; 0 would make a claim at pos 0 look
+	 * stuck since time 0 and be abandoned at the first tick */
+	ch->rep.stuck_pos = UINT64_MAX;
 	strcpy(ch->name, spec->name);
 	ch->owner_uid = owner_uid;
 	ch->publish = spec->publish;

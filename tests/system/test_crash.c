@@ -257,6 +257,35 @@ static void test_stalled_claim_is_abandoned_and_its_late_commit_fails(void **sta
 	shmq_disconnect(c);
 }
 
+/*
+ * A publisher that took pos 0 (tail CAS) and has not yet taken its slot
+ * (slot CAS) is stalled for at most stuck_ms (500 ms here), not abandoned
+ * at the daemon's first repair tick. Simulated by hand: tail 0 -> 1 and
+ * the slot left as it was.
+ */
+static void test_claim_at_position_zero_is_not_abandoned_at_once(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = connect_to(d);
+	struct raw_chan rc;
+	struct slot_hdr *slot0;
+	uint64_t t = 0;
+	struct raw r;
+
+	create(c, "zero", 64, SHMQ_POLICY_DROP);
+	assert_int_equal(raw_connect(&r, d->sock), 0);
+	assert_int_equal(raw_hello(&r), 0);
+	assert_int_equal(raw_open(&r, "zero", ROLE_PUB, &rc), 0);
+	slot0 = (struct slot_hdr *)((uint8_t *)rc.data + DATA_HDR_BYTES);
+	assert_true(atomic_compare_exchange_strong(&rc.data->tail_pos, &t, 1));
+	fx_nap_ms(60); /* six repair ticks, far below stuck_ms */
+	assert_int_equal(atomic_load(&slot0->state), 0);
+	assert_int_equal(atomic_load(&rc.ctl->abandoned), 0);
+	raw_chan_unmap(&rc);
+	raw_close(&r);
+	shmq_disconnect(c);
+}
+
 /* Open a subscriber, say "opened", never read. */
 static int run_idle_subscriber(void *arg)
 {
@@ -525,6 +554,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_stalled_claim_is_abandoned_and_its_late_commit_fails, stalled_setup,
 		daemon_teardown),
+	    T(test_claim_at_position_zero_is_not_abandoned_at_once),
 	    T(test_killed_subscriber_releases_a_block_channel),
 	    T(test_publisher_killed_waiting_for_space_leaves_no_wake_flag),
 	    T(test_reader_killed_asleep_on_the_futex_leaves_no_sleeper_counted),
