@@ -2,8 +2,9 @@
  * ctl.c - the control socket (see ctl.h). Every datagram is checked before
  * it is believed: size, magic, version, op, body size, NUL-terminated
  * names. A client that sends garbage gets -SHMQ_EPROTO and, after a few,
- * is disconnected; descriptors it sends are closed. Logging of what a
- * client can trigger is limited per client. Main thread only.
+ * is disconnected; descriptors it sends are closed. The daemon never waits
+ * for a client: one whose socket refuses a reply is dropped. Logging of
+ * what a client can trigger is rate-limited. Main thread only.
  */
 #include "ctl.h"
 
@@ -39,7 +40,6 @@ struct client {
 	uint32_t uid;
 	bool hello;
 	unsigned bad;
-	unsigned lost_replies; /* replies its full socket refused */
 	uint32_t nh;
 	uint32_t caph;
 	struct handle *h;
@@ -55,6 +55,7 @@ struct ctl {
 	uint32_t n;
 	uint32_t cap;
 	uint64_t next_id;
+	struct log_rate reply_rate; /* "reply failed" lines */
 	char path[108];
 };
 
@@ -91,8 +92,9 @@ static struct client *client_find(struct ctl *c, uint64_t id, uint32_t *at)
 	return NULL;
 }
 
-static void send_reply(struct client *cl, const struct proto_hdr *req, int32_t status,
-		       const struct reply *rep)
+/* Send one response without waiting: 0, or -errno (full socket: -EAGAIN). */
+static int send_reply(struct client *cl, const struct proto_hdr *req, int32_t status,
+		      const struct reply *rep)
 {
 	uint8_t buf[PROTO_MAX_BYTES];
 	char cbuf[CMSG_SPACE(sizeof(int) * PROTO_MAX_FDS)];
@@ -122,9 +124,7 @@ static void send_reply(struct client *cl, const struct proto_hdr *req, int32_t s
 		cm->cmsg_len = CMSG_LEN(sizeof(int) * rep->nfds);
 		memcpy(CMSG_DATA(cm), rep->fds, sizeof(int) * rep->nfds);
 	}
-	if (sendmsg(cl->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
-	    cl->lost_replies++ < MAX_LOGGED_BAD)
-		log_msg(LOG_WARN, "ctl", "reply failed pid=%u err=%s", cl->pid, strerror(errno));
+	return sendmsg(cl->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 ? -errno : 0;
 }
 
 static void info_fill(struct proto_info *o, const struct channel *ch)
@@ -449,6 +449,7 @@ static void client_request(struct ctl *c, struct client *cl)
 			    .msg_controllen = sizeof(cbuf)};
 	struct proto_hdr h = {0};
 	ssize_t n = recvmsg(cl->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	unsigned lost;
 	int err;
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -466,8 +467,14 @@ static void client_request(struct ctl *c, struct client *cl)
 		err = ops[h.op].fn(c, cl, buf + sizeof(h), &rep);
 	else
 		note_bad(cl, err, (size_t)n);
-	send_reply(cl, &h, err, &rep);
-	if (cl->bad >= MAX_BAD_REQUESTS) {
+	err = send_reply(cl, &h, err, &rep);
+	if (err) {
+		/* it would wait forever for the reply we could not send */
+		if (log_rate_allow(&c->reply_rate, &lost))
+			log_msg(LOG_WARN, "ctl", "reply failed, dropping client pid=%u err=%s "
+				"suppressed=%u", cl->pid, strerror(-err), lost);
+		client_drop(c, cl);
+	} else if (cl->bad >= MAX_BAD_REQUESTS) {
 		log_msg(LOG_WARN, "ctl", "disconnecting client pid=%u after %u bad requests",
 			cl->pid, cl->bad);
 		client_drop(c, cl);
@@ -486,9 +493,6 @@ static void client_drop(struct ctl *c, struct client *cl)
 		epoll_ctl(c->epfd, EPOLL_CTL_DEL, cl->pidfd, NULL);
 		close(cl->pidfd);
 	}
-	if (cl->lost_replies > MAX_LOGGED_BAD)
-		log_msg(LOG_WARN, "ctl", "client gone pid=%u lost_replies=%u", cl->pid,
-			cl->lost_replies);
 	log_msg(LOG_DEBUG, "ctl", "client gone pid=%u", cl->pid);
 	if (client_find(c, cl->id, &at))
 		c->cl[at] = c->cl[--c->n];

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -45,6 +46,19 @@ static void assert_daemon_serves(struct daemon *d)
 	shmq_pub_close(p);
 	shmq_sub_close(s);
 	shmq_disconnect(c);
+}
+
+/* Wait (bounded) until shmqd holds want descriptors. */
+static int wait_fd_count(const struct daemon *d, int want)
+{
+	int64_t deadline = fx_now_ns() + FX_HANG_NS;
+	int n;
+
+	while ((n = daemon_fd_count(d)) != want && fx_now_ns() < deadline)
+		fx_nap_ms(2);
+	if (n != want)
+		fprintf(stderr, "shmqd holds %d descriptors, expected %d\n", n, want);
+	return n == want ? 0 : -1;
 }
 
 static struct proto_hdr hdr(uint16_t op, uint32_t body_bytes)
@@ -476,6 +490,43 @@ static void test_flood_of_requests_without_reading_replies_is_survived(void **st
 	assert_true(lines < 20);
 }
 
+/*
+ * A client that sends requests and never reads the replies fills its
+ * socket; the daemon cannot answer and does not keep it: it closes the
+ * connection, so the client sees the end instead of waiting forever for a
+ * reply that was dropped.
+ */
+static void test_client_whose_socket_refuses_a_reply_is_dropped(void **state)
+{
+	struct daemon *d = *state;
+	struct proto_list_req req = {0};
+	struct proto_hdr h = hdr(OP_LIST, sizeof(req)), reply;
+	uint8_t buf[sizeof(h) + sizeof(req)];
+	int sent = 0, got = 0, st, base = daemon_fd_count(d);
+	struct raw r;
+
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), &req, sizeof(req));
+	assert_int_equal(raw_connect(&r, d->sock), 0);
+	assert_int_equal(raw_hello(&r), 0);
+	/* the daemon drains our requests; its replies pile up in our socket */
+	for (int round = 0; round < 100; round++) {
+		while (send(r.fd, buf, sizeof(buf), MSG_NOSIGNAL | MSG_DONTWAIT) == sizeof(buf))
+			sent++;
+		if (errno != EAGAIN)
+			break; /* EPIPE, ECONNRESET: dropped already */
+		fx_nap_ms(1);
+	}
+	while ((st = raw_reply(&r, &reply, NULL, 0, NULL, NULL)) == 0)
+		got++;
+	print_message("sent %d requests, read %d replies, then %d\n", sent, got, st);
+	assert_int_equal(st, RAW_CLOSED);
+	assert_true(got < sent);
+	raw_close(&r);
+	assert_int_equal(wait_fd_count(d, base), 0);
+	assert_daemon_serves(d);
+}
+
 static void test_reader_slots_are_limited_and_freed_when_the_client_goes(void **state)
 {
 	struct daemon *d = *state;
@@ -813,6 +864,7 @@ int main(void)
 	    T(test_client_sending_only_garbage_is_disconnected),
 	    T(test_descriptors_sent_by_a_client_are_closed),
 	    T(test_flood_of_requests_without_reading_replies_is_survived),
+	    T(test_client_whose_socket_refuses_a_reply_is_dropped),
 	    T(test_reader_slots_are_limited_and_freed_when_the_client_goes),
 	    T(test_many_bad_clients_leak_no_descriptor_in_the_daemon),
 	    T(test_garbage_in_the_control_segment_does_not_crash_the_daemon),
