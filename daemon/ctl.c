@@ -9,6 +9,7 @@
 #include "ctl.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,9 @@ struct ctl {
 	uint32_t cap;
 	uint64_t next_id;
 	struct log_rate reply_rate; /* "reply failed" lines */
+	struct log_rate shed_rate;  /* "out of descriptors" lines */
+	unsigned shed;              /* connections refused since the last line */
+	int reserve_fd;             /* /dev/null, given up to shed a connection */
 	char path[108];
 };
 
@@ -529,6 +533,32 @@ static int client_register(struct ctl *c, struct client *cl)
 	return 0;
 }
 
+/*
+ * Out of descriptors (EMFILE/ENFILE): the pending connection keeps the
+ * level-triggered listening socket readable, and retrying would spin.
+ * Give up the reserve descriptor, accept the connection and close it at
+ * once (the client sees the end: SHMQ_ECLOSED), then take the reserve back.
+ */
+static void shed_connection(struct ctl *c)
+{
+	unsigned lines_skipped; /* c->shed already counts their clients */
+	int fd;
+
+	if (c->reserve_fd >= 0)
+		close(c->reserve_fd);
+	fd = accept4(c->lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0) {
+		close(fd);
+		c->shed++;
+	}
+	c->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (log_rate_allow(&c->shed_rate, &lines_skipped)) {
+		log_msg(LOG_WARN, "ctl", "out of descriptors, closed new clients=%u reserve=%s",
+			c->shed, c->reserve_fd >= 0 ? "ok" : "lost");
+		c->shed = 0;
+	}
+}
+
 static void client_accept(struct ctl *c)
 {
 	struct ucred cred;
@@ -536,8 +566,11 @@ static void client_accept(struct ctl *c)
 	struct client *cl;
 	int fd = accept4(c->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
-	if (fd < 0)
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE)
+			shed_connection(c);
 		return;
+	}
 	cl = calloc(1, sizeof(*cl));
 	if (!cl || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		goto out_close;
@@ -621,6 +654,9 @@ int ctl_open(struct ctl **out, const char *path, int epfd, struct registry *reg,
 	if (!c)
 		return -1;
 	*c = (struct ctl){.epfd = epfd, .reg = reg, .cfg = cfg, .uid = (uint32_t)geteuid()};
+	c->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (c->reserve_fd < 0)
+		goto out_free;
 	strcpy(c->path, path);
 	if (make_parent(path) || claim_path(&sa))
 		goto out_free;
@@ -636,6 +672,8 @@ int ctl_open(struct ctl **out, const char *path, int epfd, struct registry *reg,
 out_close:
 	close(c->lfd);
 out_free:
+	if (c->reserve_fd >= 0)
+		close(c->reserve_fd);
 	free(c);
 	return -1;
 }
@@ -646,6 +684,8 @@ void ctl_close(struct ctl *c)
 		client_drop(c, c->cl[c->n - 1]);
 	free(c->cl);
 	close(c->lfd);
+	if (c->reserve_fd >= 0)
+		close(c->reserve_fd);
 	unlink(c->path);
 	free(c);
 }

@@ -126,6 +126,69 @@ static void test_create_out_of_descriptors_fails_cleanly_at_every_step(void **st
 	assert_daemon_serves(d);
 }
 
+/* CPU time shmqd has used, in clock ticks. */
+static long daemon_cpu_ticks(const struct daemon *d)
+{
+	char path[64], buf[1024], *p;
+	unsigned long utime, stime;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)d->pid);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')'); /* the name may hold spaces */
+	assert_non_null(p);
+	assert_int_equal(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+				&utime, &stime),
+			 2);
+	return (long)(utime + stime);
+}
+
+/*
+ * Out of descriptors, shmqd cannot accept a client. It closes the pending
+ * connection (the client gets a clear error, not a hang) instead of
+ * spinning on the still readable listening socket, logs a bounded number
+ * of lines, and serves again once descriptors are free.
+ */
+static void test_out_of_descriptors_new_clients_are_closed_not_left_hanging(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c, *c2;
+	int lines = daemon_log_lines(d), err;
+	long ticks;
+	struct raw r;
+
+	assert_int_equal(shmq_connect(d->sock, &c), 0);
+	daemon_fd_allow(d, 0);
+	for (int i = 0; i < 50; i++) {
+		assert_int_equal(raw_connect(&r, d->sock), 0);
+		assert_int_equal(raw_hello(&r), RAW_CLOSED);
+		raw_close(&r);
+	}
+	err = shmq_connect(d->sock, &c2);
+	assert_true(err == -SHMQ_ECLOSED || err == -SHMQ_ENODAEMON);
+	/* a client that connects and says nothing: no busy loop meanwhile */
+	assert_int_equal(raw_connect(&r, d->sock), 0);
+	ticks = daemon_cpu_ticks(d);
+	fx_nap_ms(300);
+	ticks = daemon_cpu_ticks(d) - ticks;
+	print_message("shmqd used %ld ticks in 300 ms\n", ticks);
+	assert_true(ticks < 10);
+	raw_close(&r);
+	lines = daemon_log_lines(d) - lines;
+	print_message("shmqd logged %d lines\n", lines);
+	assert_true(lines <= 10);
+	/* the client connected before still works; new ones do once fds are back */
+	assert_true(shmq_channel_list(c, NULL, 0) >= 0);
+	daemon_fd_allow(d, 1000);
+	shmq_disconnect(c);
+	assert_daemon_serves(d);
+}
+
 /*
  * A channel larger than the memory there is fails with -SHMQ_ENOMEM at
  * creation (memory is allocated up front), instead of SIGBUS on the first
@@ -202,6 +265,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    T(test_create_out_of_descriptors_fails_cleanly_at_every_step),
+	    T(test_out_of_descriptors_new_clients_are_closed_not_left_hanging),
 	    T(test_channel_larger_than_memory_fails_with_enomem),
 	    cmocka_unit_test_setup_teardown(
 		test_deleted_channels_still_open_count_toward_max_channels, two_channels_setup,
