@@ -331,12 +331,51 @@ static void set_readers_hi(struct channel *ch)
 	atomic_store_explicit(&ch->v.ctl->readers_hi, hi, memory_order_release);
 }
 
+/*
+ * The pos of the slowest active reader, each read once from shared memory
+ * and bounded to [oldest, tail]; false if there is no active reader.
+ */
+static bool slowest_reader(const struct channel *ch, uint64_t *low)
+{
+	uint64_t tail = log_tail(&ch->v), oldest = log_oldest(&ch->v), pos;
+	bool any = false;
+
+	*low = tail;
+	for (unsigned i = 0; i < MAX_READERS; i++) {
+		if (!ch->reader_client[i])
+			continue;
+		/* acquire; pairs with the subscriber's cursor store: an ordering
+		 * hint only, the value is bounded below. */
+		pos = atomic_load_explicit(&ch->v.readers[i].pos, memory_order_acquire);
+		pos = pos < oldest ? oldest : pos > tail ? tail : pos;
+		if (pos < *low)
+			*low = pos;
+		any = true;
+	}
+	return any;
+}
+
+/*
+ * Where a new reader starts. On a block channel publishers cache a limit
+ * from the slowest reader (pos + nslots): a new reader below it would be
+ * overwritten, so it starts no lower than the slowest active reader.
+ */
+static int reader_start(const struct channel *ch, uint32_t start, uint64_t offset, uint64_t *pos)
+{
+	uint64_t low;
+	int err = start_pos(ch, start, offset, pos);
+
+	if (!err && ch->v.policy == 1 /* block */ && slowest_reader(ch, &low) && *pos < low)
+		*pos = low;
+	return err;
+}
+
 int registry_reader_add(struct channel *ch, uint64_t client_id, uint32_t pid, uint32_t start,
 			uint64_t offset, uint32_t wait_mode, uint32_t *idx, uint64_t *pos)
 {
 	struct reader_entry *e;
 	unsigned i;
-	int err = start_pos(ch, start, offset, pos);
+	int err = reader_start(ch, start, offset, pos);
 
 	if (err)
 		return err;
@@ -356,8 +395,9 @@ int registry_reader_add(struct channel *ch, uint64_t client_id, uint32_t pid, ui
 	e->wait_mode = wait_mode;
 	/* release: the fields above are visible to whoever sees ACTIVE. */
 	atomic_store_explicit(&e->state, READER_ACTIVE, memory_order_release);
-	/* relaxed: a change counter for observers. */
-	atomic_fetch_add_explicit(&ch->v.ctl->readers_gen, 1, memory_order_relaxed);
+	/* release, after ACTIVE: a publisher that sees the new generation
+	 * (acquire) and rescans sees this entry active with its pos. */
+	atomic_fetch_add_explicit(&ch->v.ctl->readers_gen, 1, memory_order_release);
 	ch->reader_client[i] = client_id;
 	set_readers_hi(ch);
 	wait_efd_drain(ch->efds[i]);
@@ -387,7 +427,8 @@ void registry_reader_remove(struct channel *ch, uint32_t idx)
 	atomic_store_explicit(&e->state, READER_FREE, memory_order_release);
 	log_reader_unmark(&ch->v, e, MARK_EFD);
 	log_reader_unmark(&ch->v, e, MARK_FUTEX);
-	atomic_fetch_add_explicit(&ch->v.ctl->readers_gen, 1, memory_order_relaxed);
+	/* release, after FREE; pairs with the publishers' acquire, as above. */
+	atomic_fetch_add_explicit(&ch->v.ctl->readers_gen, 1, memory_order_release);
 	wake_publishers(ch);
 }
 

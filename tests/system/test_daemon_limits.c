@@ -259,6 +259,129 @@ static void test_deleted_channels_still_open_count_toward_max_channels(void **st
 	assert_daemon_serves(d);
 }
 
+/* Publish u64 values first .. last-1, waiting up to FX_HANG_S for space each. */
+struct pub_job {
+	const char *sock;
+	const char *chan;
+	uint64_t first, last;
+};
+
+static int run_publisher(void *arg)
+{
+	const struct pub_job *j = arg;
+	struct shmq_client *c;
+	struct shmq_pub *p;
+
+	if (shmq_connect(j->sock, &c) || shmq_pub_open(c, j->chan, NULL, &p))
+		return 10;
+	for (uint64_t v = j->first; v < j->last; v++)
+		if (shmq_publish(p, &v, sizeof(v), FX_HANG_NS, NULL))
+			return 11;
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+	return 0;
+}
+
+static uint64_t recv_u64(struct shmq_sub *s, struct shmq_msg *m)
+{
+	uint64_t v;
+
+	assert_int_equal(shmq_recv(s, m, FX_HANG_NS), 0);
+	assert_int_equal(m->len, sizeof(v));
+	assert_int_equal(m->lost, 0);
+	memcpy(&v, m->data, sizeof(v));
+	assert_int_equal(v, m->offset);
+	return v;
+}
+
+static struct shmq_sub *sub_from(struct shmq_client *c, const char *name, uint32_t start,
+				 uint64_t offset)
+{
+	struct shmq_sub_opts so = {.start = start, .offset = offset};
+	struct shmq_sub *s;
+
+	assert_int_equal(shmq_sub_open(c, name, &so, &s), 0);
+	return s;
+}
+
+/* The cursor reader A has published: the only active entry's pos. */
+static uint64_t published_pos(struct daemon *d, const char *name)
+{
+	struct raw_chan rc;
+	uint64_t pos = UINT64_MAX;
+	struct raw r;
+
+	assert_int_equal(raw_connect(&r, d->sock), 0);
+	assert_int_equal(raw_hello(&r), 0);
+	assert_int_equal(raw_open(&r, name, ROLE_PUB, &rc), 0);
+	for (unsigned i = 0; i < MAX_READERS; i++)
+		if (atomic_load(&raw_readers(&rc)[i].state) == READER_ACTIVE)
+			pos = atomic_load(&raw_readers(&rc)[i].pos);
+	raw_chan_unmap(&rc);
+	raw_close(&r);
+	return pos;
+}
+
+/*
+ * Block policy: publishers may run nslots ahead of the slowest reader,
+ * so a late joiner asking for the earliest message (or an offset below
+ * that reader) starts at the slowest active reader's pos, not at the
+ * oldest slot, and then loses nothing while a publisher fills the ring.
+ * Reader A has read 10 of 20 in a 16-slot ring: oldest is 4.
+ */
+static void test_block_late_joiner_starts_at_the_slowest_reader(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_channel_opts o = {
+	    .capacity_bytes = 16 * 128, .max_message_bytes = 64, .policy = SHMQ_POLICY_BLOCK};
+	struct pub_job pj = {.sock = d->sock, .chan = "late", .first = 0, .last = 20};
+	struct shmq_sub *a, *b, *e;
+	struct shmq_client *c;
+	struct shmq_msg m;
+	uint64_t slow, v;
+	pid_t pub;
+
+	assert_int_equal(shmq_connect(d->sock, &c), 0);
+	assert_int_equal(shmq_channel_create(c, "late", &o), 0);
+	/* no active reader: EARLIEST is the oldest retained, as asked */
+	pj.last = 8;
+	assert_int_equal(child_wait(child_start(run_publisher, &pj), FX_HANG_S), 0);
+	e = sub_from(c, "late", SHMQ_START_EARLIEST, 0);
+	assert_int_equal(recv_u64(e, &m), 0);
+	shmq_sub_close(e);
+	a = sub_from(c, "late", SHMQ_START_OFFSET, 8);
+	pj.first = 8, pj.last = 16;
+	assert_int_equal(child_wait(child_start(run_publisher, &pj), FX_HANG_S), 0);
+	for (v = 8; v < 10; v++)
+		assert_int_equal(recv_u64(a, &m), v);
+	pj.first = 16, pj.last = 20;
+	assert_int_equal(child_wait(child_start(run_publisher, &pj), FX_HANG_S), 0);
+	slow = published_pos(d, "late");
+	print_message("A read 10 of 20, published pos %llu\n", (unsigned long long)slow);
+	assert_true(slow > 4 && slow <= 10);
+	/* an offset below the slowest reader is raised as well */
+	e = sub_from(c, "late", SHMQ_START_OFFSET, 5);
+	assert_int_equal(recv_u64(e, &m), slow);
+	shmq_sub_close(e);
+	b = sub_from(c, "late", SHMQ_START_EARLIEST, 0);
+	assert_int_equal(recv_u64(b, &m), slow);
+	for (v = slow + 1; v < 10; v++)
+		assert_int_equal(recv_u64(b, &m), v);
+	/* a publisher fills the ring again and again; both lose nothing */
+	pj.first = 20, pj.last = 200;
+	pub = child_start(run_publisher, &pj);
+	assert_true(pub > 0);
+	for (v = 10; v < 200; v++) {
+		assert_int_equal(recv_u64(a, &m), v);
+		assert_int_equal(recv_u64(b, &m), v);
+	}
+	assert_int_equal(child_wait(pub, FX_HANG_S), 0);
+	shmq_sub_close(a);
+	shmq_sub_close(b);
+	assert_int_equal(shmq_channel_delete(c, "late"), 0);
+	shmq_disconnect(c);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 
 int main(void)
@@ -267,6 +390,7 @@ int main(void)
 	    T(test_create_out_of_descriptors_fails_cleanly_at_every_step),
 	    T(test_out_of_descriptors_new_clients_are_closed_not_left_hanging),
 	    T(test_channel_larger_than_memory_fails_with_enomem),
+	    T(test_block_late_joiner_starts_at_the_slowest_reader),
 	    cmocka_unit_test_setup_teardown(
 		test_deleted_channels_still_open_count_toward_max_channels, two_channels_setup,
 		daemon_teardown),
