@@ -3,7 +3,7 @@
  * block-policy waiting, and waking sleeping readers. A handle is used by
  * one thread at a time; many handles publish to a channel concurrently.
  * The hot path (claim, write, commit) touches only shared memory; the only
- * system calls are wake-ups when ctl->sleepers says a reader sleeps, and
+ * system calls are wake-ups when ctl->wake_needed says a reader fell asleep, and
  * futex waits of a block-policy publisher that found no space.
  */
 #include <limits.h>

@@ -41,7 +41,13 @@ enum shmq_policy {
 	SHMQ_POLICY_BLOCK = 1, /* publishers wait for (or are refused by) the slowest reader */
 };
 
-/* Where a new subscriber starts reading. */
+/*
+ * Where a new subscriber starts reading. On a block-policy channel a new
+ * subscriber never starts below the slowest subscriber already attached:
+ * SHMQ_START_EARLIEST and SHMQ_START_OFFSET are raised to that subscriber's
+ * position, the oldest message publishers will not overwrite; with no other
+ * subscriber attached they apply as asked.
+ */
 enum shmq_start {
 	SHMQ_START_LATEST = 0,   /* only messages published after it opened */
 	SHMQ_START_EARLIEST = 1, /* the oldest message still in the ring */

@@ -164,10 +164,15 @@ static int sleep_futex(struct shmq_sub *s, struct log_rec *rec, int64_t left)
 	/* relaxed: the mark lets the daemon fix the count if we die asleep;
 	 * the seq_cst increment below orders it. */
 	atomic_store_explicit(&s->me->armed, MARK_FUTEX, memory_order_relaxed);
-	/* seq_cst; pairs with the seq_cst commit + sleepers load in finish()
-	 * (log.c): either the publisher sees us or we see its record. */
+	/* seq_cst: counted for the daemon's bookkeeping; the flag below is
+	 * what publishers read (Dekker with finish() in log.c): either a
+	 * publisher sees it or our re-check sees its record. */
 	atomic_fetch_add_explicit(&ctl->sleepers, 1, memory_order_seq_cst);
 	seq = atomic_load_explicit(&ctl->wake_seq, memory_order_seq_cst);
+	/* seq_cst, after the wake_seq load: pairs with the load and exchange
+	 * in finish() (log.c). A publisher that takes this flag bumps wake_seq
+	 * after we read it, so our FUTEX_WAIT below cannot miss its wake. */
+	atomic_store_explicit(&ctl->wake_needed, 1, memory_order_seq_cst);
 	atomic_thread_fence(memory_order_seq_cst);
 	r = read_one(s, rec);
 	if (r == 0)
@@ -177,28 +182,34 @@ static int sleep_futex(struct shmq_sub *s, struct log_rec *rec, int64_t left)
 }
 
 /*
- * Event fd mode: arm (again, if a publisher took the mark when it
- * signalled), drain, re-check, poll the fd. Draining before the re-check
- * keeps the fd from staying readable after a wake-up that brought no
- * message (an aborted or abandoned one), and a fresh mark makes the next
- * message signal it again, which edge-triggered epoll needs.
+ * Event fd mode: drain, arm (again, if a publisher took the mark when it
+ * signalled), re-check, poll the fd. Draining before the re-check keeps
+ * the fd from staying readable after a wake-up that brought no message
+ * (an aborted or abandoned one), and a fresh mark makes the next message
+ * signal it again, which edge-triggered epoll needs. The drain comes
+ * before the look at the mark: a signal drained after it might belong to
+ * a publisher that cleared the mark in between, and then nobody would
+ * signal the message we are still waiting for.
  */
 static int sleep_efd(struct shmq_sub *s, struct log_rec *rec, int64_t left)
 {
 	struct pollfd pfd = {.fd = s->efd, .events = POLLIN};
 	int r;
 
+	wait_efd_drain(s->efd);
 	/* acquire; pairs with the CAS in log_wake(): a publisher that took
-	 * the mark has signalled, and the drain below consumes it. */
+	 * the mark signalled before or after the drain above; either we arm
+	 * again here or its signal is still pending for poll(). */
 	if (!s->armed || atomic_load_explicit(&s->me->armed, memory_order_acquire) != MARK_EFD) {
 		s->armed = true;
 		/* seq_cst: same pairing as sleep_futex(); armed is set before
 		 * the count so a publisher that counts us finds the flag. */
 		atomic_store_explicit(&s->me->armed, MARK_EFD, memory_order_seq_cst);
 		atomic_fetch_add_explicit(&s->m.v.ctl->sleepers, 1, memory_order_seq_cst);
+		/* seq_cst; pairs with the load and exchange in finish(). */
+		atomic_store_explicit(&s->m.v.ctl->wake_needed, 1, memory_order_seq_cst);
 		atomic_thread_fence(memory_order_seq_cst);
 	}
-	wait_efd_drain(s->efd);
 	r = read_one(s, rec);
 	if (r != 0 || left == 0)
 		return r;

@@ -173,7 +173,9 @@ struct ctl_hdr {
 	_Atomic uint64_t readers_gen;             /* bumped on reader table changes (daemon) */
 	_Atomic uint32_t readers_hi;              /* 1 + highest assigned reader index (daemon) */
 	uint8_t pad6[44];
-	uint8_t pad7[CTL_HDR_BYTES - 448];
+	alignas(64) _Atomic uint32_t wake_needed; /* 1: a reader went to sleep since the last wake */
+	uint8_t pad7[60];
+	uint8_t pad8[CTL_HDR_BYTES - 512];
 };
 static_assert(sizeof(struct ctl_hdr) == CTL_HDR_BYTES, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, sleepers) == 64, "shm ABI");
@@ -183,6 +185,7 @@ static_assert(offsetof(struct ctl_hdr, space_seq) == 256, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, durable_pos) == 320, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, abandoned) == 384, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, readers_hi) == 400, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, wake_needed) == 448, "shm ABI");
 
 #define CTL_SEG_BYTES                                                                               \
 	(CTL_HDR_BYTES + MAX_READERS * sizeof(struct reader_entry) + MAX_GROUPS * GROUP_ENTRY_BYTES)

@@ -264,13 +264,19 @@ static int finish(const struct log_view *v, uint64_t pos, unsigned state)
 	uint64_t want = slot_word(pos, SLOT_CLAIMED);
 
 	/* seq_cst: release for readers (pairs with the acquire in
-	 * log_read()), and ordered before the sleepers load below (pairs
-	 * with the seq_cst increment and fence of a reader going to sleep). */
+	 * log_read()), and ordered before the wake_needed load below (pairs
+	 * with the seq_cst store and fence of a reader going to sleep). */
 	if (!atomic_compare_exchange_strong_explicit(&s->state, &want, slot_word(pos, state),
 						     memory_order_seq_cst, memory_order_relaxed))
 		return -SHMQ_EABANDONED;
-	/* seq_cst; pairs with the reader's increment in wait-for-data. */
-	return atomic_load_explicit(&v->ctl->sleepers, memory_order_seq_cst) != 0;
+	/* seq_cst; pairs with the reader's store before its re-check: either
+	 * we see its flag or it sees our record. The load keeps the line
+	 * shared while nobody sleeps; the exchange gives the wake to exactly
+	 * one publisher per sleep, so a burst of commits to sleeping readers
+	 * costs one wake-up, not one per commit. */
+	if (!atomic_load_explicit(&v->ctl->wake_needed, memory_order_seq_cst))
+		return 0;
+	return atomic_exchange_explicit(&v->ctl->wake_needed, 0, memory_order_seq_cst) != 0;
 }
 
 int log_commit(const struct log_view *v, uint64_t pos, uint32_t len, uint64_t timestamp_ns)
@@ -477,8 +483,12 @@ void log_wake(const struct log_view *v, int *efds, bool *have_efds, log_efds_fn 
 			*have_efds = true;
 			need_efds(arg); /* may leave *have_efds false: ask again next time */
 		}
-		if (!efds || efds[i] < 0)
-			continue; /* cannot signal it: leave the mark to one who can */
+		if (!efds || efds[i] < 0) {
+			/* cannot signal it: leave the mark, and the wake, to one
+			 * who can. seq_cst like a reader's own store. */
+			atomic_store_explicit(&v->ctl->wake_needed, 1, memory_order_seq_cst);
+			continue;
+		}
 		/* acq_rel; pairs with log_reader_unmark(). */
 		if (!atomic_compare_exchange_strong_explicit(&r->armed, &want, MARK_NONE,
 							     memory_order_acq_rel,

@@ -100,8 +100,10 @@ int log_claim(const struct log_view *v, uint64_t *limit, uint32_t len, uint32_t 
 	      uint64_t *pos);
 
 /*
- * Publish the claimed pos with len payload bytes. Returns 1 if readers sleep
- * and must be woken, 0 if not, -SHMQ_EABANDONED if the daemon took the claim.
+ * Publish the claimed pos with len payload bytes. Returns 1 if a reader went
+ * to sleep since the last wake and the caller must now call log_wake() (one
+ * caller per sleep gets 1), 0 if not, -SHMQ_EABANDONED if the daemon took
+ * the claim.
  */
 int log_commit(const struct log_view *v, uint64_t pos, uint32_t len, uint64_t timestamp_ns);
 

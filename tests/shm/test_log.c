@@ -1050,12 +1050,16 @@ static void test_commit_asks_for_wake_only_when_readers_sleep(void **state)
 	make(&f, 4, 16, DROP);
 	assert_int_equal(log_claim(&f.v, &limit, 1, PID, &pos), 0);
 	assert_int_equal(log_commit(&f.v, pos, 1, 0), 0);
-	atomic_store(&f.v.ctl->sleepers, 1);
+	atomic_store(&f.v.ctl->wake_needed, 1); /* a reader went to sleep */
 	assert_int_equal(log_claim(&f.v, &limit, 1, PID, &pos), 0);
 	assert_int_equal(log_commit(&f.v, pos, 1, 0), 1);
+	/* that commit took the wake: the next ones leave it to it */
+	assert_int_equal(atomic_load(&f.v.ctl->wake_needed), 0);
+	assert_int_equal(log_claim(&f.v, &limit, 1, PID, &pos), 0);
+	assert_int_equal(log_commit(&f.v, pos, 1, 0), 0);
+	atomic_store(&f.v.ctl->wake_needed, 1);
 	assert_int_equal(log_claim(&f.v, &limit, 1, PID, &pos), 0);
 	assert_int_equal(log_abort(&f.v, pos), 1);
-	atomic_store(&f.v.ctl->sleepers, 0);
 	assert_int_equal(log_claim(&f.v, &limit, 1, PID, &pos), 0);
 	assert_int_equal(log_abort(&f.v, pos), 0);
 	assert_int_equal(atomic_load(&f.v.ctl->wake_seq), 0);
@@ -1163,6 +1167,7 @@ static void test_wake_signals_armed_event_fds(void **state)
 	log_wake(&f.v, efds, &have, fill_efds, &ctx);
 	assert_int_equal(atomic_load(&f.v.readers[7].armed), MARK_EFD);
 	assert_int_equal(atomic_load(&f.v.ctl->sleepers), 2);
+	assert_int_equal(atomic_load(&f.v.ctl->wake_needed), 1); /* the next commit tries again */
 	close(efds[5]);
 	close(efds[9]);
 	fx_free(&f);
@@ -1194,6 +1199,7 @@ static void *sleeper_main(void *arg)
 		atomic_store_explicit(&me->armed, MARK_FUTEX, memory_order_relaxed);
 		atomic_fetch_add_explicit(&v->ctl->sleepers, 1, memory_order_seq_cst);
 		seq = atomic_load_explicit(&v->ctl->wake_seq, memory_order_seq_cst);
+		atomic_store_explicit(&v->ctl->wake_needed, 1, memory_order_seq_cst);
 		atomic_thread_fence(memory_order_seq_cst);
 		r = log_read(v, &s->pos, &s->rec);
 		if (r == 0) {

@@ -2,7 +2,10 @@
  * test_multi_publisher.c - several publisher processes, each with its own
  * connection, append to one block-policy channel at once while subscriber
  * processes read it: every message arrives exactly once at every
- * subscriber, in each publisher's order.
+ * subscriber, in each publisher's order. With stalling publishers (a pause
+ * between claim and commit) and sleeping readers, no reader may sleep
+ * through a message: each receive that takes longer than a tenth of the
+ * hang limit is a wake-up lost and recovered only by the timeout.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,6 +36,8 @@ struct job {
 	int say_fd;	/* subscriber: "ready" */
 	int go_fd;	/* publisher: wait for a line */
 	bool zero_copy;
+	bool stall;	/* publisher: sometimes pause between claim and commit */
+	uint32_t wait;	/* subscriber: enum shmq_wait, or UINT32_MAX to alternate */
 };
 
 static int publish_one(struct shmq_pub *p, const struct job *j, uint64_t seq)
@@ -47,6 +52,8 @@ static int publish_one(struct shmq_pub *p, const struct job *j, uint64_t seq)
 	if (err)
 		return err;
 	memcpy(cl.data, &r, sizeof(r));
+	if (j->stall && (seq * 2654435761u + j->id) % 13 == 0)
+		usleep(50 + (unsigned)(seq % 7) * 50); /* later claims commit first */
 	return shmq_pub_commit(p, &cl, sizeof(r));
 }
 
@@ -97,8 +104,10 @@ static int check_one(const struct shmq_msg *m, uint64_t *next, uint32_t pubs)
 static int run_subscriber(void *arg)
 {
 	const struct job *j = arg;
-	struct shmq_sub_opts so = {.wait = j->id % 2 ? SHMQ_WAIT_SLEEP : SHMQ_WAIT_SPIN_SLEEP};
-	uint64_t next[MAX_PUBS] = {0};
+	struct shmq_sub_opts so = {
+	    .wait = j->wait != UINT32_MAX ? j->wait
+					  : j->id % 2 ? SHMQ_WAIT_SLEEP : SHMQ_WAIT_SPIN_SLEEP};
+	uint64_t next[MAX_PUBS] = {0}, t0;
 	struct shmq_client *c;
 	struct shmq_sub *s;
 	struct shmq_msg m;
@@ -108,7 +117,13 @@ static int run_subscriber(void *arg)
 		return 10;
 	pipe_say(j->say_fd, "ready");
 	for (uint64_t i = 0; i < j->count * j->pubs; i++) {
+		t0 = fx_now_ns();
 		err = shmq_recv(s, &m, FX_HANG_NS);
+		if (!err && fx_now_ns() - t0 > FX_HANG_NS / 10) {
+			fprintf(stderr, "subscriber: slept through offset %llu\n",
+				(unsigned long long)m.offset);
+			return 15;
+		}
 		if (err) {
 			fprintf(stderr, "subscriber: %s after %llu\n", shmq_errname(err),
 				(unsigned long long)i);
@@ -124,7 +139,14 @@ static int run_subscriber(void *arg)
 	return 0;
 }
 
-static void run(void **state, uint32_t pubs, uint32_t subs, uint64_t count, bool zero_copy)
+struct run_opts {
+	bool zero_copy;
+	bool stall;
+	uint32_t wait; /* subscribers' enum shmq_wait, UINT32_MAX to alternate */
+};
+
+static void run(void **state, uint32_t pubs, uint32_t subs, uint64_t count,
+		const struct run_opts *ro)
 {
 	struct daemon *d = *state;
 	struct shmq_channel_opts o = {
@@ -139,8 +161,12 @@ static void run(void **state, uint32_t pubs, uint32_t subs, uint64_t count, bool
 	assert_int_equal(pipe(ready), 0);
 	assert_int_equal(pipe(go), 0);
 	for (uint32_t i = 0; i < subs; i++) {
-		sj[i] = (struct job){
-		    .sock = d->sock, .id = i, .pubs = pubs, .count = count, .say_fd = ready[1]};
+		sj[i] = (struct job){.sock = d->sock,
+				     .id = i,
+				     .pubs = pubs,
+				     .count = count,
+				     .say_fd = ready[1],
+				     .wait = ro->wait};
 		spid[i] = child_start(run_subscriber, &sj[i]);
 		assert_true(spid[i] > 0);
 	}
@@ -152,7 +178,8 @@ static void run(void **state, uint32_t pubs, uint32_t subs, uint64_t count, bool
 				     .id = i,
 				     .count = count,
 				     .go_fd = go[0],
-				     .zero_copy = zero_copy};
+				     .zero_copy = ro->zero_copy || ro->stall,
+				     .stall = ro->stall};
 		ppid[i] = child_start(run_publisher, &pj[i]);
 		assert_true(ppid[i] > 0);
 	}
@@ -171,12 +198,22 @@ static void run(void **state, uint32_t pubs, uint32_t subs, uint64_t count, bool
 
 static void test_two_publisher_processes_deliver_each_message_once_in_order(void **state)
 {
-	run(state, 2, 1, 50000, false);
+	run(state, 2, 1, 50000, &(struct run_opts){.wait = UINT32_MAX});
 }
 
 static void test_four_zero_copy_publishers_reach_two_subscribers_in_order(void **state)
 {
-	run(state, 4, 2, 20000, true);
+	run(state, 4, 2, 20000, &(struct run_opts){.zero_copy = true, .wait = UINT32_MAX});
+}
+
+static void test_sleeping_readers_miss_no_wake_up_from_stalling_publishers(void **state)
+{
+	run(state, 3, 3, 4000, &(struct run_opts){.stall = true, .wait = SHMQ_WAIT_SLEEP});
+}
+
+static void test_event_fd_readers_miss_no_wake_up_from_stalling_publishers(void **state)
+{
+	run(state, 3, 2, 4000, &(struct run_opts){.stall = true, .wait = SHMQ_WAIT_EVENTFD});
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
@@ -186,6 +223,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    T(test_two_publisher_processes_deliver_each_message_once_in_order),
 	    T(test_four_zero_copy_publishers_reach_two_subscribers_in_order),
+	    T(test_sleeping_readers_miss_no_wake_up_from_stalling_publishers),
+	    T(test_event_fd_readers_miss_no_wake_up_from_stalling_publishers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
