@@ -20,6 +20,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "logmsg.h"
+#include "proto.h"
 #include "registry.h"
 #include "wait.h"
 
@@ -86,7 +87,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 			log_threshold = LOG_WARN;
 			break;
 		case 'V':
-			printf("shmqd 0.1.0 (protocol 1, layout 1)\n");
+			printf("shmqd 0.1.0 (protocol %u, layout %u)\n", PROTO_VERSION, LAYOUT_VERSION);
 			return 1;
 		case 'C':
 			a->check = 1;

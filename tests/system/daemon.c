@@ -162,42 +162,6 @@ int daemon_start(struct daemon *d, const char *config)
 }
 
 /* The namespace registry.c derives from the socket path (FNV-1a, top 32 bits). */
-static void shm_prefix(const struct daemon *d, char *out, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (const char *s = d->sock; *s; s++)
-		h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
-	snprintf(out, n, "shmq.%08x.", (unsigned)(h >> 32));
-}
-
-static int shm_walk(const struct daemon *d, bool remove)
-{
-	char prefix[32], path[512];
-	struct dirent *e;
-	DIR *dir = opendir("/dev/shm");
-	int n = 0;
-
-	if (!dir)
-		return -1;
-	shm_prefix(d, prefix, sizeof(prefix));
-	while ((e = readdir(dir))) {
-		if (strncmp(e->d_name, prefix, strlen(prefix)))
-			continue;
-		n++;
-		snprintf(path, sizeof(path), "/dev/shm/%s", e->d_name);
-		if (remove)
-			unlink(path);
-	}
-	closedir(dir);
-	return n;
-}
-
-int daemon_shm_count(const struct daemon *d)
-{
-	return shm_walk(d, false);
-}
-
 bool daemon_running(struct daemon *d)
 {
 	int st;
@@ -236,7 +200,7 @@ static bool log_has(const struct daemon *d, const char *needle)
 
 int daemon_stop(struct daemon *d)
 {
-	int st, left;
+	int st;
 
 	if (!d->pid) {
 		fprintf(stderr, "shmqd is not running at stop\n");
@@ -260,11 +224,6 @@ int daemon_stop(struct daemon *d)
 		fprintf(stderr, "shmqd left its socket %s behind\n", d->sock);
 		return -1;
 	}
-	left = daemon_shm_count(d);
-	if (left != 0) {
-		fprintf(stderr, "shmqd left %d shared-memory segment(s) behind\n", left);
-		return -1;
-	}
 	return 0;
 }
 
@@ -273,7 +232,6 @@ void daemon_remove(struct daemon *d)
 	if (!d->dir[0])
 		return;
 	daemon_kill(d);
-	shm_walk(d, true);
 	unlink(d->sock);
 	unlink(d->log);
 	if (d->has_conf)

@@ -49,14 +49,11 @@ void daemon_kill(struct daemon *d);
 /* True while shmqd has not exited (reaps it if it has). */
 bool daemon_running(struct daemon *d);
 
-/* Stop it if running, remove leftover segments and the directory. */
+/* Stop it if running and remove its directory. */
 void daemon_remove(struct daemon *d);
 
 /* Descriptors shmqd has open now (/proc/PID/fd), or -1. */
 int daemon_fd_count(const struct daemon *d);
-
-/* Shared-memory segments in /dev/shm under this daemon's namespace. */
-int daemon_shm_count(const struct daemon *d);
 
 void daemon_print_log(const struct daemon *d);
 
