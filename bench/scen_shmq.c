@@ -318,7 +318,7 @@ static int sq_batch_cb(void *arg, const struct shmq_msg *m)
 static int sq_st_batch_parent(void *arg)
 {
 	struct sq *q = arg, p = *q;
-	uint64_t n = p.cfg->warmup + p.cfg->iters, t0 = 0, seq0 = 0;
+	uint64_t warmup = p.cfg->warmup, n = warmup + p.cfg->iters, t0 = 0, end;
 	int err, got;
 
 	p.c = NULL;
@@ -326,19 +326,19 @@ static int sq_st_batch_parent(void *arg)
 	if (!err)
 		proc_parent_go(q->sync, 1);
 	while (!err && p.seq < n) {
-		got = shmq_poll(p.sub, sq_batch_cb, &p, SQ_BATCH, -1);
+		/* batches stop at the end of the warm-up: timing starts there */
+		if (!t0 && p.seq >= warmup)
+			t0 = now_ns();
+		end = p.seq < warmup ? warmup : n;
+		got = shmq_poll(p.sub, sq_batch_cb, &p,
+				end - p.seq < SQ_BATCH ? (unsigned)(end - p.seq) : SQ_BATCH, -1);
 		if (got < 0)
 			err = sq_fail(&p, got);
 		else if (p.bad)
 			err = -EBADMSG;
-		if (!t0 && p.seq >= p.cfg->warmup) {
-			/* the warm-up ends inside a batch: count from its end */
-			t0 = now_ns();
-			seq0 = p.seq;
-		}
 	}
 	if (!err)
-		p.out->msgs_per_s = (double)(n - seq0) * 1e9 / (double)(now_ns() - t0);
+		p.out->msgs_per_s = (double)(n - warmup) * 1e9 / (double)(now_ns() - t0);
 	q->err = p.err;
 	sq_close(&p);
 	return sq_result(q, err, "stream");
