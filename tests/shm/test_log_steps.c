@@ -24,6 +24,18 @@ static void repair_twice(struct fx *f, struct log_repair *rep)
 			 1);
 }
 
+/* A fresh 4-slot channel with one claim stalled after claim_pos() and given up. */
+static uint64_t make_abandoned_claim(struct fx *f, uint64_t *limit)
+{
+	struct log_repair rep = {.stuck_pos = UINT64_MAX};
+	uint64_t pos = UINT64_MAX; /* claim_pos() sets it */
+
+	assert_int_equal(fx_make(f, 4 * 128, 64, 0), 0);
+	assert_int_equal(claim_pos(&f->v, limit, &pos), 0);
+	repair_twice(f, &rep);
+	return pos;
+}
+
 static void publish_n(struct fx *f, uint64_t *limit, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
@@ -32,14 +44,11 @@ static void publish_n(struct fx *f, uint64_t *limit, unsigned n)
 
 static void test_stalled_claim_sees_its_pos_abandoned(void **state)
 {
-	struct log_repair rep = {.stuck_pos = UINT64_MAX};
 	uint64_t limit = 0, pos;
 	struct fx f;
 
 	(void)state;
-	assert_int_equal(fx_make(&f, 4 * 128, 64, 0), 0);
-	assert_int_equal(claim_pos(&f.v, &limit, &pos), 0);
-	repair_twice(&f, &rep);
+	pos = make_abandoned_claim(&f, &limit);
 	assert_int_equal(take_slot(&f.v, log_slot(&f.v, pos), pos, 1), -SHMQ_EABANDONED);
 	fx_free(&f);
 }
@@ -47,14 +56,11 @@ static void test_stalled_claim_sees_its_pos_abandoned(void **state)
 /* Others lapped the abandoned slot meanwhile: still abandoned, not corrupt. */
 static void test_stalled_claim_lapped_by_others_is_abandoned_not_corrupt(void **state)
 {
-	struct log_repair rep = {.stuck_pos = UINT64_MAX};
 	uint64_t limit = 0, pos;
 	struct fx f;
 
 	(void)state;
-	assert_int_equal(fx_make(&f, 4 * 128, 64, 0), 0);
-	assert_int_equal(claim_pos(&f.v, &limit, &pos), 0);
-	repair_twice(&f, &rep);
+	pos = make_abandoned_claim(&f, &limit);
 	publish_n(&f, &limit, 2 * (unsigned)f.v.nslots);
 	assert_int_equal(take_slot(&f.v, log_slot(&f.v, pos), pos, 1), -SHMQ_EABANDONED);
 	/* a lap ahead of tail is still no honest word */

@@ -20,21 +20,13 @@
 #include <cmocka.h>
 
 #include "daemon.h"
+#include "helpers.h"
 #include "proto.h"
 #include "shmq.h"
 
-static struct shmq_client *connect_to(void **state)
-{
-	struct daemon *d = *state;
-	struct shmq_client *c = NULL;
-
-	assert_int_equal(shmq_connect(d->sock, &c), 0);
-	return c;
-}
-
 static int oversize_code(void **state)
 {
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 	struct shmq_channel_opts o = {.max_message_bytes = 100};
 	static char buf[4096];
 	struct shmq_claim cl;
@@ -60,7 +52,7 @@ static void test_message_larger_than_the_maximum_fails_with_etoobig(void **state
 
 static int unknown_code(void **state)
 {
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 	struct shmq_channel_info ci;
 	struct shmq_pub *p;
 	struct shmq_sub *s;
@@ -82,7 +74,7 @@ static int name_code(void **state)
 {
 	char long_name[301];
 	const char *bad[] = {"", "a..b", ".a", "a.", "a b", long_name, "a/b", "a\tb", "é", "."};
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 	struct shmq_pub_opts po = {.create = 1};
 	struct shmq_sub_opts so = {.create = 1};
 	struct shmq_channel_info ci;
@@ -117,7 +109,7 @@ static void test_invalid_names_fail_with_ename(void **state)
 
 static void test_null_name_or_output_fails_with_einval(void **state)
 {
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 	struct shmq_channel_info ci;
 	struct shmq_pub *p = NULL;
 	struct shmq_sub *s = NULL;
@@ -184,7 +176,7 @@ static void test_no_daemon_fails_with_enodaemon(void **state)
 
 static int full_code(void **state)
 {
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 	struct shmq_channel_opts o = {
 	    .capacity_bytes = 1, .max_message_bytes = 8, .policy = SHMQ_POLICY_BLOCK};
 	struct shmq_pub *p;
@@ -210,7 +202,7 @@ static void test_full_block_channel_fails_with_efull(void **state)
 
 static int exists_code(void **state)
 {
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 	int err;
 
 	assert_int_equal(shmq_channel_create(c, "twice", NULL), 0);

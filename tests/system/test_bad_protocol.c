@@ -23,45 +23,9 @@
 #include <cmocka.h>
 
 #include "daemon.h"
+#include "helpers.h"
 #include "raw.h"
 #include "shmq.h"
-
-/* A fresh libshmq client can still connect, list and round-trip a message. */
-static void assert_daemon_serves(struct daemon *d)
-{
-	struct shmq_sub_opts so = {.create = 1};
-	struct shmq_client *c;
-	struct shmq_pub *p;
-	struct shmq_sub *s;
-	struct shmq_msg m;
-
-	assert_true(daemon_running(d));
-	assert_int_equal(shmq_connect(d->sock, &c), 0);
-	assert_true(shmq_channel_list(c, NULL, 0) >= 0);
-	assert_int_equal(shmq_sub_open(c, "probe", &so, &s), 0);
-	assert_int_equal(shmq_pub_open(c, "probe", NULL, &p), 0);
-	assert_int_equal(shmq_publish(p, "ok", 2, 0, NULL), 0);
-	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
-	assert_int_equal(m.len, 2);
-	shmq_pub_close(p);
-	shmq_sub_close(s);
-	shmq_disconnect(c);
-}
-
-/* Wait (bounded) until shmqd holds at most want descriptors. */
-static int wait_fd_count(const struct daemon *d, int want)
-{
-	int64_t deadline = fx_now_ns() + FX_HANG_NS;
-	int n;
-
-	/* at most want: the count taken before may include the fixture's own
-	 * probe connection, which shmqd closes a moment later */
-	while ((n = daemon_fd_count(d)) > want && fx_now_ns() < deadline)
-		fx_nap_ms(2);
-	if (n > want)
-		fprintf(stderr, "shmqd holds %d descriptors, expected at most %d\n", n, want);
-	return n <= want ? 0 : -1;
-}
 
 static struct proto_hdr hdr(uint16_t op, uint32_t body_bytes)
 {
@@ -113,7 +77,7 @@ static void test_short_datagram_is_refused(void **state)
 		assert_int_equal(send_once(d, &h, len, true), -SHMQ_EPROTO);
 	st = send_once(d, &h, 0, true);
 	assert_true(st == -SHMQ_EPROTO || st == RAW_CLOSED);
-	assert_daemon_serves(d);
+	fx_assert_daemon_serves(d);
 }
 
 static void test_bad_magic_is_refused(void **state)
@@ -126,7 +90,7 @@ static void test_bad_magic_is_refused(void **state)
 	assert_int_equal(send_hdr_body(d, h, &hello, sizeof(hello), false), -SHMQ_EPROTO);
 	h.magic = 0;
 	assert_int_equal(send_hdr_body(d, h, &hello, sizeof(hello), true), -SHMQ_EPROTO);
-	assert_daemon_serves(d);
+	fx_assert_daemon_serves(d);
 }
 
 static void test_wrong_protocol_version_is_answered_eversion(void **state)
@@ -146,7 +110,7 @@ static void test_wrong_protocol_version_is_answered_eversion(void **state)
 	assert_int_equal(send_hdr_body(d, h, &hello, sizeof(hello), false), -SHMQ_EVERSION);
 	hello.major = 0;
 	assert_int_equal(send_hdr_body(d, h, &hello, sizeof(hello), false), -SHMQ_EVERSION);
-	assert_daemon_serves(d);
+	fx_assert_daemon_serves(d);
 }
 
 static void test_body_length_mismatch_is_refused(void **state)
@@ -169,7 +133,7 @@ static void test_body_length_mismatch_is_refused(void **state)
 	assert_int_equal(send_hdr_body(d, h, body, 4, true), -SHMQ_EPROTO);
 	h = hdr(OP_OPEN, sizeof(body));
 	assert_int_equal(send_hdr_body(d, h, body, sizeof(body), true), -SHMQ_EPROTO);
-	assert_daemon_serves(d);
+	fx_assert_daemon_serves(d);
 }
 
 static void test_unknown_op_is_refused(void **state)
@@ -182,7 +146,7 @@ static void test_unknown_op_is_refused(void **state)
 
 		assert_int_equal(send_once(d, &h, sizeof(h), true), -SHMQ_EPROTO);
 	}
-	assert_daemon_serves(d);
+	fx_assert_daemon_serves(d);
 }
 
 static void test_huge_datagram_is_refused(void **state)
@@ -200,7 +164,7 @@ static void test_huge_datagram_is_refused(void **state)
 	memcpy(buf, &h, sizeof(h));
 	assert_int_equal(send_once(d, buf, PROTO_MAX_BYTES + 1, true), -SHMQ_EPROTO);
 	free(buf);
-	assert_daemon_serves(d);
+	fx_assert_daemon_serves(d);
 }
 
 static void test_request_before_hello_is_refused(void **state)
@@ -212,7 +176,7 @@ static void test_request_before_hello_is_refused(void **state)
 	assert_int_equal(raw_connect(&r, d->sock), 0);
 	assert_int_equal(raw_call(&r, OP_LIST, &req, sizeof(req), NULL, 0), -SHMQ_EPROTO);
 	raw_close(&r);
-	assert_daemon_serves(d);
+	fx_assert_daemon_serves(d);
 }
 
 static int name_call(struct raw *r, uint16_t op, const char *fill, size_t n)
@@ -239,25 +203,22 @@ static void test_bad_names_on_the_wire_are_refused(void **state)
 
 	memset(unterminated, 'a', sizeof(unterminated));
 	memset(too_long, 'b', SHMQ_NAME_MAX + 1);
-	assert_int_equal(raw_connect(&r, d->sock), 0);
-	assert_int_equal(raw_hello(&r), 0);
+	fx_raw_hello(&r, d);
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
 		/* a few bad requests per connection: the daemon drops one that sends many */
 		assert_int_equal(name_call(&r, ops[i], unterminated, sizeof(unterminated)),
 				 -SHMQ_ENAME);
 		assert_int_equal(name_call(&r, ops[i], too_long, sizeof(too_long)), -SHMQ_ENAME);
 		raw_close(&r);
-		assert_int_equal(raw_connect(&r, d->sock), 0);
-		assert_int_equal(raw_hello(&r), 0);
+		fx_raw_hello(&r, d);
 		assert_int_equal(name_call(&r, ops[i], "a..b", 5), -SHMQ_ENAME);
 		assert_int_equal(name_call(&r, ops[i], "", 1), -SHMQ_ENAME);
 		assert_int_equal(name_call(&r, ops[i], "a/b", 4), -SHMQ_ENAME);
 		raw_close(&r);
-		assert_int_equal(raw_connect(&r, d->sock), 0);
-		assert_int_equal(raw_hello(&r), 0);
+		fx_raw_hello(&r, d);
 	}
 	raw_close(&r);
-	assert_daemon_serves(d);
+	fx_assert_daemon_serves(d);
 }
 
 static int open_call(struct raw *r, const char *name, uint32_t role, uint32_t start, uint32_t wait)
@@ -286,8 +247,7 @@ static void test_open_with_bad_role_or_mode_is_refused(void **state)
 
 	assert_int_equal(shmq_connect(d->sock, &c), 0);
 	assert_int_equal(shmq_channel_create(c, "roles", NULL), 0);
-	assert_int_equal(raw_connect(&r, d->sock), 0);
-	assert_int_equal(raw_hello(&r), 0);
+	fx_raw_hello(&r, d);
 	assert_int_equal(open_call(&r, "roles", 0, 0, 0), -SHMQ_EINVAL);
 	assert_int_equal(open_call(&r, "roles", 3, 0, 0), -SHMQ_EINVAL);
 	assert_int_equal(open_call(&r, "roles", UINT32_MAX, 0, 0), -SHMQ_EINVAL);
@@ -301,7 +261,7 @@ static void test_open_with_bad_role_or_mode_is_refused(void **state)
 	assert_int_equal(ci.readers, 1);
 	raw_close(&r);
 	shmq_disconnect(c);
-	assert_daemon_serves(d);
+	fx_assert_daemon_serves(d);
 }
 
 static void test_create_with_bad_settings_is_refused(void **state)
@@ -319,13 +279,12 @@ static void test_create_with_bad_settings_is_refused(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct proto_name req = {.name = "settings", .opts = bad[i]};
 
-		assert_int_equal(raw_connect(&r, d->sock), 0);
-		assert_int_equal(raw_hello(&r), 0);
+		fx_raw_hello(&r, d);
 		assert_int_equal(raw_call(&r, OP_CREATE, &req, sizeof(req), &resp, sizeof(resp)),
 				 -SHMQ_EINVAL);
 		raw_close(&r);
 	}
-	assert_daemon_serves(d);
+	fx_assert_daemon_serves(d);
 }
 
 static void test_close_and_eventfds_of_channels_not_open_are_refused(void **state)
@@ -339,13 +298,11 @@ static void test_close_and_eventfds_of_channels_not_open_are_refused(void **stat
 	unsigned nfds = PROTO_MAX_FDS;
 	struct raw r;
 
-	assert_int_equal(raw_connect(&r, d->sock), 0);
-	assert_int_equal(raw_hello(&r), 0);
+	fx_raw_hello(&r, d);
 	assert_int_equal(raw_call(&r, OP_CLOSE, &cl, sizeof(cl), NULL, 0), -SHMQ_ESTATE);
 	assert_int_equal(raw_call(&r, OP_EVENTFDS, &ef, sizeof(ef), NULL, 0), -SHMQ_ESTATE);
 	raw_close(&r);
-	assert_int_equal(raw_connect(&r, d->sock), 0);
-	assert_int_equal(raw_hello(&r), 0);
+	fx_raw_hello(&r, d);
 	assert_int_equal(open_call(&r, "probe.x", 1, 0, 0), -SHMQ_ENOENT);
 	{
 		struct shmq_client *c;
@@ -364,9 +321,7 @@ static void test_close_and_eventfds_of_channels_not_open_are_refused(void **stat
 	assert_int_equal(raw_call(&r, OP_CLOSE, &cl, sizeof(cl), NULL, 0), -SHMQ_ESTATE);
 	raw_close(&r);
 	/* as a publisher, the event fds come */
-	assert_int_equal(raw_connect(&r, d->sock), 0);
-	assert_int_equal(raw_hello(&r), 0);
-	assert_int_equal(raw_open(&r, "open.sub", ROLE_PUB, &pub), 0);
+	fx_raw_open(&r, d, "open.sub", ROLE_PUB, &pub);
 	assert_int_equal(raw_request(&r, OP_EVENTFDS, &ef, sizeof(ef)), 0);
 	assert_int_equal(raw_reply(&r, &h, NULL, 0, fds, &nfds), 0);
 	assert_int_equal(nfds, MAX_READERS);
@@ -375,7 +330,7 @@ static void test_close_and_eventfds_of_channels_not_open_are_refused(void **stat
 	raw_close(&r);
 	raw_chan_unmap(&sub);
 	raw_chan_unmap(&pub);
-	assert_daemon_serves(d);
+	fx_assert_daemon_serves(d);
 }
 
 static void test_client_sending_only_garbage_is_disconnected(void **state)
@@ -386,8 +341,7 @@ static void test_client_sending_only_garbage_is_disconnected(void **state)
 	bool closed = false;
 	struct raw r;
 
-	assert_int_equal(raw_connect(&r, d->sock), 0);
-	assert_int_equal(raw_hello(&r), 0);
+	fx_raw_hello(&r, d);
 	for (int i = 0; i < 100 && !closed; i++) {
 		if (raw_send(&r, &h, sizeof(h))) {
 			closed = true; /* EPIPE: the daemon hung up after its last answer */
@@ -401,7 +355,7 @@ static void test_client_sending_only_garbage_is_disconnected(void **state)
 	assert_true(closed);
 	assert_true(answered >= 1 && answered < 100);
 	raw_close(&r);
-	assert_daemon_serves(d);
+	fx_assert_daemon_serves(d);
 }
 
 /* Send HELLO with n descriptors attached; the answer. */
@@ -443,8 +397,7 @@ static void test_descriptors_sent_by_a_client_are_closed(void **state)
 	struct raw r;
 	int before;
 
-	assert_int_equal(raw_connect(&r, d->sock), 0);
-	assert_int_equal(raw_hello(&r), 0);
+	fx_raw_hello(&r, d);
 	before = daemon_fd_count(d);
 	assert_true(before > 0);
 	/* a valid request with descriptors: answered, descriptors closed */
@@ -455,7 +408,7 @@ static void test_descriptors_sent_by_a_client_are_closed(void **state)
 	assert_int_equal(hello_with_fds(&r, 64), -SHMQ_EPROTO);
 	assert_int_equal(daemon_fd_count(d), before);
 	raw_close(&r);
-	assert_daemon_serves(d);
+	fx_assert_daemon_serves(d);
 }
 
 static void test_flood_of_requests_without_reading_replies_is_survived(void **state)
@@ -465,8 +418,7 @@ static void test_flood_of_requests_without_reading_replies_is_survived(void **st
 	int sent = 0, lines = daemon_log_lines(d);
 	struct raw r;
 
-	assert_int_equal(raw_connect(&r, d->sock), 0);
-	assert_int_equal(raw_hello(&r), 0);
+	fx_raw_hello(&r, d);
 	/* rounds: the daemon drains what we sent, and its replies pile up */
 	for (int round = 0; round < 10; round++) {
 		for (int i = 0; i < 5000; i++) {
@@ -480,12 +432,12 @@ static void test_flood_of_requests_without_reading_replies_is_survived(void **st
 				break;
 			sent++;
 		}
-		assert_daemon_serves(d);
+		fx_assert_daemon_serves(d);
 	}
 	print_message("sent %d requests without reading a reply\n", sent);
 	assert_true(sent > 0);
 	raw_close(&r);
-	assert_daemon_serves(d);
+	fx_assert_daemon_serves(d);
 	/* what a client triggers is logged a bounded number of times */
 	lines = daemon_log_lines(d) - lines;
 	print_message("shmqd logged %d lines meanwhile\n", lines);
@@ -509,8 +461,7 @@ static void test_client_whose_socket_refuses_a_reply_is_dropped(void **state)
 
 	memcpy(buf, &h, sizeof(h));
 	memcpy(buf + sizeof(h), &req, sizeof(req));
-	assert_int_equal(raw_connect(&r, d->sock), 0);
-	assert_int_equal(raw_hello(&r), 0);
+	fx_raw_hello(&r, d);
 	/* the daemon drains our requests; its replies pile up in our socket
 	 * until one does not fit and it hangs up: send until then (bounded) */
 	for (int64_t deadline = fx_now_ns() + FX_HANG_NS; fx_now_ns() < deadline;) {
@@ -526,8 +477,8 @@ static void test_client_whose_socket_refuses_a_reply_is_dropped(void **state)
 	assert_int_equal(st, RAW_CLOSED);
 	assert_true(got < sent);
 	raw_close(&r);
-	assert_int_equal(wait_fd_count(d, base), 0);
-	assert_daemon_serves(d);
+	assert_int_equal(fx_wait_fd_count_at_most(d, base), 0);
+	fx_assert_daemon_serves(d);
 }
 
 static void test_reader_slots_are_limited_and_freed_when_the_client_goes(void **state)
@@ -540,8 +491,7 @@ static void test_reader_slots_are_limited_and_freed_when_the_client_goes(void **
 
 	assert_int_equal(shmq_connect(d->sock, &c), 0);
 	assert_int_equal(shmq_channel_create(c, "crowded", NULL), 0);
-	assert_int_equal(raw_connect(&r, d->sock), 0);
-	assert_int_equal(raw_hello(&r), 0);
+	fx_raw_hello(&r, d);
 	for (unsigned i = 0; i < MAX_READERS; i++)
 		assert_int_equal(open_call(&r, "crowded", ROLE_SUB, 0, 0), 0);
 	assert_int_equal(open_call(&r, "crowded", ROLE_SUB, 0, 0), -SHMQ_ELIMIT);
@@ -554,7 +504,7 @@ static void test_reader_slots_are_limited_and_freed_when_the_client_goes(void **
 	} while (ci.readers && fx_now_ns() < deadline);
 	assert_int_equal(ci.readers, 0);
 	shmq_disconnect(c);
-	assert_daemon_serves(d);
+	fx_assert_daemon_serves(d);
 }
 
 /* One hostile connection: a mix of everything above, then a hang-up. */
@@ -602,7 +552,7 @@ static void test_many_bad_clients_leak_no_descriptor_in_the_daemon(void **state)
 	assert_int_equal(shmq_connect(d->sock, &c), 0);
 	assert_int_equal(shmq_channel_create(c, "leaky", NULL), 0);
 	shmq_disconnect(c);
-	assert_daemon_serves(d); /* creates "probe" before the count */
+	fx_assert_daemon_serves(d); /* creates "probe" before the count */
 	deadline = fx_now_ns() + FX_HANG_NS;
 	/* wait for the daemon to see our own clients go */
 	before = daemon_fd_count(d);
@@ -618,7 +568,7 @@ static void test_many_bad_clients_leak_no_descriptor_in_the_daemon(void **state)
 		fx_nap_ms(5);
 	print_message("shmqd holds %d descriptors before and %d after\n", before, after);
 	assert_int_equal(after, before);
-	assert_daemon_serves(d);
+	fx_assert_daemon_serves(d);
 }
 
 /* Deterministic garbage. */
@@ -678,9 +628,7 @@ static void test_garbage_in_the_control_segment_does_not_crash_the_daemon(void *
 	assert_int_equal(shmq_connect(d->sock, &c), 0);
 	assert_int_equal(shmq_channel_create(c, "victim", NULL), 0);
 	honest_open(d, &hon, "victim");
-	assert_int_equal(raw_connect(&r, d->sock), 0);
-	assert_int_equal(raw_hello(&r), 0);
-	assert_int_equal(raw_open(&r, "victim", ROLE_SUB, &rc), 0);
+	fx_raw_open(&r, d, "victim", ROLE_SUB, &rc);
 	/* named words first: counts, marks, states, then everything */
 	atomic_store(&rc.ctl->sleepers, UINT32_MAX);
 	atomic_store(&rc.ctl->space_wanted, 3);
@@ -695,21 +643,21 @@ static void test_garbage_in_the_control_segment_does_not_crash_the_daemon(void *
 		atomic_store(&e->owner_pid, 1);
 	}
 	fx_nap_ms(50); /* a few repair ticks */
-	assert_daemon_serves(d);
+	fx_assert_daemon_serves(d);
 	scribble(rc.ctl, rc.ctl_bytes, 0x9e3779b97f4a7c15ull);
 	fx_nap_ms(50);
-	assert_daemon_serves(d);
+	fx_assert_daemon_serves(d);
 	/* the daemon reads the reader table when handles close */
 	honest_use_and_close(&hon);
 	raw_close(&r);
-	assert_daemon_serves(d);
+	fx_assert_daemon_serves(d);
 	/* a new handle refuses the broken segment with a clear error */
 	assert_int_equal(shmq_pub_open(c, "victim", NULL, &hon.p), -SHMQ_ECORRUPT);
 	assert_int_equal(shmq_sub_open(c, "victim", NULL, &hon.s), -SHMQ_ECORRUPT);
 	raw_chan_unmap(&rc);
 	assert_int_equal(shmq_channel_delete(c, "victim"), 0);
 	shmq_disconnect(c);
-	assert_daemon_serves(d);
+	fx_assert_daemon_serves(d);
 }
 
 static void test_garbage_in_the_slots_does_not_crash_the_daemon_or_readers(void **state)
@@ -724,18 +672,16 @@ static void test_garbage_in_the_slots_does_not_crash_the_daemon_or_readers(void 
 	assert_int_equal(shmq_connect(d->sock, &c), 0);
 	assert_int_equal(shmq_channel_create(c, "slots", &o), 0);
 	honest_open(d, &hon, "slots");
-	assert_int_equal(raw_connect(&r, d->sock), 0);
-	assert_int_equal(raw_hello(&r), 0);
-	assert_int_equal(raw_open(&r, "slots", ROLE_PUB, &rc), 0);
+	fx_raw_open(&r, d, "slots", ROLE_PUB, &rc);
 	/* everything after the data header: slot states, lengths, payloads */
 	scribble((uint8_t *)rc.data + DATA_HDR_BYTES, rc.data_bytes - DATA_HDR_BYTES, 42);
 	fx_nap_ms(50);
-	assert_daemon_serves(d);
+	fx_assert_daemon_serves(d);
 	honest_use_and_close(&hon);
 	raw_chan_unmap(&rc);
 	raw_close(&r);
 	shmq_disconnect(c);
-	assert_daemon_serves(d);
+	fx_assert_daemon_serves(d);
 }
 
 /* OP_OPEN by hand, keeping the descriptors (data, control, [event fd]). */
@@ -818,8 +764,7 @@ static void test_client_cannot_resize_the_segments_or_map_them_writable(void **s
 	assert_int_equal(shmq_connect(d->sock, &c), 0);
 	assert_int_equal(shmq_channel_create(c, "sealed", NULL), 0);
 	honest_open(d, &hon, "sealed");
-	assert_int_equal(raw_connect(&r, d->sock), 0);
-	assert_int_equal(raw_hello(&r), 0);
+	fx_raw_hello(&r, d);
 	assert_int_equal(open_fds(&r, "sealed", ROLE_PUB, fds, &nfds), 0);
 	assert_int_equal(nfds, 2);
 	for (unsigned i = 0; i < nfds; i++) {
@@ -845,7 +790,7 @@ static void test_client_cannot_resize_the_segments_or_map_them_writable(void **s
 	honest_use_and_close(&hon);
 	raw_close(&r);
 	shmq_disconnect(c);
-	assert_daemon_serves(d);
+	fx_assert_daemon_serves(d);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)

@@ -12,22 +12,13 @@
 #include <cmocka.h>
 
 #include "daemon.h"
+#include "helpers.h"
 #include "raw.h"
 #include "shmq.h"
 
-static struct shmq_client *connect_to(void **state)
-{
-	struct daemon *d = *state;
-	struct shmq_client *c = NULL;
-
-	assert_int_equal(shmq_connect(d->sock, &c), 0);
-	assert_non_null(c);
-	return c;
-}
-
 static void test_create_then_info_reports_the_settings(void **state)
 {
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 	struct shmq_channel_opts o = {
 	    .capacity_bytes = 64 << 10, .max_message_bytes = 1000, .policy = SHMQ_POLICY_BLOCK};
 	struct shmq_channel_info ci;
@@ -46,7 +37,7 @@ static void test_create_then_info_reports_the_settings(void **state)
 
 static void test_create_with_null_opts_takes_the_defaults(void **state)
 {
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 	struct shmq_channel_opts def = {0};
 	struct shmq_channel_info ci;
 
@@ -61,7 +52,7 @@ static void test_create_with_null_opts_takes_the_defaults(void **state)
 
 static void test_duplicate_create_fails_with_eexist(void **state)
 {
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 
 	assert_int_equal(shmq_channel_create(c, "dup", NULL), 0);
 	assert_int_equal(shmq_channel_create(c, "dup", NULL), -SHMQ_EEXIST);
@@ -78,7 +69,7 @@ static int find_row(const struct shmq_channel_info *rows, int n, const char *nam
 
 static void test_list_returns_every_channel_across_pages(void **state)
 {
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 	struct shmq_channel_info rows[64];
 	char name[32];
 	int n;
@@ -107,7 +98,7 @@ static void test_list_returns_every_channel_across_pages(void **state)
 
 static void test_delete_removes_the_channel_from_list_and_info(void **state)
 {
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 	struct shmq_channel_info rows[4], ci;
 
 	assert_int_equal(shmq_channel_create(c, "gone.soon", NULL), 0);
@@ -124,7 +115,7 @@ static void test_delete_removes_the_channel_from_list_and_info(void **state)
 
 static void test_deleted_channel_keeps_serving_open_handles(void **state)
 {
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 	struct shmq_sub_opts so = {.start = SHMQ_START_EARLIEST};
 	struct shmq_pub *p;
 	struct shmq_sub *s;
@@ -148,7 +139,7 @@ static void test_deleted_channel_keeps_serving_open_handles(void **state)
 
 static void test_info_counts_attached_subscribers(void **state)
 {
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 	struct shmq_channel_info ci;
 	struct shmq_sub *a, *b;
 
@@ -170,15 +161,13 @@ static void test_info_counts_attached_subscribers(void **state)
 static void test_readers_hi_follows_the_highest_assigned_reader(void **state)
 {
 	struct daemon *d = *state;
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 	struct shmq_sub *s[3];
 	struct raw_chan rc;
 	struct raw r;
 
 	assert_int_equal(shmq_channel_create(c, "hi", NULL), 0);
-	assert_int_equal(raw_connect(&r, d->sock), 0);
-	assert_int_equal(raw_hello(&r), 0);
-	assert_int_equal(raw_open(&r, "hi", ROLE_PUB, &rc), 0);
+	fx_raw_open(&r, d, "hi", ROLE_PUB, &rc);
 	assert_int_equal(atomic_load(&rc.ctl->readers_hi), 0);
 	for (unsigned i = 0; i < 3; i++) {
 		assert_int_equal(shmq_sub_open(c, "hi", NULL, &s[i]), 0);
@@ -200,7 +189,7 @@ static void test_readers_hi_follows_the_highest_assigned_reader(void **state)
 
 static void test_longest_valid_name_is_accepted(void **state)
 {
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 	char name[SHMQ_NAME_MAX + 1];
 	struct shmq_channel_info ci;
 
@@ -215,7 +204,7 @@ static void test_longest_valid_name_is_accepted(void **state)
 
 static void test_pub_open_with_create_makes_a_missing_channel(void **state)
 {
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 	struct shmq_pub_opts po = {.create = 1, .channel = {.max_message_bytes = 128}};
 	struct shmq_channel_info ci;
 	struct shmq_pub *p;

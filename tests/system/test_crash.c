@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "daemon.h"
+#include "helpers.h"
 #include "raw.h"
 #include "shmq.h"
 
@@ -28,37 +29,6 @@ struct child {
 	uint32_t wait;
 	int say_fd;
 };
-
-static struct shmq_client *connect_to(const struct daemon *d)
-{
-	struct shmq_client *c = NULL;
-
-	assert_int_equal(shmq_connect(d->sock, &c), 0);
-	return c;
-}
-
-static void create(struct shmq_client *c, const char *name, uint64_t slots, uint32_t policy)
-{
-	struct shmq_channel_opts o = {
-	    .capacity_bytes = slots * 128, .max_message_bytes = 64, .policy = policy};
-
-	assert_int_equal(shmq_channel_create(c, name, &o), 0);
-}
-
-static void publish_u64(struct shmq_pub *p, uint64_t v, int64_t timeout_ns)
-{
-	assert_int_equal(shmq_publish(p, &v, sizeof(v), timeout_ns, NULL), 0);
-}
-
-static uint64_t recv_u64(struct shmq_sub *s, struct shmq_msg *m)
-{
-	uint64_t v;
-
-	assert_int_equal(shmq_recv(s, m, FX_HANG_NS), 0);
-	assert_int_equal(m->len, sizeof(v));
-	memcpy(&v, m->data, sizeof(v));
-	return v;
-}
 
 /* Publish 1000, claim the next, say "claimed", wait for SIGUSR1, commit. */
 static void on_usr1(int sig)
@@ -95,35 +65,6 @@ static int run_claimer(void *arg)
 	return err == -SHMQ_EABANDONED ? 0 : 13;
 }
 
-/* Publish 0 .. count-1, waiting up to FX_HANG_S for space each. */
-struct pub_job {
-	const char *sock;
-	const char *chan;
-	uint64_t count;
-};
-
-static int run_publisher(void *arg)
-{
-	const struct pub_job *j = arg;
-	struct shmq_client *c;
-	struct shmq_pub *p;
-
-	if (shmq_connect(j->sock, &c) || shmq_pub_open(c, j->chan, NULL, &p))
-		return 10;
-	for (uint64_t i = 0; i < j->count; i++) {
-		int err = shmq_publish(p, &i, sizeof(i), FX_HANG_NS, NULL);
-
-		if (err) {
-			fprintf(stderr, "publisher: %s at %llu\n", shmq_errname(err),
-				(unsigned long long)i);
-			return 12;
-		}
-	}
-	shmq_pub_close(p);
-	shmq_disconnect(c);
-	return 0;
-}
-
 static pid_t start_claimer(struct child *j, const struct daemon *d, const char *chan, int *fds)
 {
 	pid_t pid;
@@ -139,7 +80,7 @@ static pid_t start_claimer(struct child *j, const struct daemon *d, const char *
 static void test_publisher_killed_after_claim_is_counted_lost_and_others_go_on(void **state)
 {
 	struct daemon *d = *state;
-	struct shmq_client *c = connect_to(d);
+	struct shmq_client *c = fx_connect(d);
 	struct shmq_sub_stats st;
 	struct shmq_pub *p;
 	struct shmq_sub *s;
@@ -148,25 +89,25 @@ static void test_publisher_killed_after_claim_is_counted_lost_and_others_go_on(v
 	int fds[2];
 	pid_t pid;
 
-	create(c, "crash.drop", 64, SHMQ_POLICY_DROP);
+	fx_channel_create(c, "crash.drop", 64, SHMQ_POLICY_DROP);
 	assert_int_equal(shmq_sub_open(c, "crash.drop", NULL, &s), 0);
 	assert_int_equal(shmq_pub_open(c, "crash.drop", NULL, &p), 0);
 	pid = start_claimer(&j, d, "crash.drop", fds);
 	/* another publisher appends behind the open claim */
 	for (uint64_t i = 0; i < 10; i++)
-		publish_u64(p, i, 0);
-	assert_int_equal(recv_u64(s, &m), 1000);
+		fx_publish_u64(p, i, 0);
+	assert_int_equal(fx_recv_u64(s, &m), 1000);
 	child_kill(pid);
 	/* the dead claim becomes a counted loss; what followed it arrives */
-	assert_int_equal(recv_u64(s, &m), 0);
+	assert_int_equal(fx_recv_u64(s, &m), 0);
 	assert_int_equal(m.offset, 2);
 	assert_int_equal(m.lost, 1);
 	for (uint64_t i = 1; i < 10; i++) {
-		assert_int_equal(recv_u64(s, &m), i);
+		assert_int_equal(fx_recv_u64(s, &m), i);
 		assert_int_equal(m.lost, 0);
 	}
-	publish_u64(p, 10, 0);
-	assert_int_equal(recv_u64(s, &m), 10);
+	fx_publish_u64(p, 10, 0);
+	assert_int_equal(fx_recv_u64(s, &m), 10);
 	shmq_sub_stats(s, &st);
 	assert_int_equal(st.lost_abandoned, 1);
 	assert_int_equal(st.lost_overrun, 0);
@@ -180,26 +121,30 @@ static void test_publisher_killed_after_claim_is_counted_lost_and_others_go_on(v
 static void test_publisher_killed_after_claim_does_not_block_a_block_channel(void **state)
 {
 	struct daemon *d = *state;
-	struct shmq_client *c = connect_to(d);
-	struct pub_job pj = {.sock = d->sock, .chan = "crash.block", .count = 100};
+	struct shmq_client *c = fx_connect(d);
+	struct pub_job pj = {.sock = d->sock,
+			     .chan = "crash.block",
+			     .last = 100,
+			     .go_fd = -1,
+			     .timeout_ns = FX_HANG_NS};
 	struct shmq_sub *s;
 	struct shmq_msg m;
 	struct child j;
 	int fds[2];
 	pid_t pid, other;
 
-	create(c, "crash.block", 4, SHMQ_POLICY_BLOCK);
+	fx_channel_create(c, "crash.block", 4, SHMQ_POLICY_BLOCK);
 	assert_int_equal(shmq_sub_open(c, "crash.block", NULL, &s), 0);
 	pid = start_claimer(&j, d, "crash.block", fds);
 	/* this publisher fills the ring behind the claim, then has to wait */
-	other = child_start(run_publisher, &pj);
+	other = child_start(fx_run_publisher, &pj);
 	assert_true(other > 0);
-	assert_int_equal(recv_u64(s, &m), 1000);
+	assert_int_equal(fx_recv_u64(s, &m), 1000);
 	child_kill(pid);
-	assert_int_equal(recv_u64(s, &m), 0);
+	assert_int_equal(fx_recv_u64(s, &m), 0);
 	assert_int_equal(m.lost, 1);
-	for (uint64_t i = 1; i < pj.count; i++) {
-		assert_int_equal(recv_u64(s, &m), i);
+	for (uint64_t i = 1; i < pj.last; i++) {
+		assert_int_equal(fx_recv_u64(s, &m), i);
 		assert_int_equal(m.lost, 0);
 	}
 	assert_int_equal(child_wait(other, FX_HANG_S), 0);
@@ -226,7 +171,7 @@ static int stalled_setup(void **state)
 static void test_stalled_claim_is_abandoned_and_its_late_commit_fails(void **state)
 {
 	struct daemon *d = *state;
-	struct shmq_client *c = connect_to(d);
+	struct shmq_client *c = fx_connect(d);
 	struct shmq_sub_stats st;
 	struct shmq_pub *p;
 	struct shmq_sub *s;
@@ -235,14 +180,14 @@ static void test_stalled_claim_is_abandoned_and_its_late_commit_fails(void **sta
 	int fds[2];
 	pid_t pid;
 
-	create(c, "stall", 64, SHMQ_POLICY_DROP);
+	fx_channel_create(c, "stall", 64, SHMQ_POLICY_DROP);
 	assert_int_equal(shmq_sub_open(c, "stall", NULL, &s), 0);
 	assert_int_equal(shmq_pub_open(c, "stall", NULL, &p), 0);
 	pid = start_claimer(&j, d, "stall", fds);
-	publish_u64(p, 7, 0);
-	assert_int_equal(recv_u64(s, &m), 1000);
+	fx_publish_u64(p, 7, 0);
+	assert_int_equal(fx_recv_u64(s, &m), 1000);
 	/* the claimer lives but holds its claim past stuck_ms */
-	assert_int_equal(recv_u64(s, &m), 7);
+	assert_int_equal(fx_recv_u64(s, &m), 7);
 	assert_int_equal(m.lost, 1);
 	shmq_sub_stats(s, &st);
 	assert_int_equal(st.lost_abandoned, 1);
@@ -266,16 +211,14 @@ static void test_stalled_claim_is_abandoned_and_its_late_commit_fails(void **sta
 static void test_claim_at_position_zero_is_not_abandoned_at_once(void **state)
 {
 	struct daemon *d = *state;
-	struct shmq_client *c = connect_to(d);
+	struct shmq_client *c = fx_connect(d);
 	struct raw_chan rc;
 	struct slot_hdr *slot0;
 	uint64_t t = 0;
 	struct raw r;
 
-	create(c, "zero", 64, SHMQ_POLICY_DROP);
-	assert_int_equal(raw_connect(&r, d->sock), 0);
-	assert_int_equal(raw_hello(&r), 0);
-	assert_int_equal(raw_open(&r, "zero", ROLE_PUB, &rc), 0);
+	fx_channel_create(c, "zero", 64, SHMQ_POLICY_DROP);
+	fx_raw_open(&r, d, "zero", ROLE_PUB, &rc);
 	slot0 = (struct slot_hdr *)((uint8_t *)rc.data + DATA_HDR_BYTES);
 	assert_true(atomic_compare_exchange_strong(&rc.data->tail_pos, &t, 1));
 	fx_nap_ms(60); /* six repair ticks, far below stuck_ms */
@@ -303,14 +246,14 @@ static int run_idle_subscriber(void *arg)
 static void test_killed_subscriber_releases_a_block_channel(void **state)
 {
 	struct daemon *d = *state;
-	struct shmq_client *c = connect_to(d);
+	struct shmq_client *c = fx_connect(d);
 	struct shmq_channel_info ci;
 	struct shmq_pub *p;
 	struct child j;
 	int fds[2];
 	pid_t pid;
 
-	create(c, "slowpoke", 4, SHMQ_POLICY_BLOCK);
+	fx_channel_create(c, "slowpoke", 4, SHMQ_POLICY_BLOCK);
 	assert_int_equal(shmq_pub_open(c, "slowpoke", NULL, &p), 0);
 	assert_int_equal(pipe(fds), 0);
 	j = (struct child){.sock = d->sock, .chan = "slowpoke", .say_fd = fds[1]};
@@ -318,12 +261,12 @@ static void test_killed_subscriber_releases_a_block_channel(void **state)
 	assert_true(pid > 0);
 	assert_int_equal(pipe_expect(fds[0], "opened"), 0);
 	for (uint64_t i = 0; i < 4; i++)
-		publish_u64(p, i, 0);
+		fx_publish_u64(p, i, 0);
 	assert_int_equal(shmq_publish(p, "x", 1, 0, NULL), -SHMQ_EFULL);
 	child_kill(pid);
 	/* the daemon sees the death (pidfd) and frees the cursor */
 	for (uint64_t i = 4; i < 100; i++)
-		publish_u64(p, i, FX_HANG_NS);
+		fx_publish_u64(p, i, FX_HANG_NS);
 	assert_int_equal(shmq_channel_info(c, "slowpoke", &ci), 0);
 	assert_int_equal(ci.readers, 0);
 	close(fds[0]);
@@ -354,7 +297,7 @@ static uint32_t space_wanted(const struct raw_chan *rc)
 static void test_publisher_killed_waiting_for_space_leaves_no_wake_flag(void **state)
 {
 	struct daemon *d = *state;
-	struct shmq_client *c = connect_to(d);
+	struct shmq_client *c = fx_connect(d);
 	int64_t deadline = fx_now_ns() + FX_HANG_NS;
 	struct raw_chan rc;
 	struct shmq_pub *p;
@@ -365,14 +308,12 @@ static void test_publisher_killed_waiting_for_space_leaves_no_wake_flag(void **s
 	int fds[2];
 	pid_t pid;
 
-	create(c, "jammed", 4, SHMQ_POLICY_BLOCK);
+	fx_channel_create(c, "jammed", 4, SHMQ_POLICY_BLOCK);
 	assert_int_equal(shmq_sub_open(c, "jammed", NULL, &s), 0);
 	assert_int_equal(shmq_pub_open(c, "jammed", NULL, &p), 0);
 	for (uint64_t i = 0; i < 4; i++)
-		publish_u64(p, i, 0);
-	assert_int_equal(raw_connect(&r, d->sock), 0);
-	assert_int_equal(raw_hello(&r), 0);
-	assert_int_equal(raw_open(&r, "jammed", ROLE_PUB, &rc), 0);
+		fx_publish_u64(p, i, 0);
+	fx_raw_open(&r, d, "jammed", ROLE_PUB, &rc);
 	assert_int_equal(pipe(fds), 0);
 	j = (struct child){.sock = d->sock, .chan = "jammed", .say_fd = fds[1]};
 	pid = child_start(run_waiting_publisher, &j);
@@ -384,10 +325,10 @@ static void test_publisher_killed_waiting_for_space_leaves_no_wake_flag(void **s
 	child_kill(pid);
 	assert_int_equal(space_wanted(&rc), 1); /* nobody can clear it for the dead */
 	/* the reader's next move clears it: one spurious wake, then none */
-	assert_int_equal(recv_u64(s, &m), 0);
-	assert_int_equal(recv_u64(s, &m), 1);
+	assert_int_equal(fx_recv_u64(s, &m), 0);
+	assert_int_equal(fx_recv_u64(s, &m), 1);
 	assert_int_equal(space_wanted(&rc), 0);
-	publish_u64(p, 4, 0);
+	fx_publish_u64(p, 4, 0);
 	close(fds[0]);
 	close(fds[1]);
 	raw_chan_unmap(&rc);
@@ -443,7 +384,7 @@ static int wait_sleepers(const struct raw_chan *rc, uint32_t want)
 static void reader_killed_asleep(void **state, uint32_t wait)
 {
 	struct daemon *d = *state;
-	struct shmq_client *c = connect_to(d);
+	struct shmq_client *c = fx_connect(d);
 	struct shmq_sub_opts so = {.wait = SHMQ_WAIT_SLEEP};
 	struct raw_chan rc;
 	struct shmq_pub *p;
@@ -454,10 +395,8 @@ static void reader_killed_asleep(void **state, uint32_t wait)
 	int fds[2];
 	pid_t pid;
 
-	create(c, "sleepy", 64, SHMQ_POLICY_DROP);
-	assert_int_equal(raw_connect(&r, d->sock), 0);
-	assert_int_equal(raw_hello(&r), 0);
-	assert_int_equal(raw_open(&r, "sleepy", ROLE_SUB, &rc), 0);
+	fx_channel_create(c, "sleepy", 64, SHMQ_POLICY_DROP);
+	fx_raw_open(&r, d, "sleepy", ROLE_SUB, &rc);
 	assert_int_equal(shmq_pub_open(c, "sleepy", NULL, &p), 0);
 	assert_int_equal(pipe(fds), 0);
 	j = (struct child){.sock = d->sock, .chan = "sleepy", .wait = wait, .say_fd = fds[1]};
@@ -504,36 +443,36 @@ static void test_reader_killed_with_its_event_fd_armed_leaves_no_sleeper_counted
 static void test_daemon_killed_keeps_the_data_path_and_restarts(void **state)
 {
 	struct daemon *d = *state;
-	struct shmq_client *c = connect_to(d), *c2;
+	struct shmq_client *c = fx_connect(d), *c2;
 	struct shmq_sub_opts so = {.wait = SHMQ_WAIT_SLEEP};
 	struct shmq_pub *p, *p2;
 	struct shmq_sub *s, *s2;
 	struct shmq_msg m;
 
-	create(c, "survivor", 64, SHMQ_POLICY_DROP);
+	fx_channel_create(c, "survivor", 64, SHMQ_POLICY_DROP);
 	assert_int_equal(shmq_pub_open(c, "survivor", NULL, &p), 0);
 	assert_int_equal(shmq_sub_open(c, "survivor", &so, &s), 0);
 	daemon_kill(d);
-	publish_u64(p, 1, 0);
-	assert_int_equal(recv_u64(s, &m), 1);
+	fx_publish_u64(p, 1, 0);
+	assert_int_equal(fx_recv_u64(s, &m), 1);
 	assert_int_equal(shmq_channel_list(c, NULL, 0), -SHMQ_ECLOSED);
 	assert_int_equal(shmq_connect(d->sock, &c2), -SHMQ_ENODAEMON);
 	assert_int_equal(daemon_restart(d), 0);
-	c2 = connect_to(d);
+	c2 = fx_connect(d);
 	assert_int_equal(shmq_channel_list(c2, NULL, 0), 0);
-	publish_u64(p, 2, 0);
-	assert_int_equal(recv_u64(s, &m), 2);
+	fx_publish_u64(p, 2, 0);
+	assert_int_equal(fx_recv_u64(s, &m), 2);
 	assert_int_equal(m.offset, 1);
 	/* the same name on the new daemon: another channel */
-	create(c2, "survivor", 64, SHMQ_POLICY_DROP);
+	fx_channel_create(c2, "survivor", 64, SHMQ_POLICY_DROP);
 	assert_int_equal(shmq_sub_open(c2, "survivor", &so, &s2), 0);
 	assert_int_equal(shmq_pub_open(c2, "survivor", NULL, &p2), 0);
-	publish_u64(p2, 100, 0);
-	assert_int_equal(recv_u64(s2, &m), 100);
+	fx_publish_u64(p2, 100, 0);
+	assert_int_equal(fx_recv_u64(s2, &m), 100);
 	assert_int_equal(m.offset, 0);
 	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
-	publish_u64(p, 3, 0);
-	assert_int_equal(recv_u64(s, &m), 3);
+	fx_publish_u64(p, 3, 0);
+	assert_int_equal(fx_recv_u64(s, &m), 3);
 	assert_int_equal(m.offset, 2);
 	assert_int_equal(shmq_recv(s2, &m, 0), -SHMQ_EAGAIN);
 	shmq_pub_close(p2);

@@ -21,29 +21,9 @@
 #include <cmocka.h>
 
 #include "daemon.h"
+#include "helpers.h"
 #include "raw.h"
 #include "shmq.h"
-
-/* A fresh libshmq client can connect and round-trip a message. */
-static void assert_daemon_serves(struct daemon *d)
-{
-	struct shmq_sub_opts so = {.create = 1};
-	struct shmq_client *c;
-	struct shmq_pub *p;
-	struct shmq_sub *s;
-	struct shmq_msg m;
-
-	assert_true(daemon_running(d));
-	assert_int_equal(shmq_connect(d->sock, &c), 0);
-	assert_int_equal(shmq_sub_open(c, "probe", &so, &s), 0);
-	assert_int_equal(shmq_pub_open(c, "probe", NULL, &p), 0);
-	assert_int_equal(shmq_publish(p, "ok", 2, 0, NULL), 0);
-	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
-	assert_int_equal(m.len, 2);
-	shmq_pub_close(p);
-	shmq_sub_close(s);
-	shmq_disconnect(c);
-}
 
 /* The n-th (from 0) descriptor number shmqd does not use now. */
 static int free_fd_nth(const struct daemon *d, int n)
@@ -86,19 +66,6 @@ static void daemon_fd_allow(const struct daemon *d, int n)
 			 strerror(errno));
 }
 
-/* Wait (bounded) until shmqd holds want descriptors. */
-static int wait_fd_count(const struct daemon *d, int want)
-{
-	int64_t deadline = fx_now_ns() + FX_HANG_NS;
-	int n;
-
-	while ((n = daemon_fd_count(d)) != want && fx_now_ns() < deadline)
-		fx_nap_ms(2);
-	if (n != want)
-		fprintf(stderr, "shmqd holds %d descriptors, expected %d\n", n, want);
-	return n == want ? 0 : -1;
-}
-
 /*
  * Creating a channel fails at every step that needs a descriptor (data
  * segment, control segment, read-only view, event fds): each time with
@@ -112,7 +79,7 @@ static void test_create_out_of_descriptors_fails_cleanly_at_every_step(void **st
 	int base;
 
 	assert_int_equal(shmq_connect(d->sock, &c), 0);
-	assert_int_equal(wait_fd_count(d, daemon_fd_count(d)), 0);
+	assert_int_equal(fx_wait_fd_count(d, daemon_fd_count(d)), 0);
 	base = daemon_fd_count(d);
 	for (int n = 0; n < 8; n++) {
 		daemon_fd_allow(d, n);
@@ -123,7 +90,7 @@ static void test_create_out_of_descriptors_fails_cleanly_at_every_step(void **st
 	assert_int_equal(shmq_channel_create(c, "starved", &o), 0);
 	assert_int_equal(shmq_channel_delete(c, "starved"), 0);
 	shmq_disconnect(c);
-	assert_daemon_serves(d);
+	fx_assert_daemon_serves(d);
 }
 
 /* CPU time shmqd has used, in clock ticks. */
@@ -186,7 +153,7 @@ static void test_out_of_descriptors_new_clients_are_closed_not_left_hanging(void
 	assert_true(shmq_channel_list(c, NULL, 0) >= 0);
 	daemon_fd_allow(d, 1000);
 	shmq_disconnect(c);
-	assert_daemon_serves(d);
+	fx_assert_daemon_serves(d);
 }
 
 /*
@@ -208,7 +175,7 @@ static void test_channel_larger_than_memory_fails_with_enomem(void **state)
 	assert_int_equal(shmq_channel_info(c, "huge", &ci), -SHMQ_ENOENT);
 	assert_int_equal(daemon_fd_count(d), base);
 	shmq_disconnect(c);
-	assert_daemon_serves(d);
+	fx_assert_daemon_serves(d);
 }
 
 static int two_channels_setup(void **state)
@@ -256,40 +223,16 @@ static void test_deleted_channels_still_open_count_toward_max_channels(void **st
 	shmq_pub_close(p[1]);
 	assert_int_equal(shmq_channel_delete(c, "again"), 0);
 	shmq_disconnect(c);
-	assert_daemon_serves(d);
+	fx_assert_daemon_serves(d);
 }
 
-/* Publish u64 values first .. last-1, waiting up to FX_HANG_S for space each. */
-struct pub_job {
-	const char *sock;
-	const char *chan;
-	uint64_t first, last;
-};
-
-static int run_publisher(void *arg)
-{
-	const struct pub_job *j = arg;
-	struct shmq_client *c;
-	struct shmq_pub *p;
-
-	if (shmq_connect(j->sock, &c) || shmq_pub_open(c, j->chan, NULL, &p))
-		return 10;
-	for (uint64_t v = j->first; v < j->last; v++)
-		if (shmq_publish(p, &v, sizeof(v), FX_HANG_NS, NULL))
-			return 11;
-	shmq_pub_close(p);
-	shmq_disconnect(c);
-	return 0;
-}
-
-static uint64_t recv_u64(struct shmq_sub *s, struct shmq_msg *m)
+/* The next uint64, none lost before it, equal to its offset. */
+static uint64_t recv_u64_lossless(struct shmq_sub *s, struct shmq_msg *m)
 {
 	uint64_t v;
 
-	assert_int_equal(shmq_recv(s, m, FX_HANG_NS), 0);
-	assert_int_equal(m->len, sizeof(v));
+	v = fx_recv_u64(s, m);
 	assert_int_equal(m->lost, 0);
-	memcpy(&v, m->data, sizeof(v));
 	assert_int_equal(v, m->offset);
 	return v;
 }
@@ -311,9 +254,7 @@ static uint64_t published_pos(struct daemon *d, const char *name)
 	uint64_t pos = UINT64_MAX;
 	struct raw r;
 
-	assert_int_equal(raw_connect(&r, d->sock), 0);
-	assert_int_equal(raw_hello(&r), 0);
-	assert_int_equal(raw_open(&r, name, ROLE_PUB, &rc), 0);
+	fx_raw_open(&r, d, name, ROLE_PUB, &rc);
 	for (unsigned i = 0; i < MAX_READERS; i++)
 		if (atomic_load(&raw_readers(&rc)[i].state) == READER_ACTIVE)
 			pos = atomic_load(&raw_readers(&rc)[i].pos);
@@ -332,9 +273,12 @@ static uint64_t published_pos(struct daemon *d, const char *name)
 static void test_block_late_joiner_starts_at_the_slowest_reader(void **state)
 {
 	struct daemon *d = *state;
-	struct shmq_channel_opts o = {
-	    .capacity_bytes = 16 * 128, .max_message_bytes = 64, .policy = SHMQ_POLICY_BLOCK};
-	struct pub_job pj = {.sock = d->sock, .chan = "late", .first = 0, .last = 20};
+	struct pub_job pj = {.sock = d->sock,
+			     .chan = "late",
+			     .first = 0,
+			     .last = 20,
+			     .go_fd = -1,
+			     .timeout_ns = FX_HANG_NS};
 	struct shmq_sub *a, *b, *e;
 	struct shmq_client *c;
 	struct shmq_msg m;
@@ -342,38 +286,38 @@ static void test_block_late_joiner_starts_at_the_slowest_reader(void **state)
 	pid_t pub;
 
 	assert_int_equal(shmq_connect(d->sock, &c), 0);
-	assert_int_equal(shmq_channel_create(c, "late", &o), 0);
+	fx_channel_create(c, "late", 16, SHMQ_POLICY_BLOCK);
 	/* no active reader: EARLIEST is the oldest retained, as asked */
 	pj.last = 8;
-	assert_int_equal(child_wait(child_start(run_publisher, &pj), FX_HANG_S), 0);
+	assert_int_equal(child_wait(child_start(fx_run_publisher, &pj), FX_HANG_S), 0);
 	e = sub_from(c, "late", SHMQ_START_EARLIEST, 0);
-	assert_int_equal(recv_u64(e, &m), 0);
+	assert_int_equal(recv_u64_lossless(e, &m), 0);
 	shmq_sub_close(e);
 	a = sub_from(c, "late", SHMQ_START_OFFSET, 8);
 	pj.first = 8, pj.last = 16;
-	assert_int_equal(child_wait(child_start(run_publisher, &pj), FX_HANG_S), 0);
+	assert_int_equal(child_wait(child_start(fx_run_publisher, &pj), FX_HANG_S), 0);
 	for (v = 8; v < 10; v++)
-		assert_int_equal(recv_u64(a, &m), v);
+		assert_int_equal(recv_u64_lossless(a, &m), v);
 	pj.first = 16, pj.last = 20;
-	assert_int_equal(child_wait(child_start(run_publisher, &pj), FX_HANG_S), 0);
+	assert_int_equal(child_wait(child_start(fx_run_publisher, &pj), FX_HANG_S), 0);
 	slow = published_pos(d, "late");
 	print_message("A read 10 of 20, published pos %llu\n", (unsigned long long)slow);
 	assert_true(slow > 4 && slow <= 10);
 	/* an offset below the slowest reader is raised as well */
 	e = sub_from(c, "late", SHMQ_START_OFFSET, 5);
-	assert_int_equal(recv_u64(e, &m), slow);
+	assert_int_equal(recv_u64_lossless(e, &m), slow);
 	shmq_sub_close(e);
 	b = sub_from(c, "late", SHMQ_START_EARLIEST, 0);
-	assert_int_equal(recv_u64(b, &m), slow);
+	assert_int_equal(recv_u64_lossless(b, &m), slow);
 	for (v = slow + 1; v < 10; v++)
-		assert_int_equal(recv_u64(b, &m), v);
+		assert_int_equal(recv_u64_lossless(b, &m), v);
 	/* a publisher fills the ring again and again; both lose nothing */
 	pj.first = 20, pj.last = 200;
-	pub = child_start(run_publisher, &pj);
+	pub = child_start(fx_run_publisher, &pj);
 	assert_true(pub > 0);
 	for (v = 10; v < 200; v++) {
-		assert_int_equal(recv_u64(a, &m), v);
-		assert_int_equal(recv_u64(b, &m), v);
+		assert_int_equal(recv_u64_lossless(a, &m), v);
+		assert_int_equal(recv_u64_lossless(b, &m), v);
 	}
 	assert_int_equal(child_wait(pub, FX_HANG_S), 0);
 	shmq_sub_close(a);

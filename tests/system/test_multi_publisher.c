@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "daemon.h"
+#include "helpers.h"
 #include "shmq.h"
 
 #define MAX_PUBS 8
@@ -149,15 +150,13 @@ static void run(void **state, uint32_t pubs, uint32_t subs, uint64_t count,
 		const struct run_opts *ro)
 {
 	struct daemon *d = *state;
-	struct shmq_channel_opts o = {
-	    .capacity_bytes = 64 * 128, .max_message_bytes = 64, .policy = SHMQ_POLICY_BLOCK};
 	struct job pj[MAX_PUBS], sj[MAX_PUBS];
 	pid_t ppid[MAX_PUBS], spid[MAX_PUBS];
 	struct shmq_client *c;
 	int ready[2], go[2];
 
 	assert_int_equal(shmq_connect(d->sock, &c), 0);
-	assert_int_equal(shmq_channel_create(c, "many", &o), 0);
+	fx_channel_create(c, "many", 64, SHMQ_POLICY_BLOCK);
 	assert_int_equal(pipe(ready), 0);
 	assert_int_equal(pipe(go), 0);
 	for (uint32_t i = 0; i < subs; i++) {

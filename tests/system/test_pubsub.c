@@ -16,17 +16,9 @@
 #include <cmocka.h>
 
 #include "daemon.h"
+#include "helpers.h"
 #include "raw.h"
 #include "shmq.h"
-
-static struct shmq_client *connect_to(void **state)
-{
-	struct daemon *d = *state;
-	struct shmq_client *c = NULL;
-
-	assert_int_equal(shmq_connect(d->sock, &c), 0);
-	return c;
-}
 
 /* A tiny channel: 4 slots of 64-byte messages. */
 static void create_small(struct shmq_client *c, const char *name, uint32_t policy)
@@ -40,59 +32,11 @@ static void create_small(struct shmq_client *c, const char *name, uint32_t polic
 	assert_int_equal(ci.nslots, 4);
 }
 
-static void publish_u64(struct shmq_pub *p, uint64_t v)
-{
-	assert_int_equal(shmq_publish(p, &v, sizeof(v), 0, NULL), 0);
-}
-
-static uint64_t msg_u64(const struct shmq_msg *m)
-{
-	uint64_t v;
-
-	assert_int_equal(m->len, sizeof(v));
-	memcpy(&v, m->data, sizeof(v));
-	return v;
-}
-
-/* ---- a publisher in another process ---- */
-
-struct pub_job {
-	const char *sock;
-	const char *chan;
-	uint64_t count; /* publish values 0 .. count-1 as uint64 */
-	int go_fd;	/* if >= 0: wait for a line on it first */
-	int64_t timeout_ns;
-};
-
-static int run_publisher(void *arg)
-{
-	const struct pub_job *j = arg;
-	struct shmq_client *c;
-	struct shmq_pub *p;
-
-	if (shmq_connect(j->sock, &c) || shmq_pub_open(c, j->chan, NULL, &p))
-		return 10;
-	if (j->go_fd >= 0 && pipe_wait_line(j->go_fd))
-		return 11;
-	for (uint64_t i = 0; i < j->count; i++) {
-		int err = shmq_publish(p, &i, sizeof(i), j->timeout_ns, NULL);
-
-		if (err) {
-			fprintf(stderr, "publisher: %s at %llu\n", shmq_errname(err),
-				(unsigned long long)i);
-			return 12;
-		}
-	}
-	shmq_pub_close(p);
-	shmq_disconnect(c);
-	return 0;
-}
-
 /* ---- round trips ---- */
 
 static void test_publish_then_recv_round_trips_payload_and_offset(void **state)
 {
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 	struct shmq_pub *p;
 	struct shmq_sub *s;
 	struct shmq_msg m;
@@ -138,7 +82,7 @@ static void test_publish_then_recv_round_trips_payload_and_offset(void **state)
 
 static void test_recv_copy_with_a_short_buffer_leaves_the_message(void **state)
 {
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 	char big[100], small[10], out[200];
 	struct shmq_sub_stats st;
 	struct shmq_pub *p;
@@ -178,7 +122,7 @@ static uint64_t first_offset(struct shmq_client *c, const char *name, uint32_t s
 	assert_int_equal(shmq_sub_open(c, name, &so, &s), 0);
 	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
 	assert_int_equal(m.lost, 0);
-	v = msg_u64(&m);
+	v = fx_msg_u64(&m);
 	assert_int_equal(v, m.offset);
 	shmq_sub_close(s);
 	return v;
@@ -186,7 +130,7 @@ static uint64_t first_offset(struct shmq_client *c, const char *name, uint32_t s
 
 static void test_subscriber_starts_at_latest_earliest_or_offset(void **state)
 {
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 	struct shmq_sub_opts so = {.start = SHMQ_START_LATEST};
 	struct shmq_pub *p;
 	struct shmq_sub *latest;
@@ -195,12 +139,12 @@ static void test_subscriber_starts_at_latest_earliest_or_offset(void **state)
 	assert_int_equal(shmq_channel_create(c, "start", NULL), 0);
 	assert_int_equal(shmq_pub_open(c, "start", NULL, &p), 0);
 	for (uint64_t i = 0; i < 10; i++)
-		publish_u64(p, i);
+		fx_publish_u64(p, i, 0);
 	assert_int_equal(shmq_sub_open(c, "start", &so, &latest), 0);
 	assert_int_equal(shmq_recv(latest, &m, 0), -SHMQ_EAGAIN);
-	publish_u64(p, 10);
+	fx_publish_u64(p, 10, 0);
 	assert_int_equal(shmq_recv(latest, &m, FX_HANG_NS), 0);
-	assert_int_equal(msg_u64(&m), 10);
+	assert_int_equal(fx_msg_u64(&m), 10);
 	assert_int_equal(first_offset(c, "start", SHMQ_START_EARLIEST, 0), 0);
 	assert_int_equal(first_offset(c, "start", SHMQ_START_OFFSET, 5), 5);
 	assert_int_equal(first_offset(c, "start", SHMQ_START_OFFSET, 10), 10);
@@ -220,13 +164,13 @@ static void test_subscriber_starts_at_latest_earliest_or_offset(void **state)
 
 static void test_offset_before_the_oldest_retained_starts_at_the_oldest(void **state)
 {
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 	struct shmq_pub *p;
 
 	create_small(c, "wrapped", SHMQ_POLICY_DROP);
 	assert_int_equal(shmq_pub_open(c, "wrapped", NULL, &p), 0);
 	for (uint64_t i = 0; i < 10; i++)
-		publish_u64(p, i);
+		fx_publish_u64(p, i, 0);
 	/* 4 slots: 6 .. 9 are retained */
 	assert_int_equal(first_offset(c, "wrapped", SHMQ_START_OFFSET, 2), 6);
 	assert_int_equal(first_offset(c, "wrapped", SHMQ_START_EARLIEST, 0), 6);
@@ -257,7 +201,7 @@ static int batch_cb(void *arg, const struct shmq_msg *m)
 
 static void test_poll_delivers_a_batch_to_the_callback(void **state)
 {
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 	struct batch b = {0};
 	struct shmq_pub *p;
 	struct shmq_sub *s;
@@ -268,7 +212,7 @@ static void test_poll_delivers_a_batch_to_the_callback(void **state)
 	assert_int_equal(shmq_poll(s, batch_cb, &b, 8, 0), -SHMQ_EAGAIN);
 	assert_int_equal(b.n, 0);
 	for (uint64_t i = 0; i < 20; i++)
-		publish_u64(p, i);
+		fx_publish_u64(p, i, 0);
 	assert_int_equal(shmq_poll(s, batch_cb, &b, 4, FX_HANG_NS), 4);
 	assert_int_equal(b.n, 4);
 	/* the callback stops the batch after the message it returned 1 for */
@@ -292,26 +236,24 @@ static void test_poll_delivers_a_batch_to_the_callback(void **state)
 static void read_from_child_publisher(void **state, uint32_t wait)
 {
 	struct daemon *d = *state;
-	struct shmq_client *c = connect_to(state);
-	struct shmq_channel_opts o = {
-	    .capacity_bytes = 16 * 128, .max_message_bytes = 64, .policy = SHMQ_POLICY_BLOCK};
+	struct shmq_client *c = fx_connect(*state);
 	struct shmq_sub_opts so = {.wait = wait};
 	struct pub_job j = {
-	    .sock = d->sock, .chan = "wait", .count = 20000, .go_fd = -1, .timeout_ns = FX_HANG_NS};
+	    .sock = d->sock, .chan = "wait", .last = 20000, .go_fd = -1, .timeout_ns = FX_HANG_NS};
 	struct shmq_sub *s;
 	struct shmq_msg m;
 	pid_t pid;
 
-	assert_int_equal(shmq_channel_create(c, "wait", &o), 0);
+	fx_channel_create(c, "wait", 16, SHMQ_POLICY_BLOCK);
 	assert_int_equal(shmq_sub_open(c, "wait", &so, &s), 0);
 	assert_int_equal(shmq_sub_fd(s), -SHMQ_ESTATE);
-	pid = child_start(run_publisher, &j);
+	pid = child_start(fx_run_publisher, &j);
 	assert_true(pid > 0);
-	for (uint64_t i = 0; i < j.count; i++) {
+	for (uint64_t i = 0; i < j.last; i++) {
 		assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
 		assert_int_equal(m.lost, 0);
 		assert_int_equal(m.offset, i);
-		assert_int_equal(msg_u64(&m), i);
+		assert_int_equal(fx_msg_u64(&m), i);
 	}
 	assert_int_equal(child_wait(pid, FX_HANG_S), 0);
 	shmq_sub_close(s);
@@ -353,9 +295,9 @@ static int epoll_ready(int ep)
 static void test_eventfd_reader_is_woken_through_epoll(void **state)
 {
 	struct daemon *d = *state;
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 	struct shmq_sub_opts so = {.wait = SHMQ_WAIT_EVENTFD};
-	struct pub_job j = {.sock = d->sock, .chan = "efd", .count = 1, .timeout_ns = 0};
+	struct pub_job j = {.sock = d->sock, .chan = "efd", .last = 1, .timeout_ns = 0};
 	struct shmq_sub *s;
 	struct shmq_msg m;
 	int go[2], ep;
@@ -367,13 +309,13 @@ static void test_eventfd_reader_is_woken_through_epoll(void **state)
 	ep = epoll_on(shmq_sub_fd(s), EPOLLIN);
 	assert_int_equal(pipe(go), 0);
 	j.go_fd = go[0];
-	pid = child_start(run_publisher, &j);
+	pid = child_start(fx_run_publisher, &j);
 	assert_true(pid > 0);
 	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
 	pipe_say(go[1], "go");
 	assert_int_equal(epoll_ready(ep), 1);
 	assert_int_equal(shmq_recv(s, &m, 0), 0);
-	assert_int_equal(msg_u64(&m), 0);
+	assert_int_equal(fx_msg_u64(&m), 0);
 	assert_int_equal(child_wait(pid, FX_HANG_S), 0);
 	close(go[0]);
 	close(go[1]);
@@ -384,7 +326,7 @@ static void test_eventfd_reader_is_woken_through_epoll(void **state)
 
 static void test_eventfd_reader_is_rearmed_after_a_wake_without_message(void **state)
 {
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 	struct shmq_sub_opts so = {.wait = SHMQ_WAIT_EVENTFD};
 	struct shmq_claim cl;
 	struct shmq_pub *p;
@@ -403,10 +345,10 @@ static void test_eventfd_reader_is_rearmed_after_a_wake_without_message(void **s
 	assert_int_equal(epoll_ready(ep), 1);
 	/* woken, but the message was given up: nothing to read */
 	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
-	publish_u64(p, 1);
+	fx_publish_u64(p, 1, 0);
 	assert_int_equal(epoll_ready(ep), 1);
 	assert_int_equal(shmq_recv(s, &m, 0), 0);
-	assert_int_equal(msg_u64(&m), 1);
+	assert_int_equal(fx_msg_u64(&m), 1);
 	assert_int_equal(m.lost, 1);
 	close(ep);
 	shmq_pub_close(p);
@@ -417,13 +359,11 @@ static void test_eventfd_reader_is_rearmed_after_a_wake_without_message(void **s
 static void test_eventfd_nonblocking_recv_returns_only_a_message_or_eagain(void **state)
 {
 	struct daemon *d = *state;
-	struct shmq_client *c = connect_to(state);
-	struct shmq_channel_opts o = {
-	    .capacity_bytes = 64 * 128, .max_message_bytes = 64, .policy = SHMQ_POLICY_BLOCK};
+	struct shmq_client *c = fx_connect(*state);
 	struct shmq_sub_opts so = {.wait = SHMQ_WAIT_EVENTFD};
 	struct pub_job j = {.sock = d->sock,
 			    .chan = "efd.race",
-			    .count = 100000,
+			    .last = 100000,
 			    .go_fd = -1,
 			    .timeout_ns = FX_HANG_NS};
 	struct shmq_sub *s;
@@ -432,12 +372,12 @@ static void test_eventfd_nonblocking_recv_returns_only_a_message_or_eagain(void 
 	int ep;
 	pid_t pid;
 
-	assert_int_equal(shmq_channel_create(c, "efd.race", &o), 0);
+	fx_channel_create(c, "efd.race", 64, SHMQ_POLICY_BLOCK);
 	assert_int_equal(shmq_sub_open(c, "efd.race", &so, &s), 0);
 	ep = epoll_on(shmq_sub_fd(s), EPOLLIN);
-	pid = child_start(run_publisher, &j);
+	pid = child_start(fx_run_publisher, &j);
 	assert_true(pid > 0);
-	while (next < j.count) {
+	while (next < j.last) {
 		int r = shmq_recv(s, &m, 0);
 
 		if (r == -SHMQ_EAGAIN) {
@@ -447,7 +387,7 @@ static void test_eventfd_nonblocking_recv_returns_only_a_message_or_eagain(void 
 		}
 		assert_int_equal(r, 0);
 		assert_int_equal(m.lost, 0);
-		assert_int_equal(msg_u64(&m), next);
+		assert_int_equal(fx_msg_u64(&m), next);
 		next++;
 	}
 	assert_int_equal(child_wait(pid, FX_HANG_S), 0);
@@ -462,7 +402,7 @@ static void test_eventfd_nonblocking_recv_returns_only_a_message_or_eagain(void 
 
 static void test_claim_then_commit_publishes_in_place(void **state)
 {
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 	struct shmq_sub_stats st;
 	struct shmq_claim cl, other;
 	struct shmq_pub *p;
@@ -511,7 +451,7 @@ static void test_claim_then_commit_publishes_in_place(void **state)
 
 static void test_lost_count_survives_a_recv_that_found_nothing(void **state)
 {
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 	struct shmq_claim cl;
 	struct shmq_pub *p;
 	struct shmq_sub *s;
@@ -523,7 +463,7 @@ static void test_lost_count_survives_a_recv_that_found_nothing(void **state)
 	assert_int_equal(shmq_pub_claim(p, 8, &cl, 0), 0);
 	assert_int_equal(shmq_pub_abort(p, &cl), 0);
 	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
-	publish_u64(p, 1);
+	fx_publish_u64(p, 1, 0);
 	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
 	assert_int_equal(m.offset, 1);
 	assert_int_equal(m.lost, 1);
@@ -537,9 +477,9 @@ static void test_lost_count_survives_a_recv_that_found_nothing(void **state)
 static void test_block_policy_refuses_then_waits_for_the_slowest_reader(void **state)
 {
 	struct daemon *d = *state;
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 	struct pub_job j = {
-	    .sock = d->sock, .chan = "blk", .count = 3, .go_fd = -1, .timeout_ns = FX_HANG_NS};
+	    .sock = d->sock, .chan = "blk", .last = 3, .go_fd = -1, .timeout_ns = FX_HANG_NS};
 	struct shmq_claim cl;
 	struct shmq_pub *p;
 	struct shmq_sub *s;
@@ -550,29 +490,29 @@ static void test_block_policy_refuses_then_waits_for_the_slowest_reader(void **s
 	assert_int_equal(shmq_sub_open(c, "blk", NULL, &s), 0);
 	assert_int_equal(shmq_pub_open(c, "blk", NULL, &p), 0);
 	for (uint64_t i = 0; i < 4; i++)
-		publish_u64(p, 100 + i);
+		fx_publish_u64(p, 100 + i, 0);
 	assert_int_equal(shmq_publish(p, "x", 1, 0, NULL), -SHMQ_EFULL);
 	assert_int_equal(shmq_pub_claim(p, 1, &cl, 0), -SHMQ_EFULL);
 	assert_int_equal(shmq_publish(p, "x", 1, 20 * 1000000, NULL), -SHMQ_ETIMEDOUT);
 	/* a view handed out by shmq_recv is not overwritten while held */
 	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
-	assert_int_equal(msg_u64(&m), 100);
+	assert_int_equal(fx_msg_u64(&m), 100);
 	assert_int_equal(shmq_publish(p, "x", 1, 0, NULL), -SHMQ_EFULL);
-	assert_int_equal(msg_u64(&m), 100);
+	assert_int_equal(fx_msg_u64(&m), 100);
 	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
-	assert_int_equal(msg_u64(&m), 101);
-	publish_u64(p, 104);
+	assert_int_equal(fx_msg_u64(&m), 101);
+	fx_publish_u64(p, 104, 0);
 	assert_int_equal(shmq_publish(p, "x", 1, 0, NULL), -SHMQ_EFULL);
 	/* a publisher in another process waits, and proceeds as we read */
-	pid = child_start(run_publisher, &j);
+	pid = child_start(fx_run_publisher, &j);
 	assert_true(pid > 0);
 	for (uint64_t want = 102; want <= 104; want++) {
 		assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
-		assert_int_equal(msg_u64(&m), want);
+		assert_int_equal(fx_msg_u64(&m), want);
 	}
 	for (uint64_t want = 0; want < 3; want++) {
 		assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
-		assert_int_equal(msg_u64(&m), want);
+		assert_int_equal(fx_msg_u64(&m), want);
 		assert_int_equal(m.lost, 0);
 	}
 	assert_int_equal(child_wait(pid, FX_HANG_S), 0);
@@ -587,29 +527,27 @@ static void test_block_policy_refuses_then_waits_for_the_slowest_reader(void **s
  */
 static void test_block_policy_reader_releases_every_slot_before_it_waits(void **state)
 {
-	struct shmq_client *c = connect_to(state);
-	struct shmq_channel_opts o = {
-	    .capacity_bytes = 64 * 128, .max_message_bytes = 64, .policy = SHMQ_POLICY_BLOCK};
+	struct shmq_client *c = fx_connect(*state);
 	struct shmq_pub *p;
 	struct shmq_sub *s;
 	struct shmq_msg m;
 
-	assert_int_equal(shmq_channel_create(c, "batch", &o), 0);
+	fx_channel_create(c, "batch", 64, SHMQ_POLICY_BLOCK);
 	assert_int_equal(shmq_sub_open(c, "batch", NULL, &s), 0);
 	assert_int_equal(shmq_pub_open(c, "batch", NULL, &p), 0);
 	for (uint64_t round = 0; round < 3; round++) {
 		for (uint64_t i = 0; i < 64; i++)
-			publish_u64(p, round * 64 + i);
+			fx_publish_u64(p, round * 64 + i, 0);
 		assert_int_equal(shmq_publish(p, "x", 1, 0, NULL), -SHMQ_EFULL);
 		for (uint64_t i = 0; i < 64; i++) {
 			assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
-			assert_int_equal(msg_u64(&m), round * 64 + i);
+			assert_int_equal(fx_msg_u64(&m), round * 64 + i);
 		}
 		assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
 	}
 	/* a reader closed midway through a batch holds nothing back */
 	for (uint64_t i = 0; i < 64; i++)
-		publish_u64(p, i);
+		fx_publish_u64(p, i, 0);
 	for (uint64_t i = 0; i < 3; i++)
 		assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
 	shmq_sub_close(s);
@@ -625,24 +563,22 @@ static void test_block_policy_reader_releases_every_slot_before_it_waits(void **
  */
 static void test_block_policy_late_joiner_holds_publishers_back_at_once(void **state)
 {
-	struct shmq_client *c = connect_to(state);
-	struct shmq_channel_opts o = {
-	    .capacity_bytes = 16 * 128, .max_message_bytes = 64, .policy = SHMQ_POLICY_BLOCK};
+	struct shmq_client *c = fx_connect(*state);
 	struct shmq_sub_opts so = {.start = SHMQ_START_EARLIEST};
 	struct shmq_pub *p;
 	struct shmq_sub *s;
 	struct shmq_msg m;
 
-	assert_int_equal(shmq_channel_create(c, "late", &o), 0);
+	fx_channel_create(c, "late", 16, SHMQ_POLICY_BLOCK);
 	assert_int_equal(shmq_pub_open(c, "late", NULL, &p), 0);
 	for (uint64_t i = 0; i < 20; i++) /* no reader: the limit is cached a ring ahead */
-		publish_u64(p, i);
+		fx_publish_u64(p, i, 0);
 	assert_int_equal(shmq_sub_open(c, "late", &so, &s), 0);
 	assert_int_equal(shmq_publish(p, "x", 1, 0, NULL), -SHMQ_EFULL);
 	for (uint64_t i = 4; i < 20; i++) {
 		assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
 		assert_int_equal(m.lost, 0);
-		assert_int_equal(msg_u64(&m), i);
+		assert_int_equal(fx_msg_u64(&m), i);
 	}
 	shmq_sub_close(s);
 	shmq_pub_close(p);
@@ -673,7 +609,7 @@ static int run_sleeping_reader(void *arg)
 static void test_closing_a_publisher_with_an_open_claim_wakes_sleeping_readers(void **state)
 {
 	struct daemon *d = *state;
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 	struct pub_job j = {.sock = d->sock, .chan = "openclaim"};
 	int64_t deadline = fx_now_ns() + FX_HANG_NS;
 	struct shmq_pub *a, *b;
@@ -686,16 +622,14 @@ static void test_closing_a_publisher_with_an_open_claim_wakes_sleeping_readers(v
 	assert_int_equal(shmq_channel_create(c, "openclaim", NULL), 0);
 	assert_int_equal(shmq_pub_open(c, "openclaim", NULL, &a), 0);
 	assert_int_equal(shmq_pub_open(c, "openclaim", NULL, &b), 0);
-	assert_int_equal(raw_connect(&r, d->sock), 0);
-	assert_int_equal(raw_hello(&r), 0);
-	assert_int_equal(raw_open(&r, "openclaim", ROLE_PUB, &rc), 0);
+	fx_raw_open(&r, d, "openclaim", ROLE_PUB, &rc);
 	assert_int_equal(pipe(say), 0);
 	j.go_fd = say[1];
 	pid = child_start(run_sleeping_reader, &j);
 	assert_true(pid > 0);
 	assert_int_equal(pipe_expect(say[0], "opened"), 0);
 	assert_int_equal(shmq_pub_claim(a, 8, &cl, 0), 0); /* offset 0, held open */
-	publish_u64(b, 1);                                  /* offset 1 wakes the reader */
+	fx_publish_u64(b, 1, 0);			   /* offset 1 wakes the reader */
 	/* it finds offset 0 still claimed and goes back to sleep */
 	while (atomic_load(&rc.ctl->sleepers) != 1 && fx_now_ns() < deadline)
 		fx_nap_ms(1);
@@ -714,13 +648,13 @@ static void test_closing_a_publisher_with_an_open_claim_wakes_sleeping_readers(v
 
 static void test_block_policy_without_readers_never_blocks(void **state)
 {
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 	struct shmq_pub *p;
 
 	create_small(c, "blk.alone", SHMQ_POLICY_BLOCK);
 	assert_int_equal(shmq_pub_open(c, "blk.alone", NULL, &p), 0);
 	for (uint64_t i = 0; i < 40; i++)
-		publish_u64(p, i);
+		fx_publish_u64(p, i, 0);
 	assert_int_equal(first_offset(c, "blk.alone", SHMQ_START_EARLIEST, 0), 36);
 	shmq_pub_close(p);
 	shmq_disconnect(c);
@@ -730,7 +664,7 @@ static void test_block_policy_without_readers_never_blocks(void **state)
 
 static void test_drop_policy_tells_an_overrun_reader_its_exact_loss(void **state)
 {
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 	struct shmq_sub_stats st;
 	struct shmq_pub *p;
 	struct shmq_sub *s;
@@ -740,15 +674,15 @@ static void test_drop_policy_tells_an_overrun_reader_its_exact_loss(void **state
 	assert_int_equal(shmq_sub_open(c, "drop", NULL, &s), 0);
 	assert_int_equal(shmq_pub_open(c, "drop", NULL, &p), 0);
 	for (uint64_t i = 0; i < 10; i++)
-		publish_u64(p, i);
+		fx_publish_u64(p, i, 0);
 	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
 	assert_int_equal(m.offset, 6);
 	assert_int_equal(m.lost, 6);
-	assert_int_equal(msg_u64(&m), 6);
+	assert_int_equal(fx_msg_u64(&m), 6);
 	for (uint64_t i = 7; i < 10; i++) {
 		assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
 		assert_int_equal(m.lost, 0);
-		assert_int_equal(msg_u64(&m), i);
+		assert_int_equal(fx_msg_u64(&m), i);
 	}
 	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
 	shmq_sub_stats(s, &st);
@@ -767,10 +701,8 @@ static void test_drop_policy_tells_an_overrun_reader_its_exact_loss(void **state
 static void drop_flood(void **state, bool copy)
 {
 	struct daemon *d = *state;
-	struct shmq_client *c = connect_to(state);
-	struct shmq_channel_opts o = {
-	    .capacity_bytes = 16 * 128, .max_message_bytes = 64, .policy = SHMQ_POLICY_DROP};
-	struct pub_job j = {.sock = d->sock, .chan = "flood", .count = 200000, .go_fd = -1};
+	struct shmq_client *c = fx_connect(*state);
+	struct pub_job j = {.sock = d->sock, .chan = "flood", .last = 200000, .go_fd = -1};
 	uint64_t next = 0, got = 0, lost = 0, v;
 	struct shmq_sub_opts so = {.wait = SHMQ_WAIT_SPIN};
 	struct shmq_sub_stats st;
@@ -778,11 +710,11 @@ static void drop_flood(void **state, bool copy)
 	struct shmq_msg m;
 	pid_t pid;
 
-	assert_int_equal(shmq_channel_create(c, "flood", &o), 0);
+	fx_channel_create(c, "flood", 16, SHMQ_POLICY_DROP);
 	assert_int_equal(shmq_sub_open(c, "flood", &so, &s), 0);
-	pid = child_start(run_publisher, &j);
+	pid = child_start(fx_run_publisher, &j);
 	assert_true(pid > 0);
-	while (next < j.count) {
+	while (next < j.last) {
 		if (copy) {
 			assert_int_equal(shmq_recv_copy(s, &v, sizeof(v), &m, FX_HANG_NS), 0);
 		} else {
@@ -799,7 +731,7 @@ static void drop_flood(void **state, bool copy)
 	}
 	assert_int_equal(child_wait(pid, FX_HANG_S), 0);
 	shmq_sub_stats(s, &st);
-	assert_int_equal(got + lost, j.count);
+	assert_int_equal(got + lost, j.last);
 	assert_int_equal(st.received, got);
 	assert_int_equal(st.lost_overrun, lost);
 	assert_int_equal(st.lost_abandoned, 0);
@@ -833,7 +765,7 @@ static int lap_in_callback(void *arg, const struct shmq_msg *m)
 
 	j->verified[0] = shmq_msg_verify(j->s, m);
 	for (uint64_t i = 0; i < 4; i++) /* a 4-slot ring: rewrites m's slot */
-		publish_u64(j->p, 100 + i);
+		fx_publish_u64(j->p, 100 + i, 0);
 	j->verified[1] = shmq_msg_verify(j->s, m);
 	j->seen = m->offset;
 	return 1;
@@ -841,14 +773,14 @@ static int lap_in_callback(void *arg, const struct shmq_msg *m)
 
 static void test_poll_view_verify_detects_an_overwrite_on_drop(void **state)
 {
-	struct shmq_client *c = connect_to(state);
+	struct shmq_client *c = fx_connect(*state);
 	struct lap_job j = {0};
 	struct shmq_msg m;
 
 	create_small(c, "lap", SHMQ_POLICY_DROP);
 	assert_int_equal(shmq_sub_open(c, "lap", NULL, &j.s), 0);
 	assert_int_equal(shmq_pub_open(c, "lap", NULL, &j.p), 0);
-	publish_u64(j.p, 7);
+	fx_publish_u64(j.p, 7, 0);
 	assert_int_equal(shmq_poll(j.s, lap_in_callback, &j, 8, FX_HANG_NS), 1);
 	assert_int_equal(j.seen, 0);
 	assert_int_equal(j.verified[0], 0);
@@ -856,7 +788,7 @@ static void test_poll_view_verify_detects_an_overwrite_on_drop(void **state)
 	/* the reader goes on at the oldest retained message and counts the rest */
 	assert_int_equal(shmq_recv(j.s, &m, FX_HANG_NS), 0);
 	assert_int_equal(m.offset, 1);
-	assert_int_equal(msg_u64(&m), 100);
+	assert_int_equal(fx_msg_u64(&m), 100);
 	m.seal ^= 4; /* a seal of another lap is not this record's */
 	assert_int_equal(shmq_msg_verify(j.s, &m), -SHMQ_EINVAL);
 	shmq_pub_close(j.p);

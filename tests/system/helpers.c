@@ -1,0 +1,138 @@
+/*
+ * helpers.c - steps many system tests share (see helpers.h). Everything
+ * but fx_run_publisher() asserts with cmocka and so runs in the test
+ * process only.
+ */
+#include "helpers.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+struct shmq_client *fx_connect(const struct daemon *d)
+{
+	struct shmq_client *c = NULL;
+
+	assert_int_equal(shmq_connect(d->sock, &c), 0);
+	assert_non_null(c);
+	return c;
+}
+
+void fx_channel_create(struct shmq_client *c, const char *name, uint64_t nslots, uint32_t policy)
+{
+	struct shmq_channel_opts o = {
+	    .capacity_bytes = nslots * 128, .max_message_bytes = 64, .policy = policy};
+
+	assert_int_equal(shmq_channel_create(c, name, &o), 0);
+}
+
+void fx_publish_u64(struct shmq_pub *p, uint64_t v, int64_t timeout_ns)
+{
+	assert_int_equal(shmq_publish(p, &v, sizeof(v), timeout_ns, NULL), 0);
+}
+
+uint64_t fx_msg_u64(const struct shmq_msg *m)
+{
+	uint64_t v;
+
+	assert_int_equal(m->len, sizeof(v));
+	memcpy(&v, m->data, sizeof(v));
+	return v;
+}
+
+uint64_t fx_recv_u64(struct shmq_sub *s, struct shmq_msg *m)
+{
+	assert_int_equal(shmq_recv(s, m, FX_HANG_NS), 0);
+	return fx_msg_u64(m);
+}
+
+void fx_assert_daemon_serves(struct daemon *d)
+{
+	struct shmq_sub_opts so = {.create = 1};
+	struct shmq_client *c;
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+
+	assert_true(daemon_running(d));
+	assert_int_equal(shmq_connect(d->sock, &c), 0);
+	assert_true(shmq_channel_list(c, NULL, 0) >= 0);
+	assert_int_equal(shmq_sub_open(c, "probe", &so, &s), 0);
+	assert_int_equal(shmq_pub_open(c, "probe", NULL, &p), 0);
+	assert_int_equal(shmq_publish(p, "ok", 2, 0, NULL), 0);
+	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+	assert_int_equal(m.len, 2);
+	shmq_pub_close(p);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+}
+
+void fx_raw_hello(struct raw *r, const struct daemon *d)
+{
+	assert_int_equal(raw_connect(r, d->sock), 0);
+	assert_int_equal(raw_hello(r), 0);
+}
+
+void fx_raw_open(struct raw *r, const struct daemon *d, const char *name, uint32_t role,
+		 struct raw_chan *rc)
+{
+	fx_raw_hello(r, d);
+	assert_int_equal(raw_open(r, name, role, rc), 0);
+}
+
+/* Poll shmqd's descriptor count until it is want (at_most: no more than want). */
+static int wait_fd_count(const struct daemon *d, int want, bool at_most)
+{
+	int64_t deadline = fx_now_ns() + FX_HANG_NS;
+	int n;
+
+	for (;;) {
+		n = daemon_fd_count(d);
+		if (n == want || (at_most && n < want) || fx_now_ns() >= deadline)
+			break;
+		fx_nap_ms(2);
+	}
+	if (n == want || (at_most && n < want))
+		return 0;
+	fprintf(stderr, "shmqd holds %d descriptors, expected %s%d\n", n, at_most ? "at most " : "",
+		want);
+	return -1;
+}
+
+int fx_wait_fd_count(const struct daemon *d, int want)
+{
+	return wait_fd_count(d, want, false);
+}
+
+int fx_wait_fd_count_at_most(const struct daemon *d, int want)
+{
+	return wait_fd_count(d, want, true);
+}
+
+int fx_run_publisher(void *arg)
+{
+	const struct pub_job *j = arg;
+	struct shmq_client *c;
+	struct shmq_pub *p;
+
+	if (shmq_connect(j->sock, &c) || shmq_pub_open(c, j->chan, NULL, &p))
+		return 10;
+	if (j->go_fd >= 0 && pipe_wait_line(j->go_fd))
+		return 11;
+	for (uint64_t v = j->first; v < j->last; v++) {
+		int err = shmq_publish(p, &v, sizeof(v), j->timeout_ns, NULL);
+
+		if (err) {
+			fprintf(stderr, "publisher: %s at %llu\n", shmq_errname(err),
+				(unsigned long long)v);
+			return 12;
+		}
+	}
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+	return 0;
+}

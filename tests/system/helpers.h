@@ -1,0 +1,68 @@
+/*
+ * helpers.h - libshmq and raw-client steps that many system tests take:
+ * connect to the fixture's daemon, create a channel of 64-byte messages,
+ * publish and receive uint64 values, open a channel by hand, wait for
+ * shmqd's descriptor count, and a child process that publishes. The
+ * helpers assert with cmocka (test process only); fx_run_publisher() runs
+ * in a child started with child_start() and returns an exit code instead.
+ */
+#ifndef TEST_SYSTEM_HELPERS_H
+#define TEST_SYSTEM_HELPERS_H
+
+#include <stdint.h>
+
+#include "daemon.h"
+#include "raw.h"
+#include "shmq.h"
+
+/* A libshmq client connected to d's socket. */
+struct shmq_client *fx_connect(const struct daemon *d);
+
+/* Create name with room for about nslots 64-byte messages (128 bytes a slot). */
+void fx_channel_create(struct shmq_client *c, const char *name, uint64_t nslots, uint32_t policy);
+
+/* Publish the uint64 v, waiting up to timeout_ns for space. */
+void fx_publish_u64(struct shmq_pub *p, uint64_t v, int64_t timeout_ns);
+
+/* The uint64 a message carries (its length must be 8). */
+uint64_t fx_msg_u64(const struct shmq_msg *m);
+
+/* Receive one message (waiting up to FX_HANG_S) and return its uint64. */
+uint64_t fx_recv_u64(struct shmq_sub *s, struct shmq_msg *m);
+
+/* A fresh libshmq client can connect, list and round-trip a message. */
+void fx_assert_daemon_serves(struct daemon *d);
+
+/* raw_connect + raw_hello on d's socket. */
+void fx_raw_hello(struct raw *r, const struct daemon *d);
+
+/* fx_raw_hello + raw_open name as role, mapped into *rc. */
+void fx_raw_open(struct raw *r, const struct daemon *d, const char *name, uint32_t role,
+		 struct raw_chan *rc);
+
+/* Wait (bounded) until shmqd holds exactly want descriptors; 0 or -1. */
+int fx_wait_fd_count(const struct daemon *d, int want);
+
+/*
+ * Wait (bounded) until shmqd holds at most want descriptors; 0 or -1. For
+ * a count taken before that may include the fixture's own probe
+ * connection, which shmqd closes a moment later.
+ */
+int fx_wait_fd_count_at_most(const struct daemon *d, int want);
+
+/* A child that publishes the uint64 values first .. last-1 on chan. */
+struct pub_job {
+	const char *sock;
+	const char *chan;
+	uint64_t first, last;
+	int go_fd;	    /* if >= 0: wait for a line on it first */
+	int64_t timeout_ns; /* how long each publish may wait for space */
+};
+
+/*
+ * child_start() function for a struct pub_job: 0, or 10 (connect/open
+ * failed), 11 (no go line), 12 (a publish failed; said on stderr).
+ */
+int fx_run_publisher(void *arg);
+
+#endif
