@@ -8,10 +8,11 @@
  *  - streaming: the child publishes into a block-policy channel, the parent
  *    receives with shmq_recv() and copies out (shmq), or in batches of up to
  *    256 with shmq_poll() (shmq-batch);
- *  - fan-out: the parent publishes to N sleeping subscribers on a drop-policy
- *    channel; a paced phase measures latency to the first and the last
- *    subscriber, then a back-to-back phase the publisher's rate and the share
- *    the slowest subscriber received.
+ *  - fan-out: the parent publishes to N sleeping subscribers on a block-policy
+ *    channel (so the publisher's rate is that of delivering every message to
+ *    every subscriber, not of outrunning lapped ones); a paced phase measures
+ *    latency to the first and the last subscriber, then a back-to-back phase
+ *    the publisher's rate and the share the slowest subscriber received.
  *
  * Each run creates its channels, forks its peers (each connects on its own:
  * a client is not shared across fork) and deletes the channels at the end.
@@ -38,7 +39,6 @@ struct sq {
 	char ping[64];
 	char pong[64];
 	uint32_t wait; /* enum shmq_wait of every reader */
-	uint32_t policy;
 	struct shmq_client *c;
 	struct shmq_pub *pub;
 	struct shmq_sub *sub;
@@ -137,7 +137,7 @@ static int sq_open(struct sq *q, const char *pub_name, const char *sub_name)
 static int sq_create(struct sq *q, const char *kind, unsigned nchan)
 {
 	static unsigned run;
-	struct shmq_channel_opts o = {.policy = q->policy};
+	struct shmq_channel_opts o = {.policy = SHMQ_POLICY_BLOCK};
 	int err = shmq_connect(q->cfg->socket_path, &q->c);
 
 	o.max_message_bytes = q->cfg->size_bytes < 64 ? 64 : q->cfg->size_bytes;
@@ -174,14 +174,13 @@ static int sq_result(struct sq *q, int err, const char *what)
 	return err;
 }
 
-/* Prepare q and its shared start line; nchan channels of the given policy. */
+/* Prepare q and its shared start line; nchan block-policy channels. */
 static int sq_setup(struct sq *q, const struct bench_cfg *cfg, struct bench_out *out,
 		    const char *kind, unsigned nchan, size_t extra_shared)
 {
 	*q = (struct sq){.cfg = cfg, .out = out, .epfd = -1};
 	if (!cfg->socket_path)
 		return bench_fail(out->reason, BENCH_SKIP, "no shmqd");
-	q->policy = strcmp(kind, "fanout") ? SHMQ_POLICY_BLOCK : SHMQ_POLICY_DROP;
 	q->sync = shm_anon(round_up64(sizeof(*q->sync)) + extra_shared);
 	q->buf = calloc(1, cfg->size_bytes);
 	if (!q->sync || !q->buf)
@@ -488,7 +487,7 @@ static void fo_collect(struct fo_shared *f, const struct bench_cfg *cfg, struct 
 		for (s = 0; s < cfg->nsubs; s++) {
 			t = fo_recv(f, s)[i];
 			if (!t)
-				continue; /* lost (drop policy): no latency */
+				continue; /* not received: no latency */
 			first = t < first ? t : first;
 			last = t > last ? t : last;
 		}

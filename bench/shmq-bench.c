@@ -89,7 +89,7 @@ static const struct scenario scenarios[] = {
     {"stream", "shmq", ST, 1, scen_shmq_stream, NULL, "block policy, shmq_recv + copy", 0},
     {"stream", "shmq-batch", ST, 1, scen_shmq_stream_batch, NULL,
      "block policy, shmq_poll batches of 256 + copy", 0},
-    {"fanout", "shmq", KIND_FANOUT, 1, scen_shmq_fanout, NULL, "drop policy, sleeping subscribers",
+    {"fanout", "shmq", KIND_FANOUT, 1, scen_shmq_fanout, NULL, "block policy, sleeping subscribers",
      SL},
     {"group", "shmq-group", KIND_STREAM, 1, NULL, NOT_YET_GROUPS,
      "2 producers, 2 consumers with acks", 0},
