@@ -154,29 +154,41 @@ static int read_one(struct shmq_sub *s, struct log_rec *rec)
 	return r;
 }
 
-/* Futex sleep: announce, re-check, sleep. Returns 1 ready, 0 woken, <0. */
-static int sleep_futex(struct shmq_sub *s, struct log_rec *rec, int64_t left)
+/*
+ * Announce a reader going to sleep with mark (MARK_FUTEX or MARK_EFD),
+ * before its last re-check: the one handshake both wait paths share.
+ * Returns the wake_seq a futex sleeper waits on.
+ */
+static uint32_t sleep_announce(struct shmq_sub *s, uint32_t mark)
 {
 	struct ctl_hdr *ctl = s->m.v.ctl;
 	uint32_t seq;
-	int r;
 
-	/* relaxed: the mark lets the daemon fix the count if we die asleep;
-	 * the seq_cst increment below orders it. */
-	atomic_store_explicit(&s->me->armed, MARK_FUTEX, memory_order_relaxed);
+	/* seq_cst: the mark comes before the count, so a publisher (or the
+	 * daemon, if we die asleep) that counts us finds it. */
+	atomic_store_explicit(&s->me->armed, mark, memory_order_seq_cst);
 	/* seq_cst: counted for the daemon's bookkeeping; the flag below is
-	 * what publishers read (Dekker with finish() in log.c): either a
-	 * publisher sees it or our re-check sees its record. */
+	 * what publishers read. */
 	atomic_fetch_add_explicit(&ctl->sleepers, 1, memory_order_seq_cst);
 	seq = atomic_load_explicit(&ctl->wake_seq, memory_order_seq_cst);
 	/* seq_cst, after the wake_seq load: pairs with the load and exchange
-	 * in finish() (log.c). A publisher that takes this flag bumps wake_seq
-	 * after we read it, so our FUTEX_WAIT below cannot miss its wake. */
+	 * in finish() (log.c), Dekker: either a publisher sees the flag or our
+	 * re-check sees its record. A publisher that takes the flag bumps
+	 * wake_seq after we read it, so a FUTEX_WAIT on seq cannot miss its
+	 * wake, and it finds our mark when it signals event fds. */
 	atomic_store_explicit(&ctl->wake_needed, 1, memory_order_seq_cst);
 	atomic_thread_fence(memory_order_seq_cst);
-	r = read_one(s, rec);
+	return seq;
+}
+
+/* Futex sleep: announce, re-check, sleep. Returns 1 ready, 0 woken, <0. */
+static int sleep_futex(struct shmq_sub *s, struct log_rec *rec, int64_t left)
+{
+	uint32_t seq = sleep_announce(s, MARK_FUTEX);
+	int r = read_one(s, rec);
+
 	if (r == 0)
-		r = wait_futex(&ctl->wake_seq, seq, left);
+		r = wait_futex(&s->m.v.ctl->wake_seq, seq, left);
 	log_reader_unmark(&s->m.v, s->me, MARK_FUTEX);
 	return r == -SHMQ_ETIMEDOUT ? 0 : r;
 }
@@ -202,13 +214,7 @@ static int sleep_efd(struct shmq_sub *s, struct log_rec *rec, int64_t left)
 	 * again here or its signal is still pending for poll(). */
 	if (!s->armed || atomic_load_explicit(&s->me->armed, memory_order_acquire) != MARK_EFD) {
 		s->armed = true;
-		/* seq_cst: same pairing as sleep_futex(); armed is set before
-		 * the count so a publisher that counts us finds the flag. */
-		atomic_store_explicit(&s->me->armed, MARK_EFD, memory_order_seq_cst);
-		atomic_fetch_add_explicit(&s->m.v.ctl->sleepers, 1, memory_order_seq_cst);
-		/* seq_cst; pairs with the load and exchange in finish(). */
-		atomic_store_explicit(&s->m.v.ctl->wake_needed, 1, memory_order_seq_cst);
-		atomic_thread_fence(memory_order_seq_cst);
+		sleep_announce(s, MARK_EFD);
 	}
 	r = read_one(s, rec);
 	if (r != 0 || left == 0)
