@@ -23,6 +23,9 @@ struct channel_spec {
 	uint64_t capacity_bytes;
 	uint32_t max_message_bytes;
 	uint32_t policy;
+	uint32_t publishers; /* enum shmq_publishers */
+	int32_t numa_node;   /* SHMQ_NUMA_* as given; LOCAL is resolved by the daemon */
+	uint32_t flags;      /* SHMQ_CHAN_* */
 	struct acl publish;
 	struct acl subscribe;
 };

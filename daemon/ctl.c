@@ -184,6 +184,9 @@ static int spec_from_wire(struct channel_spec *spec, const char *name,
 	spec->capacity_bytes = o->capacity_bytes;
 	spec->max_message_bytes = o->max_message_bytes;
 	spec->policy = o->policy;
+	spec->publishers = o->publishers;
+	spec->numa_node = o->numa_node;
+	spec->flags = o->flags;
 	spec->publish.n = spec->subscribe.n = 1;
 	spec->publish.uids[0] = spec->subscribe.uids[0] = owner;
 	return 0;

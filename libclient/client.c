@@ -236,6 +236,9 @@ void client_wire_opts(struct proto_chan_opts *w, const struct shmq_channel_opts 
 		.capacity_bytes = d.capacity_bytes,
 		.max_message_bytes = d.max_message_bytes,
 		.policy = d.policy,
+		.publishers = d.publishers,
+		.numa_node = d.numa_node,
+		.flags = d.flags,
 	};
 }
 
@@ -277,8 +280,13 @@ static void info_from_wire(struct shmq_channel_info *o, const struct proto_info 
 	o->capacity_bytes = w->capacity_bytes;
 	o->max_message_bytes = w->max_message_bytes;
 	o->readers = w->readers;
-	o->nslots = w->nslots;
+	o->oldest = w->oldest;
 	o->tail = w->tail;
+	o->publishers = w->publishers;
+	o->publishers_open = w->publishers_open;
+	o->numa_node = w->numa_node;
+	o->numa_pages_node = w->numa_pages_node;
+	o->flags = w->flags;
 }
 
 SHMQ_EXPORT int shmq_channel_info(struct shmq_client *c, const char *name,

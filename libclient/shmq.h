@@ -63,22 +63,47 @@ enum shmq_wait {
 	SHMQ_WAIT_EVENTFD = 3,    /* wait on shmq_sub_fd(): in your epoll loop, or in poll() */
 };
 
+/* Who may publish to a channel at the same time. */
+enum shmq_publishers {
+	SHMQ_PUBLISHERS_MANY = 0, /* any number of publisher handles, lock-free claims */
+	SHMQ_PUBLISHERS_ONE = 1,  /* one handle at a time (-SHMQ_EBUSY for a second one);
+				   * it moves the tail with plain stores */
+};
+
+/* NUMA placement of a channel's memory (shmq_channel_opts.numa_node). */
+#define SHMQ_NUMA_NONE 0         /* the kernel's default policy */
+#define SHMQ_NUMA_LOCAL (-1)     /* the node of the CPU the creating client runs on */
+#define SHMQ_NUMA_NODE(n) ((n) + 1) /* bind to node n */
+
+/* Channel flags (shmq_channel_opts.flags). */
+#define SHMQ_CHAN_NO_TIMESTAMP 0x1u /* records carry no publish time (timestamp_ns 0) */
+
 /* Settings of a channel. Zero fields take the defaults shown. */
 struct shmq_channel_opts {
-	uint64_t capacity_bytes;    /* ring size at least, default 4 MiB (rounded up to 2^n slots) */
+	uint64_t capacity_bytes;    /* ring bytes at least, default 4 MiB (rounded up to 2^n,
+				     * and to 4 records of the largest message) */
 	uint32_t max_message_bytes; /* largest payload, default 4096, at most 16 MiB */
 	uint32_t policy;            /* enum shmq_policy, default DROP */
+	uint32_t publishers;        /* enum shmq_publishers, default MANY */
+	int32_t numa_node;          /* SHMQ_NUMA_*, default NONE */
+	uint32_t flags;             /* SHMQ_CHAN_*, default 0 */
+	uint32_t reserved;          /* 0 */
 };
 
 /* One row of shmq_channel_list(). */
 struct shmq_channel_info {
 	char name[SHMQ_NAME_MAX + 1];
 	uint32_t policy;
-	uint64_t capacity_bytes;
+	uint64_t capacity_bytes;    /* bytes of the ring */
 	uint32_t max_message_bytes;
-	uint32_t readers;   /* subscribers attached now */
-	uint64_t nslots;    /* messages the ring holds */
-	uint64_t tail;      /* offset the next message gets */
+	uint32_t readers;           /* subscribers attached now */
+	uint64_t oldest;            /* offset of the oldest message still retained */
+	uint64_t tail;              /* offset the next message gets */
+	uint32_t publishers;        /* enum shmq_publishers */
+	uint32_t publishers_open;   /* publisher handles open now */
+	int32_t numa_node;          /* as asked, SHMQ_NUMA_* */
+	int32_t numa_pages_node;    /* node the ring's memory is on, -1 if unknown or mixed */
+	uint32_t flags;             /* SHMQ_CHAN_* */
 };
 
 struct shmq_pub_opts {

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #define PROTO_MAGIC 0x50514853u /* "SHQP" */
-#define PROTO_VERSION 1u
+#define PROTO_VERSION 2u
 #define PROTO_MAX_BYTES 4096u
 #define PROTO_NAME_BYTES 256u
 #define PROTO_LIST_ROWS 12u
@@ -53,8 +53,13 @@ static_assert(sizeof(struct proto_hdr) == 24, "proto ABI");
 struct proto_chan_opts {
 	uint64_t capacity_bytes;
 	uint32_t max_message_bytes;
-	uint32_t policy;
+	uint32_t policy;     /* enum shmq_policy */
+	uint32_t publishers; /* enum shmq_publishers */
+	int32_t numa_node;   /* SHMQ_NUMA_NONE, SHMQ_NUMA_LOCAL or SHMQ_NUMA_NODE(n) */
+	uint32_t flags;      /* SHMQ_CHAN_* */
+	uint32_t pad;
 };
+static_assert(sizeof(struct proto_chan_opts) == 32, "proto ABI");
 
 struct proto_hello {
 	uint32_t major;
@@ -97,13 +102,17 @@ struct proto_close {
 
 struct proto_info {
 	char name[PROTO_NAME_BYTES];
-	uint64_t capacity_bytes;
-	uint64_t nslots;
+	uint64_t capacity_bytes; /* the ring's bytes */
+	uint64_t oldest;         /* offset of the oldest retained message */
 	uint64_t tail;
 	uint32_t max_message_bytes;
 	uint32_t policy;
 	uint32_t readers;
-	uint32_t pad;
+	uint32_t publishers;     /* enum shmq_publishers */
+	int32_t numa_node;       /* as asked: SHMQ_NUMA_* */
+	int32_t numa_pages_node; /* node the ring's pages are on; -1 unknown or mixed */
+	uint32_t publishers_open;
+	uint32_t flags;
 };
 
 struct proto_list_req {

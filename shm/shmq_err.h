@@ -30,6 +30,7 @@ enum shmq_err {
 	SHMQ_ELIMIT = 19,     /* a daemon or channel limit is reached */
 	SHMQ_EMISMATCH = 20,  /* channel exists with different settings */
 	SHMQ_ESTATE = 21,     /* call not valid in the handle's current state */
+	SHMQ_EBUSY = 22,      /* the channel's one exclusive publisher is taken */
 	SHMQ_ERR_COUNT
 };
 
