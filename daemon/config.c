@@ -5,6 +5,9 @@
  *   stuck_ms = 500                capacity = 4M
  *   max_channels = 1024           max_message = 4096
  *   create = *                    policy = drop | block
+ *                                 publishers = many | one
+ *                                 numa_node = none | local | 0
+ *                                 timestamps = on | off
  *                                 publish = *  |  1000, 1001
  *                                 subscribe = *
  * Every error names its line. Main thread only.
@@ -114,10 +117,52 @@ static int set_daemon_key(struct config *cfg, const char *key, char *val)
 	return 0;
 }
 
+/* "none", "local" or a node number, into the wire's SHMQ_NUMA_* value. */
+static int parse_numa(const char *s, int32_t *out)
+{
+	uint64_t node;
+
+	if (!strcmp(s, "none"))
+		*out = SHMQ_NUMA_NONE;
+	else if (!strcmp(s, "local"))
+		*out = SHMQ_NUMA_LOCAL;
+	else if (s[strspn(s, "0123456789")] == 0 && !parse_size(s, &node) &&
+		 node < CONFIG_MAX_NUMA_NODE)
+		*out = SHMQ_NUMA_NODE((int32_t)node);
+	else
+		return -1;
+	return 0;
+}
+
+/* publishers, numa_node, timestamps: the keys of words, not numbers */
+static int set_channel_word(struct channel_spec *ch, const char *key, const char *val)
+{
+	if (!strcmp(key, "publishers")) {
+		if (!strcmp(val, "one"))
+			ch->publishers = SHMQ_PUBLISHERS_ONE;
+		else if (!strcmp(val, "many"))
+			ch->publishers = SHMQ_PUBLISHERS_MANY;
+		else
+			return -1;
+		return 0;
+	}
+	if (!strcmp(key, "numa_node"))
+		return parse_numa(val, &ch->numa_node);
+	if (!strcmp(val, "on"))
+		ch->flags &= ~SHMQ_CHAN_NO_TIMESTAMP;
+	else if (!strcmp(val, "off"))
+		ch->flags |= SHMQ_CHAN_NO_TIMESTAMP;
+	else
+		return -1;
+	return 0;
+}
+
 static int set_channel_key(struct channel_spec *ch, const char *key, char *val)
 {
 	uint64_t v;
 
+	if (!strcmp(key, "publishers") || !strcmp(key, "numa_node") || !strcmp(key, "timestamps"))
+		return set_channel_word(ch, key, val);
 	if (!strcmp(key, "policy")) {
 		if (!strcmp(val, "drop"))
 			ch->policy = 0;
@@ -167,6 +212,7 @@ static int open_section(struct config *cfg, char *line, struct channel_spec **ch
 	(*ch)->capacity_bytes = 4u << 20;
 	(*ch)->max_message_bytes = 4096;
 	(*ch)->publish.everyone = (*ch)->subscribe.everyone = true;
+	(*ch)->numa_resolved = -1; /* numa_spec_resolve() sets it at creation */
 	return 0;
 }
 
@@ -196,7 +242,7 @@ int config_parse(struct config *cfg, const char *text, char *err, unsigned err_l
 {
 	struct channel_spec *ch = NULL;
 	bool in_section = false;
-	char *copy = strdup(text), *save = NULL, *line;
+	char *copy = strdup(text), *save = NULL, *line, shown[61];
 	unsigned lineno = 0;
 	int rc = 0;
 
@@ -208,10 +254,12 @@ int config_parse(struct config *cfg, const char *text, char *err, unsigned err_l
 		save = strchr(p, '\n');
 		if (save)
 			*save++ = 0;
-		line = p;
+		line = trim(p);
 		lineno++;
+		/* the line as written: parse_line() cuts it at the '=' */
+		snprintf(shown, sizeof(shown), "%s", line);
 		if (parse_line(cfg, line, &ch, &in_section)) {
-			snprintf(err, err_len, "line %u: cannot understand \"%.60s\"", lineno, trim(p));
+			snprintf(err, err_len, "line %u: cannot understand \"%s\"", lineno, shown);
 			rc = -1;
 			break;
 		}

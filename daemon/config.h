@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "shmq_types.h"
+
 #define CONFIG_MAX_CHANNELS 256
 #define CONFIG_MAX_UIDS 16
 
@@ -18,6 +20,8 @@ struct acl {
 	uint32_t uids[CONFIG_MAX_UIDS];
 };
 
+#define CONFIG_MAX_NUMA_NODE 1024 /* numa_node = 0 .. 1023 */
+
 struct channel_spec {
 	char name[201];
 	uint64_t capacity_bytes;
@@ -26,6 +30,8 @@ struct channel_spec {
 	uint32_t publishers; /* enum shmq_publishers */
 	int32_t numa_node;   /* SHMQ_NUMA_* as given; LOCAL is resolved by the daemon */
 	uint32_t flags;      /* SHMQ_CHAN_* */
+	/* the node to bind to, -1 none: set by numa_spec_resolve() */
+	int32_t numa_resolved;
 	struct acl publish;
 	struct acl subscribe;
 };

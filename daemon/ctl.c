@@ -22,7 +22,9 @@
 
 #include "logmsg.h"
 #include "name.h"
+#include "numa_place.h"
 #include "proto.h"
+#include "shmq_types.h"
 
 #define MAX_BAD_REQUESTS 8u
 #define MAX_LOGGED_BAD 3u
@@ -135,12 +137,20 @@ static void info_fill(struct proto_info *o, const struct channel *ch)
 {
 	memset(o, 0, sizeof(*o));
 	strcpy(o->name, ch->name);
-	o->capacity_bytes = ch->v.nslots * ch->v.slot_bytes;
-	o->nslots = ch->v.nslots;
+	struct log_cursor oldest;
+
+	log_oldest(&ch->v, &oldest);
+	o->capacity_bytes = ch->v.ring_bytes;
+	o->oldest = oldest.pos;
 	o->tail = log_tail(&ch->v);
+	o->publishers = ch->v.pub_mode;
+	o->publishers_open = channel_publishers(ch);
+	o->flags = ch->v.flags & DATA_F_NO_TIMESTAMP ? SHMQ_CHAN_NO_TIMESTAMP : 0;
 	o->max_message_bytes = ch->v.max_message_bytes;
 	o->policy = ch->v.policy;
 	o->readers = channel_readers(ch);
+	o->numa_node = ch->numa_wire;
+	o->numa_pages_node = numa_pages_node(ch->data, ch->g.data_bytes);
 }
 
 static int handle_add(struct client *cl, uint64_t channel_id, uint32_t role, uint32_t idx)
@@ -169,6 +179,8 @@ static void handle_release(struct ctl *c, struct client *cl, uint32_t at)
 		return;
 	if (h.role == ROLE_SUB)
 		registry_reader_remove(ch, h.reader_idx);
+	else
+		registry_pub_remove(ch, h.reader_idx, c->reg->stuck_ns);
 	registry_handle_put(c->reg, ch);
 }
 
@@ -177,7 +189,8 @@ static int spec_from_wire(struct channel_spec *spec, const char *name,
 {
 	struct log_geometry g;
 
-	if (log_geometry_make(o->capacity_bytes, o->max_message_bytes, o->policy, &g))
+	if (log_geometry_make(o->capacity_bytes, o->max_message_bytes, o->policy, o->publishers,
+			      o->flags & SHMQ_CHAN_NO_TIMESTAMP ? DATA_F_NO_TIMESTAMP : 0, &g))
 		return -SHMQ_EINVAL;
 	memset(spec, 0, sizeof(*spec));
 	strcpy(spec->name, name);
@@ -201,6 +214,8 @@ static int create_for(struct ctl *c, struct client *cl, const char *name,
 	if (!is_admin(c, cl->uid) && !acl_allows(&c->cfg->create, cl->uid))
 		return -SHMQ_EPERM;
 	err = spec_from_wire(&spec, name, o, cl->uid);
+	if (!err)
+		err = numa_spec_resolve(&spec, cl->pid); /* LOCAL: the creator's node */
 	if (err)
 		return err;
 	return registry_create(c->reg, &spec, cl->uid, out);
@@ -319,19 +334,29 @@ static int op_open(struct ctl *c, struct client *cl, const void *body, struct re
 	memset(out, 0, sizeof(*out));
 	out->channel_id = ch->id;
 	if (req->role == ROLE_SUB) {
-		if (req->wait_mode > 3)
+		struct log_cursor cur;
+
+		if (req->wait_mode > SHMQ_WAIT_EVENTFD)
 			return -SHMQ_EINVAL;
 		err = registry_reader_add(ch, cl->id, cl->pid, req->start, req->offset,
-					  req->wait_mode, &out->reader_idx, &out->start_pos);
+					  req->wait_mode, &out->reader_idx, &cur, &out->skip_below);
 		if (err)
 			return err;
+		out->start_pos = cur.pos;
+		out->start_bytes = cur.bytes;
 		out->reader_gen = atomic_load_explicit(&ch->v.readers[out->reader_idx].gen,
 						       memory_order_relaxed);
+	} else {
+		err = registry_pub_add(ch, cl->id, cl->pid, &out->reader_idx);
+		if (err)
+			return err;
 	}
 	err = handle_add(cl, ch->id, req->role, out->reader_idx);
 	if (err) {
 		if (req->role == ROLE_SUB)
 			registry_reader_remove(ch, out->reader_idx);
+		else
+			registry_pub_remove(ch, out->reader_idx, c->reg->stuck_ns);
 		return err;
 	}
 	ch->handles++;
@@ -349,7 +374,7 @@ static int find_handle(const struct client *cl, uint64_t channel_id, uint32_t ro
 {
 	for (uint32_t i = 0; i < cl->nh; i++)
 		if (cl->h[i].channel_id == channel_id && cl->h[i].role == role &&
-		    (role == ROLE_PUB || cl->h[i].reader_idx == idx))
+		    (idx == UINT32_MAX || cl->h[i].reader_idx == idx))
 			return (int)i;
 	return -1;
 }
@@ -373,7 +398,7 @@ static int op_eventfds(struct ctl *c, struct client *cl, const void *body, struc
 	struct proto_efds *out = (struct proto_efds *)rep->body;
 	struct channel *ch = registry_by_id(c->reg, req->channel_id);
 
-	if (!ch || find_handle(cl, req->channel_id, ROLE_PUB, 0) < 0)
+	if (!ch || find_handle(cl, req->channel_id, ROLE_PUB, UINT32_MAX) < 0)
 		return -SHMQ_ESTATE;
 	memcpy(rep->fds, ch->efds, sizeof(ch->efds));
 	rep->nfds = MAX_READERS;

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "logmsg.h"
+#include "numa_place.h"
 #include "proto.h"
 #include "registry.h"
 #include "wait.h"
@@ -140,9 +141,13 @@ static void raise_fd_limit(void)
 static int create_declared(struct registry *reg, const struct config *cfg)
 {
 	for (uint32_t i = 0; i < cfg->nchannels; i++) {
+		struct channel_spec spec = cfg->channels[i];
 		struct channel *ch;
-		int err = registry_create(reg, &cfg->channels[i], (uint32_t)geteuid(), &ch);
+		/* the daemon creates declared channels: numa_node = local is its node */
+		int err = numa_spec_resolve(&spec, 0);
 
+		if (!err)
+			err = registry_create(reg, &spec, (uint32_t)geteuid(), &ch);
 		if (err) {
 			log_msg(LOG_ERROR, "registry", "cannot create channel=%s err=%d",
 				cfg->channels[i].name, err);

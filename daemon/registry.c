@@ -16,15 +16,17 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "logmsg.h"
 #include "map.h"
+#include "shmq_types.h"
+#include "numa_place.h"
 #include "wait.h"
 
-#define REPAIR_BUDGET 65536u
 #define SEG_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
 int registry_init(struct registry *r, const struct config *cfg)
@@ -98,15 +100,21 @@ static int seg_no_memory(const char *name, uint64_t bytes, uint64_t room)
 /*
  * Create a sealed memfd of bytes, its memory allocated now (a full
  * memory gives -SHMQ_ENOMEM here, not SIGBUS at first touch), and map it.
- * *fd_out and *base are set as soon as they exist: the caller releases
- * them on error too.
+ * With node >= 0 the memfd is bound to that NUMA node between ftruncate()
+ * and fallocate(), through a mapping made for it, so that every page is
+ * allocated there; the bind is strict, so a node without room is
+ * -SHMQ_ENOMEM, never pages on another node. *fd_out and *base are set
+ * as soon as they exist: the caller releases them on error too.
  */
-static int seg_create(const char *name, uint64_t bytes, int *fd_out, void **base,
+static int seg_create(const char *name, uint64_t bytes, int node, int *fd_out, void **base,
 		      uint64_t *mapped)
 {
-	uint64_t room = mem_room_bytes();
-	int fd;
+	uint64_t node_room, room = mem_room_bytes();
+	int fd, err;
 
+	node_room = node >= 0 ? numa_node_room_bytes(node) : UINT64_MAX;
+	if (node_room < room)
+		room = node_room;
 	if (bytes > room)
 		return seg_no_memory(name, bytes, room);
 	fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -116,6 +124,12 @@ static int seg_create(const char *name, uint64_t bytes, int *fd_out, void **base
 	/* 0600: nobody but the daemon's uid may reopen it via /proc */
 	if (fchmod(fd, 0600) || ftruncate(fd, (off_t)bytes))
 		return err_from_errno(errno);
+	/* the policy must be set before fallocate() allocates the pages */
+	if (node >= 0) {
+		err = numa_bind_fd(fd, bytes, node);
+		if (err)
+			return err;
+	}
 	if (fallocate(fd, 0, 0, (off_t)bytes)) {
 		if (errno == ENOSPC || errno == ENOMEM)
 			return seg_no_memory(name, bytes, room);
@@ -162,6 +176,16 @@ static int make_efds(struct channel *ch)
 	return 0;
 }
 
+/* A random commit-word key; the clock if the kernel has no entropy call. */
+static uint64_t channel_key(void)
+{
+	uint64_t k = 0;
+
+	if (getrandom(&k, sizeof(k), GRND_NONBLOCK) != (ssize_t)sizeof(k))
+		k = wait_now_ns() * 0x9e3779b97f4a7c15ull;
+	return k;
+}
+
 /*
  * Create, map, format and attach both segments. Each resource is stored in
  * ch as soon as it exists; on error nothing is undone here: the caller's
@@ -170,20 +194,24 @@ static int make_efds(struct channel *ch)
 static int channel_map(struct channel *ch)
 {
 	char name[256];
+	/* both segments on the resolved node; a channel that asked for none
+	 * is never bound, whatever numa_node holds */
+	int node = ch->numa_wire == SHMQ_NUMA_NONE ? -1 : ch->numa_node;
 	int err;
 
 	snprintf(name, sizeof(name), "shmq.%s.d", ch->name);
-	err = seg_create(name, ch->g.data_bytes, &ch->data_fd, &ch->data, &ch->g.data_bytes);
+	err = seg_create(name, ch->g.data_bytes, node, &ch->data_fd, &ch->data, &ch->g.data_bytes);
 	if (err)
 		return err;
 	snprintf(name, sizeof(name), "shmq.%s.c", ch->name);
-	err = seg_create(name, ch->g.ctl_bytes, &ch->ctl_fd, &ch->ctl, &ch->g.ctl_bytes);
+	err = seg_create(name, ch->g.ctl_bytes, node, &ch->ctl_fd, &ch->ctl, &ch->g.ctl_bytes);
 	if (!err)
 		err = seg_open_ro(ch->data_fd, &ch->data_ro_fd);
 	if (!err)
-		err = log_format(ch->data, ch->ctl, &ch->g, ch->name, ch->id);
+		err = log_format(ch->data, ch->ctl, &ch->g, ch->name, ch->id, 0, channel_key());
 	if (!err)
-		err = log_attach(&ch->v, ch->data, ch->g.data_bytes, ch->ctl, ch->g.ctl_bytes);
+		err = log_attach(&ch->v, ch->data, ch->g.data_bytes, ch->ctl, ch->g.ctl_bytes,
+				 NULL);
 	return err;
 }
 
@@ -222,15 +250,16 @@ static int channel_new(struct registry *r, const struct channel_spec *spec, uint
 	for (unsigned i = 0; i < MAX_READERS; i++)
 		ch->efds[i] = -1;
 	ch->data_fd = ch->data_ro_fd = ch->ctl_fd = -1;
-	/* no pos is being watched yet; 0 would make a claim at pos 0 look
-	 * stuck since time 0 and be abandoned at the first tick */
-	ch->rep.stuck_pos = UINT64_MAX;
 	strcpy(ch->name, spec->name);
 	ch->owner_uid = owner_uid;
 	ch->publish = spec->publish;
 	ch->subscribe = spec->subscribe;
+	ch->numa_wire = spec->numa_node;
+	ch->numa_node = spec->numa_resolved;
 	ch->id = r->next_id++ | ((uint64_t)getpid() << 32);
-	err = log_geometry_make(spec->capacity_bytes, spec->max_message_bytes, spec->policy, &ch->g);
+	err = log_geometry_make(spec->capacity_bytes, spec->max_message_bytes, spec->policy,
+				spec->publishers,
+				spec->flags & SHMQ_CHAN_NO_TIMESTAMP ? DATA_F_NO_TIMESTAMP : 0, &ch->g);
 	if (!err)
 		err = channel_map(ch);
 	if (!err)
@@ -250,9 +279,11 @@ int registry_create(struct registry *r, const struct channel_spec *spec, uint32_
 	int err = channel_new(r, spec, owner_uid, out);
 
 	if (!err)
-		log_msg(LOG_INFO, "registry", "created channel=%s slots=%llu max_message=%u policy=%s",
-			spec->name, (unsigned long long)(*out)->v.nslots,
-			(*out)->v.max_message_bytes, (*out)->v.policy ? "block" : "drop");
+		log_msg(LOG_INFO, "registry",
+			"created channel=%s ring_bytes=%llu max_message=%u policy=%s publishers=%s",
+			spec->name, (unsigned long long)(*out)->v.ring_bytes,
+			(*out)->v.max_message_bytes, (*out)->v.policy ? "block" : "drop",
+			(*out)->v.pub_mode ? "one" : "many");
 	return err;
 }
 
@@ -299,21 +330,30 @@ void registry_handle_put(struct registry *r, struct channel *ch)
 		registry_drop(r, ch);
 }
 
-static int start_pos(const struct channel *ch, uint32_t start, uint64_t offset, uint64_t *pos)
+/*
+ * Where a reader asked to start: a record boundary and, for an offset past
+ * it, the first offset to deliver (the reader skips up to it).
+ */
+static int start_cursor(const struct channel *ch, uint32_t start, uint64_t offset,
+			struct log_cursor *cur, uint64_t *skip_below)
 {
-	uint64_t tail = log_tail(&ch->v), oldest = log_oldest(&ch->v);
+	struct log_cursor tail;
 
+	*skip_below = 0;
+	log_tail_cursor(&ch->v, &tail);
 	switch (start) {
-	case 0: /* SHMQ_START_LATEST */
-		*pos = tail;
+	case SHMQ_START_LATEST:
+		*cur = tail;
 		return 0;
-	case 1: /* SHMQ_START_EARLIEST */
-		*pos = oldest;
+	case SHMQ_START_EARLIEST:
+		log_oldest(&ch->v, cur);
 		return 0;
-	case 2: /* SHMQ_START_OFFSET */
-		if (offset > tail)
+	case SHMQ_START_OFFSET:
+		if (offset > tail.pos)
 			return -SHMQ_EINVAL;
-		*pos = offset < oldest ? oldest : offset;
+		log_oldest(&ch->v, cur);
+		if (offset > cur->pos)
+			*skip_below = offset;
 		return 0;
 	default:
 		return -SHMQ_EINVAL;
@@ -332,24 +372,25 @@ static void set_readers_hi(struct channel *ch)
 }
 
 /*
- * The pos of the slowest active reader, each read once from shared memory
- * and bounded to [oldest, tail]; false if there is no active reader.
+ * The cursor of the slowest active reader, each read once from shared
+ * memory and kept only if it lies between the oldest record and the tail;
+ * false if there is no such reader.
  */
-static bool slowest_reader(const struct channel *ch, uint64_t *low)
+static bool slowest_reader(const struct channel *ch, struct log_cursor *low)
 {
-	uint64_t tail = log_tail(&ch->v), oldest = log_oldest(&ch->v), pos;
+	struct log_cursor tail, oldest, c;
 	bool any = false;
 
+	log_tail_cursor(&ch->v, &tail);
+	log_oldest(&ch->v, &oldest);
 	*low = tail;
 	for (unsigned i = 0; i < MAX_READERS; i++) {
-		if (!ch->reader_client[i])
+		if (!ch->reader_client[i] || !log_cursor_load(&ch->v.readers[i], &c))
 			continue;
-		/* acquire; pairs with the subscriber's cursor store: an ordering
-		 * hint only, the value is bounded below. */
-		pos = atomic_load_explicit(&ch->v.readers[i].pos, memory_order_acquire);
-		pos = pos < oldest ? oldest : pos > tail ? tail : pos;
-		if (pos < *low)
-			*low = pos;
+		if (c.bytes < oldest.bytes || c.bytes > tail.bytes || c.pos > tail.pos)
+			continue; /* not a cursor an honest reader holds */
+		if (c.bytes < low->bytes)
+			*low = c;
 		any = true;
 	}
 	return any;
@@ -357,25 +398,30 @@ static bool slowest_reader(const struct channel *ch, uint64_t *low)
 
 /*
  * Where a new reader starts. On a block channel publishers cache a limit
- * from the slowest reader (pos + nslots): a new reader below it would be
- * overwritten, so it starts no lower than the slowest active reader.
+ * from the slowest reader (its bytes + ring): a new reader below it would
+ * be overwritten, so it starts no lower than the slowest active reader.
  */
-static int reader_start(const struct channel *ch, uint32_t start, uint64_t offset, uint64_t *pos)
+static int reader_start(const struct channel *ch, uint32_t start, uint64_t offset,
+			struct log_cursor *cur, uint64_t *skip_below)
 {
-	uint64_t low;
-	int err = start_pos(ch, start, offset, pos);
+	struct log_cursor low;
+	int err = start_cursor(ch, start, offset, cur, skip_below);
 
-	if (!err && ch->v.policy == 1 /* block */ && slowest_reader(ch, &low) && *pos < low)
-		*pos = low;
+	if (!err && ch->v.policy == SHMQ_POLICY_BLOCK && slowest_reader(ch, &low) &&
+	    cur->bytes < low.bytes)
+		*cur = low;
+	if (*skip_below <= cur->pos)
+		*skip_below = 0;
 	return err;
 }
 
 int registry_reader_add(struct channel *ch, uint64_t client_id, uint32_t pid, uint32_t start,
-			uint64_t offset, uint32_t wait_mode, uint32_t *idx, uint64_t *pos)
+			uint64_t offset, uint32_t wait_mode, uint32_t *idx, struct log_cursor *cur,
+			uint64_t *skip_below)
 {
 	struct reader_entry *e;
 	unsigned i;
-	int err = reader_start(ch, start, offset, pos);
+	int err = reader_start(ch, start, offset, cur, skip_below);
 
 	if (err)
 		return err;
@@ -384,9 +430,9 @@ int registry_reader_add(struct channel *ch, uint64_t client_id, uint32_t pid, ui
 	if (i == MAX_READERS)
 		return -SHMQ_ELIMIT;
 	e = &ch->v.readers[i];
-	/* relaxed: the entry is free; the release store of state below
-	 * publishes these fields (pairs with log_reader_limit()'s loads). */
-	atomic_store_explicit(&e->pos, *pos, memory_order_relaxed);
+	/* the entry is free: the release store of state below publishes all
+	 * of it (pairs with log_reader_limit()'s loads) */
+	log_cursor_store(e, cur, false);
 	atomic_store_explicit(&e->received, 0, memory_order_relaxed);
 	atomic_store_explicit(&e->lost, 0, memory_order_relaxed);
 	atomic_store_explicit(&e->armed, MARK_NONE, memory_order_relaxed);
@@ -396,7 +442,7 @@ int registry_reader_add(struct channel *ch, uint64_t client_id, uint32_t pid, ui
 	/* release: the fields above are visible to whoever sees ACTIVE. */
 	atomic_store_explicit(&e->state, READER_ACTIVE, memory_order_release);
 	/* release, after ACTIVE: a publisher that sees the new generation
-	 * (acquire) and rescans sees this entry active with its pos. */
+	 * (acquire) and rescans sees this entry active with its cursor. */
 	atomic_fetch_add_explicit(&ch->v.ctl->readers_gen, 1, memory_order_release);
 	ch->reader_client[i] = client_id;
 	set_readers_hi(ch);
@@ -441,27 +487,118 @@ uint32_t channel_readers(const struct channel *ch)
 	return n;
 }
 
+uint32_t channel_publishers(const struct channel *ch)
+{
+	uint32_t n = 0;
+
+	for (unsigned i = 0; i < MAX_PUBS; i++)
+		n += ch->pub_client[i] != 0;
+	return n;
+}
+
+int registry_pub_add(struct channel *ch, uint64_t client_id, uint32_t pid, uint32_t *idx)
+{
+	struct pub_entry *e;
+	unsigned i;
+
+	if (ch->v.pub_mode == SHMQ_PUBLISHERS_ONE && channel_publishers(ch))
+		return -SHMQ_EBUSY;
+	for (i = 0; i < MAX_PUBS && ch->pub_client[i]; i++)
+		;
+	if (i == MAX_PUBS)
+		return -SHMQ_ELIMIT;
+	e = &ch->v.pubs[i];
+	/* relaxed: the release store of state below publishes the entry. */
+	atomic_store_explicit(&e->claim_state, PUB_IDLE, memory_order_relaxed);
+	atomic_store_explicit(&e->published, 0, memory_order_relaxed);
+	atomic_store_explicit(&e->published_bytes, 0, memory_order_relaxed);
+	atomic_store_explicit(&e->owner_pid, pid, memory_order_relaxed);
+	atomic_fetch_add_explicit(&e->gen, 1, memory_order_relaxed);
+	/* release; pairs with the acquire in log_claims_limit(). */
+	atomic_store_explicit(&e->state, 1, memory_order_release);
+	ch->pub_client[i] = client_id;
+	ch->pub_pid[i] = pid;
+	ch->stall_killed[i] = 0;
+	log_repair_forget(&ch->rep, i);
+	*idx = i;
+	return 0;
+}
+
 static bool pid_alive(uint32_t pid, void *arg)
 {
 	(void)arg;
-	if (pid == 0)
-		return true; /* not written yet: rely on the stuck timeout */
 	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+static bool pid_not(uint32_t pid, void *arg)
+{
+	return pid != *(uint32_t *)arg && pid_alive(pid, NULL);
+}
+
+static void wake_all(struct channel *ch)
+{
+	log_wake(&ch->v, ch->efds, &ch->have_efds, NULL, NULL);
+	wake_publishers(ch);
+}
+
+void registry_pub_remove(struct channel *ch, uint32_t idx, uint64_t stuck_ns)
+{
+	struct log_repair_out out;
+	struct pub_entry *e;
+	uint32_t pid;
+
+	if (idx >= MAX_PUBS || !ch->pub_client[idx])
+		return;
+	/* a claim it left open is given up now, as if it had died: the
+	 * library never closes with one, so only a dead or rogue one does */
+	pid = ch->pub_pid[idx];
+	log_repair_step(&ch->v, &ch->rep, ch->pub_pid, wait_now_ns(), stuck_ns, pid_not, &pid,
+			&out);
+	e = &ch->v.pubs[idx];
+	/* relaxed + release below: publishers that see the entry free
+	 * (acquire) no longer wait for its claim. */
+	atomic_store_explicit(&e->claim_state, PUB_IDLE, memory_order_relaxed);
+	atomic_store_explicit(&e->state, 0, memory_order_release);
+	ch->pub_client[idx] = 0;
+	ch->pub_pid[idx] = 0;
+	log_repair_forget(&ch->rep, idx);
+	if (out.abandoned)
+		log_msg(LOG_WARN, "registry", "gave up the claim of a closed publisher channel=%s pid=%u",
+			ch->name, pid);
+	wake_all(ch);
+}
+
+/* A live publisher whose abandoned claim will soon hold the others back:
+ * stop it, the only way to keep it from writing into space reused later. */
+static void stall_stop(struct channel *ch, uint32_t pid)
+{
+	for (unsigned i = 0; i < MAX_PUBS; i++) {
+		if (ch->pub_pid[i] != pid || ch->stall_killed[i] == pid)
+			continue;
+		ch->stall_killed[i] = pid;
+		log_msg(LOG_WARN, "registry",
+			"stopping stalled publisher channel=%s pid=%u (SIGKILL): its claim blocks the ring",
+			ch->name, pid);
+		kill((pid_t)pid, SIGKILL);
+	}
 }
 
 void registry_tick(struct registry *r, uint64_t now_ns)
 {
+	struct log_repair_out out;
+
 	for (uint32_t i = 0; i < r->n; i++) {
 		struct channel *ch = r->ch[i];
-		int n = log_repair_step(&ch->v, &ch->rep, now_ns, r->stuck_ns, REPAIR_BUDGET,
-					pid_alive, NULL);
 
-		if (n <= 0)
+		log_repair_step(&ch->v, &ch->rep, ch->pub_pid, now_ns, r->stuck_ns, pid_alive,
+				NULL, &out);
+		for (unsigned k = 0; k < out.nstall; k++)
+			stall_stop(ch, out.stall_pid[k]);
+		if (!out.abandoned)
 			continue;
-		log_msg(LOG_WARN, "registry", "abandoned stuck claims channel=%s count=%d pos=%llu",
-			ch->name, n, (unsigned long long)ch->rep.scan_pos);
-		log_wake(&ch->v, ch->efds, &ch->have_efds, NULL, NULL);
-		wake_publishers(ch);
+		log_msg(LOG_WARN, "registry", "abandoned stuck claims channel=%s count=%u",
+			ch->name, out.abandoned);
+		wake_all(ch);
 	}
 }
 

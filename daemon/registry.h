@@ -22,6 +22,8 @@ struct channel {
 	struct acl publish;
 	struct acl subscribe;
 	struct log_geometry g;
+	int32_t numa_wire; /* SHMQ_NUMA_* as the creator asked */
+	int numa_node;	   /* the node both segments are bound to, -1 none */
 	void *data;
 	void *ctl;
 	int data_fd;
@@ -30,6 +32,9 @@ struct channel {
 	struct log_view v;
 	struct log_repair rep;
 	uint64_t reader_client[MAX_READERS]; /* owning client id, 0 = free */
+	uint64_t pub_client[MAX_PUBS];       /* owning client id, 0 = free */
+	uint32_t pub_pid[MAX_PUBS];          /* its pid, for repair; 0 = free */
+	uint32_t stall_killed[MAX_PUBS];     /* pid we stopped, logged once */
 	int efds[MAX_READERS];
 	bool have_efds;
 };
@@ -61,9 +66,21 @@ int registry_create(struct registry *r, const struct channel_spec *spec, uint32_
 /* Make a channel unfindable; it lives on until its last handle closes. */
 void registry_delete(struct registry *r, struct channel *ch);
 
-/* Assign a reader slot; start is enum shmq_start. */
+/*
+ * Assign a reader slot; start is enum shmq_start. *cur is where it starts
+ * (a record boundary), *skip_below the first offset it delivers (0: all).
+ */
 int registry_reader_add(struct channel *ch, uint64_t client_id, uint32_t pid, uint32_t start,
-			uint64_t offset, uint32_t wait_mode, uint32_t *idx, uint64_t *pos);
+			uint64_t offset, uint32_t wait_mode, uint32_t *idx, struct log_cursor *cur,
+			uint64_t *skip_below);
+
+/* Assign a publisher entry; -SHMQ_EBUSY if the channel's one publisher is taken. */
+int registry_pub_add(struct channel *ch, uint64_t client_id, uint32_t pid, uint32_t *idx);
+
+/* Free a publisher entry, giving up a claim it left open. */
+void registry_pub_remove(struct channel *ch, uint32_t idx, uint64_t stuck_ns);
+
+uint32_t channel_publishers(const struct channel *ch);
 
 /* Free a reader slot and wake whoever waits on it. */
 void registry_reader_remove(struct channel *ch, uint32_t idx);

@@ -348,7 +348,7 @@ int chan_open(struct shmq_client *c, const struct proto_open *req, bool writable
 	err = map_fd(fds[1], true, &m->ctl, &m->ctl_bytes);
 	if (err)
 		goto out_unmap;
-	err = log_attach(&m->v, m->data, m->data_bytes, m->ctl, m->ctl_bytes);
+	err = log_attach(&m->v, m->data, m->data_bytes, m->ctl, m->ctl_bytes, NULL);
 	if (err || m->v.channel_id != resp->channel_id) {
 		err = err ? err : -SHMQ_ECORRUPT;
 		goto out_unmap;
@@ -367,6 +367,8 @@ out_unmap:
 out_close:
 	for (unsigned i = 0; i < nfds; i++)
 		close(fds[i]);
+	/* the daemon holds a reader or publisher entry for us: give it back */
+	chan_close_notify(c, resp->channel_id, req->role, resp->reader_idx);
 	return err;
 }
 

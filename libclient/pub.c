@@ -1,10 +1,11 @@
 /*
- * pub.c - publisher handles: claim/commit/abort in place, copying publish,
- * block-policy waiting, and waking sleeping readers. A handle is used by
- * one thread at a time; many handles publish to a channel concurrently.
- * The hot path (claim, write, commit) touches only shared memory; the only
- * system calls are wake-ups when ctl->wake_needed says a reader fell asleep, and
- * futex waits of a block-policy publisher that found no space.
+ * pub.c - publisher handles: claim/commit/abort in place (one record or an
+ * atomic batch), copying publish, waiting for space, and waking sleeping
+ * readers. A handle is used by one thread at a time; many handles publish
+ * to a channel concurrently (one, on an exclusive channel). The hot path
+ * (claim, write, commit) touches only shared memory; the only system calls
+ * are wake-ups when ctl->wake_needed says a reader fell asleep, and futex
+ * waits of a publisher that found no space.
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -17,13 +18,13 @@
 struct shmq_pub {
 	struct shmq_client *client;
 	struct chan_map m;
-	uint64_t limit;       /* block policy: cached bound on tail, see log_claim() */
-	uint64_t readers_gen; /* ctl->readers_gen when limit was cached */
-	uint64_t claim_pos;
-	bool claimed;
+	struct log_pub lp;
+	struct log_claim claim;
+	uint32_t idx;        /* our publisher entry */
+	uint32_t nclaimed;   /* records in the open claim, 0 if none */
 	bool have_efds;
-	uint32_t pid;
 	int efds[MAX_READERS];
+	uint32_t lens[MAX_BATCH]; /* the open claim's payload sizes */
 };
 
 SHMQ_EXPORT int shmq_pub_open(struct shmq_client *c, const char *name,
@@ -49,8 +50,15 @@ SHMQ_EXPORT int shmq_pub_open(struct shmq_client *c, const char *name,
 		free(p);
 		return err;
 	}
+	if (resp.reader_idx >= MAX_PUBS) {
+		chan_close_notify(c, resp.channel_id, ROLE_PUB, resp.reader_idx);
+		chan_unmap(&p->m);
+		free(p);
+		return -SHMQ_EPROTO;
+	}
 	p->client = c;
-	p->pid = (uint32_t)getpid();
+	p->idx = resp.reader_idx;
+	log_pub_init(&p->m.v, &p->lp, &p->m.v.pubs[p->idx], log_pub_register());
 	for (unsigned i = 0; i < MAX_READERS; i++)
 		p->efds[i] = -1;
 	*out = p;
@@ -78,13 +86,22 @@ static void fetch_efds(void *arg)
 		p->efds[i] = -1;
 }
 
+static int wake_if(struct shmq_pub *p, int rc)
+{
+	if (rc == 1) {
+		log_wake(&p->m.v, p->efds, &p->have_efds, fetch_efds, p);
+		rc = 0;
+	}
+	return rc;
+}
+
 SHMQ_EXPORT void shmq_pub_close(struct shmq_pub *p)
 {
 	if (!p)
 		return;
-	if (p->claimed && log_abort(&p->m.v, p->claim_pos) == 1)
-		log_wake(&p->m.v, p->efds, &p->have_efds, fetch_efds, p); /* readers wait on it */
-	chan_close_notify(p->client, p->m.channel_id, ROLE_PUB, 0);
+	if (p->nclaimed)
+		wake_if(p, log_abort(&p->m.v, &p->lp, &p->claim)); /* readers may wait on it */
+	chan_close_notify(p->client, p->m.channel_id, ROLE_PUB, p->idx);
 	for (unsigned i = 0; i < MAX_READERS; i++)
 		if (p->efds[i] >= 0)
 			close(p->efds[i]);
@@ -104,7 +121,11 @@ static int64_t left_ns(uint64_t deadline)
 	return now >= deadline ? 0 : (int64_t)(deadline - now);
 }
 
-/* Block policy: sleep until a reader moves or the deadline passes. */
+/*
+ * No space: sleep until a reader moves (block policy), the daemon frees a
+ * stalled claim, or the deadline passes. Re-checks at least every ms: a
+ * reader or publisher may die without anyone waking us.
+ */
 static int wait_space(struct shmq_pub *p, int64_t timeout_ns, uint64_t deadline)
 {
 	struct ctl_hdr *ctl = p->m.v.ctl;
@@ -114,7 +135,7 @@ static int wait_space(struct shmq_pub *p, int64_t timeout_ns, uint64_t deadline)
 
 	if (left == 0)
 		return -SHMQ_ETIMEDOUT;
-	if (left > 1000000) /* re-check at least every ms: a reader may die */
+	if (left > 1000000)
 		left = 1000000;
 	/* seq_cst; pairs with the seq_cst cursor store + space_wanted
 	 * exchange of a reader in sub.c (Dekker): either it sees the flag and
@@ -123,103 +144,163 @@ static int wait_space(struct shmq_pub *p, int64_t timeout_ns, uint64_t deadline)
 	 * move clears it, at the cost of one spurious wake. */
 	atomic_store_explicit(&ctl->space_wanted, 1, memory_order_seq_cst);
 	seq = atomic_load_explicit(&ctl->space_seq, memory_order_seq_cst);
-	p->limit = 0;
-	if (log_tail(&p->m.v) < log_reader_limit(&p->m.v, log_tail(&p->m.v)))
-		err = 0;
-	else
-		err = wait_futex(&ctl->space_seq, seq, left);
+	p->lp.limit = 0;
+	p->lp.claims_limit = 0;
+	err = wait_futex(&ctl->space_seq, seq, left);
 	return err == -SHMQ_ETIMEDOUT ? 0 : err;
 }
 
 /*
- * One log_claim(). On block channels the cached limit is dropped when the
- * daemon changed the reader table: a reader that joined below it would
- * otherwise be overwritten until the cache ran out.
+ * One claim attempt of n records (n == 0: one record of len). On block
+ * channels the cached reader limit is dropped when the daemon changed the
+ * reader table: a reader that joined below it would otherwise be overwritten
+ * until the cache ran out.
  */
-static int pub_claim_once(struct shmq_pub *p, uint32_t len)
+static int claim_once(struct shmq_pub *p, const uint32_t *lens, unsigned n)
 {
 	if (p->m.v.policy == SHMQ_POLICY_BLOCK) {
 		/* acquire; pairs with the daemon's release increment after it
 		 * activated or freed an entry: the rescan sees that entry. */
 		uint64_t gen = atomic_load_explicit(&p->m.v.ctl->readers_gen, memory_order_acquire);
 
-		if (gen != p->readers_gen) {
-			p->readers_gen = gen;
-			p->limit = 0;
+		if (gen != p->lp.readers_gen) {
+			p->lp.readers_gen = gen;
+			p->lp.limit = 0;
 		}
 	}
-	return log_claim(&p->m.v, &p->limit, len, p->pid, &p->claim_pos);
+	if (n == 1)
+		return log_claim(&p->m.v, &p->lp, lens[0], 0, &p->claim);
+	return log_claimv(&p->m.v, &p->lp, lens, NULL, n, &p->claim);
+}
+
+static int claim_wait(struct shmq_pub *p, const uint32_t *lens, unsigned n, int64_t timeout_ns)
+{
+	uint64_t deadline = timeout_ns > 0 ? wait_now_ns() + (uint64_t)timeout_ns : 0;
+	int err;
+
+	for (;;) {
+		err = claim_once(p, lens, n);
+		if (err != -SHMQ_EFULL || timeout_ns == 0)
+			return err;
+		err = wait_space(p, timeout_ns, deadline);
+		if (err)
+			return err;
+		if (timeout_ns > 0 && left_ns(deadline) == 0) {
+			err = claim_once(p, lens, n);
+			return err == -SHMQ_EFULL ? -SHMQ_ETIMEDOUT : err;
+		}
+	}
+}
+
+static void claim_fill(struct shmq_pub *p, struct shmq_claim *claim, unsigned i, uint64_t bytes)
+{
+	*claim = (struct shmq_claim){
+		.data = log_payload(&p->m.v, bytes, 0),
+		.capacity = p->lens[i],
+		.offset = p->claim.at.pos + i,
+	};
 }
 
 SHMQ_EXPORT int shmq_pub_claim(struct shmq_pub *p, uint32_t len, struct shmq_claim *claim,
 			       int64_t timeout_ns)
 {
-	uint64_t deadline = 0;
 	int err;
 
 	if (!p || !claim)
 		return -SHMQ_EINVAL;
-	if (p->claimed)
+	if (p->nclaimed)
 		return -SHMQ_ESTATE;
-	if (timeout_ns > 0)
-		deadline = wait_now_ns() + (uint64_t)timeout_ns;
-	for (;;) {
-		err = pub_claim_once(p, len);
-		if (err == -SHMQ_EABANDONED)
-			continue; /* the daemon skipped our pos; take the next */
-		if (err != -SHMQ_EFULL || timeout_ns == 0)
-			break;
-		err = wait_space(p, timeout_ns, deadline);
-		if (err)
-			return err;
-		if (timeout_ns > 0 && left_ns(deadline) == 0) {
-			do
-				err = pub_claim_once(p, len);
-			while (err == -SHMQ_EABANDONED);
-			if (err == -SHMQ_EFULL)
-				err = -SHMQ_ETIMEDOUT;
-			break;
-		}
-	}
+	if (len > p->m.v.max_message_bytes)
+		return -SHMQ_ETOOBIG;
+	p->lens[0] = len;
+	err = claim_wait(p, p->lens, 1, timeout_ns);
 	if (err)
 		return err;
-	p->claimed = true;
-	claim->data = log_payload(&p->m.v, p->claim_pos);
-	claim->capacity = p->m.v.max_message_bytes;
-	claim->reserved = 0;
-	claim->offset = p->claim_pos;
+	p->nclaimed = 1;
+	claim_fill(p, claim, 0, p->claim.at.bytes);
 	return 0;
 }
 
-static int pub_finish(struct shmq_pub *p, struct shmq_claim *claim, int rc)
+SHMQ_EXPORT int shmq_pub_claimv(struct shmq_pub *p, const uint32_t *lens, unsigned n,
+				struct shmq_claim *claims, int64_t timeout_ns)
 {
-	p->claimed = false;
-	claim->data = NULL;
-	if (rc == 1) {
-		log_wake(&p->m.v, p->efds, &p->have_efds, fetch_efds, p);
-		rc = 0;
+	uint64_t b;
+	int err;
+
+	if (!p || !lens || !claims || n == 0 || n > SHMQ_BATCH_MAX)
+		return -SHMQ_EINVAL;
+	if (p->nclaimed)
+		return -SHMQ_ESTATE;
+	memcpy(p->lens, lens, n * sizeof(*lens));
+	err = claim_wait(p, p->lens, n, timeout_ns);
+	if (err)
+		return err;
+	p->nclaimed = n;
+	b = p->claim.at.bytes;
+	for (unsigned i = 0; i < n; i++) {
+		claim_fill(p, &claims[i], i, b);
+		b += rec_bytes_for(p->lens[i], 0);
 	}
-	return rc;
+	return 0;
+}
+
+static uint64_t now_stamp(const struct shmq_pub *p)
+{
+	return p->m.v.flags & DATA_F_NO_TIMESTAMP ? 0 : wait_realtime_ns();
+}
+
+static bool claim_is_ours(const struct shmq_pub *p, const struct shmq_claim *claim)
+{
+	return p->nclaimed && claim->offset == p->claim.at.pos;
 }
 
 SHMQ_EXPORT int shmq_pub_commit(struct shmq_pub *p, struct shmq_claim *claim, uint32_t len)
 {
+	int rc;
+
 	if (!p || !claim)
 		return -SHMQ_EINVAL;
-	if (!p->claimed || claim->offset != p->claim_pos)
+	if (!claim_is_ours(p, claim) || p->nclaimed != 1)
 		return -SHMQ_ESTATE;
-	if (len > p->m.v.max_message_bytes)
-		return -SHMQ_ETOOBIG;
-	return pub_finish(p, claim, log_commit(&p->m.v, p->claim_pos, len, wait_realtime_ns()));
+	if (len > p->lens[0])
+		return len > p->m.v.max_message_bytes ? -SHMQ_ETOOBIG : -SHMQ_EINVAL;
+	rc = log_commit(&p->m.v, &p->lp, &p->claim, len, 0, now_stamp(p));
+	p->nclaimed = 0;
+	claim->data = NULL;
+	return wake_if(p, rc);
+}
+
+static int commit_batch(struct shmq_pub *p)
+{
+	int rc = log_commitv(&p->m.v, &p->lp, &p->claim, p->lens, NULL, now_stamp(p));
+
+	p->nclaimed = 0;
+	return wake_if(p, rc);
+}
+
+SHMQ_EXPORT int shmq_pub_commitv(struct shmq_pub *p, struct shmq_claim *claims, unsigned n)
+{
+	if (!p || !claims)
+		return -SHMQ_EINVAL;
+	if (!claim_is_ours(p, &claims[0]) || n != p->nclaimed)
+		return -SHMQ_ESTATE;
+	for (unsigned i = 0; i < n; i++)
+		claims[i].data = NULL;
+	return commit_batch(p);
 }
 
 SHMQ_EXPORT int shmq_pub_abort(struct shmq_pub *p, struct shmq_claim *claim)
 {
+	int rc;
+
 	if (!p || !claim)
 		return -SHMQ_EINVAL;
-	if (!p->claimed || claim->offset != p->claim_pos)
+	if (!claim_is_ours(p, claim))
 		return -SHMQ_ESTATE;
-	return pub_finish(p, claim, log_abort(&p->m.v, p->claim_pos));
+	rc = log_abort(&p->m.v, &p->lp, &p->claim);
+	p->nclaimed = 0;
+	claim->data = NULL;
+	return wake_if(p, rc);
 }
 
 SHMQ_EXPORT int shmq_publish(struct shmq_pub *p, const void *data, uint32_t len,
@@ -237,5 +318,35 @@ SHMQ_EXPORT int shmq_publish(struct shmq_pub *p, const void *data, uint32_t len,
 	err = shmq_pub_commit(p, &c, len);
 	if (!err && offset)
 		*offset = c.offset;
+	return err;
+}
+
+SHMQ_EXPORT int shmq_publishv(struct shmq_pub *p, const struct shmq_buf *msgs, unsigned n,
+			      int64_t timeout_ns, uint64_t *first_offset)
+{
+	uint64_t b;
+	int err;
+
+	if (!p || !msgs || n == 0 || n > SHMQ_BATCH_MAX)
+		return -SHMQ_EINVAL;
+	if (p->nclaimed)
+		return -SHMQ_ESTATE;
+	for (unsigned i = 0; i < n; i++) {
+		if (msgs[i].len && !msgs[i].data)
+			return -SHMQ_EINVAL;
+		p->lens[i] = msgs[i].len;
+	}
+	err = claim_wait(p, p->lens, n, timeout_ns);
+	if (err)
+		return err;
+	p->nclaimed = n;
+	b = p->claim.at.bytes;
+	for (unsigned i = 0; i < n; i++) {
+		memcpy(log_payload(&p->m.v, b, 0), msgs[i].data, msgs[i].len);
+		b += rec_bytes_for(msgs[i].len, 0);
+	}
+	err = commit_batch(p);
+	if (!err && first_offset)
+		*first_offset = p->claim.at.pos;
 	return err;
 }

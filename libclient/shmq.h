@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "shmq_err.h"
+#include "shmq_types.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -34,49 +35,6 @@ extern "C" {
 struct shmq_client;
 struct shmq_pub;
 struct shmq_sub;
-
-/* What a channel does when its slowest live reader is a full ring behind. */
-enum shmq_policy {
-	SHMQ_POLICY_DROP = 0,  /* publishers never wait; the lapped reader learns its loss */
-	SHMQ_POLICY_BLOCK = 1, /* publishers wait for (or are refused by) the slowest reader */
-};
-
-/*
- * Where a new subscriber starts reading. On a block-policy channel a new
- * subscriber never starts below the slowest subscriber already attached:
- * SHMQ_START_EARLIEST and SHMQ_START_OFFSET are raised to that subscriber's
- * position, the oldest message publishers will not overwrite; with no other
- * subscriber attached they apply as asked.
- */
-enum shmq_start {
-	SHMQ_START_LATEST = 0,   /* only messages published after it opened */
-	SHMQ_START_EARLIEST = 1, /* the oldest message still in the ring */
-	SHMQ_START_OFFSET = 2,   /* shmq_sub_opts.offset (clamped to the oldest retained;
-				  * beyond the next offset: -SHMQ_EINVAL) */
-};
-
-/* How a subscriber waits in shmq_recv() when no message is ready. */
-enum shmq_wait {
-	SHMQ_WAIT_SPIN_SLEEP = 0, /* spin for spin_ns, then sleep on a futex (default) */
-	SHMQ_WAIT_SPIN = 1,       /* busy-poll until a message or the timeout */
-	SHMQ_WAIT_SLEEP = 2,      /* sleep on a futex at once */
-	SHMQ_WAIT_EVENTFD = 3,    /* wait on shmq_sub_fd(): in your epoll loop, or in poll() */
-};
-
-/* Who may publish to a channel at the same time. */
-enum shmq_publishers {
-	SHMQ_PUBLISHERS_MANY = 0, /* any number of publisher handles, lock-free claims */
-	SHMQ_PUBLISHERS_ONE = 1,  /* one handle at a time (-SHMQ_EBUSY for a second one);
-				   * it moves the tail with plain stores */
-};
-
-/* NUMA placement of a channel's memory (shmq_channel_opts.numa_node). */
-#define SHMQ_NUMA_NONE 0         /* the kernel's default policy */
-#define SHMQ_NUMA_LOCAL (-1)     /* the node of the CPU the creating client runs on */
-#define SHMQ_NUMA_NODE(n) ((n) + 1) /* bind to node n */
-
-/* Channel flags (shmq_channel_opts.flags). */
-#define SHMQ_CHAN_NO_TIMESTAMP 0x1u /* records carry no publish time (timestamp_ns 0) */
 
 /* Settings of a channel. Zero fields take the defaults shown. */
 struct shmq_channel_opts {
@@ -135,10 +93,20 @@ struct shmq_msg {
 /* Space claimed in the ring by shmq_pub_claim(), written in place. */
 struct shmq_claim {
 	void *data;
-	uint32_t capacity; /* bytes that may be written at data */
+	uint32_t capacity; /* bytes that may be written at data: the length claimed */
 	uint32_t reserved;
 	uint64_t offset;   /* the message's offset once committed */
 };
+
+/* One message of a batch for shmq_publishv(). */
+struct shmq_buf {
+	const void *data;
+	uint32_t len;
+	uint32_t reserved;
+};
+
+/* Most messages in one atomic batch. */
+#define SHMQ_BATCH_MAX 1024
 
 /* Counters of a subscriber, since it opened. */
 struct shmq_sub_stats {
@@ -201,10 +169,14 @@ uint32_t shmq_pub_max_message(const struct shmq_pub *pub);
 
 /*
  * Claim space for one message of up to len bytes and write it in place at
- * claim->data; then shmq_pub_commit() or shmq_pub_abort(). One open claim
- * per handle. timeout_ns applies to block-policy channels only: 0 returns
- * -SHMQ_EFULL at once when the slowest reader is a ring behind, < 0 waits
- * forever, > 0 waits that long and then returns -SHMQ_ETIMEDOUT.
+ * claim->data; then shmq_pub_commit() or shmq_pub_abort(). The message
+ * takes the ring space len needs (a 32-byte header, the payload, rounded up
+ * to 32 bytes), not the channel's maximum. One open claim per handle.
+ * timeout_ns says how to wait for space: 0 returns -SHMQ_EFULL at once, < 0
+ * waits forever, > 0 waits that long and then returns -SHMQ_ETIMEDOUT.
+ * Space is missing when the slowest reader of a block-policy channel is a
+ * ring behind, or (any policy) while a publisher that stalled a ring ago
+ * still holds its claim, until shmqd stops it (see docs/ARCHITECTURE.md).
  * -SHMQ_ETOOBIG when len exceeds the channel's maximum.
  */
 int shmq_pub_claim(struct shmq_pub *pub, uint32_t len, struct shmq_claim *claim,
@@ -217,8 +189,29 @@ int shmq_pub_claim(struct shmq_pub *pub, uint32_t len, struct shmq_claim *claim,
  */
 int shmq_pub_commit(struct shmq_pub *pub, struct shmq_claim *claim, uint32_t len);
 
-/* Give a claim up; readers skip it and count it as lost. */
+/*
+ * Give a claim up (a whole batch, given its first claim); readers skip it
+ * and count its messages as lost.
+ */
 int shmq_pub_abort(struct shmq_pub *pub, struct shmq_claim *claim);
+
+/*
+ * Claim n messages (n <= SHMQ_BATCH_MAX) of lens[i] bytes at once, with one
+ * tail move: claims[i] gets message i's space and offset (consecutive).
+ * The batch is atomic: after shmq_pub_commitv() readers see all of it,
+ * and if the publisher aborts, dies or stalls first, none of it. A batch
+ * takes at most a quarter of the ring (-SHMQ_ETOOBIG). Waits as
+ * shmq_pub_claim().
+ */
+int shmq_pub_claimv(struct shmq_pub *pub, const uint32_t *lens, unsigned n,
+		    struct shmq_claim *claims, int64_t timeout_ns);
+
+/* Publish a batch claimed by shmq_pub_claimv(): every message, full length. */
+int shmq_pub_commitv(struct shmq_pub *pub, struct shmq_claim *claims, unsigned n);
+
+/* Copy n messages in and publish them as one atomic batch; claimv + commitv. */
+int shmq_publishv(struct shmq_pub *pub, const struct shmq_buf *msgs, unsigned n,
+		  int64_t timeout_ns, uint64_t *first_offset);
 
 /*
  * Copy len bytes into the channel as one message; claim + memcpy + commit.

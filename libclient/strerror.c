@@ -32,6 +32,7 @@ static const struct {
 	[SHMQ_ELIMIT] = {"SHMQ_ELIMIT", "a limit was reached (readers, channels or descriptors)"},
 	[SHMQ_EMISMATCH] = {"SHMQ_EMISMATCH", "channel exists with different settings"},
 	[SHMQ_ESTATE] = {"SHMQ_ESTATE", "call not valid in the handle's current state"},
+	[SHMQ_EBUSY] = {"SHMQ_EBUSY", "the channel takes one publisher at a time, and it has one"},
 };
 
 /* The table index of err or -err; -1 outside the table (also for INT_MIN). */

@@ -16,21 +16,24 @@
 #include "wait.h"
 
 #define DEFAULT_SPIN_NS 20000u
-#define MAX_CURSOR_BATCH 256u
+#define MAX_CURSOR_BATCH 256u /* ... or this many messages */
+#define UNFENCED_SLEEP_NS 1000000 /* longest sleep where membarrier is refused */
 
 struct shmq_sub {
 	struct shmq_client *client;
 	struct chan_map m;
 	struct reader_entry *me;
-	uint64_t pos;       /* next pos to look at (a held record's pos while held) */
-	uint64_t published; /* last pos stored in me->pos */
+	struct log_cursor cur;       /* next record to look at (the held one while held) */
+	struct log_cursor published; /* last cursor stored in me */
+	uint64_t skip_below;   /* deliver nothing below this offset (start at an offset) */
 	uint64_t lost_pending; /* lost since the last delivered message */
-	bool holding;       /* a view from shmq_recv is out at pos */
+	bool holding;       /* a view from shmq_recv is out at cur */
 	bool armed;         /* event fd mode: we set me->armed (a publisher may clear it) */
+	bool fenced;        /* membarrier works here: sleeps need no bound */
 	uint32_t idx;
 	uint32_t wait_mode;
 	uint64_t spin_ns;
-	uint64_t cursor_batch; /* publish the cursor after this many messages, or before waiting */
+	uint64_t cursor_bytes; /* publish the cursor after this many bytes ... */
 	int efd;
 	struct log_rec last;
 	struct shmq_sub_stats st;
@@ -71,14 +74,11 @@ SHMQ_EXPORT int shmq_sub_open(struct shmq_client *c, const char *name,
 	s->client = c;
 	s->idx = resp.reader_idx;
 	s->me = &s->m.v.readers[s->idx];
-	s->pos = s->published = resp.start_pos;
+	s->cur = s->published = (struct log_cursor){resp.start_pos, resp.start_bytes};
+	s->skip_below = resp.skip_below;
 	s->wait_mode = o.wait;
 	s->spin_ns = o.spin_ns ? o.spin_ns : DEFAULT_SPIN_NS;
-	s->cursor_batch = s->m.v.nslots / 8;
-	if (s->cursor_batch > MAX_CURSOR_BATCH)
-		s->cursor_batch = MAX_CURSOR_BATCH;
-	if (s->cursor_batch == 0)
-		s->cursor_batch = 1;
+	s->cursor_bytes = s->m.v.ring_bytes / 8;
 	*out = s;
 	return 0;
 
@@ -120,17 +120,17 @@ static void publish_cursor(struct shmq_sub *s)
 {
 	struct ctl_hdr *ctl = s->m.v.ctl;
 
-	if (s->pos == s->published)
+	if (s->cur.bytes == s->published.bytes)
 		return;
-	s->published = s->pos;
+	s->published = s->cur;
 	if (s->m.v.policy != SHMQ_POLICY_BLOCK) {
 		/* release; pairs with the acquire in log_reader_limit(). */
-		atomic_store_explicit(&s->me->pos, s->pos, memory_order_release);
+		log_cursor_store(s->me, &s->cur, false);
 		return;
 	}
 	/* seq_cst: release for log_reader_limit(), and ordered before the
 	 * space_wanted load (pairs with wait_space() in pub.c). */
-	atomic_store_explicit(&s->me->pos, s->pos, memory_order_seq_cst);
+	log_cursor_store(s->me, &s->cur, true);
 	/* seq_cst load first, so the common case (nobody waits) writes no
 	 * shared line; whoever exchanges 1 -> 0 wakes every waiter, and those
 	 * still short of space set the flag again before sleeping. */
@@ -142,16 +142,37 @@ static void publish_cursor(struct shmq_sub *s)
 	}
 }
 
+/* Count rec's losses, those at or above skip_below only. */
+static void count_lost(struct shmq_sub *s, const struct log_rec *rec, uint64_t upto)
+{
+	uint64_t lo = upto - rec->lost, n, ab;
+
+	if (lo < s->skip_below)
+		lo = s->skip_below;
+	n = upto > lo ? upto - lo : 0;
+	ab = rec->abandoned < n ? rec->abandoned : n;
+	s->st.lost_overrun += n - ab;
+	s->st.lost_abandoned += ab;
+	s->lost_pending += n;
+}
+
 static int read_one(struct shmq_sub *s, struct log_rec *rec)
 {
-	int r = log_read(&s->m.v, &s->pos, rec);
+	for (;;) {
+		int r = log_read(&s->m.v, &s->cur, rec);
 
-	if (r < 0)
-		return r;
-	s->st.lost_overrun += rec->lost - rec->abandoned;
-	s->st.lost_abandoned += rec->abandoned;
-	s->lost_pending += rec->lost;
-	return r;
+		if (r < 0)
+			return r;
+		count_lost(s, rec, r ? rec->pos : s->cur.pos);
+		if (!s->skip_below)
+			return r;
+		if (r == 0 || rec->pos >= s->skip_below) {
+			if (s->cur.pos >= s->skip_below)
+				s->skip_below = 0;
+			return r;
+		}
+		log_advance(&s->cur, rec); /* below the asked offset: not delivered */
+	}
 }
 
 /*
@@ -178,7 +199,19 @@ static uint32_t sleep_announce(struct shmq_sub *s, uint32_t mark)
 	 * wake, and it finds our mark when it signals event fds. */
 	atomic_store_explicit(&ctl->wake_needed, 1, memory_order_seq_cst);
 	atomic_thread_fence(memory_order_seq_cst);
+	/* publishers commit with a plain release store and no fence: this
+	 * orders each one's commit store before its wake_needed load, as if
+	 * it had fenced (membarrier). Refused here: our sleeps are bounded. */
+	s->fenced = log_sleep_fence();
 	return seq;
+}
+
+/* How long a sleep may last: bounded where a commit may go unseen. */
+static int64_t sleep_bound(const struct shmq_sub *s, int64_t left)
+{
+	if (s->fenced || (left >= 0 && left <= UNFENCED_SLEEP_NS))
+		return left;
+	return UNFENCED_SLEEP_NS;
 }
 
 /* Futex sleep: announce, re-check, sleep. Returns 1 ready, 0 woken, <0. */
@@ -188,7 +221,7 @@ static int sleep_futex(struct shmq_sub *s, struct log_rec *rec, int64_t left)
 	int r = read_one(s, rec);
 
 	if (r == 0)
-		r = wait_futex(&s->m.v.ctl->wake_seq, seq, left);
+		r = wait_futex(&s->m.v.ctl->wake_seq, seq, sleep_bound(s, left));
 	log_reader_unmark(&s->m.v, s->me, MARK_FUTEX);
 	return r == -SHMQ_ETIMEDOUT ? 0 : r;
 }
@@ -219,6 +252,7 @@ static int sleep_efd(struct shmq_sub *s, struct log_rec *rec, int64_t left)
 	r = read_one(s, rec);
 	if (r != 0 || left == 0)
 		return r;
+	left = sleep_bound(s, left);
 	if (left > (int64_t)INT32_MAX * 1000000)
 		left = (int64_t)INT32_MAX * 1000000; /* poll() takes int ms: ~24 days, then re-check */
 	poll(&pfd, 1, left < 0 ? -1 : (int)((left + 999999) / 1000000));
@@ -278,7 +312,7 @@ static void fill_msg(struct shmq_sub *s, const struct log_rec *rec, struct shmq_
 		.offset = rec->pos,
 		.timestamp_ns = rec->timestamp_ns,
 		.lost = s->lost_pending,
-		.seal = rec->word,
+		.seal = rec->bytes,
 	};
 	s->lost_pending = 0;
 	s->st.received++;
@@ -289,8 +323,14 @@ static void release_held(struct shmq_sub *s)
 {
 	if (s->holding) {
 		s->holding = false;
-		s->pos++;
+		log_advance(&s->cur, &s->last);
 	}
+}
+
+static bool cursor_due(const struct shmq_sub *s)
+{
+	return s->cur.bytes - s->published.bytes >= s->cursor_bytes ||
+	       s->cur.pos - s->published.pos >= MAX_CURSOR_BATCH;
 }
 
 SHMQ_EXPORT int shmq_recv(struct shmq_sub *s, struct shmq_msg *msg, int64_t timeout_ns)
@@ -304,7 +344,7 @@ SHMQ_EXPORT int shmq_recv(struct shmq_sub *s, struct shmq_msg *msg, int64_t time
 	err = wait_next(s, &rec, timeout_ns);
 	/* while messages stream, move the cursor once per batch: its cache
 	 * line then crosses to publishers once per batch, not per message */
-	if (s->pos - s->published >= s->cursor_batch)
+	if (cursor_due(s))
 		publish_cursor(s);
 	if (err)
 		return err;
@@ -318,9 +358,9 @@ SHMQ_EXPORT int shmq_msg_verify(const struct shmq_sub *s, const struct shmq_msg 
 {
 	struct log_rec rec;
 
-	if (!s || !msg || slot_word_pos1(msg->seal) != msg->offset + 1)
+	if (!s || !msg)
 		return -SHMQ_EINVAL;
-	rec = (struct log_rec){.pos = msg->offset, .word = msg->seal};
+	rec = (struct log_rec){.pos = msg->offset, .bytes = msg->seal};
 	return log_verify(&s->m.v, &rec) ? 0 : -SHMQ_EOVERRUN;
 }
 
@@ -369,11 +409,11 @@ SHMQ_EXPORT int shmq_poll(struct shmq_sub *s, shmq_msg_cb cb, void *arg, unsigne
 	while (!err) {
 		fill_msg(s, &rec, &msg);
 		n++;
-		s->pos++;
+		log_advance(&s->cur, &rec);
 		if (cb(arg, &msg) || n == max)
 			break;
-		/* a long batch still frees slots for blocked publishers */
-		if (s->pos - s->published >= s->cursor_batch)
+		/* a long batch still frees space for blocked publishers */
+		if (cursor_due(s))
 			publish_cursor(s);
 		err = read_one(s, &rec);
 		err = err == 1 ? 0 : -SHMQ_EAGAIN;
@@ -399,5 +439,7 @@ SHMQ_EXPORT void shmq_sub_stats(const struct shmq_sub *s, struct shmq_sub_stats 
 
 SHMQ_EXPORT uint64_t shmq_sub_position(const struct shmq_sub *s)
 {
-	return s ? s->pos + (s->holding ? 1 : 0) : 0;
+	if (!s)
+		return 0;
+	return s->holding ? s->last.pos + 1 : s->cur.pos;
 }

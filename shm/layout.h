@@ -1,16 +1,19 @@
 /*
- * layout.h - the shared-memory formats of a channel. ABI: every offset a peer
- * relies on is asserted below; change LAYOUT_VERSION with any change here and
- * update docs/ARCHITECTURE.md in the same commit.
+ * layout.h - the shared-memory formats of a channel (format v3). ABI: every
+ * offset a peer relies on is asserted below; change LAYOUT_VERSION (or add a
+ * feature bit) with any change here and update docs/ARCHITECTURE.md in the
+ * same commit.
  *
- * A channel is two POSIX shm objects:
- *  - the data segment: struct data_hdr, then nslots fixed-size slots. The
- *    daemon and publishers map it read-write, pure subscribers read-only.
- *  - the control segment: struct ctl_hdr (wait words, durable position),
- *    then max_readers struct reader_entry (cursors), then the reserved group
- *    table. Everyone attached maps it read-write.
- * Positions ("pos") count messages from 0, are 64-bit and never wrap; a
- * message's pos is its offset. idx = pos & (nslots - 1).
+ * A channel is two memfd segments:
+ *  - the data segment: struct data_hdr, then a byte ring of ring_bytes (a
+ *    power of two) holding variable-length records. The daemon and
+ *    publishers map it read-write, pure subscribers read-only.
+ *  - the control segment: struct ctl_hdr (wait words), then MAX_READERS
+ *    struct reader_entry (cursors), MAX_PUBS struct pub_entry (claims in
+ *    progress), then the reserved group table.
+ * A record's "pos" is its message number (its offset, dense, never reused);
+ * its "bytes" is its byte position in the ring, 64-bit, never wrapping; its
+ * ring index is bytes & (ring_bytes - 1). Both only grow.
  */
 #ifndef SHM_LAYOUT_H
 #define SHM_LAYOUT_H
@@ -26,92 +29,163 @@ static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free");
 
 #define DATA_MAGIC 0x5348514d44415441ull /* "SHQMDATA" */
 #define CTL_MAGIC 0x5348514d4354524cull  /* "SHQMCTRL" */
-#define LAYOUT_VERSION 2u
+#define LAYOUT_VERSION 3u
+
+/*
+ * Feature masks (data_hdr.compat, .incompat). A peer ignores compat bits it
+ * does not know; it refuses a channel with an incompat bit it does not know
+ * (-SHMQ_EVERSION). v3 defines none of either yet.
+ */
+#define FEAT_COMPAT_KNOWN 0u
+#define FEAT_INCOMPAT_KNOWN 0u
 
 #define CACHE_LINE 64u
-#define SLOT_HDR_BYTES 64u
+#define REC_ALIGN 32u          /* records start and end on 32-byte boundaries */
+#define REC_HDR_BYTES 32u
+#define REC_EXT_MAX 4096u      /* largest extension area (shm/ext.h) */
 #define DATA_HDR_BYTES 1024u
 #define CTL_HDR_BYTES 1024u
 #define MAX_READERS 64u
+#define MAX_PUBS 64u
 #define MAX_GROUPS 16u
 #define GROUP_ENTRY_BYTES 256u
-#define MIN_SLOTS 4u
-#define MAX_SLOTS (1ull << 30)
+#define CHUNKS 16u             /* chunk index entries: ring_bytes / CHUNKS each */
+#define MIN_RING_BYTES 4096u
+#define MAX_RING_BYTES (1ull << 40)
 #define MAX_MESSAGE_BYTES (16u << 20)
+#define MAX_BATCH 1024u        /* records in one atomic batch */
 
 /*
- * Slot state word: ((pos + 1) << 2) | state. 0 means "never written", which
- * stands for a finished lap before position 0. A slot at idx serves pos idx,
- * idx + nslots, ...; publishers move it from "done for pos - nslots" to
- * CLAIMED for pos, then to COMMITTED or ABANDONED for pos.
+ * The commit word, the first 8 bytes of every record, stored last with one
+ * release store. Raw value, before it is XORed with data_hdr.rec_key:
+ *
+ *   bits 63..32  lap tag: (bytes >> ring_shift) mod 2^32 of the record
+ *   bits 31..8   units: the record's length in REC_ALIGN units (a PAD or
+ *                ABANDONED record may span a batch, up to ring_bytes / 2)
+ *   bits  7..2   flags (REC_F_*)
+ *   bits  1..0   type (REC_T_*); 0 is never a valid record
+ *
+ * The key makes bytes left in the ring by an older lap's payload look like
+ * noise: a reader accepts a record only if the word decodes to the lap it
+ * expects and the header's pos is the message number it expects (a false
+ * match needs ~100 bits of stale payload to agree by chance).
  */
-enum slot_state {
-	SLOT_CLAIMED = 1,
-	SLOT_COMMITTED = 2,
-	SLOT_ABANDONED = 3,
+enum rec_type {
+	REC_T_MSG = 1,       /* a message */
+	REC_T_PAD = 2,       /* filler to the ring's end, or before a batch; no message */
+	REC_T_ABANDONED = 3, /* a claim given up; the next record's pos says how many */
 };
 
-static inline uint64_t slot_word(uint64_t pos, unsigned state)
+#define REC_F_EXT 0x04u   /* an extension area follows the header (shm/ext.h) */
+#define REC_F_BATCH 0x08u /* first record of an atomic batch: the rest follow it */
+
+static inline uint64_t rec_word_make(uint64_t key, uint64_t bytes, uint32_t shift, uint64_t len,
+				     unsigned flags, unsigned type)
 {
-	return ((pos + 1) << 2) | state;
+	uint64_t lap = (bytes >> shift) & 0xffffffffull;
+
+	return key ^ (lap << 32 | (len / REC_ALIGN) << 8 | flags | type);
 }
 
-static inline uint64_t slot_word_pos1(uint64_t word) /* pos + 1; 0 for never written */
+static inline uint32_t rec_word_lap(uint64_t raw)
 {
-	return word >> 2;
+	return (uint32_t)(raw >> 32);
 }
 
-static inline unsigned slot_word_state(uint64_t word)
+static inline uint64_t rec_word_len(uint64_t raw)
 {
-	return (unsigned)(word & 3);
+	return ((raw >> 8) & 0xffffffull) * REC_ALIGN;
 }
 
-/* Record flags (slot_hdr.flags). */
-#define REC_F_NONE 0u
+static inline unsigned rec_word_flags(uint64_t raw)
+{
+	return (unsigned)(raw & 0xfc);
+}
 
-/* One slot: this header, then max_message_bytes of payload, padded to 64. */
-struct slot_hdr {
-	_Atomic uint64_t state; /* slot_word(); publishers and daemon CAS it */
-	uint32_t len;           /* payload bytes, written before COMMITTED */
-	uint32_t flags;         /* REC_F_* */
-	uint64_t timestamp_ns;  /* CLOCK_REALTIME at commit */
-	uint32_t claimer_pid;   /* pid of the claiming process, for the daemon */
-	uint32_t delivery;      /* delivery count (consumer groups) */
-	uint64_t msg_id;        /* duplicate detection, 0 = none */
-	uint64_t corr_id;       /* request/reply correlation, 0 = none */
-	uint16_t key_bytes;     /* leading payload bytes that are the key */
-	uint16_t hdr_bytes;     /* leading payload bytes that are user headers */
-	uint16_t content_type;
-	uint16_t pad0;
-	uint32_t pad1[2];
+static inline unsigned rec_word_type(uint64_t raw)
+{
+	return (unsigned)(raw & 3);
+}
+
+/* Record header, at the start of every record (REC_ALIGN aligned). */
+struct rec_hdr {
+	_Atomic uint64_t word; /* rec_word_make() ^ key; stored last, release */
+	uint64_t pos;          /* message number; PAD: the next message's number */
+	uint64_t timestamp_ns; /* CLOCK_REALTIME at commit, 0 on no-timestamp channels */
+	uint32_t len;          /* payload bytes (after the extension area) */
+	uint32_t crc;          /* 0 in memory; the journal fills its copy's checksum */
 };
-static_assert(sizeof(struct slot_hdr) == SLOT_HDR_BYTES, "shm ABI");
-static_assert(offsetof(struct slot_hdr, len) == 8, "shm ABI");
-static_assert(offsetof(struct slot_hdr, timestamp_ns) == 16, "shm ABI");
+static_assert(sizeof(struct rec_hdr) == REC_HDR_BYTES, "shm ABI");
+static_assert(offsetof(struct rec_hdr, pos) == 8, "shm ABI");
+static_assert(offsetof(struct rec_hdr, timestamp_ns) == 16, "shm ABI");
+static_assert(offsetof(struct rec_hdr, len) == 24, "shm ABI");
+
+/* Bytes a record of len payload and ext extension bytes takes in the ring. */
+static inline uint64_t rec_bytes_for(uint64_t len, uint64_t ext)
+{
+	return (REC_HDR_BYTES + ext + len + REC_ALIGN - 1) & ~(uint64_t)(REC_ALIGN - 1);
+}
+
+/*
+ * One chunk index entry. The claim that moves the tail across the start of
+ * chunk k (k * chunk bytes) writes entry k % CHUNKS: the first record
+ * boundary at or after that start and its message number. Readers that
+ * were overrun, and the daemon placing new readers, start from it. `bytes`
+ * is written last with release and read first and again last (a seqlock
+ * whose sequence is the never-repeating byte position).
+ */
+struct chunk_entry {
+	_Atomic uint64_t bytes;
+	_Atomic uint64_t pos;
+};
+static_assert(sizeof(struct chunk_entry) == 16, "shm ABI");
+
+/* Data segment flags (data_hdr.flags), from SHMQ_CHAN_*. */
+#define DATA_F_NO_TIMESTAMP 0x1u
 
 /* Offset 0 of the data segment. Geometry is written once, before magic. */
 struct data_hdr {
 	_Atomic uint64_t magic; /* DATA_MAGIC, stored last, release */
 	uint32_t version;       /* LAYOUT_VERSION */
-	uint32_t hdr_bytes;     /* DATA_HDR_BYTES: slots start here */
+	uint32_t hdr_bytes;     /* DATA_HDR_BYTES: the ring starts here */
 	uint64_t seg_bytes;     /* whole segment */
-	uint64_t nslots;        /* power of two */
-	uint32_t slot_bytes;    /* SLOT_HDR_BYTES + max_message_bytes, rounded to 64 */
+	uint64_t ring_bytes;    /* power of two */
 	uint32_t max_message_bytes;
 	uint32_t policy;        /* enum shmq_policy */
-	uint32_t flags;         /* reserved, 0 */
+	uint32_t compat;        /* FEAT_COMPAT_* bits */
+	uint32_t incompat;      /* FEAT_INCOMPAT_* bits */
 	uint64_t channel_id;    /* daemon-unique, ties data and control together */
-	uint8_t pad0[8];
-	alignas(64) _Atomic uint64_t tail_pos; /* next pos to claim; publishers CAS */
-	uint8_t pad1[56];
-	alignas(64) char name[256];            /* NUL-terminated channel name */
-	uint8_t pad2[DATA_HDR_BYTES - 384];
+	uint64_t base_pos;      /* the first message number of the channel */
+	uint64_t rec_key;       /* XOR key of commit words, random, never 0 */
+	uint32_t pub_mode;      /* enum shmq_publishers */
+	uint32_t ring_shift;    /* log2(ring_bytes) */
+	uint32_t max_record_bytes; /* largest MSG record: header, extensions, payload */
+	uint32_t flags;         /* DATA_F_* */
+	uint8_t pad0[40];
+	/* tail: the next record's (pos, bytes). Many publishers move both with
+	 * one 16-byte CAS; an exclusive publisher stores them under tail_seq. */
+	alignas(64) _Atomic uint64_t tail_pos;
+	_Atomic uint64_t tail_bytes;
+	_Atomic uint32_t tail_seq; /* exclusive mode: odd while the pair changes */
+	uint8_t pad1[44];
+	/* highest chunk any claim has reached; set before the claim's bytes are
+	 * written, so a reader that sees it low knows its record is intact */
+	alignas(64) _Atomic uint64_t frontier;
+	uint8_t pad2[56];
+	alignas(64) struct chunk_entry chunks[CHUNKS];
+	alignas(64) char name[256]; /* NUL-terminated channel name */
+	uint8_t pad3[DATA_HDR_BYTES - 768];
 };
 static_assert(sizeof(struct data_hdr) == DATA_HDR_BYTES, "shm ABI");
-static_assert(offsetof(struct data_hdr, nslots) == 24, "shm ABI");
+static_assert(offsetof(struct data_hdr, ring_bytes) == 24, "shm ABI");
+static_assert(offsetof(struct data_hdr, compat) == 40, "shm ABI");
 static_assert(offsetof(struct data_hdr, channel_id) == 48, "shm ABI");
-static_assert(offsetof(struct data_hdr, tail_pos) == 64, "shm ABI");
-static_assert(offsetof(struct data_hdr, name) == 128, "shm ABI");
+static_assert(offsetof(struct data_hdr, rec_key) == 64, "shm ABI");
+static_assert(offsetof(struct data_hdr, tail_pos) == 128, "shm ABI");
+static_assert(offsetof(struct data_hdr, tail_bytes) == 136, "shm ABI");
+static_assert(offsetof(struct data_hdr, frontier) == 192, "shm ABI");
+static_assert(offsetof(struct data_hdr, chunks) == 256, "shm ABI");
+static_assert(offsetof(struct data_hdr, name) == 512, "shm ABI");
 
 /* Reader entry states (reader_entry.state). */
 enum reader_state {
@@ -128,25 +202,61 @@ enum reader_mark {
 
 /*
  * One subscriber cursor. The daemon assigns it (state, owner_pid, gen, the
- * starting pos); afterwards only the owning subscriber writes pos and the
- * counters. `armed` marks a reader counted in ctl->sleepers, so that the
- * daemon can fix the count when a sleeping reader dies; whoever clears the
- * mark (CAS) decrements the count.
+ * starting cursor); afterwards only the owning subscriber writes the cursor
+ * and counters. The cursor is a (pos, bytes) pair stored under cur_seq
+ * (odd while it changes); publishers need only `bytes`. `armed` marks a
+ * reader counted in ctl->sleepers, so that the daemon can fix the count when
+ * a sleeping reader dies; whoever clears the mark (CAS) decrements the count.
  */
 struct reader_entry {
-	_Atomic uint64_t pos;       /* next pos to read; subscriber stores */
+	_Atomic uint64_t bytes;     /* next record's byte position; subscriber stores */
+	_Atomic uint64_t pos;       /* its message number */
+	_Atomic uint32_t cur_seq;   /* seqlock of the pair */
+	uint32_t pad0;
 	_Atomic uint64_t received;  /* subscriber's counters, for stats */
 	_Atomic uint64_t lost;
-	uint8_t pad0[40];
+	uint8_t pad1[24];
 	alignas(64) _Atomic uint32_t state; /* enum reader_state; daemon writes */
 	_Atomic uint32_t owner_pid;         /* daemon writes */
 	_Atomic uint32_t gen;               /* bumped by the daemon on each assignment */
 	_Atomic uint32_t armed;             /* enum reader_mark: counted in ctl->sleepers */
 	uint32_t wait_mode;                 /* enum shmq_wait, informative */
-	uint8_t pad1[44];
+	uint8_t pad2[44];
 };
 static_assert(sizeof(struct reader_entry) == 128, "shm ABI");
+static_assert(offsetof(struct reader_entry, pos) == 8, "shm ABI");
 static_assert(offsetof(struct reader_entry, state) == 64, "shm ABI");
+
+/* Publisher claim states (pub_entry.claim_state). */
+enum pub_claim_state {
+	PUB_IDLE = 0,
+	PUB_CLAIMING = 1, /* the intent is written, the tail move may or may not have happened */
+	PUB_CLAIMED = 2,  /* the tail moved: [claim_bytes, claim_end) is this publisher's */
+};
+
+/*
+ * One publisher. The daemon assigns it (state, owner_pid, gen) to one
+ * publisher handle; the publisher writes its claim intent before it moves
+ * the tail, so that the daemon can give up the claim of a publisher that
+ * dies or stalls between claim and commit, knowing where the claim ends.
+ */
+struct pub_entry {
+	_Atomic uint64_t claim_bytes; /* start of the claim (a PAD first, if any) */
+	_Atomic uint64_t claim_end;   /* byte position after it */
+	_Atomic uint64_t claim_pos;   /* message number of its first record */
+	_Atomic uint32_t claim_state; /* enum pub_claim_state */
+	_Atomic uint32_t claim_count; /* records in the claim */
+	_Atomic uint64_t published;   /* counters of this publisher, for stats */
+	_Atomic uint64_t published_bytes;
+	uint8_t pad0[16];
+	alignas(64) _Atomic uint32_t state; /* 0 free, 1 active; daemon writes */
+	_Atomic uint32_t owner_pid;         /* daemon writes */
+	_Atomic uint32_t gen;               /* daemon writes */
+	uint8_t pad1[52];
+};
+static_assert(sizeof(struct pub_entry) == 128, "shm ABI");
+static_assert(offsetof(struct pub_entry, claim_state) == 24, "shm ABI");
+static_assert(offsetof(struct pub_entry, state) == 64, "shm ABI");
 
 /* Offset 0 of the control segment. */
 struct ctl_hdr {
@@ -156,9 +266,11 @@ struct ctl_hdr {
 	uint64_t seg_bytes;
 	uint64_t channel_id;    /* equals data_hdr.channel_id */
 	uint32_t max_readers;   /* MAX_READERS */
-	uint32_t max_groups;    /* MAX_GROUPS: reserved group table after readers */
+	uint32_t max_groups;    /* MAX_GROUPS: reserved group table after the publishers */
 	uint64_t groups_off;    /* byte offset of the group table */
-	uint8_t pad0[16];
+	uint32_t max_pubs;      /* MAX_PUBS */
+	uint32_t pad_a;
+	uint64_t pubs_off;      /* byte offset of the publisher table */
 	alignas(64) _Atomic uint32_t sleepers;    /* readers asleep on wake_seq or armed */
 	uint8_t pad1[60];
 	alignas(64) _Atomic uint32_t wake_seq;    /* futex word readers sleep on */
@@ -169,7 +281,7 @@ struct ctl_hdr {
 	uint8_t pad4[60];
 	alignas(64) _Atomic uint64_t durable_pos; /* journal: all below are on disk (daemon) */
 	uint8_t pad5[56];
-	alignas(64) _Atomic uint64_t abandoned;   /* slots the daemon gave up (daemon) */
+	alignas(64) _Atomic uint64_t abandoned;   /* claims the daemon gave up (daemon) */
 	_Atomic uint64_t readers_gen;             /* bumped on reader table changes (daemon) */
 	_Atomic uint32_t readers_hi;              /* 1 + highest assigned reader index (daemon) */
 	uint8_t pad6[44];
@@ -178,6 +290,7 @@ struct ctl_hdr {
 	uint8_t pad8[CTL_HDR_BYTES - 512];
 };
 static_assert(sizeof(struct ctl_hdr) == CTL_HDR_BYTES, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, pubs_off) == 56, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, sleepers) == 64, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, wake_seq) == 128, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, space_wanted) == 192, "shm ABI");
@@ -187,7 +300,8 @@ static_assert(offsetof(struct ctl_hdr, abandoned) == 384, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, readers_hi) == 400, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, wake_needed) == 448, "shm ABI");
 
-#define CTL_SEG_BYTES                                                                               \
-	(CTL_HDR_BYTES + MAX_READERS * sizeof(struct reader_entry) + MAX_GROUPS * GROUP_ENTRY_BYTES)
+#define CTL_PUBS_OFF (CTL_HDR_BYTES + MAX_READERS * sizeof(struct reader_entry))
+#define CTL_GROUPS_OFF (CTL_PUBS_OFF + MAX_PUBS * sizeof(struct pub_entry))
+#define CTL_SEG_BYTES (CTL_GROUPS_OFF + MAX_GROUPS * GROUP_ENTRY_BYTES)
 
 #endif

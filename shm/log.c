@@ -1,12 +1,14 @@
 /*
- * log.c - claim, commit, read and repair on the channel log (see log.h and
- * docs/ARCHITECTURE.md "Channel log").
+ * log.c - claim, commit, read and repair on the channel log, format v3 (see
+ * log.h and docs/ARCHITECTURE.md "Records", "Publishing", "Reading").
  *
- * Invariants: tail_pos only grows; a slot's state word only grows (its pos
- * part is monotonic per slot, and for one pos CLAIMED < COMMITTED/ABANDONED);
- * a slot is written only by the publisher that moved it to CLAIMED for pos.
- * Every value loaded from shared memory is bounded before use: a peer may be
- * hostile or dead mid-write.
+ * Invariants: the tail pair (pos, bytes) only grows, and claims tile the
+ * byte space in tail order; a record's bytes are written only by the
+ * publisher whose tail move covered them, before its commit store; the
+ * commit word of a record is stored once by its publisher (or CASed once by
+ * the daemon to ABANDONED); frontier and the chunk index are set before the
+ * bytes they announce are written. Every value loaded from shared memory is
+ * bounded before use: a peer may be hostile or dead mid-write.
  */
 #include "log.h"
 
@@ -14,59 +16,83 @@
 
 #include "wait.h"
 
+#define CHUNK_BITS 4u /* log2(CHUNKS) */
+static_assert(1u << CHUNK_BITS == CHUNKS, "chunk index");
+
 static bool is_pow2(uint64_t x)
 {
 	return x && !(x & (x - 1));
 }
 
-int log_geometry_make(uint64_t capacity_bytes, uint32_t max_message_bytes, uint32_t policy,
-		      struct log_geometry *out)
+/* Largest batch span: a quarter ring, and what a commit word's units hold. */
+static uint64_t max_span(const struct log_view *v)
 {
-	uint64_t slot_bytes, nslots = MIN_SLOTS;
+	uint64_t cap = (uint64_t)1 << 28;
 
-	if (max_message_bytes == 0 || max_message_bytes > MAX_MESSAGE_BYTES || policy > 1)
+	return v->ring_bytes / 4 < cap ? v->ring_bytes / 4 : cap;
+}
+
+int log_geometry_make(uint64_t capacity_bytes, uint32_t max_message_bytes, uint32_t policy,
+		      uint32_t pub_mode, uint32_t flags, struct log_geometry *out)
+{
+	uint64_t ring = MIN_RING_BYTES, max_record;
+
+	if (max_message_bytes == 0 || max_message_bytes > MAX_MESSAGE_BYTES || policy > 1 ||
+	    pub_mode > 1 || (flags & ~DATA_F_NO_TIMESTAMP) || capacity_bytes > MAX_RING_BYTES)
 		return -SHMQ_EINVAL;
-	slot_bytes = (SLOT_HDR_BYTES + (uint64_t)max_message_bytes + CACHE_LINE - 1) &
-		     ~(uint64_t)(CACHE_LINE - 1);
-	while (nslots * slot_bytes < capacity_bytes && nslots * 2 <= MAX_SLOTS)
-		nslots *= 2;
-	if (nslots * slot_bytes > (1ull << 40))
-		return -SHMQ_EINVAL;
+	max_record = rec_bytes_for(max_message_bytes, REC_EXT_MAX);
+	while (ring < capacity_bytes || ring < 4 * max_record)
+		ring *= 2;
 	*out = (struct log_geometry){
-		.nslots = nslots,
-		.slot_bytes = (uint32_t)slot_bytes,
+		.ring_bytes = ring,
 		.max_message_bytes = max_message_bytes,
+		.max_record_bytes = (uint32_t)max_record,
 		.policy = policy,
-		.data_bytes = DATA_HDR_BYTES + nslots * slot_bytes,
+		.pub_mode = pub_mode,
+		.flags = flags,
+		.data_bytes = DATA_HDR_BYTES + ring,
 		.ctl_bytes = CTL_SEG_BYTES,
 	};
 	return 0;
 }
 
 int log_format(void *data, void *ctl, const struct log_geometry *g, const char *name,
-	       uint64_t channel_id)
+	       uint64_t channel_id, uint64_t base_pos, uint64_t key)
 {
 	struct data_hdr *d = data;
 	struct ctl_hdr *c = ctl;
 
 	if (strlen(name) >= sizeof(d->name))
 		return -SHMQ_ENAME;
+	/* the low two bits clear: a zeroed word decodes to type 0, never a record */
+	key &= ~(uint64_t)3;
 	d->version = LAYOUT_VERSION;
 	d->hdr_bytes = DATA_HDR_BYTES;
 	d->seg_bytes = g->data_bytes;
-	d->nslots = g->nslots;
-	d->slot_bytes = g->slot_bytes;
+	d->ring_bytes = g->ring_bytes;
 	d->max_message_bytes = g->max_message_bytes;
 	d->policy = g->policy;
 	d->channel_id = channel_id;
+	d->base_pos = base_pos;
+	d->rec_key = key ? key : 0x5bd1e9955bd1e994ull;
+	d->pub_mode = g->pub_mode;
+	d->ring_shift = (uint32_t)__builtin_ctzll(g->ring_bytes);
+	d->max_record_bytes = g->max_record_bytes;
+	d->flags = g->flags;
 	strcpy(d->name, name);
+	/* relaxed: nobody maps the segment before the magic below */
+	atomic_store_explicit(&d->tail_pos, base_pos, memory_order_relaxed);
+	atomic_store_explicit(&d->chunks[0].pos, base_pos, memory_order_relaxed);
+	atomic_store_explicit(&d->chunks[0].bytes, 1, memory_order_relaxed); /* bytes 0, + 1 */
 	c->version = LAYOUT_VERSION;
 	c->hdr_bytes = CTL_HDR_BYTES;
 	c->seg_bytes = g->ctl_bytes;
 	c->channel_id = channel_id;
 	c->max_readers = MAX_READERS;
 	c->max_groups = MAX_GROUPS;
-	c->groups_off = CTL_HDR_BYTES + MAX_READERS * sizeof(struct reader_entry);
+	c->groups_off = CTL_GROUPS_OFF;
+	c->max_pubs = MAX_PUBS;
+	c->pubs_off = CTL_PUBS_OFF;
 	/* release: geometry above is visible before the magic; pairs with the
 	 * acquire in log_attach(). */
 	atomic_store_explicit(&c->magic, CTL_MAGIC, memory_order_release);
@@ -74,33 +100,42 @@ int log_format(void *data, void *ctl, const struct log_geometry *g, const char *
 	return 0;
 }
 
-static int attach_check(const struct data_hdr *d, uint64_t data_bytes, const struct ctl_hdr *c,
-			uint64_t ctl_bytes)
+static int attach_check_data(const struct data_hdr *d, uint64_t data_bytes)
 {
-	uint64_t nslots = d->nslots, slot_bytes = d->slot_bytes;
+	uint64_t ring = d->ring_bytes, max_msg = d->max_message_bytes;
 
-	if (d->version != LAYOUT_VERSION || c->version != LAYOUT_VERSION)
-		return -SHMQ_EVERSION;
-	if (d->hdr_bytes != DATA_HDR_BYTES || c->hdr_bytes != CTL_HDR_BYTES)
+	if (d->hdr_bytes != DATA_HDR_BYTES || !is_pow2(ring) || ring < MIN_RING_BYTES ||
+	    ring > MAX_RING_BYTES || d->ring_shift != (uint32_t)__builtin_ctzll(ring))
 		return -SHMQ_ECORRUPT;
-	if (!is_pow2(nslots) || nslots < MIN_SLOTS || nslots > MAX_SLOTS)
+	if (d->seg_bytes != data_bytes || DATA_HDR_BYTES + ring > data_bytes)
 		return -SHMQ_ECORRUPT;
-	if (slot_bytes % CACHE_LINE || d->max_message_bytes == 0 ||
-	    d->max_message_bytes > MAX_MESSAGE_BYTES ||
-	    SLOT_HDR_BYTES + (uint64_t)d->max_message_bytes > slot_bytes)
+	if (max_msg == 0 || max_msg > MAX_MESSAGE_BYTES ||
+	    d->max_record_bytes != rec_bytes_for(max_msg, REC_EXT_MAX) ||
+	    4 * (uint64_t)d->max_record_bytes > ring)
 		return -SHMQ_ECORRUPT;
-	if (d->seg_bytes != data_bytes || DATA_HDR_BYTES + nslots * slot_bytes > data_bytes)
-		return -SHMQ_ECORRUPT;
-	if (c->seg_bytes != ctl_bytes || ctl_bytes < CTL_SEG_BYTES ||
-	    c->max_readers != MAX_READERS || c->channel_id != d->channel_id || d->policy > 1)
+	if (d->policy > 1 || d->pub_mode > 1 || (d->flags & ~DATA_F_NO_TIMESTAMP) ||
+	    d->rec_key == 0 || (d->rec_key & 3))
 		return -SHMQ_ECORRUPT;
 	return 0;
 }
 
-int log_attach(struct log_view *v, void *data, uint64_t data_bytes, void *ctl, uint64_t ctl_bytes)
+static int attach_check_ctl(const struct ctl_hdr *c, uint64_t ctl_bytes, uint64_t channel_id)
+{
+	if (c->version != LAYOUT_VERSION)
+		return -SHMQ_EVERSION;
+	if (c->hdr_bytes != CTL_HDR_BYTES || c->seg_bytes != ctl_bytes ||
+	    ctl_bytes < CTL_SEG_BYTES || c->max_readers != MAX_READERS ||
+	    c->max_pubs != MAX_PUBS || c->pubs_off != CTL_PUBS_OFF || c->channel_id != channel_id)
+		return -SHMQ_ECORRUPT;
+	return 0;
+}
+
+int log_attach(struct log_view *v, void *data, uint64_t data_bytes, void *ctl, uint64_t ctl_bytes,
+	       uint32_t *unknown_incompat)
 {
 	struct data_hdr *d = data;
 	struct ctl_hdr *c = ctl;
+	uint32_t unknown;
 	int err;
 
 	if (data_bytes < DATA_HDR_BYTES || ctl_bytes < CTL_HDR_BYTES)
@@ -109,339 +144,501 @@ int log_attach(struct log_view *v, void *data, uint64_t data_bytes, void *ctl, u
 	if (atomic_load_explicit(&d->magic, memory_order_acquire) != DATA_MAGIC ||
 	    atomic_load_explicit(&c->magic, memory_order_acquire) != CTL_MAGIC)
 		return -SHMQ_ECORRUPT;
-	err = attach_check(d, data_bytes, c, ctl_bytes);
+	if (d->version != LAYOUT_VERSION)
+		return -SHMQ_EVERSION;
+	unknown = d->incompat & ~FEAT_INCOMPAT_KNOWN;
+	if (unknown_incompat)
+		*unknown_incompat = unknown;
+	if (unknown)
+		return -SHMQ_EVERSION;
+	err = attach_check_data(d, data_bytes);
+	if (!err)
+		err = attach_check_ctl(c, ctl_bytes, d->channel_id);
 	if (err)
 		return err;
 	*v = (struct log_view){
 		.data = d,
 		.ctl = c,
 		.readers = (struct reader_entry *)((uint8_t *)c + CTL_HDR_BYTES),
-		.slots = (uint8_t *)d + DATA_HDR_BYTES,
-		.nslots = d->nslots,
-		.mask = d->nslots - 1,
-		.slot_bytes = d->slot_bytes,
-		.max_message_bytes = d->max_message_bytes,
-		.policy = d->policy,
+		.pubs = (struct pub_entry *)((uint8_t *)c + CTL_PUBS_OFF),
+		.ring = (uint8_t *)d + DATA_HDR_BYTES,
+		.ring_bytes = d->ring_bytes,
+		.mask = d->ring_bytes - 1,
+		.key = d->rec_key,
+		.chunk_bytes = d->ring_bytes / CHUNKS,
 		.channel_id = d->channel_id,
+		.base_pos = d->base_pos,
+		.ring_shift = d->ring_shift,
+		.max_message_bytes = d->max_message_bytes,
+		.max_record_bytes = d->max_record_bytes,
+		.policy = d->policy,
+		.pub_mode = d->pub_mode,
+		.flags = d->flags,
 	};
 	return 0;
 }
 
+/* ---- the tail ---- */
+
 uint64_t log_tail(const struct log_view *v)
 {
-	/* acquire; pairs with the CAS in log_claim(). */
+	/* acquire; pairs with the tail move in a claim: a figure for display. */
 	return atomic_load_explicit(&v->data->tail_pos, memory_order_acquire);
 }
 
-uint64_t log_oldest(const struct log_view *v)
+/* Exclusive mode: the pair under tail_seq. False if it never settled. */
+static bool tail_read_seq(const struct data_hdr *d, struct log_cursor *out)
 {
-	uint64_t tail = log_tail(v);
+	for (unsigned i = 0; i < 1024; i++) {
+		/* acquire; pairs with the release store of the even seq in
+		 * tail_store(): the pair below is at least that new. */
+		uint32_t s1 = atomic_load_explicit(&d->tail_seq, memory_order_acquire);
 
-	return tail > v->nslots ? tail - v->nslots : 0;
+		if (s1 & 1) {
+			wait_cpu_relax();
+			continue;
+		}
+		/* relaxed: validated by the seq re-read after the fence. */
+		out->pos = atomic_load_explicit(&d->tail_pos, memory_order_relaxed);
+		out->bytes = atomic_load_explicit(&d->tail_bytes, memory_order_relaxed);
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&d->tail_seq, memory_order_relaxed) == s1)
+			return true;
+	}
+	return false;
 }
 
-uint64_t log_reader_limit(const struct log_view *v, uint64_t tail)
+/* Many publishers: both halves move in one CAS, and bytes always grows, so
+ * an unchanged bytes around the pos load means the pair is one state. */
+static bool tail_read_cas(const struct data_hdr *d, struct log_cursor *out)
 {
-	uint64_t low = tail, floor = tail > v->nslots ? tail - v->nslots : 0;
+	for (unsigned i = 0; i < 1024; i++) {
+		/* acquire (all three): ordered loads of one CAS-updated pair. */
+		uint64_t b1 = atomic_load_explicit(&d->tail_bytes, memory_order_acquire);
+
+		out->pos = atomic_load_explicit(&d->tail_pos, memory_order_acquire);
+		out->bytes = atomic_load_explicit(&d->tail_bytes, memory_order_acquire);
+		if (out->bytes == b1)
+			return true;
+	}
+	return false;
+}
+
+void log_tail_cursor(const struct log_view *v, struct log_cursor *out)
+{
+	bool ok = v->pub_mode == 1 ? tail_read_seq(v->data, out) : tail_read_cas(v->data, out);
+
+	if (!ok) { /* a writer that never settles: take the halves as they are */
+		out->pos = log_tail(v);
+		/* acquire: as in log_pending(). */
+		out->bytes = atomic_load_explicit(&v->data->tail_bytes, memory_order_acquire);
+	}
+}
+
+/* seq_cst (lock cmpxchg16b): the claim. Every store of the claimant before
+ * it (its intent) is visible to whoever sees the new tail, and none of its
+ * ring writes moves above it. On failure, *expect gets the current pair. */
+static bool tail_cas(struct data_hdr *d, struct log_cursor *expect, const struct log_cursor *want)
+{
+	unsigned __int128 *p = (unsigned __int128 *)(void *)&d->tail_pos;
+	unsigned __int128 o = (unsigned __int128)expect->bytes << 64 | expect->pos;
+	unsigned __int128 n = (unsigned __int128)want->bytes << 64 | want->pos;
+	unsigned __int128 seen = __sync_val_compare_and_swap(p, o, n);
+
+	if (seen == o)
+		return true;
+	expect->pos = (uint64_t)seen;
+	expect->bytes = (uint64_t)(seen >> 64);
+	return false;
+}
+
+/* Exclusive mode: plain stores under tail_seq; then a release fence so the
+ * ring writes that follow stay below the new tail for readers. */
+static void tail_store(struct data_hdr *d, const struct log_cursor *t)
+{
+	/* relaxed: only we write the seq. */
+	uint32_t s = atomic_load_explicit(&d->tail_seq, memory_order_relaxed);
+
+	atomic_store_explicit(&d->tail_seq, s + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&d->tail_pos, t->pos, memory_order_relaxed);
+	atomic_store_explicit(&d->tail_bytes, t->bytes, memory_order_relaxed);
+	/* release; pairs with the acquire in tail_read_seq(). */
+	atomic_store_explicit(&d->tail_seq, s + 2, memory_order_release);
+	/* release fence: a drop reader that sees any byte we write next also
+	 * sees the tail above (pairs with the acquire fence in log_read()). */
+	atomic_thread_fence(memory_order_release);
+}
+
+/* ---- chunk index ---- */
+
+static bool chunk_load(const struct log_view *v, uint64_t k, struct log_cursor *out)
+{
+	const struct chunk_entry *e = &v->data->chunks[k % CHUNKS];
+	/* acquire; pairs with the release store in chunk_store(). */
+	uint64_t b1 = atomic_load_explicit(&e->bytes, memory_order_acquire);
+
+	/* relaxed: validated by re-reading bytes after the fence. */
+	out->pos = atomic_load_explicit(&e->pos, memory_order_relaxed);
+	atomic_thread_fence(memory_order_acquire);
+	if (b1 == 0 || atomic_load_explicit(&e->bytes, memory_order_relaxed) != b1)
+		return false;
+	out->bytes = b1 - 1;
+	return out->bytes >= (k << (v->ring_shift - CHUNK_BITS));
+}
+
+static void chunk_store(const struct log_view *v, uint64_t k, const struct log_cursor *at)
+{
+	struct chunk_entry *e = &v->data->chunks[k % CHUNKS];
+
+	/* relaxed + release fence: readers see the entry invalid before they
+	 * can see the new pos with the old bytes. */
+	atomic_store_explicit(&e->bytes, 0, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&e->pos, at->pos, memory_order_relaxed);
+	/* release; pairs with the acquire in chunk_load(). */
+	atomic_store_explicit(&e->bytes, at->bytes + 1, memory_order_release);
+}
+
+/*
+ * After a tail move over [t.bytes, end): raise frontier to the chunk of our
+ * last byte, then index every chunk start we crossed. The entry points at
+ * our claim's start if the chunk starts there, else after the claim, never
+ * inside it: a batch is entered at its first record only.
+ */
+static void announce(const struct log_view *v, struct log_pub *p, const struct log_cursor *t,
+		     uint64_t end, uint32_t count)
+{
+	uint32_t shift = v->ring_shift - CHUNK_BITS;
+	uint64_t want = (end - 1) >> shift, k = (t->bytes + v->chunk_bytes - 1) >> shift;
+	/* acquire; pairs with the release of whoever raised it last. */
+	uint64_t f = atomic_load_explicit(&v->data->frontier, memory_order_acquire);
+	struct log_cursor after = {t->pos + count, end};
+
+	if (p->exclusive && f < want)
+		atomic_store_explicit(&v->data->frontier, want, memory_order_release);
+	/* release: pairs with the acquire fence of a drop reader (overwritten()). */
+	while (!p->exclusive && f < want &&
+	       !atomic_compare_exchange_weak_explicit(&v->data->frontier, &f, want,
+						      memory_order_release, memory_order_acquire))
+		;
+	for (; (k << shift) < end; k++)
+		chunk_store(v, k, (k << shift) == t->bytes ? t : &after);
+	/* release fence: the ring writes that follow stay after frontier. */
+	atomic_thread_fence(memory_order_release);
+}
+
+/* ---- publishing ---- */
+
+void log_pub_init(const struct log_view *v, struct log_pub *p, struct pub_entry *me,
+		  bool have_membarrier)
+{
+	*p = (struct log_pub){.me = me, .exclusive = v->pub_mode == 1, .fence = !have_membarrier};
+	if (p->exclusive)
+		log_tail_cursor(v, &p->tail);
+}
+
+uint64_t log_reader_limit(const struct log_view *v, uint64_t tail_bytes)
+{
+	uint64_t low = tail_bytes, floor = tail_bytes > v->ring_bytes ? tail_bytes - v->ring_bytes : 0;
 
 	for (unsigned i = 0; i < MAX_READERS; i++) {
 		struct reader_entry *r = &v->readers[i];
-		uint64_t pos;
+		uint64_t b;
 
 		/* acquire; pairs with the daemon's release store of ACTIVE,
-		 * after it wrote the entry's starting pos. */
+		 * after it wrote the entry's starting cursor. */
 		if (atomic_load_explicit(&r->state, memory_order_acquire) != READER_ACTIVE)
 			continue;
-		/* acquire; pairs with the store in cursor publication (sub
-		 * side): the reader finished with every slot below pos. */
-		pos = atomic_load_explicit(&r->pos, memory_order_acquire);
-		if (pos < floor) /* lapped already (late joiner) or hostile */
-			pos = floor;
-		if (pos < low)
-			low = pos;
+		/* acquire; pairs with the store in log_cursor_store(): the
+		 * reader finished with every byte below. */
+		b = atomic_load_explicit(&r->bytes, memory_order_acquire);
+		if (b < floor) /* lapped already (late joiner) or hostile */
+			b = floor;
+		if (b < low)
+			low = b;
 	}
-	return low + v->nslots;
+	return low + v->ring_bytes;
 }
 
-/* The state a slot shows when its previous lap, before pos, is finished. */
-static bool slot_free_for(const struct log_view *v, uint64_t word, uint64_t pos)
+uint64_t log_claims_limit(const struct log_view *v, const struct pub_entry *self,
+			  uint64_t tail_bytes)
 {
-	unsigned st = slot_word_state(word);
+	uint64_t low = tail_bytes;
 
-	if (pos < v->nslots)
-		return word == 0;
-	return slot_word_pos1(word) == pos - v->nslots + 1 &&
-	       (st == SLOT_COMMITTED || st == SLOT_ABANDONED);
-}
+	for (unsigned i = 0; i < MAX_PUBS; i++) {
+		const struct pub_entry *e = &v->pubs[i];
+		uint64_t b;
 
-static int claim_pos(const struct log_view *v, uint64_t *limit, uint64_t *pos)
-{
-	/* relaxed: a first guess, the CAS below validates it. */
-	uint64_t t = atomic_load_explicit(&v->data->tail_pos, memory_order_relaxed);
-
-	for (;;) {
-		if (v->policy == 1 && t >= *limit) {
-			*limit = log_reader_limit(v, t);
-			if (t >= *limit)
-				return -SHMQ_EFULL;
-		}
-		/* relaxed: tail only hands out positions; the slot state CAS
-		 * in log_claim() orders the slot's contents. */
-		if (atomic_compare_exchange_weak_explicit(&v->data->tail_pos, &t, t + 1,
-							  memory_order_relaxed, memory_order_relaxed))
-			break;
+		/* acquire; pairs with the daemon's release when it assigns or
+		 * frees the entry (it idles the claim state first). */
+		if (e == self || atomic_load_explicit(&e->state, memory_order_acquire) != 1)
+			continue;
+		/* acquire; pairs with the release in intent_store(). */
+		if (atomic_load_explicit(&e->claim_state, memory_order_acquire) == PUB_IDLE)
+			continue;
+		/* relaxed: bounded below; a start over a ring old is no
+		 * claim this bound ever let live that long (hostile). */
+		b = atomic_load_explicit(&e->claim_bytes, memory_order_relaxed);
+		if (b < low && b + v->ring_bytes >= tail_bytes)
+			low = b;
 	}
-	*pos = t;
-	return 0;
+	return low + v->ring_bytes;
 }
 
 /*
- * The slot shows our pos or a later lap: the daemon gave our pos up (we
- * stalled between tail and slot), and publishers may since have lapped
- * it. Honest if the lap seen is one of ours, below tail.
+ * May a claim from start end at end? Never a ring past a claim still in
+ * progress (its publisher may write there yet), then the block bound. Both
+ * bounds are cached: a new claim starts at the tail, so neither can drop.
  */
-static int lapped_claim(const struct log_view *v, uint64_t w, uint64_t pos)
+static int check_space(const struct log_view *v, struct log_pub *p, uint64_t start, uint64_t end)
 {
-	uint64_t seen = slot_word_pos1(w) - 1;
-
-	if ((seen & v->mask) != (pos & v->mask) || seen >= log_tail(v))
-		return -SHMQ_ECORRUPT;
-	return -SHMQ_EABANDONED;
+	if (!p->exclusive && end > p->claims_limit) {
+		p->claims_limit = log_claims_limit(v, p->me, start);
+		if (end > p->claims_limit)
+			return -SHMQ_EFULL;
+	}
+	if (v->policy != 1 || end <= p->limit)
+		return 0;
+	p->limit = log_reader_limit(v, start);
+	return end <= p->limit ? 0 : -SHMQ_EFULL;
 }
 
-static int take_slot(const struct log_view *v, struct slot_hdr *s, uint64_t pos, uint32_t pid)
+static void intent_store(struct log_pub *p, const struct log_cursor *t, uint64_t end,
+			 uint32_t count, uint32_t state)
 {
-	unsigned spins = 0;
+	if (!p->me)
+		return;
+	/* relaxed: our own entry; the claim_state store below publishes. */
+	atomic_store_explicit(&p->me->claim_bytes, t->bytes, memory_order_relaxed);
+	atomic_store_explicit(&p->me->claim_end, end, memory_order_relaxed);
+	atomic_store_explicit(&p->me->claim_pos, t->pos, memory_order_relaxed);
+	atomic_store_explicit(&p->me->claim_count, count, memory_order_relaxed);
+	/* release; pairs with the daemon's acquire in log_repair_step(): the
+	 * fields above are this state's. For CLAIMING it also precedes the
+	 * tail move (a seq_cst CAS, or stores after it in program order). */
+	atomic_store_explicit(&p->me->claim_state, state, memory_order_release);
+}
 
-	for (;;) {
-		/* acquire; pairs with the commit/abandon CAS of the previous
-		 * lap: its writer is done with the slot. */
-		uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire);
+static void state_store(struct log_pub *p, uint32_t state)
+{
+	if (p->me)
+		/* release: as in intent_store(). */
+		atomic_store_explicit(&p->me->claim_state, state, memory_order_release);
+}
 
-		if (slot_free_for(v, w, pos)) {
-			s->claimer_pid = pid;
-			/* acq_rel: claimer_pid is visible with CLAIMED to the
-			 * daemon (release); nothing of ours moves above it. */
-			if (atomic_compare_exchange_strong_explicit(&s->state, &w,
-								    slot_word(pos, SLOT_CLAIMED),
-								    memory_order_acq_rel,
-								    memory_order_acquire))
-				break;
-			continue;
-		}
-		if (slot_word_pos1(w) > pos)
-			return lapped_claim(v, w, pos);
-		/* the previous lap's publisher has not committed yet: wait;
-		 * the daemon abandons it within its stuck timeout. */
-		if (++spins & 1023)
-			wait_cpu_relax();
-		else
-			wait_yield();
+/*
+ * Move the tail over span bytes of count records, with a PAD first if they
+ * would run past the ring's end. Fills c.
+ */
+static int claim_span(const struct log_view *v, struct log_pub *p, uint64_t span, uint32_t count,
+		      struct log_claim *c)
+{
+	struct log_cursor t = p->tail, next;
+	uint64_t pad, end;
+	int err;
+
+	if (!p->exclusive) {
+		/* relaxed: a first guess; the CAS compares both halves. */
+		t.pos = atomic_load_explicit(&v->data->tail_pos, memory_order_relaxed);
+		t.bytes = atomic_load_explicit(&v->data->tail_bytes, memory_order_relaxed);
 	}
-	/* release: a seqlock reader that sees any payload byte written after
-	 * this fence also sees CLAIMED; pairs with the acquire fence in
-	 * log_verify(). */
-	atomic_thread_fence(memory_order_release);
+	for (;;) {
+		pad = (t.bytes & v->mask) + span > v->ring_bytes ? v->ring_bytes - (t.bytes & v->mask)
+								  : 0;
+		end = t.bytes + pad + span;
+		err = check_space(v, p, t.bytes, end);
+		if (err) {
+			state_store(p, PUB_IDLE);
+			return err;
+		}
+		intent_store(p, &t, end, count, PUB_CLAIMING);
+		next = (struct log_cursor){t.pos + count, end};
+		if (p->exclusive) {
+			tail_store(v->data, &next);
+			p->tail = next;
+			break;
+		}
+		if (tail_cas(v->data, &t, &next))
+			break;
+	}
+	state_store(p, PUB_CLAIMED);
+	announce(v, p, &t, end, count);
+	*c = (struct log_claim){.at = {t.pos, t.bytes + pad}, .end = end, .start = t.bytes,
+				.count = count};
+	if (pad) {
+		struct rec_hdr *h = log_rec_at(v, t.bytes);
+
+		h->pos = t.pos;
+		/* release; pairs with the acquire in log_read(). */
+		atomic_store_explicit(&h->word,
+				      rec_word_make(v->key, t.bytes, v->ring_shift, pad, 0, REC_T_PAD),
+				      memory_order_release);
+	}
 	return 0;
 }
 
-int log_claim(const struct log_view *v, uint64_t *limit, uint32_t len, uint32_t pid,
-	      uint64_t *pos)
+int log_claim(const struct log_view *v, struct log_pub *p, uint32_t len, uint32_t ext,
+	      struct log_claim *c)
 {
 	int err;
 
-	if (len > v->max_message_bytes)
+	if (len > v->max_message_bytes || ext > REC_EXT_MAX)
 		return -SHMQ_ETOOBIG;
-	err = claim_pos(v, limit, pos);
+	err = claim_span(v, p, rec_bytes_for(len, ext), 1, c);
+	if (!err)
+		log_rec_at(v, c->at.bytes)->pos = c->at.pos;
+	return err;
+}
+
+uint64_t log_claim_rec_bytes(const struct log_claim *c, const uint32_t *lens,
+			     const uint32_t *exts, unsigned i)
+{
+	uint64_t b = c->at.bytes;
+
+	for (unsigned j = 0; j < i; j++)
+		b += rec_bytes_for(lens[j], exts ? exts[j] : 0);
+	return b;
+}
+
+int log_claimv(const struct log_view *v, struct log_pub *p, const uint32_t *lens,
+	       const uint32_t *exts, unsigned n, struct log_claim *c)
+{
+	uint64_t span = 0, b;
+	int err;
+
+	if (n == 0 || n > MAX_BATCH || !lens)
+		return -SHMQ_EINVAL;
+	for (unsigned i = 0; i < n; i++) {
+		if (lens[i] > v->max_message_bytes || (exts && exts[i] > REC_EXT_MAX))
+			return -SHMQ_ETOOBIG;
+		span += rec_bytes_for(lens[i], exts ? exts[i] : 0);
+	}
+	if (span > max_span(v))
+		return -SHMQ_ETOOBIG;
+	err = claim_span(v, p, span, n, c);
 	if (err)
 		return err;
-	return take_slot(v, log_slot(v, *pos), *pos, pid);
-}
-
-static int finish(const struct log_view *v, uint64_t pos, unsigned state)
-{
-	struct slot_hdr *s = log_slot(v, pos);
-	uint64_t want = slot_word(pos, SLOT_CLAIMED);
-
-	/* seq_cst: release for readers (pairs with the acquire in
-	 * log_read()), and ordered before the wake_needed load below (pairs
-	 * with the seq_cst store and fence of a reader going to sleep). */
-	if (!atomic_compare_exchange_strong_explicit(&s->state, &want, slot_word(pos, state),
-						     memory_order_seq_cst, memory_order_relaxed))
-		return -SHMQ_EABANDONED;
-	/* seq_cst; pairs with the reader's store before its re-check: either
-	 * we see its flag or it sees our record. The load keeps the line
-	 * shared while nobody sleeps; the exchange gives the wake to exactly
-	 * one publisher per sleep, so a burst of commits to sleeping readers
-	 * costs one wake-up, not one per commit. */
-	if (!atomic_load_explicit(&v->ctl->wake_needed, memory_order_seq_cst))
-		return 0;
-	return atomic_exchange_explicit(&v->ctl->wake_needed, 0, memory_order_seq_cst) != 0;
-}
-
-int log_commit(const struct log_view *v, uint64_t pos, uint32_t len, uint64_t timestamp_ns)
-{
-	struct slot_hdr *s = log_slot(v, pos);
-
-	if (len > v->max_message_bytes)
-		return -SHMQ_ETOOBIG;
-	/* relaxed: a filter only, finish()'s CAS decides. If the daemon took
-	 * the claim, a later lap may own the slot: leave its header alone. */
-	if (atomic_load_explicit(&s->state, memory_order_relaxed) != slot_word(pos, SLOT_CLAIMED))
-		return -SHMQ_EABANDONED;
-	s->len = len;
-	s->flags = REC_F_NONE;
-	s->timestamp_ns = timestamp_ns;
-	return finish(v, pos, SLOT_COMMITTED);
-}
-
-int log_abort(const struct log_view *v, uint64_t pos)
-{
-	return finish(v, pos, SLOT_ABANDONED);
-}
-
-/* A later lap owns the slot at *pos: jump to the oldest retained pos. */
-static int read_overrun(const struct log_view *v, uint64_t *pos, uint64_t seen_pos,
-			struct log_rec *rec)
-{
-	uint64_t tail = log_tail(v), oldest;
-
-	if (seen_pos >= tail) /* a slot ahead of tail: no honest publisher */
-		return -SHMQ_ECORRUPT;
-	oldest = tail > v->nslots ? tail - v->nslots : 0;
-	if (oldest <= *pos)
-		oldest = *pos + 1;
-	rec->lost += oldest - *pos;
-	*pos = oldest;
+	b = c->at.bytes;
+	for (unsigned i = 0; i < n; i++) {
+		log_rec_at(v, b)->pos = c->at.pos + i;
+		b += rec_bytes_for(lens[i], exts ? exts[i] : 0);
+	}
 	return 0;
 }
 
-int log_read(const struct log_view *v, uint64_t *pos, struct log_rec *rec)
+/* The daemon gave the record at bytes up (we stalled): leave it alone. */
+static bool abandoned_under_us(const struct log_view *v, uint64_t bytes)
 {
-	rec->lost = 0;
-	rec->abandoned = 0;
-	for (;;) {
-		struct slot_hdr *s = log_slot(v, *pos);
-		/* acquire; pairs with the seq_cst CAS in finish(): the payload
-		 * and len are complete when COMMITTED is seen. */
-		uint64_t w = atomic_load_explicit(&s->state, memory_order_acquire);
-		uint64_t p1 = slot_word_pos1(w);
-		int err;
+	/* relaxed: a filter; the daemon's CAS happened or not, see ARCHITECTURE. */
+	uint64_t raw = atomic_load_explicit(&log_rec_at(v, bytes)->word, memory_order_relaxed) ^
+		       v->key;
 
-		if (p1 < *pos + 1)
-			return 0; /* older lap: not published yet */
-		if (p1 > *pos + 1) {
-			err = read_overrun(v, pos, p1 - 1, rec);
-			if (err)
-				return err;
-			continue;
-		}
-		if (slot_word_state(w) == SLOT_CLAIMED)
-			return 0;
-		if (slot_word_state(w) == SLOT_ABANDONED) {
-			rec->lost++;
-			rec->abandoned++;
-			(*pos)++;
-			continue;
-		}
-		if (slot_word_state(w) != SLOT_COMMITTED)
-			return -SHMQ_ECORRUPT;
-		rec->len = s->len;
-		if (rec->len > v->max_message_bytes)
-			return -SHMQ_ECORRUPT;
-		rec->flags = s->flags;
-		rec->timestamp_ns = s->timestamp_ns;
-		rec->data = (const uint8_t *)s + SLOT_HDR_BYTES;
-		rec->pos = *pos;
-		rec->word = w;
-		return 1;
-	}
-}
-
-bool log_verify(const struct log_view *v, const struct log_rec *rec)
-{
-	/* acquire fence: the payload reads before it are ordered before the
-	 * state load; pairs with the release fence in take_slot(). */
-	atomic_thread_fence(memory_order_acquire);
-	return atomic_load_explicit(&log_slot(v, rec->pos)->state, memory_order_relaxed) ==
-	       rec->word;
+	return rec_word_lap(raw) == (uint32_t)(bytes >> v->ring_shift) &&
+	       rec_word_type(raw) == REC_T_ABANDONED;
 }
 
 /*
- * The pos a repair of the slot at scan_pos gives up: the pos it is CLAIMED
- * for, which may be an earlier lap that holds up the claimer of scan_pos,
- * or else the pos due next in the slot, whose claimer never took it. Never
- * a later lap than that: a publisher waiting for the slot then goes on.
+ * After the commit store: idle our entry, count, and learn whether a reader
+ * sleeps. The wake_needed load must not pass the commit store (Dekker with
+ * a reader going to sleep): membarrier() on the reader's side orders it
+ * (a compiler barrier here), or, where that is refused, a full fence.
  */
-static uint64_t repair_target(const struct log_view *v, uint64_t scan_pos, uint64_t w)
+static int finish(const struct log_view *v, struct log_pub *p, uint32_t count, uint64_t bytes)
 {
-	uint64_t target;
+	if (p->me) {
+		/* relaxed: counters in our own entry, one writer. */
+		uint64_t n = atomic_load_explicit(&p->me->published, memory_order_relaxed);
+		uint64_t b = atomic_load_explicit(&p->me->published_bytes, memory_order_relaxed);
 
-	if (slot_word_state(w) == SLOT_CLAIMED)
-		target = slot_word_pos1(w) - 1;
-	else if (w == 0)
-		target = scan_pos & v->mask;
+		atomic_store_explicit(&p->me->published, n + count, memory_order_relaxed);
+		atomic_store_explicit(&p->me->published_bytes, b + bytes, memory_order_relaxed);
+	}
+	state_store(p, PUB_IDLE);
+	if (p->fence)
+		atomic_thread_fence(memory_order_seq_cst);
 	else
-		target = slot_word_pos1(w) - 1 + v->nslots;
-	if (target > scan_pos || (target & v->mask) != (scan_pos & v->mask))
-		return scan_pos; /* no honest word: give up scan_pos itself */
-	return target;
+		atomic_signal_fence(memory_order_seq_cst);
+	/* relaxed; ordered by the fence above or the reader's membarrier:
+	 * either we see its flag or its re-check sees our record. The load
+	 * keeps the line shared while nobody sleeps; the exchange gives the
+	 * wake to exactly one publisher per sleep. */
+	if (!atomic_load_explicit(&v->ctl->wake_needed, memory_order_relaxed))
+		return 0;
+	/* acq_rel: one publisher takes each sleep's wake. */
+	return atomic_exchange_explicit(&v->ctl->wake_needed, 0, memory_order_acq_rel) != 0;
 }
 
-static bool repair_stuck(const struct log_view *v, struct log_repair *rep, uint64_t w,
-			 uint64_t target, uint64_t now_ns, uint64_t stuck_ns,
-			 log_pid_alive_fn alive, void *arg)
+static void rec_commit(const struct log_view *v, uint64_t bytes, uint64_t rec_bytes, uint32_t len,
+		       uint32_t ext, uint64_t ts, unsigned flags)
 {
-	struct slot_hdr *s = log_slot(v, rep->scan_pos);
-	bool dead = false;
+	struct rec_hdr *h = log_rec_at(v, bytes);
 
-	if (rep->stuck_pos != rep->scan_pos || rep->stuck_word != w) {
-		rep->stuck_pos = rep->scan_pos;
-		rep->stuck_word = w;
-		rep->stuck_since_ns = now_ns;
-	}
-	if (slot_word_state(w) == SLOT_CLAIMED && slot_word_pos1(w) == target + 1)
-		dead = alive && !alive(s->claimer_pid, arg);
-	if (!dead && now_ns - rep->stuck_since_ns < stuck_ns)
-		return false;
-	/* seq_cst: like finish(), the abandon is a release for readers; the
-	 * daemon wakes sleepers unconditionally after a repair. */
-	return atomic_compare_exchange_strong_explicit(&s->state, &w,
-						       slot_word(target, SLOT_ABANDONED),
-						       memory_order_seq_cst, memory_order_relaxed);
+	h->len = len;
+	h->crc = 0;
+	h->timestamp_ns = ts;
+	/* release: header and payload are complete when the word is seen;
+	 * pairs with the acquire in log_read(). The one store of the commit. */
+	atomic_store_explicit(&h->word,
+			      rec_word_make(v->key, bytes, v->ring_shift, rec_bytes,
+					    flags | (ext ? REC_F_EXT : 0), REC_T_MSG),
+			      memory_order_release);
 }
 
-int log_repair_step(const struct log_view *v, struct log_repair *rep, uint64_t now_ns,
-		    uint64_t stuck_ns, unsigned budget, log_pid_alive_fn alive, void *arg)
+int log_commit(const struct log_view *v, struct log_pub *p, const struct log_claim *c,
+	       uint32_t len, uint32_t ext, uint64_t timestamp_ns)
 {
-	uint64_t tail = log_tail(v);
-	int abandoned = 0;
+	uint64_t span = c->end - c->at.bytes;
 
-	if (tail - rep->scan_pos > v->nslots || rep->scan_pos > tail)
-		rep->scan_pos = tail > v->nslots ? tail - v->nslots : 0;
-	while (rep->scan_pos < tail && budget--) {
-		/* acquire; pairs with finish(): for the record only. */
-		uint64_t w = atomic_load_explicit(&log_slot(v, rep->scan_pos)->state,
-						  memory_order_acquire);
-		uint64_t p1 = slot_word_pos1(w), target;
-		unsigned st = slot_word_state(w);
-
-		if (p1 > rep->scan_pos + 1 ||
-		    (p1 == rep->scan_pos + 1 && (st == SLOT_COMMITTED || st == SLOT_ABANDONED))) {
-			rep->scan_pos++;
-			continue;
-		}
-		target = repair_target(v, rep->scan_pos, w);
-		if (!repair_stuck(v, rep, w, target, now_ns, stuck_ns, alive, arg))
-			break;
-		/* relaxed: a statistic. */
-		atomic_fetch_add_explicit(&v->ctl->abandoned, 1, memory_order_relaxed);
-		abandoned++;
-		if (target != rep->scan_pos)
-			break; /* an earlier lap: scan_pos's claimer may go on now */
-		rep->scan_pos++;
+	if (c->count != 1 || rec_bytes_for(len, ext) > span)
+		return -SHMQ_EINVAL;
+	if (abandoned_under_us(v, c->at.bytes)) {
+		state_store(p, PUB_IDLE);
+		return -SHMQ_EABANDONED;
 	}
-	return abandoned;
+	rec_commit(v, c->at.bytes, span, len, ext, timestamp_ns, 0);
+	return finish(v, p, 1, len);
+}
+
+int log_commitv(const struct log_view *v, struct log_pub *p, const struct log_claim *c,
+		const uint32_t *lens, const uint32_t *exts, uint64_t timestamp_ns)
+{
+	uint64_t b = log_claim_rec_bytes(c, lens, exts, c->count), total = 0;
+
+	if (b != c->end)
+		return -SHMQ_EINVAL;
+	if (abandoned_under_us(v, c->at.bytes)) {
+		state_store(p, PUB_IDLE);
+		return -SHMQ_EABANDONED;
+	}
+	/* the last record first, the first one last: readers reach the batch
+	 * through its first record, so they see all of it or none */
+	for (unsigned i = c->count; i-- > 0;) {
+		uint32_t ext = exts ? exts[i] : 0;
+		uint64_t rb = rec_bytes_for(lens[i], ext);
+
+		b -= rb;
+		rec_commit(v, b, rb, lens[i], ext, timestamp_ns,
+			   i == 0 && c->count > 1 ? REC_F_BATCH : 0);
+		total += lens[i];
+	}
+	return finish(v, p, c->count, total);
+}
+
+int log_abort(const struct log_view *v, struct log_pub *p, const struct log_claim *c)
+{
+	struct rec_hdr *h = log_rec_at(v, c->at.bytes);
+
+	if (abandoned_under_us(v, c->at.bytes)) {
+		state_store(p, PUB_IDLE);
+		return -SHMQ_EABANDONED;
+	}
+	/* release; pairs with the acquire in log_read(). */
+	atomic_store_explicit(&h->word,
+			      rec_word_make(v->key, c->at.bytes, v->ring_shift,
+					    c->end - c->at.bytes, 0, REC_T_ABANDONED),
+			      memory_order_release);
+	return finish(v, p, 0, 0);
 }
 
 void log_reader_unmark(const struct log_view *v, struct reader_entry *r, uint32_t mark)
@@ -459,18 +656,16 @@ void log_reader_unmark(const struct log_view *v, struct reader_entry *r, uint32_
 void log_wake(const struct log_view *v, int *efds, bool *have_efds, log_efds_fn need_efds,
 	      void *arg)
 {
-	/* release: the new sequence precedes the wake; a sleeper that loaded
-	 * the old one returns from FUTEX_WAIT (pairs with sub.c's load). */
 	uint32_t hi;
 
+	/* release: the new sequence precedes the wake; a sleeper that loaded
+	 * the old one returns from FUTEX_WAIT (pairs with sub.c's load). */
 	atomic_fetch_add_explicit(&v->ctl->wake_seq, 1, memory_order_release);
 	wait_wake(&v->ctl->wake_seq, INT32_MAX);
 	/* acquire; pairs with the release in the daemon's reader assignment.
-	 * A reader arms only after it was assigned, and our seq_cst load of
-	 * sleepers that brought us here read its increment, so its index is
-	 * below the value seen. Bounded: any client may write the word. */
+	 * Bounded: any client may write the word. */
 	hi = atomic_load_explicit(&v->ctl->readers_hi, memory_order_acquire);
-	if (hi == 0 || hi > MAX_READERS) /* someone sleeps, so 0 is not the truth */
+	if (hi == 0 || hi > MAX_READERS)
 		hi = MAX_READERS;
 	for (unsigned i = 0; i < hi; i++) {
 		struct reader_entry *r = &v->readers[i];
@@ -497,5 +692,413 @@ void log_wake(const struct log_view *v, int *efds, bool *have_efds, log_efds_fn 
 		/* relaxed: a count; the CAS above orders it. */
 		atomic_fetch_sub_explicit(&v->ctl->sleepers, 1, memory_order_relaxed);
 		wait_efd_signal(efds[i]);
+	}
+}
+
+bool log_sleep_fence(void)
+{
+	return wait_membarrier();
+}
+
+bool log_pub_register(void)
+{
+	return wait_membarrier_register();
+}
+
+/* ---- reading ---- */
+
+/*
+ * Drop policy: may bytes at or after `bytes` have been rewritten by a later
+ * lap? Call after an acquire fence that follows the reads to be checked.
+ * frontier first (a line that changes once per chunk), the tail (the
+ * publishers' hot line) only within a chunk of being lapped.
+ */
+static bool overwritten(const struct log_view *v, uint64_t bytes)
+{
+	/* acquire; pairs with the release in announce(). */
+	uint64_t f = atomic_load_explicit(&v->data->frontier, memory_order_acquire);
+
+	if ((f + 1) << (v->ring_shift - CHUNK_BITS) <= bytes + v->ring_bytes)
+		return false;
+	/* acquire; pairs with the tail move (CAS, or tail_store()'s fence). */
+	return atomic_load_explicit(&v->data->tail_bytes, memory_order_acquire) >
+	       bytes + v->ring_bytes;
+}
+
+void log_oldest(const struct log_view *v, struct log_cursor *out)
+{
+	uint64_t t = atomic_load_explicit(&v->data->tail_bytes, memory_order_acquire);
+	uint32_t shift = v->ring_shift - CHUNK_BITS;
+	uint64_t lo = t > v->ring_bytes ? t - v->ring_bytes : 0;
+	/* the first chunk start at or above lo, one chunk more once the ring
+	 * has wrapped: a reader placed there is not lapped at once */
+	uint64_t k = (lo + v->chunk_bytes - 1) >> shift;
+
+	if (lo)
+		k++;
+	for (; (k << shift) < t; k++)
+		if (chunk_load(v, k, out) && out->bytes <= t && out->bytes >= lo)
+			return;
+	log_tail_cursor(v, out);
+}
+
+/* Overrun: jump to the oldest intact record, counting exactly what we skip. */
+static int resync(const struct log_view *v, struct log_cursor *cur, struct log_rec *rec)
+{
+	struct log_cursor o;
+
+	log_oldest(v, &o);
+	if (o.bytes <= cur->bytes || o.pos < cur->pos) /* no honest index says this */
+		return -SHMQ_ECORRUPT;
+	rec->lost += o.pos - cur->pos;
+	*cur = o;
+	return 0;
+}
+
+/* What a MSG record's header says, bounded. */
+static int msg_fill(const struct log_view *v, const struct rec_hdr *h, uint64_t raw,
+		    uint64_t size, struct log_rec *rec)
+{
+	const uint8_t *base = (const uint8_t *)h;
+	uint32_t len = h->len, ext = 0;
+
+	if (rec_word_flags(raw) & REC_F_EXT) {
+		uint16_t e;
+
+		memcpy(&e, base + REC_HDR_BYTES, sizeof(e));
+		ext = e;
+		if (ext < 8 || ext > REC_EXT_MAX || ext % 8)
+			return -SHMQ_ECORRUPT;
+	}
+	if (len > v->max_message_bytes || REC_HDR_BYTES + ext + (uint64_t)len > size)
+		return -SHMQ_ECORRUPT;
+	rec->len = len;
+	rec->ext_bytes = ext;
+	rec->ext = ext ? base + REC_HDR_BYTES : NULL;
+	rec->data = base + REC_HDR_BYTES + ext;
+	rec->timestamp_ns = h->timestamp_ns;
+	rec->flags = rec_word_flags(raw);
+	rec->rec_bytes = (uint32_t)size;
+	rec->word = raw;
+	return 0;
+}
+
+/*
+ * After ABANDONED records at cur: look ahead over them (and padding) to the
+ * next message, whose pos says how many were given up. Returns 1 and moves
+ * cur there, 0 if that message is not there yet (cur stays: the count is
+ * not known), 3 if a drop reader may have been lapped meanwhile (the caller
+ * checks and resyncs), < 0.
+ */
+static int skip_abandoned(const struct log_view *v, struct log_cursor *cur, struct log_rec *rec)
+{
+	uint64_t b = cur->bytes;
+
+	for (unsigned n = 0; n < 2 * MAX_BATCH + 2; n++) {
+		const struct rec_hdr *h = log_rec_at(v, b);
+		/* acquire; pairs with the commit stores: the header is complete. */
+		uint64_t raw = atomic_load_explicit(&h->word, memory_order_acquire) ^ v->key;
+		uint64_t size = rec_word_len(raw), pos = h->pos;
+
+		if (rec_word_lap(raw) != (uint32_t)(b >> v->ring_shift) || !rec_word_type(raw))
+			return 0;
+		if (size < REC_ALIGN || size > max_span(v))
+			return v->policy == 0 ? 3 : -SHMQ_ECORRUPT;
+		if (rec_word_type(raw) != REC_T_MSG) {
+			b += size;
+			continue;
+		}
+		if (v->policy == 0) {
+			/* acquire: the reads above before the check; nothing
+			 * past an intact cur->bytes was rewritten either */
+			atomic_thread_fence(memory_order_acquire);
+			if (overwritten(v, cur->bytes))
+				return 3;
+		}
+		if (pos < cur->pos || pos - cur->pos > MAX_BATCH * (uint64_t)(n + 1))
+			return -SHMQ_ECORRUPT;
+		rec->lost += pos - cur->pos;
+		rec->abandoned += pos - cur->pos;
+		*cur = (struct log_cursor){pos, b};
+		return 1;
+	}
+	return -SHMQ_ECORRUPT;
+}
+
+/* One look at cur: 1 a message, 0 not ready, 2 moved (look again), < 0. */
+static int read_step(const struct log_view *v, struct log_cursor *cur, struct log_rec *rec)
+{
+	const struct rec_hdr *h = log_rec_at(v, cur->bytes);
+	/* acquire; pairs with the release store of the commit word. */
+	uint64_t raw = atomic_load_explicit(&h->word, memory_order_acquire) ^ v->key;
+	uint64_t size = rec_word_len(raw), pos = h->pos;
+	unsigned type = rec_word_type(raw);
+	bool ours = rec_word_lap(raw) == (uint32_t)(cur->bytes >> v->ring_shift) && type;
+	int err = 0;
+
+	if (ours && type == REC_T_MSG)
+		err = msg_fill(v, h, raw, size, rec);
+	if (v->policy == 0) {
+		/* acquire: every read above happened before the check */
+		atomic_thread_fence(memory_order_acquire);
+		if (overwritten(v, cur->bytes))
+			return resync(v, cur, rec) ?: 2;
+	}
+	if (!ours)
+		return 0;
+	if (size < REC_ALIGN || size > max_span(v) ||
+	    (type == REC_T_MSG && (size > v->max_record_bytes ||
+				   (cur->bytes & v->mask) + size > v->ring_bytes)))
+		return -SHMQ_ECORRUPT;
+	if (type == REC_T_PAD) {
+		cur->bytes += size;
+		return 2;
+	}
+	if (type == REC_T_ABANDONED) {
+		struct log_cursor at = {cur->pos, cur->bytes + size};
+		int r = skip_abandoned(v, &at, rec);
+
+		if (r == 3) {
+			/* acquire: as above */
+			atomic_thread_fence(memory_order_acquire);
+			if (!overwritten(v, cur->bytes))
+				return -SHMQ_ECORRUPT;
+			return resync(v, cur, rec) ?: 2;
+		}
+		if (r == 1)
+			*cur = at;
+		return r == 1 ? 2 : r;
+	}
+	if (err || pos != cur->pos)
+		return -SHMQ_ECORRUPT;
+	rec->pos = pos;
+	rec->bytes = cur->bytes;
+	return 1;
+}
+
+int log_read(const struct log_view *v, struct log_cursor *cur, struct log_rec *rec)
+{
+	rec->lost = 0;
+	rec->abandoned = 0;
+	/* each step moves cur forward by a record or more; a ring's worth of
+	 * steps without a message is more than honest padding makes */
+	for (uint64_t n = 0; n <= v->ring_bytes / REC_ALIGN; n++) {
+		int r = read_step(v, cur, rec);
+
+		if (r != 2)
+			return r;
+	}
+	return -SHMQ_ECORRUPT;
+}
+
+bool log_verify(const struct log_view *v, const struct log_rec *rec)
+{
+	/* acquire fence: the payload reads before it are ordered before the
+	 * frontier/tail loads; pairs with the release fences in announce()
+	 * and tail_store() (and the CAS). */
+	atomic_thread_fence(memory_order_acquire);
+	return v->policy != 0 || !overwritten(v, rec->bytes);
+}
+
+/* ---- reader cursor ---- */
+
+void log_cursor_store(struct reader_entry *r, const struct log_cursor *cur, bool seq_cst)
+{
+	/* relaxed: only the owning reader writes the seq. */
+	uint32_t s = atomic_load_explicit(&r->cur_seq, memory_order_relaxed);
+
+	atomic_store_explicit(&r->cur_seq, s + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&r->pos, cur->pos, memory_order_relaxed);
+	/* release (drop) / seq_cst (block: ordered before the reader's
+	 * space_wanted load, Dekker with wait_space() in pub.c); pairs with
+	 * the acquire in log_reader_limit(): we are done with every byte below. */
+	atomic_store_explicit(&r->bytes, cur->bytes,
+			      seq_cst ? memory_order_seq_cst : memory_order_release);
+	/* release; pairs with the acquire in log_cursor_load(). */
+	atomic_store_explicit(&r->cur_seq, s + 2, memory_order_release);
+}
+
+bool log_cursor_load(const struct reader_entry *r, struct log_cursor *out)
+{
+	for (unsigned i = 0; i < 1024; i++) {
+		/* acquire; pairs with the release in log_cursor_store(). */
+		uint32_t s1 = atomic_load_explicit(&r->cur_seq, memory_order_acquire);
+
+		if (s1 & 1) {
+			wait_cpu_relax();
+			continue;
+		}
+		/* relaxed: validated by the seq re-read after the fence. */
+		out->pos = atomic_load_explicit(&r->pos, memory_order_relaxed);
+		out->bytes = atomic_load_explicit(&r->bytes, memory_order_relaxed);
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&r->cur_seq, memory_order_relaxed) == s1)
+			return true;
+	}
+	return false;
+}
+
+/* ---- daemon: repair ---- */
+
+void log_repair_forget(struct log_repair *rep, unsigned idx)
+{
+	if (idx < MAX_PUBS)
+		rep->pubs[idx] = (struct log_pub_watch){0};
+}
+
+/* What a publisher entry says, each field loaded once. */
+struct claim_seen {
+	uint64_t bytes, end, pos;
+	uint32_t state, count;
+};
+
+static void claim_load(const struct pub_entry *e, struct claim_seen *c)
+{
+	/* acquire; pairs with the release in intent_store(): the fields are
+	 * this state's (or a later claim's, which the watch then sees anew). */
+	c->state = atomic_load_explicit(&e->claim_state, memory_order_acquire);
+	/* relaxed: bounded by claim_plausible() before use. */
+	c->bytes = atomic_load_explicit(&e->claim_bytes, memory_order_relaxed);
+	c->end = atomic_load_explicit(&e->claim_end, memory_order_relaxed);
+	c->pos = atomic_load_explicit(&e->claim_pos, memory_order_relaxed);
+	c->count = atomic_load_explicit(&e->claim_count, memory_order_relaxed);
+}
+
+/* A claim that the tail has moved over, of a size an honest claim has. */
+static bool claim_plausible(const struct log_view *v, const struct claim_seen *c, uint64_t tail)
+{
+	return c->bytes < tail && c->end <= tail && c->end > c->bytes &&
+	       c->end - c->bytes <= v->ring_bytes && c->count >= 1 && c->count <= MAX_BATCH &&
+	       !(c->bytes % REC_ALIGN) && !(c->end % REC_ALIGN) && c->bytes + v->ring_bytes >= tail;
+}
+
+/* Another live entry names the same start: the claim may be that one's. */
+static bool claim_shared(const struct log_view *v, const uint32_t *pids, unsigned self,
+			 uint64_t bytes)
+{
+	for (unsigned i = 0; i < MAX_PUBS; i++) {
+		const struct pub_entry *e = &v->pubs[i];
+
+		if (i == self || !pids[i])
+			continue;
+		/* relaxed: a hint; the stuck timer decides later. */
+		if (atomic_load_explicit(&e->claim_state, memory_order_relaxed) != PUB_IDLE &&
+		    atomic_load_explicit(&e->claim_bytes, memory_order_relaxed) == bytes)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * CAS the word at bytes from what it holds to want, unless it is already a
+ * record of this lap (the publisher committed after all). True if the
+ * record at bytes is now ours to describe or is settled.
+ */
+static bool word_take(const struct log_view *v, uint64_t bytes, uint64_t want, uint64_t *raw_out)
+{
+	struct rec_hdr *h = log_rec_at(v, bytes);
+	/* acquire; pairs with the publishers' commit stores. */
+	uint64_t w = atomic_load_explicit(&h->word, memory_order_acquire);
+
+	*raw_out = w ^ v->key;
+	if (rec_word_lap(*raw_out) == (uint32_t)(bytes >> v->ring_shift) && rec_word_type(*raw_out))
+		return false;
+	/* seq_cst: like a commit, a release for readers, and the daemon wakes
+	 * sleepers after a repair. Fails if the publisher stored meanwhile. */
+	return atomic_compare_exchange_strong_explicit(&h->word, &w, want, memory_order_seq_cst,
+						       memory_order_relaxed);
+}
+
+/* Give [c->bytes, c->end) up: a PAD to the ring's end if the claim wrapped
+ * and its publisher did not write it, then one ABANDONED record. */
+static bool claim_abandon(const struct log_view *v, const struct claim_seen *c)
+{
+	uint64_t idx = c->bytes & v->mask, b = c->bytes, raw;
+
+	if (idx + (c->end - c->bytes) > v->ring_bytes) {
+		uint64_t pad = v->ring_bytes - idx;
+
+		word_take(v, b, rec_word_make(v->key, b, v->ring_shift, pad, 0, REC_T_PAD), &raw);
+		b += pad;
+	}
+	if (b >= c->end || c->end - b > max_span(v))
+		return false;
+	return word_take(v, b,
+			 rec_word_make(v->key, b, v->ring_shift, c->end - b, 0, REC_T_ABANDONED),
+			 &raw);
+}
+
+/* Exclusive mode: a publisher that died inside tail_store() left the pair
+ * half-written; its intent says what the tail became. */
+static void tail_settle(const struct log_view *v, const struct claim_seen *c)
+{
+	struct data_hdr *d = v->data;
+	/* relaxed: the publisher is dead; we are the only writer now. */
+	uint32_t s = atomic_load_explicit(&d->tail_seq, memory_order_relaxed);
+
+	if (!(s & 1))
+		return;
+	atomic_store_explicit(&d->tail_pos, c->pos + c->count, memory_order_relaxed);
+	atomic_store_explicit(&d->tail_bytes, c->end, memory_order_relaxed);
+	/* release; pairs with the acquire in tail_read_seq(). */
+	atomic_store_explicit(&d->tail_seq, s + 1, memory_order_release);
+}
+
+/* One entry: returns true if its claim was given up just now. */
+static bool repair_pub(const struct log_view *v, struct log_repair *rep, const uint32_t *pids,
+		       unsigned i, uint64_t now_ns, uint64_t stuck_ns, bool dead, uint64_t tail)
+{
+	struct log_pub_watch *w = &rep->pubs[i];
+	struct claim_seen c;
+
+	claim_load(&v->pubs[i], &c);
+	if (dead && v->pub_mode == 1 && c.state != PUB_IDLE) {
+		tail_settle(v, &c);
+		/* acquire: as in log_repair_step(). */
+		tail = atomic_load_explicit(&v->data->tail_bytes, memory_order_acquire);
+	}
+	if (c.state == PUB_IDLE || c.state > PUB_CLAIMED) {
+		*w = (struct log_pub_watch){0};
+		return false;
+	}
+	if (w->claim_bytes != c.bytes || w->claim_state != c.state || !w->since_ns)
+		*w = (struct log_pub_watch){c.bytes, c.state, 0, now_ns};
+	if (w->cut || (!dead && now_ns - w->since_ns < stuck_ns))
+		return false;
+	if (!claim_plausible(v, &c, tail))
+		return false;
+	if (c.state == PUB_CLAIMING && claim_shared(v, pids, i, c.bytes))
+		return false;
+	if (!claim_abandon(v, &c))
+		return false;
+	/* relaxed: a statistic. */
+	atomic_fetch_add_explicit(&v->ctl->abandoned, c.count, memory_order_relaxed);
+	w->cut = !dead;
+	return true;
+}
+
+void log_repair_step(const struct log_view *v, struct log_repair *rep, const uint32_t *pids,
+		     uint64_t now_ns, uint64_t stuck_ns, log_pid_alive_fn alive, void *arg,
+		     struct log_repair_out *out)
+{
+	/* acquire; pairs with the tail moves: claims below it are real. */
+	uint64_t tail = atomic_load_explicit(&v->data->tail_bytes, memory_order_acquire);
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < MAX_PUBS; i++) {
+		bool dead;
+
+		if (!pids[i]) {
+			rep->pubs[i] = (struct log_pub_watch){0};
+			continue;
+		}
+		dead = alive && !alive(pids[i], arg);
+		out->abandoned += repair_pub(v, rep, pids, i, now_ns, stuck_ns, dead, tail);
+		if (!rep->pubs[i].cut || dead)
+			continue;
+		/* a live publisher still holds [claim, ...): publishers stop a
+		 * ring later (log_claims_limit()); stop it before they must */
+		if (tail + v->ring_bytes / 4 >= rep->pubs[i].claim_bytes + v->ring_bytes)
+			out->stall_pid[out->nstall++] = pids[i];
 	}
 }

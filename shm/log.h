@@ -1,16 +1,19 @@
 /*
- * log.h - the channel log: a ring of fixed-size slots, each holding one
- * variable-length message, shared by many publishers and many readers.
+ * log.h - the channel log (format v3): a byte ring of variable-length
+ * records shared by many publishers (or one exclusive publisher) and many
+ * readers. See docs/ARCHITECTURE.md "Records" and "Publishing".
  *
- * Publishers: log_claim() reserves the next pos with a CAS on tail_pos and
- * moves the slot to CLAIMED; the caller writes the payload in place and
- * log_commit() makes it visible (or log_abort() gives it up). Claims are
- * lock-free; a claim waits only for the same slot's previous lap, which the
- * daemon's log_repair_step() bounds.
- * Readers: log_read() looks at one pos and reports a record, nothing yet,
+ * Publishers: log_claim()/log_claimv() reserve records by moving the tail
+ * (one 16-byte CAS among many publishers, plain stores for an exclusive
+ * one); the caller writes payloads in place and log_commit()/log_commitv()
+ * make them visible with one release store each (a batch: the first record
+ * last, so it appears whole or not at all), or log_abort() gives them up.
+ * Readers: log_read() looks at a cursor and reports a record, nothing yet,
  * or the messages lost before the next readable one (overrun, abandoned).
- * Any thread may call these on its own struct log_view; a view is immutable
- * after log_attach(). Nothing here sleeps or makes a system call.
+ * The daemon: log_repair_step() gives up claims of dead or stalled
+ * publishers. Any thread may call these on its own cursor or publisher
+ * state; a log_view is immutable after log_attach(). Nothing here sleeps;
+ * the only system call is membarrier() (wait.c) in log_sleep_fence().
  */
 #ifndef SHM_LOG_H
 #define SHM_LOG_H
@@ -23,10 +26,13 @@
 
 /* Geometry of a channel, computed from the user's settings. */
 struct log_geometry {
-	uint64_t nslots;
-	uint32_t slot_bytes;
+	uint64_t ring_bytes;
 	uint32_t max_message_bytes;
+	uint32_t max_record_bytes;
 	uint32_t policy;
+	uint32_t pub_mode;
+	uint32_t flags; /* DATA_F_* */
+	uint32_t pad;
 	uint64_t data_bytes; /* size of the data segment */
 	uint64_t ctl_bytes;  /* size of the control segment */
 };
@@ -36,90 +42,148 @@ struct log_view {
 	struct data_hdr *data; /* read-only mapping for pure subscribers */
 	struct ctl_hdr *ctl;
 	struct reader_entry *readers;
-	uint8_t *slots;
-	uint64_t nslots;
+	struct pub_entry *pubs;
+	uint8_t *ring;
+	uint64_t ring_bytes;
 	uint64_t mask;
-	uint32_t slot_bytes;
-	uint32_t max_message_bytes;
-	uint32_t policy;
-	uint32_t pad;
+	uint64_t key;
+	uint64_t chunk_bytes;
 	uint64_t channel_id;
+	uint64_t base_pos;
+	uint32_t ring_shift;
+	uint32_t max_message_bytes;
+	uint32_t max_record_bytes;
+	uint32_t policy;
+	uint32_t pub_mode;
+	uint32_t flags;
+};
+
+/* A reader's place: the next record's message number and byte position. */
+struct log_cursor {
+	uint64_t pos;
+	uint64_t bytes;
 };
 
 /* What log_read() found. */
 struct log_rec {
-	const uint8_t *data;
+	const uint8_t *data;  /* payload */
+	const uint8_t *ext;   /* extension area (shm/ext.h), or NULL */
 	uint32_t len;
-	uint32_t flags;
+	uint32_t ext_bytes;
+	uint32_t rec_bytes;   /* the record's size in the ring */
+	uint32_t flags;       /* REC_F_* */
 	uint64_t pos;
+	uint64_t bytes;       /* the record's byte position */
 	uint64_t timestamp_ns;
-	uint64_t word;      /* slot state seen; log_verify() compares it */
-	uint64_t lost;      /* messages skipped before pos */
-	uint64_t abandoned; /* of those, abandoned by their publisher */
+	uint64_t word;        /* commit word seen (raw); log_verify() compares it */
+	uint64_t lost;        /* messages skipped before this record */
+	uint64_t abandoned;   /* of those, abandoned by their publisher */
 };
 
-/* The daemon's repair state for one channel. */
-struct log_repair {
-	uint64_t scan_pos;
-	uint64_t stuck_pos;
-	uint64_t stuck_word;
-	uint64_t stuck_since_ns;
+/* A publisher's private state. Zero it, then log_pub_init(). */
+struct log_pub {
+	struct pub_entry *me; /* the daemon-assigned entry, or NULL (repair by timeout only) */
+	uint64_t limit;       /* block policy: cached bound on the claim end */
+	uint64_t claims_limit; /* cached: a ring past the oldest claim in progress */
+	uint64_t readers_gen; /* ctl->readers_gen when limit was cached */
+	struct log_cursor tail; /* exclusive mode: the tail it owns */
+	bool exclusive;
+	bool fence;           /* no membarrier: a full fence after each commit */
+};
+
+/* What log_claim()/log_claimv() reserved. */
+struct log_claim {
+	struct log_cursor at; /* the first record */
+	uint64_t end;         /* byte position after the last record */
+	uint64_t start;       /* where the claim starts (a PAD before at.bytes, if any) */
+	uint32_t count;       /* records */
+	uint32_t pad;
 };
 
 int log_geometry_make(uint64_t capacity_bytes, uint32_t max_message_bytes, uint32_t policy,
-		      struct log_geometry *out);
+		      uint32_t pub_mode, uint32_t flags, struct log_geometry *out);
 
-/* Format fresh (zeroed) segments. The caller owns both mappings. */
+/* Format fresh (zeroed) segments. key: random, non-zero. */
 int log_format(void *data, void *ctl, const struct log_geometry *g, const char *name,
-	       uint64_t channel_id);
+	       uint64_t channel_id, uint64_t base_pos, uint64_t key);
 
-/* Validate the headers and fill v. Geometry is read once, here. */
+/*
+ * Validate the headers and fill v. Geometry is read once, here.
+ * -SHMQ_EVERSION (another layout, or an incompatible feature we do not
+ * know: *unknown_incompat, if not NULL, gets its bits), -SHMQ_ECORRUPT.
+ */
 int log_attach(struct log_view *v, void *data, uint64_t data_bytes, void *ctl,
-	       uint64_t ctl_bytes);
+	       uint64_t ctl_bytes, uint32_t *unknown_incompat);
 
-static inline struct slot_hdr *log_slot(const struct log_view *v, uint64_t pos)
+static inline struct rec_hdr *log_rec_at(const struct log_view *v, uint64_t bytes)
 {
-	return (struct slot_hdr *)(v->slots + (pos & v->mask) * (uint64_t)v->slot_bytes);
-}
-
-static inline uint8_t *log_payload(const struct log_view *v, uint64_t pos)
-{
-	return (uint8_t *)log_slot(v, pos) + SLOT_HDR_BYTES;
+	return (struct rec_hdr *)(v->ring + (bytes & v->mask));
 }
 
 /* ---- publishing ---- */
 
-/*
- * Reserve one pos for a message of len bytes. *limit caches, per publisher,
- * the pos the slowest reader lets us reach (block policy); start it at 0.
- * Returns 0 and *pos, -SHMQ_ETOOBIG, -SHMQ_EFULL (block policy, no space),
- * -SHMQ_EABANDONED (the daemon gave the slot up before we took it: claim
- * again), -SHMQ_ECORRUPT.
- */
-int log_claim(const struct log_view *v, uint64_t *limit, uint32_t len, uint32_t pid,
-	      uint64_t *pos);
+/* Prepare p: exclusive mode loads the tail it will own. */
+void log_pub_init(const struct log_view *v, struct log_pub *p, struct pub_entry *me,
+		  bool have_membarrier);
 
 /*
- * Publish the claimed pos with len payload bytes. Returns 1 if a reader went
- * to sleep since the last wake and the caller must now call log_wake() (one
- * caller per sleep gets 1), 0 if not, -SHMQ_EABANDONED if the daemon took
- * the claim.
+ * Reserve one record of len payload and ext extension bytes. Returns 0 and
+ * c, -SHMQ_ETOOBIG, -SHMQ_EFULL (block policy: no space; or a stalled
+ * claim a ring ago holds the space), -SHMQ_ECORRUPT.
  */
-int log_commit(const struct log_view *v, uint64_t pos, uint32_t len, uint64_t timestamp_ns);
+int log_claim(const struct log_view *v, struct log_pub *p, uint32_t len, uint32_t ext,
+	      struct log_claim *c);
 
-/* Give a claim up; same return values as log_commit(). */
-int log_abort(const struct log_view *v, uint64_t pos);
+/*
+ * Reserve n records (lens[i] payload bytes, exts[i] extension bytes, exts
+ * may be NULL) contiguously with one tail move. -SHMQ_EINVAL if n is 0 or
+ * above MAX_BATCH, -SHMQ_ETOOBIG if a record or the batch (ring / 4) is too
+ * large; else as log_claim().
+ */
+int log_claimv(const struct log_view *v, struct log_pub *p, const uint32_t *lens,
+	       const uint32_t *exts, unsigned n, struct log_claim *c);
 
-/* Lowest active reader pos + nslots, the block-policy bound for tail. */
-uint64_t log_reader_limit(const struct log_view *v, uint64_t tail);
+/* Byte position of record i of a claim made with these sizes. */
+uint64_t log_claim_rec_bytes(const struct log_claim *c, const uint32_t *lens,
+			     const uint32_t *exts, unsigned i);
+
+/* Where the payload (after ext extension bytes) of the record at bytes goes. */
+static inline uint8_t *log_payload(const struct log_view *v, uint64_t bytes, uint32_t ext)
+{
+	return v->ring + (bytes & v->mask) + REC_HDR_BYTES + ext;
+}
+
+/*
+ * Publish a one-record claim with len payload bytes (<= claimed) and ext
+ * extension bytes (as claimed; the caller wrote them). Returns 1 if a reader
+ * went to sleep since the last wake and the caller must now call log_wake(),
+ * 0 if not, -SHMQ_EABANDONED if the daemon gave the claim up first.
+ */
+int log_commit(const struct log_view *v, struct log_pub *p, const struct log_claim *c,
+	       uint32_t len, uint32_t ext, uint64_t timestamp_ns);
+
+/* Publish a batch claim: all records appear at once. Returns as log_commit(). */
+int log_commitv(const struct log_view *v, struct log_pub *p, const struct log_claim *c,
+		const uint32_t *lens, const uint32_t *exts, uint64_t timestamp_ns);
+
+/* Give a claim up: readers count its records as lost. Returns as log_commit(). */
+int log_abort(const struct log_view *v, struct log_pub *p, const struct log_claim *c);
+
+/* Oldest claim in progress of another entry (or tail_bytes) + ring_bytes. */
+uint64_t log_claims_limit(const struct log_view *v, const struct pub_entry *self,
+			  uint64_t tail_bytes);
+
+/* Lowest active reader byte position + ring_bytes, the block-policy bound. */
+uint64_t log_reader_limit(const struct log_view *v, uint64_t tail_bytes);
 
 /* Callback that fills efds[MAX_READERS] on first need (may leave -1s). */
 typedef void (*log_efds_fn)(void *arg);
 
 /*
  * Wake every sleeping reader: bump wake_seq and FUTEX_WAKE it, then signal
- * the event fd of each reader below ctl->readers_hi that armed one (efds[i], fetched through
- * need_efds the first time one is armed; *have_efds remembers that).
+ * the event fd of each reader below ctl->readers_hi that armed one (efds[i],
+ * fetched through need_efds the first time one is armed; *have_efds
+ * remembers that).
  */
 void log_wake(const struct log_view *v, int *efds, bool *have_efds, log_efds_fn need_efds,
 	      void *arg);
@@ -127,40 +191,100 @@ void log_wake(const struct log_view *v, int *efds, bool *have_efds, log_efds_fn 
 /* Clear a reader entry's armed/asleep mark, fixing the sleeper count. */
 void log_reader_unmark(const struct log_view *v, struct reader_entry *r, uint32_t mark);
 
+/*
+ * A reader about to sleep, after it set wake_needed and before its last
+ * look: make every publisher's commit store ordered with its wake_needed
+ * load (membarrier). Returns false if that is not possible here: the caller
+ * then bounds its sleep.
+ */
+bool log_sleep_fence(void);
+
+/* Register this process as a publisher for log_sleep_fence(). */
+bool log_pub_register(void);
+
 /* ---- reading ---- */
 
 /*
- * Look at *pos. Returns 1 with rec filled and *pos left at the record (call
- * log_advance after use), 0 if nothing is ready at *pos, -SHMQ_ECORRUPT.
- * Lost messages (overrun, abandoned) are skipped: *pos moves past them and
- * rec->lost counts them, also when 0 is returned.
+ * Look at cur. Returns 1 with rec filled (cur unchanged: log_advance()
+ * after use), 0 if nothing is ready, -SHMQ_ECORRUPT. Lost messages
+ * (overrun, abandoned) and padding are skipped: cur moves past them and
+ * rec->lost counts the messages, also when 0 is returned.
  */
-int log_read(const struct log_view *v, uint64_t *pos, struct log_rec *rec);
+int log_read(const struct log_view *v, struct log_cursor *cur, struct log_rec *rec);
+
+static inline void log_advance(struct log_cursor *cur, const struct log_rec *rec)
+{
+	cur->pos = rec->pos + 1;
+	cur->bytes = rec->bytes + rec->rec_bytes;
+}
 
 /* True if the record read by log_read() was not overwritten since. */
 bool log_verify(const struct log_view *v, const struct log_rec *rec);
 
-/* True if a message is (or will soon be) ready at pos: pos < tail. */
-static inline bool log_pending(const struct log_view *v, uint64_t pos)
+/* True if a record is (or will soon be) ready at cur: claimed bytes. */
+static inline bool log_pending(const struct log_view *v, const struct log_cursor *cur)
 {
-	/* acquire; pairs with the CAS in log_claim(): an ordering hint only */
-	return pos < atomic_load_explicit(&v->data->tail_pos, memory_order_acquire);
+	/* acquire; pairs with the tail move in log_claim(): a hint only */
+	return cur->bytes < atomic_load_explicit(&v->data->tail_bytes, memory_order_acquire);
 }
 
-/* Oldest pos that may still hold a message, and the next pos to be claimed. */
-uint64_t log_oldest(const struct log_view *v);
+/* The tail as one consistent (pos, bytes) pair. */
+void log_tail_cursor(const struct log_view *v, struct log_cursor *out);
+
+/* The message number the next record gets (may run ahead of the pair). */
 uint64_t log_tail(const struct log_view *v);
 
+/*
+ * The oldest record boundary still intact that the chunk index knows, at or
+ * after the tail minus the ring; the tail if none.
+ */
+void log_oldest(const struct log_view *v, struct log_cursor *out);
+
+/* ---- reader cursor in shared memory ---- */
+
+/* Store the pair under cur_seq (the owning reader only); order as given. */
+void log_cursor_store(struct reader_entry *r, const struct log_cursor *cur, bool seq_cst);
+
+/* Load a consistent pair; false if the writer kept changing it. */
+bool log_cursor_load(const struct reader_entry *r, struct log_cursor *out);
+
 /* ---- daemon ---- */
+
+/* The daemon's private memory of one publisher entry. */
+struct log_pub_watch {
+	uint64_t claim_bytes; /* claim seen */
+	uint32_t claim_state;
+	uint32_t cut;         /* 1: abandoned while its publisher lives */
+	uint64_t since_ns;    /* when this claim was first seen */
+};
+
+struct log_repair {
+	struct log_pub_watch pubs[MAX_PUBS];
+};
+
+/* What a repair step did. */
+struct log_repair_out {
+	unsigned abandoned;     /* claims given up */
+	uint32_t stall_pid[MAX_PUBS]; /* live publishers whose abandoned claim nears the wrap */
+	unsigned nstall;
+};
 
 typedef bool (*log_pid_alive_fn)(uint32_t pid, void *arg);
 
 /*
- * Abandon slots whose publisher died between claim and commit, or that
- * stayed claimed longer than stuck_ns. Call periodically; examines at most
- * budget slots. Returns the number of slots abandoned.
+ * Give up claims whose publisher died between claim and commit, or that
+ * stayed claimed longer than stuck_ns. Publishers never claim a ring past
+ * a claim in progress, so an abandoned claim whose publisher still lives
+ * holds them back a ring later: its publisher is reported (stall_pid) when
+ * the tail comes within a quarter ring of that, and the caller stops it. pids[i] is the owner the daemon assigned to entry i,
+ * 0 for a free entry. Call periodically, and at once when a publisher
+ * exits (alive() then says false for it).
  */
-int log_repair_step(const struct log_view *v, struct log_repair *rep, uint64_t now_ns,
-		    uint64_t stuck_ns, unsigned budget, log_pid_alive_fn alive, void *arg);
+void log_repair_step(const struct log_view *v, struct log_repair *rep, const uint32_t *pids,
+		     uint64_t now_ns, uint64_t stuck_ns, log_pid_alive_fn alive, void *arg,
+		     struct log_repair_out *out);
+
+/* Forget a publisher entry's watch (the daemon freed or assigned it). */
+void log_repair_forget(struct log_repair *rep, unsigned idx);
 
 #endif

@@ -87,8 +87,10 @@ struct proto_open {
 /* OP_OPEN response; fds: data segment, control segment, [event fd]. */
 struct proto_opened {
 	uint64_t channel_id;
-	uint64_t start_pos;
-	uint32_t reader_idx; /* subscribers */
+	uint64_t start_pos;   /* subscribers: the first record's offset ... */
+	uint64_t start_bytes; /* ... and byte position: a record boundary */
+	uint64_t skip_below;  /* subscribers: deliver nothing below this offset */
+	uint32_t reader_idx;  /* subscribers: reader entry; publishers: publisher entry */
 	uint32_t reader_gen;
 	uint32_t nfds;
 	uint32_t pad;

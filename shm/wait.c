@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -79,4 +80,46 @@ void wait_efd_drain(int fd)
 	if (read(fd, &v, sizeof(v)) < 0) {
 		/* EAGAIN: nothing to drain */
 	}
+}
+
+/* 0 unknown, 1 available, 2 refused: decided once per process. */
+static _Atomic int membarrier_state;
+
+static bool membarrier_probe(void)
+{
+	long mask = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+	int want = MEMBARRIER_CMD_GLOBAL_EXPEDITED | MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED;
+
+	return mask >= 0 && (mask & want) == want;
+}
+
+bool wait_membarrier_register(void)
+{
+	/* relaxed: a cache of an idempotent system call's answer. */
+	int st = atomic_load_explicit(&membarrier_state, memory_order_relaxed);
+
+	if (st == 0) {
+		st = membarrier_probe() &&
+				     !syscall(__NR_membarrier,
+					      MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0)
+			     ? 1
+			     : 2;
+		atomic_store_explicit(&membarrier_state, st, memory_order_relaxed);
+	}
+	return st == 1;
+}
+
+bool wait_membarrier(void)
+{
+	static _Atomic int usable; /* 0 unknown, 1 yes, 2 no */
+	/* relaxed: as above. */
+	int st = atomic_load_explicit(&usable, memory_order_relaxed);
+
+	if (st == 0) {
+		st = membarrier_probe() ? 1 : 2;
+		atomic_store_explicit(&usable, st, memory_order_relaxed);
+	}
+	if (st != 1)
+		return false;
+	return syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0;
 }

@@ -8,6 +8,7 @@
 #define SHM_WAIT_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 static inline void wait_cpu_relax(void)
@@ -45,5 +46,16 @@ void wait_efd_signal(int fd);
 
 /* Reset a non-blocking event fd. */
 void wait_efd_drain(int fd);
+
+/*
+ * Asymmetric fences (membarrier GLOBAL_EXPEDITED). A process that commits
+ * records registers once (wait_membarrier_register(), idempotent, thread
+ * safe); a reader going to sleep calls wait_membarrier(), which acts as a
+ * full fence on every CPU running a registered process. Both return false
+ * where the kernel (or a seccomp filter) refuses: publishers then fence
+ * themselves, readers bound their sleep.
+ */
+bool wait_membarrier_register(void);
+bool wait_membarrier(void);
 
 #endif

@@ -28,11 +28,14 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: shmq [--socket PATH] COMMAND [ARGS]\n"
 		"  ls                               list channels\n"
-		"  create NAME [--capacity BYTES] [--max-message BYTES] [--policy block|drop]\n"
+		"  create NAME [CHANNEL OPTIONS]\n"
 		"  rm NAME                          delete a channel\n"
 		"  info NAME                        show a channel's settings and tail\n"
 		"  pub NAME [MESSAGE...]            publish each argument, or each stdin line\n"
 		"  sub NAME [--count N] [--from latest|earliest|OFFSET] [--timeout SECONDS]\n"
+		"Channel options (create, and pub and sub when they create):\n"
+		"  --capacity BYTES --max-message BYTES --policy block|drop\n"
+		"  --publishers one|many  --numa none|local|NODE  --no-timestamps\n"
 		"The socket is --socket, else $SHMQ_SOCKET, else the default path.\n"
 		"pub and sub create a missing channel with the given settings.\n");
 }
@@ -74,6 +77,22 @@ static int parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* none | local | a node number, into SHMQ_NUMA_* */
+static int parse_numa(const char *s, int32_t *out)
+{
+	uint64_t node;
+
+	if (!strcmp(s, "none"))
+		*out = SHMQ_NUMA_NONE;
+	else if (!strcmp(s, "local"))
+		*out = SHMQ_NUMA_LOCAL;
+	else if (s[strspn(s, "0123456789")] == 0 && !parse_u64(s, &node) && node < INT32_MAX)
+		*out = SHMQ_NUMA_NODE((int32_t)node);
+	else
+		return -1;
+	return 0;
+}
+
 static int parse_from(const char *s, struct opts *o)
 {
 	if (!strcmp(s, "latest"))
@@ -108,6 +127,17 @@ static int parse_opt(int c, const char *arg, struct opts *o)
 			return -1;
 		o->chan.policy = !strcmp(arg, "block") ? SHMQ_POLICY_BLOCK : SHMQ_POLICY_DROP;
 		return 0;
+	case 'U':
+		if (strcmp(arg, "one") && strcmp(arg, "many"))
+			return -1;
+		o->chan.publishers =
+		    !strcmp(arg, "one") ? SHMQ_PUBLISHERS_ONE : SHMQ_PUBLISHERS_MANY;
+		return 0;
+	case 'N':
+		return parse_numa(arg, &o->chan.numa_node);
+	case 'T':
+		o->chan.flags |= SHMQ_CHAN_NO_TIMESTAMP;
+		return 0;
 	case 'n':
 		return parse_u64(arg, &o->count);
 	case 'f':
@@ -130,6 +160,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{"capacity", required_argument, NULL, 'C'},
 		{"max-message", required_argument, NULL, 'M'},
 		{"policy", required_argument, NULL, 'P'},
+		{"publishers", required_argument, NULL, 'U'},
+		{"numa", required_argument, NULL, 'N'},
+		{"no-timestamps", no_argument, NULL, 'T'},
 		{"count", required_argument, NULL, 'n'},
 		{"from", required_argument, NULL, 'f'},
 		{"timeout", required_argument, NULL, 't'},
@@ -156,11 +189,35 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
+/* SHMQ_NUMA_* as asked: none, local or the node number */
+static const char *numa_str(int32_t wire, char *buf, size_t len)
+{
+	if (wire == SHMQ_NUMA_NONE)
+		return "none";
+	if (wire == SHMQ_NUMA_LOCAL)
+		return "local";
+	snprintf(buf, len, "%" PRId32, wire - 1);
+	return buf;
+}
+
+/*
+ * One line a channel: name, policy, ring bytes, max_message, readers,
+ * publishers mode and open publisher handles, NUMA node asked and node of
+ * the pages ("-": unknown or mixed), timestamps, oldest and tail offsets.
+ */
 static void print_info(const struct shmq_channel_info *ci)
 {
-	printf("%-40s %-5s slots=%-8" PRIu64 " max_message=%-8u readers=%-3u tail=%" PRIu64 "\n",
-	       ci->name, ci->policy ? "block" : "drop", ci->nslots, ci->max_message_bytes,
-	       ci->readers, ci->tail);
+	char asked[16], pages[16] = "-";
+
+	if (ci->numa_pages_node >= 0)
+		snprintf(pages, sizeof(pages), "%" PRId32, ci->numa_pages_node);
+	printf("%-40s %-5s ring=%-10" PRIu64 " max_message=%-8u readers=%-3u publishers=%-4s "
+	       "open=%-3u numa=%-5s pages_node=%-2s timestamps=%-3s oldest=%" PRIu64
+	       " tail=%" PRIu64 "\n",
+	       ci->name, ci->policy ? "block" : "drop", ci->capacity_bytes, ci->max_message_bytes,
+	       ci->readers, ci->publishers == SHMQ_PUBLISHERS_ONE ? "one" : "many",
+	       ci->publishers_open, numa_str(ci->numa_node, asked, sizeof(asked)), pages,
+	       ci->flags & SHMQ_CHAN_NO_TIMESTAMP ? "off" : "on", ci->oldest, ci->tail);
 }
 
 static int cmd_ls(struct shmq_client *c, const struct opts *o)

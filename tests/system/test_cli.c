@@ -65,7 +65,10 @@ static void test_create_ls_info_rm_manage_channels(void **state)
 	SHMQ(&r, d, NULL, "info", "orders.eu");
 	expect(&r, 0, NULL);
 	assert_non_null(strstr(r.out, "block"));
-	assert_non_null(strstr(r.out, "slots=128 "));
+	assert_non_null(strstr(r.out, "ring=65536 "));
+	assert_non_null(strstr(r.out, "publishers=many "));
+	assert_non_null(strstr(r.out, "numa=none "));
+	assert_non_null(strstr(r.out, "timestamps=on "));
 	tool_result_free(&r);
 	SHMQ(&r, d, NULL, "rm", "orders.eu");
 	expect(&r, 0, "");
@@ -117,6 +120,33 @@ static void test_pub_publishes_each_argument_as_a_message(void **state)
 	tool_result_free(&r);
 	SHMQ(&r, d, NULL, "sub", "args", "--count", "5");
 	expect(&r, 0, "a\nb c\n\n-- not an option\n-x\n");
+	tool_result_free(&r);
+}
+
+static void test_create_channel_options_show_in_info(void **state)
+{
+	struct daemon *d = *state;
+	struct tool_result r;
+
+	SHMQ(&r, d, NULL, "create", "ticks", "--publishers", "one", "--numa", "none",
+	     "--no-timestamps");
+	expect(&r, 0, "");
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "info", "ticks");
+	expect(&r, 0, NULL);
+	assert_non_null(strstr(r.out, "publishers=one "));
+	assert_non_null(strstr(r.out, "open=0 "));
+	assert_non_null(strstr(r.out, "numa=none "));
+	assert_non_null(strstr(r.out, "timestamps=off "));
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "create", "p", "--publishers", "few");
+	expect(&r, 2, "");
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "create", "p", "--numa", "far");
+	expect(&r, 2, "");
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "create", "p", "--numa", "-2");
+	expect(&r, 2, "");
 	tool_result_free(&r);
 }
 
@@ -286,6 +316,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    T(test_create_ls_info_rm_manage_channels),
+	    T(test_create_channel_options_show_in_info),
 	    T(test_sub_prints_in_order_what_pub_reads_from_stdin),
 	    T(test_pub_publishes_each_argument_as_a_message),
 	    T(test_shmq_socket_environment_variable_is_honoured),
