@@ -108,6 +108,13 @@ struct shmq_buf {
 /* Most messages in one atomic batch. */
 #define SHMQ_BATCH_MAX 1024
 
+/*
+ * Ring bytes one message of len payload bytes takes: a 32-byte header and
+ * the payload, rounded up to 32 (header extensions add their own size).
+ * A channel holds capacity_bytes / SHMQ_RECORD_BYTES(len) such messages.
+ */
+#define SHMQ_RECORD_BYTES(len) ((32u + (uint64_t)(len) + 31u) & ~(uint64_t)31u)
+
 /* Counters of a subscriber, since it opened. */
 struct shmq_sub_stats {
 	uint64_t received;
