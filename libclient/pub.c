@@ -8,11 +8,14 @@
  * waits of a publisher that found no space.
  */
 #include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "ext.h"
 #include "internal.h"
+#include "name.h"
 #include "wait.h"
 
 struct shmq_pub {
@@ -22,6 +25,7 @@ struct shmq_pub {
 	struct log_claim claim;
 	uint32_t idx;        /* our publisher entry */
 	uint32_t nclaimed;   /* records in the open claim, 0 if none */
+	uint32_t ext;        /* extension bytes of the open one-record claim */
 	bool have_efds;
 	int efds[MAX_READERS];
 	uint32_t lens[MAX_BATCH]; /* the open claim's payload sizes */
@@ -169,7 +173,7 @@ static int claim_once(struct shmq_pub *p, const uint32_t *lens, unsigned n)
 		}
 	}
 	if (n == 1)
-		return log_claim(&p->m.v, &p->lp, lens[0], 0, &p->claim);
+		return log_claim(&p->m.v, &p->lp, lens[0], p->ext, &p->claim);
 	return log_claimv(&p->m.v, &p->lp, lens, NULL, n, &p->claim);
 }
 
@@ -195,15 +199,59 @@ static int claim_wait(struct shmq_pub *p, const uint32_t *lens, unsigned n, int6
 static void claim_fill(struct shmq_pub *p, struct shmq_claim *claim, unsigned i, uint64_t bytes)
 {
 	*claim = (struct shmq_claim){
-		.data = log_payload(&p->m.v, bytes, 0),
+		.data = log_payload(&p->m.v, bytes, p->ext),
 		.capacity = p->lens[i],
 		.offset = p->claim.at.pos + i,
 	};
 }
 
-SHMQ_EXPORT int shmq_pub_claim(struct shmq_pub *p, uint32_t len, struct shmq_claim *claim,
-			       int64_t timeout_ns)
+static_assert(sizeof(struct shmq_header) == sizeof(struct ext_kv) &&
+		      offsetof(struct shmq_header, name_len) == offsetof(struct ext_kv, name_len) &&
+		      offsetof(struct shmq_header, value) == offsetof(struct ext_kv, value) &&
+		      offsetof(struct shmq_header, value_len) == offsetof(struct ext_kv, value_len),
+	      "shmq_header is ext_kv");
+static_assert(SHMQ_F_HEADERS == EXT_HEADERS && SHMQ_F_KEY == EXT_KEY && SHMQ_F_MSG_ID == EXT_MSG_ID &&
+		      SHMQ_F_REPLY_TO == EXT_REPLY_TO && SHMQ_F_CONTENT_TYPE == EXT_CONTENT_TYPE,
+	      "SHMQ_F_* are EXT_*");
+static_assert(EXT_MAX_BYTES == REC_EXT_MAX, "one limit");
+
+/* The options as an extension area description; its size into *bytes. */
+static int opts_to_ext(const struct shmq_msg_opts *o, struct ext_in *in, uint32_t *bytes)
 {
+	*in = (struct ext_in){0};
+	*bytes = 0;
+	if (!o || !o->fields)
+		return 0;
+	if (o->fields & ~(uint32_t)EXT_KNOWN_MASK ||
+	    ((o->fields & SHMQ_F_REPLY_TO) && name_check(o->reply_to)) ||
+	    ((o->fields & SHMQ_F_CONTENT_TYPE) && !o->content_type))
+		return -SHMQ_EINVAL;
+	*in = (struct ext_in){
+		.present = o->fields,
+		.msg_id = o->msg_id,
+		.corr_id = o->corr_id,
+		.deliver_at_ns = o->deliver_at_ns,
+		.expiry_ns = o->expiry_ns,
+		.key = o->key,
+		.key_len = o->key_len,
+		.reply_to = o->reply_to,
+		.reply_to_len = o->fields & SHMQ_F_REPLY_TO ? (uint32_t)strlen(o->reply_to) : 0,
+		.content_type = o->content_type,
+		.content_type_len = o->fields & SHMQ_F_CONTENT_TYPE
+					    ? (uint32_t)strnlen(o->content_type, EXT_CONTENT_TYPE_MAX + 1)
+					    : 0,
+		.headers = (const struct ext_kv *)o->headers,
+		.nheaders = o->nheaders,
+	};
+	return ext_size(in, bytes);
+}
+
+SHMQ_EXPORT int shmq_pub_claim_opts(struct shmq_pub *p, uint32_t len,
+				    const struct shmq_msg_opts *opts, struct shmq_claim *claim,
+				    int64_t timeout_ns)
+{
+	struct ext_in in;
+	uint32_t ext;
 	int err;
 
 	if (!p || !claim)
@@ -212,13 +260,25 @@ SHMQ_EXPORT int shmq_pub_claim(struct shmq_pub *p, uint32_t len, struct shmq_cla
 		return -SHMQ_ESTATE;
 	if (len > p->m.v.max_message_bytes)
 		return -SHMQ_ETOOBIG;
+	err = opts_to_ext(opts, &in, &ext);
+	if (err)
+		return err;
 	p->lens[0] = len;
+	p->ext = ext;
 	err = claim_wait(p, p->lens, 1, timeout_ns);
 	if (err)
 		return err;
 	p->nclaimed = 1;
+	if (ext)
+		ext_write(log_payload(&p->m.v, p->claim.at.bytes, 0), &in, ext);
 	claim_fill(p, claim, 0, p->claim.at.bytes);
 	return 0;
+}
+
+SHMQ_EXPORT int shmq_pub_claim(struct shmq_pub *p, uint32_t len, struct shmq_claim *claim,
+			       int64_t timeout_ns)
+{
+	return shmq_pub_claim_opts(p, len, NULL, claim, timeout_ns);
 }
 
 SHMQ_EXPORT int shmq_pub_claimv(struct shmq_pub *p, const uint32_t *lens, unsigned n,
@@ -232,6 +292,7 @@ SHMQ_EXPORT int shmq_pub_claimv(struct shmq_pub *p, const uint32_t *lens, unsign
 	if (p->nclaimed)
 		return -SHMQ_ESTATE;
 	memcpy(p->lens, lens, n * sizeof(*lens));
+	p->ext = 0;
 	err = claim_wait(p, p->lens, n, timeout_ns);
 	if (err)
 		return err;
@@ -264,7 +325,7 @@ SHMQ_EXPORT int shmq_pub_commit(struct shmq_pub *p, struct shmq_claim *claim, ui
 		return -SHMQ_ESTATE;
 	if (len > p->lens[0])
 		return len > p->m.v.max_message_bytes ? -SHMQ_ETOOBIG : -SHMQ_EINVAL;
-	rc = log_commit(&p->m.v, &p->lp, &p->claim, len, 0, now_stamp(p));
+	rc = log_commit(&p->m.v, &p->lp, &p->claim, len, p->ext, now_stamp(p));
 	p->nclaimed = 0;
 	claim->data = NULL;
 	return wake_if(p, rc);
@@ -306,12 +367,19 @@ SHMQ_EXPORT int shmq_pub_abort(struct shmq_pub *p, struct shmq_claim *claim)
 SHMQ_EXPORT int shmq_publish(struct shmq_pub *p, const void *data, uint32_t len,
 			     int64_t timeout_ns, uint64_t *offset)
 {
+	return shmq_publish_opts(p, data, len, NULL, timeout_ns, offset);
+}
+
+SHMQ_EXPORT int shmq_publish_opts(struct shmq_pub *p, const void *data, uint32_t len,
+				  const struct shmq_msg_opts *opts, int64_t timeout_ns,
+				  uint64_t *offset)
+{
 	struct shmq_claim c;
 	int err;
 
 	if (!p || (len && !data))
 		return -SHMQ_EINVAL;
-	err = shmq_pub_claim(p, len, &c, timeout_ns);
+	err = shmq_pub_claim_opts(p, len, opts, &c, timeout_ns);
 	if (err)
 		return err;
 	memcpy(c.data, data, len);
@@ -336,6 +404,7 @@ SHMQ_EXPORT int shmq_publishv(struct shmq_pub *p, const struct shmq_buf *msgs, u
 			return -SHMQ_EINVAL;
 		p->lens[i] = msgs[i].len;
 	}
+	p->ext = 0;
 	err = claim_wait(p, p->lens, n, timeout_ns);
 	if (err)
 		return err;

@@ -83,11 +83,73 @@ struct shmq_sub_opts {
 struct shmq_msg {
 	const void *data;
 	uint32_t len;
-	uint32_t flags;
+	uint32_t flags;        /* SHMQ_MSG_* */
 	uint64_t offset;       /* position in the channel, dense, never reused */
-	uint64_t timestamp_ns; /* CLOCK_REALTIME at commit */
+	uint64_t timestamp_ns; /* CLOCK_REALTIME at commit; 0 on SHMQ_CHAN_NO_TIMESTAMP channels */
 	uint64_t lost;         /* messages lost just before this one (overrun or dead publisher) */
-	uint64_t seal;         /* the record's version, for shmq_msg_verify(); do not change */
+	uint64_t seal;         /* the record's place, for shmq_msg_verify(); do not change */
+	const void *ext;       /* the header fields, encoded: read them with shmq_msg_fields() */
+	uint32_t ext_bytes;    /* 0: the message has none */
+	uint32_t reserved;
+};
+
+/* shmq_msg.flags */
+#define SHMQ_MSG_FIELDS 0x04u /* it carries header fields (shmq_msg_fields()) */
+#define SHMQ_MSG_BATCH 0x08u  /* the first message of an atomic batch */
+
+/* Which optional header fields a message carries (shmq_msg_opts.fields). */
+#define SHMQ_F_MSG_ID 0x01u       /* msg_id: for duplicate detection */
+#define SHMQ_F_CORR_ID 0x02u      /* corr_id: request/reply correlation */
+#define SHMQ_F_DELIVER_AT 0x04u   /* deliver_at_ns: CLOCK_REALTIME, not before */
+#define SHMQ_F_EXPIRY 0x08u       /* expiry_ns: CLOCK_REALTIME, not after */
+#define SHMQ_F_KEY 0x10u          /* key (1..1024 bytes), with a stored 32-bit hash */
+#define SHMQ_F_REPLY_TO 0x20u     /* reply_to: a channel name */
+#define SHMQ_F_CONTENT_TYPE 0x40u /* content_type (1..255 bytes) */
+#define SHMQ_F_HEADERS 0x80u      /* 1..16 user headers: name 1..255, value 0..1024 bytes */
+
+/* A user header. */
+struct shmq_header {
+	const char *name;
+	uint32_t name_len;
+	const void *value;
+	uint32_t value_len;
+};
+
+/*
+ * Header fields of a message to publish. Set the SHMQ_F_* bits of the fields
+ * given; a message without any pays nothing for them. All of them take at
+ * most 4096 bytes of ring space (-SHMQ_ETOOBIG).
+ */
+struct shmq_msg_opts {
+	uint32_t fields;
+	uint32_t reserved;
+	uint64_t msg_id;
+	uint64_t corr_id;
+	uint64_t deliver_at_ns;
+	uint64_t expiry_ns;
+	const void *key;
+	uint32_t key_len;
+	uint32_t nheaders;
+	const char *reply_to;     /* NUL-terminated */
+	const char *content_type; /* NUL-terminated */
+	const struct shmq_header *headers;
+};
+
+/* The header fields of a received message: pointers into its record. */
+struct shmq_msg_fields {
+	uint32_t fields;   /* SHMQ_F_* present */
+	uint32_t key_hash; /* of key; what partitioning uses */
+	uint64_t msg_id;
+	uint64_t corr_id;
+	uint64_t deliver_at_ns;
+	uint64_t expiry_ns;
+	const void *key;
+	uint32_t key_len;
+	uint32_t reply_to_len;
+	const char *reply_to;     /* not NUL-terminated: reply_to_len bytes */
+	const char *content_type; /* not NUL-terminated */
+	uint32_t content_type_len;
+	uint32_t nheaders;
 };
 
 /* Space claimed in the ring by shmq_pub_claim(), written in place. */
@@ -197,6 +259,19 @@ int shmq_pub_claim(struct shmq_pub *pub, uint32_t len, struct shmq_claim *claim,
 int shmq_pub_commit(struct shmq_pub *pub, struct shmq_claim *claim, uint32_t len);
 
 /*
+ * shmq_pub_claim() with header fields (opts may be NULL). The fields are
+ * written into the record now; the payload goes to claim->data.
+ * -SHMQ_EINVAL for a field out of its range, -SHMQ_ETOOBIG if they exceed
+ * 4096 bytes.
+ */
+int shmq_pub_claim_opts(struct shmq_pub *pub, uint32_t len, const struct shmq_msg_opts *opts,
+			struct shmq_claim *claim, int64_t timeout_ns);
+
+/* shmq_publish() with header fields (opts may be NULL). */
+int shmq_publish_opts(struct shmq_pub *pub, const void *data, uint32_t len,
+		      const struct shmq_msg_opts *opts, int64_t timeout_ns, uint64_t *offset);
+
+/*
  * Give a claim up (a whole batch, given its first claim); readers skip it
  * and count its messages as lost.
  */
@@ -275,6 +350,22 @@ int shmq_recv_copy(struct shmq_sub *sub, void *buf, size_t len, struct shmq_msg 
  */
 typedef int (*shmq_msg_cb)(void *arg, const struct shmq_msg *msg);
 int shmq_poll(struct shmq_sub *sub, shmq_msg_cb cb, void *arg, unsigned max, int64_t timeout_ns);
+
+/*
+ * The header fields of msg (from shmq_recv() or a poll callback), without
+ * copying anything: out points into the record. 0 (out->fields 0 if it has
+ * none) or -SHMQ_ECORRUPT. On drop channels, shmq_msg_verify() afterwards.
+ */
+int shmq_msg_fields(const struct shmq_msg *msg, struct shmq_msg_fields *out);
+
+/* User header i of msg (i < out->nheaders of shmq_msg_fields()). -SHMQ_EINVAL, -SHMQ_ECORRUPT. */
+int shmq_msg_header(const struct shmq_msg *msg, uint32_t i, struct shmq_header *out);
+
+/* The first user header of msg named name. -SHMQ_ENOENT if none. */
+int shmq_msg_header_find(const struct shmq_msg *msg, const char *name, struct shmq_header *out);
+
+/* The 32-bit hash of a key, as stored in a message (partitions use it). */
+uint32_t shmq_key_hash(const void *key, uint32_t len);
 
 /* The subscriber's event fd (SHMQ_WAIT_EVENTFD only, else -SHMQ_ESTATE). */
 int shmq_sub_fd(const struct shmq_sub *sub);

@@ -313,6 +313,8 @@ static void fill_msg(struct shmq_sub *s, const struct log_rec *rec, struct shmq_
 		.timestamp_ns = rec->timestamp_ns,
 		.lost = s->lost_pending,
 		.seal = rec->bytes,
+		.ext = rec->ext,
+		.ext_bytes = rec->ext_bytes,
 	};
 	s->lost_pending = 0;
 	s->st.received++;
