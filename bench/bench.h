@@ -38,12 +38,29 @@ struct bench_cfg {
 };
 
 struct bench_out {
-	struct hist *lat;  /* one-way latency; fan-out: to the first subscriber */
-	struct hist *lat2; /* fan-out: to the last subscriber */
-	double msgs_per_s; /* stream: received; fan-out: published */
-	double delivered;  /* fan-out: share the slowest subscriber received, 0..1 */
+	struct hist *lat;    /* one-way latency; fan-out: to the first subscriber */
+	struct hist *lat2;   /* fan-out: to the last subscriber */
+	double msgs_per_s;   /* stream: received; fan-out: published */
+	double bytes_per_s;  /* stream of mixed sizes: payload bytes received (else 0) */
+	double delivered;    /* fan-out: share the slowest subscriber received, 0..1 */
+	uint64_t held_msgs;  /* memory: messages a channel held before it was full */
+	uint64_t ring_bytes; /* memory: that channel's ring bytes */
 	char reason[BENCH_REASON_LEN];
 };
+
+/*
+ * The mixed-size workload: message seq is BENCH_MIX_LARGE bytes when
+ * seq % BENCH_MIX_EVERY is BENCH_MIX_EVERY - 1, else BENCH_MIX_SMALL (90 %
+ * 64 B, 10 % 64 KiB); its channels take messages up to BENCH_MIX_LARGE.
+ */
+#define BENCH_MIX_SMALL 64u
+#define BENCH_MIX_LARGE 65536u
+#define BENCH_MIX_EVERY 10u
+
+static inline uint32_t bench_mix_len(uint64_t seq)
+{
+	return seq % BENCH_MIX_EVERY == BENCH_MIX_EVERY - 1 ? BENCH_MIX_LARGE : BENCH_MIX_SMALL;
+}
 
 typedef int (*bench_fn)(const struct bench_cfg *cfg, struct bench_out *out);
 
@@ -185,8 +202,22 @@ int scen_shmq_pingpong_spin(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_pingpong_spin_sleep(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_pingpong_sleep(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_pingpong_eventfd(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_pingpong_spin_excl(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_stream(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_stream_batch(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_stream_excl(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_stream_excl_batch(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_stream_claimv(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_stream_excl_claimv(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_stream_publishv(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_stream_excl_publishv(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_stream_excl_nots(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_stream_excl_batch_nots(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_mixed(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_mixed_excl(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_fanout(const struct bench_cfg *cfg, struct bench_out *out);
+/* scen_memory.c */
+int scen_memory_64(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_memory_mixed(const struct bench_cfg *cfg, struct bench_out *out);
 
 #endif

@@ -5,7 +5,9 @@
  *
  * Every result appears in JSON with a "status": "ok" with its figures,
  * "skipped" or "failed" with a "reason" and no figures, so a transport that
- * is not installed is never reported as a zero. Single-threaded.
+ * is not installed is never reported as a zero. The acceptance figures of
+ * verdict.c follow the results: JSON "verdicts", CSV rows of scenario
+ * "verdict" (with a target) and "figure" (without). Single-threaded.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #include "results.h"
+#include "verdict.h"
 
 /* ---- a small JSON writer ----------------------------------------------- */
 
@@ -105,6 +108,34 @@ static void json_summary(struct json *j, const char *key, const struct hist_summ
 	json_close(j, '}');
 }
 
+static void json_memory(struct json *j, const struct result *r)
+{
+	json_u64(j, "held_msgs", r->held);
+	json_u64(j, "ring_bytes", r->ring_bytes);
+	json_num(j, "held_per_mib", result_held_per_mib(r));
+	if (!(r->sc->flags & SC_MIXED)) {
+		json_num(j, "v2_per_mib", VERDICT_V2_PER_MIB);
+		json_num(j, "v2_ratio", result_held_per_mib(r) / VERDICT_V2_PER_MIB);
+	}
+}
+
+static void json_rep(struct json *j, const struct result *r, unsigned k)
+{
+	json_open(j, NULL, '{');
+	if (kind_has_lat(r->sc->kind))
+		json_summary(j, r->sc->kind == KIND_FANOUT ? "first_ns" : "latency_ns",
+			     &r->rep_lat[k]);
+	if (r->sc->kind == KIND_FANOUT)
+		json_summary(j, "last_ns", &r->rep_lat2[k]);
+	if (kind_has_rate(r->sc->kind))
+		json_num(j, "msgs_per_s", r->rep_rate[k]);
+	if (r->rep_bytes_rate[k] > 0)
+		json_num(j, "mb_per_s", r->rep_bytes_rate[k] / 1e6);
+	if (r->sc->kind == KIND_MEMORY)
+		json_u64(j, "held_msgs", r->rep_held[k]);
+	json_close(j, '}');
+}
+
 static void json_figures(struct json *j, const struct result *r)
 {
 	unsigned k;
@@ -115,22 +146,16 @@ static void json_figures(struct json *j, const struct result *r)
 		json_summary(j, "last_ns", &r->lat2);
 	if (kind_has_rate(r->sc->kind)) {
 		json_num(j, "msgs_per_s", r->rate);
-		json_num(j, "gb_per_s", r->rate * r->size_bytes / 1e9);
+		json_num(j, "gb_per_s", result_bytes_rate(r) / 1e9);
+		json_num(j, "mb_per_s", result_bytes_rate(r) / 1e6);
 	}
 	if (r->sc->kind == KIND_FANOUT)
 		json_num(j, "delivered", r->delivered);
+	if (r->sc->kind == KIND_MEMORY)
+		json_memory(j, r);
 	json_open(j, "per_rep", '[');
-	for (k = 0; k < r->nreps; k++) {
-		json_open(j, NULL, '{');
-		if (kind_has_lat(r->sc->kind))
-			json_summary(j, r->sc->kind == KIND_FANOUT ? "first_ns" : "latency_ns",
-				     &r->rep_lat[k]);
-		if (r->sc->kind == KIND_FANOUT)
-			json_summary(j, "last_ns", &r->rep_lat2[k]);
-		if (kind_has_rate(r->sc->kind))
-			json_num(j, "msgs_per_s", r->rep_rate[k]);
-		json_close(j, '}');
-	}
+	for (k = 0; k < r->nreps; k++)
+		json_rep(j, r, k);
 	json_close(j, ']');
 }
 
@@ -143,6 +168,8 @@ static void json_result(struct json *j, const struct result *r)
 	json_str(j, "transport", r->sc->name);
 	json_str(j, "kind", r->sc->is_shmq ? "shmq" : "baseline");
 	json_u64(j, "size_bytes", r->size_bytes);
+	if (r->sc->flags & SC_MIXED)
+		json_str(j, "workload", "mixed: 90% 64 B, 10% 64 KiB (every tenth), max 64 KiB");
 	if (r->sc->kind == KIND_FANOUT)
 		json_u64(j, "subscribers", r->nsubs);
 	json_str(j, "status", status[r->status]);
@@ -155,6 +182,30 @@ static void json_result(struct json *j, const struct result *r)
 		json_figures(j, r);
 	}
 	json_close(j, '}');
+}
+
+static void json_verdicts(struct json *j, const struct results *rs)
+{
+	struct verdict v[VERDICT_MAX];
+	size_t i, n = verdicts_compute(rs, v);
+
+	json_open(j, "verdicts", '[');
+	for (i = 0; i < n; i++) {
+		json_open(j, NULL, '{');
+		json_str(j, "key", v[i].key);
+		json_str(j, "figure", v[i].what);
+		json_str(j, "verdict", verdict_word(v[i].state));
+		if (v[i].state != VERDICT_SKIPPED)
+			json_num(j, "value", v[i].value);
+		json_str(j, "unit", v[i].unit);
+		if (v[i].op) {
+			json_str(j, "op", v[i].op);
+			json_num(j, "target", v[i].target);
+		}
+		json_str(j, v[i].state == VERDICT_SKIPPED ? "reason" : "detail", v[i].detail);
+		json_close(j, '}');
+	}
+	json_close(j, ']');
 }
 
 int output_json(const char *path, const struct results *rs)
@@ -191,6 +242,7 @@ int output_json(const char *path, const struct results *rs)
 	for (i = 0; i < rs->n; i++)
 		json_result(&j, &rs->v[i]);
 	json_close(&j, ']');
+	json_verdicts(&j, rs);
 	fputs("\n}\n", j.f);
 	return fclose(j.f) ? -errno : 0;
 }
@@ -210,6 +262,39 @@ static void csv_summary(FILE *f, const struct hist_summary *s, int have)
 		s->max_ns);
 }
 
+/* Our own text: no quotes or newlines; commas become ';'. */
+static void csv_text(FILE *f, const char *p)
+{
+	for (; *p; p++)
+		fputc(*p == ',' ? ';' : *p, f);
+}
+
+/* The figures of verdict.c, as rows "verdict" (with a target) or "figure". */
+static void csv_verdicts(FILE *f, const struct results *rs)
+{
+	struct verdict v[VERDICT_MAX];
+	size_t i, n = verdicts_compute(rs, v);
+
+	for (i = 0; i < n; i++) {
+		fprintf(f, "%s,%s,%s,0,0,%s,,", v[i].op ? "verdict" : "figure", v[i].key,
+			v[i].op ? "target" : "info",
+			v[i].state == VERDICT_SKIPPED ? "skipped" : "ok");
+		fputs(",,,,,,,,,,,,,,,,,,,,,,,", f); /* latency, rates, memory */
+		if (v[i].state != VERDICT_SKIPPED)
+			fprintf(f, "%.6g", v[i].value);
+		fputc(',', f);
+		csv_text(f, v[i].unit);
+		fputc(',', f);
+		if (v[i].op)
+			fprintf(f, "%s %.6g", v[i].op, v[i].target);
+		fprintf(f, ",%s,", verdict_word(v[i].state));
+		csv_text(f, v[i].what);
+		fputs(": ", f);
+		csv_text(f, v[i].detail);
+		fputc('\n', f);
+	}
+}
+
 int output_csv(const char *path, const struct results *rs)
 {
 	static const char *const status[] = {"ok", "skipped", "failed"};
@@ -221,7 +306,8 @@ int output_csv(const char *path, const struct results *rs)
 	fputs("scenario,transport,kind,size_bytes,subscribers,status,reps,iters,"
 	      "min_ns,mean_ns,p50_ns,p90_ns,p99_ns,p999_ns,p9999_ns,max_ns,"
 	      "last_min_ns,last_mean_ns,last_p50_ns,last_p90_ns,last_p99_ns,last_p999_ns,"
-	      "last_p9999_ns,last_max_ns,msgs_per_s,gb_per_s,reason\n",
+	      "last_p9999_ns,last_max_ns,msgs_per_s,gb_per_s,mb_per_s,"
+	      "held_msgs,ring_bytes,held_per_mib,value,unit,target,verdict,reason\n",
 	      f);
 	for (i = 0; i < rs->n; i++) {
 		const struct result *r = &rs->v[i];
@@ -233,15 +319,20 @@ int output_csv(const char *path, const struct results *rs)
 		csv_summary(f, &r->lat, ok && kind_has_lat(r->sc->kind));
 		csv_summary(f, &r->lat2, ok && r->sc->kind == KIND_FANOUT);
 		if (ok && kind_has_rate(r->sc->kind))
-			fprintf(f, ",%.0f,%.4f", r->rate, r->rate * r->size_bytes / 1e9);
+			fprintf(f, ",%.0f,%.4f,%.1f", r->rate, result_bytes_rate(r) / 1e9,
+				result_bytes_rate(r) / 1e6);
 		else
-			fputs(",,", f);
-		/* reasons are our own text: no quotes or newlines; commas become ';' */
-		fputc(',', f);
-		for (const char *p = ok ? "" : r->reason; *p; p++)
-			fputc(*p == ',' ? ';' : *p, f);
+			fputs(",,,", f);
+		if (ok && r->sc->kind == KIND_MEMORY)
+			fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%.1f", r->held, r->ring_bytes,
+				result_held_per_mib(r));
+		else
+			fputs(",,,", f);
+		fputs(",,,,,", f); /* value, unit, target, verdict: verdict rows only */
+		csv_text(f, ok ? "" : r->reason);
 		fputc('\n', f);
 	}
+	csv_verdicts(f, rs);
 	return fclose(f) ? -errno : 0;
 }
 
@@ -332,7 +423,8 @@ static int plot_stream_data(const char *dir, const struct results *rs, FILE *g)
 	for (i = 0; i < rs->n; i++) {
 		const struct result *r = &rs->v[i];
 
-		if (strcmp(r->sc->group, "stream") || r->status != RES_OK)
+		/* one-size scenarios (batches, timestamps) are a point, not a curve */
+		if (strcmp(r->sc->group, "stream") || r->status != RES_OK || r->sc->fixed_size)
 			continue;
 		for (k = 0; k < i && (rs->v[k].sc != r->sc || rs->v[k].status != RES_OK); k++)
 			;

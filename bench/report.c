@@ -2,14 +2,17 @@
  * report.c - the terminal output: per message size, a percentile table for
  * every transport and, for every shmq figure, its ratio to every baseline
  * measured in the same run; the streaming and fan-out tables; and the short
- * --summary report (shmq vs the floors and a Unix socket); the issue-4
- * targets with their verdicts. Reads results, prints only.
+ * --summary report (shmq vs the floors and a Unix socket); the publisher
+ * modes and batches at 64 B, the memory a message takes and the mixed-size
+ * workload; the issue-4 targets with their verdicts (the v3 acceptance
+ * figures are verdict.c's). Reads results, prints only.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "results.h"
+#include "verdict.h"
 
 #define MAX_SIZES 32
 
@@ -161,14 +164,14 @@ static void stream_rows(FILE *f, const struct results *rs)
 	size_t i;
 	unsigned k;
 
-	fprintf(f, "  %-16s %8s %11s %8s   %s\n", "transport", "size", "msgs/s", "GB/s",
+	fprintf(f, "  %-20s %8s %11s %8s   %s\n", "transport", "size", "msgs/s", "GB/s",
 		"reps min .. max msgs/s");
 	for (i = 0; i < rs->n; i++) {
 		const struct result *r = &rs->v[i];
 
 		if (strcmp(r->sc->group, "stream"))
 			continue;
-		fprintf(f, "  %-16s %8s ", r->sc->name, size_label(r->size_bytes, sz, 32));
+		fprintf(f, "  %-20s %8s ", r->sc->name, size_label(r->size_bytes, sz, 32));
 		if (r->status != RES_OK) {
 			print_status(f, r);
 			continue;
@@ -183,17 +186,18 @@ static void stream_rows(FILE *f, const struct results *rs)
 	}
 }
 
-/* Rows: baselines; columns: sizes; cells: shmq msgs/s / baseline msgs/s. */
-static void stream_ratios(FILE *f, const struct results *rs)
+/* Rows: baselines; columns: sizes; cells: name's msgs/s / baseline msgs/s. */
+static void stream_ratios(FILE *f, const struct results *rs, const char *name)
 {
 	uint32_t sizes[MAX_SIZES];
 	const struct result *s, *b;
 	char cell[32], sz[32];
 	size_t i, j, n = group_sizes(rs, "stream", sizes);
 
-	if (!n || !results_find(rs, "stream", "shmq", sizes[0], 0))
+	if (!n || !results_find(rs, "stream", name, sizes[0], 0))
 		return;
-	fprintf(f, "\n  shmq / baseline, msgs/s; above 1 = shmq faster\n  %-16s", "baseline");
+	fprintf(f, "\n  %s / baseline, msgs/s; above 1 = %s faster\n  %-16s", name, name,
+		"baseline");
 	for (j = 0; j < n; j++)
 		fprintf(f, " %9s", size_label(sizes[j], sz, 32));
 	fputc('\n', f);
@@ -206,7 +210,7 @@ static void stream_ratios(FILE *f, const struct results *rs)
 			const struct result *bj =
 			    results_find(rs, "stream", b->sc->name, sizes[j], 0);
 
-			s = results_find(rs, "stream", "shmq", sizes[j], 0);
+			s = results_find(rs, "stream", name, sizes[j], 0);
 			if (!s || !bj || s->status != RES_OK || bj->status != RES_OK)
 				snprintf(cell, sizeof(cell), "-");
 			else
@@ -214,6 +218,141 @@ static void stream_ratios(FILE *f, const struct results *rs)
 			fprintf(f, " %9s", cell);
 		}
 		fputc('\n', f);
+	}
+}
+
+/* ---- publisher modes, batches and timestamps at 64 B ---------------------- */
+
+static const struct result *ok_find(const struct results *rs, const char *group, const char *name,
+				    uint32_t size, uint32_t nsubs)
+{
+	const struct result *r = results_find(rs, group, name, size, nsubs);
+
+	return r && r->status == RES_OK ? r : NULL;
+}
+
+static double rep_min(const struct result *r)
+{
+	double v = r->rep_rate[0];
+
+	for (unsigned k = 1; k < r->nreps; k++)
+		v = r->rep_rate[k] < v ? r->rep_rate[k] : v;
+	return v;
+}
+
+static double rep_max(const struct result *r)
+{
+	double v = r->rep_rate[0];
+
+	for (unsigned k = 1; k < r->nreps; k++)
+		v = r->rep_rate[k] > v ? r->rep_rate[k] : v;
+	return v;
+}
+
+/* One row: stream/name at 64 B, its slowest repetition, and its ratio to stream/den. */
+static void mode_row(FILE *f, const struct results *rs, const char *label, const char *name,
+		     const char *den, const char *den_label)
+{
+	const struct result *r = results_find(rs, "stream", name, 64, 0),
+			    *d = ok_find(rs, "stream", den, 64, 0);
+	char a[32], b[32], c[32];
+
+	fprintf(f, "    %-34s %-20s ", label, name);
+	if (!r) {
+		fprintf(f, "not run\n");
+		return;
+	}
+	if (r->status != RES_OK) {
+		print_status(f, r);
+		return;
+	}
+	fprintf(f, "%10s %10s", fmt_rate(r->rate, a, 32), fmt_rate(rep_min(r), b, 32));
+	if (d && d != r)
+		fprintf(f, "   %sx %s", fmt_ratio(r->rate, d->rate, c, 32), den_label);
+	fputc('\n', f);
+}
+
+static void mode_rows(FILE *f, const struct results *rs, const char *mode, const char *pfx)
+{
+	char n[4][40];
+
+	snprintf(n[0], 40, "shmq%s", pfx);
+	snprintf(n[1], 40, "%s", pfx[0] ? "shmq-excl-batch" : "shmq-batch");
+	snprintf(n[2], 40, "shmq%s-claimv", pfx);
+	snprintf(n[3], 40, "shmq%s-publishv", pfx);
+	fprintf(f, "  %s\n", mode);
+	mode_row(f, rs, "shmq_publish, shmq_recv reader", n[0], "raw-ring", "raw-ring");
+	mode_row(f, rs, "shmq_publish, shmq_poll reader", n[1], "raw-ring", "raw-ring");
+	mode_row(f, rs, "claimv+commitv x32, shmq_poll", n[2], n[1], "single (poll)");
+	mode_row(f, rs, "publishv x32, shmq_poll", n[3], n[1], "single (poll)");
+	if (!pfx[0])
+		return;
+	mode_row(f, rs, "no timestamp, shmq_recv", "shmq-excl-nots", n[0], "with timestamps");
+	mode_row(f, rs, "no timestamp, shmq_poll", "shmq-excl-batch-nots", n[1], "with timestamps");
+}
+
+static void modes_table(FILE *f, const struct results *rs)
+{
+	fprintf(f, "\npublisher modes, batches and timestamps: 64 B streaming, one way, consumer's "
+		   "rate\n");
+	fprintf(f, "    %-34s %-20s %10s %10s   %s\n", "publisher, reader", "transport", "median",
+		"slowest", "ratio of medians");
+	mode_rows(f, rs, "exclusive publisher (SHMQ_PUBLISHERS_ONE)", "-excl");
+	mode_rows(f, rs, "shared publishers (SHMQ_PUBLISHERS_MANY)", "");
+}
+
+/* ---- memory and mixed sizes ----------------------------------------------- */
+
+static void memory_rows(FILE *f, const struct results *rs)
+{
+	char a[32];
+	size_t i;
+
+	fprintf(f, "  %-28s %9s %9s %10s %9s %9s %10s %7s\n", "workload", "ring", "max msg", "held",
+		"B/msg", "per MiB", "v2 format", "ratio");
+	for (i = 0; i < rs->n; i++) {
+		const struct result *r = &rs->v[i];
+		int mixed = r->sc->flags & SC_MIXED;
+		double per_mib = result_held_per_mib(r);
+
+		if (r->sc->kind != KIND_MEMORY)
+			continue;
+		fprintf(f, "  %-28s ", mixed ? "90 % 64 B, 10 % 64 KiB" : "64 B");
+		if (r->status != RES_OK) {
+			print_status(f, r);
+			continue;
+		}
+		fprintf(f, "%5.2f MiB %9s %10s %9.1f %9.0f", (double)r->ring_bytes / (1 << 20),
+			mixed ? "64 KiB" : "4 KiB", fmt_ns(r->held, a, 32),
+			r->held ? (double)r->ring_bytes / (double)r->held : 0, per_mib);
+		if (mixed)
+			fprintf(f, " %10s %7s\n", "-", "-");
+		else
+			fprintf(f, " %10.0f %6.1fx\n", VERDICT_V2_PER_MIB,
+				per_mib / VERDICT_V2_PER_MIB);
+	}
+}
+
+static void mixed_rows(FILE *f, const struct results *rs)
+{
+	char a[32], b[32], c[32];
+	size_t i;
+
+	fprintf(f, "  %-20s %11s %10s   %s\n", "transport", "msgs/s", "MB/s",
+		"reps min .. max msgs/s");
+	for (i = 0; i < rs->n; i++) {
+		const struct result *r = &rs->v[i];
+
+		if (strcmp(r->sc->group, "mixed"))
+			continue;
+		fprintf(f, "  %-20s ", r->sc->name);
+		if (r->status != RES_OK) {
+			print_status(f, r);
+			continue;
+		}
+		fprintf(f, "%11s %10.0f   %s .. %s\n", fmt_rate(r->rate, a, 32),
+			result_bytes_rate(r) / 1e6, fmt_rate(rep_min(r), b, 32),
+			fmt_rate(rep_max(r), c, 32));
 	}
 }
 
@@ -292,7 +431,21 @@ void report_table(FILE *f, const struct results *rs)
 	if (group_sizes(rs, "stream", sizes)) {
 		fprintf(f, "\nstreaming, one way, consumer's rate\n");
 		stream_rows(f, rs);
-		stream_ratios(f, rs);
+		stream_ratios(f, rs, "shmq");
+		stream_ratios(f, rs, "shmq-excl");
+		if (results_find(rs, "stream", "shmq-excl", 64, 0) ||
+		    results_find(rs, "stream", "shmq", 64, 0))
+			modes_table(f, rs);
+	}
+	if (group_sizes(rs, "memory", sizes)) {
+		fprintf(f, "\nmemory: messages a block-policy channel holds, one subscriber that "
+			   "reads nothing, published with timeout 0 until -SHMQ_EFULL\n");
+		memory_rows(f, rs);
+	}
+	if (group_sizes(rs, "mixed", sizes)) {
+		fprintf(f, "\nmixed sizes: 90 %% 64 B, 10 %% 64 KiB (every tenth), max message "
+			   "64 KiB; streaming, shmq_recv + copy, one way, consumer's rate\n");
+		mixed_rows(f, rs);
 	}
 	if (group_sizes(rs, "fanout", sizes)) {
 		fprintf(f,
@@ -320,15 +473,15 @@ static void summary_line(FILE *f, const char *label, const struct result *r,
 	char a[32], b[32];
 
 	if (!r) {
-		fprintf(f, "  %-30s not run\n", label);
+		fprintf(f, "  %-32s not run\n", label);
 		return;
 	}
 	if (r->status != RES_OK) {
-		fprintf(f, "  %-30s ", label);
+		fprintf(f, "  %-32s ", label);
 		print_status(f, r);
 		return;
 	}
-	fprintf(f, "  %-30s %9s %9s", label, fmt_ns(r->lat.p50_ns, a, 32),
+	fprintf(f, "  %-32s %9s %9s", label, fmt_ns(r->lat.p50_ns, a, 32),
 		fmt_ns(r->lat.p99_ns, b, 32));
 	if (floor && floor != r && floor->status == RES_OK && floor->lat.p50_ns)
 		fprintf(f, "   %5.2fx %s", (double)r->lat.p50_ns / (double)floor->lat.p50_ns,
@@ -352,11 +505,12 @@ static void summary_ratio(FILE *f, const char *label, const struct result *s,
 
 void report_summary(FILE *f, const struct results *rs)
 {
-	const struct result *spin, *dflt, *sleep, *unix_s, *floor, *futex;
+	const struct result *spin, *excl, *dflt, *sleep, *unix_s, *floor, *futex;
 
 	floor = results_find(rs, "pingpong", "raw-spin", 64, 0);
 	futex = results_find(rs, "pingpong", "raw-futex", 64, 0);
 	spin = results_find(rs, "pingpong", "shmq-spin", 64, 0);
+	excl = results_find(rs, "pingpong", "shmq-spin-excl", 64, 0);
 	dflt = results_find(rs, "pingpong", "shmq-spin-sleep", 64, 0);
 	sleep = results_find(rs, "pingpong", "shmq-sleep", 64, 0);
 	unix_s = results_find(rs, "pingpong", "unix-stream", 64, 0);
@@ -364,28 +518,22 @@ void report_summary(FILE *f, const struct results *rs)
 		"\nshmq-bench --summary: 64 B ping-pong, one-way latency (round trip / 2), "
 		"CPUs %d,%d, median of %u runs\n",
 		rs->info.cpu[0], rs->info.cpu[1], rs->info.reps);
-	fprintf(f, "  %-30s %9s %9s   %s\n", "transport", "p50 ns", "p99 ns", "p50 ratio");
+	fprintf(f, "  %-32s %9s %9s   %s\n", "transport", "p50 ns", "p99 ns", "p50 ratio");
 	summary_line(f, "raw shm spin (hardware floor)", floor, NULL, "");
-	summary_line(f, "shmq, spinning reader", spin, floor, "spin floor");
+	summary_line(f, "shmq, spinning, exclusive pub", excl, floor, "spin floor");
+	summary_line(f, "shmq, spinning, shared pubs", spin, floor, "spin floor");
 	summary_line(f, "shmq, spin-then-sleep (default)", dflt, floor, "spin floor");
 	summary_line(f, "raw futex (wake-up floor)", futex, NULL, "");
 	summary_line(f, "shmq, sleeping reader", sleep, futex, "futex floor");
 	summary_line(f, "Unix stream socket", unix_s, NULL, "");
-	summary_ratio(f, "shmq spinning", spin, unix_s);
+	summary_ratio(f, "shmq spinning, exclusive", excl, unix_s);
+	summary_ratio(f, "shmq spinning, shared", spin, unix_s);
 	summary_ratio(f, "shmq default reader", dflt, unix_s);
 	summary_ratio(f, "shmq sleeping", sleep, unix_s);
 	fputc('\n', f);
 }
 
 /* ---- the issue-4 targets ------------------------------------------------ */
-
-static const struct result *ok_find(const struct results *rs, const char *group, const char *name,
-				    uint32_t size, uint32_t nsubs)
-{
-	const struct result *r = results_find(rs, group, name, size, nsubs);
-
-	return r && r->status == RES_OK ? r : NULL;
-}
 
 /*
  * One target: value against bound, "<=" (at most) or ">=" (at least). a or b
@@ -409,24 +557,6 @@ static double lat_ratio(const struct result *a, const struct result *b, int p99)
 		return 0;
 	return p99 ? (double)a->lat.p99_ns / (double)b->lat.p99_ns
 		   : (double)a->lat.p50_ns / (double)b->lat.p50_ns;
-}
-
-static double rep_min(const struct result *r)
-{
-	double v = r->rep_rate[0];
-
-	for (unsigned k = 1; k < r->nreps; k++)
-		v = r->rep_rate[k] < v ? r->rep_rate[k] : v;
-	return v;
-}
-
-static double rep_max(const struct result *r)
-{
-	double v = r->rep_rate[0];
-
-	for (unsigned k = 1; k < r->nreps; k++)
-		v = r->rep_rate[k] > v ? r->rep_rate[k] : v;
-	return v;
 }
 
 /* The p50 and the p99 ratio of a to b, each against its bound. */

@@ -19,11 +19,12 @@ enum scen_kind {
 	KIND_STREAM = 1,   /* one-way messages/s by size */
 	KIND_FANOUT = 2,   /* latency to first/last of N subscribers, publisher rate */
 	KIND_LATENCY = 3,  /* the latency of one operation (durable confirm, fdatasync) */
+	KIND_MEMORY = 4,   /* messages a channel holds per MiB of ring */
 };
 
 static inline int kind_has_lat(enum scen_kind k)
 {
-	return k != KIND_STREAM;
+	return k == KIND_PINGPONG || k == KIND_FANOUT || k == KIND_LATENCY;
 }
 
 static inline int kind_has_rate(enum scen_kind k)
@@ -35,6 +36,7 @@ static inline int kind_has_rate(enum scen_kind k)
 #define SC_SLEEPS 1u  /* every message is a wake-up: fewer iterations */
 #define SC_SUMMARY 2u /* part of --summary */
 #define SC_DISK 4u    /* bounded by the disk: far fewer iterations */
+#define SC_MIXED 8u   /* the mixed-size workload (bench_mix_len()), not one size */
 
 struct scenario {
 	const char *group; /* "pingpong", "stream", "fanout", "group", "durable" */
@@ -44,7 +46,8 @@ struct scenario {
 	bench_fn fn;	     /* NULL when not built */
 	const char *missing; /* why fn is NULL */
 	const char *desc;
-	unsigned flags; /* SC_* */
+	unsigned flags;	     /* SC_* */
+	uint32_t fixed_size; /* measured at this size only (streaming: if it is listed) */
 };
 
 enum res_status {
@@ -66,10 +69,15 @@ struct result {
 	struct hist_summary rep_lat2[BENCH_MAX_REPS];
 	double rep_rate[BENCH_MAX_REPS];
 	double rep_delivered[BENCH_MAX_REPS];
+	double rep_bytes_rate[BENCH_MAX_REPS];
+	uint64_t rep_held[BENCH_MAX_REPS];
 	struct hist_summary lat;  /* each figure the median across repetitions */
 	struct hist_summary lat2; /* fan-out: to the last subscriber */
 	double rate;		  /* msgs/s, median */
 	double delivered;	  /* fan-out, median */
+	double bytes_rate;	  /* mixed sizes: payload bytes/s, median; else rate * size */
+	uint64_t held;		  /* memory: messages held, median */
+	uint64_t ring_bytes;	  /* memory: the channel's ring bytes */
 	struct hist *all;	  /* every repetition merged, for CDF plots */
 	struct hist *all2;
 };
@@ -110,5 +118,17 @@ const char *size_label(uint32_t bytes, char *buf, size_t len);
 /* The result of group/name at size (nsubs for fan-out), or NULL. */
 const struct result *results_find(const struct results *rs, const char *group, const char *name,
 				  uint32_t size_bytes, uint32_t nsubs);
+
+/* Payload bytes per second of an ok result: measured (mixed sizes) or rate * size. */
+static inline double result_bytes_rate(const struct result *r)
+{
+	return r->bytes_rate > 0 ? r->bytes_rate : r->rate * r->size_bytes;
+}
+
+/* Memory results: messages held per MiB of ring. */
+static inline double result_held_per_mib(const struct result *r)
+{
+	return r->ring_bytes ? (double)r->held * (1u << 20) / (double)r->ring_bytes : 0;
+}
 
 #endif

@@ -4,10 +4,16 @@
  *
  *  - ping-pong: channel "ping" (parent publishes, child subscribes) and
  *    "pong" (the reverse); readers spin, spin-then-sleep (the default), sleep
- *    on the futex, or wait on their event fd with epoll;
+ *    on the futex, or wait on their event fd with epoll; shared publishers
+ *    (SHMQ_PUBLISHERS_MANY, the default) or, for spinning readers, also an
+ *    exclusive one (SHMQ_PUBLISHERS_ONE);
  *  - streaming: the child publishes into a block-policy channel, the parent
  *    receives with shmq_recv() and copies out (shmq), or in batches of up to
- *    256 with shmq_poll() (shmq-batch);
+ *    256 with shmq_poll() (shmq-batch); with either publisher mode; one
+ *    message per shmq_publish(), or atomic batches of 32 through
+ *    shmq_pub_claimv()/shmq_pub_commitv() (claimv) or shmq_publishv()
+ *    (publishv); with or without SHMQ_CHAN_NO_TIMESTAMP; and the mixed-size
+ *    workload (bench_mix_len()), whose consumer also counts bytes;
  *  - fan-out: the parent publishes to N sleeping subscribers on a block-policy
  *    channel (so the publisher's rate is that of delivering every message to
  *    every subscriber, not of outrunning lapped ones); a paced phase measures
@@ -30,7 +36,17 @@
 #include "shmq.h"
 
 #define SQ_BATCH 256
+#define SQ_PUB_BATCH 32	    /* messages per claimv/publishv batch */
 #define SQ_FANOUT_RATE 5000 /* paced latency phase, messages/s, unless --rate */
+
+/* How a run's channels are made and how its publisher sends. */
+struct sq_mode {
+	uint32_t publishers; /* enum shmq_publishers of every channel */
+	uint32_t flags;	     /* SHMQ_CHAN_* of every channel */
+	unsigned batch;	     /* streaming: 0, or messages per atomic batch */
+	int publishv;	     /* batches by shmq_publishv(), else claimv + commitv */
+	int mixed;	     /* streaming: the mixed-size workload */
+};
 
 struct sq {
 	struct proc_sync *sync;
@@ -39,6 +55,7 @@ struct sq {
 	char ping[64];
 	char pong[64];
 	uint32_t wait; /* enum shmq_wait of every reader */
+	struct sq_mode mode;
 	struct shmq_client *c;
 	struct shmq_pub *pub;
 	struct shmq_sub *sub;
@@ -141,6 +158,10 @@ static int sq_create(struct sq *q, const char *kind, unsigned nchan)
 	int err = shmq_connect(q->cfg->socket_path, &q->c);
 
 	o.max_message_bytes = q->cfg->size_bytes < 64 ? 64 : q->cfg->size_bytes;
+	if (q->mode.mixed)
+		o.max_message_bytes = BENCH_MIX_LARGE;
+	o.publishers = q->mode.publishers;
+	o.flags = q->mode.flags;
 	run++;
 	snprintf(q->ping, sizeof(q->ping), "bench.%s.%u.%u.a", kind, (unsigned)getpid(), run);
 	snprintf(q->pong, sizeof(q->pong), "bench.%s.%u.%u.b", kind, (unsigned)getpid(), run);
@@ -174,15 +195,24 @@ static int sq_result(struct sq *q, int err, const char *what)
 	return err;
 }
 
-/* Prepare q and its shared start line; nchan block-policy channels. */
-static int sq_setup(struct sq *q, const struct bench_cfg *cfg, struct bench_out *out,
-		    const char *kind, unsigned nchan, size_t extra_shared)
+/* The bytes of q->buf: one message, a batch of them, or the largest mixed one. */
+static size_t sq_buf_bytes(const struct bench_cfg *cfg, const struct sq_mode *mode)
 {
-	*q = (struct sq){.cfg = cfg, .out = out, .epfd = -1};
+	if (mode->mixed)
+		return BENCH_MIX_LARGE;
+	return (size_t)cfg->size_bytes * (mode->batch ? mode->batch : 1);
+}
+
+/* Prepare q and its shared start line; nchan block-policy channels made as mode says. */
+static int sq_setup(struct sq *q, const struct bench_cfg *cfg, struct bench_out *out,
+		    const struct sq_mode *mode, const char *kind, unsigned nchan,
+		    size_t extra_shared)
+{
+	*q = (struct sq){.cfg = cfg, .out = out, .epfd = -1, .mode = *mode};
 	if (!cfg->socket_path)
 		return bench_fail(out->reason, BENCH_SKIP, "no shmqd");
 	q->sync = shm_anon(round_up64(sizeof(*q->sync)) + extra_shared);
-	q->buf = calloc(1, cfg->size_bytes);
+	q->buf = calloc(1, sq_buf_bytes(cfg, mode));
 	if (!q->sync || !q->buf)
 		return bench_fail(out->reason, -ENOMEM, "out of memory");
 	return sq_result(q, sq_create(q, kind, nchan), "create channel");
@@ -232,10 +262,14 @@ static int sq_pp_parent(void *arg)
 	return sq_result(q, err, "ping-pong");
 }
 
-static int sq_pingpong(const struct bench_cfg *cfg, struct bench_out *out, uint32_t wait)
+static const struct sq_mode sq_shared = {.publishers = SHMQ_PUBLISHERS_MANY};
+static const struct sq_mode sq_excl = {.publishers = SHMQ_PUBLISHERS_ONE};
+
+static int sq_pingpong(const struct bench_cfg *cfg, struct bench_out *out, uint32_t wait,
+		       const struct sq_mode *mode)
 {
 	struct sq q;
-	int err = sq_setup(&q, cfg, out, "pp", 2, 0);
+	int err = sq_setup(&q, cfg, out, mode, "pp", 2, 0);
 
 	q.wait = wait;
 	if (!err)
@@ -247,25 +281,81 @@ static int sq_pingpong(const struct bench_cfg *cfg, struct bench_out *out, uint3
 
 int scen_shmq_pingpong_spin(const struct bench_cfg *cfg, struct bench_out *out)
 {
-	return sq_pingpong(cfg, out, SHMQ_WAIT_SPIN);
+	return sq_pingpong(cfg, out, SHMQ_WAIT_SPIN, &sq_shared);
+}
+
+int scen_shmq_pingpong_spin_excl(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	return sq_pingpong(cfg, out, SHMQ_WAIT_SPIN, &sq_excl);
 }
 
 int scen_shmq_pingpong_spin_sleep(const struct bench_cfg *cfg, struct bench_out *out)
 {
-	return sq_pingpong(cfg, out, SHMQ_WAIT_SPIN_SLEEP);
+	return sq_pingpong(cfg, out, SHMQ_WAIT_SPIN_SLEEP, &sq_shared);
 }
 
 int scen_shmq_pingpong_sleep(const struct bench_cfg *cfg, struct bench_out *out)
 {
-	return sq_pingpong(cfg, out, SHMQ_WAIT_SLEEP);
+	return sq_pingpong(cfg, out, SHMQ_WAIT_SLEEP, &sq_shared);
 }
 
 int scen_shmq_pingpong_eventfd(const struct bench_cfg *cfg, struct bench_out *out)
 {
-	return sq_pingpong(cfg, out, SHMQ_WAIT_EVENTFD);
+	return sq_pingpong(cfg, out, SHMQ_WAIT_EVENTFD, &sq_shared);
 }
 
 /* ---- streaming ------------------------------------------------------------ */
+
+/* Messages first .. first + n - 1 of cfg->size_bytes as one atomic batch. */
+static int sq_send_batch(struct sq *q, uint64_t first, unsigned n)
+{
+	uint32_t len = q->cfg->size_bytes, lens[SQ_PUB_BATCH] = {0};
+	struct shmq_claim claims[SQ_PUB_BATCH];
+	struct shmq_buf msgs[SQ_PUB_BATCH];
+	uint8_t *buf = q->buf;
+	unsigned i;
+	int err;
+
+	for (i = 0; i < n; i++) {
+		drive_stamp(buf + (size_t)i * len, first + i);
+		lens[i] = len;
+		msgs[i] = (struct shmq_buf){.data = buf + (size_t)i * len, .len = len};
+	}
+	if (q->mode.publishv) {
+		err = shmq_publishv(q->pub, msgs, n, -1, NULL);
+	} else {
+		/* copy in, as shmq_publish() and shmq_publishv() do */
+		err = shmq_pub_claimv(q->pub, lens, n, claims, -1);
+		for (i = 0; !err && i < n; i++)
+			memcpy(claims[i].data, buf + (size_t)i * len, len);
+		if (!err)
+			err = shmq_pub_commitv(q->pub, claims, n);
+	}
+	return err ? sq_fail(q, err) : 0;
+}
+
+/* The producer's loop: one message per call, atomic batches, or the mixed sizes. */
+static int sq_produce(struct sq *q)
+{
+	uint64_t n = q->cfg->warmup + q->cfg->iters, i;
+	unsigned k;
+	int err = 0;
+
+	if (q->mode.mixed) {
+		for (i = 0; !err && i < n; i++) {
+			drive_stamp(q->buf, i);
+			err = sq_publish(q, q->buf, bench_mix_len(i));
+		}
+		return err;
+	}
+	if (!q->mode.batch)
+		return st_producer(q, q->cfg, q->buf, sq_publish);
+	for (i = 0; !err && i < n; i += k) {
+		k = n - i < q->mode.batch ? (unsigned)(n - i) : q->mode.batch;
+		err = sq_send_batch(q, i, k);
+	}
+	return err;
+}
 
 static int sq_st_child(void *arg, unsigned idx)
 {
@@ -277,7 +367,7 @@ static int sq_st_child(void *arg, unsigned idx)
 	err = sq_open(q, q->ping, NULL);
 	if (!err) {
 		proc_child_ready(q->sync);
-		err = st_producer(q, q->cfg, q->buf, sq_publish);
+		err = sq_produce(q);
 	}
 	if (err && q->err)
 		fprintf(stderr, "shmq-bench: producer: %s\n", shmq_strerror(q->err));
@@ -343,10 +433,40 @@ static int sq_st_batch_parent(void *arg)
 	return sq_result(q, err, "stream");
 }
 
-static int sq_stream(const struct bench_cfg *cfg, struct bench_out *out, proc_parent_fn parent)
+/* The mixed-size workload, received with shmq_recv() and copied out; counts bytes too. */
+static int sq_mix_parent(void *arg)
+{
+	struct sq *q = arg, p = *q;
+	uint64_t warmup = p.cfg->warmup, n = warmup + p.cfg->iters, i, t0 = 0, bytes = 0;
+	double secs;
+	int err;
+
+	p.c = NULL;
+	err = sq_open(&p, NULL, p.ping);
+	if (!err)
+		proc_parent_go(q->sync, 1);
+	for (i = 0; !err && i < n; i++) {
+		err = drive_recv_check(&p, p.buf, bench_mix_len(i), sq_recv, i);
+		if (i >= warmup)
+			bytes += bench_mix_len(i);
+		if (i + 1 == warmup)
+			t0 = now_ns();
+	}
+	if (!err) {
+		secs = (double)(now_ns() - t0) / 1e9;
+		p.out->msgs_per_s = (double)p.cfg->iters / secs;
+		p.out->bytes_per_s = (double)bytes / secs;
+	}
+	q->err = p.err;
+	sq_close(&p);
+	return sq_result(q, err, "stream");
+}
+
+static int sq_stream(const struct bench_cfg *cfg, struct bench_out *out, const struct sq_mode *mode,
+		     proc_parent_fn parent)
 {
 	struct sq q;
-	int err = sq_setup(&q, cfg, out, "st", 1, 0);
+	int err = sq_setup(&q, cfg, out, mode, "st", 1, 0);
 
 	q.wait = SHMQ_WAIT_SPIN_SLEEP;
 	if (!err)
@@ -358,12 +478,88 @@ static int sq_stream(const struct bench_cfg *cfg, struct bench_out *out, proc_pa
 
 int scen_shmq_stream(const struct bench_cfg *cfg, struct bench_out *out)
 {
-	return sq_stream(cfg, out, sq_st_parent);
+	return sq_stream(cfg, out, &sq_shared, sq_st_parent);
 }
 
 int scen_shmq_stream_batch(const struct bench_cfg *cfg, struct bench_out *out)
 {
-	return sq_stream(cfg, out, sq_st_batch_parent);
+	return sq_stream(cfg, out, &sq_shared, sq_st_batch_parent);
+}
+
+int scen_shmq_stream_excl(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	return sq_stream(cfg, out, &sq_excl, sq_st_parent);
+}
+
+int scen_shmq_stream_excl_batch(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	return sq_stream(cfg, out, &sq_excl, sq_st_batch_parent);
+}
+
+/*
+ * Atomic batches of SQ_PUB_BATCH, read with shmq_poll() (as shmq-batch and
+ * shmq-excl-batch, the single-message rates they are compared with), so the
+ * reader is not what limits a publisher that got cheaper per message.
+ */
+int scen_shmq_stream_claimv(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	const struct sq_mode m = {.publishers = SHMQ_PUBLISHERS_MANY, .batch = SQ_PUB_BATCH};
+
+	return sq_stream(cfg, out, &m, sq_st_batch_parent);
+}
+
+int scen_shmq_stream_excl_claimv(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	const struct sq_mode m = {.publishers = SHMQ_PUBLISHERS_ONE, .batch = SQ_PUB_BATCH};
+
+	return sq_stream(cfg, out, &m, sq_st_batch_parent);
+}
+
+int scen_shmq_stream_publishv(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	const struct sq_mode m = {
+	    .publishers = SHMQ_PUBLISHERS_MANY, .batch = SQ_PUB_BATCH, .publishv = 1};
+
+	return sq_stream(cfg, out, &m, sq_st_batch_parent);
+}
+
+int scen_shmq_stream_excl_publishv(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	const struct sq_mode m = {
+	    .publishers = SHMQ_PUBLISHERS_ONE, .batch = SQ_PUB_BATCH, .publishv = 1};
+
+	return sq_stream(cfg, out, &m, sq_st_batch_parent);
+}
+
+/* Without the per-message clock read: compared with shmq-excl and shmq-excl-batch. */
+int scen_shmq_stream_excl_nots(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	const struct sq_mode m = {.publishers = SHMQ_PUBLISHERS_ONE,
+				  .flags = SHMQ_CHAN_NO_TIMESTAMP};
+
+	return sq_stream(cfg, out, &m, sq_st_parent);
+}
+
+int scen_shmq_stream_excl_batch_nots(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	const struct sq_mode m = {.publishers = SHMQ_PUBLISHERS_ONE,
+				  .flags = SHMQ_CHAN_NO_TIMESTAMP};
+
+	return sq_stream(cfg, out, &m, sq_st_batch_parent);
+}
+
+int scen_shmq_mixed(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	const struct sq_mode m = {.publishers = SHMQ_PUBLISHERS_MANY, .mixed = 1};
+
+	return sq_stream(cfg, out, &m, sq_mix_parent);
+}
+
+int scen_shmq_mixed_excl(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	const struct sq_mode m = {.publishers = SHMQ_PUBLISHERS_ONE, .mixed = 1};
+
+	return sq_stream(cfg, out, &m, sq_mix_parent);
 }
 
 /* ---- fan-out -------------------------------------------------------------- */
@@ -510,7 +706,7 @@ int scen_shmq_fanout(const struct bench_cfg *cfg, struct bench_out *out)
 
 	if (cfg->nsubs < 1 || cfg->nsubs > BENCH_MAX_SUBS || cfg->size_bytes < 8)
 		return bench_fail(out->reason, -EINVAL, "bad fan-out configuration");
-	err = sq_setup(&q, cfg, out, "fanout", 1, extra);
+	err = sq_setup(&q, cfg, out, &sq_shared, "fanout", 1, extra);
 	q.wait = SHMQ_WAIT_SLEEP;
 	if (!err) {
 		fo_of(&q)->npaced = npaced;

@@ -2,10 +2,13 @@
  * shmq-bench.c - the runner: parse the command line, start a private shmqd,
  * run every selected scenario (shmq and its baselines, one at a time, in this
  * process tree) for each message size, repeat each, take the median of every
- * figure across the repetitions, and write the terminal table, JSON, CSV and
- * plots. A transport that is not built or cannot run here is "skipped" with
- * its reason, never a zero; a scenario that breaks is "FAILED" and the exit
- * status is 1. Single-threaded; scenarios fork their own peers.
+ * figure across the repetitions, and write the terminal table, the issue-4
+ * targets and the v3 acceptance figures (verdict.c), JSON, CSV and plots.
+ * Besides latency and throughput a scenario may measure memory: the messages
+ * a channel holds per MiB (KIND_MEMORY). A transport that is not built or
+ * cannot run here is "skipped" with its reason, never a zero; a scenario that
+ * breaks is "FAILED" and the exit status is 1. Single-threaded; scenarios
+ * fork their own peers.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +29,7 @@
 
 #include "results.h"
 #include "shmq.h"
+#include "verdict.h"
 
 #define NOT_YET_GROUPS "not available yet: consumer groups are not implemented in shmq"
 #define NOT_YET_DURABLE "not available yet: durable channels are not implemented in shmq"
@@ -70,25 +74,54 @@ static const struct scenario scenarios[] = {
     {"pingpong", "zmq-ipc", PP, 0, ZMQ_FN(base_zmq_pingpong), NO_ZMQ, "ZeroMQ PAIR over ipc://",
      SL},
     {"pingpong", "iox-spin", PP, 0, IOX_FN(base_iox_pingpong_spin), NO_IOX,
-     "iceoryx C binding, busy-poll take", 0},
+     "iceoryx C binding, busy-poll take", SU},
     {"pingpong", "iox-waitset", PP, 0, IOX_FN(base_iox_pingpong_waitset), NO_IOX,
      "iceoryx C binding, blocking WaitSet", SL},
-    {"pingpong", "shmq-spin", PP, 1, scen_shmq_pingpong_spin, NULL, "SHMQ_WAIT_SPIN readers", SU},
+    {"pingpong", "shmq-spin-excl", PP, 1, scen_shmq_pingpong_spin_excl, NULL,
+     "SHMQ_WAIT_SPIN readers, exclusive publishers (SHMQ_PUBLISHERS_ONE)", SU},
+    {"pingpong", "shmq-spin", PP, 1, scen_shmq_pingpong_spin, NULL,
+     "SHMQ_WAIT_SPIN readers, shared publishers (the default)", SU},
     {"pingpong", "shmq-spin-sleep", PP, 1, scen_shmq_pingpong_spin_sleep, NULL,
      "SHMQ_WAIT_SPIN_SLEEP readers (the default)", SU},
     {"pingpong", "shmq-sleep", PP, 1, scen_shmq_pingpong_sleep, NULL,
      "SHMQ_WAIT_SLEEP readers (futex)", SL | SU},
     {"pingpong", "shmq-eventfd", PP, 1, scen_shmq_pingpong_eventfd, NULL,
      "SHMQ_WAIT_EVENTFD readers in epoll_wait", SL},
-    {"stream", "raw-ring", ST, 0, base_ring_stream, NULL, "naive SPSC ring, 4 MiB, memcpy", 0},
+    {"stream", "raw-ring", ST, 0, base_ring_stream, NULL, "naive SPSC ring, 4 MiB, memcpy", SU},
     {"stream", "pipe", ST, 0, base_pipe_stream, NULL, "one write per message", 0},
     {"stream", "unix-stream", ST, 0, base_unix_stream, NULL, "one write per message", 0},
     {"stream", "unix-seqpacket", ST, 0, base_seqpacket_stream, NULL, "one send per message", 0},
     {"stream", "zmq-ipc", ST, 0, ZMQ_FN(base_zmq_stream), NO_ZMQ, "PAIR, default HWM", 0},
     {"stream", "iox", ST, 0, IOX_FN(base_iox_stream), NO_IOX, "loan, copy, publish; take", 0},
-    {"stream", "shmq", ST, 1, scen_shmq_stream, NULL, "block policy, shmq_recv + copy", 0},
+    {"stream", "shmq", ST, 1, scen_shmq_stream, NULL,
+     "block policy, shared publishers, shmq_recv + copy", SU},
     {"stream", "shmq-batch", ST, 1, scen_shmq_stream_batch, NULL,
-     "block policy, shmq_poll batches of 256 + copy", 0},
+     "block policy, shared publishers, shmq_poll batches of 256 + copy", SU},
+    {"stream", "shmq-excl", ST, 1, scen_shmq_stream_excl, NULL,
+     "block policy, exclusive publisher, shmq_recv + copy", SU},
+    {"stream", "shmq-excl-batch", ST, 1, scen_shmq_stream_excl_batch, NULL,
+     "block policy, exclusive publisher, shmq_poll batches of 256 + copy", SU},
+    {"stream", "shmq-claimv", ST, 1, scen_shmq_stream_claimv, NULL,
+     "shared, claimv + copy + commitv of 32; shmq_poll", SU, 64},
+    {"stream", "shmq-excl-claimv", ST, 1, scen_shmq_stream_excl_claimv, NULL,
+     "exclusive, claimv + copy + commitv of 32; shmq_poll", SU, 64},
+    {"stream", "shmq-publishv", ST, 1, scen_shmq_stream_publishv, NULL,
+     "shared, shmq_publishv of 32; shmq_poll", 0, 64},
+    {"stream", "shmq-excl-publishv", ST, 1, scen_shmq_stream_excl_publishv, NULL,
+     "exclusive, shmq_publishv of 32; shmq_poll", 0, 64},
+    {"stream", "shmq-excl-nots", ST, 1, scen_shmq_stream_excl_nots, NULL,
+     "exclusive, SHMQ_CHAN_NO_TIMESTAMP, shmq_recv + copy", 0, 64},
+    {"stream", "shmq-excl-batch-nots", ST, 1, scen_shmq_stream_excl_batch_nots, NULL,
+     "exclusive, SHMQ_CHAN_NO_TIMESTAMP, shmq_poll batches of 256", 0, 64},
+    {"memory", "shmq", KIND_MEMORY, 1, scen_memory_64, NULL,
+     "64 B messages a default channel (4 MiB, 4 KiB max) holds", SU, 64},
+    {"memory", "shmq-mixed", KIND_MEMORY, 1, scen_memory_mixed, NULL,
+     "90 % 64 B, 10 % 64 KiB messages a 4 MiB channel (64 KiB max) holds", SC_MIXED,
+     BENCH_MIX_LARGE},
+    {"mixed", "shmq", ST, 1, scen_shmq_mixed, NULL,
+     "90 % 64 B, 10 % 64 KiB; shared publishers, shmq_recv + copy", SC_MIXED, BENCH_MIX_LARGE},
+    {"mixed", "shmq-excl", ST, 1, scen_shmq_mixed_excl, NULL,
+     "90 % 64 B, 10 % 64 KiB; exclusive publisher, shmq_recv + copy", SC_MIXED, BENCH_MIX_LARGE},
     {"fanout", "shmq", KIND_FANOUT, 1, scen_shmq_fanout, NULL, "block policy, sleeping subscribers",
      SL},
     {"group", "shmq-group", KIND_STREAM, 1, NULL, NOT_YET_GROUPS,
@@ -103,7 +136,7 @@ static const struct scenario scenarios[] = {
 };
 
 #define NSCEN (sizeof(scenarios) / sizeof(scenarios[0]))
-#define PP_WARMUP_MIN 40000
+#define PP_WARMUP_MIN 50000
 #define MAX_LIST 32
 
 struct opts {
@@ -132,13 +165,13 @@ static void usage(FILE *f)
 {
 	fprintf(
 	    f, "usage: shmq-bench [options]\n"
-	       "  --summary          64 B ping-pong only: shmq vs the floors and a Unix socket (a "
-	       "few s)\n"
+	       "  --summary          64 B ping-pong against the floors and a Unix socket, and\n"
+	       "                     the v3 acceptance figures with their verdicts (~10 s)\n"
 	       "  --quick            every scenario, briefly (a smoke test, not a measurement)\n"
 	       "  --reps N           repetitions of each figure, the median is reported (3)\n"
 	       "  --iters N          measured messages per repetition (by scenario)\n"
 	       "  --warmup N         unmeasured messages first (a tenth of --iters; spinning\n"
-	       "                     ping-pong at least 40000, past a channel's first lap)\n"
+	       "                     ping-pong at least 50000, past a channel's first lap)\n"
 	       "  --rate N           ping-pong: send N per second on a schedule, timing each from\n"
 	       "                     when it was due (no coordinated omission); fan-out: pace\n"
 	       "  --cpus A,B         the two CPUs (0,1); peers run on B\n"
@@ -452,17 +485,21 @@ static uint64_t iters_for(const struct opts *o, const struct scenario *sc, uint3
 
 	if (o->iters)
 		return o->iters;
+	if (sc->kind == KIND_MEMORY)
+		return 1; /* one fill of the channel */
 	if (sc->flags & SC_DISK)
 		return o->quick ? 64 : (sc->kind == KIND_LATENCY ? 1000 : 16384);
-	if (o->summary)
-		return sc->flags & SC_SLEEPS ? 5000 : 50000;
-	if (sc->kind == KIND_FANOUT) /* the paced latency phase */
-		return o->quick ? 200 : 10000;
-	if (sc->kind == KIND_STREAM) {
-		n = (1ull << 30) / size;
+	if (sc->kind == KIND_STREAM) { /* --summary too: fewer would not pass the first lap */
+		n = sc->flags & SC_MIXED ? 200000 : (1ull << 30) / size;
 		n = n > 2000000 ? 2000000 : n < 20000 ? 20000 : n;
 		return o->quick ? n / 100 : n;
 	}
+	if (o->summary) {
+		n = sc->flags & SC_SLEEPS ? 5000 : 50000;
+		return o->quick ? n / 10 : n;
+	}
+	if (sc->kind == KIND_FANOUT) /* the paced latency phase */
+		return o->quick ? 200 : 10000;
 	if (sc->flags & SC_SLEEPS)
 		return o->quick ? 400 : 50000;
 	return o->quick ? 4000 : 200000;
@@ -493,20 +530,22 @@ static int plan(const struct opts *o, struct results *rs)
 		if (!only_match(o->only, sc) || (o->summary && !(sc->flags & SC_SUMMARY)))
 			continue;
 		if (o->summary)
-			add_result(rs, sc, 64, 0);
+			add_result(rs, sc, sc->fixed_size ? sc->fixed_size : 64, 0);
 		else if (!strcmp(sc->group, "pingpong"))
 			for (k = 0; k < o->nsizes; k++)
 				add_result(rs, sc, o->sizes[k], 0);
 		else if (!strcmp(sc->group, "stream"))
-			for (k = 0; k < o->nstream_sizes; k++)
-				add_result(rs, sc, o->stream_sizes[k], 0);
+			for (k = 0; k < o->nstream_sizes; k++) {
+				if (!sc->fixed_size || sc->fixed_size == o->stream_sizes[k])
+					add_result(rs, sc, o->stream_sizes[k], 0);
+			}
 		else if (sc->kind == KIND_FANOUT)
 			for (k = 0; k < o->nsubs; k++)
 				add_result(rs, sc, 64, o->subs[k]);
 		else if (!strcmp(sc->group, "durable"))
 			add_result(rs, sc, 4096, 0);
 		else
-			add_result(rs, sc, 64, 0);
+			add_result(rs, sc, sc->fixed_size ? sc->fixed_size : 64, 0);
 	}
 	return 0;
 }
@@ -617,7 +656,8 @@ static void result_begin(const struct opts *o, struct result *r)
 	r->iters = iters_for(o, r->sc, r->size_bytes);
 	r->warmup = o->warmup != UINT64_MAX ? o->warmup : r->iters / 10;
 	/* Spinning ping-pong: warm up past the first lap of a default channel
-	 * (32768 slots), whose pages fault in on first touch (~5 us each). */
+	 * (43690 records of a 64 B message in 4 MiB), whose pages fault in on
+	 * first touch (~5 us each). */
 	if (o->warmup == UINT64_MAX && !o->quick && r->sc->kind == KIND_PINGPONG &&
 	    !(r->sc->flags & SC_SLEEPS) && r->warmup < PP_WARMUP_MIN)
 		r->warmup = PP_WARMUP_MIN;
@@ -647,7 +687,10 @@ static void result_rep(const struct opts *o, const struct daemon *d, struct resu
 	hist_summarize(lat, &r->rep_lat[k]);
 	hist_summarize(lat2, &r->rep_lat2[k]);
 	r->rep_rate[k] = out.msgs_per_s;
+	r->rep_bytes_rate[k] = out.bytes_per_s;
 	r->rep_delivered[k] = out.delivered;
+	r->rep_held[k] = out.held_msgs;
+	r->ring_bytes = out.ring_bytes;
 	hist_merge(r->all, lat);
 	hist_merge(r->all2, lat2);
 	r->nreps++;
@@ -655,12 +698,18 @@ static void result_rep(const struct opts *o, const struct daemon *d, struct resu
 
 static void result_end(struct result *r)
 {
+	double held[BENCH_MAX_REPS];
+
 	if (r->status != RES_OK)
 		return;
 	median_summary(&r->lat, r->rep_lat, r->nreps);
 	median_summary(&r->lat2, r->rep_lat2, r->nreps);
 	r->rate = median_dbl(r->rep_rate, r->nreps);
+	r->bytes_rate = median_dbl(r->rep_bytes_rate, r->nreps);
 	r->delivered = median_dbl(r->rep_delivered, r->nreps);
+	for (unsigned k = 0; k < r->nreps; k++)
+		held[k] = (double)r->rep_held[k];
+	r->held = (uint64_t)median_dbl(held, r->nreps);
 }
 
 static const char *status_word(const struct result *r)
@@ -789,12 +838,13 @@ static int write_outputs(const struct opts *o, const struct results *rs)
 {
 	int err = 0, e;
 
-	if (o->summary)
+	if (o->summary) {
 		report_summary(stdout, rs);
-	else {
+	} else {
 		report_table(stdout, rs);
 		report_targets(stdout, rs);
 	}
+	report_verdicts(stdout, rs);
 	fflush(stdout);
 	if (o->json && (e = output_json(o->json, rs))) {
 		fprintf(stderr, "shmq-bench: %s: %s\n", o->json, strerror(-e));

@@ -180,7 +180,7 @@ static void handle_release(struct ctl *c, struct client *cl, uint32_t at)
 	if (h.role == ROLE_SUB)
 		registry_reader_remove(ch, h.reader_idx);
 	else
-		registry_pub_remove(ch, h.reader_idx, c->reg->stuck_ns);
+		registry_pub_remove(ch, h.reader_idx);
 	registry_handle_put(c->reg, ch);
 }
 
@@ -189,6 +189,8 @@ static int spec_from_wire(struct channel_spec *spec, const char *name,
 {
 	struct log_geometry g;
 
+	if (o->flags & ~SHMQ_CHAN_NO_TIMESTAMP)
+		return -SHMQ_EINVAL; /* a flag this daemon does not know would be ignored */
 	if (log_geometry_make(o->capacity_bytes, o->max_message_bytes, o->policy, o->publishers,
 			      o->flags & SHMQ_CHAN_NO_TIMESTAMP ? DATA_F_NO_TIMESTAMP : 0, &g))
 		return -SHMQ_EINVAL;
@@ -356,7 +358,7 @@ static int op_open(struct ctl *c, struct client *cl, const void *body, struct re
 		if (req->role == ROLE_SUB)
 			registry_reader_remove(ch, out->reader_idx);
 		else
-			registry_pub_remove(ch, out->reader_idx, c->reg->stuck_ns);
+			registry_pub_remove(ch, out->reader_idx);
 		return err;
 	}
 	ch->handles++;

@@ -512,6 +512,7 @@ int registry_pub_add(struct channel *ch, uint64_t client_id, uint32_t pid, uint3
 	atomic_store_explicit(&e->claim_state, PUB_IDLE, memory_order_relaxed);
 	atomic_store_explicit(&e->published, 0, memory_order_relaxed);
 	atomic_store_explicit(&e->published_bytes, 0, memory_order_relaxed);
+	atomic_store_explicit(&e->cut_bytes, 0, memory_order_relaxed);
 	atomic_store_explicit(&e->owner_pid, pid, memory_order_relaxed);
 	atomic_fetch_add_explicit(&e->gen, 1, memory_order_relaxed);
 	/* release; pairs with the acquire in log_claims_limit(). */
@@ -530,30 +531,24 @@ static bool pid_alive(uint32_t pid, void *arg)
 	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
 }
 
-static bool pid_not(uint32_t pid, void *arg)
-{
-	return pid != *(uint32_t *)arg && pid_alive(pid, NULL);
-}
-
 static void wake_all(struct channel *ch)
 {
 	log_wake(&ch->v, ch->efds, &ch->have_efds, NULL, NULL);
 	wake_publishers(ch);
 }
 
-void registry_pub_remove(struct channel *ch, uint32_t idx, uint64_t stuck_ns)
+void registry_pub_remove(struct channel *ch, uint32_t idx)
 {
-	struct log_repair_out out;
 	struct pub_entry *e;
 	uint32_t pid;
+	bool gave_up;
 
 	if (idx >= MAX_PUBS || !ch->pub_client[idx])
 		return;
 	/* a claim it left open is given up now, as if it had died: the
 	 * library never closes with one, so only a dead or rogue one does */
 	pid = ch->pub_pid[idx];
-	log_repair_step(&ch->v, &ch->rep, ch->pub_pid, wait_now_ns(), stuck_ns, pid_not, &pid,
-			&out);
+	gave_up = log_repair_gone(&ch->v, &ch->rep, ch->pub_pid, idx);
 	e = &ch->v.pubs[idx];
 	/* relaxed + release below: publishers that see the entry free
 	 * (acquire) no longer wait for its claim. */
@@ -562,7 +557,7 @@ void registry_pub_remove(struct channel *ch, uint32_t idx, uint64_t stuck_ns)
 	ch->pub_client[idx] = 0;
 	ch->pub_pid[idx] = 0;
 	log_repair_forget(&ch->rep, idx);
-	if (out.abandoned)
+	if (gave_up)
 		log_msg(LOG_WARN, "registry", "gave up the claim of a closed publisher channel=%s pid=%u",
 			ch->name, pid);
 	wake_all(ch);

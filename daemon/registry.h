@@ -78,7 +78,7 @@ int registry_reader_add(struct channel *ch, uint64_t client_id, uint32_t pid, ui
 int registry_pub_add(struct channel *ch, uint64_t client_id, uint32_t pid, uint32_t *idx);
 
 /* Free a publisher entry, giving up a claim it left open. */
-void registry_pub_remove(struct channel *ch, uint32_t idx, uint64_t stuck_ns);
+void registry_pub_remove(struct channel *ch, uint32_t idx);
 
 uint32_t channel_publishers(const struct channel *ch);
 

@@ -360,9 +360,14 @@ SHMQ_EXPORT int shmq_msg_verify(const struct shmq_sub *s, const struct shmq_msg 
 {
 	struct log_rec rec;
 
-	if (!s || !msg)
+	if (!s || !msg || msg->seal % REC_ALIGN ||
+	    msg->seal >= atomic_load_explicit(&s->m.v.data->tail_bytes, memory_order_acquire))
 		return -SHMQ_EINVAL;
 	rec = (struct log_rec){.pos = msg->offset, .bytes = msg->seal};
+	/* the view's record says its offset: a seal or offset changed by the
+	 * caller is refused (and, lapped since, it is overrun either way) */
+	if (log_rec_at(&s->m.v, msg->seal)->pos != msg->offset)
+		return log_verify(&s->m.v, &rec) ? -SHMQ_EINVAL : -SHMQ_EOVERRUN;
 	return log_verify(&s->m.v, &rec) ? 0 : -SHMQ_EOVERRUN;
 }
 

@@ -57,54 +57,77 @@ static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free");
 
 /*
  * The commit word, the first 8 bytes of every record, stored last with one
- * release store. Raw value, before it is XORed with data_hdr.rec_key:
+ * release store:
  *
- *   bits 63..32  lap tag: (bytes >> ring_shift) mod 2^32 of the record
- *   bits 31..8   units: the record's length in REC_ALIGN units (a PAD or
- *                ABANDONED record may span a batch, up to ring_bytes / 2)
- *   bits  7..2   flags (REC_F_*)
- *   bits  1..0   type (REC_T_*); 0 is never a valid record
+ *   bits 63..32  lap tag: mix32(lap ^ key_hi), lap = (bytes >> ring_shift)
+ *                mod 2^32, key_hi the high half of data_hdr.rec_key
+ *   bits 31..0   key_lo XOR (units << 8 | flags | type), where
+ *     units  (24 bits) the record's length in REC_ALIGN units (a PAD or
+ *            ABANDONED record may span a whole batch)
+ *     flags  (6 bits, 7..2) REC_F_*
+ *     type   (2 bits) REC_T_*; 0 is never a valid record
  *
- * The key makes bytes left in the ring by an older lap's payload look like
- * noise: a reader accepts a record only if the word decodes to the lap it
- * expects and the header's pos is the message number it expects (a false
- * match needs ~100 bits of stale payload to agree by chance).
+ * mix32() is a bijection whose every output bit depends on every input
+ * bit, so the tags of two laps share no structure: a commit word left by an
+ * older lap, even with some of its bytes overwritten by later payload, does
+ * not pass for this lap's by accident (see docs/ARCHITECTURE.md "Records").
+ * Publishers also zero the word where the next record will start before
+ * they commit (the guard), so a reader that follows the records never
+ * meets stale bytes at all.
  */
 enum rec_type {
 	REC_T_MSG = 1,       /* a message */
-	REC_T_PAD = 2,       /* filler to the ring's end, or before a batch; no message */
+	REC_T_PAD = 2,       /* filler to the ring's end; no message */
 	REC_T_ABANDONED = 3, /* a claim given up; the next record's pos says how many */
 };
 
 #define REC_F_EXT 0x04u   /* an extension area follows the header (shm/ext.h) */
 #define REC_F_BATCH 0x08u /* first record of an atomic batch: the rest follow it */
 
+static inline uint32_t rec_mix32(uint32_t x)
+{
+	x ^= x >> 16;
+	x *= 0x7feb352du;
+	x ^= x >> 15;
+	x *= 0x846ca68bu;
+	x ^= x >> 16;
+	return x;
+}
+
+static inline uint32_t rec_lap_tag(uint64_t key, uint64_t bytes, uint32_t shift)
+{
+	return rec_mix32((uint32_t)(bytes >> shift) ^ (uint32_t)(key >> 32));
+}
+
 static inline uint64_t rec_word_make(uint64_t key, uint64_t bytes, uint32_t shift, uint64_t len,
 				     unsigned flags, unsigned type)
 {
-	uint64_t lap = (bytes >> shift) & 0xffffffffull;
+	uint32_t low = (uint32_t)((len / REC_ALIGN) << 8 | flags | type);
 
-	return key ^ (lap << 32 | (len / REC_ALIGN) << 8 | flags | type);
+	return (uint64_t)rec_lap_tag(key, bytes, shift) << 32 | (low ^ (uint32_t)key);
 }
 
-static inline uint32_t rec_word_lap(uint64_t raw)
+/* The low half of the word at bytes, decoded; 0 (type 0) if it is not of this lap. */
+static inline uint32_t rec_word_decode(uint64_t word, uint64_t key, uint64_t bytes, uint32_t shift)
 {
-	return (uint32_t)(raw >> 32);
+	if ((uint32_t)(word >> 32) != rec_lap_tag(key, bytes, shift))
+		return 0;
+	return (uint32_t)word ^ (uint32_t)key;
 }
 
-static inline uint64_t rec_word_len(uint64_t raw)
+static inline uint64_t rec_word_len(uint32_t low)
 {
-	return ((raw >> 8) & 0xffffffull) * REC_ALIGN;
+	return (uint64_t)(low >> 8) * REC_ALIGN;
 }
 
-static inline unsigned rec_word_flags(uint64_t raw)
+static inline unsigned rec_word_flags(uint32_t low)
 {
-	return (unsigned)(raw & 0xfc);
+	return low & 0xfc;
 }
 
-static inline unsigned rec_word_type(uint64_t raw)
+static inline unsigned rec_word_type(uint32_t low)
 {
-	return (unsigned)(raw & 3);
+	return low & 3;
 }
 
 /* Record header, at the start of every record (REC_ALIGN aligned). */
@@ -252,9 +275,12 @@ struct pub_entry {
 	alignas(64) _Atomic uint32_t state; /* 0 free, 1 active; daemon writes */
 	_Atomic uint32_t owner_pid;         /* daemon writes */
 	_Atomic uint32_t gen;               /* daemon writes */
-	uint8_t pad1[52];
+	uint32_t pad1;
+	_Atomic uint64_t cut_bytes;         /* daemon: the claim it gave up (its claim_bytes + 1) */
+	uint8_t pad2[40];
 };
 static_assert(sizeof(struct pub_entry) == 128, "shm ABI");
+static_assert(offsetof(struct pub_entry, cut_bytes) == 80, "shm ABI");
 static_assert(offsetof(struct pub_entry, claim_state) == 24, "shm ABI");
 static_assert(offsetof(struct pub_entry, state) == 64, "shm ABI");
 

@@ -107,7 +107,7 @@ static int attach_check_data(const struct data_hdr *d, uint64_t data_bytes)
 	if (d->hdr_bytes != DATA_HDR_BYTES || !is_pow2(ring) || ring < MIN_RING_BYTES ||
 	    ring > MAX_RING_BYTES || d->ring_shift != (uint32_t)__builtin_ctzll(ring))
 		return -SHMQ_ECORRUPT;
-	if (d->seg_bytes != data_bytes || DATA_HDR_BYTES + ring > data_bytes)
+	if (d->seg_bytes != data_bytes || DATA_HDR_BYTES + ring != data_bytes)
 		return -SHMQ_ECORRUPT;
 	if (max_msg == 0 || max_msg > MAX_MESSAGE_BYTES ||
 	    d->max_record_bytes != rec_bytes_for(max_msg, REC_EXT_MAX) ||
@@ -125,7 +125,9 @@ static int attach_check_ctl(const struct ctl_hdr *c, uint64_t ctl_bytes, uint64_
 		return -SHMQ_EVERSION;
 	if (c->hdr_bytes != CTL_HDR_BYTES || c->seg_bytes != ctl_bytes ||
 	    ctl_bytes < CTL_SEG_BYTES || c->max_readers != MAX_READERS ||
-	    c->max_pubs != MAX_PUBS || c->pubs_off != CTL_PUBS_OFF || c->channel_id != channel_id)
+	    c->max_pubs != MAX_PUBS || c->pubs_off != CTL_PUBS_OFF ||
+	    c->max_groups != MAX_GROUPS || c->groups_off != CTL_GROUPS_OFF ||
+	    c->channel_id != channel_id)
 		return -SHMQ_ECORRUPT;
 	return 0;
 }
@@ -302,7 +304,7 @@ static void chunk_store(const struct log_view *v, uint64_t k, const struct log_c
 
 /*
  * After a tail move over [t.bytes, end): raise frontier to the chunk of our
- * last byte, then index every chunk start we crossed. The entry points at
+ * last byte (the guard word at end), then index every chunk start we crossed. The entry points at
  * our claim's start if the chunk starts there, else after the claim, never
  * inside it: a batch is entered at its first record only.
  */
@@ -310,7 +312,8 @@ static void announce(const struct log_view *v, struct log_pub *p, const struct l
 		     uint64_t end, uint32_t count)
 {
 	uint32_t shift = v->ring_shift - CHUNK_BITS;
-	uint64_t want = (end - 1) >> shift, k = (t->bytes + v->chunk_bytes - 1) >> shift;
+	/* our last byte is the guard word at end */
+	uint64_t want = end >> shift, k = (t->bytes + v->chunk_bytes - 1) >> shift;
 	/* acquire; pairs with the release of whoever raised it last. */
 	uint64_t f = atomic_load_explicit(&v->data->frontier, memory_order_acquire);
 	struct log_cursor after = {t->pos + count, end};
@@ -390,18 +393,27 @@ uint64_t log_claims_limit(const struct log_view *v, const struct pub_entry *self
  * May a claim from start end at end? Never a ring past a claim still in
  * progress (its publisher may write there yet), then the block bound. Both
  * bounds are cached: a new claim starts at the tail, so neither can drop.
+ * *guard says whether the word at end may be zeroed too (guard_next()):
+ * not when a bound is exactly end, for then that word is the header of a
+ * record still being read or written, an intact word of its own lap that
+ * no reader takes for ours.
  */
-static int check_space(const struct log_view *v, struct log_pub *p, uint64_t start, uint64_t end)
+static int check_space(const struct log_view *v, struct log_pub *p, uint64_t start, uint64_t end,
+		       bool *guard)
 {
-	if (!p->exclusive && end > p->claims_limit) {
+	if (!p->exclusive && end + REC_ALIGN > p->claims_limit) {
 		p->claims_limit = log_claims_limit(v, p->me, start);
 		if (end > p->claims_limit)
 			return -SHMQ_EFULL;
 	}
-	if (v->policy != 1 || end <= p->limit)
-		return 0;
-	p->limit = log_reader_limit(v, start);
-	return end <= p->limit ? 0 : -SHMQ_EFULL;
+	if (v->policy == 1 && end + REC_ALIGN > p->limit) {
+		p->limit = log_reader_limit(v, start);
+		if (end > p->limit)
+			return -SHMQ_EFULL;
+	}
+	*guard = (p->exclusive || end + REC_ALIGN <= p->claims_limit) &&
+		 (v->policy != 1 || end + REC_ALIGN <= p->limit);
+	return 0;
 }
 
 static void intent_store(struct log_pub *p, const struct log_cursor *t, uint64_t end,
@@ -431,11 +443,35 @@ static void state_store(struct log_pub *p, uint32_t state)
  * Move the tail over span bytes of count records, with a PAD first if they
  * would run past the ring's end. Fills c.
  */
+/*
+ * Zero the word where the record after a claim ending at end will start,
+ * so that whoever reads on after our records meets 0 (nothing yet) or the
+ * next commit, never bytes an older lap left there. An exclusive publisher
+ * owns that word until it claims again: a plain store. Among many, the next
+ * claimant may already own it: a CAS from what it held before our tail move
+ * (stale bytes no new record writes: a commit word is unique to its lap).
+ */
+static void guard_next(const struct log_view *v, const struct log_pub *p, uint64_t end,
+		       uint64_t seen)
+{
+	_Atomic uint64_t *w = &log_rec_at(v, end)->word;
+
+	if (p->exclusive) {
+		/* relaxed: ordered before our commit by its release. */
+		atomic_store_explicit(w, 0, memory_order_relaxed);
+		return;
+	}
+	/* relaxed: as above; a failure means the next record is there. */
+	atomic_compare_exchange_strong_explicit(w, &seen, 0, memory_order_relaxed,
+						memory_order_relaxed);
+}
+
 static int claim_span(const struct log_view *v, struct log_pub *p, uint64_t span, uint32_t count,
 		      struct log_claim *c)
 {
 	struct log_cursor t = p->tail, next;
-	uint64_t pad, end;
+	uint64_t pad, end, seen = 0;
+	bool guard = false;
 	int err;
 
 	if (!p->exclusive) {
@@ -447,13 +483,16 @@ static int claim_span(const struct log_view *v, struct log_pub *p, uint64_t span
 		pad = (t.bytes & v->mask) + span > v->ring_bytes ? v->ring_bytes - (t.bytes & v->mask)
 								  : 0;
 		end = t.bytes + pad + span;
-		err = check_space(v, p, t.bytes, end);
+		err = check_space(v, p, t.bytes, end, &guard);
 		if (err) {
 			state_store(p, PUB_IDLE);
 			return err;
 		}
 		intent_store(p, &t, end, count, PUB_CLAIMING);
 		next = (struct log_cursor){t.pos + count, end};
+		/* relaxed: the guard's CAS compares it; read before the tail
+		 * move, while nobody may write there */
+		seen = atomic_load_explicit(&log_rec_at(v, end)->word, memory_order_relaxed);
 		if (p->exclusive) {
 			tail_store(v->data, &next);
 			p->tail = next;
@@ -464,11 +503,16 @@ static int claim_span(const struct log_view *v, struct log_pub *p, uint64_t span
 	}
 	state_store(p, PUB_CLAIMED);
 	announce(v, p, &t, end, count);
+	if (guard)
+		guard_next(v, p, end, seen);
 	*c = (struct log_claim){.at = {t.pos, t.bytes + pad}, .end = end, .start = t.bytes,
 				.count = count};
 	if (pad) {
 		struct rec_hdr *h = log_rec_at(v, t.bytes);
 
+		/* the first record starts at the lap: no earlier claim guarded
+		 * that word, so ours does, before the PAD leads readers there */
+		atomic_store_explicit(&log_rec_at(v, c->at.bytes)->word, 0, memory_order_relaxed);
 		h->pos = t.pos;
 		/* release; pairs with the acquire in log_read(). */
 		atomic_store_explicit(&h->word,
@@ -481,14 +525,9 @@ static int claim_span(const struct log_view *v, struct log_pub *p, uint64_t span
 int log_claim(const struct log_view *v, struct log_pub *p, uint32_t len, uint32_t ext,
 	      struct log_claim *c)
 {
-	int err;
-
 	if (len > v->max_message_bytes || ext > REC_EXT_MAX)
 		return -SHMQ_ETOOBIG;
-	err = claim_span(v, p, rec_bytes_for(len, ext), 1, c);
-	if (!err)
-		log_rec_at(v, c->at.bytes)->pos = c->at.pos;
-	return err;
+	return claim_span(v, p, rec_bytes_for(len, ext), 1, c);
 }
 
 uint64_t log_claim_rec_bytes(const struct log_claim *c, const uint32_t *lens,
@@ -504,8 +543,7 @@ uint64_t log_claim_rec_bytes(const struct log_claim *c, const uint32_t *lens,
 int log_claimv(const struct log_view *v, struct log_pub *p, const uint32_t *lens,
 	       const uint32_t *exts, unsigned n, struct log_claim *c)
 {
-	uint64_t span = 0, b;
-	int err;
+	uint64_t span = 0;
 
 	if (n == 0 || n > MAX_BATCH || !lens)
 		return -SHMQ_EINVAL;
@@ -516,26 +554,21 @@ int log_claimv(const struct log_view *v, struct log_pub *p, const uint32_t *lens
 	}
 	if (span > max_span(v))
 		return -SHMQ_ETOOBIG;
-	err = claim_span(v, p, span, n, c);
-	if (err)
-		return err;
-	b = c->at.bytes;
-	for (unsigned i = 0; i < n; i++) {
-		log_rec_at(v, b)->pos = c->at.pos + i;
-		b += rec_bytes_for(lens[i], exts ? exts[i] : 0);
-	}
-	return 0;
+	return claim_span(v, p, span, n, c);
 }
 
-/* The daemon gave the record at bytes up (we stalled): leave it alone. */
-static bool abandoned_under_us(const struct log_view *v, uint64_t bytes)
+/*
+ * The daemon gave our claim up (we stalled): leave it alone. It marks the
+ * entry before it CASes the record's word, so a commit either sees the mark
+ * or stores before the CAS, which then fails (see ARCHITECTURE.md for the
+ * one order that remains: a commit that checks just before the mark).
+ */
+static bool abandoned_under_us(const struct log_view *v, const struct log_pub *p,
+			       const struct log_claim *c)
 {
-	/* relaxed: a filter; the daemon's CAS happened or not, see ARCHITECTURE. */
-	uint64_t raw = atomic_load_explicit(&log_rec_at(v, bytes)->word, memory_order_relaxed) ^
-		       v->key;
-
-	return rec_word_lap(raw) == (uint32_t)(bytes >> v->ring_shift) &&
-	       rec_word_type(raw) == REC_T_ABANDONED;
+	(void)v;
+	/* acquire; pairs with the daemon's release store in claim_abandon(). */
+	return p->me && atomic_load_explicit(&p->me->cut_bytes, memory_order_acquire) == c->start + 1;
 }
 
 /*
@@ -569,11 +602,12 @@ static int finish(const struct log_view *v, struct log_pub *p, uint32_t count, u
 	return atomic_exchange_explicit(&v->ctl->wake_needed, 0, memory_order_acq_rel) != 0;
 }
 
-static void rec_commit(const struct log_view *v, uint64_t bytes, uint64_t rec_bytes, uint32_t len,
-		       uint32_t ext, uint64_t ts, unsigned flags)
+static void rec_commit(const struct log_view *v, uint64_t bytes, uint64_t pos, uint64_t rec_bytes,
+		       uint32_t len, uint32_t ext, uint64_t ts, unsigned flags)
 {
 	struct rec_hdr *h = log_rec_at(v, bytes);
 
+	h->pos = pos;
 	h->len = len;
 	h->crc = 0;
 	h->timestamp_ns = ts;
@@ -592,11 +626,11 @@ int log_commit(const struct log_view *v, struct log_pub *p, const struct log_cla
 
 	if (c->count != 1 || rec_bytes_for(len, ext) > span)
 		return -SHMQ_EINVAL;
-	if (abandoned_under_us(v, c->at.bytes)) {
+	if (abandoned_under_us(v, p, c)) {
 		state_store(p, PUB_IDLE);
 		return -SHMQ_EABANDONED;
 	}
-	rec_commit(v, c->at.bytes, span, len, ext, timestamp_ns, 0);
+	rec_commit(v, c->at.bytes, c->at.pos, span, len, ext, timestamp_ns, 0);
 	return finish(v, p, 1, len);
 }
 
@@ -607,7 +641,7 @@ int log_commitv(const struct log_view *v, struct log_pub *p, const struct log_cl
 
 	if (b != c->end)
 		return -SHMQ_EINVAL;
-	if (abandoned_under_us(v, c->at.bytes)) {
+	if (abandoned_under_us(v, p, c)) {
 		state_store(p, PUB_IDLE);
 		return -SHMQ_EABANDONED;
 	}
@@ -618,7 +652,7 @@ int log_commitv(const struct log_view *v, struct log_pub *p, const struct log_cl
 		uint64_t rb = rec_bytes_for(lens[i], ext);
 
 		b -= rb;
-		rec_commit(v, b, rb, lens[i], ext, timestamp_ns,
+		rec_commit(v, b, c->at.pos + i, rb, lens[i], ext, timestamp_ns,
 			   i == 0 && c->count > 1 ? REC_F_BATCH : 0);
 		total += lens[i];
 	}
@@ -629,10 +663,11 @@ int log_abort(const struct log_view *v, struct log_pub *p, const struct log_clai
 {
 	struct rec_hdr *h = log_rec_at(v, c->at.bytes);
 
-	if (abandoned_under_us(v, c->at.bytes)) {
+	if (abandoned_under_us(v, p, c)) {
 		state_store(p, PUB_IDLE);
 		return -SHMQ_EABANDONED;
 	}
+	h->pos = c->at.pos;
 	/* release; pairs with the acquire in log_read(). */
 	atomic_store_explicit(&h->word,
 			      rec_word_make(v->key, c->at.bytes, v->ring_shift,
@@ -720,8 +755,10 @@ static bool overwritten(const struct log_view *v, uint64_t bytes)
 
 	if ((f + 1) << (v->ring_shift - CHUNK_BITS) <= bytes + v->ring_bytes)
 		return false;
-	/* acquire; pairs with the tail move (CAS, or tail_store()'s fence). */
-	return atomic_load_explicit(&v->data->tail_bytes, memory_order_acquire) >
+	/* acquire; pairs with the tail move (CAS, or tail_store()'s fence).
+	 * A claim writes up to its end's guard word: reaching bytes + ring
+	 * is enough to have changed the word at bytes. */
+	return atomic_load_explicit(&v->data->tail_bytes, memory_order_acquire) >=
 	       bytes + v->ring_bytes;
 }
 
@@ -730,12 +767,10 @@ void log_oldest(const struct log_view *v, struct log_cursor *out)
 	uint64_t t = atomic_load_explicit(&v->data->tail_bytes, memory_order_acquire);
 	uint32_t shift = v->ring_shift - CHUNK_BITS;
 	uint64_t lo = t > v->ring_bytes ? t - v->ring_bytes : 0;
-	/* the first chunk start at or above lo, one chunk more once the ring
-	 * has wrapped: a reader placed there is not lapped at once */
-	uint64_t k = (lo + v->chunk_bytes - 1) >> shift;
-
-	if (lo)
-		k++;
+	/* never wrapped: everything from the start; else the second chunk
+	 * start above lo (the word at lo itself is the last claim's guard),
+	 * so that a reader placed there is not lapped at once */
+	uint64_t k = t < v->ring_bytes ? 0 : (lo >> shift) + 2;
 	for (; (k << shift) < t; k++)
 		if (chunk_load(v, k, out) && out->bytes <= t && out->bytes >= lo)
 			return;
@@ -756,7 +791,7 @@ static int resync(const struct log_view *v, struct log_cursor *cur, struct log_r
 }
 
 /* What a MSG record's header says, bounded. */
-static int msg_fill(const struct log_view *v, const struct rec_hdr *h, uint64_t raw,
+static int msg_fill(const struct log_view *v, const struct rec_hdr *h, uint32_t raw,
 		    uint64_t size, struct log_rec *rec)
 {
 	const uint8_t *base = (const uint8_t *)h;
@@ -794,13 +829,16 @@ static int skip_abandoned(const struct log_view *v, struct log_cursor *cur, stru
 {
 	uint64_t b = cur->bytes;
 
-	for (unsigned n = 0; n < 2 * MAX_BATCH + 2; n++) {
+	/* a chain of given-up claims may be long (a publisher that aborts
+	 * many in a row); it is never longer than a ring of minimal records */
+	for (uint64_t n = 0; n <= v->ring_bytes / REC_ALIGN; n++) {
 		const struct rec_hdr *h = log_rec_at(v, b);
 		/* acquire; pairs with the commit stores: the header is complete. */
-		uint64_t raw = atomic_load_explicit(&h->word, memory_order_acquire) ^ v->key;
+		uint32_t raw = rec_word_decode(atomic_load_explicit(&h->word, memory_order_acquire),
+					       v->key, b, v->ring_shift);
 		uint64_t size = rec_word_len(raw), pos = h->pos;
 
-		if (rec_word_lap(raw) != (uint32_t)(b >> v->ring_shift) || !rec_word_type(raw))
+		if (!rec_word_type(raw))
 			return 0;
 		if (size < REC_ALIGN || size > max_span(v))
 			return v->policy == 0 ? 3 : -SHMQ_ECORRUPT;
@@ -815,7 +853,7 @@ static int skip_abandoned(const struct log_view *v, struct log_cursor *cur, stru
 			if (overwritten(v, cur->bytes))
 				return 3;
 		}
-		if (pos < cur->pos || pos - cur->pos > MAX_BATCH * (uint64_t)(n + 1))
+		if (pos < cur->pos || pos - cur->pos > MAX_BATCH * (n + 1))
 			return -SHMQ_ECORRUPT;
 		rec->lost += pos - cur->pos;
 		rec->abandoned += pos - cur->pos;
@@ -830,13 +868,19 @@ static int read_step(const struct log_view *v, struct log_cursor *cur, struct lo
 {
 	const struct rec_hdr *h = log_rec_at(v, cur->bytes);
 	/* acquire; pairs with the release store of the commit word. */
-	uint64_t raw = atomic_load_explicit(&h->word, memory_order_acquire) ^ v->key;
+	uint32_t raw = rec_word_decode(atomic_load_explicit(&h->word, memory_order_acquire), v->key,
+				       cur->bytes, v->ring_shift);
 	uint64_t size = rec_word_len(raw), pos = h->pos;
 	unsigned type = rec_word_type(raw);
-	bool ours = rec_word_lap(raw) == (uint32_t)(cur->bytes >> v->ring_shift) && type;
+	bool ours = type != 0;
 	int err = 0;
 
-	if (ours && type == REC_T_MSG)
+	/* bounds first: msg_fill() reads the extension length after the header */
+	if (ours && (size < REC_ALIGN || size > max_span(v) ||
+		     (type == REC_T_MSG && (size > v->max_record_bytes ||
+					    (cur->bytes & v->mask) + size > v->ring_bytes))))
+		err = -SHMQ_ECORRUPT;
+	else if (ours && type == REC_T_MSG)
 		err = msg_fill(v, h, raw, size, rec);
 	if (v->policy == 0) {
 		/* acquire: every read above happened before the check */
@@ -846,10 +890,8 @@ static int read_step(const struct log_view *v, struct log_cursor *cur, struct lo
 	}
 	if (!ours)
 		return 0;
-	if (size < REC_ALIGN || size > max_span(v) ||
-	    (type == REC_T_MSG && (size > v->max_record_bytes ||
-				   (cur->bytes & v->mask) + size > v->ring_bytes)))
-		return -SHMQ_ECORRUPT;
+	if (err && type != REC_T_MSG)
+		return err;
 	if (type == REC_T_PAD) {
 		cur->bytes += size;
 		return 2;
@@ -992,17 +1034,16 @@ static bool claim_shared(const struct log_view *v, const uint32_t *pids, unsigne
 
 /*
  * CAS the word at bytes from what it holds to want, unless it is already a
- * record of this lap (the publisher committed after all). True if the
- * record at bytes is now ours to describe or is settled.
+ * record of this lap (the publisher committed after all, the start was
+ * someone else's, or we gave it up before). True if we changed it.
  */
-static bool word_take(const struct log_view *v, uint64_t bytes, uint64_t want, uint64_t *raw_out)
+static bool word_take(const struct log_view *v, uint64_t bytes, uint64_t want)
 {
 	struct rec_hdr *h = log_rec_at(v, bytes);
 	/* acquire; pairs with the publishers' commit stores. */
 	uint64_t w = atomic_load_explicit(&h->word, memory_order_acquire);
 
-	*raw_out = w ^ v->key;
-	if (rec_word_lap(*raw_out) == (uint32_t)(bytes >> v->ring_shift) && rec_word_type(*raw_out))
+	if (rec_word_type(rec_word_decode(w, v->key, bytes, v->ring_shift)))
 		return false;
 	/* seq_cst: like a commit, a release for readers, and the daemon wakes
 	 * sleepers after a repair. Fails if the publisher stored meanwhile. */
@@ -1010,23 +1051,42 @@ static bool word_take(const struct log_view *v, uint64_t bytes, uint64_t want, u
 						       memory_order_relaxed);
 }
 
-/* Give [c->bytes, c->end) up: a PAD to the ring's end if the claim wrapped
- * and its publisher did not write it, then one ABANDONED record. */
-static bool claim_abandon(const struct log_view *v, const struct claim_seen *c)
+/*
+ * Give [c->bytes, c->end) up: a PAD to the ring's end if the claim wrapped
+ * and its publisher did not write it, the guard word at the end (it may
+ * have died before its own), the mark in its entry (the publisher's commit
+ * checks it), then one ABANDONED record over the rest. Stops, giving up
+ * nothing, where a record of this lap is already there: the publisher
+ * committed, or the start was someone else's and so is what follows.
+ */
+static bool claim_abandon(const struct log_view *v, struct pub_entry *e, const struct claim_seen *c)
 {
-	uint64_t idx = c->bytes & v->mask, b = c->bytes, raw;
+	uint64_t idx = c->bytes & v->mask, b = c->bytes;
 
 	if (idx + (c->end - c->bytes) > v->ring_bytes) {
 		uint64_t pad = v->ring_bytes - idx;
+		uint64_t want = rec_word_make(v->key, b, v->ring_shift, pad, 0, REC_T_PAD);
 
-		word_take(v, b, rec_word_make(v->key, b, v->ring_shift, pad, 0, REC_T_PAD), &raw);
+		/* acquire; pairs with the publisher's PAD store. */
+		if (atomic_load_explicit(&log_rec_at(v, b)->word, memory_order_acquire) != want &&
+		    !word_take(v, b, want))
+			return false;
 		b += pad;
 	}
 	if (b >= c->end || c->end - b > max_span(v))
 		return false;
+	/* acquire; as in word_take(). */
+	if (rec_word_type(rec_word_decode(atomic_load_explicit(&log_rec_at(v, b)->word,
+								memory_order_acquire),
+					  v->key, b, v->ring_shift)))
+		return false;
+	word_take(v, c->end, 0);
+	/* release, then a full fence before the word's CAS: a commit that
+	 * misses the mark (abandoned_under_us()) stored before the CAS. */
+	atomic_store_explicit(&e->cut_bytes, c->bytes + 1, memory_order_release);
+	atomic_thread_fence(memory_order_seq_cst);
 	return word_take(v, b,
-			 rec_word_make(v->key, b, v->ring_shift, c->end - b, 0, REC_T_ABANDONED),
-			 &raw);
+			 rec_word_make(v->key, b, v->ring_shift, c->end - b, 0, REC_T_ABANDONED));
 }
 
 /* Exclusive mode: a publisher that died inside tail_store() left the pair
@@ -1070,7 +1130,7 @@ static bool repair_pub(const struct log_view *v, struct log_repair *rep, const u
 		return false;
 	if (c.state == PUB_CLAIMING && claim_shared(v, pids, i, c.bytes))
 		return false;
-	if (!claim_abandon(v, &c))
+	if (!claim_abandon(v, &v->pubs[i], &c))
 		return false;
 	/* relaxed: a statistic. */
 	atomic_fetch_add_explicit(&v->ctl->abandoned, c.count, memory_order_relaxed);
@@ -1101,4 +1161,15 @@ void log_repair_step(const struct log_view *v, struct log_repair *rep, const uin
 		if (tail + v->ring_bytes / 4 >= rep->pubs[i].claim_bytes + v->ring_bytes)
 			out->stall_pid[out->nstall++] = pids[i];
 	}
+}
+
+bool log_repair_gone(const struct log_view *v, struct log_repair *rep, const uint32_t *pids,
+		     unsigned idx)
+{
+	/* acquire; as in log_repair_step(). */
+	uint64_t tail = atomic_load_explicit(&v->data->tail_bytes, memory_order_acquire);
+
+	if (idx >= MAX_PUBS)
+		return false;
+	return repair_pub(v, rep, pids, idx, 0, 0, true, tail);
 }

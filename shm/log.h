@@ -284,6 +284,13 @@ void log_repair_step(const struct log_view *v, struct log_repair *rep, const uin
 		     uint64_t now_ns, uint64_t stuck_ns, log_pid_alive_fn alive, void *arg,
 		     struct log_repair_out *out);
 
+/*
+ * Entry idx's publisher is gone (closed its handle or died): give up the
+ * claim it left open now. True if there was one.
+ */
+bool log_repair_gone(const struct log_view *v, struct log_repair *rep, const uint32_t *pids,
+		     unsigned idx);
+
 /* Forget a publisher entry's watch (the daemon freed or assigned it). */
 void log_repair_forget(struct log_repair *rep, unsigned idx);
 

@@ -1,24 +1,54 @@
 #!/usr/bin/env python3
-"""Smoke test of shmq-bench: `--quick --json FILE` must give a well-formed
-result for every scenario (figures when "ok", a reason when "skipped", no
-"failed"), and a baseline that is not installed must be "skipped" with its
-reason, never a failure or a zero. Performance is not asserted.
+"""Smoke test of shmq-bench: `--quick --json FILE --csv FILE` must give a
+well-formed result for every scenario (figures when "ok", a reason when
+"skipped", no "failed"), and a baseline that is not installed must be
+"skipped" with its reason, never a failure or a zero. The v3 sections must
+be there and parse: publisher modes and batches, memory per MiB, mixed
+sizes, and the acceptance figures ("verdicts") in the terminal report, in
+`--summary`, in JSON and in CSV. Performance is not asserted: a verdict may
+be PASS or MISS, only its shape is checked.
 
 usage: check_quick.py PATH/TO/shmq-bench   (SHMQD in the environment)
 """
+import csv
 import json
+import math
 import os
 import subprocess
 import sys
 import tempfile
 
 PCTS = ["count", "min", "mean", "p50", "p90", "p99", "p99.9", "p99.99", "max"]
-EXPECT_GROUPS = {"pingpong", "stream", "fanout", "group", "durable"}
+EXPECT_GROUPS = {"pingpong", "stream", "fanout", "group", "durable", "memory", "mixed"}
 EXPECT_SHMQ = {
-    ("pingpong", "shmq-spin"), ("pingpong", "shmq-spin-sleep"),
-    ("pingpong", "shmq-sleep"), ("pingpong", "shmq-eventfd"),
-    ("stream", "shmq"), ("stream", "shmq-batch"), ("fanout", "shmq"),
+    ("pingpong", "shmq-spin"), ("pingpong", "shmq-spin-excl"),
+    ("pingpong", "shmq-spin-sleep"), ("pingpong", "shmq-sleep"),
+    ("pingpong", "shmq-eventfd"),
+    ("stream", "shmq"), ("stream", "shmq-batch"), ("stream", "shmq-excl"),
+    ("stream", "shmq-excl-batch"), ("stream", "shmq-claimv"),
+    ("stream", "shmq-excl-claimv"), ("stream", "shmq-publishv"),
+    ("stream", "shmq-excl-publishv"), ("stream", "shmq-excl-nots"),
+    ("stream", "shmq-excl-batch-nots"),
+    ("memory", "shmq"), ("memory", "shmq-mixed"),
+    ("mixed", "shmq"), ("mixed", "shmq-excl"),
+    ("fanout", "shmq"),
 }
+# The acceptance figures (a target each) and those without a target.
+TARGETS = {
+    "spin_excl_p50_ratio", "spin_excl_p99_ratio", "spin_shared_p50_ratio",
+    "stream_excl_ring_ratio", "stream_excl_min", "stream_shared_ring_ratio",
+    "stream_shared_min", "claimv_excl_ratio", "claimv_shared_ratio",
+    "memory_v2_ratio", "iox_spin_p50_ratio",
+}
+INFO = {
+    "spin_shared_p99_ratio", "iox_spin_shared_p50_ratio", "publishv_excl_ratio",
+    "publishv_shared_ratio", "timestamp_recv_ns", "timestamp_recv_pct",
+    "timestamp_poll_ns", "timestamp_poll_pct", "memory_mixed_per_mib",
+    "mixed_shared_msgs", "mixed_shared_mb", "mixed_excl_msgs", "mixed_excl_mb",
+}
+# Targets that need iceoryx: skipped, with the reason, where it is absent.
+NEED_IOX = {"iox_spin_p50_ratio"}
+VERDICT_HEADER = "acceptance figures of the v3 channel format"
 
 
 def fail(msg):
@@ -74,15 +104,88 @@ def check_result(r):
         has = True
     if r["scenario"] == "fanout" and not (0 < r.get("delivered", 0) <= 1):
         fail(f"{name}: delivered is {r.get('delivered')}")
+    if r["scenario"] == "memory":
+        for k in ["held_msgs", "ring_bytes", "held_per_mib"]:
+            if not isinstance(r.get(k), (int, float)) or r[k] <= 0:
+                fail(f"{name}: {k} is {r.get(k)}")
+        if any(not isinstance(p.get("held_msgs"), int) for p in r["per_rep"]):
+            fail(f"{name}: per_rep without held_msgs")
+        has = True
+    if r["scenario"] == "mixed":
+        if not r.get("workload") or not r.get("mb_per_s", 0) > 0:
+            fail(f"{name}: mixed sizes without workload or mb_per_s")
     if not has:
         fail(f"{name}: ok without figures")
+
+
+def check_verdicts(doc, text, all_ran):
+    """The verdicts of one run: every figure present and well-formed; when
+    all_ran, none of the shmq ones skipped; each targeted one has its line in
+    the terminal output."""
+    vs = doc.get("verdicts")
+    if not isinstance(vs, list):
+        fail("no verdicts array")
+    byk = {v.get("key"): v for v in vs}
+    if set(byk) != TARGETS | INFO:
+        fail(f"verdict keys {sorted(set(byk) ^ (TARGETS | INFO))} missing or unexpected")
+    if VERDICT_HEADER not in text:
+        fail(f"no '{VERDICT_HEADER}' section in the output")
+    for k, v in byk.items():
+        word = v.get("verdict")
+        if not isinstance(v.get("figure"), str) or not v["figure"]:
+            fail(f"verdict {k}: no figure text")
+        if word == "skipped":
+            if not v.get("reason"):
+                fail(f"verdict {k}: skipped without a reason")
+            if all_ran and k not in NEED_IOX:
+                fail(f"verdict {k}: skipped in a run of every scenario: {v['reason']}")
+            continue
+        if not isinstance(v.get("value"), (int, float)) or not math.isfinite(v["value"]):
+            fail(f"verdict {k}: value is {v.get('value')}")
+        if k in INFO:
+            if word != "info" or "op" in v:
+                fail(f"figure {k}: {word}, expected info without a target")
+            continue
+        if word not in ("PASS", "MISS"):
+            fail(f"verdict {k}: {word}")
+        if v.get("op") not in ("<=", ">=") or not isinstance(v.get("target"), (int, float)):
+            fail(f"verdict {k}: op {v.get('op')} target {v.get('target')}")
+        met = v["value"] <= v["target"] if v["op"] == "<=" else v["value"] >= v["target"]
+        if met != (word == "PASS"):
+            fail(f"verdict {k}: {word} for {v['value']} {v['op']} {v['target']}")
+        if not any(v["figure"] in line and word in line for line in text.splitlines()):
+            fail(f"verdict {k}: no '{v['figure']} ... {word}' line in the output")
+    return byk
+
+
+def check_csv(path, byk):
+    """CSV: one row per result with the header's column count, then the
+    verdict rows, which agree with the JSON."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        fail("empty CSV")
+    for r in rows:
+        if None in r or None in r.values():
+            fail(f"CSV row with the wrong column count: {r}")
+    got = {r["transport"]: r for r in rows if r["scenario"] in ("verdict", "figure")}
+    if set(got) != set(byk):
+        fail(f"CSV verdict rows {sorted(got)} differ from JSON {sorted(byk)}")
+    for k, r in got.items():
+        if r["verdict"] != byk[k]["verdict"]:
+            fail(f"CSV verdict {k}: {r['verdict']}, JSON {byk[k]['verdict']}")
+        if r["verdict"] in ("PASS", "MISS", "info"):
+            float(r["value"])  # parses, or this raises
+    mem = [r for r in rows if r["scenario"] == "memory" and r["status"] == "ok"]
+    if not mem or any(float(r["held_per_mib"]) <= 0 for r in mem):
+        fail("CSV: no memory rows with held_per_mib")
 
 
 def run(bench, args, env, path):
     cmd = [bench, "--quick", "--no-progress", "--json", path] + args
     p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       text=True, timeout=240)
-    sys.stdout.write(p.stdout[-3000:])
+                       text=True, timeout=120)
+    sys.stdout.write(p.stdout[-6000:])
     sys.stderr.write(p.stderr[-3000:])
     if p.returncode != 0:
         fail(f"{' '.join(cmd)} exited {p.returncode}")
@@ -94,6 +197,7 @@ def run(bench, args, env, path):
         fail("empty results")
     for r in doc["results"]:
         check_result(r)
+    doc["_stdout"] = p.stdout
     return doc
 
 
@@ -101,7 +205,8 @@ def main():
     bench = sys.argv[1]
     env = dict(os.environ)
     with tempfile.TemporaryDirectory() as tmp:
-        doc = run(bench, [], env, os.path.join(tmp, "all.json"))
+        csv_path = os.path.join(tmp, "all.csv")
+        doc = run(bench, ["--csv", csv_path], env, os.path.join(tmp, "all.json"))
         seen = {(r["scenario"], r["transport"]) for r in doc["results"]}
         groups = {r["scenario"] for r in doc["results"]}
         if groups != EXPECT_GROUPS:
@@ -116,6 +221,22 @@ def main():
             if r["scenario"] in ("group", "durable") and r["kind"] == "shmq":
                 if r["status"] != "skipped" or "not available yet" not in r["reason"]:
                     fail(f"{r['transport']}: expected 'not available yet'")
+        text = doc["_stdout"]
+        for section in ["publisher modes, batches and timestamps", "memory: messages",
+                        "mixed sizes: 90 %"]:
+            if section not in text:
+                fail(f"no '{section}' section in the report")
+        byk = check_verdicts(doc, text, all_ran=True)
+        check_csv(csv_path, byk)
+
+        # --summary: the short report and the same verdicts, every target there.
+        doc = run(bench, ["--summary"], env, os.path.join(tmp, "summary.json"))
+        if "shmq-bench --summary" not in doc["_stdout"]:
+            fail("--summary printed no summary")
+        byk = check_verdicts(doc, doc["_stdout"], all_ran=False)
+        for k in TARGETS - NEED_IOX:
+            if byk[k]["verdict"] not in ("PASS", "MISS"):
+                fail(f"--summary: verdict {k} is {byk[k]['verdict']}: {byk[k].get('reason')}")
 
         # A baseline that is not installed: iceoryx without iox-roudi on PATH
         # (or not built at all) must be skipped with its reason.
@@ -131,6 +252,10 @@ def main():
         raw = [r for r in doc["results"] if r["transport"] == "raw-spin"]
         if len(raw) != 1 or raw[0]["status"] != "ok":
             fail("raw-spin did not run beside the skipped baseline")
+        byk = check_verdicts(doc, doc["_stdout"], all_ran=False)
+        for k in NEED_IOX:
+            if byk[k]["verdict"] != "skipped" or "iox" not in byk[k].get("reason", ""):
+                fail(f"verdict {k} without iceoryx: {byk[k]}")
     print("ok: every scenario produced a well-formed result")
 
 

@@ -1,8 +1,10 @@
 /*
- * test_log_crash.c - publishers SIGKILLed between claim and commit, with the
- * daemon's repair played by the test process: log_repair_step() with a pid
- * check, as registry_tick() runs it. Children are fork()ed and share the
- * fixture's MAP_SHARED memory; each stops at a named pause point. Suite: unit.
+ * test_log_crash.c - publishers that die (SIGKILL) or stall (SIGSTOP)
+ * between claim and commit, with the daemon played by the test process:
+ * log_repair_step() with the owner pids and a liveness check, then freeing
+ * the entry as registry_pub_remove() does. Children are fork()ed, share the
+ * fixture's MAP_SHARED memory and stop at a named pause point; the public
+ * API only (test_log_steps.c cuts inside the calls). Suites: unit, tsan.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,24 +20,23 @@
 
 #define DROP 0u
 #define BLOCK 1u
-#define NEVER_STUCK_NS (3600ull * 1000000000ull) /* only the pid check abandons */
-#define STUCK_NS 500000000ull
+#define HELPER_PID 4242u
+#define NEVER_STUCK_NS (3600ull * 1000000000ull) /* only the pid check gives claims up */
+#define STUCK_NS 1000000ull
+#define VICTIM_LEN 700u
 
 /* Shared with the children. */
 struct crash_shm {
-	_Atomic uint32_t claimed;    /* pause point "claimed": the victim holds claim_pos */
-	_Atomic uint64_t claim_pos;
-	_Atomic uint64_t committed;  /* messages a helper publisher committed */
-	_Atomic int32_t error;       /* first error a child met */
-	_Atomic uint32_t go;         /* stalled victim: commit now */
-	_Atomic int32_t late_commit; /* what that commit returned, + 1000 when done */
+	_Atomic uint32_t claimed; /* pause point "claimed": claim below is valid */
+	struct log_claim claim;
+	_Atomic int32_t late;     /* stalled victim: its commit's result + 1000, when done */
 };
 
 struct child {
 	struct fx *f;
 	struct crash_shm *sh;
-	uint64_t count; /* helper: messages to publish */
-	bool stall;     /* victim: wait for go and commit late instead of dying */
+	bool stall; /* SIGSTOP itself at the pause point instead of waiting to be killed */
+	unsigned n; /* records claimed (a batch if > 1) */
 };
 
 static uint8_t pattern(uint64_t pos, uint32_t i)
@@ -43,74 +44,53 @@ static uint8_t pattern(uint64_t pos, uint32_t i)
 	return (uint8_t)(pos * 131 + i * 7 + 1);
 }
 
-static uint32_t len_at(uint64_t pos)
+static uint32_t len_of(uint64_t pos)
 {
-	return (uint32_t)(pos % 17);
+	return (uint32_t)(pos * 97 % 1001);
 }
 
-/* Victim: claim, write half the payload, announce, wait to be killed. */
+static void fill(struct fx *f, uint64_t bytes, uint64_t pos, uint32_t len)
+{
+	uint8_t *d = log_payload(&f->v, bytes, 0);
+
+	for (uint32_t i = 0; i < len; i++)
+		d[i] = pattern(pos, i);
+}
+
+/* Victim: claim on entry 0, write half, pause ("claimed"); if it stalls, resume later,
+ * write everything and try to commit. */
 static int victim_main(void *arg)
 {
 	struct child *c = arg;
-	uint64_t limit = 0, pos;
+	struct log_view *v = &c->f->v;
+	uint32_t lens[8];
+	struct log_claim cl;
+	struct log_pub p;
 	int err;
 
-	do
-		err = log_claim(&c->f->v, &limit, 16, (uint32_t)getpid(), &pos);
-	while (err == -SHMQ_EFULL);
+	log_pub_init(v, &p, &v->pubs[0], false);
+	for (unsigned i = 0; i < c->n; i++)
+		lens[i] = VICTIM_LEN;
+	err = c->n == 1 ? log_claim(v, &p, VICTIM_LEN, 0, &cl) : log_claimv(v, &p, lens, NULL,
+									      c->n, &cl);
 	if (err)
 		return 1;
-	memset(log_payload(&c->f->v, pos), 0xee, 8);
-	atomic_store_explicit(&c->sh->claim_pos, pos, memory_order_relaxed);
-	/* release: claim_pos before the flag; the parent acquires the flag. */
+	for (unsigned i = 0; i < c->n; i++)
+		memset(log_payload(v, log_claim_rec_bytes(&cl, lens, NULL, i), 0), 0xee,
+		       VICTIM_LEN / 2);
+	c->sh->claim = cl;
+	/* release: the claim before the flag; the parent acquires the flag. */
 	atomic_store_explicit(&c->sh->claimed, 1, memory_order_release);
-	while (!c->stall)
-		pause();
-	while (!atomic_load(&c->sh->go))
-		nap_us(500);
-	atomic_store(&c->sh->late_commit, 1000 + log_commit(&c->f->v, pos, 16, 0));
-	return 0;
-}
-
-static int publish_pattern(struct fx *f, uint64_t *limit, uint32_t pid, uint64_t *pos_out)
-{
-	uint64_t pos;
-	uint8_t *p;
-	int err;
-
-	/* the length follows the pos, so the claim asks for the maximum; a
-	 * claim the repair took is published again */
-	do {
-		err = log_claim(&f->v, limit, 16, pid, &pos);
-		if (err == -SHMQ_EABANDONED || err == -SHMQ_EFULL)
-			continue;
-		if (err)
-			return err;
-		p = log_payload(&f->v, pos);
-		for (uint32_t i = 0; i < len_at(pos); i++)
-			p[i] = pattern(pos, i);
-		err = log_commit(&f->v, pos, len_at(pos), pos);
-	} while (err == -SHMQ_EABANDONED || err == -SHMQ_EFULL);
-	if (pos_out)
-		*pos_out = pos;
-	return err < 0 ? err : 0;
-}
-
-/* Helper publisher: count messages, counting commits in shared memory. */
-static int helper_main(void *arg)
-{
-	struct child *c = arg;
-	uint64_t limit = 0;
-
-	for (uint64_t i = 0; i < c->count; i++) {
-		int err = publish_pattern(c->f, &limit, (uint32_t)getpid(), NULL);
-
-		if (err) {
-			atomic_store(&c->sh->error, err);
-			return 1;
-		}
-		atomic_fetch_add(&c->sh->committed, 1);
-	}
+	if (!c->stall)
+		for (;;)
+			pause();
+	raise(SIGSTOP);
+	/* resumed: write the whole payload of every record, then commit */
+	for (unsigned i = 0; i < c->n; i++)
+		memset(log_payload(v, log_claim_rec_bytes(&cl, lens, NULL, i), 0), 0xee, VICTIM_LEN);
+	err = c->n == 1 ? log_commit(v, &p, &cl, VICTIM_LEN, 0, 0)
+			: log_commitv(v, &p, &cl, lens, NULL, 0);
+	atomic_store(&c->sh->late, 1000 + err);
 	return 0;
 }
 
@@ -124,7 +104,7 @@ static struct crash_shm *crash_shm_new(void)
 	return sh;
 }
 
-static uint64_t wait_victim_claimed(struct crash_shm *sh)
+static void wait_claimed(struct crash_shm *sh)
 {
 	uint64_t start = wait_now_ns();
 
@@ -132,222 +112,275 @@ static uint64_t wait_victim_claimed(struct crash_shm *sh)
 	while (!atomic_load_explicit(&sh->claimed, memory_order_acquire)) {
 		if (wait_now_ns() - start > HANG_NS)
 			fail_msg("victim never reached its pause point");
-		nap_us(200);
-	}
-	return atomic_load_explicit(&sh->claim_pos, memory_order_relaxed);
-}
-
-static void wait_tail(struct fx *f, uint64_t tail)
-{
-	uint64_t start = wait_now_ns();
-
-	while (log_tail(&f->v) < tail) {
-		if (wait_now_ns() - start > HANG_NS)
-			fail_msg("tail stuck at %llu, want %llu",
-				 (unsigned long long)log_tail(&f->v), (unsigned long long)tail);
-		nap_us(200);
+		nap_us(100);
 	}
 }
 
-static int status_of(pid_t pid)
+/* One message of len_of(pos) from the helper: 0, or the claim's error. */
+static int helper_publish(struct fx *f, struct log_pub *p, struct log_claim *out)
 {
-	int status;
+	uint64_t pos = log_tail(&f->v);
+	struct log_claim c;
+	int err = log_claim(&f->v, p, len_of(pos), 0, &c);
 
-	while (waitpid(pid, &status, 0) < 0)
-		;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	if (err)
+		return err;
+	assert_int_equal(c.at.pos, pos); /* one publisher runs at a time here */
+	fill(f, c.at.bytes, pos, len_of(pos));
+	assert_true(log_commit(&f->v, p, &c, len_of(pos), 0, pos) >= 0);
+	if (out)
+		*out = c;
+	return 0;
 }
 
-/*
- * Run repair steps as the daemon's tick would, until the helpers committed
- * want messages. The repair clock stands still at now_ns: a claim it first
- * sees now is never older than stuck_ns.
- */
-static int repair_until(struct fx *f, struct log_repair *rep, uint64_t now_ns,
-			uint64_t stuck_ns, struct crash_shm *sh, uint64_t want)
+/* A record a reader accepted, to check again later. */
+struct seen {
+	uint64_t pos, bytes;
+};
+
+struct reader {
+	struct log_cursor cur;
+	uint64_t received, lost, abandoned;
+	struct seen *seen;
+	size_t nseen, cap;
+};
+
+static void check_bytes(struct fx *f, uint64_t bytes, uint64_t pos)
 {
-	uint64_t start = wait_now_ns();
-	int total = 0;
+	const uint8_t *d = log_payload(&f->v, bytes, 0);
 
-	while (atomic_load(&sh->committed) < want) {
-		int n = log_repair_step(&f->v, rep, now_ns, stuck_ns, 64, pid_alive, NULL);
-
-		assert_true(n >= 0);
-		total += n;
-		if (atomic_load(&sh->error))
-			fail_msg("a publisher failed: %d", atomic_load(&sh->error));
-		if (wait_now_ns() - start > HANG_NS)
-			fail_msg("publishers stuck: committed %llu of %llu, tail %llu",
-				 (unsigned long long)atomic_load(&sh->committed),
-				 (unsigned long long)want, (unsigned long long)log_tail(&f->v));
-		nap_us(500);
-	}
-	return total;
+	for (uint32_t i = 0; i < len_of(pos); i++)
+		if (d[i] != pattern(pos, i))
+			fail_msg("message %llu byte %u changed", (unsigned long long)pos, i);
 }
 
-/* Read from *pos to tail: every record checked; returns received. */
-static uint64_t read_all(struct fx *f, uint64_t *pos, uint64_t *lost, uint64_t *abandoned)
+static void read_all(struct fx *f, struct reader *r)
 {
 	struct log_rec rec;
-	uint64_t received = 0;
-	int r;
+	int n;
 
-	while ((r = log_read(&f->v, pos, &rec)) == 1) {
-		*lost += rec.lost;
-		*abandoned += rec.abandoned;
-		assert_int_equal(rec.len, len_at(rec.pos));
-		for (uint32_t i = 0; i < rec.len; i++)
-			assert_int_equal(rec.data[i], pattern(rec.pos, i));
+	while ((n = log_read(&f->v, &r->cur, &rec)) == 1) {
+		r->lost += rec.lost;
+		r->abandoned += rec.abandoned;
+		assert_int_equal(rec.len, len_of(rec.pos));
+		assert_int_equal(rec.timestamp_ns, rec.pos);
+		check_bytes(f, rec.bytes, rec.pos);
 		assert_true(log_verify(&f->v, &rec));
-		received++;
-		(*pos)++;
+		if (r->nseen == r->cap) {
+			r->cap = r->cap ? 2 * r->cap : 1024;
+			r->seen = realloc(r->seen, r->cap * sizeof(*r->seen));
+			assert_non_null(r->seen);
+		}
+		r->seen[r->nseen++] = (struct seen){rec.pos, rec.bytes};
+		log_advance(&r->cur, &rec);
+		r->received++;
 	}
-	assert_int_equal(r, 0);
-	*lost += rec.lost;
-	*abandoned += rec.abandoned;
-	return received;
+	assert_int_equal(n, 0);
+	r->lost += rec.lost;
+	r->abandoned += rec.abandoned;
+	if (f->v.policy == BLOCK)
+		fx_reader_set(f, 0, &r->cur);
+}
+
+/* Every accepted record the ring still holds is as the reader saw it. */
+static void check_seen(struct fx *f, const struct reader *r)
+{
+	uint64_t lo = atomic_load(&f->v.data->tail_bytes) - f->v.ring_bytes;
+
+	for (size_t i = 0; i < r->nseen; i++)
+		if (r->seen[i].bytes >= lo)
+			check_bytes(f, r->seen[i].bytes, r->seen[i].pos);
 }
 
 /*
- * Block policy: the victim dies holding pos 2 while a reader waits there and
- * publishers fill the ring behind it. The pid check abandons the claim; the
- * reader counts one abandoned message and catches up, publishers go on.
+ * The victim dies holding a claim (half written) while a reader waits at it
+ * and the helper publishes behind it. Alive, it is left alone; once its pid
+ * is dead, one repair step gives it up: the reader counts its records lost
+ * and catches up; the helper goes on past a ring.
  */
-static void test_killed_claimer_is_abandoned_and_readers_continue(void **state)
+static void killed_claimer(uint32_t policy, unsigned n)
 {
 	struct crash_shm *sh = crash_shm_new();
-	struct child c;
+	uint32_t pids[MAX_PUBS] = {0};
 	struct log_repair rep = {0};
+	struct log_repair_out out;
+	struct reader r = {0};
+	struct log_pub helper;
+	struct child c;
 	struct fx f;
-	uint64_t limit = 0, rpos = 0, lost = 0, abandoned = 0, pos, got;
 	pid_t victim;
 
-	(void)state;
-	assert_int_equal(fx_make(&f, 0, 16, BLOCK), 0);
-	assert_int_equal(f.v.nslots, 4);
-	fx_reader_add(&f, 0, 0);
-	c = (struct child){.f = &f, .sh = sh};
-	assert_int_equal(publish_pattern(&f, &limit, 1, NULL), 0);
-	assert_int_equal(publish_pattern(&f, &limit, 1, NULL), 0);
+	assert_int_equal(fx_make(&f, 0, 1000, policy), 0);
+	fx_pub_add(&f, 0, 1);
+	fx_pub_init(&f, &helper, 1, HELPER_PID, false);
+	fx_reader_add(&f, 0, &r.cur);
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(helper_publish(&f, &helper, NULL), 0);
+	c = (struct child){.f = &f, .sh = sh, .n = n};
 	victim = spawn(victim_main, &c);
 	assert_true(victim > 0);
-	assert_int_equal(wait_victim_claimed(sh), 2);
-	assert_int_equal(publish_pattern(&f, &limit, 1, NULL), 0);
-	assert_int_equal(read_all(&f, &rpos, &lost, &abandoned), 2);
-	assert_int_equal(rpos, 2);
-	fx_reader_set(&f, 0, rpos);
-	assert_int_equal(publish_pattern(&f, &limit, 1, NULL), 0);
-	assert_int_equal(publish_pattern(&f, &limit, 1, NULL), 0);
-	assert_int_equal(log_claim(&f.v, &limit, 1, 1, &pos), -SHMQ_EFULL);
+	wait_claimed(sh);
+	pids[0] = (uint32_t)victim;
+	pids[1] = HELPER_PID;
+	for (unsigned i = 0; i < 5; i++)
+		assert_int_equal(helper_publish(&f, &helper, NULL), 0);
+	read_all(&f, &r);
+	assert_int_equal(r.received, 3);
+	assert_int_equal(r.cur.pos, 3);
 
-	/* alive: left alone */
-	assert_int_equal(
-		log_repair_step(&f.v, &rep, wait_now_ns(), NEVER_STUCK_NS, 64, pid_alive, NULL), 0);
-	assert_int_equal(read_all(&f, &rpos, &lost, &abandoned), 0);
-	assert_int_equal(rpos, 2);
+	log_repair_step(&f.v, &rep, pids, 1, NEVER_STUCK_NS, pid_alive, NULL, &out);
+	assert_int_equal(out.abandoned, 0);
+	read_all(&f, &r);
+	assert_int_equal(r.received, 3);
 
 	assert_true(WIFSIGNALED(kill_reap(victim)));
-	assert_int_equal(
-		log_repair_step(&f.v, &rep, wait_now_ns(), NEVER_STUCK_NS, 64, pid_alive, NULL), 1);
-	assert_int_equal(atomic_load(&f.v.ctl->abandoned), 1);
-	got = read_all(&f, &rpos, &lost, &abandoned);
-	assert_int_equal(got, 3);
-	assert_int_equal(lost, 1);
-	assert_int_equal(abandoned, 1);
-	assert_int_equal(rpos, 6);
-	fx_reader_set(&f, 0, rpos);
-	for (int i = 0; i < 4; i++)
-		assert_int_equal(publish_pattern(&f, &limit, 1, NULL), 0);
-	assert_int_equal(read_all(&f, &rpos, &lost, &abandoned), 4);
-	assert_int_equal(lost, 1);
+	log_repair_step(&f.v, &rep, pids, 2, NEVER_STUCK_NS, pid_alive, NULL, &out);
+	assert_int_equal(out.abandoned, 1);
+	assert_int_equal(atomic_load(&f.v.ctl->abandoned), n);
+	fx_pub_remove(&f, 0);
+	log_repair_forget(&rep, 0);
+	pids[0] = 0;
+	read_all(&f, &r);
+	assert_int_equal(r.received, 8);
+	assert_int_equal(r.lost, n);
+	assert_int_equal(r.abandoned, n);
+	while (atomic_load(&f.v.data->tail_bytes) < 3 * f.v.ring_bytes) {
+		assert_int_equal(helper_publish(&f, &helper, NULL), 0);
+		read_all(&f, &r);
+	}
+	assert_int_equal(r.lost, n);
+	assert_int_equal(r.received + r.lost, log_tail(&f.v));
+	free(r.seen);
 	fx_free(&f);
 	munmap(sh, sizeof(*sh));
+}
+
+static void test_killed_claimer_is_given_up_and_readers_continue(void **state)
+{
+	(void)state;
+	killed_claimer(BLOCK, 1);
+	killed_claimer(DROP, 1);
+	killed_claimer(BLOCK, 4);
+	killed_claimer(DROP, 3);
 }
 
 /*
- * Drop policy, the ring wraps onto the victim's slot: helper B takes pos 4
- * and waits for slot 0; helper C then publishes 5, 6, 7 and waits for slot 0
- * with pos 8, two laps on. Repair must free the slot for B, then C, in
- * order: both finish, none sees an error. The victim is SIGKILLed (the pid
- * check frees it at once) or stalls alive (freed after stuck_ns, and its
- * late commit fails).
+ * The victim claims, then SIGSTOPs itself. After stuck_ns, repair gives its
+ * claim up: readers go on. The helper publishes until it is a ring past the
+ * stalled claim, where log_claim() says -SHMQ_EFULL, and repair reports the
+ * victim (stall_pid) from a quarter ring before that. SIGCONT: the victim
+ * writes its whole payload and commits, which fails with -SHMQ_EABANDONED;
+ * no record a reader accepted has changed, and the helper goes on.
  */
-static void wrapped_onto_victim(bool stall)
+static void stalled_claimer(uint32_t policy, unsigned n)
 {
 	struct crash_shm *sh = crash_shm_new();
-	struct child c, b, cc;
+	uint32_t pids[MAX_PUBS] = {0};
 	struct log_repair rep = {0};
+	struct log_repair_out out;
+	struct reader r = {0};
+	struct log_pub helper;
+	struct log_claim vc;
+	bool reported = false;
+	struct child c;
 	struct fx f;
-	uint64_t limit = 0, rpos = 0, lost = 0, abandoned = 0, got;
-	pid_t victim, pb, pc;
-	int repaired;
+	pid_t victim;
+	int status, err;
 
-	assert_int_equal(fx_make(&f, 0, 16, DROP), 0);
-	assert_int_equal(f.v.nslots, 4);
-	c = (struct child){.f = &f, .sh = sh, .stall = stall};
+	assert_int_equal(fx_make(&f, 0, 1000, policy), 0);
+	fx_pub_add(&f, 0, 1);
+	fx_pub_init(&f, &helper, 1, HELPER_PID, true);
+	fx_reader_add(&f, 0, &r.cur);
+	for (unsigned i = 0; i < 7; i++)
+		assert_int_equal(helper_publish(&f, &helper, NULL), 0);
+	c = (struct child){.f = &f, .sh = sh, .stall = true, .n = n};
 	victim = spawn(victim_main, &c);
-	assert_int_equal(wait_victim_claimed(sh), 0);
-	for (int i = 0; i < 3; i++)
-		assert_int_equal(publish_pattern(&f, &limit, 1, NULL), 0);
+	assert_true(victim > 0);
+	assert_int_equal(waitpid(victim, &status, WUNTRACED), victim);
+	assert_true(WIFSTOPPED(status));
+	assert_int_equal(atomic_load(&sh->claimed), 1);
+	vc = sh->claim;
+	pids[0] = (uint32_t)victim;
+	pids[1] = HELPER_PID;
 
-	b = (struct child){.f = &f, .sh = sh, .count = 1};
-	pb = spawn(helper_main, &b);
-	wait_tail(&f, 5);
-	cc = (struct child){.f = &f, .sh = sh, .count = 4};
-	pc = spawn(helper_main, &cc);
-	wait_tail(&f, 9);
-	/* C committed 5..7; neither can have committed into slot 0 */
-	assert_int_equal(atomic_load(&sh->committed), 3);
-	assert_int_equal(atomic_load_explicit(&log_slot(&f.v, 0)->state, memory_order_relaxed),
-			 slot_word(0, SLOT_CLAIMED));
+	log_repair_step(&f.v, &rep, pids, 1000, STUCK_NS, pid_alive, NULL, &out);
+	assert_int_equal(out.abandoned, 0);
+	log_repair_step(&f.v, &rep, pids, 1000 + STUCK_NS, STUCK_NS, pid_alive, NULL, &out);
+	assert_int_equal(out.abandoned, 1);
+	assert_int_equal(atomic_load(&f.v.ctl->abandoned), n);
 
-	if (stall) {
-		/* the victim's claim is seen stuck at t=1, and found too old at
-		 * t=1+STUCK_NS, when every later claim is seen first */
-		assert_int_equal(log_repair_step(&f.v, &rep, 1, STUCK_NS, 64, pid_alive, NULL), 0);
-		repaired = repair_until(&f, &rep, 1 + STUCK_NS, STUCK_NS, sh, 5);
-		atomic_store(&sh->go, 1);
-		assert_int_equal(status_of(victim), 0);
-		assert_int_equal(atomic_load(&sh->late_commit), 1000 - SHMQ_EABANDONED);
-	} else {
-		assert_true(WIFSIGNALED(kill_reap(victim)));
-		repaired = repair_until(&f, &rep, wait_now_ns(), NEVER_STUCK_NS, sh, 5);
+	for (;;) {
+		uint64_t t = atomic_load(&f.v.data->tail_bytes);
+
+		log_repair_step(&f.v, &rep, pids, 2000 + STUCK_NS, STUCK_NS, pid_alive, NULL, &out);
+		assert_int_equal(out.abandoned, 0);
+		if (t + f.v.ring_bytes / 4 >= vc.start + f.v.ring_bytes) {
+			assert_int_equal(out.nstall, 1);
+			assert_int_equal(out.stall_pid[0], (uint32_t)victim);
+			reported = true;
+		} else {
+			assert_int_equal(out.nstall, 0);
+		}
+		err = helper_publish(&f, &helper, NULL);
+		read_all(&f, &r);
+		if (err) {
+			uint64_t need = rec_bytes_for(len_of(log_tail(&f.v)), 0);
+			uint64_t end = (t & f.v.mask) + need > f.v.ring_bytes ? (t | f.v.mask) + 1 + need
+									   : t + need;
+
+			assert_int_equal(err, -SHMQ_EFULL);
+			assert_true(end > vc.start + f.v.ring_bytes);
+			assert_int_equal(atomic_load(&f.v.data->tail_bytes), t);
+			break;
+		}
+		assert_true(atomic_load(&f.v.data->tail_bytes) <= vc.start + f.v.ring_bytes);
 	}
-	assert_int_equal(repaired, 1);
-	assert_int_equal(log_tail(&f.v), 9);
-	assert_int_equal(status_of(pb), 0);
-	assert_int_equal(status_of(pc), 0);
-	assert_int_equal(atomic_load(&sh->error), 0);
-	assert_int_equal(atomic_load(&f.v.ctl->abandoned), (uint64_t)repaired);
+	assert_true(reported);
+	assert_int_equal(r.lost, n);
+	assert_int_equal(r.abandoned, n);
 
-	/* a reader from pos 0 lost 0..4 to the wrap (the victim's pos
-	 * included); records whole, also after the victim's late commit */
-	got = read_all(&f, &rpos, &lost, &abandoned);
-	assert_int_equal(rpos, 9);
-	assert_int_equal(got, 4);
-	assert_int_equal(lost, 5);
+	assert_int_equal(kill(victim, SIGCONT), 0);
+	assert_int_equal(status_of(victim), 0);
+	assert_int_equal(atomic_load(&sh->late), 1000 - SHMQ_EABANDONED);
+	check_seen(&f, &r);
+	read_all(&f, &r);
+	assert_int_equal(r.lost, n);
+
+	/* the victim's entry is idle again: the helper passes the old bound */
+	log_repair_step(&f.v, &rep, pids, 3000 + STUCK_NS, STUCK_NS, pid_alive, NULL, &out);
+	assert_int_equal(out.nstall, 0);
+	for (unsigned i = 0; i < 100; i++) {
+		assert_int_equal(helper_publish(&f, &helper, NULL), 0);
+		read_all(&f, &r);
+	}
+	assert_true(atomic_load(&f.v.data->tail_bytes) > vc.start + f.v.ring_bytes);
+	assert_int_equal(r.lost, n);
+	assert_int_equal(r.received + r.lost, log_tail(&f.v));
+	free(r.seen);
 	fx_free(&f);
 	munmap(sh, sizeof(*sh));
 }
 
-static void test_killed_claimer_releases_publishers_wrapped_onto_its_slot(void **state)
+static void test_stalled_claimer_is_given_up_then_holds_others_a_ring_later(void **state)
 {
 	(void)state;
-	wrapped_onto_victim(false);
+	stalled_claimer(DROP, 1);
+	stalled_claimer(BLOCK, 1);
 }
 
-static void test_stalled_claimer_releases_publishers_after_stuck_timeout(void **state)
+static void test_stalled_batch_is_given_up_whole_and_its_late_commit_fails(void **state)
 {
 	(void)state;
-	wrapped_onto_victim(true);
+	stalled_claimer(DROP, 4);
+	stalled_claimer(BLOCK, 2);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_killed_claimer_is_abandoned_and_readers_continue),
-		cmocka_unit_test(test_killed_claimer_releases_publishers_wrapped_onto_its_slot),
-		cmocka_unit_test(test_stalled_claimer_releases_publishers_after_stuck_timeout),
+		cmocka_unit_test(test_killed_claimer_is_given_up_and_readers_continue),
+		cmocka_unit_test(test_stalled_claimer_is_given_up_then_holds_others_a_ring_later),
+		cmocka_unit_test(test_stalled_batch_is_given_up_whole_and_its_late_commit_fails),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

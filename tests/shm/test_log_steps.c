@@ -1,79 +1,523 @@
 /*
- * test_log_steps.c - interleavings of the channel log that need a claim
- * cut in two: it includes shm/log.c to call claim_pos() and take_slot()
- * separately, as a publisher that stalls between taking a position and
- * taking its slot would. One process, one thread. Suite: unit.
+ * test_log_steps.c - publishers stopped between the steps of a claim or a
+ * commit. It includes shm/log.c to call intent_store(), tail_cas(),
+ * tail_store() and rec_commit() one at a time, as a publisher that dies
+ * between them would leave the channel. Victims are fork()ed children that
+ * stop at a named kill point and are SIGKILLed there; the test process then
+ * plays the daemon (log_repair_step() with the dead pid, then frees the
+ * entry as registry_pub_remove() does) and a reader checks that it moves
+ * on, counts exactly what was lost, and sees a batch whole or not at all.
+ * Suites: unit, tsan.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include <cmocka.h>
 
 #include "../../shm/log.c"
 #include "fixture.h"
+#include "testutil.h"
 
-#define STUCK_NS 1000u
+#define DROP 0u
+#define BLOCK 1u
+#define HELPER_PID 4242u
+#define NEVER_STUCK_NS (3600ull * 1000000000ull) /* only the pid check gives claims up */
 
-/* The daemon gives the stalled pos up: two repair passes past the stuck timeout. */
-static void repair_twice(struct fx *f, struct log_repair *rep)
+/* Where the victim stops. */
+enum kill_point {
+	KP_INTENT,      /* intent written (CLAIMING), the tail not moved */
+	KP_TAIL,        /* the tail moved, nothing announced, no PAD written */
+	KP_CLAIMED,     /* the claim returned: PAD written, nothing else */
+	KP_HALF,        /* half of every payload written */
+	KP_FULL,        /* every payload written, nothing committed */
+	KP_SOME,        /* a batch: its later half committed (between commits) */
+	KP_ALL_BUT_ONE, /* a batch: all committed but its first record */
+	KP_COMMITTED,   /* every commit store done, the entry not idled yet */
+	KP_COUNT
+};
+
+static const char *const kp_name[KP_COUNT] = {
+	"after the intent", "after the tail move", "after the claim", "after half the payload",
+	"after the payload", "between commits of a batch", "before the first record's commit",
+	"after the commit stores",
+};
+
+/* Shared with the victim. */
+struct victim_shm {
+	_Atomic uint32_t at_point;
+	_Atomic int32_t error;
+	struct log_claim claim;
+};
+
+struct victim {
+	struct fx *f;
+	struct victim_shm *sh;
+	enum kill_point kp;
+	unsigned n;     /* records */
+	uint32_t lens[8];
+};
+
+static uint8_t pattern(uint64_t pos, uint32_t i)
 {
-	log_repair_step(&f->v, rep, 1000000, STUCK_NS, 64, NULL, NULL);
-	assert_int_equal(log_repair_step(&f->v, rep, 1000000 + 2 * STUCK_NS, STUCK_NS, 64, NULL,
-					 NULL),
-			 1);
+	return (uint8_t)(pos * 131 + i * 7 + 1);
 }
 
-/* A fresh 4-slot channel with one claim stalled after claim_pos() and given up. */
-static uint64_t make_abandoned_claim(struct fx *f, uint64_t *limit)
+static void write_payloads(struct fx *f, const struct log_claim *c, const uint32_t *lens,
+			   unsigned n, bool half)
 {
-	struct log_repair rep = {.stuck_pos = UINT64_MAX};
-	uint64_t pos = UINT64_MAX; /* claim_pos() sets it */
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t *d = log_payload(&f->v, log_claim_rec_bytes(c, lens, NULL, i), 0);
 
-	assert_int_equal(fx_make(f, 4 * 128, 64, 0), 0);
-	assert_int_equal(claim_pos(&f->v, limit, &pos), 0);
-	repair_twice(f, &rep);
-	return pos;
+		for (uint32_t j = 0; j < (half ? lens[i] / 2 : lens[i]); j++)
+			d[j] = pattern(c->at.pos + i, j);
+	}
 }
 
-static void publish_n(struct fx *f, uint64_t *limit, unsigned n)
+static _Noreturn void stop_here(struct victim *w, const struct log_claim *c)
 {
+	if (c)
+		w->sh->claim = *c;
+	/* release: the claim above before the flag; the parent acquires it. */
+	atomic_store_explicit(&w->sh->at_point, 1, memory_order_release);
+	for (;;)
+		pause();
+}
+
+/* The first steps of claim_span(), by hand: intent, then the tail move. */
+static int victim_claim_steps(struct victim *w, struct log_pub *p)
+{
+	const struct log_view *v = &w->f->v;
+	uint64_t span = 0, pad, end;
+	struct log_cursor t, next;
+	bool guard;
+
+	for (unsigned i = 0; i < w->n; i++)
+		span += rec_bytes_for(w->lens[i], 0);
+	log_tail_cursor(v, &t);
+	pad = (t.bytes & v->mask) + span > v->ring_bytes ? v->ring_bytes - (t.bytes & v->mask) : 0;
+	end = t.bytes + pad + span;
+	if (check_space(v, p, t.bytes, end, &guard))
+		return 1;
+	intent_store(p, &t, end, w->n, PUB_CLAIMING);
+	if (w->kp == KP_INTENT)
+		stop_here(w, NULL);
+	next = (struct log_cursor){t.pos + w->n, end};
+	if (p->exclusive)
+		tail_store(v->data, &next);
+	else if (!tail_cas(v->data, &t, &next))
+		return 2;
+	stop_here(w, NULL);
+}
+
+static int victim_main(void *arg)
+{
+	struct victim *w = arg;
+	const struct log_view *v = &w->f->v;
+	struct log_claim c;
+	struct log_pub p;
+	uint64_t b;
+
+	log_pub_init(v, &p, &v->pubs[0], false);
+	if (w->kp <= KP_TAIL)
+		return victim_claim_steps(w, &p);
+	if (log_claimv(v, &p, w->lens, NULL, w->n, &c))
+		return 3;
+	if (w->kp == KP_CLAIMED)
+		stop_here(w, &c);
+	write_payloads(w->f, &c, w->lens, w->n, w->kp == KP_HALF);
+	if (w->kp == KP_HALF || w->kp == KP_FULL)
+		stop_here(w, &c);
+	/* log_commitv() by hand: the last record first */
+	b = c.end;
+	for (unsigned i = w->n; i-- > 0;) {
+		uint64_t rb = rec_bytes_for(w->lens[i], 0);
+
+		if ((w->kp == KP_SOME && i < w->n / 2) || (w->kp == KP_ALL_BUT_ONE && i == 0))
+			stop_here(w, &c);
+		b -= rb;
+		rec_commit(v, b, c.at.pos + i, rb, w->lens[i], 0, 1000 + c.at.pos + i,
+			   i == 0 && w->n > 1 ? REC_F_BATCH : 0);
+	}
+	stop_here(w, &c);
+}
+
+static struct victim_shm *victim_shm_new(void)
+{
+	struct victim_shm *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+				     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	assert_true(sh != MAP_FAILED);
+	memset(sh, 0, sizeof(*sh));
+	return sh;
+}
+
+/* Start the victim, wait for its kill point, SIGKILL and reap it; its pid. */
+static uint32_t victim_run_and_kill(struct victim *w)
+{
+	uint64_t start = wait_now_ns();
+	pid_t pid = spawn(victim_main, w);
+
+	assert_true(pid > 0);
+	/* acquire; pairs with the release in stop_here(). */
+	while (!atomic_load_explicit(&w->sh->at_point, memory_order_acquire)) {
+		int status;
+
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			fail_msg("victim exited with %#x before %s", status, kp_name[w->kp]);
+		if (wait_now_ns() - start > HANG_NS)
+			fail_msg("victim never reached %s", kp_name[w->kp]);
+		nap_us(100);
+	}
+	assert_true(WIFSIGNALED(kill_reap(pid)));
+	return (uint32_t)pid;
+}
+
+/* Publish one message of len bytes from the helper; its pos. */
+static uint64_t helper_publish(struct fx *f, struct log_pub *p, uint32_t len)
+{
+	struct log_claim c = {0};
+
+	assert_int_equal(log_claim(&f->v, p, len, 0, &c), 0);
+	for (uint32_t j = 0; j < len; j++)
+		log_payload(&f->v, c.at.bytes, 0)[j] = pattern(c.at.pos, j);
+	assert_true(log_commit(&f->v, p, &c, len, 0, 1000 + c.at.pos) >= 0);
+	return c.at.pos;
+}
+
+/* Publish from the helper until the tail is at target (no PAD on the way). */
+static void helper_fill_to(struct fx *f, struct log_pub *p, uint64_t target)
+{
+	for (;;) {
+		uint64_t t = atomic_load(&f->v.data->tail_bytes), piece = target - t;
+		uint64_t lap_left = f->v.ring_bytes - (t & f->v.mask);
+
+		if (t == target)
+			return;
+		if (piece > lap_left)
+			piece = lap_left;
+		if (piece > 32 + 96)
+			piece = 32 + 96;
+		helper_publish(f, p, (uint32_t)(piece - 32));
+	}
+}
+
+struct read_result {
+	uint64_t received, lost, abandoned;
+	uint64_t victim_records; /* records of the victim's claim received */
+};
+
+/* Read all from *cur; every record checked byte by byte. */
+static void read_all(struct fx *f, struct log_cursor *cur, const struct log_claim *vc,
+		     struct read_result *res)
+{
+	struct log_rec rec;
+	int r;
+
+	while ((r = log_read(&f->v, cur, &rec)) == 1) {
+		res->lost += rec.lost;
+		res->abandoned += rec.abandoned;
+		assert_int_equal(rec.timestamp_ns, 1000 + rec.pos);
+		for (uint32_t j = 0; j < rec.len; j++)
+			if (rec.data[j] != pattern(rec.pos, j))
+				fail_msg("pos %llu byte %u", (unsigned long long)rec.pos, j);
+		assert_true(log_verify(&f->v, &rec));
+		if (vc && rec.pos >= vc->at.pos && rec.pos < vc->at.pos + vc->count)
+			res->victim_records++;
+		log_advance(cur, &rec);
+		res->received++;
+	}
+	assert_int_equal(r, 0);
+	res->lost += rec.lost;
+	res->abandoned += rec.abandoned;
+}
+
+/*
+ * One kill point: the victim's claim (n records, wrapping the ring's end if
+ * wrap) dies at kp. Repair with its pid dead gives the claim up (unless
+ * it never moved the tail or every commit is done), the entry is freed,
+ * the helper goes on for more than a ring; a reader from the start counts
+ * exactly n lost (or 0) and sees the batch whole or not at all.
+ */
+static void kill_at(enum kill_point kp, unsigned n, bool wrap, uint32_t policy, uint32_t mode)
+{
+	struct victim_shm *sh = victim_shm_new();
+	uint32_t pids[MAX_PUBS] = {0};
+	struct log_cursor cur = {0, 0}, t;
+	struct read_result res = {0};
+	struct log_repair rep = {0};
+	struct log_repair_out out;
+	struct victim w;
+	struct log_pub helper;
+	bool gives_up = kp != KP_INTENT && kp != KP_COMMITTED;
+	uint64_t target;
+	struct fx f;
+
+	assert_int_equal(fx_make_ex(&f, 0, 100, policy, mode, 0), 0);
+	w = (struct victim){.f = &f, .sh = sh, .kp = kp, .n = n};
 	for (unsigned i = 0; i < n; i++)
-		assert_int_equal(fx_publish(f, limit, "b", 1, NULL), 0);
+		w.lens[i] = 10 + 37 * i % 90;
+	fx_pub_add(&f, 0, 1);
+	fx_pub_init(&f, &helper, 1, HELPER_PID, false);
+	for (unsigned i = 0; i < 3; i++)
+		helper_publish(&f, &helper, 5 + i);
+	if (wrap) /* the victim's claim starts with a PAD of 32 */
+		helper_fill_to(&f, &helper, f.v.ring_bytes - 32);
+	read_all(&f, &cur, NULL, &res);
+	if (policy == BLOCK) /* the reader keeps up; it bounds nobody */
+		fx_reader_add(&f, 0, &cur);
+	if (mode == 1) /* an exclusive publisher: the helper is gone while the victim runs */
+		fx_pub_remove(&f, 1);
+	log_tail_cursor(&f.v, &t);
+	pids[0] = victim_run_and_kill(&w);
+	pids[1] = HELPER_PID;
+	if (kp <= KP_TAIL) /* the victim could not say it: what claim_span() would have given */
+		sh->claim = (struct log_claim){.at = t, .count = kp == KP_INTENT ? 0 : n};
+
+	log_repair_step(&f.v, &rep, pids, 1, NEVER_STUCK_NS, pid_alive, NULL, &out);
+	if (out.abandoned != (gives_up ? 1u : 0u))
+		fail_msg("%s, %u records%s: repair gave up %u claims", kp_name[kp], n,
+			 wrap ? " across the ring end" : "", out.abandoned);
+	assert_int_equal(atomic_load(&f.v.ctl->abandoned), gives_up ? n : 0);
+	if (mode == 1) {
+		assert_int_equal(atomic_load(&f.v.data->tail_seq) & 1, 0);
+		log_tail_cursor(&f.v, &t);
+		assert_int_equal(t.bytes, kp == KP_INTENT ? atomic_load(&f.v.pubs[0].claim_bytes)
+							  : atomic_load(&f.v.pubs[0].claim_end));
+	}
+	/* the daemon frees the entry (registry_pub_remove()) */
+	fx_pub_remove(&f, 0);
+	log_repair_forget(&rep, 0);
+	pids[0] = 0;
+	if (mode == 1)
+		fx_pub_init(&f, &helper, 1, HELPER_PID, false);
+	/* more than a ring past the claim; a drop reader is not lapped */
+	target = atomic_load(&f.v.data->tail_bytes) + 2 * f.v.ring_bytes;
+	while (atomic_load(&f.v.data->tail_bytes) < target) {
+		if (policy == DROP &&
+		    atomic_load(&f.v.data->tail_bytes) + 512 > cur.bytes + f.v.ring_bytes)
+			break;
+		helper_publish(&f, &helper, 60);
+		if (policy == BLOCK) {
+			read_all(&f, &cur, &sh->claim, &res);
+			fx_reader_set(&f, 0, &cur);
+		}
+	}
+	log_repair_step(&f.v, &rep, pids, 2, NEVER_STUCK_NS, pid_alive, NULL, &out);
+	assert_int_equal(out.abandoned, 0);
+	read_all(&f, &cur, &sh->claim, &res);
+	if (res.lost != (gives_up ? n : 0) || res.abandoned != res.lost)
+		fail_msg("%s, %u records%s: lost %llu (abandoned %llu), want %u", kp_name[kp], n,
+			 wrap ? " across the ring end" : "", (unsigned long long)res.lost,
+			 (unsigned long long)res.abandoned, gives_up ? n : 0);
+	assert_int_equal(res.victim_records, gives_up || kp == KP_INTENT ? 0 : n);
+	assert_int_equal(res.received + res.lost, log_tail(&f.v));
+	fx_free(&f);
+	munmap(sh, sizeof(*sh));
 }
 
-static void test_stalled_claim_sees_its_pos_abandoned(void **state)
+static void test_killed_single_publisher_is_settled_at_every_kill_point(void **state)
 {
-	uint64_t limit = 0, pos;
+	(void)state;
+	for (unsigned kp = 0; kp < KP_COUNT; kp++) {
+		if (kp == KP_SOME || kp == KP_ALL_BUT_ONE)
+			continue;
+		kill_at(kp, 1, false, BLOCK, 0);
+		kill_at(kp, 1, true, DROP, 0);
+	}
+}
+
+static void test_killed_batch_is_all_or_nothing_at_every_kill_point(void **state)
+{
+	(void)state;
+	for (unsigned kp = 0; kp < KP_COUNT; kp++) {
+		kill_at(kp, 5, false, DROP, 0);
+		kill_at(kp, 4, false, BLOCK, 0);
+	}
+}
+
+static void test_killed_batch_after_a_pad_is_all_or_nothing_at_every_kill_point(void **state)
+{
+	(void)state;
+	for (unsigned kp = 0; kp < KP_COUNT; kp++) {
+		kill_at(kp, 5, true, DROP, 0);
+		kill_at(kp, 3, true, BLOCK, 0);
+	}
+}
+
+/* Exclusive mode: kill points of its one publisher, the tail store included below. */
+static void test_killed_exclusive_publisher_is_settled_at_every_kill_point(void **state)
+{
+	(void)state;
+	for (unsigned kp = 0; kp < KP_COUNT; kp++) {
+		kill_at(kp, 3, kp & 1, DROP, 1);
+		kill_at(kp, 3, !(kp & 1), BLOCK, 1);
+	}
+}
+
+/* Exclusive: dies inside tail_store(), tail_seq odd, the pair half-written. */
+static int half_tail_store_main(void *arg)
+{
+	struct victim *w = arg;
+	const struct log_view *v = &w->f->v;
+	struct log_cursor t;
+	struct log_pub p;
+	uint32_t s;
+
+	log_pub_init(v, &p, &v->pubs[0], false);
+	t = p.tail;
+	intent_store(&p, &t, t.bytes + rec_bytes_for(w->lens[0], 0), 1, PUB_CLAIMING);
+	/* tail_store()'s first steps: the seq odd, tail_pos only */
+	s = atomic_load_explicit(&v->data->tail_seq, memory_order_relaxed);
+	atomic_store_explicit(&v->data->tail_seq, s + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&v->data->tail_pos, t.pos + 1, memory_order_relaxed);
+	stop_here(w, NULL);
+}
+
+static void test_dead_exclusive_publisher_inside_its_tail_store_is_settled(void **state)
+{
+	struct victim_shm *sh = victim_shm_new();
+	uint32_t pids[MAX_PUBS] = {0};
+	struct log_cursor cur = {0, 0}, t;
+	struct read_result res = {0};
+	struct log_repair rep = {0};
+	struct log_repair_out out;
+	struct log_pub p;
+	struct victim w;
+	uint64_t end;
+	pid_t pid;
 	struct fx f;
 
 	(void)state;
-	pos = make_abandoned_claim(&f, &limit);
-	assert_int_equal(take_slot(&f.v, log_slot(&f.v, pos), pos, 1), -SHMQ_EABANDONED);
+	assert_int_equal(fx_make_ex(&f, 0, 100, DROP, 1, 0), 0);
+	fx_pub_init(&f, &p, 0, 7, false);
+	for (unsigned i = 0; i < 4; i++)
+		helper_publish(&f, &p, 20);
+	w = (struct victim){.f = &f, .sh = sh, .n = 1, .lens = {50}};
+	end = atomic_load(&f.v.data->tail_bytes) + rec_bytes_for(50, 0);
+	pid = spawn(half_tail_store_main, &w);
+	while (!atomic_load_explicit(&sh->at_point, memory_order_acquire))
+		nap_us(100);
+	assert_true(WIFSIGNALED(kill_reap(pid)));
+	assert_int_equal(atomic_load(&f.v.data->tail_seq) & 1, 1);
+	pids[0] = (uint32_t)pid;
+	log_repair_step(&f.v, &rep, pids, 1, NEVER_STUCK_NS, pid_alive, NULL, &out);
+	assert_int_equal(out.abandoned, 1);
+	assert_int_equal(atomic_load(&f.v.data->tail_seq) & 1, 0);
+	log_tail_cursor(&f.v, &t);
+	assert_int_equal(t.pos, 5);
+	assert_int_equal(t.bytes, end);
+	fx_pub_remove(&f, 0);
+	log_repair_forget(&rep, 0);
+	fx_pub_init(&f, &p, 0, 8, false); /* the next exclusive publisher starts at the tail */
+	assert_int_equal(p.tail.bytes, end);
+	helper_publish(&f, &p, 30);
+	read_all(&f, &cur, NULL, &res);
+	assert_int_equal(res.received, 5);
+	assert_int_equal(res.lost, 1);
+	assert_int_equal(res.abandoned, 1);
+	fx_free(&f);
+	munmap(sh, sizeof(*sh));
+}
+
+/* Records 1..n-1 of a batch committed, record 0 not: a reader sees nothing yet. */
+static void test_batch_with_first_record_uncommitted_is_invisible(void **state)
+{
+	uint32_t lens[4] = {10, 20, 30, 40};
+	struct log_cursor cur = {0, 0};
+	struct log_claim c;
+	struct log_rec rec;
+	struct log_pub p;
+	uint64_t b;
+	struct fx f;
+
+	(void)state;
+	assert_int_equal(fx_make(&f, 0, 100, DROP), 0);
+	fx_pub_init(&f, &p, 0, 1, false);
+	assert_int_equal(log_claimv(&f.v, &p, lens, NULL, 4, &c), 0);
+	write_payloads(&f, &c, lens, 4, false);
+	b = c.end;
+	for (unsigned i = 4; i-- > 1;) {
+		b -= rec_bytes_for(lens[i], 0);
+		rec_commit(&f.v, b, c.at.pos + i, rec_bytes_for(lens[i], 0), lens[i], 0, 1000 + i, 0);
+		assert_int_equal(log_read(&f.v, &cur, &rec), 0);
+		assert_int_equal(rec.lost, 0);
+		assert_int_equal(cur.bytes, 0);
+	}
+	rec_commit(&f.v, 0, c.at.pos, rec_bytes_for(lens[0], 0), lens[0], 0, 1000, REC_F_BATCH);
+	for (unsigned i = 0; i < 4; i++) {
+		assert_int_equal(log_read(&f.v, &cur, &rec), 1);
+		assert_int_equal(rec.pos, i);
+		assert_int_equal(rec.len, lens[i]);
+		log_advance(&cur, &rec);
+	}
 	fx_free(&f);
 }
 
-/* Others lapped the abandoned slot meanwhile: still abandoned, not corrupt. */
-static void test_stalled_claim_lapped_by_others_is_abandoned_not_corrupt(void **state)
+/*
+ * A publisher died after writing its intent for a claim across the ring's
+ * end, its tail move never made (a stale tail, or killed first). Others
+ * then took those bytes: one committed a short record at the intent's start
+ * (no PAD), another holds a claim at the next lap's start, in progress. The
+ * dead intent is no claim of anyone's: repair must leave the live claim
+ * alone, whose commit then succeeds, and readers lose nothing.
+ */
+static void test_dead_intent_across_the_ring_end_leaves_others_claims_alone(void **state)
 {
-	uint64_t limit = 0, pos;
+	/* h and q are alive (this process); the intent's owner is not */
+	uint32_t pids[MAX_PUBS] = {[0] = 999999999u, [1] = (uint32_t)getpid(),
+				   [2] = (uint32_t)getpid()};
+	struct log_cursor cur = {0, 0}, t;
+	struct read_result res = {0};
+	struct log_repair rep = {0};
+	struct log_repair_out out;
+	struct log_pub dead, h, q;
+	struct log_claim c;
 	struct fx f;
 
 	(void)state;
-	pos = make_abandoned_claim(&f, &limit);
-	publish_n(&f, &limit, 2 * (unsigned)f.v.nslots);
-	assert_int_equal(take_slot(&f.v, log_slot(&f.v, pos), pos, 1), -SHMQ_EABANDONED);
-	/* a lap ahead of tail is still no honest word */
-	atomic_store(&log_slot(&f.v, pos)->state, slot_word(pos + 8 * f.v.nslots, SLOT_COMMITTED));
-	assert_int_equal(take_slot(&f.v, log_slot(&f.v, pos), pos, 1), -SHMQ_ECORRUPT);
+	assert_int_equal(fx_make(&f, 0, 100, DROP), 0);
+	fx_pub_init(&f, &dead, 0, pids[0], false);
+	fx_pub_init(&f, &h, 1, pids[1], false);
+	fx_pub_init(&f, &q, 2, pids[2], false);
+	helper_fill_to(&f, &h, f.v.ring_bytes - 96);
+	/* the dead one's intent: 96 bytes of PAD, then a 128-byte record */
+	log_tail_cursor(&f.v, &t);
+	intent_store(&dead, &t, t.bytes + 96 + 128, 1, PUB_CLAIMING);
+	/* h: a 64-byte record at the intent's start, committed */
+	helper_publish(&f, &h, 32);
+	/* q: 64 bytes wrap: a PAD of 32, then 96 at the next lap, in progress */
+	assert_int_equal(log_claim(&f.v, &q, 64, 0, &c), 0);
+	assert_int_equal(c.at.bytes, f.v.ring_bytes);
+	helper_publish(&f, &h, 60); /* the tail past the intent's end */
+	log_repair_step(&f.v, &rep, pids, 1, NEVER_STUCK_NS, pid_alive, NULL, &out);
+	assert_int_equal(out.abandoned, 0);
+	assert_int_equal(atomic_load(&f.v.ctl->abandoned), 0);
+	for (uint32_t j = 0; j < 64; j++)
+		log_payload(&f.v, c.at.bytes, 0)[j] = pattern(c.at.pos, j);
+	assert_int_equal(log_commit(&f.v, &q, &c, 64, 0, 1000 + c.at.pos), 0);
+	fx_pub_remove(&f, 0);
+	/* the tail is past a ring now: a reader from 0 was lapped, and loses
+	 * exactly what it skips, but nothing was given up */
+	read_all(&f, &cur, NULL, &res);
+	assert_int_equal(res.abandoned, 0);
+	assert_int_equal(res.received + res.lost, log_tail(&f.v));
+	assert_int_equal(atomic_load(&f.v.ctl->abandoned), 0);
 	fx_free(&f);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_stalled_claim_sees_its_pos_abandoned),
-		cmocka_unit_test(test_stalled_claim_lapped_by_others_is_abandoned_not_corrupt),
+		cmocka_unit_test(test_killed_single_publisher_is_settled_at_every_kill_point),
+		cmocka_unit_test(test_killed_batch_is_all_or_nothing_at_every_kill_point),
+		cmocka_unit_test(test_killed_batch_after_a_pad_is_all_or_nothing_at_every_kill_point),
+		cmocka_unit_test(test_killed_exclusive_publisher_is_settled_at_every_kill_point),
+		cmocka_unit_test(test_dead_exclusive_publisher_inside_its_tail_store_is_settled),
+		cmocka_unit_test(test_batch_with_first_record_uncommitted_is_invisible),
+		cmocka_unit_test(test_dead_intent_across_the_ring_end_leaves_others_claims_alone),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,7 @@
 /*
  * testutil.h - helpers shared by the tests of shm/: a seeded generator,
  * monotonic deadlines for hang detectors, child processes that die with
- * their parent, and the daemon's pid liveness check. Test code only.
+ * their parent, reaping, and the daemon's pid liveness check. Test code only.
  */
 #ifndef TEST_UTIL_H
 #define TEST_UTIL_H
@@ -64,6 +64,16 @@ static inline int kill_reap(pid_t pid)
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	return status;
+}
+
+/* Reap a child; its exit code, or 128 + the signal that ended it. */
+static inline int status_of(pid_t pid)
+{
+	int status = 0;
+
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 /* log_pid_alive_fn as the daemon's: a reaped pid no longer exists. */

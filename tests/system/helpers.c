@@ -22,12 +22,40 @@ struct shmq_client *fx_connect(const struct daemon *d)
 	return c;
 }
 
-void fx_channel_create(struct shmq_client *c, const char *name, uint64_t nslots, uint32_t policy)
+void fx_channel_create(struct shmq_client *c, const char *name, uint64_t min_msgs,
+		       uint32_t policy)
 {
-	struct shmq_channel_opts o = {
-	    .capacity_bytes = nslots * 128, .max_message_bytes = 64, .policy = policy};
+	struct shmq_channel_opts o = {.capacity_bytes = min_msgs * SHMQ_RECORD_BYTES(8),
+				      .max_message_bytes = 64,
+				      .policy = policy};
 
 	assert_int_equal(shmq_channel_create(c, name, &o), 0);
+	assert_true(fx_ring_msgs(c, name, 8) >= min_msgs);
+}
+
+uint64_t fx_ring_bytes(struct shmq_client *c, const char *name)
+{
+	struct shmq_channel_info ci;
+
+	assert_int_equal(shmq_channel_info(c, name, &ci), 0);
+	/* a power of two, at least 4 records of the largest message */
+	assert_true(ci.capacity_bytes && !(ci.capacity_bytes & (ci.capacity_bytes - 1)));
+	assert_true(ci.capacity_bytes >= 4 * SHMQ_RECORD_BYTES(ci.max_message_bytes));
+	return ci.capacity_bytes;
+}
+
+uint64_t fx_ring_msgs(struct shmq_client *c, const char *name, uint32_t len)
+{
+	return fx_ring_bytes(c, name) / SHMQ_RECORD_BYTES(len);
+}
+
+uint64_t fx_oldest(struct shmq_client *c, const char *name)
+{
+	struct shmq_channel_info ci;
+
+	assert_int_equal(shmq_channel_info(c, name, &ci), 0);
+	assert_true(ci.oldest <= ci.tail);
+	return ci.oldest;
 }
 
 void fx_publish_u64(struct shmq_pub *p, uint64_t v, int64_t timeout_ns)
@@ -111,6 +139,27 @@ int fx_wait_fd_count(const struct daemon *d, int want)
 int fx_wait_fd_count_at_most(const struct daemon *d, int want)
 {
 	return wait_fd_count(d, want, true);
+}
+
+int fx_wait_log(const struct daemon *d, const char *text)
+{
+	int64_t deadline = fx_now_ns() + FX_HANG_NS;
+	char line[512];
+	bool found = false;
+	FILE *f;
+
+	while (!found && fx_now_ns() < deadline) {
+		f = fopen(d->log, "r");
+		while (f && !found && fgets(line, sizeof(line), f))
+			found = strstr(line, text) != NULL;
+		if (f)
+			fclose(f);
+		if (!found)
+			fx_nap_ms(5);
+	}
+	if (!found)
+		fprintf(stderr, "shmqd logged no line with \"%s\"\n", text);
+	return found ? 0 : -1;
 }
 
 int fx_run_publisher(void *arg)

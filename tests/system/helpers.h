@@ -1,7 +1,9 @@
 /*
  * helpers.h - libshmq and raw-client steps that many system tests take:
  * connect to the fixture's daemon, create a channel of 64-byte messages,
- * publish and receive uint64 values, open a channel by hand, wait for
+ * count the messages of one size its ring holds (format v3: records of
+ * their own size, SHMQ_RECORD_BYTES), publish and receive uint64 values,
+ * open a channel by hand, wait for
  * shmqd's descriptor count, and a child process that publishes. The
  * helpers assert with cmocka (test process only); fx_run_publisher() runs
  * in a child started with child_start() and returns an exit code instead.
@@ -18,8 +20,23 @@
 /* A libshmq client connected to d's socket. */
 struct shmq_client *fx_connect(const struct daemon *d);
 
-/* Create name with room for about nslots 64-byte messages (128 bytes a slot). */
-void fx_channel_create(struct shmq_client *c, const char *name, uint64_t nslots, uint32_t policy);
+/*
+ * Create name (max_message_bytes 64) with a ring of at least min_msgs
+ * uint64 messages. The ring is never smaller than 4 records of the largest
+ * message with room for header extensions (32 KiB here, 512 uint64
+ * messages): fx_ring_msgs() says how many it really holds.
+ */
+void fx_channel_create(struct shmq_client *c, const char *name, uint64_t min_msgs,
+		       uint32_t policy);
+
+/* The channel's ring bytes (shmq_channel_info). */
+uint64_t fx_ring_bytes(struct shmq_client *c, const char *name);
+
+/* Messages of len bytes the channel's ring holds: capacity / SHMQ_RECORD_BYTES(len). */
+uint64_t fx_ring_msgs(struct shmq_client *c, const char *name, uint32_t len);
+
+/* shmq_channel_info's oldest retained offset. */
+uint64_t fx_oldest(struct shmq_client *c, const char *name);
 
 /* Publish the uint64 v, waiting up to timeout_ns for space. */
 void fx_publish_u64(struct shmq_pub *p, uint64_t v, int64_t timeout_ns);
@@ -49,6 +66,9 @@ int fx_wait_fd_count(const struct daemon *d, int want);
  * connection, which shmqd closes a moment later.
  */
 int fx_wait_fd_count_at_most(const struct daemon *d, int want);
+
+/* Wait (bounded) until shmqd's log holds a line containing text; 0 or -1. */
+int fx_wait_log(const struct daemon *d, const char *text);
 
 /* A child that publishes the uint64 values first .. last-1 on chan. */
 struct pub_job {

@@ -65,6 +65,50 @@ static int unknown_code(void **state)
 	return err;
 }
 
+/* A second publisher handle on a one-publisher channel. */
+static int busy_code(void **state)
+{
+	struct shmq_client *c = fx_connect(*state);
+	struct shmq_channel_opts o = {.publishers = SHMQ_PUBLISHERS_ONE};
+	struct shmq_pub *p, *q = NULL;
+	int err;
+
+	assert_int_equal(shmq_channel_create(c, "busy", &o), 0);
+	assert_int_equal(shmq_pub_open(c, "busy", NULL, &p), 0);
+	err = shmq_pub_open(c, "busy", NULL, &q);
+	assert_null(q);
+	shmq_pub_close(p);
+	assert_int_equal(shmq_channel_delete(c, "busy"), 0);
+	shmq_disconnect(c);
+	return err;
+}
+
+static void test_second_publisher_of_a_one_publisher_channel_fails_with_ebusy(void **state)
+{
+	assert_int_equal(busy_code(state), -SHMQ_EBUSY);
+}
+
+/* Settings out of range or unknown are refused, and no channel is made. */
+static void test_bad_channel_settings_fail_with_einval(void **state)
+{
+	const struct shmq_channel_opts bad[] = {
+	    {.policy = 2},
+	    {.publishers = 2},
+	    {.max_message_bytes = (16u << 20) + 1},
+	    {.capacity_bytes = 1ull << 41},
+	    {.flags = 0x80000000u}, /* no such SHMQ_CHAN_ flag */
+	};
+	struct shmq_client *c = fx_connect(*state);
+	struct shmq_channel_info ci;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		print_message("bad settings %zu\n", i);
+		assert_int_equal(shmq_channel_create(c, "bad.settings", &bad[i]), -SHMQ_EINVAL);
+		assert_int_equal(shmq_channel_info(c, "bad.settings", &ci), -SHMQ_ENOENT);
+	}
+	shmq_disconnect(c);
+}
+
 static void test_unknown_channel_fails_with_enoent(void **state)
 {
 	assert_int_equal(unknown_code(state), -SHMQ_ENOENT);
@@ -215,7 +259,7 @@ static int exists_code(void **state)
 
 enum fake_answer {
 	FAKE_EVERSION,	 /* status -SHMQ_EVERSION */
-	FAKE_VERSION2,	 /* a header of protocol version 2 */
+	FAKE_VERSION_NEXT, /* a header of the protocol version after ours */
 	FAKE_BAD_MAGIC,	 /* not our protocol at all */
 	FAKE_HANG_UP,	 /* close without an answer */
 	FAKE_BAD_STATUS, /* a status outside enum shmq_err */
@@ -233,7 +277,7 @@ static void *fake_serve(void *arg)
 	struct fake *f = arg;
 	uint8_t buf[PROTO_MAX_BYTES];
 	struct proto_hdr h;
-	struct proto_hello hello = {.major = 2, .pid = 1};
+	struct proto_hello hello = {.major = PROTO_VERSION + 1, .pid = 1};
 	int fd = accept(f->lfd, NULL, NULL);
 	ssize_t n;
 
@@ -245,7 +289,7 @@ static void *fake_serve(void *arg)
 		h.status = f->answer == FAKE_EVERSION	  ? -SHMQ_EVERSION
 			   : f->answer == FAKE_BAD_STATUS ? -999
 							  : 0;
-		h.version = f->answer == FAKE_VERSION2 ? 2 : PROTO_VERSION;
+		h.version = f->answer == FAKE_VERSION_NEXT ? PROTO_VERSION + 1 : PROTO_VERSION;
 		h.magic = f->answer == FAKE_BAD_MAGIC ? 0x12345678 : PROTO_MAGIC;
 		h.body_bytes = h.status ? 0 : sizeof(hello);
 		memcpy(buf, &h, sizeof(h));
@@ -282,7 +326,7 @@ static int fake_connect(void **state, enum fake_answer answer)
 static void test_daemon_of_another_version_fails_with_eversion(void **state)
 {
 	assert_int_equal(fake_connect(state, FAKE_EVERSION), -SHMQ_EVERSION);
-	assert_int_equal(fake_connect(state, FAKE_VERSION2), -SHMQ_EVERSION);
+	assert_int_equal(fake_connect(state, FAKE_VERSION_NEXT), -SHMQ_EVERSION);
 }
 
 static void test_daemon_speaking_garbage_fails_with_eproto(void **state)
@@ -306,6 +350,7 @@ static void test_each_bad_input_has_its_own_code_and_sentence(void **state)
 	    full_code(state),
 	    exists_code(state),
 	    fake_connect(state, FAKE_EVERSION),
+	    busy_code(state),
 	};
 	size_t n = sizeof(codes) / sizeof(codes[0]);
 
@@ -330,6 +375,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    T(test_message_larger_than_the_maximum_fails_with_etoobig),
+	    T(test_second_publisher_of_a_one_publisher_channel_fails_with_ebusy),
+	    T(test_bad_channel_settings_fail_with_einval),
 	    T(test_unknown_channel_fails_with_enoent),
 	    T(test_invalid_names_fail_with_ename),
 	    T(test_null_name_or_output_fails_with_einval),

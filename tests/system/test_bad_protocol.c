@@ -272,6 +272,8 @@ static void test_create_with_bad_settings_is_refused(void **state)
 	    {.capacity_bytes = 4096, .max_message_bytes = 0},
 	    {.capacity_bytes = 4096, .max_message_bytes = (16u << 20) + 1},
 	    {.capacity_bytes = 1ull << 50, .max_message_bytes = 4096},
+	    {.capacity_bytes = 4096, .max_message_bytes = 64, .publishers = 2},
+	    {.capacity_bytes = 4096, .max_message_bytes = 64, .flags = 0x80000000u},
 	};
 	struct proto_info resp;
 	struct raw r;
@@ -280,6 +282,7 @@ static void test_create_with_bad_settings_is_refused(void **state)
 		struct proto_name req = {.name = "settings", .opts = bad[i]};
 
 		fx_raw_hello(&r, d);
+		print_message("bad settings %zu\n", i);
 		assert_int_equal(raw_call(&r, OP_CREATE, &req, sizeof(req), &resp, sizeof(resp)),
 				 -SHMQ_EINVAL);
 		raw_close(&r);
@@ -660,7 +663,53 @@ static void test_garbage_in_the_control_segment_does_not_crash_the_daemon(void *
 	fx_assert_daemon_serves(d);
 }
 
-static void test_garbage_in_the_slots_does_not_crash_the_daemon_or_readers(void **state)
+struct reads_job {
+	const char *sock;
+	const char *name;
+};
+
+/*
+ * Child: take the daemon's paths that read a channel's shared words (info,
+ * list, a subscriber open at each start); 0 when each got an answer.
+ */
+static int run_reads(void *arg)
+{
+	const struct reads_job *j = arg;
+	struct shmq_sub_opts so[] = {{.start = SHMQ_START_LATEST},
+				     {.start = SHMQ_START_EARLIEST},
+				     {.start = SHMQ_START_OFFSET, .offset = 1}};
+	struct shmq_channel_info ci;
+	struct shmq_client *c;
+	struct shmq_sub *s;
+	int err;
+
+	if (shmq_connect(j->sock, &c))
+		return 10;
+	err = shmq_channel_info(c, j->name, &ci);
+	fprintf(stderr, "info: %s\n", shmq_errname(err));
+	if (shmq_channel_list(c, NULL, 0) < 1)
+		return 11;
+	for (size_t i = 0; i < sizeof(so) / sizeof(so[0]); i++) {
+		err = shmq_sub_open(c, j->name, &so[i], &s);
+		fprintf(stderr, "subscriber from %u: %s\n", so[i].start, shmq_errname(err));
+		if (err == -SHMQ_ECLOSED || err == -SHMQ_ENODAEMON)
+			return 12;
+		if (!err)
+			shmq_sub_close(s);
+	}
+	shmq_disconnect(c);
+	return 0;
+}
+
+/* The daemon answers run_reads() on name within the hang limit. */
+static void daemon_reads_channel(struct daemon *d, const char *name)
+{
+	struct reads_job j = {.sock = d->sock, .name = name};
+
+	assert_int_equal(child_wait(child_start(run_reads, &j), FX_HANG_S), 0);
+}
+
+static void test_garbage_in_the_ring_does_not_crash_the_daemon_or_readers(void **state)
 {
 	struct daemon *d = *state;
 	struct shmq_channel_opts o = {.capacity_bytes = 64 * 128, .max_message_bytes = 64};
@@ -670,13 +719,57 @@ static void test_garbage_in_the_slots_does_not_crash_the_daemon_or_readers(void 
 	struct raw r;
 
 	assert_int_equal(shmq_connect(d->sock, &c), 0);
-	assert_int_equal(shmq_channel_create(c, "slots", &o), 0);
-	honest_open(d, &hon, "slots");
-	fx_raw_open(&r, d, "slots", ROLE_PUB, &rc);
-	/* everything after the data header: slot states, lengths, payloads */
+	assert_int_equal(shmq_channel_create(c, "ring", &o), 0);
+	honest_open(d, &hon, "ring");
+	fx_raw_open(&r, d, "ring", ROLE_PUB, &rc);
+	/* everything after the data header: commit words, lengths, payloads */
 	scribble((uint8_t *)rc.data + DATA_HDR_BYTES, rc.data_bytes - DATA_HDR_BYTES, 42);
 	fx_nap_ms(50);
 	fx_assert_daemon_serves(d);
+	daemon_reads_channel(d, "ring");
+	honest_use_and_close(&hon);
+	raw_chan_unmap(&rc);
+	raw_close(&r);
+	shmq_disconnect(c);
+	fx_assert_daemon_serves(d);
+}
+
+/*
+ * A publisher may write the tail, the frontier and the chunk index (the
+ * words after the geometry in the data header): the daemon reads them for
+ * info, for each new reader and at each repair tick, bounded; extreme
+ * values near 2^64 included.
+ */
+static void test_hostile_tail_and_chunk_index_do_not_hang_the_daemon(void **state)
+{
+	static const uint64_t tails[] = {UINT64_MAX, UINT64_MAX - 31, UINT64_MAX - 4096,
+					 1ull << 63, 12345, 0};
+	struct daemon *d = *state;
+	struct shmq_channel_opts o = {.capacity_bytes = 1, .max_message_bytes = 64};
+	struct shmq_client *c;
+	struct honest hon;
+	struct raw_chan rc;
+	uint64_t seed = 7;
+	struct raw r;
+
+	assert_int_equal(shmq_connect(d->sock, &c), 0);
+	assert_int_equal(shmq_channel_create(c, "tail", &o), 0);
+	honest_open(d, &hon, "tail");
+	fx_raw_open(&r, d, "tail", ROLE_PUB, &rc);
+	for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+		atomic_store(&rc.data->tail_bytes, tails[i]);
+		atomic_store(&rc.data->tail_pos, tails[i] - i);
+		atomic_store(&rc.data->frontier, rnd(&seed) % 3 ? tails[i] >> 11 : rnd(&seed));
+		for (unsigned k = 0; k < CHUNKS; k++) {
+			atomic_store(&rc.data->chunks[k].pos, rnd(&seed));
+			atomic_store(&rc.data->chunks[k].bytes,
+				     k % 2 ? rnd(&seed) : tails[i] - (rnd(&seed) % 4096));
+		}
+		print_message("tail %llu\n", (unsigned long long)tails[i]);
+		fx_nap_ms(20); /* repair ticks */
+		daemon_reads_channel(d, "tail");
+		fx_assert_daemon_serves(d);
+	}
 	honest_use_and_close(&hon);
 	raw_chan_unmap(&rc);
 	raw_close(&r);
@@ -816,7 +909,8 @@ int main(void)
 	    T(test_reader_slots_are_limited_and_freed_when_the_client_goes),
 	    T(test_many_bad_clients_leak_no_descriptor_in_the_daemon),
 	    T(test_garbage_in_the_control_segment_does_not_crash_the_daemon),
-	    T(test_garbage_in_the_slots_does_not_crash_the_daemon_or_readers),
+	    T(test_garbage_in_the_ring_does_not_crash_the_daemon_or_readers),
+	    T(test_hostile_tail_and_chunk_index_do_not_hang_the_daemon),
 	    T(test_client_cannot_resize_the_segments_or_map_them_writable),
 	};
 

@@ -28,10 +28,39 @@ static void test_create_then_info_reports_the_settings(void **state)
 	assert_string_equal(ci.name, "orders.eu.created");
 	assert_int_equal(ci.policy, SHMQ_POLICY_BLOCK);
 	assert_int_equal(ci.max_message_bytes, 1000);
-	assert_true(ci.capacity_bytes >= o.capacity_bytes);
-	assert_true(ci.nslots >= 4 && (ci.nslots & (ci.nslots - 1)) == 0);
+	/* rounded up to 2^n, and to 4 records of the largest message */
+	assert_int_equal(ci.capacity_bytes, 64 << 10);
+	assert_int_equal(fx_ring_bytes(c, "orders.eu.created"), 64 << 10);
+	assert_int_equal(ci.publishers, SHMQ_PUBLISHERS_MANY);
+	assert_int_equal(ci.publishers_open, 0);
+	assert_int_equal(ci.flags, 0);
+	assert_int_equal(ci.numa_node, SHMQ_NUMA_NONE);
 	assert_int_equal(ci.readers, 0);
+	assert_int_equal(ci.oldest, 0);
 	assert_int_equal(ci.tail, 0);
+	shmq_disconnect(c);
+}
+
+static void test_ring_is_rounded_up_to_a_power_of_two_of_four_largest_records(void **state)
+{
+	struct shmq_client *c = fx_connect(*state);
+	struct shmq_channel_opts o = {.capacity_bytes = 1, .max_message_bytes = 64};
+	struct shmq_channel_info ci;
+
+	/* 4 records of 64 bytes with 4096 bytes of extensions: 16768, so 32 KiB */
+	assert_int_equal(shmq_channel_create(c, "tiny", &o), 0);
+	assert_int_equal(shmq_channel_info(c, "tiny", &ci), 0);
+	assert_int_equal(ci.capacity_bytes, 32 << 10);
+	assert_int_equal(fx_ring_msgs(c, "tiny", 8), 512);
+	assert_int_equal(fx_ring_msgs(c, "tiny", 64), 32768 / 96);
+	/* a capacity just above a power of two takes the next one */
+	o = (struct shmq_channel_opts){.capacity_bytes = (64 << 10) + 1, .max_message_bytes = 64};
+	assert_int_equal(shmq_channel_create(c, "odd", &o), 0);
+	assert_int_equal(fx_ring_bytes(c, "odd"), 128 << 10);
+	/* a large message makes the ring large: 4 * (32 + 4096 + 100000) rounded */
+	o = (struct shmq_channel_opts){.capacity_bytes = 4096, .max_message_bytes = 100000};
+	assert_int_equal(shmq_channel_create(c, "big", &o), 0);
+	assert_int_equal(fx_ring_bytes(c, "big"), 512 << 10);
 	shmq_disconnect(c);
 }
 
@@ -224,6 +253,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    T(test_create_then_info_reports_the_settings),
+	    T(test_ring_is_rounded_up_to_a_power_of_two_of_four_largest_records),
 	    T(test_create_with_null_opts_takes_the_defaults),
 	    T(test_duplicate_create_fails_with_eexist),
 	    T(test_list_returns_every_channel_across_pages),

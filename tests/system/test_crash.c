@@ -122,11 +122,8 @@ static void test_publisher_killed_after_claim_does_not_block_a_block_channel(voi
 {
 	struct daemon *d = *state;
 	struct shmq_client *c = fx_connect(d);
-	struct pub_job pj = {.sock = d->sock,
-			     .chan = "crash.block",
-			     .last = 100,
-			     .go_fd = -1,
-			     .timeout_ns = FX_HANG_NS};
+	struct pub_job pj = {
+	    .sock = d->sock, .chan = "crash.block", .go_fd = -1, .timeout_ns = FX_HANG_NS};
 	struct shmq_sub *s;
 	struct shmq_msg m;
 	struct child j;
@@ -134,6 +131,7 @@ static void test_publisher_killed_after_claim_does_not_block_a_block_channel(voi
 	pid_t pid, other;
 
 	fx_channel_create(c, "crash.block", 4, SHMQ_POLICY_BLOCK);
+	pj.last = 2 * fx_ring_msgs(c, "crash.block", 8);
 	assert_int_equal(shmq_sub_open(c, "crash.block", NULL, &s), 0);
 	pid = start_claimer(&j, d, "crash.block", fds);
 	/* this publisher fills the ring behind the claim, then has to wait */
@@ -203,27 +201,58 @@ static void test_stalled_claim_is_abandoned_and_its_late_commit_fails(void **sta
 }
 
 /*
- * A publisher that took pos 0 (tail CAS) and has not yet taken its slot
- * (slot CAS) is stalled for at most stuck_ms (500 ms here), not abandoned
- * at the daemon's first repair tick. Simulated by hand: tail 0 -> 1 and
- * the slot left as it was.
+ * A live publisher that wrote its claim intent for offset 0 and moved the
+ * tail over it, but has not committed, is stalled for at most stuck_ms (500
+ * ms here), not abandoned at the daemon's first repair tick; once stuck_ms
+ * passed, the claim is given up. Simulated by hand on the publisher entry
+ * the daemon assigned to a raw publisher (this process, which lives).
  */
 static void test_claim_at_position_zero_is_not_abandoned_at_once(void **state)
 {
 	struct daemon *d = *state;
 	struct shmq_client *c = fx_connect(d);
+	int64_t deadline;
+	struct pub_entry *e;
+	struct rec_hdr *rec0;
 	struct raw_chan rc;
-	struct slot_hdr *slot0;
-	uint64_t t = 0;
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	struct shmq_msg m;
 	struct raw r;
 
 	fx_channel_create(c, "zero", 64, SHMQ_POLICY_DROP);
+	assert_int_equal(shmq_sub_open(c, "zero", NULL, &s), 0);
 	fx_raw_open(&r, d, "zero", ROLE_PUB, &rc);
-	slot0 = (struct slot_hdr *)((uint8_t *)rc.data + DATA_HDR_BYTES);
-	assert_true(atomic_compare_exchange_strong(&rc.data->tail_pos, &t, 1));
+	assert_true(rc.o.reader_idx < MAX_PUBS);
+	e = (struct pub_entry *)((uint8_t *)rc.ctl + rc.ctl->pubs_off) + rc.o.reader_idx;
+	rec0 = (struct rec_hdr *)((uint8_t *)rc.data + DATA_HDR_BYTES);
+	assert_int_equal(atomic_load(&e->state), 1);
+	/* what log_claim() does for one 8-byte record at 0: intent, tail */
+	atomic_store(&e->claim_bytes, 0);
+	atomic_store(&e->claim_end, SHMQ_RECORD_BYTES(8));
+	atomic_store(&e->claim_pos, 0);
+	atomic_store(&e->claim_count, 1);
+	atomic_store(&e->claim_state, PUB_CLAIMING);
+	atomic_store(&rc.data->tail_bytes, SHMQ_RECORD_BYTES(8));
+	atomic_store(&rc.data->tail_pos, 1);
+	atomic_store(&e->claim_state, PUB_CLAIMED);
+	rec0->pos = 0;
 	fx_nap_ms(60); /* six repair ticks, far below stuck_ms */
-	assert_int_equal(atomic_load(&slot0->state), 0);
+	assert_int_equal(atomic_load(&rec0->word), 0);
 	assert_int_equal(atomic_load(&rc.ctl->abandoned), 0);
+	/* past stuck_ms it is given up, and readers count it */
+	deadline = fx_now_ns() + FX_HANG_NS;
+	while (atomic_load(&rc.ctl->abandoned) == 0 && fx_now_ns() < deadline)
+		fx_nap_ms(5);
+	assert_int_equal(atomic_load(&rc.ctl->abandoned), 1);
+	assert_int_equal(fx_wait_log(d, "abandoned stuck claims channel=zero count=1"), 0);
+	assert_int_equal(shmq_pub_open(c, "zero", NULL, &p), 0);
+	fx_publish_u64(p, 1, 0);
+	assert_int_equal(fx_recv_u64(s, &m), 1);
+	assert_int_equal(m.offset, 1);
+	assert_int_equal(m.lost, 1);
+	shmq_pub_close(p);
+	shmq_sub_close(s);
 	raw_chan_unmap(&rc);
 	raw_close(&r);
 	shmq_disconnect(c);
@@ -250,22 +279,24 @@ static void test_killed_subscriber_releases_a_block_channel(void **state)
 	struct shmq_channel_info ci;
 	struct shmq_pub *p;
 	struct child j;
+	uint64_t n;
 	int fds[2];
 	pid_t pid;
 
 	fx_channel_create(c, "slowpoke", 4, SHMQ_POLICY_BLOCK);
+	n = fx_ring_msgs(c, "slowpoke", 8);
 	assert_int_equal(shmq_pub_open(c, "slowpoke", NULL, &p), 0);
 	assert_int_equal(pipe(fds), 0);
 	j = (struct child){.sock = d->sock, .chan = "slowpoke", .say_fd = fds[1]};
 	pid = child_start(run_idle_subscriber, &j);
 	assert_true(pid > 0);
 	assert_int_equal(pipe_expect(fds[0], "opened"), 0);
-	for (uint64_t i = 0; i < 4; i++)
+	for (uint64_t i = 0; i < n; i++)
 		fx_publish_u64(p, i, 0);
 	assert_int_equal(shmq_publish(p, "x", 1, 0, NULL), -SHMQ_EFULL);
 	child_kill(pid);
 	/* the daemon sees the death (pidfd) and frees the cursor */
-	for (uint64_t i = 4; i < 100; i++)
+	for (uint64_t i = n; i < 3 * n; i++)
 		fx_publish_u64(p, i, FX_HANG_NS);
 	assert_int_equal(shmq_channel_info(c, "slowpoke", &ci), 0);
 	assert_int_equal(ci.readers, 0);
@@ -305,13 +336,15 @@ static void test_publisher_killed_waiting_for_space_leaves_no_wake_flag(void **s
 	struct shmq_msg m;
 	struct child j;
 	struct raw r;
+	uint64_t n;
 	int fds[2];
 	pid_t pid;
 
 	fx_channel_create(c, "jammed", 4, SHMQ_POLICY_BLOCK);
+	n = fx_ring_msgs(c, "jammed", 8);
 	assert_int_equal(shmq_sub_open(c, "jammed", NULL, &s), 0);
 	assert_int_equal(shmq_pub_open(c, "jammed", NULL, &p), 0);
-	for (uint64_t i = 0; i < 4; i++)
+	for (uint64_t i = 0; i < n; i++)
 		fx_publish_u64(p, i, 0);
 	fx_raw_open(&r, d, "jammed", ROLE_PUB, &rc);
 	assert_int_equal(pipe(fds), 0);
@@ -324,11 +357,15 @@ static void test_publisher_killed_waiting_for_space_leaves_no_wake_flag(void **s
 	assert_int_equal(space_wanted(&rc), 1);
 	child_kill(pid);
 	assert_int_equal(space_wanted(&rc), 1); /* nobody can clear it for the dead */
-	/* the reader's next move clears it: one spurious wake, then none */
-	assert_int_equal(fx_recv_u64(s, &m), 0);
-	assert_int_equal(fx_recv_u64(s, &m), 1);
+	/* the reader's next cursor store (at the latest before it waits)
+	 * clears it: one spurious wake, then none */
+	for (uint64_t i = 0; i < n; i++)
+		assert_int_equal(fx_recv_u64(s, &m), i);
+	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
 	assert_int_equal(space_wanted(&rc), 0);
-	fx_publish_u64(p, 4, 0);
+	fx_publish_u64(p, n, 0);
+	assert_int_equal(fx_recv_u64(s, &m), n);
+	assert_int_equal(space_wanted(&rc), 0);
 	close(fds[0]);
 	close(fds[1]);
 	raw_chan_unmap(&rc);

@@ -159,7 +159,7 @@ static void test_out_of_descriptors_new_clients_are_closed_not_left_hanging(void
 /*
  * A channel larger than the memory there is fails with -SHMQ_ENOMEM at
  * creation (memory is allocated up front), instead of SIGBUS on the first
- * touch or an OOM kill. 2^30 slots of 128 bytes: 128 GiB.
+ * touch or an OOM kill. A ring of 2^40 bytes: 1 TiB.
  */
 static void test_channel_larger_than_memory_fails_with_enomem(void **state)
 {
@@ -264,58 +264,60 @@ static uint64_t published_pos(struct daemon *d, const char *name)
 }
 
 /*
- * Block policy: publishers may run nslots ahead of the slowest reader,
+ * Block policy: publishers may run a ring ahead of the slowest reader,
  * so a late joiner asking for the earliest message (or an offset below
- * that reader) starts at the slowest active reader's pos, not at the
- * oldest slot, and then loses nothing while a publisher fills the ring.
- * Reader A has read 10 of 20 in a 16-slot ring: oldest is 4.
+ * that reader) starts at the slowest active reader's offset, not at the
+ * oldest message kept, and then loses nothing while a publisher fills the
+ * ring. The ring holds n uint64 messages; reader A has read h + 2 of
+ * n + n/4 (h = n/2), so the oldest kept is about n/4.
  */
 static void test_block_late_joiner_starts_at_the_slowest_reader(void **state)
 {
 	struct daemon *d = *state;
-	struct pub_job pj = {.sock = d->sock,
-			     .chan = "late",
-			     .first = 0,
-			     .last = 20,
-			     .go_fd = -1,
-			     .timeout_ns = FX_HANG_NS};
+	struct pub_job pj = {.sock = d->sock, .chan = "late", .go_fd = -1, .timeout_ns = FX_HANG_NS};
 	struct shmq_sub *a, *b, *e;
 	struct shmq_client *c;
 	struct shmq_msg m;
-	uint64_t slow, v;
+	uint64_t n, h, slow, oldest, v;
 	pid_t pub;
 
 	assert_int_equal(shmq_connect(d->sock, &c), 0);
 	fx_channel_create(c, "late", 16, SHMQ_POLICY_BLOCK);
+	n = fx_ring_msgs(c, "late", 8);
+	h = n / 2;
 	/* no active reader: EARLIEST is the oldest retained, as asked */
-	pj.last = 8;
+	pj.last = h;
 	assert_int_equal(child_wait(child_start(fx_run_publisher, &pj), FX_HANG_S), 0);
 	e = sub_from(c, "late", SHMQ_START_EARLIEST, 0);
 	assert_int_equal(recv_u64_lossless(e, &m), 0);
 	shmq_sub_close(e);
-	a = sub_from(c, "late", SHMQ_START_OFFSET, 8);
-	pj.first = 8, pj.last = 16;
+	a = sub_from(c, "late", SHMQ_START_OFFSET, h);
+	pj.first = h, pj.last = n;
 	assert_int_equal(child_wait(child_start(fx_run_publisher, &pj), FX_HANG_S), 0);
-	for (v = 8; v < 10; v++)
+	for (v = h; v < h + 2; v++)
 		assert_int_equal(recv_u64_lossless(a, &m), v);
-	pj.first = 16, pj.last = 20;
+	pj.first = n, pj.last = n + n / 4;
 	assert_int_equal(child_wait(child_start(fx_run_publisher, &pj), FX_HANG_S), 0);
 	slow = published_pos(d, "late");
-	print_message("A read 10 of 20, published pos %llu\n", (unsigned long long)slow);
-	assert_true(slow > 4 && slow <= 10);
+	oldest = fx_oldest(c, "late");
+	print_message("A read %llu of %llu, published pos %llu, oldest %llu\n",
+		      (unsigned long long)(h + 2), (unsigned long long)pj.last,
+		      (unsigned long long)slow, (unsigned long long)oldest);
+	assert_true(oldest >= pj.last - n);
+	assert_true(slow > oldest + 1 && slow <= h + 2);
 	/* an offset below the slowest reader is raised as well */
-	e = sub_from(c, "late", SHMQ_START_OFFSET, 5);
+	e = sub_from(c, "late", SHMQ_START_OFFSET, oldest + 1);
 	assert_int_equal(recv_u64_lossless(e, &m), slow);
 	shmq_sub_close(e);
 	b = sub_from(c, "late", SHMQ_START_EARLIEST, 0);
 	assert_int_equal(recv_u64_lossless(b, &m), slow);
-	for (v = slow + 1; v < 10; v++)
+	for (v = slow + 1; v < h + 2; v++)
 		assert_int_equal(recv_u64_lossless(b, &m), v);
 	/* a publisher fills the ring again and again; both lose nothing */
-	pj.first = 20, pj.last = 200;
+	pj.first = pj.last, pj.last = 4 * n;
 	pub = child_start(fx_run_publisher, &pj);
 	assert_true(pub > 0);
-	for (v = 10; v < 200; v++) {
+	for (v = h + 2; v < pj.last; v++) {
 		assert_int_equal(recv_u64_lossless(a, &m), v);
 		assert_int_equal(recv_u64_lossless(b, &m), v);
 	}

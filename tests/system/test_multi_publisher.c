@@ -21,7 +21,7 @@
 #include "helpers.h"
 #include "shmq.h"
 
-#define MAX_PUBS 8
+#define MAX_PROCS 8
 
 struct rec {
 	uint32_t pub;
@@ -108,7 +108,7 @@ static int run_subscriber(void *arg)
 	struct shmq_sub_opts so = {
 	    .wait = j->wait != UINT32_MAX ? j->wait
 					  : j->id % 2 ? SHMQ_WAIT_SLEEP : SHMQ_WAIT_SPIN_SLEEP};
-	uint64_t next[MAX_PUBS] = {0}, t0;
+	uint64_t next[MAX_PROCS] = {0}, t0;
 	struct shmq_client *c;
 	struct shmq_sub *s;
 	struct shmq_msg m;
@@ -150,8 +150,8 @@ static void run(void **state, uint32_t pubs, uint32_t subs, uint64_t count,
 		const struct run_opts *ro)
 {
 	struct daemon *d = *state;
-	struct job pj[MAX_PUBS], sj[MAX_PUBS];
-	pid_t ppid[MAX_PUBS], spid[MAX_PUBS];
+	struct job pj[MAX_PROCS], sj[MAX_PROCS];
+	pid_t ppid[MAX_PROCS], spid[MAX_PROCS];
 	struct shmq_client *c;
 	int ready[2], go[2];
 

@@ -20,16 +20,38 @@
 #include "raw.h"
 #include "shmq.h"
 
-/* A tiny channel: 4 slots of 64-byte messages. */
-static void create_small(struct shmq_client *c, const char *name, uint32_t policy)
+/*
+ * The smallest channel of 64-byte messages: a 32 KiB ring (4 records of
+ * 64 bytes plus 4096 of extensions, rounded up), which holds 512 uint64
+ * messages of 64 ring bytes each. Returns that count.
+ */
+static uint64_t create_small(struct shmq_client *c, const char *name, uint32_t policy)
 {
 	struct shmq_channel_opts o = {
 	    .capacity_bytes = 1, .max_message_bytes = 64, .policy = policy};
-	struct shmq_channel_info ci;
 
 	assert_int_equal(shmq_channel_create(c, name, &o), 0);
-	assert_int_equal(shmq_channel_info(c, name, &ci), 0);
-	assert_int_equal(ci.nslots, 4);
+	assert_int_equal(fx_ring_msgs(c, name, 8), 512);
+	return 512;
+}
+
+/*
+ * After a wrap, the oldest message kept (log_oldest(), where an overrun
+ * reader resyncs) is the chunk index entry two chunk starts above the
+ * tail less a ring (chunk = a sixteenth of the ring, n/16 messages of one
+ * size): the record that starts there, or the one after the claim that
+ * crossed it. In messages: tail - n <= oldest <= tail - n + n/8 + 1.
+ */
+static uint64_t assert_oldest_after_wrap(struct shmq_client *c, const char *name, uint64_t tail,
+					 uint64_t n)
+{
+	uint64_t oldest = fx_oldest(c, name);
+
+	print_message("tail %llu, ring of %llu, oldest %llu\n", (unsigned long long)tail,
+		      (unsigned long long)n, (unsigned long long)oldest);
+	assert_true(oldest >= tail - n);
+	assert_true(oldest <= tail - n + n / 8 + 1);
+	return oldest;
 }
 
 /* ---- round trips ---- */
@@ -167,13 +189,17 @@ static void test_offset_before_the_oldest_retained_starts_at_the_oldest(void **s
 	struct shmq_client *c = fx_connect(*state);
 	struct shmq_pub *p;
 
-	create_small(c, "wrapped", SHMQ_POLICY_DROP);
+	uint64_t n = create_small(c, "wrapped", SHMQ_POLICY_DROP), oldest;
+
 	assert_int_equal(shmq_pub_open(c, "wrapped", NULL, &p), 0);
-	for (uint64_t i = 0; i < 10; i++)
+	for (uint64_t i = 0; i < n + 6; i++)
 		fx_publish_u64(p, i, 0);
-	/* 4 slots: 6 .. 9 are retained */
-	assert_int_equal(first_offset(c, "wrapped", SHMQ_START_OFFSET, 2), 6);
-	assert_int_equal(first_offset(c, "wrapped", SHMQ_START_EARLIEST, 0), 6);
+	oldest = assert_oldest_after_wrap(c, "wrapped", n + 6, n);
+	assert_int_equal(first_offset(c, "wrapped", SHMQ_START_OFFSET, 2), oldest);
+	assert_int_equal(first_offset(c, "wrapped", SHMQ_START_EARLIEST, 0), oldest);
+	/* an offset inside what is kept is honoured */
+	assert_int_equal(first_offset(c, "wrapped", SHMQ_START_OFFSET, oldest + 1), oldest + 1);
+	assert_int_equal(first_offset(c, "wrapped", SHMQ_START_OFFSET, n + 5), n + 5);
 	shmq_pub_close(p);
 	shmq_disconnect(c);
 }
@@ -414,14 +440,16 @@ static void test_claim_then_commit_publishes_in_place(void **state)
 	assert_int_equal(shmq_pub_open(c, "zc", NULL, &p), 0);
 	assert_int_equal(shmq_pub_claim(p, 100, &cl, 0), 0);
 	assert_non_null(cl.data);
-	assert_true(cl.capacity >= 100);
-	assert_int_equal(cl.capacity, shmq_pub_max_message(p));
+	assert_int_equal(cl.capacity, 100); /* exactly what was claimed */
+	assert_int_equal(cl.offset, 0);
 	/* one open claim per handle */
 	assert_int_equal(shmq_pub_claim(p, 10, &other, 0), -SHMQ_ESTATE);
 	/* not visible before commit */
 	memcpy(cl.data, "in place", 8);
 	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
 	assert_int_equal(shmq_pub_commit(p, &cl, shmq_pub_max_message(p) + 1), -SHMQ_ETOOBIG);
+	assert_int_equal(shmq_pub_commit(p, &cl, 101), -SHMQ_EINVAL); /* more than claimed */
+	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
 	assert_int_equal(shmq_pub_commit(p, &cl, 8), 0);
 	assert_int_equal(shmq_pub_commit(p, &cl, 8), -SHMQ_ESTATE);
 	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
@@ -484,12 +512,14 @@ static void test_block_policy_refuses_then_waits_for_the_slowest_reader(void **s
 	struct shmq_pub *p;
 	struct shmq_sub *s;
 	struct shmq_msg m;
+	uint64_t n;
 	pid_t pid;
 
-	create_small(c, "blk", SHMQ_POLICY_BLOCK);
+	n = create_small(c, "blk", SHMQ_POLICY_BLOCK);
 	assert_int_equal(shmq_sub_open(c, "blk", NULL, &s), 0);
 	assert_int_equal(shmq_pub_open(c, "blk", NULL, &p), 0);
-	for (uint64_t i = 0; i < 4; i++)
+	/* n messages of 64 ring bytes fill the ring exactly */
+	for (uint64_t i = 0; i < n; i++)
 		fx_publish_u64(p, 100 + i, 0);
 	assert_int_equal(shmq_publish(p, "x", 1, 0, NULL), -SHMQ_EFULL);
 	assert_int_equal(shmq_pub_claim(p, 1, &cl, 0), -SHMQ_EFULL);
@@ -501,12 +531,14 @@ static void test_block_policy_refuses_then_waits_for_the_slowest_reader(void **s
 	assert_int_equal(fx_msg_u64(&m), 100);
 	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
 	assert_int_equal(fx_msg_u64(&m), 101);
-	fx_publish_u64(p, 104, 0);
-	assert_int_equal(shmq_publish(p, "x", 1, 0, NULL), -SHMQ_EFULL);
-	/* a publisher in another process waits, and proceeds as we read */
+	/*
+	 * The reader stores its cursor once per batch while it reads, and
+	 * always before it waits: a publisher in another process waits, and
+	 * proceeds as we read.
+	 */
 	pid = child_start(fx_run_publisher, &j);
 	assert_true(pid > 0);
-	for (uint64_t want = 102; want <= 104; want++) {
+	for (uint64_t want = 102; want < 100 + n; want++) {
 		assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
 		assert_int_equal(fx_msg_u64(&m), want);
 	}
@@ -525,28 +557,30 @@ static void test_block_policy_refuses_then_waits_for_the_slowest_reader(void **s
  * The reader stores its cursor once per batch while messages stream, but
  * always before it waits: a drained reader holds no publisher back.
  */
-static void test_block_policy_reader_releases_every_slot_before_it_waits(void **state)
+static void test_block_policy_reader_releases_every_record_before_it_waits(void **state)
 {
 	struct shmq_client *c = fx_connect(*state);
 	struct shmq_pub *p;
 	struct shmq_sub *s;
 	struct shmq_msg m;
+	uint64_t n;
 
 	fx_channel_create(c, "batch", 64, SHMQ_POLICY_BLOCK);
+	n = fx_ring_msgs(c, "batch", 8);
 	assert_int_equal(shmq_sub_open(c, "batch", NULL, &s), 0);
 	assert_int_equal(shmq_pub_open(c, "batch", NULL, &p), 0);
 	for (uint64_t round = 0; round < 3; round++) {
-		for (uint64_t i = 0; i < 64; i++)
-			fx_publish_u64(p, round * 64 + i, 0);
+		for (uint64_t i = 0; i < n; i++)
+			fx_publish_u64(p, round * n + i, 0);
 		assert_int_equal(shmq_publish(p, "x", 1, 0, NULL), -SHMQ_EFULL);
-		for (uint64_t i = 0; i < 64; i++) {
+		for (uint64_t i = 0; i < n; i++) {
 			assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
-			assert_int_equal(fx_msg_u64(&m), round * 64 + i);
+			assert_int_equal(fx_msg_u64(&m), round * n + i);
 		}
 		assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
 	}
 	/* a reader closed midway through a batch holds nothing back */
-	for (uint64_t i = 0; i < 64; i++)
+	for (uint64_t i = 0; i < n; i++)
 		fx_publish_u64(p, i, 0);
 	for (uint64_t i = 0; i < 3; i++)
 		assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
@@ -568,16 +602,26 @@ static void test_block_policy_late_joiner_holds_publishers_back_at_once(void **s
 	struct shmq_pub *p;
 	struct shmq_sub *s;
 	struct shmq_msg m;
+	uint64_t n, oldest, room, end;
 
 	fx_channel_create(c, "late", 16, SHMQ_POLICY_BLOCK);
+	n = fx_ring_msgs(c, "late", 8);
 	assert_int_equal(shmq_pub_open(c, "late", NULL, &p), 0);
-	for (uint64_t i = 0; i < 20; i++) /* no reader: the limit is cached a ring ahead */
+	for (uint64_t i = 0; i < n + 4; i++) /* no reader: the limit is cached a ring ahead */
 		fx_publish_u64(p, i, 0);
 	assert_int_equal(shmq_sub_open(c, "late", &so, &s), 0);
+	/* the newcomer starts at the oldest kept; a ring past it, and no
+	 * further, publishers may go (every record is 64 bytes) */
+	oldest = assert_oldest_after_wrap(c, "late", n + 4, n);
+	room = oldest + n - (n + 4);
+	for (uint64_t i = 0; i < room; i++)
+		fx_publish_u64(p, n + 4 + i, 0);
+	end = n + 4 + room;
 	assert_int_equal(shmq_publish(p, "x", 1, 0, NULL), -SHMQ_EFULL);
-	for (uint64_t i = 4; i < 20; i++) {
+	for (uint64_t i = oldest; i < end; i++) {
 		assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
 		assert_int_equal(m.lost, 0);
+		assert_int_equal(m.offset, i);
 		assert_int_equal(fx_msg_u64(&m), i);
 	}
 	shmq_sub_close(s);
@@ -651,51 +695,87 @@ static void test_block_policy_without_readers_never_blocks(void **state)
 	struct shmq_client *c = fx_connect(*state);
 	struct shmq_pub *p;
 
-	create_small(c, "blk.alone", SHMQ_POLICY_BLOCK);
+	uint64_t n = create_small(c, "blk.alone", SHMQ_POLICY_BLOCK), oldest;
+
 	assert_int_equal(shmq_pub_open(c, "blk.alone", NULL, &p), 0);
-	for (uint64_t i = 0; i < 40; i++)
+	for (uint64_t i = 0; i < 2 * n + 40; i++)
 		fx_publish_u64(p, i, 0);
-	assert_int_equal(first_offset(c, "blk.alone", SHMQ_START_EARLIEST, 0), 36);
+	oldest = assert_oldest_after_wrap(c, "blk.alone", 2 * n + 40, n);
+	assert_int_equal(first_offset(c, "blk.alone", SHMQ_START_EARLIEST, 0), oldest);
 	shmq_pub_close(p);
 	shmq_disconnect(c);
 }
 
 /* ---- drop policy ---- */
 
+/*
+ * Every claim zeroes the commit word where the next record will start (its
+ * guard word), so a drop channel keeps a ring less that word: n - 1
+ * messages of one size. Two readers wait at offset 0: after n - 1
+ * messages one of them reads offset 0 intact; the n-th message's guard
+ * overruns the other, still at 0, which resumes at the oldest kept and
+ * counts exactly the offsets it skipped. The first, at 1, loses nothing.
+ */
 static void test_drop_policy_tells_an_overrun_reader_its_exact_loss(void **state)
 {
 	struct shmq_client *c = fx_connect(*state);
 	struct shmq_sub_stats st;
 	struct shmq_pub *p;
-	struct shmq_sub *s;
-	struct shmq_msg m;
+	struct shmq_sub *early, *late;
+	struct shmq_msg m, first;
+	uint64_t n = create_small(c, "drop", SHMQ_POLICY_DROP), oldest, at;
 
-	create_small(c, "drop", SHMQ_POLICY_DROP);
-	assert_int_equal(shmq_sub_open(c, "drop", NULL, &s), 0);
+	assert_int_equal(shmq_sub_open(c, "drop", NULL, &early), 0);
+	assert_int_equal(shmq_sub_open(c, "drop", NULL, &late), 0);
 	assert_int_equal(shmq_pub_open(c, "drop", NULL, &p), 0);
-	for (uint64_t i = 0; i < 10; i++)
+	/* a ring's worth less the guard: nothing is lost yet */
+	for (uint64_t i = 0; i < n - 1; i++)
 		fx_publish_u64(p, i, 0);
-	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
-	assert_int_equal(m.offset, 6);
-	assert_int_equal(m.lost, 6);
-	assert_int_equal(fx_msg_u64(&m), 6);
-	for (uint64_t i = 7; i < 10; i++) {
-		assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+	assert_int_equal(fx_oldest(c, "drop"), 0);
+	assert_int_equal(fx_recv_u64(early, &first), 0);
+	assert_int_equal(first.offset, 0);
+	assert_int_equal(first.lost, 0);
+	assert_int_equal(shmq_msg_verify(early, &first), 0);
+	/* one more: its guard is offset 0's commit word */
+	fx_publish_u64(p, n - 1, 0);
+	assert_int_equal(shmq_msg_verify(early, &first), -SHMQ_EOVERRUN);
+	oldest = assert_oldest_after_wrap(c, "drop", n, n);
+	assert_true(oldest > 0);
+	/* late was overrun at its position, 0: it resumes at the oldest kept */
+	at = shmq_sub_position(late);
+	assert_int_equal(at, 0);
+	assert_int_equal(shmq_recv(late, &m, FX_HANG_NS), 0);
+	assert_int_equal(m.offset, oldest);
+	assert_int_equal(m.lost, oldest - at);
+	assert_int_equal(fx_msg_u64(&m), oldest);
+	for (uint64_t i = oldest + 1; i < n; i++) {
+		assert_int_equal(fx_recv_u64(late, &m), i);
+		assert_int_equal(m.offset, i);
 		assert_int_equal(m.lost, 0);
-		assert_int_equal(fx_msg_u64(&m), i);
 	}
-	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
-	shmq_sub_stats(s, &st);
-	assert_int_equal(st.received, 4);
-	assert_int_equal(st.lost_overrun, 6);
+	assert_int_equal(shmq_recv(late, &m, 0), -SHMQ_EAGAIN);
+	shmq_sub_stats(late, &st);
+	assert_int_equal(st.received, n - oldest);
+	assert_int_equal(st.lost_overrun, oldest);
 	assert_int_equal(st.lost_abandoned, 0);
+	/* early, at 1, had a ring less the guard unread: all of it is there */
+	for (uint64_t i = 1; i < n; i++) {
+		assert_int_equal(fx_recv_u64(early, &m), i);
+		assert_int_equal(m.offset, i);
+		assert_int_equal(m.lost, 0);
+	}
+	assert_int_equal(shmq_recv(early, &m, 0), -SHMQ_EAGAIN);
+	shmq_sub_stats(early, &st);
+	assert_int_equal(st.received, n);
+	assert_int_equal(st.lost_overrun, 0);
 	shmq_pub_close(p);
-	shmq_sub_close(s);
+	shmq_sub_close(late);
+	shmq_sub_close(early);
 	shmq_disconnect(c);
 }
 
 /*
- * A publisher process floods a 16-slot drop channel; every offset is
+ * A publisher process floods the smallest drop channel; every offset is
  * either received intact (payload == offset) or counted lost, exactly once.
  */
 static void drop_flood(void **state, bool copy)
@@ -755,6 +835,7 @@ static void test_drop_policy_loss_is_exact_under_a_flood_with_recv_copy(void **s
 struct lap_job {
 	struct shmq_sub *s;
 	struct shmq_pub *p;
+	uint64_t n;	 /* messages the ring holds (it keeps n - 1: the guard) */
 	int verified[2]; /* shmq_msg_verify() before and after the lap */
 	uint64_t seen;
 };
@@ -764,7 +845,8 @@ static int lap_in_callback(void *arg, const struct shmq_msg *m)
 	struct lap_job *j = arg;
 
 	j->verified[0] = shmq_msg_verify(j->s, m);
-	for (uint64_t i = 0; i < 4; i++) /* a 4-slot ring: rewrites m's slot */
+	/* with m, a ring's worth: the last one's guard is m's commit word */
+	for (uint64_t i = 0; i < j->n - 1; i++)
 		fx_publish_u64(j->p, 100 + i, 0);
 	j->verified[1] = shmq_msg_verify(j->s, m);
 	j->seen = m->offset;
@@ -776,8 +858,9 @@ static void test_poll_view_verify_detects_an_overwrite_on_drop(void **state)
 	struct shmq_client *c = fx_connect(*state);
 	struct lap_job j = {0};
 	struct shmq_msg m;
+	uint64_t oldest, at;
 
-	create_small(c, "lap", SHMQ_POLICY_DROP);
+	j.n = create_small(c, "lap", SHMQ_POLICY_DROP);
 	assert_int_equal(shmq_sub_open(c, "lap", NULL, &j.s), 0);
 	assert_int_equal(shmq_pub_open(c, "lap", NULL, &j.p), 0);
 	fx_publish_u64(j.p, 7, 0);
@@ -785,14 +868,55 @@ static void test_poll_view_verify_detects_an_overwrite_on_drop(void **state)
 	assert_int_equal(j.seen, 0);
 	assert_int_equal(j.verified[0], 0);
 	assert_int_equal(j.verified[1], -SHMQ_EOVERRUN);
-	/* the reader goes on at the oldest retained message and counts the rest */
+	/* the lap reached offset 0's record only: the reader, at 1 with a
+	 * ring less the guard unread, goes on at 1 */
 	assert_int_equal(shmq_recv(j.s, &m, FX_HANG_NS), 0);
 	assert_int_equal(m.offset, 1);
+	assert_int_equal(m.lost, 0);
 	assert_int_equal(fx_msg_u64(&m), 100);
-	m.seal ^= 4; /* a seal of another lap is not this record's */
-	assert_int_equal(shmq_msg_verify(j.s, &m), -SHMQ_EINVAL);
+	assert_int_equal(shmq_msg_verify(j.s, &m), 0);
+	/* one more record's guard laps offset 1 too */
+	fx_publish_u64(j.p, 100 + j.n - 1, 0);
+	assert_int_equal(shmq_msg_verify(j.s, &m), -SHMQ_EOVERRUN);
+	/* and one more overruns the reader at 2, the oldest it has not read:
+	 * it goes on at the oldest kept, counting exactly what it skipped */
+	fx_publish_u64(j.p, 100 + j.n, 0);
+	oldest = assert_oldest_after_wrap(c, "lap", j.n + 2, j.n);
+	at = shmq_sub_position(j.s);
+	assert_int_equal(at, 2);
+	assert_true(oldest > at);
+	assert_int_equal(shmq_recv(j.s, &m, FX_HANG_NS), 0);
+	assert_int_equal(m.offset, oldest);
+	assert_int_equal(m.lost, oldest - at);
+	assert_int_equal(fx_msg_u64(&m), 100 + oldest - 1);
 	shmq_pub_close(j.p);
 	shmq_sub_close(j.s);
+	shmq_disconnect(c);
+}
+
+/* A view whose seal or offset was changed is no record's: -SHMQ_EINVAL, not "intact". */
+static void test_verify_refuses_a_view_whose_seal_was_changed(void **state)
+{
+	struct shmq_client *c = fx_connect(*state);
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	struct shmq_msg m, bad;
+
+	create_small(c, "seal", SHMQ_POLICY_DROP);
+	assert_int_equal(shmq_sub_open(c, "seal", NULL, &s), 0);
+	assert_int_equal(shmq_pub_open(c, "seal", NULL, &p), 0);
+	fx_publish_u64(p, 1, 0);
+	fx_publish_u64(p, 2, 0);
+	assert_int_equal(fx_recv_u64(s, &m), 1);
+	assert_int_equal(shmq_msg_verify(s, &m), 0);
+	bad = m;
+	bad.seal ^= 4; /* not even on a record boundary */
+	assert_int_equal(shmq_msg_verify(s, &bad), -SHMQ_EINVAL);
+	bad = m;
+	bad.offset += 1; /* the seal is offset 0's record, not offset 1's */
+	assert_int_equal(shmq_msg_verify(s, &bad), -SHMQ_EINVAL);
+	shmq_pub_close(p);
+	shmq_sub_close(s);
 	shmq_disconnect(c);
 }
 
@@ -815,7 +939,7 @@ int main(void)
 	    T(test_claim_then_commit_publishes_in_place),
 	    T(test_lost_count_survives_a_recv_that_found_nothing),
 	    T(test_block_policy_refuses_then_waits_for_the_slowest_reader),
-	    T(test_block_policy_reader_releases_every_slot_before_it_waits),
+	    T(test_block_policy_reader_releases_every_record_before_it_waits),
 	    T(test_block_policy_late_joiner_holds_publishers_back_at_once),
 	    T(test_closing_a_publisher_with_an_open_claim_wakes_sleeping_readers),
 	    T(test_block_policy_without_readers_never_blocks),
@@ -823,6 +947,7 @@ int main(void)
 	    T(test_drop_policy_loss_is_exact_under_a_flood),
 	    T(test_drop_policy_loss_is_exact_under_a_flood_with_recv_copy),
 	    T(test_poll_view_verify_detects_an_overwrite_on_drop),
+	    T(test_verify_refuses_a_view_whose_seal_was_changed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
