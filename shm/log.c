@@ -1080,7 +1080,11 @@ static bool claim_abandon(const struct log_view *v, struct pub_entry *e, const s
 								memory_order_acquire),
 					  v->key, b, v->ring_shift)))
 		return false;
-	word_take(v, c->end, 0);
+	/* its guard, where the publisher's own would have been allowed: not
+	 * over the word of a record a reader or a claim still holds */
+	if (c->end + REC_ALIGN <= log_claims_limit(v, e, c->end) &&
+	    (v->policy != 1 || c->end + REC_ALIGN <= log_reader_limit(v, c->end)))
+		word_take(v, c->end, 0);
 	/* release, then a full fence before the word's CAS: a commit that
 	 * misses the mark (abandoned_under_us()) stored before the CAS. */
 	atomic_store_explicit(&e->cut_bytes, c->bytes + 1, memory_order_release);
@@ -1138,13 +1142,41 @@ static bool repair_pub(const struct log_view *v, struct log_repair *rep, const u
 	return true;
 }
 
+/*
+ * One orphaned claim: 1 given up now, 0 settled otherwise (never claimed,
+ * or a record is there: its publisher committed, or the start was someone
+ * else's), -1 still open (another live entry names its start).
+ */
+static int orphan_settle(const struct log_view *v, const uint32_t *pids, unsigned self,
+			 struct log_orphan *o)
+{
+	/* acquire; as in log_repair_step(). */
+	uint64_t tail = atomic_load_explicit(&v->data->tail_bytes, memory_order_acquire);
+	struct claim_seen c = {o->bytes, o->end, o->pos, o->state, o->count};
+	struct pub_entry none = {0};
+
+	if (c.state == PUB_CLAIMING && claim_plausible(v, &c, tail) &&
+	    claim_shared(v, pids, self, c.bytes))
+		return -1;
+	o->state = 0;
+	if (!claim_plausible(v, &c, tail) || !claim_abandon(v, &none, &c))
+		return 0;
+	/* relaxed: a statistic. */
+	atomic_fetch_add_explicit(&v->ctl->abandoned, c.count, memory_order_relaxed);
+	return 1;
+}
+
 void log_repair_step(const struct log_view *v, struct log_repair *rep, const uint32_t *pids,
 		     uint64_t now_ns, uint64_t stuck_ns, log_pid_alive_fn alive, void *arg,
 		     struct log_repair_out *out)
 {
 	/* acquire; pairs with the tail moves: claims below it are real. */
 	uint64_t tail = atomic_load_explicit(&v->data->tail_bytes, memory_order_acquire);
+
 	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < MAX_PUBS; i++)
+		if (rep->orphans[i].state && orphan_settle(v, pids, MAX_PUBS, &rep->orphans[i]) == 1)
+			out->abandoned++;
 	for (unsigned i = 0; i < MAX_PUBS; i++) {
 		bool dead;
 
@@ -1166,10 +1198,21 @@ void log_repair_step(const struct log_view *v, struct log_repair *rep, const uin
 bool log_repair_gone(const struct log_view *v, struct log_repair *rep, const uint32_t *pids,
 		     unsigned idx)
 {
-	/* acquire; as in log_repair_step(). */
-	uint64_t tail = atomic_load_explicit(&v->data->tail_bytes, memory_order_acquire);
+	struct log_orphan *o = NULL;
+	struct claim_seen c;
 
 	if (idx >= MAX_PUBS)
 		return false;
-	return repair_pub(v, rep, pids, idx, 0, 0, true, tail);
+	claim_load(&v->pubs[idx], &c);
+	if (c.state == PUB_IDLE || c.state > PUB_CLAIMED || rep->pubs[idx].cut)
+		return false;
+	if (v->pub_mode == 1)
+		tail_settle(v, &c);
+	for (unsigned i = 0; i < MAX_PUBS && !o; i++)
+		if (!rep->orphans[i].state)
+			o = &rep->orphans[i];
+	if (!o) /* more orphans than entries: no honest set of publishers */
+		return false;
+	*o = (struct log_orphan){c.bytes, c.end, c.pos, c.count, c.state};
+	return orphan_settle(v, pids, idx, o) == 1;
 }

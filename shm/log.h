@@ -258,8 +258,16 @@ struct log_pub_watch {
 	uint64_t since_ns;    /* when this claim was first seen */
 };
 
+/* A claim whose publisher is gone while another entry named the same start. */
+struct log_orphan {
+	uint64_t bytes, end, pos;
+	uint32_t count;
+	uint32_t state; /* its claim_state; 0: slot free */
+};
+
 struct log_repair {
 	struct log_pub_watch pubs[MAX_PUBS];
+	struct log_orphan orphans[MAX_PUBS];
 };
 
 /* What a repair step did. */
@@ -286,7 +294,10 @@ void log_repair_step(const struct log_view *v, struct log_repair *rep, const uin
 
 /*
  * Entry idx's publisher is gone (closed its handle or died): give up the
- * claim it left open now. True if there was one.
+ * claim it left open now, or, while another entry names the same start
+ * (one of the two lost the tail move, and which is not known yet), keep
+ * it to settle in later steps; the caller may free the entry. True if a
+ * claim was given up now.
  */
 bool log_repair_gone(const struct log_view *v, struct log_repair *rep, const uint32_t *pids,
 		     unsigned idx);

@@ -721,9 +721,11 @@ static void replace_paused(struct monitor *m, struct worker *w)
 	atomic_store(&p->state, RUN_KILLED);
 	m->kills++;
 	m->killed_records += atomic_load(&p->killed_count);
-	/* the daemon: the pid is dead, repair gives its claim up; then free the entry */
+	/* the daemon: the pid is dead, repair gives its claim up (or keeps it
+	 * as an orphan while another entry names its start); then free the entry */
 	log_repair_step(&m->f->v, &m->rep, m->pids, wait_now_ns(), UINT64_MAX / 2, pid_alive, NULL,
 			&out);
+	log_repair_gone(&m->f->v, &m->rep, m->pids, w->x.id);
 	fx_pub_remove(m->f, w->x.id);
 	log_repair_forget(&m->rep, w->x.id);
 	m->pids[w->x.id] = 0;
