@@ -19,6 +19,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "logmsg.h"
@@ -29,12 +30,51 @@
 
 #define SEG_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
+/* A new calibration from the baseline to now, when a second has passed. */
+static bool cal_update(struct tsc_cal *c, bool force)
+{
+	uint64_t t, n;
+
+	if (!c->usable)
+		return false;
+	wait_tsc_sample(&t, &n);
+	if (!force && n - c->n_base < 1000000000ull)
+		return false;
+	if (t <= c->t0 || n <= c->n0) /* a clock step back: start the baseline again */
+		return c->t0 = t, c->n0 = n, c->mult = 0, true;
+	c->mult = (uint64_t)(((unsigned __int128)(n - c->n0) << 32) / (t - c->t0));
+	c->t_base = t;
+	c->n_base = n;
+	return true;
+}
+
+/* The first calibration: a 5 ms baseline, refined every second after. */
+static void cal_init(struct tsc_cal *c)
+{
+	struct timespec ts = {0, 5000000};
+
+	*c = (struct tsc_cal){.usable = wait_tsc_usable()};
+	if (!c->usable)
+		return;
+	wait_tsc_sample(&c->t0, &c->n0);
+	nanosleep(&ts, NULL);
+	cal_update(c, true);
+	log_msg(LOG_INFO, "registry", "timestamps from the TSC mult=%llu",
+		(unsigned long long)c->mult);
+}
+
+static void cal_publish(const struct registry *r, struct channel *ch)
+{
+	log_cal_store(&ch->v, r->cal.t_base, r->cal.n_base, r->cal.mult);
+}
+
 int registry_init(struct registry *r, const struct config *cfg)
 {
 	memset(r, 0, sizeof(*r));
 	r->max_channels = cfg->max_channels;
 	r->stuck_ns = cfg->stuck_ms * 1000000ull;
 	r->next_id = 1;
+	cal_init(&r->cal);
 	return 0;
 }
 
@@ -268,6 +308,7 @@ static int channel_new(struct registry *r, const struct channel_spec *spec, uint
 		channel_free(ch);
 		return err;
 	}
+	cal_publish(r, ch);
 	r->ch[r->n++] = ch;
 	*out = ch;
 	return 0;
@@ -581,9 +622,13 @@ static void stall_stop(struct channel *ch, uint32_t pid)
 void registry_tick(struct registry *r, uint64_t now_ns)
 {
 	struct log_repair_out out;
+	bool cal = cal_update(&r->cal, false);
 
 	for (uint32_t i = 0; i < r->n; i++) {
 		struct channel *ch = r->ch[i];
+
+		if (cal)
+			cal_publish(r, ch);
 
 		log_repair_step(&ch->v, &ch->rep, ch->pub_pid, now_ns, r->stuck_ns, pid_alive,
 				NULL, &out);

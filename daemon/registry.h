@@ -39,6 +39,14 @@ struct channel {
 	bool have_efds;
 };
 
+/* The daemon's calibration of the time-stamp counter (see log_timestamp()). */
+struct tsc_cal {
+	bool usable;
+	uint64_t t0, n0;        /* the first sample: the long baseline for mult */
+	uint64_t t_base, n_base; /* the latest sample */
+	uint64_t mult;          /* ns per tick << 32; 0: not usable (yet) */
+};
+
 struct registry {
 	struct channel **ch;
 	uint32_t n;
@@ -46,6 +54,7 @@ struct registry {
 	uint32_t max_channels;
 	uint64_t next_id;
 	uint64_t stuck_ns;
+	struct tsc_cal cal;
 };
 
 int registry_init(struct registry *r, const struct config *cfg);

@@ -215,13 +215,9 @@ static_assert(SHMQ_F_HEADERS == EXT_HEADERS && SHMQ_F_KEY == EXT_KEY && SHMQ_F_M
 	      "SHMQ_F_* are EXT_*");
 static_assert(EXT_MAX_BYTES == REC_EXT_MAX, "one limit");
 
-/* The options as an extension area description; its size into *bytes. */
+/* The options (some fields set) as an extension area description; its size into *bytes. */
 static int opts_to_ext(const struct shmq_msg_opts *o, struct ext_in *in, uint32_t *bytes)
 {
-	*in = (struct ext_in){0};
-	*bytes = 0;
-	if (!o || !o->fields)
-		return 0;
 	if (o->fields & ~(uint32_t)EXT_KNOWN_MASK ||
 	    ((o->fields & SHMQ_F_REPLY_TO) && name_check(o->reply_to)) ||
 	    ((o->fields & SHMQ_F_CONTENT_TYPE) && !o->content_type))
@@ -251,7 +247,7 @@ SHMQ_EXPORT int shmq_pub_claim_opts(struct shmq_pub *p, uint32_t len,
 				    int64_t timeout_ns)
 {
 	struct ext_in in;
-	uint32_t ext;
+	uint32_t ext = 0;
 	int err;
 
 	if (!p || !claim)
@@ -260,9 +256,12 @@ SHMQ_EXPORT int shmq_pub_claim_opts(struct shmq_pub *p, uint32_t len,
 		return -SHMQ_ESTATE;
 	if (len > p->m.v.max_message_bytes)
 		return -SHMQ_ETOOBIG;
-	err = opts_to_ext(opts, &in, &ext);
-	if (err)
-		return err;
+	/* no fields: nothing to describe (and no struct to clear per message) */
+	if (opts && opts->fields) {
+		err = opts_to_ext(opts, &in, &ext);
+		if (err)
+			return err;
+	}
 	p->lens[0] = len;
 	p->ext = ext;
 	err = claim_wait(p, p->lens, 1, timeout_ns);
@@ -307,7 +306,7 @@ SHMQ_EXPORT int shmq_pub_claimv(struct shmq_pub *p, const uint32_t *lens, unsign
 
 static uint64_t now_stamp(const struct shmq_pub *p)
 {
-	return p->m.v.flags & DATA_F_NO_TIMESTAMP ? 0 : wait_realtime_ns();
+	return p->m.v.flags & DATA_F_NO_TIMESTAMP ? 0 : log_timestamp(&p->m.v);
 }
 
 static bool claim_is_ours(const struct shmq_pub *p, const struct shmq_claim *claim)

@@ -197,7 +197,16 @@ struct data_hdr {
 	uint8_t pad2[56];
 	alignas(64) struct chunk_entry chunks[CHUNKS];
 	alignas(64) char name[256]; /* NUL-terminated channel name */
-	uint8_t pad3[DATA_HDR_BYTES - 768];
+	/* daemon: how publishers turn the CPU's time-stamp counter into
+	 * CLOCK_REALTIME ns, so that every process stamps alike without a
+	 * clock_gettime() per message: ns = ns_base + ((tsc - tsc_base) *
+	 * mult >> 32); mult 0: no usable counter, publishers call the clock */
+	alignas(64) _Atomic uint32_t cal_seq; /* odd while it changes */
+	uint32_t pad3;
+	_Atomic uint64_t cal_tsc_base;
+	_Atomic uint64_t cal_ns_base;
+	_Atomic uint64_t cal_mult;
+	uint8_t pad4[DATA_HDR_BYTES - 800];
 };
 static_assert(sizeof(struct data_hdr) == DATA_HDR_BYTES, "shm ABI");
 static_assert(offsetof(struct data_hdr, ring_bytes) == 24, "shm ABI");
@@ -209,6 +218,8 @@ static_assert(offsetof(struct data_hdr, tail_bytes) == 136, "shm ABI");
 static_assert(offsetof(struct data_hdr, frontier) == 192, "shm ABI");
 static_assert(offsetof(struct data_hdr, chunks) == 256, "shm ABI");
 static_assert(offsetof(struct data_hdr, name) == 512, "shm ABI");
+static_assert(offsetof(struct data_hdr, cal_seq) == 768, "shm ABI");
+static_assert(offsetof(struct data_hdr, cal_mult) == 792, "shm ABI");
 
 /* Reader entry states (reader_entry.state). */
 enum reader_state {

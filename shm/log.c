@@ -490,14 +490,14 @@ static int claim_span(const struct log_view *v, struct log_pub *p, uint64_t span
 		}
 		intent_store(p, &t, end, count, PUB_CLAIMING);
 		next = (struct log_cursor){t.pos + count, end};
-		/* relaxed: the guard's CAS compares it; read before the tail
-		 * move, while nobody may write there */
-		seen = atomic_load_explicit(&log_rec_at(v, end)->word, memory_order_relaxed);
 		if (p->exclusive) {
 			tail_store(v->data, &next);
 			p->tail = next;
 			break;
 		}
+		/* relaxed: the guard's CAS compares it; read before the tail
+		 * move, while nobody may write there */
+		seen = atomic_load_explicit(&log_rec_at(v, end)->word, memory_order_relaxed);
 		if (tail_cas(v->data, &t, &next))
 			break;
 	}
@@ -738,6 +738,21 @@ bool log_sleep_fence(void)
 bool log_pub_register(void)
 {
 	return wait_membarrier_register();
+}
+
+void log_cal_store(const struct log_view *v, uint64_t tsc_base, uint64_t ns_base, uint64_t mult)
+{
+	struct data_hdr *d = v->data;
+	/* relaxed: only the daemon writes the calibration. */
+	uint32_t s = atomic_load_explicit(&d->cal_seq, memory_order_relaxed);
+
+	atomic_store_explicit(&d->cal_seq, s + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&d->cal_tsc_base, tsc_base, memory_order_relaxed);
+	atomic_store_explicit(&d->cal_ns_base, ns_base, memory_order_relaxed);
+	atomic_store_explicit(&d->cal_mult, mult, memory_order_relaxed);
+	/* release; pairs with the acquire in log_timestamp(). */
+	atomic_store_explicit(&d->cal_seq, s + 2, memory_order_release);
 }
 
 /* ---- reading ---- */

@@ -23,6 +23,7 @@
 
 #include "layout.h"
 #include "shmq_err.h"
+#include "wait.h"
 
 /* Geometry of a channel, computed from the user's settings. */
 struct log_geometry {
@@ -201,6 +202,41 @@ bool log_sleep_fence(void);
 
 /* Register this process as a publisher for log_sleep_fence(). */
 bool log_pub_register(void);
+
+/*
+ * A publish timestamp: CLOCK_REALTIME ns from the time-stamp counter and
+ * the calibration the daemon keeps in the data header (one counter read,
+ * no system call, the same in every process), or from the clock itself
+ * where the daemon found no usable counter.
+ */
+static inline uint64_t log_timestamp(const struct log_view *v)
+{
+	const struct data_hdr *d = v->data;
+
+	for (unsigned i = 0; i < 4; i++) {
+		/* acquire; pairs with the release in log_cal_store(). */
+		uint32_t s1 = atomic_load_explicit(&d->cal_seq, memory_order_acquire);
+		/* relaxed: validated by the seq re-read after the fence. */
+		uint64_t tb = atomic_load_explicit(&d->cal_tsc_base, memory_order_relaxed);
+		uint64_t nb = atomic_load_explicit(&d->cal_ns_base, memory_order_relaxed);
+		uint64_t mult = atomic_load_explicit(&d->cal_mult, memory_order_relaxed);
+		uint64_t tsc;
+
+		atomic_thread_fence(memory_order_acquire);
+		if ((s1 & 1) || atomic_load_explicit(&d->cal_seq, memory_order_relaxed) != s1)
+			continue;
+		if (!mult)
+			break;
+		tsc = wait_tsc();
+		if (tsc < tb) /* another CPU's counter a hair behind the base */
+			return nb;
+		return nb + (uint64_t)((unsigned __int128)(tsc - tb) * mult >> 32);
+	}
+	return wait_realtime_ns();
+}
+
+/* The daemon: publish a calibration (mult 0: publishers use the clock). */
+void log_cal_store(const struct log_view *v, uint64_t tsc_base, uint64_t ns_base, uint64_t mult);
 
 /* ---- reading ---- */
 

@@ -5,6 +5,8 @@
 #include "wait.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <string.h>
 #include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <sched.h>
@@ -122,4 +124,36 @@ bool wait_membarrier(void)
 	if (st != 1)
 		return false;
 	return syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0;
+}
+
+bool wait_tsc_usable(void)
+{
+	char cs[32] = "";
+	FILE *f;
+
+	if (!wait_tsc())
+		return false;
+	f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "re");
+	if (!f)
+		return false;
+	if (!fgets(cs, sizeof(cs), f))
+		cs[0] = 0;
+	fclose(f);
+	return !strcmp(cs, "tsc\n");
+}
+
+void wait_tsc_sample(uint64_t *tsc, uint64_t *ns)
+{
+	uint64_t best = UINT64_MAX;
+
+	/* the pair whose clock read sat between the closest counter reads */
+	for (int i = 0; i < 5; i++) {
+		uint64_t t0 = wait_tsc(), n = wait_realtime_ns(), t1 = wait_tsc();
+
+		if (t1 - t0 < best) {
+			best = t1 - t0;
+			*tsc = t0 + (t1 - t0) / 2;
+			*ns = n;
+		}
+	}
 }

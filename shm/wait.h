@@ -22,6 +22,29 @@ static inline void wait_cpu_relax(void)
 #endif
 }
 
+/* The CPU's time-stamp counter, unordered (cheap); 0 where there is none. */
+static inline uint64_t wait_tsc(void)
+{
+#if defined(__x86_64__)
+	uint32_t lo, hi;
+
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return (uint64_t)hi << 32 | lo;
+#else
+	return 0;
+#endif
+}
+
+/*
+ * A calibration of wait_tsc() against CLOCK_REALTIME: ns = ns_base +
+ * ((tsc - tsc_base) * mult >> 32). wait_tsc_usable() says whether the
+ * counter is the kernel's clocksource (invariant, synchronised across
+ * CPUs); wait_tsc_sample() takes one (tsc, ns) pair, the counter read on
+ * both sides of the clock.
+ */
+bool wait_tsc_usable(void);
+void wait_tsc_sample(uint64_t *tsc, uint64_t *ns);
+
 /* Monotonic clock in ns (vDSO, no system call). */
 uint64_t wait_now_ns(void);
 
