@@ -173,7 +173,9 @@ struct shmq_buf {
 /*
  * Ring bytes one message of len payload bytes takes: a 32-byte header and
  * the payload, rounded up to 32 (header extensions add their own size).
- * A channel holds capacity_bytes / SHMQ_RECORD_BYTES(len) such messages.
+ * A block-policy channel holds capacity_bytes / SHMQ_RECORD_BYTES(len) such
+ * messages before publishers wait; a drop-policy channel keeps the newest
+ * capacity_bytes - 32 bytes of them (one word stays clear for the next).
  */
 #define SHMQ_RECORD_BYTES(len) ((32u + (uint64_t)(len) + 31u) & ~(uint64_t)31u)
 
