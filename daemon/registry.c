@@ -428,7 +428,8 @@ static bool slowest_reader(const struct channel *ch, struct log_cursor *low)
 	for (unsigned i = 0; i < MAX_READERS; i++) {
 		if (!ch->reader_client[i] || !log_cursor_load(&ch->v.readers[i], &c))
 			continue;
-		if (c.bytes < oldest.bytes || c.bytes > tail.bytes || c.pos > tail.pos)
+		if (c.bytes < oldest.bytes || c.bytes > tail.bytes || c.pos > tail.pos ||
+		    c.bytes % REC_ALIGN)
 			continue; /* not a cursor an honest reader holds */
 		if (c.bytes < low->bytes)
 			*low = c;

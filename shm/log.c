@@ -237,12 +237,29 @@ void log_tail_cursor(const struct log_view *v, struct log_cursor *out)
 	}
 }
 
-/* seq_cst (lock cmpxchg16b): the claim. Every store of the claimant before
- * it (its intent) is visible to whoever sees the new tail, and none of its
- * ring writes moves above it. On failure, *expect gets the current pair. */
+/*
+ * seq_cst (lock cmpxchg16b, a full barrier): the claim. Every store of the
+ * claimant before it (its intent) is visible to whoever sees the new tail,
+ * and none of its ring writes moves above it. On failure, *expect gets the
+ * current pair. On x86-64 it is spelled in assembly: the compiler's 16-byte
+ * builtin is the same instruction, but ThreadSanitizer replaces it with a
+ * lock private to the process, which other processes do not take.
+ */
 static bool tail_cas(struct data_hdr *d, struct log_cursor *expect, const struct log_cursor *want)
 {
 	unsigned __int128 *p = (unsigned __int128 *)(void *)&d->tail_pos;
+#if defined(__x86_64__)
+	uint64_t lo = expect->pos, hi = expect->bytes;
+	bool ok;
+
+	__asm__ volatile("lock cmpxchg16b %1"
+			 : "=@ccz"(ok), "+m"(*p), "+a"(lo), "+d"(hi)
+			 : "b"(want->pos), "c"(want->bytes)
+			 : "memory");
+	expect->pos = lo;
+	expect->bytes = hi;
+	return ok;
+#else
 	unsigned __int128 o = (unsigned __int128)expect->bytes << 64 | expect->pos;
 	unsigned __int128 n = (unsigned __int128)want->bytes << 64 | want->pos;
 	unsigned __int128 seen = __sync_val_compare_and_swap(p, o, n);
@@ -252,6 +269,7 @@ static bool tail_cas(struct data_hdr *d, struct log_cursor *expect, const struct
 	expect->pos = (uint64_t)seen;
 	expect->bytes = (uint64_t)(seen >> 64);
 	return false;
+#endif
 }
 
 /* Exclusive mode: plain stores under tail_seq; then a release fence so the
@@ -286,7 +304,7 @@ static bool chunk_load(const struct log_view *v, uint64_t k, struct log_cursor *
 	if (b1 == 0 || atomic_load_explicit(&e->bytes, memory_order_relaxed) != b1)
 		return false;
 	out->bytes = b1 - 1;
-	return out->bytes >= (k << (v->ring_shift - CHUNK_BITS));
+	return out->bytes >= (k << (v->ring_shift - CHUNK_BITS)) && !(out->bytes % REC_ALIGN);
 }
 
 static void chunk_store(const struct log_view *v, uint64_t k, const struct log_cursor *at)
@@ -446,31 +464,36 @@ static void state_store(struct log_pub *p, uint32_t state)
 /*
  * Zero the word where the record after a claim ending at end will start,
  * so that whoever reads on after our records meets 0 (nothing yet) or the
- * next commit, never bytes an older lap left there. An exclusive publisher
- * owns that word until it claims again: a plain store. Among many, the next
- * claimant may already own it: a CAS from what it held before our tail move
- * (stale bytes no new record writes: a commit word is unique to its lap).
+ * next commit, never bytes an older lap left there. Called after our tail
+ * move: the word is then the next claim's header, which only its claimant
+ * writes, and only with atomic stores (its PAD or commit word). An
+ * exclusive publisher is that claimant: a plain store. Among many, the next
+ * claimant may have committed already: zero only what is not a record of
+ * this lap, by CAS, so that a commit landing meanwhile is never undone.
  */
-static void guard_next(const struct log_view *v, const struct log_pub *p, uint64_t end,
-		       uint64_t seen)
+static void guard_next(const struct log_view *v, const struct log_pub *p, uint64_t end)
 {
 	_Atomic uint64_t *w = &log_rec_at(v, end)->word;
+	uint64_t seen;
 
 	if (p->exclusive) {
 		/* relaxed: ordered before our commit by its release. */
 		atomic_store_explicit(w, 0, memory_order_relaxed);
 		return;
 	}
-	/* relaxed: as above; a failure means the next record is there. */
-	atomic_compare_exchange_strong_explicit(w, &seen, 0, memory_order_relaxed,
-						memory_order_relaxed);
+	/* relaxed: as above; the CAS re-checks. */
+	seen = atomic_load_explicit(w, memory_order_relaxed);
+	while (seen && !rec_word_type(rec_word_decode(seen, v->key, end, v->ring_shift)))
+		if (atomic_compare_exchange_weak_explicit(w, &seen, 0, memory_order_relaxed,
+							  memory_order_relaxed))
+			break;
 }
 
 static int claim_span(const struct log_view *v, struct log_pub *p, uint64_t span, uint32_t count,
 		      struct log_claim *c)
 {
 	struct log_cursor t = p->tail, next;
-	uint64_t pad, end, seen = 0;
+	uint64_t pad, end;
 	bool guard = false;
 	int err;
 
@@ -495,16 +518,13 @@ static int claim_span(const struct log_view *v, struct log_pub *p, uint64_t span
 			p->tail = next;
 			break;
 		}
-		/* relaxed: the guard's CAS compares it; read before the tail
-		 * move, while nobody may write there */
-		seen = atomic_load_explicit(&log_rec_at(v, end)->word, memory_order_relaxed);
 		if (tail_cas(v->data, &t, &next))
 			break;
 	}
 	state_store(p, PUB_CLAIMED);
 	announce(v, p, &t, end, count);
 	if (guard)
-		guard_next(v, p, end, seen);
+		guard_next(v, p, end);
 	*c = (struct log_claim){.at = {t.pos, t.bytes + pad}, .end = end, .start = t.bytes,
 				.count = count};
 	if (pad) {
@@ -851,10 +871,11 @@ static int skip_abandoned(const struct log_view *v, struct log_cursor *cur, stru
 		/* acquire; pairs with the commit stores: the header is complete. */
 		uint32_t raw = rec_word_decode(atomic_load_explicit(&h->word, memory_order_acquire),
 					       v->key, b, v->ring_shift);
-		uint64_t size = rec_word_len(raw), pos = h->pos;
+		uint64_t size = rec_word_len(raw), pos;
 
 		if (!rec_word_type(raw))
 			return 0;
+		pos = h->pos; /* complete: the word is of this lap (acquire above) */
 		if (size < REC_ALIGN || size > max_span(v))
 			return v->policy == 0 ? 3 : -SHMQ_ECORRUPT;
 		if (rec_word_type(raw) != REC_T_MSG) {
@@ -885,9 +906,12 @@ static int read_step(const struct log_view *v, struct log_cursor *cur, struct lo
 	/* acquire; pairs with the release store of the commit word. */
 	uint32_t raw = rec_word_decode(atomic_load_explicit(&h->word, memory_order_acquire), v->key,
 				       cur->bytes, v->ring_shift);
-	uint64_t size = rec_word_len(raw), pos = h->pos;
+	uint64_t size = rec_word_len(raw), pos;
 	unsigned type = rec_word_type(raw);
 	bool ours = type != 0;
+
+	/* the header only once the word says it is complete (acquire above) */
+	pos = ours ? h->pos : 0;
 	int err = 0;
 
 	/* bounds first: msg_fill() reads the extension length after the header */
@@ -937,6 +961,8 @@ int log_read(const struct log_view *v, struct log_cursor *cur, struct log_rec *r
 {
 	rec->lost = 0;
 	rec->abandoned = 0;
+	if (cur->bytes % REC_ALIGN) /* a start the daemon took from a hostile peer */
+		return -SHMQ_ECORRUPT;
 	/* each step moves cur forward by a record or more; a ring's worth of
 	 * steps without a message is more than honest padding makes */
 	for (uint64_t n = 0; n <= v->ring_bytes / REC_ALIGN; n++) {
