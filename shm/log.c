@@ -483,7 +483,10 @@ static void guard_next(const struct log_view *v, const struct log_pub *p, uint64
 	}
 	/* relaxed: as above; the CAS re-checks. */
 	seen = atomic_load_explicit(w, memory_order_relaxed);
-	while (seen && !rec_word_type(rec_word_decode(seen, v->key, end, v->ring_shift)))
+	/* bounded: only a hostile peer keeps changing the word under us */
+	for (unsigned n = 0; n < 64 && seen &&
+			     !rec_word_type(rec_word_decode(seen, v->key, end, v->ring_shift));
+	     n++)
 		if (atomic_compare_exchange_weak_explicit(w, &seen, 0, memory_order_relaxed,
 							  memory_order_relaxed))
 			break;
@@ -806,7 +809,10 @@ void log_oldest(const struct log_view *v, struct log_cursor *out)
 	 * start above lo (the word at lo itself is the last claim's guard),
 	 * so that a reader placed there is not lapped at once */
 	uint64_t k = t < v->ring_bytes ? 0 : (lo >> shift) + 2;
-	for (; (k << shift) < t; k++)
+
+	/* a ring has CHUNKS entries: more steps find nothing new (and a
+	 * hostile tail near 2^64 must not make this loop long) */
+	for (unsigned n = 0; n <= CHUNKS && k < (UINT64_MAX >> shift) && (k << shift) < t; n++, k++)
 		if (chunk_load(v, k, out) && out->bytes <= t && out->bytes >= lo)
 			return;
 	log_tail_cursor(v, out);
