@@ -316,6 +316,18 @@ SHMQ_EXPORT int shmq_pub_claim(struct shmq_pub *p, uint32_t len, struct shmq_cla
 	return shmq_pub_claim_opts(p, len, NULL, claim, timeout_ns);
 }
 
+/* Claim a batch of the n sizes in p->lens; it is then the open claim. */
+static int claim_batch(struct shmq_pub *p, unsigned n, int64_t timeout_ns)
+{
+	int err;
+
+	p->ext = 0;
+	err = claim_wait(p, p->lens, n, timeout_ns);
+	if (!err)
+		p->nclaimed = n;
+	return err;
+}
+
 SHMQ_EXPORT int shmq_pub_claimv(struct shmq_pub *p, const uint32_t *lens, unsigned n,
 				struct shmq_claim *claims, int64_t timeout_ns)
 {
@@ -327,11 +339,9 @@ SHMQ_EXPORT int shmq_pub_claimv(struct shmq_pub *p, const uint32_t *lens, unsign
 	if (p->nclaimed)
 		return -SHMQ_ESTATE;
 	memcpy(p->lens, lens, n * sizeof(*lens));
-	p->ext = 0;
-	err = claim_wait(p, p->lens, n, timeout_ns);
+	err = claim_batch(p, n, timeout_ns);
 	if (err)
 		return err;
-	p->nclaimed = n;
 	b = p->claim.at.bytes;
 	for (unsigned i = 0; i < n; i++) {
 		claim_fill(p, &claims[i], i, b);
@@ -439,11 +449,9 @@ SHMQ_EXPORT int shmq_publishv(struct shmq_pub *p, const struct shmq_buf *msgs, u
 			return -SHMQ_EINVAL;
 		p->lens[i] = msgs[i].len;
 	}
-	p->ext = 0;
-	err = claim_wait(p, p->lens, n, timeout_ns);
+	err = claim_batch(p, n, timeout_ns);
 	if (err)
 		return err;
-	p->nclaimed = n;
 	b = p->claim.at.bytes;
 	for (unsigned i = 0; i < n; i++) {
 		memcpy(log_payload(&p->m.v, b, 0), msgs[i].data, msgs[i].len);

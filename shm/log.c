@@ -5,10 +5,13 @@
  * Invariants: the tail pair (pos, bytes) only grows, and claims tile the
  * byte space in tail order; a record's bytes are written only by the
  * publisher whose tail move covered them, before its commit store; the
- * commit word of a record is stored once by its publisher (or CASed once by
- * the daemon to ABANDONED); frontier and the chunk index are set before the
- * bytes they announce are written. Every value loaded from shared memory is
- * bounded before use: a peer may be hostile or dead mid-write.
+ * commit word at a claim's start is zeroed by the claim before it (the
+ * guard), then stored once by its publisher (or CASed once by the daemon to
+ * ABANDONED); frontier and the chunk index are set before the bytes they
+ * announce are written; no claim reaches a ring past a claim in progress.
+ * Every value loaded from shared memory is bounded before use: a peer may
+ * be hostile or dead mid-write. Callers: any thread, on its own cursor or
+ * publisher state; log_repair_*() the daemon's main thread only.
  */
 #include "log.h"
 
@@ -188,26 +191,37 @@ uint64_t log_tail(const struct log_view *v)
 	return atomic_load_explicit(&v->data->tail_pos, memory_order_acquire);
 }
 
-/* Exclusive mode: the pair under tail_seq. False if it never settled. */
-static bool tail_read_seq(const struct data_hdr *d, struct log_cursor *out)
+/*
+ * A (pos, bytes) pair under a seqlock whose one writer makes seq odd while
+ * it stores them. False if it never settled (a writer that died halfway,
+ * or a hostile one).
+ */
+static bool pair_read_seq(const _Atomic uint32_t *seq, const _Atomic uint64_t *pos,
+			  const _Atomic uint64_t *bytes, struct log_cursor *out)
 {
 	for (unsigned i = 0; i < 1024; i++) {
-		/* acquire; pairs with the release store of the even seq in
-		 * tail_store(): the pair below is at least that new. */
-		uint32_t s1 = atomic_load_explicit(&d->tail_seq, memory_order_acquire);
+		/* acquire; pairs with the writer's release store of the even seq:
+		 * the pair below is at least that new. */
+		uint32_t s1 = atomic_load_explicit(seq, memory_order_acquire);
 
 		if (s1 & 1) {
 			wait_cpu_relax();
 			continue;
 		}
 		/* relaxed: validated by the seq re-read after the fence. */
-		out->pos = atomic_load_explicit(&d->tail_pos, memory_order_relaxed);
-		out->bytes = atomic_load_explicit(&d->tail_bytes, memory_order_relaxed);
+		out->pos = atomic_load_explicit(pos, memory_order_relaxed);
+		out->bytes = atomic_load_explicit(bytes, memory_order_relaxed);
 		atomic_thread_fence(memory_order_acquire);
-		if (atomic_load_explicit(&d->tail_seq, memory_order_relaxed) == s1)
+		if (atomic_load_explicit(seq, memory_order_relaxed) == s1)
 			return true;
 	}
 	return false;
+}
+
+/* Exclusive mode: the pair under tail_seq (tail_store(), tail_settle()). */
+static bool tail_read_seq(const struct data_hdr *d, struct log_cursor *out)
+{
+	return pair_read_seq(&d->tail_seq, &d->tail_pos, &d->tail_bytes, out);
 }
 
 /* Many publishers: both halves move in one CAS, and bytes always grows, so
@@ -1010,22 +1024,8 @@ void log_cursor_store(struct reader_entry *r, const struct log_cursor *cur, bool
 
 bool log_cursor_load(const struct reader_entry *r, struct log_cursor *out)
 {
-	for (unsigned i = 0; i < 1024; i++) {
-		/* acquire; pairs with the release in log_cursor_store(). */
-		uint32_t s1 = atomic_load_explicit(&r->cur_seq, memory_order_acquire);
-
-		if (s1 & 1) {
-			wait_cpu_relax();
-			continue;
-		}
-		/* relaxed: validated by the seq re-read after the fence. */
-		out->pos = atomic_load_explicit(&r->pos, memory_order_relaxed);
-		out->bytes = atomic_load_explicit(&r->bytes, memory_order_relaxed);
-		atomic_thread_fence(memory_order_acquire);
-		if (atomic_load_explicit(&r->cur_seq, memory_order_relaxed) == s1)
-			return true;
-	}
-	return false;
+	/* pairs with the release stores in log_cursor_store() */
+	return pair_read_seq(&r->cur_seq, &r->pos, &r->bytes, out);
 }
 
 /* ---- daemon: repair ---- */
