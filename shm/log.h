@@ -116,6 +116,14 @@ int log_format(void *data, void *ctl, const struct log_geometry *g, const char *
 int log_attach(struct log_view *v, void *data, uint64_t data_bytes, void *ctl,
 	       uint64_t ctl_bytes, uint32_t *unknown_incompat);
 
+/* Largest batch span: a quarter ring, and what a commit word's units hold. */
+static inline uint64_t log_max_span(const struct log_view *v)
+{
+	uint64_t cap = (uint64_t)1 << 28;
+
+	return v->ring_bytes / 4 < cap ? v->ring_bytes / 4 : cap;
+}
+
 static inline struct rec_hdr *log_rec_at(const struct log_view *v, uint64_t bytes)
 {
 	return (struct rec_hdr *)(v->ring + (bytes & v->mask));
@@ -284,7 +292,7 @@ void log_cursor_store(struct reader_entry *r, const struct log_cursor *cur, bool
 /* Load a consistent pair; false if the writer kept changing it. */
 bool log_cursor_load(const struct reader_entry *r, struct log_cursor *out);
 
-/* ---- daemon ---- */
+/* ---- daemon (repair.c) ---- */
 
 /* The daemon's private memory of one publisher entry. */
 struct log_pub_watch {
