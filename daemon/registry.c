@@ -40,11 +40,17 @@ static bool cal_update(struct tsc_cal *c, bool force)
 	wait_tsc_sample(&t, &n);
 	if (!force && n - c->n_base < 1000000000ull)
 		return false;
-	if (t <= c->t0 || n <= c->n0) /* a clock step back: start the baseline again */
-		return c->t0 = t, c->n0 = n, c->mult = 0, true;
-	c->mult = (uint64_t)(((unsigned __int128)(n - c->n0) << 32) / (t - c->t0));
 	c->t_base = t;
 	c->n_base = n;
+	if (t <= c->t0 || n <= c->n0) {
+		/* the wall clock stepped back: start the baseline again, and let
+		 * publishers read the clock until the next second's estimate */
+		c->t0 = t;
+		c->n0 = n;
+		c->mult = 0;
+		return true;
+	}
+	c->mult = (uint64_t)(((unsigned __int128)(n - c->n0) << 32) / (t - c->t0));
 	return true;
 }
 

@@ -2,10 +2,13 @@
  * sub.c - subscriber handles: a private cursor in the control segment's
  * reader table, receive (view, copy, batch), and the four wait strategies.
  * A handle is used by one thread at a time. No system call while messages
- * are ready; a reader only sleeps after announcing itself in ctl->sleepers.
- * The cursor in shared memory trails the private one: it is stored once per
- * cursor_batch messages and always before the reader waits, so a blocked
- * publisher always sees what a waiting reader has released.
+ * are ready; a reader only sleeps after announcing itself in ctl->sleepers
+ * and calling membarrier() (log_sleep_fence()), which stands in for the
+ * fence publishers no longer make after a commit. The cursor (message
+ * number and byte position) in shared memory trails the private one: it is
+ * stored once per eighth of the ring or 256 messages, and always before the
+ * reader waits, so a blocked publisher always sees what a waiting reader
+ * has released.
  */
 #include <poll.h>
 #include <stdlib.h>
