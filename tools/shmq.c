@@ -280,37 +280,68 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * The next message, copied: a copy is checked intact (on a drop channel a
+ * lapping publisher may rewrite a view while it is printed; a torn copy is
+ * counted lost instead). The buffer grows to the largest message seen.
+ * Output waiting in stdio goes out whenever no message is ready.
+ */
+static int sub_next(struct shmq_sub *s, char **buf, size_t *cap, struct shmq_msg *m,
+		    int64_t left)
+{
+	int err = shmq_recv_copy(s, *buf, *cap, m, 0);
+
+	if (err == -SHMQ_EAGAIN) {
+		fflush(stdout);
+		err = shmq_recv_copy(s, *buf, *cap, m, left);
+	}
+	while (err == -SHMQ_EINVAL && m->len > *cap) { /* not consumed: grow, read again */
+		char *bigger = realloc(*buf, m->len);
+
+		if (!bigger)
+			return -SHMQ_ENOMEM;
+		*buf = bigger;
+		*cap = m->len;
+		err = shmq_recv_copy(s, *buf, *cap, m, 0);
+	}
+	return err;
+}
+
 static int sub_loop(struct shmq_sub *s, const struct opts *o)
 {
 	uint64_t deadline = o->timeout_s >= 0 ? now_ns() + (uint64_t)(o->timeout_s * 1e9) : 0;
+	size_t cap = 4096;
+	char *buf = malloc(cap);
 	struct shmq_msg m;
 	uint64_t got = 0;
+	int err = buf ? 0 : -SHMQ_ENOMEM;
 
-	while (!o->count || got < o->count) {
+	while (!err && (!o->count || got < o->count)) {
 		int64_t left = -1;
-		int err;
 
 		if (deadline) {
 			uint64_t now = now_ns();
 
 			if (now >= deadline)
-				return 0;
+				break;
 			left = (int64_t)(deadline - now);
 		}
-		err = shmq_recv(s, &m, left);
-		if (err == -SHMQ_ETIMEDOUT)
-			return 0;
+		err = sub_next(s, &buf, &cap, &m, left);
+		if (err == -SHMQ_ETIMEDOUT) {
+			err = 0;
+			break;
+		}
 		if (err)
-			return err;
+			break;
 		if (m.lost)
 			fprintf(stderr, "shmq: lost %" PRIu64 " message(s) before offset %" PRIu64 "\n",
 				m.lost, m.offset);
 		fwrite(m.data, 1, m.len, stdout);
 		fputc('\n', stdout);
-		if (o->count && ++got == o->count)
-			break;
+		got++;
 	}
-	return 0;
+	free(buf);
+	return err;
 }
 
 static int cmd_sub(struct shmq_client *c, const char *name, const struct opts *o)

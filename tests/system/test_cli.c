@@ -310,6 +310,51 @@ static void test_bad_input_gets_a_clear_message_and_status(void **state)
 	tool_result_free(&r);
 }
 
+/*
+ * A drop channel lapped while shmq sub prints: every line it prints is a
+ * message published at that offset, once: no torn view of a later lap
+ * (which shows as a value twice, or a value out of its publisher's order).
+ */
+static void test_sub_on_a_lapped_drop_channel_prints_no_torn_message(void **state)
+{
+	struct daemon *d = *state;
+	char *low = numbers(1, 20000), *high = numbers(20001, 40000);
+	struct tool_result r, sr, p1, p2;
+	struct tool_proc sub, pub1, pub2;
+	unsigned last_low = 0, last_high = 20000, lines = 0;
+	char *line, *save = NULL;
+
+	SHMQ(&r, d, NULL, "create", "torn", "--capacity", "64K", "--max-message", "64");
+	expect(&r, 0, "");
+	tool_result_free(&r);
+	assert_int_equal(tool_spawn(&sub, TOOL_ARGS("--socket", d->sock, "sub", "torn",
+						    "--timeout", "2")), 0);
+	usleep(200000); /* its cursor exists before the first message */
+	assert_int_equal(tool_spawn(&pub1, TOOL_ARGS("--socket", d->sock, "pub", "torn")), 0);
+	assert_int_equal(tool_spawn(&pub2, TOOL_ARGS("--socket", d->sock, "pub", "torn")), 0);
+	tool_finish(&pub1, low, &p1);
+	tool_finish(&pub2, high, &p2);
+	expect(&p1, 0, "");
+	expect(&p2, 0, "");
+	tool_finish(&sub, NULL, &sr);
+	for (line = strtok_r(sr.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		unsigned v = (unsigned)strtoul(line, NULL, 10);
+		unsigned *last = v <= 20000 ? &last_low : &last_high;
+
+		if (v == 0 || v > 40000 || v <= *last)
+			fail_msg("line %u: \"%s\" after %u: not a message published in order", lines,
+				 line, *last);
+		*last = v;
+		lines++;
+	}
+	assert_true(lines > 0);
+	tool_result_free(&p1);
+	tool_result_free(&p2);
+	tool_result_free(&sr);
+	free(low);
+	free(high);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 
 int main(void)
@@ -322,6 +367,7 @@ int main(void)
 	    T(test_shmq_socket_environment_variable_is_honoured),
 	    T(test_sub_from_earliest_offset_and_latest),
 	    T(test_sub_timeout_ends_a_quiet_subscription),
+	    T(test_sub_on_a_lapped_drop_channel_prints_no_torn_message),
 	    T(test_pub_without_a_daemon_says_it_is_not_reachable_and_where),
 	    T(test_bad_input_gets_a_clear_message_and_status),
 	};
