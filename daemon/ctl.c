@@ -488,11 +488,14 @@ static void client_request(struct ctl *c, struct client *cl)
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
+	/* descriptors a client sends are never kept, also those riding on a
+	 * zero-length datagram, which reads like the end of the connection */
+	if (n >= 0)
+		close_passed_fds(&mh);
 	if (n <= 0) {
 		client_drop(c, cl);
 		return;
 	}
-	close_passed_fds(&mh);
 	memcpy(&h, buf, (size_t)n < sizeof(h) ? (size_t)n : sizeof(h));
 	err = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ? -SHMQ_EPROTO
 							 : request_check(cl, &h, (size_t)n);

@@ -414,6 +414,51 @@ static void test_descriptors_sent_by_a_client_are_closed(void **state)
 	fx_assert_daemon_serves(d);
 }
 
+/* Send a zero-length datagram carrying n descriptors. */
+static void empty_with_fds(struct raw *r, int n)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * 16)];
+	struct msghdr mh = {.msg_control = cbuf, .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n)};
+	struct cmsghdr *cm;
+	int fds[16];
+
+	assert_true(n > 0 && n <= 16);
+	memset(cbuf, 0, sizeof(cbuf));
+	for (int i = 0; i < n; i++)
+		fds[i] = dup(2);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
+	memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)n);
+	assert_int_equal(sendmsg(r->fd, &mh, MSG_NOSIGNAL), 0);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+/*
+ * A zero-length datagram reads like the end of the connection: the daemon
+ * drops the client, and closes the descriptors it carried all the same
+ * (they used to stay open: 16 per connection, from any local user).
+ */
+static void test_descriptors_in_an_empty_datagram_are_closed(void **state)
+{
+	struct daemon *d = *state;
+	struct raw r;
+	int before;
+
+	fx_raw_hello(&r, d);
+	raw_close(&r);
+	before = daemon_fd_count(d);
+	for (int i = 0; i < 20; i++) {
+		fx_raw_hello(&r, d);
+		empty_with_fds(&r, 16);
+		raw_close(&r);
+	}
+	assert_int_equal(fx_wait_fd_count_at_most(d, before), 0);
+	fx_assert_daemon_serves(d);
+}
+
 static void test_flood_of_requests_without_reading_replies_is_survived(void **state)
 {
 	struct daemon *d = *state;
@@ -904,6 +949,7 @@ int main(void)
 	    T(test_close_and_eventfds_of_channels_not_open_are_refused),
 	    T(test_client_sending_only_garbage_is_disconnected),
 	    T(test_descriptors_sent_by_a_client_are_closed),
+	    T(test_descriptors_in_an_empty_datagram_are_closed),
 	    T(test_flood_of_requests_without_reading_replies_is_survived),
 	    T(test_client_whose_socket_refuses_a_reply_is_dropped),
 	    T(test_reader_slots_are_limited_and_freed_when_the_client_goes),
