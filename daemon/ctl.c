@@ -654,12 +654,23 @@ static int make_parent(const char *path)
 	return 0;
 }
 
-/* Refuse to steal the socket of a live daemon; remove a stale one. */
+/*
+ * Refuse to steal the socket of a live daemon; remove a stale one. Anything
+ * else at the path (a regular file, such as a config file named by mistake,
+ * or a directory) is refused and left alone.
+ */
 static int claim_path(const struct sockaddr_un *sa)
 {
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	int live;
+	struct stat st;
+	int fd, live;
 
+	if (lstat(sa->sun_path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		log_msg(LOG_ERROR, "ctl", "refusing socket path=%s: it is a %s, not a socket "
+			"(left as it is)", sa->sun_path, S_ISDIR(st.st_mode) ? "directory" : "file");
+		errno = S_ISDIR(st.st_mode) ? EISDIR : ENOTSOCK;
+		return -1;
+	}
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
 	live = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;

@@ -15,7 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -330,6 +334,64 @@ static void test_block_late_joiner_starts_at_the_slowest_reader(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 
+/* Run shmqd --socket path; its exit status (-1 if it ran past 5 s). */
+static int shmqd_on(const char *path)
+{
+	const char *bin = getenv("SHMQD");
+	int st = 0;
+	pid_t pid;
+
+	assert_non_null(bin);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 2);
+		execl(bin, "shmqd", "--socket", path, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
+}
+
+/*
+ * --socket naming a regular file or a directory (swapped options, a typo):
+ * shmqd refuses to start and leaves the file as it was; it used to delete
+ * a regular file there.
+ */
+static void test_a_non_socket_at_the_socket_path_is_refused_and_kept(void **state)
+{
+	char dir[] = "/tmp/shmq-path.XXXXXX", file[64], sub[64], buf[16] = "";
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(file, sizeof(file), "%s/shmqd.conf", dir);
+	snprintf(sub, sizeof(sub), "%s/d", dir);
+	f = fopen(file, "w");
+	assert_non_null(f);
+	fputs("keep me\n", f);
+	fclose(f);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	assert_true(shmqd_on(file) > 0);
+	f = fopen(file, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_string_equal(buf, "keep me\n");
+	assert_true(shmqd_on(sub) > 0);
+	assert_int_equal(rmdir(sub), 0);
+	assert_int_equal(unlink(file), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -337,6 +399,7 @@ int main(void)
 	    T(test_out_of_descriptors_new_clients_are_closed_not_left_hanging),
 	    T(test_channel_larger_than_memory_fails_with_enomem),
 	    T(test_block_late_joiner_starts_at_the_slowest_reader),
+	    cmocka_unit_test(test_a_non_socket_at_the_socket_path_is_refused_and_kept),
 	    cmocka_unit_test_setup_teardown(
 		test_deleted_channels_still_open_count_toward_max_channels, two_channels_setup,
 		daemon_teardown),
