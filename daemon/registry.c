@@ -54,12 +54,29 @@ static bool cal_update(struct tsc_cal *c, bool force)
 	return true;
 }
 
+/* The counter is the kernel's clocksource: invariant, synchronised across CPUs. */
+static bool tsc_usable(void)
+{
+	char cs[32] = "";
+	FILE *f;
+
+	if (!wait_tsc())
+		return false;
+	f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "re");
+	if (!f)
+		return false;
+	if (!fgets(cs, sizeof(cs), f))
+		cs[0] = 0;
+	fclose(f);
+	return !strcmp(cs, "tsc\n");
+}
+
 /* The first calibration: a 5 ms baseline, refined every second after. */
 static void cal_init(struct tsc_cal *c)
 {
 	struct timespec ts = {0, 5000000};
 
-	*c = (struct tsc_cal){.usable = wait_tsc_usable()};
+	*c = (struct tsc_cal){.usable = tsc_usable()};
 	if (!c->usable)
 		return;
 	wait_tsc_sample(&c->t0, &c->n0);

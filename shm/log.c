@@ -592,10 +592,8 @@ int log_claimv(const struct log_view *v, struct log_pub *p, const uint32_t *lens
  * or stores before the CAS, which then fails (see ARCHITECTURE.md for the
  * one order that remains: a commit that checks just before the mark).
  */
-static bool abandoned_under_us(const struct log_view *v, const struct log_pub *p,
-			       const struct log_claim *c)
+static bool abandoned_under_us(const struct log_pub *p, const struct log_claim *c)
 {
-	(void)v;
 	/* acquire; pairs with the daemon's release store in claim_abandon(). */
 	return p->me && atomic_load_explicit(&p->me->cut_bytes, memory_order_acquire) == c->start + 1;
 }
@@ -655,7 +653,7 @@ int log_commit(const struct log_view *v, struct log_pub *p, const struct log_cla
 
 	if (c->count != 1 || rec_bytes_for(len, ext) > span)
 		return -SHMQ_EINVAL;
-	if (abandoned_under_us(v, p, c)) {
+	if (abandoned_under_us(p, c)) {
 		state_store(p, PUB_IDLE);
 		return -SHMQ_EABANDONED;
 	}
@@ -670,7 +668,7 @@ int log_commitv(const struct log_view *v, struct log_pub *p, const struct log_cl
 
 	if (b != c->end)
 		return -SHMQ_EINVAL;
-	if (abandoned_under_us(v, p, c)) {
+	if (abandoned_under_us(p, c)) {
 		state_store(p, PUB_IDLE);
 		return -SHMQ_EABANDONED;
 	}
@@ -692,7 +690,7 @@ int log_abort(const struct log_view *v, struct log_pub *p, const struct log_clai
 {
 	struct rec_hdr *h = log_rec_at(v, c->at.bytes);
 
-	if (abandoned_under_us(v, p, c)) {
+	if (abandoned_under_us(p, c)) {
 		state_store(p, PUB_IDLE);
 		return -SHMQ_EABANDONED;
 	}
@@ -861,7 +859,6 @@ static int msg_fill(const struct log_view *v, const struct rec_hdr *h, uint32_t 
 	rec->timestamp_ns = h->timestamp_ns;
 	rec->flags = rec_word_flags(raw);
 	rec->rec_bytes = (uint32_t)size;
-	rec->word = raw;
 	return 0;
 }
 

@@ -76,7 +76,6 @@ struct log_rec {
 	uint64_t pos;
 	uint64_t bytes;       /* the record's byte position */
 	uint64_t timestamp_ns;
-	uint64_t word;        /* commit word seen (raw); log_verify() compares it */
 	uint64_t lost;        /* messages skipped before this record */
 	uint64_t abandoned;   /* of those, abandoned by their publisher */
 };

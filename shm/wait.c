@@ -5,8 +5,6 @@
 #include "wait.h"
 
 #include <errno.h>
-#include <stdio.h>
-#include <string.h>
 #include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <sched.h>
@@ -84,62 +82,37 @@ void wait_efd_drain(int fd)
 	}
 }
 
-/* 0 unknown, 1 available, 2 refused: decided once per process. */
-static _Atomic int membarrier_state;
-
-static bool membarrier_probe(void)
+/*
+ * Whether the kernel offers both commands; 0 unknown, 1 yes, 2 no. Asked
+ * once per process: relaxed, a cache of an idempotent system call's answer.
+ */
+static bool membarrier_usable(void)
 {
-	long mask = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
-	int want = MEMBARRIER_CMD_GLOBAL_EXPEDITED | MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED;
-
-	return mask >= 0 && (mask & want) == want;
-}
-
-bool wait_membarrier_register(void)
-{
-	/* relaxed: a cache of an idempotent system call's answer. */
-	int st = atomic_load_explicit(&membarrier_state, memory_order_relaxed);
+	static _Atomic int usable;
+	int st = atomic_load_explicit(&usable, memory_order_relaxed);
 
 	if (st == 0) {
-		st = membarrier_probe() &&
-				     !syscall(__NR_membarrier,
-					      MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0)
-			     ? 1
-			     : 2;
-		atomic_store_explicit(&membarrier_state, st, memory_order_relaxed);
+		long mask = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+		int want = MEMBARRIER_CMD_GLOBAL_EXPEDITED |
+			   MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED;
+
+		st = mask >= 0 && (mask & want) == want ? 1 : 2;
+		atomic_store_explicit(&usable, st, memory_order_relaxed);
 	}
 	return st == 1;
 }
 
-bool wait_membarrier(void)
+bool wait_membarrier_register(void)
 {
-	static _Atomic int usable; /* 0 unknown, 1 yes, 2 no */
-	/* relaxed: as above. */
-	int st = atomic_load_explicit(&usable, memory_order_relaxed);
-
-	if (st == 0) {
-		st = membarrier_probe() ? 1 : 2;
-		atomic_store_explicit(&usable, st, memory_order_relaxed);
-	}
-	if (st != 1)
-		return false;
-	return syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0;
+	/* registering again is harmless: no cache of our own */
+	return membarrier_usable() &&
+	       !syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0);
 }
 
-bool wait_tsc_usable(void)
+bool wait_membarrier(void)
 {
-	char cs[32] = "";
-	FILE *f;
-
-	if (!wait_tsc())
-		return false;
-	f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "re");
-	if (!f)
-		return false;
-	if (!fgets(cs, sizeof(cs), f))
-		cs[0] = 0;
-	fclose(f);
-	return !strcmp(cs, "tsc\n");
+	return membarrier_usable() &&
+	       syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0;
 }
 
 void wait_tsc_sample(uint64_t *tsc, uint64_t *ns)

@@ -36,13 +36,10 @@ static inline uint64_t wait_tsc(void)
 }
 
 /*
- * A calibration of wait_tsc() against CLOCK_REALTIME: ns = ns_base +
- * ((tsc - tsc_base) * mult >> 32). wait_tsc_usable() says whether the
- * counter is the kernel's clocksource (invariant, synchronised across
- * CPUs); wait_tsc_sample() takes one (tsc, ns) pair, the counter read on
- * both sides of the clock.
+ * One (tsc, ns) pair for a calibration of wait_tsc() against
+ * CLOCK_REALTIME (ns = ns_base + ((tsc - tsc_base) * mult >> 32)): the
+ * counter read on both sides of the clock, the closest of five.
  */
-bool wait_tsc_usable(void);
 void wait_tsc_sample(uint64_t *tsc, uint64_t *ns);
 
 /* Monotonic clock in ns (vDSO, no system call). */
