@@ -33,6 +33,11 @@ static const struct {
 	[SHMQ_EMISMATCH] = {"SHMQ_EMISMATCH", "channel exists with different settings"},
 	[SHMQ_ESTATE] = {"SHMQ_ESTATE", "call not valid in the handle's current state"},
 	[SHMQ_EBUSY] = {"SHMQ_EBUSY", "the channel takes one publisher at a time, and it has one"},
+	[SHMQ_EDELETED] = {"SHMQ_EDELETED", "the channel was deleted"},
+	[SHMQ_ECHANQUOTA] = {"SHMQ_ECHANQUOTA",
+			     "this user owns as many channels as the daemon allows per user"},
+	[SHMQ_ECONNQUOTA] = {"SHMQ_ECONNQUOTA",
+			     "this user holds as many connections as the daemon allows per user"},
 };
 
 /* The table index of err or -err; -1 outside the table (also for INT_MIN). */

@@ -31,6 +31,9 @@ enum shmq_err {
 	SHMQ_EMISMATCH = 20,  /* channel exists with different settings */
 	SHMQ_ESTATE = 21,     /* call not valid in the handle's current state */
 	SHMQ_EBUSY = 22,      /* the channel's one exclusive publisher is taken */
+	SHMQ_EDELETED = 23,   /* the channel was deleted while the handle was open */
+	SHMQ_ECHANQUOTA = 24, /* this uid owns as many channels as it may */
+	SHMQ_ECONNQUOTA = 25, /* this uid holds as many connections as it may */
 	SHMQ_ERR_COUNT
 };
 
