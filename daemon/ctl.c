@@ -71,6 +71,7 @@ struct reply {
 	uint32_t len;
 	uint32_t nfds;
 	int fds[PROTO_MAX_FDS];
+	bool close_fds; /* the fds were opened for this reply: close them after it */
 };
 
 static bool is_admin(const struct ctl *c, uint32_t uid)
@@ -83,6 +84,8 @@ static bool may(const struct ctl *c, const struct client *cl, const struct chann
 {
 	if (is_admin(c, cl->uid) || cl->uid == ch->owner_uid)
 		return true;
+	/* monitors need what subscribers need: they see the counters, and
+	 * with the data segment the messages too */
 	return acl_allows(role == ROLE_PUB ? &ch->publish : &ch->subscribe, cl->uid);
 }
 
@@ -168,7 +171,9 @@ static int handle_add(struct client *cl, uint64_t channel_id, uint32_t role, uin
 	return 0;
 }
 
-/* Release one handle of a client: its reader slot and channel reference. */
+static void slot_give_back(struct channel *ch, uint32_t role, uint32_t idx);
+
+/* Release one handle of a client: its slot and channel reference. */
 static void handle_release(struct ctl *c, struct client *cl, uint32_t at)
 {
 	struct handle h = cl->h[at];
@@ -177,10 +182,7 @@ static void handle_release(struct ctl *c, struct client *cl, uint32_t at)
 	cl->h[at] = cl->h[--cl->nh];
 	if (!ch)
 		return;
-	if (h.role == ROLE_SUB)
-		registry_reader_remove(ch, h.reader_idx);
-	else
-		registry_pub_remove(ch, h.reader_idx);
+	slot_give_back(ch, h.role, h.reader_idx);
 	registry_handle_put(c->reg, ch);
 }
 
@@ -311,7 +313,9 @@ static int open_channel(struct ctl *c, struct client *cl, const struct proto_ope
 
 	if (err)
 		return err;
-	if (req->role != ROLE_PUB && req->role != ROLE_SUB)
+	if (req->role != ROLE_PUB && req->role != ROLE_SUB && req->role != ROLE_MON)
+		return -SHMQ_EINVAL;
+	if (req->role == ROLE_MON && req->create)
 		return -SHMQ_EINVAL;
 	*out = registry_find(c->reg, name);
 	if (!*out && !req->create)
@@ -322,6 +326,53 @@ static int open_channel(struct ctl *c, struct client *cl, const struct proto_ope
 			return err;
 	}
 	return may(c, cl, *out, req->role) ? 0 : -SHMQ_EPERM;
+}
+
+/* Assign the slot a role takes: a reader, a publisher, or none (monitor). */
+static int slot_take(struct channel *ch, const struct client *cl, const struct proto_open *req,
+		     struct proto_opened *out)
+{
+	struct slot_owner who = {cl->id, cl->pid, cl->uid};
+	struct log_cursor cur;
+	int err;
+
+	if (req->role == ROLE_MON)
+		return 0;
+	if (req->role == ROLE_PUB)
+		return registry_pub_add(ch, &who, &out->reader_idx);
+	if (req->wait_mode > SHMQ_WAIT_EVENTFD)
+		return -SHMQ_EINVAL;
+	err = registry_reader_add(ch, &who, req->start, req->offset, req->wait_mode,
+				  &out->reader_idx, &cur, &out->skip_below);
+	if (err)
+		return err;
+	out->start_pos = cur.pos;
+	out->start_bytes = cur.bytes;
+	out->reader_gen = ch->peers.rgen[out->reader_idx];
+	return 0;
+}
+
+static void slot_give_back(struct channel *ch, uint32_t role, uint32_t idx)
+{
+	if (role == ROLE_SUB)
+		registry_reader_remove(ch, idx);
+	else if (role == ROLE_PUB)
+		registry_pub_remove(ch, idx);
+}
+
+/* The descriptors of an open: what the role may write, read-write; the rest read-only. */
+static void open_fds(const struct channel *ch, uint32_t role, uint32_t idx, struct reply *rep)
+{
+	rep->fds[0] = role == ROLE_PUB ? ch->data_fd : ch->data_ro_fd;
+	rep->fds[1] = ch->ctl_ro_fd;
+	rep->fds[2] = role == ROLE_MON ? ch->wake_ro_fd : ch->wake_fd;
+	rep->nfds = 3;
+	if (role == ROLE_PUB)
+		rep->fds[rep->nfds++] = ch->pub_fd[idx];
+	if (role == ROLE_SUB)
+		rep->fds[rep->nfds++] = ch->reader_fd[idx];
+	if (role == ROLE_SUB && ch->efds[idx] >= 0)
+		rep->fds[rep->nfds++] = ch->efds[idx];
 }
 
 static int op_open(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
@@ -335,38 +386,16 @@ static int op_open(struct ctl *c, struct client *cl, const void *body, struct re
 		return err;
 	memset(out, 0, sizeof(*out));
 	out->channel_id = ch->id;
-	if (req->role == ROLE_SUB) {
-		struct log_cursor cur;
-
-		if (req->wait_mode > SHMQ_WAIT_EVENTFD)
-			return -SHMQ_EINVAL;
-		err = registry_reader_add(ch, cl->id, cl->pid, req->start, req->offset,
-					  req->wait_mode, &out->reader_idx, &cur, &out->skip_below);
-		if (err)
-			return err;
-		out->start_pos = cur.pos;
-		out->start_bytes = cur.bytes;
-		out->reader_gen = atomic_load_explicit(&ch->v.readers[out->reader_idx].gen,
-						       memory_order_relaxed);
-	} else {
-		err = registry_pub_add(ch, cl->id, cl->pid, &out->reader_idx);
-		if (err)
-			return err;
-	}
+	err = slot_take(ch, cl, req, out);
+	if (err)
+		return err;
 	err = handle_add(cl, ch->id, req->role, out->reader_idx);
 	if (err) {
-		if (req->role == ROLE_SUB)
-			registry_reader_remove(ch, out->reader_idx);
-		else
-			registry_pub_remove(ch, out->reader_idx);
+		slot_give_back(ch, req->role, out->reader_idx);
 		return err;
 	}
 	ch->handles++;
-	rep->fds[0] = req->role == ROLE_SUB ? ch->data_ro_fd : ch->data_fd;
-	rep->fds[1] = ch->ctl_fd;
-	rep->nfds = 2;
-	if (req->role == ROLE_SUB)
-		rep->fds[rep->nfds++] = ch->efds[out->reader_idx];
+	open_fds(ch, req->role, out->reader_idx, rep);
 	out->nfds = rep->nfds;
 	rep->len = sizeof(*out);
 	return 0;
@@ -394,17 +423,78 @@ static int op_close(struct ctl *c, struct client *cl, const void *body, struct r
 	return 0;
 }
 
-static int op_eventfds(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
+/* May this client have the peers of kind? It must hold a handle that needs them. */
+static bool peers_allowed(const struct client *cl, const struct channel *ch, uint32_t kind)
 {
-	const struct proto_efds *req = body;
-	struct proto_efds *out = (struct proto_efds *)rep->body;
-	struct channel *ch = registry_by_id(c->reg, req->channel_id);
+	bool pub = find_handle(cl, ch->id, ROLE_PUB, UINT32_MAX) >= 0;
+	bool mon = find_handle(cl, ch->id, ROLE_MON, UINT32_MAX) >= 0;
 
-	if (!ch || find_handle(cl, req->channel_id, ROLE_PUB, UINT32_MAX) < 0)
+	switch (kind) {
+	case PEER_READERS:
+		return mon || (pub && ch->v.policy == SHMQ_POLICY_BLOCK);
+	case PEER_PUBS:
+		return mon || pub;
+	case PEER_EFDS:
+		return pub;
+	default:
+		return false;
+	}
+}
+
+/* Add slot i's descriptor for kind to the reply, if it has one. */
+static int peer_add(const struct channel *ch, uint32_t kind, unsigned i, struct proto_peers *out,
+		    struct reply *rep)
+{
+	int fd;
+
+	if (kind == PEER_EFDS) {
+		if (!ch->reader_client[i] || ch->efds[i] < 0)
+			return 0;
+		fd = dup(ch->efds[i]);
+	} else if (kind == PEER_READERS) {
+		if (!ch->reader_client[i])
+			return 0;
+		fd = registry_fd_ro(ch->reader_fd[i]);
+	} else {
+		if (!ch->pub_client[i])
+			return 0;
+		fd = registry_fd_ro(ch->pub_fd[i]);
+	}
+	if (fd < 0)
+		return errno == EMFILE || errno == ENFILE ? -SHMQ_ELIMIT : -SHMQ_ESYS;
+	out->idx[out->count] = i;
+	out->gen[out->count] = kind == PEER_PUBS ? ch->peers.pgen[i] : ch->peers.rgen[i];
+	rep->fds[out->count++] = fd;
+	return 0;
+}
+
+/*
+ * The entry segments (read-only) or event fds of a channel's readers or
+ * publishers, for a client whose handle needs them: publishers to bound
+ * their claims and wake event-fd readers, monitors to read counters.
+ */
+static int op_peers(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
+{
+	const struct proto_peers_req *req = body;
+	struct proto_peers *out = (struct proto_peers *)rep->body;
+	struct channel *ch = registry_by_id(c->reg, req->channel_id);
+	int err = 0;
+
+	if (!ch || !peers_allowed(cl, ch, req->kind))
 		return -SHMQ_ESTATE;
-	memcpy(rep->fds, ch->efds, sizeof(ch->efds));
-	rep->nfds = MAX_READERS;
-	*out = (struct proto_efds){.channel_id = ch->id, .count = MAX_READERS};
+	memset(out, 0, sizeof(*out));
+	out->channel_id = ch->id;
+	out->kind = req->kind;
+	rep->close_fds = true;
+	for (unsigned i = 0; i < MAX_READERS && !err; i++)
+		err = peer_add(ch, req->kind, i, out, rep);
+	rep->nfds = out->count;
+	if (err) {
+		for (uint32_t i = 0; i < rep->nfds; i++)
+			close(rep->fds[i]);
+		rep->nfds = 0;
+		return err;
+	}
 	rep->len = sizeof(*out);
 	return 0;
 }
@@ -436,7 +526,7 @@ static const struct {
 	[OP_INFO] = {op_info, sizeof(struct proto_name)},
 	[OP_OPEN] = {op_open, sizeof(struct proto_open)},
 	[OP_CLOSE] = {op_close, sizeof(struct proto_close)},
-	[OP_EVENTFDS] = {op_eventfds, sizeof(struct proto_efds)},
+	[OP_PEERS] = {op_peers, sizeof(struct proto_peers_req)},
 };
 
 /* Check a request; 0 if it may be dispatched. */
@@ -505,6 +595,9 @@ static void client_request(struct ctl *c, struct client *cl)
 	else
 		note_bad(cl, err, (size_t)n);
 	err = send_reply(cl, &h, err, &rep);
+	if (rep.close_fds)
+		for (uint32_t i = 0; i < rep.nfds; i++)
+			close(rep.fds[i]);
 	if (err) {
 		/* it would wait forever for the reply we could not send */
 		if (log_rate_allow(&c->reply_rate, &lost))

@@ -1,10 +1,13 @@
 /*
  * registry.c - channel lifecycle in the daemon (see registry.h).
- * Segments are sealed memfds (no name in any namespace): created and sized
- * here, memory allocated up front, then sealed against shrinking and
- * growing, so that no client holding a descriptor can truncate a segment
- * under the others (SIGBUS). Clients receive descriptors over the control
- * socket; pure subscribers a read-only one. Main thread.
+ * Segments are sealed memfds (no name in any namespace), mode 0600 and the
+ * daemon's: created and sized here, memory allocated up front, then sealed
+ * against shrinking and growing, so that no client holding a descriptor
+ * can truncate a segment under the others (SIGBUS). Clients receive
+ * descriptors over the control socket, read-only ones for what they may
+ * not write; a client of another uid cannot reopen a read-only descriptor
+ * for writing (the mode), a client of the daemon's uid could, and is
+ * trusted like the daemon. Main thread.
  */
 #include "registry.h"
 
@@ -203,40 +206,92 @@ static int seg_create(const char *name, uint64_t bytes, int node, int *fd_out, v
 	return map_fd(fd, true, base, mapped);
 }
 
-/* A read-only descriptor of the same memfd, for pure subscribers. */
-static int seg_open_ro(int fd, int *ro_out)
+int registry_fd_ro(int fd)
 {
 	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	*ro_out = open(path, O_RDONLY | O_CLOEXEC);
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/* A read-only descriptor of the same memfd. */
+static int seg_open_ro(int fd, int *ro_out)
+{
+	*ro_out = registry_fd_ro(fd);
 	return *ro_out < 0 ? err_from_errno(errno) : 0;
+}
+
+static void fd_close(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* Unmap and close slot idx's entry segment (reader or publisher). */
+static void entry_release(int *fd, void **map)
+{
+	map_release(*map, ENTRY_SEG_BYTES);
+	*map = NULL;
+	fd_close(fd);
 }
 
 static void channel_free(struct channel *ch)
 {
-	for (unsigned i = 0; i < MAX_READERS; i++)
-		if (ch->efds[i] >= 0)
-			close(ch->efds[i]);
+	for (unsigned i = 0; i < MAX_READERS; i++) {
+		fd_close(&ch->efds[i]);
+		entry_release(&ch->reader_fd[i], (void **)&ch->peers.readers[i]);
+	}
+	for (unsigned i = 0; i < MAX_PUBS; i++)
+		entry_release(&ch->pub_fd[i], (void **)&ch->peers.pubs[i]);
 	map_release(ch->data, ch->g.data_bytes);
 	map_release(ch->ctl, ch->g.ctl_bytes);
-	if (ch->data_fd >= 0)
-		close(ch->data_fd);
-	if (ch->data_ro_fd >= 0)
-		close(ch->data_ro_fd);
-	if (ch->ctl_fd >= 0)
-		close(ch->ctl_fd);
+	map_release(ch->wake, WAKE_SEG_BYTES);
+	fd_close(&ch->data_fd);
+	fd_close(&ch->data_ro_fd);
+	fd_close(&ch->ctl_fd);
+	fd_close(&ch->ctl_ro_fd);
+	fd_close(&ch->wake_fd);
+	fd_close(&ch->wake_ro_fd);
 	free(ch);
 }
 
-static int make_efds(struct channel *ch)
+/* The channel's NUMA node for its segments, -1 for none. */
+static int channel_node(const struct channel *ch)
 {
-	for (unsigned i = 0; i < MAX_READERS; i++) {
-		ch->efds[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (ch->efds[i] < 0)
-			return err_from_errno(errno);
-	}
-	return 0;
+	/* a channel that asked for none is never bound, whatever numa_node holds */
+	return ch->numa_wire == SHMQ_NUMA_NONE ? -1 : ch->numa_node;
+}
+
+/* A fresh, zeroed entry segment for a slot, mapped read-write here. */
+static int entry_create(struct channel *ch, char kind, unsigned idx, int *fd, void **map)
+{
+	char name[256];
+	uint64_t bytes;
+	int err;
+
+	snprintf(name, sizeof(name), "shmq.%s.%c%u", ch->name, kind, idx);
+	err = seg_create(name, ENTRY_SEG_BYTES, channel_node(ch), fd, map, &bytes);
+	if (!err && bytes != ENTRY_SEG_BYTES)
+		err = -SHMQ_ESYS;
+	if (err)
+		entry_release(fd, map);
+	return err;
+}
+
+static struct ctl_hdr *ctl_rw(const struct channel *ch)
+{
+	return ch->ctl;
+}
+
+static struct ctl_slot *reader_slot(const struct channel *ch, unsigned i)
+{
+	return (struct ctl_slot *)((uint8_t *)ch->ctl + CTL_READERS_OFF) + i;
+}
+
+static struct ctl_slot *pub_slot(const struct channel *ch, unsigned i)
+{
+	return (struct ctl_slot *)((uint8_t *)ch->ctl + CTL_PUBS_OFF) + i;
 }
 
 /* A random commit-word key; the clock if the kernel has no entropy call. */
@@ -257,9 +312,9 @@ static uint64_t channel_key(void)
 static int channel_map(struct channel *ch)
 {
 	char name[256];
-	/* both segments on the resolved node; a channel that asked for none
-	 * is never bound, whatever numa_node holds */
-	int node = ch->numa_wire == SHMQ_NUMA_NONE ? -1 : ch->numa_node;
+	int node = channel_node(ch);
+	uint64_t wake_bytes;
+	struct log_segs segs;
 	int err;
 
 	snprintf(name, sizeof(name), "shmq.%s.d", ch->name);
@@ -268,13 +323,27 @@ static int channel_map(struct channel *ch)
 		return err;
 	snprintf(name, sizeof(name), "shmq.%s.c", ch->name);
 	err = seg_create(name, ch->g.ctl_bytes, node, &ch->ctl_fd, &ch->ctl, &ch->g.ctl_bytes);
+	if (err)
+		return err;
+	snprintf(name, sizeof(name), "shmq.%s.w", ch->name);
+	err = seg_create(name, WAKE_SEG_BYTES, node, &ch->wake_fd, &ch->wake, &wake_bytes);
 	if (!err)
 		err = seg_open_ro(ch->data_fd, &ch->data_ro_fd);
 	if (!err)
-		err = log_format(ch->data, ch->ctl, &ch->g, ch->name, ch->id, 0, channel_key());
+		err = seg_open_ro(ch->ctl_fd, &ch->ctl_ro_fd);
 	if (!err)
-		err = log_attach(&ch->v, ch->data, ch->g.data_bytes, ch->ctl, ch->g.ctl_bytes,
-				 NULL);
+		err = seg_open_ro(ch->wake_fd, &ch->wake_ro_fd);
+	if (!err)
+		err = log_format(ch->data, ch->ctl, &ch->g, ch->name, ch->id, 0, channel_key());
+	if (err)
+		return err;
+	segs = (struct log_segs){ch->data, ch->g.data_bytes, ch->ctl, ch->g.ctl_bytes,
+				 ch->wake, wake_bytes};
+	err = log_attach(&ch->v, &segs, NULL);
+	ch->rep.ctl = ctl_rw(ch);
+	ch->rep.ctl_pslots = pub_slot(ch, 0);
+	/* relaxed: nobody has the segment yet */
+	atomic_store_explicit(&ctl_rw(ch)->daemon_pid, (uint32_t)getpid(), memory_order_relaxed);
 	return err;
 }
 
@@ -311,8 +380,11 @@ static int channel_new(struct registry *r, const struct channel_spec *spec, uint
 	if (!ch)
 		return -SHMQ_ENOMEM;
 	for (unsigned i = 0; i < MAX_READERS; i++)
-		ch->efds[i] = -1;
-	ch->data_fd = ch->data_ro_fd = ch->ctl_fd = -1;
+		ch->efds[i] = ch->reader_fd[i] = -1;
+	for (unsigned i = 0; i < MAX_PUBS; i++)
+		ch->pub_fd[i] = -1;
+	ch->data_fd = ch->data_ro_fd = ch->ctl_fd = ch->ctl_ro_fd = -1;
+	ch->wake_fd = ch->wake_ro_fd = -1;
 	strcpy(ch->name, spec->name);
 	ch->owner_uid = owner_uid;
 	ch->publish = spec->publish;
@@ -325,8 +397,6 @@ static int channel_new(struct registry *r, const struct channel_spec *spec, uint
 				spec->flags & SHMQ_CHAN_NO_TIMESTAMP ? DATA_F_NO_TIMESTAMP : 0, &ch->g);
 	if (!err)
 		err = channel_map(ch);
-	if (!err)
-		err = make_efds(ch);
 	if (err) {
 		channel_free(ch);
 		return err;
@@ -378,9 +448,15 @@ static void registry_drop(struct registry *r, struct channel *ch)
 	channel_free(ch);
 }
 
+static void wake_all(struct channel *ch);
+
 void registry_delete(struct registry *r, struct channel *ch)
 {
 	ch->deleted = true;
+	/* release; pairs with the subscribers' acquire when they find no
+	 * message: everything published before the delete is still read. */
+	atomic_store_explicit(&ctl_rw(ch)->state, CHAN_DELETED, memory_order_release);
+	wake_all(ch);
 	log_msg(LOG_INFO, "registry", "deleted channel=%s handles=%u", ch->name, ch->handles);
 	if (!ch->handles)
 		registry_drop(r, ch);
@@ -432,7 +508,7 @@ static void set_readers_hi(struct channel *ch)
 	while (hi > 0 && !ch->reader_client[hi - 1])
 		hi--;
 	/* release; pairs with the acquire in log_wake(). */
-	atomic_store_explicit(&ch->v.ctl->readers_hi, hi, memory_order_release);
+	atomic_store_explicit(&ctl_rw(ch)->readers_hi, hi, memory_order_release);
 }
 
 /*
@@ -449,7 +525,8 @@ static bool slowest_reader(const struct channel *ch, struct log_cursor *low)
 	log_oldest(&ch->v, &oldest);
 	*low = tail;
 	for (unsigned i = 0; i < MAX_READERS; i++) {
-		if (!ch->reader_client[i] || !log_cursor_load(&ch->v.readers[i], &c))
+		if (!ch->reader_client[i] || !ch->peers.readers[i] ||
+		    !log_cursor_load(ch->peers.readers[i], &c))
 			continue;
 		if (c.bytes < oldest.bytes || c.bytes > tail.bytes || c.pos > tail.pos ||
 		    c.bytes % REC_ALIGN)
@@ -480,11 +557,42 @@ static int reader_start(const struct channel *ch, uint32_t start, uint64_t offse
 	return err;
 }
 
-int registry_reader_add(struct channel *ch, uint64_t client_id, uint32_t pid, uint32_t start,
+/* Bump a slot table's generation word: clients rescan their peers. */
+static void gen_bump(_Atomic uint64_t *gen)
+{
+	/* release, after the slot's state store: a client that sees the new
+	 * generation (acquire) and rescans sees the slot as it is now. */
+	atomic_fetch_add_explicit(gen, 1, memory_order_release);
+}
+
+/* Fill a free slot: owner, a new generation, then ACTIVE (release). */
+static uint32_t slot_fill(struct ctl_slot *sl, const struct slot_owner *who, uint32_t wait_mode)
+{
+	/* relaxed: the release store of state below publishes them. */
+	uint32_t gen = atomic_load_explicit(&sl->gen, memory_order_relaxed) + 1;
+
+	atomic_store_explicit(&sl->owner_pid, who->pid, memory_order_relaxed);
+	atomic_store_explicit(&sl->owner_uid, who->uid, memory_order_relaxed);
+	atomic_store_explicit(&sl->wait_mode, wait_mode, memory_order_relaxed);
+	atomic_store_explicit(&sl->cut_bytes, 0, memory_order_relaxed);
+	atomic_store_explicit(&sl->gen, gen, memory_order_relaxed);
+	/* release: owner, generation and the entry's first contents are
+	 * visible to whoever sees ACTIVE (log_slot_stale()). */
+	atomic_store_explicit(&sl->state, SLOT_ACTIVE, memory_order_release);
+	return gen;
+}
+
+static void slot_clear(struct ctl_slot *sl)
+{
+	/* release: a publisher that sees the slot free stops reading its entry. */
+	atomic_store_explicit(&sl->state, SLOT_FREE, memory_order_release);
+}
+
+int registry_reader_add(struct channel *ch, const struct slot_owner *who, uint32_t start,
 			uint64_t offset, uint32_t wait_mode, uint32_t *idx, struct log_cursor *cur,
 			uint64_t *skip_below)
 {
-	struct reader_entry *e;
+	void *map = NULL;
 	unsigned i;
 	int err = reader_start(ch, start, offset, cur, skip_below);
 
@@ -494,24 +602,26 @@ int registry_reader_add(struct channel *ch, uint64_t client_id, uint32_t pid, ui
 		;
 	if (i == MAX_READERS)
 		return -SHMQ_ELIMIT;
-	e = &ch->v.readers[i];
-	/* the entry is free: the release store of state below publishes all
-	 * of it (pairs with log_reader_limit()'s loads) */
-	log_cursor_store(e, cur, false);
-	atomic_store_explicit(&e->received, 0, memory_order_relaxed);
-	atomic_store_explicit(&e->lost, 0, memory_order_relaxed);
-	atomic_store_explicit(&e->armed, MARK_NONE, memory_order_relaxed);
-	atomic_store_explicit(&e->owner_pid, pid, memory_order_relaxed);
-	atomic_fetch_add_explicit(&e->gen, 1, memory_order_relaxed);
-	e->wait_mode = wait_mode;
-	/* release: the fields above are visible to whoever sees ACTIVE. */
-	atomic_store_explicit(&e->state, READER_ACTIVE, memory_order_release);
-	/* release, after ACTIVE: a publisher that sees the new generation
-	 * (acquire) and rescans sees this entry active with its cursor. */
-	atomic_fetch_add_explicit(&ch->v.ctl->readers_gen, 1, memory_order_release);
-	ch->reader_client[i] = client_id;
+	if (wait_mode == SHMQ_WAIT_EVENTFD) {
+		ch->efds[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (ch->efds[i] < 0)
+			return err_from_errno(errno);
+	}
+	err = entry_create(ch, 'r', i, &ch->reader_fd[i], &map);
+	if (err) {
+		fd_close(&ch->efds[i]);
+		return err;
+	}
+	ch->peers.readers[i] = map;
+	/* the entry is new: the release store of ACTIVE publishes the cursor */
+	log_cursor_store(ch->peers.readers[i], cur, false);
+	log_reader_unmark(&ch->v, i, MARK_EFD); /* a mark left by someone else */
+	log_reader_unmark(&ch->v, i, MARK_FUTEX);
+	ch->peers.rgen[i] = slot_fill(reader_slot(ch, i), who, wait_mode);
+	gen_bump(&ctl_rw(ch)->readers_gen);
+	ch->reader_client[i] = who->client_id;
+	ch->watch[i] = (struct reader_watch){cur->bytes, 0, 0};
 	set_readers_hi(ch);
-	wait_efd_drain(ch->efds[i]);
 	*idx = i;
 	return 0;
 }
@@ -520,26 +630,24 @@ static void wake_publishers(struct channel *ch)
 {
 	/* release: publish the new sequence before the wake (pairs with
 	 * wait_space() in libclient/pub.c). */
-	atomic_fetch_add_explicit(&ch->v.ctl->space_seq, 1, memory_order_release);
-	wait_wake(&ch->v.ctl->space_seq, INT32_MAX);
+	atomic_fetch_add_explicit(&ch->v.wake->space_seq, 1, memory_order_release);
+	wait_wake(&ch->v.wake->space_seq, INT32_MAX);
 }
 
 void registry_reader_remove(struct channel *ch, uint32_t idx)
 {
-	struct reader_entry *e;
-
 	if (idx >= MAX_READERS || !ch->reader_client[idx])
 		return;
-	e = &ch->v.readers[idx];
 	ch->reader_client[idx] = 0;
 	set_readers_hi(ch);
-	/* release: a publisher that no longer sees the reader may overwrite
-	 * what it was reading; it closed or died, so nobody reads it now. */
-	atomic_store_explicit(&e->state, READER_FREE, memory_order_release);
-	log_reader_unmark(&ch->v, e, MARK_EFD);
-	log_reader_unmark(&ch->v, e, MARK_FUTEX);
-	/* release, after FREE; pairs with the publishers' acquire, as above. */
-	atomic_fetch_add_explicit(&ch->v.ctl->readers_gen, 1, memory_order_release);
+	/* a publisher that no longer sees the reader may overwrite what it
+	 * was reading; it closed or died, so nobody reads it now */
+	slot_clear(reader_slot(ch, idx));
+	log_reader_unmark(&ch->v, idx, MARK_EFD);
+	log_reader_unmark(&ch->v, idx, MARK_FUTEX);
+	gen_bump(&ctl_rw(ch)->readers_gen);
+	entry_release(&ch->reader_fd[idx], (void **)&ch->peers.readers[idx]);
+	fd_close(&ch->efds[idx]);
 	wake_publishers(ch);
 }
 
@@ -561,10 +669,21 @@ uint32_t channel_publishers(const struct channel *ch)
 	return n;
 }
 
-int registry_pub_add(struct channel *ch, uint64_t client_id, uint32_t pid, uint32_t *idx)
+static void set_pubs_hi(struct channel *ch)
 {
-	struct pub_entry *e;
+	uint32_t hi = MAX_PUBS;
+
+	while (hi > 0 && !ch->pub_client[hi - 1])
+		hi--;
+	/* relaxed: informative (monitors); the slots' states decide */
+	atomic_store_explicit(&ctl_rw(ch)->pubs_hi, hi, memory_order_relaxed);
+}
+
+int registry_pub_add(struct channel *ch, const struct slot_owner *who, uint32_t *idx)
+{
+	void *map = NULL;
 	unsigned i;
+	int err;
 
 	if (ch->v.pub_mode == SHMQ_PUBLISHERS_ONE && channel_publishers(ch))
 		return -SHMQ_EBUSY;
@@ -572,19 +691,16 @@ int registry_pub_add(struct channel *ch, uint64_t client_id, uint32_t pid, uint3
 		;
 	if (i == MAX_PUBS)
 		return -SHMQ_ELIMIT;
-	e = &ch->v.pubs[i];
-	/* relaxed: the release store of state below publishes the entry. */
-	atomic_store_explicit(&e->claim_state, PUB_IDLE, memory_order_relaxed);
-	atomic_store_explicit(&e->published, 0, memory_order_relaxed);
-	atomic_store_explicit(&e->published_bytes, 0, memory_order_relaxed);
-	atomic_store_explicit(&e->cut_bytes, 0, memory_order_relaxed);
-	atomic_store_explicit(&e->owner_pid, pid, memory_order_relaxed);
-	atomic_fetch_add_explicit(&e->gen, 1, memory_order_relaxed);
-	/* release; pairs with the acquire in log_claims_limit(). */
-	atomic_store_explicit(&e->state, 1, memory_order_release);
-	ch->pub_client[i] = client_id;
-	ch->pub_pid[i] = pid;
+	err = entry_create(ch, 'p', i, &ch->pub_fd[i], &map);
+	if (err)
+		return err;
+	ch->peers.pubs[i] = map; /* zeroed: PUB_IDLE, no counts */
+	ch->peers.pgen[i] = slot_fill(pub_slot(ch, i), who, 0);
+	gen_bump(&ctl_rw(ch)->pubs_gen);
+	ch->pub_client[i] = who->client_id;
+	ch->pub_pid[i] = who->pid;
 	ch->stall_killed[i] = 0;
+	set_pubs_hi(ch);
 	log_repair_forget(&ch->rep, i);
 	*idx = i;
 	return 0;
@@ -604,7 +720,6 @@ static void wake_all(struct channel *ch)
 
 void registry_pub_remove(struct channel *ch, uint32_t idx)
 {
-	struct pub_entry *e;
 	uint32_t pid;
 	bool gave_up;
 
@@ -613,18 +728,18 @@ void registry_pub_remove(struct channel *ch, uint32_t idx)
 	/* a claim it left open is given up now, as if it had died: the
 	 * library never closes with one, so only a dead or rogue one does */
 	pid = ch->pub_pid[idx];
-	gave_up = log_repair_gone(&ch->v, &ch->rep, ch->pub_pid, idx);
-	e = &ch->v.pubs[idx];
-	/* relaxed + release below: publishers that see the entry free
-	 * (acquire) no longer wait for its claim. */
-	atomic_store_explicit(&e->claim_state, PUB_IDLE, memory_order_relaxed);
-	atomic_store_explicit(&e->state, 0, memory_order_release);
+	gave_up = log_repair_gone(&ch->v, &ch->peers, &ch->rep, ch->pub_pid, idx);
+	slot_clear(pub_slot(ch, idx));
+	gen_bump(&ctl_rw(ch)->pubs_gen);
+	entry_release(&ch->pub_fd[idx], (void **)&ch->peers.pubs[idx]);
 	ch->pub_client[idx] = 0;
 	ch->pub_pid[idx] = 0;
+	set_pubs_hi(ch);
 	log_repair_forget(&ch->rep, idx);
 	if (gave_up)
 		log_msg(LOG_WARN, "registry", "gave up the claim of a closed publisher channel=%s pid=%u",
 			ch->name, pid);
+	/* it may have died between taking a sleeper's wake and giving it */
 	wake_all(ch);
 }
 
@@ -643,6 +758,54 @@ static void stall_stop(struct channel *ch, uint32_t pid)
 	}
 }
 
+/*
+ * The watchdog: a reader whose cursor stands still below the tail for a
+ * tick may be asleep with messages waiting, because its waker died
+ * between taking the wake and giving it, or because a client scribbled on
+ * the wake segment. Wake it then, and again every WATCH_REPEAT_TICKS while
+ * it stays so. A reader that is merely busy gets a spurious wake-up at
+ * most that often. The cursor is the reader's own word, bounded here by
+ * the tail: a hostile reader can only earn itself wake-ups.
+ */
+#define WATCH_REPEAT_TICKS 10u
+
+static void watch_readers(struct channel *ch)
+{
+	/* acquire; pairs with the tail moves. */
+	uint64_t tail = atomic_load_explicit(&ch->v.data->tail_bytes, memory_order_acquire);
+	unsigned nudged = 0;
+	bool futex = false;
+
+	for (unsigned i = 0; i < MAX_READERS; i++) {
+		struct reader_watch *w = &ch->watch[i];
+		uint64_t b;
+
+		if (!ch->reader_client[i] || !ch->peers.readers[i])
+			continue;
+		/* relaxed: a hint; whatever it says costs one wake-up at most. */
+		b = atomic_load_explicit(&ch->peers.readers[i]->bytes, memory_order_relaxed);
+		if (b >= tail || b != w->bytes) {
+			*w = (struct reader_watch){b, 0, 0};
+			continue;
+		}
+		if (w->still_ticks++ % WATCH_REPEAT_TICKS)
+			continue;
+		nudged++;
+		if (ch->efds[i] >= 0)
+			wait_efd_signal(ch->efds[i]);
+		else
+			futex = true;
+	}
+	if (futex) {
+		/* release, as in log_wake(). */
+		atomic_fetch_add_explicit(&ch->v.wake->wake_seq, 1, memory_order_release);
+		wait_wake(&ch->v.wake->wake_seq, INT32_MAX);
+	}
+	if (nudged)
+		/* relaxed: a statistic. */
+		atomic_fetch_add_explicit(&ctl_rw(ch)->wakeups, nudged, memory_order_relaxed);
+}
+
 void registry_tick(struct registry *r, uint64_t now_ns)
 {
 	struct log_repair_out out;
@@ -653,9 +816,9 @@ void registry_tick(struct registry *r, uint64_t now_ns)
 
 		if (cal)
 			cal_publish(r, ch);
-
-		log_repair_step(&ch->v, &ch->rep, ch->pub_pid, now_ns, r->stuck_ns, pid_alive,
-				NULL, &out);
+		watch_readers(ch);
+		log_repair_step(&ch->v, &ch->peers, &ch->rep, ch->pub_pid, now_ns, r->stuck_ns,
+				pid_alive, NULL, &out);
 		for (unsigned k = 0; k < out.nstall; k++)
 			stall_stop(ch, out.stall_pid[k]);
 		if (!out.abandoned)

@@ -1,8 +1,10 @@
 /*
  * registry.h - the daemon's channels: their shared-memory segments (sealed
- * memfds, handed out as descriptors, never named), reader slot assignment,
- * per-reader event fds, deletion, and the periodic repair of claims
- * abandoned by dead publishers. Main thread only.
+ * memfds, handed out as descriptors, never named, split by writer: data,
+ * control, wake, and one entry segment per open handle), reader and
+ * publisher slot assignment, per-reader event fds, deletion, the periodic
+ * repair of claims abandoned by dead publishers, and the watchdog that
+ * wakes readers left asleep with messages waiting. Main thread only.
  */
 #ifndef DAEMON_REGISTRY_H
 #define DAEMON_REGISTRY_H
@@ -12,6 +14,13 @@
 
 #include "config.h"
 #include "log.h"
+
+/* The watchdog's memory of one reader: where its cursor stood, for how long. */
+struct reader_watch {
+	uint64_t bytes;
+	uint32_t still_ticks;
+	uint32_t pad;
+};
 
 struct channel {
 	char name[201];
@@ -25,18 +34,26 @@ struct channel {
 	int32_t numa_wire; /* SHMQ_NUMA_* as the creator asked */
 	int numa_node;	   /* the node both segments are bound to, -1 none */
 	void *data;
-	void *ctl;
+	void *ctl;  /* ours read-write; clients map it read-only */
+	void *wake;
 	int data_fd;
-	int data_ro_fd; /* read-only descriptor for pure subscribers */
 	int ctl_fd;
+	int data_ro_fd; /* read-only descriptors, for whoever may not write */
+	int ctl_ro_fd;
+	int wake_fd;
+	int wake_ro_fd;
 	struct log_view v;
+	struct log_peers peers;              /* every entry segment, mapped read-write */
 	struct log_repair rep;
 	uint64_t reader_client[MAX_READERS]; /* owning client id, 0 = free */
 	uint64_t pub_client[MAX_PUBS];       /* owning client id, 0 = free */
 	uint32_t pub_pid[MAX_PUBS];          /* its pid, for repair; 0 = free */
 	uint32_t stall_killed[MAX_PUBS];     /* pid we stopped, logged once */
-	int efds[MAX_READERS];
+	int reader_fd[MAX_READERS];          /* entry segments, -1 = none */
+	int pub_fd[MAX_PUBS];
+	int efds[MAX_READERS];               /* event fds of event-fd readers, -1 = none */
 	bool have_efds;
+	struct reader_watch watch[MAX_READERS];
 };
 
 /* The daemon's calibration of the time-stamp counter (see log_timestamp()). */
@@ -75,16 +92,31 @@ int registry_create(struct registry *r, const struct channel_spec *spec, uint32_
 /* Make a channel unfindable; it lives on until its last handle closes. */
 void registry_delete(struct registry *r, struct channel *ch);
 
+/* Who asks for a slot. */
+struct slot_owner {
+	uint64_t client_id;
+	uint32_t pid;
+	uint32_t uid;
+};
+
 /*
- * Assign a reader slot; start is enum shmq_start. *cur is where it starts
- * (a record boundary), *skip_below the first offset it delivers (0: all).
+ * Assign a reader slot and its entry segment; start is enum shmq_start.
+ * *cur is where it starts (a record boundary), *skip_below the first offset
+ * it delivers (0: all). The slot's entry fd and event fd (-1 unless
+ * wait_mode is event fd) stay the channel's: reader_fd[*idx], efds[*idx].
  */
-int registry_reader_add(struct channel *ch, uint64_t client_id, uint32_t pid, uint32_t start,
+int registry_reader_add(struct channel *ch, const struct slot_owner *who, uint32_t start,
 			uint64_t offset, uint32_t wait_mode, uint32_t *idx, struct log_cursor *cur,
 			uint64_t *skip_below);
 
-/* Assign a publisher entry; -SHMQ_EBUSY if the channel's one publisher is taken. */
-int registry_pub_add(struct channel *ch, uint64_t client_id, uint32_t pid, uint32_t *idx);
+/*
+ * Assign a publisher slot and its entry segment (pub_fd[*idx]); -SHMQ_EBUSY
+ * if the channel's one publisher is taken.
+ */
+int registry_pub_add(struct channel *ch, const struct slot_owner *who, uint32_t *idx);
+
+/* A read-only descriptor of the memfd fd (the caller closes it); or -1. */
+int registry_fd_ro(int fd);
 
 /* Free a publisher entry, giving up a claim it left open. */
 void registry_pub_remove(struct channel *ch, uint32_t idx);
@@ -97,7 +129,7 @@ void registry_reader_remove(struct channel *ch, uint32_t idx);
 /* A handle closed: drop the count, free the channel if deleted and unused. */
 void registry_handle_put(struct registry *r, struct channel *ch);
 
-/* Periodic work: repair abandoned claims. */
+/* Periodic work: repair abandoned claims, wake readers left asleep. */
 void registry_tick(struct registry *r, uint64_t now_ns);
 
 uint32_t channel_readers(const struct channel *ch);

@@ -5,6 +5,7 @@
  * c->lock from send to receive.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,54 +330,90 @@ SHMQ_EXPORT int shmq_channel_list(struct shmq_client *c, struct shmq_channel_inf
 	return resp.total > (uint32_t)INT32_MAX ? -SHMQ_EPROTO : (int)resp.total;
 }
 
-int chan_open(struct shmq_client *c, const struct proto_open *req, bool writable,
-	      struct proto_opened *resp, struct chan_map *m, int *efd)
+/* Map fd as the role's copy of a segment; bytes must be exactly want, if set. */
+static int map_seg(int fd, bool writable, uint64_t want, void **base, uint64_t *bytes)
 {
-	int fds[3] = {-1, -1, -1}, err;
-	unsigned nfds = 3;
+	int err = map_fd(fd, writable, base, bytes);
+
+	if (!err && want && *bytes != want) {
+		map_release(*base, *bytes);
+		*base = NULL;
+		err = -SHMQ_ECORRUPT;
+	}
+	return err;
+}
+
+static int chan_map_fds(const int *fds, unsigned nfds, uint32_t role, struct chan_map *m)
+{
+	struct log_segs segs;
+	uint64_t entry_bytes;
+	unsigned want = role == ROLE_MON ? 3 : 4;
+	int err;
+
+	if (nfds < want)
+		return -SHMQ_EPROTO;
+	err = map_seg(fds[0], role == ROLE_PUB, 0, &m->data, &m->data_bytes);
+	if (!err)
+		err = map_seg(fds[1], false, 0, &m->ctl, &m->ctl_bytes);
+	if (!err)
+		err = map_seg(fds[2], role != ROLE_MON, WAKE_SEG_BYTES, &m->wake, &m->wake_bytes);
+	if (!err && role != ROLE_MON)
+		err = map_seg(fds[3], true, ENTRY_SEG_BYTES, &m->entry, &entry_bytes);
+	if (err)
+		return err;
+	segs = (struct log_segs){m->data, m->data_bytes, m->ctl, m->ctl_bytes, m->wake,
+				 m->wake_bytes};
+	return log_attach(&m->v, &segs, NULL);
+}
+
+int chan_open(struct shmq_client *c, const struct proto_open *req, struct proto_opened *resp,
+	      struct chan_map *m, int *efd)
+{
+	int fds[5] = {-1, -1, -1, -1, -1}, err;
+	unsigned nfds = 5, nseg = req->role == ROLE_MON ? 3 : 4;
 
 	memset(m, 0, sizeof(*m));
+	if (efd)
+		*efd = -1;
 	err = client_call(c, OP_OPEN, req, sizeof(*req), resp, sizeof(*resp), fds, &nfds);
 	if (err)
 		return err;
-	err = -SHMQ_EPROTO;
-	if (nfds < 2 || nfds != resp->nfds)
-		goto out_close;
-	err = map_fd(fds[0], writable, &m->data, &m->data_bytes);
-	if (err)
-		goto out_close;
-	err = map_fd(fds[1], true, &m->ctl, &m->ctl_bytes);
-	if (err)
-		goto out_unmap;
-	err = log_attach(&m->v, m->data, m->data_bytes, m->ctl, m->ctl_bytes, NULL);
-	if (err || m->v.channel_id != resp->channel_id) {
-		err = err ? err : -SHMQ_ECORRUPT;
-		goto out_unmap;
+	err = nfds != resp->nfds ? -SHMQ_EPROTO : chan_map_fds(fds, nfds, req->role, m);
+	if (!err && m->v.channel_id != resp->channel_id)
+		err = -SHMQ_ECORRUPT;
+	for (unsigned i = 0; i < nfds; i++) {
+		if (!err && efd && i == nseg)
+			*efd = fds[i]; /* the event fd follows the segments */
+		else
+			close(fds[i]);
+	}
+	if (err) {
+		chan_unmap(m);
+		/* the daemon holds a reader or publisher entry for us: give it back */
+		chan_close_notify(c, resp->channel_id, req->role, resp->reader_idx);
+		return err;
 	}
 	m->channel_id = resp->channel_id;
-	close(fds[0]);
-	close(fds[1]);
-	if (efd)
-		*efd = nfds > 2 ? fds[2] : -1;
-	else if (nfds > 2)
-		close(fds[2]);
 	return 0;
-
-out_unmap:
-	chan_unmap(m);
-out_close:
-	for (unsigned i = 0; i < nfds; i++)
-		close(fds[i]);
-	/* the daemon holds a reader or publisher entry for us: give it back */
-	chan_close_notify(c, resp->channel_id, req->role, resp->reader_idx);
-	return err;
 }
 
 void chan_unmap(struct chan_map *m)
 {
 	map_release(m->data, m->data_bytes);
 	map_release(m->ctl, m->ctl_bytes);
-	m->data = m->ctl = NULL;
+	map_release(m->wake, m->wake_bytes);
+	map_release(m->entry, ENTRY_SEG_BYTES);
+	m->data = m->ctl = m->wake = m->entry = NULL;
+}
+
+bool client_alive(struct shmq_client *c)
+{
+	struct pollfd pfd = {.fd = c->fd, .events = POLLRDHUP};
+
+	/* no lock: poll() only looks, and the fd lives as long as c */
+	if (poll(&pfd, 1, 0) < 0)
+		return true;
+	return !(pfd.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL));
 }
 
 void chan_close_notify(struct shmq_client *c, uint64_t channel_id, uint32_t role,

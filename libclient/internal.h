@@ -24,14 +24,24 @@ struct shmq_client {
 	char path[108];
 };
 
-/* A channel's two segments, mapped. */
+/* A channel's segments, mapped as the role may: see shm/proto.h OP_OPEN. */
 struct chan_map {
 	void *data;
 	uint64_t data_bytes;
 	void *ctl;
 	uint64_t ctl_bytes;
+	void *wake;
+	uint64_t wake_bytes;
+	void *entry; /* our own entry segment, read-write; NULL for monitors */
 	struct log_view v;
 	uint64_t channel_id;
+};
+
+/* Entry segments of other handles, mapped read-only (peers.c). */
+struct peer_maps {
+	struct log_peers p;
+	uint64_t readers_gen; /* ctl->readers_gen when readers were fetched */
+	uint64_t pubs_gen;    /* ctl->pubs_gen when publishers were fetched */
 };
 
 /*
@@ -48,9 +58,29 @@ int client_wire_name(char wire[PROTO_NAME_BYTES], const char *name);
 
 void client_wire_opts(struct proto_chan_opts *w, const struct shmq_channel_opts *o);
 
-/* Open a channel through the daemon and map it. */
-int chan_open(struct shmq_client *c, const struct proto_open *req, bool writable,
-	      struct proto_opened *resp, struct chan_map *m, int *efd);
+/* Open a channel through the daemon and map it as req->role may. */
+int chan_open(struct shmq_client *c, const struct proto_open *req, struct proto_opened *resp,
+	      struct chan_map *m, int *efd);
+
+/* Is the daemon connection still up? (poll without waiting) */
+bool client_alive(struct shmq_client *c);
+
+/*
+ * Map the entry segments of kind (PEER_READERS or PEER_PUBS) that the
+ * daemon lists now, skipping slot self, and unmap those it no longer
+ * lists. On error the maps stay as they were.
+ */
+int peers_refresh(struct shmq_client *c, const struct chan_map *m, struct peer_maps *pm,
+		  uint32_t kind, uint32_t self);
+
+/* Unmap every peer entry. */
+void peers_release(struct peer_maps *pm);
+
+/*
+ * Fetch the event fds of the channel's event-fd readers into efds
+ * (MAX_READERS, -1 where none), closing those it held.
+ */
+int peers_fetch_efds(struct shmq_client *c, const struct chan_map *m, int *efds);
 
 void chan_unmap(struct chan_map *m);
 

@@ -4,8 +4,11 @@
  * readers. A handle is used by one thread at a time; many handles publish
  * to a channel concurrently (one, on an exclusive channel). The hot path
  * (claim, write, commit) touches only shared memory; the only system calls
- * are wake-ups when ctl->wake_needed says a reader fell asleep, and futex
- * waits of a publisher that found no space.
+ * are wake-ups when wake->wake_needed says a reader fell asleep, and futex
+ * waits of a publisher that found no space. The slow path asks the daemon
+ * for what the bounds need: the entry segments of readers (block policy)
+ * and of other publishers, read-only, and the event fds of event-fd
+ * readers; each is fetched again when the daemon's generation moves.
  */
 #include <limits.h>
 #include <stddef.h>
@@ -21,12 +24,14 @@
 struct shmq_pub {
 	struct shmq_client *client;
 	struct chan_map m;
+	struct peer_maps peers;
 	struct log_pub lp;
 	struct log_claim claim;
 	uint32_t idx;        /* our publisher entry */
 	uint32_t nclaimed;   /* records in the open claim, 0 if none */
 	uint32_t ext;        /* extension bytes of the open one-record claim */
 	bool have_efds;
+	uint64_t efds_gen;   /* ctl->readers_gen when efds were fetched */
 	int efds[MAX_READERS];
 	uint32_t lens[MAX_BATCH]; /* the open claim's payload sizes */
 };
@@ -49,7 +54,7 @@ SHMQ_EXPORT int shmq_pub_open(struct shmq_client *c, const char *name,
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -SHMQ_ENOMEM;
-	err = chan_open(c, &req, true, &resp, &p->m, NULL);
+	err = chan_open(c, &req, &resp, &p->m, NULL);
 	if (err) {
 		free(p);
 		return err;
@@ -62,9 +67,9 @@ SHMQ_EXPORT int shmq_pub_open(struct shmq_client *c, const char *name,
 	}
 	p->client = c;
 	p->idx = resp.reader_idx;
-	log_pub_init(&p->m.v, &p->lp, &p->m.v.pubs[p->idx], log_pub_register());
 	for (unsigned i = 0; i < MAX_READERS; i++)
 		p->efds[i] = -1;
+	log_pub_init(&p->m.v, &p->lp, p->idx, p->m.entry, &p->peers.p, log_pub_register());
 	*out = p;
 	return 0;
 }
@@ -72,27 +77,26 @@ SHMQ_EXPORT int shmq_pub_open(struct shmq_client *c, const char *name,
 static void fetch_efds(void *arg)
 {
 	struct shmq_pub *p = arg;
-	struct proto_efds req = {.channel_id = p->m.channel_id}, resp;
-	unsigned n = MAX_READERS;
+	/* acquire; pairs with the daemon's release bump after a reader change */
+	uint64_t gen = atomic_load_explicit(&p->m.v.ctl->readers_gen, memory_order_acquire);
 
-	if (client_call(p->client, OP_EVENTFDS, &req, sizeof(req), &resp, sizeof(resp), p->efds,
-			&n) ||
-	    n < MAX_READERS) {
-		/* daemon away or no descriptors left: log_wake() leaves the
-		 * armed readers' marks for a publisher that can signal them,
-		 * and the next wake asks again */
-		for (unsigned i = 0; i < n; i++)
-			close(p->efds[i]);
-		n = 0;
+	/* daemon away or no descriptors left: log_wake() leaves the armed
+	 * readers' marks for a publisher that can signal them (and the
+	 * daemon's watchdog), and the next wake asks again */
+	if (peers_fetch_efds(p->client, &p->m, p->efds))
 		p->have_efds = false;
-	}
-	for (unsigned i = n; i < MAX_READERS; i++)
-		p->efds[i] = -1;
+	else
+		p->efds_gen = gen;
 }
 
 static int wake_if(struct shmq_pub *p, int rc)
 {
 	if (rc == 1) {
+		/* relaxed: a hint to fetch again; a reader missed meanwhile is
+		 * left armed for the next wake or the daemon's watchdog */
+		if (p->have_efds && atomic_load_explicit(&p->m.v.ctl->readers_gen,
+							 memory_order_relaxed) != p->efds_gen)
+			p->have_efds = false;
 		log_wake(&p->m.v, p->efds, &p->have_efds, fetch_efds, p);
 		rc = 0;
 	}
@@ -109,6 +113,7 @@ SHMQ_EXPORT void shmq_pub_close(struct shmq_pub *p)
 	for (unsigned i = 0; i < MAX_READERS; i++)
 		if (p->efds[i] >= 0)
 			close(p->efds[i]);
+	peers_release(&p->peers);
 	chan_unmap(&p->m);
 	free(p);
 }
@@ -134,7 +139,7 @@ static int64_t left_ns(uint64_t deadline)
  */
 static int wait_space(struct shmq_pub *p, int64_t timeout_ns, uint64_t deadline)
 {
-	struct ctl_hdr *ctl = p->m.v.ctl;
+	struct wake_hdr *w = p->m.v.wake;
 	uint32_t seq;
 	int64_t left = timeout_ns < 0 ? 1000000 : left_ns(deadline);
 	int err;
@@ -148,11 +153,15 @@ static int wait_space(struct shmq_pub *p, int64_t timeout_ns, uint64_t deadline)
 	 * wakes us, or we see its move. A flag rather than a count: a
 	 * publisher killed asleep leaves it set only until the next reader
 	 * move clears it, at the cost of one spurious wake. */
-	atomic_store_explicit(&ctl->space_wanted, 1, memory_order_seq_cst);
-	seq = atomic_load_explicit(&ctl->space_seq, memory_order_seq_cst);
+	atomic_store_explicit(&w->space_wanted, 1, memory_order_seq_cst);
+	seq = atomic_load_explicit(&w->space_seq, memory_order_seq_cst);
 	p->lp.limit = 0;
 	p->lp.claims_limit = 0;
-	err = wait_futex(&ctl->space_seq, seq, left);
+	/* relaxed: our own counter */
+	atomic_store_explicit(&p->lp.me->space_waits,
+			      atomic_load_explicit(&p->lp.me->space_waits, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	err = wait_futex(&w->space_seq, seq, left);
 	return err == -SHMQ_ETIMEDOUT ? 0 : err;
 }
 
@@ -162,21 +171,50 @@ static int wait_space(struct shmq_pub *p, int64_t timeout_ns, uint64_t deadline)
  * reader table: a reader that joined below it would otherwise be overwritten
  * until the cache ran out.
  */
+static int claim_try(struct shmq_pub *p, const uint32_t *lens, unsigned n)
+{
+	if (n == 1)
+		return log_claim(&p->m.v, &p->lp, lens[0], p->ext, &p->claim);
+	return log_claimv(&p->m.v, &p->lp, lens, NULL, n, &p->claim);
+}
+
+/*
+ * A slot is active whose entry we have not mapped (-SHMQ_ESTATE from the
+ * claim): map the current ones. If the daemon cannot say (away, or out of
+ * descriptors), bound by what we see, as before the newcomer came.
+ */
+static void peers_update(struct shmq_pub *p)
+{
+	int err = 0;
+
+	if (p->m.v.policy == SHMQ_POLICY_BLOCK)
+		err = peers_refresh(p->client, &p->m, &p->peers, PEER_READERS, MAX_READERS);
+	if (!err && !p->lp.exclusive)
+		err = peers_refresh(p->client, &p->m, &p->peers, PEER_PUBS, p->idx);
+	p->lp.stale_ok = err != 0;
+}
+
 static int claim_once(struct shmq_pub *p, const uint32_t *lens, unsigned n)
 {
+	int err;
+
 	if (p->m.v.policy == SHMQ_POLICY_BLOCK) {
 		/* acquire; pairs with the daemon's release increment after it
-		 * activated or freed an entry: the rescan sees that entry. */
+		 * activated or freed a slot: the rescan sees that slot. */
 		uint64_t gen = atomic_load_explicit(&p->m.v.ctl->readers_gen, memory_order_acquire);
 
 		if (gen != p->lp.readers_gen) {
 			p->lp.readers_gen = gen;
 			p->lp.limit = 0;
+			p->lp.stale_ok = false;
 		}
 	}
-	if (n == 1)
-		return log_claim(&p->m.v, &p->lp, lens[0], p->ext, &p->claim);
-	return log_claimv(&p->m.v, &p->lp, lens, NULL, n, &p->claim);
+	err = claim_try(p, lens, n);
+	if (err != -SHMQ_ESTATE)
+		return err;
+	peers_update(p);
+	err = claim_try(p, lens, n);
+	return err == -SHMQ_ESTATE ? -SHMQ_EFULL : err; /* a slot changing under us: wait */
 }
 
 /*

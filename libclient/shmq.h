@@ -378,6 +378,72 @@ void shmq_sub_stats(const struct shmq_sub *sub, struct shmq_sub_stats *out);
 /* The offset the next shmq_recv() will look at. */
 uint64_t shmq_sub_position(const struct shmq_sub *sub);
 
+/* ---- monitoring ------------------------------------------------------- */
+
+/*
+ * A monitor observes a channel: read-only mappings, no reader entry, so it
+ * never holds a publisher back. It needs the right to subscribe. Counters
+ * come from the entries their writers keep (readers publish theirs with
+ * their cursor, at least once per eighth of the ring or 256 messages, and
+ * before they wait), so a snapshot is as fresh as that.
+ */
+struct shmq_mon;
+
+#define SHMQ_MAX_READERS 64
+#define SHMQ_MAX_PUBLISHERS 64
+
+struct shmq_mon_reader {
+	uint32_t slot;
+	uint32_t pid;
+	uint32_t uid;
+	uint32_t wait;           /* enum shmq_wait */
+	uint64_t offset;         /* the next message it will read, as it last published */
+	uint64_t lag_messages;   /* tail - offset */
+	uint64_t lag_bytes;      /* ring bytes between its cursor and the tail */
+	uint64_t received;
+	uint64_t lost_overrun;
+	uint64_t lost_abandoned;
+	uint64_t sleeps;         /* times it went to sleep */
+	uint64_t wakeups;        /* sleeps that ended with a message */
+};
+
+struct shmq_mon_pub {
+	uint32_t slot;
+	uint32_t pid;
+	uint32_t uid;
+	uint32_t reserved;
+	uint64_t messages;
+	uint64_t bytes;          /* payload bytes */
+	uint64_t abandoned;      /* its claims aborted or given up by the daemon */
+	uint64_t space_waits;    /* times it slept for space */
+};
+
+struct shmq_mon_stats {
+	uint64_t tail;           /* offset the next message gets */
+	uint64_t tail_bytes;     /* ring bytes used since the channel was created */
+	uint64_t oldest;         /* offset of the oldest retained message */
+	uint64_t capacity_bytes;
+	uint64_t abandoned;      /* claims the daemon gave up */
+	uint64_t watchdog_wakeups; /* readers the daemon woke, found asleep behind the tail */
+	uint32_t policy;
+	uint32_t deleted;        /* 1: the channel was deleted */
+	uint32_t sleepers;       /* readers asleep now (as they announce it) */
+	uint32_t nreaders;       /* rows filled in readers[] */
+	uint32_t npubs;          /* rows filled in pubs[] */
+	uint32_t stale;          /* 1: the daemon could not list new handles; rows may miss some */
+	struct shmq_mon_reader readers[SHMQ_MAX_READERS];
+	struct shmq_mon_pub pubs[SHMQ_MAX_PUBLISHERS];
+};
+
+/* Open a monitor. -SHMQ_ENOENT, -SHMQ_EPERM, ... */
+int shmq_mon_open(struct shmq_client *client, const char *name, struct shmq_mon **out);
+
+/* Close a monitor. NULL is ignored. */
+void shmq_mon_close(struct shmq_mon *mon);
+
+/* Take a snapshot of the channel's counters. */
+int shmq_mon_read(struct shmq_mon *mon, struct shmq_mon_stats *out);
+
 /* ---- errors ----------------------------------------------------------- */
 
 /* A sentence for err (negative or positive enum shmq_err value). */

@@ -1,18 +1,25 @@
 /*
- * sub.c - subscriber handles: a private cursor in the control segment's
- * reader table, receive (view, copy, batch), and the four wait strategies.
- * A handle is used by one thread at a time. No system call while messages
- * are ready; a reader only sleeps after announcing itself in ctl->sleepers
+ * sub.c - subscriber handles: a cursor in an entry segment of its own
+ * (only this handle and the daemon write it), receive (view, copy, batch),
+ * and the four wait strategies. A handle is used by one thread at a time.
+ * No system call while messages are ready; a reader only sleeps after
+ * announcing itself in wake->sleepers
  * and calling membarrier() (log_sleep_fence()), which stands in for the
  * fence publishers no longer make after a commit. The cursor (message
  * number and byte position) in shared memory trails the private one: it is
  * stored once per eighth of the ring or 256 messages, and always before the
  * reader waits, so a blocked publisher always sees what a waiting reader
- * has released.
+ * has released, with the counters monitors read. The wake segment is
+ * shared with every client of the channel, so nothing in it is believed:
+ * a run of wake-ups that bring nothing is paced, and a sleep wakes every
+ * DAEMON_CHECK_NS to see whether the channel was deleted or the daemon
+ * went away (the daemon's watchdog wakes readers left asleep behind the
+ * tail).
  */
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -21,6 +28,9 @@
 #define DEFAULT_SPIN_NS 20000u
 #define MAX_CURSOR_BATCH 256u /* ... or this many messages */
 #define UNFENCED_SLEEP_NS 1000000 /* longest sleep where membarrier is refused */
+#define DAEMON_CHECK_NS 100000000 /* longest sleep before a look at the channel and daemon */
+#define EMPTY_WAKES_MAX 16u       /* wake-ups in a row that brought nothing ... */
+#define EMPTY_WAKE_PAUSE_NS 1000000 /* ... then pause this long before the next sleep */
 
 struct shmq_sub {
 	struct shmq_client *client;
@@ -33,10 +43,13 @@ struct shmq_sub {
 	bool holding;       /* a view from shmq_recv is out at cur */
 	bool armed;         /* event fd mode: we set me->armed (a publisher may clear it) */
 	bool fenced;        /* membarrier works here: sleeps need no bound */
+	uint32_t empty_wakes; /* wake-ups in a row that brought no message */
 	uint32_t idx;
 	uint32_t wait_mode;
 	uint64_t spin_ns;
 	uint64_t cursor_bytes; /* publish the cursor after this many bytes ... */
+	uint64_t sleeps, wakeups; /* counted for monitors */
+	uint64_t checked_ns;      /* when channel_gone() last asked about the daemon */
 	int efd;
 	struct log_rec last;
 	struct shmq_sub_stats st;
@@ -68,7 +81,7 @@ SHMQ_EXPORT int shmq_sub_open(struct shmq_client *c, const char *name,
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -SHMQ_ENOMEM;
-	err = chan_open(c, &req, false, &resp, &s->m, &s->efd);
+	err = chan_open(c, &req, &resp, &s->m, &s->efd);
 	if (err)
 		goto out_free;
 	err = -SHMQ_EPROTO;
@@ -76,7 +89,7 @@ SHMQ_EXPORT int shmq_sub_open(struct shmq_client *c, const char *name,
 		goto out_close;
 	s->client = c;
 	s->idx = resp.reader_idx;
-	s->me = &s->m.v.readers[s->idx];
+	s->me = s->m.entry;
 	s->cur = s->published = (struct log_cursor){resp.start_pos, resp.start_bytes};
 	s->skip_below = resp.skip_below;
 	s->wait_mode = o.wait;
@@ -101,8 +114,9 @@ static void sub_disarm(struct shmq_sub *s)
 		return;
 	s->armed = false;
 	/* relaxed: only we set MARK_EFD; log_reader_unmark() decides. */
-	if (atomic_load_explicit(&s->me->armed, memory_order_relaxed) == MARK_EFD)
-		log_reader_unmark(&s->m.v, s->me, MARK_EFD);
+	if (atomic_load_explicit(&s->m.v.wake->marks[s->idx].armed, memory_order_relaxed) ==
+	    MARK_EFD)
+		log_reader_unmark(&s->m.v, s->idx, MARK_EFD);
 	wait_efd_drain(s->efd); /* a publisher may have signalled us */
 }
 
@@ -118,14 +132,23 @@ SHMQ_EXPORT void shmq_sub_close(struct shmq_sub *s)
 	free(s);
 }
 
+/* relaxed: counters in our own entry, one writer; monitors sum loosely. */
+static void counter_store(_Atomic uint64_t *c, uint64_t v)
+{
+	atomic_store_explicit(c, v, memory_order_relaxed);
+}
+
 /* Store the cursor; on block channels wake publishers waiting for space. */
 static void publish_cursor(struct shmq_sub *s)
 {
-	struct ctl_hdr *ctl = s->m.v.ctl;
+	struct wake_hdr *ctl = s->m.v.wake;
 
 	if (s->cur.bytes == s->published.bytes)
 		return;
 	s->published = s->cur;
+	counter_store(&s->me->received, s->st.received);
+	counter_store(&s->me->lost, s->st.lost_overrun);
+	counter_store(&s->me->lost_abandoned, s->st.lost_abandoned);
 	if (s->m.v.policy != SHMQ_POLICY_BLOCK) {
 		/* release; pairs with the acquire in log_reader_limit(). */
 		log_cursor_store(s->me, &s->cur, false);
@@ -185,12 +208,13 @@ static int read_one(struct shmq_sub *s, struct log_rec *rec)
  */
 static uint32_t sleep_announce(struct shmq_sub *s, uint32_t mark)
 {
-	struct ctl_hdr *ctl = s->m.v.ctl;
+	struct wake_hdr *ctl = s->m.v.wake;
 	uint32_t seq;
 
+	counter_store(&s->me->sleeps, ++s->sleeps);
 	/* seq_cst: the mark comes before the count, so a publisher (or the
 	 * daemon, if we die asleep) that counts us finds it. */
-	atomic_store_explicit(&s->me->armed, mark, memory_order_seq_cst);
+	atomic_store_explicit(&ctl->marks[s->idx].armed, mark, memory_order_seq_cst);
 	/* seq_cst: counted for the daemon's bookkeeping; the flag below is
 	 * what publishers read. */
 	atomic_fetch_add_explicit(&ctl->sleepers, 1, memory_order_seq_cst);
@@ -209,12 +233,15 @@ static uint32_t sleep_announce(struct shmq_sub *s, uint32_t mark)
 	return seq;
 }
 
-/* How long a sleep may last: bounded where a commit may go unseen. */
+/*
+ * How long a sleep may last: bounded where a commit may go unseen, and so
+ * that a deleted channel or a lost daemon is noticed.
+ */
 static int64_t sleep_bound(const struct shmq_sub *s, int64_t left)
 {
-	if (s->fenced || (left >= 0 && left <= UNFENCED_SLEEP_NS))
-		return left;
-	return UNFENCED_SLEEP_NS;
+	int64_t cap = s->fenced ? DAEMON_CHECK_NS : UNFENCED_SLEEP_NS;
+
+	return left >= 0 && left <= cap ? left : cap;
 }
 
 /* Futex sleep: announce, re-check, sleep. Returns 1 ready, 0 woken, <0. */
@@ -224,8 +251,8 @@ static int sleep_futex(struct shmq_sub *s, struct log_rec *rec, int64_t left)
 	int r = read_one(s, rec);
 
 	if (r == 0)
-		r = wait_futex(&s->m.v.ctl->wake_seq, seq, sleep_bound(s, left));
-	log_reader_unmark(&s->m.v, s->me, MARK_FUTEX);
+		r = wait_futex(&s->m.v.wake->wake_seq, seq, sleep_bound(s, left));
+	log_reader_unmark(&s->m.v, s->idx, MARK_FUTEX);
 	return r == -SHMQ_ETIMEDOUT ? 0 : r;
 }
 
@@ -248,7 +275,8 @@ static int sleep_efd(struct shmq_sub *s, struct log_rec *rec, int64_t left)
 	/* acquire; pairs with the CAS in log_wake(): a publisher that took
 	 * the mark signalled before or after the drain above; either we arm
 	 * again here or its signal is still pending for poll(). */
-	if (!s->armed || atomic_load_explicit(&s->me->armed, memory_order_acquire) != MARK_EFD) {
+	if (!s->armed || atomic_load_explicit(&s->m.v.wake->marks[s->idx].armed,
+					      memory_order_acquire) != MARK_EFD) {
 		s->armed = true;
 		sleep_announce(s, MARK_EFD);
 	}
@@ -260,6 +288,46 @@ static int sleep_efd(struct shmq_sub *s, struct log_rec *rec, int64_t left)
 		left = (int64_t)INT32_MAX * 1000000; /* poll() takes int ms: ~24 days, then re-check */
 	poll(&pfd, 1, left < 0 ? -1 : (int)((left + 999999) / 1000000));
 	return 0;
+}
+
+/*
+ * Nothing to read: was the channel deleted (everything published before
+ * is read by now), or, every DAEMON_CHECK_NS, is the daemon gone?
+ */
+static int channel_gone(struct shmq_sub *s, uint64_t now)
+{
+	/* acquire; pairs with the daemon's release store in registry_delete(). */
+	if (atomic_load_explicit(&s->m.v.ctl->state, memory_order_acquire) == CHAN_DELETED)
+		return -SHMQ_EDELETED;
+	if (now - s->checked_ns < DAEMON_CHECK_NS)
+		return 0;
+	s->checked_ns = now;
+	return client_alive(s->client) ? 0 : -SHMQ_ECLOSED;
+}
+
+/*
+ * A sleep that began at t0 ended with r. Wake-ups in a row that bring
+ * nothing, well before the sleep's bound, are no honest peer's doing (a
+ * client bumping the wake word): pace them, so that such a client costs
+ * this reader latency, not a core.
+ */
+static void sleep_done(struct shmq_sub *s, int r, uint64_t t0)
+{
+	struct timespec pause = {0, EMPTY_WAKE_PAUSE_NS};
+
+	if (r > 0) {
+		s->empty_wakes = 0;
+		counter_store(&s->me->wakeups, ++s->wakeups);
+		return;
+	}
+	if (wait_now_ns() - t0 >= EMPTY_WAKE_PAUSE_NS) {
+		s->empty_wakes = 0;
+		return;
+	}
+	if (++s->empty_wakes >= EMPTY_WAKES_MAX) {
+		s->empty_wakes = 0;
+		nanosleep(&pause, NULL);
+	}
 }
 
 static int wait_next(struct shmq_sub *s, struct log_rec *rec, int64_t timeout_ns)
@@ -274,6 +342,9 @@ static int wait_next(struct shmq_sub *s, struct log_rec *rec, int64_t timeout_ns
 			break;
 		/* about to wait: publishers see every slot we are done with */
 		publish_cursor(s);
+		r = channel_gone(s, s->checked_ns); /* the deleted mark only */
+		if (r)
+			break;
 		if (timeout_ns == 0) {
 			if (s->wait_mode == SHMQ_WAIT_EVENTFD)
 				r = sleep_efd(s, rec, 0);
@@ -288,6 +359,9 @@ static int wait_next(struct shmq_sub *s, struct log_rec *rec, int64_t timeout_ns
 		now = wait_now_ns();
 		if (!start)
 			start = now;
+		r = channel_gone(s, now);
+		if (r)
+			break;
 		if (timeout_ns > 0 && now - start >= (uint64_t)timeout_ns)
 			return -SHMQ_ETIMEDOUT;
 		if (s->wait_mode == SHMQ_WAIT_SPIN ||
@@ -298,6 +372,7 @@ static int wait_next(struct shmq_sub *s, struct log_rec *rec, int64_t timeout_ns
 
 			r = s->wait_mode == SHMQ_WAIT_EVENTFD ? sleep_efd(s, rec, left)
 							      : sleep_futex(s, rec, left);
+			sleep_done(s, r, now);
 		}
 		if (r)
 			break;

@@ -4,13 +4,17 @@
  * feature bit) with any change here and update docs/ARCHITECTURE.md in the
  * same commit.
  *
- * A channel is two memfd segments:
+ * A channel's memory is split by who writes it (docs/ARCHITECTURE.md
+ * "Trust"), each part a sealed memfd of the daemon's:
  *  - the data segment: struct data_hdr, then a byte ring of ring_bytes (a
  *    power of two) holding variable-length records. The daemon and
- *    publishers map it read-write, pure subscribers read-only.
- *  - the control segment: struct ctl_hdr (wait words), then MAX_READERS
- *    struct reader_entry (cursors), MAX_PUBS struct pub_entry (claims in
- *    progress), then the reserved group table.
+ *    publishers map it read-write, everyone else read-only.
+ *  - the control segment (daemon writes, clients read): struct ctl_hdr,
+ *    MAX_READERS and MAX_PUBS struct ctl_slot, the reserved group table.
+ *  - the wake segment (publishers and subscribers write): struct wake_hdr.
+ *  - one entry segment per open handle (its owner writes): a struct
+ *    reader_entry (cursor, counters) or a struct pub_entry (claim intent,
+ *    counters).
  * A record's "pos" is its message number (its offset, dense, never reused);
  * its "bytes" is its byte position in the ring, 64-bit, never wrapping; its
  * ring index is bytes & (ring_bytes - 1). Both only grow.
@@ -29,7 +33,8 @@ static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free");
 
 #define DATA_MAGIC 0x5348514d44415441ull /* "SHQMDATA" */
 #define CTL_MAGIC 0x5348514d4354524cull  /* "SHQMCTRL" */
-#define LAYOUT_VERSION 3u
+#define LAYOUT_VERSION 3u     /* the data segment */
+#define CTL_LAYOUT_VERSION 4u /* the control segment (split by writer) */
 
 /*
  * Feature masks (data_hdr.compat, .incompat). A peer ignores compat bits it
@@ -45,6 +50,7 @@ static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free");
 #define REC_EXT_MAX 4096u      /* largest extension area (shm/ext.h) */
 #define DATA_HDR_BYTES 1024u
 #define CTL_HDR_BYTES 1024u
+#define WAKE_HDR_BYTES 512u
 #define MAX_READERS 64u
 #define MAX_PUBS 64u
 #define MAX_GROUPS 16u
@@ -221,45 +227,145 @@ static_assert(offsetof(struct data_hdr, name) == 512, "shm ABI");
 static_assert(offsetof(struct data_hdr, cal_seq) == 768, "shm ABI");
 static_assert(offsetof(struct data_hdr, cal_mult) == 792, "shm ABI");
 
-/* Reader entry states (reader_entry.state). */
-enum reader_state {
-	READER_FREE = 0,
-	READER_ACTIVE = 1,
+/* Slot states (ctl_slot.state), written by the daemon only. */
+enum slot_state {
+	SLOT_FREE = 0,
+	SLOT_ACTIVE = 1,
 };
 
-/* Why a reader is counted in ctl->sleepers (reader_entry.armed). */
+/* Why a reader is counted in wake->sleepers (wake_hdr.marks[i].armed). */
 enum reader_mark {
 	MARK_NONE = 0,
 	MARK_EFD = 1,   /* armed its event fd; a publisher clears it and signals */
 	MARK_FUTEX = 2, /* asleep on wake_seq; the reader clears it on waking */
 };
 
+/* Channel states (ctl_hdr.state), written by the daemon only. */
+enum chan_state {
+	CHAN_LIVE = 1,
+	CHAN_DELETED = 2, /* deleted: handles drain what is left, then get SHMQ_EDELETED */
+};
+
 /*
- * One subscriber cursor. The daemon assigns it (state, owner_pid, gen, the
- * starting cursor); afterwards only the owning subscriber writes the cursor
- * and counters. The cursor is a (pos, bytes) pair stored under cur_seq
- * (odd while it changes); publishers need only `bytes`. `armed` marks a
- * reader counted in ctl->sleepers, so that the daemon can fix the count when
- * a sleeping reader dies; whoever clears the mark (CAS) decrements the count.
+ * One reader or publisher as the daemon assigned it, in the control
+ * segment: only the daemon writes it. gen changes with every assignment,
+ * so a client that mapped the slot's entry segment knows whether that
+ * mapping is still the slot's.
+ */
+struct ctl_slot {
+	_Atomic uint32_t state;     /* enum slot_state */
+	_Atomic uint32_t gen;
+	_Atomic uint32_t owner_pid;
+	_Atomic uint32_t owner_uid;
+	_Atomic uint32_t wait_mode; /* readers: enum shmq_wait */
+	uint32_t pad;
+	_Atomic uint64_t cut_bytes; /* publishers: the claim the daemon gave up (its start + 1) */
+};
+static_assert(sizeof(struct ctl_slot) == 32, "shm ABI");
+static_assert(offsetof(struct ctl_slot, cut_bytes) == 24, "shm ABI");
+
+/*
+ * The control segment, offset 0: what the daemon alone decides. Clients map
+ * it read-only; nothing a client can write changes what the daemon or
+ * another client believes about the channel's readers and publishers.
+ */
+struct ctl_hdr {
+	_Atomic uint64_t magic; /* CTL_MAGIC, stored last, release */
+	uint32_t version;       /* CTL_LAYOUT_VERSION */
+	uint32_t hdr_bytes;     /* CTL_HDR_BYTES */
+	uint64_t seg_bytes;
+	uint64_t channel_id;    /* equals data_hdr.channel_id */
+	uint32_t max_readers;   /* MAX_READERS */
+	uint32_t max_pubs;      /* MAX_PUBS */
+	uint32_t max_groups;    /* MAX_GROUPS */
+	uint32_t readers_off;   /* byte offset of the reader slots */
+	uint32_t pubs_off;      /* ... of the publisher slots */
+	uint32_t groups_off;    /* ... of the reserved group table */
+	uint32_t pad0;
+	alignas(64) _Atomic uint32_t state;  /* enum chan_state */
+	_Atomic uint32_t daemon_pid;
+	_Atomic uint64_t readers_gen;        /* bumped on reader slot changes */
+	_Atomic uint64_t pubs_gen;           /* bumped on publisher slot changes */
+	_Atomic uint32_t readers_hi;         /* 1 + highest active reader slot */
+	_Atomic uint32_t pubs_hi;            /* 1 + highest active publisher slot */
+	_Atomic uint64_t abandoned;          /* claims the daemon gave up */
+	_Atomic uint64_t durable_pos;        /* journal: all below are on disk */
+	_Atomic uint64_t wakeups;            /* readers the daemon woke (watchdog) */
+	uint8_t pad1[8];
+	uint8_t pad2[CTL_HDR_BYTES - 128];
+};
+static_assert(sizeof(struct ctl_hdr) == CTL_HDR_BYTES, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, channel_id) == 24, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, readers_off) == 44, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, state) == 64, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, readers_gen) == 72, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, readers_hi) == 88, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, abandoned) == 96, "shm ABI");
+
+#define CTL_READERS_OFF CTL_HDR_BYTES
+#define CTL_PUBS_OFF (CTL_READERS_OFF + MAX_READERS * sizeof(struct ctl_slot))
+#define CTL_GROUPS_OFF (CTL_PUBS_OFF + MAX_PUBS * sizeof(struct ctl_slot))
+#define CTL_SEG_BYTES (CTL_GROUPS_OFF + MAX_GROUPS * GROUP_ENTRY_BYTES)
+
+/* A reader's sleep mark, on a line of its own. */
+struct wake_mark {
+	_Atomic uint32_t armed; /* enum reader_mark: counted in sleepers */
+	uint8_t pad[60];
+};
+
+/*
+ * The wake segment: the words readers and publishers both write to hand
+ * each other sleeps and wake-ups. Publishers and subscribers map it
+ * read-write, monitors read-only; it holds nothing the daemon trusts, so a
+ * client that scribbles on it costs the channel latency, never liveness:
+ * publishers wait for space in bounded sleeps, and the daemon wakes any
+ * reader whose cursor stands still below the tail (docs/ARCHITECTURE.md
+ * "Trust").
+ */
+struct wake_hdr {
+	alignas(64) _Atomic uint32_t sleepers;     /* readers asleep on wake_seq or armed */
+	uint8_t pad1[60];
+	alignas(64) _Atomic uint32_t wake_seq;     /* futex word readers sleep on */
+	uint8_t pad2[60];
+	alignas(64) _Atomic uint32_t space_wanted; /* 1: a publisher waits for space */
+	uint8_t pad3[60];
+	alignas(64) _Atomic uint32_t space_seq;    /* futex word those publishers sleep on */
+	uint8_t pad4[60];
+	alignas(64) _Atomic uint32_t wake_needed;  /* 1: a reader went to sleep since the last wake */
+	uint8_t pad5[60];
+	uint8_t pad6[WAKE_HDR_BYTES - 320];
+	struct wake_mark marks[MAX_READERS];
+};
+static_assert(sizeof(struct wake_hdr) == WAKE_HDR_BYTES + MAX_READERS * 64, "shm ABI");
+static_assert(offsetof(struct wake_hdr, wake_seq) == 64, "shm ABI");
+static_assert(offsetof(struct wake_hdr, wake_needed) == 256, "shm ABI");
+static_assert(offsetof(struct wake_hdr, marks) == WAKE_HDR_BYTES, "shm ABI");
+
+#define WAKE_SEG_BYTES 8192u
+static_assert(sizeof(struct wake_hdr) <= WAKE_SEG_BYTES, "shm ABI");
+
+/*
+ * A subscriber's entry: a segment of its own (ENTRY_SEG_BYTES) that only
+ * it and the daemon map read-write; publishers of block channels and
+ * monitors map it read-only. The daemon writes the starting cursor before
+ * the slot turns ACTIVE; afterwards only the subscriber writes. The cursor
+ * is a (pos, bytes) pair stored under cur_seq (odd while it changes);
+ * publishers need only `bytes`. The counters go out with the cursor.
  */
 struct reader_entry {
-	_Atomic uint64_t bytes;     /* next record's byte position; subscriber stores */
+	_Atomic uint64_t bytes;     /* next record's byte position */
 	_Atomic uint64_t pos;       /* its message number */
 	_Atomic uint32_t cur_seq;   /* seqlock of the pair */
 	uint32_t pad0;
-	_Atomic uint64_t received;  /* subscriber's counters, for stats */
-	_Atomic uint64_t lost;
-	uint8_t pad1[24];
-	alignas(64) _Atomic uint32_t state; /* enum reader_state; daemon writes */
-	_Atomic uint32_t owner_pid;         /* daemon writes */
-	_Atomic uint32_t gen;               /* bumped by the daemon on each assignment */
-	_Atomic uint32_t armed;             /* enum reader_mark: counted in ctl->sleepers */
-	uint32_t wait_mode;                 /* enum shmq_wait, informative */
-	uint8_t pad2[44];
+	_Atomic uint64_t received;  /* messages delivered */
+	_Atomic uint64_t lost;      /* overrun (drop policy) */
+	_Atomic uint64_t lost_abandoned; /* their publisher died or stalled */
+	_Atomic uint64_t sleeps;    /* times it went to sleep */
+	_Atomic uint64_t wakeups;   /* sleeps that ended with a message ready */
 };
-static_assert(sizeof(struct reader_entry) == 128, "shm ABI");
+static_assert(sizeof(struct reader_entry) == 64, "shm ABI");
 static_assert(offsetof(struct reader_entry, pos) == 8, "shm ABI");
-static_assert(offsetof(struct reader_entry, state) == 64, "shm ABI");
+static_assert(offsetof(struct reader_entry, received) == 24, "shm ABI");
 
 /* Publisher claim states (pub_entry.claim_state). */
 enum pub_claim_state {
@@ -269,10 +375,12 @@ enum pub_claim_state {
 };
 
 /*
- * One publisher. The daemon assigns it (state, owner_pid, gen) to one
- * publisher handle; the publisher writes its claim intent before it moves
- * the tail, so that the daemon can give up the claim of a publisher that
- * dies or stalls between claim and commit, knowing where the claim ends.
+ * A publisher's entry: a segment of its own that only it and the daemon
+ * map read-write; other publishers (for the claims-in-progress bound) and
+ * monitors map it read-only. The publisher writes its claim intent before
+ * it moves the tail, so that the daemon can give up the claim of a
+ * publisher that dies or stalls between claim and commit, knowing where
+ * the claim ends; and its counters after each commit.
  */
 struct pub_entry {
 	_Atomic uint64_t claim_bytes; /* start of the claim (a PAD first, if any) */
@@ -280,65 +388,16 @@ struct pub_entry {
 	_Atomic uint64_t claim_pos;   /* message number of its first record */
 	_Atomic uint32_t claim_state; /* enum pub_claim_state */
 	_Atomic uint32_t claim_count; /* records in the claim */
-	_Atomic uint64_t published;   /* counters of this publisher, for stats */
-	_Atomic uint64_t published_bytes;
-	uint8_t pad0[16];
-	alignas(64) _Atomic uint32_t state; /* 0 free, 1 active; daemon writes */
-	_Atomic uint32_t owner_pid;         /* daemon writes */
-	_Atomic uint32_t gen;               /* daemon writes */
-	uint32_t pad1;
-	_Atomic uint64_t cut_bytes;         /* daemon: the claim it gave up (its claim_bytes + 1) */
-	uint8_t pad2[40];
+	_Atomic uint64_t published;   /* messages */
+	_Atomic uint64_t published_bytes; /* payload bytes */
+	_Atomic uint64_t abandoned;   /* its claims given up (aborted, or cut by the daemon) */
+	_Atomic uint64_t space_waits; /* times it slept for space */
 };
-static_assert(sizeof(struct pub_entry) == 128, "shm ABI");
-static_assert(offsetof(struct pub_entry, cut_bytes) == 80, "shm ABI");
+static_assert(sizeof(struct pub_entry) == 64, "shm ABI");
 static_assert(offsetof(struct pub_entry, claim_state) == 24, "shm ABI");
-static_assert(offsetof(struct pub_entry, state) == 64, "shm ABI");
 
-/* Offset 0 of the control segment. */
-struct ctl_hdr {
-	_Atomic uint64_t magic; /* CTL_MAGIC, stored last, release */
-	uint32_t version;
-	uint32_t hdr_bytes;     /* CTL_HDR_BYTES: reader table starts here */
-	uint64_t seg_bytes;
-	uint64_t channel_id;    /* equals data_hdr.channel_id */
-	uint32_t max_readers;   /* MAX_READERS */
-	uint32_t max_groups;    /* MAX_GROUPS: reserved group table after the publishers */
-	uint64_t groups_off;    /* byte offset of the group table */
-	uint32_t max_pubs;      /* MAX_PUBS */
-	uint32_t pad_a;
-	uint64_t pubs_off;      /* byte offset of the publisher table */
-	alignas(64) _Atomic uint32_t sleepers;    /* readers asleep on wake_seq or armed */
-	uint8_t pad1[60];
-	alignas(64) _Atomic uint32_t wake_seq;    /* futex word readers sleep on */
-	uint8_t pad2[60];
-	alignas(64) _Atomic uint32_t space_wanted; /* 1: a publisher waits for space */
-	uint8_t pad3[60];
-	alignas(64) _Atomic uint32_t space_seq;   /* futex word those publishers sleep on */
-	uint8_t pad4[60];
-	alignas(64) _Atomic uint64_t durable_pos; /* journal: all below are on disk (daemon) */
-	uint8_t pad5[56];
-	alignas(64) _Atomic uint64_t abandoned;   /* claims the daemon gave up (daemon) */
-	_Atomic uint64_t readers_gen;             /* bumped on reader table changes (daemon) */
-	_Atomic uint32_t readers_hi;              /* 1 + highest assigned reader index (daemon) */
-	uint8_t pad6[44];
-	alignas(64) _Atomic uint32_t wake_needed; /* 1: a reader went to sleep since the last wake */
-	uint8_t pad7[60];
-	uint8_t pad8[CTL_HDR_BYTES - 512];
-};
-static_assert(sizeof(struct ctl_hdr) == CTL_HDR_BYTES, "shm ABI");
-static_assert(offsetof(struct ctl_hdr, pubs_off) == 56, "shm ABI");
-static_assert(offsetof(struct ctl_hdr, sleepers) == 64, "shm ABI");
-static_assert(offsetof(struct ctl_hdr, wake_seq) == 128, "shm ABI");
-static_assert(offsetof(struct ctl_hdr, space_wanted) == 192, "shm ABI");
-static_assert(offsetof(struct ctl_hdr, space_seq) == 256, "shm ABI");
-static_assert(offsetof(struct ctl_hdr, durable_pos) == 320, "shm ABI");
-static_assert(offsetof(struct ctl_hdr, abandoned) == 384, "shm ABI");
-static_assert(offsetof(struct ctl_hdr, readers_hi) == 400, "shm ABI");
-static_assert(offsetof(struct ctl_hdr, wake_needed) == 448, "shm ABI");
-
-#define CTL_PUBS_OFF (CTL_HDR_BYTES + MAX_READERS * sizeof(struct reader_entry))
-#define CTL_GROUPS_OFF (CTL_PUBS_OFF + MAX_PUBS * sizeof(struct pub_entry))
-#define CTL_SEG_BYTES (CTL_GROUPS_OFF + MAX_GROUPS * GROUP_ENTRY_BYTES)
+#define ENTRY_SEG_BYTES 4096u
+static_assert(sizeof(struct reader_entry) <= ENTRY_SEG_BYTES, "shm ABI");
+static_assert(sizeof(struct pub_entry) <= ENTRY_SEG_BYTES, "shm ABI");
 
 #endif

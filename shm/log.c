@@ -79,15 +79,18 @@ int log_format(void *data, void *ctl, const struct log_geometry *g, const char *
 	atomic_store_explicit(&d->tail_pos, base_pos, memory_order_relaxed);
 	atomic_store_explicit(&d->chunks[0].pos, base_pos, memory_order_relaxed);
 	atomic_store_explicit(&d->chunks[0].bytes, 1, memory_order_relaxed); /* bytes 0, + 1 */
-	c->version = LAYOUT_VERSION;
+	c->version = CTL_LAYOUT_VERSION;
 	c->hdr_bytes = CTL_HDR_BYTES;
 	c->seg_bytes = g->ctl_bytes;
 	c->channel_id = channel_id;
 	c->max_readers = MAX_READERS;
-	c->max_groups = MAX_GROUPS;
-	c->groups_off = CTL_GROUPS_OFF;
 	c->max_pubs = MAX_PUBS;
+	c->max_groups = MAX_GROUPS;
+	c->readers_off = CTL_READERS_OFF;
 	c->pubs_off = CTL_PUBS_OFF;
+	c->groups_off = CTL_GROUPS_OFF;
+	/* relaxed: nobody maps the segment before the magic below */
+	atomic_store_explicit(&c->state, CHAN_LIVE, memory_order_relaxed);
 	/* release: geometry above is visible before the magic; pairs with the
 	 * acquire in log_attach(). */
 	atomic_store_explicit(&c->magic, CTL_MAGIC, memory_order_release);
@@ -116,26 +119,27 @@ static int attach_check_data(const struct data_hdr *d, uint64_t data_bytes)
 
 static int attach_check_ctl(const struct ctl_hdr *c, uint64_t ctl_bytes, uint64_t channel_id)
 {
-	if (c->version != LAYOUT_VERSION)
+	if (c->version != CTL_LAYOUT_VERSION)
 		return -SHMQ_EVERSION;
 	if (c->hdr_bytes != CTL_HDR_BYTES || c->seg_bytes != ctl_bytes ||
 	    ctl_bytes < CTL_SEG_BYTES || c->max_readers != MAX_READERS ||
-	    c->max_pubs != MAX_PUBS || c->pubs_off != CTL_PUBS_OFF ||
-	    c->max_groups != MAX_GROUPS || c->groups_off != CTL_GROUPS_OFF ||
-	    c->channel_id != channel_id)
+	    c->max_pubs != MAX_PUBS || c->readers_off != CTL_READERS_OFF ||
+	    c->pubs_off != CTL_PUBS_OFF || c->max_groups != MAX_GROUPS ||
+	    c->groups_off != CTL_GROUPS_OFF || c->channel_id != channel_id)
 		return -SHMQ_ECORRUPT;
 	return 0;
 }
 
-int log_attach(struct log_view *v, void *data, uint64_t data_bytes, void *ctl, uint64_t ctl_bytes,
-	       uint32_t *unknown_incompat)
+int log_attach(struct log_view *v, const struct log_segs *segs, uint32_t *unknown_incompat)
 {
-	struct data_hdr *d = data;
-	struct ctl_hdr *c = ctl;
+	struct data_hdr *d = segs->data;
+	const struct ctl_hdr *c = segs->ctl;
+	uint64_t data_bytes = segs->data_bytes;
 	uint32_t unknown;
 	int err;
 
-	if (data_bytes < DATA_HDR_BYTES || ctl_bytes < CTL_HDR_BYTES)
+	if (data_bytes < DATA_HDR_BYTES || segs->ctl_bytes < CTL_HDR_BYTES ||
+	    segs->wake_bytes < WAKE_SEG_BYTES)
 		return -SHMQ_ECORRUPT;
 	/* acquire; pairs with the release in log_format(): geometry is complete. */
 	if (atomic_load_explicit(&d->magic, memory_order_acquire) != DATA_MAGIC ||
@@ -150,14 +154,15 @@ int log_attach(struct log_view *v, void *data, uint64_t data_bytes, void *ctl, u
 		return -SHMQ_EVERSION;
 	err = attach_check_data(d, data_bytes);
 	if (!err)
-		err = attach_check_ctl(c, ctl_bytes, d->channel_id);
+		err = attach_check_ctl(c, segs->ctl_bytes, d->channel_id);
 	if (err)
 		return err;
 	*v = (struct log_view){
 		.data = d,
 		.ctl = c,
-		.readers = (struct reader_entry *)((uint8_t *)c + CTL_HDR_BYTES),
-		.pubs = (struct pub_entry *)((uint8_t *)c + CTL_PUBS_OFF),
+		.rslots = (const struct ctl_slot *)((const uint8_t *)c + CTL_READERS_OFF),
+		.pslots = (const struct ctl_slot *)((const uint8_t *)c + CTL_PUBS_OFF),
+		.wake = segs->wake,
 		.ring = (uint8_t *)d + DATA_HDR_BYTES,
 		.ring_bytes = d->ring_bytes,
 		.mask = d->ring_bytes - 1,
@@ -357,26 +362,58 @@ static void announce(const struct log_view *v, struct log_pub *p, const struct l
 
 /* ---- publishing ---- */
 
-void log_pub_init(const struct log_view *v, struct log_pub *p, struct pub_entry *me,
-		  bool have_membarrier)
+void log_pub_init(const struct log_view *v, struct log_pub *p, uint32_t idx,
+		  struct pub_entry *me, const struct log_peers *peers, bool have_membarrier)
 {
-	*p = (struct log_pub){.me = me, .exclusive = v->pub_mode == 1, .fence = !have_membarrier};
+	*p = (struct log_pub){.me = me,
+			      .slot = me && idx < MAX_PUBS ? &v->pslots[idx] : NULL,
+			      .peers = peers,
+			      .idx = idx,
+			      .exclusive = v->pub_mode == 1,
+			      .fence = !have_membarrier};
 	if (p->exclusive)
 		log_tail_cursor(v, &p->tail);
 }
 
-uint64_t log_reader_limit(const struct log_view *v, uint64_t tail_bytes)
+/*
+ * Slot s is active: is the entry mapped for it (map at generation gen) the
+ * one it has now? Call after an acquire load of s->state saw ACTIVE.
+ */
+static bool slot_mapped(const struct ctl_slot *s, const void *map, uint32_t gen)
+{
+	/* relaxed: ordered by the caller's acquire of the state. */
+	return map && atomic_load_explicit(&s->gen, memory_order_relaxed) == gen;
+}
+
+/* acquire; pairs with the daemon's release of ACTIVE after it wrote the
+ * generation and the entry's first contents. */
+static bool slot_active(const struct ctl_slot *s)
+{
+	return atomic_load_explicit(&s->state, memory_order_acquire) == SLOT_ACTIVE;
+}
+
+bool log_slot_stale(const struct ctl_slot *s, uint32_t gen, bool mapped)
+{
+	return slot_active(s) && !slot_mapped(s, mapped ? s : NULL, gen);
+}
+
+int log_reader_limit(const struct log_view *v, const struct log_peers *peers,
+		     uint64_t tail_bytes, uint64_t *limit)
 {
 	uint64_t low = tail_bytes, floor = tail_bytes > v->ring_bytes ? tail_bytes - v->ring_bytes : 0;
+	int err = 0;
 
 	for (unsigned i = 0; i < MAX_READERS; i++) {
-		struct reader_entry *r = &v->readers[i];
+		const struct reader_entry *r;
 		uint64_t b;
 
-		/* acquire; pairs with the daemon's release store of ACTIVE,
-		 * after it wrote the entry's starting cursor. */
-		if (atomic_load_explicit(&r->state, memory_order_acquire) != READER_ACTIVE)
+		if (!slot_active(&v->rslots[i]))
 			continue;
+		r = peers->readers[i];
+		if (!slot_mapped(&v->rslots[i], r, peers->rgen[i])) {
+			err = -SHMQ_ESTATE; /* a reader we cannot see yet */
+			continue;
+		}
 		/* acquire; pairs with the store in log_cursor_store(): the
 		 * reader finished with every byte below. */
 		b = atomic_load_explicit(&r->bytes, memory_order_acquire);
@@ -385,22 +422,27 @@ uint64_t log_reader_limit(const struct log_view *v, uint64_t tail_bytes)
 		if (b < low)
 			low = b;
 	}
-	return low + v->ring_bytes;
+	*limit = low + v->ring_bytes;
+	return err;
 }
 
-uint64_t log_claims_limit(const struct log_view *v, const struct pub_entry *self,
-			  uint64_t tail_bytes)
+int log_claims_limit(const struct log_view *v, const struct log_peers *peers, uint32_t self,
+		     uint64_t tail_bytes, uint64_t *limit)
 {
 	uint64_t low = tail_bytes;
+	int err = 0;
 
 	for (unsigned i = 0; i < MAX_PUBS; i++) {
-		const struct pub_entry *e = &v->pubs[i];
+		const struct pub_entry *e;
 		uint64_t b;
 
-		/* acquire; pairs with the daemon's release when it assigns or
-		 * frees the entry (it idles the claim state first). */
-		if (e == self || atomic_load_explicit(&e->state, memory_order_acquire) != 1)
+		if (i == self || !slot_active(&v->pslots[i]))
 			continue;
+		e = peers->pubs[i];
+		if (!slot_mapped(&v->pslots[i], e, peers->pgen[i])) {
+			err = -SHMQ_ESTATE;
+			continue;
+		}
 		/* acquire; pairs with the release in intent_store(). */
 		if (atomic_load_explicit(&e->claim_state, memory_order_acquire) == PUB_IDLE)
 			continue;
@@ -410,7 +452,8 @@ uint64_t log_claims_limit(const struct log_view *v, const struct pub_entry *self
 		if (b < low && b + v->ring_bytes >= tail_bytes)
 			low = b;
 	}
-	return low + v->ring_bytes;
+	*limit = low + v->ring_bytes;
+	return err;
 }
 
 /*
@@ -425,13 +468,23 @@ uint64_t log_claims_limit(const struct log_view *v, const struct pub_entry *self
 static int check_space(const struct log_view *v, struct log_pub *p, uint64_t start, uint64_t end,
 		       bool *guard)
 {
+	int err;
+
 	if (!p->exclusive && end + REC_ALIGN > p->claims_limit) {
-		p->claims_limit = log_claims_limit(v, p->me, start);
+		err = log_claims_limit(v, p->peers, p->idx, start, &p->claims_limit);
+		if (err && !p->stale_ok) {
+			p->claims_limit = 0;
+			return err;
+		}
 		if (end > p->claims_limit)
 			return -SHMQ_EFULL;
 	}
 	if (v->policy == 1 && end + REC_ALIGN > p->limit) {
-		p->limit = log_reader_limit(v, start);
+		err = log_reader_limit(v, p->peers, start, &p->limit);
+		if (err && !p->stale_ok) {
+			p->limit = 0;
+			return err;
+		}
 		if (end > p->limit)
 			return -SHMQ_EFULL;
 	}
@@ -586,6 +639,16 @@ int log_claimv(const struct log_view *v, struct log_pub *p, const uint32_t *lens
 	return claim_span(v, p, span, n, c);
 }
 
+/* A claim of ours given up (aborted, or cut by the daemon): count it. */
+static void count_abandoned(struct log_pub *p)
+{
+	if (p->me)
+		/* relaxed: a counter in our own entry, one writer. */
+		atomic_store_explicit(&p->me->abandoned,
+				      atomic_load_explicit(&p->me->abandoned, memory_order_relaxed) + 1,
+				      memory_order_relaxed);
+}
+
 /*
  * The daemon gave our claim up (we stalled): leave it alone. It marks the
  * entry before it CASes the record's word, so a commit either sees the mark
@@ -595,7 +658,8 @@ int log_claimv(const struct log_view *v, struct log_pub *p, const uint32_t *lens
 static bool abandoned_under_us(const struct log_pub *p, const struct log_claim *c)
 {
 	/* acquire; pairs with the daemon's release store in claim_abandon(). */
-	return p->me && atomic_load_explicit(&p->me->cut_bytes, memory_order_acquire) == c->start + 1;
+	return p->slot &&
+	       atomic_load_explicit(&p->slot->cut_bytes, memory_order_acquire) == c->start + 1;
 }
 
 /*
@@ -623,10 +687,10 @@ static int finish(const struct log_view *v, struct log_pub *p, uint32_t count, u
 	 * either we see its flag or its re-check sees our record. The load
 	 * keeps the line shared while nobody sleeps; the exchange gives the
 	 * wake to exactly one publisher per sleep. */
-	if (!atomic_load_explicit(&v->ctl->wake_needed, memory_order_relaxed))
+	if (!atomic_load_explicit(&v->wake->wake_needed, memory_order_relaxed))
 		return 0;
 	/* acq_rel: one publisher takes each sleep's wake. */
-	return atomic_exchange_explicit(&v->ctl->wake_needed, 0, memory_order_acq_rel) != 0;
+	return atomic_exchange_explicit(&v->wake->wake_needed, 0, memory_order_acq_rel) != 0;
 }
 
 static void rec_commit(const struct log_view *v, uint64_t bytes, uint64_t pos, uint64_t rec_bytes,
@@ -655,6 +719,7 @@ int log_commit(const struct log_view *v, struct log_pub *p, const struct log_cla
 		return -SHMQ_EINVAL;
 	if (abandoned_under_us(p, c)) {
 		state_store(p, PUB_IDLE);
+		count_abandoned(p);
 		return -SHMQ_EABANDONED;
 	}
 	rec_commit(v, c->at.bytes, c->at.pos, span, len, ext, timestamp_ns, 0);
@@ -670,6 +735,7 @@ int log_commitv(const struct log_view *v, struct log_pub *p, const struct log_cl
 		return -SHMQ_EINVAL;
 	if (abandoned_under_us(p, c)) {
 		state_store(p, PUB_IDLE);
+		count_abandoned(p);
 		return -SHMQ_EABANDONED;
 	}
 	/* the last record first, the first one last: readers reach the batch
@@ -692,6 +758,7 @@ int log_abort(const struct log_view *v, struct log_pub *p, const struct log_clai
 
 	if (abandoned_under_us(p, c)) {
 		state_store(p, PUB_IDLE);
+		count_abandoned(p);
 		return -SHMQ_EABANDONED;
 	}
 	h->pos = c->at.pos;
@@ -700,19 +767,22 @@ int log_abort(const struct log_view *v, struct log_pub *p, const struct log_clai
 			      rec_word_make(v->key, c->at.bytes, v->ring_shift,
 					    c->end - c->at.bytes, 0, REC_T_ABANDONED),
 			      memory_order_release);
+	count_abandoned(p);
 	return finish(v, p, 0, 0);
 }
 
-void log_reader_unmark(const struct log_view *v, struct reader_entry *r, uint32_t mark)
+void log_reader_unmark(const struct log_view *v, uint32_t idx, uint32_t mark)
 {
 	uint32_t want = mark;
 
+	if (idx >= MAX_READERS)
+		return;
 	/* acq_rel: exactly one party clears a mark; pairs with the CAS in
 	 * log_wake() and in the reader's own wake-up path. */
-	if (atomic_compare_exchange_strong_explicit(&r->armed, &want, MARK_NONE,
+	if (atomic_compare_exchange_strong_explicit(&v->wake->marks[idx].armed, &want, MARK_NONE,
 						    memory_order_acq_rel, memory_order_relaxed))
 		/* relaxed: a count; the mark's CAS orders it. */
-		atomic_fetch_sub_explicit(&v->ctl->sleepers, 1, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&v->wake->sleepers, 1, memory_order_relaxed);
 }
 
 void log_wake(const struct log_view *v, int *efds, bool *have_efds, log_efds_fn need_efds,
@@ -722,19 +792,18 @@ void log_wake(const struct log_view *v, int *efds, bool *have_efds, log_efds_fn 
 
 	/* release: the new sequence precedes the wake; a sleeper that loaded
 	 * the old one returns from FUTEX_WAIT (pairs with sub.c's load). */
-	atomic_fetch_add_explicit(&v->ctl->wake_seq, 1, memory_order_release);
-	wait_wake(&v->ctl->wake_seq, INT32_MAX);
-	/* acquire; pairs with the release in the daemon's reader assignment.
-	 * Bounded: any client may write the word. */
+	atomic_fetch_add_explicit(&v->wake->wake_seq, 1, memory_order_release);
+	wait_wake(&v->wake->wake_seq, INT32_MAX);
+	/* acquire; pairs with the release in the daemon's reader assignment. */
 	hi = atomic_load_explicit(&v->ctl->readers_hi, memory_order_acquire);
-	if (hi == 0 || hi > MAX_READERS)
+	if (hi > MAX_READERS)
 		hi = MAX_READERS;
 	for (unsigned i = 0; i < hi; i++) {
-		struct reader_entry *r = &v->readers[i];
+		_Atomic uint32_t *armed = &v->wake->marks[i].armed;
 		uint32_t want = MARK_EFD;
 
 		/* relaxed: a cheap filter; the CAS decides. */
-		if (atomic_load_explicit(&r->armed, memory_order_relaxed) != MARK_EFD)
+		if (atomic_load_explicit(armed, memory_order_relaxed) != MARK_EFD)
 			continue;
 		if (!*have_efds && need_efds) {
 			*have_efds = true;
@@ -743,16 +812,16 @@ void log_wake(const struct log_view *v, int *efds, bool *have_efds, log_efds_fn 
 		if (!efds || efds[i] < 0) {
 			/* cannot signal it: leave the mark, and the wake, to one
 			 * who can. seq_cst like a reader's own store. */
-			atomic_store_explicit(&v->ctl->wake_needed, 1, memory_order_seq_cst);
+			atomic_store_explicit(&v->wake->wake_needed, 1, memory_order_seq_cst);
 			continue;
 		}
 		/* acq_rel; pairs with log_reader_unmark(). */
-		if (!atomic_compare_exchange_strong_explicit(&r->armed, &want, MARK_NONE,
+		if (!atomic_compare_exchange_strong_explicit(armed, &want, MARK_NONE,
 							     memory_order_acq_rel,
 							     memory_order_relaxed))
 			continue;
 		/* relaxed: a count; the CAS above orders it. */
-		atomic_fetch_sub_explicit(&v->ctl->sleepers, 1, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&v->wake->sleepers, 1, memory_order_relaxed);
 		wait_efd_signal(efds[i]);
 	}
 }

@@ -40,10 +40,11 @@ struct log_geometry {
 
 /* A process-local, validated picture of an attached channel. */
 struct log_view {
-	struct data_hdr *data; /* read-only mapping for pure subscribers */
-	struct ctl_hdr *ctl;
-	struct reader_entry *readers;
-	struct pub_entry *pubs;
+	struct data_hdr *data; /* read-only mapping for all but publishers */
+	const struct ctl_hdr *ctl; /* the daemon's; read-only for clients */
+	const struct ctl_slot *rslots; /* reader slots, in ctl */
+	const struct ctl_slot *pslots; /* publisher slots, in ctl */
+	struct wake_hdr *wake; /* read-only mapping for monitors */
 	uint8_t *ring;
 	uint64_t ring_bytes;
 	uint64_t mask;
@@ -57,6 +58,18 @@ struct log_view {
 	uint32_t policy;
 	uint32_t pub_mode;
 	uint32_t flags;
+};
+
+/*
+ * The entry segments of a channel's readers and publishers that this
+ * process has mapped, each with the slot generation it was mapped at; NULL
+ * where none. The daemon maps them all; a publisher what its bounds need.
+ */
+struct log_peers {
+	struct reader_entry *readers[MAX_READERS];
+	struct pub_entry *pubs[MAX_PUBS];
+	uint32_t rgen[MAX_READERS];
+	uint32_t pgen[MAX_PUBS];
 };
 
 /* A reader's place: the next record's message number and byte position. */
@@ -83,12 +96,17 @@ struct log_rec {
 /* A publisher's private state. Zero it, then log_pub_init(). */
 struct log_pub {
 	struct pub_entry *me; /* the daemon-assigned entry, or NULL (repair by timeout only) */
+	const struct ctl_slot *slot; /* its slot in ctl (cut_bytes), or NULL */
+	const struct log_peers *peers; /* others' entries, for the bounds */
+	uint32_t idx;         /* our slot */
+	uint32_t pad;
 	uint64_t limit;       /* block policy: cached bound on the claim end */
 	uint64_t claims_limit; /* cached: a ring past the oldest claim in progress */
 	uint64_t readers_gen; /* ctl->readers_gen when limit was cached */
 	struct log_cursor tail; /* exclusive mode: the tail it owns */
 	bool exclusive;
 	bool fence;           /* no membarrier: a full fence after each commit */
+	bool stale_ok;        /* bound by the peers mapped, even if the daemon lists more */
 };
 
 /* What log_claim()/log_claimv() reserved. */
@@ -103,17 +121,26 @@ struct log_claim {
 int log_geometry_make(uint64_t capacity_bytes, uint32_t max_message_bytes, uint32_t policy,
 		      uint32_t pub_mode, uint32_t flags, struct log_geometry *out);
 
-/* Format fresh (zeroed) segments. key: random, non-zero. */
+/* Format fresh (zeroed) data and control segments. key: random, non-zero. */
 int log_format(void *data, void *ctl, const struct log_geometry *g, const char *name,
 	       uint64_t channel_id, uint64_t base_pos, uint64_t key);
+
+/* The three mapped segments of a channel and their sizes. */
+struct log_segs {
+	void *data;
+	uint64_t data_bytes;
+	const void *ctl;
+	uint64_t ctl_bytes;
+	void *wake;
+	uint64_t wake_bytes;
+};
 
 /*
  * Validate the headers and fill v. Geometry is read once, here.
  * -SHMQ_EVERSION (another layout, or an incompatible feature we do not
  * know: *unknown_incompat, if not NULL, gets its bits), -SHMQ_ECORRUPT.
  */
-int log_attach(struct log_view *v, void *data, uint64_t data_bytes, void *ctl,
-	       uint64_t ctl_bytes, uint32_t *unknown_incompat);
+int log_attach(struct log_view *v, const struct log_segs *segs, uint32_t *unknown_incompat);
 
 /* Largest batch span: a quarter ring, and what a commit word's units hold. */
 static inline uint64_t log_max_span(const struct log_view *v)
@@ -130,14 +157,20 @@ static inline struct rec_hdr *log_rec_at(const struct log_view *v, uint64_t byte
 
 /* ---- publishing ---- */
 
-/* Prepare p: exclusive mode loads the tail it will own. */
-void log_pub_init(const struct log_view *v, struct log_pub *p, struct pub_entry *me,
-		  bool have_membarrier);
+/*
+ * Prepare p for slot idx with its entry me (NULL: no entry, repair by
+ * timeout only) and the peers its bounds read: exclusive mode loads the
+ * tail it will own.
+ */
+void log_pub_init(const struct log_view *v, struct log_pub *p, uint32_t idx,
+		  struct pub_entry *me, const struct log_peers *peers, bool have_membarrier);
 
 /*
  * Reserve one record of len payload and ext extension bytes. Returns 0 and
  * c, -SHMQ_ETOOBIG, -SHMQ_EFULL (block policy: no space; or a stalled
- * claim a ring ago holds the space), -SHMQ_ECORRUPT.
+ * claim a ring ago holds the space), -SHMQ_ESTATE (a reader or publisher
+ * slot is active whose entry p->peers lacks: map it, then retry),
+ * -SHMQ_ECORRUPT.
  */
 int log_claim(const struct log_view *v, struct log_pub *p, uint32_t len, uint32_t ext,
 	      struct log_claim *c);
@@ -177,12 +210,20 @@ int log_commitv(const struct log_view *v, struct log_pub *p, const struct log_cl
 /* Give a claim up: readers count its records as lost. Returns as log_commit(). */
 int log_abort(const struct log_view *v, struct log_pub *p, const struct log_claim *c);
 
-/* Oldest claim in progress of another entry (or tail_bytes) + ring_bytes. */
-uint64_t log_claims_limit(const struct log_view *v, const struct pub_entry *self,
-			  uint64_t tail_bytes);
+/*
+ * *limit = the oldest claim in progress of another publisher (or
+ * tail_bytes) + ring_bytes. -SHMQ_ESTATE if an active publisher's entry
+ * is not in peers at its generation; *limit then counts those that are.
+ */
+int log_claims_limit(const struct log_view *v, const struct log_peers *peers, uint32_t self,
+		     uint64_t tail_bytes, uint64_t *limit);
 
-/* Lowest active reader byte position + ring_bytes, the block-policy bound. */
-uint64_t log_reader_limit(const struct log_view *v, uint64_t tail_bytes);
+/* *limit = the lowest active reader's byte position + ring_bytes; as above. */
+int log_reader_limit(const struct log_view *v, const struct log_peers *peers,
+		     uint64_t tail_bytes, uint64_t *limit);
+
+/* Is slot s active with a generation other than gen (a stale or missing mapping)? */
+bool log_slot_stale(const struct ctl_slot *s, uint32_t gen, bool mapped);
 
 /* Callback that fills efds[MAX_READERS] on first need (may leave -1s). */
 typedef void (*log_efds_fn)(void *arg);
@@ -196,8 +237,8 @@ typedef void (*log_efds_fn)(void *arg);
 void log_wake(const struct log_view *v, int *efds, bool *have_efds, log_efds_fn need_efds,
 	      void *arg);
 
-/* Clear a reader entry's armed/asleep mark, fixing the sleeper count. */
-void log_reader_unmark(const struct log_view *v, struct reader_entry *r, uint32_t mark);
+/* Clear reader slot idx's armed/asleep mark, fixing the sleeper count. */
+void log_reader_unmark(const struct log_view *v, uint32_t idx, uint32_t mark);
 
 /*
  * A reader about to sleep, after it set wake_needed and before its last
@@ -309,6 +350,8 @@ struct log_orphan {
 };
 
 struct log_repair {
+	struct ctl_hdr *ctl;           /* the daemon's writable mapping of ctl */
+	struct ctl_slot *ctl_pslots;   /* its publisher slots (cut_bytes) */
 	struct log_pub_watch pubs[MAX_PUBS];
 	struct log_orphan orphans[MAX_PUBS];
 };
@@ -331,8 +374,9 @@ typedef bool (*log_pid_alive_fn)(uint32_t pid, void *arg);
  * 0 for a free entry. Call periodically, and at once when a publisher
  * exits (alive() then says false for it).
  */
-void log_repair_step(const struct log_view *v, struct log_repair *rep, const uint32_t *pids,
-		     uint64_t now_ns, uint64_t stuck_ns, log_pid_alive_fn alive, void *arg,
+void log_repair_step(const struct log_view *v, const struct log_peers *peers,
+		     struct log_repair *rep, const uint32_t *pids, uint64_t now_ns,
+		     uint64_t stuck_ns, log_pid_alive_fn alive, void *arg,
 		     struct log_repair_out *out);
 
 /*
@@ -342,8 +386,8 @@ void log_repair_step(const struct log_view *v, struct log_repair *rep, const uin
  * it to settle in later steps; the caller may free the entry. True if a
  * claim was given up now.
  */
-bool log_repair_gone(const struct log_view *v, struct log_repair *rep, const uint32_t *pids,
-		     unsigned idx);
+bool log_repair_gone(const struct log_view *v, const struct log_peers *peers,
+		     struct log_repair *rep, const uint32_t *pids, unsigned idx);
 
 /* Forget a publisher entry's watch (the daemon freed or assigned it). */
 void log_repair_forget(struct log_repair *rep, unsigned idx);

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #define PROTO_MAGIC 0x50514853u /* "SHQP" */
-#define PROTO_VERSION 2u
+#define PROTO_VERSION 3u
 #define PROTO_MAX_BYTES 4096u
 #define PROTO_NAME_BYTES 256u
 #define PROTO_LIST_ROWS 12u
@@ -30,13 +30,14 @@ enum proto_op {
 	OP_INFO = 5,
 	OP_OPEN = 6,
 	OP_CLOSE = 7,
-	OP_EVENTFDS = 8,
+	OP_PEERS = 8,
 	OP_MAX
 };
 
 enum proto_role {
 	ROLE_PUB = 1,
 	ROLE_SUB = 2,
+	ROLE_MON = 3, /* observe: read-only mappings, no entry, holds nobody back */
 };
 
 struct proto_hdr {
@@ -84,7 +85,12 @@ struct proto_open {
 	uint64_t offset;
 };
 
-/* OP_OPEN response; fds: data segment, control segment, [event fd]. */
+/*
+ * OP_OPEN response. fds, in this order: the data segment (read-write for
+ * publishers), the control segment (read-only), the wake segment
+ * (read-only for monitors), then publishers and subscribers their own
+ * entry segment (read-write), subscribers in event-fd mode their event fd.
+ */
 struct proto_opened {
 	uint64_t channel_id;
 	uint64_t start_pos;   /* subscribers: the first record's offset ... */
@@ -128,11 +134,27 @@ struct proto_list {
 	struct proto_info rows[PROTO_LIST_ROWS];
 };
 
-/* OP_EVENTFDS request; the response carries one event fd per reader slot. */
-struct proto_efds {
+/* What OP_PEERS asks for. */
+enum proto_peer_kind {
+	PEER_READERS = 1, /* readers' entry segments, read-only: block publishers, monitors */
+	PEER_PUBS = 2,    /* other publishers' entry segments, read-only: publishers, monitors */
+	PEER_EFDS = 3,    /* event fds of readers in event-fd mode: publishers */
+};
+
+/* OP_PEERS request. */
+struct proto_peers_req {
 	uint64_t channel_id;
-	uint32_t count;
+	uint32_t kind; /* enum proto_peer_kind */
 	uint32_t pad;
+};
+
+/* OP_PEERS response: count slots, one fd each, in order. */
+struct proto_peers {
+	uint64_t channel_id;
+	uint32_t kind;
+	uint32_t count;
+	uint32_t idx[PROTO_MAX_FDS]; /* slot */
+	uint32_t gen[PROTO_MAX_FDS]; /* its generation when the fd was taken */
 };
 
 static_assert(sizeof(struct proto_hdr) + sizeof(struct proto_list) <= PROTO_MAX_BYTES,

@@ -44,13 +44,13 @@ static bool claim_plausible(const struct log_view *v, const struct claim_seen *c
 }
 
 /* Another live entry names the same start: the claim may be that one's. */
-static bool claim_shared(const struct log_view *v, const uint32_t *pids, unsigned self,
+static bool claim_shared(const struct log_peers *peers, const uint32_t *pids, unsigned self,
 			 uint64_t bytes)
 {
 	for (unsigned i = 0; i < MAX_PUBS; i++) {
-		const struct pub_entry *e = &v->pubs[i];
+		const struct pub_entry *e = peers->pubs[i];
 
-		if (i == self || !pids[i])
+		if (i == self || !pids[i] || !e)
 			continue;
 		/* relaxed: a hint; the stuck timer decides later. */
 		if (atomic_load_explicit(&e->claim_state, memory_order_relaxed) != PUB_IDLE &&
@@ -87,9 +87,10 @@ static bool word_take(const struct log_view *v, uint64_t bytes, uint64_t want)
  * nothing, where a record of this lap is already there: the publisher
  * committed, or the start was someone else's and so is what follows.
  */
-static bool claim_abandon(const struct log_view *v, struct pub_entry *e, const struct claim_seen *c)
+static bool claim_abandon(const struct log_view *v, const struct log_peers *peers,
+			  const struct log_repair *rep, unsigned self, const struct claim_seen *c)
 {
-	uint64_t idx = c->bytes & v->mask, b = c->bytes;
+	uint64_t idx = c->bytes & v->mask, b = c->bytes, claims, readers = 0;
 
 	if (idx + (c->end - c->bytes) > v->ring_bytes) {
 		uint64_t pad = v->ring_bytes - idx;
@@ -110,12 +111,16 @@ static bool claim_abandon(const struct log_view *v, struct pub_entry *e, const s
 		return false;
 	/* its guard, where the publisher's own would have been allowed: not
 	 * over the word of a record a reader or a claim still holds */
-	if (c->end + REC_ALIGN <= log_claims_limit(v, e, c->end) &&
-	    (v->policy != 1 || c->end + REC_ALIGN <= log_reader_limit(v, c->end)))
+	log_claims_limit(v, peers, self, c->end, &claims);
+	if (v->policy == 1)
+		log_reader_limit(v, peers, c->end, &readers);
+	if (c->end + REC_ALIGN <= claims && (v->policy != 1 || c->end + REC_ALIGN <= readers))
 		word_take(v, c->end, 0);
 	/* release, then a full fence before the word's CAS: a commit that
 	 * misses the mark (abandoned_under_us()) stored before the CAS. */
-	atomic_store_explicit(&e->cut_bytes, c->bytes + 1, memory_order_release);
+	if (self < MAX_PUBS)
+		atomic_store_explicit(&rep->ctl_pslots[self].cut_bytes, c->bytes + 1,
+				      memory_order_release);
 	atomic_thread_fence(memory_order_seq_cst);
 	return word_take(v, b,
 			 rec_word_make(v->key, b, v->ring_shift, c->end - b, 0, REC_T_ABANDONED));
@@ -138,13 +143,16 @@ static void tail_settle(const struct log_view *v, const struct claim_seen *c)
 }
 
 /* One entry: returns true if its claim was given up just now. */
-static bool repair_pub(const struct log_view *v, struct log_repair *rep, const uint32_t *pids,
-		       unsigned i, uint64_t now_ns, uint64_t stuck_ns, bool dead, uint64_t tail)
+static bool repair_pub(const struct log_view *v, const struct log_peers *peers,
+		       struct log_repair *rep, const uint32_t *pids, unsigned i, uint64_t now_ns,
+		       uint64_t stuck_ns, bool dead, uint64_t tail)
 {
 	struct log_pub_watch *w = &rep->pubs[i];
 	struct claim_seen c;
 
-	claim_load(&v->pubs[i], &c);
+	if (!peers->pubs[i])
+		return false;
+	claim_load(peers->pubs[i], &c);
 	if (dead && v->pub_mode == 1 && c.state != PUB_IDLE) {
 		tail_settle(v, &c);
 		/* acquire: as in log_repair_step(). */
@@ -160,12 +168,12 @@ static bool repair_pub(const struct log_view *v, struct log_repair *rep, const u
 		return false;
 	if (!claim_plausible(v, &c, tail))
 		return false;
-	if (c.state == PUB_CLAIMING && claim_shared(v, pids, i, c.bytes))
+	if (c.state == PUB_CLAIMING && claim_shared(peers, pids, i, c.bytes))
 		return false;
-	if (!claim_abandon(v, &v->pubs[i], &c))
+	if (!claim_abandon(v, peers, rep, i, &c))
 		return false;
 	/* relaxed: a statistic. */
-	atomic_fetch_add_explicit(&v->ctl->abandoned, c.count, memory_order_relaxed);
+	atomic_fetch_add_explicit(&rep->ctl->abandoned, c.count, memory_order_relaxed);
 	w->cut = !dead;
 	return true;
 }
@@ -175,27 +183,28 @@ static bool repair_pub(const struct log_view *v, struct log_repair *rep, const u
  * or a record is there: its publisher committed, or the start was someone
  * else's), -1 still open (another live entry names its start).
  */
-static int orphan_settle(const struct log_view *v, const uint32_t *pids, unsigned self,
+static int orphan_settle(const struct log_view *v, const struct log_peers *peers,
+			 struct log_repair *rep, const uint32_t *pids, unsigned self,
 			 struct log_orphan *o)
 {
 	/* acquire; as in log_repair_step(). */
 	uint64_t tail = atomic_load_explicit(&v->data->tail_bytes, memory_order_acquire);
 	struct claim_seen c = {o->bytes, o->end, o->pos, o->state, o->count};
-	struct pub_entry none = {0};
 
 	if (c.state == PUB_CLAIMING && claim_plausible(v, &c, tail) &&
-	    claim_shared(v, pids, self, c.bytes))
+	    claim_shared(peers, pids, self, c.bytes))
 		return -1;
 	o->state = 0;
-	if (!claim_plausible(v, &c, tail) || !claim_abandon(v, &none, &c))
+	if (!claim_plausible(v, &c, tail) || !claim_abandon(v, peers, rep, MAX_PUBS, &c))
 		return 0;
 	/* relaxed: a statistic. */
-	atomic_fetch_add_explicit(&v->ctl->abandoned, c.count, memory_order_relaxed);
+	atomic_fetch_add_explicit(&rep->ctl->abandoned, c.count, memory_order_relaxed);
 	return 1;
 }
 
-void log_repair_step(const struct log_view *v, struct log_repair *rep, const uint32_t *pids,
-		     uint64_t now_ns, uint64_t stuck_ns, log_pid_alive_fn alive, void *arg,
+void log_repair_step(const struct log_view *v, const struct log_peers *peers,
+		     struct log_repair *rep, const uint32_t *pids, uint64_t now_ns,
+		     uint64_t stuck_ns, log_pid_alive_fn alive, void *arg,
 		     struct log_repair_out *out)
 {
 	/* acquire; pairs with the tail moves: claims below it are real. */
@@ -203,7 +212,8 @@ void log_repair_step(const struct log_view *v, struct log_repair *rep, const uin
 
 	memset(out, 0, sizeof(*out));
 	for (unsigned i = 0; i < MAX_PUBS; i++)
-		if (rep->orphans[i].state && orphan_settle(v, pids, MAX_PUBS, &rep->orphans[i]) == 1)
+		if (rep->orphans[i].state &&
+		    orphan_settle(v, peers, rep, pids, MAX_PUBS, &rep->orphans[i]) == 1)
 			out->abandoned++;
 	for (unsigned i = 0; i < MAX_PUBS; i++) {
 		bool dead;
@@ -213,7 +223,7 @@ void log_repair_step(const struct log_view *v, struct log_repair *rep, const uin
 			continue;
 		}
 		dead = alive && !alive(pids[i], arg);
-		out->abandoned += repair_pub(v, rep, pids, i, now_ns, stuck_ns, dead, tail);
+		out->abandoned += repair_pub(v, peers, rep, pids, i, now_ns, stuck_ns, dead, tail);
 		if (!rep->pubs[i].cut || dead)
 			continue;
 		/* a live publisher still holds [claim, ...): publishers stop a
@@ -223,15 +233,15 @@ void log_repair_step(const struct log_view *v, struct log_repair *rep, const uin
 	}
 }
 
-bool log_repair_gone(const struct log_view *v, struct log_repair *rep, const uint32_t *pids,
-		     unsigned idx)
+bool log_repair_gone(const struct log_view *v, const struct log_peers *peers,
+		     struct log_repair *rep, const uint32_t *pids, unsigned idx)
 {
 	struct log_orphan *o = NULL;
 	struct claim_seen c;
 
-	if (idx >= MAX_PUBS)
+	if (idx >= MAX_PUBS || !peers->pubs[idx])
 		return false;
-	claim_load(&v->pubs[idx], &c);
+	claim_load(peers->pubs[idx], &c);
 	if (c.state == PUB_IDLE || c.state > PUB_CLAIMED || rep->pubs[idx].cut)
 		return false;
 	if (v->pub_mode == 1)
@@ -242,5 +252,5 @@ bool log_repair_gone(const struct log_view *v, struct log_repair *rep, const uin
 	if (!o) /* more orphans than entries: no honest set of publishers */
 		return false;
 	*o = (struct log_orphan){c.bytes, c.end, c.pos, c.count, c.state};
-	return orphan_settle(v, pids, idx, o) == 1;
+	return orphan_settle(v, peers, rep, pids, idx, o) == 1;
 }

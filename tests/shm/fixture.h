@@ -22,9 +22,14 @@
 struct fx {
 	void *data;
 	void *ctl;
+	void *wake;
+	uint8_t *entries;        /* MAX_READERS reader entries, then MAX_PUBS publisher entries */
+	struct log_peers *peers; /* every entry, as the daemon maps them (shared across fork) */
 	struct log_geometry g;
 	struct log_view v;
 };
+
+#define FX_ENTRIES_BYTES ((MAX_READERS + MAX_PUBS) * (uint64_t)CACHE_LINE)
 
 static inline uint64_t fx_map_slack(uint64_t bytes)
 {
@@ -65,18 +70,24 @@ static inline void fx_unmap(void *p, uint64_t bytes)
 static inline int fx_make_ex(struct fx *f, uint64_t capacity, uint32_t max_msg, uint32_t policy,
 			     uint32_t pub_mode, uint64_t base_pos)
 {
+	struct log_segs segs;
 	int err = log_geometry_make(capacity, max_msg, policy, pub_mode, 0, &f->g);
 
 	if (err)
 		return err;
 	f->data = fx_map(f->g.data_bytes);
 	f->ctl = fx_map(f->g.ctl_bytes);
-	if (!f->data || !f->ctl)
+	f->wake = fx_map(WAKE_SEG_BYTES);
+	f->entries = fx_map(FX_ENTRIES_BYTES);
+	f->peers = fx_map(sizeof(struct log_peers));
+	if (!f->data || !f->ctl || !f->wake || !f->entries || !f->peers)
 		return -SHMQ_ENOMEM;
 	err = log_format(f->data, f->ctl, &f->g, "test.channel", 42, base_pos, FX_KEY);
 	if (err)
 		return err;
-	return log_attach(&f->v, f->data, f->g.data_bytes, f->ctl, f->g.ctl_bytes, NULL);
+	segs = (struct log_segs){f->data, f->g.data_bytes, f->ctl, f->g.ctl_bytes, f->wake,
+				 WAKE_SEG_BYTES};
+	return log_attach(&f->v, &segs, NULL);
 }
 
 /* Many publishers, message numbers from 0. */
@@ -89,55 +100,117 @@ static inline void fx_free(struct fx *f)
 {
 	fx_unmap(f->data, f->g.data_bytes);
 	fx_unmap(f->ctl, f->g.ctl_bytes);
+	fx_unmap(f->wake, WAKE_SEG_BYTES);
+	fx_unmap(f->entries, FX_ENTRIES_BYTES);
+	fx_unmap(f->peers, sizeof(struct log_peers));
+}
+
+/* The daemon's writable view of the control segment. */
+static inline struct ctl_hdr *fx_ctl(struct fx *f)
+{
+	return f->ctl;
+}
+
+static inline struct ctl_slot *fx_rslot(struct fx *f, unsigned idx)
+{
+	return (struct ctl_slot *)((uint8_t *)f->ctl + CTL_READERS_OFF) + idx;
+}
+
+static inline struct ctl_slot *fx_pslot(struct fx *f, unsigned idx)
+{
+	return (struct ctl_slot *)((uint8_t *)f->ctl + CTL_PUBS_OFF) + idx;
+}
+
+/* Reader idx's entry. */
+static inline struct reader_entry *fx_reader(struct fx *f, unsigned idx)
+{
+	return (struct reader_entry *)(f->entries + idx * CACHE_LINE);
+}
+
+/* Publisher idx's entry. */
+static inline struct pub_entry *fx_pub(struct fx *f, unsigned idx)
+{
+	return (struct pub_entry *)(f->entries + (MAX_READERS + idx) * CACHE_LINE);
+}
+
+/* A repair state for this fixture's channel, as the registry sets one up. */
+static inline void fx_repair_init(struct fx *f, struct log_repair *rep)
+{
+	memset(rep, 0, sizeof(*rep));
+	rep->ctl = fx_ctl(f);
+	rep->ctl_pslots = fx_pslot(f, 0);
+}
+
+/* rep, set up for this fixture's channel (idempotent), for log_repair_*(). */
+static inline struct log_repair *fx_rep(struct fx *f, struct log_repair *rep)
+{
+	rep->ctl = fx_ctl(f);
+	rep->ctl_pslots = fx_pslot(f, 0);
+	return rep;
+}
+
+/* Activate a slot with the next generation, as the registry's slot_fill() does. */
+static inline void fx_slot_fill(struct ctl_slot *sl, uint32_t pid)
+{
+	uint32_t gen = atomic_load_explicit(&sl->gen, memory_order_relaxed) + 1;
+
+	atomic_store_explicit(&sl->owner_pid, pid, memory_order_relaxed);
+	atomic_store_explicit(&sl->cut_bytes, 0, memory_order_relaxed);
+	atomic_store_explicit(&sl->gen, gen, memory_order_relaxed);
+	/* release; pairs with the acquire in log_slot_stale(). */
+	atomic_store_explicit(&sl->state, SLOT_ACTIVE, memory_order_release);
 }
 
 /* Assign reader entry idx with its cursor at `at`, as registry_reader_add() does. */
 static inline void fx_reader_add(struct fx *f, unsigned idx, const struct log_cursor *at)
 {
-	struct reader_entry *r = &f->v.readers[idx];
+	struct reader_entry *r = fx_reader(f, idx);
 
+	memset(r, 0, sizeof(*r));
 	log_cursor_store(r, at, false);
-	/* release; pairs with the acquire in log_reader_limit(). */
-	atomic_store_explicit(&r->state, READER_ACTIVE, memory_order_release);
+	/* the peers' generation first: nobody sees the slot active with an older one */
+	f->peers->readers[idx] = r;
+	f->peers->rgen[idx] = atomic_load(&fx_rslot(f, idx)->gen) + 1;
+	fx_slot_fill(fx_rslot(f, idx), 1);
+	atomic_fetch_add_explicit(&fx_ctl(f)->readers_gen, 1, memory_order_release);
 	if (atomic_load_explicit(&f->v.ctl->readers_hi, memory_order_relaxed) <= idx)
-		atomic_store_explicit(&f->v.ctl->readers_hi, idx + 1, memory_order_release);
+		atomic_store_explicit(&fx_ctl(f)->readers_hi, idx + 1, memory_order_release);
 }
 
 /* The reader at idx is done with everything below cur (block policy's bound). */
 static inline void fx_reader_set(struct fx *f, unsigned idx, const struct log_cursor *cur)
 {
-	log_cursor_store(&f->v.readers[idx], cur, true);
+	log_cursor_store(fx_reader(f, idx), cur, true);
 }
 
 /* Assign publisher entry idx to pid, as registry_pub_add() does. */
 static inline struct pub_entry *fx_pub_add(struct fx *f, unsigned idx, uint32_t pid)
 {
-	struct pub_entry *e = &f->v.pubs[idx];
+	struct pub_entry *e = fx_pub(f, idx);
 
-	/* relaxed: the release store of state below publishes the entry. */
-	atomic_store_explicit(&e->claim_state, PUB_IDLE, memory_order_relaxed);
-	atomic_store_explicit(&e->owner_pid, pid, memory_order_relaxed);
-	atomic_fetch_add_explicit(&e->gen, 1, memory_order_relaxed);
-	/* release; pairs with the acquire in log_claims_limit(). */
-	atomic_store_explicit(&e->state, 1, memory_order_release);
+	memset(e, 0, sizeof(*e));
+	f->peers->pubs[idx] = e;
+	f->peers->pgen[idx] = atomic_load(&fx_pslot(f, idx)->gen) + 1;
+	fx_slot_fill(fx_pslot(f, idx), pid);
+	atomic_fetch_add_explicit(&fx_ctl(f)->pubs_gen, 1, memory_order_release);
 	return e;
 }
 
 /* Free publisher entry idx, as registry_pub_remove() does after its repair step. */
 static inline void fx_pub_remove(struct fx *f, unsigned idx)
 {
-	struct pub_entry *e = &f->v.pubs[idx];
-
-	atomic_store_explicit(&e->claim_state, PUB_IDLE, memory_order_relaxed);
 	/* release; pairs with the acquire in log_claims_limit(). */
-	atomic_store_explicit(&e->state, 0, memory_order_release);
+	atomic_store_explicit(&fx_pslot(f, idx)->state, SLOT_FREE, memory_order_release);
+	f->peers->pubs[idx] = NULL;
 }
 
 /* A publisher on entry idx (assigned here to pid). */
 static inline void fx_pub_init(struct fx *f, struct log_pub *p, unsigned idx, uint32_t pid,
 			       bool have_membarrier)
 {
-	log_pub_init(&f->v, p, fx_pub_add(f, idx, pid), have_membarrier);
+	struct pub_entry *e = fx_pub_add(f, idx, pid);
+
+	log_pub_init(&f->v, p, idx, e, f->peers, have_membarrier);
 }
 
 /* Publish one message of len bytes from buf; c (if not NULL) gets the claim. */

@@ -376,7 +376,8 @@ static void pub_main(struct ctx *x)
 	s->x = x;
 	s->me = &x->run->pub[x->id];
 	s->rng = x->seed ^ (0x51ull << 32) ^ x->id;
-	log_pub_init(v, &s->p, &v->pubs[x->id], x->id & 1 ? log_pub_register() : false);
+	log_pub_init(v, &s->p, x->id, x->f.peers->pubs[x->id], x->f.peers,
+		     x->id & 1 ? log_pub_register() : false);
 	atomic_store(&s->me->state, RUN_RUNNING);
 	while (!atomic_load_explicit(&x->run->stop, memory_order_relaxed)) {
 		int r = pub_one(s);
@@ -696,7 +697,7 @@ static void dump_state(struct monitor *m)
 	for (unsigned i = 0; i < m->sc->nrdrs; i++) {
 		struct log_cursor c = {0, 0};
 
-		log_cursor_load(&m->f->v.readers[i], &c);
+		log_cursor_load(fx_reader(m->f, i), &c);
 		fprintf(stderr, "reader %u: pos %llu bytes %llu word %#llx\n", i,
 			(unsigned long long)c.pos, (unsigned long long)c.bytes,
 			(unsigned long long)atomic_load(&log_rec_at(&m->f->v, c.bytes)->word));
@@ -705,9 +706,9 @@ static void dump_state(struct monitor *m)
 		fprintf(stderr, "pub %u: pid %d state %u committed %llu claim %u [%llu, %llu)\n", i,
 			atomic_load(&m->run->pub[i].pid), atomic_load(&m->run->pub[i].state),
 			(unsigned long long)atomic_load(&m->run->pub[i].committed),
-			atomic_load(&m->f->v.pubs[i].claim_state),
-			(unsigned long long)atomic_load(&m->f->v.pubs[i].claim_bytes),
-			(unsigned long long)atomic_load(&m->f->v.pubs[i].claim_end));
+			atomic_load(&fx_pub(m->f, i)->claim_state),
+			(unsigned long long)atomic_load(&fx_pub(m->f, i)->claim_bytes),
+			(unsigned long long)atomic_load(&fx_pub(m->f, i)->claim_end));
 }
 
 /* Kill a publisher that stopped at its pause point, give its claim up, start a new one. */
@@ -723,9 +724,9 @@ static void replace_paused(struct monitor *m, struct worker *w)
 	m->killed_records += atomic_load(&p->killed_count);
 	/* the daemon: the pid is dead, repair gives its claim up (or keeps it
 	 * as an orphan while another entry names its start); then free the entry */
-	log_repair_step(&m->f->v, &m->rep, m->pids, wait_now_ns(), UINT64_MAX / 2, pid_alive, NULL,
+	log_repair_step(&m->f->v, m->f->peers, fx_rep(m->f, &m->rep), m->pids, wait_now_ns(), UINT64_MAX / 2, pid_alive, NULL,
 			&out);
-	log_repair_gone(&m->f->v, &m->rep, m->pids, w->x.id);
+	log_repair_gone(&m->f->v, m->f->peers, fx_rep(m->f, &m->rep), m->pids, w->x.id);
 	fx_pub_remove(m->f, w->x.id);
 	log_repair_forget(&m->rep, w->x.id);
 	m->pids[w->x.id] = 0;
@@ -768,7 +769,7 @@ static bool monitor_procs(struct monitor *m)
 				 w->reader ? "reader" : "publisher", w->x.id, status);
 	}
 	if (m->sc->kills)
-		log_repair_step(&m->f->v, &m->rep, m->pids, wait_now_ns(), UINT64_MAX / 2,
+		log_repair_step(&m->f->v, m->f->peers, fx_rep(m->f, &m->rep), m->pids, wait_now_ns(), UINT64_MAX / 2,
 				pid_alive, NULL, &out);
 	return all;
 }

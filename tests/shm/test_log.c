@@ -42,9 +42,20 @@ static uint8_t pattern(uint64_t pos, uint32_t i)
 	return (uint8_t)(pos * 131 + i * 7 + (pos >> 8) + 1);
 }
 
+/* The block bound log_reader_limit() computes now. */
+static uint64_t reader_limit(struct fx *f);
+
 static uint64_t tail_bytes(const struct fx *f)
 {
 	return atomic_load(&f->v.data->tail_bytes);
+}
+
+static uint64_t reader_limit(struct fx *f)
+{
+	uint64_t limit = 0;
+
+	assert_int_equal(log_reader_limit(&f->v, f->peers, tail_bytes(f), &limit), 0);
+	return limit;
 }
 
 /* Claim, fill with pattern(pos, i), commit with timestamp 1000 + pos; the claim. */
@@ -282,8 +293,9 @@ static void test_format_then_attach_gives_the_geometry(void **state)
 	assert_int_equal(f.v.key, FX_KEY);
 	assert_int_equal(f.v.key & 3, 0);
 	assert_ptr_equal(f.v.ring, (uint8_t *)f.data + DATA_HDR_BYTES);
-	assert_ptr_equal(f.v.readers, (uint8_t *)f.ctl + CTL_HDR_BYTES);
-	assert_ptr_equal(f.v.pubs, (uint8_t *)f.ctl + CTL_PUBS_OFF);
+	assert_ptr_equal(f.v.rslots, (uint8_t *)f.ctl + CTL_READERS_OFF);
+	assert_ptr_equal(f.v.pslots, (uint8_t *)f.ctl + CTL_PUBS_OFF);
+	assert_ptr_equal(f.v.wake, f.wake);
 	assert_string_equal(f.v.data->name, "test.channel");
 	log_tail_cursor(&f.v, &t);
 	assert_int_equal(t.pos, 1000);
@@ -313,18 +325,32 @@ static void test_format_rejects_long_name_and_fixes_key(void **state)
 	name[255] = 0;
 	/* key 0 or with low bits: the low bits are cleared, 0 gets a fixed one */
 	assert_int_equal(log_format(f.data, f.ctl, &f.g, name, 1, 0, 3), 0);
-	assert_int_equal(log_attach(&f.v, f.data, f.g.data_bytes, f.ctl, f.g.ctl_bytes, NULL), 0);
+	{
+		struct log_segs segs = {f.data, f.g.data_bytes, f.ctl, f.g.ctl_bytes, f.wake,
+					WAKE_SEG_BYTES};
+
+		assert_int_equal(log_attach(&f.v, &segs, NULL), 0);
+	}
 	assert_true(f.v.key != 0);
 	assert_int_equal(f.v.key & 3, 0);
 	assert_int_equal(strlen(f.v.data->name), 255);
 	fx_free(&f);
 }
 
+/* Attach f's segments into v, claiming the data and control segments have these sizes. */
+static int attach_into(struct fx *f, struct log_view *v, uint64_t data_bytes, uint64_t ctl_bytes,
+		       uint32_t *unknown)
+{
+	struct log_segs segs = {f->data, data_bytes, f->ctl, ctl_bytes, f->wake, WAKE_SEG_BYTES};
+
+	return log_attach(v, &segs, unknown);
+}
+
 static int attach_again(struct fx *f, uint32_t *unknown)
 {
 	struct log_view v;
 
-	return log_attach(&v, f->data, f->g.data_bytes, f->ctl, f->g.ctl_bytes, unknown);
+	return attach_into(f, &v, f->g.data_bytes, f->g.ctl_bytes, unknown);
 }
 
 /* Fresh headers with one field of the data header changed by case i; false past the last. */
@@ -379,6 +405,8 @@ static bool ctl_garbage(struct ctl_hdr *c, unsigned i)
 	case 9: c->max_pubs = 0; break;
 	case 10: c->pubs_off += 128; break;
 	case 11: c->pubs_off = 0; break;
+	case 12: c->readers_off = 0; break;
+	case 13: c->version = CTL_LAYOUT_VERSION + 1; break;
 	default: return false;
 	}
 	return true;
@@ -412,16 +440,16 @@ static void test_attach_rejects_garbage_in_every_control_header_field(void **sta
 	(void)state;
 	for (;; i++) {
 		make(&f, 65536, 100, DROP);
-		if (!ctl_garbage(f.v.ctl, i)) {
+		if (!ctl_garbage(fx_ctl(&f), i)) {
 			fx_free(&f);
 			break;
 		}
-		if (attach_again(&f, NULL) != -SHMQ_ECORRUPT)
-			fail_msg("control header case %u: attach gave %d, want %d", i,
-				 attach_again(&f, NULL), -SHMQ_ECORRUPT);
+		if (attach_again(&f, NULL) != (i == 13 ? -SHMQ_EVERSION : -SHMQ_ECORRUPT))
+			fail_msg("control header case %u: attach gave %d", i,
+				 attach_again(&f, NULL));
 		fx_free(&f);
 	}
-	assert_int_equal(i, 12);
+	assert_int_equal(i, 14);
 }
 
 /*
@@ -434,10 +462,10 @@ static void test_attach_rejects_garbage_in_the_group_table_fields(void **state)
 
 	(void)state;
 	make(&f, 0, 64, DROP);
-	f.v.ctl->max_groups = MAX_GROUPS + 1;
+	fx_ctl(&f)->max_groups = MAX_GROUPS + 1;
 	assert_int_equal(attach_again(&f, NULL), -SHMQ_ECORRUPT);
-	f.v.ctl->max_groups = MAX_GROUPS;
-	f.v.ctl->groups_off = CTL_SEG_BYTES; /* the table would lie past the segment */
+	fx_ctl(&f)->max_groups = MAX_GROUPS;
+	fx_ctl(&f)->groups_off = CTL_SEG_BYTES; /* the table would lie past the segment */
 	assert_int_equal(attach_again(&f, NULL), -SHMQ_ECORRUPT);
 	fx_free(&f);
 }
@@ -449,21 +477,25 @@ static void test_attach_rejects_short_or_mismatched_segments(void **state)
 
 	(void)state;
 	make(&f, 0, 64, DROP);
-	assert_int_equal(log_attach(&v, f.data, DATA_HDR_BYTES - 1, f.ctl, f.g.ctl_bytes, NULL),
+	struct log_segs segs = {f.data, f.g.data_bytes, f.ctl, f.g.ctl_bytes, f.wake,
+				WAKE_SEG_BYTES - 1};
+
+	assert_int_equal(attach_into(&f, &v, DATA_HDR_BYTES - 1, f.g.ctl_bytes, NULL),
 			 -SHMQ_ECORRUPT);
-	assert_int_equal(log_attach(&v, f.data, f.g.data_bytes, f.ctl, CTL_HDR_BYTES - 1, NULL),
+	assert_int_equal(attach_into(&f, &v, f.g.data_bytes, CTL_HDR_BYTES - 1, NULL),
 			 -SHMQ_ECORRUPT);
-	assert_int_equal(log_attach(&v, f.data, f.g.data_bytes - 4096, f.ctl, f.g.ctl_bytes, NULL),
+	assert_int_equal(attach_into(&f, &v, f.g.data_bytes - 4096, f.g.ctl_bytes, NULL),
 			 -SHMQ_ECORRUPT);
+	/* a wake segment too short */
+	assert_int_equal(log_attach(&v, &segs, NULL), -SHMQ_ECORRUPT);
 	/* a control segment too short for its tables, even if it says so itself */
-	f.v.ctl->seg_bytes = CTL_SEG_BYTES - 128;
-	assert_int_equal(log_attach(&v, f.data, f.g.data_bytes, f.ctl, CTL_SEG_BYTES - 128, NULL),
+	fx_ctl(&f)->seg_bytes = CTL_SEG_BYTES - 128;
+	assert_int_equal(attach_into(&f, &v, f.g.data_bytes, CTL_SEG_BYTES - 128, NULL),
 			 -SHMQ_ECORRUPT);
 	/* zeroed segments: no magic */
-	f.v.ctl->seg_bytes = CTL_SEG_BYTES;
+	fx_ctl(&f)->seg_bytes = CTL_SEG_BYTES;
 	atomic_store(&f.v.data->magic, 0);
-	assert_int_equal(log_attach(&v, f.data, f.g.data_bytes, f.ctl, f.g.ctl_bytes, NULL),
-			 -SHMQ_ECORRUPT);
+	assert_int_equal(attach_again(&f, NULL), -SHMQ_ECORRUPT);
 	fx_free(&f);
 }
 
@@ -479,9 +511,9 @@ static void test_attach_reports_other_version_and_unknown_incompat_bits(void **s
 	f.v.data->version = 2;
 	assert_int_equal(attach_again(&f, NULL), -SHMQ_EVERSION);
 	f.v.data->version = LAYOUT_VERSION;
-	f.v.ctl->version = 2;
+	fx_ctl(&f)->version = 2;
 	assert_int_equal(attach_again(&f, NULL), -SHMQ_EVERSION);
-	f.v.ctl->version = LAYOUT_VERSION;
+	fx_ctl(&f)->version = CTL_LAYOUT_VERSION;
 	assert_int_equal(attach_again(&f, &unknown), 0);
 	assert_int_equal(unknown, 0);
 
@@ -584,8 +616,8 @@ static void test_message_of_64_bytes_takes_96_ring_bytes(void **state)
 		rec = read_expect(&f, &cur, len[i]);
 		assert_int_equal(rec.rec_bytes, bytes[i]);
 	}
-	assert_int_equal(atomic_load(&f.v.pubs[0].published), 8);
-	assert_int_equal(atomic_load(&f.v.pubs[0].published_bytes), 64 + 1 + 32 + 33 + 63 + 65 + 100);
+	assert_int_equal(atomic_load(&fx_pub(&f, 0)->published), 8);
+	assert_int_equal(atomic_load(&fx_pub(&f, 0)->published_bytes), 64 + 1 + 32 + 33 + 63 + 65 + 100);
 	fx_free(&f);
 }
 
@@ -706,7 +738,7 @@ static void test_mixed_sizes_block_exactly_at_a_ring_past_the_reader(void **stat
 		if (end > cur.bytes + SMALL_RING) {
 			assert_int_equal(err, -SHMQ_EFULL);
 			assert_int_equal(tail_bytes(&f), t);
-			assert_int_equal(atomic_load(&f.v.pubs[0].claim_state), PUB_IDLE);
+			assert_int_equal(atomic_load(&fx_pub(&f, 0)->claim_state), PUB_IDLE);
 			fulls++;
 			for (uint64_t n = 1 + rng_below(&rng, 40); n > 0; n--) {
 				struct log_rec rec;
@@ -867,14 +899,15 @@ static void test_block_claim_fails_when_slowest_active_reader_is_a_ring_behind(v
 	fx_reader_add(&f, 0, &r0);
 	fx_reader_add(&f, 1, &r1);
 	/* a free entry's cursor does not count */
-	atomic_store(&f.v.readers[5].bytes, 0);
+	atomic_store(&fx_reader(&f, 5)->bytes, 0);
+	f.peers->readers[5] = fx_reader(&f, 5);
 	fx_pub_init(&f, &p, 0, PID, false);
 	for (unsigned i = 0; i < SMALL_RING / 64; i++) /* 32-byte messages: 64 ring bytes */
 		publish(&f, &p, 32);
 	assert_int_equal(tail_bytes(&f), SMALL_RING);
 	assert_int_equal(log_claim(&f.v, &p, 0, 0, &c), -SHMQ_EFULL);
 	assert_int_equal(log_tail(&f.v), SMALL_RING / 64);
-	assert_int_equal(atomic_load(&f.v.pubs[0].claim_state), PUB_IDLE);
+	assert_int_equal(atomic_load(&fx_pub(&f, 0)->claim_state), PUB_IDLE);
 
 	/* reader 1 goes ahead: reader 0 is still the slowest */
 	read_expect(&f, &r1, 32);
@@ -888,7 +921,7 @@ static void test_block_claim_fails_when_slowest_active_reader_is_a_ring_behind(v
 	publish(&f, &p, 32);
 	assert_int_equal(log_claim(&f.v, &p, 0, 0, &c), -SHMQ_EFULL);
 	/* reader 0 leaves: reader 1 is the bound now */
-	atomic_store(&f.v.readers[0].state, READER_FREE);
+	atomic_store(&fx_rslot(&f, 0)->state, SLOT_FREE);
 	publish(&f, &p, 32);
 	assert_int_equal(log_claim(&f.v, &p, 0, 0, &c), -SHMQ_EFULL);
 	fx_free(&f);
@@ -920,10 +953,10 @@ static void test_reader_limit_clamps_a_lapped_reader(void **state)
 	for (unsigned i = 0; i < 3 * SMALL_RING / 64; i++)
 		publish(&f, &p, 32);
 	fx_reader_add(&f, 0, &r);
-	assert_int_equal(log_reader_limit(&f.v, tail_bytes(&f)), tail_bytes(&f));
+	assert_int_equal(reader_limit(&f), tail_bytes(&f));
 	r.bytes = tail_bytes(&f) - 64;
 	fx_reader_set(&f, 0, &r);
-	assert_int_equal(log_reader_limit(&f.v, tail_bytes(&f)), r.bytes + SMALL_RING);
+	assert_int_equal(reader_limit(&f), r.bytes + SMALL_RING);
 	fx_free(&f);
 }
 
@@ -1075,7 +1108,7 @@ static void test_abort_counts_exactly_the_aborted_messages_once_the_next_arrives
 	/* three aborts, the last across the ring's end (a PAD, then ABANDONED) */
 	assert_int_equal(log_claim(&f.v, &p, 100, 0, &c), 0);
 	assert_int_equal(log_abort(&f.v, &p, &c), 0);
-	assert_int_equal(atomic_load(&f.v.pubs[0].claim_state), PUB_IDLE);
+	assert_int_equal(atomic_load(&fx_pub(&f, 0)->claim_state), PUB_IDLE);
 	assert_int_equal(log_claim(&f.v, &p, 0, 0, &c), 0);
 	assert_int_equal(log_abort(&f.v, &p, &c), 0);
 	before = cur;
@@ -1600,26 +1633,26 @@ static void test_repair_gives_up_claim_of_dead_publisher_at_once(void **state)
 	pids[1] = PID + 1;
 	publish(&f, &q, 1);
 	assert_int_equal(log_claim(&f.v, &p, 500, 0, &c), 0);
-	assert_int_equal(atomic_load(&f.v.pubs[0].claim_state), PUB_CLAIMED);
-	assert_int_equal(atomic_load(&f.v.pubs[0].claim_bytes), c.start);
-	assert_int_equal(atomic_load(&f.v.pubs[0].claim_end), c.end);
-	assert_int_equal(atomic_load(&f.v.pubs[0].claim_pos), 1);
-	assert_int_equal(atomic_load(&f.v.pubs[0].claim_count), 1);
+	assert_int_equal(atomic_load(&fx_pub(&f, 0)->claim_state), PUB_CLAIMED);
+	assert_int_equal(atomic_load(&fx_pub(&f, 0)->claim_bytes), c.start);
+	assert_int_equal(atomic_load(&fx_pub(&f, 0)->claim_end), c.end);
+	assert_int_equal(atomic_load(&fx_pub(&f, 0)->claim_pos), 1);
+	assert_int_equal(atomic_load(&fx_pub(&f, 0)->claim_count), 1);
 	publish(&f, &q, 2);
 	read_expect(&f, &cur, 1);
 	assert_int_equal(log_read(&f.v, &cur, &rec), 0); /* waits for the claim */
 
-	log_repair_step(&f.v, &rep, pids, 1, UINT64_MAX / 2, alive_unless_dead, &alive, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1, UINT64_MAX / 2, alive_unless_dead, &alive, &out);
 	assert_int_equal(out.abandoned, 0);
 	alive.dead = PID;
-	log_repair_step(&f.v, &rep, pids, 2, UINT64_MAX / 2, alive_unless_dead, &alive, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 2, UINT64_MAX / 2, alive_unless_dead, &alive, &out);
 	assert_int_equal(out.abandoned, 1);
 	assert_int_equal(out.nstall, 0);
 	assert_int_equal(atomic_load(&f.v.ctl->abandoned), 1);
 	assert_int_equal(rec_word_type(low_at(&f, c.at.bytes)), REC_T_ABANDONED);
 	assert_int_equal(rec_word_len(low_at(&f, c.at.bytes)), c.end - c.at.bytes);
 	/* again: nothing more to give up */
-	log_repair_step(&f.v, &rep, pids, 3, UINT64_MAX / 2, alive_unless_dead, &alive, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 3, UINT64_MAX / 2, alive_unless_dead, &alive, &out);
 	assert_int_equal(out.abandoned, 0);
 	assert_int_equal(log_read(&f.v, &cur, &rec), 1);
 	assert_int_equal(rec.lost, 1);
@@ -1628,13 +1661,14 @@ static void test_repair_gives_up_claim_of_dead_publisher_at_once(void **state)
 	/* a commit after all is refused and changes nothing */
 	assert_int_equal(log_commit(&f.v, &p, &c, 500, 0, 0), -SHMQ_EABANDONED);
 	assert_int_equal(rec_word_type(low_at(&f, c.at.bytes)), REC_T_ABANDONED);
-	assert_int_equal(atomic_load(&f.v.pubs[0].claim_state), PUB_IDLE);
+	assert_int_equal(atomic_load(&fx_pub(&f, 0)->claim_state), PUB_IDLE);
 	fx_free(&f);
 }
 
 static void test_repair_gives_up_stalled_claim_after_stuck_ns_and_reports_it(void **state)
 {
 	uint32_t pids[MAX_PUBS] = {0};
+	uint64_t limit = 0;
 	struct log_cursor cur = {0, 0};
 	struct log_repair rep = {0};
 	struct log_repair_out out;
@@ -1650,14 +1684,14 @@ static void test_repair_gives_up_stalled_claim_after_stuck_ns_and_reports_it(voi
 	pids[3] = PID;
 	pids[7] = PID + 1;
 	assert_int_equal(log_claim(&f.v, &p, 100, 0, &c), 0);
-	log_repair_step(&f.v, &rep, pids, 1000, 500, NULL, NULL, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1000, 500, NULL, NULL, &out);
 	assert_int_equal(out.abandoned, 0);
-	log_repair_step(&f.v, &rep, pids, 1499, 500, NULL, NULL, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1499, 500, NULL, NULL, &out);
 	assert_int_equal(out.abandoned, 0);
-	log_repair_step(&f.v, &rep, pids, 1500, 500, NULL, NULL, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1500, 500, NULL, NULL, &out);
 	assert_int_equal(out.abandoned, 1);
 	assert_int_equal(out.nstall, 0); /* far from the wrap */
-	log_repair_step(&f.v, &rep, pids, 9000, 500, NULL, NULL, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 9000, 500, NULL, NULL, &out);
 	assert_int_equal(out.abandoned, 0);
 
 	/* the others go on until a ring past the stalled claim; the stalled
@@ -1665,7 +1699,7 @@ static void test_repair_gives_up_stalled_claim_after_stuck_ns_and_reports_it(voi
 	for (;;) {
 		uint64_t t = tail_bytes(&f);
 
-		log_repair_step(&f.v, &rep, pids, 9000, 500, NULL, NULL, &out);
+		log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 9000, 500, NULL, NULL, &out);
 		if (t + f.v.ring_bytes / 4 >= c.start + f.v.ring_bytes) {
 			assert_int_equal(out.nstall, 1);
 			assert_int_equal(out.stall_pid[0], PID);
@@ -1683,11 +1717,11 @@ static void test_repair_gives_up_stalled_claim_after_stuck_ns_and_reports_it(voi
 		assert_true(d.end <= c.start + f.v.ring_bytes);
 		assert_int_equal(log_commit(&f.v, &q, &d, 0, 0, 0), 0);
 	}
-	assert_int_equal(log_claims_limit(&f.v, &f.v.pubs[7], tail_bytes(&f)),
-			 c.start + f.v.ring_bytes);
+	assert_int_equal(log_claims_limit(&f.v, f.peers, 7, tail_bytes(&f), &limit), 0);
+	assert_int_equal(limit, c.start + f.v.ring_bytes);
 	/* the stalled one wakes, fails its commit, and the others go on */
 	assert_int_equal(log_commit(&f.v, &p, &c, 100, 0, 0), -SHMQ_EABANDONED);
-	log_repair_step(&f.v, &rep, pids, 9000, 500, NULL, NULL, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 9000, 500, NULL, NULL, &out);
 	assert_int_equal(out.nstall, 0);
 	assert_int_equal(log_claim(&f.v, &q, 200, 0, &d), 0);
 	assert_int_equal(log_commit(&f.v, &q, &d, 0, 0, 0), 0);
@@ -1709,11 +1743,11 @@ static void test_repair_restarts_the_timer_for_each_new_claim(void **state)
 	fx_pub_init(&f, &p, 0, PID, false);
 	for (unsigned i = 0; i < 5; i++) {
 		assert_int_equal(log_claim(&f.v, &p, 10, 0, &c), 0);
-		log_repair_step(&f.v, &rep, pids, 1000 * (i + 1), 800, NULL, NULL, &out);
+		log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1000 * (i + 1), 800, NULL, NULL, &out);
 		assert_int_equal(out.abandoned, 0);
 		assert_int_equal(log_commit(&f.v, &p, &c, 10, 0, 0), 0);
 	}
-	log_repair_step(&f.v, &rep, pids, 100000, 800, NULL, NULL, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 100000, 800, NULL, NULL, &out);
 	assert_int_equal(out.abandoned, 0);
 	fx_free(&f);
 }
@@ -1732,10 +1766,10 @@ static void test_repair_gone_gives_up_the_claim_left_open(void **state)
 	(void)state;
 	make(&f, 0, 100, BLOCK);
 	fx_pub_init(&f, &p, 2, PID, false);
-	assert_false(log_repair_gone(&f.v, &rep, pids, 2)); /* nothing open */
+	assert_false(log_repair_gone(&f.v, f.peers, fx_rep(&f, &rep), pids, 2)); /* nothing open */
 	assert_int_equal(log_claim(&f.v, &p, 20, 0, &c), 0);
-	assert_false(log_repair_gone(&f.v, &rep, pids, MAX_PUBS));
-	assert_true(log_repair_gone(&f.v, &rep, pids, 2));
+	assert_false(log_repair_gone(&f.v, f.peers, fx_rep(&f, &rep), pids, MAX_PUBS));
+	assert_true(log_repair_gone(&f.v, f.peers, fx_rep(&f, &rep), pids, 2));
 	assert_int_equal(atomic_load(&f.v.ctl->abandoned), 1);
 	fx_pub_remove(&f, 2);
 	fx_pub_init(&f, &p, 2, PID, false);
@@ -1762,12 +1796,12 @@ static void test_repair_leaves_a_committed_claim_alone(void **state)
 	make(&f, 0, 100, DROP);
 	fx_pub_init(&f, &p, 0, PID, false);
 	c = publish(&f, &p, 9);
-	atomic_store(&f.v.pubs[0].claim_bytes, c.start);
-	atomic_store(&f.v.pubs[0].claim_end, c.end);
-	atomic_store(&f.v.pubs[0].claim_pos, c.at.pos);
-	atomic_store(&f.v.pubs[0].claim_count, 1);
-	atomic_store(&f.v.pubs[0].claim_state, PUB_CLAIMED);
-	log_repair_step(&f.v, &rep, pids, 1, 1, alive_unless_dead, &alive, &out);
+	atomic_store(&fx_pub(&f, 0)->claim_bytes, c.start);
+	atomic_store(&fx_pub(&f, 0)->claim_end, c.end);
+	atomic_store(&fx_pub(&f, 0)->claim_pos, c.at.pos);
+	atomic_store(&fx_pub(&f, 0)->claim_count, 1);
+	atomic_store(&fx_pub(&f, 0)->claim_state, PUB_CLAIMED);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1, 1, alive_unless_dead, &alive, &out);
 	assert_int_equal(out.abandoned, 0);
 	assert_int_equal(atomic_load(&f.v.ctl->abandoned), 0);
 	read_expect(&f, &cur, 9);
@@ -1811,7 +1845,7 @@ static void test_repair_ignores_implausible_claims(void **state)
 		atomic_store(&e->claim_pos, 3);
 		atomic_store(&e->claim_count, (uint32_t)count);
 		atomic_store(&e->claim_state, (uint32_t)st);
-		log_repair_step(&f.v, &rep, pids, 1, 1, alive_unless_dead, &alive, &out);
+		log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1, 1, alive_unless_dead, &alive, &out);
 		if (out.abandoned)
 			fail_msg("implausible claim %u given up", i);
 	}
@@ -1821,7 +1855,7 @@ static void test_repair_ignores_implausible_claims(void **state)
 	atomic_store(&e->claim_bytes, 96);
 	atomic_store(&e->claim_end, 192);
 	atomic_store(&e->claim_state, PUB_CLAIMED);
-	log_repair_step(&f.v, &rep, pids, 1, 1, alive_unless_dead, &alive, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1, 1, alive_unless_dead, &alive, &out);
 	assert_int_equal(out.abandoned, 0);
 	fx_free(&f);
 }
@@ -1876,22 +1910,22 @@ static void test_commit_asks_for_wake_only_when_readers_sleep(void **state)
 		assert_int_equal(p.fence, !have);
 		assert_int_equal(log_claim(&f.v, &p, 1, 0, &c), 0);
 		assert_int_equal(log_commit(&f.v, &p, &c, 1, 0, 0), 0);
-		atomic_store(&f.v.ctl->wake_needed, 1); /* a reader went to sleep */
+		atomic_store(&f.v.wake->wake_needed, 1); /* a reader went to sleep */
 		assert_int_equal(log_claim(&f.v, &p, 1, 0, &c), 0);
 		assert_int_equal(log_commit(&f.v, &p, &c, 1, 0, 0), 1);
 		/* that commit took the wake: the next ones leave it to it */
-		assert_int_equal(atomic_load(&f.v.ctl->wake_needed), 0);
+		assert_int_equal(atomic_load(&f.v.wake->wake_needed), 0);
 		assert_int_equal(log_claim(&f.v, &p, 1, 0, &c), 0);
 		assert_int_equal(log_commit(&f.v, &p, &c, 1, 0, 0), 0);
-		atomic_store(&f.v.ctl->wake_needed, 1);
+		atomic_store(&f.v.wake->wake_needed, 1);
 		assert_int_equal(log_claim(&f.v, &p, 1, 0, &c), 0);
 		assert_int_equal(log_abort(&f.v, &p, &c), 1);
 		assert_int_equal(log_claim(&f.v, &p, 1, 0, &c), 0);
 		assert_int_equal(log_abort(&f.v, &p, &c), 0);
-		atomic_store(&f.v.ctl->wake_needed, 1);
+		atomic_store(&f.v.wake->wake_needed, 1);
 		assert_int_equal(log_claimv(&f.v, &p, (uint32_t[]){1, 2}, NULL, 2, &c), 0);
 		assert_int_equal(log_commitv(&f.v, &p, &c, (uint32_t[]){1, 2}, NULL, 0), 1);
-		assert_int_equal(atomic_load(&f.v.ctl->wake_seq), 0);
+		assert_int_equal(atomic_load(&f.v.wake->wake_seq), 0);
 		fx_free(&f);
 	}
 }
@@ -1899,21 +1933,21 @@ static void test_commit_asks_for_wake_only_when_readers_sleep(void **state)
 static void test_reader_unmark_decrements_sleepers_once(void **state)
 {
 	struct fx f;
-	struct reader_entry *r;
+	_Atomic uint32_t *r;
 
 	(void)state;
 	make(&f, 0, 16, DROP);
-	r = &f.v.readers[3];
-	atomic_store(&r->armed, MARK_FUTEX);
-	atomic_store(&f.v.ctl->sleepers, 2);
-	log_reader_unmark(&f.v, r, MARK_EFD); /* not that mark: no change */
-	assert_int_equal(atomic_load(&r->armed), MARK_FUTEX);
-	assert_int_equal(atomic_load(&f.v.ctl->sleepers), 2);
-	log_reader_unmark(&f.v, r, MARK_FUTEX);
-	assert_int_equal(atomic_load(&r->armed), MARK_NONE);
-	assert_int_equal(atomic_load(&f.v.ctl->sleepers), 1);
-	log_reader_unmark(&f.v, r, MARK_FUTEX);
-	assert_int_equal(atomic_load(&f.v.ctl->sleepers), 1);
+	r = &f.v.wake->marks[3].armed;
+	atomic_store(r, MARK_FUTEX);
+	atomic_store(&f.v.wake->sleepers, 2);
+	log_reader_unmark(&f.v, 3, MARK_EFD); /* not that mark: no change */
+	assert_int_equal(atomic_load(r), MARK_FUTEX);
+	assert_int_equal(atomic_load(&f.v.wake->sleepers), 2);
+	log_reader_unmark(&f.v, 3, MARK_FUTEX);
+	assert_int_equal(atomic_load(r), MARK_NONE);
+	assert_int_equal(atomic_load(&f.v.wake->sleepers), 1);
+	log_reader_unmark(&f.v, 3, MARK_FUTEX);
+	assert_int_equal(atomic_load(&f.v.wake->sleepers), 1);
 	fx_free(&f);
 }
 
@@ -1943,18 +1977,18 @@ static void test_wake_signals_armed_event_fds(void **state)
 	efds[5] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	efds[9] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	assert_true(efds[5] >= 0 && efds[9] >= 0);
-	atomic_store(&f.v.ctl->readers_hi, 10); /* entries 0..9 assigned, as the daemon keeps it */
-	atomic_store(&f.v.readers[5].armed, MARK_EFD);
-	atomic_store(&f.v.readers[6].armed, MARK_FUTEX);
-	atomic_store(&f.v.ctl->sleepers, 2);
+	atomic_store(&fx_ctl(&f)->readers_hi, 10); /* entries 0..9 assigned, as the daemon keeps it */
+	atomic_store(&f.v.wake->marks[5].armed, MARK_EFD);
+	atomic_store(&f.v.wake->marks[6].armed, MARK_FUTEX);
+	atomic_store(&f.v.wake->sleepers, 2);
 
 	log_wake(&f.v, efds, &have, fill_efds, &ctx);
-	assert_int_equal(atomic_load(&f.v.ctl->wake_seq), 1);
+	assert_int_equal(atomic_load(&f.v.wake->wake_seq), 1);
 	assert_true(have);
 	assert_int_equal(ctx.calls, 1);
-	assert_int_equal(atomic_load(&f.v.readers[5].armed), MARK_NONE);
-	assert_int_equal(atomic_load(&f.v.readers[6].armed), MARK_FUTEX);
-	assert_int_equal(atomic_load(&f.v.ctl->sleepers), 1);
+	assert_int_equal(atomic_load(&f.v.wake->marks[5].armed), MARK_NONE);
+	assert_int_equal(atomic_load(&f.v.wake->marks[6].armed), MARK_FUTEX);
+	assert_int_equal(atomic_load(&f.v.wake->sleepers), 1);
 	assert_int_equal(read(efds[5], &n, sizeof(n)), sizeof(n));
 	assert_int_equal(n, 1);
 	assert_true(read(efds[9], &n, sizeof(n)) < 0); /* not armed: not signalled */
@@ -1963,41 +1997,44 @@ static void test_wake_signals_armed_event_fds(void **state)
 	log_wake(&f.v, efds, &have, fill_efds, &ctx);
 	assert_int_equal(ctx.calls, 1);
 	assert_true(read(efds[5], &n, sizeof(n)) < 0);
-	atomic_store(&f.v.readers[9].armed, MARK_EFD);
-	atomic_fetch_add(&f.v.ctl->sleepers, 1);
+	atomic_store(&f.v.wake->marks[9].armed, MARK_EFD);
+	atomic_fetch_add(&f.v.wake->sleepers, 1);
 	log_wake(&f.v, efds, &have, fill_efds, &ctx);
 	assert_int_equal(read(efds[9], &n, sizeof(n)), sizeof(n));
-	assert_int_equal(atomic_load(&f.v.ctl->sleepers), 1);
-	assert_int_equal(atomic_load(&f.v.ctl->wake_seq), 3);
+	assert_int_equal(atomic_load(&f.v.wake->sleepers), 1);
+	assert_int_equal(atomic_load(&f.v.wake->wake_seq), 3);
 
-	/* entries at or above readers_hi are not scanned; a hostile value is bounded */
-	atomic_store(&f.v.readers[9].armed, MARK_EFD);
-	atomic_fetch_add(&f.v.ctl->sleepers, 1);
-	atomic_store(&f.v.ctl->readers_hi, 9);
+	/* entries at or above readers_hi (the daemon's) are not scanned; a
+	 * value above the table is bounded */
+	atomic_store(&f.v.wake->marks[9].armed, MARK_EFD);
+	atomic_fetch_add(&f.v.wake->sleepers, 1);
+	atomic_store(&fx_ctl(&f)->readers_hi, 9);
 	log_wake(&f.v, efds, &have, fill_efds, &ctx);
-	assert_int_equal(atomic_load(&f.v.readers[9].armed), MARK_EFD);
+	assert_int_equal(atomic_load(&f.v.wake->marks[9].armed), MARK_EFD);
 	assert_true(read(efds[9], &n, sizeof(n)) < 0);
-	atomic_store(&f.v.ctl->readers_hi, UINT32_MAX);
+	atomic_store(&fx_ctl(&f)->readers_hi, UINT32_MAX);
 	log_wake(&f.v, efds, &have, fill_efds, &ctx);
-	assert_int_equal(atomic_load(&f.v.readers[9].armed), MARK_NONE);
+	assert_int_equal(atomic_load(&f.v.wake->marks[9].armed), MARK_NONE);
 	assert_int_equal(read(efds[9], &n, sizeof(n)), sizeof(n));
-	assert_int_equal(atomic_load(&f.v.ctl->sleepers), 1);
-	/* 0 while someone sleeps is no honest value either: scan them all */
-	atomic_store(&f.v.readers[9].armed, MARK_EFD);
-	atomic_fetch_add(&f.v.ctl->sleepers, 1);
-	atomic_store(&f.v.ctl->readers_hi, 0);
+	assert_int_equal(atomic_load(&f.v.wake->sleepers), 1);
+	/* 0: no reader is assigned, whatever marks a client wrote */
+	atomic_store(&f.v.wake->marks[9].armed, MARK_EFD);
+	atomic_fetch_add(&f.v.wake->sleepers, 1);
+	atomic_store(&fx_ctl(&f)->readers_hi, 0);
 	log_wake(&f.v, efds, &have, fill_efds, &ctx);
-	assert_int_equal(read(efds[9], &n, sizeof(n)), sizeof(n));
-	assert_int_equal(atomic_load(&f.v.ctl->sleepers), 1);
+	assert_true(read(efds[9], &n, sizeof(n)) < 0);
+	assert_int_equal(atomic_load(&f.v.wake->marks[9].armed), MARK_EFD);
+	log_reader_unmark(&f.v, 9, MARK_EFD);
+	assert_int_equal(atomic_load(&f.v.wake->sleepers), 1);
 
 	/* a reader whose event fd the publisher lacks keeps its mark and count */
-	atomic_store(&f.v.ctl->readers_hi, 10);
-	atomic_store(&f.v.readers[7].armed, MARK_EFD);
-	atomic_fetch_add(&f.v.ctl->sleepers, 1);
+	atomic_store(&fx_ctl(&f)->readers_hi, 10);
+	atomic_store(&f.v.wake->marks[7].armed, MARK_EFD);
+	atomic_fetch_add(&f.v.wake->sleepers, 1);
 	log_wake(&f.v, efds, &have, fill_efds, &ctx);
-	assert_int_equal(atomic_load(&f.v.readers[7].armed), MARK_EFD);
-	assert_int_equal(atomic_load(&f.v.ctl->sleepers), 2);
-	assert_int_equal(atomic_load(&f.v.ctl->wake_needed), 1); /* the next commit tries again */
+	assert_int_equal(atomic_load(&f.v.wake->marks[7].armed), MARK_EFD);
+	assert_int_equal(atomic_load(&f.v.wake->sleepers), 2);
+	assert_int_equal(atomic_load(&f.v.wake->wake_needed), 1); /* the next commit tries again */
 	close(efds[5]);
 	close(efds[9]);
 	fx_free(&f);
@@ -2018,7 +2055,7 @@ static void *sleeper_main(void *arg)
 {
 	struct sleeper *s = arg;
 	struct log_view *v = &s->f->v;
-	struct reader_entry *me = &v->readers[0];
+	_Atomic uint32_t *armed = &v->wake->marks[0].armed;
 	uint64_t start = wait_now_ns();
 
 	atomic_store(&s->tid, (int)syscall(SYS_gettid));
@@ -2026,22 +2063,22 @@ static void *sleeper_main(void *arg)
 		uint32_t seq;
 		int r;
 
-		atomic_store_explicit(&me->armed, MARK_FUTEX, memory_order_relaxed);
-		atomic_fetch_add_explicit(&v->ctl->sleepers, 1, memory_order_seq_cst);
-		seq = atomic_load_explicit(&v->ctl->wake_seq, memory_order_seq_cst);
-		atomic_store_explicit(&v->ctl->wake_needed, 1, memory_order_seq_cst);
+		atomic_store_explicit(armed, MARK_FUTEX, memory_order_relaxed);
+		atomic_fetch_add_explicit(&v->wake->sleepers, 1, memory_order_seq_cst);
+		seq = atomic_load_explicit(&v->wake->wake_seq, memory_order_seq_cst);
+		atomic_store_explicit(&v->wake->wake_needed, 1, memory_order_seq_cst);
 		if (!log_sleep_fence())
 			atomic_thread_fence(memory_order_seq_cst);
 		r = log_read(v, &s->cur, &s->rec);
 		if (r == 0) {
-			r = wait_futex(&v->ctl->wake_seq, seq, (int64_t)HANG_NS);
+			r = wait_futex(&v->wake->wake_seq, seq, (int64_t)HANG_NS);
 			if (r == -SHMQ_ETIMEDOUT)
 				s->timeouts++;
 			else if (r == 0)
 				s->slept++;
 			r = 0;
 		}
-		log_reader_unmark(v, me, MARK_FUTEX);
+		log_reader_unmark(v, 0, MARK_FUTEX);
 		if (r != 0) {
 			s->result = r;
 			return NULL;
@@ -2088,7 +2125,7 @@ static void wakes_sleeper(bool membarrier)
 	s.cur = (struct log_cursor){0, 0};
 	assert_int_equal(pthread_create(&th, NULL, sleeper_main, &s), 0);
 	start = wait_now_ns();
-	while (atomic_load(&f.v.ctl->sleepers) == 0 || atomic_load(&s.tid) == 0) {
+	while (atomic_load(&f.v.wake->sleepers) == 0 || atomic_load(&s.tid) == 0) {
 		assert_true(wait_now_ns() - start < HANG_NS);
 		nap_us(100);
 	}
@@ -2109,8 +2146,8 @@ static void wakes_sleeper(bool membarrier)
 	assert_int_equal(s.rec.pos, 0);
 	assert_int_equal(s.rec.len, 5);
 	assert_memory_equal(s.rec.data, "wake!", 5);
-	assert_int_equal(atomic_load(&f.v.ctl->sleepers), 0);
-	assert_int_equal(atomic_load(&f.v.readers[0].armed), MARK_NONE);
+	assert_int_equal(atomic_load(&f.v.wake->sleepers), 0);
+	assert_int_equal(atomic_load(&f.v.wake->marks[0].armed), MARK_NONE);
 	fx_free(&f);
 }
 

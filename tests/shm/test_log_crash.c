@@ -68,7 +68,7 @@ static int victim_main(void *arg)
 	struct log_pub p;
 	int err;
 
-	log_pub_init(v, &p, &v->pubs[0], false);
+	log_pub_init(v, &p, 0, c->f->peers->pubs[0], c->f->peers, false);
 	for (unsigned i = 0; i < c->n; i++)
 		lens[i] = VICTIM_LEN;
 	err = c->n == 1 ? log_claim(v, &p, VICTIM_LEN, 0, &cl) : log_claimv(v, &p, lens, NULL,
@@ -228,13 +228,13 @@ static void killed_claimer(uint32_t policy, unsigned n)
 	assert_int_equal(r.received, 3);
 	assert_int_equal(r.cur.pos, 3);
 
-	log_repair_step(&f.v, &rep, pids, 1, NEVER_STUCK_NS, pid_alive, NULL, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1, NEVER_STUCK_NS, pid_alive, NULL, &out);
 	assert_int_equal(out.abandoned, 0);
 	read_all(&f, &r);
 	assert_int_equal(r.received, 3);
 
 	assert_true(WIFSIGNALED(kill_reap(victim)));
-	log_repair_step(&f.v, &rep, pids, 2, NEVER_STUCK_NS, pid_alive, NULL, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 2, NEVER_STUCK_NS, pid_alive, NULL, &out);
 	assert_int_equal(out.abandoned, 1);
 	assert_int_equal(atomic_load(&f.v.ctl->abandoned), n);
 	fx_pub_remove(&f, 0);
@@ -303,16 +303,16 @@ static void stalled_claimer(uint32_t policy, unsigned n)
 	pids[0] = (uint32_t)victim;
 	pids[1] = HELPER_PID;
 
-	log_repair_step(&f.v, &rep, pids, 1000, STUCK_NS, pid_alive, NULL, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1000, STUCK_NS, pid_alive, NULL, &out);
 	assert_int_equal(out.abandoned, 0);
-	log_repair_step(&f.v, &rep, pids, 1000 + STUCK_NS, STUCK_NS, pid_alive, NULL, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1000 + STUCK_NS, STUCK_NS, pid_alive, NULL, &out);
 	assert_int_equal(out.abandoned, 1);
 	assert_int_equal(atomic_load(&f.v.ctl->abandoned), n);
 
 	for (;;) {
 		uint64_t t = atomic_load(&f.v.data->tail_bytes);
 
-		log_repair_step(&f.v, &rep, pids, 2000 + STUCK_NS, STUCK_NS, pid_alive, NULL, &out);
+		log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 2000 + STUCK_NS, STUCK_NS, pid_alive, NULL, &out);
 		assert_int_equal(out.abandoned, 0);
 		if (t + f.v.ring_bytes / 4 >= vc.start + f.v.ring_bytes) {
 			assert_int_equal(out.nstall, 1);
@@ -347,7 +347,7 @@ static void stalled_claimer(uint32_t policy, unsigned n)
 	assert_int_equal(r.lost, n);
 
 	/* the victim's entry is idle again: the helper passes the old bound */
-	log_repair_step(&f.v, &rep, pids, 3000 + STUCK_NS, STUCK_NS, pid_alive, NULL, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 3000 + STUCK_NS, STUCK_NS, pid_alive, NULL, &out);
 	assert_int_equal(out.nstall, 0);
 	for (unsigned i = 0; i < 100; i++) {
 		assert_int_equal(helper_publish(&f, &helper, NULL), 0);

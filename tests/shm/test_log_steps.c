@@ -119,7 +119,7 @@ static int victim_main(void *arg)
 	struct log_pub p;
 	uint64_t b;
 
-	log_pub_init(v, &p, &v->pubs[0], false);
+	log_pub_init(v, &p, 0, w->f->peers->pubs[0], w->f->peers, false);
 	if (w->kp <= KP_TAIL)
 		return victim_claim_steps(w, &p);
 	if (log_claimv(v, &p, w->lens, NULL, w->n, &c))
@@ -275,7 +275,7 @@ static void kill_at(enum kill_point kp, unsigned n, bool wrap, uint32_t policy, 
 	if (kp <= KP_TAIL) /* the victim could not say it: what claim_span() would have given */
 		sh->claim = (struct log_claim){.at = t, .count = kp == KP_INTENT ? 0 : n};
 
-	log_repair_step(&f.v, &rep, pids, 1, NEVER_STUCK_NS, pid_alive, NULL, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1, NEVER_STUCK_NS, pid_alive, NULL, &out);
 	if (out.abandoned != (gives_up ? 1u : 0u))
 		fail_msg("%s, %u records%s: repair gave up %u claims", kp_name[kp], n,
 			 wrap ? " across the ring end" : "", out.abandoned);
@@ -283,8 +283,8 @@ static void kill_at(enum kill_point kp, unsigned n, bool wrap, uint32_t policy, 
 	if (mode == 1) {
 		assert_int_equal(atomic_load(&f.v.data->tail_seq) & 1, 0);
 		log_tail_cursor(&f.v, &t);
-		assert_int_equal(t.bytes, kp == KP_INTENT ? atomic_load(&f.v.pubs[0].claim_bytes)
-							  : atomic_load(&f.v.pubs[0].claim_end));
+		assert_int_equal(t.bytes, kp == KP_INTENT ? atomic_load(&fx_pub(&f, 0)->claim_bytes)
+							  : atomic_load(&fx_pub(&f, 0)->claim_end));
 	}
 	/* the daemon frees the entry (registry_pub_remove()) */
 	fx_pub_remove(&f, 0);
@@ -304,7 +304,7 @@ static void kill_at(enum kill_point kp, unsigned n, bool wrap, uint32_t policy, 
 			fx_reader_set(&f, 0, &cur);
 		}
 	}
-	log_repair_step(&f.v, &rep, pids, 2, NEVER_STUCK_NS, pid_alive, NULL, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 2, NEVER_STUCK_NS, pid_alive, NULL, &out);
 	assert_int_equal(out.abandoned, 0);
 	read_all(&f, &cur, &sh->claim, &res);
 	if (res.lost != (gives_up ? n : 0) || res.abandoned != res.lost)
@@ -365,7 +365,7 @@ static int half_tail_store_main(void *arg)
 	struct log_pub p;
 	uint32_t s;
 
-	log_pub_init(v, &p, &v->pubs[0], false);
+	log_pub_init(v, &p, 0, w->f->peers->pubs[0], w->f->peers, false);
 	t = p.tail;
 	intent_store(&p, &t, t.bytes + rec_bytes_for(w->lens[0], 0), 1, PUB_CLAIMING);
 	/* tail_store()'s first steps: the seq odd, tail_pos only */
@@ -403,7 +403,7 @@ static void test_dead_exclusive_publisher_inside_its_tail_store_is_settled(void 
 	assert_true(WIFSIGNALED(kill_reap(pid)));
 	assert_int_equal(atomic_load(&f.v.data->tail_seq) & 1, 1);
 	pids[0] = (uint32_t)pid;
-	log_repair_step(&f.v, &rep, pids, 1, NEVER_STUCK_NS, pid_alive, NULL, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1, NEVER_STUCK_NS, pid_alive, NULL, &out);
 	assert_int_equal(out.abandoned, 1);
 	assert_int_equal(atomic_load(&f.v.data->tail_seq) & 1, 0);
 	log_tail_cursor(&f.v, &t);
@@ -492,7 +492,7 @@ static void test_dead_intent_across_the_ring_end_leaves_others_claims_alone(void
 	assert_int_equal(log_claim(&f.v, &q, 64, 0, &c), 0);
 	assert_int_equal(c.at.bytes, f.v.ring_bytes);
 	helper_publish(&f, &h, 60); /* the tail past the intent's end */
-	log_repair_step(&f.v, &rep, pids, 1, NEVER_STUCK_NS, pid_alive, NULL, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1, NEVER_STUCK_NS, pid_alive, NULL, &out);
 	assert_int_equal(out.abandoned, 0);
 	assert_int_equal(atomic_load(&f.v.ctl->abandoned), 0);
 	for (uint32_t j = 0; j < 64; j++)

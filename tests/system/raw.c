@@ -154,12 +154,13 @@ int raw_open(struct raw *r, const char *name, uint32_t role, struct raw_chan *ou
 {
 	struct proto_open req = {.role = role, .start = SHMQ_START_LATEST};
 	struct proto_hdr h;
-	int fds[3] = {-1, -1, -1}, err;
-	unsigned nfds = 3;
-	void *data = NULL, *ctl = NULL;
+	int fds[5] = {-1, -1, -1, -1, -1}, err;
+	unsigned nfds = 5, nseg = role == ROLE_MON ? 3 : 4;
+	uint64_t bytes;
+	void *p;
 
 	memset(out, 0, sizeof(*out));
-	out->efd = -1;
+	out->efd = out->ctl_fd = -1;
 	snprintf(req.name, sizeof(req.name), "%s", name);
 	if (raw_request(r, OP_OPEN, &req, sizeof(req)))
 		return RAW_CLOSED;
@@ -167,21 +168,32 @@ int raw_open(struct raw *r, const char *name, uint32_t role, struct raw_chan *ou
 	if (err)
 		return err;
 	err = -1000;
-	if (nfds < 2 || map_whole(fds[0], role == ROLE_PUB ? PROT_READ | PROT_WRITE : PROT_READ,
-				  &data, &out->data_bytes))
+	if (nfds < nseg || map_whole(fds[0], role == ROLE_PUB ? PROT_READ | PROT_WRITE : PROT_READ,
+				     &p, &out->data_bytes))
 		goto out_close;
-	out->data = data;
-	if (map_whole(fds[1], PROT_READ | PROT_WRITE, &ctl, &out->ctl_bytes))
+	out->data = p;
+	if (map_whole(fds[1], PROT_READ, &p, &out->ctl_bytes))
 		goto out_close;
-	out->ctl = ctl;
-	if (nfds > 2) {
-		out->efd = fds[2];
-		nfds = 2;
+	out->ctl = p;
+	if (map_whole(fds[2], role == ROLE_MON ? PROT_READ : PROT_READ | PROT_WRITE, &p, &bytes))
+		goto out_close;
+	out->wake = p;
+	if (role != ROLE_MON) {
+		if (map_whole(fds[3], PROT_READ | PROT_WRITE, &p, &bytes))
+			goto out_close;
+		out->entry = p;
+	}
+	out->ctl_fd = fds[1];
+	fds[1] = -1;
+	if (nfds > nseg) {
+		out->efd = fds[nseg];
+		fds[nseg] = -1;
 	}
 	err = 0;
 out_close:
 	for (unsigned i = 0; i < nfds; i++)
-		close(fds[i]);
+		if (fds[i] >= 0)
+			close(fds[i]);
 	if (err)
 		raw_chan_unmap(out);
 	return err;
@@ -192,9 +204,15 @@ void raw_chan_unmap(struct raw_chan *c)
 	if (c->data)
 		munmap(c->data, c->data_bytes);
 	if (c->ctl)
-		munmap(c->ctl, c->ctl_bytes);
+		munmap((void *)c->ctl, c->ctl_bytes);
+	if (c->wake)
+		munmap(c->wake, WAKE_SEG_BYTES);
+	if (c->entry)
+		munmap(c->entry, ENTRY_SEG_BYTES);
 	if (c->efd >= 0)
 		close(c->efd);
+	if (c->ctl_fd >= 0)
+		close(c->ctl_fd);
 	memset(c, 0, sizeof(*c));
-	c->efd = -1;
+	c->efd = c->ctl_fd = -1;
 }

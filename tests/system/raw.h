@@ -46,13 +46,20 @@ int raw_hello(struct raw *r);
 /* request + reply without fds. */
 int raw_call(struct raw *r, uint16_t op, const void *body, uint32_t len, void *resp, size_t max);
 
-/* A channel opened by hand and both its segments mapped read-write where allowed. */
+/*
+ * A channel opened by hand, each segment mapped read-write where the
+ * descriptor allows it: data (publishers), wake (publishers, subscribers),
+ * the handle's own entry; the control segment read-only.
+ */
 struct raw_chan {
 	struct proto_opened o;
 	struct data_hdr *data;
 	uint64_t data_bytes;
-	struct ctl_hdr *ctl;
+	const struct ctl_hdr *ctl;
 	uint64_t ctl_bytes;
+	struct wake_hdr *wake;
+	void *entry; /* struct reader_entry or pub_entry; NULL for monitors */
+	int ctl_fd;  /* kept open: tests try to write through it */
 	int efd;
 };
 
@@ -64,10 +71,16 @@ int raw_open(struct raw *r, const char *name, uint32_t role, struct raw_chan *ou
 
 void raw_chan_unmap(struct raw_chan *c);
 
-/* The reader table after the control header. */
-static inline struct reader_entry *raw_readers(const struct raw_chan *c)
+/* Reader slot i in the control segment. */
+static inline const struct ctl_slot *raw_rslot(const struct raw_chan *c, unsigned i)
 {
-	return (struct reader_entry *)((uint8_t *)c->ctl + CTL_HDR_BYTES);
+	return (const struct ctl_slot *)((const uint8_t *)c->ctl + CTL_READERS_OFF) + i;
+}
+
+/* Publisher slot i in the control segment. */
+static inline const struct ctl_slot *raw_pslot(const struct raw_chan *c, unsigned i)
+{
+	return (const struct ctl_slot *)((const uint8_t *)c->ctl + CTL_PUBS_OFF) + i;
 }
 
 #endif

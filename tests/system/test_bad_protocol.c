@@ -226,8 +226,8 @@ static int open_call(struct raw *r, const char *name, uint32_t role, uint32_t st
 	struct proto_open o = {.role = role, .start = start, .wait_mode = wait};
 	struct proto_opened resp;
 	struct proto_hdr h;
-	int fds[4], st;
-	unsigned nfds = 4;
+	int fds[5], st;
+	unsigned nfds = 5;
 
 	snprintf(o.name, sizeof(o.name), "%s", name);
 	if (raw_request(r, OP_OPEN, &o, sizeof(o)))
@@ -249,7 +249,7 @@ static void test_open_with_bad_role_or_mode_is_refused(void **state)
 	assert_int_equal(shmq_channel_create(c, "roles", NULL), 0);
 	fx_raw_hello(&r, d);
 	assert_int_equal(open_call(&r, "roles", 0, 0, 0), -SHMQ_EINVAL);
-	assert_int_equal(open_call(&r, "roles", 3, 0, 0), -SHMQ_EINVAL);
+	assert_int_equal(open_call(&r, "roles", ROLE_MON + 1, 0, 0), -SHMQ_EINVAL);
 	assert_int_equal(open_call(&r, "roles", UINT32_MAX, 0, 0), -SHMQ_EINVAL);
 	assert_int_equal(open_call(&r, "roles", ROLE_SUB, 0, 4), -SHMQ_EINVAL);
 	assert_int_equal(open_call(&r, "roles", ROLE_SUB, 3, 0), -SHMQ_EINVAL);
@@ -290,11 +290,12 @@ static void test_create_with_bad_settings_is_refused(void **state)
 	fx_assert_daemon_serves(d);
 }
 
-static void test_close_and_eventfds_of_channels_not_open_are_refused(void **state)
+static void test_close_and_peers_of_channels_not_open_are_refused(void **state)
 {
 	struct daemon *d = *state;
 	struct proto_close cl = {.channel_id = 12345, .role = ROLE_PUB};
-	struct proto_efds ef = {.channel_id = 12345};
+	struct proto_peers_req ef = {.channel_id = 12345, .kind = PEER_EFDS};
+	struct proto_peers resp;
 	struct raw_chan sub, pub;
 	struct proto_hdr h;
 	int fds[PROTO_MAX_FDS];
@@ -303,7 +304,7 @@ static void test_close_and_eventfds_of_channels_not_open_are_refused(void **stat
 
 	fx_raw_hello(&r, d);
 	assert_int_equal(raw_call(&r, OP_CLOSE, &cl, sizeof(cl), NULL, 0), -SHMQ_ESTATE);
-	assert_int_equal(raw_call(&r, OP_EVENTFDS, &ef, sizeof(ef), NULL, 0), -SHMQ_ESTATE);
+	assert_int_equal(raw_call(&r, OP_PEERS, &ef, sizeof(ef), NULL, 0), -SHMQ_ESTATE);
 	raw_close(&r);
 	fx_raw_hello(&r, d);
 	assert_int_equal(open_call(&r, "probe.x", 1, 0, 0), -SHMQ_ENOENT);
@@ -314,22 +315,33 @@ static void test_close_and_eventfds_of_channels_not_open_are_refused(void **stat
 		assert_int_equal(shmq_channel_create(c, "open.sub", NULL), 0);
 		shmq_disconnect(c);
 	}
-	/* open as a subscriber: neither a publisher close nor event fds */
+	/* open as a subscriber: neither a publisher close nor any peer's descriptors */
 	assert_int_equal(raw_open(&r, "open.sub", ROLE_SUB, &sub), 0);
 	ef.channel_id = cl.channel_id = sub.o.channel_id;
-	assert_int_equal(raw_call(&r, OP_EVENTFDS, &ef, sizeof(ef), NULL, 0), -SHMQ_ESTATE);
+	for (ef.kind = 0; ef.kind <= PEER_EFDS + 1; ef.kind++)
+		assert_int_equal(raw_call(&r, OP_PEERS, &ef, sizeof(ef), NULL, 0), -SHMQ_ESTATE);
+	ef.kind = PEER_EFDS;
 	assert_int_equal(raw_call(&r, OP_CLOSE, &cl, sizeof(cl), NULL, 0), -SHMQ_ESTATE);
 	cl.role = ROLE_SUB;
 	cl.reader_idx = sub.o.reader_idx + 1;
 	assert_int_equal(raw_call(&r, OP_CLOSE, &cl, sizeof(cl), NULL, 0), -SHMQ_ESTATE);
 	raw_close(&r);
-	/* as a publisher, the event fds come */
+	/* as a publisher, the event fds of event-fd readers come: none here,
+	 * and on a drop channel no reader entries either */
 	fx_raw_open(&r, d, "open.sub", ROLE_PUB, &pub);
-	assert_int_equal(raw_request(&r, OP_EVENTFDS, &ef, sizeof(ef)), 0);
-	assert_int_equal(raw_reply(&r, &h, NULL, 0, fds, &nfds), 0);
-	assert_int_equal(nfds, MAX_READERS);
-	for (unsigned i = 0; i < nfds; i++)
-		close(fds[i]);
+	assert_int_equal(raw_request(&r, OP_PEERS, &ef, sizeof(ef)), 0);
+	assert_int_equal(raw_reply(&r, &h, &resp, sizeof(resp), fds, &nfds), 0);
+	assert_int_equal(nfds, 0);
+	assert_int_equal(resp.count, 0);
+	ef.kind = PEER_READERS;
+	assert_int_equal(raw_call(&r, OP_PEERS, &ef, sizeof(ef), NULL, 0), -SHMQ_ESTATE);
+	ef.kind = PEER_PUBS; /* itself only: nothing else */
+	nfds = PROTO_MAX_FDS;
+	assert_int_equal(raw_request(&r, OP_PEERS, &ef, sizeof(ef)), 0);
+	assert_int_equal(raw_reply(&r, &h, &resp, sizeof(resp), fds, &nfds), 0);
+	assert_int_equal(nfds, 1);
+	assert_int_equal(resp.idx[0], pub.o.reader_idx);
+	close(fds[0]);
 	raw_close(&r);
 	raw_chan_unmap(&sub);
 	raw_chan_unmap(&pub);
@@ -665,7 +677,12 @@ static void honest_use_and_close(struct honest *h)
 	shmq_disconnect(h->c);
 }
 
-static void test_garbage_in_the_control_segment_does_not_crash_the_daemon(void **state)
+/*
+ * A subscriber writes garbage into everything it can write: the wake
+ * segment and its own entry. The control segment it cannot write at all.
+ * The daemon and the honest pair go on, and later opens are unharmed.
+ */
+static void test_garbage_in_what_a_subscriber_can_write_harms_nobody(void **state)
 {
 	struct daemon *d = *state;
 	struct shmq_client *c;
@@ -677,31 +694,29 @@ static void test_garbage_in_the_control_segment_does_not_crash_the_daemon(void *
 	assert_int_equal(shmq_channel_create(c, "victim", NULL), 0);
 	honest_open(d, &hon, "victim");
 	fx_raw_open(&r, d, "victim", ROLE_SUB, &rc);
-	/* named words first: counts, marks, states, then everything */
-	atomic_store(&rc.ctl->sleepers, UINT32_MAX);
-	atomic_store(&rc.ctl->space_wanted, 3);
-	rc.ctl->max_readers = 1u << 30;
-	rc.ctl->groups_off = UINT64_MAX;
-	for (unsigned i = 0; i < MAX_READERS; i++) {
-		struct reader_entry *e = &raw_readers(&rc)[i];
-
-		atomic_store(&e->state, i % 3);
-		atomic_store(&e->armed, i % 4);
-		atomic_store(&e->pos, UINT64_MAX - i);
-		atomic_store(&e->owner_pid, 1);
-	}
-	fx_nap_ms(50); /* a few repair ticks */
+	assert_true(mmap(NULL, rc.ctl_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, rc.ctl_fd, 0) ==
+		    MAP_FAILED);
+	assert_int_equal(mprotect((void *)rc.ctl, rc.ctl_bytes, PROT_READ | PROT_WRITE), -1);
+	/* named words first: counts, marks, the cursor, then everything */
+	atomic_store(&rc.wake->sleepers, UINT32_MAX);
+	atomic_store(&rc.wake->space_wanted, 3);
+	for (unsigned i = 0; i < MAX_READERS; i++)
+		atomic_store(&rc.wake->marks[i].armed, i % 4);
+	atomic_store(&((struct reader_entry *)rc.entry)->pos, UINT64_MAX);
+	atomic_store(&((struct reader_entry *)rc.entry)->bytes, UINT64_MAX - 31);
+	fx_nap_ms(50); /* a few repair and watchdog ticks */
 	fx_assert_daemon_serves(d);
-	scribble(rc.ctl, rc.ctl_bytes, 0x9e3779b97f4a7c15ull);
+	scribble(rc.wake, WAKE_SEG_BYTES, 0x9e3779b97f4a7c15ull);
+	scribble(rc.entry, ENTRY_SEG_BYTES, 0x51ed270b27c3a1e5ull);
 	fx_nap_ms(50);
 	fx_assert_daemon_serves(d);
-	/* the daemon reads the reader table when handles close */
+	/* the daemon reads the entries when handles close */
 	honest_use_and_close(&hon);
 	raw_close(&r);
 	fx_assert_daemon_serves(d);
-	/* a new handle refuses the broken segment with a clear error */
-	assert_int_equal(shmq_pub_open(c, "victim", NULL, &hon.p), -SHMQ_ECORRUPT);
-	assert_int_equal(shmq_sub_open(c, "victim", NULL, &hon.s), -SHMQ_ECORRUPT);
+	/* a new pair opens and works: nothing the subscriber wrote is believed */
+	honest_open(d, &hon, "victim");
+	honest_use_and_close(&hon);
 	raw_chan_unmap(&rc);
 	assert_int_equal(shmq_channel_delete(c, "victim"), 0);
 	shmq_disconnect(c);
@@ -830,7 +845,7 @@ static int open_fds(struct raw *r, const char *name, uint32_t role, int *fds, un
 	struct proto_hdr h;
 
 	snprintf(o.name, sizeof(o.name), "%s", name);
-	*nfds = 3;
+	*nfds = 5;
 	if (raw_request(r, OP_OPEN, &o, sizeof(o)))
 		return RAW_CLOSED;
 	return raw_reply(r, &h, &resp, sizeof(resp), fds, nfds);
@@ -895,7 +910,7 @@ static void test_client_cannot_resize_the_segments_or_map_them_writable(void **s
 	struct shmq_client *c;
 	struct honest hon;
 	struct shmq_msg m;
-	int fds[3];
+	int fds[5];
 	unsigned nfds;
 	struct raw r;
 
@@ -903,19 +918,29 @@ static void test_client_cannot_resize_the_segments_or_map_them_writable(void **s
 	assert_int_equal(shmq_channel_create(c, "sealed", NULL), 0);
 	honest_open(d, &hon, "sealed");
 	fx_raw_hello(&r, d);
+	/* a publisher: data, control (read-only), wake, its entry */
 	assert_int_equal(open_fds(&r, "sealed", ROLE_PUB, fds, &nfds), 0);
-	assert_int_equal(nfds, 2);
+	assert_int_equal(nfds, 4);
+	assert_read_only(fds[1]);
 	for (unsigned i = 0; i < nfds; i++) {
 		assert_cannot_resize(fds[i]);
 		close(fds[i]);
 	}
+	/* a subscriber: data and control read-only, wake, its entry */
 	assert_int_equal(open_fds(&r, "sealed", ROLE_SUB, fds, &nfds), 0);
-	assert_int_equal(nfds, 3);
+	assert_int_equal(nfds, 4);
 	assert_read_only(fds[0]);
+	assert_read_only(fds[1]);
 	for (unsigned i = 0; i < nfds; i++) {
-		assert_int_equal(ftruncate(fds[i], 0), -1);
-		if (i < 2)
-			assert_cannot_resize(fds[i]);
+		assert_cannot_resize(fds[i]);
+		close(fds[i]);
+	}
+	/* a monitor: everything read-only */
+	assert_int_equal(open_fds(&r, "sealed", ROLE_MON, fds, &nfds), 0);
+	assert_int_equal(nfds, 3);
+	for (unsigned i = 0; i < nfds; i++) {
+		assert_read_only(fds[i]);
+		assert_cannot_resize(fds[i]);
 		close(fds[i]);
 	}
 	fx_nap_ms(30); /* a few repair ticks over the channel */
@@ -946,7 +971,7 @@ int main(void)
 	    T(test_bad_names_on_the_wire_are_refused),
 	    T(test_open_with_bad_role_or_mode_is_refused),
 	    T(test_create_with_bad_settings_is_refused),
-	    T(test_close_and_eventfds_of_channels_not_open_are_refused),
+	    T(test_close_and_peers_of_channels_not_open_are_refused),
 	    T(test_client_sending_only_garbage_is_disconnected),
 	    T(test_descriptors_sent_by_a_client_are_closed),
 	    T(test_descriptors_in_an_empty_datagram_are_closed),
@@ -954,7 +979,7 @@ int main(void)
 	    T(test_client_whose_socket_refuses_a_reply_is_dropped),
 	    T(test_reader_slots_are_limited_and_freed_when_the_client_goes),
 	    T(test_many_bad_clients_leak_no_descriptor_in_the_daemon),
-	    T(test_garbage_in_the_control_segment_does_not_crash_the_daemon),
+	    T(test_garbage_in_what_a_subscriber_can_write_harms_nobody),
 	    T(test_garbage_in_the_ring_does_not_crash_the_daemon_or_readers),
 	    T(test_hostile_tail_and_chunk_index_do_not_hang_the_daemon),
 	    T(test_client_cannot_resize_the_segments_or_map_them_writable),

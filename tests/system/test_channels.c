@@ -158,9 +158,11 @@ static void test_deleted_channel_keeps_serving_open_handles(void **state)
 	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
 	assert_int_equal(m.len, 5);
 	assert_memory_equal(m.data, "still", 5);
-	/* a new channel of the same name is a different channel */
+	/* a new channel of the same name is a different channel; the old
+	 * one's subscriber, having read everything, learns it was deleted */
 	assert_int_equal(shmq_channel_create(c, "doomed", NULL), 0);
-	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
+	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EDELETED);
+	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), -SHMQ_EDELETED);
 	shmq_sub_close(s);
 	shmq_pub_close(p);
 	shmq_disconnect(c);

@@ -224,9 +224,9 @@ static void test_claim_at_position_zero_is_not_abandoned_at_once(void **state)
 	assert_int_equal(shmq_sub_open(c, "zero", NULL, &s), 0);
 	fx_raw_open(&r, d, "zero", ROLE_PUB, &rc);
 	assert_true(rc.o.reader_idx < MAX_PUBS);
-	e = (struct pub_entry *)((uint8_t *)rc.ctl + rc.ctl->pubs_off) + rc.o.reader_idx;
+	e = rc.entry;
 	rec0 = (struct rec_hdr *)((uint8_t *)rc.data + DATA_HDR_BYTES);
-	assert_int_equal(atomic_load(&e->state), 1);
+	assert_int_equal(atomic_load(&raw_pslot(&rc, rc.o.reader_idx)->state), SLOT_ACTIVE);
 	/* what log_claim() does for one 8-byte record at 0: intent, tail */
 	atomic_store(&e->claim_bytes, 0);
 	atomic_store(&e->claim_end, SHMQ_RECORD_BYTES(8));
@@ -322,7 +322,7 @@ static int run_waiting_publisher(void *arg)
 
 static uint32_t space_wanted(const struct raw_chan *rc)
 {
-	return atomic_load_explicit(&rc->ctl->space_wanted, memory_order_acquire);
+	return atomic_load_explicit(&rc->wake->space_wanted, memory_order_acquire);
 }
 
 static void test_publisher_killed_waiting_for_space_leaves_no_wake_flag(void **state)
@@ -400,7 +400,7 @@ static int run_sleeper(void *arg)
 
 static uint32_t sleepers(const struct raw_chan *rc)
 {
-	return atomic_load_explicit(&rc->ctl->sleepers, memory_order_acquire);
+	return atomic_load_explicit(&rc->wake->sleepers, memory_order_acquire);
 }
 
 /* Wait (bounded) until the control segment counts want sleepers. */

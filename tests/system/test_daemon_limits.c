@@ -71,8 +71,8 @@ static void daemon_fd_allow(const struct daemon *d, int n)
 }
 
 /*
- * Creating a channel fails at every step that needs a descriptor (data
- * segment, control segment, read-only view, event fds): each time with
+ * Creating a channel fails at every step that needs a descriptor (data,
+ * control and wake segments, a read-only view of each): each time with
  * -SHMQ_ELIMIT, nothing leaks and nothing is released twice (ASan).
  */
 static void test_create_out_of_descriptors_fails_cleanly_at_every_step(void **state)
@@ -85,7 +85,7 @@ static void test_create_out_of_descriptors_fails_cleanly_at_every_step(void **st
 	assert_int_equal(shmq_connect(d->sock, &c), 0);
 	assert_int_equal(fx_wait_fd_count(d, daemon_fd_count(d)), 0);
 	base = daemon_fd_count(d);
-	for (int n = 0; n < 8; n++) {
+	for (int n = 0; n < 6; n++) {
 		daemon_fd_allow(d, n);
 		assert_int_equal(shmq_channel_create(c, "starved", &o), -SHMQ_ELIMIT);
 		assert_int_equal(daemon_fd_count(d), base);
@@ -254,17 +254,16 @@ static struct shmq_sub *sub_from(struct shmq_client *c, const char *name, uint32
 /* The cursor reader A has published: the only active entry's pos. */
 static uint64_t published_pos(struct daemon *d, const char *name)
 {
-	struct raw_chan rc;
-	uint64_t pos = UINT64_MAX;
-	struct raw r;
+	static struct shmq_mon_stats st;
+	struct shmq_client *c = fx_connect(d);
+	struct shmq_mon *mon;
 
-	fx_raw_open(&r, d, name, ROLE_PUB, &rc);
-	for (unsigned i = 0; i < MAX_READERS; i++)
-		if (atomic_load(&raw_readers(&rc)[i].state) == READER_ACTIVE)
-			pos = atomic_load(&raw_readers(&rc)[i].pos);
-	raw_chan_unmap(&rc);
-	raw_close(&r);
-	return pos;
+	assert_int_equal(shmq_mon_open(c, name, &mon), 0);
+	assert_int_equal(shmq_mon_read(mon, &st), 0);
+	assert_int_equal(st.nreaders, 1);
+	shmq_mon_close(mon);
+	shmq_disconnect(c);
+	return st.readers[0].offset;
 }
 
 /*

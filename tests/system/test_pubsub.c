@@ -675,10 +675,10 @@ static void test_closing_a_publisher_with_an_open_claim_wakes_sleeping_readers(v
 	assert_int_equal(shmq_pub_claim(a, 8, &cl, 0), 0); /* offset 0, held open */
 	fx_publish_u64(b, 1, 0);			   /* offset 1 wakes the reader */
 	/* it finds offset 0 still claimed and goes back to sleep */
-	while (atomic_load(&rc.ctl->sleepers) != 1 && fx_now_ns() < deadline)
+	while (atomic_load(&rc.wake->sleepers) != 1 && fx_now_ns() < deadline)
 		fx_nap_ms(1);
 	fx_nap_ms(20);
-	assert_int_equal(atomic_load(&rc.ctl->sleepers), 1);
+	assert_int_equal(atomic_load(&rc.wake->sleepers), 1);
 	shmq_pub_close(a); /* abandons offset 0: the reader may go on, so wake it */
 	assert_int_equal(pipe_expect(say[0], "offset 1 lost 1"), 0);
 	assert_int_equal(child_wait(pid, FX_HANG_S), 0);
