@@ -4,7 +4,9 @@
  *   [daemon]                      [channel orders.eu.created]
  *   stuck_ms = 500                capacity = 4M
  *   max_channels = 1024           max_message = 4096
- *   create = *                    policy = drop | block
+ *   max_channels_per_uid = 64     policy = drop | block
+ *   max_connections_per_uid = 64
+ *   create = 1000, 1001 | *
  *                                 publishers = many | one
  *                                 numa_node = none | local | 0
  *                                 timestamps = on | off
@@ -27,7 +29,9 @@ void config_defaults(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->stuck_ms = 500;
 	cfg->max_channels = 1024;
-	cfg->create.everyone = true;
+	cfg->max_channels_per_uid = 64;
+	cfg->max_connections_per_uid = 64;
+	/* create: nobody but root and the daemon's uid (always allowed) */
 }
 
 bool acl_allows(const struct acl *acl, uint32_t uid)
@@ -112,6 +116,10 @@ static int set_daemon_key(struct config *cfg, const char *key, char *val)
 		cfg->stuck_ms = v;
 	else if (!strcmp(key, "max_channels") && v > 0 && v <= 65536)
 		cfg->max_channels = (uint32_t)v;
+	else if (!strcmp(key, "max_channels_per_uid") && v > 0 && v <= 65536)
+		cfg->max_channels_per_uid = (uint32_t)v;
+	else if (!strcmp(key, "max_connections_per_uid") && v > 0 && v <= 65536)
+		cfg->max_connections_per_uid = (uint32_t)v;
 	else
 		return -1;
 	return 0;

@@ -39,12 +39,17 @@ struct channel_spec {
 struct config {
 	uint64_t stuck_ms;       /* abandon a claim held this long */
 	uint32_t max_channels;
-	struct acl create;       /* who may create channels on demand */
+	uint32_t max_channels_per_uid;    /* channels one uid may own (root and the daemon's: no limit) */
+	uint32_t max_connections_per_uid; /* connections one uid may hold (likewise) */
+	struct acl create;       /* who besides root and the daemon's uid may create channels */
 	uint32_t nchannels;
 	struct channel_spec channels[CONFIG_MAX_CHANNELS];
 };
 
-/* Defaults: no channels, stuck_ms 500, max_channels 1024, creation by everyone. */
+/*
+ * Defaults: no channels, stuck_ms 500, max_channels 1024, 64 channels and
+ * 64 connections per uid, creation by root and the daemon's uid only.
+ */
 void config_defaults(struct config *cfg);
 
 /*

@@ -41,7 +41,9 @@ struct client {
 	int pidfd;
 	uint32_t pid;
 	uint32_t uid;
+	char comm[16];  /* its command name, for the log */
 	bool hello;
+	bool over_quota; /* its uid holds max_connections_per_uid already */
 	unsigned bad;
 	uint32_t nh;
 	uint32_t caph;
@@ -59,6 +61,7 @@ struct ctl {
 	uint32_t cap;
 	uint64_t next_id;
 	struct log_rate reply_rate; /* "reply failed" lines */
+	struct log_rate deny_rate;  /* "denied" lines */
 	struct log_rate shed_rate;  /* "out of descriptors" lines */
 	unsigned shed;              /* connections refused since the last line */
 	int reserve_fd;             /* /dev/null, given up to shed a connection */
@@ -77,6 +80,27 @@ struct reply {
 static bool is_admin(const struct ctl *c, uint32_t uid)
 {
 	return uid == 0 || uid == c->uid;
+}
+
+/* "uid=U pid=P comm=C": who did something, for the log. */
+static const char *who(const struct client *cl)
+{
+	static char buf[64];
+
+	snprintf(buf, sizeof(buf), "uid=%u pid=%u comm=%s", cl->uid, cl->pid, cl->comm);
+	return buf;
+}
+
+/* Refuse with err, logging who was refused what (rate-limited). */
+static int deny(struct ctl *c, const struct client *cl, const char *op, const char *name,
+		const char *why, int err)
+{
+	unsigned suppressed;
+
+	if (log_rate_allow(&c->deny_rate, &suppressed))
+		log_msg(LOG_WARN, "ctl", "denied op=%s channel=%s reason=%s %s suppressed=%u", op,
+			name, why, who(cl), suppressed);
+	return err;
 }
 
 static bool may(const struct ctl *c, const struct client *cl, const struct channel *ch,
@@ -216,13 +240,16 @@ static int create_for(struct ctl *c, struct client *cl, const char *name,
 	int err;
 
 	if (!is_admin(c, cl->uid) && !acl_allows(&c->cfg->create, cl->uid))
-		return -SHMQ_EPERM;
+		return deny(c, cl, "create", name, "not_allowed_to_create", -SHMQ_EPERM);
+	if (!is_admin(c, cl->uid) &&
+	    registry_owned_by(c->reg, cl->uid) >= c->cfg->max_channels_per_uid)
+		return deny(c, cl, "create", name, "max_channels_per_uid", -SHMQ_ECHANQUOTA);
 	err = spec_from_wire(&spec, name, o, cl->uid);
 	if (!err)
 		err = numa_spec_resolve(&spec, cl->pid); /* LOCAL: the creator's node */
 	if (err)
 		return err;
-	return registry_create(c->reg, &spec, cl->uid, out);
+	return registry_create_by(c->reg, &spec, cl->uid, who(cl), out);
 }
 
 static int op_create(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
@@ -255,14 +282,21 @@ static int op_lookup(struct ctl *c, const void *body, struct channel **ch)
 	return *ch ? 0 : -SHMQ_ENOENT;
 }
 
+/* May the client see the channel at all (list, info)? If it may use it. */
+static bool visible(const struct ctl *c, const struct client *cl, const struct channel *ch)
+{
+	return may(c, cl, ch, ROLE_PUB) || may(c, cl, ch, ROLE_SUB);
+}
+
 static int op_info(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
 {
 	struct channel *ch;
 	int err = op_lookup(c, body, &ch);
 
-	(void)cl;
 	if (err)
 		return err;
+	if (!visible(c, cl, ch))
+		return deny(c, cl, "info", ch->name, "no_access", -SHMQ_EPERM);
 	info_fill((struct proto_info *)rep->body, ch);
 	rep->len = sizeof(struct proto_info);
 	return 0;
@@ -276,10 +310,10 @@ static int op_delete(struct ctl *c, struct client *cl, const void *body, struct 
 	if (err)
 		return err;
 	if (!is_admin(c, cl->uid) && cl->uid != ch->owner_uid)
-		return -SHMQ_EPERM;
+		return deny(c, cl, "delete", ch->name, "not_owner", -SHMQ_EPERM);
 	info_fill((struct proto_info *)rep->body, ch);
 	rep->len = sizeof(struct proto_info);
-	registry_delete(c->reg, ch);
+	registry_delete(c->reg, ch, who(cl));
 	return 0;
 }
 
@@ -289,12 +323,11 @@ static int op_list(struct ctl *c, struct client *cl, const void *body, struct re
 	struct proto_list *out = (struct proto_list *)rep->body;
 	uint32_t live = 0;
 
-	(void)cl;
 	memset(out, 0, sizeof(*out));
 	for (uint32_t i = 0; i < c->reg->n; i++) {
 		struct channel *ch = c->reg->ch[i];
 
-		if (ch->deleted)
+		if (ch->deleted || !visible(c, cl, ch))
 			continue;
 		if (live >= req->start && out->count < PROTO_LIST_ROWS)
 			info_fill(&out->rows[out->count++], ch);
@@ -325,7 +358,10 @@ static int open_channel(struct ctl *c, struct client *cl, const struct proto_ope
 		if (err)
 			return err;
 	}
-	return may(c, cl, *out, req->role) ? 0 : -SHMQ_EPERM;
+	if (may(c, cl, *out, req->role))
+		return 0;
+	return deny(c, cl, req->role == ROLE_PUB ? "publish" : "subscribe", name, "no_access",
+		    -SHMQ_EPERM);
 }
 
 /* Assign the slot a role takes: a reader, a publisher, or none (monitor). */
@@ -590,7 +626,9 @@ static void client_request(struct ctl *c, struct client *cl)
 	err = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ? -SHMQ_EPROTO
 							 : request_check(cl, &h, (size_t)n);
 	memset(&rep, 0, sizeof(rep));
-	if (!err)
+	if (!err && cl->over_quota)
+		err = -SHMQ_ECONNQUOTA; /* answered, then dropped below */
+	else if (!err)
 		err = ops[h.op].fn(c, cl, buf + sizeof(h), &rep);
 	else
 		note_bad(cl, err, (size_t)n);
@@ -603,6 +641,8 @@ static void client_request(struct ctl *c, struct client *cl)
 		if (log_rate_allow(&c->reply_rate, &lost))
 			log_msg(LOG_WARN, "ctl", "reply failed, dropping client pid=%u err=%s "
 				"suppressed=%u", cl->pid, strerror(-err), lost);
+		client_drop(c, cl);
+	} else if (cl->over_quota) {
 		client_drop(c, cl);
 	} else if (cl->bad >= MAX_BAD_REQUESTS) {
 		log_msg(LOG_WARN, "ctl", "disconnecting client pid=%u after %u bad requests",
@@ -685,6 +725,37 @@ static void shed_connection(struct ctl *c)
 	}
 }
 
+/* The client's command name, from /proc; "?" if it cannot be read. */
+static void read_comm(struct client *cl)
+{
+	char path[64];
+	ssize_t n = -1;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%u/comm", cl->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, cl->comm, sizeof(cl->comm) - 1);
+		close(fd);
+	}
+	if (n <= 0)
+		n = snprintf(cl->comm, sizeof(cl->comm), "?");
+	cl->comm[n] = 0;
+	for (char *p = cl->comm; *p; p++)
+		if (*p == '\n' || *p == ' ' || (unsigned char)*p < 0x20)
+			*p = *p == '\n' ? 0 : '_';
+}
+
+/* Connections uid holds now. */
+static uint32_t connections_of(const struct ctl *c, uint32_t uid)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < c->n; i++)
+		n += c->cl[i]->uid == uid;
+	return n;
+}
+
 static void client_accept(struct ctl *c)
 {
 	struct ucred cred;
@@ -702,6 +773,11 @@ static void client_accept(struct ctl *c)
 		goto out_close;
 	*cl = (struct client){.id = ++c->next_id, .fd = fd, .pidfd = -1, .pid = (uint32_t)cred.pid,
 			      .uid = cred.uid};
+	read_comm(cl);
+	if (!is_admin(c, cl->uid) && connections_of(c, cl->uid) >= c->cfg->max_connections_per_uid) {
+		cl->over_quota = true;
+		deny(c, cl, "connect", "-", "max_connections_per_uid", -SHMQ_ECONNQUOTA);
+	}
 	if (client_register(c, cl))
 		goto out_close;
 	log_msg(LOG_DEBUG, "ctl", "client pid=%u uid=%u", cl->pid, cl->uid);

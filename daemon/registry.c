@@ -407,18 +407,35 @@ static int channel_new(struct registry *r, const struct channel_spec *spec, uint
 	return 0;
 }
 
-int registry_create(struct registry *r, const struct channel_spec *spec, uint32_t owner_uid,
-		    struct channel **out)
+int registry_create_by(struct registry *r, const struct channel_spec *spec, uint32_t owner_uid,
+		       const char *by, struct channel **out)
 {
 	int err = channel_new(r, spec, owner_uid, out);
 
 	if (!err)
 		log_msg(LOG_INFO, "registry",
-			"created channel=%s ring_bytes=%llu max_message=%u policy=%s publishers=%s",
+			"created channel=%s ring_bytes=%llu max_message=%u policy=%s publishers=%s "
+			"owner_uid=%u by=%s",
 			spec->name, (unsigned long long)(*out)->v.ring_bytes,
 			(*out)->v.max_message_bytes, (*out)->v.policy ? "block" : "drop",
-			(*out)->v.pub_mode ? "one" : "many");
+			(*out)->v.pub_mode ? "one" : "many", owner_uid, by);
 	return err;
+}
+
+int registry_create(struct registry *r, const struct channel_spec *spec, uint32_t owner_uid,
+		    struct channel **out)
+{
+	return registry_create_by(r, spec, owner_uid, "config", out);
+}
+
+uint32_t registry_owned_by(const struct registry *r, uint32_t uid)
+{
+	uint32_t n = 0;
+
+	/* deleted channels still open hold memory too: they count */
+	for (uint32_t i = 0; i < r->n; i++)
+		n += r->ch[i]->owner_uid == uid;
+	return n;
 }
 
 struct channel *registry_find(struct registry *r, const char *name)
@@ -450,14 +467,15 @@ static void registry_drop(struct registry *r, struct channel *ch)
 
 static void wake_all(struct channel *ch);
 
-void registry_delete(struct registry *r, struct channel *ch)
+void registry_delete(struct registry *r, struct channel *ch, const char *by)
 {
 	ch->deleted = true;
 	/* release; pairs with the subscribers' acquire when they find no
 	 * message: everything published before the delete is still read. */
 	atomic_store_explicit(&ctl_rw(ch)->state, CHAN_DELETED, memory_order_release);
 	wake_all(ch);
-	log_msg(LOG_INFO, "registry", "deleted channel=%s handles=%u", ch->name, ch->handles);
+	log_msg(LOG_INFO, "registry", "deleted channel=%s handles=%u by=%s", ch->name, ch->handles,
+		by);
 	if (!ch->handles)
 		registry_drop(r, ch);
 }

@@ -89,8 +89,18 @@ struct channel *registry_by_id(struct registry *r, uint64_t id);
 int registry_create(struct registry *r, const struct channel_spec *spec, uint32_t owner_uid,
 		    struct channel **out);
 
-/* Make a channel unfindable; it lives on until its last handle closes. */
-void registry_delete(struct registry *r, struct channel *ch);
+/* The same, logging who asked (by: "uid=... pid=... comm=..."). */
+int registry_create_by(struct registry *r, const struct channel_spec *spec, uint32_t owner_uid,
+		       const char *by, struct channel **out);
+
+/* Channels uid owns, deleted ones still open included. */
+uint32_t registry_owned_by(const struct registry *r, uint32_t uid);
+
+/*
+ * Make a channel unfindable; it lives on until its last handle closes.
+ * Its handles find it deleted (SHMQ_EDELETED once they read all of it).
+ */
+void registry_delete(struct registry *r, struct channel *ch, const char *by);
 
 /* Who asks for a slot. */
 struct slot_owner {

@@ -938,6 +938,26 @@ static int msg_fill(const struct log_view *v, const struct rec_hdr *h, uint32_t 
  * not known), 3 if a drop reader may have been lapped meanwhile (the caller
  * checks and resyncs), < 0.
  */
+/*
+ * Given-up records up to b (the caller passed one at least), nothing at b
+ * yet: if b is the tail, the messages they held are the tail's number
+ * minus cur's, and the reader need not wait for a next record to learn
+ * it. 1 moved cur, 0 not.
+ */
+static int abandoned_at_tail(const struct log_view *v, struct log_cursor *cur, uint64_t b,
+			     struct log_rec *rec)
+{
+	struct log_cursor t;
+
+	log_tail_cursor(v, &t);
+	if (t.bytes != b || t.pos < cur->pos || t.pos - cur->pos > MAX_BATCH * MAX_PUBS)
+		return 0;
+	rec->lost += t.pos - cur->pos;
+	rec->abandoned += t.pos - cur->pos;
+	*cur = t;
+	return 1;
+}
+
 static int skip_abandoned(const struct log_view *v, struct log_cursor *cur, struct log_rec *rec)
 {
 	uint64_t b = cur->bytes;
@@ -952,7 +972,7 @@ static int skip_abandoned(const struct log_view *v, struct log_cursor *cur, stru
 		uint64_t size = rec_word_len(raw), pos;
 
 		if (!rec_word_type(raw))
-			return 0;
+			return abandoned_at_tail(v, cur, b, rec);
 		pos = h->pos; /* complete: the word is of this lap (acquire above) */
 		if (size < REC_ALIGN || size > log_max_span(v))
 			return v->policy == 0 ? 3 : -SHMQ_ECORRUPT;

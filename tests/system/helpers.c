@@ -185,3 +185,104 @@ int fx_run_publisher(void *arg)
 	shmq_disconnect(c);
 	return 0;
 }
+
+/* ---- a second uid, configured daemons, the daemon's memory (test_hostile.c) ----
+ * Includes of this section only. */
+#include <grp.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int fx_become_nobody(void)
+{
+	if (setgroups(0, NULL) || setgid(FX_NOBODY) || setuid(FX_NOBODY))
+		return -1;
+	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0))
+		return -1;
+	return getuid() == FX_NOBODY && geteuid() == FX_NOBODY && getegid() == FX_NOBODY ? 0 : -1;
+}
+
+int fx_daemon_setup_conf(void **state)
+{
+	const char *conf = *state;
+	struct daemon *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return -1;
+	if (daemon_start(d, conf) || chmod(d->dir, 0711)) {
+		daemon_remove(d);
+		free(d);
+		return -1;
+	}
+	*state = d;
+	return 0;
+}
+
+long fx_daemon_rss_kb(const struct daemon *d)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)d->pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (kb < 0 && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kb) != 1)
+			kb = -1;
+	fclose(f);
+	return kb;
+}
+
+static bool line_has_all(const char *line, const char *const *needles)
+{
+	for (; *needles; needles++)
+		if (!strstr(line, *needles))
+			return false;
+	return true;
+}
+
+int fx_wait_log_line(const struct daemon *d, const char *const *needles, char *out, size_t len)
+{
+	int64_t deadline = fx_now_ns() + FX_HANG_NS;
+	char line[1024];
+	bool found = false;
+	FILE *f;
+
+	while (!found && fx_now_ns() < deadline) {
+		f = fopen(d->log, "r");
+		while (f && !found && fgets(line, sizeof(line), f))
+			found = line_has_all(line, needles);
+		if (f)
+			fclose(f);
+		if (!found)
+			fx_nap_ms(5);
+	}
+	if (!found) {
+		fprintf(stderr, "shmqd logged no line with all of:");
+		for (const char *const *n = needles; *n; n++)
+			fprintf(stderr, " \"%s\"", *n);
+		fprintf(stderr, "\n");
+		return -1;
+	}
+	line[strcspn(line, "\n")] = 0;
+	if (out && len)
+		snprintf(out, len, "%s", line);
+	return 0;
+}
+
+void *fx_shared_alloc(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void fx_shared_free(void *p, size_t bytes)
+{
+	if (p)
+		munmap(p, bytes);
+}

@@ -85,4 +85,40 @@ struct pub_job {
  */
 int fx_run_publisher(void *arg);
 
+/* ---- a second uid, configured daemons, the daemon's memory (test_hostile.c) ---- */
+
+/* The unprivileged uid and gid the hostile tests' children drop to. */
+#define FX_NOBODY 65534u
+
+/*
+ * In a child forked by root: drop every group and become FX_NOBODY, then
+ * make the process dumpable again (setuid() cleared that, which would make
+ * /proc/self/fd root's and every reopen through it fail for that reason
+ * alone). 0, or -1 if any step failed (not root, say).
+ */
+int fx_become_nobody(void);
+
+/*
+ * cmocka setup (use with cmocka_unit_test_prestate_setup_teardown): start
+ * shmqd with the configuration text in the prestate (NULL: none), and let
+ * other uids reach its socket (the directory becomes 0711). Tear down with
+ * daemon_teardown().
+ */
+int fx_daemon_setup_conf(void **state);
+
+/* shmqd's resident memory (VmRSS of /proc/PID/status) in KiB, or -1. */
+long fx_daemon_rss_kb(const struct daemon *d);
+
+/*
+ * Wait (bounded) until one line of shmqd's log contains every string of
+ * the NULL-terminated needles; 0 (the line, without its newline, into
+ * line if not NULL) or -1.
+ */
+int fx_wait_log_line(const struct daemon *d, const char *const *needles, char *line,
+		     size_t len);
+
+/* Zeroed memory shared with the children forked after this call; NULL on failure. */
+void *fx_shared_alloc(size_t bytes);
+void fx_shared_free(void *p, size_t bytes);
+
 #endif
