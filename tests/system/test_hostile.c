@@ -1,0 +1,959 @@
+/*
+ * test_hostile.c - issue 8 against a real shmqd, with real processes and a
+ * second uid: children drop to nobody (65534) and attack what a subscriber
+ * maps (the control segment, which they must not be able to write; the
+ * wake segment and their own entry, which they may), publishers are killed
+ * inside their wake-ups, a monitor watches a block channel, an unprivileged
+ * uid meets the access defaults and its limits, and a protocol fuzz runs
+ * against the control socket. Beside every attack an honest publisher and
+ * subscriber (root) go on; each test asserts that their messages arrive
+ * complete, uncorrupted, in order and within the bound it states. Needs
+ * root to make the second uid: exits 77 otherwise. Test process: one
+ * thread; children report through pipes and MAP_SHARED memory.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "daemon.h"
+#include "helpers.h"
+#include "raw.h"
+#include "shmq.h"
+
+/*
+ * The bounds this file asserts, each far above what the daemon's
+ * watchdog (a 10 ms tick) and the subscribers' 100 ms sleep bound give,
+ * so that a busy two-core machine does not fail them, and far below what
+ * a lost wake-up costs (a reader asleep until its timeout, seconds).
+ */
+#define WAKE_BOUND_NS (200 * 1000000ll)  /* a sleeping reader, hostile wake words */
+#define LOST_BOUND_NS (200 * 1000000ll)  /* a reader whose waker died, after SIGCONT */
+#define STALL_BOUND_NS (500 * 1000000ll) /* random scribbling; the kill loop */
+#define RECV_WAIT_NS (2 * 1000000000ll)  /* readers' per-message timeout: 10x the bounds */
+
+/* Channels nobody may subscribe to, declared in the configuration. */
+#define CONF_NOBODY_SUBSCRIBES                                                                     \
+	"[channel h.block]\ncapacity = 32K\nmax_message = 64\npolicy = block\nsubscribe = 65534\n"  \
+	"[channel h.drop]\ncapacity = 32K\nmax_message = 64\npolicy = drop\nsubscribe = 65534\n"
+
+static uint64_t rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+static struct daemon *dmn(void **state)
+{
+	return *state;
+}
+
+/* ---- timestamped messages and the readers that check them ---- */
+
+#define END_ID UINT64_MAX /* the message that ends a reader */
+
+/* The payload: who published it, its number, when (CLOCK_MONOTONIC) and a check word. */
+struct tmsg {
+	uint64_t id;
+	uint64_t seq;
+	uint64_t pub_ns;
+	uint64_t check;
+};
+
+static uint64_t tmsg_check(const struct tmsg *t)
+{
+	return (t->id * 0x9e3779b97f4a7c15ull) ^ (t->seq * 0xc2b2ae3d27d4eb4full) ^ t->pub_ns ^
+	       0x5348514d48535449ull;
+}
+
+static struct tmsg tmsg_make(uint64_t id, uint64_t seq)
+{
+	struct tmsg t = {.id = id, .seq = seq, .pub_ns = (uint64_t)fx_now_ns()};
+
+	t.check = tmsg_check(&t);
+	return t;
+}
+
+/* A claimed record, stamped at the last moment before its commit. */
+static int tmsg_publish(struct shmq_pub *p, uint64_t id, uint64_t seq, int64_t timeout_ns)
+{
+	struct shmq_claim cl;
+	struct tmsg t;
+	int err = shmq_pub_claim(p, sizeof(t), &cl, timeout_ns);
+
+	if (err)
+		return err;
+	t = tmsg_make(id, seq);
+	memcpy(cl.data, &t, sizeof(t));
+	return shmq_pub_commit(p, &cl, sizeof(t));
+}
+
+#define MAX_IDS (1u << 20) /* publisher incarnations a reader tracks */
+#define EARLY 64u          /* arrival times kept for messages 0 .. EARLY-1 of id 0 */
+
+/* What a reader child found, in MAP_SHARED memory. */
+struct reader_result {
+	_Atomic uint64_t received;
+	_Atomic uint64_t lost;
+	_Atomic uint64_t max_delay_ns; /* receive time - commit time */
+	_Atomic uint64_t worst_seq;
+	_Atomic uint64_t recv_ns[EARLY];
+	char why[160]; /* the first fault it saw */
+};
+
+struct reader_job {
+	const char *sock;
+	const char *chan;
+	uint32_t wait;       /* enum shmq_wait */
+	uint64_t n;          /* stop after n messages; 0: at the END_ID message */
+	bool copy;           /* drop channels: verified copies (shmq_recv_copy) */
+	bool strict;         /* block: each id's seq is exactly the one before + 1 */
+	bool exact_loss;     /* drop, one publisher: seq - expected == msg.lost */
+	int64_t deadline_ns; /* 0: none; else give up (exit 0) at this time */
+	int ready_fd;        /* says "ready" once open */
+	struct reader_result *res;
+};
+
+static int reader_fail(struct reader_result *res, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(res->why, sizeof(res->why), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "reader: %s\n", res->why);
+	return code;
+}
+
+static void note_delay(struct reader_result *res, const struct tmsg *t, uint64_t now)
+{
+	uint64_t d = now > t->pub_ns ? now - t->pub_ns : 0;
+
+	if (d > atomic_load(&res->max_delay_ns)) {
+		atomic_store(&res->max_delay_ns, d);
+		atomic_store(&res->worst_seq, t->seq);
+	}
+	if (t->id == 0 && t->seq < EARLY)
+		atomic_store(&res->recv_ns[t->seq], now);
+}
+
+/* One received message against what the job expects of it; 0 or an exit code. */
+static int reader_check(const struct reader_job *j, uint64_t *next, const struct shmq_msg *m,
+			const struct tmsg *t)
+{
+	struct reader_result *res = j->res;
+
+	if (m->len != sizeof(*t) || t->check != tmsg_check(t))
+		return reader_fail(res, 3, "corrupt message at offset %llu (len %u)",
+				   (unsigned long long)m->offset, m->len);
+	if (t->id >= MAX_IDS)
+		return reader_fail(res, 4, "publisher id %llu out of range", (unsigned long long)t->id);
+	if (t->seq < next[t->id] || (j->strict && t->seq != next[t->id]))
+		return reader_fail(res, 5, "id %llu: seq %llu after %llu", (unsigned long long)t->id,
+				   (unsigned long long)t->seq, (unsigned long long)next[t->id]);
+	if (j->exact_loss && t->seq - next[t->id] != m->lost)
+		return reader_fail(res, 6, "seq %llu after %llu but %llu reported lost",
+				   (unsigned long long)t->seq, (unsigned long long)next[t->id],
+				   (unsigned long long)m->lost);
+	next[t->id] = t->seq + 1;
+	return 0;
+}
+
+static int reader_recv(const struct reader_job *j, struct shmq_sub *s, struct shmq_msg *m,
+		       struct tmsg *t)
+{
+	int err;
+
+	if (j->copy)
+		return shmq_recv_copy(s, t, sizeof(*t), m, RECV_WAIT_NS);
+	err = shmq_recv(s, m, RECV_WAIT_NS);
+	if (!err && m->len == sizeof(*t))
+		memcpy(t, m->data, sizeof(*t));
+	return err;
+}
+
+/* Child: receive and check timestamped messages (see struct reader_job). */
+static int run_reader(void *arg)
+{
+	const struct reader_job *j = arg;
+	struct shmq_sub_opts so = {.wait = j->wait};
+	struct reader_result *res = j->res;
+	uint64_t *next = calloc(MAX_IDS, sizeof(*next));
+	struct shmq_client *c;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+	struct tmsg t;
+	int err;
+
+	if (!next || shmq_connect(j->sock, &c) || shmq_sub_open(c, j->chan, &so, &s))
+		return reader_fail(res, 10, "cannot open %s", j->chan);
+	if (j->ready_fd >= 0)
+		pipe_say(j->ready_fd, "ready");
+	for (;;) {
+		memset(&t, 0, sizeof(t));
+		err = reader_recv(j, s, &m, &t);
+		if (err == -SHMQ_ETIMEDOUT && j->deadline_ns && fx_now_ns() < j->deadline_ns)
+			continue;
+		if (err)
+			return reader_fail(res, 2, "%s after %llu messages", shmq_errname(err),
+					   (unsigned long long)atomic_load(&res->received));
+		if (t.id == END_ID && m.len == sizeof(t))
+			break;
+		note_delay(res, &t, (uint64_t)fx_now_ns());
+		atomic_fetch_add(&res->lost, m.lost);
+		err = reader_check(j, next, &m, &t);
+		if (err)
+			return err;
+		if (atomic_fetch_add(&res->received, 1) + 1 == j->n)
+			break;
+	}
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+	free(next);
+	return 0;
+}
+
+static pid_t reader_start(struct reader_job *j)
+{
+	int p[2];
+	pid_t pid;
+
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	j->ready_fd = p[1];
+	pid = child_start(run_reader, j);
+	assert_true(pid > 0);
+	close(p[1]);
+	j->ready_fd = -1;
+	assert_int_equal(pipe_expect(p[0], "ready"), 0);
+	close(p[0]);
+	return pid;
+}
+
+static void end_publish(struct shmq_pub *p)
+{
+	assert_int_equal(tmsg_publish(p, END_ID, 0, FX_HANG_NS), 0);
+}
+
+/* ---- the hostile subscriber (uid nobody) ---- */
+
+enum attack {
+	ATK_NONE,
+	ATK_CLEAR_WAKE_NEEDED, /* store 0 into wake_needed, over and over */
+	ATK_BUMP_WAKE_SEQ,     /* add 1 to wake_seq and FUTEX_WAKE everyone, over and over */
+	ATK_ENTRY_GARBAGE,     /* huge and random cursors and counters into its own entry */
+	ATK_SCRIBBLE,          /* random bytes over the wake segments and its entries */
+};
+
+struct hostile_job {
+	const char *sock;
+	const char *chans[2]; /* subscribe to these (NULL: fewer) */
+	enum attack attack;
+	int64_t run_ns;       /* attack this long, then exit 0; 0: until killed */
+	bool check_ctl;       /* first try to write the control segment (faults 1, 4) */
+	bool check_peers;     /* first ask for peers a subscriber must not get (fault 2) */
+	bool park_at_zero;    /* before exit, a cursor at 0: a block reader left behind */
+	uint64_t seed;
+	int say_fd;           /* "ready", or what was not refused */
+};
+
+/* The control segment cannot be written by any means a subscriber has; NULL or the means. */
+static const char *ctl_write_attempt(const struct raw_chan *rc)
+{
+	const uint64_t junk = 0;
+	char path[64];
+	void *p;
+	int fd;
+
+	p = mmap(NULL, rc->ctl_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, rc->ctl_fd, 0);
+	if (p != MAP_FAILED)
+		return "mmap-shared-rw";
+	if (mprotect((void *)rc->ctl, rc->ctl_bytes, PROT_READ | PROT_WRITE) == 0)
+		return "mprotect-rw";
+	if (write(rc->ctl_fd, &junk, sizeof(junk)) >= 0 || pwrite(rc->ctl_fd, &junk, 8, 0) >= 0)
+		return "write";
+	if (ftruncate(rc->ctl_fd, 0) == 0 || fallocate(rc->ctl_fd, 0, 0, 1 << 20) == 0)
+		return "resize";
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", rc->ctl_fd);
+	fd = open(path, O_RDWR);
+	if (fd >= 0)
+		return "reopen-rw";
+	/* the reopen above was refused for the segment's owner and mode: one
+	 * of our own memfds reopens through the same path */
+	fd = memfd_create("probe", MFD_CLOEXEC);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if (fd < 0 || open(path, O_RDWR | O_CLOEXEC) < 0)
+		return "reopen-check-vacuous";
+	snprintf(path, sizeof(path), "/proc/%u/mem", atomic_load(&rc->ctl->daemon_pid));
+	if (open(path, O_RDWR) >= 0)
+		return "daemon-mem";
+	/* a private writable copy may be had, and changes nobody's view */
+	p = mmap(NULL, rc->ctl_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE, rc->ctl_fd, 0);
+	if (p != MAP_FAILED) {
+		memset(p, 0xff, rc->ctl_bytes);
+		munmap(p, rc->ctl_bytes);
+	}
+	if (atomic_load(&rc->ctl->magic) != CTL_MAGIC)
+		return "magic-changed";
+	return NULL;
+}
+
+/* A subscriber must get no peer's descriptors: NULL or the kind it got. */
+static const char *peers_attempt(struct raw *r, const struct raw_chan *rc)
+{
+	static const char *const names[] = {"peers-0", "peers-readers", "peers-pubs", "peers-efds",
+					    "peers-4"};
+	struct proto_peers_req req = {.channel_id = rc->o.channel_id};
+	struct proto_peers resp;
+	struct proto_hdr h;
+	int fds[PROTO_MAX_FDS], st;
+	unsigned nfds;
+
+	for (req.kind = 0; req.kind <= PEER_EFDS + 1; req.kind++) {
+		nfds = PROTO_MAX_FDS;
+		if (raw_request(r, OP_PEERS, &req, sizeof(req)))
+			return "peers-send";
+		st = raw_reply(r, &h, &resp, sizeof(resp), fds, &nfds);
+		for (unsigned i = 0; i < nfds; i++)
+			close(fds[i]);
+		if (st != -SHMQ_ESTATE || nfds)
+			return names[req.kind];
+	}
+	return NULL;
+}
+
+static void scribble(void *base, size_t bytes, uint64_t *seed)
+{
+	uint64_t *w = base;
+
+	for (size_t i = 0; i < bytes / 8; i++)
+		w[i] = rnd(seed);
+}
+
+/* One round of the attack on one channel. */
+static void attack_once(const struct hostile_job *j, struct raw_chan *rc, uint64_t *seed)
+{
+	struct reader_entry *e = rc->entry;
+	uint64_t x;
+
+	switch (j->attack) {
+	case ATK_CLEAR_WAKE_NEEDED:
+		atomic_store(&rc->wake->wake_needed, 0);
+		break;
+	case ATK_BUMP_WAKE_SEQ:
+		atomic_fetch_add(&rc->wake->wake_seq, 1);
+		syscall(SYS_futex, &rc->wake->wake_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+		break;
+	case ATK_ENTRY_GARBAGE:
+		/* cursors far beyond any tail: if believed, a raise of a
+		 * position; never one below the tail, which would be an
+		 * honest slow reader's right to hold a block channel */
+		x = rnd(seed);
+		atomic_store(&e->bytes, x % 3 ? x | 1ull << 63 : UINT64_MAX - (x & 31));
+		atomic_store(&e->pos, x % 5 ? rnd(seed) : UINT64_MAX);
+		atomic_store(&e->cur_seq, (uint32_t)rnd(seed));
+		atomic_store(&e->received, rnd(seed));
+		atomic_store(&e->lost, UINT64_MAX);
+		break;
+	case ATK_SCRIBBLE:
+		scribble(rc->wake, WAKE_SEG_BYTES, seed);
+		scribble(rc->entry, ENTRY_SEG_BYTES, seed);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Child: become nobody, subscribe, try what must be refused, then attack. */
+static int run_hostile(void *arg)
+{
+	const struct hostile_job *j = arg;
+	struct raw_chan rc[2];
+	unsigned n = 0;
+	uint64_t seed = j->seed | 1;
+	const char *bad = NULL;
+	int64_t end = j->run_ns ? fx_now_ns() + j->run_ns : INT64_MAX;
+	struct raw r;
+
+	prctl(PR_SET_NAME, "hostile-nobody", 0, 0, 0);
+	if (fx_become_nobody()) {
+		pipe_say(j->say_fd, "cannot-become-nobody");
+		return 77;
+	}
+	if (raw_connect(&r, j->sock) || raw_hello(&r)) {
+		pipe_say(j->say_fd, "cannot-connect");
+		return 10;
+	}
+	for (; n < 2 && j->chans[n]; n++) {
+		if (raw_open(&r, j->chans[n], ROLE_SUB, &rc[n])) {
+			pipe_say(j->say_fd, "cannot-open");
+			return 11;
+		}
+		if (!bad && j->check_ctl)
+			bad = ctl_write_attempt(&rc[n]);
+		if (!bad && j->check_peers)
+			bad = peers_attempt(&r, &rc[n]);
+	}
+	pipe_say(j->say_fd, bad ? bad : "ready");
+	if (bad)
+		return 1;
+	while (j->attack != ATK_NONE && fx_now_ns() < end)
+		for (unsigned i = 0; i < n; i++)
+			attack_once(j, &rc[i], &seed);
+	if (j->attack == ATK_NONE && !j->run_ns && !j->park_at_zero)
+		pause();
+	for (unsigned i = 0; j->park_at_zero && i < n; i++) {
+		struct reader_entry *e = rc[i].entry;
+
+		atomic_store(&e->bytes, 0);
+		atomic_store(&e->pos, 0);
+		atomic_store(&rc[i].wake->marks[rc[i].o.reader_idx].armed, MARK_FUTEX);
+	}
+	return 0; /* exits holding everything: the daemon cleans up */
+}
+
+/* Start a hostile child and wait for its "ready"; its pid. */
+static pid_t hostile_start(struct hostile_job *j)
+{
+	int p[2];
+	pid_t pid;
+
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	j->say_fd = p[1];
+	pid = child_start(run_hostile, j);
+	assert_true(pid > 0);
+	close(p[1]);
+	assert_int_equal(pipe_expect(p[0], "ready"), 0);
+	close(p[0]);
+	return pid;
+}
+
+/* Wait (bounded) until the channel has want subscribers. */
+static void wait_readers(struct shmq_client *c, const char *name, uint32_t want)
+{
+	int64_t deadline = fx_now_ns() + FX_HANG_NS;
+	struct shmq_channel_info ci;
+
+	do {
+		assert_int_equal(shmq_channel_info(c, name, &ci), 0);
+		if (ci.readers != want)
+			fx_nap_ms(2);
+	} while (ci.readers != want && fx_now_ns() < deadline);
+	assert_int_equal(ci.readers, want);
+}
+
+/* Reader slots the daemon holds ACTIVE, as a monitor's read-only control map shows. */
+static unsigned active_readers(struct daemon *d, const char *name)
+{
+	struct raw_chan mon;
+	unsigned n = 0;
+	struct raw r;
+
+	fx_raw_open(&r, d, name, ROLE_MON, &mon);
+	assert_true(atomic_load(&mon.ctl->magic) == CTL_MAGIC);
+	for (unsigned i = 0; i < MAX_READERS; i++)
+		n += atomic_load(&raw_rslot(&mon, i)->state) == SLOT_ACTIVE;
+	raw_chan_unmap(&mon);
+	raw_close(&r);
+	return n;
+}
+
+/*
+ * Fault 1: a subscriber marked a free reader entry ACTIVE at position 0
+ * and exited, and a block channel refused every publisher after one ring.
+ * Now the control segment cannot be written (mmap, mprotect, write,
+ * reopen through /proc, the daemon's memory: all refused to nobody); what
+ * it leaves in the memory it may write (a cursor at 0, a sleep mark) is
+ * gone with it, and publishers fill three rings while an honest reader
+ * reads every message.
+ */
+static void test_subscriber_cannot_activate_a_reader_slot(void **state)
+{
+	struct daemon *d = dmn(state);
+	struct shmq_sub_opts so = {.wait = SHMQ_WAIT_SLEEP};
+	struct hostile_job hj = {.sock = d->sock, .chans = {"h.block"}, .check_ctl = true,
+				 .park_at_zero = true};
+	struct shmq_client *c = fx_connect(d);
+	struct shmq_sub_stats st;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+	struct pub_job pj;
+	uint64_t ring;
+	pid_t pid;
+
+	assert_int_equal(shmq_sub_open(c, "h.block", &so, &s), 0);
+	pid = hostile_start(&hj);
+	assert_int_equal(child_wait(pid, FX_HANG_S), 0);
+	wait_readers(c, "h.block", 1);
+	assert_int_equal(active_readers(d, "h.block"), 1);
+	ring = fx_ring_msgs(c, "h.block", 8);
+	pj = (struct pub_job){.sock = d->sock, .chan = "h.block", .first = 0, .last = 3 * ring,
+			      .go_fd = -1, .timeout_ns = FX_HANG_NS};
+	pid = child_start(fx_run_publisher, &pj);
+	for (uint64_t v = 0; v < 3 * ring; v++)
+		assert_int_equal(fx_recv_u64(s, &m), v);
+	assert_int_equal(child_wait(pid, FX_HANG_S), 0);
+	shmq_sub_stats(s, &st);
+	assert_int_equal(st.received, 3 * ring);
+	assert_int_equal(st.lost_overrun + st.lost_abandoned, 0);
+	print_message("3 rings (%llu messages) through h.block, none lost\n",
+		      (unsigned long long)(3 * ring));
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+	fx_assert_daemon_serves(d);
+}
+
+/* A publisher that fills a block channel behind a held view, until told to stop. */
+struct fill_job {
+	const char *sock;
+	const char *chan;
+	_Atomic int stop;
+	_Atomic uint64_t published; /* after the first message (1000) */
+	_Atomic uint64_t full;      /* attempts that found no space */
+};
+
+static int run_fill_publisher(void *arg)
+{
+	struct fill_job *j = arg;
+	struct shmq_client *c;
+	struct shmq_pub *p;
+	uint64_t v = 1000;
+	int err;
+
+	if (shmq_connect(j->sock, &c) || shmq_pub_open(c, j->chan, NULL, &p))
+		return 10;
+	if (shmq_publish(p, &v, sizeof(v), FX_HANG_NS, NULL))
+		return 11;
+	while (!atomic_load(&j->stop)) {
+		v = 1001 + atomic_load(&j->published);
+		err = shmq_publish(p, &v, sizeof(v), 1000000, NULL);
+		if (!err)
+			atomic_fetch_add(&j->published, 1);
+		else if (err == -SHMQ_ETIMEDOUT || err == -SHMQ_EFULL)
+			atomic_fetch_add(&j->full, 1);
+		else
+			return 12;
+	}
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+	return 0;
+}
+
+/*
+ * Fault 2: a subscriber raised another reader's position, and publishers
+ * overwrote a block reader's held view (1000 read back as 2031). Now a
+ * subscriber gets no other reader's entry (OP_PEERS refused for every
+ * kind) and what it writes into its own (huge and random cursors) holds
+ * or frees nobody: an honest reader holds the view of 1000 while a
+ * publisher fills the ring up to it; the view reads 1000 throughout, and
+ * every message after it arrives in order.
+ */
+static void test_subscriber_cannot_raise_another_readers_position(void **state)
+{
+	struct daemon *d = dmn(state);
+	struct shmq_sub_opts so = {.wait = SHMQ_WAIT_SLEEP};
+	struct hostile_job hj = {.sock = d->sock, .chans = {"h.block"}, .check_peers = true,
+				 .attack = ATK_ENTRY_GARBAGE, .seed = 2};
+	struct fill_job *fj = fx_shared_alloc(sizeof(*fj));
+	struct shmq_client *c = fx_connect(d);
+	uint64_t ring, seen, bad = 0, got, v;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+	pid_t hpid, ppid;
+	int64_t end;
+
+	assert_non_null(fj);
+	*fj = (struct fill_job){.sock = d->sock, .chan = "h.block"};
+	ring = fx_ring_msgs(c, "h.block", 8);
+	assert_int_equal(shmq_sub_open(c, "h.block", &so, &s), 0);
+	hpid = hostile_start(&hj);
+	ppid = child_start(run_fill_publisher, fj);
+	assert_int_equal(fx_recv_u64(s, &m), 1000); /* held from here on */
+	end = fx_now_ns() + 300 * 1000000ll;
+	while (fx_now_ns() < end) {
+		memcpy(&seen, m.data, sizeof(seen));
+		bad += seen != 1000;
+		fx_nap_ms(1);
+	}
+	atomic_store(&fj->stop, 1);
+	assert_int_equal(child_wait(ppid, FX_HANG_S), 0);
+	memcpy(&seen, m.data, sizeof(seen));
+	got = atomic_load(&fj->published);
+	print_message("held view read %llu (bad reads %llu); %llu published behind it, %llu "
+		      "attempts found no space (ring %llu)\n",
+		      (unsigned long long)seen, (unsigned long long)bad, (unsigned long long)got,
+		      (unsigned long long)atomic_load(&fj->full), (unsigned long long)ring);
+	assert_int_equal(bad, 0);
+	assert_int_equal(seen, 1000);
+	assert_int_equal(shmq_msg_verify(s, &m), 0);
+	assert_true(got < ring && got >= ring / 2);
+	assert_true(atomic_load(&fj->full) > 0);
+	child_kill(hpid);
+	for (v = 1001; v < 1001 + got; v++)
+		assert_int_equal(fx_recv_u64(s, &m), v);
+	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+	fx_shared_free(fj, sizeof(*fj));
+	fx_assert_daemon_serves(d);
+}
+
+/* Ten messages 50 ms apart to a SLEEP and an EVENTFD reader beside attack a. */
+static void wake_round(struct daemon *d, struct shmq_pub *p, enum attack a, uint64_t *worst)
+{
+	static const char *const names[] = {"no attack", "wake_needed cleared", "wake_seq bumped"};
+	struct hostile_job hj = {.sock = d->sock, .chans = {"h.drop"}, .attack = a};
+	struct reader_result *res = fx_shared_alloc(2 * sizeof(*res));
+	struct reader_job rj[2];
+	pid_t hpid = 0, rpid[2];
+
+	assert_non_null(res);
+	if (a != ATK_NONE)
+		hpid = hostile_start(&hj);
+	for (unsigned i = 0; i < 2; i++) {
+		rj[i] = (struct reader_job){.sock = d->sock, .chan = "h.drop", .n = 10,
+					    .wait = i ? SHMQ_WAIT_EVENTFD : SHMQ_WAIT_SLEEP,
+					    .copy = true, .exact_loss = true, .res = &res[i]};
+		rpid[i] = reader_start(&rj[i]);
+	}
+	fx_nap_ms(20); /* both asleep */
+	for (uint64_t i = 0; i < 10; i++) {
+		assert_int_equal(tmsg_publish(p, 0, i, 0), 0);
+		fx_nap_ms(50);
+	}
+	for (unsigned i = 0; i < 2; i++) {
+		int st = child_wait(rpid[i], FX_HANG_S);
+
+		print_message("%s, %s reader: %llu of 10, worst delay %.1f ms (message %llu)%s%s\n",
+			      names[a], i ? "eventfd" : "sleep",
+			      (unsigned long long)atomic_load(&res[i].received),
+			      atomic_load(&res[i].max_delay_ns) / 1e6,
+			      (unsigned long long)atomic_load(&res[i].worst_seq), st ? ": " : "",
+			      res[i].why);
+		if (a != ATK_NONE && atomic_load(&res[i].max_delay_ns) > *worst)
+			*worst = atomic_load(&res[i].max_delay_ns);
+		assert_int_equal(st, 0);
+		assert_int_equal(atomic_load(&res[i].received), 10);
+		assert_int_equal(atomic_load(&res[i].lost), 0);
+		assert_true(atomic_load(&res[i].max_delay_ns) < (uint64_t)WAKE_BOUND_NS);
+	}
+	if (hpid)
+		child_kill(hpid);
+	fx_shared_free(res, 2 * sizeof(*res));
+}
+
+/*
+ * Fault 3: a subscriber clearing wake_needed made a sleeping reader miss
+ * every wake-up (10 of 10); bumping wake_seq made sleepers spin. Now, with
+ * either attack running in a tight loop, a reader in SHMQ_WAIT_SLEEP and
+ * one in SHMQ_WAIT_EVENTFD each receive 10 of 10 messages published 50 ms
+ * apart, each within WAKE_BOUND_NS (200 ms) of its commit.
+ */
+static void test_wake_word_attacks_cost_bounded_latency(void **state)
+{
+	struct daemon *d = dmn(state);
+	struct shmq_client *c = fx_connect(d);
+	struct shmq_pub *p;
+	uint64_t worst = 0;
+
+	assert_int_equal(shmq_pub_open(c, "h.drop", NULL, &p), 0);
+	wake_round(d, p, ATK_NONE, &worst);
+	wake_round(d, p, ATK_CLEAR_WAKE_NEEDED, &worst);
+	wake_round(d, p, ATK_BUMP_WAKE_SEQ, &worst);
+	print_message("worst delay under attack: %.1f ms (bound %lld ms)\n", worst / 1e6,
+		      WAKE_BOUND_NS / 1000000);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+	fx_assert_daemon_serves(d);
+}
+
+/* Publish n uint64 values from a new publisher to a new subscriber of name; both close. */
+static void fresh_pair_exchanges(struct daemon *d, const char *name, uint64_t n)
+{
+	struct shmq_sub_opts so = {.wait = SHMQ_WAIT_SLEEP};
+	struct shmq_client *c = fx_connect(d);
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+
+	assert_int_equal(shmq_sub_open(c, name, &so, &s), 0);
+	assert_int_equal(shmq_pub_open(c, name, NULL, &p), 0);
+	for (uint64_t v = 0; v < n; v++) {
+		fx_publish_u64(p, v, FX_HANG_NS);
+		assert_int_equal(fx_recv_u64(s, &m), v);
+	}
+	shmq_pub_close(p);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+}
+
+/*
+ * Fault 4: a subscriber overwrote the control magic and every later open
+ * failed with -SHMQ_ECORRUPT until the daemon restarted. Now every way to
+ * write the control segment fails (a private copy may be scribbled, and
+ * changes nothing), and after the subscriber scribbled random bytes over
+ * the wake segment and its entry, new publishers and subscribers open and
+ * exchange messages, on both channels.
+ */
+static void test_control_magic_cannot_be_overwritten(void **state)
+{
+	struct daemon *d = dmn(state);
+	struct hostile_job hj = {.sock = d->sock, .chans = {"h.block", "h.drop"}, .check_ctl = true,
+				 .attack = ATK_SCRIBBLE, .run_ns = 100 * 1000000ll, .seed = 4};
+	pid_t pid = hostile_start(&hj);
+
+	assert_int_equal(child_wait(pid, FX_HANG_S), 0);
+	hj.run_ns = 0; /* and once more, staying attached while the pairs work */
+	hj.check_ctl = false;
+	hj.attack = ATK_NONE;
+	pid = hostile_start(&hj);
+	assert_int_equal(active_readers(d, "h.block"), 1);
+	fresh_pair_exchanges(d, "h.block", 100);
+	fresh_pair_exchanges(d, "h.drop", 100);
+	child_kill(pid);
+	fx_assert_daemon_serves(d);
+}
+
+/* OP_PEERS as a raw publisher: the slots listed, their descriptors checked to be event fds. */
+static unsigned peer_efds(struct daemon *d, const char *name, uint32_t *slots)
+{
+	struct proto_peers_req req = {.kind = PEER_EFDS};
+	struct proto_peers resp;
+	struct raw_chan pub;
+	struct proto_hdr h;
+	int fds[PROTO_MAX_FDS];
+	unsigned nfds = PROTO_MAX_FDS;
+	char path[64], link[128];
+	struct raw r;
+	ssize_t n;
+
+	fx_raw_open(&r, d, name, ROLE_PUB, &pub);
+	req.channel_id = pub.o.channel_id;
+	assert_int_equal(raw_request(&r, OP_PEERS, &req, sizeof(req)), 0);
+	assert_int_equal(raw_reply(&r, &h, &resp, sizeof(resp), fds, &nfds), 0);
+	assert_int_equal(resp.count, nfds);
+	for (unsigned i = 0; i < nfds; i++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fds[i]);
+		n = readlink(path, link, sizeof(link) - 1);
+		assert_true(n > 0);
+		link[n] = 0;
+		assert_non_null(strstr(link, "eventfd"));
+		slots[i] = resp.idx[i];
+		close(fds[i]);
+	}
+	raw_chan_unmap(&pub);
+	raw_close(&r);
+	return nfds;
+}
+
+/* The reader slots a monitor reports in wait mode wait. */
+static unsigned slots_in_mode(struct shmq_client *c, const char *name, uint32_t wait,
+			      uint32_t *slots)
+{
+	struct shmq_mon_stats *st = calloc(1, sizeof(*st));
+	struct shmq_mon *mon;
+	unsigned n = 0;
+
+	assert_non_null(st);
+	assert_int_equal(shmq_mon_open(c, name, &mon), 0);
+	assert_int_equal(shmq_mon_read(mon, st), 0);
+	for (unsigned i = 0; i < st->nreaders; i++)
+		if (st->readers[i].wait == wait)
+			slots[n++] = st->readers[i].slot;
+	shmq_mon_close(mon);
+	free(st);
+	return n;
+}
+
+static void assert_efds_are_of(struct daemon *d, struct shmq_client *c, const char *name,
+			       unsigned want)
+{
+	uint32_t got[PROTO_MAX_FDS], expect[MAX_READERS];
+	unsigned n = peer_efds(d, name, got);
+
+	print_message("%u event-fd readers: a publisher got %u event fds\n", want, n);
+	assert_int_equal(n, want);
+	assert_int_equal(slots_in_mode(c, name, SHMQ_WAIT_EVENTFD, expect), want);
+	for (unsigned i = 0; i < n; i++)
+		assert_int_equal(got[i], expect[i]);
+}
+
+/*
+ * Fault 5: a publisher received all 64 readers' event fds. Now OP_PEERS
+ * PEER_EFDS gives exactly the event fds of the readers in event-fd mode,
+ * in slot order: none when there are none, whatever other readers exist.
+ */
+static void test_publisher_gets_only_event_fd_readers_fds(void **state)
+{
+	static const uint32_t others[] = {SHMQ_WAIT_SLEEP, SHMQ_WAIT_SPIN, SHMQ_WAIT_SPIN_SLEEP,
+					  SHMQ_WAIT_SLEEP};
+	struct daemon *d = dmn(state);
+	struct shmq_client *c = fx_connect(d);
+	struct shmq_sub *plain[4], *efd[3];
+	struct shmq_sub_opts so = {0};
+
+	fx_channel_create(c, "efds", 512, SHMQ_POLICY_DROP);
+	assert_efds_are_of(d, c, "efds", 0);
+	for (unsigned i = 0; i < 4; i++) {
+		so.wait = others[i];
+		assert_int_equal(shmq_sub_open(c, "efds", &so, &plain[i]), 0);
+	}
+	assert_efds_are_of(d, c, "efds", 0);
+	so.wait = SHMQ_WAIT_EVENTFD;
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(shmq_sub_open(c, "efds", &so, &efd[i]), 0);
+	assert_efds_are_of(d, c, "efds", 3);
+	shmq_sub_close(efd[1]);
+	assert_efds_are_of(d, c, "efds", 2);
+	shmq_sub_close(efd[0]);
+	shmq_sub_close(efd[2]);
+	assert_efds_are_of(d, c, "efds", 0);
+	for (unsigned i = 0; i < 4; i++)
+		shmq_sub_close(plain[i]);
+	shmq_disconnect(c);
+	fx_assert_daemon_serves(d);
+}
+
+/* A publisher that opens, waits for "go", publishes one message and says "done". */
+struct one_pub_job {
+	const char *sock;
+	const char *chan;
+	uint64_t seq;
+	int go_fd;
+	int say_fd;
+};
+
+static int run_one_publisher(void *arg)
+{
+	const struct one_pub_job *j = arg;
+	struct shmq_client *c;
+	struct shmq_pub *p;
+
+	if (shmq_connect(j->sock, &c) || shmq_pub_open(c, j->chan, NULL, &p))
+		return 10;
+	pipe_say(j->say_fd, "open");
+	if (pipe_wait_line(j->go_fd))
+		return 11;
+	if (tmsg_publish(p, 0, j->seq, FX_HANG_NS))
+		return 12;
+	pipe_say(j->say_fd, "done");
+	return 0;
+}
+
+/* Did the child say a line within ms? (it says "done" once it published and woke) */
+static bool said_within(int fd, int ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	return poll(&p, 1, ms) == 1;
+}
+
+/*
+ * One round of fault 6: the daemon stopped, a fresh publisher commits
+ * message seq and blocks asking the stopped daemon for event fds; it is
+ * killed, the daemon continues. Returns how long after SIGCONT each
+ * reader got the message (res[i].recv_ns[seq]).
+ */
+static void lost_wake_round(struct daemon *d, const char *chan, uint64_t seq,
+			    struct reader_result *res, unsigned nres, uint64_t *worst)
+{
+	struct one_pub_job j = {.sock = d->sock, .chan = chan, .seq = seq};
+	int go[2], say[2];
+	bool blocked;
+	int64_t cont;
+	pid_t pid;
+
+	assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(say, O_CLOEXEC), 0);
+	j.go_fd = go[0];
+	j.say_fd = say[1];
+	pid = child_start(run_one_publisher, &j);
+	assert_int_equal(pipe_expect(say[0], "open"), 0);
+	fx_nap_ms(20); /* the readers are asleep */
+	assert_int_equal(kill(d->pid, SIGSTOP), 0);
+	assert_int_equal(write(go[1], "go\n", 3), 3);
+	blocked = !said_within(say[0], 50);
+	child_kill(pid);
+	cont = fx_now_ns();
+	kill(d->pid, SIGCONT);
+	for (unsigned i = 0; i < nres; i++) {
+		int64_t deadline = cont + RECV_WAIT_NS, at;
+
+		while (!atomic_load(&res[i].recv_ns[seq]) && fx_now_ns() < deadline)
+			fx_nap_ms(1);
+		at = (int64_t)atomic_load(&res[i].recv_ns[seq]);
+		print_message("round %llu: publisher %s; reader %u got it %s%.1f ms after SIGCONT\n",
+			      (unsigned long long)seq, blocked ? "blocked in the wake" : "finished",
+			      i, at ? "" : "NOT within ", (at ? (at > cont ? at - cont : 0)
+							      : RECV_WAIT_NS) / 1e6);
+		assert_true(at != 0);
+		if (at > cont && (uint64_t)(at - cont) > *worst)
+			*worst = (uint64_t)(at - cont);
+		assert_true(at - cont < LOST_BOUND_NS);
+	}
+	close(go[0]);
+	close(go[1]);
+	close(say[0]);
+	close(say[1]);
+}
+
+/*
+ * Fault 6: a publisher that took a sleeper's wake and died before it
+ * signalled (here: blocked asking a SIGSTOPped daemon for event fds, then
+ * SIGKILLed) left an event-fd reader asleep for good with the message
+ * waiting. Now the reader gets it within LOST_BOUND_NS (200 ms) of the
+ * daemon's SIGCONT, in four rounds; then two more with a SLEEP reader
+ * beside the event-fd one.
+ */
+static void test_reader_woken_when_its_waker_dies(void **state)
+{
+	struct daemon *d = dmn(state);
+	struct reader_result *res = fx_shared_alloc(2 * sizeof(*res));
+	struct shmq_client *c = fx_connect(d);
+	struct reader_job rj[2];
+	uint64_t worst = 0;
+	pid_t rpid[2];
+
+	assert_non_null(res);
+	fx_channel_create(c, "lost.wake", 512, SHMQ_POLICY_DROP);
+	rj[0] = (struct reader_job){.sock = d->sock, .chan = "lost.wake", .n = 6,
+				    .wait = SHMQ_WAIT_EVENTFD, .copy = true, .res = &res[0]};
+	rpid[0] = reader_start(&rj[0]);
+	for (uint64_t seq = 0; seq < 4; seq++)
+		lost_wake_round(d, "lost.wake", seq, res, 1, &worst);
+	rj[1] = (struct reader_job){.sock = d->sock, .chan = "lost.wake", .n = 2,
+				    .wait = SHMQ_WAIT_SLEEP, .copy = true, .res = &res[1]};
+	rpid[1] = reader_start(&rj[1]);
+	for (uint64_t seq = 4; seq < 6; seq++)
+		lost_wake_round(d, "lost.wake", seq, res, 2, &worst);
+	print_message("worst delay after SIGCONT: %.1f ms (bound %lld ms)\n", worst / 1e6,
+		      LOST_BOUND_NS / 1000000);
+	for (unsigned i = 0; i < 2; i++)
+		assert_int_equal(child_wait(rpid[i], FX_HANG_S), 0);
+	fx_shared_free(res, 2 * sizeof(*res));
+	shmq_disconnect(c);
+	fx_assert_daemon_serves(d);
+}
