@@ -417,8 +417,9 @@ int registry_create_by(struct registry *r, const struct channel_spec *spec, uint
 			"created channel=%s ring_bytes=%llu max_message=%u policy=%s publishers=%s "
 			"owner_uid=%u by=%s",
 			spec->name, (unsigned long long)(*out)->v.ring_bytes,
-			(*out)->v.max_message_bytes, (*out)->v.policy ? "block" : "drop",
-			(*out)->v.pub_mode ? "one" : "many", owner_uid, by);
+			(*out)->v.max_message_bytes, (*out)->v.policy == SHMQ_POLICY_BLOCK ? "block" : "drop",
+			(*out)->v.pub_mode == SHMQ_PUBLISHERS_ONE ? "one" : "many", owner_uid,
+			by);
 	return err;
 }
 

@@ -32,8 +32,8 @@ int log_geometry_make(uint64_t capacity_bytes, uint32_t max_message_bytes, uint3
 {
 	uint64_t ring = MIN_RING_BYTES, max_record;
 
-	if (max_message_bytes == 0 || max_message_bytes > MAX_MESSAGE_BYTES || policy > 1 ||
-	    pub_mode > 1 || (flags & ~DATA_F_NO_TIMESTAMP) || capacity_bytes > MAX_RING_BYTES)
+	if (max_message_bytes == 0 || max_message_bytes > MAX_MESSAGE_BYTES || policy > SHMQ_POLICY_BLOCK ||
+	    pub_mode > SHMQ_PUBLISHERS_ONE || (flags & ~DATA_F_NO_TIMESTAMP) || capacity_bytes > MAX_RING_BYTES)
 		return -SHMQ_EINVAL;
 	max_record = rec_bytes_for(max_message_bytes, REC_EXT_MAX);
 	while (ring < capacity_bytes || ring < 4 * max_record)
@@ -111,7 +111,7 @@ static int attach_check_data(const struct data_hdr *d, uint64_t data_bytes)
 	    d->max_record_bytes != rec_bytes_for(max_msg, REC_EXT_MAX) ||
 	    4 * (uint64_t)d->max_record_bytes > ring)
 		return -SHMQ_ECORRUPT;
-	if (d->policy > 1 || d->pub_mode > 1 || (d->flags & ~DATA_F_NO_TIMESTAMP) ||
+	if (d->policy > SHMQ_POLICY_BLOCK || d->pub_mode > SHMQ_PUBLISHERS_ONE || (d->flags & ~DATA_F_NO_TIMESTAMP) ||
 	    d->rec_key == 0 || (d->rec_key & 3))
 		return -SHMQ_ECORRUPT;
 	return 0;
@@ -239,7 +239,7 @@ static bool tail_read_cas(const struct data_hdr *d, struct log_cursor *out)
 
 void log_tail_cursor(const struct log_view *v, struct log_cursor *out)
 {
-	bool ok = v->pub_mode == 1 ? tail_read_seq(v->data, out) : tail_read_cas(v->data, out);
+	bool ok = v->pub_mode == SHMQ_PUBLISHERS_ONE ? tail_read_seq(v->data, out) : tail_read_cas(v->data, out);
 
 	if (!ok) { /* a writer that never settles: take the halves as they are */
 		out->pos = log_tail(v);
@@ -369,7 +369,7 @@ void log_pub_init(const struct log_view *v, struct log_pub *p, uint32_t idx,
 			      .slot = me && idx < MAX_PUBS ? &v->pslots[idx] : NULL,
 			      .peers = peers,
 			      .idx = idx,
-			      .exclusive = v->pub_mode == 1,
+			      .exclusive = v->pub_mode == SHMQ_PUBLISHERS_ONE,
 			      .fence = !have_membarrier};
 	if (p->exclusive)
 		log_tail_cursor(v, &p->tail);
@@ -479,7 +479,7 @@ static int check_space(const struct log_view *v, struct log_pub *p, uint64_t sta
 		if (end > p->claims_limit)
 			return -SHMQ_EFULL;
 	}
-	if (v->policy == 1 && end + REC_ALIGN > p->limit) {
+	if (v->policy == SHMQ_POLICY_BLOCK && end + REC_ALIGN > p->limit) {
 		err = log_reader_limit(v, p->peers, start, &p->limit);
 		if (err && !p->stale_ok) {
 			p->limit = 0;
@@ -489,7 +489,7 @@ static int check_space(const struct log_view *v, struct log_pub *p, uint64_t sta
 			return -SHMQ_EFULL;
 	}
 	*guard = (p->exclusive || end + REC_ALIGN <= p->claims_limit) &&
-		 (v->policy != 1 || end + REC_ALIGN <= p->limit);
+		 (v->policy != SHMQ_POLICY_BLOCK || end + REC_ALIGN <= p->limit);
 	return 0;
 }
 
@@ -975,12 +975,12 @@ static int skip_abandoned(const struct log_view *v, struct log_cursor *cur, stru
 			return abandoned_at_tail(v, cur, b, rec);
 		pos = h->pos; /* complete: the word is of this lap (acquire above) */
 		if (size < REC_ALIGN || size > log_max_span(v))
-			return v->policy == 0 ? 3 : -SHMQ_ECORRUPT;
+			return v->policy == SHMQ_POLICY_DROP ? 3 : -SHMQ_ECORRUPT;
 		if (rec_word_type(raw) != REC_T_MSG) {
 			b += size;
 			continue;
 		}
-		if (v->policy == 0) {
+		if (v->policy == SHMQ_POLICY_DROP) {
 			/* acquire: the reads above before the check; nothing
 			 * past an intact cur->bytes was rewritten either */
 			atomic_thread_fence(memory_order_acquire);
@@ -1019,7 +1019,7 @@ static int read_step(const struct log_view *v, struct log_cursor *cur, struct lo
 		err = -SHMQ_ECORRUPT;
 	else if (ours && type == REC_T_MSG)
 		err = msg_fill(v, h, raw, size, rec);
-	if (v->policy == 0) {
+	if (v->policy == SHMQ_POLICY_DROP) {
 		/* acquire: every read above happened before the check */
 		atomic_thread_fence(memory_order_acquire);
 		if (overwritten(v, cur->bytes))
@@ -1078,7 +1078,7 @@ bool log_verify(const struct log_view *v, const struct log_rec *rec)
 	 * frontier/tail loads; pairs with the release fences in announce()
 	 * and tail_store() (and the CAS). */
 	atomic_thread_fence(memory_order_acquire);
-	return v->policy != 0 || !overwritten(v, rec->bytes);
+	return v->policy != SHMQ_POLICY_DROP || !overwritten(v, rec->bytes);
 }
 
 /* ---- reader cursor ---- */

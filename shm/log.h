@@ -23,6 +23,7 @@
 
 #include "layout.h"
 #include "shmq_err.h"
+#include "shmq_types.h"
 #include "wait.h"
 
 /* Geometry of a channel, computed from the user's settings. */

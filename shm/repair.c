@@ -112,9 +112,9 @@ static bool claim_abandon(const struct log_view *v, const struct log_peers *peer
 	/* its guard, where the publisher's own would have been allowed: not
 	 * over the word of a record a reader or a claim still holds */
 	log_claims_limit(v, peers, self, c->end, &claims);
-	if (v->policy == 1)
+	if (v->policy == SHMQ_POLICY_BLOCK)
 		log_reader_limit(v, peers, c->end, &readers);
-	if (c->end + REC_ALIGN <= claims && (v->policy != 1 || c->end + REC_ALIGN <= readers))
+	if (c->end + REC_ALIGN <= claims && (v->policy != SHMQ_POLICY_BLOCK || c->end + REC_ALIGN <= readers))
 		word_take(v, c->end, 0);
 	/* release, then a full fence before the word's CAS: a commit that
 	 * misses the mark (abandoned_under_us()) stored before the CAS. */
@@ -153,7 +153,7 @@ static bool repair_pub(const struct log_view *v, const struct log_peers *peers,
 	if (!peers->pubs[i])
 		return false;
 	claim_load(peers->pubs[i], &c);
-	if (dead && v->pub_mode == 1 && c.state != PUB_IDLE) {
+	if (dead && v->pub_mode == SHMQ_PUBLISHERS_ONE && c.state != PUB_IDLE) {
 		tail_settle(v, &c);
 		/* acquire: as in log_repair_step(). */
 		tail = atomic_load_explicit(&v->data->tail_bytes, memory_order_acquire);
@@ -244,7 +244,7 @@ bool log_repair_gone(const struct log_view *v, const struct log_peers *peers,
 	claim_load(peers->pubs[idx], &c);
 	if (c.state == PUB_IDLE || c.state > PUB_CLAIMED || rep->pubs[idx].cut)
 		return false;
-	if (v->pub_mode == 1)
+	if (v->pub_mode == SHMQ_PUBLISHERS_ONE)
 		tail_settle(v, &c);
 	for (unsigned i = 0; i < MAX_PUBS && !o; i++)
 		if (!rep->orphans[i].state)

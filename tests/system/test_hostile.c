@@ -957,3 +957,443 @@ static void test_reader_woken_when_its_waker_dies(void **state)
 	shmq_disconnect(c);
 	fx_assert_daemon_serves(d);
 }
+
+/* ---- access defaults and per-uid limits (fault 8) ---- */
+
+enum access_probe {
+	ACC_DEFAULTS,   /* may not create, sees nothing of root's */
+	ACC_CHAN_QUOTA, /* may create 3 channels, not a 4th */
+	ACC_CONN_QUOTA, /* may hold 4 connections, not a 5th */
+};
+
+struct access_job {
+	const char *sock;
+	enum access_probe probe;
+	int say_fd;
+	int go_fd;
+};
+
+/* Say why, in a line, and return code. */
+static int access_fail(const struct access_job *j, int code, const char *what, int err)
+{
+	char line[64];
+
+	snprintf(line, sizeof(line), "%s:%s", what, shmq_errname(err));
+	pipe_say(j->say_fd, line);
+	return code;
+}
+
+static int probe_defaults(const struct access_job *j, struct shmq_client *c)
+{
+	struct shmq_sub_opts so = {.create = 1};
+	struct shmq_channel_info rows[16];
+	struct shmq_sub *s;
+	int err;
+
+	err = shmq_channel_create(c, "nobody.own", NULL);
+	if (err != -SHMQ_EPERM)
+		return access_fail(j, 1, "create", err);
+	err = shmq_sub_open(c, "nobody.own2", &so, &s);
+	if (err != -SHMQ_EPERM)
+		return access_fail(j, 2, "sub-create", err);
+	err = shmq_channel_list(c, rows, 16);
+	if (err != 0)
+		return access_fail(j, 3, err > 0 ? "list-shows-some" : "list", err);
+	return 0;
+}
+
+static int probe_chan_quota(const struct access_job *j, struct shmq_client *c)
+{
+	static const char *const names[] = {"n.1", "n.2", "n.3"};
+	struct shmq_channel_info rows[16];
+	int err;
+
+	for (unsigned i = 0; i < 3; i++) {
+		err = shmq_channel_create(c, names[i], NULL);
+		if (err)
+			return access_fail(j, 1, names[i], err);
+	}
+	err = shmq_channel_create(c, "n.4", NULL);
+	if (err != -SHMQ_ECHANQUOTA)
+		return access_fail(j, 2, "4th", err);
+	err = shmq_channel_list(c, rows, 16);
+	if (err != 3)
+		return access_fail(j, 3, "list-not-3", err);
+	for (int i = 0; i < 3; i++)
+		if (strncmp(rows[i].name, "n.", 2))
+			return access_fail(j, 4, "list-shows-other", 0);
+	/* the quota counts live channels: one deleted makes room for one */
+	err = shmq_channel_delete(c, "n.1");
+	if (err)
+		return access_fail(j, 5, "delete", err);
+	err = shmq_channel_create(c, "n.4", NULL);
+	if (err)
+		return access_fail(j, 6, "after-delete", err);
+	err = shmq_channel_create(c, "n.5", NULL);
+	if (err != -SHMQ_ECHANQUOTA)
+		return access_fail(j, 7, "5th", err);
+	return 0;
+}
+
+/* 4 connections, a 5th refused; after "go", one closed makes room again. */
+static int probe_conn_quota(const struct access_job *j, struct shmq_client *c)
+{
+	struct shmq_client *more[3], *fifth = NULL;
+	int64_t deadline;
+	int err;
+
+	for (unsigned i = 0; i < 3; i++) {
+		err = shmq_connect(j->sock, &more[i]);
+		if (err)
+			return access_fail(j, 1, "connect", err);
+	}
+	err = shmq_connect(j->sock, &fifth);
+	if (!err) { /* accepted: then its first request is refused */
+		err = shmq_channel_list(fifth, NULL, 0);
+		shmq_disconnect(fifth);
+	}
+	if (err != -SHMQ_ECONNQUOTA)
+		return access_fail(j, 2, "5th", err);
+	pipe_say(j->say_fd, "held");
+	if (pipe_wait_line(j->go_fd))
+		return 3;
+	shmq_disconnect(more[0]);
+	deadline = fx_now_ns() + FX_HANG_NS;
+	do {
+		err = shmq_connect(j->sock, &fifth);
+		if (!err)
+			err = shmq_channel_list(fifth, NULL, 0) < 0 ? -SHMQ_ECONNQUOTA : 0;
+		if (err)
+			fx_nap_ms(5);
+	} while (err && fx_now_ns() < deadline);
+	if (err)
+		return access_fail(j, 4, "after-close", err);
+	(void)c;
+	return 0;
+}
+
+/* Child: as nobody, run one probe; says "ok" or what went wrong. */
+static int run_access(void *arg)
+{
+	const struct access_job *j = arg;
+	struct shmq_client *c;
+	int err;
+
+	prctl(PR_SET_NAME, "hostile-nobody", 0, 0, 0);
+	if (fx_become_nobody()) {
+		pipe_say(j->say_fd, "cannot-become-nobody");
+		return 77;
+	}
+	err = shmq_connect(j->sock, &c);
+	if (err)
+		return access_fail(j, 10, "connect", err);
+	if (j->probe == ACC_DEFAULTS)
+		err = probe_defaults(j, c);
+	else if (j->probe == ACC_CHAN_QUOTA)
+		err = probe_chan_quota(j, c);
+	else
+		err = probe_conn_quota(j, c);
+	if (!err)
+		pipe_say(j->say_fd, "ok");
+	return err;
+}
+
+struct access_run {
+	struct access_job j;
+	int say[2], go[2];
+	pid_t pid;
+};
+
+static void access_start(struct daemon *d, struct access_run *a, enum access_probe probe)
+{
+	assert_int_equal(pipe2(a->say, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(a->go, O_CLOEXEC), 0);
+	a->j = (struct access_job){.sock = d->sock, .probe = probe, .say_fd = a->say[1],
+				   .go_fd = a->go[0]};
+	a->pid = child_start(run_access, &a->j);
+	assert_true(a->pid > 0);
+}
+
+static void access_finish(struct access_run *a)
+{
+	assert_int_equal(pipe_expect(a->say[0], "ok"), 0);
+	assert_int_equal(child_wait(a->pid, FX_HANG_S), 0);
+	for (unsigned i = 0; i < 2; i++) {
+		close(a->say[i]);
+		close(a->go[i]);
+	}
+}
+
+/* Is a channel of that name among the first 64 rows root's list shows? */
+static bool listed(struct shmq_client *c, const char *name)
+{
+	struct shmq_channel_info *rows = calloc(64, sizeof(*rows));
+	int n = shmq_channel_list(c, rows, 64);
+	bool found = false;
+
+	assert_non_null(rows);
+	assert_true(n >= 0);
+	for (int i = 0; i < n && i < 64 && !found; i++)
+		found = !strcmp(rows[i].name, name);
+	free(rows);
+	return found;
+}
+
+/*
+ * Fault 8: any uid could create channels and list every channel with its
+ * tail. Now, with the default configuration, nobody's create (and
+ * subscribe-with-create) is -SHMQ_EPERM, logged as a denial with its uid,
+ * pid and command name, and its list is empty though root has a channel.
+ */
+static void test_nobody_cannot_create_or_see_by_default(void **state)
+{
+	struct daemon *d = dmn(state);
+	struct shmq_client *c = fx_connect(d);
+	struct access_run a;
+	char pid[32], line[512];
+	const char *needles[] = {"denied", "uid=65534", pid, "hostile-nobody", NULL};
+
+	assert_int_equal(shmq_channel_create(c, "root.secret", NULL), 0);
+	access_start(d, &a, ACC_DEFAULTS);
+	snprintf(pid, sizeof(pid), "pid=%d", (int)a.pid);
+	access_finish(&a);
+	assert_int_equal(fx_wait_log_line(d, needles, line, sizeof(line)), 0);
+	print_message("denial logged: %s\n", line);
+	assert_true(listed(c, "root.secret"));
+	assert_int_equal(shmq_channel_create(c, "root.after", NULL), 0);
+	shmq_disconnect(c);
+	fx_assert_daemon_serves(d);
+}
+
+/*
+ * A uid granted creation owns at most max_channels_per_uid (3) live
+ * channels: the 4th is -SHMQ_ECHANQUOTA, it lists its own 3, and root
+ * goes on creating.
+ */
+static void test_channel_quota_per_uid(void **state)
+{
+	struct daemon *d = dmn(state);
+	struct shmq_client *c = fx_connect(d);
+	struct access_run a;
+	char name[16];
+
+	access_start(d, &a, ACC_CHAN_QUOTA);
+	access_finish(&a);
+	for (int i = 0; i < 6; i++) {
+		snprintf(name, sizeof(name), "root.%d", i);
+		assert_int_equal(shmq_channel_create(c, name, NULL), 0);
+	}
+	assert_true(listed(c, "n.4") && listed(c, "root.5"));
+	shmq_disconnect(c);
+	fx_assert_daemon_serves(d);
+}
+
+/*
+ * A uid holds at most max_connections_per_uid (4) connections: the 5th is
+ * -SHMQ_ECONNQUOTA while root connects as often as it likes; one closed
+ * makes room for one.
+ */
+static void test_connection_quota_per_uid(void **state)
+{
+	struct daemon *d = dmn(state);
+	struct shmq_client *root[8];
+	struct access_run a;
+
+	access_start(d, &a, ACC_CONN_QUOTA);
+	assert_int_equal(pipe_expect(a.say[0], "held"), 0);
+	for (unsigned i = 0; i < 8; i++) {
+		root[i] = fx_connect(d);
+		assert_true(shmq_channel_list(root[i], NULL, 0) >= 0);
+	}
+	for (unsigned i = 0; i < 8; i++)
+		shmq_disconnect(root[i]);
+	assert_int_equal(write(a.go[1], "go\n", 3), 3);
+	access_finish(&a);
+	fx_assert_daemon_serves(d);
+}
+
+/* ---- random bytes over everything a subscriber may write ---- */
+
+/* A publisher of timestamped messages in bursts and pauses, then END. */
+struct paced_job {
+	const char *sock;
+	const char *chan;
+	int64_t run_ns;
+	uint64_t seed;
+	_Atomic uint64_t published;
+	_Atomic uint64_t max_publish_ns;
+};
+
+static int run_paced_publisher(void *arg)
+{
+	struct paced_job *j = arg;
+	int64_t end = fx_now_ns() + j->run_ns, t0, dt;
+	uint64_t seed = j->seed | 1, seq = 0;
+	struct shmq_client *c;
+	struct shmq_pub *p;
+	int err;
+
+	if (shmq_connect(j->sock, &c) || shmq_pub_open(c, j->chan, NULL, &p))
+		return 10;
+	while (fx_now_ns() < end) {
+		for (uint64_t k = 1 + rnd(&seed) % 32; k; k--) {
+			t0 = fx_now_ns();
+			err = tmsg_publish(p, 0, seq, RECV_WAIT_NS);
+			if (err) {
+				fprintf(stderr, "paced publisher: %s at %llu\n", shmq_errname(err),
+					(unsigned long long)seq);
+				return 12;
+			}
+			dt = fx_now_ns() - t0;
+			if ((uint64_t)dt > atomic_load(&j->max_publish_ns))
+				atomic_store(&j->max_publish_ns, (uint64_t)dt);
+			atomic_store(&j->published, ++seq);
+		}
+		/* short pauses, and now and then one long enough to fall asleep */
+		fx_nap_ms(rnd(&seed) % 16 ? (unsigned)(rnd(&seed) % 2) : 20);
+	}
+	if (tmsg_publish(p, END_ID, 0, FX_HANG_NS))
+		return 13;
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+	return 0;
+}
+
+struct scribble_shared {
+	struct paced_job pj[2];
+	struct reader_result res[2];
+};
+
+/*
+ * A subscriber (nobody) writes random bytes over the wake segments and
+ * its entries of a block and a drop channel for 3 s, as fast as it can,
+ * beside an honest publisher and subscriber on each. Nothing crashes; the
+ * block reader gets every message in order, the drop reader verified
+ * copies in order with each loss counted exactly; no message waits longer
+ * than STALL_BOUND_NS (500 ms) from its commit to its receipt, and no
+ * publish longer than that for space.
+ */
+static void test_random_bytes_in_writable_regions_harm_no_honest_pair(void **state)
+{
+	static const char *const chans[] = {"h.block", "h.drop"};
+	struct daemon *d = dmn(state);
+	struct scribble_shared *sh = fx_shared_alloc(sizeof(*sh));
+	struct hostile_job hj = {.sock = d->sock, .chans = {"h.block", "h.drop"},
+				 .attack = ATK_SCRIBBLE, .run_ns = 3000 * 1000000ll, .seed = 8};
+	struct reader_job rj[2];
+	pid_t rpid[2], ppid[2], hpid;
+
+	assert_non_null(sh);
+	for (unsigned i = 0; i < 2; i++) {
+		rj[i] = (struct reader_job){.sock = d->sock, .chan = chans[i], .res = &sh->res[i],
+					    .wait = i ? SHMQ_WAIT_EVENTFD : SHMQ_WAIT_SLEEP,
+					    .strict = i == 0, .copy = i == 1, .exact_loss = i == 1};
+		rpid[i] = reader_start(&rj[i]);
+	}
+	hpid = hostile_start(&hj);
+	for (unsigned i = 0; i < 2; i++) {
+		sh->pj[i] = (struct paced_job){.sock = d->sock, .chan = chans[i],
+					       .run_ns = hj.run_ns, .seed = 80 + i};
+		ppid[i] = child_start(run_paced_publisher, &sh->pj[i]);
+	}
+	for (unsigned i = 0; i < 2; i++)
+		assert_int_equal(child_wait(ppid[i], FX_HANG_S), 0);
+	assert_int_equal(child_wait(hpid, FX_HANG_S), 0);
+	for (unsigned i = 0; i < 2; i++) {
+		int st = child_wait(rpid[i], FX_HANG_S);
+		uint64_t pub = atomic_load(&sh->pj[i].published);
+		uint64_t got = atomic_load(&sh->res[i].received), lost = atomic_load(&sh->res[i].lost);
+
+		print_message("%s: %llu published, %llu received, %llu lost; worst delay %.1f ms, "
+			      "longest publish %.1f ms%s%s\n",
+			      chans[i], (unsigned long long)pub, (unsigned long long)got,
+			      (unsigned long long)lost, atomic_load(&sh->res[i].max_delay_ns) / 1e6,
+			      atomic_load(&sh->pj[i].max_publish_ns) / 1e6, st ? ": " : "",
+			      sh->res[i].why);
+		assert_int_equal(st, 0);
+		assert_true(pub > 0);
+		assert_int_equal(got + lost, pub);
+		if (i == 0)
+			assert_int_equal(lost, 0);
+		assert_true(atomic_load(&sh->res[i].max_delay_ns) < (uint64_t)STALL_BOUND_NS);
+		assert_true(atomic_load(&sh->pj[i].max_publish_ns) < (uint64_t)STALL_BOUND_NS);
+	}
+	fx_shared_free(sh, sizeof(*sh));
+	fx_assert_daemon_serves(d);
+}
+
+/* ---- the monitor role ---- */
+
+static struct shmq_mon_stats *mon_snapshot(struct shmq_mon *mon)
+{
+	struct shmq_mon_stats *st = calloc(1, sizeof(*st));
+
+	assert_non_null(st);
+	assert_int_equal(shmq_mon_read(mon, st), 0);
+	return st;
+}
+
+/*
+ * A monitor on a block channel without subscribers holds no publisher
+ * back (five rings with timeout 0, never -SHMQ_EFULL) and counts the
+ * publisher's messages exactly; a subscriber that joins and reads N shows
+ * received N and lag 0; one that stops reading holds the publisher after
+ * one ring, and the monitor sees that lag.
+ */
+static void test_monitor_never_holds_a_publisher_back(void **state)
+{
+	struct daemon *d = dmn(state);
+	struct shmq_client *c = fx_connect(d);
+	uint64_t ring, total, first, n = 100, held = 0;
+	struct shmq_mon_stats *st;
+	struct shmq_mon *mon;
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+	int err;
+
+	fx_channel_create(c, "mon.block", 512, SHMQ_POLICY_BLOCK);
+	ring = fx_ring_msgs(c, "mon.block", 8);
+	total = 5 * ring;
+	assert_int_equal(shmq_mon_open(c, "mon.block", &mon), 0);
+	assert_int_equal(shmq_pub_open(c, "mon.block", NULL, &p), 0);
+	assert_int_equal(shmq_publish(p, &total, sizeof(total), 0, &first), 0);
+	for (uint64_t v = 1; v < total; v++)
+		fx_publish_u64(p, v, 0);
+	st = mon_snapshot(mon);
+	assert_int_equal(st->nreaders, 0);
+	assert_int_equal(st->npubs, 1);
+	assert_int_equal(st->pubs[0].messages, total);
+	assert_int_equal(st->pubs[0].bytes, total * 8);
+	assert_int_equal(st->tail, first + total);
+	free(st);
+	assert_int_equal(shmq_sub_open(c, "mon.block", NULL, &s), 0);
+	for (uint64_t v = 0; v < n; v++)
+		fx_publish_u64(p, v, 0);
+	for (uint64_t v = 0; v < n; v++)
+		assert_int_equal(fx_recv_u64(s, &m), v);
+	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN); /* publishes the cursor */
+	st = mon_snapshot(mon);
+	assert_int_equal(st->nreaders, 1);
+	assert_int_equal(st->readers[0].received, n);
+	assert_int_equal(st->readers[0].lag_messages, 0);
+	assert_int_equal(st->readers[0].offset, st->tail);
+	assert_int_equal(st->pubs[0].messages, total + n);
+	free(st);
+	/* the subscriber, not the monitor, holds the publisher: a ring and no more */
+	while ((err = shmq_publish(p, &held, sizeof(held), 0, NULL)) == 0)
+		held++;
+	assert_int_equal(err, -SHMQ_EFULL);
+	assert_true(held < ring && held >= ring / 2);
+	st = mon_snapshot(mon);
+	assert_int_equal(st->readers[0].lag_messages, held);
+	print_message("5 rings with a monitor and no subscriber; then a subscriber held the "
+		      "publisher after %llu of %llu\n",
+		      (unsigned long long)held, (unsigned long long)ring);
+	free(st);
+	shmq_sub_close(s);
+	shmq_pub_close(p);
+	shmq_mon_close(mon);
+	shmq_disconnect(c);
+	fx_assert_daemon_serves(d);
+}
