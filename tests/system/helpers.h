@@ -114,8 +114,7 @@ long fx_daemon_rss_kb(const struct daemon *d);
  * the NULL-terminated needles; 0 (the line, without its newline, into
  * line if not NULL) or -1.
  */
-int fx_wait_log_line(const struct daemon *d, const char *const *needles, char *line,
-		     size_t len);
+int fx_wait_log_line(const struct daemon *d, const char *const *needles, char *line, size_t len);
 
 /* Zeroed memory shared with the children forked after this call; NULL on failure. */
 void *fx_shared_alloc(size_t bytes);
