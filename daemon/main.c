@@ -194,7 +194,7 @@ int main(int argc, char **argv)
 	struct registry reg;
 	struct ctl *ctl;
 	struct args a;
-	char err[256];
+	char err[4096];
 	int epfd, sfd, tfd, rc = parse_args(argc, argv, &a);
 
 	if (rc)
@@ -205,7 +205,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (a.check) {
-		printf("shmqd: config ok: %u channel(s)\n", cfg.nchannels);
+		printf("shmqd: config %s ok: %u channel(s)\n", a.config ? a.config : "(defaults)",
+		       cfg.nchannels);
 		return 0;
 	}
 	raise_fd_limit();
