@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -419,6 +420,73 @@ static void test_version(void **state)
 	assert_true(strncmp(out, "shmqd ", 6) == 0);
 }
 
+/*
+ * In a child running as nobody without XDG_RUNTIME_DIR: shmqd makes
+ * /tmp/shmq-UID 0700 and listens there, a client finds it by default, and
+ * both refuse the directory once others may enter it. Returns the step
+ * that failed, 0 if none.
+ */
+static int default_socket_as_user(void)
+{
+	struct shmq_client *c;
+	struct stat st;
+	char tmp_dir[64], path[108], line[256];
+	int p[2], err, rc;
+	pid_t pid;
+
+	unsetenv("XDG_RUNTIME_DIR");
+	unsetenv("SHMQ_SOCKET");
+	snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/shmq-%u", (unsigned)geteuid());
+	if (pipe2(p, O_CLOEXEC) || (pid = fork()) < 0)
+		return 1;
+	if (pid == 0) {
+		if (move_fd(p[1], 5) == 0)
+			execl(shmqd, "shmqd", "--quiet", "--ready-fd", "5", (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	read_all(p[0], line, sizeof(line));
+	snprintf(path, sizeof(path), "%s/shmqd.sock", tmp_dir);
+	if (!strstr(line, path))
+		return 2;
+	if (lstat(tmp_dir, &st) || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 0777) != 0700)
+		return 3;
+	if (shmq_connect(NULL, &c))
+		return 4;
+	shmq_disconnect(c);
+	kill(pid, SIGTERM);
+	if (wait_exit(pid) != 0)
+		return 5;
+	chmod(tmp_dir, 0755);
+	err = shmq_socket_path(NULL, path, sizeof(path));
+	pid = fork();
+	if (pid == 0) {
+		execl(shmqd, "shmqd", "--quiet", (char *)NULL);
+		_exit(127);
+	}
+	rc = wait_exit(pid);
+	chmod(tmp_dir, 0700);
+	return err != -SHMQ_EPERM ? 6 : rc != 1 ? 7 : 0;
+}
+
+static void test_default_socket_without_runtime_dir_is_private_in_tmp(void **state)
+{
+	pid_t pid;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip(); /* as a user it would be that user's real /tmp/shmq-UID */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
+			_exit(100);
+		_exit(default_socket_as_user());
+	}
+	assert_int_equal(wait_exit(pid), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -441,6 +509,7 @@ int main(void)
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_check_config_exit_status, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_version, setup, teardown),
+	    cmocka_unit_test(test_default_socket_without_runtime_dir_is_private_in_tmp),
 	};
 
 	shmqd = getenv("SHMQD");
