@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# check_readme.sh BUILDDIR SRCDIR - README.md's promises, run:
+# check_readme.sh BUILDDIR SRCDIR - README.md's promises, run
+# ($SANITIZE: the build's b_sanitize, which the C program needs too):
 #   - its C program (the first ```c block) compiles against the build
 #     tree's pkg-config file and exits 0 against a real shmqd;
 #   - its quick start (the ```sh block under "## Quick start") works when
@@ -34,6 +35,10 @@ block c >"$tmp/app.c"
 [ -s "$tmp/app.c" ] || fail "no \`\`\`c block in README.md"
 flags=$(PKG_CONFIG_PATH="$build/meson-uninstalled" pkg-config --cflags --libs shmq) ||
 	fail "pkg-config finds no shmq in $build/meson-uninstalled"
+case ${SANITIZE:-none} in
+none) ;;
+*) flags="-fsanitize=$SANITIZE $flags" ;;
+esac
 # shellcheck disable=SC2086 # flags are words
 "${CC:-cc}" -std=c11 -Wall -Werror -o "$tmp/app" "$tmp/app.c" $flags \
 	-Wl,-rpath,"$build/libclient" || fail "README's C program does not compile"
