@@ -60,9 +60,10 @@ static void bound_path(int fd, char *path, size_t path_len)
 	struct sockaddr_un sa = {0};
 	socklen_t len = sizeof(sa);
 
-	path[0] = 0;
 	if (getsockname(fd, (struct sockaddr *)&sa, &len) == 0 && sa.sun_path[0])
 		snprintf(path, path_len, "%.*s", (int)sizeof(sa.sun_path), sa.sun_path);
+	else /* unnamed or abstract: say where it came from */
+		snprintf(path, path_len, "(descriptor %d)", fd);
 }
 
 int activation_take(char *path, size_t path_len, char *err, size_t err_len)
