@@ -59,4 +59,8 @@ unit=$(find "$prefix" -name shmqd.service -print -quit)
 [ -n "$unit" ] && [ -f "${unit%/*}/shmqd.socket" ] || fail "the systemd units are not installed"
 grep -q "^ExecStart=$prefix/sbin/shmqd" "$unit" || fail "shmqd.service runs another shmqd"
 grep -q '^Type=notify' "$unit" || fail "shmqd.service is not Type=notify"
+if command -v systemd-analyze >/dev/null 2>&1; then
+	(cd "${unit%/*}" && systemd-analyze verify --man=no ./shmqd.socket ./shmqd.service) ||
+		fail "systemd-analyze verify finds fault with the units"
+fi
 echo "ok: manual pages and systemd units (${unit%/*})"
