@@ -467,6 +467,7 @@ static int default_socket_as_user(void)
 	}
 	rc = wait_exit(pid);
 	chmod(tmp_dir, 0700);
+	rmdir(tmp_dir); /* fails, harmlessly, if a real daemon of nobody uses it */
 	return err != -SHMQ_EPERM ? 6 : rc != 1 ? 7 : 0;
 }
 
