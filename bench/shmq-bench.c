@@ -186,6 +186,7 @@ static void usage(FILE *f)
 	       "  --plot DIR         draw PNG plots with gnuplot into DIR\n"
 	       "  --no-progress      no progress line on stderr\n"
 	       "  --list             list the scenarios and exit\n"
+	       "  --version          print the version and exit\n"
 	       "environment: SHMQD  the shmqd to start (default: next to this program,\n"
 	       "             ../daemon/shmqd in a build tree, or shmqd on PATH)\n");
 }
@@ -261,6 +262,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 					   {"no-progress", no_argument, NULL, 'P'},
 					   {"list", no_argument, NULL, 'l'},
 					   {"help", no_argument, NULL, 'h'},
+					   {"version", no_argument, NULL, 'V'},
 					   {NULL, 0, NULL, 0}};
 	uint64_t v;
 	int c, bad = 0;
@@ -326,6 +328,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			exit(0);
 		case 'h':
 			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("shmq-bench %s\n", SHMQ_BENCH_VERSION);
 			exit(0);
 		default:
 			usage(stderr);

@@ -5,24 +5,54 @@
  *   stuck_ms = 500                capacity = 4M
  *   max_channels = 1024           max_message = 4096
  *   max_channels_per_uid = 64     policy = drop | block
- *   max_connections_per_uid = 64
+ *   max_connections_per_uid = 64  publishers = many | one
  *   create = 1000, 1001 | *
- *                                 publishers = many | one
  *                                 numa_node = none | local | 0
  *                                 timestamps = on | off
  *                                 publish = *  |  1000, 1001
  *                                 subscribe = *
- * Every error names its line. Main thread only.
+ *
+ * A '#' starts a comment anywhere on a line (no value may hold one), and a
+ * line whose first character is ';' is a comment too. A section or a key
+ * given twice is an error, and so is every unknown name or value: the
+ * first error stops the parse and names the line, the reason and the line
+ * as written. Main thread only.
  */
 #include "config.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "name.h"
+
+#define MAX_SECTION_KEYS 8
+
+struct parser;
+
+/* One key of a section: how to set it, and what its value must be. */
+struct key {
+	const char *name;
+	int (*set)(struct parser *p, char *val);
+	const char *expect;
+};
+
+struct parser {
+	struct config *cfg;
+	struct channel_spec *ch; /* the [channel] being read, NULL elsewhere */
+	const struct key *keys;	 /* the current section's keys, NULL before any section */
+	unsigned nkeys;
+	unsigned lineno;
+	unsigned daemon_line;		     /* where [daemon] opened, 0 not yet */
+	unsigned key_line[MAX_SECTION_KEYS]; /* where each key of this section was set */
+	unsigned channel_line[CONFIG_MAX_CHANNELS];
+	char section[220]; /* "[daemon]", "[channel NAME]", for messages */
+	char why[300];
+};
 
 void config_defaults(struct config *cfg)
 {
@@ -44,6 +74,16 @@ bool acl_allows(const struct acl *acl, uint32_t uid)
 	return false;
 }
 
+static int fail(struct parser *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->why, sizeof(p->why), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
 static char *trim(char *s)
 {
 	char *e;
@@ -56,9 +96,12 @@ static char *trim(char *s)
 	return s;
 }
 
-/* "4096", "64K", "4M", "1G" */
+/* "4096", "64K", "4M", "1G", "1T", each optionally followed by "B" */
 static int parse_size(const char *s, uint64_t *out)
 {
+	static const char units[] = "KMGT";
+	const char *unit;
+	unsigned shift = 0;
 	char *end;
 	unsigned long long v;
 
@@ -66,22 +109,30 @@ static int parse_size(const char *s, uint64_t *out)
 	v = strtoull(s, &end, 10);
 	if (errno || end == s || s[0] == '-')
 		return -1;
-	switch (toupper((unsigned char)*end)) {
-	case 0:
-		break;
-	case 'K':
-		v <<= 10, end++;
-		break;
-	case 'M':
-		v <<= 20, end++;
-		break;
-	case 'G':
-		v <<= 30, end++;
-		break;
-	default:
-		return -1;
+	unit = *end ? strchr(units, toupper((unsigned char)*end)) : NULL;
+	if (unit) {
+		shift = 10 * (unsigned)(unit - units + 1);
+		end++;
 	}
 	if (*end && !(toupper((unsigned char)*end) == 'B' && !end[1]))
+		return -1;
+	if (v > (UINT64_MAX >> shift))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+/* A plain decimal number: digits only. */
+static int parse_number(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v > max)
 		return -1;
 	*out = v;
 	return 0;
@@ -94,185 +145,317 @@ static int parse_acl(char *s, struct acl *acl)
 		acl->everyone = true;
 		return 0;
 	}
-	for (char *tok = strtok(s, ", "); tok; tok = strtok(NULL, ", ")) {
+	for (char *tok = strtok(s, ", \t"); tok; tok = strtok(NULL, ", \t")) {
 		uint64_t uid;
 
-		if (acl->n == CONFIG_MAX_UIDS || parse_size(tok, &uid) || uid > UINT32_MAX)
+		if (acl->n == CONFIG_MAX_UIDS || parse_number(tok, UINT32_MAX, &uid))
 			return -1;
 		acl->uids[acl->n++] = (uint32_t)uid;
 	}
 	return 0;
 }
 
-static int set_daemon_key(struct config *cfg, const char *key, char *val)
+/* Picks one of two words: *out = 0 for first, 1 for second. */
+static int parse_word(const char *s, const char *first, const char *second, uint32_t *out)
 {
-	uint64_t v;
-
-	if (!strcmp(key, "create"))
-		return parse_acl(val, &cfg->create);
-	if (parse_size(val, &v))
-		return -1;
-	if (!strcmp(key, "stuck_ms") && v > 0 && v <= 60000)
-		cfg->stuck_ms = v;
-	else if (!strcmp(key, "max_channels") && v > 0 && v <= 65536)
-		cfg->max_channels = (uint32_t)v;
-	else if (!strcmp(key, "max_channels_per_uid") && v > 0 && v <= 65536)
-		cfg->max_channels_per_uid = (uint32_t)v;
-	else if (!strcmp(key, "max_connections_per_uid") && v > 0 && v <= 65536)
-		cfg->max_connections_per_uid = (uint32_t)v;
+	if (!strcmp(s, first))
+		*out = 0;
+	else if (!strcmp(s, second))
+		*out = 1;
 	else
 		return -1;
 	return 0;
+}
+
+static int set_stuck_ms(struct parser *p, char *val)
+{
+	uint64_t v;
+
+	if (parse_number(val, 60000, &v) || v == 0)
+		return -1;
+	p->cfg->stuck_ms = v;
+	return 0;
+}
+
+static int set_max_channels(struct parser *p, char *val)
+{
+	uint64_t v;
+
+	if (parse_number(val, 65536, &v) || v == 0)
+		return -1;
+	p->cfg->max_channels = (uint32_t)v;
+	return 0;
+}
+
+static int set_max_channels_per_uid(struct parser *p, char *val)
+{
+	uint64_t v;
+
+	if (parse_number(val, 65536, &v) || v == 0)
+		return -1;
+	p->cfg->max_channels_per_uid = (uint32_t)v;
+	return 0;
+}
+
+static int set_max_connections_per_uid(struct parser *p, char *val)
+{
+	uint64_t v;
+
+	if (parse_number(val, 65536, &v) || v == 0)
+		return -1;
+	p->cfg->max_connections_per_uid = (uint32_t)v;
+	return 0;
+}
+
+static int set_create(struct parser *p, char *val)
+{
+	return parse_acl(val, &p->cfg->create);
+}
+
+static int set_capacity(struct parser *p, char *val)
+{
+	uint64_t v;
+
+	if (parse_size(val, &v) || v < 4096 || v > (1ull << 40))
+		return -1;
+	p->ch->capacity_bytes = v;
+	return 0;
+}
+
+static int set_max_message(struct parser *p, char *val)
+{
+	uint64_t v;
+
+	if (parse_size(val, &v) || v == 0 || v > (16u << 20))
+		return -1;
+	p->ch->max_message_bytes = (uint32_t)v;
+	return 0;
+}
+
+static int set_policy(struct parser *p, char *val)
+{
+	/* SHMQ_POLICY_DROP = 0, SHMQ_POLICY_BLOCK = 1 */
+	return parse_word(val, "drop", "block", &p->ch->policy);
+}
+
+static int set_publishers(struct parser *p, char *val)
+{
+	/* SHMQ_PUBLISHERS_MANY = 0, SHMQ_PUBLISHERS_ONE = 1 */
+	return parse_word(val, "many", "one", &p->ch->publishers);
 }
 
 /* "none", "local" or a node number, into the wire's SHMQ_NUMA_* value. */
-static int parse_numa(const char *s, int32_t *out)
+static int set_numa_node(struct parser *p, char *val)
 {
 	uint64_t node;
 
-	if (!strcmp(s, "none"))
-		*out = SHMQ_NUMA_NONE;
-	else if (!strcmp(s, "local"))
-		*out = SHMQ_NUMA_LOCAL;
-	else if (s[strspn(s, "0123456789")] == 0 && !parse_size(s, &node) &&
-		 node < CONFIG_MAX_NUMA_NODE)
-		*out = SHMQ_NUMA_NODE((int32_t)node);
+	if (!strcmp(val, "none"))
+		p->ch->numa_node = SHMQ_NUMA_NONE;
+	else if (!strcmp(val, "local"))
+		p->ch->numa_node = SHMQ_NUMA_LOCAL;
+	else if (!parse_number(val, CONFIG_MAX_NUMA_NODE - 1, &node))
+		p->ch->numa_node = SHMQ_NUMA_NODE((int32_t)node);
 	else
 		return -1;
 	return 0;
 }
 
-/* publishers, numa_node, timestamps: the keys of words, not numbers */
-static int set_channel_word(struct channel_spec *ch, const char *key, const char *val)
+static int set_timestamps(struct parser *p, char *val)
 {
-	if (!strcmp(key, "publishers")) {
-		if (!strcmp(val, "one"))
-			ch->publishers = SHMQ_PUBLISHERS_ONE;
-		else if (!strcmp(val, "many"))
-			ch->publishers = SHMQ_PUBLISHERS_MANY;
-		else
-			return -1;
-		return 0;
-	}
-	if (!strcmp(key, "numa_node"))
-		return parse_numa(val, &ch->numa_node);
-	if (!strcmp(val, "on"))
-		ch->flags &= ~SHMQ_CHAN_NO_TIMESTAMP;
-	else if (!strcmp(val, "off"))
-		ch->flags |= SHMQ_CHAN_NO_TIMESTAMP;
-	else
+	uint32_t off;
+
+	if (parse_word(val, "on", "off", &off))
 		return -1;
+	if (off)
+		p->ch->flags |= SHMQ_CHAN_NO_TIMESTAMP;
+	else
+		p->ch->flags &= ~SHMQ_CHAN_NO_TIMESTAMP;
 	return 0;
 }
 
-static int set_channel_key(struct channel_spec *ch, const char *key, char *val)
+static int set_publish(struct parser *p, char *val)
 {
-	uint64_t v;
+	return parse_acl(val, &p->ch->publish);
+}
 
-	if (!strcmp(key, "publishers") || !strcmp(key, "numa_node") || !strcmp(key, "timestamps"))
-		return set_channel_word(ch, key, val);
-	if (!strcmp(key, "policy")) {
-		if (!strcmp(val, "drop"))
-			ch->policy = 0;
-		else if (!strcmp(val, "block"))
-			ch->policy = 1;
-		else
-			return -1;
-		return 0;
-	}
-	if (!strcmp(key, "publish"))
-		return parse_acl(val, &ch->publish);
-	if (!strcmp(key, "subscribe"))
-		return parse_acl(val, &ch->subscribe);
-	if (parse_size(val, &v))
-		return -1;
-	if (!strcmp(key, "capacity") && v >= 4096 && v <= (1ull << 40))
-		ch->capacity_bytes = v;
-	else if (!strcmp(key, "max_message") && v > 0 && v <= (16u << 20))
-		ch->max_message_bytes = (uint32_t)v;
-	else
-		return -1;
+static int set_subscribe(struct parser *p, char *val)
+{
+	return parse_acl(val, &p->ch->subscribe);
+}
+
+#define UIDS "* or a list of at most 16 uids (1000, 1001)"
+
+static const struct key daemon_keys[] = {
+    {"stuck_ms", set_stuck_ms, "a number of milliseconds from 1 to 60000"},
+    {"max_channels", set_max_channels, "a number from 1 to 65536"},
+    {"max_channels_per_uid", set_max_channels_per_uid, "a number from 1 to 65536"},
+    {"max_connections_per_uid", set_max_connections_per_uid, "a number from 1 to 65536"},
+    {"create", set_create, UIDS},
+};
+
+static const struct key channel_keys[] = {
+    {"capacity", set_capacity, "a size from 4096 to 1T (suffix K, M, G or T)"},
+    {"max_message", set_max_message, "a size from 1 to 16M (suffix K or M)"},
+    {"policy", set_policy, "drop or block"},
+    {"publishers", set_publishers, "many or one"},
+    {"numa_node", set_numa_node, "none, local or a node number from 0 to 1023"},
+    {"timestamps", set_timestamps, "on or off"},
+    {"publish", set_publish, UIDS},
+    {"subscribe", set_subscribe, UIDS},
+};
+
+static_assert(sizeof(channel_keys) / sizeof(channel_keys[0]) <= MAX_SECTION_KEYS, "key_line");
+static_assert(sizeof(daemon_keys) / sizeof(daemon_keys[0]) <= MAX_SECTION_KEYS, "key_line");
+
+static void enter_section(struct parser *p, const struct key *keys, unsigned nkeys)
+{
+	p->keys = keys;
+	p->nkeys = nkeys;
+	memset(p->key_line, 0, sizeof(p->key_line));
+}
+
+static int open_daemon(struct parser *p)
+{
+	if (p->daemon_line)
+		return fail(p, "duplicate section [daemon] (first on line %u)", p->daemon_line);
+	p->daemon_line = p->lineno;
+	p->ch = NULL;
+	snprintf(p->section, sizeof(p->section), "[daemon]");
+	enter_section(p, daemon_keys, sizeof(daemon_keys) / sizeof(daemon_keys[0]));
 	return 0;
 }
 
-static int open_section(struct config *cfg, char *line, struct channel_spec **ch)
+static int open_channel(struct parser *p, const char *name)
+{
+	struct config *cfg = p->cfg;
+	struct channel_spec *ch;
+
+	if (name_check(name))
+		return fail(p,
+			    "bad channel name \"%s\" (dot-separated tokens of letters, digits, "
+			    "_ and -, at most 200 bytes)",
+			    name);
+	for (uint32_t i = 0; i < cfg->nchannels; i++)
+		if (!strcmp(cfg->channels[i].name, name))
+			return fail(p, "duplicate section [channel %s] (first on line %u)", name,
+				    p->channel_line[i]);
+	if (cfg->nchannels == CONFIG_MAX_CHANNELS)
+		return fail(p, "more than %d channels", CONFIG_MAX_CHANNELS);
+	p->channel_line[cfg->nchannels] = p->lineno;
+	ch = &cfg->channels[cfg->nchannels++];
+	memset(ch, 0, sizeof(*ch));
+	strcpy(ch->name, name);
+	ch->capacity_bytes = 4u << 20;
+	ch->max_message_bytes = 4096;
+	ch->publish.everyone = ch->subscribe.everyone = true;
+	ch->numa_resolved = -1; /* numa_spec_resolve() sets it at creation */
+	p->ch = ch;
+	snprintf(p->section, sizeof(p->section), "[channel %s]", name);
+	enter_section(p, channel_keys, sizeof(channel_keys) / sizeof(channel_keys[0]));
+	return 0;
+}
+
+/* line: "[...]", trimmed */
+static int open_section(struct parser *p, char *line)
 {
 	char *end = strchr(line, ']'), *name;
 
-	if (!end || trim(end + 1)[0])
-		return -1;
+	if (!end)
+		return fail(p, "section header without its closing ']'");
+	if (trim(end + 1)[0])
+		return fail(p, "text after the section header's ']'");
 	*end = 0;
 	name = trim(line + 1);
-	*ch = NULL;
 	if (!strcmp(name, "daemon"))
-		return 0;
-	if (strncmp(name, "channel ", 8) || cfg->nchannels == CONFIG_MAX_CHANNELS)
-		return -1;
-	name = trim(name + 8);
-	if (name_check(name))
-		return -1;
-	for (uint32_t i = 0; i < cfg->nchannels; i++)
-		if (!strcmp(cfg->channels[i].name, name))
-			return -1;
-	*ch = &cfg->channels[cfg->nchannels++];
-	memset(*ch, 0, sizeof(**ch));
-	strcpy((*ch)->name, name);
-	(*ch)->capacity_bytes = 4u << 20;
-	(*ch)->max_message_bytes = 4096;
-	(*ch)->publish.everyone = (*ch)->subscribe.everyone = true;
-	(*ch)->numa_resolved = -1; /* numa_spec_resolve() sets it at creation */
-	return 0;
+		return open_daemon(p);
+	if (!strncmp(name, "channel", 7) && isspace((unsigned char)name[7]))
+		return open_channel(p, trim(name + 7));
+	if (!strcmp(name, "channel"))
+		return fail(p, "section [channel] without a channel name");
+	return fail(p, "unknown section [%s] (expected [daemon] or [channel NAME])", name);
 }
 
-static int parse_line(struct config *cfg, char *line, struct channel_spec **ch, bool *in_section)
+static int set_key(struct parser *p, const char *key, char *val)
+{
+	for (unsigned i = 0; i < p->nkeys; i++) {
+		const struct key *k = &p->keys[i];
+
+		if (strcmp(k->name, key))
+			continue;
+		if (p->key_line[i])
+			return fail(p, "duplicate key \"%s\" in %s (first on line %u)", key,
+				    p->section, p->key_line[i]);
+		p->key_line[i] = p->lineno;
+		if (k->set(p, val))
+			return fail(p, "%s must be %s, not \"%s\"", key, k->expect, val);
+		return 0;
+	}
+	return fail(p, "unknown key \"%s\" in %s", key, p->section);
+}
+
+/* line: without its comment, trimmed */
+static int parse_line(struct parser *p, char *line)
 {
 	char *eq, *key, *val;
 
-	line = trim(line);
-	if (!line[0] || line[0] == '#' || line[0] == ';')
+	if (!line[0] || line[0] == ';')
 		return 0;
-	if (line[0] == '[') {
-		*in_section = true;
-		return open_section(cfg, line, ch);
-	}
+	if (line[0] == '[')
+		return open_section(p, line);
 	eq = strchr(line, '=');
-	if (!eq || !*in_section)
-		return -1;
+	if (!eq)
+		return fail(p, "expected \"[section]\" or \"key = value\"");
 	*eq = 0;
 	key = trim(line);
 	val = trim(eq + 1);
+	if (!key[0])
+		return fail(p, "no key before '='");
+	if (!p->keys)
+		return fail(p, "key \"%s\" outside a section ([daemon] or [channel NAME])", key);
 	if (!val[0])
-		return -1;
-	return *ch ? set_channel_key(*ch, key, val) : set_daemon_key(cfg, key, val);
+		return fail(p, "no value for key \"%s\"", key);
+	return set_key(p, key, val);
 }
 
-int config_parse(struct config *cfg, const char *text, char *err, unsigned err_len)
+/* Report the error: where, why, and the line as written. */
+static void report(const struct parser *p, const char *origin, const char *line, char *err,
+		   unsigned err_len)
 {
-	struct channel_spec *ch = NULL;
-	bool in_section = false;
-	char *copy = strdup(text), *save = NULL, *line, shown[61];
-	unsigned lineno = 0;
+	int n = (int)strcspn(line, "\r\n");
+
+	snprintf(err, err_len, "%s:%u: %s\n    %.*s", origin, p->lineno, p->why, n, line);
+}
+
+int config_parse(struct config *cfg, const char *text, const char *origin, char *err,
+		 unsigned err_len)
+{
+	struct parser *p = calloc(1, sizeof(*p));
+	size_t len;
 	int rc = 0;
 
-	if (!copy) {
-		snprintf(err, err_len, "out of memory");
+	if (!p) {
+		snprintf(err, err_len, "%s: out of memory", origin);
 		return -1;
 	}
-	for (char *p = copy; p; p = save) {
-		save = strchr(p, '\n');
-		if (save)
-			*save++ = 0;
-		line = trim(p);
-		lineno++;
-		/* the line as written: parse_line() cuts it at the '=' */
-		snprintf(shown, sizeof(shown), "%s", line);
-		if (parse_line(cfg, line, &ch, &in_section)) {
-			snprintf(err, err_len, "line %u: cannot understand \"%s\"", lineno, shown);
+	p->cfg = cfg;
+	for (const char *at = text; *at && !rc; at += len + (at[len] == '\n')) {
+		char *line;
+
+		len = strcspn(at, "\n");
+		p->lineno++;
+		line = strndup(at, len);
+		if (!line) {
+			snprintf(err, err_len, "%s: out of memory", origin);
 			rc = -1;
 			break;
 		}
+		line[strcspn(line, "#")] = 0;
+		rc = parse_line(p, trim(line));
+		if (rc)
+			report(p, origin, at, err, err_len);
+		free(line);
 	}
-	free(copy);
+	free(p);
 	return rc;
 }
 
@@ -300,7 +483,12 @@ int config_load(struct config *cfg, const char *path, char *err, unsigned err_le
 		return -1;
 	}
 	fclose(f);
-	rc = config_parse(cfg, text, err, err_len);
+	if (memchr(text, 0, (size_t)n)) {
+		free(text);
+		snprintf(err, err_len, "%s: holds a NUL byte: not a text file", path);
+		return -1;
+	}
+	rc = config_parse(cfg, text, path, err, err_len);
 	free(text);
 	return rc;
 }

@@ -1,6 +1,7 @@
 /*
  * config.h - shmqd's configuration: daemon settings and declared channels,
  * from a small INI-style text (see docs/CONFIG.md). Main thread only.
+ * Errors are strings meant for a person: file, line, reason, the line.
  */
 #ifndef DAEMON_CONFIG_H
 #define DAEMON_CONFIG_H
@@ -53,12 +54,14 @@ struct config {
 void config_defaults(struct config *cfg);
 
 /*
- * Parse text into cfg (on top of what it holds). On error returns -1 and
- * writes "line N: why" into err.
+ * Parse text into cfg (on top of what it holds); origin names the text in
+ * messages (a file name). On error returns -1 and writes into err
+ * "ORIGIN:LINE: why" and, on a second line, the line as written.
  */
-int config_parse(struct config *cfg, const char *text, char *err, unsigned err_len);
+int config_parse(struct config *cfg, const char *text, const char *origin, char *err,
+		 unsigned err_len);
 
-/* Read and parse a file. */
+/* Read and parse a file: config_parse() with the path as origin. */
 int config_load(struct config *cfg, const char *path, char *err, unsigned err_len);
 
 bool acl_allows(const struct acl *acl, uint32_t uid);

@@ -891,6 +891,28 @@ out_free:
 	return -1;
 }
 
+int ctl_open_fd(struct ctl **out, int lfd, int epfd, struct registry *reg,
+		const struct config *cfg)
+{
+	struct ctl *c = calloc(1, sizeof(*c));
+	int fl = fcntl(lfd, F_GETFL);
+
+	if (!c)
+		return -1;
+	*c = (struct ctl){.epfd = epfd, .reg = reg, .cfg = cfg, .uid = (uint32_t)geteuid()};
+	c->lfd = lfd;
+	c->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (c->reserve_fd < 0 || fl < 0 || fcntl(lfd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    watch(c, lfd, CTL_TAG_LISTEN)) {
+		if (c->reserve_fd >= 0)
+			close(c->reserve_fd);
+		free(c);
+		return -1;
+	}
+	*out = c; /* c->path stays empty: ctl_close() unlinks nothing */
+	return 0;
+}
+
 void ctl_close(struct ctl *c)
 {
 	while (c->n)
@@ -899,6 +921,7 @@ void ctl_close(struct ctl *c)
 	close(c->lfd);
 	if (c->reserve_fd >= 0)
 		close(c->reserve_fd);
-	unlink(c->path);
+	if (c->path[0])
+		unlink(c->path);
 	free(c);
 }

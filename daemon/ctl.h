@@ -18,7 +18,14 @@ struct ctl;
 int ctl_open(struct ctl **out, const char *path, int epfd, struct registry *reg,
 	     const struct config *cfg);
 
-/* Close every client and the socket; unlink the socket path. */
+/*
+ * Serve on lfd, a listening socket that someone else bound (a service
+ * manager's socket activation); it becomes ctl's, non-blocking.
+ */
+int ctl_open_fd(struct ctl **out, int lfd, int epfd, struct registry *reg,
+		const struct config *cfg);
+
+/* Close every client and the socket; unlink the socket path ctl_open() bound. */
 void ctl_close(struct ctl *c);
 
 /* Handle an epoll event whose data.u64 is tagged for ctl. */

@@ -2,10 +2,14 @@
  * main.c - shmqd: parse the command line and configuration, create the
  * declared channels, then run one epoll loop over the control socket,
  * client pidfds, a 10 ms repair timer and SIGTERM/SIGINT (signalfd). Runs
- * in the foreground and logs to stderr; a clean stop removes the socket.
- * Channel segments are memfds: they live while any client maps them.
+ * in the foreground (or forks with --background) and logs to stderr. It
+ * binds its socket, or serves on one a service manager passed (see
+ * activation.h); once it listens it says so (ready.h). A clean stop
+ * removes the socket it bound, never a passed one. Channel segments are
+ * memfds: they live while any client maps them.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,14 +18,17 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "activation.h"
 #include "config.h"
 #include "ctl.h"
 #include "logmsg.h"
 #include "numa_place.h"
 #include "proto.h"
+#include "ready.h"
 #include "registry.h"
 #include "wait.h"
 
@@ -31,77 +38,131 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: shmqd [--socket PATH] [--config FILE] [--verbose|--quiet]\n"
+	fprintf(f, "usage: shmqd [--socket PATH] [--config FILE] [--ready-fd N | --background]\n"
+		   "             [--verbose|--quiet]\n"
+		   "       shmqd --check-config [--config FILE]\n"
 		   "  --socket PATH   control socket (default $SHMQ_SOCKET, else\n"
-		   "                  $XDG_RUNTIME_DIR/shmq/shmqd.sock, /run/shmq/shmqd.sock for root)\n"
-		   "  --config FILE   channels and settings (see docs/CONFIG.md)\n"
-		   "  --check-config  parse the configuration, report, and exit\n"
+		   "                  $XDG_RUNTIME_DIR/shmq/shmqd.sock, /run/shmq/shmqd.sock for root,\n"
+		   "                  /tmp/shmq-UID/shmqd.sock without XDG_RUNTIME_DIR)\n"
+		   "  --config FILE   channels and settings (see shmqd(8))\n"
+		   "  --check-config  parse the configuration, report, and exit (2 on an error)\n"
+		   "  --ready-fd N    once the socket listens, write a line to descriptor N, close it\n"
+		   "  --background    return once the socket listens, printing the daemon's pid\n"
+		   "  --verbose, --quiet  log debug lines, or warnings and errors only\n"
 		   "  --version       print the version and exit\n");
-}
-
-static void default_path(char *buf, size_t len)
-{
-	const char *env = getenv("SHMQ_SOCKET"), *rt = getenv("XDG_RUNTIME_DIR");
-
-	if (env && env[0])
-		snprintf(buf, len, "%s", env);
-	else if (geteuid() != 0 && rt && rt[0])
-		snprintf(buf, len, "%s/shmq/shmqd.sock", rt);
-	else
-		snprintf(buf, len, "/run/shmq/shmqd.sock");
 }
 
 struct args {
 	char socket[108];
 	const char *config;
 	int check;
+	int ready_fd; /* -1: none */
+	int background;
+	int private_dir; /* the socket is the default in /tmp/shmq-UID */
+	int activated;	 /* serve on the socket a service manager passed */
 };
+
+static void default_path(struct args *a)
+{
+	const char *env = getenv("SHMQ_SOCKET"), *rt = getenv("XDG_RUNTIME_DIR");
+	size_t len = sizeof(a->socket);
+
+	if (env && env[0]) {
+		snprintf(a->socket, len, "%s", env);
+	} else if (geteuid() == 0) {
+		snprintf(a->socket, len, "/run/shmq/shmqd.sock");
+	} else if (rt && rt[0]) {
+		snprintf(a->socket, len, "%s/shmq/shmqd.sock", rt);
+	} else {
+		snprintf(a->socket, len, "/tmp/shmq-%u/shmqd.sock", (unsigned)geteuid());
+		a->private_dir = 1;
+	}
+}
+
+static int parse_fd(const char *s)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 0 || v > 1 << 20 || ready_fd_check((int)v)) {
+		fprintf(stderr, "shmqd: --ready-fd %s: not a descriptor open for writing\n", s);
+		return -1;
+	}
+	return (int)v;
+}
+
+/* One option into a: 0 go on, 1 exit 0 (after --help or --version), 2 usage error. */
+static int parse_opt(struct args *a, int o)
+{
+	switch (o) {
+	case 's':
+		if (snprintf(a->socket, sizeof(a->socket), "%s", optarg) >=
+		    (int)sizeof(a->socket)) {
+			fprintf(stderr, "shmqd: socket path too long: %s\n", optarg);
+			return 2;
+		}
+		a->private_dir = 0;
+		return 0;
+	case 'c':
+		a->config = optarg;
+		return 0;
+	case 'v':
+		log_threshold = LOG_DEBUG;
+		return 0;
+	case 'q':
+		log_threshold = LOG_WARN;
+		return 0;
+	case 'V':
+		printf("shmqd %s (protocol %u, layout %u)\n", SHMQ_VERSION, PROTO_VERSION,
+		       LAYOUT_VERSION);
+		return 1;
+	case 'C':
+		a->check = 1;
+		return 0;
+	case 'r':
+		a->ready_fd = parse_fd(optarg);
+		return a->ready_fd < 0 ? 2 : 0;
+	case 'b':
+		a->background = 1;
+		return 0;
+	case 'h':
+		usage(stdout);
+		return 1;
+	default:
+		usage(stderr);
+		return 2;
+	}
+}
 
 static int parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option longopts[] = {
 		{"socket", required_argument, NULL, 's'}, {"config", required_argument, NULL, 'c'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"quiet", no_argument, NULL, 'q'},        {"version", no_argument, NULL, 'V'},
-		{"check-config", no_argument, NULL, 'C'}, {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}};
-	int o;
+		{"verbose", no_argument, NULL, 'v'},      {"quiet", no_argument, NULL, 'q'},
+		{"version", no_argument, NULL, 'V'},      {"check-config", no_argument, NULL, 'C'},
+		{"ready-fd", required_argument, NULL, 'r'}, {"background", no_argument, NULL, 'b'},
+		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+	int o, rc;
 
 	memset(a, 0, sizeof(*a));
-	default_path(a->socket, sizeof(a->socket));
+	a->ready_fd = -1;
+	default_path(a);
 	while ((o = getopt_long(argc, argv, "s:c:vqVCh", longopts, NULL)) != -1) {
-		switch (o) {
-		case 's':
-			if (snprintf(a->socket, sizeof(a->socket), "%s", optarg) >=
-			    (int)sizeof(a->socket)) {
-				fprintf(stderr, "shmqd: socket path too long: %s\n", optarg);
-				return 2;
-			}
-			break;
-		case 'c':
-			a->config = optarg;
-			break;
-		case 'v':
-			log_threshold = LOG_DEBUG;
-			break;
-		case 'q':
-			log_threshold = LOG_WARN;
-			break;
-		case 'V':
-			printf("shmqd 0.1.0 (protocol %u, layout %u)\n", PROTO_VERSION, LAYOUT_VERSION);
-			return 1;
-		case 'C':
-			a->check = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return 1;
-		default:
-			usage(stderr);
-			return 2;
-		}
+		rc = parse_opt(a, o);
+		if (rc)
+			return rc;
 	}
-	return optind < argc ? (usage(stderr), 2) : 0;
+	if (optind < argc) {
+		fprintf(stderr, "shmqd: unexpected argument: %s\n", argv[optind]);
+		return 2;
+	}
+	if (a->background && a->ready_fd >= 0) {
+		fprintf(stderr, "shmqd: --background and --ready-fd exclude each other\n");
+		return 2;
+	}
+	return 0;
 }
 
 static int setup_fds(int *epfd, int *sfd, int *tfd)
@@ -188,14 +249,125 @@ static void run(int epfd, int sfd, int tfd, struct ctl *ctl, struct registry *re
 	}
 }
 
+/*
+ * Without $XDG_RUNTIME_DIR a non-root user's socket lives in /tmp/shmq-UID,
+ * a directory made 0700 here and used only while it is a directory of ours
+ * that nobody else may enter (libshmq checks the same before it connects):
+ * in /tmp, anyone could have made it first.
+ */
+static int private_dir_make(const char *socket_path)
+{
+	char dir[108];
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s", socket_path);
+	*strrchr(dir, '/') = 0;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		log_msg(LOG_ERROR, "daemon", "cannot create dir=%s err=%s", dir, strerror(errno));
+		return -1;
+	}
+	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 077)) {
+		log_msg(LOG_ERROR, "daemon",
+			"refusing socket dir=%s: not a directory of uid=%u with mode 0700", dir,
+			(unsigned)geteuid());
+		return -1;
+	}
+	return 0;
+}
+
+/* Listen on the socket a service manager passed, else on a->socket. */
+static int open_ctl(const struct args *a, int epfd, struct registry *reg,
+		    const struct config *cfg, struct ctl **ctl)
+{
+	if (a->activated) {
+		if (ctl_open_fd(ctl, ACTIVATION_FD, epfd, reg, cfg) == 0)
+			return 0;
+		log_msg(LOG_ERROR, "daemon", "cannot serve the passed socket=%s err=%s", a->socket,
+			strerror(errno));
+		return -1;
+	}
+	if (a->private_dir && private_dir_make(a->socket))
+		return -1;
+	if (ctl_open(ctl, a->socket, epfd, reg, cfg) == 0)
+		return 0;
+	log_msg(LOG_ERROR, "daemon", "cannot listen socket=%s err=%s", a->socket, strerror(errno));
+	return -1;
+}
+
+/*
+ * --background: fork. The child serves in a new session, with stdin and
+ * stdout on /dev/null (stderr, the log, stays), and writes its ready line
+ * into a pipe; it returns here. The parent prints the child's pid and exits
+ * 0 once that line arrives, or exits 1 if the pipe closes without it (the
+ * child stopped; its log says why).
+ */
+static void background(int *ready_fd)
+{
+	char line[200];
+	ssize_t n;
+	int p[2];
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) || (pid = fork()) < 0) {
+		fprintf(stderr, "shmqd: cannot start in the background: %s\n", strerror(errno));
+		exit(1);
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		close(p[0]);
+		setsid();
+		if (null >= 0 && (dup2(null, 0) < 0 || dup2(null, 1) < 0))
+			_exit(1);
+		if (null > 1)
+			close(null);
+		*ready_fd = p[1];
+		return;
+	}
+	close(p[1]);
+	do /* one write() of less than PIPE_BUF bytes: one read() */
+		n = read(p[0], line, sizeof(line) - 1);
+	while (n < 0 && errno == EINTR);
+	if (n < 5 || strncmp(line, "ready", 5))
+		exit(1);
+	printf("%d\n", (int)pid);
+	exit(0);
+}
+
+static int serve(const struct args *a, const struct config *cfg)
+{
+	struct registry reg;
+	struct ctl *ctl;
+	int epfd, sfd, tfd;
+
+	raise_fd_limit();
+	if (setup_fds(&epfd, &sfd, &tfd)) {
+		fprintf(stderr, "shmqd: setup failed: %s\n", strerror(errno));
+		return 1;
+	}
+	registry_init(&reg, cfg);
+	if (create_declared(&reg, cfg) || open_ctl(a, epfd, &reg, cfg, &ctl)) {
+		registry_fini(&reg);
+		return 1;
+	}
+	log_msg(LOG_INFO, "daemon", "listening socket=%s pid=%d channels=%u%s", a->socket,
+		(int)getpid(), cfg->nchannels, a->activated ? " activated=1" : "");
+	ready_announce(a->ready_fd, a->socket);
+	run(epfd, sfd, tfd, ctl, &reg);
+	ready_stopping();
+	ctl_close(ctl);
+	registry_fini(&reg);
+	log_msg(LOG_INFO, "daemon", "stopped");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct config cfg;
-	struct registry reg;
-	struct ctl *ctl;
 	struct args a;
-	char err[256];
-	int epfd, sfd, tfd, rc = parse_args(argc, argv, &a);
+	char err[4096];
+	int rc = parse_args(argc, argv, &a);
 
 	if (rc)
 		return rc == 1 ? 0 : 2;
@@ -205,31 +377,21 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (a.check) {
-		printf("shmqd: config ok: %u channel(s)\n", cfg.nchannels);
+		printf("shmqd: config %s ok: %u channel(s)\n", a.config ? a.config : "(defaults)",
+		       cfg.nchannels);
 		return 0;
 	}
-	raise_fd_limit();
-	if (setup_fds(&epfd, &sfd, &tfd)) {
-		fprintf(stderr, "shmqd: setup failed: %s\n", strerror(errno));
+	rc = activation_take(a.socket, sizeof(a.socket), err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "shmqd: %s\n", err);
 		return 1;
 	}
-	registry_init(&reg, &cfg);
-	if (create_declared(&reg, &cfg))
-		goto out_registry;
-	if (ctl_open(&ctl, a.socket, epfd, &reg, &cfg)) {
-		log_msg(LOG_ERROR, "daemon", "cannot listen socket=%s err=%s", a.socket,
-			strerror(errno));
-		goto out_registry;
+	a.activated = rc;
+	if (a.activated && a.ready_fd == ACTIVATION_FD) {
+		fprintf(stderr, "shmqd: --ready-fd %d is the passed socket\n", ACTIVATION_FD);
+		return 2;
 	}
-	log_msg(LOG_INFO, "daemon", "listening socket=%s pid=%d channels=%u", a.socket,
-		(int)getpid(), cfg.nchannels);
-	run(epfd, sfd, tfd, ctl, &reg);
-	ctl_close(ctl);
-	registry_fini(&reg);
-	log_msg(LOG_INFO, "daemon", "stopped");
-	return 0;
-
-out_registry:
-	registry_fini(&reg);
-	return 1;
+	if (a.background)
+		background(&a.ready_fd);
+	return serve(&a, &cfg);
 }

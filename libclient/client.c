@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -17,9 +18,26 @@
 #include "map.h"
 #include "name.h"
 
+/*
+ * Without $XDG_RUNTIME_DIR a non-root user's default socket is in
+ * /tmp/shmq-UID, which shmqd makes 0700. Anyone may create that name in
+ * /tmp first: trust it only while it is our own private directory.
+ */
+static int private_dir_check(const char *dir)
+{
+	struct stat st;
+
+	if (lstat(dir, &st) < 0)
+		return errno == ENOENT ? 0 : -SHMQ_ESYS; /* no daemon yet: connect says so */
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077))
+		return -SHMQ_EPERM;
+	return 0;
+}
+
 SHMQ_EXPORT int shmq_socket_path(const char *socket_path, char *buf, size_t len)
 {
 	const char *env = getenv("SHMQ_SOCKET"), *rt = getenv("XDG_RUNTIME_DIR");
+	char dir[32];
 	int n;
 
 	if (!buf || !len)
@@ -28,10 +46,16 @@ SHMQ_EXPORT int shmq_socket_path(const char *socket_path, char *buf, size_t len)
 		n = snprintf(buf, len, "%s", socket_path);
 	else if (env && env[0])
 		n = snprintf(buf, len, "%s", env);
-	else if (geteuid() != 0 && rt && rt[0])
-		n = snprintf(buf, len, "%s/shmq/shmqd.sock", rt);
-	else
+	else if (geteuid() == 0)
 		n = snprintf(buf, len, "/run/shmq/shmqd.sock");
+	else if (rt && rt[0])
+		n = snprintf(buf, len, "%s/shmq/shmqd.sock", rt);
+	else {
+		snprintf(dir, sizeof(dir), "/tmp/shmq-%u", (unsigned)geteuid());
+		n = snprintf(buf, len, "%s/shmqd.sock", dir);
+		if (n >= 0 && (size_t)n < len)
+			return private_dir_check(dir);
+	}
 	return n < 0 || (size_t)n >= len ? -SHMQ_EINVAL : 0;
 }
 

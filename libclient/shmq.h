@@ -190,7 +190,9 @@ struct shmq_sub_stats {
 
 /*
  * Connect to shmqd. socket_path NULL means $SHMQ_SOCKET, else the default
- * ($XDG_RUNTIME_DIR/shmq/shmqd.sock, or /run/shmq/shmqd.sock for root).
+ * ($XDG_RUNTIME_DIR/shmq/shmqd.sock, or /run/shmq/shmqd.sock for root, or
+ * /tmp/shmq-UID/shmqd.sock without XDG_RUNTIME_DIR: -SHMQ_EPERM unless that
+ * directory is the caller's own with mode 0700).
  * Errors: -SHMQ_ENODAEMON (nobody listens there), -SHMQ_EPERM (the socket
  * refuses us), -SHMQ_EVERSION, -SHMQ_EPROTO (the peer is no shmqd),
  * -SHMQ_ECLOSED (it hung up), -SHMQ_ELIMIT (no descriptors left),
