@@ -3,8 +3,8 @@
  * shmqd's configuration and the shmq tools share, for applications too.
  * Pure; any thread.
  */
-#include "internal.h"
 #include "size.h"
+#include "internal.h"
 
 SHMQ_EXPORT int shmq_size_parse(const char *s, uint64_t *out)
 {

@@ -13,9 +13,9 @@
 
 /* Exit status of the shmq command (docs/CLI.md). */
 enum cli_exit {
-	CLI_OK = 0,      /* done as asked */
-	CLI_FAILED = 1,  /* an operation failed; stderr names the SHMQ_E… code */
-	CLI_USAGE = 2,   /* the command line is wrong */
+	CLI_OK = 0,	 /* done as asked */
+	CLI_FAILED = 1,	 /* an operation failed; stderr names the SHMQ_E… code */
+	CLI_USAGE = 2,	 /* the command line is wrong */
 	CLI_TIMEOUT = 3, /* --timeout ran out first */
 };
 
@@ -39,7 +39,7 @@ enum out_mode {
 /* How shmq pub reads messages when none are given as arguments. */
 enum in_mode {
 	IN_LINES,  /* a message a line */
-	IN_NUL,    /* -0: NUL-terminated */
+	IN_NUL,	   /* -0: NUL-terminated */
 	IN_LENGTH, /* --length-prefixed, as sub writes it */
 	IN_FILES,  /* --file: a message a file */
 };
@@ -53,7 +53,7 @@ struct opts {
 	uint32_t given; /* GIVEN_* */
 	int create;
 	/* sub */
-	uint64_t count;   /* stop after this many, 0 = no limit (pub: publish this many) */
+	uint64_t count;	  /* stop after this many, 0 = no limit (pub: publish this many) */
 	double timeout_s; /* < 0 = never */
 	uint32_t start;
 	uint64_t offset;
@@ -81,8 +81,7 @@ int cli_fail(const char *what, const char *name, int err, const struct opts *o);
 int cli_check_settings(struct shmq_client *c, const char *what, const char *name,
 		       const struct opts *o);
 
-int cmd_pub(struct shmq_client *c, const char *name, char **msgs, int nmsgs,
-	    const struct opts *o);
+int cmd_pub(struct shmq_client *c, const char *name, char **msgs, int nmsgs, const struct opts *o);
 int cmd_sub(struct shmq_client *c, const char *name, const struct opts *o);
 
 /* Help: the overview, or one command's (0, or -1 for an unknown command). */

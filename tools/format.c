@@ -112,7 +112,8 @@ static void base64(FILE *f, const void *data, size_t len)
 	for (i = 0; i + 2 < len; i += 3) {
 		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
 
-		fprintf(f, "%c%c%c%c", abc[v >> 18], abc[v >> 12 & 63], abc[v >> 6 & 63], abc[v & 63]);
+		fprintf(f, "%c%c%c%c", abc[v >> 18], abc[v >> 12 & 63], abc[v >> 6 & 63],
+			abc[v & 63]);
 	}
 	if (len - i == 1)
 		fprintf(f, "%c%c==", abc[p[i] >> 2], abc[(p[i] & 3) << 4]);
@@ -222,20 +223,49 @@ static int put_placeholder(const struct out *o, char x, const struct shmq_msg *m
 	FILE *f = o->f;
 
 	switch (x) {
-	case 'o': fprintf(f, "%" PRIu64, m->offset); break;
-	case 't': fprintf(f, "%" PRIu64, m->timestamp_ns); break;
-	case 'T': put_time(f, m->timestamp_ns); break;
-	case 'l': fprintf(f, "%" PRIu32, m->len); break;
-	case 'L': fprintf(f, "%" PRIu64, m->lost); break;
-	case 's': put_bytes(f, m->data, m->len, o->escape); break;
-	case 'k': put_bytes(f, mf->key, mf->key_len, o->escape); break;
-	case 'h': put_headers(o, m, mf->nheaders); break;
-	case 'm': fprintf(f, "%" PRIu64, mf->msg_id); break;
-	case 'c': fprintf(f, "%" PRIu64, mf->corr_id); break;
-	case 'y': put_bytes(f, mf->content_type, mf->content_type_len, o->escape); break;
-	case 'r': put_bytes(f, mf->reply_to, mf->reply_to_len, o->escape); break;
-	case '%': fputc('%', f); break;
-	default: return -1;
+	case 'o':
+		fprintf(f, "%" PRIu64, m->offset);
+		break;
+	case 't':
+		fprintf(f, "%" PRIu64, m->timestamp_ns);
+		break;
+	case 'T':
+		put_time(f, m->timestamp_ns);
+		break;
+	case 'l':
+		fprintf(f, "%" PRIu32, m->len);
+		break;
+	case 'L':
+		fprintf(f, "%" PRIu64, m->lost);
+		break;
+	case 's':
+		put_bytes(f, m->data, m->len, o->escape);
+		break;
+	case 'k':
+		put_bytes(f, mf->key, mf->key_len, o->escape);
+		break;
+	case 'h':
+		put_headers(o, m, mf->nheaders);
+		break;
+	case 'm':
+		if (mf->fields & SHMQ_F_MSG_ID)
+			fprintf(f, "%" PRIu64, mf->msg_id);
+		break;
+	case 'c':
+		if (mf->fields & SHMQ_F_CORR_ID)
+			fprintf(f, "%" PRIu64, mf->corr_id);
+		break;
+	case 'y':
+		put_bytes(f, mf->content_type, mf->content_type_len, o->escape);
+		break;
+	case 'r':
+		put_bytes(f, mf->reply_to, mf->reply_to_len, o->escape);
+		break;
+	case '%':
+		fputc('%', f);
+		break;
+	default:
+		return -1;
 	}
 	return 0;
 }
@@ -244,12 +274,18 @@ static int put_placeholder(const struct out *o, char x, const struct shmq_msg *m
 static int escape_char(char x)
 {
 	switch (x) {
-	case 'n': return '\n';
-	case 't': return '\t';
-	case 'r': return '\r';
-	case '0': return 0;
-	case '\\': return '\\';
-	default: return -1;
+	case 'n':
+		return '\n';
+	case 't':
+		return '\t';
+	case 'r':
+		return '\r';
+	case '0':
+		return 0;
+	case '\\':
+		return '\\';
+	default:
+		return -1;
 	}
 }
 

@@ -16,7 +16,7 @@ struct out {
 	FILE *f;
 	enum out_mode mode;
 	const char *format; /* OUT_FORMAT */
-	bool escape;        /* escape non-printable bytes (stdout is a terminal) */
+	bool escape;	    /* escape non-printable bytes (stdout is a terminal) */
 };
 
 /*

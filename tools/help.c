@@ -40,9 +40,8 @@ static const char channel_opts[] =
     "  --numa none|local|N    NUMA node of the ring's memory (default none)\n"
     "  --no-timestamps        messages carry no publish time\n";
 
-static const char help_create[] =
-    "usage: shmq create NAME [CHANNEL SETTINGS]\n"
-    "Create channel NAME. Exit 1 with SHMQ_EEXIST if it exists.\n\n";
+static const char help_create[] = "usage: shmq create NAME [CHANNEL SETTINGS]\n"
+				  "Create channel NAME. Exit 1 with SHMQ_EEXIST if it exists.\n\n";
 
 static const char help_pub[] =
     "usage: shmq pub NAME [OPTIONS] [MESSAGE...]\n"
@@ -87,11 +86,13 @@ static const char help_sub[] =
     "  -r, --raw              payload bytes only, nothing between messages\n"
     "  -L, --length-prefixed  each message as a 4-byte big-endian length and payload\n\n";
 
-static const char help_ls[] = "usage: shmq ls\n"
-			      "One line a channel: name, policy, ring bytes, max_message, readers,\n"
-			      "publishers, NUMA, timestamps, oldest and tail offsets.\n";
-static const char help_rm[] = "usage: shmq rm NAME\n"
-			      "Delete channel NAME; open handles keep their mapping until closed.\n";
+static const char help_ls[] =
+    "usage: shmq ls\n"
+    "One line a channel: name, policy, ring bytes, max_message, readers,\n"
+    "publishers, NUMA, timestamps, oldest and tail offsets.\n";
+static const char help_rm[] =
+    "usage: shmq rm NAME\n"
+    "Delete channel NAME; open handles keep their mapping until closed.\n";
 static const char help_info[] = "usage: shmq info NAME\n"
 				"NAME's line of shmq ls.\n";
 static const char help_help[] = "usage: shmq help [COMMAND]\n";
@@ -108,7 +109,7 @@ int help_command(FILE *f, const char *cmd)
 		const char *text;
 		int channel_opts;
 	} texts[] = {{"ls", help_ls, 0},     {"create", help_create, 1}, {"rm", help_rm, 0},
-		     {"info", help_info, 0}, {"pub", help_pub, 1},       {"sub", help_sub, 1},
+		     {"info", help_info, 0}, {"pub", help_pub, 1},	 {"sub", help_sub, 1},
 		     {"help", help_help, 0}};
 
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {

@@ -19,8 +19,8 @@
 /* Why publishing stopped without a SHMQ error (positive). */
 enum pub_end {
 	PUB_TRUNCATED = 1, /* stdin ended inside a length-prefixed frame */
-	PUB_READ = 2,      /* reading stdin or a file failed (errno) */
-	PUB_EOF = 3,       /* read_exact(): the input ended before the first byte */
+	PUB_READ = 2,	   /* reading stdin or a file failed (errno) */
+	PUB_EOF = 3,	   /* read_exact(): the input ended before the first byte */
 };
 
 struct pub_run {
@@ -30,7 +30,7 @@ struct pub_run {
 	uint64_t sent;
 	uint64_t start_ns;
 	const char *path; /* the file that failed to read */
-	int read_errno;   /* why, with PUB_READ */
+	int read_errno;	  /* why, with PUB_READ */
 };
 
 static uint64_t mono_ns(void)
@@ -62,8 +62,10 @@ static int pub_one(struct pub_run *r, const void *data, size_t len)
 	int err;
 
 	if (len > max) {
-		fprintf(stderr, "shmq: pub: a message of %zu bytes is above the channel's limit of "
-				"%" PRIu32 " bytes\n", len, max);
+		fprintf(stderr,
+			"shmq: pub: a message of %zu bytes is above the channel's limit of "
+			"%" PRIu32 " bytes\n",
+			len, max);
 		return -SHMQ_ETOOBIG;
 	}
 	if (r->o->rate > 0)
@@ -134,7 +136,8 @@ static int pub_frames(struct pub_run *r)
 			err = 0;
 			break;
 		}
-		len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+		len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 |
+		      hdr[3];
 		if (!err && len > shmq_pub_max_message(r->p))
 			err = pub_one(r, NULL, len); /* refused before reading: it says the limit */
 		if (!err)
@@ -148,15 +151,19 @@ static int pub_frames(struct pub_run *r)
 	return err;
 }
 
-/* The whole file at path, malloc'd, into *data and *len. 0, PUB_READ or -SHMQ_ENOMEM. */
-static int file_read(const char *path, char **data, size_t *len)
+/*
+ * The file at path, malloc'd, into *data and *len: all of it, or the first
+ * limit + 1 bytes if it is longer (a file that never ends, /dev/zero, is
+ * refused as too big). 0, PUB_READ or -SHMQ_ENOMEM.
+ */
+static int file_read(const char *path, size_t limit, char **data, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
 	size_t cap = 0, n = 0, got = 1;
 	char *buf = NULL, *bigger;
 	int err = f ? 0 : PUB_READ;
 
-	while (!err && got) {
+	while (!err && got && n <= limit) {
 		if (n == cap) {
 			cap = cap ? 2 * cap : 4096;
 			bigger = realloc(buf, cap);
@@ -166,7 +173,7 @@ static int file_read(const char *path, char **data, size_t *len)
 			}
 			buf = bigger;
 		}
-		got = fread(buf + n, 1, cap - n, f);
+		got = fread(buf + n, 1, cap - n < limit + 1 - n ? cap - n : limit + 1 - n, f);
 		n += got;
 		if (!got && ferror(f))
 			err = PUB_READ;
@@ -192,7 +199,7 @@ static int pub_files(struct pub_run *r)
 	int err = 0;
 
 	for (i = 0; i < o->nfiles && !err; i++)
-		if ((err = file_read(o->files[i], &data[i], &len[i])))
+		if ((err = file_read(o->files[i], shmq_pub_max_message(r->p), &data[i], &len[i])))
 			r->path = o->files[i];
 	for (i = 0; !err && !pub_done(r); i = (i + 1) % o->nfiles) {
 		err = pub_one(r, data[i], len[i]);
@@ -231,15 +238,16 @@ static int pub_open(struct shmq_client *c, const char *name, struct pub_run *r)
 		err = shmq_pub_open(c, name, &po, &r->p);
 	}
 	if (err == -SHMQ_ENOENT) {
-		fprintf(stderr, "shmq: pub %s: no such channel (SHMQ_ENOENT); create it with "
-				"\"shmq create\" or pass --create\n", name);
+		fprintf(stderr,
+			"shmq: pub %s: no such channel (SHMQ_ENOENT); create it with "
+			"\"shmq create\" or pass --create\n",
+			name);
 		return CLI_FAILED;
 	}
 	return err ? cli_fail("pub", name, err, r->o) : 0;
 }
 
-int cmd_pub(struct shmq_client *c, const char *name, char **msgs, int nmsgs,
-	    const struct opts *o)
+int cmd_pub(struct shmq_client *c, const char *name, char **msgs, int nmsgs, const struct opts *o)
 {
 	struct pub_run r = {.o = o, .mo = o->msg};
 	int rc = cli_check_settings(c, "pub", name, o), err;

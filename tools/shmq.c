@@ -48,36 +48,35 @@ enum {
 	O_REPLY_TO,
 };
 
-static const struct option longopts[] = {
-	{"socket", required_argument, NULL, 's'},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, 'V'},
-	{"capacity", required_argument, NULL, O_CAPACITY},
-	{"max-message", required_argument, NULL, O_MAX_MESSAGE},
-	{"policy", required_argument, NULL, O_POLICY},
-	{"publishers", required_argument, NULL, O_PUBLISHERS},
-	{"numa", required_argument, NULL, O_NUMA},
-	{"no-timestamps", no_argument, NULL, O_NO_TIMESTAMPS},
-	{"create", no_argument, NULL, 'c'},
-	{"count", required_argument, NULL, 'n'},
-	{"from", required_argument, NULL, O_FROM},
-	{"timeout", required_argument, NULL, 't'},
-	{"wait", no_argument, NULL, 'w'},
-	{"exit-at-end", no_argument, NULL, 'e'},
-	{"format", required_argument, NULL, 'f'},
-	{"json", no_argument, NULL, 'j'},
-	{"raw", no_argument, NULL, 'r'},
-	{"length-prefixed", no_argument, NULL, 'L'},
-	{"null", no_argument, NULL, '0'},
-	{"file", required_argument, NULL, 'F'},
-	{"rate", required_argument, NULL, O_RATE},
-	{"key", required_argument, NULL, 'k'},
-	{"header", required_argument, NULL, 'H'},
-	{"msg-id", required_argument, NULL, O_MSG_ID},
-	{"corr-id", required_argument, NULL, O_CORR_ID},
-	{"content-type", required_argument, NULL, O_CONTENT_TYPE},
-	{"reply-to", required_argument, NULL, O_REPLY_TO},
-	{NULL, 0, NULL, 0}};
+static const struct option longopts[] = {{"socket", required_argument, NULL, 's'},
+					 {"help", no_argument, NULL, 'h'},
+					 {"version", no_argument, NULL, 'V'},
+					 {"capacity", required_argument, NULL, O_CAPACITY},
+					 {"max-message", required_argument, NULL, O_MAX_MESSAGE},
+					 {"policy", required_argument, NULL, O_POLICY},
+					 {"publishers", required_argument, NULL, O_PUBLISHERS},
+					 {"numa", required_argument, NULL, O_NUMA},
+					 {"no-timestamps", no_argument, NULL, O_NO_TIMESTAMPS},
+					 {"create", no_argument, NULL, 'c'},
+					 {"count", required_argument, NULL, 'n'},
+					 {"from", required_argument, NULL, O_FROM},
+					 {"timeout", required_argument, NULL, 't'},
+					 {"wait", no_argument, NULL, 'w'},
+					 {"exit-at-end", no_argument, NULL, 'e'},
+					 {"format", required_argument, NULL, 'f'},
+					 {"json", no_argument, NULL, 'j'},
+					 {"raw", no_argument, NULL, 'r'},
+					 {"length-prefixed", no_argument, NULL, 'L'},
+					 {"null", no_argument, NULL, '0'},
+					 {"file", required_argument, NULL, 'F'},
+					 {"rate", required_argument, NULL, O_RATE},
+					 {"key", required_argument, NULL, 'k'},
+					 {"header", required_argument, NULL, 'H'},
+					 {"msg-id", required_argument, NULL, O_MSG_ID},
+					 {"corr-id", required_argument, NULL, O_CORR_ID},
+					 {"content-type", required_argument, NULL, O_CONTENT_TYPE},
+					 {"reply-to", required_argument, NULL, O_REPLY_TO},
+					 {NULL, 0, NULL, 0}};
 
 static const char shortopts[] = "s:hVcn:t:wef:jrL0F:k:H:";
 
@@ -85,14 +84,28 @@ static const char shortopts[] = "s:hVcn:t:wef:jrL0F:k:H:";
 static unsigned opt_cmds(int c)
 {
 	switch (c) {
-	case 's': case 'h': case 'V':
+	case 's':
+	case 'h':
+	case 'V':
 		return FOR_ALL;
-	case O_CAPACITY: case O_MAX_MESSAGE: case O_POLICY: case O_PUBLISHERS: case O_NUMA:
+	case O_CAPACITY:
+	case O_MAX_MESSAGE:
+	case O_POLICY:
+	case O_PUBLISHERS:
+	case O_NUMA:
 	case O_NO_TIMESTAMPS:
 		return FOR_CHANNEL;
-	case 'c': case 'n': case 'L':
+	case 'c':
+	case 'n':
+	case 'L':
 		return FOR_PUB | FOR_SUB;
-	case O_FROM: case 't': case 'w': case 'e': case 'f': case 'j': case 'r':
+	case O_FROM:
+	case 't':
+	case 'w':
+	case 'e':
+	case 'f':
+	case 'j':
+	case 'r':
 		return FOR_SUB;
 	default:
 		return FOR_PUB;
@@ -336,8 +349,8 @@ static int parse_sub_opt(int c, const char *arg, struct opts *o)
 		o->out = OUT_FORMAT;
 		o->format = arg;
 		if (format_check(arg, &bad))
-			return usage_error("--format %s: unknown placeholder or escape at \"%s\"", arg,
-					   bad);
+			return usage_error("--format %s: unknown placeholder or escape at \"%s\"",
+					   arg, bad);
 		return 0;
 	case 'j':
 		o->out = OUT_JSON;
@@ -439,16 +452,18 @@ static uint64_t ring_for(uint64_t asked, uint32_t max_message)
 static int mismatch(const char *what, const char *name, const char *setting, const char *has,
 		    const char *asked)
 {
-	fprintf(stderr, "shmq: %s %s: the channel exists with %s %s, not %s as asked "
-			"(SHMQ_EMISMATCH)\n", what, name, setting, has, asked);
+	fprintf(stderr,
+		"shmq: %s %s: the channel exists with %s %s, not %s as asked "
+		"(SHMQ_EMISMATCH)\n",
+		what, name, setting, has, asked);
 	return CLI_FAILED;
 }
 
 static int check_numbers(const char *what, const char *name, const struct shmq_channel_info *ci,
 			 const struct opts *o)
 {
-	uint32_t max_msg = o->given & GIVEN_MAX_MESSAGE ? o->chan.max_message_bytes
-							 : ci->max_message_bytes;
+	uint32_t max_msg =
+	    o->given & GIVEN_MAX_MESSAGE ? o->chan.max_message_bytes : ci->max_message_bytes;
 	char has[48], asked[48];
 
 	if ((o->given & GIVEN_MAX_MESSAGE) && max_msg != ci->max_message_bytes)
@@ -553,8 +568,7 @@ static int cmd_ls(struct shmq_client *c, const struct opts *o)
 	return 0;
 }
 
-static int cmd_name(struct shmq_client *c, const char *cmd, const char *name,
-		    const struct opts *o)
+static int cmd_name(struct shmq_client *c, const char *cmd, const char *name, const struct opts *o)
 {
 	struct shmq_channel_info ci;
 	int err;
@@ -625,8 +639,9 @@ int main(int argc, char **argv)
 		return rc > 0 ? CLI_OK : CLI_USAGE;
 	cmd = optind < argc ? argv[optind] : NULL;
 	if (want_help || (cmd && !strcmp(cmd, "help")))
-		return help(cmd && strcmp(cmd, "help") ? cmd : optind + 1 < argc ? argv[optind + 1]
-										 : NULL);
+		return help(cmd && strcmp(cmd, "help") ? cmd
+			    : optind + 1 < argc	       ? argv[optind + 1]
+						       : NULL);
 	if (!cmd) {
 		help_overview(stderr);
 		return CLI_USAGE;

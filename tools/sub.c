@@ -20,7 +20,7 @@
 #include "cli.h"
 #include "format.h"
 
-#define SLICE_NS 100000000 /* 100 ms */
+#define SLICE_NS 100000000    /* 100 ms */
 #define WAIT_POLL_NS 20000000 /* --wait: look for the channel every 20 ms */
 
 /* Why the loop stopped without an error (positive, beside -SHMQ_E… codes). */
@@ -28,7 +28,7 @@ enum sub_end {
 	SUB_CAUGHT_UP = 1, /* -e: no further message ready */
 	SUB_STOPPED = 2,   /* a signal, or nobody reads the output any more */
 	SUB_TIMEOUT = 3,   /* --timeout ran out */
-	SUB_WRITE = 4,     /* writing the output failed (errno) */
+	SUB_WRITE = 4,	   /* writing the output failed (errno) */
 };
 
 struct sub_run {
@@ -39,7 +39,7 @@ struct sub_run {
 	size_t cap;
 	uint64_t lost_pending; /* torn copies not yet reported */
 	uint64_t deadline_ns;  /* 0: none */
-	bool tty;              /* stdout is a terminal: flush each message */
+	bool tty;	       /* stdout is a terminal: flush each message */
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -49,10 +49,14 @@ static void on_signal(int sig)
 	stop_signal = sig;
 }
 
-/* SIGINT and SIGTERM end the loop (no SA_RESTART); a closed pipe is an EPIPE, not a death. */
+/*
+ * SIGINT and SIGTERM end the loop at the next slice; SA_RESTART lets a
+ * write in progress finish, so that what was received still goes out. A
+ * closed pipe is an EPIPE, not a death.
+ */
 static void signals_install(void)
 {
-	struct sigaction sa = {.sa_handler = on_signal};
+	struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
@@ -172,7 +176,8 @@ static int sub_loop(struct sub_run *r)
 		if (err)
 			break;
 		if (m.lost)
-			fprintf(stderr, "shmq: lost %" PRIu64 " message(s) before offset %" PRIu64 "\n",
+			fprintf(stderr,
+				"shmq: lost %" PRIu64 " message(s) before offset %" PRIu64 "\n",
 				m.lost, m.offset);
 		if (format_message(&r->out, &m))
 			return errno == EPIPE ? SUB_STOPPED : SUB_WRITE;
@@ -200,12 +205,16 @@ static int fail_from(struct shmq_client *c, const char *name, const struct opts 
 static int fail_missing(const char *name, bool waited)
 {
 	if (waited) {
-		fprintf(stderr, "shmq: sub %s: no such channel appeared before the timeout "
-				"(SHMQ_ENOENT)\n", name);
+		fprintf(stderr,
+			"shmq: sub %s: no such channel appeared before the timeout "
+			"(SHMQ_ENOENT)\n",
+			name);
 		return CLI_TIMEOUT;
 	}
-	fprintf(stderr, "shmq: sub %s: no such channel (SHMQ_ENOENT); create it with "
-			"\"shmq create\" or pass --create\n", name);
+	fprintf(stderr,
+		"shmq: sub %s: no such channel (SHMQ_ENOENT); create it with "
+		"\"shmq create\" or pass --create\n",
+		name);
 	return CLI_FAILED;
 }
 
@@ -276,7 +285,9 @@ int cmd_sub(struct shmq_client *c, const char *name, const struct opts *o)
 	if (rc || !r.s)
 		return rc;
 	r.tty = isatty(STDOUT_FILENO);
-	r.out = (struct out){.f = stdout, .mode = o->out, .format = o->format,
+	r.out = (struct out){.f = stdout,
+			     .mode = o->out,
+			     .format = o->format,
 			     .escape = r.tty && (o->out == OUT_PLAIN || o->out == OUT_FORMAT)};
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 	end = sub_loop(&r);

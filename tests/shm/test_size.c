@@ -91,9 +91,9 @@ static void test_size_largest_values_fit_and_one_more_overflows(void **state)
 static void test_size_malformed_input_is_a_syntax_error(void **state)
 {
 	static const char *const bad[] = {
-	    "",	   "K",	   "B",	    "iB",   "-1",    "+1",   " 1",  "1 ",  "1 K",   "1.5M",
-	    "1e6", "0x10", "4P",    "4E",   "4KK",   "4iB",  "4Ki", "4KBB", "4KiBB", "4BB",
-	    "4MiX", "4Bi", "4KB ",  "4\n",  "abc",   "1,000", "4kib!", "1_000",
+	    "",	    "K",    "B",    "iB",  "-1",  "+1",	   " 1",    "1 ",    "1 K",   "1.5M",
+	    "1e6",  "0x10", "4P",   "4E",  "4KK", "4iB",   "4Ki",   "4KBB",  "4KiBB", "4BB",
+	    "4MiX", "4Bi",  "4KB ", "4\n", "abc", "1,000", "4kib!", "1_000",
 	};
 
 	(void)state;
