@@ -193,10 +193,16 @@ static void json_fields(FILE *f, const struct shmq_msg *m, const struct shmq_msg
 
 static void put_json(FILE *f, const struct shmq_msg *m, const struct shmq_msg_fields *mf)
 {
-	fprintf(f, "{\"offset\":%" PRIu64 ",\"timestamp_ns\":%" PRIu64 ",\"time\":\"", m->offset,
+	fprintf(f, "{\"offset\":%" PRIu64 ",\"timestamp_ns\":%" PRIu64 ",\"time\":", m->offset,
 		m->timestamp_ns);
-	put_time(f, m->timestamp_ns);
-	fprintf(f, "\",\"lost\":%" PRIu64 ",\"length\":%" PRIu32, m->lost, m->len);
+	if (m->timestamp_ns) { /* else null: a channel without timestamps */
+		fputc('"', f);
+		put_time(f, m->timestamp_ns);
+		fputc('"', f);
+	} else {
+		fputs("null", f);
+	}
+	fprintf(f, ",\"lost\":%" PRIu64 ",\"length\":%" PRIu32, m->lost, m->len);
 	json_fields(f, m, mf);
 	json_bytes(f, "payload", m->data, m->len);
 	fputs("}\n", f);

@@ -310,6 +310,14 @@ static void test_format_prints_each_placeholder(void **state)
 	assert_non_null(strstr(r.out, want));
 	assert_non_null(strstr(r.out, "T"));
 	tool_result_free(&r);
+	/* a channel without timestamps: 0, "-" and null */
+	OK(d, "", "create", "nots", "--no-timestamps");
+	OK(d, "", "pub", "nots", "x");
+	OK(d, "0 -\n", "sub", "nots", "-e", "--format", "%t %T\\n");
+	OK(d,
+	   "{\"offset\":0,\"timestamp_ns\":0,\"time\":null,\"lost\":0,\"length\":1,\"payload\":"
+	   "\"x\"}\n",
+	   "sub", "nots", "-e", "--json");
 	FAILS(d, 2, "unknown placeholder", "sub", "f", "--format", "%q");
 	FAILS(d, 2, "unknown placeholder", "sub", "f", "--format", "trailing %");
 	FAILS(d, 2, "does not apply to pub", "pub", "f", "--json", "x");
