@@ -638,10 +638,10 @@ int main(int argc, char **argv)
 	if (rc)
 		return rc > 0 ? CLI_OK : CLI_USAGE;
 	cmd = optind < argc ? argv[optind] : NULL;
-	if (want_help || (cmd && !strcmp(cmd, "help")))
-		return help(cmd && strcmp(cmd, "help") ? cmd
-			    : optind + 1 < argc	       ? argv[optind + 1]
-						       : NULL);
+	if (cmd && !strcmp(cmd, "help")) /* shmq help [CMD] */
+		return help(optind + 1 < argc ? argv[optind + 1] : NULL);
+	if (want_help) /* shmq --help, shmq CMD --help */
+		return help(cmd);
 	if (!cmd) {
 		help_overview(stderr);
 		return CLI_USAGE;

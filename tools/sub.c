@@ -132,7 +132,7 @@ static int sub_wait(struct sub_run *r, struct shmq_msg *m)
  */
 static int sub_copy(struct sub_run *r, struct shmq_msg *m)
 {
-	size_t need = (size_t)m->ext_bytes + m->len;
+	size_t need = (size_t)m->ext_bytes + m->len + 1; /* + 1: a buffer even for an empty one */
 
 	if (need > r->cap) {
 		char *bigger = realloc(r->buf, need);
@@ -292,7 +292,7 @@ int cmd_sub(struct shmq_client *c, const char *name, const struct opts *o)
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 	end = sub_loop(&r);
 	flushed = output_flush(stdout); /* also after a signal: what was received goes out */
-	if (flushed && end != SUB_STOPPED && end != SUB_WRITE)
+	if (flushed && (end == 0 || end == SUB_CAUGHT_UP || end == SUB_TIMEOUT))
 		end = flushed;
 	rc = sub_exit(name, end, o); /* before the close: SUB_WRITE reads errno */
 	shmq_sub_close(r.s);
