@@ -56,6 +56,8 @@ static void put_bytes(FILE *f, const void *data, size_t len, bool escape)
 	const unsigned char *p = data;
 	size_t i = 0, n;
 
+	if (!len) /* data may be NULL: a field the message lacks */
+		return;
 	if (!escape) {
 		fwrite(data, 1, len, f);
 		return;

@@ -214,6 +214,7 @@ static void test_sub_from_earliest_offset_and_latest(void **state)
 	assert_non_null(strstr(r.err, "SHMQ_EINVAL"));
 	/* it names the tail: offsets 0..4 are taken, the next is 5 */
 	assert_non_null(strstr(r.err, "beyond the tail: the next message gets offset 5"));
+	tool_result_free(&r);
 	SHMQ(&r, d, NULL, "sub", "from", "--from", "5", "--timeout", "0.1");
 	expect(&r, 3, "");
 	tool_result_free(&r);
