@@ -77,7 +77,10 @@ struct opts {
 /* Print "shmq: what name: sentence (SHMQ_E…)" and return CLI_FAILED. */
 int cli_fail(const char *what, const char *name, int err, const struct opts *o);
 
-/* Open name as a publisher or subscriber as the options say (settings, --create). */
+/*
+ * Compare the channel settings given with those of name, if it exists: 0,
+ * or CLI_FAILED after naming the first that differs (SHMQ_EMISMATCH).
+ */
 int cli_check_settings(struct shmq_client *c, const char *what, const char *name,
 		       const struct opts *o);
 
