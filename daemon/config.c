@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "name.h"
+#include "size.h"
 
 #define MAX_SECTION_KEYS 8
 
@@ -96,30 +97,10 @@ static char *trim(char *s)
 	return s;
 }
 
-/* "4096", "64K", "4M", "1G", "1T", each optionally followed by "B" */
+/* A size in the syntax every shmq program takes (shm/size.c): 0 or -1. */
 static int parse_size(const char *s, uint64_t *out)
 {
-	static const char units[] = "KMGT";
-	const char *unit;
-	unsigned shift = 0;
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || s[0] == '-')
-		return -1;
-	unit = *end ? strchr(units, toupper((unsigned char)*end)) : NULL;
-	if (unit) {
-		shift = 10 * (unsigned)(unit - units + 1);
-		end++;
-	}
-	if (*end && !(toupper((unsigned char)*end) == 'B' && !end[1]))
-		return -1;
-	if (v > (UINT64_MAX >> shift))
-		return -1;
-	*out = (uint64_t)v << shift;
-	return 0;
+	return size_parse(s, out) ? -1 : 0;
 }
 
 /* A plain decimal number: digits only. */

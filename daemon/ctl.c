@@ -211,9 +211,16 @@ static void handle_release(struct ctl *c, struct client *cl, uint32_t at)
 }
 
 static int spec_from_wire(struct channel_spec *spec, const char *name,
-			  const struct proto_chan_opts *o, uint32_t owner)
+			  const struct proto_chan_opts *wire, uint32_t owner)
 {
+	struct proto_chan_opts d = *wire, *o = &d;
 	struct log_geometry g;
+
+	/* zero: the default (shmq_channel_opts_default() says the same) */
+	if (!d.capacity_bytes)
+		d.capacity_bytes = 4u << 20;
+	if (!d.max_message_bytes)
+		d.max_message_bytes = 4096;
 
 	if (o->flags & ~SHMQ_CHAN_NO_TIMESTAMP)
 		return -SHMQ_EINVAL; /* a flag this daemon does not know would be ignored */
@@ -338,6 +345,29 @@ static int op_list(struct ctl *c, struct client *cl, const void *body, struct re
 	return 0;
 }
 
+/*
+ * OP_OPEN with create on an existing channel: -SHMQ_EMISMATCH if a setting
+ * the request gives (non-zero) differs from the channel's. A capacity
+ * matches when it would have made the channel's ring.
+ */
+static int open_settings_check(const struct channel *ch, const struct proto_chan_opts *o)
+{
+	uint32_t max_msg = o->max_message_bytes ? o->max_message_bytes : ch->v.max_message_bytes;
+	struct log_geometry g;
+
+	if (o->capacity_bytes &&
+	    (log_geometry_make(o->capacity_bytes, max_msg, 0, 0, 0, &g) ||
+	     g.ring_bytes != ch->v.ring_bytes))
+		return -SHMQ_EMISMATCH;
+	if ((o->max_message_bytes && o->max_message_bytes != ch->v.max_message_bytes) ||
+	    (o->policy && o->policy != ch->v.policy) ||
+	    (o->publishers && o->publishers != ch->v.pub_mode) ||
+	    (o->numa_node && o->numa_node != ch->numa_wire) ||
+	    ((o->flags & SHMQ_CHAN_NO_TIMESTAMP) && !(ch->v.flags & DATA_F_NO_TIMESTAMP)))
+		return -SHMQ_EMISMATCH;
+	return 0;
+}
+
 static int open_channel(struct ctl *c, struct client *cl, const struct proto_open *req,
 			struct channel **out)
 {
@@ -353,6 +383,8 @@ static int open_channel(struct ctl *c, struct client *cl, const struct proto_ope
 	*out = registry_find(c->reg, name);
 	if (!*out && !req->create)
 		return -SHMQ_ENOENT;
+	if (*out && req->create && open_settings_check(*out, &req->opts))
+		return -SHMQ_EMISMATCH;
 	if (!*out) {
 		err = create_for(c, cl, name, &req->opts, out);
 		if (err)

@@ -250,13 +250,17 @@ SHMQ_EXPORT void shmq_channel_opts_default(struct shmq_channel_opts *o)
 		o->max_message_bytes = 4096;
 }
 
+/*
+ * Settings as the caller gave them: a zero field means "the default", which
+ * the daemon fills in when it creates the channel, and which an open of an
+ * existing channel does not compare (-SHMQ_EMISMATCH is for settings given).
+ */
 void client_wire_opts(struct proto_chan_opts *w, const struct shmq_channel_opts *o)
 {
 	struct shmq_channel_opts d = {0};
 
 	if (o)
 		d = *o;
-	shmq_channel_opts_default(&d);
 	*w = (struct proto_chan_opts){
 		.capacity_bytes = d.capacity_bytes,
 		.max_message_bytes = d.max_message_bytes,

@@ -454,6 +454,19 @@ const char *shmq_strerror(int err);
 /* The name of the code, such as "SHMQ_ENOENT". */
 const char *shmq_errname(int err);
 
+/* ---- sizes ------------------------------------------------------------ */
+
+/*
+ * Parse a byte size as shmqd's configuration and the shmq tools write it:
+ * a decimal integer, then an optional unit K, M, G or T (binary: K = 1024,
+ * either case), then an optional "B", or "iB" after a unit ("4096", "64K",
+ * "4MB", "4MiB", "1T"). No sign, space, fraction or trailing characters.
+ * Returns 0 and *out; -SHMQ_EINVAL if s (or out) is not valid (NULL, empty,
+ * malformed), -SHMQ_ELIMIT if the value does not fit in 64 bits. Limits
+ * of a particular setting (ring size, largest message) are the caller's.
+ */
+int shmq_size_parse(const char *s, uint64_t *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,7 +1,10 @@
 /*
- * shmq.c - the command-line client: ls, create, rm, info, pub, sub.
- * Uses only the public API (shmq.h). Exit status: 0 success, 1 a failed
- * operation (the message names the error code), 2 a usage error.
+ * shmq.c - the command-line client: ls, create, rm, info, pub, sub, help.
+ * Uses only the public API (shmq.h). This file parses the command line
+ * (options may come anywhere; "--" ends them), checks each option applies
+ * to the command, and runs the channel commands; pub.c and sub.c run
+ * theirs. Exit status: enum cli_exit (0 success, 1 a failed operation
+ * whose message names the error code, 2 a usage error, 3 a timeout).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -9,38 +12,107 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "shmq.h"
+#include "cli.h"
+#include "format.h"
 
-struct opts {
-	const char *socket;
-	struct shmq_channel_opts chan;
-	uint64_t count;    /* sub: stop after this many, 0 = no limit */
-	double timeout_s;  /* sub: stop after this long, < 0 = never */
-	uint32_t start;
-	uint64_t offset;
-	int quiet;
+#ifndef SHMQ_TOOL_VERSION
+#define SHMQ_TOOL_VERSION "unknown"
+#endif
+
+/* Limits of the channel settings, as shmqd checks them (shm/layout.h). */
+#define CAPACITY_MIN 4096ull
+#define CAPACITY_MAX (1ull << 40)
+#define MAX_MESSAGE_MAX (16ull << 20)
+#define RECORD_EXT_MAX 4096u /* header fields a record may carry */
+
+/* Which commands an option applies to (struct cli_opt.cmds). */
+#define FOR_CREATE 0x1u
+#define FOR_PUB 0x2u
+#define FOR_SUB 0x4u
+#define FOR_CHANNEL (FOR_CREATE | FOR_PUB | FOR_SUB)
+#define FOR_ALL 0xffu
+
+enum {
+	O_CAPACITY = 256,
+	O_MAX_MESSAGE,
+	O_POLICY,
+	O_PUBLISHERS,
+	O_NUMA,
+	O_NO_TIMESTAMPS,
+	O_FROM,
+	O_RATE,
+	O_MSG_ID,
+	O_CORR_ID,
+	O_CONTENT_TYPE,
+	O_REPLY_TO,
 };
 
-static void usage(FILE *f)
+static const struct option longopts[] = {{"socket", required_argument, NULL, 's'},
+					 {"help", no_argument, NULL, 'h'},
+					 {"version", no_argument, NULL, 'V'},
+					 {"capacity", required_argument, NULL, O_CAPACITY},
+					 {"max-message", required_argument, NULL, O_MAX_MESSAGE},
+					 {"policy", required_argument, NULL, O_POLICY},
+					 {"publishers", required_argument, NULL, O_PUBLISHERS},
+					 {"numa", required_argument, NULL, O_NUMA},
+					 {"no-timestamps", no_argument, NULL, O_NO_TIMESTAMPS},
+					 {"create", no_argument, NULL, 'c'},
+					 {"count", required_argument, NULL, 'n'},
+					 {"from", required_argument, NULL, O_FROM},
+					 {"timeout", required_argument, NULL, 't'},
+					 {"wait", no_argument, NULL, 'w'},
+					 {"exit-at-end", no_argument, NULL, 'e'},
+					 {"format", required_argument, NULL, 'f'},
+					 {"json", no_argument, NULL, 'j'},
+					 {"raw", no_argument, NULL, 'r'},
+					 {"length-prefixed", no_argument, NULL, 'L'},
+					 {"null", no_argument, NULL, '0'},
+					 {"file", required_argument, NULL, 'F'},
+					 {"rate", required_argument, NULL, O_RATE},
+					 {"key", required_argument, NULL, 'k'},
+					 {"header", required_argument, NULL, 'H'},
+					 {"msg-id", required_argument, NULL, O_MSG_ID},
+					 {"corr-id", required_argument, NULL, O_CORR_ID},
+					 {"content-type", required_argument, NULL, O_CONTENT_TYPE},
+					 {"reply-to", required_argument, NULL, O_REPLY_TO},
+					 {NULL, 0, NULL, 0}};
+
+static const char shortopts[] = "s:hVcn:t:wef:jrL0F:k:H:";
+
+/* The commands each option applies to, by its getopt value. */
+static unsigned opt_cmds(int c)
 {
-	fprintf(f,
-		"usage: shmq [--socket PATH] COMMAND [ARGS]\n"
-		"  ls                               list channels\n"
-		"  create NAME [CHANNEL OPTIONS]\n"
-		"  rm NAME                          delete a channel\n"
-		"  info NAME                        show a channel's settings and tail\n"
-		"  pub NAME [MESSAGE...]            publish each argument, or each stdin line\n"
-		"  sub NAME [--count N] [--from latest|earliest|OFFSET] [--timeout SECONDS]\n"
-		"Channel options (create, and pub and sub when they create):\n"
-		"  --capacity BYTES --max-message BYTES --policy block|drop\n"
-		"  --publishers one|many  --numa none|local|NODE  --no-timestamps\n"
-		"The socket is --socket, else $SHMQ_SOCKET, else the default path.\n"
-		"pub and sub create a missing channel with the given settings.\n");
+	switch (c) {
+	case 's':
+	case 'h':
+	case 'V':
+		return FOR_ALL;
+	case O_CAPACITY:
+	case O_MAX_MESSAGE:
+	case O_POLICY:
+	case O_PUBLISHERS:
+	case O_NUMA:
+	case O_NO_TIMESTAMPS:
+		return FOR_CHANNEL;
+	case 'c':
+	case 'n':
+	case 'L':
+		return FOR_PUB | FOR_SUB;
+	case O_FROM:
+	case 't':
+	case 'w':
+	case 'e':
+	case 'f':
+	case 'j':
+	case 'r':
+		return FOR_SUB;
+	default:
+		return FOR_PUB;
+	}
 }
 
-static int fail(const char *what, const char *name, int err, const struct opts *o)
+int cli_fail(const char *what, const char *name, int err, const struct opts *o)
 {
 	char path[108] = "";
 
@@ -48,33 +120,81 @@ static int fail(const char *what, const char *name, int err, const struct opts *
 		shmq_socket_path(o->socket, path, sizeof(path));
 		fprintf(stderr, "shmq: %s: shmqd is not reachable at %s (is shmqd running?)\n",
 			what, path);
-		return 1;
+		return CLI_FAILED;
 	}
 	fprintf(stderr, "shmq: %s%s%s: %s (%s)\n", what, name ? " " : "", name ? name : "",
 		shmq_strerror(err), shmq_errname(err));
-	return 1;
+	return CLI_FAILED;
 }
 
+/* Parsers return -1 for a bad value, or USAGE_SAID when they said why already. */
+#define USAGE_SAID (-2)
+
+static int usage_error(const char *fmt, const char *a, const char *b)
+{
+	fputs("shmq: ", stderr);
+	fprintf(stderr, fmt, a, b);
+	fputs("\n", stderr);
+	return USAGE_SAID;
+}
+
+/* "--name" of the option whose getopt value is c. */
+static const char *opt_name(int c, char *buf, size_t len)
+{
+	for (const struct option *l = longopts; l->name; l++)
+		if (l->val == c)
+			return snprintf(buf, len, "--%s", l->name), buf;
+	return snprintf(buf, len, "-%c", c), buf;
+}
+
+/* A size for messages: "17 MiB", "4 KiB", "1 byte", "4097 bytes". */
+static const char *size_text(uint64_t v, char *buf, size_t len)
+{
+	static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+	int u = -1;
+
+	while (v && !(v & 1023) && u < 5) {
+		v >>= 10;
+		u++;
+	}
+	if (u < 0)
+		snprintf(buf, len, "%" PRIu64 " byte%s", v, v == 1 ? "" : "s");
+	else
+		snprintf(buf, len, "%" PRIu64 " %s", v, units[u]);
+	return buf;
+}
+
+/* --capacity and --max-message: a size within [min, max]; errors name the limit. */
+static int parse_size(const char *opt, const char *arg, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char v[48], lim[48];
+	int err = shmq_size_parse(arg, out);
+
+	if (err == -SHMQ_ELIMIT)
+		return usage_error("--%s %s: too large (it does not fit in 64 bits)", opt, arg);
+	if (err)
+		return usage_error("--%s %s: not a size (N, then K, M, G or T, optionally B or iB)",
+				   opt, arg);
+	if (*out < min || *out > max) {
+		fprintf(stderr, "shmq: --%s %s: %s is %s the %s of %s\n", opt, arg,
+			size_text(*out, v, sizeof(v)), *out < min ? "below" : "above",
+			*out < min ? "minimum" : "limit",
+			size_text(*out < min ? min : max, lim, sizeof(lim)));
+		return USAGE_SAID;
+	}
+	return 0;
+}
+
+/* A decimal integer, nothing else. */
 static int parse_u64(const char *s, uint64_t *out)
 {
 	char *end;
-	unsigned long long v;
-	uint64_t mult = 1;
 
+	if (s[0] < '0' || s[0] > '9')
+		return -1;
 	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || s[0] == '-')
-		return -1;
-	if (*end == 'K' || *end == 'k')
-		mult = 1024, end++;
-	else if (*end == 'M' || *end == 'm')
-		mult = 1024 * 1024, end++;
-	else if (*end == 'G' || *end == 'g')
-		mult = 1024ull * 1024 * 1024, end++;
-	if (*end)
-		return -1;
-	*out = v * mult;
-	return 0;
+	*out = strtoull(s, &end, 10);
+	return errno || *end ? -1 : 0;
 }
 
 /* none | local | a node number, into SHMQ_NUMA_* */
@@ -86,7 +206,7 @@ static int parse_numa(const char *s, int32_t *out)
 		*out = SHMQ_NUMA_NONE;
 	else if (!strcmp(s, "local"))
 		*out = SHMQ_NUMA_LOCAL;
-	else if (s[strspn(s, "0123456789")] == 0 && !parse_u64(s, &node) && node < INT32_MAX)
+	else if (!parse_u64(s, &node) && node < INT32_MAX)
 		*out = SHMQ_NUMA_NODE((int32_t)node);
 	else
 		return -1;
@@ -95,6 +215,7 @@ static int parse_numa(const char *s, int32_t *out)
 
 static int parse_from(const char *s, struct opts *o)
 {
+	o->from = s;
 	if (!strcmp(s, "latest"))
 		o->start = SHMQ_START_LATEST;
 	else if (!strcmp(s, "earliest"))
@@ -106,87 +227,287 @@ static int parse_from(const char *s, struct opts *o)
 	return 0;
 }
 
-static int parse_opt(int c, const char *arg, struct opts *o)
+static int parse_seconds(const char *s, double *out)
 {
-	uint64_t v;
 	char *end;
 
+	*out = strtod(s, &end);
+	return *end || end == s || !(*out >= 0) || *out > 1e9 ? -1 : 0;
+}
+
+/* --header NAME=VALUE */
+static int parse_header(const char *s, struct opts *o)
+{
+	const char *eq = strchr(s, '=');
+	struct shmq_header *h = &o->headers[o->msg.nheaders];
+
+	if (o->msg.nheaders == PUB_HEADERS_MAX)
+		return usage_error("--header %s: at most %s headers", s, "16");
+	if (!eq || eq == s || eq - s > 255 || strlen(eq + 1) > 1024)
+		return usage_error("--header %s: %s", s,
+				   "not NAME=VALUE (name 1..255 bytes, value up to 1024)");
+	*h = (struct shmq_header){s, (uint32_t)(eq - s), eq + 1, (uint32_t)strlen(eq + 1)};
+	o->msg.nheaders++;
+	o->msg.fields |= SHMQ_F_HEADERS;
+	return 0;
+}
+
+/* One of the choices a|b, into *out (0 or 1). */
+static int parse_choice(const char *s, const char *zero, const char *one, uint32_t *out)
+{
+	if (strcmp(s, zero) && strcmp(s, one))
+		return -1;
+	*out = !strcmp(s, one);
+	return 0;
+}
+
+static int parse_channel_opt(int c, const char *arg, struct opts *o)
+{
+	uint64_t v = 0;
+	int err;
+
+	switch (c) {
+	case O_CAPACITY:
+		o->given |= GIVEN_CAPACITY;
+		return parse_size("capacity", arg, CAPACITY_MIN, CAPACITY_MAX,
+				  &o->chan.capacity_bytes);
+	case O_MAX_MESSAGE:
+		o->given |= GIVEN_MAX_MESSAGE;
+		err = parse_size("max-message", arg, 1, MAX_MESSAGE_MAX, &v);
+		o->chan.max_message_bytes = (uint32_t)v;
+		return err;
+	case O_POLICY: /* SHMQ_POLICY_DROP 0, SHMQ_POLICY_BLOCK 1 */
+		o->given |= GIVEN_POLICY;
+		return parse_choice(arg, "drop", "block", &o->chan.policy);
+	case O_PUBLISHERS: /* SHMQ_PUBLISHERS_MANY 0, SHMQ_PUBLISHERS_ONE 1 */
+		o->given |= GIVEN_PUBLISHERS;
+		return parse_choice(arg, "many", "one", &o->chan.publishers);
+	case O_NUMA:
+		o->given |= GIVEN_NUMA;
+		return parse_numa(arg, &o->chan.numa_node);
+	default: /* O_NO_TIMESTAMPS */
+		o->given |= GIVEN_NO_TIMESTAMPS;
+		o->chan.flags |= SHMQ_CHAN_NO_TIMESTAMP;
+		return 0;
+	}
+}
+
+static int parse_pub_opt(int c, const char *arg, struct opts *o)
+{
+	switch (c) {
+	case '0':
+		o->in = IN_NUL;
+		return 0;
+	case 'F':
+		if (o->nfiles == PUB_FILES_MAX)
+			return usage_error("--file %s: at most %s files", arg, "64");
+		o->files[o->nfiles++] = arg;
+		o->in = IN_FILES;
+		return 0;
+	case O_RATE:
+		return parse_seconds(arg, &o->rate) || o->rate <= 0 ? -1 : 0;
+	case 'k':
+		o->msg.key = arg;
+		o->msg.key_len = (uint32_t)strlen(arg);
+		o->msg.fields |= SHMQ_F_KEY;
+		return 0;
+	case 'H':
+		return parse_header(arg, o);
+	case O_MSG_ID:
+		o->msg.fields |= SHMQ_F_MSG_ID;
+		return parse_u64(arg, &o->msg.msg_id);
+	case O_CORR_ID:
+		o->msg.fields |= SHMQ_F_CORR_ID;
+		return parse_u64(arg, &o->msg.corr_id);
+	case O_CONTENT_TYPE:
+		o->msg.content_type = arg;
+		o->msg.fields |= SHMQ_F_CONTENT_TYPE;
+		return 0;
+	default: /* O_REPLY_TO */
+		o->msg.reply_to = arg;
+		o->msg.fields |= SHMQ_F_REPLY_TO;
+		return 0;
+	}
+}
+
+static int parse_sub_opt(int c, const char *arg, struct opts *o)
+{
+	const char *bad;
+
+	switch (c) {
+	case O_FROM:
+		return parse_from(arg, o);
+	case 't':
+		return parse_seconds(arg, &o->timeout_s);
+	case 'w':
+		o->wait = 1;
+		return 0;
+	case 'e':
+		o->exit_at_end = 1;
+		return 0;
+	case 'f':
+		o->out = OUT_FORMAT;
+		o->format = arg;
+		if (format_check(arg, &bad))
+			return usage_error("--format %s: unknown placeholder or escape at \"%s\"",
+					   arg, bad);
+		return 0;
+	case 'j':
+		o->out = OUT_JSON;
+		return 0;
+	default: /* 'r' */
+		o->out = OUT_RAW;
+		return 0;
+	}
+}
+
+static int parse_opt(int c, const char *arg, struct opts *o)
+{
 	switch (c) {
 	case 's':
 		o->socket = arg;
 		return 0;
-	case 'C':
-		return parse_u64(arg, &o->chan.capacity_bytes);
-	case 'M':
-		if (parse_u64(arg, &v) || v == 0 || v > UINT32_MAX)
-			return -1;
-		o->chan.max_message_bytes = (uint32_t)v;
-		return 0;
-	case 'P':
-		if (strcmp(arg, "block") && strcmp(arg, "drop"))
-			return -1;
-		o->chan.policy = !strcmp(arg, "block") ? SHMQ_POLICY_BLOCK : SHMQ_POLICY_DROP;
-		return 0;
-	case 'U':
-		if (strcmp(arg, "one") && strcmp(arg, "many"))
-			return -1;
-		o->chan.publishers =
-		    !strcmp(arg, "one") ? SHMQ_PUBLISHERS_ONE : SHMQ_PUBLISHERS_MANY;
-		return 0;
-	case 'N':
-		return parse_numa(arg, &o->chan.numa_node);
-	case 'T':
-		o->chan.flags |= SHMQ_CHAN_NO_TIMESTAMP;
+	case 'c':
+		o->create = 1;
 		return 0;
 	case 'n':
 		return parse_u64(arg, &o->count);
-	case 'f':
-		return parse_from(arg, o);
-	case 't':
-		o->timeout_s = strtod(arg, &end);
-		return *end || end == arg || o->timeout_s < 0 ? -1 : 0;
-	case 'q':
-		o->quiet = 1;
+	case 'L': /* pub reads frames, sub writes them */
+		o->in = IN_LENGTH;
+		o->out = OUT_LENGTH;
 		return 0;
+	}
+	switch (opt_cmds(c)) {
+	case FOR_CHANNEL:
+		return parse_channel_opt(c, arg, o);
+	case FOR_SUB:
+		return parse_sub_opt(c, arg, o);
 	default:
-		return -1;
+		return parse_pub_opt(c, arg, o);
 	}
 }
 
-static int parse_args(int argc, char **argv, struct opts *o)
+/* The bit of FOR_* a command is, 0 for ls, rm, info, help. */
+static unsigned cmd_bit(const char *cmd)
 {
-	static const struct option longopts[] = {
-		{"socket", required_argument, NULL, 's'},
-		{"capacity", required_argument, NULL, 'C'},
-		{"max-message", required_argument, NULL, 'M'},
-		{"policy", required_argument, NULL, 'P'},
-		{"publishers", required_argument, NULL, 'U'},
-		{"numa", required_argument, NULL, 'N'},
-		{"no-timestamps", no_argument, NULL, 'T'},
-		{"count", required_argument, NULL, 'n'},
-		{"from", required_argument, NULL, 'f'},
-		{"timeout", required_argument, NULL, 't'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}};
-	int c;
+	if (!strcmp(cmd, "create"))
+		return FOR_CREATE;
+	if (!strcmp(cmd, "pub"))
+		return FOR_PUB;
+	if (!strcmp(cmd, "sub"))
+		return FOR_SUB;
+	return 0;
+}
+
+/*
+ * Parse every option (anywhere on the line, as getopt_long permutes them)
+ * into o; *help is set by -h, and -V prints the version. Options that do
+ * not apply to the command are usage errors. 0, 1 (done: exit 0), or -1.
+ */
+static int parse_args(int argc, char **argv, struct opts *o, int *help)
+{
+	int c, err, seen[64], nseen = 0;
+	unsigned cmds;
+	char name[32];
 
 	memset(o, 0, sizeof(*o));
 	o->timeout_s = -1;
 	o->start = SHMQ_START_EARLIEST;
-	while ((c = getopt_long(argc, argv, "s:n:t:qh", longopts, NULL)) != -1) {
-		if (c == 'h') {
-			usage(stdout);
-			exit(0);
-		}
-		if (parse_opt(c, optarg, o)) {
-			if (c != '?')
-				fprintf(stderr, "shmq: bad value for option: %s\n", optarg);
-			usage(stderr);
+	o->from = "earliest";
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		if (c == '?' || c == ':')
 			return -1;
+		if (c == 'V') {
+			printf("shmq %s\n", SHMQ_TOOL_VERSION);
+			return 1;
 		}
+		err = c == 'h' ? (*help = 1, 0) : parse_opt(c, optarg, o);
+		if (err == -1)
+			fprintf(stderr, "shmq: %s %s: not a valid value (shmq help)\n",
+				opt_name(c, name, sizeof(name)), optarg);
+		if (err)
+			return -1;
+		if (nseen < 64)
+			seen[nseen++] = c;
+	}
+	for (int i = 0; optind < argc && i < nseen; i++) {
+		cmds = opt_cmds(seen[i]);
+		if (cmds != FOR_ALL && !(cmds & cmd_bit(argv[optind])))
+			return usage_error("%s does not apply to %s (shmq help)",
+					   opt_name(seen[i], name, sizeof(name)), argv[optind]);
 	}
 	return 0;
+}
+
+/* The channel's ring for --capacity asked and a largest message (what shmqd makes). */
+static uint64_t ring_for(uint64_t asked, uint32_t max_message)
+{
+	uint64_t ring = CAPACITY_MIN, max_record = SHMQ_RECORD_BYTES(max_message) + RECORD_EXT_MAX;
+
+	while (ring < asked || ring < 4 * max_record)
+		ring *= 2;
+	return ring;
+}
+
+static int mismatch(const char *what, const char *name, const char *setting, const char *has,
+		    const char *asked)
+{
+	fprintf(stderr,
+		"shmq: %s %s: the channel exists with %s %s, not %s as asked "
+		"(SHMQ_EMISMATCH)\n",
+		what, name, setting, has, asked);
+	return CLI_FAILED;
+}
+
+static int check_numbers(const char *what, const char *name, const struct shmq_channel_info *ci,
+			 const struct opts *o)
+{
+	uint32_t max_msg =
+	    o->given & GIVEN_MAX_MESSAGE ? o->chan.max_message_bytes : ci->max_message_bytes;
+	char has[48], asked[48];
+
+	if ((o->given & GIVEN_MAX_MESSAGE) && max_msg != ci->max_message_bytes)
+		return mismatch(what, name, "max-message",
+				size_text(ci->max_message_bytes, has, sizeof(has)),
+				size_text(max_msg, asked, sizeof(asked)));
+	if ((o->given & GIVEN_CAPACITY) &&
+	    ring_for(o->chan.capacity_bytes, max_msg) != ci->capacity_bytes) {
+		size_text(ci->capacity_bytes, has, sizeof(has));
+		size_text(ring_for(o->chan.capacity_bytes, max_msg), asked, sizeof(asked));
+		return mismatch(what, name, "capacity", has, asked);
+	}
+	if ((o->given & GIVEN_NUMA) && o->chan.numa_node != ci->numa_node) {
+		snprintf(has, sizeof(has), "%" PRId32, ci->numa_node - 1);
+		snprintf(asked, sizeof(asked), "%" PRId32, o->chan.numa_node - 1);
+		return mismatch(what, name, "numa node", ci->numa_node ? has : "none",
+				o->chan.numa_node ? asked : "none");
+	}
+	return 0;
+}
+
+int cli_check_settings(struct shmq_client *c, const char *what, const char *name,
+		       const struct opts *o)
+{
+	static const char *const policy[] = {"drop", "block"}, *const pubs[] = {"many", "one"};
+	struct shmq_channel_info ci;
+	int err;
+
+	if (!o->given)
+		return 0;
+	err = shmq_channel_info(c, name, &ci);
+	if (err == -SHMQ_ENOENT)
+		return 0; /* the open says so, or creates it */
+	if (err)
+		return cli_fail(what, name, err, o);
+	if ((o->given & GIVEN_POLICY) && o->chan.policy != ci.policy && ci.policy < 2)
+		return mismatch(what, name, "policy", policy[ci.policy], policy[o->chan.policy]);
+	if ((o->given & GIVEN_PUBLISHERS) && o->chan.publishers != ci.publishers &&
+	    ci.publishers < 2)
+		return mismatch(what, name, "publishers", pubs[ci.publishers],
+				pubs[o->chan.publishers]);
+	if ((o->given & GIVEN_NO_TIMESTAMPS) && !(ci.flags & SHMQ_CHAN_NO_TIMESTAMP))
+		return mismatch(what, name, "timestamps", "on", "off");
+	return check_numbers(what, name, &ci, o);
 }
 
 /* SHMQ_NUMA_* as asked: none, local or the node number */
@@ -226,17 +547,17 @@ static int cmd_ls(struct shmq_client *c, const struct opts *o)
 	int n = shmq_channel_list(c, NULL, 0);
 
 	if (n < 0)
-		return fail("ls", NULL, n, o);
+		return cli_fail("ls", NULL, n, o);
 	if (n) {
 		int cap = n;
 
 		rows = calloc((size_t)cap, sizeof(*rows));
 		if (!rows)
-			return fail("ls", NULL, -SHMQ_ENOMEM, o);
+			return cli_fail("ls", NULL, -SHMQ_ENOMEM, o);
 		n = shmq_channel_list(c, rows, (size_t)cap);
 		if (n < 0) {
 			free(rows);
-			return fail("ls", NULL, n, o);
+			return cli_fail("ls", NULL, n, o);
 		}
 		if (n > cap) /* channels created since the first call: print what fits */
 			n = cap;
@@ -247,186 +568,92 @@ static int cmd_ls(struct shmq_client *c, const struct opts *o)
 	return 0;
 }
 
-static int cmd_pub(struct shmq_client *c, const char *name, char **msgs, int nmsgs,
-		   const struct opts *o)
-{
-	struct shmq_pub_opts po = {.create = 1, .channel = o->chan};
-	struct shmq_pub *p;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	int err = shmq_pub_open(c, name, &po, &p);
-
-	if (err)
-		return fail("pub", name, err, o);
-	for (int i = 0; i < nmsgs && !err; i++)
-		err = shmq_publish(p, msgs[i], (uint32_t)strlen(msgs[i]), -1, NULL);
-	while (!nmsgs && !err && (len = getline(&line, &cap, stdin)) >= 0) {
-		if (len && line[len - 1] == '\n')
-			len--;
-		err = (uint64_t)len > UINT32_MAX ? -SHMQ_ETOOBIG
-						 : shmq_publish(p, line, (uint32_t)len, -1, NULL);
-	}
-	free(line);
-	shmq_pub_close(p);
-	return err ? fail("pub", name, err, o) : 0;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/*
- * The next message, copied: a copy is checked intact (on a drop channel a
- * lapping publisher may rewrite a view while it is printed; a torn copy is
- * counted lost instead). The buffer grows to the largest message seen.
- * Output waiting in stdio goes out whenever no message is ready.
- */
-static int sub_next(struct shmq_sub *s, char **buf, size_t *cap, struct shmq_msg *m,
-		    int64_t left)
-{
-	int err = shmq_recv_copy(s, *buf, *cap, m, 0);
-
-	if (err == -SHMQ_EAGAIN) {
-		fflush(stdout);
-		err = shmq_recv_copy(s, *buf, *cap, m, left);
-	}
-	while (err == -SHMQ_EINVAL && m->len > *cap) { /* not consumed: grow, read again */
-		char *bigger = realloc(*buf, m->len);
-
-		if (!bigger)
-			return -SHMQ_ENOMEM;
-		*buf = bigger;
-		*cap = m->len;
-		err = shmq_recv_copy(s, *buf, *cap, m, 0);
-	}
-	return err;
-}
-
-static int sub_loop(struct shmq_sub *s, const struct opts *o)
-{
-	uint64_t deadline = o->timeout_s >= 0 ? now_ns() + (uint64_t)(o->timeout_s * 1e9) : 0;
-	size_t cap = 4096;
-	char *buf = malloc(cap);
-	struct shmq_msg m;
-	uint64_t got = 0;
-	int err = buf ? 0 : -SHMQ_ENOMEM;
-
-	while (!err && (!o->count || got < o->count)) {
-		int64_t left = -1;
-
-		if (deadline) {
-			uint64_t now = now_ns();
-
-			if (now >= deadline)
-				break;
-			left = (int64_t)(deadline - now);
-		}
-		err = sub_next(s, &buf, &cap, &m, left);
-		if (err == -SHMQ_ETIMEDOUT) {
-			err = 0;
-			break;
-		}
-		if (err)
-			break;
-		if (m.lost)
-			fprintf(stderr, "shmq: lost %" PRIu64 " message(s) before offset %" PRIu64 "\n",
-				m.lost, m.offset);
-		fwrite(m.data, 1, m.len, stdout);
-		fputc('\n', stdout);
-		got++;
-	}
-	free(buf);
-	return err;
-}
-
-static int cmd_sub(struct shmq_client *c, const char *name, const struct opts *o)
-{
-	struct shmq_sub_opts so = {
-		.start = o->start, .offset = o->offset, .create = 1, .channel = o->chan};
-	struct shmq_sub *s;
-	int err = shmq_sub_open(c, name, &so, &s);
-
-	if (err)
-		return fail("sub", name, err, o);
-	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
-	err = sub_loop(s, o);
-	fflush(stdout);
-	shmq_sub_close(s);
-	return err ? fail("sub", name, err, o) : 0;
-}
-
-static int dispatch(struct shmq_client *c, const char *cmd, char **args, int nargs,
-		    const struct opts *o)
+static int cmd_name(struct shmq_client *c, const char *cmd, const char *name, const struct opts *o)
 {
 	struct shmq_channel_info ci;
 	int err;
 
-	if (!strcmp(cmd, "ls"))
-		return cmd_ls(c, o);
-	if (nargs < 1) {
-		usage(stderr);
-		return 2;
-	}
-	if (!strcmp(cmd, "pub"))
-		return cmd_pub(c, args[0], args + 1, nargs - 1, o);
-	if (nargs != 1) {
-		usage(stderr);
-		return 2;
-	}
-	if (!strcmp(cmd, "sub"))
-		return cmd_sub(c, args[0], o);
-	if (!strcmp(cmd, "create")) {
-		err = shmq_channel_create(c, args[0], &o->chan);
-		return err ? fail("create", args[0], err, o) : 0;
-	}
-	if (!strcmp(cmd, "rm")) {
-		err = shmq_channel_delete(c, args[0]);
-		return err ? fail("rm", args[0], err, o) : 0;
-	}
-	if (!strcmp(cmd, "info")) {
-		err = shmq_channel_info(c, args[0], &ci);
-		if (err)
-			return fail("info", args[0], err, o);
+	if (!strcmp(cmd, "create"))
+		err = shmq_channel_create(c, name, &o->chan);
+	else if (!strcmp(cmd, "rm"))
+		err = shmq_channel_delete(c, name);
+	else if (!(err = shmq_channel_info(c, name, &ci)))
 		print_info(&ci);
-		return 0;
+	return err ? cli_fail(cmd, name, err, o) : CLI_OK;
+}
+
+/* The number of arguments cmd takes: exactly (>= 0), or at least -n - 1. */
+static int cmd_args(const char *cmd)
+{
+	static const struct {
+		const char *cmd;
+		int nargs;
+	} cmds[] = {{"ls", 0}, {"create", 1}, {"rm", 1}, {"info", 1}, {"pub", -2}, {"sub", 1}};
+
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(cmd, cmds[i].cmd))
+			return cmds[i].nargs;
+	return INT32_MIN;
+}
+
+static int run(const char *cmd, char **args, int nargs, const struct opts *o)
+{
+	struct shmq_client *c;
+	int err = shmq_connect(o->socket, &c), rc;
+
+	if (err)
+		return cli_fail(cmd, NULL, err, o);
+	if (!strcmp(cmd, "ls"))
+		rc = cmd_ls(c, o);
+	else if (!strcmp(cmd, "pub"))
+		rc = cmd_pub(c, args[0], args + 1, nargs - 1, o);
+	else if (!strcmp(cmd, "sub"))
+		rc = cmd_sub(c, args[0], o);
+	else
+		rc = cmd_name(c, cmd, args[0], o);
+	shmq_disconnect(c);
+	return rc;
+}
+
+/* shmq help [CMD], shmq CMD --help */
+static int help(const char *cmd)
+{
+	if (!cmd) {
+		help_overview(stdout);
+		return CLI_OK;
 	}
-	fprintf(stderr, "shmq: unknown command: %s\n", cmd);
-	usage(stderr);
-	return 2;
+	if (help_command(stdout, cmd)) {
+		fprintf(stderr, "shmq: help: unknown command: %s\n", cmd);
+		return CLI_USAGE;
+	}
+	return CLI_OK;
 }
 
 int main(int argc, char **argv)
 {
-	static const char *const known[] = {"ls", "create", "rm", "info", "pub", "sub"};
-	struct shmq_client *c;
 	struct opts o;
 	const char *cmd;
-	int err, rc;
-	size_t i;
+	int want_help = 0, nargs, rc = parse_args(argc, argv, &o, &want_help);
 
-	if (parse_args(argc, argv, &o))
-		return 2;
-	if (optind >= argc) {
-		usage(stderr);
-		return 2;
+	if (rc)
+		return rc > 0 ? CLI_OK : CLI_USAGE;
+	cmd = optind < argc ? argv[optind] : NULL;
+	if (cmd && !strcmp(cmd, "help")) /* shmq help [CMD] */
+		return help(optind + 1 < argc ? argv[optind + 1] : NULL);
+	if (want_help) /* shmq --help, shmq CMD --help */
+		return help(cmd);
+	if (!cmd) {
+		help_overview(stderr);
+		return CLI_USAGE;
 	}
-	cmd = argv[optind];
-	for (i = 0; i < sizeof(known) / sizeof(known[0]) && strcmp(cmd, known[i]); i++)
-		;
-	if (i == sizeof(known) / sizeof(known[0])) {
-		fprintf(stderr, "shmq: unknown command: %s\n", cmd);
-		usage(stderr);
-		return 2;
+	nargs = cmd_args(cmd);
+	if (nargs == INT32_MIN) {
+		fprintf(stderr, "shmq: unknown command: %s (shmq --help lists them)\n", cmd);
+		return CLI_USAGE;
 	}
-	err = shmq_connect(o.socket, &c);
-	if (err)
-		return fail(cmd, NULL, err, &o);
-	rc = dispatch(c, cmd, argv + optind + 1, argc - optind - 1, &o);
-	shmq_disconnect(c);
-	return rc;
+	if (nargs >= 0 ? argc - optind - 1 != nargs : argc - optind - 1 < -nargs - 1) {
+		help_command(stderr, cmd);
+		return CLI_USAGE;
+	}
+	return run(cmd, argv + optind + 1, argc - optind - 1, &o);
 }

@@ -41,7 +41,29 @@ static void test_config_defaults_without_text(void **state)
 	assert_int_equal(cfg.nchannels, 0);
 	assert_int_equal(cfg.stuck_ms, 500);
 	assert_int_equal(cfg.max_channels, 1024);
-	assert_true(cfg.create.everyone);
+	assert_int_equal(cfg.max_channels_per_uid, 64);
+	assert_int_equal(cfg.max_connections_per_uid, 64);
+	/* creation: root and the daemon's uid only, nobody listed */
+	assert_false(cfg.create.everyone);
+	assert_int_equal(cfg.create.n, 0);
+}
+
+static void test_config_per_uid_limits_and_create_list(void **state)
+{
+	(void)state;
+	assert_int_equal(parse("[daemon]\nmax_channels_per_uid = 3\n"
+			       "max_connections_per_uid = 65536\ncreate = 1000, 65534\n"),
+			 0);
+	assert_int_equal(cfg.max_channels_per_uid, 3);
+	assert_int_equal(cfg.max_connections_per_uid, 65536);
+	assert_false(cfg.create.everyone);
+	assert_int_equal(cfg.create.n, 2);
+	assert_true(acl_allows(&cfg.create, 65534));
+	assert_false(acl_allows(&cfg.create, 1001));
+	expect_error("[daemon]\nmax_channels_per_uid = 0\n", ":2:", "from 1 to 65536",
+		     "max_channels_per_uid = 0");
+	expect_error("[daemon]\nmax_connections_per_uid = 65537\n", ":2:", "from 1 to 65536",
+		     "max_connections_per_uid = 65537");
 }
 
 static void test_config_inline_comments_end_the_value(void **state)
@@ -271,6 +293,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_config_defaults_without_text),
+	    cmocka_unit_test(test_config_per_uid_limits_and_create_list),
 	    cmocka_unit_test(test_config_inline_comments_end_the_value),
 	    cmocka_unit_test(test_config_channel_defaults_and_every_key),
 	    cmocka_unit_test(test_config_sizes_take_k_m_g_t_and_b),

@@ -269,7 +269,7 @@ static void test_create_with_bad_settings_is_refused(void **state)
 	struct daemon *d = *state;
 	const struct proto_chan_opts bad[] = {
 	    {.capacity_bytes = 4096, .max_message_bytes = 64, .policy = 2},
-	    {.capacity_bytes = 4096, .max_message_bytes = 0},
+	    {.capacity_bytes = 4096, .max_message_bytes = 64, .policy = UINT32_MAX},
 	    {.capacity_bytes = 4096, .max_message_bytes = (16u << 20) + 1},
 	    {.capacity_bytes = 1ull << 50, .max_message_bytes = 4096},
 	    {.capacity_bytes = 4096, .max_message_bytes = 64, .publishers = 2},

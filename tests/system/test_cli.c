@@ -2,7 +2,8 @@
  * test_cli.c - the shmq command against a real shmqd: create, ls, info,
  * rm, pub (arguments and stdin), sub (--count, --from, --timeout), the
  * socket from --socket or $SHMQ_SOCKET, and what it says when something
- * is wrong. Exit status: 0 success, 1 failed operation, 2 usage error.
+ * is wrong. Exit status: 0 success, 1 failed operation, 2 usage error,
+ * 3 timeout. test_cli_formats.c covers output formats, inputs and limits.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -95,6 +96,9 @@ static void test_sub_prints_in_order_what_pub_reads_from_stdin(void **state)
 	struct tool_result r, sr;
 	struct tool_proc sub;
 
+	SHMQ(&r, d, NULL, "create", "t");
+	expect(&r, 0, "");
+	tool_result_free(&r);
 	assert_int_equal(
 	    tool_spawn(&sub, TOOL_ARGS("--socket", d->sock, "sub", "t", "--count", "1000")), 0);
 	SHMQ(&r, d, input, "pub", "t");
@@ -111,7 +115,7 @@ static void test_pub_publishes_each_argument_as_a_message(void **state)
 	struct daemon *d = *state;
 	struct tool_result r;
 
-	SHMQ(&r, d, NULL, "pub", "args", "a", "b c", "");
+	SHMQ(&r, d, NULL, "pub", "args", "--create", "a", "b c", "");
 	expect(&r, 0, "");
 	tool_result_free(&r);
 	/* after "--", messages may look like options */
@@ -175,12 +179,13 @@ static void test_shmq_socket_environment_variable_is_honoured(void **state)
 	unsetenv("SHMQ_SOCKET");
 }
 
+/* Publish the lines from..to to chan, creating it if missing. */
 static void publish_numbers(struct daemon *d, const char *chan, unsigned from, unsigned to)
 {
 	char *input = numbers(from, to);
 	struct tool_result r;
 
-	SHMQ(&r, d, input, "pub", chan);
+	SHMQ(&r, d, input, "pub", chan, "--create");
 	expect(&r, 0, "");
 	tool_result_free(&r);
 	free(input);
@@ -202,11 +207,20 @@ static void test_sub_from_earliest_offset_and_latest(void **state)
 	expect(&r, 0, "3\n4\n5\n");
 	tool_result_free(&r);
 	SHMQ(&r, d, NULL, "sub", "from", "--from", "latest", "--timeout", "0.2");
-	expect(&r, 0, "");
+	expect(&r, 3, "");
 	tool_result_free(&r);
 	SHMQ(&r, d, NULL, "sub", "from", "--from", "99", "--count", "1");
 	expect(&r, 1, "");
 	assert_non_null(strstr(r.err, "SHMQ_EINVAL"));
+	/* it names the tail: offsets 0..4 are taken, the next is 5 */
+	assert_non_null(strstr(r.err, "beyond the tail: the next message gets offset 5"));
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "sub", "from", "--from", "5", "--timeout", "0.1");
+	expect(&r, 3, "");
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "sub", "from", "--from", "6", "--timeout", "0.1");
+	expect(&r, 1, "");
+	assert_non_null(strstr(r.err, "--from 6 is beyond the tail"));
 	tool_result_free(&r);
 	SHMQ(&r, d, NULL, "sub", "from", "--from", "yesterday");
 	expect(&r, 2, "");
@@ -235,8 +249,18 @@ static void test_sub_timeout_ends_a_quiet_subscription(void **state)
 	struct tool_result r;
 
 	publish_numbers(d, "quiet", 1, 2);
+	/* the timeout ends it before --count: exit 3, with what arrived printed */
 	SHMQ(&r, d, NULL, "sub", "quiet", "--timeout", "0.3");
+	expect(&r, 3, "1\n2\n");
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "sub", "quiet", "--timeout", "0.3", "--count", "3");
+	expect(&r, 3, "1\n2\n");
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "sub", "quiet", "--timeout", "30", "--count", "2");
 	expect(&r, 0, "1\n2\n");
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "sub", "quiet", "--timeout", "0");
+	expect(&r, 3, "1\n2\n");
 	tool_result_free(&r);
 	SHMQ(&r, d, NULL, "sub", "quiet", "--timeout", "-1");
 	expect(&r, 2, "");

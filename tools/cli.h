@@ -1,0 +1,94 @@
+/*
+ * cli.h - what the files of the shmq command share: the parsed command
+ * line, exit codes, and the entry points of each command. One thread;
+ * only main() exits, and only commands print.
+ */
+#ifndef TOOLS_CLI_H
+#define TOOLS_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "shmq.h"
+
+/* Exit status of the shmq command (docs/CLI.md). */
+enum cli_exit {
+	CLI_OK = 0,	 /* done as asked */
+	CLI_FAILED = 1,	 /* an operation failed; stderr names the SHMQ_E… code */
+	CLI_USAGE = 2,	 /* the command line is wrong */
+	CLI_TIMEOUT = 3, /* --timeout ran out first */
+};
+
+/* Channel settings given on the command line (opts.given). */
+#define GIVEN_CAPACITY 0x01u
+#define GIVEN_MAX_MESSAGE 0x02u
+#define GIVEN_POLICY 0x04u
+#define GIVEN_PUBLISHERS 0x08u
+#define GIVEN_NUMA 0x10u
+#define GIVEN_NO_TIMESTAMPS 0x20u
+
+/* How shmq sub prints messages. */
+enum out_mode {
+	OUT_PLAIN,  /* payload, newline */
+	OUT_FORMAT, /* --format */
+	OUT_JSON,   /* --json: one object a line */
+	OUT_RAW,    /* --raw: payload bytes only */
+	OUT_LENGTH, /* --length-prefixed: 4-byte big-endian length, payload */
+};
+
+/* How shmq pub reads messages when none are given as arguments. */
+enum in_mode {
+	IN_LINES,  /* a message a line */
+	IN_NUL,	   /* -0: NUL-terminated */
+	IN_LENGTH, /* --length-prefixed, as sub writes it */
+	IN_FILES,  /* --file: a message a file */
+};
+
+#define PUB_HEADERS_MAX 16
+#define PUB_FILES_MAX 64
+
+struct opts {
+	const char *socket;
+	struct shmq_channel_opts chan;
+	uint32_t given; /* GIVEN_* */
+	int create;
+	/* sub */
+	uint64_t count;	  /* stop after this many, 0 = no limit (pub: publish this many) */
+	double timeout_s; /* < 0 = never */
+	uint32_t start;
+	uint64_t offset;
+	const char *from; /* as written, for messages */
+	int wait;
+	int exit_at_end;
+	enum out_mode out;
+	const char *format;
+	/* pub */
+	enum in_mode in;
+	double rate; /* messages a second, 0 = as fast as possible */
+	struct shmq_msg_opts msg;
+	struct shmq_header headers[PUB_HEADERS_MAX];
+	const char *files[PUB_FILES_MAX];
+	unsigned nfiles;
+};
+
+/* The length-prefixed framing: a 4-byte big-endian payload length, then the payload. */
+#define FRAME_HDR_BYTES 4
+
+/* Print "shmq: what name: sentence (SHMQ_E…)" and return CLI_FAILED. */
+int cli_fail(const char *what, const char *name, int err, const struct opts *o);
+
+/*
+ * Compare the channel settings given with those of name, if it exists: 0,
+ * or CLI_FAILED after naming the first that differs (SHMQ_EMISMATCH).
+ */
+int cli_check_settings(struct shmq_client *c, const char *what, const char *name,
+		       const struct opts *o);
+
+int cmd_pub(struct shmq_client *c, const char *name, char **msgs, int nmsgs, const struct opts *o);
+int cmd_sub(struct shmq_client *c, const char *name, const struct opts *o);
+
+/* Help: the overview, or one command's (0, or -1 for an unknown command). */
+void help_overview(FILE *f);
+int help_command(FILE *f, const char *cmd);
+
+#endif

@@ -1,0 +1,124 @@
+/*
+ * help.c - the shmq command's help: an overview (shmq --help, shmq help)
+ * and one text a command (shmq help CMD, shmq CMD --help). docs/CLI.md
+ * and tools/shmq.1 say the same at length; change them together.
+ */
+#include <string.h>
+
+#include "cli.h"
+
+static const char overview[] =
+    "usage: shmq [--socket PATH] COMMAND [OPTIONS] [ARGS]\n"
+    "\n"
+    "Commands:\n"
+    "  ls                     list channels\n"
+    "  create NAME            create a channel\n"
+    "  rm NAME                delete a channel\n"
+    "  info NAME              show a channel's settings and offsets\n"
+    "  pub NAME [MESSAGE...]  publish the arguments, or stdin\n"
+    "  sub NAME               print messages (from the earliest retained one)\n"
+    "  help [COMMAND]         this text, or one command's\n"
+    "\n"
+    "Options for every command:\n"
+    "  -s, --socket PATH      shmqd's socket (else $SHMQ_SOCKET, else\n"
+    "                         $XDG_RUNTIME_DIR/shmq/shmqd.sock, /run/shmq/shmqd.sock for root)\n"
+    "  -h, --help             help (shmq CMD --help: that command's)\n"
+    "  -V, --version          print the version\n"
+    "\n"
+    "pub and sub never create a channel unless given --create.\n"
+    "Exit status: 0 success, 1 a failed operation (stderr names the SHMQ_E... code),\n"
+    "2 a usage error, 3 --timeout ran out. See shmq(1) and docs/CLI.md.\n";
+
+static const char channel_opts[] =
+    "Channel settings (create; pub and sub check them against an existing channel\n"
+    "and exit 1 naming any that differ, and create with them under --create):\n"
+    "  --capacity SIZE        ring bytes, 4K..1T, rounded up to a power of two\n"
+    "                         (default 4M); SIZE is N[K|M|G|T][B|iB], binary units\n"
+    "  --max-message SIZE     largest payload, 1..16M (default 4K)\n"
+    "  --policy block|drop    a full ring makes publishers wait, or overwrites (default drop)\n"
+    "  --publishers one|many  one exclusive publisher, or many lock-free (default many)\n"
+    "  --numa none|local|N    NUMA node of the ring's memory (default none)\n"
+    "  --no-timestamps        messages carry no publish time\n";
+
+static const char help_create[] = "usage: shmq create NAME [CHANNEL SETTINGS]\n"
+				  "Create channel NAME. Exit 1 with SHMQ_EEXIST if it exists.\n\n";
+
+static const char help_pub[] =
+    "usage: shmq pub NAME [OPTIONS] [MESSAGE...]\n"
+    "Publish each MESSAGE argument, else each --file, else stdin: one message a\n"
+    "line (the newline dropped), or as -0 / --length-prefixed say.\n"
+    "  -c, --create           create NAME if missing (with the channel settings)\n"
+    "  -0, --null             stdin holds NUL-terminated messages\n"
+    "  -L, --length-prefixed  stdin holds frames: 4-byte big-endian length, payload\n"
+    "                         (what shmq sub --length-prefixed writes)\n"
+    "  -F, --file PATH        publish the whole file as one message (repeatable)\n"
+    "  -n, --count N          publish N messages: arguments and files are repeated\n"
+    "                         in turn; stdin stops after N\n"
+    "  --rate N               publish N messages a second (N may be a fraction)\n"
+    "  -k, --key KEY          the messages' key\n"
+    "  -H, --header NAME=VALUE  a user header (repeatable, at most 16)\n"
+    "  --msg-id N             message id of the first message; each next one counts up\n"
+    "  --corr-id N            correlation id\n"
+    "  --content-type TYPE    content type, such as application/json\n"
+    "  --reply-to CHANNEL     the channel replies go to\n\n";
+
+static const char help_sub[] =
+    "usage: shmq sub NAME [OPTIONS]\n"
+    "Print NAME's messages, from the earliest one the ring still holds (the C\n"
+    "library's default is the latest). Losses go to stderr. SIGINT and SIGTERM\n"
+    "flush what was received and exit 0.\n"
+    "  -c, --create           create NAME if missing (with the channel settings)\n"
+    "  -w, --wait             wait for NAME to be created (until --timeout)\n"
+    "  --from WHERE           earliest (default), latest, or an OFFSET\n"
+    "  -n, --count N          exit 0 after N messages\n"
+    "  -t, --timeout SECONDS  exit 3 if still running after SECONDS (a fraction is fine)\n"
+    "  -e, --exit-at-end      exit 0 once no further message is ready\n"
+    "Output (default: each payload on a line; on a terminal control bytes,\n"
+    "backslashes and invalid UTF-8 are escaped as \\n \\r \\t \\\\ \\xNN):\n"
+    "  -f, --format FMT       %o offset, %t timestamp (ns since 1970, 0: none),\n"
+    "                         %T the same as ISO 8601 UTC, %l length, %s payload,\n"
+    "                         %k key, %h headers (name=value,...), %m msg id,\n"
+    "                         %c corr id, %y content type, %r reply-to, %L lost\n"
+    "                         before it, %% a %; escapes \\n \\t \\r \\0 \\\\\n"
+    "  -j, --json             one JSON object a line: offset, timestamp_ns, time,\n"
+    "                         lost, length, header fields, and payload (UTF-8) or\n"
+    "                         payload_base64\n"
+    "  -r, --raw              payload bytes only, nothing between messages\n"
+    "  -L, --length-prefixed  each message as a 4-byte big-endian length and payload\n\n";
+
+static const char help_ls[] =
+    "usage: shmq ls\n"
+    "One line a channel: name, policy, ring bytes, max_message, readers,\n"
+    "publishers, NUMA, timestamps, oldest and tail offsets.\n";
+static const char help_rm[] =
+    "usage: shmq rm NAME\n"
+    "Delete channel NAME; open handles keep their mapping until closed.\n";
+static const char help_info[] = "usage: shmq info NAME\n"
+				"NAME's line of shmq ls.\n";
+static const char help_help[] = "usage: shmq help [COMMAND]\n";
+
+void help_overview(FILE *f)
+{
+	fputs(overview, f);
+}
+
+int help_command(FILE *f, const char *cmd)
+{
+	static const struct {
+		const char *cmd;
+		const char *text;
+		int channel_opts;
+	} texts[] = {{"ls", help_ls, 0},     {"create", help_create, 1}, {"rm", help_rm, 0},
+		     {"info", help_info, 0}, {"pub", help_pub, 1},	 {"sub", help_sub, 1},
+		     {"help", help_help, 0}};
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		if (strcmp(cmd, texts[i].cmd))
+			continue;
+		fputs(texts[i].text, f);
+		if (texts[i].channel_opts)
+			fputs(channel_opts, f);
+		return 0;
+	}
+	return -1;
+}

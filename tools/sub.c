@@ -1,0 +1,301 @@
+/*
+ * sub.c - shmq sub: open a subscriber (waiting for the channel with
+ * --wait), print each message as a verified copy, and stop at --count,
+ * at --timeout (CLI_TIMEOUT), at the tail (-e), on SIGINT or SIGTERM, or
+ * when the reader of the output goes away. Output goes out per message on
+ * a terminal and otherwise whenever no further message is ready, so
+ * nothing received is ever left in the buffer for long. Waits are cut
+ * into slices of SLICE_NS to notice signals and a closed output.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "format.h"
+
+#define SLICE_NS 100000000    /* 100 ms */
+#define WAIT_POLL_NS 20000000 /* --wait: look for the channel every 20 ms */
+
+/* Why the loop stopped without an error (positive, beside -SHMQ_E… codes). */
+enum sub_end {
+	SUB_CAUGHT_UP = 1, /* -e: no further message ready */
+	SUB_STOPPED = 2,   /* a signal, or nobody reads the output any more */
+	SUB_TIMEOUT = 3,   /* --timeout ran out */
+	SUB_WRITE = 4,	   /* writing the output failed (errno) */
+};
+
+struct sub_run {
+	struct shmq_sub *s;
+	const struct opts *o;
+	struct out out;
+	char *buf; /* the copy: header fields first (8-aligned), then the payload */
+	size_t cap;
+	uint64_t lost_pending; /* torn copies not yet reported */
+	uint64_t deadline_ns;  /* 0: none */
+	bool tty;	       /* stdout is a terminal: flush each message */
+};
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+/*
+ * SIGINT and SIGTERM end the loop at the next slice; SA_RESTART lets a
+ * write in progress finish, so that what was received still goes out. A
+ * closed pipe is an EPIPE, not a death.
+ */
+static void signals_install(void)
+{
+	struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* True when stdout is a pipe or terminal whose other end has gone. */
+static bool output_closed(void)
+{
+	struct pollfd p = {.fd = STDOUT_FILENO, .events = 0};
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
+}
+
+/* Flush stdout: 0, SUB_STOPPED when its reader is gone, SUB_WRITE on another error. */
+static int output_flush(FILE *f)
+{
+	if (fflush(f) == 0)
+		return 0;
+	return errno == EPIPE ? SUB_STOPPED : SUB_WRITE;
+}
+
+/* Time left before the deadline, at most SLICE_NS; 0 once it has passed. */
+static int64_t slice_left(const struct sub_run *r)
+{
+	uint64_t now;
+
+	if (!r->deadline_ns)
+		return SLICE_NS;
+	now = now_ns();
+	if (now >= r->deadline_ns)
+		return 0;
+	return r->deadline_ns - now < SLICE_NS ? (int64_t)(r->deadline_ns - now) : SLICE_NS;
+}
+
+/* The next message as a view, waiting in slices; or a sub_end, or an error. */
+static int sub_wait(struct sub_run *r, struct shmq_msg *m)
+{
+	int64_t left;
+	int err = shmq_recv(r->s, m, 0);
+
+	if (err != -SHMQ_EAGAIN)
+		return err;
+	err = output_flush(r->out.f);
+	if (err)
+		return err;
+	if (r->o->exit_at_end)
+		return SUB_CAUGHT_UP;
+	do {
+		if (stop_signal || output_closed())
+			return SUB_STOPPED;
+		left = slice_left(r);
+		if (!left)
+			return SUB_TIMEOUT;
+		err = shmq_recv(r->s, m, left);
+	} while (err == -SHMQ_ETIMEDOUT);
+	return err;
+}
+
+/*
+ * Copy the view m and its header fields into r->buf, then check that the
+ * record was not overwritten meanwhile (drop channels); a torn copy counts
+ * as lost and is reported with the next message. 0 or -SHMQ_EOVERRUN.
+ */
+static int sub_copy(struct sub_run *r, struct shmq_msg *m)
+{
+	size_t need = (size_t)m->ext_bytes + m->len + 1; /* + 1: a buffer even for an empty one */
+
+	if (need > r->cap) {
+		char *bigger = realloc(r->buf, need);
+
+		if (!bigger)
+			return -SHMQ_ENOMEM;
+		r->buf = bigger;
+		r->cap = need;
+	}
+	if (m->ext_bytes)
+		memcpy(r->buf, m->ext, m->ext_bytes);
+	memcpy(r->buf + m->ext_bytes, m->data, m->len);
+	if (shmq_msg_verify(r->s, m)) {
+		r->lost_pending += m->lost + 1;
+		return -SHMQ_EOVERRUN;
+	}
+	m->ext = m->ext_bytes ? r->buf : NULL;
+	m->data = r->buf + m->ext_bytes;
+	m->lost += r->lost_pending;
+	r->lost_pending = 0;
+	return 0;
+}
+
+/* Receive and print until a sub_end or an error. */
+static int sub_loop(struct sub_run *r)
+{
+	struct shmq_msg m;
+	uint64_t got = 0;
+	int err = 0;
+
+	while (!err && (!r->o->count || got < r->o->count)) {
+		if (stop_signal)
+			return SUB_STOPPED;
+		err = sub_wait(r, &m);
+		if (!err)
+			err = sub_copy(r, &m);
+		if (err == -SHMQ_EOVERRUN) {
+			err = 0;
+			continue;
+		}
+		if (err)
+			break;
+		if (m.lost)
+			fprintf(stderr,
+				"shmq: lost %" PRIu64 " message(s) before offset %" PRIu64 "\n",
+				m.lost, m.offset);
+		if (format_message(&r->out, &m))
+			return errno == EPIPE ? SUB_STOPPED : SUB_WRITE;
+		if (r->tty && (err = output_flush(r->out.f)))
+			break;
+		got++;
+	}
+	return err;
+}
+
+/* "--from N" beyond the tail: say where the tail is. */
+static int fail_from(struct shmq_client *c, const char *name, const struct opts *o)
+{
+	struct shmq_channel_info ci;
+
+	if (shmq_channel_info(c, name, &ci))
+		return cli_fail("sub", name, -SHMQ_EINVAL, o);
+	fprintf(stderr,
+		"shmq: sub %s: --from %s is beyond the tail: the next message gets offset %" PRIu64
+		" (SHMQ_EINVAL)\n",
+		name, o->from, ci.tail);
+	return CLI_FAILED;
+}
+
+static int fail_missing(const char *name, bool waited)
+{
+	if (waited) {
+		fprintf(stderr,
+			"shmq: sub %s: no such channel appeared before the timeout "
+			"(SHMQ_ENOENT)\n",
+			name);
+		return CLI_TIMEOUT;
+	}
+	fprintf(stderr,
+		"shmq: sub %s: no such channel (SHMQ_ENOENT); create it with "
+		"\"shmq create\" or pass --create\n",
+		name);
+	return CLI_FAILED;
+}
+
+/*
+ * Open without creating; a missing channel is created (--create), waited
+ * for (--wait, until the deadline or a signal) or an error. 0 or an exit code.
+ */
+static int sub_open(struct shmq_client *c, const char *name, struct sub_run *r)
+{
+	const struct opts *o = r->o;
+	struct shmq_sub_opts so = {.start = o->start, .offset = o->offset, .channel = o->chan};
+	int err = shmq_sub_open(c, name, &so, &r->s);
+
+	if (err == -SHMQ_ENOENT && o->create) {
+		so.create = 1;
+		err = shmq_sub_open(c, name, &so, &r->s);
+	}
+	while (err == -SHMQ_ENOENT && o->wait && !stop_signal && slice_left(r)) {
+		struct timespec nap = {0, WAIT_POLL_NS};
+
+		nanosleep(&nap, NULL);
+		err = shmq_sub_open(c, name, &so, &r->s);
+	}
+	if (err == -SHMQ_ENOENT)
+		return stop_signal ? CLI_OK : fail_missing(name, o->wait);
+	if (err == -SHMQ_EINVAL && o->start == SHMQ_START_OFFSET)
+		return fail_from(c, name, o);
+	return err ? cli_fail("sub", name, err, o) : 0;
+}
+
+/* The exit code for how the loop ended. */
+static int sub_exit(const char *name, int end, const struct opts *o)
+{
+	switch (end) {
+	case 0:
+	case SUB_CAUGHT_UP:
+	case SUB_STOPPED:
+		return CLI_OK;
+	case SUB_TIMEOUT:
+		return CLI_TIMEOUT;
+	case SUB_WRITE:
+		fprintf(stderr, "shmq: sub %s: writing the output: %s\n", name, strerror(errno));
+		return CLI_FAILED;
+	case -SHMQ_EDELETED:
+		fprintf(stderr, "shmq: sub %s: the channel was deleted (SHMQ_EDELETED)\n", name);
+		return CLI_FAILED;
+	case -SHMQ_ECLOSED:
+	case -SHMQ_ENODAEMON:
+		fprintf(stderr, "shmq: sub %s: lost the connection to shmqd (%s)\n", name,
+			shmq_errname(end));
+		return CLI_FAILED;
+	default:
+		return cli_fail("sub", name, end, o);
+	}
+}
+
+int cmd_sub(struct shmq_client *c, const char *name, const struct opts *o)
+{
+	struct sub_run r = {.o = o};
+	int rc, end, flushed;
+
+	signals_install();
+	if (o->timeout_s >= 0)
+		r.deadline_ns = now_ns() + (uint64_t)(o->timeout_s * 1e9) + 1;
+	rc = cli_check_settings(c, "sub", name, o);
+	if (!rc)
+		rc = sub_open(c, name, &r);
+	if (rc || !r.s)
+		return rc;
+	r.tty = isatty(STDOUT_FILENO);
+	r.out = (struct out){.f = stdout,
+			     .mode = o->out,
+			     .format = o->format,
+			     .escape = r.tty && (o->out == OUT_PLAIN || o->out == OUT_FORMAT)};
+	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+	end = sub_loop(&r);
+	flushed = output_flush(stdout); /* also after a signal: what was received goes out */
+	if (flushed && (end == 0 || end == SUB_CAUGHT_UP || end == SUB_TIMEOUT))
+		end = flushed;
+	rc = sub_exit(name, end, o); /* before the close: SUB_WRITE reads errno */
+	shmq_sub_close(r.s);
+	free(r.buf);
+	return rc;
+}
