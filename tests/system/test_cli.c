@@ -270,6 +270,44 @@ static void test_sub_timeout_ends_a_quiet_subscription(void **state)
 	tool_result_free(&r);
 }
 
+/*
+ * A subscriber waiting forever learns that its channel was deleted (after
+ * printing what was published before) and that the daemon went away: it
+ * says so on stderr and exits 1, within a bound, instead of waiting on.
+ */
+static void test_sub_exits_when_its_channel_is_deleted_or_the_daemon_stops(void **state)
+{
+	struct daemon *d = *state;
+	struct tool_result r;
+	struct tool_proc p;
+	int64_t t0;
+
+	publish_numbers(d, "doomed", 1, 3);
+	assert_int_equal(tool_spawn(&p, TOOL_ARGS("--socket", d->sock, "sub", "doomed")), 0);
+	fx_nap_ms(200); /* asleep, all three printed */
+	SHMQ(&r, d, NULL, "rm", "doomed");
+	expect(&r, 0, NULL);
+	tool_result_free(&r);
+	t0 = fx_now_ns();
+	assert_int_equal(tool_finish(&p, NULL, &r), 0);
+	assert_true(fx_now_ns() - t0 < 2000000000);
+	expect(&r, 1, "1\n2\n3\n");
+	assert_non_null(strstr(r.err, "SHMQ_EDELETED"));
+	tool_result_free(&r);
+
+	publish_numbers(d, "orphan", 1, 1);
+	assert_int_equal(tool_spawn(&p, TOOL_ARGS("--socket", d->sock, "sub", "orphan")), 0);
+	fx_nap_ms(200);
+	assert_int_equal(daemon_stop(d), 0);
+	t0 = fx_now_ns();
+	assert_int_equal(tool_finish(&p, NULL, &r), 0);
+	assert_true(fx_now_ns() - t0 < 2000000000);
+	expect(&r, 1, "1\n");
+	assert_non_null(strstr(r.err, "SHMQ_ECLOSED"));
+	tool_result_free(&r);
+	assert_int_equal(daemon_restart(d), 0); /* for the teardown */
+}
+
 static void test_pub_without_a_daemon_says_it_is_not_reachable_and_where(void **state)
 {
 	struct daemon *d = *state;
@@ -391,6 +429,7 @@ int main(void)
 	    T(test_shmq_socket_environment_variable_is_honoured),
 	    T(test_sub_from_earliest_offset_and_latest),
 	    T(test_sub_timeout_ends_a_quiet_subscription),
+	    T(test_sub_exits_when_its_channel_is_deleted_or_the_daemon_stops),
 	    T(test_sub_on_a_lapped_drop_channel_prints_no_torn_message),
 	    T(test_pub_without_a_daemon_says_it_is_not_reachable_and_where),
 	    T(test_bad_input_gets_a_clear_message_and_status),
