@@ -866,16 +866,26 @@ static void assert_cannot_resize(int fd)
 }
 
 /* In a child that is not root: reopen the read-only data fd writable. */
+/*
+ * In a child that became nobody (and dumpable again, so that /proc/self/fd
+ * is its own): a memfd of its own reopens read-write, which shows the way
+ * works; the daemon's descriptor (mode 0600, root's) reopens neither way.
+ */
 static int reopen_as_nobody(void *arg)
 {
 	char path[64];
+	int own;
 
-	if (setgid(65534) || setuid(65534))
+	if (fx_become_nobody())
 		return 77;
+	own = memfd_create("own", MFD_CLOEXEC);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", own);
+	if (own < 0 || open(path, O_RDWR | O_CLOEXEC) < 0)
+		return 3;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", *(int *)arg);
-	if (open(path, O_RDWR) >= 0)
+	if (open(path, O_RDWR | O_CLOEXEC) >= 0)
 		return 1;
-	return open(path, O_RDONLY) >= 0 ? 2 : 0;
+	return open(path, O_RDONLY | O_CLOEXEC) >= 0 ? 2 : 0;
 }
 
 /* A subscriber's data descriptor never yields a writable mapping. */
