@@ -358,6 +358,18 @@ SHMQ_EXPORT int shmq_channel_list(struct shmq_client *c, struct shmq_channel_inf
 	return resp.total > (uint32_t)INT32_MAX ? -SHMQ_EPROTO : (int)resp.total;
 }
 
+int chan_open_req(struct shmq_client *c, const char *name, const void *out, uint32_t role,
+		  int create, const struct shmq_channel_opts *opts, struct proto_open *req)
+{
+	memset(req, 0, sizeof(*req));
+	req->role = role;
+	req->create = (uint32_t)!!create;
+	if (!c || !out)
+		return -SHMQ_EINVAL;
+	client_wire_opts(&req->opts, opts);
+	return client_wire_name(req->name, name);
+}
+
 /* Map fd as the role's copy of a segment; bytes must be exactly want, if set. */
 static int map_seg(int fd, bool writable, uint64_t want, void **base, uint64_t *bytes)
 {

@@ -58,6 +58,14 @@ int client_wire_name(char wire[PROTO_NAME_BYTES], const char *name);
 
 void client_wire_opts(struct proto_chan_opts *w, const struct shmq_channel_opts *o);
 
+/*
+ * Begin an OP_OPEN request of role for name, with create and the channel
+ * settings (NULL: none given). -SHMQ_EINVAL without a client or an out
+ * pointer, -SHMQ_ENAME.
+ */
+int chan_open_req(struct shmq_client *c, const char *name, const void *out, uint32_t role,
+		  int create, const struct shmq_channel_opts *opts, struct proto_open *req);
+
 /* Open a channel through the daemon and map it as req->role may. */
 int chan_open(struct shmq_client *c, const struct proto_open *req, struct proto_opened *resp,
 	      struct chan_map *m, int *efd);

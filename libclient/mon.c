@@ -20,17 +20,13 @@ struct shmq_mon {
 
 SHMQ_EXPORT int shmq_mon_open(struct shmq_client *c, const char *name, struct shmq_mon **out)
 {
-	struct proto_open req = {.role = ROLE_MON};
+	struct proto_open req;
 	struct proto_opened resp;
 	struct shmq_mon *mon;
-	int err;
+	int err = chan_open_req(c, name, out, ROLE_MON, 0, NULL, &req);
 
-	if (!c || !out)
-		return -SHMQ_EINVAL;
-	err = client_wire_name(req.name, name);
 	if (err)
 		return err;
-	client_wire_opts(&req.opts, NULL);
 	mon = calloc(1, sizeof(*mon));
 	if (!mon)
 		return -SHMQ_ENOMEM;

@@ -39,18 +39,14 @@ struct shmq_pub {
 SHMQ_EXPORT int shmq_pub_open(struct shmq_client *c, const char *name,
 			      const struct shmq_pub_opts *opts, struct shmq_pub **out)
 {
-	struct proto_open req = {.role = ROLE_PUB};
+	struct proto_open req;
 	struct proto_opened resp;
 	struct shmq_pub *p;
-	int err;
+	int err = chan_open_req(c, name, out, ROLE_PUB, opts && opts->create,
+				opts ? &opts->channel : NULL, &req);
 
-	if (!c || !out)
-		return -SHMQ_EINVAL;
-	err = client_wire_name(req.name, name);
 	if (err)
 		return err;
-	req.create = opts ? (uint32_t)!!opts->create : 0;
-	client_wire_opts(&req.opts, opts ? &opts->channel : NULL);
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -SHMQ_ENOMEM;

@@ -59,22 +59,18 @@ SHMQ_EXPORT int shmq_sub_open(struct shmq_client *c, const char *name,
 			      const struct shmq_sub_opts *opts, struct shmq_sub **out)
 {
 	struct shmq_sub_opts o = {0};
-	struct proto_open req = {.role = ROLE_SUB};
+	struct proto_open req;
 	struct proto_opened resp;
 	struct shmq_sub *s;
 	int err;
 
-	if (!c || !out)
-		return -SHMQ_EINVAL;
 	if (opts)
 		o = *opts;
-	if (o.start > SHMQ_START_OFFSET || o.wait > SHMQ_WAIT_EVENTFD)
-		return -SHMQ_EINVAL;
-	err = client_wire_name(req.name, name);
+	err = chan_open_req(c, name, out, ROLE_SUB, o.create, &o.channel, &req);
 	if (err)
 		return err;
-	req.create = (uint32_t)!!o.create;
-	client_wire_opts(&req.opts, &o.channel);
+	if (o.start > SHMQ_START_OFFSET || o.wait > SHMQ_WAIT_EVENTFD)
+		return -SHMQ_EINVAL;
 	req.start = o.start;
 	req.wait_mode = o.wait;
 	req.offset = o.offset;

@@ -411,11 +411,9 @@ void pipe_say(int fd, const char *line)
 
 /* ---- the shmq command ---- */
 
-int tool_spawn(struct tool_proc *p, const char *const argv[])
+void tool_argv(const char *args[TOOL_ARGV_MAX], const char *const argv[])
 {
 	const char *bin = getenv("SHMQ_TOOL");
-	const char *args[64];
-	int in[2], out[2], err[2];
 	size_t n = 0;
 
 	if (!bin || !bin[0]) {
@@ -423,11 +421,19 @@ int tool_spawn(struct tool_proc *p, const char *const argv[])
 		exit(77);
 	}
 	args[n++] = bin;
-	while (argv[n - 1] && n < 63) {
+	while (argv[n - 1] && n < TOOL_ARGV_MAX - 1) {
 		args[n] = argv[n - 1];
 		n++;
 	}
 	args[n] = NULL;
+}
+
+int tool_spawn(struct tool_proc *p, const char *const argv[])
+{
+	const char *args[TOOL_ARGV_MAX];
+	int in[2], out[2], err[2];
+
+	tool_argv(args, argv);
 	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
 		return -1;
 	p->pid = fork();
@@ -436,7 +442,7 @@ int tool_spawn(struct tool_proc *p, const char *const argv[])
 	if (p->pid == 0) {
 		if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0)
 			_exit(126);
-		execv(bin, (char *const *)args);
+		execv(args[0], (char *const *)args);
 		_exit(127);
 	}
 	close(in[0]);

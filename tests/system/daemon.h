@@ -84,6 +84,11 @@ struct tool_result {
 #define TOOL_ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
 
 /* Start $SHMQ_TOOL with argv (without the program name), pipes on 0, 1, 2. */
+#define TOOL_ARGV_MAX 64
+
+/* args = $SHMQ_TOOL, then argv (NULL-terminated); exits 77 if SHMQ_TOOL is unset. */
+void tool_argv(const char *args[TOOL_ARGV_MAX], const char *const argv[]);
+
 int tool_spawn(struct tool_proc *p, const char *const argv[]);
 
 /* Feed input (NULL: none) to stdin, close it, collect output and status. */

@@ -188,6 +188,7 @@ int fx_run_publisher(void *arg)
 
 /* ---- a second uid, configured daemons, the daemon's memory (test_hostile.c) ----
  * Includes of this section only. */
+#include <fcntl.h>
 #include <grp.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -285,4 +286,20 @@ void fx_shared_free(void *p, size_t bytes)
 {
 	if (p)
 		munmap(p, bytes);
+}
+
+pid_t fx_child_ready(int (*fn)(void *arg), void *job, int *say_fd)
+{
+	int p[2];
+	pid_t pid;
+
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	*say_fd = p[1];
+	pid = child_start(fn, job);
+	assert_true(pid > 0);
+	close(p[1]);
+	*say_fd = -1;
+	assert_int_equal(pipe_expect(p[0], "ready"), 0);
+	close(p[0]);
+	return pid;
 }

@@ -120,4 +120,10 @@ int fx_wait_log_line(const struct daemon *d, const char *const *needles, char *l
 void *fx_shared_alloc(size_t bytes);
 void fx_shared_free(void *p, size_t bytes);
 
+/*
+ * Start fn(job) in a child with a pipe whose write end goes to *say_fd
+ * (-1 again once started), and wait for its line "ready"; its pid.
+ */
+pid_t fx_child_ready(int (*fn)(void *arg), void *job, int *say_fd);
+
 #endif

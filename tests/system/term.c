@@ -19,21 +19,11 @@
 
 int pty_spawn(struct pty_proc *p, const char *const argv[])
 {
-	const char *bin = getenv("SHMQ_TOOL"), *args[64];
+	const char *args[TOOL_ARGV_MAX];
 	struct termios raw;
-	size_t n = 0;
 	int slave;
 
-	if (!bin || !bin[0]) {
-		fprintf(stderr, "SHMQ_TOOL is not set: skipping\n");
-		exit(77);
-	}
-	args[n++] = bin;
-	while (argv[n - 1] && n < 63) {
-		args[n] = argv[n - 1];
-		n++;
-	}
-	args[n] = NULL;
+	tool_argv(args, argv);
 	memset(p, 0, sizeof(*p));
 	if (openpty(&p->master, &slave, NULL, NULL, NULL))
 		return -1;
@@ -49,7 +39,7 @@ int pty_spawn(struct pty_proc *p, const char *const argv[])
 		if (ioctl(slave, TIOCSCTTY, 0) < 0 || dup2(slave, 0) < 0 || dup2(slave, 1) < 0 ||
 		    dup2(slave, 2) < 0)
 			_exit(126);
-		execv(bin, (char *const *)args);
+		execv(args[0], (char *const *)args);
 		_exit(127);
 	}
 	close(slave);

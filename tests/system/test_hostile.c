@@ -241,18 +241,7 @@ static int run_reader(void *arg)
 
 static pid_t reader_start(struct reader_job *j)
 {
-	int p[2];
-	pid_t pid;
-
-	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-	j->ready_fd = p[1];
-	pid = child_start(run_reader, j);
-	assert_true(pid > 0);
-	close(p[1]);
-	j->ready_fd = -1;
-	assert_int_equal(pipe_expect(p[0], "ready"), 0);
-	close(p[0]);
-	return pid;
+	return fx_child_ready(run_reader, j, &j->ready_fd);
 }
 
 static void end_publish(struct shmq_pub *p)
@@ -440,17 +429,7 @@ static int run_hostile(void *arg)
 /* Start a hostile child and wait for its "ready"; its pid. */
 static pid_t hostile_start(struct hostile_job *j)
 {
-	int p[2];
-	pid_t pid;
-
-	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-	j->say_fd = p[1];
-	pid = child_start(run_hostile, j);
-	assert_true(pid > 0);
-	close(p[1]);
-	assert_int_equal(pipe_expect(p[0], "ready"), 0);
-	close(p[0]);
-	return pid;
+	return fx_child_ready(run_hostile, j, &j->say_fd);
 }
 
 /* Wait (bounded) until the channel has want subscribers. */
