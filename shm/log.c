@@ -394,7 +394,10 @@ static bool slot_active(const struct ctl_slot *s)
 
 bool log_slot_stale(const struct ctl_slot *s, uint32_t gen, bool mapped)
 {
-	return slot_active(s) && !slot_mapped(s, mapped ? s : NULL, gen);
+	if (!slot_active(s))
+		return false;
+	/* relaxed: ordered by the acquire in slot_active(). */
+	return !mapped || atomic_load_explicit(&s->gen, memory_order_relaxed) != gen;
 }
 
 int log_reader_limit(const struct log_view *v, const struct log_peers *peers,
@@ -932,13 +935,6 @@ static int msg_fill(const struct log_view *v, const struct rec_hdr *h, uint32_t 
 }
 
 /*
- * After ABANDONED records at cur: look ahead over them (and padding) to the
- * next message, whose pos says how many were given up. Returns 1 and moves
- * cur there, 0 if that message is not there yet (cur stays: the count is
- * not known), 3 if a drop reader may have been lapped meanwhile (the caller
- * checks and resyncs), < 0.
- */
-/*
  * Given-up records up to b (the caller passed one at least), nothing at b
  * yet: if b is the tail, the messages they held are the tail's number
  * minus cur's, and the reader need not wait for a next record to learn
@@ -958,6 +954,13 @@ static int abandoned_at_tail(const struct log_view *v, struct log_cursor *cur, u
 	return 1;
 }
 
+/*
+ * After ABANDONED records at cur: look ahead over them (and padding) to the
+ * next message, whose pos says how many were given up. Returns 1 and moves
+ * cur there (or to the tail, when they end there: abandoned_at_tail()), 0
+ * if that message is not there yet (cur stays: the count is not known), 3 if a drop reader may have been lapped meanwhile (the caller
+ * checks and resyncs), < 0.
+ */
 static int skip_abandoned(const struct log_view *v, struct log_cursor *cur, struct log_rec *rec)
 {
 	uint64_t b = cur->bytes;
