@@ -137,7 +137,7 @@ static void counter_store(_Atomic uint64_t *c, uint64_t v)
 /* Store the cursor; on block channels wake publishers waiting for space. */
 static void publish_cursor(struct shmq_sub *s)
 {
-	struct wake_hdr *ctl = s->m.v.wake;
+	struct wake_hdr *w = s->m.v.wake;
 
 	if (s->cur.bytes == s->published.bytes)
 		return;
@@ -156,11 +156,11 @@ static void publish_cursor(struct shmq_sub *s)
 	/* seq_cst load first, so the common case (nobody waits) writes no
 	 * shared line; whoever exchanges 1 -> 0 wakes every waiter, and those
 	 * still short of space set the flag again before sleeping. */
-	if (atomic_load_explicit(&ctl->space_wanted, memory_order_seq_cst) &&
-	    atomic_exchange_explicit(&ctl->space_wanted, 0, memory_order_seq_cst)) {
+	if (atomic_load_explicit(&w->space_wanted, memory_order_seq_cst) &&
+	    atomic_exchange_explicit(&w->space_wanted, 0, memory_order_seq_cst)) {
 		/* release: publish the new sequence before the wake. */
-		atomic_fetch_add_explicit(&ctl->space_seq, 1, memory_order_release);
-		wait_wake(&ctl->space_seq, INT32_MAX);
+		atomic_fetch_add_explicit(&w->space_seq, 1, memory_order_release);
+		wait_wake(&w->space_seq, INT32_MAX);
 	}
 }
 
@@ -204,23 +204,23 @@ static int read_one(struct shmq_sub *s, struct log_rec *rec)
  */
 static uint32_t sleep_announce(struct shmq_sub *s, uint32_t mark)
 {
-	struct wake_hdr *ctl = s->m.v.wake;
+	struct wake_hdr *w = s->m.v.wake;
 	uint32_t seq;
 
 	counter_store(&s->me->sleeps, ++s->sleeps);
 	/* seq_cst: the mark comes before the count, so a publisher (or the
 	 * daemon, if we die asleep) that counts us finds it. */
-	atomic_store_explicit(&ctl->marks[s->idx].armed, mark, memory_order_seq_cst);
+	atomic_store_explicit(&w->marks[s->idx].armed, mark, memory_order_seq_cst);
 	/* seq_cst: counted for the daemon's bookkeeping; the flag below is
 	 * what publishers read. */
-	atomic_fetch_add_explicit(&ctl->sleepers, 1, memory_order_seq_cst);
-	seq = atomic_load_explicit(&ctl->wake_seq, memory_order_seq_cst);
+	atomic_fetch_add_explicit(&w->sleepers, 1, memory_order_seq_cst);
+	seq = atomic_load_explicit(&w->wake_seq, memory_order_seq_cst);
 	/* seq_cst, after the wake_seq load: pairs with the load and exchange
 	 * in finish() (log.c), Dekker: either a publisher sees the flag or our
 	 * re-check sees its record. A publisher that takes the flag bumps
 	 * wake_seq after we read it, so a FUTEX_WAIT on seq cannot miss its
 	 * wake, and it finds our mark when it signals event fds. */
-	atomic_store_explicit(&ctl->wake_needed, 1, memory_order_seq_cst);
+	atomic_store_explicit(&w->wake_needed, 1, memory_order_seq_cst);
 	atomic_thread_fence(memory_order_seq_cst);
 	/* publishers commit with a plain release store and no fence: this
 	 * orders each one's commit store before its wake_needed load, as if
