@@ -21,7 +21,9 @@ fail() {
 	exit 1
 }
 
-# block LANG [HEADING]: the first fenced block of LANG (after HEADING)
+# block LANG [HEADING]: the first fenced block of LANG (after HEADING).
+# The quick start's /tmp/ becomes $tmp/ first, then a build/ that starts a
+# word becomes $build/ (whose own path may hold /tmp/, as a clone in /tmp does).
 block() {
 	awk -v lang="$1" -v heading="${2:-}" '
 		heading != "" && !seen { if ($0 == heading) seen = 1; next }
@@ -51,7 +53,7 @@ kill "$daemon_pid"
 daemon_pid=
 
 block sh "## Quick start" | grep -v '^meson setup' |
-	sed -e "s#build/#$build/#g" -e "s#/tmp/#$tmp/#g" >"$tmp/quick.sh"
+	sed -e "s#/tmp/#$tmp/#g" -e "s#\(^\|[ \"'=(]\)build/#\1$build/#g" >"$tmp/quick.sh"
 grep -q shmqd "$tmp/quick.sh" || fail "no quick start block in README.md"
 out=$(cd "$tmp" && timeout 60 bash -e "$tmp/quick.sh" 2>&1) || fail "quick start: $out"
 for want in one two three orders; do
