@@ -167,7 +167,7 @@ static int wait_space(struct shmq_pub *p, int64_t timeout_ns, uint64_t deadline)
  * reader table: a reader that joined below it would otherwise be overwritten
  * until the cache ran out.
  */
-static int claim_try(struct shmq_pub *p, const uint32_t *lens, unsigned n)
+static inline int claim_try(struct shmq_pub *p, const uint32_t *lens, unsigned n)
 {
 	if (n == 1)
 		return log_claim(&p->m.v, &p->lp, lens[0], p->ext, &p->claim);
@@ -190,27 +190,44 @@ static void peers_update(struct shmq_pub *p)
 	p->lp.stale_ok = err != 0;
 }
 
-static int claim_once(struct shmq_pub *p, const uint32_t *lens, unsigned n)
+/* The claim met a slot we have not mapped: map the peers, try once more. */
+static __attribute__((noinline, cold)) int claim_after_peers(struct shmq_pub *p,
+							     const uint32_t *lens, unsigned n)
 {
 	int err;
 
+	peers_update(p);
+	err = claim_try(p, lens, n);
+	return err == -SHMQ_ESTATE ? -SHMQ_EFULL : err; /* a slot changing under us: wait */
+}
+
+/* The readers changed: the cached bound may be too high, and stale_ok too old. */
+static __attribute__((noinline, cold)) void readers_changed(struct shmq_pub *p, uint64_t gen)
+{
+	p->lp.readers_gen = gen;
+	p->lp.limit = 0;
+	p->lp.stale_ok = false;
+}
+
+static int claim_once(struct shmq_pub *p, const uint32_t *lens, unsigned n)
+{
 	if (p->m.v.policy == SHMQ_POLICY_BLOCK) {
 		/* acquire; pairs with the daemon's release increment after it
 		 * activated or freed a slot: the rescan sees that slot. */
 		uint64_t gen = atomic_load_explicit(&p->m.v.ctl->readers_gen, memory_order_acquire);
 
-		if (gen != p->lp.readers_gen) {
-			p->lp.readers_gen = gen;
-			p->lp.limit = 0;
-			p->lp.stale_ok = false;
-		}
+		if (gen != p->lp.readers_gen)
+			readers_changed(p, gen);
 	}
-	err = claim_try(p, lens, n);
-	if (err != -SHMQ_ESTATE)
-		return err;
-	peers_update(p);
-	err = claim_try(p, lens, n);
-	return err == -SHMQ_ESTATE ? -SHMQ_EFULL : err; /* a slot changing under us: wait */
+	return claim_try(p, lens, n); /* a tail call: the caller sees -SHMQ_ESTATE */
+}
+
+/* claim_once(), mapping newcomers first if the claim met one. */
+static int claim_mapped(struct shmq_pub *p, const uint32_t *lens, unsigned n)
+{
+	int err = claim_once(p, lens, n);
+
+	return err == -SHMQ_ESTATE ? claim_after_peers(p, lens, n) : err;
 }
 
 /*
@@ -231,7 +248,7 @@ static int claim_spin(struct shmq_pub *p, const uint32_t *lens, unsigned n, uint
 			continue;
 		p->lp.limit = 0;
 		p->lp.claims_limit = 0;
-		err = claim_once(p, lens, n);
+		err = claim_mapped(p, lens, n);
 		if (err != -SHMQ_EFULL)
 			return err;
 		now = wait_now_ns();
@@ -248,6 +265,8 @@ static int claim_wait(struct shmq_pub *p, const uint32_t *lens, unsigned n, int6
 
 	for (;;) {
 		err = claim_once(p, lens, n);
+		if (err == -SHMQ_ESTATE)
+			err = claim_after_peers(p, lens, n);
 		if (err != -SHMQ_EFULL || timeout_ns == 0)
 			return err;
 		if (!spun) {
@@ -260,7 +279,7 @@ static int claim_wait(struct shmq_pub *p, const uint32_t *lens, unsigned n, int6
 		if (err)
 			return err;
 		if (timeout_ns > 0 && left_ns(deadline) == 0) {
-			err = claim_once(p, lens, n);
+			err = claim_mapped(p, lens, n);
 			return err == -SHMQ_EFULL ? -SHMQ_ETIMEDOUT : err;
 		}
 	}

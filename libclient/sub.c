@@ -290,7 +290,7 @@ static int sleep_efd(struct shmq_sub *s, struct log_rec *rec, int64_t left)
  * Nothing to read: was the channel deleted (everything published before
  * is read by now), or, every DAEMON_CHECK_NS, is the daemon gone?
  */
-static int channel_gone(struct shmq_sub *s, uint64_t now)
+static __attribute__((noinline)) int channel_gone(struct shmq_sub *s, uint64_t now)
 {
 	/* acquire; pairs with the daemon's release store in registry_delete(). */
 	if (atomic_load_explicit(&s->m.v.ctl->state, memory_order_acquire) == CHAN_DELETED)

@@ -468,8 +468,10 @@ int log_claims_limit(const struct log_view *v, const struct log_peers *peers, ui
  * record still being read or written, an intact word of its own lap that
  * no reader takes for ours.
  */
-static int check_space(const struct log_view *v, struct log_pub *p, uint64_t start, uint64_t end,
-		       bool *guard)
+/* The cached bounds ran out: compute them again (once a ring or so). */
+static __attribute__((noinline, cold)) int limits_refresh(const struct log_view *v,
+							  struct log_pub *p, uint64_t start,
+							  uint64_t end)
 {
 	int err;
 
@@ -490,6 +492,19 @@ static int check_space(const struct log_view *v, struct log_pub *p, uint64_t sta
 		}
 		if (end > p->limit)
 			return -SHMQ_EFULL;
+	}
+	return 0;
+}
+
+static int check_space(const struct log_view *v, struct log_pub *p, uint64_t start, uint64_t end,
+		       bool *guard)
+{
+	if ((!p->exclusive && end + REC_ALIGN > p->claims_limit) ||
+	    (v->policy == SHMQ_POLICY_BLOCK && end + REC_ALIGN > p->limit)) {
+		int err = limits_refresh(v, p, start, end);
+
+		if (err)
+			return err;
 	}
 	*guard = (p->exclusive || end + REC_ALIGN <= p->claims_limit) &&
 		 (v->policy != SHMQ_POLICY_BLOCK || end + REC_ALIGN <= p->limit);
@@ -940,8 +955,9 @@ static int msg_fill(const struct log_view *v, const struct rec_hdr *h, uint32_t 
  * minus cur's, and the reader need not wait for a next record to learn
  * it. 1 moved cur, 0 not.
  */
-static int abandoned_at_tail(const struct log_view *v, struct log_cursor *cur, uint64_t b,
-			     struct log_rec *rec)
+static __attribute__((noinline, cold)) int abandoned_at_tail(const struct log_view *v,
+								    struct log_cursor *cur, uint64_t b,
+								    struct log_rec *rec)
 {
 	struct log_cursor t;
 
