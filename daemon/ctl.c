@@ -406,8 +406,12 @@ static int slot_take(struct channel *ch, const struct client *cl, const struct p
 
 	if (req->role == ROLE_MON)
 		return 0;
-	if (req->role == ROLE_PUB)
-		return registry_pub_add(ch, &who, &out->reader_idx);
+	if (req->role == ROLE_PUB) {
+		err = registry_pub_add(ch, &who, &out->reader_idx);
+		if (!err)
+			out->reader_gen = ch->peers.pgen[out->reader_idx];
+		return err;
+	}
 	if (req->wait_mode > SHMQ_WAIT_EVENTFD)
 		return -SHMQ_EINVAL;
 	err = registry_reader_add(ch, &who, req->start, req->offset, req->wait_mode,
@@ -567,6 +571,42 @@ static int op_peers(struct ctl *c, struct client *cl, const void *body, struct r
 	return 0;
 }
 
+/*
+ * A handle of a client of the daemon before us: its slot waits for it
+ * (registry_resume() checks the generation and the pid), or, for a
+ * monitor, the channel is still there and it may still watch it.
+ */
+static int op_resume(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
+{
+	const struct proto_resume *req = body;
+	struct channel *ch = registry_by_id(c->reg, req->channel_id);
+	int err;
+
+	if (!ch)
+		return -SHMQ_ENOENT;
+	if (req->role == ROLE_MON && !may(c, cl, ch, ROLE_SUB))
+		return deny(c, cl, "resume", ch->name, "no_access", -SHMQ_EPERM);
+	if (req->role != ROLE_MON && req->role != ROLE_PUB && req->role != ROLE_SUB)
+		return -SHMQ_EINVAL;
+	if (req->role != ROLE_MON) {
+		err = registry_resume(ch, req->role, req->slot, req->gen, cl->pid, cl->id);
+		if (err)
+			return err;
+	}
+	err = handle_add(cl, ch->id, req->role, req->role == ROLE_MON ? 0 : req->slot);
+	if (err && req->role != ROLE_MON) {
+		slot_give_back(ch, req->role, req->slot); /* as if it closed */
+		registry_handle_put(c->reg, ch);
+	}
+	if (err)
+		return err;
+	if (req->role == ROLE_MON)
+		ch->handles++;
+	memcpy(rep->body, req, sizeof(*req));
+	rep->len = sizeof(*req);
+	return 0;
+}
+
 static int op_hello(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
 {
 	const struct proto_hello *req = body;
@@ -595,6 +635,7 @@ static const struct {
 	[OP_OPEN] = {op_open, sizeof(struct proto_open)},
 	[OP_CLOSE] = {op_close, sizeof(struct proto_close)},
 	[OP_PEERS] = {op_peers, sizeof(struct proto_peers_req)},
+	[OP_RESUME] = {op_resume, sizeof(struct proto_resume)},
 };
 
 /* Check a request; 0 if it may be dispatched. */
@@ -604,7 +645,7 @@ static int request_check(const struct client *cl, const struct proto_hdr *h, siz
 		return -SHMQ_EPROTO;
 	if (h->version != PROTO_VERSION)
 		return -SHMQ_EVERSION;
-	if (h->op == 0 || h->op >= OP_MAX || h->body_bytes != n - sizeof(*h) ||
+	if (h->op == 0 || h->op >= OP_MAX || !ops[h->op].fn || h->body_bytes != n - sizeof(*h) ||
 	    h->body_bytes != ops[h->op].body)
 		return -SHMQ_EPROTO;
 	if (!cl->hello && h->op != OP_HELLO)

@@ -6,7 +6,9 @@
  * binds its socket, or serves on one a service manager passed (see
  * activation.h); once it listens it says so (ready.h). A clean stop
  * removes the socket it bound, never a passed one. Channel segments are
- * memfds: they live while any client maps them.
+ * memfds: they live while any client maps them, and while the keeper
+ * (keeper.h) holds them, so that a daemon started after this one died
+ * serves them again; --replace takes over from a running daemon.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +27,7 @@
 #include "activation.h"
 #include "config.h"
 #include "ctl.h"
+#include "keeper.h"
 #include "logmsg.h"
 #include "numa_place.h"
 #include "proto.h"
@@ -34,6 +37,7 @@
 
 #define TAG_SIGNAL (10ull << 56)
 #define TAG_TIMER (11ull << 56)
+#define TAG_KEEPER (12ull << 56)
 #define TICK_NS 10000000
 
 static void usage(FILE *f)
@@ -48,6 +52,7 @@ static void usage(FILE *f)
 		   "  --check-config  parse the configuration, report, and exit (2 on an error)\n"
 		   "  --ready-fd N    once the socket listens, write a line to descriptor N, close it\n"
 		   "  --background    return once the socket listens, printing the daemon's pid\n"
+		   "  --replace       take over the channels of the shmqd running on the socket\n"
 		   "  --verbose, --quiet  log debug lines, or warnings and errors only\n"
 		   "  --version       print the version and exit\n");
 }
@@ -60,6 +65,7 @@ struct args {
 	int background;
 	int private_dir; /* the socket is the default in /tmp/shmq-UID */
 	int activated;	 /* serve on the socket a service manager passed */
+	int replace;	 /* take over from a running daemon */
 };
 
 static void default_path(struct args *a)
@@ -127,6 +133,9 @@ static int parse_opt(struct args *a, int o)
 	case 'b':
 		a->background = 1;
 		return 0;
+	case 'R':
+		a->replace = 1;
+		return 0;
 	case 'h':
 		usage(stdout);
 		return 1;
@@ -143,7 +152,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{"verbose", no_argument, NULL, 'v'},      {"quiet", no_argument, NULL, 'q'},
 		{"version", no_argument, NULL, 'V'},      {"check-config", no_argument, NULL, 'C'},
 		{"ready-fd", required_argument, NULL, 'r'}, {"background", no_argument, NULL, 'b'},
-		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+		{"replace", no_argument, NULL, 'R'},      {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
 	int o, rc;
 
 	memset(a, 0, sizeof(*a));
@@ -207,6 +217,8 @@ static int create_declared(struct registry *reg, const struct config *cfg)
 		/* the daemon creates declared channels: numa_node = local is its node */
 		int err = numa_spec_resolve(&spec, 0);
 
+		if (registry_find(reg, spec.name))
+			continue; /* adopted from the daemon before */
 		if (!err)
 			err = registry_create(reg, &spec, (uint32_t)geteuid(), &ch);
 		if (err) {
@@ -218,7 +230,36 @@ static int create_declared(struct registry *reg, const struct config *cfg)
 	return 0;
 }
 
-static void run(int epfd, int sfd, int tfd, struct ctl *ctl, struct registry *reg)
+/*
+ * A message from the keeper: another daemon takes over (true: stop, and
+ * leave the channels to it), or the keeper is gone (go on without it).
+ */
+static bool keeper_event(struct registry *reg, int epfd)
+{
+	struct keep_msg m;
+	int fds[3];
+	unsigned nfds;
+	int got = keeper_recv(reg->kfd, &m, fds, &nfds);
+
+	if (got == -2)
+		return false; /* not a message of ours: ignored */
+	if (got == 0) {
+		for (unsigned i = 0; i < nfds; i++)
+			close(fds[i]);
+		if (m.op != KEEP_STOP)
+			return false;
+		log_msg(LOG_INFO, "daemon", "another shmqd takes over the channels: stopping");
+		return true;
+	}
+	log_msg(LOG_ERROR, "keeper", "the keeper is gone: channels will not survive a restart");
+	epoll_ctl(epfd, EPOLL_CTL_DEL, reg->kfd, NULL);
+	close(reg->kfd);
+	reg->kfd = -1;
+	return false;
+}
+
+/* Returns true when stopping for another daemon (--replace), false on a signal. */
+static bool run(int epfd, int sfd, int tfd, struct ctl *ctl, struct registry *reg)
 {
 	struct epoll_event evs[64];
 
@@ -227,7 +268,7 @@ static void run(int epfd, int sfd, int tfd, struct ctl *ctl, struct registry *re
 
 		if (n < 0 && errno != EINTR) {
 			log_msg(LOG_ERROR, "daemon", "epoll_wait failed: %s", strerror(errno));
-			return;
+			return false;
 		}
 		for (int i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64;
@@ -237,8 +278,11 @@ static void run(int epfd, int sfd, int tfd, struct ctl *ctl, struct registry *re
 			if (tag == TAG_SIGNAL) {
 				if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 					log_msg(LOG_INFO, "daemon", "stopping signal=%u", si.ssi_signo);
-					return;
+					return false;
 				}
+			} else if (tag == TAG_KEEPER) {
+				if (keeper_event(reg, epfd))
+					return true;
 			} else if (tag == TAG_TIMER) {
 				if (read(tfd, &ticks, sizeof(ticks)) > 0)
 					registry_tick(reg, wait_now_ns());
@@ -335,11 +379,38 @@ static void background(int *ready_fd)
 	exit(0);
 }
 
+/*
+ * Connect to the keeper next to the socket (starting one if none answers)
+ * and adopt what it kept of an earlier daemon. Without a keeper the daemon
+ * runs on, its channels ending with it.
+ */
+static void keeper_start(const struct args *a, int epfd, struct registry *reg)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_KEEPER};
+	char path[108];
+	bool found;
+
+	if ((a->private_dir && private_dir_make(a->socket)) ||
+	    keeper_path(a->socket, path, sizeof(path)) ||
+	    keeper_open(path, a->replace, &reg->kfd, &found)) {
+		log_msg(LOG_WARN, "keeper", "no keeper for socket=%s: channels end with this daemon",
+			a->socket);
+		return;
+	}
+	if (found)
+		log_msg(LOG_INFO, "daemon", "adopted channels=%u from the keeper", registry_adopt(reg));
+	else
+		registry_adopt(reg); /* a new keeper: its empty answer */
+	if (reg->kfd >= 0 && epoll_ctl(epfd, EPOLL_CTL_ADD, reg->kfd, &ev))
+		log_msg(LOG_WARN, "keeper", "cannot watch the keeper: %s", strerror(errno));
+}
+
 static int serve(const struct args *a, const struct config *cfg)
 {
 	struct registry reg;
 	struct ctl *ctl;
 	int epfd, sfd, tfd;
+	bool replaced;
 
 	raise_fd_limit();
 	if (setup_fds(&epfd, &sfd, &tfd)) {
@@ -347,16 +418,34 @@ static int serve(const struct args *a, const struct config *cfg)
 		return 1;
 	}
 	registry_init(&reg, cfg);
-	if (create_declared(&reg, cfg) || open_ctl(a, epfd, &reg, cfg, &ctl)) {
+	/* the socket path first, so that a daemon refused there leaves no
+	 * keeper behind; requests wait in its backlog until run() serves them,
+	 * after the adoption. --replace: the running daemon gives the path up
+	 * once the keeper told it to go. */
+	if (a->replace)
+		keeper_start(a, epfd, &reg);
+	if (open_ctl(a, epfd, &reg, cfg, &ctl)) {
+		registry_fini(&reg);
+		return 1;
+	}
+	if (!a->replace)
+		keeper_start(a, epfd, &reg);
+	if (create_declared(&reg, cfg)) {
+		ctl_close(ctl);
+		registry_keeper_quit(&reg);
 		registry_fini(&reg);
 		return 1;
 	}
 	log_msg(LOG_INFO, "daemon", "listening socket=%s pid=%d channels=%u%s", a->socket,
-		(int)getpid(), cfg->nchannels, a->activated ? " activated=1" : "");
+		(int)getpid(), reg.n, a->activated ? " activated=1" : "");
 	ready_announce(a->ready_fd, a->socket);
-	run(epfd, sfd, tfd, ctl, &reg);
+	replaced = run(epfd, sfd, tfd, ctl, &reg);
 	ready_stopping();
+	if (!replaced)
+		registry_close_all(&reg);
 	ctl_close(ctl);
+	if (!replaced)
+		registry_keeper_quit(&reg); /* a clean stop: the channels end here */
 	registry_fini(&reg);
 	log_msg(LOG_INFO, "daemon", "stopped");
 	return 0;
@@ -367,8 +456,11 @@ int main(int argc, char **argv)
 	static struct config cfg;
 	struct args a;
 	char err[4096];
-	int rc = parse_args(argc, argv, &a);
+	int rc;
 
+	if (argc == 3 && !strcmp(argv[1], "--keeper"))
+		return keeper_main(argv[2]);
+	rc = parse_args(argc, argv, &a);
 	if (rc)
 		return rc == 1 ? 0 : 2;
 	config_defaults(&cfg);

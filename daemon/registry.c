@@ -25,10 +25,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "keeper.h"
 #include "logmsg.h"
 #include "map.h"
+#include "name.h"
 #include "shmq_types.h"
 #include "numa_place.h"
+#include "proto.h"
 #include "wait.h"
 
 #define SEG_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
@@ -100,6 +103,7 @@ int registry_init(struct registry *r, const struct config *cfg)
 	r->max_channels = cfg->max_channels;
 	r->stuck_ns = cfg->stuck_ms * 1000000ull;
 	r->next_id = 1;
+	r->kfd = -1;
 	cal_init(&r->cal);
 	return 0;
 }
@@ -294,6 +298,101 @@ static struct ctl_slot *pub_slot(const struct channel *ch, unsigned i)
 	return (struct ctl_slot *)((uint8_t *)ch->ctl + CTL_PUBS_OFF) + i;
 }
 
+static void wake_all(struct channel *ch);
+
+/* ---- what the keeper holds (keeper.h) ---- */
+
+static void keep_send(const struct channel *ch, struct keep_msg *m, const int *fds, unsigned n)
+{
+	if (*ch->kfd < 0)
+		return;
+	m->magic = KEEP_MAGIC;
+	m->version = KEEP_VERSION;
+	if (keeper_send(*ch->kfd, m, fds, n) == 0)
+		return;
+	log_msg(LOG_ERROR, "keeper", "the keeper is gone: channels will not survive a restart");
+	close(*ch->kfd);
+	*ch->kfd = -1;
+}
+
+static void keep_entry(const struct channel *ch, char kind, unsigned idx)
+{
+	const struct ctl_slot *sl = kind == 'r' ? reader_slot(ch, idx) : pub_slot(ch, idx);
+	struct keep_msg m = {.op = KEEP_ENTRY};
+	int fds[2] = {kind == 'r' ? ch->reader_fd[idx] : ch->pub_fd[idx],
+		      kind == 'r' ? ch->efds[idx] : -1};
+
+	/* relaxed: the daemon wrote the slot itself */
+	m.u.e = (struct keep_entry){
+		.channel_id = ch->id,
+		.kind = (uint32_t)kind,
+		.idx = idx,
+		.gen = atomic_load_explicit(&sl->gen, memory_order_relaxed),
+		.pid = atomic_load_explicit(&sl->owner_pid, memory_order_relaxed),
+		.uid = atomic_load_explicit(&sl->owner_uid, memory_order_relaxed),
+		.wait_mode = atomic_load_explicit(&sl->wait_mode, memory_order_relaxed),
+		.has_efd = fds[1] >= 0,
+	};
+	keep_send(ch, &m, fds, fds[1] >= 0 ? 2 : 1);
+}
+
+static void keep_drop_entry(const struct channel *ch, char kind, unsigned idx)
+{
+	struct keep_msg m = {.op = KEEP_DROP_ENTRY};
+
+	m.u.e = (struct keep_entry){.channel_id = ch->id, .kind = (uint32_t)kind, .idx = idx};
+	keep_send(ch, &m, NULL, 0);
+}
+
+/* The channel's record and segments, then every open handle's entry. */
+static void keep_channel(const struct channel *ch)
+{
+	struct keep_msg m = {.op = KEEP_CHANNEL};
+	int fds[3] = {ch->data_fd, ch->ctl_fd, ch->wake_fd};
+
+	snprintf(m.u.ch.name, sizeof(m.u.ch.name), "%s", ch->name);
+	m.u.ch.deleted = ch->deleted;
+	m.u.ch.id = ch->id;
+	m.u.ch.owner_uid = ch->owner_uid;
+	m.u.ch.numa_wire = ch->numa_wire;
+	m.u.ch.numa_node = ch->numa_node;
+	m.u.ch.publish = ch->publish;
+	m.u.ch.subscribe = ch->subscribe;
+	m.u.ch.g = ch->g;
+	keep_send(ch, &m, fds, 3);
+	for (unsigned i = 0; i < MAX_READERS; i++)
+		if (ch->reader_client[i])
+			keep_entry(ch, 'r', i);
+	for (unsigned i = 0; i < MAX_PUBS; i++)
+		if (ch->pub_client[i])
+			keep_entry(ch, 'p', i);
+}
+
+static void keep_drop(const struct channel *ch)
+{
+	struct keep_msg m = {.op = KEEP_DROP};
+
+	m.u.channel_id = ch->id;
+	keep_send(ch, &m, NULL, 0);
+}
+
+void registry_close_all(struct registry *r)
+{
+	for (uint32_t i = 0; i < r->n; i++) {
+		/* release; pairs with the subscribers' acquire, as for a delete */
+		atomic_store_explicit(&ctl_rw(r->ch[i])->state, CHAN_CLOSED, memory_order_release);
+		wake_all(r->ch[i]);
+	}
+}
+
+void registry_keeper_quit(struct registry *r)
+{
+	struct keep_msg m = {.magic = KEEP_MAGIC, .version = KEEP_VERSION, .op = KEEP_QUIT};
+
+	if (r->kfd >= 0)
+		keeper_send(r->kfd, &m, NULL, 0);
+}
+
 /* A random commit-word key; the clock if the kernel has no entropy call. */
 static uint64_t channel_key(void)
 {
@@ -385,6 +484,7 @@ static int channel_new(struct registry *r, const struct channel_spec *spec, uint
 		ch->pub_fd[i] = -1;
 	ch->data_fd = ch->data_ro_fd = ch->ctl_fd = ch->ctl_ro_fd = -1;
 	ch->wake_fd = ch->wake_ro_fd = -1;
+	ch->kfd = &r->kfd;
 	strcpy(ch->name, spec->name);
 	ch->owner_uid = owner_uid;
 	ch->publish = spec->publish;
@@ -403,6 +503,7 @@ static int channel_new(struct registry *r, const struct channel_spec *spec, uint
 	}
 	cal_publish(r, ch);
 	r->ch[r->n++] = ch;
+	keep_channel(ch);
 	*out = ch;
 	return 0;
 }
@@ -457,6 +558,7 @@ struct channel *registry_by_id(struct registry *r, uint64_t id)
 
 static void registry_drop(struct registry *r, struct channel *ch)
 {
+	keep_drop(ch);
 	for (uint32_t i = 0; i < r->n; i++) {
 		if (r->ch[i] == ch) {
 			r->ch[i] = r->ch[--r->n];
@@ -475,6 +577,8 @@ void registry_delete(struct registry *r, struct channel *ch, const char *by)
 	 * message: everything published before the delete is still read. */
 	atomic_store_explicit(&ctl_rw(ch)->state, CHAN_DELETED, memory_order_release);
 	wake_all(ch);
+	if (ch->handles)
+		keep_channel(ch); /* kept as deleted while handles remain */
 	log_msg(LOG_INFO, "registry", "deleted channel=%s handles=%u by=%s", ch->name, ch->handles,
 		by);
 	if (!ch->handles)
@@ -641,6 +745,7 @@ int registry_reader_add(struct channel *ch, const struct slot_owner *who, uint32
 	ch->reader_client[i] = who->client_id;
 	ch->watch[i] = (struct reader_watch){cur->bytes, 0, 0};
 	set_readers_hi(ch);
+	keep_entry(ch, 'r', i);
 	*idx = i;
 	return 0;
 }
@@ -658,6 +763,8 @@ void registry_reader_remove(struct channel *ch, uint32_t idx)
 	if (idx >= MAX_READERS || !ch->reader_client[idx])
 		return;
 	ch->reader_client[idx] = 0;
+	ch->reader_resume_by[idx] = 0;
+	keep_drop_entry(ch, 'r', idx);
 	set_readers_hi(ch);
 	/* a publisher that no longer sees the reader may overwrite what it
 	 * was reading; it closed or died, so nobody reads it now */
@@ -721,6 +828,7 @@ int registry_pub_add(struct channel *ch, const struct slot_owner *who, uint32_t 
 	ch->stall_killed[i] = 0;
 	set_pubs_hi(ch);
 	log_repair_forget(&ch->rep, i);
+	keep_entry(ch, 'p', i);
 	*idx = i;
 	return 0;
 }
@@ -753,6 +861,8 @@ void registry_pub_remove(struct channel *ch, uint32_t idx)
 	entry_release(&ch->pub_fd[idx], (void **)&ch->peers.pubs[idx]);
 	ch->pub_client[idx] = 0;
 	ch->pub_pid[idx] = 0;
+	ch->pub_resume_by[idx] = 0;
+	keep_drop_entry(ch, 'p', idx);
 	set_pubs_hi(ch);
 	log_repair_forget(&ch->rep, idx);
 	if (gave_up)
@@ -825,6 +935,8 @@ static void watch_readers(struct channel *ch)
 		atomic_fetch_add_explicit(&ctl_rw(ch)->wakeups, nudged, memory_order_relaxed);
 }
 
+static bool resume_expire(struct registry *r, struct channel *ch, uint64_t now);
+
 void registry_tick(struct registry *r, uint64_t now_ns)
 {
 	struct log_repair_out out;
@@ -833,6 +945,8 @@ void registry_tick(struct registry *r, uint64_t now_ns)
 	for (uint32_t i = 0; i < r->n; i++) {
 		struct channel *ch = r->ch[i];
 
+		if (resume_expire(r, ch, now_ns))
+			break; /* the table changed under us: the next tick goes on */
 		if (cal)
 			cal_publish(r, ch);
 		watch_readers(ch);
@@ -846,6 +960,314 @@ void registry_tick(struct registry *r, uint64_t now_ns)
 			ch->name, out.abandoned);
 		wake_all(ch);
 	}
+}
+
+/* ---- adoption after a restart ---- */
+
+/*
+ * Is fd a segment this daemon's uid made: a memfd of ours, mode 0600,
+ * sealed as seg_create() seals, of the size the record says? A client
+ * cannot forge that: it would need our uid.
+ */
+static bool fd_is_ours(int fd, uint64_t bytes)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 07777) != 0600 || (uint64_t)st.st_size != bytes)
+		return false;
+	return fcntl(fd, F_GET_SEALS) == SEG_SEALS;
+}
+
+/* Is fd an event fd (the ones registry_reader_add() makes)? */
+static bool fd_is_eventfd(int fd)
+{
+	char path[64], link[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return false;
+	link[n] = 0;
+	return !strcmp(link, "anon_inode:[eventfd]");
+}
+
+static struct channel *channel_alloc(struct registry *r)
+{
+	struct channel *ch = calloc(1, sizeof(*ch));
+
+	if (!ch)
+		return NULL;
+	for (unsigned i = 0; i < MAX_READERS; i++)
+		ch->efds[i] = ch->reader_fd[i] = -1;
+	for (unsigned i = 0; i < MAX_PUBS; i++)
+		ch->pub_fd[i] = -1;
+	ch->data_fd = ch->data_ro_fd = ch->ctl_fd = ch->ctl_ro_fd = -1;
+	ch->wake_fd = ch->wake_ro_fd = -1;
+	ch->kfd = &r->kfd;
+	return ch;
+}
+
+/* Map a kept channel's segments and check its headers against its record. */
+static int adopt_map(struct channel *ch, uint32_t *unknown)
+{
+	uint64_t bytes[3];
+	struct log_segs segs;
+	int err = map_fd(ch->data_fd, true, &ch->data, &bytes[0]);
+
+	if (!err)
+		err = map_fd(ch->ctl_fd, true, &ch->ctl, &bytes[1]);
+	if (!err)
+		err = map_fd(ch->wake_fd, true, &ch->wake, &bytes[2]);
+	if (!err)
+		err = seg_open_ro(ch->data_fd, &ch->data_ro_fd);
+	if (!err)
+		err = seg_open_ro(ch->ctl_fd, &ch->ctl_ro_fd);
+	if (!err)
+		err = seg_open_ro(ch->wake_fd, &ch->wake_ro_fd);
+	if (err)
+		return err;
+	segs = (struct log_segs){ch->data, bytes[0], ch->ctl, bytes[1], ch->wake, bytes[2]};
+	err = log_attach(&ch->v, &segs, unknown);
+	if (!err && (ch->v.channel_id != ch->id || strcmp(ch->v.data->name, ch->name)))
+		err = -SHMQ_ECORRUPT;
+	ch->rep.ctl = ctl_rw(ch);
+	ch->rep.ctl_pslots = pub_slot(ch, 0);
+	return err;
+}
+
+/* A record from the keeper, checked as far as it can be before mapping. */
+static const char *record_refusal(struct registry *r, const struct keep_channel *k, int *fds,
+				  unsigned nfds)
+{
+	if (nfds != 3)
+		return "descriptors_missing";
+	if (!memchr(k->name, 0, sizeof(k->name)) || name_check(k->name))
+		return "bad_name";
+	if (registry_by_id(r, k->id) || (!k->deleted && registry_find(r, k->name)))
+		return "duplicate";
+	if (k->g.ctl_bytes != CTL_SEG_BYTES || k->g.data_bytes != DATA_HDR_BYTES + k->g.ring_bytes)
+		return "bad_geometry";
+	if (!fd_is_ours(fds[0], k->g.data_bytes) || !fd_is_ours(fds[1], k->g.ctl_bytes) ||
+	    !fd_is_ours(fds[2], WAKE_SEG_BYTES))
+		return "segment_not_ours";
+	return NULL;
+}
+
+static void adopt_channel(struct registry *r, const struct keep_channel *k, int *fds,
+			  unsigned nfds)
+{
+	const char *why = record_refusal(r, k, fds, nfds);
+	uint32_t unknown = 0;
+	struct channel *ch;
+	int err;
+
+	if (why || registry_grow(r) || !(ch = channel_alloc(r))) {
+		log_msg(LOG_WARN, "registry", "not adopting channel id=%llu reason=%s",
+			(unsigned long long)k->id, why ? why : "no_memory");
+		return;
+	}
+	snprintf(ch->name, sizeof(ch->name), "%s", k->name);
+	ch->id = k->id;
+	ch->deleted = k->deleted;
+	ch->owner_uid = k->owner_uid;
+	ch->publish = k->publish;
+	ch->subscribe = k->subscribe;
+	ch->numa_wire = k->numa_wire;
+	ch->numa_node = k->numa_node;
+	ch->g = k->g;
+	ch->data_fd = fds[0];
+	ch->ctl_fd = fds[1];
+	ch->wake_fd = fds[2];
+	fds[0] = fds[1] = fds[2] = -1;
+	err = adopt_map(ch, &unknown);
+	if (err) {
+		log_msg(LOG_WARN, "registry", "not adopting channel=%s reason=%s incompat=%#x",
+			ch->name, err == -SHMQ_EVERSION ? "unknown_format" : "bad_header", unknown);
+		channel_free(ch);
+		return;
+	}
+	/* relaxed: an epoch word; clients compare it with the pid they met */
+	atomic_store_explicit(&ctl_rw(ch)->daemon_pid, (uint32_t)getpid(), memory_order_relaxed);
+	cal_publish(r, ch);
+	r->ch[r->n++] = ch;
+}
+
+/* The slot a kept entry names, if the control segment says it is exactly that one. */
+static struct ctl_slot *entry_slot(const struct channel *ch, const struct keep_entry *e)
+{
+	struct ctl_slot *sl;
+
+	if (e->idx >= MAX_READERS || (e->kind != 'r' && e->kind != 'p'))
+		return NULL;
+	sl = e->kind == 'r' ? reader_slot(ch, e->idx) : pub_slot(ch, e->idx);
+	/* relaxed: the daemon's own words, written by the daemon before */
+	if (atomic_load_explicit(&sl->state, memory_order_relaxed) != SLOT_ACTIVE ||
+	    atomic_load_explicit(&sl->gen, memory_order_relaxed) != e->gen ||
+	    atomic_load_explicit(&sl->owner_pid, memory_order_relaxed) != e->pid)
+		return NULL;
+	return sl;
+}
+
+static void adopt_entry(struct registry *r, const struct keep_entry *e, int *fds, unsigned nfds,
+			uint64_t now)
+{
+	struct channel *ch = registry_by_id(r, e->channel_id);
+	unsigned i = e->idx;
+	void *map = NULL;
+	uint64_t bytes;
+
+	if (!ch || !entry_slot(ch, e) || nfds != 1 + (e->has_efd != 0) ||
+	    !fd_is_ours(fds[0], ENTRY_SEG_BYTES) || (nfds > 1 && !fd_is_eventfd(fds[1])) ||
+	    (e->kind == 'r' ? ch->reader_client[i] : ch->pub_client[i]) ||
+	    map_fd(fds[0], true, &map, &bytes)) {
+		log_msg(LOG_WARN, "registry", "not adopting a handle of channel id=%llu slot=%c%u",
+			(unsigned long long)e->channel_id, (char)e->kind, i);
+		return;
+	}
+	if (e->kind == 'r') {
+		ch->reader_fd[i] = fds[0];
+		ch->efds[i] = nfds > 1 ? fds[1] : -1;
+		ch->peers.readers[i] = map;
+		ch->peers.rgen[i] = e->gen;
+		ch->reader_client[i] = CLIENT_PENDING;
+		ch->reader_resume_by[i] = now + RESUME_GRACE_NS;
+		ch->watch[i] = (struct reader_watch){0, 0, 0};
+	} else {
+		ch->pub_fd[i] = fds[0];
+		ch->peers.pubs[i] = map;
+		ch->peers.pgen[i] = e->gen;
+		ch->pub_client[i] = CLIENT_PENDING;
+		ch->pub_pid[i] = e->pid;
+		ch->pub_resume_by[i] = now + RESUME_GRACE_NS;
+	}
+	fds[0] = -1;
+	if (nfds > 1)
+		fds[1] = -1;
+	ch->handles++;
+}
+
+/* Slots the control segment calls active but no kept entry named: free them. */
+static void adopt_settle(struct channel *ch)
+{
+	for (unsigned i = 0; i < MAX_READERS; i++) {
+		if (!ch->reader_client[i] &&
+		    atomic_load_explicit(&reader_slot(ch, i)->state, memory_order_relaxed)) {
+			slot_clear(reader_slot(ch, i));
+			gen_bump(&ctl_rw(ch)->readers_gen);
+		}
+	}
+	for (unsigned i = 0; i < MAX_PUBS; i++) {
+		if (!ch->pub_client[i] &&
+		    atomic_load_explicit(&pub_slot(ch, i)->state, memory_order_relaxed)) {
+			slot_clear(pub_slot(ch, i));
+			gen_bump(&ctl_rw(ch)->pubs_gen);
+		}
+	}
+	set_readers_hi(ch);
+	set_pubs_hi(ch);
+	wake_all(ch);
+}
+
+unsigned registry_adopt(struct registry *r)
+{
+	uint64_t now = wait_now_ns();
+	struct keep_msg m = {0};
+	unsigned before = r->n, nfds;
+	int fds[3];
+
+	for (;;) {
+		int got = r->kfd >= 0 ? keeper_recv(r->kfd, &m, fds, &nfds) : -1;
+
+		if (got == -2) {
+			log_msg(LOG_WARN, "registry", "skipping a malformed record from the keeper");
+			continue;
+		}
+		if (got || m.op == KEEP_END)
+			break;
+		if (m.op == KEEP_CHANNEL)
+			adopt_channel(r, &m.u.ch, fds, nfds);
+		else if (m.op == KEEP_ENTRY)
+			adopt_entry(r, &m.u.e, fds, nfds, now);
+		for (unsigned i = 0; i < nfds; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+	}
+	if (r->kfd >= 0 && m.op == KEEP_END && m.pad) {
+		log_msg(LOG_ERROR, "keeper", "another shmqd serves these channels (--replace takes over)");
+		close(r->kfd);
+		r->kfd = -1;
+	}
+	for (unsigned i = before; i < r->n; i++) {
+		struct channel *ch = r->ch[i];
+
+		adopt_settle(ch);
+		keep_channel(ch); /* the keeper's copy, minus what was refused */
+		log_msg(LOG_INFO, "registry", "adopted channel=%s%s handles=%u tail=%llu", ch->name,
+			ch->deleted ? " (deleted)" : "", ch->handles,
+			(unsigned long long)log_tail(&ch->v));
+	}
+	return r->n - before;
+}
+
+int registry_resume(struct channel *ch, uint32_t role, uint32_t idx, uint32_t gen, uint32_t pid,
+		    uint64_t client_id)
+{
+	bool sub = role == ROLE_SUB;
+	struct ctl_slot *sl;
+
+	if (idx >= MAX_READERS)
+		return -SHMQ_ESTATE;
+	sl = sub ? reader_slot(ch, idx) : pub_slot(ch, idx);
+	if ((sub ? ch->reader_client[idx] : ch->pub_client[idx]) != CLIENT_PENDING ||
+	    atomic_load_explicit(&sl->gen, memory_order_relaxed) != gen ||
+	    atomic_load_explicit(&sl->owner_pid, memory_order_relaxed) != pid)
+		return -SHMQ_ESTATE;
+	if (sub) {
+		ch->reader_client[idx] = client_id;
+		ch->reader_resume_by[idx] = 0;
+	} else {
+		ch->pub_client[idx] = client_id;
+		ch->pub_resume_by[idx] = 0;
+	}
+	return 0;
+}
+
+/*
+ * Adopted slots nobody resumed in time, or whose process is gone: free
+ * them as if their client had died. True if the channel went with them.
+ */
+static bool resume_expire(struct registry *r, struct channel *ch, uint64_t now)
+{
+	for (unsigned i = 0; i < MAX_READERS; i++) {
+		uint32_t pid = atomic_load_explicit(&reader_slot(ch, i)->owner_pid,
+						    memory_order_relaxed);
+		bool gone;
+
+		if (ch->reader_client[i] == CLIENT_PENDING &&
+		    (now > ch->reader_resume_by[i] || !pid_alive(pid, NULL))) {
+			log_msg(LOG_INFO, "registry", "freed unresumed reader channel=%s slot=%u pid=%u",
+				ch->name, i, pid);
+			registry_reader_remove(ch, i);
+			gone = ch->deleted && ch->handles == 1;
+			registry_handle_put(r, ch);
+			if (gone)
+				return true;
+		}
+		if (ch->pub_client[i] == CLIENT_PENDING &&
+		    (now > ch->pub_resume_by[i] || !pid_alive(ch->pub_pid[i], NULL))) {
+			log_msg(LOG_INFO, "registry",
+				"freed unresumed publisher channel=%s slot=%u pid=%u", ch->name, i,
+				ch->pub_pid[i]);
+			registry_pub_remove(ch, i);
+			gone = ch->deleted && ch->handles == 1;
+			registry_handle_put(r, ch);
+			if (gone)
+				return true;
+		}
+	}
+	return false;
 }
 
 void registry_fini(struct registry *r)

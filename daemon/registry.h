@@ -54,7 +54,17 @@ struct channel {
 	int efds[MAX_READERS];               /* event fds of event-fd readers, -1 = none */
 	bool have_efds;
 	struct reader_watch watch[MAX_READERS];
+	/* adopted after a restart: until when a slot waits for its client to
+	 * resume it (0: not waiting) */
+	uint64_t reader_resume_by[MAX_READERS];
+	uint64_t pub_resume_by[MAX_PUBS];
+	int *kfd; /* the registry's keeper connection */
 };
+
+/* reader_client[]/pub_client[] of a slot adopted after a restart, not yet resumed */
+#define CLIENT_PENDING UINT64_MAX
+/* how long an adopted slot waits for its client to resume it */
+#define RESUME_GRACE_NS (5ull * 1000000000ull)
 
 /* The daemon's calibration of the time-stamp counter (see log_timestamp()). */
 struct tsc_cal {
@@ -72,6 +82,7 @@ struct registry {
 	uint64_t next_id;
 	uint64_t stuck_ns;
 	struct tsc_cal cal;
+	int kfd; /* the keeper (keeper.h), or -1: no restart survives */
 };
 
 int registry_init(struct registry *r, const struct config *cfg);
@@ -138,6 +149,28 @@ void registry_reader_remove(struct channel *ch, uint32_t idx);
 
 /* A handle closed: drop the count, free the channel if deleted and unused. */
 void registry_handle_put(struct registry *r, struct channel *ch);
+
+/*
+ * Take every channel the keeper at r->kfd kept from an earlier daemon,
+ * checking each descriptor (owner, mode, seals, size) and header; slots
+ * that were open wait RESUME_GRACE_NS for their client. Logs what it
+ * refuses. Returns the number adopted.
+ */
+unsigned registry_adopt(struct registry *r);
+
+/*
+ * A client resumes slot idx of role (enum proto_role: pub or sub) with
+ * generation gen after a restart: 0 if the slot waits for exactly that
+ * (pid, generation), -SHMQ_ESTATE if not.
+ */
+int registry_resume(struct channel *ch, uint32_t role, uint32_t idx, uint32_t gen, uint32_t pid,
+		    uint64_t client_id);
+
+/* A clean stop: every channel ends (its handles get SHMQ_ECLOSED once drained). */
+void registry_close_all(struct registry *r);
+
+/* A clean stop: tell the keeper to drop everything and go. */
+void registry_keeper_quit(struct registry *r);
 
 /* Periodic work: repair abandoned claims, wake readers left asleep. */
 void registry_tick(struct registry *r, uint64_t now_ns);

@@ -59,7 +59,7 @@ SHMQ_EXPORT int shmq_socket_path(const char *socket_path, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? -SHMQ_EINVAL : 0;
 }
 
-static int send_req(struct shmq_client *c, uint16_t op, const void *req, uint32_t req_len)
+int client_send(struct shmq_client *c, uint16_t op, const void *req, uint32_t req_len)
 {
 	uint8_t buf[PROTO_MAX_BYTES];
 	struct proto_hdr h = {
@@ -103,8 +103,8 @@ static unsigned take_fds(struct msghdr *mh, int *fds, unsigned max)
 	return got;
 }
 
-static int recv_resp(struct shmq_client *c, uint16_t op, void *resp, uint32_t resp_len, int *fds,
-		     unsigned *nfds)
+int client_recv(struct shmq_client *c, uint16_t op, void *resp, uint32_t resp_len, int *fds,
+		unsigned *nfds)
 {
 	uint8_t buf[PROTO_MAX_BYTES];
 	char cbuf[CMSG_SPACE(sizeof(int) * PROTO_MAX_FDS)];
@@ -142,91 +142,6 @@ bad:
 	if (nfds)
 		*nfds = 0;
 	return -SHMQ_EPROTO;
-}
-
-int client_call(struct shmq_client *c, uint16_t op, const void *req, uint32_t req_len, void *resp,
-		uint32_t resp_len, int *fds, unsigned *nfds)
-{
-	int err;
-
-	pthread_mutex_lock(&c->lock);
-	err = send_req(c, op, req, req_len);
-	if (!err)
-		err = recv_resp(c, op, resp, resp_len, fds, nfds);
-	else if (nfds)
-		*nfds = 0;
-	if (err && nfds) {
-		for (unsigned i = 0; i < *nfds; i++)
-			close(fds[i]);
-		*nfds = 0;
-	}
-	pthread_mutex_unlock(&c->lock);
-	return err;
-}
-
-static int dial(const char *path, int *out)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -SHMQ_EINVAL;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return errno == EMFILE || errno == ENFILE ? -SHMQ_ELIMIT : -SHMQ_ESYS;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = errno;
-
-		close(fd);
-		if (e == EACCES || e == EPERM)
-			return -SHMQ_EPERM;
-		return -SHMQ_ENODAEMON;
-	}
-	*out = fd;
-	return 0;
-}
-
-SHMQ_EXPORT int shmq_connect(const char *socket_path, struct shmq_client **out)
-{
-	struct proto_hello hello = {.major = PROTO_VERSION, .minor = SHMQ_VERSION_MINOR};
-	struct shmq_client *c;
-	int err;
-
-	if (!out)
-		return -SHMQ_EINVAL;
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return -SHMQ_ENOMEM;
-	err = shmq_socket_path(socket_path, c->path, sizeof(c->path));
-	if (err)
-		goto out_free;
-	err = dial(c->path, &c->fd);
-	if (err)
-		goto out_free;
-	pthread_mutex_init(&c->lock, NULL);
-	err = client_call(c, OP_HELLO, &hello, sizeof(hello), &hello, sizeof(hello), NULL, NULL);
-	if (err)
-		goto out_close;
-	c->daemon_pid = hello.pid;
-	*out = c;
-	return 0;
-
-out_close:
-	pthread_mutex_destroy(&c->lock);
-	close(c->fd);
-out_free:
-	free(c);
-	return err;
-}
-
-SHMQ_EXPORT void shmq_disconnect(struct shmq_client *c)
-{
-	if (!c)
-		return;
-	close(c->fd);
-	pthread_mutex_destroy(&c->lock);
-	free(c);
 }
 
 int client_wire_name(char wire[PROTO_NAME_BYTES], const char *name)
@@ -446,15 +361,6 @@ void chan_unmap(struct chan_map *m)
 	m->data = m->ctl = m->wake = m->entry = NULL;
 }
 
-bool client_alive(struct shmq_client *c)
-{
-	struct pollfd pfd = {.fd = c->fd, .events = POLLRDHUP};
-
-	/* no lock: poll() only looks, and the fd lives as long as c */
-	if (poll(&pfd, 1, 0) < 0)
-		return true;
-	return !(pfd.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL));
-}
 
 void chan_close_notify(struct shmq_client *c, uint64_t channel_id, uint32_t role,
 		       uint32_t reader_idx)

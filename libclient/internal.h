@@ -16,13 +16,30 @@
 
 #define SHMQ_EXPORT __attribute__((visibility("default")))
 
+/* An open handle, to re-register with a daemon started after ours died. */
+struct client_handle {
+	struct client_handle *next;
+	uint64_t channel_id;
+	uint32_t role; /* enum proto_role */
+	uint32_t slot; /* proto_opened.reader_idx; 0 for monitors */
+	uint32_t gen;  /* proto_opened.reader_gen */
+	bool lost;     /* a new daemon did not know it: the channel ended */
+};
+
 struct shmq_client {
-	pthread_mutex_t lock; /* serialises requests on fd */
-	int fd;
+	pthread_mutex_t lock; /* serialises requests on fd, guards everything below */
+	int fd;               /* -1 while the daemon is away */
 	uint32_t seq;
 	uint32_t daemon_pid;
 	char path[108];
+	struct client_handle *handles;
+	uint64_t down_since_ns; /* when the daemon went away; 0 while connected */
+	uint64_t next_try_ns;   /* no reconnect attempt before */
+	uint32_t backoff_ms;
 };
+
+/* How long a daemon may stay away before subscribers give up (-SHMQ_ECLOSED). */
+#define DAEMON_GRACE_NS (30ull * 1000000000ull)
 
 /* A channel's segments, mapped as the role may: see shm/proto.h OP_OPEN. */
 struct chan_map {
@@ -70,8 +87,22 @@ int chan_open_req(struct shmq_client *c, const char *name, const void *out, uint
 int chan_open(struct shmq_client *c, const struct proto_open *req, struct proto_opened *resp,
 	      struct chan_map *m, int *efd);
 
-/* Is the daemon connection still up? (poll without waiting) */
-bool client_alive(struct shmq_client *c);
+/* Framing (client.c): one request, one response; the caller holds c->lock. */
+int client_send(struct shmq_client *c, uint16_t op, const void *req, uint32_t req_len);
+int client_recv(struct shmq_client *c, uint16_t op, void *resp, uint32_t resp_len, int *fds,
+		unsigned *nfds);
+
+/* Re-register h (conn.c) after each reconnect; drop it at close. */
+void client_handle_add(struct shmq_client *c, struct client_handle *h);
+void client_handle_del(struct shmq_client *c, struct client_handle *h);
+
+/*
+ * For a subscriber with nothing to read: is its daemon there, or back?
+ * Reconnects (with backoff) if it went away. 0 while the channel goes on,
+ * -SHMQ_ECLOSED if the handle was lost or the daemon stayed away longer
+ * than DAEMON_GRACE_NS.
+ */
+int client_check(struct shmq_client *c, const struct client_handle *h);
 
 /*
  * Map the entry segments of kind (PEER_READERS or PEER_PUBS) that the

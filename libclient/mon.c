@@ -13,6 +13,7 @@
 
 struct shmq_mon {
 	struct shmq_client *client;
+	struct client_handle h; /* resumed after a daemon restart */
 	struct chan_map m;
 	struct peer_maps peers;
 	bool stale;
@@ -37,6 +38,8 @@ SHMQ_EXPORT int shmq_mon_open(struct shmq_client *c, const char *name, struct sh
 	}
 	mon->client = c;
 	mon->stale = true;
+	mon->h = (struct client_handle){.channel_id = resp.channel_id, .role = ROLE_MON};
+	client_handle_add(c, &mon->h);
 	*out = mon;
 	return 0;
 }
@@ -45,6 +48,7 @@ SHMQ_EXPORT void shmq_mon_close(struct shmq_mon *mon)
 {
 	if (!mon)
 		return;
+	client_handle_del(mon->client, &mon->h);
 	chan_close_notify(mon->client, mon->m.channel_id, ROLE_MON, 0);
 	peers_release(&mon->peers);
 	chan_unmap(&mon->m);

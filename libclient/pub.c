@@ -23,6 +23,7 @@
 
 struct shmq_pub {
 	struct shmq_client *client;
+	struct client_handle h; /* resumed after a daemon restart */
 	struct chan_map m;
 	struct peer_maps peers;
 	struct log_pub lp;
@@ -63,6 +64,9 @@ SHMQ_EXPORT int shmq_pub_open(struct shmq_client *c, const char *name,
 	}
 	p->client = c;
 	p->idx = resp.reader_idx;
+	p->h = (struct client_handle){.channel_id = resp.channel_id, .role = ROLE_PUB,
+				      .slot = resp.reader_idx, .gen = resp.reader_gen};
+	client_handle_add(c, &p->h);
 	for (unsigned i = 0; i < MAX_READERS; i++)
 		p->efds[i] = -1;
 	log_pub_init(&p->m.v, &p->lp, p->idx, p->m.entry, &p->peers.p, log_pub_register());
@@ -105,6 +109,7 @@ SHMQ_EXPORT void shmq_pub_close(struct shmq_pub *p)
 		return;
 	if (p->nclaimed)
 		wake_if(p, log_abort(&p->m.v, &p->lp, &p->claim)); /* readers may wait on it */
+	client_handle_del(p->client, &p->h);
 	chan_close_notify(p->client, p->m.channel_id, ROLE_PUB, p->idx);
 	for (unsigned i = 0; i < MAX_READERS; i++)
 		if (p->efds[i] >= 0)

@@ -203,6 +203,15 @@ int shmq_connect(const char *socket_path, struct shmq_client **out);
 /* Close the connection. NULL is ignored. */
 void shmq_disconnect(struct shmq_client *client);
 
+/*
+ * 1 while the daemon is connected, 0 while it is away (it died or is
+ * restarting: open handles go on exchanging messages, control calls answer
+ * -SHMQ_ENODAEMON and reconnect by themselves, re-registering every open
+ * handle once a daemon is back; a subscriber whose daemon stays away for
+ * 30 s gets -SHMQ_ECLOSED). -SHMQ_EINVAL for NULL.
+ */
+int shmq_client_connected(struct shmq_client *client);
+
 /* The socket path the client connects (or would connect) to; into buf. */
 int shmq_socket_path(const char *socket_path, char *buf, size_t len);
 

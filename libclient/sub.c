@@ -34,6 +34,7 @@
 
 struct shmq_sub {
 	struct shmq_client *client;
+	struct client_handle h; /* resumed after a daemon restart */
 	struct chan_map m;
 	struct reader_entry *me;
 	struct log_cursor cur;       /* next record to look at (the held one while held) */
@@ -85,6 +86,9 @@ SHMQ_EXPORT int shmq_sub_open(struct shmq_client *c, const char *name,
 		goto out_close;
 	s->client = c;
 	s->idx = resp.reader_idx;
+	s->h = (struct client_handle){.channel_id = resp.channel_id, .role = ROLE_SUB,
+				      .slot = resp.reader_idx, .gen = resp.reader_gen};
+	client_handle_add(c, &s->h);
 	s->me = s->m.entry;
 	s->cur = s->published = (struct log_cursor){resp.start_pos, resp.start_bytes};
 	s->skip_below = resp.skip_below;
@@ -121,6 +125,7 @@ SHMQ_EXPORT void shmq_sub_close(struct shmq_sub *s)
 	if (!s)
 		return;
 	sub_disarm(s);
+	client_handle_del(s->client, &s->h);
 	chan_close_notify(s->client, s->m.channel_id, ROLE_SUB, s->idx);
 	chan_unmap(&s->m);
 	if (s->efd >= 0)
@@ -287,18 +292,26 @@ static int sleep_efd(struct shmq_sub *s, struct log_rec *rec, int64_t left)
 }
 
 /*
- * Nothing to read: was the channel deleted (everything published before
- * is read by now), or, every DAEMON_CHECK_NS, is the daemon gone?
+ * Nothing to read: was the channel deleted, or ended by a daemon's clean
+ * stop (everything published before is read by now)? Every
+ * DAEMON_CHECK_NS: is the daemon there, or back after a restart (then the
+ * handle is resumed)? A daemon away longer than DAEMON_GRACE_NS, or back
+ * without our channel, ends the handle.
  */
 static __attribute__((noinline)) int channel_gone(struct shmq_sub *s, uint64_t now)
 {
-	/* acquire; pairs with the daemon's release store in registry_delete(). */
-	if (atomic_load_explicit(&s->m.v.ctl->state, memory_order_acquire) == CHAN_DELETED)
+	/* acquire; pairs with the daemon's release stores in registry_delete()
+	 * and registry_close_all(). */
+	uint32_t state = atomic_load_explicit(&s->m.v.ctl->state, memory_order_acquire);
+
+	if (state == CHAN_DELETED)
 		return -SHMQ_EDELETED;
+	if (state == CHAN_CLOSED)
+		return -SHMQ_ECLOSED;
 	if (now - s->checked_ns < DAEMON_CHECK_NS)
 		return 0;
 	s->checked_ns = now;
-	return client_alive(s->client) ? 0 : -SHMQ_ECLOSED;
+	return client_check(s->client, &s->h);
 }
 
 /*

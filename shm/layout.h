@@ -244,6 +244,7 @@ enum reader_mark {
 enum chan_state {
 	CHAN_LIVE = 1,
 	CHAN_DELETED = 2, /* deleted: handles drain what is left, then get SHMQ_EDELETED */
+	CHAN_CLOSED = 3,  /* the daemon stopped cleanly: handles drain, then get SHMQ_ECLOSED */
 };
 
 /*

@@ -31,6 +31,7 @@ enum proto_op {
 	OP_OPEN = 6,
 	OP_CLOSE = 7,
 	OP_PEERS = 8,
+	OP_RESUME = 10, /* re-register a handle opened with an earlier daemon */
 	OP_MAX
 };
 
@@ -155,6 +156,18 @@ struct proto_peers {
 	uint32_t count;
 	uint32_t idx[PROTO_MAX_FDS]; /* slot */
 	uint32_t gen[PROTO_MAX_FDS]; /* its generation when the fd was taken */
+};
+
+/*
+ * OP_RESUME request, echoed by the response: a handle opened with a daemon
+ * that has since been replaced by this one (same channel, same slot).
+ */
+struct proto_resume {
+	uint64_t channel_id;
+	uint32_t role; /* enum proto_role */
+	uint32_t slot; /* proto_opened.reader_idx; 0 for monitors */
+	uint32_t gen;  /* proto_opened.reader_gen */
+	uint32_t pad;
 };
 
 static_assert(sizeof(struct proto_hdr) + sizeof(struct proto_list) <= PROTO_MAX_BYTES,

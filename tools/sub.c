@@ -40,6 +40,9 @@ struct sub_run {
 	uint64_t lost_pending; /* torn copies not yet reported */
 	uint64_t deadline_ns;  /* 0: none */
 	bool tty;	       /* stdout is a terminal: flush each message */
+	bool away;	       /* we said the daemon went away */
+	struct shmq_client *c;
+	const char *name;
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -101,6 +104,26 @@ static int64_t slice_left(const struct sub_run *r)
 	return r->deadline_ns - now < SLICE_NS ? (int64_t)(r->deadline_ns - now) : SLICE_NS;
 }
 
+/*
+ * A daemon that goes away and comes back is an outage to ride out: the
+ * messages keep coming meanwhile; say so on stderr, once each way. The
+ * library ends the subscription (-SHMQ_ECLOSED) if the daemon stays away
+ * for 30 s, or comes back without the channel.
+ */
+static void say_outage(struct sub_run *r)
+{
+	bool away = shmq_client_connected(r->c) == 0;
+
+	if (away == r->away)
+		return;
+	r->away = away;
+	if (away)
+		fprintf(stderr, "shmq: sub %s: shmqd went away; still receiving, waiting up to 30 s "
+				"for it to come back\n", r->name);
+	else
+		fprintf(stderr, "shmq: sub %s: shmqd is back\n", r->name);
+}
+
 /* The next message as a view, waiting in slices; or a sub_end, or an error. */
 static int sub_wait(struct sub_run *r, struct shmq_msg *m)
 {
@@ -121,6 +144,8 @@ static int sub_wait(struct sub_run *r, struct shmq_msg *m)
 		if (!left)
 			return SUB_TIMEOUT;
 		err = shmq_recv(r->s, m, left);
+		if (err == -SHMQ_ETIMEDOUT)
+			say_outage(r);
 	} while (err == -SHMQ_ETIMEDOUT);
 	return err;
 }
@@ -273,7 +298,7 @@ static int sub_exit(const char *name, int end, const struct opts *o)
 
 int cmd_sub(struct shmq_client *c, const char *name, const struct opts *o)
 {
-	struct sub_run r = {.o = o};
+	struct sub_run r = {.o = o, .c = c, .name = name};
 	int rc, end, flushed;
 
 	signals_install();

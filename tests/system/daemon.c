@@ -231,8 +231,13 @@ void daemon_remove(struct daemon *d)
 {
 	if (!d->dir[0])
 		return;
+	char keep[sizeof(d->sock) + 8];
+
 	daemon_kill(d);
 	unlink(d->sock);
+	/* a killed daemon's keeper goes once its socket is gone */
+	snprintf(keep, sizeof(keep), "%s.keep", d->sock);
+	unlink(keep);
 	unlink(d->log);
 	if (d->has_conf)
 		unlink(d->conf);

@@ -470,18 +470,17 @@ static void test_reader_killed_with_its_event_fd_armed_leaves_no_sleeper_counted
 
 /*
  * shmqd killed with SIGKILL: handles already open keep exchanging
- * messages, while it is down and after a new shmqd started on the same
- * socket; control calls on the old connection fail with SHMQ_ECLOSED.
- * Segments are memfds known to the old daemon only: the new one lists no
- * channel, and a channel created again under the same name is a new
- * channel, which the old handles do not see. (Re-adoption, planned, is by
- * clients handing their descriptors back when they reconnect.)
+ * messages while it is down, control calls answer SHMQ_ENODAEMON; a new
+ * shmqd on the same socket adopts the channel from the keeper (same name,
+ * identity and offsets), the old connection reconnects by itself and its
+ * handles resume their slots, and new handles join the same channel.
  */
 static void test_daemon_killed_keeps_the_data_path_and_restarts(void **state)
 {
 	struct daemon *d = *state;
 	struct shmq_client *c = fx_connect(d), *c2;
 	struct shmq_sub_opts so = {.wait = SHMQ_WAIT_SLEEP};
+	struct shmq_channel_info ci;
 	struct shmq_pub *p, *p2;
 	struct shmq_sub *s, *s2;
 	struct shmq_msg m;
@@ -492,31 +491,43 @@ static void test_daemon_killed_keeps_the_data_path_and_restarts(void **state)
 	daemon_kill(d);
 	fx_publish_u64(p, 1, 0);
 	assert_int_equal(fx_recv_u64(s, &m), 1);
-	assert_int_equal(shmq_channel_list(c, NULL, 0), -SHMQ_ECLOSED);
+	assert_int_equal(shmq_channel_list(c, NULL, 0), -SHMQ_ENODAEMON);
+	assert_int_equal(shmq_client_connected(c), 0);
 	assert_int_equal(shmq_connect(d->sock, &c2), -SHMQ_ENODAEMON);
 	assert_int_equal(daemon_restart(d), 0);
-	c2 = fx_connect(d);
-	assert_int_equal(shmq_channel_list(c2, NULL, 0), 0);
+	assert_int_equal(fx_wait_log(d, "adopted channel=survivor handles=2 tail=1"), 0);
+	/* the old connection comes back on its next call, and resumes both handles */
+	assert_int_equal(shmq_channel_info(c, "survivor", &ci), 0);
+	assert_int_equal(shmq_client_connected(c), 1);
+	assert_int_equal(ci.tail, 1);
+	assert_int_equal(ci.readers, 1);
+	assert_int_equal(ci.publishers_open, 1);
 	fx_publish_u64(p, 2, 0);
 	assert_int_equal(fx_recv_u64(s, &m), 2);
 	assert_int_equal(m.offset, 1);
-	/* the same name on the new daemon: another channel */
-	fx_channel_create(c2, "survivor", 64, SHMQ_POLICY_DROP);
+	/* a new client finds the same channel */
+	c2 = fx_connect(d);
+	assert_int_equal(shmq_channel_create(c2, "survivor", NULL), -SHMQ_EEXIST);
 	assert_int_equal(shmq_sub_open(c2, "survivor", &so, &s2), 0);
 	assert_int_equal(shmq_pub_open(c2, "survivor", NULL, &p2), 0);
 	fx_publish_u64(p2, 100, 0);
 	assert_int_equal(fx_recv_u64(s2, &m), 100);
-	assert_int_equal(m.offset, 0);
-	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
-	fx_publish_u64(p, 3, 0);
-	assert_int_equal(fx_recv_u64(s, &m), 3);
 	assert_int_equal(m.offset, 2);
-	assert_int_equal(shmq_recv(s2, &m, 0), -SHMQ_EAGAIN);
+	assert_int_equal(fx_recv_u64(s, &m), 100);
+	fx_publish_u64(p, 3, 0);
+	assert_int_equal(fx_recv_u64(s2, &m), 3);
+	assert_int_equal(m.offset, 3);
 	shmq_pub_close(p2);
 	shmq_sub_close(s2);
 	shmq_disconnect(c2);
 	shmq_sub_close(s);
 	shmq_pub_close(p);
+	shmq_disconnect(c);
+	/* closed handles left no slot behind: the channel has none open */
+	c = fx_connect(d);
+	assert_int_equal(shmq_channel_info(c, "survivor", &ci), 0);
+	assert_int_equal(ci.readers, 0);
+	assert_int_equal(ci.publishers_open, 0);
 	shmq_disconnect(c);
 }
 

@@ -1,0 +1,250 @@
+/*
+ * conn.c - the connection to shmqd and its life across daemon restarts:
+ * connect and version handshake, the request helper, and reconnection.
+ * When the daemon goes away, open handles go on on the data path; control
+ * calls try to reconnect (at most every backoff_ms, doubling to 1 s) and
+ * answer -SHMQ_ENODAEMON meanwhile. Once a daemon is back, every open handle
+ * is re-registered with OP_RESUME (the daemon checks the slot, its
+ * generation and our pid); a handle the new daemon does not know is lost.
+ * Everything here holds c->lock.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "wait.h"
+
+#define BACKOFF_MIN_MS 10u
+#define BACKOFF_MAX_MS 1000u
+
+static int dial(const char *path, int *out)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -SHMQ_EINVAL;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errno == EMFILE || errno == ENFILE ? -SHMQ_ELIMIT : -SHMQ_ESYS;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+
+		close(fd);
+		if (e == EACCES || e == EPERM)
+			return -SHMQ_EPERM;
+		return -SHMQ_ENODAEMON;
+	}
+	*out = fd;
+	return 0;
+}
+
+static int call_locked(struct shmq_client *c, uint16_t op, const void *req, uint32_t req_len,
+		       void *resp, uint32_t resp_len, int *fds, unsigned *nfds)
+{
+	int err = client_send(c, op, req, req_len);
+
+	if (!err)
+		err = client_recv(c, op, resp, resp_len, fds, nfds);
+	else if (nfds)
+		*nfds = 0;
+	if (err && nfds) {
+		for (unsigned i = 0; i < *nfds; i++)
+			close(fds[i]);
+		*nfds = 0;
+	}
+	return err;
+}
+
+/* Dial and say hello: the new connection in c->fd, or an error. */
+static int hello_locked(struct shmq_client *c)
+{
+	struct proto_hello hello = {.major = PROTO_VERSION, .minor = SHMQ_VERSION_MINOR};
+	int err = dial(c->path, &c->fd);
+
+	if (err) {
+		c->fd = -1;
+		return err;
+	}
+	err = call_locked(c, OP_HELLO, &hello, sizeof(hello), &hello, sizeof(hello), NULL, NULL);
+	if (err) {
+		close(c->fd);
+		c->fd = -1;
+		return err;
+	}
+	c->daemon_pid = hello.pid;
+	return 0;
+}
+
+static void down_locked(struct shmq_client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	if (!c->down_since_ns)
+		c->down_since_ns = wait_now_ns();
+}
+
+static void resume_all_locked(struct shmq_client *c)
+{
+	for (struct client_handle *h = c->handles; h; h = h->next) {
+		struct proto_resume req = {.channel_id = h->channel_id, .role = h->role,
+					   .slot = h->slot, .gen = h->gen};
+		struct proto_resume resp;
+
+		if (h->lost)
+			continue;
+		if (call_locked(c, OP_RESUME, &req, sizeof(req), &resp, sizeof(resp), NULL, NULL))
+			h->lost = true;
+	}
+}
+
+/*
+ * The daemon is away: try again, if the backoff allows (a control call
+ * always tries: a failing connect costs microseconds, and its caller
+ * waits for an answer). 0 if connected now.
+ */
+static int reconnect_locked(struct shmq_client *c, bool now_anyway)
+{
+	uint64_t now = wait_now_ns();
+
+	if (c->fd >= 0)
+		return 0;
+	if (!now_anyway && now < c->next_try_ns)
+		return -SHMQ_ENODAEMON;
+	if (hello_locked(c)) {
+		c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : BACKOFF_MIN_MS;
+		if (c->backoff_ms > BACKOFF_MAX_MS)
+			c->backoff_ms = BACKOFF_MAX_MS;
+		c->next_try_ns = now + c->backoff_ms * 1000000ull;
+		return -SHMQ_ENODAEMON;
+	}
+	c->backoff_ms = 0;
+	c->down_since_ns = 0;
+	resume_all_locked(c);
+	return 0;
+}
+
+int client_call(struct shmq_client *c, uint16_t op, const void *req, uint32_t req_len, void *resp,
+		uint32_t resp_len, int *fds, unsigned *nfds)
+{
+	int err;
+
+	pthread_mutex_lock(&c->lock);
+	err = reconnect_locked(c, true);
+	if (!err)
+		err = call_locked(c, op, req, req_len, resp, resp_len, fds, nfds);
+	if (err == -SHMQ_ECLOSED) {
+		/* the daemon went: once more with the one that may be there now */
+		down_locked(c);
+		err = reconnect_locked(c, true);
+		if (!err)
+			err = call_locked(c, op, req, req_len, resp, resp_len, fds, nfds);
+		if (err == -SHMQ_ECLOSED)
+			down_locked(c);
+	}
+	if (err == -SHMQ_ENODAEMON && nfds)
+		*nfds = 0;
+	pthread_mutex_unlock(&c->lock);
+	return err;
+}
+
+/* Did the daemon hang up on us? (no waiting) */
+static bool hung_up_locked(struct shmq_client *c)
+{
+	struct pollfd pfd = {.fd = c->fd, .events = POLLRDHUP};
+
+	return c->fd >= 0 && poll(&pfd, 1, 0) > 0 &&
+	       (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL));
+}
+
+int client_check(struct shmq_client *c, const struct client_handle *h)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (hung_up_locked(c))
+		down_locked(c);
+	reconnect_locked(c, false);
+	if (h->lost ||
+	    (c->fd < 0 && c->down_since_ns && wait_now_ns() - c->down_since_ns > DAEMON_GRACE_NS))
+		err = -SHMQ_ECLOSED;
+	pthread_mutex_unlock(&c->lock);
+	return err;
+}
+
+void client_handle_add(struct shmq_client *c, struct client_handle *h)
+{
+	pthread_mutex_lock(&c->lock);
+	h->next = c->handles;
+	c->handles = h;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void client_handle_del(struct shmq_client *c, struct client_handle *h)
+{
+	pthread_mutex_lock(&c->lock);
+	for (struct client_handle **p = &c->handles; *p; p = &(*p)->next) {
+		if (*p == h) {
+			*p = h->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+SHMQ_EXPORT int shmq_connect(const char *socket_path, struct shmq_client **out)
+{
+	struct shmq_client *c;
+	int err;
+
+	if (!out)
+		return -SHMQ_EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -SHMQ_ENOMEM;
+	err = shmq_socket_path(socket_path, c->path, sizeof(c->path));
+	if (err) {
+		free(c);
+		return err;
+	}
+	pthread_mutex_init(&c->lock, NULL);
+	err = hello_locked(c);
+	if (err) {
+		pthread_mutex_destroy(&c->lock);
+		free(c);
+		return err;
+	}
+	*out = c;
+	return 0;
+}
+
+SHMQ_EXPORT int shmq_client_connected(struct shmq_client *c)
+{
+	int up;
+
+	if (!c)
+		return -SHMQ_EINVAL;
+	pthread_mutex_lock(&c->lock);
+	if (hung_up_locked(c))
+		down_locked(c);
+	up = c->fd >= 0;
+	pthread_mutex_unlock(&c->lock);
+	return up;
+}
+
+SHMQ_EXPORT void shmq_disconnect(struct shmq_client *c)
+{
+	if (!c)
+		return;
+	if (c->fd >= 0)
+		close(c->fd);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
