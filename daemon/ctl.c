@@ -986,8 +986,13 @@ int ctl_open_fd(struct ctl **out, int lfd, int epfd, struct registry *reg,
 	return 0;
 }
 
-void ctl_close(struct ctl *c)
+void ctl_close(struct ctl *c, bool keep_handles)
 {
+	/* handing over to another daemon: the clients' slots stay as they are,
+	 * for them to resume there */
+	if (keep_handles)
+		for (uint32_t i = 0; i < c->n; i++)
+			c->cl[i]->nh = 0;
 	while (c->n)
 		client_drop(c, c->cl[c->n - 1]);
 	free(c->cl);

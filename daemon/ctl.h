@@ -25,8 +25,12 @@ int ctl_open(struct ctl **out, const char *path, int epfd, struct registry *reg,
 int ctl_open_fd(struct ctl **out, int lfd, int epfd, struct registry *reg,
 		const struct config *cfg);
 
-/* Close every client and the socket; unlink the socket path ctl_open() bound. */
-void ctl_close(struct ctl *c);
+/*
+ * Close every client and the socket; unlink the socket path ctl_open()
+ * bound. keep_handles: leave the clients' slots as they are (another
+ * daemon takes over and they resume there), else release them.
+ */
+void ctl_close(struct ctl *c, bool keep_handles);
 
 /* Handle an epoll event whose data.u64 is tagged for ctl. */
 void ctl_event(struct ctl *c, uint64_t tag, uint32_t events);

@@ -431,7 +431,7 @@ static int serve(const struct args *a, const struct config *cfg)
 	if (!a->replace)
 		keeper_start(a, epfd, &reg);
 	if (create_declared(&reg, cfg)) {
-		ctl_close(ctl);
+		ctl_close(ctl, false);
 		registry_keeper_quit(&reg);
 		registry_fini(&reg);
 		return 1;
@@ -443,7 +443,7 @@ static int serve(const struct args *a, const struct config *cfg)
 	ready_stopping();
 	if (!replaced)
 		registry_close_all(&reg);
-	ctl_close(ctl);
+	ctl_close(ctl, replaced);
 	if (!replaced)
 		registry_keeper_quit(&reg); /* a clean stop: the channels end here */
 	registry_fini(&reg);
