@@ -27,6 +27,7 @@
 
 #define KEEP_ENTRIES (MAX_READERS + MAX_PUBS)
 #define KEEP_STOP_WAIT_MS 5000 /* how long a replaced daemon may take to go */
+#define KEEP_SEND_WAIT_MS 200  /* how long a full keeper socket may hold a sender */
 
 int keeper_path(const char *socket_path, char *out, unsigned len)
 {
@@ -56,7 +57,17 @@ int keeper_send(int kfd, const struct keep_msg *m, const int *fds, unsigned nfds
 		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
 		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
 	}
-	return sendmsg(kfd, &mh, MSG_NOSIGNAL) == (ssize_t)sizeof(*m) ? 0 : -1;
+	/* never block for long: a keeper that stopped reading (SIGSTOP) must
+	 * not stop the daemon; past KEEP_SEND_WAIT_MS the caller gives up on it */
+	for (int tries = 0; tries < 2; tries++) {
+		struct pollfd p = {.fd = kfd, .events = POLLOUT};
+
+		if (sendmsg(kfd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)sizeof(*m))
+			return 0;
+		if (errno != EAGAIN || poll(&p, 1, KEEP_SEND_WAIT_MS) <= 0)
+			return -1;
+	}
+	return -1;
 }
 
 int keeper_recv(int kfd, struct keep_msg *m, int *fds, unsigned *nfds)
