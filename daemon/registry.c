@@ -763,7 +763,6 @@ void registry_reader_remove(struct channel *ch, uint32_t idx)
 	if (idx >= MAX_READERS || !ch->reader_client[idx])
 		return;
 	ch->reader_client[idx] = 0;
-	ch->reader_resume_by[idx] = 0;
 	keep_drop_entry(ch, 'r', idx);
 	set_readers_hi(ch);
 	/* a publisher that no longer sees the reader may overwrite what it
@@ -861,7 +860,6 @@ void registry_pub_remove(struct channel *ch, uint32_t idx)
 	entry_release(&ch->pub_fd[idx], (void **)&ch->peers.pubs[idx]);
 	ch->pub_client[idx] = 0;
 	ch->pub_pid[idx] = 0;
-	ch->pub_resume_by[idx] = 0;
 	keep_drop_entry(ch, 'p', idx);
 	set_pubs_hi(ch);
 	log_repair_forget(&ch->rep, idx);
@@ -935,7 +933,7 @@ static void watch_readers(struct channel *ch)
 		atomic_fetch_add_explicit(&ctl_rw(ch)->wakeups, nudged, memory_order_relaxed);
 }
 
-static bool resume_expire(struct registry *r, struct channel *ch, uint64_t now);
+static bool resume_expire(struct registry *r, struct channel *ch);
 
 void registry_tick(struct registry *r, uint64_t now_ns)
 {
@@ -945,7 +943,7 @@ void registry_tick(struct registry *r, uint64_t now_ns)
 	for (uint32_t i = 0; i < r->n; i++) {
 		struct channel *ch = r->ch[i];
 
-		if (resume_expire(r, ch, now_ns))
+		if (resume_expire(r, ch))
 			break; /* the table changed under us: the next tick goes on */
 		if (cal)
 			cal_publish(r, ch);
@@ -1110,8 +1108,8 @@ static struct ctl_slot *entry_slot(const struct channel *ch, const struct keep_e
 	return sl;
 }
 
-static void adopt_entry(struct registry *r, const struct keep_entry *e, int *fds, unsigned nfds,
-			uint64_t now)
+static void adopt_entry(struct registry *r, const struct keep_entry *e, int *fds,
+			unsigned nfds)
 {
 	struct channel *ch = registry_by_id(r, e->channel_id);
 	unsigned i = e->idx;
@@ -1132,7 +1130,6 @@ static void adopt_entry(struct registry *r, const struct keep_entry *e, int *fds
 		ch->peers.readers[i] = map;
 		ch->peers.rgen[i] = e->gen;
 		ch->reader_client[i] = CLIENT_PENDING;
-		ch->reader_resume_by[i] = now + RESUME_GRACE_NS;
 		ch->watch[i] = (struct reader_watch){0, 0, 0};
 	} else {
 		ch->pub_fd[i] = fds[0];
@@ -1140,7 +1137,6 @@ static void adopt_entry(struct registry *r, const struct keep_entry *e, int *fds
 		ch->peers.pgen[i] = e->gen;
 		ch->pub_client[i] = CLIENT_PENDING;
 		ch->pub_pid[i] = e->pid;
-		ch->pub_resume_by[i] = now + RESUME_GRACE_NS;
 	}
 	fds[0] = -1;
 	if (nfds > 1)
@@ -1172,7 +1168,6 @@ static void adopt_settle(struct channel *ch)
 
 unsigned registry_adopt(struct registry *r)
 {
-	uint64_t now = wait_now_ns();
 	struct keep_msg m = {0};
 	unsigned before = r->n, nfds;
 	int fds[3];
@@ -1189,7 +1184,7 @@ unsigned registry_adopt(struct registry *r)
 		if (m.op == KEEP_CHANNEL)
 			adopt_channel(r, &m.u.ch, fds, nfds);
 		else if (m.op == KEEP_ENTRY)
-			adopt_entry(r, &m.u.e, fds, nfds, now);
+			adopt_entry(r, &m.u.e, fds, nfds);
 		for (unsigned i = 0; i < nfds; i++)
 			if (fds[i] >= 0)
 				close(fds[i]);
@@ -1226,27 +1221,28 @@ int registry_resume(struct channel *ch, uint32_t role, uint32_t idx, uint32_t ge
 		return -SHMQ_ESTATE;
 	if (sub) {
 		ch->reader_client[idx] = client_id;
-		ch->reader_resume_by[idx] = 0;
-	} else {
+		} else {
 		ch->pub_client[idx] = client_id;
-		ch->pub_resume_by[idx] = 0;
-	}
+		}
 	return 0;
 }
 
 /*
- * Adopted slots nobody resumed in time, or whose process is gone: free
- * them as if their client had died. True if the channel went with them.
+ * Adopted slots whose process is gone before it resumed them: free them as
+ * if their client had died (a publisher's claim is given up). True if the
+ * channel went with them.
  */
-static bool resume_expire(struct registry *r, struct channel *ch, uint64_t now)
+static bool resume_expire(struct registry *r, struct channel *ch)
 {
+	static_assert(MAX_READERS == MAX_PUBS, "one loop over both slot tables");
+
 	for (unsigned i = 0; i < MAX_READERS; i++) {
 		uint32_t pid = atomic_load_explicit(&reader_slot(ch, i)->owner_pid,
 						    memory_order_relaxed);
 		bool gone;
 
 		if (ch->reader_client[i] == CLIENT_PENDING &&
-		    (now > ch->reader_resume_by[i] || !pid_alive(pid, NULL))) {
+		    !pid_alive(pid, NULL)) {
 			log_msg(LOG_INFO, "registry", "freed unresumed reader channel=%s slot=%u pid=%u",
 				ch->name, i, pid);
 			registry_reader_remove(ch, i);
@@ -1256,7 +1252,7 @@ static bool resume_expire(struct registry *r, struct channel *ch, uint64_t now)
 				return true;
 		}
 		if (ch->pub_client[i] == CLIENT_PENDING &&
-		    (now > ch->pub_resume_by[i] || !pid_alive(ch->pub_pid[i], NULL))) {
+		    !pid_alive(ch->pub_pid[i], NULL)) {
 			log_msg(LOG_INFO, "registry",
 				"freed unresumed publisher channel=%s slot=%u pid=%u", ch->name, i,
 				ch->pub_pid[i]);

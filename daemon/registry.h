@@ -54,17 +54,15 @@ struct channel {
 	int efds[MAX_READERS];               /* event fds of event-fd readers, -1 = none */
 	bool have_efds;
 	struct reader_watch watch[MAX_READERS];
-	/* adopted after a restart: until when a slot waits for its client to
-	 * resume it (0: not waiting) */
-	uint64_t reader_resume_by[MAX_READERS];
-	uint64_t pub_resume_by[MAX_PUBS];
 	int *kfd; /* the registry's keeper connection */
 };
 
-/* reader_client[]/pub_client[] of a slot adopted after a restart, not yet resumed */
+/*
+ * reader_client[]/pub_client[] of a slot adopted after a restart, not yet
+ * resumed: it waits for its client as long as the process lives (a
+ * publisher that makes no control call never resumes, yet publishes)
+ */
 #define CLIENT_PENDING UINT64_MAX
-/* how long an adopted slot waits for its client to resume it */
-#define RESUME_GRACE_NS (5ull * 1000000000ull)
 
 /* The daemon's calibration of the time-stamp counter (see log_timestamp()). */
 struct tsc_cal {
@@ -153,8 +151,8 @@ void registry_handle_put(struct registry *r, struct channel *ch);
 /*
  * Take every channel the keeper at r->kfd kept from an earlier daemon,
  * checking each descriptor (owner, mode, seals, size) and header; slots
- * that were open wait RESUME_GRACE_NS for their client. Logs what it
- * refuses. Returns the number adopted.
+ * that were open wait for their client as long as its process lives.
+ * Logs what it refuses. Returns the number adopted.
  */
 unsigned registry_adopt(struct registry *r);
 

@@ -91,17 +91,40 @@ static void down_locked(struct shmq_client *c)
 		c->down_since_ns = wait_now_ns();
 }
 
+static void unlink_locked(struct shmq_client *c, struct client_handle *h)
+{
+	for (struct client_handle **p = &c->handles; *p; p = &(*p)->next) {
+		if (*p == h) {
+			*p = h->next;
+			break;
+		}
+	}
+}
+
+/* Resume every handle; close those closed meanwhile (copies we own). */
 static void resume_all_locked(struct shmq_client *c)
 {
-	for (struct client_handle *h = c->handles; h; h = h->next) {
+	struct client_handle *h = c->handles, *next;
+
+	for (; h; h = next) {
 		struct proto_resume req = {.channel_id = h->channel_id, .role = h->role,
 					   .slot = h->slot, .gen = h->gen};
+		struct proto_close close_req = {.channel_id = h->channel_id, .role = h->role,
+						.reader_idx = h->slot};
 		struct proto_resume resp;
+		struct proto_close close_resp;
 
-		if (h->lost)
-			continue;
-		if (call_locked(c, OP_RESUME, &req, sizeof(req), &resp, sizeof(resp), NULL, NULL))
+		next = h->next;
+		if (!h->lost &&
+		    call_locked(c, OP_RESUME, &req, sizeof(req), &resp, sizeof(resp), NULL, NULL))
 			h->lost = true;
+		if (!h->closing)
+			continue;
+		if (!h->lost)
+			call_locked(c, OP_CLOSE, &close_req, sizeof(close_req), &close_resp,
+				    sizeof(close_resp), NULL, NULL);
+		unlink_locked(c, h);
+		free(h);
 	}
 }
 
@@ -187,16 +210,26 @@ void client_handle_add(struct shmq_client *c, struct client_handle *h)
 	pthread_mutex_unlock(&c->lock);
 }
 
-void client_handle_del(struct shmq_client *c, struct client_handle *h)
+void client_handle_close(struct shmq_client *c, struct client_handle *h)
 {
+	struct proto_close req = {.channel_id = h->channel_id, .role = h->role,
+				  .reader_idx = h->slot};
+	struct proto_close resp;
+	struct client_handle *copy;
+
 	pthread_mutex_lock(&c->lock);
-	for (struct client_handle **p = &c->handles; *p; p = &(*p)->next) {
-		if (*p == h) {
-			*p = h->next;
-			break;
-		}
-	}
+	unlink_locked(c, h);
 	pthread_mutex_unlock(&c->lock);
+	if (client_call(c, OP_CLOSE, &req, sizeof(req), &resp, sizeof(resp), NULL, NULL) !=
+		    -SHMQ_ENODAEMON ||
+	    h->lost)
+		return;
+	copy = malloc(sizeof(*copy));
+	if (!copy)
+		return; /* its slot waits for our process to end */
+	*copy = *h;
+	copy->closing = true;
+	client_handle_add(c, copy);
 }
 
 SHMQ_EXPORT int shmq_connect(const char *socket_path, struct shmq_client **out)
@@ -243,6 +276,13 @@ SHMQ_EXPORT void shmq_disconnect(struct shmq_client *c)
 {
 	if (!c)
 		return;
+	while (c->handles) { /* copies of handles closed while the daemon was away */
+		struct client_handle *h = c->handles;
+
+		c->handles = h->next;
+		if (h->closing)
+			free(h);
+	}
 	if (c->fd >= 0)
 		close(c->fd);
 	pthread_mutex_destroy(&c->lock);

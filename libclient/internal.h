@@ -24,6 +24,7 @@ struct client_handle {
 	uint32_t slot; /* proto_opened.reader_idx; 0 for monitors */
 	uint32_t gen;  /* proto_opened.reader_gen */
 	bool lost;     /* a new daemon did not know it: the channel ended */
+	bool closing;  /* closed while the daemon was away: close it once one is back */
 };
 
 struct shmq_client {
@@ -92,9 +93,14 @@ int client_send(struct shmq_client *c, uint16_t op, const void *req, uint32_t re
 int client_recv(struct shmq_client *c, uint16_t op, void *resp, uint32_t resp_len, int *fds,
 		unsigned *nfds);
 
-/* Re-register h (conn.c) after each reconnect; drop it at close. */
+/* Re-register h (conn.c) after each reconnect. */
 void client_handle_add(struct shmq_client *c, struct client_handle *h);
-void client_handle_del(struct shmq_client *c, struct client_handle *h);
+
+/*
+ * The handle closes: tell the daemon, or, while it is away, keep a copy to
+ * close with the next one (else its slot would wait for our process).
+ */
+void client_handle_close(struct shmq_client *c, struct client_handle *h);
 
 /*
  * For a subscriber with nothing to read: is its daemon there, or back?

@@ -48,8 +48,7 @@ SHMQ_EXPORT void shmq_mon_close(struct shmq_mon *mon)
 {
 	if (!mon)
 		return;
-	client_handle_del(mon->client, &mon->h);
-	chan_close_notify(mon->client, mon->m.channel_id, ROLE_MON, 0);
+	client_handle_close(mon->client, &mon->h);
 	peers_release(&mon->peers);
 	chan_unmap(&mon->m);
 	free(mon);

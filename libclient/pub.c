@@ -109,8 +109,7 @@ SHMQ_EXPORT void shmq_pub_close(struct shmq_pub *p)
 		return;
 	if (p->nclaimed)
 		wake_if(p, log_abort(&p->m.v, &p->lp, &p->claim)); /* readers may wait on it */
-	client_handle_del(p->client, &p->h);
-	chan_close_notify(p->client, p->m.channel_id, ROLE_PUB, p->idx);
+	client_handle_close(p->client, &p->h);
 	for (unsigned i = 0; i < MAX_READERS; i++)
 		if (p->efds[i] >= 0)
 			close(p->efds[i]);

@@ -125,8 +125,7 @@ SHMQ_EXPORT void shmq_sub_close(struct shmq_sub *s)
 	if (!s)
 		return;
 	sub_disarm(s);
-	client_handle_del(s->client, &s->h);
-	chan_close_notify(s->client, s->m.channel_id, ROLE_SUB, s->idx);
+	client_handle_close(s->client, &s->h);
 	chan_unmap(&s->m);
 	if (s->efd >= 0)
 		close(s->efd);

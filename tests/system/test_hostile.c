@@ -1,15 +1,16 @@
 /*
- * test_hostile.c - issue 8 against a real shmqd, with real processes and a
- * second uid: children drop to nobody (65534) and attack what a subscriber
- * maps (the control segment, which they must not be able to write; the
- * wake segment and their own entry, which they may), publishers are killed
- * inside their wake-ups, a monitor watches a block channel, an unprivileged
- * uid meets the access defaults and its limits, and a protocol fuzz runs
- * against the control socket. Beside every attack an honest publisher and
- * subscriber (root) go on; each test asserts that their messages arrive
- * complete, uncorrupted, in order and within the bound it states. Needs
- * root to make the second uid: exits 77 otherwise. Test process: one
- * thread; children report through pipes and MAP_SHARED memory.
+ * test_hostile.c - least privilege against a real shmqd, with real
+ * processes and a second uid: children drop to nobody (65534) and attack
+ * what a subscriber maps (the control segment, which they must not be able
+ * to write; the wake segment and their own entry, which they may),
+ * publishers are killed inside their wake-ups, a monitor watches a block
+ * channel, an unprivileged uid meets the access defaults and its limits,
+ * and a protocol fuzz runs against the control socket. Beside every attack
+ * an honest publisher and subscriber (root) go on; each test asserts that
+ * their messages arrive complete, uncorrupted, in order and within the
+ * bound it states. Needs root to make the second uid: exits 77 otherwise.
+ * Test process: one thread; children report through pipes and MAP_SHARED
+ * memory.
  */
 #include <errno.h>
 #include <fcntl.h>
