@@ -463,6 +463,7 @@ static void registry_drop(struct registry *r, struct channel *ch)
 			break;
 		}
 	}
+	r->repairs_freed += ch->repairs;
 	channel_free(ch);
 }
 
@@ -755,6 +756,7 @@ void registry_pub_remove(struct channel *ch, uint32_t idx)
 	ch->pub_pid[idx] = 0;
 	set_pubs_hi(ch);
 	log_repair_forget(&ch->rep, idx);
+	ch->repairs += gave_up;
 	if (gave_up)
 		log_msg(LOG_WARN, "registry", "gave up the claim of a closed publisher channel=%s pid=%u",
 			ch->name, pid);
@@ -842,10 +844,35 @@ void registry_tick(struct registry *r, uint64_t now_ns)
 			stall_stop(ch, out.stall_pid[k]);
 		if (!out.abandoned)
 			continue;
+		ch->repairs += out.abandoned;
 		log_msg(LOG_WARN, "registry", "abandoned stuck claims channel=%s count=%u",
 			ch->name, out.abandoned);
 		wake_all(ch);
 	}
+}
+
+void registry_monitor_add(struct channel *ch)
+{
+	/* relaxed: a statistic, only the daemon writes it. */
+	atomic_fetch_add_explicit(&ctl_rw(ch)->monitors, 1, memory_order_relaxed);
+}
+
+void registry_monitor_remove(struct channel *ch)
+{
+	struct ctl_hdr *c = ctl_rw(ch);
+
+	/* relaxed: as in registry_monitor_add(). */
+	if (atomic_load_explicit(&c->monitors, memory_order_relaxed))
+		atomic_fetch_sub_explicit(&c->monitors, 1, memory_order_relaxed);
+}
+
+uint64_t registry_repairs(const struct registry *r)
+{
+	uint64_t n = r->repairs_freed;
+
+	for (uint32_t i = 0; i < r->n; i++)
+		n += r->ch[i]->repairs;
+	return n;
 }
 
 void registry_fini(struct registry *r)
