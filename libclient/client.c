@@ -209,6 +209,7 @@ SHMQ_EXPORT int shmq_connect(const char *socket_path, struct shmq_client **out)
 	if (err)
 		goto out_close;
 	c->daemon_pid = hello.pid;
+	c->daemon_minor = hello.minor;
 	*out = c;
 	return 0;
 
@@ -356,6 +357,49 @@ SHMQ_EXPORT int shmq_channel_list(struct shmq_client *c, struct shmq_channel_inf
 		req.start += resp.count;
 	} while (resp.count && filled < max && req.start < resp.total);
 	return resp.total > (uint32_t)INT32_MAX ? -SHMQ_EPROTO : (int)resp.total;
+}
+
+static void daemon_client_from_wire(struct shmq_daemon_client *o, const struct proto_client_row *w)
+{
+	*o = (struct shmq_daemon_client){.pid = w->pid, .uid = w->uid, .since_ns = w->since_ns,
+					 .channels = w->channels, .handles = w->handles};
+	memcpy(o->comm, w->comm, sizeof(o->comm));
+	o->comm[sizeof(o->comm) - 1] = 0;
+}
+
+SHMQ_EXPORT int shmq_daemon_stats(struct shmq_client *c, struct shmq_daemon_stats *out,
+				  struct shmq_daemon_client *rows, size_t max)
+{
+	struct proto_stats_req req = {0};
+	struct proto_stats resp;
+	size_t filled = 0;
+	int err;
+
+	if (!c || !out || (max && !rows))
+		return -SHMQ_EINVAL;
+	if (c->daemon_minor < PROTO_MINOR_STATS)
+		return -SHMQ_EVERSION;
+	do {
+		err = client_call(c, OP_STATS, &req, sizeof(req), &resp, sizeof(resp), NULL, NULL);
+		if (err)
+			return err;
+		if (resp.count > PROTO_STATS_ROWS || resp.total > (uint32_t)INT32_MAX)
+			return -SHMQ_EPROTO;
+		for (uint32_t i = 0; i < resp.count && filled < max; i++)
+			daemon_client_from_wire(&rows[filled++], &resp.rows[i]);
+		req.start += resp.count;
+	} while (resp.count && filled < max && req.start < resp.total);
+	*out = (struct shmq_daemon_stats){
+		.started_ns = resp.started_ns,
+		.now_ns = resp.now_ns,
+		.repairs = resp.repairs,
+		.denials = resp.denials,
+		.proto_errors = resp.proto_errors,
+		.connections = resp.connections,
+		.channels = resp.channels,
+		.clients = resp.total,
+	};
+	return (int)resp.total;
 }
 
 /* Map fd as the role's copy of a segment; bytes must be exactly want, if set. */

@@ -21,6 +21,7 @@ struct shmq_client {
 	int fd;
 	uint32_t seq;
 	uint32_t daemon_pid;
+	uint32_t daemon_minor; /* PROTO_MINOR of the daemon's hello */
 	char path[108];
 };
 
