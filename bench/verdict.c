@@ -178,6 +178,28 @@ static void figures_stream(struct vlist *l)
 		     "shmq-claimv", "shmq-batch");
 }
 
+/* ---- the statistics counters ---------------------------------------------- */
+
+static void figures_counters(struct vlist *l)
+{
+	struct verdict *v = vadd(l, "counters_spin_p50_ratio", "<=", 1.02, "x",
+				 "ping-pong spin p50: counters on / compiled out");
+	const struct result *on = need(l, v, "counters", "spin-on", 64),
+			    *off = need(l, v, "counters", "spin-off", 64);
+
+	if (on && off && off->lat.p50_ns)
+		vset(v, (double)on->lat.p50_ns / (double)off->lat.p50_ns,
+		     "spin-on %" PRIu64 " ns / spin-off %" PRIu64 " ns, medians", on->lat.p50_ns,
+		     off->lat.p50_ns);
+	v = vadd(l, "counters_stream_ratio", ">=", 0.98, "x",
+		 "stream 64 B msgs/s: counters on / compiled out");
+	on = need(l, v, "counters", "stream-on", 64);
+	off = need(l, v, "counters", "stream-off", 64);
+	if (on && off && off->rate > 0)
+		vset(v, on->rate / off->rate, "stream-on %.2f M / stream-off %.2f M msgs/s, medians",
+		     on->rate / 1e6, off->rate / 1e6);
+}
+
 /* ---- memory -------------------------------------------------------------- */
 
 static void figures_memory(struct vlist *l)
@@ -291,6 +313,7 @@ size_t verdicts_compute(const struct results *rs, struct verdict *out)
 	figures_pingpong(&l);
 	figures_stream(&l);
 	figures_memory(&l);
+	figures_counters(&l);
 	figures_iox(&l);
 	figures_info(&l);
 	return l.n;
