@@ -9,7 +9,9 @@
  * number and byte position) in shared memory trails the private one: it is
  * stored once per eighth of the ring or 256 messages, and always before the
  * reader waits, so a blocked publisher always sees what a waiting reader
- * has released, with the counters monitors read. The wake segment is
+ * has released, with the counters monitors read; one message in
+ * LAT_SAMPLE_EVERY is timed into the latency buckets of our entry (its own
+ * line, which publishers never read). The wake segment is
  * shared with every client of the channel, so nothing in it is believed:
  * a run of wake-ups that bring nothing is paced, and a sleep wakes every
  * DAEMON_CHECK_NS to see whether the channel was deleted or the daemon
