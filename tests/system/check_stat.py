@@ -8,6 +8,7 @@
   check_stat.py garbage     a scribbled or newer data header: clear error, exit 1, no crash
   check_stat.py stress      publishers and readers in every wait mode: counters stay exact
   check_stat.py down        with the daemon gone, the open channels still show, marked
+  check_stat.py nonroot     as nobody: only the channels and clients it may see (root only)
 
 Environment: SHMQD, SHMQ_STAT, STAT_WORKLOAD (set by meson).
 """
@@ -40,8 +41,14 @@ def check(cond, msg):
 
 
 class Env:
-    def __init__(self):
+    def __init__(self, config=None):
         self.dir = tempfile.mkdtemp(prefix="shmq-stat-test-")
+        os.chmod(self.dir, 0o755)
+        self.config = None
+        if config:
+            self.config = os.path.join(self.dir, "shmqd.conf")
+            with open(self.config, "w") as f:
+                f.write(config)
         self.sock = os.path.join(self.dir, "shmqd.sock")
         os.environ["SHMQ_SOCKET"] = self.sock
         self.log = open(os.path.join(self.dir, "shmqd.log"), "w")
@@ -50,7 +57,10 @@ class Env:
         self.start_daemon()
 
     def start_daemon(self):
-        self.daemon = subprocess.Popen([SHMQD, "--socket", self.sock], stderr=self.log)
+        args = [SHMQD, "--socket", self.sock]
+        if self.config:
+            args += ["--config", self.config]
+        self.daemon = subprocess.Popen(args, stderr=self.log)
         for _ in range(500):
             if os.path.exists(self.sock):
                 return
@@ -531,8 +541,56 @@ def test_down():
     print("down: ok")
 
 
+# ---- a user who is not root ----
+
+NOBODY = 65534
+
+
+def as_nobody():
+    os.setgroups([])
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
+
+
+def test_nonroot():
+    if os.geteuid() != 0:
+        print("needs root to become nobody: skipping")
+        sys.exit(77)
+    e = Env("[channel n.visible]\npublish = 0\nsubscribe = %d\n"
+            "[channel n.pubonly]\npublish = %d\nsubscribe = 0\n"
+            "[channel n.hidden]\npublish = 0\nsubscribe = 0\n" % (NOBODY, NOBODY))
+    try:
+        root_sub = e.spawn("sub", "n.visible", 1, "sleep")
+        e.line(root_sub, "ready")
+        r = subprocess.run([STAT, "--json"], capture_output=True, text=True, timeout=60,
+                           preexec_fn=as_nobody)
+        eq(r.returncode, 0, "shmq-stat as nobody: " + r.stderr)
+        snap = json.loads(r.stdout)
+        names = {c["name"]: c for c in snap["channels"]}
+        eq(sorted(names), ["n.pubonly", "n.visible"], "channels nobody may see")
+        eq(names["n.pubonly"]["error"], "SHMQ_EPERM", "a publish-only channel")
+        eq(names["n.visible"]["error"], None, "a channel nobody may subscribe to")
+        eq(names["n.visible"]["subscribers"], 1, "its subscriber")
+        eq(snap["daemon"]["channels"], 2, "daemon channels for nobody")
+        check(snap["clients"] and all(c["uid"] == NOBODY for c in snap["clients"]),
+              "nobody sees only its own clients: %r" % snap["clients"])
+        eq(snap["daemon"]["clients"], len(snap["clients"]), "client count")
+        r = subprocess.run([STAT, "--once"], capture_output=True, text=True, timeout=60,
+                           preexec_fn=as_nobody)
+        check(r.returncode == 0 and "n.visible" in r.stdout and "n.hidden" not in r.stdout,
+              "--once as nobody: %r" % r.stdout)
+        root = e.json()
+        check(len(root["clients"]) > len(snap["clients"]) and root["daemon"]["channels"] == 3,
+              "root sees every client and channel")
+        root_sub.kill()
+    finally:
+        e.close()
+    print("nonroot: ok")
+
+
 TESTS = {"workload": test_workload, "prometheus": test_prometheus, "http": test_http,
-         "live": test_live, "garbage": test_garbage, "stress": test_stress, "down": test_down}
+         "live": test_live, "garbage": test_garbage, "stress": test_stress, "down": test_down,
+         "nonroot": test_nonroot}
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] not in TESTS:
