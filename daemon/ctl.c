@@ -600,18 +600,30 @@ static int op_hello(struct ctl *c, struct client *cl, const void *body, struct r
 	return 0;
 }
 
-/* Distinct channels among a client's handles. */
+static int id_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Distinct channels among a client's handles (sorted ids: a client may hold many). */
 static uint32_t client_channels(const struct client *cl)
 {
+	uint64_t *ids;
 	uint32_t n = 0;
 
-	for (uint32_t i = 0; i < cl->nh; i++) {
-		uint32_t k = 0;
-
-		while (k < i && cl->h[k].channel_id != cl->h[i].channel_id)
-			k++;
-		n += k == i;
-	}
+	if (!cl->nh)
+		return 0;
+	ids = malloc(cl->nh * sizeof(*ids));
+	if (!ids)
+		return 0;
+	for (uint32_t i = 0; i < cl->nh; i++)
+		ids[i] = cl->h[i].channel_id;
+	qsort(ids, cl->nh, sizeof(*ids), id_cmp);
+	for (uint32_t i = 0; i < cl->nh; i++)
+		n += !i || ids[i] != ids[i - 1];
+	free(ids);
 	return n;
 }
 
