@@ -488,8 +488,8 @@ void report_table(FILE *f, const struct results *rs)
 		fanout_rows(f, rs);
 	}
 	if (group_sizes(rs, "counters", sizes)) {
-		fprintf(f, "\nstatistics counters: libshmq with them, and built with them compiled "
-			   "out (libshmq-nocounters), 64 B\n");
+		fprintf(f, "\nstatistics counters: libshmq built with them (libshmq-counters) and "
+			   "with them compiled out (libshmq-nocounters), 64 B\n");
 		counters_rows(f, rs);
 	}
 	if (group_sizes(rs, "group", sizes)) {

@@ -1,12 +1,13 @@
 /*
  * scen_counters.c - what the statistics counters cost, in one run: the
  * shmq scenarios of scen_shmq.c compiled a second time here, calling libshmq
- * through a table of function pointers that points either at the linked
- * libshmq (counters on) or at libshmq-nocounters.so, the same sources built
- * with SHMQ_COUNTERS=0 and dlopen()ed (counters compiled out). Both sides
- * thus pay the same indirect call per API call; only the library differs.
- * The table is chosen before the scenario forks its peers, which inherit it.
- * Single-threaded, like the runner.
+ * through a table of function pointers that points either at
+ * libshmq-counters.so (counters on) or at libshmq-nocounters.so (the same
+ * sources built with SHMQ_COUNTERS=0), both dlopen()ed, built with the same
+ * flags. Both sides thus pay the same indirect calls and the same
+ * in-library calls; only SHMQ_COUNTERS differs. The table is chosen before
+ * the scenario forks its peers, which inherit it. Single-threaded, like the
+ * runner.
  */
 #include <dlfcn.h>
 #include <stdio.h>
@@ -38,16 +39,31 @@ struct sq_api {
 #undef X
 };
 
-static const struct sq_api sq_linked = {
-#define X(f) .f_##f = shmq_##f,
-	SQ_FUNCS(X)
-#undef X
+/* The two libraries: counters on, compiled out. */
+struct sq_lib {
+	const char *name;
+	const char *paths[3]; /* $ENV, the build's, the installed one */
+	struct sq_api api;
+	int loaded;           /* 0 not tried, 1 loaded, -1 failed (why) */
+	char why[200];
 };
 
-static struct sq_api sq_api;     /* what the scenarios below call */
-static struct sq_api sq_nocount; /* from libshmq-nocounters.so */
-static int nc_loaded;            /* 0 not tried, 1 loaded, -1 failed (nc_why) */
-static char nc_why[200];
+#ifndef SHMQ_COUNTERS_BUILD
+#define SHMQ_COUNTERS_BUILD ""
+#define SHMQ_COUNTERS_INSTALLED ""
+#endif
+#ifndef SHMQ_NOCOUNTERS_BUILD
+#define SHMQ_NOCOUNTERS_BUILD ""
+#define SHMQ_NOCOUNTERS_INSTALLED ""
+#endif
+
+static struct sq_lib sq_libs[2] = {
+	{"libshmq-counters.so", {"SHMQ_BENCH_COUNTERS", SHMQ_COUNTERS_BUILD, SHMQ_COUNTERS_INSTALLED}},
+	{"libshmq-nocounters.so",
+	 {"SHMQ_BENCH_NOCOUNTERS", SHMQ_NOCOUNTERS_BUILD, SHMQ_NOCOUNTERS_INSTALLED}},
+};
+
+static struct sq_api sq_api; /* what the scenarios below call */
 
 #define shmq_channel_create (sq_api.f_channel_create)
 #define shmq_channel_delete (sq_api.f_channel_delete)
@@ -88,56 +104,47 @@ static char nc_why[200];
 
 #include "scen_shmq.c"
 
-#ifndef SHMQ_NOCOUNTERS_BUILD
-#define SHMQ_NOCOUNTERS_BUILD ""
-#endif
-#ifndef SHMQ_NOCOUNTERS_INSTALLED
-#define SHMQ_NOCOUNTERS_INSTALLED ""
-#endif
-
-/* dlopen() libshmq-nocounters.so: $SHMQ_BENCH_NOCOUNTERS, the build's, the installed one. */
-static int nc_load(void)
+/* dlopen() one of the libraries: the path in its variable, the build's, the installed one. */
+static int lib_load(struct sq_lib *l)
 {
-	const char *paths[] = {getenv("SHMQ_BENCH_NOCOUNTERS"), SHMQ_NOCOUNTERS_BUILD,
-			       SHMQ_NOCOUNTERS_INSTALLED};
 	void *h = NULL;
 
-	if (nc_loaded)
-		return nc_loaded;
-	for (unsigned i = 0; i < 3 && !h; i++)
-		if (paths[i] && paths[i][0])
-			h = dlopen(paths[i], RTLD_NOW | RTLD_LOCAL);
-	nc_loaded = -1;
+	if (l->loaded)
+		return l->loaded;
+	for (unsigned i = 0; i < 3 && !h; i++) {
+		const char *p = i ? l->paths[i] : getenv(l->paths[0]);
+
+		if (p && p[0])
+			h = dlopen(p, RTLD_NOW | RTLD_LOCAL);
+	}
+	l->loaded = -1;
 	if (!h) {
-		snprintf(nc_why, sizeof(nc_why), "libshmq-nocounters.so not found (%s)",
-			 SHMQ_NOCOUNTERS_INSTALLED);
-		return nc_loaded;
+		snprintf(l->why, sizeof(l->why), "%s not found (%s)", l->name, l->paths[2]);
+		return l->loaded;
 	}
 #define X(f)                                                                                      \
-	if (!(*(void **)&sq_nocount.f_##f = dlsym(h, "shmq_" #f))) {                              \
-		snprintf(nc_why, sizeof(nc_why), "libshmq-nocounters.so lacks shmq_" #f);          \
-		return nc_loaded;                                                                 \
+	if (!(*(void **)&l->api.f_##f = dlsym(h, "shmq_" #f))) {                                  \
+		snprintf(l->why, sizeof(l->why), "%s lacks shmq_" #f, l->name);                    \
+		return l->loaded;                                                                 \
 	}
 	SQ_FUNCS(X)
 #undef X
-	nc_loaded = 1;
-	return nc_loaded;
+	l->loaded = 1;
+	return l->loaded;
 }
 
-/* Choose the library: counters on (the linked one) or compiled out. */
+/* Choose the library: counters on, or compiled out. */
 static int use(int on, struct bench_out *out)
 {
+	struct sq_lib *l = &sq_libs[on ? 0 : 1];
+
 #if !SHMQ_COUNTERS_BUILT
 	if (on)
 		return bench_fail(out->reason, BENCH_SKIP, "built with -Dcounters=false");
 #endif
-	if (on) {
-		sq_api = sq_linked;
-		return 0;
-	}
-	if (nc_load() < 0)
-		return bench_fail(out->reason, BENCH_SKIP, "%s", nc_why);
-	sq_api = sq_nocount;
+	if (lib_load(l) < 0)
+		return bench_fail(out->reason, BENCH_SKIP, "%s", l->why);
+	sq_api = l->api;
 	return 0;
 }
 
