@@ -433,11 +433,12 @@ static void counters_rows(FILE *f, const struct results *rs)
 				fprintf(f, "%s msgs/s  (%s)\n", fmt_rate(r->rate, a, 32), r->sc->desc);
 		}
 		if (on && off && k == 0 && off->lat.p50_ns)
-			fprintf(f, "  %-12s p50 %.3fx  p99 %.3fx  (on / off)\n", "ratio",
-				(double)on->lat.p50_ns / (double)off->lat.p50_ns,
-				off->lat.p99_ns ? (double)on->lat.p99_ns / (double)off->lat.p99_ns : 0);
+			fprintf(f, "  %-12s p50 %.3fx by round, %.3fx of medians  (on / off)\n",
+				"ratio", verdict_paired_ratio(on, off, 1),
+				(double)on->lat.p50_ns / (double)off->lat.p50_ns);
 		if (on && off && k == 1 && off->rate > 0)
-			fprintf(f, "  %-12s %.3fx msgs/s  (on / off)\n", "ratio", on->rate / off->rate);
+			fprintf(f, "  %-12s %.3fx by round, %.3fx of medians  (on / off)\n", "ratio",
+				verdict_paired_ratio(on, off, 0), on->rate / off->rate);
 	}
 }
 
