@@ -390,7 +390,8 @@ static int wait_next(struct shmq_sub *s, struct log_rec *rec, int64_t timeout_ns
  * the same ones): publish timestamp to now, from the same calibrated
  * time-stamp counter the publisher used, into our entry's histogram.
  */
-static void lat_sample(struct shmq_sub *s, const struct log_rec *rec)
+static __attribute__((noinline, cold)) void lat_sample(struct shmq_sub *s,
+						     const struct log_rec *rec)
 {
 	struct reader_entry *e = s->me;
 	uint64_t now, ns;
