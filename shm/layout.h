@@ -370,8 +370,10 @@ struct reader_entry {
 	 * whose offset is a multiple of LAT_SAMPLE_EVERY), publish timestamp
 	 * to delivery, in LAT_BUCKETS log2-spaced buckets: bucket 0 counts
 	 * < 2^LAT_BUCKET0_SHIFT ns, bucket k [2^(k+7), 2^(k+8)) ns, the last
-	 * one everything above. Only the reader writes them, on a line that
-	 * publishers never read. */
+	 * one everything above. Only the reader writes them, from offset 128:
+	 * not in the 128-byte pair of lines of the cursor, which publishers
+	 * read (the CPU's adjacent-line prefetch would pull them in too). */
+	uint8_t pad1[64];
 	alignas(64) _Atomic uint64_t lat_samples;
 	_Atomic uint64_t lat_sum_ns;
 	_Atomic uint64_t lat[30]; /* LAT_BUCKETS */
@@ -379,11 +381,11 @@ struct reader_entry {
 #define LAT_BUCKETS 30u
 #define LAT_BUCKET0_SHIFT 8u   /* bucket k's upper bound: 2^(k + 8) ns */
 #define LAT_SAMPLE_EVERY 64u   /* one message in 64 is timed */
-static_assert(sizeof(struct reader_entry) == 320, "shm ABI");
+static_assert(sizeof(struct reader_entry) == 384, "shm ABI");
 static_assert(offsetof(struct reader_entry, pos) == 8, "shm ABI");
 static_assert(offsetof(struct reader_entry, received) == 24, "shm ABI");
-static_assert(offsetof(struct reader_entry, lat_samples) == 64, "shm ABI");
-static_assert(offsetof(struct reader_entry, lat) == 80, "shm ABI");
+static_assert(offsetof(struct reader_entry, lat_samples) == 128, "shm ABI");
+static_assert(offsetof(struct reader_entry, lat) == 144, "shm ABI");
 
 /* The bucket of a latency of ns nanoseconds. */
 static inline unsigned lat_bucket(uint64_t ns)
