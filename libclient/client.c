@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -103,6 +104,61 @@ static unsigned take_fds(struct msghdr *mh, int *fds, unsigned max)
 	return got;
 }
 
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Wait until an answer can be read, at most until deadline_ns (< 0: forever). */
+static int wait_answer(const struct shmq_client *c, int64_t deadline_ns)
+{
+	struct pollfd pf = {.fd = c->fd, .events = POLLIN};
+	int64_t left;
+	int r;
+
+	if (deadline_ns < 0)
+		return 0;
+	for (;;) {
+		left = deadline_ns - mono_ns();
+		if (left <= 0)
+			return -SHMQ_ETIMEDOUT;
+		r = poll(&pf, 1, (int)((left + 999999) / 1000000));
+		if (r > 0)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -SHMQ_ESYS;
+	}
+}
+
+/*
+ * Read and drop the answers to requests that timed out, if they are there
+ * now; -SHMQ_ETIMEDOUT while one is still due (the daemon has not answered
+ * an earlier request: asking more would only wait again).
+ */
+static int drop_late(struct shmq_client *c)
+{
+	char buf[PROTO_MAX_BYTES];
+	char cbuf[CMSG_SPACE(sizeof(int) * PROTO_MAX_FDS)];
+	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+
+	while (c->late) {
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+				    .msg_controllen = sizeof(cbuf)};
+		ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return -SHMQ_ETIMEDOUT;
+		if (n <= 0)
+			return -SHMQ_ECLOSED;
+		take_fds(&mh, NULL, 0); /* closes them */
+		c->late--;
+	}
+	return 0;
+}
+
 static int recv_resp(struct shmq_client *c, uint16_t op, void *resp, uint32_t resp_len, int *fds,
 		     unsigned *nfds)
 {
@@ -112,9 +168,15 @@ static int recv_resp(struct shmq_client *c, uint16_t op, void *resp, uint32_t re
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
 			    .msg_controllen = sizeof(cbuf)};
 	struct proto_hdr h;
+	int64_t deadline = c->timeout_ns < 0 ? -1 : mono_ns() + c->timeout_ns;
 	unsigned got;
 	ssize_t n;
+	int err = wait_answer(c, deadline);
 
+	if (err) {
+		c->late += err == -SHMQ_ETIMEDOUT;
+		return err;
+	}
 	do
 		n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
@@ -150,7 +212,9 @@ int client_call(struct shmq_client *c, uint16_t op, const void *req, uint32_t re
 	int err;
 
 	pthread_mutex_lock(&c->lock);
-	err = send_req(c, op, req, req_len);
+	err = drop_late(c);
+	if (!err)
+		err = send_req(c, op, req, req_len);
 	if (!err)
 		err = recv_resp(c, op, resp, resp_len, fds, nfds);
 	else if (nfds)
@@ -189,15 +253,22 @@ static int dial(const char *path, int *out)
 
 SHMQ_EXPORT int shmq_connect(const char *socket_path, struct shmq_client **out)
 {
+	return shmq_connect_timeout(socket_path, -1, out);
+}
+
+SHMQ_EXPORT int shmq_connect_timeout(const char *socket_path, int64_t timeout_ns,
+				     struct shmq_client **out)
+{
 	struct proto_hello hello = {.major = PROTO_VERSION, .minor = SHMQ_VERSION_MINOR};
 	struct shmq_client *c;
 	int err;
 
-	if (!out)
+	if (!out || timeout_ns == 0)
 		return -SHMQ_EINVAL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -SHMQ_ENOMEM;
+	c->timeout_ns = timeout_ns < 0 ? -1 : timeout_ns;
 	err = shmq_socket_path(socket_path, c->path, sizeof(c->path));
 	if (err)
 		goto out_free;

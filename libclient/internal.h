@@ -22,6 +22,8 @@ struct shmq_client {
 	uint32_t seq;
 	uint32_t daemon_pid;
 	uint32_t daemon_minor; /* PROTO_MINOR of the daemon's hello */
+	uint32_t late;         /* requests that timed out, their answers still due */
+	int64_t timeout_ns;    /* bound on each answer; < 0 none */
 	char path[108];
 };
 

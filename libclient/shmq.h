@@ -200,6 +200,18 @@ struct shmq_sub_stats {
  */
 int shmq_connect(const char *socket_path, struct shmq_client **out);
 
+/*
+ * shmq_connect() with a bound on every answer of the daemon, this
+ * connection's first included: a request not answered within timeout_ns
+ * (> 0; < 0 waits forever, as shmq_connect()) fails with -SHMQ_ETIMEDOUT,
+ * and so does every later request while that answer is still due (it is
+ * dropped when it comes). For observers such as shmq-stat that must not
+ * hang on a stopped or overloaded daemon; what the late request did
+ * (opened a handle, for instance) stands until the connection closes.
+ */
+int shmq_connect_timeout(const char *socket_path, int64_t timeout_ns,
+			 struct shmq_client **out);
+
 /* Close the connection. NULL is ignored. */
 void shmq_disconnect(struct shmq_client *client);
 
