@@ -16,6 +16,7 @@
 
 #define STAT_SCHEMA_VERSION 1 /* of --json; docs/STATS.md */
 #define STAT_MAX_CLIENTS 1024
+#define STAT_TIMEOUT_NS 1000000000 /* longest wait for one answer of the daemon */
 
 /* One channel as the last refresh saw it. */
 struct stat_chan {
@@ -46,9 +47,10 @@ struct stat_chan {
 struct stat_state {
 	const char *socket_path;
 	const char *pattern;     /* fnmatch() glob on channel names, or NULL */
-	struct shmq_client *c;   /* NULL while the daemon is unreachable */
-	bool daemon_up;
-	int daemon_err;          /* why it is not (shmq_connect(), a request) */
+	struct shmq_client *c;   /* the connection the monitors were opened on */
+	bool conn_ok;            /* c still works (a timeout leaves it so) */
+	bool daemon_up;          /* the daemon answered this refresh */
+	int daemon_err;          /* why not (shmq_connect(), a request) */
 	bool have_dstats;
 	struct shmq_daemon_stats d;
 	struct shmq_daemon_client *clients; /* STAT_MAX_CLIENTS */

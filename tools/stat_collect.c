@@ -3,7 +3,10 @@
  * follow its channel list (glob-filtered), keep one monitor per channel and
  * read it, derive depth and rates. While the daemon is unreachable the
  * monitors already open keep their mappings and are still read; once it
- * answers again they belong to a daemon that is gone and are replaced.
+ * answers again they belong to a daemon that is gone and are replaced. A
+ * daemon that is stopped or overloaded costs a refresh STAT_TIMEOUT_NS at
+ * most: the connection is kept, and libshmq fails later requests at once
+ * while the late answer is due.
  * Every number read comes from shared memory that a hostile peer may have
  * written; libshmq bounds it, and a header that no honest daemon wrote
  * stops the tool (fatal_err). Single-threaded.
@@ -93,6 +96,14 @@ static void daemon_lost(struct stat_state *s, int err)
 	s->daemon_up = false;
 	s->daemon_err = err;
 	s->have_dstats = false;
+	if (err != -SHMQ_ETIMEDOUT) /* gone, not slow: connect again next time */
+		s->conn_ok = false;
+}
+
+static bool daemon_error(int err)
+{
+	return err == -SHMQ_ECLOSED || err == -SHMQ_ENODAEMON || err == -SHMQ_ETIMEDOUT ||
+	       err == -SHMQ_EPROTO;
 }
 
 /* Reach the daemon; a new connection replaces the monitors of the old one. */
@@ -101,15 +112,19 @@ static void daemon_reach(struct stat_state *s)
 	struct shmq_client *c;
 	int err;
 
-	if (s->daemon_up)
+	if (s->c && s->conn_ok) {
+		s->daemon_up = true; /* until a request says otherwise */
+		s->daemon_err = 0;
 		return;
-	err = shmq_connect(s->socket_path, &c);
+	}
+	err = shmq_connect_timeout(s->socket_path, STAT_TIMEOUT_NS, &c);
 	if (err) {
 		daemon_lost(s, err);
 		return;
 	}
 	drop_all(s);
 	s->c = c;
+	s->conn_ok = true;
 	s->daemon_up = true;
 	s->daemon_err = 0;
 }
@@ -126,7 +141,7 @@ static void follow_list(struct stat_state *s)
 	}
 	if (total < 0) {
 		free(rows);
-		if (total != -SHMQ_ENOMEM)
+		if (daemon_error(total))
 			daemon_lost(s, total);
 		return;
 	}
@@ -162,7 +177,7 @@ static void daemon_counters(struct stat_state *s)
 
 	s->have_dstats = n >= 0;
 	s->nclients = n < 0 ? 0 : (uint32_t)n > STAT_MAX_CLIENTS ? STAT_MAX_CLIENTS : (uint32_t)n;
-	if (n == -SHMQ_ECLOSED || n == -SHMQ_ENODAEMON)
+	if (daemon_error(n))
 		daemon_lost(s, n);
 }
 
@@ -243,7 +258,7 @@ static void chan_read(struct stat_state *s, struct stat_chan *ch)
 
 	if (!ch->mon && s->daemon_up) {
 		ch->err = shmq_mon_open(s->c, ch->name, &ch->mon);
-		if (ch->err == -SHMQ_ECLOSED || ch->err == -SHMQ_ENODAEMON)
+		if (daemon_error(ch->err))
 			daemon_lost(s, ch->err);
 		note_fatal(s, ch, ch->err);
 	}

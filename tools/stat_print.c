@@ -97,7 +97,8 @@ static void daemon_line(FILE *f, const struct stat_state *s)
 	char up[32];
 
 	if (!s->daemon_up) {
-		fprintf(f, "daemon unreachable: %s; showing the %u channel(s) already open\n",
+		fprintf(f, "daemon %s: %s; showing the %u channel(s) already open\n",
+			s->daemon_err == -SHMQ_ETIMEDOUT ? "not answering" : "unreachable",
 			shmq_strerror(s->daemon_err), s->n);
 		return;
 	}

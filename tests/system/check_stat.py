@@ -8,6 +8,7 @@
   check_stat.py garbage     a scribbled or newer data header: clear error, exit 1, no crash
   check_stat.py stress      publishers and readers in every wait mode: counters stay exact
   check_stat.py down        with the daemon gone, the open channels still show, marked
+  check_stat.py busy       the daemon stopped (SIGSTOP): the view goes on, from shared memory
   check_stat.py nonroot     as nobody: only the channels and clients it may see (root only)
 
 Environment: SHMQD, SHMQ_STAT, STAT_WORKLOAD (set by meson).
@@ -541,6 +542,68 @@ def test_down():
     print("down: ok")
 
 
+# ---- the daemon stops answering ----
+
+def read_pty(fd, seconds):
+    seen = b""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if not r:
+            continue
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    return seen.decode("utf-8", "replace")
+
+
+def test_busy():
+    e = Env()
+    feeder = None
+    try:
+        e.create("b.flow", "--capacity", "64K", "--max-message", "64")
+        s = e.spawn("sub", "b.flow", 10 ** 12, "sleep")
+        e.line(s, "ready")
+        feeder = subprocess.Popen([WORK, "pub", "b.flow", str(10 ** 12), "16", "16"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execv(STAT, [STAT, "--interval", "0.3", "--color", "never"])
+        read_pty(fd, 1.5)
+        e.daemon.send_signal(signal.SIGSTOP)
+        try:
+            t0 = time.time()
+            r = e.stat("--json", ok=False)
+            check(time.time() - t0 < 10, "--json against a stopped daemon returns")
+            eq(r.returncode, 3, "--json against a stopped daemon, nothing open")
+            text = read_pty(fd, 4)
+        finally:
+            e.daemon.send_signal(signal.SIGCONT)
+        frames = text.split("\x1b[H\x1b[2J")
+        check(len(frames) >= 4, "the view kept refreshing: %d frames" % len(frames))
+        last = frames[-2] if len(frames) > 2 else frames[-1]
+        check("daemon not answering" in last, "the view says so: %r" % last)
+        row = [l for l in last.splitlines() if l.startswith("b.flow")]
+        check(row and row[0].split()[1] not in ("0", "-"), "rates still come: %r" % row)
+        text = read_pty(fd, 2)
+        check("daemon up" in text.split("\x1b[H\x1b[2J")[-1], "the daemon is back in the view")
+        os.kill(pid, signal.SIGTERM)
+        read_pty(fd, 2)
+        _, status = os.waitpid(pid, 0)
+        eq(os.waitstatus_to_exitcode(status), 0, "live view exit")
+        s.kill()
+    finally:
+        if feeder:
+            feeder.kill()
+            feeder.wait()
+        e.close()
+    print("busy: ok")
+
+
 # ---- a user who is not root ----
 
 NOBODY = 65534
@@ -590,7 +653,7 @@ def test_nonroot():
 
 TESTS = {"workload": test_workload, "prometheus": test_prometheus, "http": test_http,
          "live": test_live, "garbage": test_garbage, "stress": test_stress, "down": test_down,
-         "nonroot": test_nonroot}
+         "nonroot": test_nonroot, "busy": test_busy}
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] not in TESTS:
