@@ -15,22 +15,22 @@
 
 #include "shmq.h"
 
-#define SQ_FUNCS(X)                                                                               \
-	X(channel_create)                                                                         \
-	X(channel_delete)                                                                         \
-	X(connect)                                                                                \
-	X(disconnect)                                                                             \
-	X(poll)                                                                                   \
-	X(pub_claimv)                                                                             \
-	X(pub_close)                                                                              \
-	X(pub_commitv)                                                                            \
-	X(pub_open)                                                                               \
-	X(publish)                                                                                \
-	X(publishv)                                                                               \
-	X(recv)                                                                                   \
-	X(strerror)                                                                               \
-	X(sub_close)                                                                              \
-	X(sub_fd)                                                                                 \
+#define SQ_FUNCS(X)                                                                                \
+	X(channel_create)                                                                          \
+	X(channel_delete)                                                                          \
+	X(connect)                                                                                 \
+	X(disconnect)                                                                              \
+	X(poll)                                                                                    \
+	X(pub_claimv)                                                                              \
+	X(pub_close)                                                                               \
+	X(pub_commitv)                                                                             \
+	X(pub_open)                                                                                \
+	X(publish)                                                                                 \
+	X(publishv)                                                                                \
+	X(recv)                                                                                    \
+	X(strerror)                                                                                \
+	X(sub_close)                                                                               \
+	X(sub_fd)                                                                                  \
 	X(sub_open)
 
 struct sq_api {
@@ -44,7 +44,7 @@ struct sq_lib {
 	const char *name;
 	const char *paths[3]; /* $ENV, the build's, the installed one */
 	struct sq_api api;
-	int loaded;           /* 0 not tried, 1 loaded, -1 failed (why) */
+	int loaded; /* 0 not tried, 1 loaded, -1 failed (why) */
 	char why[200];
 };
 
@@ -58,9 +58,9 @@ struct sq_lib {
 #endif
 
 static struct sq_lib sq_libs[2] = {
-	{"libshmq-counters.so", {"SHMQ_BENCH_COUNTERS", SHMQ_COUNTERS_BUILD, SHMQ_COUNTERS_INSTALLED}},
-	{"libshmq-nocounters.so",
-	 {"SHMQ_BENCH_NOCOUNTERS", SHMQ_NOCOUNTERS_BUILD, SHMQ_NOCOUNTERS_INSTALLED}},
+    {"libshmq-counters.so", {"SHMQ_BENCH_COUNTERS", SHMQ_COUNTERS_BUILD, SHMQ_COUNTERS_INSTALLED}},
+    {"libshmq-nocounters.so",
+     {"SHMQ_BENCH_NOCOUNTERS", SHMQ_NOCOUNTERS_BUILD, SHMQ_NOCOUNTERS_INSTALLED}},
 };
 
 static struct sq_api sq_api; /* what the scenarios below call */
@@ -122,10 +122,10 @@ static int lib_load(struct sq_lib *l)
 		snprintf(l->why, sizeof(l->why), "%s not found (%s)", l->name, l->paths[2]);
 		return l->loaded;
 	}
-#define X(f)                                                                                      \
-	if (!(*(void **)&l->api.f_##f = dlsym(h, "shmq_" #f))) {                                  \
+#define X(f)                                                                                       \
+	if (!(*(void **)&l->api.f_##f = dlsym(h, "shmq_" #f))) {                                   \
 		snprintf(l->why, sizeof(l->why), "%s lacks shmq_" #f, l->name);                    \
-		return l->loaded;                                                                 \
+		return l->loaded;                                                                  \
 	}
 	SQ_FUNCS(X)
 #undef X

@@ -32,12 +32,12 @@ struct opts {
 	const char *socket_path;
 	const char *pattern;
 	const char *listen;
-	const char *path;      /* --listen: the metrics path */
-	double interval_s;     /* live view and --listen refresh */
-	double watch_s;        /* --json --watch: 0 = one snapshot */
-	long count;            /* stop after this many refreshes (0: never) */
+	const char *path;  /* --listen: the metrics path */
+	double interval_s; /* live view and --listen refresh */
+	double watch_s;	   /* --json --watch: 0 = one snapshot */
+	long count;	   /* stop after this many refreshes (0: never) */
 	enum stat_sort sort;
-	int colour;            /* -1 auto */
+	int colour; /* -1 auto */
 };
 
 static volatile sig_atomic_t stop;
@@ -116,9 +116,11 @@ static int parse_opt(struct opts *o, int c, const char *arg)
 		o->listen = arg;
 		return 0;
 	case 'w':
-		return parse_seconds(arg, &o->watch_s) ? bad_usage("bad --watch seconds: %s", arg) : 0;
+		return parse_seconds(arg, &o->watch_s) ? bad_usage("bad --watch seconds: %s", arg)
+						       : 0;
 	case 'i':
-		return parse_seconds(arg, &o->interval_s) ? bad_usage("bad --interval: %s", arg) : 0;
+		return parse_seconds(arg, &o->interval_s) ? bad_usage("bad --interval: %s", arg)
+							  : 0;
 	case 'n':
 		o->count = strtol(arg, &end, 10);
 		return *end || o->count <= 0 ? bad_usage("bad --count: %s", arg) : 0;
@@ -136,8 +138,8 @@ static int parse_opt(struct opts *o, int c, const char *arg)
 	case 'C':
 		o->colour = !strcmp(arg, "always") ? 1 : !strcmp(arg, "never") ? 0 : -1;
 		return strcmp(arg, "always") && strcmp(arg, "never") && strcmp(arg, "auto")
-			       ? bad_usage("--color wants always, never or auto: %s", arg)
-			       : 0;
+			   ? bad_usage("--color wants always, never or auto: %s", arg)
+			   : 0;
 	default:
 		return 2;
 	}
@@ -146,14 +148,14 @@ static int parse_opt(struct opts *o, int c, const char *arg)
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
-		{"once", no_argument, NULL, 'o'},	    {"json", no_argument, NULL, 'j'},
-		{"prometheus", no_argument, NULL, 'P'},	    {"listen", required_argument, NULL, 'l'},
-		{"watch", required_argument, NULL, 'w'},    {"interval", required_argument, NULL, 'i'},
-		{"count", required_argument, NULL, 'n'},    {"channel", required_argument, NULL, 'c'},
-		{"sort", required_argument, NULL, 's'},	    {"socket", required_argument, NULL, 'S'},
-		{"path", required_argument, NULL, 'p'},	    {"color", required_argument, NULL, 'C'},
-		{"colour", required_argument, NULL, 'C'},   {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},	    {NULL, 0, NULL, 0},
+	    {"once", no_argument, NULL, 'o'},	      {"json", no_argument, NULL, 'j'},
+	    {"prometheus", no_argument, NULL, 'P'},   {"listen", required_argument, NULL, 'l'},
+	    {"watch", required_argument, NULL, 'w'},  {"interval", required_argument, NULL, 'i'},
+	    {"count", required_argument, NULL, 'n'},  {"channel", required_argument, NULL, 'c'},
+	    {"sort", required_argument, NULL, 's'},   {"socket", required_argument, NULL, 'S'},
+	    {"path", required_argument, NULL, 'p'},   {"color", required_argument, NULL, 'C'},
+	    {"colour", required_argument, NULL, 'C'}, {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
 	};
 	int c, err;
 
@@ -191,7 +193,8 @@ static int fatal(const struct stat_state *s)
 
 static void sleep_s(double s)
 {
-	struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
+	struct timespec ts = {.tv_sec = (time_t)s,
+			      .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
 
 	while (!stop && nanosleep(&ts, &ts) && errno == EINTR)
 		;

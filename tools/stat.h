@@ -22,43 +22,43 @@
 struct stat_chan {
 	char name[SHMQ_NAME_MAX + 1];
 	struct shmq_channel_info info; /* from the daemon's list (valid if listed) */
-	struct shmq_mon *mon;          /* NULL: could not open one (err says why) */
+	struct shmq_mon *mon;	       /* NULL: could not open one (err says why) */
 	struct shmq_mon_stats st;
 	struct shmq_mon_ext ext;
-	int err;                       /* 0, or why it has no fresh numbers */
-	bool listed;                   /* in the daemon's list at the last refresh */
-	bool have;                     /* st and ext hold a snapshot */
+	int err;     /* 0, or why it has no fresh numbers */
+	bool listed; /* in the daemon's list at the last refresh */
+	bool have;   /* st and ext hold a snapshot */
 	/* derived */
-	uint64_t depth_messages;       /* tail - the slowest reader's offset */
+	uint64_t depth_messages; /* tail - the slowest reader's offset */
 	uint64_t depth_bytes;
-	uint64_t drops;                /* readers open now: lost to overrun */
-	uint64_t space_waits;          /* publishers open now */
-	int slowest;                   /* row of st.readers, -1 none */
+	uint64_t drops;	      /* readers open now: lost to overrun */
+	uint64_t space_waits; /* publishers open now */
+	int slowest;	      /* row of st.readers, -1 none */
 	/* rates between the last two refreshes; valid when rated */
 	bool rated;
 	double msg_rate, byte_rate;
-	int depth_trend;               /* +1 grew, -1 shrank, 0 */
+	int depth_trend; /* +1 grew, -1 shrank, 0 */
 	uint64_t prev_tail, prev_tail_bytes, prev_depth, prev_ns;
 	uint64_t prev_received[SHMQ_MAX_READERS]; /* per reader slot */
 	uint32_t prev_pid[SHMQ_MAX_READERS];
-	double recv_rate[SHMQ_MAX_READERS];      /* per row of st.readers */
+	double recv_rate[SHMQ_MAX_READERS]; /* per row of st.readers */
 };
 
 struct stat_state {
 	const char *socket_path;
-	const char *pattern;     /* fnmatch() glob on channel names, or NULL */
-	struct shmq_client *c;   /* the connection the monitors were opened on */
-	bool conn_ok;            /* c still works (a timeout leaves it so) */
-	bool daemon_up;          /* the daemon answered this refresh */
-	int daemon_err;          /* why not (shmq_connect(), a request) */
+	const char *pattern;   /* fnmatch() glob on channel names, or NULL */
+	struct shmq_client *c; /* the connection the monitors were opened on */
+	bool conn_ok;	       /* c still works (a timeout leaves it so) */
+	bool daemon_up;	       /* the daemon answered this refresh */
+	int daemon_err;	       /* why not (shmq_connect(), a request) */
 	bool have_dstats;
 	struct shmq_daemon_stats d;
 	struct shmq_daemon_client *clients; /* STAT_MAX_CLIENTS */
 	uint32_t nclients;
 	uint32_t daemon_pid;
-	uint64_t now_ns;         /* CLOCK_REALTIME of the refresh */
-	uint64_t mono_ns;        /* CLOCK_MONOTONIC of the refresh */
-	double interval_s;       /* since the refresh before, 0 for the first */
+	uint64_t now_ns;   /* CLOCK_REALTIME of the refresh */
+	uint64_t mono_ns;  /* CLOCK_MONOTONIC of the refresh */
+	double interval_s; /* since the refresh before, 0 for the first */
 	struct stat_chan **ch;
 	uint32_t n, cap;
 	/* the first channel whose memory is not believable, and why */
@@ -66,15 +66,7 @@ struct stat_state {
 	char fatal_chan[SHMQ_NAME_MAX + 1];
 };
 
-enum stat_sort {
-	SORT_NAME,
-	SORT_RATE,
-	SORT_BYTES,
-	SORT_DEPTH,
-	SORT_DROPS,
-	SORT_LAG,
-	SORT_COUNT
-};
+enum stat_sort { SORT_NAME, SORT_RATE, SORT_BYTES, SORT_DEPTH, SORT_DROPS, SORT_LAG, SORT_COUNT };
 
 int stat_init(struct stat_state *s, const char *socket_path, const char *pattern);
 void stat_fini(struct stat_state *s);

@@ -217,7 +217,7 @@ static void rate(struct stat_chan *ch, uint64_t mono_ns, bool had)
 	ch->rated = had && dt > 0;
 	ch->msg_rate = per_s(st->tail, ch->prev_tail, dt);
 	ch->byte_rate = per_s(st->tail_bytes, ch->prev_tail_bytes, dt);
-	ch->depth_trend = !had			       ? 0
+	ch->depth_trend = !had					? 0
 			  : ch->depth_messages > ch->prev_depth ? 1
 			  : ch->depth_messages < ch->prev_depth ? -1
 								: 0;
@@ -226,8 +226,8 @@ static void rate(struct stat_chan *ch, uint64_t mono_ns, bool had)
 		uint32_t slot = rd->slot % SHMQ_MAX_READERS;
 
 		ch->recv_rate[r] = had && ch->prev_pid[slot] == rd->pid
-					   ? per_s(rd->received, ch->prev_received[slot], dt)
-					   : 0;
+				       ? per_s(rd->received, ch->prev_received[slot], dt)
+				       : 0;
 	}
 	memset(ch->prev_pid, 0, sizeof(ch->prev_pid));
 	for (uint32_t r = 0; r < st->nreaders; r++) {
@@ -334,8 +334,8 @@ void stat_sort(struct stat_state *s, enum stat_sort key)
 }
 
 static const char *const sort_names[SORT_COUNT] = {
-	[SORT_NAME] = "name", [SORT_RATE] = "rate",   [SORT_BYTES] = "bytes",
-	[SORT_DEPTH] = "depth", [SORT_DROPS] = "drops", [SORT_LAG] = "lag",
+    [SORT_NAME] = "name",   [SORT_RATE] = "rate",   [SORT_BYTES] = "bytes",
+    [SORT_DEPTH] = "depth", [SORT_DROPS] = "drops", [SORT_LAG] = "lag",
 };
 
 const char *stat_sort_name(enum stat_sort key)
@@ -363,7 +363,9 @@ const char *stat_wait_name(uint32_t wait)
 
 const char *stat_policy_name(uint32_t policy)
 {
-	return policy == SHMQ_POLICY_BLOCK ? "block" : policy == SHMQ_POLICY_DROP ? "drop" : "unknown";
+	return policy == SHMQ_POLICY_BLOCK  ? "block"
+	       : policy == SHMQ_POLICY_DROP ? "drop"
+					    : "unknown";
 }
 
 uint64_t stat_lat_quantile(const struct shmq_mon_latency *h, double q)

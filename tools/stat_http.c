@@ -77,8 +77,8 @@ static int parse_addr(const char *in, struct sockaddr_storage *ss, socklen_t *le
 	return 0;
 
 not_loopback:
-	snprintf(err, errlen, "--listen serves loopback only (127.0.0.0/8, [::1], localhost), not %s",
-		 host);
+	snprintf(err, errlen,
+		 "--listen serves loopback only (127.0.0.0/8, [::1], localhost), not %s", host);
 	return -1;
 }
 
@@ -132,8 +132,8 @@ static void send_all(int fd, const char *buf, size_t len, int64_t deadline)
 	}
 }
 
-static void reply(int fd, const char *status, const char *extra, const char *type,
-		  const char *body, size_t len, int64_t deadline)
+static void reply(int fd, const char *status, const char *extra, const char *type, const char *body,
+		  size_t len, int64_t deadline)
 {
 	char head[256];
 	int n = snprintf(head, sizeof(head),

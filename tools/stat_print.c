@@ -106,8 +106,9 @@ static void daemon_line(FILE *f, const struct stat_state *s)
 		fprintf(f, "daemon: up (counters not available from this daemon)\n");
 		return;
 	}
-	fprintf(f, "daemon up %s  channels %u  clients %u  repairs %" PRIu64 "  denials %" PRIu64
-		   "  proto errors %" PRIu64 "\n",
+	fprintf(f,
+		"daemon up %s  channels %u  clients %u  repairs %" PRIu64 "  denials %" PRIu64
+		"  proto errors %" PRIu64 "\n",
 		human_dur(uptime_s(s), up, sizeof(up)), s->d.channels, s->d.clients, s->d.repairs,
 		s->d.denials, s->d.proto_errors);
 }
@@ -122,8 +123,8 @@ static void chan_hdr(FILE *f)
 
 static void reader_hdr(FILE *f)
 {
-	fprintf(f, "%s %5s  %-18s %6s %-10s %6s %8s %8s %7s\n", " ", "SLOT", "CHANNEL", "PID", "WAIT",
-		"LAG", "RECV/S", "LOST", "SLEEPS");
+	fprintf(f, "%s %5s  %-18s %6s %-10s %6s %8s %8s %7s\n", " ", "SLOT", "CHANNEL", "PID",
+		"WAIT", "LAG", "RECV/S", "LOST", "SLEEPS");
 }
 
 static void chan_row(FILE *f, const struct stat_chan *ch, bool colour)
@@ -139,10 +140,11 @@ static void chan_row(FILE *f, const struct stat_chan *ch, bool colour)
 	if (colour && ch->depth_trend > 0)
 		fputs("\033[1;33m", f);
 	fprintf(f, "%-22s %8s %7.2f %7s%s %8s %3u %3u %3u %8s\n", name,
-		ch->rated ? human(ch->msg_rate, r, sizeof(r)) : "-", ch->byte_rate / (1024.0 * 1024.0),
-		human((double)ch->depth_messages, d, sizeof(d)), mark,
-		human((double)ch->drops, dr, sizeof(dr)), ch->st.npubs, ch->st.nreaders,
-		ch->ext.monitors, human_ns(stat_lat_quantile(&ch->ext.latency, 0.99), lat, sizeof(lat)));
+		ch->rated ? human(ch->msg_rate, r, sizeof(r)) : "-",
+		ch->byte_rate / (1024.0 * 1024.0), human((double)ch->depth_messages, d, sizeof(d)),
+		mark, human((double)ch->drops, dr, sizeof(dr)), ch->st.npubs, ch->st.nreaders,
+		ch->ext.monitors,
+		human_ns(stat_lat_quantile(&ch->ext.latency, 0.99), lat, sizeof(lat)));
 	if (colour && ch->depth_trend > 0)
 		fputs("\033[0m", f);
 }
@@ -173,7 +175,8 @@ struct reader_ref {
 static int ref_cmp(const void *a, const void *b)
 {
 	const struct reader_ref *x = a, *y = b;
-	uint64_t lx = x->ch->st.readers[x->r].lag_messages, ly = y->ch->st.readers[y->r].lag_messages;
+	uint64_t lx = x->ch->st.readers[x->r].lag_messages,
+		 ly = y->ch->st.readers[y->r].lag_messages;
 	int c = strcmp(x->ch->name, y->ch->name);
 
 	if (lx != ly)
@@ -315,8 +318,8 @@ static void json_chan_numbers(FILE *f, const struct stat_chan *ch)
 		",\"drops\":%" PRIu64 ",\"abandoned\":%" PRIu64 ",\"space_waits\":%" PRIu64
 		",\"largest_message_bytes\":%u,\"watchdog_wakeups\":%" PRIu64
 		",\"deleted\":%s,\"stale\":%s,\"stats_kept\":%s",
-		st->tail, st->tail_bytes, st->oldest, ch->depth_messages, ch->depth_bytes, st->npubs,
-		st->nreaders, ch->ext.monitors, st->sleepers, ch->drops, st->abandoned,
+		st->tail, st->tail_bytes, st->oldest, ch->depth_messages, ch->depth_bytes,
+		st->npubs, st->nreaders, ch->ext.monitors, st->sleepers, ch->drops, st->abandoned,
 		ch->space_waits, ch->ext.max_message_bytes, st->watchdog_wakeups,
 		st->deleted ? "true" : "false", st->stale ? "true" : "false",
 		ch->ext.features & SHMQ_MON_F_STATS ? "true" : "false");
@@ -393,7 +396,8 @@ void stat_print_json(FILE *f, const struct stat_state *s)
 		fprintf(f, ",\"interval_s\":%.3f", s->interval_s);
 	else
 		fputs(",\"interval_s\":null", f);
-	fprintf(f, ",\"latency_sample_every\":%d,\"latency_bucket_le_ns\":[", SHMQ_LAT_SAMPLE_EVERY);
+	fprintf(f, ",\"latency_sample_every\":%d,\"latency_bucket_le_ns\":[",
+		SHMQ_LAT_SAMPLE_EVERY);
 	for (unsigned k = 0; k < SHMQ_LAT_BUCKETS; k++)
 		if (k + 1 < SHMQ_LAT_BUCKETS)
 			fprintf(f, "%s%" PRIu64, k ? "," : "", (uint64_t)SHMQ_LAT_BUCKET_NS(k));
@@ -432,39 +436,88 @@ static void prom_head(FILE *f, const char *name, const char *type, const char *h
 
 typedef uint64_t (*chan_val)(const struct stat_chan *ch);
 
-static uint64_t cv_messages(const struct stat_chan *ch) { return ch->st.tail; }
-static uint64_t cv_bytes(const struct stat_chan *ch) { return ch->st.tail_bytes; }
-static uint64_t cv_depth(const struct stat_chan *ch) { return ch->depth_messages; }
-static uint64_t cv_depth_bytes(const struct stat_chan *ch) { return ch->depth_bytes; }
-static uint64_t cv_pubs(const struct stat_chan *ch) { return ch->st.npubs; }
-static uint64_t cv_subs(const struct stat_chan *ch) { return ch->st.nreaders; }
-static uint64_t cv_mons(const struct stat_chan *ch) { return ch->ext.monitors; }
-static uint64_t cv_sleepers(const struct stat_chan *ch) { return ch->st.sleepers; }
-static uint64_t cv_drops(const struct stat_chan *ch) { return ch->drops; }
-static uint64_t cv_abandoned(const struct stat_chan *ch) { return ch->st.abandoned; }
-static uint64_t cv_waits(const struct stat_chan *ch) { return ch->space_waits; }
-static uint64_t cv_largest(const struct stat_chan *ch) { return ch->ext.max_message_bytes; }
-static uint64_t cv_capacity(const struct stat_chan *ch) { return ch->st.capacity_bytes; }
-static uint64_t cv_wakeups(const struct stat_chan *ch) { return ch->st.watchdog_wakeups; }
+static uint64_t cv_messages(const struct stat_chan *ch)
+{
+	return ch->st.tail;
+}
+static uint64_t cv_bytes(const struct stat_chan *ch)
+{
+	return ch->st.tail_bytes;
+}
+static uint64_t cv_depth(const struct stat_chan *ch)
+{
+	return ch->depth_messages;
+}
+static uint64_t cv_depth_bytes(const struct stat_chan *ch)
+{
+	return ch->depth_bytes;
+}
+static uint64_t cv_pubs(const struct stat_chan *ch)
+{
+	return ch->st.npubs;
+}
+static uint64_t cv_subs(const struct stat_chan *ch)
+{
+	return ch->st.nreaders;
+}
+static uint64_t cv_mons(const struct stat_chan *ch)
+{
+	return ch->ext.monitors;
+}
+static uint64_t cv_sleepers(const struct stat_chan *ch)
+{
+	return ch->st.sleepers;
+}
+static uint64_t cv_drops(const struct stat_chan *ch)
+{
+	return ch->drops;
+}
+static uint64_t cv_abandoned(const struct stat_chan *ch)
+{
+	return ch->st.abandoned;
+}
+static uint64_t cv_waits(const struct stat_chan *ch)
+{
+	return ch->space_waits;
+}
+static uint64_t cv_largest(const struct stat_chan *ch)
+{
+	return ch->ext.max_message_bytes;
+}
+static uint64_t cv_capacity(const struct stat_chan *ch)
+{
+	return ch->st.capacity_bytes;
+}
+static uint64_t cv_wakeups(const struct stat_chan *ch)
+{
+	return ch->st.watchdog_wakeups;
+}
 
 static const struct {
 	const char *name, *type, *help;
 	chan_val fn;
 } chan_metrics[] = {
-	{"shmq_channel_messages_total", "counter", "Offsets handed out (messages published).", cv_messages},
-	{"shmq_channel_ring_bytes_total", "counter", "Ring bytes used since creation.", cv_bytes},
-	{"shmq_channel_depth_messages", "gauge", "Messages between the slowest reader and the tail.", cv_depth},
-	{"shmq_channel_depth_bytes", "gauge", "Ring bytes between the slowest reader and the tail.", cv_depth_bytes},
-	{"shmq_channel_publishers", "gauge", "Publisher handles open.", cv_pubs},
-	{"shmq_channel_subscribers", "gauge", "Subscriber handles open.", cv_subs},
-	{"shmq_channel_monitors", "gauge", "Monitor handles open.", cv_mons},
-	{"shmq_channel_sleepers", "gauge", "Readers asleep now.", cv_sleepers},
-	{"shmq_channel_dropped_total", "counter", "Messages overrun before open readers read them.", cv_drops},
-	{"shmq_channel_abandoned_total", "counter", "Claims the daemon gave up.", cv_abandoned},
-	{"shmq_channel_space_waits_total", "counter", "Times open publishers slept for space.", cv_waits},
-	{"shmq_channel_largest_message_bytes", "gauge", "Largest payload of an open publisher.", cv_largest},
-	{"shmq_channel_capacity_bytes", "gauge", "Bytes of the ring.", cv_capacity},
-	{"shmq_channel_watchdog_wakeups_total", "counter", "Readers the daemon woke behind the tail.", cv_wakeups},
+    {"shmq_channel_messages_total", "counter", "Offsets handed out (messages published).",
+     cv_messages},
+    {"shmq_channel_ring_bytes_total", "counter", "Ring bytes used since creation.", cv_bytes},
+    {"shmq_channel_depth_messages", "gauge", "Messages between the slowest reader and the tail.",
+     cv_depth},
+    {"shmq_channel_depth_bytes", "gauge", "Ring bytes between the slowest reader and the tail.",
+     cv_depth_bytes},
+    {"shmq_channel_publishers", "gauge", "Publisher handles open.", cv_pubs},
+    {"shmq_channel_subscribers", "gauge", "Subscriber handles open.", cv_subs},
+    {"shmq_channel_monitors", "gauge", "Monitor handles open.", cv_mons},
+    {"shmq_channel_sleepers", "gauge", "Readers asleep now.", cv_sleepers},
+    {"shmq_channel_dropped_total", "counter", "Messages overrun before open readers read them.",
+     cv_drops},
+    {"shmq_channel_abandoned_total", "counter", "Claims the daemon gave up.", cv_abandoned},
+    {"shmq_channel_space_waits_total", "counter", "Times open publishers slept for space.",
+     cv_waits},
+    {"shmq_channel_largest_message_bytes", "gauge", "Largest payload of an open publisher.",
+     cv_largest},
+    {"shmq_channel_capacity_bytes", "gauge", "Bytes of the ring.", cv_capacity},
+    {"shmq_channel_watchdog_wakeups_total", "counter", "Readers the daemon woke behind the tail.",
+     cv_wakeups},
 };
 
 static void prom_channels(FILE *f, const struct stat_state *s)
@@ -515,14 +568,16 @@ enum { R_RECEIVED, R_OVERRUN, R_ABANDONED, R_LAG, R_LAG_BYTES, R_SLEEPS, R_WAKEU
 static const struct {
 	const char *name, *type, *help;
 } reader_metrics[R_N] = {
-	[R_RECEIVED] = {"shmq_reader_received_total", "counter", "Messages delivered."},
-	[R_OVERRUN] = {"shmq_reader_lost_overrun_total", "counter", "Messages overwritten before read."},
-	[R_ABANDONED] = {"shmq_reader_lost_abandoned_total", "counter",
-			 "Messages lost to a publisher that died or stalled."},
-	[R_LAG] = {"shmq_reader_lag_messages", "gauge", "Messages between the reader and the tail."},
-	[R_LAG_BYTES] = {"shmq_reader_lag_bytes", "gauge", "Ring bytes between the reader and the tail."},
-	[R_SLEEPS] = {"shmq_reader_sleeps_total", "counter", "Times the reader went to sleep."},
-	[R_WAKEUPS] = {"shmq_reader_wakeups_total", "counter", "Sleeps that ended with a message."},
+    [R_RECEIVED] = {"shmq_reader_received_total", "counter", "Messages delivered."},
+    [R_OVERRUN] = {"shmq_reader_lost_overrun_total", "counter",
+		   "Messages overwritten before read."},
+    [R_ABANDONED] = {"shmq_reader_lost_abandoned_total", "counter",
+		     "Messages lost to a publisher that died or stalled."},
+    [R_LAG] = {"shmq_reader_lag_messages", "gauge", "Messages between the reader and the tail."},
+    [R_LAG_BYTES] = {"shmq_reader_lag_bytes", "gauge",
+		     "Ring bytes between the reader and the tail."},
+    [R_SLEEPS] = {"shmq_reader_sleeps_total", "counter", "Times the reader went to sleep."},
+    [R_WAKEUPS] = {"shmq_reader_wakeups_total", "counter", "Sleeps that ended with a message."},
 };
 
 static uint64_t reader_val(const struct shmq_mon_reader *rd, unsigned m)
@@ -548,7 +603,8 @@ static uint64_t reader_val(const struct shmq_mon_reader *rd, unsigned m)
 static void prom_readers(FILE *f, const struct stat_state *s)
 {
 	for (unsigned m = 0; m < R_N; m++) {
-		prom_head(f, reader_metrics[m].name, reader_metrics[m].type, reader_metrics[m].help);
+		prom_head(f, reader_metrics[m].name, reader_metrics[m].type,
+			  reader_metrics[m].help);
 		for (uint32_t i = 0; i < s->n; i++) {
 			const struct stat_chan *ch = s->ch[i];
 
@@ -557,8 +613,9 @@ static void prom_readers(FILE *f, const struct stat_state *s)
 
 				fprintf(f, "%s{channel=", reader_metrics[m].name);
 				prom_label(f, ch->name);
-				fprintf(f, ",slot=\"%u\",pid=\"%u\",wait=\"%s\"} %" PRIu64 "\n", rd->slot,
-					rd->pid, stat_wait_name(rd->wait), reader_val(rd, m));
+				fprintf(f, ",slot=\"%u\",pid=\"%u\",wait=\"%s\"} %" PRIu64 "\n",
+					rd->slot, rd->pid, stat_wait_name(rd->wait),
+					reader_val(rd, m));
 			}
 		}
 	}
@@ -569,11 +626,11 @@ enum { P_MESSAGES, P_BYTES, P_ABANDONED, P_WAITS, P_LARGEST, P_N };
 static const struct {
 	const char *name, *type, *help;
 } pub_metrics[P_N] = {
-	[P_MESSAGES] = {"shmq_publisher_messages_total", "counter", "Messages committed."},
-	[P_BYTES] = {"shmq_publisher_payload_bytes_total", "counter", "Payload bytes committed."},
-	[P_ABANDONED] = {"shmq_publisher_abandoned_total", "counter", "Claims aborted or given up."},
-	[P_WAITS] = {"shmq_publisher_space_waits_total", "counter", "Times it slept for space."},
-	[P_LARGEST] = {"shmq_publisher_largest_message_bytes", "gauge", "Largest payload committed."},
+    [P_MESSAGES] = {"shmq_publisher_messages_total", "counter", "Messages committed."},
+    [P_BYTES] = {"shmq_publisher_payload_bytes_total", "counter", "Payload bytes committed."},
+    [P_ABANDONED] = {"shmq_publisher_abandoned_total", "counter", "Claims aborted or given up."},
+    [P_WAITS] = {"shmq_publisher_space_waits_total", "counter", "Times it slept for space."},
+    [P_LARGEST] = {"shmq_publisher_largest_message_bytes", "gauge", "Largest payload committed."},
 };
 
 static void prom_pubs(FILE *f, const struct stat_state *s)
@@ -585,15 +642,16 @@ static void prom_pubs(FILE *f, const struct stat_state *s)
 
 			for (uint32_t p = 0; ch->have && p < ch->st.npubs; p++) {
 				const struct shmq_mon_pub *pb = &ch->st.pubs[p];
-				uint64_t v = m == P_MESSAGES  ? pb->messages
-					     : m == P_BYTES   ? pb->bytes
+				uint64_t v = m == P_MESSAGES	? pb->messages
+					     : m == P_BYTES	? pb->bytes
 					     : m == P_ABANDONED ? pb->abandoned
-					     : m == P_WAITS   ? pb->space_waits
-							      : ch->ext.pub_max_bytes[p];
+					     : m == P_WAITS	? pb->space_waits
+								: ch->ext.pub_max_bytes[p];
 
 				fprintf(f, "%s{channel=", pub_metrics[m].name);
 				prom_label(f, ch->name);
-				fprintf(f, ",slot=\"%u\",pid=\"%u\"} %" PRIu64 "\n", pb->slot, pb->pid, v);
+				fprintf(f, ",slot=\"%u\",pid=\"%u\"} %" PRIu64 "\n", pb->slot,
+					pb->pid, v);
 			}
 		}
 	}
@@ -613,9 +671,11 @@ static void prom_daemon(FILE *f, const struct stat_state *s)
 	fprintf(f, "shmq_daemon_clients %u\n", s->d.clients);
 	prom_head(f, "shmq_daemon_connections_total", "counter", "Clients accepted.");
 	fprintf(f, "shmq_daemon_connections_total %" PRIu64 "\n", s->d.connections);
-	prom_head(f, "shmq_daemon_repairs_total", "counter", "Claims of dead or stalled publishers given up.");
+	prom_head(f, "shmq_daemon_repairs_total", "counter",
+		  "Claims of dead or stalled publishers given up.");
 	fprintf(f, "shmq_daemon_repairs_total %" PRIu64 "\n", s->d.repairs);
-	prom_head(f, "shmq_daemon_denials_total", "counter", "Requests refused by access control or quota.");
+	prom_head(f, "shmq_daemon_denials_total", "counter",
+		  "Requests refused by access control or quota.");
 	fprintf(f, "shmq_daemon_denials_total %" PRIu64 "\n", s->d.denials);
 	prom_head(f, "shmq_daemon_protocol_errors_total", "counter", "Malformed requests.");
 	fprintf(f, "shmq_daemon_protocol_errors_total %" PRIu64 "\n", s->d.proto_errors);
@@ -629,8 +689,8 @@ static void prom_daemon(FILE *f, const struct stat_state *s)
 	prom_head(f, "shmq_client_connected_since_seconds", "gauge",
 		  "Unix time the client connected.");
 	for (uint32_t i = 0; i < s->nclients; i++)
-		fprintf(f, "shmq_client_connected_since_seconds{pid=\"%u\"} %.3f\n", s->clients[i].pid,
-			(double)s->clients[i].since_ns / 1e9);
+		fprintf(f, "shmq_client_connected_since_seconds{pid=\"%u\"} %.3f\n",
+			s->clients[i].pid, (double)s->clients[i].since_ns / 1e9);
 }
 
 void stat_print_prometheus(FILE *f, const struct stat_state *s)

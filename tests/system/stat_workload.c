@@ -100,8 +100,8 @@ static int count_cb(void *arg, const struct shmq_msg *m)
 
 static uint32_t wait_mode(const char *w)
 {
-	return !strcmp(w, "spin")	? SHMQ_WAIT_SPIN
-	       : !strcmp(w, "sleep")	? SHMQ_WAIT_SLEEP
+	return !strcmp(w, "spin")      ? SHMQ_WAIT_SPIN
+	       : !strcmp(w, "sleep")   ? SHMQ_WAIT_SLEEP
 	       : !strcmp(w, "eventfd") ? SHMQ_WAIT_EVENTFD
 				       : SHMQ_WAIT_SPIN_SLEEP;
 }
@@ -209,7 +209,8 @@ int main(int argc, char **argv)
 	static const struct {
 		const char *name;
 		int nargs;
-	} cmds[] = {{"pub", 4}, {"pubvar", 4}, {"sub", 3}, {"lapped", 1}, {"claim", 2}, {"scribble", 2}};
+	} cmds[] = {{"pub", 4},	   {"pubvar", 4}, {"sub", 3},
+		    {"lapped", 1}, {"claim", 2},  {"scribble", 2}};
 	int err;
 
 	for (size_t i = 0; argc > 1 && i < sizeof(cmds) / sizeof(cmds[0]); i++) {
