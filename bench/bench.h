@@ -216,6 +216,11 @@ int scen_shmq_stream_excl_batch_nots(const struct bench_cfg *cfg, struct bench_o
 int scen_shmq_mixed(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_mixed_excl(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_fanout(const struct bench_cfg *cfg, struct bench_out *out);
+/* scen_counters.c: the statistics counters on, and compiled out */
+int scen_counters_spin_on(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_counters_spin_off(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_counters_stream_on(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_counters_stream_off(const struct bench_cfg *cfg, struct bench_out *out);
 /* scen_memory.c */
 int scen_memory_64(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_memory_mixed(const struct bench_cfg *cfg, struct bench_out *out);

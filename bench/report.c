@@ -408,6 +408,40 @@ static void other_rows(FILE *f, const struct results *rs, const char *group)
 	}
 }
 
+/* The statistics counters on and compiled out, side by side, with the ratio. */
+static void counters_rows(FILE *f, const struct results *rs)
+{
+	static const char *const pair[2][2] = {{"spin-on", "spin-off"}, {"stream-on", "stream-off"}};
+	char a[32], b[32];
+
+	for (int k = 0; k < 2; k++) {
+		const struct result *on = ok_find(rs, "counters", pair[k][0], 64, 0),
+				    *off = ok_find(rs, "counters", pair[k][1], 64, 0);
+
+		for (int j = 0; j < 2; j++) {
+			const struct result *r = results_find(rs, "counters", pair[k][j], 64, 0);
+
+			if (!r)
+				continue;
+			fprintf(f, "  %-12s ", r->sc->name);
+			if (r->status != RES_OK)
+				print_status(f, r);
+			else if (r->sc->kind == KIND_PINGPONG)
+				fprintf(f, "p50 %s ns  p99 %s ns  (%s)\n", fmt_ns(r->lat.p50_ns, a, 32),
+					fmt_ns(r->lat.p99_ns, b, 32), r->sc->desc);
+			else
+				fprintf(f, "%s msgs/s  (%s)\n", fmt_rate(r->rate, a, 32), r->sc->desc);
+		}
+		if (on && off && k == 0 && off->lat.p50_ns)
+			fprintf(f, "  %-12s p50 %.3fx by round, %.3fx of medians  (on / off)\n",
+				"ratio", verdict_paired_ratio(on, off, 1),
+				(double)on->lat.p50_ns / (double)off->lat.p50_ns);
+		if (on && off && k == 1 && off->rate > 0)
+			fprintf(f, "  %-12s %.3fx by round, %.3fx of medians  (on / off)\n", "ratio",
+				verdict_paired_ratio(on, off, 0), on->rate / off->rate);
+	}
+}
+
 void report_table(FILE *f, const struct results *rs)
 {
 	const struct run_info *in = &rs->info;
@@ -453,6 +487,11 @@ void report_table(FILE *f, const struct results *rs)
 			"ns, then the publisher back to back\n",
 			size_label(sizes[0], sz, sizeof(sz)));
 		fanout_rows(f, rs);
+	}
+	if (group_sizes(rs, "counters", sizes)) {
+		fprintf(f, "\nstatistics counters: libshmq built with them (libshmq-counters) and "
+			   "with them compiled out (libshmq-nocounters), 64 B\n");
+		counters_rows(f, rs);
 	}
 	if (group_sizes(rs, "group", sizes)) {
 		fprintf(f, "\nconsumer group with acks\n");

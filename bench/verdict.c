@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "verdict.h"
@@ -178,6 +179,60 @@ static void figures_stream(struct vlist *l)
 		     "shmq-claimv", "shmq-batch");
 }
 
+/* ---- the statistics counters ---------------------------------------------- */
+
+static int dbl_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The median over rounds of a's figure / b's figure in the same round (p50
+ * latency, or rate): the runner runs round k of every scenario back to
+ * back, so a round-by-round ratio cancels the slow phases of a shared
+ * machine that a ratio of medians keeps.
+ */
+double verdict_paired_ratio(const struct result *a, const struct result *b, int latency)
+{
+	double v[BENCH_MAX_REPS];
+	unsigned n = 0;
+
+	for (unsigned k = 0; k < a->nreps && k < b->nreps; k++) {
+		double x = latency ? (double)a->rep_lat[k].p50_ns : a->rep_rate[k];
+		double y = latency ? (double)b->rep_lat[k].p50_ns : b->rep_rate[k];
+
+		if (y > 0)
+			v[n++] = x / y;
+	}
+	if (!n)
+		return 0;
+	qsort(v, n, sizeof(v[0]), dbl_cmp);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void figures_counters(struct vlist *l)
+{
+	struct verdict *v = vadd(l, "counters_spin_p50_ratio", "<=", 1.02, "x",
+				 "ping-pong spin p50: counters on / compiled out, by round");
+	const struct result *on = need(l, v, "counters", "spin-on", 64),
+			    *off = need(l, v, "counters", "spin-off", 64);
+
+	if (on && off && off->lat.p50_ns)
+		vset(v, verdict_paired_ratio(on, off, 1),
+		     "median of %u rounds; medians spin-on %" PRIu64 " ns, spin-off %" PRIu64 " ns",
+		     on->nreps, on->lat.p50_ns, off->lat.p50_ns);
+	v = vadd(l, "counters_stream_ratio", ">=", 0.98, "x",
+		 "stream 64 B msgs/s: counters on / compiled out, by round");
+	on = need(l, v, "counters", "stream-on", 64);
+	off = need(l, v, "counters", "stream-off", 64);
+	if (on && off && off->rate > 0)
+		vset(v, verdict_paired_ratio(on, off, 0),
+		     "median of %u rounds; medians stream-on %.2f M, stream-off %.2f M msgs/s",
+		     on->nreps, on->rate / 1e6, off->rate / 1e6);
+}
+
 /* ---- memory -------------------------------------------------------------- */
 
 static void figures_memory(struct vlist *l)
@@ -291,6 +346,7 @@ size_t verdicts_compute(const struct results *rs, struct verdict *out)
 	figures_pingpong(&l);
 	figures_stream(&l);
 	figures_memory(&l);
+	figures_counters(&l);
 	figures_iox(&l);
 	figures_info(&l);
 	return l.n;

@@ -40,6 +40,12 @@ struct verdict {
 /* Fill out[] (VERDICT_MAX entries) with every figure of rs; the count. */
 size_t verdicts_compute(const struct results *rs, struct verdict *out);
 
+/*
+ * The median over rounds of a's figure / b's in the same round: p50
+ * latency (latency 1) or rate; 0 without a round.
+ */
+double verdict_paired_ratio(const struct result *a, const struct result *b, int latency);
+
 /* "PASS", "MISS", "skipped", "info" */
 const char *verdict_word(enum verdict_state s);
 

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "logmsg.h"
@@ -42,6 +43,7 @@ struct client {
 	uint32_t pid;
 	uint32_t uid;
 	char comm[16];  /* its command name, for the log */
+	uint64_t since_ns; /* CLOCK_REALTIME when it connected */
 	bool hello;
 	bool over_quota; /* its uid holds max_connections_per_uid already */
 	unsigned bad;
@@ -65,6 +67,10 @@ struct ctl {
 	struct log_rate shed_rate;  /* "out of descriptors" lines */
 	unsigned shed;              /* connections refused since the last line */
 	int reserve_fd;             /* /dev/null, given up to shed a connection */
+	uint64_t started_ns;        /* CLOCK_REALTIME at ctl_open() */
+	uint64_t denials;           /* requests refused: access control, quotas */
+	uint64_t proto_errors;      /* malformed requests */
+	uint64_t connections;       /* clients accepted */
 	char path[108];
 };
 
@@ -76,6 +82,14 @@ struct reply {
 	int fds[PROTO_MAX_FDS];
 	bool close_fds; /* the fds were opened for this reply: close them after it */
 };
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static bool is_admin(const struct ctl *c, uint32_t uid)
 {
@@ -97,6 +111,7 @@ static int deny(struct ctl *c, const struct client *cl, const char *op, const ch
 {
 	unsigned suppressed;
 
+	c->denials++;
 	if (log_rate_allow(&c->deny_rate, &suppressed))
 		log_msg(LOG_WARN, "ctl", "denied op=%s channel=%s reason=%s %s suppressed=%u", op,
 			name, why, who(cl), suppressed);
@@ -404,8 +419,10 @@ static int slot_take(struct channel *ch, const struct client *cl, const struct p
 	struct log_cursor cur;
 	int err;
 
-	if (req->role == ROLE_MON)
+	if (req->role == ROLE_MON) {
+		registry_monitor_add(ch);
 		return 0;
+	}
 	if (req->role == ROLE_PUB) {
 		err = registry_pub_add(ch, &who, &out->reader_idx);
 		if (!err)
@@ -430,6 +447,8 @@ static void slot_give_back(struct channel *ch, uint32_t role, uint32_t idx)
 		registry_reader_remove(ch, idx);
 	else if (role == ROLE_PUB)
 		registry_pub_remove(ch, idx);
+	else if (role == ROLE_MON)
+		registry_monitor_remove(ch);
 }
 
 /* The descriptors of an open: what the role may write, read-write; the rest read-only. */
@@ -600,8 +619,10 @@ static int op_resume(struct ctl *c, struct client *cl, const void *body, struct 
 	}
 	if (err)
 		return err;
-	if (req->role == ROLE_MON)
+	if (req->role == ROLE_MON) {
 		ch->handles++;
+		registry_monitor_add(ch);
+	}
 	memcpy(rep->body, req, sizeof(*req));
 	rep->len = sizeof(*req);
 	return 0;
@@ -616,7 +637,81 @@ static int op_hello(struct ctl *c, struct client *cl, const void *body, struct r
 	if (req->major != PROTO_VERSION)
 		return -SHMQ_EVERSION;
 	cl->hello = true;
-	*out = (struct proto_hello){.major = PROTO_VERSION, .minor = 1, .pid = (uint32_t)getpid()};
+	*out = (struct proto_hello){.major = PROTO_VERSION, .minor = PROTO_MINOR, .pid = (uint32_t)getpid()};
+	rep->len = sizeof(*out);
+	return 0;
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Distinct channels among a client's handles (sorted ids: a client may hold many). */
+static uint32_t client_channels(const struct client *cl)
+{
+	uint64_t *ids;
+	uint32_t n = 0;
+
+	if (!cl->nh)
+		return 0;
+	ids = malloc(cl->nh * sizeof(*ids));
+	if (!ids)
+		return 0;
+	for (uint32_t i = 0; i < cl->nh; i++)
+		ids[i] = cl->h[i].channel_id;
+	qsort(ids, cl->nh, sizeof(*ids), id_cmp);
+	for (uint32_t i = 0; i < cl->nh; i++)
+		n += !i || ids[i] != ids[i - 1];
+	free(ids);
+	return n;
+}
+
+static uint32_t visible_channels(const struct ctl *c, const struct client *cl)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < c->reg->n; i++)
+		n += !c->reg->ch[i]->deleted && visible(c, cl, c->reg->ch[i]);
+	return n;
+}
+
+static void client_row(struct proto_client_row *row, const struct client *o)
+{
+	*row = (struct proto_client_row){.pid = o->pid, .uid = o->uid, .since_ns = o->since_ns,
+					 .channels = client_channels(o), .handles = o->nh};
+	memcpy(row->comm, o->comm, sizeof(row->comm));
+	row->comm[sizeof(row->comm) - 1] = 0;
+}
+
+/* The daemon's counters and the clients the caller may see (its uid's, or all). */
+static int op_stats(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
+{
+	const struct proto_stats_req *req = body;
+	struct proto_stats *out = (struct proto_stats *)rep->body;
+	bool admin = is_admin(c, cl->uid);
+	uint32_t seen = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (uint32_t i = 0; i < c->n; i++) {
+		const struct client *o = c->cl[i];
+
+		if (!admin && o->uid != cl->uid)
+			continue;
+		if (seen >= req->start && out->count < PROTO_STATS_ROWS)
+			client_row(&out->rows[out->count++], o);
+		seen++;
+	}
+	out->total = seen;
+	out->started_ns = c->started_ns;
+	out->now_ns = realtime_ns();
+	out->repairs = registry_repairs(c->reg);
+	out->denials = c->denials;
+	out->proto_errors = c->proto_errors;
+	out->connections = c->connections;
+	out->channels = visible_channels(c, cl);
 	rep->len = sizeof(*out);
 	return 0;
 }
@@ -635,6 +730,7 @@ static const struct {
 	[OP_OPEN] = {op_open, sizeof(struct proto_open)},
 	[OP_CLOSE] = {op_close, sizeof(struct proto_close)},
 	[OP_PEERS] = {op_peers, sizeof(struct proto_peers_req)},
+	[OP_STATS] = {op_stats, sizeof(struct proto_stats_req)},
 	[OP_RESUME] = {op_resume, sizeof(struct proto_resume)},
 };
 
@@ -703,8 +799,10 @@ static void client_request(struct ctl *c, struct client *cl)
 		err = -SHMQ_ECONNQUOTA; /* answered, then dropped below */
 	else if (!err)
 		err = ops[h.op].fn(c, cl, buf + sizeof(h), &rep);
-	else
+	else {
+		c->proto_errors++;
 		note_bad(cl, err, (size_t)n);
+	}
 	err = send_reply(cl, &h, err, &rep);
 	if (rep.close_fds)
 		for (uint32_t i = 0; i < rep.nfds; i++)
@@ -790,6 +888,7 @@ static void shed_connection(struct ctl *c)
 		close(fd);
 		c->shed++;
 	}
+	c->started_ns = realtime_ns();
 	c->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (log_rate_allow(&c->shed_rate, &lines_skipped)) {
 		log_msg(LOG_WARN, "ctl", "out of descriptors, closed new clients=%u reserve=%s",
@@ -845,7 +944,8 @@ static void client_accept(struct ctl *c)
 	if (!cl || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		goto out_close;
 	*cl = (struct client){.id = ++c->next_id, .fd = fd, .pidfd = -1, .pid = (uint32_t)cred.pid,
-			      .uid = cred.uid};
+			      .uid = cred.uid, .since_ns = realtime_ns()};
+	c->connections++;
 	read_comm(cl);
 	if (!is_admin(c, cl->uid) && connections_of(c, cl->uid) >= c->cfg->max_connections_per_uid) {
 		cl->over_quota = true;
@@ -940,6 +1040,7 @@ int ctl_open(struct ctl **out, const char *path, int epfd, struct registry *reg,
 	if (!c)
 		return -1;
 	*c = (struct ctl){.epfd = epfd, .reg = reg, .cfg = cfg, .uid = (uint32_t)geteuid()};
+	c->started_ns = realtime_ns();
 	c->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (c->reserve_fd < 0)
 		goto out_free;
@@ -974,6 +1075,7 @@ int ctl_open_fd(struct ctl **out, int lfd, int epfd, struct registry *reg,
 		return -1;
 	*c = (struct ctl){.epfd = epfd, .reg = reg, .cfg = cfg, .uid = (uint32_t)geteuid()};
 	c->lfd = lfd;
+	c->started_ns = realtime_ns();
 	c->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (c->reserve_fd < 0 || fl < 0 || fcntl(lfd, F_SETFL, fl | O_NONBLOCK) < 0 ||
 	    watch(c, lfd, CTL_TAG_LISTEN)) {

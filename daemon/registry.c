@@ -565,6 +565,7 @@ static void registry_drop(struct registry *r, struct channel *ch)
 			break;
 		}
 	}
+	r->repairs_freed += ch->repairs;
 	channel_free(ch);
 }
 
@@ -863,6 +864,7 @@ void registry_pub_remove(struct channel *ch, uint32_t idx)
 	keep_drop_entry(ch, 'p', idx);
 	set_pubs_hi(ch);
 	log_repair_forget(&ch->rep, idx);
+	ch->repairs += gave_up;
 	if (gave_up)
 		log_msg(LOG_WARN, "registry", "gave up the claim of a closed publisher channel=%s pid=%u",
 			ch->name, pid);
@@ -954,6 +956,7 @@ void registry_tick(struct registry *r, uint64_t now_ns)
 			stall_stop(ch, out.stall_pid[k]);
 		if (!out.abandoned)
 			continue;
+		ch->repairs += out.abandoned;
 		log_msg(LOG_WARN, "registry", "abandoned stuck claims channel=%s count=%u",
 			ch->name, out.abandoned);
 		wake_all(ch);
@@ -1088,6 +1091,8 @@ static void adopt_channel(struct registry *r, const struct keep_channel *k, int 
 	}
 	/* relaxed: an epoch word; clients compare it with the pid they met */
 	atomic_store_explicit(&ctl_rw(ch)->daemon_pid, (uint32_t)getpid(), memory_order_relaxed);
+	/* relaxed: monitors have no slot the keeper keeps; those that resume count again */
+	atomic_store_explicit(&ctl_rw(ch)->monitors, 0, memory_order_relaxed);
 	cal_publish(r, ch);
 	r->ch[r->n++] = ch;
 }
@@ -1219,11 +1224,10 @@ int registry_resume(struct channel *ch, uint32_t role, uint32_t idx, uint32_t ge
 	    atomic_load_explicit(&sl->gen, memory_order_relaxed) != gen ||
 	    atomic_load_explicit(&sl->owner_pid, memory_order_relaxed) != pid)
 		return -SHMQ_ESTATE;
-	if (sub) {
+	if (sub)
 		ch->reader_client[idx] = client_id;
-		} else {
+	else
 		ch->pub_client[idx] = client_id;
-		}
 	return 0;
 }
 
@@ -1264,6 +1268,30 @@ static bool resume_expire(struct registry *r, struct channel *ch)
 		}
 	}
 	return false;
+}
+
+void registry_monitor_add(struct channel *ch)
+{
+	/* relaxed: a statistic, only the daemon writes it. */
+	atomic_fetch_add_explicit(&ctl_rw(ch)->monitors, 1, memory_order_relaxed);
+}
+
+void registry_monitor_remove(struct channel *ch)
+{
+	struct ctl_hdr *c = ctl_rw(ch);
+
+	/* relaxed: as in registry_monitor_add(). */
+	if (atomic_load_explicit(&c->monitors, memory_order_relaxed))
+		atomic_fetch_sub_explicit(&c->monitors, 1, memory_order_relaxed);
+}
+
+uint64_t registry_repairs(const struct registry *r)
+{
+	uint64_t n = r->repairs_freed;
+
+	for (uint32_t i = 0; i < r->n; i++)
+		n += r->ch[i]->repairs;
+	return n;
 }
 
 void registry_fini(struct registry *r)

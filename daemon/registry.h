@@ -53,6 +53,7 @@ struct channel {
 	int pub_fd[MAX_PUBS];
 	int efds[MAX_READERS];               /* event fds of event-fd readers, -1 = none */
 	bool have_efds;
+	uint64_t repairs;                    /* claims given up (dead, stalled, closed) */
 	struct reader_watch watch[MAX_READERS];
 	int *kfd; /* the registry's keeper connection */
 };
@@ -79,6 +80,7 @@ struct registry {
 	uint32_t max_channels;
 	uint64_t next_id;
 	uint64_t stuck_ns;
+	uint64_t repairs_freed; /* repairs of channels since freed */
 	struct tsc_cal cal;
 	int kfd; /* the keeper (keeper.h), or -1: no restart survives */
 };
@@ -174,5 +176,12 @@ void registry_keeper_quit(struct registry *r);
 void registry_tick(struct registry *r, uint64_t now_ns);
 
 uint32_t channel_readers(const struct channel *ch);
+
+/* A monitor handle opened or closed: the count in the control segment. */
+void registry_monitor_add(struct channel *ch);
+void registry_monitor_remove(struct channel *ch);
+
+/* Claims given up by repair since the daemon started, in every channel. */
+uint64_t registry_repairs(const struct registry *r);
 
 #endif

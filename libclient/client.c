@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -103,6 +104,61 @@ static unsigned take_fds(struct msghdr *mh, int *fds, unsigned max)
 	return got;
 }
 
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Wait until an answer can be read, at most until deadline_ns (< 0: forever). */
+static int wait_answer(const struct shmq_client *c, int64_t deadline_ns)
+{
+	struct pollfd pf = {.fd = c->fd, .events = POLLIN};
+	int64_t left;
+	int r;
+
+	if (deadline_ns < 0)
+		return 0;
+	for (;;) {
+		left = deadline_ns - mono_ns();
+		if (left <= 0)
+			return -SHMQ_ETIMEDOUT;
+		r = poll(&pf, 1, (int)((left + 999999) / 1000000));
+		if (r > 0)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -SHMQ_ESYS;
+	}
+}
+
+/*
+ * Read and drop the answers to requests that timed out, if they are there
+ * now; -SHMQ_ETIMEDOUT while one is still due (the daemon has not answered
+ * an earlier request: asking more would only wait again).
+ */
+int client_drop_late(struct shmq_client *c)
+{
+	char buf[PROTO_MAX_BYTES];
+	char cbuf[CMSG_SPACE(sizeof(int) * PROTO_MAX_FDS)];
+	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+
+	while (c->late) {
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+				    .msg_controllen = sizeof(cbuf)};
+		ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return -SHMQ_ETIMEDOUT;
+		if (n <= 0)
+			return -SHMQ_ECLOSED;
+		take_fds(&mh, NULL, 0); /* closes them */
+		c->late--;
+	}
+	return 0;
+}
+
 int client_recv(struct shmq_client *c, uint16_t op, void *resp, uint32_t resp_len, int *fds,
 		unsigned *nfds)
 {
@@ -112,9 +168,15 @@ int client_recv(struct shmq_client *c, uint16_t op, void *resp, uint32_t resp_le
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
 			    .msg_controllen = sizeof(cbuf)};
 	struct proto_hdr h;
+	int64_t deadline = c->timeout_ns < 0 ? -1 : mono_ns() + c->timeout_ns;
 	unsigned got;
 	ssize_t n;
+	int err = wait_answer(c, deadline);
 
+	if (err) {
+		c->late += err == -SHMQ_ETIMEDOUT;
+		return err;
+	}
 	do
 		n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
@@ -283,6 +345,49 @@ int chan_open_req(struct shmq_client *c, const char *name, const void *out, uint
 		return -SHMQ_EINVAL;
 	client_wire_opts(&req->opts, opts);
 	return client_wire_name(req->name, name);
+}
+
+static void daemon_client_from_wire(struct shmq_daemon_client *o, const struct proto_client_row *w)
+{
+	*o = (struct shmq_daemon_client){.pid = w->pid, .uid = w->uid, .since_ns = w->since_ns,
+					 .channels = w->channels, .handles = w->handles};
+	memcpy(o->comm, w->comm, sizeof(o->comm));
+	o->comm[sizeof(o->comm) - 1] = 0;
+}
+
+SHMQ_EXPORT int shmq_daemon_stats(struct shmq_client *c, struct shmq_daemon_stats *out,
+				  struct shmq_daemon_client *rows, size_t max)
+{
+	struct proto_stats_req req = {0};
+	struct proto_stats resp;
+	size_t filled = 0;
+	int err;
+
+	if (!c || !out || (max && !rows))
+		return -SHMQ_EINVAL;
+	if (c->daemon_minor < PROTO_MINOR_STATS)
+		return -SHMQ_EVERSION;
+	do {
+		err = client_call(c, OP_STATS, &req, sizeof(req), &resp, sizeof(resp), NULL, NULL);
+		if (err)
+			return err;
+		if (resp.count > PROTO_STATS_ROWS || resp.total > (uint32_t)INT32_MAX)
+			return -SHMQ_EPROTO;
+		for (uint32_t i = 0; i < resp.count && filled < max; i++)
+			daemon_client_from_wire(&rows[filled++], &resp.rows[i]);
+		req.start += resp.count;
+	} while (resp.count && filled < max && req.start < resp.total);
+	*out = (struct shmq_daemon_stats){
+		.started_ns = resp.started_ns,
+		.now_ns = resp.now_ns,
+		.repairs = resp.repairs,
+		.denials = resp.denials,
+		.proto_errors = resp.proto_errors,
+		.connections = resp.connections,
+		.channels = resp.channels,
+		.clients = resp.total,
+	};
+	return (int)resp.total;
 }
 
 /* Map fd as the role's copy of a segment; bytes must be exactly want, if set. */

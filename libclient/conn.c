@@ -48,8 +48,10 @@ static int dial(const char *path, int *out)
 static int call_locked(struct shmq_client *c, uint16_t op, const void *req, uint32_t req_len,
 		       void *resp, uint32_t resp_len, int *fds, unsigned *nfds)
 {
-	int err = client_send(c, op, req, req_len);
+	int err = client_drop_late(c);
 
+	if (!err)
+		err = client_send(c, op, req, req_len);
 	if (!err)
 		err = client_recv(c, op, resp, resp_len, fds, nfds);
 	else if (nfds)
@@ -68,6 +70,7 @@ static int hello_locked(struct shmq_client *c)
 	struct proto_hello hello = {.major = PROTO_VERSION, .minor = SHMQ_VERSION_MINOR};
 	int err = dial(c->path, &c->fd);
 
+	c->late = 0; /* a new connection owes no answer */
 	if (err) {
 		c->fd = -1;
 		return err;
@@ -79,6 +82,7 @@ static int hello_locked(struct shmq_client *c)
 		return err;
 	}
 	c->daemon_pid = hello.pid;
+	c->daemon_minor = hello.minor;
 	return 0;
 }
 
@@ -115,8 +119,9 @@ static void resume_all_locked(struct shmq_client *c)
 		struct proto_close close_resp;
 
 		next = h->next;
-		if (!h->lost &&
-		    call_locked(c, OP_RESUME, &req, sizeof(req), &resp, sizeof(resp), NULL, NULL))
+		if (!h->lost && (c->daemon_minor < PROTO_MINOR_RESUME ||
+				 call_locked(c, OP_RESUME, &req, sizeof(req), &resp, sizeof(resp),
+					     NULL, NULL)))
 			h->lost = true;
 		if (!h->closing)
 			continue;
@@ -234,14 +239,21 @@ void client_handle_close(struct shmq_client *c, struct client_handle *h)
 
 SHMQ_EXPORT int shmq_connect(const char *socket_path, struct shmq_client **out)
 {
+	return shmq_connect_timeout(socket_path, -1, out);
+}
+
+SHMQ_EXPORT int shmq_connect_timeout(const char *socket_path, int64_t timeout_ns,
+				     struct shmq_client **out)
+{
 	struct shmq_client *c;
 	int err;
 
-	if (!out)
+	if (!out || timeout_ns == 0)
 		return -SHMQ_EINVAL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -SHMQ_ENOMEM;
+	c->timeout_ns = timeout_ns < 0 ? -1 : timeout_ns;
 	err = shmq_socket_path(socket_path, c->path, sizeof(c->path));
 	if (err) {
 		free(c);

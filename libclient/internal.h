@@ -32,6 +32,9 @@ struct shmq_client {
 	int fd;               /* -1 while the daemon is away */
 	uint32_t seq;
 	uint32_t daemon_pid;
+	uint32_t daemon_minor; /* PROTO_MINOR of the daemon's hello */
+	uint32_t late;         /* requests that timed out, their answers still due */
+	int64_t timeout_ns;    /* bound on each answer; < 0 none */
 	char path[108];
 	struct client_handle *handles;
 	uint64_t down_since_ns; /* when the daemon went away; 0 while connected */
@@ -88,7 +91,12 @@ int chan_open_req(struct shmq_client *c, const char *name, const void *out, uint
 int chan_open(struct shmq_client *c, const struct proto_open *req, struct proto_opened *resp,
 	      struct chan_map *m, int *efd);
 
-/* Framing (client.c): one request, one response; the caller holds c->lock. */
+/*
+ * Framing (client.c): one request, one response; the caller holds c->lock.
+ * client_drop_late() first: answers to requests that timed out are read
+ * and dropped, -SHMQ_ETIMEDOUT while one is still due.
+ */
+int client_drop_late(struct shmq_client *c);
 int client_send(struct shmq_client *c, uint16_t op, const void *req, uint32_t req_len);
 int client_recv(struct shmq_client *c, uint16_t op, void *resp, uint32_t resp_len, int *fds,
 		unsigned *nfds);

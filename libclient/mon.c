@@ -4,7 +4,9 @@
  * publisher's entry, without a reader entry of its own, so a monitor never
  * holds a publisher back. Counters are summed from the entries their
  * writers keep; each value comes from a client that may be hostile, so it
- * is bounded by the tail before it is reported. One thread at a time.
+ * is bounded by the tail before it is reported, and the headers the
+ * daemon wrote are checked again at every read (publishers map the data
+ * segment read-write). One thread at a time.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -123,13 +125,66 @@ static void pub_row(const struct shmq_mon *mon, unsigned i, struct shmq_mon_pub 
 	};
 }
 
+static void lat_row(const struct reader_entry *e, struct shmq_mon_latency *row,
+		    struct shmq_mon_latency *sum)
+{
+	static_assert(SHMQ_LAT_BUCKETS == LAT_BUCKETS, "API and layout agree");
+	static_assert(SHMQ_LAT_SAMPLE_EVERY == LAT_SAMPLE_EVERY, "API and layout agree");
+
+	row->samples = ld(&e->lat_samples);
+	row->sum_ns = ld(&e->lat_sum_ns);
+	sum->samples += row->samples;
+	sum->sum_ns += row->sum_ns;
+	for (unsigned k = 0; k < LAT_BUCKETS; k++) {
+		row->buckets[k] = ld(&e->lat[k]);
+		sum->buckets[k] += row->buckets[k];
+	}
+}
+
+static void ext_fill(const struct shmq_mon *mon, const struct shmq_mon_stats *st,
+		     struct shmq_mon_ext *ext)
+{
+	const struct log_view *v = &mon->m.v;
+
+	memset(ext, 0, sizeof(*ext));
+	ext->features = v->data->compat & FEAT_COMPAT_STATS ? SHMQ_MON_F_STATS : 0;
+	ext->monitors = ld32(&v->ctl->monitors);
+	for (uint32_t r = 0; r < st->nreaders; r++)
+		lat_row(mon->peers.p.readers[st->readers[r].slot], &ext->readers[r], &ext->latency);
+	for (uint32_t r = 0; r < st->npubs; r++) {
+		uint32_t len = ld32(&mon->peers.p.pubs[st->pubs[r].slot]->max_len);
+
+		/* a publisher's word: bounded by what the channel accepts */
+		ext->pub_max_bytes[r] = len <= v->max_message_bytes ? len : 0;
+		if (ext->pub_max_bytes[r] > ext->max_message_bytes)
+			ext->max_message_bytes = ext->pub_max_bytes[r];
+	}
+}
+
+SHMQ_EXPORT int shmq_mon_read_ext(struct shmq_mon *mon, struct shmq_mon_stats *out,
+				  struct shmq_mon_ext *ext)
+{
+	int err;
+
+	if (!ext)
+		return -SHMQ_EINVAL;
+	err = shmq_mon_read(mon, out);
+	if (!err)
+		ext_fill(mon, out, ext);
+	return err;
+}
+
 SHMQ_EXPORT int shmq_mon_read(struct shmq_mon *mon, struct shmq_mon_stats *out)
 {
 	const struct log_view *v;
 	struct log_cursor tail, oldest;
+	int err;
 
 	if (!mon || !out)
 		return -SHMQ_EINVAL;
+	err = log_recheck(&mon->m.v, mon->m.data_bytes, mon->m.ctl_bytes);
+	if (err)
+		return err;
 	mon_refresh(mon);
 	v = &mon->m.v;
 	memset(out, 0, sizeof(*out));

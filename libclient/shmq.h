@@ -200,6 +200,18 @@ struct shmq_sub_stats {
  */
 int shmq_connect(const char *socket_path, struct shmq_client **out);
 
+/*
+ * shmq_connect() with a bound on every answer of the daemon, this
+ * connection's first included: a request not answered within timeout_ns
+ * (> 0; < 0 waits forever, as shmq_connect()) fails with -SHMQ_ETIMEDOUT,
+ * and so does every later request while that answer is still due (it is
+ * dropped when it comes). For observers such as shmq-stat that must not
+ * hang on a stopped or overloaded daemon; what the late request did
+ * (opened a handle, for instance) stands until the connection closes.
+ */
+int shmq_connect_timeout(const char *socket_path, int64_t timeout_ns,
+			 struct shmq_client **out);
+
 /* Close the connection. NULL is ignored. */
 void shmq_disconnect(struct shmq_client *client);
 
@@ -452,8 +464,89 @@ int shmq_mon_open(struct shmq_client *client, const char *name, struct shmq_mon 
 /* Close a monitor. NULL is ignored. */
 void shmq_mon_close(struct shmq_mon *mon);
 
-/* Take a snapshot of the channel's counters. */
+/*
+ * Take a snapshot of the channel's counters. -SHMQ_ECORRUPT if the
+ * channel's headers no longer hold what an honest daemon wrote (a
+ * publisher may scribble on them), -SHMQ_EVERSION if they announce a
+ * format this library does not know.
+ */
 int shmq_mon_read(struct shmq_mon *mon, struct shmq_mon_stats *out);
+
+/*
+ * End-to-end latency: readers time one message in SHMQ_LAT_SAMPLE_EVERY
+ * (those whose offset is a multiple of it), from the publish timestamp to
+ * delivery, into SHMQ_LAT_BUCKETS log2-spaced buckets: bucket 0 counts
+ * latencies below 256 ns, bucket k (0 < k < last) those in
+ * [2^(k+7), 2^(k+8)) ns, the last one everything from 2^(k+7) ns on.
+ * Channels created with SHMQ_CHAN_NO_TIMESTAMP have no samples.
+ */
+#define SHMQ_LAT_BUCKETS 30
+#define SHMQ_LAT_SAMPLE_EVERY 64
+
+/* Upper bound of latency bucket k in ns (UINT64_MAX for the last). */
+#define SHMQ_LAT_BUCKET_NS(k)                                                                   \
+	((k) + 1 >= SHMQ_LAT_BUCKETS ? UINT64_MAX : (uint64_t)1 << ((k) + 8))
+
+/* Features of the channel's statistics (shmq_mon_ext.features). */
+#define SHMQ_MON_F_STATS 0x1u /* latency and largest message are kept */
+
+struct shmq_mon_latency {
+	uint64_t samples;        /* messages timed */
+	uint64_t sum_ns;         /* their latencies added up */
+	uint64_t buckets[SHMQ_LAT_BUCKETS];
+};
+
+/*
+ * What shmq_mon_read_ext() adds to struct shmq_mon_stats. Row i of
+ * readers[] and pub_max_bytes[] belongs to row i of the stats' readers[]
+ * and pubs[]. Counters of a handle go with it when it closes.
+ */
+struct shmq_mon_ext {
+	uint32_t features;       /* SHMQ_MON_F_* the channel's daemon announces */
+	uint32_t monitors;       /* monitor handles open now, this one included */
+	uint32_t max_message_bytes; /* largest payload committed by a publisher open now */
+	uint32_t reserved;
+	struct shmq_mon_latency latency; /* every reader's, summed */
+	struct shmq_mon_latency readers[SHMQ_MAX_READERS];
+	uint32_t pub_max_bytes[SHMQ_MAX_PUBLISHERS]; /* largest payload of each publisher */
+};
+
+/* shmq_mon_read() and, in ext, the counters above; one snapshot. */
+int shmq_mon_read_ext(struct shmq_mon *mon, struct shmq_mon_stats *out, struct shmq_mon_ext *ext);
+
+/* ---- the daemon ------------------------------------------------------- */
+
+/* One client connected to shmqd (shmq_daemon_stats()). */
+struct shmq_daemon_client {
+	uint32_t pid;
+	uint32_t uid;
+	uint64_t since_ns;       /* CLOCK_REALTIME when it connected */
+	uint32_t channels;       /* distinct channels it holds handles on */
+	uint32_t handles;        /* publisher, subscriber and monitor handles */
+	char comm[16];           /* its command name */
+};
+
+/* The daemon's own counters, since it started. */
+struct shmq_daemon_stats {
+	uint64_t started_ns;     /* CLOCK_REALTIME when it started */
+	uint64_t now_ns;         /* CLOCK_REALTIME of the answer */
+	uint64_t repairs;        /* claims of dead or stalled publishers it gave up */
+	uint64_t denials;        /* requests refused by access control or quotas */
+	uint64_t proto_errors;   /* malformed requests */
+	uint64_t connections;    /* clients accepted */
+	uint32_t channels;       /* live channels the caller may see */
+	uint32_t clients;        /* clients the caller may see */
+};
+
+/*
+ * The daemon's counters, and up to max of the clients the caller may see
+ * into rows (root and the daemon's uid see every client, anyone else
+ * those of its own uid). Returns the number of such clients (which may
+ * exceed max) or a negative error; -SHMQ_EVERSION from a daemon too old
+ * to answer.
+ */
+int shmq_daemon_stats(struct shmq_client *client, struct shmq_daemon_stats *out,
+		      struct shmq_daemon_client *rows, size_t max);
 
 /* ---- errors ----------------------------------------------------------- */
 

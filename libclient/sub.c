@@ -9,7 +9,9 @@
  * number and byte position) in shared memory trails the private one: it is
  * stored once per eighth of the ring or 256 messages, and always before the
  * reader waits, so a blocked publisher always sees what a waiting reader
- * has released, with the counters monitors read. The wake segment is
+ * has released, with the counters monitors read; one message in
+ * LAT_SAMPLE_EVERY is timed into the latency buckets of our entry (its own
+ * line, which publishers never read). The wake segment is
  * shared with every client of the channel, so nothing in it is believed:
  * a run of wake-ups that bring nothing is paced, and a sleep wakes every
  * DAEMON_CHECK_NS to see whether the channel was deleted or the daemon
@@ -146,9 +148,11 @@ static void publish_cursor(struct shmq_sub *s)
 	if (s->cur.bytes == s->published.bytes)
 		return;
 	s->published = s->cur;
-	counter_store(&s->me->received, s->st.received);
-	counter_store(&s->me->lost, s->st.lost_overrun);
-	counter_store(&s->me->lost_abandoned, s->st.lost_abandoned);
+	if (SHMQ_COUNTERS) {
+		counter_store(&s->me->received, s->st.received);
+		counter_store(&s->me->lost, s->st.lost_overrun);
+		counter_store(&s->me->lost_abandoned, s->st.lost_abandoned);
+	}
 	if (s->m.v.policy != SHMQ_POLICY_BLOCK) {
 		/* release; pairs with the acquire in log_reader_limit(). */
 		log_cursor_store(s->me, &s->cur, false);
@@ -389,8 +393,32 @@ static int wait_next(struct shmq_sub *s, struct log_rec *rec, int64_t timeout_ns
 	return r < 0 ? r : 0;
 }
 
+/*
+ * Time one message in LAT_SAMPLE_EVERY (by offset, so every reader times
+ * the same ones): publish timestamp to now, from the same calibrated
+ * time-stamp counter the publisher used, into our entry's histogram.
+ */
+static __attribute__((noinline, cold)) void lat_sample(struct shmq_sub *s,
+						     const struct log_rec *rec)
+{
+	struct reader_entry *e = s->me;
+	uint64_t now, ns;
+	unsigned b;
+
+	now = log_timestamp(&s->m.v);
+	ns = now > rec->timestamp_ns ? now - rec->timestamp_ns : 0;
+	b = lat_bucket(ns);
+	/* relaxed: counters in our own entry, one writer; monitors sum loosely. */
+	counter_store(&e->lat_samples, atomic_load_explicit(&e->lat_samples, memory_order_relaxed) + 1);
+	counter_store(&e->lat_sum_ns, atomic_load_explicit(&e->lat_sum_ns, memory_order_relaxed) + ns);
+	counter_store(&e->lat[b], atomic_load_explicit(&e->lat[b], memory_order_relaxed) + 1);
+}
+
 static void fill_msg(struct shmq_sub *s, const struct log_rec *rec, struct shmq_msg *msg)
 {
+	if (SHMQ_COUNTERS &&
+	    __builtin_expect(!(rec->pos & (LAT_SAMPLE_EVERY - 1)) && rec->timestamp_ns, 0))
+		lat_sample(s, rec);
 	*msg = (struct shmq_msg){
 		.data = rec->data,
 		.len = rec->len,

@@ -41,7 +41,9 @@ static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free");
  * does not know; it refuses a channel with an incompat bit it does not know
  * (-SHMQ_EVERSION). v3 defines none of either yet.
  */
-#define FEAT_COMPAT_KNOWN 0u
+#define FEAT_COMPAT_STATS 0x1u /* entries carry the statistics lines below,
+				* ctl_hdr.monitors is kept (docs/STATS.md) */
+#define FEAT_COMPAT_KNOWN FEAT_COMPAT_STATS
 #define FEAT_INCOMPAT_KNOWN 0u
 
 #define CACHE_LINE 64u
@@ -292,7 +294,8 @@ struct ctl_hdr {
 	_Atomic uint64_t abandoned;          /* claims the daemon gave up */
 	_Atomic uint64_t durable_pos;        /* journal: all below are on disk */
 	_Atomic uint64_t wakeups;            /* readers the daemon woke (watchdog) */
-	uint8_t pad1[8];
+	_Atomic uint32_t monitors;           /* monitor handles open now */
+	uint32_t pad1;
 	uint8_t pad2[CTL_HDR_BYTES - 128];
 };
 static_assert(sizeof(struct ctl_hdr) == CTL_HDR_BYTES, "shm ABI");
@@ -302,6 +305,7 @@ static_assert(offsetof(struct ctl_hdr, state) == 64, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, readers_gen) == 72, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, readers_hi) == 88, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, abandoned) == 96, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, monitors) == 120, "shm ABI");
 
 #define CTL_READERS_OFF CTL_HDR_BYTES
 #define CTL_PUBS_OFF (CTL_READERS_OFF + MAX_READERS * sizeof(struct ctl_slot))
@@ -363,10 +367,37 @@ struct reader_entry {
 	_Atomic uint64_t lost_abandoned; /* their publisher died or stalled */
 	_Atomic uint64_t sleeps;    /* times it went to sleep */
 	_Atomic uint64_t wakeups;   /* sleeps that ended with a message ready */
+	/* FEAT_COMPAT_STATS: end-to-end latency of sampled messages (those
+	 * whose offset is a multiple of LAT_SAMPLE_EVERY), publish timestamp
+	 * to delivery, in LAT_BUCKETS log2-spaced buckets: bucket 0 counts
+	 * < 2^LAT_BUCKET0_SHIFT ns, bucket k [2^(k+7), 2^(k+8)) ns, the last
+	 * one everything above. Only the reader writes them, from offset 128:
+	 * not in the 128-byte pair of lines of the cursor, which publishers
+	 * read (the CPU's adjacent-line prefetch would pull them in too). */
+	uint8_t pad1[64];
+	alignas(64) _Atomic uint64_t lat_samples;
+	_Atomic uint64_t lat_sum_ns;
+	_Atomic uint64_t lat[30]; /* LAT_BUCKETS */
 };
-static_assert(sizeof(struct reader_entry) == 64, "shm ABI");
+#define LAT_BUCKETS 30u
+#define LAT_BUCKET0_SHIFT 8u   /* bucket k's upper bound: 2^(k + 8) ns */
+#define LAT_SAMPLE_EVERY 64u   /* one message in 64 is timed */
+static_assert(sizeof(struct reader_entry) == 384, "shm ABI");
 static_assert(offsetof(struct reader_entry, pos) == 8, "shm ABI");
 static_assert(offsetof(struct reader_entry, received) == 24, "shm ABI");
+static_assert(offsetof(struct reader_entry, lat_samples) == 128, "shm ABI");
+static_assert(offsetof(struct reader_entry, lat) == 144, "shm ABI");
+
+/* The bucket of a latency of ns nanoseconds. */
+static inline unsigned lat_bucket(uint64_t ns)
+{
+	unsigned bits = 64u - (unsigned)__builtin_clzll(ns | 1);
+
+	if (bits <= LAT_BUCKET0_SHIFT)
+		return 0;
+	bits -= LAT_BUCKET0_SHIFT;
+	return bits < LAT_BUCKETS ? bits : LAT_BUCKETS - 1;
+}
 
 /* Publisher claim states (pub_entry.claim_state). */
 enum pub_claim_state {
@@ -393,8 +424,13 @@ struct pub_entry {
 	_Atomic uint64_t published_bytes; /* payload bytes */
 	_Atomic uint64_t abandoned;   /* its claims given up (aborted, or cut by the daemon) */
 	_Atomic uint64_t space_waits; /* times it slept for space */
+	/* FEAT_COMPAT_STATS: largest payload it committed, on a line of its
+	 * own (stored only when it grows) */
+	alignas(64) _Atomic uint32_t max_len;
+	uint8_t pad1[60];
 };
-static_assert(sizeof(struct pub_entry) == 64, "shm ABI");
+static_assert(sizeof(struct pub_entry) == 128, "shm ABI");
+static_assert(offsetof(struct pub_entry, max_len) == 64, "shm ABI");
 static_assert(offsetof(struct pub_entry, claim_state) == 24, "shm ABI");
 
 #define ENTRY_SEG_BYTES 4096u

@@ -74,6 +74,7 @@ int log_format(void *data, void *ctl, const struct log_geometry *g, const char *
 	d->ring_shift = (uint32_t)__builtin_ctzll(g->ring_bytes);
 	d->max_record_bytes = g->max_record_bytes;
 	d->flags = g->flags;
+	d->compat = FEAT_COMPAT_STATS;
 	strcpy(d->name, name);
 	/* relaxed: nobody maps the segment before the magic below */
 	atomic_store_explicit(&d->tail_pos, base_pos, memory_order_relaxed);
@@ -128,6 +129,27 @@ static int attach_check_ctl(const struct ctl_hdr *c, uint64_t ctl_bytes, uint64_
 	    c->groups_off != CTL_GROUPS_OFF || c->channel_id != channel_id)
 		return -SHMQ_ECORRUPT;
 	return 0;
+}
+
+int log_recheck(const struct log_view *v, uint64_t data_bytes, uint64_t ctl_bytes)
+{
+	const struct data_hdr *d = v->data;
+	int err;
+
+	/* relaxed: the geometry was published before we attached; this looks
+	 * again only for a peer that scribbled on it since */
+	if (atomic_load_explicit(&d->magic, memory_order_relaxed) != DATA_MAGIC ||
+	    atomic_load_explicit(&v->ctl->magic, memory_order_relaxed) != CTL_MAGIC)
+		return -SHMQ_ECORRUPT;
+	if (d->version != LAYOUT_VERSION || (d->incompat & ~FEAT_INCOMPAT_KNOWN))
+		return -SHMQ_EVERSION;
+	err = attach_check_data(d, data_bytes);
+	if (!err)
+		err = attach_check_ctl(v->ctl, ctl_bytes, d->channel_id);
+	if (!err && (d->ring_bytes != v->ring_bytes || d->rec_key != v->key ||
+		     d->channel_id != v->channel_id))
+		err = -SHMQ_ECORRUPT;
+	return err;
 }
 
 int log_attach(struct log_view *v, const struct log_segs *segs, uint32_t *unknown_incompat)
@@ -686,9 +708,15 @@ static bool abandoned_under_us(const struct log_pub *p, const struct log_claim *
  * a reader going to sleep): membarrier() on the reader's side orders it
  * (a compiler barrier here), or, where that is refused, a full fence.
  */
-static int finish(const struct log_view *v, struct log_pub *p, uint32_t count, uint64_t bytes)
+static int finish(const struct log_view *v, struct log_pub *p, uint32_t count, uint64_t bytes,
+		  uint32_t max_len)
 {
-	if (p->me) {
+	if (SHMQ_COUNTERS && p->me && max_len > p->max_len) {
+		p->max_len = max_len;
+		/* relaxed: a counter in our own entry, one writer. */
+		atomic_store_explicit(&p->me->max_len, max_len, memory_order_relaxed);
+	}
+	if (SHMQ_COUNTERS && p->me) {
 		/* relaxed: counters in our own entry, one writer. */
 		uint64_t n = atomic_load_explicit(&p->me->published, memory_order_relaxed);
 		uint64_t b = atomic_load_explicit(&p->me->published_bytes, memory_order_relaxed);
@@ -741,13 +769,14 @@ int log_commit(const struct log_view *v, struct log_pub *p, const struct log_cla
 		return -SHMQ_EABANDONED;
 	}
 	rec_commit(v, c->at.bytes, c->at.pos, span, len, ext, timestamp_ns, 0);
-	return finish(v, p, 1, len);
+	return finish(v, p, 1, len, len);
 }
 
 int log_commitv(const struct log_view *v, struct log_pub *p, const struct log_claim *c,
 		const uint32_t *lens, const uint32_t *exts, uint64_t timestamp_ns)
 {
 	uint64_t b = log_claim_rec_bytes(c, lens, exts, c->count), total = 0;
+	uint32_t max_len = 0;
 
 	if (b != c->end)
 		return -SHMQ_EINVAL;
@@ -766,8 +795,9 @@ int log_commitv(const struct log_view *v, struct log_pub *p, const struct log_cl
 		rec_commit(v, b, c->at.pos + i, rb, lens[i], ext, timestamp_ns,
 			   i == 0 && c->count > 1 ? REC_F_BATCH : 0);
 		total += lens[i];
+		max_len = lens[i] > max_len ? lens[i] : max_len;
 	}
-	return finish(v, p, c->count, total);
+	return finish(v, p, c->count, total, max_len);
 }
 
 int log_abort(const struct log_view *v, struct log_pub *p, const struct log_claim *c)
@@ -786,7 +816,7 @@ int log_abort(const struct log_view *v, struct log_pub *p, const struct log_clai
 					    c->end - c->at.bytes, 0, REC_T_ABANDONED),
 			      memory_order_release);
 	count_abandoned(p);
-	return finish(v, p, 0, 0);
+	return finish(v, p, 0, 0, 0);
 }
 
 void log_reader_unmark(const struct log_view *v, uint32_t idx, uint32_t mark)

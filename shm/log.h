@@ -26,6 +26,16 @@
 #include "shmq_types.h"
 #include "wait.h"
 
+/*
+ * SHMQ_COUNTERS 0 (meson -Dcounters=false) compiles the counter stores of
+ * the message path out: publishers' messages, bytes and largest message,
+ * readers' received and lost counts in the entry and their latency
+ * samples. The layout stays the same; monitors then read zeros.
+ */
+#ifndef SHMQ_COUNTERS
+#define SHMQ_COUNTERS 1
+#endif
+
 /* Geometry of a channel, computed from the user's settings. */
 struct log_geometry {
 	uint64_t ring_bytes;
@@ -100,7 +110,7 @@ struct log_pub {
 	const struct ctl_slot *slot; /* its slot in ctl (cut_bytes), or NULL */
 	const struct log_peers *peers; /* others' entries, for the bounds */
 	uint32_t idx;         /* our slot */
-	uint32_t pad;
+	uint32_t max_len;     /* largest payload stored in me->max_len */
 	uint64_t limit;       /* block policy: cached bound on the claim end */
 	uint64_t claims_limit; /* cached: a ring past the oldest claim in progress */
 	uint64_t readers_gen; /* ctl->readers_gen when limit was cached */
@@ -141,6 +151,12 @@ struct log_segs {
  * -SHMQ_EVERSION (another layout, or an incompatible feature we do not
  * know: *unknown_incompat, if not NULL, gets its bits), -SHMQ_ECORRUPT.
  */
+/*
+ * Look at the headers of an attached view again (a publisher may have
+ * scribbled on the data header since): 0, -SHMQ_ECORRUPT, -SHMQ_EVERSION.
+ */
+int log_recheck(const struct log_view *v, uint64_t data_bytes, uint64_t ctl_bytes);
+
 int log_attach(struct log_view *v, const struct log_segs *segs, uint32_t *unknown_incompat);
 
 /* Largest batch span: a quarter ring, and what a commit word's units hold. */

@@ -21,6 +21,15 @@
 #define PROTO_NAME_BYTES 256u
 #define PROTO_LIST_ROWS 12u
 #define PROTO_MAX_FDS 64u
+#define PROTO_STATS_ROWS 80u
+/*
+ * The daemon's minor version (OP_HELLO response). 2 added OP_STATS, 3
+ * OP_RESUME; a client asks a daemon of a lower minor nothing it does not
+ * know (a daemon counts unknown ops as malformed requests).
+ */
+#define PROTO_MINOR 3u
+#define PROTO_MINOR_STATS 2u
+#define PROTO_MINOR_RESUME 3u
 
 enum proto_op {
 	OP_HELLO = 1,
@@ -31,7 +40,8 @@ enum proto_op {
 	OP_OPEN = 6,
 	OP_CLOSE = 7,
 	OP_PEERS = 8,
-	OP_RESUME = 10, /* re-register a handle opened with an earlier daemon */
+	OP_STATS = 9,   /* minor 2: the daemon's counters and clients */
+	OP_RESUME = 10, /* minor 3: re-register a handle opened with an earlier daemon */
 	OP_MAX
 };
 
@@ -158,6 +168,43 @@ struct proto_peers {
 	uint32_t gen[PROTO_MAX_FDS]; /* its generation when the fd was taken */
 };
 
+/* OP_STATS request: client rows from start on (pagination as OP_LIST). */
+struct proto_stats_req {
+	uint32_t start;
+	uint32_t pad;
+};
+
+/* One client of the daemon, as OP_STATS shows it. */
+struct proto_client_row {
+	uint32_t pid;
+	uint32_t uid;
+	uint64_t since_ns;  /* CLOCK_REALTIME when it connected */
+	uint32_t channels;  /* distinct channels it holds handles on */
+	uint32_t handles;   /* publisher, subscriber and monitor handles */
+	char comm[16];      /* its command name (/proc/PID/comm), NUL-terminated */
+};
+static_assert(sizeof(struct proto_client_row) == 40, "proto ABI");
+
+/*
+ * OP_STATS response. Counters are the daemon's since it started; channels
+ * and clients count what the caller may see: an administrator (root, the
+ * daemon's uid) every channel and client, anyone else the channels it may
+ * use and the clients of its own uid.
+ */
+struct proto_stats {
+	uint64_t started_ns;    /* CLOCK_REALTIME when the daemon started */
+	uint64_t now_ns;        /* CLOCK_REALTIME of this answer */
+	uint64_t repairs;       /* claims of dead or stalled publishers given up */
+	uint64_t denials;       /* requests refused by access control or quota */
+	uint64_t proto_errors;  /* malformed requests */
+	uint64_t connections;   /* clients accepted since start */
+	uint32_t channels;      /* live channels the caller may see */
+	uint32_t total;         /* clients the caller may see */
+	uint32_t count;         /* rows filled */
+	uint32_t pad;
+	struct proto_client_row rows[PROTO_STATS_ROWS];
+};
+
 /*
  * OP_RESUME request, echoed by the response: a handle opened with a daemon
  * that has since been replaced by this one (same channel, same slot).
@@ -172,5 +219,7 @@ struct proto_resume {
 
 static_assert(sizeof(struct proto_hdr) + sizeof(struct proto_list) <= PROTO_MAX_BYTES,
 	      "list fits a datagram");
+static_assert(sizeof(struct proto_hdr) + sizeof(struct proto_stats) <= PROTO_MAX_BYTES,
+	      "stats fit a datagram");
 
 #endif

@@ -19,7 +19,8 @@ import sys
 import tempfile
 
 PCTS = ["count", "min", "mean", "p50", "p90", "p99", "p99.9", "p99.99", "max"]
-EXPECT_GROUPS = {"pingpong", "stream", "fanout", "group", "durable", "memory", "mixed"}
+EXPECT_GROUPS = {"pingpong", "stream", "fanout", "group", "durable", "memory", "mixed",
+                 "counters"}
 EXPECT_SHMQ = {
     ("pingpong", "shmq-spin"), ("pingpong", "shmq-spin-excl"),
     ("pingpong", "shmq-spin-sleep"), ("pingpong", "shmq-sleep"),
@@ -32,13 +33,16 @@ EXPECT_SHMQ = {
     ("memory", "shmq"), ("memory", "shmq-mixed"),
     ("mixed", "shmq"), ("mixed", "shmq-excl"),
     ("fanout", "shmq"),
+    ("counters", "spin-on"), ("counters", "spin-off"),
+    ("counters", "stream-on"), ("counters", "stream-off"),
 }
 # The acceptance figures (a target each) and those without a target.
 TARGETS = {
     "spin_excl_p50_ratio", "spin_excl_p99_ratio", "spin_shared_p50_ratio",
     "stream_excl_ring_ratio", "stream_excl_min", "stream_shared_ring_ratio",
     "stream_shared_min", "claimv_excl_ratio", "claimv_shared_ratio",
-    "memory_v2_ratio", "iox_spin_p50_ratio",
+    "memory_v2_ratio", "iox_spin_p50_ratio", "counters_spin_p50_ratio",
+    "counters_stream_ratio",
 }
 INFO = {
     "spin_shared_p99_ratio", "iox_spin_shared_p50_ratio", "publishv_excl_ratio",

@@ -29,6 +29,7 @@ rm -rf "$tmp/build" # nothing may come from the build tree
 
 "$prefix/sbin/shmqd" --version || fail "installed shmqd --version"
 "$prefix/bin/shmq-bench" --version || fail "installed shmq-bench --version"
+"$prefix/bin/shmq-stat" --version || fail "installed shmq-stat --version"
 
 daemon_pid=$("$prefix/sbin/shmqd" --quiet --socket "$tmp/s" --background) ||
 	fail "the installed shmqd did not start"
@@ -36,7 +37,9 @@ daemon_pid=$("$prefix/sbin/shmqd" --quiet --socket "$tmp/s" --background) ||
 	fail "the installed shmq cannot create a channel"
 out=$("$prefix/bin/shmq" --socket "$tmp/s" ls) || fail "the installed shmq ls: $out"
 grep -q '^install.check' <<<"$out" || fail "shmq ls does not list install.check: $out"
-echo "ok: installed shmqd and shmq (ls: $out)"
+"$prefix/bin/shmq-stat" --socket "$tmp/s" --once | grep -q '^install.check' ||
+	fail "the installed shmq-stat does not show install.check"
+echo "ok: installed shmqd, shmq and shmq-stat (ls: $out)"
 
 pc=$(find "$prefix" -name shmq.pc -print -quit)
 [ -n "$pc" ] || fail "no shmq.pc under $prefix"
@@ -52,7 +55,7 @@ out=$(SHMQ_SOCKET=$tmp/s "$tmp/app" 2>&1) || fail "README's C program: $out"
 echo "ok: pkg-config shmq, and README's C program: $out"
 
 for f in share/man/man8/shmqd.8 share/man/man1/shmq-bench.1 share/man/man3/libshmq.3 \
-	include/shmq.h; do
+	share/man/man1/shmq-stat.1 include/shmq.h; do
 	[ -f "$prefix/$f" ] || fail "$f is not installed"
 done
 unit=$(find "$prefix" -name shmqd.service -print -quit)

@@ -59,6 +59,25 @@ static void test_null_arguments_return_einval(void **state)
 	assert_null(c);
 }
 
+/* The statistics calls refuse what the others refuse; a zero timeout is no bound. */
+static void test_stats_calls_refuse_null_and_zero_timeout(void **state)
+{
+	static struct shmq_mon_stats st;
+	static struct shmq_mon_ext ext;
+	struct shmq_daemon_stats ds;
+	struct shmq_daemon_client row;
+	struct shmq_client *c = NULL;
+
+	(void)state;
+	assert_int_equal(shmq_connect_timeout(NULL, 0, &c), -SHMQ_EINVAL);
+	assert_int_equal(shmq_connect_timeout(NULL, 1000, NULL), -SHMQ_EINVAL);
+	assert_null(c);
+	assert_int_equal(shmq_mon_read_ext(NULL, &st, &ext), -SHMQ_EINVAL);
+	assert_int_equal(shmq_daemon_stats(NULL, &ds, &row, 1), -SHMQ_EINVAL);
+	assert_int_equal(SHMQ_LAT_BUCKET_NS(0), 256);
+	assert_int_equal(SHMQ_LAT_BUCKET_NS(SHMQ_LAT_BUCKETS - 1), UINT64_MAX);
+}
+
 static void test_void_calls_ignore_null(void **state)
 {
 	struct shmq_sub_stats st;
@@ -130,6 +149,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_null_arguments_return_einval),
+	    cmocka_unit_test(test_stats_calls_refuse_null_and_zero_timeout),
 	    cmocka_unit_test(test_void_calls_ignore_null),
 	    cmocka_unit_test(test_opts_default_fills_only_zero_fields),
 	    cmocka_unit_test(test_socket_path_prefers_argument_then_environment),

@@ -29,7 +29,8 @@ struct fx {
 	struct log_view v;
 };
 
-#define FX_ENTRIES_BYTES ((MAX_READERS + MAX_PUBS) * (uint64_t)CACHE_LINE)
+#define FX_ENTRIES_BYTES                                                                         \
+	(MAX_READERS * (uint64_t)sizeof(struct reader_entry) + MAX_PUBS * (uint64_t)sizeof(struct pub_entry))
 
 static inline uint64_t fx_map_slack(uint64_t bytes)
 {
@@ -124,13 +125,14 @@ static inline struct ctl_slot *fx_pslot(struct fx *f, unsigned idx)
 /* Reader idx's entry. */
 static inline struct reader_entry *fx_reader(struct fx *f, unsigned idx)
 {
-	return (struct reader_entry *)(f->entries + idx * CACHE_LINE);
+	return (struct reader_entry *)(f->entries + idx * sizeof(struct reader_entry));
 }
 
 /* Publisher idx's entry. */
 static inline struct pub_entry *fx_pub(struct fx *f, unsigned idx)
 {
-	return (struct pub_entry *)(f->entries + (MAX_READERS + idx) * CACHE_LINE);
+	return (struct pub_entry *)(f->entries + MAX_READERS * sizeof(struct reader_entry) +
+				    idx * sizeof(struct pub_entry));
 }
 
 /* A repair state for this fixture's channel, as the registry sets one up. */

@@ -2177,9 +2177,25 @@ static void test_commit_wakes_reader_sleeping_on_futex(void **state)
 	wakes_sleeper(true);
 }
 
+/* Latency buckets: 0 below 256 ns, then one per power of two, the last open-ended. */
+static void test_lat_bucket_is_log2_from_256_ns(void **state)
+{
+	(void)state;
+	assert_int_equal(lat_bucket(0), 0);
+	assert_int_equal(lat_bucket(255), 0);
+	assert_int_equal(lat_bucket(256), 1);
+	assert_int_equal(lat_bucket(511), 1);
+	assert_int_equal(lat_bucket(512), 2);
+	assert_int_equal(lat_bucket(1000000), 12); /* 1 ms in [2^19, 2^20) ns */
+	assert_int_equal(lat_bucket((1ull << 36) - 1), LAT_BUCKETS - 2);
+	assert_int_equal(lat_bucket(1ull << 36), LAT_BUCKETS - 1);
+	assert_int_equal(lat_bucket(UINT64_MAX), LAT_BUCKETS - 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_lat_bucket_is_log2_from_256_ns),
 		cmocka_unit_test(test_geometry_rejects_bad_arguments),
 		cmocka_unit_test(test_geometry_rounds_ring_to_power_of_two_of_four_largest_records),
 		cmocka_unit_test(test_message_of_an_eighth_of_capacity_round_trips),
