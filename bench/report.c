@@ -653,7 +653,7 @@ void report_targets(FILE *f, const struct results *rs)
 	const struct result *one = ok_find(rs, "fanout", "shmq", 64, 1),
 			    *eight = ok_find(rs, "fanout", "shmq", 64, 8);
 
-	fprintf(f, "targets of issue 4, 64 B unless said, ratios of figures from this run\n");
+	fprintf(f, "benchmark targets, 64 B unless said, ratios of figures from this run\n");
 	fprintf(f, "  %-58s %-9s %10s  %s\n", "figure", "bound", "measured", "verdict");
 	targets_pingpong(f, rs);
 	targets_stream(f, rs, "shmq");
