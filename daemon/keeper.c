@@ -402,7 +402,12 @@ static __attribute__((noreturn)) void keeper_run(struct keeper *k)
 static __attribute__((noreturn)) void keeper_child(int lfd, const char *path)
 {
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	sigset_t none;
 
+	/* the daemon blocks the signals it reads from a signalfd; exec keeps a
+	 * mask, so the keeper clears it (the daemon's stays as it was) */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	setsid();
 	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 ||
 	    dup2(lfd, KEEPER_FD) < 0)
@@ -441,7 +446,6 @@ static int unix_addr(const char *path, struct sockaddr_un *sa)
 static int keeper_spawn(const char *path)
 {
 	struct sockaddr_un sa;
-	sigset_t none, old;
 	pid_t pid;
 	int lfd;
 
@@ -456,12 +460,9 @@ static int keeper_spawn(const char *path)
 		close(lfd);
 		return -1;
 	}
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, &old); /* the child starts with no signal blocked */
 	pid = fork();
 	if (pid == 0)
 		keeper_child(lfd, path);
-	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(lfd);
 	if (pid < 0)
 		return -1;
