@@ -461,6 +461,23 @@ static int registry_grow(struct registry *r)
 	return 0;
 }
 
+/* A channel with nothing yet: every descriptor -1, its keeper the registry's. */
+static struct channel *channel_alloc(struct registry *r)
+{
+	struct channel *ch = calloc(1, sizeof(*ch));
+
+	if (!ch)
+		return NULL;
+	for (unsigned i = 0; i < MAX_READERS; i++)
+		ch->efds[i] = ch->reader_fd[i] = -1;
+	for (unsigned i = 0; i < MAX_PUBS; i++)
+		ch->pub_fd[i] = -1;
+	ch->data_fd = ch->data_ro_fd = ch->ctl_fd = ch->ctl_ro_fd = -1;
+	ch->wake_fd = ch->wake_ro_fd = -1;
+	ch->kfd = &r->kfd;
+	return ch;
+}
+
 static int channel_new(struct registry *r, const struct channel_spec *spec, uint32_t owner_uid,
 		       struct channel **out)
 {
@@ -475,16 +492,9 @@ static int channel_new(struct registry *r, const struct channel_spec *spec, uint
 	err = registry_grow(r);
 	if (err)
 		return err;
-	ch = calloc(1, sizeof(*ch));
+	ch = channel_alloc(r);
 	if (!ch)
 		return -SHMQ_ENOMEM;
-	for (unsigned i = 0; i < MAX_READERS; i++)
-		ch->efds[i] = ch->reader_fd[i] = -1;
-	for (unsigned i = 0; i < MAX_PUBS; i++)
-		ch->pub_fd[i] = -1;
-	ch->data_fd = ch->data_ro_fd = ch->ctl_fd = ch->ctl_ro_fd = -1;
-	ch->wake_fd = ch->wake_ro_fd = -1;
-	ch->kfd = &r->kfd;
 	strcpy(ch->name, spec->name);
 	ch->owner_uid = owner_uid;
 	ch->publish = spec->publish;
@@ -992,22 +1002,6 @@ static bool fd_is_eventfd(int fd)
 		return false;
 	link[n] = 0;
 	return !strcmp(link, "anon_inode:[eventfd]");
-}
-
-static struct channel *channel_alloc(struct registry *r)
-{
-	struct channel *ch = calloc(1, sizeof(*ch));
-
-	if (!ch)
-		return NULL;
-	for (unsigned i = 0; i < MAX_READERS; i++)
-		ch->efds[i] = ch->reader_fd[i] = -1;
-	for (unsigned i = 0; i < MAX_PUBS; i++)
-		ch->pub_fd[i] = -1;
-	ch->data_fd = ch->data_ro_fd = ch->ctl_fd = ch->ctl_ro_fd = -1;
-	ch->wake_fd = ch->wake_ro_fd = -1;
-	ch->kfd = &r->kfd;
-	return ch;
 }
 
 /* Map a kept channel's segments and check its headers against its record. */
