@@ -414,7 +414,9 @@ static __attribute__((noinline, cold)) void lat_sample(struct shmq_sub *s,
 	counter_store(&e->lat[b], atomic_load_explicit(&e->lat[b], memory_order_relaxed) + 1);
 }
 
-static void fill_msg(struct shmq_sub *s, const struct log_rec *rec, struct shmq_msg *msg)
+static inline __attribute__((always_inline)) void fill_msg(struct shmq_sub *s,
+						      const struct log_rec *rec,
+						      struct shmq_msg *msg)
 {
 	if (SHMQ_COUNTERS &&
 	    __builtin_expect(!(rec->pos & (LAT_SAMPLE_EVERY - 1)) && rec->timestamp_ns, 0))
