@@ -198,12 +198,16 @@ static inline struct pub_entry *fx_pub_add(struct fx *f, unsigned idx, uint32_t 
 	return e;
 }
 
-/* Free publisher entry idx, as registry_pub_remove() does after its repair step. */
+/*
+ * Free publisher entry idx, as registry_pub_remove() does after its repair
+ * step. Its mapping stays in peers, as a client's stays until it maps anew:
+ * other processes read peers while this runs, and one that saw the slot
+ * active must not find the entry gone.
+ */
 static inline void fx_pub_remove(struct fx *f, unsigned idx)
 {
 	/* release; pairs with the acquire in log_claims_limit(). */
 	atomic_store_explicit(&fx_pslot(f, idx)->state, SLOT_FREE, memory_order_release);
-	f->peers->pubs[idx] = NULL;
 }
 
 /* A publisher on entry idx (assigned here to pid). */
