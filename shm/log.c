@@ -717,12 +717,13 @@ static int finish(const struct log_view *v, struct log_pub *p, uint32_t count, u
 		atomic_store_explicit(&p->me->max_len, max_len, memory_order_relaxed);
 	}
 	if (SHMQ_COUNTERS && p->me) {
-		/* relaxed: counters in our own entry, one writer. */
-		uint64_t n = atomic_load_explicit(&p->me->published, memory_order_relaxed);
-		uint64_t b = atomic_load_explicit(&p->me->published_bytes, memory_order_relaxed);
-
-		atomic_store_explicit(&p->me->published, n + count, memory_order_relaxed);
-		atomic_store_explicit(&p->me->published_bytes, b + bytes, memory_order_relaxed);
+		/* relaxed: counters in our own entry, one writer; the sums are
+		 * kept here, so a commit stores them and loads nothing */
+		p->published += count;
+		p->published_bytes += bytes;
+		atomic_store_explicit(&p->me->published, p->published, memory_order_relaxed);
+		atomic_store_explicit(&p->me->published_bytes, p->published_bytes,
+				      memory_order_relaxed);
 	}
 	state_store(p, PUB_IDLE);
 	if (p->fence)

@@ -111,6 +111,8 @@ struct log_pub {
 	const struct log_peers *peers; /* others' entries, for the bounds */
 	uint32_t idx;         /* our slot */
 	uint32_t max_len;     /* largest payload stored in me->max_len */
+	uint64_t published;   /* what me->published holds (we are its one writer) */
+	uint64_t published_bytes; /* what me->published_bytes holds */
 	uint64_t limit;       /* block policy: cached bound on the claim end */
 	uint64_t claims_limit; /* cached: a ring past the oldest claim in progress */
 	uint64_t readers_gen; /* ctl->readers_gen when limit was cached */
