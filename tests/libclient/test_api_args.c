@@ -72,6 +72,10 @@ static void test_stats_calls_refuse_null_and_zero_timeout(void **state)
 	assert_int_equal(shmq_connect_timeout(NULL, 0, &c), -SHMQ_EINVAL);
 	assert_int_equal(shmq_connect_timeout(NULL, 1000, NULL), -SHMQ_EINVAL);
 	assert_null(c);
+	assert_int_equal(shmq_mon_open(NULL, "x", NULL), -SHMQ_EINVAL);
+	assert_int_equal(shmq_mon_read(NULL, &st), -SHMQ_EINVAL);
+	shmq_mon_close(NULL);
+	assert_int_equal(shmq_client_connected(NULL), -SHMQ_EINVAL);
 	assert_int_equal(shmq_mon_read_ext(NULL, &st, &ext), -SHMQ_EINVAL);
 	assert_int_equal(shmq_daemon_stats(NULL, &ds, &row, 1), -SHMQ_EINVAL);
 	assert_int_equal(SHMQ_LAT_BUCKET_NS(0), 256);

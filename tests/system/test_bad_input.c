@@ -56,11 +56,13 @@ static int unknown_code(void **state)
 	struct shmq_channel_info ci;
 	struct shmq_pub *p;
 	struct shmq_sub *s;
+	struct shmq_mon *m;
 	int err = shmq_channel_info(c, "no.such.channel", &ci);
 
 	assert_int_equal(shmq_channel_delete(c, "no.such.channel"), err);
 	assert_int_equal(shmq_pub_open(c, "no.such.channel", NULL, &p), err);
 	assert_int_equal(shmq_sub_open(c, "no.such.channel", NULL, &s), err);
+	assert_int_equal(shmq_mon_open(c, "no.such.channel", &m), err);
 	shmq_disconnect(c);
 	return err;
 }
@@ -124,6 +126,7 @@ static int name_code(void **state)
 	struct shmq_channel_info ci;
 	struct shmq_pub *p;
 	struct shmq_sub *s;
+	struct shmq_mon *m;
 	int err = 0, before = shmq_channel_list(c, NULL, 0);
 
 	assert_true(before >= 0);
@@ -136,6 +139,7 @@ static int name_code(void **state)
 		assert_int_equal(shmq_channel_delete(c, bad[i]), err);
 		assert_int_equal(shmq_pub_open(c, bad[i], &po, &p), err);
 		assert_int_equal(shmq_sub_open(c, bad[i], &so, &s), err);
+		assert_int_equal(shmq_mon_open(c, bad[i], &m), err);
 	}
 	/* one byte over the limit */
 	long_name[SHMQ_NAME_MAX + 1] = 0;
@@ -157,13 +161,20 @@ static void test_null_name_or_output_fails_with_einval(void **state)
 	struct shmq_channel_info ci;
 	struct shmq_pub *p = NULL;
 	struct shmq_sub *s = NULL;
+	struct shmq_mon *mon = NULL;
 
 	assert_int_equal(shmq_channel_create(c, NULL, NULL), -SHMQ_EINVAL);
 	assert_int_equal(shmq_channel_delete(c, NULL), -SHMQ_EINVAL);
 	assert_int_equal(shmq_channel_info(c, NULL, &ci), -SHMQ_EINVAL);
 	assert_int_equal(shmq_pub_open(c, NULL, NULL, &p), -SHMQ_EINVAL);
 	assert_int_equal(shmq_sub_open(c, NULL, NULL, &s), -SHMQ_EINVAL);
+	assert_int_equal(shmq_mon_open(c, NULL, &mon), -SHMQ_EINVAL);
 	assert_int_equal(shmq_channel_create(c, "real", NULL), 0);
+	assert_int_equal(shmq_mon_open(c, "real", NULL), -SHMQ_EINVAL);
+	assert_int_equal(shmq_mon_open(c, "real", &mon), 0);
+	assert_int_equal(shmq_mon_read(mon, NULL), -SHMQ_EINVAL);
+	shmq_mon_close(mon);
+	assert_int_equal(shmq_client_connected(c), 1);
 	assert_int_equal(shmq_channel_info(c, "real", NULL), -SHMQ_EINVAL);
 	assert_int_equal(shmq_channel_list(c, NULL, 1), -SHMQ_EINVAL);
 	assert_int_equal(shmq_pub_open(c, "real", NULL, NULL), -SHMQ_EINVAL);
