@@ -1146,6 +1146,9 @@ static void adopt_entry(struct registry *r, const struct keep_entry *e, int *fds
 /* Slots the control segment calls active but no kept entry named: free them. */
 static void adopt_settle(struct channel *ch)
 {
+	/* relaxed loads below: the daemon's own words (an earlier daemon's,
+	 * in a segment no client can write), read by the one thread that
+	 * writes them now */
 	for (unsigned i = 0; i < MAX_READERS; i++) {
 		if (!ch->reader_client[i] &&
 		    atomic_load_explicit(&reader_slot(ch, i)->state, memory_order_relaxed)) {
@@ -1214,6 +1217,7 @@ int registry_resume(struct channel *ch, uint32_t role, uint32_t idx, uint32_t ge
 	if (idx >= MAX_READERS)
 		return -SHMQ_ESTATE;
 	sl = sub ? reader_slot(ch, idx) : pub_slot(ch, idx);
+	/* relaxed: the daemon's own words, written by the daemon before */
 	if ((sub ? ch->reader_client[idx] : ch->pub_client[idx]) != CLIENT_PENDING ||
 	    atomic_load_explicit(&sl->gen, memory_order_relaxed) != gen ||
 	    atomic_load_explicit(&sl->owner_pid, memory_order_relaxed) != pid)
@@ -1226,41 +1230,40 @@ int registry_resume(struct channel *ch, uint32_t role, uint32_t idx, uint32_t ge
 }
 
 /*
- * Adopted slots whose process is gone before it resumed them: free them as
- * if their client had died (a publisher's claim is given up). True if the
- * channel went with them.
+ * Slot i of the readers (sub) or publishers, if it was adopted, not resumed,
+ * and its process is gone: freed as if its client had died (a publisher's
+ * claim is given up). True if the channel went with it.
  */
+static bool expire_one(struct registry *r, struct channel *ch, bool sub, unsigned i)
+{
+	/* relaxed: the daemon's own word, written by the daemon before */
+	uint32_t pid = sub ? atomic_load_explicit(&reader_slot(ch, i)->owner_pid,
+						 memory_order_relaxed)
+			   : ch->pub_pid[i];
+	bool gone;
+
+	if ((sub ? ch->reader_client[i] : ch->pub_client[i]) != CLIENT_PENDING ||
+	    pid_alive(pid, NULL))
+		return false;
+	log_msg(LOG_INFO, "registry", "freed unresumed %s channel=%s slot=%u pid=%u",
+		sub ? "reader" : "publisher", ch->name, i, pid);
+	if (sub)
+		registry_reader_remove(ch, i);
+	else
+		registry_pub_remove(ch, i);
+	gone = ch->deleted && ch->handles == 1;
+	registry_handle_put(r, ch);
+	return gone;
+}
+
+/* Adopted slots whose process is gone before it resumed them. True if the channel went. */
 static bool resume_expire(struct registry *r, struct channel *ch)
 {
 	static_assert(MAX_READERS == MAX_PUBS, "one loop over both slot tables");
 
-	for (unsigned i = 0; i < MAX_READERS; i++) {
-		uint32_t pid = atomic_load_explicit(&reader_slot(ch, i)->owner_pid,
-						    memory_order_relaxed);
-		bool gone;
-
-		if (ch->reader_client[i] == CLIENT_PENDING &&
-		    !pid_alive(pid, NULL)) {
-			log_msg(LOG_INFO, "registry", "freed unresumed reader channel=%s slot=%u pid=%u",
-				ch->name, i, pid);
-			registry_reader_remove(ch, i);
-			gone = ch->deleted && ch->handles == 1;
-			registry_handle_put(r, ch);
-			if (gone)
-				return true;
-		}
-		if (ch->pub_client[i] == CLIENT_PENDING &&
-		    !pid_alive(ch->pub_pid[i], NULL)) {
-			log_msg(LOG_INFO, "registry",
-				"freed unresumed publisher channel=%s slot=%u pid=%u", ch->name, i,
-				ch->pub_pid[i]);
-			registry_pub_remove(ch, i);
-			gone = ch->deleted && ch->handles == 1;
-			registry_handle_put(r, ch);
-			if (gone)
-				return true;
-		}
-	}
+	for (unsigned i = 0; i < MAX_READERS; i++)
+		if (expire_one(r, ch, true, i) || expire_one(r, ch, false, i))
+			return true;
 	return false;
 }
 
