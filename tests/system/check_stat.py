@@ -368,6 +368,24 @@ def test_http():
 
 # ---- the live view on a pty ----
 
+def read_pty(fd, seconds):
+    """What a program on the pty at fd writes until it ends or seconds pass, as text."""
+    seen = b""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if not r:
+            continue
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    return seen.decode("utf-8", "replace")
+
+
 def test_live():
     e = Env()
     try:
@@ -380,24 +398,11 @@ def test_live():
         pid, fd = pty.fork()
         if pid == 0:
             os.execv(STAT, [STAT, "--interval", "0.5", "--count", "6", "--sort", "rate"])
-        seen = b""
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            r, _, _ = select.select([fd], [], [], 0.5)
-            if not r:
-                continue
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen += chunk
+        text = read_pty(fd, 30)
         _, status = os.waitpid(pid, 0)
         feeder.kill()
         feeder.wait()
         s.kill()
-        text = seen.decode("utf-8", "replace")
         eq(os.waitstatus_to_exitcode(status), 0, "live view exit")
         frames = text.split("\x1b[H\x1b[2J")
         check(len(frames) >= 3, "live frames: %d" % len(frames))
@@ -448,21 +453,10 @@ def test_garbage():
         time.sleep(1)
         s = e.spawn("scribble", "g.later", "magic")
         e.line(s, "done")
-        seen = b""
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            r, _, _ = select.select([fd], [], [], 0.5)
-            if r:
-                try:
-                    chunk = os.read(fd, 65536)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                seen += chunk
+        seen = read_pty(fd, 20)
         _, status = os.waitpid(pid, 0)
         eq(os.waitstatus_to_exitcode(status), 1, "live view exit after the scribble")
-        check(b"SHMQ_ECORRUPT" in seen, "live view says why")
+        check("SHMQ_ECORRUPT" in seen, "live view says why")
     finally:
         e.close()
     print("garbage: ok")
@@ -519,21 +513,10 @@ def test_down():
             os.execv(STAT, [STAT, "--interval", "0.2", "--count", "30"])
         time.sleep(1.5)
         e.stop_daemon()
-        seen = b""
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            r, _, _ = select.select([fd], [], [], 0.5)
-            if r:
-                try:
-                    chunk = os.read(fd, 65536)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                seen += chunk
+        seen = read_pty(fd, 30)
         _, status = os.waitpid(pid, 0)
         eq(os.waitstatus_to_exitcode(status), 0, "live view exit")
-        last = seen.decode("utf-8", "replace").split("\x1b[H\x1b[2J")[-1]
+        last = seen.split("\x1b[H\x1b[2J")[-1]
         check("daemon unreachable" in last and "d.kept" in last, "down view: %r" % last)
         r = e.stat("--json", ok=False)
         eq(r.returncode, 3, "--json without a daemon and nothing open")
@@ -544,21 +527,6 @@ def test_down():
 
 # ---- the daemon stops answering ----
 
-def read_pty(fd, seconds):
-    seen = b""
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        r, _, _ = select.select([fd], [], [], 0.2)
-        if not r:
-            continue
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    return seen.decode("utf-8", "replace")
 
 
 def test_busy():
