@@ -2,14 +2,17 @@
  * shmq-stat.c - live statistics of shmq channels, read straight from shared
  * memory through monitor handles (see stat.h): a top-like view refreshed
  * every interval, or one snapshot as text (--once), JSON (--json, JSON lines
- * with --watch) or the Prometheus text format (--prometheus, or served on
- * loopback with --listen). Exit status: 0; 1 for a memory that no honest
- * daemon wrote or a format newer than this tool; 2 for bad usage; 3 when a
- * one-shot output finds no daemon and nothing open. Single-threaded.
+ * with --watch) or the Prometheus text format (--prometheus, or served over
+ * HTTP on loopback with --listen). Exit status: 0; 1 for a memory that no
+ * honest daemon wrote or a format newer than this tool (--listen instead
+ * reports it per channel and goes on); 2 for bad usage or no listener; 3
+ * when a one-shot output finds no daemon and nothing open.
+ * Single-threaded, but for --listen's server threads.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,44 +233,31 @@ static int run_snapshots(const struct opts *o, struct stat_state *s)
 
 /* ---- --listen ---- */
 
-static char *prom_body(void *arg, size_t *len)
+/* Serve until SIGINT or SIGTERM, which only this thread takes (sigwait). */
+static int run_listen(const struct opts *o)
 {
-	struct stat_state *s = arg;
-	char *buf = NULL;
-	FILE *f;
+	const struct http_cfg cfg = {.listen = o->listen,
+				     .path = o->path,
+				     .socket_path = o->socket_path,
+				     .pattern = o->pattern};
+	struct http_server *h;
+	sigset_t set;
+	char err[256];
+	int sig;
 
-	stat_refresh(s);
-	if (s->fatal_err)
-		return NULL;
-	stat_sort(s, SORT_NAME);
-	f = open_memstream(&buf, len);
-	if (!f)
-		return NULL;
-	stat_print_prometheus(f, s);
-	if (fclose(f)) {
-		free(buf);
-		return NULL;
-	}
-	return buf;
-}
-
-static int run_listen(const struct opts *o, struct stat_state *s)
-{
-	char err[160];
-	int lfd = http_listen(o->listen, err, sizeof(err));
-
-	if (lfd < 0) {
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL); /* before the server's threads exist */
+	if (http_start(&cfg, &h, err, sizeof(err))) {
 		fprintf(stderr, "shmq-stat: %s\n", err);
 		return 2;
 	}
-	fprintf(stderr, "shmq-stat: serving http://%s%s\n", o->listen, o->path);
-	while (!stop) {
-		http_serve_once(lfd, 200, o->path, prom_body, s);
-		if (s->fatal_err)
-			break;
-	}
-	close(lfd);
-	return s->fatal_err ? fatal(s) : 0;
+	fprintf(stderr, "shmq-stat: serving %s%s\n", o->listen, o->path);
+	while (sigwait(&set, &sig))
+		;
+	http_stop(h);
+	return 0;
 }
 
 /* ---- the live view ---- */
@@ -372,7 +362,7 @@ int main(int argc, char **argv)
 	if (o.mode == MODE_LIVE)
 		err = run_live(&o, &s);
 	else if (o.mode == MODE_LISTEN)
-		err = run_listen(&o, &s);
+		err = run_listen(&o);
 	else
 		err = run_snapshots(&o, &s);
 	stat_fini(&s);

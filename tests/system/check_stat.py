@@ -3,13 +3,15 @@
 
   check_stat.py workload    a known workload gives exactly the expected counters in --json
   check_stat.py prometheus  --prometheus passes `promtool check metrics` (missing promtool fails)
-  check_stat.py http        --listen answers a curl scrape, refuses other methods, paths, sizes
+  check_stat.py http        --listen on TCP answers a curl scrape, refuses other methods, paths, sizes
   check_stat.py live        the live view on a pty shows channel names and non-zero rates
   check_stat.py garbage     a scribbled or newer data header: clear error, exit 1, no crash
   check_stat.py stress      publishers and readers in every wait mode: counters stay exact
   check_stat.py down        with the daemon gone, the open channels still show, marked
   check_stat.py busy       the daemon stopped (SIGSTOP): the view goes on, from shared memory
   check_stat.py nonroot     as nobody: only the channels and clients it may see (root only)
+  check_stat.py idle        --listen: silent and half-sent connections do not hold a scrape
+  check_stat.py badchan     --listen: a channel it cannot read is an error metric, not a stop
 
 Environment: SHMQD, SHMQ_STAT, STAT_WORKLOAD (set by meson).
 """
@@ -104,7 +106,10 @@ class Env:
         for p in self.procs:
             if p.poll() is None:
                 try:
-                    p.stdin.close()
+                    if p.stdin:
+                        p.stdin.close()
+                    else:
+                        p.terminate()
                 except OSError:
                     pass
         for p in self.procs:
@@ -348,8 +353,11 @@ def test_http():
         eq(r.stdout, "404", "other path")
         big = raw_http(port, b"GET /metrics HTTP/1.1\r\nX-Big: " + b"a" * 100000 + b"\r\n\r\n")
         check(big.startswith("HTTP/1.1 431"), "oversized request: %r" % big[:80])
+        for garbage in (b"garbage line here\r\n\r\n", b"GET /metrics FOO/1.0\r\n\r\n"):
+            bad = raw_http(port, garbage)
+            check(bad.startswith("HTTP/1.1 400"), "garbage request: %r" % bad[:80])
         bad = raw_http(port, b"garbage\r\n\r\n")
-        check(bad.startswith("HTTP/1.1 400"), "garbage request: %r" % bad[:80])
+        check(bad == "" or bad.startswith("HTTP/1.1 400"), "one word: %r" % bad[:80])
         # a client that says nothing does not hold the scrapes after it for long
         idle = socket.create_connection(("127.0.0.1", port))
         t0 = time.time()
@@ -619,12 +627,126 @@ def test_nonroot():
     print("nonroot: ok")
 
 
+# ---- the exporter: concurrent connections, per-channel errors ----
+
+def start_exporter(e, *args):
+    """shmq-stat --listen ARGS...; returns it once a scrape would be answered."""
+    srv = subprocess.Popen([STAT, "--listen"] + list(args), stderr=subprocess.PIPE, text=True)
+    e.procs.append(srv)
+    return srv
+
+
+def wait_up(srv, *curl_args):
+    for _ in range(600):
+        check(srv.poll() is None, "the exporter exited: %s" % (srv.stderr.read()
+                                                            if srv.poll() is not None else ""))
+        r = curl("-o", "/dev/null", "-w", "%{http_code}", *curl_args)
+        if r.returncode == 0 and r.stdout == "200":
+            return
+        time.sleep(0.05)
+    fail("the exporter never answered %r" % (curl_args,))
+
+
+def stop_exporter(srv):
+    if srv.poll() is None:
+        srv.send_signal(signal.SIGTERM)
+        srv.wait(timeout=30)
+    return srv.returncode
+
+
+def tcp_url(port):
+    return "http://127.0.0.1:%d/metrics" % port
+
+
+def test_idle():
+    check(shutil.which("curl"), "curl is missing (scripts/deps.sh build)")
+    e = Env()
+    port = free_port()
+    idle = []
+    try:
+        e.create("i.one")
+        srv = start_exporter(e, "127.0.0.1:%d" % port)
+        wait_up(srv, tcp_url(port))
+        # more silent clients than any listen backlog, and two that stop mid-request
+        for _ in range(20):
+            idle.append(socket.create_connection(("127.0.0.1", port)))
+        for part in (b"GET /metr", b"GET /metrics HTTP/1.1\r\nHost: x\r\n"):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(part)
+            idle.append(s)
+        t0 = time.time()
+        r = curl("-i", "--max-time", "60", tcp_url(port))
+        took = time.time() - t0
+        check(r.returncode == 0 and r.stdout.startswith("HTTP/1.1 200"),
+              "scrape beside silent clients: %r %r" % (r.stdout[:100], r.stderr))
+        check('shmq_channel_up{channel="i.one"} 1' in r.stdout, "the scrape has i.one")
+        # each silent client still waits on its own: the scrape did not wait for it
+        for s in idle:
+            s.setblocking(False)
+            try:
+                got = s.recv(1)
+                fail("a silent client was answered or closed before the scrape ended "
+                     "(%r, scrape took %.1f s)" % (got, took))
+            except BlockingIOError:
+                pass
+        # ... and each is closed, on its own deadline, without an answer to wait for
+        for s in idle:
+            s.setblocking(True)
+            s.settimeout(120)
+            try:
+                got = s.recv(65536)
+            except ConnectionResetError:
+                got = b""
+            check(not got.startswith(b"HTTP/1.1 200"), "a silent client got metrics")
+        check(srv.poll() is None, "the exporter still runs")
+        eq(stop_exporter(srv), 0, "exporter exit on SIGTERM")
+    finally:
+        for s in idle:
+            s.close()
+        e.close()
+    print("idle: ok")
+
+
+def test_badchan():
+    tool = promtool()
+    e = Env()
+    port = free_port()
+    try:
+        e.create("c.good")
+        e.create("c.bad")
+        srv = start_exporter(e, "127.0.0.1:%d" % port)
+        wait_up(srv, tcp_url(port))
+        s = e.spawn("scribble", "c.bad", "incompat")
+        e.line(s, "done")
+        for _ in range(3):
+            r = curl("-i", "--max-time", "60", tcp_url(port))
+            check(r.returncode == 0 and r.stdout.startswith("HTTP/1.1 200"),
+                  "scrape with an unreadable channel: %r" % r.stdout[:100])
+            text = r.stdout.split("\n\n", 1)[1]
+            for want in ('shmq_channel_up{channel="c.good"} 1',
+                         'shmq_channel_up{channel="c.bad"} 0',
+                         'shmq_channel_error{channel="c.bad",error="SHMQ_EVERSION"} 1',
+                         'shmq_channel_messages_total{channel="c.good"} 0'):
+                check(want in text, "scrape lacks %r" % want)
+            check('shmq_channel_messages_total{channel="c.bad"}' not in text,
+                  "numbers of the unreadable channel")
+            p = subprocess.run([tool, "check", "metrics"], input=text, capture_output=True,
+                               text=True)
+            if p.returncode != 0 or p.stdout.strip() or p.stderr.strip():
+                fail("promtool check metrics: exit %d\n%s%s" % (p.returncode, p.stdout, p.stderr))
+        check(srv.poll() is None, "the exporter still runs")
+        eq(stop_exporter(srv), 0, "exporter exit on SIGTERM")
+    finally:
+        e.close()
+    print("badchan: ok")
+
+
 # Tests of exact counts need the message-path counters (-Dcounters=true).
 NEEDS_COUNTERS = {"workload", "prometheus", "stress"}
 
 TESTS = {"workload": test_workload, "prometheus": test_prometheus, "http": test_http,
          "live": test_live, "garbage": test_garbage, "stress": test_stress, "down": test_down,
-         "nonroot": test_nonroot, "busy": test_busy}
+         "nonroot": test_nonroot, "busy": test_busy, "idle": test_idle, "badchan": test_badchan}
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] not in TESTS:
