@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "shmq.h"
 
@@ -96,10 +97,19 @@ void stat_print_live(FILE *f, const struct stat_state *s, enum stat_sort key, bo
 void stat_print_json(FILE *f, const struct stat_state *s);
 void stat_print_prometheus(FILE *f, const struct stat_state *s);
 
+/* A uid that may scrape --listen unix:PATH, and the gid its snapshot runs with. */
+struct stat_uid {
+	uid_t uid;
+	gid_t gid;
+};
+
 struct http_cfg {
-	const char *listen; /* ADDR:PORT on loopback */
+	const char *listen; /* unix:PATH, or ADDR:PORT on loopback */
 	const char *path;   /* of the metrics, such as /metrics */
 	const char *socket_path, *pattern;
+	bool tcp_exposes_all; /* ADDR:PORT was meant: anyone local sees our view */
+	const struct stat_uid *allow;
+	size_t nallow;
 };
 
 struct http_server;
@@ -107,16 +117,18 @@ struct http_server;
 /*
  * stat_http.c: listen as cfg says and serve GET path from libmicrohttpd's
  * threads until http_stop(); cfg must outlive the server. Returns 0, or -1
- * with err filled (a bad or not a loopback address, no listen).
+ * with err filled (a bad address, TCP without tcp_exposes_all, a socket
+ * path in use, no listen).
  */
 int http_start(const struct http_cfg *cfg, struct http_server **out, char *err, size_t errlen);
 void http_stop(struct http_server *h);
 
 /*
  * stat_scrape.c: one snapshot in the exposition format, taken by a child
- * process. 0 and a malloc()ed *body, or -1 (no child, it failed, or it
- * took longer than its deadline).
+ * process, as->uid when as is not NULL. 0 and a malloc()ed *body, or -1
+ * (no child, it failed, or it took longer than its deadline).
  */
-int scrape_run(const char *socket_path, const char *pattern, char **body, size_t *len);
+int scrape_run(const char *socket_path, const char *pattern, const struct stat_uid *as, char **body,
+	       size_t *len);
 
 #endif

@@ -3,7 +3,15 @@
  * libmicrohttpd with one thread per connection, so that every connection
  * has its own deadlines and none waits for another: a connection idle for
  * HTTP_IDLE_S is closed, at most HTTP_MAX_CONNS are open at once, request
- * headers beyond HTTP_MEM_BYTES get 431. It listens on loopback only.
+ * headers beyond HTTP_MEM_BYTES get 431.
+ *
+ * Who may scrape: on a Unix socket (unix:PATH, the default way) the
+ * kernel names the peer (SO_PEERCRED). Root and shmq-stat's own uid get
+ * shmq-stat's view; a uid of the allow-list gets its own view, a
+ * snapshot taken as that uid (stat_scrape.c), so it sees what `shmq ls`
+ * shows it; anyone else gets 403. The socket is mode 0600, 0666 with an
+ * allow-list. TCP cannot tell who connects: it listens on loopback only,
+ * and only when told that everyone local may see shmq-stat's view.
  * Threads: the caller's, which starts and stops; libmicrohttpd's, which
  * call on_request() concurrently (it touches only the read-only config).
  */
@@ -14,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "stat.h"
@@ -27,6 +37,8 @@ struct http_server {
 	struct MHD_Daemon *mhd;
 	const struct http_cfg *cfg;
 	int fd;
+	bool unix_sock;
+	struct stat sock_st; /* of the socket file we made, to remove only ours */
 };
 
 static int parse_port(const char *s, uint16_t *out)
@@ -65,7 +77,8 @@ static int parse_tcp(const char *in, struct sockaddr_storage *ss, socklen_t *len
 	uint16_t port;
 
 	if (!colon || hl == 0 || hl >= sizeof(host) || parse_port(colon + 1, &port)) {
-		snprintf(err, errlen, "--listen wants ADDR:PORT, such as 127.0.0.1:9464");
+		snprintf(err, errlen,
+			 "--listen wants unix:PATH or ADDR:PORT, such as 127.0.0.1:9464");
 		return -1;
 	}
 	memcpy(host, in, hl);
@@ -101,6 +114,14 @@ static int listen_tcp(const struct http_cfg *cfg, char *err, size_t errlen)
 
 	if (parse_tcp(cfg->listen, &ss, &len, err, errlen))
 		return -1;
+	if (!cfg->tcp_exposes_all) {
+		snprintf(err, errlen,
+			 "TCP cannot tell who connects: a scrape of %s by any local user would "
+			 "see every channel this uid sees; use --listen unix:PATH, or add "
+			 "--tcp-exposes-all to mean it",
+			 cfg->listen);
+		return -1;
+	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
@@ -113,6 +134,94 @@ static int listen_tcp(const struct http_cfg *cfg, char *err, size_t errlen)
 		return -1;
 	}
 	return fd;
+}
+
+/* A socket file at path that no one listens on is a leftover: remove it. */
+static int clear_stale(const struct sockaddr_un *sa, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd, busy;
+
+	if (lstat(sa->sun_path, &st))
+		return 0;
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen, "%s exists and is not a socket", sa->sun_path);
+		return -1;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	busy = !connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) || errno != ECONNREFUSED;
+	close(fd);
+	if (busy) {
+		snprintf(err, errlen, "%s is in use", sa->sun_path);
+		return -1;
+	}
+	unlink(sa->sun_path);
+	return 0;
+}
+
+/* unix:PATH, mode 0600 (0666 with an allow-list: SO_PEERCRED decides). */
+static int listen_unix(struct http_server *h, const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	mode_t mode = h->cfg->nallow ? 0666 : 0600;
+	int fd;
+
+	if (!path[0] || strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "--listen unix:PATH wants a path of 1 to %zu bytes",
+			 sizeof(sa.sun_path) - 1);
+		return -1;
+	}
+	memcpy(sa.sun_path, path, strlen(path));
+	if (clear_stale(&sa, err, errlen))
+		return -1;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	/* no one can connect before listen(), so the mode is set in time */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		goto out_close;
+	if (chmod(path, mode) || lstat(path, &h->sock_st) || listen(fd, HTTP_MAX_CONNS))
+		goto out_unlink;
+	h->unix_sock = true;
+	return fd;
+
+out_unlink:
+	unlink(path);
+out_close:
+	snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
+	close(fd);
+	return -1;
+}
+
+/* Whose view a peer gets: 0 and *as NULL for ours, 0 and *as for its own, -1 none. */
+static int peer_view(const struct http_server *h, struct MHD_Connection *conn,
+		     const struct stat_uid **as)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	*as = NULL;
+	if (!h->unix_sock)
+		return 0; /* TCP: everyone, as --tcp-exposes-all said */
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ci || getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
+		return -1;
+	if (cred.uid == 0 || cred.uid == geteuid())
+		return 0;
+	for (size_t i = 0; i < h->cfg->nallow; i++) {
+		if (h->cfg->allow[i].uid == cred.uid) {
+			*as = &h->cfg->allow[i];
+			return 0;
+		}
+	}
+	return -1;
 }
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *text,
@@ -132,14 +241,15 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const
 	return ret;
 }
 
-static enum MHD_Result reply_metrics(struct MHD_Connection *conn, const struct http_cfg *cfg)
+static enum MHD_Result reply_metrics(struct MHD_Connection *conn, const struct http_cfg *cfg,
+				     const struct stat_uid *as)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 	char *body;
 	size_t len;
 
-	if (scrape_run(cfg->socket_path, cfg->pattern, &body, &len))
+	if (scrape_run(cfg->socket_path, cfg->pattern, as, &body, &len))
 		return reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "503 Service Unavailable\n", NULL);
 	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
 	if (!r) {
@@ -159,28 +269,35 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				  size_t *upload_data_size, void **req_cls)
 {
 	const struct http_server *h = cls;
+	const struct stat_uid *as;
 
 	(void)version;
 	(void)upload_data;
 	(void)upload_data_size;
 	(void)req_cls;
+	if (peer_view(h, conn, &as))
+		return reply(conn, MHD_HTTP_FORBIDDEN, "403 Forbidden\n", NULL);
 	if (strcmp(method, MHD_HTTP_METHOD_GET))
 		return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "405 Method Not Allowed\n", "GET");
 	if (strcmp(url, h->cfg->path))
 		return reply(conn, MHD_HTTP_NOT_FOUND, "404 Not Found\n", NULL);
-	return reply_metrics(conn, h->cfg);
+	return reply_metrics(conn, h->cfg, as);
 }
 
 int http_start(const struct http_cfg *cfg, struct http_server **out, char *err, size_t errlen)
 {
 	struct http_server *h = calloc(1, sizeof(*h));
+	const char *listen = cfg->listen;
 
 	if (!h) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	h->cfg = cfg;
-	h->fd = listen_tcp(cfg, err, errlen);
+	if (!strncmp(listen, "unix:", 5))
+		h->fd = listen_unix(h, listen + 5, err, errlen);
+	else
+		h->fd = listen_tcp(cfg, err, errlen);
 	if (h->fd < 0)
 		goto out_free;
 	h->mhd = MHD_start_daemon(
@@ -190,13 +307,15 @@ int http_start(const struct http_cfg *cfg, struct http_server **out, char *err, 
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MEM_BYTES,
 	    MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_STACK_BYTES, MHD_OPTION_END);
 	if (!h->mhd) {
-		snprintf(err, errlen, "libmicrohttpd did not start on %s", cfg->listen);
+		snprintf(err, errlen, "libmicrohttpd did not start on %s", listen);
 		goto out_close;
 	}
 	*out = h;
 	return 0;
 
 out_close:
+	if (h->unix_sock)
+		unlink(listen + 5);
 	close(h->fd);
 out_free:
 	free(h);
@@ -205,6 +324,13 @@ out_free:
 
 void http_stop(struct http_server *h)
 {
+	struct stat st;
+	const char *path = h->cfg->listen + 5;
+
 	MHD_stop_daemon(h->mhd); /* closes h->fd too */
+	/* remove the socket file if it is still the one we made */
+	if (h->unix_sock && !lstat(path, &st) && st.st_ino == h->sock_st.st_ino &&
+	    st.st_dev == h->sock_st.st_dev)
+		unlink(path);
 	free(h);
 }

@@ -1,15 +1,17 @@
 /*
  * stat_scrape.c - one Prometheus snapshot for shmq-stat --listen, taken in
- * a child process, with a fresh connection and monitors, so that nothing
- * a channel's memory holds can stop the exporter and no scrape waits for
- * another. A channel that cannot be read is a labelled error in the
- * output, the others are served. The child writes the exposition into a
- * pipe and exits; the caller waits for it SCRAPE_DEADLINE_MS at most, then
- * kills it. Callable from any thread: between fork() and exit the child
- * runs only this file's code.
+ * a child process: as the peer's uid when the peer is another user (the
+ * daemon then shows it what `shmq ls` shows it), with a fresh connection
+ * and monitors, so that nothing a channel's memory holds can stop the
+ * exporter and no scrape waits for another. A channel that cannot be read
+ * is a labelled error in the output, the others are served. The child
+ * writes the exposition into a pipe and exits; the caller waits for it
+ * SCRAPE_DEADLINE_MS at most, then kills it. Callable from any thread:
+ * between fork() and exit the child runs only this file's code.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -32,8 +34,9 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* In the child: take the snapshot, print it to SCRAPE_FD. */
-static void scrape_child(int wfd, const char *socket_path, const char *pattern)
+/* In the child: become the peer, take the snapshot, print it to SCRAPE_FD. */
+static void scrape_child(int wfd, const char *socket_path, const char *pattern,
+			 const struct stat_uid *as)
 {
 	struct stat_state s;
 	FILE *f;
@@ -42,6 +45,8 @@ static void scrape_child(int wfd, const char *socket_path, const char *pattern)
 	if (dup2(wfd, SCRAPE_FD) != SCRAPE_FD)
 		_exit(3);
 	close_range(SCRAPE_FD + 1, ~0u, 0); /* the exporter's connections are not ours */
+	if (as && (setgroups(0, NULL) || setgid(as->gid) || setuid(as->uid)))
+		_exit(3);
 	f = fdopen(SCRAPE_FD, "w");
 	if (!f || stat_init(&s, socket_path, pattern))
 		_exit(3);
@@ -87,7 +92,8 @@ static int read_body(int fd, char **body, size_t *len, int64_t deadline)
 	return -1;
 }
 
-int scrape_run(const char *socket_path, const char *pattern, char **body, size_t *len)
+int scrape_run(const char *socket_path, const char *pattern, const struct stat_uid *as, char **body,
+	       size_t *len)
 {
 	int p[2], status, err;
 	pid_t pid;
@@ -96,7 +102,7 @@ int scrape_run(const char *socket_path, const char *pattern, char **body, size_t
 		return -1;
 	pid = fork();
 	if (pid == 0)
-		scrape_child(p[1], socket_path, pattern);
+		scrape_child(p[1], socket_path, pattern, as);
 	close(p[1]);
 	if (pid < 0) {
 		close(p[0]);

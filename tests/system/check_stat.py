@@ -12,6 +12,7 @@
   check_stat.py nonroot     as nobody: only the channels and clients it may see (root only)
   check_stat.py idle        --listen: silent and half-sent connections do not hold a scrape
   check_stat.py badchan     --listen: a channel it cannot read is an error metric, not a stop
+  check_stat.py access      --listen: who may scrape, and each sees what `shmq ls` shows it
 
 Environment: SHMQD, SHMQ_STAT, STAT_WORKLOAD (set by meson).
 """
@@ -333,9 +334,9 @@ def test_http():
     srv = None
     try:
         e.create("h.one")
-        r = e.stat("--listen", "0.0.0.0:%d" % port, ok=False)
+        r = e.stat("--listen", "0.0.0.0:%d" % port, "--tcp-exposes-all", ok=False)
         check(r.returncode == 2 and "loopback" in r.stderr, "non-loopback refused: %r" % r.stderr)
-        srv = subprocess.Popen([STAT, "--listen", "127.0.0.1:%d" % port],
+        srv = subprocess.Popen([STAT, "--listen", "127.0.0.1:%d" % port, "--tcp-exposes-all"],
                                stderr=subprocess.PIPE, text=True)
         for _ in range(200):
             if curl("-o", "/dev/null", "http://127.0.0.1:%d/metrics" % port).returncode == 0:
@@ -627,7 +628,7 @@ def test_nonroot():
     print("nonroot: ok")
 
 
-# ---- the exporter: concurrent connections, per-channel errors ----
+# ---- the exporter: concurrent connections, per-channel errors, access ----
 
 def start_exporter(e, *args):
     """shmq-stat --listen ARGS...; returns it once a scrape would be answered."""
@@ -665,7 +666,7 @@ def test_idle():
     idle = []
     try:
         e.create("i.one")
-        srv = start_exporter(e, "127.0.0.1:%d" % port)
+        srv = start_exporter(e, "127.0.0.1:%d" % port, "--tcp-exposes-all")
         wait_up(srv, tcp_url(port))
         # more silent clients than any listen backlog, and two that stop mid-request
         for _ in range(20):
@@ -714,7 +715,7 @@ def test_badchan():
     try:
         e.create("c.good")
         e.create("c.bad")
-        srv = start_exporter(e, "127.0.0.1:%d" % port)
+        srv = start_exporter(e, "127.0.0.1:%d" % port, "--tcp-exposes-all")
         wait_up(srv, tcp_url(port))
         s = e.spawn("scribble", "c.bad", "incompat")
         e.line(s, "done")
@@ -741,12 +742,80 @@ def test_badchan():
     print("badchan: ok")
 
 
+def curl_as(uid, *args):
+    def drop():
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+    return subprocess.run(["curl", "-sS", "--max-time", "60"] + list(args), capture_output=True,
+                          text=True, preexec_fn=drop)
+
+
+def test_access():
+    if os.geteuid() != 0:
+        print("needs root to become nobody: skipping")
+        sys.exit(77)
+    check(shutil.which("curl"), "curl is missing (scripts/deps.sh build)")
+    stranger = NOBODY - 1
+    e = Env("[channel n.visible]\npublish = 0\nsubscribe = %d\n"
+            "[channel n.pubonly]\npublish = %d\nsubscribe = 0\n"
+            "[channel n.hidden]\npublish = 0\nsubscribe = 0\n" % (NOBODY, NOBODY))
+    port = free_port()
+    try:
+        # TCP cannot tell who connects: only when asked to serve everyone
+        try:
+            r = subprocess.run([STAT, "--listen", "127.0.0.1:%d" % port], capture_output=True,
+                               text=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            fail("--listen on TCP without --tcp-exposes-all served")
+        check(r.returncode == 2 and "--tcp-exposes-all" in r.stderr,
+              "TCP without --tcp-exposes-all: exit %d %r" % (r.returncode, r.stderr))
+        r = e.stat("--listen", "unix:" + e.dir + "/x.sock", "--allow-uid", "no-such-user-xyz",
+                   ok=False)
+        eq(r.returncode, 2, "--allow-uid of an unknown user")
+
+        sock = os.path.join(e.dir, "metrics.sock")
+        srv = start_exporter(e, "unix:" + sock, "--allow-uid", "nobody")
+        url = ["--unix-socket", sock, "http://localhost/metrics"]
+        wait_up(srv, *url)
+        r = curl(*url)
+        for name in ("n.visible", "n.pubonly", "n.hidden"):
+            check('shmq_channel_up{channel="%s"} 1' % name in r.stdout, "root sees %s" % name)
+        r = curl_as(NOBODY, "-i", *url)
+        check(r.returncode == 0 and r.stdout.startswith("HTTP/1.1 200"),
+              "scrape as nobody: %r %r" % (r.stdout[:100], r.stderr))
+        check('shmq_channel_up{channel="n.visible"} 1' in r.stdout, "nobody sees n.visible")
+        check('shmq_channel_error{channel="n.pubonly",error="SHMQ_EPERM"} 1' in r.stdout,
+              "n.pubonly is an error for nobody")
+        check("n.hidden" not in r.stdout, "nobody does not see n.hidden")
+        check('shmq_daemon_channels 2' in r.stdout, "the daemon's count for nobody")
+        for line in r.stdout.splitlines():
+            if line.startswith("shmq_client_channels{"):
+                check('uid="%d"' % NOBODY in line, "a client of another uid: %r" % line)
+        r = curl_as(stranger, "-o", "/dev/null", "-w", "%{http_code}", *url)
+        eq(r.stdout, "403", "a uid not allowed")
+        eq(stop_exporter(srv), 0, "exporter exit on SIGTERM")
+        check(not os.path.exists(sock), "the socket is removed at exit")
+
+        # without --allow-uid, only its own uid (and root) may connect at all
+        srv = start_exporter(e, "unix:" + sock)
+        wait_up(srv, *url)
+        eq(os.stat(sock).st_mode & 0o777, 0o600, "socket mode")
+        r = curl_as(NOBODY, "-o", "/dev/null", *url)
+        check(r.returncode != 0, "nobody connected to a 0600 socket")
+        eq(stop_exporter(srv), 0, "exporter exit on SIGTERM")
+    finally:
+        e.close()
+    print("access: ok")
+
+
 # Tests of exact counts need the message-path counters (-Dcounters=true).
 NEEDS_COUNTERS = {"workload", "prometheus", "stress"}
 
 TESTS = {"workload": test_workload, "prometheus": test_prometheus, "http": test_http,
          "live": test_live, "garbage": test_garbage, "stress": test_stress, "down": test_down,
-         "nonroot": test_nonroot, "busy": test_busy, "idle": test_idle, "badchan": test_badchan}
+         "nonroot": test_nonroot, "busy": test_busy, "idle": test_idle, "badchan": test_badchan,
+         "access": test_access}
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] not in TESTS:
