@@ -789,6 +789,10 @@ def test_access():
               "n.pubonly is an error for nobody")
         check("n.hidden" not in r.stdout, "nobody does not see n.hidden")
         check('shmq_daemon_channels 2' in r.stdout, "the daemon's count for nobody")
+        p = subprocess.run([promtool(), "check", "metrics"], input=r.stdout.split("\n\n", 1)[1],
+                           capture_output=True, text=True)
+        check(p.returncode == 0 and not p.stdout.strip() and not p.stderr.strip(),
+              "promtool check metrics on nobody's scrape: %s%s" % (p.stdout, p.stderr))
         for line in r.stdout.splitlines():
             if line.startswith("shmq_client_channels{"):
                 check('uid="%d"' % NOBODY in line, "a client of another uid: %r" % line)
