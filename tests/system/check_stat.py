@@ -807,6 +807,15 @@ def test_access():
         eq(os.stat(sock).st_mode & 0o777, 0o600, "socket mode")
         r = curl_as(NOBODY, "-o", "/dev/null", *url)
         check(r.returncode != 0, "nobody connected to a 0600 socket")
+        # a socket in use is not taken over; one left by a killed exporter is
+        r = e.stat("--listen", "unix:" + sock, ok=False)
+        check(r.returncode == 2 and "in use" in r.stderr, "second exporter: %r" % r.stderr)
+        wait_up(srv, *url)
+        srv.kill()
+        srv.wait()
+        check(os.path.exists(sock), "a killed exporter leaves its socket")
+        srv = start_exporter(e, "unix:" + sock)
+        wait_up(srv, *url)
         eq(stop_exporter(srv), 0, "exporter exit on SIGTERM")
     finally:
         e.close()
