@@ -168,7 +168,7 @@ static int listen_unix(struct http_server *h, const char *path, char *err, size_
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	mode_t mode = h->cfg->nallow ? 0666 : 0600;
-	int fd;
+	int fd, saved;
 
 	if (!path[0] || strlen(path) >= sizeof(sa.sun_path)) {
 		snprintf(err, errlen, "--listen unix:PATH wants a path of 1 to %zu bytes",
@@ -192,7 +192,9 @@ static int listen_unix(struct http_server *h, const char *path, char *err, size_
 	return fd;
 
 out_unlink:
+	saved = errno;
 	unlink(path);
+	errno = saved;
 out_close:
 	snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
 	close(fd);
