@@ -307,7 +307,7 @@ static int run_snapshots(const struct opts *o, struct stat_state *s)
 
 /* ---- --listen ---- */
 
-/* Serve until SIGINT or SIGTERM, which only this thread takes (sigwait). */
+/* Serve until SIGINT or SIGTERM, which only this thread takes; cut overdue connections. */
 static int run_listen(const struct opts *o)
 {
 	const struct http_cfg cfg = {.listen = o->listen,
@@ -319,8 +319,8 @@ static int run_listen(const struct opts *o)
 				     .nallow = o->nallow};
 	struct http_server *h;
 	sigset_t set;
+	const struct timespec tick = {.tv_sec = 1};
 	char err[256];
-	int sig;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
@@ -331,8 +331,8 @@ static int run_listen(const struct opts *o)
 		return 2;
 	}
 	fprintf(stderr, "shmq-stat: serving %s%s\n", o->listen, o->path);
-	while (sigwait(&set, &sig))
-		;
+	while (sigtimedwait(&set, NULL, &tick) < 0)
+		http_expire(h);
 	http_stop(h);
 	return 0;
 }

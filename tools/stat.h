@@ -122,6 +122,8 @@ struct http_server;
  */
 int http_start(const struct http_cfg *cfg, struct http_server **out, char *err, size_t errlen);
 void http_stop(struct http_server *h);
+/* Cut the connections open longer than their deadline; call every second. */
+void http_expire(struct http_server *h);
 
 /*
  * stat_scrape.c: one snapshot in the exposition format, taken by a child

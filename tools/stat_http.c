@@ -2,8 +2,10 @@
  * stat_http.c - shmq-stat --listen: the Prometheus endpoint, served by
  * libmicrohttpd with one thread per connection, so that every connection
  * has its own deadlines and none waits for another: a connection idle for
- * HTTP_IDLE_S is closed, at most HTTP_MAX_CONNS are open at once, request
- * headers beyond HTTP_MEM_BYTES get 431.
+ * HTTP_IDLE_S is closed, and one open for HTTP_TOTAL_S is cut by
+ * http_expire() (each serves one request: "Connection: close"); at most
+ * HTTP_MAX_CONNS are open at once; request headers beyond HTTP_MEM_BYTES
+ * get 431.
  *
  * Who may scrape: on a Unix socket (unix:PATH, the default way) the
  * kernel names the peer (SO_PEERCRED). Root and shmq-stat's own uid get
@@ -12,34 +14,59 @@
  * shows it; anyone else gets 403. The socket is mode 0600, 0666 with an
  * allow-list. TCP cannot tell who connects: it listens on loopback only,
  * and only when told that everyone local may see shmq-stat's view.
- * Threads: the caller's, which starts and stops; libmicrohttpd's, which
- * call on_request() concurrently (it touches only the read-only config).
+ * Threads: the caller's, which starts, expires and stops; libmicrohttpd's,
+ * which call on_request() and on_conn() concurrently: the first touches
+ * only the read-only config, the second the list of open connections,
+ * under h->lock, which http_expire() holds while it cuts one. A
+ * connection leaves the list before libmicrohttpd closes its descriptor,
+ * so a cut never reaches a descriptor that has been reused.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "stat.h"
 
 #define HTTP_IDLE_S 10
+#define HTTP_TOTAL_S 20 /* a request's arrival, a scrape's 10 s and the answer */
 #define HTTP_MAX_CONNS 128
 #define HTTP_MEM_BYTES 8192 /* per connection: request headers beyond ~4 KiB get 431 */
 #define HTTP_STACK_BYTES (256 * 1024)
+
+/* An open connection, from libmicrohttpd's STARTED to its CLOSED. */
+struct http_conn {
+	struct http_conn *prev, *next;
+	int fd;
+	bool cut;
+	int64_t started_ms;
+};
 
 struct http_server {
 	struct MHD_Daemon *mhd;
 	const struct http_cfg *cfg;
 	int fd;
 	bool unix_sock;
-	struct stat sock_st; /* of the socket file we made, to remove only ours */
+	struct stat sock_st;  /* of the socket file we made, to remove only ours */
+	pthread_mutex_t lock; /* conns */
+	struct http_conn *conns;
 };
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int parse_port(const char *s, uint16_t *out)
 {
@@ -236,6 +263,7 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const
 	if (!r)
 		return MHD_NO;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	if (allow)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
 	ret = MHD_queue_response(conn, status, r);
@@ -260,6 +288,7 @@ static enum MHD_Result reply_metrics(struct MHD_Connection *conn, const struct h
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
 				"text/plain; version=0.0.4; charset=utf-8");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -286,6 +315,57 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return reply_metrics(conn, h->cfg, as);
 }
 
+/* On a connection's thread: list it when it starts, unlist it before it is closed. */
+static void on_conn(void *cls, struct MHD_Connection *conn, void **ctx,
+		    enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *h = cls;
+	struct http_conn *c = *ctx;
+	const union MHD_ConnectionInfo *ci;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		c = ci ? calloc(1, sizeof(*c)) : NULL;
+		if (!c)
+			return; /* not cut early: it still has its idle deadline */
+		*c = (struct http_conn){.fd = ci->connect_fd, .started_ms = mono_ms()};
+		pthread_mutex_lock(&h->lock);
+		c->next = h->conns;
+		if (h->conns)
+			h->conns->prev = c;
+		h->conns = c;
+		pthread_mutex_unlock(&h->lock);
+		*ctx = c;
+		return;
+	}
+	if (code != MHD_CONNECTION_NOTIFY_CLOSED || !c)
+		return;
+	pthread_mutex_lock(&h->lock);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		h->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	pthread_mutex_unlock(&h->lock);
+	free(c);
+	*ctx = NULL;
+}
+
+void http_expire(struct http_server *h)
+{
+	int64_t now = mono_ms();
+
+	pthread_mutex_lock(&h->lock);
+	for (struct http_conn *c = h->conns; c; c = c->next) {
+		if (c->cut || now - c->started_ms < HTTP_TOTAL_S * 1000)
+			continue;
+		shutdown(c->fd, SHUT_RDWR); /* its thread sees the end and closes it */
+		c->cut = true;
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
 int http_start(const struct http_cfg *cfg, struct http_server **out, char *err, size_t errlen)
 {
 	struct http_server *h = calloc(1, sizeof(*h));
@@ -296,6 +376,7 @@ int http_start(const struct http_cfg *cfg, struct http_server **out, char *err, 
 		return -1;
 	}
 	h->cfg = cfg;
+	pthread_mutex_init(&h->lock, NULL);
 	if (!strncmp(listen, "unix:", 5))
 		h->fd = listen_unix(h, listen + 5, err, errlen);
 	else
@@ -307,7 +388,8 @@ int http_start(const struct http_cfg *cfg, struct http_server **out, char *err, 
 	    NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, h->fd, MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)HTTP_IDLE_S, MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNS,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MEM_BYTES,
-	    MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_STACK_BYTES, MHD_OPTION_END);
+	    MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_STACK_BYTES, MHD_OPTION_NOTIFY_CONNECTION,
+	    on_conn, h, MHD_OPTION_END);
 	if (!h->mhd) {
 		snprintf(err, errlen, "libmicrohttpd did not start on %s", listen);
 		goto out_close;
@@ -320,6 +402,7 @@ out_close:
 		unlink(listen + 5);
 	close(h->fd);
 out_free:
+	pthread_mutex_destroy(&h->lock);
 	free(h);
 	return -1;
 }
@@ -334,5 +417,6 @@ void http_stop(struct http_server *h)
 	if (h->unix_sock && !lstat(path, &st) && st.st_ino == h->sock_st.st_ino &&
 	    st.st_dev == h->sock_st.st_dev)
 		unlink(path);
+	pthread_mutex_destroy(&h->lock);
 	free(h);
 }

@@ -11,6 +11,7 @@
   check_stat.py busy       the daemon stopped (SIGSTOP): the view goes on, from shared memory
   check_stat.py nonroot     as nobody: only the channels and clients it may see (root only)
   check_stat.py idle        --listen: silent and half-sent connections do not hold a scrape
+  check_stat.py drip        --listen: a request that never ends is cut on its own deadline
   check_stat.py badchan     --listen: a channel it cannot read is an error metric, not a stop
   check_stat.py access      --listen: who may scrape, and each sees what `shmq ls` shows it
 
@@ -708,6 +709,41 @@ def test_idle():
     print("idle: ok")
 
 
+def test_drip():
+    e = Env()
+    port = free_port()
+    try:
+        e.create("d.one")
+        srv = start_exporter(e, "127.0.0.1:%d" % port, "--tcp-exposes-all")
+        wait_up(srv, tcp_url(port))
+        # a byte every second: never idle, never done
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(b"GET /metrics HTTP/1.1\r\nX-Slow: ")
+        t0, closed = time.time(), False
+        while not closed and time.time() - t0 < 120:
+            try:
+                s.sendall(b"a")
+            except OSError:
+                closed = True
+                break
+            r, _, _ = select.select([s], [], [], 1)
+            if r:
+                try:
+                    got = s.recv(65536)
+                except OSError:
+                    got = b""
+                check(not got.startswith(b"HTTP/1.1 200"), "a request never finished got metrics")
+                closed = not got
+        s.close()
+        check(closed, "a client sending a byte a second still held its connection after 120 s")
+        r = curl("-o", "/dev/null", "-w", "%{http_code}", "--max-time", "60", tcp_url(port))
+        eq(r.stdout, "200", "a scrape after the slow client")
+        eq(stop_exporter(srv), 0, "exporter exit on SIGTERM")
+    finally:
+        e.close()
+    print("drip: ok")
+
+
 def test_badchan():
     tool = promtool()
     e = Env()
@@ -828,6 +864,7 @@ NEEDS_COUNTERS = {"workload", "prometheus", "stress"}
 TESTS = {"workload": test_workload, "prometheus": test_prometheus, "http": test_http,
          "live": test_live, "garbage": test_garbage, "stress": test_stress, "down": test_down,
          "nonroot": test_nonroot, "busy": test_busy, "idle": test_idle, "badchan": test_badchan,
+         "drip": test_drip,
          "access": test_access}
 
 if __name__ == "__main__":
