@@ -853,6 +853,25 @@ def test_access():
         srv = start_exporter(e, "unix:" + sock)
         wait_up(srv, *url)
         eq(stop_exporter(srv), 0, "exporter exit on SIGTERM")
+
+        # run by nobody: it may not hand root's uid a view, and root gets nobody's
+        mine = os.path.join(e.dir, "nobody")
+        os.mkdir(mine)
+        os.chown(mine, NOBODY, NOBODY)
+        sock = os.path.join(mine, "metrics.sock")
+        r = subprocess.run([STAT, "--listen", "unix:" + sock, "--allow-uid", "root"],
+                           capture_output=True, text=True, timeout=30, preexec_fn=as_nobody)
+        check(r.returncode == 2 and "needs root" in r.stderr,
+              "--allow-uid root by nobody: exit %d %r" % (r.returncode, r.stderr))
+        srv = subprocess.Popen([STAT, "--listen", "unix:" + sock], stderr=subprocess.PIPE,
+                               text=True, preexec_fn=as_nobody)
+        e.procs.append(srv)
+        url = ["--unix-socket", sock, "http://localhost/metrics"]
+        wait_up(srv, *url)
+        r = curl(*url)
+        check('shmq_channel_up{channel="n.visible"} 1' in r.stdout and "n.hidden" not in r.stdout,
+              "root's scrape of nobody's exporter shows nobody's view")
+        eq(stop_exporter(srv), 0, "exporter exit on SIGTERM")
     finally:
         e.close()
     print("access: ok")
