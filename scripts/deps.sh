@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # deps.sh - install the Debian packages shmq needs, only those missing.
-#   scripts/deps.sh build   compiler, meson, liburing, libnuma, cmocka, and for the
-#                           tests python3 (JSON checks), man-db, groff (man pages),
-#                           curl and prometheus (promtool: shmq-stat's metrics)
+#   scripts/deps.sh build   compiler, meson, liburing, libnuma, cmocka, libmicrohttpd
+#                           (shmq-stat --listen), and for the tests python3 (JSON
+#                           checks), man-db, groff (man pages), curl and prometheus
+#                           (promtool: shmq-stat's metrics)
 #   scripts/deps.sh bench   the above, plus the benchmark's baselines and plots
 # Runs apt-get through sudo when not root. Sourced or executed.
 set -euo pipefail
 
 deps_build=(gcc libc6-dev pkg-config meson ninja-build liburing-dev libnuma-dev libcmocka-dev
-	python3 man-db groff-base curl prometheus)
+	libmicrohttpd-dev python3 man-db groff-base curl prometheus)
 deps_bench=(libzmq3-dev gnuplot-nox iceoryx libiceoryx-binding-c-dev)
 
 deps_missing() {

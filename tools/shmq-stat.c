@@ -2,14 +2,18 @@
  * shmq-stat.c - live statistics of shmq channels, read straight from shared
  * memory through monitor handles (see stat.h): a top-like view refreshed
  * every interval, or one snapshot as text (--once), JSON (--json, JSON lines
- * with --watch) or the Prometheus text format (--prometheus, or served on
- * loopback with --listen). Exit status: 0; 1 for a memory that no honest
- * daemon wrote or a format newer than this tool; 2 for bad usage; 3 when a
- * one-shot output finds no daemon and nothing open. Single-threaded.
+ * with --watch) or the Prometheus text format (--prometheus, or served over
+ * HTTP with --listen, on a Unix socket or loopback TCP). Exit status: 0; 1
+ * for a memory that no honest daemon wrote or a format newer than this
+ * tool (--listen instead reports it per channel and goes on); 2 for bad
+ * usage or no listener; 3 when a one-shot output finds no daemon and
+ * nothing open. Single-threaded, but for --listen's server threads.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
+#include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +29,8 @@
 #define SHMQ_TOOL_VERSION "unknown"
 #endif
 
+#define STAT_MAX_ALLOW 64
+
 enum mode { MODE_LIVE, MODE_ONCE, MODE_JSON, MODE_PROM, MODE_LISTEN };
 
 struct opts {
@@ -32,7 +38,10 @@ struct opts {
 	const char *socket_path;
 	const char *pattern;
 	const char *listen;
-	const char *path;  /* --listen: the metrics path */
+	const char *path; /* --listen: the metrics path */
+	bool tcp_exposes_all;
+	struct stat_uid allow[STAT_MAX_ALLOW]; /* --allow-uid */
+	size_t nallow;
 	double interval_s; /* live view and --listen refresh */
 	double watch_s;	   /* --json --watch: 0 = one snapshot */
 	long count;	   /* stop after this many refreshes (0: never) */
@@ -58,7 +67,12 @@ static void usage(FILE *f)
 	      "  --json               print one snapshot as JSON (schema: docs/STATS.md)\n"
 	      "  --watch SECONDS      with --json: a snapshot every SECONDS (JSON lines)\n"
 	      "  --prometheus         print the Prometheus text exposition format\n"
-	      "  --listen ADDR:PORT   serve it over HTTP on loopback (GET /metrics)\n"
+	      "  --listen unix:PATH   serve it over HTTP on a Unix socket (GET /metrics),\n"
+	      "                       mode 0600: to root and this uid only\n"
+	      "  --allow-uid USER     --listen unix: USER (a name or uid; repeat, or list\n"
+	      "                       with commas) may scrape too, and sees its own view\n"
+	      "  --listen ADDR:PORT   serve it on loopback TCP, with --tcp-exposes-all:\n"
+	      "                       any local user then sees every channel this uid sees\n"
 	      "  --path PATH          --listen: the metrics path (default /metrics)\n"
 	      "  --channel PATTERN    only channels whose name matches the glob PATTERN\n"
 	      "  --sort KEY           live view order: name, rate, bytes, depth, drops, lag\n"
@@ -97,6 +111,49 @@ static int bad_usage(const char *fmt, const char *arg)
 	return 2;
 }
 
+/* One user of --allow-uid: its uid and the gid its snapshots run with. */
+static int parse_user(const char *name, struct stat_uid *out)
+{
+	const struct passwd *pw = getpwnam(name);
+	unsigned long v;
+	char *end;
+
+	if (pw) {
+		*out = (struct stat_uid){.uid = pw->pw_uid, .gid = pw->pw_gid};
+		return 0;
+	}
+	errno = 0;
+	v = strtoul(name, &end, 10);
+	if (errno || end == name || *end || v >= (uid_t)-1)
+		return -1;
+	pw = getpwuid((uid_t)v);
+	*out = (struct stat_uid){.uid = (uid_t)v, .gid = pw ? pw->pw_gid : (gid_t)65534};
+	return 0;
+}
+
+/* --allow-uid A,B,...: another uid's view needs root to take it as that uid. */
+static int parse_allow(struct opts *o, const char *arg)
+{
+	char list[256], *save, *name;
+
+	if (snprintf(list, sizeof(list), "%s", arg) >= (int)sizeof(list))
+		return bad_usage("--allow-uid list too long: %s", arg);
+	for (name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+		struct stat_uid *u = &o->allow[o->nallow];
+
+		if (o->nallow == STAT_MAX_ALLOW)
+			return bad_usage("%s", "--allow-uid: too many users");
+		if (parse_user(name, u))
+			return bad_usage("--allow-uid: no such user: %s", name);
+		if (geteuid() != 0 && u->uid != geteuid())
+			return bad_usage("--allow-uid %s: serving another uid its own view "
+					 "needs root",
+					 name);
+		o->nallow++;
+	}
+	return 0;
+}
+
 static int parse_opt(struct opts *o, int c, const char *arg)
 {
 	char *end;
@@ -132,6 +189,11 @@ static int parse_opt(struct opts *o, int c, const char *arg)
 	case 'S':
 		o->socket_path = arg;
 		return 0;
+	case 'a':
+		return parse_allow(o, arg);
+	case 'T':
+		o->tcp_exposes_all = true;
+		return 0;
 	case 'p':
 		o->path = arg;
 		return arg[0] == '/' ? 0 : bad_usage("--path must start with '/': %s", arg);
@@ -148,14 +210,24 @@ static int parse_opt(struct opts *o, int c, const char *arg)
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
-	    {"once", no_argument, NULL, 'o'},	      {"json", no_argument, NULL, 'j'},
-	    {"prometheus", no_argument, NULL, 'P'},   {"listen", required_argument, NULL, 'l'},
-	    {"watch", required_argument, NULL, 'w'},  {"interval", required_argument, NULL, 'i'},
-	    {"count", required_argument, NULL, 'n'},  {"channel", required_argument, NULL, 'c'},
-	    {"sort", required_argument, NULL, 's'},   {"socket", required_argument, NULL, 'S'},
-	    {"path", required_argument, NULL, 'p'},   {"color", required_argument, NULL, 'C'},
-	    {"colour", required_argument, NULL, 'C'}, {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+	    {"once", no_argument, NULL, 'o'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"prometheus", no_argument, NULL, 'P'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"watch", required_argument, NULL, 'w'},
+	    {"interval", required_argument, NULL, 'i'},
+	    {"count", required_argument, NULL, 'n'},
+	    {"channel", required_argument, NULL, 'c'},
+	    {"sort", required_argument, NULL, 's'},
+	    {"socket", required_argument, NULL, 'S'},
+	    {"path", required_argument, NULL, 'p'},
+	    {"color", required_argument, NULL, 'C'},
+	    {"colour", required_argument, NULL, 'C'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"allow-uid", required_argument, NULL, 'a'},
+	    {"tcp-exposes-all", no_argument, NULL, 'T'},
+	    {NULL, 0, NULL, 0},
 	};
 	int c, err;
 
@@ -179,6 +251,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		return bad_usage("unexpected argument: %s", argv[optind]);
 	if (o->watch_s > 0 && o->mode != MODE_JSON)
 		return bad_usage("%s", "--watch goes with --json");
+	if ((o->nallow || o->tcp_exposes_all) && o->mode != MODE_LISTEN)
+		return bad_usage("%s", "--allow-uid and --tcp-exposes-all go with --listen");
+	if (o->nallow && o->listen && strncmp(o->listen, "unix:", 5))
+		return bad_usage("%s", "--allow-uid needs --listen unix:PATH (TCP cannot tell who "
+				       "connects)");
 	return 0;
 }
 
@@ -230,44 +307,34 @@ static int run_snapshots(const struct opts *o, struct stat_state *s)
 
 /* ---- --listen ---- */
 
-static char *prom_body(void *arg, size_t *len)
+/* Serve until SIGINT or SIGTERM, which only this thread takes; cut overdue connections. */
+static int run_listen(const struct opts *o)
 {
-	struct stat_state *s = arg;
-	char *buf = NULL;
-	FILE *f;
+	const struct http_cfg cfg = {.listen = o->listen,
+				     .path = o->path,
+				     .socket_path = o->socket_path,
+				     .pattern = o->pattern,
+				     .tcp_exposes_all = o->tcp_exposes_all,
+				     .allow = o->allow,
+				     .nallow = o->nallow};
+	struct http_server *h;
+	sigset_t set;
+	const struct timespec tick = {.tv_sec = 1};
+	char err[256];
 
-	stat_refresh(s);
-	if (s->fatal_err)
-		return NULL;
-	stat_sort(s, SORT_NAME);
-	f = open_memstream(&buf, len);
-	if (!f)
-		return NULL;
-	stat_print_prometheus(f, s);
-	if (fclose(f)) {
-		free(buf);
-		return NULL;
-	}
-	return buf;
-}
-
-static int run_listen(const struct opts *o, struct stat_state *s)
-{
-	char err[160];
-	int lfd = http_listen(o->listen, err, sizeof(err));
-
-	if (lfd < 0) {
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL); /* before the server's threads exist */
+	if (http_start(&cfg, &h, err, sizeof(err))) {
 		fprintf(stderr, "shmq-stat: %s\n", err);
 		return 2;
 	}
-	fprintf(stderr, "shmq-stat: serving http://%s%s\n", o->listen, o->path);
-	while (!stop) {
-		http_serve_once(lfd, 200, o->path, prom_body, s);
-		if (s->fatal_err)
-			break;
-	}
-	close(lfd);
-	return s->fatal_err ? fatal(s) : 0;
+	fprintf(stderr, "shmq-stat: serving %s%s\n", o->listen, o->path);
+	while (sigtimedwait(&set, NULL, &tick) < 0)
+		http_expire(h);
+	http_stop(h);
+	return 0;
 }
 
 /* ---- the live view ---- */
@@ -372,7 +439,7 @@ int main(int argc, char **argv)
 	if (o.mode == MODE_LIVE)
 		err = run_live(&o, &s);
 	else if (o.mode == MODE_LISTEN)
-		err = run_listen(&o, &s);
+		err = run_listen(&o);
 	else
 		err = run_snapshots(&o, &s);
 	stat_fini(&s);

@@ -3,7 +3,7 @@
  * each channel it may see, read through monitor handles (read-only
  * mappings, no reader entry: nobody is held back), and the rates between
  * two refreshes. stat_collect.c fills it, stat_print.c prints it,
- * stat_http.c serves it. Single-threaded.
+ * stat_scrape.c and stat_http.c serve it. A stat_state belongs to one thread.
  */
 #ifndef TOOLS_STAT_H
 #define TOOLS_STAT_H
@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "shmq.h"
 
@@ -96,15 +97,40 @@ void stat_print_live(FILE *f, const struct stat_state *s, enum stat_sort key, bo
 void stat_print_json(FILE *f, const struct stat_state *s);
 void stat_print_prometheus(FILE *f, const struct stat_state *s);
 
-/* stat_http.c: a loopback-only listener for --listen ADDR:PORT. */
-int http_listen(const char *addr_port, char *err, size_t errlen);
+/* A uid that may scrape --listen unix:PATH, and the gid its snapshot runs with. */
+struct stat_uid {
+	uid_t uid;
+	gid_t gid;
+};
+
+struct http_cfg {
+	const char *listen; /* unix:PATH, or ADDR:PORT on loopback */
+	const char *path;   /* of the metrics, such as /metrics */
+	const char *socket_path, *pattern;
+	bool tcp_exposes_all; /* ADDR:PORT was meant: anyone local sees our view */
+	const struct stat_uid *allow;
+	size_t nallow;
+};
+
+struct http_server;
 
 /*
- * Serve at most one pending request on lfd if one arrives within
- * timeout_ms: a GET of path gets body() (called only then), anything else
- * a 4xx. Never blocks longer than timeout_ms plus HTTP_IO_MS.
+ * stat_http.c: listen as cfg says and serve GET path from libmicrohttpd's
+ * threads until http_stop(); cfg must outlive the server. Returns 0, or -1
+ * with err filled (a bad address, TCP without tcp_exposes_all, a socket
+ * path in use, no listen).
  */
-void http_serve_once(int lfd, int timeout_ms, const char *path,
-		     char *(*body)(void *arg, size_t *len), void *arg);
+int http_start(const struct http_cfg *cfg, struct http_server **out, char *err, size_t errlen);
+void http_stop(struct http_server *h);
+/* Cut the connections open longer than their deadline; call every second. */
+void http_expire(struct http_server *h);
+
+/*
+ * stat_scrape.c: one snapshot in the exposition format, taken by a child
+ * process, as->uid when as is not NULL. 0 and a malloc()ed *body, or -1
+ * (no child, it failed, or it took longer than its deadline).
+ */
+int scrape_run(const char *socket_path, const char *pattern, const struct stat_uid *as, char **body,
+	       size_t *len);
 
 #endif

@@ -1,27 +1,72 @@
 /*
- * stat_http.c - the smallest HTTP/1.x responder that a Prometheus scrape
- * needs, for shmq-stat --listen. It binds loopback addresses only, serves
- * one connection at a time and closes it after one response. A request
- * must arrive whole (headers up to HTTP_MAX_REQUEST bytes) within
- * HTTP_IO_MS; a GET of the metrics path gets the exposition, another
- * method 405, another path 404, an oversized request 431, garbage 400.
- * Nothing a peer sends can hold the caller longer than HTTP_IO_MS.
+ * stat_http.c - shmq-stat --listen: the Prometheus endpoint, served by
+ * libmicrohttpd with one thread per connection, so that every connection
+ * has its own deadlines and none waits for another: a connection idle for
+ * HTTP_IDLE_S is closed, and one open for HTTP_TOTAL_S is cut by
+ * http_expire() (each serves one request: "Connection: close"); at most
+ * HTTP_MAX_CONNS are open at once; request headers beyond HTTP_MEM_BYTES
+ * get 431.
+ *
+ * Who may scrape: on a Unix socket (unix:PATH, the default way) the
+ * kernel names the peer (SO_PEERCRED). Root and shmq-stat's own uid get
+ * shmq-stat's view; a uid of the allow-list gets its own view, a
+ * snapshot taken as that uid (stat_scrape.c), so it sees what `shmq ls`
+ * shows it; anyone else gets 403. The socket is mode 0600, 0666 with an
+ * allow-list. TCP cannot tell who connects: it listens on loopback only,
+ * and only when told that everyone local may see shmq-stat's view.
+ * Threads: the caller's, which starts, expires and stops; libmicrohttpd's,
+ * which call on_request() and on_conn() concurrently: the first touches
+ * only the read-only config, the second the list of open connections,
+ * under h->lock, which http_expire() holds while it cuts one. A
+ * connection leaves the list before libmicrohttpd closes its descriptor,
+ * so a cut never reaches a descriptor that has been reused.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <microhttpd.h>
 #include <netinet/in.h>
-#include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "stat.h"
 
-#define HTTP_MAX_REQUEST 4096
-#define HTTP_IO_MS 2000
-#define HTTP_DRAIN_MS 300
+#define HTTP_IDLE_S 10
+#define HTTP_TOTAL_S 20 /* a request's arrival, a scrape's 10 s and the answer */
+#define HTTP_MAX_CONNS 128
+#define HTTP_MEM_BYTES 8192 /* per connection: request headers beyond ~4 KiB get 431 */
+#define HTTP_STACK_BYTES (256 * 1024)
+
+/* An open connection, from libmicrohttpd's STARTED to its CLOSED. */
+struct http_conn {
+	struct http_conn *prev, *next;
+	int fd;
+	bool cut;
+	int64_t started_ms;
+};
+
+struct http_server {
+	struct MHD_Daemon *mhd;
+	const struct http_cfg *cfg;
+	int fd;
+	bool unix_sock;
+	struct stat sock_st;  /* of the socket file we made, to remove only ours */
+	pthread_mutex_t lock; /* conns */
+	struct http_conn *conns;
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int parse_port(const char *s, uint16_t *out)
 {
@@ -36,36 +81,42 @@ static int parse_port(const char *s, uint16_t *out)
 	return 0;
 }
 
-/* ADDR:PORT, [V6ADDR]:PORT or localhost:PORT, loopback only, into ss. */
-static int parse_addr(const char *in, struct sockaddr_storage *ss, socklen_t *len, char *err,
-		      size_t errlen)
+static int parse_v6(char *host, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
 {
-	char host[64];
+	struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+
+	a->sin6_family = AF_INET6;
+	a->sin6_port = htons(port);
+	if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1 || !IN6_IS_ADDR_LOOPBACK(&a->sin6_addr))
+		return -1;
+	*len = sizeof(*a);
+	return 0;
+}
+
+/* ADDR:PORT, [V6ADDR]:PORT or localhost:PORT, loopback only, into ss. */
+static int parse_tcp(const char *in, struct sockaddr_storage *ss, socklen_t *len, char *err,
+		     size_t errlen)
+{
+	struct sockaddr_in *a = (struct sockaddr_in *)ss;
 	const char *colon = strrchr(in, ':');
 	size_t hl = colon ? (size_t)(colon - in) : 0;
+	char host[64];
 	uint16_t port;
 
 	if (!colon || hl == 0 || hl >= sizeof(host) || parse_port(colon + 1, &port)) {
-		snprintf(err, errlen, "--listen wants ADDR:PORT, such as 127.0.0.1:9464");
+		snprintf(err, errlen,
+			 "--listen wants unix:PATH or ADDR:PORT, such as 127.0.0.1:9464");
 		return -1;
 	}
 	memcpy(host, in, hl);
 	host[hl] = 0;
 	memset(ss, 0, sizeof(*ss));
 	if (host[0] == '[' && host[hl - 1] == ']') {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-
 		host[hl - 1] = 0;
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons(port);
-		if (inet_pton(AF_INET6, host + 1, &a->sin6_addr) != 1 ||
-		    !IN6_IS_ADDR_LOOPBACK(&a->sin6_addr))
+		if (parse_v6(host + 1, port, ss, len))
 			goto not_loopback;
-		*len = sizeof(*a);
 		return 0;
 	}
-	struct sockaddr_in *a = (struct sockaddr_in *)ss;
-
 	a->sin_family = AF_INET;
 	a->sin_port = htons(port);
 	if (!strcmp(host, "localhost"))
@@ -82,172 +133,290 @@ not_loopback:
 	return -1;
 }
 
-int http_listen(const char *addr_port, char *err, size_t errlen)
+static int listen_tcp(const struct http_cfg *cfg, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
 	int fd, one = 1;
 
-	if (parse_addr(addr_port, &ss, &len, err, errlen))
+	if (parse_tcp(cfg->listen, &ss, &len, err, errlen))
 		return -1;
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (!cfg->tcp_exposes_all) {
+		snprintf(err, errlen,
+			 "TCP cannot tell who connects: a scrape of %s by any local user would "
+			 "see every channel this uid sees; use --listen unix:PATH, or add "
+			 "--tcp-exposes-all to mean it",
+			 cfg->listen);
+		return -1;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return -1;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 8)) {
-		snprintf(err, errlen, "cannot listen on %s: %s", addr_port, strerror(errno));
+	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, HTTP_MAX_CONNS)) {
+		snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen, strerror(errno));
 		close(fd);
 		return -1;
 	}
 	return fd;
 }
 
-static int64_t mono_ms(void)
+/* A socket file at path that no one listens on is a leftover: remove it. */
+static int clear_stale(const struct sockaddr_un *sa, char *err, size_t errlen)
 {
-	struct timespec ts;
+	struct stat st;
+	int fd, busy;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Write all of buf before the deadline; the socket is non-blocking. */
-static void send_all(int fd, const char *buf, size_t len, int64_t deadline)
-{
-	while (len) {
-		struct pollfd pf = {.fd = fd, .events = POLLOUT};
-		int64_t left = deadline - mono_ms();
-		ssize_t n;
-
-		if (left <= 0 || poll(&pf, 1, (int)left) <= 0)
-			return;
-		n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n <= 0)
-			return;
-		buf += n;
-		len -= (size_t)n;
+	if (lstat(sa->sun_path, &st))
+		return 0;
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen, "%s exists and is not a socket", sa->sun_path);
+		return -1;
 	}
-}
-
-static void reply(int fd, const char *status, const char *extra, const char *type, const char *body,
-		  size_t len, int64_t deadline)
-{
-	char head[256];
-	int n = snprintf(head, sizeof(head),
-			 "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
-			 "Connection: close\r\n\r\n",
-			 status, type, len, extra);
-
-	send_all(fd, head, (size_t)n, deadline);
-	send_all(fd, body, len, deadline);
-}
-
-static void reply_text(int fd, const char *status, const char *extra, int64_t deadline)
-{
-	char body[128];
-	int n = snprintf(body, sizeof(body), "%s\n", status);
-
-	reply(fd, status, extra, "text/plain; charset=utf-8", body, (size_t)n, deadline);
-}
-
-/* Read until the end of the headers: 1, 0 (too big), -1 (closed, timed out). */
-static int read_request(int fd, char *buf, size_t cap, int64_t deadline)
-{
-	size_t len = 0;
-
-	for (;;) {
-		struct pollfd pf = {.fd = fd, .events = POLLIN};
-		int64_t left = deadline - mono_ms();
-		ssize_t n;
-
-		if (left <= 0 || poll(&pf, 1, (int)left) <= 0)
-			return -1;
-		n = recv(fd, buf + len, cap - 1 - len, MSG_DONTWAIT);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n <= 0)
-			return -1;
-		len += (size_t)n;
-		buf[len] = 0;
-		if (strstr(buf, "\r\n\r\n") || strstr(buf, "\n\n"))
-			return 1;
-		if (len >= cap - 1)
-			return 0;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
 	}
-}
-
-static void answer(int fd, const char *path, char *(*body)(void *, size_t *), void *arg)
-{
-	static char req[HTTP_MAX_REQUEST + 1];
-	int64_t deadline = mono_ms() + HTTP_IO_MS;
-	char method[16], target[256], version[16];
-	int r = read_request(fd, req, sizeof(req), deadline);
-	size_t plen = strlen(path), len;
-	char *out;
-
-	if (r < 0)
-		return;
-	if (r == 0) {
-		reply_text(fd, "431 Request Header Fields Too Large", "", deadline);
-		return;
-	}
-	if (sscanf(req, "%15s %255s %15s", method, target, version) != 3 ||
-	    strncmp(version, "HTTP/1.", 7)) {
-		reply_text(fd, "400 Bad Request", "", deadline);
-		return;
-	}
-	if (strcmp(method, "GET")) {
-		reply_text(fd, "405 Method Not Allowed", "Allow: GET\r\n", deadline);
-		return;
-	}
-	if (strncmp(target, path, plen) || (target[plen] && target[plen] != '?')) {
-		reply_text(fd, "404 Not Found", "", deadline);
-		return;
-	}
-	out = body(arg, &len);
-	if (!out) {
-		reply_text(fd, "503 Service Unavailable", "", deadline);
-		return;
-	}
-	reply(fd, "200 OK", "", "text/plain; version=0.0.4; charset=utf-8", out, len, deadline);
-	free(out);
-}
-
-static void drain(int fd, int64_t deadline)
-{
-	char buf[4096];
-
-	for (;;) {
-		struct pollfd pf = {.fd = fd, .events = POLLIN};
-		int64_t left = deadline - mono_ms();
-		ssize_t n;
-
-		if (left <= 0 || poll(&pf, 1, (int)left) <= 0)
-			return;
-		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-			return;
-	}
-}
-
-void http_serve_once(int lfd, int timeout_ms, const char *path,
-		     char *(*body)(void *arg, size_t *len), void *arg)
-{
-	struct pollfd pf = {.fd = lfd, .events = POLLIN};
-	int fd;
-
-	if (poll(&pf, 1, timeout_ms) <= 0)
-		return;
-	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (fd < 0)
-		return;
-	answer(fd, path, body, arg);
-	/* let the peer read the response before the close resets it: what
-	 * it still sends is read and dropped, for a bounded time */
-	shutdown(fd, SHUT_WR);
-	drain(fd, mono_ms() + HTTP_DRAIN_MS);
+	busy = !connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) || errno != ECONNREFUSED;
 	close(fd);
+	if (busy) {
+		snprintf(err, errlen, "%s is in use", sa->sun_path);
+		return -1;
+	}
+	unlink(sa->sun_path);
+	return 0;
+}
+
+/* unix:PATH, mode 0600 (0666 with an allow-list: SO_PEERCRED decides). */
+static int listen_unix(struct http_server *h, const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	mode_t mode = h->cfg->nallow ? 0666 : 0600;
+	int fd, saved;
+
+	if (!path[0] || strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "--listen unix:PATH wants a path of 1 to %zu bytes",
+			 sizeof(sa.sun_path) - 1);
+		return -1;
+	}
+	memcpy(sa.sun_path, path, strlen(path));
+	if (clear_stale(&sa, err, errlen))
+		return -1;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	/* no one can connect before listen(), so the mode is set in time */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		goto out_close;
+	if (chmod(path, mode) || lstat(path, &h->sock_st) || listen(fd, HTTP_MAX_CONNS))
+		goto out_unlink;
+	h->unix_sock = true;
+	return fd;
+
+out_unlink:
+	saved = errno;
+	unlink(path);
+	errno = saved;
+out_close:
+	snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
+	close(fd);
+	return -1;
+}
+
+/* Whose view a peer gets: 0 and *as NULL for ours, 0 and *as for its own, -1 none. */
+static int peer_view(const struct http_server *h, struct MHD_Connection *conn,
+		     const struct stat_uid **as)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	*as = NULL;
+	if (!h->unix_sock)
+		return 0; /* TCP: everyone, as --tcp-exposes-all said */
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ci || getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
+		return -1;
+	if (cred.uid == 0 || cred.uid == geteuid())
+		return 0;
+	for (size_t i = 0; i < h->cfg->nallow; i++) {
+		if (h->cfg->allow[i].uid == cred.uid) {
+			*as = &h->cfg->allow[i];
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *text,
+			     const char *allow)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+	if (allow)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+	ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result reply_metrics(struct MHD_Connection *conn, const struct http_cfg *cfg,
+				     const struct stat_uid *as)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	char *body;
+	size_t len;
+
+	if (scrape_run(cfg->socket_path, cfg->pattern, as, &body, &len))
+		return reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "503 Service Unavailable\n", NULL);
+	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+				"text/plain; version=0.0.4; charset=utf-8");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+	ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* Called on a connection's thread once its headers are in: answer at once. */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **req_cls)
+{
+	const struct http_server *h = cls;
+	const struct stat_uid *as;
+
+	(void)version;
+	(void)upload_data;
+	(void)upload_data_size;
+	(void)req_cls;
+	if (peer_view(h, conn, &as))
+		return reply(conn, MHD_HTTP_FORBIDDEN, "403 Forbidden\n", NULL);
+	if (strcmp(method, MHD_HTTP_METHOD_GET))
+		return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "405 Method Not Allowed\n", "GET");
+	if (strcmp(url, h->cfg->path))
+		return reply(conn, MHD_HTTP_NOT_FOUND, "404 Not Found\n", NULL);
+	return reply_metrics(conn, h->cfg, as);
+}
+
+/* On a connection's thread: list it when it starts, unlist it before it is closed. */
+static void on_conn(void *cls, struct MHD_Connection *conn, void **ctx,
+		    enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *h = cls;
+	struct http_conn *c = *ctx;
+	const union MHD_ConnectionInfo *ci;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		c = ci ? calloc(1, sizeof(*c)) : NULL;
+		if (!c)
+			return; /* not cut early: it still has its idle deadline */
+		*c = (struct http_conn){.fd = ci->connect_fd, .started_ms = mono_ms()};
+		pthread_mutex_lock(&h->lock);
+		c->next = h->conns;
+		if (h->conns)
+			h->conns->prev = c;
+		h->conns = c;
+		pthread_mutex_unlock(&h->lock);
+		*ctx = c;
+		return;
+	}
+	if (code != MHD_CONNECTION_NOTIFY_CLOSED || !c)
+		return;
+	pthread_mutex_lock(&h->lock);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		h->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	pthread_mutex_unlock(&h->lock);
+	free(c);
+	*ctx = NULL;
+}
+
+void http_expire(struct http_server *h)
+{
+	int64_t now = mono_ms();
+
+	pthread_mutex_lock(&h->lock);
+	for (struct http_conn *c = h->conns; c; c = c->next) {
+		if (c->cut || now - c->started_ms < HTTP_TOTAL_S * 1000)
+			continue;
+		shutdown(c->fd, SHUT_RDWR); /* its thread sees the end and closes it */
+		c->cut = true;
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
+int http_start(const struct http_cfg *cfg, struct http_server **out, char *err, size_t errlen)
+{
+	struct http_server *h = calloc(1, sizeof(*h));
+	const char *listen = cfg->listen;
+
+	if (!h) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	h->cfg = cfg;
+	pthread_mutex_init(&h->lock, NULL);
+	if (!strncmp(listen, "unix:", 5))
+		h->fd = listen_unix(h, listen + 5, err, errlen);
+	else
+		h->fd = listen_tcp(cfg, err, errlen);
+	if (h->fd < 0)
+		goto out_free;
+	h->mhd = MHD_start_daemon(
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL,
+	    NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, h->fd, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)HTTP_IDLE_S, MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNS,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MEM_BYTES,
+	    MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_STACK_BYTES, MHD_OPTION_NOTIFY_CONNECTION,
+	    on_conn, h, MHD_OPTION_END);
+	if (!h->mhd) {
+		snprintf(err, errlen, "libmicrohttpd did not start on %s", listen);
+		goto out_close;
+	}
+	*out = h;
+	return 0;
+
+out_close:
+	if (h->unix_sock)
+		unlink(listen + 5);
+	close(h->fd);
+out_free:
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+	return -1;
+}
+
+void http_stop(struct http_server *h)
+{
+	struct stat st;
+	const char *path = h->cfg->listen + 5;
+
+	MHD_stop_daemon(h->mhd); /* closes h->fd too */
+	/* remove the socket file if it is still the one we made */
+	if (h->unix_sock && !lstat(path, &st) && st.st_ino == h->sock_st.st_ino &&
+	    st.st_dev == h->sock_st.st_dev)
+		unlink(path);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
 }

@@ -520,8 +520,28 @@ static const struct {
      cv_wakeups},
 };
 
+/* Whether each channel was read; why not, as a label, for those that were not. */
+static void prom_chan_state(FILE *f, const struct stat_state *s)
+{
+	prom_head(f, "shmq_channel_up", "gauge", "1 if the channel's counters were read.");
+	for (uint32_t i = 0; i < s->n; i++) {
+		fputs("shmq_channel_up{channel=", f);
+		prom_label(f, s->ch[i]->name);
+		fprintf(f, "} %d\n", s->ch[i]->have);
+	}
+	prom_head(f, "shmq_channel_error", "gauge", "1 for a channel that could not be read.");
+	for (uint32_t i = 0; i < s->n; i++) {
+		if (s->ch[i]->have || !s->ch[i]->err)
+			continue;
+		fputs("shmq_channel_error{channel=", f);
+		prom_label(f, s->ch[i]->name);
+		fprintf(f, ",error=\"%s\"} 1\n", shmq_errname(s->ch[i]->err));
+	}
+}
+
 static void prom_channels(FILE *f, const struct stat_state *s)
 {
+	prom_chan_state(f, s);
 	for (size_t m = 0; m < sizeof(chan_metrics) / sizeof(chan_metrics[0]); m++) {
 		prom_head(f, chan_metrics[m].name, chan_metrics[m].type, chan_metrics[m].help);
 		for (uint32_t i = 0; i < s->n; i++) {

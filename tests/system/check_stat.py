@@ -3,13 +3,17 @@
 
   check_stat.py workload    a known workload gives exactly the expected counters in --json
   check_stat.py prometheus  --prometheus passes `promtool check metrics` (missing promtool fails)
-  check_stat.py http        --listen answers a curl scrape, refuses other methods, paths, sizes
+  check_stat.py http        --listen on TCP answers a curl scrape, refuses other methods, paths, sizes
   check_stat.py live        the live view on a pty shows channel names and non-zero rates
   check_stat.py garbage     a scribbled or newer data header: clear error, exit 1, no crash
   check_stat.py stress      publishers and readers in every wait mode: counters stay exact
   check_stat.py down        with the daemon gone, the open channels still show, marked
   check_stat.py busy       the daemon stopped (SIGSTOP): the view goes on, from shared memory
   check_stat.py nonroot     as nobody: only the channels and clients it may see (root only)
+  check_stat.py idle        --listen: silent and half-sent connections do not hold a scrape
+  check_stat.py drip        --listen: a request that never ends is cut on its own deadline
+  check_stat.py badchan     --listen: a channel it cannot read is an error metric, not a stop
+  check_stat.py access      --listen: who may scrape, and each sees what `shmq ls` shows it
 
 Environment: SHMQD, SHMQ_STAT, STAT_WORKLOAD (set by meson).
 """
@@ -104,7 +108,10 @@ class Env:
         for p in self.procs:
             if p.poll() is None:
                 try:
-                    p.stdin.close()
+                    if p.stdin:
+                        p.stdin.close()
+                    else:
+                        p.terminate()
                 except OSError:
                     pass
         for p in self.procs:
@@ -328,9 +335,9 @@ def test_http():
     srv = None
     try:
         e.create("h.one")
-        r = e.stat("--listen", "0.0.0.0:%d" % port, ok=False)
+        r = e.stat("--listen", "0.0.0.0:%d" % port, "--tcp-exposes-all", ok=False)
         check(r.returncode == 2 and "loopback" in r.stderr, "non-loopback refused: %r" % r.stderr)
-        srv = subprocess.Popen([STAT, "--listen", "127.0.0.1:%d" % port],
+        srv = subprocess.Popen([STAT, "--listen", "127.0.0.1:%d" % port, "--tcp-exposes-all"],
                                stderr=subprocess.PIPE, text=True)
         for _ in range(200):
             if curl("-o", "/dev/null", "http://127.0.0.1:%d/metrics" % port).returncode == 0:
@@ -348,8 +355,11 @@ def test_http():
         eq(r.stdout, "404", "other path")
         big = raw_http(port, b"GET /metrics HTTP/1.1\r\nX-Big: " + b"a" * 100000 + b"\r\n\r\n")
         check(big.startswith("HTTP/1.1 431"), "oversized request: %r" % big[:80])
+        for garbage in (b"garbage line here\r\n\r\n", b"GET /metrics FOO/1.0\r\n\r\n"):
+            bad = raw_http(port, garbage)
+            check(bad.startswith("HTTP/1.1 400"), "garbage request: %r" % bad[:80])
         bad = raw_http(port, b"garbage\r\n\r\n")
-        check(bad.startswith("HTTP/1.1 400"), "garbage request: %r" % bad[:80])
+        check(bad == "" or bad.startswith("HTTP/1.1 400"), "one word: %r" % bad[:80])
         # a client that says nothing does not hold the scrapes after it for long
         idle = socket.create_connection(("127.0.0.1", port))
         t0 = time.time()
@@ -619,12 +629,262 @@ def test_nonroot():
     print("nonroot: ok")
 
 
+# ---- the exporter: concurrent connections, per-channel errors, access ----
+
+def start_exporter(e, *args):
+    """shmq-stat --listen ARGS...; returns it once a scrape would be answered."""
+    srv = subprocess.Popen([STAT, "--listen"] + list(args), stderr=subprocess.PIPE, text=True)
+    e.procs.append(srv)
+    return srv
+
+
+def wait_up(srv, *curl_args):
+    for _ in range(600):
+        check(srv.poll() is None, "the exporter exited: %s" % (srv.stderr.read()
+                                                            if srv.poll() is not None else ""))
+        r = curl("-o", "/dev/null", "-w", "%{http_code}", *curl_args)
+        if r.returncode == 0 and r.stdout == "200":
+            return
+        time.sleep(0.05)
+    fail("the exporter never answered %r" % (curl_args,))
+
+
+def stop_exporter(srv):
+    if srv.poll() is None:
+        srv.send_signal(signal.SIGTERM)
+        srv.wait(timeout=30)
+    return srv.returncode
+
+
+def tcp_url(port):
+    return "http://127.0.0.1:%d/metrics" % port
+
+
+def test_idle():
+    check(shutil.which("curl"), "curl is missing (scripts/deps.sh build)")
+    e = Env()
+    port = free_port()
+    idle = []
+    try:
+        e.create("i.one")
+        srv = start_exporter(e, "127.0.0.1:%d" % port, "--tcp-exposes-all")
+        wait_up(srv, tcp_url(port))
+        # more silent clients than any listen backlog, and two that stop mid-request
+        for _ in range(20):
+            idle.append(socket.create_connection(("127.0.0.1", port)))
+        for part in (b"GET /metr", b"GET /metrics HTTP/1.1\r\nHost: x\r\n"):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(part)
+            idle.append(s)
+        t0 = time.time()
+        r = curl("-i", "--max-time", "60", tcp_url(port))
+        took = time.time() - t0
+        check(r.returncode == 0 and r.stdout.startswith("HTTP/1.1 200"),
+              "scrape beside silent clients: %r %r" % (r.stdout[:100], r.stderr))
+        check('shmq_channel_up{channel="i.one"} 1' in r.stdout, "the scrape has i.one")
+        # each silent client still waits on its own: the scrape did not wait for it
+        for s in idle:
+            s.setblocking(False)
+            try:
+                got = s.recv(1)
+                fail("a silent client was answered or closed before the scrape ended "
+                     "(%r, scrape took %.1f s)" % (got, took))
+            except BlockingIOError:
+                pass
+        # ... and each is closed, on its own deadline, without an answer to wait for
+        for s in idle:
+            s.setblocking(True)
+            s.settimeout(120)
+            try:
+                got = s.recv(65536)
+            except ConnectionResetError:
+                got = b""
+            check(not got.startswith(b"HTTP/1.1 200"), "a silent client got metrics")
+        check(srv.poll() is None, "the exporter still runs")
+        eq(stop_exporter(srv), 0, "exporter exit on SIGTERM")
+    finally:
+        for s in idle:
+            s.close()
+        e.close()
+    print("idle: ok")
+
+
+def test_drip():
+    e = Env()
+    port = free_port()
+    try:
+        e.create("d.one")
+        srv = start_exporter(e, "127.0.0.1:%d" % port, "--tcp-exposes-all")
+        wait_up(srv, tcp_url(port))
+        # a byte every second: never idle, never done
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(b"GET /metrics HTTP/1.1\r\nX-Slow: ")
+        t0, closed = time.time(), False
+        while not closed and time.time() - t0 < 120:
+            try:
+                s.sendall(b"a")
+            except OSError:
+                closed = True
+                break
+            r, _, _ = select.select([s], [], [], 1)
+            if r:
+                try:
+                    got = s.recv(65536)
+                except OSError:
+                    got = b""
+                check(not got.startswith(b"HTTP/1.1 200"), "a request never finished got metrics")
+                closed = not got
+        s.close()
+        check(closed, "a client sending a byte a second still held its connection after 120 s")
+        r = curl("-o", "/dev/null", "-w", "%{http_code}", "--max-time", "60", tcp_url(port))
+        eq(r.stdout, "200", "a scrape after the slow client")
+        eq(stop_exporter(srv), 0, "exporter exit on SIGTERM")
+    finally:
+        e.close()
+    print("drip: ok")
+
+
+def test_badchan():
+    tool = promtool()
+    e = Env()
+    port = free_port()
+    try:
+        e.create("c.good")
+        e.create("c.bad")
+        srv = start_exporter(e, "127.0.0.1:%d" % port, "--tcp-exposes-all")
+        wait_up(srv, tcp_url(port))
+        s = e.spawn("scribble", "c.bad", "incompat")
+        e.line(s, "done")
+        for _ in range(3):
+            r = curl("-i", "--max-time", "60", tcp_url(port))
+            check(r.returncode == 0 and r.stdout.startswith("HTTP/1.1 200"),
+                  "scrape with an unreadable channel: %r" % r.stdout[:100])
+            text = r.stdout.split("\n\n", 1)[1]
+            for want in ('shmq_channel_up{channel="c.good"} 1',
+                         'shmq_channel_up{channel="c.bad"} 0',
+                         'shmq_channel_error{channel="c.bad",error="SHMQ_EVERSION"} 1',
+                         'shmq_channel_messages_total{channel="c.good"} 0'):
+                check(want in text, "scrape lacks %r" % want)
+            check('shmq_channel_messages_total{channel="c.bad"}' not in text,
+                  "numbers of the unreadable channel")
+            p = subprocess.run([tool, "check", "metrics"], input=text, capture_output=True,
+                               text=True)
+            if p.returncode != 0 or p.stdout.strip() or p.stderr.strip():
+                fail("promtool check metrics: exit %d\n%s%s" % (p.returncode, p.stdout, p.stderr))
+        check(srv.poll() is None, "the exporter still runs")
+        eq(stop_exporter(srv), 0, "exporter exit on SIGTERM")
+    finally:
+        e.close()
+    print("badchan: ok")
+
+
+def curl_as(uid, *args):
+    def drop():
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+    return subprocess.run(["curl", "-sS", "--max-time", "60"] + list(args), capture_output=True,
+                          text=True, preexec_fn=drop)
+
+
+def test_access():
+    if os.geteuid() != 0:
+        print("needs root to become nobody: skipping")
+        sys.exit(77)
+    check(shutil.which("curl"), "curl is missing (scripts/deps.sh build)")
+    stranger = NOBODY - 1
+    e = Env("[channel n.visible]\npublish = 0\nsubscribe = %d\n"
+            "[channel n.pubonly]\npublish = %d\nsubscribe = 0\n"
+            "[channel n.hidden]\npublish = 0\nsubscribe = 0\n" % (NOBODY, NOBODY))
+    port = free_port()
+    try:
+        # TCP cannot tell who connects: only when asked to serve everyone
+        try:
+            r = subprocess.run([STAT, "--listen", "127.0.0.1:%d" % port], capture_output=True,
+                               text=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            fail("--listen on TCP without --tcp-exposes-all served")
+        check(r.returncode == 2 and "--tcp-exposes-all" in r.stderr,
+              "TCP without --tcp-exposes-all: exit %d %r" % (r.returncode, r.stderr))
+        r = e.stat("--listen", "unix:" + e.dir + "/x.sock", "--allow-uid", "no-such-user-xyz",
+                   ok=False)
+        eq(r.returncode, 2, "--allow-uid of an unknown user")
+
+        sock = os.path.join(e.dir, "metrics.sock")
+        srv = start_exporter(e, "unix:" + sock, "--allow-uid", "nobody")
+        url = ["--unix-socket", sock, "http://localhost/metrics"]
+        wait_up(srv, *url)
+        r = curl(*url)
+        for name in ("n.visible", "n.pubonly", "n.hidden"):
+            check('shmq_channel_up{channel="%s"} 1' % name in r.stdout, "root sees %s" % name)
+        r = curl_as(NOBODY, "-i", *url)
+        check(r.returncode == 0 and r.stdout.startswith("HTTP/1.1 200"),
+              "scrape as nobody: %r %r" % (r.stdout[:100], r.stderr))
+        check('shmq_channel_up{channel="n.visible"} 1' in r.stdout, "nobody sees n.visible")
+        check('shmq_channel_error{channel="n.pubonly",error="SHMQ_EPERM"} 1' in r.stdout,
+              "n.pubonly is an error for nobody")
+        check("n.hidden" not in r.stdout, "nobody does not see n.hidden")
+        check('shmq_daemon_channels 2' in r.stdout, "the daemon's count for nobody")
+        p = subprocess.run([promtool(), "check", "metrics"], input=r.stdout.split("\n\n", 1)[1],
+                           capture_output=True, text=True)
+        check(p.returncode == 0 and not p.stdout.strip() and not p.stderr.strip(),
+              "promtool check metrics on nobody's scrape: %s%s" % (p.stdout, p.stderr))
+        for line in r.stdout.splitlines():
+            if line.startswith("shmq_client_channels{"):
+                check('uid="%d"' % NOBODY in line, "a client of another uid: %r" % line)
+        r = curl_as(stranger, "-o", "/dev/null", "-w", "%{http_code}", *url)
+        eq(r.stdout, "403", "a uid not allowed")
+        eq(stop_exporter(srv), 0, "exporter exit on SIGTERM")
+        check(not os.path.exists(sock), "the socket is removed at exit")
+
+        # without --allow-uid, only its own uid (and root) may connect at all
+        srv = start_exporter(e, "unix:" + sock)
+        wait_up(srv, *url)
+        eq(os.stat(sock).st_mode & 0o777, 0o600, "socket mode")
+        r = curl_as(NOBODY, "-o", "/dev/null", *url)
+        check(r.returncode != 0, "nobody connected to a 0600 socket")
+        # a socket in use is not taken over; one left by a killed exporter is
+        r = e.stat("--listen", "unix:" + sock, ok=False)
+        check(r.returncode == 2 and "in use" in r.stderr, "second exporter: %r" % r.stderr)
+        wait_up(srv, *url)
+        srv.kill()
+        srv.wait()
+        check(os.path.exists(sock), "a killed exporter leaves its socket")
+        srv = start_exporter(e, "unix:" + sock)
+        wait_up(srv, *url)
+        eq(stop_exporter(srv), 0, "exporter exit on SIGTERM")
+
+        # run by nobody: it may not hand root's uid a view, and root gets nobody's
+        mine = os.path.join(e.dir, "nobody")
+        os.mkdir(mine)
+        os.chown(mine, NOBODY, NOBODY)
+        sock = os.path.join(mine, "metrics.sock")
+        r = subprocess.run([STAT, "--listen", "unix:" + sock, "--allow-uid", "root"],
+                           capture_output=True, text=True, timeout=30, preexec_fn=as_nobody)
+        check(r.returncode == 2 and "needs root" in r.stderr,
+              "--allow-uid root by nobody: exit %d %r" % (r.returncode, r.stderr))
+        srv = subprocess.Popen([STAT, "--listen", "unix:" + sock], stderr=subprocess.PIPE,
+                               text=True, preexec_fn=as_nobody)
+        e.procs.append(srv)
+        url = ["--unix-socket", sock, "http://localhost/metrics"]
+        wait_up(srv, *url)
+        r = curl(*url)
+        check('shmq_channel_up{channel="n.visible"} 1' in r.stdout and "n.hidden" not in r.stdout,
+              "root's scrape of nobody's exporter shows nobody's view")
+        eq(stop_exporter(srv), 0, "exporter exit on SIGTERM")
+    finally:
+        e.close()
+    print("access: ok")
+
+
 # Tests of exact counts need the message-path counters (-Dcounters=true).
 NEEDS_COUNTERS = {"workload", "prometheus", "stress"}
 
 TESTS = {"workload": test_workload, "prometheus": test_prometheus, "http": test_http,
          "live": test_live, "garbage": test_garbage, "stress": test_stress, "down": test_down,
-         "nonroot": test_nonroot, "busy": test_busy}
+         "nonroot": test_nonroot, "busy": test_busy, "idle": test_idle, "badchan": test_badchan,
+         "drip": test_drip,
+         "access": test_access}
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] not in TESTS:
