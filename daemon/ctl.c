@@ -888,7 +888,6 @@ static void shed_connection(struct ctl *c)
 		close(fd);
 		c->shed++;
 	}
-	c->started_ns = realtime_ns();
 	c->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (log_rate_allow(&c->shed_rate, &lines_skipped)) {
 		log_msg(LOG_WARN, "ctl", "out of descriptors, closed new clients=%u reserve=%s",

@@ -161,6 +161,35 @@ static void test_out_of_descriptors_new_clients_are_closed_not_left_hanging(void
 }
 
 /*
+ * Shedding a connection (out of descriptors) leaves the daemon's start
+ * time as it was: OP_STATS' started_ns is when shmqd started, so that
+ * uptime (now_ns - started_ns) only grows.
+ */
+static void test_shedding_connections_keeps_the_start_time(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_daemon_stats before, after;
+	struct shmq_client *c;
+	struct raw r;
+
+	assert_int_equal(shmq_connect(d->sock, &c), 0);
+	assert_true(shmq_daemon_stats(c, &before, NULL, 0) >= 0);
+	fx_nap_ms(20); /* a later clock reading differs from started_ns */
+	daemon_fd_allow(d, 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(raw_connect(&r, d->sock), 0);
+		assert_int_equal(raw_hello(&r), RAW_CLOSED);
+		raw_close(&r);
+	}
+	daemon_fd_allow(d, 1000);
+	assert_true(shmq_daemon_stats(c, &after, NULL, 0) >= 0);
+	assert_int_equal(after.started_ns, before.started_ns);
+	assert_true(after.now_ns - after.started_ns >= before.now_ns - before.started_ns);
+	shmq_disconnect(c);
+	fx_assert_daemon_serves(d);
+}
+
+/*
  * A channel larger than the memory there is fails with -SHMQ_ENOMEM at
  * creation (memory is allocated up front), instead of SIGBUS on the first
  * touch or an OOM kill. A ring of 2^40 bytes: 1 TiB.
@@ -396,6 +425,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    T(test_create_out_of_descriptors_fails_cleanly_at_every_step),
 	    T(test_out_of_descriptors_new_clients_are_closed_not_left_hanging),
+	    T(test_shedding_connections_keeps_the_start_time),
 	    T(test_channel_larger_than_memory_fails_with_enomem),
 	    T(test_block_late_joiner_starts_at_the_slowest_reader),
 	    cmocka_unit_test(test_a_non_socket_at_the_socket_path_is_refused_and_kept),
