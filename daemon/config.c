@@ -6,6 +6,7 @@
  *   max_channels = 1024           max_message = 4096
  *   max_channels_per_uid = 64     policy = drop | block
  *   max_connections_per_uid = 64  publishers = many | one
+ *   hello_timeout_ms = 5000
  *   create = 1000, 1001 | *
  *                                 numa_node = none | local | 0
  *                                 timestamps = on | off
@@ -62,6 +63,7 @@ void config_defaults(struct config *cfg)
 	cfg->max_channels = 1024;
 	cfg->max_channels_per_uid = 64;
 	cfg->max_connections_per_uid = 64;
+	cfg->hello_timeout_ms = 5000;
 	/* create: nobody but root and the daemon's uid (always allowed) */
 }
 
@@ -188,6 +190,16 @@ static int set_max_connections_per_uid(struct parser *p, char *val)
 	return 0;
 }
 
+static int set_hello_timeout_ms(struct parser *p, char *val)
+{
+	uint64_t v;
+
+	if (parse_number(val, 60000, &v) || v < 100)
+		return -1;
+	p->cfg->hello_timeout_ms = (uint32_t)v;
+	return 0;
+}
+
 static int set_create(struct parser *p, char *val)
 {
 	return parse_acl(val, &p->cfg->create);
@@ -271,6 +283,7 @@ static const struct key daemon_keys[] = {
     {"max_channels", set_max_channels, "a number from 1 to 65536"},
     {"max_channels_per_uid", set_max_channels_per_uid, "a number from 1 to 65536"},
     {"max_connections_per_uid", set_max_connections_per_uid, "a number from 1 to 65536"},
+    {"hello_timeout_ms", set_hello_timeout_ms, "a number of milliseconds from 100 to 60000"},
     {"create", set_create, UIDS},
 };
 

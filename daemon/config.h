@@ -42,6 +42,7 @@ struct config {
 	uint32_t max_channels;
 	uint32_t max_channels_per_uid;    /* channels one uid may own (root and the daemon's: no limit) */
 	uint32_t max_connections_per_uid; /* connections one uid may hold (likewise) */
+	uint32_t hello_timeout_ms;	  /* a connection says HELLO within this, or is closed */
 	struct acl create;       /* who besides root and the daemon's uid may create channels */
 	uint32_t nchannels;
 	struct channel_spec channels[CONFIG_MAX_CHANNELS];
@@ -49,7 +50,8 @@ struct config {
 
 /*
  * Defaults: no channels, stuck_ms 500, max_channels 1024, 64 channels and
- * 64 connections per uid, creation by root and the daemon's uid only.
+ * 64 connections per uid, hello_timeout_ms 5000, creation by root and the
+ * daemon's uid only.
  */
 void config_defaults(struct config *cfg);
 

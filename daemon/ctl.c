@@ -26,6 +26,7 @@
 #include "numa_place.h"
 #include "proto.h"
 #include "shmq_types.h"
+#include "wait.h"
 
 #define MAX_BAD_REQUESTS 8u
 #define MAX_LOGGED_BAD 3u
@@ -44,8 +45,8 @@ struct client {
 	uint32_t uid;
 	char comm[16];  /* its command name, for the log */
 	uint64_t since_ns; /* CLOCK_REALTIME when it connected */
+	uint64_t hello_by_ns; /* CLOCK_MONOTONIC: HELLO is due before this */
 	bool hello;
-	bool over_quota; /* its uid holds max_connections_per_uid already */
 	unsigned bad;
 	uint32_t nh;
 	uint32_t caph;
@@ -65,6 +66,8 @@ struct ctl {
 	struct log_rate reply_rate; /* "reply failed" lines */
 	struct log_rate deny_rate;  /* "denied" lines */
 	struct log_rate shed_rate;  /* "out of descriptors" lines */
+	struct log_rate late_rate;  /* "no hello" lines */
+	uint32_t unhello;	    /* clients that have not said HELLO yet */
 	unsigned shed;              /* connections refused since the last line */
 	int reserve_fd;             /* /dev/null, given up to shed a connection */
 	uint64_t started_ns;        /* CLOCK_REALTIME at ctl_open() */
@@ -633,9 +636,10 @@ static int op_hello(struct ctl *c, struct client *cl, const void *body, struct r
 	const struct proto_hello *req = body;
 	struct proto_hello *out = (struct proto_hello *)rep->body;
 
-	(void)c;
 	if (req->major != PROTO_VERSION)
 		return -SHMQ_EVERSION;
+	if (!cl->hello)
+		c->unhello--;
 	cl->hello = true;
 	*out = (struct proto_hello){.major = PROTO_VERSION, .minor = PROTO_MINOR, .pid = (uint32_t)getpid()};
 	rep->len = sizeof(*out);
@@ -795,9 +799,7 @@ static void client_request(struct ctl *c, struct client *cl)
 	err = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ? -SHMQ_EPROTO
 							 : request_check(cl, &h, (size_t)n);
 	memset(&rep, 0, sizeof(rep));
-	if (!err && cl->over_quota)
-		err = -SHMQ_ECONNQUOTA; /* answered, then dropped below */
-	else if (!err)
+	if (!err)
 		err = ops[h.op].fn(c, cl, buf + sizeof(h), &rep);
 	else {
 		c->proto_errors++;
@@ -813,8 +815,6 @@ static void client_request(struct ctl *c, struct client *cl)
 			log_msg(LOG_WARN, "ctl", "reply failed, dropping client pid=%u err=%s "
 				"suppressed=%u", cl->pid, strerror(-err), lost);
 		client_drop(c, cl);
-	} else if (cl->over_quota) {
-		client_drop(c, cl);
 	} else if (cl->bad >= MAX_BAD_REQUESTS) {
 		log_msg(LOG_WARN, "ctl", "disconnecting client pid=%u after %u bad requests",
 			cl->pid, cl->bad);
@@ -828,6 +828,8 @@ static void client_drop(struct ctl *c, struct client *cl)
 
 	while (cl->nh)
 		handle_release(c, cl, cl->nh - 1);
+	if (!cl->hello)
+		c->unhello--;
 	epoll_ctl(c->epfd, EPOLL_CTL_DEL, cl->fd, NULL);
 	close(cl->fd);
 	if (cl->pidfd >= 0) {
@@ -867,6 +869,7 @@ static int client_register(struct ctl *c, struct client *cl)
 		cl->pidfd = -1;
 	}
 	c->cl[c->n++] = cl;
+	c->unhello++;
 	return 0;
 }
 
@@ -927,6 +930,33 @@ static uint32_t connections_of(const struct ctl *c, uint32_t uid)
 	return n;
 }
 
+/*
+ * Turn a connection away before its first request: an answer to the HELLO
+ * it will send (op OP_HELLO, seq PROTO_SEQ_REFUSAL, status err) that
+ * waits in its socket after we close ours. Never waits: a full socket
+ * gets no answer, only the close.
+ */
+static void refuse(struct client *cl, int err)
+{
+	struct proto_hdr req = {.op = OP_HELLO, .seq = PROTO_SEQ_REFUSAL};
+
+	send_reply(cl, &req, err, NULL);
+}
+
+/*
+ * A uid at its max_connections_per_uid is refused at once, before the
+ * connection costs a pidfd or a place in the client table: connections it
+ * keeps open without a word cost the daemon nothing else.
+ */
+static bool over_quota(struct ctl *c, struct client *cl)
+{
+	if (is_admin(c, cl->uid) || connections_of(c, cl->uid) < c->cfg->max_connections_per_uid)
+		return false;
+	deny(c, cl, "connect", "-", "max_connections_per_uid", -SHMQ_ECONNQUOTA);
+	refuse(cl, -SHMQ_ECONNQUOTA);
+	return true;
+}
+
 static void client_accept(struct ctl *c)
 {
 	struct ucred cred;
@@ -941,24 +971,44 @@ static void client_accept(struct ctl *c)
 	}
 	cl = calloc(1, sizeof(*cl));
 	if (!cl || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-		goto out_close;
+		goto out_warn;
 	*cl = (struct client){.id = ++c->next_id, .fd = fd, .pidfd = -1, .pid = (uint32_t)cred.pid,
 			      .uid = cred.uid, .since_ns = realtime_ns()};
+	cl->hello_by_ns = wait_now_ns() + (uint64_t)c->cfg->hello_timeout_ms * 1000000u;
 	c->connections++;
 	read_comm(cl);
-	if (!is_admin(c, cl->uid) && connections_of(c, cl->uid) >= c->cfg->max_connections_per_uid) {
-		cl->over_quota = true;
-		deny(c, cl, "connect", "-", "max_connections_per_uid", -SHMQ_ECONNQUOTA);
-	}
-	if (client_register(c, cl))
+	if (over_quota(c, cl))
 		goto out_close;
+	if (client_register(c, cl))
+		goto out_warn;
 	log_msg(LOG_DEBUG, "ctl", "client pid=%u uid=%u", cl->pid, cl->uid);
 	return;
 
-out_close:
+out_warn:
 	log_msg(LOG_WARN, "ctl", "cannot accept client: %s", strerror(errno));
+out_close:
 	free(cl);
 	close(fd);
+}
+
+void ctl_tick(struct ctl *c, uint64_t now_ns)
+{
+	uint32_t i = 0;
+	unsigned lost;
+
+	while (i < c->n && c->unhello) {
+		struct client *cl = c->cl[i];
+
+		if (cl->hello || now_ns < cl->hello_by_ns) {
+			i++;
+			continue;
+		}
+		if (log_rate_allow(&c->late_rate, &lost))
+			log_msg(LOG_WARN, "ctl", "no hello within ms=%u, closing %s suppressed=%u",
+				c->cfg->hello_timeout_ms, who(cl), lost);
+		refuse(cl, -SHMQ_ETIMEDOUT);
+		client_drop(c, cl); /* the last client takes place i */
+	}
 }
 
 void ctl_event(struct ctl *c, uint64_t tag, uint32_t events)

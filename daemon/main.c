@@ -284,8 +284,10 @@ static bool run(int epfd, int sfd, int tfd, struct ctl *ctl, struct registry *re
 				if (keeper_event(reg, epfd))
 					return true;
 			} else if (tag == TAG_TIMER) {
-				if (read(tfd, &ticks, sizeof(ticks)) > 0)
+				if (read(tfd, &ticks, sizeof(ticks)) > 0) {
 					registry_tick(reg, wait_now_ns());
+					ctl_tick(ctl, wait_now_ns());
+				}
 			} else {
 				ctl_event(ctl, tag, evs[i].events);
 			}

@@ -1,9 +1,11 @@
 /*
  * test_daemon_limits.c - shmqd at its limits: out of descriptors (its
  * RLIMIT_NOFILE lowered from outside with prlimit(2)), at max_channels,
- * and the start position of late joiners on a full block-policy channel.
- * Every resource the daemon runs out of gives the client a clear error,
- * and the daemon serves again once it is back. Test process, one thread.
+ * the start position of late joiners on a full block-policy channel, and
+ * admission: a second uid (nobody, in children; needs root) at its
+ * connection quota and connections that never say HELLO. Every resource
+ * the daemon runs out of gives the client a clear error, and the daemon
+ * serves again once it is back. Test process, one thread.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -360,6 +362,208 @@ static void test_block_late_joiner_starts_at_the_slowest_reader(void **state)
 	shmq_disconnect(c);
 }
 
+/* ---- admission: connections of a second uid (nobody) ---- */
+
+#define QUOTA_CONNS 4
+#define IDLE_CONNS 56
+
+/* A child of another uid that holds connections; lines on say_fd, "go" on go_fd. */
+struct conn_job {
+	const char *sock;
+	int say_fd;
+	int go_fd;
+	struct raw conns[QUOTA_CONNS + IDLE_CONNS];
+};
+
+/* Say what went wrong ("step:SHMQ_E..."), return code. */
+static int conn_fail(const struct conn_job *j, int code, const char *step, int err)
+{
+	char line[80];
+
+	snprintf(line, sizeof(line), "%s:%s", step, err < 0 ? shmq_errname(err) : "other");
+	pipe_say(j->say_fd, line);
+	return code;
+}
+
+static void conns_close(struct conn_job *j, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		raw_close(&j->conns[i]);
+}
+
+/*
+ * As nobody: QUOTA_CONNS connections that said HELLO, then IDLE_CONNS
+ * that say nothing; "held"; once told "go", check what the idle ones and a
+ * libshmq client were answered.
+ */
+static int run_idle_conns(void *arg)
+{
+	struct conn_job *j = arg;
+	struct shmq_client *c;
+	struct proto_hdr h;
+	int err;
+
+	if (fx_become_nobody())
+		return conn_fail(j, 77, "become-nobody", 0);
+	for (unsigned i = 0; i < QUOTA_CONNS + IDLE_CONNS; i++) {
+		if (raw_connect(&j->conns[i], j->sock))
+			return conn_fail(j, 1, "connect", 0);
+		err = i < QUOTA_CONNS ? raw_hello(&j->conns[i]) : 0;
+		if (err)
+			return conn_fail(j, 2, "hello", err);
+	}
+	pipe_say(j->say_fd, "held");
+	if (pipe_wait_line(j->go_fd))
+		return 3;
+	/* each idle one over the quota was refused in words, then closed */
+	for (unsigned i = QUOTA_CONNS; i < QUOTA_CONNS + IDLE_CONNS; i++) {
+		err = raw_reply(&j->conns[i], &h, NULL, 0, NULL, NULL);
+		if (err != -SHMQ_ECONNQUOTA)
+			return conn_fail(j, 4, "idle-answer", err);
+		err = raw_reply(&j->conns[i], &h, NULL, 0, NULL, NULL);
+		if (err != RAW_CLOSED)
+			return conn_fail(j, 5, "idle-not-closed", err);
+	}
+	/* libshmq reports the quota, not a closed connection */
+	err = shmq_connect(j->sock, &c);
+	if (!err)
+		shmq_disconnect(c);
+	if (err != -SHMQ_ECONNQUOTA || !strstr(shmq_strerror(err), "connections"))
+		return conn_fail(j, 6, "libshmq-connect", err);
+	conns_close(j, QUOTA_CONNS + IDLE_CONNS);
+	pipe_say(j->say_fd, "ok");
+	return 0;
+}
+
+/* Let shmqd hold at most n descriptors (its soft RLIMIT_NOFILE). */
+static void daemon_fd_limit(const struct daemon *d, rlim_t n)
+{
+	struct rlimit rl;
+
+	assert_int_equal(prlimit(d->pid, RLIMIT_NOFILE, NULL, &rl), 0);
+	rl.rlim_cur = n;
+	assert_int_equal(prlimit(d->pid, RLIMIT_NOFILE, &rl, NULL), 0);
+}
+
+/*
+ * One uid at its max_connections_per_uid (4) opens 56 more connections
+ * and says nothing on them, with shmqd limited to 64 descriptors. Each
+ * one over the quota is refused at once (an answer -SHMQ_ECONNQUOTA, then
+ * closed), so that it costs shmqd no descriptor: root still connects and
+ * lists. They used to be kept until their first request, two descriptors
+ * each, and root's connection was shed (-SHMQ_ECLOSED).
+ */
+static void test_idle_connections_over_quota_are_refused_at_accept(void **state)
+{
+	struct daemon *d = *state;
+	struct conn_job *j;
+	struct shmq_client *c;
+	int say[2], go[2], base;
+	pid_t pid;
+
+	if (geteuid())
+		skip(); /* a second uid needs root */
+	j = fx_shared_alloc(sizeof(*j));
+	assert_non_null(j);
+	base = daemon_fd_count(d);
+	assert_true(base > 0 && base < 32);
+	daemon_fd_limit(d, 64);
+	assert_int_equal(pipe2(say, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+	*j = (struct conn_job){.sock = d->sock, .say_fd = say[1], .go_fd = go[0]};
+	pid = child_start(run_idle_conns, j);
+	assert_true(pid > 0);
+	assert_int_equal(pipe_expect(say[0], "held"), 0);
+	/* root's connection waits behind nobody's in the listen queue */
+	assert_int_equal(shmq_connect(d->sock, &c), 0);
+	assert_true(shmq_channel_list(c, NULL, 0) >= 0);
+	/* nobody's four and root's: a socket and a pidfd each */
+	assert_int_equal(fx_wait_fd_count_at_most(d, base + 2 * (QUOTA_CONNS + 1)), 0);
+	assert_int_equal(write(go[1], "go\n", 3), 3);
+	assert_int_equal(pipe_expect(say[0], "ok"), 0);
+	assert_int_equal(child_wait(pid, FX_HANG_S), 0);
+	shmq_disconnect(c);
+	for (int i = 0; i < 2; i++) {
+		close(say[i]);
+		close(go[i]);
+	}
+	fx_shared_free(j, sizeof(*j));
+	daemon_fd_limit(d, 1024);
+	fx_assert_daemon_serves(d);
+}
+
+/*
+ * As nobody: QUOTA_CONNS connections that never say HELLO; each is
+ * answered -SHMQ_ETIMEDOUT and closed once HELLO is overdue, which gives
+ * the uid its quota back.
+ */
+static int run_silent_conns(void *arg)
+{
+	struct conn_job *j = arg;
+	struct shmq_client *c;
+	struct proto_hdr h;
+	int err;
+
+	if (fx_become_nobody())
+		return conn_fail(j, 77, "become-nobody", 0);
+	for (unsigned i = 0; i < QUOTA_CONNS; i++)
+		if (raw_connect(&j->conns[i], j->sock))
+			return conn_fail(j, 1, "connect", 0);
+	for (unsigned i = 0; i < QUOTA_CONNS; i++) {
+		err = raw_reply(&j->conns[i], &h, NULL, 0, NULL, NULL);
+		if (err != -SHMQ_ETIMEDOUT || h.op != OP_HELLO)
+			return conn_fail(j, 2, "silent-answer", err);
+		err = raw_reply(&j->conns[i], &h, NULL, 0, NULL, NULL);
+		if (err != RAW_CLOSED)
+			return conn_fail(j, 3, "silent-not-closed", err);
+	}
+	conns_close(j, QUOTA_CONNS);
+	err = shmq_connect(j->sock, &c);
+	if (err)
+		return conn_fail(j, 4, "connect-after", err);
+	err = shmq_channel_list(c, NULL, 0);
+	shmq_disconnect(c);
+	if (err < 0)
+		return conn_fail(j, 5, "list-after", err);
+	pipe_say(j->say_fd, "ok");
+	return 0;
+}
+
+/*
+ * A connection that never says HELLO is answered -SHMQ_ETIMEDOUT and
+ * closed after hello_timeout_ms (default 5 s): silent connections hold no
+ * quota and no descriptors for ever. They used to stay until the client
+ * went.
+ */
+static void test_connections_without_hello_are_closed_at_the_deadline(void **state)
+{
+	struct daemon *d = *state;
+	struct conn_job *j;
+	int say[2], base = daemon_fd_count(d);
+	pid_t pid;
+
+	if (geteuid())
+		skip(); /* a second uid needs root */
+	j = fx_shared_alloc(sizeof(*j));
+	assert_non_null(j);
+	assert_int_equal(pipe2(say, O_CLOEXEC), 0);
+	*j = (struct conn_job){.sock = d->sock, .say_fd = say[1], .go_fd = -1};
+	pid = child_start(run_silent_conns, j);
+	assert_true(pid > 0);
+	assert_int_equal(pipe_expect(say[0], "ok"), 0);
+	assert_int_equal(child_wait(pid, FX_HANG_S), 0);
+	assert_int_equal(fx_wait_fd_count_at_most(d, base), 0);
+	close(say[0]);
+	close(say[1]);
+	fx_shared_free(j, sizeof(*j));
+	fx_assert_daemon_serves(d);
+}
+
+#define CONF_CONN_QUOTA "[daemon]\nmax_connections_per_uid = 4\n"
+#define C(f, conf)                                                                                 \
+	cmocka_unit_test_prestate_setup_teardown(f, fx_daemon_setup_conf, daemon_teardown,         \
+						 (void *)(conf))
+
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 
 /* Run shmqd --socket path; its exit status (-1 if it ran past 5 s). */
@@ -432,6 +636,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_deleted_channels_still_open_count_toward_max_channels, two_channels_setup,
 		daemon_teardown),
+	    C(test_idle_connections_over_quota_are_refused_at_accept, CONF_CONN_QUOTA),
+	    C(test_connections_without_hello_are_closed_at_the_deadline, CONF_CONN_QUOTA),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
