@@ -414,11 +414,19 @@ static int open_channel(struct ctl *c, struct client *cl, const struct proto_ope
 		    -SHMQ_EPERM);
 }
 
-/* Assign the slot a role takes: a reader, a publisher, or none (monitor). */
-static int slot_take(struct channel *ch, const struct client *cl, const struct proto_open *req,
-		     struct proto_opened *out)
+/* Slots of a role on ch that the client's uid may hold; 0: no limit. */
+static uint32_t slot_share(const struct ctl *c, const struct client *cl, const struct channel *ch)
 {
-	struct slot_owner who = {cl->id, cl->pid, cl->uid};
+	if (is_admin(c, cl->uid))
+		return 0;
+	return ch->max_handles_per_uid ? ch->max_handles_per_uid : c->cfg->max_handles_per_uid;
+}
+
+/* Assign the slot a role takes: a reader, a publisher, or none (monitor). */
+static int slot_take(struct ctl *c, struct channel *ch, const struct client *cl,
+		     const struct proto_open *req, struct proto_opened *out)
+{
+	struct slot_owner who = {cl->id, cl->pid, cl->uid, slot_share(c, cl, ch)};
 	struct log_cursor cur;
 	int err;
 
@@ -480,7 +488,10 @@ static int op_open(struct ctl *c, struct client *cl, const void *body, struct re
 		return err;
 	memset(out, 0, sizeof(*out));
 	out->channel_id = ch->id;
-	err = slot_take(ch, cl, req, out);
+	err = slot_take(c, ch, cl, req, out);
+	if (err == -SHMQ_EHANDLEQUOTA)
+		return deny(c, cl, req->role == ROLE_PUB ? "publish" : "subscribe", ch->name,
+			    "max_handles_per_uid", err);
 	if (err)
 		return err;
 	err = handle_add(cl, ch->id, req->role, out->reader_idx);

@@ -217,8 +217,11 @@ static int create_declared(struct registry *reg, const struct config *cfg)
 		/* the daemon creates declared channels: numa_node = local is its node */
 		int err = numa_spec_resolve(&spec, 0);
 
-		if (registry_find(reg, spec.name))
-			continue; /* adopted from the daemon before */
+		ch = registry_find(reg, spec.name);
+		if (ch) { /* adopted from the daemon before: this configuration's limit */
+			ch->max_handles_per_uid = spec.max_handles_per_uid;
+			continue;
+		}
 		if (!err)
 			err = registry_create(reg, &spec, (uint32_t)geteuid(), &ch);
 		if (err) {

@@ -559,7 +559,134 @@ static void test_connections_without_hello_are_closed_at_the_deadline(void **sta
 	fx_assert_daemon_serves(d);
 }
 
+/* ---- admission: handles of a second uid on one channel ---- */
+
+#define HANDLES_MAX 64
+
+/* Publishers and subscribers a child of another uid holds on chan. */
+struct handle_job {
+	const char *sock;
+	const char *chan;
+	int say_fd;
+	int go_fd;
+	struct shmq_client *c[2];
+	struct shmq_sub *subs[HANDLES_MAX];
+	struct shmq_pub *pubs[HANDLES_MAX];
+	unsigned nsubs, npubs;
+	int sub_err, pub_err; /* what the one more of each got */
+};
+
+/* Open subscribers, then publishers, on two connections in turn until one is refused. */
+static void handles_fill(struct handle_job *j)
+{
+	do
+		j->sub_err = shmq_sub_open(j->c[j->nsubs % 2], j->chan, NULL, &j->subs[j->nsubs]);
+	while (!j->sub_err && ++j->nsubs < HANDLES_MAX);
+	do
+		j->pub_err = shmq_pub_open(j->c[j->npubs % 2], j->chan, NULL, &j->pubs[j->npubs]);
+	while (!j->pub_err && ++j->npubs < HANDLES_MAX);
+}
+
+/*
+ * As nobody: fill chan with handles and say "filled"; once told "go",
+ * close one of each and open one of each again.
+ */
+static int run_handle_hog(void *arg)
+{
+	struct handle_job *j = arg;
+
+	if (fx_become_nobody())
+		return 77;
+	if (shmq_connect(j->sock, &j->c[0]) || shmq_connect(j->sock, &j->c[1]))
+		return 1;
+	handles_fill(j);
+	pipe_say(j->say_fd, "filled");
+	if (pipe_wait_line(j->go_fd))
+		return 2;
+	/* a closed handle gives its place back */
+	shmq_sub_close(j->subs[--j->nsubs]);
+	shmq_pub_close(j->pubs[--j->npubs]);
+	if (shmq_sub_open(j->c[0], j->chan, NULL, &j->subs[j->nsubs++]) ||
+	    shmq_pub_open(j->c[0], j->chan, NULL, &j->pubs[j->npubs++]))
+		return 3;
+	pipe_say(j->say_fd, "ok");
+	if (pipe_wait_line(j->go_fd))
+		return 4;
+	shmq_disconnect(j->c[0]);
+	shmq_disconnect(j->c[1]);
+	return 0;
+}
+
+/*
+ * nobody opens subscribers and publishers of chan until refused, with
+ * want of each allowed: the next is -SHMQ_EHANDLEQUOTA; root still opens
+ * both, and a closed handle of nobody's makes room for one.
+ */
+static void handles_check(struct daemon *d, const char *chan, unsigned want)
+{
+	struct handle_job *j;
+	struct shmq_client *c;
+	struct shmq_sub *s;
+	struct shmq_pub *p;
+	int say[2], go[2];
+	pid_t pid;
+
+	if (geteuid())
+		skip(); /* a second uid needs root */
+	j = fx_shared_alloc(sizeof(*j));
+	assert_non_null(j);
+	assert_int_equal(pipe2(say, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+	*j = (struct handle_job){.sock = d->sock, .chan = chan, .say_fd = say[1], .go_fd = go[0]};
+	pid = child_start(run_handle_hog, j);
+	assert_true(pid > 0);
+	assert_int_equal(pipe_expect(say[0], "filled"), 0);
+	c = fx_connect(d);
+	assert_int_equal(shmq_sub_open(c, chan, NULL, &s), 0);
+	assert_int_equal(shmq_pub_open(c, chan, NULL, &p), 0);
+	print_message("nobody: %u subscribers, then %s; %u publishers, then %s\n", j->nsubs,
+		      shmq_errname(j->sub_err), j->npubs, shmq_errname(j->pub_err));
+	assert_int_equal(j->nsubs, want);
+	assert_int_equal(j->npubs, want);
+	assert_int_equal(j->sub_err, -SHMQ_EHANDLEQUOTA);
+	assert_int_equal(j->pub_err, -SHMQ_EHANDLEQUOTA);
+	assert_int_equal(write(go[1], "go\n", 3), 3);
+	assert_int_equal(pipe_expect(say[0], "ok"), 0);
+	assert_int_equal(write(go[1], "go\n", 3), 3);
+	assert_int_equal(child_wait(pid, FX_HANG_S), 0);
+	shmq_sub_close(s);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+	for (int i = 0; i < 2; i++) {
+		close(say[i]);
+		close(go[i]);
+	}
+	fx_shared_free(j, sizeof(*j));
+	fx_assert_daemon_serves(d);
+}
+
+/*
+ * One uid may hold max_handles_per_uid (default 16) of a channel's 64
+ * subscriber slots and as many of its 64 publisher slots: one more is
+ * -SHMQ_EHANDLEQUOTA, and root (any other uid) still finds a slot. A uid
+ * used to take every slot, and root then got -SHMQ_ELIMIT.
+ */
+static void test_one_uid_takes_at_most_its_share_of_a_channels_slots(void **state)
+{
+	handles_check(*state, "shared", 16);
+}
+
+/* [channel] max_handles_per_uid overrides the daemon's for that channel. */
+static void test_a_channel_sets_its_own_handle_limit(void **state)
+{
+	handles_check(*state, "narrow", 3);
+}
+
 #define CONF_CONN_QUOTA "[daemon]\nmax_connections_per_uid = 4\n"
+#define CONF_SHARED "[channel shared]\npublish = *\nsubscribe = *\n"
+#define CONF_NARROW                                                                                \
+	"[daemon]\nmax_handles_per_uid = 32\n"                                                     \
+	"[channel narrow]\nmax_handles_per_uid = 3\npublish = *\nsubscribe = *\n"
 #define C(f, conf)                                                                                 \
 	cmocka_unit_test_prestate_setup_teardown(f, fx_daemon_setup_conf, daemon_teardown,         \
 						 (void *)(conf))
@@ -638,6 +765,8 @@ int main(void)
 		daemon_teardown),
 	    C(test_idle_connections_over_quota_are_refused_at_accept, CONF_CONN_QUOTA),
 	    C(test_connections_without_hello_are_closed_at_the_deadline, CONF_CONN_QUOTA),
+	    C(test_one_uid_takes_at_most_its_share_of_a_channels_slots, CONF_SHARED),
+	    C(test_a_channel_sets_its_own_handle_limit, CONF_NARROW),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
