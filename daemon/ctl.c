@@ -3,8 +3,12 @@
  * it is believed: size, magic, version, op, body size, NUL-terminated
  * names. A client that sends garbage gets -SHMQ_EPROTO and, after a few,
  * is disconnected; descriptors it sends are closed. The daemon never waits
- * for a client: one whose socket refuses a reply is dropped. Logging of
- * what a client can trigger is rate-limited. Main thread only.
+ * for a client: one whose socket refuses a reply is dropped. Admission: a
+ * uid at max_connections_per_uid is refused as it connects, before its
+ * connection costs a pidfd, and a connection without HELLO within
+ * hello_timeout_ms is closed (ctl_tick()); each gets a refusal answer
+ * first. Logging of what a client can trigger is rate-limited. Main
+ * thread only.
  */
 #include "ctl.h"
 

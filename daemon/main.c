@@ -1,8 +1,9 @@
 /*
  * main.c - shmqd: parse the command line and configuration, create the
  * declared channels, then run one epoll loop over the control socket,
- * client pidfds, a 10 ms repair timer and SIGTERM/SIGINT (signalfd). Runs
- * in the foreground (or forks with --background) and logs to stderr. It
+ * client pidfds, a 10 ms timer (claim repair, HELLO deadlines) and
+ * SIGTERM/SIGINT (signalfd). Runs in the foreground (or forks with
+ * --background) and logs to stderr. It
  * binds its socket, or serves on one a service manager passed (see
  * activation.h); once it listens it says so (ready.h). A clean stop
  * removes the socket it bound, never a passed one. Channel segments are
