@@ -45,7 +45,7 @@ struct config {
 	uint32_t max_connections_per_uid; /* connections one uid may hold (likewise) */
 	uint32_t hello_timeout_ms;	  /* a connection says HELLO within this, or is closed */
 	uint32_t max_handles_per_uid;	  /* publishers, and subscribers, one uid may hold on one
-					   * channel (root and the daemon's: no limit) */
+					   * channel (root, the daemon's, the owner: no limit) */
 	struct acl create;       /* who besides root and the daemon's uid may create channels */
 	uint32_t nchannels;
 	struct channel_spec channels[CONFIG_MAX_CHANNELS];

@@ -418,10 +418,14 @@ static int open_channel(struct ctl *c, struct client *cl, const struct proto_ope
 		    -SHMQ_EPERM);
 }
 
-/* Slots of a role on ch that the client's uid may hold; 0: no limit. */
+/*
+ * Slots of a role on ch that the client's uid may hold; 0: no limit. The
+ * limit leaves room for the others who may use the channel: its owner,
+ * who decides who they are, is not held to it.
+ */
 static uint32_t slot_share(const struct ctl *c, const struct client *cl, const struct channel *ch)
 {
-	if (is_admin(c, cl->uid))
+	if (is_admin(c, cl->uid) || cl->uid == ch->owner_uid)
 		return 0;
 	return ch->max_handles_per_uid ? ch->max_handles_per_uid : c->cfg->max_handles_per_uid;
 }

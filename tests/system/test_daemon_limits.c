@@ -577,7 +577,7 @@ static void test_connections_without_hello_are_closed_at_the_deadline(void **sta
 
 /* ---- admission: handles of a second uid on one channel ---- */
 
-#define HANDLES_MAX 64
+#define HANDLES_MAX (MAX_READERS + 1) /* one more than a channel has slots */
 
 /* Publishers and subscribers a child of another uid holds on chan. */
 struct handle_job {
@@ -590,6 +590,7 @@ struct handle_job {
 	struct shmq_pub *pubs[HANDLES_MAX];
 	unsigned nsubs, npubs;
 	int sub_err, pub_err; /* what the one more of each got */
+	bool create;	      /* create chan first (as its owner) */
 };
 
 /* Open subscribers, then publishers, on two connections in turn until one is refused. */
@@ -615,6 +616,8 @@ static int run_handle_hog(void *arg)
 		return 77;
 	if (shmq_connect(j->sock, &j->c[0]) || shmq_connect(j->sock, &j->c[1]))
 		return 1;
+	if (j->create && shmq_channel_create(j->c[0], j->chan, NULL))
+		return 5;
 	handles_fill(j);
 	pipe_say(j->say_fd, "filled");
 	if (pipe_wait_line(j->go_fd))
@@ -698,7 +701,44 @@ static void test_a_channel_sets_its_own_handle_limit(void **state)
 	handles_check(*state, "narrow", 3);
 }
 
+/*
+ * The limit protects the others who may use a channel: a channel's owner
+ * (here one that nobody created, which only nobody and root may use) may
+ * take every slot of it.
+ */
+static void test_a_channels_owner_may_take_all_its_slots(void **state)
+{
+	struct daemon *d = *state;
+	struct handle_job *j;
+	int say[2], go[2];
+	pid_t pid;
+
+	if (geteuid())
+		skip(); /* a second uid needs root */
+	j = fx_shared_alloc(sizeof(*j));
+	assert_non_null(j);
+	assert_int_equal(pipe2(say, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+	*j = (struct handle_job){
+	    .sock = d->sock, .chan = "mine", .say_fd = say[1], .go_fd = go[0], .create = true};
+	pid = child_start(run_handle_hog, j);
+	assert_true(pid > 0);
+	assert_int_equal(pipe_expect(say[0], "filled"), 0);
+	assert_int_equal(j->nsubs, MAX_READERS);
+	assert_int_equal(j->npubs, MAX_PUBS);
+	assert_int_equal(j->sub_err, -SHMQ_ELIMIT);
+	assert_int_equal(j->pub_err, -SHMQ_ELIMIT);
+	child_kill(pid);
+	for (int i = 0; i < 2; i++) {
+		close(say[i]);
+		close(go[i]);
+	}
+	fx_shared_free(j, sizeof(*j));
+	fx_assert_daemon_serves(d);
+}
+
 #define CONF_CONN_QUOTA "[daemon]\nmax_connections_per_uid = 4\n"
+#define CONF_OWN "[daemon]\ncreate = 65534\nmax_handles_per_uid = 2\n"
 #define CONF_SHARED "[channel shared]\npublish = *\nsubscribe = *\n"
 #define CONF_NARROW                                                                                \
 	"[daemon]\nmax_handles_per_uid = 32\n"                                                     \
@@ -783,6 +823,7 @@ int main(void)
 	    C(test_connections_without_hello_are_closed_at_the_deadline, CONF_CONN_QUOTA),
 	    C(test_one_uid_takes_at_most_its_share_of_a_channels_slots, CONF_SHARED),
 	    C(test_a_channel_sets_its_own_handle_limit, CONF_NARROW),
+	    C(test_a_channels_owner_may_take_all_its_slots, CONF_OWN),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
