@@ -1010,6 +1010,17 @@ out_close:
 	close(fd);
 }
 
+/*
+ * A request waits in the client's socket: the daemon was late (stopped,
+ * or busy), not the client; the event loop reads it next.
+ */
+static bool request_waiting(const struct client *cl)
+{
+	char byte;
+
+	return recv(cl->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
 void ctl_tick(struct ctl *c, uint64_t now_ns)
 {
 	uint32_t i = 0;
@@ -1018,7 +1029,7 @@ void ctl_tick(struct ctl *c, uint64_t now_ns)
 	while (i < c->n && c->unhello) {
 		struct client *cl = c->cl[i];
 
-		if (cl->hello || now_ns < cl->hello_by_ns) {
+		if (cl->hello || now_ns < cl->hello_by_ns || request_waiting(cl)) {
 			i++;
 			continue;
 		}

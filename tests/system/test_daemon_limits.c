@@ -737,7 +737,44 @@ static void test_a_channels_owner_may_take_all_its_slots(void **state)
 	fx_assert_daemon_serves(d);
 }
 
+/*
+ * The HELLO deadline is the client's, not the daemon's: a connection whose
+ * HELLO waits in its socket while shmqd is stopped past the deadline
+ * (here 100 ms; SIGSTOP stands for a busy or descheduled daemon) is
+ * answered, not closed, even when the deadline's timer comes first.
+ */
+static void test_a_hello_that_waits_for_a_stopped_daemon_is_answered(void **state)
+{
+	struct daemon *d = *state;
+	struct proto_hello hello = {.major = PROTO_VERSION}, out;
+	struct shmq_client *first;
+	int base = served_fd_count(d, &first);
+	struct proto_hdr h;
+	struct raw r;
+
+	assert_int_equal(raw_connect(&r, d->sock), 0);
+	/* accepted: its socket and pidfd */
+	assert_int_equal(fx_wait_fd_count(d, base + 2), 0);
+	assert_int_equal(kill(d->pid, SIGSTOP), 0);
+	fx_nap_ms(50); /* the 10 ms timer is due before the HELLO arrives */
+	assert_int_equal(raw_request(&r, OP_HELLO, &hello, sizeof(hello)), 0);
+	fx_nap_ms(300);
+	assert_int_equal(kill(d->pid, SIGCONT), 0);
+	assert_int_equal(raw_reply(&r, &h, &out, sizeof(out), NULL, NULL), 0);
+	assert_int_equal(h.op, OP_HELLO);
+	assert_int_equal(h.seq, r.seq);
+	/* and it stays: a request after the deadline is answered too */
+	fx_nap_ms(300);
+	assert_int_equal(raw_call(&r, OP_LIST, &(struct proto_list_req){0},
+				  sizeof(struct proto_list_req), NULL, 0),
+			 0);
+	raw_close(&r);
+	shmq_disconnect(first);
+	fx_assert_daemon_serves(d);
+}
+
 #define CONF_CONN_QUOTA "[daemon]\nmax_connections_per_uid = 4\n"
+#define CONF_FAST_HELLO "[daemon]\nhello_timeout_ms = 100\n"
 #define CONF_OWN "[daemon]\ncreate = 65534\nmax_handles_per_uid = 2\n"
 #define CONF_SHARED "[channel shared]\npublish = *\nsubscribe = *\n"
 #define CONF_NARROW                                                                                \
@@ -824,6 +861,7 @@ int main(void)
 	    C(test_one_uid_takes_at_most_its_share_of_a_channels_slots, CONF_SHARED),
 	    C(test_a_channel_sets_its_own_handle_limit, CONF_NARROW),
 	    C(test_a_channels_owner_may_take_all_its_slots, CONF_OWN),
+	    C(test_a_hello_that_waits_for_a_stopped_daemon_is_answered, CONF_FAST_HELLO),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
