@@ -6,6 +6,8 @@
  *   max_channels = 1024           max_message = 4096
  *   max_channels_per_uid = 64     policy = drop | block
  *   max_connections_per_uid = 64  publishers = many | one
+ *   hello_timeout_ms = 5000
+ *   max_handles_per_uid = 16      max_handles_per_uid = 16
  *   create = 1000, 1001 | *
  *                                 numa_node = none | local | 0
  *                                 timestamps = on | off
@@ -28,10 +30,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layout.h"
 #include "name.h"
 #include "size.h"
 
-#define MAX_SECTION_KEYS 8
+#define MAX_SECTION_KEYS 12
 
 struct parser;
 
@@ -62,6 +65,8 @@ void config_defaults(struct config *cfg)
 	cfg->max_channels = 1024;
 	cfg->max_channels_per_uid = 64;
 	cfg->max_connections_per_uid = 64;
+	cfg->hello_timeout_ms = 5000;
+	cfg->max_handles_per_uid = 16;
 	/* create: nobody but root and the daemon's uid (always allowed) */
 }
 
@@ -188,6 +193,37 @@ static int set_max_connections_per_uid(struct parser *p, char *val)
 	return 0;
 }
 
+static int set_hello_timeout_ms(struct parser *p, char *val)
+{
+	uint64_t v;
+
+	if (parse_number(val, 60000, &v) || v < 100)
+		return -1;
+	p->cfg->hello_timeout_ms = (uint32_t)v;
+	return 0;
+}
+
+/* Publishers, and subscribers, one uid may hold on a channel: 1 .. all of its slots. */
+static int parse_handles(const char *val, uint32_t *out)
+{
+	uint64_t v;
+
+	if (parse_number(val, MAX_READERS < MAX_PUBS ? MAX_READERS : MAX_PUBS, &v) || v == 0)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int set_max_handles_per_uid(struct parser *p, char *val)
+{
+	return parse_handles(val, &p->cfg->max_handles_per_uid);
+}
+
+static int set_channel_handles(struct parser *p, char *val)
+{
+	return parse_handles(val, &p->ch->max_handles_per_uid);
+}
+
 static int set_create(struct parser *p, char *val)
 {
 	return parse_acl(val, &p->cfg->create);
@@ -271,6 +307,8 @@ static const struct key daemon_keys[] = {
     {"max_channels", set_max_channels, "a number from 1 to 65536"},
     {"max_channels_per_uid", set_max_channels_per_uid, "a number from 1 to 65536"},
     {"max_connections_per_uid", set_max_connections_per_uid, "a number from 1 to 65536"},
+    {"hello_timeout_ms", set_hello_timeout_ms, "a number of milliseconds from 100 to 60000"},
+    {"max_handles_per_uid", set_max_handles_per_uid, "a number from 1 to 64"},
     {"create", set_create, UIDS},
 };
 
@@ -283,6 +321,7 @@ static const struct key channel_keys[] = {
     {"timestamps", set_timestamps, "on or off"},
     {"publish", set_publish, UIDS},
     {"subscribe", set_subscribe, UIDS},
+    {"max_handles_per_uid", set_channel_handles, "a number from 1 to 64"},
 };
 
 static_assert(sizeof(channel_keys) / sizeof(channel_keys[0]) <= MAX_SECTION_KEYS, "key_line");

@@ -31,6 +31,7 @@ struct channel_spec {
 	uint32_t publishers; /* enum shmq_publishers */
 	int32_t numa_node;   /* SHMQ_NUMA_* as given; LOCAL is resolved by the daemon */
 	uint32_t flags;      /* SHMQ_CHAN_* */
+	uint32_t max_handles_per_uid; /* 0: the daemon's (struct config) */
 	/* the node to bind to, -1 none: set by numa_spec_resolve() */
 	int32_t numa_resolved;
 	struct acl publish;
@@ -42,6 +43,9 @@ struct config {
 	uint32_t max_channels;
 	uint32_t max_channels_per_uid;    /* channels one uid may own (root and the daemon's: no limit) */
 	uint32_t max_connections_per_uid; /* connections one uid may hold (likewise) */
+	uint32_t hello_timeout_ms;	  /* a connection says HELLO within this, or is closed */
+	uint32_t max_handles_per_uid;	  /* publishers, and subscribers, one uid may hold on one
+					   * channel (root, the daemon's, the owner: no limit) */
 	struct acl create;       /* who besides root and the daemon's uid may create channels */
 	uint32_t nchannels;
 	struct channel_spec channels[CONFIG_MAX_CHANNELS];
@@ -49,7 +53,9 @@ struct config {
 
 /*
  * Defaults: no channels, stuck_ms 500, max_channels 1024, 64 channels and
- * 64 connections per uid, creation by root and the daemon's uid only.
+ * 64 connections per uid, 16 publishers and 16 subscribers per uid on a
+ * channel, hello_timeout_ms 5000, creation by root and the daemon's uid
+ * only.
  */
 void config_defaults(struct config *cfg);
 

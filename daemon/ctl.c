@@ -3,8 +3,12 @@
  * it is believed: size, magic, version, op, body size, NUL-terminated
  * names. A client that sends garbage gets -SHMQ_EPROTO and, after a few,
  * is disconnected; descriptors it sends are closed. The daemon never waits
- * for a client: one whose socket refuses a reply is dropped. Logging of
- * what a client can trigger is rate-limited. Main thread only.
+ * for a client: one whose socket refuses a reply is dropped. Admission: a
+ * uid at max_connections_per_uid is refused as it connects, before its
+ * connection costs a pidfd, and a connection without HELLO within
+ * hello_timeout_ms is closed (ctl_tick()); each gets a refusal answer
+ * first. Logging of what a client can trigger is rate-limited. Main
+ * thread only.
  */
 #include "ctl.h"
 
@@ -26,6 +30,7 @@
 #include "numa_place.h"
 #include "proto.h"
 #include "shmq_types.h"
+#include "wait.h"
 
 #define MAX_BAD_REQUESTS 8u
 #define MAX_LOGGED_BAD 3u
@@ -44,8 +49,8 @@ struct client {
 	uint32_t uid;
 	char comm[16];  /* its command name, for the log */
 	uint64_t since_ns; /* CLOCK_REALTIME when it connected */
+	uint64_t hello_by_ns; /* CLOCK_MONOTONIC: HELLO is due before this */
 	bool hello;
-	bool over_quota; /* its uid holds max_connections_per_uid already */
 	unsigned bad;
 	uint32_t nh;
 	uint32_t caph;
@@ -65,6 +70,8 @@ struct ctl {
 	struct log_rate reply_rate; /* "reply failed" lines */
 	struct log_rate deny_rate;  /* "denied" lines */
 	struct log_rate shed_rate;  /* "out of descriptors" lines */
+	struct log_rate late_rate;  /* "no hello" lines */
+	uint32_t unhello;	    /* clients that have not said HELLO yet */
 	unsigned shed;              /* connections refused since the last line */
 	int reserve_fd;             /* /dev/null, given up to shed a connection */
 	uint64_t started_ns;        /* CLOCK_REALTIME at ctl_open() */
@@ -411,11 +418,23 @@ static int open_channel(struct ctl *c, struct client *cl, const struct proto_ope
 		    -SHMQ_EPERM);
 }
 
-/* Assign the slot a role takes: a reader, a publisher, or none (monitor). */
-static int slot_take(struct channel *ch, const struct client *cl, const struct proto_open *req,
-		     struct proto_opened *out)
+/*
+ * Slots of a role on ch that the client's uid may hold; 0: no limit. The
+ * limit leaves room for the others who may use the channel: its owner,
+ * who decides who they are, is not held to it.
+ */
+static uint32_t slot_share(const struct ctl *c, const struct client *cl, const struct channel *ch)
 {
-	struct slot_owner who = {cl->id, cl->pid, cl->uid};
+	if (is_admin(c, cl->uid) || cl->uid == ch->owner_uid)
+		return 0;
+	return ch->max_handles_per_uid ? ch->max_handles_per_uid : c->cfg->max_handles_per_uid;
+}
+
+/* Assign the slot a role takes: a reader, a publisher, or none (monitor). */
+static int slot_take(struct ctl *c, struct channel *ch, const struct client *cl,
+		     const struct proto_open *req, struct proto_opened *out)
+{
+	struct slot_owner who = {cl->id, cl->pid, cl->uid, slot_share(c, cl, ch)};
 	struct log_cursor cur;
 	int err;
 
@@ -477,7 +496,10 @@ static int op_open(struct ctl *c, struct client *cl, const void *body, struct re
 		return err;
 	memset(out, 0, sizeof(*out));
 	out->channel_id = ch->id;
-	err = slot_take(ch, cl, req, out);
+	err = slot_take(c, ch, cl, req, out);
+	if (err == -SHMQ_EHANDLEQUOTA)
+		return deny(c, cl, req->role == ROLE_PUB ? "publish" : "subscribe", ch->name,
+			    "max_handles_per_uid", err);
 	if (err)
 		return err;
 	err = handle_add(cl, ch->id, req->role, out->reader_idx);
@@ -633,9 +655,10 @@ static int op_hello(struct ctl *c, struct client *cl, const void *body, struct r
 	const struct proto_hello *req = body;
 	struct proto_hello *out = (struct proto_hello *)rep->body;
 
-	(void)c;
 	if (req->major != PROTO_VERSION)
 		return -SHMQ_EVERSION;
+	if (!cl->hello)
+		c->unhello--;
 	cl->hello = true;
 	*out = (struct proto_hello){.major = PROTO_VERSION, .minor = PROTO_MINOR, .pid = (uint32_t)getpid()};
 	rep->len = sizeof(*out);
@@ -795,9 +818,7 @@ static void client_request(struct ctl *c, struct client *cl)
 	err = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ? -SHMQ_EPROTO
 							 : request_check(cl, &h, (size_t)n);
 	memset(&rep, 0, sizeof(rep));
-	if (!err && cl->over_quota)
-		err = -SHMQ_ECONNQUOTA; /* answered, then dropped below */
-	else if (!err)
+	if (!err)
 		err = ops[h.op].fn(c, cl, buf + sizeof(h), &rep);
 	else {
 		c->proto_errors++;
@@ -813,8 +834,6 @@ static void client_request(struct ctl *c, struct client *cl)
 			log_msg(LOG_WARN, "ctl", "reply failed, dropping client pid=%u err=%s "
 				"suppressed=%u", cl->pid, strerror(-err), lost);
 		client_drop(c, cl);
-	} else if (cl->over_quota) {
-		client_drop(c, cl);
 	} else if (cl->bad >= MAX_BAD_REQUESTS) {
 		log_msg(LOG_WARN, "ctl", "disconnecting client pid=%u after %u bad requests",
 			cl->pid, cl->bad);
@@ -828,6 +847,8 @@ static void client_drop(struct ctl *c, struct client *cl)
 
 	while (cl->nh)
 		handle_release(c, cl, cl->nh - 1);
+	if (!cl->hello)
+		c->unhello--;
 	epoll_ctl(c->epfd, EPOLL_CTL_DEL, cl->fd, NULL);
 	close(cl->fd);
 	if (cl->pidfd >= 0) {
@@ -867,6 +888,7 @@ static int client_register(struct ctl *c, struct client *cl)
 		cl->pidfd = -1;
 	}
 	c->cl[c->n++] = cl;
+	c->unhello++;
 	return 0;
 }
 
@@ -888,7 +910,6 @@ static void shed_connection(struct ctl *c)
 		close(fd);
 		c->shed++;
 	}
-	c->started_ns = realtime_ns();
 	c->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (log_rate_allow(&c->shed_rate, &lines_skipped)) {
 		log_msg(LOG_WARN, "ctl", "out of descriptors, closed new clients=%u reserve=%s",
@@ -928,6 +949,33 @@ static uint32_t connections_of(const struct ctl *c, uint32_t uid)
 	return n;
 }
 
+/*
+ * Turn a connection away before its first request: an answer to the HELLO
+ * it will send (op OP_HELLO, seq PROTO_SEQ_REFUSAL, status err) that
+ * waits in its socket after we close ours. Never waits: a full socket
+ * gets no answer, only the close.
+ */
+static void refuse(struct client *cl, int err)
+{
+	struct proto_hdr req = {.op = OP_HELLO, .seq = PROTO_SEQ_REFUSAL};
+
+	send_reply(cl, &req, err, NULL);
+}
+
+/*
+ * A uid at its max_connections_per_uid is refused at once, before the
+ * connection costs a pidfd or a place in the client table: connections it
+ * keeps open without a word cost the daemon nothing else.
+ */
+static bool over_quota(struct ctl *c, struct client *cl)
+{
+	if (is_admin(c, cl->uid) || connections_of(c, cl->uid) < c->cfg->max_connections_per_uid)
+		return false;
+	deny(c, cl, "connect", "-", "max_connections_per_uid", -SHMQ_ECONNQUOTA);
+	refuse(cl, -SHMQ_ECONNQUOTA);
+	return true;
+}
+
 static void client_accept(struct ctl *c)
 {
 	struct ucred cred;
@@ -942,24 +990,55 @@ static void client_accept(struct ctl *c)
 	}
 	cl = calloc(1, sizeof(*cl));
 	if (!cl || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-		goto out_close;
+		goto out_warn;
 	*cl = (struct client){.id = ++c->next_id, .fd = fd, .pidfd = -1, .pid = (uint32_t)cred.pid,
 			      .uid = cred.uid, .since_ns = realtime_ns()};
+	cl->hello_by_ns = wait_now_ns() + (uint64_t)c->cfg->hello_timeout_ms * 1000000u;
 	c->connections++;
 	read_comm(cl);
-	if (!is_admin(c, cl->uid) && connections_of(c, cl->uid) >= c->cfg->max_connections_per_uid) {
-		cl->over_quota = true;
-		deny(c, cl, "connect", "-", "max_connections_per_uid", -SHMQ_ECONNQUOTA);
-	}
-	if (client_register(c, cl))
+	if (over_quota(c, cl))
 		goto out_close;
+	if (client_register(c, cl))
+		goto out_warn;
 	log_msg(LOG_DEBUG, "ctl", "client pid=%u uid=%u", cl->pid, cl->uid);
 	return;
 
-out_close:
+out_warn:
 	log_msg(LOG_WARN, "ctl", "cannot accept client: %s", strerror(errno));
+out_close:
 	free(cl);
 	close(fd);
+}
+
+/*
+ * A request waits in the client's socket: the daemon was late (stopped,
+ * or busy), not the client; the event loop reads it next.
+ */
+static bool request_waiting(const struct client *cl)
+{
+	char byte;
+
+	return recv(cl->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+void ctl_tick(struct ctl *c, uint64_t now_ns)
+{
+	uint32_t i = 0;
+	unsigned lost;
+
+	while (i < c->n && c->unhello) {
+		struct client *cl = c->cl[i];
+
+		if (cl->hello || now_ns < cl->hello_by_ns || request_waiting(cl)) {
+			i++;
+			continue;
+		}
+		if (log_rate_allow(&c->late_rate, &lost))
+			log_msg(LOG_WARN, "ctl", "no hello within ms=%u, closing %s suppressed=%u",
+				c->cfg->hello_timeout_ms, who(cl), lost);
+		refuse(cl, -SHMQ_ETIMEDOUT);
+		client_drop(c, cl); /* the last client takes place i */
+	}
 }
 
 void ctl_event(struct ctl *c, uint64_t tag, uint32_t events)

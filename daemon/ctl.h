@@ -32,6 +32,13 @@ int ctl_open_fd(struct ctl **out, int lfd, int epfd, struct registry *reg,
  */
 void ctl_close(struct ctl *c, bool keep_handles);
 
+/*
+ * Periodic work (now_ns: CLOCK_MONOTONIC): close the connections that
+ * have not said HELLO within the configuration's hello_timeout_ms, each
+ * answered -SHMQ_ETIMEDOUT first.
+ */
+void ctl_tick(struct ctl *c, uint64_t now_ns);
+
 /* Handle an epoll event whose data.u64 is tagged for ctl. */
 void ctl_event(struct ctl *c, uint64_t tag, uint32_t events);
 

@@ -1,8 +1,9 @@
 /*
  * main.c - shmqd: parse the command line and configuration, create the
  * declared channels, then run one epoll loop over the control socket,
- * client pidfds, a 10 ms repair timer and SIGTERM/SIGINT (signalfd). Runs
- * in the foreground (or forks with --background) and logs to stderr. It
+ * client pidfds, a 10 ms timer (claim repair, HELLO deadlines) and
+ * SIGTERM/SIGINT (signalfd). Runs in the foreground (or forks with
+ * --background) and logs to stderr. It
  * binds its socket, or serves on one a service manager passed (see
  * activation.h); once it listens it says so (ready.h). A clean stop
  * removes the socket it bound, never a passed one. Channel segments are
@@ -217,8 +218,11 @@ static int create_declared(struct registry *reg, const struct config *cfg)
 		/* the daemon creates declared channels: numa_node = local is its node */
 		int err = numa_spec_resolve(&spec, 0);
 
-		if (registry_find(reg, spec.name))
-			continue; /* adopted from the daemon before */
+		ch = registry_find(reg, spec.name);
+		if (ch) { /* adopted from the daemon before: this configuration's limit */
+			ch->max_handles_per_uid = spec.max_handles_per_uid;
+			continue;
+		}
 		if (!err)
 			err = registry_create(reg, &spec, (uint32_t)geteuid(), &ch);
 		if (err) {
@@ -284,8 +288,10 @@ static bool run(int epfd, int sfd, int tfd, struct ctl *ctl, struct registry *re
 				if (keeper_event(reg, epfd))
 					return true;
 			} else if (tag == TAG_TIMER) {
-				if (read(tfd, &ticks, sizeof(ticks)) > 0)
+				if (read(tfd, &ticks, sizeof(ticks)) > 0) {
 					registry_tick(reg, wait_now_ns());
+					ctl_tick(ctl, wait_now_ns());
+				}
 			} else {
 				ctl_event(ctl, tag, evs[i].events);
 			}

@@ -497,6 +497,7 @@ static int channel_new(struct registry *r, const struct channel_spec *spec, uint
 		return -SHMQ_ENOMEM;
 	strcpy(ch->name, spec->name);
 	ch->owner_uid = owner_uid;
+	ch->max_handles_per_uid = spec->max_handles_per_uid;
 	ch->publish = spec->publish;
 	ch->subscribe = spec->subscribe;
 	ch->numa_wire = spec->numa_node;
@@ -722,6 +723,30 @@ static void slot_clear(struct ctl_slot *sl)
 	atomic_store_explicit(&sl->state, SLOT_FREE, memory_order_release);
 }
 
+/*
+ * Would who exceed its uid's share of the slots (readers or publishers)?
+ * The owner uid of a slot in use is read back from the control segment,
+ * which only the daemon writes (slot_fill()); slots adopted after a
+ * restart, still waiting for their client, count too.
+ */
+static bool over_share(const struct channel *ch, const struct slot_owner *who, bool readers)
+{
+	const uint64_t *client = readers ? ch->reader_client : ch->pub_client;
+	unsigned nslots = readers ? MAX_READERS : MAX_PUBS;
+	uint32_t held = 0;
+
+	if (!who->max_slots)
+		return false;
+	for (unsigned i = 0; i < nslots; i++) {
+		const struct ctl_slot *sl = readers ? reader_slot(ch, i) : pub_slot(ch, i);
+
+		/* relaxed: our own store, in this thread */
+		held += client[i] &&
+			atomic_load_explicit(&sl->owner_uid, memory_order_relaxed) == who->uid;
+	}
+	return held >= who->max_slots;
+}
+
 int registry_reader_add(struct channel *ch, const struct slot_owner *who, uint32_t start,
 			uint64_t offset, uint32_t wait_mode, uint32_t *idx, struct log_cursor *cur,
 			uint64_t *skip_below)
@@ -732,6 +757,8 @@ int registry_reader_add(struct channel *ch, const struct slot_owner *who, uint32
 
 	if (err)
 		return err;
+	if (over_share(ch, who, true))
+		return -SHMQ_EHANDLEQUOTA;
 	for (i = 0; i < MAX_READERS && ch->reader_client[i]; i++)
 		;
 	if (i == MAX_READERS)
@@ -823,6 +850,8 @@ int registry_pub_add(struct channel *ch, const struct slot_owner *who, uint32_t 
 
 	if (ch->v.pub_mode == SHMQ_PUBLISHERS_ONE && channel_publishers(ch))
 		return -SHMQ_EBUSY;
+	if (over_share(ch, who, false))
+		return -SHMQ_EHANDLEQUOTA;
 	for (i = 0; i < MAX_PUBS && ch->pub_client[i]; i++)
 		;
 	if (i == MAX_PUBS)

@@ -26,6 +26,7 @@ struct channel {
 	char name[201];
 	uint64_t id;
 	uint32_t owner_uid;
+	uint32_t max_handles_per_uid; /* its own limit, 0: the daemon's */
 	bool deleted;          /* not findable; kept while handles are open */
 	uint32_t handles;      /* open publisher and subscriber handles */
 	struct acl publish;
@@ -118,10 +119,12 @@ struct slot_owner {
 	uint64_t client_id;
 	uint32_t pid;
 	uint32_t uid;
+	uint32_t max_slots; /* of the role on the channel that uid may hold; 0: no limit */
 };
 
 /*
- * Assign a reader slot and its entry segment; start is enum shmq_start.
+ * Assign a reader slot and its entry segment; start is enum shmq_start;
+ * -SHMQ_EHANDLEQUOTA if who's uid holds who->max_slots reader slots.
  * *cur is where it starts (a record boundary), *skip_below the first offset
  * it delivers (0: all). The slot's entry fd and event fd (-1 unless
  * wait_mode is event fd) stay the channel's: reader_fd[*idx], efds[*idx].
@@ -132,7 +135,8 @@ int registry_reader_add(struct channel *ch, const struct slot_owner *who, uint32
 
 /*
  * Assign a publisher slot and its entry segment (pub_fd[*idx]); -SHMQ_EBUSY
- * if the channel's one publisher is taken.
+ * if the channel's one publisher is taken, -SHMQ_EHANDLEQUOTA if who's uid
+ * holds who->max_slots publisher slots.
  */
 int registry_pub_add(struct channel *ch, const struct slot_owner *who, uint32_t *idx);
 

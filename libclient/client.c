@@ -169,7 +169,7 @@ int client_recv(struct shmq_client *c, uint16_t op, void *resp, uint32_t resp_le
 			    .msg_controllen = sizeof(cbuf)};
 	struct proto_hdr h;
 	int64_t deadline = c->timeout_ns < 0 ? -1 : mono_ns() + c->timeout_ns;
-	unsigned got;
+	unsigned got, resets = 0;
 	ssize_t n;
 	int err = wait_answer(c, deadline);
 
@@ -177,9 +177,11 @@ int client_recv(struct shmq_client *c, uint16_t op, void *resp, uint32_t resp_le
 		c->late += err == -SHMQ_ETIMEDOUT;
 		return err;
 	}
+	/* a daemon that closed with our request unread (turning us away)
+	 * makes the first read fail with ECONNRESET; its answer comes next */
 	do
 		n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
+	while (n < 0 && (errno == EINTR || (errno == ECONNRESET && !resets++)));
 	if (n <= 0)
 		return -SHMQ_ECLOSED;
 	got = take_fds(&mh, fds, nfds ? *nfds : 0);
@@ -188,6 +190,9 @@ int client_recv(struct shmq_client *c, uint16_t op, void *resp, uint32_t resp_le
 	if ((size_t)n < sizeof(h))
 		goto bad;
 	memcpy(&h, buf, sizeof(h));
+	/* a connection turned away is answered before its HELLO is read */
+	if (op == OP_HELLO && h.op == OP_HELLO && h.seq == PROTO_SEQ_REFUSAL && h.status < 0)
+		h.seq = c->seq;
 	if (h.magic != PROTO_MAGIC || h.seq != c->seq || h.body_bytes != n - sizeof(h))
 		goto bad;
 	if (h.version != PROTO_VERSION)

@@ -75,7 +75,11 @@ static int hello_locked(struct shmq_client *c)
 		c->fd = -1;
 		return err;
 	}
-	err = call_locked(c, OP_HELLO, &hello, sizeof(hello), &hello, sizeof(hello), NULL, NULL);
+	err = client_send(c, OP_HELLO, &hello, sizeof(hello));
+	/* a daemon that turns the connection away answers and closes, maybe
+	 * before the HELLO went out: its answer is read even then */
+	if (!err || err == -SHMQ_ECLOSED)
+		err = client_recv(c, OP_HELLO, &hello, sizeof(hello), NULL, NULL);
 	if (err) {
 		close(c->fd);
 		c->fd = -1;

@@ -196,7 +196,8 @@ struct shmq_sub_stats {
  * Errors: -SHMQ_ENODAEMON (nobody listens there), -SHMQ_EPERM (the socket
  * refuses us), -SHMQ_EVERSION, -SHMQ_EPROTO (the peer is no shmqd),
  * -SHMQ_ECLOSED (it hung up), -SHMQ_ELIMIT (no descriptors left),
- * -SHMQ_EINVAL (path too long), -SHMQ_ENOMEM, -SHMQ_ESYS.
+ * -SHMQ_ECONNQUOTA (the caller's uid holds as many connections as the
+ * daemon allows), -SHMQ_EINVAL (path too long), -SHMQ_ENOMEM, -SHMQ_ESYS.
  */
 int shmq_connect(const char *socket_path, struct shmq_client **out);
 

@@ -38,6 +38,9 @@ static const struct {
 			     "this user owns as many channels as the daemon allows per user"},
 	[SHMQ_ECONNQUOTA] = {"SHMQ_ECONNQUOTA",
 			     "this user holds as many connections as the daemon allows per user"},
+	[SHMQ_EHANDLEQUOTA] = {"SHMQ_EHANDLEQUOTA",
+			       "this user holds as many publishers or subscribers of the channel as "
+			       "the daemon allows per user"},
 };
 
 /* The table index of err or -err; -1 outside the table (also for INT_MIN). */

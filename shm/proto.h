@@ -31,6 +31,14 @@
 #define PROTO_MINOR_STATS 2u
 #define PROTO_MINOR_RESUME 3u
 
+/*
+ * The seq of the answer with which shmqd turns a connection away before
+ * its first request: op OP_HELLO, status -SHMQ_ECONNQUOTA (the uid holds
+ * max_connections_per_uid) or -SHMQ_ETIMEDOUT (no HELLO in time); then it
+ * closes. Clients number their requests from 1.
+ */
+#define PROTO_SEQ_REFUSAL 0u
+
 enum proto_op {
 	OP_HELLO = 1,
 	OP_CREATE = 2,

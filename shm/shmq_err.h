@@ -34,6 +34,7 @@ enum shmq_err {
 	SHMQ_EDELETED = 23,   /* the channel was deleted while the handle was open */
 	SHMQ_ECHANQUOTA = 24, /* this uid owns as many channels as it may */
 	SHMQ_ECONNQUOTA = 25, /* this uid holds as many connections as it may */
+	SHMQ_EHANDLEQUOTA = 26, /* this uid holds as many handles of the channel as it may */
 	SHMQ_ERR_COUNT
 };
 

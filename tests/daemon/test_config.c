@@ -43,6 +43,8 @@ static void test_config_defaults_without_text(void **state)
 	assert_int_equal(cfg.max_channels, 1024);
 	assert_int_equal(cfg.max_channels_per_uid, 64);
 	assert_int_equal(cfg.max_connections_per_uid, 64);
+	assert_int_equal(cfg.hello_timeout_ms, 5000);
+	assert_int_equal(cfg.max_handles_per_uid, 16);
 	/* creation: root and the daemon's uid only, nobody listed */
 	assert_false(cfg.create.everyone);
 	assert_int_equal(cfg.create.n, 0);
@@ -64,6 +66,35 @@ static void test_config_per_uid_limits_and_create_list(void **state)
 		     "max_channels_per_uid = 0");
 	expect_error("[daemon]\nmax_connections_per_uid = 65537\n", ":2:", "from 1 to 65536",
 		     "max_connections_per_uid = 65537");
+}
+
+static void test_config_hello_timeout_from_100_ms_to_a_minute(void **state)
+{
+	(void)state;
+	assert_int_equal(parse("[daemon]\nhello_timeout_ms = 100\n"), 0);
+	assert_int_equal(cfg.hello_timeout_ms, 100);
+	assert_int_equal(parse("[daemon]\nhello_timeout_ms = 60000\n"), 0);
+	assert_int_equal(cfg.hello_timeout_ms, 60000);
+	expect_error("[daemon]\nhello_timeout_ms = 99\n", ":2:", "from 100 to 60000",
+		     "hello_timeout_ms = 99");
+	expect_error("[daemon]\nhello_timeout_ms = 60001\n", ":2:", "from 100 to 60000",
+		     "hello_timeout_ms = 60001");
+}
+
+static void test_config_handle_limit_for_the_daemon_and_a_channel(void **state)
+{
+	(void)state;
+	assert_int_equal(parse("[daemon]\nmax_handles_per_uid = 64\n"
+			       "[channel a]\nmax_handles_per_uid = 1\n[channel b]\n"),
+			 0);
+	assert_int_equal(cfg.max_handles_per_uid, 64);
+	assert_int_equal(cfg.nchannels, 2);
+	assert_int_equal(cfg.channels[0].max_handles_per_uid, 1);
+	assert_int_equal(cfg.channels[1].max_handles_per_uid, 0); /* the daemon's */
+	expect_error("[daemon]\nmax_handles_per_uid = 0\n", ":2:", "from 1 to 64",
+		     "max_handles_per_uid = 0");
+	expect_error("[channel a]\nmax_handles_per_uid = 65\n", ":2:", "from 1 to 64",
+		     "max_handles_per_uid = 65");
 }
 
 static void test_config_inline_comments_end_the_value(void **state)
@@ -294,6 +325,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_config_defaults_without_text),
 	    cmocka_unit_test(test_config_per_uid_limits_and_create_list),
+	    cmocka_unit_test(test_config_hello_timeout_from_100_ms_to_a_minute),
+	    cmocka_unit_test(test_config_handle_limit_for_the_daemon_and_a_channel),
 	    cmocka_unit_test(test_config_inline_comments_end_the_value),
 	    cmocka_unit_test(test_config_channel_defaults_and_every_key),
 	    cmocka_unit_test(test_config_sizes_take_k_m_g_t_and_b),
