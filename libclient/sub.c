@@ -119,7 +119,7 @@ static void sub_disarm(struct shmq_sub *s)
 	if (atomic_load_explicit(&s->m.v.wake->marks[s->idx].armed, memory_order_relaxed) ==
 	    MARK_EFD)
 		log_reader_unmark(&s->m.v, s->idx, MARK_EFD);
-	wait_efd_drain(s->efd); /* a publisher may have signalled us */
+	wait_fd_drain(s->efd); /* a publisher may have signalled us */
 }
 
 SHMQ_EXPORT void shmq_sub_close(struct shmq_sub *s)
@@ -275,7 +275,7 @@ static int sleep_efd(struct shmq_sub *s, struct log_rec *rec, int64_t left)
 	struct pollfd pfd = {.fd = s->efd, .events = POLLIN};
 	int r;
 
-	wait_efd_drain(s->efd);
+	wait_fd_drain(s->efd);
 	/* acquire; pairs with the CAS in log_wake(): a publisher that took
 	 * the mark signalled before or after the drain above; either we arm
 	 * again here or its signal is still pending for poll(). */
