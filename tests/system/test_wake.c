@@ -5,20 +5,30 @@
  * writes to it; the daemon must go on answering, honest publishers must
  * finish their publishes, and an honest reader's shmq_recv() with timeout
  * 0 must return at once. Every bound here is seconds for what takes
- * milliseconds; what it catches is a call that blocks for good. Needs
+ * milliseconds; what it catches is a call that blocks for good. And
+ * the pacing of wake-ups that bring nothing: honest ping-pong and paced
+ * traffic never trigger it, a client bumping the wake word does. The
+ * pauses are counted exactly: this file defines nanosleep(), which
+ * libshmq then calls, and counts the 1 ms requests of a window. Needs
  * root to make the second uid: exits 77 otherwise. Test process: one
  * thread; children report through pipes.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -31,7 +41,9 @@
 #define CHAN "w.chan"
 #define CONF                                                                                       \
 	"[channel w.chan]\ncapacity = 32K\nmax_message = 64\npolicy = drop\n"                      \
-	"subscribe = 65534\npublish = 65534\n"
+	"subscribe = 65534\npublish = 65534\n"                                                     \
+	"[channel w.ping]\ncapacity = 32K\nmax_message = 64\npolicy = block\n"                     \
+	"[channel w.pong]\ncapacity = 32K\nmax_message = 64\npolicy = block\n"
 
 #define DONE_S 10 /* for what takes milliseconds: only a call blocked for good misses it */
 
@@ -41,6 +53,33 @@
 static struct daemon *dmn(void **state)
 {
 	return *state;
+}
+
+/* ---- counting the library's pauses ---- */
+
+#define PAUSE_NS 1000000 /* libclient/sub.c's EMPTY_WAKE_PAUSE_NS */
+
+static bool counting;	/* in this process, between pauses_start() and pauses_stop() */
+static uint64_t pauses; /* 1 ms sleeps asked for meanwhile */
+
+/* Every nanosleep() of this process, libshmq's included, comes here. */
+int nanosleep(const struct timespec *req, struct timespec *rem)
+{
+	if (counting && req && req->tv_sec == 0 && req->tv_nsec == PAUSE_NS)
+		pauses++;
+	return (int)syscall(SYS_clock_nanosleep, CLOCK_REALTIME, 0, req, rem);
+}
+
+static void pauses_start(void)
+{
+	pauses = 0;
+	counting = true;
+}
+
+static uint64_t pauses_stop(void)
+{
+	counting = false;
+	return pauses;
 }
 
 /* Make fd's open file description blocking and write FILL_VALUE to it. */
@@ -305,6 +344,229 @@ static void test_publisher_cannot_block_a_readers_poll(void **state)
 	assert_daemon_answers(d, "after");
 }
 
+/* ---- pacing: honest wake-ups are never paced, bumps are ---- */
+
+#define ROUND_TRIPS 2000u
+#define PACED_MSGS 1000u
+#define PACED_GAP_NS 200000 /* 5,000 messages a second */
+
+struct echo_job {
+	const char *sock;
+	uint32_t wait;
+	uint64_t n;
+	uint64_t *child_pauses; /* shared memory */
+	int say_fd;
+};
+
+/* Open sub on in and pub on out (either may be NULL). 0 or -1. */
+static int open_pair(struct shmq_client *c, const char *in, uint32_t wait, struct shmq_sub **s,
+		     const char *out, struct shmq_pub **p)
+{
+	struct shmq_sub_opts so = {.wait = wait};
+
+	if (in && shmq_sub_open(c, in, &so, s))
+		return -1;
+	if (out && shmq_pub_open(c, out, NULL, p))
+		return -1;
+	return 0;
+}
+
+/* The far end of a ping-pong: receives on w.ping in wait mode j->wait, echoes on w.pong. */
+static int run_echo(void *arg)
+{
+	const struct echo_job *j = arg;
+	struct shmq_client *c;
+	struct shmq_sub *s;
+	struct shmq_pub *p;
+	struct shmq_msg m;
+	uint64_t v;
+
+	if (shmq_connect(j->sock, &c) || open_pair(c, "w.ping", j->wait, &s, "w.pong", &p))
+		return 10;
+	pipe_say(j->say_fd, "open");
+	pauses_start();
+	for (uint64_t i = 0; i < j->n; i++) {
+		if (shmq_recv(s, &m, FX_HANG_NS) || m.len != sizeof(v))
+			return 11;
+		memcpy(&v, m.data, sizeof(v));
+		if (v != i || shmq_publish(p, &v, sizeof(v), FX_HANG_NS, NULL))
+			return 12;
+	}
+	*j->child_pauses = pauses_stop();
+	return 0;
+}
+
+/*
+ * Ping-pong of ROUND_TRIPS messages with an echo child in wait mode wait,
+ * the test process receiving in SHMQ_WAIT_SLEEP: every wake-up is an
+ * honest one, so neither side may pause once.
+ */
+static void ping_pong_unpaced(struct daemon *d, uint32_t wait, const char *name)
+{
+	uint64_t *child_pauses = fx_shared_alloc(sizeof(uint64_t));
+	struct echo_job j = {.sock = d->sock, .wait = wait, .n = ROUND_TRIPS};
+	struct shmq_client *c = fx_connect(d);
+	uint64_t mine;
+	struct shmq_sub *s;
+	struct shmq_pub *p;
+	struct shmq_msg m;
+	int say[2];
+	pid_t pid;
+
+	assert_non_null(child_pauses);
+	assert_int_equal(pipe2(say, O_CLOEXEC), 0);
+	j.child_pauses = child_pauses;
+	j.say_fd = say[1];
+	assert_int_equal(open_pair(c, "w.pong", SHMQ_WAIT_SLEEP, &s, "w.ping", &p), 0);
+	pid = child_start(run_echo, &j);
+	assert_int_equal(pipe_expect(say[0], "open"), 0);
+	pauses_start();
+	for (uint64_t i = 0; i < ROUND_TRIPS; i++) {
+		fx_publish_u64(p, i, FX_HANG_NS);
+		assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+		assert_int_equal(fx_msg_u64(&m), i);
+	}
+	mine = pauses_stop();
+	assert_int_equal(child_wait(pid, FX_HANG_S), 0);
+	print_message("%u round trips, echo in %s: %llu pauses there, %llu here (sleep)\n",
+		      ROUND_TRIPS, name, (unsigned long long)*child_pauses,
+		      (unsigned long long)mine);
+	assert_int_equal(*child_pauses, 0);
+	assert_int_equal(mine, 0);
+	shmq_pub_close(p);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+	close(say[0]);
+	close(say[1]);
+	fx_shared_free(child_pauses, sizeof(uint64_t));
+}
+
+/*
+ * The defence against wake-ups that bring nothing (16 in a row, then a
+ * 1 ms pause) took every honest wake-up for an empty one: a sleeping
+ * reader paused after every 16 messages. Ping-pong in each sleeping mode
+ * now pauses never.
+ */
+static void test_honest_ping_pong_is_never_paced(void **state)
+{
+	ping_pong_unpaced(dmn(state), SHMQ_WAIT_SLEEP, "sleep");
+	ping_pong_unpaced(dmn(state), SHMQ_WAIT_SPIN_SLEEP, "spin_sleep");
+	ping_pong_unpaced(dmn(state), SHMQ_WAIT_EVENTFD, "eventfd");
+}
+
+/* A reader of w.ping in j->wait that receives j->n messages, counting its pauses. */
+static int run_counting_reader(void *arg)
+{
+	const struct echo_job *j = arg;
+	struct shmq_client *c;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+
+	if (shmq_connect(j->sock, &c) || open_pair(c, "w.ping", j->wait, &s, NULL, NULL))
+		return 10;
+	pipe_say(j->say_fd, "open");
+	pauses_start();
+	for (uint64_t i = 0; i < j->n; i++)
+		if (shmq_recv(s, &m, FX_HANG_NS) || fx_msg_u64(&m) != i)
+			return 11;
+	*j->child_pauses = pauses_stop();
+	return 0;
+}
+
+/*
+ * A publisher paced at 5,000 messages a second and a default
+ * (spin-then-sleep) reader: each message is one honest wake-up, and the
+ * reader pauses never.
+ */
+static void test_paced_traffic_is_never_paced(void **state)
+{
+	struct daemon *d = dmn(state);
+	uint64_t *child_pauses = fx_shared_alloc(sizeof(uint64_t));
+	struct echo_job j = {.sock = d->sock, .wait = SHMQ_WAIT_SPIN_SLEEP, .n = PACED_MSGS};
+	struct timespec gap = {0, PACED_GAP_NS};
+	struct shmq_client *c = fx_connect(d);
+	struct shmq_pub *p;
+	int say[2];
+	pid_t pid;
+
+	assert_non_null(child_pauses);
+	assert_int_equal(pipe2(say, O_CLOEXEC), 0);
+	j.child_pauses = child_pauses;
+	j.say_fd = say[1];
+	assert_int_equal(shmq_pub_open(c, "w.ping", NULL, &p), 0);
+	pid = child_start(run_counting_reader, &j);
+	assert_int_equal(pipe_expect(say[0], "open"), 0);
+	for (uint64_t i = 0; i < PACED_MSGS; i++) {
+		fx_publish_u64(p, i, FX_HANG_NS);
+		nanosleep(&gap, NULL);
+	}
+	assert_int_equal(child_wait(pid, FX_HANG_S), 0);
+	print_message("%u messages at 5,000/s: the reader paused %llu times\n", PACED_MSGS,
+		      (unsigned long long)*child_pauses);
+	assert_int_equal(*child_pauses, 0);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+	close(say[0]);
+	close(say[1]);
+	fx_shared_free(child_pauses, sizeof(uint64_t));
+}
+
+/* A sleeping reader of w.ping that waits 500 ms for a message that never comes. */
+static int run_bumped_reader(void *arg)
+{
+	const struct echo_job *j = arg;
+	struct shmq_client *c;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+
+	if (shmq_connect(j->sock, &c) || open_pair(c, "w.ping", SHMQ_WAIT_SLEEP, &s, NULL, NULL))
+		return 10;
+	pipe_say(j->say_fd, "open");
+	pauses_start();
+	if (shmq_recv(s, &m, 500 * 1000000ll) != -SHMQ_ETIMEDOUT)
+		return 11;
+	*j->child_pauses = pauses_stop();
+	return 0;
+}
+
+/*
+ * The defence still holds: a client that bumps wake_seq and wakes it in a
+ * loop, with no message, makes a sleeping reader pause.
+ */
+static void test_wake_word_bumps_are_still_paced(void **state)
+{
+	struct daemon *d = dmn(state);
+	uint64_t *child_pauses = fx_shared_alloc(sizeof(uint64_t));
+	struct echo_job j = {.sock = d->sock};
+	struct raw_chan rc;
+	struct raw r;
+	int say[2];
+	pid_t pid;
+	int64_t end;
+
+	assert_non_null(child_pauses);
+	assert_int_equal(pipe2(say, O_CLOEXEC), 0);
+	j.child_pauses = child_pauses;
+	j.say_fd = say[1];
+	fx_raw_open(&r, d, "w.ping", ROLE_SUB, &rc);
+	pid = child_start(run_bumped_reader, &j);
+	assert_int_equal(pipe_expect(say[0], "open"), 0);
+	end = fx_now_ns() + 400 * 1000000ll;
+	while (fx_now_ns() < end) {
+		atomic_fetch_add(&rc.wake->wake_seq, 1);
+		syscall(SYS_futex, &rc.wake->wake_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+	}
+	assert_int_equal(child_wait(pid, FX_HANG_S), 0);
+	print_message("bumped for 400 ms: the reader paused %llu times\n",
+		      (unsigned long long)*child_pauses);
+	assert_true(*child_pauses > 0);
+	raw_chan_unmap(&rc);
+	raw_close(&r);
+	close(say[0]);
+	close(say[1]);
+	fx_shared_free(child_pauses, sizeof(uint64_t));
+}
+
 #define W(f)                                                                                       \
 	cmocka_unit_test_prestate_setup_teardown(f, fx_daemon_setup_conf, daemon_teardown,         \
 						 (void *)(uintptr_t)(CONF))
@@ -314,6 +576,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    W(test_subscriber_cannot_block_anyone_through_its_wake_fd),
 	    W(test_publisher_cannot_block_a_readers_poll),
+	    W(test_honest_ping_pong_is_never_paced),
+	    W(test_paced_traffic_is_never_paced),
+	    W(test_wake_word_bumps_are_still_paced),
 	};
 
 	if (geteuid() != 0) {
