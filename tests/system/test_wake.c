@@ -567,6 +567,101 @@ static void test_wake_word_bumps_are_still_paced(void **state)
 	fx_shared_free(child_pauses, sizeof(uint64_t));
 }
 
+/* ---- a publisher waiting for space ---- */
+
+/*
+ * While armed, CLOCK_MONOTONIC runs 1 ms per call (so that a publisher's
+ * spin for space ends at its first look at the clock), and at the third
+ * call, the one after the spin's last claim, the reader drain_sub frees
+ * the whole ring.
+ */
+static bool clock_armed;
+static unsigned clock_calls;
+static int64_t clock_skew_ns;
+static struct shmq_sub *drain_sub;
+
+static void drain_all(void)
+{
+	struct shmq_msg m;
+
+	while (shmq_recv(drain_sub, &m, 0) == 0)
+		;
+}
+
+int clock_gettime(clockid_t clk, struct timespec *ts)
+{
+	int r = (int)syscall(SYS_clock_gettime, clk, ts);
+
+	if (r || !clock_armed || clk != CLOCK_MONOTONIC)
+		return r;
+	clock_skew_ns += 1000000;
+	ts->tv_sec += clock_skew_ns / 1000000000;
+	ts->tv_nsec += clock_skew_ns % 1000000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+	if (++clock_calls == 3) {
+		clock_armed = false; /* the drain reads no clock of ours */
+		drain_all();
+	}
+	return r;
+}
+
+static uint64_t space_waits(struct shmq_client *c, const char *name)
+{
+	struct shmq_mon_stats *st = calloc(1, sizeof(*st));
+	struct shmq_mon *mon;
+	uint64_t n;
+
+	assert_non_null(st);
+	assert_int_equal(shmq_mon_open(c, name, &mon), 0);
+	assert_int_equal(shmq_mon_read(mon, st), 0);
+	assert_int_equal(st->npubs, 1);
+	n = st->pubs[0].space_waits;
+	shmq_mon_close(mon);
+	free(st);
+	return n;
+}
+
+/*
+ * wait_space() set space_wanted and slept on space_seq without looking at
+ * the readers again: a reader that freed the ring after the publisher's
+ * last claim and before the flag saw no flag, woke nobody, and the
+ * publisher slept its 1 ms bound with the ring empty. Now it looks again
+ * after the flag and does not sleep.
+ */
+static void test_publisher_sees_space_freed_just_before_it_sleeps(void **state)
+{
+	struct daemon *d = dmn(state);
+	struct shmq_client *c = fx_connect(d), *rc = fx_connect(d);
+	struct shmq_sub_opts so = {.wait = SHMQ_WAIT_SPIN};
+	struct shmq_pub *p;
+	uint64_t v = 0, waits;
+	int err;
+
+	assert_int_equal(shmq_sub_open(rc, "w.ping", &so, &drain_sub), 0);
+	assert_int_equal(shmq_pub_open(c, "w.ping", NULL, &p), 0);
+	while ((err = shmq_publish(p, &v, sizeof(v), 0, NULL)) == 0)
+		v++;
+	assert_int_equal(err, -SHMQ_EFULL);
+	clock_calls = 0;
+	clock_skew_ns = 0;
+	clock_armed = true;
+	err = shmq_publish(p, &v, sizeof(v), FX_HANG_NS, NULL);
+	clock_armed = false;
+	assert_int_equal(err, 0);
+	assert_int_equal(clock_calls, 3); /* the drain happened */
+	waits = space_waits(c, "w.ping");
+	print_message("ring of %llu freed after the last claim: the publisher slept %llu times\n",
+		      (unsigned long long)v, (unsigned long long)waits);
+	assert_int_equal(waits, 0);
+	shmq_pub_close(p);
+	shmq_sub_close(drain_sub);
+	shmq_disconnect(rc);
+	shmq_disconnect(c);
+}
+
 #define W(f)                                                                                       \
 	cmocka_unit_test_prestate_setup_teardown(f, fx_daemon_setup_conf, daemon_teardown,         \
 						 (void *)(uintptr_t)(CONF))
@@ -579,6 +674,7 @@ int main(void)
 	    W(test_honest_ping_pong_is_never_paced),
 	    W(test_paced_traffic_is_never_paced),
 	    W(test_wake_word_bumps_are_still_paced),
+	    W(test_publisher_sees_space_freed_just_before_it_sleeps),
 	};
 
 	if (geteuid() != 0) {
