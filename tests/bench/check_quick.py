@@ -50,8 +50,9 @@ INFO = {
     "timestamp_poll_ns", "timestamp_poll_pct", "memory_mixed_per_mib",
     "mixed_shared_msgs", "mixed_shared_mb", "mixed_excl_msgs", "mixed_excl_mb",
 }
-# Targets that need iceoryx: skipped, with the reason, where it is absent.
-NEED_IOX = {"iox_spin_p50_ratio"}
+# Figures that need iceoryx: skipped, with the reason, where it is absent
+# or its RouDi cannot start (another one runs on this machine).
+NEED_IOX = {"iox_spin_p50_ratio", "iox_spin_shared_p50_ratio"}
 # Targets whose scenarios --summary does not run (fan-out): skipped there.
 NOT_IN_SUMMARY = {"fanout_first_p99_ratio"}
 VERDICT_HEADER = "acceptance figures of the v3 channel format"
