@@ -115,6 +115,49 @@ static void figures_pingpong(struct vlist *l)
 		  vadd(l, "spin_shared_p50_ratio", "<=", 1.6, "x",
 		       "ping-pong spin, shared publishers: p50 / raw-spin p50"),
 		  "shmq-spin", "raw-spin", 0);
+	lat_ratio(l,
+		  vadd(l, "sleep_p99_ratio", "<=", 1.5, "x",
+		       "ping-pong sleep: shmq-sleep p99 / raw-futex p99"),
+		  "shmq-sleep", "raw-futex", 1);
+}
+
+/* ---- fan-out ------------------------------------------------------------- */
+
+/* The ok fan-out result of 64 B with the most subscribers, more than one; NULL if none. */
+static const struct result *fanout_most(const struct results *rs)
+{
+	const struct result *most = NULL;
+
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct result *r = &rs->v[i];
+
+		if (r->sc->kind == KIND_FANOUT && r->size_bytes == 64 && r->status == RES_OK &&
+		    r->nsubs > 1 && (!most || r->nsubs > most->nsubs))
+			most = r;
+	}
+	return most;
+}
+
+/* Sleeping subscribers: the first of N is woken as soon as the only one would be. */
+static void figures_fanout(struct vlist *l)
+{
+	struct verdict *v = vadd(l, "fanout_first_p99_ratio", "<=", 2, "x",
+				 "fan-out, most subscribers: first-message p99 / 1 subscriber's");
+	const struct result *one = results_find(l->rs, "fanout", "shmq", 64, 1);
+	const struct result *most = fanout_most(l->rs);
+
+	if (!one || one->status != RES_OK || !most) {
+		v->state = VERDICT_SKIPPED;
+		v->not_run = !one || !most;
+		snprintf(v->detail, sizeof(v->detail), "fanout/shmq 64 B: %s",
+			 !one || one->status != RES_OK ? "1 subscriber not run or not ok"
+						       : "no run with more subscribers");
+		return;
+	}
+	if (one->lat.p99_ns)
+		vset(v, (double)most->lat.p99_ns / (double)one->lat.p99_ns,
+		     "%u subscribers %" PRIu64 " ns / 1 subscriber %" PRIu64 " ns", most->nsubs,
+		     most->lat.p99_ns, one->lat.p99_ns);
 }
 
 static void figures_iox(struct vlist *l)
@@ -344,6 +387,7 @@ size_t verdicts_compute(const struct results *rs, struct verdict *out)
 	struct vlist l = {.rs = rs, .v = out};
 
 	figures_pingpong(&l);
+	figures_fanout(&l);
 	figures_stream(&l);
 	figures_memory(&l);
 	figures_counters(&l);

@@ -88,6 +88,7 @@ struct reply {
 	uint32_t nfds;
 	int fds[PROTO_MAX_FDS];
 	bool close_fds; /* the fds were opened for this reply: close them after it */
+	int handed_fd;	/* one fd the daemon gives away with this reply: closed after it, -1 none */
 };
 
 static uint64_t realtime_ns(void)
@@ -471,7 +472,7 @@ static void slot_give_back(struct channel *ch, uint32_t role, uint32_t idx)
 }
 
 /* The descriptors of an open: what the role may write, read-write; the rest read-only. */
-static void open_fds(const struct channel *ch, uint32_t role, uint32_t idx, struct reply *rep)
+static void open_fds(struct channel *ch, uint32_t role, uint32_t idx, struct reply *rep)
 {
 	rep->fds[0] = role == ROLE_PUB ? ch->data_fd : ch->data_ro_fd;
 	rep->fds[1] = ch->ctl_ro_fd;
@@ -481,8 +482,11 @@ static void open_fds(const struct channel *ch, uint32_t role, uint32_t idx, stru
 		rep->fds[rep->nfds++] = ch->pub_fd[idx];
 	if (role == ROLE_SUB)
 		rep->fds[rep->nfds++] = ch->reader_fd[idx];
-	if (role == ROLE_SUB && ch->efds[idx] >= 0)
-		rep->fds[rep->nfds++] = ch->efds[idx];
+	if (role == ROLE_SUB && ch->efd_rd[idx] >= 0) {
+		/* the reader's end of its wake socket is its alone: ours goes */
+		rep->fds[rep->nfds++] = rep->handed_fd = ch->efd_rd[idx];
+		ch->efd_rd[idx] = -1;
+	}
 }
 
 static int op_open(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
@@ -563,6 +567,9 @@ static int peer_add(const struct channel *ch, uint32_t kind, unsigned i, struct 
 	if (kind == PEER_EFDS) {
 		if (!ch->reader_client[i] || ch->efds[i] < 0)
 			return 0;
+		/* the waker end, shared with the daemon and the other
+		 * publishers: whatever flags one sets, every wait_fd_signal()
+		 * says MSG_DONTWAIT */
 		fd = dup(ch->efds[i]);
 	} else if (kind == PEER_READERS) {
 		if (!ch->reader_client[i])
@@ -818,6 +825,7 @@ static void client_request(struct ctl *c, struct client *cl)
 	err = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ? -SHMQ_EPROTO
 							 : request_check(cl, &h, (size_t)n);
 	memset(&rep, 0, sizeof(rep));
+	rep.handed_fd = -1;
 	if (!err)
 		err = ops[h.op].fn(c, cl, buf + sizeof(h), &rep);
 	else {
@@ -828,6 +836,8 @@ static void client_request(struct ctl *c, struct client *cl)
 	if (rep.close_fds)
 		for (uint32_t i = 0; i < rep.nfds; i++)
 			close(rep.fds[i]);
+	if (rep.handed_fd >= 0)
+		close(rep.handed_fd);
 	if (err) {
 		/* it would wait forever for the reply we could not send */
 		if (log_rate_allow(&c->reply_rate, &lost))

@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -244,6 +243,7 @@ static void channel_free(struct channel *ch)
 {
 	for (unsigned i = 0; i < MAX_READERS; i++) {
 		fd_close(&ch->efds[i]);
+		fd_close(&ch->efd_rd[i]);
 		entry_release(&ch->reader_fd[i], (void **)&ch->peers.readers[i]);
 	}
 	for (unsigned i = 0; i < MAX_PUBS; i++)
@@ -469,7 +469,7 @@ static struct channel *channel_alloc(struct registry *r)
 	if (!ch)
 		return NULL;
 	for (unsigned i = 0; i < MAX_READERS; i++)
-		ch->efds[i] = ch->reader_fd[i] = -1;
+		ch->efds[i] = ch->efd_rd[i] = ch->reader_fd[i] = -1;
 	for (unsigned i = 0; i < MAX_PUBS; i++)
 		ch->pub_fd[i] = -1;
 	ch->data_fd = ch->data_ro_fd = ch->ctl_fd = ch->ctl_ro_fd = -1;
@@ -763,14 +763,12 @@ int registry_reader_add(struct channel *ch, const struct slot_owner *who, uint32
 		;
 	if (i == MAX_READERS)
 		return -SHMQ_ELIMIT;
-	if (wait_mode == SHMQ_WAIT_EVENTFD) {
-		ch->efds[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (ch->efds[i] < 0)
-			return err_from_errno(errno);
-	}
+	if (wait_mode == SHMQ_WAIT_EVENTFD && wait_fd_create(&ch->efd_rd[i], &ch->efds[i]) < 0)
+		return err_from_errno(errno);
 	err = entry_create(ch, 'r', i, &ch->reader_fd[i], &map);
 	if (err) {
 		fd_close(&ch->efds[i]);
+		fd_close(&ch->efd_rd[i]);
 		return err;
 	}
 	ch->peers.readers[i] = map;
@@ -811,6 +809,7 @@ void registry_reader_remove(struct channel *ch, uint32_t idx)
 	gen_bump(&ctl_rw(ch)->readers_gen);
 	entry_release(&ch->reader_fd[idx], (void **)&ch->peers.readers[idx]);
 	fd_close(&ch->efds[idx]);
+	fd_close(&ch->efd_rd[idx]);
 	wake_publishers(ch);
 }
 
@@ -960,7 +959,7 @@ static void watch_readers(struct channel *ch)
 			continue;
 		nudged++;
 		if (ch->efds[i] >= 0)
-			wait_efd_signal(ch->efds[i]);
+			wait_fd_signal(ch->efds[i]); /* never blocks, whoever set the flags */
 		else
 			futex = true;
 	}
@@ -1017,20 +1016,6 @@ static bool fd_is_ours(int fd, uint64_t bytes)
 	    (st.st_mode & 07777) != 0600 || (uint64_t)st.st_size != bytes)
 		return false;
 	return fcntl(fd, F_GET_SEALS) == SEG_SEALS;
-}
-
-/* Is fd an event fd (the ones registry_reader_add() makes)? */
-static bool fd_is_eventfd(int fd)
-{
-	char path[64], link[64];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		return false;
-	link[n] = 0;
-	return !strcmp(link, "anon_inode:[eventfd]");
 }
 
 /* Map a kept channel's segments and check its headers against its record. */
@@ -1145,7 +1130,7 @@ static void adopt_entry(struct registry *r, const struct keep_entry *e, int *fds
 	uint64_t bytes;
 
 	if (!ch || !entry_slot(ch, e) || nfds != 1 + (e->has_efd != 0) ||
-	    !fd_is_ours(fds[0], ENTRY_SEG_BYTES) || (nfds > 1 && !fd_is_eventfd(fds[1])) ||
+	    !fd_is_ours(fds[0], ENTRY_SEG_BYTES) || (nfds > 1 && !wait_fd_is_wake(fds[1])) ||
 	    (e->kind == 'r' ? ch->reader_client[i] : ch->pub_client[i]) ||
 	    map_fd(fds[0], true, &map, &bytes)) {
 		log_msg(LOG_WARN, "registry", "not adopting a handle of channel id=%llu slot=%c%u",

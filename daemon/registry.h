@@ -52,7 +52,8 @@ struct channel {
 	uint32_t stall_killed[MAX_PUBS];     /* pid we stopped, logged once */
 	int reader_fd[MAX_READERS];          /* entry segments, -1 = none */
 	int pub_fd[MAX_PUBS];
-	int efds[MAX_READERS];               /* event fds of event-fd readers, -1 = none */
+	int efds[MAX_READERS];	 /* waker ends of event-fd readers' wake sockets, -1 = none */
+	int efd_rd[MAX_READERS]; /* their reader ends, until the OPEN reply hands them over */
 	bool have_efds;
 	uint64_t repairs;                    /* claims given up (dead, stalled, closed) */
 	struct reader_watch watch[MAX_READERS];

@@ -133,39 +133,6 @@ static int64_t left_ns(uint64_t deadline)
 }
 
 /*
- * No space: sleep until a reader moves (block policy), the daemon frees a
- * stalled claim, or the deadline passes. Re-checks at least every ms: a
- * reader or publisher may die without anyone waking us.
- */
-static int wait_space(struct shmq_pub *p, int64_t timeout_ns, uint64_t deadline)
-{
-	struct wake_hdr *w = p->m.v.wake;
-	uint32_t seq;
-	int64_t left = timeout_ns < 0 ? 1000000 : left_ns(deadline);
-	int err;
-
-	if (left == 0)
-		return -SHMQ_ETIMEDOUT;
-	if (left > 1000000)
-		left = 1000000;
-	/* seq_cst; pairs with the seq_cst cursor store + space_wanted
-	 * exchange of a reader in sub.c (Dekker): either it sees the flag and
-	 * wakes us, or we see its move. A flag rather than a count: a
-	 * publisher killed asleep leaves it set only until the next reader
-	 * move clears it, at the cost of one spurious wake. */
-	atomic_store_explicit(&w->space_wanted, 1, memory_order_seq_cst);
-	seq = atomic_load_explicit(&w->space_seq, memory_order_seq_cst);
-	p->lp.limit = 0;
-	p->lp.claims_limit = 0;
-	/* relaxed: our own counter */
-	atomic_store_explicit(&p->lp.me->space_waits,
-			      atomic_load_explicit(&p->lp.me->space_waits, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-	err = wait_futex(&w->space_seq, seq, left);
-	return err == -SHMQ_ETIMEDOUT ? 0 : err;
-}
-
-/*
  * One claim attempt of n records (n == 0: one record of len). On block
  * channels the cached reader limit is dropped when the daemon changed the
  * reader table: a reader that joined below it would otherwise be overwritten
@@ -261,6 +228,49 @@ static int claim_spin(struct shmq_pub *p, const uint32_t *lens, unsigned n, uint
 	}
 }
 
+/*
+ * No space: announce it, look once more, then sleep until a reader moves
+ * (block policy), the daemon frees a stalled claim, or the deadline
+ * passes. Re-checks at least every ms: a reader or publisher may die
+ * without anyone waking us. Returns 1 when the second look claimed, 0
+ * after a sleep, or an error.
+ */
+static int wait_space(struct shmq_pub *p, const uint32_t *lens, unsigned n, int64_t timeout_ns,
+		      uint64_t deadline)
+{
+	struct wake_hdr *w = p->m.v.wake;
+	uint32_t seq;
+	int64_t left = timeout_ns < 0 ? 1000000 : left_ns(deadline);
+	int err;
+
+	if (left == 0)
+		return -SHMQ_ETIMEDOUT;
+	if (left > 1000000)
+		left = 1000000;
+	/* seq_cst; pairs with the seq_cst cursor store + space_wanted
+	 * exchange of a reader in sub.c (Dekker): either it sees the flag and
+	 * wakes us, or the look below sees its move. A flag rather than a
+	 * count: a publisher killed asleep leaves it set only until the next
+	 * reader move clears it, at the cost of one spurious wake. */
+	atomic_store_explicit(&w->space_wanted, 1, memory_order_seq_cst);
+	seq = atomic_load_explicit(&w->space_seq, memory_order_seq_cst);
+	/* seq_cst: the claim's cursor loads are acquire, and may not pass
+	 * the flag store above (the other half of the Dekker pair). */
+	atomic_thread_fence(memory_order_seq_cst);
+	p->lp.limit = 0;
+	p->lp.claims_limit = 0;
+	err = claim_mapped(p, lens, n);
+	if (err != -SHMQ_EFULL)
+		return err ? err : 1;
+	/* relaxed: our own counter */
+	atomic_store_explicit(&p->lp.me->space_waits,
+			      atomic_load_explicit(&p->lp.me->space_waits, memory_order_relaxed) +
+				  1,
+			      memory_order_relaxed);
+	err = wait_futex(&w->space_seq, seq, left);
+	return err == -SHMQ_ETIMEDOUT ? 0 : err;
+}
+
 static int claim_wait(struct shmq_pub *p, const uint32_t *lens, unsigned n, int64_t timeout_ns)
 {
 	uint64_t deadline = timeout_ns > 0 ? wait_now_ns() + (uint64_t)timeout_ns : 0;
@@ -279,9 +289,9 @@ static int claim_wait(struct shmq_pub *p, const uint32_t *lens, unsigned n, int6
 			if (err != -SHMQ_EFULL)
 				return err;
 		}
-		err = wait_space(p, timeout_ns, deadline);
+		err = wait_space(p, lens, n, timeout_ns, deadline);
 		if (err)
-			return err;
+			return err > 0 ? 0 : err;
 		if (timeout_ns > 0 && left_ns(deadline) == 0) {
 			err = claim_mapped(p, lens, n);
 			return err == -SHMQ_EFULL ? -SHMQ_ETIMEDOUT : err;

@@ -393,7 +393,15 @@ int shmq_msg_header_find(const struct shmq_msg *msg, const char *name, struct sh
 /* The 32-bit hash of a key, as stored in a message (partitions use it). */
 uint32_t shmq_key_hash(const void *key, uint32_t len);
 
-/* The subscriber's event fd (SHMQ_WAIT_EVENTFD only, else -SHMQ_ESTATE). */
+/*
+ * The descriptor to watch for a SHMQ_WAIT_EVENTFD subscriber (else
+ * -SHMQ_ESTATE): it becomes readable (POLLIN) once a message arrives
+ * after a shmq_recv()/shmq_poll() with timeout 0 said -SHMQ_EAGAIN. It
+ * is the subscriber's end of an AF_UNIX datagram socket pair, not an
+ * eventfd: poll it, never read or write it (shmq_recv() empties it), and
+ * do not close it (shmq_sub_close() does). It is non-blocking, and the
+ * library never blocks on it whatever flags are set on it.
+ */
 int shmq_sub_fd(const struct shmq_sub *sub);
 
 /* Counters of this subscriber. */

@@ -119,7 +119,7 @@ static void sub_disarm(struct shmq_sub *s)
 	if (atomic_load_explicit(&s->m.v.wake->marks[s->idx].armed, memory_order_relaxed) ==
 	    MARK_EFD)
 		log_reader_unmark(&s->m.v, s->idx, MARK_EFD);
-	wait_efd_drain(s->efd); /* a publisher may have signalled us */
+	wait_fd_drain(s->efd); /* a publisher may have signalled us */
 }
 
 SHMQ_EXPORT void shmq_sub_close(struct shmq_sub *s)
@@ -275,7 +275,7 @@ static int sleep_efd(struct shmq_sub *s, struct log_rec *rec, int64_t left)
 	struct pollfd pfd = {.fd = s->efd, .events = POLLIN};
 	int r;
 
-	wait_efd_drain(s->efd);
+	wait_fd_drain(s->efd);
 	/* acquire; pairs with the CAS in log_wake(): a publisher that took
 	 * the mark signalled before or after the drain above; either we arm
 	 * again here or its signal is still pending for poll(). */
@@ -317,13 +317,24 @@ static __attribute__((noinline)) int channel_gone(struct shmq_sub *s, uint64_t n
 	return client_check(s->client, &s->h);
 }
 
+/* The tail: a hint for pacing only. */
+static uint64_t tail_hint(const struct shmq_sub *s)
+{
+	/* relaxed: compared for change only; a stale value costs one pause
+	 * or spares one, never a message. */
+	return atomic_load_explicit(&s->m.v.data->tail_bytes, memory_order_relaxed);
+}
+
 /*
- * A sleep that began at t0 ended with r. Wake-ups in a row that bring
- * nothing, well before the sleep's bound, are no honest peer's doing (a
+ * A sleep that began at t0, with the tail at tail0, ended with r (after
+ * the look at the record a wake-up is for). An honest wake-up follows a
+ * tail move: it brings a message, or one still being written behind a
+ * moved tail. Wake-ups in a row that bring nothing while the tail stood
+ * still, well before the sleep's bound, are no honest peer's doing (a
  * client bumping the wake word): pace them, so that such a client costs
  * this reader latency, not a core.
  */
-static void sleep_done(struct shmq_sub *s, int r, uint64_t t0)
+static void sleep_done(struct shmq_sub *s, int r, uint64_t t0, uint64_t tail0)
 {
 	struct timespec pause = {0, EMPTY_WAKE_PAUSE_NS};
 
@@ -332,7 +343,7 @@ static void sleep_done(struct shmq_sub *s, int r, uint64_t t0)
 		counter_store(&s->me->wakeups, ++s->wakeups);
 		return;
 	}
-	if (wait_now_ns() - t0 >= EMPTY_WAKE_PAUSE_NS) {
+	if (r < 0 || tail_hint(s) != tail0 || wait_now_ns() - t0 >= EMPTY_WAKE_PAUSE_NS) {
 		s->empty_wakes = 0;
 		return;
 	}
@@ -381,10 +392,13 @@ static int wait_next(struct shmq_sub *s, struct log_rec *rec, int64_t timeout_ns
 			continue;
 		{
 			int64_t left = timeout_ns < 0 ? -1 : timeout_ns - (int64_t)(now - start);
+			uint64_t tail0 = tail_hint(s);
 
 			r = s->wait_mode == SHMQ_WAIT_EVENTFD ? sleep_efd(s, rec, left)
 							      : sleep_futex(s, rec, left);
-			sleep_done(s, r, now);
+			if (r == 0)
+				r = read_one(s, rec); /* what the wake-up was for */
+			sleep_done(s, r, now, tail0);
 		}
 		if (r)
 			break;

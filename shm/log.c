@@ -871,7 +871,7 @@ void log_wake(const struct log_view *v, int *efds, bool *have_efds, log_efds_fn 
 			continue;
 		/* relaxed: a count; the CAS above orders it. */
 		atomic_fetch_sub_explicit(&v->wake->sleepers, 1, memory_order_relaxed);
-		wait_efd_signal(efds[i]);
+		wait_fd_signal(efds[i]); /* never blocks, whoever set the flags */
 	}
 }
 

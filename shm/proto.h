@@ -2,7 +2,7 @@
  * proto.h - the control protocol between libshmq and shmqd: message formats
  * only, no I/O. Transport: a SOCK_SEQPACKET Unix socket; one datagram per
  * request and per response, at most PROTO_MAX_BYTES, file descriptors (shm
- * segments, event fds) in SCM_RIGHTS of the response. Every datagram starts
+ * segments, wake sockets) in SCM_RIGHTS of the response. Every datagram starts
  * with struct proto_hdr; the body's size must equal the op's struct size.
  * The first request on a connection is OP_HELLO; a different major
  * version is answered -SHMQ_EVERSION. All integers are host order (the
@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #define PROTO_MAGIC 0x50514853u /* "SHQP" */
-#define PROTO_VERSION 3u
+#define PROTO_VERSION 4u	/* 4: event-fd readers wake through a socket pair, not an eventfd */
 #define PROTO_MAX_BYTES 4096u
 #define PROTO_NAME_BYTES 256u
 #define PROTO_LIST_ROWS 12u
@@ -108,7 +108,8 @@ struct proto_open {
  * OP_OPEN response. fds, in this order: the data segment (read-write for
  * publishers), the control segment (read-only), the wake segment
  * (read-only for monitors), then publishers and subscribers their own
- * entry segment (read-write), subscribers in event-fd mode their event fd.
+ * entry segment (read-write), subscribers in event-fd mode the reader end
+ * of their wake socket (wait_fd_create()), which the daemon then closes.
  */
 struct proto_opened {
 	uint64_t channel_id;
@@ -156,8 +157,8 @@ struct proto_list {
 /* What OP_PEERS asks for. */
 enum proto_peer_kind {
 	PEER_READERS = 1, /* readers' entry segments, read-only: block publishers, monitors */
-	PEER_PUBS = 2,    /* other publishers' entry segments, read-only: publishers, monitors */
-	PEER_EFDS = 3,    /* event fds of readers in event-fd mode: publishers */
+	PEER_PUBS = 2,	  /* other publishers' entry segments, read-only: publishers, monitors */
+	PEER_EFDS = 3,	  /* waker ends of event-fd readers' wake sockets: publishers */
 };
 
 /* OP_PEERS request. */

@@ -8,6 +8,8 @@
 #include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <sched.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,22 +66,60 @@ void wait_yield(void)
 	sched_yield();
 }
 
-void wait_efd_signal(int fd)
-{
-	uint64_t one = 1;
+#define DRAIN_BATCH 16 /* datagrams one recvmmsg() takes */
+#define DRAIN_CALLS 4  /* recvmmsg() calls per drain: honest wakers queue a few */
 
-	if (write(fd, &one, sizeof(one)) < 0) {
-		/* EAGAIN: the counter is saturated, so it is readable anyway */
+int wait_fd_create(int *reader_fd, int *waker_fd)
+{
+	int sv[2];
+
+	/* non-blocking too, though every call here says MSG_DONTWAIT: a
+	 * library that read() the descriptor must not block either */
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	*reader_fd = sv[0];
+	*waker_fd = sv[1];
+	return 0;
+}
+
+bool wait_fd_is_wake(int fd)
+{
+	int domain = 0, type = 0;
+	socklen_t len = sizeof(domain);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 || domain != AF_UNIX)
+		return false;
+	len = sizeof(type);
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_DGRAM;
+}
+
+void wait_fd_signal(int waker_fd)
+{
+	char one = 1;
+
+	/* MSG_NOSIGNAL: a waker end shut down by a holder says EPIPE, no signal */
+	if (send(waker_fd, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+		/* EAGAIN: the queue is full, so the reader's end is readable */
 	}
 }
 
-void wait_efd_drain(int fd)
+void wait_fd_drain(int reader_fd)
 {
-	uint64_t v;
+	struct mmsghdr msgs[DRAIN_BATCH];
+	char sink[DRAIN_BATCH];
+	struct iovec iov[DRAIN_BATCH];
 
-	if (read(fd, &v, sizeof(v)) < 0) {
-		/* EAGAIN: nothing to drain */
+	memset(msgs, 0, sizeof(msgs));
+	for (int i = 0; i < DRAIN_BATCH; i++) {
+		iov[i] = (struct iovec){.iov_base = &sink[i], .iov_len = 1};
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
 	}
+	/* bounded: a peer that sends as fast as we drain costs us a few
+	 * calls, then it stays readable and the caller's pacing takes over */
+	for (int n = 0; n < DRAIN_CALLS; n++)
+		if (recvmmsg(reader_fd, msgs, DRAIN_BATCH, MSG_DONTWAIT, NULL) < DRAIN_BATCH)
+			break;
 }
 
 /*

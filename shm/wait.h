@@ -1,8 +1,11 @@
 /*
  * wait.h - the system calls the shared-memory algorithms need to sleep and
- * wake: futex wait/wake on a 32-bit shared word, event fd signal/drain, and
- * a CPU pause. Callable from any thread; futex words must be 4-byte aligned
- * inside a MAP_SHARED mapping (the futexes are shared, not private).
+ * wake: futex wait/wake on a 32-bit shared word, the wake socket of an
+ * event-fd reader (create, signal, drain), and a CPU pause. Callable from
+ * any thread; futex words must be 4-byte aligned inside a MAP_SHARED
+ * mapping (the futexes are shared, not private). No call here blocks on a
+ * descriptor: other processes, of other uids, share the open file
+ * descriptions and may change their flags.
  */
 #ifndef SHM_WAIT_H
 #define SHM_WAIT_H
@@ -61,11 +64,30 @@ void wait_wake(_Atomic uint32_t *word, int n);
 /* Give the CPU away once (sched_yield). */
 void wait_yield(void);
 
-/* Make an event fd readable (write 1). Errors are ignored: it is a hint. */
-void wait_efd_signal(int fd);
+/*
+ * An event-fd reader's wake socket: a connected pair of AF_UNIX datagram
+ * sockets. The reader polls *reader_fd (readable while a datagram is
+ * queued) and holds it alone; the daemon keeps *waker_fd and gives
+ * publishers copies. 0, or -1 with errno set (as socketpair()).
+ */
+int wait_fd_create(int *reader_fd, int *waker_fd);
 
-/* Reset a non-blocking event fd. */
-void wait_efd_drain(int fd);
+/* Whether fd is a socket such as wait_fd_create() makes (for adoption). */
+bool wait_fd_is_wake(int fd);
+
+/*
+ * Make the reader's end readable: send one byte on a waker end, with
+ * MSG_DONTWAIT whatever the description's flags say. Errors are ignored:
+ * a full queue means a wake-up is pending already, and a waker end that a
+ * holder shut down or disconnected cannot be helped here.
+ */
+void wait_fd_signal(int waker_fd);
+
+/*
+ * Empty the reader's end without blocking (MSG_DONTWAIT), at most a
+ * bounded number of datagrams per call: more keeps it readable.
+ */
+void wait_fd_drain(int reader_fd);
 
 /*
  * Asymmetric fences (membarrier GLOBAL_EXPEDITED). A process that commits
