@@ -20,6 +20,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -239,14 +240,14 @@ static bool keeper_event(struct registry *reg, int epfd)
 	struct keep_msg m;
 	int fds[3];
 	unsigned nfds;
-	int got = keeper_recv(reg->kfd, &m, fds, &nfds);
+	int got = keeper_recv(reg->kfd, &m, fds, &nfds, MSG_DONTWAIT);
 
-	if (got == -2)
+	if (got == -2 || (got == -1 && errno == EAGAIN))
 		return false; /* not a message of ours: ignored */
 	if (got == 0) {
 		for (unsigned i = 0; i < nfds; i++)
 			close(fds[i]);
-		if (m.op != KEEP_STOP)
+		if (m.h.op != KEEP_STOP)
 			return false;
 		log_msg(LOG_INFO, "daemon", "another shmqd takes over the channels: stopping");
 		return true;
@@ -444,7 +445,9 @@ static int serve(const struct args *a, const struct config *cfg)
 	if (!replaced)
 		registry_close_all(&reg);
 	ctl_close(ctl, replaced);
-	if (!replaced)
+	if (replaced)
+		registry_keeper_stopped(&reg); /* the next daemon may bind the socket now */
+	else
 		registry_keeper_quit(&reg); /* a clean stop: the channels end here */
 	registry_fini(&reg);
 	log_msg(LOG_INFO, "daemon", "stopped");

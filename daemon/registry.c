@@ -302,13 +302,12 @@ static void wake_all(struct channel *ch);
 
 /* ---- what the keeper holds (keeper.h) ---- */
 
-static void keep_send(const struct channel *ch, struct keep_msg *m, const int *fds, unsigned n)
+static void keep_send(const struct channel *ch, uint32_t op, const void *body, uint32_t bytes,
+		      const int *fds, unsigned n)
 {
 	if (*ch->kfd < 0)
 		return;
-	m->magic = KEEP_MAGIC;
-	m->version = KEEP_VERSION;
-	if (keeper_send(*ch->kfd, m, fds, n) == 0)
+	if (keeper_send(*ch->kfd, op, body, bytes, fds, n) == 0)
 		return;
 	log_msg(LOG_ERROR, "keeper", "the keeper is gone: channels will not survive a restart");
 	close(*ch->kfd);
@@ -318,48 +317,46 @@ static void keep_send(const struct channel *ch, struct keep_msg *m, const int *f
 static void keep_entry(const struct channel *ch, char kind, unsigned idx)
 {
 	const struct ctl_slot *sl = kind == 'r' ? reader_slot(ch, idx) : pub_slot(ch, idx);
-	struct keep_msg m = {.op = KEEP_ENTRY};
 	int fds[2] = {kind == 'r' ? ch->reader_fd[idx] : ch->pub_fd[idx],
 		      kind == 'r' ? ch->efds[idx] : -1};
-
 	/* relaxed: the daemon wrote the slot itself */
-	m.u.e = (struct keep_entry){
-		.channel_id = ch->id,
-		.kind = (uint32_t)kind,
-		.idx = idx,
-		.gen = atomic_load_explicit(&sl->gen, memory_order_relaxed),
-		.pid = atomic_load_explicit(&sl->owner_pid, memory_order_relaxed),
-		.uid = atomic_load_explicit(&sl->owner_uid, memory_order_relaxed),
-		.wait_mode = atomic_load_explicit(&sl->wait_mode, memory_order_relaxed),
-		.has_efd = fds[1] >= 0,
+	struct keep_entry e = {
+	    .channel_id = ch->id,
+	    .kind = (uint32_t)kind,
+	    .idx = idx,
+	    .gen = atomic_load_explicit(&sl->gen, memory_order_relaxed),
+	    .pid = atomic_load_explicit(&sl->owner_pid, memory_order_relaxed),
+	    .uid = atomic_load_explicit(&sl->owner_uid, memory_order_relaxed),
+	    .wait_mode = atomic_load_explicit(&sl->wait_mode, memory_order_relaxed),
+	    .flags = fds[1] >= 0 ? KEEP_ENTRY_EFD : 0,
 	};
-	keep_send(ch, &m, fds, fds[1] >= 0 ? 2 : 1);
+
+	keep_send(ch, KEEP_ENTRY, &e, sizeof(e), fds, fds[1] >= 0 ? 2 : 1);
 }
 
 static void keep_drop_entry(const struct channel *ch, char kind, unsigned idx)
 {
-	struct keep_msg m = {.op = KEEP_DROP_ENTRY};
+	struct keep_entry e = {.channel_id = ch->id, .kind = (uint32_t)kind, .idx = idx};
 
-	m.u.e = (struct keep_entry){.channel_id = ch->id, .kind = (uint32_t)kind, .idx = idx};
-	keep_send(ch, &m, NULL, 0);
+	keep_send(ch, KEEP_DROP_ENTRY, &e, sizeof(e), NULL, 0);
 }
 
 /* The channel's record and segments, then every open handle's entry. */
 static void keep_channel(const struct channel *ch)
 {
-	struct keep_msg m = {.op = KEEP_CHANNEL};
+	struct keep_channel k = {0};
 	int fds[3] = {ch->data_fd, ch->ctl_fd, ch->wake_fd};
 
-	snprintf(m.u.ch.name, sizeof(m.u.ch.name), "%s", ch->name);
-	m.u.ch.deleted = ch->deleted;
-	m.u.ch.id = ch->id;
-	m.u.ch.owner_uid = ch->owner_uid;
-	m.u.ch.numa_wire = ch->numa_wire;
-	m.u.ch.numa_node = ch->numa_node;
-	m.u.ch.publish = ch->publish;
-	m.u.ch.subscribe = ch->subscribe;
-	m.u.ch.g = ch->g;
-	keep_send(ch, &m, fds, 3);
+	snprintf(k.name, sizeof(k.name), "%s", ch->name);
+	k.deleted = ch->deleted;
+	k.id = ch->id;
+	k.owner_uid = ch->owner_uid;
+	k.numa_wire = ch->numa_wire;
+	k.numa_node = ch->numa_node;
+	k.publish = ch->publish;
+	k.subscribe = ch->subscribe;
+	k.g = ch->g;
+	keep_send(ch, KEEP_CHANNEL, &k, sizeof(k), fds, 3);
 	for (unsigned i = 0; i < MAX_READERS; i++)
 		if (ch->reader_client[i])
 			keep_entry(ch, 'r', i);
@@ -370,10 +367,9 @@ static void keep_channel(const struct channel *ch)
 
 static void keep_drop(const struct channel *ch)
 {
-	struct keep_msg m = {.op = KEEP_DROP};
+	uint64_t id = ch->id;
 
-	m.u.channel_id = ch->id;
-	keep_send(ch, &m, NULL, 0);
+	keep_send(ch, KEEP_DROP, &id, sizeof(id), NULL, 0);
 }
 
 void registry_close_all(struct registry *r)
@@ -387,10 +383,14 @@ void registry_close_all(struct registry *r)
 
 void registry_keeper_quit(struct registry *r)
 {
-	struct keep_msg m = {.magic = KEEP_MAGIC, .version = KEEP_VERSION, .op = KEEP_QUIT};
-
 	if (r->kfd >= 0)
-		keeper_send(r->kfd, &m, NULL, 0);
+		keeper_send(r->kfd, KEEP_QUIT, NULL, 0, NULL, 0);
+}
+
+void registry_keeper_stopped(struct registry *r)
+{
+	if (r->kfd >= 0)
+		keeper_send(r->kfd, KEEP_STOPPED, NULL, 0, NULL, 0);
 }
 
 /* A random commit-word key; the clock if the kernel has no entropy call. */
@@ -1115,7 +1115,7 @@ static void adopt_entry(struct registry *r, const struct keep_entry *e, int *fds
 	void *map = NULL;
 	uint64_t bytes;
 
-	if (!ch || !entry_slot(ch, e) || nfds != 1 + (e->has_efd != 0) ||
+	if (!ch || !entry_slot(ch, e) || nfds != 1 + ((e->flags & KEEP_ENTRY_EFD) != 0) ||
 	    !fd_is_ours(fds[0], ENTRY_SEG_BYTES) || (nfds > 1 && !fd_is_eventfd(fds[1])) ||
 	    (e->kind == 'r' ? ch->reader_client[i] : ch->pub_client[i]) ||
 	    map_fd(fds[0], true, &map, &bytes)) {
@@ -1168,6 +1168,28 @@ static void adopt_settle(struct channel *ch)
 	wake_all(ch);
 }
 
+/* The keeper's answer did not end in KEEP_END_OK: say why and go on without it. */
+static void adopt_refused(struct registry *r, const struct keep_msg *m)
+{
+	if (r->kfd < 0)
+		return;
+	if (m->h.op == KEEP_END && m->u.end.status == KEEP_END_OK)
+		return;
+	if (m->h.op != KEEP_END)
+		log_msg(LOG_ERROR, "keeper",
+			"the keeper did not answer within %u s: "
+			"channels will not survive a restart",
+			KEEP_TAKE_WAIT_S);
+	else if (m->u.end.status == KEEP_END_STUCK)
+		log_msg(LOG_ERROR, "keeper", "the running shmqd did not stop within %u ms",
+			KEEP_STOP_WAIT_MS);
+	else
+		log_msg(LOG_ERROR, "keeper",
+			"another shmqd serves these channels (--replace takes over)");
+	close(r->kfd);
+	r->kfd = -1;
+}
+
 unsigned registry_adopt(struct registry *r)
 {
 	struct keep_msg m = {0};
@@ -1175,27 +1197,23 @@ unsigned registry_adopt(struct registry *r)
 	int fds[3];
 
 	for (;;) {
-		int got = r->kfd >= 0 ? keeper_recv(r->kfd, &m, fds, &nfds) : -1;
+		int got = r->kfd >= 0 ? keeper_recv(r->kfd, &m, fds, &nfds, 0) : -1;
 
 		if (got == -2) {
 			log_msg(LOG_WARN, "registry", "skipping a malformed record from the keeper");
 			continue;
 		}
-		if (got || m.op == KEEP_END)
+		if (got || m.h.op == KEEP_END)
 			break;
-		if (m.op == KEEP_CHANNEL)
+		if (m.h.op == KEEP_CHANNEL)
 			adopt_channel(r, &m.u.ch, fds, nfds);
-		else if (m.op == KEEP_ENTRY)
+		else if (m.h.op == KEEP_ENTRY)
 			adopt_entry(r, &m.u.e, fds, nfds);
 		for (unsigned i = 0; i < nfds; i++)
 			if (fds[i] >= 0)
 				close(fds[i]);
 	}
-	if (r->kfd >= 0 && m.op == KEEP_END && m.pad) {
-		log_msg(LOG_ERROR, "keeper", "another shmqd serves these channels (--replace takes over)");
-		close(r->kfd);
-		r->kfd = -1;
-	}
+	adopt_refused(r, &m);
 	for (unsigned i = before; i < r->n; i++) {
 		struct channel *ch = r->ch[i];
 

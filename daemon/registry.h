@@ -172,6 +172,13 @@ void registry_close_all(struct registry *r);
 /* A clean stop: tell the keeper to drop everything and go. */
 void registry_keeper_quit(struct registry *r);
 
+/*
+ * Stopped for another daemon (KEEP_STOP): tell the keeper, as the last
+ * message, once no request is served any more and the socket is gone, so
+ * that it hands everything sent before to the next daemon.
+ */
+void registry_keeper_stopped(struct registry *r);
+
 /* Periodic work: repair abandoned claims, wake readers left asleep. */
 void registry_tick(struct registry *r, uint64_t now_ns);
 

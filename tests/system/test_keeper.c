@@ -1,0 +1,299 @@
+/*
+ * test_keeper.c - the keeper's handover between daemons, against a real
+ * shmqd and its real keeper: records the keeper has not read yet when a
+ * daemon is replaced (--replace) or dies, and a peer that connects to the
+ * keeper and says nothing. The keeper is held back with SIGSTOP so that
+ * records queue in its socket, which is what a busy machine does at
+ * random; each test asserts what the next daemon must then hold (the
+ * channel, the handle's slot, every acknowledged message), never how fast.
+ * Needs root for nothing; one thread.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "helpers.h"
+
+#define MS 1000000ll
+#define QUEUE_NAP_MS 500 /* time for a starting daemon to queue its TAKE at the keeper */
+
+static pid_t keeper_stopped; /* a keeper this test stopped, continued at teardown */
+
+/* The keeper of d's socket: "shmqd-keeper --keeper DIR/s.keep"; its pid or -1. */
+static pid_t keeper_pid(const struct daemon *d)
+{
+	char want[160], path[300], buf[256];
+	struct dirent *e;
+	pid_t found = -1;
+	DIR *dir = opendir("/proc");
+	int n = snprintf(want, sizeof(want), "shmqd-keeper%c--keeper%c%s.keep", 0, 0, d->sock);
+
+	while (dir && found < 0 && (e = readdir(dir))) {
+		int fd;
+		ssize_t got;
+
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		got = read(fd, buf, sizeof(buf));
+		close(fd);
+		if (got == n + 1 && !memcmp(buf, want, (size_t)n + 1))
+			found = (pid_t)atoi(e->d_name);
+	}
+	if (dir)
+		closedir(dir);
+	return found;
+}
+
+/* The state letter of /proc/PID/stat ('T': stopped), or 0. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512], *rp;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' ? rp[2] : 0;
+}
+
+/* SIGSTOP the keeper and wait (bounded) until it is stopped. */
+static pid_t keeper_stop(const struct daemon *d)
+{
+	pid_t kp = keeper_pid(d);
+	int64_t end = fx_now_ns() + FX_HANG_NS;
+
+	assert_true(kp > 0);
+	assert_int_equal(kill(kp, SIGSTOP), 0);
+	keeper_stopped = kp;
+	while (proc_state(kp) != 'T' && fx_now_ns() < end)
+		fx_nap_ms(2);
+	assert_int_equal(proc_state(kp), 'T');
+	return kp;
+}
+
+static void keeper_cont(void)
+{
+	if (keeper_stopped > 0)
+		kill(keeper_stopped, SIGCONT);
+	keeper_stopped = 0;
+}
+
+static pid_t spare_pid; /* a second daemon, until it becomes d->pid */
+
+static int keeper_teardown(void **state)
+{
+	struct daemon *d = *state;
+
+	keeper_cont();
+	if (spare_pid > 0 && spare_pid != d->pid) {
+		kill(spare_pid, SIGKILL);
+		waitpid(spare_pid, NULL, 0);
+	}
+	spare_pid = 0;
+	return daemon_teardown(state);
+}
+
+/* Start shmqd --replace on d's socket, logging into d's log; its pid. */
+static pid_t spawn_replace(const struct daemon *d)
+{
+	const char *bin = getenv("SHMQD");
+	pid_t pid;
+	int fd;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid)
+		return pid;
+	fd = open(d->log, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+		_exit(126);
+	execl(bin, bin, "--socket", d->sock, "--replace", (char *)NULL);
+	_exit(127);
+}
+
+/* Wait (bounded) for pid to exit; its wait status, or -1. */
+static int reap(pid_t pid)
+{
+	int64_t end = fx_now_ns() + FX_HANG_NS;
+	int st;
+
+	while (fx_now_ns() < end) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return st;
+		fx_nap_ms(5);
+	}
+	return -1;
+}
+
+/* A publishers=one channel with a publisher holding it, n messages 1..n published. */
+static struct shmq_pub *exclusive_with(struct shmq_client *c, const char *name, uint64_t n)
+{
+	struct shmq_channel_opts o = {.capacity_bytes = 32 << 10,
+				      .max_message_bytes = 64,
+				      .policy = SHMQ_POLICY_DROP,
+				      .publishers = SHMQ_PUBLISHERS_ONE};
+	struct shmq_pub *p;
+
+	assert_int_equal(shmq_channel_create(c, name, &o), 0);
+	assert_int_equal(shmq_pub_open(c, name, NULL, &p), 0);
+	for (uint64_t v = 1; v <= n; v++)
+		fx_publish_u64(p, v, FX_HANG_NS);
+	return p;
+}
+
+/*
+ * What the daemon now serving must hold of name: the channel, with its
+ * tail at n; its publisher's slot (a second publisher is refused); and the
+ * messages 1..n, then n + 1 that the first publisher publishes now.
+ */
+static void assert_kept(struct daemon *d, const char *name, struct shmq_pub *p, uint64_t n)
+{
+	struct shmq_sub_opts so = {.start = SHMQ_START_EARLIEST};
+	struct shmq_client *c = fx_connect(d);
+	struct shmq_channel_info ci;
+	struct shmq_pub *p2 = NULL;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+	int second;
+
+	assert_int_equal(shmq_channel_info(c, name, &ci), 0);
+	assert_int_equal(ci.tail, n);
+	assert_int_equal(ci.publishers_open, 1);
+	second = shmq_pub_open(c, name, NULL, &p2);
+	if (!second)
+		shmq_pub_close(p2);
+	assert_int_equal(second, -SHMQ_EBUSY);
+	assert_int_equal(shmq_sub_open(c, name, &so, &s), 0);
+	fx_publish_u64(p, n + 1, FX_HANG_NS);
+	for (uint64_t v = 1; v <= n + 1; v++) {
+		assert_int_equal(fx_recv_u64(s, &m), v);
+		assert_int_equal(m.lost, 0);
+	}
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+}
+
+/*
+ * --replace while the keeper has not read the old daemon's last records
+ * (a channel and its publisher): the keeper must apply every one of them
+ * before it hands the channels over, so the new daemon adopts the channel
+ * with its publisher's slot and the 11 acknowledged messages.
+ */
+static void test_replace_hands_over_records_the_keeper_had_not_read(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = fx_connect(d);
+	pid_t old = d->pid;
+	struct shmq_pub *p;
+	int st;
+
+	keeper_stop(d);
+	p = exclusive_with(c, "k.replace", 11);
+	spare_pid = spawn_replace(d);
+	assert_true(spare_pid > 0);
+	fx_nap_ms(QUEUE_NAP_MS);
+	keeper_cont();
+	st = reap(old);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	d->pid = spare_pid;
+	assert_int_equal(fx_wait_log(d, "listening socket="), 0);
+	assert_int_equal(fx_wait_log(d, "adopted channel=k.replace handles=1 tail=11"), 0);
+	assert_kept(d, "k.replace", p, 11);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
+/*
+ * A daemon killed while the keeper had not read its last records: the
+ * keeper must read them and notice the daemon is gone before it answers
+ * the next one, instead of refusing it as a second daemon.
+ */
+static void test_restart_after_a_crash_with_records_the_keeper_had_not_read(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = fx_connect(d);
+	struct shmq_pub *p;
+
+	keeper_stop(d);
+	p = exclusive_with(c, "k.crash", 5);
+	daemon_kill(d);
+	assert_int_equal(daemon_restart(d), 0);
+	fx_nap_ms(QUEUE_NAP_MS);
+	keeper_cont();
+	assert_int_equal(fx_wait_log(d, "adopted channel=k.crash handles=1 tail=5"), 0);
+	assert_kept(d, "k.crash", p, 5);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
+/*
+ * A peer of the keeper's uid that connects to the keeper and says nothing
+ * must not keep the next daemon from adopting: the daemon is restarted
+ * while that connection is open, and adopts the channel with it still open.
+ */
+static void test_restart_adopts_while_an_idle_peer_holds_a_keeper_connection(void **state)
+{
+	struct daemon *d = *state;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct shmq_client *c = fx_connect(d);
+	char path[120];
+	struct shmq_pub *p;
+	int idle;
+
+	p = exclusive_with(c, "k.idle", 3);
+	snprintf(path, sizeof(path), "%s.keep", d->sock);
+	assert_true(strlen(path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	idle = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	assert_true(idle >= 0);
+	assert_int_equal(connect(idle, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	fx_nap_ms(QUEUE_NAP_MS); /* the keeper accepts it */
+	daemon_kill(d);
+	assert_int_equal(daemon_restart(d), 0);
+	assert_int_equal(fx_wait_log(d, "adopted channel=k.idle handles=1 tail=3"), 0);
+	assert_kept(d, "k.idle", p, 3);
+	close(idle);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, keeper_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    T(test_replace_hands_over_records_the_keeper_had_not_read),
+	    T(test_restart_after_a_crash_with_records_the_keeper_had_not_read),
+	    T(test_restart_adopts_while_an_idle_peer_holds_a_keeper_connection),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
