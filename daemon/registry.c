@@ -29,9 +29,10 @@
 #include "logmsg.h"
 #include "map.h"
 #include "name.h"
-#include "shmq_types.h"
 #include "numa_place.h"
+#include "procid.h"
 #include "proto.h"
+#include "shmq_types.h"
 #include "wait.h"
 
 #define SEG_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
@@ -329,6 +330,7 @@ static void keep_entry(const struct channel *ch, char kind, unsigned idx)
 	    .uid = atomic_load_explicit(&sl->owner_uid, memory_order_relaxed),
 	    .wait_mode = atomic_load_explicit(&sl->wait_mode, memory_order_relaxed),
 	    .flags = fds[1] >= 0 ? KEEP_ENTRY_EFD : 0,
+	    .start = kind == 'r' ? ch->reader_start[idx] : ch->pub_start[idx],
 	};
 
 	keep_send(ch, KEEP_ENTRY, &e, sizeof(e), fds, fds[1] >= 0 ? 2 : 1);
@@ -754,6 +756,7 @@ int registry_reader_add(struct channel *ch, const struct slot_owner *who, uint32
 	ch->peers.rgen[i] = slot_fill(reader_slot(ch, i), who, wait_mode);
 	gen_bump(&ctl_rw(ch)->readers_gen);
 	ch->reader_client[i] = who->client_id;
+	ch->reader_start[i] = who->start;
 	ch->watch[i] = (struct reader_watch){cur->bytes, 0, 0};
 	set_readers_hi(ch);
 	keep_entry(ch, 'r', i);
@@ -835,6 +838,7 @@ int registry_pub_add(struct channel *ch, const struct slot_owner *who, uint32_t 
 	gen_bump(&ctl_rw(ch)->pubs_gen);
 	ch->pub_client[i] = who->client_id;
 	ch->pub_pid[i] = who->pid;
+	ch->pub_start[i] = who->start;
 	ch->stall_killed[i] = 0;
 	set_pubs_hi(ch);
 	log_repair_forget(&ch->rep, i);
@@ -843,10 +847,15 @@ int registry_pub_add(struct channel *ch, const struct slot_owner *who, uint32_t 
 	return 0;
 }
 
+/* Does the publisher process pid of channel arg live (the one of that start time)? */
 static bool pid_alive(uint32_t pid, void *arg)
 {
-	(void)arg;
-	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+	const struct channel *ch = arg;
+
+	for (unsigned i = 0; i < MAX_PUBS; i++)
+		if (ch->pub_pid[i] == pid)
+			return procid_alive(pid, ch->pub_start[i]);
+	return procid_alive(pid, 0);
 }
 
 static void wake_all(struct channel *ch)
@@ -893,7 +902,7 @@ static void stall_stop(struct channel *ch, uint32_t pid)
 		log_msg(LOG_WARN, "registry",
 			"stopping stalled publisher channel=%s pid=%u (SIGKILL): its claim blocks the ring",
 			ch->name, pid);
-		kill((pid_t)pid, SIGKILL);
+		procid_signal(pid, ch->pub_start[i], SIGKILL); /* never one that took its pid */
 	}
 }
 
@@ -961,7 +970,7 @@ void registry_tick(struct registry *r, uint64_t now_ns)
 			cal_publish(r, ch);
 		watch_readers(ch);
 		log_repair_step(&ch->v, &ch->peers, &ch->rep, ch->pub_pid, now_ns, r->stuck_ns,
-				pid_alive, NULL, &out);
+				pid_alive, ch, &out);
 		for (unsigned k = 0; k < out.nstall; k++)
 			stall_stop(ch, out.stall_pid[k]);
 		if (!out.abandoned)
@@ -1088,6 +1097,7 @@ static void adopt_channel(struct registry *r, const struct keep_channel *k, int 
 	/* relaxed: monitors have no slot the keeper keeps; those that resume count again */
 	atomic_store_explicit(&ctl_rw(ch)->monitors, 0, memory_order_relaxed);
 	cal_publish(r, ch);
+	ch->adopted = true;
 	r->ch[r->n++] = ch;
 }
 
@@ -1129,6 +1139,7 @@ static void adopt_entry(struct registry *r, const struct keep_entry *e, int *fds
 		ch->peers.readers[i] = map;
 		ch->peers.rgen[i] = e->gen;
 		ch->reader_client[i] = CLIENT_PENDING;
+		ch->reader_start[i] = e->start;
 		ch->watch[i] = (struct reader_watch){0, 0, 0};
 	} else {
 		ch->pub_fd[i] = fds[0];
@@ -1136,6 +1147,7 @@ static void adopt_entry(struct registry *r, const struct keep_entry *e, int *fds
 		ch->peers.pgen[i] = e->gen;
 		ch->pub_client[i] = CLIENT_PENDING;
 		ch->pub_pid[i] = e->pid;
+		ch->pub_start[i] = e->start;
 	}
 	fds[0] = -1;
 	if (nfds > 1)
@@ -1226,24 +1238,28 @@ unsigned registry_adopt(struct registry *r)
 	return r->n - before;
 }
 
-int registry_resume(struct channel *ch, uint32_t role, uint32_t idx, uint32_t gen, uint32_t pid,
-		    uint64_t client_id)
+int registry_resume(struct channel *ch, uint32_t role, uint32_t idx, uint32_t gen,
+		    const struct slot_owner *who)
 {
 	bool sub = role == ROLE_SUB;
 	struct ctl_slot *sl;
+	uint64_t start;
 
 	if (idx >= MAX_READERS)
 		return -SHMQ_ESTATE;
 	sl = sub ? reader_slot(ch, idx) : pub_slot(ch, idx);
+	start = sub ? ch->reader_start[idx] : ch->pub_start[idx];
 	/* relaxed: the daemon's own words, written by the daemon before */
 	if ((sub ? ch->reader_client[idx] : ch->pub_client[idx]) != CLIENT_PENDING ||
 	    atomic_load_explicit(&sl->gen, memory_order_relaxed) != gen ||
-	    atomic_load_explicit(&sl->owner_pid, memory_order_relaxed) != pid)
+	    atomic_load_explicit(&sl->owner_pid, memory_order_relaxed) != who->pid ||
+	    atomic_load_explicit(&sl->owner_uid, memory_order_relaxed) != who->uid ||
+	    (start && start != who->start))
 		return -SHMQ_ESTATE;
 	if (sub)
-		ch->reader_client[idx] = client_id;
+		ch->reader_client[idx] = who->client_id;
 	else
-		ch->pub_client[idx] = client_id;
+		ch->pub_client[idx] = who->client_id;
 	return 0;
 }
 
@@ -1261,7 +1277,7 @@ static bool expire_one(struct registry *r, struct channel *ch, bool sub, unsigne
 	bool gone;
 
 	if ((sub ? ch->reader_client[i] : ch->pub_client[i]) != CLIENT_PENDING ||
-	    pid_alive(pid, NULL))
+	    procid_alive(pid, sub ? ch->reader_start[i] : ch->pub_start[i]))
 		return false;
 	log_msg(LOG_INFO, "registry", "freed unresumed %s channel=%s slot=%u pid=%u",
 		sub ? "reader" : "publisher", ch->name, i, pid);

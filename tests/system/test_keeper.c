@@ -6,7 +6,10 @@
  * records queue in its socket, which is what a busy machine does at
  * random; each test asserts what the next daemon must then hold (the
  * channel, the handle's slot, every acknowledged message), never how fast.
- * Needs root for nothing; one thread.
+ * Then who owns an adopted slot after a restart: a pid that another
+ * process took, the same pid under another uid, a monitor's resume. Those
+ * need root (to change uid, to choose a pid through ns_last_pid), else
+ * they skip. One thread.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -21,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -106,12 +110,18 @@ static void keeper_cont(void)
 }
 
 static pid_t spare_pid; /* a second daemon, until it becomes d->pid */
+static _Atomic pid_t *fork_gc; /* a grandchild of the fork test, killed at teardown */
 
 static int keeper_teardown(void **state)
 {
 	struct daemon *d = *state;
 
 	keeper_cont();
+	if (fork_gc && *fork_gc > 0)
+		kill(*fork_gc, SIGKILL);
+	if (fork_gc)
+		fx_shared_free(fork_gc, sizeof(*fork_gc));
+	fork_gc = NULL;
 	if (spare_pid > 0 && spare_pid != d->pid) {
 		kill(spare_pid, SIGKILL);
 		waitpid(spare_pid, NULL, 0);
@@ -285,6 +295,284 @@ static void test_restart_adopts_while_an_idle_peer_holds_a_keeper_connection(voi
 	shmq_disconnect(c);
 }
 
+/* ---- who owns an adopted slot ---- */
+
+/* Open name as a publisher, say "ready" on say_fd (its slot and generation on the pipe), wait. */
+struct holder_job {
+	const char *sock, *chan;
+	int say_fd, go_fd;
+	uint32_t role;
+};
+
+/*
+ * Hold a handle opened by hand; on a "go" line, become nobody (same pid,
+ * another uid) and resume the handle with the new daemon: the exit code
+ * is 100 + the resume's -status (100: granted), or 10 on a failed step.
+ */
+static int hold_then_resume_as_nobody(void *arg)
+{
+	struct holder_job *j = arg;
+	struct proto_resume req = {0};
+	struct raw_chan rc;
+	struct raw r;
+	int st;
+
+	if (raw_connect(&r, j->sock) || raw_hello(&r) || raw_open(&r, j->chan, j->role, &rc))
+		return 10;
+	req = (struct proto_resume){rc.o.channel_id, j->role, rc.o.reader_idx, rc.o.reader_gen, 0};
+	pipe_say(j->say_fd, "ready");
+	if (pipe_wait_line(j->go_fd) || fx_become_nobody())
+		return 10;
+	raw_close(&r);
+	if (raw_connect(&r, j->sock) || raw_hello(&r))
+		return 10;
+	st = raw_call(&r, OP_RESUME, &req, sizeof(req), NULL, 0);
+	return st > 0 || st < -99 ? 10 : 100 - st;
+}
+
+/*
+ * A process that opened a handle and then changed its uid resumes it after
+ * a restart: the pid matches, but the uid (and its rights: nobody may not
+ * publish here) do not, and the resume is refused.
+ */
+static void test_resume_refused_to_the_same_pid_under_another_uid(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = fx_connect(d);
+	struct holder_job j = {.sock = d->sock, .chan = "k.uid", .role = ROLE_PUB, .say_fd = -1};
+	int go[2];
+	pid_t pid;
+
+	if (geteuid() != 0)
+		skip();
+	assert_int_equal(chmod(d->dir, 0711), 0);
+	fx_channel_create(c, "k.uid", 16, SHMQ_POLICY_DROP);
+	assert_int_equal(pipe(go), 0);
+	j.go_fd = go[0];
+	pid = fx_child_ready(hold_then_resume_as_nobody, &j, &j.say_fd);
+	daemon_kill(d);
+	assert_int_equal(daemon_restart(d), 0);
+	assert_int_equal(fx_wait_log(d, "adopted channel=k.uid handles=1"), 0);
+	pipe_say(go[1], "go");
+	assert_int_equal(child_wait(pid, FX_HANG_S), 100 + SHMQ_EPERM);
+	close(go[0]);
+	close(go[1]);
+	shmq_disconnect(c);
+}
+
+/* A monitor's OP_RESUME for channel_id; its status. */
+static int resume_monitor(const struct daemon *d, uint64_t channel_id)
+{
+	struct proto_resume req = {.channel_id = channel_id, .role = ROLE_MON};
+	struct raw r;
+	int st;
+
+	fx_raw_hello(&r, d);
+	st = raw_call(&r, OP_RESUME, &req, sizeof(req), NULL, 0);
+	raw_close(&r);
+	return st;
+}
+
+/*
+ * A monitor resumes only a channel an earlier daemon served and that is
+ * not deleted: not one deleted before the restart (its subscriber keeps
+ * it), nor one this daemon made (no earlier monitor can have had it).
+ */
+static void test_resume_of_a_monitor_needs_a_live_adopted_channel(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = fx_connect(d);
+	struct raw r, rm;
+	struct raw_chan rc, mc;
+	uint64_t del_id, kept_id;
+
+	fx_channel_create(c, "k.del", 16, SHMQ_POLICY_DROP);
+	fx_channel_create(c, "k.mon", 16, SHMQ_POLICY_DROP);
+	fx_raw_open(&r, d, "k.del", ROLE_SUB, &rc);
+	del_id = rc.o.channel_id;
+	fx_raw_open(&rm, d, "k.mon", ROLE_MON, &mc);
+	kept_id = mc.o.channel_id;
+	raw_chan_unmap(&mc);
+	raw_close(&rm);
+	assert_int_equal(shmq_channel_delete(c, "k.del"), 0);
+	daemon_kill(d);
+	assert_int_equal(daemon_restart(d), 0);
+	assert_int_equal(fx_wait_log(d, "adopted channel=k.del (deleted)"), 0);
+	assert_int_equal(fx_wait_log(d, "listening socket="), 0);
+	fx_channel_create(c, "k.new", 16, SHMQ_POLICY_DROP);
+	fx_raw_open(&rm, d, "k.new", ROLE_MON, &mc);
+	assert_int_equal(resume_monitor(d, del_id), -SHMQ_EDELETED);
+	assert_int_equal(resume_monitor(d, mc.o.channel_id), -SHMQ_ESTATE);
+	assert_int_equal(resume_monitor(d, kept_id), 0);
+	raw_chan_unmap(&mc);
+	raw_close(&rm);
+	raw_chan_unmap(&rc);
+	raw_close(&r);
+	shmq_disconnect(c);
+}
+
+/* Open chan as a publisher and say "ready"; then sleep until killed. */
+static int hold_publisher(void *arg)
+{
+	struct holder_job *j = arg;
+	struct shmq_client *c;
+	struct shmq_pub *p;
+
+	if (shmq_connect(j->sock, &c) || shmq_pub_open(c, j->chan, NULL, &p))
+		return 10;
+	pipe_say(j->say_fd, "ready");
+	for (;;)
+		pause();
+}
+
+static int sleep_as_nobody(void *arg)
+{
+	(void)arg;
+	if (fx_become_nobody())
+		return 10;
+	for (;;)
+		pause();
+}
+
+/* Start a child as nobody with pid want (through ns_last_pid); its pid, or -1. */
+static pid_t child_with_pid(pid_t want)
+{
+	for (int tries = 0; tries < 20; tries++) {
+		FILE *f = fopen("/proc/sys/kernel/ns_last_pid", "w");
+		pid_t pid;
+
+		if (!f)
+			return -1;
+		fprintf(f, "%d", (int)want - 1);
+		if (fclose(f))
+			return -1;
+		pid = child_start(sleep_as_nobody, NULL);
+		if (pid == want)
+			return pid;
+		child_kill(pid);
+	}
+	return -1;
+}
+
+/*
+ * A publisher that dies while no daemon runs, its pid taken by an
+ * unrelated process of another uid: the new daemon must see that the
+ * slot's process is gone (pid and start time), free the slot of the
+ * publishers=one channel and admit a new publisher, and leave the other
+ * process alone.
+ */
+static void test_restart_frees_a_slot_whose_pid_another_process_took(void **state)
+{
+	struct daemon *d = *state;
+	struct holder_job j = {.sock = d->sock, .chan = "k.reuse", .say_fd = -1};
+	struct shmq_channel_opts o = {.capacity_bytes = 32 << 10,
+				      .max_message_bytes = 64,
+				      .policy = SHMQ_POLICY_DROP,
+				      .publishers = SHMQ_PUBLISHERS_ONE};
+	struct shmq_client *c = fx_connect(d);
+	struct shmq_pub *p = NULL;
+	pid_t pid, other;
+
+	if (geteuid() != 0 || access("/proc/sys/kernel/ns_last_pid", W_OK))
+		skip();
+	assert_int_equal(shmq_channel_create(c, "k.reuse", &o), 0);
+	pid = fx_child_ready(hold_publisher, &j, &j.say_fd);
+	daemon_kill(d);
+	child_kill(pid);
+	other = child_with_pid(pid);
+	if (other < 0)
+		skip(); /* another process took the pid first, every time */
+	assert_int_equal(daemon_restart(d), 0);
+	assert_int_equal(fx_wait_log(d, "freed unresumed publisher channel=k.reuse"), 0);
+	shmq_disconnect(c);
+	c = fx_connect(d);
+	assert_int_equal(shmq_pub_open(c, "k.reuse", NULL, &p), 0);
+	assert_int_equal(kill(other, 0), 0);
+	assert_int_equal(waitpid(other, NULL, WNOHANG), 0);
+	child_kill(other);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
+/* Open chan as a publisher, fork, and exit: the child says "ready" and publishes on. */
+struct fork_job {
+	const char *sock, *chan;
+	int say_fd;
+	_Atomic pid_t *grandchild;
+};
+
+static int open_fork_exit(void *arg)
+{
+	struct fork_job *j = arg;
+	struct shmq_client *c;
+	struct shmq_pub *p;
+	pid_t pid;
+
+	if (shmq_connect(j->sock, &c) || shmq_pub_open(c, j->chan, NULL, &p))
+		return 10;
+	pid = fork();
+	if (pid < 0)
+		return 10;
+	if (pid > 0)
+		return 0;
+	*j->grandchild = getpid();
+	pipe_say(j->say_fd, "ready");
+	for (uint64_t v = 1;; v++) {
+		if (shmq_publish(p, &v, sizeof(v), FX_HANG_NS, NULL))
+			_exit(12);
+		fx_nap_ms(1);
+	}
+}
+
+/* Try to open a second publisher on name: its status (the handle closed again). */
+static int second_publisher(struct daemon *d, const char *name)
+{
+	struct shmq_client *c = fx_connect(d);
+	struct shmq_pub *p;
+	int err = shmq_pub_open(c, name, NULL, &p);
+
+	if (!err)
+		shmq_pub_close(p);
+	shmq_disconnect(c);
+	return err;
+}
+
+/*
+ * A client that opens a publisher, forks and exits leaves the handle to
+ * its child, which publishes on with it: the slot of the publishers=one
+ * channel stays the child's while it lives, and is freed once it is gone.
+ */
+static void test_fork_then_exit_keeps_handles_while_the_child_uses_them(void **state)
+{
+	struct daemon *d = *state;
+	_Atomic pid_t *gc = fork_gc = fx_shared_alloc(sizeof(*gc));
+	struct fork_job j = {.sock = d->sock, .chan = "k.fork", .say_fd = -1, .grandchild = gc};
+	struct shmq_channel_opts o = {.capacity_bytes = 32 << 10,
+				      .max_message_bytes = 64,
+				      .policy = SHMQ_POLICY_DROP,
+				      .publishers = SHMQ_PUBLISHERS_ONE};
+	struct shmq_client *c = fx_connect(d);
+	int64_t end;
+	pid_t pid;
+	int err;
+
+	assert_non_null(gc);
+	assert_int_equal(shmq_channel_create(c, "k.fork", &o), 0);
+	pid = fx_child_ready(open_fork_exit, &j, &j.say_fd);
+	assert_int_equal(child_wait(pid, FX_HANG_S), 0);
+	assert_true(*gc > 0);
+	fx_nap_ms(QUEUE_NAP_MS); /* the daemon has seen the parent's exit */
+	assert_int_equal(second_publisher(d, "k.fork"), -SHMQ_EBUSY);
+	assert_int_equal(kill(*gc, 0), 0);
+	kill(*gc, SIGKILL); /* not reaped: init's child */
+	end = fx_now_ns() + FX_HANG_NS;
+	do
+		err = second_publisher(d, "k.fork");
+	while (err == -SHMQ_EBUSY && fx_now_ns() < end && (fx_nap_ms(10), true));
+	assert_int_equal(err, 0);
+	shmq_disconnect(c);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, keeper_teardown)
 
 int main(void)
@@ -293,6 +581,10 @@ int main(void)
 	    T(test_replace_hands_over_records_the_keeper_had_not_read),
 	    T(test_restart_after_a_crash_with_records_the_keeper_had_not_read),
 	    T(test_restart_adopts_while_an_idle_peer_holds_a_keeper_connection),
+	    T(test_resume_refused_to_the_same_pid_under_another_uid),
+	    T(test_resume_of_a_monitor_needs_a_live_adopted_channel),
+	    T(test_restart_frees_a_slot_whose_pid_another_process_took),
+	    T(test_fork_then_exit_keeps_handles_while_the_child_uses_them),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
