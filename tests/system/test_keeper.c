@@ -573,6 +573,48 @@ static void test_fork_then_exit_keeps_handles_while_the_child_uses_them(void **s
 	shmq_disconnect(c);
 }
 
+/* ---- a channel that did not survive ---- */
+
+/*
+ * The keeper and then the daemon die: the restarted daemon knows none of
+ * the old channels. A publisher that makes no control call must learn it
+ * (-SHMQ_ECLOSED) once the daemon is back: within 256 publishes after its
+ * reconnect backoff (at most 1 s) lets it look, well inside FX_HANG_S here;
+ * a subscriber of the channel, already did (-SHMQ_ECLOSED).
+ */
+static void test_publisher_learns_its_channel_is_gone_after_the_keeper_died(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = fx_connect(d);
+	struct shmq_pub *p;
+	int64_t end;
+	uint64_t v = 0, after = 0;
+	pid_t kp;
+	int err;
+
+	fx_channel_create(c, "k.lost", 16, SHMQ_POLICY_DROP);
+	assert_int_equal(shmq_pub_open(c, "k.lost", NULL, &p), 0);
+	fx_publish_u64(p, ++v, FX_HANG_NS);
+	kp = keeper_pid(d);
+	assert_true(kp > 0);
+	assert_int_equal(kill(kp, SIGKILL), 0);
+	daemon_kill(d);
+	assert_int_equal(daemon_restart(d), 0);
+	assert_int_equal(fx_wait_log(d, "listening socket="), 0);
+	end = fx_now_ns() + FX_HANG_NS;
+	do {
+		v++;
+		after++;
+		err = shmq_publish(p, &v, sizeof(v), 0, NULL);
+		fx_nap_ms(1);
+	} while (!err && fx_now_ns() < end);
+	print_message("the publisher learnt it after %llu publishes\n", (unsigned long long)after);
+	assert_int_equal(err, -SHMQ_ECLOSED);
+	assert_int_equal(shmq_publish(p, &v, sizeof(v), 0, NULL), -SHMQ_ECLOSED);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, keeper_teardown)
 
 int main(void)
@@ -585,6 +627,7 @@ int main(void)
 	    T(test_resume_of_a_monitor_needs_a_live_adopted_channel),
 	    T(test_restart_frees_a_slot_whose_pid_another_process_took),
 	    T(test_fork_then_exit_keeps_handles_while_the_child_uses_them),
+	    T(test_publisher_learns_its_channel_is_gone_after_the_keeper_died),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
