@@ -39,7 +39,7 @@
 static pid_t keeper_stopped; /* a keeper this test stopped, continued at teardown */
 
 /* The keeper of d's socket: "shmqd-keeper --keeper DIR/s.keep"; its pid or -1. */
-static pid_t keeper_pid(const struct daemon *d)
+static pid_t keeper_find(const struct daemon *d)
 {
 	char want[160], path[300], buf[256];
 	struct dirent *e;
@@ -87,13 +87,31 @@ static char proc_state(pid_t pid)
 	return rp && rp[1] == ' ' ? rp[2] : 0;
 }
 
-/* SIGSTOP the keeper and wait (bounded) until it is stopped. */
+/*
+ * keeper_find(), waiting (bounded) for it: the daemon accepts on its
+ * socket before it has started the keeper.
+ */
+static pid_t keeper_pid(const struct daemon *d)
+{
+	int64_t end = fx_now_ns() + FX_HANG_NS;
+	pid_t kp;
+
+	while ((kp = keeper_find(d)) < 0 && fx_now_ns() < end)
+		fx_nap_ms(5);
+	return kp;
+}
+
+/*
+ * SIGSTOP the keeper of the first daemon in d once that daemon has adopted
+ * (its keeper answered), and wait (bounded) until it is stopped.
+ */
 static pid_t keeper_stop(const struct daemon *d)
 {
 	pid_t kp = keeper_pid(d);
 	int64_t end = fx_now_ns() + FX_HANG_NS;
 
 	assert_true(kp > 0);
+	assert_int_equal(fx_wait_log(d, "listening socket="), 0);
 	assert_int_equal(kill(kp, SIGSTOP), 0);
 	keeper_stopped = kp;
 	while (proc_state(kp) != 'T' && fx_now_ns() < end)
@@ -293,6 +311,24 @@ static void test_restart_adopts_while_an_idle_peer_holds_a_keeper_connection(voi
 	close(idle);
 	shmq_pub_close(p);
 	shmq_disconnect(c);
+}
+
+/*
+ * A keeper that does not answer at all (stopped) must not hold a daemon
+ * for ever: it gives up after KEEP_TAKE_WAIT_S (15 s, inside FX_HANG_S),
+ * says so, and serves without one.
+ */
+static void test_restart_serves_when_the_keeper_does_not_answer(void **state)
+{
+	struct daemon *d = *state;
+	pid_t kp = keeper_stop(d);
+
+	daemon_kill(d);
+	assert_int_equal(daemon_restart(d), 0);
+	assert_int_equal(fx_wait_log(d, "the keeper did not answer"), 0);
+	fx_assert_daemon_serves(d);
+	keeper_stopped = 0;
+	kill(kp, SIGKILL); /* it serves nobody now; not reaped: the first daemon's child */
 }
 
 /* ---- who owns an adopted slot ---- */
@@ -623,6 +659,7 @@ int main(void)
 	    T(test_replace_hands_over_records_the_keeper_had_not_read),
 	    T(test_restart_after_a_crash_with_records_the_keeper_had_not_read),
 	    T(test_restart_adopts_while_an_idle_peer_holds_a_keeper_connection),
+	    T(test_restart_serves_when_the_keeper_does_not_answer),
 	    T(test_resume_refused_to_the_same_pid_under_another_uid),
 	    T(test_resume_of_a_monitor_needs_a_live_adopted_channel),
 	    T(test_restart_frees_a_slot_whose_pid_another_process_took),
