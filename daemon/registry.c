@@ -1180,27 +1180,29 @@ static void adopt_settle(struct channel *ch)
 	wake_all(ch);
 }
 
-/* The keeper's answer did not end in KEEP_END_OK: say why and go on without it. */
+/*
+ * The keeper's answer did not end in KEEP_END_OK: say why and go on
+ * without it (errno is keeper_recv()'s when no KEEP_END came).
+ */
 static void adopt_refused(struct registry *r, const struct keep_msg *m)
 {
-	if (r->kfd < 0)
-		return;
-	if (m->h.op == KEEP_END && m->u.end.status == KEEP_END_OK)
+	const char *why;
+
+	if (r->kfd < 0 || (m->h.op == KEEP_END && m->u.end.status == KEEP_END_OK))
 		return;
 	if (m->h.op != KEEP_END)
-		log_msg(LOG_ERROR, "keeper",
-			"the keeper did not answer within %u s: "
-			"channels will not survive a restart",
-			KEEP_TAKE_WAIT_S);
+		why = errno == EAGAIN ? "the keeper did not answer within 15 s"
+				      : "the keeper hung up (a keeper of an older format?)";
 	else if (m->u.end.status == KEEP_END_STUCK)
-		log_msg(LOG_ERROR, "keeper", "the running shmqd did not stop within %u ms",
-			KEEP_STOP_WAIT_MS);
+		why = "the running shmqd did not stop within 5 s";
 	else
-		log_msg(LOG_ERROR, "keeper",
-			"another shmqd serves these channels (--replace takes over)");
+		why = "another shmqd serves these channels (--replace takes over)";
+	log_msg(LOG_ERROR, "keeper", "%s: channels will not survive a restart", why);
 	close(r->kfd);
 	r->kfd = -1;
 }
+
+static_assert(KEEP_TAKE_WAIT_S == 15 && KEEP_STOP_WAIT_MS == 5000, "the log lines above");
 
 unsigned registry_adopt(struct registry *r)
 {

@@ -1008,7 +1008,8 @@ static int fake_teardown(void **state)
 {
 	int rc = daemon_teardown(state);
 
-	close(fake_cfd);
+	if (fake_cfd >= 0)
+		close(fake_cfd);
 	close(fake_lfd);
 	fake_cfd = fake_lfd = -1;
 	return rc;
@@ -1082,6 +1083,22 @@ static void test_restart_skips_garbage_and_old_versions_reads_newer_ones(void **
 	fake_chan_close(&v2);
 	fake_chan_close(&good);
 	fake_chan_close(&later);
+}
+
+/*
+ * A keeper that hangs up instead of answering (as one of the first keeper
+ * format does on a KEEP_TAKE it cannot read): the daemon says so and
+ * serves without it.
+ */
+static void test_restart_serves_when_the_keeper_hangs_up(void **state)
+{
+	struct daemon *d = *state;
+
+	close(fake_cfd);
+	fake_cfd = -1;
+	assert_int_equal(fx_wait_log(d, "the keeper hung up"), 0);
+	assert_int_equal(fx_wait_log(d, "listening socket="), 0);
+	fx_assert_daemon_serves(d);
 }
 
 /* As nobody: make a channel's segments and pass them (with the record) on fd. */
@@ -1356,6 +1373,7 @@ int main(void)
 		test_restart_adopts_a_channel_a_hostile_subscriber_scribbled_on,
 		fx_daemon_setup_conf, daemon_teardown, (void *)CONF_HOSTILE),
 	    T_FAKE(test_restart_skips_garbage_and_old_versions_reads_newer_ones),
+	    T_FAKE(test_restart_serves_when_the_keeper_hangs_up),
 	    T_FAKE(test_restart_refuses_segments_of_a_foreign_uid),
 	    T_FAKE(test_restart_refuses_bad_records_from_the_keeper),
 	    T_FAKE(test_restart_adopts_a_good_channel_among_bad_ones),
