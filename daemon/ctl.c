@@ -48,6 +48,7 @@ struct client {
 	char comm[16];  /* its command name, for the log */
 	uint64_t since_ns; /* CLOCK_REALTIME when it connected */
 	bool hello;
+	uint32_t minor;	 /* the protocol minor its OP_HELLO announced */
 	bool over_quota; /* its uid holds max_connections_per_uid already */
 	unsigned bad;
 	uint32_t nh;
@@ -647,6 +648,7 @@ static int op_hello(struct ctl *c, struct client *cl, const void *body, struct r
 	if (req->major != PROTO_VERSION)
 		return -SHMQ_EVERSION;
 	cl->hello = true;
+	cl->minor = req->minor;
 	*out = (struct proto_hello){.major = PROTO_VERSION, .minor = PROTO_MINOR, .pid = (uint32_t)getpid()};
 	rep->len = sizeof(*out);
 	return 0;
@@ -751,8 +753,11 @@ static int request_check(const struct client *cl, const struct proto_hdr *h, siz
 		return -SHMQ_EPROTO;
 	if (h->version != PROTO_VERSION)
 		return -SHMQ_EVERSION;
-	if (h->op == 0 || h->op >= OP_MAX || !ops[h->op].fn || h->body_bytes != n - sizeof(*h) ||
-	    h->body_bytes != ops[h->op].body)
+	if (h->op == 0 || h->op >= OP_MAX || !ops[h->op].fn || h->body_bytes != n - sizeof(*h))
+		return -SHMQ_EPROTO;
+	/* a longer body only from a later minor (proto.h): fields we do not know */
+	if (h->body_bytes != ops[h->op].body &&
+	    (h->body_bytes < ops[h->op].body || (h->op != OP_HELLO && cl->minor <= PROTO_MINOR)))
 		return -SHMQ_EPROTO;
 	if (!cl->hello && h->op != OP_HELLO)
 		return -SHMQ_EPROTO;

@@ -69,7 +69,7 @@ static int call_locked(struct shmq_client *c, uint16_t op, const void *req, uint
 /* Dial and say hello: the new connection in c->fd, or an error. */
 static int hello_locked(struct shmq_client *c)
 {
-	struct proto_hello hello = {.major = PROTO_VERSION, .minor = SHMQ_VERSION_MINOR};
+	struct proto_hello hello = {.major = PROTO_VERSION, .minor = PROTO_MINOR};
 	int err = dial(c->path, &c->fd);
 
 	c->late = 0; /* a new connection owes no answer */

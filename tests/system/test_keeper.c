@@ -651,6 +651,51 @@ static void test_publisher_learns_its_channel_is_gone_after_the_keeper_died(void
 	shmq_disconnect(c);
 }
 
+/* ---- a protocol that can grow ---- */
+
+/* HELLO announcing minor, with extra bytes after the body; the status. */
+static int hello_minor(struct raw *r, const struct daemon *d, uint32_t minor, uint32_t extra)
+{
+	uint8_t body[sizeof(struct proto_hello) + 64] = {0};
+	struct proto_hello h = {.major = PROTO_VERSION, .minor = minor};
+
+	memcpy(body, &h, sizeof(h));
+	assert_int_equal(raw_connect(r, d->sock), 0);
+	return raw_call(r, OP_HELLO, body, sizeof(h) + extra, NULL, 0);
+}
+
+/* OP_INFO of name with extra bytes (fields of a later minor) after the body. */
+static int info_longer(struct raw *r, const char *name, uint32_t extra)
+{
+	uint8_t body[sizeof(struct proto_name) + 64] = {0};
+
+	snprintf((char *)body, PROTO_NAME_BYTES, "%s", name);
+	return raw_call(r, OP_INFO, body, sizeof(struct proto_name) + extra, NULL, 0);
+}
+
+/*
+ * A request body longer than the daemon knows is read (its known fields)
+ * from a client that announced a later minor, and refused as malformed
+ * from one of the daemon's own minor; a longer HELLO is read from anyone.
+ */
+static void test_protocol_reads_longer_bodies_from_a_later_minor(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = fx_connect(d);
+	struct raw r;
+
+	fx_channel_create(c, "k.grow", 16, SHMQ_POLICY_DROP);
+	assert_int_equal(hello_minor(&r, d, PROTO_MINOR + 1, 16), 0);
+	assert_int_equal(info_longer(&r, "k.grow", 32), 0);
+	assert_int_equal(info_longer(&r, "k.grow", 0), 0);
+	raw_close(&r);
+	assert_int_equal(hello_minor(&r, d, PROTO_MINOR, 0), 0);
+	assert_int_equal(info_longer(&r, "k.grow", 0), 0);
+	assert_int_equal(info_longer(&r, "k.grow", 32), -SHMQ_EPROTO);
+	raw_close(&r);
+	shmq_disconnect(c);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, keeper_teardown)
 
 int main(void)
@@ -665,6 +710,7 @@ int main(void)
 	    T(test_restart_frees_a_slot_whose_pid_another_process_took),
 	    T(test_fork_then_exit_keeps_handles_while_the_child_uses_them),
 	    T(test_publisher_learns_its_channel_is_gone_after_the_keeper_died),
+	    T(test_protocol_reads_longer_bodies_from_a_later_minor),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
