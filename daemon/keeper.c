@@ -501,6 +501,9 @@ static void keeper_expire(struct keeper *k)
 	if (k->next >= 0 && now >= k->next_deadline_ms) {
 		end_send(k->next, KEEP_END_STUCK);
 		fd_drop(&k->next);
+		/* a daemon that reads its KEEP_STOP only now serves on */
+		if (keeper_send(k->dfd, KEEP_STAY, NULL, 0, NULL, 0))
+			daemon_gone(k);
 	}
 }
 

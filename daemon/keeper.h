@@ -46,6 +46,7 @@ enum keep_op {
 	KEEP_QUIT = 7,	     /* daemon -> keeper: a clean stop, drop everything and exit */
 	KEEP_STOP = 8,	     /* keeper -> daemon: another daemon takes over (--replace) */
 	KEEP_STOPPED = 9,    /* daemon -> keeper: stopped for it; the last message it sends */
+	KEEP_STAY = 10,	     /* keeper -> daemon: forget KEEP_STOP, its sender gave up waiting */
 };
 
 struct keep_hdr {

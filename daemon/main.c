@@ -232,6 +232,29 @@ static int create_declared(struct registry *reg, const struct config *cfg)
 }
 
 /*
+ * After KEEP_STOP: true unless a KEEP_STAY follows it already (the daemon
+ * that was to take over gave up waiting for this one: serve on).
+ */
+static bool keeper_stop_stands(struct registry *reg)
+{
+	struct keep_msg m;
+	int fds[3];
+	unsigned nfds;
+
+	while (keeper_recv(reg->kfd, &m, fds, &nfds, MSG_DONTWAIT) != -1) {
+		for (unsigned i = 0; i < nfds; i++)
+			close(fds[i]);
+		if (m.h.op == KEEP_STAY) {
+			log_msg(LOG_WARN, "daemon",
+				"the shmqd that was to take over gave up: "
+				"serving on");
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
  * A message from the keeper: another daemon takes over (true: stop, and
  * leave the channels to it), or the keeper is gone (go on without it).
  */
@@ -247,7 +270,7 @@ static bool keeper_event(struct registry *reg, int epfd)
 	if (got == 0) {
 		for (unsigned i = 0; i < nfds; i++)
 			close(fds[i]);
-		if (m.h.op != KEEP_STOP)
+		if (m.h.op != KEEP_STOP || !keeper_stop_stands(reg))
 			return false;
 		log_msg(LOG_INFO, "daemon", "another shmqd takes over the channels: stopping");
 		return true;

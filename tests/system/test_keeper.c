@@ -260,6 +260,38 @@ static void test_replace_hands_over_records_the_keeper_had_not_read(void **state
 }
 
 /*
+ * --replace while the running daemon cannot stop (SIGSTOP): the new one is
+ * refused after the keeper's 5 s and exits 1; the old one, continued, reads
+ * the keeper's KEEP_STOP and then KEEP_STAY, and serves on.
+ */
+static void test_replace_gives_up_on_a_daemon_that_does_not_stop(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = fx_connect(d);
+	pid_t old = d->pid;
+	int64_t end = fx_now_ns() + FX_HANG_NS;
+	int st;
+
+	fx_channel_create(c, "k.stay", 16, SHMQ_POLICY_DROP);
+	assert_int_equal(kill(old, SIGSTOP), 0);
+	while (proc_state(old) != 'T' && fx_now_ns() < end)
+		fx_nap_ms(2);
+	spare_pid = spawn_replace(d);
+	assert_true(spare_pid > 0);
+	st = reap(spare_pid);
+	spare_pid = 0;
+	kill(old, SIGCONT);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 1);
+	assert_int_equal(fx_wait_log(d, "the running shmqd did not stop within 5 s"), 0);
+	assert_int_equal(fx_wait_log(d, "the shmqd that was to take over gave up"), 0);
+	assert_true(daemon_running(d));
+	fx_assert_daemon_serves(d);
+	assert_int_equal(shmq_channel_info(c, "k.stay", &(struct shmq_channel_info){0}), 0);
+	shmq_disconnect(c);
+}
+
+/*
  * A daemon killed while the keeper had not read its last records: the
  * keeper must read them and notice the daemon is gone before it answers
  * the next one, instead of refusing it as a second daemon.
@@ -702,6 +734,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    T(test_replace_hands_over_records_the_keeper_had_not_read),
+	    T(test_replace_gives_up_on_a_daemon_that_does_not_stop),
 	    T(test_restart_after_a_crash_with_records_the_keeper_had_not_read),
 	    T(test_restart_adopts_while_an_idle_peer_holds_a_keeper_connection),
 	    T(test_restart_serves_when_the_keeper_does_not_answer),
