@@ -44,7 +44,7 @@ struct client {
 	int pidfd;
 	uint32_t pid;
 	uint32_t uid;
-	uint64_t start; /* its process's start time (procid.h), 0 = unknown */
+	uint64_t start; /* its process's start mark (procid.h), 0 = unknown */
 	char comm[16];  /* its command name, for the log */
 	uint64_t since_ns; /* CLOCK_REALTIME when it connected */
 	bool hello;
@@ -597,7 +597,7 @@ static int op_peers(struct ctl *c, struct client *cl, const void *body, struct r
 /*
  * A handle of a client of the daemon before us: the client still has the
  * rights its role needs, and its slot waits for it (registry_resume()
- * checks the generation and the process: pid, uid, start time), or, for a
+ * checks the generation and the process: pid, uid, start mark), or, for a
  * monitor, the channel was served before this daemon and is not deleted.
  */
 static int op_resume(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
@@ -859,7 +859,7 @@ static void client_drop(struct ctl *c, struct client *cl)
 /*
  * The client's process: a pidfd of the very peer (SO_PEERPIDFD; pidfd_open
  * of its pid on kernels before 6.5) and, while that pidfd says the process
- * lives, its start time: with the pid, a name no later process can take.
+ * lives, its start mark (procid.h): with the pid, a name no later process takes.
  */
 static void client_identify(struct client *cl)
 {
@@ -872,7 +872,7 @@ static void client_identify(struct client *cl)
 		cl->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)cl->pid, 0);
 	if (cl->pidfd < 0)
 		return;
-	cl->start = procid_start(cl->pid);
+	cl->start = procid_mark_fd(cl->pidfd, cl->pid);
 	if (syscall(SYS_pidfd_send_signal, cl->pidfd, 0, NULL, 0))
 		cl->start = 0; /* gone already: the pid may be another's now */
 }

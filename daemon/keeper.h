@@ -84,7 +84,7 @@ struct keep_entry {
 	uint32_t wait_mode;
 	uint32_t flags; /* KEEP_ENTRY_* */
 	uint32_t pad;
-	uint64_t start; /* the owner's process start time (procid.h); 0 = unknown */
+	uint64_t start; /* its process's start mark (procid.h); 0 = unknown */
 };
 
 #define KEEP_TAKE_REPLACE 1u /* stop the daemon being served and take over */

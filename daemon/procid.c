@@ -1,5 +1,6 @@
 /*
- * procid.c - pid and start time (see procid.h): read from /proc/PID/stat,
+ * procid.c - pid and start mark (see procid.h). With pidfs the mark is the
+ * inode of a pidfd of the process; else the start time from /proc/PID/stat,
  * whose second field (the command, in parentheses) may hold spaces and
  * parentheses of its own, so the fields are counted from its last ')'.
  */
@@ -11,12 +12,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define STAT_START_FIELD 22 /* starttime, counted as proc(5) counts */
+#define STAT_START_FIELD 22    /* starttime, counted as proc(5) counts */
+#define PIDFS_SUPER 0x50494446 /* PIDFS_MAGIC: pidfds are inodes of their own */
 
-uint64_t procid_start(uint32_t pid)
+/* The start time in clock ticks after boot; 0 if /proc says nothing. */
+static uint64_t start_ticks(uint32_t pid)
 {
 	char path[32], buf[1024], *p;
 	ssize_t n;
@@ -40,6 +45,31 @@ uint64_t procid_start(uint32_t pid)
 	return p ? strtoull(p + 1, NULL, 10) : 0;
 }
 
+uint64_t procid_mark_fd(int pidfd, uint32_t pid)
+{
+	struct statfs sfs;
+	struct stat st;
+
+	if (fstatfs(pidfd, &sfs) == 0 && sfs.f_type == PIDFS_SUPER && fstat(pidfd, &st) == 0)
+		return (uint64_t)st.st_ino;
+	return start_ticks(pid);
+}
+
+uint64_t procid_start(uint32_t pid)
+{
+	int pidfd;
+	uint64_t mark;
+
+	if (pid == 0)
+		return 0;
+	pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+	if (pidfd < 0)
+		return 0;
+	mark = procid_mark_fd(pidfd, pid);
+	close(pidfd);
+	return mark;
+}
+
 bool procid_alive(uint32_t pid, uint64_t start)
 {
 	if (pid == 0)
@@ -59,8 +89,8 @@ int procid_signal(uint32_t pid, uint64_t start, int sig)
 	if (pidfd < 0)
 		return -1;
 	/* the pidfd names the process that had pid when it was opened; if
-	 * that one still has the start time recorded, it is the one meant */
-	if (procid_alive(pid, start))
+	 * its mark is the one recorded, it is the one meant */
+	if (start == 0 ? kill((pid_t)pid, 0) == 0 : procid_mark_fd(pidfd, pid) == start)
 		rc = (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
 	close(pidfd);
 	return rc ? -1 : 0;

@@ -847,7 +847,7 @@ int registry_pub_add(struct channel *ch, const struct slot_owner *who, uint32_t 
 	return 0;
 }
 
-/* Does the publisher process pid of channel arg live (the one of that start time)? */
+/* Does the publisher process pid of channel arg live (the one of that start mark)? */
 static bool pid_alive(uint32_t pid, void *arg)
 {
 	const struct channel *ch = arg;

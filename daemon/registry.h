@@ -48,7 +48,7 @@ struct channel {
 	uint64_t reader_client[MAX_READERS]; /* owning client id, 0 = free */
 	uint64_t pub_client[MAX_PUBS];       /* owning client id, 0 = free */
 	uint32_t pub_pid[MAX_PUBS];          /* its pid, for repair; 0 = free */
-	uint64_t pub_start[MAX_PUBS];	     /* its process's start time (procid.h); 0 = unknown */
+	uint64_t pub_start[MAX_PUBS];	     /* its process's start mark (procid.h); 0 = unknown */
 	uint64_t reader_start[MAX_READERS];  /* likewise for each reader's process */
 	uint32_t stall_killed[MAX_PUBS];     /* pid we stopped, logged once */
 	int reader_fd[MAX_READERS];          /* entry segments, -1 = none */
@@ -121,7 +121,7 @@ struct slot_owner {
 	uint64_t client_id;
 	uint32_t pid;
 	uint32_t uid;
-	uint64_t start; /* the process's start time (procid.h), 0 = unknown */
+	uint64_t start; /* the process's start mark (procid.h), 0 = unknown */
 };
 
 /*
@@ -166,7 +166,7 @@ unsigned registry_adopt(struct registry *r);
  * A client resumes slot idx of role (enum proto_role: pub or sub) with
  * generation gen after a restart: 0 if the slot waits for exactly that
  * generation and who's process (pid, uid and, when the record has it,
- * start time), -SHMQ_ESTATE if not.
+ * start mark), -SHMQ_ESTATE if not.
  */
 int registry_resume(struct channel *ch, uint32_t role, uint32_t idx, uint32_t gen,
 		    const struct slot_owner *who);
