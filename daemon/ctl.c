@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 #include "logmsg.h"
 #include "name.h"
 #include "numa_place.h"
+#include "procid.h"
 #include "proto.h"
 #include "shmq_types.h"
 #include "wait.h"
@@ -47,10 +49,12 @@ struct client {
 	int pidfd;
 	uint32_t pid;
 	uint32_t uid;
+	uint64_t start; /* its process's start mark (procid.h), 0 = unknown */
 	char comm[16];  /* its command name, for the log */
 	uint64_t since_ns; /* CLOCK_REALTIME when it connected */
 	uint64_t hello_by_ns; /* CLOCK_MONOTONIC: HELLO is due before this */
 	bool hello;
+	uint32_t minor;	 /* the protocol minor its OP_HELLO announced */
 	unsigned bad;
 	uint32_t nh;
 	uint32_t caph;
@@ -435,7 +439,7 @@ static uint32_t slot_share(const struct ctl *c, const struct client *cl, const s
 static int slot_take(struct ctl *c, struct channel *ch, const struct client *cl,
 		     const struct proto_open *req, struct proto_opened *out)
 {
-	struct slot_owner who = {cl->id, cl->pid, cl->uid, slot_share(c, cl, ch)};
+	struct slot_owner who = {cl->id, cl->pid, cl->uid, cl->start, slot_share(c, cl, ch)};
 	struct log_cursor cur;
 	int err;
 
@@ -620,24 +624,31 @@ static int op_peers(struct ctl *c, struct client *cl, const void *body, struct r
 }
 
 /*
- * A handle of a client of the daemon before us: its slot waits for it
- * (registry_resume() checks the generation and the pid), or, for a
- * monitor, the channel is still there and it may still watch it.
+ * A handle of a client of the daemon before us: the client still has the
+ * rights its role needs, and its slot waits for it (registry_resume()
+ * checks the generation and the process: pid, uid, start mark), or, for a
+ * monitor, the channel was served before this daemon and is not deleted.
  */
 static int op_resume(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
 {
 	const struct proto_resume *req = body;
 	struct channel *ch = registry_by_id(c->reg, req->channel_id);
+
+	struct slot_owner who = {cl->id, cl->pid, cl->uid, cl->start};
 	int err;
 
 	if (!ch)
 		return -SHMQ_ENOENT;
-	if (req->role == ROLE_MON && !may(c, cl, ch, ROLE_SUB))
-		return deny(c, cl, "resume", ch->name, "no_access", -SHMQ_EPERM);
 	if (req->role != ROLE_MON && req->role != ROLE_PUB && req->role != ROLE_SUB)
 		return -SHMQ_EINVAL;
+	if (!may(c, cl, ch, req->role == ROLE_PUB ? ROLE_PUB : ROLE_SUB))
+		return deny(c, cl, "resume", ch->name, "no_access", -SHMQ_EPERM);
+	if (req->role == ROLE_MON && ch->deleted)
+		return -SHMQ_EDELETED;
+	if (req->role == ROLE_MON && !ch->adopted)
+		return -SHMQ_ESTATE; /* no earlier daemon served it: nothing to resume */
 	if (req->role != ROLE_MON) {
-		err = registry_resume(ch, req->role, req->slot, req->gen, cl->pid, cl->id);
+		err = registry_resume(ch, req->role, req->slot, req->gen, &who);
 		if (err)
 			return err;
 	}
@@ -667,6 +678,7 @@ static int op_hello(struct ctl *c, struct client *cl, const void *body, struct r
 	if (!cl->hello)
 		c->unhello--;
 	cl->hello = true;
+	cl->minor = req->minor;
 	*out = (struct proto_hello){.major = PROTO_VERSION, .minor = PROTO_MINOR, .pid = (uint32_t)getpid()};
 	rep->len = sizeof(*out);
 	return 0;
@@ -771,8 +783,11 @@ static int request_check(const struct client *cl, const struct proto_hdr *h, siz
 		return -SHMQ_EPROTO;
 	if (h->version != PROTO_VERSION)
 		return -SHMQ_EVERSION;
-	if (h->op == 0 || h->op >= OP_MAX || !ops[h->op].fn || h->body_bytes != n - sizeof(*h) ||
-	    h->body_bytes != ops[h->op].body)
+	if (h->op == 0 || h->op >= OP_MAX || !ops[h->op].fn || h->body_bytes != n - sizeof(*h))
+		return -SHMQ_EPROTO;
+	/* a longer body only from a later minor (proto.h): fields we do not know */
+	if (h->body_bytes != ops[h->op].body &&
+	    (h->body_bytes < ops[h->op].body || (h->op != OP_HELLO && cl->minor <= PROTO_MINOR)))
 		return -SHMQ_EPROTO;
 	if (!cl->hello && h->op != OP_HELLO)
 		return -SHMQ_EPROTO;
@@ -872,6 +887,27 @@ static void client_drop(struct ctl *c, struct client *cl)
 	free(cl);
 }
 
+/*
+ * The client's process: a pidfd of the very peer (SO_PEERPIDFD; pidfd_open
+ * of its pid on kernels before 6.5) and, while that pidfd says the process
+ * lives, its start mark (procid.h): with the pid, a name no later process takes.
+ */
+static void client_identify(struct client *cl)
+{
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+	socklen_t len = sizeof(cl->pidfd);
+
+	if (getsockopt(cl->fd, SOL_SOCKET, SO_PEERPIDFD, &cl->pidfd, &len) || cl->pidfd < 0)
+		cl->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)cl->pid, 0);
+	if (cl->pidfd < 0)
+		return;
+	cl->start = procid_mark_fd(cl->pidfd, cl->pid);
+	if (syscall(SYS_pidfd_send_signal, cl->pidfd, 0, NULL, 0))
+		cl->start = 0; /* gone already: the pid may be another's now */
+}
+
 static int watch(struct ctl *c, int fd, uint64_t tag)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
@@ -892,7 +928,7 @@ static int client_register(struct ctl *c, struct client *cl)
 	}
 	if (watch(c, cl->fd, CTL_TAG_CLIENT | cl->id))
 		return -1;
-	cl->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)cl->pid, 0);
+	client_identify(cl);
 	if (cl->pidfd >= 0 && watch(c, cl->pidfd, CTL_TAG_PIDFD | cl->id)) {
 		close(cl->pidfd);
 		cl->pidfd = -1;
@@ -1051,6 +1087,26 @@ void ctl_tick(struct ctl *c, uint64_t now_ns)
 	}
 }
 
+/*
+ * The process that connected exited. Its connection is gone with it,
+ * unless a process it forked holds it still and may use its handles:
+ * then the client lasts until the connection closes.
+ */
+static void client_exited(struct ctl *c, struct client *cl)
+{
+	struct pollfd p = {.fd = cl->fd, .events = POLLRDHUP};
+
+	if (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+		client_drop(c, cl);
+		return;
+	}
+	log_msg(LOG_INFO, "ctl", "client pid=%u exited; its connection lives on in another process",
+		cl->pid);
+	epoll_ctl(c->epfd, EPOLL_CTL_DEL, cl->pidfd, NULL);
+	close(cl->pidfd);
+	cl->pidfd = -1;
+}
+
 void ctl_event(struct ctl *c, uint64_t tag, uint32_t events)
 {
 	struct client *cl;
@@ -1063,7 +1119,7 @@ void ctl_event(struct ctl *c, uint64_t tag, uint32_t events)
 	if (!cl)
 		return;
 	if ((tag & CTL_TAG_MASK) == CTL_TAG_PIDFD)
-		client_drop(c, cl);
+		client_exited(c, cl);
 	else if (events & EPOLLIN)
 		client_request(c, cl);
 	else if (events & (EPOLLHUP | EPOLLERR))

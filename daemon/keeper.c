@@ -5,8 +5,11 @@
  * and hands all of it to the next daemon that asks. It believes only
  * daemons of its own uid (SO_PEERCRED), and holds one at a time: a second
  * one is refused unless it asks to replace the first, which is then told
- * to stop. Single-threaded; the keeper blocks in poll() with a 1 s timeout
- * to notice that its socket path went away.
+ * to stop; the second gets the channels once the first said it stopped
+ * (or hung up), with every record the first sent applied. Single-threaded
+ * and never blocked by a peer: every socket is read without waiting, a
+ * connection that does not ask within KEEP_HELLO_WAIT_MS is closed, and
+ * poll() wakes at least every second to notice that the socket path went.
  */
 #include "keeper.h"
 
@@ -26,8 +29,9 @@
 #include "logmsg.h"
 
 #define KEEP_ENTRIES (MAX_READERS + MAX_PUBS)
-#define KEEP_STOP_WAIT_MS 5000 /* how long a replaced daemon may take to go */
-#define KEEP_SEND_WAIT_MS 200  /* how long a full keeper socket may hold a sender */
+#define KEEP_SEND_WAIT_MS 200	/* how long a full keeper socket may hold a sender */
+#define KEEP_HELLO_WAIT_MS 2000 /* how long a connection may take to send KEEP_TAKE */
+#define KEEP_PENDING 4		/* connections that have not sent it yet */
 
 int keeper_path(const char *socket_path, char *out, unsigned len)
 {
@@ -38,14 +42,17 @@ int keeper_path(const char *socket_path, char *out, unsigned len)
 		       : 0;
 }
 
-int keeper_send(int kfd, const struct keep_msg *m, const int *fds, unsigned nfds)
+int keeper_send(int kfd, uint32_t op, const void *body, uint32_t body_bytes, const int *fds,
+		unsigned nfds)
 {
 	char cbuf[CMSG_SPACE(sizeof(int) * 3)];
-	struct iovec iov = {.iov_base = (void *)m, .iov_len = sizeof(*m)};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	struct keep_hdr h = {KEEP_MAGIC, KEEP_VERSION, op, body_bytes};
+	struct iovec iov[2] = {{.iov_base = &h, .iov_len = sizeof(h)},
+			       {.iov_base = (void *)body, .iov_len = body_bytes}};
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = body_bytes ? 2 : 1};
 	struct cmsghdr *cm;
 
-	if (kfd < 0 || nfds > 3)
+	if (kfd < 0 || nfds > 3 || body_bytes > KEEP_BODY_MAX)
 		return -1;
 	if (nfds) {
 		memset(cbuf, 0, sizeof(cbuf));
@@ -62,7 +69,8 @@ int keeper_send(int kfd, const struct keep_msg *m, const int *fds, unsigned nfds
 	for (int tries = 0; tries < 2; tries++) {
 		struct pollfd p = {.fd = kfd, .events = POLLOUT};
 
-		if (sendmsg(kfd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)sizeof(*m))
+		if (sendmsg(kfd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) ==
+		    (ssize_t)(sizeof(h) + body_bytes))
 			return 0;
 		if (errno != EAGAIN || poll(&p, 1, KEEP_SEND_WAIT_MS) <= 0)
 			return -1;
@@ -70,19 +78,32 @@ int keeper_send(int kfd, const struct keep_msg *m, const int *fds, unsigned nfds
 	return -1;
 }
 
-int keeper_recv(int kfd, struct keep_msg *m, int *fds, unsigned *nfds)
+/* The body the first version of op had: shorter is malformed. 0 for ops without one. */
+static uint32_t keep_body_min(uint32_t op)
 {
-	char cbuf[CMSG_SPACE(sizeof(int) * 8)];
-	struct iovec iov = {.iov_base = m, .iov_len = sizeof(*m)};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			    .msg_controllen = sizeof(cbuf)};
-	unsigned got = 0;
-	ssize_t n;
+	switch (op) {
+	case KEEP_CHANNEL:
+		return sizeof(struct keep_channel);
+	case KEEP_ENTRY:
+	case KEEP_DROP_ENTRY:
+		return sizeof(struct keep_entry);
+	case KEEP_DROP:
+		return sizeof(uint64_t);
+	case KEEP_TAKE:
+		return sizeof(struct keep_take);
+	case KEEP_END:
+		return sizeof(struct keep_end);
+	default:
+		return 0;
+	}
+}
 
-	do
-		n = recvmsg(kfd, &mh, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); n >= 0 && cm; cm = CMSG_NXTHDR(&mh, cm)) {
+/* Keep up to 3 of the descriptors mh carries in fds, closing the rest; how many. */
+static unsigned take_fds(struct msghdr *mh, int *fds)
+{
+	unsigned got = 0;
+
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
 		int *p = (int *)CMSG_DATA(cm);
 
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
@@ -94,37 +115,83 @@ int keeper_recv(int kfd, struct keep_msg *m, int *fds, unsigned *nfds)
 				close(p[i]);
 		}
 	}
-	*nfds = got;
-	if (n == (ssize_t)sizeof(*m) && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) &&
-	    m->magic == KEEP_MAGIC && m->version == KEEP_VERSION)
+	return got;
+}
+
+int keeper_recv(int kfd, struct keep_msg *m, int *fds, unsigned *nfds, int flags)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * 8)];
+	struct iovec iov = {.iov_base = m, .iov_len = sizeof(*m)};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+	ssize_t n;
+
+	memset(m, 0, sizeof(*m));
+	do
+		n = recvmsg(kfd, &mh, MSG_CMSG_CLOEXEC | flags);
+	while (n < 0 && errno == EINTR);
+	*nfds = n >= 0 ? take_fds(&mh, fds) : 0;
+	if (n >= (ssize_t)sizeof(m->h) && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) &&
+	    m->h.magic == KEEP_MAGIC && m->h.version >= KEEP_VERSION_MIN &&
+	    m->h.body_bytes == (size_t)n - sizeof(m->h) &&
+	    m->h.body_bytes >= keep_body_min(m->h.op))
 		return 0;
-	for (unsigned i = 0; i < got; i++)
+	for (unsigned i = 0; i < *nfds; i++)
 		close(fds[i]);
 	*nfds = 0;
+	if (n == 0)
+		errno = ECONNRESET;
 	return n > 0 ? -2 : -1;
 }
 
 /* ---- the keeper process ---- */
 
+/* A record as it came, replayed byte for byte (fields newer than the keeper included). */
 struct kept_entry {
-	struct keep_entry e;
+	union {
+		struct keep_entry e;
+		uint8_t raw[KEEP_ENTRY_BODY_MAX];
+	} u;
+	uint32_t body_bytes;
 	int fd, efd; /* -1: slot not kept */
 };
 
 struct kept_channel {
-	struct keep_channel ch;
+	union {
+		struct keep_channel ch;
+		uint8_t raw[KEEP_BODY_MAX];
+	} u;
+	uint32_t body_bytes;
 	int fds[3];
 	struct kept_entry entries[KEEP_ENTRIES];
+};
+
+/* A connection that has not sent its KEEP_TAKE yet. */
+struct pending {
+	int fd; /* -1: none */
+	int64_t deadline_ms;
 };
 
 struct keeper {
 	struct kept_channel **ch;
 	unsigned n, cap;
-	int lfd, dfd;
+	int lfd;
+	int dfd;  /* the daemon served, -1: none */
+	int next; /* a daemon taking over from dfd once dfd stopped, -1: none */
+	int64_t next_deadline_ms;
+	struct pending pend[KEEP_PENDING];
 	char path[108];
 	struct stat path_st;
 	time_t orphan_since;
 };
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void fd_drop(int *fd)
 {
@@ -136,7 +203,7 @@ static void fd_drop(int *fd)
 static struct kept_channel *kept_find(struct keeper *k, uint64_t id, unsigned *at)
 {
 	for (unsigned i = 0; i < k->n; i++) {
-		if (k->ch[i]->ch.id == id) {
+		if (k->ch[i]->u.ch.id == id) {
 			if (at)
 				*at = i;
 			return k->ch[i];
@@ -168,14 +235,13 @@ static void kept_drop(struct keeper *k, uint64_t id)
 }
 
 /* A channel's record and its three segments; replaces one of the same id. */
-static void kept_channel_put(struct keeper *k, const struct keep_channel *ch, int *fds,
-			     unsigned nfds)
+static void kept_channel_put(struct keeper *k, const struct keep_msg *m, int *fds, unsigned nfds)
 {
 	struct kept_channel *c;
 
 	if (nfds != 3)
 		return;
-	kept_drop(k, ch->id);
+	kept_drop(k, m->u.ch.id);
 	if (k->n == k->cap) {
 		unsigned cap = k->cap ? k->cap * 2 : 16;
 		struct kept_channel **n = realloc(k->ch, cap * sizeof(*n));
@@ -188,7 +254,8 @@ static void kept_channel_put(struct keeper *k, const struct keep_channel *ch, in
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return;
-	c->ch = *ch;
+	memcpy(c->u.raw, m->u.raw, m->h.body_bytes);
+	c->body_bytes = m->h.body_bytes;
 	for (unsigned i = 0; i < 3; i++) {
 		c->fds[i] = fds[i];
 		fds[i] = -1;
@@ -208,15 +275,17 @@ static struct kept_entry *kept_entry_at(struct keeper *k, const struct keep_entr
 	return &c->entries[slot];
 }
 
-static void kept_entry_put(struct keeper *k, const struct keep_entry *e, int *fds, unsigned nfds)
+static void kept_entry_put(struct keeper *k, const struct keep_msg *m, int *fds, unsigned nfds)
 {
-	struct kept_entry *ke = kept_entry_at(k, e);
+	struct kept_entry *ke = kept_entry_at(k, &m->u.e);
 
-	if (!ke || nfds < 1 || nfds != 1 + (e->has_efd != 0))
+	if (!ke || nfds < 1 || nfds != 1 + ((m->u.e.flags & KEEP_ENTRY_EFD) != 0))
 		return;
 	fd_drop(&ke->fd);
 	fd_drop(&ke->efd);
-	ke->e = *e;
+	ke->body_bytes =
+	    m->h.body_bytes < KEEP_ENTRY_BODY_MAX ? m->h.body_bytes : KEEP_ENTRY_BODY_MAX;
+	memcpy(ke->u.raw, m->u.raw, ke->body_bytes);
 	ke->fd = fds[0];
 	fds[0] = -1;
 	if (nfds > 1) {
@@ -235,17 +304,20 @@ static void kept_entry_drop(struct keeper *k, const struct keep_entry *e)
 	}
 }
 
+static int end_send(int fd, uint32_t status)
+{
+	struct keep_end end = {.status = status};
+
+	return keeper_send(fd, KEEP_END, &end, sizeof(end), NULL, 0);
+}
+
 /* Everything kept to the daemon at dfd, then KEEP_END; -1 if it went. */
 static int kept_send_all(struct keeper *k, int dfd)
 {
-	struct keep_msg m = {.magic = KEEP_MAGIC, .version = KEEP_VERSION};
-
 	for (unsigned i = 0; i < k->n; i++) {
 		struct kept_channel *c = k->ch[i];
 
-		m.op = KEEP_CHANNEL;
-		m.u.ch = c->ch;
-		if (keeper_send(dfd, &m, c->fds, 3))
+		if (keeper_send(dfd, KEEP_CHANNEL, c->u.raw, c->body_bytes, c->fds, 3))
 			return -1;
 		for (unsigned j = 0; j < KEEP_ENTRIES; j++) {
 			struct kept_entry *ke = &c->entries[j];
@@ -253,15 +325,12 @@ static int kept_send_all(struct keeper *k, int dfd)
 
 			if (ke->fd < 0)
 				continue;
-			m.op = KEEP_ENTRY;
-			m.u.e = ke->e;
-			if (keeper_send(dfd, &m, fds, ke->efd >= 0 ? 2 : 1))
+			if (keeper_send(dfd, KEEP_ENTRY, ke->u.raw, ke->body_bytes, fds,
+					ke->efd >= 0 ? 2 : 1))
 				return -1;
 		}
 	}
-	m.op = KEEP_END;
-	m.pad = 0;
-	return keeper_send(dfd, &m, NULL, 0);
+	return end_send(dfd, KEEP_END_OK);
 }
 
 static void keeper_quit(struct keeper *k)
@@ -270,21 +339,27 @@ static void keeper_quit(struct keeper *k)
 	exit(0);
 }
 
-/* One message from the daemon; -1 when it is gone. */
-static int keeper_serve(struct keeper *k)
+/*
+ * One message from the daemon, applied; -1 when it is gone or said it
+ * stopped (KEEP_STOPPED), -2 when nothing is left to read.
+ */
+static int keeper_serve_one(struct keeper *k)
 {
 	struct keep_msg m;
 	int fds[3];
 	unsigned nfds = 0;
+	int got = keeper_recv(k->dfd, &m, fds, &nfds, MSG_DONTWAIT);
 
-	if (keeper_recv(k->dfd, &m, fds, &nfds))
-		return -1;
-	switch (m.op) {
+	if (got == -2)
+		return 0; /* not ours: skipped */
+	if (got)
+		return errno == EAGAIN ? -2 : -1;
+	switch (m.h.op) {
 	case KEEP_CHANNEL:
-		kept_channel_put(k, &m.u.ch, fds, nfds);
+		kept_channel_put(k, &m, fds, nfds);
 		break;
 	case KEEP_ENTRY:
-		kept_entry_put(k, &m.u.e, fds, nfds);
+		kept_entry_put(k, &m, fds, nfds);
 		break;
 	case KEEP_DROP_ENTRY:
 		kept_entry_drop(k, &m.u.e);
@@ -292,12 +367,15 @@ static int keeper_serve(struct keeper *k)
 	case KEEP_DROP:
 		kept_drop(k, m.u.channel_id);
 		break;
-	case KEEP_TAKE:
+	case KEEP_TAKE: /* again: the same daemon (version 1 did so) */
 		if (kept_send_all(k, k->dfd))
-			return -1;
+			got = -1;
 		break;
 	case KEEP_QUIT:
 		keeper_quit(k);
+		break;
+	case KEEP_STOPPED:
+		got = -1;
 		break;
 	default:
 		break;
@@ -305,60 +383,127 @@ static int keeper_serve(struct keeper *k)
 	for (unsigned i = 0; i < nfds; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
-	return 0;
+	return got;
 }
 
-/* Wait (bounded) for the daemon at fd to hang up. */
-static void wait_gone(int fd)
+/* The daemon served is gone: the one waiting to take over gets everything. */
+static void daemon_gone(struct keeper *k)
 {
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	char b;
-
-	while (poll(&p, 1, KEEP_STOP_WAIT_MS) > 0 && recv(fd, &b, 1, 0) > 0)
-		;
+	fd_drop(&k->dfd);
+	k->orphan_since = time(NULL);
+	if (k->next < 0)
+		return;
+	k->dfd = k->next;
+	k->next = -1;
+	if (kept_send_all(k, k->dfd))
+		fd_drop(&k->dfd);
 }
 
 /*
- * A daemon connects. The first message must be KEEP_TAKE; pad = 1 asks to
- * replace the daemon being served, which is told to stop. Without it, a
- * second daemon is refused (KEEP_END with pad = 1) and the first one keeps
- * serving.
+ * Apply everything the daemon sent, in order, up to what its socket holds
+ * now; notice it if it is gone. Records it sent before it died or stopped
+ * are all read before anyone else is answered.
+ */
+static void keeper_serve(struct keeper *k)
+{
+	int got = 0;
+
+	while (k->dfd >= 0 && got == 0)
+		got = keeper_serve_one(k);
+	if (k->dfd >= 0 && got == -1)
+		daemon_gone(k);
+}
+
+/*
+ * A daemon asks for the channels. With nobody served, it gets them. With
+ * one served (after what it sent is read, and it is still there), it is
+ * refused, unless it asks to replace that one: then that one is told to
+ * stop, and this one gets everything once the other has said it stopped
+ * or hung up, or is refused (KEEP_END_STUCK) if that takes longer than
+ * KEEP_STOP_WAIT_MS. One replacement at a time.
+ */
+static void keeper_take(struct keeper *k, int c, const struct keep_take *t)
+{
+	keeper_serve(k);
+	if (k->dfd < 0) {
+		k->dfd = c;
+		if (kept_send_all(k, c))
+			daemon_gone(k);
+		return;
+	}
+	if (!(t->flags & KEEP_TAKE_REPLACE) || k->next >= 0) {
+		end_send(c, KEEP_END_BUSY);
+		close(c);
+		return;
+	}
+	k->next = c;
+	k->next_deadline_ms = now_ms() + KEEP_STOP_WAIT_MS;
+	if (keeper_send(k->dfd, KEEP_STOP, NULL, 0, NULL, 0))
+		daemon_gone(k);
+}
+
+/* A pending connection is readable: its first message must be KEEP_TAKE. */
+static void pending_read(struct keeper *k, struct pending *p)
+{
+	struct keep_msg m;
+	int fds[3], c = p->fd;
+	unsigned nfds = 0;
+	int got = keeper_recv(c, &m, fds, &nfds, MSG_DONTWAIT);
+
+	if (got == -1 && errno == EAGAIN)
+		return;
+	p->fd = -1;
+	for (unsigned i = 0; i < nfds; i++)
+		close(fds[i]);
+	if (got || m.h.op != KEEP_TAKE) {
+		close(c);
+		return;
+	}
+	keeper_take(k, c, &m.u.take);
+}
+
+/*
+ * A connection: only from our own uid, and it waits among the pending
+ * ones (the oldest is dropped to make room) until it sends KEEP_TAKE or
+ * KEEP_HELLO_WAIT_MS pass. The keeper never waits for one.
  */
 static void keeper_accept(struct keeper *k)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	struct keep_msg m, stop = {.magic = KEEP_MAGIC, .version = KEEP_VERSION, .op = KEEP_STOP};
-	int fds[3];
-	unsigned nfds = 0;
-	int c = accept4(k->lfd, NULL, NULL, SOCK_CLOEXEC);
+	struct pending *slot = &k->pend[0];
+	int c = accept4(k->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 	if (c < 0)
 		return;
-	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) || cred.uid != geteuid() ||
-	    keeper_recv(c, &m, fds, &nfds) || m.op != KEEP_TAKE) {
-		for (unsigned i = 0; i < nfds; i++)
-			close(fds[i]);
+	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) || cred.uid != geteuid()) {
 		close(c);
 		return;
 	}
-	if (k->dfd >= 0 && !m.pad) {
-		m = (struct keep_msg){.magic = KEEP_MAGIC, .version = KEEP_VERSION, .op = KEEP_END,
-				      .pad = 1};
-		keeper_send(c, &m, NULL, 0);
-		close(c);
-		return;
+	for (unsigned i = 0; i < KEEP_PENDING; i++) {
+		if (k->pend[i].fd < 0 || k->pend[i].deadline_ms < slot->deadline_ms)
+			slot = &k->pend[i];
+		if (k->pend[i].fd < 0)
+			break;
 	}
-	if (k->dfd >= 0) {
-		keeper_send(k->dfd, &stop, NULL, 0);
-		wait_gone(k->dfd);
-		close(k->dfd);
-	}
-	k->dfd = c;
-	if (kept_send_all(k, c)) {
-		close(c);
-		k->dfd = -1;
-		k->orphan_since = time(NULL);
+	fd_drop(&slot->fd);
+	*slot = (struct pending){c, now_ms() + KEEP_HELLO_WAIT_MS};
+}
+
+/* Deadlines: pending connections that said nothing, a daemon that did not stop. */
+static void keeper_expire(struct keeper *k)
+{
+	int64_t now = now_ms();
+
+	for (unsigned i = 0; i < KEEP_PENDING; i++)
+		if (k->pend[i].fd >= 0 && now >= k->pend[i].deadline_ms)
+			fd_drop(&k->pend[i].fd);
+	if (k->next >= 0 && now >= k->next_deadline_ms) {
+		end_send(k->next, KEEP_END_STUCK);
+		fd_drop(&k->next);
+		/* a daemon that reads its KEEP_STOP only now serves on */
+		if (keeper_send(k->dfd, KEEP_STAY, NULL, 0, NULL, 0))
+			daemon_gone(k);
 	}
 }
 
@@ -371,26 +516,47 @@ static bool path_gone(const struct keeper *k)
 	       st.st_dev != k->path_st.st_dev;
 }
 
+/* The poll timeout: 1 s (to look at the path), or the nearest deadline. */
+static int keeper_timeout_ms(const struct keeper *k)
+{
+	int64_t t = 1000, now = now_ms();
+
+	for (unsigned i = 0; i < KEEP_PENDING; i++)
+		if (k->pend[i].fd >= 0 && k->pend[i].deadline_ms - now < t)
+			t = k->pend[i].deadline_ms - now;
+	if (k->next >= 0 && k->next_deadline_ms - now < t)
+		t = k->next_deadline_ms - now;
+	return t < 0 ? 0 : (int)t;
+}
+
+/*
+ * Each round: the daemon's records first (all of them), then connections
+ * that sent their KEEP_TAKE, then new connections, then deadlines.
+ */
 static __attribute__((noreturn)) void keeper_run(struct keeper *k)
 {
-	for (;;) {
-		struct pollfd p[2] = {{.fd = k->lfd, .events = POLLIN},
-				      {.fd = k->dfd, .events = POLLIN}};
-		int n = poll(p, k->dfd >= 0 ? 2 : 1, 1000);
+	struct pollfd p[2 + KEEP_PENDING];
 
+	for (;;) {
+		int n;
+
+		p[0] = (struct pollfd){.fd = k->lfd, .events = POLLIN};
+		p[1] = (struct pollfd){.fd = k->dfd, .events = POLLIN};
+		for (unsigned i = 0; i < KEEP_PENDING; i++)
+			p[2 + i] = (struct pollfd){.fd = k->pend[i].fd, .events = POLLIN};
+		n = poll(p, 2 + KEEP_PENDING, keeper_timeout_ms(k));
 		if (path_gone(k))
 			exit(0);
 		if (k->dfd < 0 && time(NULL) - k->orphan_since > KEEP_ORPHAN_S)
 			keeper_quit(k);
-		if (n <= 0)
-			continue;
-		if (k->dfd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR)) && keeper_serve(k)) {
-			close(k->dfd);
-			k->dfd = -1;
-			k->orphan_since = time(NULL);
-		}
-		if (p[0].revents & POLLIN)
+		if (n > 0 && k->dfd >= 0 && p[1].revents)
+			keeper_serve(k);
+		for (unsigned i = 0; n > 0 && i < KEEP_PENDING; i++)
+			if (k->pend[i].fd >= 0 && k->pend[i].fd == p[2 + i].fd && p[2 + i].revents)
+				pending_read(k, &k->pend[i]);
+		if (n > 0 && (p[0].revents & POLLIN))
 			keeper_accept(k);
+		keeper_expire(k);
 	}
 }
 
@@ -426,7 +592,9 @@ int keeper_main(const char *path)
 	signal(SIGINT, SIG_IGN);
 	for (int fd = KEEPER_FD + 1; fd < 1024; fd++)
 		close(fd);
-	k = (struct keeper){.lfd = KEEPER_FD, .dfd = -1, .orphan_since = time(NULL)};
+	k = (struct keeper){.lfd = KEEPER_FD, .dfd = -1, .next = -1, .orphan_since = time(NULL)};
+	for (unsigned i = 0; i < KEEP_PENDING; i++)
+		k.pend[i].fd = -1;
 	snprintf(k.path, sizeof(k.path), "%s", path);
 	if (fcntl(KEEPER_FD, F_SETFD, FD_CLOEXEC) || lstat(path, &k.path_st))
 		return 1;
@@ -492,8 +660,8 @@ static int keeper_connect(const char *path)
 
 int keeper_open(const char *path, bool replace, int *out, bool *found)
 {
-	struct keep_msg take = {.magic = KEEP_MAGIC, .version = KEEP_VERSION, .op = KEEP_TAKE,
-				.pad = replace};
+	struct keep_take take = {.flags = replace ? KEEP_TAKE_REPLACE : 0};
+	struct timeval tv = {.tv_sec = KEEP_TAKE_WAIT_S};
 	int fd = keeper_connect(path);
 
 	*found = fd >= 0;
@@ -501,7 +669,9 @@ int keeper_open(const char *path, bool replace, int *out, bool *found)
 		*out = -1;
 		return -1;
 	}
-	if (keeper_send(fd, &take, NULL, 0)) {
+	/* the answer may take a replaced daemon's KEEP_STOP_WAIT_MS, never more */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+	    keeper_send(fd, KEEP_TAKE, &take, sizeof(take), NULL, 0)) {
 		close(fd);
 		*out = -1;
 		return -1;

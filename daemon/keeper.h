@@ -21,18 +21,39 @@
 #include "log.h"
 
 #define KEEP_MAGIC 0x4b51484bu /* "KHQK" */
-#define KEEP_VERSION 1u
+#define KEEP_VERSION 2u	       /* this format; the header below never changes */
+#define KEEP_VERSION_MIN 2u    /* the oldest format read: version 1 had no body_bytes */
+#define KEEP_BODY_MAX 1024u    /* bytes of a body, any version */
+#define KEEP_ENTRY_BODY_MAX 128u /* bytes of a KEEP_ENTRY body the keeper keeps */
 #define KEEP_ORPHAN_S 60u      /* a keeper without a daemon this long exits */
+#define KEEP_STOP_WAIT_MS 5000u /* how long a replaced daemon may take to stop */
+#define KEEP_TAKE_WAIT_S 15u	/* how long a daemon waits for the keeper's answer */
 
+/*
+ * Every message is a header and a body of body_bytes. A later version only
+ * appends fields to a body and adds ops: a reader takes any version from
+ * KEEP_VERSION_MIN on, reads the fields it knows (those it does not get read
+ * as 0) and ignores an op it does not know. The keeper replays the bodies
+ * it was sent byte for byte, so it passes on fields newer than itself.
+ */
 enum keep_op {
-	KEEP_CHANNEL = 1,    /* daemon -> keeper: keep (or replace) a channel; keeper -> daemon: one kept */
-	KEEP_ENTRY = 2,      /* likewise, one handle's entry (and event fd) */
+	KEEP_CHANNEL = 1,    /* both ways: keep (or replace) a channel; one kept */
+	KEEP_ENTRY = 2,	     /* likewise, one handle's entry (and event fd) */
 	KEEP_DROP_ENTRY = 3, /* daemon -> keeper */
-	KEEP_DROP = 4,       /* daemon -> keeper: the channel is gone */
-	KEEP_TAKE = 5,       /* daemon -> keeper: send me everything; answered by ... */
-	KEEP_END = 6,        /* keeper -> daemon: ... channels and entries, then this */
-	KEEP_QUIT = 7,       /* daemon -> keeper: a clean stop, drop everything and exit */
-	KEEP_STOP = 8,       /* keeper -> daemon: another daemon takes over (--replace) */
+	KEEP_DROP = 4,	     /* daemon -> keeper: the channel is gone */
+	KEEP_TAKE = 5,	     /* daemon -> keeper: send me everything; answered by ... */
+	KEEP_END = 6,	     /* keeper -> daemon: ... channels and entries, then this */
+	KEEP_QUIT = 7,	     /* daemon -> keeper: a clean stop, drop everything and exit */
+	KEEP_STOP = 8,	     /* keeper -> daemon: another daemon takes over (--replace) */
+	KEEP_STOPPED = 9,    /* daemon -> keeper: stopped for it; the last message it sends */
+	KEEP_STAY = 10,	     /* keeper -> daemon: forget KEEP_STOP, its sender gave up waiting */
+};
+
+struct keep_hdr {
+	uint32_t magic;	     /* KEEP_MAGIC */
+	uint32_t version;    /* the sender's KEEP_VERSION */
+	uint32_t op;	     /* enum keep_op */
+	uint32_t body_bytes; /* what follows, <= KEEP_BODY_MAX */
 };
 
 /* What the daemon keeps about a channel besides its segments: its own record. */
@@ -50,6 +71,8 @@ struct keep_channel {
 	struct log_geometry g;
 };
 
+#define KEEP_ENTRY_EFD 1u /* an event fd follows the entry's memfd */
+
 /* One open handle's slot. */
 struct keep_entry {
 	uint64_t channel_id;
@@ -59,21 +82,44 @@ struct keep_entry {
 	uint32_t pid;
 	uint32_t uid;
 	uint32_t wait_mode;
-	uint32_t has_efd;
+	uint32_t flags; /* KEEP_ENTRY_* */
+	uint32_t pad;
+	uint64_t start; /* its process's start mark (procid.h); 0 = unknown */
+};
+
+#define KEEP_TAKE_REPLACE 1u /* stop the daemon being served and take over */
+
+struct keep_take {
+	uint32_t flags; /* KEEP_TAKE_* */
+	uint32_t pad;
+};
+
+enum keep_end_status {
+	KEEP_END_OK = 0,
+	KEEP_END_BUSY = 1,  /* another daemon is served (no KEEP_TAKE_REPLACE) */
+	KEEP_END_STUCK = 2, /* the daemon told to stop did not within KEEP_STOP_WAIT_MS */
+};
+
+struct keep_end {
+	uint32_t status; /* enum keep_end_status */
 	uint32_t pad;
 };
 
 struct keep_msg {
-	uint32_t magic;   /* KEEP_MAGIC */
-	uint32_t version; /* KEEP_VERSION */
-	uint32_t op;      /* enum keep_op */
-	uint32_t pad;
+	struct keep_hdr h;
 	union {
 		struct keep_channel ch; /* KEEP_CHANNEL: fds data, ctl, wake */
 		struct keep_entry e;    /* KEEP_ENTRY: fd entry [, event fd]; KEEP_DROP_ENTRY */
 		uint64_t channel_id;    /* KEEP_DROP */
+		struct keep_take take;	/* KEEP_TAKE */
+		struct keep_end end;	/* KEEP_END */
+		uint8_t raw[KEEP_BODY_MAX];
 	} u;
 };
+
+_Static_assert(sizeof(struct keep_hdr) == 16, "keeper format");
+_Static_assert(sizeof(struct keep_channel) <= KEEP_BODY_MAX, "keeper format");
+_Static_assert(sizeof(struct keep_entry) <= KEEP_ENTRY_BODY_MAX, "keeper format");
 
 /* The keeper runs as "shmqd-keeper --keeper PATH" with its socket on this descriptor. */
 #define KEEPER_FD 3
@@ -92,14 +138,20 @@ int keeper_path(const char *socket_path, char *out, unsigned len);
  */
 int keeper_open(const char *path, bool replace, int *out, bool *found);
 
-/* Send one message with up to 3 descriptors; -1 if the keeper is gone. */
-int keeper_send(int kfd, const struct keep_msg *m, const int *fds, unsigned nfds);
+/*
+ * Send op with body_bytes of body and up to 3 descriptors, waiting at most
+ * 2 x 200 ms for room; 0, or -1 if the peer is gone or stopped reading.
+ */
+int keeper_send(int kfd, uint32_t op, const void *body, uint32_t body_bytes, const int *fds,
+		unsigned nfds);
 
 /*
- * Receive one message; *nfds gets the descriptors (up to 3, the rest
- * closed). 0, -1 (gone), or -2 (a malformed message, its descriptors
- * closed: another version, or garbage).
+ * Receive one message (MSG_DONTWAIT in flags: without waiting); *nfds gets
+ * the descriptors (up to 3, the rest closed); the body past body_bytes
+ * reads as 0. 0; -1 (gone, or nothing there with MSG_DONTWAIT: errno
+ * EAGAIN); -2 (malformed: a version before KEEP_VERSION_MIN, a body
+ * shorter than its op's first version had, garbage; its descriptors closed).
  */
-int keeper_recv(int kfd, struct keep_msg *m, int *fds, unsigned *nfds);
+int keeper_recv(int kfd, struct keep_msg *m, int *fds, unsigned *nfds, int flags);
 
 #endif

@@ -21,6 +21,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -235,6 +236,29 @@ static int create_declared(struct registry *reg, const struct config *cfg)
 }
 
 /*
+ * After KEEP_STOP: true unless a KEEP_STAY follows it already (the daemon
+ * that was to take over gave up waiting for this one: serve on).
+ */
+static bool keeper_stop_stands(struct registry *reg)
+{
+	struct keep_msg m;
+	int fds[3];
+	unsigned nfds;
+
+	while (keeper_recv(reg->kfd, &m, fds, &nfds, MSG_DONTWAIT) != -1) {
+		for (unsigned i = 0; i < nfds; i++)
+			close(fds[i]);
+		if (m.h.op == KEEP_STAY) {
+			log_msg(LOG_WARN, "daemon",
+				"the shmqd that was to take over gave up: "
+				"serving on");
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
  * A message from the keeper: another daemon takes over (true: stop, and
  * leave the channels to it), or the keeper is gone (go on without it).
  */
@@ -243,14 +267,14 @@ static bool keeper_event(struct registry *reg, int epfd)
 	struct keep_msg m;
 	int fds[3];
 	unsigned nfds;
-	int got = keeper_recv(reg->kfd, &m, fds, &nfds);
+	int got = keeper_recv(reg->kfd, &m, fds, &nfds, MSG_DONTWAIT);
 
-	if (got == -2)
+	if (got == -2 || (got == -1 && errno == EAGAIN))
 		return false; /* not a message of ours: ignored */
 	if (got == 0) {
 		for (unsigned i = 0; i < nfds; i++)
 			close(fds[i]);
-		if (m.op != KEEP_STOP)
+		if (m.h.op != KEEP_STOP || !keeper_stop_stands(reg))
 			return false;
 		log_msg(LOG_INFO, "daemon", "another shmqd takes over the channels: stopping");
 		return true;
@@ -450,7 +474,9 @@ static int serve(const struct args *a, const struct config *cfg)
 	if (!replaced)
 		registry_close_all(&reg);
 	ctl_close(ctl, replaced);
-	if (!replaced)
+	if (replaced)
+		registry_keeper_stopped(&reg); /* the next daemon may bind the socket now */
+	else
 		registry_keeper_quit(&reg); /* a clean stop: the channels end here */
 	registry_fini(&reg);
 	log_msg(LOG_INFO, "daemon", "stopped");

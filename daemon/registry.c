@@ -28,9 +28,10 @@
 #include "logmsg.h"
 #include "map.h"
 #include "name.h"
-#include "shmq_types.h"
 #include "numa_place.h"
+#include "procid.h"
 #include "proto.h"
+#include "shmq_types.h"
 #include "wait.h"
 
 #define SEG_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
@@ -302,13 +303,12 @@ static void wake_all(struct channel *ch);
 
 /* ---- what the keeper holds (keeper.h) ---- */
 
-static void keep_send(const struct channel *ch, struct keep_msg *m, const int *fds, unsigned n)
+static void keep_send(const struct channel *ch, uint32_t op, const void *body, uint32_t bytes,
+		      const int *fds, unsigned n)
 {
 	if (*ch->kfd < 0)
 		return;
-	m->magic = KEEP_MAGIC;
-	m->version = KEEP_VERSION;
-	if (keeper_send(*ch->kfd, m, fds, n) == 0)
+	if (keeper_send(*ch->kfd, op, body, bytes, fds, n) == 0)
 		return;
 	log_msg(LOG_ERROR, "keeper", "the keeper is gone: channels will not survive a restart");
 	close(*ch->kfd);
@@ -318,48 +318,47 @@ static void keep_send(const struct channel *ch, struct keep_msg *m, const int *f
 static void keep_entry(const struct channel *ch, char kind, unsigned idx)
 {
 	const struct ctl_slot *sl = kind == 'r' ? reader_slot(ch, idx) : pub_slot(ch, idx);
-	struct keep_msg m = {.op = KEEP_ENTRY};
 	int fds[2] = {kind == 'r' ? ch->reader_fd[idx] : ch->pub_fd[idx],
 		      kind == 'r' ? ch->efds[idx] : -1};
-
 	/* relaxed: the daemon wrote the slot itself */
-	m.u.e = (struct keep_entry){
-		.channel_id = ch->id,
-		.kind = (uint32_t)kind,
-		.idx = idx,
-		.gen = atomic_load_explicit(&sl->gen, memory_order_relaxed),
-		.pid = atomic_load_explicit(&sl->owner_pid, memory_order_relaxed),
-		.uid = atomic_load_explicit(&sl->owner_uid, memory_order_relaxed),
-		.wait_mode = atomic_load_explicit(&sl->wait_mode, memory_order_relaxed),
-		.has_efd = fds[1] >= 0,
+	struct keep_entry e = {
+	    .channel_id = ch->id,
+	    .kind = (uint32_t)kind,
+	    .idx = idx,
+	    .gen = atomic_load_explicit(&sl->gen, memory_order_relaxed),
+	    .pid = atomic_load_explicit(&sl->owner_pid, memory_order_relaxed),
+	    .uid = atomic_load_explicit(&sl->owner_uid, memory_order_relaxed),
+	    .wait_mode = atomic_load_explicit(&sl->wait_mode, memory_order_relaxed),
+	    .flags = fds[1] >= 0 ? KEEP_ENTRY_EFD : 0,
+	    .start = kind == 'r' ? ch->reader_start[idx] : ch->pub_start[idx],
 	};
-	keep_send(ch, &m, fds, fds[1] >= 0 ? 2 : 1);
+
+	keep_send(ch, KEEP_ENTRY, &e, sizeof(e), fds, fds[1] >= 0 ? 2 : 1);
 }
 
 static void keep_drop_entry(const struct channel *ch, char kind, unsigned idx)
 {
-	struct keep_msg m = {.op = KEEP_DROP_ENTRY};
+	struct keep_entry e = {.channel_id = ch->id, .kind = (uint32_t)kind, .idx = idx};
 
-	m.u.e = (struct keep_entry){.channel_id = ch->id, .kind = (uint32_t)kind, .idx = idx};
-	keep_send(ch, &m, NULL, 0);
+	keep_send(ch, KEEP_DROP_ENTRY, &e, sizeof(e), NULL, 0);
 }
 
 /* The channel's record and segments, then every open handle's entry. */
 static void keep_channel(const struct channel *ch)
 {
-	struct keep_msg m = {.op = KEEP_CHANNEL};
+	struct keep_channel k = {0};
 	int fds[3] = {ch->data_fd, ch->ctl_fd, ch->wake_fd};
 
-	snprintf(m.u.ch.name, sizeof(m.u.ch.name), "%s", ch->name);
-	m.u.ch.deleted = ch->deleted;
-	m.u.ch.id = ch->id;
-	m.u.ch.owner_uid = ch->owner_uid;
-	m.u.ch.numa_wire = ch->numa_wire;
-	m.u.ch.numa_node = ch->numa_node;
-	m.u.ch.publish = ch->publish;
-	m.u.ch.subscribe = ch->subscribe;
-	m.u.ch.g = ch->g;
-	keep_send(ch, &m, fds, 3);
+	snprintf(k.name, sizeof(k.name), "%s", ch->name);
+	k.deleted = ch->deleted;
+	k.id = ch->id;
+	k.owner_uid = ch->owner_uid;
+	k.numa_wire = ch->numa_wire;
+	k.numa_node = ch->numa_node;
+	k.publish = ch->publish;
+	k.subscribe = ch->subscribe;
+	k.g = ch->g;
+	keep_send(ch, KEEP_CHANNEL, &k, sizeof(k), fds, 3);
 	for (unsigned i = 0; i < MAX_READERS; i++)
 		if (ch->reader_client[i])
 			keep_entry(ch, 'r', i);
@@ -370,10 +369,9 @@ static void keep_channel(const struct channel *ch)
 
 static void keep_drop(const struct channel *ch)
 {
-	struct keep_msg m = {.op = KEEP_DROP};
+	uint64_t id = ch->id;
 
-	m.u.channel_id = ch->id;
-	keep_send(ch, &m, NULL, 0);
+	keep_send(ch, KEEP_DROP, &id, sizeof(id), NULL, 0);
 }
 
 void registry_close_all(struct registry *r)
@@ -387,10 +385,14 @@ void registry_close_all(struct registry *r)
 
 void registry_keeper_quit(struct registry *r)
 {
-	struct keep_msg m = {.magic = KEEP_MAGIC, .version = KEEP_VERSION, .op = KEEP_QUIT};
-
 	if (r->kfd >= 0)
-		keeper_send(r->kfd, &m, NULL, 0);
+		keeper_send(r->kfd, KEEP_QUIT, NULL, 0, NULL, 0);
+}
+
+void registry_keeper_stopped(struct registry *r)
+{
+	if (r->kfd >= 0)
+		keeper_send(r->kfd, KEEP_STOPPED, NULL, 0, NULL, 0);
 }
 
 /* A random commit-word key; the clock if the kernel has no entropy call. */
@@ -779,6 +781,7 @@ int registry_reader_add(struct channel *ch, const struct slot_owner *who, uint32
 	ch->peers.rgen[i] = slot_fill(reader_slot(ch, i), who, wait_mode);
 	gen_bump(&ctl_rw(ch)->readers_gen);
 	ch->reader_client[i] = who->client_id;
+	ch->reader_start[i] = who->start;
 	ch->watch[i] = (struct reader_watch){cur->bytes, 0, 0};
 	set_readers_hi(ch);
 	keep_entry(ch, 'r', i);
@@ -863,6 +866,7 @@ int registry_pub_add(struct channel *ch, const struct slot_owner *who, uint32_t 
 	gen_bump(&ctl_rw(ch)->pubs_gen);
 	ch->pub_client[i] = who->client_id;
 	ch->pub_pid[i] = who->pid;
+	ch->pub_start[i] = who->start;
 	ch->stall_killed[i] = 0;
 	set_pubs_hi(ch);
 	log_repair_forget(&ch->rep, i);
@@ -871,10 +875,15 @@ int registry_pub_add(struct channel *ch, const struct slot_owner *who, uint32_t 
 	return 0;
 }
 
+/* Does the publisher process pid of channel arg live (the one of that start mark)? */
 static bool pid_alive(uint32_t pid, void *arg)
 {
-	(void)arg;
-	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+	const struct channel *ch = arg;
+
+	for (unsigned i = 0; i < MAX_PUBS; i++)
+		if (ch->pub_pid[i] == pid)
+			return procid_alive(pid, ch->pub_start[i]);
+	return procid_alive(pid, 0);
 }
 
 static void wake_all(struct channel *ch)
@@ -921,7 +930,7 @@ static void stall_stop(struct channel *ch, uint32_t pid)
 		log_msg(LOG_WARN, "registry",
 			"stopping stalled publisher channel=%s pid=%u (SIGKILL): its claim blocks the ring",
 			ch->name, pid);
-		kill((pid_t)pid, SIGKILL);
+		procid_signal(pid, ch->pub_start[i], SIGKILL); /* never one that took its pid */
 	}
 }
 
@@ -989,7 +998,7 @@ void registry_tick(struct registry *r, uint64_t now_ns)
 			cal_publish(r, ch);
 		watch_readers(ch);
 		log_repair_step(&ch->v, &ch->peers, &ch->rep, ch->pub_pid, now_ns, r->stuck_ns,
-				pid_alive, NULL, &out);
+				pid_alive, ch, &out);
 		for (unsigned k = 0; k < out.nstall; k++)
 			stall_stop(ch, out.stall_pid[k]);
 		if (!out.abandoned)
@@ -1102,6 +1111,7 @@ static void adopt_channel(struct registry *r, const struct keep_channel *k, int 
 	/* relaxed: monitors have no slot the keeper keeps; those that resume count again */
 	atomic_store_explicit(&ctl_rw(ch)->monitors, 0, memory_order_relaxed);
 	cal_publish(r, ch);
+	ch->adopted = true;
 	r->ch[r->n++] = ch;
 }
 
@@ -1129,7 +1139,7 @@ static void adopt_entry(struct registry *r, const struct keep_entry *e, int *fds
 	void *map = NULL;
 	uint64_t bytes;
 
-	if (!ch || !entry_slot(ch, e) || nfds != 1 + (e->has_efd != 0) ||
+	if (!ch || !entry_slot(ch, e) || nfds != 1 + ((e->flags & KEEP_ENTRY_EFD) != 0) ||
 	    !fd_is_ours(fds[0], ENTRY_SEG_BYTES) || (nfds > 1 && !wait_fd_is_wake(fds[1])) ||
 	    (e->kind == 'r' ? ch->reader_client[i] : ch->pub_client[i]) ||
 	    map_fd(fds[0], true, &map, &bytes)) {
@@ -1143,6 +1153,7 @@ static void adopt_entry(struct registry *r, const struct keep_entry *e, int *fds
 		ch->peers.readers[i] = map;
 		ch->peers.rgen[i] = e->gen;
 		ch->reader_client[i] = CLIENT_PENDING;
+		ch->reader_start[i] = e->start;
 		ch->watch[i] = (struct reader_watch){0, 0, 0};
 	} else {
 		ch->pub_fd[i] = fds[0];
@@ -1150,6 +1161,7 @@ static void adopt_entry(struct registry *r, const struct keep_entry *e, int *fds
 		ch->peers.pgen[i] = e->gen;
 		ch->pub_client[i] = CLIENT_PENDING;
 		ch->pub_pid[i] = e->pid;
+		ch->pub_start[i] = e->start;
 	}
 	fds[0] = -1;
 	if (nfds > 1)
@@ -1182,6 +1194,30 @@ static void adopt_settle(struct channel *ch)
 	wake_all(ch);
 }
 
+/*
+ * The keeper's answer did not end in KEEP_END_OK: say why and go on
+ * without it (errno is keeper_recv()'s when no KEEP_END came).
+ */
+static void adopt_refused(struct registry *r, const struct keep_msg *m)
+{
+	const char *why;
+
+	if (r->kfd < 0 || (m->h.op == KEEP_END && m->u.end.status == KEEP_END_OK))
+		return;
+	if (m->h.op != KEEP_END)
+		why = errno == EAGAIN ? "the keeper did not answer within 15 s"
+				      : "the keeper hung up (a keeper of an older format?)";
+	else if (m->u.end.status == KEEP_END_STUCK)
+		why = "the running shmqd did not stop within 5 s";
+	else
+		why = "another shmqd serves these channels (--replace takes over)";
+	log_msg(LOG_ERROR, "keeper", "%s: channels will not survive a restart", why);
+	close(r->kfd);
+	r->kfd = -1;
+}
+
+static_assert(KEEP_TAKE_WAIT_S == 15 && KEEP_STOP_WAIT_MS == 5000, "the log lines above");
+
 unsigned registry_adopt(struct registry *r)
 {
 	struct keep_msg m = {0};
@@ -1189,27 +1225,23 @@ unsigned registry_adopt(struct registry *r)
 	int fds[3];
 
 	for (;;) {
-		int got = r->kfd >= 0 ? keeper_recv(r->kfd, &m, fds, &nfds) : -1;
+		int got = r->kfd >= 0 ? keeper_recv(r->kfd, &m, fds, &nfds, 0) : -1;
 
 		if (got == -2) {
 			log_msg(LOG_WARN, "registry", "skipping a malformed record from the keeper");
 			continue;
 		}
-		if (got || m.op == KEEP_END)
+		if (got || m.h.op == KEEP_END)
 			break;
-		if (m.op == KEEP_CHANNEL)
+		if (m.h.op == KEEP_CHANNEL)
 			adopt_channel(r, &m.u.ch, fds, nfds);
-		else if (m.op == KEEP_ENTRY)
+		else if (m.h.op == KEEP_ENTRY)
 			adopt_entry(r, &m.u.e, fds, nfds);
 		for (unsigned i = 0; i < nfds; i++)
 			if (fds[i] >= 0)
 				close(fds[i]);
 	}
-	if (r->kfd >= 0 && m.op == KEEP_END && m.pad) {
-		log_msg(LOG_ERROR, "keeper", "another shmqd serves these channels (--replace takes over)");
-		close(r->kfd);
-		r->kfd = -1;
-	}
+	adopt_refused(r, &m);
 	for (unsigned i = before; i < r->n; i++) {
 		struct channel *ch = r->ch[i];
 
@@ -1222,24 +1254,28 @@ unsigned registry_adopt(struct registry *r)
 	return r->n - before;
 }
 
-int registry_resume(struct channel *ch, uint32_t role, uint32_t idx, uint32_t gen, uint32_t pid,
-		    uint64_t client_id)
+int registry_resume(struct channel *ch, uint32_t role, uint32_t idx, uint32_t gen,
+		    const struct slot_owner *who)
 {
 	bool sub = role == ROLE_SUB;
 	struct ctl_slot *sl;
+	uint64_t start;
 
 	if (idx >= MAX_READERS)
 		return -SHMQ_ESTATE;
 	sl = sub ? reader_slot(ch, idx) : pub_slot(ch, idx);
+	start = sub ? ch->reader_start[idx] : ch->pub_start[idx];
 	/* relaxed: the daemon's own words, written by the daemon before */
 	if ((sub ? ch->reader_client[idx] : ch->pub_client[idx]) != CLIENT_PENDING ||
 	    atomic_load_explicit(&sl->gen, memory_order_relaxed) != gen ||
-	    atomic_load_explicit(&sl->owner_pid, memory_order_relaxed) != pid)
+	    atomic_load_explicit(&sl->owner_pid, memory_order_relaxed) != who->pid ||
+	    atomic_load_explicit(&sl->owner_uid, memory_order_relaxed) != who->uid ||
+	    (start && start != who->start))
 		return -SHMQ_ESTATE;
 	if (sub)
-		ch->reader_client[idx] = client_id;
+		ch->reader_client[idx] = who->client_id;
 	else
-		ch->pub_client[idx] = client_id;
+		ch->pub_client[idx] = who->client_id;
 	return 0;
 }
 
@@ -1257,7 +1293,7 @@ static bool expire_one(struct registry *r, struct channel *ch, bool sub, unsigne
 	bool gone;
 
 	if ((sub ? ch->reader_client[i] : ch->pub_client[i]) != CLIENT_PENDING ||
-	    pid_alive(pid, NULL))
+	    procid_alive(pid, sub ? ch->reader_start[i] : ch->pub_start[i]))
 		return false;
 	log_msg(LOG_INFO, "registry", "freed unresumed %s channel=%s slot=%u pid=%u",
 		sub ? "reader" : "publisher", ch->name, i, pid);

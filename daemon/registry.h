@@ -49,6 +49,8 @@ struct channel {
 	uint64_t reader_client[MAX_READERS]; /* owning client id, 0 = free */
 	uint64_t pub_client[MAX_PUBS];       /* owning client id, 0 = free */
 	uint32_t pub_pid[MAX_PUBS];          /* its pid, for repair; 0 = free */
+	uint64_t pub_start[MAX_PUBS];	     /* its process's start mark (procid.h); 0 = unknown */
+	uint64_t reader_start[MAX_READERS];  /* likewise for each reader's process */
 	uint32_t stall_killed[MAX_PUBS];     /* pid we stopped, logged once */
 	int reader_fd[MAX_READERS];          /* entry segments, -1 = none */
 	int pub_fd[MAX_PUBS];
@@ -58,6 +60,7 @@ struct channel {
 	uint64_t repairs;                    /* claims given up (dead, stalled, closed) */
 	struct reader_watch watch[MAX_READERS];
 	int *kfd; /* the registry's keeper connection */
+	bool adopted; /* served by an earlier daemon: monitors may resume it */
 };
 
 /*
@@ -120,6 +123,7 @@ struct slot_owner {
 	uint64_t client_id;
 	uint32_t pid;
 	uint32_t uid;
+	uint64_t start; /* the process's start mark (procid.h), 0 = unknown */
 	uint32_t max_slots; /* of the role on the channel that uid may hold; 0: no limit */
 };
 
@@ -166,16 +170,24 @@ unsigned registry_adopt(struct registry *r);
 /*
  * A client resumes slot idx of role (enum proto_role: pub or sub) with
  * generation gen after a restart: 0 if the slot waits for exactly that
- * (pid, generation), -SHMQ_ESTATE if not.
+ * generation and who's process (pid, uid and, when the record has it,
+ * start mark), -SHMQ_ESTATE if not.
  */
-int registry_resume(struct channel *ch, uint32_t role, uint32_t idx, uint32_t gen, uint32_t pid,
-		    uint64_t client_id);
+int registry_resume(struct channel *ch, uint32_t role, uint32_t idx, uint32_t gen,
+		    const struct slot_owner *who);
 
 /* A clean stop: every channel ends (its handles get SHMQ_ECLOSED once drained). */
 void registry_close_all(struct registry *r);
 
 /* A clean stop: tell the keeper to drop everything and go. */
 void registry_keeper_quit(struct registry *r);
+
+/*
+ * Stopped for another daemon (KEEP_STOP): tell the keeper, as the last
+ * message, once no request is served any more and the socket is gone, so
+ * that it hands everything sent before to the next daemon.
+ */
+void registry_keeper_stopped(struct registry *r);
 
 /* Periodic work: repair abandoned claims, wake readers left asleep. */
 void registry_tick(struct registry *r, uint64_t now_ns);

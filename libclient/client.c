@@ -199,7 +199,9 @@ int client_recv(struct shmq_client *c, uint16_t op, void *resp, uint32_t resp_le
 		return -SHMQ_EVERSION;
 	if (h.status)
 		return h.status < 0 && h.status > -SHMQ_ERR_COUNT ? h.status : -SHMQ_EPROTO;
-	if (h.op != op || h.body_bytes != resp_len)
+	/* a longer body only from a later minor (proto.h): fields we do not know */
+	if (h.op != op || h.body_bytes < resp_len ||
+	    (h.body_bytes > resp_len && op != OP_HELLO && c->daemon_minor <= PROTO_MINOR))
 		goto bad;
 	memcpy(resp, buf + sizeof(h), resp_len);
 	return 0;

@@ -5,7 +5,9 @@
  * calls try to reconnect (at most every backoff_ms, doubling to 1 s) and
  * answer -SHMQ_ENODAEMON meanwhile. Once a daemon is back, every open handle
  * is re-registered with OP_RESUME (the daemon checks the slot, its
- * generation and our pid); a handle the new daemon does not know is lost.
+ * generation and our process); a handle the new daemon does not know is
+ * lost: subscribers (client_check) and publishers (client_pub_check, every
+ * PUB_LOOK_EVERY claims) end with -SHMQ_ECLOSED.
  * Everything here holds c->lock.
  */
 #include <errno.h>
@@ -67,7 +69,7 @@ static int call_locked(struct shmq_client *c, uint16_t op, const void *req, uint
 /* Dial and say hello: the new connection in c->fd, or an error. */
 static int hello_locked(struct shmq_client *c)
 {
-	struct proto_hello hello = {.major = PROTO_VERSION, .minor = SHMQ_VERSION_MINOR};
+	struct proto_hello hello = {.major = PROTO_VERSION, .minor = PROTO_MINOR};
 	int err = dial(c->path, &c->fd);
 
 	c->late = 0; /* a new connection owes no answer */
@@ -207,6 +209,19 @@ int client_check(struct shmq_client *c, const struct client_handle *h)
 	if (h->lost ||
 	    (c->fd < 0 && c->down_since_ns && wait_now_ns() - c->down_since_ns > DAEMON_GRACE_NS))
 		err = -SHMQ_ECLOSED;
+	pthread_mutex_unlock(&c->lock);
+	return err;
+}
+
+int client_pub_check(struct shmq_client *c, const struct client_handle *h)
+{
+	int err;
+
+	pthread_mutex_lock(&c->lock);
+	if (hung_up_locked(c))
+		down_locked(c);
+	reconnect_locked(c, false);
+	err = h->lost ? -SHMQ_ECLOSED : 0;
 	pthread_mutex_unlock(&c->lock);
 	return err;
 }

@@ -119,6 +119,15 @@ void client_handle_close(struct shmq_client *c, struct client_handle *h);
 int client_check(struct shmq_client *c, const struct client_handle *h);
 
 /*
+ * For a publisher, every PUB_LOOK_EVERY claims (one poll() and, with the
+ * daemon away, a reconnect as the backoff allows): -SHMQ_ECLOSED if the
+ * handle was lost (a daemon that came back did not know its channel), else
+ * 0. A daemon away for long does not end a publisher: its channel lives on.
+ */
+#define PUB_LOOK_EVERY 256u
+int client_pub_check(struct shmq_client *c, const struct client_handle *h);
+
+/*
  * Map the entry segments of kind (PEER_READERS or PEER_PUBS) that the
  * daemon lists now, skipping slot self, and unmap those it no longer
  * lists. On error the maps stay as they were.

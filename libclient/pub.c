@@ -35,6 +35,8 @@ struct shmq_pub {
 	uint64_t efds_gen;   /* ctl->readers_gen when efds were fetched */
 	int efds[MAX_READERS];
 	uint32_t lens[MAX_BATCH]; /* the open claim's payload sizes */
+	uint32_t claims;	  /* claims tried, to look at the daemon every PUB_LOOK_EVERY */
+	bool gone;		  /* the channel is gone: every claim is -SHMQ_ECLOSED */
 };
 
 SHMQ_EXPORT int shmq_pub_open(struct shmq_client *c, const char *name,
@@ -277,6 +279,12 @@ static int claim_wait(struct shmq_pub *p, const uint32_t *lens, unsigned n, int6
 	bool spun = false;
 	int err;
 
+	/* a publisher may make no control call at all: it learns that its
+	 * channel is gone (a new daemon did not know it) here */
+	if (!p->gone && ++p->claims % PUB_LOOK_EVERY == 0)
+		p->gone = client_pub_check(p->client, &p->h) != 0;
+	if (p->gone)
+		return -SHMQ_ECLOSED;
 	for (;;) {
 		err = claim_once(p, lens, n);
 		if (err == -SHMQ_ESTATE)

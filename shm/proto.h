@@ -23,9 +23,13 @@
 #define PROTO_MAX_FDS 64u
 #define PROTO_STATS_ROWS 80u
 /*
- * The daemon's minor version (OP_HELLO response). 2 added OP_STATS, 3
+ * The minor version each side announces in OP_HELLO. 2 added OP_STATS, 3
  * OP_RESUME; a client asks a daemon of a lower minor nothing it does not
- * know (a daemon counts unknown ops as malformed requests).
+ * know (a daemon counts unknown ops as malformed requests). A later minor
+ * may also append fields to a body (0 meaning what the earlier minor did):
+ * each side takes a longer body from a peer of a higher minor and reads
+ * the fields it knows; from a peer of its own minor or lower, a body must
+ * have exactly its size. OP_HELLO's bodies may be longer from anyone.
  */
 #define PROTO_MINOR 3u
 #define PROTO_MINOR_STATS 2u

@@ -868,14 +868,25 @@ static ssize_t krecv(int fd, void *buf, size_t len, int *fds, unsigned *nfds)
 	return n;
 }
 
-static int kmsg(uint32_t op, uint32_t version, const struct keep_channel *ch, const int *fds,
-		unsigned nfds)
+/*
+ * A keeper message of version: a channel record (ch), or KEEP_END's body,
+ * followed by extra bytes of fields a later version would add.
+ */
+static int kmsg_ext(uint32_t op, uint32_t version, const struct keep_channel *ch, uint32_t extra,
+		    const int *fds, unsigned nfds)
 {
-	struct keep_msg m = {.magic = KEEP_MAGIC, .version = version, .op = op};
+	struct keep_msg m = {.h = {KEEP_MAGIC, version, op, 0}};
 
 	if (ch)
 		m.u.ch = *ch;
-	return ksend(fake_cfd, &m, sizeof(m), fds, nfds);
+	m.h.body_bytes = (ch ? sizeof(*ch) : sizeof(struct keep_end)) + extra;
+	return ksend(fake_cfd, &m, sizeof(m.h) + m.h.body_bytes, fds, nfds);
+}
+
+static int kmsg(uint32_t op, uint32_t version, const struct keep_channel *ch, const int *fds,
+		unsigned nfds)
+{
+	return kmsg_ext(op, version, ch, 0, fds, nfds);
 }
 
 /* A memfd as the daemon's seg_create() makes one: 0600, bytes long, sealed. */
@@ -980,8 +991,9 @@ static int fake_setup(void **state)
 	if (poll(&pf, 1, FX_HANG_S * 1000) != 1)
 		goto fail;
 	fake_cfd = accept4(fake_lfd, NULL, NULL, SOCK_CLOEXEC);
-	if (fake_cfd < 0 || krecv(fake_cfd, &m, sizeof(m), fds, &nfds) != sizeof(m) ||
-	    m.magic != KEEP_MAGIC || m.op != KEEP_TAKE || nfds)
+	if (fake_cfd < 0 ||
+	    krecv(fake_cfd, &m, sizeof(m), fds, &nfds) != sizeof(m.h) + sizeof(struct keep_take) ||
+	    m.h.magic != KEEP_MAGIC || m.h.op != KEEP_TAKE || nfds)
 		goto fail;
 	*state = d;
 	return 0;
@@ -996,7 +1008,8 @@ static int fake_teardown(void **state)
 {
 	int rc = daemon_teardown(state);
 
-	close(fake_cfd);
+	if (fake_cfd >= 0)
+		close(fake_cfd);
 	close(fake_lfd);
 	fake_cfd = fake_lfd = -1;
 	return rc;
@@ -1036,33 +1049,56 @@ static void assert_not_listed(struct daemon *d, const char *name)
 }
 
 /*
- * Test 5a: garbage datagrams and a record of another KEEP_VERSION are each
- * skipped with one log line; the good record after them is adopted.
+ * Test 5a: garbage datagrams and a record of version 1 (a header without
+ * body_bytes) are each skipped with one log line; the good record after
+ * them is adopted, and so is a record of a later version with a longer
+ * body (fields this daemon does not know).
  */
-static void test_restart_skips_garbage_and_other_versions_from_the_keeper(void **state)
+static void test_restart_skips_garbage_and_old_versions_reads_newer_ones(void **state)
 {
 	struct daemon *d = *state;
 	uint8_t junk[sizeof(struct keep_msg) + 100];
 	uint64_t seed = 12345;
-	struct fake_chan v2, good;
+	struct fake_chan v2, good, later;
 
 	for (size_t i = 0; i < sizeof(junk); i++)
 		junk[i] = (uint8_t)rnd(&seed);
 	fake_chan(&v2, "fake.v2", 0x7e57000000000001ull);
 	fake_chan(&good, "fake.good", 0x7e57000000000002ull);
+	fake_chan(&later, "fake.later", 0x7e57000000000003ull);
 	assert_int_equal(ksend(fake_cfd, junk, 7, NULL, 0), 0);
 	assert_int_equal(ksend(fake_cfd, junk, sizeof(struct keep_msg), good.fds, 3), 0);
 	assert_int_equal(ksend(fake_cfd, junk, sizeof(junk), NULL, 0), 0);
-	assert_int_equal(kmsg(KEEP_CHANNEL, KEEP_VERSION + 1, &v2.k, v2.fds, 3), 0);
+	assert_int_equal(kmsg(KEEP_CHANNEL, 1, &v2.k, v2.fds, 3), 0);
 	assert_int_equal(kmsg(KEEP_CHANNEL, KEEP_VERSION, &good.k, good.fds, 3), 0);
+	assert_int_equal(kmsg_ext(KEEP_CHANNEL, KEEP_VERSION + 1, &later.k, 64, later.fds, 3), 0);
 	fake_end(d);
 	assert_int_equal(log_count(d, "skipping a malformed record from the keeper"), 4);
 	assert_int_equal(fx_wait_log(d, "adopted channel=fake.good handles=0 tail=0"), 0);
+	assert_int_equal(fx_wait_log(d, "adopted channel=fake.later handles=0 tail=0"), 0);
 	assert_not_listed(d, "fake.v2");
 	assert_channel_serves(d, "fake.good");
+	assert_channel_serves(d, "fake.later");
 	fx_assert_daemon_serves(d);
 	fake_chan_close(&v2);
 	fake_chan_close(&good);
+	fake_chan_close(&later);
+}
+
+/*
+ * A keeper that hangs up instead of answering (as one of the first keeper
+ * format does on a KEEP_TAKE it cannot read): the daemon says so and
+ * serves without it.
+ */
+static void test_restart_serves_when_the_keeper_hangs_up(void **state)
+{
+	struct daemon *d = *state;
+
+	close(fake_cfd);
+	fake_cfd = -1;
+	assert_int_equal(fx_wait_log(d, "the keeper hung up"), 0);
+	assert_int_equal(fx_wait_log(d, "listening socket="), 0);
+	fx_assert_daemon_serves(d);
 }
 
 /* As nobody: make a channel's segments and pass them (with the record) on fd. */
@@ -1336,7 +1372,8 @@ int main(void)
 	    cmocka_unit_test_prestate_setup_teardown(
 		test_restart_adopts_a_channel_a_hostile_subscriber_scribbled_on,
 		fx_daemon_setup_conf, daemon_teardown, (void *)CONF_HOSTILE),
-	    T_FAKE(test_restart_skips_garbage_and_other_versions_from_the_keeper),
+	    T_FAKE(test_restart_skips_garbage_and_old_versions_reads_newer_ones),
+	    T_FAKE(test_restart_serves_when_the_keeper_hangs_up),
 	    T_FAKE(test_restart_refuses_segments_of_a_foreign_uid),
 	    T_FAKE(test_restart_refuses_bad_records_from_the_keeper),
 	    T_FAKE(test_restart_adopts_a_good_channel_among_bad_ones),
