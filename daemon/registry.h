@@ -14,12 +14,23 @@
 
 #include "config.h"
 #include "log.h"
+#include "logmsg.h"
 
 /* The watchdog's memory of one reader: where its cursor stood, for how long. */
 struct reader_watch {
 	uint64_t bytes;
 	uint32_t still_ticks;
 	uint32_t pad;
+};
+
+/*
+ * The watchdog's memory of one reader's cursor, for bad records: where it
+ * stood still since when, and whether it was found at a bad record there.
+ */
+struct reader_bad {
+	uint64_t bytes;
+	uint64_t since_ns;
+	bool found;
 };
 
 struct channel {
@@ -55,6 +66,8 @@ struct channel {
 	bool have_efds;
 	uint64_t repairs;                    /* claims given up (dead, stalled, closed) */
 	struct reader_watch watch[MAX_READERS];
+	struct reader_bad bad[MAX_READERS];
+	struct log_rate bad_rate; /* "reader at a bad record" lines */
 	int *kfd; /* the registry's keeper connection */
 };
 
@@ -176,6 +189,15 @@ void registry_keeper_quit(struct registry *r);
 void registry_tick(struct registry *r, uint64_t now_ns);
 
 uint32_t channel_readers(const struct channel *ch);
+
+/*
+ * An operator's cut: every reader the watchdog found standing at a record
+ * it cannot parse, and still there, gets its cursor moved to the next
+ * boundary it can trust (log_skip(), else the tail); waiting publishers
+ * are woken, and so is the reader. by names who asked, for the log.
+ * Returns the readers cut; *skipped the messages they passed.
+ */
+uint32_t registry_repair(struct channel *ch, const char *by, uint64_t *skipped);
 
 /* A monitor handle opened or closed: the count in the control segment. */
 void registry_monitor_add(struct channel *ch);

@@ -47,6 +47,7 @@ struct shmq_sub {
 	bool armed;         /* event fd mode: we set me->armed (a publisher may clear it) */
 	bool fenced;        /* membarrier works here: sleeps need no bound */
 	uint32_t empty_wakes; /* wake-ups in a row that brought no message */
+	uint32_t cut_seq;     /* me->cut_seq when we last took a cut */
 	uint32_t idx;
 	uint32_t wait_mode;
 	uint64_t spin_ns;
@@ -92,6 +93,8 @@ SHMQ_EXPORT int shmq_sub_open(struct shmq_client *c, const char *name,
 				      .slot = resp.reader_idx, .gen = resp.reader_gen};
 	client_handle_add(c, &s->h);
 	s->me = s->m.entry;
+	/* relaxed: the daemon wrote the entry before the slot turned active. */
+	s->cut_seq = atomic_load_explicit(&s->me->cut_seq, memory_order_relaxed);
 	s->cur = s->published = (struct log_cursor){resp.start_pos, resp.start_bytes};
 	s->skip_below = resp.skip_below;
 	s->wait_mode = o.wait;
@@ -203,6 +206,44 @@ static int read_one(struct shmq_sub *s, struct log_rec *rec)
 		}
 		log_advance(&s->cur, rec); /* below the asked offset: not delivered */
 	}
+}
+
+/* Move the cursor forward to `to`, counting the messages it passes as lost. */
+static void skip_to(struct shmq_sub *s, const struct log_cursor *to)
+{
+	struct log_rec gap = {.lost = to->pos - s->cur.pos};
+
+	count_lost(s, &gap, to->pos);
+	s->cur = *to;
+}
+
+/*
+ * Nothing to read: look at what the daemon leaves in our entry's own
+ * line. A cut (an operator's `shmq repair`) stored a cursor past ours: take
+ * it, counting what it skipped as lost: 1. The watchdog found us standing
+ * at a record it cannot parse: -SHMQ_ECORRUPT until we skip or are cut.
+ * Else 0. Only on the way to wait, never per message.
+ */
+static __attribute__((noinline)) int daemon_marks(struct shmq_sub *s)
+{
+	/* acquire; pairs with the release in reader_cut() (registry.c): the
+	 * cursor it stored is visible. */
+	uint32_t seq = atomic_load_explicit(&s->me->cut_seq, memory_order_acquire);
+	struct log_cursor to;
+
+	if (seq != s->cut_seq) {
+		s->cut_seq = seq;
+		if (log_cursor_load(s->me, &to) && to.bytes > s->cur.bytes &&
+		    !(to.bytes % REC_ALIGN) && to.pos >= s->cur.pos) {
+			skip_to(s, &to);
+			s->published = to;
+			return 1;
+		}
+	}
+	/* relaxed: compared with our own cursor; a stale value costs one look. */
+	if (atomic_load_explicit(&s->me->bad_bytes, memory_order_relaxed) == s->cur.bytes + 1)
+		return -SHMQ_ECORRUPT;
+	return 0;
 }
 
 /*
@@ -358,6 +399,11 @@ static int wait_next(struct shmq_sub *s, struct log_rec *rec, int64_t timeout_ns
 		if (r)
 			break;
 		if (timeout_ns == 0) {
+			r = daemon_marks(s);
+			if (r > 0)
+				continue;
+			if (r < 0)
+				break;
 			if (s->wait_mode == SHMQ_WAIT_EVENTFD)
 				r = sleep_efd(s, rec, 0);
 			if (r == 0)
@@ -372,6 +418,10 @@ static int wait_next(struct shmq_sub *s, struct log_rec *rec, int64_t timeout_ns
 		if (!start)
 			start = now;
 		r = channel_gone(s, now);
+		if (!r)
+			r = daemon_marks(s);
+		if (r > 0)
+			continue;
 		if (r)
 			break;
 		if (timeout_ns > 0 && now - start >= (uint64_t)timeout_ns)
@@ -545,6 +595,26 @@ SHMQ_EXPORT int shmq_poll(struct shmq_sub *s, shmq_msg_cb cb, void *arg, unsigne
 	if (n)
 		return (int)n;
 	return err;
+}
+
+SHMQ_EXPORT int shmq_sub_skip(struct shmq_sub *s, uint64_t *lost)
+{
+	struct log_cursor to;
+	uint64_t from;
+	int err;
+
+	if (!s)
+		return -SHMQ_EINVAL;
+	release_held(s);
+	from = s->cur.pos;
+	err = log_skip(&s->m.v, &s->cur, &to);
+	if (err)
+		return err;
+	skip_to(s, &to);
+	publish_cursor(s);
+	if (lost)
+		*lost = to.pos - from;
+	return 0;
 }
 
 SHMQ_EXPORT int shmq_sub_fd(const struct shmq_sub *s)
