@@ -1018,10 +1018,21 @@ static void bad_found(struct channel *ch, unsigned i, const struct log_cursor *a
 			(unsigned long long)at->pos, (unsigned long long)at->bytes, suppressed);
 }
 
+/* ctl->bad_readers: the readers found at a bad record now. */
+static void bad_count_store(struct channel *ch)
+{
+	uint32_t found = 0;
+
+	for (unsigned i = 0; i < MAX_READERS; i++)
+		found += ch->bad[i].found;
+	/* relaxed: a statistic for monitors, one writer. */
+	if (atomic_load_explicit(&ch->v.ctl->bad_readers, memory_order_relaxed) != found)
+		atomic_store_explicit(&ctl_rw(ch)->bad_readers, found, memory_order_relaxed);
+}
+
 static void watch_bad_records(struct channel *ch, uint64_t now_ns, uint64_t stuck_ns)
 {
 	uint64_t young = 2 * stuck_ns > BAD_STILL_NS ? 2 * stuck_ns : BAD_STILL_NS;
-	uint32_t found = 0;
 
 	for (unsigned i = 0; i < MAX_READERS; i++) {
 		struct reader_bad *b = &ch->bad[i];
@@ -1042,11 +1053,8 @@ static void watch_bad_records(struct channel *ch, uint64_t now_ns, uint64_t stuc
 			bad_found(ch, i, &at);
 			wake_all(ch); /* so that a sleeping reader learns it now */
 		}
-		found += b->found;
 	}
-	/* relaxed: a statistic for monitors, one writer. */
-	if (atomic_load_explicit(&ch->v.ctl->bad_readers, memory_order_relaxed) != found)
-		atomic_store_explicit(&ctl_rw(ch)->bad_readers, found, memory_order_relaxed);
+	bad_count_store(ch);
 }
 
 /* Move reader i, found at a bad record, forward; the messages it passes. */
@@ -1093,6 +1101,7 @@ uint32_t registry_repair(struct channel *ch, const char *by, uint64_t *skipped)
 	}
 	log_msg(LOG_WARN, "registry", "repair channel=%s readers_cut=%u messages_skipped=%llu %s",
 		ch->name, n, (unsigned long long)*skipped, by);
+	bad_count_store(ch);
 	if (n) {
 		wake_publishers(ch);
 		wake_all(ch);

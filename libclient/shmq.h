@@ -538,7 +538,8 @@ struct shmq_mon_ext {
 	uint32_t features;       /* SHMQ_MON_F_* the channel's daemon announces */
 	uint32_t monitors;       /* monitor handles open now, this one included */
 	uint32_t max_message_bytes; /* largest payload committed by a publisher open now */
-	uint32_t reserved;
+	uint32_t bad_readers;	    /* readers the daemon's watchdog finds stuck at a record they
+				     * cannot parse (a publisher forged it): shmq_channel_repair() */
 	struct shmq_mon_latency latency; /* every reader's, summed */
 	struct shmq_mon_latency readers[SHMQ_MAX_READERS];
 	uint32_t pub_max_bytes[SHMQ_MAX_PUBLISHERS]; /* largest payload of each publisher */

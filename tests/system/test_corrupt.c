@@ -4,7 +4,7 @@
  * channel must not stop for good or silently: the subscriber stuck behind
  * the forgery gets -SHMQ_ECORRUPT, can skip to the next chunk (counting
  * exactly the messages it skipped as lost), the daemon's watchdog says so
- * in its log and the control segment, and `shmq repair` (root or the
+ * in its log and shmq-stat shows it, and `shmq repair` (root or the
  * owner; not a mere publisher) cuts the reader forward, which lets the
  * block publishers waiting for it go on. Needs root for the second uid:
  * exits 77 otherwise. Test process: one thread; children report through
@@ -130,6 +130,33 @@ static int recv_until(struct shmq_sub *s, struct shmq_msg *m, int err_want)
 	return err;
 }
 
+/*
+ * Does `shmq-stat --socket SOCK` with opt print text? $SHMQ_STAT, as
+ * meson sets it; 1 yes, 0 no (its output on stderr), -1 not run.
+ */
+static int stat_says(const struct daemon *d, const char *opt, const char *text)
+{
+	const char *tool = getenv("SHMQ_STAT");
+	char cmd[512], out[65536];
+	size_t n;
+	FILE *p;
+
+	if (!tool)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "%s --socket %s %s", tool, d->sock, opt);
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	if (pclose(p) != 0)
+		return -1;
+	if (strstr(out, text))
+		return 1;
+	fprintf(stderr, "%s: no \"%s\" in:\n%s\n", cmd, text, out);
+	return 0;
+}
+
 /* Every honest message from first to last-1 arrives once, in order, no more lost. */
 static void expect_rest(struct shmq_sub *s, uint64_t first, uint64_t last)
 {
@@ -165,6 +192,8 @@ static void test_forged_record_gives_ecorrupt_and_skip_goes_on(void **state)
 	pub = start_honest_publisher(d, &j, HONEST_TOTAL);
 	assert_int_equal(recv_until(s, &m, -SHMQ_ECORRUPT), -SHMQ_ECORRUPT);
 	assert_int_equal(fx_wait_log_line(d, needles, NULL, 0), 0);
+	assert_int_equal(stat_says(d, "--json", "\"bad_readers\":1,"), 1);
+	assert_int_equal(stat_says(d, "--once", "BAD " CHAN ": 1 reader stuck"), 1);
 	/* it stays so until the reader is told what to do */
 	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_ECORRUPT);
 	assert_int_equal(shmq_sub_skip(s, &lost), 0);
@@ -229,6 +258,7 @@ static void test_repair_cuts_a_stuck_reader_forward(void **state)
 	assert_int_equal(tr.status, 0);
 	assert_non_null(strstr(tr.out, "1 reader"));
 	tool_result_free(&tr);
+	assert_int_equal(stat_says(d, "--json", "\"bad_readers\":0,"), 1);
 
 	/* the publisher that waited for the reader finishes without it */
 	assert_int_equal(child_wait(pub, FX_HANG_S), 0);
