@@ -991,7 +991,9 @@ static bool reader_at_bad(const struct channel *ch, unsigned i, uint64_t now_ns,
 	if (!log_cursor_load(ch->peers.readers[i], at))
 		return false;
 	log_tail_cursor(&ch->v, &t);
-	if (at->bytes >= t.bytes)
+	if (at->bytes > t.bytes) /* the tail moved back: a publisher did it */
+		return true;
+	if (at->bytes == t.bytes)
 		return false;
 	cur = *at;
 	r = log_read(&ch->v, &cur, &rec); /* on a copy: reads, never writes */
@@ -1067,7 +1069,7 @@ static uint64_t reader_cut(struct channel *ch, unsigned i)
 		return UINT64_MAX;
 	if (log_skip(&ch->v, &at, &to))
 		log_tail_cursor(&ch->v, &to);
-	if (to.bytes <= at.bytes || to.pos < at.pos || to.bytes % REC_ALIGN)
+	if (to.bytes == at.bytes || to.bytes % REC_ALIGN)
 		return UINT64_MAX; /* a tail no honest publisher left: nothing to trust */
 	/* seq_cst, as a block reader's own store: publishers bound their
 	 * claims by it (pairs with the acquire in log_reader_limit()). The
@@ -1080,7 +1082,7 @@ static uint64_t reader_cut(struct channel *ch, unsigned i)
 	 * a reader that sees the new seq sees the cursor above. */
 	atomic_fetch_add_explicit(&e->cut_seq, 1, memory_order_release);
 	ch->bad[i] = (struct reader_bad){.bytes = to.bytes};
-	return to.pos - at.pos;
+	return to.pos > at.pos ? to.pos - at.pos : 0;
 }
 
 uint32_t registry_repair(struct channel *ch, const char *by, uint64_t *skipped)

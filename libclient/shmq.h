@@ -361,7 +361,8 @@ void shmq_sub_close(struct shmq_sub *sub);
  * -SHMQ_ECORRUPT: the record at the cursor is none an honest publisher
  * writes (a publisher forged it; publishers are trusted with content, not
  * with liveness), or the daemon's watchdog found this reader standing
- * still below the tail at bytes that are no record. Every later call says
+ * still below the tail at bytes that are no record, or the tail stands
+ * below the reader's cursor (a publisher moved it back). Every later call says
  * so again until shmq_sub_skip() moves past it or an administrator cuts
  * the reader forward (shmq_channel_repair()); the next message then
  * counts the skipped ones in msg->lost. shmq_poll() returns it the same way.
@@ -425,12 +426,15 @@ uint64_t shmq_sub_position(const struct shmq_sub *sub);
  * cursor past what it stands on to the first record boundary a reader can
  * trust, the first start of a chunk (a sixteenth of the ring) past the
  * cursor that publishers have passed, where the channel's chunk index
- * names a record of that lap carrying the message number it lists. The
- * messages passed (*lost, if not NULL) count as lost: in the next
- * message's lost and in lost_overrun. A view from shmq_recv() is
- * released first. -SHMQ_EAGAIN if publishers have not passed such a chunk
- * start yet (retry after more is published: on block channels they may
- * go a ring past this reader, so they will), -SHMQ_EINVAL.
+ * names a record of that lap carrying the message number it lists; or the
+ * tail, if none of the entries it passed can be trusted or it stands
+ * below the cursor. The messages passed (*lost, if not NULL) count as
+ * lost: in the next message's lost and in lost_overrun. A view from
+ * shmq_recv() is released first. -SHMQ_EAGAIN if publishers have not
+ * passed a chunk start past the cursor yet (retry after more is
+ * published: on block channels they may go a ring past this reader, so
+ * they will), -SHMQ_ECORRUPT if the tail itself is no record boundary,
+ * -SHMQ_EINVAL.
  */
 int shmq_sub_skip(struct shmq_sub *sub, uint64_t *lost);
 

@@ -211,7 +211,7 @@ static int read_one(struct shmq_sub *s, struct log_rec *rec)
 /* Move the cursor forward to `to`, counting the messages it passes as lost. */
 static void skip_to(struct shmq_sub *s, const struct log_cursor *to)
 {
-	struct log_rec gap = {.lost = to->pos - s->cur.pos};
+	struct log_rec gap = {.lost = to->pos > s->cur.pos ? to->pos - s->cur.pos : 0};
 
 	count_lost(s, &gap, to->pos);
 	s->cur = *to;
@@ -221,8 +221,9 @@ static void skip_to(struct shmq_sub *s, const struct log_cursor *to)
  * Nothing to read: look at what the daemon leaves in our entry's own
  * line. A cut (an operator's `shmq repair`) stored a cursor past ours: take
  * it, counting what it skipped as lost: 1. The watchdog found us standing
- * at a record it cannot parse: -SHMQ_ECORRUPT until we skip or are cut.
- * Else 0. Only on the way to wait, never per message.
+ * at a record it cannot parse, or the tail stands below our cursor (a
+ * publisher moved it back; we would wait for ever): -SHMQ_ECORRUPT until
+ * we skip or are cut. Else 0. Only on the way to wait, never per message.
  */
 static __attribute__((noinline)) int daemon_marks(struct shmq_sub *s)
 {
@@ -233,8 +234,8 @@ static __attribute__((noinline)) int daemon_marks(struct shmq_sub *s)
 
 	if (seq != s->cut_seq) {
 		s->cut_seq = seq;
-		if (log_cursor_load(s->me, &to) && to.bytes > s->cur.bytes &&
-		    !(to.bytes % REC_ALIGN) && to.pos >= s->cur.pos) {
+		if (log_cursor_load(s->me, &to) && to.bytes != s->cur.bytes &&
+		    !(to.bytes % REC_ALIGN)) {
 			skip_to(s, &to);
 			s->published = to;
 			return 1;
@@ -242,6 +243,10 @@ static __attribute__((noinline)) int daemon_marks(struct shmq_sub *s)
 	}
 	/* relaxed: compared with our own cursor; a stale value costs one look. */
 	if (atomic_load_explicit(&s->me->bad_bytes, memory_order_relaxed) == s->cur.bytes + 1)
+		return -SHMQ_ECORRUPT;
+	/* acquire: as in log_pending(); the tail only grows, so below our
+	 * cursor it was moved back by a publisher */
+	if (atomic_load_explicit(&s->m.v.data->tail_bytes, memory_order_acquire) < s->cur.bytes)
 		return -SHMQ_ECORRUPT;
 	return 0;
 }
@@ -613,7 +618,7 @@ SHMQ_EXPORT int shmq_sub_skip(struct shmq_sub *s, uint64_t *lost)
 	skip_to(s, &to);
 	publish_cursor(s);
 	if (lost)
-		*lost = to.pos - from;
+		*lost = to.pos > from ? to.pos - from : 0;
 	return 0;
 }
 

@@ -1168,6 +1168,10 @@ int log_skip(const struct log_view *v, const struct log_cursor *cur, struct log_
 	struct log_cursor t;
 
 	log_tail_cursor(v, &t);
+	if (t.bytes % REC_ALIGN) /* no honest claim leaves the tail there */
+		return -SHMQ_ECORRUPT;
+	if (k >= (UINT64_MAX >> shift) || cur->bytes == t.bytes)
+		return -SHMQ_EAGAIN;
 	/* each chunk start past cur that the tail has passed, nearest first;
 	 * a ring holds CHUNKS of them (and a hostile cursor near 2^64 must
 	 * not make this long) */
@@ -1179,7 +1183,12 @@ int log_skip(const struct log_view *v, const struct log_cursor *cur, struct log_
 		if (skip_target_ok(v, out, &t))
 			return 0;
 	}
-	return -SHMQ_EAGAIN;
+	if (cur->bytes < t.bytes && ((cur->bytes >> shift) + 1) << shift > t.bytes)
+		return -SHMQ_EAGAIN; /* no chunk start passed yet */
+	/* the tail passed a chunk start whose entry cannot be trusted, or it
+	 * stands below cur (it moved back): the tail is the one boundary left */
+	*out = t;
+	return 0;
 }
 
 bool log_verify(const struct log_view *v, const struct log_rec *rec)

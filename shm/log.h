@@ -328,10 +328,13 @@ static inline void log_advance(struct log_cursor *cur, const struct log_rec *rec
  * cur it cannot parse: the first chunk start after cur.bytes that the
  * tail has passed, whose chunk index entry lies between cur and the tail
  * and points at a record of its lap (a message carrying the entry's
- * number), or the tail itself. The messages skipped are out->pos -
- * cur->pos. 0 and *out; -SHMQ_EAGAIN if the tail has not passed such a
- * chunk start yet (on a block channel publishers may go a ring past the
- * reader, so they pass one as they publish).
+ * number); if the tail passed chunk starts but none of their entries is
+ * to be trusted, or stands below cur (a publisher moved it back), the
+ * tail. The messages skipped are out->pos - cur->pos (none if the tail's
+ * number moved back too). 0 and *out; -SHMQ_EAGAIN if the tail has not
+ * passed a chunk start past cur yet (on a block channel publishers may go
+ * a ring past the reader, so they pass one as they publish);
+ * -SHMQ_ECORRUPT if the tail is no record boundary.
  */
 int log_skip(const struct log_view *v, const struct log_cursor *cur, struct log_cursor *out);
 

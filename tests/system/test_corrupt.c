@@ -31,7 +31,8 @@
 
 /* A block channel (root's, declared) on which nobody may only publish. */
 #define CONF_NOBODY_PUBLISHES                                                                      \
-	"[channel c.block]\ncapacity = 32K\nmax_message = 64\npolicy = block\npublish = 65534\n"
+	"[channel c.block]\ncapacity = 32K\nmax_message = 64\npolicy = block\npublish = 65534\n"   \
+	"[channel c.drop]\ncapacity = 32K\nmax_message = 64\npolicy = drop\npublish = 65534\n"
 
 #define CHAN "c.block"
 #define FORGED_VALUE 0xbadbadbadull
@@ -271,6 +272,81 @@ static void test_repair_cuts_a_stuck_reader_forward(void **state)
 	shmq_disconnect(c);
 }
 
+/* Child: as nobody, turn the drop channel's tail and frontier back to 0. */
+static int run_tail_scribbler(void *arg)
+{
+	const struct daemon *d = arg;
+	struct raw_chan rc;
+	struct raw r;
+
+	if (fx_become_nobody())
+		return 20;
+	if (raw_connect(&r, d->sock) || raw_hello(&r) || raw_open(&r, "c.drop", ROLE_PUB, &rc))
+		return 23;
+	atomic_store(&rc.data->frontier, 0);
+	atomic_store(&rc.data->tail_bytes, 0);
+	raw_chan_unmap(&rc);
+	raw_close(&r);
+	return 0;
+}
+
+#define DROP_FIRST 1000u /* read before the scribble: the reader is past a ring */
+#define DROP_LAST 1300u	 /* published after it: less than the reader's lead */
+
+/*
+ * A drop subscriber that read more than a ring waited silently for ever
+ * once a publisher turned tail_bytes and frontier back to 0: honest
+ * publishers go on from there and never reach a ring past it, so it is
+ * never overrun. A cursor past the tail is nothing an honest peer makes:
+ * it gets -SHMQ_ECORRUPT, skips to the tail, and reads on with exact loss.
+ */
+static void test_tail_moved_back_gives_ecorrupt_and_skip_goes_on(void **state)
+{
+	struct daemon *d = dmn(state);
+	struct shmq_client *c = fx_connect(d);
+	struct shmq_sub_opts so = {.start = SHMQ_START_EARLIEST};
+	struct shmq_sub *s;
+	struct shmq_pub *p;
+	struct shmq_msg m;
+	struct pub_job j = {.sock = d->sock,
+			    .chan = "c.drop",
+			    .first = DROP_FIRST,
+			    .last = DROP_LAST,
+			    .go_fd = -1,
+			    .timeout_ns = PUB_WAIT_NS};
+	uint64_t lost = 0, prev;
+	pid_t pub;
+
+	assert_int_equal(shmq_sub_open(c, "c.drop", &so, &s), 0);
+	assert_int_equal(shmq_pub_open(c, "c.drop", NULL, &p), 0);
+	for (uint64_t v = 0; v < DROP_FIRST; v++) {
+		fx_publish_u64(p, v, PUB_WAIT_NS);
+		assert_int_equal(fx_recv_u64(s, &m), v);
+	}
+	shmq_pub_close(p);
+	assert_int_equal(child_wait(child_start(run_tail_scribbler, d), FX_HANG_S), 0);
+	pub = child_start(fx_run_publisher, &j);
+	assert_int_equal(child_wait(pub, FX_HANG_S), 0);
+	assert_int_equal(recv_until(s, &m, -SHMQ_ECORRUPT), -SHMQ_ECORRUPT);
+	assert_int_equal(shmq_sub_skip(s, &lost), 0);
+	assert_int_equal(lost, DROP_LAST - DROP_FIRST); /* to the tail: all published since */
+	/* and on from there */
+	j.first = DROP_LAST;
+	j.last = DROP_LAST + 100;
+	pub = child_start(fx_run_publisher, &j);
+	prev = DROP_FIRST - 1; /* each message's lost: every offset since the one before */
+	while (prev + 1 < DROP_LAST + 100) {
+		uint64_t v = fx_recv_u64(s, &m);
+
+		assert_int_equal(m.offset, v);
+		assert_int_equal(m.lost, v - prev - 1);
+		prev = v;
+	}
+	assert_int_equal(child_wait(pub, FX_HANG_S), 0);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+}
+
 #define H(f, conf)                                                                                 \
 	cmocka_unit_test_prestate_setup_teardown(f, fx_daemon_setup_conf, daemon_teardown,         \
 						 (void *)(uintptr_t)(conf))
@@ -280,6 +356,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    H(test_forged_record_gives_ecorrupt_and_skip_goes_on, CONF_NOBODY_PUBLISHES),
 	    H(test_repair_cuts_a_stuck_reader_forward, CONF_NOBODY_PUBLISHES),
+	    H(test_tail_moved_back_gives_ecorrupt_and_skip_goes_on, CONF_NOBODY_PUBLISHES),
 	};
 
 	if (geteuid() != 0) {
