@@ -217,15 +217,24 @@ static void skip_to(struct shmq_sub *s, const struct log_cursor *to)
 	s->cur = *to;
 }
 
+/* Does the tail stand below our cursor? It only grows: a publisher moved it back. */
+static bool tail_behind(const struct shmq_sub *s)
+{
+	/* acquire: as in log_pending() */
+	return atomic_load_explicit(&s->m.v.data->tail_bytes, memory_order_acquire) < s->cur.bytes;
+}
+
 /*
  * Nothing to read: look at what the daemon leaves in our entry's own
- * line. A cut (an operator's `shmq repair`) stored a cursor past ours: take
- * it, counting what it skipped as lost: 1. The watchdog found us standing
- * at a record it cannot parse, or the tail stands below our cursor (a
- * publisher moved it back; we would wait for ever): -SHMQ_ECORRUPT until
- * we skip or are cut. Else 0. Only on the way to wait, never per message.
+ * line. A cut (an operator's `shmq repair`) stored a cursor past ours (or
+ * at a tail that moved back below us): take it, counting what it skipped
+ * as lost: 1. The watchdog found us standing at a record it cannot parse:
+ * -SHMQ_ECORRUPT until we skip or are cut. With look_tail, also a tail
+ * below our cursor (we would wait for ever): a load of the publishers'
+ * line, so only where we are about to spin on or sleep; pollers (timeout
+ * 0) learn it from the watchdog. Else 0. Never per message.
  */
-static __attribute__((noinline)) int daemon_marks(struct shmq_sub *s)
+static __attribute__((noinline)) int daemon_marks(struct shmq_sub *s, bool look_tail)
 {
 	/* acquire; pairs with the release in reader_cut() (registry.c): the
 	 * cursor it stored is visible. */
@@ -234,19 +243,18 @@ static __attribute__((noinline)) int daemon_marks(struct shmq_sub *s)
 
 	if (seq != s->cut_seq) {
 		s->cut_seq = seq;
-		if (log_cursor_load(s->me, &to) && to.bytes != s->cur.bytes &&
-		    !(to.bytes % REC_ALIGN)) {
+		/* back only to a tail that moved back: never over messages
+		 * delivered since a skip of our own */
+		if (log_cursor_load(s->me, &to) && !(to.bytes % REC_ALIGN) &&
+		    (to.bytes > s->cur.bytes || tail_behind(s))) {
 			skip_to(s, &to);
 			s->published = to;
 			return 1;
 		}
 	}
 	/* relaxed: compared with our own cursor; a stale value costs one look. */
-	if (atomic_load_explicit(&s->me->bad_bytes, memory_order_relaxed) == s->cur.bytes + 1)
-		return -SHMQ_ECORRUPT;
-	/* acquire: as in log_pending(); the tail only grows, so below our
-	 * cursor it was moved back by a publisher */
-	if (atomic_load_explicit(&s->m.v.data->tail_bytes, memory_order_acquire) < s->cur.bytes)
+	if (atomic_load_explicit(&s->me->bad_bytes, memory_order_relaxed) == s->cur.bytes + 1 ||
+	    (look_tail && tail_behind(s)))
 		return -SHMQ_ECORRUPT;
 	return 0;
 }
@@ -404,7 +412,7 @@ static int wait_next(struct shmq_sub *s, struct log_rec *rec, int64_t timeout_ns
 		if (r)
 			break;
 		if (timeout_ns == 0) {
-			r = daemon_marks(s);
+			r = daemon_marks(s, false);
 			if (r > 0)
 				continue;
 			if (r < 0)
@@ -424,7 +432,7 @@ static int wait_next(struct shmq_sub *s, struct log_rec *rec, int64_t timeout_ns
 			start = now;
 		r = channel_gone(s, now);
 		if (!r)
-			r = daemon_marks(s);
+			r = daemon_marks(s, true);
 		if (r > 0)
 			continue;
 		if (r)
