@@ -4,7 +4,9 @@
  * control, wake, and one entry segment per open handle), reader and
  * publisher slot assignment, per-reader event fds, deletion, the periodic
  * repair of claims abandoned by dead publishers, and the watchdog that
- * wakes readers left asleep with messages waiting. Main thread only.
+ * wakes readers left asleep with messages waiting and finds readers stuck
+ * at a record they cannot parse, which an operator's repair cuts forward.
+ * Main thread only.
  */
 #ifndef DAEMON_REGISTRY_H
 #define DAEMON_REGISTRY_H

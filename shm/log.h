@@ -9,7 +9,8 @@
  * make them visible with one release store each (a batch: the first record
  * last, so it appears whole or not at all), or log_abort() gives them up.
  * Readers: log_read() looks at a cursor and reports a record, nothing yet,
- * or the messages lost before the next readable one (overrun, abandoned).
+ * the messages lost before the next readable one (overrun, abandoned), or
+ * a record no honest publisher writes; log_skip() goes past that.
  * The daemon: log_repair_step() gives up claims of dead or stalled
  * publishers. Any thread may call these on its own cursor or publisher
  * state; a log_view is immutable after log_attach(). Nothing here sleeps;
