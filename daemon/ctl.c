@@ -351,6 +351,23 @@ static int op_delete(struct ctl *c, struct client *cl, const void *body, struct 
 	return 0;
 }
 
+/* Cut readers stuck at a bad record forward: the right to administer (as delete). */
+static int op_repair(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
+{
+	struct proto_repair *out = (struct proto_repair *)rep->body;
+	struct channel *ch;
+	int err = op_lookup(c, body, &ch);
+
+	if (err)
+		return err;
+	if (!is_admin(c, cl->uid) && cl->uid != ch->owner_uid)
+		return deny(c, cl, "repair", ch->name, "not_owner", -SHMQ_EPERM);
+	memset(out, 0, sizeof(*out));
+	out->readers = registry_repair(ch, who(cl), &out->skipped);
+	rep->len = sizeof(*out);
+	return 0;
+}
+
 static int op_list(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
 {
 	const struct proto_list_req *req = body;
@@ -774,6 +791,7 @@ static const struct {
 	[OP_PEERS] = {op_peers, sizeof(struct proto_peers_req)},
 	[OP_STATS] = {op_stats, sizeof(struct proto_stats_req)},
 	[OP_RESUME] = {op_resume, sizeof(struct proto_resume)},
+	[OP_REPAIR] = {op_repair, sizeof(struct proto_name)},
 };
 
 /* Check a request; 0 if it may be dispatched. */

@@ -4,7 +4,9 @@
  * control, wake, and one entry segment per open handle), reader and
  * publisher slot assignment, per-reader event fds, deletion, the periodic
  * repair of claims abandoned by dead publishers, and the watchdog that
- * wakes readers left asleep with messages waiting. Main thread only.
+ * wakes readers left asleep with messages waiting and finds readers stuck
+ * at a record they cannot parse, which an operator's repair cuts forward.
+ * Main thread only.
  */
 #ifndef DAEMON_REGISTRY_H
 #define DAEMON_REGISTRY_H
@@ -14,12 +16,23 @@
 
 #include "config.h"
 #include "log.h"
+#include "logmsg.h"
 
 /* The watchdog's memory of one reader: where its cursor stood, for how long. */
 struct reader_watch {
 	uint64_t bytes;
 	uint32_t still_ticks;
 	uint32_t pad;
+};
+
+/*
+ * The watchdog's memory of one reader's cursor, for bad records: where it
+ * stood still since when, and whether it was found at a bad record there.
+ */
+struct reader_bad {
+	uint64_t bytes;
+	uint64_t since_ns;
+	bool found;
 };
 
 struct channel {
@@ -59,6 +72,8 @@ struct channel {
 	bool have_efds;
 	uint64_t repairs;                    /* claims given up (dead, stalled, closed) */
 	struct reader_watch watch[MAX_READERS];
+	struct reader_bad bad[MAX_READERS];
+	struct log_rate bad_rate; /* "reader at a bad record" lines */
 	int *kfd; /* the registry's keeper connection */
 	bool adopted; /* served by an earlier daemon: monitors may resume it */
 };
@@ -193,6 +208,15 @@ void registry_keeper_stopped(struct registry *r);
 void registry_tick(struct registry *r, uint64_t now_ns);
 
 uint32_t channel_readers(const struct channel *ch);
+
+/*
+ * An operator's cut: every reader the watchdog found standing at a record
+ * it cannot parse, and still there, gets its cursor moved to the next
+ * boundary it can trust (log_skip(), else the tail); waiting publishers
+ * are woken, and so is the reader. by names who asked, for the log.
+ * Returns the readers cut; *skipped the messages they passed.
+ */
+uint32_t registry_repair(struct channel *ch, const char *by, uint64_t *skipped);
 
 /* A monitor handle opened or closed: the count in the control segment. */
 void registry_monitor_add(struct channel *ch);

@@ -285,6 +285,25 @@ SHMQ_EXPORT int shmq_channel_delete(struct shmq_client *c, const char *name)
 	return client_call(c, OP_DELETE, &req, sizeof(req), &resp, sizeof(resp), NULL, NULL);
 }
 
+SHMQ_EXPORT int shmq_channel_repair(struct shmq_client *c, const char *name, uint32_t *cut)
+{
+	struct proto_name req = {0};
+	struct proto_repair resp;
+	int err;
+
+	if (!c)
+		return -SHMQ_EINVAL;
+	err = client_wire_name(req.name, name);
+	if (err)
+		return err;
+	if (c->daemon_minor < PROTO_MINOR_REPAIR)
+		return -SHMQ_EVERSION;
+	err = client_call(c, OP_REPAIR, &req, sizeof(req), &resp, sizeof(resp), NULL, NULL);
+	if (!err && cut)
+		*cut = resp.readers;
+	return err;
+}
+
 static void info_from_wire(struct shmq_channel_info *o, const struct proto_info *w)
 {
 	memset(o, 0, sizeof(*o));

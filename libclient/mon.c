@@ -149,6 +149,9 @@ static void ext_fill(const struct shmq_mon *mon, const struct shmq_mon_stats *st
 	memset(ext, 0, sizeof(*ext));
 	ext->features = v->data->compat & FEAT_COMPAT_STATS ? SHMQ_MON_F_STATS : 0;
 	ext->monitors = ld32(&v->ctl->monitors);
+	ext->bad_readers = ld32(&v->ctl->bad_readers);
+	if (ext->bad_readers > MAX_READERS) /* the daemon's word; bounded all the same */
+		ext->bad_readers = MAX_READERS;
 	for (uint32_t r = 0; r < st->nreaders; r++)
 		lat_row(mon->peers.p.readers[st->readers[r].slot], &ext->readers[r], &ext->latency);
 	for (uint32_t r = 0; r < st->npubs; r++) {

@@ -238,6 +238,18 @@ int shmq_channel_create(struct shmq_client *client, const char *name,
 int shmq_channel_delete(struct shmq_client *client, const char *name);
 
 /*
+ * Cut a channel forward: every reader that the daemon's watchdog finds
+ * standing still at a record it cannot parse (a publisher forged it) is
+ * moved to the next record boundary it can trust (as shmq_sub_skip()
+ * would, else the tail); block publishers waiting for it go on at once,
+ * and the reader counts the messages it passed as lost when it next looks.
+ * For administrators: root, the daemon's uid and the channel's owner.
+ * *cut (if not NULL) gets the number of readers moved (0: none stuck).
+ * -SHMQ_ENOENT, -SHMQ_EPERM, -SHMQ_EVERSION (a daemon before minor 4).
+ */
+int shmq_channel_repair(struct shmq_client *client, const char *name, uint32_t *cut);
+
+/*
  * Fill up to max rows of out; return the number of channels the daemon has
  * (which may exceed max), or a negative error.
  */
@@ -351,6 +363,14 @@ void shmq_sub_close(struct shmq_sub *sub);
  * never blocks and, when it returns -SHMQ_EAGAIN, shmq_sub_fd() becomes
  * readable once a message arrives (for the application's own epoll or
  * io_uring loop); a non-zero timeout waits in poll() on that fd.
+ * -SHMQ_ECORRUPT: the record at the cursor is none an honest publisher
+ * writes (a publisher forged it; publishers are trusted with content, not
+ * with liveness), or the daemon's watchdog found this reader standing
+ * still below the tail at bytes that are no record, or the tail stands
+ * below the reader's cursor (a publisher moved it back). Every later call says
+ * so again until shmq_sub_skip() moves past it or an administrator cuts
+ * the reader forward (shmq_channel_repair()); the next message then
+ * counts the skipped ones in msg->lost. shmq_poll() returns it the same way.
  */
 int shmq_recv(struct shmq_sub *sub, struct shmq_msg *msg, int64_t timeout_ns);
 
@@ -413,6 +433,23 @@ void shmq_sub_stats(const struct shmq_sub *sub, struct shmq_sub_stats *out);
 
 /* The offset the next shmq_recv() will look at. */
 uint64_t shmq_sub_position(const struct shmq_sub *sub);
+
+/*
+ * Skip to the next chunk: after -SHMQ_ECORRUPT (or at any time), move the
+ * cursor past what it stands on to the first record boundary a reader can
+ * trust, the first start of a chunk (a sixteenth of the ring) past the
+ * cursor that publishers have passed, where the channel's chunk index
+ * names a record of that lap carrying the message number it lists; or the
+ * tail, if none of the entries it passed can be trusted or it stands
+ * below the cursor. The messages passed (*lost, if not NULL) count as
+ * lost: in the next message's lost and in lost_overrun. A view from
+ * shmq_recv() is released first. -SHMQ_EAGAIN if publishers have not
+ * passed a chunk start past the cursor yet (retry after more is
+ * published: on block channels they may go a ring past this reader, so
+ * they will), -SHMQ_ECORRUPT if the tail itself is no record boundary,
+ * -SHMQ_EINVAL.
+ */
+int shmq_sub_skip(struct shmq_sub *sub, uint64_t *lost);
 
 /* ---- monitoring ------------------------------------------------------- */
 
@@ -518,7 +555,8 @@ struct shmq_mon_ext {
 	uint32_t features;       /* SHMQ_MON_F_* the channel's daemon announces */
 	uint32_t monitors;       /* monitor handles open now, this one included */
 	uint32_t max_message_bytes; /* largest payload committed by a publisher open now */
-	uint32_t reserved;
+	uint32_t bad_readers;	    /* readers the daemon's watchdog finds stuck at a record they
+				     * cannot parse (a publisher forged it): shmq_channel_repair() */
 	struct shmq_mon_latency latency; /* every reader's, summed */
 	struct shmq_mon_latency readers[SHMQ_MAX_READERS];
 	uint32_t pub_max_bytes[SHMQ_MAX_PUBLISHERS]; /* largest payload of each publisher */

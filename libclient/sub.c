@@ -47,6 +47,7 @@ struct shmq_sub {
 	bool armed;         /* event fd mode: we set me->armed (a publisher may clear it) */
 	bool fenced;        /* membarrier works here: sleeps need no bound */
 	uint32_t empty_wakes; /* wake-ups in a row that brought no message */
+	uint32_t cut_seq;     /* me->cut_seq when we last took a cut */
 	uint32_t idx;
 	uint32_t wait_mode;
 	uint64_t spin_ns;
@@ -92,6 +93,8 @@ SHMQ_EXPORT int shmq_sub_open(struct shmq_client *c, const char *name,
 				      .slot = resp.reader_idx, .gen = resp.reader_gen};
 	client_handle_add(c, &s->h);
 	s->me = s->m.entry;
+	/* relaxed: the daemon wrote the entry before the slot turned active. */
+	s->cut_seq = atomic_load_explicit(&s->me->cut_seq, memory_order_relaxed);
 	s->cur = s->published = (struct log_cursor){resp.start_pos, resp.start_bytes};
 	s->skip_below = resp.skip_below;
 	s->wait_mode = o.wait;
@@ -203,6 +206,57 @@ static int read_one(struct shmq_sub *s, struct log_rec *rec)
 		}
 		log_advance(&s->cur, rec); /* below the asked offset: not delivered */
 	}
+}
+
+/* Move the cursor forward to `to`, counting the messages it passes as lost. */
+static void skip_to(struct shmq_sub *s, const struct log_cursor *to)
+{
+	struct log_rec gap = {.lost = to->pos > s->cur.pos ? to->pos - s->cur.pos : 0};
+
+	count_lost(s, &gap, to->pos);
+	s->cur = *to;
+}
+
+/* Does the tail stand below our cursor? It only grows: a publisher moved it back. */
+static bool tail_behind(const struct shmq_sub *s)
+{
+	/* acquire: as in log_pending() */
+	return atomic_load_explicit(&s->m.v.data->tail_bytes, memory_order_acquire) < s->cur.bytes;
+}
+
+/*
+ * Nothing to read: look at what the daemon leaves in our entry's own
+ * line. A cut (an operator's `shmq repair`) stored a cursor past ours (or
+ * at a tail that moved back below us): take it, counting what it skipped
+ * as lost: 1. The watchdog found us standing at a record it cannot parse:
+ * -SHMQ_ECORRUPT until we skip or are cut. With look_tail, also a tail
+ * below our cursor (we would wait for ever): a load of the publishers'
+ * line, so only where we are about to spin on or sleep; pollers (timeout
+ * 0) learn it from the watchdog. Else 0. Never per message.
+ */
+static __attribute__((noinline)) int daemon_marks(struct shmq_sub *s, bool look_tail)
+{
+	/* acquire; pairs with the release in reader_cut() (registry.c): the
+	 * cursor it stored is visible. */
+	uint32_t seq = atomic_load_explicit(&s->me->cut_seq, memory_order_acquire);
+	struct log_cursor to;
+
+	if (seq != s->cut_seq) {
+		s->cut_seq = seq;
+		/* back only to a tail that moved back: never over messages
+		 * delivered since a skip of our own */
+		if (log_cursor_load(s->me, &to) && !(to.bytes % REC_ALIGN) &&
+		    (to.bytes > s->cur.bytes || tail_behind(s))) {
+			skip_to(s, &to);
+			s->published = to;
+			return 1;
+		}
+	}
+	/* relaxed: compared with our own cursor; a stale value costs one look. */
+	if (atomic_load_explicit(&s->me->bad_bytes, memory_order_relaxed) == s->cur.bytes + 1 ||
+	    (look_tail && tail_behind(s)))
+		return -SHMQ_ECORRUPT;
+	return 0;
 }
 
 /*
@@ -369,6 +423,11 @@ static int wait_next(struct shmq_sub *s, struct log_rec *rec, int64_t timeout_ns
 		if (r)
 			break;
 		if (timeout_ns == 0) {
+			r = daemon_marks(s, false);
+			if (r > 0)
+				continue;
+			if (r < 0)
+				break;
 			if (s->wait_mode == SHMQ_WAIT_EVENTFD)
 				r = sleep_efd(s, rec, 0);
 			if (r == 0)
@@ -383,6 +442,10 @@ static int wait_next(struct shmq_sub *s, struct log_rec *rec, int64_t timeout_ns
 		if (!start)
 			start = now;
 		r = channel_gone(s, now);
+		if (!r)
+			r = daemon_marks(s, true);
+		if (r > 0)
+			continue;
 		if (r)
 			break;
 		if (timeout_ns > 0 && now - start >= (uint64_t)timeout_ns)
@@ -559,6 +622,26 @@ SHMQ_EXPORT int shmq_poll(struct shmq_sub *s, shmq_msg_cb cb, void *arg, unsigne
 	if (n)
 		return (int)n;
 	return err;
+}
+
+SHMQ_EXPORT int shmq_sub_skip(struct shmq_sub *s, uint64_t *lost)
+{
+	struct log_cursor to;
+	uint64_t from;
+	int err;
+
+	if (!s)
+		return -SHMQ_EINVAL;
+	release_held(s);
+	from = s->cur.pos;
+	err = log_skip(&s->m.v, &s->cur, &to);
+	if (err)
+		return err;
+	skip_to(s, &to);
+	publish_cursor(s);
+	if (lost)
+		*lost = to.pos > from ? to.pos - from : 0;
+	return 0;
 }
 
 SHMQ_EXPORT int shmq_sub_fd(const struct shmq_sub *s)

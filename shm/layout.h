@@ -295,7 +295,7 @@ struct ctl_hdr {
 	_Atomic uint64_t durable_pos;        /* journal: all below are on disk */
 	_Atomic uint64_t wakeups;            /* readers the daemon woke (watchdog) */
 	_Atomic uint32_t monitors;           /* monitor handles open now */
-	uint32_t pad1;
+	_Atomic uint32_t bad_readers;	     /* readers the watchdog finds at a bad record now */
 	uint8_t pad2[CTL_HDR_BYTES - 128];
 };
 static_assert(sizeof(struct ctl_hdr) == CTL_HDR_BYTES, "shm ABI");
@@ -306,6 +306,7 @@ static_assert(offsetof(struct ctl_hdr, readers_gen) == 72, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, readers_hi) == 88, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, abandoned) == 96, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, monitors) == 120, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, bad_readers) == 124, "shm ABI");
 
 #define CTL_READERS_OFF CTL_HDR_BYTES
 #define CTL_PUBS_OFF (CTL_READERS_OFF + MAX_READERS * sizeof(struct ctl_slot))
@@ -367,6 +368,11 @@ struct reader_entry {
 	_Atomic uint64_t lost_abandoned; /* their publisher died or stalled */
 	_Atomic uint64_t sleeps;    /* times it went to sleep */
 	_Atomic uint64_t wakeups;   /* sleeps that ended with a message ready */
+	/* the daemon's line (it writes, the reader reads when it finds
+	 * nothing to read): the watchdog's finding and the operator's cuts */
+	alignas(64) _Atomic uint64_t bad_bytes; /* 1 + a cursor stuck at a record it cannot parse */
+	_Atomic uint32_t cut_seq;		/* bumped after each cut stored into the cursor */
+	uint32_t pad2;
 	/* FEAT_COMPAT_STATS: end-to-end latency of sampled messages (those
 	 * whose offset is a multiple of LAT_SAMPLE_EVERY), publish timestamp
 	 * to delivery, in LAT_BUCKETS log2-spaced buckets: bucket 0 counts
@@ -374,7 +380,7 @@ struct reader_entry {
 	 * one everything above. Only the reader writes them, from offset 128:
 	 * not in the 128-byte pair of lines of the cursor, which publishers
 	 * read (the CPU's adjacent-line prefetch would pull them in too). */
-	uint8_t pad1[64];
+	uint8_t pad1[48];
 	alignas(64) _Atomic uint64_t lat_samples;
 	_Atomic uint64_t lat_sum_ns;
 	_Atomic uint64_t lat[30]; /* LAT_BUCKETS */
@@ -385,6 +391,8 @@ struct reader_entry {
 static_assert(sizeof(struct reader_entry) == 384, "shm ABI");
 static_assert(offsetof(struct reader_entry, pos) == 8, "shm ABI");
 static_assert(offsetof(struct reader_entry, received) == 24, "shm ABI");
+static_assert(offsetof(struct reader_entry, bad_bytes) == 64, "shm ABI");
+static_assert(offsetof(struct reader_entry, cut_seq) == 72, "shm ABI");
 static_assert(offsetof(struct reader_entry, lat_samples) == 128, "shm ABI");
 static_assert(offsetof(struct reader_entry, lat) == 144, "shm ABI");
 

@@ -984,7 +984,7 @@ static int msg_fill(const struct log_view *v, const struct rec_hdr *h, uint32_t 
  * Given-up records up to b (the caller passed one at least), nothing at b
  * yet: if b is the tail, the messages they held are the tail's number
  * minus cur's, and the reader need not wait for a next record to learn
- * it. 1 moved cur, 0 not.
+ * it. 1 moved cur, 0 not, -SHMQ_ECORRUPT if they run past the tail.
  */
 static __attribute__((noinline, cold)) int abandoned_at_tail(const struct log_view *v,
 								    struct log_cursor *cur, uint64_t b,
@@ -993,6 +993,8 @@ static __attribute__((noinline, cold)) int abandoned_at_tail(const struct log_vi
 	struct log_cursor t;
 
 	log_tail_cursor(v, &t);
+	if (t.bytes < b) /* given-up records past the tail: no claim made them */
+		return -SHMQ_ECORRUPT;
 	if (t.bytes != b || t.pos < cur->pos || t.pos - cur->pos > MAX_BATCH * MAX_PUBS)
 		return 0;
 	rec->lost += t.pos - cur->pos;
@@ -1047,6 +1049,23 @@ static int skip_abandoned(const struct log_view *v, struct log_cursor *cur, stru
 	return -SHMQ_ECORRUPT;
 }
 
+/*
+ * Past a PAD of size bytes at cur: 2. Its claim moved the tail past it
+ * before the word was stored (a CAS, or a release fence in tail_store()
+ * and announce()), so a PAD that ends beyond the tail is forged: trusting
+ * it would leave the reader waiting in bytes no record starts at.
+ * -SHMQ_ECORRUPT then, with cur still at the PAD. Once per lap: the
+ * tail's line is loaded here only.
+ */
+static int pad_skip(const struct log_view *v, struct log_cursor *cur, uint64_t size)
+{
+	/* acquire; pairs with the tail move of the claim that wrote the PAD. */
+	if (cur->bytes + size > atomic_load_explicit(&v->data->tail_bytes, memory_order_acquire))
+		return -SHMQ_ECORRUPT;
+	cur->bytes += size;
+	return 2;
+}
+
 /* One look at cur: 1 a message, 0 not ready, 2 moved (look again), < 0. */
 static int read_step(const struct log_view *v, struct log_cursor *cur, struct log_rec *rec)
 {
@@ -1079,10 +1098,8 @@ static int read_step(const struct log_view *v, struct log_cursor *cur, struct lo
 		return 0;
 	if (err && type != REC_T_MSG)
 		return err;
-	if (type == REC_T_PAD) {
-		cur->bytes += size;
-		return 2;
-	}
+	if (type == REC_T_PAD)
+		return pad_skip(v, cur, size);
 	if (type == REC_T_ABANDONED) {
 		struct log_cursor at = {cur->pos, cur->bytes + size};
 		int r = skip_abandoned(v, &at, rec);
@@ -1120,6 +1137,58 @@ int log_read(const struct log_view *v, struct log_cursor *cur, struct log_rec *r
 			return r;
 	}
 	return -SHMQ_ECORRUPT;
+}
+
+/*
+ * Can a reader start at e, a chunk index entry below the tail t? The word
+ * there must be a record of its lap and, for a message, carry the entry's
+ * number; the tail itself is trusted as the daemon's starting points are.
+ */
+static bool skip_target_ok(const struct log_view *v, const struct log_cursor *e,
+			   const struct log_cursor *t)
+{
+	const struct rec_hdr *h = log_rec_at(v, e->bytes);
+	uint32_t raw;
+
+	if (e->bytes == t->bytes)
+		return e->pos == t->pos;
+	/* acquire; pairs with the release store of the commit word: the
+	 * header below is complete. */
+	raw = rec_word_decode(atomic_load_explicit(&h->word, memory_order_acquire), v->key,
+			      e->bytes, v->ring_shift);
+	if (rec_word_type(raw) == REC_T_MSG)
+		return h->pos == e->pos;
+	return rec_word_type(raw) != 0;
+}
+
+int log_skip(const struct log_view *v, const struct log_cursor *cur, struct log_cursor *out)
+{
+	uint32_t shift = v->ring_shift - CHUNK_BITS;
+	uint64_t k = (cur->bytes >> shift) + 1;
+	struct log_cursor t;
+
+	log_tail_cursor(v, &t);
+	if (t.bytes % REC_ALIGN) /* no honest claim leaves the tail there */
+		return -SHMQ_ECORRUPT;
+	if (k >= (UINT64_MAX >> shift) || cur->bytes == t.bytes)
+		return -SHMQ_EAGAIN;
+	/* each chunk start past cur that the tail has passed, nearest first;
+	 * a ring holds CHUNKS of them (and a hostile cursor near 2^64 must
+	 * not make this long) */
+	for (unsigned n = 0; n < CHUNKS && k < (UINT64_MAX >> shift) && (k << shift) <= t.bytes;
+	     n++, k++) {
+		if (!chunk_load(v, k, out) || out->bytes <= cur->bytes || out->bytes > t.bytes ||
+		    out->pos < cur->pos || out->pos > t.pos)
+			continue;
+		if (skip_target_ok(v, out, &t))
+			return 0;
+	}
+	if (cur->bytes < t.bytes && ((cur->bytes >> shift) + 1) << shift > t.bytes)
+		return -SHMQ_EAGAIN; /* no chunk start passed yet */
+	/* the tail passed a chunk start whose entry cannot be trusted, or it
+	 * stands below cur (it moved back): the tail is the one boundary left */
+	*out = t;
+	return 0;
 }
 
 bool log_verify(const struct log_view *v, const struct log_rec *rec)

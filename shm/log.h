@@ -9,7 +9,8 @@
  * make them visible with one release store each (a batch: the first record
  * last, so it appears whole or not at all), or log_abort() gives them up.
  * Readers: log_read() looks at a cursor and reports a record, nothing yet,
- * or the messages lost before the next readable one (overrun, abandoned).
+ * the messages lost before the next readable one (overrun, abandoned), or
+ * a record no honest publisher writes; log_skip() goes past that.
  * The daemon: log_repair_step() gives up claims of dead or stalled
  * publishers. Any thread may call these on its own cursor or publisher
  * state; a log_view is immutable after log_attach(). Nothing here sleeps;
@@ -309,7 +310,9 @@ void log_cal_store(const struct log_view *v, uint64_t tsc_base, uint64_t ns_base
 
 /*
  * Look at cur. Returns 1 with rec filled (cur unchanged: log_advance()
- * after use), 0 if nothing is ready, -SHMQ_ECORRUPT. Lost messages
+ * after use), 0 if nothing is ready, -SHMQ_ECORRUPT if the record at cur
+ * (or a PAD or given-up record before it) is none an honest publisher
+ * writes: cur stays at it, log_skip() goes past. Lost messages
  * (overrun, abandoned) and padding are skipped: cur moves past them and
  * rec->lost counts the messages, also when 0 is returned.
  */
@@ -320,6 +323,21 @@ static inline void log_advance(struct log_cursor *cur, const struct log_rec *rec
 	cur->pos = rec->pos + 1;
 	cur->bytes = rec->bytes + rec->rec_bytes;
 }
+
+/*
+ * Skip to the next record boundary a reader can trust, past a record at
+ * cur it cannot parse: the first chunk start after cur.bytes that the
+ * tail has passed, whose chunk index entry lies between cur and the tail
+ * and points at a record of its lap (a message carrying the entry's
+ * number); if the tail passed chunk starts but none of their entries is
+ * to be trusted, or stands below cur (a publisher moved it back), the
+ * tail. The messages skipped are out->pos - cur->pos (none if the tail's
+ * number moved back too). 0 and *out; -SHMQ_EAGAIN if the tail has not
+ * passed a chunk start past cur yet (on a block channel publishers may go
+ * a ring past the reader, so they pass one as they publish);
+ * -SHMQ_ECORRUPT if the tail is no record boundary.
+ */
+int log_skip(const struct log_view *v, const struct log_cursor *cur, struct log_cursor *out);
 
 /* True if the record read by log_read() was not overwritten since. */
 bool log_verify(const struct log_view *v, const struct log_rec *rec);
@@ -345,7 +363,11 @@ void log_oldest(const struct log_view *v, struct log_cursor *out);
 
 /* ---- reader cursor in shared memory ---- */
 
-/* Store the pair under cur_seq (the owning reader only); order as given. */
+/*
+ * Store the pair under cur_seq; order as given. The owning reader, and the
+ * daemon when it cuts a reader that stands still at a bad record (the
+ * reader stores again only after it moved).
+ */
 void log_cursor_store(struct reader_entry *r, const struct log_cursor *cur, bool seq_cst);
 
 /* Load a consistent pair; false if the writer kept changing it. */

@@ -24,16 +24,17 @@
 #define PROTO_STATS_ROWS 80u
 /*
  * The minor version each side announces in OP_HELLO. 2 added OP_STATS, 3
- * OP_RESUME; a client asks a daemon of a lower minor nothing it does not
+ * OP_RESUME, 4 OP_REPAIR; a client asks a daemon of a lower minor nothing it does not
  * know (a daemon counts unknown ops as malformed requests). A later minor
  * may also append fields to a body (0 meaning what the earlier minor did):
  * each side takes a longer body from a peer of a higher minor and reads
  * the fields it knows; from a peer of its own minor or lower, a body must
  * have exactly its size. OP_HELLO's bodies may be longer from anyone.
  */
-#define PROTO_MINOR 3u
+#define PROTO_MINOR 4u
 #define PROTO_MINOR_STATS 2u
 #define PROTO_MINOR_RESUME 3u
+#define PROTO_MINOR_REPAIR 4u
 
 /*
  * The seq of the answer with which shmqd turns a connection away before
@@ -52,8 +53,9 @@ enum proto_op {
 	OP_OPEN = 6,
 	OP_CLOSE = 7,
 	OP_PEERS = 8,
-	OP_STATS = 9,   /* minor 2: the daemon's counters and clients */
+	OP_STATS = 9,	/* minor 2: the daemon's counters and clients */
 	OP_RESUME = 10, /* minor 3: re-register a handle opened with an earlier daemon */
+	OP_REPAIR = 11, /* minor 4: cut readers stuck at a bad record forward */
 	OP_MAX
 };
 
@@ -229,6 +231,14 @@ struct proto_resume {
 	uint32_t gen;  /* proto_opened.reader_gen */
 	uint32_t pad;
 };
+
+/* OP_REPAIR response (the request is a struct proto_name; its opts are not read). */
+struct proto_repair {
+	uint32_t readers; /* readers cut forward */
+	uint32_t pad;
+	uint64_t skipped; /* messages they passed, added up */
+};
+static_assert(sizeof(struct proto_repair) == 16, "proto ABI");
 
 static_assert(sizeof(struct proto_hdr) + sizeof(struct proto_list) <= PROTO_MAX_BYTES,
 	      "list fits a datagram");

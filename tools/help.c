@@ -15,6 +15,7 @@ static const char overview[] =
     "  create NAME            create a channel\n"
     "  rm NAME                delete a channel\n"
     "  info NAME              show a channel's settings and offsets\n"
+    "  repair NAME            cut readers stuck at a bad record forward\n"
     "  pub NAME [MESSAGE...]  publish the arguments, or stdin\n"
     "  sub NAME               print messages (from the earliest retained one)\n"
     "  help [COMMAND]         this text, or one command's\n"
@@ -95,6 +96,12 @@ static const char help_rm[] =
     "Delete channel NAME; open handles keep their mapping until closed.\n";
 static const char help_info[] = "usage: shmq info NAME\n"
 				"NAME's line of shmq ls.\n";
+static const char help_repair[] =
+    "usage: shmq repair NAME\n"
+    "Move every reader of NAME that shmqd's watchdog finds stuck at a record it\n"
+    "cannot parse (a publisher forged it) to the next record boundary it can\n"
+    "trust; block publishers waiting for it go on, and the reader counts the\n"
+    "messages passed as lost. For root, shmqd's uid and the channel's owner.\n";
 static const char help_help[] = "usage: shmq help [COMMAND]\n";
 
 void help_overview(FILE *f)
@@ -109,8 +116,8 @@ int help_command(FILE *f, const char *cmd)
 		const char *text;
 		int channel_opts;
 	} texts[] = {{"ls", help_ls, 0},     {"create", help_create, 1}, {"rm", help_rm, 0},
-		     {"info", help_info, 0}, {"pub", help_pub, 1},	 {"sub", help_sub, 1},
-		     {"help", help_help, 0}};
+		     {"info", help_info, 0}, {"repair", help_repair, 0}, {"pub", help_pub, 1},
+		     {"sub", help_sub, 1},   {"help", help_help, 0}};
 
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
 		if (strcmp(cmd, texts[i].cmd))

@@ -1,5 +1,6 @@
 /*
- * shmq.c - the command-line client: ls, create, rm, info, pub, sub, help.
+ * shmq.c - the command-line client: ls, create, rm, info, repair, pub, sub,
+ * help.
  * Uses only the public API (shmq.h). This file parses the command line
  * (options may come anywhere; "--" ends them), checks each option applies
  * to the command, and runs the channel commands; pub.c and sub.c run
@@ -582,13 +583,26 @@ static int cmd_name(struct shmq_client *c, const char *cmd, const char *name, co
 	return err ? cli_fail(cmd, name, err, o) : CLI_OK;
 }
 
+/* shmq repair NAME: cut readers stuck at a bad record forward. */
+static int cmd_repair(struct shmq_client *c, const char *name, const struct opts *o)
+{
+	uint32_t cut = 0;
+	int err = shmq_channel_repair(c, name, &cut);
+
+	if (err)
+		return cli_fail("repair", name, err, o);
+	printf("%s: cut %u reader%s forward\n", name, cut, cut == 1 ? "" : "s");
+	return CLI_OK;
+}
+
 /* The number of arguments cmd takes: exactly (>= 0), or at least -n - 1. */
 static int cmd_args(const char *cmd)
 {
 	static const struct {
 		const char *cmd;
 		int nargs;
-	} cmds[] = {{"ls", 0}, {"create", 1}, {"rm", 1}, {"info", 1}, {"pub", -2}, {"sub", 1}};
+	} cmds[] = {{"ls", 0},	   {"create", 1}, {"rm", 1}, {"info", 1},
+		    {"repair", 1}, {"pub", -2},	  {"sub", 1}};
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(cmd, cmds[i].cmd))
@@ -609,6 +623,8 @@ static int run(const char *cmd, char **args, int nargs, const struct opts *o)
 		rc = cmd_pub(c, args[0], args + 1, nargs - 1, o);
 	else if (!strcmp(cmd, "sub"))
 		rc = cmd_sub(c, args[0], o);
+	else if (!strcmp(cmd, "repair"))
+		rc = cmd_repair(c, args[0], o);
 	else
 		rc = cmd_name(c, cmd, args[0], o);
 	shmq_disconnect(c);

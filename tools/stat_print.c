@@ -201,6 +201,25 @@ static void readers_by_lag(FILE *f, const struct stat_state *s, unsigned max, bo
 	free(refs);
 }
 
+/* A line for each channel with readers stuck at a bad record; the lines printed. */
+static unsigned bad_lines(FILE *f, const struct stat_state *s)
+{
+	unsigned n = 0;
+	char name[32];
+
+	for (uint32_t i = 0; i < s->n; i++) {
+		const struct stat_chan *ch = s->ch[i];
+
+		if (!ch->have || !ch->ext.bad_readers)
+			continue;
+		tty_name(ch->name, 22, name, sizeof(name));
+		fprintf(f, "BAD %s: %u reader%s stuck at a record it cannot parse (shmq repair)\n",
+			name, ch->ext.bad_readers, ch->ext.bad_readers == 1 ? "" : "s");
+		n++;
+	}
+	return n;
+}
+
 void stat_print_live(FILE *f, const struct stat_state *s, enum stat_sort key, bool colour,
 		     unsigned rows, bool paused)
 {
@@ -228,7 +247,7 @@ void stat_print_live(FILE *f, const struct stat_state *s, enum stat_sort key, bo
 		chan_row(f, s->ch[i], colour);
 	if (!s->n)
 		fputs("(no channels)\n", f);
-	used += nch + 2;
+	used += nch + 2 + bad_lines(f, s);
 	fputs("\n", f);
 	if (colour)
 		fputs("\033[7m", f);
@@ -247,6 +266,7 @@ void stat_print_text(FILE *f, const struct stat_state *s)
 		chan_row(f, s->ch[i], false);
 	if (!s->n)
 		fputs("(no channels)\n", f);
+	bad_lines(f, s);
 	reader_hdr(f);
 	readers_by_lag(f, s, UINT32_MAX, false);
 }
@@ -317,11 +337,11 @@ static void json_chan_numbers(FILE *f, const struct stat_chan *ch)
 		",\"publishers\":%u,\"subscribers\":%u,\"monitors\":%u,\"sleepers\":%u"
 		",\"drops\":%" PRIu64 ",\"abandoned\":%" PRIu64 ",\"space_waits\":%" PRIu64
 		",\"largest_message_bytes\":%u,\"watchdog_wakeups\":%" PRIu64
-		",\"deleted\":%s,\"stale\":%s,\"stats_kept\":%s",
+		",\"bad_readers\":%u,\"deleted\":%s,\"stale\":%s,\"stats_kept\":%s",
 		st->tail, st->tail_bytes, st->oldest, ch->depth_messages, ch->depth_bytes,
 		st->npubs, st->nreaders, ch->ext.monitors, st->sleepers, ch->drops, st->abandoned,
 		ch->space_waits, ch->ext.max_message_bytes, st->watchdog_wakeups,
-		st->deleted ? "true" : "false", st->stale ? "true" : "false",
+		ch->ext.bad_readers, st->deleted ? "true" : "false", st->stale ? "true" : "false",
 		ch->ext.features & SHMQ_MON_F_STATS ? "true" : "false");
 	if (ch->rated)
 		fprintf(f, ",\"rate_messages_per_s\":%.3f,\"rate_bytes_per_s\":%.3f", ch->msg_rate,
@@ -493,6 +513,11 @@ static uint64_t cv_wakeups(const struct stat_chan *ch)
 	return ch->st.watchdog_wakeups;
 }
 
+static uint64_t cv_bad(const struct stat_chan *ch)
+{
+	return ch->ext.bad_readers;
+}
+
 static const struct {
 	const char *name, *type, *help;
 	chan_val fn;
@@ -518,6 +543,7 @@ static const struct {
     {"shmq_channel_capacity_bytes", "gauge", "Bytes of the ring.", cv_capacity},
     {"shmq_channel_watchdog_wakeups_total", "counter", "Readers the daemon woke behind the tail.",
      cv_wakeups},
+    {"shmq_channel_bad_readers", "gauge", "Readers stuck at a record they cannot parse.", cv_bad},
 };
 
 /* Whether each channel was read; why not, as a label, for those that were not. */

@@ -1464,6 +1464,8 @@ static void garbage_headers(uint32_t policy)
 	expect_read(&g, -SHMQ_ECORRUPT, "PAD of 0 bytes");
 	atomic_store(&g.h->word, word_for(&g.f, g.cur.bytes, g.f.v.ring_bytes / 2, 0, REC_T_PAD));
 	expect_read(&g, -SHMQ_ECORRUPT, "PAD over half the ring");
+	atomic_store(&g.h->word, word_for(&g.f, g.cur.bytes, 64, 0, REC_T_PAD));
+	expect_read(&g, -SHMQ_ECORRUPT, "PAD past the tail");
 	atomic_store(&g.h->word, word_for(&g.f, g.cur.bytes, 0, 0, REC_T_ABANDONED));
 	expect_read(&g, -SHMQ_ECORRUPT, "ABANDONED of 0 bytes");
 	atomic_store(&g.h->word,
@@ -1504,7 +1506,8 @@ static void garbage_headers(uint32_t policy)
 	for (uint64_t b = g.cur.bytes; b < g.cur.bytes + 3000 * 32; b += 32)
 		atomic_store(&log_rec_at(&g.f.v, b)->word,
 			     word_for(&g.f, b, 32, 0, REC_T_ABANDONED));
-	expect_read(&g, 0, "a chain of 3000 ABANDONED records, nothing after it");
+	expect_read(&g, -SHMQ_ECORRUPT,
+		    "a chain of 3000 ABANDONED records past the tail: no claim made them");
 	g.h = log_rec_at(&g.f.v, g.cur.bytes + 3000 * 32);
 	g.h->len = 0;
 	g.h->pos = p + 3000ull * MAX_BATCH + 1;
@@ -1520,6 +1523,49 @@ static void test_read_rejects_garbage_record_headers(void **state)
 	(void)state;
 	garbage_headers(BLOCK);
 	garbage_headers(DROP);
+}
+
+/*
+ * A publisher turns its own committed record into a PAD that lands the
+ * reader inside the next one, below the tail: log_read() sees no record
+ * there (0, as if not committed yet); log_skip() finds the next chunk
+ * start the index names, with the message number there, and nothing
+ * before the tail has passed one.
+ */
+static void test_skip_passes_a_forged_pad_to_the_next_chunk(void **state)
+{
+	struct log_cursor cur = {0, 0}, to;
+	struct log_rec rec;
+	struct log_pub p;
+	struct fx f;
+
+	(void)state;
+	make(&f, 131072, 1000, BLOCK); /* chunks of 8 KiB */
+	fx_pub_init(&f, &p, 0, PID, false);
+	for (unsigned i = 0; i < 200; i++)
+		publish(&f, &p, 32); /* records of 64 bytes: 12,800 bytes */
+	atomic_store(&log_rec_at(&f.v, 0)->word, word_for(&f, 0, 96, 0, REC_T_PAD));
+	assert_int_equal(log_read(&f.v, &cur, &rec), 0);
+	assert_int_equal(cur.bytes, 96);
+	assert_int_equal(cur.pos, 0);
+	assert_int_equal(log_skip(&f.v, &cur, &to), 0);
+	assert_int_equal(to.bytes, 8192);
+	assert_int_equal(to.pos, 8192 / 64);
+	assert_int_equal(log_read(&f.v, &to, &rec), 1);
+	assert_int_equal(rec.pos, 8192 / 64);
+	/* an index entry not to be trusted: the tail, which passed its chunk start */
+	atomic_store(&log_rec_at(&f.v, 8192)->word, 0);
+	assert_int_equal(log_skip(&f.v, &cur, &to), 0);
+	assert_int_equal(to.bytes, 200 * 64);
+	assert_int_equal(to.pos, 200);
+	/* no chunk start between the cursor and the tail: nothing to skip to yet */
+	cur = (struct log_cursor){8192 / 64 + 1, 8192 + 64};
+	assert_int_equal(log_skip(&f.v, &cur, &to), -SHMQ_EAGAIN);
+	/* a tail moved back below the cursor: the tail, no message counted twice */
+	atomic_store(&f.v.data->tail_bytes, 4096);
+	assert_int_equal(log_skip(&f.v, &cur, &to), 0);
+	assert_int_equal(to.bytes, 4096);
+	fx_free(&f);
 }
 
 /* What a hostile peer may do to the ring and the shared tail, frontier and index. */
@@ -2243,6 +2289,7 @@ int main(void)
 		cmocka_unit_test(test_stale_word_cut_by_a_later_payload_is_no_record),
 		cmocka_unit_test(test_read_rejects_garbage_record_headers),
 		cmocka_unit_test(test_read_survives_random_bytes_in_the_ring),
+		cmocka_unit_test(test_skip_passes_a_forged_pad_to_the_next_chunk),
 		cmocka_unit_test(test_repair_gives_up_claim_of_dead_publisher_at_once),
 		cmocka_unit_test(test_repair_gives_up_stalled_claim_after_stuck_ns_and_reports_it),
 		cmocka_unit_test(test_repair_restarts_the_timer_for_each_new_claim),
