@@ -37,7 +37,7 @@ enum keep_op {
 
 /* What the daemon keeps about a channel besides its segments: its own record. */
 struct keep_channel {
-	char name[201];
+	char name[NAME_BYTES];
 	uint8_t deleted;
 	uint8_t pad0[2];
 	uint64_t id;

@@ -23,7 +23,7 @@ struct reader_watch {
 };
 
 struct channel {
-	char name[201];
+	char name[NAME_BYTES];
 	uint64_t id;
 	uint32_t owner_uid;
 	bool deleted;          /* not findable; kept while handles are open */
