@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "name.h"
 #include "shmq_types.h"
 
 #define CONFIG_MAX_CHANNELS 256
@@ -24,7 +25,7 @@ struct acl {
 #define CONFIG_MAX_NUMA_NODE 1024 /* numa_node = 0 .. 1023 */
 
 struct channel_spec {
-	char name[201];
+	char name[NAME_BYTES];
 	uint64_t capacity_bytes;
 	uint32_t max_message_bytes;
 	uint32_t policy;

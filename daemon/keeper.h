@@ -58,7 +58,7 @@ struct keep_hdr {
 
 /* What the daemon keeps about a channel besides its segments: its own record. */
 struct keep_channel {
-	char name[201];
+	char name[NAME_BYTES];
 	uint8_t deleted;
 	uint8_t pad0[2];
 	uint64_t id;

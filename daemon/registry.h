@@ -36,7 +36,7 @@ struct reader_bad {
 };
 
 struct channel {
-	char name[201];
+	char name[NAME_BYTES];
 	uint64_t id;
 	uint32_t owner_uid;
 	uint32_t max_handles_per_uid; /* its own limit, 0: the daemon's */

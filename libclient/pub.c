@@ -325,6 +325,13 @@ static_assert(SHMQ_F_HEADERS == EXT_HEADERS && SHMQ_F_KEY == EXT_KEY && SHMQ_F_M
 		      SHMQ_F_REPLY_TO == EXT_REPLY_TO && SHMQ_F_CONTENT_TYPE == EXT_CONTENT_TYPE,
 	      "SHMQ_F_* are EXT_*");
 static_assert(EXT_MAX_BYTES == REC_EXT_MAX, "one limit");
+/* each public limit is its internal twin */
+static_assert(SHMQ_BATCH_MAX == MAX_BATCH && SHMQ_FIELDS_MAX == REC_EXT_MAX, "one limit");
+static_assert(SHMQ_MAX_READERS == MAX_READERS && SHMQ_MAX_PUBLISHERS == MAX_PUBS, "one limit");
+static_assert(SHMQ_NAME_MAX + 1 == NAME_BYTES && EXT_REPLY_TO_MAX == SHMQ_NAME_MAX, "one limit");
+static_assert(SHMQ_CAPACITY_MIN == MIN_RING_BYTES && SHMQ_CAPACITY_MAX == MAX_RING_BYTES &&
+		  SHMQ_MESSAGE_MAX == MAX_MESSAGE_BYTES,
+	      "one limit");
 
 /* The options (some fields set) as an extension area description; its size into *bytes. */
 static int opts_to_ext(const struct shmq_msg_opts *o, struct ext_in *in, uint32_t *bytes)

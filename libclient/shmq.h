@@ -36,6 +36,13 @@ struct shmq_client;
 struct shmq_pub;
 struct shmq_sub;
 
+/* Bounds of a channel's settings: a smaller capacity is rounded up, more than a MAX is
+ * -SHMQ_EINVAL; and of a message's header fields (-SHMQ_ETOOBIG). */
+#define SHMQ_CAPACITY_MIN 4096ull      /* ring bytes */
+#define SHMQ_CAPACITY_MAX (1ull << 40) /* ring bytes */
+#define SHMQ_MESSAGE_MAX (16u << 20)   /* max_message_bytes */
+#define SHMQ_FIELDS_MAX 4096u	       /* ring bytes of one message's header fields */
+
 /* Settings of a channel. Zero fields take the defaults shown. */
 struct shmq_channel_opts {
 	uint64_t capacity_bytes;    /* ring bytes at least, default 4 MiB (rounded up to 2^n,

@@ -5,13 +5,41 @@
 #   build-asan/   AddressSanitizer + UndefinedBehaviorSanitizer: unit, system, stress
 #   build-tsan/   ThreadSanitizer: the lock-free ring tests (suite tsan)
 # and ends with one line "N passed, N failed" over all three runs.
-# Options: --quick (only build/), SHMQ_STRESS_SECONDS (default 2).
+# Options: --quick (only build/), --stress-neighbour (a busy loop on every
+# CPU while the suites build and run, killed at the end: the bounds of every
+# test must hold on a loaded machine), SHMQ_STRESS_SECONDS (default 2).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 quick=0
-[ "${1:-}" = "--quick" ] && quick=1
+neighbour=0
+for arg in "$@"; do
+	case "$arg" in
+	--quick) quick=1 ;;
+	--stress-neighbour) neighbour=1 ;;
+	*)
+		echo "usage: scripts/test.sh [--quick] [--stress-neighbour]" >&2
+		exit 2
+		;;
+	esac
+done
 bash scripts/deps.sh build || exit 1
+
+# The neighbour: one busy loop per CPU, each killed by its pid on exit.
+hogs=()
+stop_hogs() {
+	[ "${#hogs[@]}" -gt 0 ] && kill "${hogs[@]}" 2>/dev/null
+	hogs=()
+}
+if [ "$neighbour" -eq 1 ]; then
+	trap stop_hogs EXIT
+	trap 'exit 130' INT TERM
+	for _ in $(seq "$(nproc)"); do
+		bash -c 'while :; do :; done' &
+		hogs+=($!)
+	done
+	echo "=== neighbour: ${#hogs[@]} busy loop(s), pids ${hogs[*]}"
+fi
 
 stress_s=${SHMQ_STRESS_SECONDS:-2}
 export ASAN_OPTIONS=abort_on_error=1:halt_on_error=1:detect_leaks=1

@@ -18,6 +18,7 @@
 #include <assert.h>
 #include <stdint.h>
 
+#include "name.h"
 #include "shmq_err.h"
 
 /*
@@ -54,7 +55,7 @@
 #define EXT_HEAD_BYTES 8u
 #define EXT_MAX_BYTES 4096u /* equals REC_EXT_MAX of layout.h */
 #define EXT_KEY_MAX 1024u
-#define EXT_REPLY_TO_MAX 200u /* SHMQ_NAME_MAX */
+#define EXT_REPLY_TO_MAX (NAME_BYTES - 1u) /* a channel name */
 #define EXT_CONTENT_TYPE_MAX 255u
 #define EXT_HEADERS_MAX 16u
 #define EXT_HEADER_NAME_MAX 255u

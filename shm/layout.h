@@ -150,6 +150,8 @@ static_assert(sizeof(struct rec_hdr) == REC_HDR_BYTES, "shm ABI");
 static_assert(offsetof(struct rec_hdr, pos) == 8, "shm ABI");
 static_assert(offsetof(struct rec_hdr, timestamp_ns) == 16, "shm ABI");
 static_assert(offsetof(struct rec_hdr, len) == 24, "shm ABI");
+static_assert(offsetof(struct rec_hdr, word) == 0, "shm ABI");
+static_assert(offsetof(struct rec_hdr, crc) == 28, "shm ABI");
 
 /* Bytes a record of len payload and ext extension bytes takes in the ring. */
 static inline uint64_t rec_bytes_for(uint64_t len, uint64_t ext)
@@ -170,6 +172,8 @@ struct chunk_entry {
 	_Atomic uint64_t pos;
 };
 static_assert(sizeof(struct chunk_entry) == 16, "shm ABI");
+static_assert(offsetof(struct chunk_entry, bytes) == 0, "shm ABI");
+static_assert(offsetof(struct chunk_entry, pos) == 8, "shm ABI");
 
 /* Data segment flags (data_hdr.flags), from SHMQ_CHAN_*. */
 #define DATA_F_NO_TIMESTAMP 0x1u
@@ -228,6 +232,21 @@ static_assert(offsetof(struct data_hdr, chunks) == 256, "shm ABI");
 static_assert(offsetof(struct data_hdr, name) == 512, "shm ABI");
 static_assert(offsetof(struct data_hdr, cal_seq) == 768, "shm ABI");
 static_assert(offsetof(struct data_hdr, cal_mult) == 792, "shm ABI");
+static_assert(offsetof(struct data_hdr, magic) == 0, "shm ABI");
+static_assert(offsetof(struct data_hdr, version) == 8, "shm ABI");
+static_assert(offsetof(struct data_hdr, hdr_bytes) == 12, "shm ABI");
+static_assert(offsetof(struct data_hdr, seg_bytes) == 16, "shm ABI");
+static_assert(offsetof(struct data_hdr, max_message_bytes) == 32, "shm ABI");
+static_assert(offsetof(struct data_hdr, policy) == 36, "shm ABI");
+static_assert(offsetof(struct data_hdr, incompat) == 44, "shm ABI");
+static_assert(offsetof(struct data_hdr, base_pos) == 56, "shm ABI");
+static_assert(offsetof(struct data_hdr, pub_mode) == 72, "shm ABI");
+static_assert(offsetof(struct data_hdr, ring_shift) == 76, "shm ABI");
+static_assert(offsetof(struct data_hdr, max_record_bytes) == 80, "shm ABI");
+static_assert(offsetof(struct data_hdr, flags) == 84, "shm ABI");
+static_assert(offsetof(struct data_hdr, tail_seq) == 144, "shm ABI");
+static_assert(offsetof(struct data_hdr, cal_tsc_base) == 776, "shm ABI");
+static_assert(offsetof(struct data_hdr, cal_ns_base) == 784, "shm ABI");
 
 /* Slot states (ctl_slot.state), written by the daemon only. */
 enum slot_state {
@@ -266,6 +285,11 @@ struct ctl_slot {
 };
 static_assert(sizeof(struct ctl_slot) == 32, "shm ABI");
 static_assert(offsetof(struct ctl_slot, cut_bytes) == 24, "shm ABI");
+static_assert(offsetof(struct ctl_slot, state) == 0, "shm ABI");
+static_assert(offsetof(struct ctl_slot, gen) == 4, "shm ABI");
+static_assert(offsetof(struct ctl_slot, owner_pid) == 8, "shm ABI");
+static_assert(offsetof(struct ctl_slot, owner_uid) == 12, "shm ABI");
+static_assert(offsetof(struct ctl_slot, wait_mode) == 16, "shm ABI");
 
 /*
  * The control segment, offset 0: what the daemon alone decides. Clients map
@@ -307,6 +331,20 @@ static_assert(offsetof(struct ctl_hdr, readers_hi) == 88, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, abandoned) == 96, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, monitors) == 120, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, bad_readers) == 124, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, magic) == 0, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, version) == 8, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, hdr_bytes) == 12, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, seg_bytes) == 16, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, max_readers) == 32, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, max_pubs) == 36, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, max_groups) == 40, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, pubs_off) == 48, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, groups_off) == 52, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, daemon_pid) == 68, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, pubs_gen) == 80, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, pubs_hi) == 92, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, durable_pos) == 104, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, wakeups) == 112, "shm ABI");
 
 #define CTL_READERS_OFF CTL_HDR_BYTES
 #define CTL_PUBS_OFF (CTL_READERS_OFF + MAX_READERS * sizeof(struct ctl_slot))
@@ -318,6 +356,8 @@ struct wake_mark {
 	_Atomic uint32_t armed; /* enum reader_mark: counted in sleepers */
 	uint8_t pad[60];
 };
+static_assert(sizeof(struct wake_mark) == 64, "shm ABI");
+static_assert(offsetof(struct wake_mark, armed) == 0, "shm ABI");
 
 /*
  * The wake segment: the words readers and publishers both write to hand
@@ -349,6 +389,9 @@ static_assert(offsetof(struct wake_hdr, marks) == WAKE_HDR_BYTES, "shm ABI");
 
 #define WAKE_SEG_BYTES 8192u
 static_assert(sizeof(struct wake_hdr) <= WAKE_SEG_BYTES, "shm ABI");
+static_assert(offsetof(struct wake_hdr, sleepers) == 0, "shm ABI");
+static_assert(offsetof(struct wake_hdr, space_wanted) == 128, "shm ABI");
+static_assert(offsetof(struct wake_hdr, space_seq) == 192, "shm ABI");
 
 /*
  * A subscriber's entry: a segment of its own (ENTRY_SEG_BYTES) that only
@@ -443,6 +486,21 @@ static_assert(offsetof(struct pub_entry, claim_state) == 24, "shm ABI");
 
 #define ENTRY_SEG_BYTES 4096u
 static_assert(sizeof(struct reader_entry) <= ENTRY_SEG_BYTES, "shm ABI");
+static_assert(offsetof(struct reader_entry, bytes) == 0, "shm ABI");
+static_assert(offsetof(struct reader_entry, cur_seq) == 16, "shm ABI");
+static_assert(offsetof(struct reader_entry, lost) == 32, "shm ABI");
+static_assert(offsetof(struct reader_entry, lost_abandoned) == 40, "shm ABI");
+static_assert(offsetof(struct reader_entry, sleeps) == 48, "shm ABI");
+static_assert(offsetof(struct reader_entry, wakeups) == 56, "shm ABI");
+static_assert(offsetof(struct reader_entry, lat_sum_ns) == 136, "shm ABI");
 static_assert(sizeof(struct pub_entry) <= ENTRY_SEG_BYTES, "shm ABI");
+static_assert(offsetof(struct pub_entry, claim_bytes) == 0, "shm ABI");
+static_assert(offsetof(struct pub_entry, claim_end) == 8, "shm ABI");
+static_assert(offsetof(struct pub_entry, claim_pos) == 16, "shm ABI");
+static_assert(offsetof(struct pub_entry, claim_count) == 28, "shm ABI");
+static_assert(offsetof(struct pub_entry, published) == 32, "shm ABI");
+static_assert(offsetof(struct pub_entry, published_bytes) == 40, "shm ABI");
+static_assert(offsetof(struct pub_entry, abandoned) == 48, "shm ABI");
+static_assert(offsetof(struct pub_entry, space_waits) == 56, "shm ABI");
 
 #endif

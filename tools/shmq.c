@@ -21,12 +21,6 @@
 #define SHMQ_TOOL_VERSION "unknown"
 #endif
 
-/* Limits of the channel settings, as shmqd checks them (shm/layout.h). */
-#define CAPACITY_MIN 4096ull
-#define CAPACITY_MAX (1ull << 40)
-#define MAX_MESSAGE_MAX (16ull << 20)
-#define RECORD_EXT_MAX 4096u /* header fields a record may carry */
-
 /* Which commands an option applies to (struct cli_opt.cmds). */
 #define FOR_CREATE 0x1u
 #define FOR_PUB 0x2u
@@ -270,11 +264,11 @@ static int parse_channel_opt(int c, const char *arg, struct opts *o)
 	switch (c) {
 	case O_CAPACITY:
 		o->given |= GIVEN_CAPACITY;
-		return parse_size("capacity", arg, CAPACITY_MIN, CAPACITY_MAX,
+		return parse_size("capacity", arg, SHMQ_CAPACITY_MIN, SHMQ_CAPACITY_MAX,
 				  &o->chan.capacity_bytes);
 	case O_MAX_MESSAGE:
 		o->given |= GIVEN_MAX_MESSAGE;
-		err = parse_size("max-message", arg, 1, MAX_MESSAGE_MAX, &v);
+		err = parse_size("max-message", arg, 1, SHMQ_MESSAGE_MAX, &v);
 		o->chan.max_message_bytes = (uint32_t)v;
 		return err;
 	case O_POLICY: /* SHMQ_POLICY_DROP 0, SHMQ_POLICY_BLOCK 1 */
@@ -443,7 +437,8 @@ static int parse_args(int argc, char **argv, struct opts *o, int *help)
 /* The channel's ring for --capacity asked and a largest message (what shmqd makes). */
 static uint64_t ring_for(uint64_t asked, uint32_t max_message)
 {
-	uint64_t ring = CAPACITY_MIN, max_record = SHMQ_RECORD_BYTES(max_message) + RECORD_EXT_MAX;
+	uint64_t ring = SHMQ_CAPACITY_MIN,
+		 max_record = SHMQ_RECORD_BYTES(max_message) + SHMQ_FIELDS_MAX;
 
 	while (ring < asked || ring < 4 * max_record)
 		ring *= 2;

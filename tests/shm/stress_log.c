@@ -788,9 +788,15 @@ static bool monitor_threads(struct monitor *m)
 	return true;
 }
 
-/* Stop publishers on time; fail if nothing moves for HANG_NS. */
+/*
+ * Stop publishers on time; fail if nothing moves for HANG_NS. A failed run
+ * still waits (HANG_NS more at most) for its workers to stop: threads must
+ * not outlive test_stress(), whose stack holds their contexts.
+ */
 static void monitor_run(struct monitor *m)
 {
+	uint64_t failed_ns = 0;
+
 	for (;;) {
 		uint64_t now = wait_now_ns(), prog;
 
@@ -807,9 +813,15 @@ static void monitor_run(struct monitor *m)
 		if (prog != m->last_progress) {
 			m->last_progress = prog;
 			m->last_change_ns = now;
-		} else if (now - m->last_change_ns > HANG_NS) {
+		} else if (now - m->last_change_ns > HANG_NS && !run_failed(m->run)) {
+			run_fail(m->run, "no progress for %llu s",
+				 (unsigned long long)(HANG_NS / 1000000000ull));
+		}
+		if (run_failed(m->run) && !failed_ns)
+			failed_ns = now;
+		if (failed_ns && now - failed_ns > HANG_NS) {
 			dump_state(m);
-			fail_msg("no progress for %llu s (seed %llu)",
+			fail_msg("%s; workers still running %llu s later (seed %llu)", m->run->why,
 				 (unsigned long long)(HANG_NS / 1000000000ull),
 				 (unsigned long long)m->w[0].x.seed);
 		}

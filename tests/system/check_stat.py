@@ -593,6 +593,23 @@ def as_nobody():
     os.setuid(NOBODY)
 
 
+def stage_for_nobody(prog, folder):
+    """Copy prog, and the libraries it loads from outside /usr and /lib, to
+    folder (reachable by all), as the build tree may sit where nobody
+    cannot enter; returns the copy and the environment that runs it."""
+    os.makedirs(folder, mode=0o755)
+    os.chmod(folder, 0o755)
+    out = subprocess.run(["ldd", prog], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        lib = line.split("=>")[1].split()[0] if "=>" in line else ""
+        if lib.startswith("/") and not lib.startswith(("/usr/", "/lib")):
+            shutil.copy(lib, folder)
+    copy = shutil.copy(prog, folder)
+    for name in os.listdir(folder):
+        os.chmod(os.path.join(folder, name), 0o755)
+    return copy, dict(os.environ, LD_LIBRARY_PATH=folder)
+
+
 def test_nonroot():
     if os.geteuid() != 0:
         print("needs root to become nobody: skipping")
@@ -601,10 +618,17 @@ def test_nonroot():
             "[channel n.pubonly]\npublish = %d\nsubscribe = 0\n"
             "[channel n.hidden]\npublish = 0\nsubscribe = 0\n" % (NOBODY, NOBODY))
     try:
+        stat, env = stage_for_nobody(STAT, os.path.join(e.dir, "bin"))
+        try:
+            subprocess.run([stat, "--version"], capture_output=True, env=env,
+                           preexec_fn=as_nobody)
+        except PermissionError:
+            print("nobody cannot execute %s (noexec?): skipping" % stat)
+            sys.exit(77)
         root_sub = e.spawn("sub", "n.visible", 1, "sleep")
         e.line(root_sub, "ready")
-        r = subprocess.run([STAT, "--json"], capture_output=True, text=True, timeout=60,
-                           preexec_fn=as_nobody)
+        r = subprocess.run([stat, "--json"], capture_output=True, text=True, timeout=60,
+                           env=env, preexec_fn=as_nobody)
         eq(r.returncode, 0, "shmq-stat as nobody: " + r.stderr)
         snap = json.loads(r.stdout)
         names = {c["name"]: c for c in snap["channels"]}
@@ -616,8 +640,8 @@ def test_nonroot():
         check(snap["clients"] and all(c["uid"] == NOBODY for c in snap["clients"]),
               "nobody sees only its own clients: %r" % snap["clients"])
         eq(snap["daemon"]["clients"], len(snap["clients"]), "client count")
-        r = subprocess.run([STAT, "--once"], capture_output=True, text=True, timeout=60,
-                           preexec_fn=as_nobody)
+        r = subprocess.run([stat, "--once"], capture_output=True, text=True, timeout=60,
+                           env=env, preexec_fn=as_nobody)
         check(r.returncode == 0 and "n.visible" in r.stdout and "n.hidden" not in r.stdout,
               "--once as nobody: %r" % r.stdout)
         root = e.json()
