@@ -107,7 +107,7 @@ static int publish_tagged(struct shmq_pub *p, uint32_t pub, uint64_t seq, uint32
 /* Receive one message and check its tag (cmocka: test process). */
 static struct tag recv_tagged(struct shmq_sub *s, struct shmq_msg *m)
 {
-	struct tag t;
+	struct tag t = {0};
 
 	assert_int_equal(shmq_recv(s, m, FX_HANG_NS), 0);
 	assert_int_equal(tag_read(m->data, m->len, &t), 0);
@@ -994,7 +994,7 @@ static void recv_flow(struct shmq_sub *s, uint32_t id, uint64_t first, uint64_t 
 
 	for (uint64_t i = first; i < last; i++) {
 		uint64_t gap, want_lost;
-		struct tag t;
+		struct tag t = {0};
 
 		/* drop: a publisher that laps us may rewrite a view while we read
 		 * it (more so on a loaded machine); a checked copy counts that */
