@@ -80,6 +80,30 @@ static bool word_take(const struct log_view *v, uint64_t bytes, uint64_t want)
 }
 
 /*
+ * Before the daemon writes any word of a claim (its PAD, guard or
+ * ABANDONED word), frontier must cover the claim's last byte, as
+ * announce() does for its publisher: one that died or stalled between its
+ * tail move and its announce did not raise it, and a drop reader trusts a
+ * low frontier to mean that its bytes a ring back are intact.
+ */
+static void frontier_raise(const struct log_view *v, uint64_t end)
+{
+	uint64_t want = end / v->chunk_bytes;
+	/* acquire; pairs with the release of whoever raised it last. */
+	uint64_t f = atomic_load_explicit(&v->data->frontier, memory_order_acquire);
+
+	/* release: pairs with the acquire fence of a drop reader
+	 * (overwritten()). Only raises: an exclusive publisher's plain store
+	 * never goes below a claim it made, and ours is below the tail. */
+	while (f < want &&
+	       !atomic_compare_exchange_weak_explicit(&v->data->frontier, &f, want,
+						      memory_order_release, memory_order_acquire))
+		;
+	/* release fence: the word stores that follow stay after frontier. */
+	atomic_thread_fence(memory_order_release);
+}
+
+/*
  * Give [c->bytes, c->end) up: a PAD to the ring's end if the claim wrapped
  * and its publisher did not write it, the guard word at the end (it may
  * have died before its own), the mark in its entry (the publisher's commit
@@ -92,6 +116,7 @@ static bool claim_abandon(const struct log_view *v, const struct log_peers *peer
 {
 	uint64_t idx = c->bytes & v->mask, b = c->bytes, claims, readers = 0;
 
+	frontier_raise(v, c->end);
 	if (idx + (c->end - c->bytes) > v->ring_bytes) {
 		uint64_t pad = v->ring_bytes - idx;
 		uint64_t want = rec_word_make(v->key, b, v->ring_shift, pad, 0, REC_T_PAD);
@@ -105,16 +130,17 @@ static bool claim_abandon(const struct log_view *v, const struct log_peers *peer
 	if (b >= c->end || c->end - b > log_max_span(v))
 		return false;
 	/* acquire; as in word_take(). */
-	if (rec_word_type(rec_word_decode(atomic_load_explicit(&log_rec_at(v, b)->word,
-								memory_order_acquire),
-					  v->key, b, v->ring_shift)))
+	if (rec_word_type(
+		rec_word_decode(atomic_load_explicit(&log_rec_at(v, b)->word, memory_order_acquire),
+				v->key, b, v->ring_shift)))
 		return false;
 	/* its guard, where the publisher's own would have been allowed: not
 	 * over the word of a record a reader or a claim still holds */
 	log_claims_limit(v, peers, self, c->end, &claims);
 	if (v->policy == SHMQ_POLICY_BLOCK)
 		log_reader_limit(v, peers, c->end, &readers);
-	if (c->end + REC_ALIGN <= claims && (v->policy != SHMQ_POLICY_BLOCK || c->end + REC_ALIGN <= readers))
+	if (c->end + REC_ALIGN <= claims &&
+	    (v->policy != SHMQ_POLICY_BLOCK || c->end + REC_ALIGN <= readers))
 		word_take(v, c->end, 0);
 	/* release, then a full fence before the word's CAS: a commit that
 	 * misses the mark (abandoned_under_us()) stored before the CAS. */

@@ -508,16 +508,74 @@ static void test_dead_intent_across_the_ring_end_leaves_others_claims_alone(void
 	fx_free(&f);
 }
 
+/*
+ * A publisher died after its tail move and before it raised frontier; its
+ * claim ends exactly where a reader's record of the lap before starts, in
+ * a chunk above frontier. Giving the claim up writes its guard over that
+ * record's word: a reader holding a view of the record must learn that it
+ * was overwritten, and one about to read it that it was lapped, not that
+ * nothing is there yet.
+ */
+static void test_repair_of_an_unannounced_claim_tells_readers_they_were_lapped(void **state)
+{
+	uint32_t pids[MAX_PUBS] = {[0] = 999999999u, [1] = (uint32_t)getpid()};
+	struct log_cursor cur = {0, 0}, held, t, next;
+	struct log_repair rep = {0};
+	struct log_repair_out out;
+	struct log_pub dead, h;
+	struct log_rec rec, seen;
+	uint64_t x, ring, chunk;
+	int r;
+	struct fx f;
+
+	(void)state;
+	assert_int_equal(fx_make(&f, 0, 100, DROP), 0);
+	ring = f.v.ring_bytes;
+	chunk = f.v.chunk_bytes;
+	fx_pub_init(&f, &dead, 0, pids[0], false);
+	fx_pub_init(&f, &h, 1, pids[1], false);
+	/* record A at x; the dead claim will end at x + ring, a chunk start */
+	x = 2 * chunk;
+	helper_fill_to(&f, &h, x);
+	helper_publish(&f, &h, 32);
+	do {
+		assert_int_equal(log_read(&f.v, &cur, &rec), 1);
+		if (rec.bytes < x)
+			log_advance(&cur, &rec);
+	} while (rec.bytes < x);
+	seen = rec;
+	held = cur;
+	helper_fill_to(&f, &h, x + ring - 64);
+	assert_true(log_verify(&f.v, &seen));
+	/* the dead publisher: intent and tail move, nothing announced */
+	log_tail_cursor(&f.v, &t);
+	intent_store(&dead, &t, t.bytes + 64, 1, PUB_CLAIMING);
+	next = (struct log_cursor){t.pos + 1, t.bytes + 64};
+	assert_true(tail_cas(f.v.data, &t, &next));
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1, NEVER_STUCK_NS, pid_alive, NULL,
+			&out);
+	assert_int_equal(out.abandoned, 1);
+	/* A's word is the guard now: the view is no longer intact */
+	assert_false(log_verify(&f.v, &seen));
+	/* and a reader at A was lapped: it moves on and counts what it lost */
+	r = log_read(&f.v, &held, &rec);
+	assert_true(r >= 0);
+	assert_true(held.bytes > x);
+	assert_true(rec.lost >= 1);
+	fx_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_killed_single_publisher_is_settled_at_every_kill_point),
-		cmocka_unit_test(test_killed_batch_is_all_or_nothing_at_every_kill_point),
-		cmocka_unit_test(test_killed_batch_after_a_pad_is_all_or_nothing_at_every_kill_point),
-		cmocka_unit_test(test_killed_exclusive_publisher_is_settled_at_every_kill_point),
-		cmocka_unit_test(test_dead_exclusive_publisher_inside_its_tail_store_is_settled),
-		cmocka_unit_test(test_batch_with_first_record_uncommitted_is_invisible),
-		cmocka_unit_test(test_dead_intent_across_the_ring_end_leaves_others_claims_alone),
+	    cmocka_unit_test(test_killed_single_publisher_is_settled_at_every_kill_point),
+	    cmocka_unit_test(test_killed_batch_is_all_or_nothing_at_every_kill_point),
+	    cmocka_unit_test(test_killed_batch_after_a_pad_is_all_or_nothing_at_every_kill_point),
+	    cmocka_unit_test(test_killed_exclusive_publisher_is_settled_at_every_kill_point),
+	    cmocka_unit_test(test_dead_exclusive_publisher_inside_its_tail_store_is_settled),
+	    cmocka_unit_test(test_batch_with_first_record_uncommitted_is_invisible),
+	    cmocka_unit_test(test_dead_intent_across_the_ring_end_leaves_others_claims_alone),
+	    cmocka_unit_test(test_repair_of_an_unannounced_claim_tells_readers_they_were_lapped),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
