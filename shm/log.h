@@ -357,7 +357,8 @@ bool log_cursor_load(const struct reader_entry *r, struct log_cursor *out);
 struct log_pub_watch {
 	uint64_t claim_bytes; /* claim seen */
 	uint32_t claim_state;
-	uint32_t cut;         /* 1: abandoned while its publisher lives */
+	uint32_t cut; /* 1: given up (its slot's cut_bytes names it: that, not this, survives a
+			 restart) */
 	uint64_t since_ns;    /* when this claim was first seen */
 };
 

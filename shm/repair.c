@@ -168,6 +168,18 @@ static void tail_settle(const struct log_view *v, const struct claim_seen *c)
 	atomic_store_explicit(&d->tail_seq, s + 1, memory_order_release);
 }
 
+/*
+ * Was the claim c of entry i given up while its publisher lives? The mark
+ * claim_abandon() left in the entry's slot says so: the control segment is
+ * the daemon's and survives a restart, so a restarted daemon knows it too.
+ */
+static bool claim_cut(const struct log_repair *rep, unsigned i, const struct claim_seen *c)
+{
+	/* relaxed: the daemon's own word, written by this thread. */
+	return atomic_load_explicit(&rep->ctl_pslots[i].cut_bytes, memory_order_relaxed) ==
+	       c->bytes + 1;
+}
+
 /* One entry: returns true if its claim was given up just now. */
 static bool repair_pub(const struct log_view *v, const struct log_peers *peers,
 		       struct log_repair *rep, const uint32_t *pids, unsigned i, uint64_t now_ns,
@@ -190,6 +202,7 @@ static bool repair_pub(const struct log_view *v, const struct log_peers *peers,
 	}
 	if (w->claim_bytes != c.bytes || w->claim_state != c.state || !w->since_ns)
 		*w = (struct log_pub_watch){c.bytes, c.state, 0, now_ns};
+	w->cut = claim_cut(rep, i, &c);
 	if (w->cut || (!dead && now_ns - w->since_ns < stuck_ns))
 		return false;
 	if (!claim_plausible(v, &c, tail))
@@ -200,7 +213,7 @@ static bool repair_pub(const struct log_view *v, const struct log_peers *peers,
 		return false;
 	/* relaxed: a statistic. */
 	atomic_fetch_add_explicit(&rep->ctl->abandoned, c.count, memory_order_relaxed);
-	w->cut = !dead;
+	w->cut = 1;
 	return true;
 }
 
@@ -268,7 +281,7 @@ bool log_repair_gone(const struct log_view *v, const struct log_peers *peers,
 	if (idx >= MAX_PUBS || !peers->pubs[idx])
 		return false;
 	claim_load(peers->pubs[idx], &c);
-	if (c.state == PUB_IDLE || c.state > PUB_CLAIMED || rep->pubs[idx].cut)
+	if (c.state == PUB_IDLE || c.state > PUB_CLAIMED || claim_cut(rep, idx, &c))
 		return false;
 	if (v->pub_mode == SHMQ_PUBLISHERS_ONE)
 		tail_settle(v, &c);

@@ -1771,6 +1771,53 @@ static void test_repair_restarts_the_timer_for_each_new_claim(void **state)
 	fx_free(&f);
 }
 
+/*
+ * A claim cut while its publisher lives, then the daemon restarts: the new
+ * daemon's repair state starts empty and must learn the cut from the
+ * control segment (the cut mark survives with it), so that it still stops
+ * the stalled publisher before the others must wait for its space.
+ */
+static void test_repair_remembers_a_cut_claim_across_a_daemon_restart(void **state)
+{
+	uint32_t pids[MAX_PUBS] = {0};
+	struct log_repair rep = {0}, next = {0};
+	struct log_repair_out out;
+	struct log_pub p, q;
+	struct log_claim c, d;
+	bool reported = false;
+	struct fx f;
+
+	(void)state;
+	make(&f, 0, 1000, DROP);
+	fx_pub_init(&f, &p, 3, PID, false);
+	fx_pub_init(&f, &q, 7, PID + 1, false);
+	pids[3] = PID;
+	pids[7] = PID + 1;
+	assert_int_equal(log_claim(&f.v, &p, 100, 0, &c), 0);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1000, 500, NULL, NULL, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1500, 500, NULL, NULL, &out);
+	assert_int_equal(out.abandoned, 1);
+	/* the restarted daemon: nothing given up again, the stall still seen */
+	while (log_claim(&f.v, &q, 200, 0, &d) == 0) {
+		assert_int_equal(log_commit(&f.v, &q, &d, 0, 0, 0), 0);
+		log_repair_step(&f.v, f.peers, fx_rep(&f, &next), pids, 9000, 500, NULL, NULL,
+				&out);
+		assert_int_equal(out.abandoned, 0);
+		if (tail_bytes(&f) + f.v.ring_bytes / 4 >= c.start + f.v.ring_bytes) {
+			assert_int_equal(out.nstall, 1);
+			assert_int_equal(out.stall_pid[0], PID);
+			reported = true;
+		}
+	}
+	assert_true(reported);
+	/* once it commits (refused) and moves on, it is no longer reported */
+	assert_int_equal(log_commit(&f.v, &p, &c, 100, 0, 0), -SHMQ_EABANDONED);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &next), pids, 9000, 500, NULL, NULL, &out);
+	assert_int_equal(out.nstall, 0);
+	assert_int_equal(log_claim(&f.v, &q, 200, 0, &d), 0);
+	fx_free(&f);
+}
+
 /* A publisher that closed (or died) with a claim open: log_repair_gone() gives it up now. */
 static void test_repair_gone_gives_up_the_claim_left_open(void **state)
 {
@@ -2195,55 +2242,56 @@ static void test_lat_bucket_is_log2_from_256_ns(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_lat_bucket_is_log2_from_256_ns),
-		cmocka_unit_test(test_geometry_rejects_bad_arguments),
-		cmocka_unit_test(test_geometry_rounds_ring_to_power_of_two_of_four_largest_records),
-		cmocka_unit_test(test_message_of_an_eighth_of_capacity_round_trips),
-		cmocka_unit_test(test_format_then_attach_gives_the_geometry),
-		cmocka_unit_test(test_format_rejects_long_name_and_fixes_key),
-		cmocka_unit_test(test_attach_rejects_garbage_in_every_data_header_field),
-		cmocka_unit_test(test_attach_rejects_garbage_in_every_control_header_field),
-		cmocka_unit_test(test_attach_rejects_garbage_in_the_group_table_fields),
-		cmocka_unit_test(test_attach_rejects_short_or_mismatched_segments),
-		cmocka_unit_test(test_attach_reports_other_version_and_unknown_incompat_bits),
-		cmocka_unit_test(test_every_length_round_trips_byte_by_byte),
-		cmocka_unit_test(test_exclusive_publisher_round_trips_every_length),
-		cmocka_unit_test(test_claim_rejects_message_larger_than_max),
-		cmocka_unit_test(test_message_of_64_bytes_takes_96_ring_bytes),
-		cmocka_unit_test(test_record_with_extension_area_round_trips),
-		cmocka_unit_test(test_wrap_pads_at_every_32_byte_offset_of_the_ring_end),
-		cmocka_unit_test(test_mixed_sizes_block_exactly_at_a_ring_past_the_reader),
-		cmocka_unit_test(test_max_size_messages_in_the_smallest_ring),
-		cmocka_unit_test(test_exclusive_publisher_uses_the_tail_seqlock),
-		cmocka_unit_test(test_tail_cursor_is_the_next_record),
-		cmocka_unit_test(test_oldest_places_a_reader_that_loses_nothing),
-		cmocka_unit_test(test_block_claim_fails_when_slowest_active_reader_is_a_ring_behind),
-		cmocka_unit_test(test_block_without_readers_never_fills),
-		cmocka_unit_test(test_reader_limit_clamps_a_lapped_reader),
-		cmocka_unit_test(test_drop_lapped_reader_counts_exact_loss),
-		cmocka_unit_test(test_drop_reader_a_ring_less_the_guard_behind_loses_nothing),
-		cmocka_unit_test(test_verify_fails_once_a_later_lap_overwrites_a_held_record),
-		cmocka_unit_test(test_verify_holds_under_block_policy),
-		cmocka_unit_test(test_abort_counts_exactly_the_aborted_messages),
-		cmocka_unit_test(test_aborts_in_a_long_row_are_each_counted),
-		cmocka_unit_test(test_abort_read_right_away_counts_both),
-		cmocka_unit_test(test_batch_is_invisible_until_committed_then_read_whole),
-		cmocka_unit_test(test_batch_across_the_ring_end_starts_after_a_pad),
-		cmocka_unit_test(test_batch_rejects_bad_arguments),
-		cmocka_unit_test(test_stale_word_cut_by_a_later_payload_is_no_record),
-		cmocka_unit_test(test_read_rejects_garbage_record_headers),
-		cmocka_unit_test(test_read_survives_random_bytes_in_the_ring),
-		cmocka_unit_test(test_repair_gives_up_claim_of_dead_publisher_at_once),
-		cmocka_unit_test(test_repair_gives_up_stalled_claim_after_stuck_ns_and_reports_it),
-		cmocka_unit_test(test_repair_restarts_the_timer_for_each_new_claim),
-		cmocka_unit_test(test_repair_gone_gives_up_the_claim_left_open),
-		cmocka_unit_test(test_repair_leaves_a_committed_claim_alone),
-		cmocka_unit_test(test_repair_ignores_implausible_claims),
-		cmocka_unit_test(test_claims_limit_holds_publishers_a_ring_past_a_claim_in_progress),
-		cmocka_unit_test(test_commit_asks_for_wake_only_when_readers_sleep),
-		cmocka_unit_test(test_reader_unmark_decrements_sleepers_once),
-		cmocka_unit_test(test_wake_signals_armed_event_fds),
-		cmocka_unit_test(test_commit_wakes_reader_sleeping_on_futex),
+	    cmocka_unit_test(test_lat_bucket_is_log2_from_256_ns),
+	    cmocka_unit_test(test_geometry_rejects_bad_arguments),
+	    cmocka_unit_test(test_geometry_rounds_ring_to_power_of_two_of_four_largest_records),
+	    cmocka_unit_test(test_message_of_an_eighth_of_capacity_round_trips),
+	    cmocka_unit_test(test_format_then_attach_gives_the_geometry),
+	    cmocka_unit_test(test_format_rejects_long_name_and_fixes_key),
+	    cmocka_unit_test(test_attach_rejects_garbage_in_every_data_header_field),
+	    cmocka_unit_test(test_attach_rejects_garbage_in_every_control_header_field),
+	    cmocka_unit_test(test_attach_rejects_garbage_in_the_group_table_fields),
+	    cmocka_unit_test(test_attach_rejects_short_or_mismatched_segments),
+	    cmocka_unit_test(test_attach_reports_other_version_and_unknown_incompat_bits),
+	    cmocka_unit_test(test_every_length_round_trips_byte_by_byte),
+	    cmocka_unit_test(test_exclusive_publisher_round_trips_every_length),
+	    cmocka_unit_test(test_claim_rejects_message_larger_than_max),
+	    cmocka_unit_test(test_message_of_64_bytes_takes_96_ring_bytes),
+	    cmocka_unit_test(test_record_with_extension_area_round_trips),
+	    cmocka_unit_test(test_wrap_pads_at_every_32_byte_offset_of_the_ring_end),
+	    cmocka_unit_test(test_mixed_sizes_block_exactly_at_a_ring_past_the_reader),
+	    cmocka_unit_test(test_max_size_messages_in_the_smallest_ring),
+	    cmocka_unit_test(test_exclusive_publisher_uses_the_tail_seqlock),
+	    cmocka_unit_test(test_tail_cursor_is_the_next_record),
+	    cmocka_unit_test(test_oldest_places_a_reader_that_loses_nothing),
+	    cmocka_unit_test(test_block_claim_fails_when_slowest_active_reader_is_a_ring_behind),
+	    cmocka_unit_test(test_block_without_readers_never_fills),
+	    cmocka_unit_test(test_reader_limit_clamps_a_lapped_reader),
+	    cmocka_unit_test(test_drop_lapped_reader_counts_exact_loss),
+	    cmocka_unit_test(test_drop_reader_a_ring_less_the_guard_behind_loses_nothing),
+	    cmocka_unit_test(test_verify_fails_once_a_later_lap_overwrites_a_held_record),
+	    cmocka_unit_test(test_verify_holds_under_block_policy),
+	    cmocka_unit_test(test_abort_counts_exactly_the_aborted_messages),
+	    cmocka_unit_test(test_aborts_in_a_long_row_are_each_counted),
+	    cmocka_unit_test(test_abort_read_right_away_counts_both),
+	    cmocka_unit_test(test_batch_is_invisible_until_committed_then_read_whole),
+	    cmocka_unit_test(test_batch_across_the_ring_end_starts_after_a_pad),
+	    cmocka_unit_test(test_batch_rejects_bad_arguments),
+	    cmocka_unit_test(test_stale_word_cut_by_a_later_payload_is_no_record),
+	    cmocka_unit_test(test_read_rejects_garbage_record_headers),
+	    cmocka_unit_test(test_read_survives_random_bytes_in_the_ring),
+	    cmocka_unit_test(test_repair_gives_up_claim_of_dead_publisher_at_once),
+	    cmocka_unit_test(test_repair_gives_up_stalled_claim_after_stuck_ns_and_reports_it),
+	    cmocka_unit_test(test_repair_remembers_a_cut_claim_across_a_daemon_restart),
+	    cmocka_unit_test(test_repair_restarts_the_timer_for_each_new_claim),
+	    cmocka_unit_test(test_repair_gone_gives_up_the_claim_left_open),
+	    cmocka_unit_test(test_repair_leaves_a_committed_claim_alone),
+	    cmocka_unit_test(test_repair_ignores_implausible_claims),
+	    cmocka_unit_test(test_claims_limit_holds_publishers_a_ring_past_a_claim_in_progress),
+	    cmocka_unit_test(test_commit_asks_for_wake_only_when_readers_sleep),
+	    cmocka_unit_test(test_reader_unmark_decrements_sleepers_once),
+	    cmocka_unit_test(test_wake_signals_armed_event_fds),
+	    cmocka_unit_test(test_commit_wakes_reader_sleeping_on_futex),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
