@@ -402,8 +402,9 @@ static inline unsigned lat_bucket(uint64_t ns)
 /* Publisher claim states (pub_entry.claim_state). */
 enum pub_claim_state {
 	PUB_IDLE = 0,
-	PUB_CLAIMING = 1, /* the intent is written, the tail move may or may not have happened */
-	PUB_CLAIMED = 2,  /* the tail moved: [claim_bytes, claim_end) is this publisher's */
+	PUB_CLAIMING = 1,   /* the intent is written, the tail move may or may not have happened */
+	PUB_CLAIMED = 2,    /* the tail moved: [claim_bytes, claim_end) is this publisher's */
+	PUB_COMMITTING = 3, /* about to look for the daemon's cut mark, then store the commit */
 };
 
 /*

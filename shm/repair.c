@@ -3,9 +3,12 @@
  * publishers that died or stalled between claim and commit, from the claim
  * intents in their entries, and settling the claims of publishers gone
  * while another entry named the same start (see docs/ARCHITECTURE.md
- * "Dead and stalled publishers"). Daemon main thread only; the entries it
- * is told about (pids[]) come from the daemon's own records, never from
- * shared memory, and every value read from shared memory is bounded.
+ * "Dead and stalled publishers"). A live publisher's claim is cut only
+ * through the mark and membarrier() handshake with its commit (cut_mark()),
+ * so that no reader delivers a message another counted lost. Daemon main
+ * thread only; the entries it is told about (pids[]) come from the
+ * daemon's own records, never from shared memory, and every value read
+ * from shared memory is bounded.
  */
 #include <string.h>
 
@@ -103,37 +106,90 @@ static void frontier_raise(const struct log_view *v, uint64_t end)
 	atomic_thread_fence(memory_order_release);
 }
 
-/*
- * Give [c->bytes, c->end) up: a PAD to the ring's end if the claim wrapped
- * and its publisher did not write it, the guard word at the end (it may
- * have died before its own), the mark in its entry (the publisher's commit
- * checks it), then one ABANDONED record over the rest. Stops, giving up
- * nothing, where a record of this lap is already there: the publisher
- * committed, or the start was someone else's and so is what follows.
- */
-static bool claim_abandon(const struct log_view *v, const struct log_peers *peers,
-			  const struct log_repair *rep, unsigned self, const struct claim_seen *c)
+/* What claim_abandon() did. */
+enum cut_result {
+	CUT_NONE = 0,  /* nothing to give up: a record of this lap is there */
+	CUT_DONE = 1,  /* given up now */
+	CUT_BUSY = 2,  /* its live publisher is inside its commit: the mark is
+			* set; the word is the publisher's to store (MSG, or
+			* ABANDONED if it saw the mark), or ours once it is gone */
+	CUT_BLIND = 3, /* the same, because membarrier() is refused here: we
+			* cannot tell, so its publisher must be stopped first */
+};
+
+/* The byte position of the first record of c: after its PAD, if it wrapped. */
+static uint64_t claim_first(const struct log_view *v, const struct claim_seen *c)
 {
-	uint64_t idx = c->bytes & v->mask, b = c->bytes, claims, readers = 0;
+	uint64_t idx = c->bytes & v->mask;
+
+	return idx + (c->end - c->bytes) > v->ring_bytes ? c->bytes + v->ring_bytes - idx
+							 : c->bytes;
+}
+
+/* Is the word at b a record of its lap? */
+static bool word_is_record(const struct log_view *v, uint64_t b)
+{
+	/* acquire; pairs with the publishers' commit stores and our CAS. */
+	uint64_t w = atomic_load_explicit(&log_rec_at(v, b)->word, memory_order_acquire);
+
+	return rec_word_type(rec_word_decode(w, v->key, b, v->ring_shift)) != 0;
+}
+
+/*
+ * The mark, then the publisher's state: an asymmetric Dekker with
+ * commit_cut() in log.c. After membarrier() (a full barrier on every CPU
+ * that runs a registered publisher), either the publisher's commit will
+ * see the mark and store no MSG, or its COMMITTING (or a later state)
+ * is visible here. True if the word may be CASed now.
+ */
+static enum cut_result cut_mark(const struct log_repair *rep, const struct log_peers *peers,
+				unsigned self, const struct claim_seen *c, bool live)
+{
+	if (self >= MAX_PUBS)
+		return CUT_DONE;
+	/* seq_cst: the Dekker's store; pairs with the acquire in commit_cut(). */
+	atomic_store_explicit(&rep->ctl_pslots[self].cut_bytes, c->bytes + 1, memory_order_seq_cst);
+	if (!live)
+		return CUT_DONE;
+	if (!wait_membarrier())
+		return CUT_BLIND;
+	/* seq_cst: the Dekker's load, after membarrier(); acquire for the
+	 * word: a publisher seen past COMMITTING stored its commit first. */
+	if (atomic_load_explicit(&peers->pubs[self]->claim_state, memory_order_seq_cst) ==
+	    PUB_COMMITTING)
+		return CUT_BUSY;
+	return CUT_DONE;
+}
+
+/*
+ * Give [c->bytes, c->end) up: frontier, a PAD to the ring's end if the
+ * claim wrapped and its publisher did not write it, the guard word at the
+ * end (it may have died before its own), the mark in its slot (the
+ * publisher's commit checks it), then one ABANDONED record over the rest.
+ * Stops, giving up nothing, where a record of this lap is already there:
+ * the publisher committed, or the start was someone else's and so is what
+ * follows. live: its publisher may still store (self < MAX_PUBS only).
+ */
+static enum cut_result claim_abandon(const struct log_view *v, const struct log_peers *peers,
+				     const struct log_repair *rep, unsigned self,
+				     const struct claim_seen *c, bool live)
+{
+	uint64_t b = claim_first(v, c), claims, readers = 0;
+	enum cut_result r;
 
 	frontier_raise(v, c->end);
-	if (idx + (c->end - c->bytes) > v->ring_bytes) {
-		uint64_t pad = v->ring_bytes - idx;
-		uint64_t want = rec_word_make(v->key, b, v->ring_shift, pad, 0, REC_T_PAD);
+	if (b != c->bytes) {
+		uint64_t want =
+		    rec_word_make(v->key, c->bytes, v->ring_shift, b - c->bytes, 0, REC_T_PAD);
 
 		/* acquire; pairs with the publisher's PAD store. */
-		if (atomic_load_explicit(&log_rec_at(v, b)->word, memory_order_acquire) != want &&
-		    !word_take(v, b, want))
-			return false;
-		b += pad;
+		if (atomic_load_explicit(&log_rec_at(v, c->bytes)->word, memory_order_acquire) !=
+			want &&
+		    !word_take(v, c->bytes, want))
+			return CUT_NONE;
 	}
-	if (b >= c->end || c->end - b > log_max_span(v))
-		return false;
-	/* acquire; as in word_take(). */
-	if (rec_word_type(
-		rec_word_decode(atomic_load_explicit(&log_rec_at(v, b)->word, memory_order_acquire),
-				v->key, b, v->ring_shift)))
-		return false;
+	if (b >= c->end || c->end - b > log_max_span(v) || word_is_record(v, b))
+		return CUT_NONE;
 	/* its guard, where the publisher's own would have been allowed: not
 	 * over the word of a record a reader or a claim still holds */
 	log_claims_limit(v, peers, self, c->end, &claims);
@@ -142,14 +198,13 @@ static bool claim_abandon(const struct log_view *v, const struct log_peers *peer
 	if (c->end + REC_ALIGN <= claims &&
 	    (v->policy != SHMQ_POLICY_BLOCK || c->end + REC_ALIGN <= readers))
 		word_take(v, c->end, 0);
-	/* release, then a full fence before the word's CAS: a commit that
-	 * misses the mark (abandoned_under_us()) stored before the CAS. */
-	if (self < MAX_PUBS)
-		atomic_store_explicit(&rep->ctl_pslots[self].cut_bytes, c->bytes + 1,
-				      memory_order_release);
-	atomic_thread_fence(memory_order_seq_cst);
+	r = cut_mark(rep, peers, self, c, live);
+	if (r != CUT_DONE)
+		return r;
 	return word_take(v, b,
-			 rec_word_make(v->key, b, v->ring_shift, c->end - b, 0, REC_T_ABANDONED));
+			 rec_word_make(v->key, b, v->ring_shift, c->end - b, 0, REC_T_ABANDONED))
+		   ? CUT_DONE
+		   : CUT_NONE;
 }
 
 /* Exclusive mode: a publisher that died inside tail_store() left the pair
@@ -180,12 +235,18 @@ static bool claim_cut(const struct log_repair *rep, unsigned i, const struct cla
 	       c->bytes + 1;
 }
 
-/* One entry: returns true if its claim was given up just now. */
+/*
+ * One entry: returns true if its claim was given up just now. Sets the
+ * watch's cut (the claim was given up, or marked, while its publisher
+ * lives: report it when the ring comes round) and stop (report it now: it
+ * sits inside its commit past stuck_ns, or we cannot cut it safely).
+ */
 static bool repair_pub(const struct log_view *v, const struct log_peers *peers,
 		       struct log_repair *rep, const uint32_t *pids, unsigned i, uint64_t now_ns,
 		       uint64_t stuck_ns, bool dead, uint64_t tail)
 {
 	struct log_pub_watch *w = &rep->pubs[i];
+	enum cut_result r;
 	struct claim_seen c;
 
 	if (!peers->pubs[i])
@@ -196,24 +257,33 @@ static bool repair_pub(const struct log_view *v, const struct log_peers *peers,
 		/* acquire: as in log_repair_step(). */
 		tail = atomic_load_explicit(&v->data->tail_bytes, memory_order_acquire);
 	}
-	if (c.state == PUB_IDLE || c.state > PUB_CLAIMED) {
+	if (c.state == PUB_IDLE || c.state > PUB_COMMITTING) {
 		*w = (struct log_pub_watch){0};
 		return false;
 	}
 	if (w->claim_bytes != c.bytes || w->claim_state != c.state || !w->since_ns)
-		*w = (struct log_pub_watch){c.bytes, c.state, 0, now_ns};
+		*w = (struct log_pub_watch){
+		    .claim_bytes = c.bytes, .claim_state = c.state, .since_ns = now_ns};
 	w->cut = claim_cut(rep, i, &c);
-	if (w->cut || (!dead && now_ns - w->since_ns < stuck_ns))
+	if (!w->cut && !dead && now_ns - w->since_ns < stuck_ns)
 		return false;
 	if (!claim_plausible(v, &c, tail))
 		return false;
+	/* a marked claim is settled once its word is: retry until it is */
+	if (w->cut && word_is_record(v, claim_first(v, &c)))
+		return false;
 	if (c.state == PUB_CLAIMING && claim_shared(peers, pids, i, c.bytes))
 		return false;
-	if (!claim_abandon(v, peers, rep, i, &c))
+	r = claim_abandon(v, peers, rep, i, &c, !dead);
+	w->cut = claim_cut(rep, i, &c);
+	/* inside its commit for stuck_ns (the watch restarts with each
+	 * state), or no way to cut it safely: readers wait for it */
+	w->stop = r == CUT_BLIND ||
+		  (r == CUT_BUSY && c.state == PUB_COMMITTING && now_ns - w->since_ns >= stuck_ns);
+	if (r != CUT_DONE)
 		return false;
 	/* relaxed: a statistic. */
 	atomic_fetch_add_explicit(&rep->ctl->abandoned, c.count, memory_order_relaxed);
-	w->cut = 1;
 	return true;
 }
 
@@ -234,7 +304,8 @@ static int orphan_settle(const struct log_view *v, const struct log_peers *peers
 	    claim_shared(peers, pids, self, c.bytes))
 		return -1;
 	o->state = 0;
-	if (!claim_plausible(v, &c, tail) || !claim_abandon(v, peers, rep, MAX_PUBS, &c))
+	if (!claim_plausible(v, &c, tail) ||
+	    claim_abandon(v, peers, rep, MAX_PUBS, &c, false) != CUT_DONE)
 		return 0;
 	/* relaxed: a statistic. */
 	atomic_fetch_add_explicit(&rep->ctl->abandoned, c.count, memory_order_relaxed);
@@ -263,11 +334,13 @@ void log_repair_step(const struct log_view *v, const struct log_peers *peers,
 		}
 		dead = alive && !alive(pids[i], arg);
 		out->abandoned += repair_pub(v, peers, rep, pids, i, now_ns, stuck_ns, dead, tail);
-		if (!rep->pubs[i].cut || dead)
+		if (dead || !rep->pubs[i].cut)
 			continue;
 		/* a live publisher still holds [claim, ...): publishers stop a
-		 * ring later (log_claims_limit()); stop it before they must */
-		if (tail + v->ring_bytes / 4 >= rep->pubs[i].claim_bytes + v->ring_bytes)
+		 * ring later (log_claims_limit()); stop it before they must,
+		 * or now if it sits inside its commit (readers wait for it) */
+		if (rep->pubs[i].stop ||
+		    tail + v->ring_bytes / 4 >= rep->pubs[i].claim_bytes + v->ring_bytes)
 			out->stall_pid[out->nstall++] = pids[i];
 	}
 }
@@ -281,7 +354,7 @@ bool log_repair_gone(const struct log_view *v, const struct log_peers *peers,
 	if (idx >= MAX_PUBS || !peers->pubs[idx])
 		return false;
 	claim_load(peers->pubs[idx], &c);
-	if (c.state == PUB_IDLE || c.state > PUB_CLAIMED || claim_cut(rep, idx, &c))
+	if (c.state == PUB_IDLE || c.state > PUB_COMMITTING || claim_cut(rep, idx, &c))
 		return false;
 	if (v->pub_mode == SHMQ_PUBLISHERS_ONE)
 		tail_settle(v, &c);
