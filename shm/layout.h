@@ -296,7 +296,12 @@ struct ctl_hdr {
 	_Atomic uint64_t wakeups;            /* readers the daemon woke (watchdog) */
 	_Atomic uint32_t monitors;           /* monitor handles open now */
 	uint32_t pad1;
-	uint8_t pad2[CTL_HDR_BYTES - 128];
+	/* 1 + the start of the oldest claim the daemon is giving up (or has
+	 * yet to settle), 0 for none: publishers treat it as a claim in
+	 * progress (log_claims_limit()), so no lap reaches the words the
+	 * daemon writes. 0 in segments of older daemons: no hold. */
+	alignas(64) _Atomic uint64_t hold_bytes;
+	uint8_t pad2[CTL_HDR_BYTES - 136];
 };
 static_assert(sizeof(struct ctl_hdr) == CTL_HDR_BYTES, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, channel_id) == 24, "shm ABI");
@@ -306,6 +311,7 @@ static_assert(offsetof(struct ctl_hdr, readers_gen) == 72, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, readers_hi) == 88, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, abandoned) == 96, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, monitors) == 120, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, hold_bytes) == 128, "shm ABI");
 
 #define CTL_READERS_OFF CTL_HDR_BYTES
 #define CTL_PUBS_OFF (CTL_READERS_OFF + MAX_READERS * sizeof(struct ctl_slot))

@@ -460,7 +460,7 @@ int log_reader_limit(const struct log_view *v, const struct log_peers *peers,
 int log_claims_limit(const struct log_view *v, const struct log_peers *peers, uint32_t self,
 		     uint64_t tail_bytes, uint64_t *limit)
 {
-	uint64_t low = tail_bytes;
+	uint64_t low = tail_bytes, hold;
 	int err = 0;
 
 	for (unsigned i = 0; i < MAX_PUBS; i++) {
@@ -474,8 +474,10 @@ int log_claims_limit(const struct log_view *v, const struct log_peers *peers, ui
 			err = -SHMQ_ESTATE;
 			continue;
 		}
-		/* acquire; pairs with the release in intent_store(). */
-		if (atomic_load_explicit(&e->claim_state, memory_order_acquire) == PUB_IDLE)
+		/* seq_cst (a plain load on x86): acquire, pairs with the
+		 * release in intent_store(); and ordered before the hold load
+		 * below (see hold_publish() in repair.c). */
+		if (atomic_load_explicit(&e->claim_state, memory_order_seq_cst) == PUB_IDLE)
 			continue;
 		/* relaxed: bounded below; a start over a ring old is no
 		 * claim this bound ever let live that long (hostile). */
@@ -483,13 +485,20 @@ int log_claims_limit(const struct log_view *v, const struct log_peers *peers, ui
 		if (b < low && b + v->ring_bytes >= tail_bytes)
 			low = b;
 	}
+	/* seq_cst; pairs with the daemon's store in hold_publish(): a claim
+	 * it is giving up holds us back like one in progress. */
+	hold = atomic_load_explicit(&v->ctl->hold_bytes, memory_order_seq_cst);
+	if (hold && hold - 1 < low && hold - 1 + v->ring_bytes >= tail_bytes)
+		low = hold - 1;
 	*limit = low + v->ring_bytes;
 	return err;
 }
 
 /*
  * May a claim from start end at end? Never a ring past a claim still in
- * progress (its publisher may write there yet), then the block bound. Both
+ * progress (its publisher may write there yet) or one the daemon is giving
+ * up (hold_bytes: an exclusive publisher heeds only that), then the block
+ * bound. Both
  * bounds are cached: a new claim starts at the tail, so neither can drop.
  * *guard says whether the word at end may be zeroed too (guard_next()):
  * not when a bound is exactly end, for then that word is the header of a
@@ -503,7 +512,7 @@ static __attribute__((noinline, cold)) int limits_refresh(const struct log_view 
 {
 	int err;
 
-	if (!p->exclusive && end + REC_ALIGN > p->claims_limit) {
+	if (end + REC_ALIGN > p->claims_limit) {
 		err = log_claims_limit(v, p->peers, p->idx, start, &p->claims_limit);
 		if (err && !p->stale_ok) {
 			p->claims_limit = 0;
@@ -527,14 +536,14 @@ static __attribute__((noinline, cold)) int limits_refresh(const struct log_view 
 static int check_space(const struct log_view *v, struct log_pub *p, uint64_t start, uint64_t end,
 		       bool *guard)
 {
-	if ((!p->exclusive && end + REC_ALIGN > p->claims_limit) ||
+	if (end + REC_ALIGN > p->claims_limit ||
 	    (v->policy == SHMQ_POLICY_BLOCK && end + REC_ALIGN > p->limit)) {
 		int err = limits_refresh(v, p, start, end);
 
 		if (err)
 			return err;
 	}
-	*guard = (p->exclusive || end + REC_ALIGN <= p->claims_limit) &&
+	*guard = end + REC_ALIGN <= p->claims_limit &&
 		 (v->policy != SHMQ_POLICY_BLOCK || end + REC_ALIGN <= p->limit);
 	return 0;
 }

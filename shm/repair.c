@@ -207,6 +207,51 @@ static enum cut_result claim_abandon(const struct log_view *v, const struct log_
 		   : CUT_NONE;
 }
 
+/*
+ * Publish the hold (ctl->hold_bytes): 1 + the oldest start among the
+ * orphans still to settle and extra (a claim being given up now;
+ * UINT64_MAX: none), or 0. Publishers take it for a claim in progress, so
+ * no lap reaches the words of a claim while we may still write them, also
+ * after its publisher went idle or its slot was freed.
+ */
+static void hold_publish(const struct log_repair *rep, uint64_t extra)
+{
+	uint64_t low = extra, want;
+
+	for (unsigned i = 0; i < MAX_PUBS; i++)
+		if (rep->orphans[i].state && rep->orphans[i].bytes < low)
+			low = rep->orphans[i].bytes;
+	want = low == UINT64_MAX ? 0 : low + 1;
+	/* relaxed: our own word. */
+	if (atomic_load_explicit(&rep->ctl->hold_bytes, memory_order_relaxed) != want)
+		/* seq_cst; pairs with the load in log_claims_limit(): a
+		 * publisher that rescans after this sees it, and one that
+		 * rescanned before saw the claim in progress (claim_held()). */
+		atomic_store_explicit(&rep->ctl->hold_bytes, want, memory_order_seq_cst);
+}
+
+/*
+ * Hold c, then check that entry self still shows it in progress. A
+ * publisher's cached bound was computed either while c was in progress
+ * (a ring past it at most) or after it went idle; in the latter case it
+ * rescans only after our check saw it idle (seq_cst on both sides), or
+ * sees the hold. False (hold dropped): c is settled or was never its.
+ */
+static bool claim_held(const struct log_repair *rep, const struct log_peers *peers, unsigned self,
+		       const struct claim_seen *c)
+{
+	const struct pub_entry *e = peers->pubs[self];
+
+	hold_publish(rep, c->bytes);
+	/* seq_cst: after the hold's store (a Dekker with log_claims_limit()). */
+	if (atomic_load_explicit(&e->claim_state, memory_order_seq_cst) != PUB_IDLE &&
+	    /* relaxed: ordered by the seq_cst load above. */
+	    atomic_load_explicit(&e->claim_bytes, memory_order_relaxed) == c->bytes)
+		return true;
+	hold_publish(rep, UINT64_MAX);
+	return false;
+}
+
 /* Exclusive mode: a publisher that died inside tail_store() left the pair
  * half-written; its intent says what the tail became. */
 static void tail_settle(const struct log_view *v, const struct claim_seen *c)
@@ -269,12 +314,17 @@ static bool repair_pub(const struct log_view *v, const struct log_peers *peers,
 		return false;
 	if (!claim_plausible(v, &c, tail))
 		return false;
-	/* a marked claim is settled once its word is: retry until it is */
-	if (w->cut && word_is_record(v, claim_first(v, &c)))
-		return false;
 	if (c.state == PUB_CLAIMING && claim_shared(peers, pids, i, c.bytes))
 		return false;
-	r = claim_abandon(v, peers, rep, i, &c, !dead);
+	/* every word of the claim is read and written under the hold */
+	if (!claim_held(rep, peers, i, &c))
+		return false;
+	/* a marked claim is settled once its word is: retry until it is */
+	if (w->cut && word_is_record(v, claim_first(v, &c)))
+		r = CUT_NONE;
+	else
+		r = claim_abandon(v, peers, rep, i, &c, !dead);
+	hold_publish(rep, UINT64_MAX);
 	w->cut = claim_cut(rep, i, &c);
 	/* inside its commit for stuck_ns (the watch restarts with each
 	 * state), or no way to cut it safely: readers wait for it */
@@ -299,13 +349,19 @@ static int orphan_settle(const struct log_view *v, const struct log_peers *peers
 	/* acquire; as in log_repair_step(). */
 	uint64_t tail = atomic_load_explicit(&v->data->tail_bytes, memory_order_acquire);
 	struct claim_seen c = {o->bytes, o->end, o->pos, o->state, o->count};
+	enum cut_result r;
 
 	if (c.state == PUB_CLAIMING && claim_plausible(v, &c, tail) &&
 	    claim_shared(peers, pids, self, c.bytes))
 		return -1;
+	/* the hold kept every lap off it since it became an orphan: the tail
+	 * is at most a ring past it, and stays so until we are done */
 	o->state = 0;
-	if (!claim_plausible(v, &c, tail) ||
-	    claim_abandon(v, peers, rep, MAX_PUBS, &c, false) != CUT_DONE)
+	hold_publish(rep, c.bytes);
+	r = claim_plausible(v, &c, tail) ? claim_abandon(v, peers, rep, MAX_PUBS, &c, false)
+					 : CUT_NONE;
+	hold_publish(rep, UINT64_MAX);
+	if (r != CUT_DONE)
 		return 0;
 	/* relaxed: a statistic. */
 	atomic_fetch_add_explicit(&rep->ctl->abandoned, c.count, memory_order_relaxed);
@@ -321,6 +377,8 @@ void log_repair_step(const struct log_view *v, const struct log_peers *peers,
 	uint64_t tail = atomic_load_explicit(&v->data->tail_bytes, memory_order_acquire);
 
 	memset(out, 0, sizeof(*out));
+	/* also drops a hold a daemon before us left (it died in a repair) */
+	hold_publish(rep, UINT64_MAX);
 	for (unsigned i = 0; i < MAX_PUBS; i++)
 		if (rep->orphans[i].state &&
 		    orphan_settle(v, peers, rep, pids, MAX_PUBS, &rep->orphans[i]) == 1)
@@ -364,5 +422,7 @@ bool log_repair_gone(const struct log_view *v, const struct log_peers *peers,
 	if (!o) /* more orphans than entries: no honest set of publishers */
 		return false;
 	*o = (struct log_orphan){c.bytes, c.end, c.pos, c.count, c.state};
+	/* before the caller frees the slot, whose claim bound goes with it */
+	hold_publish(rep, UINT64_MAX);
 	return orphan_settle(v, peers, rep, pids, idx, o) == 1;
 }

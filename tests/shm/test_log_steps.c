@@ -686,6 +686,64 @@ static void test_cut_racing_a_commit_gives_every_reader_the_same_answer(void **s
 	cut_while_committing(false);
 }
 
+/*
+ * A publisher went away holding a claim whose start another entry also
+ * named (it lost the tail move): the daemon keeps the claim as an orphan
+ * to settle later. Once the other moves on, no entry bounds the orphan's
+ * space any more: publishers must still stop a ring past it until the
+ * daemon has settled it, or a lap would reach the words it is about to
+ * write (its plausibility check and its CAS are not one step).
+ */
+static void test_an_orphaned_claim_holds_publishers_until_it_is_settled(void **state)
+{
+	uint32_t pids[MAX_PUBS] = {
+	    [0] = 999999999u, [1] = (uint32_t)getpid(), [2] = (uint32_t)getpid()};
+	struct log_cursor t, next;
+	struct log_repair rep = {0};
+	struct log_repair_out out;
+	struct log_pub a, b, h;
+	struct log_claim c;
+	uint64_t x;
+	int err;
+	struct fx f;
+
+	(void)state;
+	assert_int_equal(fx_make(&f, 0, 100, DROP), 0);
+	fx_pub_init(&f, &a, 0, pids[0], false);
+	fx_pub_init(&f, &b, 1, pids[1], false);
+	fx_pub_init(&f, &h, 2, pids[2], false);
+	for (unsigned i = 0; i < 3; i++)
+		helper_publish(&f, &h, 20);
+	/* a moves the tail over [x, x + 64); b's intent names x too (lost) */
+	log_tail_cursor(&f.v, &t);
+	x = t.bytes;
+	intent_store(&a, &t, x + 64, 1, PUB_CLAIMING);
+	intent_store(&b, &t, x + 64, 1, PUB_CLAIMING);
+	next = (struct log_cursor){t.pos + 1, x + 64};
+	assert_true(tail_cas(f.v.data, &t, &next));
+	/* a is gone: kept as an orphan, its slot freed; then b moves on */
+	assert_false(log_repair_gone(&f.v, f.peers, fx_rep(&f, &rep), pids, 0));
+	fx_pub_remove(&f, 0);
+	log_repair_forget(&rep, 0);
+	pids[0] = 0;
+	state_store(&b, PUB_IDLE);
+	while ((err = log_claim(&f.v, &h, 60, 0, &c)) == 0) {
+		assert_int_equal(log_commit(&f.v, &h, &c, 0, 0, 1000 + c.at.pos), 0);
+		if (c.end > x + f.v.ring_bytes)
+			fail_msg("a claim reached %llu, past the orphan at %llu + a ring",
+				 (unsigned long long)c.end, (unsigned long long)x);
+	}
+	assert_int_equal(err, -SHMQ_EFULL);
+	/* settled: given up, and publishers go on */
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1, NEVER_STUCK_NS, pid_alive, NULL,
+			&out);
+	assert_int_equal(out.abandoned, 1);
+	assert_int_equal(atomic_load(&f.v.ctl->hold_bytes), 0);
+	assert_int_equal(log_claim(&f.v, &h, 60, 0, &c), 0);
+	assert_int_equal(log_commit(&f.v, &h, &c, 0, 0, 1000 + c.at.pos), 0);
+	fx_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -698,6 +756,7 @@ int main(void)
 	    cmocka_unit_test(test_dead_intent_across_the_ring_end_leaves_others_claims_alone),
 	    cmocka_unit_test(test_repair_of_an_unannounced_claim_tells_readers_they_were_lapped),
 	    cmocka_unit_test(test_cut_racing_a_commit_gives_every_reader_the_same_answer),
+	    cmocka_unit_test(test_an_orphaned_claim_holds_publishers_until_it_is_settled),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
