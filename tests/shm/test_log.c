@@ -1621,6 +1621,54 @@ static void test_read_survives_random_bytes_in_the_ring(void **state)
 	}
 }
 
+/*
+ * Drop policy: an atomic batch is atomic in its visibility (all of it or
+ * none appears), not in its delivery to a reader overrun while it reads
+ * the batch: that reader has the batch's first messages and counts the
+ * rest lost, exactly, like any overrun (libshmq's shmq.h says so).
+ */
+static void test_batch_reaches_a_reader_lapped_inside_it_partly_and_counted(void **state)
+{
+	uint32_t lens[8] = {40, 40, 40, 40, 40, 40, 40, 40};
+	struct log_cursor cur = {0, 0};
+	struct log_pub p;
+	struct log_claim c;
+	struct log_rec rec;
+	uint64_t got = 0, lost = 0;
+	int r;
+	struct fx f;
+
+	(void)state;
+	make(&f, 0, 100, DROP);
+	fx_pub_init(&f, &p, 0, PID, false);
+	assert_int_equal(log_claimv(&f.v, &p, lens, NULL, 8, &c), 0);
+	for (unsigned i = 0; i < 8; i++)
+		memset(log_payload(&f.v, log_claim_rec_bytes(&c, lens, NULL, i), 0), 7, 40);
+	assert_true(log_commitv(&f.v, &p, &c, lens, NULL, 1000) >= 0);
+	/* the reader takes the batch's first two messages */
+	for (unsigned i = 0; i < 2; i++) {
+		assert_int_equal(log_read(&f.v, &cur, &rec), 1);
+		assert_int_equal(rec.pos, i);
+		assert_int_equal(rec.lost, 0);
+		assert_int_equal(rec.flags & REC_F_BATCH, i == 0 ? REC_F_BATCH : 0);
+		log_advance(&cur, &rec);
+	}
+	/* then it is lapped */
+	while (tail_bytes(&f) < c.end + f.v.ring_bytes)
+		publish(&f, &p, 60);
+	while ((r = log_read(&f.v, &cur, &rec)) == 1) {
+		lost += rec.lost;
+		assert_true(rec.pos >= 8); /* nothing more of the batch */
+		got++;
+		log_advance(&cur, &rec);
+	}
+	assert_int_equal(r, 0);
+	lost += rec.lost;
+	assert_true(lost >= 6);
+	assert_int_equal(2 + got + lost, log_tail(&f.v));
+	fx_free(&f);
+}
+
 /* ---- repair ---- */
 
 struct alive_ctx {
@@ -2280,6 +2328,7 @@ int main(void)
 	    cmocka_unit_test(test_stale_word_cut_by_a_later_payload_is_no_record),
 	    cmocka_unit_test(test_read_rejects_garbage_record_headers),
 	    cmocka_unit_test(test_read_survives_random_bytes_in_the_ring),
+	    cmocka_unit_test(test_batch_reaches_a_reader_lapped_inside_it_partly_and_counted),
 	    cmocka_unit_test(test_repair_gives_up_claim_of_dead_publisher_at_once),
 	    cmocka_unit_test(test_repair_gives_up_stalled_claim_after_stuck_ns_and_reports_it),
 	    cmocka_unit_test(test_repair_remembers_a_cut_claim_across_a_daemon_restart),
