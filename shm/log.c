@@ -715,18 +715,30 @@ static void abandon_store(const struct log_view *v, const struct log_claim *c)
 			      memory_order_release);
 }
 
+/* The daemon cut our claim: ABANDONED over it, idle, count. */
+static __attribute__((noinline, cold)) bool
+commit_refused(const struct log_view *v, struct log_pub *p, const struct log_claim *c)
+{
+	abandon_store(v, c);
+	state_store(p, PUB_IDLE);
+	count_abandoned(p);
+	return true;
+}
+
 /*
  * Enter the commit: COMMITTING in our entry, then look for the daemon's cut
  * mark. True if the daemon gave our claim up (we stalled): we then store
  * ABANDONED ourselves (the daemon, seeing COMMITTING, may have left it to
- * us), idle and count. An asymmetric Dekker with claim_abandon(): the
- * daemon stores the mark, runs membarrier() and then loads our state, so
- * either we see the mark here, or it sees COMMITTING (or later) and leaves
- * the word to us. A word is thus MSG or ABANDONED, never one then the other.
+ * us), idle and count. An asymmetric Dekker with cut_mark() in repair.c:
+ * the daemon stores the mark, runs membarrier() and then loads our state,
+ * so either we see the mark here, or it sees COMMITTING (or later) and
+ * leaves the word to us. A word is thus MSG or ABANDONED, never one then
+ * the other. p->slot is set only with p->me.
  */
-static bool commit_cut(const struct log_view *v, struct log_pub *p, const struct log_claim *c)
+static inline bool commit_cut(const struct log_view *v, struct log_pub *p,
+			      const struct log_claim *c)
 {
-	if (!p->me || !p->slot)
+	if (!p->slot)
 		return false;
 	/* relaxed: ordered before the mark load below by the daemon's
 	 * membarrier() (a compiler barrier here), or by a full fence where
@@ -736,13 +748,10 @@ static bool commit_cut(const struct log_view *v, struct log_pub *p, const struct
 		atomic_thread_fence(memory_order_seq_cst);
 	else
 		atomic_signal_fence(memory_order_seq_cst);
-	/* acquire; pairs with the daemon's seq_cst store in claim_abandon(). */
+	/* acquire; pairs with the daemon's seq_cst store in cut_mark(). */
 	if (atomic_load_explicit(&p->slot->cut_bytes, memory_order_acquire) != c->start + 1)
 		return false;
-	abandon_store(v, c);
-	state_store(p, PUB_IDLE);
-	count_abandoned(p);
-	return true;
+	return commit_refused(v, p, c);
 }
 
 /*
