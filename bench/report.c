@@ -411,7 +411,8 @@ static void other_rows(FILE *f, const struct results *rs, const char *group)
 /* The statistics counters on and compiled out, side by side, with the ratio. */
 static void counters_rows(FILE *f, const struct results *rs)
 {
-	static const char *const pair[2][2] = {{"spin-on", "spin-off"}, {"stream-on", "stream-off"}};
+	static const char *const pair[2][2] = {{"spin-on", "spin-off"},
+					       {"stream-on", "stream-off"}};
 	char a[32], b[32];
 
 	for (int k = 0; k < 2; k++) {
@@ -427,18 +428,20 @@ static void counters_rows(FILE *f, const struct results *rs)
 			if (r->status != RES_OK)
 				print_status(f, r);
 			else if (r->sc->kind == KIND_PINGPONG)
-				fprintf(f, "p50 %s ns  p99 %s ns  (%s)\n", fmt_ns(r->lat.p50_ns, a, 32),
-					fmt_ns(r->lat.p99_ns, b, 32), r->sc->desc);
+				fprintf(f, "p50 %s ns  p99 %s ns  (%s)\n",
+					fmt_ns(r->lat.p50_ns, a, 32), fmt_ns(r->lat.p99_ns, b, 32),
+					r->sc->desc);
 			else
-				fprintf(f, "%s msgs/s  (%s)\n", fmt_rate(r->rate, a, 32), r->sc->desc);
+				fprintf(f, "%s msgs/s  (%s)\n", fmt_rate(r->rate, a, 32),
+					r->sc->desc);
 		}
 		if (on && off && k == 0 && off->lat.p50_ns)
 			fprintf(f, "  %-12s p50 %.3fx by round, %.3fx of medians  (on / off)\n",
 				"ratio", verdict_paired_ratio(on, off, 1),
 				(double)on->lat.p50_ns / (double)off->lat.p50_ns);
 		if (on && off && k == 1 && off->rate > 0)
-			fprintf(f, "  %-12s %.3fx by round, %.3fx of medians  (on / off)\n", "ratio",
-				verdict_paired_ratio(on, off, 0), on->rate / off->rate);
+			fprintf(f, "  %-12s %.3fx by round, %.3fx of medians  (on / off)\n",
+				"ratio", verdict_paired_ratio(on, off, 0), on->rate / off->rate);
 	}
 }
 

@@ -29,9 +29,9 @@ struct channel_spec {
 	uint64_t capacity_bytes;
 	uint32_t max_message_bytes;
 	uint32_t policy;
-	uint32_t publishers; /* enum shmq_publishers */
-	int32_t numa_node;   /* SHMQ_NUMA_* as given; LOCAL is resolved by the daemon */
-	uint32_t flags;      /* SHMQ_CHAN_* */
+	uint32_t publishers;	      /* enum shmq_publishers */
+	int32_t numa_node;	      /* SHMQ_NUMA_* as given; LOCAL is resolved by the daemon */
+	uint32_t flags;		      /* SHMQ_CHAN_* */
 	uint32_t max_handles_per_uid; /* 0: the daemon's (struct config) */
 	/* the node to bind to, -1 none: set by numa_spec_resolve() */
 	int32_t numa_resolved;
@@ -40,14 +40,15 @@ struct channel_spec {
 };
 
 struct config {
-	uint64_t stuck_ms;       /* abandon a claim held this long */
+	uint64_t stuck_ms; /* abandon a claim held this long */
 	uint32_t max_channels;
-	uint32_t max_channels_per_uid;    /* channels one uid may own (root and the daemon's: no limit) */
+	uint32_t
+	    max_channels_per_uid; /* channels one uid may own (root and the daemon's: no limit) */
 	uint32_t max_connections_per_uid; /* connections one uid may hold (likewise) */
 	uint32_t hello_timeout_ms;	  /* a connection says HELLO within this, or is closed */
 	uint32_t max_handles_per_uid;	  /* publishers, and subscribers, one uid may hold on one
 					   * channel (root, the daemon's, the owner: no limit) */
-	struct acl create;       /* who besides root and the daemon's uid may create channels */
+	struct acl create; /* who besides root and the daemon's uid may create channels */
 	uint32_t nchannels;
 	struct channel_spec channels[CONFIG_MAX_CHANNELS];
 };

@@ -49,12 +49,12 @@ struct client {
 	int pidfd;
 	uint32_t pid;
 	uint32_t uid;
-	uint64_t start; /* its process's start mark (procid.h), 0 = unknown */
-	char comm[16];  /* its command name, for the log */
-	uint64_t since_ns; /* CLOCK_REALTIME when it connected */
+	uint64_t start;	      /* its process's start mark (procid.h), 0 = unknown */
+	char comm[16];	      /* its command name, for the log */
+	uint64_t since_ns;    /* CLOCK_REALTIME when it connected */
 	uint64_t hello_by_ns; /* CLOCK_MONOTONIC: HELLO is due before this */
 	bool hello;
-	uint32_t minor;	 /* the protocol minor its OP_HELLO announced */
+	uint32_t minor; /* the protocol minor its OP_HELLO announced */
 	unsigned bad;
 	uint32_t nh;
 	uint32_t caph;
@@ -76,12 +76,12 @@ struct ctl {
 	struct log_rate shed_rate;  /* "out of descriptors" lines */
 	struct log_rate late_rate;  /* "no hello" lines */
 	uint32_t unhello;	    /* clients that have not said HELLO yet */
-	unsigned shed;              /* connections refused since the last line */
-	int reserve_fd;             /* /dev/null, given up to shed a connection */
-	uint64_t started_ns;        /* CLOCK_REALTIME at ctl_open() */
-	uint64_t denials;           /* requests refused: access control, quotas */
-	uint64_t proto_errors;      /* malformed requests */
-	uint64_t connections;       /* clients accepted */
+	unsigned shed;		    /* connections refused since the last line */
+	int reserve_fd;		    /* /dev/null, given up to shed a connection */
+	uint64_t started_ns;	    /* CLOCK_REALTIME at ctl_open() */
+	uint64_t denials;	    /* requests refused: access control, quotas */
+	uint64_t proto_errors;	    /* malformed requests */
+	uint64_t connections;	    /* clients accepted */
 	char path[108];
 };
 
@@ -159,12 +159,12 @@ static int send_reply(struct client *cl, const struct proto_hdr *req, int32_t st
 	uint8_t buf[PROTO_MAX_BYTES];
 	char cbuf[CMSG_SPACE(sizeof(int) * PROTO_MAX_FDS)];
 	struct proto_hdr h = {
-		.magic = PROTO_MAGIC,
-		.version = PROTO_VERSION,
-		.op = req->op,
-		.seq = req->seq,
-		.status = status,
-		.body_bytes = status ? 0 : rep->len,
+	    .magic = PROTO_MAGIC,
+	    .version = PROTO_VERSION,
+	    .op = req->op,
+	    .seq = req->seq,
+	    .status = status,
+	    .body_bytes = status ? 0 : rep->len,
 	};
 	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(h) + h.body_bytes};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
@@ -399,9 +399,8 @@ static int open_settings_check(const struct channel *ch, const struct proto_chan
 	uint32_t max_msg = o->max_message_bytes ? o->max_message_bytes : ch->v.max_message_bytes;
 	struct log_geometry g;
 
-	if (o->capacity_bytes &&
-	    (log_geometry_make(o->capacity_bytes, max_msg, 0, 0, 0, &g) ||
-	     g.ring_bytes != ch->v.ring_bytes))
+	if (o->capacity_bytes && (log_geometry_make(o->capacity_bytes, max_msg, 0, 0, 0, &g) ||
+				  g.ring_bytes != ch->v.ring_bytes))
 		return -SHMQ_EMISMATCH;
 	if ((o->max_message_bytes && o->max_message_bytes != ch->v.max_message_bytes) ||
 	    (o->policy && o->policy != ch->v.policy) ||
@@ -696,7 +695,8 @@ static int op_hello(struct ctl *c, struct client *cl, const void *body, struct r
 		c->unhello--;
 	cl->hello = true;
 	cl->minor = req->minor;
-	*out = (struct proto_hello){.major = PROTO_VERSION, .minor = PROTO_MINOR, .pid = (uint32_t)getpid()};
+	*out = (struct proto_hello){
+	    .major = PROTO_VERSION, .minor = PROTO_MINOR, .pid = (uint32_t)getpid()};
 	rep->len = sizeof(*out);
 	return 0;
 }
@@ -739,8 +739,11 @@ static uint32_t visible_channels(const struct ctl *c, const struct client *cl)
 
 static void client_row(struct proto_client_row *row, const struct client *o)
 {
-	*row = (struct proto_client_row){.pid = o->pid, .uid = o->uid, .since_ns = o->since_ns,
-					 .channels = client_channels(o), .handles = o->nh};
+	*row = (struct proto_client_row){.pid = o->pid,
+					 .uid = o->uid,
+					 .since_ns = o->since_ns,
+					 .channels = client_channels(o),
+					 .handles = o->nh};
 	memcpy(row->comm, o->comm, sizeof(row->comm));
 	row->comm[sizeof(row->comm) - 1] = 0;
 }
@@ -781,17 +784,17 @@ static const struct {
 	op_fn fn;
 	uint32_t body;
 } ops[OP_MAX] = {
-	[OP_HELLO] = {op_hello, sizeof(struct proto_hello)},
-	[OP_CREATE] = {op_create, sizeof(struct proto_name)},
-	[OP_DELETE] = {op_delete, sizeof(struct proto_name)},
-	[OP_LIST] = {op_list, sizeof(struct proto_list_req)},
-	[OP_INFO] = {op_info, sizeof(struct proto_name)},
-	[OP_OPEN] = {op_open, sizeof(struct proto_open)},
-	[OP_CLOSE] = {op_close, sizeof(struct proto_close)},
-	[OP_PEERS] = {op_peers, sizeof(struct proto_peers_req)},
-	[OP_STATS] = {op_stats, sizeof(struct proto_stats_req)},
-	[OP_RESUME] = {op_resume, sizeof(struct proto_resume)},
-	[OP_REPAIR] = {op_repair, sizeof(struct proto_name)},
+    [OP_HELLO] = {op_hello, sizeof(struct proto_hello)},
+    [OP_CREATE] = {op_create, sizeof(struct proto_name)},
+    [OP_DELETE] = {op_delete, sizeof(struct proto_name)},
+    [OP_LIST] = {op_list, sizeof(struct proto_list_req)},
+    [OP_INFO] = {op_info, sizeof(struct proto_name)},
+    [OP_OPEN] = {op_open, sizeof(struct proto_open)},
+    [OP_CLOSE] = {op_close, sizeof(struct proto_close)},
+    [OP_PEERS] = {op_peers, sizeof(struct proto_peers_req)},
+    [OP_STATS] = {op_stats, sizeof(struct proto_stats_req)},
+    [OP_RESUME] = {op_resume, sizeof(struct proto_resume)},
+    [OP_REPAIR] = {op_repair, sizeof(struct proto_name)},
 };
 
 /* Check a request; 0 if it may be dispatched. */
@@ -837,8 +840,8 @@ static void client_request(struct ctl *c, struct client *cl)
 	static struct reply rep;
 	char cbuf[CMSG_SPACE(sizeof(int) * 16)];
 	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			    .msg_controllen = sizeof(cbuf)};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
 	struct proto_hdr h = {0};
 	ssize_t n = recvmsg(cl->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	unsigned lost;
@@ -856,7 +859,7 @@ static void client_request(struct ctl *c, struct client *cl)
 	}
 	memcpy(&h, buf, (size_t)n < sizeof(h) ? (size_t)n : sizeof(h));
 	err = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ? -SHMQ_EPROTO
-							 : request_check(cl, &h, (size_t)n);
+							: request_check(cl, &h, (size_t)n);
 	memset(&rep, 0, sizeof(rep));
 	rep.handed_fd = -1;
 	if (!err)
@@ -874,8 +877,10 @@ static void client_request(struct ctl *c, struct client *cl)
 	if (err) {
 		/* it would wait forever for the reply we could not send */
 		if (log_rate_allow(&c->reply_rate, &lost))
-			log_msg(LOG_WARN, "ctl", "reply failed, dropping client pid=%u err=%s "
-				"suppressed=%u", cl->pid, strerror(-err), lost);
+			log_msg(LOG_WARN, "ctl",
+				"reply failed, dropping client pid=%u err=%s "
+				"suppressed=%u",
+				cl->pid, strerror(-err), lost);
 		client_drop(c, cl);
 	} else if (cl->bad >= MAX_BAD_REQUESTS) {
 		log_msg(LOG_WARN, "ctl", "disconnecting client pid=%u after %u bad requests",
@@ -1055,8 +1060,12 @@ static void client_accept(struct ctl *c)
 	cl = calloc(1, sizeof(*cl));
 	if (!cl || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		goto out_warn;
-	*cl = (struct client){.id = ++c->next_id, .fd = fd, .pidfd = -1, .pid = (uint32_t)cred.pid,
-			      .uid = cred.uid, .since_ns = realtime_ns()};
+	*cl = (struct client){.id = ++c->next_id,
+			      .fd = fd,
+			      .pidfd = -1,
+			      .pid = (uint32_t)cred.pid,
+			      .uid = cred.uid,
+			      .since_ns = realtime_ns()};
 	cl->hello_by_ns = wait_now_ns() + (uint64_t)c->cfg->hello_timeout_ms * 1000000u;
 	c->connections++;
 	read_comm(cl);
@@ -1170,8 +1179,10 @@ static int claim_path(const struct sockaddr_un *sa)
 	int fd, live;
 
 	if (lstat(sa->sun_path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
-		log_msg(LOG_ERROR, "ctl", "refusing socket path=%s: it is a %s, not a socket "
-			"(left as it is)", sa->sun_path, S_ISDIR(st.st_mode) ? "directory" : "file");
+		log_msg(LOG_ERROR, "ctl",
+			"refusing socket path=%s: it is a %s, not a socket "
+			"(left as it is)",
+			sa->sun_path, S_ISDIR(st.st_mode) ? "directory" : "file");
 		errno = S_ISDIR(st.st_mode) ? EISDIR : ENOTSOCK;
 		return -1;
 	}
@@ -1228,8 +1239,7 @@ out_free:
 	return -1;
 }
 
-int ctl_open_fd(struct ctl **out, int lfd, int epfd, struct registry *reg,
-		const struct config *cfg)
+int ctl_open_fd(struct ctl **out, int lfd, int epfd, struct registry *reg, const struct config *cfg)
 {
 	struct ctl *c = calloc(1, sizeof(*c));
 	int fl = fcntl(lfd, F_GETFL);

@@ -37,9 +37,10 @@ int keeper_path(const char *socket_path, char *out, unsigned len)
 {
 	int n = snprintf(out, len, "%s.keep", socket_path);
 
-	return n < 0 || (unsigned)n >= len || (unsigned)n >= sizeof(((struct sockaddr_un *)0)->sun_path)
-		       ? -1
-		       : 0;
+	return n < 0 || (unsigned)n >= len ||
+		       (unsigned)n >= sizeof(((struct sockaddr_un *)0)->sun_path)
+		   ? -1
+		   : 0;
 }
 
 int keeper_send(int kfd, uint32_t op, const void *body, uint32_t body_bytes, const int *fds,
@@ -623,8 +624,7 @@ static int keeper_spawn(const char *path)
 	if (lfd < 0)
 		return -1;
 	unlink(path); /* nobody answered there: a dead keeper's socket, if anything */
-	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(path, 0600) ||
-	    listen(lfd, 4)) {
+	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(path, 0600) || listen(lfd, 4)) {
 		close(lfd);
 		return -1;
 	}

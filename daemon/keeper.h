@@ -20,14 +20,14 @@
 #include "config.h"
 #include "log.h"
 
-#define KEEP_MAGIC 0x4b51484bu /* "KHQK" */
-#define KEEP_VERSION 2u	       /* this format; the header below never changes */
-#define KEEP_VERSION_MIN 2u    /* the oldest format read: version 1 had no body_bytes */
-#define KEEP_BODY_MAX 1024u    /* bytes of a body, any version */
+#define KEEP_MAGIC 0x4b51484bu	 /* "KHQK" */
+#define KEEP_VERSION 2u		 /* this format; the header below never changes */
+#define KEEP_VERSION_MIN 2u	 /* the oldest format read: version 1 had no body_bytes */
+#define KEEP_BODY_MAX 1024u	 /* bytes of a body, any version */
 #define KEEP_ENTRY_BODY_MAX 128u /* bytes of a KEEP_ENTRY body the keeper keeps */
-#define KEEP_ORPHAN_S 60u      /* a keeper without a daemon this long exits */
-#define KEEP_STOP_WAIT_MS 5000u /* how long a replaced daemon may take to stop */
-#define KEEP_TAKE_WAIT_S 15u	/* how long a daemon waits for the keeper's answer */
+#define KEEP_ORPHAN_S 60u	 /* a keeper without a daemon this long exits */
+#define KEEP_STOP_WAIT_MS 5000u	 /* how long a replaced daemon may take to stop */
+#define KEEP_TAKE_WAIT_S 15u	 /* how long a daemon waits for the keeper's answer */
 
 /*
  * Every message is a header and a body of body_bytes. A later version only
@@ -109,8 +109,8 @@ struct keep_msg {
 	struct keep_hdr h;
 	union {
 		struct keep_channel ch; /* KEEP_CHANNEL: fds data, ctl, wake */
-		struct keep_entry e;    /* KEEP_ENTRY: fd entry [, event fd]; KEEP_DROP_ENTRY */
-		uint64_t channel_id;    /* KEEP_DROP */
+		struct keep_entry e;	/* KEEP_ENTRY: fd entry [, event fd]; KEEP_DROP_ENTRY */
+		uint64_t channel_id;	/* KEEP_DROP */
 		struct keep_take take;	/* KEEP_TAKE */
 		struct keep_end end;	/* KEEP_END */
 		uint8_t raw[KEEP_BODY_MAX];

@@ -13,7 +13,7 @@ enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 extern enum log_level log_threshold;
 
 __attribute__((format(printf, 3, 4))) void log_msg(enum log_level level, const char *component,
-						    const char *fmt, ...);
+						   const char *fmt, ...);
 
 /*
  * A rate limit for one kind of line: at most LOG_RATE_BURST lines per

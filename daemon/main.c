@@ -44,19 +44,21 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: shmqd [--socket PATH] [--config FILE] [--ready-fd N | --background]\n"
-		   "             [--verbose|--quiet]\n"
-		   "       shmqd --check-config [--config FILE]\n"
-		   "  --socket PATH   control socket (default $SHMQ_SOCKET, else\n"
-		   "                  $XDG_RUNTIME_DIR/shmq/shmqd.sock, /run/shmq/shmqd.sock for root,\n"
-		   "                  /tmp/shmq-UID/shmqd.sock without XDG_RUNTIME_DIR)\n"
-		   "  --config FILE   channels and settings (see shmqd(8))\n"
-		   "  --check-config  parse the configuration, report, and exit (2 on an error)\n"
-		   "  --ready-fd N    once the socket listens, write a line to descriptor N, close it\n"
-		   "  --background    return once the socket listens, printing the daemon's pid\n"
-		   "  --replace       take over the channels of the shmqd running on the socket\n"
-		   "  --verbose, --quiet  log debug lines, or warnings and errors only\n"
-		   "  --version       print the version and exit\n");
+	fprintf(
+	    f,
+	    "usage: shmqd [--socket PATH] [--config FILE] [--ready-fd N | --background]\n"
+	    "             [--verbose|--quiet]\n"
+	    "       shmqd --check-config [--config FILE]\n"
+	    "  --socket PATH   control socket (default $SHMQ_SOCKET, else\n"
+	    "                  $XDG_RUNTIME_DIR/shmq/shmqd.sock, /run/shmq/shmqd.sock for root,\n"
+	    "                  /tmp/shmq-UID/shmqd.sock without XDG_RUNTIME_DIR)\n"
+	    "  --config FILE   channels and settings (see shmqd(8))\n"
+	    "  --check-config  parse the configuration, report, and exit (2 on an error)\n"
+	    "  --ready-fd N    once the socket listens, write a line to descriptor N, close it\n"
+	    "  --background    return once the socket listens, printing the daemon's pid\n"
+	    "  --replace       take over the channels of the shmqd running on the socket\n"
+	    "  --verbose, --quiet  log debug lines, or warnings and errors only\n"
+	    "  --version       print the version and exit\n");
 }
 
 struct args {
@@ -149,13 +151,17 @@ static int parse_opt(struct args *a, int o)
 
 static int parse_args(int argc, char **argv, struct args *a)
 {
-	static const struct option longopts[] = {
-		{"socket", required_argument, NULL, 's'}, {"config", required_argument, NULL, 'c'},
-		{"verbose", no_argument, NULL, 'v'},      {"quiet", no_argument, NULL, 'q'},
-		{"version", no_argument, NULL, 'V'},      {"check-config", no_argument, NULL, 'C'},
-		{"ready-fd", required_argument, NULL, 'r'}, {"background", no_argument, NULL, 'b'},
-		{"replace", no_argument, NULL, 'R'},      {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"socket", required_argument, NULL, 's'},
+						 {"config", required_argument, NULL, 'c'},
+						 {"verbose", no_argument, NULL, 'v'},
+						 {"quiet", no_argument, NULL, 'q'},
+						 {"version", no_argument, NULL, 'V'},
+						 {"check-config", no_argument, NULL, 'C'},
+						 {"ready-fd", required_argument, NULL, 'r'},
+						 {"background", no_argument, NULL, 'b'},
+						 {"replace", no_argument, NULL, 'R'},
+						 {"help", no_argument, NULL, 'h'},
+						 {NULL, 0, NULL, 0}};
 	int o, rc;
 
 	memset(a, 0, sizeof(*a));
@@ -305,7 +311,8 @@ static bool run(int epfd, int sfd, int tfd, struct ctl *ctl, struct registry *re
 
 			if (tag == TAG_SIGNAL) {
 				if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-					log_msg(LOG_INFO, "daemon", "stopping signal=%u", si.ssi_signo);
+					log_msg(LOG_INFO, "daemon", "stopping signal=%u",
+						si.ssi_signo);
 					return false;
 				}
 			} else if (tag == TAG_KEEPER) {
@@ -351,8 +358,8 @@ static int private_dir_make(const char *socket_path)
 }
 
 /* Listen on the socket a service manager passed, else on a->socket. */
-static int open_ctl(const struct args *a, int epfd, struct registry *reg,
-		    const struct config *cfg, struct ctl **ctl)
+static int open_ctl(const struct args *a, int epfd, struct registry *reg, const struct config *cfg,
+		    struct ctl **ctl)
 {
 	if (a->activated) {
 		if (ctl_open_fd(ctl, ACTIVATION_FD, epfd, reg, cfg) == 0)
@@ -423,12 +430,13 @@ static void keeper_start(const struct args *a, int epfd, struct registry *reg)
 	if ((a->private_dir && private_dir_make(a->socket)) ||
 	    keeper_path(a->socket, path, sizeof(path)) ||
 	    keeper_open(path, a->replace, &reg->kfd, &found)) {
-		log_msg(LOG_WARN, "keeper", "no keeper for socket=%s: channels end with this daemon",
-			a->socket);
+		log_msg(LOG_WARN, "keeper",
+			"no keeper for socket=%s: channels end with this daemon", a->socket);
 		return;
 	}
 	if (found)
-		log_msg(LOG_INFO, "daemon", "adopted channels=%u from the keeper", registry_adopt(reg));
+		log_msg(LOG_INFO, "daemon", "adopted channels=%u from the keeper",
+			registry_adopt(reg));
 	else
 		registry_adopt(reg); /* a new keeper: its empty answer */
 	if (reg->kfd >= 0 && epoll_ctl(epfd, EPOLL_CTL_ADD, reg->kfd, &ev))

@@ -438,8 +438,8 @@ static int channel_map(struct channel *ch)
 		err = log_format(ch->data, ch->ctl, &ch->g, ch->name, ch->id, 0, channel_key());
 	if (err)
 		return err;
-	segs = (struct log_segs){ch->data, ch->g.data_bytes, ch->ctl, ch->g.ctl_bytes,
-				 ch->wake, wake_bytes};
+	segs = (struct log_segs){ch->data,	  ch->g.data_bytes, ch->ctl,
+				 ch->g.ctl_bytes, ch->wake,	    wake_bytes};
 	err = log_attach(&ch->v, &segs, NULL);
 	ch->rep.ctl = ctl_rw(ch);
 	ch->rep.ctl_pslots = pub_slot(ch, 0);
@@ -505,9 +505,9 @@ static int channel_new(struct registry *r, const struct channel_spec *spec, uint
 	ch->numa_wire = spec->numa_node;
 	ch->numa_node = spec->numa_resolved;
 	ch->id = r->next_id++ | ((uint64_t)getpid() << 32);
-	err = log_geometry_make(spec->capacity_bytes, spec->max_message_bytes, spec->policy,
-				spec->publishers,
-				spec->flags & SHMQ_CHAN_NO_TIMESTAMP ? DATA_F_NO_TIMESTAMP : 0, &ch->g);
+	err = log_geometry_make(
+	    spec->capacity_bytes, spec->max_message_bytes, spec->policy, spec->publishers,
+	    spec->flags & SHMQ_CHAN_NO_TIMESTAMP ? DATA_F_NO_TIMESTAMP : 0, &ch->g);
 	if (!err)
 		err = channel_map(ch);
 	if (err) {
@@ -531,9 +531,9 @@ int registry_create_by(struct registry *r, const struct channel_spec *spec, uint
 			"created channel=%s ring_bytes=%llu max_message=%u policy=%s publishers=%s "
 			"owner_uid=%u by=%s",
 			spec->name, (unsigned long long)(*out)->v.ring_bytes,
-			(*out)->v.max_message_bytes, (*out)->v.policy == SHMQ_POLICY_BLOCK ? "block" : "drop",
-			(*out)->v.pub_mode == SHMQ_PUBLISHERS_ONE ? "one" : "many", owner_uid,
-			by);
+			(*out)->v.max_message_bytes,
+			(*out)->v.policy == SHMQ_POLICY_BLOCK ? "block" : "drop",
+			(*out)->v.pub_mode == SHMQ_PUBLISHERS_ONE ? "one" : "many", owner_uid, by);
 	return err;
 }
 
@@ -914,8 +914,8 @@ void registry_pub_remove(struct channel *ch, uint32_t idx)
 	log_repair_forget(&ch->rep, idx);
 	ch->repairs += gave_up;
 	if (gave_up)
-		log_msg(LOG_WARN, "registry", "gave up the claim of a closed publisher channel=%s pid=%u",
-			ch->name, pid);
+		log_msg(LOG_WARN, "registry",
+			"gave up the claim of a closed publisher channel=%s pid=%u", ch->name, pid);
 	/* it may have died between taking a sleeper's wake and giving it */
 	wake_all(ch);
 }
@@ -929,7 +929,8 @@ static void stall_stop(struct channel *ch, uint32_t pid)
 			continue;
 		ch->stall_killed[i] = pid;
 		log_msg(LOG_WARN, "registry",
-			"stopping stalled publisher channel=%s pid=%u (SIGKILL): its claim blocks the ring",
+			"stopping stalled publisher channel=%s pid=%u (SIGKILL): its claim blocks "
+			"the ring",
 			ch->name, pid);
 		procid_signal(pid, ch->pub_start[i], SIGKILL); /* never one that took its pid */
 	}
@@ -1240,8 +1241,7 @@ static const char *record_refusal(struct registry *r, const struct keep_channel 
 	return NULL;
 }
 
-static void adopt_channel(struct registry *r, const struct keep_channel *k, int *fds,
-			  unsigned nfds)
+static void adopt_channel(struct registry *r, const struct keep_channel *k, int *fds, unsigned nfds)
 {
 	const char *why = record_refusal(r, k, fds, nfds);
 	uint32_t unknown = 0;
@@ -1298,8 +1298,7 @@ static struct ctl_slot *entry_slot(const struct channel *ch, const struct keep_e
 	return sl;
 }
 
-static void adopt_entry(struct registry *r, const struct keep_entry *e, int *fds,
-			unsigned nfds)
+static void adopt_entry(struct registry *r, const struct keep_entry *e, int *fds, unsigned nfds)
 {
 	struct channel *ch = registry_by_id(r, e->channel_id);
 	unsigned i = e->idx;
@@ -1395,7 +1394,8 @@ unsigned registry_adopt(struct registry *r)
 		int got = r->kfd >= 0 ? keeper_recv(r->kfd, &m, fds, &nfds, 0) : -1;
 
 		if (got == -2) {
-			log_msg(LOG_WARN, "registry", "skipping a malformed record from the keeper");
+			log_msg(LOG_WARN, "registry",
+				"skipping a malformed record from the keeper");
 			continue;
 		}
 		if (got || m.h.op == KEEP_END)
@@ -1454,9 +1454,9 @@ int registry_resume(struct channel *ch, uint32_t role, uint32_t idx, uint32_t ge
 static bool expire_one(struct registry *r, struct channel *ch, bool sub, unsigned i)
 {
 	/* relaxed: the daemon's own word, written by the daemon before */
-	uint32_t pid = sub ? atomic_load_explicit(&reader_slot(ch, i)->owner_pid,
-						 memory_order_relaxed)
-			   : ch->pub_pid[i];
+	uint32_t pid =
+	    sub ? atomic_load_explicit(&reader_slot(ch, i)->owner_pid, memory_order_relaxed)
+		: ch->pub_pid[i];
 	bool gone;
 
 	if ((sub ? ch->reader_client[i] : ch->pub_client[i]) != CLIENT_PENDING ||

@@ -40,15 +40,15 @@ struct channel {
 	uint64_t id;
 	uint32_t owner_uid;
 	uint32_t max_handles_per_uid; /* its own limit, 0: the daemon's */
-	bool deleted;          /* not findable; kept while handles are open */
-	uint32_t handles;      /* open publisher and subscriber handles */
+	bool deleted;		      /* not findable; kept while handles are open */
+	uint32_t handles;	      /* open publisher and subscriber handles */
 	struct acl publish;
 	struct acl subscribe;
 	struct log_geometry g;
 	int32_t numa_wire; /* SHMQ_NUMA_* as the creator asked */
 	int numa_node;	   /* the node both segments are bound to, -1 none */
 	void *data;
-	void *ctl;  /* ours read-write; clients map it read-only */
+	void *ctl; /* ours read-write; clients map it read-only */
 	void *wake;
 	int data_fd;
 	int ctl_fd;
@@ -57,25 +57,25 @@ struct channel {
 	int wake_fd;
 	int wake_ro_fd;
 	struct log_view v;
-	struct log_peers peers;              /* every entry segment, mapped read-write */
+	struct log_peers peers; /* every entry segment, mapped read-write */
 	struct log_repair rep;
 	uint64_t reader_client[MAX_READERS]; /* owning client id, 0 = free */
-	uint64_t pub_client[MAX_PUBS];       /* owning client id, 0 = free */
-	uint32_t pub_pid[MAX_PUBS];          /* its pid, for repair; 0 = free */
+	uint64_t pub_client[MAX_PUBS];	     /* owning client id, 0 = free */
+	uint32_t pub_pid[MAX_PUBS];	     /* its pid, for repair; 0 = free */
 	uint64_t pub_start[MAX_PUBS];	     /* its process's start mark (procid.h); 0 = unknown */
 	uint64_t reader_start[MAX_READERS];  /* likewise for each reader's process */
 	uint32_t stall_killed[MAX_PUBS];     /* pid we stopped, logged once */
-	int reader_fd[MAX_READERS];          /* entry segments, -1 = none */
+	int reader_fd[MAX_READERS];	     /* entry segments, -1 = none */
 	int pub_fd[MAX_PUBS];
 	int efds[MAX_READERS];	 /* waker ends of event-fd readers' wake sockets, -1 = none */
 	int efd_rd[MAX_READERS]; /* their reader ends, until the OPEN reply hands them over */
 	bool have_efds;
-	uint64_t repairs;                    /* claims given up (dead, stalled, closed) */
+	uint64_t repairs; /* claims given up (dead, stalled, closed) */
 	struct reader_watch watch[MAX_READERS];
 	struct reader_bad bad[MAX_READERS];
 	struct log_rate bad_rate; /* "reader at a bad record" lines */
-	int *kfd; /* the registry's keeper connection */
-	bool adopted; /* served by an earlier daemon: monitors may resume it */
+	int *kfd;		  /* the registry's keeper connection */
+	bool adopted;		  /* served by an earlier daemon: monitors may resume it */
 };
 
 /*
@@ -88,9 +88,9 @@ struct channel {
 /* The daemon's calibration of the time-stamp counter (see log_timestamp()). */
 struct tsc_cal {
 	bool usable;
-	uint64_t t0, n0;        /* the first sample: the long baseline for mult */
+	uint64_t t0, n0;	 /* the first sample: the long baseline for mult */
 	uint64_t t_base, n_base; /* the latest sample */
-	uint64_t mult;          /* ns per tick << 32; 0: not usable (yet) */
+	uint64_t mult;		 /* ns per tick << 32; 0: not usable (yet) */
 };
 
 struct registry {
@@ -138,7 +138,7 @@ struct slot_owner {
 	uint64_t client_id;
 	uint32_t pid;
 	uint32_t uid;
-	uint64_t start; /* the process's start mark (procid.h), 0 = unknown */
+	uint64_t start;	    /* the process's start mark (procid.h), 0 = unknown */
 	uint32_t max_slots; /* of the role on the channel that uid may hold; 0: no limit */
 };
 

@@ -64,11 +64,11 @@ int client_send(struct shmq_client *c, uint16_t op, const void *req, uint32_t re
 {
 	uint8_t buf[PROTO_MAX_BYTES];
 	struct proto_hdr h = {
-		.magic = PROTO_MAGIC,
-		.version = PROTO_VERSION,
-		.op = op,
-		.seq = ++c->seq,
-		.body_bytes = req_len,
+	    .magic = PROTO_MAGIC,
+	    .version = PROTO_VERSION,
+	    .op = op,
+	    .seq = ++c->seq,
+	    .body_bytes = req_len,
 	};
 	ssize_t n;
 
@@ -145,7 +145,9 @@ int client_drop_late(struct shmq_client *c)
 	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
 
 	while (c->late) {
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = cbuf,
 				    .msg_controllen = sizeof(cbuf)};
 		ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 
@@ -165,8 +167,8 @@ int client_recv(struct shmq_client *c, uint16_t op, void *resp, uint32_t resp_le
 	uint8_t buf[PROTO_MAX_BYTES];
 	char cbuf[CMSG_SPACE(sizeof(int) * PROTO_MAX_FDS)];
 	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			    .msg_controllen = sizeof(cbuf)};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
 	struct proto_hdr h;
 	int64_t deadline = c->timeout_ns < 0 ? -1 : mono_ns() + c->timeout_ns;
 	unsigned got, resets = 0;
@@ -246,12 +248,12 @@ void client_wire_opts(struct proto_chan_opts *w, const struct shmq_channel_opts 
 	if (o)
 		d = *o;
 	*w = (struct proto_chan_opts){
-		.capacity_bytes = d.capacity_bytes,
-		.max_message_bytes = d.max_message_bytes,
-		.policy = d.policy,
-		.publishers = d.publishers,
-		.numa_node = d.numa_node,
-		.flags = d.flags,
+	    .capacity_bytes = d.capacity_bytes,
+	    .max_message_bytes = d.max_message_bytes,
+	    .policy = d.policy,
+	    .publishers = d.publishers,
+	    .numa_node = d.numa_node,
+	    .flags = d.flags,
 	};
 }
 
@@ -366,7 +368,7 @@ int chan_open_req(struct shmq_client *c, const char *name, const void *out, uint
 {
 	memset(req, 0, sizeof(*req));
 	req->role = role;
-	req->create = (uint32_t)!!create;
+	req->create = (uint32_t) !!create;
 	if (!c || !out)
 		return -SHMQ_EINVAL;
 	client_wire_opts(&req->opts, opts);
@@ -375,8 +377,11 @@ int chan_open_req(struct shmq_client *c, const char *name, const void *out, uint
 
 static void daemon_client_from_wire(struct shmq_daemon_client *o, const struct proto_client_row *w)
 {
-	*o = (struct shmq_daemon_client){.pid = w->pid, .uid = w->uid, .since_ns = w->since_ns,
-					 .channels = w->channels, .handles = w->handles};
+	*o = (struct shmq_daemon_client){.pid = w->pid,
+					 .uid = w->uid,
+					 .since_ns = w->since_ns,
+					 .channels = w->channels,
+					 .handles = w->handles};
 	memcpy(o->comm, w->comm, sizeof(o->comm));
 	o->comm[sizeof(o->comm) - 1] = 0;
 }
@@ -404,14 +409,14 @@ SHMQ_EXPORT int shmq_daemon_stats(struct shmq_client *c, struct shmq_daemon_stat
 		req.start += resp.count;
 	} while (resp.count && filled < max && req.start < resp.total);
 	*out = (struct shmq_daemon_stats){
-		.started_ns = resp.started_ns,
-		.now_ns = resp.now_ns,
-		.repairs = resp.repairs,
-		.denials = resp.denials,
-		.proto_errors = resp.proto_errors,
-		.connections = resp.connections,
-		.channels = resp.channels,
-		.clients = resp.total,
+	    .started_ns = resp.started_ns,
+	    .now_ns = resp.now_ns,
+	    .repairs = resp.repairs,
+	    .denials = resp.denials,
+	    .proto_errors = resp.proto_errors,
+	    .connections = resp.connections,
+	    .channels = resp.channels,
+	    .clients = resp.total,
 	};
 	return (int)resp.total;
 }
@@ -447,8 +452,8 @@ static int chan_map_fds(const int *fds, unsigned nfds, uint32_t role, struct cha
 		err = map_seg(fds[3], true, ENTRY_SEG_BYTES, &m->entry, &entry_bytes);
 	if (err)
 		return err;
-	segs = (struct log_segs){m->data, m->data_bytes, m->ctl, m->ctl_bytes, m->wake,
-				 m->wake_bytes};
+	segs =
+	    (struct log_segs){m->data, m->data_bytes, m->ctl, m->ctl_bytes, m->wake, m->wake_bytes};
 	return log_attach(&m->v, &segs, NULL);
 }
 
@@ -491,7 +496,6 @@ void chan_unmap(struct chan_map *m)
 	map_release(m->entry, ENTRY_SEG_BYTES);
 	m->data = m->ctl = m->wake = m->entry = NULL;
 }
-
 
 void chan_close_notify(struct shmq_client *c, uint64_t channel_id, uint32_t role,
 		       uint32_t reader_idx)

@@ -117,17 +117,17 @@ static void resume_all_locked(struct shmq_client *c)
 	struct client_handle *h = c->handles, *next;
 
 	for (; h; h = next) {
-		struct proto_resume req = {.channel_id = h->channel_id, .role = h->role,
-					   .slot = h->slot, .gen = h->gen};
-		struct proto_close close_req = {.channel_id = h->channel_id, .role = h->role,
-						.reader_idx = h->slot};
+		struct proto_resume req = {
+		    .channel_id = h->channel_id, .role = h->role, .slot = h->slot, .gen = h->gen};
+		struct proto_close close_req = {
+		    .channel_id = h->channel_id, .role = h->role, .reader_idx = h->slot};
 		struct proto_resume resp;
 		struct proto_close close_resp;
 
 		next = h->next;
-		if (!h->lost && (c->daemon_minor < PROTO_MINOR_RESUME ||
-				 call_locked(c, OP_RESUME, &req, sizeof(req), &resp, sizeof(resp),
-					     NULL, NULL)))
+		if (!h->lost &&
+		    (c->daemon_minor < PROTO_MINOR_RESUME ||
+		     call_locked(c, OP_RESUME, &req, sizeof(req), &resp, sizeof(resp), NULL, NULL)))
 			h->lost = true;
 		if (!h->closing)
 			continue;
@@ -236,8 +236,8 @@ void client_handle_add(struct shmq_client *c, struct client_handle *h)
 
 void client_handle_close(struct shmq_client *c, struct client_handle *h)
 {
-	struct proto_close req = {.channel_id = h->channel_id, .role = h->role,
-				  .reader_idx = h->slot};
+	struct proto_close req = {
+	    .channel_id = h->channel_id, .role = h->role, .reader_idx = h->slot};
 	struct proto_close resp;
 	struct client_handle *copy;
 
@@ -245,7 +245,7 @@ void client_handle_close(struct shmq_client *c, struct client_handle *h)
 	unlink_locked(c, h);
 	pthread_mutex_unlock(&c->lock);
 	if (client_call(c, OP_CLOSE, &req, sizeof(req), &resp, sizeof(resp), NULL, NULL) !=
-		    -SHMQ_ENODAEMON ||
+		-SHMQ_ENODAEMON ||
 	    h->lost)
 		return;
 	copy = malloc(sizeof(*copy));

@@ -32,19 +32,19 @@ SHMQ_EXPORT int shmq_msg_fields(const struct shmq_msg *msg, struct shmq_msg_fiel
 	if (err)
 		return err;
 	*out = (struct shmq_msg_fields){
-		.fields = v.present,
-		.key_hash = v.key_hash,
-		.msg_id = v.msg_id,
-		.corr_id = v.corr_id,
-		.deliver_at_ns = v.deliver_at_ns,
-		.expiry_ns = v.expiry_ns,
-		.key = v.key,
-		.key_len = v.key_len,
-		.reply_to = v.reply_to,
-		.reply_to_len = v.reply_to_len,
-		.content_type = v.content_type,
-		.content_type_len = v.content_type_len,
-		.nheaders = v.nheaders,
+	    .fields = v.present,
+	    .key_hash = v.key_hash,
+	    .msg_id = v.msg_id,
+	    .corr_id = v.corr_id,
+	    .deliver_at_ns = v.deliver_at_ns,
+	    .expiry_ns = v.expiry_ns,
+	    .key = v.key,
+	    .key_len = v.key_len,
+	    .reply_to = v.reply_to,
+	    .reply_to_len = v.reply_to_len,
+	    .content_type = v.content_type,
+	    .content_type_len = v.content_type_len,
+	    .nheaders = v.nheaders,
 	};
 	return 0;
 }

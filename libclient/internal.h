@@ -29,16 +29,16 @@ struct client_handle {
 
 struct shmq_client {
 	pthread_mutex_t lock; /* serialises requests on fd, guards everything below */
-	int fd;               /* -1 while the daemon is away */
+	int fd;		      /* -1 while the daemon is away */
 	uint32_t seq;
 	uint32_t daemon_pid;
 	uint32_t daemon_minor; /* PROTO_MINOR of the daemon's hello */
-	uint32_t late;         /* requests that timed out, their answers still due */
+	uint32_t late;	       /* requests that timed out, their answers still due */
 	int64_t timeout_ns;    /* bound on each answer; < 0 none */
 	char path[108];
 	struct client_handle *handles;
 	uint64_t down_since_ns; /* when the daemon went away; 0 while connected */
-	uint64_t next_try_ns;   /* no reconnect attempt before */
+	uint64_t next_try_ns;	/* no reconnect attempt before */
 	uint32_t backoff_ms;
 };
 

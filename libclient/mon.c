@@ -67,7 +67,7 @@ static void mon_refresh(struct shmq_mon *mon)
 	    atomic_load_explicit(&ctl->readers_gen, memory_order_relaxed) != mon->peers.readers_gen)
 		err = peers_refresh(mon->client, &mon->m, &mon->peers, PEER_READERS, MAX_READERS);
 	if (!err && (mon->stale || atomic_load_explicit(&ctl->pubs_gen, memory_order_relaxed) !=
-					   mon->peers.pubs_gen))
+				       mon->peers.pubs_gen))
 		err = peers_refresh(mon->client, &mon->m, &mon->peers, PEER_PUBS, MAX_PUBS);
 	mon->stale = err != 0;
 }
@@ -94,18 +94,18 @@ static void reader_row(const struct shmq_mon *mon, unsigned i, const struct log_
 	if (!log_cursor_load(e, &cur) || cur.pos > tail->pos || cur.bytes > tail->bytes)
 		cur = *tail; /* not a cursor an honest reader holds: report no lag */
 	*row = (struct shmq_mon_reader){
-		.slot = i,
-		.pid = ld32(&sl->owner_pid),
-		.uid = ld32(&sl->owner_uid),
-		.wait = ld32(&sl->wait_mode),
-		.offset = cur.pos,
-		.lag_messages = tail->pos - cur.pos,
-		.lag_bytes = tail->bytes - cur.bytes,
-		.received = ld(&e->received),
-		.lost_overrun = ld(&e->lost),
-		.lost_abandoned = ld(&e->lost_abandoned),
-		.sleeps = ld(&e->sleeps),
-		.wakeups = ld(&e->wakeups),
+	    .slot = i,
+	    .pid = ld32(&sl->owner_pid),
+	    .uid = ld32(&sl->owner_uid),
+	    .wait = ld32(&sl->wait_mode),
+	    .offset = cur.pos,
+	    .lag_messages = tail->pos - cur.pos,
+	    .lag_bytes = tail->bytes - cur.bytes,
+	    .received = ld(&e->received),
+	    .lost_overrun = ld(&e->lost),
+	    .lost_abandoned = ld(&e->lost_abandoned),
+	    .sleeps = ld(&e->sleeps),
+	    .wakeups = ld(&e->wakeups),
 	};
 }
 
@@ -115,13 +115,13 @@ static void pub_row(const struct shmq_mon *mon, unsigned i, struct shmq_mon_pub 
 	const struct ctl_slot *sl = &mon->m.v.pslots[i];
 
 	*row = (struct shmq_mon_pub){
-		.slot = i,
-		.pid = ld32(&sl->owner_pid),
-		.uid = ld32(&sl->owner_uid),
-		.messages = ld(&e->published),
-		.bytes = ld(&e->published_bytes),
-		.abandoned = ld(&e->abandoned),
-		.space_waits = ld(&e->space_waits),
+	    .slot = i,
+	    .pid = ld32(&sl->owner_pid),
+	    .uid = ld32(&sl->owner_uid),
+	    .messages = ld(&e->published),
+	    .bytes = ld(&e->published_bytes),
+	    .abandoned = ld(&e->abandoned),
+	    .space_waits = ld(&e->space_waits),
 	};
 }
 
@@ -204,10 +204,12 @@ SHMQ_EXPORT int shmq_mon_read(struct shmq_mon *mon, struct shmq_mon_stats *out)
 	out->sleepers = ld32(&v->wake->sleepers);
 	out->stale = mon->stale;
 	for (unsigned i = 0; i < MAX_READERS; i++)
-		if (mon->peers.p.readers[i] && !log_slot_stale(&v->rslots[i], mon->peers.p.rgen[i], true))
+		if (mon->peers.p.readers[i] &&
+		    !log_slot_stale(&v->rslots[i], mon->peers.p.rgen[i], true))
 			reader_row(mon, i, &tail, &out->readers[out->nreaders++]);
 	for (unsigned i = 0; i < MAX_PUBS; i++)
-		if (mon->peers.p.pubs[i] && !log_slot_stale(&v->pslots[i], mon->peers.p.pgen[i], true))
+		if (mon->peers.p.pubs[i] &&
+		    !log_slot_stale(&v->pslots[i], mon->peers.p.pgen[i], true))
 			pub_row(mon, i, &out->pubs[out->npubs++]);
 	return 0;
 }

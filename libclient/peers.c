@@ -61,9 +61,8 @@ int peers_refresh(struct shmq_client *c, const struct chan_map *m, struct peer_m
 {
 	/* acquire; pairs with the daemon's release bump: the listing we get
 	 * next is at least as new as this generation. */
-	uint64_t gen = atomic_load_explicit(kind == PEER_PUBS ? &m->v.ctl->pubs_gen
-							      : &m->v.ctl->readers_gen,
-					    memory_order_acquire);
+	uint64_t gen = atomic_load_explicit(
+	    kind == PEER_PUBS ? &m->v.ctl->pubs_gen : &m->v.ctl->readers_gen, memory_order_acquire);
 	struct proto_peers resp;
 	int fds[PROTO_MAX_FDS];
 	unsigned nfds, k = 0;

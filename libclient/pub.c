@@ -28,11 +28,11 @@ struct shmq_pub {
 	struct peer_maps peers;
 	struct log_pub lp;
 	struct log_claim claim;
-	uint32_t idx;        /* our publisher entry */
-	uint32_t nclaimed;   /* records in the open claim, 0 if none */
-	uint32_t ext;        /* extension bytes of the open one-record claim */
+	uint32_t idx;	   /* our publisher entry */
+	uint32_t nclaimed; /* records in the open claim, 0 if none */
+	uint32_t ext;	   /* extension bytes of the open one-record claim */
 	bool have_efds;
-	uint64_t efds_gen;   /* ctl->readers_gen when efds were fetched */
+	uint64_t efds_gen; /* ctl->readers_gen when efds were fetched */
 	int efds[MAX_READERS];
 	uint32_t lens[MAX_BATCH]; /* the open claim's payload sizes */
 	uint32_t claims;	  /* claims tried, to look at the daemon every PUB_LOOK_EVERY */
@@ -66,8 +66,10 @@ SHMQ_EXPORT int shmq_pub_open(struct shmq_client *c, const char *name,
 	}
 	p->client = c;
 	p->idx = resp.reader_idx;
-	p->h = (struct client_handle){.channel_id = resp.channel_id, .role = ROLE_PUB,
-				      .slot = resp.reader_idx, .gen = resp.reader_gen};
+	p->h = (struct client_handle){.channel_id = resp.channel_id,
+				      .role = ROLE_PUB,
+				      .slot = resp.reader_idx,
+				      .gen = resp.reader_gen};
 	client_handle_add(c, &p->h);
 	for (unsigned i = 0; i < MAX_READERS; i++)
 		p->efds[i] = -1;
@@ -310,19 +312,20 @@ static int claim_wait(struct shmq_pub *p, const uint32_t *lens, unsigned n, int6
 static void claim_fill(struct shmq_pub *p, struct shmq_claim *claim, unsigned i, uint64_t bytes)
 {
 	*claim = (struct shmq_claim){
-		.data = log_payload(&p->m.v, bytes, p->ext),
-		.capacity = p->lens[i],
-		.offset = p->claim.at.pos + i,
+	    .data = log_payload(&p->m.v, bytes, p->ext),
+	    .capacity = p->lens[i],
+	    .offset = p->claim.at.pos + i,
 	};
 }
 
 static_assert(sizeof(struct shmq_header) == sizeof(struct ext_kv) &&
-		      offsetof(struct shmq_header, name_len) == offsetof(struct ext_kv, name_len) &&
-		      offsetof(struct shmq_header, value) == offsetof(struct ext_kv, value) &&
-		      offsetof(struct shmq_header, value_len) == offsetof(struct ext_kv, value_len),
+		  offsetof(struct shmq_header, name_len) == offsetof(struct ext_kv, name_len) &&
+		  offsetof(struct shmq_header, value) == offsetof(struct ext_kv, value) &&
+		  offsetof(struct shmq_header, value_len) == offsetof(struct ext_kv, value_len),
 	      "shmq_header is ext_kv");
-static_assert(SHMQ_F_HEADERS == EXT_HEADERS && SHMQ_F_KEY == EXT_KEY && SHMQ_F_MSG_ID == EXT_MSG_ID &&
-		      SHMQ_F_REPLY_TO == EXT_REPLY_TO && SHMQ_F_CONTENT_TYPE == EXT_CONTENT_TYPE,
+static_assert(SHMQ_F_HEADERS == EXT_HEADERS && SHMQ_F_KEY == EXT_KEY &&
+		  SHMQ_F_MSG_ID == EXT_MSG_ID && SHMQ_F_REPLY_TO == EXT_REPLY_TO &&
+		  SHMQ_F_CONTENT_TYPE == EXT_CONTENT_TYPE,
 	      "SHMQ_F_* are EXT_*");
 static_assert(EXT_MAX_BYTES == REC_EXT_MAX, "one limit");
 /* each public limit is its internal twin */
@@ -341,21 +344,21 @@ static int opts_to_ext(const struct shmq_msg_opts *o, struct ext_in *in, uint32_
 	    ((o->fields & SHMQ_F_CONTENT_TYPE) && !o->content_type))
 		return -SHMQ_EINVAL;
 	*in = (struct ext_in){
-		.present = o->fields,
-		.msg_id = o->msg_id,
-		.corr_id = o->corr_id,
-		.deliver_at_ns = o->deliver_at_ns,
-		.expiry_ns = o->expiry_ns,
-		.key = o->key,
-		.key_len = o->key_len,
-		.reply_to = o->reply_to,
-		.reply_to_len = o->fields & SHMQ_F_REPLY_TO ? (uint32_t)strlen(o->reply_to) : 0,
-		.content_type = o->content_type,
-		.content_type_len = o->fields & SHMQ_F_CONTENT_TYPE
-					    ? (uint32_t)strnlen(o->content_type, EXT_CONTENT_TYPE_MAX + 1)
-					    : 0,
-		.headers = (const struct ext_kv *)o->headers,
-		.nheaders = o->nheaders,
+	    .present = o->fields,
+	    .msg_id = o->msg_id,
+	    .corr_id = o->corr_id,
+	    .deliver_at_ns = o->deliver_at_ns,
+	    .expiry_ns = o->expiry_ns,
+	    .key = o->key,
+	    .key_len = o->key_len,
+	    .reply_to = o->reply_to,
+	    .reply_to_len = o->fields & SHMQ_F_REPLY_TO ? (uint32_t)strlen(o->reply_to) : 0,
+	    .content_type = o->content_type,
+	    .content_type_len = o->fields & SHMQ_F_CONTENT_TYPE
+				    ? (uint32_t)strnlen(o->content_type, EXT_CONTENT_TYPE_MAX + 1)
+				    : 0,
+	    .headers = (const struct ext_kv *)o->headers,
+	    .nheaders = o->nheaders,
 	};
 	return ext_size(in, bytes);
 }
@@ -491,8 +494,8 @@ SHMQ_EXPORT int shmq_pub_abort(struct shmq_pub *p, struct shmq_claim *claim)
 	return wake_if(p, rc);
 }
 
-SHMQ_EXPORT int shmq_publish(struct shmq_pub *p, const void *data, uint32_t len,
-			     int64_t timeout_ns, uint64_t *offset)
+SHMQ_EXPORT int shmq_publish(struct shmq_pub *p, const void *data, uint32_t len, int64_t timeout_ns,
+			     uint64_t *offset)
 {
 	return shmq_publish_opts(p, data, len, NULL, timeout_ns, offset);
 }

@@ -48,27 +48,27 @@ struct shmq_channel_opts {
 	uint64_t capacity_bytes;    /* ring bytes at least, default 4 MiB (rounded up to 2^n,
 				     * and to 4 records of the largest message) */
 	uint32_t max_message_bytes; /* largest payload, default 4096, at most 16 MiB */
-	uint32_t policy;            /* enum shmq_policy, default DROP */
-	uint32_t publishers;        /* enum shmq_publishers, default MANY */
-	int32_t numa_node;          /* SHMQ_NUMA_*, default NONE */
-	uint32_t flags;             /* SHMQ_CHAN_*, default 0 */
-	uint32_t reserved;          /* 0 */
+	uint32_t policy;	    /* enum shmq_policy, default DROP */
+	uint32_t publishers;	    /* enum shmq_publishers, default MANY */
+	int32_t numa_node;	    /* SHMQ_NUMA_*, default NONE */
+	uint32_t flags;		    /* SHMQ_CHAN_*, default 0 */
+	uint32_t reserved;	    /* 0 */
 };
 
 /* One row of shmq_channel_list(). */
 struct shmq_channel_info {
 	char name[SHMQ_NAME_MAX + 1];
 	uint32_t policy;
-	uint64_t capacity_bytes;    /* bytes of the ring */
+	uint64_t capacity_bytes; /* bytes of the ring */
 	uint32_t max_message_bytes;
-	uint32_t readers;           /* subscribers attached now */
-	uint64_t oldest;            /* offset of the oldest message still retained */
-	uint64_t tail;              /* offset the next message gets */
-	uint32_t publishers;        /* enum shmq_publishers */
-	uint32_t publishers_open;   /* publisher handles open now */
-	int32_t numa_node;          /* as asked, SHMQ_NUMA_* */
-	int32_t numa_pages_node;    /* node the ring's memory is on, -1 if unknown or mixed */
-	uint32_t flags;             /* SHMQ_CHAN_* */
+	uint32_t readers;	  /* subscribers attached now */
+	uint64_t oldest;	  /* offset of the oldest message still retained */
+	uint64_t tail;		  /* offset the next message gets */
+	uint32_t publishers;	  /* enum shmq_publishers */
+	uint32_t publishers_open; /* publisher handles open now */
+	int32_t numa_node;	  /* as asked, SHMQ_NUMA_* */
+	int32_t numa_pages_node;  /* node the ring's memory is on, -1 if unknown or mixed */
+	uint32_t flags;		  /* SHMQ_CHAN_* */
 };
 
 struct shmq_pub_opts {
@@ -78,11 +78,11 @@ struct shmq_pub_opts {
 };
 
 struct shmq_sub_opts {
-	uint32_t start;   /* enum shmq_start */
-	uint32_t wait;    /* enum shmq_wait */
+	uint32_t start;	  /* enum shmq_start */
+	uint32_t wait;	  /* enum shmq_wait */
 	uint64_t offset;  /* with SHMQ_START_OFFSET */
 	uint64_t spin_ns; /* SPIN_SLEEP spin window, default 20000 */
-	int create;       /* create the channel with .channel if missing */
+	int create;	  /* create the channel with .channel if missing */
 	struct shmq_channel_opts channel;
 };
 
@@ -90,11 +90,11 @@ struct shmq_sub_opts {
 struct shmq_msg {
 	const void *data;
 	uint32_t len;
-	uint32_t flags;        /* SHMQ_MSG_* */
+	uint32_t flags;	       /* SHMQ_MSG_* */
 	uint64_t offset;       /* position in the channel, dense, never reused */
 	uint64_t timestamp_ns; /* CLOCK_REALTIME at commit; 0 on SHMQ_CHAN_NO_TIMESTAMP channels */
-	uint64_t lost;         /* messages lost just before this one (overrun or dead publisher) */
-	uint64_t seal;         /* the record's place, for shmq_msg_verify(); do not change */
+	uint64_t lost;	       /* messages lost just before this one (overrun or dead publisher) */
+	uint64_t seal;	       /* the record's place, for shmq_msg_verify(); do not change */
 	const void *ext;       /* the header fields, encoded: read them with shmq_msg_fields() */
 	uint32_t ext_bytes;    /* 0: the message has none */
 	uint32_t reserved;
@@ -105,14 +105,14 @@ struct shmq_msg {
 #define SHMQ_MSG_BATCH 0x08u  /* the first message of an atomic batch */
 
 /* Which optional header fields a message carries (shmq_msg_opts.fields). */
-#define SHMQ_F_MSG_ID 0x01u       /* msg_id: for duplicate detection */
-#define SHMQ_F_CORR_ID 0x02u      /* corr_id: request/reply correlation */
-#define SHMQ_F_DELIVER_AT 0x04u   /* deliver_at_ns: CLOCK_REALTIME, not before */
-#define SHMQ_F_EXPIRY 0x08u       /* expiry_ns: CLOCK_REALTIME, not after */
-#define SHMQ_F_KEY 0x10u          /* key (1..1024 bytes), with a stored 32-bit hash */
-#define SHMQ_F_REPLY_TO 0x20u     /* reply_to: a channel name */
+#define SHMQ_F_MSG_ID 0x01u	  /* msg_id: for duplicate detection */
+#define SHMQ_F_CORR_ID 0x02u	  /* corr_id: request/reply correlation */
+#define SHMQ_F_DELIVER_AT 0x04u	  /* deliver_at_ns: CLOCK_REALTIME, not before */
+#define SHMQ_F_EXPIRY 0x08u	  /* expiry_ns: CLOCK_REALTIME, not after */
+#define SHMQ_F_KEY 0x10u	  /* key (1..1024 bytes), with a stored 32-bit hash */
+#define SHMQ_F_REPLY_TO 0x20u	  /* reply_to: a channel name */
 #define SHMQ_F_CONTENT_TYPE 0x40u /* content_type (1..255 bytes) */
-#define SHMQ_F_HEADERS 0x80u      /* 1..16 user headers: name 1..255, value 0..1024 bytes */
+#define SHMQ_F_HEADERS 0x80u	  /* 1..16 user headers: name 1..255, value 0..1024 bytes */
 
 /* A user header. */
 struct shmq_header {
@@ -137,7 +137,7 @@ struct shmq_msg_opts {
 	const void *key;
 	uint32_t key_len;
 	uint32_t nheaders;
-	const char *reply_to;     /* NUL-terminated */
+	const char *reply_to;	  /* NUL-terminated */
 	const char *content_type; /* NUL-terminated */
 	const struct shmq_header *headers;
 };
@@ -153,7 +153,7 @@ struct shmq_msg_fields {
 	const void *key;
 	uint32_t key_len;
 	uint32_t reply_to_len;
-	const char *reply_to;     /* not NUL-terminated: reply_to_len bytes */
+	const char *reply_to;	  /* not NUL-terminated: reply_to_len bytes */
 	const char *content_type; /* not NUL-terminated */
 	uint32_t content_type_len;
 	uint32_t nheaders;
@@ -164,7 +164,7 @@ struct shmq_claim {
 	void *data;
 	uint32_t capacity; /* bytes that may be written at data: the length claimed */
 	uint32_t reserved;
-	uint64_t offset;   /* the message's offset once committed */
+	uint64_t offset; /* the message's offset once committed */
 };
 
 /* One message of a batch for shmq_publishv(). */
@@ -189,7 +189,7 @@ struct shmq_buf {
 /* Counters of a subscriber, since it opened. */
 struct shmq_sub_stats {
 	uint64_t received;
-	uint64_t lost_overrun;   /* overwritten before they were read (drop policy) */
+	uint64_t lost_overrun;	 /* overwritten before they were read (drop policy) */
 	uint64_t lost_abandoned; /* their publisher died or stalled between claim and commit */
 };
 
@@ -217,8 +217,7 @@ int shmq_connect(const char *socket_path, struct shmq_client **out);
  * hang on a stopped or overloaded daemon; what the late request did
  * (opened a handle, for instance) stands until the connection closes.
  */
-int shmq_connect_timeout(const char *socket_path, int64_t timeout_ns,
-			 struct shmq_client **out);
+int shmq_connect_timeout(const char *socket_path, int64_t timeout_ns, struct shmq_client **out);
 
 /* Close the connection. NULL is ignored. */
 void shmq_disconnect(struct shmq_client *client);
@@ -263,8 +262,7 @@ int shmq_channel_repair(struct shmq_client *client, const char *name, uint32_t *
 int shmq_channel_list(struct shmq_client *client, struct shmq_channel_info *out, size_t max);
 
 /* Describe one channel. -SHMQ_ENOENT. */
-int shmq_channel_info(struct shmq_client *client, const char *name,
-		      struct shmq_channel_info *out);
+int shmq_channel_info(struct shmq_client *client, const char *name, struct shmq_channel_info *out);
 
 /* Return the default channel settings with every zero field filled in. */
 void shmq_channel_opts_default(struct shmq_channel_opts *opts);
@@ -345,8 +343,8 @@ int shmq_pub_claimv(struct shmq_pub *pub, const uint32_t *lens, unsigned n,
 int shmq_pub_commitv(struct shmq_pub *pub, struct shmq_claim *claims, unsigned n);
 
 /* Copy n messages in and publish them as one atomic batch; claimv + commitv. */
-int shmq_publishv(struct shmq_pub *pub, const struct shmq_buf *msgs, unsigned n,
-		  int64_t timeout_ns, uint64_t *first_offset);
+int shmq_publishv(struct shmq_pub *pub, const struct shmq_buf *msgs, unsigned n, int64_t timeout_ns,
+		  uint64_t *first_offset);
 
 /*
  * Copy len bytes into the channel as one message; claim + memcpy + commit.
@@ -480,15 +478,15 @@ struct shmq_mon_reader {
 	uint32_t slot;
 	uint32_t pid;
 	uint32_t uid;
-	uint32_t wait;           /* enum shmq_wait */
-	uint64_t offset;         /* the next message it will read, as it last published */
-	uint64_t lag_messages;   /* tail - offset */
-	uint64_t lag_bytes;      /* ring bytes between its cursor and the tail */
+	uint32_t wait;	       /* enum shmq_wait */
+	uint64_t offset;       /* the next message it will read, as it last published */
+	uint64_t lag_messages; /* tail - offset */
+	uint64_t lag_bytes;    /* ring bytes between its cursor and the tail */
 	uint64_t received;
 	uint64_t lost_overrun;
 	uint64_t lost_abandoned;
-	uint64_t sleeps;         /* times it went to sleep */
-	uint64_t wakeups;        /* sleeps that ended with a message */
+	uint64_t sleeps;  /* times it went to sleep */
+	uint64_t wakeups; /* sleeps that ended with a message */
 };
 
 struct shmq_mon_pub {
@@ -497,24 +495,24 @@ struct shmq_mon_pub {
 	uint32_t uid;
 	uint32_t reserved;
 	uint64_t messages;
-	uint64_t bytes;          /* payload bytes */
-	uint64_t abandoned;      /* its claims aborted or given up by the daemon */
-	uint64_t space_waits;    /* times it slept for space */
+	uint64_t bytes;	      /* payload bytes */
+	uint64_t abandoned;   /* its claims aborted or given up by the daemon */
+	uint64_t space_waits; /* times it slept for space */
 };
 
 struct shmq_mon_stats {
-	uint64_t tail;           /* offset the next message gets */
-	uint64_t tail_bytes;     /* ring bytes used since the channel was created */
-	uint64_t oldest;         /* offset of the oldest retained message */
+	uint64_t tail;	     /* offset the next message gets */
+	uint64_t tail_bytes; /* ring bytes used since the channel was created */
+	uint64_t oldest;     /* offset of the oldest retained message */
 	uint64_t capacity_bytes;
-	uint64_t abandoned;      /* claims the daemon gave up */
+	uint64_t abandoned;	   /* claims the daemon gave up */
 	uint64_t watchdog_wakeups; /* readers the daemon woke, found asleep behind the tail */
 	uint32_t policy;
-	uint32_t deleted;        /* 1: the channel was deleted */
-	uint32_t sleepers;       /* readers asleep now (as they announce it) */
-	uint32_t nreaders;       /* rows filled in readers[] */
-	uint32_t npubs;          /* rows filled in pubs[] */
-	uint32_t stale;          /* 1: the daemon could not list new handles; rows may miss some */
+	uint32_t deleted;  /* 1: the channel was deleted */
+	uint32_t sleepers; /* readers asleep now (as they announce it) */
+	uint32_t nreaders; /* rows filled in readers[] */
+	uint32_t npubs;	   /* rows filled in pubs[] */
+	uint32_t stale;	   /* 1: the daemon could not list new handles; rows may miss some */
 	struct shmq_mon_reader readers[SHMQ_MAX_READERS];
 	struct shmq_mon_pub pubs[SHMQ_MAX_PUBLISHERS];
 };
@@ -545,15 +543,14 @@ int shmq_mon_read(struct shmq_mon *mon, struct shmq_mon_stats *out);
 #define SHMQ_LAT_SAMPLE_EVERY 64
 
 /* Upper bound of latency bucket k in ns (UINT64_MAX for the last). */
-#define SHMQ_LAT_BUCKET_NS(k)                                                                   \
-	((k) + 1 >= SHMQ_LAT_BUCKETS ? UINT64_MAX : (uint64_t)1 << ((k) + 8))
+#define SHMQ_LAT_BUCKET_NS(k) ((k) + 1 >= SHMQ_LAT_BUCKETS ? UINT64_MAX : (uint64_t)1 << ((k) + 8))
 
 /* Features of the channel's statistics (shmq_mon_ext.features). */
 #define SHMQ_MON_F_STATS 0x1u /* latency and largest message are kept */
 
 struct shmq_mon_latency {
-	uint64_t samples;        /* messages timed */
-	uint64_t sum_ns;         /* their latencies added up */
+	uint64_t samples; /* messages timed */
+	uint64_t sum_ns;  /* their latencies added up */
 	uint64_t buckets[SHMQ_LAT_BUCKETS];
 };
 
@@ -563,8 +560,8 @@ struct shmq_mon_latency {
  * and pubs[]. Counters of a handle go with it when it closes.
  */
 struct shmq_mon_ext {
-	uint32_t features;       /* SHMQ_MON_F_* the channel's daemon announces */
-	uint32_t monitors;       /* monitor handles open now, this one included */
+	uint32_t features;	    /* SHMQ_MON_F_* the channel's daemon announces */
+	uint32_t monitors;	    /* monitor handles open now, this one included */
 	uint32_t max_message_bytes; /* largest payload committed by a publisher open now */
 	uint32_t bad_readers;	    /* readers the daemon's watchdog finds stuck at a record they
 				     * cannot parse (a publisher forged it): shmq_channel_repair() */
@@ -582,22 +579,22 @@ int shmq_mon_read_ext(struct shmq_mon *mon, struct shmq_mon_stats *out, struct s
 struct shmq_daemon_client {
 	uint32_t pid;
 	uint32_t uid;
-	uint64_t since_ns;       /* CLOCK_REALTIME when it connected */
-	uint32_t channels;       /* distinct channels it holds handles on */
-	uint32_t handles;        /* publisher, subscriber and monitor handles */
-	char comm[16];           /* its command name */
+	uint64_t since_ns; /* CLOCK_REALTIME when it connected */
+	uint32_t channels; /* distinct channels it holds handles on */
+	uint32_t handles;  /* publisher, subscriber and monitor handles */
+	char comm[16];	   /* its command name */
 };
 
 /* The daemon's own counters, since it started. */
 struct shmq_daemon_stats {
-	uint64_t started_ns;     /* CLOCK_REALTIME when it started */
-	uint64_t now_ns;         /* CLOCK_REALTIME of the answer */
-	uint64_t repairs;        /* claims of dead or stalled publishers it gave up */
-	uint64_t denials;        /* requests refused by access control or quotas */
-	uint64_t proto_errors;   /* malformed requests */
-	uint64_t connections;    /* clients accepted */
-	uint32_t channels;       /* live channels the caller may see */
-	uint32_t clients;        /* clients the caller may see */
+	uint64_t started_ns;   /* CLOCK_REALTIME when it started */
+	uint64_t now_ns;       /* CLOCK_REALTIME of the answer */
+	uint64_t repairs;      /* claims of dead or stalled publishers it gave up */
+	uint64_t denials;      /* requests refused by access control or quotas */
+	uint64_t proto_errors; /* malformed requests */
+	uint64_t connections;  /* clients accepted */
+	uint32_t channels;     /* live channels the caller may see */
+	uint32_t clients;      /* clients the caller may see */
 };
 
 /*

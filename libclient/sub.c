@@ -28,10 +28,10 @@
 #include "wait.h"
 
 #define DEFAULT_SPIN_NS 20000u
-#define MAX_CURSOR_BATCH 256u /* ... or this many messages */
-#define UNFENCED_SLEEP_NS 1000000 /* longest sleep where membarrier is refused */
-#define DAEMON_CHECK_NS 100000000 /* longest sleep before a look at the channel and daemon */
-#define EMPTY_WAKES_MAX 16u       /* wake-ups in a row that brought nothing ... */
+#define MAX_CURSOR_BATCH 256u	    /* ... or this many messages */
+#define UNFENCED_SLEEP_NS 1000000   /* longest sleep where membarrier is refused */
+#define DAEMON_CHECK_NS 100000000   /* longest sleep before a look at the channel and daemon */
+#define EMPTY_WAKES_MAX 16u	    /* wake-ups in a row that brought nothing ... */
 #define EMPTY_WAKE_PAUSE_NS 1000000 /* ... then pause this long before the next sleep */
 
 struct shmq_sub {
@@ -39,21 +39,21 @@ struct shmq_sub {
 	struct client_handle h; /* resumed after a daemon restart */
 	struct chan_map m;
 	struct reader_entry *me;
-	struct log_cursor cur;       /* next record to look at (the held one while held) */
+	struct log_cursor cur;	     /* next record to look at (the held one while held) */
 	struct log_cursor published; /* last cursor stored in me */
-	uint64_t skip_below;   /* deliver nothing below this offset (start at an offset) */
-	uint64_t lost_pending; /* lost since the last delivered message */
-	bool holding;       /* a view from shmq_recv is out at cur */
-	bool armed;         /* event fd mode: we set me->armed (a publisher may clear it) */
-	bool fenced;        /* membarrier works here: sleeps need no bound */
+	uint64_t skip_below;	     /* deliver nothing below this offset (start at an offset) */
+	uint64_t lost_pending;	     /* lost since the last delivered message */
+	bool holding;		     /* a view from shmq_recv is out at cur */
+	bool armed;	      /* event fd mode: we set me->armed (a publisher may clear it) */
+	bool fenced;	      /* membarrier works here: sleeps need no bound */
 	uint32_t empty_wakes; /* wake-ups in a row that brought no message */
 	uint32_t cut_seq;     /* me->cut_seq when we last took a cut */
 	uint32_t idx;
 	uint32_t wait_mode;
 	uint64_t spin_ns;
-	uint64_t cursor_bytes; /* publish the cursor after this many bytes ... */
+	uint64_t cursor_bytes;	  /* publish the cursor after this many bytes ... */
 	uint64_t sleeps, wakeups; /* counted for monitors */
-	uint64_t checked_ns;      /* when channel_gone() last asked about the daemon */
+	uint64_t checked_ns;	  /* when channel_gone() last asked about the daemon */
 	int efd;
 	struct log_rec last;
 	struct shmq_sub_stats st;
@@ -89,8 +89,10 @@ SHMQ_EXPORT int shmq_sub_open(struct shmq_client *c, const char *name,
 		goto out_close;
 	s->client = c;
 	s->idx = resp.reader_idx;
-	s->h = (struct client_handle){.channel_id = resp.channel_id, .role = ROLE_SUB,
-				      .slot = resp.reader_idx, .gen = resp.reader_gen};
+	s->h = (struct client_handle){.channel_id = resp.channel_id,
+				      .role = ROLE_SUB,
+				      .slot = resp.reader_idx,
+				      .gen = resp.reader_gen};
 	client_handle_add(c, &s->h);
 	s->me = s->m.entry;
 	/* relaxed: the daemon wrote the entry before the slot turned active. */
@@ -343,7 +345,8 @@ static int sleep_efd(struct shmq_sub *s, struct log_rec *rec, int64_t left)
 		return r;
 	left = sleep_bound(s, left);
 	if (left > (int64_t)INT32_MAX * 1000000)
-		left = (int64_t)INT32_MAX * 1000000; /* poll() takes int ms: ~24 days, then re-check */
+		left =
+		    (int64_t)INT32_MAX * 1000000; /* poll() takes int ms: ~24 days, then re-check */
 	poll(&pfd, 1, left < 0 ? -1 : (int)((left + 999999) / 1000000));
 	return 0;
 }
@@ -476,7 +479,7 @@ static int wait_next(struct shmq_sub *s, struct log_rec *rec, int64_t timeout_ns
  * time-stamp counter the publisher used, into our entry's histogram.
  */
 static __attribute__((noinline, cold)) void lat_sample(struct shmq_sub *s,
-						     const struct log_rec *rec)
+						       const struct log_rec *rec)
 {
 	struct reader_entry *e = s->me;
 	uint64_t now, ns;
@@ -486,28 +489,29 @@ static __attribute__((noinline, cold)) void lat_sample(struct shmq_sub *s,
 	ns = now > rec->timestamp_ns ? now - rec->timestamp_ns : 0;
 	b = lat_bucket(ns);
 	/* relaxed: counters in our own entry, one writer; monitors sum loosely. */
-	counter_store(&e->lat_samples, atomic_load_explicit(&e->lat_samples, memory_order_relaxed) + 1);
-	counter_store(&e->lat_sum_ns, atomic_load_explicit(&e->lat_sum_ns, memory_order_relaxed) + ns);
+	counter_store(&e->lat_samples,
+		      atomic_load_explicit(&e->lat_samples, memory_order_relaxed) + 1);
+	counter_store(&e->lat_sum_ns,
+		      atomic_load_explicit(&e->lat_sum_ns, memory_order_relaxed) + ns);
 	counter_store(&e->lat[b], atomic_load_explicit(&e->lat[b], memory_order_relaxed) + 1);
 }
 
-static inline __attribute__((always_inline)) void fill_msg(struct shmq_sub *s,
-						      const struct log_rec *rec,
-						      struct shmq_msg *msg)
+static inline __attribute__((always_inline)) void
+fill_msg(struct shmq_sub *s, const struct log_rec *rec, struct shmq_msg *msg)
 {
 	if (SHMQ_COUNTERS &&
 	    __builtin_expect(!(rec->pos & (LAT_SAMPLE_EVERY - 1)) && rec->timestamp_ns, 0))
 		lat_sample(s, rec);
 	*msg = (struct shmq_msg){
-		.data = rec->data,
-		.len = rec->len,
-		.flags = rec->flags,
-		.offset = rec->pos,
-		.timestamp_ns = rec->timestamp_ns,
-		.lost = s->lost_pending,
-		.seal = rec->bytes,
-		.ext = rec->ext,
-		.ext_bytes = rec->ext_bytes,
+	    .data = rec->data,
+	    .len = rec->len,
+	    .flags = rec->flags,
+	    .offset = rec->pos,
+	    .timestamp_ns = rec->timestamp_ns,
+	    .lost = s->lost_pending,
+	    .seal = rec->bytes,
+	    .ext = rec->ext,
+	    .ext_bytes = rec->ext_bytes,
 	};
 	s->lost_pending = 0;
 	s->st.received++;

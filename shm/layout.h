@@ -32,24 +32,25 @@ static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
 static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free");
 
 #define DATA_MAGIC 0x5348514d44415441ull /* "SHQMDATA" */
-#define CTL_MAGIC 0x5348514d4354524cull  /* "SHQMCTRL" */
-#define LAYOUT_VERSION 3u     /* the data segment */
-#define CTL_LAYOUT_VERSION 4u /* the control segment (split by writer) */
+#define CTL_MAGIC 0x5348514d4354524cull	 /* "SHQMCTRL" */
+#define LAYOUT_VERSION 3u		 /* the data segment */
+#define CTL_LAYOUT_VERSION 4u		 /* the control segment (split by writer) */
 
 /*
  * Feature masks (data_hdr.compat, .incompat). A peer ignores compat bits it
  * does not know; it refuses a channel with an incompat bit it does not know
  * (-SHMQ_EVERSION). v3 defines none of either yet.
  */
-#define FEAT_COMPAT_STATS 0x1u /* entries carry the statistics lines below,
-				* ctl_hdr.monitors is kept (docs/STATS.md) */
+#define FEAT_COMPAT_STATS                                                                          \
+	0x1u /* entries carry the statistics lines below,                                          \
+	      * ctl_hdr.monitors is kept (docs/STATS.md) */
 #define FEAT_COMPAT_KNOWN FEAT_COMPAT_STATS
 #define FEAT_INCOMPAT_KNOWN 0u
 
 #define CACHE_LINE 64u
-#define REC_ALIGN 32u          /* records start and end on 32-byte boundaries */
+#define REC_ALIGN 32u /* records start and end on 32-byte boundaries */
 #define REC_HDR_BYTES 32u
-#define REC_EXT_MAX 4096u      /* largest extension area (shm/ext.h) */
+#define REC_EXT_MAX 4096u /* largest extension area (shm/ext.h) */
 #define DATA_HDR_BYTES 1024u
 #define CTL_HDR_BYTES 1024u
 #define WAKE_HDR_BYTES 512u
@@ -57,11 +58,11 @@ static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free");
 #define MAX_PUBS 64u
 #define MAX_GROUPS 16u
 #define GROUP_ENTRY_BYTES 256u
-#define CHUNKS 16u             /* chunk index entries: ring_bytes / CHUNKS each */
+#define CHUNKS 16u /* chunk index entries: ring_bytes / CHUNKS each */
 #define MIN_RING_BYTES 4096u
 #define MAX_RING_BYTES (1ull << 40)
 #define MAX_MESSAGE_BYTES (16u << 20)
-#define MAX_BATCH 1024u        /* records in one atomic batch */
+#define MAX_BATCH 1024u /* records in one atomic batch */
 
 /*
  * The commit word, the first 8 bytes of every record, stored last with one
@@ -84,12 +85,12 @@ static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free");
  * meets stale bytes at all.
  */
 enum rec_type {
-	REC_T_MSG = 1,       /* a message */
-	REC_T_PAD = 2,       /* filler to the ring's end; no message */
+	REC_T_MSG = 1,	     /* a message */
+	REC_T_PAD = 2,	     /* filler to the ring's end; no message */
 	REC_T_ABANDONED = 3, /* a claim given up; the next record's pos says how many */
 };
 
-#define REC_F_EXT 0x04u   /* an extension area follows the header (shm/ext.h) */
+#define REC_F_EXT 0x04u	  /* an extension area follows the header (shm/ext.h) */
 #define REC_F_BATCH 0x08u /* first record of an atomic batch: the rest follow it */
 
 static inline uint32_t rec_mix32(uint32_t x)
@@ -141,10 +142,10 @@ static inline unsigned rec_word_type(uint32_t low)
 /* Record header, at the start of every record (REC_ALIGN aligned). */
 struct rec_hdr {
 	_Atomic uint64_t word; /* rec_word_make() ^ key; stored last, release */
-	uint64_t pos;          /* message number; PAD: the next message's number */
+	uint64_t pos;	       /* message number; PAD: the next message's number */
 	uint64_t timestamp_ns; /* CLOCK_REALTIME at commit, 0 on no-timestamp channels */
-	uint32_t len;          /* payload bytes (after the extension area) */
-	uint32_t crc;          /* 0 in memory; the journal fills its copy's checksum */
+	uint32_t len;	       /* payload bytes (after the extension area) */
+	uint32_t crc;	       /* 0 in memory; the journal fills its copy's checksum */
 };
 static_assert(sizeof(struct rec_hdr) == REC_HDR_BYTES, "shm ABI");
 static_assert(offsetof(struct rec_hdr, pos) == 8, "shm ABI");
@@ -181,21 +182,21 @@ static_assert(offsetof(struct chunk_entry, pos) == 8, "shm ABI");
 /* Offset 0 of the data segment. Geometry is written once, before magic. */
 struct data_hdr {
 	_Atomic uint64_t magic; /* DATA_MAGIC, stored last, release */
-	uint32_t version;       /* LAYOUT_VERSION */
-	uint32_t hdr_bytes;     /* DATA_HDR_BYTES: the ring starts here */
-	uint64_t seg_bytes;     /* whole segment */
-	uint64_t ring_bytes;    /* power of two */
+	uint32_t version;	/* LAYOUT_VERSION */
+	uint32_t hdr_bytes;	/* DATA_HDR_BYTES: the ring starts here */
+	uint64_t seg_bytes;	/* whole segment */
+	uint64_t ring_bytes;	/* power of two */
 	uint32_t max_message_bytes;
-	uint32_t policy;        /* enum shmq_policy */
-	uint32_t compat;        /* FEAT_COMPAT_* bits */
-	uint32_t incompat;      /* FEAT_INCOMPAT_* bits */
-	uint64_t channel_id;    /* daemon-unique, ties data and control together */
-	uint64_t base_pos;      /* the first message number of the channel */
-	uint64_t rec_key;       /* XOR key of commit words, random, never 0 */
-	uint32_t pub_mode;      /* enum shmq_publishers */
-	uint32_t ring_shift;    /* log2(ring_bytes) */
+	uint32_t policy;	   /* enum shmq_policy */
+	uint32_t compat;	   /* FEAT_COMPAT_* bits */
+	uint32_t incompat;	   /* FEAT_INCOMPAT_* bits */
+	uint64_t channel_id;	   /* daemon-unique, ties data and control together */
+	uint64_t base_pos;	   /* the first message number of the channel */
+	uint64_t rec_key;	   /* XOR key of commit words, random, never 0 */
+	uint32_t pub_mode;	   /* enum shmq_publishers */
+	uint32_t ring_shift;	   /* log2(ring_bytes) */
 	uint32_t max_record_bytes; /* largest MSG record: header, extensions, payload */
-	uint32_t flags;         /* DATA_F_* */
+	uint32_t flags;		   /* DATA_F_* */
 	uint8_t pad0[40];
 	/* tail: the next record's (pos, bytes). Many publishers move both with
 	 * one 16-byte CAS; an exclusive publisher stores them under tail_seq. */
@@ -257,7 +258,7 @@ enum slot_state {
 /* Why a reader is counted in wake->sleepers (wake_hdr.marks[i].armed). */
 enum reader_mark {
 	MARK_NONE = 0,
-	MARK_EFD = 1,   /* armed its event fd; a publisher clears it and signals */
+	MARK_EFD = 1,	/* armed its event fd; a publisher clears it and signals */
 	MARK_FUTEX = 2, /* asleep on wake_seq; the reader clears it on waking */
 };
 
@@ -275,7 +276,7 @@ enum chan_state {
  * mapping is still the slot's.
  */
 struct ctl_slot {
-	_Atomic uint32_t state;     /* enum slot_state */
+	_Atomic uint32_t state; /* enum slot_state */
 	_Atomic uint32_t gen;
 	_Atomic uint32_t owner_pid;
 	_Atomic uint32_t owner_uid;
@@ -298,28 +299,28 @@ static_assert(offsetof(struct ctl_slot, wait_mode) == 16, "shm ABI");
  */
 struct ctl_hdr {
 	_Atomic uint64_t magic; /* CTL_MAGIC, stored last, release */
-	uint32_t version;       /* CTL_LAYOUT_VERSION */
-	uint32_t hdr_bytes;     /* CTL_HDR_BYTES */
+	uint32_t version;	/* CTL_LAYOUT_VERSION */
+	uint32_t hdr_bytes;	/* CTL_HDR_BYTES */
 	uint64_t seg_bytes;
-	uint64_t channel_id;    /* equals data_hdr.channel_id */
-	uint32_t max_readers;   /* MAX_READERS */
-	uint32_t max_pubs;      /* MAX_PUBS */
-	uint32_t max_groups;    /* MAX_GROUPS */
-	uint32_t readers_off;   /* byte offset of the reader slots */
-	uint32_t pubs_off;      /* ... of the publisher slots */
-	uint32_t groups_off;    /* ... of the reserved group table */
+	uint64_t channel_id;  /* equals data_hdr.channel_id */
+	uint32_t max_readers; /* MAX_READERS */
+	uint32_t max_pubs;    /* MAX_PUBS */
+	uint32_t max_groups;  /* MAX_GROUPS */
+	uint32_t readers_off; /* byte offset of the reader slots */
+	uint32_t pubs_off;    /* ... of the publisher slots */
+	uint32_t groups_off;  /* ... of the reserved group table */
 	uint32_t pad0;
-	alignas(64) _Atomic uint32_t state;  /* enum chan_state */
+	alignas(64) _Atomic uint32_t state; /* enum chan_state */
 	_Atomic uint32_t daemon_pid;
-	_Atomic uint64_t readers_gen;        /* bumped on reader slot changes */
-	_Atomic uint64_t pubs_gen;           /* bumped on publisher slot changes */
-	_Atomic uint32_t readers_hi;         /* 1 + highest active reader slot */
-	_Atomic uint32_t pubs_hi;            /* 1 + highest active publisher slot */
-	_Atomic uint64_t abandoned;          /* claims the daemon gave up */
-	_Atomic uint64_t durable_pos;        /* journal: all below are on disk */
-	_Atomic uint64_t wakeups;            /* readers the daemon woke (watchdog) */
-	_Atomic uint32_t monitors;           /* monitor handles open now */
-	_Atomic uint32_t bad_readers;	     /* readers the watchdog finds at a bad record now */
+	_Atomic uint64_t readers_gen; /* bumped on reader slot changes */
+	_Atomic uint64_t pubs_gen;    /* bumped on publisher slot changes */
+	_Atomic uint32_t readers_hi;  /* 1 + highest active reader slot */
+	_Atomic uint32_t pubs_hi;     /* 1 + highest active publisher slot */
+	_Atomic uint64_t abandoned;   /* claims the daemon gave up */
+	_Atomic uint64_t durable_pos; /* journal: all below are on disk */
+	_Atomic uint64_t wakeups;     /* readers the daemon woke (watchdog) */
+	_Atomic uint32_t monitors;    /* monitor handles open now */
+	_Atomic uint32_t bad_readers; /* readers the watchdog finds at a bad record now */
 	/* 1 + the start of the oldest claim the daemon is giving up (or has
 	 * yet to settle), 0 for none: publishers treat it as a claim in
 	 * progress (log_claims_limit()), so no lap reaches the words the
@@ -375,15 +376,16 @@ static_assert(offsetof(struct wake_mark, armed) == 0, "shm ABI");
  * "Trust").
  */
 struct wake_hdr {
-	alignas(64) _Atomic uint32_t sleepers;     /* readers asleep on wake_seq or armed */
+	alignas(64) _Atomic uint32_t sleepers; /* readers asleep on wake_seq or armed */
 	uint8_t pad1[60];
-	alignas(64) _Atomic uint32_t wake_seq;     /* futex word readers sleep on */
+	alignas(64) _Atomic uint32_t wake_seq; /* futex word readers sleep on */
 	uint8_t pad2[60];
 	alignas(64) _Atomic uint32_t space_wanted; /* 1: a publisher waits for space */
 	uint8_t pad3[60];
-	alignas(64) _Atomic uint32_t space_seq;    /* futex word those publishers sleep on */
+	alignas(64) _Atomic uint32_t space_seq; /* futex word those publishers sleep on */
 	uint8_t pad4[60];
-	alignas(64) _Atomic uint32_t wake_needed;  /* 1: a reader went to sleep since the last wake */
+	alignas(64) _Atomic uint32_t
+	    wake_needed; /* 1: a reader went to sleep since the last wake */
 	uint8_t pad5[60];
 	uint8_t pad6[WAKE_HDR_BYTES - 320];
 	struct wake_mark marks[MAX_READERS];
@@ -408,15 +410,15 @@ static_assert(offsetof(struct wake_hdr, space_seq) == 192, "shm ABI");
  * publishers need only `bytes`. The counters go out with the cursor.
  */
 struct reader_entry {
-	_Atomic uint64_t bytes;     /* next record's byte position */
-	_Atomic uint64_t pos;       /* its message number */
-	_Atomic uint32_t cur_seq;   /* seqlock of the pair */
+	_Atomic uint64_t bytes;	  /* next record's byte position */
+	_Atomic uint64_t pos;	  /* its message number */
+	_Atomic uint32_t cur_seq; /* seqlock of the pair */
 	uint32_t pad0;
-	_Atomic uint64_t received;  /* messages delivered */
-	_Atomic uint64_t lost;      /* overrun (drop policy) */
+	_Atomic uint64_t received;	 /* messages delivered */
+	_Atomic uint64_t lost;		 /* overrun (drop policy) */
 	_Atomic uint64_t lost_abandoned; /* their publisher died or stalled */
-	_Atomic uint64_t sleeps;    /* times it went to sleep */
-	_Atomic uint64_t wakeups;   /* sleeps that ended with a message ready */
+	_Atomic uint64_t sleeps;	 /* times it went to sleep */
+	_Atomic uint64_t wakeups;	 /* sleeps that ended with a message ready */
 	/* the daemon's line (it writes, the reader reads when it finds
 	 * nothing to read): the watchdog's finding and the operator's cuts */
 	alignas(64) _Atomic uint64_t bad_bytes; /* 1 + a cursor stuck at a record it cannot parse */
@@ -435,8 +437,8 @@ struct reader_entry {
 	_Atomic uint64_t lat[30]; /* LAT_BUCKETS */
 };
 #define LAT_BUCKETS 30u
-#define LAT_BUCKET0_SHIFT 8u   /* bucket k's upper bound: 2^(k + 8) ns */
-#define LAT_SAMPLE_EVERY 64u   /* one message in 64 is timed */
+#define LAT_BUCKET0_SHIFT 8u /* bucket k's upper bound: 2^(k + 8) ns */
+#define LAT_SAMPLE_EVERY 64u /* one message in 64 is timed */
 static_assert(sizeof(struct reader_entry) == 384, "shm ABI");
 static_assert(offsetof(struct reader_entry, pos) == 8, "shm ABI");
 static_assert(offsetof(struct reader_entry, received) == 24, "shm ABI");
@@ -473,15 +475,15 @@ enum pub_claim_state {
  * the claim ends; and its counters after each commit.
  */
 struct pub_entry {
-	_Atomic uint64_t claim_bytes; /* start of the claim (a PAD first, if any) */
-	_Atomic uint64_t claim_end;   /* byte position after it */
-	_Atomic uint64_t claim_pos;   /* message number of its first record */
-	_Atomic uint32_t claim_state; /* enum pub_claim_state */
-	_Atomic uint32_t claim_count; /* records in the claim */
-	_Atomic uint64_t published;   /* messages */
+	_Atomic uint64_t claim_bytes;	  /* start of the claim (a PAD first, if any) */
+	_Atomic uint64_t claim_end;	  /* byte position after it */
+	_Atomic uint64_t claim_pos;	  /* message number of its first record */
+	_Atomic uint32_t claim_state;	  /* enum pub_claim_state */
+	_Atomic uint32_t claim_count;	  /* records in the claim */
+	_Atomic uint64_t published;	  /* messages */
 	_Atomic uint64_t published_bytes; /* payload bytes */
-	_Atomic uint64_t abandoned;   /* its claims given up (aborted, or cut by the daemon) */
-	_Atomic uint64_t space_waits; /* times it slept for space */
+	_Atomic uint64_t abandoned;	  /* its claims given up (aborted, or cut by the daemon) */
+	_Atomic uint64_t space_waits;	  /* times it slept for space */
 	/* FEAT_COMPAT_STATS: largest payload it committed, on a line of its
 	 * own (stored only when it grows) */
 	alignas(64) _Atomic uint32_t max_len;

@@ -38,21 +38,22 @@ int log_geometry_make(uint64_t capacity_bytes, uint32_t max_message_bytes, uint3
 {
 	uint64_t ring = MIN_RING_BYTES, max_record;
 
-	if (max_message_bytes == 0 || max_message_bytes > MAX_MESSAGE_BYTES || policy > SHMQ_POLICY_BLOCK ||
-	    pub_mode > SHMQ_PUBLISHERS_ONE || (flags & ~DATA_F_NO_TIMESTAMP) || capacity_bytes > MAX_RING_BYTES)
+	if (max_message_bytes == 0 || max_message_bytes > MAX_MESSAGE_BYTES ||
+	    policy > SHMQ_POLICY_BLOCK || pub_mode > SHMQ_PUBLISHERS_ONE ||
+	    (flags & ~DATA_F_NO_TIMESTAMP) || capacity_bytes > MAX_RING_BYTES)
 		return -SHMQ_EINVAL;
 	max_record = rec_bytes_for(max_message_bytes, REC_EXT_MAX);
 	while (ring < capacity_bytes || ring < 4 * max_record)
 		ring *= 2;
 	*out = (struct log_geometry){
-		.ring_bytes = ring,
-		.max_message_bytes = max_message_bytes,
-		.max_record_bytes = (uint32_t)max_record,
-		.policy = policy,
-		.pub_mode = pub_mode,
-		.flags = flags,
-		.data_bytes = DATA_HDR_BYTES + ring,
-		.ctl_bytes = CTL_SEG_BYTES,
+	    .ring_bytes = ring,
+	    .max_message_bytes = max_message_bytes,
+	    .max_record_bytes = (uint32_t)max_record,
+	    .policy = policy,
+	    .pub_mode = pub_mode,
+	    .flags = flags,
+	    .data_bytes = DATA_HDR_BYTES + ring,
+	    .ctl_bytes = CTL_SEG_BYTES,
 	};
 	return 0;
 }
@@ -118,8 +119,8 @@ static int attach_check_data(const struct data_hdr *d, uint64_t data_bytes)
 	    d->max_record_bytes != rec_bytes_for(max_msg, REC_EXT_MAX) ||
 	    4 * (uint64_t)d->max_record_bytes > ring)
 		return -SHMQ_ECORRUPT;
-	if (d->policy > SHMQ_POLICY_BLOCK || d->pub_mode > SHMQ_PUBLISHERS_ONE || (d->flags & ~DATA_F_NO_TIMESTAMP) ||
-	    d->rec_key == 0 || (d->rec_key & 3))
+	if (d->policy > SHMQ_POLICY_BLOCK || d->pub_mode > SHMQ_PUBLISHERS_ONE ||
+	    (d->flags & ~DATA_F_NO_TIMESTAMP) || d->rec_key == 0 || (d->rec_key & 3))
 		return -SHMQ_ECORRUPT;
 	return 0;
 }
@@ -129,10 +130,10 @@ static int attach_check_ctl(const struct ctl_hdr *c, uint64_t ctl_bytes, uint64_
 	if (c->version != CTL_LAYOUT_VERSION)
 		return -SHMQ_EVERSION;
 	if (c->hdr_bytes != CTL_HDR_BYTES || c->seg_bytes != ctl_bytes ||
-	    ctl_bytes < CTL_SEG_BYTES || c->max_readers != MAX_READERS ||
-	    c->max_pubs != MAX_PUBS || c->readers_off != CTL_READERS_OFF ||
-	    c->pubs_off != CTL_PUBS_OFF || c->max_groups != MAX_GROUPS ||
-	    c->groups_off != CTL_GROUPS_OFF || c->channel_id != channel_id)
+	    ctl_bytes < CTL_SEG_BYTES || c->max_readers != MAX_READERS || c->max_pubs != MAX_PUBS ||
+	    c->readers_off != CTL_READERS_OFF || c->pubs_off != CTL_PUBS_OFF ||
+	    c->max_groups != MAX_GROUPS || c->groups_off != CTL_GROUPS_OFF ||
+	    c->channel_id != channel_id)
 		return -SHMQ_ECORRUPT;
 	return 0;
 }
@@ -186,24 +187,24 @@ int log_attach(struct log_view *v, const struct log_segs *segs, uint32_t *unknow
 	if (err)
 		return err;
 	*v = (struct log_view){
-		.data = d,
-		.ctl = c,
-		.rslots = (const struct ctl_slot *)((const uint8_t *)c + CTL_READERS_OFF),
-		.pslots = (const struct ctl_slot *)((const uint8_t *)c + CTL_PUBS_OFF),
-		.wake = segs->wake,
-		.ring = (uint8_t *)d + DATA_HDR_BYTES,
-		.ring_bytes = d->ring_bytes,
-		.mask = d->ring_bytes - 1,
-		.key = d->rec_key,
-		.chunk_bytes = d->ring_bytes / CHUNKS,
-		.channel_id = d->channel_id,
-		.base_pos = d->base_pos,
-		.ring_shift = d->ring_shift,
-		.max_message_bytes = d->max_message_bytes,
-		.max_record_bytes = d->max_record_bytes,
-		.policy = d->policy,
-		.pub_mode = d->pub_mode,
-		.flags = d->flags,
+	    .data = d,
+	    .ctl = c,
+	    .rslots = (const struct ctl_slot *)((const uint8_t *)c + CTL_READERS_OFF),
+	    .pslots = (const struct ctl_slot *)((const uint8_t *)c + CTL_PUBS_OFF),
+	    .wake = segs->wake,
+	    .ring = (uint8_t *)d + DATA_HDR_BYTES,
+	    .ring_bytes = d->ring_bytes,
+	    .mask = d->ring_bytes - 1,
+	    .key = d->rec_key,
+	    .chunk_bytes = d->ring_bytes / CHUNKS,
+	    .channel_id = d->channel_id,
+	    .base_pos = d->base_pos,
+	    .ring_shift = d->ring_shift,
+	    .max_message_bytes = d->max_message_bytes,
+	    .max_record_bytes = d->max_record_bytes,
+	    .policy = d->policy,
+	    .pub_mode = d->pub_mode,
+	    .flags = d->flags,
 	};
 	return 0;
 }
@@ -267,7 +268,8 @@ static bool tail_read_cas(const struct data_hdr *d, struct log_cursor *out)
 
 void log_tail_cursor(const struct log_view *v, struct log_cursor *out)
 {
-	bool ok = v->pub_mode == SHMQ_PUBLISHERS_ONE ? tail_read_seq(v->data, out) : tail_read_cas(v->data, out);
+	bool ok = v->pub_mode == SHMQ_PUBLISHERS_ONE ? tail_read_seq(v->data, out)
+						     : tail_read_cas(v->data, out);
 
 	if (!ok) { /* a writer that never settles: take the halves as they are */
 		out->pos = log_tail(v);
@@ -390,8 +392,8 @@ static void announce(const struct log_view *v, struct log_pub *p, const struct l
 
 /* ---- publishing ---- */
 
-void log_pub_init(const struct log_view *v, struct log_pub *p, uint32_t idx,
-		  struct pub_entry *me, const struct log_peers *peers, bool have_membarrier)
+void log_pub_init(const struct log_view *v, struct log_pub *p, uint32_t idx, struct pub_entry *me,
+		  const struct log_peers *peers, bool have_membarrier)
 {
 	*p = (struct log_pub){.me = me,
 			      .slot = me && idx < MAX_PUBS ? &v->pslots[idx] : NULL,
@@ -428,10 +430,11 @@ bool log_slot_stale(const struct ctl_slot *s, uint32_t gen, bool mapped)
 	return !mapped || atomic_load_explicit(&s->gen, memory_order_relaxed) != gen;
 }
 
-int log_reader_limit(const struct log_view *v, const struct log_peers *peers,
-		     uint64_t tail_bytes, uint64_t *limit)
+int log_reader_limit(const struct log_view *v, const struct log_peers *peers, uint64_t tail_bytes,
+		     uint64_t *limit)
 {
-	uint64_t low = tail_bytes, floor = tail_bytes > v->ring_bytes ? tail_bytes - v->ring_bytes : 0;
+	uint64_t low = tail_bytes,
+		 floor = tail_bytes > v->ring_bytes ? tail_bytes - v->ring_bytes : 0;
 	int err = 0;
 
 	for (unsigned i = 0; i < MAX_READERS; i++) {
@@ -506,9 +509,8 @@ int log_claims_limit(const struct log_view *v, const struct log_peers *peers, ui
  * no reader takes for ours.
  */
 /* The cached bounds ran out: compute them again (once a ring or so). */
-static __attribute__((noinline, cold)) int limits_refresh(const struct log_view *v,
-							  struct log_pub *p, uint64_t start,
-							  uint64_t end)
+static __attribute__((noinline, cold)) int
+limits_refresh(const struct log_view *v, struct log_pub *p, uint64_t start, uint64_t end)
 {
 	int err;
 
@@ -598,8 +600,8 @@ static void guard_next(const struct log_view *v, const struct log_pub *p, uint64
 	/* relaxed: as above; the CAS re-checks. */
 	seen = atomic_load_explicit(w, memory_order_relaxed);
 	/* bounded: only a hostile peer keeps changing the word under us */
-	for (unsigned n = 0; n < 64 && seen &&
-			     !rec_word_type(rec_word_decode(seen, v->key, end, v->ring_shift));
+	for (unsigned n = 0;
+	     n < 64 && seen && !rec_word_type(rec_word_decode(seen, v->key, end, v->ring_shift));
 	     n++)
 		if (atomic_compare_exchange_weak_explicit(w, &seen, 0, memory_order_relaxed,
 							  memory_order_relaxed))
@@ -620,8 +622,9 @@ static int claim_span(const struct log_view *v, struct log_pub *p, uint64_t span
 		t.bytes = atomic_load_explicit(&v->data->tail_bytes, memory_order_relaxed);
 	}
 	for (;;) {
-		pad = (t.bytes & v->mask) + span > v->ring_bytes ? v->ring_bytes - (t.bytes & v->mask)
-								  : 0;
+		pad = (t.bytes & v->mask) + span > v->ring_bytes
+			  ? v->ring_bytes - (t.bytes & v->mask)
+			  : 0;
 		end = t.bytes + pad + span;
 		err = check_space(v, p, t.bytes, end, &guard);
 		if (err) {
@@ -642,8 +645,8 @@ static int claim_span(const struct log_view *v, struct log_pub *p, uint64_t span
 	announce(v, p, &t, end, count);
 	if (guard)
 		guard_next(v, p, end);
-	*c = (struct log_claim){.at = {t.pos, t.bytes + pad}, .end = end, .start = t.bytes,
-				.count = count};
+	*c = (struct log_claim){
+	    .at = {t.pos, t.bytes + pad}, .end = end, .start = t.bytes, .count = count};
 	if (pad) {
 		struct rec_hdr *h = log_rec_at(v, t.bytes);
 
@@ -652,9 +655,9 @@ static int claim_span(const struct log_view *v, struct log_pub *p, uint64_t span
 		atomic_store_explicit(&log_rec_at(v, c->at.bytes)->word, 0, memory_order_relaxed);
 		h->pos = t.pos;
 		/* release; pairs with the acquire in log_read(). */
-		atomic_store_explicit(&h->word,
-				      rec_word_make(v->key, t.bytes, v->ring_shift, pad, 0, REC_T_PAD),
-				      memory_order_release);
+		atomic_store_explicit(
+		    &h->word, rec_word_make(v->key, t.bytes, v->ring_shift, pad, 0, REC_T_PAD),
+		    memory_order_release);
 	}
 	return 0;
 }
@@ -667,8 +670,8 @@ int log_claim(const struct log_view *v, struct log_pub *p, uint32_t len, uint32_
 	return claim_span(v, p, rec_bytes_for(len, ext), 1, c);
 }
 
-uint64_t log_claim_rec_bytes(const struct log_claim *c, const uint32_t *lens,
-			     const uint32_t *exts, unsigned i)
+uint64_t log_claim_rec_bytes(const struct log_claim *c, const uint32_t *lens, const uint32_t *exts,
+			     unsigned i)
 {
 	uint64_t b = c->at.bytes;
 
@@ -699,9 +702,10 @@ static void count_abandoned(struct log_pub *p)
 {
 	if (p->me)
 		/* relaxed: a counter in our own entry, one writer. */
-		atomic_store_explicit(&p->me->abandoned,
-				      atomic_load_explicit(&p->me->abandoned, memory_order_relaxed) + 1,
-				      memory_order_relaxed);
+		atomic_store_explicit(
+		    &p->me->abandoned,
+		    atomic_load_explicit(&p->me->abandoned, memory_order_relaxed) + 1,
+		    memory_order_relaxed);
 }
 
 /* Store ABANDONED over the claim's records (the word of the first). */
@@ -809,8 +813,8 @@ static void rec_commit(const struct log_view *v, uint64_t bytes, uint64_t pos, u
 			      memory_order_release);
 }
 
-int log_commit(const struct log_view *v, struct log_pub *p, const struct log_claim *c,
-	       uint32_t len, uint32_t ext, uint64_t timestamp_ns)
+int log_commit(const struct log_view *v, struct log_pub *p, const struct log_claim *c, uint32_t len,
+	       uint32_t ext, uint64_t timestamp_ns)
 {
 	uint64_t span = c->end - c->at.bytes;
 
@@ -903,9 +907,8 @@ void log_wake(const struct log_view *v, int *efds, bool *have_efds, log_efds_fn 
 			continue;
 		}
 		/* acq_rel; pairs with log_reader_unmark(). */
-		if (!atomic_compare_exchange_strong_explicit(armed, &want, MARK_NONE,
-							     memory_order_acq_rel,
-							     memory_order_relaxed))
+		if (!atomic_compare_exchange_strong_explicit(
+			armed, &want, MARK_NONE, memory_order_acq_rel, memory_order_relaxed))
 			continue;
 		/* relaxed: a count; the CAS above orders it. */
 		atomic_fetch_sub_explicit(&v->wake->sleepers, 1, memory_order_relaxed);
@@ -992,8 +995,8 @@ static int resync(const struct log_view *v, struct log_cursor *cur, struct log_r
 }
 
 /* What a MSG record's header says, bounded. */
-static int msg_fill(const struct log_view *v, const struct rec_hdr *h, uint32_t raw,
-		    uint64_t size, struct log_rec *rec)
+static int msg_fill(const struct log_view *v, const struct rec_hdr *h, uint32_t raw, uint64_t size,
+		    struct log_rec *rec)
 {
 	const uint8_t *base = (const uint8_t *)h;
 	uint32_t len = h->len, ext = 0;
@@ -1024,9 +1027,8 @@ static int msg_fill(const struct log_view *v, const struct rec_hdr *h, uint32_t 
  * minus cur's, and the reader need not wait for a next record to learn
  * it. 1 moved cur, 0 not, -SHMQ_ECORRUPT if they run past the tail.
  */
-static __attribute__((noinline, cold)) int abandoned_at_tail(const struct log_view *v,
-								    struct log_cursor *cur, uint64_t b,
-								    struct log_rec *rec)
+static __attribute__((noinline, cold)) int
+abandoned_at_tail(const struct log_view *v, struct log_cursor *cur, uint64_t b, struct log_rec *rec)
 {
 	struct log_cursor t;
 
@@ -1045,8 +1047,8 @@ static __attribute__((noinline, cold)) int abandoned_at_tail(const struct log_vi
  * After ABANDONED records at cur: look ahead over them (and padding) to the
  * next message, whose pos says how many were given up. Returns 1 and moves
  * cur there (or to the tail, when they end there: abandoned_at_tail()), 0
- * if that message is not there yet (cur stays: the count is not known), 3 if a drop reader may have been lapped meanwhile (the caller
- * checks and resyncs), < 0.
+ * if that message is not there yet (cur stays: the count is not known), 3 if a drop reader may have
+ * been lapped meanwhile (the caller checks and resyncs), < 0.
  */
 static int skip_abandoned(const struct log_view *v, struct log_cursor *cur, struct log_rec *rec)
 {

@@ -52,11 +52,11 @@ struct log_geometry {
 
 /* A process-local, validated picture of an attached channel. */
 struct log_view {
-	struct data_hdr *data; /* read-only mapping for all but publishers */
-	const struct ctl_hdr *ctl; /* the daemon's; read-only for clients */
+	struct data_hdr *data;	       /* read-only mapping for all but publishers */
+	const struct ctl_hdr *ctl;     /* the daemon's; read-only for clients */
 	const struct ctl_slot *rslots; /* reader slots, in ctl */
 	const struct ctl_slot *pslots; /* publisher slots, in ctl */
-	struct wake_hdr *wake; /* read-only mapping for monitors */
+	struct wake_hdr *wake;	       /* read-only mapping for monitors */
 	uint8_t *ring;
 	uint64_t ring_bytes;
 	uint64_t mask;
@@ -92,43 +92,43 @@ struct log_cursor {
 
 /* What log_read() found. */
 struct log_rec {
-	const uint8_t *data;  /* payload */
-	const uint8_t *ext;   /* extension area (shm/ext.h), or NULL */
+	const uint8_t *data; /* payload */
+	const uint8_t *ext;  /* extension area (shm/ext.h), or NULL */
 	uint32_t len;
 	uint32_t ext_bytes;
-	uint32_t rec_bytes;   /* the record's size in the ring */
-	uint32_t flags;       /* REC_F_* */
+	uint32_t rec_bytes; /* the record's size in the ring */
+	uint32_t flags;	    /* REC_F_* */
 	uint64_t pos;
-	uint64_t bytes;       /* the record's byte position */
+	uint64_t bytes; /* the record's byte position */
 	uint64_t timestamp_ns;
-	uint64_t lost;        /* messages skipped before this record */
-	uint64_t abandoned;   /* of those, abandoned by their publisher */
+	uint64_t lost;	    /* messages skipped before this record */
+	uint64_t abandoned; /* of those, abandoned by their publisher */
 };
 
 /* A publisher's private state. Zero it, then log_pub_init(). */
 struct log_pub {
 	struct pub_entry *me; /* the daemon-assigned entry, or NULL (repair by timeout only) */
-	const struct ctl_slot *slot; /* its slot in ctl (cut_bytes), or NULL */
+	const struct ctl_slot *slot;   /* its slot in ctl (cut_bytes), or NULL */
 	const struct log_peers *peers; /* others' entries, for the bounds */
-	uint32_t idx;         /* our slot */
-	uint32_t max_len;     /* largest payload stored in me->max_len */
-	uint64_t published;   /* what me->published holds (we are its one writer) */
-	uint64_t published_bytes; /* what me->published_bytes holds */
-	uint64_t limit;       /* block policy: cached bound on the claim end */
-	uint64_t claims_limit; /* cached: a ring past the oldest claim in progress */
-	uint64_t readers_gen; /* ctl->readers_gen when limit was cached */
-	struct log_cursor tail; /* exclusive mode: the tail it owns */
+	uint32_t idx;		       /* our slot */
+	uint32_t max_len;	       /* largest payload stored in me->max_len */
+	uint64_t published;	       /* what me->published holds (we are its one writer) */
+	uint64_t published_bytes;      /* what me->published_bytes holds */
+	uint64_t limit;		       /* block policy: cached bound on the claim end */
+	uint64_t claims_limit;	       /* cached: a ring past the oldest claim in progress */
+	uint64_t readers_gen;	       /* ctl->readers_gen when limit was cached */
+	struct log_cursor tail;	       /* exclusive mode: the tail it owns */
 	bool exclusive;
-	bool fence;           /* no membarrier: a full fence after each commit */
-	bool stale_ok;        /* bound by the peers mapped, even if the daemon lists more */
+	bool fence;    /* no membarrier: a full fence after each commit */
+	bool stale_ok; /* bound by the peers mapped, even if the daemon lists more */
 };
 
 /* What log_claim()/log_claimv() reserved. */
 struct log_claim {
 	struct log_cursor at; /* the first record */
-	uint64_t end;         /* byte position after the last record */
-	uint64_t start;       /* where the claim starts (a PAD before at.bytes, if any) */
-	uint32_t count;       /* records */
+	uint64_t end;	      /* byte position after the last record */
+	uint64_t start;	      /* where the claim starts (a PAD before at.bytes, if any) */
+	uint32_t count;	      /* records */
 	uint32_t pad;
 };
 
@@ -182,8 +182,8 @@ static inline struct rec_hdr *log_rec_at(const struct log_view *v, uint64_t byte
  * timeout only) and the peers its bounds read: exclusive mode loads the
  * tail it will own.
  */
-void log_pub_init(const struct log_view *v, struct log_pub *p, uint32_t idx,
-		  struct pub_entry *me, const struct log_peers *peers, bool have_membarrier);
+void log_pub_init(const struct log_view *v, struct log_pub *p, uint32_t idx, struct pub_entry *me,
+		  const struct log_peers *peers, bool have_membarrier);
 
 /*
  * Reserve one record of len payload and ext extension bytes. Returns 0 and
@@ -205,8 +205,8 @@ int log_claimv(const struct log_view *v, struct log_pub *p, const uint32_t *lens
 	       const uint32_t *exts, unsigned n, struct log_claim *c);
 
 /* Byte position of record i of a claim made with these sizes. */
-uint64_t log_claim_rec_bytes(const struct log_claim *c, const uint32_t *lens,
-			     const uint32_t *exts, unsigned i);
+uint64_t log_claim_rec_bytes(const struct log_claim *c, const uint32_t *lens, const uint32_t *exts,
+			     unsigned i);
 
 /* Where the payload (after ext extension bytes) of the record at bytes goes. */
 static inline uint8_t *log_payload(const struct log_view *v, uint64_t bytes, uint32_t ext)
@@ -221,8 +221,8 @@ static inline uint8_t *log_payload(const struct log_view *v, uint64_t bytes, uin
  * 0 if not, -SHMQ_EABANDONED if the daemon gave the claim up first (it
  * then stores ABANDONED there itself: readers count the claim lost).
  */
-int log_commit(const struct log_view *v, struct log_pub *p, const struct log_claim *c,
-	       uint32_t len, uint32_t ext, uint64_t timestamp_ns);
+int log_commit(const struct log_view *v, struct log_pub *p, const struct log_claim *c, uint32_t len,
+	       uint32_t ext, uint64_t timestamp_ns);
 
 /* Publish a batch claim: all records appear at once. Returns as log_commit(). */
 int log_commitv(const struct log_view *v, struct log_pub *p, const struct log_claim *c,
@@ -240,8 +240,8 @@ int log_claims_limit(const struct log_view *v, const struct log_peers *peers, ui
 		     uint64_t tail_bytes, uint64_t *limit);
 
 /* *limit = the lowest active reader's byte position + ring_bytes; as above. */
-int log_reader_limit(const struct log_view *v, const struct log_peers *peers,
-		     uint64_t tail_bytes, uint64_t *limit);
+int log_reader_limit(const struct log_view *v, const struct log_peers *peers, uint64_t tail_bytes,
+		     uint64_t *limit);
 
 /* Is slot s active with a generation other than gen (a stale or missing mapping)? */
 bool log_slot_stale(const struct ctl_slot *s, uint32_t gen, bool mapped);
@@ -394,15 +394,15 @@ struct log_orphan {
 };
 
 struct log_repair {
-	struct ctl_hdr *ctl;           /* the daemon's writable mapping of ctl */
-	struct ctl_slot *ctl_pslots;   /* its publisher slots (cut_bytes) */
+	struct ctl_hdr *ctl;	     /* the daemon's writable mapping of ctl */
+	struct ctl_slot *ctl_pslots; /* its publisher slots (cut_bytes) */
 	struct log_pub_watch pubs[MAX_PUBS];
 	struct log_orphan orphans[MAX_PUBS];
 };
 
 /* What a repair step did. */
 struct log_repair_out {
-	unsigned abandoned;     /* claims given up */
+	unsigned abandoned;	      /* claims given up */
 	uint32_t stall_pid[MAX_PUBS]; /* live publishers whose abandoned claim nears the wrap */
 	unsigned nstall;
 };
@@ -414,8 +414,8 @@ typedef bool (*log_pid_alive_fn)(uint32_t pid, void *arg);
  * stayed claimed longer than stuck_ns. Publishers never claim a ring past
  * a claim in progress, so an abandoned claim whose publisher still lives
  * holds them back a ring later: its publisher is reported (stall_pid) when
- * the tail comes within a quarter ring of that, and the caller stops it. pids[i] is the owner the daemon assigned to entry i,
- * 0 for a free entry. Call periodically, and at once when a publisher
+ * the tail comes within a quarter ring of that, and the caller stops it. pids[i] is the owner the
+ * daemon assigned to entry i, 0 for a free entry. Call periodically, and at once when a publisher
  * exits (alive() then says false for it).
  */
 void log_repair_step(const struct log_view *v, const struct log_peers *peers,

@@ -24,8 +24,8 @@ int map_fd(int fd, bool writable, void **base, uint64_t *bytes)
 	flags = MAP_SHARED;
 	if ((uint64_t)st.st_size <= MAP_POPULATE_MAX_BYTES)
 		flags |= MAP_POPULATE;
-	p = mmap(NULL, (size_t)st.st_size, writable ? PROT_READ | PROT_WRITE : PROT_READ, flags,
-		 fd, 0);
+	p = mmap(NULL, (size_t)st.st_size, writable ? PROT_READ | PROT_WRITE : PROT_READ, flags, fd,
+		 0);
 	if (p == MAP_FAILED)
 		return errno == EACCES ? -SHMQ_EPERM : errno == ENOMEM ? -SHMQ_ENOMEM : -SHMQ_ESYS;
 	*base = p;

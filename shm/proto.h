@@ -66,11 +66,11 @@ enum proto_role {
 };
 
 struct proto_hdr {
-	uint32_t magic;   /* PROTO_MAGIC */
+	uint32_t magic;	  /* PROTO_MAGIC */
 	uint16_t version; /* PROTO_VERSION */
-	uint16_t op;      /* enum proto_op; a response echoes it */
-	uint32_t seq;     /* chosen by the client, echoed */
-	int32_t status;   /* responses: 0 or -enum shmq_err */
+	uint16_t op;	  /* enum proto_op; a response echoes it */
+	uint32_t seq;	  /* chosen by the client, echoed */
+	int32_t status;	  /* responses: 0 or -enum shmq_err */
 	uint32_t body_bytes;
 	uint32_t pad;
 };
@@ -82,7 +82,7 @@ struct proto_chan_opts {
 	uint32_t policy;     /* enum shmq_policy */
 	uint32_t publishers; /* enum shmq_publishers */
 	int32_t numa_node;   /* SHMQ_NUMA_NONE, SHMQ_NUMA_LOCAL or SHMQ_NUMA_NODE(n) */
-	uint32_t flags;      /* SHMQ_CHAN_* */
+	uint32_t flags;	     /* SHMQ_CHAN_* */
 	uint32_t pad;
 };
 static_assert(sizeof(struct proto_chan_opts) == 32, "proto ABI");
@@ -90,7 +90,7 @@ static_assert(sizeof(struct proto_chan_opts) == 32, "proto ABI");
 struct proto_hello {
 	uint32_t major;
 	uint32_t minor;
-	uint32_t pid;   /* response: the daemon's pid */
+	uint32_t pid; /* response: the daemon's pid */
 	uint32_t pad;
 };
 
@@ -102,10 +102,10 @@ struct proto_name {
 
 struct proto_open {
 	char name[PROTO_NAME_BYTES];
-	uint32_t role;      /* enum proto_role */
-	uint32_t create;    /* 1: create with opts if missing */
+	uint32_t role;	 /* enum proto_role */
+	uint32_t create; /* 1: create with opts if missing */
 	struct proto_chan_opts opts;
-	uint32_t start;     /* enum shmq_start */
+	uint32_t start;	    /* enum shmq_start */
 	uint32_t wait_mode; /* enum shmq_wait */
 	uint64_t offset;
 };
@@ -137,13 +137,13 @@ struct proto_close {
 struct proto_info {
 	char name[PROTO_NAME_BYTES];
 	uint64_t capacity_bytes; /* the ring's bytes */
-	uint64_t oldest;         /* offset of the oldest retained message */
+	uint64_t oldest;	 /* offset of the oldest retained message */
 	uint64_t tail;
 	uint32_t max_message_bytes;
 	uint32_t policy;
 	uint32_t readers;
-	uint32_t publishers;     /* enum shmq_publishers */
-	int32_t numa_node;       /* as asked: SHMQ_NUMA_* */
+	uint32_t publishers;	 /* enum shmq_publishers */
+	int32_t numa_node;	 /* as asked: SHMQ_NUMA_* */
 	int32_t numa_pages_node; /* node the ring's pages are on; -1 unknown or mixed */
 	uint32_t publishers_open;
 	uint32_t flags;
@@ -193,10 +193,10 @@ struct proto_stats_req {
 struct proto_client_row {
 	uint32_t pid;
 	uint32_t uid;
-	uint64_t since_ns;  /* CLOCK_REALTIME when it connected */
-	uint32_t channels;  /* distinct channels it holds handles on */
-	uint32_t handles;   /* publisher, subscriber and monitor handles */
-	char comm[16];      /* its command name (/proc/PID/comm), NUL-terminated */
+	uint64_t since_ns; /* CLOCK_REALTIME when it connected */
+	uint32_t channels; /* distinct channels it holds handles on */
+	uint32_t handles;  /* publisher, subscriber and monitor handles */
+	char comm[16];	   /* its command name (/proc/PID/comm), NUL-terminated */
 };
 static_assert(sizeof(struct proto_client_row) == 40, "proto ABI");
 
@@ -207,15 +207,15 @@ static_assert(sizeof(struct proto_client_row) == 40, "proto ABI");
  * use and the clients of its own uid.
  */
 struct proto_stats {
-	uint64_t started_ns;    /* CLOCK_REALTIME when the daemon started */
-	uint64_t now_ns;        /* CLOCK_REALTIME of this answer */
-	uint64_t repairs;       /* claims of dead or stalled publishers given up */
-	uint64_t denials;       /* requests refused by access control or quota */
-	uint64_t proto_errors;  /* malformed requests */
-	uint64_t connections;   /* clients accepted since start */
-	uint32_t channels;      /* live channels the caller may see */
-	uint32_t total;         /* clients the caller may see */
-	uint32_t count;         /* rows filled */
+	uint64_t started_ns;   /* CLOCK_REALTIME when the daemon started */
+	uint64_t now_ns;       /* CLOCK_REALTIME of this answer */
+	uint64_t repairs;      /* claims of dead or stalled publishers given up */
+	uint64_t denials;      /* requests refused by access control or quota */
+	uint64_t proto_errors; /* malformed requests */
+	uint64_t connections;  /* clients accepted since start */
+	uint32_t channels;     /* live channels the caller may see */
+	uint32_t total;	       /* clients the caller may see */
+	uint32_t count;	       /* rows filled */
 	uint32_t pad;
 	struct proto_client_row rows[PROTO_STATS_ROWS];
 };

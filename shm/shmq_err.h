@@ -9,31 +9,31 @@
 
 enum shmq_err {
 	SHMQ_OK = 0,
-	SHMQ_EINVAL = 1,      /* an argument is out of range or NULL */
-	SHMQ_ENAME = 2,       /* channel name is not a valid dotted name */
-	SHMQ_ENOENT = 3,      /* no channel of that name */
-	SHMQ_EEXIST = 4,      /* channel exists already */
-	SHMQ_ETOOBIG = 5,     /* message larger than the channel's maximum */
-	SHMQ_EFULL = 6,       /* block policy: no space now (would block) */
-	SHMQ_EAGAIN = 7,      /* no message available now */
-	SHMQ_ETIMEDOUT = 8,   /* waited the whole timeout */
-	SHMQ_ENODAEMON = 9,   /* no daemon listening at the socket path */
-	SHMQ_EVERSION = 10,   /* library and daemon speak different versions */
-	SHMQ_EPROTO = 11,     /* malformed message on the control socket */
-	SHMQ_EPERM = 12,      /* access control denies the operation */
-	SHMQ_ECORRUPT = 13,   /* shared memory holds values no honest peer writes */
-	SHMQ_ENOMEM = 14,     /* out of memory */
-	SHMQ_ESYS = 15,       /* a system call failed unexpectedly */
-	SHMQ_EABANDONED = 16, /* the claim was abandoned (took too long) */
-	SHMQ_EOVERRUN = 17,   /* drop policy: the record was overwritten */
-	SHMQ_ECLOSED = 18,    /* the daemon connection is closed */
-	SHMQ_ELIMIT = 19,     /* a daemon or channel limit is reached */
-	SHMQ_EMISMATCH = 20,  /* channel exists with different settings */
-	SHMQ_ESTATE = 21,     /* call not valid in the handle's current state */
-	SHMQ_EBUSY = 22,      /* the channel's one exclusive publisher is taken */
-	SHMQ_EDELETED = 23,   /* the channel was deleted while the handle was open */
-	SHMQ_ECHANQUOTA = 24, /* this uid owns as many channels as it may */
-	SHMQ_ECONNQUOTA = 25, /* this uid holds as many connections as it may */
+	SHMQ_EINVAL = 1,	/* an argument is out of range or NULL */
+	SHMQ_ENAME = 2,		/* channel name is not a valid dotted name */
+	SHMQ_ENOENT = 3,	/* no channel of that name */
+	SHMQ_EEXIST = 4,	/* channel exists already */
+	SHMQ_ETOOBIG = 5,	/* message larger than the channel's maximum */
+	SHMQ_EFULL = 6,		/* block policy: no space now (would block) */
+	SHMQ_EAGAIN = 7,	/* no message available now */
+	SHMQ_ETIMEDOUT = 8,	/* waited the whole timeout */
+	SHMQ_ENODAEMON = 9,	/* no daemon listening at the socket path */
+	SHMQ_EVERSION = 10,	/* library and daemon speak different versions */
+	SHMQ_EPROTO = 11,	/* malformed message on the control socket */
+	SHMQ_EPERM = 12,	/* access control denies the operation */
+	SHMQ_ECORRUPT = 13,	/* shared memory holds values no honest peer writes */
+	SHMQ_ENOMEM = 14,	/* out of memory */
+	SHMQ_ESYS = 15,		/* a system call failed unexpectedly */
+	SHMQ_EABANDONED = 16,	/* the claim was abandoned (took too long) */
+	SHMQ_EOVERRUN = 17,	/* drop policy: the record was overwritten */
+	SHMQ_ECLOSED = 18,	/* the daemon connection is closed */
+	SHMQ_ELIMIT = 19,	/* a daemon or channel limit is reached */
+	SHMQ_EMISMATCH = 20,	/* channel exists with different settings */
+	SHMQ_ESTATE = 21,	/* call not valid in the handle's current state */
+	SHMQ_EBUSY = 22,	/* the channel's one exclusive publisher is taken */
+	SHMQ_EDELETED = 23,	/* the channel was deleted while the handle was open */
+	SHMQ_ECHANQUOTA = 24,	/* this uid owns as many channels as it may */
+	SHMQ_ECONNQUOTA = 25,	/* this uid holds as many connections as it may */
 	SHMQ_EHANDLEQUOTA = 26, /* this uid holds as many handles of the channel as it may */
 	SHMQ_ERR_COUNT
 };

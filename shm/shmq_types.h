@@ -21,18 +21,18 @@ enum shmq_policy {
  * subscriber attached they apply as asked.
  */
 enum shmq_start {
-	SHMQ_START_LATEST = 0,   /* only messages published after it opened */
+	SHMQ_START_LATEST = 0,	 /* only messages published after it opened */
 	SHMQ_START_EARLIEST = 1, /* the oldest message still in the ring */
-	SHMQ_START_OFFSET = 2,   /* shmq_sub_opts.offset (clamped to the oldest retained;
+	SHMQ_START_OFFSET = 2,	 /* shmq_sub_opts.offset (clamped to the oldest retained;
 				  * beyond the next offset: -SHMQ_EINVAL) */
 };
 
 /* How a subscriber waits in shmq_recv() when no message is ready. */
 enum shmq_wait {
 	SHMQ_WAIT_SPIN_SLEEP = 0, /* spin for spin_ns, then sleep on a futex (default) */
-	SHMQ_WAIT_SPIN = 1,       /* busy-poll until a message or the timeout */
-	SHMQ_WAIT_SLEEP = 2,      /* sleep on a futex at once */
-	SHMQ_WAIT_EVENTFD = 3,    /* wait on shmq_sub_fd(): in your epoll loop, or in poll() */
+	SHMQ_WAIT_SPIN = 1,	  /* busy-poll until a message or the timeout */
+	SHMQ_WAIT_SLEEP = 2,	  /* sleep on a futex at once */
+	SHMQ_WAIT_EVENTFD = 3,	  /* wait on shmq_sub_fd(): in your epoll loop, or in poll() */
 };
 
 /* Who may publish to a channel at the same time. */
@@ -43,8 +43,8 @@ enum shmq_publishers {
 };
 
 /* NUMA placement of a channel's memory (shmq_channel_opts.numa_node). */
-#define SHMQ_NUMA_NONE 0         /* the kernel's default policy */
-#define SHMQ_NUMA_LOCAL (-1)     /* the node of the CPU the creating client runs on */
+#define SHMQ_NUMA_NONE 0	    /* the kernel's default policy */
+#define SHMQ_NUMA_LOCAL (-1)	    /* the node of the CPU the creating client runs on */
 #define SHMQ_NUMA_NODE(n) ((n) + 1) /* bind to node n */
 
 /* Channel flags (shmq_channel_opts.flags). */

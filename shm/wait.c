@@ -133,8 +133,8 @@ static bool membarrier_usable(void)
 
 	if (st == 0) {
 		long mask = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
-		int want = MEMBARRIER_CMD_GLOBAL_EXPEDITED |
-			   MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED;
+		int want =
+		    MEMBARRIER_CMD_GLOBAL_EXPEDITED | MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED;
 
 		st = mask >= 0 && (mask & want) == want ? 1 : 2;
 		atomic_store_explicit(&usable, st, memory_order_relaxed);

@@ -118,8 +118,10 @@ static void say_outage(struct sub_run *r)
 		return;
 	r->away = away;
 	if (away)
-		fprintf(stderr, "shmq: sub %s: shmqd went away; still receiving, waiting up to 30 s "
-				"for it to come back\n", r->name);
+		fprintf(stderr,
+			"shmq: sub %s: shmqd went away; still receiving, waiting up to 30 s "
+			"for it to come back\n",
+			r->name);
 	else
 		fprintf(stderr, "shmq: sub %s: shmqd is back\n", r->name);
 }

@@ -17,20 +17,21 @@
 #include "log.h"
 
 #define FX_KEY 0x9e3779b97f4a7c14ull /* rec_key of every fixture channel */
-#define FX_GUARD_BYTES 65536u         /* PROT_NONE after each segment: overreads fault */
+#define FX_GUARD_BYTES 65536u	     /* PROT_NONE after each segment: overreads fault */
 
 struct fx {
 	void *data;
 	void *ctl;
 	void *wake;
-	uint8_t *entries;        /* MAX_READERS reader entries, then MAX_PUBS publisher entries */
+	uint8_t *entries;	 /* MAX_READERS reader entries, then MAX_PUBS publisher entries */
 	struct log_peers *peers; /* every entry, as the daemon maps them (shared across fork) */
 	struct log_geometry g;
 	struct log_view v;
 };
 
-#define FX_ENTRIES_BYTES                                                                         \
-	(MAX_READERS * (uint64_t)sizeof(struct reader_entry) + MAX_PUBS * (uint64_t)sizeof(struct pub_entry))
+#define FX_ENTRIES_BYTES                                                                           \
+	(MAX_READERS * (uint64_t)sizeof(struct reader_entry) +                                     \
+	 MAX_PUBS * (uint64_t)sizeof(struct pub_entry))
 
 static inline uint64_t fx_map_slack(uint64_t bytes)
 {
@@ -86,8 +87,8 @@ static inline int fx_make_ex(struct fx *f, uint64_t capacity, uint32_t max_msg, 
 	err = log_format(f->data, f->ctl, &f->g, "test.channel", 42, base_pos, FX_KEY);
 	if (err)
 		return err;
-	segs = (struct log_segs){f->data, f->g.data_bytes, f->ctl, f->g.ctl_bytes, f->wake,
-				 WAKE_SEG_BYTES};
+	segs = (struct log_segs){f->data,	 f->g.data_bytes, f->ctl,
+				 f->g.ctl_bytes, f->wake,	  WAKE_SEG_BYTES};
 	return log_attach(&f->v, &segs, NULL);
 }
 

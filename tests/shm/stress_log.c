@@ -44,7 +44,7 @@
 
 #define NPUB_MAX 48u /* publisher ids over a run (entries of the pub table) */
 #define NRDR_MAX 4u
-#define MSG_HDR 24u   /* id, len, seq, checksum */
+#define MSG_HDR 24u /* id, len, seq, checksum */
 #define BATCH_MAX 32u
 #define POLICY_DROP 0u
 #define POLICY_BLOCK 1u
@@ -57,7 +57,7 @@ struct scenario {
 	bool procs;
 	bool kills;
 	bool exclusive; /* one publisher, pub_mode 1 */
-	bool batches;   /* publishers mix single messages and log_claimv() batches */
+	bool batches;	/* publishers mix single messages and log_claimv() batches */
 	unsigned npubs; /* publishers running at once */
 	unsigned nrdrs;
 	uint32_t max_msg;
@@ -85,7 +85,7 @@ struct pub_res {
 	_Atomic uint64_t cut;	    /* records whose commit the daemon's cut refused */
 	_Atomic uint64_t batches;
 	_Atomic uint32_t killed_count; /* records of the claim it was killed holding */
-	_Atomic uint32_t state;     /* enum pub_run_state */
+	_Atomic uint32_t state;	       /* enum pub_run_state */
 	_Atomic int32_t pid;
 };
 
@@ -93,8 +93,8 @@ struct rdr_res {
 	_Atomic uint64_t received;
 	_Atomic uint64_t lost;
 	_Atomic uint64_t abandoned;
-	_Atomic uint64_t torn; /* copies that log_verify() rejected (counted in lost) */
-	_Atomic uint64_t laps; /* times it made sure it was lapped */
+	_Atomic uint64_t torn;	  /* copies that log_verify() rejected (counted in lost) */
+	_Atomic uint64_t laps;	  /* times it made sure it was lapped */
 	_Atomic uint64_t batches; /* batches received whole */
 	_Atomic uint64_t pos;
 	_Atomic uint32_t done;
@@ -103,7 +103,7 @@ struct rdr_res {
 
 /* Everything workers share, in MAP_SHARED memory. */
 struct run {
-	_Atomic uint32_t stop;       /* publishers: start no new claim */
+	_Atomic uint32_t stop;	     /* publishers: start no new claim */
 	_Atomic uint32_t live_pubs;  /* publishers not finished (or reaped) */
 	_Atomic uint32_t kills_left; /* tokens the monitor hands out over the run */
 	_Atomic uint32_t failed;
@@ -371,7 +371,8 @@ static int pub_one(struct pub_state *s)
 	}
 	if (err < 0)
 		return run_fail(s->x->run, "pub %u: commit pos %llu: %d", s->x->id,
-				(unsigned long long)c.at.pos, err), -1;
+				(unsigned long long)c.at.pos, err),
+		       -1;
 	s->seq += n;
 	/* release: whoever sees the count may check the messages */
 	atomic_store_explicit(&s->me->committed, s->seq, memory_order_release);
@@ -449,7 +450,8 @@ static bool check_order(struct ctx *x, struct rdr_state *st, const struct log_re
 
 	if (w->id >= NPUB_MAX || w->bidx >= w->bcount)
 		return run_fail(x->run, "rdr %u pos %llu: bad stamp %#llx", x->id,
-				(unsigned long long)rec->pos, (unsigned long long)rec->timestamp_ns);
+				(unsigned long long)rec->pos,
+				(unsigned long long)rec->timestamp_ns);
 	if (w->seq < st->next_seq[w->id] || (block && w->seq != st->next_seq[w->id]))
 		return run_fail(x->run, "rdr %u pos %llu: pub %u seq %llu, expected %s%llu", x->id,
 				(unsigned long long)rec->pos, w->id, (unsigned long long)w->seq,
@@ -458,8 +460,8 @@ static bool check_order(struct ctx *x, struct rdr_state *st, const struct log_re
 		return run_fail(x->run, "rdr %u pos %llu: batch flag %#x at %u of %u", x->id,
 				(unsigned long long)rec->pos, rec->flags, w->bidx, w->bcount);
 	/* a batch is contiguous: a record inside one follows its predecessor */
-	if (st->in_batch && !(w->id == st->in.id && w->seq == st->in.seq + 1 &&
-			      w->bidx == st->in.bidx + 1)) {
+	if (st->in_batch &&
+	    !(w->id == st->in.id && w->seq == st->in.seq + 1 && w->bidx == st->in.bidx + 1)) {
 		if (block || !st->cut)
 			return run_fail(x->run, "rdr %u pos %llu: batch of pub %u cut at %u of %u",
 					x->id, (unsigned long long)rec->pos, st->in.id,
@@ -490,7 +492,8 @@ static bool rdr_take(struct ctx *x, struct rdr_state *st, struct log_rec *rec, u
 		if (rng_below(rng, 4096) == 0 && wait_lapped(x, rec->bytes)) {
 			st->laps++;
 			if (log_verify(&x->f.v, rec))
-				return run_fail(x->run, "rdr %u: verify passed on lapped record %llu",
+				return run_fail(x->run,
+						"rdr %u: verify passed on lapped record %llu",
 						x->id, (unsigned long long)rec->pos);
 		}
 		if (!log_verify(&x->f.v, rec)) {
@@ -504,9 +507,9 @@ static bool rdr_take(struct ctx *x, struct rdr_state *st, struct log_rec *rec, u
 				(unsigned long long)rec->pos);
 	}
 	if (!msg_ok(data, rec->len, &w))
-		return run_fail(x->run, "rdr %u pos %llu: bad payload of %u bytes from pub %u seq %llu",
-				x->id, (unsigned long long)rec->pos, rec->len, w.id,
-				(unsigned long long)w.seq);
+		return run_fail(
+		    x->run, "rdr %u pos %llu: bad payload of %u bytes from pub %u seq %llu", x->id,
+		    (unsigned long long)rec->pos, rec->len, w.id, (unsigned long long)w.seq);
 	if (!check_order(x, st, rec, &w))
 		return false;
 	st->received++;
@@ -530,7 +533,8 @@ static int rdr_idle(struct ctx *x, const struct log_cursor *cur, uint64_t *idle_
 	else if (now - *idle_since > HANG_NS)
 		return run_fail(x->run, "rdr %u stuck at pos %llu bytes %llu, tail %llu", x->id,
 				(unsigned long long)cur->pos, (unsigned long long)cur->bytes,
-				(unsigned long long)log_tail(&x->f.v)), -1;
+				(unsigned long long)log_tail(&x->f.v)),
+		       -1;
 	sched_yield();
 	return 1;
 }
@@ -540,8 +544,8 @@ static bool rdr_count(struct ctx *x, struct rdr_state *st, const struct log_rec 
 		      uint64_t pos)
 {
 	if (r < 0)
-		return run_fail(x->run, "rdr %u: read pos %llu: %d", x->id,
-				(unsigned long long)pos, r);
+		return run_fail(x->run, "rdr %u: read pos %llu: %d", x->id, (unsigned long long)pos,
+				r);
 	st->lost += rec->lost;
 	st->abandoned += rec->abandoned;
 	if (x->sc->policy == POLICY_BLOCK && rec->lost != rec->abandoned)
@@ -678,8 +682,8 @@ struct monitor {
 	unsigned nw;
 	unsigned next_id; /* next publisher id (= pub entry) to hand out */
 	uint64_t kills, killed_records;
-	uint64_t cuts;	 /* claims the cut scenarios' repair gave up */
-	unsigned tokens; /* kill tokens handed out */
+	uint64_t cuts;		 /* claims the cut scenarios' repair gave up */
+	unsigned tokens;	 /* kill tokens handed out */
 	uint32_t pids[MAX_PUBS]; /* the daemon's: owner of each pub entry */
 	struct log_repair rep;
 	uint64_t end_ns, token_every_ns, next_token_ns;
@@ -739,8 +743,8 @@ static void replace_paused(struct monitor *m, struct worker *w)
 	m->killed_records += atomic_load(&p->killed_count);
 	/* the daemon: the pid is dead, repair gives its claim up (or keeps it
 	 * as an orphan while another entry names its start); then free the entry */
-	log_repair_step(&m->f->v, m->f->peers, fx_rep(m->f, &m->rep), m->pids, wait_now_ns(), UINT64_MAX / 2, pid_alive, NULL,
-			&out);
+	log_repair_step(&m->f->v, m->f->peers, fx_rep(m->f, &m->rep), m->pids, wait_now_ns(),
+			UINT64_MAX / 2, pid_alive, NULL, &out);
 	log_repair_gone(&m->f->v, m->f->peers, fx_rep(m->f, &m->rep), m->pids, w->x.id);
 	fx_pub_remove(m->f, w->x.id);
 	log_repair_forget(&m->rep, w->x.id);
@@ -784,8 +788,8 @@ static bool monitor_procs(struct monitor *m)
 				 w->reader ? "reader" : "publisher", w->x.id, status);
 	}
 	if (m->sc->kills)
-		log_repair_step(&m->f->v, m->f->peers, fx_rep(m->f, &m->rep), m->pids, wait_now_ns(), UINT64_MAX / 2,
-				pid_alive, NULL, &out);
+		log_repair_step(&m->f->v, m->f->peers, fx_rep(m->f, &m->rep), m->pids,
+				wait_now_ns(), UINT64_MAX / 2, pid_alive, NULL, &out);
 	return all;
 }
 
@@ -830,7 +834,8 @@ static void monitor_run(struct monitor *m)
 
 		if (now >= m->end_ns)
 			atomic_store(&m->run->stop, 1);
-		if (m->sc->kills && now >= m->next_token_ns && m->tokens < NPUB_MAX - m->sc->npubs) {
+		if (m->sc->kills && now >= m->next_token_ns &&
+		    m->tokens < NPUB_MAX - m->sc->npubs) {
 			m->tokens++;
 			atomic_fetch_add(&m->run->kills_left, 1);
 			m->next_token_ns = now + m->token_every_ns;
@@ -894,9 +899,10 @@ static void check_results(struct monitor *m)
 
 		printf("  reader %u: received %llu (batches %llu) lost %llu (abandoned %llu, torn "
 		       "%llu) laps %llu\n",
-		       r, (unsigned long long)received, (unsigned long long)atomic_load(&res->batches),
-		       (unsigned long long)lost, (unsigned long long)abandoned,
-		       (unsigned long long)atomic_load(&res->torn), (unsigned long long)laps);
+		       r, (unsigned long long)received,
+		       (unsigned long long)atomic_load(&res->batches), (unsigned long long)lost,
+		       (unsigned long long)abandoned, (unsigned long long)atomic_load(&res->torn),
+		       (unsigned long long)laps);
 		assert_int_equal(atomic_load(&res->pos), tail);
 		assert_int_equal(received + lost, tail);
 		assert_true(abandoned <= aborted + m->killed_records);
@@ -918,8 +924,8 @@ static void check_results(struct monitor *m)
 static void test_stress(void **state)
 {
 	const struct scenario *sc = *state;
-	struct run *run = mmap(NULL, sizeof(*run), PROT_READ | PROT_WRITE,
-			       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct run *run =
+	    mmap(NULL, sizeof(*run), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	struct worker w[NPUB_MAX + NRDR_MAX];
 	struct monitor *m = calloc(1, sizeof(*m));
 	struct ctx base = {.sc = sc, .run = run, .seed = stress_seed()};
@@ -972,7 +978,7 @@ int main(int argc, char **argv)
 {
 	for (unsigned i = 0; argc == 2 && i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
 		const struct CMUnitTest tests[] = {
-			{scenarios[i].name, test_stress, NULL, NULL, (void *)&scenarios[i]},
+		    {scenarios[i].name, test_stress, NULL, NULL, (void *)&scenarios[i]},
 		};
 
 		if (strcmp(argv[1], scenarios[i].name) == 0)

@@ -26,35 +26,35 @@
 static alignas(8) uint8_t area[EXT_MAX_BYTES + 64];
 
 static const struct ext_kv hdrs3[3] = {
-	{.name = "trace", .name_len = 5, .value = "abc", .value_len = 3},
-	{.name = "empty", .name_len = 5, .value = NULL, .value_len = 0},
-	{.name = "trace", .name_len = 5, .value = "second", .value_len = 6},
+    {.name = "trace", .name_len = 5, .value = "abc", .value_len = 3},
+    {.name = "empty", .name_len = 5, .value = NULL, .value_len = 0},
+    {.name = "trace", .name_len = 5, .value = "second", .value_len = 6},
 };
 
 static struct ext_in all_in(void)
 {
 	return (struct ext_in){
-		.present = EXT_KNOWN_MASK,
-		.msg_id = 0x0102030405060708ull,
-		.corr_id = 0xfedcba9876543210ull,
-		.deliver_at_ns = 1700000000123456789ull,
-		.expiry_ns = UINT64_MAX,
-		.key = "order-42",
-		.key_len = 8,
-		.reply_to = "replies.client7",
-		.reply_to_len = 15,
-		.content_type = "application/json",
-		.content_type_len = 16,
-		.headers = hdrs3,
-		.nheaders = 3,
+	    .present = EXT_KNOWN_MASK,
+	    .msg_id = 0x0102030405060708ull,
+	    .corr_id = 0xfedcba9876543210ull,
+	    .deliver_at_ns = 1700000000123456789ull,
+	    .expiry_ns = UINT64_MAX,
+	    .key = "order-42",
+	    .key_len = 8,
+	    .reply_to = "replies.client7",
+	    .reply_to_len = 15,
+	    .content_type = "application/json",
+	    .content_type_len = 16,
+	    .headers = hdrs3,
+	    .nheaders = 3,
 	};
 }
 
 /* Content type "json" alone: 8 head, 2 len, 4 bytes, 2 padding. */
 static struct ext_in json_in(void)
 {
-	return (struct ext_in){.present = EXT_CONTENT_TYPE, .content_type = "json",
-			       .content_type_len = 4};
+	return (struct ext_in){
+	    .present = EXT_CONTENT_TYPE, .content_type = "json", .content_type_len = 4};
 }
 
 static uint32_t encode(const struct ext_in *in, uint8_t *dst)
@@ -951,44 +951,44 @@ static void test_ext_parse_survives_fuzzed_areas(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ext_size_is_zero_without_fields),
-		cmocka_unit_test(test_ext_round_trips_each_field_alone),
-		cmocka_unit_test(test_ext_round_trips_all_fields_together),
-		cmocka_unit_test(test_ext_round_trips_fields_at_their_limits),
-		cmocka_unit_test(test_ext_write_writes_exactly_bytes_with_zero_padding),
-		cmocka_unit_test(test_ext_size_ignores_fields_whose_bit_is_clear),
-		cmocka_unit_test(test_ext_size_accepts_key_of_1024_rejects_1025_and_0),
-		cmocka_unit_test(test_ext_size_accepts_16_headers_rejects_17_and_0),
-		cmocka_unit_test(test_ext_size_rejects_header_name_of_0_or_256_bytes),
-		cmocka_unit_test(test_ext_size_accepts_header_value_of_0_to_1024_bytes),
-		cmocka_unit_test(test_ext_size_limits_reply_to_and_content_type),
-		cmocka_unit_test(test_ext_size_rejects_null_pointer_with_length),
-		cmocka_unit_test(test_ext_size_rejects_unknown_bit),
-		cmocka_unit_test(test_ext_size_fits_4096_and_gives_etoobig_beyond),
-		cmocka_unit_test(test_ext_parse_rejects_ext_bytes_beyond_avail),
-		cmocka_unit_test(test_ext_parse_rejects_ext_bytes_not_multiple_of_8),
-		cmocka_unit_test(test_ext_parse_rejects_ext_bytes_0_8_or_over_max),
-		cmocka_unit_test(test_ext_parse_rejects_consistent_area_over_max),
-		cmocka_unit_test(test_ext_parse_rejects_field_lengths_out_of_range),
-		cmocka_unit_test(test_ext_parse_rejects_area_larger_than_its_fields),
-		cmocka_unit_test(test_ext_parse_rejects_nonzero_padding),
-		cmocka_unit_test(test_ext_parse_rejects_unknown_bit_and_no_bit),
-		cmocka_unit_test(test_ext_parse_rejects_length_running_past_area),
-		cmocka_unit_test(test_ext_parse_rejects_fixed_field_past_area),
-		cmocka_unit_test(test_ext_parse_rejects_wrong_key_hash),
-		cmocka_unit_test(test_ext_parse_rejects_header_count_0_or_17),
-		cmocka_unit_test(test_ext_parse_rejects_17_well_formed_headers),
-		cmocka_unit_test(test_ext_parse_rejects_nul_in_reply_to),
-		cmocka_unit_test(test_ext_parse_zeroes_view_on_error),
-		cmocka_unit_test(test_ext_parse_reads_unaligned_area),
-		cmocka_unit_test(test_ext_header_at_rejects_index_past_count),
-		cmocka_unit_test(test_ext_header_at_reports_entry_rewritten_after_parse),
-		cmocka_unit_test(test_ext_header_at_refuses_view_not_made_by_parse),
-		cmocka_unit_test(test_ext_header_find_returns_first_of_that_name),
-		cmocka_unit_test(test_ext_header_find_gives_enoent_without_headers),
-		cmocka_unit_test(test_ext_hash_is_fnv1a_32),
-		cmocka_unit_test(test_ext_hash_maps_zero_to_one),
-		cmocka_unit_test(test_ext_parse_survives_fuzzed_areas),
+	    cmocka_unit_test(test_ext_size_is_zero_without_fields),
+	    cmocka_unit_test(test_ext_round_trips_each_field_alone),
+	    cmocka_unit_test(test_ext_round_trips_all_fields_together),
+	    cmocka_unit_test(test_ext_round_trips_fields_at_their_limits),
+	    cmocka_unit_test(test_ext_write_writes_exactly_bytes_with_zero_padding),
+	    cmocka_unit_test(test_ext_size_ignores_fields_whose_bit_is_clear),
+	    cmocka_unit_test(test_ext_size_accepts_key_of_1024_rejects_1025_and_0),
+	    cmocka_unit_test(test_ext_size_accepts_16_headers_rejects_17_and_0),
+	    cmocka_unit_test(test_ext_size_rejects_header_name_of_0_or_256_bytes),
+	    cmocka_unit_test(test_ext_size_accepts_header_value_of_0_to_1024_bytes),
+	    cmocka_unit_test(test_ext_size_limits_reply_to_and_content_type),
+	    cmocka_unit_test(test_ext_size_rejects_null_pointer_with_length),
+	    cmocka_unit_test(test_ext_size_rejects_unknown_bit),
+	    cmocka_unit_test(test_ext_size_fits_4096_and_gives_etoobig_beyond),
+	    cmocka_unit_test(test_ext_parse_rejects_ext_bytes_beyond_avail),
+	    cmocka_unit_test(test_ext_parse_rejects_ext_bytes_not_multiple_of_8),
+	    cmocka_unit_test(test_ext_parse_rejects_ext_bytes_0_8_or_over_max),
+	    cmocka_unit_test(test_ext_parse_rejects_consistent_area_over_max),
+	    cmocka_unit_test(test_ext_parse_rejects_field_lengths_out_of_range),
+	    cmocka_unit_test(test_ext_parse_rejects_area_larger_than_its_fields),
+	    cmocka_unit_test(test_ext_parse_rejects_nonzero_padding),
+	    cmocka_unit_test(test_ext_parse_rejects_unknown_bit_and_no_bit),
+	    cmocka_unit_test(test_ext_parse_rejects_length_running_past_area),
+	    cmocka_unit_test(test_ext_parse_rejects_fixed_field_past_area),
+	    cmocka_unit_test(test_ext_parse_rejects_wrong_key_hash),
+	    cmocka_unit_test(test_ext_parse_rejects_header_count_0_or_17),
+	    cmocka_unit_test(test_ext_parse_rejects_17_well_formed_headers),
+	    cmocka_unit_test(test_ext_parse_rejects_nul_in_reply_to),
+	    cmocka_unit_test(test_ext_parse_zeroes_view_on_error),
+	    cmocka_unit_test(test_ext_parse_reads_unaligned_area),
+	    cmocka_unit_test(test_ext_header_at_rejects_index_past_count),
+	    cmocka_unit_test(test_ext_header_at_reports_entry_rewritten_after_parse),
+	    cmocka_unit_test(test_ext_header_at_refuses_view_not_made_by_parse),
+	    cmocka_unit_test(test_ext_header_find_returns_first_of_that_name),
+	    cmocka_unit_test(test_ext_header_find_gives_enoent_without_headers),
+	    cmocka_unit_test(test_ext_hash_is_fnv1a_32),
+	    cmocka_unit_test(test_ext_hash_maps_zero_to_one),
+	    cmocka_unit_test(test_ext_parse_survives_fuzzed_areas),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -76,16 +76,15 @@ static struct log_claim publish(struct fx *f, struct log_pub *p, uint32_t len)
 }
 
 /* rec is the message pos of len bytes, pattern(pos, i) each, inside the ring. */
-static void check_payload(const struct fx *f, const struct log_rec *rec, uint64_t pos,
-			  uint32_t len)
+static void check_payload(const struct fx *f, const struct log_rec *rec, uint64_t pos, uint32_t len)
 {
 	assert_int_equal(rec->pos, pos);
 	assert_int_equal(rec->len, len);
 	assert_int_equal(rec->rec_bytes, rec_bytes_for(len, rec->ext_bytes));
 	assert_int_equal(rec->bytes % REC_ALIGN, 0);
 	assert_true((rec->bytes & f->v.mask) + rec->rec_bytes <= f->v.ring_bytes);
-	assert_ptr_equal(rec->data, f->v.ring + (rec->bytes & f->v.mask) + REC_HDR_BYTES +
-					    rec->ext_bytes);
+	assert_ptr_equal(rec->data,
+			 f->v.ring + (rec->bytes & f->v.mask) + REC_HDR_BYTES + rec->ext_bytes);
 	for (uint32_t i = 0; i < len; i++)
 		if (rec->data[i] != pattern(pos, i))
 			fail_msg("pos %llu byte %u: %u, want %u", (unsigned long long)pos, i,
@@ -93,8 +92,7 @@ static void check_payload(const struct fx *f, const struct log_rec *rec, uint64_
 }
 
 /* As check_payload(), and stamped as publish() stamps it. */
-static void check_record(const struct fx *f, const struct log_rec *rec, uint64_t pos,
-			 uint32_t len)
+static void check_record(const struct fx *f, const struct log_rec *rec, uint64_t pos, uint32_t len)
 {
 	check_payload(f, rec, pos, len);
 	assert_int_equal(rec->timestamp_ns, 1000 + pos);
@@ -186,8 +184,7 @@ static void test_geometry_rejects_bad_arguments(void **state)
 
 	(void)state;
 	assert_int_equal(log_geometry_make(0, 0, DROP, 0, 0, &g), -SHMQ_EINVAL);
-	assert_int_equal(log_geometry_make(0, MAX_MESSAGE_BYTES + 1, DROP, 0, 0, &g),
-			 -SHMQ_EINVAL);
+	assert_int_equal(log_geometry_make(0, MAX_MESSAGE_BYTES + 1, DROP, 0, 0, &g), -SHMQ_EINVAL);
 	assert_int_equal(log_geometry_make(0, 64, 2, 0, 0, &g), -SHMQ_EINVAL);
 	assert_int_equal(log_geometry_make(0, 64, DROP, 2, 0, &g), -SHMQ_EINVAL);
 	assert_int_equal(log_geometry_make(0, 64, DROP, 0, 2, &g), -SHMQ_EINVAL);
@@ -326,8 +323,8 @@ static void test_format_rejects_long_name_and_fixes_key(void **state)
 	/* key 0 or with low bits: the low bits are cleared, 0 gets a fixed one */
 	assert_int_equal(log_format(f.data, f.ctl, &f.g, name, 1, 0, 3), 0);
 	{
-		struct log_segs segs = {f.data, f.g.data_bytes, f.ctl, f.g.ctl_bytes, f.wake,
-					WAKE_SEG_BYTES};
+		struct log_segs segs = {f.data,	       f.g.data_bytes, f.ctl,
+					f.g.ctl_bytes, f.wake,	       WAKE_SEG_BYTES};
 
 		assert_int_equal(log_attach(&f.v, &segs, NULL), 0);
 	}
@@ -357,35 +354,96 @@ static int attach_again(struct fx *f, uint32_t *unknown)
 static bool data_garbage(struct data_hdr *d, unsigned i)
 {
 	switch (i) {
-	case 0: d->magic ^= 1; break;
-	case 1: d->hdr_bytes = 0; break;
-	case 2: d->hdr_bytes += 64; break;
-	case 3: d->seg_bytes += 4096; break;
-	case 4: d->seg_bytes -= 32; break;
-	case 5: d->ring_bytes += 32; break;
-	case 6: d->ring_bytes = 0; break;
-	case 7: d->ring_bytes *= 2; d->ring_shift++; break;    /* past the segment */
-	case 8: d->ring_bytes /= 4; d->ring_shift -= 2; break; /* 4 records no longer fit */
-	case 9: d->ring_bytes = MIN_RING_BYTES / 2; d->ring_shift = 11; break;
-	case 10: d->ring_bytes = MAX_RING_BYTES * 2; d->ring_shift = 41; break;
-	case 11: d->ring_shift++; break;
-	case 12: d->ring_shift = 200; break;
-	case 13: d->max_message_bytes = 0; break;
-	case 14: d->max_message_bytes = MAX_MESSAGE_BYTES + 1; break;
-	case 15: d->max_message_bytes += 32; break; /* max_record_bytes disagrees */
-	case 16: d->max_record_bytes += 32; break;
-	case 17: d->max_record_bytes -= 32; break;
-	case 18: d->max_record_bytes = 0; break;
-	case 19: d->policy = 2; break;
-	case 20: d->policy = 0xffffffffu; break;
-	case 21: d->pub_mode = 2; break;
-	case 22: d->flags = 2; break;
-	case 23: d->flags = 0x80000001u; break;
-	case 24: d->rec_key = 0; break;
-	case 25: d->rec_key |= 1; break;
-	case 26: d->rec_key |= 2; break;
-	case 27: d->channel_id++; break; /* no longer the control segment's */
-	default: return false;
+	case 0:
+		d->magic ^= 1;
+		break;
+	case 1:
+		d->hdr_bytes = 0;
+		break;
+	case 2:
+		d->hdr_bytes += 64;
+		break;
+	case 3:
+		d->seg_bytes += 4096;
+		break;
+	case 4:
+		d->seg_bytes -= 32;
+		break;
+	case 5:
+		d->ring_bytes += 32;
+		break;
+	case 6:
+		d->ring_bytes = 0;
+		break;
+	case 7:
+		d->ring_bytes *= 2;
+		d->ring_shift++;
+		break; /* past the segment */
+	case 8:
+		d->ring_bytes /= 4;
+		d->ring_shift -= 2;
+		break; /* 4 records no longer fit */
+	case 9:
+		d->ring_bytes = MIN_RING_BYTES / 2;
+		d->ring_shift = 11;
+		break;
+	case 10:
+		d->ring_bytes = MAX_RING_BYTES * 2;
+		d->ring_shift = 41;
+		break;
+	case 11:
+		d->ring_shift++;
+		break;
+	case 12:
+		d->ring_shift = 200;
+		break;
+	case 13:
+		d->max_message_bytes = 0;
+		break;
+	case 14:
+		d->max_message_bytes = MAX_MESSAGE_BYTES + 1;
+		break;
+	case 15:
+		d->max_message_bytes += 32;
+		break; /* max_record_bytes disagrees */
+	case 16:
+		d->max_record_bytes += 32;
+		break;
+	case 17:
+		d->max_record_bytes -= 32;
+		break;
+	case 18:
+		d->max_record_bytes = 0;
+		break;
+	case 19:
+		d->policy = 2;
+		break;
+	case 20:
+		d->policy = 0xffffffffu;
+		break;
+	case 21:
+		d->pub_mode = 2;
+		break;
+	case 22:
+		d->flags = 2;
+		break;
+	case 23:
+		d->flags = 0x80000001u;
+		break;
+	case 24:
+		d->rec_key = 0;
+		break;
+	case 25:
+		d->rec_key |= 1;
+		break;
+	case 26:
+		d->rec_key |= 2;
+		break;
+	case 27:
+		d->channel_id++;
+		break; /* no longer the control segment's */
+	default:
+		return false;
 	}
 	return true;
 }
@@ -393,21 +451,50 @@ static bool data_garbage(struct data_hdr *d, unsigned i)
 static bool ctl_garbage(struct ctl_hdr *c, unsigned i)
 {
 	switch (i) {
-	case 0: c->magic ^= 1ull << 40; break;
-	case 1: c->hdr_bytes = 0; break;
-	case 2: c->hdr_bytes = CTL_HDR_BYTES * 2; break;
-	case 3: c->seg_bytes += 4096; break;
-	case 4: c->seg_bytes = 0; break;
-	case 5: c->channel_id ^= 0x100; break;
-	case 6: c->max_readers = MAX_READERS + 1; break;
-	case 7: c->max_readers = 0; break;
-	case 8: c->max_pubs = MAX_PUBS * 2; break;
-	case 9: c->max_pubs = 0; break;
-	case 10: c->pubs_off += 128; break;
-	case 11: c->pubs_off = 0; break;
-	case 12: c->readers_off = 0; break;
-	case 13: c->version = CTL_LAYOUT_VERSION + 1; break;
-	default: return false;
+	case 0:
+		c->magic ^= 1ull << 40;
+		break;
+	case 1:
+		c->hdr_bytes = 0;
+		break;
+	case 2:
+		c->hdr_bytes = CTL_HDR_BYTES * 2;
+		break;
+	case 3:
+		c->seg_bytes += 4096;
+		break;
+	case 4:
+		c->seg_bytes = 0;
+		break;
+	case 5:
+		c->channel_id ^= 0x100;
+		break;
+	case 6:
+		c->max_readers = MAX_READERS + 1;
+		break;
+	case 7:
+		c->max_readers = 0;
+		break;
+	case 8:
+		c->max_pubs = MAX_PUBS * 2;
+		break;
+	case 9:
+		c->max_pubs = 0;
+		break;
+	case 10:
+		c->pubs_off += 128;
+		break;
+	case 11:
+		c->pubs_off = 0;
+		break;
+	case 12:
+		c->readers_off = 0;
+		break;
+	case 13:
+		c->version = CTL_LAYOUT_VERSION + 1;
+		break;
+	default:
+		return false;
 	}
 	return true;
 }
@@ -477,8 +564,8 @@ static void test_attach_rejects_short_or_mismatched_segments(void **state)
 
 	(void)state;
 	make(&f, 0, 64, DROP);
-	struct log_segs segs = {f.data, f.g.data_bytes, f.ctl, f.g.ctl_bytes, f.wake,
-				WAKE_SEG_BYTES - 1};
+	struct log_segs segs = {f.data,	       f.g.data_bytes, f.ctl,
+				f.g.ctl_bytes, f.wake,	       WAKE_SEG_BYTES - 1};
 
 	assert_int_equal(attach_into(&f, &v, DATA_HDR_BYTES - 1, f.g.ctl_bytes, NULL),
 			 -SHMQ_ECORRUPT);
@@ -617,7 +704,8 @@ static void test_message_of_64_bytes_takes_96_ring_bytes(void **state)
 		assert_int_equal(rec.rec_bytes, bytes[i]);
 	}
 	assert_int_equal(atomic_load(&fx_pub(&f, 0)->published), 8);
-	assert_int_equal(atomic_load(&fx_pub(&f, 0)->published_bytes), 64 + 1 + 32 + 33 + 63 + 65 + 100);
+	assert_int_equal(atomic_load(&fx_pub(&f, 0)->published_bytes),
+			 64 + 1 + 32 + 33 + 63 + 65 + 100);
 	fx_free(&f);
 }
 
@@ -809,7 +897,8 @@ static void test_exclusive_publisher_uses_the_tail_seqlock(void **state)
 	assert_true(p.exclusive);
 	assert_int_equal(p.tail.pos, 500);
 	for (uint32_t i = 0; i < 3000; i++) {
-		uint32_t seq = atomic_load(&f.v.data->tail_seq), len = (uint32_t)rng_below(&rng, 1001);
+		uint32_t seq = atomic_load(&f.v.data->tail_seq),
+			 len = (uint32_t)rng_below(&rng, 1001);
 		struct log_claim c = publish(&f, &p, len);
 
 		assert_int_equal(atomic_load(&f.v.data->tail_seq), seq + 2);
@@ -982,7 +1071,8 @@ static void overrun_by(uint64_t rings_x4, uint64_t seed)
 	read_all(&f, &cur, &received, &lost);
 	start_pos = cur.pos;
 	while (tail_bytes(&f) <= cur.bytes + rings_x4 * SMALL_RING / 4)
-		publish(&f, &p, (uint32_t)rng_below(&rng, rng_below(&rng, 2) ? 100 : SMALL_MSG + 1));
+		publish(&f, &p,
+			(uint32_t)rng_below(&rng, rng_below(&rng, 2) ? 100 : SMALL_MSG + 1));
 	log_oldest(&f.v, &o);
 	assert_int_equal(log_read(&f.v, &cur, &rec), 1);
 	assert_int_equal(rec.abandoned, 0);
@@ -1135,7 +1225,8 @@ static void test_abort_counts_exactly_the_aborted_messages(void **state)
 		struct log_claim d;
 
 		assert_int_equal(log_claim(&f.v, &p, 7, 0, &d), 0); /* claimed, not committed */
-		assert_int_equal(log_read(&f.v, &cur, &rec), 0); /* past the PAD, at the ABANDONED */
+		assert_int_equal(log_read(&f.v, &cur, &rec),
+				 0); /* past the PAD, at the ABANDONED */
 		assert_int_equal(rec.lost, 0);
 		assert_int_equal(cur.bytes, c.at.bytes);
 		memcpy(log_payload(&f.v, d.at.bytes, 0), "1234567", 7);
@@ -1363,8 +1454,8 @@ static void test_stale_word_cut_by_a_later_payload_is_no_record(void **state)
 	assert_int_equal(log_claim(&f.v, &p, 37, 0, &c), 0);
 	d = log_payload(&f.v, c.at.bytes, 0);
 	memset(d, 0x11, 37);
-	d[32] = (uint8_t)(f.v.key ^ 3);        /* decodes to type 3 (ABANDONED) */
-	d[36] = (uint8_t)(f.v.key >> 32 ^ 2);  /* and to lap 2 */
+	d[32] = (uint8_t)(f.v.key ^ 3);	      /* decodes to type 3 (ABANDONED) */
+	d[36] = (uint8_t)(f.v.key >> 32 ^ 2); /* and to lap 2 */
 	assert_int_equal(log_commit(&f.v, &p, &c, 37, 0, 0), 0);
 	fill_to(&f, &p, 2 * SMALL_RING + i); /* lap 2, up to i */
 	cur = (struct log_cursor){log_tail(&f.v), 2 * SMALL_RING + i};
@@ -1585,9 +1676,11 @@ static void scribble(struct fx *f, uint64_t *rng, uint64_t tail)
 		struct rec_hdr *h = log_rec_at(&f->v, b);
 
 		h->pos = rng_below(rng, 2) ? log_tail(&f->v) - rng_below(rng, 100) : rng_next(rng);
-		h->len = rng_below(rng, 2) ? (uint32_t)rng_below(rng, 2000) : (uint32_t)rng_next(rng);
+		h->len =
+		    rng_below(rng, 2) ? (uint32_t)rng_below(rng, 2000) : (uint32_t)rng_next(rng);
 		if (rng_below(rng, 2) && (b & f->v.mask) + REC_HDR_BYTES < f->v.ring_bytes)
-			memcpy((uint8_t *)h + REC_HDR_BYTES, &(uint16_t){(uint16_t)rng_next(rng)}, 2);
+			memcpy((uint8_t *)h + REC_HDR_BYTES, &(uint16_t){(uint16_t)rng_next(rng)},
+			       2);
 		atomic_store(&h->word, word_for(f, b, len, flags, type));
 	}
 	if (rng_below(rng, 16) == 0)
@@ -1595,13 +1688,13 @@ static void scribble(struct fx *f, uint64_t *rng, uint64_t tail)
 	if (rng_below(rng, 16) == 0) {
 		struct chunk_entry *e = &f->v.data->chunks[rng_below(rng, CHUNKS)];
 
-		atomic_store(&e->bytes, rng_below(rng, 2) ? tail - rng_below(rng, 70000)
-							  : rng_next(rng));
+		atomic_store(&e->bytes,
+			     rng_below(rng, 2) ? tail - rng_below(rng, 70000) : rng_next(rng));
 		atomic_store(&e->pos, rng_next(rng) >> rng_below(rng, 64));
 	}
 	if (rng_below(rng, 32) == 0)
 		atomic_store(&f->v.data->tail_bytes, tail + rng_below(rng, 3) * f->v.ring_bytes -
-							     rng_below(rng, 1000) * REC_ALIGN);
+							 rng_below(rng, 1000) * REC_ALIGN);
 }
 
 /*
@@ -1637,8 +1730,9 @@ static void fuzz(uint32_t policy, uint64_t seed)
 		scribble(&f, &rng, tail);
 		if (rng_below(&rng, 8) == 0)
 			cur = (struct log_cursor){rng_next(&rng) >> rng_below(&rng, 64),
-						  rng_below(&rng, 2) ? tail - rng_below(&rng, 4096) * 32
-								     : rng_next(&rng) & ~31ull};
+						  rng_below(&rng, 2)
+						      ? tail - rng_below(&rng, 4096) * 32
+						      : rng_next(&rng) & ~31ull};
 		r = log_read(&f.v, &cur, &rec);
 		if (r != 0 && r != 1 && r != -SHMQ_ECORRUPT)
 			fail_msg("round %u: log_read gave %d", i, r);
@@ -1755,17 +1849,20 @@ static void test_repair_gives_up_claim_of_dead_publisher_at_once(void **state)
 	read_expect(&f, &cur, 1);
 	assert_int_equal(log_read(&f.v, &cur, &rec), 0); /* waits for the claim */
 
-	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1, UINT64_MAX / 2, alive_unless_dead, &alive, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1, UINT64_MAX / 2, alive_unless_dead,
+			&alive, &out);
 	assert_int_equal(out.abandoned, 0);
 	alive.dead = PID;
-	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 2, UINT64_MAX / 2, alive_unless_dead, &alive, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 2, UINT64_MAX / 2, alive_unless_dead,
+			&alive, &out);
 	assert_int_equal(out.abandoned, 1);
 	assert_int_equal(out.nstall, 0);
 	assert_int_equal(atomic_load(&f.v.ctl->abandoned), 1);
 	assert_int_equal(rec_word_type(low_at(&f, c.at.bytes)), REC_T_ABANDONED);
 	assert_int_equal(rec_word_len(low_at(&f, c.at.bytes)), c.end - c.at.bytes);
 	/* again: nothing more to give up */
-	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 3, UINT64_MAX / 2, alive_unless_dead, &alive, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 3, UINT64_MAX / 2, alive_unless_dead,
+			&alive, &out);
 	assert_int_equal(out.abandoned, 0);
 	assert_int_equal(log_read(&f.v, &cur, &rec), 1);
 	assert_int_equal(rec.lost, 1);
@@ -1856,7 +1953,8 @@ static void test_repair_restarts_the_timer_for_each_new_claim(void **state)
 	fx_pub_init(&f, &p, 0, PID, false);
 	for (unsigned i = 0; i < 5; i++) {
 		assert_int_equal(log_claim(&f.v, &p, 10, 0, &c), 0);
-		log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1000 * (i + 1), 800, NULL, NULL, &out);
+		log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1000 * (i + 1), 800, NULL,
+				NULL, &out);
 		assert_int_equal(out.abandoned, 0);
 		assert_int_equal(log_commit(&f.v, &p, &c, 10, 0, 0), 0);
 	}
@@ -1961,7 +2059,8 @@ static void test_repair_leaves_a_committed_claim_alone(void **state)
 	atomic_store(&fx_pub(&f, 0)->claim_pos, c.at.pos);
 	atomic_store(&fx_pub(&f, 0)->claim_count, 1);
 	atomic_store(&fx_pub(&f, 0)->claim_state, PUB_CLAIMED);
-	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1, 1, alive_unless_dead, &alive, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1, 1, alive_unless_dead, &alive,
+			&out);
 	assert_int_equal(out.abandoned, 0);
 	assert_int_equal(atomic_load(&f.v.ctl->abandoned), 0);
 	read_expect(&f, &cur, 9);
@@ -1991,21 +2090,41 @@ static void test_repair_ignores_implausible_claims(void **state)
 		uint64_t b = 96, end = 192, count = 1, st = PUB_CLAIMED;
 
 		switch (i) {
-		case 0: end = 4096; break;          /* past the tail */
-		case 1: b = 200; end = 100; break;  /* backwards */
-		case 2: b = 100; break;             /* unaligned */
-		case 3: count = 0; break;
-		case 4: count = MAX_BATCH + 1; break;
-		case 5: st = 7; break;              /* no state */
-		case 6: b = 1920; end = 1920; break;
-		case 7: b = 1920; end = 1952; break; /* the tail never moved over it */
+		case 0:
+			end = 4096;
+			break; /* past the tail */
+		case 1:
+			b = 200;
+			end = 100;
+			break; /* backwards */
+		case 2:
+			b = 100;
+			break; /* unaligned */
+		case 3:
+			count = 0;
+			break;
+		case 4:
+			count = MAX_BATCH + 1;
+			break;
+		case 5:
+			st = 7;
+			break; /* no state */
+		case 6:
+			b = 1920;
+			end = 1920;
+			break;
+		case 7:
+			b = 1920;
+			end = 1952;
+			break; /* the tail never moved over it */
 		}
 		atomic_store(&e->claim_bytes, b);
 		atomic_store(&e->claim_end, end);
 		atomic_store(&e->claim_pos, 3);
 		atomic_store(&e->claim_count, (uint32_t)count);
 		atomic_store(&e->claim_state, (uint32_t)st);
-		log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1, 1, alive_unless_dead, &alive, &out);
+		log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1, 1, alive_unless_dead,
+				&alive, &out);
 		if (out.abandoned)
 			fail_msg("implausible claim %u given up", i);
 	}
@@ -2015,7 +2134,8 @@ static void test_repair_ignores_implausible_claims(void **state)
 	atomic_store(&e->claim_bytes, 96);
 	atomic_store(&e->claim_end, 192);
 	atomic_store(&e->claim_state, PUB_CLAIMED);
-	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1, 1, alive_unless_dead, &alive, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1, 1, alive_unless_dead, &alive,
+			&out);
 	assert_int_equal(out.abandoned, 0);
 	fx_free(&f);
 }
@@ -2146,7 +2266,8 @@ static void test_wake_signals_armed_event_fds(void **state)
 		efds[i] = -1;
 	assert_int_equal(wait_fd_create(&rd[5], &efds[5]), 0);
 	assert_int_equal(wait_fd_create(&rd[9], &efds[9]), 0);
-	atomic_store(&fx_ctl(&f)->readers_hi, 10); /* entries 0..9 assigned, as the daemon keeps it */
+	atomic_store(&fx_ctl(&f)->readers_hi,
+		     10); /* entries 0..9 assigned, as the daemon keeps it */
 	atomic_store(&f.v.wake->marks[5].armed, MARK_EFD);
 	atomic_store(&f.v.wake->marks[6].armed, MARK_FUTEX);
 	atomic_store(&f.v.wake->sleepers, 2);
@@ -2346,58 +2467,58 @@ static void test_lat_bucket_is_log2_from_256_ns(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_lat_bucket_is_log2_from_256_ns),
-		cmocka_unit_test(test_geometry_rejects_bad_arguments),
-		cmocka_unit_test(test_geometry_rounds_ring_to_power_of_two_of_four_largest_records),
-		cmocka_unit_test(test_message_of_an_eighth_of_capacity_round_trips),
-		cmocka_unit_test(test_format_then_attach_gives_the_geometry),
-		cmocka_unit_test(test_format_rejects_long_name_and_fixes_key),
-		cmocka_unit_test(test_attach_rejects_garbage_in_every_data_header_field),
-		cmocka_unit_test(test_attach_rejects_garbage_in_every_control_header_field),
-		cmocka_unit_test(test_attach_rejects_garbage_in_the_group_table_fields),
-		cmocka_unit_test(test_attach_rejects_short_or_mismatched_segments),
-		cmocka_unit_test(test_attach_reports_other_version_and_unknown_incompat_bits),
-		cmocka_unit_test(test_every_length_round_trips_byte_by_byte),
-		cmocka_unit_test(test_exclusive_publisher_round_trips_every_length),
-		cmocka_unit_test(test_claim_rejects_message_larger_than_max),
-		cmocka_unit_test(test_message_of_64_bytes_takes_96_ring_bytes),
-		cmocka_unit_test(test_record_with_extension_area_round_trips),
-		cmocka_unit_test(test_wrap_pads_at_every_32_byte_offset_of_the_ring_end),
-		cmocka_unit_test(test_mixed_sizes_block_exactly_at_a_ring_past_the_reader),
-		cmocka_unit_test(test_max_size_messages_in_the_smallest_ring),
-		cmocka_unit_test(test_exclusive_publisher_uses_the_tail_seqlock),
-		cmocka_unit_test(test_tail_cursor_is_the_next_record),
-		cmocka_unit_test(test_oldest_places_a_reader_that_loses_nothing),
-		cmocka_unit_test(test_block_claim_fails_when_slowest_active_reader_is_a_ring_behind),
-		cmocka_unit_test(test_block_without_readers_never_fills),
-		cmocka_unit_test(test_reader_limit_clamps_a_lapped_reader),
-		cmocka_unit_test(test_drop_lapped_reader_counts_exact_loss),
-		cmocka_unit_test(test_drop_reader_a_ring_less_the_guard_behind_loses_nothing),
-		cmocka_unit_test(test_verify_fails_once_a_later_lap_overwrites_a_held_record),
-		cmocka_unit_test(test_verify_holds_under_block_policy),
-		cmocka_unit_test(test_abort_counts_exactly_the_aborted_messages),
-		cmocka_unit_test(test_aborts_in_a_long_row_are_each_counted),
-		cmocka_unit_test(test_abort_read_right_away_counts_both),
-		cmocka_unit_test(test_batch_is_invisible_until_committed_then_read_whole),
-		cmocka_unit_test(test_batch_across_the_ring_end_starts_after_a_pad),
-		cmocka_unit_test(test_batch_rejects_bad_arguments),
-		cmocka_unit_test(test_stale_word_cut_by_a_later_payload_is_no_record),
-		cmocka_unit_test(test_read_rejects_garbage_record_headers),
-		cmocka_unit_test(test_read_survives_random_bytes_in_the_ring),
-		cmocka_unit_test(test_batch_reaches_a_reader_lapped_inside_it_partly_and_counted),
-		cmocka_unit_test(test_skip_passes_a_forged_pad_to_the_next_chunk),
-		cmocka_unit_test(test_repair_gives_up_claim_of_dead_publisher_at_once),
-		cmocka_unit_test(test_repair_gives_up_stalled_claim_after_stuck_ns_and_reports_it),
-		cmocka_unit_test(test_repair_remembers_a_cut_claim_across_a_daemon_restart),
-		cmocka_unit_test(test_repair_restarts_the_timer_for_each_new_claim),
-		cmocka_unit_test(test_repair_gone_gives_up_the_claim_left_open),
-		cmocka_unit_test(test_repair_leaves_a_committed_claim_alone),
-		cmocka_unit_test(test_repair_ignores_implausible_claims),
-		cmocka_unit_test(test_claims_limit_holds_publishers_a_ring_past_a_claim_in_progress),
-		cmocka_unit_test(test_commit_asks_for_wake_only_when_readers_sleep),
-		cmocka_unit_test(test_reader_unmark_decrements_sleepers_once),
-		cmocka_unit_test(test_wake_signals_armed_event_fds),
-		cmocka_unit_test(test_commit_wakes_reader_sleeping_on_futex),
+	    cmocka_unit_test(test_lat_bucket_is_log2_from_256_ns),
+	    cmocka_unit_test(test_geometry_rejects_bad_arguments),
+	    cmocka_unit_test(test_geometry_rounds_ring_to_power_of_two_of_four_largest_records),
+	    cmocka_unit_test(test_message_of_an_eighth_of_capacity_round_trips),
+	    cmocka_unit_test(test_format_then_attach_gives_the_geometry),
+	    cmocka_unit_test(test_format_rejects_long_name_and_fixes_key),
+	    cmocka_unit_test(test_attach_rejects_garbage_in_every_data_header_field),
+	    cmocka_unit_test(test_attach_rejects_garbage_in_every_control_header_field),
+	    cmocka_unit_test(test_attach_rejects_garbage_in_the_group_table_fields),
+	    cmocka_unit_test(test_attach_rejects_short_or_mismatched_segments),
+	    cmocka_unit_test(test_attach_reports_other_version_and_unknown_incompat_bits),
+	    cmocka_unit_test(test_every_length_round_trips_byte_by_byte),
+	    cmocka_unit_test(test_exclusive_publisher_round_trips_every_length),
+	    cmocka_unit_test(test_claim_rejects_message_larger_than_max),
+	    cmocka_unit_test(test_message_of_64_bytes_takes_96_ring_bytes),
+	    cmocka_unit_test(test_record_with_extension_area_round_trips),
+	    cmocka_unit_test(test_wrap_pads_at_every_32_byte_offset_of_the_ring_end),
+	    cmocka_unit_test(test_mixed_sizes_block_exactly_at_a_ring_past_the_reader),
+	    cmocka_unit_test(test_max_size_messages_in_the_smallest_ring),
+	    cmocka_unit_test(test_exclusive_publisher_uses_the_tail_seqlock),
+	    cmocka_unit_test(test_tail_cursor_is_the_next_record),
+	    cmocka_unit_test(test_oldest_places_a_reader_that_loses_nothing),
+	    cmocka_unit_test(test_block_claim_fails_when_slowest_active_reader_is_a_ring_behind),
+	    cmocka_unit_test(test_block_without_readers_never_fills),
+	    cmocka_unit_test(test_reader_limit_clamps_a_lapped_reader),
+	    cmocka_unit_test(test_drop_lapped_reader_counts_exact_loss),
+	    cmocka_unit_test(test_drop_reader_a_ring_less_the_guard_behind_loses_nothing),
+	    cmocka_unit_test(test_verify_fails_once_a_later_lap_overwrites_a_held_record),
+	    cmocka_unit_test(test_verify_holds_under_block_policy),
+	    cmocka_unit_test(test_abort_counts_exactly_the_aborted_messages),
+	    cmocka_unit_test(test_aborts_in_a_long_row_are_each_counted),
+	    cmocka_unit_test(test_abort_read_right_away_counts_both),
+	    cmocka_unit_test(test_batch_is_invisible_until_committed_then_read_whole),
+	    cmocka_unit_test(test_batch_across_the_ring_end_starts_after_a_pad),
+	    cmocka_unit_test(test_batch_rejects_bad_arguments),
+	    cmocka_unit_test(test_stale_word_cut_by_a_later_payload_is_no_record),
+	    cmocka_unit_test(test_read_rejects_garbage_record_headers),
+	    cmocka_unit_test(test_read_survives_random_bytes_in_the_ring),
+	    cmocka_unit_test(test_batch_reaches_a_reader_lapped_inside_it_partly_and_counted),
+	    cmocka_unit_test(test_skip_passes_a_forged_pad_to_the_next_chunk),
+	    cmocka_unit_test(test_repair_gives_up_claim_of_dead_publisher_at_once),
+	    cmocka_unit_test(test_repair_gives_up_stalled_claim_after_stuck_ns_and_reports_it),
+	    cmocka_unit_test(test_repair_remembers_a_cut_claim_across_a_daemon_restart),
+	    cmocka_unit_test(test_repair_restarts_the_timer_for_each_new_claim),
+	    cmocka_unit_test(test_repair_gone_gives_up_the_claim_left_open),
+	    cmocka_unit_test(test_repair_leaves_a_committed_claim_alone),
+	    cmocka_unit_test(test_repair_ignores_implausible_claims),
+	    cmocka_unit_test(test_claims_limit_holds_publishers_a_ring_past_a_claim_in_progress),
+	    cmocka_unit_test(test_commit_asks_for_wake_only_when_readers_sleep),
+	    cmocka_unit_test(test_reader_unmark_decrements_sleepers_once),
+	    cmocka_unit_test(test_wake_signals_armed_event_fds),
+	    cmocka_unit_test(test_commit_wakes_reader_sleeping_on_futex),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,7 +29,7 @@
 struct crash_shm {
 	_Atomic uint32_t claimed; /* pause point "claimed": claim below is valid */
 	struct log_claim claim;
-	_Atomic int32_t late;     /* stalled victim: its commit's result + 1000, when done */
+	_Atomic int32_t late; /* stalled victim: its commit's result + 1000, when done */
 };
 
 struct child {
@@ -71,8 +71,8 @@ static int victim_main(void *arg)
 	log_pub_init(v, &p, 0, c->f->peers->pubs[0], c->f->peers, false);
 	for (unsigned i = 0; i < c->n; i++)
 		lens[i] = VICTIM_LEN;
-	err = c->n == 1 ? log_claim(v, &p, VICTIM_LEN, 0, &cl) : log_claimv(v, &p, lens, NULL,
-									      c->n, &cl);
+	err = c->n == 1 ? log_claim(v, &p, VICTIM_LEN, 0, &cl)
+			: log_claimv(v, &p, lens, NULL, c->n, &cl);
 	if (err)
 		return 1;
 	for (unsigned i = 0; i < c->n; i++)
@@ -87,7 +87,8 @@ static int victim_main(void *arg)
 	raise(SIGSTOP);
 	/* resumed: write the whole payload of every record, then commit */
 	for (unsigned i = 0; i < c->n; i++)
-		memset(log_payload(v, log_claim_rec_bytes(&cl, lens, NULL, i), 0), 0xee, VICTIM_LEN);
+		memset(log_payload(v, log_claim_rec_bytes(&cl, lens, NULL, i), 0), 0xee,
+		       VICTIM_LEN);
 	err = c->n == 1 ? log_commit(v, &p, &cl, VICTIM_LEN, 0, 0)
 			: log_commitv(v, &p, &cl, lens, NULL, 0);
 	atomic_store(&c->sh->late, 1000 + err);
@@ -96,8 +97,8 @@ static int victim_main(void *arg)
 
 static struct crash_shm *crash_shm_new(void)
 {
-	struct crash_shm *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
-				    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct crash_shm *sh =
+	    mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
 	assert_true(sh != MAP_FAILED);
 	memset(sh, 0, sizeof(*sh));
@@ -228,13 +229,15 @@ static void killed_claimer(uint32_t policy, unsigned n)
 	assert_int_equal(r.received, 3);
 	assert_int_equal(r.cur.pos, 3);
 
-	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1, NEVER_STUCK_NS, pid_alive, NULL, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1, NEVER_STUCK_NS, pid_alive, NULL,
+			&out);
 	assert_int_equal(out.abandoned, 0);
 	read_all(&f, &r);
 	assert_int_equal(r.received, 3);
 
 	assert_true(WIFSIGNALED(kill_reap(victim)));
-	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 2, NEVER_STUCK_NS, pid_alive, NULL, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 2, NEVER_STUCK_NS, pid_alive, NULL,
+			&out);
 	assert_int_equal(out.abandoned, 1);
 	assert_int_equal(atomic_load(&f.v.ctl->abandoned), n);
 	fx_pub_remove(&f, 0);
@@ -303,16 +306,19 @@ static void stalled_claimer(uint32_t policy, unsigned n)
 	pids[0] = (uint32_t)victim;
 	pids[1] = HELPER_PID;
 
-	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1000, STUCK_NS, pid_alive, NULL, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1000, STUCK_NS, pid_alive, NULL,
+			&out);
 	assert_int_equal(out.abandoned, 0);
-	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1000 + STUCK_NS, STUCK_NS, pid_alive, NULL, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1000 + STUCK_NS, STUCK_NS, pid_alive,
+			NULL, &out);
 	assert_int_equal(out.abandoned, 1);
 	assert_int_equal(atomic_load(&f.v.ctl->abandoned), n);
 
 	for (;;) {
 		uint64_t t = atomic_load(&f.v.data->tail_bytes);
 
-		log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 2000 + STUCK_NS, STUCK_NS, pid_alive, NULL, &out);
+		log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 2000 + STUCK_NS, STUCK_NS,
+				pid_alive, NULL, &out);
 		assert_int_equal(out.abandoned, 0);
 		if (t + f.v.ring_bytes / 4 >= vc.start + f.v.ring_bytes) {
 			assert_int_equal(out.nstall, 1);
@@ -325,8 +331,9 @@ static void stalled_claimer(uint32_t policy, unsigned n)
 		read_all(&f, &r);
 		if (err) {
 			uint64_t need = rec_bytes_for(len_of(log_tail(&f.v)), 0);
-			uint64_t end = (t & f.v.mask) + need > f.v.ring_bytes ? (t | f.v.mask) + 1 + need
-									   : t + need;
+			uint64_t end = (t & f.v.mask) + need > f.v.ring_bytes
+					   ? (t | f.v.mask) + 1 + need
+					   : t + need;
 
 			assert_int_equal(err, -SHMQ_EFULL);
 			assert_true(end > vc.start + f.v.ring_bytes);
@@ -347,7 +354,8 @@ static void stalled_claimer(uint32_t policy, unsigned n)
 	assert_int_equal(r.lost, n);
 
 	/* the victim's entry is idle again: the helper passes the old bound */
-	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 3000 + STUCK_NS, STUCK_NS, pid_alive, NULL, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 3000 + STUCK_NS, STUCK_NS, pid_alive,
+			NULL, &out);
 	assert_int_equal(out.nstall, 0);
 	for (unsigned i = 0; i < 100; i++) {
 		assert_int_equal(helper_publish(&f, &helper, NULL), 0);
@@ -378,9 +386,9 @@ static void test_stalled_batch_is_given_up_whole_and_its_late_commit_fails(void 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_killed_claimer_is_given_up_and_readers_continue),
-		cmocka_unit_test(test_stalled_claimer_is_given_up_then_holds_others_a_ring_later),
-		cmocka_unit_test(test_stalled_batch_is_given_up_whole_and_its_late_commit_fails),
+	    cmocka_unit_test(test_killed_claimer_is_given_up_and_readers_continue),
+	    cmocka_unit_test(test_stalled_claimer_is_given_up_then_holds_others_a_ring_later),
+	    cmocka_unit_test(test_stalled_batch_is_given_up_whole_and_its_late_commit_fails),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -34,21 +34,26 @@ static void log_pause(const char *point);
 
 /* Where the victim stops. */
 enum kill_point {
-	KP_INTENT,      /* intent written (CLAIMING), the tail not moved */
-	KP_TAIL,        /* the tail moved, nothing announced, no PAD written */
-	KP_CLAIMED,     /* the claim returned: PAD written, nothing else */
-	KP_HALF,        /* half of every payload written */
-	KP_FULL,        /* every payload written, nothing committed */
-	KP_SOME,        /* a batch: its later half committed (between commits) */
+	KP_INTENT,	/* intent written (CLAIMING), the tail not moved */
+	KP_TAIL,	/* the tail moved, nothing announced, no PAD written */
+	KP_CLAIMED,	/* the claim returned: PAD written, nothing else */
+	KP_HALF,	/* half of every payload written */
+	KP_FULL,	/* every payload written, nothing committed */
+	KP_SOME,	/* a batch: its later half committed (between commits) */
 	KP_ALL_BUT_ONE, /* a batch: all committed but its first record */
-	KP_COMMITTED,   /* every commit store done, the entry not idled yet */
+	KP_COMMITTED,	/* every commit store done, the entry not idled yet */
 	KP_COUNT
 };
 
 static const char *const kp_name[KP_COUNT] = {
-	"after the intent", "after the tail move", "after the claim", "after half the payload",
-	"after the payload", "between commits of a batch", "before the first record's commit",
-	"after the commit stores",
+    "after the intent",
+    "after the tail move",
+    "after the claim",
+    "after half the payload",
+    "after the payload",
+    "between commits of a batch",
+    "before the first record's commit",
+    "after the commit stores",
 };
 
 /* Shared with the victim. */
@@ -62,7 +67,7 @@ struct victim {
 	struct fx *f;
 	struct victim_shm *sh;
 	enum kill_point kp;
-	unsigned n;     /* records */
+	unsigned n; /* records */
 	uint32_t lens[8];
 };
 
@@ -152,8 +157,8 @@ static int victim_main(void *arg)
 
 static struct victim_shm *victim_shm_new(void)
 {
-	struct victim_shm *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
-				     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct victim_shm *sh =
+	    mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
 	assert_true(sh != MAP_FAILED);
 	memset(sh, 0, sizeof(*sh));
@@ -282,7 +287,8 @@ static void kill_at(enum kill_point kp, unsigned n, bool wrap, uint32_t policy, 
 	if (kp <= KP_TAIL) /* the victim could not say it: what claim_span() would have given */
 		sh->claim = (struct log_claim){.at = t, .count = kp == KP_INTENT ? 0 : n};
 
-	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1, NEVER_STUCK_NS, pid_alive, NULL, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1, NEVER_STUCK_NS, pid_alive, NULL,
+			&out);
 	if (out.abandoned != (gives_up ? 1u : 0u))
 		fail_msg("%s, %u records%s: repair gave up %u claims", kp_name[kp], n,
 			 wrap ? " across the ring end" : "", out.abandoned);
@@ -311,7 +317,8 @@ static void kill_at(enum kill_point kp, unsigned n, bool wrap, uint32_t policy, 
 			fx_reader_set(&f, 0, &cur);
 		}
 	}
-	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 2, NEVER_STUCK_NS, pid_alive, NULL, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 2, NEVER_STUCK_NS, pid_alive, NULL,
+			&out);
 	assert_int_equal(out.abandoned, 0);
 	read_all(&f, &cur, &sh->claim, &res);
 	if (res.lost != (gives_up ? n : 0) || res.abandoned != res.lost)
@@ -410,7 +417,8 @@ static void test_dead_exclusive_publisher_inside_its_tail_store_is_settled(void 
 	assert_true(WIFSIGNALED(kill_reap(pid)));
 	assert_int_equal(atomic_load(&f.v.data->tail_seq) & 1, 1);
 	pids[0] = (uint32_t)pid;
-	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1, NEVER_STUCK_NS, pid_alive, NULL, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1, NEVER_STUCK_NS, pid_alive, NULL,
+			&out);
 	assert_int_equal(out.abandoned, 1);
 	assert_int_equal(atomic_load(&f.v.data->tail_seq) & 1, 0);
 	log_tail_cursor(&f.v, &t);
@@ -448,7 +456,8 @@ static void test_batch_with_first_record_uncommitted_is_invisible(void **state)
 	b = c.end;
 	for (unsigned i = 4; i-- > 1;) {
 		b -= rec_bytes_for(lens[i], 0);
-		rec_commit(&f.v, b, c.at.pos + i, rec_bytes_for(lens[i], 0), lens[i], 0, 1000 + i, 0);
+		rec_commit(&f.v, b, c.at.pos + i, rec_bytes_for(lens[i], 0), lens[i], 0, 1000 + i,
+			   0);
 		assert_int_equal(log_read(&f.v, &cur, &rec), 0);
 		assert_int_equal(rec.lost, 0);
 		assert_int_equal(cur.bytes, 0);
@@ -474,8 +483,8 @@ static void test_batch_with_first_record_uncommitted_is_invisible(void **state)
 static void test_dead_intent_across_the_ring_end_leaves_others_claims_alone(void **state)
 {
 	/* h and q are alive (this process); the intent's owner is not */
-	uint32_t pids[MAX_PUBS] = {[0] = 999999999u, [1] = (uint32_t)getpid(),
-				   [2] = (uint32_t)getpid()};
+	uint32_t pids[MAX_PUBS] = {
+	    [0] = 999999999u, [1] = (uint32_t)getpid(), [2] = (uint32_t)getpid()};
 	struct log_cursor cur = {0, 0}, t;
 	struct read_result res = {0};
 	struct log_repair rep = {0};
@@ -499,7 +508,8 @@ static void test_dead_intent_across_the_ring_end_leaves_others_claims_alone(void
 	assert_int_equal(log_claim(&f.v, &q, 64, 0, &c), 0);
 	assert_int_equal(c.at.bytes, f.v.ring_bytes);
 	helper_publish(&f, &h, 60); /* the tail past the intent's end */
-	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1, NEVER_STUCK_NS, pid_alive, NULL, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1, NEVER_STUCK_NS, pid_alive, NULL,
+			&out);
 	assert_int_equal(out.abandoned, 0);
 	assert_int_equal(atomic_load(&f.v.ctl->abandoned), 0);
 	for (uint32_t j = 0; j < 64; j++)

@@ -22,8 +22,7 @@ struct shmq_client *fx_connect(const struct daemon *d)
 	return c;
 }
 
-void fx_channel_create(struct shmq_client *c, const char *name, uint64_t min_msgs,
-		       uint32_t policy)
+void fx_channel_create(struct shmq_client *c, const char *name, uint64_t min_msgs, uint32_t policy)
 {
 	struct shmq_channel_opts o = {.capacity_bytes = min_msgs * SHMQ_RECORD_BYTES(8),
 				      .max_message_bytes = 64,

@@ -26,8 +26,7 @@ struct shmq_client *fx_connect(const struct daemon *d);
  * message with room for header extensions (32 KiB here, 512 uint64
  * messages): fx_ring_msgs() says how many it really holds.
  */
-void fx_channel_create(struct shmq_client *c, const char *name, uint64_t min_msgs,
-		       uint32_t policy);
+void fx_channel_create(struct shmq_client *c, const char *name, uint64_t min_msgs, uint32_t policy);
 
 /* The channel's ring bytes (shmq_channel_info). */
 uint64_t fx_ring_bytes(struct shmq_client *c, const char *name);

@@ -269,11 +269,11 @@ static int exists_code(void **state)
 /* ---- a fake daemon that answers HELLO as told ---- */
 
 enum fake_answer {
-	FAKE_EVERSION,	 /* status -SHMQ_EVERSION */
+	FAKE_EVERSION,	   /* status -SHMQ_EVERSION */
 	FAKE_VERSION_NEXT, /* a header of the protocol version after ours */
-	FAKE_BAD_MAGIC,	 /* not our protocol at all */
-	FAKE_HANG_UP,	 /* close without an answer */
-	FAKE_BAD_STATUS, /* a status outside enum shmq_err */
+	FAKE_BAD_MAGIC,	   /* not our protocol at all */
+	FAKE_HANG_UP,	   /* close without an answer */
+	FAKE_BAD_STATUS,   /* a status outside enum shmq_err */
 };
 
 struct fake {

@@ -5,6 +5,8 @@
  * request is answered with an error (or the connection is closed); the
  * daemon stays up, keeps serving other clients and leaks no descriptor.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -13,8 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -430,7 +430,8 @@ static void test_descriptors_sent_by_a_client_are_closed(void **state)
 static void empty_with_fds(struct raw *r, int n)
 {
 	char cbuf[CMSG_SPACE(sizeof(int) * 16)];
-	struct msghdr mh = {.msg_control = cbuf, .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n)};
+	struct msghdr mh = {.msg_control = cbuf,
+			    .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n)};
 	struct cmsghdr *cm;
 	int fds[16];
 
@@ -811,7 +812,7 @@ static void test_garbage_in_the_ring_does_not_crash_the_daemon_or_readers(void *
 static void test_hostile_tail_and_chunk_index_do_not_hang_the_daemon(void **state)
 {
 	static const uint64_t tails[] = {UINT64_MAX, UINT64_MAX - 31, UINT64_MAX - 4096,
-					 1ull << 63, 12345, 0};
+					 1ull << 63, 12345,	      0};
 	struct daemon *d = *state;
 	struct shmq_channel_opts o = {.capacity_bytes = 1, .max_message_bytes = 64};
 	struct shmq_client *c;

@@ -389,8 +389,8 @@ static void test_sub_on_a_lapped_drop_channel_prints_no_torn_message(void **stat
 	SHMQ(&r, d, NULL, "create", "torn", "--capacity", "64K", "--max-message", "64");
 	expect(&r, 0, "");
 	tool_result_free(&r);
-	assert_int_equal(tool_spawn(&sub, TOOL_ARGS("--socket", d->sock, "sub", "torn",
-						    "--timeout", "2")), 0);
+	assert_int_equal(
+	    tool_spawn(&sub, TOOL_ARGS("--socket", d->sock, "sub", "torn", "--timeout", "2")), 0);
 	usleep(200000); /* its cursor exists before the first message */
 	assert_int_equal(tool_spawn(&pub1, TOOL_ARGS("--socket", d->sock, "pub", "torn")), 0);
 	assert_int_equal(tool_spawn(&pub2, TOOL_ARGS("--socket", d->sock, "pub", "torn")), 0);
@@ -404,8 +404,8 @@ static void test_sub_on_a_lapped_drop_channel_prints_no_torn_message(void **stat
 		unsigned *last = v <= 20000 ? &last_low : &last_high;
 
 		if (v == 0 || v > 40000 || v <= *last)
-			fail_msg("line %u: \"%s\" after %u: not a message published in order", lines,
-				 line, *last);
+			fail_msg("line %u: \"%s\" after %u: not a message published in order",
+				 lines, line, *last);
 		*last = v;
 		lines++;
 	}

@@ -9,7 +9,9 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,8 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -115,9 +115,9 @@ static long daemon_cpu_ticks(const struct daemon *d)
 	buf[n] = 0;
 	p = strrchr(buf, ')'); /* the name may hold spaces */
 	assert_non_null(p);
-	assert_int_equal(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-				&utime, &stime),
-			 2);
+	assert_int_equal(
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime),
+	    2);
 	return (long)(utime + stime);
 }
 
@@ -308,7 +308,8 @@ static uint64_t published_pos(struct daemon *d, const char *name)
 static void test_block_late_joiner_starts_at_the_slowest_reader(void **state)
 {
 	struct daemon *d = *state;
-	struct pub_job pj = {.sock = d->sock, .chan = "late", .go_fd = -1, .timeout_ns = FX_HANG_NS};
+	struct pub_job pj = {
+	    .sock = d->sock, .chan = "late", .go_fd = -1, .timeout_ns = FX_HANG_NS};
 	struct shmq_sub *a, *b, *e;
 	struct shmq_client *c;
 	struct shmq_msg m;

@@ -37,9 +37,9 @@
 
 struct tag {
 	uint32_t pub;
-	uint32_t len; /* the whole payload's */
-	uint64_t seq; /* message, or batch, number of this publisher */
-	uint32_t idx; /* index in its batch */
+	uint32_t len;	/* the whole payload's */
+	uint64_t seq;	/* message, or batch, number of this publisher */
+	uint32_t idx;	/* index in its batch */
 	uint32_t count; /* messages in its batch (1 if none) */
 };
 
@@ -219,7 +219,8 @@ static void test_every_length_round_trips_through_recv_copy_and_poll(void **stat
 	/* records take their own size: five rounds wrap the ring four times */
 	assert_true(bytes > 4 * ring);
 	print_message("%llu messages, %llu record bytes, a ring of %llu\n",
-		      (unsigned long long)want, (unsigned long long)bytes, (unsigned long long)ring);
+		      (unsigned long long)want, (unsigned long long)bytes,
+		      (unsigned long long)ring);
 	assert_int_equal(shmq_recv(sv, &m, 0), -SHMQ_EAGAIN);
 	shmq_pub_close(p);
 	shmq_sub_close(sv);
@@ -384,8 +385,8 @@ struct hold_job {
 	const char *chan;
 	int say_fd;
 	uint32_t id;
-	uint64_t before;   /* tagged messages to publish first */
-	unsigned batch;    /* then: 0 hold the handle, 1 hold a claim, n > 1 a claimv of n */
+	uint64_t before; /* tagged messages to publish first */
+	unsigned batch;	 /* then: 0 hold the handle, 1 hold a claim, n > 1 a claimv of n */
 };
 
 static void on_usr1(int sig)
@@ -431,22 +432,20 @@ static int run_holder(void *arg)
 	if (err)
 		return 12;
 	for (unsigned i = 0; j->batch && i < n; i++)
-		tag_write(cl[i].data, &(struct tag){.pub = j->id,
-						    .len = lens[i],
-						    .seq = j->before,
-						    .idx = i,
-						    .count = n});
+		tag_write(
+		    cl[i].data,
+		    &(struct tag){
+			.pub = j->id, .len = lens[i], .seq = j->before, .idx = i, .count = n});
 	pipe_say(j->say_fd, "held");
 	sigsuspend(&old);
 	if (!j->batch)
 		return 0;
 	/* resumed: a slow writer finishing its payload, then committing */
 	for (unsigned i = 0; i < n; i++)
-		tag_write(cl[i].data, &(struct tag){.pub = j->id,
-						    .len = lens[i],
-						    .seq = j->before,
-						    .idx = i,
-						    .count = n});
+		tag_write(
+		    cl[i].data,
+		    &(struct tag){
+			.pub = j->id, .len = lens[i], .seq = j->before, .idx = i, .count = n});
 	err = n == 1 ? shmq_pub_commit(p, &cl[0], lens[0]) : shmq_pub_commitv(p, cl, n);
 	fprintf(stderr, "holder: late commit returned %s\n", shmq_errname(err));
 	if (err != -SHMQ_EABANDONED)
@@ -458,8 +457,8 @@ static int run_holder(void *arg)
 	return 0;
 }
 
-static pid_t start_holder(struct hold_job *j, const struct daemon *d, const char *chan,
-			  uint32_t id, uint64_t before, unsigned batch, int *fds)
+static pid_t start_holder(struct hold_job *j, const struct daemon *d, const char *chan, uint32_t id,
+			  uint64_t before, unsigned batch, int *fds)
 {
 	pid_t pid;
 
@@ -482,8 +481,7 @@ static void close_pipe(int *fds)
 	close(fds[1]);
 }
 
-static void assert_publishers(struct shmq_client *c, const char *name, uint32_t mode,
-			      uint32_t open)
+static void assert_publishers(struct shmq_client *c, const char *name, uint32_t mode, uint32_t open)
 {
 	struct shmq_channel_info ci;
 
@@ -666,11 +664,10 @@ static int run_batcher(void *arg)
 		for (unsigned i = 0; i < n; i++) {
 			lens[i] = TAG_BYTES + (uint32_t)(rnd(&seed) % (j->max_len - TAG_BYTES + 1));
 			msgs[i] = (struct shmq_buf){.data = bufs[i], .len = lens[i]};
-			tag_write(bufs[i], &(struct tag){.pub = j->id,
-							 .len = lens[i],
-							 .seq = b,
-							 .idx = i,
-							 .count = n});
+			tag_write(
+			    bufs[i],
+			    &(struct tag){
+				.pub = j->id, .len = lens[i], .seq = b, .idx = i, .count = n});
 		}
 		if (b % 2) {
 			err = shmq_publishv(p, msgs, n, FX_HANG_NS, &first);
@@ -699,8 +696,8 @@ static int run_batcher(void *arg)
 /* What a reader knows about the batches it is in the middle of. */
 struct batch_seen {
 	uint64_t next_batch[2]; /* per publisher */
-	uint32_t idx[2];        /* next index expected in the current batch */
-	uint32_t count[2];      /* its size, 0 between batches */
+	uint32_t idx[2];	/* next index expected in the current batch */
+	uint32_t count[2];	/* its size, 0 between batches */
 	uint64_t next_offset;
 	uint64_t msgs;
 	int bad;
@@ -804,8 +801,8 @@ static void test_batches_appear_whole_to_a_concurrent_reader(void **state)
 				fail_msg("nothing to read inside a batch at offset %llu",
 					 (unsigned long long)seen.next_offset);
 			if (empty % 64 == 0)
-				assert_int_equal(shmq_recv(s, &m, 0) == 0 ? batch_note(&seen, &m) : 0,
-						 0);
+				assert_int_equal(
+				    shmq_recv(s, &m, 0) == 0 ? batch_note(&seen, &m) : 0, 0);
 			continue;
 		}
 		assert_int_equal(err, 0);
@@ -844,7 +841,8 @@ static void test_aborted_batch_is_lost_whole_and_counted(void **state)
 	for (unsigned i = 0; i < 5; i++) {
 		assert_int_equal(cl[i].offset, 1 + i);
 		assert_int_equal(cl[i].capacity, lens[i]);
-		tag_write(cl[i].data, &(struct tag){.pub = 1, .len = lens[i], .idx = i, .count = 5});
+		tag_write(cl[i].data,
+			  &(struct tag){.pub = 1, .len = lens[i], .idx = i, .count = 5});
 	}
 	assert_int_equal(shmq_pub_claim(p, 8, &cl[0], 0) == -SHMQ_ESTATE, 1);
 	assert_int_equal(shmq_pub_abort(p, &cl[1]), -SHMQ_ESTATE); /* the batch's first only */
@@ -919,7 +917,7 @@ static void test_batch_of_a_publisher_killed_before_commitv_is_lost_whole(void *
 	assert_int_equal(shmq_channel_create(c, "kill.batch", NULL), 0);
 	assert_int_equal(shmq_sub_open(c, "kill.batch", NULL, &s), 0);
 	assert_int_equal(shmq_pub_open(c, "kill.batch", NULL, &p), 0);
-	pid = start_holder(&j, d, "kill.batch", 3, 2, 7, fds); /* 2 sent, a batch of 7 held */
+	pid = start_holder(&j, d, "kill.batch", 3, 2, 7, fds);	    /* 2 sent, a batch of 7 held */
 	assert_int_equal(publish_tagged(p, 0, 0, TAG_BYTES, 0), 0); /* behind the batch */
 	for (uint64_t i = 0; i < 2; i++) {
 		t = recv_tagged(s, &m);
@@ -962,8 +960,8 @@ static int run_flow(void *arg)
 	if (shmq_connect(j->sock, &c) || shmq_pub_open(c, j->chan, NULL, &p))
 		return 10;
 	for (uint64_t i = j->first; i < j->last; i++) {
-		int err = publish_tagged(p, j->id, i, TAG_BYTES + (uint32_t)(i % (j->max_len -
-										   TAG_BYTES + 1)),
+		int err = publish_tagged(p, j->id, i,
+					 TAG_BYTES + (uint32_t)(i % (j->max_len - TAG_BYTES + 1)),
 					 FX_HANG_NS);
 
 		if (err) {
@@ -984,8 +982,8 @@ static int run_flow(void *arg)
  * too: every seq it skips must be counted in m.lost, exactly. With timed,
  * the first message must come within stuck_ms and the margin.
  */
-static void recv_flow(struct shmq_sub *s, uint32_t id, uint64_t first, uint64_t last,
-		      uint64_t lost, bool drop, bool timed, uint64_t *off)
+static void recv_flow(struct shmq_sub *s, uint32_t id, uint64_t first, uint64_t last, uint64_t lost,
+		      bool drop, bool timed, uint64_t *off)
 {
 	int64_t t0 = fx_now_ns(), ms;
 	uint64_t skipped = 0;

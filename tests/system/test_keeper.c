@@ -127,7 +127,7 @@ static void keeper_cont(void)
 	keeper_stopped = 0;
 }
 
-static pid_t spare_pid; /* a second daemon, until it becomes d->pid */
+static pid_t spare_pid;	       /* a second daemon, until it becomes d->pid */
 static _Atomic pid_t *fork_gc; /* a grandchild of the fork test, killed at teardown */
 
 static int keeper_teardown(void **state)

@@ -37,8 +37,8 @@ struct job {
 	int say_fd;	/* subscriber: "ready" */
 	int go_fd;	/* publisher: wait for a line */
 	bool zero_copy;
-	bool stall;	/* publisher: sometimes pause between claim and commit */
-	uint32_t wait;	/* subscriber: enum shmq_wait, or UINT32_MAX to alternate */
+	bool stall;    /* publisher: sometimes pause between claim and commit */
+	uint32_t wait; /* subscriber: enum shmq_wait, or UINT32_MAX to alternate */
 };
 
 static int publish_one(struct shmq_pub *p, const struct job *j, uint64_t seq)
@@ -105,9 +105,9 @@ static int check_one(const struct shmq_msg *m, uint64_t *next, uint32_t pubs)
 static int run_subscriber(void *arg)
 {
 	const struct job *j = arg;
-	struct shmq_sub_opts so = {
-	    .wait = j->wait != UINT32_MAX ? j->wait
-					  : j->id % 2 ? SHMQ_WAIT_SLEEP : SHMQ_WAIT_SPIN_SLEEP};
+	struct shmq_sub_opts so = {.wait = j->wait != UINT32_MAX ? j->wait
+					   : j->id % 2		 ? SHMQ_WAIT_SLEEP
+								 : SHMQ_WAIT_SPIN_SLEEP};
 	uint64_t next[MAX_PROCS] = {0}, t0;
 	struct shmq_client *c;
 	struct shmq_sub *s;
