@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test.sh - build shmq three ways and run its test suites, from a fresh
 # Debian 12 machine: installs what is missing, then
-#   build/        debugoptimized: every suite (unit, system, stress, bench)
+#   build/        debugoptimized: every suite (unit, system, stress, bench, style)
 #   build-asan/   AddressSanitizer + UndefinedBehaviorSanitizer: unit, system, stress
 #   build-tsan/   ThreadSanitizer: the lock-free ring tests (suite tsan)
 # and ends with one line "N passed, N failed" over all three runs.
@@ -95,7 +95,7 @@ run() {
 run "default" build --
 if [ "$quick" -eq 0 ]; then
 	run "asan+ubsan" build-asan -Db_sanitize=address,undefined -Db_lundef=false \
-		-- --no-suite bench --timeout-multiplier 3
+		-- --no-suite bench --no-suite style --timeout-multiplier 3
 	run "tsan" build-tsan -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug \
 		-- --suite tsan --timeout-multiplier 4
 fi
