@@ -102,6 +102,23 @@ static void exec_daemon(const struct daemon *d, const char *bin)
 	_exit(127);
 }
 
+pid_t daemon_spawn_replace(const struct daemon *d)
+{
+	const char *bin = getenv("SHMQD");
+	pid_t pid;
+	int fd;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid)
+		return pid;
+	fd = open(d->log, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+		_exit(126);
+	execl(bin, bin, "--socket", d->sock, "--replace", (char *)NULL);
+	_exit(127);
+}
+
 int daemon_restart(struct daemon *d)
 {
 	const char *bin = getenv("SHMQD");

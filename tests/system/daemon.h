@@ -43,6 +43,12 @@ int daemon_restart(struct daemon *d);
  */
 int daemon_stop(struct daemon *d);
 
+/*
+ * Start shmqd --replace on d's socket, logging into d's log; its pid (the
+ * caller reaps it, or makes it d->pid once it serves).
+ */
+pid_t daemon_spawn_replace(const struct daemon *d);
+
 /* SIGKILL and reap. */
 void daemon_kill(struct daemon *d);
 

@@ -148,24 +148,6 @@ static int keeper_teardown(void **state)
 	return daemon_teardown(state);
 }
 
-/* Start shmqd --replace on d's socket, logging into d's log; its pid. */
-static pid_t spawn_replace(const struct daemon *d)
-{
-	const char *bin = getenv("SHMQD");
-	pid_t pid;
-	int fd;
-
-	fflush(NULL);
-	pid = fork();
-	if (pid)
-		return pid;
-	fd = open(d->log, O_WRONLY | O_APPEND | O_CLOEXEC);
-	if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
-		_exit(126);
-	execl(bin, bin, "--socket", d->sock, "--replace", (char *)NULL);
-	_exit(127);
-}
-
 /* Lines of d's log that contain text. */
 static int log_lines_with(const struct daemon *d, const char *text)
 {
@@ -271,7 +253,7 @@ static void test_replace_hands_over_records_the_keeper_had_not_read(void **state
 
 	keeper_stop(d);
 	p = exclusive_with(c, "k.replace", 11);
-	spare_pid = spawn_replace(d);
+	spare_pid = daemon_spawn_replace(d);
 	assert_true(spare_pid > 0);
 	fx_nap_ms(QUEUE_NAP_MS);
 	keeper_cont();
@@ -303,7 +285,7 @@ static void test_replace_gives_up_on_a_daemon_that_does_not_stop(void **state)
 	assert_int_equal(kill(old, SIGSTOP), 0);
 	while (proc_state(old) != 'T' && fx_now_ns() < end)
 		fx_nap_ms(2);
-	spare_pid = spawn_replace(d);
+	spare_pid = daemon_spawn_replace(d);
 	assert_true(spare_pid > 0);
 	st = reap(spare_pid);
 	spare_pid = 0;

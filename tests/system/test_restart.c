@@ -1287,24 +1287,6 @@ static void test_clean_stop_ends_channels(void **state)
 
 static pid_t spare_pid; /* a second daemon, until it becomes d->pid */
 
-/* Start shmqd --replace on d's socket, logging into d's log; its pid. */
-static pid_t spawn_replace(const struct daemon *d)
-{
-	const char *bin = getenv("SHMQD");
-	pid_t pid;
-	int fd;
-
-	fflush(NULL);
-	pid = fork();
-	if (pid)
-		return pid;
-	fd = open(d->log, O_WRONLY | O_APPEND | O_CLOEXEC);
-	if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
-		_exit(126);
-	execl(bin, bin, "--socket", d->sock, "--replace", (char *)NULL);
-	_exit(127);
-}
-
 static int replace_teardown(void **state)
 {
 	struct daemon *d = *state;
@@ -1337,7 +1319,7 @@ static void test_replace_takes_over_without_stopping_the_flow(void **state)
 	flows_start(d, &fr, pol, wait, 2);
 	fx_nap_ms(200);
 	t0 = fx_now_ns();
-	spare_pid = spawn_replace(d);
+	spare_pid = daemon_spawn_replace(d);
 	assert_true(spare_pid > 0);
 	assert_true(WAIT_FOR(reaped || (reaped = waitpid(old, &st, WNOHANG) == old)));
 	t_gone = fx_now_ns();
