@@ -569,18 +569,37 @@ static void victim_kill(struct kl_shared *ks, struct victim *v)
 }
 
 /* A victim that exited by itself found a fault: fail with what it said. */
-static void victims_check(struct daemon *d, struct kl_shared *ks, struct victim *v, uint64_t seed)
+/* Has pid exited (without reaping it)? */
+static bool exited(pid_t pid)
+{
+	siginfo_t si = {0};
+
+	return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid;
+}
+
+/*
+ * A victim that exited by itself, or a checker before the end, found a
+ * fault: fail with what it said.
+ */
+static void children_check(struct daemon *d, struct kl_shared *ks, const struct victim *v,
+			   const pid_t *cpid, uint64_t seed)
 {
 	for (unsigned i = 0; i < VICTIMS; i++) {
-		siginfo_t si = {0};
-
-		if (waitid(P_PID, (id_t)v[i].pid, &si, WEXITED | WNOHANG | WNOWAIT) ||
-		    si.si_pid != v[i].pid)
+		if (!exited(v[i].pid))
 			continue;
 		daemon_print_log(d);
-		fail_msg("victim %u (%s on %s) exited with %d: %s (seed %" PRIu64 ")", i,
-			 v[i].j.publisher ? "publisher" : "subscriber", chans[v[i].j.chan].name,
+		fail_msg("victim %u (%s on %s) exited with %d; the first fault a victim saw: %s "
+			 "(seed %" PRIu64 ")",
+			 i, v[i].j.publisher ? "publisher" : "subscriber", chans[v[i].j.chan].name,
 			 child_wait(v[i].pid, 1), ks->victim_why, seed);
+	}
+	for (unsigned i = 0; i < CHECKERS; i++) {
+		if (!exited(cpid[i]))
+			continue;
+		daemon_print_log(d);
+		fail_msg("checker %u (%s, %s) exited with %d before the end: %s (seed %" PRIu64 ")",
+			 i, chans[i / 2].name, wait_name[chans[i / 2].wait[i % 2]],
+			 child_wait(cpid[i], 1), ks->chk[i].why, seed);
 	}
 }
 
@@ -786,8 +805,8 @@ static uint64_t channel_end(struct daemon *d, struct shmq_client *c, unsigned ch
 	return off;
 }
 
-static void run_loop(struct daemon *d, struct kl_shared *ks, uint64_t seconds, uint64_t seed,
-		     uint64_t *off)
+static void run_loop(struct daemon *d, struct kl_shared *ks, const pid_t *cpid, uint64_t seconds,
+		     uint64_t seed, uint64_t *off)
 {
 	struct shmq_client *c = fx_connect(d);
 	int64_t end = fx_now_ns() + (int64_t)seconds * 1000000000;
@@ -801,12 +820,13 @@ static void run_loop(struct daemon *d, struct kl_shared *ks, uint64_t seconds, u
 	}
 	while (fx_now_ns() < end) {
 		loop_step(d, c, ks, v, &s, &n);
-		victims_check(d, ks, v, seed);
+		children_check(d, ks, v, cpid, seed);
 	}
-	victims_check(d, ks, v, seed);
+	children_check(d, ks, v, cpid, seed);
 	for (unsigned i = 0; i < VICTIMS; i++)
 		victim_kill(ks, &v[i]);
 	assert_true(WAIT_FOR(serves(c)));
+	children_check(d, ks, v, cpid, seed); /* the checkers: victims are reaped */
 	for (unsigned ch = 0; ch < NCHAN; ch++)
 		off[ch] = channel_end(d, c, ch);
 	print_message("kill loop: %" PRIu64 " publisher kills (shared), %" PRIu64
@@ -854,7 +874,7 @@ static void test_kill_loop_keeps_acknowledged_messages_and_frees_dead_slots(void
 		cj[i] = (struct checker_job){.ks = ks, .i = i, .say_fd = -1};
 		cpid[i] = fx_child_ready(checker_main, &cj[i], &cj[i].say_fd);
 	}
-	run_loop(d, ks, seconds, seed, off);
+	run_loop(d, ks, cpid, seconds, seed, off);
 	for (unsigned i = 0; i < CHECKERS; i++) {
 		struct reader_result *r = &ks->chk[i];
 		unsigned ch = i / 2;
