@@ -111,10 +111,16 @@ static void unlink_locked(struct shmq_client *c, struct client_handle *h)
 	}
 }
 
-/* Resume every handle; close those closed meanwhile (copies we own). */
-static void resume_all_locked(struct shmq_client *c)
+/*
+ * Resume every handle; close those closed meanwhile (copies we own).
+ * -SHMQ_ECLOSED if this daemon went away meanwhile (killed or replaced
+ * in its turn): the handles not yet settled wait for the next daemon,
+ * none is lost for it. A handle the daemon refuses is lost.
+ */
+static int resume_all_locked(struct shmq_client *c)
 {
 	struct client_handle *h = c->handles, *next;
+	int err;
 
 	for (; h; h = next) {
 		struct proto_resume req = {
@@ -125,18 +131,24 @@ static void resume_all_locked(struct shmq_client *c)
 		struct proto_close close_resp;
 
 		next = h->next;
-		if (!h->lost &&
-		    (c->daemon_minor < PROTO_MINOR_RESUME ||
-		     call_locked(c, OP_RESUME, &req, sizeof(req), &resp, sizeof(resp), NULL, NULL)))
-			h->lost = true;
+		if (!h->lost) {
+			err = c->daemon_minor < PROTO_MINOR_RESUME
+				  ? -SHMQ_EVERSION
+				  : call_locked(c, OP_RESUME, &req, sizeof(req), &resp,
+						sizeof(resp), NULL, NULL);
+			if (err == -SHMQ_ECLOSED)
+				return err;
+			h->lost = err != 0;
+		}
 		if (!h->closing)
 			continue;
-		if (!h->lost)
-			call_locked(c, OP_CLOSE, &close_req, sizeof(close_req), &close_resp,
-				    sizeof(close_resp), NULL, NULL);
+		if (!h->lost && call_locked(c, OP_CLOSE, &close_req, sizeof(close_req), &close_resp,
+					    sizeof(close_resp), NULL, NULL) == -SHMQ_ECLOSED)
+			return -SHMQ_ECLOSED;
 		unlink_locked(c, h);
 		free(h);
 	}
+	return 0;
 }
 
 /*
@@ -159,9 +171,12 @@ static int reconnect_locked(struct shmq_client *c, bool now_anyway)
 		c->next_try_ns = now + c->backoff_ms * 1000000ull;
 		return -SHMQ_ENODAEMON;
 	}
+	if (resume_all_locked(c)) {
+		down_locked(c); /* went away while we resumed: the next one resumes */
+		return -SHMQ_ENODAEMON;
+	}
 	c->backoff_ms = 0;
 	c->down_since_ns = 0;
-	resume_all_locked(c);
 	return 0;
 }
 
