@@ -31,6 +31,7 @@
 #include "numa_place.h"
 #include "procid.h"
 #include "proto.h"
+#include "segment.h"
 #include "shmq_types.h"
 #include "wait.h"
 
@@ -594,11 +595,11 @@ static int peer_add(const struct channel *ch, uint32_t kind, unsigned i, struct 
 	} else if (kind == PEER_READERS) {
 		if (!ch->reader_client[i])
 			return 0;
-		fd = registry_fd_ro(ch->reader_fd[i]);
+		fd = segment_fd_ro(ch->reader_fd[i]);
 	} else {
 		if (!ch->pub_client[i])
 			return 0;
-		fd = registry_fd_ro(ch->pub_fd[i]);
+		fd = segment_fd_ro(ch->pub_fd[i]);
 	}
 	if (fd < 0)
 		return errno == EMFILE || errno == ENFILE ? -SHMQ_ELIMIT : -SHMQ_ESYS;

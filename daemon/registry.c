@@ -1,13 +1,10 @@
 /*
- * registry.c - channel lifecycle in the daemon (see registry.h).
- * Segments are sealed memfds (no name in any namespace), mode 0600 and the
- * daemon's: created and sized here, memory allocated up front, then sealed
- * against shrinking and growing, so that no client holding a descriptor
- * can truncate a segment under the others (SIGBUS). Clients receive
- * descriptors over the control socket, read-only ones for what they may
- * not write; a client of another uid cannot reopen a read-only descriptor
- * for writing (the mode), a client of the daemon's uid could, and is
- * trusted like the daemon. Main thread.
+ * registry.c - channel lifecycle in the daemon (see registry.h): create,
+ * find, delete and free channels, assign and free reader and publisher
+ * slots, mirror each channel and slot to the keeper, adopt what the keeper
+ * kept after a restart, and the periodic tick. Segments come from
+ * segment.c, sealed memfds handed to clients as descriptors, read-only
+ * ones for what they may not write. Main thread.
  */
 #include "registry.h"
 
@@ -17,10 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/random.h>
-#include <sys/stat.h>
-#include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,10 +25,9 @@
 #include "numa_place.h"
 #include "procid.h"
 #include "proto.h"
+#include "segment.h"
 #include "shmq_types.h"
 #include "wait.h"
-
-#define SEG_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
 /* A new calibration from the baseline to now, when a second has passed. */
 static bool cal_update(struct tsc_cal *c, bool force)
@@ -108,123 +101,6 @@ int registry_init(struct registry *r, const struct config *cfg)
 	return 0;
 }
 
-static int err_from_errno(int e)
-{
-	switch (e) {
-	case EEXIST:
-		return -SHMQ_EEXIST;
-	case ENOMEM:
-	case ENOSPC:
-		return -SHMQ_ENOMEM;
-	case EMFILE:
-	case ENFILE:
-		return -SHMQ_ELIMIT;
-	case EACCES:
-	case EPERM:
-		return -SHMQ_EPERM;
-	default:
-		return -SHMQ_ESYS;
-	}
-}
-
-/*
- * Memory a new segment may take now: MemAvailable + SwapFree, else (no
- * /proc) free RAM + free swap. fallocate() of more would not fail: it
- * would allocate until the OOM killer chose someone.
- */
-static uint64_t mem_room_bytes(void)
-{
-	unsigned long long kb, room = 0;
-	struct sysinfo si;
-	char line[128];
-	int found = 0;
-	FILE *f = fopen("/proc/meminfo", "re");
-
-	while (f && fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1 ||
-		    sscanf(line, "SwapFree: %llu kB", &kb) == 1) {
-			room += kb << 10;
-			found++;
-		}
-	}
-	if (f)
-		fclose(f);
-	if (found == 2 || sysinfo(&si))
-		return room;
-	return ((uint64_t)si.freeram + si.freeswap) * si.mem_unit;
-}
-
-static struct log_rate nomem_rate;
-
-static int seg_no_memory(const char *name, uint64_t bytes, uint64_t room)
-{
-	unsigned n;
-
-	if (log_rate_allow(&nomem_rate, &n))
-		log_msg(LOG_WARN, "registry",
-			"no memory for segment=%s bytes=%llu available=%llu suppressed=%u", name,
-			(unsigned long long)bytes, (unsigned long long)room, n);
-	return -SHMQ_ENOMEM;
-}
-
-/*
- * Create a sealed memfd of bytes, its memory allocated now (a full
- * memory gives -SHMQ_ENOMEM here, not SIGBUS at first touch), and map it.
- * With node >= 0 the memfd is bound to that NUMA node between ftruncate()
- * and fallocate(), through a mapping made for it, so that every page is
- * allocated there; the bind is strict, so a node without room is
- * -SHMQ_ENOMEM, never pages on another node. *fd_out and *base are set
- * as soon as they exist: the caller releases them on error too.
- */
-static int seg_create(const char *name, uint64_t bytes, int node, int *fd_out, void **base,
-		      uint64_t *mapped)
-{
-	uint64_t node_room, room = mem_room_bytes();
-	int fd, err;
-
-	node_room = node >= 0 ? numa_node_room_bytes(node) : UINT64_MAX;
-	if (node_room < room)
-		room = node_room;
-	if (bytes > room)
-		return seg_no_memory(name, bytes, room);
-	fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd < 0)
-		return err_from_errno(errno);
-	*fd_out = fd;
-	/* 0600: nobody but the daemon's uid may reopen it via /proc */
-	if (fchmod(fd, 0600) || ftruncate(fd, (off_t)bytes))
-		return err_from_errno(errno);
-	/* the policy must be set before fallocate() allocates the pages */
-	if (node >= 0) {
-		err = numa_bind_fd(fd, bytes, node);
-		if (err)
-			return err;
-	}
-	if (fallocate(fd, 0, 0, (off_t)bytes)) {
-		if (errno == ENOSPC || errno == ENOMEM)
-			return seg_no_memory(name, bytes, room);
-		return err_from_errno(errno);
-	}
-	if (fcntl(fd, F_ADD_SEALS, SEG_SEALS))
-		return err_from_errno(errno);
-	return map_fd(fd, true, base, mapped);
-}
-
-int registry_fd_ro(int fd)
-{
-	char path[64];
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	return open(path, O_RDONLY | O_CLOEXEC);
-}
-
-/* A read-only descriptor of the same memfd. */
-static int seg_open_ro(int fd, int *ro_out)
-{
-	*ro_out = registry_fd_ro(fd);
-	return *ro_out < 0 ? err_from_errno(errno) : 0;
-}
-
 static void fd_close(int *fd)
 {
 	if (*fd >= 0)
@@ -276,7 +152,7 @@ static int entry_create(struct channel *ch, char kind, unsigned idx, int *fd, vo
 	int err;
 
 	snprintf(name, sizeof(name), "shmq.%s.%c%u", ch->name, kind, idx);
-	err = seg_create(name, ENTRY_SEG_BYTES, channel_node(ch), fd, map, &bytes);
+	err = segment_create(name, ENTRY_SEG_BYTES, channel_node(ch), fd, map, &bytes);
 	if (!err && bytes != ENTRY_SEG_BYTES)
 		err = -SHMQ_ESYS;
 	if (err)
@@ -419,21 +295,22 @@ static int channel_map(struct channel *ch)
 	int err;
 
 	snprintf(name, sizeof(name), "shmq.%s.d", ch->name);
-	err = seg_create(name, ch->g.data_bytes, node, &ch->data_fd, &ch->data, &ch->g.data_bytes);
+	err = segment_create(name, ch->g.data_bytes, node, &ch->data_fd, &ch->data,
+			     &ch->g.data_bytes);
 	if (err)
 		return err;
 	snprintf(name, sizeof(name), "shmq.%s.c", ch->name);
-	err = seg_create(name, ch->g.ctl_bytes, node, &ch->ctl_fd, &ch->ctl, &ch->g.ctl_bytes);
+	err = segment_create(name, ch->g.ctl_bytes, node, &ch->ctl_fd, &ch->ctl, &ch->g.ctl_bytes);
 	if (err)
 		return err;
 	snprintf(name, sizeof(name), "shmq.%s.w", ch->name);
-	err = seg_create(name, WAKE_SEG_BYTES, node, &ch->wake_fd, &ch->wake, &wake_bytes);
+	err = segment_create(name, WAKE_SEG_BYTES, node, &ch->wake_fd, &ch->wake, &wake_bytes);
 	if (!err)
-		err = seg_open_ro(ch->data_fd, &ch->data_ro_fd);
+		err = segment_open_ro(ch->data_fd, &ch->data_ro_fd);
 	if (!err)
-		err = seg_open_ro(ch->ctl_fd, &ch->ctl_ro_fd);
+		err = segment_open_ro(ch->ctl_fd, &ch->ctl_ro_fd);
 	if (!err)
-		err = seg_open_ro(ch->wake_fd, &ch->wake_ro_fd);
+		err = segment_open_ro(ch->wake_fd, &ch->wake_ro_fd);
 	if (!err)
 		err = log_format(ch->data, ch->ctl, &ch->g, ch->name, ch->id, 0, channel_key());
 	if (err)
@@ -766,7 +643,7 @@ int registry_reader_add(struct channel *ch, const struct slot_owner *who, uint32
 	if (i == MAX_READERS)
 		return -SHMQ_ELIMIT;
 	if (wait_mode == SHMQ_WAIT_EVENTFD && wait_fd_create(&ch->efd_rd[i], &ch->efds[i]) < 0)
-		return err_from_errno(errno);
+		return segment_err_from_errno(errno);
 	err = entry_create(ch, 'r', i, &ch->reader_fd[i], &map);
 	if (err) {
 		fd_close(&ch->efds[i]);
@@ -1180,21 +1057,6 @@ void registry_tick(struct registry *r, uint64_t now_ns)
 
 /* ---- adoption after a restart ---- */
 
-/*
- * Is fd a segment this daemon's uid made: a memfd of ours, mode 0600,
- * sealed as seg_create() seals, of the size the record says? A client
- * cannot forge that: it would need our uid.
- */
-static bool fd_is_ours(int fd, uint64_t bytes)
-{
-	struct stat st;
-
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
-	    (st.st_mode & 07777) != 0600 || (uint64_t)st.st_size != bytes)
-		return false;
-	return fcntl(fd, F_GET_SEALS) == SEG_SEALS;
-}
-
 /* Map a kept channel's segments and check its headers against its record. */
 static int adopt_map(struct channel *ch, uint32_t *unknown)
 {
@@ -1207,11 +1069,11 @@ static int adopt_map(struct channel *ch, uint32_t *unknown)
 	if (!err)
 		err = map_fd(ch->wake_fd, true, &ch->wake, &bytes[2]);
 	if (!err)
-		err = seg_open_ro(ch->data_fd, &ch->data_ro_fd);
+		err = segment_open_ro(ch->data_fd, &ch->data_ro_fd);
 	if (!err)
-		err = seg_open_ro(ch->ctl_fd, &ch->ctl_ro_fd);
+		err = segment_open_ro(ch->ctl_fd, &ch->ctl_ro_fd);
 	if (!err)
-		err = seg_open_ro(ch->wake_fd, &ch->wake_ro_fd);
+		err = segment_open_ro(ch->wake_fd, &ch->wake_ro_fd);
 	if (err)
 		return err;
 	segs = (struct log_segs){ch->data, bytes[0], ch->ctl, bytes[1], ch->wake, bytes[2]};
@@ -1235,8 +1097,8 @@ static const char *record_refusal(struct registry *r, const struct keep_channel 
 		return "duplicate";
 	if (k->g.ctl_bytes != CTL_SEG_BYTES || k->g.data_bytes != DATA_HDR_BYTES + k->g.ring_bytes)
 		return "bad_geometry";
-	if (!fd_is_ours(fds[0], k->g.data_bytes) || !fd_is_ours(fds[1], k->g.ctl_bytes) ||
-	    !fd_is_ours(fds[2], WAKE_SEG_BYTES))
+	if (!segment_is_ours(fds[0], k->g.data_bytes) || !segment_is_ours(fds[1], k->g.ctl_bytes) ||
+	    !segment_is_ours(fds[2], WAKE_SEG_BYTES))
 		return "segment_not_ours";
 	return NULL;
 }
@@ -1306,7 +1168,7 @@ static void adopt_entry(struct registry *r, const struct keep_entry *e, int *fds
 	uint64_t bytes;
 
 	if (!ch || !entry_slot(ch, e) || nfds != 1 + ((e->flags & KEEP_ENTRY_EFD) != 0) ||
-	    !fd_is_ours(fds[0], ENTRY_SEG_BYTES) || (nfds > 1 && !wait_fd_is_wake(fds[1])) ||
+	    !segment_is_ours(fds[0], ENTRY_SEG_BYTES) || (nfds > 1 && !wait_fd_is_wake(fds[1])) ||
 	    (e->kind == 'r' ? ch->reader_client[i] : ch->pub_client[i]) ||
 	    map_fd(fds[0], true, &map, &bytes)) {
 		log_msg(LOG_WARN, "registry", "not adopting a handle of channel id=%llu slot=%c%u",

@@ -160,9 +160,6 @@ int registry_reader_add(struct channel *ch, const struct slot_owner *who, uint32
  */
 int registry_pub_add(struct channel *ch, const struct slot_owner *who, uint32_t *idx);
 
-/* A read-only descriptor of the memfd fd (the caller closes it); or -1. */
-int registry_fd_ro(int fd);
-
 /* Free a publisher entry, giving up a claim it left open. */
 void registry_pub_remove(struct channel *ch, uint32_t idx);
 
