@@ -34,6 +34,7 @@
 #include "segment.h"
 #include "shmq_types.h"
 #include "wait.h"
+#include "watchdog.h"
 
 #define MAX_BAD_REQUESTS 8u
 #define MAX_LOGGED_BAD 3u
@@ -364,7 +365,7 @@ static int op_repair(struct ctl *c, struct client *cl, const void *body, struct 
 	if (!is_admin(c, cl->uid) && cl->uid != ch->owner_uid)
 		return deny(c, cl, "repair", ch->name, "not_owner", -SHMQ_EPERM);
 	memset(out, 0, sizeof(*out));
-	out->readers = registry_repair(ch, who(cl), &out->skipped);
+	out->readers = watchdog_repair(ch, who(cl), &out->skipped);
 	rep->len = sizeof(*out);
 	return 0;
 }

@@ -28,6 +28,7 @@
 #include "segment.h"
 #include "shmq_types.h"
 #include "wait.h"
+#include "watchdog.h"
 
 /* A new calibration from the baseline to now, when a second has passed. */
 static bool cal_update(struct tsc_cal *c, bool force)
@@ -160,23 +161,6 @@ static int entry_create(struct channel *ch, char kind, unsigned idx, int *fd, vo
 	return err;
 }
 
-static struct ctl_hdr *ctl_rw(const struct channel *ch)
-{
-	return ch->ctl;
-}
-
-static struct ctl_slot *reader_slot(const struct channel *ch, unsigned i)
-{
-	return (struct ctl_slot *)((uint8_t *)ch->ctl + CTL_READERS_OFF) + i;
-}
-
-static struct ctl_slot *pub_slot(const struct channel *ch, unsigned i)
-{
-	return (struct ctl_slot *)((uint8_t *)ch->ctl + CTL_PUBS_OFF) + i;
-}
-
-static void wake_all(struct channel *ch);
-
 /* ---- what the keeper holds (keeper.h) ---- */
 
 static void keep_send(const struct channel *ch, uint32_t op, const void *body, uint32_t bytes,
@@ -193,7 +177,8 @@ static void keep_send(const struct channel *ch, uint32_t op, const void *body, u
 
 static void keep_entry(const struct channel *ch, char kind, unsigned idx)
 {
-	const struct ctl_slot *sl = kind == 'r' ? reader_slot(ch, idx) : pub_slot(ch, idx);
+	const struct ctl_slot *sl =
+	    kind == 'r' ? channel_reader_slot(ch, idx) : channel_pub_slot(ch, idx);
 	int fds[2] = {kind == 'r' ? ch->reader_fd[idx] : ch->pub_fd[idx],
 		      kind == 'r' ? ch->efds[idx] : -1};
 	/* relaxed: the daemon wrote the slot itself */
@@ -254,8 +239,9 @@ void registry_close_all(struct registry *r)
 {
 	for (uint32_t i = 0; i < r->n; i++) {
 		/* release; pairs with the subscribers' acquire, as for a delete */
-		atomic_store_explicit(&ctl_rw(r->ch[i])->state, CHAN_CLOSED, memory_order_release);
-		wake_all(r->ch[i]);
+		atomic_store_explicit(&channel_ctl_rw(r->ch[i])->state, CHAN_CLOSED,
+				      memory_order_release);
+		channel_wake_all(r->ch[i]);
 	}
 }
 
@@ -318,10 +304,11 @@ static int channel_map(struct channel *ch)
 	segs = (struct log_segs){ch->data,	  ch->g.data_bytes, ch->ctl,
 				 ch->g.ctl_bytes, ch->wake,	    wake_bytes};
 	err = log_attach(&ch->v, &segs, NULL);
-	ch->rep.ctl = ctl_rw(ch);
-	ch->rep.ctl_pslots = pub_slot(ch, 0);
+	ch->rep.ctl = channel_ctl_rw(ch);
+	ch->rep.ctl_pslots = channel_pub_slot(ch, 0);
 	/* relaxed: nobody has the segment yet */
-	atomic_store_explicit(&ctl_rw(ch)->daemon_pid, (uint32_t)getpid(), memory_order_relaxed);
+	atomic_store_explicit(&channel_ctl_rw(ch)->daemon_pid, (uint32_t)getpid(),
+			      memory_order_relaxed);
 	return err;
 }
 
@@ -459,15 +446,13 @@ static void registry_drop(struct registry *r, struct channel *ch)
 	channel_free(ch);
 }
 
-static void wake_all(struct channel *ch);
-
 void registry_delete(struct registry *r, struct channel *ch, const char *by)
 {
 	ch->deleted = true;
 	/* release; pairs with the subscribers' acquire when they find no
 	 * message: everything published before the delete is still read. */
-	atomic_store_explicit(&ctl_rw(ch)->state, CHAN_DELETED, memory_order_release);
-	wake_all(ch);
+	atomic_store_explicit(&channel_ctl_rw(ch)->state, CHAN_DELETED, memory_order_release);
+	channel_wake_all(ch);
 	if (ch->handles)
 		keep_channel(ch); /* kept as deleted while handles remain */
 	log_msg(LOG_INFO, "registry", "deleted channel=%s handles=%u by=%s", ch->name, ch->handles,
@@ -522,7 +507,7 @@ static void set_readers_hi(struct channel *ch)
 	while (hi > 0 && !ch->reader_client[hi - 1])
 		hi--;
 	/* release; pairs with the acquire in log_wake(). */
-	atomic_store_explicit(&ctl_rw(ch)->readers_hi, hi, memory_order_release);
+	atomic_store_explicit(&channel_ctl_rw(ch)->readers_hi, hi, memory_order_release);
 }
 
 /*
@@ -617,7 +602,8 @@ static bool over_share(const struct channel *ch, const struct slot_owner *who, b
 	if (!who->max_slots)
 		return false;
 	for (unsigned i = 0; i < nslots; i++) {
-		const struct ctl_slot *sl = readers ? reader_slot(ch, i) : pub_slot(ch, i);
+		const struct ctl_slot *sl =
+		    readers ? channel_reader_slot(ch, i) : channel_pub_slot(ch, i);
 
 		/* relaxed: our own store, in this thread */
 		held += client[i] &&
@@ -655,8 +641,8 @@ int registry_reader_add(struct channel *ch, const struct slot_owner *who, uint32
 	log_cursor_store(ch->peers.readers[i], cur, false);
 	log_reader_unmark(&ch->v, i, MARK_EFD); /* a mark left by someone else */
 	log_reader_unmark(&ch->v, i, MARK_FUTEX);
-	ch->peers.rgen[i] = slot_fill(reader_slot(ch, i), who, wait_mode);
-	gen_bump(&ctl_rw(ch)->readers_gen);
+	ch->peers.rgen[i] = slot_fill(channel_reader_slot(ch, i), who, wait_mode);
+	gen_bump(&channel_ctl_rw(ch)->readers_gen);
 	ch->reader_client[i] = who->client_id;
 	ch->reader_start[i] = who->start;
 	ch->watch[i] = (struct reader_watch){cur->bytes, 0, 0};
@@ -667,7 +653,7 @@ int registry_reader_add(struct channel *ch, const struct slot_owner *who, uint32
 	return 0;
 }
 
-static void wake_publishers(struct channel *ch)
+void channel_wake_publishers(struct channel *ch)
 {
 	/* release: publish the new sequence before the wake (pairs with
 	 * wait_space() in libclient/pub.c). */
@@ -684,14 +670,14 @@ void registry_reader_remove(struct channel *ch, uint32_t idx)
 	set_readers_hi(ch);
 	/* a publisher that no longer sees the reader may overwrite what it
 	 * was reading; it closed or died, so nobody reads it now */
-	slot_clear(reader_slot(ch, idx));
+	slot_clear(channel_reader_slot(ch, idx));
 	log_reader_unmark(&ch->v, idx, MARK_EFD);
 	log_reader_unmark(&ch->v, idx, MARK_FUTEX);
-	gen_bump(&ctl_rw(ch)->readers_gen);
+	gen_bump(&channel_ctl_rw(ch)->readers_gen);
 	entry_release(&ch->reader_fd[idx], (void **)&ch->peers.readers[idx]);
 	fd_close(&ch->efds[idx]);
 	fd_close(&ch->efd_rd[idx]);
-	wake_publishers(ch);
+	channel_wake_publishers(ch);
 }
 
 uint32_t channel_readers(const struct channel *ch)
@@ -719,7 +705,7 @@ static void set_pubs_hi(struct channel *ch)
 	while (hi > 0 && !ch->pub_client[hi - 1])
 		hi--;
 	/* relaxed: informative (monitors); the slots' states decide */
-	atomic_store_explicit(&ctl_rw(ch)->pubs_hi, hi, memory_order_relaxed);
+	atomic_store_explicit(&channel_ctl_rw(ch)->pubs_hi, hi, memory_order_relaxed);
 }
 
 int registry_pub_add(struct channel *ch, const struct slot_owner *who, uint32_t *idx)
@@ -740,8 +726,8 @@ int registry_pub_add(struct channel *ch, const struct slot_owner *who, uint32_t 
 	if (err)
 		return err;
 	ch->peers.pubs[i] = map; /* zeroed: PUB_IDLE, no counts */
-	ch->peers.pgen[i] = slot_fill(pub_slot(ch, i), who, 0);
-	gen_bump(&ctl_rw(ch)->pubs_gen);
+	ch->peers.pgen[i] = slot_fill(channel_pub_slot(ch, i), who, 0);
+	gen_bump(&channel_ctl_rw(ch)->pubs_gen);
 	ch->pub_client[i] = who->client_id;
 	ch->pub_pid[i] = who->pid;
 	ch->pub_start[i] = who->start;
@@ -764,10 +750,10 @@ static bool pid_alive(uint32_t pid, void *arg)
 	return procid_alive(pid, 0);
 }
 
-static void wake_all(struct channel *ch)
+void channel_wake_all(struct channel *ch)
 {
 	log_wake(&ch->v, ch->efds, &ch->have_efds, NULL, NULL);
-	wake_publishers(ch);
+	channel_wake_publishers(ch);
 }
 
 void registry_pub_remove(struct channel *ch, uint32_t idx)
@@ -781,8 +767,8 @@ void registry_pub_remove(struct channel *ch, uint32_t idx)
 	 * library never closes with one, so only a dead or rogue one does */
 	pid = ch->pub_pid[idx];
 	gave_up = log_repair_gone(&ch->v, &ch->peers, &ch->rep, ch->pub_pid, idx);
-	slot_clear(pub_slot(ch, idx));
-	gen_bump(&ctl_rw(ch)->pubs_gen);
+	slot_clear(channel_pub_slot(ch, idx));
+	gen_bump(&channel_ctl_rw(ch)->pubs_gen);
 	entry_release(&ch->pub_fd[idx], (void **)&ch->peers.pubs[idx]);
 	ch->pub_client[idx] = 0;
 	ch->pub_pid[idx] = 0;
@@ -794,7 +780,7 @@ void registry_pub_remove(struct channel *ch, uint32_t idx)
 		log_msg(LOG_WARN, "registry",
 			"gave up the claim of a closed publisher channel=%s pid=%u", ch->name, pid);
 	/* it may have died between taking a sleeper's wake and giving it */
-	wake_all(ch);
+	channel_wake_all(ch);
 }
 
 /* A live publisher whose abandoned claim will soon hold the others back:
@@ -813,219 +799,6 @@ static void stall_stop(struct channel *ch, uint32_t pid)
 	}
 }
 
-/*
- * The watchdog: a reader whose cursor stands still below the tail for a
- * tick may be asleep with messages waiting, because its waker died
- * between taking the wake and giving it, or because a client scribbled on
- * the wake segment. Wake it then, and again every WATCH_REPEAT_TICKS while
- * it stays so. A reader that is merely busy gets a spurious wake-up at
- * most that often. The cursor is the reader's own word, bounded here by
- * the tail: a hostile reader can only earn itself wake-ups.
- */
-#define WATCH_REPEAT_TICKS 10u
-
-static void watch_readers(struct channel *ch)
-{
-	/* acquire; pairs with the tail moves. */
-	uint64_t tail = atomic_load_explicit(&ch->v.data->tail_bytes, memory_order_acquire);
-	unsigned nudged = 0;
-	bool futex = false;
-
-	for (unsigned i = 0; i < MAX_READERS; i++) {
-		struct reader_watch *w = &ch->watch[i];
-		uint64_t b;
-
-		if (!ch->reader_client[i] || !ch->peers.readers[i])
-			continue;
-		/* relaxed: a hint; whatever it says costs one wake-up at most. */
-		b = atomic_load_explicit(&ch->peers.readers[i]->bytes, memory_order_relaxed);
-		if (b >= tail || b != w->bytes) {
-			*w = (struct reader_watch){b, 0, 0};
-			continue;
-		}
-		if (w->still_ticks++ % WATCH_REPEAT_TICKS)
-			continue;
-		nudged++;
-		if (ch->efds[i] >= 0)
-			wait_fd_signal(ch->efds[i]); /* never blocks, whoever set the flags */
-		else
-			futex = true;
-	}
-	if (futex) {
-		/* release, as in log_wake(). */
-		atomic_fetch_add_explicit(&ch->v.wake->wake_seq, 1, memory_order_release);
-		wait_wake(&ch->v.wake->wake_seq, INT32_MAX);
-	}
-	if (nudged)
-		/* relaxed: a statistic. */
-		atomic_fetch_add_explicit(&ctl_rw(ch)->wakeups, nudged, memory_order_relaxed);
-}
-
-/*
- * Bad records. A publisher may forge a record (publishers are trusted with
- * content, not with liveness): a PAD or given-up span that lands a reader
- * inside another record, where no commit word will ever appear, or words
- * no honest peer writes. A reader whose cursor stood still below the tail
- * for BAD_STILL_NS (and twice stuck_ms: a stalled claim is given up by
- * then) where the log cannot be read on, and no claim younger than that
- * covers it, is at a bad record: say so once in the log, count it in
- * ctl->bad_readers, and mark its entry so that it gets -SHMQ_ECORRUPT
- * (libshmq reads the mark only when it finds nothing to read).
- */
-#define BAD_STILL_NS 1000000000ull
-
-/* Does a claim in progress, seen for less than young_ns, cover byte b? */
-static bool claim_covers(const struct channel *ch, uint64_t b, uint64_t now_ns, uint64_t young_ns)
-{
-	for (unsigned j = 0; j < MAX_PUBS; j++) {
-		const struct pub_entry *p = ch->peers.pubs[j];
-		const struct log_pub_watch *w = &ch->rep.pubs[j];
-		uint64_t cb, ce;
-
-		if (!ch->pub_pid[j] || !p ||
-		    /* acquire; pairs with the publisher's release of its intent. */
-		    atomic_load_explicit(&p->claim_state, memory_order_acquire) == PUB_IDLE)
-			continue;
-		/* relaxed: ordered by the acquire above; a hint bounded below. */
-		cb = atomic_load_explicit(&p->claim_bytes, memory_order_relaxed);
-		ce = atomic_load_explicit(&p->claim_end, memory_order_relaxed);
-		if (cb <= b && b < ce && (w->claim_bytes != cb || now_ns - w->since_ns < young_ns))
-			return true;
-	}
-	return false;
-}
-
-/* Is reader i at a bad record now? *at: its cursor. */
-static bool reader_at_bad(const struct channel *ch, unsigned i, uint64_t now_ns, uint64_t young_ns,
-			  struct log_cursor *at)
-{
-	struct log_cursor cur, t;
-	struct log_rec rec;
-	int r;
-
-	if (!log_cursor_load(ch->peers.readers[i], at))
-		return false;
-	log_tail_cursor(&ch->v, &t);
-	if (at->bytes > t.bytes) /* the tail moved back: a publisher did it */
-		return true;
-	if (at->bytes == t.bytes)
-		return false;
-	cur = *at;
-	r = log_read(&ch->v, &cur, &rec); /* on a copy: reads, never writes */
-	if (r < 0)
-		return true;
-	return r == 0 && cur.bytes < t.bytes && !claim_covers(ch, cur.bytes, now_ns, young_ns);
-}
-
-static void bad_found(struct channel *ch, unsigned i, const struct log_cursor *at)
-{
-	const struct ctl_slot *sl = &ch->v.rslots[i];
-	unsigned suppressed;
-
-	/* relaxed: the reader compares it with its own cursor, a hint. */
-	atomic_store_explicit(&ch->peers.readers[i]->bad_bytes, at->bytes + 1,
-			      memory_order_relaxed);
-	if (log_rate_allow(&ch->bad_rate, &suppressed))
-		log_msg(LOG_WARN, "registry",
-			"reader at a bad record channel=%s slot=%u pid=%u offset=%llu bytes=%llu "
-			"(it gets SHMQ_ECORRUPT; shmq repair cuts it forward) suppressed=%u",
-			ch->name, i,
-			/* relaxed: the daemon's own word */
-			atomic_load_explicit(&sl->owner_pid, memory_order_relaxed),
-			(unsigned long long)at->pos, (unsigned long long)at->bytes, suppressed);
-}
-
-/* ctl->bad_readers: the readers found at a bad record now. */
-static void bad_count_store(struct channel *ch)
-{
-	uint32_t found = 0;
-
-	for (unsigned i = 0; i < MAX_READERS; i++)
-		found += ch->bad[i].found;
-	/* relaxed: a statistic for monitors, one writer. */
-	if (atomic_load_explicit(&ch->v.ctl->bad_readers, memory_order_relaxed) != found)
-		atomic_store_explicit(&ctl_rw(ch)->bad_readers, found, memory_order_relaxed);
-}
-
-static void watch_bad_records(struct channel *ch, uint64_t now_ns, uint64_t stuck_ns)
-{
-	uint64_t young = 2 * stuck_ns > BAD_STILL_NS ? 2 * stuck_ns : BAD_STILL_NS;
-
-	for (unsigned i = 0; i < MAX_READERS; i++) {
-		struct reader_bad *b = &ch->bad[i];
-		struct log_cursor at;
-		uint64_t bytes;
-
-		if (!ch->reader_client[i] || !ch->peers.readers[i]) {
-			*b = (struct reader_bad){0};
-			continue;
-		}
-		/* relaxed: a hint; reader_at_bad() loads the pair properly. */
-		bytes = atomic_load_explicit(&ch->peers.readers[i]->bytes, memory_order_relaxed);
-		if (bytes != b->bytes || !b->since_ns)
-			*b = (struct reader_bad){.bytes = bytes, .since_ns = now_ns};
-		if (!b->found && now_ns - b->since_ns >= young &&
-		    reader_at_bad(ch, i, now_ns, young, &at) && at.bytes == bytes) {
-			b->found = true;
-			bad_found(ch, i, &at);
-			wake_all(ch); /* so that a sleeping reader learns it now */
-		}
-	}
-	bad_count_store(ch);
-}
-
-/* Move reader i, found at a bad record, forward; the messages it passes. */
-static uint64_t reader_cut(struct channel *ch, unsigned i)
-{
-	struct reader_entry *e = ch->peers.readers[i];
-	struct log_cursor at, to;
-
-	if (!log_cursor_load(e, &at) || at.bytes != ch->bad[i].bytes)
-		return UINT64_MAX;
-	if (log_skip(&ch->v, &at, &to))
-		log_tail_cursor(&ch->v, &to);
-	if (to.bytes == at.bytes || to.bytes % REC_ALIGN)
-		return UINT64_MAX; /* a tail no honest publisher left: nothing to trust */
-	/* seq_cst, as a block reader's own store: publishers bound their
-	 * claims by it (pairs with the acquire in log_reader_limit()). The
-	 * reader stores its cursor again only once it moved, which it does
-	 * by taking this one. */
-	log_cursor_store(e, &to, true);
-	/* relaxed: the reader compares it with its cursor. */
-	atomic_store_explicit(&e->bad_bytes, 0, memory_order_relaxed);
-	/* release; pairs with the acquire in daemon_marks() (libclient/sub.c):
-	 * a reader that sees the new seq sees the cursor above. */
-	atomic_fetch_add_explicit(&e->cut_seq, 1, memory_order_release);
-	ch->bad[i] = (struct reader_bad){.bytes = to.bytes};
-	return to.pos > at.pos ? to.pos - at.pos : 0;
-}
-
-uint32_t registry_repair(struct channel *ch, const char *by, uint64_t *skipped)
-{
-	uint32_t n = 0;
-
-	*skipped = 0;
-	for (unsigned i = 0; i < MAX_READERS; i++) {
-		uint64_t lost;
-
-		if (!ch->reader_client[i] || !ch->peers.readers[i] || !ch->bad[i].found)
-			continue;
-		lost = reader_cut(ch, i);
-		if (lost == UINT64_MAX)
-			continue;
-		n++;
-		*skipped += lost;
-	}
-	log_msg(LOG_WARN, "registry", "repair channel=%s readers_cut=%u messages_skipped=%llu %s",
-		ch->name, n, (unsigned long long)*skipped, by);
-	bad_count_store(ch);
-	if (n) {
-		wake_publishers(ch);
-		wake_all(ch);
-	}
-	return n;
-}
-
 static bool resume_expire(struct registry *r, struct channel *ch);
 
 void registry_tick(struct registry *r, uint64_t now_ns)
@@ -1040,18 +813,18 @@ void registry_tick(struct registry *r, uint64_t now_ns)
 			break; /* the table changed under us: the next tick goes on */
 		if (cal)
 			cal_publish(r, ch);
-		watch_readers(ch);
+		watchdog_wake_readers(ch);
 		log_repair_step(&ch->v, &ch->peers, &ch->rep, ch->pub_pid, now_ns, r->stuck_ns,
 				pid_alive, ch, &out);
 		for (unsigned k = 0; k < out.nstall; k++)
 			stall_stop(ch, out.stall_pid[k]);
-		watch_bad_records(ch, now_ns, r->stuck_ns);
+		watchdog_find_bad(ch, now_ns, r->stuck_ns);
 		if (!out.abandoned)
 			continue;
 		ch->repairs += out.abandoned;
 		log_msg(LOG_WARN, "registry", "abandoned stuck claims channel=%s count=%u",
 			ch->name, out.abandoned);
-		wake_all(ch);
+		channel_wake_all(ch);
 	}
 }
 
@@ -1080,8 +853,8 @@ static int adopt_map(struct channel *ch, uint32_t *unknown)
 	err = log_attach(&ch->v, &segs, unknown);
 	if (!err && (ch->v.channel_id != ch->id || strcmp(ch->v.data->name, ch->name)))
 		err = -SHMQ_ECORRUPT;
-	ch->rep.ctl = ctl_rw(ch);
-	ch->rep.ctl_pslots = pub_slot(ch, 0);
+	ch->rep.ctl = channel_ctl_rw(ch);
+	ch->rep.ctl_pslots = channel_pub_slot(ch, 0);
 	return err;
 }
 
@@ -1136,9 +909,10 @@ static void adopt_channel(struct registry *r, const struct keep_channel *k, int 
 		return;
 	}
 	/* relaxed: an epoch word; clients compare it with the pid they met */
-	atomic_store_explicit(&ctl_rw(ch)->daemon_pid, (uint32_t)getpid(), memory_order_relaxed);
+	atomic_store_explicit(&channel_ctl_rw(ch)->daemon_pid, (uint32_t)getpid(),
+			      memory_order_relaxed);
 	/* relaxed: monitors have no slot the keeper keeps; those that resume count again */
-	atomic_store_explicit(&ctl_rw(ch)->monitors, 0, memory_order_relaxed);
+	atomic_store_explicit(&channel_ctl_rw(ch)->monitors, 0, memory_order_relaxed);
 	cal_publish(r, ch);
 	ch->adopted = true;
 	r->ch[r->n++] = ch;
@@ -1151,7 +925,7 @@ static struct ctl_slot *entry_slot(const struct channel *ch, const struct keep_e
 
 	if (e->idx >= MAX_READERS || (e->kind != 'r' && e->kind != 'p'))
 		return NULL;
-	sl = e->kind == 'r' ? reader_slot(ch, e->idx) : pub_slot(ch, e->idx);
+	sl = e->kind == 'r' ? channel_reader_slot(ch, e->idx) : channel_pub_slot(ch, e->idx);
 	/* relaxed: the daemon's own words, written by the daemon before */
 	if (atomic_load_explicit(&sl->state, memory_order_relaxed) != SLOT_ACTIVE ||
 	    atomic_load_explicit(&sl->gen, memory_order_relaxed) != e->gen ||
@@ -1205,21 +979,22 @@ static void adopt_settle(struct channel *ch)
 	 * writes them now */
 	for (unsigned i = 0; i < MAX_READERS; i++) {
 		if (!ch->reader_client[i] &&
-		    atomic_load_explicit(&reader_slot(ch, i)->state, memory_order_relaxed)) {
-			slot_clear(reader_slot(ch, i));
-			gen_bump(&ctl_rw(ch)->readers_gen);
+		    atomic_load_explicit(&channel_reader_slot(ch, i)->state,
+					 memory_order_relaxed)) {
+			slot_clear(channel_reader_slot(ch, i));
+			gen_bump(&channel_ctl_rw(ch)->readers_gen);
 		}
 	}
 	for (unsigned i = 0; i < MAX_PUBS; i++) {
 		if (!ch->pub_client[i] &&
-		    atomic_load_explicit(&pub_slot(ch, i)->state, memory_order_relaxed)) {
-			slot_clear(pub_slot(ch, i));
-			gen_bump(&ctl_rw(ch)->pubs_gen);
+		    atomic_load_explicit(&channel_pub_slot(ch, i)->state, memory_order_relaxed)) {
+			slot_clear(channel_pub_slot(ch, i));
+			gen_bump(&channel_ctl_rw(ch)->pubs_gen);
 		}
 	}
 	set_readers_hi(ch);
 	set_pubs_hi(ch);
-	wake_all(ch);
+	channel_wake_all(ch);
 }
 
 /*
@@ -1292,7 +1067,7 @@ int registry_resume(struct channel *ch, uint32_t role, uint32_t idx, uint32_t ge
 
 	if (idx >= MAX_READERS)
 		return -SHMQ_ESTATE;
-	sl = sub ? reader_slot(ch, idx) : pub_slot(ch, idx);
+	sl = sub ? channel_reader_slot(ch, idx) : channel_pub_slot(ch, idx);
 	start = sub ? ch->reader_start[idx] : ch->pub_start[idx];
 	/* relaxed: the daemon's own words, written by the daemon before */
 	if ((sub ? ch->reader_client[idx] : ch->pub_client[idx]) != CLIENT_PENDING ||
@@ -1317,7 +1092,7 @@ static bool expire_one(struct registry *r, struct channel *ch, bool sub, unsigne
 {
 	/* relaxed: the daemon's own word, written by the daemon before */
 	uint32_t pid =
-	    sub ? atomic_load_explicit(&reader_slot(ch, i)->owner_pid, memory_order_relaxed)
+	    sub ? atomic_load_explicit(&channel_reader_slot(ch, i)->owner_pid, memory_order_relaxed)
 		: ch->pub_pid[i];
 	bool gone;
 
@@ -1349,12 +1124,12 @@ static bool resume_expire(struct registry *r, struct channel *ch)
 void registry_monitor_add(struct channel *ch)
 {
 	/* relaxed: a statistic, only the daemon writes it. */
-	atomic_fetch_add_explicit(&ctl_rw(ch)->monitors, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&channel_ctl_rw(ch)->monitors, 1, memory_order_relaxed);
 }
 
 void registry_monitor_remove(struct channel *ch)
 {
-	struct ctl_hdr *c = ctl_rw(ch);
+	struct ctl_hdr *c = channel_ctl_rw(ch);
 
 	/* relaxed: as in registry_monitor_add(). */
 	if (atomic_load_explicit(&c->monitors, memory_order_relaxed))

@@ -2,11 +2,9 @@
  * registry.h - the daemon's channels: their shared-memory segments (sealed
  * memfds, handed out as descriptors, never named, split by writer: data,
  * control, wake, and one entry segment per open handle), reader and
- * publisher slot assignment, per-reader event fds, deletion, the periodic
- * repair of claims abandoned by dead publishers, and the watchdog that
- * wakes readers left asleep with messages waiting and finds readers stuck
- * at a record they cannot parse, which an operator's repair cuts forward.
- * Main thread only.
+ * publisher slot assignment, per-reader event fds, deletion, and the
+ * periodic repair of claims abandoned by dead publishers; its tick runs
+ * the watchdog (watchdog.h). Main thread only.
  */
 #ifndef DAEMON_REGISTRY_H
 #define DAEMON_REGISTRY_H
@@ -77,6 +75,22 @@ struct channel {
 	int *kfd;		  /* the registry's keeper connection */
 	bool adopted;		  /* served by an earlier daemon: monitors may resume it */
 };
+
+/* The control segment, which only the daemon writes; clients map it read-only. */
+static inline struct ctl_hdr *channel_ctl_rw(const struct channel *ch)
+{
+	return ch->ctl;
+}
+
+static inline struct ctl_slot *channel_reader_slot(const struct channel *ch, unsigned i)
+{
+	return (struct ctl_slot *)((uint8_t *)ch->ctl + CTL_READERS_OFF) + i;
+}
+
+static inline struct ctl_slot *channel_pub_slot(const struct channel *ch, unsigned i)
+{
+	return (struct ctl_slot *)((uint8_t *)ch->ctl + CTL_PUBS_OFF) + i;
+}
 
 /*
  * reader_client[]/pub_client[] of a slot adopted after a restart, not yet
@@ -206,14 +220,11 @@ void registry_tick(struct registry *r, uint64_t now_ns);
 
 uint32_t channel_readers(const struct channel *ch);
 
-/*
- * An operator's cut: every reader the watchdog found standing at a record
- * it cannot parse, and still there, gets its cursor moved to the next
- * boundary it can trust (log_skip(), else the tail); waiting publishers
- * are woken, and so is the reader. by names who asked, for the log.
- * Returns the readers cut; *skipped the messages they passed.
- */
-uint32_t registry_repair(struct channel *ch, const char *by, uint64_t *skipped);
+/* Wake the channel's publishers waiting for space. */
+void channel_wake_publishers(struct channel *ch);
+
+/* Wake every reader and publisher of the channel that may sleep. */
+void channel_wake_all(struct channel *ch);
 
 /* A monitor handle opened or closed: the count in the control segment. */
 void registry_monitor_add(struct channel *ch);
