@@ -30,67 +30,6 @@
 #include "wait.h"
 #include "watchdog.h"
 
-/* A new calibration from the baseline to now, when a second has passed. */
-static bool cal_update(struct tsc_cal *c, bool force)
-{
-	uint64_t t, n;
-
-	if (!c->usable)
-		return false;
-	wait_tsc_sample(&t, &n);
-	if (!force && n - c->n_base < 1000000000ull)
-		return false;
-	c->t_base = t;
-	c->n_base = n;
-	if (t <= c->t0 || n <= c->n0) {
-		/* the wall clock stepped back: start the baseline again, and let
-		 * publishers read the clock until the next second's estimate */
-		c->t0 = t;
-		c->n0 = n;
-		c->mult = 0;
-		return true;
-	}
-	c->mult = (uint64_t)(((unsigned __int128)(n - c->n0) << 32) / (t - c->t0));
-	return true;
-}
-
-/* The counter is the kernel's clocksource: invariant, synchronised across CPUs. */
-static bool tsc_usable(void)
-{
-	char cs[32] = "";
-	FILE *f;
-
-	if (!wait_tsc())
-		return false;
-	f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "re");
-	if (!f)
-		return false;
-	if (!fgets(cs, sizeof(cs), f))
-		cs[0] = 0;
-	fclose(f);
-	return !strcmp(cs, "tsc\n");
-}
-
-/* The first calibration: a 5 ms baseline, refined every second after. */
-static void cal_init(struct tsc_cal *c)
-{
-	struct timespec ts = {0, 5000000};
-
-	*c = (struct tsc_cal){.usable = tsc_usable()};
-	if (!c->usable)
-		return;
-	wait_tsc_sample(&c->t0, &c->n0);
-	nanosleep(&ts, NULL);
-	cal_update(c, true);
-	log_msg(LOG_INFO, "registry", "timestamps from the TSC mult=%llu",
-		(unsigned long long)c->mult);
-}
-
-static void cal_publish(const struct registry *r, struct channel *ch)
-{
-	log_cal_store(&ch->v, r->cal.t_base, r->cal.n_base, r->cal.mult);
-}
-
 int registry_init(struct registry *r, const struct config *cfg)
 {
 	memset(r, 0, sizeof(*r));
@@ -98,7 +37,7 @@ int registry_init(struct registry *r, const struct config *cfg)
 	r->stuck_ns = cfg->stuck_ms * 1000000ull;
 	r->next_id = 1;
 	r->kfd = -1;
-	cal_init(&r->cal);
+	tsccal_init(&r->cal);
 	return 0;
 }
 
@@ -378,7 +317,7 @@ static int channel_new(struct registry *r, const struct channel_spec *spec, uint
 		channel_free(ch);
 		return err;
 	}
-	cal_publish(r, ch);
+	tsccal_publish(&r->cal, &ch->v);
 	r->ch[r->n++] = ch;
 	keep_channel(ch);
 	*out = ch;
@@ -804,7 +743,7 @@ static bool resume_expire(struct registry *r, struct channel *ch);
 void registry_tick(struct registry *r, uint64_t now_ns)
 {
 	struct log_repair_out out;
-	bool cal = cal_update(&r->cal, false);
+	bool cal = tsccal_update(&r->cal, false);
 
 	for (uint32_t i = 0; i < r->n; i++) {
 		struct channel *ch = r->ch[i];
@@ -812,7 +751,7 @@ void registry_tick(struct registry *r, uint64_t now_ns)
 		if (resume_expire(r, ch))
 			break; /* the table changed under us: the next tick goes on */
 		if (cal)
-			cal_publish(r, ch);
+			tsccal_publish(&r->cal, &ch->v);
 		watchdog_wake_readers(ch);
 		log_repair_step(&ch->v, &ch->peers, &ch->rep, ch->pub_pid, now_ns, r->stuck_ns,
 				pid_alive, ch, &out);
@@ -913,7 +852,7 @@ static void adopt_channel(struct registry *r, const struct keep_channel *k, int 
 			      memory_order_relaxed);
 	/* relaxed: monitors have no slot the keeper keeps; those that resume count again */
 	atomic_store_explicit(&channel_ctl_rw(ch)->monitors, 0, memory_order_relaxed);
-	cal_publish(r, ch);
+	tsccal_publish(&r->cal, &ch->v);
 	ch->adopted = true;
 	r->ch[r->n++] = ch;
 }

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "log.h"
 #include "logmsg.h"
+#include "tsccal.h"
 
 /* The watchdog's memory of one reader: where its cursor stood, for how long. */
 struct reader_watch {
@@ -98,14 +99,6 @@ static inline struct ctl_slot *channel_pub_slot(const struct channel *ch, unsign
  * publisher that makes no control call never resumes, yet publishes)
  */
 #define CLIENT_PENDING UINT64_MAX
-
-/* The daemon's calibration of the time-stamp counter (see log_timestamp()). */
-struct tsc_cal {
-	bool usable;
-	uint64_t t0, n0;	 /* the first sample: the long baseline for mult */
-	uint64_t t_base, n_base; /* the latest sample */
-	uint64_t mult;		 /* ns per tick << 32; 0: not usable (yet) */
-};
 
 struct registry {
 	struct channel **ch;
