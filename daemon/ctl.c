@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "adopt.h"
 #include "logmsg.h"
 #include "name.h"
 #include "numa_place.h"
@@ -643,7 +644,7 @@ static int op_peers(struct ctl *c, struct client *cl, const void *body, struct r
 
 /*
  * A handle of a client of the daemon before us: the client still has the
- * rights its role needs, and its slot waits for it (registry_resume()
+ * rights its role needs, and its slot waits for it (adopt_resume()
  * checks the generation and the process: pid, uid, start mark), or, for a
  * monitor, the channel was served before this daemon and is not deleted.
  */
@@ -666,7 +667,7 @@ static int op_resume(struct ctl *c, struct client *cl, const void *body, struct 
 	if (req->role == ROLE_MON && !ch->adopted)
 		return -SHMQ_ESTATE; /* no earlier daemon served it: nothing to resume */
 	if (req->role != ROLE_MON) {
-		err = registry_resume(ch, req->role, req->slot, req->gen, &who);
+		err = adopt_resume(ch, req->role, req->slot, req->gen, &who);
 		if (err)
 			return err;
 	}

@@ -1,10 +1,11 @@
 /*
  * registry.c - channel lifecycle in the daemon (see registry.h): create,
  * find, delete and free channels, assign and free reader and publisher
- * slots, mirror each channel and slot to the keeper, adopt what the keeper
- * kept after a restart, and the periodic tick. Segments come from
- * segment.c, sealed memfds handed to clients as descriptors, read-only
- * ones for what they may not write. Main thread.
+ * slots, and the periodic tick that repairs abandoned claims and runs the
+ * watchdog (watchdog.c). Each change is mirrored to the keeper (keep.c),
+ * from which adopt.c takes channels back after a restart. Segments come
+ * from segment.c, sealed memfds handed to clients as descriptors,
+ * read-only ones for what they may not write. Main thread.
  */
 #include "registry.h"
 
@@ -18,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "adopt.h"
 #include "keep.h"
 #include "keeper.h"
 #include "logmsg.h"
@@ -57,7 +59,7 @@ static void entry_release(int *fd, void **map)
 	fd_close(fd);
 }
 
-static void channel_free(struct channel *ch)
+void channel_free(struct channel *ch)
 {
 	for (unsigned i = 0; i < MAX_READERS; i++) {
 		fd_close(&ch->efds[i]);
@@ -178,7 +180,7 @@ static int channel_map(struct channel *ch)
 	return err;
 }
 
-static int registry_grow(struct registry *r)
+int registry_grow(struct registry *r)
 {
 	struct channel **n;
 	uint32_t cap = r->cap ? r->cap * 2 : 16;
@@ -193,8 +195,7 @@ static int registry_grow(struct registry *r)
 	return 0;
 }
 
-/* A channel with nothing yet: every descriptor -1, its keeper the registry's. */
-static struct channel *channel_alloc(struct registry *r)
+struct channel *channel_alloc(struct registry *r)
 {
 	struct channel *ch = calloc(1, sizeof(*ch));
 
@@ -665,8 +666,6 @@ static void stall_stop(struct channel *ch, uint32_t pid)
 	}
 }
 
-static bool resume_expire(struct registry *r, struct channel *ch);
-
 void registry_tick(struct registry *r, uint64_t now_ns)
 {
 	struct log_repair_out out;
@@ -675,7 +674,7 @@ void registry_tick(struct registry *r, uint64_t now_ns)
 	for (uint32_t i = 0; i < r->n; i++) {
 		struct channel *ch = r->ch[i];
 
-		if (resume_expire(r, ch))
+		if (adopt_expire(r, ch))
 			break; /* the table changed under us: the next tick goes on */
 		if (cal)
 			tsccal_publish(&r->cal, &ch->v);
@@ -694,151 +693,7 @@ void registry_tick(struct registry *r, uint64_t now_ns)
 	}
 }
 
-/* ---- adoption after a restart ---- */
-
-/* Map a kept channel's segments and check its headers against its record. */
-static int adopt_map(struct channel *ch, uint32_t *unknown)
-{
-	uint64_t bytes[3];
-	struct log_segs segs;
-	int err = map_fd(ch->data_fd, true, &ch->data, &bytes[0]);
-
-	if (!err)
-		err = map_fd(ch->ctl_fd, true, &ch->ctl, &bytes[1]);
-	if (!err)
-		err = map_fd(ch->wake_fd, true, &ch->wake, &bytes[2]);
-	if (!err)
-		err = segment_open_ro(ch->data_fd, &ch->data_ro_fd);
-	if (!err)
-		err = segment_open_ro(ch->ctl_fd, &ch->ctl_ro_fd);
-	if (!err)
-		err = segment_open_ro(ch->wake_fd, &ch->wake_ro_fd);
-	if (err)
-		return err;
-	segs = (struct log_segs){ch->data, bytes[0], ch->ctl, bytes[1], ch->wake, bytes[2]};
-	err = log_attach(&ch->v, &segs, unknown);
-	if (!err && (ch->v.channel_id != ch->id || strcmp(ch->v.data->name, ch->name)))
-		err = -SHMQ_ECORRUPT;
-	ch->rep.ctl = channel_ctl_rw(ch);
-	ch->rep.ctl_pslots = channel_pub_slot(ch, 0);
-	return err;
-}
-
-/* A record from the keeper, checked as far as it can be before mapping. */
-static const char *record_refusal(struct registry *r, const struct keep_channel *k, int *fds,
-				  unsigned nfds)
-{
-	if (nfds != 3)
-		return "descriptors_missing";
-	if (!memchr(k->name, 0, sizeof(k->name)) || name_check(k->name))
-		return "bad_name";
-	if (registry_by_id(r, k->id) || (!k->deleted && registry_find(r, k->name)))
-		return "duplicate";
-	if (k->g.ctl_bytes != CTL_SEG_BYTES || k->g.data_bytes != DATA_HDR_BYTES + k->g.ring_bytes)
-		return "bad_geometry";
-	if (!segment_is_ours(fds[0], k->g.data_bytes) || !segment_is_ours(fds[1], k->g.ctl_bytes) ||
-	    !segment_is_ours(fds[2], WAKE_SEG_BYTES))
-		return "segment_not_ours";
-	return NULL;
-}
-
-static void adopt_channel(struct registry *r, const struct keep_channel *k, int *fds, unsigned nfds)
-{
-	const char *why = record_refusal(r, k, fds, nfds);
-	uint32_t unknown = 0;
-	struct channel *ch;
-	int err;
-
-	if (why || registry_grow(r) || !(ch = channel_alloc(r))) {
-		log_msg(LOG_WARN, "registry", "not adopting channel id=%llu reason=%s",
-			(unsigned long long)k->id, why ? why : "no_memory");
-		return;
-	}
-	snprintf(ch->name, sizeof(ch->name), "%s", k->name);
-	ch->id = k->id;
-	ch->deleted = k->deleted;
-	ch->owner_uid = k->owner_uid;
-	ch->publish = k->publish;
-	ch->subscribe = k->subscribe;
-	ch->numa_wire = k->numa_wire;
-	ch->numa_node = k->numa_node;
-	ch->g = k->g;
-	ch->data_fd = fds[0];
-	ch->ctl_fd = fds[1];
-	ch->wake_fd = fds[2];
-	fds[0] = fds[1] = fds[2] = -1;
-	err = adopt_map(ch, &unknown);
-	if (err) {
-		log_msg(LOG_WARN, "registry", "not adopting channel=%s reason=%s incompat=%#x",
-			ch->name, err == -SHMQ_EVERSION ? "unknown_format" : "bad_header", unknown);
-		channel_free(ch);
-		return;
-	}
-	/* relaxed: an epoch word; clients compare it with the pid they met */
-	atomic_store_explicit(&channel_ctl_rw(ch)->daemon_pid, (uint32_t)getpid(),
-			      memory_order_relaxed);
-	/* relaxed: monitors have no slot the keeper keeps; those that resume count again */
-	atomic_store_explicit(&channel_ctl_rw(ch)->monitors, 0, memory_order_relaxed);
-	tsccal_publish(&r->cal, &ch->v);
-	ch->adopted = true;
-	r->ch[r->n++] = ch;
-}
-
-/* The slot a kept entry names, if the control segment says it is exactly that one. */
-static struct ctl_slot *entry_slot(const struct channel *ch, const struct keep_entry *e)
-{
-	struct ctl_slot *sl;
-
-	if (e->idx >= MAX_READERS || (e->kind != 'r' && e->kind != 'p'))
-		return NULL;
-	sl = e->kind == 'r' ? channel_reader_slot(ch, e->idx) : channel_pub_slot(ch, e->idx);
-	/* relaxed: the daemon's own words, written by the daemon before */
-	if (atomic_load_explicit(&sl->state, memory_order_relaxed) != SLOT_ACTIVE ||
-	    atomic_load_explicit(&sl->gen, memory_order_relaxed) != e->gen ||
-	    atomic_load_explicit(&sl->owner_pid, memory_order_relaxed) != e->pid)
-		return NULL;
-	return sl;
-}
-
-static void adopt_entry(struct registry *r, const struct keep_entry *e, int *fds, unsigned nfds)
-{
-	struct channel *ch = registry_by_id(r, e->channel_id);
-	unsigned i = e->idx;
-	void *map = NULL;
-	uint64_t bytes;
-
-	if (!ch || !entry_slot(ch, e) || nfds != 1 + ((e->flags & KEEP_ENTRY_EFD) != 0) ||
-	    !segment_is_ours(fds[0], ENTRY_SEG_BYTES) || (nfds > 1 && !wait_fd_is_wake(fds[1])) ||
-	    (e->kind == 'r' ? ch->reader_client[i] : ch->pub_client[i]) ||
-	    map_fd(fds[0], true, &map, &bytes)) {
-		log_msg(LOG_WARN, "registry", "not adopting a handle of channel id=%llu slot=%c%u",
-			(unsigned long long)e->channel_id, (char)e->kind, i);
-		return;
-	}
-	if (e->kind == 'r') {
-		ch->reader_fd[i] = fds[0];
-		ch->efds[i] = nfds > 1 ? fds[1] : -1;
-		ch->peers.readers[i] = map;
-		ch->peers.rgen[i] = e->gen;
-		ch->reader_client[i] = CLIENT_PENDING;
-		ch->reader_start[i] = e->start;
-		ch->watch[i] = (struct reader_watch){0, 0, 0};
-	} else {
-		ch->pub_fd[i] = fds[0];
-		ch->peers.pubs[i] = map;
-		ch->peers.pgen[i] = e->gen;
-		ch->pub_client[i] = CLIENT_PENDING;
-		ch->pub_pid[i] = e->pid;
-		ch->pub_start[i] = e->start;
-	}
-	fds[0] = -1;
-	if (nfds > 1)
-		fds[1] = -1;
-	ch->handles++;
-}
-
-/* Slots the control segment calls active but no kept entry named: free them. */
-static void adopt_settle(struct channel *ch)
+void channel_settle_slots(struct channel *ch)
 {
 	/* relaxed loads below: the daemon's own words (an earlier daemon's,
 	 * in a segment no client can write), read by the one thread that
@@ -861,130 +716,6 @@ static void adopt_settle(struct channel *ch)
 	set_readers_hi(ch);
 	set_pubs_hi(ch);
 	channel_wake_all(ch);
-}
-
-/*
- * The keeper's answer did not end in KEEP_END_OK: say why and go on
- * without it (errno is keeper_recv()'s when no KEEP_END came).
- */
-static void adopt_refused(struct registry *r, const struct keep_msg *m)
-{
-	const char *why;
-
-	if (r->kfd < 0 || (m->h.op == KEEP_END && m->u.end.status == KEEP_END_OK))
-		return;
-	if (m->h.op != KEEP_END)
-		why = errno == EAGAIN ? "the keeper did not answer within 15 s"
-				      : "the keeper hung up (a keeper of an older format?)";
-	else if (m->u.end.status == KEEP_END_STUCK)
-		why = "the running shmqd did not stop within 5 s";
-	else
-		why = "another shmqd serves these channels (--replace takes over)";
-	log_msg(LOG_ERROR, "keeper", "%s: channels will not survive a restart", why);
-	close(r->kfd);
-	r->kfd = -1;
-}
-
-static_assert(KEEP_TAKE_WAIT_S == 15 && KEEP_STOP_WAIT_MS == 5000, "the log lines above");
-
-unsigned registry_adopt(struct registry *r)
-{
-	struct keep_msg m = {0};
-	unsigned before = r->n, nfds;
-	int fds[3];
-
-	for (;;) {
-		int got = r->kfd >= 0 ? keeper_recv(r->kfd, &m, fds, &nfds, 0) : -1;
-
-		if (got == -2) {
-			log_msg(LOG_WARN, "registry",
-				"skipping a malformed record from the keeper");
-			continue;
-		}
-		if (got || m.h.op == KEEP_END)
-			break;
-		if (m.h.op == KEEP_CHANNEL)
-			adopt_channel(r, &m.u.ch, fds, nfds);
-		else if (m.h.op == KEEP_ENTRY)
-			adopt_entry(r, &m.u.e, fds, nfds);
-		for (unsigned i = 0; i < nfds; i++)
-			if (fds[i] >= 0)
-				close(fds[i]);
-	}
-	adopt_refused(r, &m);
-	for (unsigned i = before; i < r->n; i++) {
-		struct channel *ch = r->ch[i];
-
-		adopt_settle(ch);
-		keep_channel(ch); /* the keeper's copy, minus what was refused */
-		log_msg(LOG_INFO, "registry", "adopted channel=%s%s handles=%u tail=%llu", ch->name,
-			ch->deleted ? " (deleted)" : "", ch->handles,
-			(unsigned long long)log_tail(&ch->v));
-	}
-	return r->n - before;
-}
-
-int registry_resume(struct channel *ch, uint32_t role, uint32_t idx, uint32_t gen,
-		    const struct slot_owner *who)
-{
-	bool sub = role == ROLE_SUB;
-	struct ctl_slot *sl;
-	uint64_t start;
-
-	if (idx >= MAX_READERS)
-		return -SHMQ_ESTATE;
-	sl = sub ? channel_reader_slot(ch, idx) : channel_pub_slot(ch, idx);
-	start = sub ? ch->reader_start[idx] : ch->pub_start[idx];
-	/* relaxed: the daemon's own words, written by the daemon before */
-	if ((sub ? ch->reader_client[idx] : ch->pub_client[idx]) != CLIENT_PENDING ||
-	    atomic_load_explicit(&sl->gen, memory_order_relaxed) != gen ||
-	    atomic_load_explicit(&sl->owner_pid, memory_order_relaxed) != who->pid ||
-	    atomic_load_explicit(&sl->owner_uid, memory_order_relaxed) != who->uid ||
-	    (start && start != who->start))
-		return -SHMQ_ESTATE;
-	if (sub)
-		ch->reader_client[idx] = who->client_id;
-	else
-		ch->pub_client[idx] = who->client_id;
-	return 0;
-}
-
-/*
- * Slot i of the readers (sub) or publishers, if it was adopted, not resumed,
- * and its process is gone: freed as if its client had died (a publisher's
- * claim is given up). True if the channel went with it.
- */
-static bool expire_one(struct registry *r, struct channel *ch, bool sub, unsigned i)
-{
-	/* relaxed: the daemon's own word, written by the daemon before */
-	uint32_t pid =
-	    sub ? atomic_load_explicit(&channel_reader_slot(ch, i)->owner_pid, memory_order_relaxed)
-		: ch->pub_pid[i];
-	bool gone;
-
-	if ((sub ? ch->reader_client[i] : ch->pub_client[i]) != CLIENT_PENDING ||
-	    procid_alive(pid, sub ? ch->reader_start[i] : ch->pub_start[i]))
-		return false;
-	log_msg(LOG_INFO, "registry", "freed unresumed %s channel=%s slot=%u pid=%u",
-		sub ? "reader" : "publisher", ch->name, i, pid);
-	if (sub)
-		registry_reader_remove(ch, i);
-	else
-		registry_pub_remove(ch, i);
-	gone = ch->deleted && ch->handles == 1;
-	registry_handle_put(r, ch);
-	return gone;
-}
-
-/* Adopted slots whose process is gone before it resumed them. True if the channel went. */
-static bool resume_expire(struct registry *r, struct channel *ch)
-{
-	static_assert(MAX_READERS == MAX_PUBS, "one loop over both slot tables");
-
-	for (unsigned i = 0; i < MAX_READERS; i++)
-		if (expire_one(r, ch, true, i) || expire_one(r, ch, false, i))
-			return true;
-	return false;
 }
 
 void registry_monitor_add(struct channel *ch)

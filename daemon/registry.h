@@ -178,23 +178,6 @@ void registry_reader_remove(struct channel *ch, uint32_t idx);
 /* A handle closed: drop the count, free the channel if deleted and unused. */
 void registry_handle_put(struct registry *r, struct channel *ch);
 
-/*
- * Take every channel the keeper at r->kfd kept from an earlier daemon,
- * checking each descriptor (owner, mode, seals, size) and header; slots
- * that were open wait for their client as long as its process lives.
- * Logs what it refuses. Returns the number adopted.
- */
-unsigned registry_adopt(struct registry *r);
-
-/*
- * A client resumes slot idx of role (enum proto_role: pub or sub) with
- * generation gen after a restart: 0 if the slot waits for exactly that
- * generation and who's process (pid, uid and, when the record has it,
- * start mark), -SHMQ_ESTATE if not.
- */
-int registry_resume(struct channel *ch, uint32_t role, uint32_t idx, uint32_t gen,
-		    const struct slot_owner *who);
-
 /* A clean stop: every channel ends (its handles get SHMQ_ECLOSED once drained). */
 void registry_close_all(struct registry *r);
 
@@ -225,5 +208,22 @@ void registry_monitor_remove(struct channel *ch);
 
 /* Claims given up by repair since the daemon started, in every channel. */
 uint64_t registry_repairs(const struct registry *r);
+
+/* For the registry's own modules (adopt.c): */
+
+/* Room for one more channel in r->ch. */
+int registry_grow(struct registry *r);
+
+/* A channel with nothing yet: every descriptor -1, its keeper the registry's. */
+struct channel *channel_alloc(struct registry *r);
+
+/* Unmap and close whatever ch holds, and free it. */
+void channel_free(struct channel *ch);
+
+/*
+ * Slots the control segment calls active but no client owns (an adopted
+ * channel's slots no kept entry named): free them, and wake everyone.
+ */
+void channel_settle_slots(struct channel *ch);
 
 #endif
