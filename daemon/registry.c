@@ -328,6 +328,31 @@ void registry_delete(struct registry *r, struct channel *ch, const char *by)
 		registry_drop(r, ch);
 }
 
+void registry_handle_get(struct channel *ch)
+{
+	ch->handles++;
+}
+
+unsigned channel_open_fds(struct channel *ch, uint32_t role, uint32_t idx, int *fds, int *handed_fd)
+{
+	unsigned n;
+
+	fds[0] = role == ROLE_PUB ? ch->data_fd : ch->data_ro_fd;
+	fds[1] = ch->ctl_ro_fd;
+	fds[2] = role == ROLE_MON ? ch->wake_ro_fd : ch->wake_fd;
+	n = 3;
+	if (role == ROLE_PUB)
+		fds[n++] = ch->pub_fd[idx];
+	if (role == ROLE_SUB)
+		fds[n++] = ch->reader_fd[idx];
+	if (role == ROLE_SUB && ch->efd_rd[idx] >= 0) {
+		/* the reader's end of its wake socket is its alone: ours goes */
+		fds[n++] = *handed_fd = ch->efd_rd[idx];
+		ch->efd_rd[idx] = -1;
+	}
+	return n;
+}
+
 void registry_handle_put(struct registry *r, struct channel *ch)
 {
 	if (ch->handles)

@@ -175,6 +175,19 @@ uint32_t channel_publishers(const struct channel *ch);
 /* Free a reader slot and wake whoever waits on it. */
 void registry_reader_remove(struct channel *ch, uint32_t idx);
 
+/* A handle opened (or resumed): the channel stays until registry_handle_put(). */
+void registry_handle_get(struct channel *ch);
+
+/*
+ * The descriptors a handle of role (enum proto_role) gets on open, slot
+ * idx: data, control, wake (read-write only what the role may write), then
+ * the slot's entry and, for an event-fd reader, its end of the wake socket,
+ * which the channel gives up: *handed_fd, for the caller to close once
+ * sent. fds holds PROTO_MAX_FDS; returns how many were stored.
+ */
+unsigned channel_open_fds(struct channel *ch, uint32_t role, uint32_t idx, int *fds,
+			  int *handed_fd);
+
 /* A handle closed: drop the count, free the channel if deleted and unused. */
 void registry_handle_put(struct registry *r, struct channel *ch);
 

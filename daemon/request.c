@@ -338,24 +338,6 @@ static void slot_give_back(struct channel *ch, uint32_t role, uint32_t idx)
 		registry_monitor_remove(ch);
 }
 
-/* The descriptors of an open: what the role may write, read-write; the rest read-only. */
-static void open_fds(struct channel *ch, uint32_t role, uint32_t idx, struct reply *rep)
-{
-	rep->fds[0] = role == ROLE_PUB ? ch->data_fd : ch->data_ro_fd;
-	rep->fds[1] = ch->ctl_ro_fd;
-	rep->fds[2] = role == ROLE_MON ? ch->wake_ro_fd : ch->wake_fd;
-	rep->nfds = 3;
-	if (role == ROLE_PUB)
-		rep->fds[rep->nfds++] = ch->pub_fd[idx];
-	if (role == ROLE_SUB)
-		rep->fds[rep->nfds++] = ch->reader_fd[idx];
-	if (role == ROLE_SUB && ch->efd_rd[idx] >= 0) {
-		/* the reader's end of its wake socket is its alone: ours goes */
-		rep->fds[rep->nfds++] = rep->handed_fd = ch->efd_rd[idx];
-		ch->efd_rd[idx] = -1;
-	}
-}
-
 static int op_open(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
 {
 	const struct proto_open *req = body;
@@ -378,8 +360,8 @@ static int op_open(struct ctl *c, struct client *cl, const void *body, struct re
 		slot_give_back(ch, req->role, out->reader_idx);
 		return err;
 	}
-	ch->handles++;
-	open_fds(ch, req->role, out->reader_idx, rep);
+	registry_handle_get(ch);
+	rep->nfds = channel_open_fds(ch, req->role, out->reader_idx, rep->fds, &rep->handed_fd);
 	out->nfds = rep->nfds;
 	rep->len = sizeof(*out);
 	return 0;
@@ -523,7 +505,7 @@ static int op_resume(struct ctl *c, struct client *cl, const void *body, struct 
 	if (err)
 		return err;
 	if (req->role == ROLE_MON) {
-		ch->handles++;
+		registry_handle_get(ch);
 		registry_monitor_add(ch);
 	}
 	memcpy(rep->body, req, sizeof(*req));
