@@ -7,8 +7,9 @@
  * uid at max_connections_per_uid is refused as it connects, before its
  * connection costs a pidfd, and a connection without HELLO within
  * hello_timeout_ms is closed (ctl_tick()); each gets a refusal answer
- * first. Logging of what a client can trigger is rate-limited. Main
- * thread only.
+ * first. Logging of what a client can trigger is rate-limited. The ops
+ * themselves are request.c's; this file accepts, reads, answers and drops
+ * connections. Main thread only.
  */
 #include "ctl.h"
 
@@ -27,75 +28,16 @@
 #include <unistd.h>
 
 #include "logmsg.h"
-#include "name.h"
-#include "numa_place.h"
 #include "procid.h"
 #include "proto.h"
+#include "request.h"
 #include "shmq_types.h"
 #include "wait.h"
 
 #define MAX_BAD_REQUESTS 8u
 #define MAX_LOGGED_BAD 3u
 
-struct handle {
-	uint64_t channel_id;
-	uint32_t role;
-	uint32_t reader_idx;
-};
-
-struct client {
-	uint64_t id;
-	int fd;
-	int pidfd;
-	uint32_t pid;
-	uint32_t uid;
-	uint64_t start;	      /* its process's start mark (procid.h), 0 = unknown */
-	char comm[16];	      /* its command name, for the log */
-	uint64_t since_ns;    /* CLOCK_REALTIME when it connected */
-	uint64_t hello_by_ns; /* CLOCK_MONOTONIC: HELLO is due before this */
-	bool hello;
-	uint32_t minor; /* the protocol minor its OP_HELLO announced */
-	unsigned bad;
-	uint32_t nh;
-	uint32_t caph;
-	struct handle *h;
-};
-
-struct ctl {
-	int lfd;
-	int epfd;
-	uint32_t uid; /* the daemon's own uid: an administrator */
-	struct registry *reg;
-	const struct config *cfg;
-	struct client **cl;
-	uint32_t n;
-	uint32_t cap;
-	uint64_t next_id;
-	struct log_rate reply_rate; /* "reply failed" lines */
-	struct log_rate deny_rate;  /* "denied" lines */
-	struct log_rate shed_rate;  /* "out of descriptors" lines */
-	struct log_rate late_rate;  /* "no hello" lines */
-	uint32_t unhello;	    /* clients that have not said HELLO yet */
-	unsigned shed;		    /* connections refused since the last line */
-	int reserve_fd;		    /* /dev/null, given up to shed a connection */
-	uint64_t started_ns;	    /* CLOCK_REALTIME at ctl_open() */
-	uint64_t denials;	    /* requests refused: access control, quotas */
-	uint64_t proto_errors;	    /* malformed requests */
-	uint64_t connections;	    /* clients accepted */
-	char path[108];
-};
-
-/* What a handler answers: a body and descriptors. */
-struct reply {
-	uint8_t body[PROTO_MAX_BYTES - sizeof(struct proto_hdr)];
-	uint32_t len;
-	uint32_t nfds;
-	int fds[PROTO_MAX_FDS];
-	bool close_fds; /* the fds were opened for this reply: close them after it */
-	int handed_fd;	/* one fd the daemon gives away with this reply: closed after it, -1 none */
-};
-
-static uint64_t realtime_ns(void)
+uint64_t ctl_realtime_ns(void)
 {
 	struct timespec ts;
 
@@ -103,13 +45,13 @@ static uint64_t realtime_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static bool is_admin(const struct ctl *c, uint32_t uid)
+bool ctl_is_admin(const struct ctl *c, uint32_t uid)
 {
 	return uid == 0 || uid == c->uid;
 }
 
 /* "uid=U pid=P comm=C": who did something, for the log. */
-static const char *who(const struct client *cl)
+const char *ctl_who(const struct client *cl)
 {
 	static char buf[64];
 
@@ -118,26 +60,16 @@ static const char *who(const struct client *cl)
 }
 
 /* Refuse with err, logging who was refused what (rate-limited). */
-static int deny(struct ctl *c, const struct client *cl, const char *op, const char *name,
-		const char *why, int err)
+int ctl_deny(struct ctl *c, const struct client *cl, const char *op, const char *name,
+	     const char *why, int err)
 {
 	unsigned suppressed;
 
 	c->denials++;
 	if (log_rate_allow(&c->deny_rate, &suppressed))
 		log_msg(LOG_WARN, "ctl", "denied op=%s channel=%s reason=%s %s suppressed=%u", op,
-			name, why, who(cl), suppressed);
+			name, why, ctl_who(cl), suppressed);
 	return err;
-}
-
-static bool may(const struct ctl *c, const struct client *cl, const struct channel *ch,
-		uint32_t role)
-{
-	if (is_admin(c, cl->uid) || cl->uid == ch->owner_uid)
-		return true;
-	/* monitors need what subscribers need: they see the counters, and
-	 * with the data segment the messages too */
-	return acl_allows(role == ROLE_PUB ? &ch->publish : &ch->subscribe, cl->uid);
 }
 
 static struct client *client_find(struct ctl *c, uint64_t id, uint32_t *at)
@@ -185,634 +117,6 @@ static int send_reply(struct client *cl, const struct proto_hdr *req, int32_t st
 		memcpy(CMSG_DATA(cm), rep->fds, sizeof(int) * rep->nfds);
 	}
 	return sendmsg(cl->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 ? -errno : 0;
-}
-
-static void info_fill(struct proto_info *o, const struct channel *ch)
-{
-	memset(o, 0, sizeof(*o));
-	strcpy(o->name, ch->name);
-	struct log_cursor oldest;
-
-	log_oldest(&ch->v, &oldest);
-	o->capacity_bytes = ch->v.ring_bytes;
-	o->oldest = oldest.pos;
-	o->tail = log_tail(&ch->v);
-	o->publishers = ch->v.pub_mode;
-	o->publishers_open = channel_publishers(ch);
-	o->flags = ch->v.flags & DATA_F_NO_TIMESTAMP ? SHMQ_CHAN_NO_TIMESTAMP : 0;
-	o->max_message_bytes = ch->v.max_message_bytes;
-	o->policy = ch->v.policy;
-	o->readers = channel_readers(ch);
-	o->numa_node = ch->numa_wire;
-	o->numa_pages_node = numa_pages_node(ch->data, ch->g.data_bytes);
-}
-
-static int handle_add(struct client *cl, uint64_t channel_id, uint32_t role, uint32_t idx)
-{
-	if (cl->nh == cl->caph) {
-		uint32_t cap = cl->caph ? cl->caph * 2 : 8;
-		struct handle *h = realloc(cl->h, cap * sizeof(*h));
-
-		if (!h)
-			return -SHMQ_ENOMEM;
-		cl->h = h;
-		cl->caph = cap;
-	}
-	cl->h[cl->nh++] = (struct handle){channel_id, role, idx};
-	return 0;
-}
-
-static void slot_give_back(struct channel *ch, uint32_t role, uint32_t idx);
-
-/* Release one handle of a client: its slot and channel reference. */
-static void handle_release(struct ctl *c, struct client *cl, uint32_t at)
-{
-	struct handle h = cl->h[at];
-	struct channel *ch = registry_by_id(c->reg, h.channel_id);
-
-	cl->h[at] = cl->h[--cl->nh];
-	if (!ch)
-		return;
-	slot_give_back(ch, h.role, h.reader_idx);
-	registry_handle_put(c->reg, ch);
-}
-
-static int spec_from_wire(struct channel_spec *spec, const char *name,
-			  const struct proto_chan_opts *wire, uint32_t owner)
-{
-	struct proto_chan_opts d = *wire, *o = &d;
-	struct log_geometry g;
-
-	/* zero: the default (shmq_channel_opts_default() says the same) */
-	if (!d.capacity_bytes)
-		d.capacity_bytes = 4u << 20;
-	if (!d.max_message_bytes)
-		d.max_message_bytes = 4096;
-
-	if (o->flags & ~SHMQ_CHAN_NO_TIMESTAMP)
-		return -SHMQ_EINVAL; /* a flag this daemon does not know would be ignored */
-	if (log_geometry_make(o->capacity_bytes, o->max_message_bytes, o->policy, o->publishers,
-			      o->flags & SHMQ_CHAN_NO_TIMESTAMP ? DATA_F_NO_TIMESTAMP : 0, &g))
-		return -SHMQ_EINVAL;
-	memset(spec, 0, sizeof(*spec));
-	strcpy(spec->name, name);
-	spec->capacity_bytes = o->capacity_bytes;
-	spec->max_message_bytes = o->max_message_bytes;
-	spec->policy = o->policy;
-	spec->publishers = o->publishers;
-	spec->numa_node = o->numa_node;
-	spec->flags = o->flags;
-	spec->publish.n = spec->subscribe.n = 1;
-	spec->publish.uids[0] = spec->subscribe.uids[0] = owner;
-	return 0;
-}
-
-static int create_for(struct ctl *c, struct client *cl, const char *name,
-		      const struct proto_chan_opts *o, struct channel **out)
-{
-	struct channel_spec spec;
-	int err;
-
-	if (!is_admin(c, cl->uid) && !acl_allows(&c->cfg->create, cl->uid))
-		return deny(c, cl, "create", name, "not_allowed_to_create", -SHMQ_EPERM);
-	if (!is_admin(c, cl->uid) &&
-	    registry_owned_by(c->reg, cl->uid) >= c->cfg->max_channels_per_uid)
-		return deny(c, cl, "create", name, "max_channels_per_uid", -SHMQ_ECHANQUOTA);
-	err = spec_from_wire(&spec, name, o, cl->uid);
-	if (!err)
-		err = numa_spec_resolve(&spec, cl->pid); /* LOCAL: the creator's node */
-	if (err)
-		return err;
-	return registry_create_by(c->reg, &spec, cl->uid, who(cl), out);
-}
-
-static int op_create(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
-{
-	const struct proto_name *req = body;
-	struct proto_info *info = (struct proto_info *)rep->body;
-	struct channel *ch;
-	char name[NAME_BYTES];
-	int err = name_from_wire(req->name, sizeof(req->name), name, sizeof(name));
-
-	if (err)
-		return err;
-	err = create_for(c, cl, name, &req->opts, &ch);
-	if (err)
-		return err;
-	info_fill(info, ch);
-	rep->len = sizeof(*info);
-	return 0;
-}
-
-static int op_lookup(struct ctl *c, const void *body, struct channel **ch)
-{
-	const struct proto_name *req = body;
-	char name[NAME_BYTES];
-	int err = name_from_wire(req->name, sizeof(req->name), name, sizeof(name));
-
-	if (err)
-		return err;
-	*ch = registry_find(c->reg, name);
-	return *ch ? 0 : -SHMQ_ENOENT;
-}
-
-/* May the client see the channel at all (list, info)? If it may use it. */
-static bool visible(const struct ctl *c, const struct client *cl, const struct channel *ch)
-{
-	return may(c, cl, ch, ROLE_PUB) || may(c, cl, ch, ROLE_SUB);
-}
-
-static int op_info(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
-{
-	struct channel *ch;
-	int err = op_lookup(c, body, &ch);
-
-	if (err)
-		return err;
-	if (!visible(c, cl, ch))
-		return deny(c, cl, "info", ch->name, "no_access", -SHMQ_EPERM);
-	info_fill((struct proto_info *)rep->body, ch);
-	rep->len = sizeof(struct proto_info);
-	return 0;
-}
-
-static int op_delete(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
-{
-	struct channel *ch;
-	int err = op_lookup(c, body, &ch);
-
-	if (err)
-		return err;
-	if (!is_admin(c, cl->uid) && cl->uid != ch->owner_uid)
-		return deny(c, cl, "delete", ch->name, "not_owner", -SHMQ_EPERM);
-	info_fill((struct proto_info *)rep->body, ch);
-	rep->len = sizeof(struct proto_info);
-	registry_delete(c->reg, ch, who(cl));
-	return 0;
-}
-
-/* Cut readers stuck at a bad record forward: the right to administer (as delete). */
-static int op_repair(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
-{
-	struct proto_repair *out = (struct proto_repair *)rep->body;
-	struct channel *ch;
-	int err = op_lookup(c, body, &ch);
-
-	if (err)
-		return err;
-	if (!is_admin(c, cl->uid) && cl->uid != ch->owner_uid)
-		return deny(c, cl, "repair", ch->name, "not_owner", -SHMQ_EPERM);
-	memset(out, 0, sizeof(*out));
-	out->readers = registry_repair(ch, who(cl), &out->skipped);
-	rep->len = sizeof(*out);
-	return 0;
-}
-
-static int op_list(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
-{
-	const struct proto_list_req *req = body;
-	struct proto_list *out = (struct proto_list *)rep->body;
-	uint32_t live = 0;
-
-	memset(out, 0, sizeof(*out));
-	for (uint32_t i = 0; i < c->reg->n; i++) {
-		struct channel *ch = c->reg->ch[i];
-
-		if (ch->deleted || !visible(c, cl, ch))
-			continue;
-		if (live >= req->start && out->count < PROTO_LIST_ROWS)
-			info_fill(&out->rows[out->count++], ch);
-		live++;
-	}
-	out->total = live;
-	rep->len = sizeof(*out);
-	return 0;
-}
-
-/*
- * OP_OPEN with create on an existing channel: -SHMQ_EMISMATCH if a setting
- * the request gives (non-zero) differs from the channel's. A capacity
- * matches when it would have made the channel's ring.
- */
-static int open_settings_check(const struct channel *ch, const struct proto_chan_opts *o)
-{
-	uint32_t max_msg = o->max_message_bytes ? o->max_message_bytes : ch->v.max_message_bytes;
-	struct log_geometry g;
-
-	if (o->capacity_bytes && (log_geometry_make(o->capacity_bytes, max_msg, 0, 0, 0, &g) ||
-				  g.ring_bytes != ch->v.ring_bytes))
-		return -SHMQ_EMISMATCH;
-	if ((o->max_message_bytes && o->max_message_bytes != ch->v.max_message_bytes) ||
-	    (o->policy && o->policy != ch->v.policy) ||
-	    (o->publishers && o->publishers != ch->v.pub_mode) ||
-	    (o->numa_node && o->numa_node != ch->numa_wire) ||
-	    ((o->flags & SHMQ_CHAN_NO_TIMESTAMP) && !(ch->v.flags & DATA_F_NO_TIMESTAMP)))
-		return -SHMQ_EMISMATCH;
-	return 0;
-}
-
-static int open_channel(struct ctl *c, struct client *cl, const struct proto_open *req,
-			struct channel **out)
-{
-	char name[NAME_BYTES];
-	int err = name_from_wire(req->name, sizeof(req->name), name, sizeof(name));
-
-	if (err)
-		return err;
-	if (req->role != ROLE_PUB && req->role != ROLE_SUB && req->role != ROLE_MON)
-		return -SHMQ_EINVAL;
-	if (req->role == ROLE_MON && req->create)
-		return -SHMQ_EINVAL;
-	*out = registry_find(c->reg, name);
-	if (!*out && !req->create)
-		return -SHMQ_ENOENT;
-	if (*out && req->create && open_settings_check(*out, &req->opts))
-		return -SHMQ_EMISMATCH;
-	if (!*out) {
-		err = create_for(c, cl, name, &req->opts, out);
-		if (err)
-			return err;
-	}
-	if (may(c, cl, *out, req->role))
-		return 0;
-	return deny(c, cl, req->role == ROLE_PUB ? "publish" : "subscribe", name, "no_access",
-		    -SHMQ_EPERM);
-}
-
-/*
- * Slots of a role on ch that the client's uid may hold; 0: no limit. The
- * limit leaves room for the others who may use the channel: its owner,
- * who decides who they are, is not held to it.
- */
-static uint32_t slot_share(const struct ctl *c, const struct client *cl, const struct channel *ch)
-{
-	if (is_admin(c, cl->uid) || cl->uid == ch->owner_uid)
-		return 0;
-	return ch->max_handles_per_uid ? ch->max_handles_per_uid : c->cfg->max_handles_per_uid;
-}
-
-/* Assign the slot a role takes: a reader, a publisher, or none (monitor). */
-static int slot_take(struct ctl *c, struct channel *ch, const struct client *cl,
-		     const struct proto_open *req, struct proto_opened *out)
-{
-	struct slot_owner who = {cl->id, cl->pid, cl->uid, cl->start, slot_share(c, cl, ch)};
-	struct log_cursor cur;
-	int err;
-
-	if (req->role == ROLE_MON) {
-		registry_monitor_add(ch);
-		return 0;
-	}
-	if (req->role == ROLE_PUB) {
-		err = registry_pub_add(ch, &who, &out->reader_idx);
-		if (!err)
-			out->reader_gen = ch->peers.pgen[out->reader_idx];
-		return err;
-	}
-	if (req->wait_mode > SHMQ_WAIT_EVENTFD)
-		return -SHMQ_EINVAL;
-	err = registry_reader_add(ch, &who, req->start, req->offset, req->wait_mode,
-				  &out->reader_idx, &cur, &out->skip_below);
-	if (err)
-		return err;
-	out->start_pos = cur.pos;
-	out->start_bytes = cur.bytes;
-	out->reader_gen = ch->peers.rgen[out->reader_idx];
-	return 0;
-}
-
-static void slot_give_back(struct channel *ch, uint32_t role, uint32_t idx)
-{
-	if (role == ROLE_SUB)
-		registry_reader_remove(ch, idx);
-	else if (role == ROLE_PUB)
-		registry_pub_remove(ch, idx);
-	else if (role == ROLE_MON)
-		registry_monitor_remove(ch);
-}
-
-/* The descriptors of an open: what the role may write, read-write; the rest read-only. */
-static void open_fds(struct channel *ch, uint32_t role, uint32_t idx, struct reply *rep)
-{
-	rep->fds[0] = role == ROLE_PUB ? ch->data_fd : ch->data_ro_fd;
-	rep->fds[1] = ch->ctl_ro_fd;
-	rep->fds[2] = role == ROLE_MON ? ch->wake_ro_fd : ch->wake_fd;
-	rep->nfds = 3;
-	if (role == ROLE_PUB)
-		rep->fds[rep->nfds++] = ch->pub_fd[idx];
-	if (role == ROLE_SUB)
-		rep->fds[rep->nfds++] = ch->reader_fd[idx];
-	if (role == ROLE_SUB && ch->efd_rd[idx] >= 0) {
-		/* the reader's end of its wake socket is its alone: ours goes */
-		rep->fds[rep->nfds++] = rep->handed_fd = ch->efd_rd[idx];
-		ch->efd_rd[idx] = -1;
-	}
-}
-
-static int op_open(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
-{
-	const struct proto_open *req = body;
-	struct proto_opened *out = (struct proto_opened *)rep->body;
-	struct channel *ch;
-	int err = open_channel(c, cl, req, &ch);
-
-	if (err)
-		return err;
-	memset(out, 0, sizeof(*out));
-	out->channel_id = ch->id;
-	err = slot_take(c, ch, cl, req, out);
-	if (err == -SHMQ_EHANDLEQUOTA)
-		return deny(c, cl, req->role == ROLE_PUB ? "publish" : "subscribe", ch->name,
-			    "max_handles_per_uid", err);
-	if (err)
-		return err;
-	err = handle_add(cl, ch->id, req->role, out->reader_idx);
-	if (err) {
-		slot_give_back(ch, req->role, out->reader_idx);
-		return err;
-	}
-	ch->handles++;
-	open_fds(ch, req->role, out->reader_idx, rep);
-	out->nfds = rep->nfds;
-	rep->len = sizeof(*out);
-	return 0;
-}
-
-static int find_handle(const struct client *cl, uint64_t channel_id, uint32_t role, uint32_t idx)
-{
-	for (uint32_t i = 0; i < cl->nh; i++)
-		if (cl->h[i].channel_id == channel_id && cl->h[i].role == role &&
-		    (idx == UINT32_MAX || cl->h[i].reader_idx == idx))
-			return (int)i;
-	return -1;
-}
-
-static int op_close(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
-{
-	const struct proto_close *req = body;
-	int at = find_handle(cl, req->channel_id, req->role, req->reader_idx);
-
-	if (at < 0)
-		return -SHMQ_ESTATE;
-	handle_release(c, cl, (uint32_t)at);
-	memcpy(rep->body, req, sizeof(*req));
-	rep->len = sizeof(*req);
-	return 0;
-}
-
-/* May this client have the peers of kind? It must hold a handle that needs them. */
-static bool peers_allowed(const struct client *cl, const struct channel *ch, uint32_t kind)
-{
-	bool pub = find_handle(cl, ch->id, ROLE_PUB, UINT32_MAX) >= 0;
-	bool mon = find_handle(cl, ch->id, ROLE_MON, UINT32_MAX) >= 0;
-
-	switch (kind) {
-	case PEER_READERS:
-		return mon || (pub && ch->v.policy == SHMQ_POLICY_BLOCK);
-	case PEER_PUBS:
-		return mon || pub;
-	case PEER_EFDS:
-		return pub;
-	default:
-		return false;
-	}
-}
-
-/* Add slot i's descriptor for kind to the reply, if it has one. */
-static int peer_add(const struct channel *ch, uint32_t kind, unsigned i, struct proto_peers *out,
-		    struct reply *rep)
-{
-	int fd;
-
-	if (kind == PEER_EFDS) {
-		if (!ch->reader_client[i] || ch->efds[i] < 0)
-			return 0;
-		/* the waker end, shared with the daemon and the other
-		 * publishers: whatever flags one sets, every wait_fd_signal()
-		 * says MSG_DONTWAIT */
-		fd = dup(ch->efds[i]);
-	} else if (kind == PEER_READERS) {
-		if (!ch->reader_client[i])
-			return 0;
-		fd = registry_fd_ro(ch->reader_fd[i]);
-	} else {
-		if (!ch->pub_client[i])
-			return 0;
-		fd = registry_fd_ro(ch->pub_fd[i]);
-	}
-	if (fd < 0)
-		return errno == EMFILE || errno == ENFILE ? -SHMQ_ELIMIT : -SHMQ_ESYS;
-	out->idx[out->count] = i;
-	out->gen[out->count] = kind == PEER_PUBS ? ch->peers.pgen[i] : ch->peers.rgen[i];
-	rep->fds[out->count++] = fd;
-	return 0;
-}
-
-/*
- * The entry segments (read-only) or event fds of a channel's readers or
- * publishers, for a client whose handle needs them: publishers to bound
- * their claims and wake event-fd readers, monitors to read counters.
- */
-static int op_peers(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
-{
-	const struct proto_peers_req *req = body;
-	struct proto_peers *out = (struct proto_peers *)rep->body;
-	struct channel *ch = registry_by_id(c->reg, req->channel_id);
-	int err = 0;
-
-	if (!ch || !peers_allowed(cl, ch, req->kind))
-		return -SHMQ_ESTATE;
-	memset(out, 0, sizeof(*out));
-	out->channel_id = ch->id;
-	out->kind = req->kind;
-	rep->close_fds = true;
-	for (unsigned i = 0; i < MAX_READERS && !err; i++)
-		err = peer_add(ch, req->kind, i, out, rep);
-	rep->nfds = out->count;
-	if (err) {
-		for (uint32_t i = 0; i < rep->nfds; i++)
-			close(rep->fds[i]);
-		rep->nfds = 0;
-		return err;
-	}
-	rep->len = sizeof(*out);
-	return 0;
-}
-
-/*
- * A handle of a client of the daemon before us: the client still has the
- * rights its role needs, and its slot waits for it (registry_resume()
- * checks the generation and the process: pid, uid, start mark), or, for a
- * monitor, the channel was served before this daemon and is not deleted.
- */
-static int op_resume(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
-{
-	const struct proto_resume *req = body;
-	struct channel *ch = registry_by_id(c->reg, req->channel_id);
-
-	struct slot_owner who = {cl->id, cl->pid, cl->uid, cl->start};
-	int err;
-
-	if (!ch)
-		return -SHMQ_ENOENT;
-	if (req->role != ROLE_MON && req->role != ROLE_PUB && req->role != ROLE_SUB)
-		return -SHMQ_EINVAL;
-	if (!may(c, cl, ch, req->role == ROLE_PUB ? ROLE_PUB : ROLE_SUB))
-		return deny(c, cl, "resume", ch->name, "no_access", -SHMQ_EPERM);
-	if (req->role == ROLE_MON && ch->deleted)
-		return -SHMQ_EDELETED;
-	if (req->role == ROLE_MON && !ch->adopted)
-		return -SHMQ_ESTATE; /* no earlier daemon served it: nothing to resume */
-	if (req->role != ROLE_MON) {
-		err = registry_resume(ch, req->role, req->slot, req->gen, &who);
-		if (err)
-			return err;
-	}
-	err = handle_add(cl, ch->id, req->role, req->role == ROLE_MON ? 0 : req->slot);
-	if (err && req->role != ROLE_MON) {
-		slot_give_back(ch, req->role, req->slot); /* as if it closed */
-		registry_handle_put(c->reg, ch);
-	}
-	if (err)
-		return err;
-	if (req->role == ROLE_MON) {
-		ch->handles++;
-		registry_monitor_add(ch);
-	}
-	memcpy(rep->body, req, sizeof(*req));
-	rep->len = sizeof(*req);
-	return 0;
-}
-
-static int op_hello(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
-{
-	const struct proto_hello *req = body;
-	struct proto_hello *out = (struct proto_hello *)rep->body;
-
-	if (req->major != PROTO_VERSION)
-		return -SHMQ_EVERSION;
-	if (!cl->hello)
-		c->unhello--;
-	cl->hello = true;
-	cl->minor = req->minor;
-	*out = (struct proto_hello){
-	    .major = PROTO_VERSION, .minor = PROTO_MINOR, .pid = (uint32_t)getpid()};
-	rep->len = sizeof(*out);
-	return 0;
-}
-
-static int id_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Distinct channels among a client's handles (sorted ids: a client may hold many). */
-static uint32_t client_channels(const struct client *cl)
-{
-	uint64_t *ids;
-	uint32_t n = 0;
-
-	if (!cl->nh)
-		return 0;
-	ids = malloc(cl->nh * sizeof(*ids));
-	if (!ids)
-		return 0;
-	for (uint32_t i = 0; i < cl->nh; i++)
-		ids[i] = cl->h[i].channel_id;
-	qsort(ids, cl->nh, sizeof(*ids), id_cmp);
-	for (uint32_t i = 0; i < cl->nh; i++)
-		n += !i || ids[i] != ids[i - 1];
-	free(ids);
-	return n;
-}
-
-static uint32_t visible_channels(const struct ctl *c, const struct client *cl)
-{
-	uint32_t n = 0;
-
-	for (uint32_t i = 0; i < c->reg->n; i++)
-		n += !c->reg->ch[i]->deleted && visible(c, cl, c->reg->ch[i]);
-	return n;
-}
-
-static void client_row(struct proto_client_row *row, const struct client *o)
-{
-	*row = (struct proto_client_row){.pid = o->pid,
-					 .uid = o->uid,
-					 .since_ns = o->since_ns,
-					 .channels = client_channels(o),
-					 .handles = o->nh};
-	memcpy(row->comm, o->comm, sizeof(row->comm));
-	row->comm[sizeof(row->comm) - 1] = 0;
-}
-
-/* The daemon's counters and the clients the caller may see (its uid's, or all). */
-static int op_stats(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
-{
-	const struct proto_stats_req *req = body;
-	struct proto_stats *out = (struct proto_stats *)rep->body;
-	bool admin = is_admin(c, cl->uid);
-	uint32_t seen = 0;
-
-	memset(out, 0, sizeof(*out));
-	for (uint32_t i = 0; i < c->n; i++) {
-		const struct client *o = c->cl[i];
-
-		if (!admin && o->uid != cl->uid)
-			continue;
-		if (seen >= req->start && out->count < PROTO_STATS_ROWS)
-			client_row(&out->rows[out->count++], o);
-		seen++;
-	}
-	out->total = seen;
-	out->started_ns = c->started_ns;
-	out->now_ns = realtime_ns();
-	out->repairs = registry_repairs(c->reg);
-	out->denials = c->denials;
-	out->proto_errors = c->proto_errors;
-	out->connections = c->connections;
-	out->channels = visible_channels(c, cl);
-	rep->len = sizeof(*out);
-	return 0;
-}
-
-typedef int (*op_fn)(struct ctl *, struct client *, const void *, struct reply *);
-
-static const struct {
-	op_fn fn;
-	uint32_t body;
-} ops[OP_MAX] = {
-    [OP_HELLO] = {op_hello, sizeof(struct proto_hello)},
-    [OP_CREATE] = {op_create, sizeof(struct proto_name)},
-    [OP_DELETE] = {op_delete, sizeof(struct proto_name)},
-    [OP_LIST] = {op_list, sizeof(struct proto_list_req)},
-    [OP_INFO] = {op_info, sizeof(struct proto_name)},
-    [OP_OPEN] = {op_open, sizeof(struct proto_open)},
-    [OP_CLOSE] = {op_close, sizeof(struct proto_close)},
-    [OP_PEERS] = {op_peers, sizeof(struct proto_peers_req)},
-    [OP_STATS] = {op_stats, sizeof(struct proto_stats_req)},
-    [OP_RESUME] = {op_resume, sizeof(struct proto_resume)},
-    [OP_REPAIR] = {op_repair, sizeof(struct proto_name)},
-};
-
-/* Check a request; 0 if it may be dispatched. */
-static int request_check(const struct client *cl, const struct proto_hdr *h, size_t n)
-{
-	if (n < sizeof(*h) || h->magic != PROTO_MAGIC)
-		return -SHMQ_EPROTO;
-	if (h->version != PROTO_VERSION)
-		return -SHMQ_EVERSION;
-	if (h->op == 0 || h->op >= OP_MAX || !ops[h->op].fn || h->body_bytes != n - sizeof(*h))
-		return -SHMQ_EPROTO;
-	/* a longer body only from a later minor (proto.h): fields we do not know */
-	if (h->body_bytes != ops[h->op].body &&
-	    (h->body_bytes < ops[h->op].body || (h->op != OP_HELLO && cl->minor <= PROTO_MINOR)))
-		return -SHMQ_EPROTO;
-	if (!cl->hello && h->op != OP_HELLO)
-		return -SHMQ_EPROTO;
-	return 0;
 }
 
 static void close_passed_fds(struct msghdr *mh)
@@ -863,7 +167,7 @@ static void client_request(struct ctl *c, struct client *cl)
 	memset(&rep, 0, sizeof(rep));
 	rep.handed_fd = -1;
 	if (!err)
-		err = ops[h.op].fn(c, cl, buf + sizeof(h), &rep);
+		err = request_run(c, cl, h.op, buf + sizeof(h), &rep);
 	else {
 		c->proto_errors++;
 		note_bad(cl, err, (size_t)n);
@@ -894,7 +198,7 @@ static void client_drop(struct ctl *c, struct client *cl)
 	uint32_t at;
 
 	while (cl->nh)
-		handle_release(c, cl, cl->nh - 1);
+		request_release_handle(c, cl, cl->nh - 1);
 	if (!cl->hello)
 		c->unhello--;
 	epoll_ctl(c->epfd, EPOLL_CTL_DEL, cl->fd, NULL);
@@ -1038,9 +342,10 @@ static void refuse(struct client *cl, int err)
  */
 static bool over_quota(struct ctl *c, struct client *cl)
 {
-	if (is_admin(c, cl->uid) || connections_of(c, cl->uid) < c->cfg->max_connections_per_uid)
+	if (ctl_is_admin(c, cl->uid) ||
+	    connections_of(c, cl->uid) < c->cfg->max_connections_per_uid)
 		return false;
-	deny(c, cl, "connect", "-", "max_connections_per_uid", -SHMQ_ECONNQUOTA);
+	ctl_deny(c, cl, "connect", "-", "max_connections_per_uid", -SHMQ_ECONNQUOTA);
 	refuse(cl, -SHMQ_ECONNQUOTA);
 	return true;
 }
@@ -1065,7 +370,7 @@ static void client_accept(struct ctl *c)
 			      .pidfd = -1,
 			      .pid = (uint32_t)cred.pid,
 			      .uid = cred.uid,
-			      .since_ns = realtime_ns()};
+			      .since_ns = ctl_realtime_ns()};
 	cl->hello_by_ns = wait_now_ns() + (uint64_t)c->cfg->hello_timeout_ms * 1000000u;
 	c->connections++;
 	read_comm(cl);
@@ -1108,7 +413,7 @@ void ctl_tick(struct ctl *c, uint64_t now_ns)
 		}
 		if (log_rate_allow(&c->late_rate, &lost))
 			log_msg(LOG_WARN, "ctl", "no hello within ms=%u, closing %s suppressed=%u",
-				c->cfg->hello_timeout_ms, who(cl), lost);
+				c->cfg->hello_timeout_ms, ctl_who(cl), lost);
 		refuse(cl, -SHMQ_ETIMEDOUT);
 		client_drop(c, cl); /* the last client takes place i */
 	}
@@ -1214,7 +519,7 @@ int ctl_open(struct ctl **out, const char *path, int epfd, struct registry *reg,
 	if (!c)
 		return -1;
 	*c = (struct ctl){.epfd = epfd, .reg = reg, .cfg = cfg, .uid = (uint32_t)geteuid()};
-	c->started_ns = realtime_ns();
+	c->started_ns = ctl_realtime_ns();
 	c->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (c->reserve_fd < 0)
 		goto out_free;
@@ -1248,7 +553,7 @@ int ctl_open_fd(struct ctl **out, int lfd, int epfd, struct registry *reg, const
 		return -1;
 	*c = (struct ctl){.epfd = epfd, .reg = reg, .cfg = cfg, .uid = (uint32_t)geteuid()};
 	c->lfd = lfd;
-	c->started_ns = realtime_ns();
+	c->started_ns = ctl_realtime_ns();
 	c->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (c->reserve_fd < 0 || fl < 0 || fcntl(lfd, F_SETFL, fl | O_NONBLOCK) < 0 ||
 	    watch(c, lfd, CTL_TAG_LISTEN)) {

@@ -3,7 +3,7 @@
  * restarts. The daemon hands it, for each channel, a metadata record of
  * its own making and the data, control and wake memfds, and for each open
  * handle its entry memfd (and event fd); a daemon started after the last
- * one died takes them back and serves the channels again (registry.c
+ * one died takes them back and serves the channels again (adopt.c
  * adopts them, checking each descriptor). The keeper talks only to a
  * daemon of its own uid over a SOCK_SEQPACKET socket next to the control
  * socket (`<socket>.keep`, mode 0600), never to clients, and reads nothing

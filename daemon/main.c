@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "activation.h"
+#include "adopt.h"
 #include "config.h"
 #include "ctl.h"
 #include "keeper.h"
@@ -435,10 +436,9 @@ static void keeper_start(const struct args *a, int epfd, struct registry *reg)
 		return;
 	}
 	if (found)
-		log_msg(LOG_INFO, "daemon", "adopted channels=%u from the keeper",
-			registry_adopt(reg));
+		log_msg(LOG_INFO, "daemon", "adopted channels=%u from the keeper", adopt_all(reg));
 	else
-		registry_adopt(reg); /* a new keeper: its empty answer */
+		adopt_all(reg); /* a new keeper: its empty answer */
 	if (reg->kfd >= 0 && epoll_ctl(epfd, EPOLL_CTL_ADD, reg->kfd, &ev))
 		log_msg(LOG_WARN, "keeper", "cannot watch the keeper: %s", strerror(errno));
 }

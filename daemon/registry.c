@@ -1,13 +1,11 @@
 /*
- * registry.c - channel lifecycle in the daemon (see registry.h).
- * Segments are sealed memfds (no name in any namespace), mode 0600 and the
- * daemon's: created and sized here, memory allocated up front, then sealed
- * against shrinking and growing, so that no client holding a descriptor
- * can truncate a segment under the others (SIGBUS). Clients receive
- * descriptors over the control socket, read-only ones for what they may
- * not write; a client of another uid cannot reopen a read-only descriptor
- * for writing (the mode), a client of the daemon's uid could, and is
- * trusted like the daemon. Main thread.
+ * registry.c - channel lifecycle in the daemon (see registry.h): create,
+ * find, delete and free channels, assign and free reader and publisher
+ * slots, and the periodic tick that repairs abandoned claims and runs the
+ * watchdog (watchdog.c). Each change is mirrored to the keeper (keep.c),
+ * from which adopt.c takes channels back after a restart. Segments come
+ * from segment.c, sealed memfds handed to clients as descriptors,
+ * read-only ones for what they may not write. Main thread.
  */
 #include "registry.h"
 
@@ -17,13 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/random.h>
-#include <sys/stat.h>
-#include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "adopt.h"
+#include "keep.h"
 #include "keeper.h"
 #include "logmsg.h"
 #include "map.h"
@@ -31,71 +28,10 @@
 #include "numa_place.h"
 #include "procid.h"
 #include "proto.h"
+#include "segment.h"
 #include "shmq_types.h"
 #include "wait.h"
-
-#define SEG_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
-
-/* A new calibration from the baseline to now, when a second has passed. */
-static bool cal_update(struct tsc_cal *c, bool force)
-{
-	uint64_t t, n;
-
-	if (!c->usable)
-		return false;
-	wait_tsc_sample(&t, &n);
-	if (!force && n - c->n_base < 1000000000ull)
-		return false;
-	c->t_base = t;
-	c->n_base = n;
-	if (t <= c->t0 || n <= c->n0) {
-		/* the wall clock stepped back: start the baseline again, and let
-		 * publishers read the clock until the next second's estimate */
-		c->t0 = t;
-		c->n0 = n;
-		c->mult = 0;
-		return true;
-	}
-	c->mult = (uint64_t)(((unsigned __int128)(n - c->n0) << 32) / (t - c->t0));
-	return true;
-}
-
-/* The counter is the kernel's clocksource: invariant, synchronised across CPUs. */
-static bool tsc_usable(void)
-{
-	char cs[32] = "";
-	FILE *f;
-
-	if (!wait_tsc())
-		return false;
-	f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "re");
-	if (!f)
-		return false;
-	if (!fgets(cs, sizeof(cs), f))
-		cs[0] = 0;
-	fclose(f);
-	return !strcmp(cs, "tsc\n");
-}
-
-/* The first calibration: a 5 ms baseline, refined every second after. */
-static void cal_init(struct tsc_cal *c)
-{
-	struct timespec ts = {0, 5000000};
-
-	*c = (struct tsc_cal){.usable = tsc_usable()};
-	if (!c->usable)
-		return;
-	wait_tsc_sample(&c->t0, &c->n0);
-	nanosleep(&ts, NULL);
-	cal_update(c, true);
-	log_msg(LOG_INFO, "registry", "timestamps from the TSC mult=%llu",
-		(unsigned long long)c->mult);
-}
-
-static void cal_publish(const struct registry *r, struct channel *ch)
-{
-	log_cal_store(&ch->v, r->cal.t_base, r->cal.n_base, r->cal.mult);
-}
+#include "watchdog.h"
 
 int registry_init(struct registry *r, const struct config *cfg)
 {
@@ -104,125 +40,8 @@ int registry_init(struct registry *r, const struct config *cfg)
 	r->stuck_ns = cfg->stuck_ms * 1000000ull;
 	r->next_id = 1;
 	r->kfd = -1;
-	cal_init(&r->cal);
+	tsccal_init(&r->cal);
 	return 0;
-}
-
-static int err_from_errno(int e)
-{
-	switch (e) {
-	case EEXIST:
-		return -SHMQ_EEXIST;
-	case ENOMEM:
-	case ENOSPC:
-		return -SHMQ_ENOMEM;
-	case EMFILE:
-	case ENFILE:
-		return -SHMQ_ELIMIT;
-	case EACCES:
-	case EPERM:
-		return -SHMQ_EPERM;
-	default:
-		return -SHMQ_ESYS;
-	}
-}
-
-/*
- * Memory a new segment may take now: MemAvailable + SwapFree, else (no
- * /proc) free RAM + free swap. fallocate() of more would not fail: it
- * would allocate until the OOM killer chose someone.
- */
-static uint64_t mem_room_bytes(void)
-{
-	unsigned long long kb, room = 0;
-	struct sysinfo si;
-	char line[128];
-	int found = 0;
-	FILE *f = fopen("/proc/meminfo", "re");
-
-	while (f && fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1 ||
-		    sscanf(line, "SwapFree: %llu kB", &kb) == 1) {
-			room += kb << 10;
-			found++;
-		}
-	}
-	if (f)
-		fclose(f);
-	if (found == 2 || sysinfo(&si))
-		return room;
-	return ((uint64_t)si.freeram + si.freeswap) * si.mem_unit;
-}
-
-static struct log_rate nomem_rate;
-
-static int seg_no_memory(const char *name, uint64_t bytes, uint64_t room)
-{
-	unsigned n;
-
-	if (log_rate_allow(&nomem_rate, &n))
-		log_msg(LOG_WARN, "registry",
-			"no memory for segment=%s bytes=%llu available=%llu suppressed=%u", name,
-			(unsigned long long)bytes, (unsigned long long)room, n);
-	return -SHMQ_ENOMEM;
-}
-
-/*
- * Create a sealed memfd of bytes, its memory allocated now (a full
- * memory gives -SHMQ_ENOMEM here, not SIGBUS at first touch), and map it.
- * With node >= 0 the memfd is bound to that NUMA node between ftruncate()
- * and fallocate(), through a mapping made for it, so that every page is
- * allocated there; the bind is strict, so a node without room is
- * -SHMQ_ENOMEM, never pages on another node. *fd_out and *base are set
- * as soon as they exist: the caller releases them on error too.
- */
-static int seg_create(const char *name, uint64_t bytes, int node, int *fd_out, void **base,
-		      uint64_t *mapped)
-{
-	uint64_t node_room, room = mem_room_bytes();
-	int fd, err;
-
-	node_room = node >= 0 ? numa_node_room_bytes(node) : UINT64_MAX;
-	if (node_room < room)
-		room = node_room;
-	if (bytes > room)
-		return seg_no_memory(name, bytes, room);
-	fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd < 0)
-		return err_from_errno(errno);
-	*fd_out = fd;
-	/* 0600: nobody but the daemon's uid may reopen it via /proc */
-	if (fchmod(fd, 0600) || ftruncate(fd, (off_t)bytes))
-		return err_from_errno(errno);
-	/* the policy must be set before fallocate() allocates the pages */
-	if (node >= 0) {
-		err = numa_bind_fd(fd, bytes, node);
-		if (err)
-			return err;
-	}
-	if (fallocate(fd, 0, 0, (off_t)bytes)) {
-		if (errno == ENOSPC || errno == ENOMEM)
-			return seg_no_memory(name, bytes, room);
-		return err_from_errno(errno);
-	}
-	if (fcntl(fd, F_ADD_SEALS, SEG_SEALS))
-		return err_from_errno(errno);
-	return map_fd(fd, true, base, mapped);
-}
-
-int registry_fd_ro(int fd)
-{
-	char path[64];
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	return open(path, O_RDONLY | O_CLOEXEC);
-}
-
-/* A read-only descriptor of the same memfd. */
-static int seg_open_ro(int fd, int *ro_out)
-{
-	*ro_out = registry_fd_ro(fd);
-	return *ro_out < 0 ? err_from_errno(errno) : 0;
 }
 
 static void fd_close(int *fd)
@@ -240,7 +59,7 @@ static void entry_release(int *fd, void **map)
 	fd_close(fd);
 }
 
-static void channel_free(struct channel *ch)
+void channel_free(struct channel *ch)
 {
 	for (unsigned i = 0; i < MAX_READERS; i++) {
 		fd_close(&ch->efds[i]);
@@ -276,7 +95,7 @@ static int entry_create(struct channel *ch, char kind, unsigned idx, int *fd, vo
 	int err;
 
 	snprintf(name, sizeof(name), "shmq.%s.%c%u", ch->name, kind, idx);
-	err = seg_create(name, ENTRY_SEG_BYTES, channel_node(ch), fd, map, &bytes);
+	err = segment_create(name, ENTRY_SEG_BYTES, channel_node(ch), fd, map, &bytes);
 	if (!err && bytes != ENTRY_SEG_BYTES)
 		err = -SHMQ_ESYS;
 	if (err)
@@ -284,102 +103,13 @@ static int entry_create(struct channel *ch, char kind, unsigned idx, int *fd, vo
 	return err;
 }
 
-static struct ctl_hdr *ctl_rw(const struct channel *ch)
-{
-	return ch->ctl;
-}
-
-static struct ctl_slot *reader_slot(const struct channel *ch, unsigned i)
-{
-	return (struct ctl_slot *)((uint8_t *)ch->ctl + CTL_READERS_OFF) + i;
-}
-
-static struct ctl_slot *pub_slot(const struct channel *ch, unsigned i)
-{
-	return (struct ctl_slot *)((uint8_t *)ch->ctl + CTL_PUBS_OFF) + i;
-}
-
-static void wake_all(struct channel *ch);
-
-/* ---- what the keeper holds (keeper.h) ---- */
-
-static void keep_send(const struct channel *ch, uint32_t op, const void *body, uint32_t bytes,
-		      const int *fds, unsigned n)
-{
-	if (*ch->kfd < 0)
-		return;
-	if (keeper_send(*ch->kfd, op, body, bytes, fds, n) == 0)
-		return;
-	log_msg(LOG_ERROR, "keeper", "the keeper is gone: channels will not survive a restart");
-	close(*ch->kfd);
-	*ch->kfd = -1;
-}
-
-static void keep_entry(const struct channel *ch, char kind, unsigned idx)
-{
-	const struct ctl_slot *sl = kind == 'r' ? reader_slot(ch, idx) : pub_slot(ch, idx);
-	int fds[2] = {kind == 'r' ? ch->reader_fd[idx] : ch->pub_fd[idx],
-		      kind == 'r' ? ch->efds[idx] : -1};
-	/* relaxed: the daemon wrote the slot itself */
-	struct keep_entry e = {
-	    .channel_id = ch->id,
-	    .kind = (uint32_t)kind,
-	    .idx = idx,
-	    .gen = atomic_load_explicit(&sl->gen, memory_order_relaxed),
-	    .pid = atomic_load_explicit(&sl->owner_pid, memory_order_relaxed),
-	    .uid = atomic_load_explicit(&sl->owner_uid, memory_order_relaxed),
-	    .wait_mode = atomic_load_explicit(&sl->wait_mode, memory_order_relaxed),
-	    .flags = fds[1] >= 0 ? KEEP_ENTRY_EFD : 0,
-	    .start = kind == 'r' ? ch->reader_start[idx] : ch->pub_start[idx],
-	};
-
-	keep_send(ch, KEEP_ENTRY, &e, sizeof(e), fds, fds[1] >= 0 ? 2 : 1);
-}
-
-static void keep_drop_entry(const struct channel *ch, char kind, unsigned idx)
-{
-	struct keep_entry e = {.channel_id = ch->id, .kind = (uint32_t)kind, .idx = idx};
-
-	keep_send(ch, KEEP_DROP_ENTRY, &e, sizeof(e), NULL, 0);
-}
-
-/* The channel's record and segments, then every open handle's entry. */
-static void keep_channel(const struct channel *ch)
-{
-	struct keep_channel k = {0};
-	int fds[3] = {ch->data_fd, ch->ctl_fd, ch->wake_fd};
-
-	snprintf(k.name, sizeof(k.name), "%s", ch->name);
-	k.deleted = ch->deleted;
-	k.id = ch->id;
-	k.owner_uid = ch->owner_uid;
-	k.numa_wire = ch->numa_wire;
-	k.numa_node = ch->numa_node;
-	k.publish = ch->publish;
-	k.subscribe = ch->subscribe;
-	k.g = ch->g;
-	keep_send(ch, KEEP_CHANNEL, &k, sizeof(k), fds, 3);
-	for (unsigned i = 0; i < MAX_READERS; i++)
-		if (ch->reader_client[i])
-			keep_entry(ch, 'r', i);
-	for (unsigned i = 0; i < MAX_PUBS; i++)
-		if (ch->pub_client[i])
-			keep_entry(ch, 'p', i);
-}
-
-static void keep_drop(const struct channel *ch)
-{
-	uint64_t id = ch->id;
-
-	keep_send(ch, KEEP_DROP, &id, sizeof(id), NULL, 0);
-}
-
 void registry_close_all(struct registry *r)
 {
 	for (uint32_t i = 0; i < r->n; i++) {
 		/* release; pairs with the subscribers' acquire, as for a delete */
-		atomic_store_explicit(&ctl_rw(r->ch[i])->state, CHAN_CLOSED, memory_order_release);
-		wake_all(r->ch[i]);
+		atomic_store_explicit(&channel_ctl_rw(r->ch[i])->state, CHAN_CLOSED,
+				      memory_order_release);
+		channel_wake_all(r->ch[i]);
 	}
 }
 
@@ -419,21 +149,22 @@ static int channel_map(struct channel *ch)
 	int err;
 
 	snprintf(name, sizeof(name), "shmq.%s.d", ch->name);
-	err = seg_create(name, ch->g.data_bytes, node, &ch->data_fd, &ch->data, &ch->g.data_bytes);
+	err = segment_create(name, ch->g.data_bytes, node, &ch->data_fd, &ch->data,
+			     &ch->g.data_bytes);
 	if (err)
 		return err;
 	snprintf(name, sizeof(name), "shmq.%s.c", ch->name);
-	err = seg_create(name, ch->g.ctl_bytes, node, &ch->ctl_fd, &ch->ctl, &ch->g.ctl_bytes);
+	err = segment_create(name, ch->g.ctl_bytes, node, &ch->ctl_fd, &ch->ctl, &ch->g.ctl_bytes);
 	if (err)
 		return err;
 	snprintf(name, sizeof(name), "shmq.%s.w", ch->name);
-	err = seg_create(name, WAKE_SEG_BYTES, node, &ch->wake_fd, &ch->wake, &wake_bytes);
+	err = segment_create(name, WAKE_SEG_BYTES, node, &ch->wake_fd, &ch->wake, &wake_bytes);
 	if (!err)
-		err = seg_open_ro(ch->data_fd, &ch->data_ro_fd);
+		err = segment_open_ro(ch->data_fd, &ch->data_ro_fd);
 	if (!err)
-		err = seg_open_ro(ch->ctl_fd, &ch->ctl_ro_fd);
+		err = segment_open_ro(ch->ctl_fd, &ch->ctl_ro_fd);
 	if (!err)
-		err = seg_open_ro(ch->wake_fd, &ch->wake_ro_fd);
+		err = segment_open_ro(ch->wake_fd, &ch->wake_ro_fd);
 	if (!err)
 		err = log_format(ch->data, ch->ctl, &ch->g, ch->name, ch->id, 0, channel_key());
 	if (err)
@@ -441,14 +172,15 @@ static int channel_map(struct channel *ch)
 	segs = (struct log_segs){ch->data,	  ch->g.data_bytes, ch->ctl,
 				 ch->g.ctl_bytes, ch->wake,	    wake_bytes};
 	err = log_attach(&ch->v, &segs, NULL);
-	ch->rep.ctl = ctl_rw(ch);
-	ch->rep.ctl_pslots = pub_slot(ch, 0);
+	ch->rep.ctl = channel_ctl_rw(ch);
+	ch->rep.ctl_pslots = channel_pub_slot(ch, 0);
 	/* relaxed: nobody has the segment yet */
-	atomic_store_explicit(&ctl_rw(ch)->daemon_pid, (uint32_t)getpid(), memory_order_relaxed);
+	atomic_store_explicit(&channel_ctl_rw(ch)->daemon_pid, (uint32_t)getpid(),
+			      memory_order_relaxed);
 	return err;
 }
 
-static int registry_grow(struct registry *r)
+int registry_grow(struct registry *r)
 {
 	struct channel **n;
 	uint32_t cap = r->cap ? r->cap * 2 : 16;
@@ -463,8 +195,7 @@ static int registry_grow(struct registry *r)
 	return 0;
 }
 
-/* A channel with nothing yet: every descriptor -1, its keeper the registry's. */
-static struct channel *channel_alloc(struct registry *r)
+struct channel *channel_alloc(struct registry *r)
 {
 	struct channel *ch = calloc(1, sizeof(*ch));
 
@@ -514,7 +245,7 @@ static int channel_new(struct registry *r, const struct channel_spec *spec, uint
 		channel_free(ch);
 		return err;
 	}
-	cal_publish(r, ch);
+	tsccal_publish(&r->cal, &ch->v);
 	r->ch[r->n++] = ch;
 	keep_channel(ch);
 	*out = ch;
@@ -582,21 +313,44 @@ static void registry_drop(struct registry *r, struct channel *ch)
 	channel_free(ch);
 }
 
-static void wake_all(struct channel *ch);
-
 void registry_delete(struct registry *r, struct channel *ch, const char *by)
 {
 	ch->deleted = true;
 	/* release; pairs with the subscribers' acquire when they find no
 	 * message: everything published before the delete is still read. */
-	atomic_store_explicit(&ctl_rw(ch)->state, CHAN_DELETED, memory_order_release);
-	wake_all(ch);
+	atomic_store_explicit(&channel_ctl_rw(ch)->state, CHAN_DELETED, memory_order_release);
+	channel_wake_all(ch);
 	if (ch->handles)
 		keep_channel(ch); /* kept as deleted while handles remain */
 	log_msg(LOG_INFO, "registry", "deleted channel=%s handles=%u by=%s", ch->name, ch->handles,
 		by);
 	if (!ch->handles)
 		registry_drop(r, ch);
+}
+
+void registry_handle_get(struct channel *ch)
+{
+	ch->handles++;
+}
+
+unsigned channel_open_fds(struct channel *ch, uint32_t role, uint32_t idx, int *fds, int *handed_fd)
+{
+	unsigned n;
+
+	fds[0] = role == ROLE_PUB ? ch->data_fd : ch->data_ro_fd;
+	fds[1] = ch->ctl_ro_fd;
+	fds[2] = role == ROLE_MON ? ch->wake_ro_fd : ch->wake_fd;
+	n = 3;
+	if (role == ROLE_PUB)
+		fds[n++] = ch->pub_fd[idx];
+	if (role == ROLE_SUB)
+		fds[n++] = ch->reader_fd[idx];
+	if (role == ROLE_SUB && ch->efd_rd[idx] >= 0) {
+		/* the reader's end of its wake socket is its alone: ours goes */
+		fds[n++] = *handed_fd = ch->efd_rd[idx];
+		ch->efd_rd[idx] = -1;
+	}
+	return n;
 }
 
 void registry_handle_put(struct registry *r, struct channel *ch)
@@ -645,7 +399,7 @@ static void set_readers_hi(struct channel *ch)
 	while (hi > 0 && !ch->reader_client[hi - 1])
 		hi--;
 	/* release; pairs with the acquire in log_wake(). */
-	atomic_store_explicit(&ctl_rw(ch)->readers_hi, hi, memory_order_release);
+	atomic_store_explicit(&channel_ctl_rw(ch)->readers_hi, hi, memory_order_release);
 }
 
 /*
@@ -740,7 +494,8 @@ static bool over_share(const struct channel *ch, const struct slot_owner *who, b
 	if (!who->max_slots)
 		return false;
 	for (unsigned i = 0; i < nslots; i++) {
-		const struct ctl_slot *sl = readers ? reader_slot(ch, i) : pub_slot(ch, i);
+		const struct ctl_slot *sl =
+		    readers ? channel_reader_slot(ch, i) : channel_pub_slot(ch, i);
 
 		/* relaxed: our own store, in this thread */
 		held += client[i] &&
@@ -766,7 +521,7 @@ int registry_reader_add(struct channel *ch, const struct slot_owner *who, uint32
 	if (i == MAX_READERS)
 		return -SHMQ_ELIMIT;
 	if (wait_mode == SHMQ_WAIT_EVENTFD && wait_fd_create(&ch->efd_rd[i], &ch->efds[i]) < 0)
-		return err_from_errno(errno);
+		return segment_err_from_errno(errno);
 	err = entry_create(ch, 'r', i, &ch->reader_fd[i], &map);
 	if (err) {
 		fd_close(&ch->efds[i]);
@@ -778,8 +533,8 @@ int registry_reader_add(struct channel *ch, const struct slot_owner *who, uint32
 	log_cursor_store(ch->peers.readers[i], cur, false);
 	log_reader_unmark(&ch->v, i, MARK_EFD); /* a mark left by someone else */
 	log_reader_unmark(&ch->v, i, MARK_FUTEX);
-	ch->peers.rgen[i] = slot_fill(reader_slot(ch, i), who, wait_mode);
-	gen_bump(&ctl_rw(ch)->readers_gen);
+	ch->peers.rgen[i] = slot_fill(channel_reader_slot(ch, i), who, wait_mode);
+	gen_bump(&channel_ctl_rw(ch)->readers_gen);
 	ch->reader_client[i] = who->client_id;
 	ch->reader_start[i] = who->start;
 	ch->watch[i] = (struct reader_watch){cur->bytes, 0, 0};
@@ -790,7 +545,7 @@ int registry_reader_add(struct channel *ch, const struct slot_owner *who, uint32
 	return 0;
 }
 
-static void wake_publishers(struct channel *ch)
+void channel_wake_publishers(struct channel *ch)
 {
 	/* release: publish the new sequence before the wake (pairs with
 	 * wait_space() in libclient/pub.c). */
@@ -807,14 +562,14 @@ void registry_reader_remove(struct channel *ch, uint32_t idx)
 	set_readers_hi(ch);
 	/* a publisher that no longer sees the reader may overwrite what it
 	 * was reading; it closed or died, so nobody reads it now */
-	slot_clear(reader_slot(ch, idx));
+	slot_clear(channel_reader_slot(ch, idx));
 	log_reader_unmark(&ch->v, idx, MARK_EFD);
 	log_reader_unmark(&ch->v, idx, MARK_FUTEX);
-	gen_bump(&ctl_rw(ch)->readers_gen);
+	gen_bump(&channel_ctl_rw(ch)->readers_gen);
 	entry_release(&ch->reader_fd[idx], (void **)&ch->peers.readers[idx]);
 	fd_close(&ch->efds[idx]);
 	fd_close(&ch->efd_rd[idx]);
-	wake_publishers(ch);
+	channel_wake_publishers(ch);
 }
 
 uint32_t channel_readers(const struct channel *ch)
@@ -842,7 +597,7 @@ static void set_pubs_hi(struct channel *ch)
 	while (hi > 0 && !ch->pub_client[hi - 1])
 		hi--;
 	/* relaxed: informative (monitors); the slots' states decide */
-	atomic_store_explicit(&ctl_rw(ch)->pubs_hi, hi, memory_order_relaxed);
+	atomic_store_explicit(&channel_ctl_rw(ch)->pubs_hi, hi, memory_order_relaxed);
 }
 
 int registry_pub_add(struct channel *ch, const struct slot_owner *who, uint32_t *idx)
@@ -863,8 +618,8 @@ int registry_pub_add(struct channel *ch, const struct slot_owner *who, uint32_t 
 	if (err)
 		return err;
 	ch->peers.pubs[i] = map; /* zeroed: PUB_IDLE, no counts */
-	ch->peers.pgen[i] = slot_fill(pub_slot(ch, i), who, 0);
-	gen_bump(&ctl_rw(ch)->pubs_gen);
+	ch->peers.pgen[i] = slot_fill(channel_pub_slot(ch, i), who, 0);
+	gen_bump(&channel_ctl_rw(ch)->pubs_gen);
 	ch->pub_client[i] = who->client_id;
 	ch->pub_pid[i] = who->pid;
 	ch->pub_start[i] = who->start;
@@ -887,10 +642,10 @@ static bool pid_alive(uint32_t pid, void *arg)
 	return procid_alive(pid, 0);
 }
 
-static void wake_all(struct channel *ch)
+void channel_wake_all(struct channel *ch)
 {
 	log_wake(&ch->v, ch->efds, &ch->have_efds, NULL, NULL);
-	wake_publishers(ch);
+	channel_wake_publishers(ch);
 }
 
 void registry_pub_remove(struct channel *ch, uint32_t idx)
@@ -904,8 +659,8 @@ void registry_pub_remove(struct channel *ch, uint32_t idx)
 	 * library never closes with one, so only a dead or rogue one does */
 	pid = ch->pub_pid[idx];
 	gave_up = log_repair_gone(&ch->v, &ch->peers, &ch->rep, ch->pub_pid, idx);
-	slot_clear(pub_slot(ch, idx));
-	gen_bump(&ctl_rw(ch)->pubs_gen);
+	slot_clear(channel_pub_slot(ch, idx));
+	gen_bump(&channel_ctl_rw(ch)->pubs_gen);
 	entry_release(&ch->pub_fd[idx], (void **)&ch->peers.pubs[idx]);
 	ch->pub_client[idx] = 0;
 	ch->pub_pid[idx] = 0;
@@ -917,7 +672,7 @@ void registry_pub_remove(struct channel *ch, uint32_t idx)
 		log_msg(LOG_WARN, "registry",
 			"gave up the claim of a closed publisher channel=%s pid=%u", ch->name, pid);
 	/* it may have died between taking a sleeper's wake and giving it */
-	wake_all(ch);
+	channel_wake_all(ch);
 }
 
 /* A live publisher whose abandoned claim will soon hold the others back:
@@ -936,563 +691,67 @@ static void stall_stop(struct channel *ch, uint32_t pid)
 	}
 }
 
-/*
- * The watchdog: a reader whose cursor stands still below the tail for a
- * tick may be asleep with messages waiting, because its waker died
- * between taking the wake and giving it, or because a client scribbled on
- * the wake segment. Wake it then, and again every WATCH_REPEAT_TICKS while
- * it stays so. A reader that is merely busy gets a spurious wake-up at
- * most that often. The cursor is the reader's own word, bounded here by
- * the tail: a hostile reader can only earn itself wake-ups.
- */
-#define WATCH_REPEAT_TICKS 10u
-
-static void watch_readers(struct channel *ch)
-{
-	/* acquire; pairs with the tail moves. */
-	uint64_t tail = atomic_load_explicit(&ch->v.data->tail_bytes, memory_order_acquire);
-	unsigned nudged = 0;
-	bool futex = false;
-
-	for (unsigned i = 0; i < MAX_READERS; i++) {
-		struct reader_watch *w = &ch->watch[i];
-		uint64_t b;
-
-		if (!ch->reader_client[i] || !ch->peers.readers[i])
-			continue;
-		/* relaxed: a hint; whatever it says costs one wake-up at most. */
-		b = atomic_load_explicit(&ch->peers.readers[i]->bytes, memory_order_relaxed);
-		if (b >= tail || b != w->bytes) {
-			*w = (struct reader_watch){b, 0, 0};
-			continue;
-		}
-		if (w->still_ticks++ % WATCH_REPEAT_TICKS)
-			continue;
-		nudged++;
-		if (ch->efds[i] >= 0)
-			wait_fd_signal(ch->efds[i]); /* never blocks, whoever set the flags */
-		else
-			futex = true;
-	}
-	if (futex) {
-		/* release, as in log_wake(). */
-		atomic_fetch_add_explicit(&ch->v.wake->wake_seq, 1, memory_order_release);
-		wait_wake(&ch->v.wake->wake_seq, INT32_MAX);
-	}
-	if (nudged)
-		/* relaxed: a statistic. */
-		atomic_fetch_add_explicit(&ctl_rw(ch)->wakeups, nudged, memory_order_relaxed);
-}
-
-/*
- * Bad records. A publisher may forge a record (publishers are trusted with
- * content, not with liveness): a PAD or given-up span that lands a reader
- * inside another record, where no commit word will ever appear, or words
- * no honest peer writes. A reader whose cursor stood still below the tail
- * for BAD_STILL_NS (and twice stuck_ms: a stalled claim is given up by
- * then) where the log cannot be read on, and no claim younger than that
- * covers it, is at a bad record: say so once in the log, count it in
- * ctl->bad_readers, and mark its entry so that it gets -SHMQ_ECORRUPT
- * (libshmq reads the mark only when it finds nothing to read).
- */
-#define BAD_STILL_NS 1000000000ull
-
-/* Does a claim in progress, seen for less than young_ns, cover byte b? */
-static bool claim_covers(const struct channel *ch, uint64_t b, uint64_t now_ns, uint64_t young_ns)
-{
-	for (unsigned j = 0; j < MAX_PUBS; j++) {
-		const struct pub_entry *p = ch->peers.pubs[j];
-		const struct log_pub_watch *w = &ch->rep.pubs[j];
-		uint64_t cb, ce;
-
-		if (!ch->pub_pid[j] || !p ||
-		    /* acquire; pairs with the publisher's release of its intent. */
-		    atomic_load_explicit(&p->claim_state, memory_order_acquire) == PUB_IDLE)
-			continue;
-		/* relaxed: ordered by the acquire above; a hint bounded below. */
-		cb = atomic_load_explicit(&p->claim_bytes, memory_order_relaxed);
-		ce = atomic_load_explicit(&p->claim_end, memory_order_relaxed);
-		if (cb <= b && b < ce && (w->claim_bytes != cb || now_ns - w->since_ns < young_ns))
-			return true;
-	}
-	return false;
-}
-
-/* Is reader i at a bad record now? *at: its cursor. */
-static bool reader_at_bad(const struct channel *ch, unsigned i, uint64_t now_ns, uint64_t young_ns,
-			  struct log_cursor *at)
-{
-	struct log_cursor cur, t;
-	struct log_rec rec;
-	int r;
-
-	if (!log_cursor_load(ch->peers.readers[i], at))
-		return false;
-	log_tail_cursor(&ch->v, &t);
-	if (at->bytes > t.bytes) /* the tail moved back: a publisher did it */
-		return true;
-	if (at->bytes == t.bytes)
-		return false;
-	cur = *at;
-	r = log_read(&ch->v, &cur, &rec); /* on a copy: reads, never writes */
-	if (r < 0)
-		return true;
-	return r == 0 && cur.bytes < t.bytes && !claim_covers(ch, cur.bytes, now_ns, young_ns);
-}
-
-static void bad_found(struct channel *ch, unsigned i, const struct log_cursor *at)
-{
-	const struct ctl_slot *sl = &ch->v.rslots[i];
-	unsigned suppressed;
-
-	/* relaxed: the reader compares it with its own cursor, a hint. */
-	atomic_store_explicit(&ch->peers.readers[i]->bad_bytes, at->bytes + 1,
-			      memory_order_relaxed);
-	if (log_rate_allow(&ch->bad_rate, &suppressed))
-		log_msg(LOG_WARN, "registry",
-			"reader at a bad record channel=%s slot=%u pid=%u offset=%llu bytes=%llu "
-			"(it gets SHMQ_ECORRUPT; shmq repair cuts it forward) suppressed=%u",
-			ch->name, i,
-			/* relaxed: the daemon's own word */
-			atomic_load_explicit(&sl->owner_pid, memory_order_relaxed),
-			(unsigned long long)at->pos, (unsigned long long)at->bytes, suppressed);
-}
-
-/* ctl->bad_readers: the readers found at a bad record now. */
-static void bad_count_store(struct channel *ch)
-{
-	uint32_t found = 0;
-
-	for (unsigned i = 0; i < MAX_READERS; i++)
-		found += ch->bad[i].found;
-	/* relaxed: a statistic for monitors, one writer. */
-	if (atomic_load_explicit(&ch->v.ctl->bad_readers, memory_order_relaxed) != found)
-		atomic_store_explicit(&ctl_rw(ch)->bad_readers, found, memory_order_relaxed);
-}
-
-static void watch_bad_records(struct channel *ch, uint64_t now_ns, uint64_t stuck_ns)
-{
-	uint64_t young = 2 * stuck_ns > BAD_STILL_NS ? 2 * stuck_ns : BAD_STILL_NS;
-
-	for (unsigned i = 0; i < MAX_READERS; i++) {
-		struct reader_bad *b = &ch->bad[i];
-		struct log_cursor at;
-		uint64_t bytes;
-
-		if (!ch->reader_client[i] || !ch->peers.readers[i]) {
-			*b = (struct reader_bad){0};
-			continue;
-		}
-		/* relaxed: a hint; reader_at_bad() loads the pair properly. */
-		bytes = atomic_load_explicit(&ch->peers.readers[i]->bytes, memory_order_relaxed);
-		if (bytes != b->bytes || !b->since_ns)
-			*b = (struct reader_bad){.bytes = bytes, .since_ns = now_ns};
-		if (!b->found && now_ns - b->since_ns >= young &&
-		    reader_at_bad(ch, i, now_ns, young, &at) && at.bytes == bytes) {
-			b->found = true;
-			bad_found(ch, i, &at);
-			wake_all(ch); /* so that a sleeping reader learns it now */
-		}
-	}
-	bad_count_store(ch);
-}
-
-/* Move reader i, found at a bad record, forward; the messages it passes. */
-static uint64_t reader_cut(struct channel *ch, unsigned i)
-{
-	struct reader_entry *e = ch->peers.readers[i];
-	struct log_cursor at, to;
-
-	if (!log_cursor_load(e, &at) || at.bytes != ch->bad[i].bytes)
-		return UINT64_MAX;
-	if (log_skip(&ch->v, &at, &to))
-		log_tail_cursor(&ch->v, &to);
-	if (to.bytes == at.bytes || to.bytes % REC_ALIGN)
-		return UINT64_MAX; /* a tail no honest publisher left: nothing to trust */
-	/* seq_cst, as a block reader's own store: publishers bound their
-	 * claims by it (pairs with the acquire in log_reader_limit()). The
-	 * reader stores its cursor again only once it moved, which it does
-	 * by taking this one. */
-	log_cursor_store(e, &to, true);
-	/* relaxed: the reader compares it with its cursor. */
-	atomic_store_explicit(&e->bad_bytes, 0, memory_order_relaxed);
-	/* release; pairs with the acquire in daemon_marks() (libclient/sub.c):
-	 * a reader that sees the new seq sees the cursor above. */
-	atomic_fetch_add_explicit(&e->cut_seq, 1, memory_order_release);
-	ch->bad[i] = (struct reader_bad){.bytes = to.bytes};
-	return to.pos > at.pos ? to.pos - at.pos : 0;
-}
-
-uint32_t registry_repair(struct channel *ch, const char *by, uint64_t *skipped)
-{
-	uint32_t n = 0;
-
-	*skipped = 0;
-	for (unsigned i = 0; i < MAX_READERS; i++) {
-		uint64_t lost;
-
-		if (!ch->reader_client[i] || !ch->peers.readers[i] || !ch->bad[i].found)
-			continue;
-		lost = reader_cut(ch, i);
-		if (lost == UINT64_MAX)
-			continue;
-		n++;
-		*skipped += lost;
-	}
-	log_msg(LOG_WARN, "registry", "repair channel=%s readers_cut=%u messages_skipped=%llu %s",
-		ch->name, n, (unsigned long long)*skipped, by);
-	bad_count_store(ch);
-	if (n) {
-		wake_publishers(ch);
-		wake_all(ch);
-	}
-	return n;
-}
-
-static bool resume_expire(struct registry *r, struct channel *ch);
-
 void registry_tick(struct registry *r, uint64_t now_ns)
 {
 	struct log_repair_out out;
-	bool cal = cal_update(&r->cal, false);
+	bool cal = tsccal_update(&r->cal, false);
 
 	for (uint32_t i = 0; i < r->n; i++) {
 		struct channel *ch = r->ch[i];
 
-		if (resume_expire(r, ch))
+		if (adopt_expire(r, ch))
 			break; /* the table changed under us: the next tick goes on */
 		if (cal)
-			cal_publish(r, ch);
-		watch_readers(ch);
+			tsccal_publish(&r->cal, &ch->v);
+		watchdog_wake_readers(ch);
 		log_repair_step(&ch->v, &ch->peers, &ch->rep, ch->pub_pid, now_ns, r->stuck_ns,
 				pid_alive, ch, &out);
 		for (unsigned k = 0; k < out.nstall; k++)
 			stall_stop(ch, out.stall_pid[k]);
-		watch_bad_records(ch, now_ns, r->stuck_ns);
+		watchdog_find_bad(ch, now_ns, r->stuck_ns);
 		if (!out.abandoned)
 			continue;
 		ch->repairs += out.abandoned;
 		log_msg(LOG_WARN, "registry", "abandoned stuck claims channel=%s count=%u",
 			ch->name, out.abandoned);
-		wake_all(ch);
+		channel_wake_all(ch);
 	}
 }
 
-/* ---- adoption after a restart ---- */
-
-/*
- * Is fd a segment this daemon's uid made: a memfd of ours, mode 0600,
- * sealed as seg_create() seals, of the size the record says? A client
- * cannot forge that: it would need our uid.
- */
-static bool fd_is_ours(int fd, uint64_t bytes)
-{
-	struct stat st;
-
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
-	    (st.st_mode & 07777) != 0600 || (uint64_t)st.st_size != bytes)
-		return false;
-	return fcntl(fd, F_GET_SEALS) == SEG_SEALS;
-}
-
-/* Map a kept channel's segments and check its headers against its record. */
-static int adopt_map(struct channel *ch, uint32_t *unknown)
-{
-	uint64_t bytes[3];
-	struct log_segs segs;
-	int err = map_fd(ch->data_fd, true, &ch->data, &bytes[0]);
-
-	if (!err)
-		err = map_fd(ch->ctl_fd, true, &ch->ctl, &bytes[1]);
-	if (!err)
-		err = map_fd(ch->wake_fd, true, &ch->wake, &bytes[2]);
-	if (!err)
-		err = seg_open_ro(ch->data_fd, &ch->data_ro_fd);
-	if (!err)
-		err = seg_open_ro(ch->ctl_fd, &ch->ctl_ro_fd);
-	if (!err)
-		err = seg_open_ro(ch->wake_fd, &ch->wake_ro_fd);
-	if (err)
-		return err;
-	segs = (struct log_segs){ch->data, bytes[0], ch->ctl, bytes[1], ch->wake, bytes[2]};
-	err = log_attach(&ch->v, &segs, unknown);
-	if (!err && (ch->v.channel_id != ch->id || strcmp(ch->v.data->name, ch->name)))
-		err = -SHMQ_ECORRUPT;
-	ch->rep.ctl = ctl_rw(ch);
-	ch->rep.ctl_pslots = pub_slot(ch, 0);
-	return err;
-}
-
-/* A record from the keeper, checked as far as it can be before mapping. */
-static const char *record_refusal(struct registry *r, const struct keep_channel *k, int *fds,
-				  unsigned nfds)
-{
-	if (nfds != 3)
-		return "descriptors_missing";
-	if (!memchr(k->name, 0, sizeof(k->name)) || name_check(k->name))
-		return "bad_name";
-	if (registry_by_id(r, k->id) || (!k->deleted && registry_find(r, k->name)))
-		return "duplicate";
-	if (k->g.ctl_bytes != CTL_SEG_BYTES || k->g.data_bytes != DATA_HDR_BYTES + k->g.ring_bytes)
-		return "bad_geometry";
-	if (!fd_is_ours(fds[0], k->g.data_bytes) || !fd_is_ours(fds[1], k->g.ctl_bytes) ||
-	    !fd_is_ours(fds[2], WAKE_SEG_BYTES))
-		return "segment_not_ours";
-	return NULL;
-}
-
-static void adopt_channel(struct registry *r, const struct keep_channel *k, int *fds, unsigned nfds)
-{
-	const char *why = record_refusal(r, k, fds, nfds);
-	uint32_t unknown = 0;
-	struct channel *ch;
-	int err;
-
-	if (why || registry_grow(r) || !(ch = channel_alloc(r))) {
-		log_msg(LOG_WARN, "registry", "not adopting channel id=%llu reason=%s",
-			(unsigned long long)k->id, why ? why : "no_memory");
-		return;
-	}
-	snprintf(ch->name, sizeof(ch->name), "%s", k->name);
-	ch->id = k->id;
-	ch->deleted = k->deleted;
-	ch->owner_uid = k->owner_uid;
-	ch->publish = k->publish;
-	ch->subscribe = k->subscribe;
-	ch->numa_wire = k->numa_wire;
-	ch->numa_node = k->numa_node;
-	ch->g = k->g;
-	ch->data_fd = fds[0];
-	ch->ctl_fd = fds[1];
-	ch->wake_fd = fds[2];
-	fds[0] = fds[1] = fds[2] = -1;
-	err = adopt_map(ch, &unknown);
-	if (err) {
-		log_msg(LOG_WARN, "registry", "not adopting channel=%s reason=%s incompat=%#x",
-			ch->name, err == -SHMQ_EVERSION ? "unknown_format" : "bad_header", unknown);
-		channel_free(ch);
-		return;
-	}
-	/* relaxed: an epoch word; clients compare it with the pid they met */
-	atomic_store_explicit(&ctl_rw(ch)->daemon_pid, (uint32_t)getpid(), memory_order_relaxed);
-	/* relaxed: monitors have no slot the keeper keeps; those that resume count again */
-	atomic_store_explicit(&ctl_rw(ch)->monitors, 0, memory_order_relaxed);
-	cal_publish(r, ch);
-	ch->adopted = true;
-	r->ch[r->n++] = ch;
-}
-
-/* The slot a kept entry names, if the control segment says it is exactly that one. */
-static struct ctl_slot *entry_slot(const struct channel *ch, const struct keep_entry *e)
-{
-	struct ctl_slot *sl;
-
-	if (e->idx >= MAX_READERS || (e->kind != 'r' && e->kind != 'p'))
-		return NULL;
-	sl = e->kind == 'r' ? reader_slot(ch, e->idx) : pub_slot(ch, e->idx);
-	/* relaxed: the daemon's own words, written by the daemon before */
-	if (atomic_load_explicit(&sl->state, memory_order_relaxed) != SLOT_ACTIVE ||
-	    atomic_load_explicit(&sl->gen, memory_order_relaxed) != e->gen ||
-	    atomic_load_explicit(&sl->owner_pid, memory_order_relaxed) != e->pid)
-		return NULL;
-	return sl;
-}
-
-static void adopt_entry(struct registry *r, const struct keep_entry *e, int *fds, unsigned nfds)
-{
-	struct channel *ch = registry_by_id(r, e->channel_id);
-	unsigned i = e->idx;
-	void *map = NULL;
-	uint64_t bytes;
-
-	if (!ch || !entry_slot(ch, e) || nfds != 1 + ((e->flags & KEEP_ENTRY_EFD) != 0) ||
-	    !fd_is_ours(fds[0], ENTRY_SEG_BYTES) || (nfds > 1 && !wait_fd_is_wake(fds[1])) ||
-	    (e->kind == 'r' ? ch->reader_client[i] : ch->pub_client[i]) ||
-	    map_fd(fds[0], true, &map, &bytes)) {
-		log_msg(LOG_WARN, "registry", "not adopting a handle of channel id=%llu slot=%c%u",
-			(unsigned long long)e->channel_id, (char)e->kind, i);
-		return;
-	}
-	if (e->kind == 'r') {
-		ch->reader_fd[i] = fds[0];
-		ch->efds[i] = nfds > 1 ? fds[1] : -1;
-		ch->peers.readers[i] = map;
-		ch->peers.rgen[i] = e->gen;
-		ch->reader_client[i] = CLIENT_PENDING;
-		ch->reader_start[i] = e->start;
-		ch->watch[i] = (struct reader_watch){0, 0, 0};
-	} else {
-		ch->pub_fd[i] = fds[0];
-		ch->peers.pubs[i] = map;
-		ch->peers.pgen[i] = e->gen;
-		ch->pub_client[i] = CLIENT_PENDING;
-		ch->pub_pid[i] = e->pid;
-		ch->pub_start[i] = e->start;
-	}
-	fds[0] = -1;
-	if (nfds > 1)
-		fds[1] = -1;
-	ch->handles++;
-}
-
-/* Slots the control segment calls active but no kept entry named: free them. */
-static void adopt_settle(struct channel *ch)
+void channel_settle_slots(struct channel *ch)
 {
 	/* relaxed loads below: the daemon's own words (an earlier daemon's,
 	 * in a segment no client can write), read by the one thread that
 	 * writes them now */
 	for (unsigned i = 0; i < MAX_READERS; i++) {
 		if (!ch->reader_client[i] &&
-		    atomic_load_explicit(&reader_slot(ch, i)->state, memory_order_relaxed)) {
-			slot_clear(reader_slot(ch, i));
-			gen_bump(&ctl_rw(ch)->readers_gen);
+		    atomic_load_explicit(&channel_reader_slot(ch, i)->state,
+					 memory_order_relaxed)) {
+			slot_clear(channel_reader_slot(ch, i));
+			gen_bump(&channel_ctl_rw(ch)->readers_gen);
 		}
 	}
 	for (unsigned i = 0; i < MAX_PUBS; i++) {
 		if (!ch->pub_client[i] &&
-		    atomic_load_explicit(&pub_slot(ch, i)->state, memory_order_relaxed)) {
-			slot_clear(pub_slot(ch, i));
-			gen_bump(&ctl_rw(ch)->pubs_gen);
+		    atomic_load_explicit(&channel_pub_slot(ch, i)->state, memory_order_relaxed)) {
+			slot_clear(channel_pub_slot(ch, i));
+			gen_bump(&channel_ctl_rw(ch)->pubs_gen);
 		}
 	}
 	set_readers_hi(ch);
 	set_pubs_hi(ch);
-	wake_all(ch);
-}
-
-/*
- * The keeper's answer did not end in KEEP_END_OK: say why and go on
- * without it (errno is keeper_recv()'s when no KEEP_END came).
- */
-static void adopt_refused(struct registry *r, const struct keep_msg *m)
-{
-	const char *why;
-
-	if (r->kfd < 0 || (m->h.op == KEEP_END && m->u.end.status == KEEP_END_OK))
-		return;
-	if (m->h.op != KEEP_END)
-		why = errno == EAGAIN ? "the keeper did not answer within 15 s"
-				      : "the keeper hung up (a keeper of an older format?)";
-	else if (m->u.end.status == KEEP_END_STUCK)
-		why = "the running shmqd did not stop within 5 s";
-	else
-		why = "another shmqd serves these channels (--replace takes over)";
-	log_msg(LOG_ERROR, "keeper", "%s: channels will not survive a restart", why);
-	close(r->kfd);
-	r->kfd = -1;
-}
-
-static_assert(KEEP_TAKE_WAIT_S == 15 && KEEP_STOP_WAIT_MS == 5000, "the log lines above");
-
-unsigned registry_adopt(struct registry *r)
-{
-	struct keep_msg m = {0};
-	unsigned before = r->n, nfds;
-	int fds[3];
-
-	for (;;) {
-		int got = r->kfd >= 0 ? keeper_recv(r->kfd, &m, fds, &nfds, 0) : -1;
-
-		if (got == -2) {
-			log_msg(LOG_WARN, "registry",
-				"skipping a malformed record from the keeper");
-			continue;
-		}
-		if (got || m.h.op == KEEP_END)
-			break;
-		if (m.h.op == KEEP_CHANNEL)
-			adopt_channel(r, &m.u.ch, fds, nfds);
-		else if (m.h.op == KEEP_ENTRY)
-			adopt_entry(r, &m.u.e, fds, nfds);
-		for (unsigned i = 0; i < nfds; i++)
-			if (fds[i] >= 0)
-				close(fds[i]);
-	}
-	adopt_refused(r, &m);
-	for (unsigned i = before; i < r->n; i++) {
-		struct channel *ch = r->ch[i];
-
-		adopt_settle(ch);
-		keep_channel(ch); /* the keeper's copy, minus what was refused */
-		log_msg(LOG_INFO, "registry", "adopted channel=%s%s handles=%u tail=%llu", ch->name,
-			ch->deleted ? " (deleted)" : "", ch->handles,
-			(unsigned long long)log_tail(&ch->v));
-	}
-	return r->n - before;
-}
-
-int registry_resume(struct channel *ch, uint32_t role, uint32_t idx, uint32_t gen,
-		    const struct slot_owner *who)
-{
-	bool sub = role == ROLE_SUB;
-	struct ctl_slot *sl;
-	uint64_t start;
-
-	if (idx >= MAX_READERS)
-		return -SHMQ_ESTATE;
-	sl = sub ? reader_slot(ch, idx) : pub_slot(ch, idx);
-	start = sub ? ch->reader_start[idx] : ch->pub_start[idx];
-	/* relaxed: the daemon's own words, written by the daemon before */
-	if ((sub ? ch->reader_client[idx] : ch->pub_client[idx]) != CLIENT_PENDING ||
-	    atomic_load_explicit(&sl->gen, memory_order_relaxed) != gen ||
-	    atomic_load_explicit(&sl->owner_pid, memory_order_relaxed) != who->pid ||
-	    atomic_load_explicit(&sl->owner_uid, memory_order_relaxed) != who->uid ||
-	    (start && start != who->start))
-		return -SHMQ_ESTATE;
-	if (sub)
-		ch->reader_client[idx] = who->client_id;
-	else
-		ch->pub_client[idx] = who->client_id;
-	return 0;
-}
-
-/*
- * Slot i of the readers (sub) or publishers, if it was adopted, not resumed,
- * and its process is gone: freed as if its client had died (a publisher's
- * claim is given up). True if the channel went with it.
- */
-static bool expire_one(struct registry *r, struct channel *ch, bool sub, unsigned i)
-{
-	/* relaxed: the daemon's own word, written by the daemon before */
-	uint32_t pid =
-	    sub ? atomic_load_explicit(&reader_slot(ch, i)->owner_pid, memory_order_relaxed)
-		: ch->pub_pid[i];
-	bool gone;
-
-	if ((sub ? ch->reader_client[i] : ch->pub_client[i]) != CLIENT_PENDING ||
-	    procid_alive(pid, sub ? ch->reader_start[i] : ch->pub_start[i]))
-		return false;
-	log_msg(LOG_INFO, "registry", "freed unresumed %s channel=%s slot=%u pid=%u",
-		sub ? "reader" : "publisher", ch->name, i, pid);
-	if (sub)
-		registry_reader_remove(ch, i);
-	else
-		registry_pub_remove(ch, i);
-	gone = ch->deleted && ch->handles == 1;
-	registry_handle_put(r, ch);
-	return gone;
-}
-
-/* Adopted slots whose process is gone before it resumed them. True if the channel went. */
-static bool resume_expire(struct registry *r, struct channel *ch)
-{
-	static_assert(MAX_READERS == MAX_PUBS, "one loop over both slot tables");
-
-	for (unsigned i = 0; i < MAX_READERS; i++)
-		if (expire_one(r, ch, true, i) || expire_one(r, ch, false, i))
-			return true;
-	return false;
+	channel_wake_all(ch);
 }
 
 void registry_monitor_add(struct channel *ch)
 {
 	/* relaxed: a statistic, only the daemon writes it. */
-	atomic_fetch_add_explicit(&ctl_rw(ch)->monitors, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&channel_ctl_rw(ch)->monitors, 1, memory_order_relaxed);
 }
 
 void registry_monitor_remove(struct channel *ch)
 {
-	struct ctl_hdr *c = ctl_rw(ch);
+	struct ctl_hdr *c = channel_ctl_rw(ch);
 
 	/* relaxed: as in registry_monitor_add(). */
 	if (atomic_load_explicit(&c->monitors, memory_order_relaxed))

@@ -2,11 +2,9 @@
  * registry.h - the daemon's channels: their shared-memory segments (sealed
  * memfds, handed out as descriptors, never named, split by writer: data,
  * control, wake, and one entry segment per open handle), reader and
- * publisher slot assignment, per-reader event fds, deletion, the periodic
- * repair of claims abandoned by dead publishers, and the watchdog that
- * wakes readers left asleep with messages waiting and finds readers stuck
- * at a record they cannot parse, which an operator's repair cuts forward.
- * Main thread only.
+ * publisher slot assignment, per-reader event fds, deletion, and the
+ * periodic repair of claims abandoned by dead publishers; its tick runs
+ * the watchdog (watchdog.h). Main thread only.
  */
 #ifndef DAEMON_REGISTRY_H
 #define DAEMON_REGISTRY_H
@@ -17,6 +15,7 @@
 #include "config.h"
 #include "log.h"
 #include "logmsg.h"
+#include "tsccal.h"
 
 /* The watchdog's memory of one reader: where its cursor stood, for how long. */
 struct reader_watch {
@@ -78,20 +77,28 @@ struct channel {
 	bool adopted;		  /* served by an earlier daemon: monitors may resume it */
 };
 
+/* The control segment, which only the daemon writes; clients map it read-only. */
+static inline struct ctl_hdr *channel_ctl_rw(const struct channel *ch)
+{
+	return ch->ctl;
+}
+
+static inline struct ctl_slot *channel_reader_slot(const struct channel *ch, unsigned i)
+{
+	return (struct ctl_slot *)((uint8_t *)ch->ctl + CTL_READERS_OFF) + i;
+}
+
+static inline struct ctl_slot *channel_pub_slot(const struct channel *ch, unsigned i)
+{
+	return (struct ctl_slot *)((uint8_t *)ch->ctl + CTL_PUBS_OFF) + i;
+}
+
 /*
  * reader_client[]/pub_client[] of a slot adopted after a restart, not yet
  * resumed: it waits for its client as long as the process lives (a
  * publisher that makes no control call never resumes, yet publishes)
  */
 #define CLIENT_PENDING UINT64_MAX
-
-/* The daemon's calibration of the time-stamp counter (see log_timestamp()). */
-struct tsc_cal {
-	bool usable;
-	uint64_t t0, n0;	 /* the first sample: the long baseline for mult */
-	uint64_t t_base, n_base; /* the latest sample */
-	uint64_t mult;		 /* ns per tick << 32; 0: not usable (yet) */
-};
 
 struct registry {
 	struct channel **ch;
@@ -160,9 +167,6 @@ int registry_reader_add(struct channel *ch, const struct slot_owner *who, uint32
  */
 int registry_pub_add(struct channel *ch, const struct slot_owner *who, uint32_t *idx);
 
-/* A read-only descriptor of the memfd fd (the caller closes it); or -1. */
-int registry_fd_ro(int fd);
-
 /* Free a publisher entry, giving up a claim it left open. */
 void registry_pub_remove(struct channel *ch, uint32_t idx);
 
@@ -171,25 +175,21 @@ uint32_t channel_publishers(const struct channel *ch);
 /* Free a reader slot and wake whoever waits on it. */
 void registry_reader_remove(struct channel *ch, uint32_t idx);
 
+/* A handle opened (or resumed): the channel stays until registry_handle_put(). */
+void registry_handle_get(struct channel *ch);
+
+/*
+ * The descriptors a handle of role (enum proto_role) gets on open, slot
+ * idx: data, control, wake (read-write only what the role may write), then
+ * the slot's entry and, for an event-fd reader, its end of the wake socket,
+ * which the channel gives up: *handed_fd, for the caller to close once
+ * sent. fds holds PROTO_MAX_FDS; returns how many were stored.
+ */
+unsigned channel_open_fds(struct channel *ch, uint32_t role, uint32_t idx, int *fds,
+			  int *handed_fd);
+
 /* A handle closed: drop the count, free the channel if deleted and unused. */
 void registry_handle_put(struct registry *r, struct channel *ch);
-
-/*
- * Take every channel the keeper at r->kfd kept from an earlier daemon,
- * checking each descriptor (owner, mode, seals, size) and header; slots
- * that were open wait for their client as long as its process lives.
- * Logs what it refuses. Returns the number adopted.
- */
-unsigned registry_adopt(struct registry *r);
-
-/*
- * A client resumes slot idx of role (enum proto_role: pub or sub) with
- * generation gen after a restart: 0 if the slot waits for exactly that
- * generation and who's process (pid, uid and, when the record has it,
- * start mark), -SHMQ_ESTATE if not.
- */
-int registry_resume(struct channel *ch, uint32_t role, uint32_t idx, uint32_t gen,
-		    const struct slot_owner *who);
 
 /* A clean stop: every channel ends (its handles get SHMQ_ECLOSED once drained). */
 void registry_close_all(struct registry *r);
@@ -209,14 +209,11 @@ void registry_tick(struct registry *r, uint64_t now_ns);
 
 uint32_t channel_readers(const struct channel *ch);
 
-/*
- * An operator's cut: every reader the watchdog found standing at a record
- * it cannot parse, and still there, gets its cursor moved to the next
- * boundary it can trust (log_skip(), else the tail); waiting publishers
- * are woken, and so is the reader. by names who asked, for the log.
- * Returns the readers cut; *skipped the messages they passed.
- */
-uint32_t registry_repair(struct channel *ch, const char *by, uint64_t *skipped);
+/* Wake the channel's publishers waiting for space. */
+void channel_wake_publishers(struct channel *ch);
+
+/* Wake every reader and publisher of the channel that may sleep. */
+void channel_wake_all(struct channel *ch);
 
 /* A monitor handle opened or closed: the count in the control segment. */
 void registry_monitor_add(struct channel *ch);
@@ -224,5 +221,22 @@ void registry_monitor_remove(struct channel *ch);
 
 /* Claims given up by repair since the daemon started, in every channel. */
 uint64_t registry_repairs(const struct registry *r);
+
+/* For the registry's own modules (adopt.c): */
+
+/* Room for one more channel in r->ch. */
+int registry_grow(struct registry *r);
+
+/* A channel with nothing yet: every descriptor -1, its keeper the registry's. */
+struct channel *channel_alloc(struct registry *r);
+
+/* Unmap and close whatever ch holds, and free it. */
+void channel_free(struct channel *ch);
+
+/*
+ * Slots the control segment calls active but no client owns (an adopted
+ * channel's slots no kept entry named): free them, and wake everyone.
+ */
+void channel_settle_slots(struct channel *ch);
 
 #endif

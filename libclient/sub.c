@@ -238,7 +238,7 @@ static bool tail_behind(const struct shmq_sub *s)
  */
 static __attribute__((noinline)) int daemon_marks(struct shmq_sub *s, bool look_tail)
 {
-	/* acquire; pairs with the release in reader_cut() (registry.c): the
+	/* acquire; pairs with the release in reader_cut() (daemon/watchdog.c): the
 	 * cursor it stored is visible. */
 	uint32_t seq = atomic_load_explicit(&s->me->cut_seq, memory_order_acquire);
 	struct log_cursor to;

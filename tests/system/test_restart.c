@@ -889,7 +889,7 @@ static int kmsg(uint32_t op, uint32_t version, const struct keep_channel *ch, co
 	return kmsg_ext(op, version, ch, 0, fds, nfds);
 }
 
-/* A memfd as the daemon's seg_create() makes one: 0600, bytes long, sealed. */
+/* A memfd as the daemon's segment_create() makes one: 0600, bytes long, sealed. */
 static int seg_make(uint64_t bytes)
 {
 	int fd = memfd_create("shmq.fake", MFD_CLOEXEC | MFD_ALLOW_SEALING);
