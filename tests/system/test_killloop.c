@@ -610,24 +610,6 @@ static void children_check(struct daemon *d, struct kl_shared *ks, const struct 
 		(cond);                                                                            \
 	})
 
-/* Start shmqd --replace on d's socket, logging into d's log; its pid. */
-static pid_t spawn_replace(const struct daemon *d)
-{
-	const char *bin = getenv("SHMQD");
-	pid_t pid;
-	int fd;
-
-	fflush(NULL);
-	pid = fork();
-	if (pid)
-		return pid;
-	fd = open(d->log, O_WRONLY | O_APPEND | O_CLOEXEC);
-	if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
-		_exit(126);
-	execl(bin, bin, "--socket", d->sock, "--replace", (char *)NULL);
-	_exit(127);
-}
-
 /* Control calls answer again (the daemon serves). */
 static bool serves(struct shmq_client *c)
 {
@@ -637,7 +619,7 @@ static bool serves(struct shmq_client *c)
 /* `shmqd --replace`: the old daemon exits 0 and the new one serves. */
 static void daemon_replace(struct daemon *d, struct shmq_client *c)
 {
-	pid_t old = d->pid, pid = spawn_replace(d);
+	pid_t old = d->pid, pid = daemon_spawn_replace(d);
 	bool reaped = false;
 	int st = -1;
 
