@@ -119,12 +119,15 @@ void client_handle_close(struct shmq_client *c, struct client_handle *h);
 int client_check(struct shmq_client *c, const struct client_handle *h);
 
 /*
- * For a publisher, every PUB_LOOK_EVERY claims (one poll() and, with the
- * daemon away, a reconnect as the backoff allows): -SHMQ_ECLOSED if the
- * handle was lost (a daemon that came back did not know its channel), else
- * 0. A daemon away for long does not end a publisher: its channel lives on.
+ * For a publisher, every PUB_LOOK_EVERY claims once PUB_LOOK_NS passed
+ * since its last look (one poll() and, with the daemon away, a reconnect
+ * as the backoff allows; at most ten system calls a second on the publish
+ * path, whatever the rate): -SHMQ_ECLOSED if the handle was lost (a daemon
+ * that came back did not know its channel), else 0. A daemon away for long
+ * does not end a publisher: its channel lives on.
  */
 #define PUB_LOOK_EVERY 256u
+#define PUB_LOOK_NS (100u * 1000000ull)
 int client_pub_check(struct shmq_client *c, const struct client_handle *h);
 
 /*

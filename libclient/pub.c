@@ -36,6 +36,7 @@ struct shmq_pub {
 	int efds[MAX_READERS];
 	uint32_t lens[MAX_BATCH]; /* the open claim's payload sizes */
 	uint32_t claims;	  /* claims tried, to look at the daemon every PUB_LOOK_EVERY */
+	uint64_t looked_ns;	  /* when it last looked (wait_now_ns()) */
 	bool gone;		  /* the channel is gone: every claim is -SHMQ_ECLOSED */
 };
 
@@ -283,8 +284,14 @@ static int claim_wait(struct shmq_pub *p, const uint32_t *lens, unsigned n, int6
 
 	/* a publisher may make no control call at all: it learns that its
 	 * channel is gone (a new daemon did not know it) here */
-	if (!p->gone && ++p->claims % PUB_LOOK_EVERY == 0)
-		p->gone = client_pub_check(p->client, &p->h) != 0;
+	if (!p->gone && ++p->claims % PUB_LOOK_EVERY == 0) {
+		uint64_t now = wait_now_ns(); /* the vDSO: no system call */
+
+		if (now - p->looked_ns >= PUB_LOOK_NS) {
+			p->looked_ns = now;
+			p->gone = client_pub_check(p->client, &p->h) != 0;
+		}
+	}
 	if (p->gone)
 		return -SHMQ_ECLOSED;
 	for (;;) {

@@ -291,9 +291,10 @@ uint32_t shmq_pub_max_message(const struct shmq_pub *pub);
  * still holds its claim, until shmqd stops it (see docs/ARCHITECTURE.md).
  * -SHMQ_ETOOBIG when len exceeds the channel's maximum. -SHMQ_ECLOSED once
  * the channel is gone: a daemon that came back after a restart did not know
- * it (its keeper died meanwhile). Every claim (and so every publish) looks
- * for that each 256 claims, with one poll() and a reconnect as the backoff
- * allows (at most every second), and so does any control call of the client.
+ * it (its keeper died meanwhile). Claims look for that at a 256th claim at
+ * least 100 ms after the last look, with one poll() and a reconnect as the
+ * backoff allows (at most every second), and so does any control call of
+ * the client.
  */
 int shmq_pub_claim(struct shmq_pub *pub, uint32_t len, struct shmq_claim *claim,
 		   int64_t timeout_ns);
