@@ -37,11 +37,7 @@ static int adopt_map(struct channel *ch, uint32_t *unknown)
 	if (!err)
 		err = map_fd(ch->wake_fd, true, &ch->wake, &bytes[2]);
 	if (!err)
-		err = segment_open_ro(ch->data_fd, &ch->data_ro_fd);
-	if (!err)
-		err = segment_open_ro(ch->ctl_fd, &ch->ctl_ro_fd);
-	if (!err)
-		err = segment_open_ro(ch->wake_fd, &ch->wake_ro_fd);
+		err = channel_open_ro(ch);
 	if (err)
 		return err;
 	segs = (struct log_segs){ch->data, bytes[0], ch->ctl, bytes[1], ch->wake, bytes[2]};

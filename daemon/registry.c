@@ -81,6 +81,17 @@ void channel_free(struct channel *ch)
 }
 
 /* The channel's NUMA node for its segments, -1 for none. */
+int channel_open_ro(struct channel *ch)
+{
+	int err = segment_open_ro(ch->data_fd, &ch->data_ro_fd);
+
+	if (!err)
+		err = segment_open_ro(ch->ctl_fd, &ch->ctl_ro_fd);
+	if (!err)
+		err = segment_open_ro(ch->wake_fd, &ch->wake_ro_fd);
+	return err;
+}
+
 static int channel_node(const struct channel *ch)
 {
 	/* a channel that asked for none is never bound, whatever numa_node holds */
@@ -160,11 +171,7 @@ static int channel_map(struct channel *ch)
 	snprintf(name, sizeof(name), "shmq.%s.w", ch->name);
 	err = segment_create(name, WAKE_SEG_BYTES, node, &ch->wake_fd, &ch->wake, &wake_bytes);
 	if (!err)
-		err = segment_open_ro(ch->data_fd, &ch->data_ro_fd);
-	if (!err)
-		err = segment_open_ro(ch->ctl_fd, &ch->ctl_ro_fd);
-	if (!err)
-		err = segment_open_ro(ch->wake_fd, &ch->wake_ro_fd);
+		err = channel_open_ro(ch);
 	if (!err)
 		err = log_format(ch->data, ch->ctl, &ch->g, ch->name, ch->id, 0, channel_key());
 	if (err)

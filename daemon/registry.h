@@ -229,6 +229,8 @@ int registry_grow(struct registry *r);
 
 /* A channel with nothing yet: every descriptor -1, its keeper the registry's. */
 struct channel *channel_alloc(struct registry *r);
+/* The read-only descriptors of ch's data, control and wake segments. */
+int channel_open_ro(struct channel *ch);
 
 /* Unmap and close whatever ch holds, and free it. */
 void channel_free(struct channel *ch);
