@@ -273,10 +273,14 @@ SHMQ_EXPORT int shmq_channel_create(struct shmq_client *c, const char *name,
 	return client_call(c, OP_CREATE, &req, sizeof(req), &resp, sizeof(resp), NULL, NULL);
 }
 
-SHMQ_EXPORT int shmq_channel_delete(struct shmq_client *c, const char *name)
+/*
+ * A request that names one channel (DELETE, REPAIR, INFO): the name is
+ * checked first, then whether the daemon knows op (min_minor, 0: always).
+ */
+static int name_call(struct shmq_client *c, uint16_t op, uint32_t min_minor, const char *name,
+		     void *resp, uint32_t resp_len)
 {
 	struct proto_name req = {0};
-	struct proto_info resp;
 	int err;
 
 	if (!c)
@@ -284,23 +288,23 @@ SHMQ_EXPORT int shmq_channel_delete(struct shmq_client *c, const char *name)
 	err = client_wire_name(req.name, name);
 	if (err)
 		return err;
-	return client_call(c, OP_DELETE, &req, sizeof(req), &resp, sizeof(resp), NULL, NULL);
+	if (c->daemon_minor < min_minor)
+		return -SHMQ_EVERSION;
+	return client_call(c, op, &req, sizeof(req), resp, resp_len, NULL, NULL);
+}
+
+SHMQ_EXPORT int shmq_channel_delete(struct shmq_client *c, const char *name)
+{
+	struct proto_info resp;
+
+	return name_call(c, OP_DELETE, 0, name, &resp, sizeof(resp));
 }
 
 SHMQ_EXPORT int shmq_channel_repair(struct shmq_client *c, const char *name, uint32_t *cut)
 {
-	struct proto_name req = {0};
 	struct proto_repair resp;
-	int err;
+	int err = name_call(c, OP_REPAIR, PROTO_MINOR_REPAIR, name, &resp, sizeof(resp));
 
-	if (!c)
-		return -SHMQ_EINVAL;
-	err = client_wire_name(req.name, name);
-	if (err)
-		return err;
-	if (c->daemon_minor < PROTO_MINOR_REPAIR)
-		return -SHMQ_EVERSION;
-	err = client_call(c, OP_REPAIR, &req, sizeof(req), &resp, sizeof(resp), NULL, NULL);
 	if (!err && cut)
 		*cut = resp.readers;
 	return err;
@@ -326,16 +330,12 @@ static void info_from_wire(struct shmq_channel_info *o, const struct proto_info 
 SHMQ_EXPORT int shmq_channel_info(struct shmq_client *c, const char *name,
 				  struct shmq_channel_info *out)
 {
-	struct proto_name req = {0};
 	struct proto_info resp;
 	int err;
 
-	if (!c || !out)
+	if (!out)
 		return -SHMQ_EINVAL;
-	err = client_wire_name(req.name, name);
-	if (err)
-		return err;
-	err = client_call(c, OP_INFO, &req, sizeof(req), &resp, sizeof(resp), NULL, NULL);
+	err = name_call(c, OP_INFO, 0, name, &resp, sizeof(resp));
 	if (!err)
 		info_from_wire(out, &resp);
 	return err;
