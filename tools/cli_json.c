@@ -93,6 +93,26 @@ static int base64_decode(const char *in, size_t len, unsigned char **out, size_t
 
 /* ---- writing ------------------------------------------------------------ */
 
+const char *json_line(const json_t *o)
+{
+	static char *buf;
+	static size_t cap;
+	size_t n = json_dumpb(o, buf, cap, CLI_JSON_FLAGS);
+
+	if (n + 2 > cap) { /* did not fit: grow, then dump again */
+		char *bigger = realloc(buf, n + 2 > 2 * cap ? n + 2 : 2 * cap);
+
+		if (!n || !bigger)
+			return NULL;
+		buf = bigger;
+		cap = n + 2 > 2 * cap ? n + 2 : 2 * cap;
+		n = json_dumpb(o, buf, cap, CLI_JSON_FLAGS);
+	}
+	buf[n] = '\n';
+	buf[n + 1] = 0;
+	return buf;
+}
+
 /* An id or a count: a number up to 2^63 - 1, else a string of its digits. */
 static json_t *json_u64(uint64_t v)
 {
@@ -489,7 +509,8 @@ json_t *json_from_channel(const struct shmq_channel_info *ci)
 /* Print o as one line and drop it: 0, or -1 (o NULL: no memory; a write error). */
 static int print_line(FILE *f, json_t *o)
 {
-	int err = !o || json_dumpf(o, f, CLI_JSON_FLAGS) || fputc('\n', f) == EOF;
+	const char *line = o ? json_line(o) : NULL;
+	int err = !line || fputs(line, f) == EOF;
 
 	json_decref(o);
 	return err ? -1 : 0;

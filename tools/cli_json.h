@@ -19,8 +19,14 @@
 #define INFO_JSON_SCHEMA "shmq-info"
 #define CHAN_JSON_VERSION 1
 
-/* How json_dumpf() writes every object of the shmq command: one line, UTF-8. */
+/* How every object of the shmq command is written: one line, UTF-8. */
 #define CLI_JSON_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER)
+
+/*
+ * o as one line of text with its newline, in a buffer of this file's that
+ * the next call reuses (one thread); NULL when out of memory.
+ */
+const char *json_line(const json_t *o);
 
 /*
  * The object of message m (a verified copy) with its parsed header fields

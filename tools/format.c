@@ -67,14 +67,14 @@ const char *format_time(uint64_t ns, char *buf, size_t len)
 static int put_json(FILE *f, const struct shmq_msg *m, const struct shmq_msg_fields *mf)
 {
 	json_t *o = json_from_msg(m, mf);
+	const char *line = o ? json_line(o) : NULL;
 
-	if (!o) {
+	json_decref(o);
+	if (!line) {
 		errno = ENOMEM;
 		return -1;
 	}
-	json_dumpf(o, f, CLI_JSON_FLAGS); /* a write error stays in f */
-	fputc('\n', f);
-	json_decref(o);
+	fputs(line, f); /* a write error stays in f */
 	return 0;
 }
 
