@@ -31,6 +31,25 @@ static json_t *jnum(double v)
 	return isfinite(v) ? json_real(v) : json_null();
 }
 
+/*
+ * A string; text that is not UTF-8 (a CPU model or file system name read
+ * from the system could be) keeps its ASCII and gets '?' for other bytes.
+ */
+static json_t *jstr(const char *s)
+{
+	json_t *v = json_string(s);
+	char *copy;
+
+	if (v || !s)
+		return v;
+	copy = strdup(s);
+	for (char *p = copy; p && *p; p++)
+		*p = (unsigned char)*p < 0x80 ? *p : '?';
+	v = copy ? json_string(copy) : NULL;
+	free(copy);
+	return v;
+}
+
 static json_t *ju64(uint64_t v)
 {
 	return v <= INT64_MAX ? json_integer((json_int_t)v) : json_real((double)v);
@@ -128,21 +147,19 @@ static json_t *json_result(const struct result *r)
 {
 	static const char *const status[] = {"ok", "skipped", "failed"};
 	json_t *o = json_object();
-	int err =
-	    set_all(o, "scenario", json_string(r->sc->group), "transport", json_string(r->sc->name),
-		    "kind", json_string(r->sc->is_shmq ? "shmq" : "baseline"), "size_bytes",
-		    ju64(r->size_bytes), NULL);
+	int err = set_all(o, "scenario", jstr(r->sc->group), "transport", jstr(r->sc->name), "kind",
+			  jstr(r->sc->is_shmq ? "shmq" : "baseline"), "size_bytes",
+			  ju64(r->size_bytes), NULL);
 
 	if (!err && (r->sc->flags & SC_MIXED))
 		err = json_object_set_new(
-		    o, "workload",
-		    json_string("mixed: 90% 64 B, 10% 64 KiB (every tenth), max 64 KiB"));
+		    o, "workload", jstr("mixed: 90% 64 B, 10% 64 KiB (every tenth), max 64 KiB"));
 	if (!err && r->sc->kind == KIND_FANOUT)
 		err = json_object_set_new(o, "subscribers", ju64(r->nsubs));
 	if (!err)
-		err = json_object_set_new(o, "status", json_string(status[r->status]));
+		err = json_object_set_new(o, "status", jstr(status[r->status]));
 	if (!err && r->status != RES_OK)
-		err = json_object_set_new(o, "reason", json_string(r->reason));
+		err = json_object_set_new(o, "reason", jstr(r->reason));
 	else if (!err)
 		err = set_all(o, "reps", ju64(r->nreps), "iters", ju64(r->iters), "warmup",
 			      ju64(r->warmup), NULL) ||
@@ -157,19 +174,19 @@ static json_t *json_result(const struct result *r)
 static json_t *json_verdict(const struct verdict *v)
 {
 	json_t *o = json_object();
-	int err = set_all(o, "key", json_string(v->key), "figure", json_string(v->what), "verdict",
-			  json_string(verdict_word(v->state)), NULL);
+	int err = set_all(o, "key", jstr(v->key), "figure", jstr(v->what), "verdict",
+			  jstr(verdict_word(v->state)), NULL);
 
 	if (!err && v->state != VERDICT_SKIPPED)
 		err = json_object_set_new(o, "value", jnum(v->value));
 	if (!err)
-		err = json_object_set_new(o, "unit", json_string(v->unit));
+		err = json_object_set_new(o, "unit", jstr(v->unit));
 	if (!err && v->op)
-		err = set_all(o, "op", json_string(v->op), "target", jnum(v->target), "purpose",
-			      json_string(v->purpose), NULL);
+		err = set_all(o, "op", jstr(v->op), "target", jnum(v->target), "purpose",
+			      jstr(v->purpose), NULL);
 	if (!err)
 		err = json_object_set_new(o, v->state == VERDICT_SKIPPED ? "reason" : "detail",
-					  json_string(v->detail));
+					  jstr(v->detail));
 	if (err) {
 		json_decref(o);
 		return NULL;
@@ -182,12 +199,11 @@ static json_t *json_run_info(const struct run_info *in, json_t **config)
 	json_t *machine = json_object();
 
 	*config = json_object();
-	if (set_all(machine, "cpu_model", json_string(in->cpu_model), "kernel",
-		    json_string(in->kernel), "disk_fs", json_string(in->disk_fs), "ncpus",
-		    json_integer(in->ncpus), NULL) ||
-	    set_all(*config, "clock", json_string("CLOCK_MONOTONIC"), "latency",
-		    json_string("one-way = round trip / 2"), "cpu_a", json_integer(in->cpu[0]),
-		    "cpu_b", json_integer(in->cpu[1]), "reps", ju64(in->reps), "quick",
+	if (set_all(machine, "cpu_model", jstr(in->cpu_model), "kernel", jstr(in->kernel),
+		    "disk_fs", jstr(in->disk_fs), "ncpus", json_integer(in->ncpus), NULL) ||
+	    set_all(*config, "clock", jstr("CLOCK_MONOTONIC"), "latency",
+		    jstr("one-way = round trip / 2"), "cpu_a", json_integer(in->cpu[0]), "cpu_b",
+		    json_integer(in->cpu[1]), "reps", ju64(in->reps), "quick",
 		    json_integer(in->quick), "rate_per_s", ju64(in->rate_per_s), NULL)) {
 		json_decref(machine);
 		json_decref(*config);
@@ -211,11 +227,10 @@ static json_t *json_doc(const struct results *rs)
 		err = json_array_append_new(results, json_result(&rs->v[i]));
 	for (size_t i = 0; !err && i < n; i++)
 		err = json_array_append_new(verdicts, json_verdict(&v[i]));
-	err |=
-	    set_all(o, "schema", json_string(BENCH_JSON_SCHEMA), "schema_version",
-		    json_integer(BENCH_JSON_VERSION), "tool", json_string("shmq-bench"), "version",
-		    json_string(in->version), "started", json_string(in->started), "machine",
-		    machine, "config", config, "results", results, "verdicts", verdicts, NULL);
+	err |= set_all(o, "schema", jstr(BENCH_JSON_SCHEMA), "schema_version",
+		       json_integer(BENCH_JSON_VERSION), "tool", jstr("shmq-bench"), "version",
+		       jstr(in->version), "started", jstr(in->started), "machine", machine,
+		       "config", config, "results", results, "verdicts", verdicts, NULL);
 	if (err) {
 		json_decref(o);
 		return NULL;
