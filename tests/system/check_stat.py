@@ -1032,6 +1032,14 @@ def test_schemas():
                 o = json.loads(line)  # parses, or this raises
                 eq((o.get("schema"), o.get("version")), (schema, want[schema]),
                    "%s: schema and version" % " ".join(cmd))
+        ls = json.loads(subprocess.run([SHMQ, "ls", "--json"], capture_output=True,
+                                       check=True).stdout)
+        eq([(c["name"], c["policy"], c["tail"], c["timestamps"], c["numa"])
+            for c in ls["channels"]], [("s.one", "drop", 2, True, "none")], "ls --json channels")
+        info = json.loads(subprocess.run([SHMQ, "info", "s.one", "--json"], capture_output=True,
+                                         check=True).stdout)
+        eq({k: v for k, v in info.items() if k not in ("schema", "version")}, ls["channels"][0],
+           "info --json holds the channel of ls --json")
         r = e.stat("--json", "--watch", "0.2", "--count", "2").stdout.splitlines()
         for line in r:
             eq(json.loads(line)["version"], want["shmq-stat"], "--watch line version")
