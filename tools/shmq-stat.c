@@ -2,7 +2,8 @@
  * shmq-stat.c - live statistics of shmq channels, read straight from shared
  * memory through monitor handles (see stat.h): a top-like view refreshed
  * every interval, or one snapshot as text (--once), JSON (--json, JSON lines
- * with --watch) or the Prometheus text format (--prometheus, or served over
+ * with --watch; both rate over two samples --interval apart) or the
+ * Prometheus text format (--prometheus, or served over
  * HTTP with --listen, on a Unix socket or loopback TCP). Exit status: 0; 1
  * for a memory that no honest daemon wrote or a format newer than this
  * tool (--listen instead reports it per channel and goes on); 2 for bad
@@ -325,7 +326,10 @@ static int run_snapshots(const struct opts *o, struct stat_state *s)
 		else if (o->mode == MODE_PROM)
 			stat_print_prometheus(stdout, s);
 		else if (stat_print_json(stdout, s))
-			return 1;
+			return fputs("shmq-stat: could not write the JSON snapshot (out of memory "
+				     "or output)\n",
+				     stderr),
+			       1;
 		if (fflush(stdout) || ferror(stdout))
 			return 1;
 		if (o->watch_s <= 0 || (o->count && i + 1 >= o->count))
