@@ -215,7 +215,7 @@ unsigned adopt_all(struct registry *r)
 		struct channel *ch = r->ch[i];
 
 		channel_settle_slots(ch);
-		keep_channel(ch); /* the keeper's copy, minus what was refused */
+		keep_channel_adopted(ch); /* the keeper's copy, minus what was refused */
 		log_msg(LOG_INFO, "registry", "adopted channel=%s%s handles=%u tail=%llu", ch->name,
 			ch->deleted ? " (deleted)" : "", ch->handles,
 			(unsigned long long)log_tail(&ch->v));

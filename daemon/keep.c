@@ -76,6 +76,19 @@ void keep_channel(const struct channel *ch)
 			keep_entry(ch, 'p', i);
 }
 
+void keep_channel_adopted(const struct channel *ch)
+{
+	keep_channel(ch);
+	/* the keeper keeps entries across a record's update: drop those we
+	 * did not adopt (refused, or freed as their process is gone) */
+	for (unsigned i = 0; i < MAX_READERS; i++)
+		if (!ch->reader_client[i])
+			keep_drop_entry(ch, 'r', i);
+	for (unsigned i = 0; i < MAX_PUBS; i++)
+		if (!ch->pub_client[i])
+			keep_drop_entry(ch, 'p', i);
+}
+
 void keep_drop(const struct channel *ch)
 {
 	uint64_t id = ch->id;

@@ -9,8 +9,12 @@
 
 #include "registry.h"
 
-/* The channel's record and segments, then every open handle's entry. */
+/* The channel's record and segments, then every open handle's entry. The
+ * keeper updates a record it has in place, keeping its entries. */
 void keep_channel(const struct channel *ch);
+
+/* keep_channel() after adoption, and a drop of every slot not adopted. */
+void keep_channel_adopted(const struct channel *ch);
 
 /* The channel is freed: the keeper drops it and its entries. */
 void keep_drop(const struct channel *ch);

@@ -235,35 +235,45 @@ static void kept_drop(struct keeper *k, uint64_t id)
 	k->ch[at] = k->ch[--k->n];
 }
 
-/* A channel's record and its three segments; replaces one of the same id. */
+/*
+ * A channel's record and its three segments. One of the same id is
+ * updated in place and keeps its entries: a daemon re-sends its record
+ * (after adoption, when the channel is deleted) before or without its
+ * entries, and one that dies in between must not take them with it.
+ */
 static void kept_channel_put(struct keeper *k, const struct keep_msg *m, int *fds, unsigned nfds)
 {
 	struct kept_channel *c;
 
 	if (nfds != 3)
 		return;
-	kept_drop(k, m->u.ch.id);
-	if (k->n == k->cap) {
-		unsigned cap = k->cap ? k->cap * 2 : 16;
-		struct kept_channel **n = realloc(k->ch, cap * sizeof(*n));
+	c = kept_find(k, m->u.ch.id, NULL);
+	if (!c) {
+		if (k->n == k->cap) {
+			unsigned cap = k->cap ? k->cap * 2 : 16;
+			struct kept_channel **n = realloc(k->ch, cap * sizeof(*n));
 
-		if (!n)
+			if (!n)
+				return;
+			k->ch = n;
+			k->cap = cap;
+		}
+		c = calloc(1, sizeof(*c));
+		if (!c)
 			return;
-		k->ch = n;
-		k->cap = cap;
+		for (unsigned i = 0; i < 3; i++)
+			c->fds[i] = -1;
+		for (unsigned i = 0; i < KEEP_ENTRIES; i++)
+			c->entries[i].fd = c->entries[i].efd = -1;
+		k->ch[k->n++] = c;
 	}
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return;
 	memcpy(c->u.raw, m->u.raw, m->h.body_bytes);
 	c->body_bytes = m->h.body_bytes;
 	for (unsigned i = 0; i < 3; i++) {
+		fd_drop(&c->fds[i]);
 		c->fds[i] = fds[i];
 		fds[i] = -1;
 	}
-	for (unsigned i = 0; i < KEEP_ENTRIES; i++)
-		c->entries[i].fd = c->entries[i].efd = -1;
-	k->ch[k->n++] = c;
 }
 
 static struct kept_entry *kept_entry_at(struct keeper *k, const struct keep_entry *e)

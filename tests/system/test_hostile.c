@@ -1666,6 +1666,8 @@ static void test_kill_loop_leaves_no_reader_asleep_with_a_message(void **state)
 		    (unsigned long long)atomic_load(&ks->chk[i].received),
 		    (unsigned long long)atomic_load(&ks->chk[i].lost),
 		    atomic_load(&ks->chk[i].max_delay_ns) / 1e6, st ? ": " : "", ks->chk[i].why);
+		if (st)
+			daemon_print_log(d);
 		assert_int_equal(st, 0);
 		assert_true(atomic_load(&ks->chk[i].received) > 0);
 		assert_true(atomic_load(&ks->chk[i].max_delay_ns) < (uint64_t)STALL_BOUND_NS);

@@ -1340,6 +1340,75 @@ static void test_replace_takes_over_without_stopping_the_flow(void **state)
 	fx_shared_free(fr.fs, sizeof(*fr.fs));
 }
 
+/*
+ * A daemon that dies inside its adoption, after it re-sent a channel's
+ * record to the keeper and before that channel's entries: the keeper must
+ * still hold the entries, so the next daemon adopts the publisher's slot
+ * (a second exclusive publisher is refused; the first goes on). The dying
+ * daemon is played by the test: it takes the keeper's records as a new
+ * daemon does, sends back the channel's record alone, and hangs up.
+ */
+static void test_a_daemon_dying_inside_its_adoption_loses_no_handle(void **state)
+{
+	struct daemon *d = *state;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct keep_take take = {0};
+	struct shmq_client *c = fx_connect(d);
+	struct shmq_channel_opts o = {.capacity_bytes = 32 << 10,
+				      .max_message_bytes = 64,
+				      .policy = SHMQ_POLICY_BLOCK,
+				      .publishers = SHMQ_PUBLISHERS_ONE};
+	struct keep_msg m, rec;
+	int fds[3], recfds[3] = {-1, -1, -1};
+	unsigned nfds, entries = 0;
+	struct shmq_pub *p, *p2 = NULL;
+	int kfd, second;
+
+	assert_int_equal(shmq_channel_create(c, "k.adopting", &o), 0);
+	assert_int_equal(shmq_pub_open(c, "k.adopting", NULL, &p), 0);
+	fx_publish_u64(p, 1, FX_HANG_NS);
+	daemon_kill(d);
+	assert_true(strlen(d->sock) + 5 < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, d->sock, strlen(d->sock));
+	strcat(sa.sun_path, ".keep");
+	kfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	assert_true(kfd >= 0);
+	assert_int_equal(connect(kfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	m = (struct keep_msg){.h = {KEEP_MAGIC, KEEP_VERSION, KEEP_TAKE, sizeof(take)}};
+	m.u.take = take;
+	assert_int_equal(ksend(kfd, &m, sizeof(m.h) + sizeof(take), NULL, 0), 0);
+	for (;;) {
+		assert_true(krecv(kfd, &m, sizeof(m), fds, &nfds) >= (ssize_t)sizeof(m.h));
+		if (m.h.op == KEEP_END)
+			break;
+		if (m.h.op == KEEP_CHANNEL && nfds == 3) {
+			rec = m;
+			memcpy(recfds, fds, sizeof(recfds));
+			continue;
+		}
+		entries += m.h.op == KEEP_ENTRY;
+		for (unsigned i = 0; i < nfds; i++)
+			close(fds[i]);
+	}
+	assert_int_equal(m.u.end.status, KEEP_END_OK);
+	assert_int_equal(entries, 1);
+	assert_true(recfds[0] >= 0);
+	/* the record again, as adopt_all() ends; then death */
+	assert_int_equal(ksend(kfd, &rec, sizeof(rec.h) + rec.h.body_bytes, recfds, 3), 0);
+	for (unsigned i = 0; i < 3; i++)
+		close(recfds[i]);
+	close(kfd);
+	assert_int_equal(daemon_restart(d), 0);
+	assert_int_equal(fx_wait_log(d, "adopted channel=k.adopting handles=1"), 0);
+	second = shmq_pub_open(c, "k.adopting", NULL, &p2);
+	if (!second)
+		shmq_pub_close(p2);
+	assert_int_equal(second, -SHMQ_EBUSY);
+	fx_publish_u64(p, 2, FX_HANG_NS);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 #define T_FAKE(f) cmocka_unit_test_setup_teardown(f, fake_setup, fake_teardown)
 
@@ -1359,6 +1428,7 @@ int main(void)
 	    T_FAKE(test_restart_refuses_segments_of_a_foreign_uid),
 	    T_FAKE(test_restart_refuses_bad_records_from_the_keeper),
 	    T_FAKE(test_restart_adopts_a_good_channel_among_bad_ones),
+	    T(test_a_daemon_dying_inside_its_adoption_loses_no_handle),
 	    T(test_clean_stop_ends_channels),
 	    cmocka_unit_test_setup_teardown(test_replace_takes_over_without_stopping_the_flow,
 					    daemon_setup, replace_teardown),
