@@ -40,6 +40,8 @@ struct shmq_pub {
 	bool gone;		  /* the channel is gone: every claim is -SHMQ_ECLOSED */
 };
 
+static void peers_update(struct shmq_pub *p);
+
 SHMQ_EXPORT int shmq_pub_open(struct shmq_client *c, const char *name,
 			      const struct shmq_pub_opts *opts, struct shmq_pub **out)
 {
@@ -75,6 +77,9 @@ SHMQ_EXPORT int shmq_pub_open(struct shmq_client *c, const char *name,
 	for (unsigned i = 0; i < MAX_READERS; i++)
 		p->efds[i] = -1;
 	log_pub_init(&p->m.v, &p->lp, p->idx, p->m.entry, &p->peers.p, log_pub_register());
+	/* map the peers now, while a daemon answers: one that is away later
+	 * cannot, and a block claim waits for a reader it cannot see */
+	peers_update(p);
 	*out = p;
 	return 0;
 }
@@ -153,7 +158,11 @@ static inline int claim_try(struct shmq_pub *p, const uint32_t *lens, unsigned n
 /*
  * A slot is active whose entry we have not mapped (-SHMQ_ESTATE from the
  * claim): map the current ones. If the daemon cannot say (away, or out of
- * descriptors), bound by what we see, as before the newcomer came.
+ * descriptors): a block channel's claim waits for space until it can (a
+ * reader we cannot see may sit anywhere below; passing it would overwrite
+ * what it has not read); the claims of other publishers bound ours by
+ * those we see, as before the newcomer came (a claim of its that we pass
+ * is given up by the daemon or fails its commit; nothing a reader accepts).
  */
 static void peers_update(struct shmq_pub *p)
 {

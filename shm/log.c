@@ -510,7 +510,7 @@ limits_refresh(const struct log_view *v, struct log_pub *p, uint64_t start, uint
 	}
 	if (v->policy == SHMQ_POLICY_BLOCK && end + REC_ALIGN > p->limit) {
 		err = log_reader_limit(v, p->peers, start, &p->limit);
-		if (err && !p->stale_ok) {
+		if (err) { /* a reader we cannot see may be anywhere: wait */
 			p->limit = 0;
 			return err;
 		}

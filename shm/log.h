@@ -120,7 +120,7 @@ struct log_pub {
 	struct log_cursor tail;	       /* exclusive mode: the tail it owns */
 	bool exclusive;
 	bool fence;    /* no membarrier: a full fence after each commit */
-	bool stale_ok; /* bound by the peers mapped, even if the daemon lists more */
+	bool stale_ok; /* claims bound by the publishers mapped, though the daemon lists more */
 };
 
 /* What log_claim()/log_claimv() reserved. */

@@ -1409,6 +1409,61 @@ static void test_a_daemon_dying_inside_its_adoption_loses_no_handle(void **state
 	shmq_disconnect(c);
 }
 
+/*
+ * A reader joins a block channel, and shmqd dies before a publisher has
+ * mapped the reader's entry. The publisher cannot learn where that reader
+ * is until a daemon answers: it must wait for space, not publish past the
+ * reader's unread messages. After the restart every message reaches the
+ * reader once and in order, none lost.
+ */
+static void test_a_reader_the_publisher_has_not_mapped_holds_it_while_shmqd_is_away(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c1 = fx_connect(d), *c2 = fx_connect(d);
+	struct shmq_channel_opts o = {
+	    .capacity_bytes = 32 << 10, .max_message_bytes = 64, .policy = SHMQ_POLICY_BLOCK};
+	uint64_t sent = 0, refused = 0;
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+
+	assert_int_equal(shmq_channel_create(c1, "k.unmapped", &o), 0);
+	assert_int_equal(shmq_pub_open(c1, "k.unmapped", NULL, &p), 0);
+	fx_publish_u64(p, sent++, FX_HANG_NS);
+	assert_int_equal(shmq_sub_open(c2, "k.unmapped", NULL, &s), 0);
+	daemon_kill(d);
+	/* four rings' worth: a publisher that ignored the reader laps it */
+	for (unsigned i = 0; i < 4 * (32 << 10) / 32 && refused < 50; i++) {
+		int err = shmq_publish(p, &sent, sizeof(sent), 1000000, NULL);
+
+		if (err == 0)
+			sent++;
+		else if (err == -SHMQ_EFULL || err == -SHMQ_ETIMEDOUT)
+			refused++;
+		else
+			fail_msg("publish while shmqd is away: %s", shmq_errname(err));
+	}
+	print_message("while shmqd was away: %llu published, then refused\n",
+		      (unsigned long long)sent);
+	assert_true(refused > 0);
+	assert_int_equal(daemon_restart(d), 0);
+	for (uint64_t i = 0; i < 100; i++)
+		fx_publish_u64(p, sent++, FX_HANG_NS);
+	for (uint64_t v = 1; v < sent; v++) {
+		int err = shmq_recv(s, &m, FX_HANG_NS);
+
+		if (err)
+			fail_msg("message %llu of %llu: %s", (unsigned long long)v,
+				 (unsigned long long)sent, shmq_errname(err));
+		assert_int_equal(m.lost, 0);
+		assert_int_equal(fx_msg_u64(&m), v);
+	}
+	shmq_sub_close(s);
+	shmq_pub_close(p);
+	shmq_disconnect(c2);
+	shmq_disconnect(c1);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 #define T_FAKE(f) cmocka_unit_test_setup_teardown(f, fake_setup, fake_teardown)
 
@@ -1429,6 +1484,7 @@ int main(void)
 	    T_FAKE(test_restart_refuses_bad_records_from_the_keeper),
 	    T_FAKE(test_restart_adopts_a_good_channel_among_bad_ones),
 	    T(test_a_daemon_dying_inside_its_adoption_loses_no_handle),
+	    T(test_a_reader_the_publisher_has_not_mapped_holds_it_while_shmqd_is_away),
 	    T(test_clean_stop_ends_channels),
 	    cmocka_unit_test_setup_teardown(test_replace_takes_over_without_stopping_the_flow,
 					    daemon_setup, replace_teardown),
