@@ -1666,8 +1666,16 @@ static void test_kill_loop_leaves_no_reader_asleep_with_a_message(void **state)
 		    (unsigned long long)atomic_load(&ks->chk[i].received),
 		    (unsigned long long)atomic_load(&ks->chk[i].lost),
 		    atomic_load(&ks->chk[i].max_delay_ns) / 1e6, st ? ": " : "", ks->chk[i].why);
-		if (st)
+		if (st) {
+			struct shmq_channel_info ci;
+
 			daemon_print_log(d);
+			if (!shmq_channel_info(c, chans[i / 2], &ci))
+				print_message(
+				    "%s: tail %llu, oldest %llu, %u readers, %u publishers\n",
+				    chans[i / 2], (unsigned long long)ci.tail,
+				    (unsigned long long)ci.oldest, ci.readers, ci.publishers_open);
+		}
 		assert_int_equal(st, 0);
 		assert_true(atomic_load(&ks->chk[i].received) > 0);
 		assert_true(atomic_load(&ks->chk[i].max_delay_ns) < (uint64_t)STALL_BOUND_NS);
