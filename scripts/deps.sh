@@ -5,14 +5,15 @@
 #                           checks), man-db, groff (man pages), curl and prometheus
 #                           (promtool: shmq-stat's metrics), clang-format (the style
 #                           suite), libnats-dev and nats-server (shmq-bridge and
-#                           its test)
+#                           its test), debhelper and lintian (the Debian packages'
+#                           test: about 3 minutes, in the full run only)
 #   scripts/deps.sh bench   the above, plus the benchmark's baselines and plots
 # Runs apt-get through sudo when not root. Sourced or executed.
 set -euo pipefail
 
 deps_build=(gcc libc6-dev pkg-config meson ninja-build liburing-dev libnuma-dev libcmocka-dev
 	libmicrohttpd-dev python3 man-db groff-base curl prometheus clang-format libnats-dev
-	nats-server)
+	nats-server debhelper lintian)
 deps_bench=(libzmq3-dev gnuplot-nox iceoryx libiceoryx-binding-c-dev)
 
 deps_missing() {
