@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# check_bridge.sh BUILDDIR - shmq-bridge against a real nats-server -js (on
+# check_bridge.sh BUILDDIR SRCDIR - shmq-bridge against a real nats-server -js (on
 # a loopback port, store in a temporary directory) and a real shmqd:
 #   - NATS unreachable at start: exit 1 with the reason;
 #   - out: 100,000 messages published to a channel while the bridge
@@ -11,10 +11,13 @@
 #   - in: 100,000 messages in a stream drained into a channel through a
 #     durable consumer, the bridge SIGKILLed mid-flow and restarted: the
 #     channel holds every message; duplicates (acked by the channel, not
-#     yet by JetStream at the kill) are counted and reported.
+#     yet by JetStream at the kill) are counted and reported;
+#   - README.md's shmq-bridge command line, run with this test's NATS
+#     server, carries a message each way and stops cleanly on SIGTERM.
 # Skips (77) without nats-server. Each direction is bounded at 60 s.
 set -uo pipefail
 build=$(cd "$1" && pwd)
+src=$(cd "$2" && pwd)
 n=${BRIDGE_MESSAGES:-100000}
 shmqd=${SHMQD:-$build/daemon/shmqd}
 shmq=${SHMQ_TOOL:-$build/tools/shmq}
@@ -154,3 +157,24 @@ dups=$((got - distinct))
 echo "ok: in: $n messages in $((SECONDS - start)) s, bridge killed at $killed_at:" \
 	"$got in the channel, none lost, $dups duplicate(s) (acked by the channel, not yet" \
 	"by JetStream at the kill)"
+
+# ---- README.md's example ----
+cmd=$(awk '$0 == "## Leaving the host: shmq-bridge" { on = 1; next }
+	on && $0 == "```sh" { inside = 1; next } inside && /^```/ { exit } inside' "$src/README.md" |
+	sed -e ':a' -e '/\\$/N; s/\\\n[[:space:]]*/ /; ta')
+eval "set -- $cmd"
+[ "${1:-}" = shmq-bridge ] || fail "README.md: no shmq-bridge command line: $cmd"
+shift
+"$shmq" create orders && "$shmq" create commands || fail "README: channels"
+"$natsctl" "$(url)" stream CMD 'cmd.>' || fail "README: stream CMD"
+"$bridge" "$@" --nats "$(url)" --state-dir "$tmp/state" >"$tmp/readme.log" 2>&1 &
+bridge_pid=$!
+pids+=("$bridge_pid")
+until_ok 20 grep -q 'main: running routes=2' "$tmp/readme.log" || fail "README's bridge did not start"
+"$shmq" pub orders 0 || fail "README: shmq pub"
+until_ok 20 "$natsctl" "$(url)" check ORDERS 1 >/dev/null || fail "README: orders never reached NATS"
+"$natsctl" "$(url)" pub cmd.restart 1 || fail "README: publish to cmd.restart"
+until_ok 20 at_least tail_of commands 1 || fail "README: cmd.restart never reached commands"
+kill "$bridge_pid"
+wait "$bridge_pid" || fail "README's bridge: exit $? on SIGTERM"
+echo "ok: README's shmq-bridge line: orders -> ORDERS and cmd.restart -> commands, exit 0 on SIGTERM"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # check_packages.sh SRCDIR - build the Debian packages (shmq, libshmq0,
-# libshmq-dev) from a copy of the tree with dpkg-buildpackage, check them
+# libshmq-dev) from a copy of the tree with README.md's dpkg-buildpackage
+# command, check them
 # with lintian (no error or warning that debian/*.lintian-overrides does
 # not explain), unpack them into a scratch root with dpkg -x, and there:
 # every program answers --version; shmqd starts on a socket passed to it
@@ -36,13 +37,17 @@ mkdir "$tmp/src"
 (cd "$src" && tar --exclude=./.git --exclude='./build*' -cf - .) | tar -xf - -C "$tmp/src" ||
 	fail "copy the tree"
 start=$SECONDS
-(cd "$tmp/src" && DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" \
-	dpkg-buildpackage -us -uc -b >"$tmp/build.log" 2>&1) ||
+# README.md's command, as it stands there
+cmd=$(awk '$0 == "## Debian packages" { on = 1; next }
+	on && $0 == "```sh" { inside = 1; next } inside && /^```/ { exit }
+	inside && /^dpkg-buildpackage / { sub(/ *#.*/, ""); print }' "$src/README.md")
+[ -n "$cmd" ] || fail "README.md shows no dpkg-buildpackage command under \"## Debian packages\""
+# shellcheck disable=SC2086 # the command's words
+(cd "$tmp/src" && DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" $cmd >"$tmp/build.log" 2>&1) ||
 	{ tail -n 40 "$tmp/build.log"; fail "dpkg-buildpackage"; }
 echo "ok: dpkg-buildpackage in $((SECONDS - start)) s: $(cd "$tmp" && ls ./*.deb | tr '\n' ' ')"
 for p in shmq libshmq0 libshmq-dev; do
-	[ -f "$tmp/${p}_"*.deb ] 2>/dev/null || ls "$tmp/${p}"_*.deb >/dev/null 2>&1 ||
-		fail "no package $p"
+	compgen -G "$tmp/${p}_*.deb" >/dev/null || fail "no package $p"
 done
 
 if command -v lintian >/dev/null; then
