@@ -94,6 +94,24 @@ rc=$?
 	fail "unreachable NATS: rc=$rc: $out"
 echo "ok: NATS unreachable at start: exit 1: $(tail -n1 <<<"$out")"
 
+# Settings that are wrong: exit 2, with what and where.
+usage() { # WANT ARGS...: exit 2 and WANT on stderr
+	local want=$1 out rc
+	shift
+	out=$("$bridge" --state-dir "$tmp/state" "$@" 2>&1)
+	rc=$?
+	[ "$rc" -eq 2 ] && grep -q -- "$want" <<<"$out" || fail "usage $*: rc=$rc: $out"
+}
+usage 'no route'
+usage 'unknown setting: bogus' --bogus 1 --to-nats t.none
+usage "an out route's subject has no wildcards" --to-nats 't.none=a.*'
+usage 'a subject with wildcards needs =CHANNEL' --from-nats 'cmd.>'
+usage 'a channel goes out once' --to-nats t.none --to-nats t.none=other
+usage '--batch: 0' --batch 0 --to-nats t.none
+printf 'to-nats t.none\nbatch many\n' >"$tmp/bad.conf"
+usage "in $tmp/bad.conf, line 2" --config "$tmp/bad.conf"
+echo "ok: wrong settings: exit 2 with the reason (and the file's line)"
+
 # ---- out: channel -> JetStream ----
 start=$SECONDS
 "$shmq" create t.out --capacity 16M --max-message 64 --policy block || fail "create t.out"
@@ -136,11 +154,13 @@ start=$SECONDS
 "$natsctl" "$(url)" stream TIN t.in || fail "in: stream"
 "$natsctl" "$(url)" pub t.in "$n" || fail "in: publish to NATS"
 "$shmq" create t.in --capacity 16M --max-message 64 --policy drop || fail "create t.in"
-bridge_start in.log --from-nats t.in --ack-wait 2 --batch 256
+# this direction's settings come from a file
+printf '# in: JetStream -> channel\nfrom-nats t.in\n\nack-wait 2\nbatch 256\n' >"$tmp/in.conf"
+bridge_start in.log --config "$tmp/in.conf"
 until_ok 30 at_least tail_of t.in $((n / 4)) || fail "in: nothing arrives"
 kill -9 "$bridge_pid"
 killed_at=$(tail_of t.in)
-bridge_start in.log --from-nats t.in --ack-wait 2 --batch 256
+bridge_start in.log --config "$tmp/in.conf"
 until_ok $((start + 60 - SECONDS)) at_least tail_of t.in "$n" || fail "in: $(tail_of t.in) of $n"
 sleep 3 # past the AckWait: what is redelivered arrives too
 kill "$bridge_pid"
