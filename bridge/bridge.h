@@ -12,6 +12,7 @@
 #include <nats/nats.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "shmq.h"
@@ -69,7 +70,26 @@ struct bridge {
 	natsConnection *nc;
 };
 
-extern volatile sig_atomic_t bridge_stop;
+/* Non-zero once the bridge stops: a signal's number, or -1 (a route failed). */
+extern _Atomic int bridge_stop;
+
+/*
+ * Relaxed: a flag polled between messages; nothing else is published
+ * with it (the threads' results go through route.done).
+ */
+static inline int bridge_stopping(void)
+{
+	return atomic_load_explicit(&bridge_stop, memory_order_relaxed);
+}
+
+static inline void bridge_stop_set(int why)
+{
+	int none = 0;
+
+	/* relaxed, as above; the first reason stays */
+	atomic_compare_exchange_strong_explicit(&bridge_stop, &none, why, memory_order_relaxed,
+						memory_order_relaxed);
+}
 
 /* One line on stderr: "shmq-bridge LEVEL COMPONENT: message". */
 void blog(const char *level, const char *comp, const char *fmt, ...)

@@ -8,6 +8,7 @@
  */
 #include "bridge.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -19,7 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-volatile sig_atomic_t bridge_stop;
+_Atomic int bridge_stop; /* lock-free (static_assert below): a signal handler sets it */
+static_assert(ATOMIC_INT_LOCK_FREE == 2, "bridge_stop in a signal handler");
 
 void blog(const char *level, const char *comp, const char *fmt, ...)
 {
@@ -36,7 +38,7 @@ void blog(const char *level, const char *comp, const char *fmt, ...)
 
 static void on_signal(int sig)
 {
-	bridge_stop = sig;
+	bridge_stop_set(sig);
 }
 
 static void signals_install(void)
@@ -89,7 +91,7 @@ static void supervise(struct bridge *b)
 			/* acquire: pairs with the release of done in route_start()'s thread */
 			running += !atomic_load_explicit(&b->routes[i].done, memory_order_acquire);
 		if (running < b->nroutes)
-			bridge_stop = bridge_stop ? bridge_stop : -1;
+			bridge_stop_set(-1);
 		if (b->stats_s && ++ticks % b->stats_s == 0)
 			for (unsigned i = 0; i < b->nroutes; i++)
 				stats_line(b, &b->routes[i], &last[i], b->stats_s);
@@ -119,7 +121,7 @@ static int routes_run(struct bridge *b)
 		args[started] = (struct route_arg){b, &b->routes[started]};
 		if (pthread_create(&th[started], NULL, route_thread, &args[started])) {
 			blog("error", "main", "cannot start a thread");
-			bridge_stop = -1;
+			bridge_stop_set(-1);
 			break;
 		}
 	}

@@ -70,7 +70,7 @@ static int in_subscribe(struct in *o)
 /* Publish m to the channel, waiting in slices; 0, 1 (stopped), or -SHMQ_E... */
 static int in_publish(struct in *o, natsMsg *m, const struct shmq_msg_opts *opts)
 {
-	const void *data = natsMsg_GetData(m);
+	const void *data = natsMsg_GetData(m) ? natsMsg_GetData(m) : ""; /* NULL when empty */
 	uint32_t len = (uint32_t)natsMsg_GetDataLength(m);
 	int err;
 
@@ -78,7 +78,7 @@ static int in_publish(struct in *o, natsMsg *m, const struct shmq_msg_opts *opts
 		err = shmq_publish_opts(o->pub, data, len, opts, PUBLISH_SLICE_NS, NULL);
 		if (err != -SHMQ_ETIMEDOUT)
 			return err;
-		if (bridge_stop)
+		if (bridge_stopping())
 			return 1;
 		natsMsg_InProgress(m, NULL);
 	}
@@ -141,7 +141,7 @@ static int in_loop(struct in *o)
 	natsStatus s;
 	int err = 0;
 
-	while (!bridge_stop && err == 0) {
+	while (!bridge_stopping() && err == 0) {
 		s = natsSubscription_Fetch(&list, o->sub, (int)o->b->batch, FETCH_WAIT_MS, NULL);
 		if (s == NATS_TIMEOUT)
 			continue;

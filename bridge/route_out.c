@@ -155,7 +155,7 @@ static int out_fill(struct out *o)
 
 	o->n = 0;
 	o->data.len = 0;
-	while (o->n < o->b->batch && !bridge_stop) {
+	while (o->n < o->b->batch && !bridge_stopping()) {
 		err = shmq_recv(o->sub, &m, o->n ? 0 : FIRST_WAIT_NS);
 		if (err == -SHMQ_ECORRUPT && shmq_sub_skip(o->sub, &lost) == 0) {
 			out_note_lost(o, lost);
@@ -238,7 +238,7 @@ static int out_deliver(struct out *o)
 	int attempts = 0;
 
 	while (!out_send(o)) {
-		if (bridge_stop)
+		if (bridge_stopping())
 			return 1;
 		atomic_fetch_add_explicit(&o->r->st.resent, o->n, memory_order_relaxed);
 		sleep_ms(backoff_ms(++attempts));
@@ -254,7 +254,7 @@ static int out_loop(struct out *o)
 {
 	int err = 0, rc;
 
-	while (!bridge_stop && !err) {
+	while (!bridge_stopping() && !err) {
 		err = out_fill(o);
 		if (o->n && (rc = out_deliver(o)) != 0)
 			return rc < 0 ? rc : 0;
