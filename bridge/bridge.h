@@ -66,6 +66,8 @@ struct bridge {
 	unsigned stats_s;	   /* seconds between stats lines, 0: none */
 	unsigned nroutes;
 	struct route routes[BRIDGE_ROUTES_MAX];
+	char **owned; /* values read from --config files, freed by config_free() */
+	unsigned nowned;
 	struct shmq_client *client;
 	natsConnection *nc;
 };
@@ -98,6 +100,7 @@ void blog(const char *level, const char *comp, const char *fmt, ...)
 /* config.c: parse argv (and --config files) into b. 0, or BRIDGE_USAGE after a message;
  * -1 after --help or --version (printed: exit 0). */
 int config_parse(struct bridge *b, int argc, char **argv);
+void config_free(struct bridge *b);
 
 /* nats_conn.c: connect with reconnects and backoff; 0 or the natsStatus (logged). */
 int nats_conn_open(struct bridge *b);

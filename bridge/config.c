@@ -154,6 +154,26 @@ static char *trim(char *s)
 	return s;
 }
 
+/* A copy of s that lives until config_free(); NULL without memory. */
+static char *keep(struct bridge *b, const char *s)
+{
+	char **owned = realloc(b->owned, (b->nowned + 1) * sizeof(*owned));
+
+	if (!owned)
+		return NULL;
+	b->owned = owned;
+	return owned[b->nowned] = strdup(s), owned[b->nowned] ? owned[b->nowned++] : NULL;
+}
+
+void config_free(struct bridge *b)
+{
+	for (unsigned i = 0; i < b->nowned; i++)
+		free(b->owned[i]);
+	free(b->owned);
+	b->owned = NULL;
+	b->nowned = 0;
+}
+
 static int config_line(struct bridge *b, char *line, const char *path, int lineno, int depth)
 {
 	char *key = trim(line), *v;
@@ -169,7 +189,7 @@ static int config_line(struct bridge *b, char *line, const char *path, int linen
 		return BRIDGE_USAGE;
 	}
 	/* the value must outlive the file's buffer: settings keep pointers */
-	v = strdup(v);
+	v = keep(b, v);
 	if (!v || setting(b, key, v, depth)) {
 		fprintf(stderr, "shmq-bridge: in %s, line %d\n", path, lineno);
 		return BRIDGE_USAGE;

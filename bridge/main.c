@@ -149,23 +149,25 @@ static int state_dir_make(const struct bridge *b)
 int main(int argc, char **argv)
 {
 	struct bridge b;
-	int rc = config_parse(&b, argc, argv);
+	int rc = config_parse(&b, argc, argv), err;
 
-	if (rc)
+	if (rc) {
+		config_free(&b);
 		return rc < 0 ? BRIDGE_OK : rc;
+	}
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	signals_install();
+	rc = BRIDGE_FAILED;
 	if (state_dir_make(&b)) {
 		blog("error", "main", "state directory %s: %s", b.state_dir, strerror(errno));
-		return BRIDGE_FAILED;
+		goto out_config;
 	}
-	rc = shmq_connect(b.socket, &b.client);
-	if (rc) {
-		blog("error", "main", "cannot connect to shmqd: %s (%s)", shmq_strerror(rc),
-		     shmq_errname(rc));
-		return BRIDGE_FAILED;
+	err = shmq_connect(b.socket, &b.client);
+	if (err) {
+		blog("error", "main", "cannot connect to shmqd: %s (%s)", shmq_strerror(err),
+		     shmq_errname(err));
+		goto out_config;
 	}
-	rc = BRIDGE_FAILED;
 	if (nats_conn_open(&b) != NATS_OK)
 		goto out_shmq;
 	if (b.create_stream && nats_stream_ensure(&b))
@@ -179,5 +181,7 @@ out_nats:
 out_shmq:
 	shmq_disconnect(b.client);
 	nats_Close();
+out_config:
+	config_free(&b);
 	return rc;
 }
