@@ -14,7 +14,8 @@ FROM debian:12 AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 	build-essential dpkg-dev debhelper \
-	meson ninja-build pkg-config liburing-dev libnuma-dev libmicrohttpd-dev libnats-dev \
+	meson ninja-build pkg-config liburing-dev libnuma-dev libmicrohttpd-dev libjansson-dev \
+	libnats-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /build/shmq
 COPY . .

@@ -1,7 +1,8 @@
 /*
- * output.c - machine-readable results: JSON (a small writer of our own),
- * CSV with one row per result, and gnuplot PNGs (percentile plot per message
- * size, throughput by size, fan-out) when gnuplot is on PATH.
+ * output.c - machine-readable results: JSON (built with jansson; schema
+ * BENCH_JSON_SCHEMA, version BENCH_JSON_VERSION, man/shmq-bench.1), CSV with
+ * one row per result, and gnuplot PNGs (percentile plot per message size,
+ * throughput by size, fan-out) when gnuplot is on PATH.
  *
  * Every result appears in JSON with a "status": "ok" with its figures,
  * "skipped" or "failed" with a "reason" and no figures, so a transport that
@@ -11,7 +12,9 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,231 +23,239 @@
 #include "results.h"
 #include "verdict.h"
 
-/* ---- a small JSON writer ----------------------------------------------- */
+/* ---- JSON (built with jansson) ------------------------------------------ */
 
-struct json {
-	FILE *f;
-	int depth;
-	int first[16]; /* nothing written yet at this depth */
-};
-
-static void json_sep(struct json *j, const char *key)
+/* A figure: a number, or null when it is not finite (a ratio to a zero). */
+static json_t *jnum(double v)
 {
-	if (!j->first[j->depth])
-		fputc(',', j->f);
-	j->first[j->depth] = 0;
-	fprintf(j->f, "\n%*s", 2 * j->depth, "");
-	if (!key)
-		return;
-	fputc('"', j->f);
-	for (; *key; key++) {
-		if (*key == '"' || *key == '\\')
-			fputc('\\', j->f);
-		if ((unsigned char)*key < 0x20)
-			fprintf(j->f, "\\u%04x", *key);
-		else
-			fputc(*key, j->f);
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+/*
+ * A string; text that is not UTF-8 (a CPU model or file system name read
+ * from the system could be) keeps its ASCII and gets '?' for other bytes.
+ */
+static json_t *jstr(const char *s)
+{
+	json_t *v = json_string(s);
+	char *copy;
+
+	if (v || !s)
+		return v;
+	copy = strdup(s);
+	for (char *p = copy; p && *p; p++)
+		*p = (unsigned char)*p < 0x80 ? *p : '?';
+	v = copy ? json_string(copy) : NULL;
+	free(copy);
+	return v;
+}
+
+static json_t *ju64(uint64_t v)
+{
+	return v <= INT64_MAX ? json_integer((json_int_t)v) : json_real((double)v);
+}
+
+/* Set each key/value pair until the NULL key; 0, or -1 (o is then unusable). */
+static int set_all(json_t *o, ...)
+{
+	va_list ap;
+	const char *key;
+	int err = !o;
+
+	va_start(ap, o);
+	while ((key = va_arg(ap, const char *)))
+		err |= json_object_set_new(o, key, va_arg(ap, json_t *));
+	va_end(ap);
+	return err ? -1 : 0;
+}
+
+static json_t *json_summary(const struct hist_summary *s)
+{
+	json_t *o = json_object();
+
+	if (set_all(o, "count", ju64(s->count), "min", ju64(s->min_ns), "mean", jnum(s->mean_ns),
+		    "p50", ju64(s->p50_ns), "p90", ju64(s->p90_ns), "p99", ju64(s->p99_ns), "p99.9",
+		    ju64(s->p999_ns), "p99.99", ju64(s->p9999_ns), "max", ju64(s->max_ns), NULL)) {
+		json_decref(o);
+		return NULL;
 	}
-	fputs("\": ", j->f);
+	return o;
 }
 
-static void json_open(struct json *j, const char *key, char bracket)
+static int json_memory(json_t *o, const struct result *r)
 {
-	json_sep(j, key);
-	fputc(bracket, j->f);
-	j->first[++j->depth] = 1;
+	int err = set_all(o, "held_msgs", ju64(r->held), "ring_bytes", ju64(r->ring_bytes),
+			  "held_per_mib", jnum(result_held_per_mib(r)), NULL);
+
+	if (!err && !(r->sc->flags & SC_MIXED))
+		err = set_all(o, "v2_per_mib", jnum(VERDICT_V2_PER_MIB), "v2_ratio",
+			      jnum(result_held_per_mib(r) / VERDICT_V2_PER_MIB), NULL);
+	return err;
 }
 
-static void json_close(struct json *j, char bracket)
+static json_t *json_rep(const struct result *r, unsigned k)
 {
-	j->depth--;
-	fprintf(j->f, "\n%*s%c", 2 * j->depth, "", bracket);
-}
+	json_t *o = json_object();
+	int err = !o;
 
-static void json_str(struct json *j, const char *key, const char *v)
-{
-	json_sep(j, key);
-	fputc('"', j->f);
-	for (; *v; v++) {
-		if (*v == '"' || *v == '\\')
-			fprintf(j->f, "\\%c", *v);
-		else if ((unsigned char)*v < 0x20)
-			fprintf(j->f, "\\u%04x", *v);
-		else
-			fputc(*v, j->f);
+	if (!err && kind_has_lat(r->sc->kind))
+		err = json_object_set_new(o, r->sc->kind == KIND_FANOUT ? "first_ns" : "latency_ns",
+					  json_summary(&r->rep_lat[k]));
+	if (!err && r->sc->kind == KIND_FANOUT)
+		err = json_object_set_new(o, "last_ns", json_summary(&r->rep_lat2[k]));
+	if (!err && kind_has_rate(r->sc->kind))
+		err = json_object_set_new(o, "msgs_per_s", jnum(r->rep_rate[k]));
+	if (!err && r->rep_bytes_rate[k] > 0)
+		err = json_object_set_new(o, "mb_per_s", jnum(r->rep_bytes_rate[k] / 1e6));
+	if (!err && r->sc->kind == KIND_MEMORY)
+		err = json_object_set_new(o, "held_msgs", ju64(r->rep_held[k]));
+	if (err) {
+		json_decref(o);
+		return NULL;
 	}
-	fputc('"', j->f);
+	return o;
 }
 
-static void json_u64(struct json *j, const char *key, uint64_t v)
+static int json_figures(json_t *o, const struct result *r)
 {
-	json_sep(j, key);
-	fprintf(j->f, "%" PRIu64, v);
-}
+	json_t *reps = json_array();
+	int err = !reps;
 
-static void json_num(struct json *j, const char *key, double v)
-{
-	json_sep(j, key);
-	if (isfinite(v))
-		fprintf(j->f, "%.6g", v);
-	else
-		fputs("null", j->f);
-}
-
-/* ---- JSON ---------------------------------------------------------------- */
-
-static void json_summary(struct json *j, const char *key, const struct hist_summary *s)
-{
-	json_open(j, key, '{');
-	json_u64(j, "count", s->count);
-	json_u64(j, "min", s->min_ns);
-	json_num(j, "mean", s->mean_ns);
-	json_u64(j, "p50", s->p50_ns);
-	json_u64(j, "p90", s->p90_ns);
-	json_u64(j, "p99", s->p99_ns);
-	json_u64(j, "p99.9", s->p999_ns);
-	json_u64(j, "p99.99", s->p9999_ns);
-	json_u64(j, "max", s->max_ns);
-	json_close(j, '}');
-}
-
-static void json_memory(struct json *j, const struct result *r)
-{
-	json_u64(j, "held_msgs", r->held);
-	json_u64(j, "ring_bytes", r->ring_bytes);
-	json_num(j, "held_per_mib", result_held_per_mib(r));
-	if (!(r->sc->flags & SC_MIXED)) {
-		json_num(j, "v2_per_mib", VERDICT_V2_PER_MIB);
-		json_num(j, "v2_ratio", result_held_per_mib(r) / VERDICT_V2_PER_MIB);
+	if (!err && kind_has_lat(r->sc->kind))
+		err = json_object_set_new(o, r->sc->kind == KIND_FANOUT ? "first_ns" : "latency_ns",
+					  json_summary(&r->lat));
+	if (!err && r->sc->kind == KIND_FANOUT)
+		err = json_object_set_new(o, "last_ns", json_summary(&r->lat2));
+	if (!err && kind_has_rate(r->sc->kind))
+		err = set_all(o, "msgs_per_s", jnum(r->rate), "gb_per_s",
+			      jnum(result_bytes_rate(r) / 1e9), "mb_per_s",
+			      jnum(result_bytes_rate(r) / 1e6), NULL);
+	if (!err && r->sc->kind == KIND_FANOUT)
+		err = json_object_set_new(o, "delivered", jnum(r->delivered));
+	if (!err && r->sc->kind == KIND_MEMORY)
+		err = json_memory(o, r);
+	for (unsigned k = 0; !err && k < r->nreps; k++)
+		err = json_array_append_new(reps, json_rep(r, k));
+	if (err) {
+		json_decref(reps);
+		return -1;
 	}
+	return json_object_set_new(o, "per_rep", reps);
 }
 
-static void json_rep(struct json *j, const struct result *r, unsigned k)
-{
-	json_open(j, NULL, '{');
-	if (kind_has_lat(r->sc->kind))
-		json_summary(j, r->sc->kind == KIND_FANOUT ? "first_ns" : "latency_ns",
-			     &r->rep_lat[k]);
-	if (r->sc->kind == KIND_FANOUT)
-		json_summary(j, "last_ns", &r->rep_lat2[k]);
-	if (kind_has_rate(r->sc->kind))
-		json_num(j, "msgs_per_s", r->rep_rate[k]);
-	if (r->rep_bytes_rate[k] > 0)
-		json_num(j, "mb_per_s", r->rep_bytes_rate[k] / 1e6);
-	if (r->sc->kind == KIND_MEMORY)
-		json_u64(j, "held_msgs", r->rep_held[k]);
-	json_close(j, '}');
-}
-
-static void json_figures(struct json *j, const struct result *r)
-{
-	unsigned k;
-
-	if (kind_has_lat(r->sc->kind))
-		json_summary(j, r->sc->kind == KIND_FANOUT ? "first_ns" : "latency_ns", &r->lat);
-	if (r->sc->kind == KIND_FANOUT)
-		json_summary(j, "last_ns", &r->lat2);
-	if (kind_has_rate(r->sc->kind)) {
-		json_num(j, "msgs_per_s", r->rate);
-		json_num(j, "gb_per_s", result_bytes_rate(r) / 1e9);
-		json_num(j, "mb_per_s", result_bytes_rate(r) / 1e6);
-	}
-	if (r->sc->kind == KIND_FANOUT)
-		json_num(j, "delivered", r->delivered);
-	if (r->sc->kind == KIND_MEMORY)
-		json_memory(j, r);
-	json_open(j, "per_rep", '[');
-	for (k = 0; k < r->nreps; k++)
-		json_rep(j, r, k);
-	json_close(j, ']');
-}
-
-static void json_result(struct json *j, const struct result *r)
+static json_t *json_result(const struct result *r)
 {
 	static const char *const status[] = {"ok", "skipped", "failed"};
+	json_t *o = json_object();
+	int err = set_all(o, "scenario", jstr(r->sc->group), "transport", jstr(r->sc->name), "kind",
+			  jstr(r->sc->is_shmq ? "shmq" : "baseline"), "size_bytes",
+			  ju64(r->size_bytes), NULL);
 
-	json_open(j, NULL, '{');
-	json_str(j, "scenario", r->sc->group);
-	json_str(j, "transport", r->sc->name);
-	json_str(j, "kind", r->sc->is_shmq ? "shmq" : "baseline");
-	json_u64(j, "size_bytes", r->size_bytes);
-	if (r->sc->flags & SC_MIXED)
-		json_str(j, "workload", "mixed: 90% 64 B, 10% 64 KiB (every tenth), max 64 KiB");
-	if (r->sc->kind == KIND_FANOUT)
-		json_u64(j, "subscribers", r->nsubs);
-	json_str(j, "status", status[r->status]);
-	if (r->status != RES_OK) {
-		json_str(j, "reason", r->reason);
-	} else {
-		json_u64(j, "reps", r->nreps);
-		json_u64(j, "iters", r->iters);
-		json_u64(j, "warmup", r->warmup);
-		json_figures(j, r);
+	if (!err && (r->sc->flags & SC_MIXED))
+		err = json_object_set_new(
+		    o, "workload", jstr("mixed: 90% 64 B, 10% 64 KiB (every tenth), max 64 KiB"));
+	if (!err && r->sc->kind == KIND_FANOUT)
+		err = json_object_set_new(o, "subscribers", ju64(r->nsubs));
+	if (!err)
+		err = json_object_set_new(o, "status", jstr(status[r->status]));
+	if (!err && r->status != RES_OK)
+		err = json_object_set_new(o, "reason", jstr(r->reason));
+	else if (!err)
+		err = set_all(o, "reps", ju64(r->nreps), "iters", ju64(r->iters), "warmup",
+			      ju64(r->warmup), NULL) ||
+		      json_figures(o, r);
+	if (err) {
+		json_decref(o);
+		return NULL;
 	}
-	json_close(j, '}');
+	return o;
 }
 
-static void json_verdicts(struct json *j, const struct results *rs)
+static json_t *json_verdict(const struct verdict *v)
 {
-	struct verdict v[VERDICT_MAX];
-	size_t i, n = verdicts_compute(rs, v);
+	json_t *o = json_object();
+	int err = set_all(o, "key", jstr(v->key), "figure", jstr(v->what), "verdict",
+			  jstr(verdict_word(v->state)), NULL);
 
-	json_open(j, "verdicts", '[');
-	for (i = 0; i < n; i++) {
-		json_open(j, NULL, '{');
-		json_str(j, "key", v[i].key);
-		json_str(j, "figure", v[i].what);
-		json_str(j, "verdict", verdict_word(v[i].state));
-		if (v[i].state != VERDICT_SKIPPED)
-			json_num(j, "value", v[i].value);
-		json_str(j, "unit", v[i].unit);
-		if (v[i].op) {
-			json_str(j, "op", v[i].op);
-			json_num(j, "target", v[i].target);
-		}
-		json_str(j, v[i].state == VERDICT_SKIPPED ? "reason" : "detail", v[i].detail);
-		json_close(j, '}');
+	if (!err && v->state != VERDICT_SKIPPED)
+		err = json_object_set_new(o, "value", jnum(v->value));
+	if (!err)
+		err = json_object_set_new(o, "unit", jstr(v->unit));
+	if (!err && v->op)
+		err = set_all(o, "op", jstr(v->op), "target", jnum(v->target), "purpose",
+			      jstr(v->purpose), NULL);
+	if (!err)
+		err = json_object_set_new(o, v->state == VERDICT_SKIPPED ? "reason" : "detail",
+					  jstr(v->detail));
+	if (err) {
+		json_decref(o);
+		return NULL;
 	}
-	json_close(j, ']');
+	return o;
+}
+
+static json_t *json_run_info(const struct run_info *in, json_t **config)
+{
+	json_t *machine = json_object();
+
+	*config = json_object();
+	if (set_all(machine, "cpu_model", jstr(in->cpu_model), "kernel", jstr(in->kernel),
+		    "disk_fs", jstr(in->disk_fs), "ncpus", json_integer(in->ncpus), NULL) ||
+	    set_all(*config, "clock", jstr("CLOCK_MONOTONIC"), "latency",
+		    jstr("one-way = round trip / 2"), "cpu_a", json_integer(in->cpu[0]), "cpu_b",
+		    json_integer(in->cpu[1]), "reps", ju64(in->reps), "quick",
+		    json_integer(in->quick), "rate_per_s", ju64(in->rate_per_s), NULL)) {
+		json_decref(machine);
+		json_decref(*config);
+		*config = NULL;
+		return NULL;
+	}
+	return machine;
+}
+
+/* The whole document; NULL when out of memory. */
+static json_t *json_doc(const struct results *rs)
+{
+	const struct run_info *in = &rs->info;
+	struct verdict v[VERDICT_MAX];
+	size_t n = verdicts_compute(rs, v);
+	json_t *o = json_object(), *results = json_array(), *verdicts = json_array(), *config;
+	json_t *machine = json_run_info(in, &config);
+	int err = !results || !verdicts;
+
+	for (size_t i = 0; !err && i < rs->n; i++)
+		err = json_array_append_new(results, json_result(&rs->v[i]));
+	for (size_t i = 0; !err && i < n; i++)
+		err = json_array_append_new(verdicts, json_verdict(&v[i]));
+	err |= set_all(o, "schema", jstr(BENCH_JSON_SCHEMA), "schema_version",
+		       json_integer(BENCH_JSON_VERSION), "tool", jstr("shmq-bench"), "version",
+		       jstr(in->version), "started", jstr(in->started), "machine", machine,
+		       "config", config, "results", results, "verdicts", verdicts, NULL);
+	if (err) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 int output_json(const char *path, const struct results *rs)
 {
-	const struct run_info *in = &rs->info;
-	struct json j = {.first = {1}};
-	size_t i;
+	json_t *doc = json_doc(rs);
+	FILE *f;
+	int err;
 
-	j.f = fopen(path, "w");
-	if (!j.f)
+	if (!doc)
+		return -ENOMEM;
+	f = fopen(path, "w");
+	if (!f) {
+		json_decref(doc);
 		return -errno;
-	fputc('{', j.f);
-	j.depth = 1;
-	j.first[1] = 1;
-	json_str(&j, "tool", "shmq-bench");
-	json_str(&j, "version", in->version);
-	json_str(&j, "started", in->started);
-	json_open(&j, "machine", '{');
-	json_str(&j, "cpu_model", in->cpu_model);
-	json_str(&j, "kernel", in->kernel);
-	json_str(&j, "disk_fs", in->disk_fs);
-	json_u64(&j, "ncpus", (uint64_t)in->ncpus);
-	json_close(&j, '}');
-	json_open(&j, "config", '{');
-	json_str(&j, "clock", "CLOCK_MONOTONIC");
-	json_str(&j, "latency", "one-way = round trip / 2");
-	json_u64(&j, "cpu_a", (uint64_t)in->cpu[0]);
-	json_u64(&j, "cpu_b", (uint64_t)in->cpu[1]);
-	json_u64(&j, "reps", in->reps);
-	json_u64(&j, "quick", (uint64_t)in->quick);
-	json_u64(&j, "rate_per_s", in->rate_per_s);
-	json_close(&j, '}');
-	json_open(&j, "results", '[');
-	for (i = 0; i < rs->n; i++)
-		json_result(&j, &rs->v[i]);
-	json_close(&j, ']');
-	json_verdicts(&j, rs);
-	fputs("\n}\n", j.f);
-	return fclose(j.f) ? -errno : 0;
+	}
+	err = json_dumpf(doc, f, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) || fputc('\n', f) == EOF;
+	json_decref(doc);
+	if (fclose(f) || err)
+		return errno ? -errno : -EIO;
+	return 0;
 }
 
 /* ---- CSV ----------------------------------------------------------------- */

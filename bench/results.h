@@ -103,9 +103,14 @@ struct results {
 
 /* report.c */
 void report_table(FILE *f, const struct results *rs);
-void report_summary(FILE *f, const struct results *rs);
+/* The user's summary; without targets it says how to see them. */
+void report_summary(FILE *f, const struct results *rs, int targets);
 /* The issue-4 targets: each ratio, its bound and whether it holds. */
 void report_targets(FILE *f, const struct results *rs);
+
+/* The JSON document's "schema" and "schema_version" (man/shmq-bench.1). */
+#define BENCH_JSON_SCHEMA "shmq-bench"
+#define BENCH_JSON_VERSION 1
 
 /* output.c: 0 or a negative errno; messages go to stderr. */
 int output_json(const char *path, const struct results *rs);

@@ -2,8 +2,9 @@
  * shmq-bench.c - the runner: parse the command line, start a private shmqd,
  * run every selected scenario (shmq and its baselines, one at a time, in this
  * process tree) for each message size, repeat each, take the median of every
- * figure across the repetitions, and write the terminal table, the issue-4
- * targets and the v3 acceptance figures (verdict.c), JSON, CSV and plots.
+ * figure across the repetitions, and write the terminal table (or the
+ * user's --summary), with --targets the issue-4 targets and the v3
+ * acceptance figures (verdict.c), and JSON, CSV and plots.
  * Besides latency and throughput a scenario may measure memory: the messages
  * a channel holds per MiB (KIND_MEMORY). A transport that is not built or
  * cannot run here is "skipped" with its reason, never a zero; a scenario that
@@ -150,6 +151,7 @@ static const struct scenario scenarios[] = {
 struct opts {
 	int quick;
 	int summary;
+	int targets;  /* --targets: the acceptance tables with their verdicts */
 	int progress; /* 1: a line on stderr per result; 2: one updated line (tty) */
 	unsigned reps;
 	uint64_t iters;	 /* 0: by scenario */
@@ -173,8 +175,9 @@ static void usage(FILE *f)
 {
 	fprintf(
 	    f, "usage: shmq-bench [options]\n"
-	       "  --summary          64 B ping-pong against the floors and a Unix socket, and\n"
-	       "                     the v3 acceptance figures with their verdicts (~10 s)\n"
+	       "  --summary          64 B ping-pong against the floors and a Unix socket (~10 s)\n"
+	       "  --targets          also print the acceptance tables: the project's design\n"
+	       "                     targets, what each is for, and PASS or MISS on this run\n"
 	       "  --quick            every scenario, briefly (a smoke test, not a measurement)\n"
 	       "  --reps N           repetitions of each figure, the median is reported (3)\n"
 	       "  --iters N          measured messages per repetition (by scenario)\n"
@@ -253,6 +256,7 @@ static void list_scenarios(void)
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {{"summary", no_argument, NULL, 'S'},
+					   {"targets", no_argument, NULL, 'T'},
 					   {"quick", no_argument, NULL, 'q'},
 					   {"reps", required_argument, NULL, 'r'},
 					   {"iters", required_argument, NULL, 'n'},
@@ -284,6 +288,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		switch (c) {
 		case 'S':
 			o->summary = 1;
+			break;
+		case 'T':
+			o->targets = 1;
 			break;
 		case 'q':
 			o->quick = 1;
@@ -882,12 +889,15 @@ static int write_outputs(const struct opts *o, const struct results *rs)
 	int err = 0, e;
 
 	if (o->summary) {
-		report_summary(stdout, rs);
+		report_summary(stdout, rs, o->targets);
 	} else {
 		report_table(stdout, rs);
-		report_targets(stdout, rs);
+		report_figures(stdout, rs);
+		if (o->targets)
+			report_targets(stdout, rs);
 	}
-	report_verdicts(stdout, rs);
+	if (o->targets)
+		report_verdicts(stdout, rs);
 	fflush(stdout);
 	if (o->json && (e = output_json(o->json, rs))) {
 		fprintf(stderr, "shmq-bench: %s: %s\n", o->json, strerror(-e));

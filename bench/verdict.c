@@ -22,6 +22,36 @@ struct vlist {
 	size_t n;
 };
 
+/* What each target is for: the property of shmq it checks. */
+static const struct {
+	const char *key, *purpose;
+} purposes[] = {
+    {"spin_excl_p50_ratio", "a spinning reader gets a message almost as fast as a bare "
+			    "cache-line hand-off"},
+    {"spin_excl_p99_ratio", "the same in the tail: no stalls of shmq's own"},
+    {"spin_shared_p50_ratio", "many lock-free publishers cost little more than one"},
+    {"sleep_p99_ratio", "a sleeping reader wakes about as fast as a bare futex allows"},
+    {"fanout_first_p99_ratio", "more subscribers do not delay the first one"},
+    {"iox_spin_p50_ratio", "faster than iceoryx, another shared-memory transport"},
+    {"stream_excl_ring_ratio", "one publisher streams as fast as a hand-written ring"},
+    {"stream_excl_min", "throughput holds in the slowest repetition, not just the median"},
+    {"stream_shared_ring_ratio", "many-publisher streaming stays near the hand-written ring"},
+    {"stream_shared_min", "the same, slowest repetition"},
+    {"claimv_excl_ratio", "batched publishing pays off"},
+    {"claimv_shared_ratio", "batched publishing pays off with many publishers too"},
+    {"memory_v2_ratio", "small messages take the ring space their size needs"},
+    {"counters_spin_p50_ratio", "statistics counters cost latency within noise"},
+    {"counters_stream_ratio", "statistics counters cost throughput within noise"},
+};
+
+static const char *purpose_of(const char *key)
+{
+	for (size_t i = 0; i < sizeof(purposes) / sizeof(purposes[0]); i++)
+		if (!strcmp(purposes[i].key, key))
+			return purposes[i].purpose;
+	return "";
+}
+
 /* Append a figure; op NULL: no target. Its state is decided by vset() or need(). */
 static struct verdict *vadd(struct vlist *l, const char *key, const char *op, double target,
 			    const char *unit, const char *what)
@@ -29,6 +59,7 @@ static struct verdict *vadd(struct vlist *l, const char *key, const char *op, do
 	struct verdict *v = &l->v[l->n < VERDICT_MAX - 1 ? l->n++ : l->n];
 
 	*v = (struct verdict){.key = key, .op = op, .target = target, .unit = unit};
+	v->purpose = op ? purpose_of(key) : "";
 	v->state = op ? VERDICT_MISS : VERDICT_INFO;
 	snprintf(v->what, sizeof(v->what), "%s", what);
 	snprintf(v->detail, sizeof(v->detail), "not computed");
@@ -428,6 +459,10 @@ void report_verdicts(FILE *f, const struct results *rs)
 
 	fprintf(f, "acceptance figures of the v3 channel format, 64 B unless said, "
 		   "from this run\n");
+	fprintf(f,
+		"  Design targets that guide shmq's development, each a ratio or rate from "
+		"this run. MISS means a\n  figure fell short of its goal here (a busy or "
+		"virtual machine often does); it is not an\n  error, and no message was lost.\n");
 	fprintf(f, "  %-72s %11s %12s  %-7s  %s\n", "figure", "measured", "target", "verdict",
 		"from");
 	for (i = 0; i < n; i++) {
@@ -440,16 +475,28 @@ void report_verdicts(FILE *f, const struct results *rs)
 			    ? "-"
 			    : fmt_value(v[i].value, v[i].unit, val, sizeof(val)),
 			tgt, verdict_word(v[i].state), v[i].detail);
+		fprintf(f, "      for: %s\n", v[i].purpose);
 	}
-	fprintf(f, "other figures (no target)\n");
+	fputc('\n', f);
+}
+
+void report_figures(FILE *f, const struct results *rs)
+{
+	struct verdict v[VERDICT_MAX];
+	char val[48];
+	size_t i, n = verdicts_compute(rs, v), shown = 0;
+
 	for (i = 0; i < n; i++) {
 		if (v[i].op || v[i].not_run) /* --summary and --only select fewer */
 			continue;
+		if (!shown++)
+			fprintf(f, "other figures\n");
 		fprintf(f, "  %-72s %11s  %s\n", v[i].what,
 			v[i].state == VERDICT_SKIPPED
 			    ? "-"
 			    : fmt_value(v[i].value, v[i].unit, val, sizeof(val)),
 			v[i].detail);
 	}
-	fputc('\n', f);
+	if (shown)
+		fputc('\n', f);
 }

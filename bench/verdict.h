@@ -3,8 +3,9 @@
  * from results of one run (ratios to baselines measured in the same run,
  * where a baseline is what it is judged against) with its target and a
  * PASS or MISS; and the derived figures that have no target (timestamp cost,
- * publishv, mixed sizes). The terminal report, --summary, JSON and CSV all
- * print the same list. Reads results only; single-threaded.
+ * publishv, mixed sizes). JSON and CSV always hold the whole list; the
+ * terminal shows the targets with --targets, the other figures in the full
+ * report. Reads results only; single-threaded.
  */
 #ifndef SHMQ_BENCH_VERDICT_H
 #define SHMQ_BENCH_VERDICT_H
@@ -26,9 +27,10 @@ enum verdict_state {
 };
 
 struct verdict {
-	const char *key; /* stable name, e.g. "spin_excl_p50_ratio" */
-	char what[96];	 /* the figure in words */
-	const char *op;	 /* "<=" or ">=", NULL for VERDICT_INFO */
+	const char *key;     /* stable name, e.g. "spin_excl_p50_ratio" */
+	char what[96];	     /* the figure in words */
+	const char *op;	     /* "<=" or ">=", NULL for VERDICT_INFO */
+	const char *purpose; /* what the target is for; "" without a target */
 	double target;
 	double value;	  /* meaningful unless VERDICT_SKIPPED */
 	const char *unit; /* "x", "M msgs/s", "ns", ... */
@@ -49,7 +51,9 @@ double verdict_paired_ratio(const struct result *a, const struct result *b, int 
 /* "PASS", "MISS", "skipped", "info" */
 const char *verdict_word(enum verdict_state s);
 
-/* The section the report and --summary print. */
+/* The targets with their verdicts and what each is for (--targets). */
 void report_verdicts(FILE *f, const struct results *rs);
+/* The figures without a target (the full report). */
+void report_figures(FILE *f, const struct results *rs);
 
 #endif

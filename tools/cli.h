@@ -62,6 +62,7 @@ struct opts {
 	int exit_at_end;
 	enum out_mode out;
 	const char *format;
+	int json; /* --json: sub, ls and info write JSON, pub reads JSON lines */
 	/* pub */
 	enum in_mode in;
 	double rate; /* messages a second, 0 = as fast as possible */

@@ -32,7 +32,7 @@ int format_check(const char *fmt, const char **bad);
  */
 int format_message(const struct out *o, const struct shmq_msg *m);
 
-/* True if the len bytes at p are valid UTF-8 (no overlong forms, no surrogates). */
-bool utf8_valid(const unsigned char *p, size_t len);
+/* CLOCK_REALTIME ns as 2026-11-30T22:41:31.123456789Z, or "-" for 0 (no timestamp); buf. */
+const char *format_time(uint64_t ns, char *buf, size_t len);
 
 #endif

@@ -11,10 +11,10 @@ static const char overview[] =
     "usage: shmq [--socket PATH] COMMAND [OPTIONS] [ARGS]\n"
     "\n"
     "Commands:\n"
-    "  ls                     list channels\n"
+    "  ls [--json]            list channels\n"
     "  create NAME            create a channel\n"
     "  rm NAME                delete a channel\n"
-    "  info NAME              show a channel's settings and offsets\n"
+    "  info NAME [--json]     show a channel's settings and offsets\n"
     "  repair NAME            cut readers stuck at a bad record forward\n"
     "  pub NAME [MESSAGE...]  publish the arguments, or stdin\n"
     "  sub NAME               print messages (from the earliest retained one)\n"
@@ -47,11 +47,14 @@ static const char help_create[] = "usage: shmq create NAME [CHANNEL SETTINGS]\n"
 static const char help_pub[] =
     "usage: shmq pub NAME [OPTIONS] [MESSAGE...]\n"
     "Publish each MESSAGE argument, else each --file, else stdin: one message a\n"
-    "line (the newline dropped), or as -0 / --length-prefixed say.\n"
+    "line (the newline dropped), or as -0 / --length-prefixed / --json say.\n"
     "  -c, --create           create NAME if missing (with the channel settings)\n"
     "  -0, --null             stdin holds NUL-terminated messages\n"
     "  -L, --length-prefixed  stdin holds frames: 4-byte big-endian length, payload\n"
     "                         (what shmq sub --length-prefixed writes)\n"
+    "  -j, --json             stdin holds JSON lines as shmq sub --json writes them,\n"
+    "                         each message with its own fields; a bad line stops it\n"
+    "                         (exit 1, naming the line); no header options with it\n"
     "  -F, --file PATH        publish the whole file as one message (repeatable)\n"
     "  -n, --count N          publish N messages: arguments and files are repeated\n"
     "                         in turn; stdin stops after N\n"
@@ -81,21 +84,24 @@ static const char help_sub[] =
     "                         %k key, %h headers (name=value,...), %m msg id,\n"
     "                         %c corr id, %y content type, %r reply-to, %L lost\n"
     "                         before it, %% a %; escapes \\n \\t \\r \\0 \\\\\n"
-    "  -j, --json             one JSON object a line: offset, timestamp_ns, time,\n"
-    "                         lost, length, header fields, and payload (UTF-8) or\n"
-    "                         payload_base64\n"
+    "  -j, --json             one JSON object a line (schema shmq-sub, version 2):\n"
+    "                         offset, timestamp_ns, time, lost, length, header\n"
+    "                         fields, payload and its encoding (utf8 or base64)\n"
     "  -r, --raw              payload bytes only, nothing between messages\n"
     "  -L, --length-prefixed  each message as a 4-byte big-endian length and payload\n\n";
 
 static const char help_ls[] =
-    "usage: shmq ls\n"
+    "usage: shmq ls [--json]\n"
     "One line a channel: name, policy, ring bytes, max_message, readers,\n"
-    "publishers, NUMA, timestamps, oldest and tail offsets.\n";
+    "publishers, NUMA, timestamps, oldest and tail offsets.\n"
+    "  -j, --json             one JSON object (schema shmq-ls, version 1)\n";
 static const char help_rm[] =
     "usage: shmq rm NAME\n"
     "Delete channel NAME; open handles keep their mapping until closed.\n";
-static const char help_info[] = "usage: shmq info NAME\n"
-				"NAME's line of shmq ls.\n";
+static const char help_info[] = "usage: shmq info NAME [--json]\n"
+				"NAME's line of shmq ls.\n"
+				"  -j, --json             one JSON object (schema shmq-info, "
+				"version 1)\n";
 static const char help_repair[] =
     "usage: shmq repair NAME\n"
     "Move every reader of NAME that shmqd's watchdog finds stuck at a record it\n"

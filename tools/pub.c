@@ -1,11 +1,14 @@
 /*
  * pub.c - shmq pub: publish each argument, each file (--file), or what
  * stdin holds: lines (default), NUL-terminated records (-0) or the frames
- * shmq sub --length-prefixed writes. Every message carries the header
- * fields given (--key, --header, --msg-id counting up, --corr-id,
- * --content-type, --reply-to). --count N publishes N (arguments and files
- * are repeated in turn; stdin stops after N), --rate paces them against
- * the monotonic clock. Waits as long as a block channel needs.
+ * shmq sub --length-prefixed writes, or (--json) the JSON lines shmq sub
+ * --json writes, each with its own header fields (cli_json.c). Otherwise
+ * every message carries the header fields given (--key, --header, --msg-id
+ * counting up, --corr-id, --content-type, --reply-to). --count N publishes
+ * N (arguments and files are repeated in turn; stdin stops after N),
+ * --rate paces them against the monotonic clock. Waits as long as a block
+ * channel needs. A bad JSON line stops it: the lines before it are
+ * published, none after, and the message names the line.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -15,12 +18,14 @@
 #include <time.h>
 
 #include "cli.h"
+#include "cli_json.h"
 
 /* Why publishing stopped without a SHMQ error (positive). */
 enum pub_end {
 	PUB_TRUNCATED = 1, /* stdin ended inside a length-prefixed frame */
 	PUB_READ = 2,	   /* reading stdin or a file failed (errno) */
 	PUB_EOF = 3,	   /* read_exact(): the input ended before the first byte */
+	PUB_BAD_LINE = 4,  /* --json: a line that is not a message (why says how) */
 };
 
 struct pub_run {
@@ -31,6 +36,8 @@ struct pub_run {
 	uint64_t start_ns;
 	const char *path; /* the file that failed to read */
 	int read_errno;	  /* why, with PUB_READ */
+	uint64_t line;	  /* --json: lines read */
+	char why[256];	  /* --json: what is wrong with the line */
 };
 
 static uint64_t mono_ns(void)
@@ -56,7 +63,9 @@ static void pub_pace(const struct pub_run *r)
 		;
 }
 
-static int pub_one(struct pub_run *r, const void *data, size_t len)
+/* One message with header fields mo (NULL: none). */
+static int pub_one_opts(struct pub_run *r, const void *data, size_t len,
+			const struct shmq_msg_opts *mo)
 {
 	uint32_t max = shmq_pub_max_message(r->p);
 	int err;
@@ -70,12 +79,64 @@ static int pub_one(struct pub_run *r, const void *data, size_t len)
 	}
 	if (r->o->rate > 0)
 		pub_pace(r);
-	err = shmq_publish_opts(r->p, data, (uint32_t)len, r->mo.fields ? &r->mo : NULL, -1, NULL);
+	err = shmq_publish_opts(r->p, data, (uint32_t)len, mo, -1, NULL);
 	if (err)
 		return err;
 	r->sent++;
-	r->mo.msg_id++;
 	return 0;
+}
+
+/* One message with the fields of the command line; --msg-id counts up. */
+static int pub_one(struct pub_run *r, const void *data, size_t len)
+{
+	int err = pub_one_opts(r, data, len, r->mo.fields ? &r->mo : NULL);
+
+	if (!err)
+		r->mo.msg_id++;
+	return err;
+}
+
+/* One line of --json: a message with its own fields, or PUB_BAD_LINE. */
+static int pub_json_line(struct pub_run *r, const char *line, size_t len)
+{
+	json_error_t je;
+	struct json_msg m;
+	json_t *obj;
+	int err;
+
+	if (len == strspn(line, " \t\r\n")) {
+		snprintf(r->why, sizeof(r->why), "an empty line, not a JSON object");
+		return PUB_BAD_LINE;
+	}
+	obj = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
+	if (!obj) {
+		snprintf(r->why, sizeof(r->why), "not JSON: %s (column %d)", je.text, je.column);
+		return PUB_BAD_LINE;
+	}
+	err = json_msg_decode(obj, &m, r->why, sizeof(r->why)) ? PUB_BAD_LINE : 0;
+	if (!err)
+		err = pub_one_opts(r, m.payload, m.len, m.mo.fields ? &m.mo : NULL);
+	json_msg_free(&m);
+	json_decref(obj);
+	return err;
+}
+
+/* --json: a message a line, in the schema shmq sub --json writes. */
+static int pub_json(struct pub_run *r)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	int err = 0;
+
+	while (!err && !pub_done(r) && (len = getline(&line, &cap, stdin)) >= 0) {
+		r->line++;
+		err = pub_json_line(r, line, (size_t)len);
+	}
+	if (!err && ferror(stdin))
+		err = PUB_READ;
+	free(line);
+	return err;
 }
 
 /* Arguments in turn: once through, or until --count. */
@@ -215,6 +276,8 @@ static int pub_input(struct pub_run *r, char **msgs, int nmsgs)
 {
 	if (nmsgs)
 		return pub_args(r, msgs, nmsgs);
+	if (r->o->json)
+		return pub_json(r);
 	switch (r->o->in) {
 	case IN_FILES:
 		return pub_files(r);
@@ -247,11 +310,42 @@ static int pub_open(struct shmq_client *c, const char *name, struct pub_run *r)
 	return err ? cli_fail("pub", name, err, r->o) : 0;
 }
 
+/* --json takes its messages and their fields from stdin only: 0, or CLI_USAGE. */
+static int json_conflicts(const struct opts *o, int nmsgs)
+{
+	const char *with = nmsgs		? "MESSAGE arguments"
+			   : o->in == IN_NUL	? "--null"
+			   : o->in == IN_LENGTH ? "--length-prefixed"
+			   : o->in == IN_FILES	? "--file"
+			   : o->msg.fields	? "header options (each line carries its own)"
+						: NULL;
+
+	if (!o->json || !with)
+		return 0;
+	fprintf(stderr, "shmq: pub --json reads JSON lines from stdin: it does not go with %s\n",
+		with);
+	return CLI_USAGE;
+}
+
+/* How far --json got when it stopped: the line, and what went out before it. */
+static int json_stopped(const char *name, int err, const struct pub_run *r)
+{
+	if (err == PUB_BAD_LINE)
+		fprintf(stderr, "shmq: pub %s: line %" PRIu64 ": %s\n", name, r->line, r->why);
+	fprintf(stderr,
+		"shmq: pub %s: stopped at line %" PRIu64 " of the input; %" PRIu64
+		" message(s) published before it, none after\n",
+		name, r->line, r->sent);
+	return CLI_FAILED;
+}
+
 int cmd_pub(struct shmq_client *c, const char *name, char **msgs, int nmsgs, const struct opts *o)
 {
 	struct pub_run r = {.o = o, .mo = o->msg};
-	int rc = cli_check_settings(c, "pub", name, o), err;
+	int rc = json_conflicts(o, nmsgs), err;
 
+	if (!rc)
+		rc = cli_check_settings(c, "pub", name, o);
 	if (!rc)
 		rc = pub_open(c, name, &r);
 	if (rc)
@@ -261,15 +355,19 @@ int cmd_pub(struct shmq_client *c, const char *name, char **msgs, int nmsgs, con
 	err = pub_input(&r, msgs, nmsgs);
 	r.read_errno = errno;
 	shmq_pub_close(r.p);
+	if (err && o->json && err < 0)
+		cli_fail("pub", name, err, o);
+	if (err == PUB_READ)
+		fprintf(stderr, "shmq: pub %s: reading %s: %s\n", name, r.path ? r.path : "stdin",
+			strerror(r.read_errno));
+	if (err && o->json)
+		return json_stopped(name, err, &r);
 	if (err == PUB_TRUNCATED) {
 		fprintf(stderr, "shmq: pub %s: the input ends inside a length-prefixed frame\n",
 			name);
 		return CLI_FAILED;
 	}
-	if (err == PUB_READ) {
-		fprintf(stderr, "shmq: pub %s: reading %s: %s\n", name, r.path ? r.path : "stdin",
-			strerror(r.read_errno));
+	if (err == PUB_READ)
 		return CLI_FAILED;
-	}
 	return err ? cli_fail("pub", name, err, o) : CLI_OK;
 }

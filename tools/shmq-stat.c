@@ -2,7 +2,8 @@
  * shmq-stat.c - live statistics of shmq channels, read straight from shared
  * memory through monitor handles (see stat.h): a top-like view refreshed
  * every interval, or one snapshot as text (--once), JSON (--json, JSON lines
- * with --watch) or the Prometheus text format (--prometheus, or served over
+ * with --watch; both rate over two samples --interval apart) or the
+ * Prometheus text format (--prometheus, or served over
  * HTTP with --listen, on a Unix socket or loopback TCP). Exit status: 0; 1
  * for a memory that no honest daemon wrote or a format newer than this
  * tool (--listen instead reports it per channel and goes on); 2 for bad
@@ -42,7 +43,7 @@ struct opts {
 	bool tcp_exposes_all;
 	struct stat_uid allow[STAT_MAX_ALLOW]; /* --allow-uid */
 	size_t nallow;
-	double interval_s; /* live view and --listen refresh */
+	double interval_s; /* live view refresh; --once, --json: between the two samples */
 	double watch_s;	   /* --json --watch: 0 = one snapshot */
 	long count;	   /* stop after this many refreshes (0: never) */
 	enum stat_sort sort;
@@ -63,8 +64,10 @@ static void usage(FILE *f)
 	      "Live statistics of shmq channels, read from shared memory without holding\n"
 	      "anyone back. Without an output option: a live view, refreshed every second.\n"
 	      "\n"
-	      "  --once               print one text snapshot and exit\n"
-	      "  --json               print one snapshot as JSON (schema: docs/STATS.md)\n"
+	      "  --once               print one text snapshot and exit; its rates are\n"
+	      "                       measured between two samples --interval apart\n"
+	      "  --json               print one snapshot as JSON (schema: docs/STATS.md),\n"
+	      "                       rates as --once\n"
 	      "  --watch SECONDS      with --json: a snapshot every SECONDS (JSON lines)\n"
 	      "  --prometheus         print the Prometheus text exposition format\n"
 	      "  --listen unix:PATH   serve it over HTTP on a Unix socket (GET /metrics),\n"
@@ -77,7 +80,9 @@ static void usage(FILE *f)
 	      "  --channel PATTERN    only channels whose name matches the glob PATTERN\n"
 	      "  --sort KEY           live view order: name, rate, bytes, depth, drops, lag\n"
 	      "                       (default rate)\n"
-	      "  --interval SECONDS   live view refresh (default 1)\n"
+	      "  --interval SECONDS   live view refresh; --once and --json: time between\n"
+	      "                       the two samples their rates come from (default 1;\n"
+	      "                       0: one sample, no rates)\n"
 	      "  --count N            stop after N refreshes (live view, --watch)\n"
 	      "  --color WHEN         always, never or auto (default: when stdout is a\n"
 	      "                       terminal and NO_COLOR is unset)\n"
@@ -176,6 +181,10 @@ static int parse_opt(struct opts *o, int c, const char *arg)
 		return parse_seconds(arg, &o->watch_s) ? bad_usage("bad --watch seconds: %s", arg)
 						       : 0;
 	case 'i':
+		if (!strcmp(arg, "0")) { /* --once, --json: one sample, no rates */
+			o->interval_s = 0;
+			return 0;
+		}
 		return parse_seconds(arg, &o->interval_s) ? bad_usage("bad --interval: %s", arg)
 							  : 0;
 	case 'n':
@@ -251,6 +260,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		return bad_usage("unexpected argument: %s", argv[optind]);
 	if (o->watch_s > 0 && o->mode != MODE_JSON)
 		return bad_usage("%s", "--watch goes with --json");
+	if (o->interval_s == 0 && o->mode != MODE_ONCE && o->mode != MODE_JSON)
+		return bad_usage("%s", "--interval 0 goes with --once or --json");
 	if ((o->nallow || o->tcp_exposes_all) && o->mode != MODE_LISTEN)
 		return bad_usage("%s", "--allow-uid and --tcp-exposes-all go with --listen");
 	if (o->nallow && o->listen && strncmp(o->listen, "unix:", 5))
@@ -277,10 +288,17 @@ static void sleep_s(double s)
 		;
 }
 
-/* One-shot outputs and --watch. */
-static int run_snapshots(const struct opts *o, struct stat_state *s)
+/*
+ * One refresh; --once and --json take a first sample --interval before
+ * it, so that their rates are measured. 0, or an exit code.
+ */
+static int snapshot(const struct opts *o, struct stat_state *s, bool first)
 {
-	for (long i = 0; !stop; i++) {
+	bool rates = first && o->interval_s > 0 && o->mode != MODE_PROM;
+
+	for (int k = rates ? 0 : 1; k < 2 && !stop; k++) {
+		if (k == 1 && rates)
+			sleep_s(o->interval_s);
 		stat_refresh(s);
 		if (s->fatal_err)
 			return fatal(s);
@@ -289,13 +307,29 @@ static int run_snapshots(const struct opts *o, struct stat_state *s)
 				shmq_strerror(s->daemon_err));
 			return 3;
 		}
+	}
+	return 0;
+}
+
+/* One-shot outputs and --watch. */
+static int run_snapshots(const struct opts *o, struct stat_state *s)
+{
+	int err;
+
+	for (long i = 0; !stop; i++) {
+		err = snapshot(o, s, i == 0);
+		if (err || stop)
+			return err;
 		stat_sort(s, SORT_NAME);
 		if (o->mode == MODE_ONCE)
 			stat_print_text(stdout, s);
 		else if (o->mode == MODE_PROM)
 			stat_print_prometheus(stdout, s);
-		else
-			stat_print_json(stdout, s);
+		else if (stat_print_json(stdout, s))
+			return fputs("shmq-stat: could not write the JSON snapshot (out of memory "
+				     "or output)\n",
+				     stderr),
+			       1;
 		if (fflush(stdout) || ferror(stdout))
 			return 1;
 		if (o->watch_s <= 0 || (o->count && i + 1 >= o->count))

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_json.h"
 #include "format.h"
 
 #ifndef SHMQ_TOOL_VERSION
@@ -25,6 +26,8 @@
 #define FOR_CREATE 0x1u
 #define FOR_PUB 0x2u
 #define FOR_SUB 0x4u
+#define FOR_LS 0x8u
+#define FOR_INFO 0x10u
 #define FOR_CHANNEL (FOR_CREATE | FOR_PUB | FOR_SUB)
 #define FOR_ALL 0xffu
 
@@ -94,12 +97,13 @@ static unsigned opt_cmds(int c)
 	case 'n':
 	case 'L':
 		return FOR_PUB | FOR_SUB;
+	case 'j': /* sub and ls, info write JSON; pub reads it */
+		return FOR_PUB | FOR_SUB | FOR_LS | FOR_INFO;
 	case O_FROM:
 	case 't':
 	case 'w':
 	case 'e':
 	case 'f':
-	case 'j':
 	case 'r':
 		return FOR_SUB;
 	default:
@@ -347,9 +351,6 @@ static int parse_sub_opt(int c, const char *arg, struct opts *o)
 			return usage_error("--format %s: unknown placeholder or escape at \"%s\"",
 					   arg, bad);
 		return 0;
-	case 'j':
-		o->out = OUT_JSON;
-		return 0;
 	default: /* 'r' */
 		o->out = OUT_RAW;
 		return 0;
@@ -371,6 +372,10 @@ static int parse_opt(int c, const char *arg, struct opts *o)
 		o->in = IN_LENGTH;
 		o->out = OUT_LENGTH;
 		return 0;
+	case 'j': /* pub reads JSON lines; sub, ls and info write JSON */
+		o->json = 1;
+		o->out = OUT_JSON;
+		return 0;
 	}
 	switch (opt_cmds(c)) {
 	case FOR_CHANNEL:
@@ -382,7 +387,7 @@ static int parse_opt(int c, const char *arg, struct opts *o)
 	}
 }
 
-/* The bit of FOR_* a command is, 0 for ls, rm, info, help. */
+/* The bit of FOR_* a command is, 0 for rm, repair, help. */
 static unsigned cmd_bit(const char *cmd)
 {
 	if (!strcmp(cmd, "create"))
@@ -391,6 +396,10 @@ static unsigned cmd_bit(const char *cmd)
 		return FOR_PUB;
 	if (!strcmp(cmd, "sub"))
 		return FOR_SUB;
+	if (!strcmp(cmd, "ls"))
+		return FOR_LS;
+	if (!strcmp(cmd, "info"))
+		return FOR_INFO;
 	return 0;
 }
 
@@ -558,7 +567,11 @@ static int cmd_ls(struct shmq_client *c, const struct opts *o)
 		if (n > cap) /* channels created since the first call: print what fits */
 			n = cap;
 	}
-	for (int i = 0; i < n; i++)
+	if (o->json && json_print_ls(stdout, rows, n)) {
+		free(rows);
+		return cli_fail("ls", NULL, -SHMQ_ENOMEM, o);
+	}
+	for (int i = 0; !o->json && i < n; i++)
 		print_info(&rows[i]);
 	free(rows);
 	return 0;
@@ -573,8 +586,10 @@ static int cmd_name(struct shmq_client *c, const char *cmd, const char *name, co
 		err = shmq_channel_create(c, name, &o->chan);
 	else if (!strcmp(cmd, "rm"))
 		err = shmq_channel_delete(c, name);
-	else if (!(err = shmq_channel_info(c, name, &ci)))
+	else if (!(err = shmq_channel_info(c, name, &ci)) && !o->json)
 		print_info(&ci);
+	else if (!err && json_print_info(stdout, &ci))
+		err = -SHMQ_ENOMEM;
 	return err ? cli_fail(cmd, name, err, o) : CLI_OK;
 }
 

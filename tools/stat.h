@@ -94,7 +94,8 @@ uint64_t stat_lat_quantile(const struct shmq_mon_latency *h, double q);
 void stat_print_text(FILE *f, const struct stat_state *s);
 void stat_print_live(FILE *f, const struct stat_state *s, enum stat_sort key, bool colour,
 		     unsigned rows, bool paused);
-void stat_print_json(FILE *f, const struct stat_state *s);
+/* 0, or -1: out of memory or a write error. */
+int stat_print_json(FILE *f, const struct stat_state *s);
 void stat_print_prometheus(FILE *f, const struct stat_state *s);
 
 /* A uid that may scrape --listen unix:PATH, and the gid its snapshot runs with. */

@@ -2,15 +2,19 @@
  * stat_print.c - shmq-stat's outputs of one refresh (see stat.h): the text
  * snapshot (--once), the live frame (80 columns), JSON (schema version
  * STAT_SCHEMA_VERSION, docs/STATS.md) and the Prometheus text exposition
- * format. Names and command names come from other users: JSON and label
- * values are escaped, the terminal gets only printable ASCII.
+ * format. Names and command names come from other users: JSON (built with
+ * jansson) gets valid UTF-8, label values are escaped, the terminal gets
+ * only printable ASCII.
  */
 #include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "stat.h"
+#include "utf8.h"
 
 /* ---- helpers ---- */
 
@@ -273,172 +277,193 @@ void stat_print_text(FILE *f, const struct stat_state *s)
 
 /* ---- JSON ---- */
 
-static void json_str(FILE *f, const char *v)
+/*
+ * Built with jansson. Counters are numbers (a value above 2^63 - 1, which
+ * only garbage in shared memory could hold, is written as a real); a
+ * command name, from /proc, is UTF-8 with each invalid byte as U+FFFD.
+ */
+static json_t *ju64(uint64_t v)
 {
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20 || *p >= 0x7f)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
+	return v <= INT64_MAX ? json_integer((json_int_t)v) : json_real((double)v);
 }
 
-static void json_lat(FILE *f, const struct shmq_mon_latency *h)
+/* A rate or an interval: three decimals, or null when there is none. */
+static json_t *jrate(bool have, double v)
 {
-	fprintf(f, "{\"samples\":%" PRIu64 ",\"sum_ns\":%" PRIu64 ",\"counts\":[", h->samples,
-		h->sum_ns);
-	for (unsigned k = 0; k < SHMQ_LAT_BUCKETS; k++)
-		fprintf(f, "%s%" PRIu64, k ? "," : "", h->buckets[k]);
-	fputs("]}", f);
+	return have && isfinite(v) ? json_real(round(v * 1000) / 1000) : json_null();
 }
 
-static void json_reader(FILE *f, const struct stat_chan *ch, uint32_t r)
+static json_t *json_lat(const struct shmq_mon_latency *h)
+{
+	json_t *counts = json_array();
+
+	for (unsigned k = 0; counts && k < SHMQ_LAT_BUCKETS; k++)
+		json_array_append_new(counts, ju64(h->buckets[k]));
+	return json_pack("{s:o, s:o, s:o}", "samples", ju64(h->samples), "sum_ns", ju64(h->sum_ns),
+			 "counts", counts);
+}
+
+static json_t *json_reader(const struct stat_chan *ch, uint32_t r)
 {
 	const struct shmq_mon_reader *rd = &ch->st.readers[r];
 
-	fprintf(f,
-		"{\"slot\":%u,\"pid\":%u,\"uid\":%u,\"wait\":\"%s\",\"offset\":%" PRIu64
-		",\"lag_messages\":%" PRIu64 ",\"lag_bytes\":%" PRIu64 ",\"received\":%" PRIu64
-		",\"lost_overrun\":%" PRIu64 ",\"lost_abandoned\":%" PRIu64 ",\"sleeps\":%" PRIu64
-		",\"wakeups\":%" PRIu64 ",\"slowest\":%s,\"latency\":",
-		rd->slot, rd->pid, rd->uid, stat_wait_name(rd->wait), rd->offset, rd->lag_messages,
-		rd->lag_bytes, rd->received, rd->lost_overrun, rd->lost_abandoned, rd->sleeps,
-		rd->wakeups, (int)r == ch->slowest ? "true" : "false");
-	json_lat(f, &ch->ext.readers[r]);
-	if (ch->rated)
-		fprintf(f, ",\"rate_received_per_s\":%.3f}", ch->recv_rate[r]);
-	else
-		fputs(",\"rate_received_per_s\":null}", f);
+	return json_pack("{s:I, s:I, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o, "
+			 "s:o}",
+			 "slot", (json_int_t)rd->slot, "pid", (json_int_t)rd->pid, "uid",
+			 (json_int_t)rd->uid, "wait", stat_wait_name(rd->wait), "offset",
+			 ju64(rd->offset), "lag_messages", ju64(rd->lag_messages), "lag_bytes",
+			 ju64(rd->lag_bytes), "received", ju64(rd->received), "lost_overrun",
+			 ju64(rd->lost_overrun), "lost_abandoned", ju64(rd->lost_abandoned),
+			 "sleeps", ju64(rd->sleeps), "wakeups", ju64(rd->wakeups), "slowest",
+			 (int)r == ch->slowest, "latency", json_lat(&ch->ext.readers[r]),
+			 "rate_received_per_s", jrate(ch->rated, ch->recv_rate[r]));
 }
 
-static void json_pub(FILE *f, const struct stat_chan *ch, uint32_t p)
+static json_t *json_pub(const struct stat_chan *ch, uint32_t p)
 {
 	const struct shmq_mon_pub *pb = &ch->st.pubs[p];
 
-	fprintf(f,
-		"{\"slot\":%u,\"pid\":%u,\"uid\":%u,\"messages\":%" PRIu64 ",\"bytes\":%" PRIu64
-		",\"abandoned\":%" PRIu64 ",\"space_waits\":%" PRIu64
-		",\"largest_message_bytes\":%u}",
-		pb->slot, pb->pid, pb->uid, pb->messages, pb->bytes, pb->abandoned, pb->space_waits,
-		ch->ext.pub_max_bytes[p]);
+	return json_pack("{s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:I}", "slot", (json_int_t)pb->slot,
+			 "pid", (json_int_t)pb->pid, "uid", (json_int_t)pb->uid, "messages",
+			 ju64(pb->messages), "bytes", ju64(pb->bytes), "abandoned",
+			 ju64(pb->abandoned), "space_waits", ju64(pb->space_waits),
+			 "largest_message_bytes", (json_int_t)ch->ext.pub_max_bytes[p]);
 }
 
-static void json_chan_numbers(FILE *f, const struct stat_chan *ch)
+/* The readers' and publishers' rows, and the (empty) groups, into o. */
+static int json_chan_rows(json_t *o, const struct stat_chan *ch)
+{
+	json_t *readers = json_array(), *pubs = json_array();
+	int err = !readers || !pubs;
+
+	for (uint32_t r = 0; !err && r < ch->st.nreaders; r++)
+		err = json_array_append_new(readers, json_reader(ch, r));
+	for (uint32_t p = 0; !err && p < ch->st.npubs; p++)
+		err = json_array_append_new(pubs, json_pub(ch, p));
+	if (err) {
+		json_decref(readers);
+		json_decref(pubs);
+		return -1;
+	}
+	return json_object_set_new(o, "readers", readers) | json_object_set_new(o, "pubs", pubs) |
+	       json_object_set_new(o, "groups", json_array());
+}
+
+static int json_chan_numbers(json_t *o, const struct stat_chan *ch)
 {
 	const struct shmq_mon_stats *st = &ch->st;
+	json_t *n = json_pack(
+	    "{s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:I, s:o, s:I, s:b, s:b, "
+	    "s:b, s:o, s:o, s:o}",
+	    "messages", ju64(st->tail), "bytes", ju64(st->tail_bytes), "oldest", ju64(st->oldest),
+	    "depth_messages", ju64(ch->depth_messages), "depth_bytes", ju64(ch->depth_bytes),
+	    "publishers", (json_int_t)st->npubs, "subscribers", (json_int_t)st->nreaders,
+	    "monitors", (json_int_t)ch->ext.monitors, "sleepers", (json_int_t)st->sleepers, "drops",
+	    ju64(ch->drops), "abandoned", ju64(st->abandoned), "space_waits", ju64(ch->space_waits),
+	    "largest_message_bytes", (json_int_t)ch->ext.max_message_bytes, "watchdog_wakeups",
+	    ju64(st->watchdog_wakeups), "bad_readers", (json_int_t)ch->ext.bad_readers, "deleted",
+	    (int)st->deleted, "stale", (int)st->stale, "stats_kept",
+	    (ch->ext.features & SHMQ_MON_F_STATS) != 0, "rate_messages_per_s",
+	    jrate(ch->rated, ch->msg_rate), "rate_bytes_per_s", jrate(ch->rated, ch->byte_rate),
+	    "latency", json_lat(&ch->ext.latency));
+	int err = !n || json_object_update(o, n);
 
-	fprintf(f,
-		",\"messages\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"oldest\":%" PRIu64
-		",\"depth_messages\":%" PRIu64 ",\"depth_bytes\":%" PRIu64
-		",\"publishers\":%u,\"subscribers\":%u,\"monitors\":%u,\"sleepers\":%u"
-		",\"drops\":%" PRIu64 ",\"abandoned\":%" PRIu64 ",\"space_waits\":%" PRIu64
-		",\"largest_message_bytes\":%u,\"watchdog_wakeups\":%" PRIu64
-		",\"bad_readers\":%u,\"deleted\":%s,\"stale\":%s,\"stats_kept\":%s",
-		st->tail, st->tail_bytes, st->oldest, ch->depth_messages, ch->depth_bytes,
-		st->npubs, st->nreaders, ch->ext.monitors, st->sleepers, ch->drops, st->abandoned,
-		ch->space_waits, ch->ext.max_message_bytes, st->watchdog_wakeups,
-		ch->ext.bad_readers, st->deleted ? "true" : "false", st->stale ? "true" : "false",
-		ch->ext.features & SHMQ_MON_F_STATS ? "true" : "false");
-	if (ch->rated)
-		fprintf(f, ",\"rate_messages_per_s\":%.3f,\"rate_bytes_per_s\":%.3f", ch->msg_rate,
-			ch->byte_rate);
-	else
-		fputs(",\"rate_messages_per_s\":null,\"rate_bytes_per_s\":null", f);
-	fputs(",\"latency\":", f);
-	json_lat(f, &ch->ext.latency);
-	fputs(",\"readers\":[", f);
-	for (uint32_t r = 0; r < st->nreaders; r++) {
-		fputs(r ? "," : "", f);
-		json_reader(f, ch, r);
-	}
-	fputs("],\"pubs\":[", f);
-	for (uint32_t p = 0; p < st->npubs; p++) {
-		fputs(p ? "," : "", f);
-		json_pub(f, ch, p);
-	}
-	fputs("],\"groups\":[]", f);
+	json_decref(n);
+	return err ? -1 : json_chan_rows(o, ch);
 }
 
-static void json_chan(FILE *f, const struct stat_chan *ch)
+static json_t *json_chan(const struct stat_chan *ch)
 {
-	fputs("{\"name\":", f);
-	json_str(f, ch->name);
-	fprintf(f, ",\"policy\":\"%s\",\"capacity_bytes\":%" PRIu64 ",\"max_message_bytes\":%u",
-		stat_policy_name(ch->info.policy), ch->info.capacity_bytes,
-		ch->info.max_message_bytes);
-	if (ch->have) {
-		fputs(",\"error\":null", f);
-		json_chan_numbers(f, ch);
-	} else {
-		fputs(",\"error\":", f);
-		json_str(f, shmq_errname(ch->err));
+	json_t *o = json_pack("{s:s, s:s, s:o, s:I, s:o}", "name", ch->name, "policy",
+			      stat_policy_name(ch->info.policy), "capacity_bytes",
+			      ju64(ch->info.capacity_bytes), "max_message_bytes",
+			      (json_int_t)ch->info.max_message_bytes, "error",
+			      ch->have ? json_null() : json_string(shmq_errname(ch->err)));
+
+	if (o && ch->have && json_chan_numbers(o, ch)) {
+		json_decref(o);
+		return NULL;
 	}
-	fputc('}', f);
+	return o;
 }
 
-static void json_daemon(FILE *f, const struct stat_state *s)
+static json_t *json_client(const struct shmq_daemon_client *c)
 {
-	fprintf(f, "\"daemon\":{\"reachable\":%s", s->daemon_up ? "true" : "false");
-	if (!s->daemon_up) {
-		fputs(",\"error\":", f);
-		json_str(f, shmq_errname(s->daemon_err));
-	} else {
-		fputs(",\"error\":null", f);
-	}
-	if (s->have_dstats)
-		fprintf(f,
-			",\"started_ns\":%" PRIu64 ",\"uptime_s\":%" PRIu64 ",\"channels\":%u"
-			",\"clients\":%u,\"connections\":%" PRIu64 ",\"repairs\":%" PRIu64
-			",\"denials\":%" PRIu64 ",\"protocol_errors\":%" PRIu64,
-			s->d.started_ns, uptime_s(s), s->d.channels, s->d.clients, s->d.connections,
-			s->d.repairs, s->d.denials, s->d.proto_errors);
-	fputs("},\"clients\":[", f);
-	for (uint32_t i = 0; i < s->nclients; i++) {
-		const struct shmq_daemon_client *c = &s->clients[i];
+	char comm[3 * sizeof(c->comm) + 1];
 
-		fprintf(f, "%s{\"pid\":%u,\"uid\":%u,\"comm\":", i ? "," : "", c->pid, c->uid);
-		json_str(f, c->comm);
-		fprintf(f, ",\"channels\":%u,\"handles\":%u,\"since_ns\":%" PRIu64 "}", c->channels,
-			c->handles, c->since_ns);
-	}
-	fputc(']', f);
+	return json_pack("{s:I, s:I, s:s, s:I, s:I, s:o}", "pid", (json_int_t)c->pid, "uid",
+			 (json_int_t)c->uid, "comm", utf8_lossy(c->comm, comm, sizeof(comm)),
+			 "channels", (json_int_t)c->channels, "handles", (json_int_t)c->handles,
+			 "since_ns", ju64(c->since_ns));
 }
 
-void stat_print_json(FILE *f, const struct stat_state *s)
+static json_t *json_daemon(const struct stat_state *s)
 {
-	fprintf(f, "{\"schema\":\"shmq-stat\",\"version\":%d,\"time_ns\":%" PRIu64,
-		STAT_SCHEMA_VERSION, s->now_ns);
-	if (s->interval_s > 0)
-		fprintf(f, ",\"interval_s\":%.3f", s->interval_s);
-	else
-		fputs(",\"interval_s\":null", f);
-	fprintf(f, ",\"latency_sample_every\":%d,\"latency_bucket_le_ns\":[",
-		SHMQ_LAT_SAMPLE_EVERY);
-	for (unsigned k = 0; k < SHMQ_LAT_BUCKETS; k++)
-		if (k + 1 < SHMQ_LAT_BUCKETS)
-			fprintf(f, "%s%" PRIu64, k ? "," : "", (uint64_t)SHMQ_LAT_BUCKET_NS(k));
-		else
-			fputs(",null", f);
-	fputs("],", f);
-	json_daemon(f, s);
-	fputs(",\"channels\":[", f);
-	for (uint32_t i = 0; i < s->n; i++) {
-		fputs(i ? "," : "", f);
-		json_chan(f, s->ch[i]);
+	json_t *d =
+	    json_pack("{s:b, s:o}", "reachable", s->daemon_up, "error",
+		      s->daemon_up ? json_null() : json_string(shmq_errname(s->daemon_err)));
+	json_t *n = NULL;
+	int err = !d;
+
+	if (!err && s->have_dstats) {
+		n = json_pack("{s:o, s:o, s:I, s:I, s:o, s:o, s:o, s:o}", "started_ns",
+			      ju64(s->d.started_ns), "uptime_s", ju64(uptime_s(s)), "channels",
+			      (json_int_t)s->d.channels, "clients", (json_int_t)s->d.clients,
+			      "connections", ju64(s->d.connections), "repairs", ju64(s->d.repairs),
+			      "denials", ju64(s->d.denials), "protocol_errors",
+			      ju64(s->d.proto_errors));
+		err = !n || json_object_update(d, n);
+		json_decref(n);
 	}
-	fputs("]}\n", f);
+	if (err) {
+		json_decref(d);
+		return NULL;
+	}
+	return d;
+}
+
+/* The snapshot's top-level arrays: bucket bounds, clients, channels. */
+static int json_lists(json_t *o, const struct stat_state *s)
+{
+	json_t *le = json_array(), *clients = json_array(), *chans = json_array();
+	int err = !le || !clients || !chans;
+
+	for (unsigned k = 0; !err && k < SHMQ_LAT_BUCKETS; k++)
+		err = json_array_append_new(le, k + 1 < SHMQ_LAT_BUCKETS
+						    ? ju64((uint64_t)SHMQ_LAT_BUCKET_NS(k))
+						    : json_null());
+	for (uint32_t i = 0; !err && i < s->nclients; i++)
+		err = json_array_append_new(clients, json_client(&s->clients[i]));
+	for (uint32_t i = 0; !err && i < s->n; i++)
+		err = json_array_append_new(chans, json_chan(s->ch[i]));
+	err = json_object_set_new(o, "latency_bucket_le_ns", le) || err;
+	err = json_object_set_new(o, "daemon", json_daemon(s)) || err;
+	err = json_object_set_new(o, "clients", clients) || err;
+	return json_object_set_new(o, "channels", chans) || err ? -1 : 0;
+}
+
+int stat_print_json(FILE *f, const struct stat_state *s)
+{
+	json_t *o = json_pack("{s:s, s:i, s:o, s:o, s:i}", "schema", "shmq-stat", "version",
+			      STAT_SCHEMA_VERSION, "time_ns", ju64(s->now_ns), "interval_s",
+			      jrate(s->interval_s > 0, s->interval_s), "latency_sample_every",
+			      SHMQ_LAT_SAMPLE_EVERY);
+	int err = !o || json_lists(o, s) ||
+		  json_dumpf(o, f, JSON_COMPACT | JSON_REAL_PRECISION(15)) || fputc('\n', f) == EOF;
+
+	json_decref(o);
+	return err ? -1 : 0;
 }
 
 /* ---- Prometheus ---- */
 
+/* A label value: UTF-8 (invalid bytes as U+FFFD, as in JSON), quoted and escaped. */
 static void prom_label(FILE *f, const char *v)
 {
+	char text[3 * (SHMQ_NAME_MAX + 1) + 1];
+
 	fputc('"', f);
-	for (const char *p = v; *p; p++) {
+	for (const char *p = utf8_lossy(v, text, sizeof(text)); *p; p++) {
 		if (*p == '\\' || *p == '"')
 			fprintf(f, "\\%c", *p);
 		else if (*p == '\n')

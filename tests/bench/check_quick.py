@@ -4,9 +4,11 @@ well-formed result for every scenario (figures when "ok", a reason when
 "skipped", no "failed"), and a baseline that is not installed must be
 "skipped" with its reason, never a failure or a zero. The v3 sections must
 be there and parse: publisher modes and batches, memory per MiB, mixed
-sizes, and the acceptance figures ("verdicts") in the terminal report, in
-`--summary`, in JSON and in CSV. Performance is not asserted: a verdict may
-be PASS or MISS, only its shape is checked.
+sizes, and the acceptance figures ("verdicts") in JSON and CSV always and in
+the terminal report with `--targets`; `--summary` without `--targets` shows
+no verdict. The JSON carries the schema version man/shmq-bench.1 gives.
+Performance is not asserted: a verdict may be PASS or MISS, only its shape
+is checked.
 
 usage: check_quick.py PATH/TO/shmq-bench   (SHMQD in the environment)
 """
@@ -14,6 +16,7 @@ import csv
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -60,6 +63,17 @@ NEED_IOX = {"iox_spin_p50_ratio", "iox_spin_shared_p50_ratio"}
 # Targets whose scenarios --summary does not run (fan-out): skipped there.
 NOT_IN_SUMMARY = {"fanout_first_p99_ratio"}
 VERDICT_HEADER = "acceptance figures of the v3 channel format"
+MAN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "man",
+                   "shmq-bench.1")
+
+
+def doc_schema_version():
+    """The JSON schema version that man/shmq-bench.1 documents."""
+    with open(MAN) as f:
+        m = re.search(r"schema_version\\fP\s+(\d+)", f.read())
+    if not m:
+        fail("man/shmq-bench.1 gives no schema_version")
+    return int(m.group(1))
 
 
 def fail(msg):
@@ -129,18 +143,20 @@ def check_result(r):
         fail(f"{name}: ok without figures")
 
 
-def check_verdicts(doc, text, all_ran):
+def check_verdicts(doc, text, all_ran, in_text=True):
     """The verdicts of one run: every figure present and well-formed; when
     all_ran, none of the shmq ones skipped; each targeted one has its line in
-    the terminal output."""
+    the terminal output (in_text: run with --targets), else none does."""
     vs = doc.get("verdicts")
     if not isinstance(vs, list):
         fail("no verdicts array")
     byk = {v.get("key"): v for v in vs}
     if set(byk) != TARGETS | INFO:
         fail(f"verdict keys {sorted(set(byk) ^ (TARGETS | INFO))} missing or unexpected")
-    if VERDICT_HEADER not in text:
+    if in_text and VERDICT_HEADER not in text:
         fail(f"no '{VERDICT_HEADER}' section in the output")
+    if not in_text and (VERDICT_HEADER in text or re.search(r"\b(MISS|MISSED|PASS)\b", text)):
+        fail("verdicts in the output without --targets")
     for k, v in byk.items():
         word = v.get("verdict")
         if not isinstance(v.get("figure"), str) or not v["figure"]:
@@ -164,8 +180,13 @@ def check_verdicts(doc, text, all_ran):
         met = v["value"] <= v["target"] if v["op"] == "<=" else v["value"] >= v["target"]
         if met != (word == "PASS"):
             fail(f"verdict {k}: {word} for {v['value']} {v['op']} {v['target']}")
-        if not any(v["figure"] in line and word in line for line in text.splitlines()):
+        if not v.get("purpose"):
+            fail(f"verdict {k}: no purpose")
+        if in_text and not any(v["figure"] in line and word in line
+                               for line in text.splitlines()):
             fail(f"verdict {k}: no '{v['figure']} ... {word}' line in the output")
+        if in_text and "for: " + v["purpose"] not in text:
+            fail(f"verdict {k}: its purpose is not in the output")
     return byk
 
 
@@ -204,6 +225,8 @@ def run(bench, args, env, path):
         doc = json.load(f)  # well-formed, or this raises
     if doc.get("tool") != "shmq-bench" or not isinstance(doc.get("results"), list):
         fail("no results array")
+    if (doc.get("schema"), doc.get("schema_version")) != ("shmq-bench", doc_schema_version()):
+        fail(f"schema {doc.get('schema')} version {doc.get('schema_version')}, not the man page's")
     if not doc["results"]:
         fail("empty results")
     for r in doc["results"]:
@@ -217,7 +240,7 @@ def main():
     env = dict(os.environ)
     with tempfile.TemporaryDirectory() as tmp:
         csv_path = os.path.join(tmp, "all.csv")
-        doc = run(bench, ["--csv", csv_path], env, os.path.join(tmp, "all.json"))
+        doc = run(bench, ["--targets", "--csv", csv_path], env, os.path.join(tmp, "all.json"))
         seen = {(r["scenario"], r["transport"]) for r in doc["results"]}
         groups = {r["scenario"] for r in doc["results"]}
         if groups != EXPECT_GROUPS:
@@ -240,11 +263,12 @@ def main():
         byk = check_verdicts(doc, text, all_ran=True)
         check_csv(csv_path, byk)
 
-        # --summary: the short report and the same verdicts, every target there.
+        # --summary: the user's short report, no verdicts on the terminal,
+        # and the same verdicts in JSON, every target there.
         doc = run(bench, ["--summary"], env, os.path.join(tmp, "summary.json"))
         if "shmq-bench --summary" not in doc["_stdout"]:
             fail("--summary printed no summary")
-        byk = check_verdicts(doc, doc["_stdout"], all_ran=False)
+        byk = check_verdicts(doc, doc["_stdout"], all_ran=False, in_text=False)
         for k in TARGETS - NEED_IOX - NOT_IN_SUMMARY:
             if byk[k]["verdict"] not in ("PASS", "MISS"):
                 fail(f"--summary: verdict {k} is {byk[k]['verdict']}: {byk[k].get('reason')}")
@@ -252,7 +276,8 @@ def main():
         # A baseline that is not installed: iceoryx without iox-roudi on PATH
         # (or not built at all) must be skipped with its reason.
         env2 = dict(env, PATH="/nonexistent")
-        doc = run(bench, ["--only", "pingpong/iox-spin,pingpong/raw-spin,stream/iox",
+        doc = run(bench, ["--targets", "--only",
+                          "pingpong/iox-spin,pingpong/raw-spin,stream/iox",
                           "--stream-size", "64"], env2, os.path.join(tmp, "skip.json"))
         iox = [r for r in doc["results"] if r["transport"].startswith("iox")]
         if len(iox) != 2:

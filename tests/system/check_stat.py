@@ -14,6 +14,10 @@
   check_stat.py drip        --listen: a request that never ends is cut on its own deadline
   check_stat.py badchan     --listen: a channel it cannot read is an error metric, not a stop
   check_stat.py access      --listen: who may scrape, and each sees what `shmq ls` shows it
+  check_stat.py names       a non-ASCII command name is UTF-8 in --json; invalid bytes U+FFFD
+  check_stat.py rates       --once and --json measure rates over --interval: numbers with traffic
+  check_stat.py schemas     every --json of shmq (sub, ls, info) and shmq-stat parses and
+                            carries the schema version its doc gives
 
 Environment: SHMQD, SHMQ_STAT, STAT_WORKLOAD (set by meson).
 """
@@ -77,9 +81,12 @@ class Env:
             self.daemon.send_signal(signal.SIGTERM)
             self.daemon.wait(timeout=20)
 
-    def spawn(self, *args):
+    def spawn(self, *args, comm=None):
+        env = dict(os.environ)
+        if comm is not None:  # bytes: the command name it takes (prctl)
+            env["STAT_WORKLOAD_COMM"] = os.fsdecode(comm)
         p = subprocess.Popen([WORK] + [str(a) for a in args], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True, bufsize=1)
+                             stdout=subprocess.PIPE, text=True, bufsize=1, env=env)
         self.procs.append(p)
         return p
 
@@ -901,6 +908,146 @@ def test_access():
     print("access: ok")
 
 
+# ---- JSON: names, rates, schemas ----
+
+def test_names():
+    e = Env()
+    try:
+        e.create("u.chan")
+        good = e.spawn("sub", "u.chan", 1, "sleep", comm="café-sub".encode())
+        bad = e.spawn("sub", "u.chan", 1, "sleep", comm=b"bad\xff\xc3-sub")
+        e.line(good, "ready")
+        e.line(bad, "ready")
+        raw = e.stat("--json", "--interval", "0").stdout.encode()
+        check(b'"comm":"caf\xc3\xa9-sub"' in raw,
+              "café-sub is UTF-8 in the JSON, not escaped bytes: %r" % raw[:600])
+        snap = json.loads(raw)
+        comms = {c["pid"]: c["comm"] for c in snap["clients"]}
+        eq(comms.get(good.pid), "café-sub", "the comm of the café-sub process")
+        eq(comms.get(bad.pid), "bad\ufffd\ufffd-sub", "invalid bytes become U+FFFD")
+        # Prometheus gets UTF-8 too (the exposition format requires it)
+        prom = subprocess.run([STAT, "--prometheus"], capture_output=True, timeout=60).stdout
+        prom.decode("utf-8")  # valid, or this raises
+        check('comm="café-sub"' in prom.decode() and 'comm="bad\ufffd\ufffd-sub"' in prom.decode(),
+              "--prometheus comm labels: %r" % prom[-800:])
+        e.stat("--once", "--interval", "0")
+        for p in (good, bad):
+            p.terminate()
+    finally:
+        e.close()
+    print("names: ok")
+
+
+def column(line, header, name):
+    """The value under column name of a text table row (split on spaces)."""
+    return line.split()[header.split().index(name)]
+
+
+def test_rates():
+    e = Env()
+    pub = None
+    try:
+        e.create("r.chan")
+        reader = e.spawn("sub", "r.chan", 1 << 40, "sleep")
+        e.line(reader, "ready")
+        pub = subprocess.Popen([SHMQ, "pub", "r.chan", "x", "--count", "100000000", "--rate",
+                                "200"])
+        counters = os.environ.get("SHMQ_COUNTERS") != "0"
+        snap = e.json()  # the default --interval: 1 s between two samples
+        check(snap["interval_s"] is not None and snap["interval_s"] >= 0.9,
+              "--json interval_s: %r" % snap["interval_s"])
+        c = chan(snap, "r.chan")
+        check(c["rate_messages_per_s"] is not None and c["rate_messages_per_s"] > 0,
+              "--json rate_messages_per_s with traffic: %r" % c["rate_messages_per_s"])
+        check(c["rate_bytes_per_s"] is not None and c["rate_bytes_per_s"] > 0,
+              "--json rate_bytes_per_s with traffic: %r" % c["rate_bytes_per_s"])
+        rr = [r for r in c["readers"] if r["pid"] == reader.pid][0]
+        check(rr["rate_received_per_s"] is not None, "--json rate_received_per_s is a number")
+        if counters:
+            check(rr["rate_received_per_s"] > 0, "reader rate: %r" % rr["rate_received_per_s"])
+        lines = e.stat("--once", "--interval", "0.5").stdout.splitlines()
+        hdr = [l for l in lines if l.startswith("CHANNEL")][0]
+        row = [l for l in lines if l.startswith("r.chan")][0]
+        rate = column(row, hdr, "MSG/S")
+        check(rate != "-" and float(rate.rstrip("kM")) > 0, "--once MSG/S: %r" % row)
+        rhdr = [l for l in lines if "RECV/S" in l][0]
+        rrow = [l for l in lines if " r.chan " in l and str(reader.pid) in l][0]
+        recv = rrow.split()[rhdr.split().index("RECV/S") + rrow.startswith("*")]
+        check(recv != "-", "--once RECV/S: %r" % rrow)
+        if counters:
+            check(float(recv.rstrip("kM")) > 0, "--once RECV/S: %r" % rrow)
+        # --interval 0: one sample, and no rates
+        one = e.json("--interval", "0")
+        eq(one["interval_s"], None, "--interval 0: interval_s")
+        eq(chan(one, "r.chan")["rate_messages_per_s"], None, "--interval 0: no rate")
+        r = e.stat("--interval", "0", ok=False)
+        eq(r.returncode, 2, "--interval 0 for the live view is a usage error")
+        reader.terminate()
+    finally:
+        if pub:
+            pub.terminate()
+            pub.wait()
+        e.close()
+    print("rates: ok")
+
+
+DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs")
+
+
+def doc_versions():
+    """schema name -> version, from the tables of docs/CLI.md and docs/STATS.md."""
+    import re
+    found = {}
+    with open(os.path.join(DOCS, "CLI.md")) as f:
+        for m in re.finditer(r"^\| `(shmq-[a-z]+)` \| (\d+) \|", f.read(), re.M):
+            found[m.group(1)] = int(m.group(2))
+    with open(os.path.join(DOCS, "STATS.md")) as f:
+        m = re.search(r"^## JSON schema \(version (\d+)\)", f.read(), re.M)
+        found["shmq-stat"] = int(m.group(1))
+    return found
+
+
+def test_schemas():
+    want = doc_versions()
+    check({"shmq-sub", "shmq-ls", "shmq-info", "shmq-stat"} <= set(want),
+          "docs give every schema's version: %r" % want)
+    e = Env()
+    try:
+        e.create("s.one")
+        subprocess.run([SHMQ, "pub", "s.one", "--key", "k", "-H", "h=v", "text"], check=True)
+        subprocess.run([SHMQ, "pub", "s.one", "--file", "/dev/stdin"], input=b"\xff\x00bin",
+                       check=True)
+        outs = {
+            "shmq-sub": [SHMQ, "sub", "s.one", "-e", "--json"],
+            "shmq-ls": [SHMQ, "ls", "--json"],
+            "shmq-info": [SHMQ, "info", "s.one", "--json"],
+            "shmq-stat": [STAT, "--json", "--interval", "0.2"],
+        }
+        for schema, cmd in outs.items():
+            r = subprocess.run(cmd, capture_output=True, timeout=60)
+            eq(r.returncode, 0, "%s exit (%s)" % (" ".join(cmd), r.stderr))
+            lines = r.stdout.decode().splitlines()
+            check(lines, "%s printed nothing" % " ".join(cmd))
+            for line in lines:
+                o = json.loads(line)  # parses, or this raises
+                eq((o.get("schema"), o.get("version")), (schema, want[schema]),
+                   "%s: schema and version" % " ".join(cmd))
+        ls = json.loads(subprocess.run([SHMQ, "ls", "--json"], capture_output=True,
+                                       check=True).stdout)
+        eq([(c["name"], c["policy"], c["tail"], c["timestamps"], c["numa"])
+            for c in ls["channels"]], [("s.one", "drop", 2, True, "none")], "ls --json channels")
+        info = json.loads(subprocess.run([SHMQ, "info", "s.one", "--json"], capture_output=True,
+                                         check=True).stdout)
+        eq({k: v for k, v in info.items() if k not in ("schema", "version")}, ls["channels"][0],
+           "info --json holds the channel of ls --json")
+        r = e.stat("--json", "--watch", "0.2", "--count", "2").stdout.splitlines()
+        for line in r:
+            eq(json.loads(line)["version"], want["shmq-stat"], "--watch line version")
+    finally:
+        e.close()
+    print("schemas: ok")
+
+
 # Tests of exact counts need the message-path counters (-Dcounters=true).
 NEEDS_COUNTERS = {"workload", "prometheus", "stress"}
 
@@ -908,7 +1055,8 @@ TESTS = {"workload": test_workload, "prometheus": test_prometheus, "http": test_
          "live": test_live, "garbage": test_garbage, "stress": test_stress, "down": test_down,
          "nonroot": test_nonroot, "busy": test_busy, "idle": test_idle, "badchan": test_badchan,
          "drip": test_drip,
-         "access": test_access}
+         "access": test_access, "names": test_names, "rates": test_rates,
+         "schemas": test_schemas}
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] not in TESTS:

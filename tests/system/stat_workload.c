@@ -15,12 +15,17 @@
  *   claim NAME LEN             claim and never commit (the test kills it)
  *   scribble NAME WHAT         as a raw publisher, write over the data header:
  *                              magic, version or incompat (a new feature bit)
+ *
+ * STAT_WORKLOAD_COMM in the environment: the command name (prctl
+ * PR_SET_NAME) it takes before it connects, any bytes, as the daemon
+ * reads it from /proc and shmq-stat shows it.
  */
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "raw.h"
@@ -211,8 +216,13 @@ int main(int argc, char **argv)
 		int nargs;
 	} cmds[] = {{"pub", 4},	   {"pubvar", 4}, {"sub", 3},
 		    {"lapped", 1}, {"claim", 2},  {"scribble", 2}};
+	const char *comm = getenv("STAT_WORKLOAD_COMM");
 	int err;
 
+	if (comm && prctl(PR_SET_NAME, comm, 0, 0, 0)) {
+		perror("stat_workload: prctl");
+		return 1;
+	}
 	for (size_t i = 0; argc > 1 && i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		if (strcmp(argv[1], cmds[i].name))
 			continue;

@@ -315,12 +315,15 @@ static void test_format_prints_each_placeholder(void **state)
 	OK(d, "", "pub", "nots", "x");
 	OK(d, "0 -\n", "sub", "nots", "-e", "--format", "%t %T\\n");
 	OK(d,
-	   "{\"offset\":0,\"timestamp_ns\":0,\"time\":null,\"lost\":0,\"length\":1,\"payload\":"
-	   "\"x\"}\n",
+	   "{\"schema\":\"shmq-sub\",\"version\":2,\"offset\":0,\"timestamp_ns\":0,\"time\":"
+	   "null,\"lost\":0,\"length\":1,\"payload\":\"x\",\"encoding\":\"utf8\"}\n",
 	   "sub", "nots", "-e", "--json");
 	FAILS(d, 2, "unknown placeholder", "sub", "f", "--format", "%q");
 	FAILS(d, 2, "unknown placeholder", "sub", "f", "--format", "trailing %");
-	FAILS(d, 2, "does not apply to pub", "pub", "f", "--json", "x");
+	FAILS(d, 2, "does not apply to pub", "pub", "f", "--raw", "x");
+	FAILS(d, 2, "does not go with MESSAGE arguments", "pub", "f", "--json", "x");
+	FAILS(d, 2, "does not go with --length-prefixed", "pub", "f", "--json", "-L");
+	FAILS(d, 2, "does not go with header options", "pub", "f", "--json", "--key", "k");
 	FAILS(d, 2, "does not apply to sub", "sub", "f", "--key", "k");
 }
 
@@ -439,20 +442,23 @@ static void test_raw_and_length_prefixed_round_trip_arbitrary_bytes(void **state
 }
 
 /*
- * sub --json: python3 parses each line and prints offset, lost, the
- * payload in hex (from "payload" or "payload_base64") and the fields.
+ * sub --json: python3 parses each line, checks its schema and version, and
+ * prints offset, lost, the payload in hex (decoded as "encoding" says) and
+ * the fields.
  */
 static const char json_check_py[] =
     "import sys, json, base64\n"
     "for line in open(sys.argv[1], 'rb'):\n"
     "    o = json.loads(line)\n"
-    "    p = o['payload'].encode() if 'payload' in o else base64.b64decode(o['payload_base64'],"
-    " validate=True)\n"
+    "    assert o['schema'] == 'shmq-sub' and o['version'] == 2, o\n"
+    "    assert o['encoding'] in ('utf8', 'base64') and 'payload_base64' not in o, o\n"
+    "    b64 = o['encoding'] == 'base64'\n"
+    "    p = base64.b64decode(o['payload'], validate=True) if b64 else o['payload'].encode()\n"
     "    assert o['length'] == len(p) and isinstance(o['timestamp_ns'], int)\n"
     "    h = ';'.join(x['name'] + '=' + x.get('value', '') for x in o.get('headers', []))\n"
     "    print(o['offset'], o['lost'], p.hex(), o.get('key', '-'), o.get('msg_id', '-'),"
     " o.get('corr_id', '-'), o.get('content_type', '-'), o.get('reply_to', '-'), h or '-',"
-    " 'b64' if 'payload_base64' in o else 'text')\n";
+    " 'b64' if b64 else 'text')\n";
 
 static void test_json_output_parses_and_round_trips_binary_payloads(void **state)
 {
@@ -507,6 +513,193 @@ static void test_json_output_parses_and_round_trips_binary_payloads(void **state
 	assert_int_equal(pclose(f), 0);
 	unlink(out_path);
 	unlink(py_path);
+}
+
+/* ---- pub --json: sub --json's lines back into messages ---- */
+
+/* Every field a publisher can set, binary and non-ASCII bytes, ids above 2^63. */
+static const struct shmq_header rt_headers[] = {
+    {"r\xc3\xa9gion", 7, "\xc3\xa9t\xc3\xa9", 5},
+    {"bin\xff", 4, "\x00\xff\xfe", 3},
+    {"empty", 5, "", 0},
+    {"r\xc3\xa9gion", 7, "2", 1},
+};
+
+static const struct rt_msg {
+	const char *data;
+	uint32_t len;
+	struct shmq_msg_opts mo;
+} rt_msgs[] = {
+    {"\xff\x00\x01\x02binary",
+     10,
+     {.fields = SHMQ_F_MSG_ID | SHMQ_F_CORR_ID | SHMQ_F_DELIVER_AT | SHMQ_F_EXPIRY | SHMQ_F_KEY |
+		SHMQ_F_CONTENT_TYPE | SHMQ_F_REPLY_TO | SHMQ_F_HEADERS,
+      .msg_id = UINT64_MAX,
+      .corr_id = 42,
+      .deliver_at_ns = 1,
+      .expiry_ns = (uint64_t)INT64_MAX + 5,
+      .key = "\xff\xfek",
+      .key_len = 3,
+      .content_type = "text/plain; charset=\xc3\xa9",
+      .reply_to = "rt.replies",
+      .headers = rt_headers,
+      .nheaders = 4}},
+    {"a\0b\xc3\xa9 \"q\" \\ \t\n", 13, {.fields = SHMQ_F_KEY, .key = "cl\xc3\xa9", .key_len = 4}},
+    {"", 0, {0}},
+    {"\xc3", 1, {.fields = SHMQ_F_CONTENT_TYPE, .content_type = "\xff\xfe"}},
+};
+
+#define RT_N (sizeof(rt_msgs) / sizeof(rt_msgs[0]))
+
+static void assert_bytes(const void *a, size_t alen, const void *b, size_t blen)
+{
+	assert_int_equal(alen, blen);
+	if (alen)
+		assert_memory_equal(a, b, alen);
+}
+
+/* The message m holds rt_msgs[i]: payload, every field and every header, byte for byte. */
+static void assert_rt_msg(const struct shmq_msg *m, unsigned i)
+{
+	const struct shmq_msg_opts *w = &rt_msgs[i].mo;
+	struct shmq_msg_fields f;
+	struct shmq_header h;
+
+	assert_bytes(m->data, m->len, rt_msgs[i].data, rt_msgs[i].len);
+	assert_int_equal(shmq_msg_fields(m, &f), 0);
+	assert_int_equal(f.fields, w->fields);
+	assert_true(f.msg_id == w->msg_id && f.corr_id == w->corr_id);
+	assert_true(f.deliver_at_ns == w->deliver_at_ns && f.expiry_ns == w->expiry_ns);
+	if (w->fields & SHMQ_F_KEY)
+		assert_bytes(f.key, f.key_len, w->key, w->key_len);
+	if (w->fields & SHMQ_F_CONTENT_TYPE)
+		assert_bytes(f.content_type, f.content_type_len, w->content_type,
+			     strlen(w->content_type));
+	if (w->fields & SHMQ_F_REPLY_TO)
+		assert_bytes(f.reply_to, f.reply_to_len, w->reply_to, strlen(w->reply_to));
+	assert_int_equal(f.nheaders, w->nheaders);
+	for (uint32_t k = 0; k < w->nheaders; k++) {
+		assert_int_equal(shmq_msg_header(m, k, &h), 0);
+		assert_bytes(h.name, h.name_len, w->headers[k].name, w->headers[k].name_len);
+		assert_bytes(h.value, h.value_len, w->headers[k].value, w->headers[k].value_len);
+	}
+}
+
+static void assert_channel_holds_rt(struct shmq_client *c, const char *name)
+{
+	struct shmq_sub_opts so = {.start = SHMQ_START_EARLIEST};
+	struct shmq_sub *s;
+	struct shmq_msg m;
+
+	assert_int_equal(shmq_sub_open(c, name, &so, &s), 0);
+	for (unsigned i = 0; i < RT_N; i++) {
+		assert_int_equal(shmq_recv(s, &m, 5000000000), 0);
+		assert_int_equal(m.offset, i);
+		assert_rt_msg(&m, i);
+	}
+	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
+	shmq_sub_close(s);
+}
+
+static void test_sub_json_into_pub_json_copies_every_field(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = fx_connect(d);
+	const char *tool = getenv("SHMQ_TOOL");
+	char cmd[1200];
+	struct shmq_pub *p;
+
+	assert_non_null(tool);
+	OK(d, "", "create", "rt.src");
+	OK(d, "", "create", "rt.dst");
+	assert_int_equal(shmq_pub_open(c, "rt.src", NULL, &p), 0);
+	for (unsigned i = 0; i < RT_N; i++)
+		assert_int_equal(shmq_publish_opts(p, rt_msgs[i].data, rt_msgs[i].len,
+						   rt_msgs[i].mo.fields ? &rt_msgs[i].mo : NULL, -1,
+						   NULL),
+				 0);
+	shmq_pub_close(p);
+	snprintf(cmd, sizeof(cmd),
+		 "set -e; '%s' --socket '%s' sub rt.src -e --json > '%s/rt.json'; "
+		 "'%s' --socket '%s' pub rt.dst --json < '%s/rt.json'",
+		 tool, d->sock, d->dir, tool, d->sock, d->dir);
+	assert_int_equal(system(cmd), 0);
+	assert_channel_holds_rt(c, "rt.src");
+	assert_channel_holds_rt(c, "rt.dst");
+	/* and once more through a pipe, as a user would copy a channel */
+	OK(d, "", "create", "rt.again");
+	snprintf(cmd, sizeof(cmd),
+		 "'%s' --socket '%s' sub rt.dst -e --json | '%s' --socket '%s' pub rt.again --json",
+		 tool, d->sock, tool, d->sock);
+	assert_int_equal(system(cmd), 0);
+	assert_channel_holds_rt(c, "rt.again");
+	shmq_disconnect(c);
+}
+
+/* Lines pub --json refuses, each with the words of its error. */
+static const struct {
+	const char *line, *says;
+} bad_lines[] = {
+    {"not json", "not JSON"},
+    {"[1, 2]", "not a JSON object"},
+    {"{}", "no \"payload\""},
+    {"{\"payload\": \"x\", \"paylod\": \"y\"}", "unknown key \"paylod\""},
+    {"{\"payload\": 1}", "\"payload\" is not a string"},
+    {"{\"payload\": \"x\", \"encoding\": \"hex\"}", "neither \"utf8\" nor \"base64\""},
+    {"{\"payload\": \"!!!!\", \"encoding\": \"base64\"}", "not valid base64"},
+    {"{\"payload\": \"x\", \"length\": 2}", "\"length\" is not the payload's 1 bytes"},
+    {"{\"payload\": \"x\", \"schema\": \"shmq-stat\"}", "\"schema\" is not \"shmq-sub\""},
+    {"{\"payload\": \"x\", \"version\": 3}", "\"version\" is not 2"},
+    {"{\"payload\": \"x\", \"msg_id\": -1}", "\"msg_id\" is not a whole number"},
+    {"{\"payload\": \"x\", \"corr_id\": \"12a\"}", "\"corr_id\" is not a whole number"},
+    {"{\"payload\": \"x\", \"content_type\": \"a\\u0000b\"}", "holds a NUL byte"},
+    {"{\"payload\": \"x\", \"key_encoding\": \"base64\"}", "\"key_encoding\" without \"key\""},
+    {"{\"payload\": \"x\", \"headers\": {}}", "\"headers\" is not an array"},
+    {"{\"payload\": \"x\", \"headers\": [{\"value\": \"v\"}]}", "headers[0] has no \"name\""},
+    {"{\"payload\": \"x\", \"headers\": [{\"name\": \"n\", \"x\": 1}]}", "unknown key \"x\""},
+    {"{\"payload\": \"x\", \"payload\": \"y\"}", "duplicate"},
+    {"", "an empty line"},
+};
+
+static void test_pub_json_stops_at_a_bad_line_and_names_it(void **state)
+{
+	struct daemon *d = *state;
+	char in[600], says[300];
+	struct tool_result r;
+
+	OK(d, "", "create", "bad.json");
+	for (size_t i = 0; i < sizeof(bad_lines) / sizeof(bad_lines[0]); i++) {
+		uint64_t tail = channel_tail(d, "bad.json");
+
+		snprintf(in, sizeof(in),
+			 "{\"payload\": \"one\"}\n{\"payload\": \"two\"}\n%s\n"
+			 "{\"payload\": \"after\"}\n",
+			 bad_lines[i].line);
+		SHMQ(&r, d, in, "pub", "bad.json", "--json");
+		snprintf(says, sizeof(says), "line 3: ");
+		if (r.status != 1 || !strstr(r.err, says) || !strstr(r.err, bad_lines[i].says) ||
+		    !strstr(r.err, "2 message(s) published before it, none after"))
+			fail_msg("line %s: status %d, stderr \"%s\"", bad_lines[i].line, r.status,
+				 r.err);
+		tool_result_free(&r);
+		assert_int_equal(channel_tail(d, "bad.json"), tail + 2);
+	}
+	/* a message the channel refuses stops it the same way */
+	OK(d, "", "create", "small.json", "--max-message", "4");
+	SHMQ(&r, d, "{\"payload\": \"ok\"}\n{\"payload\": \"too long\"}\n{\"payload\": \"x\"}\n",
+	     "pub", "small.json", "--json");
+	expect(&r, 1, "");
+	assert_non_null(strstr(r.err, "SHMQ_ETOOBIG"));
+	assert_non_null(strstr(r.err, "stopped at line 2 of the input; 1 message(s) published"));
+	tool_result_free(&r);
+	assert_int_equal(channel_tail(d, "small.json"), 1);
+	/* ids as strings above 2^63 - 1, --count and a missing final newline */
+	SHMQ(&r, d, "{\"payload\":\"a\",\"msg_id\":\"18446744073709551615\"}\n{\"payload\":\"b\"}",
+	     "pub", "small.json", "--json", "--count", "1");
+	expect(&r, 0, "");
+	tool_result_free(&r);
+	OK(d, "1 18446744073709551615 a\n", "sub", "small.json", "-e", "--from", "1", "--format",
+	   "%o %m %s\\n");
 }
 
 /* ---- on a terminal ---- */
@@ -709,6 +902,8 @@ int main(void)
 	    T(test_pub_inputs_count_and_rate),
 	    T(test_raw_and_length_prefixed_round_trip_arbitrary_bytes),
 	    T(test_json_output_parses_and_round_trips_binary_payloads),
+	    T(test_sub_json_into_pub_json_copies_every_field),
+	    T(test_pub_json_stops_at_a_bad_line_and_names_it),
 	    T(test_sub_on_a_terminal_prints_each_message_before_the_next),
 	    T(test_sub_on_a_terminal_escapes_non_printable_bytes),
 	    T(test_sigint_and_sigterm_flush_and_exit_cleanly),
