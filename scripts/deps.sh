@@ -6,7 +6,7 @@
 #                           (promtool: shmq-stat's metrics), clang-format (the style
 #                           suite), libnats-dev and nats-server (shmq-bridge and
 #                           its test), debhelper and lintian (the Debian packages'
-#                           test: about 3 minutes, in the full run only)
+#                           test: 3 to 8 minutes, in the full run only)
 #   scripts/deps.sh bench   the above, plus the benchmark's baselines and plots
 # Runs apt-get through sudo when not root. Sourced or executed.
 set -euo pipefail
