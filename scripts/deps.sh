@@ -4,13 +4,16 @@
 #                           (shmq-stat --listen), libjansson (JSON), and for the tests python3 (JSON
 #                           checks), man-db, groff (man pages), curl and prometheus
 #                           (promtool: shmq-stat's metrics), clang-format (the style
-#                           suite)
+#                           suite), libnats-dev and nats-server (shmq-bridge and
+#                           its test), debhelper and lintian (the Debian packages'
+#                           test: 3 to 8 minutes, in the full run only)
 #   scripts/deps.sh bench   the above, plus the benchmark's baselines and plots
 # Runs apt-get through sudo when not root. Sourced or executed.
 set -euo pipefail
 
 deps_build=(gcc libc6-dev pkg-config meson ninja-build liburing-dev libnuma-dev libcmocka-dev
-	libmicrohttpd-dev libjansson-dev python3 man-db groff-base curl prometheus clang-format)
+	libmicrohttpd-dev libjansson-dev python3 man-db groff-base curl prometheus clang-format
+	libnats-dev nats-server debhelper lintian)
 deps_bench=(libzmq3-dev gnuplot-nox iceoryx libiceoryx-binding-c-dev)
 
 deps_missing() {

@@ -92,10 +92,15 @@ run() {
 	count "$dir"
 }
 
-run "default" build --
+# the packages suite builds the Debian packages: the full run only
+if [ "$quick" -eq 1 ]; then
+	run "default" build -- --no-suite packages
+else
+	run "default" build --
+fi
 if [ "$quick" -eq 0 ]; then
 	run "asan+ubsan" build-asan -Db_sanitize=address,undefined -Db_lundef=false \
-		-- --no-suite bench --no-suite style --timeout-multiplier 3
+		-- --no-suite bench --no-suite style --no-suite packages --timeout-multiplier 3
 	run "tsan" build-tsan -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug \
 		-- --suite tsan --timeout-multiplier 4
 fi
