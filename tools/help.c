@@ -1,7 +1,7 @@
 /*
  * help.c - the shmq command's help: an overview (shmq --help, shmq help)
  * and one text a command (shmq help CMD, shmq CMD --help). docs/CLI.md
- * and tools/shmq.1 say the same at length; change them together.
+ * and man/shmq.1 say the same at length; change them together.
  */
 #include <string.h>
 
