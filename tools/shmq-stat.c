@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "duration.h"
 #include "stat.h"
 
 #ifndef SHMQ_TOOL_VERSION
@@ -90,14 +91,12 @@ static void usage(FILE *f)
 	      f);
 }
 
+/* A duration (tools/duration.h: seconds, or 500ms, 2m) from 50 ms to a day. */
 static int parse_seconds(const char *s, double *out)
 {
-	char *end;
 	double v;
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !(v >= 0.05 && v <= 86400))
+	if (duration_parse(s, &v) || !(v >= 0.05 && v <= 86400))
 		return -1;
 	*out = v;
 	return 0;

@@ -13,12 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "daemon.h"
+#include "helpers.h"
 
 /* Run shmq --socket SOCK args...; the result must be freed. */
 #define SHMQ(r, d, input, ...) tool_run((r), (input), TOOL_ARGS("--socket", (d)->sock, __VA_ARGS__))
@@ -417,6 +419,223 @@ static void test_sub_on_a_lapped_drop_channel_prints_no_torn_message(void **stat
 	free(high);
 }
 
+/*
+ * shmqd SIGKILLed and restarted under a flow of 200 messages a second:
+ * shmq sub says on stderr that it went away and that it is back, while
+ * every message still arrives, once and in order.
+ */
+static void test_sub_says_shmqd_went_away_and_is_back_while_messages_flow(void **state)
+{
+	struct daemon *d = *state;
+	struct tool_result r, pr;
+	struct tool_proc sub, pub;
+	char *want = malloc(1200 * 2 + 1);
+
+	assert_non_null(want);
+	for (int i = 0; i < 1200; i++)
+		memcpy(want + 2 * i, "m\n", 3);
+	SHMQ(&r, d, NULL, "create", "flow");
+	expect(&r, 0, "");
+	tool_result_free(&r);
+	assert_int_equal(tool_spawn(&sub, TOOL_ARGS("--socket", d->sock, "sub", "flow", "--count",
+						    "1200", "--timeout", "60")),
+			 0);
+	/* 1200 messages at 200 a second: 6 s, the daemon away from 1 s to 2 s */
+	assert_int_equal(tool_spawn(&pub, TOOL_ARGS("--socket", d->sock, "pub", "flow", "--rate",
+						    "200", "--count", "1200", "m")),
+			 0);
+	fx_nap_ms(1000);
+	daemon_kill(d);
+	fx_nap_ms(1000);
+	assert_int_equal(daemon_restart(d), 0);
+	tool_finish(&pub, NULL, &pr);
+	expect(&pr, 0, "");
+	tool_finish(&sub, NULL, &r);
+	expect(&r, 0, want);
+	if (!strstr(r.err, "shmq: sub flow: shmqd went away") ||
+	    !strstr(r.err, "shmq: sub flow: shmqd is back"))
+		fail_msg("stderr says \"%s\", not both notices", r.err);
+	assert_true(strstr(r.err, "went away") < strstr(r.err, "is back"));
+	tool_result_free(&r);
+	tool_result_free(&pr);
+	free(want);
+}
+
+/*
+ * A subscriber stopped while publishers lap it learns its loss when it
+ * goes on; the line on stderr names the channel.
+ */
+static void test_sub_loss_line_names_the_channel(void **state)
+{
+	struct daemon *d = *state;
+	char *lots = numbers(1, 2000);
+	struct tool_result r;
+	struct tool_proc sub;
+
+	SHMQ(&r, d, NULL, "create", "lossy", "--capacity", "4K", "--max-message", "16");
+	expect(&r, 0, "");
+	tool_result_free(&r);
+	assert_int_equal(tool_spawn(&sub, TOOL_ARGS("--socket", d->sock, "sub", "lossy")), 0);
+	publish_numbers(d, "lossy", 0, 0);
+	assert_int_equal(pipe_expect(sub.out_fd, "0"), 0); /* attached, and flushed */
+	kill(sub.pid, SIGSTOP);
+	SHMQ(&r, d, lots, "pub", "lossy");
+	expect(&r, 0, "");
+	tool_result_free(&r);
+	kill(sub.pid, SIGCONT);
+	fx_nap_ms(300);
+	kill(sub.pid, SIGINT);
+	tool_finish(&sub, NULL, &r);
+	assert_int_equal(r.status, 0);
+	if (!strstr(r.err, "shmq: sub lossy: lost ") ||
+	    !strstr(r.err, " message(s) before offset "))
+		fail_msg("stderr says \"%s\", not the loss with the channel's name", r.err);
+	tool_result_free(&r);
+	free(lots);
+}
+
+/*
+ * Does a line of `shmq-stat --once` hold both tokens? 1 yes, 0 no, -1 without
+ * $SHMQ_STAT (meson sets it).
+ */
+static int stat_line_has(const struct daemon *d, const char *a, const char *b)
+{
+	const char *tool = getenv("SHMQ_STAT");
+	char cmd[512], line[512];
+	int found = 0;
+	FILE *p;
+
+	if (!tool)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "%s --socket %s --once", tool, d->sock);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while (fgets(line, sizeof(line), p)) {
+		char *save = NULL, *tok;
+		int seen = 0;
+
+		for (tok = strtok_r(line, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save))
+			seen |= (!strcmp(tok, a) ? 1 : 0) | (!strcmp(tok, b) ? 2 : 0);
+		found |= seen == 3;
+	}
+	pclose(p);
+	return found;
+}
+
+/*
+ * sub --wait MODE opens its reader in that wait mode: shmq-stat shows the
+ * mode on the reader's line, and each mode receives.
+ */
+static void test_sub_wait_mode_shows_in_shmq_stat(void **state)
+{
+	static const char *const modes[][2] = {{"spin", "spin"},
+					       {"spin-sleep", "spin_sleep"},
+					       {"sleep", "sleep"},
+					       {"event", "eventfd"}};
+	struct daemon *d = *state;
+	struct tool_result r;
+	struct tool_proc sub;
+	char pid[16];
+	int64_t deadline;
+	int has;
+
+	SHMQ(&r, d, NULL, "create", "modes");
+	expect(&r, 0, "");
+	tool_result_free(&r);
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		assert_int_equal(
+		    tool_spawn(&sub, TOOL_ARGS("--socket", d->sock, "sub", "modes", "--from",
+					       "latest", "--wait", modes[i][0], "--count", "1")),
+		    0);
+		snprintf(pid, sizeof(pid), "%d", (int)sub.pid);
+		deadline = fx_now_ns() + FX_HANG_NS;
+		do
+			has = stat_line_has(d, pid, modes[i][1]);
+		while (has == 0 && fx_now_ns() < deadline && (fx_nap_ms(50), 1));
+		if (has < 0)
+			print_message("SHMQ_STAT is not set: the mode is not looked at\n");
+		else if (!has)
+			fail_msg("no shmq-stat line with pid %s and wait %s", pid, modes[i][1]);
+		publish_numbers(d, "modes", 7, 7);
+		tool_finish(&sub, NULL, &r);
+		expect(&r, 0, "7\n");
+		tool_result_free(&r);
+	}
+}
+
+/* shmq as nobody, with stderr in err: its exit status. */
+struct as_nobody {
+	const char *const *argv;
+	int err_fd;
+};
+
+static int exec_as_nobody(void *arg)
+{
+	struct as_nobody *a = arg;
+	const char *args[TOOL_ARGV_MAX];
+
+	tool_argv(args, a->argv);
+	if (fx_become_nobody() || dup2(a->err_fd, 2) < 0)
+		return 125;
+	execv(args[0], (char *const *)args);
+	return 126;
+}
+
+static int run_as_nobody(const char *const argv[], char *err, size_t len)
+{
+	int fds[2], status;
+	struct as_nobody a = {argv, -1};
+	size_t n = 0;
+	ssize_t got;
+	pid_t pid;
+
+	assert_int_equal(pipe(fds), 0);
+	a.err_fd = fds[1];
+	pid = child_start(exec_as_nobody, &a);
+	close(fds[1]);
+	while (n + 1 < len && (got = read(fds[0], err + n, len - 1 - n)) > 0)
+		n += (size_t)got;
+	err[n] = 0;
+	close(fds[0]);
+	status = child_wait(pid, FX_HANG_S);
+	return status;
+}
+
+/*
+ * A uid refused (SHMQ_EPERM) is told which setting of shmqd's
+ * configuration would grant what it asked: create =, publish =,
+ * subscribe =; and that none grants deleting.
+ */
+static void test_permission_denied_names_the_setting_that_grants_it(void **state)
+{
+	struct daemon *d = *state, locked;
+	char err[2048];
+	const char *sock = locked.sock;
+
+	(void)d;
+	if (geteuid() != 0)
+		skip();
+	assert_int_equal(daemon_start(&locked, "[channel private]\npublish = 0\nsubscribe = 0\n"),
+			 0);
+	assert_int_equal(chmod(locked.dir, 0711), 0);
+	assert_int_equal(
+	    run_as_nobody(TOOL_ARGS("--socket", sock, "sub", "private", "-e"), err, sizeof(err)),
+	    1);
+	assert_non_null(strstr(err, "SHMQ_EPERM"));
+	assert_non_null(strstr(err, "\"subscribe =\" list"));
+	assert_int_equal(
+	    run_as_nobody(TOOL_ARGS("--socket", sock, "pub", "private", "x"), err, sizeof(err)), 1);
+	assert_non_null(strstr(err, "\"publish =\" list"));
+	assert_int_equal(
+	    run_as_nobody(TOOL_ARGS("--socket", sock, "create", "mine"), err, sizeof(err)), 1);
+	assert_non_null(strstr(err, "SHMQ_EPERM"));
+	assert_non_null(strstr(err, "\"create =\" list of the [daemon] section"));
+	assert_int_equal(
+	    run_as_nobody(TOOL_ARGS("--socket", sock, "rm", "private"), err, sizeof(err)), 1);
+	assert_non_null(strstr(err, "no setting grants it"));
+	daemon_remove(&locked);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 
 int main(void)
@@ -433,6 +652,10 @@ int main(void)
 	    T(test_sub_on_a_lapped_drop_channel_prints_no_torn_message),
 	    T(test_pub_without_a_daemon_says_it_is_not_reachable_and_where),
 	    T(test_bad_input_gets_a_clear_message_and_status),
+	    T(test_sub_says_shmqd_went_away_and_is_back_while_messages_flow),
+	    T(test_sub_loss_line_names_the_channel),
+	    T(test_sub_wait_mode_shows_in_shmq_stat),
+	    T(test_permission_denied_names_the_setting_that_grants_it),
 	};
 
 	unsetenv("SHMQ_SOCKET");
