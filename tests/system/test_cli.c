@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -563,35 +564,40 @@ static void test_sub_wait_mode_shows_in_shmq_stat(void **state)
 	}
 }
 
-/* shmq as nobody, with stderr in err: its exit status. */
-struct as_nobody {
-	const char *const *argv;
+/* A program run with its stderr kept: shmq as nobody, or shmqd. */
+struct run_job {
+	const char *const *argv; /* for shmq: its arguments; for shmqd: all of argv */
+	bool nobody;		 /* shmq as nobody, else argv as it is */
 	int err_fd;
 };
 
-static int exec_as_nobody(void *arg)
+static int exec_job(void *arg)
 {
-	struct as_nobody *a = arg;
+	struct run_job *a = arg;
 	const char *args[TOOL_ARGV_MAX];
 
-	tool_argv(args, a->argv);
-	if (fx_become_nobody() || dup2(a->err_fd, 2) < 0)
+	if (a->nobody)
+		tool_argv(args, a->argv);
+	if ((a->nobody && fx_become_nobody()) || dup2(a->err_fd, 2) < 0)
 		return 125;
-	execv(args[0], (char *const *)args);
+	if (a->nobody)
+		execv(args[0], (char *const *)args);
+	else
+		execv(a->argv[0], (char *const *)a->argv);
 	return 126;
 }
 
-static int run_as_nobody(const char *const argv[], char *err, size_t len)
+/* Run the job with its stderr into err: its exit status. */
+static int run_job(struct run_job *a, char *err, size_t len)
 {
 	int fds[2], status;
-	struct as_nobody a = {argv, -1};
 	size_t n = 0;
 	ssize_t got;
 	pid_t pid;
 
 	assert_int_equal(pipe(fds), 0);
-	a.err_fd = fds[1];
-	pid = child_start(exec_as_nobody, &a);
+	a->err_fd = fds[1];
+	pid = child_start(exec_job, a);
 	close(fds[1]);
 	while (n + 1 < len && (got = read(fds[0], err + n, len - 1 - n)) > 0)
 		n += (size_t)got;
@@ -599,6 +605,33 @@ static int run_as_nobody(const char *const argv[], char *err, size_t len)
 	close(fds[0]);
 	status = child_wait(pid, FX_HANG_S);
 	return status;
+}
+
+static int run_as_nobody(const char *const argv[], char *err, size_t len)
+{
+	struct run_job a = {.argv = argv, .nobody = true};
+
+	return run_job(&a, err, len);
+}
+
+/*
+ * A second shmqd on a socket that one serves is refused, and says whose
+ * the socket is (the running daemon's pid) and how to take over.
+ */
+static void test_second_daemon_names_the_running_one_and_replace(void **state)
+{
+	struct daemon *d = *state;
+	const char *shmqd = getenv("SHMQD");
+	struct run_job a = {.argv = TOOL_ARGS(shmqd, "--socket", d->sock)};
+	char err[4096], pid[32];
+
+	assert_non_null(shmqd);
+	assert_int_equal(run_job(&a, err, sizeof(err)), 1);
+	snprintf(pid, sizeof(pid), "pid=%d comm=shmqd", (int)d->pid);
+	if (!strstr(err, pid) || !strstr(err, "--replace"))
+		fail_msg("shmqd said \"%s\", not \"%s\" and --replace", err, pid);
+	assert_true(daemon_running(d)); /* and the first one serves on */
+	fx_assert_daemon_serves(d);
 }
 
 /*
@@ -656,6 +689,7 @@ int main(void)
 	    T(test_sub_loss_line_names_the_channel),
 	    T(test_sub_wait_mode_shows_in_shmq_stat),
 	    T(test_permission_denied_names_the_setting_that_grants_it),
+	    T(test_second_daemon_names_the_running_one_and_replace),
 	};
 
 	unsetenv("SHMQ_SOCKET");
