@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deps.sh - install the Debian packages shmq needs, only those missing.
 #   scripts/deps.sh build   compiler, meson, liburing, libnuma, cmocka, libmicrohttpd
-#                           (shmq-stat --listen), and for the tests python3 (JSON
+#                           (shmq-stat --listen), jansson (JSON output), and for
+#                           the tests python3 (JSON
 #                           checks), man-db, groff (man pages), curl and prometheus
 #                           (promtool: shmq-stat's metrics), clang-format (the style
 #                           suite)
@@ -10,7 +11,7 @@
 set -euo pipefail
 
 deps_build=(gcc libc6-dev pkg-config meson ninja-build liburing-dev libnuma-dev libcmocka-dev
-	libmicrohttpd-dev python3 man-db groff-base curl prometheus clang-format)
+	libmicrohttpd-dev libjansson-dev python3 man-db groff-base curl prometheus clang-format)
 deps_bench=(libzmq3-dev gnuplot-nox iceoryx libiceoryx-binding-c-dev)
 
 deps_missing() {

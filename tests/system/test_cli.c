@@ -5,6 +5,7 @@
  * is wrong. Exit status: 0 success, 1 failed operation, 2 usage error,
  * 3 timeout. test_cli_formats.c covers output formats, inputs and limits.
  */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -669,6 +670,126 @@ static void test_permission_denied_names_the_setting_that_grants_it(void **state
 	daemon_remove(&locked);
 }
 
+/* shmqd on its own socket with its stderr into a file, as a service manager may run it. */
+struct logging_daemon {
+	char sock[128];
+	char log[128];
+	const char *format; /* --log-format, NULL: none */
+	bool journal;	    /* JOURNAL_STREAM names its stderr, as systemd sets it */
+	int ready_fd;	    /* the write end of the --ready-fd pipe */
+};
+
+static int exec_logging_daemon(void *arg)
+{
+	struct logging_daemon *l = arg;
+	const char *argv[10] = {getenv("SHMQD"), "--socket", l->sock, "--ready-fd"};
+	char ready[16], stream[64];
+	int fd = open(l->log, O_WRONLY | O_CREAT | O_TRUNC, 0600), n = 4;
+	struct stat st;
+
+	if (fd < 0 || dup2(fd, 2) < 0 || fstat(2, &st))
+		return 125;
+	snprintf(ready, sizeof(ready), "%d", l->ready_fd);
+	argv[n++] = ready;
+	if (l->format) {
+		argv[n++] = "--log-format";
+		argv[n++] = l->format;
+	}
+	snprintf(stream, sizeof(stream), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino);
+	if (l->journal)
+		setenv("JOURNAL_STREAM", stream, 1);
+	else
+		unsetenv("JOURNAL_STREAM");
+	execv(argv[0], (char *const *)argv);
+	return 126;
+}
+
+/*
+ * Run shmqd as l says until it serves, create a channel (one log line),
+ * stop it with SIGTERM; its log, which the caller frees.
+ */
+static char *logging_daemon_run(struct logging_daemon *l)
+{
+	int fds[2], status;
+	char buf[256], *text;
+	struct tool_result r;
+	size_t len;
+	pid_t pid;
+	FILE *f;
+
+	assert_int_equal(pipe(fds), 0);
+	l->ready_fd = fds[1];
+	pid = child_start(exec_logging_daemon, l);
+	close(fds[1]);
+	while (read(fds[0], buf, sizeof(buf)) > 0) /* ready, then closed; or gone */
+		;
+	close(fds[0]);
+	tool_run(&r, NULL, TOOL_ARGS("--socket", l->sock, "create", "logged"));
+	expect(&r, 0, "");
+	tool_result_free(&r);
+	kill(pid, SIGTERM);
+	status = child_wait(pid, FX_HANG_S);
+	assert_int_equal(status, 0);
+	f = fopen(l->log, "r");
+	assert_non_null(f);
+	text = calloc(1, 65536);
+	assert_non_null(text);
+	len = fread(text, 1, 65535, f);
+	fclose(f);
+	text[len] = 0;
+	return text;
+}
+
+/*
+ * --log-format json writes one object a line with time, level, component
+ * and message, and python3's json module parses each; under systemd
+ * (JOURNAL_STREAM names stderr) each line starts with its syslog
+ * priority; text stays the default elsewhere.
+ */
+static void test_daemon_log_formats_json_and_journal(void **state)
+{
+	struct daemon *d = *state;
+	struct logging_daemon l = {.format = "json"};
+	char cmd[600], *log;
+
+	snprintf(l.sock, sizeof(l.sock), "%s/log.sock", d->dir);
+	snprintf(l.log, sizeof(l.log), "%s/log.out", d->dir);
+	log = logging_daemon_run(&l);
+	assert_non_null(
+	    strstr(log, "\"component\":\"registry\",\"message\":\"created channel=logged"));
+	free(log);
+	snprintf(cmd, sizeof(cmd),
+		 "python3 -c 'import json, sys\n"
+		 "lines = open(sys.argv[1]).read().splitlines()\n"
+		 "assert len(lines) >= 3, lines\n"
+		 "for l in lines:\n"
+		 "    o = json.loads(l)\n"
+		 "    assert sorted(o) == [\"component\", \"level\", \"message\", \"time\"], o\n"
+		 "    assert o[\"level\"] in (\"debug\", \"info\", \"warn\", \"error\"), o' %s",
+		 l.log);
+	if (system("python3 -c 1 2>/dev/null") == 0)
+		assert_int_equal(system(cmd), 0);
+	else
+		print_message("no python3: the JSON lines are not parsed\n");
+
+	l = (struct logging_daemon){.journal = true};
+	snprintf(l.sock, sizeof(l.sock), "%s/log.sock", d->dir);
+	snprintf(l.log, sizeof(l.log), "%s/log.out", d->dir);
+	log = logging_daemon_run(&l);
+	assert_int_equal(strncmp(log, "<6>", 3), 0);
+	assert_non_null(strstr(log, "\n<6>registry created channel=logged"));
+	assert_null(strstr(log, "Z info ")); /* no time stamp: the journal adds its own */
+	free(log);
+
+	l = (struct logging_daemon){0};
+	snprintf(l.sock, sizeof(l.sock), "%s/log.sock", d->dir);
+	snprintf(l.log, sizeof(l.log), "%s/log.out", d->dir);
+	log = logging_daemon_run(&l);
+	assert_non_null(strstr(log, "Z info registry created channel=logged"));
+	free(log);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 
 int main(void)
@@ -690,6 +811,7 @@ int main(void)
 	    T(test_sub_wait_mode_shows_in_shmq_stat),
 	    T(test_permission_denied_names_the_setting_that_grants_it),
 	    T(test_second_daemon_names_the_running_one_and_replace),
+	    T(test_daemon_log_formats_json_and_journal),
 	};
 
 	unsetenv("SHMQ_SOCKET");
