@@ -98,7 +98,8 @@ static const char help_sub[] =
 static const char help_ls[] =
     "usage: shmq ls\n"
     "One line a channel: name, policy, ring bytes, max_message, readers,\n"
-    "publishers, NUMA, timestamps, oldest and tail offsets.\n";
+    "publishers, NUMA, timestamps, oldest and tail offsets. Channels this uid\n"
+    "may neither publish to nor subscribe to are not shown; stderr counts them.\n";
 static const char help_rm[] =
     "usage: shmq rm NAME\n"
     "Delete channel NAME; open handles keep their mapping until closed.\n";

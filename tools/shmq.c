@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "duration.h"
@@ -672,6 +673,20 @@ static void print_info(const struct shmq_channel_info *ci)
 	       ci->flags & SHMQ_CHAN_NO_TIMESTAMP ? "off" : "on", ci->oldest, ci->tail);
 }
 
+/* ls: say on stderr how many channels this uid may not see (a daemon before minor 5 cannot tell).
+ */
+static void say_hidden(struct shmq_client *c)
+{
+	int n = shmq_channel_hidden(c);
+
+	if (n > 0)
+		fprintf(stderr,
+			"shmq: ls: %d more channel%s hidden: uid %u may neither publish to nor "
+			"subscribe to %s (the \"publish =\" and \"subscribe =\" lists of shmqd's "
+			"configuration grant it)\n",
+			n, n == 1 ? " is" : "s are", (unsigned)getuid(), n == 1 ? "it" : "them");
+}
+
 static int cmd_ls(struct shmq_client *c, const struct opts *o)
 {
 	struct shmq_channel_info *rows = NULL;
@@ -696,6 +711,7 @@ static int cmd_ls(struct shmq_client *c, const struct opts *o)
 	for (int i = 0; i < n; i++)
 		print_info(&rows[i]);
 	free(rows);
+	say_hidden(c);
 	return 0;
 }
 

@@ -638,7 +638,8 @@ static void test_second_daemon_names_the_running_one_and_replace(void **state)
 /*
  * A uid refused (SHMQ_EPERM) is told which setting of shmqd's
  * configuration would grant what it asked: create =, publish =,
- * subscribe =; and that none grants deleting.
+ * subscribe =; and that none grants deleting. ls says how many channels
+ * it does not show.
  */
 static void test_permission_denied_names_the_setting_that_grants_it(void **state)
 {
@@ -667,6 +668,14 @@ static void test_permission_denied_names_the_setting_that_grants_it(void **state
 	assert_int_equal(
 	    run_as_nobody(TOOL_ARGS("--socket", sock, "rm", "private"), err, sizeof(err)), 1);
 	assert_non_null(strstr(err, "no setting grants it"));
+	/* ls shows nobody nothing, and says so on stderr */
+	assert_int_equal(run_as_nobody(TOOL_ARGS("--socket", sock, "ls"), err, sizeof(err)), 0);
+	if (!strstr(err, "shmq: ls: 1 more channel is hidden: uid 65534 may neither publish to "
+			 "nor subscribe to it"))
+		fail_msg("ls as nobody said \"%s\"", err);
+	assert_int_equal(
+	    run_as_nobody(TOOL_ARGS("--socket", sock, "info", "private"), err, sizeof(err)), 1);
+	assert_non_null(strstr(err, "SHMQ_EPERM"));
 	daemon_remove(&locked);
 }
 
