@@ -673,7 +673,9 @@ static void print_info(const struct shmq_channel_info *ci)
 	       ci->flags & SHMQ_CHAN_NO_TIMESTAMP ? "off" : "on", ci->oldest, ci->tail);
 }
 
-/* ls: say on stderr how many channels this uid may not see (a daemon before minor 5 cannot tell).
+/*
+ * ls: say on stderr how many channels this uid may not see (a daemon
+ * before protocol minor 5 cannot tell, and is not asked).
  */
 static void say_hidden(struct shmq_client *c)
 {

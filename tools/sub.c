@@ -1,6 +1,7 @@
 /*
- * sub.c - shmq sub: open a subscriber (waiting for the channel with
- * --wait), print each message as a verified copy, and stop at --count,
+ * sub.c - shmq sub: open a subscriber in the wait mode of --wait (waiting
+ * for the channel with --wait-channel; at the last messages with --last),
+ * print each message as a verified copy, and stop at --count,
  * at --timeout (CLI_TIMEOUT), at the tail (-e), on SIGINT or SIGTERM, or
  * when the reader of the output goes away. Output goes out per message on
  * a terminal and otherwise whenever no further message is ready, so
@@ -21,7 +22,7 @@
 #include "format.h"
 
 #define SLICE_NS 100000000    /* 100 ms */
-#define WAIT_POLL_NS 20000000 /* --wait: look for the channel every 20 ms */
+#define WAIT_POLL_NS 20000000 /* --wait-channel: look for the channel every 20 ms */
 
 /* Why the loop stopped without an error (positive, beside -SHMQ_E… codes). */
 enum sub_end {
