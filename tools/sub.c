@@ -116,8 +116,13 @@ static int64_t slice_left(const struct sub_run *r)
  */
 static void say_outage(struct sub_run *r)
 {
-	uint64_t now = now_ns();
+	struct timespec ts;
+	uint64_t now;
 	bool away;
+
+	/* the coarse clock (a few ms fine) costs a few ns a message, not tens */
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 
 	if (now - r->looked_ns < SLICE_NS)
 		return;
