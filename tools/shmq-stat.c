@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/ioctl.h>
 #include <termios.h>
 #include <time.h>
@@ -92,6 +93,7 @@ static void usage(FILE *f)
 }
 
 /* A duration (tools/duration.h: seconds, or 500ms, 2m) from 50 ms to a day. */
+#define DURATION_RANGE "seconds, or with a unit: 500ms, 1.5s, 2m; 50ms to 24h"
 static int parse_seconds(const char *s, double *out)
 {
 	double v;
@@ -172,19 +174,32 @@ static int parse_opt(struct opts *o, int c, const char *arg)
 		o->listen = arg;
 		return 0;
 	case 'w':
-		return parse_seconds(arg, &o->watch_s) ? bad_usage("bad --watch seconds: %s", arg)
-						       : 0;
+		return parse_seconds(arg, &o->watch_s)
+			   ? bad_usage("--watch %s: not a valid value (valid: " DURATION_RANGE ")",
+				       arg)
+			   : 0;
 	case 'i':
-		return parse_seconds(arg, &o->interval_s) ? bad_usage("bad --interval: %s", arg)
-							  : 0;
+		return parse_seconds(arg, &o->interval_s)
+			   ? bad_usage("--interval %s: not a valid value (valid: " DURATION_RANGE
+				       ")",
+				       arg)
+			   : 0;
 	case 'n':
 		o->count = strtol(arg, &end, 10);
-		return *end || o->count <= 0 ? bad_usage("bad --count: %s", arg) : 0;
+		return *end || end == arg || o->count <= 0
+			   ? bad_usage(
+				 "--count %s: not a valid value (valid: a whole number, 1 or more)",
+				 arg)
+			   : 0;
 	case 'c':
 		o->pattern = arg;
 		return 0;
 	case 's':
-		return stat_sort_parse(arg, &o->sort) ? bad_usage("unknown sort key: %s", arg) : 0;
+		return stat_sort_parse(arg, &o->sort)
+			   ? bad_usage("--sort %s: not a valid value (valid: name, rate, bytes, "
+				       "depth, drops or lag)",
+				       arg)
+			   : 0;
 	case 'S':
 		o->socket_path = arg;
 		return 0;
@@ -197,9 +212,12 @@ static int parse_opt(struct opts *o, int c, const char *arg)
 		o->path = arg;
 		return arg[0] == '/' ? 0 : bad_usage("--path must start with '/': %s", arg);
 	case 'C':
-		o->colour = !strcmp(arg, "always") ? 1 : !strcmp(arg, "never") ? 0 : -1;
-		return strcmp(arg, "always") && strcmp(arg, "never") && strcmp(arg, "auto")
-			   ? bad_usage("--color wants always, never or auto: %s", arg)
+		o->colour = !strcasecmp(arg, "always") ? 1 : !strcasecmp(arg, "never") ? 0 : -1;
+		return strcasecmp(arg, "always") && strcasecmp(arg, "never") &&
+			       strcasecmp(arg, "auto")
+			   ? bad_usage(
+				 "--color %s: not a valid value (valid: always, never or auto)",
+				 arg)
 			   : 0;
 	default:
 		return 2;

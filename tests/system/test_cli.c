@@ -565,7 +565,7 @@ static void test_sub_wait_mode_shows_in_shmq_stat(void **state)
 	}
 }
 
-/* A program run with its stderr kept: shmq as nobody, or shmqd. */
+/* A program run with its stderr kept (stdout to /dev/null): shmq as nobody, shmqd, shmq-stat. */
 struct run_job {
 	const char *const *argv; /* for shmq: its arguments; for shmqd: all of argv */
 	bool nobody;		 /* shmq as nobody, else argv as it is */
@@ -576,10 +576,12 @@ static int exec_job(void *arg)
 {
 	struct run_job *a = arg;
 	const char *args[TOOL_ARGV_MAX];
+	int null = open("/dev/null", O_WRONLY);
 
 	if (a->nobody)
 		tool_argv(args, a->argv);
-	if ((a->nobody && fx_become_nobody()) || dup2(a->err_fd, 2) < 0)
+	if ((a->nobody && fx_become_nobody()) || dup2(a->err_fd, 2) < 0 || null < 0 ||
+	    dup2(null, 1) < 0)
 		return 125;
 	if (a->nobody)
 		execv(args[0], (char *const *)args);
@@ -677,6 +679,42 @@ static void test_permission_denied_names_the_setting_that_grants_it(void **state
 	    run_as_nobody(TOOL_ARGS("--socket", sock, "info", "private"), err, sizeof(err)), 1);
 	assert_non_null(strstr(err, "SHMQ_EPERM"));
 	daemon_remove(&locked);
+}
+
+/*
+ * shmq-stat takes the same first guesses: durations with a unit, word
+ * values in any case, and errors that list the valid values.
+ */
+static void test_shmq_stat_takes_durations_and_lists_valid_values(void **state)
+{
+	struct daemon *d = *state;
+	const char *stat = getenv("SHMQ_STAT");
+	static const char *const bad[][3] = {
+	    {"--sort", "size", "(valid: name, rate, bytes, depth, drops or lag)"},
+	    {"--color", "often", "(valid: always, never or auto)"},
+	    {"--interval", "1x", "(valid: seconds, or with a unit: 500ms"},
+	    {"--interval", "10ms", "50ms to 24h"},
+	    {"--count", "0", "(valid: a whole number, 1 or more)"},
+	};
+	char err[4096];
+
+	if (!stat)
+		skip();
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct run_job a = {
+		    .argv = TOOL_ARGS(stat, "--socket", d->sock, bad[i][0], bad[i][1], "--once")};
+
+		assert_int_equal(run_job(&a, err, sizeof(err)), 2);
+		if (!strstr(err, "not a valid value") || !strstr(err, bad[i][2]))
+			fail_msg("shmq-stat %s %s said \"%s\"", bad[i][0], bad[i][1], err);
+	}
+	{
+		struct run_job a = {.argv =
+					TOOL_ARGS(stat, "--socket", d->sock, "--interval", "500ms",
+						  "--sort", "Rate", "--color", "NEVER", "--once")};
+
+		assert_int_equal(run_job(&a, err, sizeof(err)), 0);
+	}
 }
 
 /* shmqd on its own socket with its stderr into a file, as a service manager may run it. */
@@ -821,6 +859,7 @@ int main(void)
 	    T(test_permission_denied_names_the_setting_that_grants_it),
 	    T(test_second_daemon_names_the_running_one_and_replace),
 	    T(test_daemon_log_formats_json_and_journal),
+	    T(test_shmq_stat_takes_durations_and_lists_valid_values),
 	};
 
 	unsetenv("SHMQ_SOCKET");
