@@ -1,8 +1,12 @@
 /*
  * test_cli.c - the shmq command against a real shmqd: create, ls, info,
- * rm, pub (arguments and stdin), sub (--count, --from, --timeout), the
- * socket from --socket or $SHMQ_SOCKET, and what it says when something
- * is wrong. Exit status: 0 success, 1 failed operation, 2 usage error,
+ * rm, pub (arguments and stdin), sub (--count, --from, --timeout, --wait
+ * modes as shmq-stat shows them), the socket from --socket or
+ * $SHMQ_SOCKET, and what it says when something is wrong: losses, a
+ * daemon that goes away and comes back, permission denied (as nobody),
+ * channels ls does not show. Also what shmqd and shmq-stat say to a
+ * newcomer: a second daemon on a live socket, --log-format, shmq-stat's
+ * values. Exit status: 0 success, 1 failed operation, 2 usage error,
  * 3 timeout. test_cli_formats.c covers output formats, inputs and limits.
  */
 #include <fcntl.h>
@@ -23,6 +27,7 @@
 
 #include "daemon.h"
 #include "helpers.h"
+#include "raw.h"
 
 /* Run shmq --socket SOCK args...; the result must be freed. */
 #define SHMQ(r, d, input, ...) tool_run((r), (input), TOOL_ARGS("--socket", (d)->sock, __VA_ARGS__))
@@ -619,6 +624,39 @@ static int run_as_nobody(const char *const argv[], char *err, size_t len)
 }
 
 /*
+ * LIST's answer grew at protocol minor 5 (hidden, then padding): a
+ * client of minor 4 gets the longer body, and the fields it knows stand
+ * where they stood.
+ */
+static void test_list_answer_of_minor_5_reads_as_minor_4(void **state)
+{
+	struct daemon *d = *state;
+	struct proto_hello hello = {.major = PROTO_VERSION, .minor = PROTO_MINOR_HIDDEN - 1};
+	struct proto_list_req req = {0};
+	struct proto_list out;
+	struct proto_hdr h;
+	struct tool_result r;
+	struct raw raw;
+
+	assert_int_equal(offsetof(struct proto_list, hidden),
+			 8 + PROTO_LIST_ROWS * sizeof(struct proto_info));
+	SHMQ(&r, d, NULL, "create", "seen");
+	expect(&r, 0, "");
+	tool_result_free(&r);
+	assert_int_equal(raw_connect(&raw, d->sock), 0);
+	assert_int_equal(raw_call(&raw, OP_HELLO, &hello, sizeof(hello), NULL, 0), 0);
+	assert_int_equal(raw_request(&raw, OP_LIST, &req, sizeof(req)), 0);
+	memset(&out, 0xff, sizeof(out));
+	assert_int_equal(raw_reply(&raw, &h, &out, sizeof(out), NULL, NULL), 0);
+	assert_int_equal(h.body_bytes, sizeof(struct proto_list));
+	assert_int_equal(out.total, 1);
+	assert_int_equal(out.count, 1);
+	assert_string_equal(out.rows[0].name, "seen");
+	assert_int_equal(out.hidden, 0); /* root sees everything */
+	raw_close(&raw);
+}
+
+/*
  * A second shmqd on a socket that one serves is refused, and says whose
  * the socket is (the running daemon's pid) and how to take over.
  */
@@ -859,6 +897,7 @@ int main(void)
 	    T(test_sub_wait_mode_shows_in_shmq_stat),
 	    T(test_permission_denied_names_the_setting_that_grants_it),
 	    T(test_second_daemon_names_the_running_one_and_replace),
+	    T(test_list_answer_of_minor_5_reads_as_minor_4),
 	    T(test_daemon_log_formats_json_and_journal),
 	    T(test_shmq_stat_takes_durations_and_lists_valid_values),
 	};
