@@ -17,7 +17,7 @@ static const char overview[] =
     "  info NAME              show a channel's settings and offsets\n"
     "  repair NAME            cut readers stuck at a bad record forward\n"
     "  pub NAME [MESSAGE...]  publish the arguments, or stdin (publish)\n"
-    "  sub NAME               print messages (from the earliest retained one) (subscribe)\n"
+    "  sub NAME               print messages, from the earliest retained one (subscribe)\n"
     "  help [COMMAND]         this text, or one command's\n"
     "\n"
     "Options for every command:\n"
