@@ -684,16 +684,12 @@ static void test_second_daemon_names_the_running_one_and_replace(void **state)
  */
 static void test_permission_denied_names_the_setting_that_grants_it(void **state)
 {
-	struct daemon *d = *state, locked;
+	struct daemon *d = *state; /* with CONF_PRIVATE */
+	const char *sock = d->sock;
 	char err[2048];
-	const char *sock = locked.sock;
 
-	(void)d;
 	if (geteuid() != 0)
 		skip();
-	assert_int_equal(daemon_start(&locked, "[channel private]\npublish = 0\nsubscribe = 0\n"),
-			 0);
-	assert_int_equal(chmod(locked.dir, 0711), 0);
 	assert_int_equal(
 	    run_as_nobody(TOOL_ARGS("--socket", sock, "sub", "private", "-e"), err, sizeof(err)),
 	    1);
@@ -717,7 +713,6 @@ static void test_permission_denied_names_the_setting_that_grants_it(void **state
 	assert_int_equal(
 	    run_as_nobody(TOOL_ARGS("--socket", sock, "info", "private"), err, sizeof(err)), 1);
 	assert_non_null(strstr(err, "SHMQ_EPERM"));
-	daemon_remove(&locked);
 }
 
 /*
@@ -877,6 +872,11 @@ static void test_daemon_log_formats_json_and_journal(void **state)
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
+/* A daemon with the configuration conf, its socket open to other uids. */
+#define T_CONF(f, conf)                                                                            \
+	cmocka_unit_test_prestate_setup_teardown(f, fx_daemon_setup_conf, daemon_teardown,         \
+						 (void *)(conf))
+#define CONF_PRIVATE "[channel private]\npublish = 0\nsubscribe = 0\n"
 
 int main(void)
 {
@@ -895,7 +895,7 @@ int main(void)
 	    T(test_sub_says_shmqd_went_away_and_is_back_while_messages_flow),
 	    T(test_sub_loss_line_names_the_channel),
 	    T(test_sub_wait_mode_shows_in_shmq_stat),
-	    T(test_permission_denied_names_the_setting_that_grants_it),
+	    T_CONF(test_permission_denied_names_the_setting_that_grants_it, CONF_PRIVATE),
 	    T(test_second_daemon_names_the_running_one_and_replace),
 	    T(test_list_answer_of_minor_5_reads_as_minor_4),
 	    T(test_daemon_log_formats_json_and_journal),
