@@ -136,6 +136,11 @@ static void say_perm_hint(const char *what, const struct opts *o)
 			"its [channel NAME] section in shmqd's configuration (a channel created on "
 			"demand admits only its creator)\n",
 			list, list);
+	else if (!strcmp(what, "info"))
+		fputs(
+		    "shmq: to see a channel, a uid must own it or be in the \"publish =\" or "
+		    "\"subscribe =\" list of its [channel NAME] section in shmqd's configuration\n",
+		    stderr);
 	else if (!strcmp(what, "rm") || !strcmp(what, "repair"))
 		fprintf(stderr,
 			"shmq: %s takes root, shmqd's uid or the channel's owner; no setting "

@@ -713,6 +713,7 @@ static void test_permission_denied_names_the_setting_that_grants_it(void **state
 	assert_int_equal(
 	    run_as_nobody(TOOL_ARGS("--socket", sock, "info", "private"), err, sizeof(err)), 1);
 	assert_non_null(strstr(err, "SHMQ_EPERM"));
+	assert_non_null(strstr(err, "to see a channel, a uid must own it or be in the"));
 }
 
 /*
