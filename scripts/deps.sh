@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # deps.sh - install the Debian packages shmq needs, only those missing.
 #   scripts/deps.sh build   compiler, meson, liburing, libnuma, cmocka, libmicrohttpd
-#                           (shmq-stat --listen), libjansson (JSON), and for the tests python3 (JSON
-#                           checks), man-db, groff (man pages), curl and prometheus
-#                           (promtool: shmq-stat's metrics), clang-format (the style
-#                           suite)
+#                           (shmq-stat --listen), jansson (JSON output), and for the
+#                           tests python3 (JSON checks), man-db, groff (man pages),
+#                           curl and prometheus (promtool: shmq-stat's metrics),
+#                           clang-format (the style suite)
 #   scripts/deps.sh bench   the above, plus the benchmark's baselines and plots
 # Runs apt-get through sudo when not root. Sourced or executed.
 set -euo pipefail
