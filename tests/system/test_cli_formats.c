@@ -322,7 +322,7 @@ static void test_format_prints_each_placeholder(void **state)
 	FAILS(d, 2, "unknown placeholder", "sub", "f", "--format", "trailing %");
 	FAILS(d, 2, "does not apply to pub", "pub", "f", "--raw", "x");
 	FAILS(d, 2, "does not go with MESSAGE arguments", "pub", "f", "--json", "x");
-	FAILS(d, 2, "does not go with --length-prefixed", "pub", "f", "--json", "-L");
+	FAILS(d, 2, "--json and --length-prefixed conflict", "pub", "f", "--json", "-L");
 	FAILS(d, 2, "does not go with header options", "pub", "f", "--json", "--key", "k");
 	FAILS(d, 2, "does not apply to sub", "sub", "f", "--key", "k");
 }
@@ -927,6 +927,7 @@ static void test_first_guesses_are_accepted(void **state)
 static void test_conflicting_options_are_named(void **state)
 {
 	struct daemon *d = *state;
+	struct tool_result r;
 
 	OK(d, "", "create", "c");
 	FAILS(d, 2, "--json and --raw conflict", "sub", "c", "--json", "--raw");
@@ -935,6 +936,15 @@ static void test_conflicting_options_are_named(void **state)
 	FAILS(d, 2, "--from and --last conflict", "sub", "c", "--from", "3", "--last", "2");
 	FAILS(d, 2, "--null and --file conflict", "pub", "c", "-0", "--file", "/dev/null");
 	FAILS(d, 2, "--length-prefixed and --null conflict", "pub", "c", "-L", "-0");
+	FAILS(d, 2, "--json and --null conflict", "pub", "c", "--json", "-0");
+	FAILS(d, 2, "--file and --json conflict", "pub", "c", "--file", "/dev/null", "-j");
+	FAILS(d, 2, "--json and --format conflict", "sub", "c", "--json", "-f", "%s");
+	/* other names take the options of their command */
+	SHMQ(&r, d, NULL, "list", "--json");
+	expect(&r, 0, NULL);
+	assert_non_null(strstr(r.out, "{\"schema\":\"shmq-ls\",\"version\":1,"));
+	assert_non_null(strstr(r.out, "\"name\":\"c\""));
+	tool_result_free(&r);
 	/* an option given twice is no conflict; nothing was published above */
 	OK(d, "", "sub", "c", "--json", "--json", "-e");
 	OK(d, "", "sub", "c", "-e");
