@@ -474,9 +474,41 @@ static int make_parent(const char *path)
 }
 
 /*
- * Refuse to steal the socket of a live daemon; remove a stale one. Anything
- * else at the path (a regular file, such as a config file named by mistake,
- * or a directory) is refused and left alone.
+ * A live socket at path: say who listens there (SO_PEERCRED of our
+ * connection names the process that called listen(); 0 when it is in
+ * another pid namespace) and how to take over.
+ */
+static void say_holder(int fd, const char *path)
+{
+	struct ucred cr = {0};
+	socklen_t len = sizeof(cr);
+	char proc[64], comm[32] = "?";
+	FILE *f;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) || cr.pid <= 0) {
+		log_msg(LOG_ERROR, "ctl",
+			"socket path=%s is in use by a process of another pid namespace; "
+			"shmqd --replace takes over from a running shmqd",
+			path);
+		return;
+	}
+	snprintf(proc, sizeof(proc), "/proc/%d/comm", (int)cr.pid);
+	f = fopen(proc, "re");
+	if (f) {
+		if (fgets(comm, sizeof(comm), f))
+			comm[strcspn(comm, "\n")] = 0;
+		fclose(f);
+	}
+	log_msg(LOG_ERROR, "ctl",
+		"socket path=%s is in use by pid=%d comm=%s uid=%u; stop it, or start with "
+		"--replace to take over its channels",
+		path, (int)cr.pid, comm, (unsigned)cr.uid);
+}
+
+/*
+ * Refuse to steal the socket of a live daemon (saying whose it is);
+ * remove a stale one. Anything else at the path (a regular file, such as a
+ * config file named by mistake, or a directory) is refused and left alone.
  */
 static int claim_path(const struct sockaddr_un *sa)
 {
@@ -495,6 +527,8 @@ static int claim_path(const struct sockaddr_un *sa)
 	if (fd < 0)
 		return -1;
 	live = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
+	if (live)
+		say_holder(fd, sa->sun_path);
 	close(fd);
 	if (live) {
 		errno = EADDRINUSE;

@@ -1,7 +1,10 @@
 /*
- * logmsg.h - the daemon's log: one line per event on stderr, "level
- * component message key=value". What a client can trigger goes through a
- * struct log_rate. Main thread only.
+ * logmsg.h - the daemon's log: one line per event on stderr, in one of
+ * three formats (--log-format): text, "time level component message
+ * key=value"; json, one object a line with the same four fields; journal,
+ * for systemd's journal, which stamps the time itself: "<N>component
+ * message", N the syslog priority. What a client can trigger goes through
+ * a struct log_rate. Main thread only.
  */
 #ifndef DAEMON_LOGMSG_H
 #define DAEMON_LOGMSG_H
@@ -10,7 +13,20 @@
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
+enum log_output { LOG_TEXT, LOG_JSON, LOG_JOURNAL };
+
 extern enum log_level log_threshold;
+extern enum log_output log_output;
+
+/* "text", "json" or "journal" (any case) into *out: 0, or -1. */
+int log_output_parse(const char *s, enum log_output *out);
+
+/*
+ * The format when none is asked: journal when stderr is the stream that
+ * $JOURNAL_STREAM names (systemd sets it for a service whose output goes
+ * to the journal), else text.
+ */
+enum log_output log_output_default(void);
 
 __attribute__((format(printf, 3, 4))) void log_msg(enum log_level level, const char *component,
 						   const char *fmt, ...);

@@ -48,7 +48,7 @@ static void usage(FILE *f)
 	fprintf(
 	    f,
 	    "usage: shmqd [--socket PATH] [--config FILE] [--ready-fd N | --background]\n"
-	    "             [--verbose|--quiet]\n"
+	    "             [--verbose|--quiet] [--log-format text|json|journal]\n"
 	    "       shmqd --check-config [--config FILE]\n"
 	    "  --socket PATH   control socket (default $SHMQ_SOCKET, else\n"
 	    "                  $XDG_RUNTIME_DIR/shmq/shmqd.sock, /run/shmq/shmqd.sock for root,\n"
@@ -59,6 +59,8 @@ static void usage(FILE *f)
 	    "  --background    return once the socket listens, printing the daemon's pid\n"
 	    "  --replace       take over the channels of the shmqd running on the socket\n"
 	    "  --verbose, --quiet  log debug lines, or warnings and errors only\n"
+	    "  --log-format F  text (default), json (an object a line), or journal (<N>\n"
+	    "                  priority prefixes; the default when stderr is $JOURNAL_STREAM)\n"
 	    "  --version       print the version and exit\n");
 }
 
@@ -141,6 +143,14 @@ static int parse_opt(struct args *a, int o)
 	case 'R':
 		a->replace = 1;
 		return 0;
+	case 'L':
+		if (log_output_parse(optarg, &log_output) == 0)
+			return 0;
+		fprintf(stderr,
+			"shmqd: --log-format %s: not a valid value (valid: text, json or "
+			"journal)\n",
+			optarg);
+		return 2;
 	case 'h':
 		usage(stdout);
 		return 1;
@@ -161,12 +171,14 @@ static int parse_args(int argc, char **argv, struct args *a)
 						 {"ready-fd", required_argument, NULL, 'r'},
 						 {"background", no_argument, NULL, 'b'},
 						 {"replace", no_argument, NULL, 'R'},
+						 {"log-format", required_argument, NULL, 'L'},
 						 {"help", no_argument, NULL, 'h'},
 						 {NULL, 0, NULL, 0}};
 	int o, rc;
 
 	memset(a, 0, sizeof(*a));
 	a->ready_fd = -1;
+	log_output = log_output_default();
 	default_path(a);
 	while ((o = getopt_long(argc, argv, "s:c:vqVCh", longopts, NULL)) != -1) {
 		rc = parse_opt(a, o);

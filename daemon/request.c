@@ -225,8 +225,12 @@ static int op_list(struct ctl *c, struct client *cl, const void *body, struct re
 	for (uint32_t i = 0; i < c->reg->n; i++) {
 		struct channel *ch = c->reg->ch[i];
 
-		if (ch->deleted || !visible(c, cl, ch))
+		if (ch->deleted)
 			continue;
+		if (!visible(c, cl, ch)) {
+			out->hidden++;
+			continue;
+		}
 		if (live >= req->start && out->count < PROTO_LIST_ROWS)
 			info_fill(&out->rows[out->count++], ch);
 		live++;

@@ -341,6 +341,18 @@ SHMQ_EXPORT int shmq_channel_info(struct shmq_client *c, const char *name,
 	return err;
 }
 
+/* One OP_LIST call; a daemon before minor 5 answers without .hidden (then 0). */
+static int list_call(struct shmq_client *c, const struct proto_list_req *req,
+		     struct proto_list *resp)
+{
+	uint32_t len = c->daemon_minor < PROTO_MINOR_HIDDEN
+			   ? (uint32_t)offsetof(struct proto_list, hidden)
+			   : (uint32_t)sizeof(*resp);
+
+	memset(resp, 0, sizeof(*resp));
+	return client_call(c, OP_LIST, req, sizeof(*req), resp, len, NULL, NULL);
+}
+
 SHMQ_EXPORT int shmq_channel_list(struct shmq_client *c, struct shmq_channel_info *out, size_t max)
 {
 	struct proto_list_req req = {0};
@@ -351,7 +363,7 @@ SHMQ_EXPORT int shmq_channel_list(struct shmq_client *c, struct shmq_channel_inf
 	if (!c || (max && !out))
 		return -SHMQ_EINVAL;
 	do {
-		err = client_call(c, OP_LIST, &req, sizeof(req), &resp, sizeof(resp), NULL, NULL);
+		err = list_call(c, &req, &resp);
 		if (err)
 			return err;
 		if (resp.count > PROTO_LIST_ROWS)
@@ -361,6 +373,22 @@ SHMQ_EXPORT int shmq_channel_list(struct shmq_client *c, struct shmq_channel_inf
 		req.start += resp.count;
 	} while (resp.count && filled < max && req.start < resp.total);
 	return resp.total > (uint32_t)INT32_MAX ? -SHMQ_EPROTO : (int)resp.total;
+}
+
+SHMQ_EXPORT int shmq_channel_hidden(struct shmq_client *c)
+{
+	struct proto_list_req req = {.start = UINT32_MAX}; /* no rows: only the counts */
+	struct proto_list resp;
+	int err;
+
+	if (!c)
+		return -SHMQ_EINVAL;
+	if (c->daemon_minor < PROTO_MINOR_HIDDEN)
+		return -SHMQ_EVERSION;
+	err = list_call(c, &req, &resp);
+	if (err)
+		return err;
+	return resp.hidden > (uint32_t)INT32_MAX ? -SHMQ_EPROTO : (int)resp.hidden;
 }
 
 int chan_open_req(struct shmq_client *c, const char *name, const void *out, uint32_t role,

@@ -261,6 +261,14 @@ int shmq_channel_repair(struct shmq_client *client, const char *name, uint32_t *
  */
 int shmq_channel_list(struct shmq_client *client, struct shmq_channel_info *out, size_t max);
 
+/*
+ * The number of channels the daemon has that the caller may neither
+ * publish to nor subscribe to, which shmq_channel_list() and
+ * shmq_channel_info() do not show (0 for root and the daemon's uid); or
+ * a negative error: -SHMQ_EVERSION from a daemon before protocol minor 5.
+ */
+int shmq_channel_hidden(struct shmq_client *client);
+
 /* Describe one channel. -SHMQ_ENOENT. */
 int shmq_channel_info(struct shmq_client *client, const char *name, struct shmq_channel_info *out);
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # deps.sh - install the Debian packages shmq needs, only those missing.
 #   scripts/deps.sh build   compiler, meson, liburing, libnuma, cmocka, libmicrohttpd
-#                           (shmq-stat --listen), libjansson (JSON), and for the tests python3 (JSON
-#                           checks), man-db, groff (man pages), curl and prometheus
-#                           (promtool: shmq-stat's metrics), clang-format (the style
-#                           suite), libnats-dev and nats-server (shmq-bridge and
-#                           its test), debhelper and lintian (the Debian packages'
-#                           test: 3 to 8 minutes, in the full run only)
+#                           (shmq-stat --listen), jansson (JSON), and for the
+#                           tests python3 (JSON checks), man-db, groff (man pages),
+#                           curl and prometheus (promtool: shmq-stat's metrics),
+#                           clang-format (the style suite), libnats-dev and
+#                           nats-server (shmq-bridge and its test), debhelper and
+#                           lintian (the Debian packages' test: 3 to 8 minutes, in
+#                           the full run only)
 #   scripts/deps.sh bench   the above, plus the benchmark's baselines and plots
 # Runs apt-get through sudo when not root. Sourced or executed.
 set -euo pipefail

@@ -24,17 +24,17 @@
 #define PROTO_STATS_ROWS 80u
 /*
  * The minor version each side announces in OP_HELLO. 2 added OP_STATS, 3
- * OP_RESUME, 4 OP_REPAIR; a client asks a daemon of a lower minor nothing it does not
- * know (a daemon counts unknown ops as malformed requests). A later minor
- * may also append fields to a body (0 meaning what the earlier minor did):
- * each side takes a longer body from a peer of a higher minor and reads
- * the fields it knows; from a peer of its own minor or lower, a body must
- * have exactly its size. OP_HELLO's bodies may be longer from anyone.
+ * OP_RESUME, 4 OP_REPAIR, 5 proto_list.hidden; a client asks a daemon of a lower minor nothing it
+ * does not know (a daemon counts unknown ops as malformed requests). A later minor may also append
+ * fields to a body (0 meaning what the earlier minor did): each side takes a longer body from a
+ * peer of a higher minor and reads the fields it knows; from a peer of its own minor or lower, a
+ * body must have exactly its size. OP_HELLO's bodies may be longer from anyone.
  */
-#define PROTO_MINOR 4u
+#define PROTO_MINOR 5u
 #define PROTO_MINOR_STATS 2u
 #define PROTO_MINOR_RESUME 3u
 #define PROTO_MINOR_REPAIR 4u
+#define PROTO_MINOR_HIDDEN 5u
 
 /*
  * The seq of the answer with which shmqd turns a connection away before
@@ -158,6 +158,9 @@ struct proto_list {
 	uint32_t total;
 	uint32_t count;
 	struct proto_info rows[PROTO_LIST_ROWS];
+	/* minor 5: channels the caller may neither publish to nor subscribe to */
+	uint32_t hidden;
+	uint32_t pad;
 };
 
 /* What OP_PEERS asks for. */

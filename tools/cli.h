@@ -58,7 +58,10 @@ struct opts {
 	uint32_t start;
 	uint64_t offset;
 	const char *from; /* as written, for messages */
-	int wait;
+	int from_last;	  /* --last N, --from last, --from -N: start N before the tail */
+	uint64_t last;
+	uint32_t wait_mode; /* --wait: enum shmq_wait */
+	int wait;	    /* -w, --wait-channel: wait for the channel to be created */
 	int exit_at_end;
 	enum out_mode out;
 	const char *format;
@@ -91,5 +94,8 @@ int cmd_sub(struct shmq_client *c, const char *name, const struct opts *o);
 /* Help: the overview, or one command's (0, or -1 for an unknown command). */
 void help_overview(FILE *f);
 int help_command(FILE *f, const char *cmd);
+
+/* The command an alias names ("list": "ls", "subscribe": "sub"), else cmd. */
+const char *help_command_name(const char *cmd);
 
 #endif

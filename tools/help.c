@@ -1,7 +1,7 @@
 /*
  * help.c - the shmq command's help: an overview (shmq --help, shmq help)
  * and one text a command (shmq help CMD, shmq CMD --help). docs/CLI.md
- * and tools/shmq.1 say the same at length; change them together.
+ * and man/shmq.1 say the same at length; change them together.
  */
 #include <string.h>
 
@@ -10,14 +10,14 @@
 static const char overview[] =
     "usage: shmq [--socket PATH] COMMAND [OPTIONS] [ARGS]\n"
     "\n"
-    "Commands:\n"
-    "  ls [--json]            list channels\n"
+    "Commands (and the other names they answer to):\n"
+    "  ls [--json]            list channels (list)\n"
     "  create NAME            create a channel\n"
-    "  rm NAME                delete a channel\n"
+    "  rm NAME                delete a channel (remove, delete)\n"
     "  info NAME [--json]     show a channel's settings and offsets\n"
     "  repair NAME            cut readers stuck at a bad record forward\n"
-    "  pub NAME [MESSAGE...]  publish the arguments, or stdin\n"
-    "  sub NAME               print messages (from the earliest retained one)\n"
+    "  pub NAME [MESSAGE...]  publish the arguments, or stdin (publish)\n"
+    "  sub NAME               print messages, from the earliest retained one (subscribe)\n"
     "  help [COMMAND]         this text, or one command's\n"
     "\n"
     "Options for every command:\n"
@@ -26,7 +26,9 @@ static const char overview[] =
     "  -h, --help             help (shmq CMD --help: that command's)\n"
     "  -V, --version          print the version\n"
     "\n"
-    "pub and sub never create a channel unless given --create.\n"
+    "pub and sub never create a channel unless given --create. Values such as\n"
+    "block or Latest may be written in any case; options that choose the same\n"
+    "thing (--json and --raw) conflict.\n"
     "Exit status: 0 success, 1 a failed operation (stderr names the SHMQ_E... code),\n"
     "2 a usage error, 3 --timeout ran out. See shmq(1) and docs/CLI.md.\n";
 
@@ -72,11 +74,16 @@ static const char help_sub[] =
     "library's default is the latest). Losses go to stderr. SIGINT and SIGTERM\n"
     "flush what was received and exit 0.\n"
     "  -c, --create           create NAME if missing (with the channel settings)\n"
-    "  -w, --wait             wait for NAME to be created (until --timeout)\n"
-    "  --from WHERE           earliest (default), latest, or an OFFSET\n"
+    "  -w, --wait-channel     wait for NAME to be created (until --timeout)\n"
+    "  --from WHERE           earliest (default), latest, last (the last message),\n"
+    "                         -N (the last N messages), or an OFFSET\n"
+    "  --last N               start at the last N messages (--from -N)\n"
     "  -n, --count N          exit 0 after N messages\n"
-    "  -t, --timeout SECONDS  exit 3 if still running after SECONDS (a fraction is fine)\n"
+    "  -t, --timeout TIME     exit 3 if still running after TIME: seconds (a fraction\n"
+    "                         is fine), or with a unit: 500ms, 1.5s, 2m, 1h\n"
     "  -e, --exit-at-end      exit 0 once no further message is ready\n"
+    "  --wait MODE            how to wait for messages: spin-sleep (default), spin,\n"
+    "                         sleep or event (an eventfd in poll()); shmq-stat shows it\n"
     "Output (default: each payload on a line; on a terminal control bytes,\n"
     "backslashes and invalid UTF-8 are escaped as \\n \\r \\t \\\\ \\xNN):\n"
     "  -f, --format FMT       %o offset, %t timestamp (ns since 1970, 0: none),\n"
@@ -88,12 +95,14 @@ static const char help_sub[] =
     "                         offset, timestamp_ns, time, lost, length, header\n"
     "                         fields, payload and its encoding (utf8 or base64)\n"
     "  -r, --raw              payload bytes only, nothing between messages\n"
-    "  -L, --length-prefixed  each message as a 4-byte big-endian length and payload\n\n";
+    "  -L, --length-prefixed  each message as a 4-byte big-endian length and payload\n"
+    "Losses go to stderr as \"shmq: sub NAME: lost N message(s) before offset M\".\n\n";
 
 static const char help_ls[] =
     "usage: shmq ls [--json]\n"
     "One line a channel: name, policy, ring bytes, max_message, readers,\n"
-    "publishers, NUMA, timestamps, oldest and tail offsets.\n"
+    "publishers, NUMA, timestamps, oldest and tail offsets. Channels this uid\n"
+    "may neither publish to nor subscribe to are not shown; stderr counts them.\n"
     "  -j, --json             one JSON object (schema shmq-ls, version 1)\n";
 static const char help_rm[] =
     "usage: shmq rm NAME\n"
@@ -109,6 +118,21 @@ static const char help_repair[] =
     "trust; block publishers waiting for it go on, and the reader counts the\n"
     "messages passed as lost. For root, shmqd's uid and the channel's owner.\n";
 static const char help_help[] = "usage: shmq help [COMMAND]\n";
+
+/* Other names of the commands: the words people try first. */
+static const struct {
+	const char *alias;
+	const char *cmd;
+} aliases[] = {
+    {"list", "ls"}, {"subscribe", "sub"}, {"publish", "pub"}, {"remove", "rm"}, {"delete", "rm"}};
+
+const char *help_command_name(const char *cmd)
+{
+	for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++)
+		if (!strcmp(cmd, aliases[i].alias))
+			return aliases[i].cmd;
+	return cmd;
+}
 
 void help_overview(FILE *f)
 {

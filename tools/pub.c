@@ -310,15 +310,16 @@ static int pub_open(struct shmq_client *c, const char *name, struct pub_run *r)
 	return err ? cli_fail("pub", name, err, r->o) : 0;
 }
 
-/* --json takes its messages and their fields from stdin only: 0, or CLI_USAGE. */
+/*
+ * --json takes its messages and their fields from stdin only: 0, or
+ * CLI_USAGE. -0, -L and --file with it are refused earlier, as options
+ * that conflict (opt_group() in shmq.c).
+ */
 static int json_conflicts(const struct opts *o, int nmsgs)
 {
-	const char *with = nmsgs		? "MESSAGE arguments"
-			   : o->in == IN_NUL	? "--null"
-			   : o->in == IN_LENGTH ? "--length-prefixed"
-			   : o->in == IN_FILES	? "--file"
-			   : o->msg.fields	? "header options (each line carries its own)"
-						: NULL;
+	const char *with = nmsgs	   ? "MESSAGE arguments"
+			   : o->msg.fields ? "header options (each line carries its own)"
+					   : NULL;
 
 	if (!o->json || !with)
 		return 0;

@@ -19,11 +19,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/ioctl.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "duration.h"
 #include "stat.h"
 
 #ifndef SHMQ_TOOL_VERSION
@@ -95,14 +97,13 @@ static void usage(FILE *f)
 	      f);
 }
 
+/* A duration (tools/duration.h: seconds, or 500ms, 2m) from 50 ms to a day. */
+#define DURATION_RANGE "seconds, or with a unit: 500ms, 1.5s, 2m; 50ms to 24h"
 static int parse_seconds(const char *s, double *out)
 {
-	char *end;
 	double v;
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !(v >= 0.05 && v <= 86400))
+	if (duration_parse(s, &v) || !(v >= 0.05 && v <= 86400))
 		return -1;
 	*out = v;
 	return 0;
@@ -162,6 +163,7 @@ static int parse_allow(struct opts *o, const char *arg)
 static int parse_opt(struct opts *o, int c, const char *arg)
 {
 	char *end;
+	double v;
 
 	switch (c) {
 	case 'o':
@@ -178,23 +180,36 @@ static int parse_opt(struct opts *o, int c, const char *arg)
 		o->listen = arg;
 		return 0;
 	case 'w':
-		return parse_seconds(arg, &o->watch_s) ? bad_usage("bad --watch seconds: %s", arg)
-						       : 0;
+		return parse_seconds(arg, &o->watch_s)
+			   ? bad_usage("--watch %s: not a valid value (valid: " DURATION_RANGE ")",
+				       arg)
+			   : 0;
 	case 'i':
-		if (!strcmp(arg, "0")) { /* --once, --json: one sample, no rates */
+		if (!duration_parse(arg, &v) && v == 0) { /* --once, --json: one sample, no rates */
 			o->interval_s = 0;
 			return 0;
 		}
-		return parse_seconds(arg, &o->interval_s) ? bad_usage("bad --interval: %s", arg)
-							  : 0;
+		return parse_seconds(arg, &o->interval_s)
+			   ? bad_usage("--interval %s: not a valid value (valid: " DURATION_RANGE
+				       "; 0 with --once or --json)",
+				       arg)
+			   : 0;
 	case 'n':
 		o->count = strtol(arg, &end, 10);
-		return *end || o->count <= 0 ? bad_usage("bad --count: %s", arg) : 0;
+		return *end || end == arg || o->count <= 0
+			   ? bad_usage(
+				 "--count %s: not a valid value (valid: a whole number, 1 or more)",
+				 arg)
+			   : 0;
 	case 'c':
 		o->pattern = arg;
 		return 0;
 	case 's':
-		return stat_sort_parse(arg, &o->sort) ? bad_usage("unknown sort key: %s", arg) : 0;
+		return stat_sort_parse(arg, &o->sort)
+			   ? bad_usage("--sort %s: not a valid value (valid: name, rate, bytes, "
+				       "depth, drops or lag)",
+				       arg)
+			   : 0;
 	case 'S':
 		o->socket_path = arg;
 		return 0;
@@ -207,9 +222,12 @@ static int parse_opt(struct opts *o, int c, const char *arg)
 		o->path = arg;
 		return arg[0] == '/' ? 0 : bad_usage("--path must start with '/': %s", arg);
 	case 'C':
-		o->colour = !strcmp(arg, "always") ? 1 : !strcmp(arg, "never") ? 0 : -1;
-		return strcmp(arg, "always") && strcmp(arg, "never") && strcmp(arg, "auto")
-			   ? bad_usage("--color wants always, never or auto: %s", arg)
+		o->colour = !strcasecmp(arg, "always") ? 1 : !strcasecmp(arg, "never") ? 0 : -1;
+		return strcasecmp(arg, "always") && strcasecmp(arg, "never") &&
+			       strcasecmp(arg, "auto")
+			   ? bad_usage(
+				 "--color %s: not a valid value (valid: always, never or auto)",
+				 arg)
 			   : 0;
 	default:
 		return 2;

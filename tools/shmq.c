@@ -13,9 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "cli_json.h"
+#include "duration.h"
 #include "format.h"
 
 #ifndef SHMQ_TOOL_VERSION
@@ -44,6 +47,8 @@ enum {
 	O_CORR_ID,
 	O_CONTENT_TYPE,
 	O_REPLY_TO,
+	O_LAST,
+	O_WAIT_MODE,
 };
 
 static const struct option longopts[] = {{"socket", required_argument, NULL, 's'},
@@ -59,7 +64,9 @@ static const struct option longopts[] = {{"socket", required_argument, NULL, 's'
 					 {"count", required_argument, NULL, 'n'},
 					 {"from", required_argument, NULL, O_FROM},
 					 {"timeout", required_argument, NULL, 't'},
-					 {"wait", no_argument, NULL, 'w'},
+					 {"wait-channel", no_argument, NULL, 'w'},
+					 {"wait", required_argument, NULL, O_WAIT_MODE},
+					 {"last", required_argument, NULL, O_LAST},
 					 {"exit-at-end", no_argument, NULL, 'e'},
 					 {"format", required_argument, NULL, 'f'},
 					 {"json", no_argument, NULL, 'j'},
@@ -100,6 +107,8 @@ static unsigned opt_cmds(int c)
 	case 'j': /* sub and ls, info write JSON; pub reads it */
 		return FOR_PUB | FOR_SUB | FOR_LS | FOR_INFO;
 	case O_FROM:
+	case O_LAST:
+	case O_WAIT_MODE:
 	case 't':
 	case 'w':
 	case 'e':
@@ -109,6 +118,38 @@ static unsigned opt_cmds(int c)
 	default:
 		return FOR_PUB;
 	}
+}
+
+/*
+ * After SHMQ_EPERM: who may do what was refused, and which setting of
+ * shmqd's configuration (docs/CONFIG.md) grants it to more uids.
+ */
+static void say_perm_hint(const char *what, const struct opts *o)
+{
+	const char *list = !strcmp(what, "pub") ? "publish" : "subscribe";
+
+	if (!strcmp(what, "create") ||
+	    ((!strcmp(what, "pub") || !strcmp(what, "sub")) && o->create))
+		fputs(
+		    "shmq: creating a channel takes root, shmqd's uid or a uid in the \"create =\" "
+		    "list of the [daemon] section of shmqd's configuration\n",
+		    stderr);
+	if (!strcmp(what, "pub") || !strcmp(what, "sub"))
+		fprintf(stderr,
+			"shmq: to %s, a uid must own the channel or be in the \"%s =\" list of "
+			"its [channel NAME] section in shmqd's configuration (a channel created on "
+			"demand admits only its creator)\n",
+			list, list);
+	else if (!strcmp(what, "info"))
+		fputs(
+		    "shmq: to see a channel, a uid must own it or be in the \"publish =\" or "
+		    "\"subscribe =\" list of its [channel NAME] section in shmqd's configuration\n",
+		    stderr);
+	else if (!strcmp(what, "rm") || !strcmp(what, "repair"))
+		fprintf(stderr,
+			"shmq: %s takes root, shmqd's uid or the channel's owner; no setting "
+			"grants it to other uids\n",
+			what);
 }
 
 int cli_fail(const char *what, const char *name, int err, const struct opts *o)
@@ -123,6 +164,8 @@ int cli_fail(const char *what, const char *name, int err, const struct opts *o)
 	}
 	fprintf(stderr, "shmq: %s%s%s: %s (%s)\n", what, name ? " " : "", name ? name : "",
 		shmq_strerror(err), shmq_errname(err));
+	if (err == -SHMQ_EPERM)
+		say_perm_hint(what, o);
 	return CLI_FAILED;
 }
 
@@ -201,9 +244,9 @@ static int parse_numa(const char *s, int32_t *out)
 {
 	uint64_t node;
 
-	if (!strcmp(s, "none"))
+	if (!strcasecmp(s, "none"))
 		*out = SHMQ_NUMA_NONE;
-	else if (!strcmp(s, "local"))
+	else if (!strcasecmp(s, "local"))
 		*out = SHMQ_NUMA_LOCAL;
 	else if (!parse_u64(s, &node) && node < INT32_MAX)
 		*out = SHMQ_NUMA_NODE((int32_t)node);
@@ -212,13 +255,19 @@ static int parse_numa(const char *s, int32_t *out)
 	return 0;
 }
 
+/* --from: earliest, latest, last (the last message), -N (the last N) or an offset. */
 static int parse_from(const char *s, struct opts *o)
 {
 	o->from = s;
-	if (!strcmp(s, "latest"))
+	o->from_last = 0;
+	if (!strcasecmp(s, "latest"))
 		o->start = SHMQ_START_LATEST;
-	else if (!strcmp(s, "earliest"))
+	else if (!strcasecmp(s, "earliest"))
 		o->start = SHMQ_START_EARLIEST;
+	else if (!strcasecmp(s, "last"))
+		o->from_last = 1, o->last = 1;
+	else if (s[0] == '-' && !parse_u64(s + 1, &o->last))
+		o->from_last = 1;
 	else if (!parse_u64(s, &o->offset))
 		o->start = SHMQ_START_OFFSET;
 	else
@@ -226,12 +275,37 @@ static int parse_from(const char *s, struct opts *o)
 	return 0;
 }
 
-static int parse_seconds(const char *s, double *out)
+/* --wait: the library's four wait modes, by the names shmq-stat shows too. */
+static int parse_wait_mode(const char *s, uint32_t *out)
+{
+	static const struct {
+		const char *name;
+		uint32_t mode;
+	} modes[] = {{"spin-sleep", SHMQ_WAIT_SPIN_SLEEP},
+		     {"spin_sleep", SHMQ_WAIT_SPIN_SLEEP},
+		     {"spin", SHMQ_WAIT_SPIN},
+		     {"sleep", SHMQ_WAIT_SLEEP},
+		     {"event", SHMQ_WAIT_EVENTFD},
+		     {"eventfd", SHMQ_WAIT_EVENTFD}};
+
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		if (!strcasecmp(s, modes[i].name)) {
+			*out = modes[i].mode;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* --rate: a positive number, a fraction is fine. */
+static int parse_rate(const char *s, double *out)
 {
 	char *end;
 
+	if (!((s[0] >= '0' && s[0] <= '9') || s[0] == '.') || strpbrk(s, "xX"))
+		return -1;
 	*out = strtod(s, &end);
-	return *end || end == s || !(*out >= 0) || *out > 1e9 ? -1 : 0;
+	return *end || end == s || !(*out > 0) || *out > 1e9 ? -1 : 0;
 }
 
 /* --header NAME=VALUE */
@@ -251,12 +325,12 @@ static int parse_header(const char *s, struct opts *o)
 	return 0;
 }
 
-/* One of the choices a|b, into *out (0 or 1). */
+/* One of the choices a|b, in any case, into *out (0 or 1). */
 static int parse_choice(const char *s, const char *zero, const char *one, uint32_t *out)
 {
-	if (strcmp(s, zero) && strcmp(s, one))
+	if (strcasecmp(s, zero) && strcasecmp(s, one))
 		return -1;
-	*out = !strcmp(s, one);
+	*out = !strcasecmp(s, one);
 	return 0;
 }
 
@@ -304,7 +378,7 @@ static int parse_pub_opt(int c, const char *arg, struct opts *o)
 		o->in = IN_FILES;
 		return 0;
 	case O_RATE:
-		return parse_seconds(arg, &o->rate) || o->rate <= 0 ? -1 : 0;
+		return parse_rate(arg, &o->rate);
 	case 'k':
 		o->msg.key = arg;
 		o->msg.key_len = (uint32_t)strlen(arg);
@@ -336,8 +410,13 @@ static int parse_sub_opt(int c, const char *arg, struct opts *o)
 	switch (c) {
 	case O_FROM:
 		return parse_from(arg, o);
+	case O_LAST:
+		o->from_last = 1;
+		return parse_u64(arg, &o->last);
+	case O_WAIT_MODE:
+		return parse_wait_mode(arg, &o->wait_mode);
 	case 't':
-		return parse_seconds(arg, &o->timeout_s);
+		return duration_parse(arg, &o->timeout_s);
 	case 'w':
 		o->wait = 1;
 		return 0;
@@ -387,6 +466,66 @@ static int parse_opt(int c, const char *arg, struct opts *o)
 	}
 }
 
+/* What an option takes, for its "not a valid value" error. */
+static const char *opt_values(int c)
+{
+	switch (c) {
+	case O_POLICY:
+		return "block or drop";
+	case O_PUBLISHERS:
+		return "one or many";
+	case O_NUMA:
+		return "none, local or a node number";
+	case O_FROM:
+		return "earliest, latest, last, -N for the last N messages, or an offset";
+	case O_WAIT_MODE:
+		return "spin, spin-sleep, sleep or event; -w, --wait-channel waits for the channel";
+	case 't':
+		return "a duration: " DURATION_SYNTAX;
+	case O_RATE:
+		return "messages a second, above 0 (a fraction is fine)";
+	default: /* -n, --last, --msg-id, --corr-id */
+		return "a whole number, 0 or more";
+	}
+}
+
+/* Options that choose the same thing: two different ones of a group conflict. */
+static int opt_group(int c)
+{
+	switch (c) {
+	case 'j':
+	case 'r':
+	case 'f':
+	case 'L':
+	case '0':
+	case 'F':
+		return 1; /* how sub writes messages, or how pub reads them */
+	case O_FROM:
+	case O_LAST:
+		return 2; /* where sub starts */
+	default:
+		return 0;
+	}
+}
+
+/* Two different options of one group among seen: a usage error naming both. */
+static int check_conflicts(const int *seen, int nseen)
+{
+	char a[32], b[32];
+
+	for (int i = 1; i < nseen; i++) {
+		for (int j = 0; j < i; j++) {
+			if (!opt_group(seen[i]) || opt_group(seen[i]) != opt_group(seen[j]) ||
+			    seen[i] == seen[j])
+				continue;
+			return usage_error("%s and %s conflict: give one of them",
+					   opt_name(seen[j], a, sizeof(a)),
+					   opt_name(seen[i], b, sizeof(b)));
+		}
+	}
+	return 0;
+}
+
 /* The bit of FOR_* a command is, 0 for rm, repair, help. */
 static unsigned cmd_bit(const char *cmd)
 {
@@ -427,20 +566,22 @@ static int parse_args(int argc, char **argv, struct opts *o, int *help)
 		}
 		err = c == 'h' ? (*help = 1, 0) : parse_opt(c, optarg, o);
 		if (err == -1)
-			fprintf(stderr, "shmq: %s %s: not a valid value (shmq help)\n",
-				opt_name(c, name, sizeof(name)), optarg);
+			fprintf(stderr, "shmq: %s %s: not a valid value (valid: %s)\n",
+				opt_name(c, name, sizeof(name)), optarg, opt_values(c));
 		if (err)
 			return -1;
 		if (nseen < 64)
 			seen[nseen++] = c;
 	}
+	if (optind < argc) /* shmq list, shmq subscribe: the command's own name */
+		argv[optind] = (char *)help_command_name(argv[optind]);
 	for (int i = 0; optind < argc && i < nseen; i++) {
 		cmds = opt_cmds(seen[i]);
 		if (cmds != FOR_ALL && !(cmds & cmd_bit(argv[optind])))
 			return usage_error("%s does not apply to %s (shmq help)",
 					   opt_name(seen[i], name, sizeof(name)), argv[optind]);
 	}
-	return 0;
+	return check_conflicts(seen, nseen) ? -1 : 0;
 }
 
 /* The channel's ring for --capacity asked and a largest message (what shmqd makes). */
@@ -546,6 +687,22 @@ static void print_info(const struct shmq_channel_info *ci)
 	       ci->flags & SHMQ_CHAN_NO_TIMESTAMP ? "off" : "on", ci->oldest, ci->tail);
 }
 
+/*
+ * ls: say on stderr how many channels this uid may not see (a daemon
+ * before protocol minor 5 cannot tell, and is not asked).
+ */
+static void say_hidden(struct shmq_client *c)
+{
+	int n = shmq_channel_hidden(c);
+
+	if (n > 0)
+		fprintf(stderr,
+			"shmq: ls: %d more channel%s hidden: uid %u may neither publish to nor "
+			"subscribe to %s (the \"publish =\" and \"subscribe =\" lists of shmqd's "
+			"configuration grant it)\n",
+			n, n == 1 ? " is" : "s are", (unsigned)getuid(), n == 1 ? "it" : "them");
+}
+
 static int cmd_ls(struct shmq_client *c, const struct opts *o)
 {
 	struct shmq_channel_info *rows = NULL;
@@ -574,6 +731,7 @@ static int cmd_ls(struct shmq_client *c, const struct opts *o)
 	for (int i = 0; !o->json && i < n; i++)
 		print_info(&rows[i]);
 	free(rows);
+	say_hidden(c);
 	return 0;
 }
 
@@ -665,7 +823,7 @@ int main(int argc, char **argv)
 		return rc > 0 ? CLI_OK : CLI_USAGE;
 	cmd = optind < argc ? argv[optind] : NULL;
 	if (cmd && !strcmp(cmd, "help")) /* shmq help [CMD] */
-		return help(optind + 1 < argc ? argv[optind + 1] : NULL);
+		return help(optind + 1 < argc ? help_command_name(argv[optind + 1]) : NULL);
 	if (want_help) /* shmq --help, shmq CMD --help */
 		return help(cmd);
 	if (!cmd) {

@@ -14,6 +14,7 @@
 #include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "stat.h"
@@ -346,7 +347,7 @@ const char *stat_sort_name(enum stat_sort key)
 int stat_sort_parse(const char *name, enum stat_sort *out)
 {
 	for (unsigned k = 0; k < SORT_COUNT; k++) {
-		if (!strcmp(name, sort_names[k])) {
+		if (!strcasecmp(name, sort_names[k])) {
 			*out = (enum stat_sort)k;
 			return 0;
 		}

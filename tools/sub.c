@@ -1,6 +1,7 @@
 /*
- * sub.c - shmq sub: open a subscriber (waiting for the channel with
- * --wait), print each message as a verified copy, and stop at --count,
+ * sub.c - shmq sub: open a subscriber in the wait mode of --wait (waiting
+ * for the channel with --wait-channel; at the last messages with --last),
+ * print each message as a verified copy, and stop at --count,
  * at --timeout (CLI_TIMEOUT), at the tail (-e), on SIGINT or SIGTERM, or
  * when the reader of the output goes away. Output goes out per message on
  * a terminal and otherwise whenever no further message is ready, so
@@ -21,7 +22,7 @@
 #include "format.h"
 
 #define SLICE_NS 100000000    /* 100 ms */
-#define WAIT_POLL_NS 20000000 /* --wait: look for the channel every 20 ms */
+#define WAIT_POLL_NS 20000000 /* --wait-channel: look for the channel every 20 ms */
 
 /* Why the loop stopped without an error (positive, beside -SHMQ_E… codes). */
 enum sub_end {
@@ -39,6 +40,7 @@ struct sub_run {
 	size_t cap;
 	uint64_t lost_pending; /* torn copies not yet reported */
 	uint64_t deadline_ns;  /* 0: none */
+	uint64_t looked_ns;    /* when say_outage() last looked */
 	bool tty;	       /* stdout is a terminal: flush each message */
 	bool away;	       /* we said the daemon went away */
 	struct shmq_client *c;
@@ -106,14 +108,26 @@ static int64_t slice_left(const struct sub_run *r)
 
 /*
  * A daemon that goes away and comes back is an outage to ride out: the
- * messages keep coming meanwhile; say so on stderr, once each way. The
+ * messages keep coming meanwhile; say so on stderr, once each way. Looked
+ * at every SLICE_NS, whether messages flow or not (the library reconnects
+ * whenever the reader runs dry, at 200 messages a second too). The
  * library ends the subscription (-SHMQ_ECLOSED) if the daemon stays away
  * for 30 s, or comes back without the channel.
  */
 static void say_outage(struct sub_run *r)
 {
-	bool away = shmq_client_connected(r->c) == 0;
+	struct timespec ts;
+	uint64_t now;
+	bool away;
 
+	/* the coarse clock (a few ms fine) costs a few ns a message, not tens */
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+
+	if (now - r->looked_ns < SLICE_NS)
+		return;
+	r->looked_ns = now;
+	away = shmq_client_connected(r->c) == 0;
 	if (away == r->away)
 		return;
 	r->away = away;
@@ -202,10 +216,12 @@ static int sub_loop(struct sub_run *r)
 		}
 		if (err)
 			break;
+		say_outage(r);
 		if (m.lost)
 			fprintf(stderr,
-				"shmq: lost %" PRIu64 " message(s) before offset %" PRIu64 "\n",
-				m.lost, m.offset);
+				"shmq: sub %s: lost %" PRIu64 " message(s) before offset %" PRIu64
+				"\n",
+				r->name, m.lost, m.offset);
 		if (format_message(&r->out, &m))
 			return errno == EPIPE ? SUB_STOPPED : SUB_WRITE;
 		if (r->tty && (err = output_flush(r->out.f)))
@@ -246,24 +262,46 @@ static int fail_missing(const char *name, bool waited)
 }
 
 /*
+ * Open once. --last N starts N messages before the tail as it is now (the
+ * library raises an offset below the oldest retained one to that); a
+ * channel that --create makes is empty, and starts at its beginning.
+ */
+static int sub_open_once(struct shmq_client *c, const char *name, struct shmq_sub_opts *so,
+			 struct sub_run *r)
+{
+	struct shmq_channel_info ci;
+	int err;
+
+	if (r->o->from_last && !so->create) {
+		err = shmq_channel_info(c, name, &ci);
+		if (err)
+			return err;
+		so->start = SHMQ_START_OFFSET;
+		so->offset = ci.tail > r->o->last ? ci.tail - r->o->last : 0;
+	}
+	return shmq_sub_open(c, name, so, &r->s);
+}
+
+/*
  * Open without creating; a missing channel is created (--create), waited
  * for (--wait, until the deadline or a signal) or an error. 0 or an exit code.
  */
 static int sub_open(struct shmq_client *c, const char *name, struct sub_run *r)
 {
 	const struct opts *o = r->o;
-	struct shmq_sub_opts so = {.start = o->start, .offset = o->offset, .channel = o->chan};
-	int err = shmq_sub_open(c, name, &so, &r->s);
+	struct shmq_sub_opts so = {
+	    .start = o->start, .wait = o->wait_mode, .offset = o->offset, .channel = o->chan};
+	int err = sub_open_once(c, name, &so, r);
 
 	if (err == -SHMQ_ENOENT && o->create) {
 		so.create = 1;
-		err = shmq_sub_open(c, name, &so, &r->s);
+		err = sub_open_once(c, name, &so, r);
 	}
 	while (err == -SHMQ_ENOENT && o->wait && !stop_signal && slice_left(r)) {
 		struct timespec nap = {0, WAIT_POLL_NS};
 
 		nanosleep(&nap, NULL);
-		err = shmq_sub_open(c, name, &so, &r->s);
+		err = sub_open_once(c, name, &so, r);
 	}
 	if (err == -SHMQ_ENOENT)
 		return stop_signal ? CLI_OK : fail_missing(name, o->wait);

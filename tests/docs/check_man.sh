@@ -1,12 +1,18 @@
 #!/bin/sh
-# check_man.sh SRCDIR - every manual page (man/*.[1-8], tools/*.[1-8])
-# renders with "man -l --warnings" and nothing on stderr. Exit 77 (skip)
-# without man.
+# check_man.sh SRCDIR - every manual page (man/*.[1-8]; no page lives
+# anywhere else) renders with "man -l --warnings" and nothing on stderr.
+# Exit 77 (skip) without man.
 src=$1
 command -v man >/dev/null 2>&1 || { echo "man is not installed: skipping"; exit 77; }
 n=0
 failed=0
-for page in "$src"/man/*.[1-8] "$src"/tools/*.[1-8]; do
+stray=$(find "$src" -path "$src/build*" -prune -o -path "$src/.git" -prune -o \
+	-name '*.[1-8]' ! -path "$src/man/*" -print)
+if [ -n "$stray" ]; then
+	echo "FAIL: manual pages outside man/: $stray"
+	exit 1
+fi
+for page in "$src"/man/*.[1-8]; do
 	[ -f "$page" ] || continue
 	n=$((n + 1))
 	err=$(MANWIDTH=80 man -l --warnings "$page" 2>&1 >/dev/null)

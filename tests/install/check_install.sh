@@ -55,8 +55,15 @@ out=$(SHMQ_SOCKET=$tmp/s "$tmp/app" 2>&1) || fail "README's C program: $out"
 echo "ok: pkg-config shmq, and README's C program: $out"
 
 for f in share/man/man8/shmqd.8 share/man/man1/shmq-bench.1 share/man/man3/libshmq.3 \
-	share/man/man1/shmq-stat.1 include/shmq.h; do
+	share/man/man1/shmq.1 share/man/man1/shmq-stat.1 include/shmq.h \
+	share/zsh/site-functions/_shmq share/zsh/site-functions/_shmq-stat; do
 	[ -f "$prefix/$f" ] || fail "$f is not installed"
+done
+for c in shmq shmq-stat; do
+	[ -n "$(find "$prefix" -path "*bash-completion*" -name "$c" -print -quit)" ] ||
+		fail "no bash completion for $c under $prefix"
+	[ -n "$(find "$prefix" -name "$c.fish" -print -quit)" ] ||
+		fail "no fish completion for $c under $prefix"
 done
 unit=$(find "$prefix" -name shmqd.service -print -quit)
 [ -n "$unit" ] && [ -f "${unit%/*}/shmqd.socket" ] || fail "the systemd units are not installed"

@@ -980,6 +980,9 @@ def test_rates():
         one = e.json("--interval", "0")
         eq(one["interval_s"], None, "--interval 0: interval_s")
         eq(chan(one, "r.chan")["rate_messages_per_s"], None, "--interval 0: no rate")
+        eq(e.json("--interval", "0ms")["interval_s"], None, "--interval 0ms: one sample")
+        unit = e.json("--interval", "300ms")["interval_s"]
+        check(unit is not None and unit >= 0.25, "--interval 300ms: interval_s %r" % unit)
         r = e.stat("--interval", "0", ok=False)
         eq(r.returncode, 2, "--interval 0 for the live view is a usage error")
         reader.terminate()

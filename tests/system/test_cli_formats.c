@@ -210,10 +210,10 @@ static void test_timeout_exits_3_and_exit_at_end_exits_0(void **state)
 	OK(d, "", "sub", "t", "-e", "--from", "latest");
 	/* -e with --timeout: whichever comes first; here the end */
 	OK(d, "1\n2\n3\n", "sub", "t", "-e", "--timeout", "30");
-	/* --wait: a channel that never comes is a timeout, named */
-	FAILS(d, 3, "SHMQ_ENOENT", "sub", "later", "--wait", "--timeout", "0.3");
+	/* --wait-channel: a channel that never comes is a timeout, named */
+	FAILS(d, 3, "SHMQ_ENOENT", "sub", "later", "--wait-channel", "--timeout", "0.3");
 	/* and one that comes is read */
-	assert_int_equal(tool_spawn(&sub, TOOL_ARGS("--socket", d->sock, "sub", "later", "--wait",
+	assert_int_equal(tool_spawn(&sub, TOOL_ARGS("--socket", d->sock, "sub", "later", "-w",
 						    "--count", "1", "--timeout", "30")),
 			 0);
 	fx_nap_ms(100);
@@ -322,7 +322,7 @@ static void test_format_prints_each_placeholder(void **state)
 	FAILS(d, 2, "unknown placeholder", "sub", "f", "--format", "trailing %");
 	FAILS(d, 2, "does not apply to pub", "pub", "f", "--raw", "x");
 	FAILS(d, 2, "does not go with MESSAGE arguments", "pub", "f", "--json", "x");
-	FAILS(d, 2, "does not go with --length-prefixed", "pub", "f", "--json", "-L");
+	FAILS(d, 2, "--json and --length-prefixed conflict", "pub", "f", "--json", "-L");
 	FAILS(d, 2, "does not go with header options", "pub", "f", "--json", "--key", "k");
 	FAILS(d, 2, "does not apply to sub", "sub", "f", "--key", "k");
 }
@@ -853,6 +853,103 @@ static void test_sub_into_head_ends_promptly(void **state)
 	assert_string_equal(text, "0\n");
 }
 
+/* ---- first guesses ---- */
+
+/*
+ * What a newcomer types first works: command aliases (also in help),
+ * durations with units, the last messages (--from last, --from -N,
+ * --last N), values in any case; and each "not a valid value" error lists
+ * the valid ones.
+ */
+static void test_first_guesses_are_accepted(void **state)
+{
+	struct daemon *d = *state;
+	struct tool_result r, r2;
+
+	OK(d, "", "create", "g", "--policy", "Block", "--publishers", "MANY", "--numa", "None");
+	OK(d, "", "publish", "g", "1", "2", "3", "4", "5");
+	SHMQ(&r, d, NULL, "list");
+	expect(&r, 0, NULL);
+	assert_non_null(strstr(r.out, "g "));
+	assert_non_null(strstr(r.out, " block "));
+	tool_result_free(&r);
+	OK(d, "1\n2\n", "subscribe", "g", "-n", "2");
+	/* help knows the aliases: the same text as the command's own */
+	SHMQ(&r, d, NULL, "help", "subscribe");
+	SHMQ(&r2, d, NULL, "help", "sub");
+	expect(&r, 0, r2.out);
+	tool_result_free(&r);
+	tool_result_free(&r2);
+	SHMQ(&r, d, NULL, "help", "list");
+	expect(&r, 0, NULL);
+	assert_non_null(strstr(r.out, "usage: shmq ls"));
+	tool_result_free(&r);
+	SHMQ(&r, d, NULL, "remove", "--help");
+	expect(&r, 0, NULL);
+	assert_non_null(strstr(r.out, "usage: shmq rm"));
+	tool_result_free(&r);
+	/* the last messages */
+	OK(d, "5\n", "sub", "g", "-e", "--from", "last");
+	OK(d, "5\n", "sub", "g", "-e", "--from", "-1");
+	OK(d, "3\n4\n5\n", "sub", "g", "-e", "--from", "-3");
+	OK(d, "4\n5\n", "sub", "g", "-e", "--last", "2");
+	OK(d, "1\n2\n3\n4\n5\n", "sub", "g", "-e", "--last", "99");
+	OK(d, "", "sub", "g", "-e", "--last", "0");
+	OK(d, "", "sub", "g", "-e", "--from", "LATEST");
+	OK(d, "1\n", "sub", "g", "-n", "1", "--from", "Earliest");
+	/* durations: seconds by default, or with a unit */
+	SHMQ(&r, d, NULL, "sub", "g", "--from", "latest", "--timeout", "200ms");
+	expect(&r, 3, "");
+	tool_result_free(&r);
+	OK(d, "1\n", "sub", "g", "-n", "1", "--timeout", "1.5s");
+	OK(d, "1\n", "sub", "g", "-n", "1", "--timeout", "2m");
+	OK(d, "1\n", "sub", "g", "-n", "1", "--timeout", "1h");
+	OK(d, "1\n", "sub", "g", "-n", "1", "--timeout", "30");
+	FAILS(d, 2, "--timeout 1x: not a valid value (valid: a duration: seconds, or", "sub", "g",
+	      "--timeout", "1x");
+	FAILS(d, 2, "500ms", "sub", "g", "--timeout", "-1s");
+	FAILS(d, 2, "500ms", "sub", "g", "--timeout", "0x10");
+	FAILS(d, 2, "500ms", "sub", "g", "--timeout", "1 s");
+	/* every "not a valid value" lists the valid ones */
+	FAILS(d, 2, "--policy sometimes: not a valid value (valid: block or drop)", "create", "p",
+	      "--policy", "sometimes");
+	FAILS(d, 2, "(valid: one or many)", "create", "p", "--publishers", "few");
+	FAILS(d, 2, "(valid: none, local or a node number)", "create", "p", "--numa", "far");
+	FAILS(d, 2, "(valid: earliest, latest, last, -N", "sub", "g", "--from", "yesterday");
+	FAILS(d, 2, "(valid: spin, spin-sleep, sleep or event", "sub", "g", "--wait", "often");
+	FAILS(d, 2, "(valid: a whole number, 0 or more)", "sub", "g", "--count", "many");
+	FAILS(d, 2, "(valid: a whole number, 0 or more)", "sub", "g", "--last", "-2");
+	FAILS(d, 2, "(valid: messages a second, above 0", "pub", "g", "--rate", "0", "x");
+	assert_false(channel_exists(d, "p"));
+}
+
+/* Options that choose the same thing are an error naming both, not a silent winner. */
+static void test_conflicting_options_are_named(void **state)
+{
+	struct daemon *d = *state;
+	struct tool_result r;
+
+	OK(d, "", "create", "c");
+	FAILS(d, 2, "--json and --raw conflict", "sub", "c", "--json", "--raw");
+	FAILS(d, 2, "--raw and --json conflict", "sub", "c", "-r", "-j");
+	FAILS(d, 2, "--format and --length-prefixed conflict", "sub", "c", "-f", "%s", "-L");
+	FAILS(d, 2, "--from and --last conflict", "sub", "c", "--from", "3", "--last", "2");
+	FAILS(d, 2, "--null and --file conflict", "pub", "c", "-0", "--file", "/dev/null");
+	FAILS(d, 2, "--length-prefixed and --null conflict", "pub", "c", "-L", "-0");
+	FAILS(d, 2, "--json and --null conflict", "pub", "c", "--json", "-0");
+	FAILS(d, 2, "--file and --json conflict", "pub", "c", "--file", "/dev/null", "-j");
+	FAILS(d, 2, "--json and --format conflict", "sub", "c", "--json", "-f", "%s");
+	/* other names take the options of their command */
+	SHMQ(&r, d, NULL, "list", "--json");
+	expect(&r, 0, NULL);
+	assert_non_null(strstr(r.out, "{\"schema\":\"shmq-ls\",\"version\":1,"));
+	assert_non_null(strstr(r.out, "\"name\":\"c\""));
+	tool_result_free(&r);
+	/* an option given twice is no conflict; nothing was published above */
+	OK(d, "", "sub", "c", "--json", "--json", "-e");
+	OK(d, "", "sub", "c", "-e");
+}
+
 /* ---- help and version ---- */
 
 static void test_version_and_help_for_each_command(void **state)
@@ -909,6 +1006,8 @@ int main(void)
 	    T(test_sigint_and_sigterm_flush_and_exit_cleanly),
 	    T(test_sub_into_head_ends_promptly),
 	    T(test_version_and_help_for_each_command),
+	    T(test_first_guesses_are_accepted),
+	    T(test_conflicting_options_are_named),
 	};
 
 	unsetenv("SHMQ_SOCKET");
