@@ -4,13 +4,15 @@
 #                           (shmq-stat --listen), and for the tests python3 (JSON
 #                           checks), man-db, groff (man pages), curl and prometheus
 #                           (promtool: shmq-stat's metrics), clang-format (the style
-#                           suite)
+#                           suite), python3-cffi, python3-dev and python3-pytest (the
+#                           Python package, built with cffi, and its tests)
 #   scripts/deps.sh bench   the above, plus the benchmark's baselines and plots
 # Runs apt-get through sudo when not root. Sourced or executed.
 set -euo pipefail
 
 deps_build=(gcc libc6-dev pkg-config meson ninja-build liburing-dev libnuma-dev libcmocka-dev
-	libmicrohttpd-dev python3 man-db groff-base curl prometheus clang-format)
+	libmicrohttpd-dev python3 man-db groff-base curl prometheus clang-format
+	python3-cffi python3-dev python3-pytest)
 deps_bench=(libzmq3-dev gnuplot-nox iceoryx libiceoryx-binding-c-dev)
 
 deps_missing() {
