@@ -238,12 +238,13 @@ class Message:
     (key, msg_id, corr_id, reply_to, content_type, headers, deliver_at_ns,
     expiry_ns, key_hash; None when absent) stay valid after that."""
 
-    __slots__ = ("_sub", "_m", "_buf", "_view", "_fields")
+    # _held: set only while a view derived from data holds a receive back
+    __slots__ = ("_sub", "_m", "_view", "_fields", "_held")
 
     def __init__(self, sub: "Subscriber", m) -> None:
         self._sub = sub
         self._m = m  # this message's own struct shmq_msg
-        self._buf = self._view = None
+        self._view = None
         self._fields = _read_fields(m) if m.flags & _MSG_FIELDS else _NO_FIELDS
 
     @property
@@ -255,8 +256,7 @@ class Message:
                 raise ValueError(f"message {self.offset} was released by a later receive: "
                                  "copy its data with bytes(msg.data) before that")
             m = self._m
-            self._buf = _buffer(m.data, m.len)
-            view = self._view = memoryview(self._buf).toreadonly()
+            view = self._view = memoryview(_buffer(m.data, m.len)).toreadonly()
         return view
 
     offset = property(lambda self: self._m.offset,
@@ -298,14 +298,18 @@ class Message:
         view = self._view
         if view is not None:
             try:
+                buf = view.obj
+            except ValueError:  # released by an attempt that a derived view held back
+                buf, self._held = self._held, None
+            try:
                 view.release()
             except BufferError:
                 raise _in_use(f"message {self.offset}", True) from None
-            # the buffer's references: this attribute, getrefcount's
-            # argument, and one more while any view derived from data lives
-            if _getrefcount is not None and _getrefcount(self._buf) > _REFS_ALONE:
+            # buf's references: this local, getrefcount's argument, and
+            # one more while a view derived from data is alive
+            if _getrefcount is not None and _getrefcount(buf) > _REFS_ALONE:
+                self._held = buf
                 raise _in_use(f"message {self.offset}", False)
-            self._buf = None
         self._sub = None
 
     def __bytes__(self) -> bytes:

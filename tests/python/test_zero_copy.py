@@ -71,8 +71,9 @@ def test_a_live_slice_holds_the_next_receive_back(client):
         pub.publish(b"world")
         msg = sub.recv(timeout=5)
         part = msg.data[1:4]
-        with pytest.raises(BufferError):
-            sub.recv(timeout=5)
+        for _ in range(2):  # and again: nothing moved meanwhile
+            with pytest.raises(BufferError):
+                sub.recv(timeout=5)
         assert bytes(part) == b"ell"  # still the first message, still valid
         del part
         assert bytes(sub.recv(timeout=5).data) == b"world"
@@ -104,6 +105,8 @@ def test_close_with_a_live_view_raises_and_keeps_the_mapping(client):
     with client.publisher("keep") as pub:
         pub.publish(b"payload")
     part = sub.recv(timeout=5).data[:3]
+    with pytest.raises(BufferError):
+        sub.recv(timeout=0)
     with pytest.raises(BufferError):
         sub.close()
     assert not sub.closed and bytes(part) == b"pay"
