@@ -225,6 +225,8 @@ _FIELD_NAMES = frozenset(_FIELD_ORDER)
 
 
 _MSG_T = ffi.typeof("struct shmq_msg *")
+_from_buffer = ffi.from_buffer
+_publish = lib.shmq_publish
 _new = ffi.new
 _buffer = ffi.buffer
 _recv = lib.shmq_recv
@@ -472,16 +474,18 @@ class Publisher(_Handle):
         at once). Header fields as keywords: key, msg_id, corr_id, reply_to,
         content_type, headers (a dict or (name, value) pairs),
         deliver_at_ns, expiry_ns."""
-        h = self._h()
-        buf = ffi.from_buffer(data)
+        h = self._handle
+        if h is None:
+            raise ValueError(f"publisher of {self.name!r} is closed")
+        buf = _from_buffer(data)
         off = self._off
         if fields:
             o = _msg_opts(fields)
             rc = _call_waiting(_publish_opts, timeout, h, buf, len(buf), (o.c, off))
         elif timeout is None:
-            rc = lib.shmq_publish(h, buf, len(buf), _SLICE_NS, off)
+            rc = _publish(h, buf, len(buf), _SLICE_NS, off)
             while rc == _ETIMEDOUT:
-                rc = lib.shmq_publish(h, buf, len(buf), _SLICE_NS, off)
+                rc = _publish(h, buf, len(buf), _SLICE_NS, off)
         else:
             rc = _call_waiting(_publish_plain, timeout, h, buf, len(buf), off)
         if rc:

@@ -113,13 +113,17 @@ def _sock_send(s, n, size, cpu, ready, go):
 # ---- the measuring side ------------------------------------------------
 
 
-def _start(target, args, cpu):
+def _start(target, args, cpu, go=None):
+    """Start target(*args, cpu, ready[, go]) in a peer process; once it is ready."""
     ready = _CTX.Event()
-    p = _CTX.Process(target=target, args=(*args, cpu, ready), daemon=True)
+    extra = (ready,) if go is None else (ready, go)
+    p = _CTX.Process(target=target, args=(*args, cpu, *extra), daemon=True)
     p.start()
-    if not ready.wait(60):
-        p.kill()
-        raise RuntimeError(f"{target.__name__} did not start")
+    deadline = time.monotonic() + 60
+    while not ready.wait(0.05):
+        if not p.is_alive() or time.monotonic() > deadline:
+            p.kill()
+            raise RuntimeError(f"{target.__name__} did not start (exit code {p.exitcode})")
     return p
 
 
@@ -211,8 +215,8 @@ class Bench:
         with shmq.connect(self.sock) as c:
             c.create(name, capacity="4M", max_message=max(a.size, 1), policy="block")
             with c.subscriber(name, start="earliest") as sub:
-                p = _start_with_go(_shmq_send, (self.sock, name, a.count, a.size, batch),
-                                   self.cpu_peer, go)
+                p = _start(_shmq_send, (self.sock, name, a.count, a.size, batch),
+                           self.cpu_peer, go)
                 t0 = time.perf_counter()
                 go.set()
                 n = 0
@@ -230,7 +234,7 @@ class Bench:
         a = self.a
         q = _CTX.Queue()
         go = _CTX.Event()
-        p = _start_with_go(_queue_send, (q, a.count, a.size), self.cpu_peer, go)
+        p = _start(_queue_send, (q, a.count, a.size), self.cpu_peer, go)
         t0 = time.perf_counter()
         go.set()
         get = q.get
@@ -244,7 +248,7 @@ class Bench:
         a = self.a
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         go = _CTX.Event()
-        p = _start_with_go(_sock_send, (theirs, a.count, a.size), self.cpu_peer, go)
+        p = _start(_sock_send, (theirs, a.count, a.size), self.cpu_peer, go)
         theirs.close()
         t0 = time.perf_counter()
         go.set()
@@ -255,16 +259,6 @@ class Bench:
         mine.close()
         _stop(p)
         return {"msgs_per_s": rate}
-
-
-def _start_with_go(target, args, cpu, go):
-    ready = _CTX.Event()
-    p = _CTX.Process(target=target, args=(*args, cpu, ready, go), daemon=True)
-    p.start()
-    if not ready.wait(60):
-        p.kill()
-        raise RuntimeError(f"{target.__name__} did not start")
-    return p
 
 
 SCENARIOS = [
