@@ -28,8 +28,8 @@ from ._shmq_cffi import ffi, lib
 _SLICE_NS = 200_000_000
 _EAGAIN = -lib.SHMQ_EAGAIN
 _ETIMEDOUT = -lib.SHMQ_ETIMEDOUT
-# sys.getrefcount() of a buffer that only its owner's attribute holds (the
-# attribute and getrefcount's own argument); CPython only.
+# sys.getrefcount() of a buffer that one name alone holds (that name and
+# getrefcount's own argument); CPython only.
 _REFS_ALONE = 2
 _getrefcount = getattr(sys, "getrefcount", None)
 

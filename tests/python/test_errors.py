@@ -161,3 +161,19 @@ def test_errors_carry_context_and_code(daemon):
     with pytest.raises(shmq.Error) as e:
         shmq.connect(path)
     assert e.value.code == lib.SHMQ_ENODAEMON and path in str(e.value)
+
+
+def test_bad_header_fields_raise_invalid_argument_or_too_big(client):
+    client.create("fields", policy="block")
+    with client.publisher("fields") as pub:
+        with pytest.raises(shmq.InvalidArgument):
+            pub.publish(b"x", key=b"")  # a key is 1..1024 bytes
+        with pytest.raises(shmq.InvalidArgument):
+            pub.publish(b"x", headers={f"h{i}": b"v" for i in range(17)})  # at most 16
+        with pytest.raises(shmq.InvalidArgument):
+            pub.publish(b"x", headers={"": b"v"})  # a name is 1..255 bytes
+        with pytest.raises(shmq.TooBig):  # all fields together take at most 4096 bytes
+            pub.publish(b"x", headers={f"h{i}": b"v" * 1000 for i in range(5)})
+        with pytest.raises(OverflowError):
+            pub.publish(b"x", msg_id=-1)
+        assert pub.publish(b"ok", key=b"k" * 1024) == 0  # none of the above went out
