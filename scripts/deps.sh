@@ -7,14 +7,16 @@
 #                           clang-format (the style suite), libnats-dev and
 #                           nats-server (shmq-bridge and its test), debhelper and
 #                           lintian (the Debian packages' test: 3 to 8 minutes, in
-#                           the full run only)
+#                           the full run only), python3-cffi, python3-dev and
+#                           python3-pytest (the Python package, built with cffi,
+#                           and its tests)
 #   scripts/deps.sh bench   the above, plus the benchmark's baselines and plots
 # Runs apt-get through sudo when not root. Sourced or executed.
 set -euo pipefail
 
 deps_build=(gcc libc6-dev pkg-config meson ninja-build liburing-dev libnuma-dev libcmocka-dev
 	libmicrohttpd-dev libjansson-dev python3 man-db groff-base curl prometheus clang-format
-	libnats-dev nats-server debhelper lintian)
+	libnats-dev nats-server debhelper lintian python3-cffi python3-dev python3-pytest)
 deps_bench=(libzmq3-dev gnuplot-nox iceoryx libiceoryx-binding-c-dev)
 
 deps_missing() {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh - build shmq three ways and run its test suites, from a fresh
 # Debian 12 machine: installs what is missing, then
-#   build/        debugoptimized: every suite (unit, system, stress, bench, style)
+#   build/        debugoptimized: every suite (unit, system, stress, bench, style,
+#                 python: each pytest case counts as one test)
 #   build-asan/   AddressSanitizer + UndefinedBehaviorSanitizer: unit, system, stress
 #   build-tsan/   ThreadSanitizer: the lock-free ring tests (suite tsan)
 # and ends with one line "N passed, N failed" over all three runs.
@@ -61,13 +62,40 @@ setup() {
 	fi && ninja -C "$dir" -j "$jobs"
 }
 
+# pytest_count DIR: "passed failed skipped" over the cases of the pytest run
+# (tests/python) whose JUnit report is in DIR's logs; nothing if none ran.
+pytest_count() {
+	local xml=$1/meson-logs/pytest.xml
+	[ -f "$xml" ] || return 0
+	python3 - "$xml" <<'EOF'
+import sys
+import xml.etree.ElementTree as ET
+
+n = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+for suite in ET.parse(sys.argv[1]).getroot().iter("testsuite"):
+    for k in n:
+        n[k] += int(suite.get(k, 0))
+bad = n["failures"] + n["errors"]
+print(n["tests"] - bad - n["skipped"], bad, n["skipped"])
+EOF
+}
+
 # count DIR: add the results of DIR's last meson test run to the totals.
+# The meson test that ran pytest counts as its cases, one by one.
 count() {
-	local log=$1/meson-logs/testlog.json ok bad skip
+	local log=$1/meson-logs/testlog.json results ok bad skip py_ok= py_bad= py_skip=
 	[ -f "$log" ] || return 0
-	ok=$(grep -Ec '"result": "(OK|EXPECTEDFAIL)"' "$log")
-	skip=$(grep -Ec '"result": "SKIP"' "$log")
-	bad=$(grep -Ec '"result": "(FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS)"' "$log")
+	results=$(cat "$log")
+	read -r py_ok py_bad py_skip < <(pytest_count "$1")
+	if [ -n "$py_ok" ]; then
+		results=$(grep -vF '"name": "shmq:python / pytest"' <<<"$results")
+		passed=$((passed + py_ok))
+		failed=$((failed + py_bad))
+		skipped=$((skipped + py_skip))
+	fi
+	ok=$(grep -Ec '"result": "(OK|EXPECTEDFAIL)"' <<<"$results")
+	skip=$(grep -Ec '"result": "SKIP"' <<<"$results")
+	bad=$(grep -Ec '"result": "(FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS)"' <<<"$results")
 	passed=$((passed + ok))
 	failed=$((failed + bad))
 	skipped=$((skipped + skip))
@@ -81,7 +109,7 @@ run() {
 	[ $# -gt 0 ] && shift
 	test_opts=("$@")
 	echo "=== $name: build ($dir)"
-	rm -f "$dir/meson-logs/testlog.json"
+	rm -f "$dir/meson-logs/testlog.json" "$dir/meson-logs/pytest.xml"
 	if ! setup "$dir" "${setup_opts[@]}"; then
 		echo "=== $name: BUILD FAILED"
 		failed=$((failed + 1))

@@ -4,7 +4,7 @@
 # ldconfig: the installed shmqd and shmq work together, shmq-bench answers
 # --version, pkg-config finds shmq there, README.md's C program builds
 # against that pkg-config file and runs, and the manual pages and systemd
-# units are in place.
+# units are in place, and the installed Python package (if built) works.
 set -uo pipefail
 src=$(cd "$1" && pwd)
 tmp=$(mktemp -d) || exit 1
@@ -74,3 +74,16 @@ if command -v systemd-analyze >/dev/null 2>&1; then
 		fail "systemd-analyze verify finds fault with the units"
 fi
 echo "ok: manual pages and systemd units (${unit%/*})"
+
+# the Python package, if this build has one ($PYTHON: the interpreter it is for)
+init=$(find "$prefix" -path '*/shmq/__init__.py' -print -quit)
+if [ -n "${PYTHON:-}" ] && [ -n "$init" ]; then
+	out=$(PYTHONPATH=${init%/shmq/__init__.py} "$PYTHON" -c '
+import sys, shmq
+assert shmq.__file__.startswith(sys.argv[1]), shmq.__file__
+with shmq.connect(sys.argv[2]) as c:
+    print(*[i.name for i in c.channels()])' "$prefix" "$tmp/s" 2>&1) ||
+		fail "the installed Python package: $out"
+	grep -qw install.check <<<"$out" || fail "the installed Python package lists: $out"
+	echo "ok: the installed Python package (${init%/__init__.py})"
+fi

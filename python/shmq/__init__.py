@@ -1,0 +1,50 @@
+"""shmq: the shmq shared-memory message broker from Python.
+
+A thin layer over libshmq (through cffi): messages travel through the
+same shared memory as in C, and are read in place.
+
+    import shmq
+
+    with shmq.connect() as c:                 # $SHMQ_SOCKET or the default
+        c.create("greetings", policy="block", exist_ok=True)
+        with c.subscriber("greetings", start="earliest") as sub, \\
+                c.publisher("greetings") as pub:
+            pub.publish(b"hello")
+            msg = sub.recv(timeout=1.0)
+            print(bytes(msg.data), msg.offset)
+
+Errors raise a subclass of shmq.Error, one per SHMQ_E... code of the C
+library (shmq.NoSuchChannel, shmq.Full, shmq.Timeout, ...).
+"""
+
+import pkgutil
+
+# The C module is built into the build tree (build/python/shmq/) while the
+# Python files stay in the source tree (python/shmq/): with both folders'
+# parents on sys.path, the package spans both.
+__path__ = pkgutil.extend_path(__path__, __name__)
+
+from ._errors import (  # noqa: E402
+    Abandoned, Again, BadName, BadState, Busy, ChannelExists, ChannelQuota, Closed,
+    ConnectionQuota, Corrupt, Deleted, Error, Full, HandleQuota, InvalidArgument, LimitReached,
+    Mismatch, NoDaemon, NoSuchChannel, OutOfMemory, Overrun, PermissionDenied, ProtocolError,
+    SysError, Timeout, TooBig, VersionMismatch)
+from ._errors import BY_CODE as ERRORS  # noqa: E402
+from ._client import (  # noqa: E402
+    ChannelInfo, Claim, Client, Message, Policy, Publisher, Publishers, Start, Subscriber, Wait,
+    connect, errname, strerror)
+from ._shmq_cffi import lib as _lib  # noqa: E402
+
+BATCH_MAX: int = _lib.SHMQ_BATCH_MAX
+MESSAGE_MAX: int = _lib.SHMQ_MESSAGE_MAX
+NAME_MAX: int = _lib.SHMQ_NAME_MAX
+
+__all__ = [
+    "Abandoned", "Again", "BadName", "BadState", "Busy", "ChannelExists", "ChannelQuota",
+    "Closed", "ConnectionQuota", "Corrupt", "Deleted", "Error", "Full", "HandleQuota",
+    "InvalidArgument", "LimitReached", "Mismatch", "NoDaemon", "NoSuchChannel", "OutOfMemory",
+    "Overrun", "PermissionDenied", "ProtocolError", "SysError", "Timeout", "TooBig",
+    "VersionMismatch", "ERRORS", "ChannelInfo", "Claim", "Client", "Message", "Policy",
+    "Publisher", "Publishers", "Start", "Subscriber", "Wait", "connect", "errname", "strerror",
+    "BATCH_MAX", "MESSAGE_MAX", "NAME_MAX",
+]
