@@ -16,7 +16,7 @@ set -euo pipefail
 
 deps_build=(gcc libc6-dev pkg-config meson ninja-build liburing-dev libnuma-dev libcmocka-dev
 	libmicrohttpd-dev libjansson-dev python3 man-db groff-base curl prometheus clang-format
-	libnats-dev nats-server debhelper lintian python3-cffi python3-dev python3-pytest)
+	libnats-dev nats-server debhelper lintian dh-python python3-cffi python3-dev python3-pytest)
 deps_bench=(libzmq3-dev gnuplot-nox iceoryx libiceoryx-binding-c-dev)
 
 deps_missing() {

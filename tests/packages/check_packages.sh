@@ -46,7 +46,7 @@ cmd=$(awk '$0 == "## Debian packages" { on = 1; next }
 (cd "$tmp/src" && DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" $cmd >"$tmp/build.log" 2>&1) ||
 	{ tail -n 40 "$tmp/build.log"; fail "dpkg-buildpackage"; }
 echo "ok: dpkg-buildpackage in $((SECONDS - start)) s: $(cd "$tmp" && ls ./*.deb | tr '\n' ' ')"
-for p in shmq libshmq0 libshmq-dev; do
+for p in shmq libshmq0 libshmq-dev python3-shmq; do
 	compgen -G "$tmp/${p}_*.deb" >/dev/null || fail "no package $p"
 done
 
@@ -74,6 +74,7 @@ want shmq '^\./usr/sbin/shmqd$' '^\./usr/bin/shmq$' '^\./usr/bin/shmq-stat$' \
 	'/man8/shmqd\.8' '/man1/shmq-bridge\.1' '/completions/shmq$'
 want libshmq0 '/libshmq\.so\.0$' '/libshmq\.so\.0\.1\.0$'
 want libshmq-dev '^\./usr/include/shmq\.h$' '/libshmq\.so$' '/pkgconfig/shmq\.pc$' '/man3/libshmq\.3'
+want python3-shmq '/dist-packages/shmq/__init__\.py$' '/dist-packages/shmq/_shmq_cffi\..*so$'
 dpkg-deb -I "$tmp"/shmq_*.deb postinst 2>/dev/null | grep -q 'shmqd.socket' ||
 	fail "shmq's postinst does not enable shmqd.socket"
 echo "ok: package contents and maintainer scripts"
@@ -125,3 +126,12 @@ ldd "$tmp/app" | grep -q "$libdir/libshmq.so.0" || fail "the program does not us
 out=$(SHMQ_SOCKET=$sock timeout 30 "$tmp/app" 2>&1) || fail "README's C program: $out"
 [ "$out" = "hello at offset 0" ] || fail "README's C program printed: $out"
 echo "ok: README's C program against the unpacked packages: $out"
+
+pydir=$(dirname "$(find "$root" -path '*-packages/shmq/__init__.py' -print -quit)")
+out=$(PYTHONPATH=$(dirname "$pydir") timeout 30 python3 -c '
+import sys, shmq
+with shmq.connect(sys.argv[1]) as c:
+    print(" ".join(ch.name for ch in c.channels()))' "$sock" 2>&1) ||
+	fail "python3-shmq against the unpacked shmqd: $out"
+grep -qw pkg.check <<<"$out" || fail "python3-shmq lists: $out"
+echo "ok: the unpacked python3-shmq lists the channels: $out"
