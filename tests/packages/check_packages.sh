@@ -75,7 +75,7 @@ want shmq '^\./usr/sbin/shmqd$' '^\./usr/bin/shmq$' '^\./usr/bin/shmq-stat$' \
 want libshmq0 '/libshmq\.so\.0$' '/libshmq\.so\.0\.1\.0$'
 want libshmq-dev '^\./usr/include/shmq\.h$' '/libshmq\.so$' '/pkgconfig/shmq\.pc$' '/man3/libshmq\.3'
 want python3-shmq '/dist-packages/shmq/__init__\.py$' '/dist-packages/shmq/_shmq_cffi\..*so$'
-dpkg-deb -I "$tmp"/shmq_*.deb postinst 2>/dev/null | grep -q 'shmqd.socket' ||
+grep -q 'shmqd.socket' <<<"$(dpkg-deb -I "$tmp"/shmq_*.deb postinst 2>/dev/null)" ||
 	fail "shmq's postinst does not enable shmqd.socket"
 echo "ok: package contents and maintainer scripts"
 
@@ -88,7 +88,7 @@ libdir=$(dirname "$(find "$root" -name 'libshmq.so.0' -print -quit)")
 export LD_LIBRARY_PATH=$libdir
 for p in usr/sbin/shmqd usr/bin/shmq usr/bin/shmq-stat usr/bin/shmq-bench usr/bin/shmq-bridge; do
 	"$root/$p" --version >/dev/null || fail "$p --version"
-	ldd "$root/$p" | grep -q "$libdir/libshmq.so.0" || [ "$p" = usr/sbin/shmqd ] ||
+	grep -q "$libdir/libshmq.so.0" <<<"$(ldd "$root/$p")" || [ "$p" = usr/sbin/shmqd ] ||
 		fail "$p does not use the unpacked libshmq"
 done
 echo "ok: every program answers --version, with the unpacked libshmq"
@@ -111,7 +111,7 @@ else
 fi
 "$root/usr/bin/shmq" --socket "$sock" create pkg.check ||
 	fail "shmq create against the unpacked shmqd: $(cat "$tmp/activate.log" 2>/dev/null)"
-"$root/usr/bin/shmq" --socket "$sock" ls | grep -q '^pkg.check' || fail "shmq ls"
+grep -q '^pkg.check' <<<"$("$root/usr/bin/shmq" --socket "$sock" ls)" || fail "shmq ls"
 echo "ok: the unpacked shmqd, $how, serves the unpacked shmq"
 
 awk '!inside && $0 == "```c" { inside = 1; next } inside && /^```/ { exit } inside { print }' \
@@ -122,7 +122,7 @@ grep -q -- "-I$root/usr/include" <<<"$flags" || flags="-I$root/usr/include $flag
 # shellcheck disable=SC2086 # flags are words
 "${CC:-cc}" -std=c11 -Wall -Werror -o "$tmp/app" "$tmp/app.c" $flags ||
 	fail "README's C program does not compile against the unpacked libshmq-dev ($flags)"
-ldd "$tmp/app" | grep -q "$libdir/libshmq.so.0" || fail "the program does not use the unpacked libshmq"
+grep -q "$libdir/libshmq.so.0" <<<"$(ldd "$tmp/app")" || fail "the program does not use the unpacked libshmq"
 out=$(SHMQ_SOCKET=$sock timeout 30 "$tmp/app" 2>&1) || fail "README's C program: $out"
 [ "$out" = "hello at offset 0" ] || fail "README's C program printed: $out"
 echo "ok: README's C program against the unpacked packages: $out"
