@@ -6,12 +6,15 @@
 #                           (promtool: shmq-stat's metrics), clang-format (the style
 #                           suite)
 #   scripts/deps.sh bench   the above, plus the benchmark's baselines and plots
+#   scripts/deps.sh fuzz    the above, plus clang and its libFuzzer and sanitizer
+#                           runtimes (scripts/fuzz.sh, the suite fuzz)
 # Runs apt-get through sudo when not root. Sourced or executed.
 set -euo pipefail
 
 deps_build=(gcc libc6-dev pkg-config meson ninja-build liburing-dev libnuma-dev libcmocka-dev
 	libmicrohttpd-dev python3 man-db groff-base curl prometheus clang-format)
 deps_bench=(libzmq3-dev gnuplot-nox iceoryx libiceoryx-binding-c-dev)
+deps_fuzz=(clang libclang-rt-14-dev)
 
 deps_missing() {
 	local p
@@ -41,8 +44,9 @@ bench)
 		deps_install "$p" || echo "shmq: $p is not available; its baseline will be skipped" >&2
 	done
 	;;
+fuzz) deps_install "${deps_build[@]}" "${deps_fuzz[@]}" ;;
 *)
-	echo "usage: scripts/deps.sh build|bench" >&2
+	echo "usage: scripts/deps.sh build|bench|fuzz" >&2
 	exit 2
 	;;
 esac
