@@ -9,7 +9,7 @@
 #   scripts/fuzz.sh --minimize TARGET  merge build-fuzz's finds into a
 #                                    minimal set in tests/fuzz/corpus/TARGET
 # New inputs collect in build-fuzz/tests/fuzz/fuzz-work/TARGET (kept between
-# runs), crashes in build-fuzz/tests/fuzz/artifacts/TARGET. Exits non-zero
+# runs), crashes in build-fuzz/tests/fuzz/fuzz-work/artifacts/TARGET. Exits non-zero
 # on a crash, a leak or an input that runs over 10 s.
 set -uo pipefail
 cd "$(dirname "$0")/.."
