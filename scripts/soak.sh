@@ -128,13 +128,16 @@ client_kills() {
 	echo "client_kills=$n"
 }
 
-# Scrape shmq-stat every second for $1 s; a failed scrape is a violation.
+# Scrape shmq-stat every second for $2 s (its output in $1.out); a failed
+# scrape is a violation.
 scrape() {
-	local end=$((SECONDS + $1)) n=0 bad=0
+	local end=$((SECONDS + $2)) n=0 bad=0 how
 	while [ $SECONDS -lt $end ]; do
-		"$stat" --json >/dev/null 2>&1 || bad=$((bad + 1))
-		"$stat" --prometheus >/dev/null 2>&1 || bad=$((bad + 1))
-		"$stat" --once >/dev/null 2>&1 || bad=$((bad + 1))
+		for how in --json --prometheus --once; do
+			"$stat" "$how" >"$1.out" 2>&1 && continue
+			bad=$((bad + 1))
+			echo "shmq-stat $how exited $?: $(tail -3 "$1.out" | tr '\n' ' ')"
+		done
 		n=$((n + 1))
 		sleep 1
 	done
@@ -168,14 +171,14 @@ for ((k = 1; k <= phases; k++)); do
 	ch=$!
 	client_kills "$phase" >"$out/kills.log" 2>&1 &
 	ck=$!
-	scrape "$phase" >"$out/scrape.log" 2>&1 &
+	scrape "$out/scrape" "$phase" >"$out/scrape.log" 2>&1 &
 	sc=$!
 	pids=("$kl" "$lat" "$ch" "$ck" "$sc")
 	wait "$kl" || violation "phase $k: the kill loop failed: $(grep -E 'ERROR|fail|FAILED' "$out/killloop.log" | head -3 | tr '\n' ' ') (log $out/killloop.log)"
 	wait "$lat" || violation "phase $k: latency/order: $(tail -2 "$out/latency.log" | tr '\n' ' ')"
 	wait "$ch" || violation "phase $k: churn: $(tail -2 "$out/churn.log" | tr '\n' ' ')"
 	wait "$ck"
-	wait "$sc" || violation "phase $k: shmq-stat: $(cat "$out/scrape.log")"
+	wait "$sc" || violation "phase $k: shmq-stat: $(tr '\n' ' ' <"$out/scrape.log")"
 	pids=()
 
 	# the daemon goes and comes back: --replace, or SIGKILL and a restart
@@ -213,7 +216,7 @@ for ((k = 1; k <= phases; k++)); do
 	fi
 	p99s+=("$p99")
 	kls=$(grep -o 'kill loop: [0-9]* publisher kills.*abandoned' "$out/killloop.log" | head -1)
-	line="phase $k/$phases: $(head -1 "$out/latency.log" | cut -d' ' -f2-) $(cat "$out/churn.log" | tail -1) $(cat "$out/kills.log") $(head -1 "$out/scrape.log") $restart fds=$fds rss=${rss}kB keeper_rss=${krss}kB | $kls"
+	line="phase $k/$phases: $(head -1 "$out/latency.log" | cut -d' ' -f2-) $(cat "$out/churn.log" | tail -1) $(cat "$out/kills.log") $(tail -1 "$out/scrape.log") $restart fds=$fds rss=${rss}kB keeper_rss=${krss}kB | $kls"
 	say "$line"
 	summary+=("$line")
 done

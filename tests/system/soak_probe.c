@@ -168,6 +168,9 @@ static pid_t holder(const char *sock, const char *name)
 	return pid;
 }
 
+/* The holder of the current churn round, -1 none. */
+static pid_t victim = -1;
+
 /* One round on name: create, publish 10, receive them in order, monitor, delete. */
 static int churn_round(struct shmq_client *c, const char *sock, const char *name, unsigned round)
 {
@@ -181,7 +184,6 @@ static int churn_round(struct shmq_client *c, const char *sock, const char *name
 	struct shmq_pub *p;
 	struct shmq_sub *s;
 	struct shmq_msg msg;
-	pid_t victim = -1;
 	int err;
 
 	if (!st)
@@ -189,7 +191,8 @@ static int churn_round(struct shmq_client *c, const char *sock, const char *name
 	if ((err = shmq_channel_create(c, name, &o)) || (err = shmq_sub_open(c, name, &so, &s)) ||
 	    (err = shmq_pub_open(c, name, NULL, &p)) || (err = shmq_mon_open(c, name, &m)))
 		return fail("churn: set up %s", name, err);
-	if (round % 3 == 0 && o.publishers == SHMQ_PUBLISHERS_MANY)
+	/* a holder's subscriber never reads: only where it holds nobody back */
+	if (round % 3 == 0 && o.policy == SHMQ_POLICY_DROP)
 		victim = holder(sock, name);
 	for (uint64_t i = 0; i < 10; i++)
 		if ((err = shmq_publish(p, &i, sizeof(i), 10 * S_NS, NULL)))
@@ -207,10 +210,6 @@ static int churn_round(struct shmq_client *c, const char *sock, const char *name
 	}
 	if ((err = shmq_mon_read(m, st)))
 		return fail("churn: monitor %s", name, err);
-	if (victim > 0) {
-		kill(victim, SIGKILL);
-		waitpid(victim, NULL, 0);
-	}
 	shmq_mon_close(m);
 	shmq_pub_close(p);
 	shmq_sub_close(s);
@@ -218,6 +217,21 @@ static int churn_round(struct shmq_client *c, const char *sock, const char *name
 	if ((err = shmq_channel_delete(c, name)))
 		return fail("churn: delete %s", name, err);
 	return 0;
+}
+
+/* A round, and the channel gone after it whatever happened: one failure, not a cascade. */
+static int churn_one(struct shmq_client *c, const char *sock, const char *name, unsigned round)
+{
+	int rc = churn_round(c, sock, name, round);
+
+	if (victim > 0) {
+		kill(victim, SIGKILL);
+		waitpid(victim, NULL, 0);
+		victim = -1;
+	}
+	if (rc)
+		shmq_channel_delete(c, name);
+	return rc;
 }
 
 static int churn(const char *sock, int64_t seconds)
@@ -232,7 +246,7 @@ static int churn(const char *sock, int64_t seconds)
 	for (int64_t end = clock_ns(CLOCK_MONOTONIC) + seconds * S_NS;
 	     !rc && clock_ns(CLOCK_MONOTONIC) < end; round++) {
 		snprintf(name, sizeof(name), "soak.churn.%u", round % 8);
-		rc = churn_round(c, sock, name, round);
+		rc = churn_one(c, sock, name, round);
 		nap_us(20000);
 	}
 	shmq_disconnect(c);
