@@ -11,6 +11,8 @@
 #                           python3-pytest (the Python package, built with cffi,
 #                           and its tests)
 #   scripts/deps.sh bench   the above, plus the benchmark's baselines and plots
+#   scripts/deps.sh fuzz    the above, plus clang and its libFuzzer and sanitizer
+#                           runtimes (scripts/fuzz.sh, the suite fuzz)
 # Runs apt-get through sudo when not root. Sourced or executed.
 set -euo pipefail
 
@@ -18,6 +20,7 @@ deps_build=(gcc libc6-dev pkg-config meson ninja-build liburing-dev libnuma-dev 
 	libmicrohttpd-dev libjansson-dev python3 man-db groff-base curl prometheus clang-format
 	libnats-dev nats-server debhelper lintian dh-python python3-cffi python3-dev python3-pytest)
 deps_bench=(libzmq3-dev gnuplot-nox iceoryx libiceoryx-binding-c-dev)
+deps_fuzz=(clang libclang-rt-14-dev)
 
 deps_missing() {
 	local p
@@ -47,8 +50,9 @@ bench)
 		deps_install "$p" || echo "shmq: $p is not available; its baseline will be skipped" >&2
 	done
 	;;
+fuzz) deps_install "${deps_build[@]}" "${deps_fuzz[@]}" ;;
 *)
-	echo "usage: scripts/deps.sh build|bench" >&2
+	echo "usage: scripts/deps.sh build|bench|fuzz" >&2
 	exit 2
 	;;
 esac

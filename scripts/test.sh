@@ -5,8 +5,10 @@
 #                 python: each pytest case counts as one test)
 #   build-asan/   AddressSanitizer + UndefinedBehaviorSanitizer: unit, system, stress
 #   build-tsan/   ThreadSanitizer: the lock-free ring tests (suite tsan)
-# and ends with one line "N passed, N failed" over all three runs.
-# Options: --quick (only build/), --stress-neighbour (a busy loop on every
+#   build-fuzz/   clang, libFuzzer, ASan + UBSan: each fuzz target replays its
+#                 corpus and fuzzes for 20 s (suite fuzz; scripts/fuzz.sh)
+# and ends with one line "N passed, N failed" over all runs.
+# Options: --quick (only build/, no fuzzing), --stress-neighbour (a busy loop on every
 # CPU while the suites build and run, killed at the end: the bounds of every
 # test must hold on a loaded machine), SHMQ_STRESS_SECONDS (default 2).
 set -uo pipefail
@@ -131,6 +133,13 @@ if [ "$quick" -eq 0 ]; then
 		-- --no-suite bench --no-suite style --no-suite packages --timeout-multiplier 3
 	run "tsan" build-tsan -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug \
 		-- --suite tsan --timeout-multiplier 4
+	if bash scripts/deps.sh fuzz; then
+		CC=clang run "fuzz" build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
+			-Db_lundef=false -Dfuzz_seconds=20 -- --suite fuzz
+	else
+		echo "=== fuzz: cannot install clang"
+		failed=$((failed + 1))
+	fi
 fi
 [ "$skipped" -gt 0 ] && echo "($skipped skipped: a missing optional dependency or capability)"
 echo "$passed passed, $failed failed"
