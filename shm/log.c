@@ -607,6 +607,12 @@ static int claim_span(const struct log_view *v, struct log_pub *p, uint64_t span
 		t.bytes = atomic_load_explicit(&v->data->tail_bytes, memory_order_relaxed);
 	}
 	for (;;) {
+		/* a tail off the record grid was scribbled (hostile): a claim
+		 * from it could lay a record across the ring's end */
+		if (t.bytes % REC_ALIGN) {
+			state_store(p, PUB_IDLE);
+			return -SHMQ_ECORRUPT;
+		}
 		pad = (t.bytes & v->mask) + span > v->ring_bytes
 			  ? v->ring_bytes - (t.bytes & v->mask)
 			  : 0;

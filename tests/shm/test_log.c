@@ -649,6 +649,27 @@ static void round_trip_every_length(uint32_t policy, uint32_t pub_mode)
 	fx_free(&f);
 }
 
+/*
+ * A hostile publisher scribbles a tail off the 32-byte record grid, just
+ * short of the ring's end. An honest publisher's claim must refuse it
+ * (-SHMQ_ECORRUPT), not lay a record across the ring's end: its header or
+ * payload would be written past the mapping.
+ */
+static void test_a_claim_from_a_tail_off_the_record_grid_is_refused(void **state)
+{
+	struct log_pub p;
+	struct log_claim c;
+	struct fx f;
+
+	(void)state;
+	assert_int_equal(fx_make_ex(&f, 0, SMALL_MSG, DROP, 0, 0), 0);
+	fx_pub_init(&f, &p, 0, PID, false);
+	atomic_store(&f.v.data->tail_bytes, f.v.ring_bytes - REC_ALIGN / 2);
+	assert_int_equal(log_claim(&f.v, &p, 8, 0, &c), -SHMQ_ECORRUPT);
+	assert_int_equal(atomic_load(&p.me->claim_state), PUB_IDLE);
+	fx_free(&f);
+}
+
 static void test_every_length_round_trips_byte_by_byte(void **state)
 {
 	(void)state;
@@ -2384,6 +2405,7 @@ int main(void)
 	    cmocka_unit_test(test_attach_rejects_short_or_mismatched_segments),
 	    cmocka_unit_test(test_attach_reports_other_version_and_unknown_incompat_bits),
 	    cmocka_unit_test(test_every_length_round_trips_byte_by_byte),
+	    cmocka_unit_test(test_a_claim_from_a_tail_off_the_record_grid_is_refused),
 	    cmocka_unit_test(test_exclusive_publisher_round_trips_every_length),
 	    cmocka_unit_test(test_claim_rejects_message_larger_than_max),
 	    cmocka_unit_test(test_message_of_64_bytes_takes_96_ring_bytes),
