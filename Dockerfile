@@ -15,13 +15,13 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 	build-essential dpkg-dev debhelper \
 	meson ninja-build pkg-config liburing-dev libnuma-dev libmicrohttpd-dev libjansson-dev \
-	libnats-dev \
+	libnats-dev dh-python python3-dev python3-cffi \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /build/shmq
 COPY . .
 RUN DEB_BUILD_OPTIONS=nocheck dpkg-buildpackage -us -uc -b \
  && mkdir /debs \
- && cp ../shmq_*.deb ../libshmq0_*.deb ../libshmq-dev_*.deb /debs/
+ && cp ../shmq_*.deb ../libshmq0_*.deb ../libshmq-dev_*.deb ../python3-shmq_*.deb /debs/
 
 FROM debian:12
 COPY --from=build /debs /tmp/debs
