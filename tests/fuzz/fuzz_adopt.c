@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "adopt.h"
+#include "fuzz_input.h"
 #include "keeper.h"
 #include "logmsg.h"
 #include "numa_place.h"
@@ -52,20 +53,6 @@ struct kept {
 
 static struct kept kept[MAX_KEPT];
 static unsigned nkept;
-
-struct in {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint64_t take(struct in *in, unsigned bytes)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < bytes && in->n; i++, in->p++, in->n--)
-		v |= (uint64_t)in->p[0] << (8 * i);
-	return v;
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

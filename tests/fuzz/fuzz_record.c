@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "ext.h"
+#include "fuzz_input.h"
 #include "log.h"
 #include "shmq.h"
 
@@ -33,20 +34,6 @@
 #define MAX_STEPS 64
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-struct in {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint64_t take(struct in *in, unsigned bytes)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < bytes && in->n; i++, in->p++, in->n--)
-		v |= (uint64_t)in->p[0] << (8 * i);
-	return v;
-}
 
 struct chan {
 	struct log_geometry g;
