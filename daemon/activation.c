@@ -16,6 +16,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "shmq_err.h"
+
 /* A decimal environment variable, or -1 when unset or not a number. */
 static long env_number(const char *name)
 {
@@ -80,7 +82,7 @@ int activation_take(char *path, size_t path_len, char *err, size_t err_len)
 	if (why) {
 		snprintf(err, err_len, "refusing the socket passed as descriptor %d: %s",
 			 ACTIVATION_FD, why);
-		return -1;
+		return -SHMQ_EINVAL;
 	}
 	fcntl(ACTIVATION_FD, F_SETFD, FD_CLOEXEC);
 	bound_path(ACTIVATION_FD, path, path_len);

@@ -16,8 +16,8 @@
 /*
  * Returns 0 when no socket was passed to this process; 1 when descriptor 3
  * is a listening AF_UNIX SOCK_SEQPACKET socket, with its bound path (or
- * "(descriptor 3)" when it has none) in path; -1 when one was passed but
- * does not fit, with the reason in err. Removes LISTEN_PID, LISTEN_FDS and
+ * "(descriptor 3)" when it has none) in path; -SHMQ_EINVAL when one was
+ * passed but does not fit, with the reason in err. Removes LISTEN_PID, LISTEN_FDS and
  * LISTEN_FDNAMES from the environment.
  */
 int activation_take(char *path, size_t path_len, char *err, size_t err_len);

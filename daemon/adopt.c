@@ -193,9 +193,9 @@ unsigned adopt_all(struct registry *r)
 	int fds[3];
 
 	for (;;) {
-		int got = r->kfd >= 0 ? keeper_recv(r->kfd, &m, fds, &nfds, 0) : -1;
+		int got = r->kfd >= 0 ? keeper_recv(r->kfd, &m, fds, &nfds, 0) : -SHMQ_ECLOSED;
 
-		if (got == -2) {
+		if (got == -SHMQ_EPROTO) {
 			log_msg(LOG_WARN, "registry",
 				"skipping a malformed record from the keeper");
 			continue;

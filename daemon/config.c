@@ -32,6 +32,7 @@
 
 #include "layout.h"
 #include "name.h"
+#include "shmq_err.h"
 #include "size.h"
 
 #define MAX_SECTION_KEYS 12
@@ -87,7 +88,7 @@ static int fail(struct parser *p, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(p->why, sizeof(p->why), fmt, ap);
 	va_end(ap);
-	return -1;
+	return -SHMQ_EINVAL;
 }
 
 static char *trim(char *s)
@@ -102,10 +103,10 @@ static char *trim(char *s)
 	return s;
 }
 
-/* A size in the syntax every shmq program takes (shm/size.c): 0 or -1. */
+/* A size in the syntax every shmq program takes (shm/size.c): 0 or -SHMQ_EINVAL. */
 static int parse_size(const char *s, uint64_t *out)
 {
-	return size_parse(s, out) ? -1 : 0;
+	return size_parse(s, out) ? -SHMQ_EINVAL : 0;
 }
 
 /* A plain decimal number: digits only. */
@@ -115,11 +116,11 @@ static int parse_number(const char *s, uint64_t max, uint64_t *out)
 	unsigned long long v;
 
 	if (!isdigit((unsigned char)s[0]))
-		return -1;
+		return -SHMQ_EINVAL;
 	errno = 0;
 	v = strtoull(s, &end, 10);
 	if (errno || *end || v > max)
-		return -1;
+		return -SHMQ_EINVAL;
 	*out = v;
 	return 0;
 }
@@ -135,7 +136,7 @@ static int parse_acl(char *s, struct acl *acl)
 		uint64_t uid;
 
 		if (acl->n == CONFIG_MAX_UIDS || parse_number(tok, UINT32_MAX, &uid))
-			return -1;
+			return -SHMQ_EINVAL;
 		acl->uids[acl->n++] = (uint32_t)uid;
 	}
 	return 0;
@@ -149,7 +150,7 @@ static int parse_word(const char *s, const char *first, const char *second, uint
 	else if (!strcmp(s, second))
 		*out = 1;
 	else
-		return -1;
+		return -SHMQ_EINVAL;
 	return 0;
 }
 
@@ -158,7 +159,7 @@ static int set_stuck_ms(struct parser *p, char *val)
 	uint64_t v;
 
 	if (parse_number(val, 60000, &v) || v == 0)
-		return -1;
+		return -SHMQ_EINVAL;
 	p->cfg->stuck_ms = v;
 	return 0;
 }
@@ -168,7 +169,7 @@ static int set_max_channels(struct parser *p, char *val)
 	uint64_t v;
 
 	if (parse_number(val, 65536, &v) || v == 0)
-		return -1;
+		return -SHMQ_EINVAL;
 	p->cfg->max_channels = (uint32_t)v;
 	return 0;
 }
@@ -178,7 +179,7 @@ static int set_max_channels_per_uid(struct parser *p, char *val)
 	uint64_t v;
 
 	if (parse_number(val, 65536, &v) || v == 0)
-		return -1;
+		return -SHMQ_EINVAL;
 	p->cfg->max_channels_per_uid = (uint32_t)v;
 	return 0;
 }
@@ -188,7 +189,7 @@ static int set_max_connections_per_uid(struct parser *p, char *val)
 	uint64_t v;
 
 	if (parse_number(val, 65536, &v) || v == 0)
-		return -1;
+		return -SHMQ_EINVAL;
 	p->cfg->max_connections_per_uid = (uint32_t)v;
 	return 0;
 }
@@ -198,7 +199,7 @@ static int set_hello_timeout_ms(struct parser *p, char *val)
 	uint64_t v;
 
 	if (parse_number(val, 60000, &v) || v < 100)
-		return -1;
+		return -SHMQ_EINVAL;
 	p->cfg->hello_timeout_ms = (uint32_t)v;
 	return 0;
 }
@@ -209,7 +210,7 @@ static int parse_handles(const char *val, uint32_t *out)
 	uint64_t v;
 
 	if (parse_number(val, MAX_READERS < MAX_PUBS ? MAX_READERS : MAX_PUBS, &v) || v == 0)
-		return -1;
+		return -SHMQ_EINVAL;
 	*out = (uint32_t)v;
 	return 0;
 }
@@ -234,7 +235,7 @@ static int set_capacity(struct parser *p, char *val)
 	uint64_t v;
 
 	if (parse_size(val, &v) || v < 4096 || v > (1ull << 40))
-		return -1;
+		return -SHMQ_EINVAL;
 	p->ch->capacity_bytes = v;
 	return 0;
 }
@@ -244,7 +245,7 @@ static int set_max_message(struct parser *p, char *val)
 	uint64_t v;
 
 	if (parse_size(val, &v) || v == 0 || v > (16u << 20))
-		return -1;
+		return -SHMQ_EINVAL;
 	p->ch->max_message_bytes = (uint32_t)v;
 	return 0;
 }
@@ -273,7 +274,7 @@ static int set_numa_node(struct parser *p, char *val)
 	else if (!parse_number(val, CONFIG_MAX_NUMA_NODE - 1, &node))
 		p->ch->numa_node = SHMQ_NUMA_NODE((int32_t)node);
 	else
-		return -1;
+		return -SHMQ_EINVAL;
 	return 0;
 }
 
@@ -282,7 +283,7 @@ static int set_timestamps(struct parser *p, char *val)
 	uint32_t off;
 
 	if (parse_word(val, "on", "off", &off))
-		return -1;
+		return -SHMQ_EINVAL;
 	if (off)
 		p->ch->flags |= SHMQ_CHAN_NO_TIMESTAMP;
 	else
@@ -455,7 +456,7 @@ int config_parse(struct config *cfg, const char *text, const char *origin, char 
 
 	if (!p) {
 		snprintf(err, err_len, "%s: out of memory", origin);
-		return -1;
+		return -SHMQ_ENOMEM;
 	}
 	p->cfg = cfg;
 	for (const char *at = text; *at && !rc; at += len + (at[len] == '\n')) {
@@ -466,7 +467,7 @@ int config_parse(struct config *cfg, const char *text, const char *origin, char 
 		line = strndup(at, len);
 		if (!line) {
 			snprintf(err, err_len, "%s: out of memory", origin);
-			rc = -1;
+			rc = -SHMQ_ENOMEM;
 			break;
 		}
 		line[strcspn(line, "#")] = 0;
@@ -488,25 +489,25 @@ int config_load(struct config *cfg, const char *path, char *err, unsigned err_le
 
 	if (!f) {
 		snprintf(err, err_len, "%s: %s", path, strerror(errno));
-		return -1;
+		return -SHMQ_ESYS;
 	}
 	if (fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || n > (1 << 20) || fseek(f, 0, SEEK_SET)) {
 		fclose(f);
 		snprintf(err, err_len, "%s: unreadable or larger than 1 MiB", path);
-		return -1;
+		return -SHMQ_EINVAL;
 	}
 	text = calloc(1, (size_t)n + 1);
 	if (!text || fread(text, 1, (size_t)n, f) != (size_t)n) {
 		free(text);
 		fclose(f);
 		snprintf(err, err_len, "%s: read failed", path);
-		return -1;
+		return -SHMQ_ESYS;
 	}
 	fclose(f);
 	if (memchr(text, 0, (size_t)n)) {
 		free(text);
 		snprintf(err, err_len, "%s: holds a NUL byte: not a text file", path);
-		return -1;
+		return -SHMQ_EINVAL;
 	}
 	rc = config_parse(cfg, text, path, err, err_len);
 	free(text);

@@ -63,13 +63,15 @@ void config_defaults(struct config *cfg);
 
 /*
  * Parse text into cfg (on top of what it holds); origin names the text in
- * messages (a file name). On error returns -1 and writes into err
- * "ORIGIN:LINE: why" and, on a second line, the line as written.
+ * messages (a file name). On error returns -SHMQ_EINVAL (-SHMQ_ENOMEM
+ * when memory runs out) and writes into err "ORIGIN:LINE: why" and, on a
+ * second line, the line as written.
  */
 int config_parse(struct config *cfg, const char *text, const char *origin, char *err,
 		 unsigned err_len);
 
-/* Read and parse a file: config_parse() with the path as origin. */
+/* Read and parse a file: config_parse() with the path as origin; a file
+ * that cannot be opened or read is -SHMQ_ESYS, with the reason in err. */
 int config_load(struct config *cfg, const char *path, char *err, unsigned err_len);
 
 bool acl_allows(const struct acl *acl, uint32_t uid);

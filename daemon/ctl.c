@@ -84,7 +84,10 @@ static struct client *client_find(struct ctl *c, uint64_t id, uint32_t *at)
 	return NULL;
 }
 
-/* Send one response without waiting: 0, or -errno (full socket: -EAGAIN). */
+/*
+ * Send one response without waiting: 0, -SHMQ_EFULL (the client's socket
+ * is full: it does not read) or -SHMQ_ECLOSED (it is gone, or the send failed).
+ */
 static int send_reply(struct client *cl, const struct proto_hdr *req, int32_t status,
 		      const struct reply *rep)
 {
@@ -116,7 +119,9 @@ static int send_reply(struct client *cl, const struct proto_hdr *req, int32_t st
 		cm->cmsg_len = CMSG_LEN(sizeof(int) * rep->nfds);
 		memcpy(CMSG_DATA(cm), rep->fds, sizeof(int) * rep->nfds);
 	}
-	return sendmsg(cl->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 ? -errno : 0;
+	if (sendmsg(cl->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0)
+		return 0;
+	return errno == EAGAIN ? -SHMQ_EFULL : -SHMQ_ECLOSED;
 }
 
 static void close_passed_fds(struct msghdr *mh)
@@ -184,7 +189,7 @@ static void client_request(struct ctl *c, struct client *cl)
 			log_msg(LOG_WARN, "ctl",
 				"reply failed, dropping client pid=%u err=%s "
 				"suppressed=%u",
-				cl->pid, strerror(-err), lost);
+				cl->pid, err == -SHMQ_EFULL ? "socket_full" : "closed", lost);
 		client_drop(c, cl);
 	} else if (cl->bad >= MAX_BAD_REQUESTS) {
 		log_msg(LOG_WARN, "ctl", "disconnecting client pid=%u after %u bad requests",
@@ -249,12 +254,12 @@ static int client_register(struct ctl *c, struct client *cl)
 		struct client **n = realloc(c->cl, cap * sizeof(*n));
 
 		if (!n)
-			return -1;
+			return -SHMQ_ENOMEM;
 		c->cl = n;
 		c->cap = cap;
 	}
 	if (watch(c, cl->fd, CTL_TAG_CLIENT | cl->id))
-		return -1;
+		return -SHMQ_ESYS;
 	client_identify(cl);
 	if (cl->pidfd >= 0 && watch(c, cl->pidfd, CTL_TAG_PIDFD | cl->id)) {
 		close(cl->pidfd);
@@ -469,7 +474,7 @@ static int make_parent(const char *path)
 		return 0;
 	*slash = 0;
 	if (mkdir(dir, geteuid() == 0 ? 0755 : 0700) < 0 && errno != EEXIST)
-		return -1;
+		return -SHMQ_ESYS;
 	return 0;
 }
 
@@ -521,18 +526,18 @@ static int claim_path(const struct sockaddr_un *sa)
 			"(left as it is)",
 			sa->sun_path, S_ISDIR(st.st_mode) ? "directory" : "file");
 		errno = S_ISDIR(st.st_mode) ? EISDIR : ENOTSOCK;
-		return -1;
+		return -SHMQ_EEXIST;
 	}
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -1;
+		return -SHMQ_ESYS;
 	live = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
 	if (live)
 		say_holder(fd, sa->sun_path);
 	close(fd);
 	if (live) {
 		errno = EADDRINUSE;
-		return -1;
+		return -SHMQ_EEXIST;
 	}
 	unlink(sa->sun_path);
 	return 0;
@@ -543,23 +548,28 @@ int ctl_open(struct ctl **out, const char *path, int epfd, struct registry *reg,
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct ctl *c;
+	int err = -SHMQ_ESYS;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		errno = ENAMETOOLONG;
-		return -1;
+		return -SHMQ_EINVAL;
 	}
 	strcpy(sa.sun_path, path);
 	c = calloc(1, sizeof(*c));
 	if (!c)
-		return -1;
+		return -SHMQ_ENOMEM;
 	*c = (struct ctl){.epfd = epfd, .reg = reg, .cfg = cfg, .uid = (uint32_t)geteuid()};
 	c->started_ns = ctl_realtime_ns();
 	c->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (c->reserve_fd < 0)
 		goto out_free;
 	strcpy(c->path, path);
-	if (make_parent(path) || claim_path(&sa))
+	err = make_parent(path);
+	if (!err)
+		err = claim_path(&sa);
+	if (err)
 		goto out_free;
+	err = -SHMQ_ESYS;
 	c->lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (c->lfd < 0)
 		goto out_free;
@@ -575,7 +585,7 @@ out_free:
 	if (c->reserve_fd >= 0)
 		close(c->reserve_fd);
 	free(c);
-	return -1;
+	return err;
 }
 
 int ctl_open_fd(struct ctl **out, int lfd, int epfd, struct registry *reg, const struct config *cfg)
@@ -584,7 +594,7 @@ int ctl_open_fd(struct ctl **out, int lfd, int epfd, struct registry *reg, const
 	int fl = fcntl(lfd, F_GETFL);
 
 	if (!c)
-		return -1;
+		return -SHMQ_ENOMEM;
 	*c = (struct ctl){.epfd = epfd, .reg = reg, .cfg = cfg, .uid = (uint32_t)geteuid()};
 	c->lfd = lfd;
 	c->started_ns = ctl_realtime_ns();
@@ -594,7 +604,7 @@ int ctl_open_fd(struct ctl **out, int lfd, int epfd, struct registry *reg, const
 		if (c->reserve_fd >= 0)
 			close(c->reserve_fd);
 		free(c);
-		return -1;
+		return -SHMQ_ESYS;
 	}
 	*out = c; /* c->path stays empty: ctl_close() unlinks nothing */
 	return 0;

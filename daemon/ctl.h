@@ -14,13 +14,18 @@
 
 struct ctl;
 
-/* Bind the socket (creating its directory) and register with epoll. */
+/*
+ * Bind the socket (creating its directory) and register with epoll. 0, or
+ * -SHMQ_EEXIST (something else, or a live daemon, is at path), -SHMQ_EINVAL
+ * (path too long), -SHMQ_ENOMEM or -SHMQ_ESYS; errno says more.
+ */
 int ctl_open(struct ctl **out, const char *path, int epfd, struct registry *reg,
 	     const struct config *cfg);
 
 /*
  * Serve on lfd, a listening socket that someone else bound (a service
- * manager's socket activation); it becomes ctl's, non-blocking.
+ * manager's socket activation); it becomes ctl's, non-blocking. 0, or
+ * -SHMQ_ENOMEM or -SHMQ_ESYS (errno says more).
  */
 int ctl_open_fd(struct ctl **out, int lfd, int epfd, struct registry *reg,
 		const struct config *cfg);

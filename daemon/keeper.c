@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "logmsg.h"
+#include "shmq_err.h"
 
 #define KEEP_ENTRIES (MAX_READERS + MAX_PUBS)
 #define KEEP_SEND_WAIT_MS 200	/* how long a full keeper socket may hold a sender */
@@ -39,7 +40,7 @@ int keeper_path(const char *socket_path, char *out, unsigned len)
 
 	return n < 0 || (unsigned)n >= len ||
 		       (unsigned)n >= sizeof(((struct sockaddr_un *)0)->sun_path)
-		   ? -1
+		   ? -SHMQ_EINVAL
 		   : 0;
 }
 
@@ -54,7 +55,7 @@ int keeper_send(int kfd, uint32_t op, const void *body, uint32_t body_bytes, con
 	struct cmsghdr *cm;
 
 	if (kfd < 0 || nfds > 3 || body_bytes > KEEP_BODY_MAX)
-		return -1;
+		return -SHMQ_EINVAL;
 	if (nfds) {
 		memset(cbuf, 0, sizeof(cbuf));
 		mh.msg_control = cbuf;
@@ -74,9 +75,9 @@ int keeper_send(int kfd, uint32_t op, const void *body, uint32_t body_bytes, con
 		    (ssize_t)(sizeof(h) + body_bytes))
 			return 0;
 		if (errno != EAGAIN || poll(&p, 1, KEEP_SEND_WAIT_MS) <= 0)
-			return -1;
+			return -SHMQ_ECLOSED;
 	}
-	return -1;
+	return -SHMQ_ECLOSED;
 }
 
 /* The body the first version of op had: shorter is malformed. 0 for ops without one. */
@@ -142,7 +143,9 @@ int keeper_recv(int kfd, struct keep_msg *m, int *fds, unsigned *nfds, int flags
 	*nfds = 0;
 	if (n == 0)
 		errno = ECONNRESET;
-	return n > 0 ? -2 : -1;
+	if (n > 0)
+		return -SHMQ_EPROTO;
+	return errno == EAGAIN ? -SHMQ_EAGAIN : -SHMQ_ECLOSED;
 }
 
 /* ---- the keeper process ---- */
@@ -322,14 +325,14 @@ static int end_send(int fd, uint32_t status)
 	return keeper_send(fd, KEEP_END, &end, sizeof(end), NULL, 0);
 }
 
-/* Everything kept to the daemon at dfd, then KEEP_END; -1 if it went. */
+/* Everything kept to the daemon at dfd, then KEEP_END; -SHMQ_ECLOSED if it went. */
 static int kept_send_all(struct keeper *k, int dfd)
 {
 	for (unsigned i = 0; i < k->n; i++) {
 		struct kept_channel *c = k->ch[i];
 
 		if (keeper_send(dfd, KEEP_CHANNEL, c->u.raw, c->body_bytes, c->fds, 3))
-			return -1;
+			return -SHMQ_ECLOSED;
 		for (unsigned j = 0; j < KEEP_ENTRIES; j++) {
 			struct kept_entry *ke = &c->entries[j];
 			int fds[2] = {ke->fd, ke->efd};
@@ -338,7 +341,7 @@ static int kept_send_all(struct keeper *k, int dfd)
 				continue;
 			if (keeper_send(dfd, KEEP_ENTRY, ke->u.raw, ke->body_bytes, fds,
 					ke->efd >= 0 ? 2 : 1))
-				return -1;
+				return -SHMQ_ECLOSED;
 		}
 	}
 	return end_send(dfd, KEEP_END_OK);
@@ -351,8 +354,8 @@ static void keeper_quit(struct keeper *k)
 }
 
 /*
- * One message from the daemon, applied; -1 when it is gone or said it
- * stopped (KEEP_STOPPED), -2 when nothing is left to read.
+ * One message from the daemon, applied; -SHMQ_ECLOSED when it is gone or
+ * said it stopped (KEEP_STOPPED), -SHMQ_EAGAIN when nothing is left to read.
  */
 static int keeper_serve_one(struct keeper *k)
 {
@@ -361,10 +364,10 @@ static int keeper_serve_one(struct keeper *k)
 	unsigned nfds = 0;
 	int got = keeper_recv(k->dfd, &m, fds, &nfds, MSG_DONTWAIT);
 
-	if (got == -2)
+	if (got == -SHMQ_EPROTO)
 		return 0; /* not ours: skipped */
 	if (got)
-		return errno == EAGAIN ? -2 : -1;
+		return got;
 	switch (m.h.op) {
 	case KEEP_CHANNEL:
 		kept_channel_put(k, &m, fds, nfds);
@@ -380,13 +383,13 @@ static int keeper_serve_one(struct keeper *k)
 		break;
 	case KEEP_TAKE: /* again: the same daemon (version 1 did so) */
 		if (kept_send_all(k, k->dfd))
-			got = -1;
+			got = -SHMQ_ECLOSED;
 		break;
 	case KEEP_QUIT:
 		keeper_quit(k);
 		break;
 	case KEEP_STOPPED:
-		got = -1;
+		got = -SHMQ_ECLOSED;
 		break;
 	default:
 		break;
@@ -421,7 +424,7 @@ static void keeper_serve(struct keeper *k)
 
 	while (k->dfd >= 0 && got == 0)
 		got = keeper_serve_one(k);
-	if (k->dfd >= 0 && got == -1)
+	if (k->dfd >= 0 && got == -SHMQ_ECLOSED)
 		daemon_gone(k);
 }
 
@@ -461,7 +464,7 @@ static void pending_read(struct keeper *k, struct pending *p)
 	unsigned nfds = 0;
 	int got = keeper_recv(c, &m, fds, &nfds, MSG_DONTWAIT);
 
-	if (got == -1 && errno == EAGAIN)
+	if (got == -SHMQ_EAGAIN)
 		return;
 	p->fd = -1;
 	for (unsigned i = 0; i < nfds; i++)
@@ -616,7 +619,7 @@ static int unix_addr(const char *path, struct sockaddr_un *sa)
 {
 	*sa = (struct sockaddr_un){.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa->sun_path))
-		return -1;
+		return -SHMQ_EINVAL;
 	strcpy(sa->sun_path, path);
 	return 0;
 }
@@ -629,21 +632,21 @@ static int keeper_spawn(const char *path)
 	int lfd;
 
 	if (unix_addr(path, &sa))
-		return -1;
+		return -SHMQ_EINVAL;
 	lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (lfd < 0)
-		return -1;
+		return -SHMQ_ESYS;
 	unlink(path); /* nobody answered there: a dead keeper's socket, if anything */
 	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(path, 0600) || listen(lfd, 4)) {
 		close(lfd);
-		return -1;
+		return -SHMQ_ESYS;
 	}
 	pid = fork();
 	if (pid == 0)
 		keeper_child(lfd, path);
 	close(lfd);
 	if (pid < 0)
-		return -1;
+		return -SHMQ_ESYS;
 	log_msg(LOG_INFO, "keeper", "started keeper pid=%d socket=%s", (int)pid, path);
 	return 0;
 }
@@ -656,14 +659,14 @@ static int keeper_connect(const char *path)
 	int fd;
 
 	if (unix_addr(path, &sa))
-		return -1;
+		return -SHMQ_EINVAL;
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -1;
+		return -SHMQ_ESYS;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
 	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) || cred.uid != geteuid()) {
 		close(fd);
-		return -1;
+		return -SHMQ_ESYS;
 	}
 	return fd;
 }
@@ -677,14 +680,14 @@ int keeper_open(const char *path, bool replace, int *out, bool *found)
 	*found = fd >= 0;
 	if (fd < 0 && (keeper_spawn(path) || (fd = keeper_connect(path)) < 0)) {
 		*out = -1;
-		return -1;
+		return -SHMQ_ESYS;
 	}
 	/* the answer may take a replaced daemon's KEEP_STOP_WAIT_MS, never more */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
 	    keeper_send(fd, KEEP_TAKE, &take, sizeof(take), NULL, 0)) {
 		close(fd);
 		*out = -1;
-		return -1;
+		return -SHMQ_ESYS;
 	}
 	*out = fd;
 	return 0;

@@ -127,7 +127,7 @@ _Static_assert(sizeof(struct keep_entry) <= KEEP_ENTRY_BODY_MAX, "keeper format"
 /* The keeper process's main; does not return unless it cannot start (1). */
 int keeper_main(const char *path);
 
-/* The keeper's socket path for a control socket path: "<path>.keep". */
+/* The keeper's socket path for a control socket path: "<path>.keep"; 0 or -SHMQ_EINVAL. */
 int keeper_path(const char *socket_path, char *out, unsigned len);
 
 /*
@@ -135,12 +135,14 @@ int keeper_path(const char *socket_path, char *out, unsigned len);
  * connection (-1 if neither worked: the daemon runs without restarts then).
  * *found says whether a keeper was already there (it may hold channels).
  * With replace, a keeper serving another daemon stops that one first.
+ * 0, or -SHMQ_ESYS when neither worked.
  */
 int keeper_open(const char *path, bool replace, int *out, bool *found);
 
 /*
  * Send op with body_bytes of body and up to 3 descriptors, waiting at most
- * 2 x 200 ms for room; 0, or -1 if the peer is gone or stopped reading.
+ * 2 x 200 ms for room; 0, -SHMQ_ECLOSED if the peer is gone or stopped
+ * reading, -SHMQ_EINVAL for no descriptor or too much to send.
  */
 int keeper_send(int kfd, uint32_t op, const void *body, uint32_t body_bytes, const int *fds,
 		unsigned nfds);
@@ -148,8 +150,9 @@ int keeper_send(int kfd, uint32_t op, const void *body, uint32_t body_bytes, con
 /*
  * Receive one message (MSG_DONTWAIT in flags: without waiting); *nfds gets
  * the descriptors (up to 3, the rest closed); the body past body_bytes
- * reads as 0. 0; -1 (gone, or nothing there with MSG_DONTWAIT: errno
- * EAGAIN); -2 (malformed: a version before KEEP_VERSION_MIN, a body
+ * reads as 0. 0; -SHMQ_EAGAIN (nothing there with MSG_DONTWAIT, or no
+ * answer within SO_RCVTIMEO); -SHMQ_ECLOSED (gone; errno says how);
+ * -SHMQ_EPROTO (malformed: a version before KEEP_VERSION_MIN, a body
  * shorter than its op's first version had, garbage; its descriptors closed).
  */
 int keeper_recv(int kfd, struct keep_msg *m, int *fds, unsigned *nfds, int flags);

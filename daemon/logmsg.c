@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "shmq_err.h"
+
 #define LOG_LINE_BYTES 2048
 
 enum log_level log_threshold = LOG_INFO;
@@ -35,7 +37,7 @@ int log_output_parse(const char *s, enum log_output *out)
 			return 0;
 		}
 	}
-	return -1;
+	return -SHMQ_EINVAL;
 }
 
 enum log_output log_output_default(void)

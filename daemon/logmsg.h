@@ -18,7 +18,7 @@ enum log_output { LOG_TEXT, LOG_JSON, LOG_JOURNAL };
 extern enum log_level log_threshold;
 extern enum log_output log_output;
 
-/* "text", "json" or "journal" (any case) into *out: 0, or -1. */
+/* "text", "json" or "journal" (any case) into *out: 0, or -SHMQ_EINVAL. */
 int log_output_parse(const char *s, enum log_output *out);
 
 /*

@@ -101,7 +101,7 @@ static int parse_fd(const char *s)
 	v = strtol(s, &end, 10);
 	if (errno || end == s || *end || v < 0 || v > 1 << 20 || ready_fd_check((int)v)) {
 		fprintf(stderr, "shmqd: --ready-fd %s: not a descriptor open for writing\n", s);
-		return -1;
+		return -SHMQ_EINVAL;
 	}
 	return (int)v;
 }
@@ -206,7 +206,7 @@ static int setup_fds(int *epfd, int *sfd, int *tfd)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	if (sigprocmask(SIG_BLOCK, &set, NULL))
-		return -1;
+		return -SHMQ_ESYS;
 	signal(SIGPIPE, SIG_IGN);
 	/* a file size limit (RLIMIT_FSIZE) fails a segment's ftruncate() with
 	 * EFBIG, an error for the one request, not a stop */
@@ -215,12 +215,12 @@ static int setup_fds(int *epfd, int *sfd, int *tfd)
 	*sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	*tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (*epfd < 0 || *sfd < 0 || *tfd < 0 || timerfd_settime(*tfd, 0, &its, NULL))
-		return -1;
+		return -SHMQ_ESYS;
 	ev.data.u64 = TAG_SIGNAL;
 	if (epoll_ctl(*epfd, EPOLL_CTL_ADD, *sfd, &ev))
-		return -1;
+		return -SHMQ_ESYS;
 	ev.data.u64 = TAG_TIMER;
-	return epoll_ctl(*epfd, EPOLL_CTL_ADD, *tfd, &ev);
+	return epoll_ctl(*epfd, EPOLL_CTL_ADD, *tfd, &ev) ? -SHMQ_ESYS : 0;
 }
 
 static void raise_fd_limit(void)
@@ -251,7 +251,7 @@ static int create_declared(struct registry *reg, const struct config *cfg)
 		if (err) {
 			log_msg(LOG_ERROR, "registry", "cannot create channel=%s err=%d",
 				cfg->channels[i].name, err);
-			return -1;
+			return err;
 		}
 	}
 	return 0;
@@ -266,8 +266,10 @@ static bool keeper_stop_stands(struct registry *reg)
 	struct keep_msg m;
 	int fds[3];
 	unsigned nfds;
+	int got;
 
-	while (keeper_recv(reg->kfd, &m, fds, &nfds, MSG_DONTWAIT) != -1) {
+	while ((got = keeper_recv(reg->kfd, &m, fds, &nfds, MSG_DONTWAIT)) == 0 ||
+	       got == -SHMQ_EPROTO) {
 		for (unsigned i = 0; i < nfds; i++)
 			close(fds[i]);
 		if (m.h.op == KEEP_STAY) {
@@ -291,7 +293,7 @@ static bool keeper_event(struct registry *reg, int epfd)
 	unsigned nfds;
 	int got = keeper_recv(reg->kfd, &m, fds, &nfds, MSG_DONTWAIT);
 
-	if (got == -2 || (got == -1 && errno == EAGAIN))
+	if (got == -SHMQ_EPROTO || got == -SHMQ_EAGAIN)
 		return false; /* not a message of ours: ignored */
 	if (got == 0) {
 		for (unsigned i = 0; i < nfds; i++)
@@ -361,14 +363,14 @@ static int private_dir_make(const char *socket_path)
 	*strrchr(dir, '/') = 0;
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		log_msg(LOG_ERROR, "daemon", "cannot create dir=%s err=%s", dir, strerror(errno));
-		return -1;
+		return -SHMQ_ESYS;
 	}
 	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
 	    (st.st_mode & 077)) {
 		log_msg(LOG_ERROR, "daemon",
 			"refusing socket dir=%s: not a directory of uid=%u with mode 0700", dir,
 			(unsigned)geteuid());
-		return -1;
+		return -SHMQ_EPERM;
 	}
 	return 0;
 }
@@ -377,19 +379,24 @@ static int private_dir_make(const char *socket_path)
 static int open_ctl(const struct args *a, int epfd, struct registry *reg, const struct config *cfg,
 		    struct ctl **ctl)
 {
+	int err;
+
 	if (a->activated) {
-		if (ctl_open_fd(ctl, ACTIVATION_FD, epfd, reg, cfg) == 0)
+		err = ctl_open_fd(ctl, ACTIVATION_FD, epfd, reg, cfg);
+		if (err == 0)
 			return 0;
 		log_msg(LOG_ERROR, "daemon", "cannot serve the passed socket=%s err=%s", a->socket,
 			strerror(errno));
-		return -1;
+		return err;
 	}
-	if (a->private_dir && private_dir_make(a->socket))
-		return -1;
-	if (ctl_open(ctl, a->socket, epfd, reg, cfg) == 0)
+	err = a->private_dir ? private_dir_make(a->socket) : 0;
+	if (err)
+		return err;
+	err = ctl_open(ctl, a->socket, epfd, reg, cfg);
+	if (err == 0)
 		return 0;
 	log_msg(LOG_ERROR, "daemon", "cannot listen socket=%s err=%s", a->socket, strerror(errno));
-	return -1;
+	return err;
 }
 
 /*

@@ -17,6 +17,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "shmq_err.h"
+
 #define STAT_START_FIELD 22    /* starttime, counted as proc(5) counts */
 #define PIDFS_SUPER 0x50494446 /* PIDFS_MAGIC: pidfds are inodes of their own */
 
@@ -84,14 +86,14 @@ int procid_signal(uint32_t pid, uint64_t start, int sig)
 	int pidfd, rc = -1;
 
 	if (pid == 0)
-		return -1;
+		return -SHMQ_EINVAL;
 	pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
 	if (pidfd < 0)
-		return -1;
+		return -SHMQ_ESYS;
 	/* the pidfd names the process that had pid when it was opened; if
 	 * its mark is the one recorded, it is the one meant */
 	if (start == 0 ? kill((pid_t)pid, 0) == 0 : procid_mark_fd(pidfd, pid) == start)
 		rc = (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
 	close(pidfd);
-	return rc ? -1 : 0;
+	return rc ? -SHMQ_ESYS : 0;
 }

@@ -29,7 +29,8 @@ bool procid_alive(uint32_t pid, uint64_t start);
 /*
  * Send sig to pid only if it is still the process that started at start
  * (through a pidfd opened first, so that the pid cannot change hands
- * between the check and the signal). 0, or -1 (gone, or another process).
+ * between the check and the signal). 0, or -SHMQ_ESYS (gone, or another
+ * process; -SHMQ_EINVAL for pid 0).
  */
 int procid_signal(uint32_t pid, uint64_t start, int sig);
 

@@ -16,15 +16,16 @@
 #include <unistd.h>
 
 #include "logmsg.h"
+#include "shmq_err.h"
 
 int ready_fd_check(int fd)
 {
 	int fl = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
 
 	if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
-		return -1;
+		return -SHMQ_EINVAL;
 	/* the descriptor is for whoever started us, never for a child */
-	return fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return fcntl(fd, F_SETFD, FD_CLOEXEC) ? -SHMQ_ESYS : 0;
 }
 
 /* $NOTIFY_SOCKET into sa: returns the address length, 0 if unset, -1 if unusable. */
@@ -60,15 +61,15 @@ int ready_notify(const char *state)
 	if (sa_len == 0)
 		return 1;
 	if (sa_len == (socklen_t)-1)
-		return -1;
+		return -SHMQ_EINVAL;
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -1;
+		return -SHMQ_ESYS;
 	n = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa, sa_len);
 	e = errno;
 	close(fd);
 	errno = e;
-	return n == (ssize_t)strlen(state) ? 0 : -1;
+	return n == (ssize_t)strlen(state) ? 0 : -SHMQ_ESYS;
 }
 
 void ready_announce(int fd, const char *socket_path)

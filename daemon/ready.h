@@ -8,7 +8,7 @@
 #ifndef DAEMON_READY_H
 #define DAEMON_READY_H
 
-/* 0 if fd is open for writing, else -1. */
+/* 0 if fd is open for writing (now close-on-exec), else -SHMQ_EINVAL or -SHMQ_ESYS. */
 int ready_fd_check(int fd);
 
 /*
@@ -24,7 +24,8 @@ void ready_stopping(void);
 /*
  * Send state ("READY=1") as one datagram to the AF_UNIX socket that
  * $NOTIFY_SOCKET names: a path, or "@name" for the abstract namespace.
- * Returns 0 sent, 1 when the variable is unset, -1 on failure (errno).
+ * Returns 0 sent, 1 when the variable is unset, -SHMQ_EINVAL (the variable
+ * names no usable address) or -SHMQ_ESYS (errno says why).
  */
 int ready_notify(const char *state);
 

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "shmq_err.h"
 
 static struct config cfg;
 static char err[4096];
@@ -29,7 +30,7 @@ static int parse(const char *text)
 /* parse must fail, and err must hold every one of the given strings */
 static void expect_error(const char *text, const char *line_no, const char *why, const char *line)
 {
-	assert_int_equal(parse(text), -1);
+	assert_int_equal(parse(text), -SHMQ_EINVAL);
 	if (!strstr(err, line_no) || !strstr(err, why) || !strstr(err, line))
 		fail_msg("error \"%s\" lacks \"%s\", \"%s\" or \"%s\"", err, line_no, why, line);
 }
@@ -299,7 +300,8 @@ static void test_config_load_names_a_missing_file(void **state)
 {
 	(void)state;
 	config_defaults(&cfg);
-	assert_int_equal(config_load(&cfg, "/nonexistent/shmqd.conf", err, sizeof(err)), -1);
+	assert_int_equal(config_load(&cfg, "/nonexistent/shmqd.conf", err, sizeof(err)),
+			 -SHMQ_ESYS);
 	assert_non_null(strstr(err, "/nonexistent/shmqd.conf"));
 	assert_non_null(strstr(err, "No such file"));
 }
@@ -314,7 +316,7 @@ static void test_config_load_prefixes_the_path(void **state)
 	assert_int_equal(write(fd, "[channel a]\nfoo = 1\n", 20), 20);
 	close(fd);
 	config_defaults(&cfg);
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -SHMQ_EINVAL);
 	unlink(path);
 	assert_non_null(strstr(err, path));
 	assert_non_null(strstr(err, ":2: unknown key \"foo\""));

@@ -198,8 +198,9 @@ static void drain(int fd)
 	struct keep_msg m;
 	int fds[3];
 	unsigned nfds;
+	int got;
 
-	while (keeper_recv(fd, &m, fds, &nfds, MSG_DONTWAIT) != -1)
+	while ((got = keeper_recv(fd, &m, fds, &nfds, MSG_DONTWAIT)) == 0 || got == -SHMQ_EPROTO)
 		for (unsigned i = 0; i < nfds; i++)
 			close(fds[i]);
 }
