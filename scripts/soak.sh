@@ -178,7 +178,7 @@ summary=()
 for ((k = 1; k <= phases; k++)); do
 	out=$dir/phase$k
 	mkdir -p "$out"
-	SHMQD=$shmqd SHMQ_TOOL=$shmq SHMQ_KILLLOOP=1 SHMQ_KILLLOOP_SECONDS=$phase \
+	SHMQD=$shmqd SHMQ_TOOL=$shmq SHMQ_KILLLOOP_SECONDS=$phase \
 		"$killloop" >"$out/killloop.log" 2>&1 &
 	kl=$!
 	"$probe" "$sock" latency soak.block "$phase" >"$out/latency.log" 2>&1 &
