@@ -412,7 +412,10 @@ bool log_repair_gone(const struct log_view *v, const struct log_peers *peers,
 	if (idx >= MAX_PUBS || !peers->pubs[idx])
 		return false;
 	claim_load(peers->pubs[idx], &c);
-	if (c.state == PUB_IDLE || c.state > PUB_COMMITTING || claim_cut(rep, idx, &c))
+	/* also a claim we cut while it lived: one marked inside its commit
+	 * (CUT_BUSY, CUT_BLIND) waited for this death, and nobody else will
+	 * store its word; one already given up settles as a record below */
+	if (c.state == PUB_IDLE || c.state > PUB_COMMITTING)
 		return false;
 	if (v->pub_mode == SHMQ_PUBLISHERS_ONE)
 		tail_settle(v, &c);

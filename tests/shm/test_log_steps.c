@@ -14,12 +14,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include <cmocka.h>
 
 /* A publisher that stops at a named pause point of log.c, until told to go on. */
 static _Atomic uint32_t *pause_at;    /* 1: stop at COMMIT_CHECKED (shared) */
 static _Atomic uint32_t *pause_state; /* 1 stopped, 2 go on (shared) */
+static pid_t pause_pid;		      /* the committer child: the only one that pauses */
 static void log_pause(const char *point);
 #define LOG_PAUSE(point) log_pause(#point)
 
@@ -584,7 +586,7 @@ static void test_repair_of_an_unannounced_claim_tells_readers_they_were_lapped(v
 
 static void log_pause(const char *point)
 {
-	if (!pause_at || strcmp(point, "COMMIT_CHECKED") ||
+	if (getpid() != pause_pid || !pause_at || strcmp(point, "COMMIT_CHECKED") ||
 	    !atomic_load_explicit(pause_at, memory_order_acquire))
 		return;
 	/* release: everything before the pause is visible to the parent. */
@@ -606,6 +608,7 @@ static int committer_main(void *arg)
 	struct log_pub p;
 	int err;
 
+	pause_pid = getpid(); /* only this child pauses, whatever its parent's asserts did */
 	log_pub_init(&k->f->v, &p, 0, k->f->peers->pubs[0], k->f->peers, !log_pub_register());
 	p.fence = true; /* registered or not: the daemon's membarrier() or our fence */
 	if (log_claim(&k->f->v, &p, 40, 0, &c))
@@ -697,6 +700,75 @@ static void test_cut_racing_a_commit_gives_every_reader_the_same_answer(void **s
 }
 
 /*
+ * The daemon marked a live publisher's claim while it sat inside its
+ * commit and asked for it to be stopped; the stop lands before its word
+ * store. Its claim must then be given up, whether the daemon learns of the
+ * death from its closed connection (log_repair_gone(), before the slot is
+ * freed) or from its next look (log_repair_step()): nobody else will ever
+ * store that word, and readers wait at it.
+ */
+static void cut_then_killed_inside_its_commit(bool via_gone)
+{
+	_Atomic uint32_t *sh =
+	    mmap(NULL, 64, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct read_result a = {0};
+	struct log_cursor ca = {0, 0};
+	uint32_t pids[MAX_PUBS] = {0};
+	struct log_repair rep = {0};
+	struct log_repair_out out;
+	struct committer k;
+	uint64_t since;
+	pid_t pid;
+	struct fx f;
+
+	assert_true(sh != MAP_FAILED);
+	pause_at = &sh[0];
+	pause_state = &sh[8];
+	assert_int_equal(fx_make(&f, 0, 100, BLOCK), 0);
+	fx_pub_add(&f, 0, 1);
+	k = (struct committer){.f = &f, .pause_in_commit = true};
+	pid = spawn(committer_main, &k);
+	assert_true(pid > 0);
+	pids[0] = (uint32_t)pid;
+	since = wait_now_ns();
+	while (!atomic_load_explicit(pause_state, memory_order_acquire)) {
+		assert_true(wait_now_ns() - since < HANG_NS);
+		nap_us(100);
+	}
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1000, 100, pid_alive, NULL, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1100, 100, pid_alive, NULL, &out);
+	assert_int_equal(out.abandoned, 0);
+	assert_int_equal(out.nstall, 1);
+	kill(pid, SIGKILL);
+	assert_int_equal(status_of(pid), 128 + SIGKILL);
+	if (via_gone) {
+		assert_true(log_repair_gone(&f.v, f.peers, fx_rep(&f, &rep), pids, 0));
+		fx_pub_remove(&f, 0);
+		log_repair_forget(&rep, 0);
+		pids[0] = 0;
+	} else {
+		log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1200, 100, pid_alive, NULL,
+				&out);
+		assert_int_equal(out.abandoned, 1);
+	}
+	read_all(&f, &ca, NULL, &a);
+	assert_int_equal(a.received, 0);
+	assert_int_equal(a.lost, 1);
+	assert_int_equal(atomic_load(&f.v.ctl->abandoned), 1);
+	fx_free(&f);
+	munmap(sh, 64);
+	pause_at = NULL;
+	pause_state = NULL;
+}
+
+static void test_a_cut_publisher_killed_inside_its_commit_is_given_up(void **state)
+{
+	(void)state;
+	cut_then_killed_inside_its_commit(true);
+	cut_then_killed_inside_its_commit(false);
+}
+
+/*
  * A publisher went away holding a claim whose start another entry also
  * named (it lost the tail move): the daemon keeps the claim as an orphan
  * to settle later. Once the other moves on, no entry bounds the orphan's
@@ -766,6 +838,7 @@ int main(void)
 	    cmocka_unit_test(test_dead_intent_across_the_ring_end_leaves_others_claims_alone),
 	    cmocka_unit_test(test_repair_of_an_unannounced_claim_tells_readers_they_were_lapped),
 	    cmocka_unit_test(test_cut_racing_a_commit_gives_every_reader_the_same_answer),
+	    cmocka_unit_test(test_a_cut_publisher_killed_inside_its_commit_is_given_up),
 	    cmocka_unit_test(test_an_orphaned_claim_holds_publishers_until_it_is_settled),
 	};
 
