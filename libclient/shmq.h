@@ -337,7 +337,11 @@ int shmq_pub_abort(struct shmq_pub *pub, struct shmq_claim *claim);
  * Claim n messages (n <= SHMQ_BATCH_MAX) of lens[i] bytes at once, with one
  * tail move: claims[i] gets message i's space and offset (consecutive).
  * The batch is atomic: after shmq_pub_commitv() readers see all of it,
- * and if the publisher aborts, dies or stalls first, none of it. A batch
+ * and if the publisher aborts, dies or stalls first, none of it. Atomic is
+ * about what appears, not about what an overrun reader gets: on a `drop`
+ * channel a subscriber lapped while it reads a batch has received the
+ * batch's first messages and gets the rest counted in shmq_msg.lost, as
+ * for any overrun. A batch
  * takes at most a quarter of the ring (-SHMQ_ETOOBIG). Waits as
  * shmq_pub_claim().
  */

@@ -321,7 +321,12 @@ struct ctl_hdr {
 	_Atomic uint64_t wakeups;     /* readers the daemon woke (watchdog) */
 	_Atomic uint32_t monitors;    /* monitor handles open now */
 	_Atomic uint32_t bad_readers; /* readers the watchdog finds at a bad record now */
-	uint8_t pad2[CTL_HDR_BYTES - 128];
+	/* 1 + the start of the oldest claim the daemon is giving up (or has
+	 * yet to settle), 0 for none: publishers treat it as a claim in
+	 * progress (log_claims_limit()), so no lap reaches the words the
+	 * daemon writes. 0 in segments of older daemons: no hold. */
+	alignas(64) _Atomic uint64_t hold_bytes;
+	uint8_t pad2[CTL_HDR_BYTES - 136];
 };
 static_assert(sizeof(struct ctl_hdr) == CTL_HDR_BYTES, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, channel_id) == 24, "shm ABI");
@@ -346,6 +351,7 @@ static_assert(offsetof(struct ctl_hdr, pubs_gen) == 80, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, pubs_hi) == 92, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, durable_pos) == 104, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, wakeups) == 112, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, hold_bytes) == 128, "shm ABI");
 
 #define CTL_READERS_OFF CTL_HDR_BYTES
 #define CTL_PUBS_OFF (CTL_READERS_OFF + MAX_READERS * sizeof(struct ctl_slot))
@@ -455,8 +461,9 @@ static inline unsigned lat_bucket(uint64_t ns)
 /* Publisher claim states (pub_entry.claim_state). */
 enum pub_claim_state {
 	PUB_IDLE = 0,
-	PUB_CLAIMING = 1, /* the intent is written, the tail move may or may not have happened */
-	PUB_CLAIMED = 2,  /* the tail moved: [claim_bytes, claim_end) is this publisher's */
+	PUB_CLAIMING = 1,   /* the intent is written, the tail move may or may not have happened */
+	PUB_CLAIMED = 2,    /* the tail moved: [claim_bytes, claim_end) is this publisher's */
+	PUB_COMMITTING = 3, /* about to look for the daemon's cut mark, then store the commit */
 };
 
 /*

@@ -6,18 +6,24 @@
  * byte space in tail order; a record's bytes are written only by the
  * publisher whose tail move covered them, before its commit store; the
  * commit word at a claim's start is zeroed by the claim before it (the
- * guard), then stored once by its publisher (or CASed once by the daemon to
- * ABANDONED); frontier and the chunk index are set before the bytes they
- * announce are written; no claim reaches a ring past a claim in progress.
- * Every value loaded from shared memory is bounded before use: a peer may
- * be hostile or dead mid-write. Callers: any thread, on its own cursor or
- * publisher state; log_repair_*() the daemon's main thread only.
+ * guard), then stored once by its publisher, MSG or ABANDONED (or CASed
+ * once by the daemon to ABANDONED, never over a MSG: commit_cut()); frontier and the chunk index
+ * are set before the bytes they announce are written; no claim reaches a ring past a claim in
+ * progress. Every value loaded from shared memory is bounded before use: a peer may be hostile or
+ * dead mid-write. Callers: any thread, on its own cursor or publisher state; log_repair_*() the
+ * daemon's main thread only.
  */
 #include "log.h"
 
 #include <string.h>
 
 #include "wait.h"
+
+/* Named pause points: a test that includes this file may define LOG_PAUSE
+ * to stop a publisher between two steps (tests/shm/test_log_steps.c). */
+#ifndef LOG_PAUSE
+#define LOG_PAUSE(point) ((void)0)
+#endif
 
 #define CHUNK_BITS 4u /* log2(CHUNKS) */
 static_assert(1u << CHUNK_BITS == CHUNKS, "chunk index");
@@ -457,7 +463,7 @@ int log_reader_limit(const struct log_view *v, const struct log_peers *peers, ui
 int log_claims_limit(const struct log_view *v, const struct log_peers *peers, uint32_t self,
 		     uint64_t tail_bytes, uint64_t *limit)
 {
-	uint64_t low = tail_bytes;
+	uint64_t low = tail_bytes, hold;
 	int err = 0;
 
 	for (unsigned i = 0; i < MAX_PUBS; i++) {
@@ -471,8 +477,10 @@ int log_claims_limit(const struct log_view *v, const struct log_peers *peers, ui
 			err = -SHMQ_ESTATE;
 			continue;
 		}
-		/* acquire; pairs with the release in intent_store(). */
-		if (atomic_load_explicit(&e->claim_state, memory_order_acquire) == PUB_IDLE)
+		/* seq_cst (a plain load on x86): acquire, pairs with the
+		 * release in intent_store(); and ordered before the hold load
+		 * below (see hold_publish() in repair.c). */
+		if (atomic_load_explicit(&e->claim_state, memory_order_seq_cst) == PUB_IDLE)
 			continue;
 		/* relaxed: bounded below; a start over a ring old is no
 		 * claim this bound ever let live that long (hostile). */
@@ -480,13 +488,20 @@ int log_claims_limit(const struct log_view *v, const struct log_peers *peers, ui
 		if (b < low && b + v->ring_bytes >= tail_bytes)
 			low = b;
 	}
+	/* seq_cst; pairs with the daemon's store in hold_publish(): a claim
+	 * it is giving up holds us back like one in progress. */
+	hold = atomic_load_explicit(&v->ctl->hold_bytes, memory_order_seq_cst);
+	if (hold && hold - 1 < low && hold - 1 + v->ring_bytes >= tail_bytes)
+		low = hold - 1;
 	*limit = low + v->ring_bytes;
 	return err;
 }
 
 /*
  * May a claim from start end at end? Never a ring past a claim still in
- * progress (its publisher may write there yet), then the block bound. Both
+ * progress (its publisher may write there yet) or one the daemon is giving
+ * up (hold_bytes: an exclusive publisher heeds only that), then the block
+ * bound. Both
  * bounds are cached: a new claim starts at the tail, so neither can drop.
  * *guard says whether the word at end may be zeroed too (guard_next()):
  * not when a bound is exactly end, for then that word is the header of a
@@ -499,7 +514,7 @@ limits_refresh(const struct log_view *v, struct log_pub *p, uint64_t start, uint
 {
 	int err;
 
-	if (!p->exclusive && end + REC_ALIGN > p->claims_limit) {
+	if (end + REC_ALIGN > p->claims_limit) {
 		err = log_claims_limit(v, p->peers, p->idx, start, &p->claims_limit);
 		if (err && !p->stale_ok) {
 			p->claims_limit = 0;
@@ -523,14 +538,14 @@ limits_refresh(const struct log_view *v, struct log_pub *p, uint64_t start, uint
 static int check_space(const struct log_view *v, struct log_pub *p, uint64_t start, uint64_t end,
 		       bool *guard)
 {
-	if ((!p->exclusive && end + REC_ALIGN > p->claims_limit) ||
+	if (end + REC_ALIGN > p->claims_limit ||
 	    (v->policy == SHMQ_POLICY_BLOCK && end + REC_ALIGN > p->limit)) {
 		int err = limits_refresh(v, p, start, end);
 
 		if (err)
 			return err;
 	}
-	*guard = (p->exclusive || end + REC_ALIGN <= p->claims_limit) &&
+	*guard = end + REC_ALIGN <= p->claims_limit &&
 		 (v->policy != SHMQ_POLICY_BLOCK || end + REC_ALIGN <= p->limit);
 	return 0;
 }
@@ -699,17 +714,54 @@ static void count_abandoned(struct log_pub *p)
 		    memory_order_relaxed);
 }
 
-/*
- * The daemon gave our claim up (we stalled): leave it alone. It marks the
- * entry before it CASes the record's word, so a commit either sees the mark
- * or stores before the CAS, which then fails (see ARCHITECTURE.md for the
- * one order that remains: a commit that checks just before the mark).
- */
-static bool abandoned_under_us(const struct log_pub *p, const struct log_claim *c)
+/* Store ABANDONED over the claim's records (the word of the first). */
+static void abandon_store(const struct log_view *v, const struct log_claim *c)
 {
-	/* acquire; pairs with the daemon's release store in claim_abandon(). */
-	return p->slot &&
-	       atomic_load_explicit(&p->slot->cut_bytes, memory_order_acquire) == c->start + 1;
+	/* release; pairs with the acquire in log_read(). The daemon may CAS
+	 * the same value there: either order leaves this one word. */
+	atomic_store_explicit(&log_rec_at(v, c->at.bytes)->word,
+			      rec_word_make(v->key, c->at.bytes, v->ring_shift,
+					    c->end - c->at.bytes, 0, REC_T_ABANDONED),
+			      memory_order_release);
+}
+
+/* The daemon cut our claim: ABANDONED over it, idle, count. */
+static __attribute__((noinline, cold)) bool
+commit_refused(const struct log_view *v, struct log_pub *p, const struct log_claim *c)
+{
+	abandon_store(v, c);
+	state_store(p, PUB_IDLE);
+	count_abandoned(p);
+	return true;
+}
+
+/*
+ * Enter the commit: COMMITTING in our entry, then look for the daemon's cut
+ * mark. True if the daemon gave our claim up (we stalled): we then store
+ * ABANDONED ourselves (the daemon, seeing COMMITTING, may have left it to
+ * us), idle and count. An asymmetric Dekker with cut_mark() in repair.c:
+ * the daemon stores the mark, runs membarrier() and then loads our state,
+ * so either we see the mark here, or it sees COMMITTING (or later) and
+ * leaves the word to us. A word is thus MSG or ABANDONED, never one then
+ * the other. p->slot is set only with p->me.
+ */
+static inline bool commit_cut(const struct log_view *v, struct log_pub *p,
+			      const struct log_claim *c)
+{
+	if (!p->slot)
+		return false;
+	/* relaxed: ordered before the mark load below by the daemon's
+	 * membarrier() (a compiler barrier here), or by a full fence where
+	 * we could not register for it; our commit store follows in order. */
+	atomic_store_explicit(&p->me->claim_state, PUB_COMMITTING, memory_order_relaxed);
+	if (p->fence)
+		atomic_thread_fence(memory_order_seq_cst);
+	else
+		atomic_signal_fence(memory_order_seq_cst);
+	/* acquire; pairs with the daemon's seq_cst store in cut_mark(). */
+	if (atomic_load_explicit(&p->slot->cut_bytes, memory_order_acquire) != c->start + 1)
+		return false;
+	return commit_refused(v, p, c);
 }
 
 /*
@@ -774,11 +826,9 @@ int log_commit(const struct log_view *v, struct log_pub *p, const struct log_cla
 
 	if (c->count != 1 || rec_bytes_for(len, ext) > span)
 		return -SHMQ_EINVAL;
-	if (abandoned_under_us(p, c)) {
-		state_store(p, PUB_IDLE);
-		count_abandoned(p);
+	if (commit_cut(v, p, c))
 		return -SHMQ_EABANDONED;
-	}
+	LOG_PAUSE(COMMIT_CHECKED);
 	rec_commit(v, c->at.bytes, c->at.pos, span, len, ext, timestamp_ns, 0);
 	return finish(v, p, 1, len, len);
 }
@@ -791,11 +841,8 @@ int log_commitv(const struct log_view *v, struct log_pub *p, const struct log_cl
 
 	if (b != c->end)
 		return -SHMQ_EINVAL;
-	if (abandoned_under_us(p, c)) {
-		state_store(p, PUB_IDLE);
-		count_abandoned(p);
+	if (commit_cut(v, p, c))
 		return -SHMQ_EABANDONED;
-	}
 	/* the last record first, the first one last: readers reach the batch
 	 * through its first record, so they see all of it or none */
 	for (unsigned i = c->count; i-- > 0;) {
@@ -813,19 +860,10 @@ int log_commitv(const struct log_view *v, struct log_pub *p, const struct log_cl
 
 int log_abort(const struct log_view *v, struct log_pub *p, const struct log_claim *c)
 {
-	struct rec_hdr *h = log_rec_at(v, c->at.bytes);
-
-	if (abandoned_under_us(p, c)) {
-		state_store(p, PUB_IDLE);
-		count_abandoned(p);
+	/* ABANDONED, whoever stores it: no order with the daemon is needed */
+	if (commit_cut(v, p, c))
 		return -SHMQ_EABANDONED;
-	}
-	h->pos = c->at.pos;
-	/* release; pairs with the acquire in log_read(). */
-	atomic_store_explicit(&h->word,
-			      rec_word_make(v->key, c->at.bytes, v->ring_shift,
-					    c->end - c->at.bytes, 0, REC_T_ABANDONED),
-			      memory_order_release);
+	abandon_store(v, c);
 	count_abandoned(p);
 	return finish(v, p, 0, 0, 0);
 }
@@ -1033,7 +1071,10 @@ static int skip_abandoned(const struct log_view *v, struct log_cursor *cur, stru
 
 		if (!rec_word_type(raw))
 			return abandoned_at_tail(v, cur, b, rec);
-		pos = h->pos; /* complete: the word is of this lap (acquire above) */
+		/* a MSG's header is complete (acquire above); a PAD's or an
+		 * ABANDONED record's is not read: the daemon may have stored
+		 * that word while its live publisher still writes the header */
+		pos = rec_word_type(raw) == REC_T_MSG ? h->pos : 0;
 		if (size < REC_ALIGN || size > log_max_span(v))
 			return v->policy == SHMQ_POLICY_DROP ? 3 : -SHMQ_ECORRUPT;
 		if (rec_word_type(raw) != REC_T_MSG) {
@@ -1086,7 +1127,7 @@ static int read_step(const struct log_view *v, struct log_cursor *cur, struct lo
 	bool ours = type != 0;
 
 	/* the header only once the word says it is complete (acquire above) */
-	pos = ours ? h->pos : 0;
+	pos = type == REC_T_MSG ? h->pos : 0; /* as in skip_abandoned() */
 	int err = 0;
 
 	/* bounds first: msg_fill() reads the extension length after the header */

@@ -218,7 +218,8 @@ static inline uint8_t *log_payload(const struct log_view *v, uint64_t bytes, uin
  * Publish a one-record claim with len payload bytes (<= claimed) and ext
  * extension bytes (as claimed; the caller wrote them). Returns 1 if a reader
  * went to sleep since the last wake and the caller must now call log_wake(),
- * 0 if not, -SHMQ_EABANDONED if the daemon gave the claim up first.
+ * 0 if not, -SHMQ_EABANDONED if the daemon gave the claim up first (it
+ * then stores ABANDONED there itself: readers count the claim lost).
  */
 int log_commit(const struct log_view *v, struct log_pub *p, const struct log_claim *c, uint32_t len,
 	       uint32_t ext, uint64_t timestamp_ns);
@@ -379,8 +380,10 @@ bool log_cursor_load(const struct reader_entry *r, struct log_cursor *out);
 struct log_pub_watch {
 	uint64_t claim_bytes; /* claim seen */
 	uint32_t claim_state;
-	uint32_t cut;	   /* 1: abandoned while its publisher lives */
-	uint64_t since_ns; /* when this claim was first seen */
+	uint32_t cut;  /* 1: given up or marked (its slot's cut_bytes, which survives a restart) */
+	uint32_t stop; /* 1: inside its commit past stuck_ns, or not safely cut: report it */
+	uint32_t pad;
+	uint64_t since_ns; /* when this claim, in this state, was first seen */
 };
 
 /* A claim whose publisher is gone while another entry named the same start. */

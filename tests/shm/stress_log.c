@@ -20,7 +20,12 @@
  *    by an overrun; a resync never lands inside one;
  *  - kill scenarios: publishers SIGKILLed at a pause point holding a claim
  *    cost exactly its records (the repair gives them up) and never stall
- *    the others for good.
+ *    the others for good;
+ *  - cut scenarios: the daemon gives up live claims as soon as it sees
+ *    them (stuck_ns 0), racing their commits: a message whose commit
+ *    returned 0 reaches every reader, one whose commit returned
+ *    -SHMQ_EABANDONED none (block: each reader's received is exactly the
+ *    committed count, its losses exactly the aborted and cut records).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -56,6 +61,7 @@ struct scenario {
 	unsigned npubs; /* publishers running at once */
 	unsigned nrdrs;
 	uint32_t max_msg;
+	bool cuts; /* the monitor cuts live claims at once (stuck_ns 0) */
 };
 
 static const struct scenario scenarios[] = {
@@ -69,11 +75,14 @@ static const struct scenario scenarios[] = {
     {"exclusive-drop", POLICY_DROP, false, false, true, false, 1, 3, 1000},
     {"batch-block", POLICY_BLOCK, false, false, false, true, 3, 3, 1000},
     {"batch-drop", POLICY_DROP, false, false, false, true, 3, 3, 1000},
+    {"cuts-threads-block", POLICY_BLOCK, false, false, false, true, 3, 3, 600, true},
+    {"cuts-procs-block", POLICY_BLOCK, true, false, false, true, 3, 3, 600, true},
 };
 
 struct pub_res {
 	_Atomic uint64_t committed; /* records committed = next sequence number */
 	_Atomic uint64_t aborted;   /* records aborted */
+	_Atomic uint64_t cut;	    /* records whose commit the daemon's cut refused */
 	_Atomic uint64_t batches;
 	_Atomic uint32_t killed_count; /* records of the claim it was killed holding */
 	_Atomic uint32_t state;	       /* enum pub_run_state */
@@ -335,7 +344,7 @@ static int pub_one(struct pub_state *s)
 	maybe_die(s, &c, 0);
 	if (rng_below(&s->rng, 256) == 0) {
 		err = log_abort(v, &s->p, &c);
-		if (err < 0)
+		if (err < 0 && !(err == -SHMQ_EABANDONED && s->x->sc->cuts))
 			return run_fail(s->x->run, "pub %u: abort: %d", s->x->id, err), -1;
 		atomic_fetch_add(&s->me->aborted, n);
 		return 1;
@@ -353,7 +362,12 @@ static int pub_one(struct pub_state *s)
 		err = log_commit(v, &s->p, &c, s->lens[0], 0, ts);
 	} else {
 		err = log_commitv(v, &s->p, &c, s->lens, NULL, ts);
-		atomic_fetch_add(&s->me->batches, 1);
+		if (err >= 0)
+			atomic_fetch_add(&s->me->batches, 1);
+	}
+	if (err == -SHMQ_EABANDONED && s->x->sc->cuts) {
+		atomic_fetch_add(&s->me->cut, n);
+		return 1;
 	}
 	if (err < 0)
 		return run_fail(s->x->run, "pub %u: commit pos %llu: %d", s->x->id,
@@ -668,6 +682,7 @@ struct monitor {
 	unsigned nw;
 	unsigned next_id; /* next publisher id (= pub entry) to hand out */
 	uint64_t kills, killed_records;
+	uint64_t cuts;		 /* claims the cut scenarios' repair gave up */
 	unsigned tokens;	 /* kill tokens handed out */
 	uint32_t pids[MAX_PUBS]; /* the daemon's: owner of each pub entry */
 	struct log_repair rep;
@@ -792,6 +807,19 @@ static bool monitor_threads(struct monitor *m)
 	return true;
 }
 
+/* Cut scenarios: the daemon's repair, giving up every claim it sees. */
+static void monitor_cut(struct monitor *m)
+{
+	struct log_repair_out out;
+
+	if (!m->sc->procs)
+		for (unsigned i = 0; i < m->next_id; i++)
+			m->pids[i] = atomic_load(&m->run->pub[i].state) == RUN_FINISHED ? 0 : 1;
+	log_repair_step(&m->f->v, m->f->peers, fx_rep(m->f, &m->rep), m->pids, wait_now_ns(), 0,
+			m->sc->procs ? pid_alive : NULL, NULL, &out);
+	m->cuts += out.abandoned;
+}
+
 /*
  * Stop publishers on time; fail if nothing moves for HANG_NS. A failed run
  * still waits (HANG_NS more at most) for its workers to stop: threads must
@@ -814,6 +842,11 @@ static void monitor_run(struct monitor *m)
 		}
 		if (m->sc->procs ? monitor_procs(m) : monitor_threads(m))
 			return;
+		if (m->sc->cuts) {
+			monitor_cut(m);
+			nap_us(10);
+			continue;
+		}
 		prog = atomic_load(&m->run->progress) + log_tail(&m->f->v);
 		if (prog != m->last_progress) {
 			m->last_progress = prog;
@@ -838,21 +871,27 @@ static void check_results(struct monitor *m)
 {
 	const struct scenario *sc = m->sc;
 	struct run *run = m->run;
-	uint64_t tail = log_tail(&m->f->v), committed = 0, aborted = 0, batches = 0;
+	uint64_t tail = log_tail(&m->f->v), committed = 0, aborted = 0, batches = 0, cut = 0;
 	bool block = sc->policy == POLICY_BLOCK;
 
 	for (unsigned i = 0; i < m->next_id; i++) {
 		committed += atomic_load(&run->pub[i].committed);
 		aborted += atomic_load(&run->pub[i].aborted);
 		batches += atomic_load(&run->pub[i].batches);
+		cut += atomic_load(&run->pub[i].cut);
 	}
 	printf("%s: tail %llu committed %llu (batches %llu) aborted %llu killed %llu (%llu "
-	       "records)\n",
+	       "records) cut %llu records (%llu claims by the daemon)\n",
 	       sc->name, (unsigned long long)tail, (unsigned long long)committed,
 	       (unsigned long long)batches, (unsigned long long)aborted,
-	       (unsigned long long)m->kills, (unsigned long long)m->killed_records);
+	       (unsigned long long)m->kills, (unsigned long long)m->killed_records,
+	       (unsigned long long)cut, (unsigned long long)m->cuts);
+	/* a cut its publisher saw first it stores itself (the daemon may not
+	 * count it); one it saw in log_abort() it counts as aborted */
+	aborted += cut;
 	assert_int_equal(tail, committed + aborted + m->killed_records);
-	assert_int_equal(atomic_load(&m->f->v.ctl->abandoned), m->killed_records);
+	if (!sc->cuts)
+		assert_int_equal(atomic_load(&m->f->v.ctl->abandoned), m->killed_records);
 	for (unsigned r = 0; r < sc->nrdrs; r++) {
 		struct rdr_res *res = &run->rdr[r];
 		uint64_t received = atomic_load(&res->received), lost = atomic_load(&res->lost);

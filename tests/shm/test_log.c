@@ -1782,6 +1782,54 @@ static void test_read_survives_random_bytes_in_the_ring(void **state)
 	}
 }
 
+/*
+ * Drop policy: an atomic batch is atomic in its visibility (all of it or
+ * none appears), not in its delivery to a reader overrun while it reads
+ * the batch: that reader has the batch's first messages and counts the
+ * rest lost, exactly, like any overrun (libshmq's shmq.h says so).
+ */
+static void test_batch_reaches_a_reader_lapped_inside_it_partly_and_counted(void **state)
+{
+	uint32_t lens[8] = {40, 40, 40, 40, 40, 40, 40, 40};
+	struct log_cursor cur = {0, 0};
+	struct log_pub p;
+	struct log_claim c;
+	struct log_rec rec;
+	uint64_t got = 0, lost = 0;
+	int r;
+	struct fx f;
+
+	(void)state;
+	make(&f, 0, 100, DROP);
+	fx_pub_init(&f, &p, 0, PID, false);
+	assert_int_equal(log_claimv(&f.v, &p, lens, NULL, 8, &c), 0);
+	for (unsigned i = 0; i < 8; i++)
+		memset(log_payload(&f.v, log_claim_rec_bytes(&c, lens, NULL, i), 0), 7, 40);
+	assert_true(log_commitv(&f.v, &p, &c, lens, NULL, 1000) >= 0);
+	/* the reader takes the batch's first two messages */
+	for (unsigned i = 0; i < 2; i++) {
+		assert_int_equal(log_read(&f.v, &cur, &rec), 1);
+		assert_int_equal(rec.pos, i);
+		assert_int_equal(rec.lost, 0);
+		assert_int_equal(rec.flags & REC_F_BATCH, i == 0 ? REC_F_BATCH : 0);
+		log_advance(&cur, &rec);
+	}
+	/* then it is lapped */
+	while (tail_bytes(&f) < c.end + f.v.ring_bytes)
+		publish(&f, &p, 60);
+	while ((r = log_read(&f.v, &cur, &rec)) == 1) {
+		lost += rec.lost;
+		assert_true(rec.pos >= 8); /* nothing more of the batch */
+		got++;
+		log_advance(&cur, &rec);
+	}
+	assert_int_equal(r, 0);
+	lost += rec.lost;
+	assert_true(lost >= 6);
+	assert_int_equal(2 + got + lost, log_tail(&f.v));
+	fx_free(&f);
+}
+
 /* ---- repair ---- */
 
 struct alive_ctx {
@@ -1933,6 +1981,53 @@ static void test_repair_restarts_the_timer_for_each_new_claim(void **state)
 	}
 	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 100000, 800, NULL, NULL, &out);
 	assert_int_equal(out.abandoned, 0);
+	fx_free(&f);
+}
+
+/*
+ * A claim cut while its publisher lives, then the daemon restarts: the new
+ * daemon's repair state starts empty and must learn the cut from the
+ * control segment (the cut mark survives with it), so that it still stops
+ * the stalled publisher before the others must wait for its space.
+ */
+static void test_repair_remembers_a_cut_claim_across_a_daemon_restart(void **state)
+{
+	uint32_t pids[MAX_PUBS] = {0};
+	struct log_repair rep = {0}, next = {0};
+	struct log_repair_out out;
+	struct log_pub p, q;
+	struct log_claim c, d;
+	bool reported = false;
+	struct fx f;
+
+	(void)state;
+	make(&f, 0, 1000, DROP);
+	fx_pub_init(&f, &p, 3, PID, false);
+	fx_pub_init(&f, &q, 7, PID + 1, false);
+	pids[3] = PID;
+	pids[7] = PID + 1;
+	assert_int_equal(log_claim(&f.v, &p, 100, 0, &c), 0);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1000, 500, NULL, NULL, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1500, 500, NULL, NULL, &out);
+	assert_int_equal(out.abandoned, 1);
+	/* the restarted daemon: nothing given up again, the stall still seen */
+	while (log_claim(&f.v, &q, 200, 0, &d) == 0) {
+		assert_int_equal(log_commit(&f.v, &q, &d, 0, 0, 0), 0);
+		log_repair_step(&f.v, f.peers, fx_rep(&f, &next), pids, 9000, 500, NULL, NULL,
+				&out);
+		assert_int_equal(out.abandoned, 0);
+		if (tail_bytes(&f) + f.v.ring_bytes / 4 >= c.start + f.v.ring_bytes) {
+			assert_int_equal(out.nstall, 1);
+			assert_int_equal(out.stall_pid[0], PID);
+			reported = true;
+		}
+	}
+	assert_true(reported);
+	/* once it commits (refused) and moves on, it is no longer reported */
+	assert_int_equal(log_commit(&f.v, &p, &c, 100, 0, 0), -SHMQ_EABANDONED);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &next), pids, 9000, 500, NULL, NULL, &out);
+	assert_int_equal(out.nstall, 0);
+	assert_int_equal(log_claim(&f.v, &q, 200, 0, &d), 0);
 	fx_free(&f);
 }
 
@@ -2432,9 +2527,11 @@ int main(void)
 	    cmocka_unit_test(test_stale_word_cut_by_a_later_payload_is_no_record),
 	    cmocka_unit_test(test_read_rejects_garbage_record_headers),
 	    cmocka_unit_test(test_read_survives_random_bytes_in_the_ring),
+	    cmocka_unit_test(test_batch_reaches_a_reader_lapped_inside_it_partly_and_counted),
 	    cmocka_unit_test(test_skip_passes_a_forged_pad_to_the_next_chunk),
 	    cmocka_unit_test(test_repair_gives_up_claim_of_dead_publisher_at_once),
 	    cmocka_unit_test(test_repair_gives_up_stalled_claim_after_stuck_ns_and_reports_it),
+	    cmocka_unit_test(test_repair_remembers_a_cut_claim_across_a_daemon_restart),
 	    cmocka_unit_test(test_repair_restarts_the_timer_for_each_new_claim),
 	    cmocka_unit_test(test_repair_gone_gives_up_the_claim_left_open),
 	    cmocka_unit_test(test_repair_leaves_a_committed_claim_alone),

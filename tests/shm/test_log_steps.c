@@ -12,9 +12,18 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include <cmocka.h>
+
+/* A publisher that stops at a named pause point of log.c, until told to go on. */
+static _Atomic uint32_t *pause_at;    /* 1: stop at COMMIT_CHECKED (shared) */
+static _Atomic uint32_t *pause_state; /* 1 stopped, 2 go on (shared) */
+static pid_t pause_pid;		      /* the committer child: the only one that pauses */
+static void log_pause(const char *point);
+#define LOG_PAUSE(point) log_pause(#point)
 
 #include "../../shm/log.c"
 #include "fixture.h"
@@ -518,6 +527,305 @@ static void test_dead_intent_across_the_ring_end_leaves_others_claims_alone(void
 	fx_free(&f);
 }
 
+/*
+ * A publisher died after its tail move and before it raised frontier; its
+ * claim ends exactly where a reader's record of the lap before starts, in
+ * a chunk above frontier. Giving the claim up writes its guard over that
+ * record's word: a reader holding a view of the record must learn that it
+ * was overwritten, and one about to read it that it was lapped, not that
+ * nothing is there yet.
+ */
+static void test_repair_of_an_unannounced_claim_tells_readers_they_were_lapped(void **state)
+{
+	uint32_t pids[MAX_PUBS] = {[0] = 999999999u, [1] = (uint32_t)getpid()};
+	struct log_cursor cur = {0, 0}, held, t, next;
+	struct log_repair rep = {0};
+	struct log_repair_out out;
+	struct log_pub dead, h;
+	struct log_rec rec, seen;
+	uint64_t x, ring, chunk;
+	int r;
+	struct fx f;
+
+	(void)state;
+	assert_int_equal(fx_make(&f, 0, 100, DROP), 0);
+	ring = f.v.ring_bytes;
+	chunk = f.v.chunk_bytes;
+	fx_pub_init(&f, &dead, 0, pids[0], false);
+	fx_pub_init(&f, &h, 1, pids[1], false);
+	/* record A at x; the dead claim will end at x + ring, a chunk start */
+	x = 2 * chunk;
+	helper_fill_to(&f, &h, x);
+	helper_publish(&f, &h, 32);
+	do {
+		assert_int_equal(log_read(&f.v, &cur, &rec), 1);
+		if (rec.bytes < x)
+			log_advance(&cur, &rec);
+	} while (rec.bytes < x);
+	seen = rec;
+	held = cur;
+	helper_fill_to(&f, &h, x + ring - 64);
+	assert_true(log_verify(&f.v, &seen));
+	/* the dead publisher: intent and tail move, nothing announced */
+	log_tail_cursor(&f.v, &t);
+	intent_store(&dead, &t, t.bytes + 64, 1, PUB_CLAIMING);
+	next = (struct log_cursor){t.pos + 1, t.bytes + 64};
+	assert_true(tail_cas(f.v.data, &t, &next));
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1, NEVER_STUCK_NS, pid_alive, NULL,
+			&out);
+	assert_int_equal(out.abandoned, 1);
+	/* A's word is the guard now: the view is no longer intact */
+	assert_false(log_verify(&f.v, &seen));
+	/* and a reader at A was lapped: it moves on and counts what it lost */
+	r = log_read(&f.v, &held, &rec);
+	assert_true(r >= 0);
+	assert_true(held.bytes > x);
+	assert_true(rec.lost >= 1);
+	fx_free(&f);
+}
+
+static void log_pause(const char *point)
+{
+	if (getpid() != pause_pid || !pause_at || strcmp(point, "COMMIT_CHECKED") ||
+	    !atomic_load_explicit(pause_at, memory_order_acquire))
+		return;
+	/* release: everything before the pause is visible to the parent. */
+	atomic_store_explicit(pause_state, 1, memory_order_release);
+	while (atomic_load_explicit(pause_state, memory_order_acquire) != 2)
+		nap_us(100);
+}
+
+struct committer {
+	struct fx *f;
+	bool pause_in_commit; /* else pause before log_commit() */
+};
+
+/* Claim one record, write it, commit; exit 0 if committed, 1 if abandoned. */
+static int committer_main(void *arg)
+{
+	struct committer *k = arg;
+	struct log_claim c;
+	struct log_pub p;
+	int err;
+
+	pause_pid = getpid(); /* only this child pauses, whatever its parent's asserts did */
+	log_pub_init(&k->f->v, &p, 0, k->f->peers->pubs[0], k->f->peers, !log_pub_register());
+	p.fence = true; /* registered or not: the daemon's membarrier() or our fence */
+	if (log_claim(&k->f->v, &p, 40, 0, &c))
+		return 3;
+	for (uint32_t j = 0; j < 40; j++)
+		log_payload(&k->f->v, c.at.bytes, 0)[j] = pattern(c.at.pos, j);
+	if (!k->pause_in_commit) {
+		atomic_store_explicit(pause_state, 1, memory_order_release);
+		while (atomic_load_explicit(pause_state, memory_order_acquire) != 2)
+			nap_us(100);
+	}
+	atomic_store_explicit(pause_at, k->pause_in_commit, memory_order_release);
+	err = log_commit(&k->f->v, &p, &c, 40, 0, 1000 + c.at.pos);
+	return err == -SHMQ_EABANDONED ? 1 : err < 0 ? 4 : 0;
+}
+
+/*
+ * The daemon cuts a live publisher's claim while the publisher is between
+ * its look for the cut mark and its commit store (pause_in_commit), or
+ * before its commit began. Either the message exists for every reader or
+ * for none: a reader that looked while the daemon acted and one that
+ * looks after the publisher went on agree, and the publisher's return
+ * says the same. One inside its commit past stuck_ns is reported to stop.
+ */
+static void cut_while_committing(bool pause_in_commit)
+{
+	_Atomic uint32_t *sh =
+	    mmap(NULL, 64, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct read_result a = {0}, b = {0};
+	struct log_cursor ca = {0, 0}, cb = {0, 0};
+	uint32_t pids[MAX_PUBS] = {0};
+	struct log_repair rep = {0};
+	struct log_repair_out out;
+	struct committer k;
+	uint64_t since;
+	pid_t pid;
+	int st;
+	struct fx f;
+
+	assert_true(sh != MAP_FAILED);
+	pause_at = &sh[0];
+	pause_state = &sh[8];
+	assert_int_equal(fx_make(&f, 0, 100, DROP), 0);
+	fx_pub_add(&f, 0, 1);
+	k = (struct committer){.f = &f, .pause_in_commit = pause_in_commit};
+	pid = spawn(committer_main, &k);
+	assert_true(pid > 0);
+	pids[0] = (uint32_t)pid;
+	since = wait_now_ns();
+	while (!atomic_load_explicit(pause_state, memory_order_acquire)) {
+		assert_true(wait_now_ns() - since < HANG_NS);
+		nap_us(100);
+	}
+	/* the daemon: first look, then past stuck_ns */
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1000, 100, pid_alive, NULL, &out);
+	assert_int_equal(out.abandoned, 0);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1100, 100, pid_alive, NULL, &out);
+	assert_int_equal(out.abandoned, pause_in_commit ? 0 : 1);
+	/* inside its commit, it holds every reader: stop it now */
+	assert_int_equal(out.nstall, pause_in_commit ? 1 : 0);
+	if (pause_in_commit)
+		assert_int_equal(out.stall_pid[0], pids[0]);
+	read_all(&f, &ca, NULL, &a);
+	atomic_store_explicit(pause_state, 2, memory_order_release);
+	st = status_of(pid);
+	assert_int_equal(st, pause_in_commit ? 0 : 1);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1200, 100, pid_alive, NULL, &out);
+	assert_int_equal(out.abandoned, 0);
+	read_all(&f, &ca, NULL, &a);
+	read_all(&f, &cb, NULL, &b);
+	if (a.received != b.received || a.lost != b.lost)
+		fail_msg("readers disagree: one received %llu lost %llu, the other %llu and %llu",
+			 (unsigned long long)a.received, (unsigned long long)a.lost,
+			 (unsigned long long)b.received, (unsigned long long)b.lost);
+	assert_int_equal(b.received, pause_in_commit ? 1 : 0);
+	assert_int_equal(b.lost, pause_in_commit ? 0 : 1);
+	assert_int_equal(atomic_load(&f.v.ctl->abandoned), pause_in_commit ? 0 : 1);
+	fx_free(&f);
+	munmap(sh, 64);
+	pause_at = NULL;
+	pause_state = NULL;
+}
+
+static void test_cut_racing_a_commit_gives_every_reader_the_same_answer(void **state)
+{
+	(void)state;
+	cut_while_committing(true);
+	cut_while_committing(false);
+}
+
+/*
+ * The daemon marked a live publisher's claim while it sat inside its
+ * commit and asked for it to be stopped; the stop lands before its word
+ * store. Its claim must then be given up, whether the daemon learns of the
+ * death from its closed connection (log_repair_gone(), before the slot is
+ * freed) or from its next look (log_repair_step()): nobody else will ever
+ * store that word, and readers wait at it.
+ */
+static void cut_then_killed_inside_its_commit(bool via_gone)
+{
+	_Atomic uint32_t *sh =
+	    mmap(NULL, 64, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct read_result a = {0};
+	struct log_cursor ca = {0, 0};
+	uint32_t pids[MAX_PUBS] = {0};
+	struct log_repair rep = {0};
+	struct log_repair_out out;
+	struct committer k;
+	uint64_t since;
+	pid_t pid;
+	struct fx f;
+
+	assert_true(sh != MAP_FAILED);
+	pause_at = &sh[0];
+	pause_state = &sh[8];
+	assert_int_equal(fx_make(&f, 0, 100, BLOCK), 0);
+	fx_pub_add(&f, 0, 1);
+	k = (struct committer){.f = &f, .pause_in_commit = true};
+	pid = spawn(committer_main, &k);
+	assert_true(pid > 0);
+	pids[0] = (uint32_t)pid;
+	since = wait_now_ns();
+	while (!atomic_load_explicit(pause_state, memory_order_acquire)) {
+		assert_true(wait_now_ns() - since < HANG_NS);
+		nap_us(100);
+	}
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1000, 100, pid_alive, NULL, &out);
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1100, 100, pid_alive, NULL, &out);
+	assert_int_equal(out.abandoned, 0);
+	assert_int_equal(out.nstall, 1);
+	kill(pid, SIGKILL);
+	assert_int_equal(status_of(pid), 128 + SIGKILL);
+	if (via_gone) {
+		assert_true(log_repair_gone(&f.v, f.peers, fx_rep(&f, &rep), pids, 0));
+		fx_pub_remove(&f, 0);
+		log_repair_forget(&rep, 0);
+		pids[0] = 0;
+	} else {
+		log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1200, 100, pid_alive, NULL,
+				&out);
+		assert_int_equal(out.abandoned, 1);
+	}
+	read_all(&f, &ca, NULL, &a);
+	assert_int_equal(a.received, 0);
+	assert_int_equal(a.lost, 1);
+	assert_int_equal(atomic_load(&f.v.ctl->abandoned), 1);
+	fx_free(&f);
+	munmap(sh, 64);
+	pause_at = NULL;
+	pause_state = NULL;
+}
+
+static void test_a_cut_publisher_killed_inside_its_commit_is_given_up(void **state)
+{
+	(void)state;
+	cut_then_killed_inside_its_commit(true);
+	cut_then_killed_inside_its_commit(false);
+}
+
+/*
+ * A publisher went away holding a claim whose start another entry also
+ * named (it lost the tail move): the daemon keeps the claim as an orphan
+ * to settle later. Once the other moves on, no entry bounds the orphan's
+ * space any more: publishers must still stop a ring past it until the
+ * daemon has settled it, or a lap would reach the words it is about to
+ * write (its plausibility check and its CAS are not one step).
+ */
+static void test_an_orphaned_claim_holds_publishers_until_it_is_settled(void **state)
+{
+	uint32_t pids[MAX_PUBS] = {
+	    [0] = 999999999u, [1] = (uint32_t)getpid(), [2] = (uint32_t)getpid()};
+	struct log_cursor t, next;
+	struct log_repair rep = {0};
+	struct log_repair_out out;
+	struct log_pub a, b, h;
+	struct log_claim c;
+	uint64_t x;
+	int err;
+	struct fx f;
+
+	(void)state;
+	assert_int_equal(fx_make(&f, 0, 100, DROP), 0);
+	fx_pub_init(&f, &a, 0, pids[0], false);
+	fx_pub_init(&f, &b, 1, pids[1], false);
+	fx_pub_init(&f, &h, 2, pids[2], false);
+	for (unsigned i = 0; i < 3; i++)
+		helper_publish(&f, &h, 20);
+	/* a moves the tail over [x, x + 64); b's intent names x too (lost) */
+	log_tail_cursor(&f.v, &t);
+	x = t.bytes;
+	intent_store(&a, &t, x + 64, 1, PUB_CLAIMING);
+	intent_store(&b, &t, x + 64, 1, PUB_CLAIMING);
+	next = (struct log_cursor){t.pos + 1, x + 64};
+	assert_true(tail_cas(f.v.data, &t, &next));
+	/* a is gone: kept as an orphan, its slot freed; then b moves on */
+	assert_false(log_repair_gone(&f.v, f.peers, fx_rep(&f, &rep), pids, 0));
+	fx_pub_remove(&f, 0);
+	log_repair_forget(&rep, 0);
+	pids[0] = 0;
+	state_store(&b, PUB_IDLE);
+	while ((err = log_claim(&f.v, &h, 60, 0, &c)) == 0) {
+		assert_int_equal(log_commit(&f.v, &h, &c, 0, 0, 1000 + c.at.pos), 0);
+		if (c.end > x + f.v.ring_bytes)
+			fail_msg("a claim reached %llu, past the orphan at %llu + a ring",
+				 (unsigned long long)c.end, (unsigned long long)x);
+	}
+	assert_int_equal(err, -SHMQ_EFULL);
+	/* settled: given up, and publishers go on */
+	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1, NEVER_STUCK_NS, pid_alive, NULL,
+			&out);
+	assert_int_equal(out.abandoned, 1);
+	assert_int_equal(atomic_load(&f.v.ctl->hold_bytes), 0);
+	assert_int_equal(log_claim(&f.v, &h, 60, 0, &c), 0);
+	assert_int_equal(log_commit(&f.v, &h, &c, 0, 0, 1000 + c.at.pos), 0);
+	fx_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -528,6 +836,10 @@ int main(void)
 	    cmocka_unit_test(test_dead_exclusive_publisher_inside_its_tail_store_is_settled),
 	    cmocka_unit_test(test_batch_with_first_record_uncommitted_is_invisible),
 	    cmocka_unit_test(test_dead_intent_across_the_ring_end_leaves_others_claims_alone),
+	    cmocka_unit_test(test_repair_of_an_unannounced_claim_tells_readers_they_were_lapped),
+	    cmocka_unit_test(test_cut_racing_a_commit_gives_every_reader_the_same_answer),
+	    cmocka_unit_test(test_a_cut_publisher_killed_inside_its_commit_is_given_up),
+	    cmocka_unit_test(test_an_orphaned_claim_holds_publishers_until_it_is_settled),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

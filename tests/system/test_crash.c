@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -193,6 +194,57 @@ static void test_stalled_claim_is_abandoned_and_its_late_commit_fails(void **sta
 	assert_int_equal(child_wait(pid, FX_HANG_S), 0);
 	/* its commit did not resurrect the message */
 	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
+	close(fds[0]);
+	close(fds[1]);
+	shmq_pub_close(p);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+}
+
+/*
+ * A claim cut while its publisher lives, then shmqd is killed and
+ * restarted: the new daemon learns the cut from the control segment and
+ * still stops the stalled publisher before the others must wait for its
+ * space, instead of leaving the channel full for good.
+ */
+static void test_claim_cut_before_a_restart_still_stops_its_publisher(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = fx_connect(d);
+	int64_t deadline;
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+	struct child j;
+	uint64_t v = 0;
+	int fds[2], err;
+	pid_t pid;
+
+	fx_channel_create(c, "cut.restart", 64, SHMQ_POLICY_DROP);
+	assert_int_equal(shmq_sub_open(c, "cut.restart", NULL, &s), 0);
+	assert_int_equal(shmq_pub_open(c, "cut.restart", NULL, &p), 0);
+	pid = start_claimer(&j, d, "cut.restart", fds);
+	fx_publish_u64(p, 7, 0);
+	assert_int_equal(fx_recv_u64(s, &m), 1000);
+	assert_int_equal(fx_recv_u64(s, &m), 7); /* the claim was cut */
+	assert_int_equal(m.lost, 1);
+	daemon_kill(d);
+	assert_int_equal(daemon_restart(d), 0);
+	assert_int_equal(fx_wait_log(d, "adopted channel=cut.restart"), 0);
+	/* a ring and more: the new daemon must stop the claimer on the way */
+	deadline = fx_now_ns() + FX_HANG_NS;
+	while (waitpid(pid, NULL, WNOHANG) == 0 && fx_now_ns() < deadline) {
+		err = shmq_publish(p, &v, sizeof(v), 0, NULL);
+		if (err == -SHMQ_EFULL)
+			fx_nap_ms(1);
+		else
+			assert_int_equal(err, 0);
+		v += err == 0;
+	}
+	assert_true(fx_now_ns() < deadline);
+	assert_int_equal(fx_wait_log(d, "stopping stalled publisher channel=cut.restart"), 0);
+	/* the channel works on */
+	assert_int_equal(shmq_publish(p, &v, sizeof(v), FX_HANG_NS, NULL), 0);
 	close(fds[0]);
 	close(fds[1]);
 	shmq_pub_close(p);
@@ -540,6 +592,9 @@ int main(void)
 	    T(test_publisher_killed_after_claim_does_not_block_a_block_channel),
 	    cmocka_unit_test_setup_teardown(
 		test_stalled_claim_is_abandoned_and_its_late_commit_fails, stalled_setup,
+		daemon_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_claim_cut_before_a_restart_still_stops_its_publisher, stalled_setup,
 		daemon_teardown),
 	    T(test_claim_at_position_zero_is_not_abandoned_at_once),
 	    T(test_killed_subscriber_releases_a_block_channel),

@@ -151,7 +151,9 @@ static int reader_fail(struct reader_result *res, int code, const char *fmt, ...
 	va_start(ap, fmt);
 	vsnprintf(res->why, sizeof(res->why), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "reader: %s\n", res->why);
+	fprintf(stderr, "reader %d: %s\n", (int)getpid(), res->why);
+	if (getenv("SHMQ_TEST_STOP_ON_FAIL"))
+		raise(SIGSTOP); /* for a debugger: the state that failed, kept */
 	return code;
 }
 
