@@ -125,6 +125,8 @@ static struct ctl_slot *entry_slot(const struct channel *ch, const struct keep_e
 	return sl;
 }
 
+static_assert(MAX_READERS <= 64 && MAX_PUBS <= 64, "kept_readers, kept_pubs");
+
 static void adopt_entry(struct registry *r, const struct keep_entry *e, int *fds, unsigned nfds)
 {
 	struct channel *ch = registry_by_id(r, e->channel_id);
@@ -132,6 +134,8 @@ static void adopt_entry(struct registry *r, const struct keep_entry *e, int *fds
 	void *map = NULL;
 	uint64_t bytes;
 
+	if (ch && entry_slot(ch, e)) /* the keeper has it: dropped later if not adopted */
+		*(e->kind == 'r' ? &ch->kept_readers : &ch->kept_pubs) |= 1ull << i;
 	if (!ch || !entry_slot(ch, e) || nfds != 1 + ((e->flags & KEEP_ENTRY_EFD) != 0) ||
 	    !segment_is_ours(fds[0], ENTRY_SEG_BYTES) || (nfds > 1 && !wait_fd_is_wake(fds[1])) ||
 	    (e->kind == 'r' ? ch->reader_client[i] : ch->pub_client[i]) ||

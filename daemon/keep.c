@@ -79,13 +79,15 @@ void keep_channel(const struct channel *ch)
 void keep_channel_adopted(const struct channel *ch)
 {
 	keep_channel(ch);
-	/* the keeper keeps entries across a record's update: drop those we
-	 * did not adopt (refused, or freed as their process is gone) */
+	/* the keeper keeps entries across a record's update: drop those it
+	 * sent that we did not adopt (refused, or freed as their process is
+	 * gone), and only those: a drop for every free slot would be a burst
+	 * of 128 messages a channel, more than a slow keeper's socket holds */
 	for (unsigned i = 0; i < MAX_READERS; i++)
-		if (!ch->reader_client[i])
+		if (!ch->reader_client[i] && (ch->kept_readers >> i & 1))
 			keep_drop_entry(ch, 'r', i);
 	for (unsigned i = 0; i < MAX_PUBS; i++)
-		if (!ch->pub_client[i])
+		if (!ch->pub_client[i] && (ch->kept_pubs >> i & 1))
 			keep_drop_entry(ch, 'p', i);
 }
 

@@ -30,7 +30,9 @@
 #include "shmq_err.h"
 
 #define KEEP_ENTRIES (MAX_READERS + MAX_PUBS)
-#define KEEP_SEND_WAIT_MS 200	/* how long a full keeper socket may hold a sender */
+/* How long a full socket may hold a sender, twice: a keeper or a daemon not
+ * scheduled for a while on a loaded machine is not gone */
+#define KEEP_SEND_WAIT_MS 1000
 #define KEEP_HELLO_WAIT_MS 2000 /* how long a connection may take to send KEEP_TAKE */
 #define KEEP_PENDING 4		/* connections that have not sent it yet */
 

@@ -141,7 +141,7 @@ int keeper_open(const char *path, bool replace, int *out, bool *found);
 
 /*
  * Send op with body_bytes of body and up to 3 descriptors, waiting at most
- * 2 x 200 ms for room; 0, -SHMQ_ECLOSED if the peer is gone or stopped
+ * 2 x 1 s for room; 0, -SHMQ_ECLOSED if the peer is gone or stopped
  * reading, -SHMQ_EINVAL for no descriptor or too much to send.
  */
 int keeper_send(int kfd, uint32_t op, const void *body, uint32_t body_bytes, const int *fds,

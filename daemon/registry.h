@@ -75,6 +75,8 @@ struct channel {
 	struct log_rate bad_rate; /* "reader at a bad record" lines */
 	int *kfd;		  /* the registry's keeper connection */
 	bool adopted;		  /* served by an earlier daemon: monitors may resume it */
+	uint64_t kept_readers;	  /* adoption: reader slots whose entry the keeper sent */
+	uint64_t kept_pubs;	  /* ... publisher slots */
 };
 
 /* The control segment, which only the daemon writes; clients map it read-only. */

@@ -324,6 +324,49 @@ static void test_restart_after_a_crash_with_records_the_keeper_had_not_read(void
 }
 
 /*
+ * A keeper that reads nothing for a second (stopped here; on a loaded
+ * machine, not scheduled) while the daemon has more records for it than
+ * its socket holds: the daemon waits for room and the keeper, continued
+ * by a child after 1 s, gets every record, so the next daemon adopts the
+ * handles. Before, the daemon gave up on the keeper after 400 ms ("the
+ * keeper is gone") and the restart adopted nothing.
+ */
+#define SLOW_CYCLES 400u /* an open and a close each: two records */
+
+static int cont_later(void *arg)
+{
+	fx_nap_ms(1000);
+	return kill(*(pid_t *)arg, SIGCONT) ? 1 : 0;
+}
+
+static void test_a_keeper_slow_to_read_is_not_given_up(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = fx_connect(d);
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	pid_t kp, helper;
+
+	p = exclusive_with(c, "k.slow", 3);
+	kp = keeper_stop(d);
+	helper = child_start(cont_later, &kp);
+	assert_true(helper > 0);
+	for (unsigned i = 0; i < SLOW_CYCLES; i++) {
+		assert_int_equal(shmq_sub_open(c, "k.slow", NULL, &s), 0);
+		shmq_sub_close(s);
+	}
+	assert_int_equal(child_wait(helper, FX_HANG_S), 0);
+	keeper_stopped = 0;
+	assert_int_equal(log_lines_with(d, "will not survive a restart"), 0);
+	daemon_kill(d);
+	assert_int_equal(daemon_restart(d), 0);
+	assert_int_equal(fx_wait_log(d, "adopted channel=k.slow handles=1 tail=3"), 0);
+	assert_kept(d, "k.slow", p, 3);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
+/*
  * A peer of the keeper's uid that connects to the keeper and says nothing
  * must not keep the next daemon from adopting: the daemon is restarted
  * while that connection is open, and adopts the channel with it still open.
@@ -745,6 +788,7 @@ int main(void)
 	    T(test_replace_hands_over_records_the_keeper_had_not_read),
 	    T(test_replace_gives_up_on_a_daemon_that_does_not_stop),
 	    T(test_restart_after_a_crash_with_records_the_keeper_had_not_read),
+	    T(test_a_keeper_slow_to_read_is_not_given_up),
 	    T(test_restart_adopts_while_an_idle_peer_holds_a_keeper_connection),
 	    T(test_restart_serves_when_the_keeper_does_not_answer),
 	    T(test_resume_refused_to_the_same_pid_under_another_uid),
