@@ -515,10 +515,37 @@ static void say_holder(int fd, const char *path)
  * remove a stale one. Anything else at the path (a regular file, such as a
  * config file named by mistake, or a directory) is refused and left alone.
  */
+/* A connection to whoever listens at sa, or -1: nobody (or no socket). */
+static int path_connect(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	if (fd >= 0 && connect(fd, (const struct sockaddr *)sa, sizeof(*sa))) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+bool ctl_path_served(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return false;
+	strcpy(sa.sun_path, path);
+	fd = path_connect(&sa);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
 static int claim_path(const struct sockaddr_un *sa)
 {
 	struct stat st;
-	int fd, live;
+	int fd;
 
 	if (lstat(sa->sun_path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
 		log_msg(LOG_ERROR, "ctl",
@@ -528,14 +555,10 @@ static int claim_path(const struct sockaddr_un *sa)
 		errno = S_ISDIR(st.st_mode) ? EISDIR : ENOTSOCK;
 		return -SHMQ_EEXIST;
 	}
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -SHMQ_ESYS;
-	live = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
-	if (live)
+	fd = path_connect(sa);
+	if (fd >= 0) {
 		say_holder(fd, sa->sun_path);
-	close(fd);
-	if (live) {
+		close(fd);
 		errno = EADDRINUSE;
 		return -SHMQ_EEXIST;
 	}

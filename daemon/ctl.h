@@ -14,6 +14,9 @@
 
 struct ctl;
 
+/* Does a process listen at path (a daemon serving it)? */
+bool ctl_path_served(const char *path);
+
 /*
  * Bind the socket (creating its directory) and register with epoll. 0, or
  * -SHMQ_EEXIST (something else, or a live daemon, is at path), -SHMQ_EINVAL

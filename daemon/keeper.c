@@ -515,11 +515,14 @@ static void keeper_expire(struct keeper *k)
 		if (k->pend[i].fd >= 0 && now >= k->pend[i].deadline_ms)
 			fd_drop(&k->pend[i].fd);
 	if (k->next >= 0 && now >= k->next_deadline_ms) {
+		/* a daemon that reads its KEEP_STOP only now serves on: it finds
+		 * KEEP_STAY after it, sent before the other learns it gave up */
+		if (keeper_send(k->dfd, KEEP_STAY, NULL, 0, NULL, 0)) {
+			daemon_gone(k); /* gone after all: the other takes over */
+			return;
+		}
 		end_send(k->next, KEEP_END_STUCK);
 		fd_drop(&k->next);
-		/* a daemon that reads its KEEP_STOP only now serves on */
-		if (keeper_send(k->dfd, KEEP_STAY, NULL, 0, NULL, 0))
-			daemon_gone(k);
 	}
 }
 

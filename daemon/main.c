@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -439,6 +440,16 @@ static void background(int *ready_fd)
 	exit(0);
 }
 
+/* Does the keeper's answer (within its KEEP_TAKE_WAIT_S) hand channels over? */
+static bool keeper_hands_over(int kfd)
+{
+	struct pollfd p = {.fd = kfd, .events = POLLIN};
+	struct keep_hdr h;
+
+	return poll(&p, 1, KEEP_TAKE_WAIT_S * 1000) == 1 &&
+	       recv(kfd, &h, sizeof(h), MSG_PEEK | MSG_DONTWAIT) == sizeof(h) && h.op != KEEP_END;
+}
+
 /*
  * Connect to the keeper next to the socket (starting one if none answers)
  * and adopt what it kept of an earlier daemon. Without a keeper the daemon
@@ -455,6 +466,20 @@ static void keeper_start(const struct args *a, int epfd, struct registry *reg)
 	    keeper_open(path, a->replace, &reg->kfd, &found)) {
 		log_msg(LOG_WARN, "keeper",
 			"no keeper for socket=%s: channels end with this daemon", a->socket);
+		return;
+	}
+	/* --replace: the running daemon gives the socket up before the keeper
+	 * hands its channels over (its first message); one that still serves
+	 * it then lost its keeper (which serves nobody): its channels are
+	 * live, not ours */
+	if (found && a->replace && !a->activated && keeper_hands_over(reg->kfd) &&
+	    ctl_path_served(a->socket)) {
+		log_msg(LOG_ERROR, "daemon",
+			"a shmqd still serves socket=%s, without its keeper: not adopting its "
+			"channels (stop it, then start shmqd to adopt them)",
+			a->socket);
+		close(reg->kfd);
+		reg->kfd = -1;
 		return;
 	}
 	if (found)

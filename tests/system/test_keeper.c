@@ -367,6 +367,56 @@ static void test_a_keeper_slow_to_read_is_not_given_up(void **state)
 }
 
 /*
+ * A daemon that gave up on its keeper (stopped for 3 s while the daemon
+ * had more records than its socket holds) serves on without it; the
+ * keeper, serving nobody, would hand that daemon's channels to the next
+ * one. `shmqd --replace` then must not adopt them: they are live, and an
+ * adoption rewrites their slots (and clears those the keeper never
+ * heard of). It refuses and exits 1; the first daemon serves on.
+ * Before, the new daemon adopted the live channels, then could not bind.
+ */
+static int cont_in_3s(void *arg)
+{
+	fx_nap_ms(3000);
+	return kill(*(pid_t *)arg, SIGCONT) ? 1 : 0;
+}
+
+static void test_replace_does_not_adopt_from_a_daemon_that_lost_its_keeper(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = fx_connect(d);
+	pid_t kp, helper;
+	struct shmq_sub *s;
+	struct shmq_pub *p;
+	int st, adopted;
+
+	p = exclusive_with(c, "k.lost", 3);
+	kp = keeper_stop(d);
+	helper = child_start(cont_in_3s, &kp);
+	assert_true(helper > 0);
+	while (log_lines_with(d, "will not survive a restart") == 0) {
+		assert_int_equal(shmq_sub_open(c, "k.lost", NULL, &s), 0);
+		shmq_sub_close(s);
+	}
+	assert_int_equal(child_wait(helper, FX_HANG_S), 0);
+	keeper_stopped = 0;
+	adopted = log_lines_with(d, "adopted channel=");
+	spare_pid = daemon_spawn_replace(d);
+	assert_true(spare_pid > 0);
+	st = reap(spare_pid);
+	spare_pid = 0;
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 1);
+	assert_int_equal(fx_wait_log(d, "without its keeper: not adopting"), 0);
+	assert_int_equal(log_lines_with(d, "adopted channel="), adopted);
+	assert_true(daemon_running(d));
+	fx_assert_daemon_serves(d);
+	fx_publish_u64(p, 4, FX_HANG_NS);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
+/*
  * A peer of the keeper's uid that connects to the keeper and says nothing
  * must not keep the next daemon from adopting: the daemon is restarted
  * while that connection is open, and adopts the channel with it still open.
@@ -789,6 +839,7 @@ int main(void)
 	    T(test_replace_gives_up_on_a_daemon_that_does_not_stop),
 	    T(test_restart_after_a_crash_with_records_the_keeper_had_not_read),
 	    T(test_a_keeper_slow_to_read_is_not_given_up),
+	    T(test_replace_does_not_adopt_from_a_daemon_that_lost_its_keeper),
 	    T(test_restart_adopts_while_an_idle_peer_holds_a_keeper_connection),
 	    T(test_restart_serves_when_the_keeper_does_not_answer),
 	    T(test_resume_refused_to_the_same_pid_under_another_uid),
