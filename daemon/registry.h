@@ -34,6 +34,8 @@ struct reader_bad {
 	bool found;
 };
 
+struct group_table;
+
 struct channel {
 	char name[NAME_BYTES];
 	uint64_t id;
@@ -75,6 +77,8 @@ struct channel {
 	struct log_rate bad_rate; /* "reader at a bad record" lines */
 	int *kfd;		  /* the registry's keeper connection */
 	bool adopted;		  /* served by an earlier daemon: monitors may resume it */
+	/* its consumer groups (groups.h), NULL: none yet */
+	struct group_table *groups;
 };
 
 /* The control segment, which only the daemon writes; clients map it read-only. */
