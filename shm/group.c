@@ -206,6 +206,32 @@ static int span_load(const struct log_view *v, const struct group_view *gv,
 	return 0;
 }
 
+/*
+ * log_read() at a cursor loaded from a shared pair, which other members
+ * may have moved on since: once the floor passes a record, a block
+ * publisher may rewrite it while we read it (a torn read, as a lapped drop
+ * reader's). Returns as log_read(), and 2 if the record was not intact
+ * (also when log_read() found garbage there): on block, the floor passed
+ * it (loaded after an acquire fence that keeps the record's loads before
+ * it: the floor only grows, so a floor still at or below it was so all
+ * along); on drop, log_verify() says so.
+ */
+static int read_at(const struct log_view *v, const struct group_view *gv, struct log_cursor *cur,
+		   struct log_rec *rec)
+{
+	struct log_cursor floor;
+	uint64_t at = cur->bytes;
+	int r = log_read(v, cur, rec);
+
+	if (r == 0 || (r == 1 && v->policy != SHMQ_POLICY_BLOCK))
+		return r == 0 || log_verify(v, rec) ? r : 2;
+	atomic_thread_fence(memory_order_acquire);
+	group_floor_load(gv, &floor);
+	if (floor.bytes > (r == 1 ? rec->bytes : at))
+		return 2;
+	return r;
+}
+
 /* Is the member that holds word still the one the daemon lists? */
 static bool holder_live(const struct group_view *gv, uint64_t word)
 {
@@ -264,9 +290,9 @@ int group_scan(const struct log_view *v, const struct group_view *gv, uint64_t n
 		return r;
 	cur = floor;
 	for (uint32_t n = 0; n < gv->max_pending && cur.bytes < disp.bytes; n++) {
-		r = log_read(v, &cur, &t->rec);
-		if (r <= 0 || t->rec.pos >= disp.pos)
-			return r < 0 ? r : 0;
+		r = read_at(v, gv, &cur, &t->rec);
+		if (r != 1 || t->rec.pos >= disp.pos)
+			return r < 0 ? r : 0; /* 2: the floor moved past: look again later */
 		entry_load(entry_of(gv, t->rec.pos), &pos, &word);
 		if (pos == t->rec.pos && takeable(gv, word, now_ms) &&
 		    take_entry(gv, pos, word, now_ms, &t->deliveries)) {
@@ -302,9 +328,9 @@ static int dispatch_once(const struct log_view *v, const struct group_view *gv,
 {
 	struct log_cursor cur = *d, next;
 	uint64_t pos, word, q;
-	int r = log_read(v, &cur, &t->rec);
+	int r = read_at(v, gv, &cur, &t->rec);
 
-	if (r < 0)
+	if (r < 0 || r == 2)
 		return r;
 	if (r == 0) { /* padding or lost messages passed, nothing ready yet */
 		if (cur.bytes != d->bytes)
@@ -406,12 +432,16 @@ uint64_t group_floor_advance(const struct log_view *v, const struct group_view *
 	struct log_rec rec;
 	uint64_t passed = 0, pos, word;
 	unsigned st;
+	int r;
 
 	for (unsigned i = 0; i < max; i++) {
 		if (span_load(v, gv, &floor, &disp) || floor.bytes >= disp.bytes)
 			break;
 		cur = floor;
-		if (log_read(v, &cur, &rec) != 1 || rec.pos >= disp.pos) {
+		r = read_at(v, gv, &cur, &rec);
+		if (r == 2)
+			continue; /* another member moved the floor past it */
+		if (r != 1 || rec.pos >= disp.pos) {
 			/* padding or overwritten messages (drop) before dispatch */
 			if (cur.bytes == floor.bytes || cur.bytes > disp.bytes ||
 			    !pair_cas(&gv->floor->bytes, &floor, &cur))
@@ -442,7 +472,7 @@ uint64_t group_give_back(const struct log_view *v, const struct group_view *gv, 
 		return 0;
 	cur = floor;
 	for (uint32_t i = 0; i < gv->max_pending && cur.bytes < disp.bytes; i++) {
-		if (log_read(v, &cur, &rec) != 1 || rec.pos >= disp.pos)
+		if (read_at(v, gv, &cur, &rec) != 1 || rec.pos >= disp.pos)
 			break;
 		entry_load(entry_of(gv, rec.pos), &pos, &word);
 		if (pos == rec.pos && group_word_state(word) == GS_HELD &&
