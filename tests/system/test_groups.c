@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -528,7 +529,129 @@ static void test_bad_group_input_gets_distinct_errors(void **state)
 	shmq_disconnect(c);
 }
 
+/* ---- a hostile member (uid nobody) ---- */
+
+#define CONF_NOBODY_SUBSCRIBES                                                                     \
+	"[channel h.drop]\ncapacity = 256K\nmax_message = 64\npolicy = drop\nsubscribe = 65534\n"  \
+	"[channel h.block]\ncapacity = 32K\nmax_message = 64\npolicy = block\n"                    \
+	"subscribe = 65534\n"
+
+struct hostile_job {
+	const char *sock;
+	const char *chan;
+	int say_fd;
+	uint64_t seed;
+};
+
+/* Fill every writable mapping of our group (its segment, its reader entry) with random bytes. */
+static unsigned scribble(const char *chan, uint64_t *x)
+{
+	char line[512], seg[128], ent[128];
+	unsigned n = 0;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	snprintf(seg, sizeof(seg), "shmq.%s.g", chan);
+	snprintf(ent, sizeof(ent), "shmq.%s.r", chan);
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		char perms[8];
+
+		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3 || perms[1] != 'w' ||
+		    (!strstr(line, seg) && !strstr(line, ent)))
+			continue;
+		for (uint64_t *p = (uint64_t *)lo; p < (uint64_t *)hi; p++) {
+			*x ^= *x << 13;
+			*x ^= *x >> 7;
+			*x ^= *x << 17;
+			*p = *x;
+		}
+		n++;
+	}
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* Child: become nobody, join group "victim", scribble on it while using it. */
+static int run_hostile(void *arg)
+{
+	const struct hostile_job *j = arg;
+	struct shmq_group_opts o = {.flags = SHMQ_GROUP_CREATE};
+	uint64_t x = j->seed | 1;
+	struct shmq_client *c;
+	struct shmq_member *m;
+	struct shmq_msg msg;
+	unsigned maps = 0;
+
+	if (fx_become_nobody())
+		return 77;
+	if (shmq_connect(j->sock, &c) || shmq_group_open(c, j->chan, "victim", &o, &m))
+		return 10;
+	pipe_say(j->say_fd, "ready");
+	for (int64_t end = fx_now_ns() + 300 * MS_NS; fx_now_ns() < end;) {
+		maps += scribble(j->chan, &x);
+		for (int i = 0; i < 16; i++) /* our own library on garbage: errors, no crash */
+			if (shmq_group_recv(m, &msg, 0) == 0)
+				shmq_ack(m, msg.offset);
+	}
+	shmq_group_close(m);
+	shmq_disconnect(c);
+	return maps ? 0 : 11;
+}
+
+/*
+ * A member of another uid writes random bytes over its group's segment and
+ * reader entry: another group and a subscriber of the channel still get
+ * every message once, and shmqd still serves. On a block channel its
+ * floor can hold publishers back, as a slow reader's can, until an
+ * administrator deletes the group.
+ */
+static void test_hostile_member_harms_only_its_group(void **state)
+{
+	enum { N = 2000 };
+	struct shmq_sub_opts so = {.start = SHMQ_START_EARLIEST};
+	struct hostile_job j = {.sock = dmn(state)->sock, .chan = "h.drop", .seed = 0x9e3779b9};
+	struct shmq_client *c = fx_connect(dmn(state));
+	static uint8_t seen[N];
+	struct shmq_member *other;
+	struct shmq_sub *s;
+	struct shmq_pub *p;
+	struct shmq_msg msg;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		skip(); /* a second uid needs root */
+	pid = fx_child_ready(run_hostile, &j, &j.say_fd);
+	other = join(c, "h.drop", "other", NULL);
+	assert_int_equal(shmq_sub_open(c, "h.drop", &so, &s), 0);
+	p = pub_open(c, "h.drop");
+	publish_range(p, 0, N);
+	assert_int_equal(drain_group(other, seen, N), N);
+	for (uint64_t v = 0; v < N; v++)
+		assert_int_equal(fx_recv_u64(s, &msg), v);
+	assert_int_equal(child_wait(pid, 30), 0);
+	assert_int_equal(group_info(c, "h.drop", "other").acked, N);
+	fx_assert_daemon_serves(dmn(state));
+
+	/* block: the scribbled floor holds publishers; deleting the group frees them */
+	j.chan = "h.block";
+	pid = fx_child_ready(run_hostile, &j, &j.say_fd);
+	assert_int_equal(child_wait(pid, 30), 0);
+	shmq_pub_close(p);
+	p = pub_open(c, "h.block");
+	assert_int_equal(shmq_group_delete(c, "h.block", "victim"), 0);
+	publish_range(p, 0, 4 * fx_ring_msgs(c, "h.block", 8));
+	fx_assert_daemon_serves(dmn(state));
+	shmq_group_close(other);
+	shmq_sub_close(s);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
+#define H(f, conf)                                                                                 \
+	cmocka_unit_test_prestate_setup_teardown(f, fx_daemon_setup_conf, daemon_teardown,         \
+						 (void *)(uintptr_t)(conf))
 
 int main(void)
 {
@@ -542,6 +665,7 @@ int main(void)
 	    T(test_two_groups_and_a_subscriber_each_get_everything),
 	    T(test_block_publisher_is_held_by_the_group_floor),
 	    T(test_bad_group_input_gets_distinct_errors),
+	    H(test_hostile_member_harms_only_its_group, CONF_NOBODY_SUBSCRIBES),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
