@@ -67,7 +67,7 @@ static int settings_from(const struct proto_group *req, struct group_settings *s
 	    .ack_wait_ns = req->ack_wait_ns ? req->ack_wait_ns : DEFAULT_ACK_WAIT_NS,
 	    .max_pending = req->max_pending ? req->max_pending : DEFAULT_MAX_PENDING,
 	    .max_deliver = req->max_deliver ? req->max_deliver : DEFAULT_MAX_DELIVER,
-	    .flags = req->flags & SHMQ_GROUP_NOACK,
+	    .flags = 0, /* SHMQ_GROUP_NOACK is each member's own choice */
 	};
 	if (req->flags & ~(SHMQ_GROUP_CREATE | SHMQ_GROUP_NOACK) || req->start > SHMQ_START_OFFSET)
 		return -SHMQ_EINVAL;
@@ -79,8 +79,7 @@ static bool mismatch(const struct dgroup *g, const struct proto_group *req)
 {
 	return (req->ack_wait_ns && req->ack_wait_ns != g->s.ack_wait_ns) ||
 	       (req->max_pending && req->max_pending != g->s.max_pending) ||
-	       (req->max_deliver && req->max_deliver != g->s.max_deliver) ||
-	       (req->flags & SHMQ_GROUP_NOACK) != (g->s.flags & SHMQ_GROUP_NOACK);
+	       (req->max_deliver && req->max_deliver != g->s.max_deliver);
 }
 
 static void dgroup_release(struct dgroup *g)

@@ -635,7 +635,7 @@ struct shmq_group_opts {
 	uint32_t max_pending; /* messages out and not acked, a power of two <= 2^20; 0: 4096 */
 	uint32_t start;	      /* enum shmq_start, where a new group begins */
 	uint32_t wait;	      /* enum shmq_wait: SHMQ_WAIT_SPIN, else spin then sleep */
-	uint32_t flags;	      /* SHMQ_GROUP_CREATE, SHMQ_GROUP_NOACK */
+	uint32_t flags;	      /* SHMQ_GROUP_CREATE; SHMQ_GROUP_NOACK (this member only) */
 	uint32_t reserved;    /* 0 */
 };
 

@@ -49,6 +49,8 @@ enum {
 	O_REPLY_TO,
 	O_LAST,
 	O_WAIT_MODE,
+	O_GROUP,
+	O_ACK,
 };
 
 static const struct option longopts[] = {{"socket", required_argument, NULL, 's'},
@@ -81,6 +83,8 @@ static const struct option longopts[] = {{"socket", required_argument, NULL, 's'
 					 {"corr-id", required_argument, NULL, O_CORR_ID},
 					 {"content-type", required_argument, NULL, O_CONTENT_TYPE},
 					 {"reply-to", required_argument, NULL, O_REPLY_TO},
+					 {"group", required_argument, NULL, O_GROUP},
+					 {"ack", required_argument, NULL, O_ACK},
 					 {NULL, 0, NULL, 0}};
 
 static const char shortopts[] = "s:hVcn:t:wef:jrL0F:k:H:";
@@ -109,6 +113,8 @@ static unsigned opt_cmds(int c)
 	case O_FROM:
 	case O_LAST:
 	case O_WAIT_MODE:
+	case O_GROUP:
+	case O_ACK:
 	case 't':
 	case 'w':
 	case 'e':
@@ -415,6 +421,14 @@ static int parse_sub_opt(int c, const char *arg, struct opts *o)
 		return parse_u64(arg, &o->last);
 	case O_WAIT_MODE:
 		return parse_wait_mode(arg, &o->wait_mode);
+	case O_GROUP:
+		o->group = arg;
+		return 0;
+	case O_ACK: /* after the output is written (auto), or as taken (none) */
+		if (strcmp(arg, "auto") && strcmp(arg, "none"))
+			return -1;
+		o->ack_none = !strcmp(arg, "none");
+		return 0;
 	case 't':
 		return duration_parse(arg, &o->timeout_s);
 	case 'w':
@@ -484,6 +498,8 @@ static const char *opt_values(int c)
 		return "a duration: " DURATION_SYNTAX;
 	case O_RATE:
 		return "messages a second, above 0 (a fraction is fine)";
+	case O_ACK:
+		return "auto or none";
 	default: /* -n, --last, --msg-id, --corr-id */
 		return "a whole number, 0 or more";
 	}

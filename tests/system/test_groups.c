@@ -529,6 +529,66 @@ static void test_bad_group_input_gets_distinct_errors(void **state)
 	shmq_disconnect(c);
 }
 
+/* ---- shmq sub --group ---- */
+
+static char *numbers(uint64_t first, uint64_t last)
+{
+	char *s = calloc(1, (size_t)(last - first) * 24 + 1), *p = s;
+
+	assert_non_null(s);
+	for (uint64_t v = first; v < last; v++)
+		p += sprintf(p, "%llu\n", (unsigned long long)v);
+	return s;
+}
+
+/* Members of one group share the messages; another group gets them all again. */
+static void test_cli_sub_group_shares_the_messages(void **state)
+{
+	struct shmq_client *c = fx_connect(dmn(state));
+	struct tool_result r;
+	struct shmq_pub *p;
+	char buf[24], *want;
+
+	setenv("SHMQ_SOCKET", dmn(state)->sock, 1);
+	fx_channel_create(c, "g.cli", 256, SHMQ_POLICY_BLOCK);
+	/* made before the other drains it: a new group of a block channel
+	 * starts no lower than the slowest reader (group "w" at the end) */
+	shmq_group_close(join(c, "g.cli", "other", NULL));
+	p = pub_open(c, "g.cli");
+	for (uint64_t v = 0; v < 100; v++) {
+		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
+		assert_int_equal(shmq_publish(p, buf, strlen(buf), FX_HANG_NS, NULL), 0);
+	}
+	tool_run(&r, NULL, TOOL_ARGS("sub", "g.cli", "--group", "w", "-n", "10"));
+	want = numbers(0, 10);
+	if (r.status)
+		fail_msg("shmq sub --group: %d: %s", r.status, r.err);
+	assert_string_equal(r.out, want);
+	free(want);
+	tool_result_free(&r);
+	tool_run(&r, NULL, TOOL_ARGS("sub", "g.cli", "--group", "w", "-e"));
+	want = numbers(10, 100);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, want);
+	free(want);
+	tool_result_free(&r);
+	tool_run(&r, NULL, TOOL_ARGS("sub", "g.cli", "--group", "other", "--ack", "none", "-e"));
+	want = numbers(0, 100);
+	if (r.status)
+		fail_msg("%d: %s", r.status, r.err);
+	assert_string_equal(r.out, want);
+	free(want);
+	tool_result_free(&r);
+	assert_int_equal(group_info(c, "g.cli", "w").acked, 100);
+	assert_int_equal(group_info(c, "g.cli", "other").floor, 100);
+	tool_run(&r, NULL, TOOL_ARGS("sub", "g.cli", "--group", "w", "--ack", "later"));
+	assert_int_equal(r.status, 2);
+	tool_result_free(&r);
+	unsetenv("SHMQ_SOCKET");
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
 /* ---- a hostile member (uid nobody) ---- */
 
 #define CONF_NOBODY_SUBSCRIBES                                                                     \
@@ -665,6 +725,7 @@ int main(void)
 	    T(test_two_groups_and_a_subscriber_each_get_everything),
 	    T(test_block_publisher_is_held_by_the_group_floor),
 	    T(test_bad_group_input_gets_distinct_errors),
+	    T(test_cli_sub_group_shares_the_messages),
 	    H(test_hostile_member_harms_only_its_group, CONF_NOBODY_SUBSCRIBES),
 	};
 

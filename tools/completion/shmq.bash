@@ -26,7 +26,7 @@ _shmq()
 	local pub="--create --null --length-prefixed --json --file --count --rate --key --header
 		--msg-id --corr-id --content-type --reply-to"
 	local sub="--create --wait-channel --from --last --count --timeout --exit-at-end --wait
-		--format --json --raw --length-prefixed"
+		--group --ack --format --json --raw --length-prefixed"
 	local cmds="ls list create rm remove delete info repair pub publish sub subscribe help"
 
 	for ((i = 1; i < COMP_CWORD; i++)); do

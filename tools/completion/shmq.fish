@@ -56,6 +56,8 @@ complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -l last -x -d 'start 
 complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -s t -l timeout -x -a '500ms 1s 10s 1m' -d 'exit 3 after this long'
 complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -s e -l exit-at-end -d 'exit once no further message is ready'
 complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -l wait -x -a 'spin-sleep spin sleep event' -d 'how the reader waits'
+complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -l group -x -d 'take messages as a member of this consumer group'
+complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -l ack -x -a 'auto none' -d 'when a group member acks'
 complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -s f -l format -x -d 'print each message as FMT says'
 complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -s j -l json -d 'one JSON object a line'
 complete -c shmq -n "__fish_seen_subcommand_from ls list info" -s j -l json -d 'one JSON object'
