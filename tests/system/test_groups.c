@@ -421,6 +421,25 @@ static uint64_t drain_group(struct shmq_member *m, uint8_t *seen, uint64_t n)
 	return got;
 }
 
+/* Does a line of shmq-stat --once contain want? -1 without $SHMQ_STAT (meson sets it). */
+static int stat_has(const struct daemon *d, const char *want)
+{
+	const char *tool = getenv("SHMQ_STAT");
+	char cmd[512], line[512];
+	int found = 0;
+	FILE *p;
+
+	if (!tool)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "%s --socket %s --once", tool, d->sock);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while (fgets(line, sizeof(line), p))
+		found |= strstr(line, want) != NULL;
+	pclose(p);
+	return found;
+}
+
 /* Two groups and a plain subscriber on one channel: each gets every message. */
 static void test_two_groups_and_a_subscriber_each_get_everything(void **state)
 {
@@ -445,6 +464,10 @@ static void test_two_groups_and_a_subscriber_each_get_everything(void **state)
 		assert_int_equal(fx_recv_u64(s, &msg), v);
 	assert_int_equal(group_info(c, "g.two", "a").floor, N);
 	assert_int_equal(group_info(c, "g.two", "b").floor, N);
+	assert_int_not_equal(stat_has(dmn(state),
+				      "GROUP g.two/a: members=1 pending=0 delivered=3000 "
+				      "redelivered=0 acked=3000 dead=0 lost=0"),
+			     0);
 	shmq_group_close(a);
 	shmq_group_close(b);
 	shmq_sub_close(s);
