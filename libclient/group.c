@@ -36,6 +36,8 @@ struct shmq_member {
 	uint32_t flags;
 	uint32_t since_scan; /* dispatches since the last redelivery scan */
 	uint64_t scanned_ns; /* when an idle look last scanned */
+	uint64_t noack_pos;  /* SHMQ_GROUP_NOACK: the view out, acked at the next call */
+	bool noack_held;
 	struct group_take t;
 };
 
@@ -148,16 +150,6 @@ out_free:
 	return err;
 }
 
-SHMQ_EXPORT void shmq_group_close(struct shmq_member *mb)
-{
-	if (!mb)
-		return;
-	group_give_back(&mb->m.v, &mb->gv, wait_now_ns());
-	chan_close_notify(mb->client, mb->m.channel_id, ROLE_MEMBER, mb->handle_idx);
-	member_unmap(mb);
-	free(mb);
-}
-
 /* After the floor moved on a block channel: wake publishers waiting for space. */
 static void floor_moved(struct shmq_member *mb)
 {
@@ -227,6 +219,25 @@ SHMQ_EXPORT int shmq_term(struct shmq_member *mb, uint64_t offset)
 SHMQ_EXPORT int shmq_touch(struct shmq_member *mb, uint64_t offset)
 {
 	return settle(mb, offset, GSET_TOUCH, 0);
+}
+
+/* SHMQ_GROUP_NOACK: ack the view handed out last, now that the caller is done with it. */
+static void noack_release(struct shmq_member *mb)
+{
+	if (mb->noack_held)
+		settle(mb, mb->noack_pos, GSET_ACK, 0);
+	mb->noack_held = false;
+}
+
+SHMQ_EXPORT void shmq_group_close(struct shmq_member *mb)
+{
+	if (!mb)
+		return;
+	noack_release(mb);
+	group_give_back(&mb->m.v, &mb->gv, wait_now_ns());
+	chan_close_notify(mb->client, mb->m.channel_id, ROLE_MEMBER, mb->handle_idx);
+	member_unmap(mb);
+	free(mb);
 }
 
 /* One look: a message (1), nothing (0), the group full (-SHMQ_EFULL), or an error. */
@@ -352,12 +363,14 @@ SHMQ_EXPORT int shmq_group_recv(struct shmq_member *mb, struct shmq_msg *msg, in
 
 	if (!mb || !msg)
 		return -SHMQ_EINVAL;
+	noack_release(mb);
 	r = wait_take(mb, timeout_ns);
 	if (r < 0)
 		return r;
 	fill(mb, msg);
-	if (mb->flags & SHMQ_GROUP_NOACK)
-		settle(mb, msg->offset, GSET_ACK, 0);
+	/* acked at the next call: until then it holds the floor, so the view stays whole */
+	mb->noack_held = (mb->flags & SHMQ_GROUP_NOACK) != 0;
+	mb->noack_pos = msg->offset;
 	return 0;
 }
 
@@ -370,13 +383,17 @@ SHMQ_EXPORT int shmq_group_poll(struct shmq_member *mb, shmq_msg_cb cb, void *ar
 
 	if (!mb || !cb || !max)
 		return -SHMQ_EINVAL;
+	noack_release(mb);
 	r = wait_take(mb, timeout_ns);
 	while (r == 1) {
+		int stop;
+
 		fill(mb, &msg);
 		n++;
-		if (mb->flags & SHMQ_GROUP_NOACK)
+		stop = cb(arg, &msg);
+		if (mb->flags & SHMQ_GROUP_NOACK) /* after its callback: the view is done */
 			settle(mb, msg.offset, GSET_ACK, 0);
-		if (cb(arg, &msg) || n == max)
+		if (stop || n == max)
 			break;
 		r = take(mb, false);
 	}

@@ -657,8 +657,9 @@ void shmq_group_close(struct shmq_member *m);
 /*
  * Take the next message for this member: a new one, or one to deliver
  * again. The view stays valid until the message is acked (and, on a drop
- * channel, see shmq_msg_verify()). With SHMQ_GROUP_NOACK it is acked as
- * it is taken. 0, -SHMQ_EAGAIN (timeout 0), -SHMQ_ETIMEDOUT,
+ * channel, see shmq_msg_verify()). With SHMQ_GROUP_NOACK it is acked at
+ * the member's next call (recv, poll, close; in shmq_group_poll() after
+ * its callback). 0, -SHMQ_EAGAIN (timeout 0), -SHMQ_ETIMEDOUT,
  * -SHMQ_EDELETED, -SHMQ_ECORRUPT (a member wrote garbage into the group).
  */
 int shmq_group_recv(struct shmq_member *m, struct shmq_msg *msg, int64_t timeout_ns);

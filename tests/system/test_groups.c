@@ -377,6 +377,33 @@ static void test_message_dies_after_max_deliver(void **state)
 	shmq_disconnect(c);
 }
 
+/* SHMQ_GROUP_NOACK: each view is acked at the member's next call, so it stays whole till then. */
+static void test_noack_member_acks_at_its_next_call(void **state)
+{
+	struct shmq_group_opts o = {.flags = SHMQ_GROUP_CREATE | SHMQ_GROUP_NOACK,
+				    .start = SHMQ_START_EARLIEST};
+	struct shmq_client *c = fx_connect(dmn(state));
+	struct shmq_member *m;
+	struct shmq_pub *p;
+	struct shmq_msg msg;
+
+	fx_channel_create(c, "g.noack", 64, SHMQ_POLICY_BLOCK);
+	m = join(c, "g.noack", "g", &o);
+	p = pub_open(c, "g.noack");
+	publish_range(p, 0, 2);
+	assert_int_equal(shmq_group_recv(m, &msg, FX_HANG_NS), 0);
+	assert_int_equal(msg.offset, 0);
+	assert_int_equal(group_info(c, "g.noack", "g").floor, 0);
+	assert_int_equal(shmq_group_recv(m, &msg, FX_HANG_NS), 0);
+	assert_int_equal(msg.offset, 1);
+	assert_int_equal(group_info(c, "g.noack", "g").floor, 1);
+	shmq_group_close(m);
+	assert_int_equal(group_info(c, "g.noack", "g").floor, 2);
+	assert_int_equal(group_info(c, "g.noack", "g").acked, 2);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
 /* max_pending messages out and unacked: no more until one is acked. */
 static void test_max_pending_bounds_unacked_messages(void **state)
 {
@@ -745,6 +772,7 @@ int main(void)
 	    T(test_nack_delays_redelivery),
 	    T(test_message_dies_after_max_deliver),
 	    T(test_max_pending_bounds_unacked_messages),
+	    T(test_noack_member_acks_at_its_next_call),
 	    T(test_two_groups_and_a_subscriber_each_get_everything),
 	    T(test_block_publisher_is_held_by_the_group_floor),
 	    T(test_bad_group_input_gets_distinct_errors),
