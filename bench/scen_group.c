@@ -2,7 +2,8 @@
  * scen_group.c - consumer-group throughput (shmq.h "consumer groups"):
  * a child publishes into a block-policy channel as the stream scenarios'
  * producer does; the parent takes the messages as one member of a group
- * (shmq_group_recv, copy out, shmq_ack each), or as two members, the
+ * (shmq_group_recv, copy out, shmq_ack each; or shmq_group_poll batches
+ * of 256 acked with one shmq_ackv), or as two members, the
  * second a thread of the parent with its own connection. The rate is
  * messages acked per second by all members together, to compare with the
  * stream rows of the same run. Each member checks that the sequence
@@ -22,13 +23,16 @@
 
 #define GR_WAIT_NS 10000000 /* a member's wait slice: it looks at the shared count */
 
+#define GR_BATCH 256 /* shmq_group_poll batches, acked with one shmq_ackv */
+
 struct gr {
 	struct proc_sync *sync;
 	const struct bench_cfg *cfg;
 	struct bench_out *out;
 	char chan[64];
 	unsigned members;
-	int err; /* the last shmq error, for the reason */
+	int poll; /* take with shmq_group_poll and ack each batch with shmq_ackv */
+	int err;  /* the last shmq error, for the reason */
 	/* the parent's members, shared by its threads */
 	_Atomic uint64_t taken;
 	uint64_t t0;
@@ -41,6 +45,9 @@ struct gr_member {
 	void *buf;
 	int err;
 	pthread_t th;
+	uint64_t next;		 /* poll: the sequence number expected next */
+	uint64_t acks[GR_BATCH]; /* poll: the batch's offsets */
+	unsigned nacks;
 };
 
 static int gr_fail(struct gr *g, int err)
@@ -95,8 +102,53 @@ static void gr_leave(struct gr_member *mb)
 	free(mb->buf);
 }
 
-/* Take, copy out, check, ack until all messages are taken; the first past warm-up starts the clock.
- */
+/* Count one message taken; the first past the warm-up starts the clock. */
+static void gr_taken(struct gr *g)
+{
+	if (atomic_fetch_add_explicit(&g->taken, 1, memory_order_relaxed) + 1 == g->cfg->warmup)
+		g->t0 = now_ns();
+}
+
+/* shmq_group_poll() callback: copy out, check the sequence, keep the offset to ack. */
+static int gr_poll_cb(void *arg, const struct shmq_msg *m)
+{
+	struct gr_member *mb = arg;
+	uint64_t seq;
+
+	if (m->len != mb->g->cfg->size_bytes || m->lost || m->deliveries != 1) {
+		mb->err = -EBADMSG;
+		return 1;
+	}
+	memcpy(mb->buf, m->data, m->len);
+	memcpy(&seq, mb->buf, sizeof(seq));
+	if (seq < mb->next || (mb->g->members == 1 && seq != mb->next))
+		mb->err = -EBADMSG;
+	mb->next = seq + 1;
+	mb->acks[mb->nacks++] = m->offset;
+	gr_taken(mb->g);
+	return mb->err != 0;
+}
+
+/* Take batches with shmq_group_poll, ack each with one shmq_ackv. */
+static void *gr_member_poll(void *arg)
+{
+	struct gr_member *mb = arg;
+	struct gr *g = mb->g;
+	uint64_t n = g->cfg->warmup + g->cfg->iters;
+
+	while (!mb->err && atomic_load_explicit(&g->taken, memory_order_relaxed) < n) {
+		int got = shmq_group_poll(mb->m, gr_poll_cb, mb, GR_BATCH, GR_WAIT_NS);
+
+		if (got < 0 && got != -SHMQ_ETIMEDOUT)
+			mb->err = gr_fail(g, got);
+		if (mb->nacks)
+			shmq_ackv(mb->m, mb->acks, mb->nacks);
+		mb->nacks = 0;
+	}
+	return NULL;
+}
+
+/* Take, copy out, check, ack each, until all messages are taken. */
 static void *gr_member_run(void *arg)
 {
 	struct gr_member *mb = arg;
@@ -123,9 +175,7 @@ static void *gr_member_run(void *arg)
 		}
 		next = seq + 1;
 		shmq_ack(mb->m, m.offset);
-		if (atomic_fetch_add_explicit(&g->taken, 1, memory_order_relaxed) + 1 ==
-		    g->cfg->warmup)
-			g->t0 = now_ns();
+		gr_taken(g);
 	}
 	return NULL;
 }
@@ -140,10 +190,12 @@ static int gr_parent(void *arg)
 	for (k = 0; k < g->members && !err; k++)
 		err = gr_join(g, &mb[k]);
 	if (!err) {
+		void *(*run)(void *) = g->poll ? gr_member_poll : gr_member_run;
+
 		proc_parent_go(g->sync, 1);
 		for (k = 1; k < g->members; k++)
-			pthread_create(&mb[k].th, NULL, gr_member_run, &mb[k]);
-		gr_member_run(&mb[0]);
+			pthread_create(&mb[k].th, NULL, run, &mb[k]);
+		run(&mb[0]);
 		for (k = 1; k < g->members; k++)
 			pthread_join(mb[k].th, NULL);
 		for (k = 0; k < g->members && !err; k++)
@@ -156,7 +208,7 @@ static int gr_parent(void *arg)
 	return err;
 }
 
-static int gr_run(const struct bench_cfg *cfg, struct bench_out *out, unsigned members)
+static int gr_run(const struct bench_cfg *cfg, struct bench_out *out, unsigned members, int poll)
 {
 	static unsigned run;
 	struct shmq_channel_opts o = {.policy = SHMQ_POLICY_BLOCK};
@@ -169,7 +221,7 @@ static int gr_run(const struct bench_cfg *cfg, struct bench_out *out, unsigned m
 	g = shm_anon(round_up64(sizeof(*g)) + round_up64(sizeof(*g->sync)));
 	if (!g)
 		return bench_fail(out->reason, -ENOMEM, "out of memory");
-	*g = (struct gr){.cfg = cfg, .out = out, .members = members};
+	*g = (struct gr){.cfg = cfg, .out = out, .members = members, .poll = poll};
 	g->sync = (struct proc_sync *)((char *)g + round_up64(sizeof(*g)));
 	snprintf(g->chan, sizeof(g->chan), "bench.gr.%u.%u", (unsigned)getpid(), ++run);
 	o.max_message_bytes = cfg->size_bytes < 64 ? 64 : cfg->size_bytes;
@@ -193,10 +245,20 @@ static int gr_run(const struct bench_cfg *cfg, struct bench_out *out, unsigned m
 
 int scen_shmq_group_1(const struct bench_cfg *cfg, struct bench_out *out)
 {
-	return gr_run(cfg, out, 1);
+	return gr_run(cfg, out, 1, 0);
 }
 
 int scen_shmq_group_2(const struct bench_cfg *cfg, struct bench_out *out)
 {
-	return gr_run(cfg, out, 2);
+	return gr_run(cfg, out, 2, 0);
+}
+
+int scen_shmq_group_poll_1(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	return gr_run(cfg, out, 1, 1);
+}
+
+int scen_shmq_group_poll_2(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	return gr_run(cfg, out, 2, 1);
 }

@@ -210,6 +210,11 @@ static void test_each_message_goes_to_exactly_one_member(void **state)
 				 (unsigned long long)v, s.acked[v], s.seen[v]);
 	}
 	struct shmq_group_info gi = group_info(c, "g.one", "workers");
+	if (gi.acked != N || gi.delivered != N || gi.redelivered)
+		fail_msg("acked %llu delivered %llu redelivered %llu floor %llu dispatch %llu",
+			 (unsigned long long)gi.acked, (unsigned long long)gi.delivered,
+			 (unsigned long long)gi.redelivered, (unsigned long long)gi.floor,
+			 (unsigned long long)gi.dispatch);
 	assert_int_equal(gi.acked, N);
 	assert_int_equal(gi.delivered, N);
 	assert_int_equal(gi.redelivered, 0);
@@ -332,6 +337,43 @@ static void test_nack_delays_redelivery(void **state)
 	assert_int_equal(shmq_ack(m, 0), -SHMQ_ENOTHELD);
 	assert_int_equal(group_info(c, "g.nack", "g").redelivered, 1);
 	shmq_group_close(m);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
+/*
+ * A member that holds a message past ack_wait loses it: another member
+ * takes it (deliveries 2) and the late ack is -SHMQ_ENOTHELD; shmq_touch
+ * keeps it.
+ */
+static void test_ack_wait_expiry_hands_the_message_to_another_member(void **state)
+{
+	struct shmq_group_opts o = {
+	    .flags = SHMQ_GROUP_CREATE, .start = SHMQ_START_EARLIEST, .ack_wait_ns = 300 * MS_NS};
+	struct shmq_client *c = fx_connect(dmn(state));
+	struct shmq_member *a, *b;
+	struct shmq_pub *p;
+	struct shmq_msg msg;
+	int64_t t0;
+
+	fx_channel_create(c, "g.wait", 64, SHMQ_POLICY_BLOCK);
+	a = join(c, "g.wait", "g", &o);
+	b = join(c, "g.wait", "g", &o);
+	p = pub_open(c, "g.wait");
+	publish_range(p, 0, 1);
+	assert_int_equal(shmq_group_recv(a, &msg, FX_HANG_NS), 0);
+	t0 = fx_now_ns();
+	fx_nap_ms(200);
+	assert_int_equal(shmq_touch(a, 0), 0); /* 300 ms again from here */
+	assert_int_equal(shmq_group_recv(b, &msg, 0), -SHMQ_EAGAIN);
+	assert_int_equal(shmq_group_recv(b, &msg, FX_HANG_NS), 0);
+	assert_true(fx_now_ns() - t0 >= 480 * MS_NS);
+	assert_int_equal(msg.offset, 0);
+	assert_int_equal(msg.deliveries, 2);
+	assert_int_equal(shmq_ack(a, 0), -SHMQ_ENOTHELD);
+	assert_int_equal(shmq_ack(b, 0), 0);
+	shmq_group_close(a);
+	shmq_group_close(b);
 	shmq_pub_close(p);
 	shmq_disconnect(c);
 }
@@ -770,6 +812,7 @@ int main(void)
 	    T(test_killed_member_messages_are_redelivered),
 	    T(test_members_killed_at_random_moments_lose_nothing),
 	    T(test_nack_delays_redelivery),
+	    T(test_ack_wait_expiry_hands_the_message_to_another_member),
 	    T(test_message_dies_after_max_deliver),
 	    T(test_max_pending_bounds_unacked_messages),
 	    T(test_noack_member_acks_at_its_next_call),
