@@ -779,14 +779,33 @@ static int cmd_repair(struct shmq_client *c, const char *name, const struct opts
 	return CLI_OK;
 }
 
+/* shmq groups NAME: the channel's consumer groups, a line each. */
+static int cmd_groups(struct shmq_client *c, const char *name, const struct opts *o)
+{
+	struct shmq_group_info g[16];
+	int n = shmq_group_info(c, name, NULL, g, 16);
+
+	if (n < 0)
+		return cli_fail("groups", name, n, o);
+	printf("%-20s %7s %12s %12s %9s %12s %12s %9s %9s\n", "GROUP", "MEMBERS", "FLOOR",
+	       "DISPATCH", "PENDING", "DELIVERED", "REDELIVERED", "DEAD", "LOST");
+	for (int i = 0; i < n && i < 16; i++)
+		printf("%-20s %7u %12" PRIu64 " %12" PRIu64 " %9" PRIu64 " %12" PRIu64 " %12" PRIu64
+		       " %9" PRIu64 " %9" PRIu64 "\n",
+		       g[i].name, g[i].members, g[i].floor, g[i].dispatch,
+		       g[i].dispatch > g[i].floor ? g[i].dispatch - g[i].floor : 0, g[i].delivered,
+		       g[i].redelivered, g[i].dead, g[i].lost);
+	return CLI_OK;
+}
+
 /* The number of arguments cmd takes: exactly (>= 0), or at least -n - 1. */
 static int cmd_args(const char *cmd)
 {
 	static const struct {
 		const char *cmd;
 		int nargs;
-	} cmds[] = {{"ls", 0},	   {"create", 1}, {"rm", 1}, {"info", 1},
-		    {"repair", 1}, {"pub", -2},	  {"sub", 1}};
+	} cmds[] = {{"ls", 0},	   {"create", 1}, {"rm", 1},  {"info", 1},
+		    {"repair", 1}, {"pub", -2},	  {"sub", 1}, {"groups", 1}};
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(cmd, cmds[i].cmd))
@@ -809,6 +828,8 @@ static int run(const char *cmd, char **args, int nargs, const struct opts *o)
 		rc = cmd_sub(c, args[0], o);
 	else if (!strcmp(cmd, "repair"))
 		rc = cmd_repair(c, args[0], o);
+	else if (!strcmp(cmd, "groups"))
+		rc = cmd_groups(c, args[0], o);
 	else
 		rc = cmd_name(c, cmd, args[0], o);
 	shmq_disconnect(c);

@@ -673,6 +673,12 @@ static void test_cli_sub_group_shares_the_messages(void **state)
 	tool_result_free(&r);
 	assert_int_equal(group_info(c, "g.cli", "w").acked, 100);
 	assert_int_equal(group_info(c, "g.cli", "other").floor, 100);
+	tool_run(&r, NULL, TOOL_ARGS("groups", "g.cli"));
+	assert_int_equal(r.status, 0);
+	assert_non_null(
+	    strstr(r.out, "\nother                      0          100          100         0  "
+			  "        100            0         0         0\n"));
+	tool_result_free(&r);
 	tool_run(&r, NULL, TOOL_ARGS("sub", "g.cli", "--group", "w", "--ack", "later"));
 	assert_int_equal(r.status, 2);
 	tool_result_free(&r);
