@@ -181,7 +181,9 @@ static int settle(struct shmq_member *mb, uint64_t offset, unsigned how, uint64_
 	err = group_settle(&mb->gv, offset, how, wait_now_ns(), delay_ns);
 	if (err || how == GSET_TOUCH)
 		return err;
-	if (group_floor_advance(&mb->m.v, &mb->gv, 64) || how != GSET_ACK)
+	/* as far as it goes: a floor left behind acked messages would hold
+	 * block publishers with nobody left to move it */
+	if (group_floor_advance(&mb->m.v, &mb->gv, mb->gv.max_pending) || how != GSET_ACK)
 		floor_moved(mb);
 	return 0;
 }
@@ -199,7 +201,7 @@ SHMQ_EXPORT int shmq_ackv(struct shmq_member *mb, const uint64_t *offsets, unsig
 		return -SHMQ_EINVAL;
 	for (unsigned i = 0; i < n; i++)
 		acked += !group_settle(&mb->gv, offsets[i], GSET_ACK, wait_now_ns(), 0);
-	if (group_floor_advance(&mb->m.v, &mb->gv, n + 64))
+	if (group_floor_advance(&mb->m.v, &mb->gv, mb->gv.max_pending))
 		floor_moved(mb);
 	return acked;
 }
@@ -253,8 +255,14 @@ static int take(struct shmq_member *mb, bool idle)
 		mb->scanned_ns = now;
 	}
 	r = group_take(&mb->m.v, &mb->gv, scan, now, &mb->t);
-	if (r == -SHMQ_EFULL && group_floor_advance(&mb->m.v, &mb->gv, 64))
-		r = group_take(&mb->m.v, &mb->gv, false, wait_now_ns(), &mb->t);
+	/* full, or idle at a scan: move the floor past what others acked
+	 * (another member's ack may have raced its own advance) */
+	if ((r == -SHMQ_EFULL || (r == 0 && scan)) &&
+	    group_floor_advance(&mb->m.v, &mb->gv, mb->gv.max_pending)) {
+		floor_moved(mb);
+		if (r == -SHMQ_EFULL)
+			r = group_take(&mb->m.v, &mb->gv, false, wait_now_ns(), &mb->t);
+	}
 	if (r == -SHMQ_EFULL && !scan)
 		r = group_scan(&mb->m.v, &mb->gv, wait_now_ns(), &mb->t);
 	return r;

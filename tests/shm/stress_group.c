@@ -128,6 +128,7 @@ static int member_main(void *arg)
 			member_handle(a, &gv, &t);
 			continue;
 		}
+		group_floor_advance(&r->f.v, &gv, gv.max_pending);
 		group_floor_load(&gv, &floor);
 		if ((atomic_load(&r->stop) && floor.pos >= atomic_load(&r->published)) ||
 		    atomic_load(&r->failed))

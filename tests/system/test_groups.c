@@ -572,6 +572,43 @@ static void test_block_publisher_is_held_by_the_group_floor(void **state)
 	shmq_disconnect(c);
 }
 
+/*
+ * One held message keeps the floor while another member acks the rest of
+ * the ring; its ack moves the floor past all of them, so block publishers
+ * have the whole ring again without any further ack.
+ */
+static void test_one_ack_releases_every_acked_message_behind_it(void **state)
+{
+	struct shmq_client *c = fx_connect(dmn(state));
+	struct shmq_member *a, *b;
+	struct shmq_pub *p;
+	struct shmq_msg msg;
+	uint64_t v = 0, ring;
+
+	fx_channel_create(c, "g.lag", 512, SHMQ_POLICY_BLOCK);
+	a = join(c, "g.lag", "g", NULL);
+	b = join(c, "g.lag", "g", NULL);
+	p = pub_open(c, "g.lag");
+	while (shmq_publish(p, &v, 8, 0, NULL) == 0)
+		v++;
+	ring = v;
+	assert_int_equal(shmq_group_recv(a, &msg, FX_HANG_NS), 0);
+	assert_int_equal(msg.offset, 0);
+	for (uint64_t i = 1; i < ring; i++) {
+		assert_int_equal(shmq_group_recv(b, &msg, FX_HANG_NS), 0);
+		assert_int_equal(shmq_ack(b, msg.offset), 0);
+	}
+	assert_int_equal(shmq_publish(p, &v, 8, 0, NULL), -SHMQ_EFULL);
+	assert_int_equal(shmq_ack(a, 0), 0);
+	assert_int_equal(group_info(c, "g.lag", "g").floor, ring);
+	for (uint64_t i = 0; i + 1 < ring; i++, v++)
+		assert_int_equal(shmq_publish(p, &v, 8, 0, NULL), 0);
+	shmq_group_close(a);
+	shmq_group_close(b);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
 /* Bad input: each its own code, nothing joined. */
 static void test_bad_group_input_gets_distinct_errors(void **state)
 {
@@ -824,6 +861,7 @@ int main(void)
 	    T(test_noack_member_acks_at_its_next_call),
 	    T(test_two_groups_and_a_subscriber_each_get_everything),
 	    T(test_block_publisher_is_held_by_the_group_floor),
+	    T(test_one_ack_releases_every_acked_message_behind_it),
 	    T(test_bad_group_input_gets_distinct_errors),
 	    T(test_cli_sub_group_shares_the_messages),
 	    H(test_hostile_member_harms_only_its_group, CONF_NOBODY_SUBSCRIBES),
