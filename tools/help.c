@@ -19,6 +19,7 @@ static const char overview[] =
     "  pub NAME [MESSAGE...]  publish the arguments, or stdin (publish)\n"
     "  sub NAME               print messages, from the earliest retained one (subscribe)\n"
     "  groups NAME            show the channel's consumer groups\n"
+    "  group rm NAME GROUP    delete a consumer group no member is in\n"
     "  help [COMMAND]         this text, or one command's\n"
     "\n"
     "Options for every command:\n"
@@ -128,6 +129,11 @@ static const char help_groups[] =
     "NAME's consumer groups, a line each: live members, the floor (every message\n"
     "below is acked or dead), the dispatch offset, messages pending (dispatched,\n"
     "not yet acked or dead), deliveries, redeliveries, dead and lost messages.\n";
+static const char help_group[] =
+    "usage: shmq group rm NAME GROUP\n"
+    "Delete consumer group GROUP of NAME: its reader slot goes, so it holds block\n"
+    "publishers no more. Refused while members are in it (SHMQ_EBUSY). For root,\n"
+    "shmqd's uid and the channel's owner.\n";
 static const char help_help[] = "usage: shmq help [COMMAND]\n";
 
 /* Other names of the commands: the words people try first. */
@@ -158,7 +164,8 @@ int help_command(FILE *f, const char *cmd)
 		int channel_opts;
 	} texts[] = {{"ls", help_ls, 0},     {"create", help_create, 1}, {"rm", help_rm, 0},
 		     {"info", help_info, 0}, {"repair", help_repair, 0}, {"pub", help_pub, 1},
-		     {"sub", help_sub, 1},   {"groups", help_groups, 0}, {"help", help_help, 0}};
+		     {"sub", help_sub, 1},   {"groups", help_groups, 0}, {"group", help_group, 0},
+		     {"help", help_help, 0}};
 
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
 		if (strcmp(cmd, texts[i].cmd))

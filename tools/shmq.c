@@ -798,14 +798,34 @@ static int cmd_groups(struct shmq_client *c, const char *name, const struct opts
 	return CLI_OK;
 }
 
+/* shmq group rm NAME GROUP: delete a consumer group no member is in. */
+static int cmd_group(struct shmq_client *c, char **args, const struct opts *o)
+{
+	struct shmq_channel_info ci;
+	int err;
+
+	if (strcmp(args[0], "rm")) {
+		fprintf(stderr, "shmq: group: unknown subcommand: %s (shmq help group)\n", args[0]);
+		return CLI_USAGE;
+	}
+	err = shmq_group_delete(c, args[1], args[2]);
+	if (err == -SHMQ_EBUSY || (err == -SHMQ_ENOENT && !shmq_channel_info(c, args[1], &ci))) {
+		fprintf(stderr, "shmq: group rm %s %s: %s (%s)\n", args[1], args[2],
+			err == -SHMQ_EBUSY ? "the group has members" : "no such group",
+			shmq_errname(err));
+		return CLI_FAILED;
+	}
+	return err ? cli_fail("group rm", args[1], err, o) : CLI_OK;
+}
+
 /* The number of arguments cmd takes: exactly (>= 0), or at least -n - 1. */
 static int cmd_args(const char *cmd)
 {
 	static const struct {
 		const char *cmd;
 		int nargs;
-	} cmds[] = {{"ls", 0},	   {"create", 1}, {"rm", 1},  {"info", 1},
-		    {"repair", 1}, {"pub", -2},	  {"sub", 1}, {"groups", 1}};
+	} cmds[] = {{"ls", 0},	 {"create", 1}, {"rm", 1},     {"info", 1}, {"repair", 1},
+		    {"pub", -2}, {"sub", 1},	{"groups", 1}, {"group", 3}};
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(cmd, cmds[i].cmd))
@@ -830,6 +850,8 @@ static int run(const char *cmd, char **args, int nargs, const struct opts *o)
 		rc = cmd_repair(c, args[0], o);
 	else if (!strcmp(cmd, "groups"))
 		rc = cmd_groups(c, args[0], o);
+	else if (!strcmp(cmd, "group"))
+		rc = cmd_group(c, args, o);
 	else
 		rc = cmd_name(c, cmd, args[0], o);
 	shmq_disconnect(c);

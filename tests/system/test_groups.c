@@ -716,6 +716,16 @@ static void test_cli_sub_group_shares_the_messages(void **state)
 	    strstr(r.out, "\nother                      0          100          100         0  "
 			  "        100            0         0         0\n"));
 	tool_result_free(&r);
+	tool_run(&r, NULL, TOOL_ARGS("group", "rm", "g.cli", "other"));
+	assert_int_equal(r.status, 0);
+	tool_result_free(&r);
+	tool_run(&r, NULL, TOOL_ARGS("group", "rm", "g.cli", "other"));
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "no such group (SHMQ_ENOENT)"));
+	tool_result_free(&r);
+	tool_run(&r, NULL, TOOL_ARGS("group", "drop", "g.cli", "w"));
+	assert_int_equal(r.status, 2);
+	tool_result_free(&r);
 	tool_run(&r, NULL, TOOL_ARGS("sub", "g.cli", "--group", "w", "--ack", "later"));
 	assert_int_equal(r.status, 2);
 	tool_result_free(&r);

@@ -27,7 +27,7 @@ _shmq()
 		--msg-id --corr-id --content-type --reply-to"
 	local sub="--create --wait-channel --from --last --count --timeout --exit-at-end --wait
 		--group --ack --format --json --raw --length-prefixed"
-	local cmds="ls list create rm remove delete info repair pub publish sub subscribe groups help"
+	local cmds="ls list create rm remove delete info repair pub publish sub subscribe groups group help"
 
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
@@ -89,6 +89,9 @@ _shmq()
 	help) ((nargs == 0)) && COMPREPLY=($(compgen -W "$cmds" -- "$cur")) ;;
 	rm | info | repair | pub | sub | groups)
 		((nargs == 0)) && COMPREPLY=($(compgen -W "$(_shmq_channels)" -- "$cur")) ;;
+	group)
+		((nargs == 0)) && COMPREPLY=($(compgen -W "rm" -- "$cur"))
+		((nargs == 1)) && COMPREPLY=($(compgen -W "$(_shmq_channels)" -- "$cur")) ;;
 	esac
 }
 

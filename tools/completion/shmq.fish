@@ -8,7 +8,7 @@ function __shmq_channels
     shmq ls 2>/dev/null | string replace -r ' .*' ''
 end
 
-set -l cmds ls list create rm remove delete info repair pub publish sub subscribe groups help
+set -l cmds ls list create rm remove delete info repair pub publish sub subscribe groups group help
 set -l chancmds create pub publish sub subscribe
 set -l pubcmds pub publish
 set -l subcmds sub subscribe
@@ -22,7 +22,9 @@ complete -c shmq -n "not __fish_seen_subcommand_from $cmds" -a repair -d 'cut re
 complete -c shmq -n "not __fish_seen_subcommand_from $cmds" -a 'pub publish' -d 'publish messages'
 complete -c shmq -n "not __fish_seen_subcommand_from $cmds" -a 'sub subscribe' -d 'print messages'
 complete -c shmq -n "not __fish_seen_subcommand_from $cmds" -a groups -d "show a channel's consumer groups"
+complete -c shmq -n "not __fish_seen_subcommand_from $cmds" -a group -d 'delete a consumer group (group rm)'
 complete -c shmq -n "not __fish_seen_subcommand_from $cmds" -a help -d 'print help'
+complete -c shmq -n "__fish_seen_subcommand_from group; and not __fish_seen_subcommand_from rm" -a rm -d 'delete a consumer group'
 complete -c shmq -n "__fish_seen_subcommand_from help" -a "$cmds"
 complete -c shmq -n "__fish_seen_subcommand_from rm remove delete info repair groups $pubcmds $subcmds" -a '(__shmq_channels)'
 
