@@ -204,6 +204,10 @@ int scen_shmq_pingpong_sleep(const struct bench_cfg *cfg, struct bench_out *out)
 int scen_shmq_pingpong_eventfd(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_pingpong_spin_excl(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_stream(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_group_1(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_group_2(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_group_poll_1(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_group_poll_2(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_stream_batch(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_stream_excl(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_stream_excl_batch(const struct bench_cfg *cfg, struct bench_out *out);

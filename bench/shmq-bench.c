@@ -32,7 +32,6 @@
 #include "shmq.h"
 #include "verdict.h"
 
-#define NOT_YET_GROUPS "not available yet: consumer groups are not implemented in shmq"
 #define NOT_YET_DURABLE "not available yet: durable channels are not implemented in shmq"
 #define NO_ZMQ "ZeroMQ not found at build time (install libzmq3-dev and rebuild)"
 #define NO_IOX "iceoryx not found at build time (install libiceoryx-binding-c-dev and rebuild)"
@@ -133,8 +132,14 @@ static const struct scenario scenarios[] = {
      "90 % 64 B, 10 % 64 KiB; exclusive publisher, shmq_recv + copy", SC_MIXED, BENCH_MIX_LARGE},
     {"fanout", "shmq", KIND_FANOUT, 1, scen_shmq_fanout, NULL, "block policy, sleeping subscribers",
      SL},
-    {"group", "shmq-group", KIND_STREAM, 1, NULL, NOT_YET_GROUPS,
-     "2 producers, 2 consumers with acks", 0},
+    {"group", "shmq-group-1", ST, 1, scen_shmq_group_1, NULL,
+     "block policy, one member: shmq_group_recv + copy + shmq_ack", SU},
+    {"group", "shmq-group-2", ST, 1, scen_shmq_group_2, NULL,
+     "the same, two members (threads of one process)", SU},
+    {"group", "shmq-gpoll-1", ST, 1, scen_shmq_group_poll_1, NULL,
+     "one member: shmq_group_poll batches of 256 + copy, one shmq_ackv each", SU},
+    {"group", "shmq-gpoll-2", ST, 1, scen_shmq_group_poll_2, NULL,
+     "the same, two members (threads of one process)", SU},
     {"durable", "disk-always", KIND_LATENCY, 0, URING_FN(base_disk_always), NO_URING,
      "io_uring 4 KiB append linked with fdatasync, one at a time", SC_DISK},
     {"durable", "disk-batch", KIND_STREAM, 0, URING_FN(base_disk_batch), NO_URING,

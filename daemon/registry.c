@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "adopt.h"
+#include "groups.h"
 #include "keep.h"
 #include "keeper.h"
 #include "logmsg.h"
@@ -61,6 +62,7 @@ static void entry_release(int *fd, void **map)
 
 void channel_free(struct channel *ch)
 {
+	group_table_free(ch);
 	for (unsigned i = 0; i < MAX_READERS; i++) {
 		fd_close(&ch->efds[i]);
 		fd_close(&ch->efd_rd[i]);

@@ -34,6 +34,8 @@ struct reader_bad {
 	bool found;
 };
 
+struct group_table;
+
 struct channel {
 	char name[NAME_BYTES];
 	uint64_t id;
@@ -77,6 +79,8 @@ struct channel {
 	bool adopted;		  /* served by an earlier daemon: monitors may resume it */
 	uint64_t kept_readers;	  /* adoption: reader slots whose entry the keeper sent */
 	uint64_t kept_pubs;	  /* ... publisher slots */
+	/* its consumer groups (groups.h), NULL: none yet */
+	struct group_table *groups;
 };
 
 /* The control segment, which only the daemon writes; clients map it read-only. */

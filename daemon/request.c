@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "adopt.h"
+#include "groups.h"
 #include "logmsg.h"
 #include "name.h"
 #include "numa_place.h"
@@ -340,6 +341,8 @@ static void slot_give_back(struct channel *ch, uint32_t role, uint32_t idx)
 		registry_pub_remove(ch, idx);
 	else if (role == ROLE_MON)
 		registry_monitor_remove(ch);
+	else if (role == ROLE_MEMBER)
+		group_leave(ch, idx);
 }
 
 static int op_open(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
@@ -611,6 +614,68 @@ static int op_stats(struct ctl *c, struct client *cl, const void *body, struct r
 	return 0;
 }
 
+/* A group member joins: the right to subscribe; the answer carries its segments. */
+static int group_join_for(struct ctl *c, struct client *cl, struct channel *ch,
+			  const struct proto_group *req, struct reply *rep)
+{
+	struct proto_group_joined *out = (struct proto_group_joined *)rep->body;
+	struct slot_owner who = {cl->id, cl->pid, cl->uid, cl->start, slot_share(c, cl, ch)};
+	int err;
+
+	if (!may(c, cl, ch, ROLE_SUB))
+		return ctl_deny(c, cl, "group", ch->name, "no_access", -SHMQ_EPERM);
+	err = group_join(ch, &who, req, out, rep->fds);
+	if (err)
+		return err;
+	err = handle_add(cl, ch->id, ROLE_MEMBER, out->group * GROUP_MAX_MEMBERS + out->member);
+	if (err) {
+		group_leave(ch, out->group * GROUP_MAX_MEMBERS + out->member);
+		return err;
+	}
+	registry_handle_get(ch);
+	rep->nfds = out->nfds;
+	rep->len = sizeof(*out);
+	return 0;
+}
+
+/* OP_GROUP: join (members subscribe), info (as INFO), delete (as DELETE). */
+static int op_group(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
+{
+	const struct proto_group *req = body;
+	char name[NAME_BYTES], group[GROUP_NAME_BYTES] = "";
+	struct channel *ch;
+	int err = name_from_wire(req->channel, sizeof(req->channel), name, sizeof(name));
+
+	if (err)
+		return err;
+	if ((req->what != GROUP_INFO || req->group[0]) && group_name_check(req->group, group))
+		return -SHMQ_ENAME;
+	ch = registry_find(c->reg, name);
+	if (!ch)
+		return -SHMQ_ENOENT;
+	switch (req->what) {
+	case GROUP_JOIN:
+		return group_join_for(c, cl, ch, req, rep);
+	case GROUP_INFO:
+		if (!visible(c, cl, ch))
+			return ctl_deny(c, cl, "group info", ch->name, "no_access", -SHMQ_EPERM);
+		group_info(ch, group, (struct proto_group_info *)rep->body);
+		rep->len = sizeof(struct proto_group_info);
+		return 0;
+	case GROUP_DELETE:
+		if (!ctl_is_admin(c, cl->uid) && cl->uid != ch->owner_uid)
+			return ctl_deny(c, cl, "group delete", ch->name, "not_owner", -SHMQ_EPERM);
+		err = group_delete(ch, group);
+		if (!err) {
+			memcpy(rep->body, req, sizeof(*req));
+			rep->len = sizeof(*req);
+		}
+		return err;
+	default:
+		return -SHMQ_EINVAL;
+	}
+}
+
 typedef int (*op_fn)(struct ctl *, struct client *, const void *, struct reply *);
 
 static const struct {
@@ -628,6 +693,7 @@ static const struct {
     [OP_STATS] = {op_stats, sizeof(struct proto_stats_req)},
     [OP_RESUME] = {op_resume, sizeof(struct proto_resume)},
     [OP_REPAIR] = {op_repair, sizeof(struct proto_name)},
+    [OP_GROUP] = {op_group, sizeof(struct proto_group)},
 };
 
 int request_check(const struct client *cl, const struct proto_hdr *h, size_t n)

@@ -462,7 +462,7 @@ static int map_seg(int fd, bool writable, uint64_t want, void **base, uint64_t *
 	return err;
 }
 
-static int chan_map_fds(const int *fds, unsigned nfds, uint32_t role, struct chan_map *m)
+int chan_map_fds(const int *fds, unsigned nfds, uint32_t role, struct chan_map *m)
 {
 	struct log_segs segs;
 	uint64_t entry_bytes;

@@ -147,6 +147,9 @@ void peers_release(struct peer_maps *pm);
  */
 int peers_fetch_efds(struct shmq_client *c, const struct chan_map *m, int *efds);
 
+/* Map the segments of an OP_OPEN (or OP_GROUP join) answer as role may, and attach. */
+int chan_map_fds(const int *fds, unsigned nfds, uint32_t role, struct chan_map *m);
+
 void chan_unmap(struct chan_map *m);
 
 /* Tell the daemon a handle closed; errors are ignored (it cleans up on exit). */

@@ -97,7 +97,7 @@ struct shmq_msg {
 	uint64_t seal;	       /* the record's place, for shmq_msg_verify(); do not change */
 	const void *ext;       /* the header fields, encoded: read them with shmq_msg_fields() */
 	uint32_t ext_bytes;    /* 0: the message has none */
-	uint32_t reserved;
+	uint32_t deliveries;   /* group members: 1 the first time, more when redelivered; else 0 */
 };
 
 /* shmq_msg.flags */
@@ -615,6 +615,99 @@ struct shmq_daemon_stats {
  */
 int shmq_daemon_stats(struct shmq_client *client, struct shmq_daemon_stats *out,
 		      struct shmq_daemon_client *rows, size_t max);
+
+/* ---- consumer groups -------------------------------------------------- */
+
+/*
+ * A consumer group shares a channel among competing members: each message
+ * goes to one live member, which acks it, nacks it (to be delivered again,
+ * after a delay) or terminates it. A message a member holds when it dies,
+ * or holds longer than ack_wait_ns, is delivered again to a member, with
+ * shmq_msg.deliveries raised; after max_deliver deliveries without an ack
+ * it is dead (counted, never delivered again). Several groups on one
+ * channel each get every message, beside plain subscribers. On a block
+ * channel a group holds publishers back like a reader until its members
+ * ack (at least once); on a drop channel messages overwritten before their
+ * ack are counted lost. docs/ARCHITECTURE.md "Consumer groups".
+ */
+struct shmq_member;
+
+struct shmq_group_opts {
+	uint64_t ack_wait_ns; /* 0: 30 s */
+	uint64_t offset;      /* start SHMQ_START_OFFSET (new group) */
+	uint32_t max_deliver; /* 0: 5; UINT32_MAX: never dead */
+	uint32_t max_pending; /* messages out and not acked, a power of two <= 2^20; 0: 4096 */
+	uint32_t start;	      /* enum shmq_start, where a new group begins */
+	uint32_t wait;	      /* enum shmq_wait: SHMQ_WAIT_SPIN, else spin then sleep */
+	uint32_t flags;	      /* SHMQ_GROUP_CREATE; SHMQ_GROUP_NOACK (this member only) */
+	uint32_t reserved;    /* 0 */
+};
+
+/*
+ * Join group of channel as a new member (with SHMQ_GROUP_CREATE, make the
+ * group first). Needs the right to subscribe. -SHMQ_ENOENT (no channel; no
+ * group without CREATE), -SHMQ_ENAME (group: 1..63 channel-name
+ * characters), -SHMQ_EMISMATCH (the group exists with other non-zero
+ * settings), -SHMQ_ELIMIT (a 17th group, a 33rd member, no reader slot
+ * left), -SHMQ_EINVAL (settings out of range), -SHMQ_EVERSION (a daemon
+ * without groups).
+ */
+int shmq_group_open(struct shmq_client *client, const char *channel, const char *group,
+		    const struct shmq_group_opts *opts, struct shmq_member **out);
+
+/* Leave: what this member holds is given back for delivery to the others now. */
+void shmq_group_close(struct shmq_member *m);
+
+/*
+ * Take the next message for this member: a new one, or one to deliver
+ * again. The view stays valid until the message is acked (and, on a drop
+ * channel, see shmq_msg_verify()). With SHMQ_GROUP_NOACK it is acked at
+ * the member's next call (recv, poll, close; in shmq_group_poll() after
+ * its callback). 0, -SHMQ_EAGAIN (timeout 0), -SHMQ_ETIMEDOUT,
+ * -SHMQ_EDELETED, -SHMQ_ECORRUPT (a member wrote garbage into the group).
+ */
+int shmq_group_recv(struct shmq_member *m, struct shmq_msg *msg, int64_t timeout_ns);
+
+/* Up to max messages to cb, waiting up to timeout_ns for the first; the count. */
+int shmq_group_poll(struct shmq_member *m, shmq_msg_cb cb, void *arg, unsigned max,
+		    int64_t timeout_ns);
+
+/*
+ * Settle a message this member holds, by offset: ack (done), nack (deliver
+ * again, to any member, after delay_ns), term (dead now), touch (restart
+ * its ack_wait). -SHMQ_ENOTHELD if this member does not hold it (never
+ * delivered to it, settled already, or taken by another member after its
+ * ack_wait ran out). shmq_ackv() acks n offsets: the number acked.
+ */
+int shmq_ack(struct shmq_member *m, uint64_t offset);
+int shmq_ackv(struct shmq_member *m, const uint64_t *offsets, unsigned n);
+int shmq_nack(struct shmq_member *m, uint64_t offset, int64_t delay_ns);
+int shmq_term(struct shmq_member *m, uint64_t offset);
+int shmq_touch(struct shmq_member *m, uint64_t offset);
+
+/* A group's state, as its members keep it. */
+struct shmq_group_info {
+	char name[64];
+	uint32_t members; /* live now */
+	uint32_t max_pending;
+	uint64_t floor;	      /* every message below is acked or dead */
+	uint64_t dispatch;    /* the next message to hand out */
+	uint64_t delivered;   /* deliveries, first ones and again */
+	uint64_t redelivered; /* deliveries after the first */
+	uint64_t acked;
+	uint64_t dead; /* past max_deliver, or terminated */
+	uint64_t lost; /* overwritten before dispatch or ack (drop channels) */
+};
+
+/*
+ * The groups of channel (group NULL: all, else that one) into rows, up to
+ * max. Returns how many there are (at most 16), or a negative error.
+ */
+int shmq_group_info(struct shmq_client *client, const char *channel, const char *group,
+		    struct shmq_group_info *rows, unsigned max);
+
+/* Delete a group no member is in (-SHMQ_EBUSY otherwise): the channel's administrators. */
+int shmq_group_delete(struct shmq_client *client, const char *channel, const char *group);
 
 /* ---- errors ----------------------------------------------------------- */
 

@@ -41,6 +41,9 @@ static const struct {
     [SHMQ_EHANDLEQUOTA] = {"SHMQ_EHANDLEQUOTA",
 			   "this user holds as many publishers or subscribers of the channel as "
 			   "the daemon allows per user"},
+    [SHMQ_ENOTHELD] = {"SHMQ_ENOTHELD", "this group member does not hold that message (never "
+					"delivered to it, settled already, or taken by another "
+					"member after its ack wait)"},
 };
 
 /* The table index of err or -err; -1 outside the table (also for INT_MIN). */

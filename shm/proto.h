@@ -24,17 +24,18 @@
 #define PROTO_STATS_ROWS 80u
 /*
  * The minor version each side announces in OP_HELLO. 2 added OP_STATS, 3
- * OP_RESUME, 4 OP_REPAIR, 5 proto_list.hidden; a client asks a daemon of a lower minor nothing it
- * does not know (a daemon counts unknown ops as malformed requests). A later minor may also append
- * fields to a body (0 meaning what the earlier minor did): each side takes a longer body from a
- * peer of a higher minor and reads the fields it knows; from a peer of its own minor or lower, a
- * body must have exactly its size. OP_HELLO's bodies may be longer from anyone.
+ * OP_RESUME, 4 OP_REPAIR, 5 proto_list.hidden, 6 OP_GROUP; a client asks a daemon of a lower minor
+ * nothing it does not know (a daemon counts unknown ops as malformed requests). A later minor may
+ * also append fields to a body (0 meaning what the earlier minor did): each side takes a longer
+ * body from a peer of a higher minor and reads the fields it knows; from a peer of its own minor or
+ * lower, a body must have exactly its size. OP_HELLO's bodies may be longer from anyone.
  */
-#define PROTO_MINOR 5u
+#define PROTO_MINOR 6u
 #define PROTO_MINOR_STATS 2u
 #define PROTO_MINOR_RESUME 3u
 #define PROTO_MINOR_REPAIR 4u
 #define PROTO_MINOR_HIDDEN 5u
+#define PROTO_MINOR_GROUP 6u
 
 /*
  * The seq of the answer with which shmqd turns a connection away before
@@ -56,13 +57,15 @@ enum proto_op {
 	OP_STATS = 9,	/* minor 2: the daemon's counters and clients */
 	OP_RESUME = 10, /* minor 3: re-register a handle opened with an earlier daemon */
 	OP_REPAIR = 11, /* minor 4: cut readers stuck at a bad record forward */
+	OP_GROUP = 12,	/* minor 6: consumer groups: join, info, delete */
 	OP_MAX
 };
 
 enum proto_role {
 	ROLE_PUB = 1,
 	ROLE_SUB = 2,
-	ROLE_MON = 3, /* observe: read-only mappings, no entry, holds nobody back */
+	ROLE_MON = 3,	 /* observe: read-only mappings, no entry, holds nobody back */
+	ROLE_MEMBER = 4, /* a consumer group member (OP_GROUP join); slot: group * 32 + member */
 };
 
 struct proto_hdr {
@@ -243,6 +246,71 @@ struct proto_repair {
 };
 static_assert(sizeof(struct proto_repair) == 16, "proto ABI");
 
+/* What an OP_GROUP request asks. */
+enum proto_group_what {
+	GROUP_JOIN = 1,	  /* join (with SHMQ_GROUP_CREATE: make the group first) */
+	GROUP_INFO = 2,	  /* the channel's groups and their counters */
+	GROUP_DELETE = 3, /* delete a group no member is in */
+};
+
+#define PROTO_GROUP_NAME_BYTES 64u
+#define PROTO_GROUP_ROWS 16u
+
+/* OP_GROUP request (minor 6). Settings 0: the default (join: or the group's). */
+struct proto_group {
+	char channel[PROTO_NAME_BYTES];
+	char group[PROTO_GROUP_NAME_BYTES]; /* GROUP_INFO: "" for every group */
+	uint32_t what;			    /* enum proto_group_what */
+	uint32_t flags;			    /* SHMQ_GROUP_* */
+	uint64_t ack_wait_ns;
+	uint64_t offset; /* start SHMQ_START_OFFSET */
+	uint32_t max_pending;
+	uint32_t max_deliver;
+	uint32_t start; /* enum shmq_start, for a new group */
+	uint32_t pad;
+};
+static_assert(sizeof(struct proto_group) == 360, "proto ABI");
+
+/*
+ * OP_GROUP join response. fds, in this order: the data segment
+ * (read-only), the control segment (read-only), the wake segment, the
+ * group's reader entry and the group segment (both read-write).
+ */
+struct proto_group_joined {
+	uint64_t channel_id;
+	uint64_t seg_bytes; /* the group segment's */
+	uint32_t group;	    /* its index on the channel */
+	uint32_t member;    /* our row in the member table */
+	uint32_t member_gen;
+	uint32_t reader_slot;
+	uint32_t reader_gen;
+	uint32_t nfds;
+};
+static_assert(sizeof(struct proto_group_joined) == 40, "proto ABI");
+
+/* One group in the OP_GROUP info response: counters as its members keep them. */
+struct proto_group_row {
+	char name[PROTO_GROUP_NAME_BYTES];
+	uint32_t members; /* live now */
+	uint32_t max_pending;
+	uint64_t floor; /* every message below is acked or dead */
+	uint64_t dispatch;
+	uint64_t delivered;
+	uint64_t redelivered;
+	uint64_t acked;
+	uint64_t dead;
+	uint64_t lost;
+};
+static_assert(sizeof(struct proto_group_row) == 128, "proto ABI");
+
+struct proto_group_info {
+	uint32_t count;
+	uint32_t pad;
+	struct proto_group_row rows[PROTO_GROUP_ROWS];
+};
+
+static_assert(sizeof(struct proto_hdr) + sizeof(struct proto_group_info) <= PROTO_MAX_BYTES,
+	      "group info fits a datagram");
 static_assert(sizeof(struct proto_hdr) + sizeof(struct proto_list) <= PROTO_MAX_BYTES,
 	      "list fits a datagram");
 static_assert(sizeof(struct proto_hdr) + sizeof(struct proto_stats) <= PROTO_MAX_BYTES,

@@ -50,4 +50,8 @@ enum shmq_publishers {
 /* Channel flags (shmq_channel_opts.flags). */
 #define SHMQ_CHAN_NO_TIMESTAMP 0x1u /* records carry no publish time (timestamp_ns 0) */
 
+/* Consumer group flags (shmq_group_opts.flags). */
+#define SHMQ_GROUP_CREATE 0x1u /* make the group if it does not exist */
+#define SHMQ_GROUP_NOACK 0x2u  /* members ack each message as they receive it */
+
 #endif

@@ -63,6 +63,8 @@ struct opts {
 	uint32_t wait_mode; /* --wait: enum shmq_wait */
 	int wait;	    /* -w, --wait-channel: wait for the channel to be created */
 	int exit_at_end;
+	const char *group; /* --group: take messages as a member of this consumer group */
+	int ack_none;	   /* --ack none: acked as taken, not after the output */
 	enum out_mode out;
 	const char *format;
 	int json; /* --json: sub, ls and info write JSON, pub reads JSON lines */
@@ -90,6 +92,9 @@ int cli_check_settings(struct shmq_client *c, const char *what, const char *name
 
 int cmd_pub(struct shmq_client *c, const char *name, char **msgs, int nmsgs, const struct opts *o);
 int cmd_sub(struct shmq_client *c, const char *name, const struct opts *o);
+
+/* shmq sub --group: the same, as a member of a consumer group (sub_group.c). */
+int cmd_sub_group(struct shmq_client *c, const char *name, const struct opts *o);
 
 /* Help: the overview, or one command's (0, or -1 for an unknown command). */
 void help_overview(FILE *f);

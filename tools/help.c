@@ -18,6 +18,8 @@ static const char overview[] =
     "  repair NAME            cut readers stuck at a bad record forward\n"
     "  pub NAME [MESSAGE...]  publish the arguments, or stdin (publish)\n"
     "  sub NAME               print messages, from the earliest retained one (subscribe)\n"
+    "  groups NAME            show the channel's consumer groups\n"
+    "  group rm NAME GROUP    delete a consumer group no member is in\n"
     "  help [COMMAND]         this text, or one command's\n"
     "\n"
     "Options for every command:\n"
@@ -84,6 +86,11 @@ static const char help_sub[] =
     "  -e, --exit-at-end      exit 0 once no further message is ready\n"
     "  --wait MODE            how to wait for messages: spin-sleep (default), spin,\n"
     "                         sleep or event (an eventfd in poll()); shmq-stat shows it\n"
+    "  --group G              take messages as a member of consumer group G (made,\n"
+    "                         starting at --from, if missing): each message goes to\n"
+    "                         one member of G and is acked once it is written out\n"
+    "  --ack MODE             --group: auto (default: ack after the output is\n"
+    "                         flushed) or none (acked as taken)\n"
     "Output (default: each payload on a line; on a terminal control bytes,\n"
     "backslashes and invalid UTF-8 are escaped as \\n \\r \\t \\\\ \\xNN):\n"
     "  -f, --format FMT       %o offset, %t timestamp (ns since 1970, 0: none),\n"
@@ -117,6 +124,16 @@ static const char help_repair[] =
     "cannot parse (a publisher forged it) to the next record boundary it can\n"
     "trust; block publishers waiting for it go on, and the reader counts the\n"
     "messages passed as lost. For root, shmqd's uid and the channel's owner.\n";
+static const char help_groups[] =
+    "usage: shmq groups NAME\n"
+    "NAME's consumer groups, a line each: live members, the floor (every message\n"
+    "below is acked or dead), the dispatch offset, messages pending (dispatched,\n"
+    "not yet acked or dead), deliveries, redeliveries, dead and lost messages.\n";
+static const char help_group[] =
+    "usage: shmq group rm NAME GROUP\n"
+    "Delete consumer group GROUP of NAME: its reader slot goes, so it holds block\n"
+    "publishers no more. Refused while members are in it (SHMQ_EBUSY). For root,\n"
+    "shmqd's uid and the channel's owner.\n";
 static const char help_help[] = "usage: shmq help [COMMAND]\n";
 
 /* Other names of the commands: the words people try first. */
@@ -147,7 +164,8 @@ int help_command(FILE *f, const char *cmd)
 		int channel_opts;
 	} texts[] = {{"ls", help_ls, 0},     {"create", help_create, 1}, {"rm", help_rm, 0},
 		     {"info", help_info, 0}, {"repair", help_repair, 0}, {"pub", help_pub, 1},
-		     {"sub", help_sub, 1},   {"help", help_help, 0}};
+		     {"sub", help_sub, 1},   {"groups", help_groups, 0}, {"group", help_group, 0},
+		     {"help", help_help, 0}};
 
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
 		if (strcmp(cmd, texts[i].cmd))

@@ -49,6 +49,8 @@ enum {
 	O_REPLY_TO,
 	O_LAST,
 	O_WAIT_MODE,
+	O_GROUP,
+	O_ACK,
 };
 
 static const struct option longopts[] = {{"socket", required_argument, NULL, 's'},
@@ -81,6 +83,8 @@ static const struct option longopts[] = {{"socket", required_argument, NULL, 's'
 					 {"corr-id", required_argument, NULL, O_CORR_ID},
 					 {"content-type", required_argument, NULL, O_CONTENT_TYPE},
 					 {"reply-to", required_argument, NULL, O_REPLY_TO},
+					 {"group", required_argument, NULL, O_GROUP},
+					 {"ack", required_argument, NULL, O_ACK},
 					 {NULL, 0, NULL, 0}};
 
 static const char shortopts[] = "s:hVcn:t:wef:jrL0F:k:H:";
@@ -109,6 +113,8 @@ static unsigned opt_cmds(int c)
 	case O_FROM:
 	case O_LAST:
 	case O_WAIT_MODE:
+	case O_GROUP:
+	case O_ACK:
 	case 't':
 	case 'w':
 	case 'e':
@@ -415,6 +421,14 @@ static int parse_sub_opt(int c, const char *arg, struct opts *o)
 		return parse_u64(arg, &o->last);
 	case O_WAIT_MODE:
 		return parse_wait_mode(arg, &o->wait_mode);
+	case O_GROUP:
+		o->group = arg;
+		return 0;
+	case O_ACK: /* after the output is written (auto), or as taken (none) */
+		if (strcmp(arg, "auto") && strcmp(arg, "none"))
+			return -1;
+		o->ack_none = !strcmp(arg, "none");
+		return 0;
 	case 't':
 		return duration_parse(arg, &o->timeout_s);
 	case 'w':
@@ -484,6 +498,8 @@ static const char *opt_values(int c)
 		return "a duration: " DURATION_SYNTAX;
 	case O_RATE:
 		return "messages a second, above 0 (a fraction is fine)";
+	case O_ACK:
+		return "auto or none";
 	default: /* -n, --last, --msg-id, --corr-id */
 		return "a whole number, 0 or more";
 	}
@@ -763,14 +779,53 @@ static int cmd_repair(struct shmq_client *c, const char *name, const struct opts
 	return CLI_OK;
 }
 
+/* shmq groups NAME: the channel's consumer groups, a line each. */
+static int cmd_groups(struct shmq_client *c, const char *name, const struct opts *o)
+{
+	struct shmq_group_info g[16];
+	int n = shmq_group_info(c, name, NULL, g, 16);
+
+	if (n < 0)
+		return cli_fail("groups", name, n, o);
+	printf("%-20s %7s %12s %12s %9s %12s %12s %9s %9s\n", "GROUP", "MEMBERS", "FLOOR",
+	       "DISPATCH", "PENDING", "DELIVERED", "REDELIVERED", "DEAD", "LOST");
+	for (int i = 0; i < n && i < 16; i++)
+		printf("%-20s %7u %12" PRIu64 " %12" PRIu64 " %9" PRIu64 " %12" PRIu64 " %12" PRIu64
+		       " %9" PRIu64 " %9" PRIu64 "\n",
+		       g[i].name, g[i].members, g[i].floor, g[i].dispatch,
+		       g[i].dispatch > g[i].floor ? g[i].dispatch - g[i].floor : 0, g[i].delivered,
+		       g[i].redelivered, g[i].dead, g[i].lost);
+	return CLI_OK;
+}
+
+/* shmq group rm NAME GROUP: delete a consumer group no member is in. */
+static int cmd_group(struct shmq_client *c, char **args, const struct opts *o)
+{
+	struct shmq_channel_info ci;
+	int err;
+
+	if (strcmp(args[0], "rm")) {
+		fprintf(stderr, "shmq: group: unknown subcommand: %s (shmq help group)\n", args[0]);
+		return CLI_USAGE;
+	}
+	err = shmq_group_delete(c, args[1], args[2]);
+	if (err == -SHMQ_EBUSY || (err == -SHMQ_ENOENT && !shmq_channel_info(c, args[1], &ci))) {
+		fprintf(stderr, "shmq: group rm %s %s: %s (%s)\n", args[1], args[2],
+			err == -SHMQ_EBUSY ? "the group has members" : "no such group",
+			shmq_errname(err));
+		return CLI_FAILED;
+	}
+	return err ? cli_fail("group rm", args[1], err, o) : CLI_OK;
+}
+
 /* The number of arguments cmd takes: exactly (>= 0), or at least -n - 1. */
 static int cmd_args(const char *cmd)
 {
 	static const struct {
 		const char *cmd;
 		int nargs;
-	} cmds[] = {{"ls", 0},	   {"create", 1}, {"rm", 1}, {"info", 1},
-		    {"repair", 1}, {"pub", -2},	  {"sub", 1}};
+	} cmds[] = {{"ls", 0},	 {"create", 1}, {"rm", 1},     {"info", 1}, {"repair", 1},
+		    {"pub", -2}, {"sub", 1},	{"groups", 1}, {"group", 3}};
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(cmd, cmds[i].cmd))
@@ -793,6 +848,10 @@ static int run(const char *cmd, char **args, int nargs, const struct opts *o)
 		rc = cmd_sub(c, args[0], o);
 	else if (!strcmp(cmd, "repair"))
 		rc = cmd_repair(c, args[0], o);
+	else if (!strcmp(cmd, "groups"))
+		rc = cmd_groups(c, args[0], o);
+	else if (!strcmp(cmd, "group"))
+		rc = cmd_group(c, args, o);
 	else
 		rc = cmd_name(c, cmd, args[0], o);
 	shmq_disconnect(c);

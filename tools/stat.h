@@ -19,6 +19,8 @@
 #define STAT_MAX_CLIENTS 1024
 #define STAT_TIMEOUT_NS 1000000000 /* longest wait for one answer of the daemon */
 
+#define STAT_MAX_GROUPS 16 /* consumer groups of a channel */
+
 /* One channel as the last refresh saw it. */
 struct stat_chan {
 	char name[SHMQ_NAME_MAX + 1];
@@ -26,6 +28,8 @@ struct stat_chan {
 	struct shmq_mon *mon;	       /* NULL: could not open one (err says why) */
 	struct shmq_mon_stats st;
 	struct shmq_mon_ext ext;
+	struct shmq_group_info groups[STAT_MAX_GROUPS]; /* its consumer groups (shmq_group_info) */
+	uint32_t ngroups;
 	int err;     /* 0, or why it has no fresh numbers */
 	bool listed; /* in the daemon's list at the last refresh */
 	bool have;   /* st and ext hold a snapshot */

@@ -268,6 +268,12 @@ static void chan_read(struct stat_state *s, struct stat_chan *ch)
 		return;
 	}
 	err = shmq_mon_read_ext(ch->mon, &ch->st, &ch->ext);
+	ch->ngroups = 0;
+	if (!err && s->daemon_up) { /* none from a daemon without groups */
+		int n = shmq_group_info(s->c, ch->name, NULL, ch->groups, STAT_MAX_GROUPS);
+
+		ch->ngroups = n > 0 ? (uint32_t)(n < STAT_MAX_GROUPS ? n : STAT_MAX_GROUPS) : 0;
+	}
 	ch->err = err;
 	ch->have = !err;
 	note_fatal(s, ch, err);

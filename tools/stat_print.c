@@ -206,6 +206,33 @@ static void readers_by_lag(FILE *f, const struct stat_state *s, unsigned max, bo
 }
 
 /* A line for each channel with readers stuck at a bad record; the lines printed. */
+/* One line per consumer group: its members, pending, redelivered and dead messages. */
+static unsigned group_lines(FILE *f, const struct stat_state *s)
+{
+	char name[32], group[32];
+	unsigned n = 0;
+
+	for (uint32_t i = 0; i < s->n; i++) {
+		const struct stat_chan *ch = s->ch[i];
+
+		for (uint32_t k = 0; ch->have && k < ch->ngroups; k++) {
+			const struct shmq_group_info *g = &ch->groups[k];
+
+			tty_name(ch->name, 22, name, sizeof(name));
+			tty_name(g->name, 16, group, sizeof(group));
+			fprintf(f,
+				"GROUP %s/%s: members=%u pending=%" PRIu64 " delivered=%" PRIu64
+				" redelivered=%" PRIu64 " acked=%" PRIu64 " dead=%" PRIu64
+				" lost=%" PRIu64 "\n",
+				name, group, g->members,
+				g->dispatch > g->floor ? g->dispatch - g->floor : 0, g->delivered,
+				g->redelivered, g->acked, g->dead, g->lost);
+			n++;
+		}
+	}
+	return n;
+}
+
 static unsigned bad_lines(FILE *f, const struct stat_state *s)
 {
 	unsigned n = 0;
@@ -252,6 +279,7 @@ void stat_print_live(FILE *f, const struct stat_state *s, enum stat_sort key, bo
 	if (!s->n)
 		fputs("(no channels)\n", f);
 	used += nch + 2 + bad_lines(f, s);
+	used += group_lines(f, s);
 	fputs("\n", f);
 	if (colour)
 		fputs("\033[7m", f);
@@ -271,6 +299,7 @@ void stat_print_text(FILE *f, const struct stat_state *s)
 	if (!s->n)
 		fputs("(no channels)\n", f);
 	bad_lines(f, s);
+	group_lines(f, s);
 	reader_hdr(f);
 	readers_by_lag(f, s, UINT32_MAX, false);
 }
@@ -331,22 +360,38 @@ static json_t *json_pub(const struct stat_chan *ch, uint32_t p)
 }
 
 /* The readers' and publishers' rows, and the (empty) groups, into o. */
+static json_t *json_group(const struct shmq_group_info *g)
+{
+	char name[3 * sizeof(g->name) + 1];
+
+	return json_pack("{s:s, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "name",
+			 utf8_lossy(g->name, name, sizeof(name)), "members", (json_int_t)g->members,
+			 "max_pending", (json_int_t)g->max_pending, "floor", ju64(g->floor),
+			 "dispatch", ju64(g->dispatch), "pending",
+			 ju64(g->dispatch > g->floor ? g->dispatch - g->floor : 0), "delivered",
+			 ju64(g->delivered), "redelivered", ju64(g->redelivered), "acked",
+			 ju64(g->acked), "dead", ju64(g->dead), "lost", ju64(g->lost));
+}
+
 static int json_chan_rows(json_t *o, const struct stat_chan *ch)
 {
-	json_t *readers = json_array(), *pubs = json_array();
-	int err = !readers || !pubs;
+	json_t *readers = json_array(), *pubs = json_array(), *groups = json_array();
+	int err = !readers || !pubs || !groups;
 
 	for (uint32_t r = 0; !err && r < ch->st.nreaders; r++)
 		err = json_array_append_new(readers, json_reader(ch, r));
 	for (uint32_t p = 0; !err && p < ch->st.npubs; p++)
 		err = json_array_append_new(pubs, json_pub(ch, p));
+	for (uint32_t g = 0; !err && g < ch->ngroups; g++)
+		err = json_array_append_new(groups, json_group(&ch->groups[g]));
 	if (err) {
 		json_decref(readers);
 		json_decref(pubs);
+		json_decref(groups);
 		return -1;
 	}
 	return json_object_set_new(o, "readers", readers) | json_object_set_new(o, "pubs", pubs) |
-	       json_object_set_new(o, "groups", json_array());
+	       json_object_set_new(o, "groups", groups);
 }
 
 static int json_chan_numbers(json_t *o, const struct stat_chan *ch)

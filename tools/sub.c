@@ -341,6 +341,8 @@ int cmd_sub(struct shmq_client *c, const char *name, const struct opts *o)
 	struct sub_run r = {.o = o, .c = c, .name = name};
 	int rc, end, flushed;
 
+	if (o->group)
+		return cmd_sub_group(c, name, o);
 	signals_install();
 	if (o->timeout_s >= 0)
 		r.deadline_ns = now_ns() + (uint64_t)(o->timeout_s * 1e9) + 1;

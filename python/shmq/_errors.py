@@ -124,6 +124,10 @@ class HandleQuota(Error):
     """SHMQ_EHANDLEQUOTA: this uid holds as many handles of the channel as it may."""
 
 
+class NotHeld(Error):
+    """SHMQ_ENOTHELD: this group member does not hold that message."""
+
+
 BY_CODE: dict[int, type[Error]] = {
     lib.SHMQ_EINVAL: InvalidArgument,
     lib.SHMQ_ENAME: BadName,
@@ -151,6 +155,7 @@ BY_CODE: dict[int, type[Error]] = {
     lib.SHMQ_ECHANQUOTA: ChannelQuota,
     lib.SHMQ_ECONNQUOTA: ConnectionQuota,
     lib.SHMQ_EHANDLEQUOTA: HandleQuota,
+    lib.SHMQ_ENOTHELD: NotHeld,
 }
 
 for _code, _cls in BY_CODE.items():

@@ -26,8 +26,8 @@ _shmq()
 	local pub="--create --null --length-prefixed --json --file --count --rate --key --header
 		--msg-id --corr-id --content-type --reply-to"
 	local sub="--create --wait-channel --from --last --count --timeout --exit-at-end --wait
-		--format --json --raw --length-prefixed"
-	local cmds="ls list create rm remove delete info repair pub publish sub subscribe help"
+		--group --ack --format --json --raw --length-prefixed"
+	local cmds="ls list create rm remove delete info repair pub publish sub subscribe groups group help"
 
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
@@ -87,8 +87,11 @@ _shmq()
 
 	case $cmd in
 	help) ((nargs == 0)) && COMPREPLY=($(compgen -W "$cmds" -- "$cur")) ;;
-	rm | info | repair | pub | sub)
+	rm | info | repair | pub | sub | groups)
 		((nargs == 0)) && COMPREPLY=($(compgen -W "$(_shmq_channels)" -- "$cur")) ;;
+	group)
+		((nargs == 0)) && COMPREPLY=($(compgen -W "rm" -- "$cur"))
+		((nargs == 1)) && COMPREPLY=($(compgen -W "$(_shmq_channels)" -- "$cur")) ;;
 	esac
 }
 

@@ -8,7 +8,7 @@ function __shmq_channels
     shmq ls 2>/dev/null | string replace -r ' .*' ''
 end
 
-set -l cmds ls list create rm remove delete info repair pub publish sub subscribe help
+set -l cmds ls list create rm remove delete info repair pub publish sub subscribe groups group help
 set -l chancmds create pub publish sub subscribe
 set -l pubcmds pub publish
 set -l subcmds sub subscribe
@@ -21,9 +21,12 @@ complete -c shmq -n "not __fish_seen_subcommand_from $cmds" -a info -d "show a c
 complete -c shmq -n "not __fish_seen_subcommand_from $cmds" -a repair -d 'cut readers stuck at a bad record forward'
 complete -c shmq -n "not __fish_seen_subcommand_from $cmds" -a 'pub publish' -d 'publish messages'
 complete -c shmq -n "not __fish_seen_subcommand_from $cmds" -a 'sub subscribe' -d 'print messages'
+complete -c shmq -n "not __fish_seen_subcommand_from $cmds" -a groups -d "show a channel's consumer groups"
+complete -c shmq -n "not __fish_seen_subcommand_from $cmds" -a group -d 'delete a consumer group (group rm)'
 complete -c shmq -n "not __fish_seen_subcommand_from $cmds" -a help -d 'print help'
+complete -c shmq -n "__fish_seen_subcommand_from group; and not __fish_seen_subcommand_from rm" -a rm -d 'delete a consumer group'
 complete -c shmq -n "__fish_seen_subcommand_from help" -a "$cmds"
-complete -c shmq -n "__fish_seen_subcommand_from rm remove delete info repair $pubcmds $subcmds" -a '(__shmq_channels)'
+complete -c shmq -n "__fish_seen_subcommand_from rm remove delete info repair groups $pubcmds $subcmds" -a '(__shmq_channels)'
 
 complete -c shmq -s s -l socket -r -F -d "shmqd's control socket"
 complete -c shmq -s h -l help -d 'print help'
@@ -56,6 +59,8 @@ complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -l last -x -d 'start 
 complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -s t -l timeout -x -a '500ms 1s 10s 1m' -d 'exit 3 after this long'
 complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -s e -l exit-at-end -d 'exit once no further message is ready'
 complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -l wait -x -a 'spin-sleep spin sleep event' -d 'how the reader waits'
+complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -l group -x -d 'take messages as a member of this consumer group'
+complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -l ack -x -a 'auto none' -d 'when a group member acks'
 complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -s f -l format -x -d 'print each message as FMT says'
 complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -s j -l json -d 'one JSON object a line'
 complete -c shmq -n "__fish_seen_subcommand_from ls list info" -s j -l json -d 'one JSON object'
