@@ -1118,10 +1118,17 @@ static int pad_skip(const struct log_view *v, struct log_cursor *cur, uint64_t s
 /* One look at cur: 1 a message, 0 not ready, 2 moved (look again), < 0. */
 static int read_step(const struct log_view *v, struct log_cursor *cur, struct log_rec *rec)
 {
-	const struct rec_hdr *h = log_rec_at(v, cur->bytes);
+	const struct rec_hdr *h;
+	uint32_t raw;
+
+	/* a cursor off the record grid came from a hostile tail or chunk
+	 * index (every honest record starts on it): no word to load there */
+	if (cur->bytes % REC_ALIGN)
+		return -SHMQ_ECORRUPT;
+	h = log_rec_at(v, cur->bytes);
 	/* acquire; pairs with the release store of the commit word. */
-	uint32_t raw = rec_word_decode(atomic_load_explicit(&h->word, memory_order_acquire), v->key,
-				       cur->bytes, v->ring_shift);
+	raw = rec_word_decode(atomic_load_explicit(&h->word, memory_order_acquire), v->key,
+			      cur->bytes, v->ring_shift);
 	uint64_t size = rec_word_len(raw), pos;
 	unsigned type = rec_word_type(raw);
 	bool ours = type != 0;
