@@ -79,6 +79,9 @@ int client_wire_name(char wire[PROTO_NAME_BYTES], const char *name);
 
 void client_wire_opts(struct proto_chan_opts *w, const struct shmq_channel_opts *o);
 
+/* A channel info row as the daemon sent it, for the caller. */
+void client_info_from_wire(struct shmq_channel_info *o, const struct proto_info *w);
+
 /*
  * Begin an OP_OPEN request of role for name, with create and the channel
  * settings (NULL: none given). -SHMQ_EINVAL without a client or an out

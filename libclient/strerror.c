@@ -41,6 +41,8 @@ static const struct {
     [SHMQ_EHANDLEQUOTA] = {"SHMQ_EHANDLEQUOTA",
 			   "this user holds as many publishers or subscribers of the channel as "
 			   "the daemon allows per user"},
+    [SHMQ_EPATTERN] = {"SHMQ_EPATTERN", "the subject pattern is malformed"},
+    [SHMQ_EFILTER] = {"SHMQ_EFILTER", "the message filter has no terms or a malformed one"},
 };
 
 /* The table index of err or -err; -1 outside the table (also for INT_MIN). */

@@ -24,17 +24,19 @@
 #define PROTO_STATS_ROWS 80u
 /*
  * The minor version each side announces in OP_HELLO. 2 added OP_STATS, 3
- * OP_RESUME, 4 OP_REPAIR, 5 proto_list.hidden; a client asks a daemon of a lower minor nothing it
- * does not know (a daemon counts unknown ops as malformed requests). A later minor may also append
- * fields to a body (0 meaning what the earlier minor did): each side takes a longer body from a
- * peer of a higher minor and reads the fields it knows; from a peer of its own minor or lower, a
- * body must have exactly its size. OP_HELLO's bodies may be longer from anyone.
+ * OP_RESUME, 4 OP_REPAIR, 5 proto_list.hidden, 6 OP_MATCH, OP_WATCH and OP_UNWATCH; a client asks a
+ * daemon of a lower minor nothing it does not know (a daemon counts unknown ops as malformed
+ * requests). A later minor may also append fields to a body (0 meaning what the earlier minor did):
+ * each side takes a longer body from a peer of a higher minor and reads the fields it knows; from a
+ * peer of its own minor or lower, a body must have exactly its size. OP_HELLO's bodies may be
+ * longer from anyone.
  */
-#define PROTO_MINOR 5u
+#define PROTO_MINOR 6u
 #define PROTO_MINOR_STATS 2u
 #define PROTO_MINOR_RESUME 3u
 #define PROTO_MINOR_REPAIR 4u
 #define PROTO_MINOR_HIDDEN 5u
+#define PROTO_MINOR_ROUTING 6u
 
 /*
  * The seq of the answer with which shmqd turns a connection away before
@@ -53,9 +55,12 @@ enum proto_op {
 	OP_OPEN = 6,
 	OP_CLOSE = 7,
 	OP_PEERS = 8,
-	OP_STATS = 9,	/* minor 2: the daemon's counters and clients */
-	OP_RESUME = 10, /* minor 3: re-register a handle opened with an earlier daemon */
-	OP_REPAIR = 11, /* minor 4: cut readers stuck at a bad record forward */
+	OP_STATS = 9,	 /* minor 2: the daemon's counters and clients */
+	OP_RESUME = 10,	 /* minor 3: re-register a handle opened with an earlier daemon */
+	OP_REPAIR = 11,	 /* minor 4: cut readers stuck at a bad record forward */
+	OP_MATCH = 12,	 /* minor 6: the channels a subject pattern matches */
+	OP_WATCH = 13,	 /* minor 6: be told when matching channels come and go */
+	OP_UNWATCH = 14, /* minor 6: end a watch */
 	OP_MAX
 };
 
@@ -242,6 +247,29 @@ struct proto_repair {
 	uint64_t skipped; /* messages they passed, added up */
 };
 static_assert(sizeof(struct proto_repair) == 16, "proto ABI");
+
+/* OP_MATCH request; the response is a struct proto_list (its hidden is 0). */
+struct proto_match_req {
+	char pattern[PROTO_NAME_BYTES]; /* pattern.h */
+	uint32_t start;			/* first row, as OP_LIST */
+	uint32_t flags;			/* MATCH_SUBSCRIBE */
+};
+#define MATCH_SUBSCRIBE 1u /* only channels the caller may subscribe to (else: may see) */
+
+/*
+ * OP_WATCH request. The response is a struct proto_watch and one fd: the
+ * reader end of a datagram socket pair on which the daemon sends a byte
+ * when a channel matching the pattern that the caller may subscribe to is
+ * created or deleted. The watch ends with OP_UNWATCH or the connection.
+ */
+struct proto_watch_req {
+	char pattern[PROTO_NAME_BYTES];
+};
+/* OP_WATCH response, OP_UNWATCH request and response. */
+struct proto_watch {
+	uint64_t watch_id;
+};
+static_assert(sizeof(struct proto_match_req) == 264, "proto ABI");
 
 static_assert(sizeof(struct proto_hdr) + sizeof(struct proto_list) <= PROTO_MAX_BYTES,
 	      "list fits a datagram");

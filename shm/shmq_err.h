@@ -35,6 +35,8 @@ enum shmq_err {
 	SHMQ_ECHANQUOTA = 24,	/* this uid owns as many channels as it may */
 	SHMQ_ECONNQUOTA = 25,	/* this uid holds as many connections as it may */
 	SHMQ_EHANDLEQUOTA = 26, /* this uid holds as many handles of the channel as it may */
+	SHMQ_EPATTERN = 27,	/* subject pattern is malformed */
+	SHMQ_EFILTER = 28,	/* message filter is empty or malformed */
 	SHMQ_ERR_COUNT
 };
 

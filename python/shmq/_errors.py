@@ -124,6 +124,14 @@ class HandleQuota(Error):
     """SHMQ_EHANDLEQUOTA: this uid holds as many handles of the channel as it may."""
 
 
+class BadPattern(Error):
+    """SHMQ_EPATTERN: the subject pattern is malformed."""
+
+
+class BadFilter(Error):
+    """SHMQ_EFILTER: the message filter has no terms or a malformed one."""
+
+
 BY_CODE: dict[int, type[Error]] = {
     lib.SHMQ_EINVAL: InvalidArgument,
     lib.SHMQ_ENAME: BadName,
@@ -151,6 +159,8 @@ BY_CODE: dict[int, type[Error]] = {
     lib.SHMQ_ECHANQUOTA: ChannelQuota,
     lib.SHMQ_ECONNQUOTA: ConnectionQuota,
     lib.SHMQ_EHANDLEQUOTA: HandleQuota,
+    lib.SHMQ_EPATTERN: BadPattern,
+    lib.SHMQ_EFILTER: BadFilter,
 }
 
 for _code, _cls in BY_CODE.items():
