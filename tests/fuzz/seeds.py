@@ -119,5 +119,24 @@ def cli():
     put("fuzz_cli", "format-raw", b"\x0b\x00\x01%h %k\0\x10\x00\x10\x00\x01\x00\x00\x00abcdefgh")
 
 
-for f in (proto, record, config, adopt, cli):
+def fnv1a(b):
+    h = 2166136261
+    for x in b:
+        h = ((h ^ x) * 16777619) & 0xffffffff
+    return h or 1
+
+
+def routing():
+    # even first byte: pattern NUL name; odd: an extension area (fuzz_routing.c)
+    put("fuzz_routing", "star", b"\0orders.*.created\0orders.eu.created")
+    put("fuzz_routing", "gt", b"\0orders.>\0orders.eu.x")
+    put("fuzz_routing", "short", b"\0a.*\0a")
+    put("fuzz_routing", "bad", b"\0a.>.b\0a.x.b")
+    var = struct.pack("<H", 2) + b"k1" + struct.pack("<H", 1) + b"t" + struct.pack("<HHH", 1, 1, 1) + b"hv"
+    n = (8 + len(var) + 7) // 8 * 8
+    area = struct.pack("<HHI", n, 0x10 | 0x40 | 0x80, fnv1a(b"k1")) + var
+    put("fuzz_routing", "area", b"\x01" + area + bytes(n - len(area)))
+
+
+for f in (proto, record, config, adopt, cli, routing):
     f()
