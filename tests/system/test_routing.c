@@ -612,6 +612,76 @@ static void test_bad_patterns_and_filters_get_distinct_errors(void **state)
 	shmq_disconnect(c);
 }
 
+/* ---- the shmq command ---- */
+
+#define SHMQ(r, d, input, ...) tool_run((r), (input), TOOL_ARGS("--socket", (d)->sock, __VA_ARGS__))
+
+static void shmq_ok(struct daemon *d, struct tool_result *r, const char *const *argv)
+{
+	const char *args[TOOL_ARGV_MAX] = {"--socket", d->sock};
+	int n = 2;
+
+	while (*argv && n < TOOL_ARGV_MAX - 1)
+		args[n++] = *argv++;
+	args[n] = NULL;
+	assert_int_equal(tool_run(r, NULL, args), 0);
+	if (r->status)
+		fprintf(stderr, "%s", r->err);
+	assert_int_equal(r->status, 0);
+}
+
+static void test_cli_pattern_sub_names_each_channel_and_filters(void **state)
+{
+	struct daemon *d = *state;
+	struct tool_result r;
+
+	shmq_ok(d, &r, TOOL_ARGS("create", "r.eu.created"));
+	tool_result_free(&r);
+	shmq_ok(d, &r, TOOL_ARGS("create", "r.us.created"));
+	tool_result_free(&r);
+	shmq_ok(d, &r, TOOL_ARGS("create", "rx"));
+	tool_result_free(&r);
+	shmq_ok(d, &r, TOOL_ARGS("pub", "r.eu.created", "one", "-k", "eu-1", "-H", "tier=gold"));
+	tool_result_free(&r);
+	shmq_ok(d, &r, TOOL_ARGS("pub", "r.us.created", "two", "-k", "us-1"));
+	tool_result_free(&r);
+	shmq_ok(d, &r, TOOL_ARGS("pub", "rx", "three"));
+	tool_result_free(&r);
+
+	shmq_ok(d, &r, TOOL_ARGS("sub", "r.>", "-e", "-f", "%n %o %s\\n"));
+	assert_true(strstr(r.out, "r.eu.created 0 one\n") && strstr(r.out, "r.us.created 0 two\n"));
+	assert_null(strstr(r.out, "three"));
+	tool_result_free(&r);
+	shmq_ok(d, &r, TOOL_ARGS("sub", "r.*.created", "-e", "--json"));
+	assert_non_null(strstr(r.out, "\"channel\":\"r.eu.created\""));
+	assert_non_null(strstr(r.out, "\"channel\":\"r.us.created\""));
+	tool_result_free(&r);
+	shmq_ok(d, &r, TOOL_ARGS("sub", "r.>", "-e", "--key", "us-1"));
+	assert_string_equal(r.out, "two\n");
+	tool_result_free(&r);
+	shmq_ok(d, &r, TOOL_ARGS("sub", "r.>", "-e", "--key-prefix", "eu"));
+	assert_string_equal(r.out, "one\n");
+	tool_result_free(&r);
+	shmq_ok(d, &r, TOOL_ARGS("sub", "r.eu.created", "-e", "-H", "tier=gold", "-f", "%n:%s\\n"));
+	assert_string_equal(r.out, "r.eu.created:one\n");
+	tool_result_free(&r);
+	shmq_ok(d, &r, TOOL_ARGS("sub", "r.eu.created", "-e", "-H", "tier=silver"));
+	assert_string_equal(r.out, "");
+	tool_result_free(&r);
+	shmq_ok(d, &r, TOOL_ARGS("ls", "r.*.created"));
+	assert_true(strstr(r.out, "r.eu.created") && strstr(r.out, "r.us.created"));
+	assert_null(strstr(r.out, "rx "));
+	tool_result_free(&r);
+
+	assert_int_equal(SHMQ(&r, d, NULL, "ls", "r..x"), 0);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "SHMQ_EPATTERN"));
+	tool_result_free(&r);
+	assert_int_equal(SHMQ(&r, d, NULL, "sub", "r.>", "--create"), 0);
+	assert_int_equal(r.status, 2);
+	tool_result_free(&r);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 #define H(f)                                                                                       \
 	cmocka_unit_test_prestate_setup_teardown(f, fx_daemon_setup_conf, daemon_teardown,         \
@@ -630,6 +700,7 @@ int main(void)
 	    T(test_each_filter_kind_delivers_what_passes_and_counts_the_rest),
 	    T(test_key_filter_over_a_million_messages_delivers_exactly_its_keys),
 	    T(test_bad_patterns_and_filters_get_distinct_errors),
+	    T(test_cli_pattern_sub_names_each_channel_and_filters),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
