@@ -224,18 +224,27 @@ static int read_next(struct shmq_sub *s, struct log_rec *rec)
 	}
 }
 
-/* The next message that passes the filter (what read_next() says, with none). */
-static int read_one(struct shmq_sub *s, struct log_rec *rec)
+/* rec is ready and s has a filter: rec, or the next message that passes it. */
+static __attribute__((noinline)) int read_filtered(struct shmq_sub *s, struct log_rec *rec)
 {
-	for (;;) {
-		int r = read_next(s, rec);
+	int r = 1;
 
-		if (r != 1 || __builtin_expect(!s->filter, 1) ||
-		    filter_pass(s->filter, rec->ext, rec->ext_bytes))
-			return r;
+	while (r == 1 && !filter_pass(s->filter, rec->ext, rec->ext_bytes)) {
 		s->st.filtered++;
 		log_advance(&s->cur, rec);
+		r = read_next(s, rec);
 	}
+	return r;
+}
+
+/* The next message that passes the filter (what read_next() says, with none). */
+static inline int read_one(struct shmq_sub *s, struct log_rec *rec)
+{
+	int r = read_next(s, rec);
+
+	if (__builtin_expect(s->filter != NULL, 0) && r == 1)
+		return read_filtered(s, rec);
+	return r;
 }
 
 /* Move the cursor forward to `to`, counting the messages it passes as lost. */
