@@ -636,6 +636,7 @@ static const struct {
     [OP_MATCH] = {watch_op_match, sizeof(struct proto_match_req)},
     [OP_WATCH] = {watch_op_watch, sizeof(struct proto_watch_req)},
     [OP_UNWATCH] = {watch_op_unwatch, sizeof(struct proto_watch)},
+    [OP_WATCHES] = {watch_op_list, sizeof(struct proto_list_req)},
 };
 
 int request_check(const struct client *cl, const struct proto_hdr *h, size_t n)

@@ -121,7 +121,45 @@ void watch_drop_all(struct client *cl)
 	cl->nw = 0;
 }
 
-uint32_t watch_count(const struct client *cl)
+/* Subscriber handles of cl on channels that pattern matches. */
+static uint32_t watch_channels(struct ctl *c, const struct client *cl, const char *pattern)
 {
-	return cl->nw;
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < cl->nh; i++) {
+		const struct channel *ch;
+
+		if (cl->h[i].role != ROLE_SUB)
+			continue;
+		ch = registry_by_id(c->reg, cl->h[i].channel_id);
+		n += ch && pattern_match(pattern, ch->name);
+	}
+	return n;
+}
+
+int watch_op_list(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
+{
+	const struct proto_list_req *req = body;
+	struct proto_watches *out = (struct proto_watches *)rep->body;
+	bool admin = ctl_is_admin(c, cl->uid);
+	uint32_t seen = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (uint32_t i = 0; i < c->n; i++) {
+		const struct client *o = c->cl[i];
+
+		for (uint32_t k = 0; (admin || o->uid == cl->uid) && k < o->nw; k++, seen++) {
+			struct proto_watch_row *row = &out->rows[out->count];
+
+			if (seen < req->start || out->count >= PROTO_WATCH_ROWS)
+				continue;
+			*row = (struct proto_watch_row){.pid = o->pid, .uid = o->uid};
+			row->channels = watch_channels(c, o, o->w[k].pattern);
+			memcpy(row->pattern, o->w[k].pattern, sizeof(o->w[k].pattern));
+			out->count++;
+		}
+	}
+	out->total = seen;
+	rep->len = sizeof(*out);
+	return 0;
 }

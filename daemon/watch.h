@@ -22,14 +22,13 @@ struct watch {
 int watch_op_match(struct ctl *c, struct client *cl, const void *body, struct reply *rep);
 int watch_op_watch(struct ctl *c, struct client *cl, const void *body, struct reply *rep);
 int watch_op_unwatch(struct ctl *c, struct client *cl, const void *body, struct reply *rep);
+/* Every watch for root and the daemon's uid, the caller's uid's for others (as OP_STATS). */
+int watch_op_list(struct ctl *c, struct client *cl, const void *body, struct reply *rep);
 
 /* ch was created or is about to be deleted: signal every watch that may know of it. */
 void watch_channel_changed(struct ctl *c, const struct channel *ch);
 
 /* The connection ends: close its watches. */
 void watch_drop_all(struct client *cl);
-
-/* Watches open on every connection, for OP_STATS. */
-uint32_t watch_count(const struct client *cl);
 
 #endif

@@ -477,3 +477,36 @@ SHMQ_EXPORT int shmq_channel_match(struct shmq_client *c, const char *pattern,
 	} while (resp.count && filled < max && req.start < resp.total);
 	return resp.total > (uint32_t)INT32_MAX ? -SHMQ_EPROTO : (int)resp.total;
 }
+
+SHMQ_EXPORT int shmq_daemon_patterns(struct shmq_client *c, struct shmq_daemon_pattern *rows,
+				     size_t max)
+{
+	struct proto_list_req req = {0};
+	struct proto_watches resp;
+	size_t filled = 0;
+	int err;
+
+	if (!c || (max && !rows))
+		return -SHMQ_EINVAL;
+	if (c->daemon_minor < PROTO_MINOR_ROUTING)
+		return -SHMQ_EVERSION;
+	do {
+		err =
+		    client_call(c, OP_WATCHES, &req, sizeof(req), &resp, sizeof(resp), NULL, NULL);
+		if (err)
+			return err;
+		if (resp.count > PROTO_WATCH_ROWS)
+			return -SHMQ_EPROTO;
+		for (uint32_t i = 0; i < resp.count && filled < max; i++, filled++) {
+			const struct proto_watch_row *w = &resp.rows[i];
+
+			rows[filled] = (struct shmq_daemon_pattern){
+			    .pid = w->pid, .uid = w->uid, .channels = w->channels};
+			if (pattern_from_wire(w->pattern, sizeof(w->pattern), rows[filled].pattern,
+					      sizeof(rows[filled].pattern)))
+				return -SHMQ_EPROTO;
+		}
+		req.start += resp.count;
+	} while (resp.count && filled < max && req.start < resp.total);
+	return resp.total > (uint32_t)INT32_MAX ? -SHMQ_EPROTO : (int)resp.total;
+}

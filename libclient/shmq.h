@@ -704,6 +704,23 @@ struct shmq_daemon_stats {
 int shmq_daemon_stats(struct shmq_client *client, struct shmq_daemon_stats *out,
 		      struct shmq_daemon_client *rows, size_t max);
 
+/* One pattern subscription open on shmqd (shmq_daemon_patterns()). */
+struct shmq_daemon_pattern {
+	uint32_t pid;
+	uint32_t uid;
+	uint32_t channels; /* matching channels its connection holds a subscriber on */
+	uint32_t reserved;
+	char pattern[SHMQ_NAME_MAX + 1];
+};
+
+/*
+ * The pattern subscriptions the caller may see (all for root and the
+ * daemon's uid, its own uid's otherwise), up to max into rows. Returns
+ * how many there are (which may exceed max) or a negative error;
+ * -SHMQ_EVERSION from a daemon before protocol minor 6.
+ */
+int shmq_daemon_patterns(struct shmq_client *client, struct shmq_daemon_pattern *rows, size_t max);
+
 /* ---- errors ----------------------------------------------------------- */
 
 /* A sentence for err (negative or positive enum shmq_err value). */

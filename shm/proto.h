@@ -61,6 +61,7 @@ enum proto_op {
 	OP_MATCH = 12,	 /* minor 6: the channels a subject pattern matches */
 	OP_WATCH = 13,	 /* minor 6: be told when matching channels come and go */
 	OP_UNWATCH = 14, /* minor 6: end a watch */
+	OP_WATCHES = 15, /* minor 6: the pattern subscribers the caller may see */
 	OP_MAX
 };
 
@@ -270,6 +271,24 @@ struct proto_watch {
 	uint64_t watch_id;
 };
 static_assert(sizeof(struct proto_match_req) == 264, "proto ABI");
+
+/* One watch as OP_WATCHES shows it. */
+struct proto_watch_row {
+	uint32_t pid;
+	uint32_t uid;
+	uint32_t channels; /* matching channels its connection holds a subscriber on */
+	uint32_t pad;
+	char pattern[PROTO_NAME_BYTES];
+};
+#define PROTO_WATCH_ROWS 12u
+/* OP_WATCHES response (the request is a struct proto_list_req): rows from start. */
+struct proto_watches {
+	uint32_t total;
+	uint32_t count;
+	struct proto_watch_row rows[PROTO_WATCH_ROWS];
+};
+static_assert(sizeof(struct proto_hdr) + sizeof(struct proto_watches) <= PROTO_MAX_BYTES,
+	      "watches fit a datagram");
 
 static_assert(sizeof(struct proto_hdr) + sizeof(struct proto_list) <= PROTO_MAX_BYTES,
 	      "list fits a datagram");

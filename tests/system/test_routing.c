@@ -682,6 +682,41 @@ static void test_cli_pattern_sub_names_each_channel_and_filters(void **state)
 	tool_result_free(&r);
 }
 
+static void test_stat_shows_pattern_subscribers_and_their_channels(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = fx_connect(d);
+	const char *stat = getenv("SHMQ_STAT");
+	struct shmq_daemon_pattern rows[4];
+	struct shmq_sub *s;
+	char cmd[512], out[65536];
+	size_t n;
+	FILE *p;
+
+	fx_channel_create(c, "st.a", 512, SHMQ_POLICY_DROP);
+	fx_channel_create(c, "st.b", 512, SHMQ_POLICY_DROP);
+	fx_channel_create(c, "other", 512, SHMQ_POLICY_DROP);
+	assert_int_equal(shmq_daemon_patterns(c, rows, 4), 0);
+	assert_int_equal(shmq_sub_open_pattern(c, "st.>", NULL, &s), 0);
+	assert_int_equal(shmq_daemon_patterns(c, rows, 4), 1);
+	assert_string_equal(rows[0].pattern, "st.>");
+	assert_int_equal(rows[0].pid, (uint32_t)getpid());
+	assert_int_equal(rows[0].channels, 2);
+	if (stat) {
+		snprintf(cmd, sizeof(cmd), "%s --socket %s --once --json", stat, d->sock);
+		p = popen(cmd, "r");
+		assert_non_null(p);
+		n = fread(out, 1, sizeof(out) - 1, p);
+		out[n] = 0;
+		assert_int_equal(pclose(p), 0);
+		assert_non_null(strstr(out, "\"patterns\":[{"));
+		assert_non_null(strstr(out, "\"pattern\":\"st.>\",\"channels\":2"));
+	}
+	shmq_sub_close(s);
+	assert_int_equal(shmq_daemon_patterns(c, rows, 4), 0); /* closed: unwatched */
+	shmq_disconnect(c);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 #define H(f)                                                                                       \
 	cmocka_unit_test_prestate_setup_teardown(f, fx_daemon_setup_conf, daemon_teardown,         \
@@ -701,6 +736,7 @@ int main(void)
 	    T(test_key_filter_over_a_million_messages_delivers_exactly_its_keys),
 	    T(test_bad_patterns_and_filters_get_distinct_errors),
 	    T(test_cli_pattern_sub_names_each_channel_and_filters),
+	    T(test_stat_shows_pattern_subscribers_and_their_channels),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
