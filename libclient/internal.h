@@ -122,6 +122,14 @@ void client_handle_close(struct shmq_client *c, struct client_handle *h);
 int client_check(struct shmq_client *c, const struct client_handle *h);
 
 /*
+ * For a pattern subscription with nothing to read: is the daemon there
+ * (reconnecting, with backoff, if it went away)? 0 and the pid of the one
+ * connected now, -SHMQ_ENODAEMON while it is away, -SHMQ_ECLOSED once it
+ * stayed away longer than DAEMON_GRACE_NS.
+ */
+int client_daemon(struct shmq_client *c, uint32_t *pid);
+
+/*
  * For a publisher, every PUB_LOOK_EVERY claims once PUB_LOOK_NS passed
  * since its last look (one poll() and, with the daemon away, a reconnect
  * as the backoff allows; at most ten system calls a second on the publish

@@ -7,7 +7,10 @@
  * until a publisher takes the mark. The watch socket says a matching channel
  * came or went: the next receive asks OP_MATCH once and opens what it does
  * not hold. Member indices grow and are never reused while the handle is
- * open. A handle is used by one thread at a time.
+ * open. A watch lives in one daemon: when another one serves the socket
+ * (killed and restarted, or replaced), the next empty receive, at most
+ * every PATTERN_SLEEP_NS, watches again and asks what matches. A handle is
+ * used by one thread at a time.
  */
 #include "pattern_sub.h"
 
@@ -47,6 +50,8 @@ struct pattern {
 	int epfd;
 	int watch_fd;
 	uint64_t watch_id;
+	uint32_t watch_pid;  /* the daemon that holds the watch */
+	uint64_t checked_ns; /* when pattern_daemon() last looked */
 	uint64_t unopened;
 };
 
@@ -178,9 +183,40 @@ static int watch_open(struct pattern *p)
 	if (nfds != 1 || p->watch_fd < 0)
 		return -SHMQ_EPROTO;
 	p->watch_id = resp.watch_id;
+	p->watch_pid = p->client->daemon_pid;
 	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->watch_fd, &ev) < 0)
 		return -SHMQ_ESYS;
 	return 0;
+}
+
+/*
+ * Nothing to read: every PATTERN_SLEEP_NS, is the daemon there, and the
+ * one that holds our watch? A new one gets a new watch, and we ask it what
+ * matches. -SHMQ_ECLOSED once the daemon stayed away too long, else 0.
+ */
+static int pattern_daemon(struct pattern *p)
+{
+	uint64_t now = wait_now_ns();
+	uint32_t pid;
+	int err;
+
+	if (now - p->checked_ns < PATTERN_SLEEP_NS)
+		return 0;
+	p->checked_ns = now;
+	err = client_daemon(p->client, &pid);
+	if (err)
+		return err == -SHMQ_ECLOSED ? err : 0;
+	if (pid == p->watch_pid)
+		return 0;
+	if (p->watch_fd >= 0) {
+		epoll_ctl(p->epfd, EPOLL_CTL_DEL, p->watch_fd, NULL);
+		close(p->watch_fd);
+		p->watch_fd = -1;
+	}
+	err = watch_open(p);
+	if (!err)
+		p->rescan = true;
+	return err == -SHMQ_ENODAEMON || err == -SHMQ_ECLOSED ? 0 : err;
 }
 
 /* Did the daemon signal the watch? Empties it. */
@@ -306,6 +342,11 @@ int pattern_recv(struct pattern *p, struct shmq_msg *msg, void *buf, size_t len,
 			p->rescan = true;
 			continue;
 		}
+		r = pattern_daemon(p);
+		if (r)
+			return r;
+		if (p->rescan)
+			continue;
 		if (timeout_ns == 0)
 			return pattern_pass(p, msg, buf, len, copy, true);
 		now = wait_now_ns();

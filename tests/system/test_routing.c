@@ -612,6 +612,42 @@ static void test_bad_patterns_and_filters_get_distinct_errors(void **state)
 	shmq_disconnect(c);
 }
 
+/*
+ * A daemon killed and restarted: the pattern subscription goes on with the
+ * channels it held (adopted by the new daemon) and watches again, so a
+ * channel created after the restart is read too.
+ */
+static void test_pattern_watches_again_after_a_daemon_restart(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = fx_connect(d), *c2;
+	struct shmq_sub_opts so = {.wait = SHMQ_WAIT_SLEEP};
+	struct shmq_pub *p1, *p2;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+
+	fx_channel_create(c, "w.old", 512, SHMQ_POLICY_DROP);
+	assert_int_equal(shmq_sub_open_pattern(c, "w.*", &so, &s), 0);
+	p1 = pub_open(c, "w.old");
+	fx_publish_u64(p1, 1, 0);
+	assert_int_equal(fx_recv_u64(s, &m), 1);
+	daemon_kill(d);
+	assert_int_equal(daemon_restart(d), 0);
+	fx_publish_u64(p1, 2, 0); /* the data path never needed the daemon */
+	assert_int_equal(fx_recv_u64(s, &m), 2);
+	c2 = fx_connect(d);
+	fx_channel_create(c2, "w.new", 512, SHMQ_POLICY_DROP);
+	p2 = pub_open(c2, "w.new");
+	fx_publish_u64(p2, 3, 0);
+	assert_int_equal(fx_recv_u64(s, &m), 3); /* within FX_HANG_S */
+	assert_string_equal(chan_of(s, &m), "w.new");
+	shmq_pub_close(p2);
+	shmq_pub_close(p1);
+	shmq_sub_close(s);
+	shmq_disconnect(c2);
+	shmq_disconnect(c);
+}
+
 /* ---- the shmq command ---- */
 
 #define SHMQ(r, d, input, ...) tool_run((r), (input), TOOL_ARGS("--socket", (d)->sock, __VA_ARGS__))
@@ -735,6 +771,7 @@ int main(void)
 	    T(test_each_filter_kind_delivers_what_passes_and_counts_the_rest),
 	    T(test_key_filter_over_a_million_messages_delivers_exactly_its_keys),
 	    T(test_bad_patterns_and_filters_get_distinct_errors),
+	    T(test_pattern_watches_again_after_a_daemon_restart),
 	    T(test_cli_pattern_sub_names_each_channel_and_filters),
 	    T(test_stat_shows_pattern_subscribers_and_their_channels),
 	};
