@@ -18,7 +18,11 @@
  *    channel (so the publisher's rate is that of delivering every message to
  *    every subscriber, not of outrunning lapped ones); a paced phase measures
  *    latency to the first and the last subscriber, then a back-to-back phase
- *    the publisher's rate and the share the slowest subscriber received.
+ *    the publisher's rate and the share the slowest subscriber received;
+ *  - pattern: the spinning ping-pong and the streaming scenario with every
+ *    subscriber opened by shmq_sub_open_pattern() on a pattern that matches
+ *    its one channel (the run's name with the pid token as `*`), to put a
+ *    price on the pattern handle's dispatch.
  *
  * Each run creates its channels, forks its peers (each connects on its own:
  * a client is not shared across fork) and deletes the channels at the end.
@@ -46,6 +50,7 @@ struct sq_mode {
 	unsigned batch;	     /* streaming: 0, or messages per atomic batch */
 	int publishv;	     /* batches by shmq_publishv(), else claimv + commitv */
 	int mixed;	     /* streaming: the mixed-size workload */
+	int pattern;	     /* subscribers by shmq_sub_open_pattern() */
 };
 
 struct sq {
@@ -127,6 +132,16 @@ static void sq_close(struct sq *q)
 	q->c = NULL;
 }
 
+/* A subscriber on name through a pattern that matches it alone: bench.KIND.*.RUN.X */
+static int sq_sub_pattern(struct sq *q, const char *name, const struct shmq_sub_opts *so)
+{
+	char pattern[64];
+	const char *pid = strchr(strchr(name, '.') + 1, '.') + 1, *rest = strchr(pid, '.');
+
+	snprintf(pattern, sizeof(pattern), "%.*s*%s", (int)(pid - name), name, rest);
+	return shmq_sub_open_pattern(q->c, pattern, so, &q->sub);
+}
+
 /* Connect, then open a subscriber on sub_name and a publisher on pub_name (either may be NULL). */
 static int sq_open(struct sq *q, const char *pub_name, const char *sub_name)
 {
@@ -137,7 +152,8 @@ static int sq_open(struct sq *q, const char *pub_name, const char *sub_name)
 	q->epfd = -1;
 	err = shmq_connect(q->cfg->socket_path, &q->c);
 	if (!err && sub_name)
-		err = shmq_sub_open(q->c, sub_name, &so, &q->sub);
+		err = q->mode.pattern ? sq_sub_pattern(q, sub_name, &so)
+				      : shmq_sub_open(q->c, sub_name, &so, &q->sub);
 	if (!err && pub_name)
 		err = shmq_pub_open(q->c, pub_name, NULL, &q->pub);
 	if (err)
@@ -282,6 +298,13 @@ static int sq_pingpong(const struct bench_cfg *cfg, struct bench_out *out, uint3
 int scen_shmq_pingpong_spin(const struct bench_cfg *cfg, struct bench_out *out)
 {
 	return sq_pingpong(cfg, out, SHMQ_WAIT_SPIN, &sq_shared);
+}
+
+int scen_shmq_pingpong_spin_pattern(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	static const struct sq_mode mode = {.publishers = SHMQ_PUBLISHERS_MANY, .pattern = 1};
+
+	return sq_pingpong(cfg, out, SHMQ_WAIT_SPIN, &mode);
 }
 
 int scen_shmq_pingpong_spin_excl(const struct bench_cfg *cfg, struct bench_out *out)
@@ -479,6 +502,13 @@ static int sq_stream(const struct bench_cfg *cfg, struct bench_out *out, const s
 int scen_shmq_stream(const struct bench_cfg *cfg, struct bench_out *out)
 {
 	return sq_stream(cfg, out, &sq_shared, sq_st_parent);
+}
+
+int scen_shmq_stream_pattern(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	static const struct sq_mode mode = {.publishers = SHMQ_PUBLISHERS_MANY, .pattern = 1};
+
+	return sq_stream(cfg, out, &mode, sq_st_parent);
 }
 
 int scen_shmq_stream_batch(const struct bench_cfg *cfg, struct bench_out *out)
