@@ -34,7 +34,7 @@
 struct member {
 	struct shmq_sub *sub; /* NULL once the channel ended */
 	char name[SHMQ_NAME_MAX + 1];
-	struct shmq_sub_stats st; /* its last counters, once ended */
+	struct shmq_sub_counts st; /* its last counters, once ended */
 };
 
 struct pattern {
@@ -128,7 +128,7 @@ static void member_end(struct pattern *p, uint32_t i)
 {
 	struct member *m = &p->m[i];
 
-	shmq_sub_stats(m->sub, &m->st);
+	shmq_sub_counts(m->sub, &m->st);
 	epoll_ctl(p->epfd, EPOLL_CTL_DEL, sub_wake_fd(m->sub), NULL);
 	shmq_sub_close(m->sub);
 	m->sub = NULL;
@@ -399,7 +399,7 @@ int pattern_fd(const struct pattern *p)
 	return p->epfd;
 }
 
-static void stats_add(struct shmq_sub_stats *to, const struct shmq_sub_stats *st)
+static void counts_add(struct shmq_sub_counts *to, const struct shmq_sub_counts *st)
 {
 	to->received += st->received;
 	to->lost_overrun += st->lost_overrun;
@@ -407,17 +407,17 @@ static void stats_add(struct shmq_sub_stats *to, const struct shmq_sub_stats *st
 	to->filtered += st->filtered;
 }
 
-void pattern_stats(const struct pattern *p, struct shmq_sub_stats *out)
+void pattern_counts(const struct pattern *p, struct shmq_sub_counts *out)
 {
-	struct shmq_sub_stats st;
+	struct shmq_sub_counts st;
 
-	*out = (struct shmq_sub_stats){.unopened = p->unopened};
+	*out = (struct shmq_sub_counts){.unopened = p->unopened};
 	for (uint32_t i = 0; i < p->n; i++) {
 		if (p->m[i].sub)
-			shmq_sub_stats(p->m[i].sub, &st);
+			shmq_sub_counts(p->m[i].sub, &st);
 		else
 			st = p->m[i].st;
-		stats_add(out, &st);
+		counts_add(out, &st);
 	}
 }
 
@@ -472,7 +472,7 @@ SHMQ_EXPORT int shmq_sub_channel(const struct shmq_sub *s, uint32_t index,
 	m = &p->m[index];
 	*out = (struct shmq_sub_channel){.name = m->name, .ended = !m->sub};
 	if (m->sub)
-		shmq_sub_stats(m->sub, &out->st);
+		shmq_sub_counts(m->sub, &out->st);
 	else
 		out->st = m->st;
 	return 0;

@@ -22,7 +22,7 @@ int pattern_poll(struct pattern *p, shmq_msg_cb cb, void *arg, unsigned max, int
 int pattern_verify(const struct pattern *p, const struct shmq_msg *msg);
 int pattern_skip(struct pattern *p, uint64_t *lost);
 int pattern_fd(const struct pattern *p);
-void pattern_stats(const struct pattern *p, struct shmq_sub_stats *out);
+void pattern_counts(const struct pattern *p, struct shmq_sub_counts *out);
 /* Takes f (NULL: no filter) for every channel, now and later. */
 int pattern_set_filter(struct pattern *p, struct filter *f);
 void pattern_close(struct pattern *p);

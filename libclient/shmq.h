@@ -191,8 +191,19 @@ struct shmq_sub_stats {
 	uint64_t received;
 	uint64_t lost_overrun;	 /* overwritten before they were read (drop policy) */
 	uint64_t lost_abandoned; /* their publisher died or stalled between claim and commit */
+};
+
+/*
+ * shmq_sub_stats() and the counters added since (shmq_sub_counts()); struct
+ * shmq_sub_stats keeps its size for programs built before them.
+ */
+struct shmq_sub_counts {
+	uint64_t received;
+	uint64_t lost_overrun;
+	uint64_t lost_abandoned;
 	uint64_t filtered; /* passed over by the subscriber's filter (shmq_sub_set_filter()) */
 	uint64_t unopened; /* pattern handles: matching channels it could not open */
+	uint64_t reserved[3];
 };
 
 /* ---- connection ------------------------------------------------------- */
@@ -447,6 +458,9 @@ int shmq_sub_fd(const struct shmq_sub *sub);
 /* Counters of this subscriber. */
 void shmq_sub_stats(const struct shmq_sub *sub, struct shmq_sub_stats *out);
 
+/* Counters of this subscriber, with filtered and (pattern handles) unopened. */
+void shmq_sub_counts(const struct shmq_sub *sub, struct shmq_sub_counts *out);
+
 /* The offset the next shmq_recv() will look at. */
 uint64_t shmq_sub_position(const struct shmq_sub *sub);
 
@@ -476,7 +490,8 @@ int shmq_sub_skip(struct shmq_sub *sub, uint64_t *lost);
  * (from opts->start) and those created while the handle is open (from their
  * first message). opts as for shmq_sub_open() (NULL: latest, spin then
  * sleep); create is not allowed (-SHMQ_EINVAL). shmq_recv(), shmq_poll(),
- * shmq_recv_copy(), shmq_msg_verify(), shmq_sub_fd(), shmq_sub_stats() and
+ * shmq_recv_copy(), shmq_msg_verify(), shmq_sub_fd(), shmq_sub_stats(),
+ * shmq_sub_counts() and
  * shmq_sub_close() take the handle; msg->channel names the message's
  * channel, msg->offset is its offset there, order and loss are per channel.
  * A matched channel that is deleted ends for itself only, after its last
@@ -494,7 +509,7 @@ struct shmq_sub_channel {
 	const char *name; /* valid until the handle is closed */
 	uint32_t ended;	  /* 1: the channel was deleted and its messages are all read */
 	uint32_t reserved;
-	struct shmq_sub_stats st; /* this channel's counters */
+	struct shmq_sub_counts st; /* this channel's counters */
 };
 
 /*
@@ -548,7 +563,7 @@ struct shmq_filter {
 
 /*
  * Deliver only the messages that pass filter; the others advance the
- * cursor and are counted in shmq_sub_stats().filtered, never as lost. The
+ * cursor and are counted in shmq_sub_counts().filtered, never as lost. The
  * terms are evaluated on the record in place, before anything is copied.
  * A message without the field a term reads fails that term. filter is
  * copied; NULL removes the filter. For a pattern handle it applies to every

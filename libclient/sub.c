@@ -63,6 +63,7 @@ struct shmq_sub {
 	int efd;
 	struct log_rec last;
 	struct shmq_sub_stats st;
+	uint64_t filtered;     /* messages the filter passed over */
 	struct filter *filter; /* NULL: deliver everything */
 	struct pattern *pat;   /* a pattern handle: everything is pattern.c's */
 };
@@ -230,7 +231,7 @@ static __attribute__((noinline)) int read_filtered(struct shmq_sub *s, struct lo
 	int r = 1;
 
 	while (r == 1 && !filter_pass(s->filter, rec->ext, rec->ext_bytes)) {
-		s->st.filtered++;
+		s->filtered++;
 		log_advance(&s->cur, rec);
 		r = read_next(s, rec);
 	}
@@ -706,10 +707,25 @@ SHMQ_EXPORT int shmq_sub_fd(const struct shmq_sub *s)
 
 SHMQ_EXPORT void shmq_sub_stats(const struct shmq_sub *s, struct shmq_sub_stats *out)
 {
-	if (s && out && s->pat)
-		pattern_stats(s->pat, out);
-	else if (s && out)
+	struct shmq_sub_counts all;
+
+	if (s && out && s->pat) {
+		pattern_counts(s->pat, &all);
+		*out = (struct shmq_sub_stats){all.received, all.lost_overrun, all.lost_abandoned};
+	} else if (s && out) {
 		*out = s->st;
+	}
+}
+
+SHMQ_EXPORT void shmq_sub_counts(const struct shmq_sub *s, struct shmq_sub_counts *out)
+{
+	if (s && out && s->pat)
+		pattern_counts(s->pat, out);
+	else if (s && out)
+		*out = (struct shmq_sub_counts){.received = s->st.received,
+						.lost_overrun = s->st.lost_overrun,
+						.lost_abandoned = s->st.lost_abandoned,
+						.filtered = s->filtered};
 }
 
 SHMQ_EXPORT uint64_t shmq_sub_position(const struct shmq_sub *s)

@@ -412,7 +412,7 @@ static void publish_keyed(struct shmq_pub *p, const char *key, const char *ctype
 /* Publish the fixed mix on p, read it all through s: the values delivered, as bits. */
 static uint32_t filtered_mix(struct shmq_pub *p, struct shmq_sub *s, uint64_t *filtered)
 {
-	struct shmq_sub_stats st;
+	struct shmq_sub_counts st;
 	struct shmq_msg m;
 	uint32_t bits = 0;
 
@@ -424,7 +424,7 @@ static uint32_t filtered_mix(struct shmq_pub *p, struct shmq_sub *s, uint64_t *f
 	publish_keyed(p, "us", "application/json", "trace", "", 5);
 	while (shmq_recv(s, &m, 0) == 0)
 		bits |= 1u << fx_msg_u64(&m);
-	shmq_sub_stats(s, &st);
+	shmq_sub_counts(s, &st);
 	*filtered = st.filtered;
 	assert_int_equal(st.received + st.filtered, 6);
 	assert_int_equal(st.lost_overrun, 0);
@@ -540,7 +540,7 @@ static void test_key_filter_over_a_million_messages_delivers_exactly_its_keys(vo
 	char keys[10][16];
 	struct shmq_filter f = {t, 10, SHMQ_FILTER_ANY};
 	struct keyed_job j = {d->sock};
-	struct shmq_sub_stats st;
+	struct shmq_sub_counts st;
 	struct shmq_sub *s;
 	struct shmq_msg m;
 	uint64_t got = 0, next_v = 0;
@@ -569,7 +569,7 @@ static void test_key_filter_over_a_million_messages_delivers_exactly_its_keys(vo
 	}
 	assert_int_equal(child_wait(pid, FX_HANG_S * 4), 0);
 	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
-	shmq_sub_stats(s, &st);
+	shmq_sub_counts(s, &st);
 	assert_int_equal(st.received, got);
 	assert_int_equal(st.filtered, FILTER_MSGS - got);
 	assert_int_equal(st.lost_overrun + st.lost_abandoned, 0);
