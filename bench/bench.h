@@ -201,6 +201,8 @@ int base_disk_batch(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_pingpong_spin(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_pingpong_spin_pattern(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_stream_pattern(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_stream_keyed(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_stream_filter90(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_pingpong_spin_sleep(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_pingpong_sleep(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_pingpong_eventfd(const struct bench_cfg *cfg, struct bench_out *out);

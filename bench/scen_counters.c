@@ -106,6 +106,7 @@ static struct sq_api sq_api; /* what the scenarios below call */
 #define scen_shmq_pingpong_spin_pattern sqc_pingpong_spin_pattern
 #define scen_shmq_stream_pattern sqc_stream_pattern
 
+#define SQ_NO_FILTER
 #include "scen_shmq.c"
 
 /* dlopen() one of the libraries: the path in its variable, the build's, the installed one. */

@@ -22,7 +22,11 @@
  *  - pattern: the spinning ping-pong and the streaming scenario with every
  *    subscriber opened by shmq_sub_open_pattern() on a pattern that matches
  *    its one channel (the run's name with the pid token as `*`), to put a
- *    price on the pattern handle's dispatch.
+ *    price on the pattern handle's dispatch;
+ *  - filter: the stream with a key on every message (one of ten, by
+ *    sequence number), read whole (shmq-keyed) or through a key-equal filter
+ *    that passes one in ten (shmq-filter90); the rate is of messages the
+ *    reader's cursor passed, delivered or not.
  *
  * Each run creates its channels, forks its peers (each connects on its own:
  * a client is not shared across fork) and deletes the channels at the end.
@@ -51,6 +55,8 @@ struct sq_mode {
 	int publishv;	     /* batches by shmq_publishv(), else claimv + commitv */
 	int mixed;	     /* streaming: the mixed-size workload */
 	int pattern;	     /* subscribers by shmq_sub_open_pattern() */
+	int keyed;	     /* streaming: each message's key is "k" and its seq % 10 */
+	int filter;	     /* streaming: the reader passes over all but key "k0" */
 };
 
 struct sq {
@@ -510,6 +516,101 @@ int scen_shmq_stream_pattern(const struct bench_cfg *cfg, struct bench_out *out)
 
 	return sq_stream(cfg, out, &mode, sq_st_parent);
 }
+
+#ifndef SQ_NO_FILTER /* scen_counters.c's copy has no table entries for these calls */
+static int sq_publish_keyed(void *t, void *buf, uint32_t len)
+{
+	struct sq *q = t;
+	char key[4] = {'k', (char)('0' + q->seq++ % 10)};
+	struct shmq_msg_opts o = {.fields = SHMQ_F_KEY, .key = key, .key_len = 2};
+	int err = shmq_publish_opts(q->pub, buf, len, &o, -1, NULL);
+
+	return err ? sq_fail(q, err) : 0;
+}
+
+static int sq_keyed_child(void *arg, unsigned idx)
+{
+	struct sq *q = arg;
+	int err;
+
+	(void)idx;
+	q->c = NULL;
+	q->seq = 0;
+	err = sq_open(q, q->ping, NULL);
+	if (!err)
+		err = st_producer_start(q, q->sync, q->cfg, q->buf, sq_publish_keyed);
+	sq_close(q);
+	return err;
+}
+
+/* Receive every message (or, filtered, every tenth) and time the cursor's passage. */
+static int sq_keyed_consume(struct sq *p)
+{
+	struct shmq_filter_term t = {.kind = SHMQ_FILTER_KEY_EQ, .value = "k0", .value_len = 2};
+	struct shmq_filter f = {&t, 1, SHMQ_FILTER_ALL};
+	uint64_t n = p->cfg->warmup + p->cfg->iters, step = p->mode.filter ? 10 : 1, want = 0;
+	uint64_t t0 = 0, first = 0, last = 0;
+	int err = p->mode.filter ? shmq_sub_set_filter(p->sub, &f) : 0;
+
+	if (err)
+		return sq_fail(p, err);
+	proc_parent_go(p->sync, 1);
+	for (; !err && want < n; want += step) {
+		err = drive_recv_check(p, p->buf, p->cfg->size_bytes, sq_recv, want);
+		if (!t0 && want >= p->cfg->warmup) {
+			t0 = now_ns();
+			first = want;
+		}
+		last = want;
+	}
+	if (!err && last > first)
+		p->out->msgs_per_s = (double)(last - first) * 1e9 / (double)(now_ns() - t0);
+	return err;
+}
+
+static int sq_keyed_parent(void *arg)
+{
+	struct sq *q = arg, p = *q;
+	int err;
+
+	p.c = NULL;
+	err = sq_open(&p, NULL, p.ping);
+	if (!err)
+		err = sq_keyed_consume(&p);
+	q->err = p.err;
+	sq_close(&p);
+	return sq_result(q, err, "stream");
+}
+
+static int sq_keyed(const struct bench_cfg *cfg, struct bench_out *out, const struct sq_mode *mode)
+{
+	struct sq q;
+	int err = sq_setup(&q, cfg, out, mode, "st", 1, 0);
+
+	q.wait = SHMQ_WAIT_SPIN_SLEEP;
+	if (!err)
+		err = sq_result(&q,
+				proc_run(cfg, 1, sq_keyed_child, sq_keyed_parent, &q, out->reason),
+				"stream");
+	sq_teardown(&q, 1, 0);
+	return err;
+}
+
+int scen_shmq_stream_keyed(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	static const struct sq_mode mode = {.publishers = SHMQ_PUBLISHERS_ONE, .keyed = 1};
+
+	return sq_keyed(cfg, out, &mode);
+}
+
+int scen_shmq_stream_filter90(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	static const struct sq_mode mode = {
+	    .publishers = SHMQ_PUBLISHERS_ONE, .keyed = 1, .filter = 1};
+
+	return sq_keyed(cfg, out, &mode);
+}
+#endif
 
 int scen_shmq_stream_batch(const struct bench_cfg *cfg, struct bench_out *out)
 {
