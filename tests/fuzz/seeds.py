@@ -12,6 +12,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
 # shm/proto.h
 MAGIC, VERSION, MINOR = 0x50514853, 4, 4
 HELLO, CREATE, DELETE, LIST, INFO, OPEN, CLOSE, PEERS, STATS, RESUME, REPAIR = range(1, 12)
+MATCH, WATCH, UNWATCH, WATCHES = range(12, 16)
 PUB, SUB, MON = 1, 2, 3
 
 
@@ -34,6 +35,10 @@ def name(n):
     return n.encode().ljust(256, b"\0")
 
 
+def pattern(s):
+    return s.encode().ljust(256, b"\0")
+
+
 def proto_msg(body, flags=4):
     return struct.pack("<BH", flags, len(body)) + body
 
@@ -47,6 +52,9 @@ def proto():
         "delete": [hello, create, req(DELETE, name("a") + opts())],
         "stats": [hello, req(STATS, bytes(8))],
         "repair": [hello, create, req(REPAIR, name("a") + opts())],
+        "routing": [hello, req(WATCH, pattern("a.>")), req(CREATE, name("a.b") + opts(cap=4096, maxmsg=64)),
+                    req(MATCH, pattern("a.*") + struct.pack("<II", 0, 1)), req(WATCHES, bytes(8)),
+                    req(UNWATCH, struct.pack("<Q", 1)), req(DELETE, name("a.b") + opts())],
     }
     for role, wait in ((PUB, 0), (SUB, 0), (SUB, 3), (MON, 0)):
         o = req(OPEN, name("b") + struct.pack("<II", role, 1) + opts(cap=4096, maxmsg=64, policy=role % 2)
