@@ -203,6 +203,7 @@ int scen_shmq_pingpong_spin_pattern(const struct bench_cfg *cfg, struct bench_ou
 int scen_shmq_stream_pattern(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_stream_keyed(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_stream_filter90(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_stream_pattern8(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_pingpong_spin_sleep(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_pingpong_sleep(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_pingpong_eventfd(const struct bench_cfg *cfg, struct bench_out *out);

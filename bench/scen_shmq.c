@@ -26,7 +26,10 @@
  *  - filter: the stream with a key on every message (one of ten, by
  *    sequence number), read whole (shmq-keyed) or through a key-equal filter
  *    that passes one in ten (shmq-filter90); the rate is of messages the
- *    reader's cursor passed, delivered or not.
+ *    reader's cursor passed, delivered or not;
+ *  - pattern over 8 channels: eight children, each the exclusive publisher
+ *    of its own channel, and one pattern subscription of all eight; the
+ *    aggregate rate, each channel's order checked (shmq-pattern8).
  *
  * Each run creates its channels, forks its peers (each connects on its own:
  * a client is not shared across fork) and deletes the channels at the end.
@@ -609,6 +612,112 @@ int scen_shmq_stream_filter90(const struct bench_cfg *cfg, struct bench_out *out
 	    .publishers = SHMQ_PUBLISHERS_ONE, .keyed = 1, .filter = 1};
 
 	return sq_keyed(cfg, out, &mode);
+}
+
+#define SQ_P8 8 /* channels of shmq-pattern8 */
+
+/* Channel k of shmq-pattern8: the run's "a" channel, then its name with "a" as k. */
+static void sq_p8_name(const struct sq *q, unsigned k, char *buf, size_t len)
+{
+	if (!k)
+		snprintf(buf, len, "%s", q->ping);
+	else
+		snprintf(buf, len, "%.*s%u", (int)strlen(q->ping) - 1, q->ping, k);
+}
+
+static int sq_p8_child(void *arg, unsigned idx)
+{
+	struct sq *q = arg, p = *q;
+	struct bench_cfg cfg = *q->cfg;
+	char name[64];
+	int err;
+
+	cfg.warmup /= SQ_P8;
+	cfg.iters /= SQ_P8;
+	p.cfg = &cfg;
+	p.c = NULL;
+	sq_p8_name(q, idx, name, sizeof(name));
+	err = sq_open(&p, name, NULL);
+	if (!err)
+		err = st_producer_start(&p, p.sync, p.cfg, p.buf, sq_publish);
+	sq_close(&p);
+	return err;
+}
+
+/* Every message of the eight channels once, each channel in order; the aggregate rate. */
+static int sq_p8_consume(struct sq *p)
+{
+	uint64_t per = p->cfg->warmup / SQ_P8 + p->cfg->iters / SQ_P8,
+		 warm = p->cfg->warmup / SQ_P8;
+	uint64_t next[SQ_P8] = {0}, got = 0, t0 = 0, seq;
+	struct shmq_msg m;
+	int err = 0;
+
+	proc_parent_go(p->sync, SQ_P8);
+	if (!warm)
+		t0 = now_ns();
+	while (!err && got < per * SQ_P8) {
+		err = shmq_recv(p->sub, &m, -1);
+		if (err)
+			return sq_fail(p, err);
+		memcpy(&seq, m.data, sizeof(seq));
+		if (m.channel >= SQ_P8 || m.len != p->cfg->size_bytes || m.lost ||
+		    seq != next[m.channel]++)
+			return -EBADMSG;
+		if (++got == warm * SQ_P8)
+			t0 = now_ns();
+	}
+	p->out->msgs_per_s = (double)(got - warm * SQ_P8) * 1e9 / (double)(now_ns() - t0);
+	return 0;
+}
+
+static int sq_p8_parent(void *arg)
+{
+	struct sq *q = arg, p = *q;
+	struct shmq_sub_opts so = {.start = SHMQ_START_EARLIEST, .wait = SHMQ_WAIT_SPIN_SLEEP};
+	/* q->ping is bench.p8.PID.RUN.a: run points at "RUN.a" */
+	const char *run = strchr(strchr(strchr(q->ping, '.') + 1, '.') + 1, '.') + 1;
+	char pattern[64];
+	int err;
+
+	p.c = NULL;
+	/* bench.p8.*.RUN.*: the run's eight channels and no other */
+	snprintf(pattern, sizeof(pattern), "bench.p8.*.%.*s*", (int)strlen(run) - 1, run);
+	err = shmq_connect(p.cfg->socket_path, &p.c);
+	if (!err)
+		err = shmq_sub_open_pattern(p.c, pattern, &so, &p.sub);
+	err = err ? sq_fail(&p, err) : sq_p8_consume(&p);
+	q->err = p.err;
+	sq_close(&p);
+	return sq_result(q, err, "stream");
+}
+
+int scen_shmq_stream_pattern8(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	static const struct sq_mode mode = {.publishers = SHMQ_PUBLISHERS_ONE};
+	struct shmq_channel_opts o = {.policy = SHMQ_POLICY_BLOCK,
+				      .publishers = SHMQ_PUBLISHERS_ONE,
+				      .max_message_bytes =
+					  cfg->size_bytes < 64 ? 64 : cfg->size_bytes};
+	char name[64];
+	struct sq q;
+	unsigned k;
+	int err = sq_setup(&q, cfg, out, &mode, "p8", 1, 0);
+
+	for (k = 1; !err && k < SQ_P8; k++) {
+		sq_p8_name(&q, k, name, sizeof(name));
+		err = shmq_channel_create(q.c, name, &o);
+		err = err ? sq_result(&q, sq_fail(&q, err), "create channel") : 0;
+	}
+	if (!err)
+		err = sq_result(
+		    &q, proc_run(cfg, SQ_P8, sq_p8_child, sq_p8_parent, &q, out->reason), "stream");
+	for (unsigned i = 1; q.c && i < k; i++) {
+		sq_p8_name(&q, i, name, sizeof(name));
+		shmq_channel_delete(q.c, name);
+	}
+	sq_teardown(&q, 1, 0);
+	return err;
 }
 #endif
 

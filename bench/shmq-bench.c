@@ -104,6 +104,8 @@ static const struct scenario scenarios[] = {
      "exclusive publisher, a key on each message, shmq_recv + copy of every one", SU},
     {"stream", "shmq-filter90", ST, 1, scen_shmq_stream_filter90, NULL,
      "as shmq-keyed, a key filter passing 1 in 10: cursor messages/s", SU},
+    {"stream", "shmq-pattern8", ST, 1, scen_shmq_stream_pattern8, NULL,
+     "8 channels, an exclusive publisher each, one pattern subscriber: aggregate", SU},
     {"stream", "shmq-batch", ST, 1, scen_shmq_stream_batch, NULL,
      "block policy, shared publishers, shmq_poll batches of 256 + copy", SU},
     {"stream", "shmq-excl", ST, 1, scen_shmq_stream_excl, NULL,
