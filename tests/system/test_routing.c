@@ -658,6 +658,22 @@ static void test_pattern_watches_again_after_a_daemon_restart(void **state)
 	shmq_disconnect(c);
 }
 
+/* A connection holds at most 64 watches: the next pattern subscription is refused. */
+static void test_a_connection_holds_at_most_64_pattern_subscriptions(void **state)
+{
+	struct shmq_client *c = fx_connect(*state);
+	struct shmq_sub *s[65];
+
+	for (int i = 0; i < 64; i++)
+		assert_int_equal(shmq_sub_open_pattern(c, "q.*", NULL, &s[i]), 0);
+	assert_int_equal(shmq_sub_open_pattern(c, "q.*", NULL, &s[64]), -SHMQ_ELIMIT);
+	shmq_sub_close(s[0]);
+	assert_int_equal(shmq_sub_open_pattern(c, "q.*", NULL, &s[0]), 0);
+	for (int i = 0; i < 64; i++)
+		shmq_sub_close(s[i]);
+	shmq_disconnect(c);
+}
+
 /* ---- the shmq command ---- */
 
 #define SHMQ(r, d, input, ...) tool_run((r), (input), TOOL_ARGS("--socket", (d)->sock, __VA_ARGS__))
@@ -782,6 +798,7 @@ int main(void)
 	    T(test_key_filter_over_a_million_messages_delivers_exactly_its_keys),
 	    T(test_bad_patterns_and_filters_get_distinct_errors),
 	    T(test_pattern_watches_again_after_a_daemon_restart),
+	    T(test_a_connection_holds_at_most_64_pattern_subscriptions),
 	    T(test_cli_pattern_sub_names_each_channel_and_filters),
 	    T(test_stat_shows_pattern_subscribers_and_their_channels),
 	};
