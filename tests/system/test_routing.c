@@ -156,10 +156,12 @@ static void test_deleted_channel_ends_alone_after_its_last_message(void **state)
 #define MANY 100
 #define PUBS 4
 #define PER_CHAN 200
+#define PER_DROP 2000 /* more than a drop channel's ring holds */
 
 struct many_job {
 	const char *sock;
-	int first; /* channels first, first + PUBS, ... */
+	int first;    /* channels first, first + PUBS, ... */
+	uint64_t per; /* messages to each */
 };
 
 static int publish_many(void *arg)
@@ -177,7 +179,7 @@ static int publish_many(void *arg)
 		if (shmq_pub_open(c, name, NULL, &p[n++]))
 			return 10;
 	}
-	for (uint64_t v = 0; v < PER_CHAN; v++)
+	for (uint64_t v = 0; v < j->per; v++)
 		for (int i = 0; i < n; i++)
 			if (shmq_publish(p[i], &v, sizeof(v), FX_HANG_NS, NULL))
 				return 12;
@@ -212,7 +214,7 @@ static void test_many_channels_every_message_once_in_order_per_channel(void **st
 	assert_int_equal(shmq_sub_open_pattern(c, "m.*", &so, &s), 0);
 	assert_int_equal(shmq_sub_channels(s), MANY);
 	for (int i = 0; i < PUBS; i++) {
-		jobs[i] = (struct many_job){d->sock, i};
+		jobs[i] = (struct many_job){d->sock, i, PER_CHAN};
 		pid[i] = child_start(publish_many, &jobs[i]);
 	}
 	while (total < (uint64_t)MANY * PER_CHAN) {
@@ -230,6 +232,61 @@ static void test_many_channels_every_message_once_in_order_per_channel(void **st
 	for (int i = 0; i < PUBS; i++)
 		assert_int_equal(child_wait(pid[i], FX_HANG_S), 0);
 	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+}
+
+/*
+ * The same 100 channels on drop, read only once the 4 publishers are done:
+ * every channel lost most of its messages, and each says exactly how many,
+ * in msg->lost and in its own counters; what arrives is in order.
+ */
+static void test_many_drop_channels_count_loss_exactly_per_channel(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = fx_connect(d);
+	struct shmq_sub_opts so = {.wait = SHMQ_WAIT_SLEEP};
+	struct many_job jobs[PUBS];
+	uint64_t got[MANY] = {0}, lost[MANY] = {0};
+	struct shmq_sub_channel ch;
+	int done = 0;
+	pid_t pid[PUBS];
+	struct shmq_sub *s;
+	struct shmq_msg m;
+	char name[32];
+
+	for (int k = 0; k < MANY; k++) {
+		snprintf(name, sizeof(name), "m.%d", k);
+		fx_channel_create(c, name, 64, SHMQ_POLICY_DROP);
+	}
+	assert_true(fx_ring_msgs(c, "m.0", 8) < PER_DROP);
+	assert_int_equal(shmq_sub_open_pattern(c, "m.*", &so, &s), 0);
+	for (int i = 0; i < PUBS; i++) {
+		jobs[i] = (struct many_job){d->sock, i, PER_DROP};
+		pid[i] = child_start(publish_many, &jobs[i]);
+	}
+	for (int i = 0; i < PUBS; i++)
+		assert_int_equal(child_wait(pid[i], FX_HANG_S), 0);
+	while (done < MANY) { /* the last message of each channel is never overwritten */
+		int k;
+
+		assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+		k = chan_no(s, &m);
+		lost[k] += m.lost;
+		assert_int_equal(fx_msg_u64(&m), got[k] + lost[k]); /* in order, gaps counted */
+		got[k]++;
+		done += fx_msg_u64(&m) == PER_DROP - 1;
+	}
+	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
+	for (uint32_t i = 0; i < MANY; i++) {
+		assert_int_equal(shmq_sub_channel(s, i, &ch), 0);
+		int k = atoi(ch.name + 2);
+
+		assert_int_equal(got[k] + lost[k], PER_DROP);
+		assert_true(lost[k] > 0);
+		assert_int_equal(ch.st.received, got[k]);
+		assert_int_equal(ch.st.lost_overrun + ch.st.lost_abandoned, lost[k]);
+	}
 	shmq_sub_close(s);
 	shmq_disconnect(c);
 }
@@ -791,6 +848,7 @@ int main(void)
 	    T(test_pattern_greater_than_matches_one_or_more_tokens),
 	    T(test_deleted_channel_ends_alone_after_its_last_message),
 	    T(test_many_channels_every_message_once_in_order_per_channel),
+	    T(test_many_drop_channels_count_loss_exactly_per_channel),
 	    T(test_loss_is_exact_and_counted_per_channel),
 	    T(test_pattern_fd_wakes_an_epoll_loop_for_messages_and_new_channels),
 	    H(test_other_uids_channels_are_neither_delivered_nor_revealed),
