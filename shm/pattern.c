@@ -1,6 +1,7 @@
 /*
  * pattern.c - subject patterns (see pattern.h). The check and the match
- * each read the strings once, left to right; nothing is copied.
+ * walk the strings left to right, token by token, in linear time; nothing
+ * is copied.
  */
 #include "pattern.h"
 
@@ -15,7 +16,7 @@ static bool token_char_ok(char c)
 	       c == '_' || c == '-';
 }
 
-/* The token starting at p: its length, and whether it is a wildcard. */
+/* The length of the token starting at p (up to the next dot or the end). */
 static size_t token_len(const char *p)
 {
 	size_t n = 0;
