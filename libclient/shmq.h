@@ -461,7 +461,8 @@ void shmq_sub_stats(const struct shmq_sub *sub, struct shmq_sub_stats *out);
 /* Counters of this subscriber, with filtered and (pattern handles) unopened. */
 void shmq_sub_counts(const struct shmq_sub *sub, struct shmq_sub_counts *out);
 
-/* The offset the next shmq_recv() will look at. */
+/* The offset the next shmq_recv() will look at; 0 for a pattern handle (offsets are per channel).
+ */
 uint64_t shmq_sub_position(const struct shmq_sub *sub);
 
 /*

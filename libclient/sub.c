@@ -17,7 +17,7 @@
  * DAEMON_CHECK_NS to see whether the channel was deleted or the daemon
  * went away (the daemon's watchdog wakes readers left asleep behind the
  * tail). A handle opened by shmq_sub_open_pattern() holds no channel
- * itself: every public call hands it to pattern.c (s->pat), which drives
+ * itself: every public call hands it to pattern_sub.c (s->pat), which drives
  * one plain handle per matched channel through sub_recv_member(). A filter
  * (filter.c) is one call in read_one(): what it rejects advances the cursor
  * and is counted, never delivered.
