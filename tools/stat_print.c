@@ -224,6 +224,30 @@ static unsigned bad_lines(FILE *f, const struct stat_state *s)
 	return n;
 }
 
+/* Pattern subscriptions: who, the pattern, and how many channels it reads now. */
+static void patterns_text(FILE *f, const struct stat_state *s)
+{
+	if (!s->npatterns)
+		return;
+	fprintf(f, "%-8s %6s %8s  %s\n", "PATTERN", "PID", "CHANNELS", "SUBJECT");
+	for (uint32_t i = 0; i < s->npatterns; i++)
+		fprintf(f, "%-8s %6u %8u  %s\n", "", s->patterns[i].pid, s->patterns[i].channels,
+			s->patterns[i].pattern);
+}
+
+/* The live view's line of pattern subscriptions (the first four); the lines it took. */
+static unsigned patterns_line(FILE *f, const struct stat_state *s)
+{
+	if (!s->npatterns)
+		return 0;
+	fprintf(f, "patterns %u:", s->npatterns);
+	for (uint32_t i = 0; i < s->npatterns && i < 4; i++)
+		fprintf(f, "  %s (pid %u, %u channels)", s->patterns[i].pattern, s->patterns[i].pid,
+			s->patterns[i].channels);
+	fputs(s->npatterns > 4 ? "  ...\n" : "\n", f);
+	return 1;
+}
+
 void stat_print_live(FILE *f, const struct stat_state *s, enum stat_sort key, bool colour,
 		     unsigned rows, bool paused)
 {
@@ -238,6 +262,7 @@ void stat_print_live(FILE *f, const struct stat_state *s, enum stat_sort key, bo
 	fprintf(f, "shmq-stat %s  sort: %-5s  %s  (s: sort, p: pause, q: quit)\n", tbuf,
 		stat_sort_name(key), paused ? "PAUSED" : "      ");
 	daemon_line(f, s);
+	used += patterns_line(f, s);
 	fputs("\n", f);
 	if (colour)
 		fputs("\033[7m", f);
@@ -260,17 +285,6 @@ void stat_print_live(FILE *f, const struct stat_state *s, enum stat_sort key, bo
 		fputs("\033[0m", f);
 	readers_by_lag(f, s, rows > used + 1 ? rows - used - 1 : 1, colour);
 	fflush(f);
-}
-
-/* Pattern subscriptions: who, the pattern, and how many channels it reads now. */
-static void patterns_text(FILE *f, const struct stat_state *s)
-{
-	if (!s->npatterns)
-		return;
-	fprintf(f, "%-8s %6s %8s  %s\n", "PATTERN", "PID", "CHANNELS", "SUBJECT");
-	for (uint32_t i = 0; i < s->npatterns; i++)
-		fprintf(f, "%-8s %6u %8u  %s\n", "", s->patterns[i].pid, s->patterns[i].channels,
-			s->patterns[i].pattern);
 }
 
 void stat_print_text(FILE *f, const struct stat_state *s)
