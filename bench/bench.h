@@ -199,6 +199,11 @@ int base_disk_always(const struct bench_cfg *cfg, struct bench_out *out);
 int base_disk_batch(const struct bench_cfg *cfg, struct bench_out *out);
 #endif
 int scen_shmq_pingpong_spin(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_pingpong_spin_pattern(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_stream_pattern(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_stream_keyed(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_stream_filter90(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_stream_pattern8(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_pingpong_spin_sleep(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_pingpong_sleep(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_pingpong_eventfd(const struct bench_cfg *cfg, struct bench_out *out);

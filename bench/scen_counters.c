@@ -31,7 +31,8 @@
 	X(strerror)                                                                                \
 	X(sub_close)                                                                               \
 	X(sub_fd)                                                                                  \
-	X(sub_open)
+	X(sub_open)                                                                                \
+	X(sub_open_pattern)
 
 struct sq_api {
 #define X(f) __typeof__(shmq_##f) *f_##f;
@@ -81,6 +82,7 @@ static struct sq_api sq_api; /* what the scenarios below call */
 #define shmq_sub_close (sq_api.f_sub_close)
 #define shmq_sub_fd (sq_api.f_sub_fd)
 #define shmq_sub_open (sq_api.f_sub_open)
+#define shmq_sub_open_pattern (sq_api.f_sub_open_pattern)
 
 /* scen_shmq.c's entry points, renamed in this copy */
 #define scen_shmq_pingpong_spin sqc_pingpong_spin
@@ -101,7 +103,10 @@ static struct sq_api sq_api; /* what the scenarios below call */
 #define scen_shmq_mixed sqc_mixed
 #define scen_shmq_mixed_excl sqc_mixed_excl
 #define scen_shmq_fanout sqc_fanout
+#define scen_shmq_pingpong_spin_pattern sqc_pingpong_spin_pattern
+#define scen_shmq_stream_pattern sqc_stream_pattern
 
+#define SQ_NO_FILTER
 #include "scen_shmq.c"
 
 /* dlopen() one of the libraries: the path in its variable, the build's, the installed one. */

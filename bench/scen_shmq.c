@@ -18,7 +18,18 @@
  *    channel (so the publisher's rate is that of delivering every message to
  *    every subscriber, not of outrunning lapped ones); a paced phase measures
  *    latency to the first and the last subscriber, then a back-to-back phase
- *    the publisher's rate and the share the slowest subscriber received.
+ *    the publisher's rate and the share the slowest subscriber received;
+ *  - pattern: the spinning ping-pong and the streaming scenario with every
+ *    subscriber opened by shmq_sub_open_pattern() on a pattern that matches
+ *    its one channel (the run's name with the pid token as `*`), to put a
+ *    price on the pattern handle's dispatch;
+ *  - filter: the stream with a key on every message (one of ten, by
+ *    sequence number), read whole (shmq-keyed) or through a key-equal filter
+ *    that passes one in ten (shmq-filter90); the rate is of messages the
+ *    reader's cursor passed, delivered or not;
+ *  - pattern over 8 channels: eight children, each the exclusive publisher
+ *    of its own channel, and one pattern subscription of all eight; the
+ *    aggregate rate, each channel's order checked (shmq-pattern8).
  *
  * Each run creates its channels, forks its peers (each connects on its own:
  * a client is not shared across fork) and deletes the channels at the end.
@@ -46,6 +57,9 @@ struct sq_mode {
 	unsigned batch;	     /* streaming: 0, or messages per atomic batch */
 	int publishv;	     /* batches by shmq_publishv(), else claimv + commitv */
 	int mixed;	     /* streaming: the mixed-size workload */
+	int pattern;	     /* subscribers by shmq_sub_open_pattern() */
+	int keyed;	     /* streaming: each message's key is "k" and its seq % 10 */
+	int filter;	     /* streaming: the reader passes over all but key "k0" */
 };
 
 struct sq {
@@ -127,6 +141,16 @@ static void sq_close(struct sq *q)
 	q->c = NULL;
 }
 
+/* A subscriber on name through a pattern that matches it alone: bench.KIND.*.RUN.X */
+static int sq_sub_pattern(struct sq *q, const char *name, const struct shmq_sub_opts *so)
+{
+	char pattern[64];
+	const char *pid = strchr(strchr(name, '.') + 1, '.') + 1, *rest = strchr(pid, '.');
+
+	snprintf(pattern, sizeof(pattern), "%.*s*%s", (int)(pid - name), name, rest);
+	return shmq_sub_open_pattern(q->c, pattern, so, &q->sub);
+}
+
 /* Connect, then open a subscriber on sub_name and a publisher on pub_name (either may be NULL). */
 static int sq_open(struct sq *q, const char *pub_name, const char *sub_name)
 {
@@ -137,7 +161,8 @@ static int sq_open(struct sq *q, const char *pub_name, const char *sub_name)
 	q->epfd = -1;
 	err = shmq_connect(q->cfg->socket_path, &q->c);
 	if (!err && sub_name)
-		err = shmq_sub_open(q->c, sub_name, &so, &q->sub);
+		err = q->mode.pattern ? sq_sub_pattern(q, sub_name, &so)
+				      : shmq_sub_open(q->c, sub_name, &so, &q->sub);
 	if (!err && pub_name)
 		err = shmq_pub_open(q->c, pub_name, NULL, &q->pub);
 	if (err)
@@ -282,6 +307,13 @@ static int sq_pingpong(const struct bench_cfg *cfg, struct bench_out *out, uint3
 int scen_shmq_pingpong_spin(const struct bench_cfg *cfg, struct bench_out *out)
 {
 	return sq_pingpong(cfg, out, SHMQ_WAIT_SPIN, &sq_shared);
+}
+
+int scen_shmq_pingpong_spin_pattern(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	static const struct sq_mode mode = {.publishers = SHMQ_PUBLISHERS_MANY, .pattern = 1};
+
+	return sq_pingpong(cfg, out, SHMQ_WAIT_SPIN, &mode);
 }
 
 int scen_shmq_pingpong_spin_excl(const struct bench_cfg *cfg, struct bench_out *out)
@@ -480,6 +512,214 @@ int scen_shmq_stream(const struct bench_cfg *cfg, struct bench_out *out)
 {
 	return sq_stream(cfg, out, &sq_shared, sq_st_parent);
 }
+
+int scen_shmq_stream_pattern(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	static const struct sq_mode mode = {.publishers = SHMQ_PUBLISHERS_MANY, .pattern = 1};
+
+	return sq_stream(cfg, out, &mode, sq_st_parent);
+}
+
+#ifndef SQ_NO_FILTER /* scen_counters.c's copy has no table entries for these calls */
+static int sq_publish_keyed(void *t, void *buf, uint32_t len)
+{
+	struct sq *q = t;
+	char key[4] = {'k', (char)('0' + q->seq++ % 10)};
+	struct shmq_msg_opts o = {.fields = SHMQ_F_KEY, .key = key, .key_len = 2};
+	int err = shmq_publish_opts(q->pub, buf, len, &o, -1, NULL);
+
+	return err ? sq_fail(q, err) : 0;
+}
+
+static int sq_keyed_child(void *arg, unsigned idx)
+{
+	struct sq *q = arg;
+	int err;
+
+	(void)idx;
+	q->c = NULL;
+	q->seq = 0;
+	err = sq_open(q, q->ping, NULL);
+	if (!err)
+		err = st_producer_start(q, q->sync, q->cfg, q->buf, sq_publish_keyed);
+	sq_close(q);
+	return err;
+}
+
+/* Receive every message (or, filtered, every tenth) and time the cursor's passage. */
+static int sq_keyed_consume(struct sq *p)
+{
+	struct shmq_filter_term t = {.kind = SHMQ_FILTER_KEY_EQ, .value = "k0", .value_len = 2};
+	struct shmq_filter f = {&t, 1, SHMQ_FILTER_ALL};
+	uint64_t n = p->cfg->warmup + p->cfg->iters, step = p->mode.filter ? 10 : 1, want = 0;
+	uint64_t t0 = 0, first = 0, last = 0;
+	int err = p->mode.filter ? shmq_sub_set_filter(p->sub, &f) : 0;
+
+	if (err)
+		return sq_fail(p, err);
+	proc_parent_go(p->sync, 1);
+	for (; !err && want < n; want += step) {
+		err = drive_recv_check(p, p->buf, p->cfg->size_bytes, sq_recv, want);
+		if (!t0 && want >= p->cfg->warmup) {
+			t0 = now_ns();
+			first = want;
+		}
+		last = want;
+	}
+	if (!err && last > first)
+		p->out->msgs_per_s = (double)(last - first) * 1e9 / (double)(now_ns() - t0);
+	return err;
+}
+
+static int sq_keyed_parent(void *arg)
+{
+	struct sq *q = arg, p = *q;
+	int err;
+
+	p.c = NULL;
+	err = sq_open(&p, NULL, p.ping);
+	if (!err)
+		err = sq_keyed_consume(&p);
+	q->err = p.err;
+	sq_close(&p);
+	return sq_result(q, err, "stream");
+}
+
+static int sq_keyed(const struct bench_cfg *cfg, struct bench_out *out, const struct sq_mode *mode)
+{
+	struct sq q;
+	int err = sq_setup(&q, cfg, out, mode, "st", 1, 0);
+
+	q.wait = SHMQ_WAIT_SPIN_SLEEP;
+	if (!err)
+		err = sq_result(&q,
+				proc_run(cfg, 1, sq_keyed_child, sq_keyed_parent, &q, out->reason),
+				"stream");
+	sq_teardown(&q, 1, 0);
+	return err;
+}
+
+int scen_shmq_stream_keyed(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	static const struct sq_mode mode = {.publishers = SHMQ_PUBLISHERS_ONE, .keyed = 1};
+
+	return sq_keyed(cfg, out, &mode);
+}
+
+int scen_shmq_stream_filter90(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	static const struct sq_mode mode = {
+	    .publishers = SHMQ_PUBLISHERS_ONE, .keyed = 1, .filter = 1};
+
+	return sq_keyed(cfg, out, &mode);
+}
+
+#define SQ_P8 8 /* channels of shmq-pattern8 */
+
+/* Channel k of shmq-pattern8: the run's "a" channel, then its name with "a" as k. */
+static void sq_p8_name(const struct sq *q, unsigned k, char *buf, size_t len)
+{
+	if (!k)
+		snprintf(buf, len, "%s", q->ping);
+	else
+		snprintf(buf, len, "%.*s%u", (int)strlen(q->ping) - 1, q->ping, k);
+}
+
+static int sq_p8_child(void *arg, unsigned idx)
+{
+	struct sq *q = arg, p = *q;
+	struct bench_cfg cfg = *q->cfg;
+	char name[64];
+	int err;
+
+	cfg.warmup /= SQ_P8;
+	cfg.iters /= SQ_P8;
+	p.cfg = &cfg;
+	p.c = NULL;
+	sq_p8_name(q, idx, name, sizeof(name));
+	err = sq_open(&p, name, NULL);
+	if (!err)
+		err = st_producer_start(&p, p.sync, p.cfg, p.buf, sq_publish);
+	sq_close(&p);
+	return err;
+}
+
+/* Every message of the eight channels once, each channel in order; the aggregate rate. */
+static int sq_p8_consume(struct sq *p)
+{
+	uint64_t per = p->cfg->warmup / SQ_P8 + p->cfg->iters / SQ_P8,
+		 warm = p->cfg->warmup / SQ_P8;
+	uint64_t next[SQ_P8] = {0}, got = 0, t0 = 0, seq;
+	struct shmq_msg m;
+	int err = 0;
+
+	proc_parent_go(p->sync, SQ_P8);
+	if (!warm)
+		t0 = now_ns();
+	while (!err && got < per * SQ_P8) {
+		err = shmq_recv(p->sub, &m, -1);
+		if (err)
+			return sq_fail(p, err);
+		memcpy(&seq, m.data, sizeof(seq));
+		if (m.channel >= SQ_P8 || m.len != p->cfg->size_bytes || m.lost ||
+		    seq != next[m.channel]++)
+			return -EBADMSG;
+		if (++got == warm * SQ_P8)
+			t0 = now_ns();
+	}
+	p->out->msgs_per_s = (double)(got - warm * SQ_P8) * 1e9 / (double)(now_ns() - t0);
+	return 0;
+}
+
+static int sq_p8_parent(void *arg)
+{
+	struct sq *q = arg, p = *q;
+	struct shmq_sub_opts so = {.start = SHMQ_START_EARLIEST, .wait = SHMQ_WAIT_SPIN_SLEEP};
+	/* q->ping is bench.p8.PID.RUN.a: run points at "RUN.a" */
+	const char *run = strchr(strchr(strchr(q->ping, '.') + 1, '.') + 1, '.') + 1;
+	char pattern[64];
+	int err;
+
+	p.c = NULL;
+	/* bench.p8.*.RUN.*: the run's eight channels and no other */
+	snprintf(pattern, sizeof(pattern), "bench.p8.*.%.*s*", (int)strlen(run) - 1, run);
+	err = shmq_connect(p.cfg->socket_path, &p.c);
+	if (!err)
+		err = shmq_sub_open_pattern(p.c, pattern, &so, &p.sub);
+	err = err ? sq_fail(&p, err) : sq_p8_consume(&p);
+	q->err = p.err;
+	sq_close(&p);
+	return sq_result(q, err, "stream");
+}
+
+int scen_shmq_stream_pattern8(const struct bench_cfg *cfg, struct bench_out *out)
+{
+	static const struct sq_mode mode = {.publishers = SHMQ_PUBLISHERS_ONE};
+	struct shmq_channel_opts o = {.policy = SHMQ_POLICY_BLOCK,
+				      .publishers = SHMQ_PUBLISHERS_ONE,
+				      .max_message_bytes =
+					  cfg->size_bytes < 64 ? 64 : cfg->size_bytes};
+	char name[64];
+	struct sq q;
+	unsigned k;
+	int err = sq_setup(&q, cfg, out, &mode, "p8", 1, 0);
+
+	for (k = 1; !err && k < SQ_P8; k++) {
+		sq_p8_name(&q, k, name, sizeof(name));
+		err = shmq_channel_create(q.c, name, &o);
+		err = err ? sq_result(&q, sq_fail(&q, err), "create channel") : 0;
+	}
+	if (!err)
+		err = sq_result(
+		    &q, proc_run(cfg, SQ_P8, sq_p8_child, sq_p8_parent, &q, out->reason), "stream");
+	for (unsigned i = 1; q.c && i < k; i++) {
+		sq_p8_name(&q, i, name, sizeof(name));
+		shmq_channel_delete(q.c, name);
+	}
+	sq_teardown(&q, 1, 0);
+	return err;
+}
+#endif
 
 int scen_shmq_stream_batch(const struct bench_cfg *cfg, struct bench_out *out)
 {

@@ -33,6 +33,7 @@
 #include "request.h"
 #include "shmq_types.h"
 #include "wait.h"
+#include "watch.h"
 
 #define MAX_BAD_REQUESTS 8u
 #define MAX_LOGGED_BAD 3u
@@ -204,6 +205,7 @@ static void client_drop(struct ctl *c, struct client *cl)
 
 	while (cl->nh)
 		request_release_handle(c, cl, cl->nh - 1);
+	watch_drop_all(cl);
 	if (!cl->hello)
 		c->unhello--;
 	epoll_ctl(c->epfd, EPOLL_CTL_DEL, cl->fd, NULL);

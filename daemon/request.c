@@ -23,6 +23,7 @@
 #include "segment.h"
 #include "shmq_types.h"
 #include "wait.h"
+#include "watch.h"
 #include "watchdog.h"
 
 static bool may(const struct ctl *c, const struct client *cl, const struct channel *ch,
@@ -131,7 +132,10 @@ static int create_for(struct ctl *c, struct client *cl, const char *name,
 		err = numa_spec_resolve(&spec, cl->pid); /* LOCAL: the creator's node */
 	if (err)
 		return err;
-	return registry_create_by(c->reg, &spec, cl->uid, ctl_who(cl), out);
+	err = registry_create_by(c->reg, &spec, cl->uid, ctl_who(cl), out);
+	if (!err)
+		watch_channel_changed(c, *out);
+	return err;
 }
 
 static int op_create(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
@@ -195,6 +199,7 @@ static int op_delete(struct ctl *c, struct client *cl, const void *body, struct 
 		return ctl_deny(c, cl, "delete", ch->name, "not_owner", -SHMQ_EPERM);
 	info_fill((struct proto_info *)rep->body, ch);
 	rep->len = sizeof(struct proto_info);
+	watch_channel_changed(c, ch);
 	registry_delete(c->reg, ch, ctl_who(cl));
 	return 0;
 }
@@ -694,6 +699,10 @@ static const struct {
     [OP_RESUME] = {op_resume, sizeof(struct proto_resume)},
     [OP_REPAIR] = {op_repair, sizeof(struct proto_name)},
     [OP_GROUP] = {op_group, sizeof(struct proto_group)},
+    [OP_MATCH] = {watch_op_match, sizeof(struct proto_match_req)},
+    [OP_WATCH] = {watch_op_watch, sizeof(struct proto_watch_req)},
+    [OP_UNWATCH] = {watch_op_unwatch, sizeof(struct proto_watch)},
+    [OP_WATCHES] = {watch_op_list, sizeof(struct proto_list_req)},
 };
 
 int request_check(const struct client *cl, const struct proto_hdr *h, size_t n)
@@ -716,4 +725,19 @@ int request_check(const struct client *cl, const struct proto_hdr *h, size_t n)
 int request_run(struct ctl *c, struct client *cl, uint32_t op, const void *body, struct reply *rep)
 {
 	return ops[op].fn(c, cl, body, rep);
+}
+
+bool request_may_subscribe(const struct ctl *c, const struct client *cl, const struct channel *ch)
+{
+	return may(c, cl, ch, ROLE_SUB);
+}
+
+bool request_visible(const struct ctl *c, const struct client *cl, const struct channel *ch)
+{
+	return visible(c, cl, ch);
+}
+
+void request_info_fill(struct proto_info *o, const struct channel *ch)
+{
+	info_fill(o, ch);
 }

@@ -39,6 +39,9 @@ struct client {
 	uint32_t nh;
 	uint32_t caph;
 	struct handle *h;
+	struct watch *w; /* its subject-pattern watches (watch.c) */
+	uint32_t nw;
+	uint64_t watch_seq;
 };
 
 struct ctl {
@@ -93,6 +96,11 @@ int request_check(const struct client *cl, const struct proto_hdr *h, size_t n);
 
 /* Run a checked request: the op's handler fills rep; 0 or -SHMQ_E.... */
 int request_run(struct ctl *c, struct client *cl, uint32_t op, const void *body, struct reply *rep);
+
+/* For watch.c: may the client subscribe to ch; may it see ch (list, info); ch's OP_INFO row. */
+bool request_may_subscribe(const struct ctl *c, const struct client *cl, const struct channel *ch);
+bool request_visible(const struct ctl *c, const struct client *cl, const struct channel *ch);
+void request_info_fill(struct proto_info *o, const struct channel *ch);
 
 /* Release handle at of a client: its slot and its channel reference. */
 void request_release_handle(struct ctl *c, struct client *cl, uint32_t at);

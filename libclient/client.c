@@ -310,7 +310,7 @@ SHMQ_EXPORT int shmq_channel_repair(struct shmq_client *c, const char *name, uin
 	return err;
 }
 
-static void info_from_wire(struct shmq_channel_info *o, const struct proto_info *w)
+void client_info_from_wire(struct shmq_channel_info *o, const struct proto_info *w)
 {
 	memset(o, 0, sizeof(*o));
 	memcpy(o->name, w->name, sizeof(o->name) - 1);
@@ -337,7 +337,7 @@ SHMQ_EXPORT int shmq_channel_info(struct shmq_client *c, const char *name,
 		return -SHMQ_EINVAL;
 	err = name_call(c, OP_INFO, 0, name, &resp, sizeof(resp));
 	if (!err)
-		info_from_wire(out, &resp);
+		client_info_from_wire(out, &resp);
 	return err;
 }
 
@@ -369,7 +369,7 @@ SHMQ_EXPORT int shmq_channel_list(struct shmq_client *c, struct shmq_channel_inf
 		if (resp.count > PROTO_LIST_ROWS)
 			return -SHMQ_EPROTO;
 		for (uint32_t i = 0; i < resp.count && filled < max; i++)
-			info_from_wire(&out[filled++], &resp.rows[i]);
+			client_info_from_wire(&out[filled++], &resp.rows[i]);
 		req.start += resp.count;
 	} while (resp.count && filled < max && req.start < resp.total);
 	return resp.total > (uint32_t)INT32_MAX ? -SHMQ_EPROTO : (int)resp.total;

@@ -228,6 +228,23 @@ int client_check(struct shmq_client *c, const struct client_handle *h)
 	return err;
 }
 
+int client_daemon(struct shmq_client *c, uint32_t *pid)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (hung_up_locked(c))
+		down_locked(c);
+	reconnect_locked(c, false);
+	*pid = c->daemon_pid;
+	if (c->fd < 0)
+		err = c->down_since_ns && wait_now_ns() - c->down_since_ns > DAEMON_GRACE_NS
+			  ? -SHMQ_ECLOSED
+			  : -SHMQ_ENODAEMON;
+	pthread_mutex_unlock(&c->lock);
+	return err;
+}
+
 int client_pub_check(struct shmq_client *c, const struct client_handle *h)
 {
 	int err;

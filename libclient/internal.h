@@ -79,6 +79,9 @@ int client_wire_name(char wire[PROTO_NAME_BYTES], const char *name);
 
 void client_wire_opts(struct proto_chan_opts *w, const struct shmq_channel_opts *o);
 
+/* A channel info row as the daemon sent it, for the caller. */
+void client_info_from_wire(struct shmq_channel_info *o, const struct proto_info *w);
+
 /*
  * Begin an OP_OPEN request of role for name, with create and the channel
  * settings (NULL: none given). -SHMQ_EINVAL without a client or an out
@@ -117,6 +120,14 @@ void client_handle_close(struct shmq_client *c, struct client_handle *h);
  * than DAEMON_GRACE_NS.
  */
 int client_check(struct shmq_client *c, const struct client_handle *h);
+
+/*
+ * For a pattern subscription with nothing to read: is the daemon there
+ * (reconnecting, with backoff, if it went away)? 0 and the pid of the one
+ * connected now, -SHMQ_ENODAEMON while it is away, -SHMQ_ECLOSED once it
+ * stayed away longer than DAEMON_GRACE_NS.
+ */
+int client_daemon(struct shmq_client *c, uint32_t *pid);
 
 /*
  * For a publisher, every PUB_LOOK_EVERY claims once PUB_LOOK_NS passed

@@ -98,6 +98,8 @@ struct shmq_msg {
 	const void *ext;       /* the header fields, encoded: read them with shmq_msg_fields() */
 	uint32_t ext_bytes;    /* 0: the message has none */
 	uint32_t deliveries;   /* group members: 1 the first time, more when redelivered; else 0 */
+	uint32_t channel;      /* pattern subscriptions: its channel's index (shmq_sub_channel()) */
+	uint32_t reserved;     /* 0 */
 };
 
 /* shmq_msg.flags */
@@ -191,6 +193,19 @@ struct shmq_sub_stats {
 	uint64_t received;
 	uint64_t lost_overrun;	 /* overwritten before they were read (drop policy) */
 	uint64_t lost_abandoned; /* their publisher died or stalled between claim and commit */
+};
+
+/*
+ * shmq_sub_stats() and the counters added since (shmq_sub_counts()); struct
+ * shmq_sub_stats keeps its size for programs built before them.
+ */
+struct shmq_sub_counts {
+	uint64_t received;
+	uint64_t lost_overrun;
+	uint64_t lost_abandoned;
+	uint64_t filtered; /* passed over by the subscriber's filter (shmq_sub_set_filter()) */
+	uint64_t unopened; /* pattern handles: matching channels it could not open */
+	uint64_t reserved[3];
 };
 
 /* ---- connection ------------------------------------------------------- */
@@ -449,7 +464,11 @@ int shmq_sub_fd(const struct shmq_sub *sub);
 /* Counters of this subscriber. */
 void shmq_sub_stats(const struct shmq_sub *sub, struct shmq_sub_stats *out);
 
-/* The offset the next shmq_recv() will look at. */
+/* Counters of this subscriber, with filtered and (pattern handles) unopened. */
+void shmq_sub_counts(const struct shmq_sub *sub, struct shmq_sub_counts *out);
+
+/* The offset the next shmq_recv() will look at; 0 for a pattern handle (offsets are per channel).
+ */
 uint64_t shmq_sub_position(const struct shmq_sub *sub);
 
 /*
@@ -468,6 +487,97 @@ uint64_t shmq_sub_position(const struct shmq_sub *sub);
  * -SHMQ_EINVAL.
  */
 int shmq_sub_skip(struct shmq_sub *sub, uint64_t *lost);
+
+/* ---- routing: pattern subscriptions and filters ---------------------------- */
+
+/*
+ * Subscribe to every channel whose name matches pattern (NATS rules: `*`
+ * is one token, `>` one or more trailing tokens, as in "orders.*.created"
+ * or "orders.>") and that the caller may subscribe to: those that exist now
+ * (from opts->start) and those created while the handle is open (from their
+ * first message). opts as for shmq_sub_open() (NULL: latest, spin then
+ * sleep); create is not allowed (-SHMQ_EINVAL). shmq_recv(), shmq_poll(),
+ * shmq_recv_copy(), shmq_msg_verify(), shmq_sub_fd(), shmq_sub_stats(),
+ * shmq_sub_counts() and
+ * shmq_sub_close() take the handle; msg->channel names the message's
+ * channel, msg->offset is its offset there, order and loss are per channel.
+ * A matched channel that is deleted ends for itself only, after its last
+ * message. shmq_sub_fd() is always available: an epoll descriptor that
+ * becomes readable when any matched channel has a message or a new one
+ * matches (after a receive with timeout 0 said -SHMQ_EAGAIN). Needs a
+ * daemon of protocol minor 8 (-SHMQ_EVERSION). -SHMQ_EPATTERN for a
+ * malformed pattern.
+ */
+int shmq_sub_open_pattern(struct shmq_client *client, const char *pattern,
+			  const struct shmq_sub_opts *opts, struct shmq_sub **out);
+
+/* One channel of a pattern subscription, by its index (msg->channel). */
+struct shmq_sub_channel {
+	const char *name; /* valid until the handle is closed */
+	uint32_t ended;	  /* 1: the channel was deleted and its messages are all read */
+	uint32_t reserved;
+	struct shmq_sub_counts st; /* this channel's counters */
+};
+
+/*
+ * The channel of index (0 .. shmq_sub_channels() - 1). Indices are never
+ * reused while the handle is open. -SHMQ_EINVAL, -SHMQ_ENOENT past the end,
+ * -SHMQ_ESTATE for a plain subscriber.
+ */
+int shmq_sub_channel(const struct shmq_sub *sub, uint32_t index, struct shmq_sub_channel *out);
+uint32_t shmq_sub_channels(const struct shmq_sub *sub);
+
+/*
+ * The channels matching pattern that the caller may see, as
+ * shmq_channel_list() lists them: fills up to max, returns how many match.
+ */
+int shmq_channel_match(struct shmq_client *client, const char *pattern,
+		       struct shmq_channel_info *out, size_t max);
+
+/* 0 if pattern is a valid subject pattern, else -SHMQ_EPATTERN. */
+int shmq_pattern_check(const char *pattern);
+
+/* Kinds of filter terms. */
+enum shmq_filter_kind {
+	SHMQ_FILTER_KEY_EQ = 1,	      /* the key equals value */
+	SHMQ_FILTER_KEY_PREFIX = 2,   /* the key starts with value */
+	SHMQ_FILTER_KEY_HASH = 3,     /* shmq_key_hash(key) % buckets is in [lo, hi] */
+	SHMQ_FILTER_HEADER_EQ = 4,    /* a user header named name has the value value */
+	SHMQ_FILTER_HEADER_HAS = 5,   /* a user header named name is present */
+	SHMQ_FILTER_CONTENT_TYPE = 6, /* the content type equals value */
+};
+
+/* One term; value and name are copied by shmq_sub_set_filter(). */
+struct shmq_filter_term {
+	uint32_t kind; /* enum shmq_filter_kind */
+	uint32_t value_len;
+	const void *value; /* KEY_EQ, KEY_PREFIX (1..1024), HEADER_EQ (0..1024), CONTENT_TYPE */
+	const char *name;  /* HEADER_EQ, HEADER_HAS: NUL-terminated, 1..255 bytes */
+	uint32_t buckets;  /* KEY_HASH: 1 .. 2^31 */
+	uint32_t lo, hi;   /* KEY_HASH: lo <= hi < buckets */
+	uint32_t reserved;
+};
+
+#define SHMQ_FILTER_ALL 0u /* every term must hold */
+#define SHMQ_FILTER_ANY 1u /* one term holding is enough */
+#define SHMQ_FILTER_MAX_TERMS 16u
+
+struct shmq_filter {
+	const struct shmq_filter_term *terms;
+	uint32_t nterms; /* 1 .. SHMQ_FILTER_MAX_TERMS */
+	uint32_t match;	 /* SHMQ_FILTER_ALL or SHMQ_FILTER_ANY */
+};
+
+/*
+ * Deliver only the messages that pass filter; the others advance the
+ * cursor and are counted in shmq_sub_counts().filtered, never as lost. The
+ * terms are evaluated on the record in place, before anything is copied.
+ * A message without the field a term reads fails that term. filter is
+ * copied; NULL removes the filter. For a pattern handle it applies to every
+ * channel, now and later. -SHMQ_EFILTER: no terms, too many, an unknown
+ * kind or match, a value or name out of range.
+ */
+int shmq_sub_set_filter(struct shmq_sub *sub, const struct shmq_filter *filter);
 
 /* ---- monitoring ------------------------------------------------------- */
 
@@ -708,6 +818,23 @@ int shmq_group_info(struct shmq_client *client, const char *channel, const char 
 
 /* Delete a group no member is in (-SHMQ_EBUSY otherwise): the channel's administrators. */
 int shmq_group_delete(struct shmq_client *client, const char *channel, const char *group);
+
+/* One pattern subscription open on shmqd (shmq_daemon_patterns()). */
+struct shmq_daemon_pattern {
+	uint32_t pid;
+	uint32_t uid;
+	uint32_t channels; /* matching channels its connection holds a subscriber on */
+	uint32_t reserved;
+	char pattern[SHMQ_NAME_MAX + 1];
+};
+
+/*
+ * The pattern subscriptions the caller may see (all for root and the
+ * daemon's uid, its own uid's otherwise), up to max into rows. Returns
+ * how many there are (which may exceed max) or a negative error;
+ * -SHMQ_EVERSION from a daemon before protocol minor 8.
+ */
+int shmq_daemon_patterns(struct shmq_client *client, struct shmq_daemon_pattern *rows, size_t max);
 
 /* ---- errors ----------------------------------------------------------- */
 

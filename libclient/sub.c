@@ -16,7 +16,11 @@
  * a run of wake-ups that bring nothing is paced, and a sleep wakes every
  * DAEMON_CHECK_NS to see whether the channel was deleted or the daemon
  * went away (the daemon's watchdog wakes readers left asleep behind the
- * tail).
+ * tail). A handle opened by shmq_sub_open_pattern() holds no channel
+ * itself: every public call hands it to pattern_sub.c (s->pat), which drives
+ * one plain handle per matched channel through sub_recv_member(). A filter
+ * (filter.c) is one call in read_one(): what it rejects advances the cursor
+ * and is counted, never delivered.
  */
 #include <poll.h>
 #include <stdlib.h>
@@ -24,7 +28,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "filter.h"
 #include "internal.h"
+#include "pattern_sub.h"
 #include "wait.h"
 
 #define DEFAULT_SPIN_NS 20000u
@@ -57,6 +63,9 @@ struct shmq_sub {
 	int efd;
 	struct log_rec last;
 	struct shmq_sub_stats st;
+	uint64_t filtered;     /* messages the filter passed over */
+	struct filter *filter; /* NULL: deliver everything */
+	struct pattern *pat;   /* a pattern handle: everything is pattern.c's */
 };
 
 SHMQ_EXPORT int shmq_sub_open(struct shmq_client *c, const char *name,
@@ -131,11 +140,17 @@ SHMQ_EXPORT void shmq_sub_close(struct shmq_sub *s)
 {
 	if (!s)
 		return;
+	if (s->pat) {
+		pattern_close(s->pat);
+		free(s);
+		return;
+	}
 	sub_disarm(s);
 	client_handle_close(s->client, &s->h);
 	chan_unmap(&s->m);
 	if (s->efd >= 0)
 		close(s->efd);
+	filter_free(s->filter);
 	free(s);
 }
 
@@ -191,7 +206,7 @@ static void count_lost(struct shmq_sub *s, const struct log_rec *rec, uint64_t u
 	s->lost_pending += n;
 }
 
-static int read_one(struct shmq_sub *s, struct log_rec *rec)
+static int read_next(struct shmq_sub *s, struct log_rec *rec)
 {
 	for (;;) {
 		int r = log_read(&s->m.v, &s->cur, rec);
@@ -208,6 +223,29 @@ static int read_one(struct shmq_sub *s, struct log_rec *rec)
 		}
 		log_advance(&s->cur, rec); /* below the asked offset: not delivered */
 	}
+}
+
+/* rec is ready and s has a filter: rec, or the next message that passes it. */
+static __attribute__((noinline)) int read_filtered(struct shmq_sub *s, struct log_rec *rec)
+{
+	int r = 1;
+
+	while (r == 1 && !filter_pass(s->filter, rec->ext, rec->ext_bytes)) {
+		s->filtered++;
+		log_advance(&s->cur, rec);
+		r = read_next(s, rec);
+	}
+	return r;
+}
+
+/* The next message that passes the filter (what read_next() says, with none). */
+static inline int read_one(struct shmq_sub *s, struct log_rec *rec)
+{
+	int r = read_next(s, rec);
+
+	if (__builtin_expect(s->filter != NULL, 0) && r == 1)
+		return read_filtered(s, rec);
+	return r;
 }
 
 /* Move the cursor forward to `to`, counting the messages it passes as lost. */
@@ -539,6 +577,8 @@ SHMQ_EXPORT int shmq_recv(struct shmq_sub *s, struct shmq_msg *msg, int64_t time
 
 	if (!s || !msg)
 		return -SHMQ_EINVAL;
+	if (__builtin_expect(s->pat != NULL, 0))
+		return pattern_recv(s->pat, msg, NULL, 0, false, timeout_ns);
 	release_held(s);
 	err = wait_next(s, &rec, timeout_ns);
 	/* while messages stream, move the cursor once per batch: its cache
@@ -557,6 +597,8 @@ SHMQ_EXPORT int shmq_msg_verify(const struct shmq_sub *s, const struct shmq_msg 
 {
 	struct log_rec rec;
 
+	if (s && s->pat)
+		return msg ? pattern_verify(s->pat, msg) : -SHMQ_EINVAL;
 	if (!s || !msg || msg->seal % REC_ALIGN ||
 	    msg->seal >= atomic_load_explicit(&s->m.v.data->tail_bytes, memory_order_acquire))
 		return -SHMQ_EINVAL;
@@ -575,6 +617,8 @@ SHMQ_EXPORT int shmq_recv_copy(struct shmq_sub *s, void *buf, size_t len, struct
 
 	if (!buf && len)
 		return -SHMQ_EINVAL;
+	if (s && s->pat)
+		return msg ? pattern_recv(s->pat, msg, buf, len, true, timeout_ns) : -SHMQ_EINVAL;
 	for (;;) {
 		err = shmq_recv(s, msg, timeout_ns);
 		if (err)
@@ -608,6 +652,8 @@ SHMQ_EXPORT int shmq_poll(struct shmq_sub *s, shmq_msg_cb cb, void *arg, unsigne
 
 	if (!s || !cb || !max)
 		return -SHMQ_EINVAL;
+	if (s->pat)
+		return pattern_poll(s->pat, cb, arg, max, timeout_ns);
 	release_held(s);
 	err = wait_next(s, &rec, timeout_ns);
 	while (!err) {
@@ -636,6 +682,8 @@ SHMQ_EXPORT int shmq_sub_skip(struct shmq_sub *s, uint64_t *lost)
 
 	if (!s)
 		return -SHMQ_EINVAL;
+	if (s->pat)
+		return pattern_skip(s->pat, lost);
 	release_held(s);
 	from = s->cur.pos;
 	err = log_skip(&s->m.v, &s->cur, &to);
@@ -652,18 +700,98 @@ SHMQ_EXPORT int shmq_sub_fd(const struct shmq_sub *s)
 {
 	if (!s)
 		return -SHMQ_EINVAL;
+	if (s->pat)
+		return pattern_fd(s->pat);
 	return s->wait_mode == SHMQ_WAIT_EVENTFD && s->efd >= 0 ? s->efd : -SHMQ_ESTATE;
 }
 
 SHMQ_EXPORT void shmq_sub_stats(const struct shmq_sub *s, struct shmq_sub_stats *out)
 {
-	if (s && out)
+	struct shmq_sub_counts all;
+
+	if (s && out && s->pat) {
+		pattern_counts(s->pat, &all);
+		*out = (struct shmq_sub_stats){all.received, all.lost_overrun, all.lost_abandoned};
+	} else if (s && out) {
 		*out = s->st;
+	}
+}
+
+SHMQ_EXPORT void shmq_sub_counts(const struct shmq_sub *s, struct shmq_sub_counts *out)
+{
+	if (s && out && s->pat)
+		pattern_counts(s->pat, out);
+	else if (s && out)
+		*out = (struct shmq_sub_counts){.received = s->st.received,
+						.lost_overrun = s->st.lost_overrun,
+						.lost_abandoned = s->st.lost_abandoned,
+						.filtered = s->filtered};
 }
 
 SHMQ_EXPORT uint64_t shmq_sub_position(const struct shmq_sub *s)
 {
-	if (!s)
+	if (!s || s->pat)
 		return 0;
 	return s->holding ? s->last.pos + 1 : s->cur.pos;
+}
+
+SHMQ_EXPORT int shmq_sub_set_filter(struct shmq_sub *s, const struct shmq_filter *filter)
+{
+	struct filter *f = NULL;
+	int err;
+
+	if (!s)
+		return -SHMQ_EINVAL;
+	if (filter) {
+		err = filter_build(filter, &f);
+		if (err)
+			return err;
+	}
+	if (s->pat)
+		return pattern_set_filter(s->pat, f);
+	filter_free(s->filter);
+	s->filter = f;
+	return 0;
+}
+
+struct shmq_sub *sub_wrap_pattern(struct pattern *p)
+{
+	struct shmq_sub *s = calloc(1, sizeof(*s));
+
+	if (s) {
+		s->pat = p;
+		s->efd = -1;
+	}
+	return s;
+}
+
+struct pattern *sub_pattern(const struct shmq_sub *s)
+{
+	return s ? s->pat : NULL;
+}
+
+void sub_take_filter(struct shmq_sub *s, struct filter *f)
+{
+	filter_free(s->filter);
+	s->filter = f;
+}
+
+int sub_wake_fd(const struct shmq_sub *s)
+{
+	return s->efd;
+}
+
+int sub_recv_member(struct shmq_sub *s, struct shmq_msg *msg, void *buf, size_t len, bool copy,
+		    bool arm)
+{
+	uint32_t mode = s->wait_mode;
+	int err;
+
+	/* timeout 0 in spin mode looks and returns; in event fd mode it also
+	 * arms the wake socket, which costs a membarrier(): only before a sleep */
+	if (!arm)
+		s->wait_mode = SHMQ_WAIT_SPIN;
+	err = copy ? shmq_recv_copy(s, buf, len, msg, 0) : shmq_recv(s, msg, 0);
+	s->wait_mode = mode;
+	return err;
 }

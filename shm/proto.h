@@ -24,18 +24,20 @@
 #define PROTO_STATS_ROWS 80u
 /*
  * The minor version each side announces in OP_HELLO. 2 added OP_STATS, 3
- * OP_RESUME, 4 OP_REPAIR, 5 proto_list.hidden, 6 OP_GROUP; a client asks a daemon of a lower minor
- * nothing it does not know (a daemon counts unknown ops as malformed requests). A later minor may
- * also append fields to a body (0 meaning what the earlier minor did): each side takes a longer
- * body from a peer of a higher minor and reads the fields it knows; from a peer of its own minor or
- * lower, a body must have exactly its size. OP_HELLO's bodies may be longer from anyone.
+ * OP_RESUME, 4 OP_REPAIR, 5 proto_list.hidden, 6 OP_GROUP, 8 OP_MATCH, OP_WATCH, OP_UNWATCH and
+ * OP_WATCHES (7 and op 13 are reserved); a client asks a daemon of a lower minor nothing it does
+ * not know (a daemon counts unknown ops as malformed requests). A later minor may also append
+ * fields to a body (0 meaning what the earlier minor did): each side takes a longer body from a
+ * peer of a higher minor and reads the fields it knows; from a peer of its own minor or lower, a
+ * body must have exactly its size. OP_HELLO's bodies may be longer from anyone.
  */
-#define PROTO_MINOR 6u
+#define PROTO_MINOR 8u
 #define PROTO_MINOR_STATS 2u
 #define PROTO_MINOR_RESUME 3u
 #define PROTO_MINOR_REPAIR 4u
 #define PROTO_MINOR_HIDDEN 5u
 #define PROTO_MINOR_GROUP 6u
+#define PROTO_MINOR_ROUTING 8u
 
 /*
  * The seq of the answer with which shmqd turns a connection away before
@@ -54,10 +56,14 @@ enum proto_op {
 	OP_OPEN = 6,
 	OP_CLOSE = 7,
 	OP_PEERS = 8,
-	OP_STATS = 9,	/* minor 2: the daemon's counters and clients */
-	OP_RESUME = 10, /* minor 3: re-register a handle opened with an earlier daemon */
-	OP_REPAIR = 11, /* minor 4: cut readers stuck at a bad record forward */
-	OP_GROUP = 12,	/* minor 6: consumer groups: join, info, delete */
+	OP_STATS = 9,	 /* minor 2: the daemon's counters and clients */
+	OP_RESUME = 10,	 /* minor 3: re-register a handle opened with an earlier daemon */
+	OP_REPAIR = 11,	 /* minor 4: cut readers stuck at a bad record forward */
+	OP_GROUP = 12,	 /* minor 6: consumer groups: join, info, delete */
+	OP_MATCH = 14,	 /* minor 8: the channels a subject pattern matches */
+	OP_WATCH = 15,	 /* minor 8: be told when matching channels come and go */
+	OP_UNWATCH = 16, /* minor 8: end a watch */
+	OP_WATCHES = 17, /* minor 8: the pattern subscribers the caller may see */
 	OP_MAX
 };
 
@@ -311,6 +317,48 @@ struct proto_group_info {
 
 static_assert(sizeof(struct proto_hdr) + sizeof(struct proto_group_info) <= PROTO_MAX_BYTES,
 	      "group info fits a datagram");
+
+/* OP_MATCH request; the response is a struct proto_list (its hidden is 0). */
+struct proto_match_req {
+	char pattern[PROTO_NAME_BYTES]; /* pattern.h */
+	uint32_t start;			/* first row, as OP_LIST */
+	uint32_t flags;			/* MATCH_SUBSCRIBE */
+};
+#define MATCH_SUBSCRIBE 1u /* only channels the caller may subscribe to (else: may see) */
+
+/*
+ * OP_WATCH request. The response is a struct proto_watch and one fd: the
+ * reader end of a datagram socket pair on which the daemon sends a byte
+ * when a channel matching the pattern that the caller may subscribe to is
+ * created or deleted. The watch ends with OP_UNWATCH or the connection.
+ */
+struct proto_watch_req {
+	char pattern[PROTO_NAME_BYTES];
+};
+/* OP_WATCH response, OP_UNWATCH request and response. */
+struct proto_watch {
+	uint64_t watch_id;
+};
+static_assert(sizeof(struct proto_match_req) == 264, "proto ABI");
+
+/* One watch as OP_WATCHES shows it. */
+struct proto_watch_row {
+	uint32_t pid;
+	uint32_t uid;
+	uint32_t channels; /* matching channels its connection holds a subscriber on */
+	uint32_t pad;
+	char pattern[PROTO_NAME_BYTES];
+};
+#define PROTO_WATCH_ROWS 12u
+/* OP_WATCHES response (the request is a struct proto_list_req): rows from start. */
+struct proto_watches {
+	uint32_t total;
+	uint32_t count;
+	struct proto_watch_row rows[PROTO_WATCH_ROWS];
+};
+static_assert(sizeof(struct proto_hdr) + sizeof(struct proto_watches) <= PROTO_MAX_BYTES,
+	      "watches fit a datagram");
+
 static_assert(sizeof(struct proto_hdr) + sizeof(struct proto_list) <= PROTO_MAX_BYTES,
 	      "list fits a datagram");
 static_assert(sizeof(struct proto_hdr) + sizeof(struct proto_stats) <= PROTO_MAX_BYTES,

@@ -67,11 +67,12 @@ struct opts {
 	int ack_none;	   /* --ack none: acked as taken, not after the output */
 	enum out_mode out;
 	const char *format;
-	int json; /* --json: sub, ls and info write JSON, pub reads JSON lines */
+	int json;		/* --json: sub, ls and info write JSON, pub reads JSON lines */
+	const char *key_prefix; /* sub --key-prefix */
 	/* pub */
 	enum in_mode in;
-	double rate; /* messages a second, 0 = as fast as possible */
-	struct shmq_msg_opts msg;
+	double rate;		  /* messages a second, 0 = as fast as possible */
+	struct shmq_msg_opts msg; /* sub: --key, -H and --content-type are its filter */
 	struct shmq_header headers[PUB_HEADERS_MAX];
 	const char *files[PUB_FILES_MAX];
 	unsigned nfiles;

@@ -64,17 +64,25 @@ const char *format_time(uint64_t ns, char *buf, size_t len)
 }
 
 /* --json: the object of cli_json.c on one line. 0, or -1 with errno (ENOMEM). */
-static int put_json(FILE *f, const struct shmq_msg *m, const struct shmq_msg_fields *mf)
+static int put_json(const struct out *out, const struct shmq_msg *m,
+		    const struct shmq_msg_fields *mf)
 {
 	json_t *o = json_from_msg(m, mf);
-	const char *line = o ? json_line(o) : NULL;
+	const char *line;
+
+	if (o && out->json_channel && out->channel &&
+	    json_object_set_new(o, "channel", json_string(out->channel))) {
+		json_decref(o);
+		o = NULL;
+	}
+	line = o ? json_line(o) : NULL;
 
 	json_decref(o);
 	if (!line) {
 		errno = ENOMEM;
 		return -1;
 	}
-	fputs(line, f); /* a write error stays in f */
+	fputs(line, out->f); /* a write error stays in f */
 	return 0;
 }
 
@@ -138,6 +146,10 @@ static int put_placeholder(const struct out *o, char x, const struct shmq_msg *m
 	case 'r':
 		put_bytes(f, mf->reply_to, mf->reply_to_len, o->escape);
 		break;
+	case 'n':
+		if (o->channel)
+			fputs(o->channel, f); /* a channel name: [A-Za-z0-9_.-] only */
+		break;
 	case '%':
 		fputc('%', f);
 		break;
@@ -170,7 +182,7 @@ static int escape_char(char x)
 static int put_format(const struct out *o, const char *fmt, const struct shmq_msg *m,
 		      const struct shmq_msg_fields *mf, const char **bad)
 {
-	static const char placeholders[] = "otTlLskhmcyr%";
+	static const char placeholders[] = "otTlLskhmcyrn%";
 
 	for (const char *p = fmt; *p; p++) {
 		int c = *p;
@@ -221,7 +233,7 @@ int format_message(const struct out *o, const struct shmq_msg *m)
 		put_format(o, o->format, m, &mf, &bad);
 		break;
 	case OUT_JSON:
-		if (put_json(o->f, m, &mf))
+		if (put_json(o, m, &mf))
 			return -1;
 		break;
 	case OUT_RAW:

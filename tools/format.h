@@ -15,8 +15,10 @@
 struct out {
 	FILE *f;
 	enum out_mode mode;
-	const char *format; /* OUT_FORMAT */
-	bool escape;	    /* escape non-printable bytes (stdout is a terminal) */
+	const char *format;  /* OUT_FORMAT */
+	bool escape;	     /* escape non-printable bytes (stdout is a terminal) */
+	const char *channel; /* the message's channel: %n, and "channel" in --json if ... */
+	bool json_channel;   /* ... a pattern subscription delivers from several */
 };
 
 /*

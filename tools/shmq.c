@@ -51,6 +51,7 @@ enum {
 	O_WAIT_MODE,
 	O_GROUP,
 	O_ACK,
+	O_KEY_PREFIX,
 };
 
 static const struct option longopts[] = {{"socket", required_argument, NULL, 's'},
@@ -85,6 +86,7 @@ static const struct option longopts[] = {{"socket", required_argument, NULL, 's'
 					 {"reply-to", required_argument, NULL, O_REPLY_TO},
 					 {"group", required_argument, NULL, O_GROUP},
 					 {"ack", required_argument, NULL, O_ACK},
+					 {"key-prefix", required_argument, NULL, O_KEY_PREFIX},
 					 {NULL, 0, NULL, 0}};
 
 static const char shortopts[] = "s:hVcn:t:wef:jrL0F:k:H:";
@@ -110,6 +112,11 @@ static unsigned opt_cmds(int c)
 		return FOR_PUB | FOR_SUB;
 	case 'j': /* sub and ls, info write JSON; pub reads it */
 		return FOR_PUB | FOR_SUB | FOR_LS | FOR_INFO;
+	case 'k': /* pub sets them, sub delivers only the messages that carry them */
+	case 'H':
+	case O_CONTENT_TYPE:
+		return FOR_PUB | FOR_SUB;
+	case O_KEY_PREFIX:
 	case O_FROM:
 	case O_LAST:
 	case O_WAIT_MODE:
@@ -444,6 +451,11 @@ static int parse_sub_opt(int c, const char *arg, struct opts *o)
 			return usage_error("--format %s: unknown placeholder or escape at \"%s\"",
 					   arg, bad);
 		return 0;
+	case O_KEY_PREFIX:
+		if (!arg[0] || strlen(arg) > 1024)
+			return usage_error("--key-prefix %s: %s", arg, "1 to 1024 bytes");
+		o->key_prefix = arg;
+		return 0;
 	default: /* 'r' */
 		o->out = OUT_RAW;
 		return 0;
@@ -719,23 +731,30 @@ static void say_hidden(struct shmq_client *c)
 			n, n == 1 ? " is" : "s are", (unsigned)getuid(), n == 1 ? "it" : "them");
 }
 
-static int cmd_ls(struct shmq_client *c, const struct opts *o)
+/* The channels, or (pattern not NULL) those matching pattern: as shmq_channel_list(). */
+static int ls_rows(struct shmq_client *c, const char *pattern, struct shmq_channel_info *out,
+		   size_t max)
+{
+	return pattern ? shmq_channel_match(c, pattern, out, max) : shmq_channel_list(c, out, max);
+}
+
+static int cmd_ls(struct shmq_client *c, const char *pattern, const struct opts *o)
 {
 	struct shmq_channel_info *rows = NULL;
-	int n = shmq_channel_list(c, NULL, 0);
+	int n = ls_rows(c, pattern, NULL, 0);
 
 	if (n < 0)
-		return cli_fail("ls", NULL, n, o);
+		return cli_fail("ls", pattern, n, o);
 	if (n) {
 		int cap = n;
 
 		rows = calloc((size_t)cap, sizeof(*rows));
 		if (!rows)
 			return cli_fail("ls", NULL, -SHMQ_ENOMEM, o);
-		n = shmq_channel_list(c, rows, (size_t)cap);
+		n = ls_rows(c, pattern, rows, (size_t)cap);
 		if (n < 0) {
 			free(rows);
-			return cli_fail("ls", NULL, n, o);
+			return cli_fail("ls", pattern, n, o);
 		}
 		if (n > cap) /* channels created since the first call: print what fits */
 			n = cap;
@@ -747,7 +766,8 @@ static int cmd_ls(struct shmq_client *c, const struct opts *o)
 	for (int i = 0; !o->json && i < n; i++)
 		print_info(&rows[i]);
 	free(rows);
-	say_hidden(c);
+	if (!pattern) /* the count is of every channel, not of those matching */
+		say_hidden(c);
 	return 0;
 }
 
@@ -824,7 +844,7 @@ static int cmd_args(const char *cmd)
 	static const struct {
 		const char *cmd;
 		int nargs;
-	} cmds[] = {{"ls", 0},	 {"create", 1}, {"rm", 1},     {"info", 1}, {"repair", 1},
+	} cmds[] = {{"ls", -1},	 {"create", 1}, {"rm", 1},     {"info", 1}, {"repair", 1},
 		    {"pub", -2}, {"sub", 1},	{"groups", 1}, {"group", 3}};
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
@@ -841,7 +861,7 @@ static int run(const char *cmd, char **args, int nargs, const struct opts *o)
 	if (err)
 		return cli_fail(cmd, NULL, err, o);
 	if (!strcmp(cmd, "ls"))
-		rc = cmd_ls(c, o);
+		rc = cmd_ls(c, nargs ? args[0] : NULL, o);
 	else if (!strcmp(cmd, "pub"))
 		rc = cmd_pub(c, args[0], args + 1, nargs - 1, o);
 	else if (!strcmp(cmd, "sub"))
@@ -894,7 +914,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "shmq: unknown command: %s (shmq --help lists them)\n", cmd);
 		return CLI_USAGE;
 	}
-	if (nargs >= 0 ? argc - optind - 1 != nargs : argc - optind - 1 < -nargs - 1) {
+	if ((nargs >= 0 ? argc - optind - 1 != nargs : argc - optind - 1 < -nargs - 1) ||
+	    (!strcmp(cmd, "ls") && argc - optind - 1 > 1)) {
 		help_command(stderr, cmd);
 		return CLI_USAGE;
 	}

@@ -17,6 +17,7 @@
 
 #define STAT_SCHEMA_VERSION 1 /* of --json; docs/STATS.md */
 #define STAT_MAX_CLIENTS 1024
+#define STAT_MAX_PATTERNS 256
 #define STAT_TIMEOUT_NS 1000000000 /* longest wait for one answer of the daemon */
 
 #define STAT_MAX_GROUPS 16 /* consumer groups of a channel */
@@ -60,6 +61,8 @@ struct stat_state {
 	struct shmq_daemon_stats d;
 	struct shmq_daemon_client *clients; /* STAT_MAX_CLIENTS */
 	uint32_t nclients;
+	struct shmq_daemon_pattern *patterns; /* STAT_MAX_PATTERNS: pattern subscriptions */
+	uint32_t npatterns;
 	uint32_t daemon_pid;
 	uint64_t now_ns;   /* CLOCK_REALTIME of the refresh */
 	uint64_t mono_ns;  /* CLOCK_MONOTONIC of the refresh */

@@ -33,7 +33,8 @@ int stat_init(struct stat_state *s, const char *socket_path, const char *pattern
 	s->socket_path = socket_path;
 	s->pattern = pattern;
 	s->clients = calloc(STAT_MAX_CLIENTS, sizeof(*s->clients));
-	return s->clients ? 0 : -SHMQ_ENOMEM;
+	s->patterns = calloc(STAT_MAX_PATTERNS, sizeof(*s->patterns));
+	return s->clients && s->patterns ? 0 : -SHMQ_ENOMEM;
 }
 
 static void chan_free(struct stat_chan *ch)
@@ -57,8 +58,10 @@ void stat_fini(struct stat_state *s)
 	drop_all(s);
 	free(s->ch);
 	free(s->clients);
+	free(s->patterns);
 	s->ch = NULL;
 	s->clients = NULL;
+	s->patterns = NULL;
 }
 
 static struct stat_chan *chan_find(const struct stat_state *s, const char *name)
@@ -178,8 +181,15 @@ static void daemon_counters(struct stat_state *s)
 
 	s->have_dstats = n >= 0;
 	s->nclients = n < 0 ? 0 : (uint32_t)n > STAT_MAX_CLIENTS ? STAT_MAX_CLIENTS : (uint32_t)n;
-	if (daemon_error(n))
+	if (daemon_error(n)) {
 		daemon_lost(s, n);
+		return;
+	}
+	/* a daemon before protocol minor 8 has none to show */
+	n = shmq_daemon_patterns(s->c, s->patterns, STAT_MAX_PATTERNS);
+	s->npatterns = n < 0				 ? 0
+		       : (uint32_t)n > STAT_MAX_PATTERNS ? STAT_MAX_PATTERNS
+							 : (uint32_t)n;
 }
 
 /* Depth, drops, waits and the slowest reader of a fresh snapshot. */

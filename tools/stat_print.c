@@ -251,6 +251,30 @@ static unsigned bad_lines(FILE *f, const struct stat_state *s)
 	return n;
 }
 
+/* Pattern subscriptions: who, the pattern, and how many channels it reads now. */
+static void patterns_text(FILE *f, const struct stat_state *s)
+{
+	if (!s->npatterns)
+		return;
+	fprintf(f, "%-8s %6s %8s  %s\n", "PATTERN", "PID", "CHANNELS", "SUBJECT");
+	for (uint32_t i = 0; i < s->npatterns; i++)
+		fprintf(f, "%-8s %6u %8u  %s\n", "", s->patterns[i].pid, s->patterns[i].channels,
+			s->patterns[i].pattern);
+}
+
+/* The live view's line of pattern subscriptions (the first four); the lines it took. */
+static unsigned patterns_line(FILE *f, const struct stat_state *s)
+{
+	if (!s->npatterns)
+		return 0;
+	fprintf(f, "patterns %u:", s->npatterns);
+	for (uint32_t i = 0; i < s->npatterns && i < 4; i++)
+		fprintf(f, "  %s (pid %u, %u channels)", s->patterns[i].pattern, s->patterns[i].pid,
+			s->patterns[i].channels);
+	fputs(s->npatterns > 4 ? "  ...\n" : "\n", f);
+	return 1;
+}
+
 void stat_print_live(FILE *f, const struct stat_state *s, enum stat_sort key, bool colour,
 		     unsigned rows, bool paused)
 {
@@ -265,6 +289,7 @@ void stat_print_live(FILE *f, const struct stat_state *s, enum stat_sort key, bo
 	fprintf(f, "shmq-stat %s  sort: %-5s  %s  (s: sort, p: pause, q: quit)\n", tbuf,
 		stat_sort_name(key), paused ? "PAUSED" : "      ");
 	daemon_line(f, s);
+	used += patterns_line(f, s);
 	fputs("\n", f);
 	if (colour)
 		fputs("\033[7m", f);
@@ -302,6 +327,7 @@ void stat_print_text(FILE *f, const struct stat_state *s)
 	group_lines(f, s);
 	reader_hdr(f);
 	readers_by_lag(f, s, UINT32_MAX, false);
+	patterns_text(f, s);
 }
 
 /* ---- JSON ---- */
@@ -470,8 +496,9 @@ static json_t *json_daemon(const struct stat_state *s)
 /* The snapshot's top-level arrays: bucket bounds, clients, channels. */
 static int json_lists(json_t *o, const struct stat_state *s)
 {
-	json_t *le = json_array(), *clients = json_array(), *chans = json_array();
-	int err = !le || !clients || !chans;
+	json_t *le = json_array(), *clients = json_array(), *chans = json_array(),
+	       *pats = json_array();
+	int err = !le || !clients || !chans || !pats;
 
 	for (unsigned k = 0; !err && k < SHMQ_LAT_BUCKETS; k++)
 		err = json_array_append_new(le, k + 1 < SHMQ_LAT_BUCKETS
@@ -481,6 +508,13 @@ static int json_lists(json_t *o, const struct stat_state *s)
 		err = json_array_append_new(clients, json_client(&s->clients[i]));
 	for (uint32_t i = 0; !err && i < s->n; i++)
 		err = json_array_append_new(chans, json_chan(s->ch[i]));
+	for (uint32_t i = 0; !err && i < s->npatterns; i++)
+		err = json_array_append_new(
+		    pats,
+		    json_pack("{s:I, s:I, s:s, s:I}", "pid", (json_int_t)s->patterns[i].pid, "uid",
+			      (json_int_t)s->patterns[i].uid, "pattern", s->patterns[i].pattern,
+			      "channels", (json_int_t)s->patterns[i].channels));
+	err = json_object_set_new(o, "patterns", pats) || err;
 	err = json_object_set_new(o, "latency_bucket_le_ns", le) || err;
 	err = json_object_set_new(o, "daemon", json_daemon(s)) || err;
 	err = json_object_set_new(o, "clients", clients) || err;
@@ -807,6 +841,12 @@ static void prom_daemon(FILE *f, const struct stat_state *s)
 	for (uint32_t i = 0; i < s->nclients; i++)
 		fprintf(f, "shmq_client_connected_since_seconds{pid=\"%u\"} %.3f\n",
 			s->clients[i].pid, (double)s->clients[i].since_ns / 1e9);
+	prom_head(f, "shmq_pattern_channels", "gauge",
+		  "Channels a pattern subscription reads now.");
+	for (uint32_t i = 0; i < s->npatterns; i++) /* a pattern: [A-Za-z0-9_.*>-] only */
+		fprintf(f, "shmq_pattern_channels{pid=\"%u\",uid=\"%u\",pattern=\"%s\"} %u\n",
+			s->patterns[i].pid, s->patterns[i].uid, s->patterns[i].pattern,
+			s->patterns[i].channels);
 }
 
 void stat_print_prometheus(FILE *f, const struct stat_state *s)

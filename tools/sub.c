@@ -6,7 +6,11 @@
  * when the reader of the output goes away. Output goes out per message on
  * a terminal and otherwise whenever no further message is ready, so
  * nothing received is ever left in the buffer for long. Waits are cut
- * into slices of SLICE_NS to notice signals and a closed output.
+ * into slices of SLICE_NS to notice signals and a closed output. A name
+ * with `*` or `>` is a subject pattern: every matching channel, now and
+ * later, each message printed with its channel (%n, "channel" in --json).
+ * --key, --key-prefix, -H NAME=VALUE and --content-type become the
+ * subscriber's filter: messages without them are passed over in the ring.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -45,6 +49,7 @@ struct sub_run {
 	bool away;	       /* we said the daemon went away */
 	struct shmq_client *c;
 	const char *name;
+	bool pattern; /* name is a subject pattern */
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -197,6 +202,16 @@ static int sub_copy(struct sub_run *r, struct shmq_msg *m)
 	return 0;
 }
 
+/* The channel of m, for %n and --json. */
+static void msg_channel(struct sub_run *r, const struct shmq_msg *m)
+{
+	struct shmq_sub_channel ch;
+
+	r->out.channel = r->name;
+	if (r->pattern && !shmq_sub_channel(r->s, m->channel, &ch))
+		r->out.channel = ch.name;
+}
+
 /* Receive and print until a sub_end or an error. */
 static int sub_loop(struct sub_run *r)
 {
@@ -217,11 +232,12 @@ static int sub_loop(struct sub_run *r)
 		if (err)
 			break;
 		say_outage(r);
+		msg_channel(r, &m);
 		if (m.lost)
 			fprintf(stderr,
 				"shmq: sub %s: lost %" PRIu64 " message(s) before offset %" PRIu64
 				"\n",
-				r->name, m.lost, m.offset);
+				r->out.channel, m.lost, m.offset);
 		if (format_message(&r->out, &m))
 			return errno == EPIPE ? SUB_STOPPED : SUB_WRITE;
 		if (r->tty && (err = output_flush(r->out.f)))
@@ -272,6 +288,8 @@ static int sub_open_once(struct shmq_client *c, const char *name, struct shmq_su
 	struct shmq_channel_info ci;
 	int err;
 
+	if (r->pattern)
+		return shmq_sub_open_pattern(c, name, so, &r->s);
 	if (r->o->from_last && !so->create) {
 		err = shmq_channel_info(c, name, &ci);
 		if (err)
@@ -336,26 +354,79 @@ static int sub_exit(const char *name, int end, const struct opts *o)
 	}
 }
 
+/* --key, --key-prefix, -H NAME=VALUE, --content-type: the filter's terms (all must hold). */
+static int sub_filter(struct sub_run *r)
+{
+	const struct opts *o = r->o;
+	struct shmq_filter_term t[SHMQ_FILTER_MAX_TERMS];
+	struct shmq_filter f = {t, 0, SHMQ_FILTER_ALL};
+	char names[SHMQ_FILTER_MAX_TERMS][256]; /* -H NAME=VALUE: NAME, terminated */
+
+	if (o->msg.fields & SHMQ_F_KEY)
+		t[f.nterms++] = (struct shmq_filter_term){
+		    .kind = SHMQ_FILTER_KEY_EQ, .value = o->msg.key, .value_len = o->msg.key_len};
+	if (o->key_prefix)
+		t[f.nterms++] =
+		    (struct shmq_filter_term){.kind = SHMQ_FILTER_KEY_PREFIX,
+					      .value = o->key_prefix,
+					      .value_len = (uint32_t)strlen(o->key_prefix)};
+	if (o->msg.fields & SHMQ_F_CONTENT_TYPE)
+		t[f.nterms++] =
+		    (struct shmq_filter_term){.kind = SHMQ_FILTER_CONTENT_TYPE,
+					      .value = o->msg.content_type,
+					      .value_len = (uint32_t)strlen(o->msg.content_type)};
+	for (uint32_t i = 0; i < o->msg.nheaders && f.nterms < SHMQ_FILTER_MAX_TERMS; i++) {
+		snprintf(names[i], sizeof(names[i]), "%.*s", (int)o->headers[i].name_len,
+			 o->headers[i].name);
+		t[f.nterms++] = (struct shmq_filter_term){.kind = SHMQ_FILTER_HEADER_EQ,
+							  .name = names[i],
+							  .value = o->headers[i].value,
+							  .value_len = o->headers[i].value_len};
+	}
+	return f.nterms ? shmq_sub_set_filter(r->s, &f) : 0;
+}
+
 int cmd_sub(struct shmq_client *c, const char *name, const struct opts *o)
 {
-	struct sub_run r = {.o = o, .c = c, .name = name};
-	int rc, end, flushed;
+	struct sub_run r = {.o = o, .c = c, .name = name, .pattern = strpbrk(name, "*>") != NULL};
+	int rc, end, flushed, err;
 
+	if (r.pattern && (o->create || o->from_last || o->wait || o->group)) {
+		fprintf(stderr,
+			"shmq: sub %s: --create, --last, --wait-channel and --group take a "
+			"channel name, not a pattern\n",
+			name);
+		return CLI_USAGE;
+	}
+	if (o->group && (o->key_prefix || o->msg.nheaders ||
+			 (o->msg.fields & (SHMQ_F_KEY | SHMQ_F_CONTENT_TYPE)))) {
+		fprintf(stderr,
+			"shmq: sub %s: --group takes no filter (--key, --key-prefix, --header, "
+			"--content-type): a member is given every message of its group\n",
+			name);
+		return CLI_USAGE;
+	}
 	if (o->group)
 		return cmd_sub_group(c, name, o);
 	signals_install();
 	if (o->timeout_s >= 0)
 		r.deadline_ns = now_ns() + (uint64_t)(o->timeout_s * 1e9) + 1;
-	rc = cli_check_settings(c, "sub", name, o);
+	rc = r.pattern ? 0 : cli_check_settings(c, "sub", name, o);
 	if (!rc)
 		rc = sub_open(c, name, &r);
 	if (rc || !r.s)
 		return rc;
+	err = sub_filter(&r);
+	if (err) {
+		shmq_sub_close(r.s);
+		return cli_fail("sub", name, err, o);
+	}
 	r.tty = isatty(STDOUT_FILENO);
 	r.out = (struct out){.f = stdout,
 			     .mode = o->out,
 			     .format = o->format,
-			     .escape = r.tty && (o->out == OUT_PLAIN || o->out == OUT_FORMAT)};
+			     .escape = r.tty && (o->out == OUT_PLAIN || o->out == OUT_FORMAT),
+			     .json_channel = r.pattern};
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 	end = sub_loop(&r);
 	flushed = output_flush(stdout); /* also after a signal: what was received goes out */

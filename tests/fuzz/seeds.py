@@ -12,6 +12,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
 # shm/proto.h
 MAGIC, VERSION, MINOR = 0x50514853, 4, 4
 HELLO, CREATE, DELETE, LIST, INFO, OPEN, CLOSE, PEERS, STATS, RESUME, REPAIR = range(1, 12)
+MATCH, WATCH, UNWATCH, WATCHES = range(14, 18)  # 12 GROUP, 13 reserved
 PUB, SUB, MON = 1, 2, 3
 
 
@@ -34,6 +35,10 @@ def name(n):
     return n.encode().ljust(256, b"\0")
 
 
+def pattern(s):
+    return s.encode().ljust(256, b"\0")
+
+
 def proto_msg(body, flags=4):
     return struct.pack("<BH", flags, len(body)) + body
 
@@ -47,6 +52,9 @@ def proto():
         "delete": [hello, create, req(DELETE, name("a") + opts())],
         "stats": [hello, req(STATS, bytes(8))],
         "repair": [hello, create, req(REPAIR, name("a") + opts())],
+        "routing": [hello, req(WATCH, pattern("a.>")), req(CREATE, name("a.b") + opts(cap=4096, maxmsg=64)),
+                    req(MATCH, pattern("a.*") + struct.pack("<II", 0, 1)), req(WATCHES, bytes(8)),
+                    req(UNWATCH, struct.pack("<Q", 1)), req(DELETE, name("a.b") + opts())],
     }
     for role, wait in ((PUB, 0), (SUB, 0), (SUB, 3), (MON, 0)):
         o = req(OPEN, name("b") + struct.pack("<II", role, 1) + opts(cap=4096, maxmsg=64, policy=role % 2)
@@ -119,5 +127,24 @@ def cli():
     put("fuzz_cli", "format-raw", b"\x0b\x00\x01%h %k\0\x10\x00\x10\x00\x01\x00\x00\x00abcdefgh")
 
 
-for f in (proto, record, config, adopt, cli):
+def fnv1a(b):
+    h = 2166136261
+    for x in b:
+        h = ((h ^ x) * 16777619) & 0xffffffff
+    return h or 1
+
+
+def routing():
+    # even first byte: pattern NUL name; odd: an extension area (fuzz_routing.c)
+    put("fuzz_routing", "star", b"\0orders.*.created\0orders.eu.created")
+    put("fuzz_routing", "gt", b"\0orders.>\0orders.eu.x")
+    put("fuzz_routing", "short", b"\0a.*\0a")
+    put("fuzz_routing", "bad", b"\0a.>.b\0a.x.b")
+    var = struct.pack("<H", 2) + b"k1" + struct.pack("<H", 1) + b"t" + struct.pack("<HHH", 1, 1, 1) + b"hv"
+    n = (8 + len(var) + 7) // 8 * 8
+    area = struct.pack("<HHI", n, 0x10 | 0x40 | 0x80, fnv1a(b"k1")) + var
+    put("fuzz_routing", "area", b"\x01" + area + bytes(n - len(area)))
+
+
+for f in (proto, record, config, adopt, cli, routing):
     f()

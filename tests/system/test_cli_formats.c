@@ -324,7 +324,7 @@ static void test_format_prints_each_placeholder(void **state)
 	FAILS(d, 2, "does not go with MESSAGE arguments", "pub", "f", "--json", "x");
 	FAILS(d, 2, "--json and --length-prefixed conflict", "pub", "f", "--json", "-L");
 	FAILS(d, 2, "does not go with header options", "pub", "f", "--json", "--key", "k");
-	FAILS(d, 2, "does not apply to sub", "sub", "f", "--key", "k");
+	FAILS(d, 2, "does not apply to sub", "sub", "f", "--msg-id", "1");
 }
 
 static void test_pub_inputs_count_and_rate(void **state)

@@ -26,7 +26,8 @@ _shmq()
 	local pub="--create --null --length-prefixed --json --file --count --rate --key --header
 		--msg-id --corr-id --content-type --reply-to"
 	local sub="--create --wait-channel --from --last --count --timeout --exit-at-end --wait
-		--group --ack --format --json --raw --length-prefixed"
+		--group --ack --format --json --raw --length-prefixed --key --key-prefix --header
+		--content-type"
 	local cmds="ls list create rm remove delete info repair pub publish sub subscribe groups group help"
 
 	for ((i = 1; i < COMP_CWORD; i++)); do
@@ -34,7 +35,7 @@ _shmq()
 		-s | --socket | --capacity | --max-message | --policy | --publishers | --numa | \
 			-n | --count | --from | --last | -t | --timeout | --wait | -f | --format | \
 			-F | --file | --rate | -k | --key | -H | --header | --msg-id | --corr-id | \
-			--content-type | --reply-to)
+			--content-type | --reply-to | --key-prefix)
 			((i++)) ;;
 		-*) ;;
 		*)
@@ -61,7 +62,7 @@ _shmq()
 	-t | --timeout) COMPREPLY=($(compgen -W "1s 500ms 10s 1m" -- "$cur")); return ;;
 	--reply-to) COMPREPLY=($(compgen -W "$(_shmq_channels)" -- "$cur")); return ;;
 	--capacity | --max-message | -n | --count | --last | -f | --format | --rate | \
-		-k | --key | -H | --header | --msg-id | --corr-id | --content-type)
+		-k | --key | -H | --header | --msg-id | --corr-id | --content-type | --key-prefix)
 		return ;;
 	esac
 

@@ -65,3 +65,7 @@ complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -s f -l format -x -d 
 complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -s j -l json -d 'one JSON object a line'
 complete -c shmq -n "__fish_seen_subcommand_from ls list info" -s j -l json -d 'one JSON object'
 complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -s r -l raw -d 'payload bytes only'
+complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -s k -l key -x -d 'only messages of this key'
+complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -l key-prefix -x -d 'only messages whose key starts so'
+complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -s H -l header -x -d 'only messages with this header NAME=VALUE'
+complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -l content-type -x -d 'only messages of this content type'
