@@ -25,10 +25,10 @@ import pkgutil
 __path__ = pkgutil.extend_path(__path__, __name__)
 
 from ._errors import (  # noqa: E402
-    Abandoned, Again, BadName, BadState, Busy, ChannelExists, ChannelQuota, Closed,
-    ConnectionQuota, Corrupt, Deleted, Error, Full, HandleQuota, InvalidArgument, LimitReached,
-    Mismatch, NoDaemon, NoSuchChannel, NotHeld, OutOfMemory, Overrun, PermissionDenied,
-    ProtocolError, SysError, Timeout, TooBig, VersionMismatch)
+    Abandoned, Again, BadFilter, BadName, BadPattern, BadState, Busy, ChannelExists,
+    ChannelQuota, Closed, ConnectionQuota, Corrupt, Deleted, Error, Full, HandleQuota,
+    InvalidArgument, LimitReached, Mismatch, NoDaemon, NoSuchChannel, NotHeld, OutOfMemory,
+    Overrun, PermissionDenied, ProtocolError, SysError, Timeout, TooBig, VersionMismatch)
 from ._errors import BY_CODE as ERRORS  # noqa: E402
 from ._client import (  # noqa: E402
     ChannelInfo, Claim, Client, Message, Policy, Publisher, Publishers, Start, Subscriber, Wait,
@@ -40,7 +40,8 @@ MESSAGE_MAX: int = _lib.SHMQ_MESSAGE_MAX
 NAME_MAX: int = _lib.SHMQ_NAME_MAX
 
 __all__ = [
-    "Abandoned", "Again", "BadName", "BadState", "Busy", "ChannelExists", "ChannelQuota",
+    "Abandoned", "Again", "BadFilter", "BadName", "BadPattern", "BadState", "Busy",
+    "ChannelExists", "ChannelQuota",
     "Closed", "ConnectionQuota", "Corrupt", "Deleted", "Error", "Full", "HandleQuota",
     "InvalidArgument", "LimitReached", "Mismatch", "NoDaemon", "NoSuchChannel", "NotHeld",
     "OutOfMemory",
