@@ -357,7 +357,9 @@ static int opts_to_ext(const struct shmq_msg_opts *o, struct ext_in *in, uint32_
 {
 	if (o->fields & ~(uint32_t)EXT_KNOWN_MASK ||
 	    ((o->fields & SHMQ_F_REPLY_TO) && name_check(o->reply_to)) ||
-	    ((o->fields & SHMQ_F_CONTENT_TYPE) && !o->content_type))
+	    ((o->fields & SHMQ_F_CONTENT_TYPE) && !o->content_type) ||
+	    ((o->fields & SHMQ_F_EXPIRY) && (o->fields & SHMQ_F_DELIVER_AT) &&
+	     o->expiry_ns <= o->deliver_at_ns)) /* it would expire before it is due */
 		return -SHMQ_EINVAL;
 	*in = (struct ext_in){
 	    .present = o->fields,

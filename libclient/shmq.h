@@ -191,6 +191,7 @@ struct shmq_sub_stats {
 	uint64_t received;
 	uint64_t lost_overrun;	 /* overwritten before they were read (drop policy) */
 	uint64_t lost_abandoned; /* their publisher died or stalled between claim and commit */
+	uint64_t expired;	 /* skipped: their expiry_ns had passed (never counted lost) */
 };
 
 /* ---- connection ------------------------------------------------------- */
@@ -445,6 +446,16 @@ int shmq_sub_fd(const struct shmq_sub *sub);
 /* Counters of this subscriber. */
 void shmq_sub_stats(const struct shmq_sub *sub, struct shmq_sub_stats *out);
 
+/*
+ * Expiry: shmq_recv(), shmq_recv_copy() and shmq_poll() skip a message whose
+ * expiry_ns (SHMQ_F_EXPIRY, CLOCK_REALTIME) is at or before now, counting it
+ * in shmq_sub_stats.expired, not as lost. on = 1 delivers such messages
+ * too (for this handle), 0 skips them again. -SHMQ_EINVAL for NULL.
+ * Expiry frees no ring space early, and readers of a library that knows
+ * no expiry deliver expired messages.
+ */
+int shmq_sub_deliver_expired(struct shmq_sub *sub, int on);
+
 /* The offset the next shmq_recv() will look at. */
 uint64_t shmq_sub_position(const struct shmq_sub *sub);
 
@@ -573,6 +584,8 @@ struct shmq_mon_ext {
 	struct shmq_mon_latency latency; /* every reader's, summed */
 	struct shmq_mon_latency readers[SHMQ_MAX_READERS];
 	uint32_t pub_max_bytes[SHMQ_MAX_PUBLISHERS]; /* largest payload of each publisher */
+	uint64_t expired; /* messages readers skipped because their expiry passed, summed */
+	uint64_t reader_expired[SHMQ_MAX_READERS]; /* each reader's */
 };
 
 /* shmq_mon_read() and, in ext, the counters above; one snapshot. */

@@ -306,17 +306,21 @@ static json_t *json_lat(const struct shmq_mon_latency *h)
 static json_t *json_reader(const struct stat_chan *ch, uint32_t r)
 {
 	const struct shmq_mon_reader *rd = &ch->st.readers[r];
+	json_t *o;
 
-	return json_pack("{s:I, s:I, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o, "
-			 "s:o}",
-			 "slot", (json_int_t)rd->slot, "pid", (json_int_t)rd->pid, "uid",
-			 (json_int_t)rd->uid, "wait", stat_wait_name(rd->wait), "offset",
-			 ju64(rd->offset), "lag_messages", ju64(rd->lag_messages), "lag_bytes",
-			 ju64(rd->lag_bytes), "received", ju64(rd->received), "lost_overrun",
-			 ju64(rd->lost_overrun), "lost_abandoned", ju64(rd->lost_abandoned),
-			 "sleeps", ju64(rd->sleeps), "wakeups", ju64(rd->wakeups), "slowest",
-			 (int)r == ch->slowest, "latency", json_lat(&ch->ext.readers[r]),
-			 "rate_received_per_s", jrate(ch->rated, ch->recv_rate[r]));
+	o = json_pack("{s:I, s:I, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o, "
+		      "s:o}",
+		      "slot", (json_int_t)rd->slot, "pid", (json_int_t)rd->pid, "uid",
+		      (json_int_t)rd->uid, "wait", stat_wait_name(rd->wait), "offset",
+		      ju64(rd->offset), "lag_messages", ju64(rd->lag_messages), "lag_bytes",
+		      ju64(rd->lag_bytes), "received", ju64(rd->received), "lost_overrun",
+		      ju64(rd->lost_overrun), "lost_abandoned", ju64(rd->lost_abandoned), "sleeps",
+		      ju64(rd->sleeps), "wakeups", ju64(rd->wakeups), "slowest",
+		      (int)r == ch->slowest, "latency", json_lat(&ch->ext.readers[r]),
+		      "rate_received_per_s", jrate(ch->rated, ch->recv_rate[r]));
+	if (o)
+		json_object_set_new(o, "expired", ju64(ch->ext.reader_expired[r]));
+	return o;
 }
 
 static json_t *json_pub(const struct stat_chan *ch, uint32_t p)
