@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "inbox.h"
 #include "keep.h"
 #include "keeper.h"
 #include "logmsg.h"
@@ -270,6 +271,8 @@ static bool expire_one(struct registry *r, struct channel *ch, bool sub, unsigne
 		registry_reader_remove(ch, i);
 	else
 		registry_pub_remove(ch, i);
+	if (sub)
+		inbox_reader_gone(r, ch); /* its requester is gone: so is the inbox */
 	gone = ch->deleted && ch->handles == 1;
 	registry_handle_put(r, ch);
 	return gone;

@@ -75,6 +75,7 @@ struct channel {
 	struct log_rate bad_rate; /* "reader at a bad record" lines */
 	int *kfd;		  /* the registry's keeper connection */
 	bool adopted;		  /* served by an earlier daemon: monitors may resume it */
+	uint64_t inbox_client; /* an inbox (inbox.h): the client that made it; 0 none or unknown */
 };
 
 /* The control segment, which only the daemon writes; clients map it read-only. */

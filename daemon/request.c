@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "adopt.h"
+#include "inbox.h"
 #include "logmsg.h"
 #include "name.h"
 #include "numa_place.h"
@@ -47,6 +48,7 @@ static void info_fill(struct proto_info *o, const struct channel *ch)
 	o->publishers = ch->v.pub_mode;
 	o->publishers_open = channel_publishers(ch);
 	o->flags = ch->v.flags & DATA_F_NO_TIMESTAMP ? SHMQ_CHAN_NO_TIMESTAMP : 0;
+	o->flags |= inbox_name_reserved(ch->name) ? SHMQ_CHAN_INBOX : 0;
 	o->max_message_bytes = ch->v.max_message_bytes;
 	o->policy = ch->v.policy;
 	o->readers = channel_readers(ch);
@@ -81,6 +83,8 @@ void request_release_handle(struct ctl *c, struct client *cl, uint32_t at)
 	if (!ch)
 		return;
 	slot_give_back(ch, h.role, h.reader_idx);
+	if (h.role == ROLE_SUB)
+		inbox_reader_gone(c->reg, ch); /* an inbox goes with its requester */
 	registry_handle_put(c->reg, ch);
 }
 
@@ -120,6 +124,8 @@ static int create_for(struct ctl *c, struct client *cl, const char *name,
 	struct channel_spec spec;
 	int err;
 
+	if (inbox_name_reserved(name)) /* the daemon makes inboxes (OP_INBOX), nobody else */
+		return ctl_deny(c, cl, "create", name, "reserved_name", -SHMQ_EPERM);
 	if (!ctl_is_admin(c, cl->uid) && !acl_allows(&c->cfg->create, cl->uid))
 		return ctl_deny(c, cl, "create", name, "not_allowed_to_create", -SHMQ_EPERM);
 	if (!ctl_is_admin(c, cl->uid) &&
@@ -628,6 +634,7 @@ static const struct {
     [OP_STATS] = {op_stats, sizeof(struct proto_stats_req)},
     [OP_RESUME] = {op_resume, sizeof(struct proto_resume)},
     [OP_REPAIR] = {op_repair, sizeof(struct proto_name)},
+    [OP_INBOX] = {inbox_op, sizeof(struct proto_name)},
 };
 
 int request_check(const struct client *cl, const struct proto_hdr *h, size_t n)

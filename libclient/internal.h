@@ -40,6 +40,7 @@ struct shmq_client {
 	uint64_t down_since_ns; /* when the daemon went away; 0 while connected */
 	uint64_t next_try_ns;	/* no reconnect attempt before */
 	uint32_t backoff_ms;
+	struct reply_cache *replies; /* shmq_reply()'s publishers (reqrep.c); NULL until used */
 };
 
 /* How long a daemon may stay away before subscribers give up (-SHMQ_ECLOSED). */
@@ -148,6 +149,12 @@ void peers_release(struct peer_maps *pm);
 int peers_fetch_efds(struct shmq_client *c, const struct chan_map *m, int *efds);
 
 void chan_unmap(struct chan_map *m);
+
+/* The channel a publisher handle maps (reqrep.c looks at its readers and state). */
+const struct log_view *pub_view(const struct shmq_pub *p);
+
+/* Close shmq_reply()'s cached publishers (shmq_disconnect()). */
+void reply_cache_free(struct shmq_client *c);
 
 /* Tell the daemon a handle closed; errors are ignored (it cleans up on exit). */
 void chan_close_notify(struct shmq_client *c, uint64_t channel_id, uint32_t role,

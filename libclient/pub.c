@@ -128,6 +128,11 @@ SHMQ_EXPORT void shmq_pub_close(struct shmq_pub *p)
 	free(p);
 }
 
+const struct log_view *pub_view(const struct shmq_pub *p)
+{
+	return &p->m.v;
+}
+
 SHMQ_EXPORT uint32_t shmq_pub_max_message(const struct shmq_pub *p)
 {
 	return p ? p->m.v.max_message_bytes : 0;

@@ -41,6 +41,8 @@ static const struct {
     [SHMQ_EHANDLEQUOTA] = {"SHMQ_EHANDLEQUOTA",
 			   "this user holds as many publishers or subscribers of the channel as "
 			   "the daemon allows per user"},
+    [SHMQ_ENOREADER] = {"SHMQ_ENOREADER",
+			"no one reads the channel: a request would go unanswered"},
 };
 
 /* The table index of err or -err; -1 outside the table (also for INT_MIN). */

@@ -24,17 +24,18 @@
 #define PROTO_STATS_ROWS 80u
 /*
  * The minor version each side announces in OP_HELLO. 2 added OP_STATS, 3
- * OP_RESUME, 4 OP_REPAIR, 5 proto_list.hidden; a client asks a daemon of a lower minor nothing it
- * does not know (a daemon counts unknown ops as malformed requests). A later minor may also append
- * fields to a body (0 meaning what the earlier minor did): each side takes a longer body from a
- * peer of a higher minor and reads the fields it knows; from a peer of its own minor or lower, a
- * body must have exactly its size. OP_HELLO's bodies may be longer from anyone.
+ * OP_RESUME, 4 OP_REPAIR, 5 proto_list.hidden, 6 OP_INBOX; a client asks a daemon of a lower minor
+ * nothing it does not know (a daemon counts unknown ops as malformed requests). A later minor may
+ * also append fields to a body (0 meaning what the earlier minor did): each side takes a longer
+ * body from a peer of a higher minor and reads the fields it knows; from a peer of its own minor or
+ * lower, a body must have exactly its size. OP_HELLO's bodies may be longer from anyone.
  */
-#define PROTO_MINOR 5u
+#define PROTO_MINOR 6u
 #define PROTO_MINOR_STATS 2u
 #define PROTO_MINOR_RESUME 3u
 #define PROTO_MINOR_REPAIR 4u
 #define PROTO_MINOR_HIDDEN 5u
+#define PROTO_MINOR_INBOX 6u
 
 /*
  * The seq of the answer with which shmqd turns a connection away before
@@ -56,6 +57,7 @@ enum proto_op {
 	OP_STATS = 9,	/* minor 2: the daemon's counters and clients */
 	OP_RESUME = 10, /* minor 3: re-register a handle opened with an earlier daemon */
 	OP_REPAIR = 11, /* minor 4: cut readers stuck at a bad record forward */
+	OP_INBOX = 12,	/* minor 6: a reply inbox for the caller (request is a proto_name) */
 	OP_MAX
 };
 
@@ -242,6 +244,18 @@ struct proto_repair {
 	uint64_t skipped; /* messages they passed, added up */
 };
 static_assert(sizeof(struct proto_repair) == 16, "proto ABI");
+
+/*
+ * OP_INBOX response: the channel the daemon made for the caller's replies
+ * (policy drop, flag SHMQ_CHAN_INBOX); it goes when the caller's
+ * connection closes or its reader of it goes.
+ */
+struct proto_inbox {
+	char name[PROTO_NAME_BYTES];
+	uint64_t channel_id;
+};
+static_assert(sizeof(struct proto_inbox) == 264, "proto ABI");
+static_assert(offsetof(struct proto_inbox, channel_id) == 256, "proto ABI");
 
 static_assert(sizeof(struct proto_hdr) + sizeof(struct proto_list) <= PROTO_MAX_BYTES,
 	      "list fits a datagram");

@@ -27,7 +27,7 @@ __path__ = pkgutil.extend_path(__path__, __name__)
 from ._errors import (  # noqa: E402
     Abandoned, Again, BadName, BadState, Busy, ChannelExists, ChannelQuota, Closed,
     ConnectionQuota, Corrupt, Deleted, Error, Full, HandleQuota, InvalidArgument, LimitReached,
-    Mismatch, NoDaemon, NoSuchChannel, OutOfMemory, Overrun, PermissionDenied, ProtocolError,
+    Mismatch, NoDaemon, NoReader, NoSuchChannel, OutOfMemory, Overrun, PermissionDenied, ProtocolError,
     SysError, Timeout, TooBig, VersionMismatch)
 from ._errors import BY_CODE as ERRORS  # noqa: E402
 from ._client import (  # noqa: E402
@@ -42,7 +42,7 @@ NAME_MAX: int = _lib.SHMQ_NAME_MAX
 __all__ = [
     "Abandoned", "Again", "BadName", "BadState", "Busy", "ChannelExists", "ChannelQuota",
     "Closed", "ConnectionQuota", "Corrupt", "Deleted", "Error", "Full", "HandleQuota",
-    "InvalidArgument", "LimitReached", "Mismatch", "NoDaemon", "NoSuchChannel", "OutOfMemory",
+    "InvalidArgument", "LimitReached", "Mismatch", "NoDaemon", "NoReader", "NoSuchChannel", "OutOfMemory",
     "Overrun", "PermissionDenied", "ProtocolError", "SysError", "Timeout", "TooBig",
     "VersionMismatch", "ERRORS", "ChannelInfo", "Claim", "Client", "Message", "Policy",
     "Publisher", "Publishers", "Start", "Subscriber", "Wait", "connect", "errname", "strerror",

@@ -124,6 +124,10 @@ class HandleQuota(Error):
     """SHMQ_EHANDLEQUOTA: this uid holds as many handles of the channel as it may."""
 
 
+class NoReader(Error):
+    """SHMQ_ENOREADER: a request went to a channel nobody reads."""
+
+
 BY_CODE: dict[int, type[Error]] = {
     lib.SHMQ_EINVAL: InvalidArgument,
     lib.SHMQ_ENAME: BadName,
@@ -151,6 +155,7 @@ BY_CODE: dict[int, type[Error]] = {
     lib.SHMQ_ECHANQUOTA: ChannelQuota,
     lib.SHMQ_ECONNQUOTA: ConnectionQuota,
     lib.SHMQ_EHANDLEQUOTA: HandleQuota,
+    lib.SHMQ_ENOREADER: NoReader,
 }
 
 for _code, _cls in BY_CODE.items():

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +150,461 @@ static void test_publish_refuses_expiry_at_or_before_deliver_at(void **state)
 	shmq_disconnect(c);
 }
 
+/* ---- request/reply ---- */
+
+#define REQ_CHAN "rq"
+#define REPLY_TAG 0x5250u /* the responder replies with the request's value + this */
+
+struct responder_job {
+	const struct daemon *d;
+	int say_fd;
+	unsigned replies_each; /* replies per request */
+	unsigned requests;     /* answer this many, then exit */
+	bool nobody;
+};
+
+/* Child: answer requests on REQ_CHAN with value + REPLY_TAG, replies_each times. */
+static int run_responder(void *arg)
+{
+	struct responder_job *j = arg;
+	struct shmq_client *c;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+
+	prctl(PR_SET_NAME, "responder", 0, 0, 0);
+	if (j->nobody && fx_become_nobody())
+		return 20;
+	if (shmq_connect(j->d->sock, &c) || shmq_sub_open(c, REQ_CHAN, NULL, &s))
+		return 21;
+	pipe_say(j->say_fd, "ready");
+	for (unsigned i = 0; i < j->requests; i++) {
+		uint64_t v;
+
+		if (shmq_recv(s, &m, FX_HANG_NS))
+			return 22;
+		v = fx_msg_u64(&m) + REPLY_TAG;
+		for (unsigned k = 0; k < j->replies_each; k++)
+			if (shmq_reply(c, &m, &v, sizeof(v), NULL))
+				return 23;
+	}
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+	return 0;
+}
+
+static pid_t responder_start(struct responder_job *j)
+{
+	int fds[2];
+	pid_t pid;
+
+	assert_int_equal(pipe(fds), 0);
+	j->say_fd = fds[1];
+	pid = child_start(run_responder, j);
+	close(fds[1]);
+	assert_int_equal(pipe_expect(fds[0], "ready"), 0);
+	close(fds[0]);
+	return pid;
+}
+
+static uint64_t reply_corr(const struct shmq_msg *m)
+{
+	struct shmq_msg_fields f;
+
+	assert_int_equal(shmq_msg_fields(m, &f), 0);
+	assert_true(f.fields & SHMQ_F_CORR_ID);
+	return f.corr_id;
+}
+
+/*
+ * A responder in another process answers: shmq_request() gets its own
+ * reply; three shmq_request_send() get theirs, in any order, matched by
+ * corr_id; the inbox is an inbox (flag) the test's uid sees.
+ */
+static void test_requests_get_their_replies_from_a_responder_process(void **state)
+{
+	struct daemon *d = dmn(state);
+	struct shmq_client *c = fx_connect(d);
+	struct responder_job j = {.d = d, .replies_each = 1, .requests = 4};
+	struct shmq_channel_info info;
+	struct shmq_requester *r;
+	struct shmq_msg m;
+	uint64_t v = 7, got = 0, ids[3];
+	pid_t pid;
+
+	assert_int_equal(shmq_channel_create(c, REQ_CHAN, NULL), 0);
+	pid = responder_start(&j);
+	assert_int_equal(shmq_requester_open(c, REQ_CHAN, NULL, &r), 0);
+	assert_int_equal(shmq_channel_info(c, shmq_requester_inbox(r), &info), 0);
+	assert_true(info.flags & SHMQ_CHAN_INBOX);
+	assert_int_equal(info.policy, SHMQ_POLICY_DROP);
+	assert_int_equal(shmq_request(r, &v, sizeof(v), NULL, &got, sizeof(got), &m, FX_HANG_NS),
+			 0);
+	assert_int_equal(got, 7 + REPLY_TAG);
+	assert_int_equal(m.len, sizeof(got));
+	assert_ptr_equal(m.data, &got);
+	for (v = 0; v < 3; v++)
+		assert_int_equal(shmq_request_send(r, &v, sizeof(v), NULL, &ids[v]), 0);
+	assert_true(ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2]);
+	for (unsigned i = 0; i < 3; i++) {
+		uint64_t id;
+
+		assert_int_equal(shmq_reply_recv(r, &m, FX_HANG_NS), 0);
+		id = reply_corr(&m);
+		v = fx_msg_u64(&m) - REPLY_TAG;
+		assert_true(v < 3);
+		assert_int_equal(id, ids[v]);
+	}
+	assert_int_equal(shmq_requester_dropped(r), 0);
+	assert_int_equal(child_wait(pid, FX_HANG_S), 0);
+	shmq_requester_close(r);
+	shmq_disconnect(c);
+}
+
+/* Nobody reads the request channel: -SHMQ_ENOREADER at once, for both calls. */
+static void test_request_to_a_channel_nobody_reads_is_enoreader(void **state)
+{
+	struct shmq_client *c = fx_connect(dmn(state));
+	struct shmq_requester *r;
+	struct shmq_msg m;
+	uint64_t v = 1, id, buf;
+	int64_t t0 = fx_now_ns();
+
+	assert_int_equal(shmq_channel_create(c, REQ_CHAN, NULL), 0);
+	assert_int_equal(shmq_requester_open(c, REQ_CHAN, NULL, &r), 0);
+	assert_int_equal(shmq_request(r, &v, sizeof(v), NULL, &buf, sizeof(buf), &m, FX_HANG_NS),
+			 -SHMQ_ENOREADER);
+	assert_int_equal(shmq_request_send(r, &v, sizeof(v), NULL, &id), -SHMQ_ENOREADER);
+	assert_true(fx_now_ns() - t0 < 5000000000ll); /* at once, not after the timeout */
+	shmq_requester_close(r);
+	shmq_disconnect(c);
+}
+
+/*
+ * A responder that answers every request twice: shmq_request() returns the
+ * first; the second matches a request already answered and is dropped
+ * (counted) by the next call; a reply with a made-up corr_id, published
+ * into the inbox by another client, is dropped and counted too.
+ */
+static void test_unmatched_replies_are_dropped_and_counted(void **state)
+{
+	struct daemon *d = dmn(state);
+	struct shmq_client *c = fx_connect(d);
+	struct responder_job j = {.d = d, .replies_each = 2, .requests = 2};
+	struct shmq_msg_opts fo = {.fields = SHMQ_F_CORR_ID, .corr_id = 0x1234567890abcdefull};
+	struct shmq_requester *r;
+	struct shmq_pub *forger;
+	struct shmq_msg m;
+	uint64_t v = 1, got;
+	pid_t pid;
+
+	assert_int_equal(shmq_channel_create(c, REQ_CHAN, NULL), 0);
+	pid = responder_start(&j);
+	assert_int_equal(shmq_requester_open(c, REQ_CHAN, NULL, &r), 0);
+	assert_int_equal(shmq_request(r, &v, sizeof(v), NULL, &got, sizeof(got), &m, FX_HANG_NS),
+			 0);
+	assert_int_equal(got, 1 + REPLY_TAG);
+	assert_int_equal(shmq_pub_open(c, shmq_requester_inbox(r), NULL, &forger), 0);
+	assert_int_equal(shmq_publish_opts(forger, &v, sizeof(v), &fo, 0, NULL), 0);
+	assert_int_equal(shmq_publish(forger, &v, sizeof(v), 0, NULL), 0); /* no corr_id at all */
+	v = 2;
+	assert_int_equal(shmq_request(r, &v, sizeof(v), NULL, &got, sizeof(got), &m, FX_HANG_NS),
+			 0);
+	assert_int_equal(got, 2 + REPLY_TAG);
+	/* the second reply to request 1, the forged one, the one without an id */
+	assert_int_equal(shmq_requester_dropped(r), 3);
+	assert_int_equal(shmq_reply_recv(r, &m, 200000000), -SHMQ_ETIMEDOUT);
+	assert_int_equal(shmq_requester_dropped(r), 4); /* the second reply to request 2 */
+	assert_int_equal(child_wait(pid, FX_HANG_S), 0);
+	shmq_pub_close(forger);
+	shmq_requester_close(r);
+	shmq_disconnect(c);
+}
+
+/* Wait until name is gone (-SHMQ_ENOENT), at most FX_HANG_S. */
+static void assert_channel_goes(struct shmq_client *c, const char *name)
+{
+	struct shmq_channel_info info;
+	int64_t until = fx_now_ns() + (int64_t)FX_HANG_S * 1000000000ll;
+
+	while (shmq_channel_info(c, name, &info) == 0 && fx_now_ns() < until)
+		fx_nap_ms(10);
+	assert_int_equal(shmq_channel_info(c, name, &info), -SHMQ_ENOENT);
+}
+
+struct requester_job {
+	const struct daemon *d;
+	int say_fd;
+	bool nobody;
+	unsigned forge; /* publish this many replies with made-up corr_ids into name */
+	char name[SHMQ_NAME_MAX + 1];
+};
+
+/* Child: open a requester, say its inbox's name, send one request, then sleep for ever. */
+static int run_idle_requester(void *arg)
+{
+	struct requester_job *j = arg;
+	struct shmq_client *c;
+	struct shmq_requester *r;
+	uint64_t v = 9, id;
+
+	prctl(PR_SET_NAME, "requester", 0, 0, 0);
+	if (j->nobody && fx_become_nobody())
+		return 20;
+	if (shmq_connect(j->d->sock, &c) || shmq_requester_open(c, REQ_CHAN, NULL, &r))
+		return 21;
+	if (write(j->say_fd, shmq_requester_inbox(r), strlen(shmq_requester_inbox(r)) + 1) < 0)
+		return 22;
+	if (shmq_request_send(r, &v, sizeof(v), NULL, &id))
+		return 23;
+	for (;;)
+		pause();
+}
+
+static pid_t idle_requester_start(struct requester_job *j)
+{
+	int fds[2];
+	pid_t pid;
+	ssize_t n;
+
+	assert_int_equal(pipe(fds), 0);
+	j->say_fd = fds[1];
+	pid = child_start(run_idle_requester, j);
+	close(fds[1]);
+	n = read(fds[0], j->name, sizeof(j->name) - 1);
+	close(fds[0]);
+	assert_true(n > 1);
+	j->name[n - 1] = 0;
+	return pid;
+}
+
+/*
+ * The inbox goes with its requester: closed (at once), or killed with
+ * SIGKILL (the daemon sees the process go); a responder that replies to
+ * a request of a requester that went gets -SHMQ_ENOENT.
+ */
+static void test_inbox_goes_with_its_requester(void **state)
+{
+	struct daemon *d = dmn(state);
+	struct shmq_client *c = fx_connect(d);
+	struct requester_job j = {.d = d};
+	struct shmq_requester *r;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+	char name[SHMQ_NAME_MAX + 1];
+	uint64_t v = 3;
+	pid_t pid;
+
+	assert_int_equal(shmq_channel_create(c, REQ_CHAN, NULL), 0);
+	assert_int_equal(shmq_sub_open(c, REQ_CHAN, NULL, &s), 0);
+	assert_int_equal(shmq_requester_open(c, REQ_CHAN, NULL, &r), 0);
+	strcpy(name, shmq_requester_inbox(r));
+	shmq_requester_close(r);
+	assert_channel_goes(c, name);
+
+	pid = idle_requester_start(&j);
+	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+	assert_int_equal(shmq_reply(c, &m, &v, sizeof(v), NULL), 0);
+	child_kill(pid);
+	assert_channel_goes(c, j.name);
+	/* the cached publisher finds its inbox deleted */
+	assert_int_equal(shmq_reply(c, &m, &v, sizeof(v), NULL), -SHMQ_ENOENT);
+	assert_int_equal(shmq_reply(c, &m, &v, sizeof(v), NULL), -SHMQ_ENOENT);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+}
+
+/*
+ * After a daemon restart the new daemon knows the inbox (the keeper kept
+ * it) and still deletes it when its requester, which never spoke to the
+ * new daemon, is killed.
+ */
+static void test_inbox_goes_with_a_requester_killed_after_a_restart(void **state)
+{
+	struct daemon *d = dmn(state);
+	struct shmq_client *c = fx_connect(d);
+	struct requester_job j = {.d = d};
+	struct shmq_channel_info info;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+	pid_t pid;
+
+	assert_int_equal(shmq_channel_create(c, REQ_CHAN, NULL), 0);
+	assert_int_equal(shmq_sub_open(c, REQ_CHAN, NULL, &s), 0);
+	pid = idle_requester_start(&j);
+	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0); /* its request: it is idle now */
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+	daemon_kill(d);
+	assert_int_equal(daemon_restart(d), 0);
+	c = fx_connect(d);
+	assert_int_equal(shmq_channel_info(c, j.name, &info), 0);
+	assert_true(info.flags & SHMQ_CHAN_INBOX);
+	child_kill(pid);
+	assert_channel_goes(c, j.name);
+	shmq_disconnect(c);
+}
+
+/* Inbox names are the daemon's; a create may not ask for the inbox flag. */
+static void test_inbox_names_and_flag_are_reserved(void **state)
+{
+	struct shmq_client *c = fx_connect(dmn(state));
+	struct shmq_channel_opts o = {.flags = SHMQ_CHAN_INBOX};
+	struct shmq_pub_opts po = {.create = 1};
+	struct shmq_pub *p;
+
+	assert_int_equal(shmq_channel_create(c, "_inbox.0.123", NULL), -SHMQ_EPERM);
+	assert_int_equal(shmq_channel_create(c, "_inbox", NULL), -SHMQ_EPERM);
+	assert_int_equal(shmq_pub_open(c, "_inbox.x", &po, &p), -SHMQ_EPERM);
+	assert_int_equal(shmq_channel_create(c, "_inboxes.ok", NULL), 0);
+	assert_int_equal(shmq_channel_create(c, "flagged", &o), -SHMQ_EINVAL);
+	shmq_disconnect(c);
+}
+
+/*
+ * shmq_reply() refuses: a request without reply_to (EINVAL), one whose
+ * reply_to is an ordinary channel (EPERM: replies go to inboxes only), or
+ * an inbox that does not exist (ENOENT).
+ */
+static void test_reply_refuses_requests_it_cannot_answer(void **state)
+{
+	struct shmq_client *c = fx_connect(dmn(state));
+	struct shmq_msg_opts o = {.fields = SHMQ_F_REPLY_TO | SHMQ_F_CORR_ID, .corr_id = 5};
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+	uint64_t v = 1;
+
+	assert_int_equal(shmq_channel_create(c, "plain", NULL), 0);
+	assert_int_equal(shmq_sub_open(c, "plain", NULL, &s), 0);
+	assert_int_equal(shmq_pub_open(c, "plain", NULL, &p), 0);
+	assert_int_equal(shmq_publish(p, &v, sizeof(v), 0, NULL), 0);
+	o.reply_to = "plain";
+	assert_int_equal(shmq_publish_opts(p, &v, sizeof(v), &o, 0, NULL), 0);
+	o.reply_to = "_inbox.0.gone";
+	assert_int_equal(shmq_publish_opts(p, &v, sizeof(v), &o, 0, NULL), 0);
+	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+	assert_int_equal(shmq_reply(c, &m, &v, sizeof(v), NULL), -SHMQ_EINVAL);
+	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+	assert_int_equal(shmq_reply(c, &m, &v, sizeof(v), NULL), -SHMQ_EPERM);
+	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+	assert_int_equal(shmq_reply(c, &m, &v, sizeof(v), NULL), -SHMQ_ENOENT);
+	assert_int_equal(shmq_reply(NULL, &m, &v, sizeof(v), NULL), -SHMQ_EINVAL);
+	shmq_pub_close(p);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+}
+
+/* ---- hostile: a second uid (nobody) ---- */
+
+/* Nobody may publish requests and read them: as requester, responder or forger. */
+#define CONF_NOBODY_RQ "[channel rq]\npublish = 65534\nsubscribe = 65534\n"
+#define FLOOD_REPLIES 20000u /* several rings of the inbox's 64 KiB */
+
+static void skip_unless_root(void)
+{
+	if (geteuid() != 0) {
+		print_message("not root: no second uid; skipping\n");
+		skip();
+	}
+}
+
+/*
+ * A requester of another uid that never reads its inbox: the responder
+ * replies FLOOD_REPLIES times to its request, every reply succeeds and
+ * none waits (the inbox is a drop channel); the requester's reader is
+ * lapped, not the responder.
+ */
+static void test_a_requester_that_never_reads_does_not_stall_the_responder(void **state)
+{
+	struct daemon *d = dmn(state);
+	struct shmq_client *c;
+	struct requester_job j = {.d = d, .nobody = true};
+	struct shmq_sub *s;
+	struct shmq_msg m;
+	uint64_t v = 0;
+	int64_t t0;
+	pid_t pid;
+
+	skip_unless_root();
+	c = fx_connect(d);
+	assert_int_equal(shmq_sub_open(c, REQ_CHAN, NULL, &s), 0);
+	pid = idle_requester_start(&j);
+	assert_true(!strncmp(j.name, "_inbox.65534.", 13));
+	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+	t0 = fx_now_ns();
+	for (unsigned i = 0; i < FLOOD_REPLIES; i++)
+		assert_int_equal(shmq_reply(c, &m, &v, sizeof(v), NULL), 0);
+	print_message("%u replies in %lld ms\n", FLOOD_REPLIES,
+		      (long long)((fx_now_ns() - t0) / 1000000));
+	child_kill(pid);
+	assert_channel_goes(c, j.name);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+}
+
+/* Child, as nobody (a reader of rq, so a publisher of inboxes): forge replies into j->name. */
+static int run_forger(void *arg)
+{
+	struct requester_job *j = arg;
+	struct shmq_client *c;
+	struct shmq_pub *p;
+	struct shmq_msg_opts o = {.fields = SHMQ_F_CORR_ID};
+	uint64_t v = 0xbad;
+
+	prctl(PR_SET_NAME, "forger", 0, 0, 0);
+	if (fx_become_nobody())
+		return 20;
+	if (shmq_connect(j->d->sock, &c))
+		return 21;
+	if (shmq_pub_open(c, j->name, NULL, &p))
+		return 22;
+	for (unsigned i = 0; i < j->forge; i++) {
+		o.corr_id = 0x9e3779b97f4a7c15ull * (i + 1);
+		if (shmq_publish_opts(p, &v, sizeof(v), &o, 0, NULL))
+			return 23;
+	}
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+	return 0;
+}
+
+/*
+ * A client of another uid that may publish to the requester's inbox (it
+ * reads the request channel) forges 100 replies with made-up corr_ids:
+ * the requester drops and counts every one and still gets its own reply.
+ * It may not read the inbox (-SHMQ_EPERM).
+ */
+static void test_forged_corr_ids_are_dropped_and_counted(void **state)
+{
+	struct daemon *d = dmn(state);
+	struct shmq_client *c;
+	struct requester_job j = {.d = d, .forge = 100};
+	struct responder_job rj = {.d = d, .replies_each = 1, .requests = 1, .nobody = true};
+	struct shmq_requester *r;
+	struct shmq_msg m;
+	uint64_t v = 4, got;
+	pid_t pid, rpid;
+
+	skip_unless_root();
+	c = fx_connect(d);
+	assert_int_equal(shmq_requester_open(c, REQ_CHAN, NULL, &r), 0);
+	strcpy(j.name, shmq_requester_inbox(r));
+	pid = child_start(run_forger, &j);
+	assert_int_equal(child_wait(pid, FX_HANG_S), 0);
+	rpid = responder_start(&rj);
+	assert_int_equal(shmq_request(r, &v, sizeof(v), NULL, &got, sizeof(got), &m, FX_HANG_NS),
+			 0);
+	assert_int_equal(got, 4 + REPLY_TAG);
+	assert_int_equal(shmq_requester_dropped(r), 100);
+	assert_int_equal(child_wait(rpid, FX_HANG_S), 0);
+	shmq_requester_close(r);
+	shmq_disconnect(c);
+}
+
+#define H(f, conf)                                                                                 \
+	cmocka_unit_test_prestate_setup_teardown(f, fx_daemon_setup_conf, daemon_teardown,         \
+						 (void *)(uintptr_t)(conf))
+
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 
 int main(void)
@@ -156,6 +612,15 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    T(test_expired_messages_are_skipped_and_counted_not_lost),
 	    T(test_publish_refuses_expiry_at_or_before_deliver_at),
+	    T(test_requests_get_their_replies_from_a_responder_process),
+	    T(test_request_to_a_channel_nobody_reads_is_enoreader),
+	    T(test_unmatched_replies_are_dropped_and_counted),
+	    T(test_inbox_goes_with_its_requester),
+	    T(test_inbox_goes_with_a_requester_killed_after_a_restart),
+	    T(test_inbox_names_and_flag_are_reserved),
+	    T(test_reply_refuses_requests_it_cannot_answer),
+	    H(test_a_requester_that_never_reads_does_not_stall_the_responder, CONF_NOBODY_RQ),
+	    H(test_forged_corr_ids_are_dropped_and_counted, CONF_NOBODY_RQ),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
