@@ -89,7 +89,17 @@ static int pub_one_opts(struct pub_run *r, const void *data, size_t len,
 /* One message with the fields of the command line; --msg-id counts up. */
 static int pub_one(struct pub_run *r, const void *data, size_t len)
 {
-	int err = pub_one_opts(r, data, len, r->mo.fields ? &r->mo : NULL);
+	int err;
+
+	if (r->o->ttl_s > 0) { /* --ttl: from now, for each message */
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		r->mo.fields |= SHMQ_F_EXPIRY;
+		r->mo.expiry_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec +
+				  (uint64_t)(r->o->ttl_s * 1e9);
+	}
+	err = pub_one_opts(r, data, len, r->mo.fields ? &r->mo : NULL);
 
 	if (!err)
 		r->mo.msg_id++;

@@ -31,6 +31,8 @@
 #define FOR_SUB 0x4u
 #define FOR_LS 0x8u
 #define FOR_INFO 0x10u
+#define FOR_REQUEST 0x20u
+#define FOR_REPLY 0x40u
 #define FOR_CHANNEL (FOR_CREATE | FOR_PUB | FOR_SUB)
 #define FOR_ALL 0xffu
 
@@ -49,6 +51,10 @@ enum {
 	O_REPLY_TO,
 	O_LAST,
 	O_WAIT_MODE,
+	O_TTL,
+	O_EXPIRED,
+	O_ECHO,
+	O_EXEC,
 };
 
 static const struct option longopts[] = {{"socket", required_argument, NULL, 's'},
@@ -81,6 +87,10 @@ static const struct option longopts[] = {{"socket", required_argument, NULL, 's'
 					 {"corr-id", required_argument, NULL, O_CORR_ID},
 					 {"content-type", required_argument, NULL, O_CONTENT_TYPE},
 					 {"reply-to", required_argument, NULL, O_REPLY_TO},
+					 {"ttl", required_argument, NULL, O_TTL},
+					 {"expired", no_argument, NULL, O_EXPIRED},
+					 {"echo", no_argument, NULL, O_ECHO},
+					 {"exec", required_argument, NULL, O_EXEC},
 					 {NULL, 0, NULL, 0}};
 
 static const char shortopts[] = "s:hVcn:t:wef:jrL0F:k:H:";
@@ -100,8 +110,14 @@ static unsigned opt_cmds(int c)
 	case O_NUMA:
 	case O_NO_TIMESTAMPS:
 		return FOR_CHANNEL;
-	case 'c':
 	case 'n':
+		return FOR_PUB | FOR_SUB | FOR_REPLY;
+	case 't':
+		return FOR_SUB | FOR_REQUEST;
+	case O_ECHO:
+	case O_EXEC:
+		return FOR_REPLY;
+	case 'c':
 	case 'L':
 		return FOR_PUB | FOR_SUB;
 	case 'j': /* sub and ls, info write JSON; pub reads it */
@@ -109,7 +125,7 @@ static unsigned opt_cmds(int c)
 	case O_FROM:
 	case O_LAST:
 	case O_WAIT_MODE:
-	case 't':
+	case O_EXPIRED:
 	case 'w':
 	case 'e':
 	case 'f':
@@ -386,6 +402,8 @@ static int parse_pub_opt(int c, const char *arg, struct opts *o)
 		return 0;
 	case 'H':
 		return parse_header(arg, o);
+	case O_TTL:
+		return duration_parse(arg, &o->ttl_s) || o->ttl_s <= 0 ? -1 : 0;
 	case O_MSG_ID:
 		o->msg.fields |= SHMQ_F_MSG_ID;
 		return parse_u64(arg, &o->msg.msg_id);
@@ -415,8 +433,9 @@ static int parse_sub_opt(int c, const char *arg, struct opts *o)
 		return parse_u64(arg, &o->last);
 	case O_WAIT_MODE:
 		return parse_wait_mode(arg, &o->wait_mode);
-	case 't':
-		return duration_parse(arg, &o->timeout_s);
+	case O_EXPIRED:
+		o->expired = 1;
+		return 0;
 	case 'w':
 		o->wait = 1;
 		return 0;
@@ -455,6 +474,14 @@ static int parse_opt(int c, const char *arg, struct opts *o)
 		o->json = 1;
 		o->out = OUT_JSON;
 		return 0;
+	case 't': /* sub, request */
+		return duration_parse(arg, &o->timeout_s);
+	case O_ECHO:
+		o->echo = 1;
+		return 0;
+	case O_EXEC:
+		o->exec = arg;
+		return 0;
 	}
 	switch (opt_cmds(c)) {
 	case FOR_CHANNEL:
@@ -481,6 +508,7 @@ static const char *opt_values(int c)
 	case O_WAIT_MODE:
 		return "spin, spin-sleep, sleep or event; -w, --wait-channel waits for the channel";
 	case 't':
+	case O_TTL:
 		return "a duration: " DURATION_SYNTAX;
 	case O_RATE:
 		return "messages a second, above 0 (a fraction is fine)";
@@ -539,6 +567,10 @@ static unsigned cmd_bit(const char *cmd)
 		return FOR_LS;
 	if (!strcmp(cmd, "info"))
 		return FOR_INFO;
+	if (!strcmp(cmd, "request"))
+		return FOR_REQUEST;
+	if (!strcmp(cmd, "reply"))
+		return FOR_REPLY;
 	return 0;
 }
 
@@ -769,8 +801,8 @@ static int cmd_args(const char *cmd)
 	static const struct {
 		const char *cmd;
 		int nargs;
-	} cmds[] = {{"ls", 0},	   {"create", 1}, {"rm", 1}, {"info", 1},
-		    {"repair", 1}, {"pub", -2},	  {"sub", 1}};
+	} cmds[] = {{"ls", 0},	 {"create", 1}, {"rm", 1},	{"info", 1}, {"repair", 1},
+		    {"pub", -2}, {"sub", 1},	{"request", 2}, {"reply", 1}};
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(cmd, cmds[i].cmd))
@@ -793,6 +825,10 @@ static int run(const char *cmd, char **args, int nargs, const struct opts *o)
 		rc = cmd_sub(c, args[0], o);
 	else if (!strcmp(cmd, "repair"))
 		rc = cmd_repair(c, args[0], o);
+	else if (!strcmp(cmd, "request"))
+		rc = cmd_request(c, args[0], args[1], o);
+	else if (!strcmp(cmd, "reply"))
+		rc = cmd_reply(c, args[0], o);
 	else
 		rc = cmd_name(c, cmd, args[0], o);
 	shmq_disconnect(c);

@@ -494,6 +494,99 @@ static void test_reply_refuses_requests_it_cannot_answer(void **state)
 	shmq_disconnect(c);
 }
 
+/* ---- the command line ---- */
+
+/* Wait until name has n readers. */
+static void wait_readers(struct shmq_client *c, const char *name, uint32_t n)
+{
+	struct shmq_channel_info info = {0};
+	int64_t until = fx_now_ns() + (int64_t)FX_HANG_S * 1000000000ll;
+
+	while ((shmq_channel_info(c, name, &info) || info.readers != n) && fx_now_ns() < until)
+		fx_nap_ms(10);
+	assert_int_equal(info.readers, n);
+}
+
+/*
+ * shmq request without a reader: exit 1, SHMQ_ENOREADER; shmq reply --echo
+ * and --exec answer shmq request, which prints the reply; a request
+ * nobody answers exits 3 at its --timeout.
+ */
+static void test_cli_request_and_reply(void **state)
+{
+	struct daemon *d = dmn(state);
+	struct shmq_client *c = fx_connect(d);
+	struct tool_proc rp;
+	struct tool_result r, rr;
+
+	assert_int_equal(shmq_channel_create(c, REQ_CHAN, NULL), 0);
+	tool_run(&r, NULL, TOOL_ARGS("--socket", d->sock, "request", REQ_CHAN, "x"));
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "SHMQ_ENOREADER"));
+	tool_result_free(&r);
+
+	assert_int_equal(tool_spawn(&rp, TOOL_ARGS("--socket", d->sock, "reply", REQ_CHAN, "--echo",
+						   "--count", "1")),
+			 0);
+	wait_readers(c, REQ_CHAN, 1);
+	tool_run(&r, NULL,
+		 TOOL_ARGS("--socket", d->sock, "request", REQ_CHAN, "hello", "-t", "20"));
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "hello\n");
+	tool_result_free(&r);
+	tool_finish(&rp, NULL, &rr);
+	assert_int_equal(rr.status, 0);
+	tool_result_free(&rr);
+
+	assert_int_equal(tool_spawn(&rp, TOOL_ARGS("--socket", d->sock, "reply", REQ_CHAN, "--exec",
+						   "tr a-z A-Z", "-n", "1")),
+			 0);
+	wait_readers(c, REQ_CHAN, 1);
+	tool_run(&r, NULL,
+		 TOOL_ARGS("--socket", d->sock, "request", REQ_CHAN, "shout", "-t", "20"));
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "SHOUT\n");
+	tool_result_free(&r);
+	tool_finish(&rp, NULL, &rr);
+	assert_int_equal(rr.status, 0);
+	tool_result_free(&rr);
+
+	tool_run(&r, NULL, TOOL_ARGS("--socket", d->sock, "reply", REQ_CHAN));
+	assert_int_equal(r.status, 2); /* neither --echo nor --exec */
+	tool_result_free(&r);
+	shmq_disconnect(c);
+}
+
+/* shmq pub --ttl: sub skips the message once it expired; sub --expired prints it. */
+static void test_cli_ttl_and_expired(void **state)
+{
+	struct daemon *d = dmn(state);
+	struct tool_result r;
+
+	tool_run(&r, NULL, TOOL_ARGS("--socket", d->sock, "create", "t"));
+	assert_int_equal(r.status, 0);
+	tool_result_free(&r);
+	tool_run(&r, NULL, TOOL_ARGS("--socket", d->sock, "pub", "t", "--ttl", "1ms", "gone"));
+	assert_int_equal(r.status, 0);
+	tool_result_free(&r);
+	tool_run(&r, NULL, TOOL_ARGS("--socket", d->sock, "pub", "t", "--ttl", "1h", "kept"));
+	assert_int_equal(r.status, 0);
+	tool_result_free(&r);
+	fx_nap_ms(5);
+	tool_run(&r, NULL, TOOL_ARGS("--socket", d->sock, "sub", "t", "--exit-at-end"));
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "kept\n");
+	tool_result_free(&r);
+	tool_run(&r, NULL,
+		 TOOL_ARGS("--socket", d->sock, "sub", "t", "--exit-at-end", "--expired"));
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "gone\nkept\n");
+	tool_result_free(&r);
+	tool_run(&r, NULL, TOOL_ARGS("--socket", d->sock, "pub", "t", "--ttl", "0", "x"));
+	assert_int_equal(r.status, 2);
+	tool_result_free(&r);
+}
+
 /* ---- hostile: a second uid (nobody) ---- */
 
 /* Nobody may publish requests and read them: as requester, responder or forger. */
@@ -619,6 +712,8 @@ int main(void)
 	    T(test_inbox_goes_with_a_requester_killed_after_a_restart),
 	    T(test_inbox_names_and_flag_are_reserved),
 	    T(test_reply_refuses_requests_it_cannot_answer),
+	    T(test_cli_request_and_reply),
+	    T(test_cli_ttl_and_expired),
 	    H(test_a_requester_that_never_reads_does_not_stall_the_responder, CONF_NOBODY_RQ),
 	    H(test_forged_corr_ids_are_dropped_and_counted, CONF_NOBODY_RQ),
 	};
