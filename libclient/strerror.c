@@ -43,6 +43,8 @@ static const struct {
 			   "the daemon allows per user"},
     [SHMQ_ENOREADER] = {"SHMQ_ENOREADER",
 			"no one reads the channel: a request would go unanswered"},
+    [SHMQ_EDUPLICATE] = {"SHMQ_EDUPLICATE",
+			 "a message with this id was published within the dedupe window"},
 };
 
 /* The table index of err or -err; -1 outside the table (also for INT_MIN). */

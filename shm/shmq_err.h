@@ -36,6 +36,7 @@ enum shmq_err {
 	SHMQ_ECONNQUOTA = 25,	/* this uid holds as many connections as it may */
 	SHMQ_EHANDLEQUOTA = 26, /* this uid holds as many handles of the channel as it may */
 	SHMQ_ENOREADER = 27,	/* a request went to a channel nobody reads */
+	SHMQ_EDUPLICATE = 28,	/* the message id was published within the window */
 	SHMQ_ERR_COUNT
 };
 

@@ -26,7 +26,7 @@ __path__ = pkgutil.extend_path(__path__, __name__)
 
 from ._errors import (  # noqa: E402
     Abandoned, Again, BadName, BadState, Busy, ChannelExists, ChannelQuota, Closed,
-    ConnectionQuota, Corrupt, Deleted, Error, Full, HandleQuota, InvalidArgument, LimitReached,
+    ConnectionQuota, Corrupt, Deleted, Duplicate, Error, Full, HandleQuota, InvalidArgument, LimitReached,
     Mismatch, NoDaemon, NoReader, NoSuchChannel, OutOfMemory, Overrun, PermissionDenied, ProtocolError,
     SysError, Timeout, TooBig, VersionMismatch)
 from ._errors import BY_CODE as ERRORS  # noqa: E402
@@ -41,7 +41,7 @@ NAME_MAX: int = _lib.SHMQ_NAME_MAX
 
 __all__ = [
     "Abandoned", "Again", "BadName", "BadState", "Busy", "ChannelExists", "ChannelQuota",
-    "Closed", "ConnectionQuota", "Corrupt", "Deleted", "Error", "Full", "HandleQuota",
+    "Closed", "ConnectionQuota", "Corrupt", "Deleted", "Duplicate", "Error", "Full", "HandleQuota",
     "InvalidArgument", "LimitReached", "Mismatch", "NoDaemon", "NoReader", "NoSuchChannel", "OutOfMemory",
     "Overrun", "PermissionDenied", "ProtocolError", "SysError", "Timeout", "TooBig",
     "VersionMismatch", "ERRORS", "ChannelInfo", "Claim", "Client", "Message", "Policy",
