@@ -320,6 +320,139 @@ static void test_unmatched_replies_are_dropped_and_counted(void **state)
 	shmq_disconnect(c);
 }
 
+/* ---- many requesters, many responders ---- */
+
+#define N_REQUESTERS 4u
+#define N_RESPONDERS 3u
+#define N_REQUESTS 1000u
+#define STOP_VALUE UINT64_MAX
+
+static void assert_channel_goes(struct shmq_client *c, const char *name);
+
+/* Child: answer every request until STOP_VALUE; a gone inbox is counted, never waited for. */
+static int run_busy_responder(void *arg)
+{
+	struct responder_job *j = arg;
+	struct shmq_client *c;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+
+	if (shmq_connect(j->d->sock, &c) || shmq_sub_open(c, REQ_CHAN, NULL, &s))
+		return 21;
+	pipe_say(j->say_fd, "ready");
+	for (;;) {
+		uint64_t v;
+		int err;
+
+		if (shmq_recv(s, &m, FX_HANG_NS))
+			return 22;
+		v = fx_msg_u64(&m);
+		if (v == STOP_VALUE)
+			break;
+		v += REPLY_TAG;
+		err = shmq_reply(c, &m, &v, sizeof(v), NULL);
+		if (err && err != -SHMQ_ENOENT) /* its requester was killed */
+			return 23;
+	}
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+	return 0;
+}
+
+struct busy_requester {
+	const struct daemon *d;
+	unsigned id;
+	int say_fd; /* says "half" after N_REQUESTS / 2, if >= 0 */
+};
+
+/* Child: N_REQUESTS requests, each answered with its own value + REPLY_TAG. */
+static int run_busy_requester(void *arg)
+{
+	struct busy_requester *j = arg;
+	struct shmq_client *c;
+	struct shmq_requester *r;
+	struct shmq_msg m;
+
+	if (shmq_connect(j->d->sock, &c) || shmq_requester_open(c, REQ_CHAN, NULL, &r))
+		return 21;
+	for (uint64_t i = 0; i < N_REQUESTS; i++) {
+		uint64_t v = (uint64_t)j->id << 32 | i, got = 0;
+
+		if (shmq_request(r, &v, sizeof(v), NULL, &got, sizeof(got), &m, FX_HANG_NS))
+			return 22;
+		if (got != v + REPLY_TAG)
+			return 23;
+		if (j->say_fd >= 0 && i == N_REQUESTS / 2)
+			pipe_say(j->say_fd, "half");
+	}
+	shmq_requester_close(r);
+	shmq_disconnect(c);
+	return 0;
+}
+
+/*
+ * 4 requester processes x 1,000 requests to 3 responder processes: every
+ * request gets its own reply (the first of three; the others are dropped
+ * as answered). A fifth requester is killed half-way: its inbox goes, and
+ * the responders, which go on replying to its last requests, never wait.
+ */
+static void test_requesters_and_responders_in_many_processes(void **state)
+{
+	struct daemon *d = dmn(state);
+	struct shmq_client *c = fx_connect(d);
+	struct responder_job rj = {.d = d};
+	struct busy_requester bj[N_REQUESTERS + 1];
+	struct shmq_channel_info info;
+	struct shmq_pub *p;
+	pid_t resp[N_RESPONDERS], req[N_REQUESTERS + 1];
+	int fds[2];
+	uint64_t stop = STOP_VALUE;
+	char inbox[SHMQ_NAME_MAX + 1] = "";
+	struct shmq_channel_info rows[16];
+	int n;
+
+	assert_int_equal(shmq_channel_create(c, REQ_CHAN, NULL), 0);
+	for (unsigned i = 0; i < N_RESPONDERS; i++) {
+		assert_int_equal(pipe(fds), 0);
+		rj.say_fd = fds[1];
+		resp[i] = child_start(run_busy_responder, &rj);
+		close(fds[1]);
+		assert_int_equal(pipe_expect(fds[0], "ready"), 0);
+		close(fds[0]);
+	}
+	assert_int_equal(pipe(fds), 0);
+	for (unsigned i = 0; i <= N_REQUESTERS; i++) {
+		bj[i] = (struct busy_requester){.d = d, .id = i, .say_fd = -1};
+		if (i == N_REQUESTERS)
+			bj[i].say_fd = fds[1];
+		req[i] = child_start(run_busy_requester, &bj[i]);
+	}
+	close(fds[1]);
+	assert_int_equal(pipe_expect(fds[0], "half"), 0);
+	close(fds[0]);
+	/* the inboxes now, the victim's among them */
+	n = shmq_channel_list(c, rows, 16);
+	assert_true(n >= 2);
+	child_kill(req[N_REQUESTERS]);
+	for (unsigned i = 0; i < N_REQUESTERS; i++)
+		assert_int_equal(child_wait(req[i], FX_HANG_S), 0);
+	/* every inbox is gone: the finished requesters closed theirs, the victim died */
+	for (int i = 0; i < n && i < 16; i++) {
+		if (!(rows[i].flags & SHMQ_CHAN_INBOX))
+			continue;
+		strcpy(inbox, rows[i].name);
+		assert_channel_goes(c, inbox);
+	}
+	assert_true(inbox[0]);
+	assert_int_equal(shmq_pub_open(c, REQ_CHAN, NULL, &p), 0);
+	assert_int_equal(shmq_publish(p, &stop, sizeof(stop), 0, NULL), 0);
+	for (unsigned i = 0; i < N_RESPONDERS; i++)
+		assert_int_equal(child_wait(resp[i], FX_HANG_S), 0);
+	assert_int_equal(shmq_channel_info(c, REQ_CHAN, &info), 0);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
 /* Wait until name is gone (-SHMQ_ENOENT), at most FX_HANG_S. */
 static void assert_channel_goes(struct shmq_client *c, const char *name)
 {
@@ -709,6 +842,7 @@ int main(void)
 	    T(test_request_to_a_channel_nobody_reads_is_enoreader),
 	    T(test_unmatched_replies_are_dropped_and_counted),
 	    T(test_inbox_goes_with_its_requester),
+	    T(test_requesters_and_responders_in_many_processes),
 	    T(test_inbox_goes_with_a_requester_killed_after_a_restart),
 	    T(test_inbox_names_and_flag_are_reserved),
 	    T(test_reply_refuses_requests_it_cannot_answer),
