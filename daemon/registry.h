@@ -76,6 +76,9 @@ struct channel {
 	int *kfd;		  /* the registry's keeper connection */
 	bool adopted;		  /* served by an earlier daemon: monitors may resume it */
 	uint64_t inbox_client; /* an inbox (inbox.h): the client that made it; 0 none or unknown */
+	int dd_fd;	       /* the duplicate table (dedupe_seg.h), -1 none */
+	void *dd;
+	uint64_t dd_bytes;
 };
 
 /* The control segment, which only the daemon writes; clients map it read-only. */

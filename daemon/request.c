@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "adopt.h"
+#include "dedupe_seg.h"
 #include "inbox.h"
 #include "logmsg.h"
 #include "name.h"
@@ -102,6 +103,8 @@ static int spec_from_wire(struct channel_spec *spec, const char *name,
 
 	if (o->flags & ~SHMQ_CHAN_NO_TIMESTAMP)
 		return -SHMQ_EINVAL; /* a flag this daemon does not know would be ignored */
+	if (dedupe_slots_check(o->dedupe_slots))
+		return -SHMQ_EINVAL;
 	if (log_geometry_make(o->capacity_bytes, o->max_message_bytes, o->policy, o->publishers,
 			      o->flags & SHMQ_CHAN_NO_TIMESTAMP ? DATA_F_NO_TIMESTAMP : 0, &g))
 		return -SHMQ_EINVAL;
@@ -113,6 +116,7 @@ static int spec_from_wire(struct channel_spec *spec, const char *name,
 	spec->publishers = o->publishers;
 	spec->numa_node = o->numa_node;
 	spec->flags = o->flags;
+	spec->dedupe_slots = o->dedupe_slots;
 	spec->publish.n = spec->subscribe.n = 1;
 	spec->publish.uids[0] = spec->subscribe.uids[0] = owner;
 	return 0;
@@ -263,7 +267,8 @@ static int open_settings_check(const struct channel *ch, const struct proto_chan
 	    (o->policy && o->policy != ch->v.policy) ||
 	    (o->publishers && o->publishers != ch->v.pub_mode) ||
 	    (o->numa_node && o->numa_node != ch->numa_wire) ||
-	    ((o->flags & SHMQ_CHAN_NO_TIMESTAMP) && !(ch->v.flags & DATA_F_NO_TIMESTAMP)))
+	    ((o->flags & SHMQ_CHAN_NO_TIMESTAMP) && !(ch->v.flags & DATA_F_NO_TIMESTAMP)) ||
+	    (o->dedupe_slots && o->dedupe_slots != ch->g.dedupe_slots))
 		return -SHMQ_EMISMATCH;
 	return 0;
 }

@@ -55,6 +55,8 @@ struct chan_map {
 	void *wake;
 	uint64_t wake_bytes;
 	void *entry; /* our own entry segment, read-write; NULL for monitors */
+	void *dd;    /* publishers of a dedupe channel: the duplicate table, read-write */
+	uint64_t dd_bytes;
 	struct log_view v;
 	uint64_t channel_id;
 };

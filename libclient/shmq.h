@@ -52,7 +52,8 @@ struct shmq_channel_opts {
 	uint32_t publishers;	    /* enum shmq_publishers, default MANY */
 	int32_t numa_node;	    /* SHMQ_NUMA_*, default NONE */
 	uint32_t flags;		    /* SHMQ_CHAN_*, default 0 */
-	uint32_t reserved;	    /* 0 */
+	uint32_t dedupe_slots;	    /* duplicate detection by msg_id: the table's slots, a power
+				     * of two 16..2^24 (65536 is 2 MiB), window 2 min; 0: off */
 };
 
 /* One row of shmq_channel_list(). */
@@ -324,7 +325,19 @@ int shmq_pub_commit(struct shmq_pub *pub, struct shmq_claim *claim, uint32_t len
 int shmq_pub_claim_opts(struct shmq_pub *pub, uint32_t len, const struct shmq_msg_opts *opts,
 			struct shmq_claim *claim, int64_t timeout_ns);
 
-/* shmq_publish() with header fields (opts may be NULL). */
+/*
+ * shmq_publish() with header fields (opts may be NULL). On a channel
+ * created with dedupe_slots, a message with SHMQ_F_MSG_ID whose id was
+ * published less than the window (2 min, from the first publish: a
+ * duplicate does not extend it) ago is not published: -SHMQ_EDUPLICATE,
+ * and *offset is the original's (UINT64_MAX if the table names none
+ * below the tail). A claim of another publisher holding the same id is
+ * waited for as for space (-SHMQ_EFULL with timeout 0); one whose
+ * publisher died is taken over. -SHMQ_ELIMIT: the table has no slot for
+ * the id ("dedupe table full"). Without a table, ids are stored, not
+ * checked. shmq_pub_claim_opts() checks the same way (claim->offset gets
+ * the original's), before its claim moves the tail.
+ */
 int shmq_publish_opts(struct shmq_pub *pub, const void *data, uint32_t len,
 		      const struct shmq_msg_opts *opts, int64_t timeout_ns, uint64_t *offset);
 

@@ -9,10 +9,8 @@
  * together by one 16-byte CAS; pos and time_ns are written by the
  * reservation's owner before its CAS to COMMITTED (release) and re-checked
  * against the pair after they are read. Any thread of any process; no
- * system calls, no locks.
- *
- * Not wired into channels yet: the daemon creates no table and publishers
- * map none; this is the algorithm and its format.
+ * system calls, no locks. The daemon formats a channel's table
+ * (daemon/dedupe_seg.c); publishers use it (libclient/dedupe_pub.c).
  */
 #ifndef SHM_DEDUPE_H
 #define SHM_DEDUPE_H

@@ -48,12 +48,12 @@ static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free");
 /*
  * Channel settings every publisher must obey (docs/ARCHITECTURE.md, "Header
  * fields that act"): a duplicate table checked before the tail moves, and a
- * schedule ring for messages due later. Not known to this library yet, so
- * a channel carrying either is refused (-SHMQ_EVERSION).
+ * schedule ring for messages due later. A library refuses a channel with
+ * a bit it does not know (-SHMQ_EVERSION); this one knows the table.
  */
 #define FEAT_INCOMPAT_DEDUPE 0x1u
 #define FEAT_INCOMPAT_SCHED 0x2u
-#define FEAT_INCOMPAT_KNOWN 0u
+#define FEAT_INCOMPAT_KNOWN FEAT_INCOMPAT_DEDUPE
 
 #define CACHE_LINE 64u
 #define REC_ALIGN 32u /* records start and end on 32-byte boundaries */

@@ -36,6 +36,7 @@
 #define PROTO_MINOR_REPAIR 4u
 #define PROTO_MINOR_HIDDEN 5u
 #define PROTO_MINOR_INBOX 6u
+#define PROTO_MINOR_DEDUPE 6u
 
 /*
  * The seq of the answer with which shmqd turns a connection away before
@@ -81,11 +82,11 @@ static_assert(sizeof(struct proto_hdr) == 24, "proto ABI");
 struct proto_chan_opts {
 	uint64_t capacity_bytes;
 	uint32_t max_message_bytes;
-	uint32_t policy;     /* enum shmq_policy */
-	uint32_t publishers; /* enum shmq_publishers */
-	int32_t numa_node;   /* SHMQ_NUMA_NONE, SHMQ_NUMA_LOCAL or SHMQ_NUMA_NODE(n) */
-	uint32_t flags;	     /* SHMQ_CHAN_* */
-	uint32_t pad;
+	uint32_t policy;       /* enum shmq_policy */
+	uint32_t publishers;   /* enum shmq_publishers */
+	int32_t numa_node;     /* SHMQ_NUMA_NONE, SHMQ_NUMA_LOCAL or SHMQ_NUMA_NODE(n) */
+	uint32_t flags;	       /* SHMQ_CHAN_* */
+	uint32_t dedupe_slots; /* minor 6: the duplicate table's slots, 0: none */
 };
 static_assert(sizeof(struct proto_chan_opts) == 32, "proto ABI");
 

@@ -150,6 +150,218 @@ static void test_publish_refuses_expiry_at_or_before_deliver_at(void **state)
 	shmq_disconnect(c);
 }
 
+/* ---- dedupe ---- */
+
+#define DD_CHAN "dd"
+#define DD_SLOTS 4096u
+
+static void create_dedupe(struct shmq_client *c, const char *name, uint32_t slots)
+{
+	struct shmq_channel_opts o = {.dedupe_slots = slots, .max_message_bytes = 64};
+
+	assert_int_equal(shmq_channel_create(c, name, &o), 0);
+}
+
+static int publish_id(struct shmq_pub *p, uint64_t id, int64_t timeout_ns, uint64_t *off)
+{
+	struct shmq_msg_opts o = {.fields = SHMQ_F_MSG_ID, .msg_id = id};
+
+	return shmq_publish_opts(p, &id, sizeof(id), &o, timeout_ns, off);
+}
+
+/*
+ * A second publish of a msg_id is -SHMQ_EDUPLICATE with the original's
+ * offset and reaches no reader; other ids and messages without one pass;
+ * on a channel without a table, ids are stored, not checked; a bad table
+ * size is -SHMQ_EINVAL; a full probe run is -SHMQ_ELIMIT.
+ */
+static void test_dedupe_refuses_a_repeated_msg_id_with_the_original_offset(void **state)
+{
+	struct shmq_client *c = fx_connect(dmn(state));
+	struct shmq_channel_opts bad = {.dedupe_slots = 1000};
+	struct shmq_sub_opts so = {.start = SHMQ_START_EARLIEST};
+	struct shmq_pub *p, *q;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+	uint64_t off = 99, v = 0;
+
+	create_dedupe(c, DD_CHAN, DD_SLOTS);
+	assert_int_equal(shmq_channel_create(c, "dd.bad", &bad), -SHMQ_EINVAL);
+	assert_int_equal(shmq_pub_open(c, DD_CHAN, NULL, &p), 0);
+	assert_int_equal(shmq_pub_open(c, DD_CHAN, NULL, &q), 0);
+	assert_int_equal(publish_id(p, 5, 0, &off), 0);
+	assert_int_equal(off, 0);
+	assert_int_equal(publish_id(p, 6, 0, &off), 0);
+	assert_int_equal(shmq_publish(p, &v, sizeof(v), 0, &off), 0); /* no id */
+	assert_int_equal(off, 2);
+	off = 99;
+	assert_int_equal(publish_id(q, 5, 0, &off), -SHMQ_EDUPLICATE);
+	assert_int_equal(off, 0);
+	assert_int_equal(publish_id(p, 6, 0, &off), -SHMQ_EDUPLICATE);
+	assert_int_equal(off, 1);
+	assert_int_equal(shmq_sub_open(c, DD_CHAN, &so, &s), 0);
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
+	shmq_sub_close(s);
+	shmq_pub_close(q);
+	shmq_pub_close(p);
+
+	assert_int_equal(shmq_channel_create(c, "plain", NULL), 0);
+	assert_int_equal(shmq_pub_open(c, "plain", NULL, &p), 0);
+	assert_int_equal(publish_id(p, 5, 0, NULL), 0);
+	assert_int_equal(publish_id(p, 5, 0, NULL), 0);
+	shmq_pub_close(p);
+
+	create_dedupe(c, "dd.small", 16);
+	assert_int_equal(shmq_pub_open(c, "dd.small", NULL, &p), 0);
+	for (uint64_t id = 1; id <= 16; id++)
+		assert_int_equal(publish_id(p, id, 0, NULL), 0);
+	assert_int_equal(publish_id(p, 17, 0, NULL), -SHMQ_ELIMIT);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
+#define DD_IDS 10000u
+
+struct dd_job {
+	const struct daemon *d;
+	unsigned who;
+	uint64_t *dup_off; /* shared: the offset each duplicate was told, per id */
+};
+
+/* Child: publish DD_IDS ids, 30 % of them twice; the other child publishes the same ids. */
+static int run_dd_publisher(void *arg)
+{
+	struct dd_job *j = arg;
+	struct shmq_client *c;
+	struct shmq_pub *p;
+
+	if (shmq_connect(j->d->sock, &c) || shmq_pub_open(c, DD_CHAN, NULL, &p))
+		return 21;
+	for (uint64_t i = 0; i < DD_IDS; i++) {
+		uint64_t id = j->who ? DD_IDS - 1 - i : i, off = 0;
+
+		for (unsigned k = 0; k < (id % 10 < 3 ? 2u : 1u); k++) {
+			int err = publish_id(p, id + 1, FX_HANG_NS, &off);
+
+			if (err == -SHMQ_EDUPLICATE)
+				j->dup_off[id * 2 + j->who] = off + 1;
+			else if (err)
+				return 22;
+		}
+	}
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+	return 0;
+}
+
+/*
+ * Two publisher processes publish the same 10,000 ids (30 % twice each):
+ * every id reaches the reader exactly once, and every duplicate was told
+ * the offset of the one that did.
+ */
+static void test_dedupe_two_publisher_processes_publish_each_id_once(void **state)
+{
+	struct daemon *d = dmn(state);
+	struct shmq_client *c = fx_connect(d);
+	struct shmq_channel_opts o = {.dedupe_slots = 1u << 16, .capacity_bytes = 8u << 20};
+	struct shmq_sub_opts so = {.start = SHMQ_START_EARLIEST};
+	size_t bytes = DD_IDS * 2 * sizeof(uint64_t);
+	uint64_t *dup_off = fx_shared_alloc(bytes), *at = calloc(DD_IDS, sizeof(uint64_t));
+	struct dd_job a = {d, 0, dup_off}, b = {d, 1, dup_off};
+	struct shmq_sub *s;
+	struct shmq_msg m;
+	pid_t pa, pb;
+
+	assert_int_equal(shmq_channel_create(c, DD_CHAN, &o), 0);
+	pa = child_start(run_dd_publisher, &a);
+	pb = child_start(run_dd_publisher, &b);
+	assert_int_equal(child_wait(pa, FX_HANG_S), 0);
+	assert_int_equal(child_wait(pb, FX_HANG_S), 0);
+	assert_int_equal(shmq_sub_open(c, DD_CHAN, &so, &s), 0);
+	for (unsigned i = 0; i < DD_IDS; i++) {
+		uint64_t id;
+
+		assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+		assert_int_equal(m.lost, 0);
+		id = fx_msg_u64(&m) - 1;
+		assert_true(id < DD_IDS);
+		assert_int_equal(at[id], 0); /* once */
+		at[id] = m.offset + 1;
+	}
+	assert_int_equal(shmq_recv(s, &m, 0), -SHMQ_EAGAIN);
+	for (unsigned i = 0; i < 2 * DD_IDS; i++)
+		if (dup_off[i])
+			assert_int_equal(dup_off[i], at[i / 2]);
+	shmq_sub_close(s);
+	free(at);
+	fx_shared_free(dup_off, bytes);
+	shmq_disconnect(c);
+}
+
+/* Child: reserve msg_id 77 in a claim, say so, and wait to be killed. */
+static int run_dd_claimer(void *arg)
+{
+	struct dd_job *j = arg;
+	struct shmq_msg_opts o = {.fields = SHMQ_F_MSG_ID, .msg_id = 77};
+	struct shmq_client *c;
+	struct shmq_pub *p;
+	struct shmq_claim cl;
+
+	if (shmq_connect(j->d->sock, &c) || shmq_pub_open(c, DD_CHAN, NULL, &p))
+		return 21;
+	if (shmq_pub_claim_opts(p, 8, &o, &cl, 0))
+		return 22;
+	pipe_say((int)j->who, "claimed");
+	for (;;)
+		pause();
+}
+
+/*
+ * A publisher killed between its reservation and its commit: a second
+ * publisher of the same id waits for it (-SHMQ_EFULL without a timeout)
+ * and, once the daemon freed the dead one's slot, publishes it. The
+ * table survives a daemon restart: the id is still a duplicate after.
+ */
+static void test_dedupe_killed_claimer_and_daemon_restart(void **state)
+{
+	struct daemon *d = dmn(state);
+	struct shmq_client *c = fx_connect(d);
+	struct dd_job j = {.d = d};
+	struct shmq_pub *p;
+	uint64_t off = 0, first;
+	int fds[2];
+	pid_t pid;
+
+	create_dedupe(c, DD_CHAN, DD_SLOTS);
+	assert_int_equal(pipe(fds), 0);
+	j.who = (unsigned)fds[1];
+	pid = child_start(run_dd_claimer, &j);
+	close(fds[1]);
+	assert_int_equal(pipe_expect(fds[0], "claimed"), 0);
+	close(fds[0]);
+	assert_int_equal(shmq_pub_open(c, DD_CHAN, NULL, &p), 0);
+	assert_int_equal(publish_id(p, 77, 0, NULL), -SHMQ_EFULL);
+	child_kill(pid);
+	assert_int_equal(publish_id(p, 77, FX_HANG_NS, &first), 0);
+	assert_int_equal(publish_id(p, 77, 0, &off), -SHMQ_EDUPLICATE);
+	assert_int_equal(off, first);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+
+	daemon_kill(d);
+	assert_int_equal(daemon_restart(d), 0);
+	c = fx_connect(d);
+	assert_int_equal(shmq_pub_open(c, DD_CHAN, NULL, &p), 0);
+	off = 0;
+	assert_int_equal(publish_id(p, 77, 0, &off), -SHMQ_EDUPLICATE);
+	assert_int_equal(off, first);
+	assert_int_equal(publish_id(p, 78, 0, NULL), 0);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
 /* ---- request/reply ---- */
 
 #define REQ_CHAN "rq"
@@ -827,6 +1039,104 @@ static void test_forged_corr_ids_are_dropped_and_counted(void **state)
 	shmq_disconnect(c);
 }
 
+/* A dedupe channel nobody may publish to, and one only root may. */
+#define CONF_NOBODY_DD                                                                             \
+	"[channel dd]\ndedupe_slots = 1024\nmax_message = 64\npublish = 65534\n"                   \
+	"[channel dd2]\ndedupe_slots = 1024\nmax_message = 64\n"
+
+static bool documented(int err)
+{
+	return err == 0 || err == -SHMQ_EDUPLICATE || err == -SHMQ_EFULL || err == -SHMQ_ELIMIT;
+}
+
+/* Child, as nobody: publish to dd, then fill its duplicate table (our own mapping) with garbage. */
+static int run_table_scribbler(void *arg)
+{
+	const struct daemon *d = arg;
+	struct shmq_client *c;
+	struct shmq_pub *p;
+	char line[512];
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	int found = 0;
+	FILE *f;
+
+	if (fx_become_nobody())
+		return 20;
+	if (shmq_connect(d->sock, &c) || shmq_pub_open(c, "dd", NULL, &p))
+		return 21;
+	if (publish_id(p, 1, 0, NULL))
+		return 22;
+	f = fopen("/proc/self/maps", "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+
+		if (!strstr(line, "shmq.dd.u") || sscanf(line, "%lx-%lx", &lo, &hi) != 2)
+			continue;
+		for (uint64_t *w = (uint64_t *)lo; w < (uint64_t *)hi; w++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			*w = w - (uint64_t *)lo < 16 ? *w
+						     : x; /* the header stays, every slot goes */
+		}
+		found = 1;
+	}
+	if (f)
+		fclose(f);
+	if (!found)
+		return 23;
+	for (uint64_t id = 1; id < 500; id++)
+		if (!documented(publish_id(p, id, 0, NULL)))
+			return 24;
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+	return 0;
+}
+
+/*
+ * A publisher of another uid scribbles on a dedupe channel's table: its
+ * own and other publishers' publishes with ids get only documented
+ * answers, messages without ids and the channel's readers are not
+ * affected, and another dedupe channel still refuses its duplicates.
+ */
+static void test_a_scribbled_dedupe_table_harms_only_dedupe_on_its_channel(void **state)
+{
+	struct daemon *d = dmn(state);
+	struct shmq_sub_opts so = {.start = SHMQ_START_LATEST};
+	struct shmq_client *c;
+	struct shmq_pub *p, *q;
+	struct shmq_sub *s;
+	struct shmq_msg m;
+	uint64_t v = 7, off;
+	pid_t pid;
+
+	skip_unless_root();
+	c = fx_connect(d);
+	assert_int_equal(shmq_sub_open(c, "dd", &so, &s), 0);
+	assert_int_equal(shmq_pub_open(c, "dd", NULL, &p), 0);
+	assert_int_equal(shmq_pub_open(c, "dd2", NULL, &q), 0);
+	assert_int_equal(publish_id(q, 1, 0, &off), 0);
+	pid = child_start(run_table_scribbler, d);
+	assert_int_equal(child_wait(pid, FX_HANG_S), 0);
+	assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0); /* the scribbler's first */
+	while (shmq_recv(s, &m, 0) == 0)
+		; /* and whatever it published after */
+	for (uint64_t id = 1; id < 500; id++)
+		assert_true(documented(publish_id(p, id, 0, NULL)));
+	while (shmq_recv(s, &m, 0) == 0)
+		;
+	for (unsigned i = 0; i < 100; i++) {
+		assert_int_equal(shmq_publish(p, &v, sizeof(v), 0, NULL), 0);
+		assert_int_equal(shmq_recv(s, &m, FX_HANG_NS), 0);
+		assert_int_equal(fx_msg_u64(&m), 7);
+		assert_int_equal(m.lost, 0);
+	}
+	assert_int_equal(publish_id(q, 1, 0, NULL), -SHMQ_EDUPLICATE);
+	assert_int_equal(publish_id(q, 2, 0, NULL), 0);
+	shmq_pub_close(q);
+	shmq_pub_close(p);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+}
+
 #define H(f, conf)                                                                                 \
 	cmocka_unit_test_prestate_setup_teardown(f, fx_daemon_setup_conf, daemon_teardown,         \
 						 (void *)(uintptr_t)(conf))
@@ -838,6 +1148,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    T(test_expired_messages_are_skipped_and_counted_not_lost),
 	    T(test_publish_refuses_expiry_at_or_before_deliver_at),
+	    T(test_dedupe_refuses_a_repeated_msg_id_with_the_original_offset),
+	    T(test_dedupe_two_publisher_processes_publish_each_id_once),
+	    T(test_dedupe_killed_claimer_and_daemon_restart),
 	    T(test_requests_get_their_replies_from_a_responder_process),
 	    T(test_request_to_a_channel_nobody_reads_is_enoreader),
 	    T(test_unmatched_replies_are_dropped_and_counted),
@@ -850,6 +1163,7 @@ int main(void)
 	    T(test_cli_ttl_and_expired),
 	    H(test_a_requester_that_never_reads_does_not_stall_the_responder, CONF_NOBODY_RQ),
 	    H(test_forged_corr_ids_are_dropped_and_counted, CONF_NOBODY_RQ),
+	    H(test_a_scribbled_dedupe_table_harms_only_dedupe_on_its_channel, CONF_NOBODY_DD),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
