@@ -43,7 +43,9 @@ static const char channel_opts[] =
     "  --policy block|drop    a full ring makes publishers wait, or overwrites (default drop)\n"
     "  --publishers one|many  one exclusive publisher, or many lock-free (default many)\n"
     "  --numa none|local|N    NUMA node of the ring's memory (default none)\n"
-    "  --no-timestamps        messages carry no publish time\n";
+    "  --no-timestamps        messages carry no publish time\n"
+    "  --dedupe-slots N       refuse a --msg-id published in the last 2 minutes: a table\n"
+    "                         of N slots (a power of two, 16..16M; 32 bytes each)\n";
 
 static const char help_create[] = "usage: shmq create NAME [CHANNEL SETTINGS]\n"
 				  "Create channel NAME. Exit 1 with SHMQ_EEXIST if it exists.\n\n";

@@ -55,6 +55,7 @@ enum {
 	O_EXPIRED,
 	O_ECHO,
 	O_EXEC,
+	O_DEDUPE_SLOTS,
 };
 
 static const struct option longopts[] = {{"socket", required_argument, NULL, 's'},
@@ -91,6 +92,7 @@ static const struct option longopts[] = {{"socket", required_argument, NULL, 's'
 					 {"expired", no_argument, NULL, O_EXPIRED},
 					 {"echo", no_argument, NULL, O_ECHO},
 					 {"exec", required_argument, NULL, O_EXEC},
+					 {"dedupe-slots", required_argument, NULL, O_DEDUPE_SLOTS},
 					 {NULL, 0, NULL, 0}};
 
 static const char shortopts[] = "s:hVcn:t:wef:jrL0F:k:H:";
@@ -109,6 +111,7 @@ static unsigned opt_cmds(int c)
 	case O_PUBLISHERS:
 	case O_NUMA:
 	case O_NO_TIMESTAMPS:
+	case O_DEDUPE_SLOTS:
 		return FOR_CHANNEL;
 	case 'n':
 		return FOR_PUB | FOR_SUB | FOR_REPLY;
@@ -374,6 +377,11 @@ static int parse_channel_opt(int c, const char *arg, struct opts *o)
 	case O_NUMA:
 		o->given |= GIVEN_NUMA;
 		return parse_numa(arg, &o->chan.numa_node);
+	case O_DEDUPE_SLOTS: /* a power of two, 16..2^24 (shmqd says the same) */
+		if (parse_u64(arg, &v) || v < 16 || v > (1u << 24) || (v & (v - 1)))
+			return -1;
+		o->chan.dedupe_slots = (uint32_t)v;
+		return 0;
 	default: /* O_NO_TIMESTAMPS */
 		o->given |= GIVEN_NO_TIMESTAMPS;
 		o->chan.flags |= SHMQ_CHAN_NO_TIMESTAMP;
@@ -510,6 +518,8 @@ static const char *opt_values(int c)
 	case 't':
 	case O_TTL:
 		return "a duration: " DURATION_SYNTAX;
+	case O_DEDUPE_SLOTS:
+		return "a power of two from 16 to 16777216";
 	case O_RATE:
 		return "messages a second, above 0 (a fraction is fine)";
 	default: /* -n, --last, --msg-id, --corr-id */

@@ -932,6 +932,32 @@ static void test_cli_ttl_and_expired(void **state)
 	tool_result_free(&r);
 }
 
+/* shmq create --dedupe-slots; pub --msg-id of an id published before: exit 1, its offset. */
+static void test_cli_dedupe(void **state)
+{
+	struct daemon *d = dmn(state);
+	struct tool_result r;
+
+	tool_run(&r, NULL, TOOL_ARGS("--socket", d->sock, "create", "dd", "--dedupe-slots", "100"));
+	assert_int_equal(r.status, 2);
+	tool_result_free(&r);
+	tool_run(&r, NULL, TOOL_ARGS("--socket", d->sock, "create", "dd", "--dedupe-slots", "64"));
+	assert_int_equal(r.status, 0);
+	tool_result_free(&r);
+	tool_run(&r, NULL, TOOL_ARGS("--socket", d->sock, "pub", "dd", "--msg-id", "5", "a", "b"));
+	assert_int_equal(r.status, 0);
+	tool_result_free(&r);
+	tool_run(&r, NULL, TOOL_ARGS("--socket", d->sock, "pub", "dd", "--msg-id", "6", "c"));
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "msg id 6: duplicate of offset 1"));
+	assert_non_null(strstr(r.err, "SHMQ_EDUPLICATE"));
+	tool_result_free(&r);
+	tool_run(&r, NULL, TOOL_ARGS("--socket", d->sock, "sub", "dd", "--exit-at-end"));
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "a\nb\n");
+	tool_result_free(&r);
+}
+
 /* ---- hostile: a second uid (nobody) ---- */
 
 /* Nobody may publish requests and read them: as requester, responder or forger. */
@@ -1161,6 +1187,7 @@ int main(void)
 	    T(test_reply_refuses_requests_it_cannot_answer),
 	    T(test_cli_request_and_reply),
 	    T(test_cli_ttl_and_expired),
+	    T(test_cli_dedupe),
 	    H(test_a_requester_that_never_reads_does_not_stall_the_responder, CONF_NOBODY_RQ),
 	    H(test_forged_corr_ids_are_dropped_and_counted, CONF_NOBODY_RQ),
 	    H(test_a_scribbled_dedupe_table_harms_only_dedupe_on_its_channel, CONF_NOBODY_DD),

@@ -22,7 +22,8 @@ _shmq()
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
 	local cmd="" i nargs=0
 	local global="--socket --help --version"
-	local chan="--capacity --max-message --policy --publishers --numa --no-timestamps"
+	local chan="--capacity --max-message --policy --publishers --numa --no-timestamps
+		--dedupe-slots"
 	local pub="--create --null --length-prefixed --json --file --count --rate --key --header
 		--msg-id --corr-id --content-type --reply-to --ttl"
 	local sub="--create --wait-channel --from --last --count --timeout --exit-at-end --wait
@@ -35,7 +36,7 @@ _shmq()
 		-s | --socket | --capacity | --max-message | --policy | --publishers | --numa | \
 			-n | --count | --from | --last | -t | --timeout | --wait | -f | --format | \
 			-F | --file | --rate | -k | --key | -H | --header | --msg-id | --corr-id | \
-			--content-type | --reply-to | --ttl | --exec)
+			--content-type | --reply-to | --ttl | --exec | --dedupe-slots)
 			((i++)) ;;
 		-*) ;;
 		*)
@@ -62,7 +63,8 @@ _shmq()
 	-t | --timeout) COMPREPLY=($(compgen -W "1s 500ms 10s 1m" -- "$cur")); return ;;
 	--reply-to) COMPREPLY=($(compgen -W "$(_shmq_channels)" -- "$cur")); return ;;
 	--capacity | --max-message | -n | --count | --last | -f | --format | --rate | \
-		-k | --key | -H | --header | --msg-id | --corr-id | --content-type | --ttl | --exec)
+		-k | --key | -H | --header | --msg-id | --corr-id | --content-type | --ttl | --exec | \
+		--dedupe-slots)
 		return ;;
 	esac
 

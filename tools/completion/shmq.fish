@@ -37,6 +37,7 @@ complete -c shmq -n "__fish_seen_subcommand_from $chancmds" -l policy -x -a 'blo
 complete -c shmq -n "__fish_seen_subcommand_from $chancmds" -l publishers -x -a 'one many' -d 'one exclusive publisher or many'
 complete -c shmq -n "__fish_seen_subcommand_from $chancmds" -l numa -x -a 'none local' -d 'NUMA node of the ring'
 complete -c shmq -n "__fish_seen_subcommand_from $chancmds" -l no-timestamps -d 'messages carry no publish time'
+complete -c shmq -n "__fish_seen_subcommand_from $chancmds" -l dedupe-slots -x -d 'refuse repeated msg ids: table slots'
 
 complete -c shmq -n "__fish_seen_subcommand_from $pubcmds $subcmds" -s c -l create -d 'create the channel if missing'
 complete -c shmq -n "__fish_seen_subcommand_from $pubcmds $subcmds reply" -s n -l count -x -d 'this many messages'
