@@ -1,9 +1,11 @@
 /*
  * dedupe.c - the duplicate table (see dedupe.h). An id lives in one slot
- * of its probe run (its hash and the DEDUPE_PROBE - 1 after it). A
+ * of its probe run (its hash, then DEDUPE_PROBE - 1 triangular steps). A
  * reservation scans the whole run first (the id may sit past a reusable
  * slot), takes the first reusable slot by CAS, then looks at the run once
- * more: two publishers that reserved the same id in two slots at once
+ * more, both scans ending at the first slot never used (FREE: a slot
+ * given back becomes RELEASED, never FREE again, so no id sits past a
+ * FREE one): two publishers that reserved the same id in two slots at once
  * each find the other (both CASes are full barriers, so at least one
  * does), and whoever finds another holder gives its slot back and tries
  * again; so an id is never held twice.
@@ -33,6 +35,20 @@ static pair_t pair_load(struct dedupe_slot *s)
 	return __sync_val_compare_and_swap((pair_t *)(void *)s, 0, 0);
 }
 
+/*
+ * The pair as two loads, word first: cheap, and possibly torn (a word and
+ * an id of two moments). Good for choosing a slot (its CAS expects exactly
+ * what was seen, so a torn picture only fails the CAS) and for passing
+ * other ids; an answer about id itself is confirmed with pair_load().
+ * Acquire; pairs with the pair CASes (full barriers).
+ */
+static pair_t pair_peek(struct dedupe_slot *s)
+{
+	uint64_t w = __atomic_load_n(&s->word, __ATOMIC_ACQUIRE);
+
+	return (pair_t)w << 64 | __atomic_load_n(&s->msg_id, __ATOMIC_RELAXED);
+}
+
 /* seq_cst (a full barrier): pairs with every other pair_cas() and pair_load(). */
 static bool pair_cas(struct dedupe_slot *s, pair_t expect, pair_t want)
 {
@@ -57,6 +73,17 @@ static uint64_t id_hash(uint64_t x)
 	x ^= x >> 27;
 	x *= 0x94d049bb133111ebull;
 	return x ^ (x >> 31);
+}
+
+/*
+ * Slot i of the probe run that starts at first: triangular steps (0, 1,
+ * 3, 6, ...), which visit distinct slots of a power-of-two table and do
+ * not pile runs onto their neighbours as adjacent slots would (measured:
+ * adjacent slots refused an id with a third of a table of 2^20 in use).
+ */
+static uint32_t probe_at(uint32_t first, uint32_t i, uint32_t mask)
+{
+	return (first + i * (i + 1) / 2) & mask;
 }
 
 uint64_t dedupe_seg_bytes(uint32_t nslots)
@@ -129,7 +156,7 @@ static int committed_recent(const struct dedupe_view *v, struct dedupe_slot *s, 
 	uint64_t t = __atomic_load_n(&s->time_ns, __ATOMIC_RELAXED);
 
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	if (pair_load(s) != seen)
+	if (pair_peek(s) != seen)
 		return -1;
 	*pos = p;
 	/* a time in the future (a scribbler's) counts as recent: refused, not lost */
@@ -150,6 +177,7 @@ static enum look look_at(const struct dedupe_view *v, struct dedupe_slot *s, pai
 
 	switch (DEDUPE_STATE(w)) {
 	case DEDUPE_FREE:
+	case DEDUPE_RELEASED:
 		return L_REUSABLE;
 	case DEDUPE_COMMITTED:
 		recent = committed_recent(v, s, seen, now_ns, &orig);
@@ -165,7 +193,7 @@ static enum look look_at(const struct dedupe_view *v, struct dedupe_slot *s, pai
 			return same ? L_HELD : L_OTHER;
 		return same ? L_MINE_REUSABLE : L_REUSABLE;
 	default:
-		return L_REUSABLE; /* no honest writer stores state 3 */
+		return L_REUSABLE;
 	}
 }
 
@@ -181,9 +209,11 @@ static int scan(const struct dedupe_view *v, uint64_t id, uint64_t now_ns, dedup
 	pair_t cand_seen = 0, own_seen = 0;
 
 	for (uint32_t i = 0; i < DEDUPE_PROBE; i++) {
-		uint32_t k = (first + i) & v->mask;
-		pair_t p = pair_load(&v->slots[k]);
+		uint32_t k = probe_at(first, i, v->mask);
+		pair_t p = pair_peek(&v->slots[k]);
 
+		if (pair_id(p) == id) /* about id itself: the exact pair */
+			p = pair_load(&v->slots[k]);
 		switch (look_at(v, &v->slots[k], p, id, now_ns, live, arg, pos)) {
 		case L_DUP:
 			return -SHMQ_EDUPLICATE;
@@ -200,6 +230,10 @@ static int scan(const struct dedupe_view *v, uint64_t id, uint64_t now_ns, dedup
 		default:
 			break;
 		}
+		/* never used: no id was ever placed past it (inserts take the
+		 * first reusable slot, and a slot never becomes FREE again) */
+		if (DEDUPE_STATE(pair_word(p)) == DEDUPE_FREE)
+			break;
 	}
 	if (own != UINT32_MAX)
 		cand = own, cand_seen = own_seen;
@@ -219,10 +253,17 @@ static bool held_elsewhere(const struct dedupe_view *v, uint64_t id, uint32_t at
 	uint64_t pos;
 
 	for (uint32_t i = 0; i < DEDUPE_PROBE; i++) {
-		uint32_t k = (first + i) & v->mask;
+		uint32_t k = probe_at(first, i, v->mask);
 		enum look l;
 
+		pair_t p;
+
 		if (k == at)
+			continue;
+		p = pair_peek(&v->slots[k]);
+		if (DEDUPE_STATE(pair_word(p)) == DEDUPE_FREE)
+			break; /* as in scan() */
+		if (pair_id(p) != id)
 			continue;
 		l = look_at(v, &v->slots[k], pair_load(&v->slots[k]), id, now_ns, live, arg, &pos);
 		if (l == L_DUP || l == L_HELD)
@@ -239,13 +280,15 @@ int dedupe_reserve(const struct dedupe_view *v, uint64_t id, struct dedupe_owner
 	for (unsigned t = 0; t < RESERVE_TRIES; t++) {
 		int err = scan(v, id, now_ns, live, arg, at, &seen, pos);
 
+		if (err == -SHMQ_ELIMIT) /* relaxed: a statistic on its own line */
+			atomic_fetch_add_explicit(&v->hdr->full, 1, memory_order_relaxed);
 		if (err)
 			return err;
 		if (!pair_cas(&v->slots[*at], seen, mine))
 			continue; /* someone took it first: look again */
 		if (!held_elsewhere(v, id, *at, now_ns, live, arg))
 			return 0;
-		pair_cas(&v->slots[*at], mine, pair_make(0, DEDUPE_FREE)); /* give it back */
+		pair_cas(&v->slots[*at], mine, pair_make(0, DEDUPE_RELEASED)); /* give it back */
 	}
 	return -SHMQ_EAGAIN;
 }
@@ -267,5 +310,5 @@ void dedupe_commit(const struct dedupe_view *v, uint32_t at, uint64_t id, struct
 void dedupe_release(const struct dedupe_view *v, uint32_t at, uint64_t id, struct dedupe_owner who)
 {
 	pair_cas(&v->slots[at & v->mask], pair_make(id, DEDUPE_WORD_RESERVED(who.slot, who.gen)),
-		 pair_make(0, DEDUPE_FREE));
+		 pair_make(0, DEDUPE_RELEASED));
 }

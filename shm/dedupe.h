@@ -21,14 +21,17 @@
 #include "layout.h"
 
 #define DEDUPE_VERSION 1u
-#define DEDUPE_PROBE 16u	     /* slots one id may take: its hash and the next 15 */
-#define DEDUPE_SLOTS_MIN 16u	     /* a table holds at least one probe run */
+#define DEDUPE_PROBE 16u     /* slots one id may take: its hash and 15 triangular steps on */
+#define DEDUPE_SLOTS_MIN 16u /* a table holds at least one probe run */
 #define DEDUPE_SLOTS_MAX (1u << 24u) /* 512 MiB of slots */
 
 /* dedupe_slot.word */
 #define DEDUPE_FREE 0u
 #define DEDUPE_RESERVED 1u
 #define DEDUPE_COMMITTED 2u
+#define DEDUPE_RELEASED                                                                            \
+	3u /* given back: reusable, but not FREE (never used), which ends a scan                   \
+	    */
 #define DEDUPE_STATE(w) ((uint32_t)(w)&3u)
 #define DEDUPE_OWNER_SLOT(w) ((uint32_t)((w) >> 8) & 0xffu)
 #define DEDUPE_OWNER_GEN(w) ((uint32_t)((w) >> 32))

@@ -113,6 +113,7 @@ static void test_dedupe_full_probe_run_is_elimit(void **state)
 	}
 	assert_int_equal(dedupe_reserve(&t.v, 1000, P1, 200, live_mask, &alive, &at, &pos),
 			 -SHMQ_ELIMIT);
+	assert_int_equal(atomic_load(&t.v.hdr->full), 1);
 	/* once the window passed, the slots are reused */
 	assert_int_equal(
 	    dedupe_reserve(&t.v, 1000, P1, 100 + WINDOW_NS, live_mask, &alive, &at, &pos), 0);
