@@ -119,5 +119,16 @@ def cli():
     put("fuzz_cli", "format-raw", b"\x0b\x00\x01%h %k\0\x10\x00\x10\x00\x01\x00\x00\x00abcdefgh")
 
 
-for f in (proto, record, config, adopt, cli):
+def dedupe():
+    # steps (fuzz_dedupe.c): 0 poke, 1 reserve [id][owner][now u32][op][pos u32], 2 alive [mask]
+    def reserve(i, owner, now, commit=True, pos=1):
+        b = bytes([1, i, owner]) + struct.pack("<I", now)
+        return b + (bytes([0]) + struct.pack("<I", pos) if commit else bytes([1]))
+    put("fuzz_dedupe", "commits", b"".join(reserve(i, 1, 10, True, i) for i in range(20)) +
+        b"".join(reserve(i, 2, 20) for i in range(20)))
+    put("fuzz_dedupe", "mixed", reserve(5, 1, 10, False) + bytes([2]) + struct.pack("<Q", 4) +
+        reserve(5, 2, 30) + bytes([0, 200, 0, 16]) + bytes(range(16)) + reserve(9, 3, 40))
+
+
+for f in (proto, record, config, adopt, cli, dedupe):
     f()
