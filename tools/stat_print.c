@@ -638,7 +638,17 @@ static void prom_latency(FILE *f, const struct stat_state *s)
 	}
 }
 
-enum { R_RECEIVED, R_OVERRUN, R_ABANDONED, R_LAG, R_LAG_BYTES, R_SLEEPS, R_WAKEUPS, R_N };
+enum {
+	R_RECEIVED,
+	R_OVERRUN,
+	R_ABANDONED,
+	R_LAG,
+	R_LAG_BYTES,
+	R_SLEEPS,
+	R_WAKEUPS,
+	R_EXPIRED,
+	R_N
+};
 
 static const struct {
 	const char *name, *type, *help;
@@ -653,10 +663,14 @@ static const struct {
 		     "Ring bytes between the reader and the tail."},
     [R_SLEEPS] = {"shmq_reader_sleeps_total", "counter", "Times the reader went to sleep."},
     [R_WAKEUPS] = {"shmq_reader_wakeups_total", "counter", "Sleeps that ended with a message."},
+    [R_EXPIRED] = {"shmq_reader_expired_total", "counter",
+		   "Messages skipped because their expiry had passed."},
 };
 
-static uint64_t reader_val(const struct shmq_mon_reader *rd, unsigned m)
+static uint64_t reader_val(const struct stat_chan *ch, uint32_t r, unsigned m)
 {
+	const struct shmq_mon_reader *rd = &ch->st.readers[r];
+
 	switch (m) {
 	case R_RECEIVED:
 		return rd->received;
@@ -670,6 +684,8 @@ static uint64_t reader_val(const struct shmq_mon_reader *rd, unsigned m)
 		return rd->lag_bytes;
 	case R_SLEEPS:
 		return rd->sleeps;
+	case R_EXPIRED:
+		return ch->ext.reader_expired[r];
 	default:
 		return rd->wakeups;
 	}
@@ -690,7 +706,7 @@ static void prom_readers(FILE *f, const struct stat_state *s)
 				prom_label(f, ch->name);
 				fprintf(f, ",slot=\"%u\",pid=\"%u\",wait=\"%s\"} %" PRIu64 "\n",
 					rd->slot, rd->pid, stat_wait_name(rd->wait),
-					reader_val(rd, m));
+					reader_val(ch, r, m));
 			}
 		}
 	}

@@ -59,6 +59,31 @@ static int poll_one(void *arg, const struct shmq_msg *m)
 	return 0;
 }
 
+/* Lines of shmq-stat --prometheus that start with prefix and end with " value"; -1 without it. */
+static int stat_prom_count(const struct daemon *d, const char *prefix, const char *value)
+{
+	const char *tool = getenv("SHMQ_STAT");
+	char cmd[512], line[512];
+	size_t vl = strlen(value);
+	int n = 0;
+	FILE *p;
+
+	if (!tool)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "%s --socket %s --prometheus", tool, d->sock);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while (fgets(line, sizeof(line), p)) {
+		size_t l = strcspn(line, "\n");
+
+		line[l] = 0;
+		n += !strncmp(line, prefix, strlen(prefix)) && l > vl + 1 &&
+		     !strcmp(line + l - vl, value) && line[l - vl - 1] == ' ';
+	}
+	pclose(p);
+	return n;
+}
+
 /*
  * Of 0 (expired an hour ago), 1 (no expiry), 2 (expires in an hour), 3
  * (expired a nanosecond after the epoch), 4 (expires now-ish, passed by
@@ -124,6 +149,15 @@ static void test_expired_messages_are_skipped_and_counted_not_lost(void **state)
 	assert_int_equal(ms.nreaders, 3);
 	assert_int_equal(mx.expired, 6); /* s and pol published their cursor before waiting */
 	shmq_mon_close(mon);
+	/* shmq-stat: two readers with 3, one with 0 */
+	if (getenv("SHMQ_STAT")) {
+		assert_int_equal(
+		    stat_prom_count(dmn(state), "shmq_reader_expired_total{channel=\"exp\"", "3"),
+		    2);
+		assert_int_equal(
+		    stat_prom_count(dmn(state), "shmq_reader_expired_total{channel=\"exp\"", "0"),
+		    1);
+	}
 	shmq_sub_close(s);
 	shmq_sub_close(all);
 	shmq_sub_close(pol);
