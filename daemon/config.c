@@ -14,6 +14,7 @@
  *                                 publish = *  |  1000, 1001
  *                                 subscribe = *
  *                                 dedupe_slots = 65536 (a power of two, 16..16777216)
+ *                                 dedupe_window = 120 (seconds, 1..86400)
  *
  * A '#' starts a comment anywhere on a line (no value may hold one), and a
  * line whose first character is ';' is a comment too. A section or a key
@@ -236,6 +237,16 @@ static int set_dedupe_slots(struct parser *p, char *val)
 	return 0;
 }
 
+static int set_dedupe_window(struct parser *p, char *val)
+{
+	uint64_t v;
+
+	if (parse_number(val, 86400, &v) || v == 0)
+		return -1;
+	p->ch->dedupe_window_s = (uint32_t)v;
+	return 0;
+}
+
 static int set_create(struct parser *p, char *val)
 {
 	return parse_acl(val, &p->cfg->create);
@@ -335,6 +346,7 @@ static const struct key channel_keys[] = {
     {"subscribe", set_subscribe, UIDS},
     {"max_handles_per_uid", set_channel_handles, "a number from 1 to 64"},
     {"dedupe_slots", set_dedupe_slots, "a power of two from 16 to 16777216"},
+    {"dedupe_window", set_dedupe_window, "a number of seconds from 1 to 86400"},
 };
 
 static_assert(sizeof(channel_keys) / sizeof(channel_keys[0]) <= MAX_SECTION_KEYS, "key_line");

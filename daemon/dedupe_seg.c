@@ -23,7 +23,7 @@ int dedupe_slots_check(uint32_t n)
 	return 0;
 }
 
-int dedupe_seg_create(struct channel *ch)
+int dedupe_seg_create(struct channel *ch, uint32_t window_s)
 {
 	uint64_t bytes = dedupe_seg_bytes(ch->g.dedupe_slots);
 	char name[256];
@@ -34,7 +34,8 @@ int dedupe_seg_create(struct channel *ch)
 	if (err)
 		return err;
 	ch->dd_bytes = bytes;
-	err = dedupe_format(ch->dd, bytes, ch->id, ch->g.dedupe_slots, DEDUPE_WINDOW_NS);
+	err = dedupe_format(ch->dd, bytes, ch->id, ch->g.dedupe_slots,
+			    window_s ? window_s * 1000000000ull : DEDUPE_WINDOW_NS);
 	if (err)
 		return err;
 	/* plain: no client holds the data segment yet; libraries that do not

@@ -18,8 +18,11 @@
 /* Is n a table size a channel may ask for (0: no table)? */
 int dedupe_slots_check(uint32_t n);
 
-/* Make ch's table of ch->g.dedupe_slots slots and mark the data header; 0 or -SHMQ_E.... */
-int dedupe_seg_create(struct channel *ch);
+/*
+ * Make ch's table of ch->g.dedupe_slots slots, ids refused for window_s
+ * seconds (0: DEDUPE_WINDOW_NS), and mark the data header; 0 or -SHMQ_E....
+ */
+int dedupe_seg_create(struct channel *ch, uint32_t window_s);
 
 /*
  * Adopt the kept table fd of ch (ch->g.dedupe_slots > 0): a memfd of

@@ -253,7 +253,7 @@ static int channel_new(struct registry *r, const struct channel_spec *spec, uint
 	if (!err)
 		err = channel_map(ch);
 	if (!err && ch->g.dedupe_slots)
-		err = dedupe_seg_create(ch);
+		err = dedupe_seg_create(ch, spec->dedupe_window_s);
 	if (err) {
 		channel_free(ch);
 		return err;

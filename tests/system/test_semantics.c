@@ -1197,6 +1197,32 @@ static void test_a_scribbled_dedupe_table_harms_only_dedupe_on_its_channel(void 
 	shmq_disconnect(c);
 }
 
+#define CONF_WINDOW "[channel dw]\ndedupe_slots = 64\ndedupe_window = 1\n"
+
+/*
+ * A window of 1 s (the configuration's dedupe_window): an id is a
+ * duplicate within it, from its first publish on (a duplicate does not
+ * extend it), and publishes again after it.
+ */
+static void test_dedupe_window_runs_from_the_first_publish(void **state)
+{
+	struct shmq_client *c = fx_connect(dmn(state));
+	struct shmq_pub *p;
+	uint64_t off;
+
+	assert_int_equal(shmq_pub_open(c, "dw", NULL, &p), 0);
+	assert_int_equal(publish_id(p, 1, 0, NULL), 0);
+	fx_nap_ms(600);
+	assert_int_equal(publish_id(p, 1, 0, &off), -SHMQ_EDUPLICATE);
+	assert_int_equal(off, 0);
+	fx_nap_ms(600);
+	assert_int_equal(publish_id(p, 1, 0, &off), 0);
+	assert_int_equal(off, 1);
+	assert_int_equal(publish_id(p, 1, 0, NULL), -SHMQ_EDUPLICATE);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
 #define H(f, conf)                                                                                 \
 	cmocka_unit_test_prestate_setup_teardown(f, fx_daemon_setup_conf, daemon_teardown,         \
 						 (void *)(uintptr_t)(conf))
@@ -1211,6 +1237,7 @@ int main(void)
 	    T(test_dedupe_refuses_a_repeated_msg_id_with_the_original_offset),
 	    T(test_dedupe_two_publisher_processes_publish_each_id_once),
 	    T(test_dedupe_killed_claimer_and_daemon_restart),
+	    H(test_dedupe_window_runs_from_the_first_publish, CONF_WINDOW),
 	    T(test_requests_get_their_replies_from_a_responder_process),
 	    T(test_request_to_a_channel_nobody_reads_is_enoreader),
 	    T(test_unmatched_replies_are_dropped_and_counted),
