@@ -269,6 +269,10 @@ SHMQ_EXPORT int shmq_request(struct shmq_requester *r, const void *data, uint32_
 
 /* ---- replying ---- */
 
+/* How long a reply may wait: an inbox has policy drop, so never for its
+ * reader; only for a claim in progress or a publisher joining the inbox. */
+#define REPLY_WAIT_NS 20000000
+
 struct reply_slot {
 	char name[PROTO_NAME_BYTES]; /* "" free */
 	struct shmq_pub *pub;
@@ -393,7 +397,7 @@ SHMQ_EXPORT int shmq_reply(struct shmq_client *c, const struct shmq_msg *request
 	pthread_mutex_lock(&rc->lock);
 	err = cache_pub(c, rc, name, &p);
 	if (!err)
-		err = shmq_publish_opts(p, data, len, &o, 0, NULL); /* never waits */
+		err = shmq_publish_opts(p, data, len, &o, REPLY_WAIT_NS, NULL);
 	pthread_mutex_unlock(&rc->lock);
 	return err;
 }

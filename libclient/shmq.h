@@ -562,13 +562,13 @@ const char *shmq_requester_inbox(const struct shmq_requester *r);
  * Reply to request (a message received from any channel) with its corr_id
  * copied (opts may be NULL; any corr_id in it is replaced), into the inbox
  * its reply_to names, through a publisher this client keeps (up to 16
- * inboxes, the least recently used closed first). Never waits: an inbox
- * has policy drop, so a requester that stopped reading loses its oldest
- * replies; -SHMQ_EFULL only while a stalled claim holds the inbox. Any
- * thread. -SHMQ_EINVAL if request has no reply_to, -SHMQ_ENOENT if that
- * channel does not exist (its requester went), -SHMQ_EPERM if it is no
- * inbox or the caller may not publish to it, -SHMQ_ECORRUPT if the
- * request's fields are malformed.
+ * inboxes, the least recently used closed first). Never waits for the
+ * requester: an inbox has policy drop, so a requester that stopped reading
+ * loses its oldest replies; waits at most 20 ms for a claim in progress or
+ * a publisher joining the inbox (-SHMQ_ETIMEDOUT after). Any thread. -SHMQ_EINVAL if request has no
+ * reply_to, -SHMQ_ENOENT if that channel does not exist (its requester went), -SHMQ_EPERM if it is
+ * no inbox or the caller may not publish to it, -SHMQ_ECORRUPT if the request's fields are
+ * malformed.
  */
 int shmq_reply(struct shmq_client *client, const struct shmq_msg *request, const void *data,
 	       uint32_t len, const struct shmq_msg_opts *opts);

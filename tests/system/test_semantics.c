@@ -624,8 +624,13 @@ static int run_busy_requester(void *arg)
 	for (uint64_t i = 0; i < N_REQUESTS; i++) {
 		uint64_t v = (uint64_t)j->id << 32 | i, got = 0;
 
-		if (shmq_request(r, &v, sizeof(v), NULL, &got, sizeof(got), &m, FX_HANG_NS))
+		int err = shmq_request(r, &v, sizeof(v), NULL, &got, sizeof(got), &m, FX_HANG_NS);
+
+		if (err) {
+			fprintf(stderr, "requester %u: request %llu: %s\n", j->id,
+				(unsigned long long)i, shmq_errname(err));
 			return 22;
+		}
 		if (got != v + REPLY_TAG)
 			return 23;
 		if (j->say_fd >= 0 && i == N_REQUESTS / 2)
