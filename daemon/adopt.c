@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dedupe_seg.h"
+#include "inbox.h"
 #include "keep.h"
 #include "keeper.h"
 #include "logmsg.h"
@@ -53,7 +55,7 @@ static int adopt_map(struct channel *ch, uint32_t *unknown)
 static const char *record_refusal(struct registry *r, const struct keep_channel *k, int *fds,
 				  unsigned nfds)
 {
-	if (nfds != 3)
+	if (nfds != 3u + (k->g.dedupe_slots != 0)) /* a dedupe channel's table is the fourth */
 		return "descriptors_missing";
 	if (!memchr(k->name, 0, sizeof(k->name)) || name_check(k->name))
 		return "bad_name";
@@ -93,6 +95,10 @@ static void adopt_channel(struct registry *r, const struct keep_channel *k, int 
 	ch->wake_fd = fds[2];
 	fds[0] = fds[1] = fds[2] = -1;
 	err = adopt_map(ch, &unknown);
+	if (!err && nfds > 3) {
+		err = dedupe_seg_adopt(ch, fds[3]);
+		fds[3] = -1;
+	}
 	if (err) {
 		log_msg(LOG_WARN, "registry", "not adopting channel=%s reason=%s incompat=%#x",
 			ch->name, err == -SHMQ_EVERSION ? "unknown_format" : "bad_header", unknown);
@@ -194,7 +200,7 @@ unsigned adopt_all(struct registry *r)
 {
 	struct keep_msg m = {0};
 	unsigned before = r->n, nfds;
-	int fds[3];
+	int fds[KEEP_FDS_MAX];
 
 	for (;;) {
 		int got = r->kfd >= 0 ? keeper_recv(r->kfd, &m, fds, &nfds, 0) : -SHMQ_ECLOSED;
@@ -274,6 +280,8 @@ static bool expire_one(struct registry *r, struct channel *ch, bool sub, unsigne
 		registry_reader_remove(ch, i);
 	else
 		registry_pub_remove(ch, i);
+	if (sub)
+		inbox_reader_gone(r, ch); /* its requester is gone: so is the inbox */
 	gone = ch->deleted && ch->handles == 1;
 	registry_handle_put(r, ch);
 	return gone;

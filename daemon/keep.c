@@ -56,7 +56,7 @@ void keep_drop_entry(const struct channel *ch, char kind, unsigned idx)
 void keep_channel(const struct channel *ch)
 {
 	struct keep_channel k = {0};
-	int fds[3] = {ch->data_fd, ch->ctl_fd, ch->wake_fd};
+	int fds[KEEP_FDS_MAX] = {ch->data_fd, ch->ctl_fd, ch->wake_fd, ch->dd_fd};
 
 	snprintf(k.name, sizeof(k.name), "%s", ch->name);
 	k.deleted = ch->deleted;
@@ -67,7 +67,7 @@ void keep_channel(const struct channel *ch)
 	k.publish = ch->publish;
 	k.subscribe = ch->subscribe;
 	k.g = ch->g;
-	keep_send(ch, KEEP_CHANNEL, &k, sizeof(k), fds, 3);
+	keep_send(ch, KEEP_CHANNEL, &k, sizeof(k), fds, ch->dd_fd >= 0 ? 4 : 3);
 	for (unsigned i = 0; i < MAX_READERS; i++)
 		if (ch->reader_client[i])
 			keep_entry(ch, 'r', i);

@@ -56,7 +56,7 @@ int keeper_send(int kfd, uint32_t op, const void *body, uint32_t body_bytes, con
 	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = body_bytes ? 2 : 1};
 	struct cmsghdr *cm;
 
-	if (kfd < 0 || nfds > 3 || body_bytes > KEEP_BODY_MAX)
+	if (kfd < 0 || nfds > KEEP_FDS_MAX || body_bytes > KEEP_BODY_MAX)
 		return -SHMQ_EINVAL;
 	if (nfds) {
 		memset(cbuf, 0, sizeof(cbuf));
@@ -102,7 +102,7 @@ static uint32_t keep_body_min(uint32_t op)
 	}
 }
 
-/* Keep up to 3 of the descriptors mh carries in fds, closing the rest; how many. */
+/* Keep up to KEEP_FDS_MAX of the descriptors mh carries in fds, closing the rest; how many. */
 static unsigned take_fds(struct msghdr *mh, int *fds)
 {
 	unsigned got = 0;
@@ -113,7 +113,7 @@ static unsigned take_fds(struct msghdr *mh, int *fds)
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 			continue;
 		for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-			if (got < 3)
+			if (got < KEEP_FDS_MAX)
 				fds[got++] = p[i];
 			else
 				close(p[i]);
@@ -168,7 +168,8 @@ struct kept_channel {
 		uint8_t raw[KEEP_BODY_MAX];
 	} u;
 	uint32_t body_bytes;
-	int fds[3];
+	int fds[KEEP_FDS_MAX];
+	unsigned nfds;
 	struct kept_entry entries[KEEP_ENTRIES];
 };
 
@@ -220,7 +221,7 @@ static struct kept_channel *kept_find(struct keeper *k, uint64_t id, unsigned *a
 
 static void kept_free(struct kept_channel *c)
 {
-	for (unsigned i = 0; i < 3; i++)
+	for (unsigned i = 0; i < KEEP_FDS_MAX; i++)
 		fd_drop(&c->fds[i]);
 	for (unsigned i = 0; i < KEEP_ENTRIES; i++) {
 		fd_drop(&c->entries[i].fd);
@@ -250,7 +251,7 @@ static void kept_channel_put(struct keeper *k, const struct keep_msg *m, int *fd
 {
 	struct kept_channel *c;
 
-	if (nfds != 3)
+	if (nfds != 3 && nfds != 4) /* the fourth: a dedupe channel's table */
 		return;
 	c = kept_find(k, m->u.ch.id, NULL);
 	if (!c) {
@@ -266,7 +267,7 @@ static void kept_channel_put(struct keeper *k, const struct keep_msg *m, int *fd
 		c = calloc(1, sizeof(*c));
 		if (!c)
 			return;
-		for (unsigned i = 0; i < 3; i++)
+		for (unsigned i = 0; i < KEEP_FDS_MAX; i++)
 			c->fds[i] = -1;
 		for (unsigned i = 0; i < KEEP_ENTRIES; i++)
 			c->entries[i].fd = c->entries[i].efd = -1;
@@ -274,11 +275,13 @@ static void kept_channel_put(struct keeper *k, const struct keep_msg *m, int *fd
 	}
 	memcpy(c->u.raw, m->u.raw, m->h.body_bytes);
 	c->body_bytes = m->h.body_bytes;
-	for (unsigned i = 0; i < 3; i++) {
+	for (unsigned i = 0; i < KEEP_FDS_MAX; i++) {
 		fd_drop(&c->fds[i]);
-		c->fds[i] = fds[i];
-		fds[i] = -1;
+		c->fds[i] = i < nfds ? fds[i] : -1;
+		if (i < nfds)
+			fds[i] = -1;
 	}
+	c->nfds = nfds;
 }
 
 static struct kept_entry *kept_entry_at(struct keeper *k, const struct keep_entry *e)
@@ -333,7 +336,7 @@ static int kept_send_all(struct keeper *k, int dfd)
 	for (unsigned i = 0; i < k->n; i++) {
 		struct kept_channel *c = k->ch[i];
 
-		if (keeper_send(dfd, KEEP_CHANNEL, c->u.raw, c->body_bytes, c->fds, 3))
+		if (keeper_send(dfd, KEEP_CHANNEL, c->u.raw, c->body_bytes, c->fds, c->nfds))
 			return -SHMQ_ECLOSED;
 		for (unsigned j = 0; j < KEEP_ENTRIES; j++) {
 			struct kept_entry *ke = &c->entries[j];
@@ -362,7 +365,7 @@ static void keeper_quit(struct keeper *k)
 static int keeper_serve_one(struct keeper *k)
 {
 	struct keep_msg m;
-	int fds[3];
+	int fds[KEEP_FDS_MAX];
 	unsigned nfds = 0;
 	int got = keeper_recv(k->dfd, &m, fds, &nfds, MSG_DONTWAIT);
 
@@ -462,7 +465,7 @@ static void keeper_take(struct keeper *k, int c, const struct keep_take *t)
 static void pending_read(struct keeper *k, struct pending *p)
 {
 	struct keep_msg m;
-	int fds[3], c = p->fd;
+	int fds[KEEP_FDS_MAX], c = p->fd;
 	unsigned nfds = 0;
 	int got = keeper_recv(c, &m, fds, &nfds, MSG_DONTWAIT);
 

@@ -72,6 +72,7 @@ struct keep_channel {
 };
 
 #define KEEP_ENTRY_EFD 1u /* an event fd follows the entry's memfd */
+#define KEEP_FDS_MAX 4u	  /* a channel's: data, control, wake [, duplicate table] */
 
 /* One open handle's slot. */
 struct keep_entry {
@@ -108,7 +109,7 @@ struct keep_end {
 struct keep_msg {
 	struct keep_hdr h;
 	union {
-		struct keep_channel ch; /* KEEP_CHANNEL: fds data, ctl, wake */
+		struct keep_channel ch; /* KEEP_CHANNEL: fds data, ctl, wake [, dedupe table] */
 		struct keep_entry e;	/* KEEP_ENTRY: fd entry [, event fd]; KEEP_DROP_ENTRY */
 		uint64_t channel_id;	/* KEEP_DROP */
 		struct keep_take take;	/* KEEP_TAKE */

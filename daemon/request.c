@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "adopt.h"
+#include "dedupe_seg.h"
 #include "groups.h"
+#include "inbox.h"
 #include "logmsg.h"
 #include "name.h"
 #include "numa_place.h"
@@ -48,6 +50,7 @@ static void info_fill(struct proto_info *o, const struct channel *ch)
 	o->publishers = ch->v.pub_mode;
 	o->publishers_open = channel_publishers(ch);
 	o->flags = ch->v.flags & DATA_F_NO_TIMESTAMP ? SHMQ_CHAN_NO_TIMESTAMP : 0;
+	o->flags |= inbox_name_reserved(ch->name) ? SHMQ_CHAN_INBOX : 0;
 	o->max_message_bytes = ch->v.max_message_bytes;
 	o->policy = ch->v.policy;
 	o->readers = channel_readers(ch);
@@ -82,6 +85,8 @@ void request_release_handle(struct ctl *c, struct client *cl, uint32_t at)
 	if (!ch)
 		return;
 	slot_give_back(ch, h.role, h.reader_idx);
+	if (h.role == ROLE_SUB)
+		inbox_reader_gone(c->reg, ch); /* an inbox goes with its requester */
 	registry_handle_put(c->reg, ch);
 }
 
@@ -99,6 +104,8 @@ static int spec_from_wire(struct channel_spec *spec, const char *name,
 
 	if (o->flags & ~SHMQ_CHAN_NO_TIMESTAMP)
 		return -SHMQ_EINVAL; /* a flag this daemon does not know would be ignored */
+	if (dedupe_slots_check(o->dedupe_slots))
+		return -SHMQ_EINVAL;
 	if (log_geometry_make(o->capacity_bytes, o->max_message_bytes, o->policy, o->publishers,
 			      o->flags & SHMQ_CHAN_NO_TIMESTAMP ? DATA_F_NO_TIMESTAMP : 0, &g))
 		return -SHMQ_EINVAL;
@@ -110,6 +117,7 @@ static int spec_from_wire(struct channel_spec *spec, const char *name,
 	spec->publishers = o->publishers;
 	spec->numa_node = o->numa_node;
 	spec->flags = o->flags;
+	spec->dedupe_slots = o->dedupe_slots;
 	spec->publish.n = spec->subscribe.n = 1;
 	spec->publish.uids[0] = spec->subscribe.uids[0] = owner;
 	return 0;
@@ -121,6 +129,8 @@ static int create_for(struct ctl *c, struct client *cl, const char *name,
 	struct channel_spec spec;
 	int err;
 
+	if (inbox_name_reserved(name)) /* the daemon makes inboxes (OP_INBOX), nobody else */
+		return ctl_deny(c, cl, "create", name, "reserved_name", -SHMQ_EPERM);
 	if (!ctl_is_admin(c, cl->uid) && !acl_allows(&c->cfg->create, cl->uid))
 		return ctl_deny(c, cl, "create", name, "not_allowed_to_create", -SHMQ_EPERM);
 	if (!ctl_is_admin(c, cl->uid) &&
@@ -258,7 +268,8 @@ static int open_settings_check(const struct channel *ch, const struct proto_chan
 	    (o->policy && o->policy != ch->v.policy) ||
 	    (o->publishers && o->publishers != ch->v.pub_mode) ||
 	    (o->numa_node && o->numa_node != ch->numa_wire) ||
-	    ((o->flags & SHMQ_CHAN_NO_TIMESTAMP) && !(ch->v.flags & DATA_F_NO_TIMESTAMP)))
+	    ((o->flags & SHMQ_CHAN_NO_TIMESTAMP) && !(ch->v.flags & DATA_F_NO_TIMESTAMP)) ||
+	    (o->dedupe_slots && o->dedupe_slots != ch->g.dedupe_slots))
 		return -SHMQ_EMISMATCH;
 	return 0;
 }
@@ -694,6 +705,7 @@ static const struct {
     [OP_RESUME] = {op_resume, sizeof(struct proto_resume)},
     [OP_REPAIR] = {op_repair, sizeof(struct proto_name)},
     [OP_GROUP] = {op_group, sizeof(struct proto_group)},
+    [OP_INBOX] = {inbox_op, sizeof(struct proto_name)},
 };
 
 int request_check(const struct client *cl, const struct proto_hdr *h, size_t n)

@@ -44,6 +44,10 @@ static const struct {
     [SHMQ_ENOTHELD] = {"SHMQ_ENOTHELD", "this group member does not hold that message (never "
 					"delivered to it, settled already, or taken by another "
 					"member after its ack wait)"},
+    [SHMQ_ENOREADER] = {"SHMQ_ENOREADER",
+			"no one reads the channel: a request would go unanswered"},
+    [SHMQ_EDUPLICATE] = {"SHMQ_EDUPLICATE",
+			 "a message with this id was published within the dedupe window"},
 };
 
 /* The table index of err or -err; -1 outside the table (also for INT_MIN). */

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "expiry.h"
 #include "internal.h"
 #include "wait.h"
 
@@ -57,6 +58,7 @@ struct shmq_sub {
 	int efd;
 	struct log_rec last;
 	struct shmq_sub_stats st;
+	struct expiry exp; /* messages past their expiry: skipped, counted */
 };
 
 SHMQ_EXPORT int shmq_sub_open(struct shmq_client *c, const char *name,
@@ -157,6 +159,7 @@ static void publish_cursor(struct shmq_sub *s)
 		counter_store(&s->me->received, s->st.received);
 		counter_store(&s->me->lost, s->st.lost_overrun);
 		counter_store(&s->me->lost_abandoned, s->st.lost_abandoned);
+		counter_store(&s->me->expired, s->exp.count);
 	}
 	if (s->m.v.policy != SHMQ_POLICY_BLOCK) {
 		/* release; pairs with the acquire in log_reader_limit(). */
@@ -199,6 +202,10 @@ static int read_one(struct shmq_sub *s, struct log_rec *rec)
 		if (r < 0)
 			return r;
 		count_lost(s, rec, r ? rec->pos : s->cur.pos);
+		if (r && expiry_skip(&s->exp, &s->m.v, rec, s->skip_below)) {
+			log_advance(&s->cur, rec); /* expired: counted, not lost */
+			continue;
+		}
 		if (!s->skip_below)
 			return r;
 		if (r == 0 || rec->pos >= s->skip_below) {
@@ -657,8 +664,18 @@ SHMQ_EXPORT int shmq_sub_fd(const struct shmq_sub *s)
 
 SHMQ_EXPORT void shmq_sub_stats(const struct shmq_sub *s, struct shmq_sub_stats *out)
 {
-	if (s && out)
+	if (s && out) {
 		*out = s->st;
+		out->expired = s->exp.count;
+	}
+}
+
+SHMQ_EXPORT int shmq_sub_deliver_expired(struct shmq_sub *s, int on)
+{
+	if (!s)
+		return -SHMQ_EINVAL;
+	s->exp.deliver = on != 0;
+	return 0;
 }
 
 SHMQ_EXPORT uint64_t shmq_sub_position(const struct shmq_sub *s)

@@ -35,7 +35,9 @@ enum shmq_err {
 	SHMQ_ECHANQUOTA = 24,	/* this uid owns as many channels as it may */
 	SHMQ_ECONNQUOTA = 25,	/* this uid holds as many connections as it may */
 	SHMQ_EHANDLEQUOTA = 26, /* this uid holds as many handles of the channel as it may */
-	SHMQ_ENOTHELD = 27, /* ack, nack, term or touch of a message this member does not hold */
+	SHMQ_ENOTHELD = 27,   /* ack, nack, term or touch of a message this member does not hold */
+	SHMQ_ENOREADER = 28,  /* a request went to a channel nobody reads */
+	SHMQ_EDUPLICATE = 29, /* the message id was published within the window */
 	SHMQ_ERR_COUNT
 };
 

@@ -128,6 +128,14 @@ class NotHeld(Error):
     """SHMQ_ENOTHELD: this group member does not hold that message."""
 
 
+class NoReader(Error):
+    """SHMQ_ENOREADER: a request went to a channel nobody reads."""
+
+
+class Duplicate(Error):
+    """SHMQ_EDUPLICATE: the message id was published within the dedupe window."""
+
+
 BY_CODE: dict[int, type[Error]] = {
     lib.SHMQ_EINVAL: InvalidArgument,
     lib.SHMQ_ENAME: BadName,
@@ -156,6 +164,8 @@ BY_CODE: dict[int, type[Error]] = {
     lib.SHMQ_ECONNQUOTA: ConnectionQuota,
     lib.SHMQ_EHANDLEQUOTA: HandleQuota,
     lib.SHMQ_ENOTHELD: NotHeld,
+    lib.SHMQ_ENOREADER: NoReader,
+    lib.SHMQ_EDUPLICATE: Duplicate,
 }
 
 for _code, _cls in BY_CODE.items():
