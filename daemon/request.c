@@ -491,7 +491,8 @@ static int op_resume(struct ctl *c, struct client *cl, const void *body, struct 
 
 	if (!ch)
 		return -SHMQ_ENOENT;
-	if (req->role != ROLE_MON && req->role != ROLE_PUB && req->role != ROLE_SUB)
+	if (req->role != ROLE_MON && req->role != ROLE_PUB && req->role != ROLE_SUB &&
+	    req->role != ROLE_MEMBER)
 		return -SHMQ_EINVAL;
 	if (!may(c, cl, ch, req->role == ROLE_PUB ? ROLE_PUB : ROLE_SUB))
 		return ctl_deny(c, cl, "resume", ch->name, "no_access", -SHMQ_EPERM);
@@ -499,7 +500,11 @@ static int op_resume(struct ctl *c, struct client *cl, const void *body, struct 
 		return -SHMQ_EDELETED;
 	if (req->role == ROLE_MON && !ch->adopted)
 		return -SHMQ_ESTATE; /* no earlier daemon served it: nothing to resume */
-	if (req->role != ROLE_MON) {
+	if (req->role == ROLE_MEMBER) {
+		err = group_resume(ch, req->slot, req->gen, &who);
+		if (err)
+			return err;
+	} else if (req->role != ROLE_MON) {
 		err = adopt_resume(ch, req->role, req->slot, req->gen, &who);
 		if (err)
 			return err;

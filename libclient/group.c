@@ -21,9 +21,10 @@
 #include "wait.h"
 
 #define MEMBER_SPIN_NS 20000u
-#define MEMBER_SLEEP_NS 10000000 /* longest sleep: dead members, deadlines */
-#define FULL_SLEEP_NS 1000000	 /* longest wait for an ack at max_pending */
-#define SCAN_IDLE_NS 1000000	 /* an idle member scans for redeliveries this often */
+#define MEMBER_SLEEP_NS 10000000  /* longest sleep: dead members, deadlines */
+#define FULL_SLEEP_NS 1000000	  /* longest wait for an ack at max_pending */
+#define SCAN_IDLE_NS 1000000	  /* an idle member scans for redeliveries this often */
+#define MEMBER_CHECK_NS 100000000 /* an idle member asks after the daemon this often */
 
 struct shmq_member {
 	struct shmq_client *client;
@@ -37,8 +38,10 @@ struct shmq_member {
 	uint32_t since_scan; /* dispatches since the last redelivery scan */
 	uint64_t scanned_ns; /* when an idle look last scanned */
 	uint64_t noack_pos;  /* SHMQ_GROUP_NOACK: the view out, acked at the next call */
+	uint64_t checked_ns; /* when an idle look last asked after the daemon */
 	bool noack_held;
 	struct group_take t;
+	struct client_handle h; /* resumed after a daemon restart */
 };
 
 static int group_req(struct proto_group *req, const char *channel, const char *group, uint32_t what)
@@ -139,6 +142,11 @@ SHMQ_EXPORT int shmq_group_open(struct shmq_client *c, const char *channel, cons
 	mb->client = c;
 	mb->wait_mode = o.wait;
 	mb->flags = o.flags;
+	mb->h = (struct client_handle){.channel_id = resp.channel_id,
+				       .role = ROLE_MEMBER,
+				       .slot = mb->handle_idx,
+				       .gen = resp.member_gen};
+	client_handle_add(c, &mb->h);
 	*out = mb;
 	return 0;
 
@@ -237,7 +245,7 @@ SHMQ_EXPORT void shmq_group_close(struct shmq_member *mb)
 		return;
 	noack_release(mb);
 	group_give_back(&mb->m.v, &mb->gv, wait_now_ns());
-	chan_close_notify(mb->client, mb->m.channel_id, ROLE_MEMBER, mb->handle_idx);
+	client_handle_close(mb->client, &mb->h);
 	member_unmap(mb);
 	free(mb);
 }
@@ -308,12 +316,26 @@ static void sleep_idle(struct shmq_member *mb, int64_t left)
 	wait_futex(&w->wake_seq, seq, left);
 }
 
-static bool channel_ended(const struct shmq_member *mb, int *err)
+/*
+ * Nothing to take: was the channel deleted or closed? Every
+ * MEMBER_CHECK_NS: is the daemon there, or back after a restart (then the
+ * membership is resumed)? As a subscriber, a member whose daemon stayed
+ * away longer than DAEMON_GRACE_NS, or came back without the group, ends.
+ */
+static bool channel_ended(struct shmq_member *mb, int *err)
 {
 	/* acquire; pairs with the daemon's release store in registry_delete(). */
 	uint32_t st = atomic_load_explicit(&mb->m.v.ctl->state, memory_order_acquire);
+	uint64_t now;
 
 	*err = st == CHAN_DELETED ? -SHMQ_EDELETED : st == CHAN_CLOSED ? -SHMQ_ECLOSED : 0;
+	if (*err)
+		return true;
+	now = wait_now_ns();
+	if (now - mb->checked_ns < MEMBER_CHECK_NS)
+		return false;
+	mb->checked_ns = now;
+	*err = client_check(mb->client, &mb->h);
 	return *err != 0;
 }
 

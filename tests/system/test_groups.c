@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -853,7 +854,233 @@ static void test_hostile_member_harms_only_its_group(void **state)
 	shmq_disconnect(c);
 }
 
+/* ---- across a daemon restart: SIGKILL and restart, or shmqd --replace ---- */
+
+/* Wait (bounded) for cond; false on timeout. */
+#define WAIT_FOR(cond)                                                                             \
+	({                                                                                         \
+		int64_t dl_ = fx_now_ns() + FX_HANG_NS;                                            \
+		while (!(cond) && fx_now_ns() < dl_)                                               \
+			fx_nap_ms(1);                                                              \
+		(cond);                                                                            \
+	})
+
+static pid_t spare_pid; /* a replacing daemon, until it becomes d->pid */
+
+static int replace_teardown(void **state)
+{
+	struct daemon *d = *state;
+
+	if (spare_pid > 0 && spare_pid != d->pid) {
+		kill(spare_pid, SIGKILL);
+		waitpid(spare_pid, NULL, 0);
+	}
+	spare_pid = 0;
+	return daemon_teardown(state);
+}
+
+/* Has pid exited (*done latches it: waitpid() answers once)? */
+static bool reaped(pid_t pid, int *st, bool *done)
+{
+	return *done || (*done = waitpid(pid, st, WNOHANG) == pid);
+}
+
+/* SIGKILL shmqd and start another, or replace it (shmqd --replace); wait until it adopted chan. */
+static void daemon_bounce(struct daemon *d, bool replace, const char *chan)
+{
+	char want[128];
+	pid_t old = d->pid;
+	bool done = false;
+	int st = -1;
+
+	snprintf(want, sizeof(want), "adopted channel=%s handles=", chan);
+	if (!replace) {
+		daemon_kill(d);
+		assert_int_equal(daemon_restart(d), 0);
+	} else {
+		spare_pid = daemon_spawn_replace(d);
+		assert_true(spare_pid > 0);
+		assert_true(WAIT_FOR(reaped(old, &st, &done)));
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 0);
+		d->pid = spare_pid;
+	}
+	assert_int_equal(fx_wait_log(d, want), 0);
+}
+
+/* The daemon answers this client again (its handles resumed on the way). */
+static bool daemon_back(struct shmq_client *c, const char *chan)
+{
+	struct shmq_channel_info ci;
+
+	return shmq_channel_info(c, chan, &ci) == 0;
+}
+
+/*
+ * A member in the test's process holds a full block channel; the daemon
+ * restarts: the floor still holds the publisher, the member (resumed) acks
+ * and frees it, receives what comes next, and leaves so that the group
+ * can be deleted (an unresumed member would keep it busy).
+ */
+static void group_floor_across(void **state, bool replace)
+{
+	struct daemon *d = dmn(state);
+	struct shmq_client *c = fx_connect(d);
+	const char *chan = replace ? "g.rp.floor" : "g.rs.floor";
+	struct shmq_member *m;
+	struct shmq_pub *p;
+	struct shmq_msg msg;
+	uint64_t v = 0, got;
+	int err;
+
+	fx_channel_create(c, chan, 512, SHMQ_POLICY_BLOCK);
+	m = join(c, chan, "g", NULL);
+	p = pub_open(c, chan);
+	while ((err = shmq_publish(p, &v, 8, 0, NULL)) == 0)
+		v++;
+	assert_int_equal(err, -SHMQ_EFULL);
+	daemon_bounce(d, replace, chan);
+	assert_true(WAIT_FOR(daemon_back(c, chan)));
+	assert_int_equal(shmq_publish(p, &v, 8, 0, NULL), -SHMQ_EFULL);
+	assert_int_equal(shmq_group_recv(m, &msg, FX_HANG_NS), 0);
+	memcpy(&got, msg.data, 8);
+	assert_int_equal(got, 0);
+	assert_int_equal(shmq_publish(p, &v, 8, 0, NULL), -SHMQ_EFULL);
+	assert_int_equal(shmq_ack(m, msg.offset), 0);
+	assert_int_equal(shmq_publish(p, &v, 8, FX_HANG_NS, NULL), 0);
+	assert_int_equal(group_info(c, chan, "g").members, 1);
+	shmq_group_close(m);
+	assert_int_equal(group_info(c, chan, "g").members, 0);
+	assert_int_equal(shmq_group_delete(c, chan, "g"), 0);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
+static void test_group_floor_holds_across_restart(void **state)
+{
+	group_floor_across(state, false);
+}
+
+static void test_group_floor_holds_across_replace(void **state)
+{
+	group_floor_across(state, true);
+}
+
+/* Take hold messages, say "held" and wait to be killed (no control call meanwhile). */
+static int member_hold(void *arg)
+{
+	struct member_job *j = arg;
+	struct shmq_client *c;
+	struct shmq_member *m;
+	struct shmq_msg msg;
+
+	if (member_open(j, &c, &m))
+		return 10;
+	pipe_say(j->say_fd, "ready");
+	for (uint32_t i = 0; i < j->hold; i++) {
+		if (shmq_group_recv(m, &msg, FX_HANG_NS))
+			return 11;
+		__atomic_add_fetch(&j->seen[msg.offset], 1, __ATOMIC_SEQ_CST);
+	}
+	pipe_say(j->say_fd, "held");
+	for (;;)
+		pause();
+}
+
+static int log_count(const struct daemon *d, const char *text)
+{
+	char line[512];
+	FILE *f = fopen(d->log, "r");
+	int n = 0;
+
+	while (f && fgets(line, sizeof(line), f))
+		n += strstr(line, text) != NULL;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/*
+ * A member holding HOLD messages and a working member in child processes;
+ * the daemon restarts. The floor still holds the block publisher; the
+ * holder is SIGKILLed after the restart (it never spoke to the new
+ * daemon): its messages reach the worker again (deliveries 2), everything
+ * is acked once, and the worker, resumed, was not taken for dead.
+ */
+static void group_members_across(void **state, bool replace)
+{
+	enum { HOLD = 10 };
+	struct daemon *d = dmn(state);
+	struct shmq_client *c = fx_connect(d);
+	const char *chan = replace ? "g.rp.members" : "g.rs.members";
+	struct member_job j, holder;
+	struct shmq_pub *p;
+	struct shared s;
+	uint64_t ring, v, N;
+	pid_t h, w;
+	int err, fd[2];
+
+	fx_channel_create(c, chan, 4096, SHMQ_POLICY_BLOCK);
+	ring = fx_ring_msgs(c, chan, 8);
+	assert_true(ring > 4 * HOLD);
+	N = 4 * ring;
+	s = shared_alloc(N);
+	job_init(&j, state, chan, N, &s);
+	holder = j;
+	holder.hold = HOLD;
+	assert_int_equal(pipe(fd), 0);
+	holder.say_fd = fd[1];
+	h = child_start(member_hold, &holder);
+	close(fd[1]);
+	assert_int_equal(pipe_expect(fd[0], "ready"), 0);
+	p = pub_open(c, chan);
+	publish_range(p, 0, HOLD);
+	assert_int_equal(pipe_expect(fd[0], "held"), 0);
+	close(fd[0]);
+	w = fx_child_ready(member_run, &j, &j.say_fd);
+	publish_range(p, HOLD, ring / 2);
+	assert_true(WAIT_FOR(__atomic_load_n(s.done, __ATOMIC_SEQ_CST) == ring / 2 - HOLD));
+	daemon_bounce(d, replace, chan);
+	/* the holder's messages keep the floor: the publisher fills the ring and waits */
+	for (v = ring / 2; (err = shmq_publish(p, &v, 8, 0, NULL)) == 0; v++)
+		;
+	assert_int_equal(err, -SHMQ_EFULL);
+	assert_true(v <= ring + 1);
+	/* the worker, idle now, resumes its membership (it asks every 100 ms) */
+	assert_true(WAIT_FOR(__atomic_load_n(s.done, __ATOMIC_SEQ_CST) == v - HOLD));
+	fx_nap_ms(500);
+	child_kill(h);
+	publish_range(p, v, N);
+	assert_int_equal(child_wait(w, 60), 0);
+	for (v = 0; v < N; v++)
+		if (s.acked[v] != 1)
+			fail_msg("message %llu acked %u times", (unsigned long long)v, s.acked[v]);
+	for (v = 0; v < HOLD; v++)
+		assert_int_equal(s.seen[v], 2);
+	assert_int_equal(*s.redelivered, HOLD);
+	assert_true(WAIT_FOR(group_info(c, chan, "workers").members == 0));
+	assert_int_equal(group_info(c, chan, "workers").floor, N);
+	/* only the holder was freed unresumed: the worker resumed its membership */
+	if (log_count(d, "freed unresumed member") != 1)
+		daemon_print_log(d);
+	assert_int_equal(log_count(d, "freed unresumed member"), 1);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+	fx_shared_free(s.acked, s.bytes);
+}
+
+static void test_group_members_across_restart(void **state)
+{
+	group_members_across(state, false);
+}
+
+static void test_group_members_across_replace(void **state)
+{
+	group_members_across(state, true);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
+#define R(f) cmocka_unit_test_setup_teardown(f, daemon_setup, replace_teardown)
 #define H(f, conf)                                                                                 \
 	cmocka_unit_test_prestate_setup_teardown(f, fx_daemon_setup_conf, daemon_teardown,         \
 						 (void *)(uintptr_t)(conf))
@@ -875,6 +1102,10 @@ int main(void)
 	    T(test_bad_group_input_gets_distinct_errors),
 	    T(test_cli_sub_group_shares_the_messages),
 	    H(test_hostile_member_harms_only_its_group, CONF_NOBODY_SUBSCRIBES),
+	    T(test_group_floor_holds_across_restart),
+	    R(test_group_floor_holds_across_replace),
+	    T(test_group_members_across_restart),
+	    R(test_group_members_across_replace),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
