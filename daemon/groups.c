@@ -70,9 +70,11 @@ static int settings_from(const struct proto_group *req, struct group_settings *s
 	    .ack_wait_ns = req->ack_wait_ns ? req->ack_wait_ns : DEFAULT_ACK_WAIT_NS,
 	    .max_pending = req->max_pending ? req->max_pending : DEFAULT_MAX_PENDING,
 	    .max_deliver = req->max_deliver ? req->max_deliver : DEFAULT_MAX_DELIVER,
-	    .flags = 0, /* SHMQ_GROUP_NOACK is each member's own choice */
+	    /* SHMQ_GROUP_NOACK is each member's own choice */
+	    .flags = req->flags & SHMQ_GROUP_DLQ ? GROUP_F_DLQ : 0,
 	};
-	if (req->flags & ~(SHMQ_GROUP_CREATE | SHMQ_GROUP_NOACK) || req->start > SHMQ_START_OFFSET)
+	if (req->flags & ~(SHMQ_GROUP_CREATE | SHMQ_GROUP_NOACK | SHMQ_GROUP_DLQ) ||
+	    req->start > SHMQ_START_OFFSET)
 		return -SHMQ_EINVAL;
 	return group_settings_valid(s) ? 0 : -SHMQ_EINVAL;
 }
@@ -82,7 +84,8 @@ static bool mismatch(const struct dgroup *g, const struct proto_group *req)
 {
 	return (req->ack_wait_ns && req->ack_wait_ns != g->s.ack_wait_ns) ||
 	       (req->max_pending && req->max_pending != g->s.max_pending) ||
-	       (req->max_deliver && req->max_deliver != g->s.max_deliver);
+	       (req->max_deliver && req->max_deliver != g->s.max_deliver) ||
+	       ((req->flags & SHMQ_GROUP_DLQ) && !(g->s.flags & GROUP_F_DLQ));
 }
 
 static void dgroup_release(struct dgroup *g)

@@ -619,6 +619,33 @@ static int op_stats(struct ctl *c, struct client *cl, const void *body, struct r
 	return 0;
 }
 
+/*
+ * SHMQ_GROUP_DLQ: make <channel>.dlq if it is not there, owned as the
+ * channel is, its members (the channel's subscribers) may publish and
+ * subscribe to it. A drop channel of the same size: dead letters nobody
+ * reads never hold the members that write them.
+ */
+static int dlq_make(struct ctl *c, struct channel *ch)
+{
+	struct channel_spec spec = {0};
+	struct channel *out;
+	int n = snprintf(spec.name, sizeof(spec.name), "%s.dlq", ch->name);
+
+	if (n < 0 || (size_t)n >= sizeof(spec.name))
+		return -SHMQ_ENAME;
+	if (registry_find(c->reg, spec.name))
+		return 0;
+	spec.capacity_bytes = ch->g.ring_bytes;
+	spec.max_message_bytes = ch->g.max_message_bytes;
+	spec.policy = SHMQ_POLICY_DROP;
+	spec.publishers = SHMQ_PUBLISHERS_MANY;
+	spec.numa_node = SHMQ_NUMA_NONE;
+	spec.numa_resolved = -1;
+	spec.publish = ch->subscribe;
+	spec.subscribe = ch->subscribe;
+	return registry_create_by(c->reg, &spec, ch->owner_uid, "group_dlq", &out);
+}
+
 /* A group member joins: the right to subscribe; the answer carries its segments. */
 static int group_join_for(struct ctl *c, struct client *cl, struct channel *ch,
 			  const struct proto_group *req, struct reply *rep)
@@ -629,6 +656,8 @@ static int group_join_for(struct ctl *c, struct client *cl, struct channel *ch,
 
 	if (!may(c, cl, ch, ROLE_SUB))
 		return ctl_deny(c, cl, "group", ch->name, "no_access", -SHMQ_EPERM);
+	if (req->flags & SHMQ_GROUP_DLQ && (err = dlq_make(c, ch)) != 0)
+		return err;
 	err = group_join(ch, &who, req, out, rep->fds);
 	if (err)
 		return err;

@@ -11,6 +11,7 @@
  * on the group's wake_seq, which acks bump. A handle is used by one thread
  * at a time; members of one group may run in any threads or processes.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -42,6 +43,8 @@ struct shmq_member {
 	bool noack_held;
 	struct group_take t;
 	struct client_handle h; /* resumed after a daemon restart */
+	struct shmq_pub *dlq;	/* GROUP_F_DLQ: <channel>.dlq, where dead messages go */
+	char group[GROUP_NAME_BYTES];
 };
 
 static int group_req(struct proto_group *req, const char *channel, const char *group, uint32_t what)
@@ -72,7 +75,7 @@ static int opts_check(const struct shmq_group_opts *o)
 	    ((o->max_pending & (o->max_pending - 1)) || o->max_pending > GROUP_MAX_PENDING))
 		return -SHMQ_EINVAL;
 	if (o->start > SHMQ_START_OFFSET || o->wait > SHMQ_WAIT_EVENTFD || o->reserved ||
-	    (o->flags & ~(SHMQ_GROUP_CREATE | SHMQ_GROUP_NOACK)))
+	    (o->flags & ~(SHMQ_GROUP_CREATE | SHMQ_GROUP_NOACK | SHMQ_GROUP_DLQ)))
 		return -SHMQ_EINVAL;
 	return 0;
 }
@@ -139,6 +142,15 @@ SHMQ_EXPORT int shmq_group_open(struct shmq_client *c, const char *channel, cons
 		close(fds[i]);
 	if (err)
 		goto out_leave;
+	if (mb->gv.flags & GROUP_F_DLQ) {
+		char dlq[PROTO_NAME_BYTES + 8];
+
+		snprintf(dlq, sizeof(dlq), "%s.dlq", channel);
+		err = shmq_pub_open(c, dlq, NULL, &mb->dlq);
+		if (err)
+			goto out_leave;
+	}
+	snprintf(mb->group, sizeof(mb->group), "%s", group);
 	mb->client = c;
 	mb->wait_mode = o.wait;
 	mb->flags = o.flags;
@@ -246,12 +258,39 @@ SHMQ_EXPORT void shmq_group_close(struct shmq_member *mb)
 	noack_release(mb);
 	group_give_back(&mb->m.v, &mb->gv, wait_now_ns());
 	client_handle_close(mb->client, &mb->h);
+	if (mb->dlq)
+		shmq_pub_close(mb->dlq);
 	member_unmap(mb);
 	free(mb);
 }
 
+/*
+ * A message past max_deliver, taken as a dead letter: a copy to the
+ * dead-letter channel with headers saying where it came from, then dead.
+ * A copy that cannot be made (too big with its headers) is not retried:
+ * the message is counted dead all the same.
+ */
+static void dead_letter(struct shmq_member *mb, const char *reason)
+{
+	const struct log_rec *rec = &mb->t.rec;
+	char deliveries[24], offset[24];
+	struct shmq_header h[4] = {
+	    {"shmq-reason", 11, reason, (uint32_t)strlen(reason)},
+	    {"shmq-group", 10, mb->group, (uint32_t)strlen(mb->group)},
+	    {"shmq-deliveries", 15, deliveries,
+	     (uint32_t)snprintf(deliveries, sizeof(deliveries), "%u", mb->t.deliveries)},
+	    {"shmq-offset", 11, offset,
+	     (uint32_t)snprintf(offset, sizeof(offset), "%llu", (unsigned long long)rec->pos)},
+	};
+	struct shmq_msg_opts o = {.fields = SHMQ_F_HEADERS, .nheaders = 4, .headers = h};
+
+	if (mb->dlq)
+		shmq_publish_opts(mb->dlq, rec->data, rec->len, &o, 0, NULL);
+	settle(mb, rec->pos, GSET_TERM, 0);
+}
+
 /* One look: a message (1), nothing (0), the group full (-SHMQ_EFULL), or an error. */
-static int take(struct shmq_member *mb, bool idle)
+static int take_one(struct shmq_member *mb, bool idle)
 {
 	uint64_t now = wait_now_ns();
 	bool scan =
@@ -273,6 +312,18 @@ static int take(struct shmq_member *mb, bool idle)
 	}
 	if (r == -SHMQ_EFULL && !scan)
 		r = group_scan(&mb->m.v, &mb->gv, wait_now_ns(), &mb->t);
+	return r;
+}
+
+/* take_one(), copying dead letters away on the way (a few per call). */
+static int take(struct shmq_member *mb, bool idle)
+{
+	int r = take_one(mb, idle);
+
+	for (unsigned n = 0; r == 1 && mb->t.dead_letter; n++) {
+		dead_letter(mb, "max_deliver");
+		r = n < 16 ? take_one(mb, idle) : 0;
+	}
 	return r;
 }
 

@@ -1079,6 +1079,149 @@ static void test_group_members_across_replace(void **state)
 	group_members_across(state, true);
 }
 
+/* ---- dead letters (SHMQ_GROUP_DLQ) ---- */
+
+/* Header name of msg is want. */
+static void assert_header(const struct shmq_msg *msg, const char *name, const char *want)
+{
+	struct shmq_header h;
+
+	assert_int_equal(shmq_msg_header_find(msg, name, &h), 0);
+	if (h.value_len != strlen(want) || memcmp(h.value, want, h.value_len))
+		fail_msg("header %s is \"%.*s\", not \"%s\"", name, (int)h.value_len,
+			 (const char *)h.value, want);
+}
+
+/* The dead-letter copy of message value v: payload and headers. */
+static void assert_dead_letter(struct shmq_sub *s, uint64_t v, const char *deliveries)
+{
+	struct shmq_msg msg;
+	char off[24];
+	uint64_t got;
+
+	assert_int_equal(shmq_recv(s, &msg, FX_HANG_NS), 0);
+	assert_int_equal(msg.len, 8);
+	memcpy(&got, msg.data, 8);
+	assert_int_equal(got, v);
+	snprintf(off, sizeof(off), "%llu", (unsigned long long)v);
+	assert_header(&msg, "shmq-reason", "max_deliver");
+	assert_header(&msg, "shmq-group", "w");
+	assert_header(&msg, "shmq-deliveries", deliveries);
+	assert_header(&msg, "shmq-offset", off);
+}
+
+static struct shmq_sub *dlq_sub(struct shmq_client *c, const char *name)
+{
+	struct shmq_sub_opts so = {.start = SHMQ_START_EARLIEST};
+	struct shmq_sub *s = NULL;
+
+	assert_int_equal(shmq_sub_open(c, name, &so, &s), 0);
+	return s;
+}
+
+/*
+ * max_deliver 2 with SHMQ_GROUP_DLQ: a message nacked twice goes to
+ * <channel>.dlq (made by shmqd at the group's creation) with headers
+ * naming the group, the offset and the deliveries; it counts dead, the
+ * floor passes it, and no member gets it a third time.
+ */
+static void test_dead_letters_go_to_the_dlq_with_headers(void **state)
+{
+	struct shmq_group_opts o = {.flags = SHMQ_GROUP_CREATE | SHMQ_GROUP_DLQ,
+				    .start = SHMQ_START_EARLIEST,
+				    .max_deliver = 2};
+	struct shmq_client *c = fx_connect(dmn(state));
+	struct shmq_member *m;
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	struct shmq_msg msg;
+	unsigned nacks = 0, acks = 0;
+	int err;
+
+	fx_channel_create(c, "g.dl", 4096, SHMQ_POLICY_BLOCK);
+	m = join(c, "g.dl", "w", &o);
+	s = dlq_sub(c, "g.dl.dlq");
+	p = pub_open(c, "g.dl");
+	publish_range(p, 0, 2);
+	while ((err = shmq_group_recv(m, &msg, 300 * MS_NS)) == 0) {
+		if (msg.offset == 0) {
+			assert_int_equal(msg.deliveries, ++nacks);
+			assert_int_equal(shmq_nack(m, 0, 0), 0);
+		} else {
+			assert_int_equal(shmq_ack(m, msg.offset), 0);
+			acks++;
+		}
+	}
+	assert_int_equal(err, -SHMQ_ETIMEDOUT);
+	assert_int_equal(nacks, 2);
+	assert_int_equal(acks, 1);
+	assert_dead_letter(s, 0, "2");
+	assert_int_equal(shmq_recv(s, &msg, 0), -SHMQ_EAGAIN);
+	struct shmq_group_info gi = group_info(c, "g.dl", "w");
+	assert_int_equal(gi.dead, 1);
+	assert_int_equal(gi.floor, 2);
+	/* a group made without dead letters does not take them on at a join */
+	struct shmq_member *plain = join(c, "g.dl", "plain", NULL), *bad = NULL;
+	assert_int_equal(shmq_group_open(c, "g.dl", "plain", &o, &bad), -SHMQ_EMISMATCH);
+	assert_null(bad);
+	shmq_group_close(plain);
+	shmq_group_close(m);
+	shmq_sub_close(s);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
+/*
+ * max_deliver 1: a member SIGKILLed holding a message has used its one
+ * delivery; the member that finds it copies it to the dead-letter channel
+ * instead of taking it.
+ */
+static void test_dead_letter_of_a_killed_member(void **state)
+{
+	struct shmq_group_opts o = {.flags = SHMQ_GROUP_CREATE | SHMQ_GROUP_DLQ,
+				    .start = SHMQ_START_EARLIEST,
+				    .max_deliver = 1};
+	struct shmq_client *c = fx_connect(dmn(state));
+	struct shared sh = shared_alloc(4);
+	struct member_job holder;
+	struct shmq_member *m;
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	struct shmq_msg msg;
+	int fd[2];
+	pid_t h;
+
+	fx_channel_create(c, "g.dlk", 4096, SHMQ_POLICY_BLOCK);
+	m = join(c, "g.dlk", "w", &o);
+	s = dlq_sub(c, "g.dlk.dlq");
+	job_init(&holder, state, "g.dlk", 4, &sh);
+	holder.group = "w";
+	holder.hold = 1;
+	assert_int_equal(pipe(fd), 0);
+	holder.say_fd = fd[1];
+	h = child_start(member_hold, &holder);
+	close(fd[1]);
+	assert_int_equal(pipe_expect(fd[0], "ready"), 0);
+	p = pub_open(c, "g.dlk");
+	publish_range(p, 0, 1);
+	assert_int_equal(pipe_expect(fd[0], "held"), 0);
+	close(fd[0]);
+	child_kill(h);
+	publish_range(p, 1, 2);
+	assert_int_equal(shmq_group_recv(m, &msg, FX_HANG_NS), 0);
+	assert_int_equal(msg.offset, 1);
+	assert_int_equal(shmq_ack(m, 1), 0);
+	assert_int_equal(shmq_group_recv(m, &msg, 300 * MS_NS), -SHMQ_ETIMEDOUT);
+	assert_dead_letter(s, 0, "1");
+	assert_true(WAIT_FOR(group_info(c, "g.dlk", "w").floor == 2));
+	assert_int_equal(group_info(c, "g.dlk", "w").dead, 1);
+	shmq_group_close(m);
+	shmq_sub_close(s);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+	fx_shared_free(sh.acked, sh.bytes);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 #define R(f) cmocka_unit_test_setup_teardown(f, daemon_setup, replace_teardown)
 #define H(f, conf)                                                                                 \
@@ -1106,6 +1249,8 @@ int main(void)
 	    R(test_group_floor_holds_across_replace),
 	    T(test_group_members_across_restart),
 	    R(test_group_members_across_replace),
+	    T(test_dead_letters_go_to_the_dlq_with_headers),
+	    T(test_dead_letter_of_a_killed_member),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
