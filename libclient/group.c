@@ -327,18 +327,24 @@ static int take(struct shmq_member *mb, bool idle)
 	return r;
 }
 
-/* The full group: wait for an ack (bounded). */
-static void sleep_full(struct shmq_member *mb, int64_t left)
+/*
+ * The full group: wait for an ack (bounded). Returns the last look's take():
+ * a message it took (1) is the caller's to hand out.
+ */
+static int sleep_full(struct shmq_member *mb, int64_t left)
 {
 	struct group_hdr *g = mb->gv.g;
 	uint32_t seq = atomic_load_explicit(&g->wake_seq, memory_order_seq_cst);
+	int r;
 
 	/* seq_cst: counted before the last look; pairs with floor_moved(). */
 	atomic_fetch_add_explicit(&g->waiters, 1, memory_order_seq_cst);
-	if (take(mb, false) == -SHMQ_EFULL)
+	r = take(mb, false);
+	if (r == -SHMQ_EFULL)
 		wait_futex(&g->wake_seq, seq,
 			   left >= 0 && left < FULL_SLEEP_NS ? left : FULL_SLEEP_NS);
 	atomic_fetch_sub_explicit(&g->waiters, 1, memory_order_seq_cst);
+	return r;
 }
 
 /*
@@ -413,10 +419,15 @@ static int wait_take(struct shmq_member *mb, int64_t timeout_ns)
 			wait_cpu_relax();
 			continue;
 		}
-		if (r == -SHMQ_EFULL)
-			sleep_full(mb, timeout_ns < 0 ? -1 : timeout_ns - (int64_t)(now - start));
-		else
+		if (r == -SHMQ_EFULL) {
+			/* its look may take a message: ours then, not to be taken over */
+			r = sleep_full(mb,
+				       timeout_ns < 0 ? -1 : timeout_ns - (int64_t)(now - start));
+			if (r == 1 || (r < 0 && r != -SHMQ_EFULL))
+				return r;
+		} else {
 			sleep_idle(mb, timeout_ns < 0 ? -1 : timeout_ns - (int64_t)(now - start));
+		}
 	}
 }
 

@@ -80,6 +80,8 @@ struct member_job {
 	int say_fd;	       /* fx_child_ready's pipe */
 	uint64_t ack_wait_ns;  /* the group's */
 	uint32_t max_deliver;  /* the group's */
+	uint32_t max_pending;  /* the group's */
+	uint32_t wait;	       /* enum shmq_wait */
 	uint32_t slow_every;   /* if > 0: sleep 1 ms every this many messages */
 	uint32_t deliveries2;  /* shared counter: messages received with deliveries >= 2 */
 	uint32_t *redelivered; /* shared, if not NULL: count of those */
@@ -90,7 +92,9 @@ static int member_open(const struct member_job *j, struct shmq_client **c, struc
 	struct shmq_group_opts o = {.flags = SHMQ_GROUP_CREATE,
 				    .start = SHMQ_START_EARLIEST,
 				    .ack_wait_ns = j->ack_wait_ns,
-				    .max_deliver = j->max_deliver};
+				    .max_deliver = j->max_deliver,
+				    .max_pending = j->max_pending,
+				    .wait = j->wait};
 
 	if (shmq_connect(j->sock, c))
 		return -1;
@@ -1079,6 +1083,40 @@ static void test_group_members_across_replace(void **state)
 	group_members_across(state, true);
 }
 
+/*
+ * max_pending 1 and two members: nearly every take finds the group full
+ * and waits for the other's ack. A message taken by the look a waiting
+ * member makes before it sleeps is handed out, never left held (it would
+ * come back only after the 30 s ack_wait, as a redelivery).
+ */
+static void test_full_group_hands_out_what_its_last_look_took(void **state)
+{
+	enum { N = 4000, MEMBERS = 2 };
+	struct shmq_client *c = fx_connect(dmn(state));
+	struct shared s = shared_alloc(N);
+	struct member_job j;
+	pid_t pids[MEMBERS];
+	struct shmq_pub *p;
+
+	fx_channel_create(c, "g.full1", 4096, SHMQ_POLICY_BLOCK);
+	job_init(&j, state, "g.full1", N, &s);
+	j.max_pending = 1;
+	j.wait = SHMQ_WAIT_SLEEP; /* no spinning: a full group is waited for at once */
+	for (int i = 0; i < MEMBERS; i++)
+		pids[i] = fx_child_ready(member_run, &j, &j.say_fd);
+	p = pub_open(c, "g.full1");
+	publish_range(p, 0, N);
+	for (int i = 0; i < MEMBERS; i++)
+		assert_int_equal(child_wait(pids[i], 60), 0);
+	struct shmq_group_info gi = group_info(c, "g.full1", "workers");
+	assert_int_equal(gi.acked, N);
+	assert_int_equal(gi.redelivered, 0);
+	assert_int_equal(gi.floor, N);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+	fx_shared_free(s.acked, s.bytes);
+}
+
 /* ---- dead letters (SHMQ_GROUP_DLQ) ---- */
 
 /* Header name of msg is want. */
@@ -1249,6 +1287,7 @@ int main(void)
 	    R(test_group_floor_holds_across_replace),
 	    T(test_group_members_across_restart),
 	    R(test_group_members_across_replace),
+	    T(test_full_group_hands_out_what_its_last_look_took),
 	    T(test_dead_letters_go_to_the_dlq_with_headers),
 	    T(test_dead_letter_of_a_killed_member),
 	};
