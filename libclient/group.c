@@ -192,6 +192,29 @@ static void floor_moved(struct shmq_member *mb)
 	}
 }
 
+/*
+ * The copy of a dead message (rec, delivered deliveries times) to the
+ * dead-letter channel, with headers saying where it came from. A copy that
+ * cannot be made (too big with its headers) is not retried: the message is
+ * dead all the same.
+ */
+static void dead_copy(struct shmq_member *mb, const struct log_rec *rec, uint32_t deliveries,
+		      const char *reason)
+{
+	char dstr[24], ostr[24];
+	struct shmq_header h[4] = {
+	    {"shmq-reason", 11, reason, (uint32_t)strlen(reason)},
+	    {"shmq-group", 10, mb->group, (uint32_t)strlen(mb->group)},
+	    {"shmq-deliveries", 15, dstr, (uint32_t)snprintf(dstr, sizeof(dstr), "%u", deliveries)},
+	    {"shmq-offset", 11, ostr,
+	     (uint32_t)snprintf(ostr, sizeof(ostr), "%llu", (unsigned long long)rec->pos)},
+	};
+	struct shmq_msg_opts o = {.fields = SHMQ_F_HEADERS, .nheaders = 4, .headers = h};
+
+	if (mb->dlq)
+		shmq_publish_opts(mb->dlq, rec->data, rec->len, &o, 0, NULL);
+}
+
 static int settle(struct shmq_member *mb, uint64_t offset, unsigned how, uint64_t delay_ns)
 {
 	int err;
@@ -233,8 +256,24 @@ SHMQ_EXPORT int shmq_nack(struct shmq_member *mb, uint64_t offset, int64_t delay
 	return settle(mb, offset, GSET_NACK, (uint64_t)delay_ns);
 }
 
+/*
+ * With dead letters, a message given up is copied first (reason "term"),
+ * once this member is known to hold it (the touch says so), so that no
+ * copy is made of a message it does not hold.
+ */
 SHMQ_EXPORT int shmq_term(struct shmq_member *mb, uint64_t offset)
 {
+	struct log_rec rec;
+	uint32_t deliveries;
+	int err;
+
+	if (mb && mb->dlq) {
+		err = settle(mb, offset, GSET_TOUCH, 0);
+		if (err)
+			return err;
+		if (group_find(&mb->m.v, &mb->gv, offset, &rec, &deliveries) == 1)
+			dead_copy(mb, &rec, deliveries, "term");
+	}
 	return settle(mb, offset, GSET_TERM, 0);
 }
 
@@ -264,29 +303,11 @@ SHMQ_EXPORT void shmq_group_close(struct shmq_member *mb)
 	free(mb);
 }
 
-/*
- * A message past max_deliver, taken as a dead letter: a copy to the
- * dead-letter channel with headers saying where it came from, then dead.
- * A copy that cannot be made (too big with its headers) is not retried:
- * the message is counted dead all the same.
- */
-static void dead_letter(struct shmq_member *mb, const char *reason)
+/* A message past max_deliver, taken as a dead letter: copied, then dead. */
+static void dead_letter(struct shmq_member *mb)
 {
-	const struct log_rec *rec = &mb->t.rec;
-	char deliveries[24], offset[24];
-	struct shmq_header h[4] = {
-	    {"shmq-reason", 11, reason, (uint32_t)strlen(reason)},
-	    {"shmq-group", 10, mb->group, (uint32_t)strlen(mb->group)},
-	    {"shmq-deliveries", 15, deliveries,
-	     (uint32_t)snprintf(deliveries, sizeof(deliveries), "%u", mb->t.deliveries)},
-	    {"shmq-offset", 11, offset,
-	     (uint32_t)snprintf(offset, sizeof(offset), "%llu", (unsigned long long)rec->pos)},
-	};
-	struct shmq_msg_opts o = {.fields = SHMQ_F_HEADERS, .nheaders = 4, .headers = h};
-
-	if (mb->dlq)
-		shmq_publish_opts(mb->dlq, rec->data, rec->len, &o, 0, NULL);
-	settle(mb, rec->pos, GSET_TERM, 0);
+	dead_copy(mb, &mb->t.rec, mb->t.deliveries, "max_deliver");
+	settle(mb, mb->t.rec.pos, GSET_TERM, 0);
 }
 
 /* One look: a message (1), nothing (0), the group full (-SHMQ_EFULL), or an error. */
@@ -321,7 +342,7 @@ static int take(struct shmq_member *mb, bool idle)
 	int r = take_one(mb, idle);
 
 	for (unsigned n = 0; r == 1 && mb->t.dead_letter; n++) {
-		dead_letter(mb, "max_deliver");
+		dead_letter(mb);
 		r = n < 16 ? take_one(mb, idle) : 0;
 	}
 	return r;

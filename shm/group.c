@@ -320,6 +320,32 @@ int group_scan(const struct log_view *v, const struct group_view *gv, uint64_t n
 	return 0;
 }
 
+int group_find(const struct log_view *v, const struct group_view *gv, uint64_t pos,
+	       struct log_rec *rec, uint32_t *deliveries)
+{
+	struct log_cursor floor, disp, cur;
+	uint64_t epos, word;
+	int r = span_load(v, gv, &floor, &disp);
+
+	if (r)
+		return r;
+	if (pos < floor.pos || pos >= disp.pos)
+		return 0;
+	cur = floor;
+	for (uint32_t n = 0; n < gv->max_pending && cur.bytes < disp.bytes; n++) {
+		r = read_at(v, gv, &cur, rec);
+		if (r != 1 || rec->pos > pos)
+			return r < 0 ? r : 0;
+		if (rec->pos == pos) {
+			entry_load(entry_of(gv, pos), &epos, &word);
+			*deliveries = group_word_deliveries(word);
+			return epos == pos;
+		}
+		log_advance(&cur, rec);
+	}
+	return 0;
+}
+
 /* Was message pos claimed already (the entry speaks of it, or of a later one)? */
 static bool claimed(uint64_t entry_pos, uint64_t word, uint64_t pos)
 {

@@ -243,6 +243,13 @@ int group_settle(const struct group_view *gv, uint64_t pos, unsigned how, uint64
  */
 uint64_t group_floor_advance(const struct log_view *v, const struct group_view *gv, unsigned max);
 
+/*
+ * The record of message pos, between the floor and dispatch, and the
+ * deliveries its entry counts: 1, 0 not there, -SHMQ_ECORRUPT.
+ */
+int group_find(const struct log_view *v, const struct group_view *gv, uint64_t pos,
+	       struct log_rec *rec, uint32_t *deliveries);
+
 /* The floor and dispatch pairs, each read consistently. */
 void group_floor_load(const struct group_view *gv, struct log_cursor *out);
 void group_dispatch_load(const struct group_view *gv, struct log_cursor *out);

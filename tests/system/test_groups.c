@@ -1131,7 +1131,8 @@ static void assert_header(const struct shmq_msg *msg, const char *name, const ch
 }
 
 /* The dead-letter copy of message value v: payload and headers. */
-static void assert_dead_letter(struct shmq_sub *s, uint64_t v, const char *deliveries)
+static void assert_dead_letter(struct shmq_sub *s, uint64_t v, const char *deliveries,
+			       const char *reason)
 {
 	struct shmq_msg msg;
 	char off[24];
@@ -1142,7 +1143,7 @@ static void assert_dead_letter(struct shmq_sub *s, uint64_t v, const char *deliv
 	memcpy(&got, msg.data, 8);
 	assert_int_equal(got, v);
 	snprintf(off, sizeof(off), "%llu", (unsigned long long)v);
-	assert_header(&msg, "shmq-reason", "max_deliver");
+	assert_header(&msg, "shmq-reason", reason);
 	assert_header(&msg, "shmq-group", "w");
 	assert_header(&msg, "shmq-deliveries", deliveries);
 	assert_header(&msg, "shmq-offset", off);
@@ -1193,7 +1194,7 @@ static void test_dead_letters_go_to_the_dlq_with_headers(void **state)
 	assert_int_equal(err, -SHMQ_ETIMEDOUT);
 	assert_int_equal(nacks, 2);
 	assert_int_equal(acks, 1);
-	assert_dead_letter(s, 0, "2");
+	assert_dead_letter(s, 0, "2", "max_deliver");
 	assert_int_equal(shmq_recv(s, &msg, 0), -SHMQ_EAGAIN);
 	struct shmq_group_info gi = group_info(c, "g.dl", "w");
 	assert_int_equal(gi.dead, 1);
@@ -1250,7 +1251,7 @@ static void test_dead_letter_of_a_killed_member(void **state)
 	assert_int_equal(msg.offset, 1);
 	assert_int_equal(shmq_ack(m, 1), 0);
 	assert_int_equal(shmq_group_recv(m, &msg, 300 * MS_NS), -SHMQ_ETIMEDOUT);
-	assert_dead_letter(s, 0, "1");
+	assert_dead_letter(s, 0, "1", "max_deliver");
 	assert_true(WAIT_FOR(group_info(c, "g.dlk", "w").floor == 2));
 	assert_int_equal(group_info(c, "g.dlk", "w").dead, 1);
 	shmq_group_close(m);
@@ -1258,6 +1259,44 @@ static void test_dead_letter_of_a_killed_member(void **state)
 	shmq_pub_close(p);
 	shmq_disconnect(c);
 	fx_shared_free(sh.acked, sh.bytes);
+}
+
+/*
+ * shmq_term() with dead letters: the message is copied (reason "term")
+ * whether it is the one just received or an older one still held; a term
+ * of an offset not held copies nothing and answers -SHMQ_ENOTHELD.
+ */
+static void test_term_copies_to_the_dlq(void **state)
+{
+	struct shmq_group_opts o = {.flags = SHMQ_GROUP_CREATE | SHMQ_GROUP_DLQ,
+				    .start = SHMQ_START_EARLIEST};
+	struct shmq_client *c = fx_connect(dmn(state));
+	struct shmq_member *m;
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	struct shmq_msg a, b;
+
+	fx_channel_create(c, "g.term", 4096, SHMQ_POLICY_BLOCK);
+	m = join(c, "g.term", "w", &o);
+	s = dlq_sub(c, "g.term.dlq");
+	p = pub_open(c, "g.term");
+	publish_range(p, 0, 3);
+	assert_int_equal(shmq_group_recv(m, &a, FX_HANG_NS), 0);
+	assert_int_equal(shmq_group_recv(m, &b, FX_HANG_NS), 0);
+	assert_int_equal(a.offset, 0);
+	assert_int_equal(b.offset, 1);
+	assert_int_equal(shmq_term(m, 1), 0);
+	assert_dead_letter(s, 1, "1", "term");
+	assert_int_equal(shmq_term(m, 0), 0);
+	assert_dead_letter(s, 0, "1", "term");
+	assert_int_equal(shmq_term(m, 0), -SHMQ_ENOTHELD);
+	assert_int_equal(shmq_term(m, 2), -SHMQ_ENOTHELD);
+	assert_int_equal(shmq_recv(s, &a, 0), -SHMQ_EAGAIN);
+	assert_int_equal(group_info(c, "g.term", "w").dead, 2);
+	shmq_group_close(m);
+	shmq_sub_close(s);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
@@ -1290,6 +1329,7 @@ int main(void)
 	    T(test_full_group_hands_out_what_its_last_look_took),
 	    T(test_dead_letters_go_to_the_dlq_with_headers),
 	    T(test_dead_letter_of_a_killed_member),
+	    T(test_term_copies_to_the_dlq),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
