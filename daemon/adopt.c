@@ -175,9 +175,13 @@ static void adopt_group(struct registry *r, const struct keep_group *k, int *fds
 
 	if (!why)
 		why = group_adopt(ch, k, &fds[0]);
-	if (why)
-		log_msg(LOG_WARN, "group", "not adopting group %u of channel id=%llu reason=%s",
-			k->idx, (unsigned long long)k->channel_id, why);
+	if (!why)
+		return;
+	log_msg(LOG_WARN, "group", "not adopting group %u of channel id=%llu reason=%s", k->idx,
+		(unsigned long long)k->channel_id, why);
+	/* the keeper forgets it; a slot of the same index adopted already stays */
+	if (ch && k->idx < MAX_GROUPS && strcmp(why, "duplicate"))
+		keep_drop_group(ch, k->idx);
 }
 
 /*
