@@ -25,6 +25,7 @@
 #define MEMBER_SLEEP_NS 10000000  /* longest sleep: dead members, deadlines */
 #define FULL_SLEEP_NS 1000000	  /* longest wait for an ack at max_pending */
 #define SCAN_IDLE_NS 1000000	  /* an idle member scans for redeliveries this often */
+#define DLQ_RETRY_NS 10000000	  /* a dead letter without room waits this long */
 #define MEMBER_CHECK_NS 100000000 /* an idle member asks after the daemon this often */
 
 struct shmq_member {
@@ -194,12 +195,12 @@ static void floor_moved(struct shmq_member *mb)
 
 /*
  * The copy of a dead message (rec, delivered deliveries times) to the
- * dead-letter channel, with headers saying where it came from. A copy that
- * cannot be made (too big with its headers) is not retried: the message is
- * dead all the same.
+ * dead-letter channel, with headers saying where it came from: 0, or
+ * shmq_publish_opts()'s error (-SHMQ_EFULL: a block dead-letter channel
+ * has no room now).
  */
-static void dead_copy(struct shmq_member *mb, const struct log_rec *rec, uint32_t deliveries,
-		      const char *reason)
+static int dead_copy(struct shmq_member *mb, const struct log_rec *rec, uint32_t deliveries,
+		     const char *reason)
 {
 	char dstr[24], ostr[24];
 	struct shmq_header h[4] = {
@@ -211,8 +212,7 @@ static void dead_copy(struct shmq_member *mb, const struct log_rec *rec, uint32_
 	};
 	struct shmq_msg_opts o = {.fields = SHMQ_F_HEADERS, .nheaders = 4, .headers = h};
 
-	if (mb->dlq)
-		shmq_publish_opts(mb->dlq, rec->data, rec->len, &o, 0, NULL);
+	return mb->dlq ? shmq_publish_opts(mb->dlq, rec->data, rec->len, &o, 0, NULL) : 0;
 }
 
 static int settle(struct shmq_member *mb, uint64_t offset, unsigned how, uint64_t delay_ns)
@@ -269,10 +269,11 @@ SHMQ_EXPORT int shmq_term(struct shmq_member *mb, uint64_t offset)
 
 	if (mb && mb->dlq) {
 		err = settle(mb, offset, GSET_TOUCH, 0);
+		if (!err && group_find(&mb->m.v, &mb->gv, offset, &rec, &deliveries) == 1 &&
+		    dead_copy(mb, &rec, deliveries, "term") == -SHMQ_EFULL)
+			err = -SHMQ_EFULL; /* still held: term it again later */
 		if (err)
 			return err;
-		if (group_find(&mb->m.v, &mb->gv, offset, &rec, &deliveries) == 1)
-			dead_copy(mb, &rec, deliveries, "term");
 	}
 	return settle(mb, offset, GSET_TERM, 0);
 }
@@ -303,11 +304,20 @@ SHMQ_EXPORT void shmq_group_close(struct shmq_member *mb)
 	free(mb);
 }
 
-/* A message past max_deliver, taken as a dead letter: copied, then dead. */
+/*
+ * A message past max_deliver, taken as a dead letter: copied, then dead.
+ * No room for the copy: given back for DLQ_RETRY_NS, then copied again by
+ * whichever member finds it. A copy that cannot be made at all (too big
+ * with its headers) is not retried: the message is dead all the same.
+ */
 static void dead_letter(struct shmq_member *mb)
 {
-	dead_copy(mb, &mb->t.rec, mb->t.deliveries, "max_deliver");
-	settle(mb, mb->t.rec.pos, GSET_TERM, 0);
+	int err = dead_copy(mb, &mb->t.rec, mb->t.deliveries, "max_deliver");
+
+	if (err == -SHMQ_EFULL)
+		settle(mb, mb->t.rec.pos, GSET_NACK, DLQ_RETRY_NS);
+	else
+		settle(mb, mb->t.rec.pos, GSET_TERM, 0);
 }
 
 /* One look: a message (1), nothing (0), the group full (-SHMQ_EFULL), or an error. */

@@ -680,8 +680,9 @@ int shmq_group_poll(struct shmq_member *m, shmq_msg_cb cb, void *arg, unsigned m
  * delivered to it, settled already, or taken by another member after its
  * ack_wait ran out). shmq_ackv() acks n offsets: the number acked. In a
  * group with SHMQ_GROUP_DLQ, term copies the message to <channel>.dlq first
- * (header shmq-reason: term), as a message past max_deliver is copied
- * (shmq-reason: max_deliver) by the member that finds it.
+ * (header shmq-reason: term; -SHMQ_EFULL, still held, if it has no room),
+ * as a message past max_deliver is copied (shmq-reason: max_deliver) by
+ * the member that finds it.
  */
 int shmq_ack(struct shmq_member *m, uint64_t offset);
 int shmq_ackv(struct shmq_member *m, const uint64_t *offsets, unsigned n);

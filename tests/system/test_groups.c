@@ -1299,6 +1299,93 @@ static void test_term_copies_to_the_dlq(void **state)
 	shmq_disconnect(c);
 }
 
+/* Take from the group until told to stop (killed): the dead letters it finds it copies. */
+static int member_spin(void *arg)
+{
+	struct member_job *j = arg;
+	struct shmq_client *c;
+	struct shmq_member *m;
+	struct shmq_msg msg;
+
+	if (member_open(j, &c, &m))
+		return 10;
+	pipe_say(j->say_fd, "ready");
+	for (;;)
+		if (shmq_group_recv(m, &msg, 10 * MS_NS) == 0)
+			shmq_ack(m, msg.offset);
+}
+
+/*
+ * A dead-letter channel made beforehand as a full block channel: a dead
+ * letter waits for room instead of being lost, through the SIGKILL of a
+ * member that was copying it (it retries every 10 ms), and is copied,
+ * once there is room, by the member left.
+ */
+static void test_dead_letter_waits_for_room_across_a_killed_member(void **state)
+{
+	struct shmq_group_opts o = {.flags = SHMQ_GROUP_CREATE | SHMQ_GROUP_DLQ,
+				    .start = SHMQ_START_EARLIEST,
+				    .max_deliver = 1};
+	struct shmq_client *c = fx_connect(dmn(state));
+	struct shared sh = shared_alloc(4);
+	struct member_job holder, spinner;
+	struct shmq_member *m;
+	struct shmq_pub *p, *fill;
+	struct shmq_sub *s;
+	struct shmq_msg msg;
+	uint64_t v = 1000, got;
+	int fd[2], err;
+	pid_t h, k;
+
+	fx_channel_create(c, "g.dlf", 4096, SHMQ_POLICY_BLOCK);
+	fx_channel_create(c, "g.dlf.dlq", 512, SHMQ_POLICY_BLOCK);
+	s = dlq_sub(c, "g.dlf.dlq");
+	fill = pub_open(c, "g.dlf.dlq");
+	while ((err = shmq_publish(fill, &v, 8, 0, NULL)) == 0)
+		v++;
+	assert_int_equal(err, -SHMQ_EFULL);
+	m = join(c, "g.dlf", "w", &o);
+	job_init(&holder, state, "g.dlf", 4, &sh);
+	holder.group = "w";
+	holder.hold = 1;
+	spinner = holder;
+	assert_int_equal(pipe(fd), 0);
+	holder.say_fd = fd[1];
+	h = child_start(member_hold, &holder);
+	close(fd[1]);
+	assert_int_equal(pipe_expect(fd[0], "ready"), 0);
+	p = pub_open(c, "g.dlf");
+	publish_range(p, 0, 1);
+	assert_int_equal(pipe_expect(fd[0], "held"), 0);
+	close(fd[0]);
+	child_kill(h);
+	/* the message is a dead letter now: a member tries to copy it, and is killed */
+	k = fx_child_ready(member_spin, &spinner, &spinner.say_fd);
+	fx_nap_ms(200);
+	child_kill(k);
+	err = shmq_group_recv(m, &msg, 100 * MS_NS);
+	if (err == 0)
+		fail_msg("got offset %llu deliveries %u", (unsigned long long)msg.offset,
+			 msg.deliveries);
+	assert_int_equal(err, -SHMQ_ETIMEDOUT);
+	assert_int_equal(group_info(c, "g.dlf", "w").dead, 0);
+	for (uint64_t f = 1000; f < v; f++) {
+		assert_int_equal(shmq_recv(s, &msg, FX_HANG_NS), 0);
+		memcpy(&got, msg.data, 8);
+		assert_int_equal(got, f);
+	}
+	assert_int_equal(shmq_group_recv(m, &msg, 100 * MS_NS), -SHMQ_ETIMEDOUT);
+	assert_dead_letter(s, 0, "1", "max_deliver");
+	assert_true(WAIT_FOR(group_info(c, "g.dlf", "w").floor == 1));
+	assert_int_equal(group_info(c, "g.dlf", "w").dead, 1);
+	shmq_group_close(m);
+	shmq_sub_close(s);
+	shmq_pub_close(fill);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+	fx_shared_free(sh.acked, sh.bytes);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 #define R(f) cmocka_unit_test_setup_teardown(f, daemon_setup, replace_teardown)
 #define H(f, conf)                                                                                 \
@@ -1330,6 +1417,7 @@ int main(void)
 	    T(test_dead_letters_go_to_the_dlq_with_headers),
 	    T(test_dead_letter_of_a_killed_member),
 	    T(test_term_copies_to_the_dlq),
+	    T(test_dead_letter_waits_for_room_across_a_killed_member),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
