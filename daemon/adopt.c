@@ -16,6 +16,7 @@
 
 #include "dedupe_seg.h"
 #include "inbox.h"
+#include "groups.h"
 #include "keep.h"
 #include "keeper.h"
 #include "logmsg.h"
@@ -172,6 +173,23 @@ static void adopt_entry(struct registry *r, const struct keep_entry *e, int *fds
 	ch->handles++;
 }
 
+/* A consumer group of an adopted channel (sent after the channel's entries). */
+static void adopt_group(struct registry *r, const struct keep_group *k, int *fds, unsigned nfds)
+{
+	struct channel *ch = registry_by_id(r, k->channel_id);
+	const char *why = !ch ? "no_channel" : nfds != 1 ? "descriptors_missing" : NULL;
+
+	if (!why)
+		why = group_adopt(ch, k, &fds[0]);
+	if (!why)
+		return;
+	log_msg(LOG_WARN, "group", "not adopting group %u of channel id=%llu reason=%s", k->idx,
+		(unsigned long long)k->channel_id, why);
+	/* the keeper forgets it; a slot of the same index adopted already stays */
+	if (ch && k->idx < MAX_GROUPS && strcmp(why, "duplicate"))
+		keep_drop_group(ch, k->idx);
+}
+
 /*
  * The keeper's answer did not end in KEEP_END_OK: say why and go on
  * without it (errno is keeper_recv()'s when no KEEP_END came).
@@ -216,6 +234,8 @@ unsigned adopt_all(struct registry *r)
 			adopt_channel(r, &m.u.ch, fds, nfds);
 		else if (m.h.op == KEEP_ENTRY)
 			adopt_entry(r, &m.u.e, fds, nfds);
+		else if (m.h.op == KEEP_GROUP)
+			adopt_group(r, &m.u.gr, fds, nfds);
 		for (unsigned i = 0; i < nfds; i++)
 			if (fds[i] >= 0)
 				close(fds[i]);
@@ -291,6 +311,14 @@ bool adopt_expire(struct registry *r, struct channel *ch)
 {
 	static_assert(MAX_READERS == MAX_PUBS, "one loop over both slot tables");
 
+	/* members first: a group's reader slot is no client's and never expires */
+	while (group_expire_one(ch)) {
+		bool gone = ch->deleted && ch->handles == 1;
+
+		registry_handle_put(r, ch);
+		if (gone)
+			return true;
+	}
 	for (unsigned i = 0; i < MAX_READERS; i++)
 		if (expire_one(r, ch, true, i) || expire_one(r, ch, false, i))
 			return true;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "groups.h"
 #include "keeper.h"
 #include "logmsg.h"
 
@@ -74,6 +75,9 @@ void keep_channel(const struct channel *ch)
 	for (unsigned i = 0; i < MAX_PUBS; i++)
 		if (ch->pub_client[i])
 			keep_entry(ch, 'p', i);
+	for (unsigned i = 0; ch->groups && i < MAX_GROUPS; i++)
+		if (ch->groups->g[i].name[0])
+			keep_group(ch, i);
 }
 
 void keep_channel_adopted(const struct channel *ch)
@@ -96,4 +100,33 @@ void keep_drop(const struct channel *ch)
 	uint64_t id = ch->id;
 
 	keep_send(ch, KEEP_DROP, &id, sizeof(id), NULL, 0);
+}
+
+void keep_group(const struct channel *ch, unsigned idx)
+{
+	const struct dgroup *g = &ch->groups->g[idx];
+	struct keep_group k = {
+	    .channel_id = ch->id,
+	    .idx = idx,
+	    .reader_slot = g->reader_slot,
+	    .ack_wait_ns = g->s.ack_wait_ns,
+	    .max_pending = g->s.max_pending,
+	    .max_deliver = g->s.max_deliver,
+	    .flags = g->s.flags,
+	    .seg_bytes = g->seg_bytes,
+	};
+
+	static_assert(GROUP_MAX_MEMBERS == 32 && GROUP_NAME_BYTES == 64, "struct keep_group");
+	snprintf(k.name, sizeof(k.name), "%s", g->name);
+	for (unsigned m = 0; m < GROUP_MAX_MEMBERS; m++)
+		k.members[m] = (struct keep_member){g->gen[m], g->who[m].pid, g->who[m].uid,
+						    g->client[m] != 0, g->who[m].start};
+	keep_send(ch, KEEP_GROUP, &k, sizeof(k), &g->seg_fd, 1);
+}
+
+void keep_drop_group(const struct channel *ch, unsigned idx)
+{
+	struct keep_group k = {.channel_id = ch->id, .idx = idx};
+
+	keep_send(ch, KEEP_DROP_GROUP, &k, KEEP_GROUP_HEAD, NULL, 0);
 }

@@ -93,6 +93,10 @@ static uint32_t keep_body_min(uint32_t op)
 		return sizeof(struct keep_entry);
 	case KEEP_DROP:
 		return sizeof(uint64_t);
+	case KEEP_GROUP:
+		return sizeof(struct keep_group);
+	case KEEP_DROP_GROUP:
+		return KEEP_GROUP_HEAD;
 	case KEEP_TAKE:
 		return sizeof(struct keep_take);
 	case KEEP_END:
@@ -162,6 +166,16 @@ struct kept_entry {
 	int fd, efd; /* -1: slot not kept */
 };
 
+/* A group's record and segment, replayed as it came. */
+struct kept_group {
+	union {
+		struct keep_group gr;
+		uint8_t raw[KEEP_BODY_MAX];
+	} u;
+	uint32_t body_bytes;
+	int fd; /* -1: not kept */
+};
+
 struct kept_channel {
 	union {
 		struct keep_channel ch;
@@ -171,6 +185,7 @@ struct kept_channel {
 	int fds[KEEP_FDS_MAX];
 	unsigned nfds;
 	struct kept_entry entries[KEEP_ENTRIES];
+	struct kept_group groups[MAX_GROUPS];
 };
 
 /* A connection that has not sent its KEEP_TAKE yet. */
@@ -227,6 +242,8 @@ static void kept_free(struct kept_channel *c)
 		fd_drop(&c->entries[i].fd);
 		fd_drop(&c->entries[i].efd);
 	}
+	for (unsigned i = 0; i < MAX_GROUPS; i++)
+		fd_drop(&c->groups[i].fd);
 	free(c);
 }
 
@@ -271,6 +288,8 @@ static void kept_channel_put(struct keeper *k, const struct keep_msg *m, int *fd
 			c->fds[i] = -1;
 		for (unsigned i = 0; i < KEEP_ENTRIES; i++)
 			c->entries[i].fd = c->entries[i].efd = -1;
+		for (unsigned i = 0; i < MAX_GROUPS; i++)
+			c->groups[i].fd = -1;
 		k->ch[k->n++] = c;
 	}
 	memcpy(c->u.raw, m->u.raw, m->h.body_bytes);
@@ -323,6 +342,34 @@ static void kept_entry_drop(struct keeper *k, const struct keep_entry *e)
 	}
 }
 
+static struct kept_group *kept_group_at(struct keeper *k, const struct keep_group *g)
+{
+	struct kept_channel *c = kept_find(k, g->channel_id, NULL);
+
+	return c && g->idx < MAX_GROUPS ? &c->groups[g->idx] : NULL;
+}
+
+static void kept_group_put(struct keeper *k, const struct keep_msg *m, int *fds, unsigned nfds)
+{
+	struct kept_group *kg = kept_group_at(k, &m->u.gr);
+
+	if (!kg || nfds != 1)
+		return;
+	fd_drop(&kg->fd);
+	kg->body_bytes = m->h.body_bytes;
+	memcpy(kg->u.raw, m->u.raw, kg->body_bytes);
+	kg->fd = fds[0];
+	fds[0] = -1;
+}
+
+static void kept_group_drop(struct keeper *k, const struct keep_group *g)
+{
+	struct kept_group *kg = kept_group_at(k, g);
+
+	if (kg)
+		fd_drop(&kg->fd);
+}
+
 static int end_send(int fd, uint32_t status)
 {
 	struct keep_end end = {.status = status};
@@ -346,6 +393,14 @@ static int kept_send_all(struct keeper *k, int dfd)
 				continue;
 			if (keeper_send(dfd, KEEP_ENTRY, ke->u.raw, ke->body_bytes, fds,
 					ke->efd >= 0 ? 2 : 1))
+				return -SHMQ_ECLOSED;
+		}
+		/* after the entries: a group's reader slot is adopted first */
+		for (unsigned j = 0; j < MAX_GROUPS; j++) {
+			struct kept_group *kg = &c->groups[j];
+
+			if (kg->fd >= 0 &&
+			    keeper_send(dfd, KEEP_GROUP, kg->u.raw, kg->body_bytes, &kg->fd, 1))
 				return -SHMQ_ECLOSED;
 		}
 	}
@@ -385,6 +440,12 @@ static int keeper_serve_one(struct keeper *k)
 		break;
 	case KEEP_DROP:
 		kept_drop(k, m.u.channel_id);
+		break;
+	case KEEP_GROUP:
+		kept_group_put(k, &m, fds, nfds);
+		break;
+	case KEEP_DROP_GROUP:
+		kept_group_drop(k, &m.u.gr);
 		break;
 	case KEEP_TAKE: /* again: the same daemon (version 1 did so) */
 		if (kept_send_all(k, k->dfd))

@@ -502,7 +502,8 @@ static int op_resume(struct ctl *c, struct client *cl, const void *body, struct 
 
 	if (!ch)
 		return -SHMQ_ENOENT;
-	if (req->role != ROLE_MON && req->role != ROLE_PUB && req->role != ROLE_SUB)
+	if (req->role != ROLE_MON && req->role != ROLE_PUB && req->role != ROLE_SUB &&
+	    req->role != ROLE_MEMBER)
 		return -SHMQ_EINVAL;
 	if (!may(c, cl, ch, req->role == ROLE_PUB ? ROLE_PUB : ROLE_SUB))
 		return ctl_deny(c, cl, "resume", ch->name, "no_access", -SHMQ_EPERM);
@@ -510,7 +511,11 @@ static int op_resume(struct ctl *c, struct client *cl, const void *body, struct 
 		return -SHMQ_EDELETED;
 	if (req->role == ROLE_MON && !ch->adopted)
 		return -SHMQ_ESTATE; /* no earlier daemon served it: nothing to resume */
-	if (req->role != ROLE_MON) {
+	if (req->role == ROLE_MEMBER) {
+		err = group_resume(ch, req->slot, req->gen, &who);
+		if (err)
+			return err;
+	} else if (req->role != ROLE_MON) {
 		err = adopt_resume(ch, req->role, req->slot, req->gen, &who);
 		if (err)
 			return err;
@@ -625,6 +630,33 @@ static int op_stats(struct ctl *c, struct client *cl, const void *body, struct r
 	return 0;
 }
 
+/*
+ * SHMQ_GROUP_DLQ: make <channel>.dlq if it is not there, owned as the
+ * channel is, its members (the channel's subscribers) may publish and
+ * subscribe to it. A drop channel of the same size: dead letters nobody
+ * reads never hold the members that write them.
+ */
+static int dlq_make(struct ctl *c, struct channel *ch)
+{
+	struct channel_spec spec = {0};
+	struct channel *out;
+	int n = snprintf(spec.name, sizeof(spec.name), "%s.dlq", ch->name);
+
+	if (n < 0 || (size_t)n >= sizeof(spec.name))
+		return -SHMQ_ENAME;
+	if (registry_find(c->reg, spec.name))
+		return 0;
+	spec.capacity_bytes = ch->g.ring_bytes;
+	spec.max_message_bytes = ch->g.max_message_bytes;
+	spec.policy = SHMQ_POLICY_DROP;
+	spec.publishers = SHMQ_PUBLISHERS_MANY;
+	spec.numa_node = SHMQ_NUMA_NONE;
+	spec.numa_resolved = -1;
+	spec.publish = ch->subscribe;
+	spec.subscribe = ch->subscribe;
+	return registry_create_by(c->reg, &spec, ch->owner_uid, "group_dlq", &out);
+}
+
 /* A group member joins: the right to subscribe; the answer carries its segments. */
 static int group_join_for(struct ctl *c, struct client *cl, struct channel *ch,
 			  const struct proto_group *req, struct reply *rep)
@@ -635,6 +667,8 @@ static int group_join_for(struct ctl *c, struct client *cl, struct channel *ch,
 
 	if (!may(c, cl, ch, ROLE_SUB))
 		return ctl_deny(c, cl, "group", ch->name, "no_access", -SHMQ_EPERM);
+	if (req->flags & SHMQ_GROUP_DLQ && (err = dlq_make(c, ch)) != 0)
+		return err;
 	err = group_join(ch, &who, req, out, rep->fds);
 	if (err)
 		return err;

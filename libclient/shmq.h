@@ -745,7 +745,8 @@ struct shmq_group_opts {
 	uint32_t max_pending; /* messages out and not acked, a power of two <= 2^20; 0: 4096 */
 	uint32_t start;	      /* enum shmq_start, where a new group begins */
 	uint32_t wait;	      /* enum shmq_wait: SHMQ_WAIT_SPIN, else spin then sleep */
-	uint32_t flags;	      /* SHMQ_GROUP_CREATE; SHMQ_GROUP_NOACK (this member only) */
+	uint32_t flags;	      /* SHMQ_GROUP_CREATE; SHMQ_GROUP_NOACK (this member only);
+				 SHMQ_GROUP_DLQ (new group: dead messages to <channel>.dlq) */
 	uint32_t reserved;    /* 0 */
 };
 
@@ -783,7 +784,11 @@ int shmq_group_poll(struct shmq_member *m, shmq_msg_cb cb, void *arg, unsigned m
  * again, to any member, after delay_ns), term (dead now), touch (restart
  * its ack_wait). -SHMQ_ENOTHELD if this member does not hold it (never
  * delivered to it, settled already, or taken by another member after its
- * ack_wait ran out). shmq_ackv() acks n offsets: the number acked.
+ * ack_wait ran out). shmq_ackv() acks n offsets: the number acked. In a
+ * group with SHMQ_GROUP_DLQ, term copies the message to <channel>.dlq first
+ * (header shmq-reason: term; -SHMQ_EFULL, still held, if it has no room),
+ * as a message past max_deliver is copied (shmq-reason: max_deliver) by
+ * the member that finds it.
  */
 int shmq_ack(struct shmq_member *m, uint64_t offset);
 int shmq_ackv(struct shmq_member *m, const uint64_t *offsets, unsigned n);

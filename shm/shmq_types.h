@@ -54,5 +54,6 @@ enum shmq_publishers {
 /* Consumer group flags (shmq_group_opts.flags). */
 #define SHMQ_GROUP_CREATE 0x1u /* make the group if it does not exist */
 #define SHMQ_GROUP_NOACK 0x2u  /* members ack each message as they receive it */
+#define SHMQ_GROUP_DLQ 0x4u    /* a dead message is copied to <channel>.dlq first */
 
 #endif
