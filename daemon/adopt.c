@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "dedupe_seg.h"
-#include "inbox.h"
 #include "groups.h"
+#include "inbox.h"
 #include "keep.h"
 #include "keeper.h"
 #include "logmsg.h"
