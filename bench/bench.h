@@ -207,6 +207,7 @@ int scen_shmq_stream_pattern8(const struct bench_cfg *cfg, struct bench_out *out
 int scen_shmq_pingpong_spin_sleep(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_pingpong_sleep(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_pingpong_eventfd(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_shmq_reqrep(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_pingpong_spin_excl(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_stream(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_group_1(const struct bench_cfg *cfg, struct bench_out *out);

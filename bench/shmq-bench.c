@@ -89,6 +89,8 @@ static const struct scenario scenarios[] = {
      "SHMQ_WAIT_SLEEP readers (futex)", SL | SU},
     {"pingpong", "shmq-eventfd", PP, 1, scen_shmq_pingpong_eventfd, NULL,
      "SHMQ_WAIT_EVENTFD readers in epoll_wait", SL},
+    {"pingpong", "shmq-reqrep", PP, 1, scen_shmq_reqrep, NULL,
+     "shmq_request_send + shmq_reply_recv against a spinning shmq_reply responder", 0},
     {"stream", "raw-ring", ST, 0, base_ring_stream, NULL, "naive SPSC ring, 4 MiB, memcpy", SU},
     {"stream", "pipe", ST, 0, base_pipe_stream, NULL, "one write per message", 0},
     {"stream", "unix-stream", ST, 0, base_unix_stream, NULL, "one write per message", 0},

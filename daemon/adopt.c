@@ -14,6 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dedupe_seg.h"
+#include "groups.h"
+#include "inbox.h"
 #include "keep.h"
 #include "keeper.h"
 #include "logmsg.h"
@@ -53,7 +56,7 @@ static int adopt_map(struct channel *ch, uint32_t *unknown)
 static const char *record_refusal(struct registry *r, const struct keep_channel *k, int *fds,
 				  unsigned nfds)
 {
-	if (nfds != 3)
+	if (nfds != 3u + (k->g.dedupe_slots != 0)) /* a dedupe channel's table is the fourth */
 		return "descriptors_missing";
 	if (!memchr(k->name, 0, sizeof(k->name)) || name_check(k->name))
 		return "bad_name";
@@ -93,6 +96,10 @@ static void adopt_channel(struct registry *r, const struct keep_channel *k, int 
 	ch->wake_fd = fds[2];
 	fds[0] = fds[1] = fds[2] = -1;
 	err = adopt_map(ch, &unknown);
+	if (!err && nfds > 3) {
+		err = dedupe_seg_adopt(ch, fds[3]);
+		fds[3] = -1;
+	}
 	if (err) {
 		log_msg(LOG_WARN, "registry", "not adopting channel=%s reason=%s incompat=%#x",
 			ch->name, err == -SHMQ_EVERSION ? "unknown_format" : "bad_header", unknown);
@@ -166,6 +173,23 @@ static void adopt_entry(struct registry *r, const struct keep_entry *e, int *fds
 	ch->handles++;
 }
 
+/* A consumer group of an adopted channel (sent after the channel's entries). */
+static void adopt_group(struct registry *r, const struct keep_group *k, int *fds, unsigned nfds)
+{
+	struct channel *ch = registry_by_id(r, k->channel_id);
+	const char *why = !ch ? "no_channel" : nfds != 1 ? "descriptors_missing" : NULL;
+
+	if (!why)
+		why = group_adopt(ch, k, &fds[0]);
+	if (!why)
+		return;
+	log_msg(LOG_WARN, "group", "not adopting group %u of channel id=%llu reason=%s", k->idx,
+		(unsigned long long)k->channel_id, why);
+	/* the keeper forgets it; a slot of the same index adopted already stays */
+	if (ch && k->idx < MAX_GROUPS && strcmp(why, "duplicate"))
+		keep_drop_group(ch, k->idx);
+}
+
 /*
  * The keeper's answer did not end in KEEP_END_OK: say why and go on
  * without it (errno is keeper_recv()'s when no KEEP_END came).
@@ -194,7 +218,7 @@ unsigned adopt_all(struct registry *r)
 {
 	struct keep_msg m = {0};
 	unsigned before = r->n, nfds;
-	int fds[3];
+	int fds[KEEP_FDS_MAX];
 
 	for (;;) {
 		int got = r->kfd >= 0 ? keeper_recv(r->kfd, &m, fds, &nfds, 0) : -SHMQ_ECLOSED;
@@ -210,6 +234,8 @@ unsigned adopt_all(struct registry *r)
 			adopt_channel(r, &m.u.ch, fds, nfds);
 		else if (m.h.op == KEEP_ENTRY)
 			adopt_entry(r, &m.u.e, fds, nfds);
+		else if (m.h.op == KEEP_GROUP)
+			adopt_group(r, &m.u.gr, fds, nfds);
 		for (unsigned i = 0; i < nfds; i++)
 			if (fds[i] >= 0)
 				close(fds[i]);
@@ -274,6 +300,8 @@ static bool expire_one(struct registry *r, struct channel *ch, bool sub, unsigne
 		registry_reader_remove(ch, i);
 	else
 		registry_pub_remove(ch, i);
+	if (sub)
+		inbox_reader_gone(r, ch); /* its requester is gone: so is the inbox */
 	gone = ch->deleted && ch->handles == 1;
 	registry_handle_put(r, ch);
 	return gone;
@@ -283,6 +311,14 @@ bool adopt_expire(struct registry *r, struct channel *ch)
 {
 	static_assert(MAX_READERS == MAX_PUBS, "one loop over both slot tables");
 
+	/* members first: a group's reader slot is no client's and never expires */
+	while (group_expire_one(ch)) {
+		bool gone = ch->deleted && ch->handles == 1;
+
+		registry_handle_put(r, ch);
+		if (gone)
+			return true;
+	}
 	for (unsigned i = 0; i < MAX_READERS; i++)
 		if (expire_one(r, ch, true, i) || expire_one(r, ch, false, i))
 			return true;

@@ -13,6 +13,8 @@
  *                                 timestamps = on | off
  *                                 publish = *  |  1000, 1001
  *                                 subscribe = *
+ *                                 dedupe_slots = 65536 (a power of two, 16..16777216)
+ *                                 dedupe_window = 120 (seconds, 1..86400)
  *
  * A '#' starts a comment anywhere on a line (no value may hold one), and a
  * line whose first character is ';' is a comment too. A section or a key
@@ -21,6 +23,7 @@
  * as written. Main thread only.
  */
 #include "config.h"
+#include "dedupe.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -225,6 +228,26 @@ static int set_channel_handles(struct parser *p, char *val)
 	return parse_handles(val, &p->ch->max_handles_per_uid);
 }
 
+static int set_dedupe_slots(struct parser *p, char *val)
+{
+	uint64_t v;
+
+	if (parse_number(val, DEDUPE_SLOTS_MAX, &v) || v < DEDUPE_SLOTS_MIN || (v & (v - 1)))
+		return -1;
+	p->ch->dedupe_slots = (uint32_t)v;
+	return 0;
+}
+
+static int set_dedupe_window(struct parser *p, char *val)
+{
+	uint64_t v;
+
+	if (parse_number(val, 86400, &v) || v == 0)
+		return -1;
+	p->ch->dedupe_window_s = (uint32_t)v;
+	return 0;
+}
+
 static int set_create(struct parser *p, char *val)
 {
 	return parse_acl(val, &p->cfg->create);
@@ -323,6 +346,8 @@ static const struct key channel_keys[] = {
     {"publish", set_publish, UIDS},
     {"subscribe", set_subscribe, UIDS},
     {"max_handles_per_uid", set_channel_handles, "a number from 1 to 64"},
+    {"dedupe_slots", set_dedupe_slots, "a power of two from 16 to 16777216"},
+    {"dedupe_window", set_dedupe_window, "a number of seconds from 1 to 86400"},
 };
 
 static_assert(sizeof(channel_keys) / sizeof(channel_keys[0]) <= MAX_SECTION_KEYS, "key_line");

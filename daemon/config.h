@@ -33,6 +33,8 @@ struct channel_spec {
 	int32_t numa_node;	      /* SHMQ_NUMA_* as given; LOCAL is resolved by the daemon */
 	uint32_t flags;		      /* SHMQ_CHAN_* */
 	uint32_t max_handles_per_uid; /* 0: the daemon's (struct config) */
+	uint32_t dedupe_slots;	      /* its duplicate table's slots, 0: none (dedupe_seg.h) */
+	uint32_t dedupe_window_s;     /* how long an id is refused again; 0: 120 */
 	/* the node to bind to, -1 none: set by numa_spec_resolve() */
 	int32_t numa_resolved;
 	struct acl publish;

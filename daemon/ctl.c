@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "inbox.h"
 #include "logmsg.h"
 #include "procid.h"
 #include "proto.h"
@@ -206,6 +207,7 @@ static void client_drop(struct ctl *c, struct client *cl)
 	while (cl->nh)
 		request_release_handle(c, cl, cl->nh - 1);
 	watch_drop_all(cl);
+	inbox_client_gone(c, cl);
 	if (!cl->hello)
 		c->unhello--;
 	epoll_ctl(c->epfd, EPOLL_CTL_DEL, cl->fd, NULL);

@@ -14,9 +14,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "keep.h"
+#include "keeper.h"
 #include "logmsg.h"
 #include "map.h"
 #include "name.h"
+#include "procid.h"
 #include "segment.h"
 #include "shmq_types.h"
 #include "wait.h"
@@ -67,9 +70,11 @@ static int settings_from(const struct proto_group *req, struct group_settings *s
 	    .ack_wait_ns = req->ack_wait_ns ? req->ack_wait_ns : DEFAULT_ACK_WAIT_NS,
 	    .max_pending = req->max_pending ? req->max_pending : DEFAULT_MAX_PENDING,
 	    .max_deliver = req->max_deliver ? req->max_deliver : DEFAULT_MAX_DELIVER,
-	    .flags = 0, /* SHMQ_GROUP_NOACK is each member's own choice */
+	    /* SHMQ_GROUP_NOACK is each member's own choice */
+	    .flags = req->flags & SHMQ_GROUP_DLQ ? GROUP_F_DLQ : 0,
 	};
-	if (req->flags & ~(SHMQ_GROUP_CREATE | SHMQ_GROUP_NOACK) || req->start > SHMQ_START_OFFSET)
+	if (req->flags & ~(SHMQ_GROUP_CREATE | SHMQ_GROUP_NOACK | SHMQ_GROUP_DLQ) ||
+	    req->start > SHMQ_START_OFFSET)
 		return -SHMQ_EINVAL;
 	return group_settings_valid(s) ? 0 : -SHMQ_EINVAL;
 }
@@ -79,7 +84,8 @@ static bool mismatch(const struct dgroup *g, const struct proto_group *req)
 {
 	return (req->ack_wait_ns && req->ack_wait_ns != g->s.ack_wait_ns) ||
 	       (req->max_pending && req->max_pending != g->s.max_pending) ||
-	       (req->max_deliver && req->max_deliver != g->s.max_deliver);
+	       (req->max_deliver && req->max_deliver != g->s.max_deliver) ||
+	       ((req->flags & SHMQ_GROUP_DLQ) && !(g->s.flags & GROUP_F_DLQ));
 }
 
 static void dgroup_release(struct dgroup *g)
@@ -144,22 +150,31 @@ static int group_make(struct channel *ch, struct dgroup *g, unsigned i, const ch
 	return 0;
 }
 
-/* Admit a member: a free row, a new generation, LIVE. */
-static int member_add(struct dgroup *g, uint64_t client_id, uint32_t *row)
+/* The daemon's picture of row m into the segment's member table. */
+static void member_publish(struct dgroup *g, unsigned m)
 {
 	struct group_hdr *h = g->seg;
+
+	/* relaxed: published by the release store of the state. */
+	atomic_store_explicit(&h->members[m].gen, g->gen[m], memory_order_relaxed);
+	/* release; pairs with the acquire in holder_live() (shm/group.c). */
+	atomic_store_explicit(&h->members[m].state, g->client[m] ? GM_LIVE : GM_FREE,
+			      memory_order_release);
+}
+
+/* Admit a member: a free row, a new generation, LIVE. */
+static int member_add(struct dgroup *g, const struct slot_owner *who, uint32_t *row)
+{
 	unsigned m;
 
 	for (m = 0; m < GROUP_MAX_MEMBERS && g->client[m]; m++)
 		;
 	if (m == GROUP_MAX_MEMBERS)
 		return -SHMQ_ELIMIT;
-	g->client[m] = client_id;
+	g->client[m] = who->client_id;
+	g->who[m] = *who;
 	g->gen[m]++;
-	/* relaxed: published by the release store of the state. */
-	atomic_store_explicit(&h->members[m].gen, g->gen[m], memory_order_relaxed);
-	/* release; pairs with the acquire in holder_live() (shm/group.c). */
-	atomic_store_explicit(&h->members[m].state, GM_LIVE, memory_order_release);
+	member_publish(g, m);
 	*row = m;
 	return 0;
 }
@@ -193,9 +208,10 @@ int group_join(struct channel *ch, const struct slot_owner *who, const struct pr
 			return err;
 	}
 	memset(out, 0, sizeof(*out));
-	err = member_add(g, who->client_id, &out->member);
+	err = member_add(g, who, &out->member);
 	if (err)
 		return err;
+	keep_group(ch, i);
 	out->channel_id = ch->id;
 	out->seg_bytes = g->seg_bytes;
 	out->group = i;
@@ -233,9 +249,8 @@ void group_leave(struct channel *ch, uint32_t handle_idx)
 	if (!g->name[0] || !g->client[m])
 		return;
 	g->client[m] = 0;
-	/* release; pairs with the acquire in holder_live(): its entries may be taken. */
-	atomic_store_explicit(&((struct group_hdr *)g->seg)->members[m].state, GM_FREE,
-			      memory_order_release);
+	member_publish(g, m); /* FREE: its entries may be taken */
+	keep_group(ch, i);
 	group_wake(ch, g);
 }
 
@@ -292,6 +307,7 @@ int group_delete(struct channel *ch, const char *name)
 	if (live_members(g))
 		return -SHMQ_EBUSY;
 	registry_reader_remove(ch, g->reader_slot);
+	keep_drop_group(ch, i);
 	log_msg(LOG_INFO, "group", "deleted channel=%s group=%s", ch->name, g->name);
 	dgroup_release(g);
 	return 0;
@@ -305,4 +321,113 @@ void group_table_free(struct channel *ch)
 		dgroup_release(&ch->groups->g[i]);
 	free(ch->groups);
 	ch->groups = NULL;
+}
+
+/* A kept record, checked as far as it can be before mapping its segment. */
+static const char *record_refusal(const struct channel *ch, const struct keep_group *k, int fd,
+				  char *name)
+{
+	const struct group_settings s = {k->ack_wait_ns, k->max_pending, k->max_deliver, k->flags,
+					 k->reader_slot};
+
+	if (k->idx >= MAX_GROUPS || (ch->groups && ch->groups->g[k->idx].name[0]))
+		return "duplicate";
+	if (!memchr(k->name, 0, sizeof(k->name)) || group_name_check(k->name, name))
+		return "bad_name";
+	if (!group_settings_valid(&s) || k->seg_bytes != group_seg_bytes(k->max_pending))
+		return "bad_settings";
+	/* the slot must be one the keeper kept for the earlier daemon, unclaimed */
+	if (k->reader_slot >= MAX_READERS || ch->reader_client[k->reader_slot] != CLIENT_PENDING)
+		return "no_reader_slot";
+	if (!segment_is_ours(fd, k->seg_bytes))
+		return "segment_not_ours";
+	return NULL;
+}
+
+const char *group_adopt(struct channel *ch, const struct keep_group *k, int *fd)
+{
+	struct group_table *t = table_of(ch);
+	char name[GROUP_NAME_BYTES];
+	const char *why = t ? record_refusal(ch, k, *fd, name) : "no_memory";
+	struct dgroup *g;
+	struct group_hdr *h;
+
+	if (why)
+		return why;
+	g = &t->g[k->idx];
+	if (map_fd(*fd, true, &g->seg, &g->seg_bytes))
+		return "no_memory";
+	h = g->seg;
+	/* acquire; pairs with the release in group_format(). The rest of the
+	 * header is the members' to damage: only the record is believed. */
+	if (atomic_load_explicit(&h->magic, memory_order_acquire) != GROUP_MAGIC ||
+	    h->channel_id != ch->id) {
+		dgroup_release(g);
+		return "bad_header";
+	}
+	g->seg_fd = *fd;
+	*fd = -1;
+	strcpy(g->name, name);
+	g->s = (struct group_settings){k->ack_wait_ns, k->max_pending, k->max_deliver, k->flags,
+				       k->reader_slot};
+	g->reader_slot = k->reader_slot;
+	/* the slot waited for the earlier daemon: it is this one's now, no client's */
+	ch->reader_client[g->reader_slot] = GROUP_CLIENT(k->idx);
+	ch->reader_start[g->reader_slot] = 0;
+	/* relaxed: the daemon's own word in the control segment */
+	atomic_store_explicit(&channel_reader_slot(ch, g->reader_slot)->owner_pid,
+			      (uint32_t)getpid(), memory_order_relaxed);
+	ch->handles--; /* adopt_entry() counted it; a group's slot holds no handle */
+	for (unsigned m = 0; m < GROUP_MAX_MEMBERS; m++) {
+		const struct keep_member *km = &k->members[m];
+
+		g->gen[m] = km->gen;
+		if (km->live == 1) {
+			g->client[m] = CLIENT_PENDING;
+			g->who[m] =
+			    (struct slot_owner){CLIENT_PENDING, km->pid, km->uid, km->start, 0};
+			ch->handles++; /* each member holds one, as an adopted reader does */
+		}
+		member_publish(g, m);
+	}
+	log_msg(LOG_INFO, "group", "adopted channel=%s group=%s slot=%u", ch->name, g->name,
+		g->reader_slot);
+	return NULL;
+}
+
+int group_resume(struct channel *ch, uint32_t handle_idx, uint32_t gen,
+		 const struct slot_owner *who)
+{
+	uint32_t i = handle_idx / GROUP_MAX_MEMBERS, m = handle_idx % GROUP_MAX_MEMBERS;
+	struct dgroup *g;
+
+	if (!ch->groups || i >= MAX_GROUPS)
+		return -SHMQ_ESTATE;
+	g = &ch->groups->g[i];
+	if (!g->name[0] || g->client[m] != CLIENT_PENDING || g->gen[m] != gen ||
+	    g->who[m].pid != who->pid || g->who[m].uid != who->uid ||
+	    (g->who[m].start && g->who[m].start != who->start))
+		return -SHMQ_ESTATE;
+	g->client[m] = who->client_id;
+	g->who[m].client_id = who->client_id;
+	return 0;
+}
+
+bool group_expire_one(struct channel *ch)
+{
+	for (unsigned i = 0; ch->groups && i < MAX_GROUPS; i++) {
+		struct dgroup *g = &ch->groups->g[i];
+
+		for (unsigned m = 0; g->name[0] && m < GROUP_MAX_MEMBERS; m++) {
+			if (g->client[m] != CLIENT_PENDING ||
+			    procid_alive(g->who[m].pid, g->who[m].start))
+				continue;
+			log_msg(LOG_INFO, "group",
+				"freed unresumed member channel=%s group=%s member=%u pid=%u",
+				ch->name, g->name, m, g->who[m].pid);
+			group_leave(ch, i * GROUP_MAX_MEMBERS + m);
+			return true;
+		}
+	}
+	return false;
 }

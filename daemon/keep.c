@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "groups.h"
 #include "keeper.h"
 #include "logmsg.h"
 
@@ -56,7 +57,7 @@ void keep_drop_entry(const struct channel *ch, char kind, unsigned idx)
 void keep_channel(const struct channel *ch)
 {
 	struct keep_channel k = {0};
-	int fds[3] = {ch->data_fd, ch->ctl_fd, ch->wake_fd};
+	int fds[KEEP_FDS_MAX] = {ch->data_fd, ch->ctl_fd, ch->wake_fd, ch->dd_fd};
 
 	snprintf(k.name, sizeof(k.name), "%s", ch->name);
 	k.deleted = ch->deleted;
@@ -67,13 +68,16 @@ void keep_channel(const struct channel *ch)
 	k.publish = ch->publish;
 	k.subscribe = ch->subscribe;
 	k.g = ch->g;
-	keep_send(ch, KEEP_CHANNEL, &k, sizeof(k), fds, 3);
+	keep_send(ch, KEEP_CHANNEL, &k, sizeof(k), fds, ch->dd_fd >= 0 ? 4 : 3);
 	for (unsigned i = 0; i < MAX_READERS; i++)
 		if (ch->reader_client[i])
 			keep_entry(ch, 'r', i);
 	for (unsigned i = 0; i < MAX_PUBS; i++)
 		if (ch->pub_client[i])
 			keep_entry(ch, 'p', i);
+	for (unsigned i = 0; ch->groups && i < MAX_GROUPS; i++)
+		if (ch->groups->g[i].name[0])
+			keep_group(ch, i);
 }
 
 void keep_channel_adopted(const struct channel *ch)
@@ -96,4 +100,33 @@ void keep_drop(const struct channel *ch)
 	uint64_t id = ch->id;
 
 	keep_send(ch, KEEP_DROP, &id, sizeof(id), NULL, 0);
+}
+
+void keep_group(const struct channel *ch, unsigned idx)
+{
+	const struct dgroup *g = &ch->groups->g[idx];
+	struct keep_group k = {
+	    .channel_id = ch->id,
+	    .idx = idx,
+	    .reader_slot = g->reader_slot,
+	    .ack_wait_ns = g->s.ack_wait_ns,
+	    .max_pending = g->s.max_pending,
+	    .max_deliver = g->s.max_deliver,
+	    .flags = g->s.flags,
+	    .seg_bytes = g->seg_bytes,
+	};
+
+	static_assert(GROUP_MAX_MEMBERS == 32 && GROUP_NAME_BYTES == 64, "struct keep_group");
+	snprintf(k.name, sizeof(k.name), "%s", g->name);
+	for (unsigned m = 0; m < GROUP_MAX_MEMBERS; m++)
+		k.members[m] = (struct keep_member){g->gen[m], g->who[m].pid, g->who[m].uid,
+						    g->client[m] != 0, g->who[m].start};
+	keep_send(ch, KEEP_GROUP, &k, sizeof(k), &g->seg_fd, 1);
+}
+
+void keep_drop_group(const struct channel *ch, unsigned idx)
+{
+	struct keep_group k = {.channel_id = ch->id, .idx = idx};
+
+	keep_send(ch, KEEP_DROP_GROUP, &k, KEEP_GROUP_HEAD, NULL, 0);
 }

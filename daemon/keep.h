@@ -9,7 +9,8 @@
 
 #include "registry.h"
 
-/* The channel's record and segments, then every open handle's entry. The
+/* The channel's record and segments, then every open handle's entry and
+ * every consumer group. The
  * keeper updates a record it has in place, keeping its entries. */
 void keep_channel(const struct channel *ch);
 
@@ -24,5 +25,11 @@ void keep_entry(const struct channel *ch, char kind, unsigned idx);
 
 /* Slot idx of kind 'r' or 'p' is freed. */
 void keep_drop_entry(const struct channel *ch, char kind, unsigned idx);
+
+/* Consumer group idx of ch (groups.h): its definition, members and segment. */
+void keep_group(const struct channel *ch, unsigned idx);
+
+/* Group idx of ch is deleted. */
+void keep_drop_group(const struct channel *ch, unsigned idx);
 
 #endif

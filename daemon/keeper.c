@@ -56,7 +56,7 @@ int keeper_send(int kfd, uint32_t op, const void *body, uint32_t body_bytes, con
 	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = body_bytes ? 2 : 1};
 	struct cmsghdr *cm;
 
-	if (kfd < 0 || nfds > 3 || body_bytes > KEEP_BODY_MAX)
+	if (kfd < 0 || nfds > KEEP_FDS_MAX || body_bytes > KEEP_BODY_MAX)
 		return -SHMQ_EINVAL;
 	if (nfds) {
 		memset(cbuf, 0, sizeof(cbuf));
@@ -93,6 +93,10 @@ static uint32_t keep_body_min(uint32_t op)
 		return sizeof(struct keep_entry);
 	case KEEP_DROP:
 		return sizeof(uint64_t);
+	case KEEP_GROUP:
+		return sizeof(struct keep_group);
+	case KEEP_DROP_GROUP:
+		return KEEP_GROUP_HEAD;
 	case KEEP_TAKE:
 		return sizeof(struct keep_take);
 	case KEEP_END:
@@ -102,7 +106,7 @@ static uint32_t keep_body_min(uint32_t op)
 	}
 }
 
-/* Keep up to 3 of the descriptors mh carries in fds, closing the rest; how many. */
+/* Keep up to KEEP_FDS_MAX of the descriptors mh carries in fds, closing the rest; how many. */
 static unsigned take_fds(struct msghdr *mh, int *fds)
 {
 	unsigned got = 0;
@@ -113,7 +117,7 @@ static unsigned take_fds(struct msghdr *mh, int *fds)
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 			continue;
 		for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-			if (got < 3)
+			if (got < KEEP_FDS_MAX)
 				fds[got++] = p[i];
 			else
 				close(p[i]);
@@ -162,14 +166,26 @@ struct kept_entry {
 	int fd, efd; /* -1: slot not kept */
 };
 
+/* A group's record and segment, replayed as it came. */
+struct kept_group {
+	union {
+		struct keep_group gr;
+		uint8_t raw[KEEP_BODY_MAX];
+	} u;
+	uint32_t body_bytes;
+	int fd; /* -1: not kept */
+};
+
 struct kept_channel {
 	union {
 		struct keep_channel ch;
 		uint8_t raw[KEEP_BODY_MAX];
 	} u;
 	uint32_t body_bytes;
-	int fds[3];
+	int fds[KEEP_FDS_MAX];
+	unsigned nfds;
 	struct kept_entry entries[KEEP_ENTRIES];
+	struct kept_group groups[MAX_GROUPS];
 };
 
 /* A connection that has not sent its KEEP_TAKE yet. */
@@ -220,12 +236,14 @@ static struct kept_channel *kept_find(struct keeper *k, uint64_t id, unsigned *a
 
 static void kept_free(struct kept_channel *c)
 {
-	for (unsigned i = 0; i < 3; i++)
+	for (unsigned i = 0; i < KEEP_FDS_MAX; i++)
 		fd_drop(&c->fds[i]);
 	for (unsigned i = 0; i < KEEP_ENTRIES; i++) {
 		fd_drop(&c->entries[i].fd);
 		fd_drop(&c->entries[i].efd);
 	}
+	for (unsigned i = 0; i < MAX_GROUPS; i++)
+		fd_drop(&c->groups[i].fd);
 	free(c);
 }
 
@@ -250,7 +268,7 @@ static void kept_channel_put(struct keeper *k, const struct keep_msg *m, int *fd
 {
 	struct kept_channel *c;
 
-	if (nfds != 3)
+	if (nfds != 3 && nfds != 4) /* the fourth: a dedupe channel's table */
 		return;
 	c = kept_find(k, m->u.ch.id, NULL);
 	if (!c) {
@@ -266,19 +284,23 @@ static void kept_channel_put(struct keeper *k, const struct keep_msg *m, int *fd
 		c = calloc(1, sizeof(*c));
 		if (!c)
 			return;
-		for (unsigned i = 0; i < 3; i++)
+		for (unsigned i = 0; i < KEEP_FDS_MAX; i++)
 			c->fds[i] = -1;
 		for (unsigned i = 0; i < KEEP_ENTRIES; i++)
 			c->entries[i].fd = c->entries[i].efd = -1;
+		for (unsigned i = 0; i < MAX_GROUPS; i++)
+			c->groups[i].fd = -1;
 		k->ch[k->n++] = c;
 	}
 	memcpy(c->u.raw, m->u.raw, m->h.body_bytes);
 	c->body_bytes = m->h.body_bytes;
-	for (unsigned i = 0; i < 3; i++) {
+	for (unsigned i = 0; i < KEEP_FDS_MAX; i++) {
 		fd_drop(&c->fds[i]);
-		c->fds[i] = fds[i];
-		fds[i] = -1;
+		c->fds[i] = i < nfds ? fds[i] : -1;
+		if (i < nfds)
+			fds[i] = -1;
 	}
+	c->nfds = nfds;
 }
 
 static struct kept_entry *kept_entry_at(struct keeper *k, const struct keep_entry *e)
@@ -320,6 +342,34 @@ static void kept_entry_drop(struct keeper *k, const struct keep_entry *e)
 	}
 }
 
+static struct kept_group *kept_group_at(struct keeper *k, const struct keep_group *g)
+{
+	struct kept_channel *c = kept_find(k, g->channel_id, NULL);
+
+	return c && g->idx < MAX_GROUPS ? &c->groups[g->idx] : NULL;
+}
+
+static void kept_group_put(struct keeper *k, const struct keep_msg *m, int *fds, unsigned nfds)
+{
+	struct kept_group *kg = kept_group_at(k, &m->u.gr);
+
+	if (!kg || nfds != 1)
+		return;
+	fd_drop(&kg->fd);
+	kg->body_bytes = m->h.body_bytes;
+	memcpy(kg->u.raw, m->u.raw, kg->body_bytes);
+	kg->fd = fds[0];
+	fds[0] = -1;
+}
+
+static void kept_group_drop(struct keeper *k, const struct keep_group *g)
+{
+	struct kept_group *kg = kept_group_at(k, g);
+
+	if (kg)
+		fd_drop(&kg->fd);
+}
+
 static int end_send(int fd, uint32_t status)
 {
 	struct keep_end end = {.status = status};
@@ -333,7 +383,7 @@ static int kept_send_all(struct keeper *k, int dfd)
 	for (unsigned i = 0; i < k->n; i++) {
 		struct kept_channel *c = k->ch[i];
 
-		if (keeper_send(dfd, KEEP_CHANNEL, c->u.raw, c->body_bytes, c->fds, 3))
+		if (keeper_send(dfd, KEEP_CHANNEL, c->u.raw, c->body_bytes, c->fds, c->nfds))
 			return -SHMQ_ECLOSED;
 		for (unsigned j = 0; j < KEEP_ENTRIES; j++) {
 			struct kept_entry *ke = &c->entries[j];
@@ -343,6 +393,14 @@ static int kept_send_all(struct keeper *k, int dfd)
 				continue;
 			if (keeper_send(dfd, KEEP_ENTRY, ke->u.raw, ke->body_bytes, fds,
 					ke->efd >= 0 ? 2 : 1))
+				return -SHMQ_ECLOSED;
+		}
+		/* after the entries: a group's reader slot is adopted first */
+		for (unsigned j = 0; j < MAX_GROUPS; j++) {
+			struct kept_group *kg = &c->groups[j];
+
+			if (kg->fd >= 0 &&
+			    keeper_send(dfd, KEEP_GROUP, kg->u.raw, kg->body_bytes, &kg->fd, 1))
 				return -SHMQ_ECLOSED;
 		}
 	}
@@ -362,7 +420,7 @@ static void keeper_quit(struct keeper *k)
 static int keeper_serve_one(struct keeper *k)
 {
 	struct keep_msg m;
-	int fds[3];
+	int fds[KEEP_FDS_MAX];
 	unsigned nfds = 0;
 	int got = keeper_recv(k->dfd, &m, fds, &nfds, MSG_DONTWAIT);
 
@@ -382,6 +440,12 @@ static int keeper_serve_one(struct keeper *k)
 		break;
 	case KEEP_DROP:
 		kept_drop(k, m.u.channel_id);
+		break;
+	case KEEP_GROUP:
+		kept_group_put(k, &m, fds, nfds);
+		break;
+	case KEEP_DROP_GROUP:
+		kept_group_drop(k, &m.u.gr);
 		break;
 	case KEEP_TAKE: /* again: the same daemon (version 1 did so) */
 		if (kept_send_all(k, k->dfd))
@@ -462,7 +526,7 @@ static void keeper_take(struct keeper *k, int c, const struct keep_take *t)
 static void pending_read(struct keeper *k, struct pending *p)
 {
 	struct keep_msg m;
-	int fds[3], c = p->fd;
+	int fds[KEEP_FDS_MAX], c = p->fd;
 	unsigned nfds = 0;
 	int got = keeper_recv(c, &m, fds, &nfds, MSG_DONTWAIT);
 

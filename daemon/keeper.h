@@ -37,16 +37,18 @@
  * it was sent byte for byte, so it passes on fields newer than itself.
  */
 enum keep_op {
-	KEEP_CHANNEL = 1,    /* both ways: keep (or replace) a channel; one kept */
-	KEEP_ENTRY = 2,	     /* likewise, one handle's entry (and event fd) */
-	KEEP_DROP_ENTRY = 3, /* daemon -> keeper */
-	KEEP_DROP = 4,	     /* daemon -> keeper: the channel is gone */
-	KEEP_TAKE = 5,	     /* daemon -> keeper: send me everything; answered by ... */
-	KEEP_END = 6,	     /* keeper -> daemon: ... channels and entries, then this */
-	KEEP_QUIT = 7,	     /* daemon -> keeper: a clean stop, drop everything and exit */
-	KEEP_STOP = 8,	     /* keeper -> daemon: another daemon takes over (--replace) */
-	KEEP_STOPPED = 9,    /* daemon -> keeper: stopped for it; the last message it sends */
-	KEEP_STAY = 10,	     /* keeper -> daemon: forget KEEP_STOP, its sender gave up waiting */
+	KEEP_CHANNEL = 1,     /* both ways: keep (or replace) a channel; one kept */
+	KEEP_ENTRY = 2,	      /* likewise, one handle's entry (and event fd) */
+	KEEP_DROP_ENTRY = 3,  /* daemon -> keeper */
+	KEEP_DROP = 4,	      /* daemon -> keeper: the channel is gone */
+	KEEP_TAKE = 5,	      /* daemon -> keeper: send me everything; answered by ... */
+	KEEP_END = 6,	      /* keeper -> daemon: ... channels and entries, then this */
+	KEEP_QUIT = 7,	      /* daemon -> keeper: a clean stop, drop everything and exit */
+	KEEP_STOP = 8,	      /* keeper -> daemon: another daemon takes over (--replace) */
+	KEEP_STOPPED = 9,     /* daemon -> keeper: stopped for it; the last message it sends */
+	KEEP_STAY = 10,	      /* keeper -> daemon: forget KEEP_STOP, its sender gave up waiting */
+	KEEP_GROUP = 11,      /* both ways: keep (or replace) a consumer group; one kept */
+	KEEP_DROP_GROUP = 12, /* daemon -> keeper: the group is deleted */
 };
 
 struct keep_hdr {
@@ -72,6 +74,7 @@ struct keep_channel {
 };
 
 #define KEEP_ENTRY_EFD 1u /* an event fd follows the entry's memfd */
+#define KEEP_FDS_MAX 4u	  /* a channel's: data, control, wake [, duplicate table] */
 
 /* One open handle's slot. */
 struct keep_entry {
@@ -86,6 +89,36 @@ struct keep_entry {
 	uint32_t pad;
 	uint64_t start; /* its process's start mark (procid.h); 0 = unknown */
 };
+
+/* One member row of a kept group: who may resume it; a free row keeps its last gen. */
+struct keep_member {
+	uint32_t gen;
+	uint32_t pid;
+	uint32_t uid;
+	uint32_t live;	/* 1: a member is in the row */
+	uint64_t start; /* its process's start mark (procid.h); 0 = unknown */
+};
+
+/*
+ * A consumer group of a channel (groups.h): its definition and members,
+ * with its segment's memfd. Its reader slot is kept as a KEEP_ENTRY.
+ * KEEP_DROP_GROUP reads channel_id and idx only.
+ */
+struct keep_group {
+	uint64_t channel_id;
+	uint32_t idx; /* < MAX_GROUPS: the segment is shmq.<channel>.g<idx> */
+	uint32_t reader_slot;
+	char name[64];
+	uint64_t ack_wait_ns;
+	uint32_t max_pending;
+	uint32_t max_deliver;
+	uint32_t flags;
+	uint32_t pad;
+	uint64_t seg_bytes;
+	struct keep_member members[32];
+};
+
+#define KEEP_GROUP_HEAD 16u /* the bytes KEEP_DROP_GROUP needs: channel_id, idx */
 
 #define KEEP_TAKE_REPLACE 1u /* stop the daemon being served and take over */
 
@@ -108,8 +141,9 @@ struct keep_end {
 struct keep_msg {
 	struct keep_hdr h;
 	union {
-		struct keep_channel ch; /* KEEP_CHANNEL: fds data, ctl, wake */
+		struct keep_channel ch; /* KEEP_CHANNEL: fds data, ctl, wake [, dedupe table] */
 		struct keep_entry e;	/* KEEP_ENTRY: fd entry [, event fd]; KEEP_DROP_ENTRY */
+		struct keep_group gr;	/* KEEP_GROUP: fd segment; KEEP_DROP_GROUP */
 		uint64_t channel_id;	/* KEEP_DROP */
 		struct keep_take take;	/* KEEP_TAKE */
 		struct keep_end end;	/* KEEP_END */
@@ -120,6 +154,7 @@ struct keep_msg {
 _Static_assert(sizeof(struct keep_hdr) == 16, "keeper format");
 _Static_assert(sizeof(struct keep_channel) <= KEEP_BODY_MAX, "keeper format");
 _Static_assert(sizeof(struct keep_entry) <= KEEP_ENTRY_BODY_MAX, "keeper format");
+_Static_assert(sizeof(struct keep_group) <= KEEP_BODY_MAX, "keeper format");
 
 /* The keeper runs as "shmqd-keeper --keeper PATH" with its socket on this descriptor. */
 #define KEEPER_FD 3

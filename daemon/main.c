@@ -265,7 +265,7 @@ static int create_declared(struct registry *reg, const struct config *cfg)
 static bool keeper_stop_stands(struct registry *reg)
 {
 	struct keep_msg m;
-	int fds[3];
+	int fds[KEEP_FDS_MAX];
 	unsigned nfds;
 	int got;
 
@@ -290,7 +290,7 @@ static bool keeper_stop_stands(struct registry *reg)
 static bool keeper_event(struct registry *reg, int epfd)
 {
 	struct keep_msg m;
-	int fds[3];
+	int fds[KEEP_FDS_MAX];
 	unsigned nfds;
 	int got = keeper_recv(reg->kfd, &m, fds, &nfds, MSG_DONTWAIT);
 

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "adopt.h"
+#include "dedupe_seg.h"
 #include "groups.h"
 #include "keep.h"
 #include "keeper.h"
@@ -79,6 +80,7 @@ void channel_free(struct channel *ch)
 	fd_close(&ch->ctl_ro_fd);
 	fd_close(&ch->wake_fd);
 	fd_close(&ch->wake_ro_fd);
+	dedupe_seg_free(ch);
 	free(ch);
 }
 
@@ -216,6 +218,7 @@ struct channel *channel_alloc(struct registry *r)
 		ch->pub_fd[i] = -1;
 	ch->data_fd = ch->data_ro_fd = ch->ctl_fd = ch->ctl_ro_fd = -1;
 	ch->wake_fd = ch->wake_ro_fd = -1;
+	ch->dd_fd = -1;
 	ch->kfd = &r->kfd;
 	return ch;
 }
@@ -248,8 +251,11 @@ static int channel_new(struct registry *r, const struct channel_spec *spec, uint
 	err = log_geometry_make(
 	    spec->capacity_bytes, spec->max_message_bytes, spec->policy, spec->publishers,
 	    spec->flags & SHMQ_CHAN_NO_TIMESTAMP ? DATA_F_NO_TIMESTAMP : 0, &ch->g);
+	ch->g.dedupe_slots = spec->dedupe_slots;
 	if (!err)
 		err = channel_map(ch);
+	if (!err && ch->g.dedupe_slots)
+		err = dedupe_seg_create(ch, spec->dedupe_window_s);
 	if (err) {
 		channel_free(ch);
 		return err;
@@ -352,6 +358,8 @@ unsigned channel_open_fds(struct channel *ch, uint32_t role, uint32_t idx, int *
 	n = 3;
 	if (role == ROLE_PUB)
 		fds[n++] = ch->pub_fd[idx];
+	if (role == ROLE_PUB && ch->dd_fd >= 0)
+		fds[n++] = ch->dd_fd; /* the duplicate table, read-write */
 	if (role == ROLE_SUB)
 		fds[n++] = ch->reader_fd[idx];
 	if (role == ROLE_SUB && ch->efd_rd[idx] >= 0) {

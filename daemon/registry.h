@@ -81,6 +81,10 @@ struct channel {
 	uint64_t kept_pubs;	  /* ... publisher slots */
 	/* its consumer groups (groups.h), NULL: none yet */
 	struct group_table *groups;
+	uint64_t inbox_client; /* an inbox (inbox.h): the client that made it; 0 none or unknown */
+	int dd_fd;	       /* the duplicate table (dedupe_seg.h), -1 none */
+	void *dd;
+	uint64_t dd_bytes;
 };
 
 /* The control segment, which only the daemon writes; clients map it read-only. */

@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "adopt.h"
+#include "dedupe_seg.h"
 #include "groups.h"
+#include "inbox.h"
 #include "logmsg.h"
 #include "name.h"
 #include "numa_place.h"
@@ -49,6 +51,7 @@ static void info_fill(struct proto_info *o, const struct channel *ch)
 	o->publishers = ch->v.pub_mode;
 	o->publishers_open = channel_publishers(ch);
 	o->flags = ch->v.flags & DATA_F_NO_TIMESTAMP ? SHMQ_CHAN_NO_TIMESTAMP : 0;
+	o->flags |= inbox_name_reserved(ch->name) ? SHMQ_CHAN_INBOX : 0;
 	o->max_message_bytes = ch->v.max_message_bytes;
 	o->policy = ch->v.policy;
 	o->readers = channel_readers(ch);
@@ -83,6 +86,8 @@ void request_release_handle(struct ctl *c, struct client *cl, uint32_t at)
 	if (!ch)
 		return;
 	slot_give_back(ch, h.role, h.reader_idx);
+	if (h.role == ROLE_SUB)
+		inbox_reader_gone(c->reg, ch); /* an inbox goes with its requester */
 	registry_handle_put(c->reg, ch);
 }
 
@@ -100,6 +105,8 @@ static int spec_from_wire(struct channel_spec *spec, const char *name,
 
 	if (o->flags & ~SHMQ_CHAN_NO_TIMESTAMP)
 		return -SHMQ_EINVAL; /* a flag this daemon does not know would be ignored */
+	if (dedupe_slots_check(o->dedupe_slots))
+		return -SHMQ_EINVAL;
 	if (log_geometry_make(o->capacity_bytes, o->max_message_bytes, o->policy, o->publishers,
 			      o->flags & SHMQ_CHAN_NO_TIMESTAMP ? DATA_F_NO_TIMESTAMP : 0, &g))
 		return -SHMQ_EINVAL;
@@ -111,6 +118,7 @@ static int spec_from_wire(struct channel_spec *spec, const char *name,
 	spec->publishers = o->publishers;
 	spec->numa_node = o->numa_node;
 	spec->flags = o->flags;
+	spec->dedupe_slots = o->dedupe_slots;
 	spec->publish.n = spec->subscribe.n = 1;
 	spec->publish.uids[0] = spec->subscribe.uids[0] = owner;
 	return 0;
@@ -122,6 +130,8 @@ static int create_for(struct ctl *c, struct client *cl, const char *name,
 	struct channel_spec spec;
 	int err;
 
+	if (inbox_name_reserved(name)) /* the daemon makes inboxes (OP_INBOX), nobody else */
+		return ctl_deny(c, cl, "create", name, "reserved_name", -SHMQ_EPERM);
 	if (!ctl_is_admin(c, cl->uid) && !acl_allows(&c->cfg->create, cl->uid))
 		return ctl_deny(c, cl, "create", name, "not_allowed_to_create", -SHMQ_EPERM);
 	if (!ctl_is_admin(c, cl->uid) &&
@@ -263,7 +273,8 @@ static int open_settings_check(const struct channel *ch, const struct proto_chan
 	    (o->policy && o->policy != ch->v.policy) ||
 	    (o->publishers && o->publishers != ch->v.pub_mode) ||
 	    (o->numa_node && o->numa_node != ch->numa_wire) ||
-	    ((o->flags & SHMQ_CHAN_NO_TIMESTAMP) && !(ch->v.flags & DATA_F_NO_TIMESTAMP)))
+	    ((o->flags & SHMQ_CHAN_NO_TIMESTAMP) && !(ch->v.flags & DATA_F_NO_TIMESTAMP)) ||
+	    (o->dedupe_slots && o->dedupe_slots != ch->g.dedupe_slots))
 		return -SHMQ_EMISMATCH;
 	return 0;
 }
@@ -496,7 +507,8 @@ static int op_resume(struct ctl *c, struct client *cl, const void *body, struct 
 
 	if (!ch)
 		return -SHMQ_ENOENT;
-	if (req->role != ROLE_MON && req->role != ROLE_PUB && req->role != ROLE_SUB)
+	if (req->role != ROLE_MON && req->role != ROLE_PUB && req->role != ROLE_SUB &&
+	    req->role != ROLE_MEMBER)
 		return -SHMQ_EINVAL;
 	if (!may(c, cl, ch, req->role == ROLE_PUB ? ROLE_PUB : ROLE_SUB))
 		return ctl_deny(c, cl, "resume", ch->name, "no_access", -SHMQ_EPERM);
@@ -504,7 +516,11 @@ static int op_resume(struct ctl *c, struct client *cl, const void *body, struct 
 		return -SHMQ_EDELETED;
 	if (req->role == ROLE_MON && !ch->adopted)
 		return -SHMQ_ESTATE; /* no earlier daemon served it: nothing to resume */
-	if (req->role != ROLE_MON) {
+	if (req->role == ROLE_MEMBER) {
+		err = group_resume(ch, req->slot, req->gen, &who);
+		if (err)
+			return err;
+	} else if (req->role != ROLE_MON) {
 		err = adopt_resume(ch, req->role, req->slot, req->gen, &who);
 		if (err)
 			return err;
@@ -619,6 +635,33 @@ static int op_stats(struct ctl *c, struct client *cl, const void *body, struct r
 	return 0;
 }
 
+/*
+ * SHMQ_GROUP_DLQ: make <channel>.dlq if it is not there, owned as the
+ * channel is, its members (the channel's subscribers) may publish and
+ * subscribe to it. A drop channel of the same size: dead letters nobody
+ * reads never hold the members that write them.
+ */
+static int dlq_make(struct ctl *c, struct channel *ch)
+{
+	struct channel_spec spec = {0};
+	struct channel *out;
+	int n = snprintf(spec.name, sizeof(spec.name), "%s.dlq", ch->name);
+
+	if (n < 0 || (size_t)n >= sizeof(spec.name))
+		return -SHMQ_ENAME;
+	if (registry_find(c->reg, spec.name))
+		return 0;
+	spec.capacity_bytes = ch->g.ring_bytes;
+	spec.max_message_bytes = ch->g.max_message_bytes;
+	spec.policy = SHMQ_POLICY_DROP;
+	spec.publishers = SHMQ_PUBLISHERS_MANY;
+	spec.numa_node = SHMQ_NUMA_NONE;
+	spec.numa_resolved = -1;
+	spec.publish = ch->subscribe;
+	spec.subscribe = ch->subscribe;
+	return registry_create_by(c->reg, &spec, ch->owner_uid, "group_dlq", &out);
+}
+
 /* A group member joins: the right to subscribe; the answer carries its segments. */
 static int group_join_for(struct ctl *c, struct client *cl, struct channel *ch,
 			  const struct proto_group *req, struct reply *rep)
@@ -629,6 +672,8 @@ static int group_join_for(struct ctl *c, struct client *cl, struct channel *ch,
 
 	if (!may(c, cl, ch, ROLE_SUB))
 		return ctl_deny(c, cl, "group", ch->name, "no_access", -SHMQ_EPERM);
+	if (req->flags & SHMQ_GROUP_DLQ && (err = dlq_make(c, ch)) != 0)
+		return err;
 	err = group_join(ch, &who, req, out, rep->fds);
 	if (err)
 		return err;
@@ -699,6 +744,7 @@ static const struct {
     [OP_RESUME] = {op_resume, sizeof(struct proto_resume)},
     [OP_REPAIR] = {op_repair, sizeof(struct proto_name)},
     [OP_GROUP] = {op_group, sizeof(struct proto_group)},
+    [OP_INBOX] = {inbox_op, sizeof(struct proto_name)},
     [OP_MATCH] = {watch_op_match, sizeof(struct proto_match_req)},
     [OP_WATCH] = {watch_op_watch, sizeof(struct proto_watch_req)},
     [OP_UNWATCH] = {watch_op_unwatch, sizeof(struct proto_watch)},

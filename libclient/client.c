@@ -254,6 +254,7 @@ void client_wire_opts(struct proto_chan_opts *w, const struct shmq_channel_opts 
 	    .publishers = d.publishers,
 	    .numa_node = d.numa_node,
 	    .flags = d.flags,
+	    .dedupe_slots = d.dedupe_slots,
 	};
 }
 
@@ -270,6 +271,8 @@ SHMQ_EXPORT int shmq_channel_create(struct shmq_client *c, const char *name,
 	if (err)
 		return err;
 	client_wire_opts(&req.opts, opts);
+	if (req.opts.dedupe_slots && c->daemon_minor < PROTO_MINOR_DEDUPE)
+		return -SHMQ_EVERSION; /* an older daemon would make no table */
 	return client_call(c, OP_CREATE, &req, sizeof(req), &resp, sizeof(resp), NULL, NULL);
 }
 
@@ -400,6 +403,8 @@ int chan_open_req(struct shmq_client *c, const char *name, const void *out, uint
 	if (!c || !out)
 		return -SHMQ_EINVAL;
 	client_wire_opts(&req->opts, opts);
+	if (create && req->opts.dedupe_slots && c->daemon_minor < PROTO_MINOR_DEDUPE)
+		return -SHMQ_EVERSION; /* an older daemon would make no table */
 	return client_wire_name(req->name, name);
 }
 
@@ -478,6 +483,9 @@ int chan_map_fds(const int *fds, unsigned nfds, uint32_t role, struct chan_map *
 		err = map_seg(fds[2], role != ROLE_MON, WAKE_SEG_BYTES, &m->wake, &m->wake_bytes);
 	if (!err && role != ROLE_MON)
 		err = map_seg(fds[3], true, ENTRY_SEG_BYTES, &m->entry, &entry_bytes);
+	/* a publisher of a dedupe channel: the daemon sends the table fifth */
+	if (!err && role == ROLE_PUB && nfds > 4)
+		err = map_seg(fds[4], true, 0, &m->dd, &m->dd_bytes);
 	if (err)
 		return err;
 	segs =
@@ -522,7 +530,8 @@ void chan_unmap(struct chan_map *m)
 	map_release(m->ctl, m->ctl_bytes);
 	map_release(m->wake, m->wake_bytes);
 	map_release(m->entry, ENTRY_SEG_BYTES);
-	m->data = m->ctl = m->wake = m->entry = NULL;
+	map_release(m->dd, m->dd_bytes);
+	m->data = m->ctl = m->wake = m->entry = m->dd = NULL;
 }
 
 void chan_close_notify(struct shmq_client *c, uint64_t channel_id, uint32_t role,

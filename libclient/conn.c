@@ -339,6 +339,7 @@ SHMQ_EXPORT void shmq_disconnect(struct shmq_client *c)
 {
 	if (!c)
 		return;
+	reply_cache_free(c);
 	while (c->handles) { /* copies of handles closed while the daemon was away */
 		struct client_handle *h = c->handles;
 

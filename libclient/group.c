@@ -11,6 +11,7 @@
  * on the group's wake_seq, which acks bump. A handle is used by one thread
  * at a time; members of one group may run in any threads or processes.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,9 +22,11 @@
 #include "wait.h"
 
 #define MEMBER_SPIN_NS 20000u
-#define MEMBER_SLEEP_NS 10000000 /* longest sleep: dead members, deadlines */
-#define FULL_SLEEP_NS 1000000	 /* longest wait for an ack at max_pending */
-#define SCAN_IDLE_NS 1000000	 /* an idle member scans for redeliveries this often */
+#define MEMBER_SLEEP_NS 10000000  /* longest sleep: dead members, deadlines */
+#define FULL_SLEEP_NS 1000000	  /* longest wait for an ack at max_pending */
+#define SCAN_IDLE_NS 1000000	  /* an idle member scans for redeliveries this often */
+#define DLQ_RETRY_NS 10000000	  /* a dead letter without room waits this long */
+#define MEMBER_CHECK_NS 100000000 /* an idle member asks after the daemon this often */
 
 struct shmq_member {
 	struct shmq_client *client;
@@ -37,8 +40,12 @@ struct shmq_member {
 	uint32_t since_scan; /* dispatches since the last redelivery scan */
 	uint64_t scanned_ns; /* when an idle look last scanned */
 	uint64_t noack_pos;  /* SHMQ_GROUP_NOACK: the view out, acked at the next call */
+	uint64_t checked_ns; /* when an idle look last asked after the daemon */
 	bool noack_held;
 	struct group_take t;
+	struct client_handle h; /* resumed after a daemon restart */
+	struct shmq_pub *dlq;	/* GROUP_F_DLQ: <channel>.dlq, where dead messages go */
+	char group[GROUP_NAME_BYTES];
 };
 
 static int group_req(struct proto_group *req, const char *channel, const char *group, uint32_t what)
@@ -69,7 +76,7 @@ static int opts_check(const struct shmq_group_opts *o)
 	    ((o->max_pending & (o->max_pending - 1)) || o->max_pending > GROUP_MAX_PENDING))
 		return -SHMQ_EINVAL;
 	if (o->start > SHMQ_START_OFFSET || o->wait > SHMQ_WAIT_EVENTFD || o->reserved ||
-	    (o->flags & ~(SHMQ_GROUP_CREATE | SHMQ_GROUP_NOACK)))
+	    (o->flags & ~(SHMQ_GROUP_CREATE | SHMQ_GROUP_NOACK | SHMQ_GROUP_DLQ)))
 		return -SHMQ_EINVAL;
 	return 0;
 }
@@ -136,9 +143,23 @@ SHMQ_EXPORT int shmq_group_open(struct shmq_client *c, const char *channel, cons
 		close(fds[i]);
 	if (err)
 		goto out_leave;
+	if (mb->gv.flags & GROUP_F_DLQ) {
+		char dlq[PROTO_NAME_BYTES + 8];
+
+		snprintf(dlq, sizeof(dlq), "%s.dlq", channel);
+		err = shmq_pub_open(c, dlq, NULL, &mb->dlq);
+		if (err)
+			goto out_leave;
+	}
+	snprintf(mb->group, sizeof(mb->group), "%s", group);
 	mb->client = c;
 	mb->wait_mode = o.wait;
 	mb->flags = o.flags;
+	mb->h = (struct client_handle){.channel_id = resp.channel_id,
+				       .role = ROLE_MEMBER,
+				       .slot = mb->handle_idx,
+				       .gen = resp.member_gen};
+	client_handle_add(c, &mb->h);
 	*out = mb;
 	return 0;
 
@@ -170,6 +191,28 @@ static void floor_moved(struct shmq_member *mb)
 		atomic_fetch_add_explicit(&g->wake_seq, 1, memory_order_release);
 		wait_wake(&g->wake_seq, INT32_MAX);
 	}
+}
+
+/*
+ * The copy of a dead message (rec, delivered deliveries times) to the
+ * dead-letter channel, with headers saying where it came from: 0, or
+ * shmq_publish_opts()'s error (-SHMQ_EFULL: a block dead-letter channel
+ * has no room now).
+ */
+static int dead_copy(struct shmq_member *mb, const struct log_rec *rec, uint32_t deliveries,
+		     const char *reason)
+{
+	char dstr[24], ostr[24];
+	struct shmq_header h[4] = {
+	    {"shmq-reason", 11, reason, (uint32_t)strlen(reason)},
+	    {"shmq-group", 10, mb->group, (uint32_t)strlen(mb->group)},
+	    {"shmq-deliveries", 15, dstr, (uint32_t)snprintf(dstr, sizeof(dstr), "%u", deliveries)},
+	    {"shmq-offset", 11, ostr,
+	     (uint32_t)snprintf(ostr, sizeof(ostr), "%llu", (unsigned long long)rec->pos)},
+	};
+	struct shmq_msg_opts o = {.fields = SHMQ_F_HEADERS, .nheaders = 4, .headers = h};
+
+	return mb->dlq ? shmq_publish_opts(mb->dlq, rec->data, rec->len, &o, 0, NULL) : 0;
 }
 
 static int settle(struct shmq_member *mb, uint64_t offset, unsigned how, uint64_t delay_ns)
@@ -213,8 +256,25 @@ SHMQ_EXPORT int shmq_nack(struct shmq_member *mb, uint64_t offset, int64_t delay
 	return settle(mb, offset, GSET_NACK, (uint64_t)delay_ns);
 }
 
+/*
+ * With dead letters, a message given up is copied first (reason "term"),
+ * once this member is known to hold it (the touch says so), so that no
+ * copy is made of a message it does not hold.
+ */
 SHMQ_EXPORT int shmq_term(struct shmq_member *mb, uint64_t offset)
 {
+	struct log_rec rec;
+	uint32_t deliveries;
+	int err;
+
+	if (mb && mb->dlq) {
+		err = settle(mb, offset, GSET_TOUCH, 0);
+		if (!err && group_find(&mb->m.v, &mb->gv, offset, &rec, &deliveries) == 1 &&
+		    dead_copy(mb, &rec, deliveries, "term") == -SHMQ_EFULL)
+			err = -SHMQ_EFULL; /* still held: term it again later */
+		if (err)
+			return err;
+	}
 	return settle(mb, offset, GSET_TERM, 0);
 }
 
@@ -237,13 +297,31 @@ SHMQ_EXPORT void shmq_group_close(struct shmq_member *mb)
 		return;
 	noack_release(mb);
 	group_give_back(&mb->m.v, &mb->gv, wait_now_ns());
-	chan_close_notify(mb->client, mb->m.channel_id, ROLE_MEMBER, mb->handle_idx);
+	client_handle_close(mb->client, &mb->h);
+	if (mb->dlq)
+		shmq_pub_close(mb->dlq);
 	member_unmap(mb);
 	free(mb);
 }
 
+/*
+ * A message past max_deliver, taken as a dead letter: copied, then dead.
+ * No room for the copy: given back for DLQ_RETRY_NS, then copied again by
+ * whichever member finds it. A copy that cannot be made at all (too big
+ * with its headers) is not retried: the message is dead all the same.
+ */
+static void dead_letter(struct shmq_member *mb)
+{
+	int err = dead_copy(mb, &mb->t.rec, mb->t.deliveries, "max_deliver");
+
+	if (err == -SHMQ_EFULL)
+		settle(mb, mb->t.rec.pos, GSET_NACK, DLQ_RETRY_NS);
+	else
+		settle(mb, mb->t.rec.pos, GSET_TERM, 0);
+}
+
 /* One look: a message (1), nothing (0), the group full (-SHMQ_EFULL), or an error. */
-static int take(struct shmq_member *mb, bool idle)
+static int take_one(struct shmq_member *mb, bool idle)
 {
 	uint64_t now = wait_now_ns();
 	bool scan =
@@ -268,18 +346,36 @@ static int take(struct shmq_member *mb, bool idle)
 	return r;
 }
 
-/* The full group: wait for an ack (bounded). */
-static void sleep_full(struct shmq_member *mb, int64_t left)
+/* take_one(), copying dead letters away on the way (a few per call). */
+static int take(struct shmq_member *mb, bool idle)
+{
+	int r = take_one(mb, idle);
+
+	for (unsigned n = 0; r == 1 && mb->t.dead_letter; n++) {
+		dead_letter(mb);
+		r = n < 16 ? take_one(mb, idle) : 0;
+	}
+	return r;
+}
+
+/*
+ * The full group: wait for an ack (bounded). Returns the last look's take():
+ * a message it took (1) is the caller's to hand out.
+ */
+static int sleep_full(struct shmq_member *mb, int64_t left)
 {
 	struct group_hdr *g = mb->gv.g;
 	uint32_t seq = atomic_load_explicit(&g->wake_seq, memory_order_seq_cst);
+	int r;
 
 	/* seq_cst: counted before the last look; pairs with floor_moved(). */
 	atomic_fetch_add_explicit(&g->waiters, 1, memory_order_seq_cst);
-	if (take(mb, false) == -SHMQ_EFULL)
+	r = take(mb, false);
+	if (r == -SHMQ_EFULL)
 		wait_futex(&g->wake_seq, seq,
 			   left >= 0 && left < FULL_SLEEP_NS ? left : FULL_SLEEP_NS);
 	atomic_fetch_sub_explicit(&g->waiters, 1, memory_order_seq_cst);
+	return r;
 }
 
 /*
@@ -308,12 +404,26 @@ static void sleep_idle(struct shmq_member *mb, int64_t left)
 	wait_futex(&w->wake_seq, seq, left);
 }
 
-static bool channel_ended(const struct shmq_member *mb, int *err)
+/*
+ * Nothing to take: was the channel deleted or closed? Every
+ * MEMBER_CHECK_NS: is the daemon there, or back after a restart (then the
+ * membership is resumed)? As a subscriber, a member whose daemon stayed
+ * away longer than DAEMON_GRACE_NS, or came back without the group, ends.
+ */
+static bool channel_ended(struct shmq_member *mb, int *err)
 {
 	/* acquire; pairs with the daemon's release store in registry_delete(). */
 	uint32_t st = atomic_load_explicit(&mb->m.v.ctl->state, memory_order_acquire);
+	uint64_t now;
 
 	*err = st == CHAN_DELETED ? -SHMQ_EDELETED : st == CHAN_CLOSED ? -SHMQ_ECLOSED : 0;
+	if (*err)
+		return true;
+	now = wait_now_ns();
+	if (now - mb->checked_ns < MEMBER_CHECK_NS)
+		return false;
+	mb->checked_ns = now;
+	*err = client_check(mb->client, &mb->h);
 	return *err != 0;
 }
 
@@ -340,10 +450,15 @@ static int wait_take(struct shmq_member *mb, int64_t timeout_ns)
 			wait_cpu_relax();
 			continue;
 		}
-		if (r == -SHMQ_EFULL)
-			sleep_full(mb, timeout_ns < 0 ? -1 : timeout_ns - (int64_t)(now - start));
-		else
+		if (r == -SHMQ_EFULL) {
+			/* its look may take a message: ours then, not to be taken over */
+			r = sleep_full(mb,
+				       timeout_ns < 0 ? -1 : timeout_ns - (int64_t)(now - start));
+			if (r == 1 || (r < 0 && r != -SHMQ_EFULL))
+				return r;
+		} else {
 			sleep_idle(mb, timeout_ns < 0 ? -1 : timeout_ns - (int64_t)(now - start));
+		}
 	}
 }
 

@@ -40,6 +40,7 @@ struct shmq_client {
 	uint64_t down_since_ns; /* when the daemon went away; 0 while connected */
 	uint64_t next_try_ns;	/* no reconnect attempt before */
 	uint32_t backoff_ms;
+	struct reply_cache *replies; /* shmq_reply()'s publishers (reqrep.c); NULL until used */
 };
 
 /* How long a daemon may stay away before subscribers give up (-SHMQ_ECLOSED). */
@@ -54,6 +55,8 @@ struct chan_map {
 	void *wake;
 	uint64_t wake_bytes;
 	void *entry; /* our own entry segment, read-write; NULL for monitors */
+	void *dd;    /* publishers of a dedupe channel: the duplicate table, read-write */
+	uint64_t dd_bytes;
 	struct log_view v;
 	uint64_t channel_id;
 };
@@ -162,6 +165,12 @@ int peers_fetch_efds(struct shmq_client *c, const struct chan_map *m, int *efds)
 int chan_map_fds(const int *fds, unsigned nfds, uint32_t role, struct chan_map *m);
 
 void chan_unmap(struct chan_map *m);
+
+/* The channel a publisher handle maps (reqrep.c looks at its readers and state). */
+const struct log_view *pub_view(const struct shmq_pub *p);
+
+/* Close shmq_reply()'s cached publishers (shmq_disconnect()). */
+void reply_cache_free(struct shmq_client *c);
 
 /* Tell the daemon a handle closed; errors are ignored (it cleans up on exit). */
 void chan_close_notify(struct shmq_client *c, uint64_t channel_id, uint32_t role,

@@ -152,8 +152,15 @@ static void ext_fill(const struct shmq_mon *mon, const struct shmq_mon_stats *st
 	ext->bad_readers = ld32(&v->ctl->bad_readers);
 	if (ext->bad_readers > MAX_READERS) /* the daemon's word; bounded all the same */
 		ext->bad_readers = MAX_READERS;
-	for (uint32_t r = 0; r < st->nreaders; r++)
-		lat_row(mon->peers.p.readers[st->readers[r].slot], &ext->readers[r], &ext->latency);
+	for (uint32_t r = 0; r < st->nreaders; r++) {
+		const struct reader_entry *e = mon->peers.p.readers[st->readers[r].slot];
+		uint64_t expired = ld(&e->expired);
+
+		lat_row(e, &ext->readers[r], &ext->latency);
+		/* a reader's word: it cannot have passed more than was published */
+		ext->reader_expired[r] = expired <= st->tail ? expired : st->tail;
+		ext->expired += ext->reader_expired[r];
+	}
 	for (uint32_t r = 0; r < st->npubs; r++) {
 		uint32_t len = ld32(&mon->peers.p.pubs[st->pubs[r].slot]->max_len);
 

@@ -42,6 +42,7 @@ struct pattern {
 	char pattern[SHMQ_NAME_MAX + 1];
 	struct shmq_sub_opts opts;
 	struct filter *filter;
+	bool deliver_expired; /* shmq_sub_deliver_expired(), for every member */
 	struct member *m;
 	uint32_t n, cap, live;
 	uint32_t cur, run; /* the member read now, and how many in a row */
@@ -114,6 +115,8 @@ static int member_open(struct pattern *p, const char *name, bool initial)
 		return err;
 	if (p->filter)
 		sub_take_filter(m->sub, filter_dup(p->filter));
+	if (p->deliver_expired)
+		shmq_sub_deliver_expired(m->sub, 1);
 	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, sub_wake_fd(m->sub), &ev) < 0) {
 		shmq_sub_close(m->sub);
 		return -SHMQ_ESYS;
@@ -405,6 +408,7 @@ static void counts_add(struct shmq_sub_counts *to, const struct shmq_sub_counts 
 	to->lost_overrun += st->lost_overrun;
 	to->lost_abandoned += st->lost_abandoned;
 	to->filtered += st->filtered;
+	to->expired += st->expired;
 }
 
 void pattern_counts(const struct pattern *p, struct shmq_sub_counts *out)
@@ -436,6 +440,14 @@ int pattern_set_filter(struct pattern *p, struct filter *f)
 		sub_take_filter(p->m[i].sub, d);
 	}
 	return 0;
+}
+
+void pattern_deliver_expired(struct pattern *p, bool on)
+{
+	p->deliver_expired = on;
+	for (uint32_t i = 0; i < p->n; i++)
+		if (p->m[i].sub)
+			shmq_sub_deliver_expired(p->m[i].sub, on);
 }
 
 void pattern_close(struct pattern *p)

@@ -25,6 +25,8 @@ int pattern_fd(const struct pattern *p);
 void pattern_counts(const struct pattern *p, struct shmq_sub_counts *out);
 /* Takes f (NULL: no filter) for every channel, now and later. */
 int pattern_set_filter(struct pattern *p, struct filter *f);
+/* shmq_sub_deliver_expired() of a pattern handle: every member, now and later. */
+void pattern_deliver_expired(struct pattern *p, bool on);
 void pattern_close(struct pattern *p);
 
 /* sub.c: a handle that hands everything to p; NULL without memory. */

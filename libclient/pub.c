@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dedupe_pub.h"
 #include "ext.h"
 #include "internal.h"
 #include "name.h"
@@ -38,6 +39,7 @@ struct shmq_pub {
 	uint32_t claims;	  /* claims tried, to look at the daemon every PUB_LOOK_EVERY */
 	uint64_t looked_ns;	  /* when it last looked (wait_now_ns()) */
 	bool gone;		  /* the channel is gone: every claim is -SHMQ_ECLOSED */
+	struct dedupe_pub dd;	  /* a dedupe channel's table and our reservation */
 };
 
 static void peers_update(struct shmq_pub *p);
@@ -61,11 +63,14 @@ SHMQ_EXPORT int shmq_pub_open(struct shmq_client *c, const char *name,
 		free(p);
 		return err;
 	}
-	if (resp.reader_idx >= MAX_PUBS) {
+	err = resp.reader_idx >= MAX_PUBS ? -SHMQ_EPROTO
+					  : dedupe_pub_init(&p->dd, &p->m.v, p->m.dd, p->m.dd_bytes,
+							    resp.reader_idx, resp.reader_gen);
+	if (err) {
 		chan_close_notify(c, resp.channel_id, ROLE_PUB, resp.reader_idx);
 		chan_unmap(&p->m);
 		free(p);
-		return -SHMQ_EPROTO;
+		return err;
 	}
 	p->client = c;
 	p->idx = resp.reader_idx;
@@ -119,6 +124,7 @@ SHMQ_EXPORT void shmq_pub_close(struct shmq_pub *p)
 		return;
 	if (p->nclaimed)
 		wake_if(p, log_abort(&p->m.v, &p->lp, &p->claim)); /* readers may wait on it */
+	dedupe_pub_release(&p->dd);
 	client_handle_close(p->client, &p->h);
 	for (unsigned i = 0; i < MAX_READERS; i++)
 		if (p->efds[i] >= 0)
@@ -126,6 +132,11 @@ SHMQ_EXPORT void shmq_pub_close(struct shmq_pub *p)
 	peers_release(&p->peers);
 	chan_unmap(&p->m);
 	free(p);
+}
+
+const struct log_view *pub_view(const struct shmq_pub *p)
+{
+	return &p->m.v;
 }
 
 SHMQ_EXPORT uint32_t shmq_pub_max_message(const struct shmq_pub *p)
@@ -357,7 +368,9 @@ static int opts_to_ext(const struct shmq_msg_opts *o, struct ext_in *in, uint32_
 {
 	if (o->fields & ~(uint32_t)EXT_KNOWN_MASK ||
 	    ((o->fields & SHMQ_F_REPLY_TO) && name_check(o->reply_to)) ||
-	    ((o->fields & SHMQ_F_CONTENT_TYPE) && !o->content_type))
+	    ((o->fields & SHMQ_F_CONTENT_TYPE) && !o->content_type) ||
+	    ((o->fields & SHMQ_F_EXPIRY) && (o->fields & SHMQ_F_DELIVER_AT) &&
+	     o->expiry_ns <= o->deliver_at_ns)) /* it would expire before it is due */
 		return -SHMQ_EINVAL;
 	*in = (struct ext_in){
 	    .present = o->fields,
@@ -399,11 +412,19 @@ SHMQ_EXPORT int shmq_pub_claim_opts(struct shmq_pub *p, uint32_t len,
 		if (err)
 			return err;
 	}
+	/* a dedupe channel: the id is checked before the tail moves */
+	if (p->dd.on && opts && (opts->fields & SHMQ_F_MSG_ID)) {
+		err = dedupe_pub_reserve(&p->dd, &p->m.v, opts->msg_id, timeout_ns, &claim->offset);
+		if (err)
+			return err;
+	}
 	p->lens[0] = len;
 	p->ext = ext;
 	err = claim_wait(p, p->lens, 1, timeout_ns);
-	if (err)
+	if (err) {
+		dedupe_pub_release(&p->dd);
 		return err;
+	}
 	p->nclaimed = 1;
 	if (ext)
 		ext_write(log_payload(&p->m.v, p->claim.at.bytes, 0), &in, ext);
@@ -472,6 +493,10 @@ SHMQ_EXPORT int shmq_pub_commit(struct shmq_pub *p, struct shmq_claim *claim, ui
 	if (len > p->lens[0])
 		return len > p->m.v.max_message_bytes ? -SHMQ_ETOOBIG : -SHMQ_EINVAL;
 	rc = log_commit(&p->m.v, &p->lp, &p->claim, len, p->ext, now_stamp(p));
+	if (rc >= 0)
+		dedupe_pub_commit(&p->dd, p->claim.at.pos, log_timestamp(&p->m.v));
+	else
+		dedupe_pub_release(&p->dd); /* given up: the id may be published again */
 	p->nclaimed = 0;
 	claim->data = NULL;
 	return wake_if(p, rc);
@@ -505,6 +530,7 @@ SHMQ_EXPORT int shmq_pub_abort(struct shmq_pub *p, struct shmq_claim *claim)
 	if (!claim_is_ours(p, claim))
 		return -SHMQ_ESTATE;
 	rc = log_abort(&p->m.v, &p->lp, &p->claim);
+	dedupe_pub_release(&p->dd);
 	p->nclaimed = 0;
 	claim->data = NULL;
 	return wake_if(p, rc);
@@ -526,6 +552,8 @@ SHMQ_EXPORT int shmq_publish_opts(struct shmq_pub *p, const void *data, uint32_t
 	if (!p || (len && !data))
 		return -SHMQ_EINVAL;
 	err = shmq_pub_claim_opts(p, len, opts, &c, timeout_ns);
+	if (err == -SHMQ_EDUPLICATE && offset)
+		*offset = c.offset; /* the original's */
 	if (err)
 		return err;
 	memcpy(c.data, data, len);

@@ -52,7 +52,8 @@ struct shmq_channel_opts {
 	uint32_t publishers;	    /* enum shmq_publishers, default MANY */
 	int32_t numa_node;	    /* SHMQ_NUMA_*, default NONE */
 	uint32_t flags;		    /* SHMQ_CHAN_*, default 0 */
-	uint32_t reserved;	    /* 0 */
+	uint32_t dedupe_slots;	    /* duplicate detection by msg_id: the table's slots, a power
+				     * of two 16..2^24 (65536 is 2 MiB), window 2 min; 0: off */
 };
 
 /* One row of shmq_channel_list(). */
@@ -193,19 +194,18 @@ struct shmq_sub_stats {
 	uint64_t received;
 	uint64_t lost_overrun;	 /* overwritten before they were read (drop policy) */
 	uint64_t lost_abandoned; /* their publisher died or stalled between claim and commit */
+	uint64_t expired;	 /* skipped: their expiry_ns had passed (never counted lost) */
 };
 
-/*
- * shmq_sub_stats() and the counters added since (shmq_sub_counts()); struct
- * shmq_sub_stats keeps its size for programs built before them.
- */
+/* shmq_sub_stats() and the counters added since (shmq_sub_counts()). */
 struct shmq_sub_counts {
 	uint64_t received;
 	uint64_t lost_overrun;
 	uint64_t lost_abandoned;
 	uint64_t filtered; /* passed over by the subscriber's filter (shmq_sub_set_filter()) */
 	uint64_t unopened; /* pattern handles: matching channels it could not open */
-	uint64_t reserved[3];
+	uint64_t expired;  /* skipped: their expiry_ns had passed (never counted lost) */
+	uint64_t reserved[2];
 };
 
 /* ---- connection ------------------------------------------------------- */
@@ -338,7 +338,19 @@ int shmq_pub_commit(struct shmq_pub *pub, struct shmq_claim *claim, uint32_t len
 int shmq_pub_claim_opts(struct shmq_pub *pub, uint32_t len, const struct shmq_msg_opts *opts,
 			struct shmq_claim *claim, int64_t timeout_ns);
 
-/* shmq_publish() with header fields (opts may be NULL). */
+/*
+ * shmq_publish() with header fields (opts may be NULL). On a channel
+ * created with dedupe_slots, a message with SHMQ_F_MSG_ID whose id was
+ * published less than the window (2 min, from the first publish: a
+ * duplicate does not extend it) ago is not published: -SHMQ_EDUPLICATE,
+ * and *offset is the original's (UINT64_MAX if the table names none
+ * below the tail). A claim of another publisher holding the same id is
+ * waited for as for space (-SHMQ_EFULL with timeout 0); one whose
+ * publisher died is taken over. -SHMQ_ELIMIT: the table has no slot for
+ * the id ("dedupe table full"). Without a table, ids are stored, not
+ * checked. shmq_pub_claim_opts() checks the same way (claim->offset gets
+ * the original's), before its claim moves the tail.
+ */
 int shmq_publish_opts(struct shmq_pub *pub, const void *data, uint32_t len,
 		      const struct shmq_msg_opts *opts, int64_t timeout_ns, uint64_t *offset);
 
@@ -467,6 +479,17 @@ void shmq_sub_stats(const struct shmq_sub *sub, struct shmq_sub_stats *out);
 /* Counters of this subscriber, with filtered and (pattern handles) unopened. */
 void shmq_sub_counts(const struct shmq_sub *sub, struct shmq_sub_counts *out);
 
+/*
+ * Expiry: shmq_recv(), shmq_recv_copy() and shmq_poll() skip a message whose
+ * expiry_ns (SHMQ_F_EXPIRY, CLOCK_REALTIME) is at or before now, counting it
+ * in shmq_sub_stats.expired, not as lost. on = 1 delivers such messages
+ * too (for this handle; a pattern handle: every channel, now and later), 0
+ * skips them again. -SHMQ_EINVAL for NULL. Expiry frees no ring space
+ * early, and readers of a library that knows no expiry deliver expired
+ * messages.
+ */
+int shmq_sub_deliver_expired(struct shmq_sub *sub, int on);
+
 /* The offset the next shmq_recv() will look at; 0 for a pattern handle (offsets are per channel).
  */
 uint64_t shmq_sub_position(const struct shmq_sub *sub);
@@ -579,6 +602,86 @@ struct shmq_filter {
  */
 int shmq_sub_set_filter(struct shmq_sub *sub, const struct shmq_filter *filter);
 
+/* ---- request/reply ---------------------------------------------------- */
+
+/*
+ * A requester publishes requests to a channel and receives their replies in
+ * an inbox of its own: a channel shmqd makes for it (_inbox.<uid>.<id>,
+ * policy drop, flag SHMQ_CHAN_INBOX) that only its uid may read and the
+ * request channel's readers may write, and deletes when the requester
+ * closes, disconnects or dies. Each request carries reply_to (the inbox)
+ * and a random 64-bit corr_id; a reply whose corr_id is none of the
+ * requester's last 1024 requests is dropped and counted. Used by one
+ * thread at a time.
+ */
+struct shmq_requester;
+
+/*
+ * Open a requester of channel (opts as shmq_pub_open(): it may create the
+ * channel). Needs the right to publish to it. -SHMQ_EVERSION from a daemon
+ * before protocol minor 7, -SHMQ_ECHANQUOTA when the caller's uid owns as
+ * many channels as it may (an inbox counts), and shmq_pub_open()'s errors.
+ */
+int shmq_requester_open(struct shmq_client *client, const char *channel,
+			const struct shmq_pub_opts *opts, struct shmq_requester **out);
+
+/* Close a requester; its inbox goes with it. NULL is ignored. */
+void shmq_requester_close(struct shmq_requester *r);
+
+/*
+ * Publish a request (opts may be NULL; its corr_id and reply_to are set
+ * here) and wait up to timeout_ns (as shmq_recv()) for its first reply,
+ * copied into buf: msg->data points to buf, msg->len is its length.
+ * Publishing waits for space as long as the reply may. Replies to other
+ * requests of this requester that arrive meanwhile are dropped and
+ * counted: do not mix it with shmq_request_send() on one requester.
+ * -SHMQ_ENOREADER at once if nobody reads the channel, -SHMQ_ETIMEDOUT,
+ * -SHMQ_ETOOBIG if the reply exceeds buf_len (msg->len says its size;
+ * the reply is consumed), -SHMQ_EOVERRUN if the inbox overwrote the reply
+ * while it was copied (the requester read too slowly).
+ */
+int shmq_request(struct shmq_requester *r, const void *data, uint32_t len,
+		 const struct shmq_msg_opts *opts, void *buf, size_t buf_len, struct shmq_msg *msg,
+		 int64_t timeout_ns);
+
+/*
+ * Publish a request without waiting (for space either: -SHMQ_EFULL) and
+ * return its corr_id; its replies come from shmq_reply_recv().
+ * -SHMQ_ENOREADER at once if nobody reads the channel.
+ */
+int shmq_request_send(struct shmq_requester *r, const void *data, uint32_t len,
+		      const struct shmq_msg_opts *opts, uint64_t *corr_id);
+
+/*
+ * The next reply to one of this requester's last 1024 requests, as a view
+ * into the inbox (as shmq_recv(): valid until the next call; check it with
+ * shmq_msg_verify() after reading, the inbox being a drop channel); its
+ * corr_id is in shmq_msg_fields(). Several replies to one request are all
+ * delivered. Other replies are dropped and counted.
+ */
+int shmq_reply_recv(struct shmq_requester *r, struct shmq_msg *msg, int64_t timeout_ns);
+
+/* Replies dropped because their corr_id matched no request of r. */
+uint64_t shmq_requester_dropped(const struct shmq_requester *r);
+
+/* The name of r's inbox. */
+const char *shmq_requester_inbox(const struct shmq_requester *r);
+
+/*
+ * Reply to request (a message received from any channel) with its corr_id
+ * copied (opts may be NULL; any corr_id in it is replaced), into the inbox
+ * its reply_to names, through a publisher this client keeps (up to 16
+ * inboxes, the least recently used closed first). Never waits for the
+ * requester: an inbox has policy drop, so a requester that stopped reading
+ * loses its oldest replies; waits at most 20 ms for a claim in progress or
+ * a publisher joining the inbox (-SHMQ_ETIMEDOUT after). Any thread. -SHMQ_EINVAL if request has no
+ * reply_to, -SHMQ_ENOENT if that channel does not exist (its requester went), -SHMQ_EPERM if it is
+ * no inbox or the caller may not publish to it, -SHMQ_ECORRUPT if the request's fields are
+ * malformed.
+ */
+int shmq_reply(struct shmq_client *client, const struct shmq_msg *request, const void *data,
+	       uint32_t len, const struct shmq_msg_opts *opts);
+
 /* ---- monitoring ------------------------------------------------------- */
 
 /*
@@ -687,6 +790,8 @@ struct shmq_mon_ext {
 	struct shmq_mon_latency latency; /* every reader's, summed */
 	struct shmq_mon_latency readers[SHMQ_MAX_READERS];
 	uint32_t pub_max_bytes[SHMQ_MAX_PUBLISHERS]; /* largest payload of each publisher */
+	uint64_t expired; /* messages readers skipped because their expiry passed, summed */
+	uint64_t reader_expired[SHMQ_MAX_READERS]; /* each reader's */
 };
 
 /* shmq_mon_read() and, in ext, the counters above; one snapshot. */
@@ -749,7 +854,8 @@ struct shmq_group_opts {
 	uint32_t max_pending; /* messages out and not acked, a power of two <= 2^20; 0: 4096 */
 	uint32_t start;	      /* enum shmq_start, where a new group begins */
 	uint32_t wait;	      /* enum shmq_wait: SHMQ_WAIT_SPIN, else spin then sleep */
-	uint32_t flags;	      /* SHMQ_GROUP_CREATE; SHMQ_GROUP_NOACK (this member only) */
+	uint32_t flags;	      /* SHMQ_GROUP_CREATE; SHMQ_GROUP_NOACK (this member only);
+				 SHMQ_GROUP_DLQ (new group: dead messages to <channel>.dlq) */
 	uint32_t reserved;    /* 0 */
 };
 
@@ -787,7 +893,11 @@ int shmq_group_poll(struct shmq_member *m, shmq_msg_cb cb, void *arg, unsigned m
  * again, to any member, after delay_ns), term (dead now), touch (restart
  * its ack_wait). -SHMQ_ENOTHELD if this member does not hold it (never
  * delivered to it, settled already, or taken by another member after its
- * ack_wait ran out). shmq_ackv() acks n offsets: the number acked.
+ * ack_wait ran out). shmq_ackv() acks n offsets: the number acked. In a
+ * group with SHMQ_GROUP_DLQ, term copies the message to <channel>.dlq first
+ * (header shmq-reason: term; -SHMQ_EFULL, still held, if it has no room),
+ * as a message past max_deliver is copied (shmq-reason: max_deliver) by
+ * the member that finds it.
  */
 int shmq_ack(struct shmq_member *m, uint64_t offset);
 int shmq_ackv(struct shmq_member *m, const uint64_t *offsets, unsigned n);

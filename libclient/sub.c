@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "expiry.h"
 #include "filter.h"
 #include "internal.h"
 #include "pattern_sub.h"
@@ -66,6 +67,7 @@ struct shmq_sub {
 	uint64_t filtered;     /* messages the filter passed over */
 	struct filter *filter; /* NULL: deliver everything */
 	struct pattern *pat;   /* a pattern handle: everything is pattern.c's */
+	struct expiry exp;     /* messages past their expiry: skipped, counted */
 };
 
 SHMQ_EXPORT int shmq_sub_open(struct shmq_client *c, const char *name,
@@ -172,6 +174,7 @@ static void publish_cursor(struct shmq_sub *s)
 		counter_store(&s->me->received, s->st.received);
 		counter_store(&s->me->lost, s->st.lost_overrun);
 		counter_store(&s->me->lost_abandoned, s->st.lost_abandoned);
+		counter_store(&s->me->expired, s->exp.count);
 	}
 	if (s->m.v.policy != SHMQ_POLICY_BLOCK) {
 		/* release; pairs with the acquire in log_reader_limit(). */
@@ -214,6 +217,10 @@ static int read_next(struct shmq_sub *s, struct log_rec *rec)
 		if (r < 0)
 			return r;
 		count_lost(s, rec, r ? rec->pos : s->cur.pos);
+		if (r && expiry_skip(&s->exp, &s->m.v, rec, s->skip_below)) {
+			log_advance(&s->cur, rec); /* expired: counted, not lost */
+			continue;
+		}
 		if (!s->skip_below)
 			return r;
 		if (r == 0 || rec->pos >= s->skip_below) {
@@ -711,9 +718,11 @@ SHMQ_EXPORT void shmq_sub_stats(const struct shmq_sub *s, struct shmq_sub_stats 
 
 	if (s && out && s->pat) {
 		pattern_counts(s->pat, &all);
-		*out = (struct shmq_sub_stats){all.received, all.lost_overrun, all.lost_abandoned};
+		*out = (struct shmq_sub_stats){all.received, all.lost_overrun, all.lost_abandoned,
+					       all.expired};
 	} else if (s && out) {
 		*out = s->st;
+		out->expired = s->exp.count;
 	}
 }
 
@@ -725,7 +734,19 @@ SHMQ_EXPORT void shmq_sub_counts(const struct shmq_sub *s, struct shmq_sub_count
 		*out = (struct shmq_sub_counts){.received = s->st.received,
 						.lost_overrun = s->st.lost_overrun,
 						.lost_abandoned = s->st.lost_abandoned,
-						.filtered = s->filtered};
+						.filtered = s->filtered,
+						.expired = s->exp.count};
+}
+
+SHMQ_EXPORT int shmq_sub_deliver_expired(struct shmq_sub *s, int on)
+{
+	if (!s)
+		return -SHMQ_EINVAL;
+	if (s->pat)
+		pattern_deliver_expired(s->pat, on != 0);
+	else
+		s->exp.deliver = on != 0;
+	return 0;
 }
 
 SHMQ_EXPORT uint64_t shmq_sub_position(const struct shmq_sub *s)

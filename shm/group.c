@@ -126,7 +126,7 @@ bool group_settings_valid(const struct group_settings *s)
 {
 	return s->max_pending && !(s->max_pending & (s->max_pending - 1)) &&
 	       s->max_pending <= GROUP_MAX_PENDING && s->ack_wait_ns && s->max_deliver &&
-	       s->reader_slot < MAX_READERS;
+	       s->reader_slot < MAX_READERS && !(s->flags & ~GROUP_F_DLQ);
 }
 
 int group_format(void *seg, uint64_t seg_bytes, const struct group_settings *s, const char *name,
@@ -184,6 +184,7 @@ int group_attach(struct group_view *gv, void *seg, uint64_t seg_bytes, struct re
 	    .max_deliver = g->max_deliver ? g->max_deliver : 1,
 	    .member = member,
 	    .mgen = mgen & 0xff,
+	    .flags = g->flags & GROUP_F_DLQ,
 	};
 	return 0;
 }
@@ -256,14 +257,28 @@ static bool takeable(const struct group_view *gv, uint64_t word, uint64_t now_ms
 	return group_word_deadline(word) <= now_ms || !holder_live(gv, word);
 }
 
-/* Take entry (pos, word) for us, or declare it dead: 1 taken, 0 not. */
+/*
+ * Take entry (pos, word) for us, or declare it dead: 1 taken, 0 not. With
+ * GROUP_F_DLQ a message past max_deliver is taken as a dead letter (held,
+ * its deliveries unchanged): the taker copies it to the dead-letter
+ * channel and then marks it dead; if the taker dies in between, the next
+ * scan takes it as a dead letter again (a duplicate copy, same offset).
+ */
 static int take_entry(const struct group_view *gv, uint64_t pos, uint64_t word, uint64_t now_ms,
-		      uint32_t *deliveries)
+		      struct group_take *t)
 {
 	struct group_pending *e = entry_of(gv, pos);
 	unsigned d = group_word_deliveries(word);
 	uint64_t nw;
 
+	if (gv->max_deliver != UINT32_MAX && d >= gv->max_deliver && (gv->flags & GROUP_F_DLQ)) {
+		nw = group_word(GS_HELD, gv->member, gv->mgen, d, now_ms + gv->ack_wait_ms);
+		if (!entry_cas(e, pos, word, pos, nw))
+			return 0;
+		t->deliveries = d;
+		t->dead_letter = 1;
+		return 1;
+	}
 	if (gv->max_deliver != UINT32_MAX && d >= gv->max_deliver) {
 		nw = group_word(GS_DEAD, gv->member, gv->mgen, d, 0);
 		if (entry_cas(e, pos, word, pos, nw))
@@ -273,7 +288,7 @@ static int take_entry(const struct group_view *gv, uint64_t pos, uint64_t word, 
 	nw = group_word(GS_HELD, gv->member, gv->mgen, d + 1, now_ms + gv->ack_wait_ms);
 	if (!entry_cas(e, pos, word, pos, nw))
 		return 0;
-	*deliveries = d + 1 > GROUP_DELIVERIES_MAX ? GROUP_DELIVERIES_MAX : d + 1;
+	t->deliveries = d + 1 > GROUP_DELIVERIES_MAX ? GROUP_DELIVERIES_MAX : d + 1;
 	count(&gv->g->delivered, 1);
 	count(&gv->g->redelivered, 1);
 	return 1;
@@ -286,6 +301,7 @@ int group_scan(const struct log_view *v, const struct group_view *gv, uint64_t n
 	struct log_cursor floor, disp, cur;
 	int r = span_load(v, gv, &floor, &disp);
 
+	t->dead_letter = 0;
 	if (r)
 		return r;
 	cur = floor;
@@ -295,11 +311,37 @@ int group_scan(const struct log_view *v, const struct group_view *gv, uint64_t n
 			return r < 0 ? r : 0; /* 2: the floor moved past: look again later */
 		entry_load(entry_of(gv, t->rec.pos), &pos, &word);
 		if (pos == t->rec.pos && takeable(gv, word, now_ms) &&
-		    take_entry(gv, pos, word, now_ms, &t->deliveries)) {
+		    take_entry(gv, pos, word, now_ms, t)) {
 			t->lost = 0;
 			return 1;
 		}
 		log_advance(&cur, &t->rec);
+	}
+	return 0;
+}
+
+int group_find(const struct log_view *v, const struct group_view *gv, uint64_t pos,
+	       struct log_rec *rec, uint32_t *deliveries)
+{
+	struct log_cursor floor, disp, cur;
+	uint64_t epos, word;
+	int r = span_load(v, gv, &floor, &disp);
+
+	if (r)
+		return r;
+	if (pos < floor.pos || pos >= disp.pos)
+		return 0;
+	cur = floor;
+	for (uint32_t n = 0; n < gv->max_pending && cur.bytes < disp.bytes; n++) {
+		r = read_at(v, gv, &cur, rec);
+		if (r != 1 || rec->pos > pos)
+			return r < 0 ? r : 0;
+		if (rec->pos == pos) {
+			entry_load(entry_of(gv, pos), &epos, &word);
+			*deliveries = group_word_deliveries(word);
+			return epos == pos;
+		}
+		log_advance(&cur, rec);
 	}
 	return 0;
 }
@@ -367,6 +409,7 @@ int group_take(const struct log_view *v, const struct group_view *gv, bool scan,
 	struct log_cursor floor, disp;
 	int r;
 
+	t->dead_letter = 0;
 	if (scan) {
 		r = group_scan(v, gv, now_ns, t);
 		if (r)

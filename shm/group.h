@@ -27,6 +27,7 @@
 #define GROUP_MAX_PENDING (1u << 20)
 #define GROUP_DELIVERIES_MAX 4095u /* the entry's field saturates here */
 #define GROUP_SCAN_EVERY 64u	   /* dispatches between two redelivery scans */
+#define GROUP_F_DLQ 1u		   /* group_hdr.flags: dead messages are copied to <channel>.dlq */
 
 /* Pending entry states (word bits 63..61). */
 enum group_state {
@@ -174,14 +175,15 @@ struct group_view {
 	uint32_t max_deliver;
 	uint32_t member; /* ours: the row and generation the daemon gave us */
 	uint32_t mgen;
+	uint32_t flags; /* GROUP_F_* */
 };
 
 /* What a take found: the record, and how often it was delivered now. */
 struct group_take {
 	struct log_rec rec;
 	uint32_t deliveries;
-	uint32_t pad;
-	uint64_t lost; /* messages the dispatch passed as lost on the way */
+	uint32_t dead_letter; /* 1: past max_deliver (GROUP_F_DLQ): copy it, then GSET_TERM */
+	uint64_t lost;	      /* messages the dispatch passed as lost on the way */
 };
 
 /* Bytes of a group segment of max_pending entries, whole pages. */
@@ -240,6 +242,13 @@ int group_settle(const struct group_view *gv, uint64_t pos, unsigned how, uint64
  * max steps). Returns how many messages it passed; *moved_to the new floor.
  */
 uint64_t group_floor_advance(const struct log_view *v, const struct group_view *gv, unsigned max);
+
+/*
+ * The record of message pos, between the floor and dispatch, and the
+ * deliveries its entry counts: 1, 0 not there, -SHMQ_ECORRUPT.
+ */
+int group_find(const struct log_view *v, const struct group_view *gv, uint64_t pos,
+	       struct log_rec *rec, uint32_t *deliveries);
 
 /* The floor and dispatch pairs, each read consistently. */
 void group_floor_load(const struct group_view *gv, struct log_cursor *out);

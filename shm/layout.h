@@ -45,7 +45,15 @@ static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free");
 	0x1u /* entries carry the statistics lines below,                                          \
 	      * ctl_hdr.monitors is kept (docs/STATS.md) */
 #define FEAT_COMPAT_KNOWN FEAT_COMPAT_STATS
-#define FEAT_INCOMPAT_KNOWN 0u
+/*
+ * Channel settings every publisher must obey (docs/ARCHITECTURE.md, "Header
+ * fields that act"): a duplicate table checked before the tail moves, and a
+ * schedule ring for messages due later. A library refuses a channel with
+ * a bit it does not know (-SHMQ_EVERSION); this one knows the table.
+ */
+#define FEAT_INCOMPAT_DEDUPE 0x1u
+#define FEAT_INCOMPAT_SCHED 0x2u
+#define FEAT_INCOMPAT_KNOWN FEAT_INCOMPAT_DEDUPE
 
 #define CACHE_LINE 64u
 #define REC_ALIGN 32u /* records start and end on 32-byte boundaries */
@@ -435,17 +443,22 @@ struct reader_entry {
 	alignas(64) _Atomic uint64_t lat_samples;
 	_Atomic uint64_t lat_sum_ns;
 	_Atomic uint64_t lat[30]; /* LAT_BUCKETS */
+	/* FEAT_COMPAT_STATS: messages skipped because their expiry passed;
+	 * stored with the cursor's other counters */
+	alignas(64) _Atomic uint64_t expired;
+	uint8_t pad3[56];
 };
 #define LAT_BUCKETS 30u
 #define LAT_BUCKET0_SHIFT 8u /* bucket k's upper bound: 2^(k + 8) ns */
 #define LAT_SAMPLE_EVERY 64u /* one message in 64 is timed */
-static_assert(sizeof(struct reader_entry) == 384, "shm ABI");
+static_assert(sizeof(struct reader_entry) == 448, "shm ABI");
 static_assert(offsetof(struct reader_entry, pos) == 8, "shm ABI");
 static_assert(offsetof(struct reader_entry, received) == 24, "shm ABI");
 static_assert(offsetof(struct reader_entry, bad_bytes) == 64, "shm ABI");
 static_assert(offsetof(struct reader_entry, cut_seq) == 72, "shm ABI");
 static_assert(offsetof(struct reader_entry, lat_samples) == 128, "shm ABI");
 static_assert(offsetof(struct reader_entry, lat) == 144, "shm ABI");
+static_assert(offsetof(struct reader_entry, expired) == 384, "shm ABI");
 
 /* The bucket of a latency of ns nanoseconds. */
 static inline unsigned lat_bucket(uint64_t ns)
@@ -511,5 +524,43 @@ static_assert(offsetof(struct pub_entry, published) == 32, "shm ABI");
 static_assert(offsetof(struct pub_entry, published_bytes) == 40, "shm ABI");
 static_assert(offsetof(struct pub_entry, abandoned) == 48, "shm ABI");
 static_assert(offsetof(struct pub_entry, space_waits) == 56, "shm ABI");
+
+/*
+ * The dedupe table segment of a channel with FEAT_INCOMPAT_DEDUPE (decided
+ * in docs/ARCHITECTURE.md, not built yet): a header, then nslots slots.
+ * Publishers map it read-write, monitors read-only, readers never.
+ */
+#define DEDUPE_MAGIC 0x5348514d44454455ull /* "SHQMDEDU" */
+#define DEDUPE_HDR_BYTES 128u
+
+struct dedupe_hdr {
+	_Atomic uint64_t magic; /* DEDUPE_MAGIC, stored last, release (daemon) */
+	uint32_t version;
+	uint32_t hdr_bytes;
+	uint64_t seg_bytes;
+	uint64_t channel_id;
+	uint32_t nslots; /* power of two */
+	uint32_t probe;	 /* slots a publish looks at, 16 */
+	uint64_t window_ns;
+	uint8_t pad0[16];
+	alignas(64) _Atomic uint64_t full; /* publishes refused for want of a slot (publishers) */
+	uint8_t pad1[56];
+};
+static_assert(sizeof(struct dedupe_hdr) == DEDUPE_HDR_BYTES, "shm ABI");
+static_assert(offsetof(struct dedupe_hdr, nslots) == 32, "shm ABI");
+static_assert(offsetof(struct dedupe_hdr, window_ns) == 40, "shm ABI");
+static_assert(offsetof(struct dedupe_hdr, full) == 64, "shm ABI");
+
+/* One slot: msg_id and word move together by a 16-byte CAS. */
+struct dedupe_slot {
+	alignas(16) uint64_t msg_id;
+	uint64_t word;	  /* bits 1-0 state; RESERVED: 15-8 publisher slot, 63-32 generation */
+	uint64_t pos;	  /* COMMITTED: the original's offset */
+	uint64_t time_ns; /* COMMITTED: its commit time, the window's start */
+};
+static_assert(sizeof(struct dedupe_slot) == 32, "shm ABI");
+static_assert(offsetof(struct dedupe_slot, word) == 8, "shm ABI");
+static_assert(offsetof(struct dedupe_slot, pos) == 16, "shm ABI");
+static_assert(offsetof(struct dedupe_slot, time_ns) == 24, "shm ABI");
 
 #endif

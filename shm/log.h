@@ -44,10 +44,10 @@ struct log_geometry {
 	uint32_t max_record_bytes;
 	uint32_t policy;
 	uint32_t pub_mode;
-	uint32_t flags; /* DATA_F_* */
-	uint32_t pad;
-	uint64_t data_bytes; /* size of the data segment */
-	uint64_t ctl_bytes;  /* size of the control segment */
+	uint32_t flags;	       /* DATA_F_* */
+	uint32_t dedupe_slots; /* its duplicate table's slots (dedupe.h), 0: none */
+	uint64_t data_bytes;   /* size of the data segment */
+	uint64_t ctl_bytes;    /* size of the control segment */
 };
 
 /* A process-local, validated picture of an attached channel. */

@@ -24,12 +24,13 @@
 #define PROTO_STATS_ROWS 80u
 /*
  * The minor version each side announces in OP_HELLO. 2 added OP_STATS, 3
- * OP_RESUME, 4 OP_REPAIR, 5 proto_list.hidden, 6 OP_GROUP, 8 OP_MATCH, OP_WATCH, OP_UNWATCH and
- * OP_WATCHES (7 and op 13 are reserved); a client asks a daemon of a lower minor nothing it does
- * not know (a daemon counts unknown ops as malformed requests). A later minor may also append
- * fields to a body (0 meaning what the earlier minor did): each side takes a longer body from a
- * peer of a higher minor and reads the fields it knows; from a peer of its own minor or lower, a
- * body must have exactly its size. OP_HELLO's bodies may be longer from anyone.
+ * OP_RESUME, 4 OP_REPAIR, 5 proto_list.hidden, 6 OP_GROUP, 7 OP_INBOX and
+ * proto_chan_opts.dedupe_slots, 8 OP_MATCH, OP_WATCH, OP_UNWATCH and OP_WATCHES; a client asks a
+ * daemon of a lower minor nothing it does not know (a daemon counts unknown ops as malformed
+ * requests). A later minor may also append fields to a body (0 meaning what the earlier minor did):
+ * each side takes a longer body from a peer of a higher minor and reads the fields it knows; from a
+ * peer of its own minor or lower, a body must have exactly its size. OP_HELLO's bodies may be
+ * longer from anyone.
  */
 #define PROTO_MINOR 8u
 #define PROTO_MINOR_STATS 2u
@@ -37,6 +38,8 @@
 #define PROTO_MINOR_REPAIR 4u
 #define PROTO_MINOR_HIDDEN 5u
 #define PROTO_MINOR_GROUP 6u
+#define PROTO_MINOR_INBOX 7u
+#define PROTO_MINOR_DEDUPE 7u
 #define PROTO_MINOR_ROUTING 8u
 
 /*
@@ -60,6 +63,7 @@ enum proto_op {
 	OP_RESUME = 10,	 /* minor 3: re-register a handle opened with an earlier daemon */
 	OP_REPAIR = 11,	 /* minor 4: cut readers stuck at a bad record forward */
 	OP_GROUP = 12,	 /* minor 6: consumer groups: join, info, delete */
+	OP_INBOX = 13,	 /* minor 7: a reply inbox for the caller (request is a proto_name) */
 	OP_MATCH = 14,	 /* minor 8: the channels a subject pattern matches */
 	OP_WATCH = 15,	 /* minor 8: be told when matching channels come and go */
 	OP_UNWATCH = 16, /* minor 8: end a watch */
@@ -88,11 +92,11 @@ static_assert(sizeof(struct proto_hdr) == 24, "proto ABI");
 struct proto_chan_opts {
 	uint64_t capacity_bytes;
 	uint32_t max_message_bytes;
-	uint32_t policy;     /* enum shmq_policy */
-	uint32_t publishers; /* enum shmq_publishers */
-	int32_t numa_node;   /* SHMQ_NUMA_NONE, SHMQ_NUMA_LOCAL or SHMQ_NUMA_NODE(n) */
-	uint32_t flags;	     /* SHMQ_CHAN_* */
-	uint32_t pad;
+	uint32_t policy;       /* enum shmq_policy */
+	uint32_t publishers;   /* enum shmq_publishers */
+	int32_t numa_node;     /* SHMQ_NUMA_NONE, SHMQ_NUMA_LOCAL or SHMQ_NUMA_NODE(n) */
+	uint32_t flags;	       /* SHMQ_CHAN_* */
+	uint32_t dedupe_slots; /* minor 7: the duplicate table's slots, 0: none */
 };
 static_assert(sizeof(struct proto_chan_opts) == 32, "proto ABI");
 
@@ -358,6 +362,18 @@ struct proto_watches {
 };
 static_assert(sizeof(struct proto_hdr) + sizeof(struct proto_watches) <= PROTO_MAX_BYTES,
 	      "watches fit a datagram");
+
+/*
+ * OP_INBOX response: the channel the daemon made for the caller's replies
+ * (policy drop, flag SHMQ_CHAN_INBOX); it goes when the caller's
+ * connection closes or its reader of it goes.
+ */
+struct proto_inbox {
+	char name[PROTO_NAME_BYTES];
+	uint64_t channel_id;
+};
+static_assert(sizeof(struct proto_inbox) == 264, "proto ABI");
+static_assert(offsetof(struct proto_inbox, channel_id) == 256, "proto ABI");
 
 static_assert(sizeof(struct proto_hdr) + sizeof(struct proto_list) <= PROTO_MAX_BYTES,
 	      "list fits a datagram");

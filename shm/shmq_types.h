@@ -49,9 +49,11 @@ enum shmq_publishers {
 
 /* Channel flags (shmq_channel_opts.flags). */
 #define SHMQ_CHAN_NO_TIMESTAMP 0x1u /* records carry no publish time (timestamp_ns 0) */
+#define SHMQ_CHAN_INBOX 0x2u /* a requester's reply inbox: set by the daemon, never asked for */
 
 /* Consumer group flags (shmq_group_opts.flags). */
 #define SHMQ_GROUP_CREATE 0x1u /* make the group if it does not exist */
 #define SHMQ_GROUP_NOACK 0x2u  /* members ack each message as they receive it */
+#define SHMQ_GROUP_DLQ 0x4u    /* a dead message is copied to <channel>.dlq first */
 
 #endif

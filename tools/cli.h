@@ -73,9 +73,14 @@ struct opts {
 	enum in_mode in;
 	double rate;		  /* messages a second, 0 = as fast as possible */
 	struct shmq_msg_opts msg; /* sub: --key, -H and --content-type are its filter */
+	double ttl_s; /* --ttl: each message expires this long after it is published; 0 none */
 	struct shmq_header headers[PUB_HEADERS_MAX];
 	const char *files[PUB_FILES_MAX];
 	unsigned nfiles;
+	int expired; /* sub --expired: deliver messages whose expiry passed too */
+	/* reply */
+	int echo;	  /* --echo: reply with the request's payload */
+	const char *exec; /* --exec CMD: reply with what CMD prints given the request */
 };
 
 /* The length-prefixed framing: a 4-byte big-endian payload length, then the payload. */
@@ -93,6 +98,8 @@ int cli_check_settings(struct shmq_client *c, const char *what, const char *name
 
 int cmd_pub(struct shmq_client *c, const char *name, char **msgs, int nmsgs, const struct opts *o);
 int cmd_sub(struct shmq_client *c, const char *name, const struct opts *o);
+int cmd_request(struct shmq_client *c, const char *name, const char *message, const struct opts *o);
+int cmd_reply(struct shmq_client *c, const char *name, const struct opts *o);
 
 /* shmq sub --group: the same, as a member of a consumer group (sub_group.c). */
 int cmd_sub_group(struct shmq_client *c, const char *name, const struct opts *o);

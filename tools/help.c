@@ -20,6 +20,8 @@ static const char overview[] =
     "  sub NAME               print messages, from the earliest retained one (subscribe)\n"
     "  groups NAME            show the channel's consumer groups\n"
     "  group rm NAME GROUP    delete a consumer group no member is in\n"
+    "  request NAME MESSAGE   publish a request and print its reply\n"
+    "  reply NAME             answer requests: --echo, or --exec CMD\n"
     "  help [COMMAND]         this text, or one command's\n"
     "\n"
     "Options for every command:\n"
@@ -43,7 +45,9 @@ static const char channel_opts[] =
     "  --policy block|drop    a full ring makes publishers wait, or overwrites (default drop)\n"
     "  --publishers one|many  one exclusive publisher, or many lock-free (default many)\n"
     "  --numa none|local|N    NUMA node of the ring's memory (default none)\n"
-    "  --no-timestamps        messages carry no publish time\n";
+    "  --no-timestamps        messages carry no publish time\n"
+    "  --dedupe-slots N       refuse a --msg-id published in the last 2 minutes: a table\n"
+    "                         of N slots (a power of two, 16..16M; 32 bytes each)\n";
 
 static const char help_create[] = "usage: shmq create NAME [CHANNEL SETTINGS]\n"
 				  "Create channel NAME. Exit 1 with SHMQ_EEXIST if it exists.\n\n";
@@ -68,7 +72,9 @@ static const char help_pub[] =
     "  --msg-id N             message id of the first message; each next one counts up\n"
     "  --corr-id N            correlation id\n"
     "  --content-type TYPE    content type, such as application/json\n"
-    "  --reply-to CHANNEL     the channel replies go to\n\n";
+    "  --reply-to CHANNEL     the channel replies go to\n"
+    "  --ttl TIME             each message expires TIME after it is published:\n"
+    "                         readers skip it after that (500ms, 1.5s, 2m)\n\n";
 
 static const char help_sub[] =
     "usage: shmq sub NAME|PATTERN [OPTIONS]\n"
@@ -98,6 +104,7 @@ static const char help_sub[] =
     "  --key-prefix PREFIX    messages whose key starts with PREFIX\n"
     "  -H, --header NAME=VALUE  messages with that header (repeatable)\n"
     "  --content-type TYPE    messages of that content type\n"
+    "  --expired              print messages whose expiry passed too (skipped else)\n"
     "Output (default: each payload on a line; on a terminal control bytes,\n"
     "backslashes and invalid UTF-8 are escaped as \\n \\r \\t \\\\ \\xNN):\n"
     "  -f, --format FMT       %o offset, %t timestamp (ns since 1970, 0: none),\n"
@@ -144,6 +151,18 @@ static const char help_group[] =
     "Delete consumer group GROUP of NAME: its reader slot goes, so it holds block\n"
     "publishers no more. Refused while members are in it (SHMQ_EBUSY). For root,\n"
     "shmqd's uid and the channel's owner.\n";
+static const char help_request[] =
+    "usage: shmq request NAME MESSAGE [--timeout TIME]\n"
+    "Publish MESSAGE to NAME as a request (with an inbox of its own to reply to)\n"
+    "and print the first reply. Exit 1 with SHMQ_ENOREADER if nobody reads NAME.\n"
+    "  -t, --timeout TIME     exit 3 without a reply after TIME (500ms, 1.5s, 2m)\n";
+static const char help_reply[] =
+    "usage: shmq reply NAME (--echo | --exec CMD) [--count N]\n"
+    "Answer each request published to NAME from now on, into its inbox.\n"
+    "  --echo                 reply with the request's payload\n"
+    "  --exec CMD             reply with what the shell command CMD prints, given the\n"
+    "                         request's payload on its stdin\n"
+    "  -n, --count N          exit 0 after N requests\n";
 static const char help_help[] = "usage: shmq help [COMMAND]\n";
 
 /* Other names of the commands: the words people try first. */
@@ -172,10 +191,11 @@ int help_command(FILE *f, const char *cmd)
 		const char *cmd;
 		const char *text;
 		int channel_opts;
-	} texts[] = {{"ls", help_ls, 0},     {"create", help_create, 1}, {"rm", help_rm, 0},
-		     {"info", help_info, 0}, {"repair", help_repair, 0}, {"pub", help_pub, 1},
-		     {"sub", help_sub, 1},   {"groups", help_groups, 0}, {"group", help_group, 0},
-		     {"help", help_help, 0}};
+	} texts[] = {
+	    {"ls", help_ls, 0},		  {"create", help_create, 1}, {"rm", help_rm, 0},
+	    {"info", help_info, 0},	  {"repair", help_repair, 0}, {"pub", help_pub, 1},
+	    {"sub", help_sub, 1},	  {"groups", help_groups, 0}, {"group", help_group, 0},
+	    {"request", help_request, 0}, {"reply", help_reply, 0},   {"help", help_help, 0}};
 
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
 		if (strcmp(cmd, texts[i].cmd))

@@ -68,6 +68,7 @@ static int pub_one_opts(struct pub_run *r, const void *data, size_t len,
 			const struct shmq_msg_opts *mo)
 {
 	uint32_t max = shmq_pub_max_message(r->p);
+	uint64_t off = 0;
 	int err;
 
 	if (len > max) {
@@ -79,7 +80,10 @@ static int pub_one_opts(struct pub_run *r, const void *data, size_t len,
 	}
 	if (r->o->rate > 0)
 		pub_pace(r);
-	err = shmq_publish_opts(r->p, data, (uint32_t)len, mo, -1, NULL);
+	err = shmq_publish_opts(r->p, data, (uint32_t)len, mo, -1, &off);
+	if (err == -SHMQ_EDUPLICATE)
+		fprintf(stderr, "shmq: pub: msg id %" PRIu64 ": duplicate of offset %" PRIu64 "\n",
+			mo->msg_id, off);
 	if (err)
 		return err;
 	r->sent++;
@@ -89,7 +93,17 @@ static int pub_one_opts(struct pub_run *r, const void *data, size_t len,
 /* One message with the fields of the command line; --msg-id counts up. */
 static int pub_one(struct pub_run *r, const void *data, size_t len)
 {
-	int err = pub_one_opts(r, data, len, r->mo.fields ? &r->mo : NULL);
+	int err;
+
+	if (r->o->ttl_s > 0) { /* --ttl: from now, for each message */
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		r->mo.fields |= SHMQ_F_EXPIRY;
+		r->mo.expiry_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec +
+				  (uint64_t)(r->o->ttl_s * 1e9);
+	}
+	err = pub_one_opts(r, data, len, r->mo.fields ? &r->mo : NULL);
 
 	if (!err)
 		r->mo.msg_id++;

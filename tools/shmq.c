@@ -31,6 +31,8 @@
 #define FOR_SUB 0x4u
 #define FOR_LS 0x8u
 #define FOR_INFO 0x10u
+#define FOR_REQUEST 0x20u
+#define FOR_REPLY 0x40u
 #define FOR_CHANNEL (FOR_CREATE | FOR_PUB | FOR_SUB)
 #define FOR_ALL 0xffu
 
@@ -52,6 +54,11 @@ enum {
 	O_GROUP,
 	O_ACK,
 	O_KEY_PREFIX,
+	O_TTL,
+	O_EXPIRED,
+	O_ECHO,
+	O_EXEC,
+	O_DEDUPE_SLOTS,
 };
 
 static const struct option longopts[] = {{"socket", required_argument, NULL, 's'},
@@ -87,6 +94,11 @@ static const struct option longopts[] = {{"socket", required_argument, NULL, 's'
 					 {"group", required_argument, NULL, O_GROUP},
 					 {"ack", required_argument, NULL, O_ACK},
 					 {"key-prefix", required_argument, NULL, O_KEY_PREFIX},
+					 {"ttl", required_argument, NULL, O_TTL},
+					 {"expired", no_argument, NULL, O_EXPIRED},
+					 {"echo", no_argument, NULL, O_ECHO},
+					 {"exec", required_argument, NULL, O_EXEC},
+					 {"dedupe-slots", required_argument, NULL, O_DEDUPE_SLOTS},
 					 {NULL, 0, NULL, 0}};
 
 static const char shortopts[] = "s:hVcn:t:wef:jrL0F:k:H:";
@@ -105,9 +117,16 @@ static unsigned opt_cmds(int c)
 	case O_PUBLISHERS:
 	case O_NUMA:
 	case O_NO_TIMESTAMPS:
+	case O_DEDUPE_SLOTS:
 		return FOR_CHANNEL;
-	case 'c':
 	case 'n':
+		return FOR_PUB | FOR_SUB | FOR_REPLY;
+	case 't':
+		return FOR_SUB | FOR_REQUEST;
+	case O_ECHO:
+	case O_EXEC:
+		return FOR_REPLY;
+	case 'c':
 	case 'L':
 		return FOR_PUB | FOR_SUB;
 	case 'j': /* sub and ls, info write JSON; pub reads it */
@@ -122,7 +141,7 @@ static unsigned opt_cmds(int c)
 	case O_WAIT_MODE:
 	case O_GROUP:
 	case O_ACK:
-	case 't':
+	case O_EXPIRED:
 	case 'w':
 	case 'e':
 	case 'f':
@@ -371,6 +390,11 @@ static int parse_channel_opt(int c, const char *arg, struct opts *o)
 	case O_NUMA:
 		o->given |= GIVEN_NUMA;
 		return parse_numa(arg, &o->chan.numa_node);
+	case O_DEDUPE_SLOTS: /* a power of two, 16..2^24 (shmqd says the same) */
+		if (parse_u64(arg, &v) || v < 16 || v > (1u << 24) || (v & (v - 1)))
+			return -1;
+		o->chan.dedupe_slots = (uint32_t)v;
+		return 0;
 	default: /* O_NO_TIMESTAMPS */
 		o->given |= GIVEN_NO_TIMESTAMPS;
 		o->chan.flags |= SHMQ_CHAN_NO_TIMESTAMP;
@@ -399,6 +423,8 @@ static int parse_pub_opt(int c, const char *arg, struct opts *o)
 		return 0;
 	case 'H':
 		return parse_header(arg, o);
+	case O_TTL:
+		return duration_parse(arg, &o->ttl_s) || o->ttl_s <= 0 ? -1 : 0;
 	case O_MSG_ID:
 		o->msg.fields |= SHMQ_F_MSG_ID;
 		return parse_u64(arg, &o->msg.msg_id);
@@ -436,8 +462,9 @@ static int parse_sub_opt(int c, const char *arg, struct opts *o)
 			return -1;
 		o->ack_none = !strcmp(arg, "none");
 		return 0;
-	case 't':
-		return duration_parse(arg, &o->timeout_s);
+	case O_EXPIRED:
+		o->expired = 1;
+		return 0;
 	case 'w':
 		o->wait = 1;
 		return 0;
@@ -481,6 +508,14 @@ static int parse_opt(int c, const char *arg, struct opts *o)
 		o->json = 1;
 		o->out = OUT_JSON;
 		return 0;
+	case 't': /* sub, request */
+		return duration_parse(arg, &o->timeout_s);
+	case O_ECHO:
+		o->echo = 1;
+		return 0;
+	case O_EXEC:
+		o->exec = arg;
+		return 0;
 	}
 	switch (opt_cmds(c)) {
 	case FOR_CHANNEL:
@@ -507,7 +542,10 @@ static const char *opt_values(int c)
 	case O_WAIT_MODE:
 		return "spin, spin-sleep, sleep or event; -w, --wait-channel waits for the channel";
 	case 't':
+	case O_TTL:
 		return "a duration: " DURATION_SYNTAX;
+	case O_DEDUPE_SLOTS:
+		return "a power of two from 16 to 16777216";
 	case O_RATE:
 		return "messages a second, above 0 (a fraction is fine)";
 	case O_ACK:
@@ -567,6 +605,10 @@ static unsigned cmd_bit(const char *cmd)
 		return FOR_LS;
 	if (!strcmp(cmd, "info"))
 		return FOR_INFO;
+	if (!strcmp(cmd, "request"))
+		return FOR_REQUEST;
+	if (!strcmp(cmd, "reply"))
+		return FOR_REPLY;
 	return 0;
 }
 
@@ -844,8 +886,9 @@ static int cmd_args(const char *cmd)
 	static const struct {
 		const char *cmd;
 		int nargs;
-	} cmds[] = {{"ls", -1},	 {"create", 1}, {"rm", 1},     {"info", 1}, {"repair", 1},
-		    {"pub", -2}, {"sub", 1},	{"groups", 1}, {"group", 3}};
+	} cmds[] = {{"ls", -1},	   {"create", 1},  {"rm", 1},	{"info", 1},
+		    {"repair", 1}, {"pub", -2},	   {"sub", 1},	{"groups", 1},
+		    {"group", 3},  {"request", 2}, {"reply", 1}};
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(cmd, cmds[i].cmd))
@@ -872,6 +915,10 @@ static int run(const char *cmd, char **args, int nargs, const struct opts *o)
 		rc = cmd_groups(c, args[0], o);
 	else if (!strcmp(cmd, "group"))
 		rc = cmd_group(c, args, o);
+	else if (!strcmp(cmd, "request"))
+		rc = cmd_request(c, args[0], args[1], o);
+	else if (!strcmp(cmd, "reply"))
+		rc = cmd_reply(c, args[0], o);
 	else
 		rc = cmd_name(c, cmd, args[0], o);
 	shmq_disconnect(c);

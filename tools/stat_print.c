@@ -361,17 +361,21 @@ static json_t *json_lat(const struct shmq_mon_latency *h)
 static json_t *json_reader(const struct stat_chan *ch, uint32_t r)
 {
 	const struct shmq_mon_reader *rd = &ch->st.readers[r];
+	json_t *o;
 
-	return json_pack("{s:I, s:I, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o, "
-			 "s:o}",
-			 "slot", (json_int_t)rd->slot, "pid", (json_int_t)rd->pid, "uid",
-			 (json_int_t)rd->uid, "wait", stat_wait_name(rd->wait), "offset",
-			 ju64(rd->offset), "lag_messages", ju64(rd->lag_messages), "lag_bytes",
-			 ju64(rd->lag_bytes), "received", ju64(rd->received), "lost_overrun",
-			 ju64(rd->lost_overrun), "lost_abandoned", ju64(rd->lost_abandoned),
-			 "sleeps", ju64(rd->sleeps), "wakeups", ju64(rd->wakeups), "slowest",
-			 (int)r == ch->slowest, "latency", json_lat(&ch->ext.readers[r]),
-			 "rate_received_per_s", jrate(ch->rated, ch->recv_rate[r]));
+	o = json_pack("{s:I, s:I, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o, "
+		      "s:o}",
+		      "slot", (json_int_t)rd->slot, "pid", (json_int_t)rd->pid, "uid",
+		      (json_int_t)rd->uid, "wait", stat_wait_name(rd->wait), "offset",
+		      ju64(rd->offset), "lag_messages", ju64(rd->lag_messages), "lag_bytes",
+		      ju64(rd->lag_bytes), "received", ju64(rd->received), "lost_overrun",
+		      ju64(rd->lost_overrun), "lost_abandoned", ju64(rd->lost_abandoned), "sleeps",
+		      ju64(rd->sleeps), "wakeups", ju64(rd->wakeups), "slowest",
+		      (int)r == ch->slowest, "latency", json_lat(&ch->ext.readers[r]),
+		      "rate_received_per_s", jrate(ch->rated, ch->recv_rate[r]));
+	if (o)
+		json_object_set_new(o, "expired", ju64(ch->ext.reader_expired[r]));
+	return o;
 }
 
 static json_t *json_pub(const struct stat_chan *ch, uint32_t p)
@@ -713,7 +717,17 @@ static void prom_latency(FILE *f, const struct stat_state *s)
 	}
 }
 
-enum { R_RECEIVED, R_OVERRUN, R_ABANDONED, R_LAG, R_LAG_BYTES, R_SLEEPS, R_WAKEUPS, R_N };
+enum {
+	R_RECEIVED,
+	R_OVERRUN,
+	R_ABANDONED,
+	R_LAG,
+	R_LAG_BYTES,
+	R_SLEEPS,
+	R_WAKEUPS,
+	R_EXPIRED,
+	R_N
+};
 
 static const struct {
 	const char *name, *type, *help;
@@ -728,10 +742,14 @@ static const struct {
 		     "Ring bytes between the reader and the tail."},
     [R_SLEEPS] = {"shmq_reader_sleeps_total", "counter", "Times the reader went to sleep."},
     [R_WAKEUPS] = {"shmq_reader_wakeups_total", "counter", "Sleeps that ended with a message."},
+    [R_EXPIRED] = {"shmq_reader_expired_total", "counter",
+		   "Messages skipped because their expiry had passed."},
 };
 
-static uint64_t reader_val(const struct shmq_mon_reader *rd, unsigned m)
+static uint64_t reader_val(const struct stat_chan *ch, uint32_t r, unsigned m)
 {
+	const struct shmq_mon_reader *rd = &ch->st.readers[r];
+
 	switch (m) {
 	case R_RECEIVED:
 		return rd->received;
@@ -745,6 +763,8 @@ static uint64_t reader_val(const struct shmq_mon_reader *rd, unsigned m)
 		return rd->lag_bytes;
 	case R_SLEEPS:
 		return rd->sleeps;
+	case R_EXPIRED:
+		return ch->ext.reader_expired[r];
 	default:
 		return rd->wakeups;
 	}
@@ -765,7 +785,7 @@ static void prom_readers(FILE *f, const struct stat_state *s)
 				prom_label(f, ch->name);
 				fprintf(f, ",slot=\"%u\",pid=\"%u\",wait=\"%s\"} %" PRIu64 "\n",
 					rd->slot, rd->pid, stat_wait_name(rd->wait),
-					reader_val(rd, m));
+					reader_val(ch, r, m));
 			}
 		}
 	}

@@ -297,7 +297,10 @@ static int sub_open_once(struct shmq_client *c, const char *name, struct shmq_su
 		so->start = SHMQ_START_OFFSET;
 		so->offset = ci.tail > r->o->last ? ci.tail - r->o->last : 0;
 	}
-	return shmq_sub_open(c, name, so, &r->s);
+	err = shmq_sub_open(c, name, so, &r->s);
+	if (!err && r->o->expired)
+		shmq_sub_deliver_expired(r->s, 1);
+	return err;
 }
 
 /*

@@ -26,9 +26,10 @@ __path__ = pkgutil.extend_path(__path__, __name__)
 
 from ._errors import (  # noqa: E402
     Abandoned, Again, BadFilter, BadName, BadPattern, BadState, Busy, ChannelExists,
-    ChannelQuota, Closed, ConnectionQuota, Corrupt, Deleted, Error, Full, HandleQuota,
-    InvalidArgument, LimitReached, Mismatch, NoDaemon, NoSuchChannel, NotHeld, OutOfMemory,
-    Overrun, PermissionDenied, ProtocolError, SysError, Timeout, TooBig, VersionMismatch)
+    ChannelQuota, Closed, ConnectionQuota, Corrupt, Deleted, Duplicate, Error, Full, HandleQuota,
+    InvalidArgument, LimitReached, Mismatch, NoDaemon, NoReader, NoSuchChannel, NotHeld,
+    OutOfMemory, Overrun, PermissionDenied, ProtocolError, SysError, Timeout, TooBig,
+    VersionMismatch)
 from ._errors import BY_CODE as ERRORS  # noqa: E402
 from ._client import (  # noqa: E402
     ChannelInfo, Claim, Client, Message, Policy, Publisher, Publishers, Start, Subscriber, Wait,
@@ -41,10 +42,9 @@ NAME_MAX: int = _lib.SHMQ_NAME_MAX
 
 __all__ = [
     "Abandoned", "Again", "BadFilter", "BadName", "BadPattern", "BadState", "Busy",
-    "ChannelExists", "ChannelQuota",
-    "Closed", "ConnectionQuota", "Corrupt", "Deleted", "Error", "Full", "HandleQuota",
-    "InvalidArgument", "LimitReached", "Mismatch", "NoDaemon", "NoSuchChannel", "NotHeld",
-    "OutOfMemory",
+    "ChannelExists", "ChannelQuota", "Closed", "ConnectionQuota", "Corrupt", "Deleted",
+    "Duplicate", "Error", "Full", "HandleQuota", "InvalidArgument", "LimitReached", "Mismatch",
+    "NoDaemon", "NoReader", "NoSuchChannel", "NotHeld", "OutOfMemory",
     "Overrun", "PermissionDenied", "ProtocolError", "SysError", "Timeout", "TooBig",
     "VersionMismatch", "ERRORS", "ChannelInfo", "Claim", "Client", "Message", "Policy",
     "Publisher", "Publishers", "Start", "Subscriber", "Wait", "connect", "errname", "strerror",

@@ -7,16 +7,21 @@
  * place: each genuine record with bytes of its body flipped, with its
  * descriptors as they were, missing, swapped or replaced by a memfd that
  * is not a segment; raw datagrams; bytes poked into the segments' headers;
- * the status of the closing KEEP_END. Everything both registries hold is
- * freed after each input.
+ * the status of the closing KEEP_END. A dedupe channel's record carries a
+ * fourth descriptor, its duplicate table, which the input may drop, swap
+ * with the wake segment, replace or scribble on. Everything both
+ * registries hold is freed after each input.
  *
  * Input: [setup u8] (bit 0 an event-fd reader, bit 1 a publisher, bit 2 a
- * second channel, bit 3 no-timestamp, bit 4 block), then steps [op u8]:
+ * second channel, bit 3 no-timestamp, bit 4 block, bit 5 a duplicate table
+ * of 16 slots; the second channel takes bits 1-6), then steps [op u8]:
  *   0 record   [idx u8][fdsel u8][off u16][n u8] n bytes XORed into its body
  *   1 raw      [len u16] len bytes as one datagram
  *   2 data     [off u16][n u8] n bytes into channel 0's data header
  *   3 control  [off u16][n u8] n bytes into channel 0's control segment
  *   4 end      [status u8]: KEEP_END now, with that status
+ *   5 table    [off u16][n u8] n bytes into channel 0's duplicate table
+ *              (its header and first slots), if it has one
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -47,7 +52,7 @@ static struct registry src, dst;
 
 struct kept {
 	struct keep_msg m;
-	int fds[3];
+	int fds[KEEP_FDS_MAX];
 	unsigned nfds;
 };
 
@@ -74,7 +79,8 @@ static void make_channel(const char *name, unsigned setup)
 				    .policy = setup & 16 ? SHMQ_POLICY_BLOCK : SHMQ_POLICY_DROP,
 				    .publishers = SHMQ_PUBLISHERS_MANY,
 				    .numa_node = SHMQ_NUMA_NONE,
-				    .flags = setup & 8 ? SHMQ_CHAN_NO_TIMESTAMP : 0};
+				    .flags = setup & 8 ? SHMQ_CHAN_NO_TIMESTAMP : 0,
+				    .dedupe_slots = setup & 32 ? 16 : 0};
 	struct slot_owner who = {.client_id = 1, .pid = (uint32_t)getpid(), .uid = getuid()};
 	struct log_cursor cur;
 	struct channel *ch;
@@ -125,31 +131,46 @@ static int stranger(int like)
 	return -1;
 }
 
+/* Swap descriptors i and j of fds. */
+static void fd_swap(int *fds, unsigned i, unsigned j)
+{
+	int t = fds[i];
+
+	fds[i] = fds[j];
+	fds[j] = t;
+}
+
+/*
+ * fdsel: 0 as kept, 1 the last one missing (a dedupe channel's table), 2
+ * the first two swapped, 3 the first replaced by a stranger, 4 none, 5 the
+ * last replaced by a stranger, 6 the last two swapped.
+ */
 static void send_record(int fd, struct in *in)
 {
 	struct kept *k = &kept[take(in, 1) % nkept];
-	unsigned sel = (unsigned)take(in, 1) % 5, nfds = k->nfds;
+	unsigned sel = (unsigned)take(in, 1) % 7, nfds = k->nfds, which = 0;
 	uint32_t off = (uint32_t)take(in, 2) % KEEP_BODY_MAX;
 	uint32_t n = (uint32_t)take(in, 1) % 33;
 	struct keep_msg m = k->m;
-	int fds[3] = {-1, -1, -1}, extra = -1;
+	int fds[KEEP_FDS_MAX] = {-1, -1, -1, -1}, extra = -1;
 
 	for (uint32_t i = 0; i < n && in->n; i++)
 		m.u.raw[(off + i) % KEEP_BODY_MAX] ^= (uint8_t)take(in, 1);
 	memcpy(fds, k->fds, sizeof(int) * nfds);
 	if (sel == 1 && nfds)
 		nfds--;
-	else if (sel == 2 && nfds > 1) {
-		int t = fds[0];
-
-		fds[0] = fds[1];
-		fds[1] = t;
-	} else if (sel == 3 && nfds) {
-		extra = fds[0] = stranger(k->fds[0]);
-	} else if (sel == 4) {
+	else if (sel == 2 && nfds > 1)
+		fd_swap(fds, 0, 1);
+	else if (sel == 6 && nfds > 1)
+		fd_swap(fds, nfds - 2, nfds - 1);
+	else if ((sel == 3 || sel == 5) && nfds) {
+		which = sel == 3 ? 0 : nfds - 1;
+		extra = fds[which] = stranger(k->fds[which]);
+	} else if (sel == 4)
 		nfds = 0;
-	}
-	keeper_send(fd, m.h.op, m.u.raw, m.h.body_bytes, fds, extra < 0 && sel == 3 ? 0 : nfds);
+	if ((sel == 3 || sel == 5) && extra < 0)
+		nfds = 0; /* no memfd to send */
+	keeper_send(fd, m.h.op, m.u.raw, m.h.body_bytes, fds, nfds);
 	if (extra >= 0)
 		close(extra);
 }
@@ -171,7 +192,7 @@ static void run_steps(int fd, struct in *in)
 	struct keep_end end = {KEEP_END_OK, 0};
 
 	for (unsigned s = 0; s < MAX_STEPS && in->n; s++) {
-		switch (take(in, 1) % 5) {
+		switch (take(in, 1) % 6) {
 		case 0:
 			send_record(fd, in);
 			break;
@@ -183,6 +204,10 @@ static void run_steps(int fd, struct in *in)
 			break;
 		case 3:
 			poke(ch->ctl, CTL_SEG_BYTES, in);
+			break;
+		case 5: /* the header and the first slots of the table */
+			if (ch->dd)
+				poke(ch->dd, ch->dd_bytes < 4096 ? ch->dd_bytes : 4096, in);
 			break;
 		default:
 			end.status = (uint32_t)take(in, 1) % 4;
@@ -196,7 +221,7 @@ static void run_steps(int fd, struct in *in)
 static void drain(int fd)
 {
 	struct keep_msg m;
-	int fds[3];
+	int fds[KEEP_FDS_MAX];
 	unsigned nfds;
 	int got;
 

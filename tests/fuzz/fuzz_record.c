@@ -7,7 +7,8 @@
  * into the ring or the data header, the tail pair set), after which a
  * reader walks the ring from the oldest record with log_read(),
  * log_verify() and log_skip(), and decodes every record's header fields
- * with shmq_msg_fields(), shmq_msg_header() and shmq_msg_header_find().
+ * with shmq_msg_fields(), shmq_msg_header() and shmq_msg_header_find(),
+ * and the expiry check every subscriber makes (expiry_skip()).
  *
  * Input: a start byte (where the reader begins: oldest, 0, tail minus a
  * ring), then steps [op u8][args]:
@@ -25,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "expiry.h"
 #include "ext.h"
 #include "fuzz_input.h"
 #include "log.h"
@@ -199,6 +201,7 @@ static void read_all(struct chan *c, unsigned start)
 {
 	struct log_cursor cur, next;
 	struct log_rec rec;
+	struct expiry x = {0};
 	volatile unsigned sink = 0;
 
 	if (start % 3 == 0)
@@ -211,7 +214,7 @@ static void read_all(struct chan *c, unsigned start)
 		int r = log_read(&c->v, &cur, &rec);
 
 		if (r == 1) {
-			sink += consume(&rec);
+			sink += consume(&rec) + expiry_skip(&x, &c->v, &rec, 0);
 			if (!log_verify(&c->v, &rec))
 				sink++;
 			log_advance(&cur, &rec);

@@ -12,7 +12,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
 # shm/proto.h
 MAGIC, VERSION, MINOR = 0x50514853, 4, 4
 HELLO, CREATE, DELETE, LIST, INFO, OPEN, CLOSE, PEERS, STATS, RESUME, REPAIR = range(1, 12)
-MATCH, WATCH, UNWATCH, WATCHES = range(14, 18)  # 12 GROUP, 13 reserved
+MATCH, WATCH, UNWATCH, WATCHES = range(14, 18)  # 12 GROUP, 13 INBOX
 PUB, SUB, MON = 1, 2, 3
 
 
@@ -117,6 +117,12 @@ def adopt():
                                           0, 3, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0]))
     put("fuzz_adopt", "stranger", bytes([0x01, 0, 0, 3, 0, 0, 0, 0, 1, 3, 0, 0, 0]))
     put("fuzz_adopt", "busy", bytes([0x12, 0, 0, 0, 0, 0, 0, 4, 1]))
+    # a dedupe channel (setup bit 5): its record carries the table as a fourth descriptor
+    put("fuzz_adopt", "dedupe", bytes([0x23, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0, 0, 0,
+                                       0, 4, 0]))
+    put("fuzz_adopt", "dedupe-table", bytes([0x23, 5, 8, 0, 4, 1, 2, 3, 4, 0, 0, 5, 0, 0, 0,
+                                             0, 0, 6, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0,
+                                             0, 0, 1, 0, 0, 0, 0, 4, 0]))
 
 
 def cli():
@@ -146,5 +152,16 @@ def routing():
     put("fuzz_routing", "area", b"\x01" + area + bytes(n - len(area)))
 
 
-for f in (proto, record, config, adopt, cli, routing):
+def dedupe():
+    # steps (fuzz_dedupe.c): 0 poke, 1 reserve [id][owner][now u32][op][pos u32], 2 alive [mask]
+    def reserve(i, owner, now, commit=True, pos=1):
+        b = bytes([1, i, owner]) + struct.pack("<I", now)
+        return b + (bytes([0]) + struct.pack("<I", pos) if commit else bytes([1]))
+    put("fuzz_dedupe", "commits", b"".join(reserve(i, 1, 10, True, i) for i in range(20)) +
+        b"".join(reserve(i, 2, 20) for i in range(20)))
+    put("fuzz_dedupe", "mixed", reserve(5, 1, 10, False) + bytes([2]) + struct.pack("<Q", 4) +
+        reserve(5, 2, 30) + bytes([0, 200, 0, 16]) + bytes(range(16)) + reserve(9, 3, 40))
+
+
+for f in (proto, record, config, adopt, cli, routing, dedupe):
     f()

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -79,6 +80,8 @@ struct member_job {
 	int say_fd;	       /* fx_child_ready's pipe */
 	uint64_t ack_wait_ns;  /* the group's */
 	uint32_t max_deliver;  /* the group's */
+	uint32_t max_pending;  /* the group's */
+	uint32_t wait;	       /* enum shmq_wait */
 	uint32_t slow_every;   /* if > 0: sleep 1 ms every this many messages */
 	uint32_t deliveries2;  /* shared counter: messages received with deliveries >= 2 */
 	uint32_t *redelivered; /* shared, if not NULL: count of those */
@@ -89,7 +92,9 @@ static int member_open(const struct member_job *j, struct shmq_client **c, struc
 	struct shmq_group_opts o = {.flags = SHMQ_GROUP_CREATE,
 				    .start = SHMQ_START_EARLIEST,
 				    .ack_wait_ns = j->ack_wait_ns,
-				    .max_deliver = j->max_deliver};
+				    .max_deliver = j->max_deliver,
+				    .max_pending = j->max_pending,
+				    .wait = j->wait};
 
 	if (shmq_connect(j->sock, c))
 		return -1;
@@ -853,7 +858,536 @@ static void test_hostile_member_harms_only_its_group(void **state)
 	shmq_disconnect(c);
 }
 
+/* ---- across a daemon restart: SIGKILL and restart, or shmqd --replace ---- */
+
+/* Wait (bounded) for cond; false on timeout. */
+#define WAIT_FOR(cond)                                                                             \
+	({                                                                                         \
+		int64_t dl_ = fx_now_ns() + FX_HANG_NS;                                            \
+		while (!(cond) && fx_now_ns() < dl_)                                               \
+			fx_nap_ms(1);                                                              \
+		(cond);                                                                            \
+	})
+
+static pid_t spare_pid; /* a replacing daemon, until it becomes d->pid */
+
+static int replace_teardown(void **state)
+{
+	struct daemon *d = *state;
+
+	if (spare_pid > 0 && spare_pid != d->pid) {
+		kill(spare_pid, SIGKILL);
+		waitpid(spare_pid, NULL, 0);
+	}
+	spare_pid = 0;
+	return daemon_teardown(state);
+}
+
+/* Has pid exited (*done latches it: waitpid() answers once)? */
+static bool reaped(pid_t pid, int *st, bool *done)
+{
+	return *done || (*done = waitpid(pid, st, WNOHANG) == pid);
+}
+
+/* SIGKILL shmqd and start another, or replace it (shmqd --replace); wait until it adopted chan. */
+static void daemon_bounce(struct daemon *d, bool replace, const char *chan)
+{
+	char want[128];
+	pid_t old = d->pid;
+	bool done = false;
+	int st = -1;
+
+	snprintf(want, sizeof(want), "adopted channel=%s handles=", chan);
+	if (!replace) {
+		daemon_kill(d);
+		assert_int_equal(daemon_restart(d), 0);
+	} else {
+		spare_pid = daemon_spawn_replace(d);
+		assert_true(spare_pid > 0);
+		assert_true(WAIT_FOR(reaped(old, &st, &done)));
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 0);
+		d->pid = spare_pid;
+	}
+	assert_int_equal(fx_wait_log(d, want), 0);
+}
+
+/* The daemon answers this client again (its handles resumed on the way). */
+static bool daemon_back(struct shmq_client *c, const char *chan)
+{
+	struct shmq_channel_info ci;
+
+	return shmq_channel_info(c, chan, &ci) == 0;
+}
+
+/*
+ * A member in the test's process holds a full block channel; the daemon
+ * restarts: the floor still holds the publisher, the member (resumed) acks
+ * and frees it, receives what comes next, and leaves so that the group
+ * can be deleted (an unresumed member would keep it busy).
+ */
+static void group_floor_across(void **state, bool replace)
+{
+	struct daemon *d = dmn(state);
+	struct shmq_client *c = fx_connect(d);
+	const char *chan = replace ? "g.rp.floor" : "g.rs.floor";
+	struct shmq_member *m;
+	struct shmq_pub *p;
+	struct shmq_msg msg;
+	uint64_t v = 0, got;
+	int err;
+
+	fx_channel_create(c, chan, 512, SHMQ_POLICY_BLOCK);
+	m = join(c, chan, "g", NULL);
+	p = pub_open(c, chan);
+	while ((err = shmq_publish(p, &v, 8, 0, NULL)) == 0)
+		v++;
+	assert_int_equal(err, -SHMQ_EFULL);
+	daemon_bounce(d, replace, chan);
+	assert_true(WAIT_FOR(daemon_back(c, chan)));
+	assert_int_equal(shmq_publish(p, &v, 8, 0, NULL), -SHMQ_EFULL);
+	assert_int_equal(shmq_group_recv(m, &msg, FX_HANG_NS), 0);
+	memcpy(&got, msg.data, 8);
+	assert_int_equal(got, 0);
+	assert_int_equal(shmq_publish(p, &v, 8, 0, NULL), -SHMQ_EFULL);
+	assert_int_equal(shmq_ack(m, msg.offset), 0);
+	assert_int_equal(shmq_publish(p, &v, 8, FX_HANG_NS, NULL), 0);
+	assert_int_equal(group_info(c, chan, "g").members, 1);
+	shmq_group_close(m);
+	assert_int_equal(group_info(c, chan, "g").members, 0);
+	assert_int_equal(shmq_group_delete(c, chan, "g"), 0);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
+static void test_group_floor_holds_across_restart(void **state)
+{
+	group_floor_across(state, false);
+}
+
+static void test_group_floor_holds_across_replace(void **state)
+{
+	group_floor_across(state, true);
+}
+
+/* Take hold messages, say "held" and wait to be killed (no control call meanwhile). */
+static int member_hold(void *arg)
+{
+	struct member_job *j = arg;
+	struct shmq_client *c;
+	struct shmq_member *m;
+	struct shmq_msg msg;
+
+	if (member_open(j, &c, &m))
+		return 10;
+	pipe_say(j->say_fd, "ready");
+	for (uint32_t i = 0; i < j->hold; i++) {
+		if (shmq_group_recv(m, &msg, FX_HANG_NS))
+			return 11;
+		__atomic_add_fetch(&j->seen[msg.offset], 1, __ATOMIC_SEQ_CST);
+	}
+	pipe_say(j->say_fd, "held");
+	for (;;)
+		pause();
+}
+
+static int log_count(const struct daemon *d, const char *text)
+{
+	char line[512];
+	FILE *f = fopen(d->log, "r");
+	int n = 0;
+
+	while (f && fgets(line, sizeof(line), f))
+		n += strstr(line, text) != NULL;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/*
+ * A member holding HOLD messages and a working member in child processes;
+ * the daemon restarts. The floor still holds the block publisher; the
+ * holder is SIGKILLed after the restart (it never spoke to the new
+ * daemon): its messages reach the worker again (deliveries 2), everything
+ * is acked once, and the worker, resumed, was not taken for dead.
+ */
+static void group_members_across(void **state, bool replace)
+{
+	enum { HOLD = 10 };
+	struct daemon *d = dmn(state);
+	struct shmq_client *c = fx_connect(d);
+	const char *chan = replace ? "g.rp.members" : "g.rs.members";
+	struct member_job j, holder;
+	struct shmq_pub *p;
+	struct shared s;
+	uint64_t ring, v, N;
+	pid_t h, w;
+	int err, fd[2];
+
+	fx_channel_create(c, chan, 4096, SHMQ_POLICY_BLOCK);
+	ring = fx_ring_msgs(c, chan, 8);
+	assert_true(ring > 4 * HOLD);
+	N = 4 * ring;
+	s = shared_alloc(N);
+	job_init(&j, state, chan, N, &s);
+	holder = j;
+	holder.hold = HOLD;
+	assert_int_equal(pipe(fd), 0);
+	holder.say_fd = fd[1];
+	h = child_start(member_hold, &holder);
+	close(fd[1]);
+	assert_int_equal(pipe_expect(fd[0], "ready"), 0);
+	p = pub_open(c, chan);
+	publish_range(p, 0, HOLD);
+	assert_int_equal(pipe_expect(fd[0], "held"), 0);
+	close(fd[0]);
+	w = fx_child_ready(member_run, &j, &j.say_fd);
+	publish_range(p, HOLD, ring / 2);
+	assert_true(WAIT_FOR(__atomic_load_n(s.done, __ATOMIC_SEQ_CST) == ring / 2 - HOLD));
+	daemon_bounce(d, replace, chan);
+	/* the holder's messages keep the floor: the publisher fills the ring and waits */
+	for (v = ring / 2; (err = shmq_publish(p, &v, 8, 0, NULL)) == 0; v++)
+		;
+	assert_int_equal(err, -SHMQ_EFULL);
+	assert_true(v <= ring + 1);
+	/* the worker, idle now, resumes its membership (it asks every 100 ms) */
+	assert_true(WAIT_FOR(__atomic_load_n(s.done, __ATOMIC_SEQ_CST) == v - HOLD));
+	fx_nap_ms(500);
+	child_kill(h);
+	publish_range(p, v, N);
+	assert_int_equal(child_wait(w, 60), 0);
+	for (v = 0; v < N; v++)
+		if (s.acked[v] != 1)
+			fail_msg("message %llu acked %u times", (unsigned long long)v, s.acked[v]);
+	for (v = 0; v < HOLD; v++)
+		assert_int_equal(s.seen[v], 2);
+	assert_int_equal(*s.redelivered, HOLD);
+	assert_true(WAIT_FOR(group_info(c, chan, "workers").members == 0));
+	assert_int_equal(group_info(c, chan, "workers").floor, N);
+	/* only the holder was freed unresumed: the worker resumed its membership */
+	if (log_count(d, "freed unresumed member") != 1)
+		daemon_print_log(d);
+	assert_int_equal(log_count(d, "freed unresumed member"), 1);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+	fx_shared_free(s.acked, s.bytes);
+}
+
+static void test_group_members_across_restart(void **state)
+{
+	group_members_across(state, false);
+}
+
+static void test_group_members_across_replace(void **state)
+{
+	group_members_across(state, true);
+}
+
+/*
+ * max_pending 1 and two members: nearly every take finds the group full
+ * and waits for the other's ack. A message taken by the look a waiting
+ * member makes before it sleeps is handed out, never left held (it would
+ * come back only after the 30 s ack_wait, as a redelivery).
+ */
+static void test_full_group_hands_out_what_its_last_look_took(void **state)
+{
+	enum { N = 4000, MEMBERS = 2 };
+	struct shmq_client *c = fx_connect(dmn(state));
+	struct shared s = shared_alloc(N);
+	struct member_job j;
+	pid_t pids[MEMBERS];
+	struct shmq_pub *p;
+
+	fx_channel_create(c, "g.full1", 4096, SHMQ_POLICY_BLOCK);
+	job_init(&j, state, "g.full1", N, &s);
+	j.max_pending = 1;
+	j.wait = SHMQ_WAIT_SLEEP; /* no spinning: a full group is waited for at once */
+	for (int i = 0; i < MEMBERS; i++)
+		pids[i] = fx_child_ready(member_run, &j, &j.say_fd);
+	p = pub_open(c, "g.full1");
+	publish_range(p, 0, N);
+	for (int i = 0; i < MEMBERS; i++)
+		assert_int_equal(child_wait(pids[i], 60), 0);
+	struct shmq_group_info gi = group_info(c, "g.full1", "workers");
+	assert_int_equal(gi.acked, N);
+	assert_int_equal(gi.redelivered, 0);
+	assert_int_equal(gi.floor, N);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+	fx_shared_free(s.acked, s.bytes);
+}
+
+/* ---- dead letters (SHMQ_GROUP_DLQ) ---- */
+
+/* Header name of msg is want. */
+static void assert_header(const struct shmq_msg *msg, const char *name, const char *want)
+{
+	struct shmq_header h;
+
+	assert_int_equal(shmq_msg_header_find(msg, name, &h), 0);
+	if (h.value_len != strlen(want) || memcmp(h.value, want, h.value_len))
+		fail_msg("header %s is \"%.*s\", not \"%s\"", name, (int)h.value_len,
+			 (const char *)h.value, want);
+}
+
+/* The dead-letter copy of message value v: payload and headers. */
+static void assert_dead_letter(struct shmq_sub *s, uint64_t v, const char *deliveries,
+			       const char *reason)
+{
+	struct shmq_msg msg;
+	char off[24];
+	uint64_t got;
+
+	assert_int_equal(shmq_recv(s, &msg, FX_HANG_NS), 0);
+	assert_int_equal(msg.len, 8);
+	memcpy(&got, msg.data, 8);
+	assert_int_equal(got, v);
+	snprintf(off, sizeof(off), "%llu", (unsigned long long)v);
+	assert_header(&msg, "shmq-reason", reason);
+	assert_header(&msg, "shmq-group", "w");
+	assert_header(&msg, "shmq-deliveries", deliveries);
+	assert_header(&msg, "shmq-offset", off);
+}
+
+static struct shmq_sub *dlq_sub(struct shmq_client *c, const char *name)
+{
+	struct shmq_sub_opts so = {.start = SHMQ_START_EARLIEST};
+	struct shmq_sub *s = NULL;
+
+	assert_int_equal(shmq_sub_open(c, name, &so, &s), 0);
+	return s;
+}
+
+/*
+ * max_deliver 2 with SHMQ_GROUP_DLQ: a message nacked twice goes to
+ * <channel>.dlq (made by shmqd at the group's creation) with headers
+ * naming the group, the offset and the deliveries; it counts dead, the
+ * floor passes it, and no member gets it a third time.
+ */
+static void test_dead_letters_go_to_the_dlq_with_headers(void **state)
+{
+	struct shmq_group_opts o = {.flags = SHMQ_GROUP_CREATE | SHMQ_GROUP_DLQ,
+				    .start = SHMQ_START_EARLIEST,
+				    .max_deliver = 2};
+	struct shmq_client *c = fx_connect(dmn(state));
+	struct shmq_member *m;
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	struct shmq_msg msg;
+	unsigned nacks = 0, acks = 0;
+	int err;
+
+	fx_channel_create(c, "g.dl", 4096, SHMQ_POLICY_BLOCK);
+	m = join(c, "g.dl", "w", &o);
+	s = dlq_sub(c, "g.dl.dlq");
+	p = pub_open(c, "g.dl");
+	publish_range(p, 0, 2);
+	while ((err = shmq_group_recv(m, &msg, 300 * MS_NS)) == 0) {
+		if (msg.offset == 0) {
+			assert_int_equal(msg.deliveries, ++nacks);
+			assert_int_equal(shmq_nack(m, 0, 0), 0);
+		} else {
+			assert_int_equal(shmq_ack(m, msg.offset), 0);
+			acks++;
+		}
+	}
+	assert_int_equal(err, -SHMQ_ETIMEDOUT);
+	assert_int_equal(nacks, 2);
+	assert_int_equal(acks, 1);
+	assert_dead_letter(s, 0, "2", "max_deliver");
+	assert_int_equal(shmq_recv(s, &msg, 0), -SHMQ_EAGAIN);
+	struct shmq_group_info gi = group_info(c, "g.dl", "w");
+	assert_int_equal(gi.dead, 1);
+	assert_int_equal(gi.floor, 2);
+	/* a group made without dead letters does not take them on at a join */
+	struct shmq_member *plain = join(c, "g.dl", "plain", NULL), *bad = NULL;
+	assert_int_equal(shmq_group_open(c, "g.dl", "plain", &o, &bad), -SHMQ_EMISMATCH);
+	assert_null(bad);
+	shmq_group_close(plain);
+	shmq_group_close(m);
+	shmq_sub_close(s);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
+/*
+ * max_deliver 1: a member SIGKILLed holding a message has used its one
+ * delivery; the member that finds it copies it to the dead-letter channel
+ * instead of taking it.
+ */
+static void test_dead_letter_of_a_killed_member(void **state)
+{
+	struct shmq_group_opts o = {.flags = SHMQ_GROUP_CREATE | SHMQ_GROUP_DLQ,
+				    .start = SHMQ_START_EARLIEST,
+				    .max_deliver = 1};
+	struct shmq_client *c = fx_connect(dmn(state));
+	struct shared sh = shared_alloc(4);
+	struct member_job holder;
+	struct shmq_member *m;
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	struct shmq_msg msg;
+	int fd[2];
+	pid_t h;
+
+	fx_channel_create(c, "g.dlk", 4096, SHMQ_POLICY_BLOCK);
+	m = join(c, "g.dlk", "w", &o);
+	s = dlq_sub(c, "g.dlk.dlq");
+	job_init(&holder, state, "g.dlk", 4, &sh);
+	holder.group = "w";
+	holder.hold = 1;
+	assert_int_equal(pipe(fd), 0);
+	holder.say_fd = fd[1];
+	h = child_start(member_hold, &holder);
+	close(fd[1]);
+	assert_int_equal(pipe_expect(fd[0], "ready"), 0);
+	p = pub_open(c, "g.dlk");
+	publish_range(p, 0, 1);
+	assert_int_equal(pipe_expect(fd[0], "held"), 0);
+	close(fd[0]);
+	child_kill(h);
+	publish_range(p, 1, 2);
+	assert_int_equal(shmq_group_recv(m, &msg, FX_HANG_NS), 0);
+	assert_int_equal(msg.offset, 1);
+	assert_int_equal(shmq_ack(m, 1), 0);
+	assert_int_equal(shmq_group_recv(m, &msg, 300 * MS_NS), -SHMQ_ETIMEDOUT);
+	assert_dead_letter(s, 0, "1", "max_deliver");
+	assert_true(WAIT_FOR(group_info(c, "g.dlk", "w").floor == 2));
+	assert_int_equal(group_info(c, "g.dlk", "w").dead, 1);
+	shmq_group_close(m);
+	shmq_sub_close(s);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+	fx_shared_free(sh.acked, sh.bytes);
+}
+
+/*
+ * shmq_term() with dead letters: the message is copied (reason "term")
+ * whether it is the one just received or an older one still held; a term
+ * of an offset not held copies nothing and answers -SHMQ_ENOTHELD.
+ */
+static void test_term_copies_to_the_dlq(void **state)
+{
+	struct shmq_group_opts o = {.flags = SHMQ_GROUP_CREATE | SHMQ_GROUP_DLQ,
+				    .start = SHMQ_START_EARLIEST};
+	struct shmq_client *c = fx_connect(dmn(state));
+	struct shmq_member *m;
+	struct shmq_pub *p;
+	struct shmq_sub *s;
+	struct shmq_msg a, b;
+
+	fx_channel_create(c, "g.term", 4096, SHMQ_POLICY_BLOCK);
+	m = join(c, "g.term", "w", &o);
+	s = dlq_sub(c, "g.term.dlq");
+	p = pub_open(c, "g.term");
+	publish_range(p, 0, 3);
+	assert_int_equal(shmq_group_recv(m, &a, FX_HANG_NS), 0);
+	assert_int_equal(shmq_group_recv(m, &b, FX_HANG_NS), 0);
+	assert_int_equal(a.offset, 0);
+	assert_int_equal(b.offset, 1);
+	assert_int_equal(shmq_term(m, 1), 0);
+	assert_dead_letter(s, 1, "1", "term");
+	assert_int_equal(shmq_term(m, 0), 0);
+	assert_dead_letter(s, 0, "1", "term");
+	assert_int_equal(shmq_term(m, 0), -SHMQ_ENOTHELD);
+	assert_int_equal(shmq_term(m, 2), -SHMQ_ENOTHELD);
+	assert_int_equal(shmq_recv(s, &a, 0), -SHMQ_EAGAIN);
+	assert_int_equal(group_info(c, "g.term", "w").dead, 2);
+	shmq_group_close(m);
+	shmq_sub_close(s);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
+/* Take from the group until told to stop (killed): the dead letters it finds it copies. */
+static int member_spin(void *arg)
+{
+	struct member_job *j = arg;
+	struct shmq_client *c;
+	struct shmq_member *m;
+	struct shmq_msg msg;
+
+	if (member_open(j, &c, &m))
+		return 10;
+	pipe_say(j->say_fd, "ready");
+	for (;;)
+		if (shmq_group_recv(m, &msg, 10 * MS_NS) == 0)
+			shmq_ack(m, msg.offset);
+}
+
+/*
+ * A dead-letter channel made beforehand as a full block channel: a dead
+ * letter waits for room instead of being lost, through the SIGKILL of a
+ * member that was copying it (it retries every 10 ms), and is copied,
+ * once there is room, by the member left.
+ */
+static void test_dead_letter_waits_for_room_across_a_killed_member(void **state)
+{
+	struct shmq_group_opts o = {.flags = SHMQ_GROUP_CREATE | SHMQ_GROUP_DLQ,
+				    .start = SHMQ_START_EARLIEST,
+				    .max_deliver = 1};
+	struct shmq_client *c = fx_connect(dmn(state));
+	struct shared sh = shared_alloc(4);
+	struct member_job holder, spinner;
+	struct shmq_member *m;
+	struct shmq_pub *p, *fill;
+	struct shmq_sub *s;
+	struct shmq_msg msg;
+	uint64_t v = 1000, got;
+	int fd[2], err;
+	pid_t h, k;
+
+	fx_channel_create(c, "g.dlf", 4096, SHMQ_POLICY_BLOCK);
+	fx_channel_create(c, "g.dlf.dlq", 512, SHMQ_POLICY_BLOCK);
+	s = dlq_sub(c, "g.dlf.dlq");
+	fill = pub_open(c, "g.dlf.dlq");
+	while ((err = shmq_publish(fill, &v, 8, 0, NULL)) == 0)
+		v++;
+	assert_int_equal(err, -SHMQ_EFULL);
+	m = join(c, "g.dlf", "w", &o);
+	job_init(&holder, state, "g.dlf", 4, &sh);
+	holder.group = "w";
+	holder.hold = 1;
+	spinner = holder;
+	assert_int_equal(pipe(fd), 0);
+	holder.say_fd = fd[1];
+	h = child_start(member_hold, &holder);
+	close(fd[1]);
+	assert_int_equal(pipe_expect(fd[0], "ready"), 0);
+	p = pub_open(c, "g.dlf");
+	publish_range(p, 0, 1);
+	assert_int_equal(pipe_expect(fd[0], "held"), 0);
+	close(fd[0]);
+	child_kill(h);
+	/* the message is a dead letter now: a member tries to copy it, and is killed */
+	k = fx_child_ready(member_spin, &spinner, &spinner.say_fd);
+	fx_nap_ms(200);
+	child_kill(k);
+	err = shmq_group_recv(m, &msg, 100 * MS_NS);
+	if (err == 0)
+		fail_msg("got offset %llu deliveries %u", (unsigned long long)msg.offset,
+			 msg.deliveries);
+	assert_int_equal(err, -SHMQ_ETIMEDOUT);
+	assert_int_equal(group_info(c, "g.dlf", "w").dead, 0);
+	for (uint64_t f = 1000; f < v; f++) {
+		assert_int_equal(shmq_recv(s, &msg, FX_HANG_NS), 0);
+		memcpy(&got, msg.data, 8);
+		assert_int_equal(got, f);
+	}
+	assert_int_equal(shmq_group_recv(m, &msg, 100 * MS_NS), -SHMQ_ETIMEDOUT);
+	assert_dead_letter(s, 0, "1", "max_deliver");
+	assert_true(WAIT_FOR(group_info(c, "g.dlf", "w").floor == 1));
+	assert_int_equal(group_info(c, "g.dlf", "w").dead, 1);
+	shmq_group_close(m);
+	shmq_sub_close(s);
+	shmq_pub_close(fill);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+	fx_shared_free(sh.acked, sh.bytes);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
+#define R(f) cmocka_unit_test_setup_teardown(f, daemon_setup, replace_teardown)
 #define H(f, conf)                                                                                 \
 	cmocka_unit_test_prestate_setup_teardown(f, fx_daemon_setup_conf, daemon_teardown,         \
 						 (void *)(uintptr_t)(conf))
@@ -875,6 +1409,15 @@ int main(void)
 	    T(test_bad_group_input_gets_distinct_errors),
 	    T(test_cli_sub_group_shares_the_messages),
 	    H(test_hostile_member_harms_only_its_group, CONF_NOBODY_SUBSCRIBES),
+	    T(test_group_floor_holds_across_restart),
+	    R(test_group_floor_holds_across_replace),
+	    T(test_group_members_across_restart),
+	    R(test_group_members_across_replace),
+	    T(test_full_group_hands_out_what_its_last_look_took),
+	    T(test_dead_letters_go_to_the_dlq_with_headers),
+	    T(test_dead_letter_of_a_killed_member),
+	    T(test_term_copies_to_the_dlq),
+	    T(test_dead_letter_waits_for_room_across_a_killed_member),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

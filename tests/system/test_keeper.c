@@ -333,10 +333,28 @@ static void test_restart_after_a_crash_with_records_the_keeper_had_not_read(void
  */
 #define SLOW_CYCLES 400u /* an open and a close each: two records */
 
+struct cont_job {
+	pid_t pid;
+	unsigned ms;
+};
+
+/* Child: SIGCONT j->pid after j->ms. */
 static int cont_later(void *arg)
 {
-	fx_nap_ms(1000);
-	return kill(*(pid_t *)arg, SIGCONT) ? 1 : 0;
+	const struct cont_job *j = arg;
+
+	fx_nap_ms(j->ms);
+	return kill(j->pid, SIGCONT) ? 1 : 0;
+}
+
+/* Stop d's keeper and start a child that continues it after ms. */
+static pid_t keeper_stop_for(const struct daemon *d, unsigned ms)
+{
+	struct cont_job j = {keeper_stop(d), ms};
+	pid_t helper = child_start(cont_later, &j);
+
+	assert_true(helper > 0);
+	return helper;
 }
 
 static void test_a_keeper_slow_to_read_is_not_given_up(void **state)
@@ -345,12 +363,10 @@ static void test_a_keeper_slow_to_read_is_not_given_up(void **state)
 	struct shmq_client *c = fx_connect(d);
 	struct shmq_pub *p;
 	struct shmq_sub *s;
-	pid_t kp, helper;
+	pid_t helper;
 
 	p = exclusive_with(c, "k.slow", 3);
-	kp = keeper_stop(d);
-	helper = child_start(cont_later, &kp);
-	assert_true(helper > 0);
+	helper = keeper_stop_for(d, 1000);
 	for (unsigned i = 0; i < SLOW_CYCLES; i++) {
 		assert_int_equal(shmq_sub_open(c, "k.slow", NULL, &s), 0);
 		shmq_sub_close(s);
@@ -375,25 +391,17 @@ static void test_a_keeper_slow_to_read_is_not_given_up(void **state)
  * heard of). It refuses and exits 1; the first daemon serves on.
  * Before, the new daemon adopted the live channels, then could not bind.
  */
-static int cont_in_3s(void *arg)
-{
-	fx_nap_ms(3000);
-	return kill(*(pid_t *)arg, SIGCONT) ? 1 : 0;
-}
-
 static void test_replace_does_not_adopt_from_a_daemon_that_lost_its_keeper(void **state)
 {
 	struct daemon *d = *state;
 	struct shmq_client *c = fx_connect(d);
-	pid_t kp, helper;
 	struct shmq_sub *s;
 	struct shmq_pub *p;
 	int st, adopted;
+	pid_t helper;
 
 	p = exclusive_with(c, "k.lost", 3);
-	kp = keeper_stop(d);
-	helper = child_start(cont_in_3s, &kp);
-	assert_true(helper > 0);
+	helper = keeper_stop_for(d, 3000);
 	while (log_lines_with(d, "will not survive a restart") == 0) {
 		assert_int_equal(shmq_sub_open(c, "k.lost", NULL, &s), 0);
 		shmq_sub_close(s);

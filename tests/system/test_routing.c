@@ -711,16 +711,69 @@ static void test_filter_survives_garbage_header_fields(void **state)
 	}
 	shmq_sub_counts(s, &st);
 	print_message("garbage fields: %" PRIu64 " delivered, %" PRIu64 " filtered, %" PRIu64
-		      " lost\n",
-		      st.received, st.filtered, st.lost_overrun + st.lost_abandoned);
+		      " expired, %" PRIu64 " lost\n",
+		      st.received, st.filtered, st.expired, st.lost_overrun + st.lost_abandoned);
 	assert_true(st.filtered > 0); /* the filter met the garbage */
 	assert_true(shmq_sub_position(s) <= GARBAGE_MSGS);
-	assert_int_equal(st.received + st.filtered + st.lost_overrun + st.lost_abandoned,
+	/* garbage may read as an expiry that passed: the reader skips those before the filter */
+	assert_int_equal(st.received + st.filtered + st.expired + st.lost_overrun +
+			     st.lost_abandoned,
 			 shmq_sub_position(s));
 	raw_chan_unmap(&rc);
 	raw_close(&r);
 	shmq_sub_close(s);
 	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
+/*
+ * A pattern handle skips expired messages on every channel and sums their
+ * count; shmq_sub_deliver_expired() turns that off on the channels it holds
+ * and on those it opens later.
+ */
+static void test_pattern_handle_skips_expired_messages_on_every_channel(void **state)
+{
+	struct shmq_client *c = fx_connect(*state);
+	struct shmq_sub_opts so = {.start = SHMQ_START_EARLIEST};
+	struct shmq_msg_opts old = {.fields = SHMQ_F_EXPIRY, .expiry_ns = 1};
+	struct shmq_sub_counts st;
+	struct shmq_sub_stats ss;
+	struct shmq_sub *s, *s2;
+	struct shmq_pub *p;
+	struct shmq_msg m;
+
+	fx_channel_create(c, "xp.a", 512, SHMQ_POLICY_DROP);
+	p = pub_open(c, "xp.a");
+	assert_int_equal(shmq_publish_opts(p, "gone", 4, &old, 0, NULL), 0);
+	assert_int_equal(shmq_publish(p, "kept", 4, 0, NULL), 0);
+	shmq_pub_close(p);
+	assert_int_equal(shmq_sub_open_pattern(c, "xp.*", &so, &s), 0);
+	assert_int_equal(shmq_sub_open_pattern(c, "xp.*", &so, &s2), 0);
+	assert_int_equal(shmq_sub_deliver_expired(s2, 1), 0);
+	fx_channel_create(c, "xp.b", 512, SHMQ_POLICY_DROP);
+	p = pub_open(c, "xp.b");
+	assert_int_equal(shmq_publish_opts(p, "gone", 4, &old, 0, NULL), 0);
+	shmq_pub_close(p);
+
+	assert_int_equal(shmq_recv(s, &m, 2000000000), 0);
+	assert_memory_equal(m.data, "kept", 4);
+	assert_int_equal(shmq_recv(s, &m, 200000000), -SHMQ_ETIMEDOUT);
+	shmq_sub_counts(s, &st);
+	shmq_sub_stats(s, &ss);
+	assert_int_equal(st.expired, 2);
+	assert_int_equal(ss.expired, 2);
+	assert_int_equal(st.received, 1);
+	assert_int_equal(st.lost_overrun + st.lost_abandoned, 0);
+
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(shmq_recv(s2, &m, 2000000000), 0);
+		assert_int_equal(m.len, 4);
+	}
+	shmq_sub_counts(s2, &st);
+	assert_int_equal(st.expired, 0);
+	assert_int_equal(st.received, 3);
+	shmq_sub_close(s2);
+	shmq_sub_close(s);
 	shmq_disconnect(c);
 }
 
@@ -947,6 +1000,7 @@ int main(void)
 	    T(test_each_filter_kind_delivers_what_passes_and_counts_the_rest),
 	    T(test_key_filter_over_a_million_messages_delivers_exactly_its_keys),
 	    T(test_filter_survives_garbage_header_fields),
+	    T(test_pattern_handle_skips_expired_messages_on_every_channel),
 	    T(test_bad_patterns_and_filters_get_distinct_errors),
 	    T(test_pattern_watches_again_after_a_daemon_restart),
 	    T(test_a_connection_holds_at_most_64_pattern_subscriptions),

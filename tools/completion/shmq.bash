@@ -22,20 +22,22 @@ _shmq()
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
 	local cmd="" i nargs=0
 	local global="--socket --help --version"
-	local chan="--capacity --max-message --policy --publishers --numa --no-timestamps"
+	local chan="--capacity --max-message --policy --publishers --numa --no-timestamps
+		--dedupe-slots"
 	local pub="--create --null --length-prefixed --json --file --count --rate --key --header
-		--msg-id --corr-id --content-type --reply-to"
+		--msg-id --corr-id --content-type --reply-to --ttl"
 	local sub="--create --wait-channel --from --last --count --timeout --exit-at-end --wait
 		--group --ack --format --json --raw --length-prefixed --key --key-prefix --header
-		--content-type"
-	local cmds="ls list create rm remove delete info repair pub publish sub subscribe groups group help"
+		--content-type --expired"
+	local cmds="ls list create rm remove delete info repair pub publish sub subscribe groups group
+		request reply help"
 
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
 		-s | --socket | --capacity | --max-message | --policy | --publishers | --numa | \
 			-n | --count | --from | --last | -t | --timeout | --wait | -f | --format | \
 			-F | --file | --rate | -k | --key | -H | --header | --msg-id | --corr-id | \
-			--content-type | --reply-to | --key-prefix)
+			--content-type | --reply-to | --key-prefix | --ttl | --exec | --dedupe-slots)
 			((i++)) ;;
 		-*) ;;
 		*)
@@ -62,7 +64,8 @@ _shmq()
 	-t | --timeout) COMPREPLY=($(compgen -W "1s 500ms 10s 1m" -- "$cur")); return ;;
 	--reply-to) COMPREPLY=($(compgen -W "$(_shmq_channels)" -- "$cur")); return ;;
 	--capacity | --max-message | -n | --count | --last | -f | --format | --rate | \
-		-k | --key | -H | --header | --msg-id | --corr-id | --content-type | --key-prefix)
+		-k | --key | -H | --header | --msg-id | --corr-id | --content-type | --key-prefix | --ttl | \
+		--exec | --dedupe-slots)
 		return ;;
 	esac
 
@@ -81,6 +84,8 @@ _shmq()
 		pub) COMPREPLY=($(compgen -W "$global $chan $pub" -- "$cur")) ;;
 		sub) COMPREPLY=($(compgen -W "$global $chan $sub" -- "$cur")) ;;
 		ls | info) COMPREPLY=($(compgen -W "$global --json" -- "$cur")) ;;
+		request) COMPREPLY=($(compgen -W "$global --timeout" -- "$cur")) ;;
+		reply) COMPREPLY=($(compgen -W "$global --echo --exec --count" -- "$cur")) ;;
 		*) COMPREPLY=($(compgen -W "$global" -- "$cur")) ;;
 		esac
 		return
@@ -88,7 +93,7 @@ _shmq()
 
 	case $cmd in
 	help) ((nargs == 0)) && COMPREPLY=($(compgen -W "$cmds" -- "$cur")) ;;
-	rm | info | repair | pub | sub | groups)
+	rm | info | repair | pub | sub | groups | request | reply)
 		((nargs == 0)) && COMPREPLY=($(compgen -W "$(_shmq_channels)" -- "$cur")) ;;
 	group)
 		((nargs == 0)) && COMPREPLY=($(compgen -W "rm" -- "$cur"))

@@ -8,7 +8,7 @@ function __shmq_channels
     shmq ls 2>/dev/null | string replace -r ' .*' ''
 end
 
-set -l cmds ls list create rm remove delete info repair pub publish sub subscribe groups group help
+set -l cmds ls list create rm remove delete info repair pub publish sub subscribe groups group request reply help
 set -l chancmds create pub publish sub subscribe
 set -l pubcmds pub publish
 set -l subcmds sub subscribe
@@ -23,10 +23,12 @@ complete -c shmq -n "not __fish_seen_subcommand_from $cmds" -a 'pub publish' -d 
 complete -c shmq -n "not __fish_seen_subcommand_from $cmds" -a 'sub subscribe' -d 'print messages'
 complete -c shmq -n "not __fish_seen_subcommand_from $cmds" -a groups -d "show a channel's consumer groups"
 complete -c shmq -n "not __fish_seen_subcommand_from $cmds" -a group -d 'delete a consumer group (group rm)'
+complete -c shmq -n "not __fish_seen_subcommand_from $cmds" -a request -d 'publish a request and print its reply'
+complete -c shmq -n "not __fish_seen_subcommand_from $cmds" -a reply -d 'answer requests'
 complete -c shmq -n "not __fish_seen_subcommand_from $cmds" -a help -d 'print help'
 complete -c shmq -n "__fish_seen_subcommand_from group; and not __fish_seen_subcommand_from rm" -a rm -d 'delete a consumer group'
 complete -c shmq -n "__fish_seen_subcommand_from help" -a "$cmds"
-complete -c shmq -n "__fish_seen_subcommand_from rm remove delete info repair groups $pubcmds $subcmds" -a '(__shmq_channels)'
+complete -c shmq -n "__fish_seen_subcommand_from rm remove delete info repair groups request reply $pubcmds $subcmds" -a '(__shmq_channels)'
 
 complete -c shmq -s s -l socket -r -F -d "shmqd's control socket"
 complete -c shmq -s h -l help -d 'print help'
@@ -38,9 +40,10 @@ complete -c shmq -n "__fish_seen_subcommand_from $chancmds" -l policy -x -a 'blo
 complete -c shmq -n "__fish_seen_subcommand_from $chancmds" -l publishers -x -a 'one many' -d 'one exclusive publisher or many'
 complete -c shmq -n "__fish_seen_subcommand_from $chancmds" -l numa -x -a 'none local' -d 'NUMA node of the ring'
 complete -c shmq -n "__fish_seen_subcommand_from $chancmds" -l no-timestamps -d 'messages carry no publish time'
+complete -c shmq -n "__fish_seen_subcommand_from $chancmds" -l dedupe-slots -x -d 'refuse repeated msg ids: table slots'
 
 complete -c shmq -n "__fish_seen_subcommand_from $pubcmds $subcmds" -s c -l create -d 'create the channel if missing'
-complete -c shmq -n "__fish_seen_subcommand_from $pubcmds $subcmds" -s n -l count -x -d 'this many messages'
+complete -c shmq -n "__fish_seen_subcommand_from $pubcmds $subcmds reply" -s n -l count -x -d 'this many messages'
 complete -c shmq -n "__fish_seen_subcommand_from $pubcmds $subcmds" -s L -l length-prefixed -d 'length-prefixed frames'
 complete -c shmq -n "__fish_seen_subcommand_from $pubcmds" -s 0 -l null -d 'stdin holds NUL-terminated messages'
 complete -c shmq -n "__fish_seen_subcommand_from $pubcmds" -s j -l json -d 'stdin holds JSON lines as sub --json writes'
@@ -56,7 +59,11 @@ complete -c shmq -n "__fish_seen_subcommand_from $pubcmds" -l reply-to -x -a '(_
 complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -s w -l wait-channel -d 'wait for the channel to be created'
 complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -l from -x -a 'earliest latest last' -d 'where to start'
 complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -l last -x -d 'start at the last N messages'
-complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -s t -l timeout -x -a '500ms 1s 10s 1m' -d 'exit 3 after this long'
+complete -c shmq -n "__fish_seen_subcommand_from $subcmds request" -s t -l timeout -x -a '500ms 1s 10s 1m' -d 'exit 3 after this long'
+complete -c shmq -n "__fish_seen_subcommand_from $pubcmds" -l ttl -x -d 'each message expires this long after it is published'
+complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -l expired -d 'print expired messages too'
+complete -c shmq -n "__fish_seen_subcommand_from reply" -l echo -d "reply with the request's payload"
+complete -c shmq -n "__fish_seen_subcommand_from reply" -l exec -x -d 'reply with what a shell command prints'
 complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -s e -l exit-at-end -d 'exit once no further message is ready'
 complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -l wait -x -a 'spin-sleep spin sleep event' -d 'how the reader waits'
 complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -l group -x -d 'take messages as a member of this consumer group'
