@@ -247,7 +247,23 @@ SHMQ_EXPORT int shmq_request(struct shmq_requester *r, const void *data, uint32_
 
 		left = now >= deadline ? 0 : (int64_t)(deadline - now);
 	}
-	err = reply_next(r, id, msg, left);
+	for (;;) {
+		err = reply_next(r, id, msg, left);
+		if (err || msg->len > buf_len)
+			break;
+		memcpy(buf, msg->data, msg->len);
+		/* the inbox is a drop channel: the copy counts only if it is
+		 * intact; one overwritten meanwhile is lost, and another
+		 * responder's reply may still come */
+		if (!shmq_msg_verify(r->inbox, msg))
+			break;
+		r->dropped++;
+		if (timeout_ns > 0) {
+			uint64_t now = wait_now_ns();
+
+			left = now >= deadline ? 0 : (int64_t)(deadline - now);
+		}
+	}
 	if (err == -SHMQ_EAGAIN)
 		err = -SHMQ_ETIMEDOUT;
 	at = corr_find(r, id);
@@ -257,10 +273,6 @@ SHMQ_EXPORT int shmq_request(struct shmq_requester *r, const void *data, uint32_
 		return err;
 	if (msg->len > buf_len)
 		return -SHMQ_ETOOBIG; /* msg->len says how much it needs */
-	memcpy(buf, msg->data, msg->len);
-	/* the inbox is a drop channel: the copy counts only if it is intact */
-	if (shmq_msg_verify(r->inbox, msg))
-		return -SHMQ_EOVERRUN;
 	msg->data = buf;
 	msg->ext = NULL;
 	msg->ext_bytes = 0;

@@ -637,8 +637,9 @@ void shmq_requester_close(struct shmq_requester *r);
  * counted: do not mix it with shmq_request_send() on one requester.
  * -SHMQ_ENOREADER at once if nobody reads the channel, -SHMQ_ETIMEDOUT,
  * -SHMQ_ETOOBIG if the reply exceeds buf_len (msg->len says its size;
- * the reply is consumed), -SHMQ_EOVERRUN if the inbox overwrote the reply
- * while it was copied (the requester read too slowly).
+ * the reply is consumed). A reply the inbox overwrote while it was copied
+ * (the inbox is a drop ring) is lost and counted as dropped; the call
+ * waits on for another reply to the same request until timeout_ns.
  */
 int shmq_request(struct shmq_requester *r, const void *data, uint32_t len,
 		 const struct shmq_msg_opts *opts, void *buf, size_t buf_len, struct shmq_msg *msg,

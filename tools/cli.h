@@ -6,6 +6,7 @@
 #ifndef TOOLS_CLI_H
 #define TOOLS_CLI_H
 
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -103,6 +104,12 @@ int cmd_reply(struct shmq_client *c, const char *name, const struct opts *o);
 
 /* shmq sub --group: the same, as a member of a consumer group (sub_group.c). */
 int cmd_sub_group(struct shmq_client *c, const char *name, const struct opts *o);
+
+/* For sub and sub --group (sub.c): the signal that asks the loop to end
+ * (SIGINT, SIGTERM; 0: none), its handlers installed, the monotonic clock. */
+extern volatile sig_atomic_t stop_signal;
+void signals_install(void);
+uint64_t now_ns(void);
 
 /* Help: the overview, or one command's (0, or -1 for an unknown command). */
 void help_overview(FILE *f);

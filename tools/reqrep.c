@@ -15,13 +15,6 @@
 
 #include "cli.h"
 
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig)
-{
-	stop_signal = sig;
-}
-
 static int64_t timeout_ns(const struct opts *o)
 {
 	return o->timeout_s < 0 ? -1 : (int64_t)(o->timeout_s * 1e9);
@@ -119,9 +112,7 @@ int cmd_reply(struct shmq_client *c, const char *name, const struct opts *o)
 		fprintf(stderr, "shmq: reply: give one of --echo and --exec CMD\n");
 		return CLI_USAGE;
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGPIPE, SIG_IGN);
+	signals_install();
 	err = shmq_sub_open(c, name, &so, &s);
 	if (err)
 		return cli_fail("reply", name, err, o);

@@ -52,7 +52,7 @@ struct sub_run {
 	bool pattern; /* name is a subject pattern */
 };
 
-static volatile sig_atomic_t stop_signal;
+volatile sig_atomic_t stop_signal;
 
 static void on_signal(int sig)
 {
@@ -64,7 +64,7 @@ static void on_signal(int sig)
  * write in progress finish, so that what was received still goes out. A
  * closed pipe is an EPIPE, not a death.
  */
-static void signals_install(void)
+void signals_install(void)
 {
 	struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
 
@@ -74,7 +74,7 @@ static void signals_install(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-static uint64_t now_ns(void)
+uint64_t now_ns(void)
 {
 	struct timespec ts;
 
