@@ -633,35 +633,57 @@ static int committer_main(void *arg)
  * looks after the publisher went on agree, and the publisher's return
  * says the same. One inside its commit past stuck_ns is reported to stop.
  */
-static void cut_while_committing(bool pause_in_commit)
+/*
+ * A channel of policy in f with one publisher, entry 0, a child process
+ * (its pid returned) that claims and stops at its pause point (inside its
+ * commit, or before it), the pause words in *sh, shared with it.
+ */
+static pid_t committer_paused(struct fx *f, uint32_t policy, bool pause_in_commit,
+			      _Atomic uint32_t **sh)
 {
-	_Atomic uint32_t *sh =
-	    mmap(NULL, 64, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	struct read_result a = {0}, b = {0};
-	struct log_cursor ca = {0, 0}, cb = {0, 0};
-	uint32_t pids[MAX_PUBS] = {0};
-	struct log_repair rep = {0};
-	struct log_repair_out out;
 	struct committer k;
 	uint64_t since;
 	pid_t pid;
-	int st;
-	struct fx f;
 
-	assert_true(sh != MAP_FAILED);
-	pause_at = &sh[0];
-	pause_state = &sh[8];
-	assert_int_equal(fx_make(&f, 0, 100, DROP), 0);
-	fx_pub_add(&f, 0, 1);
-	k = (struct committer){.f = &f, .pause_in_commit = pause_in_commit};
+	*sh = mmap(NULL, 64, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(*sh != MAP_FAILED);
+	pause_at = &(*sh)[0];
+	pause_state = &(*sh)[8];
+	assert_int_equal(fx_make(f, 0, 100, policy), 0);
+	fx_pub_add(f, 0, 1);
+	k = (struct committer){.f = f, .pause_in_commit = pause_in_commit};
 	pid = spawn(committer_main, &k);
 	assert_true(pid > 0);
-	pids[0] = (uint32_t)pid;
 	since = wait_now_ns();
 	while (!atomic_load_explicit(pause_state, memory_order_acquire)) {
 		assert_true(wait_now_ns() - since < HANG_NS);
 		nap_us(100);
 	}
+	return pid;
+}
+
+static void committer_done(struct fx *f, _Atomic uint32_t *sh)
+{
+	fx_free(f);
+	munmap(sh, 64);
+	pause_at = NULL;
+	pause_state = NULL;
+}
+
+static void cut_while_committing(bool pause_in_commit)
+{
+	struct read_result a = {0}, b = {0};
+	struct log_cursor ca = {0, 0}, cb = {0, 0};
+	uint32_t pids[MAX_PUBS] = {0};
+	struct log_repair rep = {0};
+	struct log_repair_out out;
+	_Atomic uint32_t *sh;
+	pid_t pid;
+	int st;
+	struct fx f;
+
+	pid = committer_paused(&f, DROP, pause_in_commit, &sh);
+	pids[0] = (uint32_t)pid;
 	/* the daemon: first look, then past stuck_ns */
 	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1000, 100, pid_alive, NULL, &out);
 	assert_int_equal(out.abandoned, 0);
@@ -686,10 +708,7 @@ static void cut_while_committing(bool pause_in_commit)
 	assert_int_equal(b.received, pause_in_commit ? 1 : 0);
 	assert_int_equal(b.lost, pause_in_commit ? 0 : 1);
 	assert_int_equal(atomic_load(&f.v.ctl->abandoned), pause_in_commit ? 0 : 1);
-	fx_free(&f);
-	munmap(sh, 64);
-	pause_at = NULL;
-	pause_state = NULL;
+	committer_done(&f, sh);
 }
 
 static void test_cut_racing_a_commit_gives_every_reader_the_same_answer(void **state)
@@ -709,32 +728,17 @@ static void test_cut_racing_a_commit_gives_every_reader_the_same_answer(void **s
  */
 static void cut_then_killed_inside_its_commit(bool via_gone)
 {
-	_Atomic uint32_t *sh =
-	    mmap(NULL, 64, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	struct read_result a = {0};
 	struct log_cursor ca = {0, 0};
 	uint32_t pids[MAX_PUBS] = {0};
 	struct log_repair rep = {0};
 	struct log_repair_out out;
-	struct committer k;
-	uint64_t since;
+	_Atomic uint32_t *sh;
 	pid_t pid;
 	struct fx f;
 
-	assert_true(sh != MAP_FAILED);
-	pause_at = &sh[0];
-	pause_state = &sh[8];
-	assert_int_equal(fx_make(&f, 0, 100, BLOCK), 0);
-	fx_pub_add(&f, 0, 1);
-	k = (struct committer){.f = &f, .pause_in_commit = true};
-	pid = spawn(committer_main, &k);
-	assert_true(pid > 0);
+	pid = committer_paused(&f, BLOCK, true, &sh);
 	pids[0] = (uint32_t)pid;
-	since = wait_now_ns();
-	while (!atomic_load_explicit(pause_state, memory_order_acquire)) {
-		assert_true(wait_now_ns() - since < HANG_NS);
-		nap_us(100);
-	}
 	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1000, 100, pid_alive, NULL, &out);
 	log_repair_step(&f.v, f.peers, fx_rep(&f, &rep), pids, 1100, 100, pid_alive, NULL, &out);
 	assert_int_equal(out.abandoned, 0);
@@ -755,10 +759,7 @@ static void cut_then_killed_inside_its_commit(bool via_gone)
 	assert_int_equal(a.received, 0);
 	assert_int_equal(a.lost, 1);
 	assert_int_equal(atomic_load(&f.v.ctl->abandoned), 1);
-	fx_free(&f);
-	munmap(sh, 64);
-	pause_at = NULL;
-	pause_state = NULL;
+	committer_done(&f, sh);
 }
 
 static void test_a_cut_publisher_killed_inside_its_commit_is_given_up(void **state)
