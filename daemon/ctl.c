@@ -519,6 +519,18 @@ static void say_holder(int fd, const char *path)
  * remove a stale one. Anything else at the path (a regular file, such as a
  * config file named by mistake, or a directory) is refused and left alone.
  */
+/* The address of path: 0, or -SHMQ_EINVAL (errno ENAMETOOLONG) if it does not fit. */
+static int path_addr(const char *path, struct sockaddr_un *sa)
+{
+	*sa = (struct sockaddr_un){.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa->sun_path)) {
+		errno = ENAMETOOLONG;
+		return -SHMQ_EINVAL;
+	}
+	strcpy(sa->sun_path, path);
+	return 0;
+}
+
 /* A connection to whoever listens at sa, or -1: nobody (or no socket). */
 static int path_connect(const struct sockaddr_un *sa)
 {
@@ -533,12 +545,11 @@ static int path_connect(const struct sockaddr_un *sa)
 
 bool ctl_path_served(const char *path)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sockaddr_un sa;
 	int fd;
 
-	if (strlen(path) >= sizeof(sa.sun_path))
+	if (path_addr(path, &sa))
 		return false;
-	strcpy(sa.sun_path, path);
 	fd = path_connect(&sa);
 	if (fd < 0)
 		return false;
@@ -573,15 +584,13 @@ static int claim_path(const struct sockaddr_un *sa)
 int ctl_open(struct ctl **out, const char *path, int epfd, struct registry *reg,
 	     const struct config *cfg)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sockaddr_un sa;
 	struct ctl *c;
-	int err = -SHMQ_ESYS;
+	int err = path_addr(path, &sa);
 
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		errno = ENAMETOOLONG;
-		return -SHMQ_EINVAL;
-	}
-	strcpy(sa.sun_path, path);
+	if (err)
+		return err;
+	err = -SHMQ_ESYS;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -SHMQ_ENOMEM;
