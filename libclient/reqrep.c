@@ -194,10 +194,27 @@ static uint64_t reply_corr(const struct shmq_msg *m)
  * The next reply whose corr_id is want (0: any of ours), into msg (a view
  * of the inbox). Others are dropped and counted.
  */
+/* When timeout_ns (as shmq_recv() takes it) runs out; 0 for none. */
+static uint64_t deadline_of(int64_t timeout_ns)
+{
+	return timeout_ns > 0 ? wait_now_ns() + (uint64_t)timeout_ns : 0;
+}
+
+/* What is left of timeout_ns at deadline: 0 once passed; <= 0 stays as it is. */
+static int64_t time_left(int64_t timeout_ns, uint64_t deadline)
+{
+	uint64_t now;
+
+	if (timeout_ns <= 0)
+		return timeout_ns;
+	now = wait_now_ns();
+	return now >= deadline ? 0 : (int64_t)(deadline - now);
+}
+
 static int reply_next(struct shmq_requester *r, uint64_t want, struct shmq_msg *msg,
 		      int64_t timeout_ns)
 {
-	uint64_t deadline = timeout_ns > 0 ? wait_now_ns() + (uint64_t)timeout_ns : 0;
+	uint64_t deadline = deadline_of(timeout_ns);
 	int64_t left = timeout_ns;
 	int err;
 
@@ -211,13 +228,9 @@ static int reply_next(struct shmq_requester *r, uint64_t want, struct shmq_msg *
 		if (want ? id == want : corr_find(r, id) >= 0)
 			return 0;
 		r->dropped++;
-		if (timeout_ns > 0) {
-			uint64_t now = wait_now_ns();
-
-			left = now >= deadline ? 0 : (int64_t)(deadline - now);
-			if (!left)
-				return -SHMQ_ETIMEDOUT;
-		}
+		left = time_left(timeout_ns, deadline);
+		if (timeout_ns > 0 && !left)
+			return -SHMQ_ETIMEDOUT;
 	}
 }
 
@@ -232,7 +245,7 @@ SHMQ_EXPORT int shmq_request(struct shmq_requester *r, const void *data, uint32_
 			     const struct shmq_msg_opts *opts, void *buf, size_t buf_len,
 			     struct shmq_msg *msg, int64_t timeout_ns)
 {
-	uint64_t id, deadline = timeout_ns > 0 ? wait_now_ns() + (uint64_t)timeout_ns : 0;
+	uint64_t id, deadline = deadline_of(timeout_ns);
 	int64_t left;
 	int err, at;
 
@@ -241,12 +254,7 @@ SHMQ_EXPORT int shmq_request(struct shmq_requester *r, const void *data, uint32_
 	err = request_publish(r, data, len, opts, timeout_ns, &id);
 	if (err)
 		return err;
-	left = timeout_ns;
-	if (timeout_ns > 0) {
-		uint64_t now = wait_now_ns();
-
-		left = now >= deadline ? 0 : (int64_t)(deadline - now);
-	}
+	left = time_left(timeout_ns, deadline);
 	for (;;) {
 		err = reply_next(r, id, msg, left);
 		if (err || msg->len > buf_len)
@@ -258,11 +266,7 @@ SHMQ_EXPORT int shmq_request(struct shmq_requester *r, const void *data, uint32_
 		if (!shmq_msg_verify(r->inbox, msg))
 			break;
 		r->dropped++;
-		if (timeout_ns > 0) {
-			uint64_t now = wait_now_ns();
-
-			left = now >= deadline ? 0 : (int64_t)(deadline - now);
-		}
+		left = time_left(timeout_ns, deadline);
 	}
 	if (err == -SHMQ_EAGAIN)
 		err = -SHMQ_ETIMEDOUT;
