@@ -6,7 +6,9 @@
  * group's reader entry and segment read-write. While messages are ready no
  * system call is made; a member with nothing to take sleeps on the
  * channel's wake_seq after the wake_needed handshake (no reader mark: all
- * members share one slot), at most MEMBER_SLEEP_NS so that dead members and
+ * members share one slot) when it is the group's watcher, else on the
+ * group's idle_seq (one wake per message, not one per member), at most
+ * MEMBER_SLEEP_NS so that dead members and
  * passed deadlines are found by its scan; one stopped by max_pending sleeps
  * on the group's wake_seq, which acks bump. A handle is used by one thread
  * at a time; members of one group may run in any threads or processes.
@@ -27,6 +29,7 @@
 #define SCAN_IDLE_NS 1000000	  /* an idle member scans for redeliveries this often */
 #define DLQ_RETRY_NS 10000000	  /* a dead letter without room waits this long */
 #define MEMBER_CHECK_NS 100000000 /* an idle member asks after the daemon this often */
+#define WATCH_LEASE_MS 25	  /* > 2 MEMBER_SLEEP_NS: a live watcher renews it in time */
 
 struct shmq_member {
 	struct shmq_client *client;
@@ -41,6 +44,7 @@ struct shmq_member {
 	uint64_t scanned_ns; /* when an idle look last scanned */
 	uint64_t noack_pos;  /* SHMQ_GROUP_NOACK: the view out, acked at the next call */
 	uint64_t checked_ns; /* when an idle look last asked after the daemon */
+	uint64_t watch;	     /* our group_hdr.watcher word while we watch, else 0 */
 	bool noack_held;
 	struct group_take t;
 	struct client_handle h; /* resumed after a daemon restart */
@@ -378,27 +382,112 @@ static int sleep_full(struct shmq_member *mb, int64_t left)
 	return r;
 }
 
+/* Milliseconds since the group's epoch, as the watcher's lease counts them. */
+static uint32_t watch_ms(const struct shmq_member *mb, uint64_t now_ns)
+{
+	return now_ns > mb->gv.epoch_ns ? (uint32_t)((now_ns - mb->gv.epoch_ns) / 1000000) : 0;
+}
+
+static bool lease_over(const struct shmq_member *mb, uint64_t w, uint64_t now_ns)
+{
+	return (int32_t)((uint32_t)(w >> 32) - watch_ms(mb, now_ns)) < 0;
+}
+
+/* Nothing can be taken now? A hint: a record past dispatch means there is work. */
+static bool nothing_ready(const struct shmq_member *mb)
+{
+	/* relaxed: a hint; acquire on the tail as the readers' look */
+	return atomic_load_explicit(&mb->gv.g->dispatch_bytes, memory_order_relaxed) >=
+	       atomic_load_explicit(&mb->m.v.data->tail_bytes, memory_order_acquire);
+}
+
 /*
- * Nothing to take: the wake_needed handshake of sub.c's sleep_announce()
- * without a mark, then one more look and a bounded sleep on wake_seq.
+ * Become the group's watcher, or stay it with a new lease: false while
+ * another member's lease runs.
+ */
+static bool watch_take(struct shmq_member *mb, uint64_t now_ns)
+{
+	_Atomic uint64_t *wp = &mb->gv.g->watcher;
+	uint64_t w = atomic_load_explicit(wp, memory_order_relaxed);
+	uint64_t mine =
+	    (uint64_t)(mb->gv.member + 1) | (uint64_t)(watch_ms(mb, now_ns) + WATCH_LEASE_MS) << 32;
+
+	if (w && (uint32_t)w != mb->gv.member + 1 && !lease_over(mb, w, now_ns))
+		return false;
+	/* seq_cst: one order with the sleepers' idle_waiters++ and watcher load */
+	if (!atomic_compare_exchange_strong_explicit(wp, &w, mine, memory_order_seq_cst,
+						     memory_order_relaxed))
+		return false;
+	mb->watch = mine;
+	return true;
+}
+
+/*
+ * Leaving a wait that slept: give the watcher's role up, and while nobody
+ * watches, wake one member asleep on idle_seq (it takes the next message
+ * or watches).
+ */
+static void idle_hand_over(struct shmq_member *mb)
+{
+	struct group_hdr *g = mb->gv.g;
+	uint64_t w = mb->watch;
+
+	mb->watch = 0;
+	/* seq_cst: the clear (or the load) comes before the idle_waiters load,
+	 * the Dekker pair of sleep_following(); a lease taken over fails the CAS */
+	if (w)
+		atomic_compare_exchange_strong_explicit(&g->watcher, &w, 0, memory_order_seq_cst,
+							memory_order_relaxed);
+	else if (atomic_load_explicit(&g->watcher, memory_order_seq_cst))
+		return;
+	if (atomic_load_explicit(&g->idle_waiters, memory_order_seq_cst)) {
+		/* release: the new sequence before the wake; the futex compares it */
+		atomic_fetch_add_explicit(&g->idle_seq, 1, memory_order_release);
+		wait_wake(&g->idle_seq, 1);
+	}
+}
+
+/* Idle while another member watches: sleep on idle_seq until handed over. */
+static void sleep_following(struct shmq_member *mb, int64_t left)
+{
+	struct group_hdr *g = mb->gv.g;
+	uint32_t seq = atomic_load_explicit(&g->idle_seq, memory_order_seq_cst);
+	uint64_t w;
+
+	/* seq_cst: counted before the watcher is looked at; pairs with idle_hand_over() */
+	atomic_fetch_add_explicit(&g->idle_waiters, 1, memory_order_seq_cst);
+	w = atomic_load_explicit(&g->watcher, memory_order_seq_cst);
+	if (w && !lease_over(mb, w, wait_now_ns()) && nothing_ready(mb))
+		wait_futex(&g->idle_seq, seq, left);
+	atomic_fetch_sub_explicit(&g->idle_waiters, 1, memory_order_seq_cst);
+}
+
+/*
+ * Nothing to take: the watcher makes the wake_needed handshake of sub.c's
+ * sleep_announce() without a mark, then one more look and a bounded sleep
+ * on wake_seq; another member sleeps on idle_seq.
  */
 static void sleep_idle(struct shmq_member *mb, int64_t left)
 {
 	struct wake_hdr *w = mb->m.v.wake;
-	uint32_t seq = atomic_load_explicit(&w->wake_seq, memory_order_seq_cst);
+	uint32_t seq;
 	bool fenced;
+
+	if (left < 0 || left > MEMBER_SLEEP_NS)
+		left = MEMBER_SLEEP_NS;
+	if (!watch_take(mb, wait_now_ns())) {
+		sleep_following(mb, left);
+		return;
+	}
+	seq = atomic_load_explicit(&w->wake_seq, memory_order_seq_cst);
 
 	/* seq_cst, after the wake_seq load: pairs with the publisher's load
 	 * and exchange in finish() (log.c), as in sub.c. */
 	atomic_store_explicit(&w->wake_needed, 1, memory_order_seq_cst);
 	atomic_thread_fence(memory_order_seq_cst);
 	fenced = log_sleep_fence();
-	/* relaxed: a hint; a record past dispatch means there is work. */
-	if (atomic_load_explicit(&mb->gv.g->dispatch_bytes, memory_order_relaxed) <
-	    atomic_load_explicit(&mb->m.v.data->tail_bytes, memory_order_acquire))
+	if (!nothing_ready(mb))
 		return;
-	if (left < 0 || left > MEMBER_SLEEP_NS)
-		left = MEMBER_SLEEP_NS;
 	if (!fenced && left > FULL_SLEEP_NS)
 		left = FULL_SLEEP_NS;
 	wait_futex(&w->wake_seq, seq, left);
@@ -427,7 +516,7 @@ static bool channel_ended(struct shmq_member *mb, int *err)
 	return *err != 0;
 }
 
-static int wait_take(struct shmq_member *mb, int64_t timeout_ns)
+static int wait_take_loop(struct shmq_member *mb, int64_t timeout_ns, bool *slept)
 {
 	uint64_t start = 0, now;
 	int r, err;
@@ -458,8 +547,20 @@ static int wait_take(struct shmq_member *mb, int64_t timeout_ns)
 				return r;
 		} else {
 			sleep_idle(mb, timeout_ns < 0 ? -1 : timeout_ns - (int64_t)(now - start));
+			*slept = true;
 		}
 	}
+}
+
+/* A message taken (1), or why not; a wait that slept hands the watch over. */
+static int wait_take(struct shmq_member *mb, int64_t timeout_ns)
+{
+	bool slept = false;
+	int r = wait_take_loop(mb, timeout_ns, &slept);
+
+	if (slept)
+		idle_hand_over(mb);
+	return r;
 }
 
 static void fill(struct shmq_member *mb, struct shmq_msg *msg)

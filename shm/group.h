@@ -117,7 +117,11 @@ struct group_hdr {
 	uint8_t pad1[48];
 	alignas(64) _Atomic uint32_t wake_seq; /* members waiting for an ack sleep on it */
 	_Atomic uint32_t waiters;	       /* members asleep on wake_seq */
-	uint8_t pad2[56];
+	/* the idle member asleep on the channel: row + 1 | lease end ms << 32; 0 none */
+	_Atomic uint64_t watcher;
+	_Atomic uint32_t idle_seq;     /* the other idle members sleep on it */
+	_Atomic uint32_t idle_waiters; /* members asleep on idle_seq */
+	uint8_t pad2[40];
 	alignas(64) _Atomic uint64_t delivered; /* deliveries, first and again */
 	_Atomic uint64_t redelivered;		/* deliveries after the first */
 	_Atomic uint64_t acked;
@@ -143,6 +147,9 @@ static_assert(offsetof(struct group_hdr, epoch_ns) == 56, "shm ABI");
 static_assert(offsetof(struct group_hdr, dispatch_bytes) == 64, "shm ABI");
 static_assert(offsetof(struct group_hdr, dispatch_pos) == 72, "shm ABI");
 static_assert(offsetof(struct group_hdr, wake_seq) == 128, "shm ABI");
+static_assert(offsetof(struct group_hdr, watcher) == 136, "shm ABI");
+static_assert(offsetof(struct group_hdr, idle_seq) == 144, "shm ABI");
+static_assert(offsetof(struct group_hdr, idle_waiters) == 148, "shm ABI");
 static_assert(offsetof(struct group_hdr, delivered) == 192, "shm ABI");
 static_assert(offsetof(struct group_hdr, redelivered) == 200, "shm ABI");
 static_assert(offsetof(struct group_hdr, acked) == 208, "shm ABI");

@@ -7,9 +7,11 @@
  * processes where the test is about processes; counts go through shared
  * memory (fx_shared_alloc) and are checked exactly.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1386,6 +1388,119 @@ static void test_dead_letter_waits_for_room_across_a_killed_member(void **state)
 	fx_shared_free(sh.acked, sh.bytes);
 }
 
+/*
+ * Idle members asleep: a message wakes one or two of them (the one that
+ * watches the channel, and the next to watch), not every member. Counted
+ * by the voluntary context switches of eight member threads: over a
+ * stretch of messages 10 ms apart against a stretch of the same length
+ * with none (the members' own 10 ms looks), the extra switches per
+ * message stay below four; with every member woken they are eight or
+ * more. Generous for a loaded machine: a member that misses the message
+ * only adds to the count.
+ */
+enum { IDLE_MEMBERS = 8, IDLE_MSGS = 60 };
+
+struct idle_member {
+	struct shmq_member *m;
+	pid_t tid;
+	_Atomic int *stop;
+	_Atomic unsigned got;
+};
+
+static void *idle_member_run(void *arg)
+{
+	struct idle_member *im = arg;
+	struct shmq_msg msg;
+
+	im->tid = gettid();
+	while (!atomic_load(im->stop)) {
+		int r = shmq_group_recv(im->m, &msg, 50 * MS_NS);
+		if (r == 0) {
+			assert_int_equal(shmq_ack(im->m, msg.offset), 0);
+			atomic_fetch_add(&im->got, 1);
+		} else if (r != -SHMQ_ETIMEDOUT) {
+			fail_msg("recv: %s", shmq_strerror(r));
+		}
+	}
+	return NULL;
+}
+
+static unsigned long switches(pid_t tid)
+{
+	char path[64], line[128];
+	unsigned long n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)tid);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		sscanf(line, "voluntary_ctxt_switches: %lu", &n);
+	fclose(f);
+	return n;
+}
+
+static unsigned long all_switches(const struct idle_member *im)
+{
+	unsigned long n = 0;
+
+	for (int i = 0; i < IDLE_MEMBERS; i++)
+		n += switches(im[i].tid);
+	return n;
+}
+
+/* Switches of all members over IDLE_MSGS stretches of 10 ms, a message at each start if pub. */
+static unsigned long stretch(const struct idle_member *im, struct shmq_pub *pub, uint64_t *v)
+{
+	unsigned long before = all_switches(im);
+
+	for (int i = 0; i < IDLE_MSGS; i++) {
+		if (pub)
+			fx_publish_u64(pub, (*v)++, 10 * SEC_NS);
+		usleep(10000);
+	}
+	return all_switches(im) - before;
+}
+
+static void test_a_message_wakes_one_idle_member_not_all(void **state)
+{
+	struct shmq_client *c = fx_connect(dmn(state));
+	struct shmq_group_opts o = {
+	    .flags = SHMQ_GROUP_CREATE, .start = SHMQ_START_EARLIEST, .wait = SHMQ_WAIT_SLEEP};
+	struct idle_member im[IDLE_MEMBERS] = {0};
+	pthread_t th[IDLE_MEMBERS];
+	_Atomic int stop = 0;
+	unsigned long quiet, busy;
+	unsigned got = 0;
+	uint64_t v = 0;
+	struct shmq_pub *p;
+
+	fx_channel_create(c, "g.idle", 1024, SHMQ_POLICY_BLOCK);
+	for (int i = 0; i < IDLE_MEMBERS; i++) {
+		im[i].m = join(c, "g.idle", "workers", &o);
+		im[i].stop = &stop;
+		assert_int_equal(pthread_create(&th[i], NULL, idle_member_run, &im[i]), 0);
+	}
+	p = pub_open(c, "g.idle");
+	usleep(100000); /* all asleep, each tid known */
+	quiet = stretch(im, NULL, &v);
+	busy = stretch(im, p, &v);
+	atomic_store(&stop, 1);
+	for (int i = 0; i < IDLE_MEMBERS; i++) {
+		pthread_join(th[i], NULL);
+		got += atomic_load(&im[i].got);
+		shmq_group_close(im[i].m);
+	}
+	assert_int_equal(got, IDLE_MSGS);
+	print_message("member switches: %lu without messages, %lu with %d messages\n", quiet, busy,
+		      IDLE_MSGS);
+	if (busy > quiet + 4 * IDLE_MSGS)
+		fail_msg("%.1f extra wake-ups per message for %d idle members",
+			 (double)(busy - quiet) / IDLE_MSGS, IDLE_MEMBERS);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 #define R(f) cmocka_unit_test_setup_teardown(f, daemon_setup, replace_teardown)
 #define H(f, conf)                                                                                 \
@@ -1418,6 +1533,7 @@ int main(void)
 	    T(test_dead_letter_of_a_killed_member),
 	    T(test_term_copies_to_the_dlq),
 	    T(test_dead_letter_waits_for_room_across_a_killed_member),
+	    T(test_a_message_wakes_one_idle_member_not_all),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
