@@ -408,6 +408,37 @@ static void other_rows(FILE *f, const struct results *rs, const char *group)
 	}
 }
 
+/*
+ * Durability: the disk floors, shmq's durable channels and other brokers'
+ * durable publish, each at its size; a row's note (a server's version and
+ * sync setting, the read file's size) replaces its description.
+ */
+static void durable_rows(FILE *f, const struct results *rs)
+{
+	char a[32], b[32], sz[32];
+	size_t i;
+
+	for (i = 0; i < rs->n; i++) {
+		const struct result *r = &rs->v[i];
+		double bps = r->rate * r->size_bytes;
+
+		if (strcmp(r->sc->group, "durable"))
+			continue;
+		fprintf(f, "  %-16s %6s  ", r->sc->name, size_label(r->size_bytes, sz, 32));
+		if (r->status != RES_OK)
+			print_status(f, r);
+		else if (r->sc->kind == KIND_LATENCY)
+			fprintf(f, "p50 %s ns  p99 %s ns  (%s)\n", fmt_ns(r->lat.p50_ns, a, 32),
+				fmt_ns(r->lat.p99_ns, b, 32), r->note[0] ? r->note : r->sc->desc);
+		else if (r->sc->flags & SC_GIB)
+			fprintf(f, "%.3f GB/s, 1 GiB in %.0f ms  (%s; %s)\n", bps / 1e9,
+				bps > 0 ? (double)(1u << 30) * 1e3 / bps : 0, r->sc->desc, r->note);
+		else
+			fprintf(f, "%s msgs/s  %.3f GB/s  (%s)\n", fmt_rate(r->rate, a, 32),
+				bps / 1e9, r->note[0] ? r->note : r->sc->desc);
+	}
+}
+
 /* The statistics counters on and compiled out, side by side, with the ratio. */
 static void counters_rows(FILE *f, const struct results *rs)
 {
@@ -501,8 +532,8 @@ void report_table(FILE *f, const struct results *rs)
 		other_rows(f, rs, "group");
 	}
 	if (group_sizes(rs, "durable", sizes)) {
-		fprintf(f, "\ndurable publish, 4 KiB, file system %s\n", in->disk_fs);
-		other_rows(f, rs, "durable");
+		fprintf(f, "\ndurable publish and read-back, file system %s\n", in->disk_fs);
+		durable_rows(f, rs);
 	}
 	fputc('\n', f);
 }

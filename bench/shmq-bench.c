@@ -36,6 +36,8 @@
 #define NO_ZMQ "ZeroMQ not found at build time (install libzmq3-dev and rebuild)"
 #define NO_IOX "iceoryx not found at build time (install libiceoryx-binding-c-dev and rebuild)"
 #define NO_URING "liburing not found at build time (install liburing-dev and rebuild)"
+#define NO_HIREDIS "hiredis not found at build time (install libhiredis-dev and rebuild)"
+#define NO_NATS "libnats not found at build time (install libnats-dev and rebuild)"
 
 #ifdef HAVE_ZMQ
 #define ZMQ_FN(f) f
@@ -52,11 +54,23 @@
 #else
 #define URING_FN(f) NULL
 #endif
+#ifdef HAVE_HIREDIS
+#define HIREDIS_FN(f) f
+#else
+#define HIREDIS_FN(f) NULL
+#endif
+#ifdef HAVE_NATS
+#define NATS_FN(f) f
+#else
+#define NATS_FN(f) NULL
+#endif
 
 #define PP KIND_PINGPONG
 #define ST KIND_STREAM
 #define SL SC_SLEEPS
 #define SU SC_SUMMARY
+#define LA KIND_LATENCY
+#define SV (SC_DISK | SC_SERVER)
 
 static const struct scenario scenarios[] = {
     {"pingpong", "raw-spin", PP, 0, base_spin_pingpong, NULL,
@@ -156,6 +170,25 @@ static const struct scenario scenarios[] = {
      "io_uring 4 KiB append linked with fdatasync, one at a time", SC_DISK},
     {"durable", "disk-batch", KIND_STREAM, 0, URING_FN(base_disk_batch), NO_URING,
      "io_uring 4 KiB appends, 32 in flight, fdatasync per MiB", SC_DISK},
+    {"durable", "disk-read", KIND_STREAM, 0, base_disk_read, NULL,
+     "pread 1 MiB pieces of a file dropped from the page cache, CRC-32C of every byte",
+     SC_DISK | SC_GIB},
+    {"durable", "redis-always", LA, 0, HIREDIS_FN(base_redis_always), NO_HIREDIS,
+     "XADD, AOF appendfsync always, one client, reply awaited", SV, 64},
+    {"durable", "redis-always", LA, 0, HIREDIS_FN(base_redis_always), NO_HIREDIS,
+     "XADD, AOF appendfsync always, one client, reply awaited", SV, 4096},
+    {"durable", "redis-everysec", ST, 0, HIREDIS_FN(base_redis_everysec), NO_HIREDIS,
+     "XADD, AOF appendfsync everysec, one client, pipelined 128 deep", SV, 64},
+    {"durable", "redis-everysec", ST, 0, HIREDIS_FN(base_redis_everysec), NO_HIREDIS,
+     "XADD, AOF appendfsync everysec, one client, pipelined 128 deep", SV, 4096},
+    {"durable", "js-ack", LA, 0, NATS_FN(base_js_ack), NO_NATS,
+     "JetStream file stream, publish waiting for its PubAck", SV, 64},
+    {"durable", "js-ack", LA, 0, NATS_FN(base_js_ack), NO_NATS,
+     "JetStream file stream, publish waiting for its PubAck", SV, 4096},
+    {"durable", "js-async", ST, 0, NATS_FN(base_js_async), NO_NATS,
+     "JetStream file stream, async publish, every PubAck awaited", SV, 64},
+    {"durable", "js-async", ST, 0, NATS_FN(base_js_async), NO_NATS,
+     "JetStream file stream, async publish, every PubAck awaited", SV, 4096},
     {"durable", "shmq-always", KIND_LATENCY, 1, NULL, NOT_YET_DURABLE, "sync=always confirms",
      SC_DISK},
     {"durable", "shmq-batch", KIND_STREAM, 1, NULL, NOT_YET_DURABLE, "sync=batch, 4 KiB", SC_DISK},
@@ -545,7 +578,12 @@ static uint64_t iters_for(const struct opts *o, const struct scenario *sc, uint3
 	if (o->iters)
 		return o->iters;
 	if (sc->kind == KIND_MEMORY)
-		return 1; /* one fill of the channel */
+		return 1;					  /* one fill of the channel */
+	if ((sc->flags & SC_SERVER) && sc->kind == KIND_STREAM) { /* 64 MiB, 16 Ki..200 k */
+		n = (64ull << 20) / size;
+		n = n > 200000 ? 200000 : n < 16384 ? 16384 : n;
+		return o->quick ? n / 100 : n;
+	}
 	if (sc->flags & SC_DISK)
 		return o->quick ? 64 : (sc->kind == KIND_LATENCY ? 1000 : 16384);
 	if (sc->kind == KIND_STREAM) { /* --summary too: fewer would not pass the first lap */
@@ -602,7 +640,7 @@ static int plan(const struct opts *o, struct results *rs)
 			for (k = 0; k < o->nsubs; k++)
 				add_result(rs, sc, 64, o->subs[k]);
 		else if (!strcmp(sc->group, "durable"))
-			add_result(rs, sc, 4096, 0);
+			add_result(rs, sc, sc->fixed_size ? sc->fixed_size : 4096, 0);
 		else
 			add_result(rs, sc, sc->fixed_size ? sc->fixed_size : 64, 0);
 	}
@@ -692,6 +730,7 @@ static int run_rep(const struct opts *o, const struct daemon *d, struct result *
 	    .warmup = r->warmup,
 	    .rate_per_s = o->rate_per_s,
 	    .tmpdir = d->dir,
+	    .sock_dir = d->dir,
 	    .socket_path = d->pid > 0 ? d->socket : NULL,
 	    .fanout_iters = o->quick ? 20000 : 1000000,
 	};
@@ -752,6 +791,7 @@ static void result_rep(const struct opts *o, const struct daemon *d, struct resu
 	r->rep_delivered[k] = out.delivered;
 	r->rep_held[k] = out.held_msgs;
 	r->ring_bytes = out.ring_bytes;
+	snprintf(r->note, sizeof(r->note), "%s", out.note);
 	hist_merge(r->all, lat);
 	hist_merge(r->all2, lat2);
 	r->nreps++;
