@@ -68,7 +68,7 @@ static void redis_note(struct redis *r, char *note)
 	int ok = sync && sync->type == REDIS_REPLY_ARRAY && sync->elements == 2 &&
 		 sync->element[1]->type == REDIS_REPLY_STRING;
 
-	snprintf(note, BENCH_REASON_LEN, "redis-server %.*s, AOF appendfsync %s, unix socket",
+	snprintf(note, BENCH_REASON_LEN, "redis-server %.*s, which reports appendfsync %s",
 		 v ? (int)strcspn(v + 14, "\r\n") : 1, v ? v + 14 : "?",
 		 ok ? sync->element[1]->str : "?");
 	freeReplyObject(info);

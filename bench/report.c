@@ -410,8 +410,8 @@ static void other_rows(FILE *f, const struct results *rs, const char *group)
 
 /*
  * Durability: the disk floors, shmq's durable channels and other brokers'
- * durable publish, each at its size; a row's note (a server's version and
- * sync setting, the read file's size) replaces its description.
+ * durable publish, each at its size, described, with the run's note (a
+ * server's version and sync setting, the read file's size) where it has one.
  */
 static void durable_rows(FILE *f, const struct results *rs)
 {
@@ -428,14 +428,15 @@ static void durable_rows(FILE *f, const struct results *rs)
 		if (r->status != RES_OK)
 			print_status(f, r);
 		else if (r->sc->kind == KIND_LATENCY)
-			fprintf(f, "p50 %s ns  p99 %s ns  (%s)\n", fmt_ns(r->lat.p50_ns, a, 32),
-				fmt_ns(r->lat.p99_ns, b, 32), r->note[0] ? r->note : r->sc->desc);
+			fprintf(f, "p50 %s ns  p99 %s ns", fmt_ns(r->lat.p50_ns, a, 32),
+				fmt_ns(r->lat.p99_ns, b, 32));
 		else if (r->sc->flags & SC_GIB)
-			fprintf(f, "%.3f GB/s, 1 GiB in %.0f ms  (%s; %s)\n", bps / 1e9,
-				bps > 0 ? (double)(1u << 30) * 1e3 / bps : 0, r->sc->desc, r->note);
+			fprintf(f, "%.3f GB/s, 1 GiB in %.0f ms", bps / 1e9,
+				bps > 0 ? (double)(1u << 30) * 1e3 / bps : 0);
 		else
-			fprintf(f, "%s msgs/s  %.3f GB/s  (%s)\n", fmt_rate(r->rate, a, 32),
-				bps / 1e9, r->note[0] ? r->note : r->sc->desc);
+			fprintf(f, "%s msgs/s  %.3f GB/s", fmt_rate(r->rate, a, 32), bps / 1e9);
+		if (r->status == RES_OK)
+			fprintf(f, "  (%s%s%s)\n", r->sc->desc, r->note[0] ? "; " : "", r->note);
 	}
 }
 

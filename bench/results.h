@@ -39,6 +39,7 @@ static inline int kind_has_rate(enum scen_kind k)
 #define SC_MIXED 8u   /* the mixed-size workload (bench_mix_len()), not one size */
 #define SC_SERVER 16u /* a round trip to another broker per message: more when streamed */
 #define SC_GIB 32u    /* a rate in blocks of size_bytes: also report the time for 1 GiB */
+#define SC_SMALL 64u  /* durable: at 64 B as well as at 4 KiB */
 
 struct scenario {
 	const char *group; /* "pingpong", "stream", "fanout", "group", "durable" */
