@@ -6,10 +6,11 @@
  * user's --summary), with --targets the issue-4 targets and the v3
  * acceptance figures (verdict.c), and JSON, CSV and plots.
  * Besides latency and throughput a scenario may measure memory: the messages
- * a channel holds per MiB (KIND_MEMORY). A transport that is not built or
- * cannot run here is "skipped" with its reason, never a zero; a scenario that
- * breaks is "FAILED" and the exit status is 1. Single-threaded; scenarios
- * fork their own peers.
+ * a channel holds per MiB (KIND_MEMORY). The durable group holds the disk
+ * floors, the read-back floor and other brokers' durable publish (Redis,
+ * JetStream: private servers, started per repetition by their scenarios). A transport that is not
+ * built or cannot run here is "skipped" with its reason, never a zero; a scenario that breaks is
+ * "FAILED" and the exit status is 1. Single-threaded; scenarios fork their own peers.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -233,7 +234,8 @@ static void usage(FILE *f)
 	       "  --subs LIST        fan-out subscriber counts (1,2,4,8)\n"
 	       "  --only LIST        only scenarios whose group/transport starts with one of LIST\n"
 	       "                     (e.g. pingpong,stream/shmq)\n"
-	       "  --disk-dir DIR     directory of the disk floor's file ($TMPDIR or /tmp)\n"
+	       "  --disk-dir DIR     directory of the durability scenarios' files: disk floors,\n"
+	       "                     disk-read, Redis AOF, JetStream store ($TMPDIR or /tmp)\n"
 	       "  --json FILE        write every result as JSON\n"
 	       "  --csv FILE         write every result as CSV\n"
 	       "  --plot DIR         draw PNG plots with gnuplot into DIR\n"
