@@ -4,7 +4,7 @@
  * free port of 127.0.0.1, its store in a directory under cfg->tmpdir (the
  * disk floor's file system), creates a file stream and publishes size-byte
  * messages to it from one client (libnats through natsjs.c, pinned to
- * cfg->cpu[0]; the server on cfg->cpu[1]):
+ * cfg->cpu[0]; the server on any CPU, as shmqd):
  *
  * js-ack: js_Publish, one at a time, each timed until its PubAck.
  * js-async: js_PublishAsync with JS_WINDOW in flight, then every PubAck
@@ -112,7 +112,7 @@ static int js_start(struct js_server *j, const struct bench_cfg *cfg, char *reas
 	if (err)
 		return err;
 	snprintf(j->log, sizeof(j->log), "%s/nats.log", j->dir);
-	err = server_start(&j->srv, cfg, argv, j->log, "nats-server", js_ready, j, reason);
+	err = server_start(&j->srv, argv, j->log, "nats-server", js_ready, j, reason);
 	if (!err)
 		js_version(j);
 	return err;

@@ -4,7 +4,7 @@
  * config of its own: no TCP port, a Unix socket in cfg->sock_dir, no RDB
  * snapshots, the append-only file in a directory under cfg->tmpdir (the disk
  * floor's file system) with the given appendfsync and no rewrite during the
- * run. One client (hiredis, pinned to cfg->cpu[0]; the server on cfg->cpu[1])
+ * run. One client (hiredis, pinned to cfg->cpu[0]; the server on any CPU, as shmqd)
  * appends size-byte entries with XADD to one stream:
  *
  * redis-always: appendfsync always, one XADD at a time, each timed until its
@@ -94,8 +94,7 @@ static int redis_open(struct redis *r, const struct bench_cfg *cfg, const char *
 	snprintf(r->log, sizeof(r->log), "%s/redis.log", r->dir);
 	err = redis_conf(r, fsync, reason);
 	if (!err)
-		err = server_start(&r->srv, cfg, argv, r->log, "redis-server", redis_ready, r,
-				   reason);
+		err = server_start(&r->srv, argv, r->log, "redis-server", redis_ready, r, reason);
 	if (err)
 		return err;
 	r->c = redisConnectUnix(r->sock);

@@ -182,14 +182,14 @@ struct server {
 typedef int (*server_ready_fn)(void *arg);
 
 /*
- * Run argv[0], found on PATH, pinned to cfg->cpu[1] (the peer's CPU), with its
+ * Run argv[0], found on PATH, on any CPU (not the caller's pinning), with its
  * output appended to log, killed if the benchmark dies; then poll ready(arg)
  * for up to 20 s. 0 once ready; BENCH_SKIP with reason set when argv[0] is
  * not on PATH (install_hint names the package); a negative errno with reason
  * set (the log's last line) when it exits or does not become ready.
  */
-int server_start(struct server *s, const struct bench_cfg *cfg, char *const argv[], const char *log,
-		 const char *install_hint, server_ready_fn ready, void *arg, char *reason);
+int server_start(struct server *s, char *const argv[], const char *log, const char *install_hint,
+		 server_ready_fn ready, void *arg, char *reason);
 
 /* SIGTERM, then SIGKILL after 10 s; waits for it. No-op when not running. */
 void server_stop(struct server *s);

@@ -1,7 +1,8 @@
 /*
  * server.c - the third-party servers that durability baselines run
  * privately (redis-server, nats-server): each is exec'd from PATH in a
- * directory of the scenario's own, pinned to the peer's CPU, with its output
+ * directory of the scenario's own, on any CPU (shmqd, which it stands in
+ * for, is not pinned either), with its output
  * in a log file there, and killed by the kernel if the benchmark dies
  * (PR_SET_PDEATHSIG). A server missing from PATH makes its scenario
  * "skipped" with the package to install; one that exits or never answers
@@ -13,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -85,12 +87,17 @@ static const char *log_tail(const char *log, char *buf, size_t len)
 	return buf;
 }
 
-static void server_exec(const struct bench_cfg *cfg, char *const argv[], const char *log)
+/* In the child: free of the parent's CPU pinning, as shmqd is. */
+static void server_exec(char *const argv[], const char *log)
 {
 	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	cpu_set_t all;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	proc_pin(cfg->cpu[1]);
+	CPU_ZERO(&all);
+	for (int i = 0; i < CPU_SETSIZE; i++)
+		CPU_SET(i, &all);
+	sched_setaffinity(0, sizeof(all), &all);
 	if (fd >= 0) {
 		dup2(fd, STDOUT_FILENO);
 		dup2(fd, STDERR_FILENO);
@@ -113,8 +120,8 @@ static int server_exited(struct server *s, const char *name, int status, const c
 			  log_tail(s->log, tail, sizeof(tail)));
 }
 
-int server_start(struct server *s, const struct bench_cfg *cfg, char *const argv[], const char *log,
-		 const char *install_hint, server_ready_fn ready, void *arg, char *reason)
+int server_start(struct server *s, char *const argv[], const char *log, const char *install_hint,
+		 server_ready_fn ready, void *arg, char *reason)
 {
 	char tail[96];
 	int status, i;
@@ -127,7 +134,7 @@ int server_start(struct server *s, const struct bench_cfg *cfg, char *const argv
 		return bench_fail(reason, -errno, "fork: %s", strerror(errno));
 	}
 	if (s->pid == 0)
-		server_exec(cfg, argv, log);
+		server_exec(argv, log);
 	for (i = 0; i < SERVER_START_POLLS; i++) {
 		if (waitpid(s->pid, &status, WNOHANG) == s->pid)
 			return server_exited(s, argv[0], status, install_hint, reason);
