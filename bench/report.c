@@ -712,5 +712,13 @@ void report_targets(FILE *f, const struct results *rs)
 		"not available yet");
 	fprintf(f, "  %-58s %s\n", "durable sync=always confirm p50 / fdatasync p50 (<= 1.2)",
 		"not available yet");
+	fprintf(f, "  %-58s %s\n", "durable sync=always p50 / redis-always p50 (<= 1)",
+		"not available yet");
+	fprintf(f, "  %-58s %s\n", "durable sync=batch 64 B / redis-everysec msgs/s (>= 5)",
+		"not available yet");
+	fprintf(f, "  %-58s %s\n", "durable catch-up / disk-read GB/s (>= 0.8)",
+		"not available yet");
+	fprintf(f, "  %-58s %s\n", "durable recovery of 1 GiB / disk-read's time (<= 1.5)",
+		"not available yet");
 	fputc('\n', f);
 }
