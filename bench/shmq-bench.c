@@ -8,9 +8,10 @@
  * Besides latency and throughput a scenario may measure memory: the messages
  * a channel holds per MiB (KIND_MEMORY). The durable group holds the disk
  * floors, the read-back floor and other brokers' durable publish (Redis,
- * JetStream: private servers, started per repetition by their scenarios). A transport that is not
- * built or cannot run here is "skipped" with its reason, never a zero; a scenario that breaks is
- * "FAILED" and the exit status is 1. Single-threaded; scenarios fork their own peers.
+ * JetStream: private servers that their scenarios start per repetition).
+ * A transport that is not built or cannot run here is "skipped" with its
+ * reason, never a zero; a scenario that breaks is "FAILED" and the exit
+ * status is 1. Single-threaded; scenarios fork their own peers.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -572,8 +573,9 @@ static uint64_t iters_for(const struct opts *o, const struct scenario *sc, uint3
 	if (o->iters)
 		return o->iters;
 	if (sc->kind == KIND_MEMORY)
-		return 1;					  /* one fill of the channel */
-	if ((sc->flags & SC_SERVER) && sc->kind == KIND_STREAM) { /* 64 MiB, 16 Ki..200 k */
+		return 1; /* one fill of the channel */
+	/* another broker's stream: 64 MiB, at least 16 Ki, at most 200 k messages */
+	if ((sc->flags & SC_SERVER) && sc->kind == KIND_STREAM) {
 		n = (64ull << 20) / size;
 		n = n > 200000 ? 200000 : n < 16384 ? 16384 : n;
 		return o->quick ? n / 100 : n;
