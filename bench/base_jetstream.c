@@ -55,24 +55,31 @@ struct js_result {
 	char reason[BENCH_REASON_LEN];
 };
 
-/* The port from nats-server's ports file, once it lists one, and it accepts. */
+/* The port in nats-server's ports file, 0 until it lists one. */
+static int js_port(const struct js_server *j)
+{
+	char path[4300], line[256], *p;
+	FILE *f;
+	int port = 0;
+
+	snprintf(path, sizeof(path), "%s/nats-server_%d.ports", j->dir, (int)j->srv.pid);
+	f = fopen(path, "r");
+	while (f && !port && fgets(line, sizeof(line), f))
+		if ((p = strstr(line, "127.0.0.1:")))
+			port = atoi(p + 10);
+	if (f)
+		fclose(f);
+	return port > 0 && port <= 65535 ? port : 0;
+}
+
+/* Ready once the ports file names a port that accepts a connection. */
 static int js_ready(void *arg)
 {
 	struct js_server *j = arg;
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	char path[4300], line[256], *p;
-	FILE *f;
-	int fd, port = 0, ok;
+	int fd, ok, port = js_port(j);
 
-	snprintf(path, sizeof(path), "%s/nats-server_%d.ports", j->dir, (int)j->srv.pid);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	while (!port && fgets(line, sizeof(line), f))
-		if ((p = strstr(line, "127.0.0.1:")))
-			port = atoi(p + 10);
-	fclose(f);
-	if (port <= 0 || port > 65535)
+	if (!port)
 		return 0;
 	a.sin_port = htons((uint16_t)port);
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
