@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "hist.h"
@@ -32,7 +33,8 @@ struct bench_cfg {
 	uint64_t iters;		 /* measured round trips or messages */
 	uint64_t warmup;	 /* unmeasured ones before them */
 	uint64_t rate_per_s;	 /* ping-pong: paced sends, 0 = back to back */
-	const char *tmpdir;	 /* private directory for socket paths */
+	const char *tmpdir;	 /* private directory for socket paths; durable: --disk-dir */
+	const char *sock_dir;	 /* the private directory, whatever --disk-dir says */
 	const char *socket_path; /* shmqd control socket (shmq scenarios) */
 	uint64_t fanout_iters;	 /* fan-out: messages of the throughput phase */
 };
@@ -46,6 +48,8 @@ struct bench_out {
 	uint64_t held_msgs;  /* memory: messages a channel held before it was full */
 	uint64_t ring_bytes; /* memory: that channel's ring bytes */
 	char reason[BENCH_REASON_LEN];
+	char note[BENCH_REASON_LEN]; /* what an ok run says beside its figures (a server's
+					version and settings), or "" */
 };
 
 /*
@@ -167,6 +171,38 @@ int bench_fail(char *reason, int err, const char *fmt, ...) __attribute__((forma
 int fd_write_all(int fd, const void *buf, size_t len);
 int fd_read_all(int fd, void *buf, size_t len);
 
+/* ---- server.c: a third-party server a baseline runs privately ------- */
+
+struct server {
+	pid_t pid;
+	char log[300]; /* its standard output and error */
+};
+
+/* 1 when the server answers; called every 10 ms while it starts. */
+typedef int (*server_ready_fn)(void *arg);
+
+/*
+ * Run argv[0], found on PATH, on any CPU (not the caller's pinning), with its
+ * output appended to log, killed if the benchmark dies; then poll ready(arg)
+ * for up to 20 s. 0 once ready; BENCH_SKIP with reason set when argv[0] is
+ * not on PATH (install_hint names the package); a negative errno with reason
+ * set (the log's last line) when it exits or does not become ready.
+ */
+int server_start(struct server *s, char *const argv[], const char *log, const char *install_hint,
+		 server_ready_fn ready, void *arg, char *reason);
+
+/* SIGTERM, then SIGKILL after 10 s; waits for it. No-op when not running. */
+void server_stop(struct server *s);
+
+/* Make dir/name.PID (mode 0700) into out; 0 or a negative errno with reason set. */
+int bench_mkdir(char *out, size_t len, const char *dir, const char *name, char *reason);
+
+/* Remove the tree at path (a scenario's own directory); errors are ignored. */
+void bench_rmtree(const char *path);
+
+/* 1 when a Unix stream socket at path accepts a connection. */
+int unix_accepts(const char *path);
+
 /* ---- the scenarios (one file each; the runner's table lists them) ----- */
 
 /* Spin window of the spin-then-sleep baseline: shmq's default spin_ns. */
@@ -197,6 +233,15 @@ void base_iox_cleanup(void);
 #ifdef HAVE_URING
 int base_disk_always(const struct bench_cfg *cfg, struct bench_out *out);
 int base_disk_batch(const struct bench_cfg *cfg, struct bench_out *out);
+#endif
+int base_disk_read(const struct bench_cfg *cfg, struct bench_out *out);
+#ifdef HAVE_HIREDIS
+int base_redis_always(const struct bench_cfg *cfg, struct bench_out *out);
+int base_redis_everysec(const struct bench_cfg *cfg, struct bench_out *out);
+#endif
+#ifdef HAVE_NATS
+int base_js_ack(const struct bench_cfg *cfg, struct bench_out *out);
+int base_js_async(const struct bench_cfg *cfg, struct bench_out *out);
 #endif
 int scen_shmq_pingpong_spin(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_shmq_pingpong_spin_pattern(const struct bench_cfg *cfg, struct bench_out *out);

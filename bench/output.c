@@ -158,6 +158,8 @@ static json_t *json_result(const struct result *r)
 		err = json_object_set_new(o, "subscribers", ju64(r->nsubs));
 	if (!err)
 		err = json_object_set_new(o, "status", jstr(status[r->status]));
+	if (!err && r->status == RES_OK && r->note[0])
+		err = json_object_set_new(o, "note", jstr(r->note));
 	if (!err && r->status != RES_OK)
 		err = json_object_set_new(o, "reason", jstr(r->reason));
 	else if (!err)

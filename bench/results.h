@@ -37,6 +37,9 @@ static inline int kind_has_rate(enum scen_kind k)
 #define SC_SUMMARY 2u /* part of --summary */
 #define SC_DISK 4u    /* bounded by the disk: far fewer iterations */
 #define SC_MIXED 8u   /* the mixed-size workload (bench_mix_len()), not one size */
+#define SC_SERVER 16u /* a round trip to another broker per message: more when streamed */
+#define SC_GIB 32u    /* a rate in blocks of size_bytes: also report the time for 1 GiB */
+#define SC_SMALL 64u  /* durable: at 64 B as well as at 4 KiB */
 
 struct scenario {
 	const char *group; /* "pingpong", "stream", "fanout", "group", "durable" */
@@ -62,6 +65,7 @@ struct result {
 	uint32_t nsubs; /* fan-out only */
 	enum res_status status;
 	char reason[BENCH_REASON_LEN];
+	char note[BENCH_REASON_LEN]; /* the last repetition's bench_out.note */
 	uint64_t iters;
 	uint64_t warmup;
 	unsigned nreps; /* repetitions completed */

@@ -6,10 +6,12 @@
  * user's --summary), with --targets the issue-4 targets and the v3
  * acceptance figures (verdict.c), and JSON, CSV and plots.
  * Besides latency and throughput a scenario may measure memory: the messages
- * a channel holds per MiB (KIND_MEMORY). A transport that is not built or
- * cannot run here is "skipped" with its reason, never a zero; a scenario that
- * breaks is "FAILED" and the exit status is 1. Single-threaded; scenarios
- * fork their own peers.
+ * a channel holds per MiB (KIND_MEMORY). The durable group holds the disk
+ * floors, the read-back floor and other brokers' durable publish (Redis,
+ * JetStream: private servers that their scenarios start per repetition).
+ * A transport that is not built or cannot run here is "skipped" with its
+ * reason, never a zero; a scenario that breaks is "FAILED" and the exit
+ * status is 1. Single-threaded; scenarios fork their own peers.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +38,8 @@
 #define NO_ZMQ "ZeroMQ not found at build time (install libzmq3-dev and rebuild)"
 #define NO_IOX "iceoryx not found at build time (install libiceoryx-binding-c-dev and rebuild)"
 #define NO_URING "liburing not found at build time (install liburing-dev and rebuild)"
+#define NO_HIREDIS "hiredis not found at build time (install libhiredis-dev and rebuild)"
+#define NO_NATS "libnats not found at build time (install libnats-dev and rebuild)"
 
 #ifdef HAVE_ZMQ
 #define ZMQ_FN(f) f
@@ -52,11 +56,23 @@
 #else
 #define URING_FN(f) NULL
 #endif
+#ifdef HAVE_HIREDIS
+#define HIREDIS_FN(f) f
+#else
+#define HIREDIS_FN(f) NULL
+#endif
+#ifdef HAVE_NATS
+#define NATS_FN(f) f
+#else
+#define NATS_FN(f) NULL
+#endif
 
 #define PP KIND_PINGPONG
 #define ST KIND_STREAM
 #define SL SC_SLEEPS
 #define SU SC_SUMMARY
+#define LA KIND_LATENCY
+#define SV (SC_DISK | SC_SERVER | SC_SMALL)
 
 static const struct scenario scenarios[] = {
     {"pingpong", "raw-spin", PP, 0, base_spin_pingpong, NULL,
@@ -156,6 +172,17 @@ static const struct scenario scenarios[] = {
      "io_uring 4 KiB append linked with fdatasync, one at a time", SC_DISK},
     {"durable", "disk-batch", KIND_STREAM, 0, URING_FN(base_disk_batch), NO_URING,
      "io_uring 4 KiB appends, 32 in flight, fdatasync per MiB", SC_DISK},
+    {"durable", "disk-read", KIND_STREAM, 0, base_disk_read, NULL,
+     "pread 1 MiB pieces of a file dropped from the page cache, CRC-32C of every byte",
+     SC_DISK | SC_GIB},
+    {"durable", "redis-always", LA, 0, HIREDIS_FN(base_redis_always), NO_HIREDIS,
+     "XADD, AOF appendfsync always, one client, reply awaited", SV},
+    {"durable", "redis-everysec", ST, 0, HIREDIS_FN(base_redis_everysec), NO_HIREDIS,
+     "XADD, AOF appendfsync everysec, one client, pipelined 128 deep", SV},
+    {"durable", "js-ack", LA, 0, NATS_FN(base_js_ack), NO_NATS,
+     "JetStream file stream, publish waiting for its PubAck", SV},
+    {"durable", "js-async", ST, 0, NATS_FN(base_js_async), NO_NATS,
+     "JetStream file stream, async publish 128 in flight, every PubAck awaited", SV},
     {"durable", "shmq-always", KIND_LATENCY, 1, NULL, NOT_YET_DURABLE, "sync=always confirms",
      SC_DISK},
     {"durable", "shmq-batch", KIND_STREAM, 1, NULL, NOT_YET_DURABLE, "sync=batch, 4 KiB", SC_DISK},
@@ -208,7 +235,8 @@ static void usage(FILE *f)
 	       "  --subs LIST        fan-out subscriber counts (1,2,4,8)\n"
 	       "  --only LIST        only scenarios whose group/transport starts with one of LIST\n"
 	       "                     (e.g. pingpong,stream/shmq)\n"
-	       "  --disk-dir DIR     directory of the disk floor's file ($TMPDIR or /tmp)\n"
+	       "  --disk-dir DIR     directory of the durability scenarios' files: disk floors,\n"
+	       "                     disk-read, Redis AOF, JetStream store ($TMPDIR or /tmp)\n"
 	       "  --json FILE        write every result as JSON\n"
 	       "  --csv FILE         write every result as CSV\n"
 	       "  --plot DIR         draw PNG plots with gnuplot into DIR\n"
@@ -546,6 +574,12 @@ static uint64_t iters_for(const struct opts *o, const struct scenario *sc, uint3
 		return o->iters;
 	if (sc->kind == KIND_MEMORY)
 		return 1; /* one fill of the channel */
+	/* another broker's stream: 64 MiB, at least 16 Ki, at most 200 k messages */
+	if ((sc->flags & SC_SERVER) && sc->kind == KIND_STREAM) {
+		n = (64ull << 20) / size;
+		n = n > 200000 ? 200000 : n < 16384 ? 16384 : n;
+		return o->quick ? n / 100 : n;
+	}
 	if (sc->flags & SC_DISK)
 		return o->quick ? 64 : (sc->kind == KIND_LATENCY ? 1000 : 16384);
 	if (sc->kind == KIND_STREAM) { /* --summary too: fewer would not pass the first lap */
@@ -572,6 +606,14 @@ static void add_result(struct results *rs, const struct scenario *sc, uint32_t s
 	r->sc = sc;
 	r->size_bytes = size;
 	r->nsubs = nsubs;
+}
+
+/* A durable scenario: at 4 KiB, and with SC_SMALL at 64 B first. */
+static void durable_sizes(struct results *rs, const struct scenario *sc)
+{
+	if (sc->flags & SC_SMALL)
+		add_result(rs, sc, 64, 0);
+	add_result(rs, sc, 4096, 0);
 }
 
 /* Every result to measure, in table order. */
@@ -602,7 +644,7 @@ static int plan(const struct opts *o, struct results *rs)
 			for (k = 0; k < o->nsubs; k++)
 				add_result(rs, sc, 64, o->subs[k]);
 		else if (!strcmp(sc->group, "durable"))
-			add_result(rs, sc, 4096, 0);
+			durable_sizes(rs, sc);
 		else
 			add_result(rs, sc, sc->fixed_size ? sc->fixed_size : 64, 0);
 	}
@@ -692,6 +734,7 @@ static int run_rep(const struct opts *o, const struct daemon *d, struct result *
 	    .warmup = r->warmup,
 	    .rate_per_s = o->rate_per_s,
 	    .tmpdir = d->dir,
+	    .sock_dir = d->dir,
 	    .socket_path = d->pid > 0 ? d->socket : NULL,
 	    .fanout_iters = o->quick ? 20000 : 1000000,
 	};
@@ -752,6 +795,7 @@ static void result_rep(const struct opts *o, const struct daemon *d, struct resu
 	r->rep_delivered[k] = out.delivered;
 	r->rep_held[k] = out.held_msgs;
 	r->ring_bytes = out.ring_bytes;
+	snprintf(r->note, sizeof(r->note), "%s", out.note);
 	hist_merge(r->all, lat);
 	hist_merge(r->all2, lat2);
 	r->nreps++;

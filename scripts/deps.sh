@@ -10,7 +10,8 @@
 #                           the full run only), python3-cffi, python3-dev and
 #                           python3-pytest (the Python package, built with cffi,
 #                           and its tests)
-#   scripts/deps.sh bench   the above, plus the benchmark's baselines and plots
+#   scripts/deps.sh bench   the above, plus the benchmark's baselines (ZeroMQ, iceoryx,
+#                           Redis with hiredis) and plots (gnuplot)
 #   scripts/deps.sh fuzz    the above, plus clang and its libFuzzer and sanitizer
 #                           runtimes (scripts/fuzz.sh, the suite fuzz)
 # Runs apt-get through sudo when not root. Sourced or executed.
@@ -19,7 +20,7 @@ set -euo pipefail
 deps_build=(gcc libc6-dev pkg-config meson ninja-build liburing-dev libnuma-dev libcmocka-dev
 	libmicrohttpd-dev libjansson-dev python3 man-db groff-base curl prometheus clang-format
 	libnats-dev nats-server debhelper lintian dh-python python3-cffi python3-dev python3-pytest)
-deps_bench=(libzmq3-dev gnuplot-nox iceoryx libiceoryx-binding-c-dev)
+deps_bench=(libzmq3-dev gnuplot-nox iceoryx libiceoryx-binding-c-dev redis-server libhiredis-dev)
 deps_fuzz=(clang libclang-rt-14-dev)
 
 deps_missing() {

@@ -7,7 +7,10 @@ be there and parse: publisher modes and batches, memory per MiB, mixed
 sizes, and the acceptance figures ("verdicts") in JSON and CSV always and in
 the terminal report with `--targets`; `--summary` without `--targets` shows
 no verdict. The JSON carries the schema version man/shmq-bench.1 gives.
-Performance is not asserted: a verdict may be PASS or MISS, only its shape
+The durability baselines: disk-read always runs; Redis and JetStream rows
+are there at 64 B and 4 KiB, measured (with a note naming the server and
+its sync setting) or, where the server is not installed, skipped with
+the package to install, never failed. Performance is not asserted: a verdict may be PASS or MISS, only its shape
 is checked.
 
 usage: check_quick.py PATH/TO/shmq-bench   (SHMQD in the environment)
@@ -60,6 +63,8 @@ INFO = {
 # Figures that need iceoryx: skipped, with the reason, where it is absent
 # or its RouDi cannot start (another one runs on this machine).
 NEED_IOX = {"iox_spin_p50_ratio", "iox_spin_shared_p50_ratio"}
+# Baselines of other brokers, each at 64 B and 4 KiB; ok rows carry a note.
+SERVER_BASELINES = {"redis-always", "redis-everysec", "js-ack", "js-async"}
 # Targets whose scenarios --summary does not run (fan-out): skipped there.
 NOT_IN_SUMMARY = {"fanout_first_p99_ratio"}
 VERDICT_HEADER = "acceptance figures of the v3 channel format"
@@ -213,6 +218,27 @@ def check_csv(path, byk):
         fail("CSV: no memory rows with held_per_mib")
 
 
+def check_durable(results, servers_absent):
+    """The durability baselines: disk-read measured, with its note; each
+    server baseline at both sizes, measured with a note or skipped as not
+    found; with servers_absent, skipped as not found."""
+    rows = [r for r in results if r["scenario"] == "durable" and r["kind"] == "baseline"]
+    disk_read = [r for r in rows if r["transport"] == "disk-read"]
+    if not servers_absent and (len(disk_read) != 1 or disk_read[0]["status"] != "ok"
+                               or "page cache" not in disk_read[0].get("note", "")):
+        fail(f"disk-read did not run with its note: {disk_read}")
+    for name in SERVER_BASELINES:
+        got = {r["size_bytes"]: r for r in rows if r["transport"] == name}
+        if set(got) != {64, 4096}:
+            fail(f"durable/{name}: sizes {sorted(got)}, expected 64 and 4096")
+        for r in got.values():
+            if r["status"] == "ok" and not servers_absent:
+                if not r.get("note"):
+                    fail(f"durable/{name} {r['size_bytes']} B: ok without a note")
+            elif r["status"] != "skipped" or "not found" not in r.get("reason", ""):
+                fail(f"durable/{name} {r['size_bytes']} B: {r['status']}: {r.get('reason')}")
+
+
 def run(bench, args, env, path):
     cmd = [bench, "--quick", "--no-progress", "--json", path] + args
     p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -272,6 +298,7 @@ def main():
                         "mixed sizes: 90 %"]:
             if section not in text:
                 fail(f"no '{section}' section in the report")
+        check_durable(doc["results"], servers_absent=False)
         byk = check_verdicts(doc, text, all_ran=True)
         check_csv(csv_path, byk)
 
@@ -286,11 +313,14 @@ def main():
                 fail(f"--summary: verdict {k} is {byk[k]['verdict']}: {byk[k].get('reason')}")
 
         # A baseline that is not installed: iceoryx without iox-roudi on PATH
-        # (or not built at all) must be skipped with its reason.
+        # (or not built at all) must be skipped with its reason; so must
+        # Redis and JetStream without redis-server and nats-server.
         env2 = dict(env, PATH="/nonexistent")
         doc = run(bench, ["--targets", "--only",
-                          "pingpong/iox-spin,pingpong/raw-spin,stream/iox",
-                          "--stream-size", "64"], env2, os.path.join(tmp, "skip.json"))
+                          "pingpong/iox-spin,pingpong/raw-spin,stream/iox,durable/redis,"
+                          "durable/js", "--stream-size", "64"], env2,
+                  os.path.join(tmp, "skip.json"))
+        check_durable(doc["results"], servers_absent=True)
         iox = [r for r in doc["results"] if r["transport"].startswith("iox")]
         if len(iox) != 2:
             fail(f"expected 2 iceoryx results, got {len(iox)}")

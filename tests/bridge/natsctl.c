@@ -1,5 +1,6 @@
 /*
- * natsctl.c - the bridge test's NATS side, with libnats:
+ * natsctl.c - the bridge test's NATS side, with libnats (through
+ * bench/natsjs.c, the client calls it shares with shmq-bench):
  *   natsctl URL stream NAME SUBJECT   create a file stream (2 min duplicate window)
  *   natsctl URL pub SUBJECT N         publish "0".."N-1" with ids, every one acked
  *   natsctl URL check STREAM N        read the whole stream; payloads must be
@@ -9,50 +10,47 @@
  * Exit 1 on any failure, with the reason on stderr.
  */
 #include <inttypes.h>
-#include <nats/nats.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "natsjs.h"
+
 static int fail(const char *what, natsStatus s)
 {
-	fprintf(stderr, "natsctl: %s: %s (%s)\n", what, natsStatus_GetText(s),
-		nats_GetLastError(NULL));
+	char buf[256];
+
+	fprintf(stderr, "natsctl: %s\n", natsjs_error(what, s, buf, sizeof(buf)));
 	return 1;
 }
 
 static int stream_add(jsCtx *js, const char *name, const char *subject)
 {
-	jsStreamConfig cfg;
-	jsStreamInfo *si = NULL;
-	natsStatus s;
+	natsStatus s = natsjs_stream_add(js, name, subject);
 
-	jsStreamConfig_Init(&cfg);
-	cfg.Name = name;
-	cfg.Subjects = (const char *[]){subject};
-	cfg.SubjectsLen = 1;
-	s = js_AddStream(&si, js, &cfg, NULL, NULL);
-	jsStreamInfo_Destroy(si);
 	return s == NATS_OK ? 0 : fail("add stream", s);
+}
+
+/* Message i: its decimal number, with the id natsctl-i. */
+struct pub_buf {
+	char data[24];
+	char id[32];
+};
+
+static void pub_msg(void *arg, long i, struct natsjs_msg *m)
+{
+	struct pub_buf *b = arg;
+
+	snprintf(b->data, sizeof(b->data), "%ld", i);
+	snprintf(b->id, sizeof(b->id), "natsctl-%ld", i);
+	*m = (struct natsjs_msg){.data = b->data, .len = (int)strlen(b->data), .id = b->id};
 }
 
 static int pub(jsCtx *js, const char *subject, long n)
 {
-	char data[24], id[32];
-	jsPubOptions po;
-	natsStatus s = NATS_OK;
+	struct pub_buf b;
+	natsStatus s = natsjs_publish_all(js, subject, n, pub_msg, &b, 60000);
 
-	jsPubOptions_Init(&po);
-	for (long i = 0; i < n && s == NATS_OK; i++) {
-		snprintf(data, sizeof(data), "%ld", i);
-		snprintf(id, sizeof(id), "natsctl-%ld", i);
-		po.MsgId = id;
-		s = js_PublishAsync(js, subject, data, (int)strlen(data), &po);
-	}
-	po.MsgId = NULL;
-	po.MaxWait = 60000;
-	if (s == NATS_OK)
-		s = js_PublishAsyncComplete(js, &po);
 	return s == NATS_OK ? 0 : fail("publish", s);
 }
 
@@ -109,9 +107,7 @@ int main(int argc, char **argv)
 				"check STREAM N\n");
 		return 2;
 	}
-	s = natsConnection_ConnectTo(&nc, argv[1]);
-	if (s == NATS_OK)
-		s = natsConnection_JetStream(&js, nc, NULL);
+	s = natsjs_open(argv[1], NULL, &nc, &js);
 	if (s != NATS_OK)
 		return fail("connect", s);
 	if (!strcmp(argv[2], "stream"))
@@ -120,8 +116,7 @@ int main(int argc, char **argv)
 		rc = pub(js, argv[3], atol(argv[4]));
 	else if (!strcmp(argv[2], "check"))
 		rc = check(js, argv[3], atol(argv[4]));
-	jsCtx_Destroy(js);
-	natsConnection_Destroy(nc);
+	natsjs_close(nc, js);
 	nats_Close();
 	return rc;
 }
