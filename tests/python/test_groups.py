@@ -233,3 +233,39 @@ def test_bad_group_input(client):
         client.member("bad", "g", create=True, max_deliver=3)
     with pytest.raises(TypeError):
         client.member("bad", "g", colour="blue")
+
+
+def test_a_member_process_killed_mid_stream_loses_nothing(client, daemon):
+    """Three member processes print each offset before they ack it; one is
+    SIGKILLed after its 200th message. What it held goes to the others:
+    every offset is printed at least once, the group acks every one, and
+    only offsets the killed member printed but never acked come twice."""
+    n = 3000
+    client.create("kill", policy="block", capacity="1M")
+    client.member("kill", "g", create=True, start="earliest", ack_wait=60).close()
+    child = r"""
+import os, signal, sys, shmq
+with shmq.connect(sys.argv[1]) as c, c.member("kill", "g") as m:
+    for i, msg in enumerate(m.iter(timeout=2.0)):
+        print(msg.offset, flush=True)
+        if sys.argv[2] == "die" and i == 199:
+            os.kill(os.getpid(), signal.SIGKILL)
+        msg.ack()
+"""
+    procs = [subprocess.Popen([sys.executable, "-c", child, daemon.sock, role],
+                              env=dict(os.environ), stdout=subprocess.PIPE, text=True)
+             for role in ("die", "live", "live")]
+    with client.publisher("kill") as pub:
+        for i in range(n):
+            pub.publish(b"%d" % i, timeout=HANG_S)
+    outs = []
+    for p in procs:
+        out, _ = p.communicate(timeout=HANG_S * 4)
+        outs.append([int(x) for x in out.split()])
+    assert procs[0].returncode == -9 and procs[1].returncode == procs[2].returncode == 0
+    got = outs[0] + outs[1] + outs[2]
+    assert set(got) == set(range(n))
+    twice = {o for o in set(got) if got.count(o) > 1}
+    assert twice <= set(outs[0][-1:])  # at most the one it printed and never acked
+    info = client.groups("kill", "g")[0]
+    assert (info.acked, info.floor, info.dead) == (n, n, 0)
