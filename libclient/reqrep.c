@@ -241,6 +241,13 @@ SHMQ_EXPORT int shmq_reply_recv(struct shmq_requester *r, struct shmq_msg *msg, 
 	return reply_next(r, 0, msg, timeout_ns);
 }
 
+SHMQ_EXPORT int shmq_reply_verify(const struct shmq_requester *r, const struct shmq_msg *msg)
+{
+	if (!r)
+		return -SHMQ_EINVAL;
+	return shmq_msg_verify(r->inbox, msg);
+}
+
 SHMQ_EXPORT int shmq_request(struct shmq_requester *r, const void *data, uint32_t len,
 			     const struct shmq_msg_opts *opts, void *buf, size_t buf_len,
 			     struct shmq_msg *msg, int64_t timeout_ns)

@@ -662,6 +662,14 @@ int shmq_request_send(struct shmq_requester *r, const void *data, uint32_t len,
  */
 int shmq_reply_recv(struct shmq_requester *r, struct shmq_msg *msg, int64_t timeout_ns);
 
+/*
+ * shmq_msg_verify() for a view from shmq_reply_recv(): 0 if the reply is
+ * still whole, -SHMQ_EOVERRUN if the inbox (a drop ring) overwrote it
+ * since it was received; call it after reading. -SHMQ_EINVAL for NULL or
+ * a view it can tell is not of the inbox.
+ */
+int shmq_reply_verify(const struct shmq_requester *r, const struct shmq_msg *msg);
+
 /* Replies dropped because their corr_id matched no request of r. */
 uint64_t shmq_requester_dropped(const struct shmq_requester *r);
 

@@ -33,6 +33,13 @@ CDEF = """
 #define SHMQ_F_CONTENT_TYPE ...
 #define SHMQ_F_HEADERS ...
 #define SHMQ_CHAN_NO_TIMESTAMP ...
+#define SHMQ_CHAN_INBOX ...
+#define SHMQ_GROUP_CREATE ...
+#define SHMQ_GROUP_NOACK ...
+#define SHMQ_GROUP_DLQ ...
+#define SHMQ_FILTER_ALL ...
+#define SHMQ_FILTER_ANY ...
+#define SHMQ_FILTER_MAX_TERMS ...
 #define SHMQ_VERSION_MAJOR ...
 #define SHMQ_VERSION_MINOR ...
 
@@ -46,10 +53,14 @@ enum shmq_policy { SHMQ_POLICY_DROP, SHMQ_POLICY_BLOCK, ... };
 enum shmq_start { SHMQ_START_LATEST, SHMQ_START_EARLIEST, SHMQ_START_OFFSET, ... };
 enum shmq_wait { SHMQ_WAIT_SPIN_SLEEP, SHMQ_WAIT_SPIN, SHMQ_WAIT_SLEEP, SHMQ_WAIT_EVENTFD, ... };
 enum shmq_publishers { SHMQ_PUBLISHERS_MANY, SHMQ_PUBLISHERS_ONE, ... };
+enum shmq_filter_kind { SHMQ_FILTER_KEY_EQ, SHMQ_FILTER_KEY_PREFIX, SHMQ_FILTER_KEY_HASH,
+	SHMQ_FILTER_HEADER_EQ, SHMQ_FILTER_HEADER_HAS, SHMQ_FILTER_CONTENT_TYPE, ... };
 
 struct shmq_client;
 struct shmq_pub;
 struct shmq_sub;
+struct shmq_member;
+struct shmq_requester;
 
 struct shmq_channel_opts {
 	uint64_t capacity_bytes;
@@ -96,6 +107,8 @@ struct shmq_msg {
 	uint64_t offset;
 	uint64_t timestamp_ns;
 	uint64_t lost;
+	uint32_t deliveries;
+	uint32_t channel;
 	...;
 };
 struct shmq_header {
@@ -150,6 +163,60 @@ struct shmq_sub_stats {
 	uint64_t received;
 	uint64_t lost_overrun;
 	uint64_t lost_abandoned;
+	uint64_t expired;
+	...;
+};
+struct shmq_sub_counts {
+	uint64_t received;
+	uint64_t lost_overrun;
+	uint64_t lost_abandoned;
+	uint64_t filtered;
+	uint64_t unopened;
+	uint64_t expired;
+	...;
+};
+struct shmq_sub_channel {
+	const char *name;
+	uint32_t ended;
+	struct shmq_sub_counts st;
+	...;
+};
+struct shmq_filter_term {
+	uint32_t kind;
+	uint32_t value_len;
+	const void *value;
+	const char *name;
+	uint32_t buckets;
+	uint32_t lo, hi;
+	...;
+};
+struct shmq_filter {
+	const struct shmq_filter_term *terms;
+	uint32_t nterms;
+	uint32_t match;
+	...;
+};
+struct shmq_group_opts {
+	uint64_t ack_wait_ns;
+	uint64_t offset;
+	uint32_t max_deliver;
+	uint32_t max_pending;
+	uint32_t start;
+	uint32_t wait;
+	uint32_t flags;
+	...;
+};
+struct shmq_group_info {
+	char name[...];
+	uint32_t members;
+	uint32_t max_pending;
+	uint64_t floor;
+	uint64_t dispatch;
+	uint64_t delivered;
+	uint64_t redelivered;
+	uint64_t acked;
+	uint64_t dead;
+	uint64_t lost;
 	...;
 };
 
@@ -195,6 +262,45 @@ int shmq_sub_fd(const struct shmq_sub *sub);
 void shmq_sub_stats(const struct shmq_sub *sub, struct shmq_sub_stats *out);
 uint64_t shmq_sub_position(const struct shmq_sub *sub);
 int shmq_sub_skip(struct shmq_sub *sub, uint64_t *lost);
+void shmq_sub_counts(const struct shmq_sub *sub, struct shmq_sub_counts *out);
+int shmq_sub_deliver_expired(struct shmq_sub *sub, int on);
+
+int shmq_sub_open_pattern(struct shmq_client *client, const char *pattern,
+			  const struct shmq_sub_opts *opts, struct shmq_sub **out);
+int shmq_sub_channel(const struct shmq_sub *sub, uint32_t index, struct shmq_sub_channel *out);
+uint32_t shmq_sub_channels(const struct shmq_sub *sub);
+int shmq_channel_match(struct shmq_client *client, const char *pattern,
+		       struct shmq_channel_info *out, size_t max);
+int shmq_pattern_check(const char *pattern);
+int shmq_sub_set_filter(struct shmq_sub *sub, const struct shmq_filter *filter);
+
+int shmq_group_open(struct shmq_client *client, const char *channel, const char *group,
+		    const struct shmq_group_opts *opts, struct shmq_member **out);
+void shmq_group_close(struct shmq_member *m);
+int shmq_group_recv(struct shmq_member *m, struct shmq_msg *msg, int64_t timeout_ns);
+int shmq_ack(struct shmq_member *m, uint64_t offset);
+int shmq_ackv(struct shmq_member *m, const uint64_t *offsets, unsigned n);
+int shmq_nack(struct shmq_member *m, uint64_t offset, int64_t delay_ns);
+int shmq_term(struct shmq_member *m, uint64_t offset);
+int shmq_touch(struct shmq_member *m, uint64_t offset);
+int shmq_group_info(struct shmq_client *client, const char *channel, const char *group,
+		    struct shmq_group_info *rows, unsigned max);
+int shmq_group_delete(struct shmq_client *client, const char *channel, const char *group);
+
+int shmq_requester_open(struct shmq_client *client, const char *channel,
+			const struct shmq_pub_opts *opts, struct shmq_requester **out);
+void shmq_requester_close(struct shmq_requester *r);
+int shmq_request(struct shmq_requester *r, const void *data, uint32_t len,
+		 const struct shmq_msg_opts *opts, void *buf, size_t buf_len, struct shmq_msg *msg,
+		 int64_t timeout_ns);
+int shmq_request_send(struct shmq_requester *r, const void *data, uint32_t len,
+		      const struct shmq_msg_opts *opts, uint64_t *corr_id);
+int shmq_reply_recv(struct shmq_requester *r, struct shmq_msg *msg, int64_t timeout_ns);
+int shmq_reply_verify(const struct shmq_requester *r, const struct shmq_msg *msg);
+uint64_t shmq_requester_dropped(const struct shmq_requester *r);
+const char *shmq_requester_inbox(const struct shmq_requester *r);
+int shmq_reply(struct shmq_client *client, const struct shmq_msg *request, const void *data,
+	       uint32_t len, const struct shmq_msg_opts *opts);
 
 const char *shmq_strerror(int err);
 const char *shmq_errname(int err);

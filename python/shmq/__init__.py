@@ -13,6 +13,12 @@ same shared memory as in C, and are read in place.
             msg = sub.recv(timeout=1.0)
             print(bytes(msg.data), msg.offset)
 
+Beyond one channel: c.subscriber("orders.>") reads every matching
+channel, now and later, and sub.set_filter(shmq.KeyEq(b"k")) passes
+over what does not match; c.member(channel, group) joins a consumer
+group (msg.ack()); c.requester(channel).request(b"...") waits for a
+reply, which a responder sends with msg.reply(b"...").
+
 Errors raise a subclass of shmq.Error, one per SHMQ_E... code of the C
 library (shmq.NoSuchChannel, shmq.Full, shmq.Timeout, ...).
 """
@@ -32,8 +38,12 @@ from ._errors import (  # noqa: E402
     VersionMismatch)
 from ._errors import BY_CODE as ERRORS  # noqa: E402
 from ._client import (  # noqa: E402
-    ChannelInfo, Claim, Client, Message, Policy, Publisher, Publishers, Start, Subscriber, Wait,
-    connect, errname, strerror)
+    ChannelInfo, Claim, Client, MatchedChannel, Message, Policy, Publisher, Publishers, Start,
+    Subscriber, Wait, check_pattern, connect, errname, strerror)
+from ._filter import (  # noqa: E402
+    ContentType, HeaderEq, HeaderHas, KeyEq, KeyHash, KeyPrefix, key_hash)
+from ._group import GroupInfo, GroupMessage, Member  # noqa: E402
+from ._reqrep import Requester  # noqa: E402
 from ._shmq_cffi import lib as _lib  # noqa: E402
 
 BATCH_MAX: int = _lib.SHMQ_BATCH_MAX
@@ -48,5 +58,7 @@ __all__ = [
     "Overrun", "PermissionDenied", "ProtocolError", "SysError", "Timeout", "TooBig",
     "VersionMismatch", "ERRORS", "ChannelInfo", "Claim", "Client", "Message", "Policy",
     "Publisher", "Publishers", "Start", "Subscriber", "Wait", "connect", "errname", "strerror",
-    "BATCH_MAX", "MESSAGE_MAX", "NAME_MAX",
+    "BATCH_MAX", "MESSAGE_MAX", "NAME_MAX", "MatchedChannel", "check_pattern", "ContentType",
+    "HeaderEq", "HeaderHas", "KeyEq", "KeyHash", "KeyPrefix", "key_hash", "GroupInfo",
+    "GroupMessage", "Member", "Requester",
 ]

@@ -17,11 +17,15 @@ import enum
 import sys
 import weakref
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Optional, Union
+from typing import TYPE_CHECKING, Iterable, Iterator, Optional, Union
 
-from . import _errors
+from . import _errors, _filter
 from ._errors import Error, error
 from ._shmq_cffi import ffi, lib
+
+if TYPE_CHECKING:  # they import this module
+    from ._group import Member
+    from ._reqrep import Requester
 
 # A wait without a bound is made of waits of this length, so that signal
 # handlers (KeyboardInterrupt) run between them.
@@ -236,18 +240,23 @@ _MSG_FIELDS = lib.SHMQ_MSG_FIELDS
 class Message:
     """A received message. data is a read-only memoryview into shared memory,
     valid until the next receive on the subscriber (bytes(msg.data) keeps a
-    copy). offset, timestamp_ns, lost, size, flags and the header fields
-    (key, msg_id, corr_id, reply_to, content_type, headers, deliver_at_ns,
-    expiry_ns, key_hash; None when absent) stay valid after that."""
+    copy; a group member's message: until it is settled). offset,
+    timestamp_ns, lost, size, flags, channel, deliveries and the header
+    fields (key, msg_id, corr_id, reply_to, content_type, headers,
+    deliver_at_ns, expiry_ns, key_hash; None when absent) stay valid
+    after that."""
 
-    # _held: set only while a view derived from data holds a receive back
-    __slots__ = ("_sub", "_m", "_view", "_fields", "_held")
+    # _sub: the handle that received it (a Subscriber, a group Member or a
+    # Requester), None once the view is released; _held: set only while a
+    # view derived from data holds a receive back
+    __slots__ = ("_sub", "_m", "_view", "_fields", "_held", "channel")
 
-    def __init__(self, sub: "Subscriber", m) -> None:
+    def __init__(self, sub, m, channel: str) -> None:
         self._sub = sub
         self._m = m  # this message's own struct shmq_msg
         self._view = None
         self._fields = _read_fields(m) if m.flags & _MSG_FIELDS else _NO_FIELDS
+        self.channel = channel  # the channel it came from (pattern handles: one of many)
 
     @property
     def data(self) -> memoryview:
@@ -267,6 +276,9 @@ class Message:
                             doc="CLOCK_REALTIME at commit (0 on channels without timestamps).")
     lost = property(lambda self: self._m.lost,
                     doc="Messages lost just before this one (overrun or dead publisher).")
+    deliveries = property(lambda self: self._m.deliveries,
+                          doc="Group members: 1 the first time, more when delivered again; "
+                          "else 0.")
     size = property(lambda self: self._m.len, doc="Payload bytes.")
     flags = property(lambda self: self._m.flags, doc="SHMQ_MSG_* flags.")
     key = property(lambda self: self._fields.get("key"), doc="Key bytes, or None.")
@@ -294,7 +306,18 @@ class Message:
         sub = self._sub
         if sub is None:
             raise ValueError(f"message {self.offset} was released by a later receive")
-        _check(lib.shmq_msg_verify(sub._h(), self._m), f"message {self.offset}")
+        _check(sub._verify(self._m), f"message {self.offset}")
+
+    def reply(self, data, **fields) -> None:
+        """Reply to this request (a message with reply_to) with data, into
+        its requester's inbox, with this message's corr_id; header fields
+        as in Publisher.publish(). Never waits for the requester. See
+        Client.reply()."""
+        sub = self._sub
+        if sub is None:
+            raise ValueError(f"message {self.offset} was released by a later receive: "
+                             "reply before that")
+        sub.client.reply(self, data, **fields)
 
     def _release(self) -> None:
         view = self._view
@@ -321,7 +344,7 @@ class Message:
         return self._m.len
 
     def __repr__(self) -> str:
-        return f"<shmq.Message offset={self.offset} size={self.size}>"
+        return f"<shmq.Message {self.channel!r} offset={self.offset} size={self.size}>"
 
 
 _NO_FIELDS: dict = {}
@@ -563,17 +586,55 @@ def _claim_opts(h, size, oc, ns):
     return lib.shmq_pub_claim_opts(h, size, oc[0], oc[1], ns)
 
 
+@dataclass(frozen=True)
+class MatchedChannel:
+    """One channel of a pattern subscriber (Subscriber.channels): its name,
+    whether it was deleted and all its messages read (ended), and its own
+    counters (as Subscriber.stats)."""
+
+    name: str
+    ended: bool
+    stats: dict
+
+
+def _counts(c) -> dict:
+    return {"received": c.received, "lost_overrun": c.lost_overrun,
+            "lost_abandoned": c.lost_abandoned, "filtered": c.filtered,
+            "unopened": c.unopened, "expired": c.expired}
+
+
 class Subscriber(_Handle):
-    """A handle with its own cursor on one channel (Client.subscriber()).
-    Iterate over it for every message (for msg in sub: ...), or with
-    asyncio (async for msg in sub: ..., needs wait="eventfd")."""
+    """A handle with its own cursor on one channel, or on every channel a
+    pattern matches (Client.subscriber()). Iterate over it for every
+    message (for msg in sub: ...), or with asyncio (async for msg in
+    sub: ..., needs wait="eventfd" on one channel; a pattern subscriber
+    always has its descriptor)."""
 
     _what = "subscriber"
 
-    def __init__(self, client: "Client", name: str, handle) -> None:
+    def __init__(self, client: "Client", name: str, handle, pattern: bool = False) -> None:
         super().__init__(client, name)
         self._handle = handle
         self._current: Optional[Message] = None
+        # pattern handles: the channel names by index (msg.channel), as met
+        self._names: Optional[dict] = {} if pattern else None
+
+    @property
+    def pattern(self) -> bool:
+        """True for a pattern subscriber (its name is a subject pattern)."""
+        return self._names is not None
+
+    def _channel(self, index: int) -> str:
+        names = self._names
+        name = names.get(index)
+        if name is None:
+            c = ffi.new("struct shmq_sub_channel *")
+            _check(lib.shmq_sub_channel(self._h(), index, c), f"channel {index} of {self.name!r}")
+            name = names[index] = ffi.string(c.name).decode()
+        return name
+
+    def _verify(self, m) -> int:
+        return lib.shmq_msg_verify(self._h(), m)
 
     def _release(self) -> None:
         cur = self._current
@@ -598,7 +659,9 @@ class Subscriber(_Handle):
             rc = _call_waiting(_recv, timeout, h, m)
         if rc:
             raise error(rc, f"receive from {self.name!r}")
-        msg = self._current = Message(self, m)
+        names = self._names
+        msg = self._current = Message(self, m, self.name if names is None else
+                                      names.get(m.channel) or self._channel(m.channel))
         return msg
 
     def __iter__(self) -> Iterator[Message]:
@@ -634,7 +697,9 @@ class Subscriber(_Handle):
             rc = _recv(self._h(), m, 0)
         if rc:
             raise error(rc, f"receive from {self.name!r}")
-        msg = self._current = Message(self, m)
+        names = self._names
+        msg = self._current = Message(self, m, self.name if names is None else
+                                      names.get(m.channel) or self._channel(m.channel))
         return msg
 
     async def _readable(self) -> None:
@@ -663,16 +728,66 @@ class Subscriber(_Handle):
 
     @property
     def position(self) -> int:
-        """The offset the next receive looks at."""
+        """The offset the next receive looks at (0 for a pattern subscriber:
+        its offsets are per channel)."""
         return lib.shmq_sub_position(self._h())
 
     @property
     def stats(self) -> dict:
-        """Counters since it opened: received, lost_overrun, lost_abandoned."""
-        s = ffi.new("struct shmq_sub_stats *")
-        lib.shmq_sub_stats(self._h(), s)
-        return {"received": s.received, "lost_overrun": s.lost_overrun,
-                "lost_abandoned": s.lost_abandoned}
+        """Counters since it opened: received, lost_overrun, lost_abandoned,
+        filtered (passed over by the filter, never lost), unopened (pattern
+        subscribers: matching channels it could not open) and expired
+        (skipped past their expiry_ns, never lost)."""
+        c = ffi.new("struct shmq_sub_counts *")
+        lib.shmq_sub_counts(self._h(), c)
+        return _counts(c)
+
+    @property
+    def channels(self) -> list:
+        """A pattern subscriber's channels, in the order it met them, as
+        MatchedChannel (a deleted one stays, ended); shmq.BadState for a
+        subscriber of one channel."""
+        h = self._h()
+        if self._names is None:
+            raise _errors.BadState(lib.SHMQ_ESTATE, f"{self.name!r} is no pattern subscriber")
+        c = ffi.new("struct shmq_sub_channel *")
+        out = []
+        for i in range(lib.shmq_sub_channels(h)):
+            _check(lib.shmq_sub_channel(h, i, c), f"channel {i} of {self.name!r}")
+            name = self._names.setdefault(i, ffi.string(c.name).decode())
+            out.append(MatchedChannel(name, bool(c.ended), _counts(c.st)))
+        return out
+
+    def set_filter(self, *terms, match: str = "all") -> None:
+        """Deliver only the messages that pass the filter terms (shmq.KeyEq,
+        KeyPrefix, KeyHash, HeaderEq, HeaderHas, ContentType; up to 16):
+        all of them (match="all") or any one (match="any"). The others
+        move the cursor on and count as filtered, never as lost. The terms
+        are tested on the record in place, before any copy. set_filter(None)
+        removes the filter; shmq.BadFilter for no terms, too many, or a
+        value out of range. On a pattern subscriber it applies to every
+        channel, now and later."""
+        h = self._h()
+        if terms == (None,):
+            _check(lib.shmq_sub_set_filter(h, ffi.NULL), f"filter of {self.name!r}")
+            return
+        f = _filter.make(terms, match)
+        _check(lib.shmq_sub_set_filter(h, f.c), f"filter of {self.name!r}")
+
+    @property
+    def deliver_expired(self) -> bool:
+        """False (the default): messages past their expiry_ns are skipped
+        and counted in stats["expired"]; True delivers them too."""
+        self._h()
+        return self._expired
+
+    @deliver_expired.setter
+    def deliver_expired(self, on: bool) -> None:
+        _check(lib.shmq_sub_deliver_expired(self._h(), 1 if on else 0),
+               f"deliver_expired of {self.name!r}")
+        self._expired = bool(on)
+
+    _expired = False
 
     def skip(self) -> int:
         """Move past what the cursor stands on (after shmq.Corrupt) to the
@@ -773,11 +888,45 @@ class Client:
 
     def subscriber(self, name: str, *, start: Union[Start, str, int] = Start.LATEST,
                    wait: Union[Wait, str] = Wait.SPIN_SLEEP,
-                   spin_ns: Optional[int] = None) -> Subscriber:
+                   spin_ns: Optional[int] = None, pattern: Optional[bool] = None,
+                   filter=None, match: str = "all",
+                   deliver_expired: bool = False) -> Subscriber:
         """Open a subscriber with its own cursor. start: "latest" (only what
         is published from now on), "earliest" (the oldest retained message)
         or an int offset. wait: "spin_sleep" (default), "spin", "sleep" or
-        "eventfd" (for asyncio and select loops)."""
+        "eventfd" (for asyncio and select loops).
+
+        A name with * or > is a subject pattern ("orders.*.created",
+        "orders.>"; pattern=True makes any name one): the subscriber reads
+        every matching channel it may read, those that exist now (from
+        start) and those created while it is open, and msg.channel names
+        each message's channel; order and loss are per channel.
+
+        filter: a term or a list of terms, as Subscriber.set_filter() takes
+        them with match; deliver_expired as the attribute of that name."""
+        if pattern is None:
+            pattern = "*" in name or ">" in name
+        o = self._sub_opts(start, wait, spin_ns)
+        out = ffi.new("struct shmq_sub **")
+        if pattern:
+            rc = lib.shmq_sub_open_pattern(self._h(), name.encode(), o, out)
+        else:
+            rc = lib.shmq_sub_open(self._h(), name.encode(), o, out)
+        _check(rc, f"subscriber of {name!r}")
+        s = Subscriber(self, name, out[0], pattern)
+        self._handles.add(s)
+        try:
+            if filter is not None:
+                terms = filter if isinstance(filter, (list, tuple)) else (filter,)
+                s.set_filter(*terms, match=match)
+            if deliver_expired:
+                s.deliver_expired = True
+        except BaseException:
+            s.close()
+            raise
+        return s
+
+    def _sub_opts(self, start, wait, spin_ns):
         o = ffi.new("struct shmq_sub_opts *")
         if isinstance(start, int) and not isinstance(start, Start):
             if start < 0:
@@ -787,11 +936,67 @@ class Client:
             o.start = _enum(Start, start, "start")
         o.wait = _enum(Wait, wait, "wait")
         o.spin_ns = spin_ns or 0
-        out = ffi.new("struct shmq_sub **")
-        _check(lib.shmq_sub_open(self._h(), name.encode(), o, out), f"subscriber of {name!r}")
-        s = Subscriber(self, name, out[0])
-        self._handles.add(s)
-        return s
+        return o
+
+    def match(self, pattern: str) -> list:
+        """The channels whose names match a subject pattern that the caller
+        may see, as ChannelInfo (shmq.BadPattern for a malformed one)."""
+        p = pattern.encode()
+        n = 64
+        while True:
+            rows = ffi.new("struct shmq_channel_info[]", n)
+            total = _check(lib.shmq_channel_match(self._h(), p, rows, n), f"match {pattern!r}")
+            if total <= n:
+                return [ChannelInfo._from_c(rows[i]) for i in range(total)]
+            n = total + 16
+
+    def member(self, channel: str, group: str, **opts) -> "Member":
+        """Join the consumer group named group of channel as a new member:
+        each message of the channel goes to one member of the group, which
+        settles it (ack, nack, term). Keywords: create, start, ack_wait,
+        max_deliver, max_pending, dlq, noack, wait, as shmq.Member
+        describes them."""
+        from ._group import Member
+
+        m = Member._open(self, channel, group, **opts)
+        self._handles.add(m)
+        return m
+
+    def groups(self, channel: str, group: Optional[str] = None) -> list:
+        """The consumer groups of channel (or the one named group), as GroupInfo."""
+        from ._group import group_info
+
+        return group_info(self, channel, group)
+
+    def delete_group(self, channel: str, group: str) -> None:
+        """Delete a group that no member is in (shmq.Busy otherwise)."""
+        _check(lib.shmq_group_delete(self._h(), channel.encode(), group.encode()),
+               f"delete group {group!r} of {channel!r}")
+
+    def requester(self, channel: str) -> "Requester":
+        """Open a requester of channel: requests published there carry an
+        inbox that shmqd makes for this requester, where their replies
+        come back (shmq.Requester)."""
+        from ._reqrep import Requester
+
+        r = Requester._open(self, channel)
+        self._handles.add(r)
+        return r
+
+    def reply(self, request: Message, data, **fields) -> None:
+        """Reply to request (a Message with reply_to, from any handle, its
+        data not yet released) with data, carrying the request's corr_id,
+        into the inbox reply_to names. Header fields as in
+        Publisher.publish(). Never waits for the requester (inboxes drop
+        their oldest replies when full): shmq.InvalidArgument if request
+        has no reply_to, shmq.NoSuchChannel if its requester is gone."""
+        if request._sub is None:
+            raise ValueError(f"message {request.offset} was released by a later receive: "
+                             "reply before that")
+        buf = _from_buffer(data)
+        o = _msg_opts(fields)
+        rc = lib.shmq_reply(self._h(), request._m, buf, len(buf), ffi.NULL if o is None else o.c)
+        _check(rc, f"reply to message {request.offset} of {request.channel!r}")
 
     def close(self) -> None:
         """Close every handle this client opened, then the connection."""
@@ -822,6 +1027,12 @@ def connect(socket: Optional[str] = None, timeout: Optional[float] = None) -> Cl
     return Client(socket, timeout)
 
 
+def check_pattern(pattern: str) -> None:
+    """Raise shmq.BadPattern unless pattern is a valid subject pattern
+    (tokens joined by dots; * one token, > one or more trailing ones)."""
+    _check(lib.shmq_pattern_check(pattern.encode()), f"pattern {pattern!r}")
+
+
 def strerror(code: int) -> str:
     """libshmq's sentence for a SHMQ_E... code (either sign)."""
     return ffi.string(lib.shmq_strerror(code)).decode()
@@ -833,4 +1044,5 @@ def errname(code: int) -> str:
 
 
 __all__ = ["Client", "Publisher", "Subscriber", "Message", "Claim", "ChannelInfo", "Policy",
-           "Publishers", "Start", "Wait", "connect", "strerror", "errname", "Error"]
+           "Publishers", "Start", "Wait", "MatchedChannel", "connect", "check_pattern",
+           "strerror", "errname", "Error"]

@@ -33,4 +33,5 @@ def test_c_publisher_python_subscriber_exactly_once(daemon, tool):
             assert pub.returncode == 0, pub_err.decode(errors="replace")
             assert expected == COUNT + 1
             assert list(sub.iter(timeout=0.2)) == []  # nothing more, nothing twice
-            assert sub.stats == {"received": COUNT, "lost_overrun": 0, "lost_abandoned": 0}
+            assert sub.stats == {"received": COUNT, "lost_overrun": 0, "lost_abandoned": 0,
+                                 "filtered": 0, "unopened": 0, "expired": 0}

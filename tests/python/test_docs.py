@@ -1,4 +1,4 @@
-"""What the documentation shows, run: README.md's Python block, the
+"""What the documentation shows, run: README.md's Python blocks, the
 example python/examples/orders.py, and python -m shmq.bench (a short
 run: it must measure every transport and print its ratios; how fast
 anything is never fails a test)."""
@@ -19,11 +19,12 @@ def run_python(daemon, args, **kw):
                           timeout=HANG_S, **kw)
 
 
-def readme_python_block() -> str:
+def readme_python_block(n: int = 0) -> str:
+    """The nth ```python block of README.md's Python section."""
     with open(os.path.join(SRC, "README.md")) as f:
         text = f.read()
-    section = text.split("\n## Python\n", 1)[1]
-    return re.search(r"^```python\n(.*?)^```", section, re.S | re.M).group(1)
+    section = text.split("\n## Python\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^```python\n(.*?)^```", section, re.S | re.M)[n]
 
 
 def test_readme_python_block_runs_and_prints_what_it_says(daemon):
@@ -31,6 +32,13 @@ def test_readme_python_block_runs_and_prints_what_it_says(daemon):
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["0 b'hello' b'user-1'", "1 b'one' None",
                                        "2 b'two' None", "3 b'world' None"]
+
+
+def test_readme_routing_groups_and_reqrep_block_prints_what_it_says(daemon):
+    out = run_python(daemon, ["-c", readme_python_block(1)])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["[('jobs.eu', b'a'), ('jobs.us', b'c')]", "b'a' 1",
+                                       "b'pong'"]
 
 
 def test_example_orders_runs(daemon):

@@ -566,6 +566,41 @@ static void test_unmatched_replies_are_dropped_and_counted(void **state)
 	shmq_disconnect(c);
 }
 
+/*
+ * A reply read through shmq_reply_recv() is a view into the inbox, a drop
+ * ring: shmq_reply_verify() says 0 while it is whole and -SHMQ_EOVERRUN
+ * once later replies (here 160 KB into a 64 KiB inbox) overwrote it.
+ */
+static void test_reply_verify_tells_a_reply_overwritten_in_the_inbox(void **state)
+{
+	struct shmq_client *c = fx_connect(dmn(state));
+	static char big[4000];
+	struct shmq_requester *r;
+	struct shmq_sub *sub;
+	struct shmq_msg req, m;
+	uint64_t v = 5, id;
+
+	assert_int_equal(shmq_channel_create(c, REQ_CHAN, NULL), 0);
+	assert_int_equal(shmq_sub_open(c, REQ_CHAN, NULL, &sub), 0);
+	assert_int_equal(shmq_requester_open(c, REQ_CHAN, NULL, &r), 0);
+	assert_int_equal(shmq_request_send(r, &v, sizeof(v), NULL, &id), 0);
+	assert_int_equal(shmq_recv(sub, &req, FX_HANG_NS), 0);
+	assert_int_equal(shmq_reply(c, &req, &v, sizeof(v), NULL), 0);
+	assert_int_equal(shmq_reply_recv(r, &m, FX_HANG_NS), 0);
+	assert_int_equal(fx_msg_u64(&m), 5);
+	assert_int_equal(shmq_reply_verify(r, &m), 0);
+	assert_int_equal(shmq_request_send(r, &v, sizeof(v), NULL, &id), 0);
+	assert_int_equal(shmq_recv(sub, &req, FX_HANG_NS), 0);
+	for (int i = 0; i < 40; i++)
+		assert_int_equal(shmq_reply(c, &req, big, sizeof(big), NULL), 0);
+	assert_int_equal(shmq_reply_verify(r, &m), -SHMQ_EOVERRUN);
+	assert_int_equal(shmq_reply_verify(NULL, &m), -SHMQ_EINVAL);
+	assert_int_equal(shmq_reply_verify(r, NULL), -SHMQ_EINVAL);
+	shmq_sub_close(sub);
+	shmq_requester_close(r);
+	shmq_disconnect(c);
+}
+
 /* ---- many requesters, many responders ---- */
 
 #define N_REQUESTERS 4u
@@ -1247,6 +1282,7 @@ int main(void)
 	    T(test_request_to_a_channel_nobody_reads_is_enoreader),
 	    T(test_unmatched_replies_are_dropped_and_counted),
 	    T(test_inbox_goes_with_its_requester),
+	    T(test_reply_verify_tells_a_reply_overwritten_in_the_inbox),
 	    T(test_requesters_and_responders_in_many_processes),
 	    T(test_inbox_goes_with_a_requester_killed_after_a_restart),
 	    T(test_inbox_names_and_flag_are_reserved),
