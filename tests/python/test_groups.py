@@ -237,7 +237,8 @@ def test_bad_group_input(client):
 
 def test_a_member_process_killed_mid_stream_loses_nothing(client, daemon):
     """Three member processes print each offset before they ack it; one is
-    SIGKILLed after its 200th message. What it held goes to the others:
+    SIGKILLed after its 50th message (all three joined before the first is
+    published, so each takes a share). What it held goes to the others:
     every offset is printed at least once, the group acks every one, and
     only offsets the killed member printed but never acked come twice."""
     n = 3000
@@ -248,13 +249,17 @@ import os, signal, sys, shmq
 with shmq.connect(sys.argv[1]) as c, c.member("kill", "g") as m:
     for i, msg in enumerate(m.iter(timeout=2.0)):
         print(msg.offset, flush=True)
-        if sys.argv[2] == "die" and i == 199:
+        if sys.argv[2] == "die" and i == 49:
             os.kill(os.getpid(), signal.SIGKILL)
         msg.ack()
 """
     procs = [subprocess.Popen([sys.executable, "-c", child, daemon.sock, role],
                               env=dict(os.environ), stdout=subprocess.PIPE, text=True)
              for role in ("die", "live", "live")]
+    deadline = time.monotonic() + HANG_S
+    while client.groups("kill", "g")[0].members < 3:
+        assert time.monotonic() < deadline, "members did not join"
+        time.sleep(0.01)
     with client.publisher("kill") as pub:
         for i in range(n):
             pub.publish(b"%d" % i, timeout=HANG_S)
