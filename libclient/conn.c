@@ -266,26 +266,52 @@ void client_handle_add(struct shmq_client *c, struct client_handle *h)
 	pthread_mutex_unlock(&c->lock);
 }
 
+static bool linked_locked(const struct shmq_client *c, const struct client_handle *h)
+{
+	for (const struct client_handle *p = c->handles; p; p = p->next)
+		if (p == h)
+			return true;
+	return false;
+}
+
+/*
+ * Close h at the daemon. Its copy, marked closing, takes its place in the
+ * list first: a daemon met again on the way (the one we knew went away)
+ * resumes the copy and closes it (resume_all_locked()), since a handle it
+ * was not told of is not ours to close there; with no daemon the copy
+ * waits for the next one. The caller frees h afterwards.
+ */
 void client_handle_close(struct shmq_client *c, struct client_handle *h)
 {
 	struct proto_close req = {
 	    .channel_id = h->channel_id, .role = h->role, .reader_idx = h->slot};
 	struct proto_close resp;
-	struct client_handle *copy;
+	struct client_handle *copy = malloc(sizeof(*copy));
+	int err;
 
 	pthread_mutex_lock(&c->lock);
 	unlink_locked(c, h);
-	pthread_mutex_unlock(&c->lock);
-	if (client_call(c, OP_CLOSE, &req, sizeof(req), &resp, sizeof(resp), NULL, NULL) !=
-		-SHMQ_ENODAEMON ||
-	    h->lost)
+	if (h->lost || !copy) { /* nothing to close, or its slot waits for our process to end */
+		pthread_mutex_unlock(&c->lock);
+		free(copy);
 		return;
-	copy = malloc(sizeof(*copy));
-	if (!copy)
-		return; /* its slot waits for our process to end */
+	}
 	*copy = *h;
 	copy->closing = true;
-	client_handle_add(c, copy);
+	copy->next = c->handles;
+	c->handles = copy;
+	err = reconnect_locked(c, true);
+	if (!err && linked_locked(c, copy)) { /* the daemon we knew: it knows the handle */
+		err = call_locked(c, OP_CLOSE, &req, sizeof(req), &resp, sizeof(resp), NULL, NULL);
+		if (err == -SHMQ_ECLOSED) {
+			down_locked(c);
+			reconnect_locked(c, true); /* resumes the copy, then closes it */
+		} else {
+			unlink_locked(c, copy);
+			free(copy);
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
 }
 
 SHMQ_EXPORT int shmq_connect(const char *socket_path, struct shmq_client **out)

@@ -1464,6 +1464,64 @@ static void test_a_reader_the_publisher_has_not_mapped_holds_it_while_shmqd_is_a
 	shmq_disconnect(c1);
 }
 
+/* Does the daemon count exactly these readers and open publishers on name? */
+static bool counts_are(struct shmq_client *c, const char *name, uint32_t readers, uint32_t pubs)
+{
+	struct shmq_channel_info ci;
+
+	return shmq_channel_info(c, name, &ci) == 0 && ci.readers == readers &&
+	       ci.publishers_open == pubs;
+}
+
+/*
+ * Handles closed after a restart, before their client made any other
+ * control call (so before they were resumed): the new daemon must close
+ * them, not keep their slots for as long as the process lives. On a
+ * publishers=one channel a new publisher is admitted, and the reader
+ * count goes back to the one reader still open.
+ */
+static void test_handles_closed_right_after_a_restart_are_closed_at_the_new_daemon(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_channel_opts o = {.capacity_bytes = 32 << 10,
+				      .max_message_bytes = 64,
+				      .policy = SHMQ_POLICY_BLOCK,
+				      .publishers = SHMQ_PUBLISHERS_ONE};
+	struct shmq_client *c = fx_connect(d), *c2;
+	struct shmq_sub *s, *keep;
+	struct shmq_pub *p, *p2;
+	struct shmq_msg m;
+	int64_t deadline;
+	int err;
+
+	assert_int_equal(shmq_channel_create(c, "r.closing", &o), 0);
+	assert_int_equal(shmq_sub_open(c, "r.closing", NULL, &s), 0);
+	assert_int_equal(shmq_sub_open(c, "r.closing", NULL, &keep), 0);
+	assert_int_equal(shmq_pub_open(c, "r.closing", NULL, &p), 0);
+	fx_publish_u64(p, 1, FX_HANG_NS);
+	daemon_kill(d);
+	assert_int_equal(daemon_restart(d), 0);
+	/* the first control calls of c since the restart */
+	shmq_sub_close(s);
+	shmq_pub_close(p);
+	c2 = fx_connect(d);
+	deadline = fx_now_ns() + REPAIR_BOUND_MS * MS;
+	while (!counts_are(c2, "r.closing", 1, 0) && fx_now_ns() < deadline)
+		nap_us(2000);
+	assert_true(counts_are(c2, "r.closing", 1, 0));
+	err = shmq_pub_open(c2, "r.closing", NULL, &p2);
+	assert_int_equal(err, 0);
+	fx_publish_u64(p2, 2, FX_HANG_NS);
+	/* the handle left open was resumed and reads on */
+	assert_int_equal(fx_recv_u64(keep, &m), 1);
+	assert_int_equal(fx_recv_u64(keep, &m), 2);
+	shmq_pub_close(p2);
+	shmq_sub_close(keep);
+	assert_true(counts_are(c2, "r.closing", 0, 0));
+	shmq_disconnect(c2);
+	shmq_disconnect(c);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 #define T_FAKE(f) cmocka_unit_test_setup_teardown(f, fake_setup, fake_teardown)
 
@@ -1485,10 +1543,13 @@ int main(void)
 	    T_FAKE(test_restart_adopts_a_good_channel_among_bad_ones),
 	    T(test_a_daemon_dying_inside_its_adoption_loses_no_handle),
 	    T(test_a_reader_the_publisher_has_not_mapped_holds_it_while_shmqd_is_away),
+	    T(test_handles_closed_right_after_a_restart_are_closed_at_the_new_daemon),
 	    T(test_clean_stop_ends_channels),
 	    cmocka_unit_test_setup_teardown(test_replace_takes_over_without_stopping_the_flow,
 					    daemon_setup, replace_teardown),
 	};
 
+	if (getenv("SHMQ_TEST_FILTER")) /* one test by name (a pattern with * and ?) */
+		cmocka_set_test_filter(getenv("SHMQ_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
