@@ -1522,6 +1522,139 @@ static void test_handles_closed_right_after_a_restart_are_closed_at_the_new_daem
 	shmq_disconnect(c);
 }
 
+/* ---- a claim left open when its daemon died ---- */
+
+#define CONF_PATIENT "[daemon]\nstuck_ms = 60000\n" /* no stall timer acts in these tests */
+
+struct orphan_job {
+	const char *sock;
+	int say_fd;
+	bool move_tail;	      /* the claimant that won the tail move */
+	_Atomic int *go_idle; /* the other: its entry goes idle once this is set */
+};
+
+/*
+ * A publisher's claim written by hand into its own entry: the intent
+ * (CLAIMING, one 8-byte message at the tail), then, for the winner, the
+ * tail move; no record is ever written. The loser's entry names the same
+ * start, as one stopped between a failed tail move and its next intent.
+ */
+static int claim_by_hand(void *arg)
+{
+	struct orphan_job *j = arg;
+	struct raw r;
+	struct raw_chan rc;
+	struct pub_entry *e;
+	unsigned __int128 *tail, was;
+	uint64_t pos, bytes, rec = rec_bytes_for(8, 0);
+
+	if (raw_connect(&r, j->sock) || raw_hello(&r) || raw_open(&r, "r.orphan", ROLE_PUB, &rc))
+		return 10;
+	e = rc.entry;
+	tail = (unsigned __int128 *)(void *)&rc.data->tail_pos;
+	pos = atomic_load(&rc.data->tail_pos);
+	bytes = atomic_load(&rc.data->tail_bytes);
+	atomic_store(&e->claim_bytes, bytes);
+	atomic_store(&e->claim_end, bytes + rec);
+	atomic_store(&e->claim_pos, pos);
+	atomic_store(&e->claim_count, 1);
+	atomic_store(&e->claim_state, PUB_CLAIMING);
+	was = (unsigned __int128)bytes << 64 | pos;
+	if (j->move_tail && !__sync_bool_compare_and_swap(
+				tail, was, (unsigned __int128)(bytes + rec) << 64 | (pos + 1)))
+		return 11;
+	pipe_say(j->say_fd, "ready");
+	while (!j->move_tail && !atomic_load(j->go_idle))
+		nap_us(1000);
+	if (!j->move_tail) /* the winner stays inside its claim until killed */
+		atomic_store(&e->claim_state, PUB_IDLE);
+	for (;;)
+		pause();
+}
+
+/* Is a process of this pid a client of the daemon? */
+static bool daemon_client(struct shmq_client *c, pid_t pid)
+{
+	struct shmq_daemon_client rows[64];
+	struct shmq_daemon_stats st;
+	int n = shmq_daemon_stats(c, &st, rows, 64);
+
+	for (int i = 0; i < n && i < 64; i++)
+		if (rows[i].pid == (uint32_t)pid)
+			return true;
+	return n < 0; /* no answer: do not conclude */
+}
+
+/*
+ * Two publishers name the same start: the one that moved the tail is
+ * SIGKILLed inside its claim, and while the other still names that start
+ * (so which of the two moved the tail is not known) shmqd is SIGKILLed.
+ * After the restart the other goes on: the claim must be given up by the
+ * new daemon, so that a block reader waiting at it reads on, with the
+ * claim's one message counted lost once, and the kept slot is freed.
+ */
+static void test_restart_settles_a_claim_left_open_when_its_daemon_died(void **state)
+{
+	struct daemon *d = *state;
+	_Atomic int *go_idle = fx_shared_alloc(sizeof(*go_idle));
+	struct orphan_job win = {.sock = d->sock, .say_fd = -1, .move_tail = true};
+	struct orphan_job lose = {.sock = d->sock, .say_fd = -1, .go_idle = go_idle};
+	struct shmq_sub_opts so = {.wait = SHMQ_WAIT_SLEEP};
+	struct shmq_client *c = fx_connect(d);
+	struct shmq_mon_stats *st = calloc(1, sizeof(*st));
+	struct shmq_channel_info ci;
+	struct shmq_mon *mon;
+	struct shmq_sub *s;
+	struct shmq_pub *p;
+	struct shmq_msg m;
+	pid_t wpid, lpid;
+	int64_t deadline;
+	int err;
+
+	assert_non_null(go_idle);
+	assert_non_null(st);
+	create_chan(c, "r.orphan", SHMQ_POLICY_BLOCK);
+	assert_int_equal(shmq_sub_open(c, "r.orphan", &so, &s), 0);
+	assert_int_equal(shmq_pub_open(c, "r.orphan", NULL, &p), 0);
+	fx_publish_u64(p, 0, FX_HANG_NS);
+	assert_int_equal(fx_recv_u64(s, &m), 0);
+	lpid = fx_child_ready(claim_by_hand, &lose, &lose.say_fd);
+	wpid = fx_child_ready(claim_by_hand, &win, &win.say_fd);
+	child_kill(wpid);
+	deadline = fx_now_ns() + FX_HANG_NS;
+	while (daemon_client(c, wpid) && fx_now_ns() < deadline)
+		nap_us(2000);
+	assert_false(daemon_client(c, wpid));
+	daemon_kill(d);
+	assert_int_equal(daemon_restart(d), 0);
+	atomic_store(go_idle, 1);
+	fx_publish_u64(p, 2, FX_HANG_NS);
+	err = shmq_recv(s, &m, 10000 * MS);
+	if (err) {
+		daemon_print_log(d);
+		fail_msg("the reader waits at the claim left open: %s", shmq_errname(err));
+	}
+	assert_int_equal(fx_msg_u64(&m), 2);
+	assert_int_equal(m.offset, 2);
+	assert_int_equal(m.lost, 1);
+	/* counted once, and the kept slot goes: the test's publisher and the loser remain */
+	assert_int_equal(shmq_mon_open(c, "r.orphan", &mon), 0);
+	assert_int_equal(shmq_mon_read(mon, st), 0);
+	assert_int_equal(st->abandoned, 1);
+	deadline = fx_now_ns() + REPAIR_BOUND_MS * MS;
+	while (shmq_channel_info(c, "r.orphan", &ci) == 0 && ci.publishers_open != 2 &&
+	       fx_now_ns() < deadline)
+		nap_us(2000);
+	assert_int_equal(ci.publishers_open, 2);
+	shmq_mon_close(mon);
+	child_kill(lpid);
+	shmq_pub_close(p);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+	free(st);
+	fx_shared_free(go_idle, sizeof(*go_idle));
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 #define T_FAKE(f) cmocka_unit_test_setup_teardown(f, fake_setup, fake_teardown)
 
@@ -1544,6 +1677,9 @@ int main(void)
 	    T(test_a_daemon_dying_inside_its_adoption_loses_no_handle),
 	    T(test_a_reader_the_publisher_has_not_mapped_holds_it_while_shmqd_is_away),
 	    T(test_handles_closed_right_after_a_restart_are_closed_at_the_new_daemon),
+	    cmocka_unit_test_prestate_setup_teardown(
+		test_restart_settles_a_claim_left_open_when_its_daemon_died, fx_daemon_setup_conf,
+		daemon_teardown, (void *)CONF_PATIENT),
 	    T(test_clean_stop_ends_channels),
 	    cmocka_unit_test_setup_teardown(test_replace_takes_over_without_stopping_the_flow,
 					    daemon_setup, replace_teardown),
