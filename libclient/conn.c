@@ -183,6 +183,7 @@ static int reconnect_locked(struct shmq_client *c, bool now_anyway)
 int client_call(struct shmq_client *c, uint16_t op, const void *req, uint32_t req_len, void *resp,
 		uint32_t resp_len, int *fds, unsigned *nfds)
 {
+	unsigned room = nfds ? *nfds : 0; /* a failed call_locked() leaves *nfds 0 */
 	int err;
 
 	pthread_mutex_lock(&c->lock);
@@ -190,8 +191,11 @@ int client_call(struct shmq_client *c, uint16_t op, const void *req, uint32_t re
 	if (!err)
 		err = call_locked(c, op, req, req_len, resp, resp_len, fds, nfds);
 	if (err == -SHMQ_ECLOSED) {
-		/* the daemon went: once more with the one that may be there now */
+		/* the daemon went: once more with the one that may be there
+		 * now, with room for the descriptors its answer carries */
 		down_locked(c);
+		if (nfds)
+			*nfds = room;
 		err = reconnect_locked(c, true);
 		if (!err)
 			err = call_locked(c, op, req, req_len, resp, resp_len, fds, nfds);
@@ -366,7 +370,17 @@ SHMQ_EXPORT void shmq_disconnect(struct shmq_client *c)
 	if (!c)
 		return;
 	reply_cache_free(c);
-	while (c->handles) { /* copies of handles closed while the daemon was away */
+	/* copies of handles closed while the daemon was away: closed at the
+	 * daemon there is now, if one answers, else their slots wait for our
+	 * process to end */
+	if (c->handles) {
+		pthread_mutex_lock(&c->lock);
+		if (hung_up_locked(c))
+			down_locked(c);
+		reconnect_locked(c, true);
+		pthread_mutex_unlock(&c->lock);
+	}
+	while (c->handles) {
 		struct client_handle *h = c->handles;
 
 		c->handles = h->next;

@@ -1655,6 +1655,167 @@ static void test_restart_settles_a_claim_left_open_when_its_daemon_died(void **s
 	fx_shared_free(go_idle, sizeof(*go_idle));
 }
 
+/*
+ * The first control call after a restart that the client has not noticed
+ * yet goes to the dead connection, fails, and is sent again to the new
+ * daemon: an open sent again must still take the descriptors its answer
+ * carries (it got -SHMQ_EPROTO: none were taken, and the slot was given
+ * back), for subscribers (with an event fd too), publishers and monitors.
+ */
+static void test_open_right_after_a_restart_takes_its_descriptors(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = fx_connect(d);
+	struct shmq_sub_opts so = {.wait = SHMQ_WAIT_EVENTFD};
+	struct shmq_sub *s, *s2;
+	struct shmq_pub *p;
+	struct shmq_mon *mon;
+	struct shmq_msg m;
+
+	create_chan(c, "r.reopen", SHMQ_POLICY_BLOCK);
+	daemon_kill(d);
+	assert_int_equal(daemon_restart(d), 0);
+	assert_int_equal(shmq_sub_open(c, "r.reopen", NULL, &s), 0);
+	daemon_kill(d);
+	assert_int_equal(daemon_restart(d), 0);
+	assert_int_equal(shmq_pub_open(c, "r.reopen", NULL, &p), 0);
+	daemon_kill(d);
+	assert_int_equal(daemon_restart(d), 0);
+	assert_int_equal(shmq_sub_open(c, "r.reopen", &so, &s2), 0);
+	daemon_kill(d);
+	assert_int_equal(daemon_restart(d), 0);
+	assert_int_equal(shmq_mon_open(c, "r.reopen", &mon), 0);
+	fx_publish_u64(p, 7, FX_HANG_NS);
+	assert_int_equal(fx_recv_u64(s, &m), 7);
+	assert_int_equal(fx_recv_u64(s2, &m), 7);
+	shmq_mon_close(mon);
+	shmq_sub_close(s2);
+	shmq_sub_close(s);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
+/* ---- a call that gets no answer ---- */
+
+#define OWN_FDS 24
+
+struct quiet_job {
+	const char *sock;
+	int say_fd;
+	_Atomic int *step; /* 1: the daemon is stopped, 2: the child checked */
+	_Atomic int *lost; /* descriptors of the child's own that were closed */
+};
+
+/* Leave our descriptor numbers where the next calls' locals will be. */
+static __attribute__((noinline)) int stack_prime(const int *own)
+{
+	volatile int area[4096];
+
+	for (unsigned i = 0; i < 4096; i++)
+		area[i] = own[i % OWN_FDS];
+	return area[4095];
+}
+
+/*
+ * A monitor whose client gives up on an answer after 300 ms: its peers
+ * call times out while the daemon is stopped. Every descriptor the
+ * process had must still be open afterwards.
+ */
+static int monitor_quiet_daemon(void *arg)
+{
+	struct quiet_job *j = arg;
+	struct shmq_mon_stats *st = calloc(1, sizeof(*st));
+	struct shmq_client *c;
+	struct shmq_mon *mon;
+	int own[OWN_FDS], lost = 0;
+
+	for (unsigned i = 0; i < OWN_FDS; i += 2)
+		if (pipe(&own[i]))
+			return 10;
+	if (!st || shmq_connect_timeout(j->sock, 300 * MS, &c) ||
+	    shmq_mon_open(c, "r.quiet.mon", &mon))
+		return 11;
+	shmq_mon_read(mon, st);
+	pipe_say(j->say_fd, "ready");
+	while (atomic_load(j->step) < 1)
+		nap_us(1000);
+	if (stack_prime(own) < 0)
+		return 12;
+	shmq_mon_read(mon, st); /* a reader came: the peers call, unanswered */
+	for (unsigned i = 0; i < OWN_FDS; i++)
+		lost += fcntl(own[i], F_GETFD) < 0;
+	for (int fd = 0; fd <= 2; fd++)
+		lost += fcntl(fd, F_GETFD) < 0;
+	atomic_store(j->lost, lost);
+	atomic_store(j->step, 2);
+	for (;;)
+		pause();
+}
+
+/*
+ * A control call that gets no answer in time (the daemon is stopped: a
+ * busy machine does the same) must close no descriptor of its process:
+ * before, the peers call closed whatever its uninitialized array held,
+ * stdout among them (shmq-stat then failed with exit 1 and no output).
+ */
+static void test_a_call_that_times_out_closes_no_descriptor_of_its_process(void **state)
+{
+	struct daemon *d = *state;
+	_Atomic int *sh = fx_shared_alloc(2 * sizeof(*sh));
+	struct quiet_job j = {.sock = d->sock, .say_fd = -1, .step = &sh[0], .lost = &sh[1]};
+	struct shmq_client *c = fx_connect(d);
+	struct shmq_sub *s;
+	int64_t deadline;
+	pid_t pid;
+
+	assert_non_null(sh);
+	create_chan(c, "r.quiet.mon", SHMQ_POLICY_DROP);
+	pid = fx_child_ready(monitor_quiet_daemon, &j, &j.say_fd);
+	assert_int_equal(shmq_sub_open(c, "r.quiet.mon", NULL, &s), 0);
+	assert_int_equal(kill(d->pid, SIGSTOP), 0);
+	atomic_store(j.step, 1);
+	deadline = fx_now_ns() + FX_HANG_NS;
+	while (atomic_load(j.step) < 2 && fx_now_ns() < deadline)
+		nap_us(2000);
+	kill(d->pid, SIGCONT);
+	child_kill(pid);
+	assert_int_equal(atomic_load(j.step), 2);
+	print_message("descriptors of its own a timed-out call closed: %d\n", atomic_load(j.lost));
+	assert_int_equal(atomic_load(j.lost), 0);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+	fx_shared_free(sh, 2 * sizeof(*sh));
+}
+
+/*
+ * A handle closed while no daemon ran, and its client disconnected once a
+ * daemon is back but before any other call: the disconnect closes it at
+ * that daemon, rather than leave its slot to the end of the process.
+ */
+static void test_handles_closed_while_the_daemon_was_away_are_closed_at_disconnect(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = fx_connect(d), *c2;
+	struct shmq_sub *s;
+	struct shmq_pub *p;
+	int64_t deadline;
+
+	create_chan(c, "r.away", SHMQ_POLICY_BLOCK);
+	assert_int_equal(shmq_sub_open(c, "r.away", NULL, &s), 0);
+	assert_int_equal(shmq_pub_open(c, "r.away", NULL, &p), 0);
+	daemon_kill(d);
+	shmq_sub_close(s);
+	shmq_pub_close(p);
+	assert_int_equal(daemon_restart(d), 0);
+	shmq_disconnect(c);
+	c2 = fx_connect(d);
+	deadline = fx_now_ns() + REPAIR_BOUND_MS * MS;
+	while (!counts_are(c2, "r.away", 0, 0) && fx_now_ns() < deadline)
+		nap_us(2000);
+	assert_true(counts_are(c2, "r.away", 0, 0));
+	shmq_disconnect(c2);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 #define T_FAKE(f) cmocka_unit_test_setup_teardown(f, fake_setup, fake_teardown)
 
@@ -1677,6 +1838,9 @@ int main(void)
 	    T(test_a_daemon_dying_inside_its_adoption_loses_no_handle),
 	    T(test_a_reader_the_publisher_has_not_mapped_holds_it_while_shmqd_is_away),
 	    T(test_handles_closed_right_after_a_restart_are_closed_at_the_new_daemon),
+	    T(test_open_right_after_a_restart_takes_its_descriptors),
+	    T(test_handles_closed_while_the_daemon_was_away_are_closed_at_disconnect),
+	    T(test_a_call_that_times_out_closes_no_descriptor_of_its_process),
 	    cmocka_unit_test_prestate_setup_teardown(
 		test_restart_settles_a_claim_left_open_when_its_daemon_died, fx_daemon_setup_conf,
 		daemon_teardown, (void *)CONF_PATIENT),
