@@ -280,8 +280,10 @@ int adopt_resume(struct channel *ch, uint32_t role, uint32_t idx, uint32_t gen,
 
 /*
  * Slot i of the readers (sub) or publishers, if it was adopted, not resumed,
- * and its process is gone: freed as if its client had died (a publisher's
- * claim is given up). True if the channel went with it.
+ * and its process is gone, or a publisher's kept for its claim
+ * (CLIENT_ORPHAN): freed as if its client had died (a publisher's claim
+ * is given up, or the slot kept until it can be). True if the channel
+ * went with it.
  */
 static bool expire_one(struct registry *r, struct channel *ch, bool sub, unsigned i)
 {
@@ -289,17 +291,19 @@ static bool expire_one(struct registry *r, struct channel *ch, bool sub, unsigne
 	uint32_t pid =
 	    sub ? atomic_load_explicit(&channel_reader_slot(ch, i)->owner_pid, memory_order_relaxed)
 		: ch->pub_pid[i];
+	bool orphan = !sub && ch->pub_client[i] == CLIENT_ORPHAN;
 	bool gone;
 
-	if ((sub ? ch->reader_client[i] : ch->pub_client[i]) != CLIENT_PENDING ||
-	    procid_alive(pid, sub ? ch->reader_start[i] : ch->pub_start[i]))
+	if (!orphan && ((sub ? ch->reader_client[i] : ch->pub_client[i]) != CLIENT_PENDING ||
+			procid_alive(pid, sub ? ch->reader_start[i] : ch->pub_start[i])))
 		return false;
-	log_msg(LOG_INFO, "registry", "freed unresumed %s channel=%s slot=%u pid=%u",
-		sub ? "reader" : "publisher", ch->name, i, pid);
 	if (sub)
 		registry_reader_remove(ch, i);
-	else
-		registry_pub_remove(ch, i);
+	else if (!registry_pub_remove(ch, i))
+		return false; /* its claim is still open: kept */
+	log_msg(LOG_INFO, "registry", "freed %s %s channel=%s slot=%u pid=%u",
+		orphan ? "the kept slot of a gone" : "unresumed", sub ? "reader" : "publisher",
+		ch->name, i, pid);
 	if (sub)
 		inbox_reader_gone(r, ch); /* its requester is gone: so is the inbox */
 	gone = ch->deleted && ch->handles == 1;

@@ -665,17 +665,34 @@ void channel_wake_all(struct channel *ch)
 	channel_wake_publishers(ch);
 }
 
-void registry_pub_remove(struct channel *ch, uint32_t idx)
+/* ch->pub_pid[] without the slots kept for a claim: two of those naming one start settle in turn */
+static void live_pids(const struct channel *ch, uint32_t *pids)
 {
-	uint32_t pid;
+	for (unsigned i = 0; i < MAX_PUBS; i++)
+		pids[i] = ch->pub_client[i] == CLIENT_ORPHAN ? 0 : ch->pub_pid[i];
+}
+
+bool registry_pub_remove(struct channel *ch, uint32_t idx)
+{
+	uint32_t pid, pids[MAX_PUBS];
 	bool gave_up;
 
 	if (idx >= MAX_PUBS || !ch->pub_client[idx])
-		return;
+		return true;
+	pid = ch->pub_pid[idx];
+	live_pids(ch, pids);
+	if (log_repair_open_orphan(&ch->v, &ch->peers, pids, idx)) {
+		if (ch->pub_client[idx] != CLIENT_ORPHAN)
+			log_msg(LOG_INFO, "registry",
+				"keeping the slot of a gone publisher until its claim settles "
+				"channel=%s slot=%u pid=%u",
+				ch->name, idx, pid);
+		ch->pub_client[idx] = CLIENT_ORPHAN;
+		return false;
+	}
 	/* a claim it left open is given up now, as if it had died: the
 	 * library never closes with one, so only a dead or rogue one does */
-	pid = ch->pub_pid[idx];
-	gave_up = log_repair_gone(&ch->v, &ch->peers, &ch->rep, ch->pub_pid, idx);
+	gave_up = log_repair_gone(&ch->v, &ch->peers, &ch->rep, pids, idx);
 	slot_clear(channel_pub_slot(ch, idx));
 	gen_bump(&channel_ctl_rw(ch)->pubs_gen);
 	entry_release(&ch->pub_fd[idx], (void **)&ch->peers.pubs[idx]);
@@ -690,6 +707,7 @@ void registry_pub_remove(struct channel *ch, uint32_t idx)
 			"gave up the claim of a closed publisher channel=%s pid=%u", ch->name, pid);
 	/* it may have died between taking a sleeper's wake and giving it */
 	channel_wake_all(ch);
+	return true;
 }
 
 /* A live publisher whose abandoned claim will soon hold the others back:

@@ -109,6 +109,13 @@ static inline struct ctl_slot *channel_pub_slot(const struct channel *ch, unsign
  * publisher that makes no control call never resumes, yet publishes)
  */
 #define CLIENT_PENDING UINT64_MAX
+/*
+ * pub_client[] of a slot whose publisher is gone with a claim still open
+ * (log_repair_open_orphan()): kept, with its entry and the keeper's copy,
+ * until the claim can be settled, so that a daemon restarted meanwhile
+ * finds it too (adopt_expire() retries it each tick)
+ */
+#define CLIENT_ORPHAN (UINT64_MAX - 1)
 
 struct registry {
 	struct channel **ch;
@@ -177,8 +184,12 @@ int registry_reader_add(struct channel *ch, const struct slot_owner *who, uint32
  */
 int registry_pub_add(struct channel *ch, const struct slot_owner *who, uint32_t *idx);
 
-/* Free a publisher entry, giving up a claim it left open. */
-void registry_pub_remove(struct channel *ch, uint32_t idx);
+/*
+ * Free a publisher entry, giving up a claim it left open. False if the
+ * claim cannot be settled yet: the slot is kept (CLIENT_ORPHAN) and holds
+ * its channel reference until a later call frees it.
+ */
+bool registry_pub_remove(struct channel *ch, uint32_t idx);
 
 uint32_t channel_publishers(const struct channel *ch);
 

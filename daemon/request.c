@@ -74,7 +74,7 @@ static int handle_add(struct client *cl, uint64_t channel_id, uint32_t role, uin
 	return 0;
 }
 
-static void slot_give_back(struct channel *ch, uint32_t role, uint32_t idx);
+static bool slot_give_back(struct channel *ch, uint32_t role, uint32_t idx);
 
 /* Release one handle of a client: its slot and channel reference. */
 void request_release_handle(struct ctl *c, struct client *cl, uint32_t at)
@@ -85,7 +85,8 @@ void request_release_handle(struct ctl *c, struct client *cl, uint32_t at)
 	cl->h[at] = cl->h[--cl->nh];
 	if (!ch)
 		return;
-	slot_give_back(ch, h.role, h.reader_idx);
+	if (!slot_give_back(ch, h.role, h.reader_idx))
+		return;
 	if (h.role == ROLE_SUB)
 		inbox_reader_gone(c->reg, ch); /* an inbox goes with its requester */
 	registry_handle_put(c->reg, ch);
@@ -349,16 +350,18 @@ static int slot_take(struct ctl *c, struct channel *ch, const struct client *cl,
 	return 0;
 }
 
-static void slot_give_back(struct channel *ch, uint32_t role, uint32_t idx)
+/* False if the slot stays (a publisher's claim to settle: it keeps the channel's reference). */
+static bool slot_give_back(struct channel *ch, uint32_t role, uint32_t idx)
 {
 	if (role == ROLE_SUB)
 		registry_reader_remove(ch, idx);
 	else if (role == ROLE_PUB)
-		registry_pub_remove(ch, idx);
+		return registry_pub_remove(ch, idx);
 	else if (role == ROLE_MON)
 		registry_monitor_remove(ch);
 	else if (role == ROLE_MEMBER)
 		group_leave(ch, idx);
+	return true;
 }
 
 static int op_open(struct ctl *c, struct client *cl, const void *body, struct reply *rep)
@@ -527,8 +530,8 @@ static int op_resume(struct ctl *c, struct client *cl, const void *body, struct 
 	}
 	err = handle_add(cl, ch->id, req->role, req->role == ROLE_MON ? 0 : req->slot);
 	if (err && req->role != ROLE_MON) {
-		slot_give_back(ch, req->role, req->slot); /* as if it closed */
-		registry_handle_put(c->reg, ch);
+		if (slot_give_back(ch, req->role, req->slot)) /* as if it closed */
+			registry_handle_put(c->reg, ch);
 	}
 	if (err)
 		return err;

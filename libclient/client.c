@@ -171,10 +171,15 @@ int client_recv(struct shmq_client *c, uint16_t op, void *resp, uint32_t resp_le
 	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
 	struct proto_hdr h;
 	int64_t deadline = c->timeout_ns < 0 ? -1 : mono_ns() + c->timeout_ns;
-	unsigned got, resets = 0;
+	unsigned got, resets = 0, room = nfds ? *nfds : 0;
 	ssize_t n;
-	int err = wait_answer(c, deadline);
+	int err;
 
+	/* none taken yet: a caller closes *nfds of fds[] after an error, and
+	 * fds[] may hold anything until take_fds() fills it */
+	if (nfds)
+		*nfds = 0;
+	err = wait_answer(c, deadline);
 	if (err) {
 		c->late += err == -SHMQ_ETIMEDOUT;
 		return err;
@@ -186,7 +191,7 @@ int client_recv(struct shmq_client *c, uint16_t op, void *resp, uint32_t resp_le
 	while (n < 0 && (errno == EINTR || (errno == ECONNRESET && !resets++)));
 	if (n <= 0)
 		return -SHMQ_ECLOSED;
-	got = take_fds(&mh, fds, nfds ? *nfds : 0);
+	got = take_fds(&mh, fds, room);
 	if (nfds)
 		*nfds = got;
 	if ((size_t)n < sizeof(h))

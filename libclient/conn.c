@@ -183,6 +183,7 @@ static int reconnect_locked(struct shmq_client *c, bool now_anyway)
 int client_call(struct shmq_client *c, uint16_t op, const void *req, uint32_t req_len, void *resp,
 		uint32_t resp_len, int *fds, unsigned *nfds)
 {
+	unsigned room = nfds ? *nfds : 0; /* a failed call_locked() leaves *nfds 0 */
 	int err;
 
 	pthread_mutex_lock(&c->lock);
@@ -190,8 +191,11 @@ int client_call(struct shmq_client *c, uint16_t op, const void *req, uint32_t re
 	if (!err)
 		err = call_locked(c, op, req, req_len, resp, resp_len, fds, nfds);
 	if (err == -SHMQ_ECLOSED) {
-		/* the daemon went: once more with the one that may be there now */
+		/* the daemon went: once more with the one that may be there
+		 * now, with room for the descriptors its answer carries */
 		down_locked(c);
+		if (nfds)
+			*nfds = room;
 		err = reconnect_locked(c, true);
 		if (!err)
 			err = call_locked(c, op, req, req_len, resp, resp_len, fds, nfds);
@@ -266,26 +270,52 @@ void client_handle_add(struct shmq_client *c, struct client_handle *h)
 	pthread_mutex_unlock(&c->lock);
 }
 
+static bool linked_locked(const struct shmq_client *c, const struct client_handle *h)
+{
+	for (const struct client_handle *p = c->handles; p; p = p->next)
+		if (p == h)
+			return true;
+	return false;
+}
+
+/*
+ * Close h at the daemon. Its copy, marked closing, takes its place in the
+ * list first: a daemon met again on the way (the one we knew went away)
+ * resumes the copy and closes it (resume_all_locked()), since a handle it
+ * was not told of is not ours to close there; with no daemon the copy
+ * waits for the next one. The caller frees h afterwards.
+ */
 void client_handle_close(struct shmq_client *c, struct client_handle *h)
 {
 	struct proto_close req = {
 	    .channel_id = h->channel_id, .role = h->role, .reader_idx = h->slot};
 	struct proto_close resp;
-	struct client_handle *copy;
+	struct client_handle *copy = malloc(sizeof(*copy));
+	int err;
 
 	pthread_mutex_lock(&c->lock);
 	unlink_locked(c, h);
-	pthread_mutex_unlock(&c->lock);
-	if (client_call(c, OP_CLOSE, &req, sizeof(req), &resp, sizeof(resp), NULL, NULL) !=
-		-SHMQ_ENODAEMON ||
-	    h->lost)
+	if (h->lost || !copy) { /* nothing to close, or its slot waits for our process to end */
+		pthread_mutex_unlock(&c->lock);
+		free(copy);
 		return;
-	copy = malloc(sizeof(*copy));
-	if (!copy)
-		return; /* its slot waits for our process to end */
+	}
 	*copy = *h;
 	copy->closing = true;
-	client_handle_add(c, copy);
+	copy->next = c->handles;
+	c->handles = copy;
+	err = reconnect_locked(c, true);
+	if (!err && linked_locked(c, copy)) { /* the daemon we knew: it knows the handle */
+		err = call_locked(c, OP_CLOSE, &req, sizeof(req), &resp, sizeof(resp), NULL, NULL);
+		if (err == -SHMQ_ECLOSED) {
+			down_locked(c);
+			reconnect_locked(c, true); /* resumes the copy, then closes it */
+		} else {
+			unlink_locked(c, copy);
+			free(copy);
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
 }
 
 SHMQ_EXPORT int shmq_connect(const char *socket_path, struct shmq_client **out)
@@ -340,7 +370,17 @@ SHMQ_EXPORT void shmq_disconnect(struct shmq_client *c)
 	if (!c)
 		return;
 	reply_cache_free(c);
-	while (c->handles) { /* copies of handles closed while the daemon was away */
+	/* copies of handles closed while the daemon was away: closed at the
+	 * daemon there is now, if one answers, else their slots wait for our
+	 * process to end */
+	if (c->handles) {
+		pthread_mutex_lock(&c->lock);
+		if (hung_up_locked(c))
+			down_locked(c);
+		reconnect_locked(c, true);
+		pthread_mutex_unlock(&c->lock);
+	}
+	while (c->handles) {
 		struct client_handle *h = c->handles;
 
 		c->handles = h->next;

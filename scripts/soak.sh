@@ -142,6 +142,7 @@ scrape_one() { # OUT HOW
 		[ "$try" -lt 3 ] && sleep 1
 	done
 	echo "shmq-stat $2 exited $rc: $(tail -3 "$1" | tr '\n' ' ')"
+	cp "$1" "$1.failed.$SECONDS" # the whole output, for the logs kept on a violation
 	return 1
 }
 

@@ -433,6 +433,16 @@ void log_repair_step(const struct log_view *v, const struct log_peers *peers,
 bool log_repair_gone(const struct log_view *v, const struct log_peers *peers,
 		     struct log_repair *rep, const uint32_t *pids, unsigned idx);
 
+/*
+ * Would entry idx's claim be left open if its publisher went now? True
+ * for a claim the tail has passed whose entry says CLAIMING while another
+ * live entry (pids) names the same start. The daemon then keeps the entry
+ * and its slot until this is false, so that the claim is settled from
+ * shared memory, also by a daemon restarted meanwhile.
+ */
+bool log_repair_open_orphan(const struct log_view *v, const struct log_peers *peers,
+			    const uint32_t *pids, unsigned idx);
+
 /* Forget a publisher entry's watch (the daemon freed or assigned it). */
 void log_repair_forget(struct log_repair *rep, unsigned idx);
 

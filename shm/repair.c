@@ -403,6 +403,21 @@ void log_repair_step(const struct log_view *v, const struct log_peers *peers,
 	}
 }
 
+bool log_repair_open_orphan(const struct log_view *v, const struct log_peers *peers,
+			    const uint32_t *pids, unsigned idx)
+{
+	struct claim_seen c;
+	uint64_t tail;
+
+	if (idx >= MAX_PUBS || !peers->pubs[idx])
+		return false;
+	claim_load(peers->pubs[idx], &c);
+	/* acquire; as in log_repair_step(). */
+	tail = atomic_load_explicit(&v->data->tail_bytes, memory_order_acquire);
+	return c.state == PUB_CLAIMING && claim_plausible(v, &c, tail) &&
+	       claim_shared(peers, pids, idx, c.bytes);
+}
+
 bool log_repair_gone(const struct log_view *v, const struct log_peers *peers,
 		     struct log_repair *rep, const uint32_t *pids, unsigned idx)
 {

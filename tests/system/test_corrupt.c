@@ -6,7 +6,9 @@
  * exactly the messages it skipped as lost), the daemon's watchdog says so
  * in its log and shmq-stat shows it, and `shmq repair` (root or the
  * owner; not a mere publisher) cuts the reader forward, which lets the
- * block publishers waiting for it go on. Needs root for the second uid:
+ * block publishers waiting for it go on. A tail it moves back, or off the
+ * record grid, is met with -SHMQ_ECORRUPT the same way, on its channel
+ * only. Needs root for the second uid:
  * exits 77 otherwise. Test process: one thread; children report through
  * pipes and exit codes.
  */
@@ -347,6 +349,74 @@ static void test_tail_moved_back_gives_ecorrupt_and_skip_goes_on(void **state)
 	shmq_disconnect(c);
 }
 
+/* Child: as nobody, move the block channel's tail 8 bytes off the record grid. */
+static int run_grid_scribbler(void *arg)
+{
+	const struct daemon *d = arg;
+	struct raw_chan rc;
+	struct raw r;
+
+	if (fx_become_nobody())
+		return 20;
+	if (raw_connect(&r, d->sock) || raw_hello(&r) || raw_open(&r, CHAN, ROLE_PUB, &rc))
+		return 23;
+	atomic_fetch_add(&rc.data->tail_bytes, 8);
+	raw_chan_unmap(&rc);
+	raw_close(&r);
+	return 0;
+}
+
+/*
+ * A publisher of another uid (publish rights only) moves the tail off the
+ * record grid, so that cursors taken from it stand where no record
+ * starts. What it can harm is the channel it may publish on, and only
+ * loudly: a reader opened at the tail gets -SHMQ_ECORRUPT before it loads
+ * anything there, an honest publisher is refused with -SHMQ_ECORRUPT
+ * rather than lay records across the ring's end, and a reader that read
+ * everything before is told -SHMQ_ECORRUPT by the watchdog instead of
+ * waiting for ever. Readers' cursors are their own (the reader's entry,
+ * which no peer can write): nobody else's moves. Another channel and the
+ * daemon go on as before.
+ */
+static void test_tail_off_the_record_grid_harms_only_its_channel_and_loudly(void **state)
+{
+	struct daemon *d = dmn(state);
+	struct shmq_client *c = fx_connect(d);
+	struct shmq_sub_opts early = {.start = SHMQ_START_EARLIEST};
+	struct shmq_sub *a, *b, *other;
+	struct shmq_pub *p, *po;
+	struct shmq_msg m;
+	uint64_t v = 7;
+
+	assert_int_equal(shmq_sub_open(c, CHAN, &early, &a), 0);
+	assert_int_equal(shmq_sub_open(c, "c.drop", &early, &other), 0);
+	assert_int_equal(shmq_pub_open(c, CHAN, NULL, &p), 0);
+	assert_int_equal(shmq_pub_open(c, "c.drop", NULL, &po), 0);
+	for (uint64_t i = 0; i < 10; i++) {
+		fx_publish_u64(p, i, PUB_WAIT_NS);
+		assert_int_equal(fx_recv_u64(a, &m), i);
+	}
+	assert_int_equal(child_wait(child_start(run_grid_scribbler, d), FX_HANG_S), 0);
+	/* a reader from the tail: refused at its first look */
+	assert_int_equal(shmq_sub_open(c, CHAN, NULL, &b), 0);
+	assert_int_equal(shmq_recv(b, &m, 100000000), -SHMQ_ECORRUPT);
+	/* an honest publisher: refused, nothing written */
+	assert_int_equal(shmq_publish(p, &v, sizeof(v), 100000000, NULL), -SHMQ_ECORRUPT);
+	/* the reader that was up to date: told, not left waiting */
+	assert_int_equal(recv_until(a, &m, -SHMQ_ECORRUPT), -SHMQ_ECORRUPT);
+	/* elsewhere nothing changed */
+	fx_publish_u64(po, 42, PUB_WAIT_NS);
+	assert_int_equal(fx_recv_u64(other, &m), 42);
+	assert_int_equal(m.lost, 0);
+	fx_assert_daemon_serves(d);
+	shmq_pub_close(po);
+	shmq_pub_close(p);
+	shmq_sub_close(other);
+	shmq_sub_close(b);
+	shmq_sub_close(a);
+	shmq_disconnect(c);
+}
+
 #define H(f, conf)                                                                                 \
 	cmocka_unit_test_prestate_setup_teardown(f, fx_daemon_setup_conf, daemon_teardown,         \
 						 (void *)(uintptr_t)(conf))
@@ -357,6 +427,8 @@ int main(void)
 	    H(test_forged_record_gives_ecorrupt_and_skip_goes_on, CONF_NOBODY_PUBLISHES),
 	    H(test_repair_cuts_a_stuck_reader_forward, CONF_NOBODY_PUBLISHES),
 	    H(test_tail_moved_back_gives_ecorrupt_and_skip_goes_on, CONF_NOBODY_PUBLISHES),
+	    H(test_tail_off_the_record_grid_harms_only_its_channel_and_loudly,
+	      CONF_NOBODY_PUBLISHES),
 	};
 
 	if (geteuid() != 0) {

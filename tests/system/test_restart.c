@@ -1464,6 +1464,358 @@ static void test_a_reader_the_publisher_has_not_mapped_holds_it_while_shmqd_is_a
 	shmq_disconnect(c1);
 }
 
+/* Does the daemon count exactly these readers and open publishers on name? */
+static bool counts_are(struct shmq_client *c, const char *name, uint32_t readers, uint32_t pubs)
+{
+	struct shmq_channel_info ci;
+
+	return shmq_channel_info(c, name, &ci) == 0 && ci.readers == readers &&
+	       ci.publishers_open == pubs;
+}
+
+/*
+ * Handles closed after a restart, before their client made any other
+ * control call (so before they were resumed): the new daemon must close
+ * them, not keep their slots for as long as the process lives. On a
+ * publishers=one channel a new publisher is admitted, and the reader
+ * count goes back to the one reader still open.
+ */
+static void test_handles_closed_right_after_a_restart_are_closed_at_the_new_daemon(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_channel_opts o = {.capacity_bytes = 32 << 10,
+				      .max_message_bytes = 64,
+				      .policy = SHMQ_POLICY_BLOCK,
+				      .publishers = SHMQ_PUBLISHERS_ONE};
+	struct shmq_client *c = fx_connect(d), *c2;
+	struct shmq_sub *s, *keep;
+	struct shmq_pub *p, *p2;
+	struct shmq_msg m;
+	int64_t deadline;
+	int err;
+
+	assert_int_equal(shmq_channel_create(c, "r.closing", &o), 0);
+	assert_int_equal(shmq_sub_open(c, "r.closing", NULL, &s), 0);
+	assert_int_equal(shmq_sub_open(c, "r.closing", NULL, &keep), 0);
+	assert_int_equal(shmq_pub_open(c, "r.closing", NULL, &p), 0);
+	fx_publish_u64(p, 1, FX_HANG_NS);
+	daemon_kill(d);
+	assert_int_equal(daemon_restart(d), 0);
+	/* the first control calls of c since the restart */
+	shmq_sub_close(s);
+	shmq_pub_close(p);
+	c2 = fx_connect(d);
+	deadline = fx_now_ns() + REPAIR_BOUND_MS * MS;
+	while (!counts_are(c2, "r.closing", 1, 0) && fx_now_ns() < deadline)
+		nap_us(2000);
+	assert_true(counts_are(c2, "r.closing", 1, 0));
+	err = shmq_pub_open(c2, "r.closing", NULL, &p2);
+	assert_int_equal(err, 0);
+	fx_publish_u64(p2, 2, FX_HANG_NS);
+	/* the handle left open was resumed and reads on */
+	assert_int_equal(fx_recv_u64(keep, &m), 1);
+	assert_int_equal(fx_recv_u64(keep, &m), 2);
+	shmq_pub_close(p2);
+	shmq_sub_close(keep);
+	assert_true(counts_are(c2, "r.closing", 0, 0));
+	shmq_disconnect(c2);
+	shmq_disconnect(c);
+}
+
+/* ---- a claim left open when its daemon died ---- */
+
+#define CONF_PATIENT "[daemon]\nstuck_ms = 60000\n" /* no stall timer acts in these tests */
+
+struct orphan_job {
+	const char *sock;
+	int say_fd;
+	bool move_tail;	      /* the claimant that won the tail move */
+	_Atomic int *go_idle; /* the other: its entry goes idle once this is set */
+};
+
+/*
+ * A publisher's claim written by hand into its own entry: the intent
+ * (CLAIMING, one 8-byte message at the tail), then, for the winner, the
+ * tail move; no record is ever written. The loser's entry names the same
+ * start, as one stopped between a failed tail move and its next intent.
+ */
+static int claim_by_hand(void *arg)
+{
+	struct orphan_job *j = arg;
+	struct raw r;
+	struct raw_chan rc;
+	struct pub_entry *e;
+	unsigned __int128 *tail, was;
+	uint64_t pos, bytes, rec = rec_bytes_for(8, 0);
+
+	if (raw_connect(&r, j->sock) || raw_hello(&r) || raw_open(&r, "r.orphan", ROLE_PUB, &rc))
+		return 10;
+	e = rc.entry;
+	tail = (unsigned __int128 *)(void *)&rc.data->tail_pos;
+	pos = atomic_load(&rc.data->tail_pos);
+	bytes = atomic_load(&rc.data->tail_bytes);
+	atomic_store(&e->claim_bytes, bytes);
+	atomic_store(&e->claim_end, bytes + rec);
+	atomic_store(&e->claim_pos, pos);
+	atomic_store(&e->claim_count, 1);
+	atomic_store(&e->claim_state, PUB_CLAIMING);
+	was = (unsigned __int128)bytes << 64 | pos;
+	if (j->move_tail && !__sync_bool_compare_and_swap(
+				tail, was, (unsigned __int128)(bytes + rec) << 64 | (pos + 1)))
+		return 11;
+	pipe_say(j->say_fd, "ready");
+	while (!j->move_tail && !atomic_load(j->go_idle))
+		nap_us(1000);
+	if (!j->move_tail) /* the winner stays inside its claim until killed */
+		atomic_store(&e->claim_state, PUB_IDLE);
+	for (;;)
+		pause();
+}
+
+/* Is a process of this pid a client of the daemon? */
+static bool daemon_client(struct shmq_client *c, pid_t pid)
+{
+	struct shmq_daemon_client rows[64];
+	struct shmq_daemon_stats st;
+	int n = shmq_daemon_stats(c, &st, rows, 64);
+
+	for (int i = 0; i < n && i < 64; i++)
+		if (rows[i].pid == (uint32_t)pid)
+			return true;
+	return n < 0; /* no answer: do not conclude */
+}
+
+/*
+ * Two publishers name the same start: the one that moved the tail is
+ * SIGKILLed inside its claim, and while the other still names that start
+ * (so which of the two moved the tail is not known) shmqd is SIGKILLed.
+ * After the restart the other goes on: the claim must be given up by the
+ * new daemon, so that a block reader waiting at it reads on, with the
+ * claim's one message counted lost once, and the kept slot is freed.
+ */
+static void test_restart_settles_a_claim_left_open_when_its_daemon_died(void **state)
+{
+	struct daemon *d = *state;
+	_Atomic int *go_idle = fx_shared_alloc(sizeof(*go_idle));
+	struct orphan_job win = {.sock = d->sock, .say_fd = -1, .move_tail = true};
+	struct orphan_job lose = {.sock = d->sock, .say_fd = -1, .go_idle = go_idle};
+	struct shmq_sub_opts so = {.wait = SHMQ_WAIT_SLEEP};
+	struct shmq_client *c = fx_connect(d);
+	struct shmq_mon_stats *st = calloc(1, sizeof(*st));
+	struct shmq_channel_info ci;
+	struct shmq_mon *mon;
+	struct shmq_sub *s;
+	struct shmq_pub *p;
+	struct shmq_msg m;
+	pid_t wpid, lpid;
+	int64_t deadline;
+	int err;
+
+	assert_non_null(go_idle);
+	assert_non_null(st);
+	create_chan(c, "r.orphan", SHMQ_POLICY_BLOCK);
+	assert_int_equal(shmq_sub_open(c, "r.orphan", &so, &s), 0);
+	assert_int_equal(shmq_pub_open(c, "r.orphan", NULL, &p), 0);
+	fx_publish_u64(p, 0, FX_HANG_NS);
+	assert_int_equal(fx_recv_u64(s, &m), 0);
+	lpid = fx_child_ready(claim_by_hand, &lose, &lose.say_fd);
+	wpid = fx_child_ready(claim_by_hand, &win, &win.say_fd);
+	child_kill(wpid);
+	deadline = fx_now_ns() + FX_HANG_NS;
+	while (daemon_client(c, wpid) && fx_now_ns() < deadline)
+		nap_us(2000);
+	assert_false(daemon_client(c, wpid));
+	daemon_kill(d);
+	assert_int_equal(daemon_restart(d), 0);
+	atomic_store(go_idle, 1);
+	fx_publish_u64(p, 2, FX_HANG_NS);
+	err = shmq_recv(s, &m, 10000 * MS);
+	if (err) {
+		daemon_print_log(d);
+		fail_msg("the reader waits at the claim left open: %s", shmq_errname(err));
+	}
+	assert_int_equal(fx_msg_u64(&m), 2);
+	assert_int_equal(m.offset, 2);
+	assert_int_equal(m.lost, 1);
+	/* counted once, and the kept slot goes: the test's publisher and the loser remain */
+	assert_int_equal(shmq_mon_open(c, "r.orphan", &mon), 0);
+	assert_int_equal(shmq_mon_read(mon, st), 0);
+	assert_int_equal(st->abandoned, 1);
+	deadline = fx_now_ns() + REPAIR_BOUND_MS * MS;
+	while (shmq_channel_info(c, "r.orphan", &ci) == 0 && ci.publishers_open != 2 &&
+	       fx_now_ns() < deadline)
+		nap_us(2000);
+	assert_int_equal(ci.publishers_open, 2);
+	shmq_mon_close(mon);
+	child_kill(lpid);
+	shmq_pub_close(p);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+	free(st);
+	fx_shared_free(go_idle, sizeof(*go_idle));
+}
+
+/*
+ * The first control call after a restart that the client has not noticed
+ * yet goes to the dead connection, fails, and is sent again to the new
+ * daemon: an open sent again must still take the descriptors its answer
+ * carries (it got -SHMQ_EPROTO: none were taken, and the slot was given
+ * back), for subscribers (with an event fd too), publishers and monitors.
+ */
+static void test_open_right_after_a_restart_takes_its_descriptors(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = fx_connect(d);
+	struct shmq_sub_opts so = {.wait = SHMQ_WAIT_EVENTFD};
+	struct shmq_sub *s, *s2;
+	struct shmq_pub *p;
+	struct shmq_mon *mon;
+	struct shmq_msg m;
+
+	create_chan(c, "r.reopen", SHMQ_POLICY_BLOCK);
+	daemon_kill(d);
+	assert_int_equal(daemon_restart(d), 0);
+	assert_int_equal(shmq_sub_open(c, "r.reopen", NULL, &s), 0);
+	daemon_kill(d);
+	assert_int_equal(daemon_restart(d), 0);
+	assert_int_equal(shmq_pub_open(c, "r.reopen", NULL, &p), 0);
+	daemon_kill(d);
+	assert_int_equal(daemon_restart(d), 0);
+	assert_int_equal(shmq_sub_open(c, "r.reopen", &so, &s2), 0);
+	daemon_kill(d);
+	assert_int_equal(daemon_restart(d), 0);
+	assert_int_equal(shmq_mon_open(c, "r.reopen", &mon), 0);
+	fx_publish_u64(p, 7, FX_HANG_NS);
+	assert_int_equal(fx_recv_u64(s, &m), 7);
+	assert_int_equal(fx_recv_u64(s2, &m), 7);
+	shmq_mon_close(mon);
+	shmq_sub_close(s2);
+	shmq_sub_close(s);
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+}
+
+/* ---- a call that gets no answer ---- */
+
+#define OWN_FDS 24
+
+struct quiet_job {
+	const char *sock;
+	int say_fd;
+	_Atomic int *step; /* 1: the daemon is stopped, 2: the child checked */
+	_Atomic int *lost; /* descriptors of the child's own that were closed */
+};
+
+/* Leave our descriptor numbers where the next calls' locals will be. */
+static __attribute__((noinline)) int stack_prime(const int *own)
+{
+	volatile int area[4096];
+
+	for (unsigned i = 0; i < 4096; i++)
+		area[i] = own[i % OWN_FDS];
+	return area[4095];
+}
+
+/*
+ * A monitor whose client gives up on an answer after 300 ms: its peers
+ * call times out while the daemon is stopped. Every descriptor the
+ * process had must still be open afterwards.
+ */
+static int monitor_quiet_daemon(void *arg)
+{
+	struct quiet_job *j = arg;
+	struct shmq_mon_stats *st = calloc(1, sizeof(*st));
+	struct shmq_client *c;
+	struct shmq_mon *mon;
+	int own[OWN_FDS], lost = 0;
+
+	for (unsigned i = 0; i < OWN_FDS; i += 2)
+		if (pipe(&own[i]))
+			return 10;
+	if (!st || shmq_connect_timeout(j->sock, 300 * MS, &c) ||
+	    shmq_mon_open(c, "r.quiet.mon", &mon))
+		return 11;
+	shmq_mon_read(mon, st);
+	pipe_say(j->say_fd, "ready");
+	while (atomic_load(j->step) < 1)
+		nap_us(1000);
+	if (stack_prime(own) < 0)
+		return 12;
+	shmq_mon_read(mon, st); /* a reader came: the peers call, unanswered */
+	for (unsigned i = 0; i < OWN_FDS; i++)
+		lost += fcntl(own[i], F_GETFD) < 0;
+	for (int fd = 0; fd <= 2; fd++)
+		lost += fcntl(fd, F_GETFD) < 0;
+	atomic_store(j->lost, lost);
+	atomic_store(j->step, 2);
+	for (;;)
+		pause();
+}
+
+/*
+ * A control call that gets no answer in time (the daemon is stopped: a
+ * busy machine does the same) must close no descriptor of its process:
+ * before, the peers call closed whatever its uninitialized array held,
+ * stdout among them (shmq-stat then failed with exit 1 and no output).
+ */
+static void test_a_call_that_times_out_closes_no_descriptor_of_its_process(void **state)
+{
+	struct daemon *d = *state;
+	_Atomic int *sh = fx_shared_alloc(2 * sizeof(*sh));
+	struct quiet_job j = {.sock = d->sock, .say_fd = -1, .step = &sh[0], .lost = &sh[1]};
+	struct shmq_client *c = fx_connect(d);
+	struct shmq_sub *s;
+	int64_t deadline;
+	pid_t pid;
+
+	assert_non_null(sh);
+	create_chan(c, "r.quiet.mon", SHMQ_POLICY_DROP);
+	pid = fx_child_ready(monitor_quiet_daemon, &j, &j.say_fd);
+	assert_int_equal(shmq_sub_open(c, "r.quiet.mon", NULL, &s), 0);
+	assert_int_equal(kill(d->pid, SIGSTOP), 0);
+	atomic_store(j.step, 1);
+	deadline = fx_now_ns() + FX_HANG_NS;
+	while (atomic_load(j.step) < 2 && fx_now_ns() < deadline)
+		nap_us(2000);
+	kill(d->pid, SIGCONT);
+	child_kill(pid);
+	assert_int_equal(atomic_load(j.step), 2);
+	print_message("descriptors of its own a timed-out call closed: %d\n", atomic_load(j.lost));
+	assert_int_equal(atomic_load(j.lost), 0);
+	shmq_sub_close(s);
+	shmq_disconnect(c);
+	fx_shared_free(sh, 2 * sizeof(*sh));
+}
+
+/*
+ * A handle closed while no daemon ran, and its client disconnected once a
+ * daemon is back but before any other call: the disconnect closes it at
+ * that daemon, rather than leave its slot to the end of the process.
+ */
+static void test_handles_closed_while_the_daemon_was_away_are_closed_at_disconnect(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = fx_connect(d), *c2;
+	struct shmq_sub *s;
+	struct shmq_pub *p;
+	int64_t deadline;
+
+	create_chan(c, "r.away", SHMQ_POLICY_BLOCK);
+	assert_int_equal(shmq_sub_open(c, "r.away", NULL, &s), 0);
+	assert_int_equal(shmq_pub_open(c, "r.away", NULL, &p), 0);
+	daemon_kill(d);
+	shmq_sub_close(s);
+	shmq_pub_close(p);
+	assert_int_equal(daemon_restart(d), 0);
+	shmq_disconnect(c);
+	c2 = fx_connect(d);
+	deadline = fx_now_ns() + REPAIR_BOUND_MS * MS;
+	while (!counts_are(c2, "r.away", 0, 0) && fx_now_ns() < deadline)
+		nap_us(2000);
+	assert_true(counts_are(c2, "r.away", 0, 0));
+	shmq_disconnect(c2);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, daemon_setup, daemon_teardown)
 #define T_FAKE(f) cmocka_unit_test_setup_teardown(f, fake_setup, fake_teardown)
 
@@ -1485,10 +1837,19 @@ int main(void)
 	    T_FAKE(test_restart_adopts_a_good_channel_among_bad_ones),
 	    T(test_a_daemon_dying_inside_its_adoption_loses_no_handle),
 	    T(test_a_reader_the_publisher_has_not_mapped_holds_it_while_shmqd_is_away),
+	    T(test_handles_closed_right_after_a_restart_are_closed_at_the_new_daemon),
+	    T(test_open_right_after_a_restart_takes_its_descriptors),
+	    T(test_handles_closed_while_the_daemon_was_away_are_closed_at_disconnect),
+	    T(test_a_call_that_times_out_closes_no_descriptor_of_its_process),
+	    cmocka_unit_test_prestate_setup_teardown(
+		test_restart_settles_a_claim_left_open_when_its_daemon_died, fx_daemon_setup_conf,
+		daemon_teardown, (void *)CONF_PATIENT),
 	    T(test_clean_stop_ends_channels),
 	    cmocka_unit_test_setup_teardown(test_replace_takes_over_without_stopping_the_flow,
 					    daemon_setup, replace_teardown),
 	};
 
+	if (getenv("SHMQ_TEST_FILTER")) /* one test by name (a pattern with * and ?) */
+		cmocka_set_test_filter(getenv("SHMQ_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
