@@ -33,10 +33,11 @@ static inline int kind_has_rate(enum scen_kind k)
 }
 
 /* struct scenario.flags */
-#define SC_SLEEPS 1u  /* every message is a wake-up: fewer iterations */
-#define SC_SUMMARY 2u /* part of --summary */
-#define SC_DISK 4u    /* bounded by the disk: far fewer iterations */
-#define SC_MIXED 8u   /* the mixed-size workload (bench_mix_len()), not one size */
+#define SC_SLEEPS 1u	/* every message is a wake-up: fewer iterations */
+#define SC_SUMMARY 2u	/* part of --summary */
+#define SC_DISK 4u	/* bounded by the disk: far fewer iterations */
+#define SC_MIXED 8u	/* the mixed-size workload (bench_mix_len()), not one size */
+#define SC_SELFTEST 16u /* breaks on purpose: only when --only names "selftest" */
 
 struct scenario {
 	const char *group; /* "pingpong", "stream", "fanout", "group", "durable" */
