@@ -186,6 +186,7 @@ int base_unix_stream(const struct bench_cfg *cfg, struct bench_out *out);
 int base_seqpacket_pingpong(const struct bench_cfg *cfg, struct bench_out *out);
 int base_seqpacket_stream(const struct bench_cfg *cfg, struct bench_out *out);
 int base_ring_stream(const struct bench_cfg *cfg, struct bench_out *out);
+int base_spsc_stream(const struct bench_cfg *cfg, struct bench_out *out);
 #ifdef HAVE_ZMQ
 int base_zmq_pingpong(const struct bench_cfg *cfg, struct bench_out *out);
 int base_zmq_stream(const struct bench_cfg *cfg, struct bench_out *out);
