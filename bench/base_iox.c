@@ -48,7 +48,7 @@
  * it hung here now and then (iceoryx 2.0.3, WAIT_FOR_CONSUMER).
  */
 #define IOX_WINDOW 192
-#define IOX_RUN_S 90 /* below the runner's 300 s watchdog */
+#define IOX_RUN_S 90 /* below the runner's default deadline, 300 s */
 
 enum iox_mode {
 	IOX_SPIN = 0,
@@ -281,7 +281,7 @@ static int iox_parent(void *arg)
 /*
  * Wait for the measuring process, at most IOX_RUN_S: iceoryx 2.0.3 sometimes
  * hangs here after many runs, and one hung baseline must not end the whole
- * benchmark (the runner's watchdog would). Its peer dies with it (PDEATHSIG).
+ * scenario (the runner's deadline would). Its peer dies with it (PDEATHSIG).
  */
 static int iox_wait(pid_t pid, int *status)
 {

@@ -158,11 +158,14 @@ void proc_parent_go(struct proc_sync *s, unsigned n);
 int proc_pin(int cpu);
 
 /*
- * Kill the children and exit(2) the whole benchmark, saying what hung, if the
- * current run takes longer than seconds; 0 disarms. A hang is a bug (a peer
- * died while the other spins), and a benchmark in CI must not wait forever.
+ * Run fn(arg) in a child process that leads a process group of its own, and
+ * wait at most deadline_s seconds for it. 0 when fn returned (its value in
+ * *ret); else a negative errno with reason set: it overran (the whole group
+ * is killed), died by a signal (an assertion's abort) or exited early. Kills
+ * whatever of the group is left either way. A hung or crashed scenario then
+ * costs its own result, not the run.
  */
-void proc_watchdog(unsigned seconds, const char *what);
+int proc_isolate(unsigned deadline_s, int (*fn)(void *arg), void *arg, int *ret, char *reason);
 
 /* Set reason to a formatted message and return err (a negative errno). */
 int bench_fail(char *reason, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -219,6 +222,7 @@ int base_unix_stream(const struct bench_cfg *cfg, struct bench_out *out);
 int base_seqpacket_pingpong(const struct bench_cfg *cfg, struct bench_out *out);
 int base_seqpacket_stream(const struct bench_cfg *cfg, struct bench_out *out);
 int base_ring_stream(const struct bench_cfg *cfg, struct bench_out *out);
+int base_spsc_stream(const struct bench_cfg *cfg, struct bench_out *out);
 #ifdef HAVE_ZMQ
 int base_zmq_pingpong(const struct bench_cfg *cfg, struct bench_out *out);
 int base_zmq_stream(const struct bench_cfg *cfg, struct bench_out *out);
@@ -279,5 +283,8 @@ int scen_counters_stream_off(const struct bench_cfg *cfg, struct bench_out *out)
 /* scen_memory.c */
 int scen_memory_64(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_memory_mixed(const struct bench_cfg *cfg, struct bench_out *out);
+/* scen_selftest.c: a scenario that hangs, one that crashes */
+int scen_selftest_hang(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_selftest_crash(const struct bench_cfg *cfg, struct bench_out *out);
 
 #endif

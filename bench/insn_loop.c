@@ -4,7 +4,7 @@
  * callgrind to count the instructions a message costs (two runs of
  * different n; their difference cancels start-up). Not a timing tool.
  *
- *   shmq-insn-loop SOCKET N SIZE [block|drop] [shared|exclusive]
+ *   shmq-insn-loop SOCKET N SIZE [block|drop] [shared|exclusive] [ts|nots]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +32,8 @@ int main(int argc, char **argv)
 
 	if (argc < 4) {
 		fprintf(stderr,
-			"usage: shmq-insn-loop SOCKET N SIZE [block|drop] [shared|exclusive]\n");
+			"usage: shmq-insn-loop SOCKET N SIZE [block|drop] [shared|exclusive] "
+			"[ts|nots]\n");
 		return 2;
 	}
 	n = strtoul(argv[2], NULL, 0);
@@ -42,6 +43,8 @@ int main(int argc, char **argv)
 	co.policy = argc > 4 && !strcmp(argv[4], "drop") ? SHMQ_POLICY_DROP : SHMQ_POLICY_BLOCK;
 	co.publishers =
 	    argc > 5 && !strcmp(argv[5], "exclusive") ? SHMQ_PUBLISHERS_ONE : SHMQ_PUBLISHERS_MANY;
+	if (argc > 6 && !strcmp(argv[6], "nots"))
+		co.flags = SHMQ_CHAN_NO_TIMESTAMP;
 	memset(buf, 'x', size);
 	err = shmq_connect(argv[1], &c);
 	if (err)

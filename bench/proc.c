@@ -23,7 +23,6 @@
 
 static pid_t proc_pids[BENCH_MAX_SUBS];
 static volatile sig_atomic_t proc_npids;
-static char proc_what[96];
 
 void *shm_anon(size_t bytes)
 {
@@ -106,30 +105,69 @@ void proc_parent_go(struct proc_sync *s, unsigned n)
 	atomic_store_explicit(&s->go, 1, memory_order_release);
 }
 
-static void proc_watchdog_fire(int sig)
-{
-	static const char msg[] = "shmq-bench: watchdog: run timed out: ";
-	sig_atomic_t i;
+static volatile sig_atomic_t proc_late_pid; /* the isolated group, killed when late */
+static volatile sig_atomic_t proc_late;
 
+static void proc_deadline_fire(int sig)
+{
 	(void)sig;
-	for (i = 0; i < proc_npids; i++)
-		kill(proc_pids[i], SIGKILL);
-	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0 ||
-	    write(STDERR_FILENO, proc_what, strlen(proc_what)) < 0 ||
-	    write(STDERR_FILENO, "\n", 1) < 0)
-		_exit(2);
-	_exit(2);
+	proc_late = 1;
+	kill(-(pid_t)proc_late_pid, SIGKILL); /* the waitpid() in proc_isolate() then returns */
 }
 
-void proc_watchdog(unsigned seconds, const char *what)
+/* Why pid, a process of its own group, ended with status; 0 if it exited with 0. */
+static int proc_why(int status, char *reason)
 {
-	struct sigaction sa;
+	if (WIFSIGNALED(status))
+		return bench_fail(reason, -ECHILD, "killed by signal %d: %s", WTERMSIG(status),
+				  strsignal(WTERMSIG(status)));
+	if (WEXITSTATUS(status))
+		return bench_fail(reason, -ECHILD, "exited with status %d", WEXITSTATUS(status));
+	return 0;
+}
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = proc_watchdog_fire;
-	sigaction(SIGALRM, &sa, NULL);
-	snprintf(proc_what, sizeof(proc_what), "%s", what ? what : "");
-	alarm(seconds);
+int proc_isolate(unsigned deadline_s, int (*fn)(void *arg), void *arg, int *ret, char *reason)
+{
+	struct sigaction sa = {.sa_handler = proc_deadline_fire}, old;
+	int status = 0, *shared = shm_anon(sizeof(int)), err;
+	pid_t pid, r;
+
+	if (!shared)
+		return bench_fail(reason, -ENOMEM, "out of memory");
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		err = bench_fail(reason, -errno, "fork: %s", strerror(errno));
+		goto out_free;
+	}
+	if (pid == 0) {
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		*shared = fn(arg);
+		fflush(NULL);
+		_exit(0);
+	}
+	setpgid(pid, pid); /* also here, before anything may kill the group */
+	proc_late_pid = pid;
+	proc_late = 0;
+	sigaction(SIGALRM, &sa, &old);
+	alarm(deadline_s);
+	while ((r = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+		;
+	alarm(0);
+	sigaction(SIGALRM, &old, NULL);
+	if (proc_late)
+		err = bench_fail(reason, -ETIMEDOUT, "overran its deadline of %u s, killed",
+				 deadline_s);
+	else if (r != pid)
+		err = bench_fail(reason, -ECHILD, "waitpid: %s", strerror(errno));
+	else
+		err = proc_why(status, reason);
+	kill(-pid, SIGKILL); /* whatever it left behind */
+	*ret = *shared;
+out_free:
+	shm_anon_free(shared, sizeof(int));
+	return err;
 }
 
 static void proc_child_main(const struct bench_cfg *cfg, proc_child_fn child, void *arg,
@@ -137,7 +175,6 @@ static void proc_child_main(const struct bench_cfg *cfg, proc_child_fn child, vo
 {
 	int err;
 
-	alarm(0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	err = proc_pin(cfg->cpu[1]);
 	if (err) {

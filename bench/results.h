@@ -33,13 +33,14 @@ static inline int kind_has_rate(enum scen_kind k)
 }
 
 /* struct scenario.flags */
-#define SC_SLEEPS 1u  /* every message is a wake-up: fewer iterations */
-#define SC_SUMMARY 2u /* part of --summary */
-#define SC_DISK 4u    /* bounded by the disk: far fewer iterations */
-#define SC_MIXED 8u   /* the mixed-size workload (bench_mix_len()), not one size */
-#define SC_SERVER 16u /* a round trip to another broker per message: more when streamed */
-#define SC_GIB 32u    /* a rate in blocks of size_bytes: also report the time for 1 GiB */
-#define SC_SMALL 64u  /* durable: at 64 B as well as at 4 KiB */
+#define SC_SLEEPS 1u	 /* every message is a wake-up: fewer iterations */
+#define SC_SUMMARY 2u	 /* part of --summary */
+#define SC_DISK 4u	 /* bounded by the disk: far fewer iterations */
+#define SC_MIXED 8u	 /* the mixed-size workload (bench_mix_len()), not one size */
+#define SC_SERVER 16u	 /* a round trip to another broker per message: more when streamed */
+#define SC_GIB 32u	 /* a rate in blocks of size_bytes: also report the time for 1 GiB */
+#define SC_SMALL 64u	 /* durable: at 64 B as well as at 4 KiB */
+#define SC_SELFTEST 128u /* breaks on purpose: only when --only names "selftest" */
 
 struct scenario {
 	const char *group; /* "pingpong", "stream", "fanout", "group", "durable" */

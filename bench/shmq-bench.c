@@ -11,7 +11,10 @@
  * JetStream: private servers that their scenarios start per repetition).
  * A transport that is not built or cannot run here is "skipped" with its
  * reason, never a zero; a scenario that breaks is "FAILED" and the exit
- * status is 1. Single-threaded; scenarios fork their own peers.
+ * status is 1. Each repetition runs in a process of its own under a
+ * deadline (--deadline): one that hangs or crashes is "FAILED" with its
+ * reason, its processes are killed, and the run goes on. Single-threaded;
+ * scenarios fork their own peers.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -108,6 +111,8 @@ static const struct scenario scenarios[] = {
     {"pingpong", "shmq-reqrep", PP, 1, scen_shmq_reqrep, NULL,
      "shmq_request_send + shmq_reply_recv against a spinning shmq_reply responder", 0},
     {"stream", "raw-ring", ST, 0, base_ring_stream, NULL, "naive SPSC ring, 4 MiB, memcpy", SU},
+    {"stream", "spsc-ring", ST, 0, base_spsc_stream, NULL,
+     "best hand-made SPSC ring, 4 MiB: indices 128 B apart, cached, head in batches", SU},
     {"stream", "pipe", ST, 0, base_pipe_stream, NULL, "one write per message", 0},
     {"stream", "unix-stream", ST, 0, base_unix_stream, NULL, "one write per message", 0},
     {"stream", "unix-seqpacket", ST, 0, base_seqpacket_stream, NULL, "one send per message", 0},
@@ -186,6 +191,10 @@ static const struct scenario scenarios[] = {
     {"durable", "shmq-always", KIND_LATENCY, 1, NULL, NOT_YET_DURABLE, "sync=always confirms",
      SC_DISK},
     {"durable", "shmq-batch", KIND_STREAM, 1, NULL, NOT_YET_DURABLE, "sync=batch, 4 KiB", SC_DISK},
+    {"selftest", "hang", PP, 0, scen_selftest_hang, NULL,
+     "never finishes: the runner's deadline must end it", SC_SELFTEST},
+    {"selftest", "crash", PP, 0, scen_selftest_crash, NULL, "aborts as a failed assertion would",
+     SC_SELFTEST},
 };
 
 #define NSCEN (sizeof(scenarios) / sizeof(scenarios[0]))
@@ -201,6 +210,7 @@ struct opts {
 	uint64_t iters;	 /* 0: by scenario */
 	uint64_t warmup; /* UINT64_MAX: a tenth of iters */
 	uint64_t rate_per_s;
+	unsigned deadline_s; /* of each repetition */
 	int cpu[2];
 	uint32_t sizes[MAX_LIST];
 	unsigned nsizes;
@@ -230,6 +240,8 @@ static void usage(FILE *f)
 	       "  --rate N           ping-pong: send N per second on a schedule, timing each from\n"
 	       "                     when it was due (no coordinated omission); fan-out: pace\n"
 	       "  --cpus A,B         the two CPUs (0,1); peers run on B\n"
+	       "  --deadline S       seconds each repetition may take (300); one that\n"
+	       "                     overruns or crashes is FAILED and the run goes on\n"
 	       "  --size LIST        ping-pong message sizes, e.g. 64,1K (64)\n"
 	       "  --stream-size LIST streaming sizes (8,64,256,1K,4K,16K,64K)\n"
 	       "  --subs LIST        fan-out subscriber counts (1,2,4,8)\n"
@@ -308,6 +320,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 					   {"warmup", required_argument, NULL, 'w'},
 					   {"rate", required_argument, NULL, 'R'},
 					   {"cpus", required_argument, NULL, 'c'},
+					   {"deadline", required_argument, NULL, 'D'},
 					   {"size", required_argument, NULL, 's'},
 					   {"stream-size", required_argument, NULL, 't'},
 					   {"subs", required_argument, NULL, 'u'},
@@ -324,7 +337,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	uint64_t v;
 	int c, bad = 0;
 
-	*o = (struct opts){.reps = 3, .warmup = UINT64_MAX, .cpu = {0, 1}, .progress = 1};
+	*o = (struct opts){
+	    .reps = 3, .warmup = UINT64_MAX, .deadline_s = 300, .cpu = {0, 1}, .progress = 1};
 	o->progress = isatty(STDERR_FILENO) ? 2 : 1;
 	parse_list("64", o->sizes, &o->nsizes, 1);
 	parse_list("8,64,256,1K,4K,16K,64K", o->stream_sizes, &o->nstream_sizes, 1);
@@ -355,6 +369,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case 'c':
 			bad |= parse_cpus(optarg, o->cpu);
+			break;
+		case 'D':
+			bad |= parse_u64(optarg, &v) || v < 1 || v > 86400;
+			o->deadline_s = (unsigned)v;
 			break;
 		case 's':
 			bad |= parse_list(optarg, o->sizes, &o->nsizes, 1);
@@ -464,7 +482,7 @@ static void daemon_exec(const char *bin, const struct daemon *d)
 {
 	int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
-	prctl(PR_SET_PDEATHSIG, SIGTERM); /* a watchdog exit must not leave it behind */
+	prctl(PR_SET_PDEATHSIG, SIGTERM); /* the runner's death must not leave it behind */
 	if (fd >= 0) {
 		dup2(fd, STDOUT_FILENO);
 		dup2(fd, STDERR_FILENO);
@@ -630,6 +648,8 @@ static int plan(const struct opts *o, struct results *rs)
 
 		if (!only_match(o->only, sc) || (o->summary && !(sc->flags & SC_SUMMARY)))
 			continue;
+		if ((sc->flags & SC_SELFTEST) && (!o->only || !strstr(o->only, "selftest")))
+			continue;
 		if (o->summary)
 			add_result(rs, sc, sc->fixed_size ? sc->fixed_size : 64, 0);
 		else if (!strcmp(sc->group, "pingpong"))
@@ -715,8 +735,9 @@ static void progress(const struct opts *o, size_t idx, size_t total, const struc
 		snprintf(subs, sizeof(subs), " x%u", r->nsubs);
 	size_label(r->size_bytes, sz, sizeof(sz));
 	if (o->progress == 2)
-		fprintf(stderr, "\r\033[K[%zu/%zu] %s/%s %s%s rep %u/%u %s", idx + 1, total,
-			r->sc->group, r->sc->name, sz, subs, rep, o->reps, state);
+		fprintf(stderr, "\r\033[K[%zu/%zu] %s/%s %s%s rep %u/%u %s%s", idx + 1, total,
+			r->sc->group, r->sc->name, sz, subs, rep, o->reps, state,
+			r->status == RES_FAILED ? "\n" : ""); /* a failure stays on screen */
 	else if (state[0])
 		fprintf(stderr, "[%zu/%zu] %s/%s %s%s: %s\n", idx + 1, total, r->sc->group,
 			r->sc->name, sz, subs, state);
@@ -738,17 +759,12 @@ static int run_rep(const struct opts *o, const struct daemon *d, struct result *
 	    .socket_path = d->pid > 0 ? d->socket : NULL,
 	    .fanout_iters = o->quick ? 20000 : 1000000,
 	};
-	char what[128];
 
 	hist_reset(lat);
 	hist_reset(lat2);
 	*out = (struct bench_out){.lat = lat, .lat2 = lat2};
 	if (r->sc->is_shmq && d->pid <= 0)
 		return bench_fail(out->reason, BENCH_SKIP, "%s", d->why);
-	snprintf(what, sizeof(what), "%s/%s", r->sc->group, r->sc->name);
-	/* one bound, --quick or not: on a loaded machine a quick run may take
-	 * minutes, and a hung iceoryx baseline must time out first (IOX_RUN_S) */
-	proc_watchdog(300, what);
 	if (o->disk_dir && !strcmp(r->sc->group, "durable"))
 		cfg.tmpdir = o->disk_dir;
 	return r->sc->fn(&cfg, out);
@@ -773,15 +789,53 @@ static void result_begin(const struct opts *o, struct result *r)
 	}
 }
 
-/* Repetition k of r; a skip or failure ends r's repetitions. */
-static void result_rep(const struct opts *o, const struct daemon *d, struct result *r, unsigned k,
-		       struct hist *lat, struct hist *lat2)
-{
+/* What one repetition hands back from its own process: a shared mapping. */
+struct rep_area {
+	struct hist lat;
+	struct hist lat2;
 	struct bench_out out;
-	int err;
+};
 
-	err = run_rep(o, d, r, lat, lat2, &out);
-	proc_watchdog(0, NULL);
+struct rep_job {
+	const struct opts *o;
+	const struct daemon *d;
+	struct result *r;
+	struct rep_area *a;
+};
+
+/* In the repetition's process (proc_isolate()): run it, stop what it started. */
+static int rep_run_isolated(void *arg)
+{
+	struct rep_job *j = arg;
+	int err = run_rep(j->o, j->d, j->r, &j->a->lat, &j->a->lat2, &j->a->out);
+
+#ifdef HAVE_IOX
+	base_iox_cleanup();
+#endif
+	return err;
+}
+
+/*
+ * Repetition k of r, in a process of its own under the --deadline: one that
+ * hangs, crashes or fails is "FAILED" with its reason, and the run goes on.
+ * A skip or failure ends r's repetitions.
+ */
+static void result_rep(const struct opts *o, const struct daemon *d, struct result *r, unsigned k,
+		       struct rep_area *a)
+{
+	struct rep_job job = {.o = o, .d = d, .r = r, .a = a};
+	struct hist *lat = &a->lat, *lat2 = &a->lat2;
+	struct bench_out out;
+	char why[BENCH_REASON_LEN] = "";
+	int err, ret = 0;
+
+	a->out = (struct bench_out){0};
+	err = proc_isolate(o->deadline_s, rep_run_isolated, &job, &ret, why);
+	out = a->out;
+	if (err)
+		snprintf(out.reason, sizeof(out.reason), "%s", why);
+	else
+		err = ret;
 	if (err) {
 		r->status = err == BENCH_SKIP ? RES_SKIPPED : RES_FAILED;
 		snprintf(r->reason, sizeof(r->reason), "%s",
@@ -822,6 +876,15 @@ static const char *status_word(const struct result *r)
 	return r->status == RES_OK ? "ok" : r->status == RES_SKIPPED ? "skipped" : "FAILED";
 }
 
+/* "ok", or the status with its reason. */
+static const char *status_line(const struct result *r, char *buf, size_t len)
+{
+	if (r->status == RES_OK)
+		return status_word(r);
+	snprintf(buf, len, "%s (%s)", status_word(r), r->reason);
+	return buf;
+}
+
 /*
  * Repetitions are rounds over every result, not back to back: the guest's
  * vCPUs move between host cores over time (the spin floor alone moves between
@@ -833,12 +896,13 @@ static const char *status_word(const struct result *r)
  */
 static int run_all(const struct opts *o, const struct daemon *d, struct results *rs)
 {
-	struct hist *lat = malloc(sizeof(*lat)), *lat2 = malloc(sizeof(*lat2));
+	struct rep_area *a = shm_anon(sizeof(*a));
+	char line[BENCH_REASON_LEN + 16];
 	int failed = 0;
 	unsigned k;
 	size_t i;
 
-	if (!lat || !lat2)
+	if (!a)
 		return -ENOMEM;
 	for (i = 0; i < rs->n; i++) {
 		rs->v[i].all = malloc(sizeof(*rs->v[i].all));
@@ -859,9 +923,9 @@ static int run_all(const struct opts *o, const struct daemon *d, struct results 
 			if (r->status != RES_OK)
 				continue;
 			progress(o, i, rs->n, r, k + 1, "");
-			result_rep(o, d, r, k, lat, lat2);
+			result_rep(o, d, r, k, a);
 			if (r->status != RES_OK || (k + 1 == o->reps && o->progress == 1))
-				progress(o, i, rs->n, r, k + 1, status_word(r));
+				progress(o, i, rs->n, r, k + 1, status_line(r, line, sizeof(line)));
 		}
 	}
 	for (i = 0; i < rs->n; i++) {
@@ -870,8 +934,7 @@ static int run_all(const struct opts *o, const struct daemon *d, struct results 
 	}
 	if (o->progress == 2)
 		fputs("\r\033[K", stderr);
-	free(lat);
-	free(lat2);
+	shm_anon_free(a, sizeof(*a));
 	return failed;
 }
 

@@ -493,10 +493,10 @@ SHMQ_EXPORT int shmq_pub_commit(struct shmq_pub *p, struct shmq_claim *claim, ui
 	if (len > p->lens[0])
 		return len > p->m.v.max_message_bytes ? -SHMQ_ETOOBIG : -SHMQ_EINVAL;
 	rc = log_commit(&p->m.v, &p->lp, &p->claim, len, p->ext, now_stamp(p));
-	if (rc >= 0)
-		dedupe_pub_commit(&p->dd, p->claim.at.pos, log_timestamp(&p->m.v));
-	else
+	if (rc < 0)
 		dedupe_pub_release(&p->dd); /* given up: the id may be published again */
+	else if (p->dd.held) /* a clock read only for a held dedupe id, not per message */
+		dedupe_pub_commit(&p->dd, p->claim.at.pos, log_timestamp(&p->m.v));
 	p->nclaimed = 0;
 	claim->data = NULL;
 	return wake_if(p, rc);

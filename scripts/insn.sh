@@ -1,5 +1,5 @@
 #!/bin/bash
-# scripts/insn.sh [BUILD] [SIZE] [block|drop] [shared|exclusive]
+# scripts/insn.sh [BUILD] [SIZE] [block|drop] [shared|exclusive] [ts|nots]
 #
 # Instructions per message of one thread publishing and receiving (a
 # spinning subscriber) against a real shmqd, counted by callgrind: the
@@ -14,6 +14,7 @@ build=${1:-build}
 size=${2:-64}
 policy=${3:-block}
 mode=${4:-shared}
+stamps=${5:-ts} # nots: a channel with SHMQ_CHAN_NO_TIMESTAMP
 loop=${SHMQ_INSN_LOOP:-$build/bench/shmq-insn-loop}
 shmqd=$build/daemon/shmqd
 
@@ -28,7 +29,7 @@ for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
 
 count() {
 	valgrind --tool=callgrind --callgrind-out-file="$dir/cg.$1" \
-		"$loop" "$sock" "$1" "$size" "$policy" "$mode" >/dev/null 2>"$dir/vg.$1"
+		"$loop" "$sock" "$1" "$size" "$policy" "$mode" "$stamps" >/dev/null 2>"$dir/vg.$1"
 	sed -n 's/^summary: *//p' "$dir/cg.$1"
 }
 a=$(count 100000)
@@ -37,6 +38,6 @@ if [ -n "${SHMQ_INSN_OUT:-}" ]; then
 	mkdir -p "$SHMQ_INSN_OUT"
 	cp "$dir/cg.100000" "$dir/cg.200000" "$SHMQ_INSN_OUT/"
 fi
-awk -v a="$a" -v b="$b" -v s="$size" -v p="$policy" -v m="$mode" 'BEGIN {
-	printf "%s B, %s, %s publishers: %.1f instructions per message (publish + receive)\n", s, p, m, (b - a) / 100000
+awk -v a="$a" -v b="$b" -v s="$size" -v p="$policy" -v m="$mode" -v t="$stamps" 'BEGIN {
+	printf "%s B, %s, %s publishers, %s: %.1f instructions per message (publish + receive)\n", s, p, m, t, (b - a) / 100000
 }'
