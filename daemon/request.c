@@ -420,7 +420,7 @@ static bool peers_allowed(const struct client *cl, const struct channel *ch, uin
 
 	switch (kind) {
 	case PEER_READERS:
-		return mon || (pub && ch->v.policy == SHMQ_POLICY_BLOCK);
+		return mon || (pub && ch->v.held_readers);
 	case PEER_PUBS:
 		return mon || pub;
 	case PEER_EFDS:

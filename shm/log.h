@@ -70,6 +70,10 @@ struct log_view {
 	uint32_t policy;
 	uint32_t pub_mode;
 	uint32_t flags;
+	/* reader slots [0, held_readers) hold publishers back: all of them on
+	 * a block channel, the journal's (slot 0) alone on a journaled drop
+	 * channel, none otherwise */
+	uint32_t held_readers;
 };
 
 /*
@@ -239,7 +243,10 @@ int log_abort(const struct log_view *v, struct log_pub *p, const struct log_clai
 int log_claims_limit(const struct log_view *v, const struct log_peers *peers, uint32_t self,
 		     uint64_t tail_bytes, uint64_t *limit);
 
-/* *limit = the lowest active reader's byte position + ring_bytes; as above. */
+/*
+ * *limit = the lowest byte position of the active readers that hold
+ * publishers (v->held_readers) + ring_bytes; as above.
+ */
 int log_reader_limit(const struct log_view *v, const struct log_peers *peers, uint64_t tail_bytes,
 		     uint64_t *limit);
 
