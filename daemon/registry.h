@@ -85,6 +85,8 @@ struct channel {
 	int dd_fd;	       /* the duplicate table (dedupe_seg.h), -1 none */
 	void *dd;
 	uint64_t dd_bytes;
+	uint32_t durability; /* enum shmq_sync: 0 not durable */
+	uint64_t base_pos;   /* the first message's offset when it was made */
 };
 
 /* The control segment, which only the daemon writes; clients map it read-only. */
@@ -109,6 +111,8 @@ static inline struct ctl_slot *channel_pub_slot(const struct channel *ch, unsign
  * publisher that makes no control call never resumes, yet publishes)
  */
 #define CLIENT_PENDING UINT64_MAX
+/* reader_client[0] of a durable channel: the journal (journal.h); groups use the ids below */
+#define CLIENT_JOURNAL (UINT64_MAX - 1 - MAX_GROUPS)
 
 struct registry {
 	struct channel **ch;
@@ -119,8 +123,12 @@ struct registry {
 	uint64_t stuck_ns;
 	uint64_t repairs_freed; /* repairs of channels since freed */
 	struct tsc_cal cal;
-	int kfd; /* the keeper (keeper.h), or -1: no restart survives */
+	int kfd;		 /* the keeper (keeper.h), or -1: no restart survives */
+	struct journal *journal; /* durable channels' writer, NULL: no data_dir */
 };
+
+/* After adoption: durable channels' journals go on where their slot's cursor is. */
+void registry_journal_adopted(struct registry *r);
 
 int registry_init(struct registry *r, const struct config *cfg);
 

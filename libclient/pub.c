@@ -314,10 +314,14 @@ static int claim_wait(struct shmq_pub *p, const uint32_t *lens, unsigned n, int6
 	}
 	if (p->gone)
 		return -SHMQ_ECLOSED;
+	if (log_journal_failed(&p->m.v))
+		return -SHMQ_EIO;
 	for (;;) {
 		err = claim_once(p, lens, n);
 		if (err == -SHMQ_ESTATE)
 			err = claim_after_peers(p, lens, n);
+		if (err == -SHMQ_EFULL && log_journal_failed(&p->m.v))
+			return -SHMQ_EIO;
 		if (err != -SHMQ_EFULL || timeout_ns == 0)
 			return err;
 		if (!spun) {

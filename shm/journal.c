@@ -171,15 +171,16 @@ struct scan {
 	const uint8_t *b;
 	uint64_t len;
 	uint64_t max_rec;
-	uint64_t next; /* the offset the next record must carry */
-	uint64_t ckpt; /* durable_pos of the last checkpoint */
+	uint64_t ahead; /* how far past a bad record to look */
+	uint64_t next;	/* the offset the next record must carry */
+	uint64_t ckpt;	/* durable_pos of the last checkpoint */
 	struct jseg_hdr h;
 };
 
 /* 1 + the offset of the last non-zero byte at or after off; off if none. */
 static uint64_t nonzero_end(const struct scan *s, uint64_t off)
 {
-	uint64_t e = s->len;
+	uint64_t e = s->len - off > s->ahead ? off + s->ahead : s->len;
 
 	while (e > off && !s->b[e - 1])
 		e--;
@@ -212,7 +213,9 @@ static bool ckpt_valid(const struct scan *s, uint64_t off, uint64_t after, uint6
 /* The first valid checkpoint after off, 0 if none. */
 static uint64_t ckpt_find(const struct scan *s, uint64_t off, uint64_t *next)
 {
-	for (uint64_t o = off + REC_ALIGN; o + JREC_CKPT_BYTES <= s->len; o += REC_ALIGN)
+	uint64_t end = s->len - off > s->ahead ? off + s->ahead : s->len;
+
+	for (uint64_t o = off + REC_ALIGN; o + JREC_CKPT_BYTES <= end; o += REC_ALIGN)
 		if (ckpt_valid(s, o, s->next, next))
 			return o;
 	return 0;
@@ -367,9 +370,10 @@ static bool scan_step(struct scan *s, uint64_t *off, struct journal_scan *out)
 	return !seal;
 }
 
-int journal_scan(const void *buf, uint64_t len, uint64_t max_record_bytes, struct journal_scan *out)
+int journal_scan(const void *buf, uint64_t len, uint64_t max_record_bytes, uint64_t ahead_bytes,
+		 struct journal_scan *out)
 {
-	struct scan s = {.b = buf, .len = len};
+	struct scan s = {.b = buf, .len = len, .ahead = ahead_bytes ? ahead_bytes : UINT64_MAX};
 	uint64_t off = JSEG_HDR_BYTES;
 	int err;
 

@@ -163,11 +163,15 @@ struct journal_scan {
 /*
  * Scan the len bytes of a segment file at buf (header included); records
  * larger than max_record_bytes (0: the largest any channel has) are bad.
+ * Past a bad record it looks ahead_bytes (0: to the end) for a checkpoint
+ * or any data: the writer puts a checkpoint at least every sync window,
+ * so a window that covers the most a crash can leave unsynced is enough,
+ * and a preallocated segment's zeros are not all read.
  * 0 and *out (a bad record ends the scan as a torn tail, or, if a valid
  * checkpoint of this segment follows it, counts as corruption and the scan
  * goes on from that checkpoint); or journal_seg_hdr_check()'s error.
  */
-int journal_scan(const void *buf, uint64_t len, uint64_t max_record_bytes,
+int journal_scan(const void *buf, uint64_t len, uint64_t max_record_bytes, uint64_t ahead_bytes,
 		 struct journal_scan *out);
 
 /* A word for a why: "crc", "torn", ... */

@@ -208,6 +208,7 @@ int log_attach(struct log_view *v, const struct log_segs *segs, uint32_t *unknow
 	    .held_readers = d->policy == SHMQ_POLICY_BLOCK	  ? MAX_READERS
 			    : d->incompat & FEAT_INCOMPAT_JOURNAL ? JOURNAL_READER_SLOT + 1
 								  : 0,
+	    .journal = (d->incompat & FEAT_INCOMPAT_JOURNAL) != 0,
 	};
 	return 0;
 }

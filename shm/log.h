@@ -74,7 +74,17 @@ struct log_view {
 	 * a block channel, the journal's (slot 0) alone on a journaled drop
 	 * channel, none otherwise */
 	uint32_t held_readers;
+	uint32_t journal; /* FEAT_INCOMPAT_JOURNAL: a durable channel */
 };
+
+/* A durable channel whose journal failed for good: its claims get -SHMQ_EIO. */
+static inline bool log_journal_failed(const struct log_view *v)
+{
+	/* relaxed: a state word of the daemon's; a claim that passes it just
+	 * before the failure is one the journal never confirms */
+	return v->journal &&
+	       atomic_load_explicit(&v->ctl->journal_state, memory_order_relaxed) == JOURNAL_FAILED;
+}
 
 /*
  * The entry segments of a channel's readers and publishers that this

@@ -77,7 +77,7 @@ static void step(struct build *w, struct in *in)
 static void check(const void *buf, uint64_t len)
 {
 	struct journal_scan r;
-	int err = journal_scan(buf, len, 0, &r);
+	int err = journal_scan(buf, len, 0, 0, &r);
 
 	if (err) {
 		if (err != -SHMQ_ECORRUPT && err != -SHMQ_EVERSION)

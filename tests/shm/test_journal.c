@@ -110,7 +110,7 @@ static void test_records_scan_back_as_written(void **state)
 
 	(void)state;
 	seg_typical(&s);
-	assert_int_equal(journal_scan(s.b, SEG, 0, &r), 0);
+	assert_int_equal(journal_scan(s.b, SEG, 0, 0, &r), 0);
 	assert_int_equal(r.stop, JSTOP_END);
 	assert_int_equal(r.next_pos, s.next);
 	assert_int_equal(r.good_bytes, s.off);
@@ -121,7 +121,7 @@ static void test_records_scan_back_as_written(void **state)
 	assert_int_equal(r.ckpt_off, s.ends[s.n - 5]);
 	assert_int_equal(r.hdr.channel_id, CHAN);
 	/* the same bytes without the preallocated zeros */
-	assert_int_equal(journal_scan(s.b, s.off, 0, &r), 0);
+	assert_int_equal(journal_scan(s.b, s.off, 0, 0, &r), 0);
 	assert_int_equal(r.stop, JSTOP_END);
 	assert_int_equal(r.next_pos, s.next);
 	free(s.b);
@@ -135,7 +135,7 @@ static void test_seal_ends_the_segment(void **state)
 	(void)state;
 	seg_typical(&s);
 	s.off += journal_put_seal(s.b + s.off, s.next, 1);
-	assert_int_equal(journal_scan(s.b, SEG, 0, &r), 0);
+	assert_int_equal(journal_scan(s.b, SEG, 0, 0, &r), 0);
 	assert_int_equal(r.stop, JSTOP_SEALED);
 	assert_int_equal(r.good_bytes, s.off);
 	assert_int_equal(r.next_pos, s.next);
@@ -171,7 +171,7 @@ static void test_truncation_at_every_byte_of_the_last_three_records(void **state
 				whole++;
 			memset(copy, 0, SEG);
 			memcpy(copy, s.b, len);
-			assert_int_equal(journal_scan(copy, zeros ? SEG : len, 0, &r), 0);
+			assert_int_equal(journal_scan(copy, zeros ? SEG : len, 0, 0, &r), 0);
 			assert_int_equal(r.corrupt, 0);
 			assert_int_equal(r.good_bytes,
 					 whole ? s.ends[s.n - 4 + whole] : s.ends[s.n - 4]);
@@ -200,7 +200,7 @@ static void test_flipped_bit_below_last_checkpoint_is_corruption(void **state)
 	hi = s.ends[s.n - 5]; /* the last checkpoint's offset */
 	for (uint64_t bit = lo * 8; bit < hi * 8; bit++) {
 		s.b[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-		assert_int_equal(journal_scan(s.b, SEG, 0, &r), 0);
+		assert_int_equal(journal_scan(s.b, SEG, 0, 0, &r), 0);
 		assert_int_equal(r.corrupt, 1);
 		assert_int_not_equal(r.stop, JSTOP_TORN);
 		assert_true(r.corrupt_off <= bit / 8 && bit / 8 < r.corrupt_end);
@@ -221,7 +221,7 @@ static void test_zeroed_record_below_checkpoint_is_a_hole(void **state)
 	(void)state;
 	seg_typical(&s);
 	memset(s.b + s.ends[1], 0, s.ends[2] - s.ends[1]);
-	assert_int_equal(journal_scan(s.b, SEG, 0, &r), 0);
+	assert_int_equal(journal_scan(s.b, SEG, 0, 0, &r), 0);
 	assert_int_equal(r.corrupt, 1);
 	assert_int_equal(r.corrupt_why, JWHY_HOLE);
 	assert_int_equal(r.corrupt_pos, BASE + 1);
@@ -241,7 +241,7 @@ static void test_offsets_must_follow(void **state)
 	put_msg(&s, 5);
 	s.next += 2; /* skip two offsets without a GAP */
 	put_msg(&s, 5);
-	assert_int_equal(journal_scan(s.b, SEG, 0, &r), 0);
+	assert_int_equal(journal_scan(s.b, SEG, 0, 0, &r), 0);
 	assert_int_equal(r.stop, JSTOP_TORN);
 	assert_int_equal(r.why, JWHY_POS);
 	assert_int_equal(r.next_pos, BASE + 1);
@@ -257,13 +257,13 @@ static void test_oversized_record_is_bounded(void **state)
 	seg_init(&s);
 	put_ckpt(&s, BASE);
 	put_msg(&s, 500);
-	assert_int_equal(journal_scan(s.b, SEG, 128, &r), 0);
+	assert_int_equal(journal_scan(s.b, SEG, 128, 0, &r), 0);
 	assert_int_equal(r.stop, JSTOP_TORN);
 	assert_int_equal(r.why, JWHY_LENGTH);
 	assert_int_equal(r.next_pos, BASE);
 	/* a word claiming 2^32 units */
 	memset(s.b + s.ends[0], 0xff, 8);
-	assert_int_equal(journal_scan(s.b, SEG, 0, &r), 0);
+	assert_int_equal(journal_scan(s.b, SEG, 0, 0, &r), 0);
 	assert_int_equal(r.stop, JSTOP_TORN);
 	free(s.b);
 }
@@ -290,7 +290,7 @@ static void test_segment_header_checks(void **state)
 	assert_int_equal(journal_seg_hdr_check(s.b, SEG, &r.hdr), 0);
 	assert_int_equal(journal_seg_hdr_check(s.b, JSEG_HDR_BYTES - 1, &r.hdr), -SHMQ_ECORRUPT);
 	h->base_pos++; /* checksum no longer matches */
-	assert_int_equal(journal_scan(s.b, SEG, 0, &r), -SHMQ_ECORRUPT);
+	assert_int_equal(journal_scan(s.b, SEG, 0, 0, &r), -SHMQ_ECORRUPT);
 	h->base_pos--;
 	h->version = JSEG_VERSION + 1;
 	rehash(s.b);
@@ -325,7 +325,7 @@ static void test_checkpoint_elsewhere_does_not_resync(void **state)
 	at = s.off;
 	memcpy(s.b + at + 64, s.b + s.ends[s.n - 5], JREC_CKPT_BYTES); /* a stray copy */
 	memset(s.b + at, 0xee, 64);				       /* torn bytes */
-	assert_int_equal(journal_scan(s.b, SEG, 0, &r), 0);
+	assert_int_equal(journal_scan(s.b, SEG, 0, 0, &r), 0);
 	assert_int_equal(r.stop, JSTOP_TORN);
 	assert_int_equal(r.corrupt, 0);
 	assert_int_equal(r.good_bytes, at);
