@@ -195,6 +195,18 @@ static void assert_files_exact(const struct found *f, uint64_t n)
 	}
 }
 
+static int verify_rc(void)
+{
+	char cmd[400];
+	int rc;
+
+	snprintf(cmd, sizeof(cmd), "%s journal verify %s >/dev/null", getenv("SHMQ_TOOL"),
+		 data_dir);
+	rc = system(cmd);
+	assert_true(WIFEXITED(rc));
+	return WEXITSTATUS(rc);
+}
+
 static void publish_n(struct shmq_pub *p, uint64_t from, uint64_t n, bool confirm)
 {
 	uint64_t off = 0;
@@ -232,6 +244,7 @@ static void test_confirmed_messages_are_in_the_files_in_order_once(void **state)
 		found_free(&f);
 	}
 	shmq_disconnect(c);
+	assert_int_equal(verify_rc(), 0); /* shmq journal verify agrees */
 }
 
 /* The publisher child: publish, confirm each, record the confirmed count. */
@@ -358,6 +371,62 @@ static void test_restart_recovers_and_offsets_continue(void **state)
 	files_read("d.rec", &f);
 	assert_files_exact(&f, 1500);
 	found_free(&f);
+}
+
+/* The first segment file of channel name. */
+static void first_segment(const char *name, char *out, size_t len)
+{
+	char path[300];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/%s", data_dir, name);
+	d = opendir(path);
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			snprintf(out, len, "%s/%s/00000000000000000000.seg", path, e->d_name);
+	closedir(d);
+}
+
+/*
+ * A bit flipped in a confirmed message below a checkpoint: shmq journal
+ * verify exits 1, and recovery logs the corruption, keeps the bytes and
+ * serves the channel at the offset its files reached.
+ */
+static void test_corruption_below_checkpoint_is_reported_and_served(void **state)
+{
+	struct daemon *d = *state;
+	struct shmq_client *c = fx_connect(d);
+	struct shmq_pub *p = pub_open(c, "d.cor", SHMQ_SYNC_BATCH, SHMQ_POLICY_DROP);
+	struct shmq_channel_info ci;
+	char seg[600];
+	uint8_t byte;
+	int fd;
+
+	for (uint64_t i = 0; i < 10; i++) { /* a sync, then a checkpoint, each 100 */
+		publish_n(p, i * 100, 100, false);
+		assert_int_equal(shmq_wait_durable(p, i * 100 + 99, 10 * SEC), 0);
+	}
+	shmq_pub_close(p);
+	shmq_disconnect(c);
+	assert_int_equal(daemon_stop(d), 0);
+	assert_int_equal(verify_rc(), 0);
+	first_segment("d.cor", seg, sizeof(seg));
+	fd = open(seg, O_RDWR);
+	assert_true(fd >= 0);
+	/* message 0's payload: after the header and the first checkpoint */
+	assert_int_equal(pread(fd, &byte, 1, JSEG_HDR_BYTES + JREC_CKPT_BYTES + REC_HDR_BYTES), 1);
+	byte ^= 0x10;
+	assert_int_equal(pwrite(fd, &byte, 1, JSEG_HDR_BYTES + JREC_CKPT_BYTES + REC_HDR_BYTES), 1);
+	close(fd);
+	assert_int_equal(verify_rc(), 1);
+	assert_int_equal(daemon_restart(d), 0);
+	assert_int_equal(fx_wait_log(d, "corruption channel=d.cor"), 0);
+	c = fx_connect(d);
+	assert_int_equal(shmq_channel_info(c, "d.cor", &ci), 0);
+	assert_int_equal(ci.tail, 1000);
+	shmq_disconnect(c);
 }
 
 static void test_bad_input(void **state)
@@ -534,6 +603,8 @@ int main(void)
 		test_kill9_under_confirming_publisher_loses_and_doubles_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_restart_recovers_and_offsets_continue, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_corruption_below_checkpoint_is_reported_and_served,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_data_dir_that_is_a_file_exits_2, setup, teardown),
 	    cmocka_unit_test(test_unwritable_data_dir_exits_2),
