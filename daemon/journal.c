@@ -210,7 +210,7 @@ static bool stage_skip(struct jchan *jc)
  * Stage what the ring holds past the cursor. Returns true if the segment
  * is full (a SEAL ends the staged bytes).
  */
-static bool stage(struct jchan *jc, uint64_t now_ns)
+static bool stage(struct jchan *jc)
 {
 	if (jc->gap_count) { /* the files end below the cursor (journal_int.h) */
 		stage_gap(jc, jc->gap_first, jc->gap_count);
@@ -221,7 +221,6 @@ static bool stage(struct jchan *jc, uint64_t now_ns)
 						      jc->seg_off, jc->salt, wait_realtime_ns());
 		jc->ckpt_durable = jc->durable;
 	}
-	(void)now_ns;
 	for (;;) {
 		struct log_cursor c = jc->cur;
 		struct log_rec rec;
@@ -335,7 +334,7 @@ static bool jchan_step(struct journal *j, struct jchan *jc, uint64_t now_ns)
 			goto out_err;
 	}
 	before = jc->written.pos;
-	full = stage(jc, now_ns);
+	full = stage(jc);
 	if (!full && jc->cur.bytes == jc->written.bytes) {
 		unstage(jc); /* nothing new (a lone checkpoint waits for records) */
 	} else {
@@ -393,7 +392,6 @@ static bool take_pending(struct journal *j)
 		j->pending = jc->next;
 		jc->next = j->live;
 		j->live = jc;
-		j->recheck = true;
 	}
 	for (struct jchan **p = &j->live; *p;) {
 		struct jchan *jc = *p;
@@ -437,8 +435,15 @@ static void *journal_thread(void *arg)
 		}
 		nap_ns = nap_ns * 2 > IDLE_MAX_NS ? IDLE_MAX_NS : nap_ns * 2;
 	}
+	/* a stop: write what the rings hold and sync it, then let go */
 	for (struct jchan *jc = j->live, *n; jc; jc = n) {
 		n = jc->next;
+		if (jc->ready && jc->state == JOURNAL_OK && !jc->removed) {
+			jchan_step(j, jc, wait_now_ns());
+			if (jc->state == JOURNAL_OK && jc->unsynced && jc->seg_fd >= 0 &&
+			    sync_now(j, jc))
+				jchan_fail(jc, -EIO);
+		}
 		jchan_free(jc);
 	}
 	j->live = NULL;

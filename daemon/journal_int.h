@@ -59,7 +59,6 @@ struct journal {
 	struct jchan *pending;
 	struct jchan *live; /* the thread's */
 	bool stop;
-	bool recheck;
 	int dirfd; /* data_dir */
 	struct journal_io *io;
 };

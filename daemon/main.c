@@ -550,11 +550,13 @@ static int serve(const struct args *a, const struct config *cfg)
 	if (!replaced)
 		registry_close_all(&reg);
 	ctl_close(ctl, replaced);
+	/* before the keeper hands the channels over: one journal writer at a time */
+	journal_close(reg.journal);
+	reg.journal = NULL;
 	if (replaced)
 		registry_keeper_stopped(&reg); /* the next daemon may bind the socket now */
 	else
 		registry_keeper_quit(&reg); /* a clean stop: the channels end here */
-	journal_close(reg.journal);
 	registry_fini(&reg);
 	log_msg(LOG_INFO, "daemon", "stopped");
 	return 0;
