@@ -108,6 +108,13 @@ static void written_publish(struct jchan *jc)
 	}
 }
 
+void jchan_seg_published(struct jchan *jc)
+{
+	/* relaxed: figures for monitors */
+	atomic_store_explicit(&jc->ctl->journal_seg_base, jc->seg_base, memory_order_relaxed);
+	atomic_fetch_add_explicit(&jc->ctl->journal_segs, 1, memory_order_relaxed);
+}
+
 void jchan_published(struct jchan *jc)
 {
 	written_publish(jc);
@@ -157,6 +164,7 @@ static int seg_create(struct journal *j, struct jchan *jc, uint64_t base)
 	jc->seg_base = base;
 	jc->seg_off = JSEG_HDR_BYTES;
 	jc->ckpt_durable = UINT64_MAX; /* its first write starts with a checkpoint */
+	jchan_seg_published(jc);
 	log_msg(LOG_DEBUG, "journal", "segment channel=%s base=%llu", jc->name,
 		(unsigned long long)base);
 	return 0;

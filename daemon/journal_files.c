@@ -353,6 +353,7 @@ static int seg_resume(struct journal *j, struct jchan *jc, uint64_t *next)
 	jc->seg_bytes = r.hdr.seg_bytes;
 	jc->salt = r.hdr.salt;
 	jc->ckpt_durable = UINT64_MAX;
+	jchan_seg_published(jc);
 	return 0;
 }
 

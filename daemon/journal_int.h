@@ -76,6 +76,9 @@ int jfiles_resume(struct journal *j, struct jchan *jc);
 /* A failure (a negated errno): FAILED, or NOSPACE for -ENOSPC. (journal.c) */
 void jchan_fail(struct jchan *jc, int err);
 
+/* A segment was opened: its base and the count, for monitors. (journal.c) */
+void jchan_seg_published(struct jchan *jc);
+
 /* After resume: store the cursor, written_pos, durable_pos; state OK. (journal.c) */
 void jchan_published(struct jchan *jc);
 

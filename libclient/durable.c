@@ -7,6 +7,8 @@
  * costs a waiter at most DURABLE_NAP_NS, never a confirm. Any thread, on
  * its own handle.
  */
+#include <assert.h>
+
 #include "internal.h"
 #include "log.h"
 #include "wait.h"
@@ -22,6 +24,34 @@ static int durable_look(const struct log_view *v, uint64_t *pos)
 	 * (durable_publish() in daemon/journal.c): below it is on disk */
 	*pos = atomic_load_explicit(&v->ctl->durable_pos, memory_order_acquire);
 	return log_journal_failed(v) ? -SHMQ_EIO : 0;
+}
+
+static_assert(SHMQ_JOURNAL_OK == JOURNAL_OK && SHMQ_JOURNAL_FAILED == JOURNAL_FAILED &&
+		  SHMQ_JOURNAL_NOSPACE == JOURNAL_NOSPACE,
+	      "public twins");
+
+SHMQ_EXPORT int shmq_mon_journal(struct shmq_mon *mon, struct shmq_journal_info *out)
+{
+	const struct log_view *v;
+	const struct ctl_hdr *c;
+
+	if (!mon || !out)
+		return -SHMQ_EINVAL;
+	v = mon_view(mon);
+	if (!v->journal)
+		return -SHMQ_ESTATE;
+	c = v->ctl;
+	/* acquire; pairs with the journal thread's release stores: a figure
+	 * for people, each word read once */
+	*out = (struct shmq_journal_info){
+	    .state = atomic_load_explicit(&c->journal_state, memory_order_acquire),
+	    .error = (int32_t)atomic_load_explicit(&c->journal_errno, memory_order_relaxed),
+	    .written = atomic_load_explicit(&c->written_pos, memory_order_acquire),
+	    .durable = atomic_load_explicit(&c->durable_pos, memory_order_acquire),
+	    .seg_base = atomic_load_explicit(&c->journal_seg_base, memory_order_relaxed),
+	    .segments = atomic_load_explicit(&c->journal_segs, memory_order_relaxed),
+	};
+	return 0;
 }
 
 SHMQ_EXPORT int shmq_pub_durable(const struct shmq_pub *pub, uint64_t *below)

@@ -818,6 +818,23 @@ struct shmq_mon_ext {
 /* shmq_mon_read() and, in ext, the counters above; one snapshot. */
 int shmq_mon_read_ext(struct shmq_mon *mon, struct shmq_mon_stats *out, struct shmq_mon_ext *ext);
 
+/* A durable channel's journal (shmq_mon_journal()). */
+#define SHMQ_JOURNAL_OK 1u	/* writing */
+#define SHMQ_JOURNAL_FAILED 2u	/* a write or sync failed: final, claims get SHMQ_EIO */
+#define SHMQ_JOURNAL_NOSPACE 3u /* out of disk space: retried, publishers wait */
+
+struct shmq_journal_info {
+	uint32_t state;	   /* SHMQ_JOURNAL_*, 0 before the journal took the channel up */
+	int32_t error;	   /* the errno of a failure, 0 none */
+	uint64_t written;  /* offsets below are written to the files */
+	uint64_t durable;  /* offsets below are durable */
+	uint64_t seg_base; /* the segment being written: its first offset */
+	uint64_t segments; /* segments the journal started since shmqd started it */
+};
+
+/* The journal of the monitor's channel: 0; -SHMQ_ESTATE if it is not durable. */
+int shmq_mon_journal(struct shmq_mon *mon, struct shmq_journal_info *out);
+
 /* ---- the daemon ------------------------------------------------------- */
 
 /* One client connected to shmqd (shmq_daemon_stats()). */

@@ -345,7 +345,9 @@ struct ctl_hdr {
 	alignas(64) _Atomic uint64_t written_pos; /* offsets below are written to the files */
 	_Atomic uint32_t journal_state;		  /* enum journal_state */
 	_Atomic uint32_t journal_errno;		  /* errno of the failure, 0 none */
-	uint8_t pad3[CTL_HDR_BYTES - 208];
+	_Atomic uint64_t journal_seg_base;	  /* the segment being written: its first offset */
+	_Atomic uint64_t journal_segs;		  /* segments the journal started since it began */
+	uint8_t pad3[CTL_HDR_BYTES - 224];
 };
 static_assert(sizeof(struct ctl_hdr) == CTL_HDR_BYTES, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, channel_id) == 24, "shm ABI");
@@ -374,6 +376,8 @@ static_assert(offsetof(struct ctl_hdr, hold_bytes) == 128, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, written_pos) == 192, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, journal_state) == 200, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, journal_errno) == 204, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, journal_seg_base) == 208, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, journal_segs) == 216, "shm ABI");
 
 /* ctl_hdr.journal_state, written by the daemon's journal thread. */
 enum journal_state {

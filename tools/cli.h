@@ -102,6 +102,9 @@ int cmd_pub(struct shmq_client *c, const char *name, char **msgs, int nmsgs, con
 
 /* shmq journal verify DIR (journal.c): offline, no daemon. */
 int cmd_journal(char **args);
+
+/* shmq journal NAME: the journal's state, positions and segment. */
+int cmd_journal_show(struct shmq_client *c, const char *name, const struct opts *o);
 int cmd_sub(struct shmq_client *c, const char *name, const struct opts *o);
 int cmd_request(struct shmq_client *c, const char *name, const char *message, const struct opts *o);
 int cmd_reply(struct shmq_client *c, const char *name, const struct opts *o);

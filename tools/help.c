@@ -22,6 +22,7 @@ static const char overview[] =
     "  group rm NAME GROUP    delete a consumer group no member is in\n"
     "  request NAME MESSAGE   publish a request and print its reply\n"
     "  reply NAME             answer requests: --echo, or --exec CMD\n"
+    "  journal NAME           a durable channel's journal: state, written, durable\n"
     "  journal verify DIR     check a durable channel's files, offline\n"
     "  help [COMMAND]         this text, or one command's\n"
     "\n"
@@ -170,11 +171,15 @@ static const char help_reply[] =
     "                         request's payload on its stdin\n"
     "  -n, --count N          exit 0 after N requests\n";
 static const char help_journal[] =
-    "usage: shmq journal verify DIR\n"
-    "Read a durable channel's segment files (DIR: DATA_DIR/NAME/ID, or a directory\n"
-    "above) as shmqd's recovery would, without shmqd: each segment's offsets,\n"
-    "messages, losses and end (clean, sealed, a torn tail recovery cuts). Exit 1\n"
-    "if a segment is corrupt below a checkpoint or unreadable.\n";
+    "usage: shmq journal NAME\n"
+    "       shmq journal verify DIR\n"
+    "NAME: the durable channel's journal as shmqd reports it: durability, state\n"
+    "(ok, nospace, failed and why: exit 1), the offsets written and durable, and\n"
+    "the segment being written.\n"
+    "verify: read a durable channel's segment files (DIR: DATA_DIR/NAME/ID, or a\n"
+    "directory above) as shmqd's recovery would, without shmqd: each segment's\n"
+    "offsets, messages, losses and end (clean, sealed, a torn tail recovery\n"
+    "cuts). Exit 1 if a segment is corrupt below a checkpoint or unreadable.\n";
 
 static const char help_help[] = "usage: shmq help [COMMAND]\n";
 

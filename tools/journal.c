@@ -1,5 +1,8 @@
 /*
- * journal.c - shmq journal verify DIR: read a durable channel's segment
+ * journal.c - shmq journal NAME: a durable channel's journal as shmqd
+ * shows it in the channel's control segment (state, written, durable, the
+ * segment being written), through a monitor handle.
+ * shmq journal verify DIR: read a durable channel's segment
  * files offline, with the parser shmqd's recovery uses (shm/journal.c), and
  * say what recovery would find: per segment its first and next offset, the
  * messages and losses it holds, and how it ends (clean, sealed, a torn tail
@@ -130,6 +133,47 @@ static int verify_dir(const char *path, int depth, unsigned *nseg)
 	free(names);
 	closedir(d);
 	return bad;
+}
+
+static const char *sync_name(uint32_t s)
+{
+	return s == SHMQ_SYNC_OS ? "os" : s == SHMQ_SYNC_BATCH ? "batch" : "always";
+}
+
+static const char *state_name(uint32_t s)
+{
+	return s == SHMQ_JOURNAL_OK	   ? "ok"
+	       : s == SHMQ_JOURNAL_FAILED  ? "failed"
+	       : s == SHMQ_JOURNAL_NOSPACE ? "nospace"
+					   : "starting";
+}
+
+int cmd_journal_show(struct shmq_client *c, const char *name, const struct opts *o)
+{
+	struct shmq_channel_info ci;
+	struct shmq_journal_info ji;
+	struct shmq_mon *m = NULL;
+	int err = shmq_channel_info(c, name, &ci);
+
+	if (!err && !SHMQ_CHAN_DURABILITY(ci.flags))
+		err = -SHMQ_ESTATE;
+	if (err == -SHMQ_ESTATE) {
+		fprintf(stderr, "shmq: journal %s: not a durable channel (SHMQ_ESTATE)\n", name);
+		return CLI_FAILED;
+	}
+	if (!err)
+		err = shmq_mon_open(c, name, &m);
+	if (!err)
+		err = shmq_mon_journal(m, &ji);
+	shmq_mon_close(m);
+	if (err)
+		return cli_fail("journal", name, err, o);
+	printf("%s: durability %s, state %s%s%s, written %" PRIu64 ", durable %" PRIu64
+	       ", segment from %" PRIu64 " (%" PRIu64 " started)\n",
+	       name, sync_name(SHMQ_CHAN_DURABILITY(ci.flags)), state_name(ji.state),
+	       ji.error ? ": " : "", ji.error ? strerror(ji.error) : "", ji.written, ji.durable,
+	       ji.seg_base, ji.segments);
+	return ji.state == SHMQ_JOURNAL_FAILED ? CLI_FAILED : CLI_OK;
 }
 
 int cmd_journal(char **args)

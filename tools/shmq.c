@@ -905,7 +905,7 @@ static int cmd_args(const char *cmd)
 		int nargs;
 	} cmds[] = {{"ls", -1},	   {"create", 1},  {"rm", 1},	 {"info", 1},
 		    {"repair", 1}, {"pub", -2},	   {"sub", 1},	 {"groups", 1},
-		    {"group", 3},  {"request", 2}, {"reply", 1}, {"journal", 2}};
+		    {"group", 3},  {"request", 2}, {"reply", 1}, {"journal", -2}};
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(cmd, cmds[i].cmd))
@@ -936,6 +936,8 @@ static int run(const char *cmd, char **args, int nargs, const struct opts *o)
 		rc = cmd_request(c, args[0], args[1], o);
 	else if (!strcmp(cmd, "reply"))
 		rc = cmd_reply(c, args[0], o);
+	else if (!strcmp(cmd, "journal"))
+		rc = cmd_journal_show(c, args[0], o);
 	else
 		rc = cmd_name(c, cmd, args[0], o);
 	shmq_disconnect(c);
@@ -983,7 +985,16 @@ int main(int argc, char **argv)
 		help_command(stderr, cmd);
 		return CLI_USAGE;
 	}
-	if (!strcmp(cmd, "journal")) /* offline: no daemon */
-		return cmd_journal(argv + optind + 1);
+	if (!strcmp(cmd, "journal") && !strcmp(argv[optind + 1], "verify")) {
+		if (argc - optind - 1 != 2) {
+			help_command(stderr, cmd);
+			return CLI_USAGE;
+		}
+		return cmd_journal(argv + optind + 1); /* offline: no daemon */
+	}
+	if (!strcmp(cmd, "journal") && argc - optind - 1 != 1) {
+		help_command(stderr, cmd);
+		return CLI_USAGE;
+	}
 	return run(cmd, argv + optind + 1, argc - optind - 1, &o);
 }

@@ -207,6 +207,25 @@ static int verify_rc(void)
 	return WEXITSTATUS(rc);
 }
 
+/* shmq journal NAME: its exit status; its output (both streams) must hold want. */
+static int journal_show_rc(const struct daemon *d, const char *name, const char *want)
+{
+	char cmd[600], out[512] = "";
+	FILE *f;
+	int rc;
+
+	snprintf(cmd, sizeof(cmd), "%s --socket %s journal %s 2>&1", getenv("SHMQ_TOOL"), d->sock,
+		 name);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	if (!fgets(out, sizeof(out), f))
+		out[0] = 0;
+	rc = pclose(f);
+	if (!strstr(out, want))
+		fail_msg("shmq journal %s said: %s (wanted %s)", name, out, want);
+	return WEXITSTATUS(rc);
+}
+
 static void publish_n(struct shmq_pub *p, uint64_t from, uint64_t n, bool confirm)
 {
 	uint64_t off = 0;
@@ -245,6 +264,8 @@ static void test_confirmed_messages_are_in_the_files_in_order_once(void **state)
 	}
 	shmq_disconnect(c);
 	assert_int_equal(verify_rc(), 0); /* shmq journal verify agrees */
+	assert_int_equal(journal_show_rc(d, "d.mode2", "state ok, written 3000, durable 3000"), 0);
+	assert_int_equal(journal_show_rc(d, "plain-none", "no such channel"), 1);
 }
 
 /* The publisher child: publish, confirm each, record the confirmed count. */
@@ -500,6 +521,7 @@ static void test_fsync_eio_fails_that_channel_only(void **state)
 	assert_int_equal(shmq_publish(bad, &v, sizeof(v), SEC, &off), -SHMQ_EIO);
 	assert_int_equal(shmq_wait_durable(bad, off, SEC), -SHMQ_EIO);
 	assert_int_equal(fx_wait_log(&d, "channel=d.bad state=failed"), 0);
+	assert_int_equal(journal_show_rc(&d, "d.bad", "state failed: Input/output error"), 1);
 	/* the others go on */
 	publish_n(good, 0, 100, true);
 	assert_int_equal(shmq_publish(plain, &v, sizeof(v), SEC, &off), 0);
