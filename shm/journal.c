@@ -103,8 +103,10 @@ uint64_t journal_put_msg(void *out, uint64_t pos, uint64_t timestamp_ns, unsigne
 	if (ext_bytes)
 		flags |= REC_F_EXT;
 	hdr_put(o, jrec_word(JREC_MSG, flags, n), pos, timestamp_ns, len);
-	memcpy(o + REC_HDR_BYTES, ext, ext_bytes);
-	memcpy(o + REC_HDR_BYTES + ext_bytes, data, len);
+	if (ext_bytes) /* NULL with 0 bytes is no argument memcpy() takes */
+		memcpy(o + REC_HDR_BYTES, ext, ext_bytes);
+	if (len)
+		memcpy(o + REC_HDR_BYTES + ext_bytes, data, len);
 	memset(o + REC_HDR_BYTES + ext_bytes + len, 0, n - REC_HDR_BYTES - ext_bytes - len);
 	crc_put(o, n);
 	return n;
