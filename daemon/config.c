@@ -38,7 +38,7 @@
 #include "shmq_err.h"
 #include "size.h"
 
-#define MAX_SECTION_KEYS 12
+#define MAX_SECTION_KEYS 16
 
 struct parser;
 
@@ -248,6 +248,56 @@ static int set_dedupe_window(struct parser *p, char *val)
 	return 0;
 }
 
+static int set_data_dir(struct parser *p, char *val)
+{
+	if (val[0] != '/' || strlen(val) >= sizeof(p->cfg->data_dir))
+		return -SHMQ_EINVAL;
+	strcpy(p->cfg->data_dir, val);
+	return 0;
+}
+
+static int set_durability(struct parser *p, char *val)
+{
+	static const char *const words[] = {"none", "os", "batch", "always"};
+
+	for (uint32_t i = 0; i < 4; i++)
+		if (!strcmp(val, words[i])) {
+			p->ch->durability = i;
+			return 0;
+		}
+	return -SHMQ_EINVAL;
+}
+
+static int set_sync_interval(struct parser *p, char *val)
+{
+	uint64_t v;
+
+	if (parse_number(val, 1000000, &v) || v == 0)
+		return -SHMQ_EINVAL;
+	p->ch->sync_interval_us = (uint32_t)v;
+	return 0;
+}
+
+static int set_sync_bytes(struct parser *p, char *val)
+{
+	uint64_t v;
+
+	if (parse_size(val, &v) || v < 4096 || v > (1ull << 30))
+		return -SHMQ_EINVAL;
+	p->ch->sync_bytes = v;
+	return 0;
+}
+
+static int set_segment_bytes(struct parser *p, char *val)
+{
+	uint64_t v;
+
+	if (parse_size(val, &v) || v < (64u << 10) || v > (1ull << 40))
+		return -SHMQ_EINVAL;
+	p->ch->segment_bytes = v;
+	return 0;
+}
+
 static int set_create(struct parser *p, char *val)
 {
 	return parse_acl(val, &p->cfg->create);
@@ -334,6 +384,7 @@ static const struct key daemon_keys[] = {
     {"hello_timeout_ms", set_hello_timeout_ms, "a number of milliseconds from 100 to 60000"},
     {"max_handles_per_uid", set_max_handles_per_uid, "a number from 1 to 64"},
     {"create", set_create, UIDS},
+    {"data_dir", set_data_dir, "an absolute path"},
 };
 
 static const struct key channel_keys[] = {
@@ -348,6 +399,10 @@ static const struct key channel_keys[] = {
     {"max_handles_per_uid", set_channel_handles, "a number from 1 to 64"},
     {"dedupe_slots", set_dedupe_slots, "a power of two from 16 to 16777216"},
     {"dedupe_window", set_dedupe_window, "a number of seconds from 1 to 86400"},
+    {"durability", set_durability, "none, os, batch or always"},
+    {"sync_interval_us", set_sync_interval, "a number of microseconds from 1 to 1000000"},
+    {"sync_bytes", set_sync_bytes, "a size from 4K to 1G (suffix K, M or G)"},
+    {"segment_bytes", set_segment_bytes, "a size from 64K to 1T (suffix K, M, G or T)"},
 };
 
 static_assert(sizeof(channel_keys) / sizeof(channel_keys[0]) <= MAX_SECTION_KEYS, "key_line");

@@ -35,6 +35,12 @@ struct channel_spec {
 	uint32_t max_handles_per_uid; /* 0: the daemon's (struct config) */
 	uint32_t dedupe_slots;	      /* its duplicate table's slots, 0: none (dedupe_seg.h) */
 	uint32_t dedupe_window_s;     /* how long an id is refused again; 0: 120 */
+	uint32_t durability;	      /* enum shmq_sync; 0: not durable (needs data_dir) */
+	uint32_t sync_interval_us;    /* batch: sync this long after the first unsynced write */
+	uint64_t sync_bytes;	      /* batch: sync once this much is unsynced */
+	uint64_t segment_bytes;	      /* each journal segment file's size */
+	uint64_t base_pos;	      /* recovery: the first message's offset */
+	uint64_t id;		      /* recovery: the channel's id as before; 0: a new one */
 	/* the node to bind to, -1 none: set by numa_spec_resolve() */
 	int32_t numa_resolved;
 	struct acl publish;
@@ -50,7 +56,8 @@ struct config {
 	uint32_t hello_timeout_ms;	  /* a connection says HELLO within this, or is closed */
 	uint32_t max_handles_per_uid;	  /* publishers, and subscribers, one uid may hold on one
 					   * channel (root, the daemon's, the owner: no limit) */
-	struct acl create; /* who besides root and the daemon's uid may create channels */
+	struct acl create;   /* who besides root and the daemon's uid may create channels */
+	char data_dir[4096]; /* durable channels' files; empty: none may be made */
 	uint32_t nchannels;
 	struct channel_spec channels[CONFIG_MAX_CHANNELS];
 };

@@ -31,6 +31,7 @@
 #include "adopt.h"
 #include "config.h"
 #include "ctl.h"
+#include "journal.h"
 #include "keeper.h"
 #include "logmsg.h"
 #include "numa_place.h"
@@ -49,7 +50,7 @@ static void usage(FILE *f)
 	fprintf(
 	    f,
 	    "usage: shmqd [--socket PATH] [--config FILE] [--ready-fd N | --background]\n"
-	    "             [--verbose|--quiet] [--log-format text|json|journal]\n"
+	    "             [--verbose|--quiet] [--log-format text|json|journal] [--data-dir DIR]\n"
 	    "       shmqd --check-config [--config FILE]\n"
 	    "  --socket PATH   control socket (default $SHMQ_SOCKET, else\n"
 	    "                  $XDG_RUNTIME_DIR/shmq/shmqd.sock, /run/shmq/shmqd.sock for root,\n"
@@ -59,6 +60,8 @@ static void usage(FILE *f)
 	    "  --ready-fd N    once the socket listens, write a line to descriptor N, close it\n"
 	    "  --background    return once the socket listens, printing the daemon's pid\n"
 	    "  --replace       take over the channels of the shmqd running on the socket\n"
+	    "  --data-dir DIR  durable channels' files (as data_dir in the config; exit 2\n"
+	    "                  if it cannot be made or written)\n"
 	    "  --verbose, --quiet  log debug lines, or warnings and errors only\n"
 	    "  --log-format F  text (default), json (an object a line), or journal (<N>\n"
 	    "                  priority prefixes; the default when stderr is $JOURNAL_STREAM)\n"
@@ -71,9 +74,10 @@ struct args {
 	int check;
 	int ready_fd; /* -1: none */
 	int background;
-	int private_dir; /* the socket is the default in /tmp/shmq-UID */
-	int activated;	 /* serve on the socket a service manager passed */
-	int replace;	 /* take over from a running daemon */
+	int private_dir;      /* the socket is the default in /tmp/shmq-UID */
+	int activated;	      /* serve on the socket a service manager passed */
+	int replace;	      /* take over from a running daemon */
+	const char *data_dir; /* --data-dir, over the config's */
 };
 
 static void default_path(struct args *a)
@@ -152,6 +156,9 @@ static int parse_opt(struct args *a, int o)
 			"journal)\n",
 			optarg);
 		return 2;
+	case 'D':
+		a->data_dir = optarg;
+		return 0;
 	case 'h':
 		usage(stdout);
 		return 1;
@@ -173,6 +180,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 						 {"background", no_argument, NULL, 'b'},
 						 {"replace", no_argument, NULL, 'R'},
 						 {"log-format", required_argument, NULL, 'L'},
+						 {"data-dir", required_argument, NULL, 'D'},
 						 {"help", no_argument, NULL, 'h'},
 						 {NULL, 0, NULL, 0}};
 	int o, rc;
@@ -492,6 +500,7 @@ static void keeper_start(const struct args *a, int epfd, struct registry *reg)
 
 static int serve(const struct args *a, const struct config *cfg)
 {
+	const char *data_dir, *why = "";
 	struct registry reg;
 	struct ctl *ctl;
 	int epfd, sfd, tfd;
@@ -503,6 +512,12 @@ static int serve(const struct args *a, const struct config *cfg)
 		return 1;
 	}
 	registry_init(&reg, cfg);
+	data_dir = a->data_dir ? a->data_dir : cfg->data_dir;
+	if (journal_open(data_dir, &reg.journal, &why)) {
+		fprintf(stderr, "shmqd: data dir %s: %s\n", data_dir, why);
+		registry_fini(&reg);
+		return 2;
+	}
 	/* the socket path first, so that a daemon refused there leaves no
 	 * keeper behind; requests wait in its backlog until run() serves them,
 	 * after the adoption. --replace: the running daemon gives the path up
@@ -510,14 +525,20 @@ static int serve(const struct args *a, const struct config *cfg)
 	if (a->replace)
 		keeper_start(a, epfd, &reg);
 	if (open_ctl(a, epfd, &reg, cfg, &ctl)) {
+		journal_close(reg.journal);
 		registry_fini(&reg);
 		return 1;
 	}
 	if (!a->replace)
 		keeper_start(a, epfd, &reg);
+	registry_journal_adopted(&reg);
+	if (reg.journal)
+		log_msg(LOG_INFO, "journal", "recovered channels=%u",
+			journal_recover(reg.journal, &reg));
 	if (create_declared(&reg, cfg)) {
 		ctl_close(ctl, false);
 		registry_keeper_quit(&reg);
+		journal_close(reg.journal);
 		registry_fini(&reg);
 		return 1;
 	}
@@ -529,6 +550,9 @@ static int serve(const struct args *a, const struct config *cfg)
 	if (!replaced)
 		registry_close_all(&reg);
 	ctl_close(ctl, replaced);
+	/* before the keeper hands the channels over: one journal writer at a time */
+	journal_close(reg.journal);
+	reg.journal = NULL;
 	if (replaced)
 		registry_keeper_stopped(&reg); /* the next daemon may bind the socket now */
 	else

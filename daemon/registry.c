@@ -22,6 +22,7 @@
 #include "adopt.h"
 #include "dedupe_seg.h"
 #include "groups.h"
+#include "journal.h"
 #include "keep.h"
 #include "keeper.h"
 #include "logmsg.h"
@@ -177,7 +178,8 @@ static int channel_map(struct channel *ch)
 	if (!err)
 		err = channel_open_ro(ch);
 	if (!err)
-		err = log_format(ch->data, ch->ctl, &ch->g, ch->name, ch->id, 0, channel_key());
+		err = log_format(ch->data, ch->ctl, &ch->g, ch->name, ch->id, ch->base_pos,
+				 channel_key());
 	if (err)
 		return err;
 	segs = (struct log_segs){ch->data,	  ch->g.data_bytes, ch->ctl,
@@ -223,6 +225,39 @@ struct channel *channel_alloc(struct registry *r)
 	return ch;
 }
 
+/*
+ * A durable channel: mark it FEAT_INCOMPAT_JOURNAL (no client maps it
+ * yet), give reader slot 0 to the journal at the tail, and hand the
+ * channel to the journal thread.
+ */
+static int journal_slot(struct registry *r, struct channel *ch, const struct channel_spec *spec)
+{
+	struct slot_owner who = {CLIENT_JOURNAL, (uint32_t)getpid(), (uint32_t)geteuid(), 0, 0};
+	struct log_cursor cur;
+	uint64_t skip;
+	uint32_t idx;
+	const char *why = NULL;
+	int err = journal_spec_check(r->journal, spec, &why);
+
+	if (err) {
+		log_msg(LOG_WARN, "registry", "not creating durable channel=%s: %s", spec->name,
+			why);
+		return err;
+	}
+	((struct data_hdr *)ch->data)->incompat |= FEAT_INCOMPAT_JOURNAL;
+	ch->v.held_readers = ch->v.policy == SHMQ_POLICY_BLOCK ? MAX_READERS : 1;
+	err =
+	    registry_reader_add(ch, &who, SHMQ_START_LATEST, 0, SHMQ_WAIT_SPIN, &idx, &cur, &skip);
+	if (err)
+		return err;
+	if (idx != JOURNAL_READER_SLOT)
+		return -SHMQ_ESTATE;
+	ch->durability = spec->durability;
+	return journal_add(r->journal, ch, spec);
+}
+
+static void registry_drop(struct registry *r, struct channel *ch);
+
 static int channel_new(struct registry *r, const struct channel_spec *spec, uint32_t owner_uid,
 		       struct channel **out)
 {
@@ -247,11 +282,14 @@ static int channel_new(struct registry *r, const struct channel_spec *spec, uint
 	ch->subscribe = spec->subscribe;
 	ch->numa_wire = spec->numa_node;
 	ch->numa_node = spec->numa_resolved;
-	ch->id = r->next_id++ | ((uint64_t)getpid() << 32);
+	ch->id = spec->id;
+	while (!ch->id || registry_by_id(r, ch->id)) /* a recovered channel's id is taken */
+		ch->id = r->next_id++ | ((uint64_t)getpid() << 32);
 	err = log_geometry_make(
 	    spec->capacity_bytes, spec->max_message_bytes, spec->policy, spec->publishers,
 	    spec->flags & SHMQ_CHAN_NO_TIMESTAMP ? DATA_F_NO_TIMESTAMP : 0, &ch->g);
 	ch->g.dedupe_slots = spec->dedupe_slots;
+	ch->base_pos = spec->base_pos;
 	if (!err)
 		err = channel_map(ch);
 	if (!err && ch->g.dedupe_slots)
@@ -263,6 +301,11 @@ static int channel_new(struct registry *r, const struct channel_spec *spec, uint
 	tsccal_publish(&r->cal, &ch->v);
 	r->ch[r->n++] = ch;
 	keep_channel(ch);
+	err = spec->durability ? journal_slot(r, ch, spec) : 0;
+	if (err) {
+		registry_drop(r, ch);
+		return err;
+	}
 	*out = ch;
 	return 0;
 }
@@ -325,6 +368,8 @@ static void registry_drop(struct registry *r, struct channel *ch)
 		}
 	}
 	r->repairs_freed += ch->repairs;
+	if (ch->durability)
+		journal_remove(r->journal, ch->id, true);
 	channel_free(ch);
 }
 
@@ -594,7 +639,7 @@ uint32_t channel_readers(const struct channel *ch)
 	uint32_t n = 0;
 
 	for (unsigned i = 0; i < MAX_READERS; i++)
-		n += ch->reader_client[i] != 0;
+		n += ch->reader_client[i] != 0 && ch->reader_client[i] != CLIENT_JOURNAL;
 	return n;
 }
 
@@ -751,6 +796,44 @@ void registry_tick(struct registry *r, uint64_t now_ns)
 			ch->name, out.abandoned);
 		channel_wake_all(ch);
 	}
+}
+
+/* An adopted durable channel: its reader slot 0 is the journal's, whatever pid it names. */
+static void journal_adopt(struct registry *r, struct channel *ch)
+{
+	struct ctl_slot *sl = channel_reader_slot(ch, JOURNAL_READER_SLOT);
+	struct channel_spec spec;
+	int err = -SHMQ_EINVAL;
+
+	if (ch->reader_client[JOURNAL_READER_SLOT] == CLIENT_PENDING) {
+		ch->reader_client[JOURNAL_READER_SLOT] = CLIENT_JOURNAL;
+		ch->handles--; /* adopt_entry() counted it as a client's */
+		/* relaxed: the daemon's own word; the slot stays ACTIVE */
+		atomic_store_explicit(&sl->owner_pid, (uint32_t)getpid(), memory_order_relaxed);
+		keep_entry(ch, 'r', JOURNAL_READER_SLOT);
+		err = r->journal ? journal_meta_load(r->journal, ch->name, ch->id, &spec)
+				 : -SHMQ_EINVAL;
+	}
+	if (!err) {
+		ch->durability = spec.durability;
+		err = journal_add(r->journal, ch, &spec);
+	}
+	if (err)
+		log_msg(LOG_ERROR, "registry",
+			"durable channel=%s adopted without its journal (%s): publishers stop a "
+			"ring ahead of what was written",
+			ch->name,
+			!r->journal ? "no data_dir"
+			: ch->reader_client[JOURNAL_READER_SLOT] != CLIENT_JOURNAL
+			    ? "its slot was not kept"
+			    : "no meta");
+}
+
+void registry_journal_adopted(struct registry *r)
+{
+	for (uint32_t i = 0; i < r->n; i++)
+		if (((struct data_hdr *)r->ch[i]->data)->incompat & FEAT_INCOMPAT_JOURNAL)
+			journal_adopt(r, r->ch[i]);
 }
 
 void channel_settle_slots(struct channel *ch)

@@ -85,6 +85,8 @@ struct channel {
 	int dd_fd;	       /* the duplicate table (dedupe_seg.h), -1 none */
 	void *dd;
 	uint64_t dd_bytes;
+	uint32_t durability; /* enum shmq_sync: 0 not durable */
+	uint64_t base_pos;   /* the first message's offset when it was made */
 };
 
 /* The control segment, which only the daemon writes; clients map it read-only. */
@@ -113,9 +115,13 @@ static inline struct ctl_slot *channel_pub_slot(const struct channel *ch, unsign
  * pub_client[] of a slot whose publisher is gone with a claim still open
  * (log_repair_open_orphan()): kept, with its entry and the keeper's copy,
  * until the claim can be settled, so that a daemon restarted meanwhile
- * finds it too (adopt_expire() retries it each tick)
+ * finds it too (adopt_expire() retries it each tick); apart from every
+ * other id here, though it names a publisher slot
  */
-#define CLIENT_ORPHAN (UINT64_MAX - 1)
+#define CLIENT_ORPHAN (UINT64_MAX - 2 - MAX_GROUPS)
+/* reader_client[0] of a durable channel: the journal (journal.h); groups.c uses UINT64_MAX - 1 - i
+ */
+#define CLIENT_JOURNAL (UINT64_MAX - 1 - MAX_GROUPS)
 
 struct registry {
 	struct channel **ch;
@@ -126,8 +132,12 @@ struct registry {
 	uint64_t stuck_ns;
 	uint64_t repairs_freed; /* repairs of channels since freed */
 	struct tsc_cal cal;
-	int kfd; /* the keeper (keeper.h), or -1: no restart survives */
+	int kfd;		 /* the keeper (keeper.h), or -1: no restart survives */
+	struct journal *journal; /* durable channels' writer, NULL: no data_dir */
 };
+
+/* After adoption: durable channels' journals go on where their slot's cursor is. */
+void registry_journal_adopted(struct registry *r);
 
 int registry_init(struct registry *r, const struct config *cfg);
 

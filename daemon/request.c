@@ -52,6 +52,7 @@ static void info_fill(struct proto_info *o, const struct channel *ch)
 	o->publishers_open = channel_publishers(ch);
 	o->flags = ch->v.flags & DATA_F_NO_TIMESTAMP ? SHMQ_CHAN_NO_TIMESTAMP : 0;
 	o->flags |= inbox_name_reserved(ch->name) ? SHMQ_CHAN_INBOX : 0;
+	o->flags |= SHMQ_CHAN_DURABLE(ch->durability);
 	o->max_message_bytes = ch->v.max_message_bytes;
 	o->policy = ch->v.policy;
 	o->readers = channel_readers(ch);
@@ -104,7 +105,7 @@ static int spec_from_wire(struct channel_spec *spec, const char *name,
 	if (!d.max_message_bytes)
 		d.max_message_bytes = 4096;
 
-	if (o->flags & ~SHMQ_CHAN_NO_TIMESTAMP)
+	if (o->flags & ~(SHMQ_CHAN_NO_TIMESTAMP | SHMQ_CHAN_SYNC_MASK))
 		return -SHMQ_EINVAL; /* a flag this daemon does not know would be ignored */
 	if (dedupe_slots_check(o->dedupe_slots))
 		return -SHMQ_EINVAL;
@@ -118,7 +119,8 @@ static int spec_from_wire(struct channel_spec *spec, const char *name,
 	spec->policy = o->policy;
 	spec->publishers = o->publishers;
 	spec->numa_node = o->numa_node;
-	spec->flags = o->flags;
+	spec->flags = o->flags & ~SHMQ_CHAN_SYNC_MASK;
+	spec->durability = SHMQ_CHAN_DURABILITY(o->flags);
 	spec->dedupe_slots = o->dedupe_slots;
 	spec->publish.n = spec->subscribe.n = 1;
 	spec->publish.uids[0] = spec->subscribe.uids[0] = owner;
@@ -423,7 +425,7 @@ static bool peers_allowed(const struct client *cl, const struct channel *ch, uin
 
 	switch (kind) {
 	case PEER_READERS:
-		return mon || (pub && ch->v.policy == SHMQ_POLICY_BLOCK);
+		return mon || (pub && ch->v.held_readers);
 	case PEER_PUBS:
 		return mon || pub;
 	case PEER_EFDS:

@@ -278,6 +278,8 @@ SHMQ_EXPORT int shmq_channel_create(struct shmq_client *c, const char *name,
 	client_wire_opts(&req.opts, opts);
 	if (req.opts.dedupe_slots && c->daemon_minor < PROTO_MINOR_DEDUPE)
 		return -SHMQ_EVERSION; /* an older daemon would make no table */
+	if ((req.opts.flags & SHMQ_CHAN_SYNC_MASK) && c->daemon_minor < PROTO_MINOR_JOURNAL)
+		return -SHMQ_EVERSION; /* an older daemon has no journal */
 	return client_call(c, OP_CREATE, &req, sizeof(req), &resp, sizeof(resp), NULL, NULL);
 }
 
@@ -410,6 +412,9 @@ int chan_open_req(struct shmq_client *c, const char *name, const void *out, uint
 	client_wire_opts(&req->opts, opts);
 	if (create && req->opts.dedupe_slots && c->daemon_minor < PROTO_MINOR_DEDUPE)
 		return -SHMQ_EVERSION; /* an older daemon would make no table */
+	if (create && (req->opts.flags & SHMQ_CHAN_SYNC_MASK) &&
+	    c->daemon_minor < PROTO_MINOR_JOURNAL)
+		return -SHMQ_EVERSION; /* an older daemon has no journal */
 	return client_wire_name(req->name, name);
 }
 

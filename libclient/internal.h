@@ -168,6 +168,7 @@ void chan_unmap(struct chan_map *m);
 
 /* The channel a publisher handle maps (reqrep.c looks at its readers and state). */
 const struct log_view *pub_view(const struct shmq_pub *p);
+const struct log_view *mon_view(const struct shmq_mon *m);
 
 /* Close shmq_reply()'s cached publishers (shmq_disconnect()). */
 void reply_cache_free(struct shmq_client *c);

@@ -171,6 +171,11 @@ static void ext_fill(const struct shmq_mon *mon, const struct shmq_mon_stats *st
 	}
 }
 
+const struct log_view *mon_view(const struct shmq_mon *m)
+{
+	return &m->m.v;
+}
+
 SHMQ_EXPORT int shmq_mon_read_ext(struct shmq_mon *mon, struct shmq_mon_stats *out,
 				  struct shmq_mon_ext *ext)
 {

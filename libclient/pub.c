@@ -179,7 +179,7 @@ static void peers_update(struct shmq_pub *p)
 {
 	int err = 0;
 
-	if (p->m.v.policy == SHMQ_POLICY_BLOCK)
+	if (p->m.v.held_readers)
 		err = peers_refresh(p->client, &p->m, &p->peers, PEER_READERS, MAX_READERS);
 	if (!err && !p->lp.exclusive)
 		err = peers_refresh(p->client, &p->m, &p->peers, PEER_PUBS, p->idx);
@@ -207,7 +207,7 @@ static __attribute__((noinline, cold)) void readers_changed(struct shmq_pub *p, 
 
 static int claim_once(struct shmq_pub *p, const uint32_t *lens, unsigned n)
 {
-	if (p->m.v.policy == SHMQ_POLICY_BLOCK) {
+	if (p->m.v.held_readers) {
 		/* acquire; pairs with the daemon's release increment after it
 		 * activated or freed a slot: the rescan sees that slot. */
 		uint64_t gen = atomic_load_explicit(&p->m.v.ctl->readers_gen, memory_order_acquire);
@@ -314,10 +314,14 @@ static int claim_wait(struct shmq_pub *p, const uint32_t *lens, unsigned n, int6
 	}
 	if (p->gone)
 		return -SHMQ_ECLOSED;
+	if (log_journal_failed(&p->m.v))
+		return -SHMQ_EIO;
 	for (;;) {
 		err = claim_once(p, lens, n);
 		if (err == -SHMQ_ESTATE)
 			err = claim_after_peers(p, lens, n);
+		if (err == -SHMQ_EFULL && log_journal_failed(&p->m.v))
+			return -SHMQ_EIO;
 		if (err != -SHMQ_EFULL || timeout_ns == 0)
 			return err;
 		if (!spun) {

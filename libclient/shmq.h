@@ -303,6 +303,26 @@ void shmq_pub_close(struct shmq_pub *pub);
 uint32_t shmq_pub_max_message(const struct shmq_pub *pub);
 
 /*
+ * Durable channels (created with SHMQ_CHAN_DURABLE(SHMQ_SYNC_*) in their
+ * flags; docs/ARCHITECTURE.md "Durability"). A message is durable once the
+ * daemon's journal wrote it to its files and, except for SHMQ_SYNC_OS,
+ * completed an fdatasync after that: it then survives a crash of the host.
+ *
+ * shmq_pub_durable: *below = the offset below which every message is
+ * durable now. 0; -SHMQ_ESTATE on a channel that is not durable;
+ * -SHMQ_EIO if its journal failed (what was durable stays so, nothing
+ * more becomes so); -SHMQ_EINVAL for NULL arguments.
+ *
+ * shmq_wait_durable: wait until the message at offset (as a claim or
+ * publish returned it) is durable: 0; -SHMQ_ETIMEDOUT after timeout_ns
+ * (0: look once; negative: no limit); -SHMQ_EIO, -SHMQ_ESTATE,
+ * -SHMQ_EINVAL as above. Any number of publishers may wait at once; one
+ * fdatasync confirms them all.
+ */
+int shmq_pub_durable(const struct shmq_pub *pub, uint64_t *below);
+int shmq_wait_durable(struct shmq_pub *pub, uint64_t offset, int64_t timeout_ns);
+
+/*
  * Claim space for one message of up to len bytes and write it in place at
  * claim->data; then shmq_pub_commit() or shmq_pub_abort(). The message
  * takes the ring space len needs (a 32-byte header, the payload, rounded up
@@ -805,6 +825,23 @@ struct shmq_mon_ext {
 
 /* shmq_mon_read() and, in ext, the counters above; one snapshot. */
 int shmq_mon_read_ext(struct shmq_mon *mon, struct shmq_mon_stats *out, struct shmq_mon_ext *ext);
+
+/* A durable channel's journal (shmq_mon_journal()). */
+#define SHMQ_JOURNAL_OK 1u	/* writing */
+#define SHMQ_JOURNAL_FAILED 2u	/* a write or sync failed: final, claims get SHMQ_EIO */
+#define SHMQ_JOURNAL_NOSPACE 3u /* out of disk space: retried, publishers wait */
+
+struct shmq_journal_info {
+	uint32_t state;	   /* SHMQ_JOURNAL_*, 0 before the journal took the channel up */
+	int32_t error;	   /* the errno of a failure, 0 none */
+	uint64_t written;  /* offsets below are written to the files */
+	uint64_t durable;  /* offsets below are durable */
+	uint64_t seg_base; /* the segment being written: its first offset */
+	uint64_t segments; /* segments the journal started since shmqd started it */
+};
+
+/* The journal of the monitor's channel: 0; -SHMQ_ESTATE if it is not durable. */
+int shmq_mon_journal(struct shmq_mon *mon, struct shmq_journal_info *out);
 
 /* ---- the daemon ------------------------------------------------------- */
 

@@ -50,6 +50,9 @@ static const struct {
 			 "a message with this id was published within the dedupe window"},
     [SHMQ_EPATTERN] = {"SHMQ_EPATTERN", "the subject pattern is malformed"},
     [SHMQ_EFILTER] = {"SHMQ_EFILTER", "the message filter has no terms or a malformed one"},
+    [SHMQ_EIO] =
+	{"SHMQ_EIO",
+	 "the channel's journal failed to write or sync to disk; it takes no more messages"},
 };
 
 /* The table index of err or -err; -1 outside the table (also for INT_MIN). */

@@ -14,7 +14,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-targets=(fuzz_proto fuzz_record fuzz_config fuzz_adopt fuzz_cli fuzz_routing fuzz_dedupe)
+targets=(fuzz_proto fuzz_record fuzz_config fuzz_adopt fuzz_cli fuzz_routing fuzz_dedupe fuzz_journal)
 dir=build-fuzz
 
 build() {

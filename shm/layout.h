@@ -53,7 +53,13 @@ static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free");
  */
 #define FEAT_INCOMPAT_DEDUPE 0x1u
 #define FEAT_INCOMPAT_SCHED 0x2u
-#define FEAT_INCOMPAT_KNOWN FEAT_INCOMPAT_DEDUPE
+/*
+ * A durable channel: reader slot 0 is the daemon's journal writer, which
+ * publishers honour on every policy (docs/ARCHITECTURE.md "Durability").
+ */
+#define FEAT_INCOMPAT_JOURNAL 0x4u
+#define JOURNAL_READER_SLOT 0u
+#define FEAT_INCOMPAT_KNOWN (FEAT_INCOMPAT_DEDUPE | FEAT_INCOMPAT_JOURNAL)
 
 #define CACHE_LINE 64u
 #define REC_ALIGN 32u /* records start and end on 32-byte boundaries */
@@ -334,7 +340,14 @@ struct ctl_hdr {
 	 * progress (log_claims_limit()), so no lap reaches the words the
 	 * daemon writes. 0 in segments of older daemons: no hold. */
 	alignas(64) _Atomic uint64_t hold_bytes;
-	uint8_t pad2[CTL_HDR_BYTES - 136];
+	uint8_t pad2[56];
+	/* FEAT_INCOMPAT_JOURNAL: the journal thread's line (0 elsewhere) */
+	alignas(64) _Atomic uint64_t written_pos; /* offsets below are written to the files */
+	_Atomic uint32_t journal_state;		  /* enum journal_state */
+	_Atomic uint32_t journal_errno;		  /* errno of the failure, 0 none */
+	_Atomic uint64_t journal_seg_base;	  /* the segment being written: its first offset */
+	_Atomic uint64_t journal_segs;		  /* segments the journal started since it began */
+	uint8_t pad3[CTL_HDR_BYTES - 224];
 };
 static_assert(sizeof(struct ctl_hdr) == CTL_HDR_BYTES, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, channel_id) == 24, "shm ABI");
@@ -360,6 +373,19 @@ static_assert(offsetof(struct ctl_hdr, pubs_hi) == 92, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, durable_pos) == 104, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, wakeups) == 112, "shm ABI");
 static_assert(offsetof(struct ctl_hdr, hold_bytes) == 128, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, written_pos) == 192, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, journal_state) == 200, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, journal_errno) == 204, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, journal_seg_base) == 208, "shm ABI");
+static_assert(offsetof(struct ctl_hdr, journal_segs) == 216, "shm ABI");
+
+/* ctl_hdr.journal_state, written by the daemon's journal thread. */
+enum journal_state {
+	JOURNAL_NONE = 0,    /* not a durable channel */
+	JOURNAL_OK = 1,	     /* writing */
+	JOURNAL_FAILED = 2,  /* a write or fsync failed: final, claims get SHMQ_EIO */
+	JOURNAL_NOSPACE = 3, /* out of disk space: retried, publishers wait */
+};
 
 #define CTL_READERS_OFF CTL_HDR_BYTES
 #define CTL_PUBS_OFF (CTL_READERS_OFF + MAX_READERS * sizeof(struct ctl_slot))
@@ -395,13 +421,21 @@ struct wake_hdr {
 	alignas(64) _Atomic uint32_t
 	    wake_needed; /* 1: a reader went to sleep since the last wake */
 	uint8_t pad5[60];
-	uint8_t pad6[WAKE_HDR_BYTES - 320];
+	/* durable channels: confirm waiters sleep on durable_seq after
+	 * setting durable_waiters; the journal bumps and wakes (only if set) */
+	alignas(64) _Atomic uint32_t durable_seq;
+	uint8_t pad6[60];
+	alignas(64) _Atomic uint32_t durable_waiters; /* 1: a confirm waiter may sleep */
+	uint8_t pad7[60];
+	uint8_t pad8[WAKE_HDR_BYTES - 448];
 	struct wake_mark marks[MAX_READERS];
 };
 static_assert(sizeof(struct wake_hdr) == WAKE_HDR_BYTES + MAX_READERS * 64, "shm ABI");
 static_assert(offsetof(struct wake_hdr, wake_seq) == 64, "shm ABI");
 static_assert(offsetof(struct wake_hdr, wake_needed) == 256, "shm ABI");
 static_assert(offsetof(struct wake_hdr, marks) == WAKE_HDR_BYTES, "shm ABI");
+static_assert(offsetof(struct wake_hdr, durable_seq) == 320, "shm ABI");
+static_assert(offsetof(struct wake_hdr, durable_waiters) == 384, "shm ABI");
 
 #define WAKE_SEG_BYTES 8192u
 static_assert(sizeof(struct wake_hdr) <= WAKE_SEG_BYTES, "shm ABI");

@@ -205,6 +205,10 @@ int log_attach(struct log_view *v, const struct log_segs *segs, uint32_t *unknow
 	    .policy = d->policy,
 	    .pub_mode = d->pub_mode,
 	    .flags = d->flags,
+	    .held_readers = d->policy == SHMQ_POLICY_BLOCK	  ? MAX_READERS
+			    : d->incompat & FEAT_INCOMPAT_JOURNAL ? JOURNAL_READER_SLOT + 1
+								  : 0,
+	    .journal = (d->incompat & FEAT_INCOMPAT_JOURNAL) != 0,
 	};
 	return 0;
 }
@@ -437,7 +441,7 @@ int log_reader_limit(const struct log_view *v, const struct log_peers *peers, ui
 		 floor = tail_bytes > v->ring_bytes ? tail_bytes - v->ring_bytes : 0;
 	int err = 0;
 
-	for (unsigned i = 0; i < MAX_READERS; i++) {
+	for (unsigned i = 0; i < v->held_readers; i++) {
 		const struct reader_entry *r;
 		uint64_t b;
 
@@ -523,7 +527,7 @@ limits_refresh(const struct log_view *v, struct log_pub *p, uint64_t start, uint
 		if (end > p->claims_limit)
 			return -SHMQ_EFULL;
 	}
-	if (v->policy == SHMQ_POLICY_BLOCK && end + REC_ALIGN > p->limit) {
+	if (v->held_readers && end + REC_ALIGN > p->limit) {
 		err = log_reader_limit(v, p->peers, start, &p->limit);
 		if (err) { /* a reader we cannot see may be anywhere: wait */
 			p->limit = 0;
@@ -538,15 +542,14 @@ limits_refresh(const struct log_view *v, struct log_pub *p, uint64_t start, uint
 static int check_space(const struct log_view *v, struct log_pub *p, uint64_t start, uint64_t end,
 		       bool *guard)
 {
-	if (end + REC_ALIGN > p->claims_limit ||
-	    (v->policy == SHMQ_POLICY_BLOCK && end + REC_ALIGN > p->limit)) {
+	if (end + REC_ALIGN > p->claims_limit || (v->held_readers && end + REC_ALIGN > p->limit)) {
 		int err = limits_refresh(v, p, start, end);
 
 		if (err)
 			return err;
 	}
-	*guard = end + REC_ALIGN <= p->claims_limit &&
-		 (v->policy != SHMQ_POLICY_BLOCK || end + REC_ALIGN <= p->limit);
+	*guard =
+	    end + REC_ALIGN <= p->claims_limit && (!v->held_readers || end + REC_ALIGN <= p->limit);
 	return 0;
 }
 

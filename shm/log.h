@@ -70,7 +70,21 @@ struct log_view {
 	uint32_t policy;
 	uint32_t pub_mode;
 	uint32_t flags;
+	/* reader slots [0, held_readers) hold publishers back: all of them on
+	 * a block channel, the journal's (slot 0) alone on a journaled drop
+	 * channel, none otherwise */
+	uint32_t held_readers;
+	uint32_t journal; /* FEAT_INCOMPAT_JOURNAL: a durable channel */
 };
+
+/* A durable channel whose journal failed for good: its claims get -SHMQ_EIO. */
+static inline bool log_journal_failed(const struct log_view *v)
+{
+	/* relaxed: a state word of the daemon's; a claim that passes it just
+	 * before the failure is one the journal never confirms */
+	return v->journal &&
+	       atomic_load_explicit(&v->ctl->journal_state, memory_order_relaxed) == JOURNAL_FAILED;
+}
 
 /*
  * The entry segments of a channel's readers and publishers that this
@@ -239,7 +253,10 @@ int log_abort(const struct log_view *v, struct log_pub *p, const struct log_clai
 int log_claims_limit(const struct log_view *v, const struct log_peers *peers, uint32_t self,
 		     uint64_t tail_bytes, uint64_t *limit);
 
-/* *limit = the lowest active reader's byte position + ring_bytes; as above. */
+/*
+ * *limit = the lowest byte position of the active readers that hold
+ * publishers (v->held_readers) + ring_bytes; as above.
+ */
 int log_reader_limit(const struct log_view *v, const struct log_peers *peers, uint64_t tail_bytes,
 		     uint64_t *limit);
 

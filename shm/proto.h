@@ -32,7 +32,7 @@
  * peer of its own minor or lower, a body must have exactly its size. OP_HELLO's bodies may be
  * longer from anyone.
  */
-#define PROTO_MINOR 8u
+#define PROTO_MINOR 9u
 #define PROTO_MINOR_STATS 2u
 #define PROTO_MINOR_RESUME 3u
 #define PROTO_MINOR_REPAIR 4u
@@ -41,6 +41,7 @@
 #define PROTO_MINOR_INBOX 7u
 #define PROTO_MINOR_DEDUPE 7u
 #define PROTO_MINOR_ROUTING 8u
+#define PROTO_MINOR_JOURNAL 9u /* durable channels: SHMQ_CHAN_SYNC_* in OP_CREATE/OP_OPEN flags */
 
 /*
  * The seq of the answer with which shmqd turns a connection away before

@@ -193,10 +193,9 @@ static enum cut_result claim_abandon(const struct log_view *v, const struct log_
 	/* its guard, where the publisher's own would have been allowed: not
 	 * over the word of a record a reader or a claim still holds */
 	log_claims_limit(v, peers, self, c->end, &claims);
-	if (v->policy == SHMQ_POLICY_BLOCK)
+	if (v->held_readers)
 		log_reader_limit(v, peers, c->end, &readers);
-	if (c->end + REC_ALIGN <= claims &&
-	    (v->policy != SHMQ_POLICY_BLOCK || c->end + REC_ALIGN <= readers))
+	if (c->end + REC_ALIGN <= claims && (!v->held_readers || c->end + REC_ALIGN <= readers))
 		word_take(v, c->end, 0);
 	r = cut_mark(rep, peers, self, c, live);
 	if (r != CUT_DONE)

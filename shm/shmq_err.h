@@ -40,6 +40,7 @@ enum shmq_err {
 	SHMQ_EDUPLICATE = 29, /* the message id was published within the window */
 	SHMQ_EPATTERN = 30,   /* subject pattern is malformed */
 	SHMQ_EFILTER = 31,    /* message filter is empty or malformed */
+	SHMQ_EIO = 32,	      /* durable channel: its journal failed to write or sync */
 	SHMQ_ERR_COUNT
 };
 

@@ -51,6 +51,22 @@ enum shmq_publishers {
 #define SHMQ_CHAN_NO_TIMESTAMP 0x1u /* records carry no publish time (timestamp_ns 0) */
 #define SHMQ_CHAN_INBOX 0x2u /* a requester's reply inbox: set by the daemon, never asked for */
 
+/*
+ * Durability: a durable channel's records are written to files by the
+ * daemon (it needs data_dir); SHMQ_CHAN_DURABLE(s) in the channel flags
+ * asks for one, SHMQ_CHAN_DURABILITY(flags) reads it back.
+ */
+enum shmq_sync {
+	SHMQ_SYNC_NONE = 0,   /* not durable */
+	SHMQ_SYNC_OS = 1,     /* written, never fsynced: survives process and daemon crashes */
+	SHMQ_SYNC_BATCH = 2,  /* fdatasync every 1 MiB or 1 ms after the first unsynced write */
+	SHMQ_SYNC_ALWAYS = 3, /* fdatasync as soon as anything is written (shared) */
+};
+#define SHMQ_CHAN_SYNC_SHIFT 8
+#define SHMQ_CHAN_SYNC_MASK 0x300u
+#define SHMQ_CHAN_DURABLE(sync) (((uint32_t)(sync) << SHMQ_CHAN_SYNC_SHIFT) & SHMQ_CHAN_SYNC_MASK)
+#define SHMQ_CHAN_DURABILITY(flags) (((flags)&SHMQ_CHAN_SYNC_MASK) >> SHMQ_CHAN_SYNC_SHIFT)
+
 /* Consumer group flags (shmq_group_opts.flags). */
 #define SHMQ_GROUP_CREATE 0x1u /* make the group if it does not exist */
 #define SHMQ_GROUP_NOACK 0x2u  /* members ack each message as they receive it */

@@ -79,6 +79,7 @@ struct opts {
 	const char *files[PUB_FILES_MAX];
 	unsigned nfiles;
 	int expired; /* sub --expired: deliver messages whose expiry passed too */
+	int confirm; /* pub --confirm: exit once every message is durable */
 	/* reply */
 	int echo;	  /* --echo: reply with the request's payload */
 	const char *exec; /* --exec CMD: reply with what CMD prints given the request */
@@ -98,6 +99,12 @@ int cli_check_settings(struct shmq_client *c, const char *what, const char *name
 		       const struct opts *o);
 
 int cmd_pub(struct shmq_client *c, const char *name, char **msgs, int nmsgs, const struct opts *o);
+
+/* shmq journal verify DIR (journal.c): offline, no daemon. */
+int cmd_journal(char **args);
+
+/* shmq journal NAME: the journal's state, positions and segment. */
+int cmd_journal_show(struct shmq_client *c, const char *name, const struct opts *o);
 int cmd_sub(struct shmq_client *c, const char *name, const struct opts *o);
 int cmd_request(struct shmq_client *c, const char *name, const char *message, const struct opts *o);
 int cmd_reply(struct shmq_client *c, const char *name, const struct opts *o);

@@ -22,6 +22,8 @@ static const char overview[] =
     "  group rm NAME GROUP    delete a consumer group no member is in\n"
     "  request NAME MESSAGE   publish a request and print its reply\n"
     "  reply NAME             answer requests: --echo, or --exec CMD\n"
+    "  journal NAME           a durable channel's journal: state, written, durable\n"
+    "  journal verify DIR     check a durable channel's files, offline\n"
     "  help [COMMAND]         this text, or one command's\n"
     "\n"
     "Options for every command:\n"
@@ -47,7 +49,10 @@ static const char channel_opts[] =
     "  --numa none|local|N    NUMA node of the ring's memory (default none)\n"
     "  --no-timestamps        messages carry no publish time\n"
     "  --dedupe-slots N       refuse a --msg-id published in the last 2 minutes: a table\n"
-    "                         of N slots (a power of two, 16..16M; 32 bytes each)\n";
+    "                         of N slots (a power of two, 16..16M; 32 bytes each)\n"
+    "  --durable os|batch|always  shmqd writes the messages to files (it needs a\n"
+    "                         data_dir): os never fsyncs, batch every 1 MiB or 1 ms,\n"
+    "                         always at once\n";
 
 static const char help_create[] = "usage: shmq create NAME [CHANNEL SETTINGS]\n"
 				  "Create channel NAME. Exit 1 with SHMQ_EEXIST if it exists.\n\n";
@@ -74,7 +79,9 @@ static const char help_pub[] =
     "  --content-type TYPE    content type, such as application/json\n"
     "  --reply-to CHANNEL     the channel replies go to\n"
     "  --ttl TIME             each message expires TIME after it is published:\n"
-    "                         readers skip it after that (500ms, 1.5s, 2m)\n\n";
+    "                         readers skip it after that (500ms, 1.5s, 2m)\n"
+    "  --confirm              durable channels: exit once every message is on disk\n"
+    "                         (exit 1 with SHMQ_EIO if the journal failed)\n\n";
 
 static const char help_sub[] =
     "usage: shmq sub NAME|PATTERN [OPTIONS]\n"
@@ -163,6 +170,17 @@ static const char help_reply[] =
     "  --exec CMD             reply with what the shell command CMD prints, given the\n"
     "                         request's payload on its stdin\n"
     "  -n, --count N          exit 0 after N requests\n";
+static const char help_journal[] =
+    "usage: shmq journal NAME\n"
+    "       shmq journal verify DIR\n"
+    "NAME: the durable channel's journal as shmqd reports it: durability, state\n"
+    "(ok, nospace, failed and why: exit 1), the offsets written and durable, and\n"
+    "the segment being written.\n"
+    "verify: read a durable channel's segment files (DIR: DATA_DIR/NAME/ID, or a\n"
+    "directory above) as shmqd's recovery would, without shmqd: each segment's\n"
+    "offsets, messages, losses and end (clean, sealed, a torn tail recovery\n"
+    "cuts). Exit 1 if a segment is corrupt below a checkpoint or unreadable.\n";
+
 static const char help_help[] = "usage: shmq help [COMMAND]\n";
 
 /* Other names of the commands: the words people try first. */
@@ -195,7 +213,8 @@ int help_command(FILE *f, const char *cmd)
 	    {"ls", help_ls, 0},		  {"create", help_create, 1}, {"rm", help_rm, 0},
 	    {"info", help_info, 0},	  {"repair", help_repair, 0}, {"pub", help_pub, 1},
 	    {"sub", help_sub, 1},	  {"groups", help_groups, 0}, {"group", help_group, 0},
-	    {"request", help_request, 0}, {"reply", help_reply, 0},   {"help", help_help, 0}};
+	    {"request", help_request, 0}, {"reply", help_reply, 0},   {"help", help_help, 0},
+	    {"journal", help_journal, 0}};
 
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
 		if (strcmp(cmd, texts[i].cmd))

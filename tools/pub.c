@@ -7,8 +7,9 @@
  * counting up, --corr-id, --content-type, --reply-to). --count N publishes
  * N (arguments and files are repeated in turn; stdin stops after N),
  * --rate paces them against the monotonic clock. Waits as long as a block
- * channel needs. A bad JSON line stops it: the lines before it are
- * published, none after, and the message names the line.
+ * channel needs. --confirm (durable channels) exits only once every message
+ * is durable; a journal that failed (SHMQ_EIO) makes it exit 1. A bad JSON line stops it: the lines
+ * before it are published, none after, and the message names the line.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -34,10 +35,11 @@ struct pub_run {
 	struct shmq_msg_opts mo; /* o->msg; msg_id counts up */
 	uint64_t sent;
 	uint64_t start_ns;
-	const char *path; /* the file that failed to read */
-	int read_errno;	  /* why, with PUB_READ */
-	uint64_t line;	  /* --json: lines read */
-	char why[256];	  /* --json: what is wrong with the line */
+	const char *path;  /* the file that failed to read */
+	int read_errno;	   /* why, with PUB_READ */
+	uint64_t line;	   /* --json: lines read */
+	char why[256];	   /* --json: what is wrong with the line */
+	uint64_t last_off; /* the last message's offset, for --confirm */
 };
 
 static uint64_t mono_ns(void)
@@ -86,6 +88,7 @@ static int pub_one_opts(struct pub_run *r, const void *data, size_t len,
 			mo->msg_id, off);
 	if (err)
 		return err;
+	r->last_off = off;
 	r->sent++;
 	return 0;
 }
@@ -369,6 +372,14 @@ int cmd_pub(struct shmq_client *c, const char *name, char **msgs, int nmsgs, con
 	r.start_ns = mono_ns();
 	err = pub_input(&r, msgs, nmsgs);
 	r.read_errno = errno;
+	if (o->confirm && r.sent && !err) { /* all durable, or why not (SHMQ_EIO: exit 1) */
+		int cerr = shmq_wait_durable(r.p, r.last_off, -1);
+
+		if (cerr) {
+			shmq_pub_close(r.p);
+			return cli_fail("pub --confirm", name, cerr, o);
+		}
+	}
 	shmq_pub_close(r.p);
 	if (err && o->json && err < 0)
 		cli_fail("pub", name, err, o);

@@ -59,6 +59,8 @@ enum {
 	O_ECHO,
 	O_EXEC,
 	O_DEDUPE_SLOTS,
+	O_DURABLE,
+	O_CONFIRM,
 };
 
 static const struct option longopts[] = {{"socket", required_argument, NULL, 's'},
@@ -99,6 +101,8 @@ static const struct option longopts[] = {{"socket", required_argument, NULL, 's'
 					 {"echo", no_argument, NULL, O_ECHO},
 					 {"exec", required_argument, NULL, O_EXEC},
 					 {"dedupe-slots", required_argument, NULL, O_DEDUPE_SLOTS},
+					 {"durable", required_argument, NULL, O_DURABLE},
+					 {"confirm", no_argument, NULL, O_CONFIRM},
 					 {NULL, 0, NULL, 0}};
 
 static const char shortopts[] = "s:hVcn:t:wef:jrL0F:k:H:";
@@ -118,6 +122,7 @@ static unsigned opt_cmds(int c)
 	case O_NUMA:
 	case O_NO_TIMESTAMPS:
 	case O_DEDUPE_SLOTS:
+	case O_DURABLE:
 		return FOR_CHANNEL;
 	case 'n':
 		return FOR_PUB | FOR_SUB | FOR_REPLY;
@@ -390,6 +395,13 @@ static int parse_channel_opt(int c, const char *arg, struct opts *o)
 	case O_NUMA:
 		o->given |= GIVEN_NUMA;
 		return parse_numa(arg, &o->chan.numa_node);
+	case O_DURABLE: /* SHMQ_SYNC_OS 1, BATCH 2, ALWAYS 3 */
+		v = !strcmp(arg, "os")	     ? 1
+		    : !strcmp(arg, "batch")  ? 2
+		    : !strcmp(arg, "always") ? 3
+					     : 0;
+		o->chan.flags |= SHMQ_CHAN_DURABLE(v);
+		return v ? 0 : -1;
 	case O_DEDUPE_SLOTS: /* a power of two, 16..2^24 (shmqd says the same) */
 		if (parse_u64(arg, &v) || v < 16 || v > (1u << 24) || (v & (v - 1)))
 			return -1;
@@ -405,6 +417,9 @@ static int parse_channel_opt(int c, const char *arg, struct opts *o)
 static int parse_pub_opt(int c, const char *arg, struct opts *o)
 {
 	switch (c) {
+	case O_CONFIRM:
+		o->confirm = 1;
+		return 0;
 	case '0':
 		o->in = IN_NUL;
 		return 0;
@@ -550,6 +565,8 @@ static const char *opt_values(int c)
 		return "messages a second, above 0 (a fraction is fine)";
 	case O_ACK:
 		return "auto or none";
+	case O_DURABLE:
+		return "os, batch or always";
 	default: /* -n, --last, --msg-id, --corr-id */
 		return "a whole number, 0 or more";
 	}
@@ -886,9 +903,9 @@ static int cmd_args(const char *cmd)
 	static const struct {
 		const char *cmd;
 		int nargs;
-	} cmds[] = {{"ls", -1},	   {"create", 1},  {"rm", 1},	{"info", 1},
-		    {"repair", 1}, {"pub", -2},	   {"sub", 1},	{"groups", 1},
-		    {"group", 3},  {"request", 2}, {"reply", 1}};
+	} cmds[] = {{"ls", -1},	   {"create", 1},  {"rm", 1},	 {"info", 1},
+		    {"repair", 1}, {"pub", -2},	   {"sub", 1},	 {"groups", 1},
+		    {"group", 3},  {"request", 2}, {"reply", 1}, {"journal", -2}};
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(cmd, cmds[i].cmd))
@@ -919,6 +936,8 @@ static int run(const char *cmd, char **args, int nargs, const struct opts *o)
 		rc = cmd_request(c, args[0], args[1], o);
 	else if (!strcmp(cmd, "reply"))
 		rc = cmd_reply(c, args[0], o);
+	else if (!strcmp(cmd, "journal"))
+		rc = cmd_journal_show(c, args[0], o);
 	else
 		rc = cmd_name(c, cmd, args[0], o);
 	shmq_disconnect(c);
@@ -963,6 +982,17 @@ int main(int argc, char **argv)
 	}
 	if ((nargs >= 0 ? argc - optind - 1 != nargs : argc - optind - 1 < -nargs - 1) ||
 	    (!strcmp(cmd, "ls") && argc - optind - 1 > 1)) {
+		help_command(stderr, cmd);
+		return CLI_USAGE;
+	}
+	if (!strcmp(cmd, "journal") && !strcmp(argv[optind + 1], "verify")) {
+		if (argc - optind - 1 != 2) {
+			help_command(stderr, cmd);
+			return CLI_USAGE;
+		}
+		return cmd_journal(argv + optind + 1); /* offline: no daemon */
+	}
+	if (!strcmp(cmd, "journal") && argc - optind - 1 != 1) {
 		help_command(stderr, cmd);
 		return CLI_USAGE;
 	}

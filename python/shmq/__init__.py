@@ -33,7 +33,7 @@ __path__ = pkgutil.extend_path(__path__, __name__)
 from ._errors import (  # noqa: E402
     Abandoned, Again, BadFilter, BadName, BadPattern, BadState, Busy, ChannelExists,
     ChannelQuota, Closed, ConnectionQuota, Corrupt, Deleted, Duplicate, Error, Full, HandleQuota,
-    InvalidArgument, LimitReached, Mismatch, NoDaemon, NoReader, NoSuchChannel, NotHeld,
+    InvalidArgument, JournalFailed, LimitReached, Mismatch, NoDaemon, NoReader, NoSuchChannel, NotHeld,
     OutOfMemory, Overrun, PermissionDenied, ProtocolError, SysError, Timeout, TooBig,
     VersionMismatch)
 from ._errors import BY_CODE as ERRORS  # noqa: E402
@@ -53,7 +53,7 @@ NAME_MAX: int = _lib.SHMQ_NAME_MAX
 __all__ = [
     "Abandoned", "Again", "BadFilter", "BadName", "BadPattern", "BadState", "Busy",
     "ChannelExists", "ChannelQuota", "Closed", "ConnectionQuota", "Corrupt", "Deleted",
-    "Duplicate", "Error", "Full", "HandleQuota", "InvalidArgument", "LimitReached", "Mismatch",
+    "Duplicate", "Error", "Full", "HandleQuota", "InvalidArgument", "JournalFailed", "LimitReached", "Mismatch",
     "NoDaemon", "NoReader", "NoSuchChannel", "NotHeld", "OutOfMemory",
     "Overrun", "PermissionDenied", "ProtocolError", "SysError", "Timeout", "TooBig",
     "VersionMismatch", "ERRORS", "ChannelInfo", "Claim", "Client", "Message", "Policy",

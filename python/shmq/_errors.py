@@ -144,6 +144,10 @@ class BadFilter(Error):
     """SHMQ_EFILTER: the message filter has no terms or a malformed one."""
 
 
+class JournalFailed(Error):
+    """SHMQ_EIO: the durable channel's journal failed to write or sync; it takes no more messages."""
+
+
 BY_CODE: dict[int, type[Error]] = {
     lib.SHMQ_EINVAL: InvalidArgument,
     lib.SHMQ_ENAME: BadName,
@@ -176,6 +180,7 @@ BY_CODE: dict[int, type[Error]] = {
     lib.SHMQ_EDUPLICATE: Duplicate,
     lib.SHMQ_EPATTERN: BadPattern,
     lib.SHMQ_EFILTER: BadFilter,
+    lib.SHMQ_EIO: JournalFailed,
 }
 
 for _code, _cls in BY_CODE.items():

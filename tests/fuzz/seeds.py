@@ -163,5 +163,18 @@ def dedupe():
         reserve(5, 2, 30) + bytes([0, 200, 0, 16]) + bytes(range(16)) + reserve(9, 3, 40))
 
 
-for f in (proto, record, config, adopt, cli, routing, dedupe):
+def journal():
+    # odd first byte: steps after a made header (fuzz_journal.c); even: a raw file
+    msg = lambda n, fl=0: bytes([0]) + struct.pack("<HB", n, fl)
+    ckpt = lambda back=0: bytes([2, back])
+    put("fuzz_journal", "honest", b"\x01" + ckpt() + msg(10) + msg(200, 8) + bytes([1, 3]) +
+        ckpt(2) + msg(0) + msg(33) + bytes([3]))
+    put("fuzz_journal", "torn", b"\x01" + ckpt() + msg(100) + ckpt() + msg(50) + msg(70) +
+        bytes([5]) + struct.pack("<H", 4096 + 64 + 160 + 64 + 90))
+    put("fuzz_journal", "flip", b"\x01" + ckpt() + msg(100) + msg(5) + ckpt(1) + msg(9) +
+        bytes([4]) + struct.pack("<HB", 100, 1) + b"\xff")
+    put("fuzz_journal", "raw", b"\x00" + b"SHQMJSEG" + bytes(120))
+
+
+for f in (proto, record, config, adopt, cli, routing, dedupe, journal):
     f()

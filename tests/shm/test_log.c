@@ -1058,7 +1058,7 @@ static void test_reader_limit_clamps_a_lapped_reader(void **state)
 	struct fx f;
 
 	(void)state;
-	make(&f, 0, 64, DROP);
+	make(&f, 0, 64, BLOCK);
 	fx_pub_init(&f, &p, 0, PID, false);
 	for (unsigned i = 0; i < 3 * SMALL_RING / 64; i++)
 		publish(&f, &p, 32);

@@ -23,21 +23,22 @@ _shmq()
 	local cmd="" i nargs=0
 	local global="--socket --help --version"
 	local chan="--capacity --max-message --policy --publishers --numa --no-timestamps
-		--dedupe-slots"
+		--dedupe-slots --durable"
 	local pub="--create --null --length-prefixed --json --file --count --rate --key --header
-		--msg-id --corr-id --content-type --reply-to --ttl"
+		--msg-id --corr-id --content-type --reply-to --ttl --confirm"
 	local sub="--create --wait-channel --from --last --count --timeout --exit-at-end --wait
 		--group --ack --format --json --raw --length-prefixed --key --key-prefix --header
 		--content-type --expired"
 	local cmds="ls list create rm remove delete info repair pub publish sub subscribe groups group
-		request reply help"
+		request reply journal help"
 
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
 		-s | --socket | --capacity | --max-message | --policy | --publishers | --numa | \
 			-n | --count | --from | --last | -t | --timeout | --wait | -f | --format | \
 			-F | --file | --rate | -k | --key | -H | --header | --msg-id | --corr-id | \
-			--content-type | --reply-to | --key-prefix | --ttl | --exec | --dedupe-slots)
+			--content-type | --reply-to | --key-prefix | --ttl | --exec | --dedupe-slots | \
+			--durable)
 			((i++)) ;;
 		-*) ;;
 		*)
@@ -59,6 +60,7 @@ _shmq()
 	--policy) COMPREPLY=($(compgen -W "block drop" -- "$cur")); return ;;
 	--publishers) COMPREPLY=($(compgen -W "one many" -- "$cur")); return ;;
 	--numa) COMPREPLY=($(compgen -W "none local" -- "$cur")); return ;;
+	--durable) COMPREPLY=($(compgen -W "os batch always" -- "$cur")); return ;;
 	--from) COMPREPLY=($(compgen -W "earliest latest last" -- "$cur")); return ;;
 	--wait) COMPREPLY=($(compgen -W "spin-sleep spin sleep event" -- "$cur")); return ;;
 	-t | --timeout) COMPREPLY=($(compgen -W "1s 500ms 10s 1m" -- "$cur")); return ;;
@@ -95,6 +97,9 @@ _shmq()
 	help) ((nargs == 0)) && COMPREPLY=($(compgen -W "$cmds" -- "$cur")) ;;
 	rm | info | repair | pub | sub | groups | request | reply)
 		((nargs == 0)) && COMPREPLY=($(compgen -W "$(_shmq_channels)" -- "$cur")) ;;
+	journal)
+		((nargs == 0)) && COMPREPLY=($(compgen -W "verify" -- "$cur"))
+		((nargs == 1)) && COMPREPLY=($(compgen -d -- "$cur")) ;;
 	group)
 		((nargs == 0)) && COMPREPLY=($(compgen -W "rm" -- "$cur"))
 		((nargs == 1)) && COMPREPLY=($(compgen -W "$(_shmq_channels)" -- "$cur")) ;;

@@ -8,7 +8,7 @@ function __shmq_channels
     shmq ls 2>/dev/null | string replace -r ' .*' ''
 end
 
-set -l cmds ls list create rm remove delete info repair pub publish sub subscribe groups group request reply help
+set -l cmds ls list create rm remove delete info repair pub publish sub subscribe groups group request reply journal help
 set -l chancmds create pub publish sub subscribe
 set -l pubcmds pub publish
 set -l subcmds sub subscribe
@@ -25,7 +25,9 @@ complete -c shmq -n "not __fish_seen_subcommand_from $cmds" -a groups -d "show a
 complete -c shmq -n "not __fish_seen_subcommand_from $cmds" -a group -d 'delete a consumer group (group rm)'
 complete -c shmq -n "not __fish_seen_subcommand_from $cmds" -a request -d 'publish a request and print its reply'
 complete -c shmq -n "not __fish_seen_subcommand_from $cmds" -a reply -d 'answer requests'
+complete -c shmq -n "not __fish_seen_subcommand_from $cmds" -a journal -d "check a durable channel's files (journal verify DIR)"
 complete -c shmq -n "not __fish_seen_subcommand_from $cmds" -a help -d 'print help'
+complete -c shmq -n "__fish_seen_subcommand_from journal; and not __fish_seen_subcommand_from verify" -a verify -d "read a channel's segment files as recovery would"
 complete -c shmq -n "__fish_seen_subcommand_from group; and not __fish_seen_subcommand_from rm" -a rm -d 'delete a consumer group'
 complete -c shmq -n "__fish_seen_subcommand_from help" -a "$cmds"
 complete -c shmq -n "__fish_seen_subcommand_from rm remove delete info repair groups request reply $pubcmds $subcmds" -a '(__shmq_channels)'
@@ -41,6 +43,7 @@ complete -c shmq -n "__fish_seen_subcommand_from $chancmds" -l publishers -x -a 
 complete -c shmq -n "__fish_seen_subcommand_from $chancmds" -l numa -x -a 'none local' -d 'NUMA node of the ring'
 complete -c shmq -n "__fish_seen_subcommand_from $chancmds" -l no-timestamps -d 'messages carry no publish time'
 complete -c shmq -n "__fish_seen_subcommand_from $chancmds" -l dedupe-slots -x -d 'refuse repeated msg ids: table slots'
+complete -c shmq -n "__fish_seen_subcommand_from $chancmds" -l durable -x -a 'os batch always' -d 'shmqd writes the messages to files'
 
 complete -c shmq -n "__fish_seen_subcommand_from $pubcmds $subcmds" -s c -l create -d 'create the channel if missing'
 complete -c shmq -n "__fish_seen_subcommand_from $pubcmds $subcmds reply" -s n -l count -x -d 'this many messages'
@@ -61,6 +64,7 @@ complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -l from -x -a 'earlie
 complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -l last -x -d 'start at the last N messages'
 complete -c shmq -n "__fish_seen_subcommand_from $subcmds request" -s t -l timeout -x -a '500ms 1s 10s 1m' -d 'exit 3 after this long'
 complete -c shmq -n "__fish_seen_subcommand_from $pubcmds" -l ttl -x -d 'each message expires this long after it is published'
+complete -c shmq -n "__fish_seen_subcommand_from $pubcmds" -l confirm -d 'exit once every message is durable'
 complete -c shmq -n "__fish_seen_subcommand_from $subcmds" -l expired -d 'print expired messages too'
 complete -c shmq -n "__fish_seen_subcommand_from reply" -l echo -d "reply with the request's payload"
 complete -c shmq -n "__fish_seen_subcommand_from reply" -l exec -x -d 'reply with what a shell command prints'
