@@ -53,7 +53,7 @@ static void seg_done(struct seg *s)
 
 static void put_msg(struct seg *s, uint32_t len)
 {
-	uint8_t data[600];
+	uint8_t data[600] = {0};
 
 	for (uint32_t i = 0; i < len; i++)
 		data[i] = (uint8_t)(s->next * 7 + i);
