@@ -8,9 +8,9 @@
 #   scripts/fuzz.sh --long [HOURS]   each target in turn for HOURS (default 2),
 #                                    under nice -n 19
 #   scripts/fuzz.sh --list           the targets
-#   scripts/fuzz.sh --minimize TARGET  add to tests/fuzz/corpus/TARGET the
-#                                    fewest of build-fuzz's finds that cover
-#                                    what the corpus does not
+#   scripts/fuzz.sh --minimize TARGET  add to tests/fuzz/corpus/TARGET
+#                                    build-fuzz's finds that cover what the
+#                                    corpus does not (libFuzzer -merge=1)
 # New inputs collect in build-fuzz/tests/fuzz/fuzz-work/TARGET (kept between
 # runs), crashes in build-fuzz/tests/fuzz/fuzz-work/artifacts/TARGET. Exits non-zero
 # on a crash, a leak or an input that runs over 10 s.
