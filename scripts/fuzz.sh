@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # fuzz.sh - the libFuzzer targets of tests/fuzz, built in build-fuzz/ with
 # clang, AddressSanitizer and UndefinedBehaviorSanitizer (-Dfuzz=true).
-#   scripts/fuzz.sh TARGET SECONDS   fuzz one target (fuzz_proto, or proto)
+#   scripts/fuzz.sh TARGET SECONDS [FLAG...]  fuzz one target (fuzz_proto, or
+#                                    proto); FLAGs go to libFuzzer, such as
+#                                    -runs=10000000 to stop after that many
 #   scripts/fuzz.sh --replay [TARGET...]  run every corpus input once
 #   scripts/fuzz.sh --long [HOURS]   each target in turn for HOURS (default 2),
 #                                    under nice -n 19
 #   scripts/fuzz.sh --list           the targets
-#   scripts/fuzz.sh --minimize TARGET  merge build-fuzz's finds into a
-#                                    minimal set in tests/fuzz/corpus/TARGET
+#   scripts/fuzz.sh --minimize TARGET  add to tests/fuzz/corpus/TARGET
+#                                    build-fuzz's finds that cover what the
+#                                    corpus does not (libFuzzer -merge=1)
 # New inputs collect in build-fuzz/tests/fuzz/fuzz-work/TARGET (kept between
 # runs), crashes in build-fuzz/tests/fuzz/fuzz-work/artifacts/TARGET. Exits non-zero
 # on a crash, a leak or an input that runs over 10 s.
@@ -35,9 +38,11 @@ target_name() {
 	exit 2
 }
 
-run() { # TARGET MODE
-	tests/fuzz/run.sh "$dir/tests/fuzz/$1" "tests/fuzz/corpus/$1" \
-		"$dir/tests/fuzz/fuzz-work/$1" "$2"
+run() { # TARGET MODE [FLAG...]
+	local t=$1
+	shift
+	tests/fuzz/run.sh "$dir/tests/fuzz/$t" "tests/fuzz/corpus/$t" \
+		"$dir/tests/fuzz/fuzz-work/$t" "$@"
 }
 
 case "${1:-}" in
@@ -62,12 +67,17 @@ case "${1:-}" in
 	;;
 --long)
 	hours=${2:-2}
+	secs=$(awk -v h="$hours" 'BEGIN { if (h ~ /^[0-9]*\.?[0-9]+$/) print int(h * 3600) }')
+	if [ "${secs:-0}" -lt 1 ]; then # libFuzzer would read 0 as no limit
+		echo "fuzz.sh: --long takes a number of hours, not '$hours'" >&2
+		exit 2
+	fi
 	build
 	bad=0
 	for t in "${targets[@]}"; do
 		echo "=== $t: $hours h"
 		nice -n 19 tests/fuzz/run.sh "$dir/tests/fuzz/$t" "tests/fuzz/corpus/$t" \
-			"$dir/tests/fuzz/fuzz-work/$t" "$(awk "BEGIN{print int($hours*3600)}")" \
+			"$dir/tests/fuzz/fuzz-work/$t" "$secs" \
 			2>&1 | tee "$dir/long-$t.log" | grep -E '^(stat::|==[0-9]+==|SUMMARY)|DONE|INITED'
 		[ "${PIPESTATUS[0]}" -eq 0 ] || bad=1
 	done
@@ -76,20 +86,29 @@ case "${1:-}" in
 --minimize)
 	t=$(target_name "${2:?--minimize TARGET}")
 	build
-	mkdir -p "$dir/min-$t"
-	"$dir/tests/fuzz/$t" -merge=1 "$dir/min-$t" "tests/fuzz/corpus/$t" \
-		"$dir/tests/fuzz/fuzz-work/$t" || exit 1
-	cp -n "$dir/min-$t"/* "tests/fuzz/corpus/$t/" 2>/dev/null
-	echo "tests/fuzz/corpus/$t: $(find "tests/fuzz/corpus/$t" -type f | wc -l) inputs"
+	# the merge starts from the checked-in corpus, so that what it adds
+	# is only what covers more than that corpus does
+	rm -rf "$dir/min-$t" && mkdir -p "$dir/min-$t" || exit 1
+	cp "tests/fuzz/corpus/$t"/* "$dir/min-$t/" || exit 1
+	"$dir/tests/fuzz/$t" -merge=1 "$dir/min-$t" "$dir/tests/fuzz/fuzz-work/$t" || exit 1
+	added=0
+	for f in "$dir/min-$t"/*; do
+		[ -e "tests/fuzz/corpus/$t/${f##*/}" ] && continue
+		cp "$f" "tests/fuzz/corpus/$t/" && added=$((added + 1))
+	done
+	echo "tests/fuzz/corpus/$t: $added inputs added," \
+		"$(find "tests/fuzz/corpus/$t" -type f | wc -l) in all"
 	;;
 '' | -*)
-	sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 	;;
 *)
 	t=$(target_name "$1")
-	secs=${2:?usage: scripts/fuzz.sh TARGET SECONDS}
+	secs=${2:?usage: scripts/fuzz.sh TARGET SECONDS [FLAG...]}
+	[[ "$secs" =~ ^[1-9][0-9]*$ ]] || { echo "fuzz.sh: SECONDS must be a whole number above 0, not '$secs'" >&2; exit 2; }
+	shift 2
 	build
-	run "$t" "$secs"
+	run "$t" "$secs" "$@"
 	;;
 esac

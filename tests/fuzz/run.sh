@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# run.sh - run one libFuzzer target: tests/fuzz/run.sh BINARY SEEDS WORK MODE
+# run.sh - run one libFuzzer target: tests/fuzz/run.sh BINARY SEEDS WORK MODE [FLAG...]
 #   MODE a number of seconds: fuzz that long, new inputs into WORK (made if
 #        missing), SEEDS read but never written; replay SEEDS first
 #   MODE replay: run every input in SEEDS once, and nothing else
+#   FLAG...: more libFuzzer flags, such as -runs=10000000 to stop after that
+#        many executions if the time has not run out first
 # Uses TARGET.dict beside the seeds' parent when there is one and
 # ubsan.supp for UndefinedBehaviorSanitizer. Crashes go to WORK/../artifacts/.
 # Prints libFuzzer's final statistics; exits non-zero on a crash, a leak or
@@ -10,6 +12,7 @@
 set -uo pipefail
 
 bin=$1 seeds=$2 work=$3 mode=$4
+shift 4
 here=$(cd "$(dirname "$0")" && pwd)
 name=$(basename "$bin")
 art=$(dirname "$work")/artifacts/$name
@@ -22,6 +25,6 @@ opts=(-timeout=10 -rss_limit_mb=2048 -max_len=8192 -print_final_stats=1 -artifac
 [ -f "$here/$name.dict" ] && opts+=(-dict="$here/$name.dict")
 
 if [ "$mode" = replay ]; then
-	exec "$bin" "${opts[@]}" -runs=0 "$seeds"
+	exec "$bin" "${opts[@]}" "$@" -runs=0 "$seeds"
 fi
-exec "$bin" "${opts[@]}" -max_total_time="$mode" "$work" "$seeds"
+exec "$bin" "${opts[@]}" -max_total_time="$mode" "$@" "$work" "$seeds"
