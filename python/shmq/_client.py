@@ -109,6 +109,16 @@ def _call_waiting(fn, timeout: Optional[float], *args) -> int:
     return rc
 
 
+def _recv_msg(fn, h, timeout: Optional[float]):
+    """A new shmq_msg filled by fn(h, msg, timeout_ns): a look first, then a
+    wait in slices (_call_waiting) unless timeout is 0. (return code, msg)."""
+    m = _new(_MSG_T)
+    rc = fn(h, m, 0)
+    if rc == _EAGAIN and timeout != 0:
+        rc = _call_waiting(fn, timeout, h, m)
+    return rc, m
+
+
 def _size(value: Union[int, str, None], what: str) -> int:
     if value is None:
         return 0
@@ -653,10 +663,7 @@ class Subscriber(_Handle):
         if cur is not None:
             cur._release()
             self._current = None
-        m = _new(_MSG_T)
-        rc = _recv(h, m, 0)
-        if rc == _EAGAIN and timeout != 0:
-            rc = _call_waiting(_recv, timeout, h, m)
+        rc, m = _recv_msg(_recv, h, timeout)
         if rc:
             raise error(rc, f"receive from {self.name!r}")
         names = self._names

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator, Optional, Union
 
 from . import _errors
-from ._client import (_EAGAIN, _MSG_T, Message, Start, Wait, _call_waiting, _check, _enum,
-                      _Handle, _new, _timeout_ns, error)
+from ._client import (Message, Start, Wait, _recv_msg, _check, _enum, _Handle, _timeout_ns, error)
 from ._shmq_cffi import ffi, lib
 
 _U32_MAX = (1 << 32) - 1
@@ -171,10 +170,7 @@ class Member(_Handle):
         again. timeout as Subscriber.recv() takes it."""
         h = self._h()
         self._release_current()
-        m = _new(_MSG_T)
-        rc = lib.shmq_group_recv(h, m, 0)
-        if rc == _EAGAIN and timeout != 0:
-            rc = _call_waiting(lib.shmq_group_recv, timeout, h, m)
+        rc, m = _recv_msg(lib.shmq_group_recv, h, timeout)
         if rc:
             raise error(rc, f"receive from group {self.group!r} of {self.name!r}")
         msg = GroupMessage(self, m, self.name)

@@ -13,8 +13,8 @@ reading it. A requester is used by one thread at a time, as in C.
 from typing import Iterator, Optional
 
 from . import _errors
-from ._client import (_EAGAIN, _MSG_T, Message, _call_waiting, _check, _from_buffer, _Handle,
-                      _msg_opts, _new, _timeout_ns, error)
+from ._client import (_MSG_T, Message, _recv_msg, _check, _from_buffer, _Handle, _msg_opts, _new,
+                      _timeout_ns, error)
 from ._shmq_cffi import ffi, lib
 
 
@@ -99,10 +99,7 @@ class Requester(_Handle):
         as Subscriber.recv() takes it."""
         h = self._h()
         self._release()
-        m = _new(_MSG_T)
-        rc = lib.shmq_reply_recv(h, m, 0)
-        if rc == _EAGAIN and timeout != 0:
-            rc = _call_waiting(lib.shmq_reply_recv, timeout, h, m)
+        rc, m = _recv_msg(lib.shmq_reply_recv, h, timeout)
         if rc:
             raise error(rc, f"reply on {self.inbox!r}")
         msg = self._current = Message(self, m, self.inbox)
