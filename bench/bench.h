@@ -280,6 +280,9 @@ int scen_counters_spin_on(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_counters_spin_off(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_counters_stream_on(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_counters_stream_off(const struct bench_cfg *cfg, struct bench_out *out);
+/* scen_durable.c: durable channels, sync=batch streaming and sync=always confirms */
+int scen_durable_batch(const struct bench_cfg *cfg, struct bench_out *out);
+int scen_durable_always(const struct bench_cfg *cfg, struct bench_out *out);
 /* scen_memory.c */
 int scen_memory_64(const struct bench_cfg *cfg, struct bench_out *out);
 int scen_memory_mixed(const struct bench_cfg *cfg, struct bench_out *out);

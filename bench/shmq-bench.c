@@ -37,7 +37,6 @@
 #include "shmq.h"
 #include "verdict.h"
 
-#define NOT_YET_DURABLE "not available yet: durable channels are not implemented in shmq"
 #define NO_ZMQ "ZeroMQ not found at build time (install libzmq3-dev and rebuild)"
 #define NO_IOX "iceoryx not found at build time (install libiceoryx-binding-c-dev and rebuild)"
 #define NO_URING "liburing not found at build time (install liburing-dev and rebuild)"
@@ -188,9 +187,11 @@ static const struct scenario scenarios[] = {
      "JetStream file stream, publish waiting for its PubAck", SV},
     {"durable", "js-async", ST, 0, NATS_FN(base_js_async), NO_NATS,
      "JetStream file stream, async publish 128 in flight, every PubAck awaited", SV},
-    {"durable", "shmq-always", KIND_LATENCY, 1, NULL, NOT_YET_DURABLE, "sync=always confirms",
-     SC_DISK},
-    {"durable", "shmq-batch", KIND_STREAM, 1, NULL, NOT_YET_DURABLE, "sync=batch, 4 KiB", SC_DISK},
+    {"durable", "shmq-always", KIND_LATENCY, 1, scen_durable_always, NULL,
+     "sync=always: publish one, shmq_wait_durable on it, repeat", SC_DISK},
+    {"durable", "shmq-batch", KIND_STREAM, 1, scen_durable_batch, NULL,
+     "sync=batch, block policy: publish back to back, shmq_wait_durable on the last",
+     SC_DISK | SC_SMALL},
     {"selftest", "hang", PP, 0, scen_selftest_hang, NULL,
      "never finishes: the runner's deadline must end it", SC_SELFTEST},
     {"selftest", "crash", PP, 0, scen_selftest_crash, NULL, "aborts as a failed assertion would",
@@ -248,7 +249,8 @@ static void usage(FILE *f)
 	       "  --only LIST        only scenarios whose group/transport starts with one of LIST\n"
 	       "                     (e.g. pingpong,stream/shmq)\n"
 	       "  --disk-dir DIR     directory of the durability scenarios' files: disk floors,\n"
-	       "                     disk-read, Redis AOF, JetStream store ($TMPDIR or /tmp)\n"
+	       "                     disk-read, Redis AOF, JetStream store, shmqd's data_dir\n"
+	       "                     ($TMPDIR or /tmp)\n"
 	       "  --json FILE        write every result as JSON\n"
 	       "  --csv FILE         write every result as CSV\n"
 	       "  --plot DIR         draw PNG plots with gnuplot into DIR\n"
@@ -435,6 +437,7 @@ struct daemon {
 	char socket[300]; /* must fit sockaddr_un: a short $TMPDIR */
 	char log[300];
 	char conf[300];
+	char data[PATH_MAX];	    /* its data_dir (durable channels), under --disk-dir or dir */
 	char why[BENCH_REASON_LEN]; /* when it could not start */
 };
 
@@ -495,6 +498,7 @@ static void daemon_exec(const char *bin, const struct daemon *d)
  * The daemon's settings: a benchmark process that the machine does not run
  * for a while (it is busy with something else) holds its claim; the daemon
  * must not give it up as a stalled publisher's (stuck_ms, 500 by default).
+ * Its journal writes to d->data, on the disk the durable floors measure.
  */
 static int daemon_config(const struct daemon *d)
 {
@@ -503,6 +507,8 @@ static int daemon_config(const struct daemon *d)
 	if (!f)
 		return -1;
 	fputs("[daemon]\nstuck_ms = 60000\n", f);
+	if (d->data[0])
+		fprintf(f, "data_dir = %s\n", d->data);
 	return fclose(f);
 }
 
@@ -1008,6 +1014,31 @@ static void remove_dir(const char *dir)
 		fprintf(stderr, "shmq-bench: could not remove %s: %s\n", dir, strerror(errno));
 }
 
+/*
+ * The daemon's data_dir: a fresh directory under --disk-dir (made absolute,
+ * as data_dir must be), else "data" in our own. Left empty on failure: the
+ * daemon then runs without one and the durable shmq rows fail, saying so.
+ */
+static int data_dir_make(const struct opts *o, struct daemon *d)
+{
+	char base[PATH_MAX];
+	int n;
+
+	if (!o->disk_dir) {
+		snprintf(d->data, sizeof(d->data), "%s/data", d->dir);
+		if (!mkdir(d->data, 0700))
+			return 0;
+	} else if (realpath(o->disk_dir, base)) {
+		n = snprintf(d->data, sizeof(d->data), "%s/shmq-data.XXXXXX", base);
+		if (n > 0 && (size_t)n < sizeof(d->data) && mkdtemp(d->data))
+			return 0;
+	}
+	snprintf(d->why, sizeof(d->why), "data_dir under %.100s: %s",
+		 o->disk_dir ? o->disk_dir : d->dir, strerror(errno));
+	d->data[0] = '\0';
+	return -1;
+}
+
 static int write_outputs(const struct opts *o, const struct results *rs)
 {
 	int err = 0, e;
@@ -1058,6 +1089,8 @@ int main(int argc, char **argv)
 	machine_info(&o, o.disk_dir ? o.disk_dir : d.dir, &rs.info);
 	if (plan(&o, &rs))
 		return 2;
+	if (data_dir_make(&o, &d))
+		fprintf(stderr, "shmq-bench: durable channels unavailable: %s\n", d.why);
 	if (daemon_start(&d))
 		fprintf(stderr, "shmq-bench: shmq scenarios skipped: %s\n", d.why);
 	failed = run_all(&o, &d, &rs);
@@ -1065,6 +1098,8 @@ int main(int argc, char **argv)
 #ifdef HAVE_IOX
 	base_iox_cleanup();
 #endif
+	if (d.data[0] && o.disk_dir)
+		remove_dir(d.data);
 	remove_dir(d.dir);
 	if (failed < 0) {
 		fprintf(stderr, "shmq-bench: out of memory\n");

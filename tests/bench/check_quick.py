@@ -291,9 +291,9 @@ def main():
                    if (r["scenario"], r["transport"]) == sc):
                 fail(f"{sc} did not run")
         for r in doc["results"]:
-            if r["scenario"] == "durable" and r["kind"] == "shmq":
-                if r["status"] != "skipped" or "not available yet" not in r["reason"]:
-                    fail(f"{r['transport']}: expected 'not available yet'")
+            if r["scenario"] == "durable" and r["kind"] == "shmq" and r["status"] != "ok":
+                fail(f"durable/{r['transport']} {r['size_bytes']} B: {r['status']}: "
+                     f"{r.get('reason')}")
             if r["scenario"] == "group" and r["status"] != "ok":
                 fail(f"{r['transport']}: the consumer group scenario did not run")
         text = doc["_stdout"]
@@ -301,6 +301,10 @@ def main():
                         "mixed sizes: 90 %"]:
             if section not in text:
                 fail(f"no '{section}' section in the report")
+        durable = {(r["transport"], r["size_bytes"]) for r in doc["results"]
+                   if r["scenario"] == "durable" and r["kind"] == "shmq"}
+        if durable != {("shmq-batch", 64), ("shmq-batch", 4096), ("shmq-always", 4096)}:
+            fail(f"durable shmq rows {sorted(durable)}")
         check_durable(doc["results"], servers_absent=False)
         byk = check_verdicts(doc, text, all_ran=True)
         check_csv(csv_path, byk)
