@@ -109,6 +109,17 @@ def _call_waiting(fn, timeout: Optional[float], *args) -> int:
     return rc
 
 
+def _set_start(o, start) -> None:
+    """o.start (and o.offset) of a sub or group options struct from a Start,
+    its name, or an offset (SHMQ_START_OFFSET)."""
+    if isinstance(start, int) and not isinstance(start, Start):
+        if start < 0:
+            raise _errors.InvalidArgument(lib.SHMQ_EINVAL, f"start offset {start} is negative")
+        o.start, o.offset = lib.SHMQ_START_OFFSET, start
+    else:
+        o.start = _enum(Start, start, "start")
+
+
 def _recv_msg(fn, h, timeout: Optional[float]):
     """A new shmq_msg filled by fn(h, msg, timeout_ns): a look first, then a
     wait in slices (_call_waiting) unless timeout is 0. (return code, msg)."""
@@ -935,12 +946,7 @@ class Client:
 
     def _sub_opts(self, start, wait, spin_ns):
         o = ffi.new("struct shmq_sub_opts *")
-        if isinstance(start, int) and not isinstance(start, Start):
-            if start < 0:
-                raise _errors.InvalidArgument(lib.SHMQ_EINVAL, f"start offset {start} is negative")
-            o.start, o.offset = lib.SHMQ_START_OFFSET, start
-        else:
-            o.start = _enum(Start, start, "start")
+        _set_start(o, start)
         o.wait = _enum(Wait, wait, "wait")
         o.spin_ns = spin_ns or 0
         return o

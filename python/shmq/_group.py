@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator, Optional, Union
 
 from . import _errors
-from ._client import (Message, Start, Wait, _recv_msg, _check, _enum, _Handle, _timeout_ns, error)
+from ._client import (Message, Start, Wait, _check, _enum, _Handle, _recv_msg, _set_start,
+                      _timeout_ns, error)
 from ._shmq_cffi import ffi, lib
 
 _U32_MAX = (1 << 32) - 1
@@ -94,12 +95,7 @@ def _positive(value, what: str) -> None:
 
 def _group_opts(start, ack_wait, max_deliver, max_pending, wait, flags):
     o = ffi.new("struct shmq_group_opts *")
-    if isinstance(start, int) and not isinstance(start, Start):
-        if start < 0:
-            raise _errors.InvalidArgument(lib.SHMQ_EINVAL, f"start offset {start} is negative")
-        o.start, o.offset = lib.SHMQ_START_OFFSET, start
-    else:
-        o.start = _enum(Start, start, "start")
+    _set_start(o, start)
     if ack_wait is not None:
         _positive(ack_wait, "ack_wait")
         o.ack_wait_ns = max(_timeout_ns(ack_wait), 1)
